@@ -29,7 +29,10 @@ import (
 	"github.com/hmis-dev/hmis/ent/careplanactivity"
 	"github.com/hmis-dev/hmis/ent/careplangoal"
 	"github.com/hmis-dev/hmis/ent/careteammember"
+	"github.com/hmis-dev/hmis/ent/claim"
+	"github.com/hmis-dev/hmis/ent/claimline"
 	"github.com/hmis-dev/hmis/ent/clinicalnote"
+	"github.com/hmis-dev/hmis/ent/coveragerule"
 	"github.com/hmis-dev/hmis/ent/department"
 	"github.com/hmis-dev/hmis/ent/dispensing"
 	"github.com/hmis-dev/hmis/ent/dispensingline"
@@ -38,6 +41,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/encounter"
 	"github.com/hmis-dev/hmis/ent/historyitem"
 	"github.com/hmis-dev/hmis/ent/icd10code"
+	"github.com/hmis-dev/hmis/ent/insuranceplan"
 	"github.com/hmis-dev/hmis/ent/insurancepolicy"
 	"github.com/hmis-dev/hmis/ent/journalentry"
 	"github.com/hmis-dev/hmis/ent/journalline"
@@ -57,6 +61,9 @@ import (
 	"github.com/hmis-dev/hmis/ent/patient"
 	"github.com/hmis-dev/hmis/ent/patientcontact"
 	"github.com/hmis-dev/hmis/ent/patientidentifier"
+	"github.com/hmis-dev/hmis/ent/payer"
+	"github.com/hmis-dev/hmis/ent/planversion"
+	"github.com/hmis-dev/hmis/ent/preauthorization"
 	"github.com/hmis-dev/hmis/ent/problem"
 	"github.com/hmis-dev/hmis/ent/provideravailability"
 	"github.com/hmis-dev/hmis/ent/providertimeoff"
@@ -106,8 +113,14 @@ type Client struct {
 	CarePlanGoal *CarePlanGoalClient
 	// CareTeamMember is the client for interacting with the CareTeamMember builders.
 	CareTeamMember *CareTeamMemberClient
+	// Claim is the client for interacting with the Claim builders.
+	Claim *ClaimClient
+	// ClaimLine is the client for interacting with the ClaimLine builders.
+	ClaimLine *ClaimLineClient
 	// ClinicalNote is the client for interacting with the ClinicalNote builders.
 	ClinicalNote *ClinicalNoteClient
+	// CoverageRule is the client for interacting with the CoverageRule builders.
+	CoverageRule *CoverageRuleClient
 	// Department is the client for interacting with the Department builders.
 	Department *DepartmentClient
 	// Dispensing is the client for interacting with the Dispensing builders.
@@ -124,6 +137,8 @@ type Client struct {
 	HistoryItem *HistoryItemClient
 	// Icd10Code is the client for interacting with the Icd10Code builders.
 	Icd10Code *Icd10CodeClient
+	// InsurancePlan is the client for interacting with the InsurancePlan builders.
+	InsurancePlan *InsurancePlanClient
 	// InsurancePolicy is the client for interacting with the InsurancePolicy builders.
 	InsurancePolicy *InsurancePolicyClient
 	// JournalEntry is the client for interacting with the JournalEntry builders.
@@ -162,6 +177,12 @@ type Client struct {
 	PatientContact *PatientContactClient
 	// PatientIdentifier is the client for interacting with the PatientIdentifier builders.
 	PatientIdentifier *PatientIdentifierClient
+	// Payer is the client for interacting with the Payer builders.
+	Payer *PayerClient
+	// PlanVersion is the client for interacting with the PlanVersion builders.
+	PlanVersion *PlanVersionClient
+	// PreAuthorization is the client for interacting with the PreAuthorization builders.
+	PreAuthorization *PreAuthorizationClient
 	// Problem is the client for interacting with the Problem builders.
 	Problem *ProblemClient
 	// ProviderAvailability is the client for interacting with the ProviderAvailability builders.
@@ -211,7 +232,10 @@ func (c *Client) init() {
 	c.CarePlanActivity = NewCarePlanActivityClient(c.config)
 	c.CarePlanGoal = NewCarePlanGoalClient(c.config)
 	c.CareTeamMember = NewCareTeamMemberClient(c.config)
+	c.Claim = NewClaimClient(c.config)
+	c.ClaimLine = NewClaimLineClient(c.config)
 	c.ClinicalNote = NewClinicalNoteClient(c.config)
+	c.CoverageRule = NewCoverageRuleClient(c.config)
 	c.Department = NewDepartmentClient(c.config)
 	c.Dispensing = NewDispensingClient(c.config)
 	c.DispensingLine = NewDispensingLineClient(c.config)
@@ -220,6 +244,7 @@ func (c *Client) init() {
 	c.Encounter = NewEncounterClient(c.config)
 	c.HistoryItem = NewHistoryItemClient(c.config)
 	c.Icd10Code = NewIcd10CodeClient(c.config)
+	c.InsurancePlan = NewInsurancePlanClient(c.config)
 	c.InsurancePolicy = NewInsurancePolicyClient(c.config)
 	c.JournalEntry = NewJournalEntryClient(c.config)
 	c.JournalLine = NewJournalLineClient(c.config)
@@ -239,6 +264,9 @@ func (c *Client) init() {
 	c.Patient = NewPatientClient(c.config)
 	c.PatientContact = NewPatientContactClient(c.config)
 	c.PatientIdentifier = NewPatientIdentifierClient(c.config)
+	c.Payer = NewPayerClient(c.config)
+	c.PlanVersion = NewPlanVersionClient(c.config)
+	c.PreAuthorization = NewPreAuthorizationClient(c.config)
 	c.Problem = NewProblemClient(c.config)
 	c.ProviderAvailability = NewProviderAvailabilityClient(c.config)
 	c.ProviderTimeOff = NewProviderTimeOffClient(c.config)
@@ -357,7 +385,10 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		CarePlanActivity:     NewCarePlanActivityClient(cfg),
 		CarePlanGoal:         NewCarePlanGoalClient(cfg),
 		CareTeamMember:       NewCareTeamMemberClient(cfg),
+		Claim:                NewClaimClient(cfg),
+		ClaimLine:            NewClaimLineClient(cfg),
 		ClinicalNote:         NewClinicalNoteClient(cfg),
+		CoverageRule:         NewCoverageRuleClient(cfg),
 		Department:           NewDepartmentClient(cfg),
 		Dispensing:           NewDispensingClient(cfg),
 		DispensingLine:       NewDispensingLineClient(cfg),
@@ -366,6 +397,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		Encounter:            NewEncounterClient(cfg),
 		HistoryItem:          NewHistoryItemClient(cfg),
 		Icd10Code:            NewIcd10CodeClient(cfg),
+		InsurancePlan:        NewInsurancePlanClient(cfg),
 		InsurancePolicy:      NewInsurancePolicyClient(cfg),
 		JournalEntry:         NewJournalEntryClient(cfg),
 		JournalLine:          NewJournalLineClient(cfg),
@@ -385,6 +417,9 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		Patient:              NewPatientClient(cfg),
 		PatientContact:       NewPatientContactClient(cfg),
 		PatientIdentifier:    NewPatientIdentifierClient(cfg),
+		Payer:                NewPayerClient(cfg),
+		PlanVersion:          NewPlanVersionClient(cfg),
+		PreAuthorization:     NewPreAuthorizationClient(cfg),
 		Problem:              NewProblemClient(cfg),
 		ProviderAvailability: NewProviderAvailabilityClient(cfg),
 		ProviderTimeOff:      NewProviderTimeOffClient(cfg),
@@ -430,7 +465,10 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		CarePlanActivity:     NewCarePlanActivityClient(cfg),
 		CarePlanGoal:         NewCarePlanGoalClient(cfg),
 		CareTeamMember:       NewCareTeamMemberClient(cfg),
+		Claim:                NewClaimClient(cfg),
+		ClaimLine:            NewClaimLineClient(cfg),
 		ClinicalNote:         NewClinicalNoteClient(cfg),
+		CoverageRule:         NewCoverageRuleClient(cfg),
 		Department:           NewDepartmentClient(cfg),
 		Dispensing:           NewDispensingClient(cfg),
 		DispensingLine:       NewDispensingLineClient(cfg),
@@ -439,6 +477,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		Encounter:            NewEncounterClient(cfg),
 		HistoryItem:          NewHistoryItemClient(cfg),
 		Icd10Code:            NewIcd10CodeClient(cfg),
+		InsurancePlan:        NewInsurancePlanClient(cfg),
 		InsurancePolicy:      NewInsurancePolicyClient(cfg),
 		JournalEntry:         NewJournalEntryClient(cfg),
 		JournalLine:          NewJournalLineClient(cfg),
@@ -458,6 +497,9 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		Patient:              NewPatientClient(cfg),
 		PatientContact:       NewPatientContactClient(cfg),
 		PatientIdentifier:    NewPatientIdentifierClient(cfg),
+		Payer:                NewPayerClient(cfg),
+		PlanVersion:          NewPlanVersionClient(cfg),
+		PreAuthorization:     NewPreAuthorizationClient(cfg),
 		Problem:              NewProblemClient(cfg),
 		ProviderAvailability: NewProviderAvailabilityClient(cfg),
 		ProviderTimeOff:      NewProviderTimeOffClient(cfg),
@@ -501,13 +543,14 @@ func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
 		c.APIKey, c.AccountingPeriod, c.Admission, c.AllergenClass, c.Allergy,
 		c.Appointment, c.AuditEvent, c.Bed, c.BedAssignment, c.BreakGlassAccess,
-		c.CarePlan, c.CarePlanActivity, c.CarePlanGoal, c.CareTeamMember,
-		c.ClinicalNote, c.Department, c.Dispensing, c.DispensingLine, c.Drug,
-		c.DrugInteraction, c.Encounter, c.HistoryItem, c.Icd10Code, c.InsurancePolicy,
-		c.JournalEntry, c.JournalLine, c.LabOrder, c.LabOrderItem, c.LabPanel,
-		c.LabReferenceRange, c.LabResult, c.LabSpecimen, c.LabTest, c.LedgerAccount,
-		c.MedicationOrder, c.MfaChallenge, c.MfaRecoveryCode, c.Observation,
-		c.OutboxEvent, c.Patient, c.PatientContact, c.PatientIdentifier, c.Problem,
+		c.CarePlan, c.CarePlanActivity, c.CarePlanGoal, c.CareTeamMember, c.Claim,
+		c.ClaimLine, c.ClinicalNote, c.CoverageRule, c.Department, c.Dispensing,
+		c.DispensingLine, c.Drug, c.DrugInteraction, c.Encounter, c.HistoryItem,
+		c.Icd10Code, c.InsurancePlan, c.InsurancePolicy, c.JournalEntry, c.JournalLine,
+		c.LabOrder, c.LabOrderItem, c.LabPanel, c.LabReferenceRange, c.LabResult,
+		c.LabSpecimen, c.LabTest, c.LedgerAccount, c.MedicationOrder, c.MfaChallenge,
+		c.MfaRecoveryCode, c.Observation, c.OutboxEvent, c.Patient, c.PatientContact,
+		c.PatientIdentifier, c.Payer, c.PlanVersion, c.PreAuthorization, c.Problem,
 		c.ProviderAvailability, c.ProviderTimeOff, c.Referral, c.Room, c.Session,
 		c.Staff, c.StockBatch, c.StockLocation, c.StockMovement, c.User, c.Ward,
 	} {
@@ -521,13 +564,14 @@ func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
 		c.APIKey, c.AccountingPeriod, c.Admission, c.AllergenClass, c.Allergy,
 		c.Appointment, c.AuditEvent, c.Bed, c.BedAssignment, c.BreakGlassAccess,
-		c.CarePlan, c.CarePlanActivity, c.CarePlanGoal, c.CareTeamMember,
-		c.ClinicalNote, c.Department, c.Dispensing, c.DispensingLine, c.Drug,
-		c.DrugInteraction, c.Encounter, c.HistoryItem, c.Icd10Code, c.InsurancePolicy,
-		c.JournalEntry, c.JournalLine, c.LabOrder, c.LabOrderItem, c.LabPanel,
-		c.LabReferenceRange, c.LabResult, c.LabSpecimen, c.LabTest, c.LedgerAccount,
-		c.MedicationOrder, c.MfaChallenge, c.MfaRecoveryCode, c.Observation,
-		c.OutboxEvent, c.Patient, c.PatientContact, c.PatientIdentifier, c.Problem,
+		c.CarePlan, c.CarePlanActivity, c.CarePlanGoal, c.CareTeamMember, c.Claim,
+		c.ClaimLine, c.ClinicalNote, c.CoverageRule, c.Department, c.Dispensing,
+		c.DispensingLine, c.Drug, c.DrugInteraction, c.Encounter, c.HistoryItem,
+		c.Icd10Code, c.InsurancePlan, c.InsurancePolicy, c.JournalEntry, c.JournalLine,
+		c.LabOrder, c.LabOrderItem, c.LabPanel, c.LabReferenceRange, c.LabResult,
+		c.LabSpecimen, c.LabTest, c.LedgerAccount, c.MedicationOrder, c.MfaChallenge,
+		c.MfaRecoveryCode, c.Observation, c.OutboxEvent, c.Patient, c.PatientContact,
+		c.PatientIdentifier, c.Payer, c.PlanVersion, c.PreAuthorization, c.Problem,
 		c.ProviderAvailability, c.ProviderTimeOff, c.Referral, c.Room, c.Session,
 		c.Staff, c.StockBatch, c.StockLocation, c.StockMovement, c.User, c.Ward,
 	} {
@@ -566,8 +610,14 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.CarePlanGoal.mutate(ctx, m)
 	case *CareTeamMemberMutation:
 		return c.CareTeamMember.mutate(ctx, m)
+	case *ClaimMutation:
+		return c.Claim.mutate(ctx, m)
+	case *ClaimLineMutation:
+		return c.ClaimLine.mutate(ctx, m)
 	case *ClinicalNoteMutation:
 		return c.ClinicalNote.mutate(ctx, m)
+	case *CoverageRuleMutation:
+		return c.CoverageRule.mutate(ctx, m)
 	case *DepartmentMutation:
 		return c.Department.mutate(ctx, m)
 	case *DispensingMutation:
@@ -584,6 +634,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.HistoryItem.mutate(ctx, m)
 	case *Icd10CodeMutation:
 		return c.Icd10Code.mutate(ctx, m)
+	case *InsurancePlanMutation:
+		return c.InsurancePlan.mutate(ctx, m)
 	case *InsurancePolicyMutation:
 		return c.InsurancePolicy.mutate(ctx, m)
 	case *JournalEntryMutation:
@@ -622,6 +674,12 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.PatientContact.mutate(ctx, m)
 	case *PatientIdentifierMutation:
 		return c.PatientIdentifier.mutate(ctx, m)
+	case *PayerMutation:
+		return c.Payer.mutate(ctx, m)
+	case *PlanVersionMutation:
+		return c.PlanVersion.mutate(ctx, m)
+	case *PreAuthorizationMutation:
+		return c.PreAuthorization.mutate(ctx, m)
 	case *ProblemMutation:
 		return c.Problem.mutate(ctx, m)
 	case *ProviderAvailabilityMutation:
@@ -2993,6 +3051,416 @@ func (c *CareTeamMemberClient) mutate(ctx context.Context, m *CareTeamMemberMuta
 	}
 }
 
+// ClaimClient is a client for the Claim schema.
+type ClaimClient struct {
+	config
+}
+
+// NewClaimClient returns a client for the Claim from the given config.
+func NewClaimClient(c config) *ClaimClient {
+	return &ClaimClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `claim.Hooks(f(g(h())))`.
+func (c *ClaimClient) Use(hooks ...Hook) {
+	c.hooks.Claim = append(c.hooks.Claim, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `claim.Intercept(f(g(h())))`.
+func (c *ClaimClient) Intercept(interceptors ...Interceptor) {
+	c.inters.Claim = append(c.inters.Claim, interceptors...)
+}
+
+// Create returns a builder for creating a Claim entity.
+func (c *ClaimClient) Create() *ClaimCreate {
+	mutation := newClaimMutation(c.config, OpCreate)
+	return &ClaimCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of Claim entities.
+func (c *ClaimClient) CreateBulk(builders ...*ClaimCreate) *ClaimCreateBulk {
+	return &ClaimCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *ClaimClient) MapCreateBulk(slice any, setFunc func(*ClaimCreate, int)) *ClaimCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &ClaimCreateBulk{err: fmt.Errorf("calling to ClaimClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*ClaimCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &ClaimCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for Claim.
+func (c *ClaimClient) Update() *ClaimUpdate {
+	mutation := newClaimMutation(c.config, OpUpdate)
+	return &ClaimUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *ClaimClient) UpdateOne(_m *Claim) *ClaimUpdateOne {
+	mutation := newClaimMutation(c.config, OpUpdateOne, withClaim(_m))
+	return &ClaimUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *ClaimClient) UpdateOneID(id string) *ClaimUpdateOne {
+	mutation := newClaimMutation(c.config, OpUpdateOne, withClaimID(id))
+	return &ClaimUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for Claim.
+func (c *ClaimClient) Delete() *ClaimDelete {
+	mutation := newClaimMutation(c.config, OpDelete)
+	return &ClaimDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *ClaimClient) DeleteOne(_m *Claim) *ClaimDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *ClaimClient) DeleteOneID(id string) *ClaimDeleteOne {
+	builder := c.Delete().Where(claim.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &ClaimDeleteOne{builder}
+}
+
+// Query returns a query builder for Claim.
+func (c *ClaimClient) Query() *ClaimQuery {
+	return &ClaimQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeClaim},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a Claim entity by its id.
+func (c *ClaimClient) Get(ctx context.Context, id string) (*Claim, error) {
+	return c.Query().Where(claim.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *ClaimClient) GetX(ctx context.Context, id string) *Claim {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryPatient queries the patient edge of a Claim.
+func (c *ClaimClient) QueryPatient(_m *Claim) *PatientQuery {
+	query := (&PatientClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(claim.Table, claim.FieldID, id),
+			sqlgraph.To(patient.Table, patient.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, claim.PatientTable, claim.PatientColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryPolicy queries the policy edge of a Claim.
+func (c *ClaimClient) QueryPolicy(_m *Claim) *InsurancePolicyQuery {
+	query := (&InsurancePolicyClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(claim.Table, claim.FieldID, id),
+			sqlgraph.To(insurancepolicy.Table, insurancepolicy.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, claim.PolicyTable, claim.PolicyColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryPayer queries the payer edge of a Claim.
+func (c *ClaimClient) QueryPayer(_m *Claim) *PayerQuery {
+	query := (&PayerClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(claim.Table, claim.FieldID, id),
+			sqlgraph.To(payer.Table, payer.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, claim.PayerTable, claim.PayerColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryEncounter queries the encounter edge of a Claim.
+func (c *ClaimClient) QueryEncounter(_m *Claim) *EncounterQuery {
+	query := (&EncounterClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(claim.Table, claim.FieldID, id),
+			sqlgraph.To(encounter.Table, encounter.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, claim.EncounterTable, claim.EncounterColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryPrevious queries the previous edge of a Claim.
+func (c *ClaimClient) QueryPrevious(_m *Claim) *ClaimQuery {
+	query := (&ClaimClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(claim.Table, claim.FieldID, id),
+			sqlgraph.To(claim.Table, claim.FieldID),
+			sqlgraph.Edge(sqlgraph.O2O, true, claim.PreviousTable, claim.PreviousColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryNext queries the next edge of a Claim.
+func (c *ClaimClient) QueryNext(_m *Claim) *ClaimQuery {
+	query := (&ClaimClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(claim.Table, claim.FieldID, id),
+			sqlgraph.To(claim.Table, claim.FieldID),
+			sqlgraph.Edge(sqlgraph.O2O, false, claim.NextTable, claim.NextColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryLines queries the lines edge of a Claim.
+func (c *ClaimClient) QueryLines(_m *Claim) *ClaimLineQuery {
+	query := (&ClaimLineClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(claim.Table, claim.FieldID, id),
+			sqlgraph.To(claimline.Table, claimline.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, claim.LinesTable, claim.LinesColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *ClaimClient) Hooks() []Hook {
+	return c.hooks.Claim
+}
+
+// Interceptors returns the client interceptors.
+func (c *ClaimClient) Interceptors() []Interceptor {
+	return c.inters.Claim
+}
+
+func (c *ClaimClient) mutate(ctx context.Context, m *ClaimMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&ClaimCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&ClaimUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&ClaimUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&ClaimDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown Claim mutation op: %q", m.Op())
+	}
+}
+
+// ClaimLineClient is a client for the ClaimLine schema.
+type ClaimLineClient struct {
+	config
+}
+
+// NewClaimLineClient returns a client for the ClaimLine from the given config.
+func NewClaimLineClient(c config) *ClaimLineClient {
+	return &ClaimLineClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `claimline.Hooks(f(g(h())))`.
+func (c *ClaimLineClient) Use(hooks ...Hook) {
+	c.hooks.ClaimLine = append(c.hooks.ClaimLine, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `claimline.Intercept(f(g(h())))`.
+func (c *ClaimLineClient) Intercept(interceptors ...Interceptor) {
+	c.inters.ClaimLine = append(c.inters.ClaimLine, interceptors...)
+}
+
+// Create returns a builder for creating a ClaimLine entity.
+func (c *ClaimLineClient) Create() *ClaimLineCreate {
+	mutation := newClaimLineMutation(c.config, OpCreate)
+	return &ClaimLineCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of ClaimLine entities.
+func (c *ClaimLineClient) CreateBulk(builders ...*ClaimLineCreate) *ClaimLineCreateBulk {
+	return &ClaimLineCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *ClaimLineClient) MapCreateBulk(slice any, setFunc func(*ClaimLineCreate, int)) *ClaimLineCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &ClaimLineCreateBulk{err: fmt.Errorf("calling to ClaimLineClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*ClaimLineCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &ClaimLineCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for ClaimLine.
+func (c *ClaimLineClient) Update() *ClaimLineUpdate {
+	mutation := newClaimLineMutation(c.config, OpUpdate)
+	return &ClaimLineUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *ClaimLineClient) UpdateOne(_m *ClaimLine) *ClaimLineUpdateOne {
+	mutation := newClaimLineMutation(c.config, OpUpdateOne, withClaimLine(_m))
+	return &ClaimLineUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *ClaimLineClient) UpdateOneID(id string) *ClaimLineUpdateOne {
+	mutation := newClaimLineMutation(c.config, OpUpdateOne, withClaimLineID(id))
+	return &ClaimLineUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for ClaimLine.
+func (c *ClaimLineClient) Delete() *ClaimLineDelete {
+	mutation := newClaimLineMutation(c.config, OpDelete)
+	return &ClaimLineDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *ClaimLineClient) DeleteOne(_m *ClaimLine) *ClaimLineDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *ClaimLineClient) DeleteOneID(id string) *ClaimLineDeleteOne {
+	builder := c.Delete().Where(claimline.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &ClaimLineDeleteOne{builder}
+}
+
+// Query returns a query builder for ClaimLine.
+func (c *ClaimLineClient) Query() *ClaimLineQuery {
+	return &ClaimLineQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeClaimLine},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a ClaimLine entity by its id.
+func (c *ClaimLineClient) Get(ctx context.Context, id string) (*ClaimLine, error) {
+	return c.Query().Where(claimline.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *ClaimLineClient) GetX(ctx context.Context, id string) *ClaimLine {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryPatient queries the patient edge of a ClaimLine.
+func (c *ClaimLineClient) QueryPatient(_m *ClaimLine) *PatientQuery {
+	query := (&PatientClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(claimline.Table, claimline.FieldID, id),
+			sqlgraph.To(patient.Table, patient.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, claimline.PatientTable, claimline.PatientColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryClaim queries the claim edge of a ClaimLine.
+func (c *ClaimLineClient) QueryClaim(_m *ClaimLine) *ClaimQuery {
+	query := (&ClaimClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(claimline.Table, claimline.FieldID, id),
+			sqlgraph.To(claim.Table, claim.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, claimline.ClaimTable, claimline.ClaimColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *ClaimLineClient) Hooks() []Hook {
+	return c.hooks.ClaimLine
+}
+
+// Interceptors returns the client interceptors.
+func (c *ClaimLineClient) Interceptors() []Interceptor {
+	return c.inters.ClaimLine
+}
+
+func (c *ClaimLineClient) mutate(ctx context.Context, m *ClaimLineMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&ClaimLineCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&ClaimLineUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&ClaimLineUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&ClaimLineDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown ClaimLine mutation op: %q", m.Op())
+	}
+}
+
 // ClinicalNoteClient is a client for the ClinicalNote schema.
 type ClinicalNoteClient struct {
 	config
@@ -3203,6 +3671,155 @@ func (c *ClinicalNoteClient) mutate(ctx context.Context, m *ClinicalNoteMutation
 		return (&ClinicalNoteDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown ClinicalNote mutation op: %q", m.Op())
+	}
+}
+
+// CoverageRuleClient is a client for the CoverageRule schema.
+type CoverageRuleClient struct {
+	config
+}
+
+// NewCoverageRuleClient returns a client for the CoverageRule from the given config.
+func NewCoverageRuleClient(c config) *CoverageRuleClient {
+	return &CoverageRuleClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `coveragerule.Hooks(f(g(h())))`.
+func (c *CoverageRuleClient) Use(hooks ...Hook) {
+	c.hooks.CoverageRule = append(c.hooks.CoverageRule, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `coveragerule.Intercept(f(g(h())))`.
+func (c *CoverageRuleClient) Intercept(interceptors ...Interceptor) {
+	c.inters.CoverageRule = append(c.inters.CoverageRule, interceptors...)
+}
+
+// Create returns a builder for creating a CoverageRule entity.
+func (c *CoverageRuleClient) Create() *CoverageRuleCreate {
+	mutation := newCoverageRuleMutation(c.config, OpCreate)
+	return &CoverageRuleCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of CoverageRule entities.
+func (c *CoverageRuleClient) CreateBulk(builders ...*CoverageRuleCreate) *CoverageRuleCreateBulk {
+	return &CoverageRuleCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *CoverageRuleClient) MapCreateBulk(slice any, setFunc func(*CoverageRuleCreate, int)) *CoverageRuleCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &CoverageRuleCreateBulk{err: fmt.Errorf("calling to CoverageRuleClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*CoverageRuleCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &CoverageRuleCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for CoverageRule.
+func (c *CoverageRuleClient) Update() *CoverageRuleUpdate {
+	mutation := newCoverageRuleMutation(c.config, OpUpdate)
+	return &CoverageRuleUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *CoverageRuleClient) UpdateOne(_m *CoverageRule) *CoverageRuleUpdateOne {
+	mutation := newCoverageRuleMutation(c.config, OpUpdateOne, withCoverageRule(_m))
+	return &CoverageRuleUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *CoverageRuleClient) UpdateOneID(id string) *CoverageRuleUpdateOne {
+	mutation := newCoverageRuleMutation(c.config, OpUpdateOne, withCoverageRuleID(id))
+	return &CoverageRuleUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for CoverageRule.
+func (c *CoverageRuleClient) Delete() *CoverageRuleDelete {
+	mutation := newCoverageRuleMutation(c.config, OpDelete)
+	return &CoverageRuleDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *CoverageRuleClient) DeleteOne(_m *CoverageRule) *CoverageRuleDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *CoverageRuleClient) DeleteOneID(id string) *CoverageRuleDeleteOne {
+	builder := c.Delete().Where(coveragerule.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &CoverageRuleDeleteOne{builder}
+}
+
+// Query returns a query builder for CoverageRule.
+func (c *CoverageRuleClient) Query() *CoverageRuleQuery {
+	return &CoverageRuleQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeCoverageRule},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a CoverageRule entity by its id.
+func (c *CoverageRuleClient) Get(ctx context.Context, id string) (*CoverageRule, error) {
+	return c.Query().Where(coveragerule.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *CoverageRuleClient) GetX(ctx context.Context, id string) *CoverageRule {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryVersion queries the version edge of a CoverageRule.
+func (c *CoverageRuleClient) QueryVersion(_m *CoverageRule) *PlanVersionQuery {
+	query := (&PlanVersionClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(coveragerule.Table, coveragerule.FieldID, id),
+			sqlgraph.To(planversion.Table, planversion.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, coveragerule.VersionTable, coveragerule.VersionColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *CoverageRuleClient) Hooks() []Hook {
+	return c.hooks.CoverageRule
+}
+
+// Interceptors returns the client interceptors.
+func (c *CoverageRuleClient) Interceptors() []Interceptor {
+	return c.inters.CoverageRule
+}
+
+func (c *CoverageRuleClient) mutate(ctx context.Context, m *CoverageRuleMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&CoverageRuleCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&CoverageRuleUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&CoverageRuleUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&CoverageRuleDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown CoverageRule mutation op: %q", m.Op())
 	}
 }
 
@@ -4670,6 +5287,187 @@ func (c *Icd10CodeClient) mutate(ctx context.Context, m *Icd10CodeMutation) (Val
 	}
 }
 
+// InsurancePlanClient is a client for the InsurancePlan schema.
+type InsurancePlanClient struct {
+	config
+}
+
+// NewInsurancePlanClient returns a client for the InsurancePlan from the given config.
+func NewInsurancePlanClient(c config) *InsurancePlanClient {
+	return &InsurancePlanClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `insuranceplan.Hooks(f(g(h())))`.
+func (c *InsurancePlanClient) Use(hooks ...Hook) {
+	c.hooks.InsurancePlan = append(c.hooks.InsurancePlan, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `insuranceplan.Intercept(f(g(h())))`.
+func (c *InsurancePlanClient) Intercept(interceptors ...Interceptor) {
+	c.inters.InsurancePlan = append(c.inters.InsurancePlan, interceptors...)
+}
+
+// Create returns a builder for creating a InsurancePlan entity.
+func (c *InsurancePlanClient) Create() *InsurancePlanCreate {
+	mutation := newInsurancePlanMutation(c.config, OpCreate)
+	return &InsurancePlanCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of InsurancePlan entities.
+func (c *InsurancePlanClient) CreateBulk(builders ...*InsurancePlanCreate) *InsurancePlanCreateBulk {
+	return &InsurancePlanCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *InsurancePlanClient) MapCreateBulk(slice any, setFunc func(*InsurancePlanCreate, int)) *InsurancePlanCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &InsurancePlanCreateBulk{err: fmt.Errorf("calling to InsurancePlanClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*InsurancePlanCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &InsurancePlanCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for InsurancePlan.
+func (c *InsurancePlanClient) Update() *InsurancePlanUpdate {
+	mutation := newInsurancePlanMutation(c.config, OpUpdate)
+	return &InsurancePlanUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *InsurancePlanClient) UpdateOne(_m *InsurancePlan) *InsurancePlanUpdateOne {
+	mutation := newInsurancePlanMutation(c.config, OpUpdateOne, withInsurancePlan(_m))
+	return &InsurancePlanUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *InsurancePlanClient) UpdateOneID(id string) *InsurancePlanUpdateOne {
+	mutation := newInsurancePlanMutation(c.config, OpUpdateOne, withInsurancePlanID(id))
+	return &InsurancePlanUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for InsurancePlan.
+func (c *InsurancePlanClient) Delete() *InsurancePlanDelete {
+	mutation := newInsurancePlanMutation(c.config, OpDelete)
+	return &InsurancePlanDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *InsurancePlanClient) DeleteOne(_m *InsurancePlan) *InsurancePlanDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *InsurancePlanClient) DeleteOneID(id string) *InsurancePlanDeleteOne {
+	builder := c.Delete().Where(insuranceplan.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &InsurancePlanDeleteOne{builder}
+}
+
+// Query returns a query builder for InsurancePlan.
+func (c *InsurancePlanClient) Query() *InsurancePlanQuery {
+	return &InsurancePlanQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeInsurancePlan},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a InsurancePlan entity by its id.
+func (c *InsurancePlanClient) Get(ctx context.Context, id string) (*InsurancePlan, error) {
+	return c.Query().Where(insuranceplan.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *InsurancePlanClient) GetX(ctx context.Context, id string) *InsurancePlan {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryPayer queries the payer edge of a InsurancePlan.
+func (c *InsurancePlanClient) QueryPayer(_m *InsurancePlan) *PayerQuery {
+	query := (&PayerClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(insuranceplan.Table, insuranceplan.FieldID, id),
+			sqlgraph.To(payer.Table, payer.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, insuranceplan.PayerTable, insuranceplan.PayerColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryVersions queries the versions edge of a InsurancePlan.
+func (c *InsurancePlanClient) QueryVersions(_m *InsurancePlan) *PlanVersionQuery {
+	query := (&PlanVersionClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(insuranceplan.Table, insuranceplan.FieldID, id),
+			sqlgraph.To(planversion.Table, planversion.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, insuranceplan.VersionsTable, insuranceplan.VersionsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryPolicies queries the policies edge of a InsurancePlan.
+func (c *InsurancePlanClient) QueryPolicies(_m *InsurancePlan) *InsurancePolicyQuery {
+	query := (&InsurancePolicyClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(insuranceplan.Table, insuranceplan.FieldID, id),
+			sqlgraph.To(insurancepolicy.Table, insurancepolicy.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, true, insuranceplan.PoliciesTable, insuranceplan.PoliciesColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *InsurancePlanClient) Hooks() []Hook {
+	return c.hooks.InsurancePlan
+}
+
+// Interceptors returns the client interceptors.
+func (c *InsurancePlanClient) Interceptors() []Interceptor {
+	return c.inters.InsurancePlan
+}
+
+func (c *InsurancePlanClient) mutate(ctx context.Context, m *InsurancePlanMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&InsurancePlanCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&InsurancePlanUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&InsurancePlanUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&InsurancePlanDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown InsurancePlan mutation op: %q", m.Op())
+	}
+}
+
 // InsurancePolicyClient is a client for the InsurancePolicy schema.
 type InsurancePolicyClient struct {
 	config
@@ -4787,6 +5585,22 @@ func (c *InsurancePolicyClient) QueryPatient(_m *InsurancePolicy) *PatientQuery 
 			sqlgraph.From(insurancepolicy.Table, insurancepolicy.FieldID, id),
 			sqlgraph.To(patient.Table, patient.FieldID),
 			sqlgraph.Edge(sqlgraph.M2O, true, insurancepolicy.PatientTable, insurancepolicy.PatientColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryPlan queries the plan edge of a InsurancePolicy.
+func (c *InsurancePolicyClient) QueryPlan(_m *InsurancePolicy) *InsurancePlanQuery {
+	query := (&InsurancePlanClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(insurancepolicy.Table, insurancepolicy.FieldID, id),
+			sqlgraph.To(insuranceplan.Table, insuranceplan.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, insurancepolicy.PlanTable, insurancepolicy.PlanColumn),
 		)
 		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
 		return fromV, nil
@@ -8074,6 +8888,54 @@ func (c *PatientClient) QueryDispensingLines(_m *Patient) *DispensingLineQuery {
 	return query
 }
 
+// QueryPreAuthorizations queries the pre_authorizations edge of a Patient.
+func (c *PatientClient) QueryPreAuthorizations(_m *Patient) *PreAuthorizationQuery {
+	query := (&PreAuthorizationClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(patient.Table, patient.FieldID, id),
+			sqlgraph.To(preauthorization.Table, preauthorization.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, patient.PreAuthorizationsTable, patient.PreAuthorizationsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryClaims queries the claims edge of a Patient.
+func (c *PatientClient) QueryClaims(_m *Patient) *ClaimQuery {
+	query := (&ClaimClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(patient.Table, patient.FieldID, id),
+			sqlgraph.To(claim.Table, claim.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, patient.ClaimsTable, patient.ClaimsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryClaimLines queries the claim_lines edge of a Patient.
+func (c *PatientClient) QueryClaimLines(_m *Patient) *ClaimLineQuery {
+	query := (&ClaimLineClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(patient.Table, patient.FieldID, id),
+			sqlgraph.To(claimline.Table, claimline.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, patient.ClaimLinesTable, patient.ClaimLinesColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
 // QueryBreakGlassAccesses queries the break_glass_accesses edge of a Patient.
 func (c *PatientClient) QueryBreakGlassAccesses(_m *Patient) *BreakGlassAccessQuery {
 	query := (&BreakGlassAccessClient{config: c.config}).Query()
@@ -8410,6 +9272,517 @@ func (c *PatientIdentifierClient) mutate(ctx context.Context, m *PatientIdentifi
 		return (&PatientIdentifierDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown PatientIdentifier mutation op: %q", m.Op())
+	}
+}
+
+// PayerClient is a client for the Payer schema.
+type PayerClient struct {
+	config
+}
+
+// NewPayerClient returns a client for the Payer from the given config.
+func NewPayerClient(c config) *PayerClient {
+	return &PayerClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `payer.Hooks(f(g(h())))`.
+func (c *PayerClient) Use(hooks ...Hook) {
+	c.hooks.Payer = append(c.hooks.Payer, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `payer.Intercept(f(g(h())))`.
+func (c *PayerClient) Intercept(interceptors ...Interceptor) {
+	c.inters.Payer = append(c.inters.Payer, interceptors...)
+}
+
+// Create returns a builder for creating a Payer entity.
+func (c *PayerClient) Create() *PayerCreate {
+	mutation := newPayerMutation(c.config, OpCreate)
+	return &PayerCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of Payer entities.
+func (c *PayerClient) CreateBulk(builders ...*PayerCreate) *PayerCreateBulk {
+	return &PayerCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *PayerClient) MapCreateBulk(slice any, setFunc func(*PayerCreate, int)) *PayerCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &PayerCreateBulk{err: fmt.Errorf("calling to PayerClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*PayerCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &PayerCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for Payer.
+func (c *PayerClient) Update() *PayerUpdate {
+	mutation := newPayerMutation(c.config, OpUpdate)
+	return &PayerUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *PayerClient) UpdateOne(_m *Payer) *PayerUpdateOne {
+	mutation := newPayerMutation(c.config, OpUpdateOne, withPayer(_m))
+	return &PayerUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *PayerClient) UpdateOneID(id string) *PayerUpdateOne {
+	mutation := newPayerMutation(c.config, OpUpdateOne, withPayerID(id))
+	return &PayerUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for Payer.
+func (c *PayerClient) Delete() *PayerDelete {
+	mutation := newPayerMutation(c.config, OpDelete)
+	return &PayerDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *PayerClient) DeleteOne(_m *Payer) *PayerDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *PayerClient) DeleteOneID(id string) *PayerDeleteOne {
+	builder := c.Delete().Where(payer.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &PayerDeleteOne{builder}
+}
+
+// Query returns a query builder for Payer.
+func (c *PayerClient) Query() *PayerQuery {
+	return &PayerQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypePayer},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a Payer entity by its id.
+func (c *PayerClient) Get(ctx context.Context, id string) (*Payer, error) {
+	return c.Query().Where(payer.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *PayerClient) GetX(ctx context.Context, id string) *Payer {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryPlans queries the plans edge of a Payer.
+func (c *PayerClient) QueryPlans(_m *Payer) *InsurancePlanQuery {
+	query := (&InsurancePlanClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(payer.Table, payer.FieldID, id),
+			sqlgraph.To(insuranceplan.Table, insuranceplan.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, payer.PlansTable, payer.PlansColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *PayerClient) Hooks() []Hook {
+	return c.hooks.Payer
+}
+
+// Interceptors returns the client interceptors.
+func (c *PayerClient) Interceptors() []Interceptor {
+	return c.inters.Payer
+}
+
+func (c *PayerClient) mutate(ctx context.Context, m *PayerMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&PayerCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&PayerUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&PayerUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&PayerDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown Payer mutation op: %q", m.Op())
+	}
+}
+
+// PlanVersionClient is a client for the PlanVersion schema.
+type PlanVersionClient struct {
+	config
+}
+
+// NewPlanVersionClient returns a client for the PlanVersion from the given config.
+func NewPlanVersionClient(c config) *PlanVersionClient {
+	return &PlanVersionClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `planversion.Hooks(f(g(h())))`.
+func (c *PlanVersionClient) Use(hooks ...Hook) {
+	c.hooks.PlanVersion = append(c.hooks.PlanVersion, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `planversion.Intercept(f(g(h())))`.
+func (c *PlanVersionClient) Intercept(interceptors ...Interceptor) {
+	c.inters.PlanVersion = append(c.inters.PlanVersion, interceptors...)
+}
+
+// Create returns a builder for creating a PlanVersion entity.
+func (c *PlanVersionClient) Create() *PlanVersionCreate {
+	mutation := newPlanVersionMutation(c.config, OpCreate)
+	return &PlanVersionCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of PlanVersion entities.
+func (c *PlanVersionClient) CreateBulk(builders ...*PlanVersionCreate) *PlanVersionCreateBulk {
+	return &PlanVersionCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *PlanVersionClient) MapCreateBulk(slice any, setFunc func(*PlanVersionCreate, int)) *PlanVersionCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &PlanVersionCreateBulk{err: fmt.Errorf("calling to PlanVersionClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*PlanVersionCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &PlanVersionCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for PlanVersion.
+func (c *PlanVersionClient) Update() *PlanVersionUpdate {
+	mutation := newPlanVersionMutation(c.config, OpUpdate)
+	return &PlanVersionUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *PlanVersionClient) UpdateOne(_m *PlanVersion) *PlanVersionUpdateOne {
+	mutation := newPlanVersionMutation(c.config, OpUpdateOne, withPlanVersion(_m))
+	return &PlanVersionUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *PlanVersionClient) UpdateOneID(id string) *PlanVersionUpdateOne {
+	mutation := newPlanVersionMutation(c.config, OpUpdateOne, withPlanVersionID(id))
+	return &PlanVersionUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for PlanVersion.
+func (c *PlanVersionClient) Delete() *PlanVersionDelete {
+	mutation := newPlanVersionMutation(c.config, OpDelete)
+	return &PlanVersionDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *PlanVersionClient) DeleteOne(_m *PlanVersion) *PlanVersionDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *PlanVersionClient) DeleteOneID(id string) *PlanVersionDeleteOne {
+	builder := c.Delete().Where(planversion.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &PlanVersionDeleteOne{builder}
+}
+
+// Query returns a query builder for PlanVersion.
+func (c *PlanVersionClient) Query() *PlanVersionQuery {
+	return &PlanVersionQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypePlanVersion},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a PlanVersion entity by its id.
+func (c *PlanVersionClient) Get(ctx context.Context, id string) (*PlanVersion, error) {
+	return c.Query().Where(planversion.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *PlanVersionClient) GetX(ctx context.Context, id string) *PlanVersion {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryPlan queries the plan edge of a PlanVersion.
+func (c *PlanVersionClient) QueryPlan(_m *PlanVersion) *InsurancePlanQuery {
+	query := (&InsurancePlanClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(planversion.Table, planversion.FieldID, id),
+			sqlgraph.To(insuranceplan.Table, insuranceplan.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, planversion.PlanTable, planversion.PlanColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryRules queries the rules edge of a PlanVersion.
+func (c *PlanVersionClient) QueryRules(_m *PlanVersion) *CoverageRuleQuery {
+	query := (&CoverageRuleClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(planversion.Table, planversion.FieldID, id),
+			sqlgraph.To(coveragerule.Table, coveragerule.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, planversion.RulesTable, planversion.RulesColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *PlanVersionClient) Hooks() []Hook {
+	return c.hooks.PlanVersion
+}
+
+// Interceptors returns the client interceptors.
+func (c *PlanVersionClient) Interceptors() []Interceptor {
+	return c.inters.PlanVersion
+}
+
+func (c *PlanVersionClient) mutate(ctx context.Context, m *PlanVersionMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&PlanVersionCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&PlanVersionUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&PlanVersionUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&PlanVersionDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown PlanVersion mutation op: %q", m.Op())
+	}
+}
+
+// PreAuthorizationClient is a client for the PreAuthorization schema.
+type PreAuthorizationClient struct {
+	config
+}
+
+// NewPreAuthorizationClient returns a client for the PreAuthorization from the given config.
+func NewPreAuthorizationClient(c config) *PreAuthorizationClient {
+	return &PreAuthorizationClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `preauthorization.Hooks(f(g(h())))`.
+func (c *PreAuthorizationClient) Use(hooks ...Hook) {
+	c.hooks.PreAuthorization = append(c.hooks.PreAuthorization, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `preauthorization.Intercept(f(g(h())))`.
+func (c *PreAuthorizationClient) Intercept(interceptors ...Interceptor) {
+	c.inters.PreAuthorization = append(c.inters.PreAuthorization, interceptors...)
+}
+
+// Create returns a builder for creating a PreAuthorization entity.
+func (c *PreAuthorizationClient) Create() *PreAuthorizationCreate {
+	mutation := newPreAuthorizationMutation(c.config, OpCreate)
+	return &PreAuthorizationCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of PreAuthorization entities.
+func (c *PreAuthorizationClient) CreateBulk(builders ...*PreAuthorizationCreate) *PreAuthorizationCreateBulk {
+	return &PreAuthorizationCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *PreAuthorizationClient) MapCreateBulk(slice any, setFunc func(*PreAuthorizationCreate, int)) *PreAuthorizationCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &PreAuthorizationCreateBulk{err: fmt.Errorf("calling to PreAuthorizationClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*PreAuthorizationCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &PreAuthorizationCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for PreAuthorization.
+func (c *PreAuthorizationClient) Update() *PreAuthorizationUpdate {
+	mutation := newPreAuthorizationMutation(c.config, OpUpdate)
+	return &PreAuthorizationUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *PreAuthorizationClient) UpdateOne(_m *PreAuthorization) *PreAuthorizationUpdateOne {
+	mutation := newPreAuthorizationMutation(c.config, OpUpdateOne, withPreAuthorization(_m))
+	return &PreAuthorizationUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *PreAuthorizationClient) UpdateOneID(id string) *PreAuthorizationUpdateOne {
+	mutation := newPreAuthorizationMutation(c.config, OpUpdateOne, withPreAuthorizationID(id))
+	return &PreAuthorizationUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for PreAuthorization.
+func (c *PreAuthorizationClient) Delete() *PreAuthorizationDelete {
+	mutation := newPreAuthorizationMutation(c.config, OpDelete)
+	return &PreAuthorizationDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *PreAuthorizationClient) DeleteOne(_m *PreAuthorization) *PreAuthorizationDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *PreAuthorizationClient) DeleteOneID(id string) *PreAuthorizationDeleteOne {
+	builder := c.Delete().Where(preauthorization.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &PreAuthorizationDeleteOne{builder}
+}
+
+// Query returns a query builder for PreAuthorization.
+func (c *PreAuthorizationClient) Query() *PreAuthorizationQuery {
+	return &PreAuthorizationQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypePreAuthorization},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a PreAuthorization entity by its id.
+func (c *PreAuthorizationClient) Get(ctx context.Context, id string) (*PreAuthorization, error) {
+	return c.Query().Where(preauthorization.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *PreAuthorizationClient) GetX(ctx context.Context, id string) *PreAuthorization {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryPatient queries the patient edge of a PreAuthorization.
+func (c *PreAuthorizationClient) QueryPatient(_m *PreAuthorization) *PatientQuery {
+	query := (&PatientClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(preauthorization.Table, preauthorization.FieldID, id),
+			sqlgraph.To(patient.Table, patient.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, preauthorization.PatientTable, preauthorization.PatientColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryPolicy queries the policy edge of a PreAuthorization.
+func (c *PreAuthorizationClient) QueryPolicy(_m *PreAuthorization) *InsurancePolicyQuery {
+	query := (&InsurancePolicyClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(preauthorization.Table, preauthorization.FieldID, id),
+			sqlgraph.To(insurancepolicy.Table, insurancepolicy.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, preauthorization.PolicyTable, preauthorization.PolicyColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryRequestedBy queries the requested_by edge of a PreAuthorization.
+func (c *PreAuthorizationClient) QueryRequestedBy(_m *PreAuthorization) *StaffQuery {
+	query := (&StaffClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(preauthorization.Table, preauthorization.FieldID, id),
+			sqlgraph.To(staff.Table, staff.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, preauthorization.RequestedByTable, preauthorization.RequestedByColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryDecidedBy queries the decided_by edge of a PreAuthorization.
+func (c *PreAuthorizationClient) QueryDecidedBy(_m *PreAuthorization) *StaffQuery {
+	query := (&StaffClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(preauthorization.Table, preauthorization.FieldID, id),
+			sqlgraph.To(staff.Table, staff.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, preauthorization.DecidedByTable, preauthorization.DecidedByColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *PreAuthorizationClient) Hooks() []Hook {
+	return c.hooks.PreAuthorization
+}
+
+// Interceptors returns the client interceptors.
+func (c *PreAuthorizationClient) Interceptors() []Interceptor {
+	return c.inters.PreAuthorization
+}
+
+func (c *PreAuthorizationClient) mutate(ctx context.Context, m *PreAuthorizationMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&PreAuthorizationCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&PreAuthorizationUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&PreAuthorizationUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&PreAuthorizationDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown PreAuthorization mutation op: %q", m.Op())
 	}
 }
 
@@ -10542,26 +11915,28 @@ type (
 	hooks struct {
 		APIKey, AccountingPeriod, Admission, AllergenClass, Allergy, Appointment,
 		AuditEvent, Bed, BedAssignment, BreakGlassAccess, CarePlan, CarePlanActivity,
-		CarePlanGoal, CareTeamMember, ClinicalNote, Department, Dispensing,
-		DispensingLine, Drug, DrugInteraction, Encounter, HistoryItem, Icd10Code,
-		InsurancePolicy, JournalEntry, JournalLine, LabOrder, LabOrderItem, LabPanel,
-		LabReferenceRange, LabResult, LabSpecimen, LabTest, LedgerAccount,
-		MedicationOrder, MfaChallenge, MfaRecoveryCode, Observation, OutboxEvent,
-		Patient, PatientContact, PatientIdentifier, Problem, ProviderAvailability,
-		ProviderTimeOff, Referral, Room, Session, Staff, StockBatch, StockLocation,
-		StockMovement, User, Ward []ent.Hook
+		CarePlanGoal, CareTeamMember, Claim, ClaimLine, ClinicalNote, CoverageRule,
+		Department, Dispensing, DispensingLine, Drug, DrugInteraction, Encounter,
+		HistoryItem, Icd10Code, InsurancePlan, InsurancePolicy, JournalEntry,
+		JournalLine, LabOrder, LabOrderItem, LabPanel, LabReferenceRange, LabResult,
+		LabSpecimen, LabTest, LedgerAccount, MedicationOrder, MfaChallenge,
+		MfaRecoveryCode, Observation, OutboxEvent, Patient, PatientContact,
+		PatientIdentifier, Payer, PlanVersion, PreAuthorization, Problem,
+		ProviderAvailability, ProviderTimeOff, Referral, Room, Session, Staff,
+		StockBatch, StockLocation, StockMovement, User, Ward []ent.Hook
 	}
 	inters struct {
 		APIKey, AccountingPeriod, Admission, AllergenClass, Allergy, Appointment,
 		AuditEvent, Bed, BedAssignment, BreakGlassAccess, CarePlan, CarePlanActivity,
-		CarePlanGoal, CareTeamMember, ClinicalNote, Department, Dispensing,
-		DispensingLine, Drug, DrugInteraction, Encounter, HistoryItem, Icd10Code,
-		InsurancePolicy, JournalEntry, JournalLine, LabOrder, LabOrderItem, LabPanel,
-		LabReferenceRange, LabResult, LabSpecimen, LabTest, LedgerAccount,
-		MedicationOrder, MfaChallenge, MfaRecoveryCode, Observation, OutboxEvent,
-		Patient, PatientContact, PatientIdentifier, Problem, ProviderAvailability,
-		ProviderTimeOff, Referral, Room, Session, Staff, StockBatch, StockLocation,
-		StockMovement, User, Ward []ent.Interceptor
+		CarePlanGoal, CareTeamMember, Claim, ClaimLine, ClinicalNote, CoverageRule,
+		Department, Dispensing, DispensingLine, Drug, DrugInteraction, Encounter,
+		HistoryItem, Icd10Code, InsurancePlan, InsurancePolicy, JournalEntry,
+		JournalLine, LabOrder, LabOrderItem, LabPanel, LabReferenceRange, LabResult,
+		LabSpecimen, LabTest, LedgerAccount, MedicationOrder, MfaChallenge,
+		MfaRecoveryCode, Observation, OutboxEvent, Patient, PatientContact,
+		PatientIdentifier, Payer, PlanVersion, PreAuthorization, Problem,
+		ProviderAvailability, ProviderTimeOff, Referral, Room, Session, Staff,
+		StockBatch, StockLocation, StockMovement, User, Ward []ent.Interceptor
 	}
 )
 

@@ -26,7 +26,10 @@ import (
 	"github.com/hmis-dev/hmis/ent/careplanactivity"
 	"github.com/hmis-dev/hmis/ent/careplangoal"
 	"github.com/hmis-dev/hmis/ent/careteammember"
+	"github.com/hmis-dev/hmis/ent/claim"
+	"github.com/hmis-dev/hmis/ent/claimline"
 	"github.com/hmis-dev/hmis/ent/clinicalnote"
+	"github.com/hmis-dev/hmis/ent/coveragerule"
 	"github.com/hmis-dev/hmis/ent/department"
 	"github.com/hmis-dev/hmis/ent/dispensing"
 	"github.com/hmis-dev/hmis/ent/dispensingline"
@@ -35,6 +38,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/encounter"
 	"github.com/hmis-dev/hmis/ent/historyitem"
 	"github.com/hmis-dev/hmis/ent/icd10code"
+	"github.com/hmis-dev/hmis/ent/insuranceplan"
 	"github.com/hmis-dev/hmis/ent/insurancepolicy"
 	"github.com/hmis-dev/hmis/ent/journalentry"
 	"github.com/hmis-dev/hmis/ent/journalline"
@@ -54,6 +58,9 @@ import (
 	"github.com/hmis-dev/hmis/ent/patient"
 	"github.com/hmis-dev/hmis/ent/patientcontact"
 	"github.com/hmis-dev/hmis/ent/patientidentifier"
+	"github.com/hmis-dev/hmis/ent/payer"
+	"github.com/hmis-dev/hmis/ent/planversion"
+	"github.com/hmis-dev/hmis/ent/preauthorization"
 	"github.com/hmis-dev/hmis/ent/problem"
 	"github.com/hmis-dev/hmis/ent/provideravailability"
 	"github.com/hmis-dev/hmis/ent/providertimeoff"
@@ -140,7 +147,10 @@ func checkColumn(t, c string) error {
 			careplanactivity.Table:     careplanactivity.ValidColumn,
 			careplangoal.Table:         careplangoal.ValidColumn,
 			careteammember.Table:       careteammember.ValidColumn,
+			claim.Table:                claim.ValidColumn,
+			claimline.Table:            claimline.ValidColumn,
 			clinicalnote.Table:         clinicalnote.ValidColumn,
+			coveragerule.Table:         coveragerule.ValidColumn,
 			department.Table:           department.ValidColumn,
 			dispensing.Table:           dispensing.ValidColumn,
 			dispensingline.Table:       dispensingline.ValidColumn,
@@ -149,6 +159,7 @@ func checkColumn(t, c string) error {
 			encounter.Table:            encounter.ValidColumn,
 			historyitem.Table:          historyitem.ValidColumn,
 			icd10code.Table:            icd10code.ValidColumn,
+			insuranceplan.Table:        insuranceplan.ValidColumn,
 			insurancepolicy.Table:      insurancepolicy.ValidColumn,
 			journalentry.Table:         journalentry.ValidColumn,
 			journalline.Table:          journalline.ValidColumn,
@@ -168,6 +179,9 @@ func checkColumn(t, c string) error {
 			patient.Table:              patient.ValidColumn,
 			patientcontact.Table:       patientcontact.ValidColumn,
 			patientidentifier.Table:    patientidentifier.ValidColumn,
+			payer.Table:                payer.ValidColumn,
+			planversion.Table:          planversion.ValidColumn,
+			preauthorization.Table:     preauthorization.ValidColumn,
 			problem.Table:              problem.ValidColumn,
 			provideravailability.Table: provideravailability.ValidColumn,
 			providertimeoff.Table:      providertimeoff.ValidColumn,

@@ -19,7 +19,10 @@ import (
 	"github.com/hmis-dev/hmis/ent/careplanactivity"
 	"github.com/hmis-dev/hmis/ent/careplangoal"
 	"github.com/hmis-dev/hmis/ent/careteammember"
+	"github.com/hmis-dev/hmis/ent/claim"
+	"github.com/hmis-dev/hmis/ent/claimline"
 	"github.com/hmis-dev/hmis/ent/clinicalnote"
+	"github.com/hmis-dev/hmis/ent/coveragerule"
 	"github.com/hmis-dev/hmis/ent/department"
 	"github.com/hmis-dev/hmis/ent/dispensing"
 	"github.com/hmis-dev/hmis/ent/dispensingline"
@@ -28,6 +31,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/encounter"
 	"github.com/hmis-dev/hmis/ent/historyitem"
 	"github.com/hmis-dev/hmis/ent/icd10code"
+	"github.com/hmis-dev/hmis/ent/insuranceplan"
 	"github.com/hmis-dev/hmis/ent/insurancepolicy"
 	"github.com/hmis-dev/hmis/ent/journalentry"
 	"github.com/hmis-dev/hmis/ent/journalline"
@@ -47,6 +51,9 @@ import (
 	"github.com/hmis-dev/hmis/ent/patient"
 	"github.com/hmis-dev/hmis/ent/patientcontact"
 	"github.com/hmis-dev/hmis/ent/patientidentifier"
+	"github.com/hmis-dev/hmis/ent/payer"
+	"github.com/hmis-dev/hmis/ent/planversion"
+	"github.com/hmis-dev/hmis/ent/preauthorization"
 	"github.com/hmis-dev/hmis/ent/problem"
 	"github.com/hmis-dev/hmis/ent/provideravailability"
 	"github.com/hmis-dev/hmis/ent/providertimeoff"
@@ -78,7 +85,10 @@ var tableByPrefix = map[string]string{
 	"cpa": careplanactivity.Table,
 	"cpg": careplangoal.Table,
 	"ctm": careteammember.Table,
+	"clm": claim.Table,
+	"cll": claimline.Table,
 	"not": clinicalnote.Table,
+	"cvr": coveragerule.Table,
 	"dep": department.Table,
 	"dsp": dispensing.Table,
 	"dsl": dispensingline.Table,
@@ -87,6 +97,7 @@ var tableByPrefix = map[string]string{
 	"enc": encounter.Table,
 	"hst": historyitem.Table,
 	"icd": icd10code.Table,
+	"ipl": insuranceplan.Table,
 	"ins": insurancepolicy.Table,
 	"jen": journalentry.Table,
 	"jln": journalline.Table,
@@ -106,6 +117,9 @@ var tableByPrefix = map[string]string{
 	"pat": patient.Table,
 	"pct": patientcontact.Table,
 	"pid": patientidentifier.Table,
+	"pyr": payer.Table,
+	"ipv": planversion.Table,
+	"pau": preauthorization.Table,
 	"prb": problem.Table,
 	"avl": provideravailability.Table,
 	"off": providertimeoff.Table,
@@ -136,7 +150,10 @@ var PrefixByType = map[string]string{
 	"CarePlanActivity":     "cpa",
 	"CarePlanGoal":         "cpg",
 	"CareTeamMember":       "ctm",
+	"Claim":                "clm",
+	"ClaimLine":            "cll",
 	"ClinicalNote":         "not",
+	"CoverageRule":         "cvr",
 	"Department":           "dep",
 	"Dispensing":           "dsp",
 	"DispensingLine":       "dsl",
@@ -145,6 +162,7 @@ var PrefixByType = map[string]string{
 	"Encounter":            "enc",
 	"HistoryItem":          "hst",
 	"Icd10Code":            "icd",
+	"InsurancePlan":        "ipl",
 	"InsurancePolicy":      "ins",
 	"JournalEntry":         "jen",
 	"JournalLine":          "jln",
@@ -164,6 +182,9 @@ var PrefixByType = map[string]string{
 	"Patient":              "pat",
 	"PatientContact":       "pct",
 	"PatientIdentifier":    "pid",
+	"Payer":                "pyr",
+	"PlanVersion":          "ipv",
+	"PreAuthorization":     "pau",
 	"Problem":              "prb",
 	"ProviderAvailability": "avl",
 	"ProviderTimeOff":      "off",

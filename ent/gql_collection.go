@@ -24,7 +24,10 @@ import (
 	"github.com/hmis-dev/hmis/ent/careplanactivity"
 	"github.com/hmis-dev/hmis/ent/careplangoal"
 	"github.com/hmis-dev/hmis/ent/careteammember"
+	"github.com/hmis-dev/hmis/ent/claim"
+	"github.com/hmis-dev/hmis/ent/claimline"
 	"github.com/hmis-dev/hmis/ent/clinicalnote"
+	"github.com/hmis-dev/hmis/ent/coveragerule"
 	"github.com/hmis-dev/hmis/ent/department"
 	"github.com/hmis-dev/hmis/ent/dispensing"
 	"github.com/hmis-dev/hmis/ent/dispensingline"
@@ -33,6 +36,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/encounter"
 	"github.com/hmis-dev/hmis/ent/historyitem"
 	"github.com/hmis-dev/hmis/ent/icd10code"
+	"github.com/hmis-dev/hmis/ent/insuranceplan"
 	"github.com/hmis-dev/hmis/ent/insurancepolicy"
 	"github.com/hmis-dev/hmis/ent/journalentry"
 	"github.com/hmis-dev/hmis/ent/journalline"
@@ -49,6 +53,9 @@ import (
 	"github.com/hmis-dev/hmis/ent/patient"
 	"github.com/hmis-dev/hmis/ent/patientcontact"
 	"github.com/hmis-dev/hmis/ent/patientidentifier"
+	"github.com/hmis-dev/hmis/ent/payer"
+	"github.com/hmis-dev/hmis/ent/planversion"
+	"github.com/hmis-dev/hmis/ent/preauthorization"
 	"github.com/hmis-dev/hmis/ent/problem"
 	"github.com/hmis-dev/hmis/ent/provideravailability"
 	"github.com/hmis-dev/hmis/ent/providertimeoff"
@@ -2392,6 +2399,468 @@ func newCareTeamMemberPaginateArgs(rv map[string]any) *careteammemberPaginateArg
 }
 
 // CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *ClaimQuery) CollectFields(ctx context.Context, satisfies ...string) (*ClaimQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *ClaimQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(claim.Columns))
+		selectedFields = []string{claim.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "patient":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&PatientClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, patientImplementors)...); err != nil {
+				return err
+			}
+			_q.withPatient = query
+			if _, ok := fieldSeen[claim.FieldPatientID]; !ok {
+				selectedFields = append(selectedFields, claim.FieldPatientID)
+				fieldSeen[claim.FieldPatientID] = struct{}{}
+			}
+
+		case "policy":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&InsurancePolicyClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, insurancepolicyImplementors)...); err != nil {
+				return err
+			}
+			_q.withPolicy = query
+			if _, ok := fieldSeen[claim.FieldPolicyID]; !ok {
+				selectedFields = append(selectedFields, claim.FieldPolicyID)
+				fieldSeen[claim.FieldPolicyID] = struct{}{}
+			}
+
+		case "payer":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&PayerClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, payerImplementors)...); err != nil {
+				return err
+			}
+			_q.withPayer = query
+			if _, ok := fieldSeen[claim.FieldPayerID]; !ok {
+				selectedFields = append(selectedFields, claim.FieldPayerID)
+				fieldSeen[claim.FieldPayerID] = struct{}{}
+			}
+
+		case "encounter":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&EncounterClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, encounterImplementors)...); err != nil {
+				return err
+			}
+			_q.withEncounter = query
+			if _, ok := fieldSeen[claim.FieldEncounterID]; !ok {
+				selectedFields = append(selectedFields, claim.FieldEncounterID)
+				fieldSeen[claim.FieldEncounterID] = struct{}{}
+			}
+
+		case "previous":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&ClaimClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, claimImplementors)...); err != nil {
+				return err
+			}
+			_q.withPrevious = query
+			if _, ok := fieldSeen[claim.FieldPreviousID]; !ok {
+				selectedFields = append(selectedFields, claim.FieldPreviousID)
+				fieldSeen[claim.FieldPreviousID] = struct{}{}
+			}
+
+		case "next":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&ClaimClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, claimImplementors)...); err != nil {
+				return err
+			}
+			_q.withNext = query
+
+		case "lines":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&ClaimLineClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, claimlineImplementors)...); err != nil {
+				return err
+			}
+			_q.WithNamedLines(alias, func(wq *ClaimLineQuery) {
+				*wq = *query
+			})
+		case "createdAt":
+			if _, ok := fieldSeen[claim.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, claim.FieldCreatedAt)
+				fieldSeen[claim.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[claim.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, claim.FieldUpdatedAt)
+				fieldSeen[claim.FieldUpdatedAt] = struct{}{}
+			}
+		case "patientID":
+			if _, ok := fieldSeen[claim.FieldPatientID]; !ok {
+				selectedFields = append(selectedFields, claim.FieldPatientID)
+				fieldSeen[claim.FieldPatientID] = struct{}{}
+			}
+		case "policyID":
+			if _, ok := fieldSeen[claim.FieldPolicyID]; !ok {
+				selectedFields = append(selectedFields, claim.FieldPolicyID)
+				fieldSeen[claim.FieldPolicyID] = struct{}{}
+			}
+		case "payerID":
+			if _, ok := fieldSeen[claim.FieldPayerID]; !ok {
+				selectedFields = append(selectedFields, claim.FieldPayerID)
+				fieldSeen[claim.FieldPayerID] = struct{}{}
+			}
+		case "encounterID":
+			if _, ok := fieldSeen[claim.FieldEncounterID]; !ok {
+				selectedFields = append(selectedFields, claim.FieldEncounterID)
+				fieldSeen[claim.FieldEncounterID] = struct{}{}
+			}
+		case "version":
+			if _, ok := fieldSeen[claim.FieldVersion]; !ok {
+				selectedFields = append(selectedFields, claim.FieldVersion)
+				fieldSeen[claim.FieldVersion] = struct{}{}
+			}
+		case "previousID":
+			if _, ok := fieldSeen[claim.FieldPreviousID]; !ok {
+				selectedFields = append(selectedFields, claim.FieldPreviousID)
+				fieldSeen[claim.FieldPreviousID] = struct{}{}
+			}
+		case "status":
+			if _, ok := fieldSeen[claim.FieldStatus]; !ok {
+				selectedFields = append(selectedFields, claim.FieldStatus)
+				fieldSeen[claim.FieldStatus] = struct{}{}
+			}
+		case "diagnosisCodes":
+			if _, ok := fieldSeen[claim.FieldDiagnosisCodes]; !ok {
+				selectedFields = append(selectedFields, claim.FieldDiagnosisCodes)
+				fieldSeen[claim.FieldDiagnosisCodes] = struct{}{}
+			}
+		case "totalClaimed":
+			if _, ok := fieldSeen[claim.FieldTotalClaimed]; !ok {
+				selectedFields = append(selectedFields, claim.FieldTotalClaimed)
+				fieldSeen[claim.FieldTotalClaimed] = struct{}{}
+			}
+		case "totalApproved":
+			if _, ok := fieldSeen[claim.FieldTotalApproved]; !ok {
+				selectedFields = append(selectedFields, claim.FieldTotalApproved)
+				fieldSeen[claim.FieldTotalApproved] = struct{}{}
+			}
+		case "totalPaid":
+			if _, ok := fieldSeen[claim.FieldTotalPaid]; !ok {
+				selectedFields = append(selectedFields, claim.FieldTotalPaid)
+				fieldSeen[claim.FieldTotalPaid] = struct{}{}
+			}
+		case "denialCode":
+			if _, ok := fieldSeen[claim.FieldDenialCode]; !ok {
+				selectedFields = append(selectedFields, claim.FieldDenialCode)
+				fieldSeen[claim.FieldDenialCode] = struct{}{}
+			}
+		case "remittanceReference":
+			if _, ok := fieldSeen[claim.FieldRemittanceReference]; !ok {
+				selectedFields = append(selectedFields, claim.FieldRemittanceReference)
+				fieldSeen[claim.FieldRemittanceReference] = struct{}{}
+			}
+		case "submittedAt":
+			if _, ok := fieldSeen[claim.FieldSubmittedAt]; !ok {
+				selectedFields = append(selectedFields, claim.FieldSubmittedAt)
+				fieldSeen[claim.FieldSubmittedAt] = struct{}{}
+			}
+		case "adjudicatedAt":
+			if _, ok := fieldSeen[claim.FieldAdjudicatedAt]; !ok {
+				selectedFields = append(selectedFields, claim.FieldAdjudicatedAt)
+				fieldSeen[claim.FieldAdjudicatedAt] = struct{}{}
+			}
+		case "paidAt":
+			if _, ok := fieldSeen[claim.FieldPaidAt]; !ok {
+				selectedFields = append(selectedFields, claim.FieldPaidAt)
+				fieldSeen[claim.FieldPaidAt] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type claimPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []ClaimPaginateOption
+}
+
+func newClaimPaginateArgs(rv map[string]any) *claimPaginateArgs {
+	args := &claimPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &ClaimOrder{Field: &ClaimOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithClaimOrder(order))
+			}
+		case *ClaimOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithClaimOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*ClaimWhereInput); ok {
+		args.opts = append(args.opts, WithClaimFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *ClaimLineQuery) CollectFields(ctx context.Context, satisfies ...string) (*ClaimLineQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *ClaimLineQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(claimline.Columns))
+		selectedFields = []string{claimline.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "patient":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&PatientClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, patientImplementors)...); err != nil {
+				return err
+			}
+			_q.withPatient = query
+			if _, ok := fieldSeen[claimline.FieldPatientID]; !ok {
+				selectedFields = append(selectedFields, claimline.FieldPatientID)
+				fieldSeen[claimline.FieldPatientID] = struct{}{}
+			}
+
+		case "claim":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&ClaimClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, claimImplementors)...); err != nil {
+				return err
+			}
+			_q.withClaim = query
+			if _, ok := fieldSeen[claimline.FieldClaimID]; !ok {
+				selectedFields = append(selectedFields, claimline.FieldClaimID)
+				fieldSeen[claimline.FieldClaimID] = struct{}{}
+			}
+		case "createdAt":
+			if _, ok := fieldSeen[claimline.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, claimline.FieldCreatedAt)
+				fieldSeen[claimline.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[claimline.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, claimline.FieldUpdatedAt)
+				fieldSeen[claimline.FieldUpdatedAt] = struct{}{}
+			}
+		case "patientID":
+			if _, ok := fieldSeen[claimline.FieldPatientID]; !ok {
+				selectedFields = append(selectedFields, claimline.FieldPatientID)
+				fieldSeen[claimline.FieldPatientID] = struct{}{}
+			}
+		case "claimID":
+			if _, ok := fieldSeen[claimline.FieldClaimID]; !ok {
+				selectedFields = append(selectedFields, claimline.FieldClaimID)
+				fieldSeen[claimline.FieldClaimID] = struct{}{}
+			}
+		case "position":
+			if _, ok := fieldSeen[claimline.FieldPosition]; !ok {
+				selectedFields = append(selectedFields, claimline.FieldPosition)
+				fieldSeen[claimline.FieldPosition] = struct{}{}
+			}
+		case "serviceCode":
+			if _, ok := fieldSeen[claimline.FieldServiceCode]; !ok {
+				selectedFields = append(selectedFields, claimline.FieldServiceCode)
+				fieldSeen[claimline.FieldServiceCode] = struct{}{}
+			}
+		case "category":
+			if _, ok := fieldSeen[claimline.FieldCategory]; !ok {
+				selectedFields = append(selectedFields, claimline.FieldCategory)
+				fieldSeen[claimline.FieldCategory] = struct{}{}
+			}
+		case "serviceDate":
+			if _, ok := fieldSeen[claimline.FieldServiceDate]; !ok {
+				selectedFields = append(selectedFields, claimline.FieldServiceDate)
+				fieldSeen[claimline.FieldServiceDate] = struct{}{}
+			}
+		case "quantity":
+			if _, ok := fieldSeen[claimline.FieldQuantity]; !ok {
+				selectedFields = append(selectedFields, claimline.FieldQuantity)
+				fieldSeen[claimline.FieldQuantity] = struct{}{}
+			}
+		case "amountClaimed":
+			if _, ok := fieldSeen[claimline.FieldAmountClaimed]; !ok {
+				selectedFields = append(selectedFields, claimline.FieldAmountClaimed)
+				fieldSeen[claimline.FieldAmountClaimed] = struct{}{}
+			}
+		case "amountApproved":
+			if _, ok := fieldSeen[claimline.FieldAmountApproved]; !ok {
+				selectedFields = append(selectedFields, claimline.FieldAmountApproved)
+				fieldSeen[claimline.FieldAmountApproved] = struct{}{}
+			}
+		case "amountPaid":
+			if _, ok := fieldSeen[claimline.FieldAmountPaid]; !ok {
+				selectedFields = append(selectedFields, claimline.FieldAmountPaid)
+				fieldSeen[claimline.FieldAmountPaid] = struct{}{}
+			}
+		case "reasonCode":
+			if _, ok := fieldSeen[claimline.FieldReasonCode]; !ok {
+				selectedFields = append(selectedFields, claimline.FieldReasonCode)
+				fieldSeen[claimline.FieldReasonCode] = struct{}{}
+			}
+		case "adjustment":
+			if _, ok := fieldSeen[claimline.FieldAdjustment]; !ok {
+				selectedFields = append(selectedFields, claimline.FieldAdjustment)
+				fieldSeen[claimline.FieldAdjustment] = struct{}{}
+			}
+		case "adjustmentCode":
+			if _, ok := fieldSeen[claimline.FieldAdjustmentCode]; !ok {
+				selectedFields = append(selectedFields, claimline.FieldAdjustmentCode)
+				fieldSeen[claimline.FieldAdjustmentCode] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type claimlinePaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []ClaimLinePaginateOption
+}
+
+func newClaimLinePaginateArgs(rv map[string]any) *claimlinePaginateArgs {
+	args := &claimlinePaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &ClaimLineOrder{Field: &ClaimLineOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithClaimLineOrder(order))
+			}
+		case *ClaimLineOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithClaimLineOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*ClaimLineWhereInput); ok {
+		args.opts = append(args.opts, WithClaimLineFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
 func (_q *ClinicalNoteQuery) CollectFields(ctx context.Context, satisfies ...string) (*ClinicalNoteQuery, error) {
 	fc := graphql.GetFieldContext(ctx)
 	if fc == nil {
@@ -2597,6 +3066,150 @@ func newClinicalNotePaginateArgs(rv map[string]any) *clinicalnotePaginateArgs {
 	}
 	if v, ok := rv[whereField].(*ClinicalNoteWhereInput); ok {
 		args.opts = append(args.opts, WithClinicalNoteFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *CoverageRuleQuery) CollectFields(ctx context.Context, satisfies ...string) (*CoverageRuleQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *CoverageRuleQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(coveragerule.Columns))
+		selectedFields = []string{coveragerule.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "version":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&PlanVersionClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, planversionImplementors)...); err != nil {
+				return err
+			}
+			_q.withVersion = query
+			if _, ok := fieldSeen[coveragerule.FieldVersionID]; !ok {
+				selectedFields = append(selectedFields, coveragerule.FieldVersionID)
+				fieldSeen[coveragerule.FieldVersionID] = struct{}{}
+			}
+		case "createdAt":
+			if _, ok := fieldSeen[coveragerule.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, coveragerule.FieldCreatedAt)
+				fieldSeen[coveragerule.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[coveragerule.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, coveragerule.FieldUpdatedAt)
+				fieldSeen[coveragerule.FieldUpdatedAt] = struct{}{}
+			}
+		case "versionID":
+			if _, ok := fieldSeen[coveragerule.FieldVersionID]; !ok {
+				selectedFields = append(selectedFields, coveragerule.FieldVersionID)
+				fieldSeen[coveragerule.FieldVersionID] = struct{}{}
+			}
+		case "category":
+			if _, ok := fieldSeen[coveragerule.FieldCategory]; !ok {
+				selectedFields = append(selectedFields, coveragerule.FieldCategory)
+				fieldSeen[coveragerule.FieldCategory] = struct{}{}
+			}
+		case "serviceCode":
+			if _, ok := fieldSeen[coveragerule.FieldServiceCode]; !ok {
+				selectedFields = append(selectedFields, coveragerule.FieldServiceCode)
+				fieldSeen[coveragerule.FieldServiceCode] = struct{}{}
+			}
+		case "coveredPercent":
+			if _, ok := fieldSeen[coveragerule.FieldCoveredPercent]; !ok {
+				selectedFields = append(selectedFields, coveragerule.FieldCoveredPercent)
+				fieldSeen[coveragerule.FieldCoveredPercent] = struct{}{}
+			}
+		case "lineCopay":
+			if _, ok := fieldSeen[coveragerule.FieldLineCopay]; !ok {
+				selectedFields = append(selectedFields, coveragerule.FieldLineCopay)
+				fieldSeen[coveragerule.FieldLineCopay] = struct{}{}
+			}
+		case "excluded":
+			if _, ok := fieldSeen[coveragerule.FieldExcluded]; !ok {
+				selectedFields = append(selectedFields, coveragerule.FieldExcluded)
+				fieldSeen[coveragerule.FieldExcluded] = struct{}{}
+			}
+		case "requiresPreauthorization":
+			if _, ok := fieldSeen[coveragerule.FieldRequiresPreauthorization]; !ok {
+				selectedFields = append(selectedFields, coveragerule.FieldRequiresPreauthorization)
+				fieldSeen[coveragerule.FieldRequiresPreauthorization] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type coveragerulePaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []CoverageRulePaginateOption
+}
+
+func newCoverageRulePaginateArgs(rv map[string]any) *coveragerulePaginateArgs {
+	args := &coveragerulePaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &CoverageRuleOrder{Field: &CoverageRuleOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithCoverageRuleOrder(order))
+			}
+		case *CoverageRuleOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithCoverageRuleOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*CoverageRuleWhereInput); ok {
+		args.opts = append(args.opts, WithCoverageRuleFilter(v.Filter))
 	}
 	return args
 }
@@ -4133,6 +4746,153 @@ func newIcd10CodePaginateArgs(rv map[string]any) *icd10codePaginateArgs {
 }
 
 // CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *InsurancePlanQuery) CollectFields(ctx context.Context, satisfies ...string) (*InsurancePlanQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *InsurancePlanQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(insuranceplan.Columns))
+		selectedFields = []string{insuranceplan.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "payer":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&PayerClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, payerImplementors)...); err != nil {
+				return err
+			}
+			_q.withPayer = query
+			if _, ok := fieldSeen[insuranceplan.FieldPayerID]; !ok {
+				selectedFields = append(selectedFields, insuranceplan.FieldPayerID)
+				fieldSeen[insuranceplan.FieldPayerID] = struct{}{}
+			}
+
+		case "versions":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&PlanVersionClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, planversionImplementors)...); err != nil {
+				return err
+			}
+			_q.WithNamedVersions(alias, func(wq *PlanVersionQuery) {
+				*wq = *query
+			})
+		case "createdAt":
+			if _, ok := fieldSeen[insuranceplan.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, insuranceplan.FieldCreatedAt)
+				fieldSeen[insuranceplan.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[insuranceplan.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, insuranceplan.FieldUpdatedAt)
+				fieldSeen[insuranceplan.FieldUpdatedAt] = struct{}{}
+			}
+		case "payerID":
+			if _, ok := fieldSeen[insuranceplan.FieldPayerID]; !ok {
+				selectedFields = append(selectedFields, insuranceplan.FieldPayerID)
+				fieldSeen[insuranceplan.FieldPayerID] = struct{}{}
+			}
+		case "code":
+			if _, ok := fieldSeen[insuranceplan.FieldCode]; !ok {
+				selectedFields = append(selectedFields, insuranceplan.FieldCode)
+				fieldSeen[insuranceplan.FieldCode] = struct{}{}
+			}
+		case "name":
+			if _, ok := fieldSeen[insuranceplan.FieldName]; !ok {
+				selectedFields = append(selectedFields, insuranceplan.FieldName)
+				fieldSeen[insuranceplan.FieldName] = struct{}{}
+			}
+		case "planYearStartMonth":
+			if _, ok := fieldSeen[insuranceplan.FieldPlanYearStartMonth]; !ok {
+				selectedFields = append(selectedFields, insuranceplan.FieldPlanYearStartMonth)
+				fieldSeen[insuranceplan.FieldPlanYearStartMonth] = struct{}{}
+			}
+		case "active":
+			if _, ok := fieldSeen[insuranceplan.FieldActive]; !ok {
+				selectedFields = append(selectedFields, insuranceplan.FieldActive)
+				fieldSeen[insuranceplan.FieldActive] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type insuranceplanPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []InsurancePlanPaginateOption
+}
+
+func newInsurancePlanPaginateArgs(rv map[string]any) *insuranceplanPaginateArgs {
+	args := &insuranceplanPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &InsurancePlanOrder{Field: &InsurancePlanOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithInsurancePlanOrder(order))
+			}
+		case *InsurancePlanOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithInsurancePlanOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*InsurancePlanWhereInput); ok {
+		args.opts = append(args.opts, WithInsurancePlanFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
 func (_q *InsurancePolicyQuery) CollectFields(ctx context.Context, satisfies ...string) (*InsurancePolicyQuery, error) {
 	fc := graphql.GetFieldContext(ctx)
 	if fc == nil {
@@ -4167,6 +4927,21 @@ func (_q *InsurancePolicyQuery) collectField(ctx context.Context, oneNode bool, 
 			if _, ok := fieldSeen[insurancepolicy.FieldPatientID]; !ok {
 				selectedFields = append(selectedFields, insurancepolicy.FieldPatientID)
 				fieldSeen[insurancepolicy.FieldPatientID] = struct{}{}
+			}
+
+		case "plan":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&InsurancePlanClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, insuranceplanImplementors)...); err != nil {
+				return err
+			}
+			_q.withPlan = query
+			if _, ok := fieldSeen[insurancepolicy.FieldPlanID]; !ok {
+				selectedFields = append(selectedFields, insurancepolicy.FieldPlanID)
+				fieldSeen[insurancepolicy.FieldPlanID] = struct{}{}
 			}
 		case "createdAt":
 			if _, ok := fieldSeen[insurancepolicy.FieldCreatedAt]; !ok {
@@ -4217,6 +4992,11 @@ func (_q *InsurancePolicyQuery) collectField(ctx context.Context, oneNode bool, 
 			if _, ok := fieldSeen[insurancepolicy.FieldStatus]; !ok {
 				selectedFields = append(selectedFields, insurancepolicy.FieldStatus)
 				fieldSeen[insurancepolicy.FieldStatus] = struct{}{}
+			}
+		case "planID":
+			if _, ok := fieldSeen[insurancepolicy.FieldPlanID]; !ok {
+				selectedFields = append(selectedFields, insurancepolicy.FieldPlanID)
+				fieldSeen[insurancepolicy.FieldPlanID] = struct{}{}
 			}
 		case "id":
 		case "__typename":
@@ -8064,6 +8844,494 @@ func newPatientIdentifierPaginateArgs(rv map[string]any) *patientidentifierPagin
 	}
 	if v, ok := rv[whereField].(*PatientIdentifierWhereInput); ok {
 		args.opts = append(args.opts, WithPatientIdentifierFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *PayerQuery) CollectFields(ctx context.Context, satisfies ...string) (*PayerQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *PayerQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(payer.Columns))
+		selectedFields = []string{payer.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "plans":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&InsurancePlanClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, insuranceplanImplementors)...); err != nil {
+				return err
+			}
+			_q.WithNamedPlans(alias, func(wq *InsurancePlanQuery) {
+				*wq = *query
+			})
+		case "createdAt":
+			if _, ok := fieldSeen[payer.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, payer.FieldCreatedAt)
+				fieldSeen[payer.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[payer.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, payer.FieldUpdatedAt)
+				fieldSeen[payer.FieldUpdatedAt] = struct{}{}
+			}
+		case "code":
+			if _, ok := fieldSeen[payer.FieldCode]; !ok {
+				selectedFields = append(selectedFields, payer.FieldCode)
+				fieldSeen[payer.FieldCode] = struct{}{}
+			}
+		case "name":
+			if _, ok := fieldSeen[payer.FieldName]; !ok {
+				selectedFields = append(selectedFields, payer.FieldName)
+				fieldSeen[payer.FieldName] = struct{}{}
+			}
+		case "kind":
+			if _, ok := fieldSeen[payer.FieldKind]; !ok {
+				selectedFields = append(selectedFields, payer.FieldKind)
+				fieldSeen[payer.FieldKind] = struct{}{}
+			}
+		case "active":
+			if _, ok := fieldSeen[payer.FieldActive]; !ok {
+				selectedFields = append(selectedFields, payer.FieldActive)
+				fieldSeen[payer.FieldActive] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type payerPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []PayerPaginateOption
+}
+
+func newPayerPaginateArgs(rv map[string]any) *payerPaginateArgs {
+	args := &payerPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &PayerOrder{Field: &PayerOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithPayerOrder(order))
+			}
+		case *PayerOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithPayerOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*PayerWhereInput); ok {
+		args.opts = append(args.opts, WithPayerFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *PlanVersionQuery) CollectFields(ctx context.Context, satisfies ...string) (*PlanVersionQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *PlanVersionQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(planversion.Columns))
+		selectedFields = []string{planversion.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "plan":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&InsurancePlanClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, insuranceplanImplementors)...); err != nil {
+				return err
+			}
+			_q.withPlan = query
+			if _, ok := fieldSeen[planversion.FieldPlanID]; !ok {
+				selectedFields = append(selectedFields, planversion.FieldPlanID)
+				fieldSeen[planversion.FieldPlanID] = struct{}{}
+			}
+
+		case "rules":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&CoverageRuleClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, coverageruleImplementors)...); err != nil {
+				return err
+			}
+			_q.WithNamedRules(alias, func(wq *CoverageRuleQuery) {
+				*wq = *query
+			})
+		case "createdAt":
+			if _, ok := fieldSeen[planversion.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, planversion.FieldCreatedAt)
+				fieldSeen[planversion.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[planversion.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, planversion.FieldUpdatedAt)
+				fieldSeen[planversion.FieldUpdatedAt] = struct{}{}
+			}
+		case "planID":
+			if _, ok := fieldSeen[planversion.FieldPlanID]; !ok {
+				selectedFields = append(selectedFields, planversion.FieldPlanID)
+				fieldSeen[planversion.FieldPlanID] = struct{}{}
+			}
+		case "effectiveFrom":
+			if _, ok := fieldSeen[planversion.FieldEffectiveFrom]; !ok {
+				selectedFields = append(selectedFields, planversion.FieldEffectiveFrom)
+				fieldSeen[planversion.FieldEffectiveFrom] = struct{}{}
+			}
+		case "annualLimit":
+			if _, ok := fieldSeen[planversion.FieldAnnualLimit]; !ok {
+				selectedFields = append(selectedFields, planversion.FieldAnnualLimit)
+				fieldSeen[planversion.FieldAnnualLimit] = struct{}{}
+			}
+		case "visitCopay":
+			if _, ok := fieldSeen[planversion.FieldVisitCopay]; !ok {
+				selectedFields = append(selectedFields, planversion.FieldVisitCopay)
+				fieldSeen[planversion.FieldVisitCopay] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type planversionPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []PlanVersionPaginateOption
+}
+
+func newPlanVersionPaginateArgs(rv map[string]any) *planversionPaginateArgs {
+	args := &planversionPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &PlanVersionOrder{Field: &PlanVersionOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithPlanVersionOrder(order))
+			}
+		case *PlanVersionOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithPlanVersionOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*PlanVersionWhereInput); ok {
+		args.opts = append(args.opts, WithPlanVersionFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *PreAuthorizationQuery) CollectFields(ctx context.Context, satisfies ...string) (*PreAuthorizationQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *PreAuthorizationQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(preauthorization.Columns))
+		selectedFields = []string{preauthorization.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "patient":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&PatientClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, patientImplementors)...); err != nil {
+				return err
+			}
+			_q.withPatient = query
+			if _, ok := fieldSeen[preauthorization.FieldPatientID]; !ok {
+				selectedFields = append(selectedFields, preauthorization.FieldPatientID)
+				fieldSeen[preauthorization.FieldPatientID] = struct{}{}
+			}
+
+		case "policy":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&InsurancePolicyClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, insurancepolicyImplementors)...); err != nil {
+				return err
+			}
+			_q.withPolicy = query
+			if _, ok := fieldSeen[preauthorization.FieldPolicyID]; !ok {
+				selectedFields = append(selectedFields, preauthorization.FieldPolicyID)
+				fieldSeen[preauthorization.FieldPolicyID] = struct{}{}
+			}
+
+		case "requestedBy":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&StaffClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, staffImplementors)...); err != nil {
+				return err
+			}
+			_q.withRequestedBy = query
+			if _, ok := fieldSeen[preauthorization.FieldRequestedByID]; !ok {
+				selectedFields = append(selectedFields, preauthorization.FieldRequestedByID)
+				fieldSeen[preauthorization.FieldRequestedByID] = struct{}{}
+			}
+
+		case "decidedBy":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&StaffClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, staffImplementors)...); err != nil {
+				return err
+			}
+			_q.withDecidedBy = query
+			if _, ok := fieldSeen[preauthorization.FieldDecidedByID]; !ok {
+				selectedFields = append(selectedFields, preauthorization.FieldDecidedByID)
+				fieldSeen[preauthorization.FieldDecidedByID] = struct{}{}
+			}
+		case "createdAt":
+			if _, ok := fieldSeen[preauthorization.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, preauthorization.FieldCreatedAt)
+				fieldSeen[preauthorization.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[preauthorization.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, preauthorization.FieldUpdatedAt)
+				fieldSeen[preauthorization.FieldUpdatedAt] = struct{}{}
+			}
+		case "patientID":
+			if _, ok := fieldSeen[preauthorization.FieldPatientID]; !ok {
+				selectedFields = append(selectedFields, preauthorization.FieldPatientID)
+				fieldSeen[preauthorization.FieldPatientID] = struct{}{}
+			}
+		case "policyID":
+			if _, ok := fieldSeen[preauthorization.FieldPolicyID]; !ok {
+				selectedFields = append(selectedFields, preauthorization.FieldPolicyID)
+				fieldSeen[preauthorization.FieldPolicyID] = struct{}{}
+			}
+		case "category":
+			if _, ok := fieldSeen[preauthorization.FieldCategory]; !ok {
+				selectedFields = append(selectedFields, preauthorization.FieldCategory)
+				fieldSeen[preauthorization.FieldCategory] = struct{}{}
+			}
+		case "serviceCode":
+			if _, ok := fieldSeen[preauthorization.FieldServiceCode]; !ok {
+				selectedFields = append(selectedFields, preauthorization.FieldServiceCode)
+				fieldSeen[preauthorization.FieldServiceCode] = struct{}{}
+			}
+		case "status":
+			if _, ok := fieldSeen[preauthorization.FieldStatus]; !ok {
+				selectedFields = append(selectedFields, preauthorization.FieldStatus)
+				fieldSeen[preauthorization.FieldStatus] = struct{}{}
+			}
+		case "validFrom":
+			if _, ok := fieldSeen[preauthorization.FieldValidFrom]; !ok {
+				selectedFields = append(selectedFields, preauthorization.FieldValidFrom)
+				fieldSeen[preauthorization.FieldValidFrom] = struct{}{}
+			}
+		case "validTo":
+			if _, ok := fieldSeen[preauthorization.FieldValidTo]; !ok {
+				selectedFields = append(selectedFields, preauthorization.FieldValidTo)
+				fieldSeen[preauthorization.FieldValidTo] = struct{}{}
+			}
+		case "approvedAmount":
+			if _, ok := fieldSeen[preauthorization.FieldApprovedAmount]; !ok {
+				selectedFields = append(selectedFields, preauthorization.FieldApprovedAmount)
+				fieldSeen[preauthorization.FieldApprovedAmount] = struct{}{}
+			}
+		case "approvedQuantity":
+			if _, ok := fieldSeen[preauthorization.FieldApprovedQuantity]; !ok {
+				selectedFields = append(selectedFields, preauthorization.FieldApprovedQuantity)
+				fieldSeen[preauthorization.FieldApprovedQuantity] = struct{}{}
+			}
+		case "payerReference":
+			if _, ok := fieldSeen[preauthorization.FieldPayerReference]; !ok {
+				selectedFields = append(selectedFields, preauthorization.FieldPayerReference)
+				fieldSeen[preauthorization.FieldPayerReference] = struct{}{}
+			}
+		case "reason":
+			if _, ok := fieldSeen[preauthorization.FieldReason]; !ok {
+				selectedFields = append(selectedFields, preauthorization.FieldReason)
+				fieldSeen[preauthorization.FieldReason] = struct{}{}
+			}
+		case "requestedByID":
+			if _, ok := fieldSeen[preauthorization.FieldRequestedByID]; !ok {
+				selectedFields = append(selectedFields, preauthorization.FieldRequestedByID)
+				fieldSeen[preauthorization.FieldRequestedByID] = struct{}{}
+			}
+		case "decidedByID":
+			if _, ok := fieldSeen[preauthorization.FieldDecidedByID]; !ok {
+				selectedFields = append(selectedFields, preauthorization.FieldDecidedByID)
+				fieldSeen[preauthorization.FieldDecidedByID] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type preauthorizationPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []PreAuthorizationPaginateOption
+}
+
+func newPreAuthorizationPaginateArgs(rv map[string]any) *preauthorizationPaginateArgs {
+	args := &preauthorizationPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &PreAuthorizationOrder{Field: &PreAuthorizationOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithPreAuthorizationOrder(order))
+			}
+		case *PreAuthorizationOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithPreAuthorizationOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*PreAuthorizationWhereInput); ok {
+		args.opts = append(args.opts, WithPreAuthorizationFilter(v.Filter))
 	}
 	return args
 }

@@ -273,6 +273,82 @@ func (_m *CareTeamMember) Staff(ctx context.Context) (*Staff, error) {
 	return result, err
 }
 
+func (_m *Claim) Patient(ctx context.Context) (*Patient, error) {
+	result, err := _m.Edges.PatientOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryPatient().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *Claim) Policy(ctx context.Context) (*InsurancePolicy, error) {
+	result, err := _m.Edges.PolicyOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryPolicy().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *Claim) Payer(ctx context.Context) (*Payer, error) {
+	result, err := _m.Edges.PayerOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryPayer().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *Claim) Encounter(ctx context.Context) (*Encounter, error) {
+	result, err := _m.Edges.EncounterOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryEncounter().Only(ctx)
+	}
+	return result, MaskNotFound(err)
+}
+
+func (_m *Claim) Previous(ctx context.Context) (*Claim, error) {
+	result, err := _m.Edges.PreviousOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryPrevious().Only(ctx)
+	}
+	return result, MaskNotFound(err)
+}
+
+func (_m *Claim) Next(ctx context.Context) (*Claim, error) {
+	result, err := _m.Edges.NextOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryNext().Only(ctx)
+	}
+	return result, MaskNotFound(err)
+}
+
+func (_m *Claim) Lines(ctx context.Context) (result []*ClaimLine, err error) {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
+		result, err = _m.NamedLines(graphql.GetFieldContext(ctx).Field.Alias)
+	} else {
+		result, err = _m.Edges.LinesOrErr()
+	}
+	if IsNotLoaded(err) {
+		result, err = _m.QueryLines().All(ctx)
+	}
+	return result, err
+}
+
+func (_m *ClaimLine) Patient(ctx context.Context) (*Patient, error) {
+	result, err := _m.Edges.PatientOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryPatient().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *ClaimLine) Claim(ctx context.Context) (*Claim, error) {
+	result, err := _m.Edges.ClaimOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryClaim().Only(ctx)
+	}
+	return result, err
+}
+
 func (_m *ClinicalNote) Patient(ctx context.Context) (*Patient, error) {
 	result, err := _m.Edges.PatientOrErr()
 	if IsNotLoaded(err) {
@@ -311,6 +387,14 @@ func (_m *ClinicalNote) ReplacedBy(ctx context.Context) (*ClinicalNote, error) {
 		result, err = _m.QueryReplacedBy().Only(ctx)
 	}
 	return result, MaskNotFound(err)
+}
+
+func (_m *CoverageRule) Version(ctx context.Context) (*PlanVersion, error) {
+	result, err := _m.Edges.VersionOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryVersion().Only(ctx)
+	}
+	return result, err
 }
 
 func (_m *Department) Staff(
@@ -555,12 +639,40 @@ func (_m *HistoryItem) RecordedBy(ctx context.Context) (*Staff, error) {
 	return result, MaskNotFound(err)
 }
 
+func (_m *InsurancePlan) Payer(ctx context.Context) (*Payer, error) {
+	result, err := _m.Edges.PayerOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryPayer().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *InsurancePlan) Versions(ctx context.Context) (result []*PlanVersion, err error) {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
+		result, err = _m.NamedVersions(graphql.GetFieldContext(ctx).Field.Alias)
+	} else {
+		result, err = _m.Edges.VersionsOrErr()
+	}
+	if IsNotLoaded(err) {
+		result, err = _m.QueryVersions().All(ctx)
+	}
+	return result, err
+}
+
 func (_m *InsurancePolicy) Patient(ctx context.Context) (*Patient, error) {
 	result, err := _m.Edges.PatientOrErr()
 	if IsNotLoaded(err) {
 		result, err = _m.QueryPatient().Only(ctx)
 	}
 	return result, err
+}
+
+func (_m *InsurancePolicy) Plan(ctx context.Context) (*InsurancePlan, error) {
+	result, err := _m.Edges.PlanOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryPlan().Only(ctx)
+	}
+	return result, MaskNotFound(err)
 }
 
 func (_m *JournalEntry) Lines(ctx context.Context) (result []*JournalLine, err error) {
@@ -1278,6 +1390,70 @@ func (_m *PatientIdentifier) Patient(ctx context.Context) (*Patient, error) {
 		result, err = _m.QueryPatient().Only(ctx)
 	}
 	return result, err
+}
+
+func (_m *Payer) Plans(ctx context.Context) (result []*InsurancePlan, err error) {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
+		result, err = _m.NamedPlans(graphql.GetFieldContext(ctx).Field.Alias)
+	} else {
+		result, err = _m.Edges.PlansOrErr()
+	}
+	if IsNotLoaded(err) {
+		result, err = _m.QueryPlans().All(ctx)
+	}
+	return result, err
+}
+
+func (_m *PlanVersion) Plan(ctx context.Context) (*InsurancePlan, error) {
+	result, err := _m.Edges.PlanOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryPlan().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *PlanVersion) Rules(ctx context.Context) (result []*CoverageRule, err error) {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
+		result, err = _m.NamedRules(graphql.GetFieldContext(ctx).Field.Alias)
+	} else {
+		result, err = _m.Edges.RulesOrErr()
+	}
+	if IsNotLoaded(err) {
+		result, err = _m.QueryRules().All(ctx)
+	}
+	return result, err
+}
+
+func (_m *PreAuthorization) Patient(ctx context.Context) (*Patient, error) {
+	result, err := _m.Edges.PatientOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryPatient().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *PreAuthorization) Policy(ctx context.Context) (*InsurancePolicy, error) {
+	result, err := _m.Edges.PolicyOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryPolicy().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *PreAuthorization) RequestedBy(ctx context.Context) (*Staff, error) {
+	result, err := _m.Edges.RequestedByOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryRequestedBy().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *PreAuthorization) DecidedBy(ctx context.Context) (*Staff, error) {
+	result, err := _m.Edges.DecidedByOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryDecidedBy().Only(ctx)
+	}
+	return result, MaskNotFound(err)
 }
 
 func (_m *Problem) Patient(ctx context.Context) (*Patient, error) {

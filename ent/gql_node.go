@@ -23,7 +23,10 @@ import (
 	"github.com/hmis-dev/hmis/ent/careplanactivity"
 	"github.com/hmis-dev/hmis/ent/careplangoal"
 	"github.com/hmis-dev/hmis/ent/careteammember"
+	"github.com/hmis-dev/hmis/ent/claim"
+	"github.com/hmis-dev/hmis/ent/claimline"
 	"github.com/hmis-dev/hmis/ent/clinicalnote"
+	"github.com/hmis-dev/hmis/ent/coveragerule"
 	"github.com/hmis-dev/hmis/ent/department"
 	"github.com/hmis-dev/hmis/ent/dispensing"
 	"github.com/hmis-dev/hmis/ent/dispensingline"
@@ -32,6 +35,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/encounter"
 	"github.com/hmis-dev/hmis/ent/historyitem"
 	"github.com/hmis-dev/hmis/ent/icd10code"
+	"github.com/hmis-dev/hmis/ent/insuranceplan"
 	"github.com/hmis-dev/hmis/ent/insurancepolicy"
 	"github.com/hmis-dev/hmis/ent/journalentry"
 	"github.com/hmis-dev/hmis/ent/journalline"
@@ -48,6 +52,9 @@ import (
 	"github.com/hmis-dev/hmis/ent/patient"
 	"github.com/hmis-dev/hmis/ent/patientcontact"
 	"github.com/hmis-dev/hmis/ent/patientidentifier"
+	"github.com/hmis-dev/hmis/ent/payer"
+	"github.com/hmis-dev/hmis/ent/planversion"
+	"github.com/hmis-dev/hmis/ent/preauthorization"
 	"github.com/hmis-dev/hmis/ent/problem"
 	"github.com/hmis-dev/hmis/ent/provideravailability"
 	"github.com/hmis-dev/hmis/ent/providertimeoff"
@@ -136,10 +143,25 @@ var careteammemberImplementors = []string{"CareTeamMember", "Node"}
 // IsNode implements the Node interface check for GQLGen.
 func (*CareTeamMember) IsNode() {}
 
+var claimImplementors = []string{"Claim", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*Claim) IsNode() {}
+
+var claimlineImplementors = []string{"ClaimLine", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*ClaimLine) IsNode() {}
+
 var clinicalnoteImplementors = []string{"ClinicalNote", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
 func (*ClinicalNote) IsNode() {}
+
+var coverageruleImplementors = []string{"CoverageRule", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*CoverageRule) IsNode() {}
 
 var departmentImplementors = []string{"Department", "Node"}
 
@@ -180,6 +202,11 @@ var icd10codeImplementors = []string{"Icd10Code", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
 func (*Icd10Code) IsNode() {}
+
+var insuranceplanImplementors = []string{"InsurancePlan", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*InsurancePlan) IsNode() {}
 
 var insurancepolicyImplementors = []string{"InsurancePolicy", "Node"}
 
@@ -260,6 +287,21 @@ var patientidentifierImplementors = []string{"PatientIdentifier", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
 func (*PatientIdentifier) IsNode() {}
+
+var payerImplementors = []string{"Payer", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*Payer) IsNode() {}
+
+var planversionImplementors = []string{"PlanVersion", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*PlanVersion) IsNode() {}
+
+var preauthorizationImplementors = []string{"PreAuthorization", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*PreAuthorization) IsNode() {}
 
 var problemImplementors = []string{"Problem", "Node"}
 
@@ -500,11 +542,38 @@ func (c *Client) noder(ctx context.Context, table string, id string) (Noder, err
 			}
 		}
 		return query.Only(ctx)
+	case claim.Table:
+		query := c.Claim.Query().
+			Where(claim.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, claimImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case claimline.Table:
+		query := c.ClaimLine.Query().
+			Where(claimline.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, claimlineImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
 	case clinicalnote.Table:
 		query := c.ClinicalNote.Query().
 			Where(clinicalnote.ID(id))
 		if fc := graphql.GetFieldContext(ctx); fc != nil {
 			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, clinicalnoteImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case coveragerule.Table:
+		query := c.CoverageRule.Query().
+			Where(coveragerule.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, coverageruleImplementors...); err != nil {
 				return nil, err
 			}
 		}
@@ -577,6 +646,15 @@ func (c *Client) noder(ctx context.Context, table string, id string) (Noder, err
 			Where(icd10code.ID(id))
 		if fc := graphql.GetFieldContext(ctx); fc != nil {
 			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, icd10codeImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case insuranceplan.Table:
+		query := c.InsurancePlan.Query().
+			Where(insuranceplan.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, insuranceplanImplementors...); err != nil {
 				return nil, err
 			}
 		}
@@ -721,6 +799,33 @@ func (c *Client) noder(ctx context.Context, table string, id string) (Noder, err
 			Where(patientidentifier.ID(id))
 		if fc := graphql.GetFieldContext(ctx); fc != nil {
 			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, patientidentifierImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case payer.Table:
+		query := c.Payer.Query().
+			Where(payer.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, payerImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case planversion.Table:
+		query := c.PlanVersion.Query().
+			Where(planversion.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, planversionImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case preauthorization.Table:
+		query := c.PreAuthorization.Query().
+			Where(preauthorization.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, preauthorizationImplementors...); err != nil {
 				return nil, err
 			}
 		}
@@ -1121,10 +1226,58 @@ func (c *Client) noders(ctx context.Context, table string, ids []string) ([]Node
 				*noder = node
 			}
 		}
+	case claim.Table:
+		query := c.Claim.Query().
+			Where(claim.IDIn(ids...))
+		query, err := query.CollectFields(ctx, claimImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case claimline.Table:
+		query := c.ClaimLine.Query().
+			Where(claimline.IDIn(ids...))
+		query, err := query.CollectFields(ctx, claimlineImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
 	case clinicalnote.Table:
 		query := c.ClinicalNote.Query().
 			Where(clinicalnote.IDIn(ids...))
 		query, err := query.CollectFields(ctx, clinicalnoteImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case coveragerule.Table:
+		query := c.CoverageRule.Query().
+			Where(coveragerule.IDIn(ids...))
+		query, err := query.CollectFields(ctx, coverageruleImplementors...)
 		if err != nil {
 			return nil, err
 		}
@@ -1253,6 +1406,22 @@ func (c *Client) noders(ctx context.Context, table string, ids []string) ([]Node
 		query := c.Icd10Code.Query().
 			Where(icd10code.IDIn(ids...))
 		query, err := query.CollectFields(ctx, icd10codeImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case insuranceplan.Table:
+		query := c.InsurancePlan.Query().
+			Where(insuranceplan.IDIn(ids...))
+		query, err := query.CollectFields(ctx, insuranceplanImplementors...)
 		if err != nil {
 			return nil, err
 		}
@@ -1509,6 +1678,54 @@ func (c *Client) noders(ctx context.Context, table string, ids []string) ([]Node
 		query := c.PatientIdentifier.Query().
 			Where(patientidentifier.IDIn(ids...))
 		query, err := query.CollectFields(ctx, patientidentifierImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case payer.Table:
+		query := c.Payer.Query().
+			Where(payer.IDIn(ids...))
+		query, err := query.CollectFields(ctx, payerImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case planversion.Table:
+		query := c.PlanVersion.Query().
+			Where(planversion.IDIn(ids...))
+		query, err := query.CollectFields(ctx, planversionImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case preauthorization.Table:
+		query := c.PreAuthorization.Query().
+			Where(preauthorization.IDIn(ids...))
+		query, err := query.CollectFields(ctx, preauthorizationImplementors...)
 		if err != nil {
 			return nil, err
 		}

@@ -28,7 +28,10 @@ import (
 	"github.com/hmis-dev/hmis/ent/careplanactivity"
 	"github.com/hmis-dev/hmis/ent/careplangoal"
 	"github.com/hmis-dev/hmis/ent/careteammember"
+	"github.com/hmis-dev/hmis/ent/claim"
+	"github.com/hmis-dev/hmis/ent/claimline"
 	"github.com/hmis-dev/hmis/ent/clinicalnote"
+	"github.com/hmis-dev/hmis/ent/coveragerule"
 	"github.com/hmis-dev/hmis/ent/department"
 	"github.com/hmis-dev/hmis/ent/dispensing"
 	"github.com/hmis-dev/hmis/ent/dispensingline"
@@ -37,6 +40,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/encounter"
 	"github.com/hmis-dev/hmis/ent/historyitem"
 	"github.com/hmis-dev/hmis/ent/icd10code"
+	"github.com/hmis-dev/hmis/ent/insuranceplan"
 	"github.com/hmis-dev/hmis/ent/insurancepolicy"
 	"github.com/hmis-dev/hmis/ent/journalentry"
 	"github.com/hmis-dev/hmis/ent/journalline"
@@ -53,6 +57,9 @@ import (
 	"github.com/hmis-dev/hmis/ent/patient"
 	"github.com/hmis-dev/hmis/ent/patientcontact"
 	"github.com/hmis-dev/hmis/ent/patientidentifier"
+	"github.com/hmis-dev/hmis/ent/payer"
+	"github.com/hmis-dev/hmis/ent/planversion"
+	"github.com/hmis-dev/hmis/ent/preauthorization"
 	"github.com/hmis-dev/hmis/ent/problem"
 	"github.com/hmis-dev/hmis/ent/provideravailability"
 	"github.com/hmis-dev/hmis/ent/providertimeoff"
@@ -4640,6 +4647,634 @@ func (_m *CareTeamMember) ToEdge(order *CareTeamMemberOrder) *CareTeamMemberEdge
 	}
 }
 
+// ClaimEdge is the edge representation of Claim.
+type ClaimEdge struct {
+	Node   *Claim `json:"node"`
+	Cursor Cursor `json:"cursor"`
+}
+
+// ClaimConnection is the connection containing edges to Claim.
+type ClaimConnection struct {
+	Edges      []*ClaimEdge `json:"edges"`
+	PageInfo   PageInfo     `json:"pageInfo"`
+	TotalCount int          `json:"totalCount"`
+}
+
+func (c *ClaimConnection) build(nodes []*Claim, pager *claimPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *Claim
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *Claim {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *Claim {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*ClaimEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &ClaimEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// ClaimPaginateOption enables pagination customization.
+type ClaimPaginateOption func(*claimPager) error
+
+// WithClaimOrder configures pagination ordering.
+func WithClaimOrder(order *ClaimOrder) ClaimPaginateOption {
+	if order == nil {
+		order = DefaultClaimOrder
+	}
+	o := *order
+	return func(pager *claimPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultClaimOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithClaimFilter configures pagination filter.
+func WithClaimFilter(filter func(*ClaimQuery) (*ClaimQuery, error)) ClaimPaginateOption {
+	return func(pager *claimPager) error {
+		if filter == nil {
+			return errors.New("ClaimQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type claimPager struct {
+	reverse bool
+	order   *ClaimOrder
+	filter  func(*ClaimQuery) (*ClaimQuery, error)
+}
+
+func newClaimPager(opts []ClaimPaginateOption, reverse bool) (*claimPager, error) {
+	pager := &claimPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultClaimOrder
+	}
+	return pager, nil
+}
+
+func (p *claimPager) applyFilter(query *ClaimQuery) (*ClaimQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *claimPager) toCursor(_m *Claim) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *claimPager) applyCursors(query *ClaimQuery, after, before *Cursor) (*ClaimQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultClaimOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *claimPager) applyOrder(query *ClaimQuery) *ClaimQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultClaimOrder.Field {
+		query = query.Order(DefaultClaimOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *claimPager) orderExpr(query *ClaimQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultClaimOrder.Field {
+			b.Comma().Ident(DefaultClaimOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to Claim.
+func (_m *ClaimQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...ClaimPaginateOption,
+) (*ClaimConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newClaimPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &ClaimConnection{Edges: []*ClaimEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// ClaimOrderFieldCreatedAt orders Claim by created_at.
+	ClaimOrderFieldCreatedAt = &ClaimOrderField{
+		Value: func(_m *Claim) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: claim.FieldCreatedAt,
+		toTerm: claim.ByCreatedAt,
+		toCursor: func(_m *Claim) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// ClaimOrderFieldUpdatedAt orders Claim by updated_at.
+	ClaimOrderFieldUpdatedAt = &ClaimOrderField{
+		Value: func(_m *Claim) (ent.Value, error) {
+			return _m.UpdatedAt, nil
+		},
+		column: claim.FieldUpdatedAt,
+		toTerm: claim.ByUpdatedAt,
+		toCursor: func(_m *Claim) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.UpdatedAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f ClaimOrderField) String() string {
+	var str string
+	switch f.column {
+	case ClaimOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case ClaimOrderFieldUpdatedAt.column:
+		str = "UPDATED_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f ClaimOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *ClaimOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("ClaimOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *ClaimOrderFieldCreatedAt
+	case "UPDATED_AT":
+		*f = *ClaimOrderFieldUpdatedAt
+	default:
+		return fmt.Errorf("%s is not a valid ClaimOrderField", str)
+	}
+	return nil
+}
+
+// ClaimOrderField defines the ordering field of Claim.
+type ClaimOrderField struct {
+	// Value extracts the ordering value from the given Claim.
+	Value    func(*Claim) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) claim.OrderOption
+	toCursor func(*Claim) Cursor
+}
+
+// ClaimOrder defines the ordering of Claim.
+type ClaimOrder struct {
+	Direction OrderDirection   `json:"direction"`
+	Field     *ClaimOrderField `json:"field"`
+}
+
+// DefaultClaimOrder is the default ordering of Claim.
+var DefaultClaimOrder = &ClaimOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &ClaimOrderField{
+		Value: func(_m *Claim) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: claim.FieldID,
+		toTerm: claim.ByID,
+		toCursor: func(_m *Claim) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts Claim into ClaimEdge.
+func (_m *Claim) ToEdge(order *ClaimOrder) *ClaimEdge {
+	if order == nil {
+		order = DefaultClaimOrder
+	}
+	return &ClaimEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// ClaimLineEdge is the edge representation of ClaimLine.
+type ClaimLineEdge struct {
+	Node   *ClaimLine `json:"node"`
+	Cursor Cursor     `json:"cursor"`
+}
+
+// ClaimLineConnection is the connection containing edges to ClaimLine.
+type ClaimLineConnection struct {
+	Edges      []*ClaimLineEdge `json:"edges"`
+	PageInfo   PageInfo         `json:"pageInfo"`
+	TotalCount int              `json:"totalCount"`
+}
+
+func (c *ClaimLineConnection) build(nodes []*ClaimLine, pager *claimlinePager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *ClaimLine
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *ClaimLine {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *ClaimLine {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*ClaimLineEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &ClaimLineEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// ClaimLinePaginateOption enables pagination customization.
+type ClaimLinePaginateOption func(*claimlinePager) error
+
+// WithClaimLineOrder configures pagination ordering.
+func WithClaimLineOrder(order *ClaimLineOrder) ClaimLinePaginateOption {
+	if order == nil {
+		order = DefaultClaimLineOrder
+	}
+	o := *order
+	return func(pager *claimlinePager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultClaimLineOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithClaimLineFilter configures pagination filter.
+func WithClaimLineFilter(filter func(*ClaimLineQuery) (*ClaimLineQuery, error)) ClaimLinePaginateOption {
+	return func(pager *claimlinePager) error {
+		if filter == nil {
+			return errors.New("ClaimLineQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type claimlinePager struct {
+	reverse bool
+	order   *ClaimLineOrder
+	filter  func(*ClaimLineQuery) (*ClaimLineQuery, error)
+}
+
+func newClaimLinePager(opts []ClaimLinePaginateOption, reverse bool) (*claimlinePager, error) {
+	pager := &claimlinePager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultClaimLineOrder
+	}
+	return pager, nil
+}
+
+func (p *claimlinePager) applyFilter(query *ClaimLineQuery) (*ClaimLineQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *claimlinePager) toCursor(_m *ClaimLine) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *claimlinePager) applyCursors(query *ClaimLineQuery, after, before *Cursor) (*ClaimLineQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultClaimLineOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *claimlinePager) applyOrder(query *ClaimLineQuery) *ClaimLineQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultClaimLineOrder.Field {
+		query = query.Order(DefaultClaimLineOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *claimlinePager) orderExpr(query *ClaimLineQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultClaimLineOrder.Field {
+			b.Comma().Ident(DefaultClaimLineOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to ClaimLine.
+func (_m *ClaimLineQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...ClaimLinePaginateOption,
+) (*ClaimLineConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newClaimLinePager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &ClaimLineConnection{Edges: []*ClaimLineEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// ClaimLineOrderFieldCreatedAt orders ClaimLine by created_at.
+	ClaimLineOrderFieldCreatedAt = &ClaimLineOrderField{
+		Value: func(_m *ClaimLine) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: claimline.FieldCreatedAt,
+		toTerm: claimline.ByCreatedAt,
+		toCursor: func(_m *ClaimLine) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// ClaimLineOrderFieldUpdatedAt orders ClaimLine by updated_at.
+	ClaimLineOrderFieldUpdatedAt = &ClaimLineOrderField{
+		Value: func(_m *ClaimLine) (ent.Value, error) {
+			return _m.UpdatedAt, nil
+		},
+		column: claimline.FieldUpdatedAt,
+		toTerm: claimline.ByUpdatedAt,
+		toCursor: func(_m *ClaimLine) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.UpdatedAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f ClaimLineOrderField) String() string {
+	var str string
+	switch f.column {
+	case ClaimLineOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case ClaimLineOrderFieldUpdatedAt.column:
+		str = "UPDATED_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f ClaimLineOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *ClaimLineOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("ClaimLineOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *ClaimLineOrderFieldCreatedAt
+	case "UPDATED_AT":
+		*f = *ClaimLineOrderFieldUpdatedAt
+	default:
+		return fmt.Errorf("%s is not a valid ClaimLineOrderField", str)
+	}
+	return nil
+}
+
+// ClaimLineOrderField defines the ordering field of ClaimLine.
+type ClaimLineOrderField struct {
+	// Value extracts the ordering value from the given ClaimLine.
+	Value    func(*ClaimLine) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) claimline.OrderOption
+	toCursor func(*ClaimLine) Cursor
+}
+
+// ClaimLineOrder defines the ordering of ClaimLine.
+type ClaimLineOrder struct {
+	Direction OrderDirection       `json:"direction"`
+	Field     *ClaimLineOrderField `json:"field"`
+}
+
+// DefaultClaimLineOrder is the default ordering of ClaimLine.
+var DefaultClaimLineOrder = &ClaimLineOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &ClaimLineOrderField{
+		Value: func(_m *ClaimLine) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: claimline.FieldID,
+		toTerm: claimline.ByID,
+		toCursor: func(_m *ClaimLine) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts ClaimLine into ClaimLineEdge.
+func (_m *ClaimLine) ToEdge(order *ClaimLineOrder) *ClaimLineEdge {
+	if order == nil {
+		order = DefaultClaimLineOrder
+	}
+	return &ClaimLineEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
 // ClinicalNoteEdge is the edge representation of ClinicalNote.
 type ClinicalNoteEdge struct {
 	Node   *ClinicalNote `json:"node"`
@@ -4949,6 +5584,320 @@ func (_m *ClinicalNote) ToEdge(order *ClinicalNoteOrder) *ClinicalNoteEdge {
 		order = DefaultClinicalNoteOrder
 	}
 	return &ClinicalNoteEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// CoverageRuleEdge is the edge representation of CoverageRule.
+type CoverageRuleEdge struct {
+	Node   *CoverageRule `json:"node"`
+	Cursor Cursor        `json:"cursor"`
+}
+
+// CoverageRuleConnection is the connection containing edges to CoverageRule.
+type CoverageRuleConnection struct {
+	Edges      []*CoverageRuleEdge `json:"edges"`
+	PageInfo   PageInfo            `json:"pageInfo"`
+	TotalCount int                 `json:"totalCount"`
+}
+
+func (c *CoverageRuleConnection) build(nodes []*CoverageRule, pager *coveragerulePager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *CoverageRule
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *CoverageRule {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *CoverageRule {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*CoverageRuleEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &CoverageRuleEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// CoverageRulePaginateOption enables pagination customization.
+type CoverageRulePaginateOption func(*coveragerulePager) error
+
+// WithCoverageRuleOrder configures pagination ordering.
+func WithCoverageRuleOrder(order *CoverageRuleOrder) CoverageRulePaginateOption {
+	if order == nil {
+		order = DefaultCoverageRuleOrder
+	}
+	o := *order
+	return func(pager *coveragerulePager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultCoverageRuleOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithCoverageRuleFilter configures pagination filter.
+func WithCoverageRuleFilter(filter func(*CoverageRuleQuery) (*CoverageRuleQuery, error)) CoverageRulePaginateOption {
+	return func(pager *coveragerulePager) error {
+		if filter == nil {
+			return errors.New("CoverageRuleQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type coveragerulePager struct {
+	reverse bool
+	order   *CoverageRuleOrder
+	filter  func(*CoverageRuleQuery) (*CoverageRuleQuery, error)
+}
+
+func newCoverageRulePager(opts []CoverageRulePaginateOption, reverse bool) (*coveragerulePager, error) {
+	pager := &coveragerulePager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultCoverageRuleOrder
+	}
+	return pager, nil
+}
+
+func (p *coveragerulePager) applyFilter(query *CoverageRuleQuery) (*CoverageRuleQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *coveragerulePager) toCursor(_m *CoverageRule) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *coveragerulePager) applyCursors(query *CoverageRuleQuery, after, before *Cursor) (*CoverageRuleQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultCoverageRuleOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *coveragerulePager) applyOrder(query *CoverageRuleQuery) *CoverageRuleQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultCoverageRuleOrder.Field {
+		query = query.Order(DefaultCoverageRuleOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *coveragerulePager) orderExpr(query *CoverageRuleQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultCoverageRuleOrder.Field {
+			b.Comma().Ident(DefaultCoverageRuleOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to CoverageRule.
+func (_m *CoverageRuleQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...CoverageRulePaginateOption,
+) (*CoverageRuleConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newCoverageRulePager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &CoverageRuleConnection{Edges: []*CoverageRuleEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// CoverageRuleOrderFieldCreatedAt orders CoverageRule by created_at.
+	CoverageRuleOrderFieldCreatedAt = &CoverageRuleOrderField{
+		Value: func(_m *CoverageRule) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: coveragerule.FieldCreatedAt,
+		toTerm: coveragerule.ByCreatedAt,
+		toCursor: func(_m *CoverageRule) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// CoverageRuleOrderFieldUpdatedAt orders CoverageRule by updated_at.
+	CoverageRuleOrderFieldUpdatedAt = &CoverageRuleOrderField{
+		Value: func(_m *CoverageRule) (ent.Value, error) {
+			return _m.UpdatedAt, nil
+		},
+		column: coveragerule.FieldUpdatedAt,
+		toTerm: coveragerule.ByUpdatedAt,
+		toCursor: func(_m *CoverageRule) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.UpdatedAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f CoverageRuleOrderField) String() string {
+	var str string
+	switch f.column {
+	case CoverageRuleOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case CoverageRuleOrderFieldUpdatedAt.column:
+		str = "UPDATED_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f CoverageRuleOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *CoverageRuleOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("CoverageRuleOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *CoverageRuleOrderFieldCreatedAt
+	case "UPDATED_AT":
+		*f = *CoverageRuleOrderFieldUpdatedAt
+	default:
+		return fmt.Errorf("%s is not a valid CoverageRuleOrderField", str)
+	}
+	return nil
+}
+
+// CoverageRuleOrderField defines the ordering field of CoverageRule.
+type CoverageRuleOrderField struct {
+	// Value extracts the ordering value from the given CoverageRule.
+	Value    func(*CoverageRule) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) coveragerule.OrderOption
+	toCursor func(*CoverageRule) Cursor
+}
+
+// CoverageRuleOrder defines the ordering of CoverageRule.
+type CoverageRuleOrder struct {
+	Direction OrderDirection          `json:"direction"`
+	Field     *CoverageRuleOrderField `json:"field"`
+}
+
+// DefaultCoverageRuleOrder is the default ordering of CoverageRule.
+var DefaultCoverageRuleOrder = &CoverageRuleOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &CoverageRuleOrderField{
+		Value: func(_m *CoverageRule) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: coveragerule.FieldID,
+		toTerm: coveragerule.ByID,
+		toCursor: func(_m *CoverageRule) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts CoverageRule into CoverageRuleEdge.
+func (_m *CoverageRule) ToEdge(order *CoverageRuleOrder) *CoverageRuleEdge {
+	if order == nil {
+		order = DefaultCoverageRuleOrder
+	}
+	return &CoverageRuleEdge{
 		Node:   _m,
 		Cursor: order.Field.toCursor(_m),
 	}
@@ -7558,6 +8507,356 @@ func (_m *Icd10Code) ToEdge(order *Icd10CodeOrder) *Icd10CodeEdge {
 		order = DefaultIcd10CodeOrder
 	}
 	return &Icd10CodeEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// InsurancePlanEdge is the edge representation of InsurancePlan.
+type InsurancePlanEdge struct {
+	Node   *InsurancePlan `json:"node"`
+	Cursor Cursor         `json:"cursor"`
+}
+
+// InsurancePlanConnection is the connection containing edges to InsurancePlan.
+type InsurancePlanConnection struct {
+	Edges      []*InsurancePlanEdge `json:"edges"`
+	PageInfo   PageInfo             `json:"pageInfo"`
+	TotalCount int                  `json:"totalCount"`
+}
+
+func (c *InsurancePlanConnection) build(nodes []*InsurancePlan, pager *insuranceplanPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *InsurancePlan
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *InsurancePlan {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *InsurancePlan {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*InsurancePlanEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &InsurancePlanEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// InsurancePlanPaginateOption enables pagination customization.
+type InsurancePlanPaginateOption func(*insuranceplanPager) error
+
+// WithInsurancePlanOrder configures pagination ordering.
+func WithInsurancePlanOrder(order *InsurancePlanOrder) InsurancePlanPaginateOption {
+	if order == nil {
+		order = DefaultInsurancePlanOrder
+	}
+	o := *order
+	return func(pager *insuranceplanPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultInsurancePlanOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithInsurancePlanFilter configures pagination filter.
+func WithInsurancePlanFilter(filter func(*InsurancePlanQuery) (*InsurancePlanQuery, error)) InsurancePlanPaginateOption {
+	return func(pager *insuranceplanPager) error {
+		if filter == nil {
+			return errors.New("InsurancePlanQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type insuranceplanPager struct {
+	reverse bool
+	order   *InsurancePlanOrder
+	filter  func(*InsurancePlanQuery) (*InsurancePlanQuery, error)
+}
+
+func newInsurancePlanPager(opts []InsurancePlanPaginateOption, reverse bool) (*insuranceplanPager, error) {
+	pager := &insuranceplanPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultInsurancePlanOrder
+	}
+	return pager, nil
+}
+
+func (p *insuranceplanPager) applyFilter(query *InsurancePlanQuery) (*InsurancePlanQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *insuranceplanPager) toCursor(_m *InsurancePlan) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *insuranceplanPager) applyCursors(query *InsurancePlanQuery, after, before *Cursor) (*InsurancePlanQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultInsurancePlanOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *insuranceplanPager) applyOrder(query *InsurancePlanQuery) *InsurancePlanQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultInsurancePlanOrder.Field {
+		query = query.Order(DefaultInsurancePlanOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *insuranceplanPager) orderExpr(query *InsurancePlanQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultInsurancePlanOrder.Field {
+			b.Comma().Ident(DefaultInsurancePlanOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to InsurancePlan.
+func (_m *InsurancePlanQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...InsurancePlanPaginateOption,
+) (*InsurancePlanConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newInsurancePlanPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &InsurancePlanConnection{Edges: []*InsurancePlanEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// InsurancePlanOrderFieldCreatedAt orders InsurancePlan by created_at.
+	InsurancePlanOrderFieldCreatedAt = &InsurancePlanOrderField{
+		Value: func(_m *InsurancePlan) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: insuranceplan.FieldCreatedAt,
+		toTerm: insuranceplan.ByCreatedAt,
+		toCursor: func(_m *InsurancePlan) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// InsurancePlanOrderFieldUpdatedAt orders InsurancePlan by updated_at.
+	InsurancePlanOrderFieldUpdatedAt = &InsurancePlanOrderField{
+		Value: func(_m *InsurancePlan) (ent.Value, error) {
+			return _m.UpdatedAt, nil
+		},
+		column: insuranceplan.FieldUpdatedAt,
+		toTerm: insuranceplan.ByUpdatedAt,
+		toCursor: func(_m *InsurancePlan) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.UpdatedAt,
+			}
+		},
+	}
+	// InsurancePlanOrderFieldCode orders InsurancePlan by code.
+	InsurancePlanOrderFieldCode = &InsurancePlanOrderField{
+		Value: func(_m *InsurancePlan) (ent.Value, error) {
+			return _m.Code, nil
+		},
+		column: insuranceplan.FieldCode,
+		toTerm: insuranceplan.ByCode,
+		toCursor: func(_m *InsurancePlan) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.Code,
+			}
+		},
+	}
+	// InsurancePlanOrderFieldName orders InsurancePlan by name.
+	InsurancePlanOrderFieldName = &InsurancePlanOrderField{
+		Value: func(_m *InsurancePlan) (ent.Value, error) {
+			return _m.Name, nil
+		},
+		column: insuranceplan.FieldName,
+		toTerm: insuranceplan.ByName,
+		toCursor: func(_m *InsurancePlan) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.Name,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f InsurancePlanOrderField) String() string {
+	var str string
+	switch f.column {
+	case InsurancePlanOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case InsurancePlanOrderFieldUpdatedAt.column:
+		str = "UPDATED_AT"
+	case InsurancePlanOrderFieldCode.column:
+		str = "CODE"
+	case InsurancePlanOrderFieldName.column:
+		str = "NAME"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f InsurancePlanOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *InsurancePlanOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("InsurancePlanOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *InsurancePlanOrderFieldCreatedAt
+	case "UPDATED_AT":
+		*f = *InsurancePlanOrderFieldUpdatedAt
+	case "CODE":
+		*f = *InsurancePlanOrderFieldCode
+	case "NAME":
+		*f = *InsurancePlanOrderFieldName
+	default:
+		return fmt.Errorf("%s is not a valid InsurancePlanOrderField", str)
+	}
+	return nil
+}
+
+// InsurancePlanOrderField defines the ordering field of InsurancePlan.
+type InsurancePlanOrderField struct {
+	// Value extracts the ordering value from the given InsurancePlan.
+	Value    func(*InsurancePlan) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) insuranceplan.OrderOption
+	toCursor func(*InsurancePlan) Cursor
+}
+
+// InsurancePlanOrder defines the ordering of InsurancePlan.
+type InsurancePlanOrder struct {
+	Direction OrderDirection           `json:"direction"`
+	Field     *InsurancePlanOrderField `json:"field"`
+}
+
+// DefaultInsurancePlanOrder is the default ordering of InsurancePlan.
+var DefaultInsurancePlanOrder = &InsurancePlanOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &InsurancePlanOrderField{
+		Value: func(_m *InsurancePlan) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: insuranceplan.FieldID,
+		toTerm: insuranceplan.ByID,
+		toCursor: func(_m *InsurancePlan) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts InsurancePlan into InsurancePlanEdge.
+func (_m *InsurancePlan) ToEdge(order *InsurancePlanOrder) *InsurancePlanEdge {
+	if order == nil {
+		order = DefaultInsurancePlanOrder
+	}
+	return &InsurancePlanEdge{
 		Node:   _m,
 		Cursor: order.Field.toCursor(_m),
 	}
@@ -12769,6 +14068,1002 @@ func (_m *PatientIdentifier) ToEdge(order *PatientIdentifierOrder) *PatientIdent
 		order = DefaultPatientIdentifierOrder
 	}
 	return &PatientIdentifierEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// PayerEdge is the edge representation of Payer.
+type PayerEdge struct {
+	Node   *Payer `json:"node"`
+	Cursor Cursor `json:"cursor"`
+}
+
+// PayerConnection is the connection containing edges to Payer.
+type PayerConnection struct {
+	Edges      []*PayerEdge `json:"edges"`
+	PageInfo   PageInfo     `json:"pageInfo"`
+	TotalCount int          `json:"totalCount"`
+}
+
+func (c *PayerConnection) build(nodes []*Payer, pager *payerPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *Payer
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *Payer {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *Payer {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*PayerEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &PayerEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// PayerPaginateOption enables pagination customization.
+type PayerPaginateOption func(*payerPager) error
+
+// WithPayerOrder configures pagination ordering.
+func WithPayerOrder(order *PayerOrder) PayerPaginateOption {
+	if order == nil {
+		order = DefaultPayerOrder
+	}
+	o := *order
+	return func(pager *payerPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultPayerOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithPayerFilter configures pagination filter.
+func WithPayerFilter(filter func(*PayerQuery) (*PayerQuery, error)) PayerPaginateOption {
+	return func(pager *payerPager) error {
+		if filter == nil {
+			return errors.New("PayerQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type payerPager struct {
+	reverse bool
+	order   *PayerOrder
+	filter  func(*PayerQuery) (*PayerQuery, error)
+}
+
+func newPayerPager(opts []PayerPaginateOption, reverse bool) (*payerPager, error) {
+	pager := &payerPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultPayerOrder
+	}
+	return pager, nil
+}
+
+func (p *payerPager) applyFilter(query *PayerQuery) (*PayerQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *payerPager) toCursor(_m *Payer) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *payerPager) applyCursors(query *PayerQuery, after, before *Cursor) (*PayerQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultPayerOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *payerPager) applyOrder(query *PayerQuery) *PayerQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultPayerOrder.Field {
+		query = query.Order(DefaultPayerOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *payerPager) orderExpr(query *PayerQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultPayerOrder.Field {
+			b.Comma().Ident(DefaultPayerOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to Payer.
+func (_m *PayerQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...PayerPaginateOption,
+) (*PayerConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newPayerPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &PayerConnection{Edges: []*PayerEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// PayerOrderFieldCreatedAt orders Payer by created_at.
+	PayerOrderFieldCreatedAt = &PayerOrderField{
+		Value: func(_m *Payer) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: payer.FieldCreatedAt,
+		toTerm: payer.ByCreatedAt,
+		toCursor: func(_m *Payer) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// PayerOrderFieldUpdatedAt orders Payer by updated_at.
+	PayerOrderFieldUpdatedAt = &PayerOrderField{
+		Value: func(_m *Payer) (ent.Value, error) {
+			return _m.UpdatedAt, nil
+		},
+		column: payer.FieldUpdatedAt,
+		toTerm: payer.ByUpdatedAt,
+		toCursor: func(_m *Payer) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.UpdatedAt,
+			}
+		},
+	}
+	// PayerOrderFieldCode orders Payer by code.
+	PayerOrderFieldCode = &PayerOrderField{
+		Value: func(_m *Payer) (ent.Value, error) {
+			return _m.Code, nil
+		},
+		column: payer.FieldCode,
+		toTerm: payer.ByCode,
+		toCursor: func(_m *Payer) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.Code,
+			}
+		},
+	}
+	// PayerOrderFieldName orders Payer by name.
+	PayerOrderFieldName = &PayerOrderField{
+		Value: func(_m *Payer) (ent.Value, error) {
+			return _m.Name, nil
+		},
+		column: payer.FieldName,
+		toTerm: payer.ByName,
+		toCursor: func(_m *Payer) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.Name,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f PayerOrderField) String() string {
+	var str string
+	switch f.column {
+	case PayerOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case PayerOrderFieldUpdatedAt.column:
+		str = "UPDATED_AT"
+	case PayerOrderFieldCode.column:
+		str = "CODE"
+	case PayerOrderFieldName.column:
+		str = "NAME"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f PayerOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *PayerOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("PayerOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *PayerOrderFieldCreatedAt
+	case "UPDATED_AT":
+		*f = *PayerOrderFieldUpdatedAt
+	case "CODE":
+		*f = *PayerOrderFieldCode
+	case "NAME":
+		*f = *PayerOrderFieldName
+	default:
+		return fmt.Errorf("%s is not a valid PayerOrderField", str)
+	}
+	return nil
+}
+
+// PayerOrderField defines the ordering field of Payer.
+type PayerOrderField struct {
+	// Value extracts the ordering value from the given Payer.
+	Value    func(*Payer) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) payer.OrderOption
+	toCursor func(*Payer) Cursor
+}
+
+// PayerOrder defines the ordering of Payer.
+type PayerOrder struct {
+	Direction OrderDirection   `json:"direction"`
+	Field     *PayerOrderField `json:"field"`
+}
+
+// DefaultPayerOrder is the default ordering of Payer.
+var DefaultPayerOrder = &PayerOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &PayerOrderField{
+		Value: func(_m *Payer) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: payer.FieldID,
+		toTerm: payer.ByID,
+		toCursor: func(_m *Payer) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts Payer into PayerEdge.
+func (_m *Payer) ToEdge(order *PayerOrder) *PayerEdge {
+	if order == nil {
+		order = DefaultPayerOrder
+	}
+	return &PayerEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// PlanVersionEdge is the edge representation of PlanVersion.
+type PlanVersionEdge struct {
+	Node   *PlanVersion `json:"node"`
+	Cursor Cursor       `json:"cursor"`
+}
+
+// PlanVersionConnection is the connection containing edges to PlanVersion.
+type PlanVersionConnection struct {
+	Edges      []*PlanVersionEdge `json:"edges"`
+	PageInfo   PageInfo           `json:"pageInfo"`
+	TotalCount int                `json:"totalCount"`
+}
+
+func (c *PlanVersionConnection) build(nodes []*PlanVersion, pager *planversionPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *PlanVersion
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *PlanVersion {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *PlanVersion {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*PlanVersionEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &PlanVersionEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// PlanVersionPaginateOption enables pagination customization.
+type PlanVersionPaginateOption func(*planversionPager) error
+
+// WithPlanVersionOrder configures pagination ordering.
+func WithPlanVersionOrder(order *PlanVersionOrder) PlanVersionPaginateOption {
+	if order == nil {
+		order = DefaultPlanVersionOrder
+	}
+	o := *order
+	return func(pager *planversionPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultPlanVersionOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithPlanVersionFilter configures pagination filter.
+func WithPlanVersionFilter(filter func(*PlanVersionQuery) (*PlanVersionQuery, error)) PlanVersionPaginateOption {
+	return func(pager *planversionPager) error {
+		if filter == nil {
+			return errors.New("PlanVersionQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type planversionPager struct {
+	reverse bool
+	order   *PlanVersionOrder
+	filter  func(*PlanVersionQuery) (*PlanVersionQuery, error)
+}
+
+func newPlanVersionPager(opts []PlanVersionPaginateOption, reverse bool) (*planversionPager, error) {
+	pager := &planversionPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultPlanVersionOrder
+	}
+	return pager, nil
+}
+
+func (p *planversionPager) applyFilter(query *PlanVersionQuery) (*PlanVersionQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *planversionPager) toCursor(_m *PlanVersion) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *planversionPager) applyCursors(query *PlanVersionQuery, after, before *Cursor) (*PlanVersionQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultPlanVersionOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *planversionPager) applyOrder(query *PlanVersionQuery) *PlanVersionQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultPlanVersionOrder.Field {
+		query = query.Order(DefaultPlanVersionOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *planversionPager) orderExpr(query *PlanVersionQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultPlanVersionOrder.Field {
+			b.Comma().Ident(DefaultPlanVersionOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to PlanVersion.
+func (_m *PlanVersionQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...PlanVersionPaginateOption,
+) (*PlanVersionConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newPlanVersionPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &PlanVersionConnection{Edges: []*PlanVersionEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// PlanVersionOrderFieldCreatedAt orders PlanVersion by created_at.
+	PlanVersionOrderFieldCreatedAt = &PlanVersionOrderField{
+		Value: func(_m *PlanVersion) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: planversion.FieldCreatedAt,
+		toTerm: planversion.ByCreatedAt,
+		toCursor: func(_m *PlanVersion) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// PlanVersionOrderFieldUpdatedAt orders PlanVersion by updated_at.
+	PlanVersionOrderFieldUpdatedAt = &PlanVersionOrderField{
+		Value: func(_m *PlanVersion) (ent.Value, error) {
+			return _m.UpdatedAt, nil
+		},
+		column: planversion.FieldUpdatedAt,
+		toTerm: planversion.ByUpdatedAt,
+		toCursor: func(_m *PlanVersion) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.UpdatedAt,
+			}
+		},
+	}
+	// PlanVersionOrderFieldEffectiveFrom orders PlanVersion by effective_from.
+	PlanVersionOrderFieldEffectiveFrom = &PlanVersionOrderField{
+		Value: func(_m *PlanVersion) (ent.Value, error) {
+			return _m.EffectiveFrom, nil
+		},
+		column: planversion.FieldEffectiveFrom,
+		toTerm: planversion.ByEffectiveFrom,
+		toCursor: func(_m *PlanVersion) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.EffectiveFrom,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f PlanVersionOrderField) String() string {
+	var str string
+	switch f.column {
+	case PlanVersionOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case PlanVersionOrderFieldUpdatedAt.column:
+		str = "UPDATED_AT"
+	case PlanVersionOrderFieldEffectiveFrom.column:
+		str = "EFFECTIVE_FROM"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f PlanVersionOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *PlanVersionOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("PlanVersionOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *PlanVersionOrderFieldCreatedAt
+	case "UPDATED_AT":
+		*f = *PlanVersionOrderFieldUpdatedAt
+	case "EFFECTIVE_FROM":
+		*f = *PlanVersionOrderFieldEffectiveFrom
+	default:
+		return fmt.Errorf("%s is not a valid PlanVersionOrderField", str)
+	}
+	return nil
+}
+
+// PlanVersionOrderField defines the ordering field of PlanVersion.
+type PlanVersionOrderField struct {
+	// Value extracts the ordering value from the given PlanVersion.
+	Value    func(*PlanVersion) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) planversion.OrderOption
+	toCursor func(*PlanVersion) Cursor
+}
+
+// PlanVersionOrder defines the ordering of PlanVersion.
+type PlanVersionOrder struct {
+	Direction OrderDirection         `json:"direction"`
+	Field     *PlanVersionOrderField `json:"field"`
+}
+
+// DefaultPlanVersionOrder is the default ordering of PlanVersion.
+var DefaultPlanVersionOrder = &PlanVersionOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &PlanVersionOrderField{
+		Value: func(_m *PlanVersion) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: planversion.FieldID,
+		toTerm: planversion.ByID,
+		toCursor: func(_m *PlanVersion) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts PlanVersion into PlanVersionEdge.
+func (_m *PlanVersion) ToEdge(order *PlanVersionOrder) *PlanVersionEdge {
+	if order == nil {
+		order = DefaultPlanVersionOrder
+	}
+	return &PlanVersionEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// PreAuthorizationEdge is the edge representation of PreAuthorization.
+type PreAuthorizationEdge struct {
+	Node   *PreAuthorization `json:"node"`
+	Cursor Cursor            `json:"cursor"`
+}
+
+// PreAuthorizationConnection is the connection containing edges to PreAuthorization.
+type PreAuthorizationConnection struct {
+	Edges      []*PreAuthorizationEdge `json:"edges"`
+	PageInfo   PageInfo                `json:"pageInfo"`
+	TotalCount int                     `json:"totalCount"`
+}
+
+func (c *PreAuthorizationConnection) build(nodes []*PreAuthorization, pager *preauthorizationPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *PreAuthorization
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *PreAuthorization {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *PreAuthorization {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*PreAuthorizationEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &PreAuthorizationEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// PreAuthorizationPaginateOption enables pagination customization.
+type PreAuthorizationPaginateOption func(*preauthorizationPager) error
+
+// WithPreAuthorizationOrder configures pagination ordering.
+func WithPreAuthorizationOrder(order *PreAuthorizationOrder) PreAuthorizationPaginateOption {
+	if order == nil {
+		order = DefaultPreAuthorizationOrder
+	}
+	o := *order
+	return func(pager *preauthorizationPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultPreAuthorizationOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithPreAuthorizationFilter configures pagination filter.
+func WithPreAuthorizationFilter(filter func(*PreAuthorizationQuery) (*PreAuthorizationQuery, error)) PreAuthorizationPaginateOption {
+	return func(pager *preauthorizationPager) error {
+		if filter == nil {
+			return errors.New("PreAuthorizationQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type preauthorizationPager struct {
+	reverse bool
+	order   *PreAuthorizationOrder
+	filter  func(*PreAuthorizationQuery) (*PreAuthorizationQuery, error)
+}
+
+func newPreAuthorizationPager(opts []PreAuthorizationPaginateOption, reverse bool) (*preauthorizationPager, error) {
+	pager := &preauthorizationPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultPreAuthorizationOrder
+	}
+	return pager, nil
+}
+
+func (p *preauthorizationPager) applyFilter(query *PreAuthorizationQuery) (*PreAuthorizationQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *preauthorizationPager) toCursor(_m *PreAuthorization) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *preauthorizationPager) applyCursors(query *PreAuthorizationQuery, after, before *Cursor) (*PreAuthorizationQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultPreAuthorizationOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *preauthorizationPager) applyOrder(query *PreAuthorizationQuery) *PreAuthorizationQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultPreAuthorizationOrder.Field {
+		query = query.Order(DefaultPreAuthorizationOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *preauthorizationPager) orderExpr(query *PreAuthorizationQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultPreAuthorizationOrder.Field {
+			b.Comma().Ident(DefaultPreAuthorizationOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to PreAuthorization.
+func (_m *PreAuthorizationQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...PreAuthorizationPaginateOption,
+) (*PreAuthorizationConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newPreAuthorizationPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &PreAuthorizationConnection{Edges: []*PreAuthorizationEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// PreAuthorizationOrderFieldCreatedAt orders PreAuthorization by created_at.
+	PreAuthorizationOrderFieldCreatedAt = &PreAuthorizationOrderField{
+		Value: func(_m *PreAuthorization) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: preauthorization.FieldCreatedAt,
+		toTerm: preauthorization.ByCreatedAt,
+		toCursor: func(_m *PreAuthorization) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// PreAuthorizationOrderFieldUpdatedAt orders PreAuthorization by updated_at.
+	PreAuthorizationOrderFieldUpdatedAt = &PreAuthorizationOrderField{
+		Value: func(_m *PreAuthorization) (ent.Value, error) {
+			return _m.UpdatedAt, nil
+		},
+		column: preauthorization.FieldUpdatedAt,
+		toTerm: preauthorization.ByUpdatedAt,
+		toCursor: func(_m *PreAuthorization) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.UpdatedAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f PreAuthorizationOrderField) String() string {
+	var str string
+	switch f.column {
+	case PreAuthorizationOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case PreAuthorizationOrderFieldUpdatedAt.column:
+		str = "UPDATED_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f PreAuthorizationOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *PreAuthorizationOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("PreAuthorizationOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *PreAuthorizationOrderFieldCreatedAt
+	case "UPDATED_AT":
+		*f = *PreAuthorizationOrderFieldUpdatedAt
+	default:
+		return fmt.Errorf("%s is not a valid PreAuthorizationOrderField", str)
+	}
+	return nil
+}
+
+// PreAuthorizationOrderField defines the ordering field of PreAuthorization.
+type PreAuthorizationOrderField struct {
+	// Value extracts the ordering value from the given PreAuthorization.
+	Value    func(*PreAuthorization) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) preauthorization.OrderOption
+	toCursor func(*PreAuthorization) Cursor
+}
+
+// PreAuthorizationOrder defines the ordering of PreAuthorization.
+type PreAuthorizationOrder struct {
+	Direction OrderDirection              `json:"direction"`
+	Field     *PreAuthorizationOrderField `json:"field"`
+}
+
+// DefaultPreAuthorizationOrder is the default ordering of PreAuthorization.
+var DefaultPreAuthorizationOrder = &PreAuthorizationOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &PreAuthorizationOrderField{
+		Value: func(_m *PreAuthorization) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: preauthorization.FieldID,
+		toTerm: preauthorization.ByID,
+		toCursor: func(_m *PreAuthorization) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts PreAuthorization into PreAuthorizationEdge.
+func (_m *PreAuthorization) ToEdge(order *PreAuthorizationOrder) *PreAuthorizationEdge {
+	if order == nil {
+		order = DefaultPreAuthorizationOrder
+	}
+	return &PreAuthorizationEdge{
 		Node:   _m,
 		Cursor: order.Field.toCursor(_m),
 	}

@@ -21,7 +21,10 @@ import (
 	"github.com/hmis-dev/hmis/ent/careplanactivity"
 	"github.com/hmis-dev/hmis/ent/careplangoal"
 	"github.com/hmis-dev/hmis/ent/careteammember"
+	"github.com/hmis-dev/hmis/ent/claim"
+	"github.com/hmis-dev/hmis/ent/claimline"
 	"github.com/hmis-dev/hmis/ent/clinicalnote"
+	"github.com/hmis-dev/hmis/ent/coveragerule"
 	"github.com/hmis-dev/hmis/ent/department"
 	"github.com/hmis-dev/hmis/ent/dispensing"
 	"github.com/hmis-dev/hmis/ent/dispensingline"
@@ -30,6 +33,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/encounter"
 	"github.com/hmis-dev/hmis/ent/historyitem"
 	"github.com/hmis-dev/hmis/ent/icd10code"
+	"github.com/hmis-dev/hmis/ent/insuranceplan"
 	"github.com/hmis-dev/hmis/ent/insurancepolicy"
 	"github.com/hmis-dev/hmis/ent/journalentry"
 	"github.com/hmis-dev/hmis/ent/journalline"
@@ -46,6 +50,9 @@ import (
 	"github.com/hmis-dev/hmis/ent/patient"
 	"github.com/hmis-dev/hmis/ent/patientcontact"
 	"github.com/hmis-dev/hmis/ent/patientidentifier"
+	"github.com/hmis-dev/hmis/ent/payer"
+	"github.com/hmis-dev/hmis/ent/planversion"
+	"github.com/hmis-dev/hmis/ent/preauthorization"
 	"github.com/hmis-dev/hmis/ent/predicate"
 	"github.com/hmis-dev/hmis/ent/problem"
 	"github.com/hmis-dev/hmis/ent/provideravailability"
@@ -6980,6 +6987,1876 @@ func (i *CareTeamMemberWhereInput) P() (predicate.CareTeamMember, error) {
 	}
 }
 
+// ClaimWhereInput represents a where input for filtering Claim queries.
+type ClaimWhereInput struct {
+	Predicates []predicate.Claim  `json:"-"`
+	Not        *ClaimWhereInput   `json:"not,omitempty"`
+	Or         []*ClaimWhereInput `json:"or,omitempty"`
+	And        []*ClaimWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "updated_at" field predicates.
+	UpdatedAt      *time.Time  `json:"updatedAt,omitempty"`
+	UpdatedAtNEQ   *time.Time  `json:"updatedAtNEQ,omitempty"`
+	UpdatedAtIn    []time.Time `json:"updatedAtIn,omitempty"`
+	UpdatedAtNotIn []time.Time `json:"updatedAtNotIn,omitempty"`
+	UpdatedAtGT    *time.Time  `json:"updatedAtGT,omitempty"`
+	UpdatedAtGTE   *time.Time  `json:"updatedAtGTE,omitempty"`
+	UpdatedAtLT    *time.Time  `json:"updatedAtLT,omitempty"`
+	UpdatedAtLTE   *time.Time  `json:"updatedAtLTE,omitempty"`
+
+	// "patient_id" field predicates.
+	PatientID             *string  `json:"patientID,omitempty"`
+	PatientIDNEQ          *string  `json:"patientIDNEQ,omitempty"`
+	PatientIDIn           []string `json:"patientIDIn,omitempty"`
+	PatientIDNotIn        []string `json:"patientIDNotIn,omitempty"`
+	PatientIDGT           *string  `json:"patientIDGT,omitempty"`
+	PatientIDGTE          *string  `json:"patientIDGTE,omitempty"`
+	PatientIDLT           *string  `json:"patientIDLT,omitempty"`
+	PatientIDLTE          *string  `json:"patientIDLTE,omitempty"`
+	PatientIDContains     *string  `json:"patientIDContains,omitempty"`
+	PatientIDHasPrefix    *string  `json:"patientIDHasPrefix,omitempty"`
+	PatientIDHasSuffix    *string  `json:"patientIDHasSuffix,omitempty"`
+	PatientIDEqualFold    *string  `json:"patientIDEqualFold,omitempty"`
+	PatientIDContainsFold *string  `json:"patientIDContainsFold,omitempty"`
+
+	// "policy_id" field predicates.
+	PolicyID             *string  `json:"policyID,omitempty"`
+	PolicyIDNEQ          *string  `json:"policyIDNEQ,omitempty"`
+	PolicyIDIn           []string `json:"policyIDIn,omitempty"`
+	PolicyIDNotIn        []string `json:"policyIDNotIn,omitempty"`
+	PolicyIDGT           *string  `json:"policyIDGT,omitempty"`
+	PolicyIDGTE          *string  `json:"policyIDGTE,omitempty"`
+	PolicyIDLT           *string  `json:"policyIDLT,omitempty"`
+	PolicyIDLTE          *string  `json:"policyIDLTE,omitempty"`
+	PolicyIDContains     *string  `json:"policyIDContains,omitempty"`
+	PolicyIDHasPrefix    *string  `json:"policyIDHasPrefix,omitempty"`
+	PolicyIDHasSuffix    *string  `json:"policyIDHasSuffix,omitempty"`
+	PolicyIDEqualFold    *string  `json:"policyIDEqualFold,omitempty"`
+	PolicyIDContainsFold *string  `json:"policyIDContainsFold,omitempty"`
+
+	// "payer_id" field predicates.
+	PayerID             *string  `json:"payerID,omitempty"`
+	PayerIDNEQ          *string  `json:"payerIDNEQ,omitempty"`
+	PayerIDIn           []string `json:"payerIDIn,omitempty"`
+	PayerIDNotIn        []string `json:"payerIDNotIn,omitempty"`
+	PayerIDGT           *string  `json:"payerIDGT,omitempty"`
+	PayerIDGTE          *string  `json:"payerIDGTE,omitempty"`
+	PayerIDLT           *string  `json:"payerIDLT,omitempty"`
+	PayerIDLTE          *string  `json:"payerIDLTE,omitempty"`
+	PayerIDContains     *string  `json:"payerIDContains,omitempty"`
+	PayerIDHasPrefix    *string  `json:"payerIDHasPrefix,omitempty"`
+	PayerIDHasSuffix    *string  `json:"payerIDHasSuffix,omitempty"`
+	PayerIDEqualFold    *string  `json:"payerIDEqualFold,omitempty"`
+	PayerIDContainsFold *string  `json:"payerIDContainsFold,omitempty"`
+
+	// "encounter_id" field predicates.
+	EncounterID             *string  `json:"encounterID,omitempty"`
+	EncounterIDNEQ          *string  `json:"encounterIDNEQ,omitempty"`
+	EncounterIDIn           []string `json:"encounterIDIn,omitempty"`
+	EncounterIDNotIn        []string `json:"encounterIDNotIn,omitempty"`
+	EncounterIDGT           *string  `json:"encounterIDGT,omitempty"`
+	EncounterIDGTE          *string  `json:"encounterIDGTE,omitempty"`
+	EncounterIDLT           *string  `json:"encounterIDLT,omitempty"`
+	EncounterIDLTE          *string  `json:"encounterIDLTE,omitempty"`
+	EncounterIDContains     *string  `json:"encounterIDContains,omitempty"`
+	EncounterIDHasPrefix    *string  `json:"encounterIDHasPrefix,omitempty"`
+	EncounterIDHasSuffix    *string  `json:"encounterIDHasSuffix,omitempty"`
+	EncounterIDIsNil        bool     `json:"encounterIDIsNil,omitempty"`
+	EncounterIDNotNil       bool     `json:"encounterIDNotNil,omitempty"`
+	EncounterIDEqualFold    *string  `json:"encounterIDEqualFold,omitempty"`
+	EncounterIDContainsFold *string  `json:"encounterIDContainsFold,omitempty"`
+
+	// "version" field predicates.
+	Version      *int  `json:"version,omitempty"`
+	VersionNEQ   *int  `json:"versionNEQ,omitempty"`
+	VersionIn    []int `json:"versionIn,omitempty"`
+	VersionNotIn []int `json:"versionNotIn,omitempty"`
+	VersionGT    *int  `json:"versionGT,omitempty"`
+	VersionGTE   *int  `json:"versionGTE,omitempty"`
+	VersionLT    *int  `json:"versionLT,omitempty"`
+	VersionLTE   *int  `json:"versionLTE,omitempty"`
+
+	// "previous_id" field predicates.
+	PreviousID             *string  `json:"previousID,omitempty"`
+	PreviousIDNEQ          *string  `json:"previousIDNEQ,omitempty"`
+	PreviousIDIn           []string `json:"previousIDIn,omitempty"`
+	PreviousIDNotIn        []string `json:"previousIDNotIn,omitempty"`
+	PreviousIDGT           *string  `json:"previousIDGT,omitempty"`
+	PreviousIDGTE          *string  `json:"previousIDGTE,omitempty"`
+	PreviousIDLT           *string  `json:"previousIDLT,omitempty"`
+	PreviousIDLTE          *string  `json:"previousIDLTE,omitempty"`
+	PreviousIDContains     *string  `json:"previousIDContains,omitempty"`
+	PreviousIDHasPrefix    *string  `json:"previousIDHasPrefix,omitempty"`
+	PreviousIDHasSuffix    *string  `json:"previousIDHasSuffix,omitempty"`
+	PreviousIDIsNil        bool     `json:"previousIDIsNil,omitempty"`
+	PreviousIDNotNil       bool     `json:"previousIDNotNil,omitempty"`
+	PreviousIDEqualFold    *string  `json:"previousIDEqualFold,omitempty"`
+	PreviousIDContainsFold *string  `json:"previousIDContainsFold,omitempty"`
+
+	// "status" field predicates.
+	Status      *claim.Status  `json:"status,omitempty"`
+	StatusNEQ   *claim.Status  `json:"statusNEQ,omitempty"`
+	StatusIn    []claim.Status `json:"statusIn,omitempty"`
+	StatusNotIn []claim.Status `json:"statusNotIn,omitempty"`
+
+	// "total_claimed" field predicates.
+	TotalClaimed      *int64  `json:"totalClaimed,omitempty"`
+	TotalClaimedNEQ   *int64  `json:"totalClaimedNEQ,omitempty"`
+	TotalClaimedIn    []int64 `json:"totalClaimedIn,omitempty"`
+	TotalClaimedNotIn []int64 `json:"totalClaimedNotIn,omitempty"`
+	TotalClaimedGT    *int64  `json:"totalClaimedGT,omitempty"`
+	TotalClaimedGTE   *int64  `json:"totalClaimedGTE,omitempty"`
+	TotalClaimedLT    *int64  `json:"totalClaimedLT,omitempty"`
+	TotalClaimedLTE   *int64  `json:"totalClaimedLTE,omitempty"`
+
+	// "total_approved" field predicates.
+	TotalApproved       *int64  `json:"totalApproved,omitempty"`
+	TotalApprovedNEQ    *int64  `json:"totalApprovedNEQ,omitempty"`
+	TotalApprovedIn     []int64 `json:"totalApprovedIn,omitempty"`
+	TotalApprovedNotIn  []int64 `json:"totalApprovedNotIn,omitempty"`
+	TotalApprovedGT     *int64  `json:"totalApprovedGT,omitempty"`
+	TotalApprovedGTE    *int64  `json:"totalApprovedGTE,omitempty"`
+	TotalApprovedLT     *int64  `json:"totalApprovedLT,omitempty"`
+	TotalApprovedLTE    *int64  `json:"totalApprovedLTE,omitempty"`
+	TotalApprovedIsNil  bool    `json:"totalApprovedIsNil,omitempty"`
+	TotalApprovedNotNil bool    `json:"totalApprovedNotNil,omitempty"`
+
+	// "total_paid" field predicates.
+	TotalPaid       *int64  `json:"totalPaid,omitempty"`
+	TotalPaidNEQ    *int64  `json:"totalPaidNEQ,omitempty"`
+	TotalPaidIn     []int64 `json:"totalPaidIn,omitempty"`
+	TotalPaidNotIn  []int64 `json:"totalPaidNotIn,omitempty"`
+	TotalPaidGT     *int64  `json:"totalPaidGT,omitempty"`
+	TotalPaidGTE    *int64  `json:"totalPaidGTE,omitempty"`
+	TotalPaidLT     *int64  `json:"totalPaidLT,omitempty"`
+	TotalPaidLTE    *int64  `json:"totalPaidLTE,omitempty"`
+	TotalPaidIsNil  bool    `json:"totalPaidIsNil,omitempty"`
+	TotalPaidNotNil bool    `json:"totalPaidNotNil,omitempty"`
+
+	// "denial_code" field predicates.
+	DenialCode             *string  `json:"denialCode,omitempty"`
+	DenialCodeNEQ          *string  `json:"denialCodeNEQ,omitempty"`
+	DenialCodeIn           []string `json:"denialCodeIn,omitempty"`
+	DenialCodeNotIn        []string `json:"denialCodeNotIn,omitempty"`
+	DenialCodeGT           *string  `json:"denialCodeGT,omitempty"`
+	DenialCodeGTE          *string  `json:"denialCodeGTE,omitempty"`
+	DenialCodeLT           *string  `json:"denialCodeLT,omitempty"`
+	DenialCodeLTE          *string  `json:"denialCodeLTE,omitempty"`
+	DenialCodeContains     *string  `json:"denialCodeContains,omitempty"`
+	DenialCodeHasPrefix    *string  `json:"denialCodeHasPrefix,omitempty"`
+	DenialCodeHasSuffix    *string  `json:"denialCodeHasSuffix,omitempty"`
+	DenialCodeIsNil        bool     `json:"denialCodeIsNil,omitempty"`
+	DenialCodeNotNil       bool     `json:"denialCodeNotNil,omitempty"`
+	DenialCodeEqualFold    *string  `json:"denialCodeEqualFold,omitempty"`
+	DenialCodeContainsFold *string  `json:"denialCodeContainsFold,omitempty"`
+
+	// "remittance_reference" field predicates.
+	RemittanceReference             *string  `json:"remittanceReference,omitempty"`
+	RemittanceReferenceNEQ          *string  `json:"remittanceReferenceNEQ,omitempty"`
+	RemittanceReferenceIn           []string `json:"remittanceReferenceIn,omitempty"`
+	RemittanceReferenceNotIn        []string `json:"remittanceReferenceNotIn,omitempty"`
+	RemittanceReferenceGT           *string  `json:"remittanceReferenceGT,omitempty"`
+	RemittanceReferenceGTE          *string  `json:"remittanceReferenceGTE,omitempty"`
+	RemittanceReferenceLT           *string  `json:"remittanceReferenceLT,omitempty"`
+	RemittanceReferenceLTE          *string  `json:"remittanceReferenceLTE,omitempty"`
+	RemittanceReferenceContains     *string  `json:"remittanceReferenceContains,omitempty"`
+	RemittanceReferenceHasPrefix    *string  `json:"remittanceReferenceHasPrefix,omitempty"`
+	RemittanceReferenceHasSuffix    *string  `json:"remittanceReferenceHasSuffix,omitempty"`
+	RemittanceReferenceIsNil        bool     `json:"remittanceReferenceIsNil,omitempty"`
+	RemittanceReferenceNotNil       bool     `json:"remittanceReferenceNotNil,omitempty"`
+	RemittanceReferenceEqualFold    *string  `json:"remittanceReferenceEqualFold,omitempty"`
+	RemittanceReferenceContainsFold *string  `json:"remittanceReferenceContainsFold,omitempty"`
+
+	// "submitted_at" field predicates.
+	SubmittedAt       *time.Time  `json:"submittedAt,omitempty"`
+	SubmittedAtNEQ    *time.Time  `json:"submittedAtNEQ,omitempty"`
+	SubmittedAtIn     []time.Time `json:"submittedAtIn,omitempty"`
+	SubmittedAtNotIn  []time.Time `json:"submittedAtNotIn,omitempty"`
+	SubmittedAtGT     *time.Time  `json:"submittedAtGT,omitempty"`
+	SubmittedAtGTE    *time.Time  `json:"submittedAtGTE,omitempty"`
+	SubmittedAtLT     *time.Time  `json:"submittedAtLT,omitempty"`
+	SubmittedAtLTE    *time.Time  `json:"submittedAtLTE,omitempty"`
+	SubmittedAtIsNil  bool        `json:"submittedAtIsNil,omitempty"`
+	SubmittedAtNotNil bool        `json:"submittedAtNotNil,omitempty"`
+
+	// "adjudicated_at" field predicates.
+	AdjudicatedAt       *time.Time  `json:"adjudicatedAt,omitempty"`
+	AdjudicatedAtNEQ    *time.Time  `json:"adjudicatedAtNEQ,omitempty"`
+	AdjudicatedAtIn     []time.Time `json:"adjudicatedAtIn,omitempty"`
+	AdjudicatedAtNotIn  []time.Time `json:"adjudicatedAtNotIn,omitempty"`
+	AdjudicatedAtGT     *time.Time  `json:"adjudicatedAtGT,omitempty"`
+	AdjudicatedAtGTE    *time.Time  `json:"adjudicatedAtGTE,omitempty"`
+	AdjudicatedAtLT     *time.Time  `json:"adjudicatedAtLT,omitempty"`
+	AdjudicatedAtLTE    *time.Time  `json:"adjudicatedAtLTE,omitempty"`
+	AdjudicatedAtIsNil  bool        `json:"adjudicatedAtIsNil,omitempty"`
+	AdjudicatedAtNotNil bool        `json:"adjudicatedAtNotNil,omitempty"`
+
+	// "paid_at" field predicates.
+	PaidAt       *time.Time  `json:"paidAt,omitempty"`
+	PaidAtNEQ    *time.Time  `json:"paidAtNEQ,omitempty"`
+	PaidAtIn     []time.Time `json:"paidAtIn,omitempty"`
+	PaidAtNotIn  []time.Time `json:"paidAtNotIn,omitempty"`
+	PaidAtGT     *time.Time  `json:"paidAtGT,omitempty"`
+	PaidAtGTE    *time.Time  `json:"paidAtGTE,omitempty"`
+	PaidAtLT     *time.Time  `json:"paidAtLT,omitempty"`
+	PaidAtLTE    *time.Time  `json:"paidAtLTE,omitempty"`
+	PaidAtIsNil  bool        `json:"paidAtIsNil,omitempty"`
+	PaidAtNotNil bool        `json:"paidAtNotNil,omitempty"`
+
+	// "patient" edge predicates.
+	HasPatient     *bool                `json:"hasPatient,omitempty"`
+	HasPatientWith []*PatientWhereInput `json:"hasPatientWith,omitempty"`
+
+	// "policy" edge predicates.
+	HasPolicy     *bool                        `json:"hasPolicy,omitempty"`
+	HasPolicyWith []*InsurancePolicyWhereInput `json:"hasPolicyWith,omitempty"`
+
+	// "payer" edge predicates.
+	HasPayer     *bool              `json:"hasPayer,omitempty"`
+	HasPayerWith []*PayerWhereInput `json:"hasPayerWith,omitempty"`
+
+	// "encounter" edge predicates.
+	HasEncounter     *bool                  `json:"hasEncounter,omitempty"`
+	HasEncounterWith []*EncounterWhereInput `json:"hasEncounterWith,omitempty"`
+
+	// "previous" edge predicates.
+	HasPrevious     *bool              `json:"hasPrevious,omitempty"`
+	HasPreviousWith []*ClaimWhereInput `json:"hasPreviousWith,omitempty"`
+
+	// "next" edge predicates.
+	HasNext     *bool              `json:"hasNext,omitempty"`
+	HasNextWith []*ClaimWhereInput `json:"hasNextWith,omitempty"`
+
+	// "lines" edge predicates.
+	HasLines     *bool                  `json:"hasLines,omitempty"`
+	HasLinesWith []*ClaimLineWhereInput `json:"hasLinesWith,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *ClaimWhereInput) AddPredicates(predicates ...predicate.Claim) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the ClaimWhereInput filter on the ClaimQuery builder.
+func (i *ClaimWhereInput) Filter(q *ClaimQuery) (*ClaimQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyClaimWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyClaimWhereInput is returned in case the ClaimWhereInput is empty.
+var ErrEmptyClaimWhereInput = errors.New("ent: empty predicate ClaimWhereInput")
+
+// P returns a predicate for filtering claims.
+// An error is returned if the input is empty or invalid.
+func (i *ClaimWhereInput) P() (predicate.Claim, error) {
+	var predicates []predicate.Claim
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, claim.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.Claim, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, claim.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.Claim, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, claim.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, claim.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, claim.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, claim.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, claim.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, claim.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, claim.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, claim.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, claim.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, claim.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, claim.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, claim.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, claim.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, claim.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, claim.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, claim.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, claim.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, claim.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, claim.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.UpdatedAt != nil {
+		predicates = append(predicates, claim.UpdatedAtEQ(*i.UpdatedAt))
+	}
+	if i.UpdatedAtNEQ != nil {
+		predicates = append(predicates, claim.UpdatedAtNEQ(*i.UpdatedAtNEQ))
+	}
+	if len(i.UpdatedAtIn) > 0 {
+		predicates = append(predicates, claim.UpdatedAtIn(i.UpdatedAtIn...))
+	}
+	if len(i.UpdatedAtNotIn) > 0 {
+		predicates = append(predicates, claim.UpdatedAtNotIn(i.UpdatedAtNotIn...))
+	}
+	if i.UpdatedAtGT != nil {
+		predicates = append(predicates, claim.UpdatedAtGT(*i.UpdatedAtGT))
+	}
+	if i.UpdatedAtGTE != nil {
+		predicates = append(predicates, claim.UpdatedAtGTE(*i.UpdatedAtGTE))
+	}
+	if i.UpdatedAtLT != nil {
+		predicates = append(predicates, claim.UpdatedAtLT(*i.UpdatedAtLT))
+	}
+	if i.UpdatedAtLTE != nil {
+		predicates = append(predicates, claim.UpdatedAtLTE(*i.UpdatedAtLTE))
+	}
+	if i.PatientID != nil {
+		predicates = append(predicates, claim.PatientIDEQ(*i.PatientID))
+	}
+	if i.PatientIDNEQ != nil {
+		predicates = append(predicates, claim.PatientIDNEQ(*i.PatientIDNEQ))
+	}
+	if len(i.PatientIDIn) > 0 {
+		predicates = append(predicates, claim.PatientIDIn(i.PatientIDIn...))
+	}
+	if len(i.PatientIDNotIn) > 0 {
+		predicates = append(predicates, claim.PatientIDNotIn(i.PatientIDNotIn...))
+	}
+	if i.PatientIDGT != nil {
+		predicates = append(predicates, claim.PatientIDGT(*i.PatientIDGT))
+	}
+	if i.PatientIDGTE != nil {
+		predicates = append(predicates, claim.PatientIDGTE(*i.PatientIDGTE))
+	}
+	if i.PatientIDLT != nil {
+		predicates = append(predicates, claim.PatientIDLT(*i.PatientIDLT))
+	}
+	if i.PatientIDLTE != nil {
+		predicates = append(predicates, claim.PatientIDLTE(*i.PatientIDLTE))
+	}
+	if i.PatientIDContains != nil {
+		predicates = append(predicates, claim.PatientIDContains(*i.PatientIDContains))
+	}
+	if i.PatientIDHasPrefix != nil {
+		predicates = append(predicates, claim.PatientIDHasPrefix(*i.PatientIDHasPrefix))
+	}
+	if i.PatientIDHasSuffix != nil {
+		predicates = append(predicates, claim.PatientIDHasSuffix(*i.PatientIDHasSuffix))
+	}
+	if i.PatientIDEqualFold != nil {
+		predicates = append(predicates, claim.PatientIDEqualFold(*i.PatientIDEqualFold))
+	}
+	if i.PatientIDContainsFold != nil {
+		predicates = append(predicates, claim.PatientIDContainsFold(*i.PatientIDContainsFold))
+	}
+	if i.PolicyID != nil {
+		predicates = append(predicates, claim.PolicyIDEQ(*i.PolicyID))
+	}
+	if i.PolicyIDNEQ != nil {
+		predicates = append(predicates, claim.PolicyIDNEQ(*i.PolicyIDNEQ))
+	}
+	if len(i.PolicyIDIn) > 0 {
+		predicates = append(predicates, claim.PolicyIDIn(i.PolicyIDIn...))
+	}
+	if len(i.PolicyIDNotIn) > 0 {
+		predicates = append(predicates, claim.PolicyIDNotIn(i.PolicyIDNotIn...))
+	}
+	if i.PolicyIDGT != nil {
+		predicates = append(predicates, claim.PolicyIDGT(*i.PolicyIDGT))
+	}
+	if i.PolicyIDGTE != nil {
+		predicates = append(predicates, claim.PolicyIDGTE(*i.PolicyIDGTE))
+	}
+	if i.PolicyIDLT != nil {
+		predicates = append(predicates, claim.PolicyIDLT(*i.PolicyIDLT))
+	}
+	if i.PolicyIDLTE != nil {
+		predicates = append(predicates, claim.PolicyIDLTE(*i.PolicyIDLTE))
+	}
+	if i.PolicyIDContains != nil {
+		predicates = append(predicates, claim.PolicyIDContains(*i.PolicyIDContains))
+	}
+	if i.PolicyIDHasPrefix != nil {
+		predicates = append(predicates, claim.PolicyIDHasPrefix(*i.PolicyIDHasPrefix))
+	}
+	if i.PolicyIDHasSuffix != nil {
+		predicates = append(predicates, claim.PolicyIDHasSuffix(*i.PolicyIDHasSuffix))
+	}
+	if i.PolicyIDEqualFold != nil {
+		predicates = append(predicates, claim.PolicyIDEqualFold(*i.PolicyIDEqualFold))
+	}
+	if i.PolicyIDContainsFold != nil {
+		predicates = append(predicates, claim.PolicyIDContainsFold(*i.PolicyIDContainsFold))
+	}
+	if i.PayerID != nil {
+		predicates = append(predicates, claim.PayerIDEQ(*i.PayerID))
+	}
+	if i.PayerIDNEQ != nil {
+		predicates = append(predicates, claim.PayerIDNEQ(*i.PayerIDNEQ))
+	}
+	if len(i.PayerIDIn) > 0 {
+		predicates = append(predicates, claim.PayerIDIn(i.PayerIDIn...))
+	}
+	if len(i.PayerIDNotIn) > 0 {
+		predicates = append(predicates, claim.PayerIDNotIn(i.PayerIDNotIn...))
+	}
+	if i.PayerIDGT != nil {
+		predicates = append(predicates, claim.PayerIDGT(*i.PayerIDGT))
+	}
+	if i.PayerIDGTE != nil {
+		predicates = append(predicates, claim.PayerIDGTE(*i.PayerIDGTE))
+	}
+	if i.PayerIDLT != nil {
+		predicates = append(predicates, claim.PayerIDLT(*i.PayerIDLT))
+	}
+	if i.PayerIDLTE != nil {
+		predicates = append(predicates, claim.PayerIDLTE(*i.PayerIDLTE))
+	}
+	if i.PayerIDContains != nil {
+		predicates = append(predicates, claim.PayerIDContains(*i.PayerIDContains))
+	}
+	if i.PayerIDHasPrefix != nil {
+		predicates = append(predicates, claim.PayerIDHasPrefix(*i.PayerIDHasPrefix))
+	}
+	if i.PayerIDHasSuffix != nil {
+		predicates = append(predicates, claim.PayerIDHasSuffix(*i.PayerIDHasSuffix))
+	}
+	if i.PayerIDEqualFold != nil {
+		predicates = append(predicates, claim.PayerIDEqualFold(*i.PayerIDEqualFold))
+	}
+	if i.PayerIDContainsFold != nil {
+		predicates = append(predicates, claim.PayerIDContainsFold(*i.PayerIDContainsFold))
+	}
+	if i.EncounterID != nil {
+		predicates = append(predicates, claim.EncounterIDEQ(*i.EncounterID))
+	}
+	if i.EncounterIDNEQ != nil {
+		predicates = append(predicates, claim.EncounterIDNEQ(*i.EncounterIDNEQ))
+	}
+	if len(i.EncounterIDIn) > 0 {
+		predicates = append(predicates, claim.EncounterIDIn(i.EncounterIDIn...))
+	}
+	if len(i.EncounterIDNotIn) > 0 {
+		predicates = append(predicates, claim.EncounterIDNotIn(i.EncounterIDNotIn...))
+	}
+	if i.EncounterIDGT != nil {
+		predicates = append(predicates, claim.EncounterIDGT(*i.EncounterIDGT))
+	}
+	if i.EncounterIDGTE != nil {
+		predicates = append(predicates, claim.EncounterIDGTE(*i.EncounterIDGTE))
+	}
+	if i.EncounterIDLT != nil {
+		predicates = append(predicates, claim.EncounterIDLT(*i.EncounterIDLT))
+	}
+	if i.EncounterIDLTE != nil {
+		predicates = append(predicates, claim.EncounterIDLTE(*i.EncounterIDLTE))
+	}
+	if i.EncounterIDContains != nil {
+		predicates = append(predicates, claim.EncounterIDContains(*i.EncounterIDContains))
+	}
+	if i.EncounterIDHasPrefix != nil {
+		predicates = append(predicates, claim.EncounterIDHasPrefix(*i.EncounterIDHasPrefix))
+	}
+	if i.EncounterIDHasSuffix != nil {
+		predicates = append(predicates, claim.EncounterIDHasSuffix(*i.EncounterIDHasSuffix))
+	}
+	if i.EncounterIDIsNil {
+		predicates = append(predicates, claim.EncounterIDIsNil())
+	}
+	if i.EncounterIDNotNil {
+		predicates = append(predicates, claim.EncounterIDNotNil())
+	}
+	if i.EncounterIDEqualFold != nil {
+		predicates = append(predicates, claim.EncounterIDEqualFold(*i.EncounterIDEqualFold))
+	}
+	if i.EncounterIDContainsFold != nil {
+		predicates = append(predicates, claim.EncounterIDContainsFold(*i.EncounterIDContainsFold))
+	}
+	if i.Version != nil {
+		predicates = append(predicates, claim.VersionEQ(*i.Version))
+	}
+	if i.VersionNEQ != nil {
+		predicates = append(predicates, claim.VersionNEQ(*i.VersionNEQ))
+	}
+	if len(i.VersionIn) > 0 {
+		predicates = append(predicates, claim.VersionIn(i.VersionIn...))
+	}
+	if len(i.VersionNotIn) > 0 {
+		predicates = append(predicates, claim.VersionNotIn(i.VersionNotIn...))
+	}
+	if i.VersionGT != nil {
+		predicates = append(predicates, claim.VersionGT(*i.VersionGT))
+	}
+	if i.VersionGTE != nil {
+		predicates = append(predicates, claim.VersionGTE(*i.VersionGTE))
+	}
+	if i.VersionLT != nil {
+		predicates = append(predicates, claim.VersionLT(*i.VersionLT))
+	}
+	if i.VersionLTE != nil {
+		predicates = append(predicates, claim.VersionLTE(*i.VersionLTE))
+	}
+	if i.PreviousID != nil {
+		predicates = append(predicates, claim.PreviousIDEQ(*i.PreviousID))
+	}
+	if i.PreviousIDNEQ != nil {
+		predicates = append(predicates, claim.PreviousIDNEQ(*i.PreviousIDNEQ))
+	}
+	if len(i.PreviousIDIn) > 0 {
+		predicates = append(predicates, claim.PreviousIDIn(i.PreviousIDIn...))
+	}
+	if len(i.PreviousIDNotIn) > 0 {
+		predicates = append(predicates, claim.PreviousIDNotIn(i.PreviousIDNotIn...))
+	}
+	if i.PreviousIDGT != nil {
+		predicates = append(predicates, claim.PreviousIDGT(*i.PreviousIDGT))
+	}
+	if i.PreviousIDGTE != nil {
+		predicates = append(predicates, claim.PreviousIDGTE(*i.PreviousIDGTE))
+	}
+	if i.PreviousIDLT != nil {
+		predicates = append(predicates, claim.PreviousIDLT(*i.PreviousIDLT))
+	}
+	if i.PreviousIDLTE != nil {
+		predicates = append(predicates, claim.PreviousIDLTE(*i.PreviousIDLTE))
+	}
+	if i.PreviousIDContains != nil {
+		predicates = append(predicates, claim.PreviousIDContains(*i.PreviousIDContains))
+	}
+	if i.PreviousIDHasPrefix != nil {
+		predicates = append(predicates, claim.PreviousIDHasPrefix(*i.PreviousIDHasPrefix))
+	}
+	if i.PreviousIDHasSuffix != nil {
+		predicates = append(predicates, claim.PreviousIDHasSuffix(*i.PreviousIDHasSuffix))
+	}
+	if i.PreviousIDIsNil {
+		predicates = append(predicates, claim.PreviousIDIsNil())
+	}
+	if i.PreviousIDNotNil {
+		predicates = append(predicates, claim.PreviousIDNotNil())
+	}
+	if i.PreviousIDEqualFold != nil {
+		predicates = append(predicates, claim.PreviousIDEqualFold(*i.PreviousIDEqualFold))
+	}
+	if i.PreviousIDContainsFold != nil {
+		predicates = append(predicates, claim.PreviousIDContainsFold(*i.PreviousIDContainsFold))
+	}
+	if i.Status != nil {
+		predicates = append(predicates, claim.StatusEQ(*i.Status))
+	}
+	if i.StatusNEQ != nil {
+		predicates = append(predicates, claim.StatusNEQ(*i.StatusNEQ))
+	}
+	if len(i.StatusIn) > 0 {
+		predicates = append(predicates, claim.StatusIn(i.StatusIn...))
+	}
+	if len(i.StatusNotIn) > 0 {
+		predicates = append(predicates, claim.StatusNotIn(i.StatusNotIn...))
+	}
+	if i.TotalClaimed != nil {
+		predicates = append(predicates, claim.TotalClaimedEQ(*i.TotalClaimed))
+	}
+	if i.TotalClaimedNEQ != nil {
+		predicates = append(predicates, claim.TotalClaimedNEQ(*i.TotalClaimedNEQ))
+	}
+	if len(i.TotalClaimedIn) > 0 {
+		predicates = append(predicates, claim.TotalClaimedIn(i.TotalClaimedIn...))
+	}
+	if len(i.TotalClaimedNotIn) > 0 {
+		predicates = append(predicates, claim.TotalClaimedNotIn(i.TotalClaimedNotIn...))
+	}
+	if i.TotalClaimedGT != nil {
+		predicates = append(predicates, claim.TotalClaimedGT(*i.TotalClaimedGT))
+	}
+	if i.TotalClaimedGTE != nil {
+		predicates = append(predicates, claim.TotalClaimedGTE(*i.TotalClaimedGTE))
+	}
+	if i.TotalClaimedLT != nil {
+		predicates = append(predicates, claim.TotalClaimedLT(*i.TotalClaimedLT))
+	}
+	if i.TotalClaimedLTE != nil {
+		predicates = append(predicates, claim.TotalClaimedLTE(*i.TotalClaimedLTE))
+	}
+	if i.TotalApproved != nil {
+		predicates = append(predicates, claim.TotalApprovedEQ(*i.TotalApproved))
+	}
+	if i.TotalApprovedNEQ != nil {
+		predicates = append(predicates, claim.TotalApprovedNEQ(*i.TotalApprovedNEQ))
+	}
+	if len(i.TotalApprovedIn) > 0 {
+		predicates = append(predicates, claim.TotalApprovedIn(i.TotalApprovedIn...))
+	}
+	if len(i.TotalApprovedNotIn) > 0 {
+		predicates = append(predicates, claim.TotalApprovedNotIn(i.TotalApprovedNotIn...))
+	}
+	if i.TotalApprovedGT != nil {
+		predicates = append(predicates, claim.TotalApprovedGT(*i.TotalApprovedGT))
+	}
+	if i.TotalApprovedGTE != nil {
+		predicates = append(predicates, claim.TotalApprovedGTE(*i.TotalApprovedGTE))
+	}
+	if i.TotalApprovedLT != nil {
+		predicates = append(predicates, claim.TotalApprovedLT(*i.TotalApprovedLT))
+	}
+	if i.TotalApprovedLTE != nil {
+		predicates = append(predicates, claim.TotalApprovedLTE(*i.TotalApprovedLTE))
+	}
+	if i.TotalApprovedIsNil {
+		predicates = append(predicates, claim.TotalApprovedIsNil())
+	}
+	if i.TotalApprovedNotNil {
+		predicates = append(predicates, claim.TotalApprovedNotNil())
+	}
+	if i.TotalPaid != nil {
+		predicates = append(predicates, claim.TotalPaidEQ(*i.TotalPaid))
+	}
+	if i.TotalPaidNEQ != nil {
+		predicates = append(predicates, claim.TotalPaidNEQ(*i.TotalPaidNEQ))
+	}
+	if len(i.TotalPaidIn) > 0 {
+		predicates = append(predicates, claim.TotalPaidIn(i.TotalPaidIn...))
+	}
+	if len(i.TotalPaidNotIn) > 0 {
+		predicates = append(predicates, claim.TotalPaidNotIn(i.TotalPaidNotIn...))
+	}
+	if i.TotalPaidGT != nil {
+		predicates = append(predicates, claim.TotalPaidGT(*i.TotalPaidGT))
+	}
+	if i.TotalPaidGTE != nil {
+		predicates = append(predicates, claim.TotalPaidGTE(*i.TotalPaidGTE))
+	}
+	if i.TotalPaidLT != nil {
+		predicates = append(predicates, claim.TotalPaidLT(*i.TotalPaidLT))
+	}
+	if i.TotalPaidLTE != nil {
+		predicates = append(predicates, claim.TotalPaidLTE(*i.TotalPaidLTE))
+	}
+	if i.TotalPaidIsNil {
+		predicates = append(predicates, claim.TotalPaidIsNil())
+	}
+	if i.TotalPaidNotNil {
+		predicates = append(predicates, claim.TotalPaidNotNil())
+	}
+	if i.DenialCode != nil {
+		predicates = append(predicates, claim.DenialCodeEQ(*i.DenialCode))
+	}
+	if i.DenialCodeNEQ != nil {
+		predicates = append(predicates, claim.DenialCodeNEQ(*i.DenialCodeNEQ))
+	}
+	if len(i.DenialCodeIn) > 0 {
+		predicates = append(predicates, claim.DenialCodeIn(i.DenialCodeIn...))
+	}
+	if len(i.DenialCodeNotIn) > 0 {
+		predicates = append(predicates, claim.DenialCodeNotIn(i.DenialCodeNotIn...))
+	}
+	if i.DenialCodeGT != nil {
+		predicates = append(predicates, claim.DenialCodeGT(*i.DenialCodeGT))
+	}
+	if i.DenialCodeGTE != nil {
+		predicates = append(predicates, claim.DenialCodeGTE(*i.DenialCodeGTE))
+	}
+	if i.DenialCodeLT != nil {
+		predicates = append(predicates, claim.DenialCodeLT(*i.DenialCodeLT))
+	}
+	if i.DenialCodeLTE != nil {
+		predicates = append(predicates, claim.DenialCodeLTE(*i.DenialCodeLTE))
+	}
+	if i.DenialCodeContains != nil {
+		predicates = append(predicates, claim.DenialCodeContains(*i.DenialCodeContains))
+	}
+	if i.DenialCodeHasPrefix != nil {
+		predicates = append(predicates, claim.DenialCodeHasPrefix(*i.DenialCodeHasPrefix))
+	}
+	if i.DenialCodeHasSuffix != nil {
+		predicates = append(predicates, claim.DenialCodeHasSuffix(*i.DenialCodeHasSuffix))
+	}
+	if i.DenialCodeIsNil {
+		predicates = append(predicates, claim.DenialCodeIsNil())
+	}
+	if i.DenialCodeNotNil {
+		predicates = append(predicates, claim.DenialCodeNotNil())
+	}
+	if i.DenialCodeEqualFold != nil {
+		predicates = append(predicates, claim.DenialCodeEqualFold(*i.DenialCodeEqualFold))
+	}
+	if i.DenialCodeContainsFold != nil {
+		predicates = append(predicates, claim.DenialCodeContainsFold(*i.DenialCodeContainsFold))
+	}
+	if i.RemittanceReference != nil {
+		predicates = append(predicates, claim.RemittanceReferenceEQ(*i.RemittanceReference))
+	}
+	if i.RemittanceReferenceNEQ != nil {
+		predicates = append(predicates, claim.RemittanceReferenceNEQ(*i.RemittanceReferenceNEQ))
+	}
+	if len(i.RemittanceReferenceIn) > 0 {
+		predicates = append(predicates, claim.RemittanceReferenceIn(i.RemittanceReferenceIn...))
+	}
+	if len(i.RemittanceReferenceNotIn) > 0 {
+		predicates = append(predicates, claim.RemittanceReferenceNotIn(i.RemittanceReferenceNotIn...))
+	}
+	if i.RemittanceReferenceGT != nil {
+		predicates = append(predicates, claim.RemittanceReferenceGT(*i.RemittanceReferenceGT))
+	}
+	if i.RemittanceReferenceGTE != nil {
+		predicates = append(predicates, claim.RemittanceReferenceGTE(*i.RemittanceReferenceGTE))
+	}
+	if i.RemittanceReferenceLT != nil {
+		predicates = append(predicates, claim.RemittanceReferenceLT(*i.RemittanceReferenceLT))
+	}
+	if i.RemittanceReferenceLTE != nil {
+		predicates = append(predicates, claim.RemittanceReferenceLTE(*i.RemittanceReferenceLTE))
+	}
+	if i.RemittanceReferenceContains != nil {
+		predicates = append(predicates, claim.RemittanceReferenceContains(*i.RemittanceReferenceContains))
+	}
+	if i.RemittanceReferenceHasPrefix != nil {
+		predicates = append(predicates, claim.RemittanceReferenceHasPrefix(*i.RemittanceReferenceHasPrefix))
+	}
+	if i.RemittanceReferenceHasSuffix != nil {
+		predicates = append(predicates, claim.RemittanceReferenceHasSuffix(*i.RemittanceReferenceHasSuffix))
+	}
+	if i.RemittanceReferenceIsNil {
+		predicates = append(predicates, claim.RemittanceReferenceIsNil())
+	}
+	if i.RemittanceReferenceNotNil {
+		predicates = append(predicates, claim.RemittanceReferenceNotNil())
+	}
+	if i.RemittanceReferenceEqualFold != nil {
+		predicates = append(predicates, claim.RemittanceReferenceEqualFold(*i.RemittanceReferenceEqualFold))
+	}
+	if i.RemittanceReferenceContainsFold != nil {
+		predicates = append(predicates, claim.RemittanceReferenceContainsFold(*i.RemittanceReferenceContainsFold))
+	}
+	if i.SubmittedAt != nil {
+		predicates = append(predicates, claim.SubmittedAtEQ(*i.SubmittedAt))
+	}
+	if i.SubmittedAtNEQ != nil {
+		predicates = append(predicates, claim.SubmittedAtNEQ(*i.SubmittedAtNEQ))
+	}
+	if len(i.SubmittedAtIn) > 0 {
+		predicates = append(predicates, claim.SubmittedAtIn(i.SubmittedAtIn...))
+	}
+	if len(i.SubmittedAtNotIn) > 0 {
+		predicates = append(predicates, claim.SubmittedAtNotIn(i.SubmittedAtNotIn...))
+	}
+	if i.SubmittedAtGT != nil {
+		predicates = append(predicates, claim.SubmittedAtGT(*i.SubmittedAtGT))
+	}
+	if i.SubmittedAtGTE != nil {
+		predicates = append(predicates, claim.SubmittedAtGTE(*i.SubmittedAtGTE))
+	}
+	if i.SubmittedAtLT != nil {
+		predicates = append(predicates, claim.SubmittedAtLT(*i.SubmittedAtLT))
+	}
+	if i.SubmittedAtLTE != nil {
+		predicates = append(predicates, claim.SubmittedAtLTE(*i.SubmittedAtLTE))
+	}
+	if i.SubmittedAtIsNil {
+		predicates = append(predicates, claim.SubmittedAtIsNil())
+	}
+	if i.SubmittedAtNotNil {
+		predicates = append(predicates, claim.SubmittedAtNotNil())
+	}
+	if i.AdjudicatedAt != nil {
+		predicates = append(predicates, claim.AdjudicatedAtEQ(*i.AdjudicatedAt))
+	}
+	if i.AdjudicatedAtNEQ != nil {
+		predicates = append(predicates, claim.AdjudicatedAtNEQ(*i.AdjudicatedAtNEQ))
+	}
+	if len(i.AdjudicatedAtIn) > 0 {
+		predicates = append(predicates, claim.AdjudicatedAtIn(i.AdjudicatedAtIn...))
+	}
+	if len(i.AdjudicatedAtNotIn) > 0 {
+		predicates = append(predicates, claim.AdjudicatedAtNotIn(i.AdjudicatedAtNotIn...))
+	}
+	if i.AdjudicatedAtGT != nil {
+		predicates = append(predicates, claim.AdjudicatedAtGT(*i.AdjudicatedAtGT))
+	}
+	if i.AdjudicatedAtGTE != nil {
+		predicates = append(predicates, claim.AdjudicatedAtGTE(*i.AdjudicatedAtGTE))
+	}
+	if i.AdjudicatedAtLT != nil {
+		predicates = append(predicates, claim.AdjudicatedAtLT(*i.AdjudicatedAtLT))
+	}
+	if i.AdjudicatedAtLTE != nil {
+		predicates = append(predicates, claim.AdjudicatedAtLTE(*i.AdjudicatedAtLTE))
+	}
+	if i.AdjudicatedAtIsNil {
+		predicates = append(predicates, claim.AdjudicatedAtIsNil())
+	}
+	if i.AdjudicatedAtNotNil {
+		predicates = append(predicates, claim.AdjudicatedAtNotNil())
+	}
+	if i.PaidAt != nil {
+		predicates = append(predicates, claim.PaidAtEQ(*i.PaidAt))
+	}
+	if i.PaidAtNEQ != nil {
+		predicates = append(predicates, claim.PaidAtNEQ(*i.PaidAtNEQ))
+	}
+	if len(i.PaidAtIn) > 0 {
+		predicates = append(predicates, claim.PaidAtIn(i.PaidAtIn...))
+	}
+	if len(i.PaidAtNotIn) > 0 {
+		predicates = append(predicates, claim.PaidAtNotIn(i.PaidAtNotIn...))
+	}
+	if i.PaidAtGT != nil {
+		predicates = append(predicates, claim.PaidAtGT(*i.PaidAtGT))
+	}
+	if i.PaidAtGTE != nil {
+		predicates = append(predicates, claim.PaidAtGTE(*i.PaidAtGTE))
+	}
+	if i.PaidAtLT != nil {
+		predicates = append(predicates, claim.PaidAtLT(*i.PaidAtLT))
+	}
+	if i.PaidAtLTE != nil {
+		predicates = append(predicates, claim.PaidAtLTE(*i.PaidAtLTE))
+	}
+	if i.PaidAtIsNil {
+		predicates = append(predicates, claim.PaidAtIsNil())
+	}
+	if i.PaidAtNotNil {
+		predicates = append(predicates, claim.PaidAtNotNil())
+	}
+
+	if i.HasPatient != nil {
+		p := claim.HasPatient()
+		if !*i.HasPatient {
+			p = claim.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasPatientWith) > 0 {
+		with := make([]predicate.Patient, 0, len(i.HasPatientWith))
+		for _, w := range i.HasPatientWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasPatientWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, claim.HasPatientWith(with...))
+	}
+	if i.HasPolicy != nil {
+		p := claim.HasPolicy()
+		if !*i.HasPolicy {
+			p = claim.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasPolicyWith) > 0 {
+		with := make([]predicate.InsurancePolicy, 0, len(i.HasPolicyWith))
+		for _, w := range i.HasPolicyWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasPolicyWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, claim.HasPolicyWith(with...))
+	}
+	if i.HasPayer != nil {
+		p := claim.HasPayer()
+		if !*i.HasPayer {
+			p = claim.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasPayerWith) > 0 {
+		with := make([]predicate.Payer, 0, len(i.HasPayerWith))
+		for _, w := range i.HasPayerWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasPayerWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, claim.HasPayerWith(with...))
+	}
+	if i.HasEncounter != nil {
+		p := claim.HasEncounter()
+		if !*i.HasEncounter {
+			p = claim.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasEncounterWith) > 0 {
+		with := make([]predicate.Encounter, 0, len(i.HasEncounterWith))
+		for _, w := range i.HasEncounterWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasEncounterWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, claim.HasEncounterWith(with...))
+	}
+	if i.HasPrevious != nil {
+		p := claim.HasPrevious()
+		if !*i.HasPrevious {
+			p = claim.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasPreviousWith) > 0 {
+		with := make([]predicate.Claim, 0, len(i.HasPreviousWith))
+		for _, w := range i.HasPreviousWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasPreviousWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, claim.HasPreviousWith(with...))
+	}
+	if i.HasNext != nil {
+		p := claim.HasNext()
+		if !*i.HasNext {
+			p = claim.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasNextWith) > 0 {
+		with := make([]predicate.Claim, 0, len(i.HasNextWith))
+		for _, w := range i.HasNextWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasNextWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, claim.HasNextWith(with...))
+	}
+	if i.HasLines != nil {
+		p := claim.HasLines()
+		if !*i.HasLines {
+			p = claim.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasLinesWith) > 0 {
+		with := make([]predicate.ClaimLine, 0, len(i.HasLinesWith))
+		for _, w := range i.HasLinesWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasLinesWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, claim.HasLinesWith(with...))
+	}
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyClaimWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return claim.And(predicates...), nil
+	}
+}
+
+// ClaimLineWhereInput represents a where input for filtering ClaimLine queries.
+type ClaimLineWhereInput struct {
+	Predicates []predicate.ClaimLine  `json:"-"`
+	Not        *ClaimLineWhereInput   `json:"not,omitempty"`
+	Or         []*ClaimLineWhereInput `json:"or,omitempty"`
+	And        []*ClaimLineWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "updated_at" field predicates.
+	UpdatedAt      *time.Time  `json:"updatedAt,omitempty"`
+	UpdatedAtNEQ   *time.Time  `json:"updatedAtNEQ,omitempty"`
+	UpdatedAtIn    []time.Time `json:"updatedAtIn,omitempty"`
+	UpdatedAtNotIn []time.Time `json:"updatedAtNotIn,omitempty"`
+	UpdatedAtGT    *time.Time  `json:"updatedAtGT,omitempty"`
+	UpdatedAtGTE   *time.Time  `json:"updatedAtGTE,omitempty"`
+	UpdatedAtLT    *time.Time  `json:"updatedAtLT,omitempty"`
+	UpdatedAtLTE   *time.Time  `json:"updatedAtLTE,omitempty"`
+
+	// "patient_id" field predicates.
+	PatientID             *string  `json:"patientID,omitempty"`
+	PatientIDNEQ          *string  `json:"patientIDNEQ,omitempty"`
+	PatientIDIn           []string `json:"patientIDIn,omitempty"`
+	PatientIDNotIn        []string `json:"patientIDNotIn,omitempty"`
+	PatientIDGT           *string  `json:"patientIDGT,omitempty"`
+	PatientIDGTE          *string  `json:"patientIDGTE,omitempty"`
+	PatientIDLT           *string  `json:"patientIDLT,omitempty"`
+	PatientIDLTE          *string  `json:"patientIDLTE,omitempty"`
+	PatientIDContains     *string  `json:"patientIDContains,omitempty"`
+	PatientIDHasPrefix    *string  `json:"patientIDHasPrefix,omitempty"`
+	PatientIDHasSuffix    *string  `json:"patientIDHasSuffix,omitempty"`
+	PatientIDEqualFold    *string  `json:"patientIDEqualFold,omitempty"`
+	PatientIDContainsFold *string  `json:"patientIDContainsFold,omitempty"`
+
+	// "claim_id" field predicates.
+	ClaimID             *string  `json:"claimID,omitempty"`
+	ClaimIDNEQ          *string  `json:"claimIDNEQ,omitempty"`
+	ClaimIDIn           []string `json:"claimIDIn,omitempty"`
+	ClaimIDNotIn        []string `json:"claimIDNotIn,omitempty"`
+	ClaimIDGT           *string  `json:"claimIDGT,omitempty"`
+	ClaimIDGTE          *string  `json:"claimIDGTE,omitempty"`
+	ClaimIDLT           *string  `json:"claimIDLT,omitempty"`
+	ClaimIDLTE          *string  `json:"claimIDLTE,omitempty"`
+	ClaimIDContains     *string  `json:"claimIDContains,omitempty"`
+	ClaimIDHasPrefix    *string  `json:"claimIDHasPrefix,omitempty"`
+	ClaimIDHasSuffix    *string  `json:"claimIDHasSuffix,omitempty"`
+	ClaimIDEqualFold    *string  `json:"claimIDEqualFold,omitempty"`
+	ClaimIDContainsFold *string  `json:"claimIDContainsFold,omitempty"`
+
+	// "position" field predicates.
+	Position      *int  `json:"position,omitempty"`
+	PositionNEQ   *int  `json:"positionNEQ,omitempty"`
+	PositionIn    []int `json:"positionIn,omitempty"`
+	PositionNotIn []int `json:"positionNotIn,omitempty"`
+	PositionGT    *int  `json:"positionGT,omitempty"`
+	PositionGTE   *int  `json:"positionGTE,omitempty"`
+	PositionLT    *int  `json:"positionLT,omitempty"`
+	PositionLTE   *int  `json:"positionLTE,omitempty"`
+
+	// "service_code" field predicates.
+	ServiceCode             *string  `json:"serviceCode,omitempty"`
+	ServiceCodeNEQ          *string  `json:"serviceCodeNEQ,omitempty"`
+	ServiceCodeIn           []string `json:"serviceCodeIn,omitempty"`
+	ServiceCodeNotIn        []string `json:"serviceCodeNotIn,omitempty"`
+	ServiceCodeGT           *string  `json:"serviceCodeGT,omitempty"`
+	ServiceCodeGTE          *string  `json:"serviceCodeGTE,omitempty"`
+	ServiceCodeLT           *string  `json:"serviceCodeLT,omitempty"`
+	ServiceCodeLTE          *string  `json:"serviceCodeLTE,omitempty"`
+	ServiceCodeContains     *string  `json:"serviceCodeContains,omitempty"`
+	ServiceCodeHasPrefix    *string  `json:"serviceCodeHasPrefix,omitempty"`
+	ServiceCodeHasSuffix    *string  `json:"serviceCodeHasSuffix,omitempty"`
+	ServiceCodeEqualFold    *string  `json:"serviceCodeEqualFold,omitempty"`
+	ServiceCodeContainsFold *string  `json:"serviceCodeContainsFold,omitempty"`
+
+	// "category" field predicates.
+	Category      *claimline.Category  `json:"category,omitempty"`
+	CategoryNEQ   *claimline.Category  `json:"categoryNEQ,omitempty"`
+	CategoryIn    []claimline.Category `json:"categoryIn,omitempty"`
+	CategoryNotIn []claimline.Category `json:"categoryNotIn,omitempty"`
+
+	// "service_date" field predicates.
+	ServiceDate      *time.Time  `json:"serviceDate,omitempty"`
+	ServiceDateNEQ   *time.Time  `json:"serviceDateNEQ,omitempty"`
+	ServiceDateIn    []time.Time `json:"serviceDateIn,omitempty"`
+	ServiceDateNotIn []time.Time `json:"serviceDateNotIn,omitempty"`
+	ServiceDateGT    *time.Time  `json:"serviceDateGT,omitempty"`
+	ServiceDateGTE   *time.Time  `json:"serviceDateGTE,omitempty"`
+	ServiceDateLT    *time.Time  `json:"serviceDateLT,omitempty"`
+	ServiceDateLTE   *time.Time  `json:"serviceDateLTE,omitempty"`
+
+	// "quantity" field predicates.
+	Quantity      *int  `json:"quantity,omitempty"`
+	QuantityNEQ   *int  `json:"quantityNEQ,omitempty"`
+	QuantityIn    []int `json:"quantityIn,omitempty"`
+	QuantityNotIn []int `json:"quantityNotIn,omitempty"`
+	QuantityGT    *int  `json:"quantityGT,omitempty"`
+	QuantityGTE   *int  `json:"quantityGTE,omitempty"`
+	QuantityLT    *int  `json:"quantityLT,omitempty"`
+	QuantityLTE   *int  `json:"quantityLTE,omitempty"`
+
+	// "amount_claimed" field predicates.
+	AmountClaimed      *int64  `json:"amountClaimed,omitempty"`
+	AmountClaimedNEQ   *int64  `json:"amountClaimedNEQ,omitempty"`
+	AmountClaimedIn    []int64 `json:"amountClaimedIn,omitempty"`
+	AmountClaimedNotIn []int64 `json:"amountClaimedNotIn,omitempty"`
+	AmountClaimedGT    *int64  `json:"amountClaimedGT,omitempty"`
+	AmountClaimedGTE   *int64  `json:"amountClaimedGTE,omitempty"`
+	AmountClaimedLT    *int64  `json:"amountClaimedLT,omitempty"`
+	AmountClaimedLTE   *int64  `json:"amountClaimedLTE,omitempty"`
+
+	// "amount_approved" field predicates.
+	AmountApproved       *int64  `json:"amountApproved,omitempty"`
+	AmountApprovedNEQ    *int64  `json:"amountApprovedNEQ,omitempty"`
+	AmountApprovedIn     []int64 `json:"amountApprovedIn,omitempty"`
+	AmountApprovedNotIn  []int64 `json:"amountApprovedNotIn,omitempty"`
+	AmountApprovedGT     *int64  `json:"amountApprovedGT,omitempty"`
+	AmountApprovedGTE    *int64  `json:"amountApprovedGTE,omitempty"`
+	AmountApprovedLT     *int64  `json:"amountApprovedLT,omitempty"`
+	AmountApprovedLTE    *int64  `json:"amountApprovedLTE,omitempty"`
+	AmountApprovedIsNil  bool    `json:"amountApprovedIsNil,omitempty"`
+	AmountApprovedNotNil bool    `json:"amountApprovedNotNil,omitempty"`
+
+	// "amount_paid" field predicates.
+	AmountPaid       *int64  `json:"amountPaid,omitempty"`
+	AmountPaidNEQ    *int64  `json:"amountPaidNEQ,omitempty"`
+	AmountPaidIn     []int64 `json:"amountPaidIn,omitempty"`
+	AmountPaidNotIn  []int64 `json:"amountPaidNotIn,omitempty"`
+	AmountPaidGT     *int64  `json:"amountPaidGT,omitempty"`
+	AmountPaidGTE    *int64  `json:"amountPaidGTE,omitempty"`
+	AmountPaidLT     *int64  `json:"amountPaidLT,omitempty"`
+	AmountPaidLTE    *int64  `json:"amountPaidLTE,omitempty"`
+	AmountPaidIsNil  bool    `json:"amountPaidIsNil,omitempty"`
+	AmountPaidNotNil bool    `json:"amountPaidNotNil,omitempty"`
+
+	// "reason_code" field predicates.
+	ReasonCode             *string  `json:"reasonCode,omitempty"`
+	ReasonCodeNEQ          *string  `json:"reasonCodeNEQ,omitempty"`
+	ReasonCodeIn           []string `json:"reasonCodeIn,omitempty"`
+	ReasonCodeNotIn        []string `json:"reasonCodeNotIn,omitempty"`
+	ReasonCodeGT           *string  `json:"reasonCodeGT,omitempty"`
+	ReasonCodeGTE          *string  `json:"reasonCodeGTE,omitempty"`
+	ReasonCodeLT           *string  `json:"reasonCodeLT,omitempty"`
+	ReasonCodeLTE          *string  `json:"reasonCodeLTE,omitempty"`
+	ReasonCodeContains     *string  `json:"reasonCodeContains,omitempty"`
+	ReasonCodeHasPrefix    *string  `json:"reasonCodeHasPrefix,omitempty"`
+	ReasonCodeHasSuffix    *string  `json:"reasonCodeHasSuffix,omitempty"`
+	ReasonCodeIsNil        bool     `json:"reasonCodeIsNil,omitempty"`
+	ReasonCodeNotNil       bool     `json:"reasonCodeNotNil,omitempty"`
+	ReasonCodeEqualFold    *string  `json:"reasonCodeEqualFold,omitempty"`
+	ReasonCodeContainsFold *string  `json:"reasonCodeContainsFold,omitempty"`
+
+	// "adjustment" field predicates.
+	Adjustment       *int64  `json:"adjustment,omitempty"`
+	AdjustmentNEQ    *int64  `json:"adjustmentNEQ,omitempty"`
+	AdjustmentIn     []int64 `json:"adjustmentIn,omitempty"`
+	AdjustmentNotIn  []int64 `json:"adjustmentNotIn,omitempty"`
+	AdjustmentGT     *int64  `json:"adjustmentGT,omitempty"`
+	AdjustmentGTE    *int64  `json:"adjustmentGTE,omitempty"`
+	AdjustmentLT     *int64  `json:"adjustmentLT,omitempty"`
+	AdjustmentLTE    *int64  `json:"adjustmentLTE,omitempty"`
+	AdjustmentIsNil  bool    `json:"adjustmentIsNil,omitempty"`
+	AdjustmentNotNil bool    `json:"adjustmentNotNil,omitempty"`
+
+	// "adjustment_code" field predicates.
+	AdjustmentCode             *string  `json:"adjustmentCode,omitempty"`
+	AdjustmentCodeNEQ          *string  `json:"adjustmentCodeNEQ,omitempty"`
+	AdjustmentCodeIn           []string `json:"adjustmentCodeIn,omitempty"`
+	AdjustmentCodeNotIn        []string `json:"adjustmentCodeNotIn,omitempty"`
+	AdjustmentCodeGT           *string  `json:"adjustmentCodeGT,omitempty"`
+	AdjustmentCodeGTE          *string  `json:"adjustmentCodeGTE,omitempty"`
+	AdjustmentCodeLT           *string  `json:"adjustmentCodeLT,omitempty"`
+	AdjustmentCodeLTE          *string  `json:"adjustmentCodeLTE,omitempty"`
+	AdjustmentCodeContains     *string  `json:"adjustmentCodeContains,omitempty"`
+	AdjustmentCodeHasPrefix    *string  `json:"adjustmentCodeHasPrefix,omitempty"`
+	AdjustmentCodeHasSuffix    *string  `json:"adjustmentCodeHasSuffix,omitempty"`
+	AdjustmentCodeIsNil        bool     `json:"adjustmentCodeIsNil,omitempty"`
+	AdjustmentCodeNotNil       bool     `json:"adjustmentCodeNotNil,omitempty"`
+	AdjustmentCodeEqualFold    *string  `json:"adjustmentCodeEqualFold,omitempty"`
+	AdjustmentCodeContainsFold *string  `json:"adjustmentCodeContainsFold,omitempty"`
+
+	// "patient" edge predicates.
+	HasPatient     *bool                `json:"hasPatient,omitempty"`
+	HasPatientWith []*PatientWhereInput `json:"hasPatientWith,omitempty"`
+
+	// "claim" edge predicates.
+	HasClaim     *bool              `json:"hasClaim,omitempty"`
+	HasClaimWith []*ClaimWhereInput `json:"hasClaimWith,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *ClaimLineWhereInput) AddPredicates(predicates ...predicate.ClaimLine) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the ClaimLineWhereInput filter on the ClaimLineQuery builder.
+func (i *ClaimLineWhereInput) Filter(q *ClaimLineQuery) (*ClaimLineQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyClaimLineWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyClaimLineWhereInput is returned in case the ClaimLineWhereInput is empty.
+var ErrEmptyClaimLineWhereInput = errors.New("ent: empty predicate ClaimLineWhereInput")
+
+// P returns a predicate for filtering claimlines.
+// An error is returned if the input is empty or invalid.
+func (i *ClaimLineWhereInput) P() (predicate.ClaimLine, error) {
+	var predicates []predicate.ClaimLine
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, claimline.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.ClaimLine, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, claimline.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.ClaimLine, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, claimline.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, claimline.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, claimline.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, claimline.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, claimline.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, claimline.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, claimline.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, claimline.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, claimline.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, claimline.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, claimline.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, claimline.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, claimline.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, claimline.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, claimline.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, claimline.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, claimline.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, claimline.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, claimline.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.UpdatedAt != nil {
+		predicates = append(predicates, claimline.UpdatedAtEQ(*i.UpdatedAt))
+	}
+	if i.UpdatedAtNEQ != nil {
+		predicates = append(predicates, claimline.UpdatedAtNEQ(*i.UpdatedAtNEQ))
+	}
+	if len(i.UpdatedAtIn) > 0 {
+		predicates = append(predicates, claimline.UpdatedAtIn(i.UpdatedAtIn...))
+	}
+	if len(i.UpdatedAtNotIn) > 0 {
+		predicates = append(predicates, claimline.UpdatedAtNotIn(i.UpdatedAtNotIn...))
+	}
+	if i.UpdatedAtGT != nil {
+		predicates = append(predicates, claimline.UpdatedAtGT(*i.UpdatedAtGT))
+	}
+	if i.UpdatedAtGTE != nil {
+		predicates = append(predicates, claimline.UpdatedAtGTE(*i.UpdatedAtGTE))
+	}
+	if i.UpdatedAtLT != nil {
+		predicates = append(predicates, claimline.UpdatedAtLT(*i.UpdatedAtLT))
+	}
+	if i.UpdatedAtLTE != nil {
+		predicates = append(predicates, claimline.UpdatedAtLTE(*i.UpdatedAtLTE))
+	}
+	if i.PatientID != nil {
+		predicates = append(predicates, claimline.PatientIDEQ(*i.PatientID))
+	}
+	if i.PatientIDNEQ != nil {
+		predicates = append(predicates, claimline.PatientIDNEQ(*i.PatientIDNEQ))
+	}
+	if len(i.PatientIDIn) > 0 {
+		predicates = append(predicates, claimline.PatientIDIn(i.PatientIDIn...))
+	}
+	if len(i.PatientIDNotIn) > 0 {
+		predicates = append(predicates, claimline.PatientIDNotIn(i.PatientIDNotIn...))
+	}
+	if i.PatientIDGT != nil {
+		predicates = append(predicates, claimline.PatientIDGT(*i.PatientIDGT))
+	}
+	if i.PatientIDGTE != nil {
+		predicates = append(predicates, claimline.PatientIDGTE(*i.PatientIDGTE))
+	}
+	if i.PatientIDLT != nil {
+		predicates = append(predicates, claimline.PatientIDLT(*i.PatientIDLT))
+	}
+	if i.PatientIDLTE != nil {
+		predicates = append(predicates, claimline.PatientIDLTE(*i.PatientIDLTE))
+	}
+	if i.PatientIDContains != nil {
+		predicates = append(predicates, claimline.PatientIDContains(*i.PatientIDContains))
+	}
+	if i.PatientIDHasPrefix != nil {
+		predicates = append(predicates, claimline.PatientIDHasPrefix(*i.PatientIDHasPrefix))
+	}
+	if i.PatientIDHasSuffix != nil {
+		predicates = append(predicates, claimline.PatientIDHasSuffix(*i.PatientIDHasSuffix))
+	}
+	if i.PatientIDEqualFold != nil {
+		predicates = append(predicates, claimline.PatientIDEqualFold(*i.PatientIDEqualFold))
+	}
+	if i.PatientIDContainsFold != nil {
+		predicates = append(predicates, claimline.PatientIDContainsFold(*i.PatientIDContainsFold))
+	}
+	if i.ClaimID != nil {
+		predicates = append(predicates, claimline.ClaimIDEQ(*i.ClaimID))
+	}
+	if i.ClaimIDNEQ != nil {
+		predicates = append(predicates, claimline.ClaimIDNEQ(*i.ClaimIDNEQ))
+	}
+	if len(i.ClaimIDIn) > 0 {
+		predicates = append(predicates, claimline.ClaimIDIn(i.ClaimIDIn...))
+	}
+	if len(i.ClaimIDNotIn) > 0 {
+		predicates = append(predicates, claimline.ClaimIDNotIn(i.ClaimIDNotIn...))
+	}
+	if i.ClaimIDGT != nil {
+		predicates = append(predicates, claimline.ClaimIDGT(*i.ClaimIDGT))
+	}
+	if i.ClaimIDGTE != nil {
+		predicates = append(predicates, claimline.ClaimIDGTE(*i.ClaimIDGTE))
+	}
+	if i.ClaimIDLT != nil {
+		predicates = append(predicates, claimline.ClaimIDLT(*i.ClaimIDLT))
+	}
+	if i.ClaimIDLTE != nil {
+		predicates = append(predicates, claimline.ClaimIDLTE(*i.ClaimIDLTE))
+	}
+	if i.ClaimIDContains != nil {
+		predicates = append(predicates, claimline.ClaimIDContains(*i.ClaimIDContains))
+	}
+	if i.ClaimIDHasPrefix != nil {
+		predicates = append(predicates, claimline.ClaimIDHasPrefix(*i.ClaimIDHasPrefix))
+	}
+	if i.ClaimIDHasSuffix != nil {
+		predicates = append(predicates, claimline.ClaimIDHasSuffix(*i.ClaimIDHasSuffix))
+	}
+	if i.ClaimIDEqualFold != nil {
+		predicates = append(predicates, claimline.ClaimIDEqualFold(*i.ClaimIDEqualFold))
+	}
+	if i.ClaimIDContainsFold != nil {
+		predicates = append(predicates, claimline.ClaimIDContainsFold(*i.ClaimIDContainsFold))
+	}
+	if i.Position != nil {
+		predicates = append(predicates, claimline.PositionEQ(*i.Position))
+	}
+	if i.PositionNEQ != nil {
+		predicates = append(predicates, claimline.PositionNEQ(*i.PositionNEQ))
+	}
+	if len(i.PositionIn) > 0 {
+		predicates = append(predicates, claimline.PositionIn(i.PositionIn...))
+	}
+	if len(i.PositionNotIn) > 0 {
+		predicates = append(predicates, claimline.PositionNotIn(i.PositionNotIn...))
+	}
+	if i.PositionGT != nil {
+		predicates = append(predicates, claimline.PositionGT(*i.PositionGT))
+	}
+	if i.PositionGTE != nil {
+		predicates = append(predicates, claimline.PositionGTE(*i.PositionGTE))
+	}
+	if i.PositionLT != nil {
+		predicates = append(predicates, claimline.PositionLT(*i.PositionLT))
+	}
+	if i.PositionLTE != nil {
+		predicates = append(predicates, claimline.PositionLTE(*i.PositionLTE))
+	}
+	if i.ServiceCode != nil {
+		predicates = append(predicates, claimline.ServiceCodeEQ(*i.ServiceCode))
+	}
+	if i.ServiceCodeNEQ != nil {
+		predicates = append(predicates, claimline.ServiceCodeNEQ(*i.ServiceCodeNEQ))
+	}
+	if len(i.ServiceCodeIn) > 0 {
+		predicates = append(predicates, claimline.ServiceCodeIn(i.ServiceCodeIn...))
+	}
+	if len(i.ServiceCodeNotIn) > 0 {
+		predicates = append(predicates, claimline.ServiceCodeNotIn(i.ServiceCodeNotIn...))
+	}
+	if i.ServiceCodeGT != nil {
+		predicates = append(predicates, claimline.ServiceCodeGT(*i.ServiceCodeGT))
+	}
+	if i.ServiceCodeGTE != nil {
+		predicates = append(predicates, claimline.ServiceCodeGTE(*i.ServiceCodeGTE))
+	}
+	if i.ServiceCodeLT != nil {
+		predicates = append(predicates, claimline.ServiceCodeLT(*i.ServiceCodeLT))
+	}
+	if i.ServiceCodeLTE != nil {
+		predicates = append(predicates, claimline.ServiceCodeLTE(*i.ServiceCodeLTE))
+	}
+	if i.ServiceCodeContains != nil {
+		predicates = append(predicates, claimline.ServiceCodeContains(*i.ServiceCodeContains))
+	}
+	if i.ServiceCodeHasPrefix != nil {
+		predicates = append(predicates, claimline.ServiceCodeHasPrefix(*i.ServiceCodeHasPrefix))
+	}
+	if i.ServiceCodeHasSuffix != nil {
+		predicates = append(predicates, claimline.ServiceCodeHasSuffix(*i.ServiceCodeHasSuffix))
+	}
+	if i.ServiceCodeEqualFold != nil {
+		predicates = append(predicates, claimline.ServiceCodeEqualFold(*i.ServiceCodeEqualFold))
+	}
+	if i.ServiceCodeContainsFold != nil {
+		predicates = append(predicates, claimline.ServiceCodeContainsFold(*i.ServiceCodeContainsFold))
+	}
+	if i.Category != nil {
+		predicates = append(predicates, claimline.CategoryEQ(*i.Category))
+	}
+	if i.CategoryNEQ != nil {
+		predicates = append(predicates, claimline.CategoryNEQ(*i.CategoryNEQ))
+	}
+	if len(i.CategoryIn) > 0 {
+		predicates = append(predicates, claimline.CategoryIn(i.CategoryIn...))
+	}
+	if len(i.CategoryNotIn) > 0 {
+		predicates = append(predicates, claimline.CategoryNotIn(i.CategoryNotIn...))
+	}
+	if i.ServiceDate != nil {
+		predicates = append(predicates, claimline.ServiceDateEQ(*i.ServiceDate))
+	}
+	if i.ServiceDateNEQ != nil {
+		predicates = append(predicates, claimline.ServiceDateNEQ(*i.ServiceDateNEQ))
+	}
+	if len(i.ServiceDateIn) > 0 {
+		predicates = append(predicates, claimline.ServiceDateIn(i.ServiceDateIn...))
+	}
+	if len(i.ServiceDateNotIn) > 0 {
+		predicates = append(predicates, claimline.ServiceDateNotIn(i.ServiceDateNotIn...))
+	}
+	if i.ServiceDateGT != nil {
+		predicates = append(predicates, claimline.ServiceDateGT(*i.ServiceDateGT))
+	}
+	if i.ServiceDateGTE != nil {
+		predicates = append(predicates, claimline.ServiceDateGTE(*i.ServiceDateGTE))
+	}
+	if i.ServiceDateLT != nil {
+		predicates = append(predicates, claimline.ServiceDateLT(*i.ServiceDateLT))
+	}
+	if i.ServiceDateLTE != nil {
+		predicates = append(predicates, claimline.ServiceDateLTE(*i.ServiceDateLTE))
+	}
+	if i.Quantity != nil {
+		predicates = append(predicates, claimline.QuantityEQ(*i.Quantity))
+	}
+	if i.QuantityNEQ != nil {
+		predicates = append(predicates, claimline.QuantityNEQ(*i.QuantityNEQ))
+	}
+	if len(i.QuantityIn) > 0 {
+		predicates = append(predicates, claimline.QuantityIn(i.QuantityIn...))
+	}
+	if len(i.QuantityNotIn) > 0 {
+		predicates = append(predicates, claimline.QuantityNotIn(i.QuantityNotIn...))
+	}
+	if i.QuantityGT != nil {
+		predicates = append(predicates, claimline.QuantityGT(*i.QuantityGT))
+	}
+	if i.QuantityGTE != nil {
+		predicates = append(predicates, claimline.QuantityGTE(*i.QuantityGTE))
+	}
+	if i.QuantityLT != nil {
+		predicates = append(predicates, claimline.QuantityLT(*i.QuantityLT))
+	}
+	if i.QuantityLTE != nil {
+		predicates = append(predicates, claimline.QuantityLTE(*i.QuantityLTE))
+	}
+	if i.AmountClaimed != nil {
+		predicates = append(predicates, claimline.AmountClaimedEQ(*i.AmountClaimed))
+	}
+	if i.AmountClaimedNEQ != nil {
+		predicates = append(predicates, claimline.AmountClaimedNEQ(*i.AmountClaimedNEQ))
+	}
+	if len(i.AmountClaimedIn) > 0 {
+		predicates = append(predicates, claimline.AmountClaimedIn(i.AmountClaimedIn...))
+	}
+	if len(i.AmountClaimedNotIn) > 0 {
+		predicates = append(predicates, claimline.AmountClaimedNotIn(i.AmountClaimedNotIn...))
+	}
+	if i.AmountClaimedGT != nil {
+		predicates = append(predicates, claimline.AmountClaimedGT(*i.AmountClaimedGT))
+	}
+	if i.AmountClaimedGTE != nil {
+		predicates = append(predicates, claimline.AmountClaimedGTE(*i.AmountClaimedGTE))
+	}
+	if i.AmountClaimedLT != nil {
+		predicates = append(predicates, claimline.AmountClaimedLT(*i.AmountClaimedLT))
+	}
+	if i.AmountClaimedLTE != nil {
+		predicates = append(predicates, claimline.AmountClaimedLTE(*i.AmountClaimedLTE))
+	}
+	if i.AmountApproved != nil {
+		predicates = append(predicates, claimline.AmountApprovedEQ(*i.AmountApproved))
+	}
+	if i.AmountApprovedNEQ != nil {
+		predicates = append(predicates, claimline.AmountApprovedNEQ(*i.AmountApprovedNEQ))
+	}
+	if len(i.AmountApprovedIn) > 0 {
+		predicates = append(predicates, claimline.AmountApprovedIn(i.AmountApprovedIn...))
+	}
+	if len(i.AmountApprovedNotIn) > 0 {
+		predicates = append(predicates, claimline.AmountApprovedNotIn(i.AmountApprovedNotIn...))
+	}
+	if i.AmountApprovedGT != nil {
+		predicates = append(predicates, claimline.AmountApprovedGT(*i.AmountApprovedGT))
+	}
+	if i.AmountApprovedGTE != nil {
+		predicates = append(predicates, claimline.AmountApprovedGTE(*i.AmountApprovedGTE))
+	}
+	if i.AmountApprovedLT != nil {
+		predicates = append(predicates, claimline.AmountApprovedLT(*i.AmountApprovedLT))
+	}
+	if i.AmountApprovedLTE != nil {
+		predicates = append(predicates, claimline.AmountApprovedLTE(*i.AmountApprovedLTE))
+	}
+	if i.AmountApprovedIsNil {
+		predicates = append(predicates, claimline.AmountApprovedIsNil())
+	}
+	if i.AmountApprovedNotNil {
+		predicates = append(predicates, claimline.AmountApprovedNotNil())
+	}
+	if i.AmountPaid != nil {
+		predicates = append(predicates, claimline.AmountPaidEQ(*i.AmountPaid))
+	}
+	if i.AmountPaidNEQ != nil {
+		predicates = append(predicates, claimline.AmountPaidNEQ(*i.AmountPaidNEQ))
+	}
+	if len(i.AmountPaidIn) > 0 {
+		predicates = append(predicates, claimline.AmountPaidIn(i.AmountPaidIn...))
+	}
+	if len(i.AmountPaidNotIn) > 0 {
+		predicates = append(predicates, claimline.AmountPaidNotIn(i.AmountPaidNotIn...))
+	}
+	if i.AmountPaidGT != nil {
+		predicates = append(predicates, claimline.AmountPaidGT(*i.AmountPaidGT))
+	}
+	if i.AmountPaidGTE != nil {
+		predicates = append(predicates, claimline.AmountPaidGTE(*i.AmountPaidGTE))
+	}
+	if i.AmountPaidLT != nil {
+		predicates = append(predicates, claimline.AmountPaidLT(*i.AmountPaidLT))
+	}
+	if i.AmountPaidLTE != nil {
+		predicates = append(predicates, claimline.AmountPaidLTE(*i.AmountPaidLTE))
+	}
+	if i.AmountPaidIsNil {
+		predicates = append(predicates, claimline.AmountPaidIsNil())
+	}
+	if i.AmountPaidNotNil {
+		predicates = append(predicates, claimline.AmountPaidNotNil())
+	}
+	if i.ReasonCode != nil {
+		predicates = append(predicates, claimline.ReasonCodeEQ(*i.ReasonCode))
+	}
+	if i.ReasonCodeNEQ != nil {
+		predicates = append(predicates, claimline.ReasonCodeNEQ(*i.ReasonCodeNEQ))
+	}
+	if len(i.ReasonCodeIn) > 0 {
+		predicates = append(predicates, claimline.ReasonCodeIn(i.ReasonCodeIn...))
+	}
+	if len(i.ReasonCodeNotIn) > 0 {
+		predicates = append(predicates, claimline.ReasonCodeNotIn(i.ReasonCodeNotIn...))
+	}
+	if i.ReasonCodeGT != nil {
+		predicates = append(predicates, claimline.ReasonCodeGT(*i.ReasonCodeGT))
+	}
+	if i.ReasonCodeGTE != nil {
+		predicates = append(predicates, claimline.ReasonCodeGTE(*i.ReasonCodeGTE))
+	}
+	if i.ReasonCodeLT != nil {
+		predicates = append(predicates, claimline.ReasonCodeLT(*i.ReasonCodeLT))
+	}
+	if i.ReasonCodeLTE != nil {
+		predicates = append(predicates, claimline.ReasonCodeLTE(*i.ReasonCodeLTE))
+	}
+	if i.ReasonCodeContains != nil {
+		predicates = append(predicates, claimline.ReasonCodeContains(*i.ReasonCodeContains))
+	}
+	if i.ReasonCodeHasPrefix != nil {
+		predicates = append(predicates, claimline.ReasonCodeHasPrefix(*i.ReasonCodeHasPrefix))
+	}
+	if i.ReasonCodeHasSuffix != nil {
+		predicates = append(predicates, claimline.ReasonCodeHasSuffix(*i.ReasonCodeHasSuffix))
+	}
+	if i.ReasonCodeIsNil {
+		predicates = append(predicates, claimline.ReasonCodeIsNil())
+	}
+	if i.ReasonCodeNotNil {
+		predicates = append(predicates, claimline.ReasonCodeNotNil())
+	}
+	if i.ReasonCodeEqualFold != nil {
+		predicates = append(predicates, claimline.ReasonCodeEqualFold(*i.ReasonCodeEqualFold))
+	}
+	if i.ReasonCodeContainsFold != nil {
+		predicates = append(predicates, claimline.ReasonCodeContainsFold(*i.ReasonCodeContainsFold))
+	}
+	if i.Adjustment != nil {
+		predicates = append(predicates, claimline.AdjustmentEQ(*i.Adjustment))
+	}
+	if i.AdjustmentNEQ != nil {
+		predicates = append(predicates, claimline.AdjustmentNEQ(*i.AdjustmentNEQ))
+	}
+	if len(i.AdjustmentIn) > 0 {
+		predicates = append(predicates, claimline.AdjustmentIn(i.AdjustmentIn...))
+	}
+	if len(i.AdjustmentNotIn) > 0 {
+		predicates = append(predicates, claimline.AdjustmentNotIn(i.AdjustmentNotIn...))
+	}
+	if i.AdjustmentGT != nil {
+		predicates = append(predicates, claimline.AdjustmentGT(*i.AdjustmentGT))
+	}
+	if i.AdjustmentGTE != nil {
+		predicates = append(predicates, claimline.AdjustmentGTE(*i.AdjustmentGTE))
+	}
+	if i.AdjustmentLT != nil {
+		predicates = append(predicates, claimline.AdjustmentLT(*i.AdjustmentLT))
+	}
+	if i.AdjustmentLTE != nil {
+		predicates = append(predicates, claimline.AdjustmentLTE(*i.AdjustmentLTE))
+	}
+	if i.AdjustmentIsNil {
+		predicates = append(predicates, claimline.AdjustmentIsNil())
+	}
+	if i.AdjustmentNotNil {
+		predicates = append(predicates, claimline.AdjustmentNotNil())
+	}
+	if i.AdjustmentCode != nil {
+		predicates = append(predicates, claimline.AdjustmentCodeEQ(*i.AdjustmentCode))
+	}
+	if i.AdjustmentCodeNEQ != nil {
+		predicates = append(predicates, claimline.AdjustmentCodeNEQ(*i.AdjustmentCodeNEQ))
+	}
+	if len(i.AdjustmentCodeIn) > 0 {
+		predicates = append(predicates, claimline.AdjustmentCodeIn(i.AdjustmentCodeIn...))
+	}
+	if len(i.AdjustmentCodeNotIn) > 0 {
+		predicates = append(predicates, claimline.AdjustmentCodeNotIn(i.AdjustmentCodeNotIn...))
+	}
+	if i.AdjustmentCodeGT != nil {
+		predicates = append(predicates, claimline.AdjustmentCodeGT(*i.AdjustmentCodeGT))
+	}
+	if i.AdjustmentCodeGTE != nil {
+		predicates = append(predicates, claimline.AdjustmentCodeGTE(*i.AdjustmentCodeGTE))
+	}
+	if i.AdjustmentCodeLT != nil {
+		predicates = append(predicates, claimline.AdjustmentCodeLT(*i.AdjustmentCodeLT))
+	}
+	if i.AdjustmentCodeLTE != nil {
+		predicates = append(predicates, claimline.AdjustmentCodeLTE(*i.AdjustmentCodeLTE))
+	}
+	if i.AdjustmentCodeContains != nil {
+		predicates = append(predicates, claimline.AdjustmentCodeContains(*i.AdjustmentCodeContains))
+	}
+	if i.AdjustmentCodeHasPrefix != nil {
+		predicates = append(predicates, claimline.AdjustmentCodeHasPrefix(*i.AdjustmentCodeHasPrefix))
+	}
+	if i.AdjustmentCodeHasSuffix != nil {
+		predicates = append(predicates, claimline.AdjustmentCodeHasSuffix(*i.AdjustmentCodeHasSuffix))
+	}
+	if i.AdjustmentCodeIsNil {
+		predicates = append(predicates, claimline.AdjustmentCodeIsNil())
+	}
+	if i.AdjustmentCodeNotNil {
+		predicates = append(predicates, claimline.AdjustmentCodeNotNil())
+	}
+	if i.AdjustmentCodeEqualFold != nil {
+		predicates = append(predicates, claimline.AdjustmentCodeEqualFold(*i.AdjustmentCodeEqualFold))
+	}
+	if i.AdjustmentCodeContainsFold != nil {
+		predicates = append(predicates, claimline.AdjustmentCodeContainsFold(*i.AdjustmentCodeContainsFold))
+	}
+
+	if i.HasPatient != nil {
+		p := claimline.HasPatient()
+		if !*i.HasPatient {
+			p = claimline.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasPatientWith) > 0 {
+		with := make([]predicate.Patient, 0, len(i.HasPatientWith))
+		for _, w := range i.HasPatientWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasPatientWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, claimline.HasPatientWith(with...))
+	}
+	if i.HasClaim != nil {
+		p := claimline.HasClaim()
+		if !*i.HasClaim {
+			p = claimline.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasClaimWith) > 0 {
+		with := make([]predicate.Claim, 0, len(i.HasClaimWith))
+		for _, w := range i.HasClaimWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasClaimWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, claimline.HasClaimWith(with...))
+	}
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyClaimLineWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return claimline.And(predicates...), nil
+	}
+}
+
 // ClinicalNoteWhereInput represents a where input for filtering ClinicalNote queries.
 type ClinicalNoteWhereInput struct {
 	Predicates []predicate.ClinicalNote  `json:"-"`
@@ -7659,6 +9536,450 @@ func (i *ClinicalNoteWhereInput) P() (predicate.ClinicalNote, error) {
 		return predicates[0], nil
 	default:
 		return clinicalnote.And(predicates...), nil
+	}
+}
+
+// CoverageRuleWhereInput represents a where input for filtering CoverageRule queries.
+type CoverageRuleWhereInput struct {
+	Predicates []predicate.CoverageRule  `json:"-"`
+	Not        *CoverageRuleWhereInput   `json:"not,omitempty"`
+	Or         []*CoverageRuleWhereInput `json:"or,omitempty"`
+	And        []*CoverageRuleWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "updated_at" field predicates.
+	UpdatedAt      *time.Time  `json:"updatedAt,omitempty"`
+	UpdatedAtNEQ   *time.Time  `json:"updatedAtNEQ,omitempty"`
+	UpdatedAtIn    []time.Time `json:"updatedAtIn,omitempty"`
+	UpdatedAtNotIn []time.Time `json:"updatedAtNotIn,omitempty"`
+	UpdatedAtGT    *time.Time  `json:"updatedAtGT,omitempty"`
+	UpdatedAtGTE   *time.Time  `json:"updatedAtGTE,omitempty"`
+	UpdatedAtLT    *time.Time  `json:"updatedAtLT,omitempty"`
+	UpdatedAtLTE   *time.Time  `json:"updatedAtLTE,omitempty"`
+
+	// "version_id" field predicates.
+	VersionID             *string  `json:"versionID,omitempty"`
+	VersionIDNEQ          *string  `json:"versionIDNEQ,omitempty"`
+	VersionIDIn           []string `json:"versionIDIn,omitempty"`
+	VersionIDNotIn        []string `json:"versionIDNotIn,omitempty"`
+	VersionIDGT           *string  `json:"versionIDGT,omitempty"`
+	VersionIDGTE          *string  `json:"versionIDGTE,omitempty"`
+	VersionIDLT           *string  `json:"versionIDLT,omitempty"`
+	VersionIDLTE          *string  `json:"versionIDLTE,omitempty"`
+	VersionIDContains     *string  `json:"versionIDContains,omitempty"`
+	VersionIDHasPrefix    *string  `json:"versionIDHasPrefix,omitempty"`
+	VersionIDHasSuffix    *string  `json:"versionIDHasSuffix,omitempty"`
+	VersionIDEqualFold    *string  `json:"versionIDEqualFold,omitempty"`
+	VersionIDContainsFold *string  `json:"versionIDContainsFold,omitempty"`
+
+	// "category" field predicates.
+	Category      *coveragerule.Category  `json:"category,omitempty"`
+	CategoryNEQ   *coveragerule.Category  `json:"categoryNEQ,omitempty"`
+	CategoryIn    []coveragerule.Category `json:"categoryIn,omitempty"`
+	CategoryNotIn []coveragerule.Category `json:"categoryNotIn,omitempty"`
+
+	// "service_code" field predicates.
+	ServiceCode             *string  `json:"serviceCode,omitempty"`
+	ServiceCodeNEQ          *string  `json:"serviceCodeNEQ,omitempty"`
+	ServiceCodeIn           []string `json:"serviceCodeIn,omitempty"`
+	ServiceCodeNotIn        []string `json:"serviceCodeNotIn,omitempty"`
+	ServiceCodeGT           *string  `json:"serviceCodeGT,omitempty"`
+	ServiceCodeGTE          *string  `json:"serviceCodeGTE,omitempty"`
+	ServiceCodeLT           *string  `json:"serviceCodeLT,omitempty"`
+	ServiceCodeLTE          *string  `json:"serviceCodeLTE,omitempty"`
+	ServiceCodeContains     *string  `json:"serviceCodeContains,omitempty"`
+	ServiceCodeHasPrefix    *string  `json:"serviceCodeHasPrefix,omitempty"`
+	ServiceCodeHasSuffix    *string  `json:"serviceCodeHasSuffix,omitempty"`
+	ServiceCodeIsNil        bool     `json:"serviceCodeIsNil,omitempty"`
+	ServiceCodeNotNil       bool     `json:"serviceCodeNotNil,omitempty"`
+	ServiceCodeEqualFold    *string  `json:"serviceCodeEqualFold,omitempty"`
+	ServiceCodeContainsFold *string  `json:"serviceCodeContainsFold,omitempty"`
+
+	// "covered_percent" field predicates.
+	CoveredPercent      *int  `json:"coveredPercent,omitempty"`
+	CoveredPercentNEQ   *int  `json:"coveredPercentNEQ,omitempty"`
+	CoveredPercentIn    []int `json:"coveredPercentIn,omitempty"`
+	CoveredPercentNotIn []int `json:"coveredPercentNotIn,omitempty"`
+	CoveredPercentGT    *int  `json:"coveredPercentGT,omitempty"`
+	CoveredPercentGTE   *int  `json:"coveredPercentGTE,omitempty"`
+	CoveredPercentLT    *int  `json:"coveredPercentLT,omitempty"`
+	CoveredPercentLTE   *int  `json:"coveredPercentLTE,omitempty"`
+
+	// "line_copay" field predicates.
+	LineCopay      *int64  `json:"lineCopay,omitempty"`
+	LineCopayNEQ   *int64  `json:"lineCopayNEQ,omitempty"`
+	LineCopayIn    []int64 `json:"lineCopayIn,omitempty"`
+	LineCopayNotIn []int64 `json:"lineCopayNotIn,omitempty"`
+	LineCopayGT    *int64  `json:"lineCopayGT,omitempty"`
+	LineCopayGTE   *int64  `json:"lineCopayGTE,omitempty"`
+	LineCopayLT    *int64  `json:"lineCopayLT,omitempty"`
+	LineCopayLTE   *int64  `json:"lineCopayLTE,omitempty"`
+
+	// "excluded" field predicates.
+	Excluded    *bool `json:"excluded,omitempty"`
+	ExcludedNEQ *bool `json:"excludedNEQ,omitempty"`
+
+	// "requires_preauthorization" field predicates.
+	RequiresPreauthorization    *bool `json:"requiresPreauthorization,omitempty"`
+	RequiresPreauthorizationNEQ *bool `json:"requiresPreauthorizationNEQ,omitempty"`
+
+	// "version" edge predicates.
+	HasVersion     *bool                    `json:"hasVersion,omitempty"`
+	HasVersionWith []*PlanVersionWhereInput `json:"hasVersionWith,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *CoverageRuleWhereInput) AddPredicates(predicates ...predicate.CoverageRule) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the CoverageRuleWhereInput filter on the CoverageRuleQuery builder.
+func (i *CoverageRuleWhereInput) Filter(q *CoverageRuleQuery) (*CoverageRuleQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyCoverageRuleWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyCoverageRuleWhereInput is returned in case the CoverageRuleWhereInput is empty.
+var ErrEmptyCoverageRuleWhereInput = errors.New("ent: empty predicate CoverageRuleWhereInput")
+
+// P returns a predicate for filtering coveragerules.
+// An error is returned if the input is empty or invalid.
+func (i *CoverageRuleWhereInput) P() (predicate.CoverageRule, error) {
+	var predicates []predicate.CoverageRule
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, coveragerule.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.CoverageRule, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, coveragerule.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.CoverageRule, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, coveragerule.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, coveragerule.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, coveragerule.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, coveragerule.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, coveragerule.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, coveragerule.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, coveragerule.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, coveragerule.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, coveragerule.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, coveragerule.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, coveragerule.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, coveragerule.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, coveragerule.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, coveragerule.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, coveragerule.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, coveragerule.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, coveragerule.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, coveragerule.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, coveragerule.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.UpdatedAt != nil {
+		predicates = append(predicates, coveragerule.UpdatedAtEQ(*i.UpdatedAt))
+	}
+	if i.UpdatedAtNEQ != nil {
+		predicates = append(predicates, coveragerule.UpdatedAtNEQ(*i.UpdatedAtNEQ))
+	}
+	if len(i.UpdatedAtIn) > 0 {
+		predicates = append(predicates, coveragerule.UpdatedAtIn(i.UpdatedAtIn...))
+	}
+	if len(i.UpdatedAtNotIn) > 0 {
+		predicates = append(predicates, coveragerule.UpdatedAtNotIn(i.UpdatedAtNotIn...))
+	}
+	if i.UpdatedAtGT != nil {
+		predicates = append(predicates, coveragerule.UpdatedAtGT(*i.UpdatedAtGT))
+	}
+	if i.UpdatedAtGTE != nil {
+		predicates = append(predicates, coveragerule.UpdatedAtGTE(*i.UpdatedAtGTE))
+	}
+	if i.UpdatedAtLT != nil {
+		predicates = append(predicates, coveragerule.UpdatedAtLT(*i.UpdatedAtLT))
+	}
+	if i.UpdatedAtLTE != nil {
+		predicates = append(predicates, coveragerule.UpdatedAtLTE(*i.UpdatedAtLTE))
+	}
+	if i.VersionID != nil {
+		predicates = append(predicates, coveragerule.VersionIDEQ(*i.VersionID))
+	}
+	if i.VersionIDNEQ != nil {
+		predicates = append(predicates, coveragerule.VersionIDNEQ(*i.VersionIDNEQ))
+	}
+	if len(i.VersionIDIn) > 0 {
+		predicates = append(predicates, coveragerule.VersionIDIn(i.VersionIDIn...))
+	}
+	if len(i.VersionIDNotIn) > 0 {
+		predicates = append(predicates, coveragerule.VersionIDNotIn(i.VersionIDNotIn...))
+	}
+	if i.VersionIDGT != nil {
+		predicates = append(predicates, coveragerule.VersionIDGT(*i.VersionIDGT))
+	}
+	if i.VersionIDGTE != nil {
+		predicates = append(predicates, coveragerule.VersionIDGTE(*i.VersionIDGTE))
+	}
+	if i.VersionIDLT != nil {
+		predicates = append(predicates, coveragerule.VersionIDLT(*i.VersionIDLT))
+	}
+	if i.VersionIDLTE != nil {
+		predicates = append(predicates, coveragerule.VersionIDLTE(*i.VersionIDLTE))
+	}
+	if i.VersionIDContains != nil {
+		predicates = append(predicates, coveragerule.VersionIDContains(*i.VersionIDContains))
+	}
+	if i.VersionIDHasPrefix != nil {
+		predicates = append(predicates, coveragerule.VersionIDHasPrefix(*i.VersionIDHasPrefix))
+	}
+	if i.VersionIDHasSuffix != nil {
+		predicates = append(predicates, coveragerule.VersionIDHasSuffix(*i.VersionIDHasSuffix))
+	}
+	if i.VersionIDEqualFold != nil {
+		predicates = append(predicates, coveragerule.VersionIDEqualFold(*i.VersionIDEqualFold))
+	}
+	if i.VersionIDContainsFold != nil {
+		predicates = append(predicates, coveragerule.VersionIDContainsFold(*i.VersionIDContainsFold))
+	}
+	if i.Category != nil {
+		predicates = append(predicates, coveragerule.CategoryEQ(*i.Category))
+	}
+	if i.CategoryNEQ != nil {
+		predicates = append(predicates, coveragerule.CategoryNEQ(*i.CategoryNEQ))
+	}
+	if len(i.CategoryIn) > 0 {
+		predicates = append(predicates, coveragerule.CategoryIn(i.CategoryIn...))
+	}
+	if len(i.CategoryNotIn) > 0 {
+		predicates = append(predicates, coveragerule.CategoryNotIn(i.CategoryNotIn...))
+	}
+	if i.ServiceCode != nil {
+		predicates = append(predicates, coveragerule.ServiceCodeEQ(*i.ServiceCode))
+	}
+	if i.ServiceCodeNEQ != nil {
+		predicates = append(predicates, coveragerule.ServiceCodeNEQ(*i.ServiceCodeNEQ))
+	}
+	if len(i.ServiceCodeIn) > 0 {
+		predicates = append(predicates, coveragerule.ServiceCodeIn(i.ServiceCodeIn...))
+	}
+	if len(i.ServiceCodeNotIn) > 0 {
+		predicates = append(predicates, coveragerule.ServiceCodeNotIn(i.ServiceCodeNotIn...))
+	}
+	if i.ServiceCodeGT != nil {
+		predicates = append(predicates, coveragerule.ServiceCodeGT(*i.ServiceCodeGT))
+	}
+	if i.ServiceCodeGTE != nil {
+		predicates = append(predicates, coveragerule.ServiceCodeGTE(*i.ServiceCodeGTE))
+	}
+	if i.ServiceCodeLT != nil {
+		predicates = append(predicates, coveragerule.ServiceCodeLT(*i.ServiceCodeLT))
+	}
+	if i.ServiceCodeLTE != nil {
+		predicates = append(predicates, coveragerule.ServiceCodeLTE(*i.ServiceCodeLTE))
+	}
+	if i.ServiceCodeContains != nil {
+		predicates = append(predicates, coveragerule.ServiceCodeContains(*i.ServiceCodeContains))
+	}
+	if i.ServiceCodeHasPrefix != nil {
+		predicates = append(predicates, coveragerule.ServiceCodeHasPrefix(*i.ServiceCodeHasPrefix))
+	}
+	if i.ServiceCodeHasSuffix != nil {
+		predicates = append(predicates, coveragerule.ServiceCodeHasSuffix(*i.ServiceCodeHasSuffix))
+	}
+	if i.ServiceCodeIsNil {
+		predicates = append(predicates, coveragerule.ServiceCodeIsNil())
+	}
+	if i.ServiceCodeNotNil {
+		predicates = append(predicates, coveragerule.ServiceCodeNotNil())
+	}
+	if i.ServiceCodeEqualFold != nil {
+		predicates = append(predicates, coveragerule.ServiceCodeEqualFold(*i.ServiceCodeEqualFold))
+	}
+	if i.ServiceCodeContainsFold != nil {
+		predicates = append(predicates, coveragerule.ServiceCodeContainsFold(*i.ServiceCodeContainsFold))
+	}
+	if i.CoveredPercent != nil {
+		predicates = append(predicates, coveragerule.CoveredPercentEQ(*i.CoveredPercent))
+	}
+	if i.CoveredPercentNEQ != nil {
+		predicates = append(predicates, coveragerule.CoveredPercentNEQ(*i.CoveredPercentNEQ))
+	}
+	if len(i.CoveredPercentIn) > 0 {
+		predicates = append(predicates, coveragerule.CoveredPercentIn(i.CoveredPercentIn...))
+	}
+	if len(i.CoveredPercentNotIn) > 0 {
+		predicates = append(predicates, coveragerule.CoveredPercentNotIn(i.CoveredPercentNotIn...))
+	}
+	if i.CoveredPercentGT != nil {
+		predicates = append(predicates, coveragerule.CoveredPercentGT(*i.CoveredPercentGT))
+	}
+	if i.CoveredPercentGTE != nil {
+		predicates = append(predicates, coveragerule.CoveredPercentGTE(*i.CoveredPercentGTE))
+	}
+	if i.CoveredPercentLT != nil {
+		predicates = append(predicates, coveragerule.CoveredPercentLT(*i.CoveredPercentLT))
+	}
+	if i.CoveredPercentLTE != nil {
+		predicates = append(predicates, coveragerule.CoveredPercentLTE(*i.CoveredPercentLTE))
+	}
+	if i.LineCopay != nil {
+		predicates = append(predicates, coveragerule.LineCopayEQ(*i.LineCopay))
+	}
+	if i.LineCopayNEQ != nil {
+		predicates = append(predicates, coveragerule.LineCopayNEQ(*i.LineCopayNEQ))
+	}
+	if len(i.LineCopayIn) > 0 {
+		predicates = append(predicates, coveragerule.LineCopayIn(i.LineCopayIn...))
+	}
+	if len(i.LineCopayNotIn) > 0 {
+		predicates = append(predicates, coveragerule.LineCopayNotIn(i.LineCopayNotIn...))
+	}
+	if i.LineCopayGT != nil {
+		predicates = append(predicates, coveragerule.LineCopayGT(*i.LineCopayGT))
+	}
+	if i.LineCopayGTE != nil {
+		predicates = append(predicates, coveragerule.LineCopayGTE(*i.LineCopayGTE))
+	}
+	if i.LineCopayLT != nil {
+		predicates = append(predicates, coveragerule.LineCopayLT(*i.LineCopayLT))
+	}
+	if i.LineCopayLTE != nil {
+		predicates = append(predicates, coveragerule.LineCopayLTE(*i.LineCopayLTE))
+	}
+	if i.Excluded != nil {
+		predicates = append(predicates, coveragerule.ExcludedEQ(*i.Excluded))
+	}
+	if i.ExcludedNEQ != nil {
+		predicates = append(predicates, coveragerule.ExcludedNEQ(*i.ExcludedNEQ))
+	}
+	if i.RequiresPreauthorization != nil {
+		predicates = append(predicates, coveragerule.RequiresPreauthorizationEQ(*i.RequiresPreauthorization))
+	}
+	if i.RequiresPreauthorizationNEQ != nil {
+		predicates = append(predicates, coveragerule.RequiresPreauthorizationNEQ(*i.RequiresPreauthorizationNEQ))
+	}
+
+	if i.HasVersion != nil {
+		p := coveragerule.HasVersion()
+		if !*i.HasVersion {
+			p = coveragerule.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasVersionWith) > 0 {
+		with := make([]predicate.PlanVersion, 0, len(i.HasVersionWith))
+		for _, w := range i.HasVersionWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasVersionWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, coveragerule.HasVersionWith(with...))
+	}
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyCoverageRuleWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return coveragerule.And(predicates...), nil
 	}
 }
 
@@ -12110,6 +14431,456 @@ func (i *Icd10CodeWhereInput) P() (predicate.Icd10Code, error) {
 	}
 }
 
+// InsurancePlanWhereInput represents a where input for filtering InsurancePlan queries.
+type InsurancePlanWhereInput struct {
+	Predicates []predicate.InsurancePlan  `json:"-"`
+	Not        *InsurancePlanWhereInput   `json:"not,omitempty"`
+	Or         []*InsurancePlanWhereInput `json:"or,omitempty"`
+	And        []*InsurancePlanWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "updated_at" field predicates.
+	UpdatedAt      *time.Time  `json:"updatedAt,omitempty"`
+	UpdatedAtNEQ   *time.Time  `json:"updatedAtNEQ,omitempty"`
+	UpdatedAtIn    []time.Time `json:"updatedAtIn,omitempty"`
+	UpdatedAtNotIn []time.Time `json:"updatedAtNotIn,omitempty"`
+	UpdatedAtGT    *time.Time  `json:"updatedAtGT,omitempty"`
+	UpdatedAtGTE   *time.Time  `json:"updatedAtGTE,omitempty"`
+	UpdatedAtLT    *time.Time  `json:"updatedAtLT,omitempty"`
+	UpdatedAtLTE   *time.Time  `json:"updatedAtLTE,omitempty"`
+
+	// "payer_id" field predicates.
+	PayerID             *string  `json:"payerID,omitempty"`
+	PayerIDNEQ          *string  `json:"payerIDNEQ,omitempty"`
+	PayerIDIn           []string `json:"payerIDIn,omitempty"`
+	PayerIDNotIn        []string `json:"payerIDNotIn,omitempty"`
+	PayerIDGT           *string  `json:"payerIDGT,omitempty"`
+	PayerIDGTE          *string  `json:"payerIDGTE,omitempty"`
+	PayerIDLT           *string  `json:"payerIDLT,omitempty"`
+	PayerIDLTE          *string  `json:"payerIDLTE,omitempty"`
+	PayerIDContains     *string  `json:"payerIDContains,omitempty"`
+	PayerIDHasPrefix    *string  `json:"payerIDHasPrefix,omitempty"`
+	PayerIDHasSuffix    *string  `json:"payerIDHasSuffix,omitempty"`
+	PayerIDEqualFold    *string  `json:"payerIDEqualFold,omitempty"`
+	PayerIDContainsFold *string  `json:"payerIDContainsFold,omitempty"`
+
+	// "code" field predicates.
+	Code             *string  `json:"code,omitempty"`
+	CodeNEQ          *string  `json:"codeNEQ,omitempty"`
+	CodeIn           []string `json:"codeIn,omitempty"`
+	CodeNotIn        []string `json:"codeNotIn,omitempty"`
+	CodeGT           *string  `json:"codeGT,omitempty"`
+	CodeGTE          *string  `json:"codeGTE,omitempty"`
+	CodeLT           *string  `json:"codeLT,omitempty"`
+	CodeLTE          *string  `json:"codeLTE,omitempty"`
+	CodeContains     *string  `json:"codeContains,omitempty"`
+	CodeHasPrefix    *string  `json:"codeHasPrefix,omitempty"`
+	CodeHasSuffix    *string  `json:"codeHasSuffix,omitempty"`
+	CodeEqualFold    *string  `json:"codeEqualFold,omitempty"`
+	CodeContainsFold *string  `json:"codeContainsFold,omitempty"`
+
+	// "name" field predicates.
+	Name             *string  `json:"name,omitempty"`
+	NameNEQ          *string  `json:"nameNEQ,omitempty"`
+	NameIn           []string `json:"nameIn,omitempty"`
+	NameNotIn        []string `json:"nameNotIn,omitempty"`
+	NameGT           *string  `json:"nameGT,omitempty"`
+	NameGTE          *string  `json:"nameGTE,omitempty"`
+	NameLT           *string  `json:"nameLT,omitempty"`
+	NameLTE          *string  `json:"nameLTE,omitempty"`
+	NameContains     *string  `json:"nameContains,omitempty"`
+	NameHasPrefix    *string  `json:"nameHasPrefix,omitempty"`
+	NameHasSuffix    *string  `json:"nameHasSuffix,omitempty"`
+	NameEqualFold    *string  `json:"nameEqualFold,omitempty"`
+	NameContainsFold *string  `json:"nameContainsFold,omitempty"`
+
+	// "plan_year_start_month" field predicates.
+	PlanYearStartMonth      *int  `json:"planYearStartMonth,omitempty"`
+	PlanYearStartMonthNEQ   *int  `json:"planYearStartMonthNEQ,omitempty"`
+	PlanYearStartMonthIn    []int `json:"planYearStartMonthIn,omitempty"`
+	PlanYearStartMonthNotIn []int `json:"planYearStartMonthNotIn,omitempty"`
+	PlanYearStartMonthGT    *int  `json:"planYearStartMonthGT,omitempty"`
+	PlanYearStartMonthGTE   *int  `json:"planYearStartMonthGTE,omitempty"`
+	PlanYearStartMonthLT    *int  `json:"planYearStartMonthLT,omitempty"`
+	PlanYearStartMonthLTE   *int  `json:"planYearStartMonthLTE,omitempty"`
+
+	// "active" field predicates.
+	Active    *bool `json:"active,omitempty"`
+	ActiveNEQ *bool `json:"activeNEQ,omitempty"`
+
+	// "payer" edge predicates.
+	HasPayer     *bool              `json:"hasPayer,omitempty"`
+	HasPayerWith []*PayerWhereInput `json:"hasPayerWith,omitempty"`
+
+	// "versions" edge predicates.
+	HasVersions     *bool                    `json:"hasVersions,omitempty"`
+	HasVersionsWith []*PlanVersionWhereInput `json:"hasVersionsWith,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *InsurancePlanWhereInput) AddPredicates(predicates ...predicate.InsurancePlan) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the InsurancePlanWhereInput filter on the InsurancePlanQuery builder.
+func (i *InsurancePlanWhereInput) Filter(q *InsurancePlanQuery) (*InsurancePlanQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyInsurancePlanWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyInsurancePlanWhereInput is returned in case the InsurancePlanWhereInput is empty.
+var ErrEmptyInsurancePlanWhereInput = errors.New("ent: empty predicate InsurancePlanWhereInput")
+
+// P returns a predicate for filtering insuranceplans.
+// An error is returned if the input is empty or invalid.
+func (i *InsurancePlanWhereInput) P() (predicate.InsurancePlan, error) {
+	var predicates []predicate.InsurancePlan
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, insuranceplan.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.InsurancePlan, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, insuranceplan.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.InsurancePlan, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, insuranceplan.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, insuranceplan.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, insuranceplan.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, insuranceplan.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, insuranceplan.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, insuranceplan.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, insuranceplan.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, insuranceplan.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, insuranceplan.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, insuranceplan.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, insuranceplan.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, insuranceplan.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, insuranceplan.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, insuranceplan.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, insuranceplan.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, insuranceplan.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, insuranceplan.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, insuranceplan.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, insuranceplan.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.UpdatedAt != nil {
+		predicates = append(predicates, insuranceplan.UpdatedAtEQ(*i.UpdatedAt))
+	}
+	if i.UpdatedAtNEQ != nil {
+		predicates = append(predicates, insuranceplan.UpdatedAtNEQ(*i.UpdatedAtNEQ))
+	}
+	if len(i.UpdatedAtIn) > 0 {
+		predicates = append(predicates, insuranceplan.UpdatedAtIn(i.UpdatedAtIn...))
+	}
+	if len(i.UpdatedAtNotIn) > 0 {
+		predicates = append(predicates, insuranceplan.UpdatedAtNotIn(i.UpdatedAtNotIn...))
+	}
+	if i.UpdatedAtGT != nil {
+		predicates = append(predicates, insuranceplan.UpdatedAtGT(*i.UpdatedAtGT))
+	}
+	if i.UpdatedAtGTE != nil {
+		predicates = append(predicates, insuranceplan.UpdatedAtGTE(*i.UpdatedAtGTE))
+	}
+	if i.UpdatedAtLT != nil {
+		predicates = append(predicates, insuranceplan.UpdatedAtLT(*i.UpdatedAtLT))
+	}
+	if i.UpdatedAtLTE != nil {
+		predicates = append(predicates, insuranceplan.UpdatedAtLTE(*i.UpdatedAtLTE))
+	}
+	if i.PayerID != nil {
+		predicates = append(predicates, insuranceplan.PayerIDEQ(*i.PayerID))
+	}
+	if i.PayerIDNEQ != nil {
+		predicates = append(predicates, insuranceplan.PayerIDNEQ(*i.PayerIDNEQ))
+	}
+	if len(i.PayerIDIn) > 0 {
+		predicates = append(predicates, insuranceplan.PayerIDIn(i.PayerIDIn...))
+	}
+	if len(i.PayerIDNotIn) > 0 {
+		predicates = append(predicates, insuranceplan.PayerIDNotIn(i.PayerIDNotIn...))
+	}
+	if i.PayerIDGT != nil {
+		predicates = append(predicates, insuranceplan.PayerIDGT(*i.PayerIDGT))
+	}
+	if i.PayerIDGTE != nil {
+		predicates = append(predicates, insuranceplan.PayerIDGTE(*i.PayerIDGTE))
+	}
+	if i.PayerIDLT != nil {
+		predicates = append(predicates, insuranceplan.PayerIDLT(*i.PayerIDLT))
+	}
+	if i.PayerIDLTE != nil {
+		predicates = append(predicates, insuranceplan.PayerIDLTE(*i.PayerIDLTE))
+	}
+	if i.PayerIDContains != nil {
+		predicates = append(predicates, insuranceplan.PayerIDContains(*i.PayerIDContains))
+	}
+	if i.PayerIDHasPrefix != nil {
+		predicates = append(predicates, insuranceplan.PayerIDHasPrefix(*i.PayerIDHasPrefix))
+	}
+	if i.PayerIDHasSuffix != nil {
+		predicates = append(predicates, insuranceplan.PayerIDHasSuffix(*i.PayerIDHasSuffix))
+	}
+	if i.PayerIDEqualFold != nil {
+		predicates = append(predicates, insuranceplan.PayerIDEqualFold(*i.PayerIDEqualFold))
+	}
+	if i.PayerIDContainsFold != nil {
+		predicates = append(predicates, insuranceplan.PayerIDContainsFold(*i.PayerIDContainsFold))
+	}
+	if i.Code != nil {
+		predicates = append(predicates, insuranceplan.CodeEQ(*i.Code))
+	}
+	if i.CodeNEQ != nil {
+		predicates = append(predicates, insuranceplan.CodeNEQ(*i.CodeNEQ))
+	}
+	if len(i.CodeIn) > 0 {
+		predicates = append(predicates, insuranceplan.CodeIn(i.CodeIn...))
+	}
+	if len(i.CodeNotIn) > 0 {
+		predicates = append(predicates, insuranceplan.CodeNotIn(i.CodeNotIn...))
+	}
+	if i.CodeGT != nil {
+		predicates = append(predicates, insuranceplan.CodeGT(*i.CodeGT))
+	}
+	if i.CodeGTE != nil {
+		predicates = append(predicates, insuranceplan.CodeGTE(*i.CodeGTE))
+	}
+	if i.CodeLT != nil {
+		predicates = append(predicates, insuranceplan.CodeLT(*i.CodeLT))
+	}
+	if i.CodeLTE != nil {
+		predicates = append(predicates, insuranceplan.CodeLTE(*i.CodeLTE))
+	}
+	if i.CodeContains != nil {
+		predicates = append(predicates, insuranceplan.CodeContains(*i.CodeContains))
+	}
+	if i.CodeHasPrefix != nil {
+		predicates = append(predicates, insuranceplan.CodeHasPrefix(*i.CodeHasPrefix))
+	}
+	if i.CodeHasSuffix != nil {
+		predicates = append(predicates, insuranceplan.CodeHasSuffix(*i.CodeHasSuffix))
+	}
+	if i.CodeEqualFold != nil {
+		predicates = append(predicates, insuranceplan.CodeEqualFold(*i.CodeEqualFold))
+	}
+	if i.CodeContainsFold != nil {
+		predicates = append(predicates, insuranceplan.CodeContainsFold(*i.CodeContainsFold))
+	}
+	if i.Name != nil {
+		predicates = append(predicates, insuranceplan.NameEQ(*i.Name))
+	}
+	if i.NameNEQ != nil {
+		predicates = append(predicates, insuranceplan.NameNEQ(*i.NameNEQ))
+	}
+	if len(i.NameIn) > 0 {
+		predicates = append(predicates, insuranceplan.NameIn(i.NameIn...))
+	}
+	if len(i.NameNotIn) > 0 {
+		predicates = append(predicates, insuranceplan.NameNotIn(i.NameNotIn...))
+	}
+	if i.NameGT != nil {
+		predicates = append(predicates, insuranceplan.NameGT(*i.NameGT))
+	}
+	if i.NameGTE != nil {
+		predicates = append(predicates, insuranceplan.NameGTE(*i.NameGTE))
+	}
+	if i.NameLT != nil {
+		predicates = append(predicates, insuranceplan.NameLT(*i.NameLT))
+	}
+	if i.NameLTE != nil {
+		predicates = append(predicates, insuranceplan.NameLTE(*i.NameLTE))
+	}
+	if i.NameContains != nil {
+		predicates = append(predicates, insuranceplan.NameContains(*i.NameContains))
+	}
+	if i.NameHasPrefix != nil {
+		predicates = append(predicates, insuranceplan.NameHasPrefix(*i.NameHasPrefix))
+	}
+	if i.NameHasSuffix != nil {
+		predicates = append(predicates, insuranceplan.NameHasSuffix(*i.NameHasSuffix))
+	}
+	if i.NameEqualFold != nil {
+		predicates = append(predicates, insuranceplan.NameEqualFold(*i.NameEqualFold))
+	}
+	if i.NameContainsFold != nil {
+		predicates = append(predicates, insuranceplan.NameContainsFold(*i.NameContainsFold))
+	}
+	if i.PlanYearStartMonth != nil {
+		predicates = append(predicates, insuranceplan.PlanYearStartMonthEQ(*i.PlanYearStartMonth))
+	}
+	if i.PlanYearStartMonthNEQ != nil {
+		predicates = append(predicates, insuranceplan.PlanYearStartMonthNEQ(*i.PlanYearStartMonthNEQ))
+	}
+	if len(i.PlanYearStartMonthIn) > 0 {
+		predicates = append(predicates, insuranceplan.PlanYearStartMonthIn(i.PlanYearStartMonthIn...))
+	}
+	if len(i.PlanYearStartMonthNotIn) > 0 {
+		predicates = append(predicates, insuranceplan.PlanYearStartMonthNotIn(i.PlanYearStartMonthNotIn...))
+	}
+	if i.PlanYearStartMonthGT != nil {
+		predicates = append(predicates, insuranceplan.PlanYearStartMonthGT(*i.PlanYearStartMonthGT))
+	}
+	if i.PlanYearStartMonthGTE != nil {
+		predicates = append(predicates, insuranceplan.PlanYearStartMonthGTE(*i.PlanYearStartMonthGTE))
+	}
+	if i.PlanYearStartMonthLT != nil {
+		predicates = append(predicates, insuranceplan.PlanYearStartMonthLT(*i.PlanYearStartMonthLT))
+	}
+	if i.PlanYearStartMonthLTE != nil {
+		predicates = append(predicates, insuranceplan.PlanYearStartMonthLTE(*i.PlanYearStartMonthLTE))
+	}
+	if i.Active != nil {
+		predicates = append(predicates, insuranceplan.ActiveEQ(*i.Active))
+	}
+	if i.ActiveNEQ != nil {
+		predicates = append(predicates, insuranceplan.ActiveNEQ(*i.ActiveNEQ))
+	}
+
+	if i.HasPayer != nil {
+		p := insuranceplan.HasPayer()
+		if !*i.HasPayer {
+			p = insuranceplan.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasPayerWith) > 0 {
+		with := make([]predicate.Payer, 0, len(i.HasPayerWith))
+		for _, w := range i.HasPayerWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasPayerWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, insuranceplan.HasPayerWith(with...))
+	}
+	if i.HasVersions != nil {
+		p := insuranceplan.HasVersions()
+		if !*i.HasVersions {
+			p = insuranceplan.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasVersionsWith) > 0 {
+		with := make([]predicate.PlanVersion, 0, len(i.HasVersionsWith))
+		for _, w := range i.HasVersionsWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasVersionsWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, insuranceplan.HasVersionsWith(with...))
+	}
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyInsurancePlanWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return insuranceplan.And(predicates...), nil
+	}
+}
+
 // InsurancePolicyWhereInput represents a where input for filtering InsurancePolicy queries.
 type InsurancePolicyWhereInput struct {
 	Predicates []predicate.InsurancePolicy  `json:"-"`
@@ -12249,9 +15020,30 @@ type InsurancePolicyWhereInput struct {
 	StatusIn    []insurancepolicy.Status `json:"statusIn,omitempty"`
 	StatusNotIn []insurancepolicy.Status `json:"statusNotIn,omitempty"`
 
+	// "plan_id" field predicates.
+	PlanID             *string  `json:"planID,omitempty"`
+	PlanIDNEQ          *string  `json:"planIDNEQ,omitempty"`
+	PlanIDIn           []string `json:"planIDIn,omitempty"`
+	PlanIDNotIn        []string `json:"planIDNotIn,omitempty"`
+	PlanIDGT           *string  `json:"planIDGT,omitempty"`
+	PlanIDGTE          *string  `json:"planIDGTE,omitempty"`
+	PlanIDLT           *string  `json:"planIDLT,omitempty"`
+	PlanIDLTE          *string  `json:"planIDLTE,omitempty"`
+	PlanIDContains     *string  `json:"planIDContains,omitempty"`
+	PlanIDHasPrefix    *string  `json:"planIDHasPrefix,omitempty"`
+	PlanIDHasSuffix    *string  `json:"planIDHasSuffix,omitempty"`
+	PlanIDIsNil        bool     `json:"planIDIsNil,omitempty"`
+	PlanIDNotNil       bool     `json:"planIDNotNil,omitempty"`
+	PlanIDEqualFold    *string  `json:"planIDEqualFold,omitempty"`
+	PlanIDContainsFold *string  `json:"planIDContainsFold,omitempty"`
+
 	// "patient" edge predicates.
 	HasPatient     *bool                `json:"hasPatient,omitempty"`
 	HasPatientWith []*PatientWhereInput `json:"hasPatientWith,omitempty"`
+
+	// "plan" edge predicates.
+	HasPlan     *bool                      `json:"hasPlan,omitempty"`
+	HasPlanWith []*InsurancePlanWhereInput `json:"hasPlanWith,omitempty"`
 }
 
 // AddPredicates adds custom predicates to the where input to be used during the filtering phase.
@@ -12655,6 +15447,51 @@ func (i *InsurancePolicyWhereInput) P() (predicate.InsurancePolicy, error) {
 	if len(i.StatusNotIn) > 0 {
 		predicates = append(predicates, insurancepolicy.StatusNotIn(i.StatusNotIn...))
 	}
+	if i.PlanID != nil {
+		predicates = append(predicates, insurancepolicy.PlanIDEQ(*i.PlanID))
+	}
+	if i.PlanIDNEQ != nil {
+		predicates = append(predicates, insurancepolicy.PlanIDNEQ(*i.PlanIDNEQ))
+	}
+	if len(i.PlanIDIn) > 0 {
+		predicates = append(predicates, insurancepolicy.PlanIDIn(i.PlanIDIn...))
+	}
+	if len(i.PlanIDNotIn) > 0 {
+		predicates = append(predicates, insurancepolicy.PlanIDNotIn(i.PlanIDNotIn...))
+	}
+	if i.PlanIDGT != nil {
+		predicates = append(predicates, insurancepolicy.PlanIDGT(*i.PlanIDGT))
+	}
+	if i.PlanIDGTE != nil {
+		predicates = append(predicates, insurancepolicy.PlanIDGTE(*i.PlanIDGTE))
+	}
+	if i.PlanIDLT != nil {
+		predicates = append(predicates, insurancepolicy.PlanIDLT(*i.PlanIDLT))
+	}
+	if i.PlanIDLTE != nil {
+		predicates = append(predicates, insurancepolicy.PlanIDLTE(*i.PlanIDLTE))
+	}
+	if i.PlanIDContains != nil {
+		predicates = append(predicates, insurancepolicy.PlanIDContains(*i.PlanIDContains))
+	}
+	if i.PlanIDHasPrefix != nil {
+		predicates = append(predicates, insurancepolicy.PlanIDHasPrefix(*i.PlanIDHasPrefix))
+	}
+	if i.PlanIDHasSuffix != nil {
+		predicates = append(predicates, insurancepolicy.PlanIDHasSuffix(*i.PlanIDHasSuffix))
+	}
+	if i.PlanIDIsNil {
+		predicates = append(predicates, insurancepolicy.PlanIDIsNil())
+	}
+	if i.PlanIDNotNil {
+		predicates = append(predicates, insurancepolicy.PlanIDNotNil())
+	}
+	if i.PlanIDEqualFold != nil {
+		predicates = append(predicates, insurancepolicy.PlanIDEqualFold(*i.PlanIDEqualFold))
+	}
+	if i.PlanIDContainsFold != nil {
+		predicates = append(predicates, insurancepolicy.PlanIDContainsFold(*i.PlanIDContainsFold))
+	}
 
 	if i.HasPatient != nil {
 		p := insurancepolicy.HasPatient()
@@ -12673,6 +15510,24 @@ func (i *InsurancePolicyWhereInput) P() (predicate.InsurancePolicy, error) {
 			with = append(with, p)
 		}
 		predicates = append(predicates, insurancepolicy.HasPatientWith(with...))
+	}
+	if i.HasPlan != nil {
+		p := insurancepolicy.HasPlan()
+		if !*i.HasPlan {
+			p = insurancepolicy.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasPlanWith) > 0 {
+		with := make([]predicate.InsurancePlan, 0, len(i.HasPlanWith))
+		for _, w := range i.HasPlanWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasPlanWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, insurancepolicy.HasPlanWith(with...))
 	}
 	switch len(predicates) {
 	case 0:
@@ -23331,6 +26186,1612 @@ func (i *PatientIdentifierWhereInput) P() (predicate.PatientIdentifier, error) {
 		return predicates[0], nil
 	default:
 		return patientidentifier.And(predicates...), nil
+	}
+}
+
+// PayerWhereInput represents a where input for filtering Payer queries.
+type PayerWhereInput struct {
+	Predicates []predicate.Payer  `json:"-"`
+	Not        *PayerWhereInput   `json:"not,omitempty"`
+	Or         []*PayerWhereInput `json:"or,omitempty"`
+	And        []*PayerWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "updated_at" field predicates.
+	UpdatedAt      *time.Time  `json:"updatedAt,omitempty"`
+	UpdatedAtNEQ   *time.Time  `json:"updatedAtNEQ,omitempty"`
+	UpdatedAtIn    []time.Time `json:"updatedAtIn,omitempty"`
+	UpdatedAtNotIn []time.Time `json:"updatedAtNotIn,omitempty"`
+	UpdatedAtGT    *time.Time  `json:"updatedAtGT,omitempty"`
+	UpdatedAtGTE   *time.Time  `json:"updatedAtGTE,omitempty"`
+	UpdatedAtLT    *time.Time  `json:"updatedAtLT,omitempty"`
+	UpdatedAtLTE   *time.Time  `json:"updatedAtLTE,omitempty"`
+
+	// "code" field predicates.
+	Code             *string  `json:"code,omitempty"`
+	CodeNEQ          *string  `json:"codeNEQ,omitempty"`
+	CodeIn           []string `json:"codeIn,omitempty"`
+	CodeNotIn        []string `json:"codeNotIn,omitempty"`
+	CodeGT           *string  `json:"codeGT,omitempty"`
+	CodeGTE          *string  `json:"codeGTE,omitempty"`
+	CodeLT           *string  `json:"codeLT,omitempty"`
+	CodeLTE          *string  `json:"codeLTE,omitempty"`
+	CodeContains     *string  `json:"codeContains,omitempty"`
+	CodeHasPrefix    *string  `json:"codeHasPrefix,omitempty"`
+	CodeHasSuffix    *string  `json:"codeHasSuffix,omitempty"`
+	CodeEqualFold    *string  `json:"codeEqualFold,omitempty"`
+	CodeContainsFold *string  `json:"codeContainsFold,omitempty"`
+
+	// "name" field predicates.
+	Name             *string  `json:"name,omitempty"`
+	NameNEQ          *string  `json:"nameNEQ,omitempty"`
+	NameIn           []string `json:"nameIn,omitempty"`
+	NameNotIn        []string `json:"nameNotIn,omitempty"`
+	NameGT           *string  `json:"nameGT,omitempty"`
+	NameGTE          *string  `json:"nameGTE,omitempty"`
+	NameLT           *string  `json:"nameLT,omitempty"`
+	NameLTE          *string  `json:"nameLTE,omitempty"`
+	NameContains     *string  `json:"nameContains,omitempty"`
+	NameHasPrefix    *string  `json:"nameHasPrefix,omitempty"`
+	NameHasSuffix    *string  `json:"nameHasSuffix,omitempty"`
+	NameEqualFold    *string  `json:"nameEqualFold,omitempty"`
+	NameContainsFold *string  `json:"nameContainsFold,omitempty"`
+
+	// "kind" field predicates.
+	Kind      *payer.Kind  `json:"kind,omitempty"`
+	KindNEQ   *payer.Kind  `json:"kindNEQ,omitempty"`
+	KindIn    []payer.Kind `json:"kindIn,omitempty"`
+	KindNotIn []payer.Kind `json:"kindNotIn,omitempty"`
+
+	// "active" field predicates.
+	Active    *bool `json:"active,omitempty"`
+	ActiveNEQ *bool `json:"activeNEQ,omitempty"`
+
+	// "plans" edge predicates.
+	HasPlans     *bool                      `json:"hasPlans,omitempty"`
+	HasPlansWith []*InsurancePlanWhereInput `json:"hasPlansWith,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *PayerWhereInput) AddPredicates(predicates ...predicate.Payer) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the PayerWhereInput filter on the PayerQuery builder.
+func (i *PayerWhereInput) Filter(q *PayerQuery) (*PayerQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyPayerWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyPayerWhereInput is returned in case the PayerWhereInput is empty.
+var ErrEmptyPayerWhereInput = errors.New("ent: empty predicate PayerWhereInput")
+
+// P returns a predicate for filtering payers.
+// An error is returned if the input is empty or invalid.
+func (i *PayerWhereInput) P() (predicate.Payer, error) {
+	var predicates []predicate.Payer
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, payer.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.Payer, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, payer.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.Payer, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, payer.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, payer.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, payer.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, payer.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, payer.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, payer.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, payer.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, payer.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, payer.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, payer.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, payer.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, payer.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, payer.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, payer.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, payer.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, payer.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, payer.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, payer.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, payer.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.UpdatedAt != nil {
+		predicates = append(predicates, payer.UpdatedAtEQ(*i.UpdatedAt))
+	}
+	if i.UpdatedAtNEQ != nil {
+		predicates = append(predicates, payer.UpdatedAtNEQ(*i.UpdatedAtNEQ))
+	}
+	if len(i.UpdatedAtIn) > 0 {
+		predicates = append(predicates, payer.UpdatedAtIn(i.UpdatedAtIn...))
+	}
+	if len(i.UpdatedAtNotIn) > 0 {
+		predicates = append(predicates, payer.UpdatedAtNotIn(i.UpdatedAtNotIn...))
+	}
+	if i.UpdatedAtGT != nil {
+		predicates = append(predicates, payer.UpdatedAtGT(*i.UpdatedAtGT))
+	}
+	if i.UpdatedAtGTE != nil {
+		predicates = append(predicates, payer.UpdatedAtGTE(*i.UpdatedAtGTE))
+	}
+	if i.UpdatedAtLT != nil {
+		predicates = append(predicates, payer.UpdatedAtLT(*i.UpdatedAtLT))
+	}
+	if i.UpdatedAtLTE != nil {
+		predicates = append(predicates, payer.UpdatedAtLTE(*i.UpdatedAtLTE))
+	}
+	if i.Code != nil {
+		predicates = append(predicates, payer.CodeEQ(*i.Code))
+	}
+	if i.CodeNEQ != nil {
+		predicates = append(predicates, payer.CodeNEQ(*i.CodeNEQ))
+	}
+	if len(i.CodeIn) > 0 {
+		predicates = append(predicates, payer.CodeIn(i.CodeIn...))
+	}
+	if len(i.CodeNotIn) > 0 {
+		predicates = append(predicates, payer.CodeNotIn(i.CodeNotIn...))
+	}
+	if i.CodeGT != nil {
+		predicates = append(predicates, payer.CodeGT(*i.CodeGT))
+	}
+	if i.CodeGTE != nil {
+		predicates = append(predicates, payer.CodeGTE(*i.CodeGTE))
+	}
+	if i.CodeLT != nil {
+		predicates = append(predicates, payer.CodeLT(*i.CodeLT))
+	}
+	if i.CodeLTE != nil {
+		predicates = append(predicates, payer.CodeLTE(*i.CodeLTE))
+	}
+	if i.CodeContains != nil {
+		predicates = append(predicates, payer.CodeContains(*i.CodeContains))
+	}
+	if i.CodeHasPrefix != nil {
+		predicates = append(predicates, payer.CodeHasPrefix(*i.CodeHasPrefix))
+	}
+	if i.CodeHasSuffix != nil {
+		predicates = append(predicates, payer.CodeHasSuffix(*i.CodeHasSuffix))
+	}
+	if i.CodeEqualFold != nil {
+		predicates = append(predicates, payer.CodeEqualFold(*i.CodeEqualFold))
+	}
+	if i.CodeContainsFold != nil {
+		predicates = append(predicates, payer.CodeContainsFold(*i.CodeContainsFold))
+	}
+	if i.Name != nil {
+		predicates = append(predicates, payer.NameEQ(*i.Name))
+	}
+	if i.NameNEQ != nil {
+		predicates = append(predicates, payer.NameNEQ(*i.NameNEQ))
+	}
+	if len(i.NameIn) > 0 {
+		predicates = append(predicates, payer.NameIn(i.NameIn...))
+	}
+	if len(i.NameNotIn) > 0 {
+		predicates = append(predicates, payer.NameNotIn(i.NameNotIn...))
+	}
+	if i.NameGT != nil {
+		predicates = append(predicates, payer.NameGT(*i.NameGT))
+	}
+	if i.NameGTE != nil {
+		predicates = append(predicates, payer.NameGTE(*i.NameGTE))
+	}
+	if i.NameLT != nil {
+		predicates = append(predicates, payer.NameLT(*i.NameLT))
+	}
+	if i.NameLTE != nil {
+		predicates = append(predicates, payer.NameLTE(*i.NameLTE))
+	}
+	if i.NameContains != nil {
+		predicates = append(predicates, payer.NameContains(*i.NameContains))
+	}
+	if i.NameHasPrefix != nil {
+		predicates = append(predicates, payer.NameHasPrefix(*i.NameHasPrefix))
+	}
+	if i.NameHasSuffix != nil {
+		predicates = append(predicates, payer.NameHasSuffix(*i.NameHasSuffix))
+	}
+	if i.NameEqualFold != nil {
+		predicates = append(predicates, payer.NameEqualFold(*i.NameEqualFold))
+	}
+	if i.NameContainsFold != nil {
+		predicates = append(predicates, payer.NameContainsFold(*i.NameContainsFold))
+	}
+	if i.Kind != nil {
+		predicates = append(predicates, payer.KindEQ(*i.Kind))
+	}
+	if i.KindNEQ != nil {
+		predicates = append(predicates, payer.KindNEQ(*i.KindNEQ))
+	}
+	if len(i.KindIn) > 0 {
+		predicates = append(predicates, payer.KindIn(i.KindIn...))
+	}
+	if len(i.KindNotIn) > 0 {
+		predicates = append(predicates, payer.KindNotIn(i.KindNotIn...))
+	}
+	if i.Active != nil {
+		predicates = append(predicates, payer.ActiveEQ(*i.Active))
+	}
+	if i.ActiveNEQ != nil {
+		predicates = append(predicates, payer.ActiveNEQ(*i.ActiveNEQ))
+	}
+
+	if i.HasPlans != nil {
+		p := payer.HasPlans()
+		if !*i.HasPlans {
+			p = payer.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasPlansWith) > 0 {
+		with := make([]predicate.InsurancePlan, 0, len(i.HasPlansWith))
+		for _, w := range i.HasPlansWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasPlansWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, payer.HasPlansWith(with...))
+	}
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyPayerWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return payer.And(predicates...), nil
+	}
+}
+
+// PlanVersionWhereInput represents a where input for filtering PlanVersion queries.
+type PlanVersionWhereInput struct {
+	Predicates []predicate.PlanVersion  `json:"-"`
+	Not        *PlanVersionWhereInput   `json:"not,omitempty"`
+	Or         []*PlanVersionWhereInput `json:"or,omitempty"`
+	And        []*PlanVersionWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "updated_at" field predicates.
+	UpdatedAt      *time.Time  `json:"updatedAt,omitempty"`
+	UpdatedAtNEQ   *time.Time  `json:"updatedAtNEQ,omitempty"`
+	UpdatedAtIn    []time.Time `json:"updatedAtIn,omitempty"`
+	UpdatedAtNotIn []time.Time `json:"updatedAtNotIn,omitempty"`
+	UpdatedAtGT    *time.Time  `json:"updatedAtGT,omitempty"`
+	UpdatedAtGTE   *time.Time  `json:"updatedAtGTE,omitempty"`
+	UpdatedAtLT    *time.Time  `json:"updatedAtLT,omitempty"`
+	UpdatedAtLTE   *time.Time  `json:"updatedAtLTE,omitempty"`
+
+	// "plan_id" field predicates.
+	PlanID             *string  `json:"planID,omitempty"`
+	PlanIDNEQ          *string  `json:"planIDNEQ,omitempty"`
+	PlanIDIn           []string `json:"planIDIn,omitempty"`
+	PlanIDNotIn        []string `json:"planIDNotIn,omitempty"`
+	PlanIDGT           *string  `json:"planIDGT,omitempty"`
+	PlanIDGTE          *string  `json:"planIDGTE,omitempty"`
+	PlanIDLT           *string  `json:"planIDLT,omitempty"`
+	PlanIDLTE          *string  `json:"planIDLTE,omitempty"`
+	PlanIDContains     *string  `json:"planIDContains,omitempty"`
+	PlanIDHasPrefix    *string  `json:"planIDHasPrefix,omitempty"`
+	PlanIDHasSuffix    *string  `json:"planIDHasSuffix,omitempty"`
+	PlanIDEqualFold    *string  `json:"planIDEqualFold,omitempty"`
+	PlanIDContainsFold *string  `json:"planIDContainsFold,omitempty"`
+
+	// "effective_from" field predicates.
+	EffectiveFrom      *time.Time  `json:"effectiveFrom,omitempty"`
+	EffectiveFromNEQ   *time.Time  `json:"effectiveFromNEQ,omitempty"`
+	EffectiveFromIn    []time.Time `json:"effectiveFromIn,omitempty"`
+	EffectiveFromNotIn []time.Time `json:"effectiveFromNotIn,omitempty"`
+	EffectiveFromGT    *time.Time  `json:"effectiveFromGT,omitempty"`
+	EffectiveFromGTE   *time.Time  `json:"effectiveFromGTE,omitempty"`
+	EffectiveFromLT    *time.Time  `json:"effectiveFromLT,omitempty"`
+	EffectiveFromLTE   *time.Time  `json:"effectiveFromLTE,omitempty"`
+
+	// "annual_limit" field predicates.
+	AnnualLimit       *int64  `json:"annualLimit,omitempty"`
+	AnnualLimitNEQ    *int64  `json:"annualLimitNEQ,omitempty"`
+	AnnualLimitIn     []int64 `json:"annualLimitIn,omitempty"`
+	AnnualLimitNotIn  []int64 `json:"annualLimitNotIn,omitempty"`
+	AnnualLimitGT     *int64  `json:"annualLimitGT,omitempty"`
+	AnnualLimitGTE    *int64  `json:"annualLimitGTE,omitempty"`
+	AnnualLimitLT     *int64  `json:"annualLimitLT,omitempty"`
+	AnnualLimitLTE    *int64  `json:"annualLimitLTE,omitempty"`
+	AnnualLimitIsNil  bool    `json:"annualLimitIsNil,omitempty"`
+	AnnualLimitNotNil bool    `json:"annualLimitNotNil,omitempty"`
+
+	// "visit_copay" field predicates.
+	VisitCopay      *int64  `json:"visitCopay,omitempty"`
+	VisitCopayNEQ   *int64  `json:"visitCopayNEQ,omitempty"`
+	VisitCopayIn    []int64 `json:"visitCopayIn,omitempty"`
+	VisitCopayNotIn []int64 `json:"visitCopayNotIn,omitempty"`
+	VisitCopayGT    *int64  `json:"visitCopayGT,omitempty"`
+	VisitCopayGTE   *int64  `json:"visitCopayGTE,omitempty"`
+	VisitCopayLT    *int64  `json:"visitCopayLT,omitempty"`
+	VisitCopayLTE   *int64  `json:"visitCopayLTE,omitempty"`
+
+	// "plan" edge predicates.
+	HasPlan     *bool                      `json:"hasPlan,omitempty"`
+	HasPlanWith []*InsurancePlanWhereInput `json:"hasPlanWith,omitempty"`
+
+	// "rules" edge predicates.
+	HasRules     *bool                     `json:"hasRules,omitempty"`
+	HasRulesWith []*CoverageRuleWhereInput `json:"hasRulesWith,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *PlanVersionWhereInput) AddPredicates(predicates ...predicate.PlanVersion) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the PlanVersionWhereInput filter on the PlanVersionQuery builder.
+func (i *PlanVersionWhereInput) Filter(q *PlanVersionQuery) (*PlanVersionQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyPlanVersionWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyPlanVersionWhereInput is returned in case the PlanVersionWhereInput is empty.
+var ErrEmptyPlanVersionWhereInput = errors.New("ent: empty predicate PlanVersionWhereInput")
+
+// P returns a predicate for filtering planversions.
+// An error is returned if the input is empty or invalid.
+func (i *PlanVersionWhereInput) P() (predicate.PlanVersion, error) {
+	var predicates []predicate.PlanVersion
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, planversion.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.PlanVersion, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, planversion.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.PlanVersion, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, planversion.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, planversion.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, planversion.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, planversion.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, planversion.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, planversion.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, planversion.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, planversion.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, planversion.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, planversion.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, planversion.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, planversion.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, planversion.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, planversion.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, planversion.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, planversion.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, planversion.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, planversion.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, planversion.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.UpdatedAt != nil {
+		predicates = append(predicates, planversion.UpdatedAtEQ(*i.UpdatedAt))
+	}
+	if i.UpdatedAtNEQ != nil {
+		predicates = append(predicates, planversion.UpdatedAtNEQ(*i.UpdatedAtNEQ))
+	}
+	if len(i.UpdatedAtIn) > 0 {
+		predicates = append(predicates, planversion.UpdatedAtIn(i.UpdatedAtIn...))
+	}
+	if len(i.UpdatedAtNotIn) > 0 {
+		predicates = append(predicates, planversion.UpdatedAtNotIn(i.UpdatedAtNotIn...))
+	}
+	if i.UpdatedAtGT != nil {
+		predicates = append(predicates, planversion.UpdatedAtGT(*i.UpdatedAtGT))
+	}
+	if i.UpdatedAtGTE != nil {
+		predicates = append(predicates, planversion.UpdatedAtGTE(*i.UpdatedAtGTE))
+	}
+	if i.UpdatedAtLT != nil {
+		predicates = append(predicates, planversion.UpdatedAtLT(*i.UpdatedAtLT))
+	}
+	if i.UpdatedAtLTE != nil {
+		predicates = append(predicates, planversion.UpdatedAtLTE(*i.UpdatedAtLTE))
+	}
+	if i.PlanID != nil {
+		predicates = append(predicates, planversion.PlanIDEQ(*i.PlanID))
+	}
+	if i.PlanIDNEQ != nil {
+		predicates = append(predicates, planversion.PlanIDNEQ(*i.PlanIDNEQ))
+	}
+	if len(i.PlanIDIn) > 0 {
+		predicates = append(predicates, planversion.PlanIDIn(i.PlanIDIn...))
+	}
+	if len(i.PlanIDNotIn) > 0 {
+		predicates = append(predicates, planversion.PlanIDNotIn(i.PlanIDNotIn...))
+	}
+	if i.PlanIDGT != nil {
+		predicates = append(predicates, planversion.PlanIDGT(*i.PlanIDGT))
+	}
+	if i.PlanIDGTE != nil {
+		predicates = append(predicates, planversion.PlanIDGTE(*i.PlanIDGTE))
+	}
+	if i.PlanIDLT != nil {
+		predicates = append(predicates, planversion.PlanIDLT(*i.PlanIDLT))
+	}
+	if i.PlanIDLTE != nil {
+		predicates = append(predicates, planversion.PlanIDLTE(*i.PlanIDLTE))
+	}
+	if i.PlanIDContains != nil {
+		predicates = append(predicates, planversion.PlanIDContains(*i.PlanIDContains))
+	}
+	if i.PlanIDHasPrefix != nil {
+		predicates = append(predicates, planversion.PlanIDHasPrefix(*i.PlanIDHasPrefix))
+	}
+	if i.PlanIDHasSuffix != nil {
+		predicates = append(predicates, planversion.PlanIDHasSuffix(*i.PlanIDHasSuffix))
+	}
+	if i.PlanIDEqualFold != nil {
+		predicates = append(predicates, planversion.PlanIDEqualFold(*i.PlanIDEqualFold))
+	}
+	if i.PlanIDContainsFold != nil {
+		predicates = append(predicates, planversion.PlanIDContainsFold(*i.PlanIDContainsFold))
+	}
+	if i.EffectiveFrom != nil {
+		predicates = append(predicates, planversion.EffectiveFromEQ(*i.EffectiveFrom))
+	}
+	if i.EffectiveFromNEQ != nil {
+		predicates = append(predicates, planversion.EffectiveFromNEQ(*i.EffectiveFromNEQ))
+	}
+	if len(i.EffectiveFromIn) > 0 {
+		predicates = append(predicates, planversion.EffectiveFromIn(i.EffectiveFromIn...))
+	}
+	if len(i.EffectiveFromNotIn) > 0 {
+		predicates = append(predicates, planversion.EffectiveFromNotIn(i.EffectiveFromNotIn...))
+	}
+	if i.EffectiveFromGT != nil {
+		predicates = append(predicates, planversion.EffectiveFromGT(*i.EffectiveFromGT))
+	}
+	if i.EffectiveFromGTE != nil {
+		predicates = append(predicates, planversion.EffectiveFromGTE(*i.EffectiveFromGTE))
+	}
+	if i.EffectiveFromLT != nil {
+		predicates = append(predicates, planversion.EffectiveFromLT(*i.EffectiveFromLT))
+	}
+	if i.EffectiveFromLTE != nil {
+		predicates = append(predicates, planversion.EffectiveFromLTE(*i.EffectiveFromLTE))
+	}
+	if i.AnnualLimit != nil {
+		predicates = append(predicates, planversion.AnnualLimitEQ(*i.AnnualLimit))
+	}
+	if i.AnnualLimitNEQ != nil {
+		predicates = append(predicates, planversion.AnnualLimitNEQ(*i.AnnualLimitNEQ))
+	}
+	if len(i.AnnualLimitIn) > 0 {
+		predicates = append(predicates, planversion.AnnualLimitIn(i.AnnualLimitIn...))
+	}
+	if len(i.AnnualLimitNotIn) > 0 {
+		predicates = append(predicates, planversion.AnnualLimitNotIn(i.AnnualLimitNotIn...))
+	}
+	if i.AnnualLimitGT != nil {
+		predicates = append(predicates, planversion.AnnualLimitGT(*i.AnnualLimitGT))
+	}
+	if i.AnnualLimitGTE != nil {
+		predicates = append(predicates, planversion.AnnualLimitGTE(*i.AnnualLimitGTE))
+	}
+	if i.AnnualLimitLT != nil {
+		predicates = append(predicates, planversion.AnnualLimitLT(*i.AnnualLimitLT))
+	}
+	if i.AnnualLimitLTE != nil {
+		predicates = append(predicates, planversion.AnnualLimitLTE(*i.AnnualLimitLTE))
+	}
+	if i.AnnualLimitIsNil {
+		predicates = append(predicates, planversion.AnnualLimitIsNil())
+	}
+	if i.AnnualLimitNotNil {
+		predicates = append(predicates, planversion.AnnualLimitNotNil())
+	}
+	if i.VisitCopay != nil {
+		predicates = append(predicates, planversion.VisitCopayEQ(*i.VisitCopay))
+	}
+	if i.VisitCopayNEQ != nil {
+		predicates = append(predicates, planversion.VisitCopayNEQ(*i.VisitCopayNEQ))
+	}
+	if len(i.VisitCopayIn) > 0 {
+		predicates = append(predicates, planversion.VisitCopayIn(i.VisitCopayIn...))
+	}
+	if len(i.VisitCopayNotIn) > 0 {
+		predicates = append(predicates, planversion.VisitCopayNotIn(i.VisitCopayNotIn...))
+	}
+	if i.VisitCopayGT != nil {
+		predicates = append(predicates, planversion.VisitCopayGT(*i.VisitCopayGT))
+	}
+	if i.VisitCopayGTE != nil {
+		predicates = append(predicates, planversion.VisitCopayGTE(*i.VisitCopayGTE))
+	}
+	if i.VisitCopayLT != nil {
+		predicates = append(predicates, planversion.VisitCopayLT(*i.VisitCopayLT))
+	}
+	if i.VisitCopayLTE != nil {
+		predicates = append(predicates, planversion.VisitCopayLTE(*i.VisitCopayLTE))
+	}
+
+	if i.HasPlan != nil {
+		p := planversion.HasPlan()
+		if !*i.HasPlan {
+			p = planversion.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasPlanWith) > 0 {
+		with := make([]predicate.InsurancePlan, 0, len(i.HasPlanWith))
+		for _, w := range i.HasPlanWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasPlanWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, planversion.HasPlanWith(with...))
+	}
+	if i.HasRules != nil {
+		p := planversion.HasRules()
+		if !*i.HasRules {
+			p = planversion.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasRulesWith) > 0 {
+		with := make([]predicate.CoverageRule, 0, len(i.HasRulesWith))
+		for _, w := range i.HasRulesWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasRulesWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, planversion.HasRulesWith(with...))
+	}
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyPlanVersionWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return planversion.And(predicates...), nil
+	}
+}
+
+// PreAuthorizationWhereInput represents a where input for filtering PreAuthorization queries.
+type PreAuthorizationWhereInput struct {
+	Predicates []predicate.PreAuthorization  `json:"-"`
+	Not        *PreAuthorizationWhereInput   `json:"not,omitempty"`
+	Or         []*PreAuthorizationWhereInput `json:"or,omitempty"`
+	And        []*PreAuthorizationWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "updated_at" field predicates.
+	UpdatedAt      *time.Time  `json:"updatedAt,omitempty"`
+	UpdatedAtNEQ   *time.Time  `json:"updatedAtNEQ,omitempty"`
+	UpdatedAtIn    []time.Time `json:"updatedAtIn,omitempty"`
+	UpdatedAtNotIn []time.Time `json:"updatedAtNotIn,omitempty"`
+	UpdatedAtGT    *time.Time  `json:"updatedAtGT,omitempty"`
+	UpdatedAtGTE   *time.Time  `json:"updatedAtGTE,omitempty"`
+	UpdatedAtLT    *time.Time  `json:"updatedAtLT,omitempty"`
+	UpdatedAtLTE   *time.Time  `json:"updatedAtLTE,omitempty"`
+
+	// "patient_id" field predicates.
+	PatientID             *string  `json:"patientID,omitempty"`
+	PatientIDNEQ          *string  `json:"patientIDNEQ,omitempty"`
+	PatientIDIn           []string `json:"patientIDIn,omitempty"`
+	PatientIDNotIn        []string `json:"patientIDNotIn,omitempty"`
+	PatientIDGT           *string  `json:"patientIDGT,omitempty"`
+	PatientIDGTE          *string  `json:"patientIDGTE,omitempty"`
+	PatientIDLT           *string  `json:"patientIDLT,omitempty"`
+	PatientIDLTE          *string  `json:"patientIDLTE,omitempty"`
+	PatientIDContains     *string  `json:"patientIDContains,omitempty"`
+	PatientIDHasPrefix    *string  `json:"patientIDHasPrefix,omitempty"`
+	PatientIDHasSuffix    *string  `json:"patientIDHasSuffix,omitempty"`
+	PatientIDEqualFold    *string  `json:"patientIDEqualFold,omitempty"`
+	PatientIDContainsFold *string  `json:"patientIDContainsFold,omitempty"`
+
+	// "policy_id" field predicates.
+	PolicyID             *string  `json:"policyID,omitempty"`
+	PolicyIDNEQ          *string  `json:"policyIDNEQ,omitempty"`
+	PolicyIDIn           []string `json:"policyIDIn,omitempty"`
+	PolicyIDNotIn        []string `json:"policyIDNotIn,omitempty"`
+	PolicyIDGT           *string  `json:"policyIDGT,omitempty"`
+	PolicyIDGTE          *string  `json:"policyIDGTE,omitempty"`
+	PolicyIDLT           *string  `json:"policyIDLT,omitempty"`
+	PolicyIDLTE          *string  `json:"policyIDLTE,omitempty"`
+	PolicyIDContains     *string  `json:"policyIDContains,omitempty"`
+	PolicyIDHasPrefix    *string  `json:"policyIDHasPrefix,omitempty"`
+	PolicyIDHasSuffix    *string  `json:"policyIDHasSuffix,omitempty"`
+	PolicyIDEqualFold    *string  `json:"policyIDEqualFold,omitempty"`
+	PolicyIDContainsFold *string  `json:"policyIDContainsFold,omitempty"`
+
+	// "category" field predicates.
+	Category      *preauthorization.Category  `json:"category,omitempty"`
+	CategoryNEQ   *preauthorization.Category  `json:"categoryNEQ,omitempty"`
+	CategoryIn    []preauthorization.Category `json:"categoryIn,omitempty"`
+	CategoryNotIn []preauthorization.Category `json:"categoryNotIn,omitempty"`
+
+	// "service_code" field predicates.
+	ServiceCode             *string  `json:"serviceCode,omitempty"`
+	ServiceCodeNEQ          *string  `json:"serviceCodeNEQ,omitempty"`
+	ServiceCodeIn           []string `json:"serviceCodeIn,omitempty"`
+	ServiceCodeNotIn        []string `json:"serviceCodeNotIn,omitempty"`
+	ServiceCodeGT           *string  `json:"serviceCodeGT,omitempty"`
+	ServiceCodeGTE          *string  `json:"serviceCodeGTE,omitempty"`
+	ServiceCodeLT           *string  `json:"serviceCodeLT,omitempty"`
+	ServiceCodeLTE          *string  `json:"serviceCodeLTE,omitempty"`
+	ServiceCodeContains     *string  `json:"serviceCodeContains,omitempty"`
+	ServiceCodeHasPrefix    *string  `json:"serviceCodeHasPrefix,omitempty"`
+	ServiceCodeHasSuffix    *string  `json:"serviceCodeHasSuffix,omitempty"`
+	ServiceCodeIsNil        bool     `json:"serviceCodeIsNil,omitempty"`
+	ServiceCodeNotNil       bool     `json:"serviceCodeNotNil,omitempty"`
+	ServiceCodeEqualFold    *string  `json:"serviceCodeEqualFold,omitempty"`
+	ServiceCodeContainsFold *string  `json:"serviceCodeContainsFold,omitempty"`
+
+	// "status" field predicates.
+	Status      *preauthorization.Status  `json:"status,omitempty"`
+	StatusNEQ   *preauthorization.Status  `json:"statusNEQ,omitempty"`
+	StatusIn    []preauthorization.Status `json:"statusIn,omitempty"`
+	StatusNotIn []preauthorization.Status `json:"statusNotIn,omitempty"`
+
+	// "valid_from" field predicates.
+	ValidFrom       *time.Time  `json:"validFrom,omitempty"`
+	ValidFromNEQ    *time.Time  `json:"validFromNEQ,omitempty"`
+	ValidFromIn     []time.Time `json:"validFromIn,omitempty"`
+	ValidFromNotIn  []time.Time `json:"validFromNotIn,omitempty"`
+	ValidFromGT     *time.Time  `json:"validFromGT,omitempty"`
+	ValidFromGTE    *time.Time  `json:"validFromGTE,omitempty"`
+	ValidFromLT     *time.Time  `json:"validFromLT,omitempty"`
+	ValidFromLTE    *time.Time  `json:"validFromLTE,omitempty"`
+	ValidFromIsNil  bool        `json:"validFromIsNil,omitempty"`
+	ValidFromNotNil bool        `json:"validFromNotNil,omitempty"`
+
+	// "valid_to" field predicates.
+	ValidTo       *time.Time  `json:"validTo,omitempty"`
+	ValidToNEQ    *time.Time  `json:"validToNEQ,omitempty"`
+	ValidToIn     []time.Time `json:"validToIn,omitempty"`
+	ValidToNotIn  []time.Time `json:"validToNotIn,omitempty"`
+	ValidToGT     *time.Time  `json:"validToGT,omitempty"`
+	ValidToGTE    *time.Time  `json:"validToGTE,omitempty"`
+	ValidToLT     *time.Time  `json:"validToLT,omitempty"`
+	ValidToLTE    *time.Time  `json:"validToLTE,omitempty"`
+	ValidToIsNil  bool        `json:"validToIsNil,omitempty"`
+	ValidToNotNil bool        `json:"validToNotNil,omitempty"`
+
+	// "approved_amount" field predicates.
+	ApprovedAmount       *int64  `json:"approvedAmount,omitempty"`
+	ApprovedAmountNEQ    *int64  `json:"approvedAmountNEQ,omitempty"`
+	ApprovedAmountIn     []int64 `json:"approvedAmountIn,omitempty"`
+	ApprovedAmountNotIn  []int64 `json:"approvedAmountNotIn,omitempty"`
+	ApprovedAmountGT     *int64  `json:"approvedAmountGT,omitempty"`
+	ApprovedAmountGTE    *int64  `json:"approvedAmountGTE,omitempty"`
+	ApprovedAmountLT     *int64  `json:"approvedAmountLT,omitempty"`
+	ApprovedAmountLTE    *int64  `json:"approvedAmountLTE,omitempty"`
+	ApprovedAmountIsNil  bool    `json:"approvedAmountIsNil,omitempty"`
+	ApprovedAmountNotNil bool    `json:"approvedAmountNotNil,omitempty"`
+
+	// "approved_quantity" field predicates.
+	ApprovedQuantity       *int  `json:"approvedQuantity,omitempty"`
+	ApprovedQuantityNEQ    *int  `json:"approvedQuantityNEQ,omitempty"`
+	ApprovedQuantityIn     []int `json:"approvedQuantityIn,omitempty"`
+	ApprovedQuantityNotIn  []int `json:"approvedQuantityNotIn,omitempty"`
+	ApprovedQuantityGT     *int  `json:"approvedQuantityGT,omitempty"`
+	ApprovedQuantityGTE    *int  `json:"approvedQuantityGTE,omitempty"`
+	ApprovedQuantityLT     *int  `json:"approvedQuantityLT,omitempty"`
+	ApprovedQuantityLTE    *int  `json:"approvedQuantityLTE,omitempty"`
+	ApprovedQuantityIsNil  bool  `json:"approvedQuantityIsNil,omitempty"`
+	ApprovedQuantityNotNil bool  `json:"approvedQuantityNotNil,omitempty"`
+
+	// "payer_reference" field predicates.
+	PayerReference             *string  `json:"payerReference,omitempty"`
+	PayerReferenceNEQ          *string  `json:"payerReferenceNEQ,omitempty"`
+	PayerReferenceIn           []string `json:"payerReferenceIn,omitempty"`
+	PayerReferenceNotIn        []string `json:"payerReferenceNotIn,omitempty"`
+	PayerReferenceGT           *string  `json:"payerReferenceGT,omitempty"`
+	PayerReferenceGTE          *string  `json:"payerReferenceGTE,omitempty"`
+	PayerReferenceLT           *string  `json:"payerReferenceLT,omitempty"`
+	PayerReferenceLTE          *string  `json:"payerReferenceLTE,omitempty"`
+	PayerReferenceContains     *string  `json:"payerReferenceContains,omitempty"`
+	PayerReferenceHasPrefix    *string  `json:"payerReferenceHasPrefix,omitempty"`
+	PayerReferenceHasSuffix    *string  `json:"payerReferenceHasSuffix,omitempty"`
+	PayerReferenceIsNil        bool     `json:"payerReferenceIsNil,omitempty"`
+	PayerReferenceNotNil       bool     `json:"payerReferenceNotNil,omitempty"`
+	PayerReferenceEqualFold    *string  `json:"payerReferenceEqualFold,omitempty"`
+	PayerReferenceContainsFold *string  `json:"payerReferenceContainsFold,omitempty"`
+
+	// "requested_by_id" field predicates.
+	RequestedByID             *string  `json:"requestedByID,omitempty"`
+	RequestedByIDNEQ          *string  `json:"requestedByIDNEQ,omitempty"`
+	RequestedByIDIn           []string `json:"requestedByIDIn,omitempty"`
+	RequestedByIDNotIn        []string `json:"requestedByIDNotIn,omitempty"`
+	RequestedByIDGT           *string  `json:"requestedByIDGT,omitempty"`
+	RequestedByIDGTE          *string  `json:"requestedByIDGTE,omitempty"`
+	RequestedByIDLT           *string  `json:"requestedByIDLT,omitempty"`
+	RequestedByIDLTE          *string  `json:"requestedByIDLTE,omitempty"`
+	RequestedByIDContains     *string  `json:"requestedByIDContains,omitempty"`
+	RequestedByIDHasPrefix    *string  `json:"requestedByIDHasPrefix,omitempty"`
+	RequestedByIDHasSuffix    *string  `json:"requestedByIDHasSuffix,omitempty"`
+	RequestedByIDEqualFold    *string  `json:"requestedByIDEqualFold,omitempty"`
+	RequestedByIDContainsFold *string  `json:"requestedByIDContainsFold,omitempty"`
+
+	// "decided_by_id" field predicates.
+	DecidedByID             *string  `json:"decidedByID,omitempty"`
+	DecidedByIDNEQ          *string  `json:"decidedByIDNEQ,omitempty"`
+	DecidedByIDIn           []string `json:"decidedByIDIn,omitempty"`
+	DecidedByIDNotIn        []string `json:"decidedByIDNotIn,omitempty"`
+	DecidedByIDGT           *string  `json:"decidedByIDGT,omitempty"`
+	DecidedByIDGTE          *string  `json:"decidedByIDGTE,omitempty"`
+	DecidedByIDLT           *string  `json:"decidedByIDLT,omitempty"`
+	DecidedByIDLTE          *string  `json:"decidedByIDLTE,omitempty"`
+	DecidedByIDContains     *string  `json:"decidedByIDContains,omitempty"`
+	DecidedByIDHasPrefix    *string  `json:"decidedByIDHasPrefix,omitempty"`
+	DecidedByIDHasSuffix    *string  `json:"decidedByIDHasSuffix,omitempty"`
+	DecidedByIDIsNil        bool     `json:"decidedByIDIsNil,omitempty"`
+	DecidedByIDNotNil       bool     `json:"decidedByIDNotNil,omitempty"`
+	DecidedByIDEqualFold    *string  `json:"decidedByIDEqualFold,omitempty"`
+	DecidedByIDContainsFold *string  `json:"decidedByIDContainsFold,omitempty"`
+
+	// "patient" edge predicates.
+	HasPatient     *bool                `json:"hasPatient,omitempty"`
+	HasPatientWith []*PatientWhereInput `json:"hasPatientWith,omitempty"`
+
+	// "policy" edge predicates.
+	HasPolicy     *bool                        `json:"hasPolicy,omitempty"`
+	HasPolicyWith []*InsurancePolicyWhereInput `json:"hasPolicyWith,omitempty"`
+
+	// "requested_by" edge predicates.
+	HasRequestedBy     *bool              `json:"hasRequestedBy,omitempty"`
+	HasRequestedByWith []*StaffWhereInput `json:"hasRequestedByWith,omitempty"`
+
+	// "decided_by" edge predicates.
+	HasDecidedBy     *bool              `json:"hasDecidedBy,omitempty"`
+	HasDecidedByWith []*StaffWhereInput `json:"hasDecidedByWith,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *PreAuthorizationWhereInput) AddPredicates(predicates ...predicate.PreAuthorization) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the PreAuthorizationWhereInput filter on the PreAuthorizationQuery builder.
+func (i *PreAuthorizationWhereInput) Filter(q *PreAuthorizationQuery) (*PreAuthorizationQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyPreAuthorizationWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyPreAuthorizationWhereInput is returned in case the PreAuthorizationWhereInput is empty.
+var ErrEmptyPreAuthorizationWhereInput = errors.New("ent: empty predicate PreAuthorizationWhereInput")
+
+// P returns a predicate for filtering preauthorizations.
+// An error is returned if the input is empty or invalid.
+func (i *PreAuthorizationWhereInput) P() (predicate.PreAuthorization, error) {
+	var predicates []predicate.PreAuthorization
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, preauthorization.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.PreAuthorization, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, preauthorization.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.PreAuthorization, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, preauthorization.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, preauthorization.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, preauthorization.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, preauthorization.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, preauthorization.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, preauthorization.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, preauthorization.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, preauthorization.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, preauthorization.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, preauthorization.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, preauthorization.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, preauthorization.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, preauthorization.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, preauthorization.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, preauthorization.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, preauthorization.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, preauthorization.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, preauthorization.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, preauthorization.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.UpdatedAt != nil {
+		predicates = append(predicates, preauthorization.UpdatedAtEQ(*i.UpdatedAt))
+	}
+	if i.UpdatedAtNEQ != nil {
+		predicates = append(predicates, preauthorization.UpdatedAtNEQ(*i.UpdatedAtNEQ))
+	}
+	if len(i.UpdatedAtIn) > 0 {
+		predicates = append(predicates, preauthorization.UpdatedAtIn(i.UpdatedAtIn...))
+	}
+	if len(i.UpdatedAtNotIn) > 0 {
+		predicates = append(predicates, preauthorization.UpdatedAtNotIn(i.UpdatedAtNotIn...))
+	}
+	if i.UpdatedAtGT != nil {
+		predicates = append(predicates, preauthorization.UpdatedAtGT(*i.UpdatedAtGT))
+	}
+	if i.UpdatedAtGTE != nil {
+		predicates = append(predicates, preauthorization.UpdatedAtGTE(*i.UpdatedAtGTE))
+	}
+	if i.UpdatedAtLT != nil {
+		predicates = append(predicates, preauthorization.UpdatedAtLT(*i.UpdatedAtLT))
+	}
+	if i.UpdatedAtLTE != nil {
+		predicates = append(predicates, preauthorization.UpdatedAtLTE(*i.UpdatedAtLTE))
+	}
+	if i.PatientID != nil {
+		predicates = append(predicates, preauthorization.PatientIDEQ(*i.PatientID))
+	}
+	if i.PatientIDNEQ != nil {
+		predicates = append(predicates, preauthorization.PatientIDNEQ(*i.PatientIDNEQ))
+	}
+	if len(i.PatientIDIn) > 0 {
+		predicates = append(predicates, preauthorization.PatientIDIn(i.PatientIDIn...))
+	}
+	if len(i.PatientIDNotIn) > 0 {
+		predicates = append(predicates, preauthorization.PatientIDNotIn(i.PatientIDNotIn...))
+	}
+	if i.PatientIDGT != nil {
+		predicates = append(predicates, preauthorization.PatientIDGT(*i.PatientIDGT))
+	}
+	if i.PatientIDGTE != nil {
+		predicates = append(predicates, preauthorization.PatientIDGTE(*i.PatientIDGTE))
+	}
+	if i.PatientIDLT != nil {
+		predicates = append(predicates, preauthorization.PatientIDLT(*i.PatientIDLT))
+	}
+	if i.PatientIDLTE != nil {
+		predicates = append(predicates, preauthorization.PatientIDLTE(*i.PatientIDLTE))
+	}
+	if i.PatientIDContains != nil {
+		predicates = append(predicates, preauthorization.PatientIDContains(*i.PatientIDContains))
+	}
+	if i.PatientIDHasPrefix != nil {
+		predicates = append(predicates, preauthorization.PatientIDHasPrefix(*i.PatientIDHasPrefix))
+	}
+	if i.PatientIDHasSuffix != nil {
+		predicates = append(predicates, preauthorization.PatientIDHasSuffix(*i.PatientIDHasSuffix))
+	}
+	if i.PatientIDEqualFold != nil {
+		predicates = append(predicates, preauthorization.PatientIDEqualFold(*i.PatientIDEqualFold))
+	}
+	if i.PatientIDContainsFold != nil {
+		predicates = append(predicates, preauthorization.PatientIDContainsFold(*i.PatientIDContainsFold))
+	}
+	if i.PolicyID != nil {
+		predicates = append(predicates, preauthorization.PolicyIDEQ(*i.PolicyID))
+	}
+	if i.PolicyIDNEQ != nil {
+		predicates = append(predicates, preauthorization.PolicyIDNEQ(*i.PolicyIDNEQ))
+	}
+	if len(i.PolicyIDIn) > 0 {
+		predicates = append(predicates, preauthorization.PolicyIDIn(i.PolicyIDIn...))
+	}
+	if len(i.PolicyIDNotIn) > 0 {
+		predicates = append(predicates, preauthorization.PolicyIDNotIn(i.PolicyIDNotIn...))
+	}
+	if i.PolicyIDGT != nil {
+		predicates = append(predicates, preauthorization.PolicyIDGT(*i.PolicyIDGT))
+	}
+	if i.PolicyIDGTE != nil {
+		predicates = append(predicates, preauthorization.PolicyIDGTE(*i.PolicyIDGTE))
+	}
+	if i.PolicyIDLT != nil {
+		predicates = append(predicates, preauthorization.PolicyIDLT(*i.PolicyIDLT))
+	}
+	if i.PolicyIDLTE != nil {
+		predicates = append(predicates, preauthorization.PolicyIDLTE(*i.PolicyIDLTE))
+	}
+	if i.PolicyIDContains != nil {
+		predicates = append(predicates, preauthorization.PolicyIDContains(*i.PolicyIDContains))
+	}
+	if i.PolicyIDHasPrefix != nil {
+		predicates = append(predicates, preauthorization.PolicyIDHasPrefix(*i.PolicyIDHasPrefix))
+	}
+	if i.PolicyIDHasSuffix != nil {
+		predicates = append(predicates, preauthorization.PolicyIDHasSuffix(*i.PolicyIDHasSuffix))
+	}
+	if i.PolicyIDEqualFold != nil {
+		predicates = append(predicates, preauthorization.PolicyIDEqualFold(*i.PolicyIDEqualFold))
+	}
+	if i.PolicyIDContainsFold != nil {
+		predicates = append(predicates, preauthorization.PolicyIDContainsFold(*i.PolicyIDContainsFold))
+	}
+	if i.Category != nil {
+		predicates = append(predicates, preauthorization.CategoryEQ(*i.Category))
+	}
+	if i.CategoryNEQ != nil {
+		predicates = append(predicates, preauthorization.CategoryNEQ(*i.CategoryNEQ))
+	}
+	if len(i.CategoryIn) > 0 {
+		predicates = append(predicates, preauthorization.CategoryIn(i.CategoryIn...))
+	}
+	if len(i.CategoryNotIn) > 0 {
+		predicates = append(predicates, preauthorization.CategoryNotIn(i.CategoryNotIn...))
+	}
+	if i.ServiceCode != nil {
+		predicates = append(predicates, preauthorization.ServiceCodeEQ(*i.ServiceCode))
+	}
+	if i.ServiceCodeNEQ != nil {
+		predicates = append(predicates, preauthorization.ServiceCodeNEQ(*i.ServiceCodeNEQ))
+	}
+	if len(i.ServiceCodeIn) > 0 {
+		predicates = append(predicates, preauthorization.ServiceCodeIn(i.ServiceCodeIn...))
+	}
+	if len(i.ServiceCodeNotIn) > 0 {
+		predicates = append(predicates, preauthorization.ServiceCodeNotIn(i.ServiceCodeNotIn...))
+	}
+	if i.ServiceCodeGT != nil {
+		predicates = append(predicates, preauthorization.ServiceCodeGT(*i.ServiceCodeGT))
+	}
+	if i.ServiceCodeGTE != nil {
+		predicates = append(predicates, preauthorization.ServiceCodeGTE(*i.ServiceCodeGTE))
+	}
+	if i.ServiceCodeLT != nil {
+		predicates = append(predicates, preauthorization.ServiceCodeLT(*i.ServiceCodeLT))
+	}
+	if i.ServiceCodeLTE != nil {
+		predicates = append(predicates, preauthorization.ServiceCodeLTE(*i.ServiceCodeLTE))
+	}
+	if i.ServiceCodeContains != nil {
+		predicates = append(predicates, preauthorization.ServiceCodeContains(*i.ServiceCodeContains))
+	}
+	if i.ServiceCodeHasPrefix != nil {
+		predicates = append(predicates, preauthorization.ServiceCodeHasPrefix(*i.ServiceCodeHasPrefix))
+	}
+	if i.ServiceCodeHasSuffix != nil {
+		predicates = append(predicates, preauthorization.ServiceCodeHasSuffix(*i.ServiceCodeHasSuffix))
+	}
+	if i.ServiceCodeIsNil {
+		predicates = append(predicates, preauthorization.ServiceCodeIsNil())
+	}
+	if i.ServiceCodeNotNil {
+		predicates = append(predicates, preauthorization.ServiceCodeNotNil())
+	}
+	if i.ServiceCodeEqualFold != nil {
+		predicates = append(predicates, preauthorization.ServiceCodeEqualFold(*i.ServiceCodeEqualFold))
+	}
+	if i.ServiceCodeContainsFold != nil {
+		predicates = append(predicates, preauthorization.ServiceCodeContainsFold(*i.ServiceCodeContainsFold))
+	}
+	if i.Status != nil {
+		predicates = append(predicates, preauthorization.StatusEQ(*i.Status))
+	}
+	if i.StatusNEQ != nil {
+		predicates = append(predicates, preauthorization.StatusNEQ(*i.StatusNEQ))
+	}
+	if len(i.StatusIn) > 0 {
+		predicates = append(predicates, preauthorization.StatusIn(i.StatusIn...))
+	}
+	if len(i.StatusNotIn) > 0 {
+		predicates = append(predicates, preauthorization.StatusNotIn(i.StatusNotIn...))
+	}
+	if i.ValidFrom != nil {
+		predicates = append(predicates, preauthorization.ValidFromEQ(*i.ValidFrom))
+	}
+	if i.ValidFromNEQ != nil {
+		predicates = append(predicates, preauthorization.ValidFromNEQ(*i.ValidFromNEQ))
+	}
+	if len(i.ValidFromIn) > 0 {
+		predicates = append(predicates, preauthorization.ValidFromIn(i.ValidFromIn...))
+	}
+	if len(i.ValidFromNotIn) > 0 {
+		predicates = append(predicates, preauthorization.ValidFromNotIn(i.ValidFromNotIn...))
+	}
+	if i.ValidFromGT != nil {
+		predicates = append(predicates, preauthorization.ValidFromGT(*i.ValidFromGT))
+	}
+	if i.ValidFromGTE != nil {
+		predicates = append(predicates, preauthorization.ValidFromGTE(*i.ValidFromGTE))
+	}
+	if i.ValidFromLT != nil {
+		predicates = append(predicates, preauthorization.ValidFromLT(*i.ValidFromLT))
+	}
+	if i.ValidFromLTE != nil {
+		predicates = append(predicates, preauthorization.ValidFromLTE(*i.ValidFromLTE))
+	}
+	if i.ValidFromIsNil {
+		predicates = append(predicates, preauthorization.ValidFromIsNil())
+	}
+	if i.ValidFromNotNil {
+		predicates = append(predicates, preauthorization.ValidFromNotNil())
+	}
+	if i.ValidTo != nil {
+		predicates = append(predicates, preauthorization.ValidToEQ(*i.ValidTo))
+	}
+	if i.ValidToNEQ != nil {
+		predicates = append(predicates, preauthorization.ValidToNEQ(*i.ValidToNEQ))
+	}
+	if len(i.ValidToIn) > 0 {
+		predicates = append(predicates, preauthorization.ValidToIn(i.ValidToIn...))
+	}
+	if len(i.ValidToNotIn) > 0 {
+		predicates = append(predicates, preauthorization.ValidToNotIn(i.ValidToNotIn...))
+	}
+	if i.ValidToGT != nil {
+		predicates = append(predicates, preauthorization.ValidToGT(*i.ValidToGT))
+	}
+	if i.ValidToGTE != nil {
+		predicates = append(predicates, preauthorization.ValidToGTE(*i.ValidToGTE))
+	}
+	if i.ValidToLT != nil {
+		predicates = append(predicates, preauthorization.ValidToLT(*i.ValidToLT))
+	}
+	if i.ValidToLTE != nil {
+		predicates = append(predicates, preauthorization.ValidToLTE(*i.ValidToLTE))
+	}
+	if i.ValidToIsNil {
+		predicates = append(predicates, preauthorization.ValidToIsNil())
+	}
+	if i.ValidToNotNil {
+		predicates = append(predicates, preauthorization.ValidToNotNil())
+	}
+	if i.ApprovedAmount != nil {
+		predicates = append(predicates, preauthorization.ApprovedAmountEQ(*i.ApprovedAmount))
+	}
+	if i.ApprovedAmountNEQ != nil {
+		predicates = append(predicates, preauthorization.ApprovedAmountNEQ(*i.ApprovedAmountNEQ))
+	}
+	if len(i.ApprovedAmountIn) > 0 {
+		predicates = append(predicates, preauthorization.ApprovedAmountIn(i.ApprovedAmountIn...))
+	}
+	if len(i.ApprovedAmountNotIn) > 0 {
+		predicates = append(predicates, preauthorization.ApprovedAmountNotIn(i.ApprovedAmountNotIn...))
+	}
+	if i.ApprovedAmountGT != nil {
+		predicates = append(predicates, preauthorization.ApprovedAmountGT(*i.ApprovedAmountGT))
+	}
+	if i.ApprovedAmountGTE != nil {
+		predicates = append(predicates, preauthorization.ApprovedAmountGTE(*i.ApprovedAmountGTE))
+	}
+	if i.ApprovedAmountLT != nil {
+		predicates = append(predicates, preauthorization.ApprovedAmountLT(*i.ApprovedAmountLT))
+	}
+	if i.ApprovedAmountLTE != nil {
+		predicates = append(predicates, preauthorization.ApprovedAmountLTE(*i.ApprovedAmountLTE))
+	}
+	if i.ApprovedAmountIsNil {
+		predicates = append(predicates, preauthorization.ApprovedAmountIsNil())
+	}
+	if i.ApprovedAmountNotNil {
+		predicates = append(predicates, preauthorization.ApprovedAmountNotNil())
+	}
+	if i.ApprovedQuantity != nil {
+		predicates = append(predicates, preauthorization.ApprovedQuantityEQ(*i.ApprovedQuantity))
+	}
+	if i.ApprovedQuantityNEQ != nil {
+		predicates = append(predicates, preauthorization.ApprovedQuantityNEQ(*i.ApprovedQuantityNEQ))
+	}
+	if len(i.ApprovedQuantityIn) > 0 {
+		predicates = append(predicates, preauthorization.ApprovedQuantityIn(i.ApprovedQuantityIn...))
+	}
+	if len(i.ApprovedQuantityNotIn) > 0 {
+		predicates = append(predicates, preauthorization.ApprovedQuantityNotIn(i.ApprovedQuantityNotIn...))
+	}
+	if i.ApprovedQuantityGT != nil {
+		predicates = append(predicates, preauthorization.ApprovedQuantityGT(*i.ApprovedQuantityGT))
+	}
+	if i.ApprovedQuantityGTE != nil {
+		predicates = append(predicates, preauthorization.ApprovedQuantityGTE(*i.ApprovedQuantityGTE))
+	}
+	if i.ApprovedQuantityLT != nil {
+		predicates = append(predicates, preauthorization.ApprovedQuantityLT(*i.ApprovedQuantityLT))
+	}
+	if i.ApprovedQuantityLTE != nil {
+		predicates = append(predicates, preauthorization.ApprovedQuantityLTE(*i.ApprovedQuantityLTE))
+	}
+	if i.ApprovedQuantityIsNil {
+		predicates = append(predicates, preauthorization.ApprovedQuantityIsNil())
+	}
+	if i.ApprovedQuantityNotNil {
+		predicates = append(predicates, preauthorization.ApprovedQuantityNotNil())
+	}
+	if i.PayerReference != nil {
+		predicates = append(predicates, preauthorization.PayerReferenceEQ(*i.PayerReference))
+	}
+	if i.PayerReferenceNEQ != nil {
+		predicates = append(predicates, preauthorization.PayerReferenceNEQ(*i.PayerReferenceNEQ))
+	}
+	if len(i.PayerReferenceIn) > 0 {
+		predicates = append(predicates, preauthorization.PayerReferenceIn(i.PayerReferenceIn...))
+	}
+	if len(i.PayerReferenceNotIn) > 0 {
+		predicates = append(predicates, preauthorization.PayerReferenceNotIn(i.PayerReferenceNotIn...))
+	}
+	if i.PayerReferenceGT != nil {
+		predicates = append(predicates, preauthorization.PayerReferenceGT(*i.PayerReferenceGT))
+	}
+	if i.PayerReferenceGTE != nil {
+		predicates = append(predicates, preauthorization.PayerReferenceGTE(*i.PayerReferenceGTE))
+	}
+	if i.PayerReferenceLT != nil {
+		predicates = append(predicates, preauthorization.PayerReferenceLT(*i.PayerReferenceLT))
+	}
+	if i.PayerReferenceLTE != nil {
+		predicates = append(predicates, preauthorization.PayerReferenceLTE(*i.PayerReferenceLTE))
+	}
+	if i.PayerReferenceContains != nil {
+		predicates = append(predicates, preauthorization.PayerReferenceContains(*i.PayerReferenceContains))
+	}
+	if i.PayerReferenceHasPrefix != nil {
+		predicates = append(predicates, preauthorization.PayerReferenceHasPrefix(*i.PayerReferenceHasPrefix))
+	}
+	if i.PayerReferenceHasSuffix != nil {
+		predicates = append(predicates, preauthorization.PayerReferenceHasSuffix(*i.PayerReferenceHasSuffix))
+	}
+	if i.PayerReferenceIsNil {
+		predicates = append(predicates, preauthorization.PayerReferenceIsNil())
+	}
+	if i.PayerReferenceNotNil {
+		predicates = append(predicates, preauthorization.PayerReferenceNotNil())
+	}
+	if i.PayerReferenceEqualFold != nil {
+		predicates = append(predicates, preauthorization.PayerReferenceEqualFold(*i.PayerReferenceEqualFold))
+	}
+	if i.PayerReferenceContainsFold != nil {
+		predicates = append(predicates, preauthorization.PayerReferenceContainsFold(*i.PayerReferenceContainsFold))
+	}
+	if i.RequestedByID != nil {
+		predicates = append(predicates, preauthorization.RequestedByIDEQ(*i.RequestedByID))
+	}
+	if i.RequestedByIDNEQ != nil {
+		predicates = append(predicates, preauthorization.RequestedByIDNEQ(*i.RequestedByIDNEQ))
+	}
+	if len(i.RequestedByIDIn) > 0 {
+		predicates = append(predicates, preauthorization.RequestedByIDIn(i.RequestedByIDIn...))
+	}
+	if len(i.RequestedByIDNotIn) > 0 {
+		predicates = append(predicates, preauthorization.RequestedByIDNotIn(i.RequestedByIDNotIn...))
+	}
+	if i.RequestedByIDGT != nil {
+		predicates = append(predicates, preauthorization.RequestedByIDGT(*i.RequestedByIDGT))
+	}
+	if i.RequestedByIDGTE != nil {
+		predicates = append(predicates, preauthorization.RequestedByIDGTE(*i.RequestedByIDGTE))
+	}
+	if i.RequestedByIDLT != nil {
+		predicates = append(predicates, preauthorization.RequestedByIDLT(*i.RequestedByIDLT))
+	}
+	if i.RequestedByIDLTE != nil {
+		predicates = append(predicates, preauthorization.RequestedByIDLTE(*i.RequestedByIDLTE))
+	}
+	if i.RequestedByIDContains != nil {
+		predicates = append(predicates, preauthorization.RequestedByIDContains(*i.RequestedByIDContains))
+	}
+	if i.RequestedByIDHasPrefix != nil {
+		predicates = append(predicates, preauthorization.RequestedByIDHasPrefix(*i.RequestedByIDHasPrefix))
+	}
+	if i.RequestedByIDHasSuffix != nil {
+		predicates = append(predicates, preauthorization.RequestedByIDHasSuffix(*i.RequestedByIDHasSuffix))
+	}
+	if i.RequestedByIDEqualFold != nil {
+		predicates = append(predicates, preauthorization.RequestedByIDEqualFold(*i.RequestedByIDEqualFold))
+	}
+	if i.RequestedByIDContainsFold != nil {
+		predicates = append(predicates, preauthorization.RequestedByIDContainsFold(*i.RequestedByIDContainsFold))
+	}
+	if i.DecidedByID != nil {
+		predicates = append(predicates, preauthorization.DecidedByIDEQ(*i.DecidedByID))
+	}
+	if i.DecidedByIDNEQ != nil {
+		predicates = append(predicates, preauthorization.DecidedByIDNEQ(*i.DecidedByIDNEQ))
+	}
+	if len(i.DecidedByIDIn) > 0 {
+		predicates = append(predicates, preauthorization.DecidedByIDIn(i.DecidedByIDIn...))
+	}
+	if len(i.DecidedByIDNotIn) > 0 {
+		predicates = append(predicates, preauthorization.DecidedByIDNotIn(i.DecidedByIDNotIn...))
+	}
+	if i.DecidedByIDGT != nil {
+		predicates = append(predicates, preauthorization.DecidedByIDGT(*i.DecidedByIDGT))
+	}
+	if i.DecidedByIDGTE != nil {
+		predicates = append(predicates, preauthorization.DecidedByIDGTE(*i.DecidedByIDGTE))
+	}
+	if i.DecidedByIDLT != nil {
+		predicates = append(predicates, preauthorization.DecidedByIDLT(*i.DecidedByIDLT))
+	}
+	if i.DecidedByIDLTE != nil {
+		predicates = append(predicates, preauthorization.DecidedByIDLTE(*i.DecidedByIDLTE))
+	}
+	if i.DecidedByIDContains != nil {
+		predicates = append(predicates, preauthorization.DecidedByIDContains(*i.DecidedByIDContains))
+	}
+	if i.DecidedByIDHasPrefix != nil {
+		predicates = append(predicates, preauthorization.DecidedByIDHasPrefix(*i.DecidedByIDHasPrefix))
+	}
+	if i.DecidedByIDHasSuffix != nil {
+		predicates = append(predicates, preauthorization.DecidedByIDHasSuffix(*i.DecidedByIDHasSuffix))
+	}
+	if i.DecidedByIDIsNil {
+		predicates = append(predicates, preauthorization.DecidedByIDIsNil())
+	}
+	if i.DecidedByIDNotNil {
+		predicates = append(predicates, preauthorization.DecidedByIDNotNil())
+	}
+	if i.DecidedByIDEqualFold != nil {
+		predicates = append(predicates, preauthorization.DecidedByIDEqualFold(*i.DecidedByIDEqualFold))
+	}
+	if i.DecidedByIDContainsFold != nil {
+		predicates = append(predicates, preauthorization.DecidedByIDContainsFold(*i.DecidedByIDContainsFold))
+	}
+
+	if i.HasPatient != nil {
+		p := preauthorization.HasPatient()
+		if !*i.HasPatient {
+			p = preauthorization.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasPatientWith) > 0 {
+		with := make([]predicate.Patient, 0, len(i.HasPatientWith))
+		for _, w := range i.HasPatientWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasPatientWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, preauthorization.HasPatientWith(with...))
+	}
+	if i.HasPolicy != nil {
+		p := preauthorization.HasPolicy()
+		if !*i.HasPolicy {
+			p = preauthorization.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasPolicyWith) > 0 {
+		with := make([]predicate.InsurancePolicy, 0, len(i.HasPolicyWith))
+		for _, w := range i.HasPolicyWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasPolicyWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, preauthorization.HasPolicyWith(with...))
+	}
+	if i.HasRequestedBy != nil {
+		p := preauthorization.HasRequestedBy()
+		if !*i.HasRequestedBy {
+			p = preauthorization.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasRequestedByWith) > 0 {
+		with := make([]predicate.Staff, 0, len(i.HasRequestedByWith))
+		for _, w := range i.HasRequestedByWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasRequestedByWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, preauthorization.HasRequestedByWith(with...))
+	}
+	if i.HasDecidedBy != nil {
+		p := preauthorization.HasDecidedBy()
+		if !*i.HasDecidedBy {
+			p = preauthorization.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasDecidedByWith) > 0 {
+		with := make([]predicate.Staff, 0, len(i.HasDecidedByWith))
+		for _, w := range i.HasDecidedByWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasDecidedByWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, preauthorization.HasDecidedByWith(with...))
+	}
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyPreAuthorizationWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return preauthorization.And(predicates...), nil
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/sql"
+	"github.com/hmis-dev/hmis/ent/insuranceplan"
 	"github.com/hmis-dev/hmis/ent/insurancepolicy"
 	"github.com/hmis-dev/hmis/ent/patient"
 )
@@ -38,6 +39,8 @@ type InsurancePolicy struct {
 	Priority int `json:"priority,omitempty"`
 	// Status holds the value of the "status" field.
 	Status insurancepolicy.Status `json:"status,omitempty"`
+	// The plan whose rules split the patient's bills; payer stays the text the patient gave.
+	PlanID *string `json:"plan_id,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the InsurancePolicyQuery when eager-loading is set.
 	Edges        InsurancePolicyEdges `json:"edges"`
@@ -48,11 +51,13 @@ type InsurancePolicy struct {
 type InsurancePolicyEdges struct {
 	// Patient holds the value of the patient edge.
 	Patient *Patient `json:"patient,omitempty"`
+	// Plan holds the value of the plan edge.
+	Plan *InsurancePlan `json:"plan,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [1]bool
+	loadedTypes [2]bool
 	// totalCount holds the count of the edges above.
-	totalCount [1]map[string]int
+	totalCount [2]map[string]int
 }
 
 // PatientOrErr returns the Patient value or an error if the edge
@@ -66,6 +71,17 @@ func (e InsurancePolicyEdges) PatientOrErr() (*Patient, error) {
 	return nil, &NotLoadedError{edge: "patient"}
 }
 
+// PlanOrErr returns the Plan value or an error if the edge
+// was not loaded in eager-loading, or loaded but was not found.
+func (e InsurancePolicyEdges) PlanOrErr() (*InsurancePlan, error) {
+	if e.Plan != nil {
+		return e.Plan, nil
+	} else if e.loadedTypes[1] {
+		return nil, &NotFoundError{label: insuranceplan.Label}
+	}
+	return nil, &NotLoadedError{edge: "plan"}
+}
+
 // scanValues returns the types for scanning values from sql.Rows.
 func (*InsurancePolicy) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
@@ -73,7 +89,7 @@ func (*InsurancePolicy) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case insurancepolicy.FieldPriority:
 			values[i] = new(sql.NullInt64)
-		case insurancepolicy.FieldID, insurancepolicy.FieldPatientID, insurancepolicy.FieldPayer, insurancepolicy.FieldMemberNumber, insurancepolicy.FieldPlanName, insurancepolicy.FieldStatus:
+		case insurancepolicy.FieldID, insurancepolicy.FieldPatientID, insurancepolicy.FieldPayer, insurancepolicy.FieldMemberNumber, insurancepolicy.FieldPlanName, insurancepolicy.FieldStatus, insurancepolicy.FieldPlanID:
 			values[i] = new(sql.NullString)
 		case insurancepolicy.FieldCreatedAt, insurancepolicy.FieldUpdatedAt, insurancepolicy.FieldValidFrom, insurancepolicy.FieldValidTo:
 			values[i] = new(sql.NullTime)
@@ -160,6 +176,13 @@ func (_m *InsurancePolicy) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.Status = insurancepolicy.Status(value.String)
 			}
+		case insurancepolicy.FieldPlanID:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field plan_id", values[i])
+			} else if value.Valid {
+				_m.PlanID = new(string)
+				*_m.PlanID = value.String
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -176,6 +199,11 @@ func (_m *InsurancePolicy) Value(name string) (ent.Value, error) {
 // QueryPatient queries the "patient" edge of the InsurancePolicy entity.
 func (_m *InsurancePolicy) QueryPatient() *PatientQuery {
 	return NewInsurancePolicyClient(_m.config).QueryPatient(_m)
+}
+
+// QueryPlan queries the "plan" edge of the InsurancePolicy entity.
+func (_m *InsurancePolicy) QueryPlan() *InsurancePlanQuery {
+	return NewInsurancePolicyClient(_m.config).QueryPlan(_m)
 }
 
 // Update returns a builder for updating this InsurancePolicy.
@@ -234,6 +262,11 @@ func (_m *InsurancePolicy) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("status=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Status))
+	builder.WriteString(", ")
+	if v := _m.PlanID; v != nil {
+		builder.WriteString("plan_id=")
+		builder.WriteString(*v)
+	}
 	builder.WriteByte(')')
 	return builder.String()
 }

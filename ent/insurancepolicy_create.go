@@ -10,6 +10,7 @@ import (
 
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
+	"github.com/hmis-dev/hmis/ent/insuranceplan"
 	"github.com/hmis-dev/hmis/ent/insurancepolicy"
 	"github.com/hmis-dev/hmis/ent/patient"
 )
@@ -129,6 +130,20 @@ func (_c *InsurancePolicyCreate) SetNillableStatus(v *insurancepolicy.Status) *I
 	return _c
 }
 
+// SetPlanID sets the "plan_id" field.
+func (_c *InsurancePolicyCreate) SetPlanID(v string) *InsurancePolicyCreate {
+	_c.mutation.SetPlanID(v)
+	return _c
+}
+
+// SetNillablePlanID sets the "plan_id" field if the given value is not nil.
+func (_c *InsurancePolicyCreate) SetNillablePlanID(v *string) *InsurancePolicyCreate {
+	if v != nil {
+		_c.SetPlanID(*v)
+	}
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *InsurancePolicyCreate) SetID(v string) *InsurancePolicyCreate {
 	_c.mutation.SetID(v)
@@ -146,6 +161,11 @@ func (_c *InsurancePolicyCreate) SetNillableID(v *string) *InsurancePolicyCreate
 // SetPatient sets the "patient" edge to the Patient entity.
 func (_c *InsurancePolicyCreate) SetPatient(v *Patient) *InsurancePolicyCreate {
 	return _c.SetPatientID(v.ID)
+}
+
+// SetPlan sets the "plan" edge to the InsurancePlan entity.
+func (_c *InsurancePolicyCreate) SetPlan(v *InsurancePlan) *InsurancePolicyCreate {
+	return _c.SetPlanID(v.ID)
 }
 
 // Mutation returns the InsurancePolicyMutation object of the builder.
@@ -355,6 +375,23 @@ func (_c *InsurancePolicyCreate) createSpec() (*InsurancePolicy, *sqlgraph.Creat
 			edge.Target.Nodes = append(edge.Target.Nodes, k)
 		}
 		_node.PatientID = nodes[0]
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.PlanIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   insurancepolicy.PlanTable,
+			Columns: []string{insurancepolicy.PlanColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(insuranceplan.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_node.PlanID = &nodes[0]
 		_spec.Edges = append(_spec.Edges, edge)
 	}
 	return _node, _spec

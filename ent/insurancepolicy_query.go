@@ -11,6 +11,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
+	"github.com/hmis-dev/hmis/ent/insuranceplan"
 	"github.com/hmis-dev/hmis/ent/insurancepolicy"
 	"github.com/hmis-dev/hmis/ent/patient"
 	"github.com/hmis-dev/hmis/ent/predicate"
@@ -24,6 +25,7 @@ type InsurancePolicyQuery struct {
 	inters      []Interceptor
 	predicates  []predicate.InsurancePolicy
 	withPatient *PatientQuery
+	withPlan    *InsurancePlanQuery
 	modifiers   []func(*sql.Selector)
 	loadTotal   []func(context.Context, []*InsurancePolicy) error
 	// intermediate query (i.e. traversal path).
@@ -77,6 +79,28 @@ func (_q *InsurancePolicyQuery) QueryPatient() *PatientQuery {
 			sqlgraph.From(insurancepolicy.Table, insurancepolicy.FieldID, selector),
 			sqlgraph.To(patient.Table, patient.FieldID),
 			sqlgraph.Edge(sqlgraph.M2O, true, insurancepolicy.PatientTable, insurancepolicy.PatientColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryPlan chains the current query on the "plan" edge.
+func (_q *InsurancePolicyQuery) QueryPlan() *InsurancePlanQuery {
+	query := (&InsurancePlanClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(insurancepolicy.Table, insurancepolicy.FieldID, selector),
+			sqlgraph.To(insuranceplan.Table, insuranceplan.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, insurancepolicy.PlanTable, insurancepolicy.PlanColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -277,6 +301,7 @@ func (_q *InsurancePolicyQuery) Clone() *InsurancePolicyQuery {
 		inters:      append([]Interceptor{}, _q.inters...),
 		predicates:  append([]predicate.InsurancePolicy{}, _q.predicates...),
 		withPatient: _q.withPatient.Clone(),
+		withPlan:    _q.withPlan.Clone(),
 		// clone intermediate query.
 		sql:  _q.sql.Clone(),
 		path: _q.path,
@@ -291,6 +316,17 @@ func (_q *InsurancePolicyQuery) WithPatient(opts ...func(*PatientQuery)) *Insura
 		opt(query)
 	}
 	_q.withPatient = query
+	return _q
+}
+
+// WithPlan tells the query-builder to eager-load the nodes that are connected to
+// the "plan" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *InsurancePolicyQuery) WithPlan(opts ...func(*InsurancePlanQuery)) *InsurancePolicyQuery {
+	query := (&InsurancePlanClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withPlan = query
 	return _q
 }
 
@@ -372,8 +408,9 @@ func (_q *InsurancePolicyQuery) sqlAll(ctx context.Context, hooks ...queryHook) 
 	var (
 		nodes       = []*InsurancePolicy{}
 		_spec       = _q.querySpec()
-		loadedTypes = [1]bool{
+		loadedTypes = [2]bool{
 			_q.withPatient != nil,
+			_q.withPlan != nil,
 		}
 	)
 	_spec.ScanValues = func(columns []string) ([]any, error) {
@@ -400,6 +437,12 @@ func (_q *InsurancePolicyQuery) sqlAll(ctx context.Context, hooks ...queryHook) 
 	if query := _q.withPatient; query != nil {
 		if err := _q.loadPatient(ctx, query, nodes, nil,
 			func(n *InsurancePolicy, e *Patient) { n.Edges.Patient = e }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withPlan; query != nil {
+		if err := _q.loadPlan(ctx, query, nodes, nil,
+			func(n *InsurancePolicy, e *InsurancePlan) { n.Edges.Plan = e }); err != nil {
 			return nil, err
 		}
 	}
@@ -440,6 +483,38 @@ func (_q *InsurancePolicyQuery) loadPatient(ctx context.Context, query *PatientQ
 	}
 	return nil
 }
+func (_q *InsurancePolicyQuery) loadPlan(ctx context.Context, query *InsurancePlanQuery, nodes []*InsurancePolicy, init func(*InsurancePolicy), assign func(*InsurancePolicy, *InsurancePlan)) error {
+	ids := make([]string, 0, len(nodes))
+	nodeids := make(map[string][]*InsurancePolicy)
+	for i := range nodes {
+		if nodes[i].PlanID == nil {
+			continue
+		}
+		fk := *nodes[i].PlanID
+		if _, ok := nodeids[fk]; !ok {
+			ids = append(ids, fk)
+		}
+		nodeids[fk] = append(nodeids[fk], nodes[i])
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	query.Where(insuranceplan.IDIn(ids...))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		nodes, ok := nodeids[n.ID]
+		if !ok {
+			return fmt.Errorf(`unexpected foreign-key "plan_id" returned %v`, n.ID)
+		}
+		for i := range nodes {
+			assign(nodes[i], n)
+		}
+	}
+	return nil
+}
 
 func (_q *InsurancePolicyQuery) sqlCount(ctx context.Context) (int, error) {
 	_spec := _q.querySpec()
@@ -471,6 +546,9 @@ func (_q *InsurancePolicyQuery) querySpec() *sqlgraph.QuerySpec {
 		}
 		if _q.withPatient != nil {
 			_spec.Node.AddColumnOnce(insurancepolicy.FieldPatientID)
+		}
+		if _q.withPlan != nil {
+			_spec.Node.AddColumnOnce(insurancepolicy.FieldPlanID)
 		}
 	}
 	if ps := _q.predicates; len(ps) > 0 {

@@ -11,6 +11,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
+	"github.com/hmis-dev/hmis/ent/insuranceplan"
 	"github.com/hmis-dev/hmis/ent/insurancepolicy"
 	"github.com/hmis-dev/hmis/ent/patient"
 	"github.com/hmis-dev/hmis/ent/predicate"
@@ -166,9 +167,34 @@ func (_u *InsurancePolicyUpdate) SetNillableStatus(v *insurancepolicy.Status) *I
 	return _u
 }
 
+// SetPlanID sets the "plan_id" field.
+func (_u *InsurancePolicyUpdate) SetPlanID(v string) *InsurancePolicyUpdate {
+	_u.mutation.SetPlanID(v)
+	return _u
+}
+
+// SetNillablePlanID sets the "plan_id" field if the given value is not nil.
+func (_u *InsurancePolicyUpdate) SetNillablePlanID(v *string) *InsurancePolicyUpdate {
+	if v != nil {
+		_u.SetPlanID(*v)
+	}
+	return _u
+}
+
+// ClearPlanID clears the value of the "plan_id" field.
+func (_u *InsurancePolicyUpdate) ClearPlanID() *InsurancePolicyUpdate {
+	_u.mutation.ClearPlanID()
+	return _u
+}
+
 // SetPatient sets the "patient" edge to the Patient entity.
 func (_u *InsurancePolicyUpdate) SetPatient(v *Patient) *InsurancePolicyUpdate {
 	return _u.SetPatientID(v.ID)
+}
+
+// SetPlan sets the "plan" edge to the InsurancePlan entity.
+func (_u *InsurancePolicyUpdate) SetPlan(v *InsurancePlan) *InsurancePolicyUpdate {
+	return _u.SetPlanID(v.ID)
 }
 
 // Mutation returns the InsurancePolicyMutation object of the builder.
@@ -179,6 +205,12 @@ func (_u *InsurancePolicyUpdate) Mutation() *InsurancePolicyMutation {
 // ClearPatient clears the "patient" edge to the Patient entity.
 func (_u *InsurancePolicyUpdate) ClearPatient() *InsurancePolicyUpdate {
 	_u.mutation.ClearPatient()
+	return _u
+}
+
+// ClearPlan clears the "plan" edge to the InsurancePlan entity.
+func (_u *InsurancePolicyUpdate) ClearPlan() *InsurancePolicyUpdate {
+	_u.mutation.ClearPlan()
 	return _u
 }
 
@@ -323,6 +355,35 @@ func (_u *InsurancePolicyUpdate) sqlSave(ctx context.Context) (_node int, err er
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(patient.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.PlanCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   insurancepolicy.PlanTable,
+			Columns: []string{insurancepolicy.PlanColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(insuranceplan.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.PlanIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   insurancepolicy.PlanTable,
+			Columns: []string{insurancepolicy.PlanColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(insuranceplan.FieldID, field.TypeString),
 			},
 		}
 		for _, k := range nodes {
@@ -487,9 +548,34 @@ func (_u *InsurancePolicyUpdateOne) SetNillableStatus(v *insurancepolicy.Status)
 	return _u
 }
 
+// SetPlanID sets the "plan_id" field.
+func (_u *InsurancePolicyUpdateOne) SetPlanID(v string) *InsurancePolicyUpdateOne {
+	_u.mutation.SetPlanID(v)
+	return _u
+}
+
+// SetNillablePlanID sets the "plan_id" field if the given value is not nil.
+func (_u *InsurancePolicyUpdateOne) SetNillablePlanID(v *string) *InsurancePolicyUpdateOne {
+	if v != nil {
+		_u.SetPlanID(*v)
+	}
+	return _u
+}
+
+// ClearPlanID clears the value of the "plan_id" field.
+func (_u *InsurancePolicyUpdateOne) ClearPlanID() *InsurancePolicyUpdateOne {
+	_u.mutation.ClearPlanID()
+	return _u
+}
+
 // SetPatient sets the "patient" edge to the Patient entity.
 func (_u *InsurancePolicyUpdateOne) SetPatient(v *Patient) *InsurancePolicyUpdateOne {
 	return _u.SetPatientID(v.ID)
+}
+
+// SetPlan sets the "plan" edge to the InsurancePlan entity.
+func (_u *InsurancePolicyUpdateOne) SetPlan(v *InsurancePlan) *InsurancePolicyUpdateOne {
+	return _u.SetPlanID(v.ID)
 }
 
 // Mutation returns the InsurancePolicyMutation object of the builder.
@@ -500,6 +586,12 @@ func (_u *InsurancePolicyUpdateOne) Mutation() *InsurancePolicyMutation {
 // ClearPatient clears the "patient" edge to the Patient entity.
 func (_u *InsurancePolicyUpdateOne) ClearPatient() *InsurancePolicyUpdateOne {
 	_u.mutation.ClearPatient()
+	return _u
+}
+
+// ClearPlan clears the "plan" edge to the InsurancePlan entity.
+func (_u *InsurancePolicyUpdateOne) ClearPlan() *InsurancePolicyUpdateOne {
+	_u.mutation.ClearPlan()
 	return _u
 }
 
@@ -674,6 +766,35 @@ func (_u *InsurancePolicyUpdateOne) sqlSave(ctx context.Context) (_node *Insuran
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(patient.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.PlanCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   insurancepolicy.PlanTable,
+			Columns: []string{insurancepolicy.PlanColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(insuranceplan.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.PlanIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   insurancepolicy.PlanTable,
+			Columns: []string{insurancepolicy.PlanColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(insuranceplan.FieldID, field.TypeString),
 			},
 		}
 		for _, k := range nodes {

@@ -25,7 +25,10 @@ import (
 	"github.com/hmis-dev/hmis/ent/careplanactivity"
 	"github.com/hmis-dev/hmis/ent/careplangoal"
 	"github.com/hmis-dev/hmis/ent/careteammember"
+	"github.com/hmis-dev/hmis/ent/claim"
+	"github.com/hmis-dev/hmis/ent/claimline"
 	"github.com/hmis-dev/hmis/ent/clinicalnote"
+	"github.com/hmis-dev/hmis/ent/coveragerule"
 	"github.com/hmis-dev/hmis/ent/department"
 	"github.com/hmis-dev/hmis/ent/dispensing"
 	"github.com/hmis-dev/hmis/ent/dispensingline"
@@ -34,6 +37,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/encounter"
 	"github.com/hmis-dev/hmis/ent/historyitem"
 	"github.com/hmis-dev/hmis/ent/icd10code"
+	"github.com/hmis-dev/hmis/ent/insuranceplan"
 	"github.com/hmis-dev/hmis/ent/insurancepolicy"
 	"github.com/hmis-dev/hmis/ent/journalentry"
 	"github.com/hmis-dev/hmis/ent/journalline"
@@ -53,6 +57,9 @@ import (
 	"github.com/hmis-dev/hmis/ent/patient"
 	"github.com/hmis-dev/hmis/ent/patientcontact"
 	"github.com/hmis-dev/hmis/ent/patientidentifier"
+	"github.com/hmis-dev/hmis/ent/payer"
+	"github.com/hmis-dev/hmis/ent/planversion"
+	"github.com/hmis-dev/hmis/ent/preauthorization"
 	"github.com/hmis-dev/hmis/ent/predicate"
 	"github.com/hmis-dev/hmis/ent/problem"
 	"github.com/hmis-dev/hmis/ent/provideravailability"
@@ -92,7 +99,10 @@ const (
 	TypeCarePlanActivity     = "CarePlanActivity"
 	TypeCarePlanGoal         = "CarePlanGoal"
 	TypeCareTeamMember       = "CareTeamMember"
+	TypeClaim                = "Claim"
+	TypeClaimLine            = "ClaimLine"
 	TypeClinicalNote         = "ClinicalNote"
+	TypeCoverageRule         = "CoverageRule"
 	TypeDepartment           = "Department"
 	TypeDispensing           = "Dispensing"
 	TypeDispensingLine       = "DispensingLine"
@@ -101,6 +111,7 @@ const (
 	TypeEncounter            = "Encounter"
 	TypeHistoryItem          = "HistoryItem"
 	TypeIcd10Code            = "Icd10Code"
+	TypeInsurancePlan        = "InsurancePlan"
 	TypeInsurancePolicy      = "InsurancePolicy"
 	TypeJournalEntry         = "JournalEntry"
 	TypeJournalLine          = "JournalLine"
@@ -120,6 +131,9 @@ const (
 	TypePatient              = "Patient"
 	TypePatientContact       = "PatientContact"
 	TypePatientIdentifier    = "PatientIdentifier"
+	TypePayer                = "Payer"
+	TypePlanVersion          = "PlanVersion"
+	TypePreAuthorization     = "PreAuthorization"
 	TypeProblem              = "Problem"
 	TypeProviderAvailability = "ProviderAvailability"
 	TypeProviderTimeOff      = "ProviderTimeOff"
@@ -14277,6 +14291,3475 @@ func (m *CareTeamMemberMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown CareTeamMember edge %s", name)
 }
 
+// ClaimMutation represents an operation that mutates the Claim nodes in the graph.
+type ClaimMutation struct {
+	config
+	op                    Op
+	typ                   string
+	id                    *string
+	created_at            *time.Time
+	updated_at            *time.Time
+	version               *int
+	addversion            *int
+	status                *claim.Status
+	diagnosis_codes       *[]string
+	appenddiagnosis_codes []string
+	total_claimed         *int64
+	addtotal_claimed      *int64
+	total_approved        *int64
+	addtotal_approved     *int64
+	total_paid            *int64
+	addtotal_paid         *int64
+	denial_code           *string
+	remittance_reference  *string
+	submitted_at          *time.Time
+	adjudicated_at        *time.Time
+	paid_at               *time.Time
+	clearedFields         map[string]struct{}
+	patient               *string
+	clearedpatient        bool
+	policy                *string
+	clearedpolicy         bool
+	payer                 *string
+	clearedpayer          bool
+	encounter             *string
+	clearedencounter      bool
+	previous              *string
+	clearedprevious       bool
+	next                  *string
+	clearednext           bool
+	lines                 map[string]struct{}
+	removedlines          map[string]struct{}
+	clearedlines          bool
+	done                  bool
+	oldValue              func(context.Context) (*Claim, error)
+	predicates            []predicate.Claim
+}
+
+var _ ent.Mutation = (*ClaimMutation)(nil)
+
+// claimOption allows management of the mutation configuration using functional options.
+type claimOption func(*ClaimMutation)
+
+// newClaimMutation creates new mutation for the Claim entity.
+func newClaimMutation(c config, op Op, opts ...claimOption) *ClaimMutation {
+	m := &ClaimMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeClaim,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withClaimID sets the ID field of the mutation.
+func withClaimID(id string) claimOption {
+	return func(m *ClaimMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *Claim
+		)
+		m.oldValue = func(ctx context.Context) (*Claim, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().Claim.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withClaim sets the old Claim of the mutation.
+func withClaim(node *Claim) claimOption {
+	return func(m *ClaimMutation) {
+		m.oldValue = func(context.Context) (*Claim, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m ClaimMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m ClaimMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of Claim entities.
+func (m *ClaimMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *ClaimMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *ClaimMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().Claim.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *ClaimMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *ClaimMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the Claim entity.
+// If the Claim object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ClaimMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *ClaimMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *ClaimMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *ClaimMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the Claim entity.
+// If the Claim object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ClaimMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *ClaimMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetPatientID sets the "patient_id" field.
+func (m *ClaimMutation) SetPatientID(s string) {
+	m.patient = &s
+}
+
+// PatientID returns the value of the "patient_id" field in the mutation.
+func (m *ClaimMutation) PatientID() (r string, exists bool) {
+	v := m.patient
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPatientID returns the old "patient_id" field's value of the Claim entity.
+// If the Claim object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ClaimMutation) OldPatientID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPatientID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPatientID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPatientID: %w", err)
+	}
+	return oldValue.PatientID, nil
+}
+
+// ResetPatientID resets all changes to the "patient_id" field.
+func (m *ClaimMutation) ResetPatientID() {
+	m.patient = nil
+}
+
+// SetPolicyID sets the "policy_id" field.
+func (m *ClaimMutation) SetPolicyID(s string) {
+	m.policy = &s
+}
+
+// PolicyID returns the value of the "policy_id" field in the mutation.
+func (m *ClaimMutation) PolicyID() (r string, exists bool) {
+	v := m.policy
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPolicyID returns the old "policy_id" field's value of the Claim entity.
+// If the Claim object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ClaimMutation) OldPolicyID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPolicyID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPolicyID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPolicyID: %w", err)
+	}
+	return oldValue.PolicyID, nil
+}
+
+// ResetPolicyID resets all changes to the "policy_id" field.
+func (m *ClaimMutation) ResetPolicyID() {
+	m.policy = nil
+}
+
+// SetPayerID sets the "payer_id" field.
+func (m *ClaimMutation) SetPayerID(s string) {
+	m.payer = &s
+}
+
+// PayerID returns the value of the "payer_id" field in the mutation.
+func (m *ClaimMutation) PayerID() (r string, exists bool) {
+	v := m.payer
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPayerID returns the old "payer_id" field's value of the Claim entity.
+// If the Claim object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ClaimMutation) OldPayerID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPayerID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPayerID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPayerID: %w", err)
+	}
+	return oldValue.PayerID, nil
+}
+
+// ResetPayerID resets all changes to the "payer_id" field.
+func (m *ClaimMutation) ResetPayerID() {
+	m.payer = nil
+}
+
+// SetEncounterID sets the "encounter_id" field.
+func (m *ClaimMutation) SetEncounterID(s string) {
+	m.encounter = &s
+}
+
+// EncounterID returns the value of the "encounter_id" field in the mutation.
+func (m *ClaimMutation) EncounterID() (r string, exists bool) {
+	v := m.encounter
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEncounterID returns the old "encounter_id" field's value of the Claim entity.
+// If the Claim object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ClaimMutation) OldEncounterID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEncounterID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEncounterID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEncounterID: %w", err)
+	}
+	return oldValue.EncounterID, nil
+}
+
+// ClearEncounterID clears the value of the "encounter_id" field.
+func (m *ClaimMutation) ClearEncounterID() {
+	m.encounter = nil
+	m.clearedFields[claim.FieldEncounterID] = struct{}{}
+}
+
+// EncounterIDCleared returns if the "encounter_id" field was cleared in this mutation.
+func (m *ClaimMutation) EncounterIDCleared() bool {
+	_, ok := m.clearedFields[claim.FieldEncounterID]
+	return ok
+}
+
+// ResetEncounterID resets all changes to the "encounter_id" field.
+func (m *ClaimMutation) ResetEncounterID() {
+	m.encounter = nil
+	delete(m.clearedFields, claim.FieldEncounterID)
+}
+
+// SetVersion sets the "version" field.
+func (m *ClaimMutation) SetVersion(i int) {
+	m.version = &i
+	m.addversion = nil
+}
+
+// Version returns the value of the "version" field in the mutation.
+func (m *ClaimMutation) Version() (r int, exists bool) {
+	v := m.version
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldVersion returns the old "version" field's value of the Claim entity.
+// If the Claim object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ClaimMutation) OldVersion(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldVersion is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldVersion requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldVersion: %w", err)
+	}
+	return oldValue.Version, nil
+}
+
+// AddVersion adds i to the "version" field.
+func (m *ClaimMutation) AddVersion(i int) {
+	if m.addversion != nil {
+		*m.addversion += i
+	} else {
+		m.addversion = &i
+	}
+}
+
+// AddedVersion returns the value that was added to the "version" field in this mutation.
+func (m *ClaimMutation) AddedVersion() (r int, exists bool) {
+	v := m.addversion
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetVersion resets all changes to the "version" field.
+func (m *ClaimMutation) ResetVersion() {
+	m.version = nil
+	m.addversion = nil
+}
+
+// SetPreviousID sets the "previous_id" field.
+func (m *ClaimMutation) SetPreviousID(s string) {
+	m.previous = &s
+}
+
+// PreviousID returns the value of the "previous_id" field in the mutation.
+func (m *ClaimMutation) PreviousID() (r string, exists bool) {
+	v := m.previous
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPreviousID returns the old "previous_id" field's value of the Claim entity.
+// If the Claim object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ClaimMutation) OldPreviousID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPreviousID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPreviousID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPreviousID: %w", err)
+	}
+	return oldValue.PreviousID, nil
+}
+
+// ClearPreviousID clears the value of the "previous_id" field.
+func (m *ClaimMutation) ClearPreviousID() {
+	m.previous = nil
+	m.clearedFields[claim.FieldPreviousID] = struct{}{}
+}
+
+// PreviousIDCleared returns if the "previous_id" field was cleared in this mutation.
+func (m *ClaimMutation) PreviousIDCleared() bool {
+	_, ok := m.clearedFields[claim.FieldPreviousID]
+	return ok
+}
+
+// ResetPreviousID resets all changes to the "previous_id" field.
+func (m *ClaimMutation) ResetPreviousID() {
+	m.previous = nil
+	delete(m.clearedFields, claim.FieldPreviousID)
+}
+
+// SetStatus sets the "status" field.
+func (m *ClaimMutation) SetStatus(c claim.Status) {
+	m.status = &c
+}
+
+// Status returns the value of the "status" field in the mutation.
+func (m *ClaimMutation) Status() (r claim.Status, exists bool) {
+	v := m.status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStatus returns the old "status" field's value of the Claim entity.
+// If the Claim object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ClaimMutation) OldStatus(ctx context.Context) (v claim.Status, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStatus: %w", err)
+	}
+	return oldValue.Status, nil
+}
+
+// ResetStatus resets all changes to the "status" field.
+func (m *ClaimMutation) ResetStatus() {
+	m.status = nil
+}
+
+// SetDiagnosisCodes sets the "diagnosis_codes" field.
+func (m *ClaimMutation) SetDiagnosisCodes(s []string) {
+	m.diagnosis_codes = &s
+	m.appenddiagnosis_codes = nil
+}
+
+// DiagnosisCodes returns the value of the "diagnosis_codes" field in the mutation.
+func (m *ClaimMutation) DiagnosisCodes() (r []string, exists bool) {
+	v := m.diagnosis_codes
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDiagnosisCodes returns the old "diagnosis_codes" field's value of the Claim entity.
+// If the Claim object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ClaimMutation) OldDiagnosisCodes(ctx context.Context) (v []string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDiagnosisCodes is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDiagnosisCodes requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDiagnosisCodes: %w", err)
+	}
+	return oldValue.DiagnosisCodes, nil
+}
+
+// AppendDiagnosisCodes adds s to the "diagnosis_codes" field.
+func (m *ClaimMutation) AppendDiagnosisCodes(s []string) {
+	m.appenddiagnosis_codes = append(m.appenddiagnosis_codes, s...)
+}
+
+// AppendedDiagnosisCodes returns the list of values that were appended to the "diagnosis_codes" field in this mutation.
+func (m *ClaimMutation) AppendedDiagnosisCodes() ([]string, bool) {
+	if len(m.appenddiagnosis_codes) == 0 {
+		return nil, false
+	}
+	return m.appenddiagnosis_codes, true
+}
+
+// ClearDiagnosisCodes clears the value of the "diagnosis_codes" field.
+func (m *ClaimMutation) ClearDiagnosisCodes() {
+	m.diagnosis_codes = nil
+	m.appenddiagnosis_codes = nil
+	m.clearedFields[claim.FieldDiagnosisCodes] = struct{}{}
+}
+
+// DiagnosisCodesCleared returns if the "diagnosis_codes" field was cleared in this mutation.
+func (m *ClaimMutation) DiagnosisCodesCleared() bool {
+	_, ok := m.clearedFields[claim.FieldDiagnosisCodes]
+	return ok
+}
+
+// ResetDiagnosisCodes resets all changes to the "diagnosis_codes" field.
+func (m *ClaimMutation) ResetDiagnosisCodes() {
+	m.diagnosis_codes = nil
+	m.appenddiagnosis_codes = nil
+	delete(m.clearedFields, claim.FieldDiagnosisCodes)
+}
+
+// SetTotalClaimed sets the "total_claimed" field.
+func (m *ClaimMutation) SetTotalClaimed(i int64) {
+	m.total_claimed = &i
+	m.addtotal_claimed = nil
+}
+
+// TotalClaimed returns the value of the "total_claimed" field in the mutation.
+func (m *ClaimMutation) TotalClaimed() (r int64, exists bool) {
+	v := m.total_claimed
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTotalClaimed returns the old "total_claimed" field's value of the Claim entity.
+// If the Claim object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ClaimMutation) OldTotalClaimed(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTotalClaimed is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTotalClaimed requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTotalClaimed: %w", err)
+	}
+	return oldValue.TotalClaimed, nil
+}
+
+// AddTotalClaimed adds i to the "total_claimed" field.
+func (m *ClaimMutation) AddTotalClaimed(i int64) {
+	if m.addtotal_claimed != nil {
+		*m.addtotal_claimed += i
+	} else {
+		m.addtotal_claimed = &i
+	}
+}
+
+// AddedTotalClaimed returns the value that was added to the "total_claimed" field in this mutation.
+func (m *ClaimMutation) AddedTotalClaimed() (r int64, exists bool) {
+	v := m.addtotal_claimed
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetTotalClaimed resets all changes to the "total_claimed" field.
+func (m *ClaimMutation) ResetTotalClaimed() {
+	m.total_claimed = nil
+	m.addtotal_claimed = nil
+}
+
+// SetTotalApproved sets the "total_approved" field.
+func (m *ClaimMutation) SetTotalApproved(i int64) {
+	m.total_approved = &i
+	m.addtotal_approved = nil
+}
+
+// TotalApproved returns the value of the "total_approved" field in the mutation.
+func (m *ClaimMutation) TotalApproved() (r int64, exists bool) {
+	v := m.total_approved
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTotalApproved returns the old "total_approved" field's value of the Claim entity.
+// If the Claim object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ClaimMutation) OldTotalApproved(ctx context.Context) (v *int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTotalApproved is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTotalApproved requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTotalApproved: %w", err)
+	}
+	return oldValue.TotalApproved, nil
+}
+
+// AddTotalApproved adds i to the "total_approved" field.
+func (m *ClaimMutation) AddTotalApproved(i int64) {
+	if m.addtotal_approved != nil {
+		*m.addtotal_approved += i
+	} else {
+		m.addtotal_approved = &i
+	}
+}
+
+// AddedTotalApproved returns the value that was added to the "total_approved" field in this mutation.
+func (m *ClaimMutation) AddedTotalApproved() (r int64, exists bool) {
+	v := m.addtotal_approved
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearTotalApproved clears the value of the "total_approved" field.
+func (m *ClaimMutation) ClearTotalApproved() {
+	m.total_approved = nil
+	m.addtotal_approved = nil
+	m.clearedFields[claim.FieldTotalApproved] = struct{}{}
+}
+
+// TotalApprovedCleared returns if the "total_approved" field was cleared in this mutation.
+func (m *ClaimMutation) TotalApprovedCleared() bool {
+	_, ok := m.clearedFields[claim.FieldTotalApproved]
+	return ok
+}
+
+// ResetTotalApproved resets all changes to the "total_approved" field.
+func (m *ClaimMutation) ResetTotalApproved() {
+	m.total_approved = nil
+	m.addtotal_approved = nil
+	delete(m.clearedFields, claim.FieldTotalApproved)
+}
+
+// SetTotalPaid sets the "total_paid" field.
+func (m *ClaimMutation) SetTotalPaid(i int64) {
+	m.total_paid = &i
+	m.addtotal_paid = nil
+}
+
+// TotalPaid returns the value of the "total_paid" field in the mutation.
+func (m *ClaimMutation) TotalPaid() (r int64, exists bool) {
+	v := m.total_paid
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTotalPaid returns the old "total_paid" field's value of the Claim entity.
+// If the Claim object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ClaimMutation) OldTotalPaid(ctx context.Context) (v *int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTotalPaid is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTotalPaid requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTotalPaid: %w", err)
+	}
+	return oldValue.TotalPaid, nil
+}
+
+// AddTotalPaid adds i to the "total_paid" field.
+func (m *ClaimMutation) AddTotalPaid(i int64) {
+	if m.addtotal_paid != nil {
+		*m.addtotal_paid += i
+	} else {
+		m.addtotal_paid = &i
+	}
+}
+
+// AddedTotalPaid returns the value that was added to the "total_paid" field in this mutation.
+func (m *ClaimMutation) AddedTotalPaid() (r int64, exists bool) {
+	v := m.addtotal_paid
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearTotalPaid clears the value of the "total_paid" field.
+func (m *ClaimMutation) ClearTotalPaid() {
+	m.total_paid = nil
+	m.addtotal_paid = nil
+	m.clearedFields[claim.FieldTotalPaid] = struct{}{}
+}
+
+// TotalPaidCleared returns if the "total_paid" field was cleared in this mutation.
+func (m *ClaimMutation) TotalPaidCleared() bool {
+	_, ok := m.clearedFields[claim.FieldTotalPaid]
+	return ok
+}
+
+// ResetTotalPaid resets all changes to the "total_paid" field.
+func (m *ClaimMutation) ResetTotalPaid() {
+	m.total_paid = nil
+	m.addtotal_paid = nil
+	delete(m.clearedFields, claim.FieldTotalPaid)
+}
+
+// SetDenialCode sets the "denial_code" field.
+func (m *ClaimMutation) SetDenialCode(s string) {
+	m.denial_code = &s
+}
+
+// DenialCode returns the value of the "denial_code" field in the mutation.
+func (m *ClaimMutation) DenialCode() (r string, exists bool) {
+	v := m.denial_code
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDenialCode returns the old "denial_code" field's value of the Claim entity.
+// If the Claim object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ClaimMutation) OldDenialCode(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDenialCode is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDenialCode requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDenialCode: %w", err)
+	}
+	return oldValue.DenialCode, nil
+}
+
+// ClearDenialCode clears the value of the "denial_code" field.
+func (m *ClaimMutation) ClearDenialCode() {
+	m.denial_code = nil
+	m.clearedFields[claim.FieldDenialCode] = struct{}{}
+}
+
+// DenialCodeCleared returns if the "denial_code" field was cleared in this mutation.
+func (m *ClaimMutation) DenialCodeCleared() bool {
+	_, ok := m.clearedFields[claim.FieldDenialCode]
+	return ok
+}
+
+// ResetDenialCode resets all changes to the "denial_code" field.
+func (m *ClaimMutation) ResetDenialCode() {
+	m.denial_code = nil
+	delete(m.clearedFields, claim.FieldDenialCode)
+}
+
+// SetRemittanceReference sets the "remittance_reference" field.
+func (m *ClaimMutation) SetRemittanceReference(s string) {
+	m.remittance_reference = &s
+}
+
+// RemittanceReference returns the value of the "remittance_reference" field in the mutation.
+func (m *ClaimMutation) RemittanceReference() (r string, exists bool) {
+	v := m.remittance_reference
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRemittanceReference returns the old "remittance_reference" field's value of the Claim entity.
+// If the Claim object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ClaimMutation) OldRemittanceReference(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRemittanceReference is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRemittanceReference requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRemittanceReference: %w", err)
+	}
+	return oldValue.RemittanceReference, nil
+}
+
+// ClearRemittanceReference clears the value of the "remittance_reference" field.
+func (m *ClaimMutation) ClearRemittanceReference() {
+	m.remittance_reference = nil
+	m.clearedFields[claim.FieldRemittanceReference] = struct{}{}
+}
+
+// RemittanceReferenceCleared returns if the "remittance_reference" field was cleared in this mutation.
+func (m *ClaimMutation) RemittanceReferenceCleared() bool {
+	_, ok := m.clearedFields[claim.FieldRemittanceReference]
+	return ok
+}
+
+// ResetRemittanceReference resets all changes to the "remittance_reference" field.
+func (m *ClaimMutation) ResetRemittanceReference() {
+	m.remittance_reference = nil
+	delete(m.clearedFields, claim.FieldRemittanceReference)
+}
+
+// SetSubmittedAt sets the "submitted_at" field.
+func (m *ClaimMutation) SetSubmittedAt(t time.Time) {
+	m.submitted_at = &t
+}
+
+// SubmittedAt returns the value of the "submitted_at" field in the mutation.
+func (m *ClaimMutation) SubmittedAt() (r time.Time, exists bool) {
+	v := m.submitted_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSubmittedAt returns the old "submitted_at" field's value of the Claim entity.
+// If the Claim object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ClaimMutation) OldSubmittedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSubmittedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSubmittedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSubmittedAt: %w", err)
+	}
+	return oldValue.SubmittedAt, nil
+}
+
+// ClearSubmittedAt clears the value of the "submitted_at" field.
+func (m *ClaimMutation) ClearSubmittedAt() {
+	m.submitted_at = nil
+	m.clearedFields[claim.FieldSubmittedAt] = struct{}{}
+}
+
+// SubmittedAtCleared returns if the "submitted_at" field was cleared in this mutation.
+func (m *ClaimMutation) SubmittedAtCleared() bool {
+	_, ok := m.clearedFields[claim.FieldSubmittedAt]
+	return ok
+}
+
+// ResetSubmittedAt resets all changes to the "submitted_at" field.
+func (m *ClaimMutation) ResetSubmittedAt() {
+	m.submitted_at = nil
+	delete(m.clearedFields, claim.FieldSubmittedAt)
+}
+
+// SetAdjudicatedAt sets the "adjudicated_at" field.
+func (m *ClaimMutation) SetAdjudicatedAt(t time.Time) {
+	m.adjudicated_at = &t
+}
+
+// AdjudicatedAt returns the value of the "adjudicated_at" field in the mutation.
+func (m *ClaimMutation) AdjudicatedAt() (r time.Time, exists bool) {
+	v := m.adjudicated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAdjudicatedAt returns the old "adjudicated_at" field's value of the Claim entity.
+// If the Claim object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ClaimMutation) OldAdjudicatedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAdjudicatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAdjudicatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAdjudicatedAt: %w", err)
+	}
+	return oldValue.AdjudicatedAt, nil
+}
+
+// ClearAdjudicatedAt clears the value of the "adjudicated_at" field.
+func (m *ClaimMutation) ClearAdjudicatedAt() {
+	m.adjudicated_at = nil
+	m.clearedFields[claim.FieldAdjudicatedAt] = struct{}{}
+}
+
+// AdjudicatedAtCleared returns if the "adjudicated_at" field was cleared in this mutation.
+func (m *ClaimMutation) AdjudicatedAtCleared() bool {
+	_, ok := m.clearedFields[claim.FieldAdjudicatedAt]
+	return ok
+}
+
+// ResetAdjudicatedAt resets all changes to the "adjudicated_at" field.
+func (m *ClaimMutation) ResetAdjudicatedAt() {
+	m.adjudicated_at = nil
+	delete(m.clearedFields, claim.FieldAdjudicatedAt)
+}
+
+// SetPaidAt sets the "paid_at" field.
+func (m *ClaimMutation) SetPaidAt(t time.Time) {
+	m.paid_at = &t
+}
+
+// PaidAt returns the value of the "paid_at" field in the mutation.
+func (m *ClaimMutation) PaidAt() (r time.Time, exists bool) {
+	v := m.paid_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPaidAt returns the old "paid_at" field's value of the Claim entity.
+// If the Claim object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ClaimMutation) OldPaidAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPaidAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPaidAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPaidAt: %w", err)
+	}
+	return oldValue.PaidAt, nil
+}
+
+// ClearPaidAt clears the value of the "paid_at" field.
+func (m *ClaimMutation) ClearPaidAt() {
+	m.paid_at = nil
+	m.clearedFields[claim.FieldPaidAt] = struct{}{}
+}
+
+// PaidAtCleared returns if the "paid_at" field was cleared in this mutation.
+func (m *ClaimMutation) PaidAtCleared() bool {
+	_, ok := m.clearedFields[claim.FieldPaidAt]
+	return ok
+}
+
+// ResetPaidAt resets all changes to the "paid_at" field.
+func (m *ClaimMutation) ResetPaidAt() {
+	m.paid_at = nil
+	delete(m.clearedFields, claim.FieldPaidAt)
+}
+
+// ClearPatient clears the "patient" edge to the Patient entity.
+func (m *ClaimMutation) ClearPatient() {
+	m.clearedpatient = true
+	m.clearedFields[claim.FieldPatientID] = struct{}{}
+}
+
+// PatientCleared reports if the "patient" edge to the Patient entity was cleared.
+func (m *ClaimMutation) PatientCleared() bool {
+	return m.clearedpatient
+}
+
+// PatientIDs returns the "patient" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// PatientID instead. It exists only for internal usage by the builders.
+func (m *ClaimMutation) PatientIDs() (ids []string) {
+	if id := m.patient; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetPatient resets all changes to the "patient" edge.
+func (m *ClaimMutation) ResetPatient() {
+	m.patient = nil
+	m.clearedpatient = false
+}
+
+// ClearPolicy clears the "policy" edge to the InsurancePolicy entity.
+func (m *ClaimMutation) ClearPolicy() {
+	m.clearedpolicy = true
+	m.clearedFields[claim.FieldPolicyID] = struct{}{}
+}
+
+// PolicyCleared reports if the "policy" edge to the InsurancePolicy entity was cleared.
+func (m *ClaimMutation) PolicyCleared() bool {
+	return m.clearedpolicy
+}
+
+// PolicyIDs returns the "policy" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// PolicyID instead. It exists only for internal usage by the builders.
+func (m *ClaimMutation) PolicyIDs() (ids []string) {
+	if id := m.policy; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetPolicy resets all changes to the "policy" edge.
+func (m *ClaimMutation) ResetPolicy() {
+	m.policy = nil
+	m.clearedpolicy = false
+}
+
+// ClearPayer clears the "payer" edge to the Payer entity.
+func (m *ClaimMutation) ClearPayer() {
+	m.clearedpayer = true
+	m.clearedFields[claim.FieldPayerID] = struct{}{}
+}
+
+// PayerCleared reports if the "payer" edge to the Payer entity was cleared.
+func (m *ClaimMutation) PayerCleared() bool {
+	return m.clearedpayer
+}
+
+// PayerIDs returns the "payer" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// PayerID instead. It exists only for internal usage by the builders.
+func (m *ClaimMutation) PayerIDs() (ids []string) {
+	if id := m.payer; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetPayer resets all changes to the "payer" edge.
+func (m *ClaimMutation) ResetPayer() {
+	m.payer = nil
+	m.clearedpayer = false
+}
+
+// ClearEncounter clears the "encounter" edge to the Encounter entity.
+func (m *ClaimMutation) ClearEncounter() {
+	m.clearedencounter = true
+	m.clearedFields[claim.FieldEncounterID] = struct{}{}
+}
+
+// EncounterCleared reports if the "encounter" edge to the Encounter entity was cleared.
+func (m *ClaimMutation) EncounterCleared() bool {
+	return m.EncounterIDCleared() || m.clearedencounter
+}
+
+// EncounterIDs returns the "encounter" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// EncounterID instead. It exists only for internal usage by the builders.
+func (m *ClaimMutation) EncounterIDs() (ids []string) {
+	if id := m.encounter; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetEncounter resets all changes to the "encounter" edge.
+func (m *ClaimMutation) ResetEncounter() {
+	m.encounter = nil
+	m.clearedencounter = false
+}
+
+// ClearPrevious clears the "previous" edge to the Claim entity.
+func (m *ClaimMutation) ClearPrevious() {
+	m.clearedprevious = true
+	m.clearedFields[claim.FieldPreviousID] = struct{}{}
+}
+
+// PreviousCleared reports if the "previous" edge to the Claim entity was cleared.
+func (m *ClaimMutation) PreviousCleared() bool {
+	return m.PreviousIDCleared() || m.clearedprevious
+}
+
+// PreviousIDs returns the "previous" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// PreviousID instead. It exists only for internal usage by the builders.
+func (m *ClaimMutation) PreviousIDs() (ids []string) {
+	if id := m.previous; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetPrevious resets all changes to the "previous" edge.
+func (m *ClaimMutation) ResetPrevious() {
+	m.previous = nil
+	m.clearedprevious = false
+}
+
+// SetNextID sets the "next" edge to the Claim entity by id.
+func (m *ClaimMutation) SetNextID(id string) {
+	m.next = &id
+}
+
+// ClearNext clears the "next" edge to the Claim entity.
+func (m *ClaimMutation) ClearNext() {
+	m.clearednext = true
+}
+
+// NextCleared reports if the "next" edge to the Claim entity was cleared.
+func (m *ClaimMutation) NextCleared() bool {
+	return m.clearednext
+}
+
+// NextID returns the "next" edge ID in the mutation.
+func (m *ClaimMutation) NextID() (id string, exists bool) {
+	if m.next != nil {
+		return *m.next, true
+	}
+	return
+}
+
+// NextIDs returns the "next" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// NextID instead. It exists only for internal usage by the builders.
+func (m *ClaimMutation) NextIDs() (ids []string) {
+	if id := m.next; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetNext resets all changes to the "next" edge.
+func (m *ClaimMutation) ResetNext() {
+	m.next = nil
+	m.clearednext = false
+}
+
+// AddLineIDs adds the "lines" edge to the ClaimLine entity by ids.
+func (m *ClaimMutation) AddLineIDs(ids ...string) {
+	if m.lines == nil {
+		m.lines = make(map[string]struct{})
+	}
+	for i := range ids {
+		m.lines[ids[i]] = struct{}{}
+	}
+}
+
+// ClearLines clears the "lines" edge to the ClaimLine entity.
+func (m *ClaimMutation) ClearLines() {
+	m.clearedlines = true
+}
+
+// LinesCleared reports if the "lines" edge to the ClaimLine entity was cleared.
+func (m *ClaimMutation) LinesCleared() bool {
+	return m.clearedlines
+}
+
+// RemoveLineIDs removes the "lines" edge to the ClaimLine entity by IDs.
+func (m *ClaimMutation) RemoveLineIDs(ids ...string) {
+	if m.removedlines == nil {
+		m.removedlines = make(map[string]struct{})
+	}
+	for i := range ids {
+		delete(m.lines, ids[i])
+		m.removedlines[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedLines returns the removed IDs of the "lines" edge to the ClaimLine entity.
+func (m *ClaimMutation) RemovedLinesIDs() (ids []string) {
+	for id := range m.removedlines {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// LinesIDs returns the "lines" edge IDs in the mutation.
+func (m *ClaimMutation) LinesIDs() (ids []string) {
+	for id := range m.lines {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetLines resets all changes to the "lines" edge.
+func (m *ClaimMutation) ResetLines() {
+	m.lines = nil
+	m.clearedlines = false
+	m.removedlines = nil
+}
+
+// Where appends a list predicates to the ClaimMutation builder.
+func (m *ClaimMutation) Where(ps ...predicate.Claim) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the ClaimMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *ClaimMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.Claim, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *ClaimMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *ClaimMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (Claim).
+func (m *ClaimMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *ClaimMutation) Fields() []string {
+	fields := make([]string, 0, 18)
+	if m.created_at != nil {
+		fields = append(fields, claim.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, claim.FieldUpdatedAt)
+	}
+	if m.patient != nil {
+		fields = append(fields, claim.FieldPatientID)
+	}
+	if m.policy != nil {
+		fields = append(fields, claim.FieldPolicyID)
+	}
+	if m.payer != nil {
+		fields = append(fields, claim.FieldPayerID)
+	}
+	if m.encounter != nil {
+		fields = append(fields, claim.FieldEncounterID)
+	}
+	if m.version != nil {
+		fields = append(fields, claim.FieldVersion)
+	}
+	if m.previous != nil {
+		fields = append(fields, claim.FieldPreviousID)
+	}
+	if m.status != nil {
+		fields = append(fields, claim.FieldStatus)
+	}
+	if m.diagnosis_codes != nil {
+		fields = append(fields, claim.FieldDiagnosisCodes)
+	}
+	if m.total_claimed != nil {
+		fields = append(fields, claim.FieldTotalClaimed)
+	}
+	if m.total_approved != nil {
+		fields = append(fields, claim.FieldTotalApproved)
+	}
+	if m.total_paid != nil {
+		fields = append(fields, claim.FieldTotalPaid)
+	}
+	if m.denial_code != nil {
+		fields = append(fields, claim.FieldDenialCode)
+	}
+	if m.remittance_reference != nil {
+		fields = append(fields, claim.FieldRemittanceReference)
+	}
+	if m.submitted_at != nil {
+		fields = append(fields, claim.FieldSubmittedAt)
+	}
+	if m.adjudicated_at != nil {
+		fields = append(fields, claim.FieldAdjudicatedAt)
+	}
+	if m.paid_at != nil {
+		fields = append(fields, claim.FieldPaidAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *ClaimMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case claim.FieldCreatedAt:
+		return m.CreatedAt()
+	case claim.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case claim.FieldPatientID:
+		return m.PatientID()
+	case claim.FieldPolicyID:
+		return m.PolicyID()
+	case claim.FieldPayerID:
+		return m.PayerID()
+	case claim.FieldEncounterID:
+		return m.EncounterID()
+	case claim.FieldVersion:
+		return m.Version()
+	case claim.FieldPreviousID:
+		return m.PreviousID()
+	case claim.FieldStatus:
+		return m.Status()
+	case claim.FieldDiagnosisCodes:
+		return m.DiagnosisCodes()
+	case claim.FieldTotalClaimed:
+		return m.TotalClaimed()
+	case claim.FieldTotalApproved:
+		return m.TotalApproved()
+	case claim.FieldTotalPaid:
+		return m.TotalPaid()
+	case claim.FieldDenialCode:
+		return m.DenialCode()
+	case claim.FieldRemittanceReference:
+		return m.RemittanceReference()
+	case claim.FieldSubmittedAt:
+		return m.SubmittedAt()
+	case claim.FieldAdjudicatedAt:
+		return m.AdjudicatedAt()
+	case claim.FieldPaidAt:
+		return m.PaidAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *ClaimMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case claim.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case claim.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case claim.FieldPatientID:
+		return m.OldPatientID(ctx)
+	case claim.FieldPolicyID:
+		return m.OldPolicyID(ctx)
+	case claim.FieldPayerID:
+		return m.OldPayerID(ctx)
+	case claim.FieldEncounterID:
+		return m.OldEncounterID(ctx)
+	case claim.FieldVersion:
+		return m.OldVersion(ctx)
+	case claim.FieldPreviousID:
+		return m.OldPreviousID(ctx)
+	case claim.FieldStatus:
+		return m.OldStatus(ctx)
+	case claim.FieldDiagnosisCodes:
+		return m.OldDiagnosisCodes(ctx)
+	case claim.FieldTotalClaimed:
+		return m.OldTotalClaimed(ctx)
+	case claim.FieldTotalApproved:
+		return m.OldTotalApproved(ctx)
+	case claim.FieldTotalPaid:
+		return m.OldTotalPaid(ctx)
+	case claim.FieldDenialCode:
+		return m.OldDenialCode(ctx)
+	case claim.FieldRemittanceReference:
+		return m.OldRemittanceReference(ctx)
+	case claim.FieldSubmittedAt:
+		return m.OldSubmittedAt(ctx)
+	case claim.FieldAdjudicatedAt:
+		return m.OldAdjudicatedAt(ctx)
+	case claim.FieldPaidAt:
+		return m.OldPaidAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown Claim field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ClaimMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case claim.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case claim.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case claim.FieldPatientID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPatientID(v)
+		return nil
+	case claim.FieldPolicyID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPolicyID(v)
+		return nil
+	case claim.FieldPayerID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPayerID(v)
+		return nil
+	case claim.FieldEncounterID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEncounterID(v)
+		return nil
+	case claim.FieldVersion:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetVersion(v)
+		return nil
+	case claim.FieldPreviousID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPreviousID(v)
+		return nil
+	case claim.FieldStatus:
+		v, ok := value.(claim.Status)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStatus(v)
+		return nil
+	case claim.FieldDiagnosisCodes:
+		v, ok := value.([]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDiagnosisCodes(v)
+		return nil
+	case claim.FieldTotalClaimed:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTotalClaimed(v)
+		return nil
+	case claim.FieldTotalApproved:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTotalApproved(v)
+		return nil
+	case claim.FieldTotalPaid:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTotalPaid(v)
+		return nil
+	case claim.FieldDenialCode:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDenialCode(v)
+		return nil
+	case claim.FieldRemittanceReference:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRemittanceReference(v)
+		return nil
+	case claim.FieldSubmittedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSubmittedAt(v)
+		return nil
+	case claim.FieldAdjudicatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAdjudicatedAt(v)
+		return nil
+	case claim.FieldPaidAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPaidAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Claim field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *ClaimMutation) AddedFields() []string {
+	var fields []string
+	if m.addversion != nil {
+		fields = append(fields, claim.FieldVersion)
+	}
+	if m.addtotal_claimed != nil {
+		fields = append(fields, claim.FieldTotalClaimed)
+	}
+	if m.addtotal_approved != nil {
+		fields = append(fields, claim.FieldTotalApproved)
+	}
+	if m.addtotal_paid != nil {
+		fields = append(fields, claim.FieldTotalPaid)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *ClaimMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case claim.FieldVersion:
+		return m.AddedVersion()
+	case claim.FieldTotalClaimed:
+		return m.AddedTotalClaimed()
+	case claim.FieldTotalApproved:
+		return m.AddedTotalApproved()
+	case claim.FieldTotalPaid:
+		return m.AddedTotalPaid()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ClaimMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case claim.FieldVersion:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddVersion(v)
+		return nil
+	case claim.FieldTotalClaimed:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddTotalClaimed(v)
+		return nil
+	case claim.FieldTotalApproved:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddTotalApproved(v)
+		return nil
+	case claim.FieldTotalPaid:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddTotalPaid(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Claim numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *ClaimMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(claim.FieldEncounterID) {
+		fields = append(fields, claim.FieldEncounterID)
+	}
+	if m.FieldCleared(claim.FieldPreviousID) {
+		fields = append(fields, claim.FieldPreviousID)
+	}
+	if m.FieldCleared(claim.FieldDiagnosisCodes) {
+		fields = append(fields, claim.FieldDiagnosisCodes)
+	}
+	if m.FieldCleared(claim.FieldTotalApproved) {
+		fields = append(fields, claim.FieldTotalApproved)
+	}
+	if m.FieldCleared(claim.FieldTotalPaid) {
+		fields = append(fields, claim.FieldTotalPaid)
+	}
+	if m.FieldCleared(claim.FieldDenialCode) {
+		fields = append(fields, claim.FieldDenialCode)
+	}
+	if m.FieldCleared(claim.FieldRemittanceReference) {
+		fields = append(fields, claim.FieldRemittanceReference)
+	}
+	if m.FieldCleared(claim.FieldSubmittedAt) {
+		fields = append(fields, claim.FieldSubmittedAt)
+	}
+	if m.FieldCleared(claim.FieldAdjudicatedAt) {
+		fields = append(fields, claim.FieldAdjudicatedAt)
+	}
+	if m.FieldCleared(claim.FieldPaidAt) {
+		fields = append(fields, claim.FieldPaidAt)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *ClaimMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *ClaimMutation) ClearField(name string) error {
+	switch name {
+	case claim.FieldEncounterID:
+		m.ClearEncounterID()
+		return nil
+	case claim.FieldPreviousID:
+		m.ClearPreviousID()
+		return nil
+	case claim.FieldDiagnosisCodes:
+		m.ClearDiagnosisCodes()
+		return nil
+	case claim.FieldTotalApproved:
+		m.ClearTotalApproved()
+		return nil
+	case claim.FieldTotalPaid:
+		m.ClearTotalPaid()
+		return nil
+	case claim.FieldDenialCode:
+		m.ClearDenialCode()
+		return nil
+	case claim.FieldRemittanceReference:
+		m.ClearRemittanceReference()
+		return nil
+	case claim.FieldSubmittedAt:
+		m.ClearSubmittedAt()
+		return nil
+	case claim.FieldAdjudicatedAt:
+		m.ClearAdjudicatedAt()
+		return nil
+	case claim.FieldPaidAt:
+		m.ClearPaidAt()
+		return nil
+	}
+	return fmt.Errorf("unknown Claim nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *ClaimMutation) ResetField(name string) error {
+	switch name {
+	case claim.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case claim.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case claim.FieldPatientID:
+		m.ResetPatientID()
+		return nil
+	case claim.FieldPolicyID:
+		m.ResetPolicyID()
+		return nil
+	case claim.FieldPayerID:
+		m.ResetPayerID()
+		return nil
+	case claim.FieldEncounterID:
+		m.ResetEncounterID()
+		return nil
+	case claim.FieldVersion:
+		m.ResetVersion()
+		return nil
+	case claim.FieldPreviousID:
+		m.ResetPreviousID()
+		return nil
+	case claim.FieldStatus:
+		m.ResetStatus()
+		return nil
+	case claim.FieldDiagnosisCodes:
+		m.ResetDiagnosisCodes()
+		return nil
+	case claim.FieldTotalClaimed:
+		m.ResetTotalClaimed()
+		return nil
+	case claim.FieldTotalApproved:
+		m.ResetTotalApproved()
+		return nil
+	case claim.FieldTotalPaid:
+		m.ResetTotalPaid()
+		return nil
+	case claim.FieldDenialCode:
+		m.ResetDenialCode()
+		return nil
+	case claim.FieldRemittanceReference:
+		m.ResetRemittanceReference()
+		return nil
+	case claim.FieldSubmittedAt:
+		m.ResetSubmittedAt()
+		return nil
+	case claim.FieldAdjudicatedAt:
+		m.ResetAdjudicatedAt()
+		return nil
+	case claim.FieldPaidAt:
+		m.ResetPaidAt()
+		return nil
+	}
+	return fmt.Errorf("unknown Claim field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *ClaimMutation) AddedEdges() []string {
+	edges := make([]string, 0, 7)
+	if m.patient != nil {
+		edges = append(edges, claim.EdgePatient)
+	}
+	if m.policy != nil {
+		edges = append(edges, claim.EdgePolicy)
+	}
+	if m.payer != nil {
+		edges = append(edges, claim.EdgePayer)
+	}
+	if m.encounter != nil {
+		edges = append(edges, claim.EdgeEncounter)
+	}
+	if m.previous != nil {
+		edges = append(edges, claim.EdgePrevious)
+	}
+	if m.next != nil {
+		edges = append(edges, claim.EdgeNext)
+	}
+	if m.lines != nil {
+		edges = append(edges, claim.EdgeLines)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *ClaimMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case claim.EdgePatient:
+		if id := m.patient; id != nil {
+			return []ent.Value{*id}
+		}
+	case claim.EdgePolicy:
+		if id := m.policy; id != nil {
+			return []ent.Value{*id}
+		}
+	case claim.EdgePayer:
+		if id := m.payer; id != nil {
+			return []ent.Value{*id}
+		}
+	case claim.EdgeEncounter:
+		if id := m.encounter; id != nil {
+			return []ent.Value{*id}
+		}
+	case claim.EdgePrevious:
+		if id := m.previous; id != nil {
+			return []ent.Value{*id}
+		}
+	case claim.EdgeNext:
+		if id := m.next; id != nil {
+			return []ent.Value{*id}
+		}
+	case claim.EdgeLines:
+		ids := make([]ent.Value, 0, len(m.lines))
+		for id := range m.lines {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *ClaimMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 7)
+	if m.removedlines != nil {
+		edges = append(edges, claim.EdgeLines)
+	}
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *ClaimMutation) RemovedIDs(name string) []ent.Value {
+	switch name {
+	case claim.EdgeLines:
+		ids := make([]ent.Value, 0, len(m.removedlines))
+		for id := range m.removedlines {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *ClaimMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 7)
+	if m.clearedpatient {
+		edges = append(edges, claim.EdgePatient)
+	}
+	if m.clearedpolicy {
+		edges = append(edges, claim.EdgePolicy)
+	}
+	if m.clearedpayer {
+		edges = append(edges, claim.EdgePayer)
+	}
+	if m.clearedencounter {
+		edges = append(edges, claim.EdgeEncounter)
+	}
+	if m.clearedprevious {
+		edges = append(edges, claim.EdgePrevious)
+	}
+	if m.clearednext {
+		edges = append(edges, claim.EdgeNext)
+	}
+	if m.clearedlines {
+		edges = append(edges, claim.EdgeLines)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *ClaimMutation) EdgeCleared(name string) bool {
+	switch name {
+	case claim.EdgePatient:
+		return m.clearedpatient
+	case claim.EdgePolicy:
+		return m.clearedpolicy
+	case claim.EdgePayer:
+		return m.clearedpayer
+	case claim.EdgeEncounter:
+		return m.clearedencounter
+	case claim.EdgePrevious:
+		return m.clearedprevious
+	case claim.EdgeNext:
+		return m.clearednext
+	case claim.EdgeLines:
+		return m.clearedlines
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *ClaimMutation) ClearEdge(name string) error {
+	switch name {
+	case claim.EdgePatient:
+		m.ClearPatient()
+		return nil
+	case claim.EdgePolicy:
+		m.ClearPolicy()
+		return nil
+	case claim.EdgePayer:
+		m.ClearPayer()
+		return nil
+	case claim.EdgeEncounter:
+		m.ClearEncounter()
+		return nil
+	case claim.EdgePrevious:
+		m.ClearPrevious()
+		return nil
+	case claim.EdgeNext:
+		m.ClearNext()
+		return nil
+	}
+	return fmt.Errorf("unknown Claim unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *ClaimMutation) ResetEdge(name string) error {
+	switch name {
+	case claim.EdgePatient:
+		m.ResetPatient()
+		return nil
+	case claim.EdgePolicy:
+		m.ResetPolicy()
+		return nil
+	case claim.EdgePayer:
+		m.ResetPayer()
+		return nil
+	case claim.EdgeEncounter:
+		m.ResetEncounter()
+		return nil
+	case claim.EdgePrevious:
+		m.ResetPrevious()
+		return nil
+	case claim.EdgeNext:
+		m.ResetNext()
+		return nil
+	case claim.EdgeLines:
+		m.ResetLines()
+		return nil
+	}
+	return fmt.Errorf("unknown Claim edge %s", name)
+}
+
+// ClaimLineMutation represents an operation that mutates the ClaimLine nodes in the graph.
+type ClaimLineMutation struct {
+	config
+	op                 Op
+	typ                string
+	id                 *string
+	created_at         *time.Time
+	updated_at         *time.Time
+	position           *int
+	addposition        *int
+	service_code       *string
+	category           *claimline.Category
+	service_date       *time.Time
+	quantity           *int
+	addquantity        *int
+	amount_claimed     *int64
+	addamount_claimed  *int64
+	amount_approved    *int64
+	addamount_approved *int64
+	amount_paid        *int64
+	addamount_paid     *int64
+	reason_code        *string
+	adjustment         *int64
+	addadjustment      *int64
+	adjustment_code    *string
+	clearedFields      map[string]struct{}
+	patient            *string
+	clearedpatient     bool
+	claim              *string
+	clearedclaim       bool
+	done               bool
+	oldValue           func(context.Context) (*ClaimLine, error)
+	predicates         []predicate.ClaimLine
+}
+
+var _ ent.Mutation = (*ClaimLineMutation)(nil)
+
+// claimlineOption allows management of the mutation configuration using functional options.
+type claimlineOption func(*ClaimLineMutation)
+
+// newClaimLineMutation creates new mutation for the ClaimLine entity.
+func newClaimLineMutation(c config, op Op, opts ...claimlineOption) *ClaimLineMutation {
+	m := &ClaimLineMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeClaimLine,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withClaimLineID sets the ID field of the mutation.
+func withClaimLineID(id string) claimlineOption {
+	return func(m *ClaimLineMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *ClaimLine
+		)
+		m.oldValue = func(ctx context.Context) (*ClaimLine, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().ClaimLine.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withClaimLine sets the old ClaimLine of the mutation.
+func withClaimLine(node *ClaimLine) claimlineOption {
+	return func(m *ClaimLineMutation) {
+		m.oldValue = func(context.Context) (*ClaimLine, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m ClaimLineMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m ClaimLineMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of ClaimLine entities.
+func (m *ClaimLineMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *ClaimLineMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *ClaimLineMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().ClaimLine.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *ClaimLineMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *ClaimLineMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the ClaimLine entity.
+// If the ClaimLine object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ClaimLineMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *ClaimLineMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *ClaimLineMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *ClaimLineMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the ClaimLine entity.
+// If the ClaimLine object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ClaimLineMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *ClaimLineMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetPatientID sets the "patient_id" field.
+func (m *ClaimLineMutation) SetPatientID(s string) {
+	m.patient = &s
+}
+
+// PatientID returns the value of the "patient_id" field in the mutation.
+func (m *ClaimLineMutation) PatientID() (r string, exists bool) {
+	v := m.patient
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPatientID returns the old "patient_id" field's value of the ClaimLine entity.
+// If the ClaimLine object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ClaimLineMutation) OldPatientID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPatientID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPatientID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPatientID: %w", err)
+	}
+	return oldValue.PatientID, nil
+}
+
+// ResetPatientID resets all changes to the "patient_id" field.
+func (m *ClaimLineMutation) ResetPatientID() {
+	m.patient = nil
+}
+
+// SetClaimID sets the "claim_id" field.
+func (m *ClaimLineMutation) SetClaimID(s string) {
+	m.claim = &s
+}
+
+// ClaimID returns the value of the "claim_id" field in the mutation.
+func (m *ClaimLineMutation) ClaimID() (r string, exists bool) {
+	v := m.claim
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldClaimID returns the old "claim_id" field's value of the ClaimLine entity.
+// If the ClaimLine object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ClaimLineMutation) OldClaimID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldClaimID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldClaimID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldClaimID: %w", err)
+	}
+	return oldValue.ClaimID, nil
+}
+
+// ResetClaimID resets all changes to the "claim_id" field.
+func (m *ClaimLineMutation) ResetClaimID() {
+	m.claim = nil
+}
+
+// SetPosition sets the "position" field.
+func (m *ClaimLineMutation) SetPosition(i int) {
+	m.position = &i
+	m.addposition = nil
+}
+
+// Position returns the value of the "position" field in the mutation.
+func (m *ClaimLineMutation) Position() (r int, exists bool) {
+	v := m.position
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPosition returns the old "position" field's value of the ClaimLine entity.
+// If the ClaimLine object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ClaimLineMutation) OldPosition(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPosition is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPosition requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPosition: %w", err)
+	}
+	return oldValue.Position, nil
+}
+
+// AddPosition adds i to the "position" field.
+func (m *ClaimLineMutation) AddPosition(i int) {
+	if m.addposition != nil {
+		*m.addposition += i
+	} else {
+		m.addposition = &i
+	}
+}
+
+// AddedPosition returns the value that was added to the "position" field in this mutation.
+func (m *ClaimLineMutation) AddedPosition() (r int, exists bool) {
+	v := m.addposition
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetPosition resets all changes to the "position" field.
+func (m *ClaimLineMutation) ResetPosition() {
+	m.position = nil
+	m.addposition = nil
+}
+
+// SetServiceCode sets the "service_code" field.
+func (m *ClaimLineMutation) SetServiceCode(s string) {
+	m.service_code = &s
+}
+
+// ServiceCode returns the value of the "service_code" field in the mutation.
+func (m *ClaimLineMutation) ServiceCode() (r string, exists bool) {
+	v := m.service_code
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldServiceCode returns the old "service_code" field's value of the ClaimLine entity.
+// If the ClaimLine object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ClaimLineMutation) OldServiceCode(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldServiceCode is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldServiceCode requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldServiceCode: %w", err)
+	}
+	return oldValue.ServiceCode, nil
+}
+
+// ResetServiceCode resets all changes to the "service_code" field.
+func (m *ClaimLineMutation) ResetServiceCode() {
+	m.service_code = nil
+}
+
+// SetCategory sets the "category" field.
+func (m *ClaimLineMutation) SetCategory(c claimline.Category) {
+	m.category = &c
+}
+
+// Category returns the value of the "category" field in the mutation.
+func (m *ClaimLineMutation) Category() (r claimline.Category, exists bool) {
+	v := m.category
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCategory returns the old "category" field's value of the ClaimLine entity.
+// If the ClaimLine object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ClaimLineMutation) OldCategory(ctx context.Context) (v claimline.Category, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCategory is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCategory requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCategory: %w", err)
+	}
+	return oldValue.Category, nil
+}
+
+// ResetCategory resets all changes to the "category" field.
+func (m *ClaimLineMutation) ResetCategory() {
+	m.category = nil
+}
+
+// SetServiceDate sets the "service_date" field.
+func (m *ClaimLineMutation) SetServiceDate(t time.Time) {
+	m.service_date = &t
+}
+
+// ServiceDate returns the value of the "service_date" field in the mutation.
+func (m *ClaimLineMutation) ServiceDate() (r time.Time, exists bool) {
+	v := m.service_date
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldServiceDate returns the old "service_date" field's value of the ClaimLine entity.
+// If the ClaimLine object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ClaimLineMutation) OldServiceDate(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldServiceDate is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldServiceDate requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldServiceDate: %w", err)
+	}
+	return oldValue.ServiceDate, nil
+}
+
+// ResetServiceDate resets all changes to the "service_date" field.
+func (m *ClaimLineMutation) ResetServiceDate() {
+	m.service_date = nil
+}
+
+// SetQuantity sets the "quantity" field.
+func (m *ClaimLineMutation) SetQuantity(i int) {
+	m.quantity = &i
+	m.addquantity = nil
+}
+
+// Quantity returns the value of the "quantity" field in the mutation.
+func (m *ClaimLineMutation) Quantity() (r int, exists bool) {
+	v := m.quantity
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldQuantity returns the old "quantity" field's value of the ClaimLine entity.
+// If the ClaimLine object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ClaimLineMutation) OldQuantity(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldQuantity is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldQuantity requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldQuantity: %w", err)
+	}
+	return oldValue.Quantity, nil
+}
+
+// AddQuantity adds i to the "quantity" field.
+func (m *ClaimLineMutation) AddQuantity(i int) {
+	if m.addquantity != nil {
+		*m.addquantity += i
+	} else {
+		m.addquantity = &i
+	}
+}
+
+// AddedQuantity returns the value that was added to the "quantity" field in this mutation.
+func (m *ClaimLineMutation) AddedQuantity() (r int, exists bool) {
+	v := m.addquantity
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetQuantity resets all changes to the "quantity" field.
+func (m *ClaimLineMutation) ResetQuantity() {
+	m.quantity = nil
+	m.addquantity = nil
+}
+
+// SetAmountClaimed sets the "amount_claimed" field.
+func (m *ClaimLineMutation) SetAmountClaimed(i int64) {
+	m.amount_claimed = &i
+	m.addamount_claimed = nil
+}
+
+// AmountClaimed returns the value of the "amount_claimed" field in the mutation.
+func (m *ClaimLineMutation) AmountClaimed() (r int64, exists bool) {
+	v := m.amount_claimed
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAmountClaimed returns the old "amount_claimed" field's value of the ClaimLine entity.
+// If the ClaimLine object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ClaimLineMutation) OldAmountClaimed(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAmountClaimed is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAmountClaimed requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAmountClaimed: %w", err)
+	}
+	return oldValue.AmountClaimed, nil
+}
+
+// AddAmountClaimed adds i to the "amount_claimed" field.
+func (m *ClaimLineMutation) AddAmountClaimed(i int64) {
+	if m.addamount_claimed != nil {
+		*m.addamount_claimed += i
+	} else {
+		m.addamount_claimed = &i
+	}
+}
+
+// AddedAmountClaimed returns the value that was added to the "amount_claimed" field in this mutation.
+func (m *ClaimLineMutation) AddedAmountClaimed() (r int64, exists bool) {
+	v := m.addamount_claimed
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetAmountClaimed resets all changes to the "amount_claimed" field.
+func (m *ClaimLineMutation) ResetAmountClaimed() {
+	m.amount_claimed = nil
+	m.addamount_claimed = nil
+}
+
+// SetAmountApproved sets the "amount_approved" field.
+func (m *ClaimLineMutation) SetAmountApproved(i int64) {
+	m.amount_approved = &i
+	m.addamount_approved = nil
+}
+
+// AmountApproved returns the value of the "amount_approved" field in the mutation.
+func (m *ClaimLineMutation) AmountApproved() (r int64, exists bool) {
+	v := m.amount_approved
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAmountApproved returns the old "amount_approved" field's value of the ClaimLine entity.
+// If the ClaimLine object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ClaimLineMutation) OldAmountApproved(ctx context.Context) (v *int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAmountApproved is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAmountApproved requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAmountApproved: %w", err)
+	}
+	return oldValue.AmountApproved, nil
+}
+
+// AddAmountApproved adds i to the "amount_approved" field.
+func (m *ClaimLineMutation) AddAmountApproved(i int64) {
+	if m.addamount_approved != nil {
+		*m.addamount_approved += i
+	} else {
+		m.addamount_approved = &i
+	}
+}
+
+// AddedAmountApproved returns the value that was added to the "amount_approved" field in this mutation.
+func (m *ClaimLineMutation) AddedAmountApproved() (r int64, exists bool) {
+	v := m.addamount_approved
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearAmountApproved clears the value of the "amount_approved" field.
+func (m *ClaimLineMutation) ClearAmountApproved() {
+	m.amount_approved = nil
+	m.addamount_approved = nil
+	m.clearedFields[claimline.FieldAmountApproved] = struct{}{}
+}
+
+// AmountApprovedCleared returns if the "amount_approved" field was cleared in this mutation.
+func (m *ClaimLineMutation) AmountApprovedCleared() bool {
+	_, ok := m.clearedFields[claimline.FieldAmountApproved]
+	return ok
+}
+
+// ResetAmountApproved resets all changes to the "amount_approved" field.
+func (m *ClaimLineMutation) ResetAmountApproved() {
+	m.amount_approved = nil
+	m.addamount_approved = nil
+	delete(m.clearedFields, claimline.FieldAmountApproved)
+}
+
+// SetAmountPaid sets the "amount_paid" field.
+func (m *ClaimLineMutation) SetAmountPaid(i int64) {
+	m.amount_paid = &i
+	m.addamount_paid = nil
+}
+
+// AmountPaid returns the value of the "amount_paid" field in the mutation.
+func (m *ClaimLineMutation) AmountPaid() (r int64, exists bool) {
+	v := m.amount_paid
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAmountPaid returns the old "amount_paid" field's value of the ClaimLine entity.
+// If the ClaimLine object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ClaimLineMutation) OldAmountPaid(ctx context.Context) (v *int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAmountPaid is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAmountPaid requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAmountPaid: %w", err)
+	}
+	return oldValue.AmountPaid, nil
+}
+
+// AddAmountPaid adds i to the "amount_paid" field.
+func (m *ClaimLineMutation) AddAmountPaid(i int64) {
+	if m.addamount_paid != nil {
+		*m.addamount_paid += i
+	} else {
+		m.addamount_paid = &i
+	}
+}
+
+// AddedAmountPaid returns the value that was added to the "amount_paid" field in this mutation.
+func (m *ClaimLineMutation) AddedAmountPaid() (r int64, exists bool) {
+	v := m.addamount_paid
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearAmountPaid clears the value of the "amount_paid" field.
+func (m *ClaimLineMutation) ClearAmountPaid() {
+	m.amount_paid = nil
+	m.addamount_paid = nil
+	m.clearedFields[claimline.FieldAmountPaid] = struct{}{}
+}
+
+// AmountPaidCleared returns if the "amount_paid" field was cleared in this mutation.
+func (m *ClaimLineMutation) AmountPaidCleared() bool {
+	_, ok := m.clearedFields[claimline.FieldAmountPaid]
+	return ok
+}
+
+// ResetAmountPaid resets all changes to the "amount_paid" field.
+func (m *ClaimLineMutation) ResetAmountPaid() {
+	m.amount_paid = nil
+	m.addamount_paid = nil
+	delete(m.clearedFields, claimline.FieldAmountPaid)
+}
+
+// SetReasonCode sets the "reason_code" field.
+func (m *ClaimLineMutation) SetReasonCode(s string) {
+	m.reason_code = &s
+}
+
+// ReasonCode returns the value of the "reason_code" field in the mutation.
+func (m *ClaimLineMutation) ReasonCode() (r string, exists bool) {
+	v := m.reason_code
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReasonCode returns the old "reason_code" field's value of the ClaimLine entity.
+// If the ClaimLine object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ClaimLineMutation) OldReasonCode(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReasonCode is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReasonCode requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReasonCode: %w", err)
+	}
+	return oldValue.ReasonCode, nil
+}
+
+// ClearReasonCode clears the value of the "reason_code" field.
+func (m *ClaimLineMutation) ClearReasonCode() {
+	m.reason_code = nil
+	m.clearedFields[claimline.FieldReasonCode] = struct{}{}
+}
+
+// ReasonCodeCleared returns if the "reason_code" field was cleared in this mutation.
+func (m *ClaimLineMutation) ReasonCodeCleared() bool {
+	_, ok := m.clearedFields[claimline.FieldReasonCode]
+	return ok
+}
+
+// ResetReasonCode resets all changes to the "reason_code" field.
+func (m *ClaimLineMutation) ResetReasonCode() {
+	m.reason_code = nil
+	delete(m.clearedFields, claimline.FieldReasonCode)
+}
+
+// SetAdjustment sets the "adjustment" field.
+func (m *ClaimLineMutation) SetAdjustment(i int64) {
+	m.adjustment = &i
+	m.addadjustment = nil
+}
+
+// Adjustment returns the value of the "adjustment" field in the mutation.
+func (m *ClaimLineMutation) Adjustment() (r int64, exists bool) {
+	v := m.adjustment
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAdjustment returns the old "adjustment" field's value of the ClaimLine entity.
+// If the ClaimLine object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ClaimLineMutation) OldAdjustment(ctx context.Context) (v *int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAdjustment is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAdjustment requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAdjustment: %w", err)
+	}
+	return oldValue.Adjustment, nil
+}
+
+// AddAdjustment adds i to the "adjustment" field.
+func (m *ClaimLineMutation) AddAdjustment(i int64) {
+	if m.addadjustment != nil {
+		*m.addadjustment += i
+	} else {
+		m.addadjustment = &i
+	}
+}
+
+// AddedAdjustment returns the value that was added to the "adjustment" field in this mutation.
+func (m *ClaimLineMutation) AddedAdjustment() (r int64, exists bool) {
+	v := m.addadjustment
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearAdjustment clears the value of the "adjustment" field.
+func (m *ClaimLineMutation) ClearAdjustment() {
+	m.adjustment = nil
+	m.addadjustment = nil
+	m.clearedFields[claimline.FieldAdjustment] = struct{}{}
+}
+
+// AdjustmentCleared returns if the "adjustment" field was cleared in this mutation.
+func (m *ClaimLineMutation) AdjustmentCleared() bool {
+	_, ok := m.clearedFields[claimline.FieldAdjustment]
+	return ok
+}
+
+// ResetAdjustment resets all changes to the "adjustment" field.
+func (m *ClaimLineMutation) ResetAdjustment() {
+	m.adjustment = nil
+	m.addadjustment = nil
+	delete(m.clearedFields, claimline.FieldAdjustment)
+}
+
+// SetAdjustmentCode sets the "adjustment_code" field.
+func (m *ClaimLineMutation) SetAdjustmentCode(s string) {
+	m.adjustment_code = &s
+}
+
+// AdjustmentCode returns the value of the "adjustment_code" field in the mutation.
+func (m *ClaimLineMutation) AdjustmentCode() (r string, exists bool) {
+	v := m.adjustment_code
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAdjustmentCode returns the old "adjustment_code" field's value of the ClaimLine entity.
+// If the ClaimLine object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ClaimLineMutation) OldAdjustmentCode(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAdjustmentCode is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAdjustmentCode requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAdjustmentCode: %w", err)
+	}
+	return oldValue.AdjustmentCode, nil
+}
+
+// ClearAdjustmentCode clears the value of the "adjustment_code" field.
+func (m *ClaimLineMutation) ClearAdjustmentCode() {
+	m.adjustment_code = nil
+	m.clearedFields[claimline.FieldAdjustmentCode] = struct{}{}
+}
+
+// AdjustmentCodeCleared returns if the "adjustment_code" field was cleared in this mutation.
+func (m *ClaimLineMutation) AdjustmentCodeCleared() bool {
+	_, ok := m.clearedFields[claimline.FieldAdjustmentCode]
+	return ok
+}
+
+// ResetAdjustmentCode resets all changes to the "adjustment_code" field.
+func (m *ClaimLineMutation) ResetAdjustmentCode() {
+	m.adjustment_code = nil
+	delete(m.clearedFields, claimline.FieldAdjustmentCode)
+}
+
+// ClearPatient clears the "patient" edge to the Patient entity.
+func (m *ClaimLineMutation) ClearPatient() {
+	m.clearedpatient = true
+	m.clearedFields[claimline.FieldPatientID] = struct{}{}
+}
+
+// PatientCleared reports if the "patient" edge to the Patient entity was cleared.
+func (m *ClaimLineMutation) PatientCleared() bool {
+	return m.clearedpatient
+}
+
+// PatientIDs returns the "patient" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// PatientID instead. It exists only for internal usage by the builders.
+func (m *ClaimLineMutation) PatientIDs() (ids []string) {
+	if id := m.patient; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetPatient resets all changes to the "patient" edge.
+func (m *ClaimLineMutation) ResetPatient() {
+	m.patient = nil
+	m.clearedpatient = false
+}
+
+// ClearClaim clears the "claim" edge to the Claim entity.
+func (m *ClaimLineMutation) ClearClaim() {
+	m.clearedclaim = true
+	m.clearedFields[claimline.FieldClaimID] = struct{}{}
+}
+
+// ClaimCleared reports if the "claim" edge to the Claim entity was cleared.
+func (m *ClaimLineMutation) ClaimCleared() bool {
+	return m.clearedclaim
+}
+
+// ClaimIDs returns the "claim" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// ClaimID instead. It exists only for internal usage by the builders.
+func (m *ClaimLineMutation) ClaimIDs() (ids []string) {
+	if id := m.claim; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetClaim resets all changes to the "claim" edge.
+func (m *ClaimLineMutation) ResetClaim() {
+	m.claim = nil
+	m.clearedclaim = false
+}
+
+// Where appends a list predicates to the ClaimLineMutation builder.
+func (m *ClaimLineMutation) Where(ps ...predicate.ClaimLine) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the ClaimLineMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *ClaimLineMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.ClaimLine, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *ClaimLineMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *ClaimLineMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (ClaimLine).
+func (m *ClaimLineMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *ClaimLineMutation) Fields() []string {
+	fields := make([]string, 0, 15)
+	if m.created_at != nil {
+		fields = append(fields, claimline.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, claimline.FieldUpdatedAt)
+	}
+	if m.patient != nil {
+		fields = append(fields, claimline.FieldPatientID)
+	}
+	if m.claim != nil {
+		fields = append(fields, claimline.FieldClaimID)
+	}
+	if m.position != nil {
+		fields = append(fields, claimline.FieldPosition)
+	}
+	if m.service_code != nil {
+		fields = append(fields, claimline.FieldServiceCode)
+	}
+	if m.category != nil {
+		fields = append(fields, claimline.FieldCategory)
+	}
+	if m.service_date != nil {
+		fields = append(fields, claimline.FieldServiceDate)
+	}
+	if m.quantity != nil {
+		fields = append(fields, claimline.FieldQuantity)
+	}
+	if m.amount_claimed != nil {
+		fields = append(fields, claimline.FieldAmountClaimed)
+	}
+	if m.amount_approved != nil {
+		fields = append(fields, claimline.FieldAmountApproved)
+	}
+	if m.amount_paid != nil {
+		fields = append(fields, claimline.FieldAmountPaid)
+	}
+	if m.reason_code != nil {
+		fields = append(fields, claimline.FieldReasonCode)
+	}
+	if m.adjustment != nil {
+		fields = append(fields, claimline.FieldAdjustment)
+	}
+	if m.adjustment_code != nil {
+		fields = append(fields, claimline.FieldAdjustmentCode)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *ClaimLineMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case claimline.FieldCreatedAt:
+		return m.CreatedAt()
+	case claimline.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case claimline.FieldPatientID:
+		return m.PatientID()
+	case claimline.FieldClaimID:
+		return m.ClaimID()
+	case claimline.FieldPosition:
+		return m.Position()
+	case claimline.FieldServiceCode:
+		return m.ServiceCode()
+	case claimline.FieldCategory:
+		return m.Category()
+	case claimline.FieldServiceDate:
+		return m.ServiceDate()
+	case claimline.FieldQuantity:
+		return m.Quantity()
+	case claimline.FieldAmountClaimed:
+		return m.AmountClaimed()
+	case claimline.FieldAmountApproved:
+		return m.AmountApproved()
+	case claimline.FieldAmountPaid:
+		return m.AmountPaid()
+	case claimline.FieldReasonCode:
+		return m.ReasonCode()
+	case claimline.FieldAdjustment:
+		return m.Adjustment()
+	case claimline.FieldAdjustmentCode:
+		return m.AdjustmentCode()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *ClaimLineMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case claimline.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case claimline.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case claimline.FieldPatientID:
+		return m.OldPatientID(ctx)
+	case claimline.FieldClaimID:
+		return m.OldClaimID(ctx)
+	case claimline.FieldPosition:
+		return m.OldPosition(ctx)
+	case claimline.FieldServiceCode:
+		return m.OldServiceCode(ctx)
+	case claimline.FieldCategory:
+		return m.OldCategory(ctx)
+	case claimline.FieldServiceDate:
+		return m.OldServiceDate(ctx)
+	case claimline.FieldQuantity:
+		return m.OldQuantity(ctx)
+	case claimline.FieldAmountClaimed:
+		return m.OldAmountClaimed(ctx)
+	case claimline.FieldAmountApproved:
+		return m.OldAmountApproved(ctx)
+	case claimline.FieldAmountPaid:
+		return m.OldAmountPaid(ctx)
+	case claimline.FieldReasonCode:
+		return m.OldReasonCode(ctx)
+	case claimline.FieldAdjustment:
+		return m.OldAdjustment(ctx)
+	case claimline.FieldAdjustmentCode:
+		return m.OldAdjustmentCode(ctx)
+	}
+	return nil, fmt.Errorf("unknown ClaimLine field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ClaimLineMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case claimline.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case claimline.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case claimline.FieldPatientID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPatientID(v)
+		return nil
+	case claimline.FieldClaimID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetClaimID(v)
+		return nil
+	case claimline.FieldPosition:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPosition(v)
+		return nil
+	case claimline.FieldServiceCode:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetServiceCode(v)
+		return nil
+	case claimline.FieldCategory:
+		v, ok := value.(claimline.Category)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCategory(v)
+		return nil
+	case claimline.FieldServiceDate:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetServiceDate(v)
+		return nil
+	case claimline.FieldQuantity:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetQuantity(v)
+		return nil
+	case claimline.FieldAmountClaimed:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAmountClaimed(v)
+		return nil
+	case claimline.FieldAmountApproved:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAmountApproved(v)
+		return nil
+	case claimline.FieldAmountPaid:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAmountPaid(v)
+		return nil
+	case claimline.FieldReasonCode:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReasonCode(v)
+		return nil
+	case claimline.FieldAdjustment:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAdjustment(v)
+		return nil
+	case claimline.FieldAdjustmentCode:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAdjustmentCode(v)
+		return nil
+	}
+	return fmt.Errorf("unknown ClaimLine field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *ClaimLineMutation) AddedFields() []string {
+	var fields []string
+	if m.addposition != nil {
+		fields = append(fields, claimline.FieldPosition)
+	}
+	if m.addquantity != nil {
+		fields = append(fields, claimline.FieldQuantity)
+	}
+	if m.addamount_claimed != nil {
+		fields = append(fields, claimline.FieldAmountClaimed)
+	}
+	if m.addamount_approved != nil {
+		fields = append(fields, claimline.FieldAmountApproved)
+	}
+	if m.addamount_paid != nil {
+		fields = append(fields, claimline.FieldAmountPaid)
+	}
+	if m.addadjustment != nil {
+		fields = append(fields, claimline.FieldAdjustment)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *ClaimLineMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case claimline.FieldPosition:
+		return m.AddedPosition()
+	case claimline.FieldQuantity:
+		return m.AddedQuantity()
+	case claimline.FieldAmountClaimed:
+		return m.AddedAmountClaimed()
+	case claimline.FieldAmountApproved:
+		return m.AddedAmountApproved()
+	case claimline.FieldAmountPaid:
+		return m.AddedAmountPaid()
+	case claimline.FieldAdjustment:
+		return m.AddedAdjustment()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ClaimLineMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case claimline.FieldPosition:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddPosition(v)
+		return nil
+	case claimline.FieldQuantity:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddQuantity(v)
+		return nil
+	case claimline.FieldAmountClaimed:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddAmountClaimed(v)
+		return nil
+	case claimline.FieldAmountApproved:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddAmountApproved(v)
+		return nil
+	case claimline.FieldAmountPaid:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddAmountPaid(v)
+		return nil
+	case claimline.FieldAdjustment:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddAdjustment(v)
+		return nil
+	}
+	return fmt.Errorf("unknown ClaimLine numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *ClaimLineMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(claimline.FieldAmountApproved) {
+		fields = append(fields, claimline.FieldAmountApproved)
+	}
+	if m.FieldCleared(claimline.FieldAmountPaid) {
+		fields = append(fields, claimline.FieldAmountPaid)
+	}
+	if m.FieldCleared(claimline.FieldReasonCode) {
+		fields = append(fields, claimline.FieldReasonCode)
+	}
+	if m.FieldCleared(claimline.FieldAdjustment) {
+		fields = append(fields, claimline.FieldAdjustment)
+	}
+	if m.FieldCleared(claimline.FieldAdjustmentCode) {
+		fields = append(fields, claimline.FieldAdjustmentCode)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *ClaimLineMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *ClaimLineMutation) ClearField(name string) error {
+	switch name {
+	case claimline.FieldAmountApproved:
+		m.ClearAmountApproved()
+		return nil
+	case claimline.FieldAmountPaid:
+		m.ClearAmountPaid()
+		return nil
+	case claimline.FieldReasonCode:
+		m.ClearReasonCode()
+		return nil
+	case claimline.FieldAdjustment:
+		m.ClearAdjustment()
+		return nil
+	case claimline.FieldAdjustmentCode:
+		m.ClearAdjustmentCode()
+		return nil
+	}
+	return fmt.Errorf("unknown ClaimLine nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *ClaimLineMutation) ResetField(name string) error {
+	switch name {
+	case claimline.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case claimline.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case claimline.FieldPatientID:
+		m.ResetPatientID()
+		return nil
+	case claimline.FieldClaimID:
+		m.ResetClaimID()
+		return nil
+	case claimline.FieldPosition:
+		m.ResetPosition()
+		return nil
+	case claimline.FieldServiceCode:
+		m.ResetServiceCode()
+		return nil
+	case claimline.FieldCategory:
+		m.ResetCategory()
+		return nil
+	case claimline.FieldServiceDate:
+		m.ResetServiceDate()
+		return nil
+	case claimline.FieldQuantity:
+		m.ResetQuantity()
+		return nil
+	case claimline.FieldAmountClaimed:
+		m.ResetAmountClaimed()
+		return nil
+	case claimline.FieldAmountApproved:
+		m.ResetAmountApproved()
+		return nil
+	case claimline.FieldAmountPaid:
+		m.ResetAmountPaid()
+		return nil
+	case claimline.FieldReasonCode:
+		m.ResetReasonCode()
+		return nil
+	case claimline.FieldAdjustment:
+		m.ResetAdjustment()
+		return nil
+	case claimline.FieldAdjustmentCode:
+		m.ResetAdjustmentCode()
+		return nil
+	}
+	return fmt.Errorf("unknown ClaimLine field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *ClaimLineMutation) AddedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.patient != nil {
+		edges = append(edges, claimline.EdgePatient)
+	}
+	if m.claim != nil {
+		edges = append(edges, claimline.EdgeClaim)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *ClaimLineMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case claimline.EdgePatient:
+		if id := m.patient; id != nil {
+			return []ent.Value{*id}
+		}
+	case claimline.EdgeClaim:
+		if id := m.claim; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *ClaimLineMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 2)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *ClaimLineMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *ClaimLineMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.clearedpatient {
+		edges = append(edges, claimline.EdgePatient)
+	}
+	if m.clearedclaim {
+		edges = append(edges, claimline.EdgeClaim)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *ClaimLineMutation) EdgeCleared(name string) bool {
+	switch name {
+	case claimline.EdgePatient:
+		return m.clearedpatient
+	case claimline.EdgeClaim:
+		return m.clearedclaim
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *ClaimLineMutation) ClearEdge(name string) error {
+	switch name {
+	case claimline.EdgePatient:
+		m.ClearPatient()
+		return nil
+	case claimline.EdgeClaim:
+		m.ClearClaim()
+		return nil
+	}
+	return fmt.Errorf("unknown ClaimLine unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *ClaimLineMutation) ResetEdge(name string) error {
+	switch name {
+	case claimline.EdgePatient:
+		m.ResetPatient()
+		return nil
+	case claimline.EdgeClaim:
+		m.ResetClaim()
+		return nil
+	}
+	return fmt.Errorf("unknown ClaimLine edge %s", name)
+}
+
 // ClinicalNoteMutation represents an operation that mutates the ClinicalNote nodes in the graph.
 type ClinicalNoteMutation struct {
 	config
@@ -15477,6 +18960,915 @@ func (m *ClinicalNoteMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown ClinicalNote edge %s", name)
+}
+
+// CoverageRuleMutation represents an operation that mutates the CoverageRule nodes in the graph.
+type CoverageRuleMutation struct {
+	config
+	op                        Op
+	typ                       string
+	id                        *string
+	created_at                *time.Time
+	updated_at                *time.Time
+	category                  *coveragerule.Category
+	service_code              *string
+	covered_percent           *int
+	addcovered_percent        *int
+	line_copay                *int64
+	addline_copay             *int64
+	excluded                  *bool
+	requires_preauthorization *bool
+	clearedFields             map[string]struct{}
+	version                   *string
+	clearedversion            bool
+	done                      bool
+	oldValue                  func(context.Context) (*CoverageRule, error)
+	predicates                []predicate.CoverageRule
+}
+
+var _ ent.Mutation = (*CoverageRuleMutation)(nil)
+
+// coverageruleOption allows management of the mutation configuration using functional options.
+type coverageruleOption func(*CoverageRuleMutation)
+
+// newCoverageRuleMutation creates new mutation for the CoverageRule entity.
+func newCoverageRuleMutation(c config, op Op, opts ...coverageruleOption) *CoverageRuleMutation {
+	m := &CoverageRuleMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeCoverageRule,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withCoverageRuleID sets the ID field of the mutation.
+func withCoverageRuleID(id string) coverageruleOption {
+	return func(m *CoverageRuleMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *CoverageRule
+		)
+		m.oldValue = func(ctx context.Context) (*CoverageRule, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().CoverageRule.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withCoverageRule sets the old CoverageRule of the mutation.
+func withCoverageRule(node *CoverageRule) coverageruleOption {
+	return func(m *CoverageRuleMutation) {
+		m.oldValue = func(context.Context) (*CoverageRule, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m CoverageRuleMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m CoverageRuleMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of CoverageRule entities.
+func (m *CoverageRuleMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *CoverageRuleMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *CoverageRuleMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().CoverageRule.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *CoverageRuleMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *CoverageRuleMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the CoverageRule entity.
+// If the CoverageRule object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CoverageRuleMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *CoverageRuleMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *CoverageRuleMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *CoverageRuleMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the CoverageRule entity.
+// If the CoverageRule object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CoverageRuleMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *CoverageRuleMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetVersionID sets the "version_id" field.
+func (m *CoverageRuleMutation) SetVersionID(s string) {
+	m.version = &s
+}
+
+// VersionID returns the value of the "version_id" field in the mutation.
+func (m *CoverageRuleMutation) VersionID() (r string, exists bool) {
+	v := m.version
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldVersionID returns the old "version_id" field's value of the CoverageRule entity.
+// If the CoverageRule object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CoverageRuleMutation) OldVersionID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldVersionID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldVersionID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldVersionID: %w", err)
+	}
+	return oldValue.VersionID, nil
+}
+
+// ResetVersionID resets all changes to the "version_id" field.
+func (m *CoverageRuleMutation) ResetVersionID() {
+	m.version = nil
+}
+
+// SetCategory sets the "category" field.
+func (m *CoverageRuleMutation) SetCategory(c coveragerule.Category) {
+	m.category = &c
+}
+
+// Category returns the value of the "category" field in the mutation.
+func (m *CoverageRuleMutation) Category() (r coveragerule.Category, exists bool) {
+	v := m.category
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCategory returns the old "category" field's value of the CoverageRule entity.
+// If the CoverageRule object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CoverageRuleMutation) OldCategory(ctx context.Context) (v coveragerule.Category, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCategory is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCategory requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCategory: %w", err)
+	}
+	return oldValue.Category, nil
+}
+
+// ResetCategory resets all changes to the "category" field.
+func (m *CoverageRuleMutation) ResetCategory() {
+	m.category = nil
+}
+
+// SetServiceCode sets the "service_code" field.
+func (m *CoverageRuleMutation) SetServiceCode(s string) {
+	m.service_code = &s
+}
+
+// ServiceCode returns the value of the "service_code" field in the mutation.
+func (m *CoverageRuleMutation) ServiceCode() (r string, exists bool) {
+	v := m.service_code
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldServiceCode returns the old "service_code" field's value of the CoverageRule entity.
+// If the CoverageRule object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CoverageRuleMutation) OldServiceCode(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldServiceCode is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldServiceCode requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldServiceCode: %w", err)
+	}
+	return oldValue.ServiceCode, nil
+}
+
+// ClearServiceCode clears the value of the "service_code" field.
+func (m *CoverageRuleMutation) ClearServiceCode() {
+	m.service_code = nil
+	m.clearedFields[coveragerule.FieldServiceCode] = struct{}{}
+}
+
+// ServiceCodeCleared returns if the "service_code" field was cleared in this mutation.
+func (m *CoverageRuleMutation) ServiceCodeCleared() bool {
+	_, ok := m.clearedFields[coveragerule.FieldServiceCode]
+	return ok
+}
+
+// ResetServiceCode resets all changes to the "service_code" field.
+func (m *CoverageRuleMutation) ResetServiceCode() {
+	m.service_code = nil
+	delete(m.clearedFields, coveragerule.FieldServiceCode)
+}
+
+// SetCoveredPercent sets the "covered_percent" field.
+func (m *CoverageRuleMutation) SetCoveredPercent(i int) {
+	m.covered_percent = &i
+	m.addcovered_percent = nil
+}
+
+// CoveredPercent returns the value of the "covered_percent" field in the mutation.
+func (m *CoverageRuleMutation) CoveredPercent() (r int, exists bool) {
+	v := m.covered_percent
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCoveredPercent returns the old "covered_percent" field's value of the CoverageRule entity.
+// If the CoverageRule object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CoverageRuleMutation) OldCoveredPercent(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCoveredPercent is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCoveredPercent requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCoveredPercent: %w", err)
+	}
+	return oldValue.CoveredPercent, nil
+}
+
+// AddCoveredPercent adds i to the "covered_percent" field.
+func (m *CoverageRuleMutation) AddCoveredPercent(i int) {
+	if m.addcovered_percent != nil {
+		*m.addcovered_percent += i
+	} else {
+		m.addcovered_percent = &i
+	}
+}
+
+// AddedCoveredPercent returns the value that was added to the "covered_percent" field in this mutation.
+func (m *CoverageRuleMutation) AddedCoveredPercent() (r int, exists bool) {
+	v := m.addcovered_percent
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetCoveredPercent resets all changes to the "covered_percent" field.
+func (m *CoverageRuleMutation) ResetCoveredPercent() {
+	m.covered_percent = nil
+	m.addcovered_percent = nil
+}
+
+// SetLineCopay sets the "line_copay" field.
+func (m *CoverageRuleMutation) SetLineCopay(i int64) {
+	m.line_copay = &i
+	m.addline_copay = nil
+}
+
+// LineCopay returns the value of the "line_copay" field in the mutation.
+func (m *CoverageRuleMutation) LineCopay() (r int64, exists bool) {
+	v := m.line_copay
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLineCopay returns the old "line_copay" field's value of the CoverageRule entity.
+// If the CoverageRule object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CoverageRuleMutation) OldLineCopay(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLineCopay is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLineCopay requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLineCopay: %w", err)
+	}
+	return oldValue.LineCopay, nil
+}
+
+// AddLineCopay adds i to the "line_copay" field.
+func (m *CoverageRuleMutation) AddLineCopay(i int64) {
+	if m.addline_copay != nil {
+		*m.addline_copay += i
+	} else {
+		m.addline_copay = &i
+	}
+}
+
+// AddedLineCopay returns the value that was added to the "line_copay" field in this mutation.
+func (m *CoverageRuleMutation) AddedLineCopay() (r int64, exists bool) {
+	v := m.addline_copay
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetLineCopay resets all changes to the "line_copay" field.
+func (m *CoverageRuleMutation) ResetLineCopay() {
+	m.line_copay = nil
+	m.addline_copay = nil
+}
+
+// SetExcluded sets the "excluded" field.
+func (m *CoverageRuleMutation) SetExcluded(b bool) {
+	m.excluded = &b
+}
+
+// Excluded returns the value of the "excluded" field in the mutation.
+func (m *CoverageRuleMutation) Excluded() (r bool, exists bool) {
+	v := m.excluded
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldExcluded returns the old "excluded" field's value of the CoverageRule entity.
+// If the CoverageRule object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CoverageRuleMutation) OldExcluded(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldExcluded is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldExcluded requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldExcluded: %w", err)
+	}
+	return oldValue.Excluded, nil
+}
+
+// ResetExcluded resets all changes to the "excluded" field.
+func (m *CoverageRuleMutation) ResetExcluded() {
+	m.excluded = nil
+}
+
+// SetRequiresPreauthorization sets the "requires_preauthorization" field.
+func (m *CoverageRuleMutation) SetRequiresPreauthorization(b bool) {
+	m.requires_preauthorization = &b
+}
+
+// RequiresPreauthorization returns the value of the "requires_preauthorization" field in the mutation.
+func (m *CoverageRuleMutation) RequiresPreauthorization() (r bool, exists bool) {
+	v := m.requires_preauthorization
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRequiresPreauthorization returns the old "requires_preauthorization" field's value of the CoverageRule entity.
+// If the CoverageRule object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CoverageRuleMutation) OldRequiresPreauthorization(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRequiresPreauthorization is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRequiresPreauthorization requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRequiresPreauthorization: %w", err)
+	}
+	return oldValue.RequiresPreauthorization, nil
+}
+
+// ResetRequiresPreauthorization resets all changes to the "requires_preauthorization" field.
+func (m *CoverageRuleMutation) ResetRequiresPreauthorization() {
+	m.requires_preauthorization = nil
+}
+
+// ClearVersion clears the "version" edge to the PlanVersion entity.
+func (m *CoverageRuleMutation) ClearVersion() {
+	m.clearedversion = true
+	m.clearedFields[coveragerule.FieldVersionID] = struct{}{}
+}
+
+// VersionCleared reports if the "version" edge to the PlanVersion entity was cleared.
+func (m *CoverageRuleMutation) VersionCleared() bool {
+	return m.clearedversion
+}
+
+// VersionIDs returns the "version" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// VersionID instead. It exists only for internal usage by the builders.
+func (m *CoverageRuleMutation) VersionIDs() (ids []string) {
+	if id := m.version; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetVersion resets all changes to the "version" edge.
+func (m *CoverageRuleMutation) ResetVersion() {
+	m.version = nil
+	m.clearedversion = false
+}
+
+// Where appends a list predicates to the CoverageRuleMutation builder.
+func (m *CoverageRuleMutation) Where(ps ...predicate.CoverageRule) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the CoverageRuleMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *CoverageRuleMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.CoverageRule, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *CoverageRuleMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *CoverageRuleMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (CoverageRule).
+func (m *CoverageRuleMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *CoverageRuleMutation) Fields() []string {
+	fields := make([]string, 0, 9)
+	if m.created_at != nil {
+		fields = append(fields, coveragerule.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, coveragerule.FieldUpdatedAt)
+	}
+	if m.version != nil {
+		fields = append(fields, coveragerule.FieldVersionID)
+	}
+	if m.category != nil {
+		fields = append(fields, coveragerule.FieldCategory)
+	}
+	if m.service_code != nil {
+		fields = append(fields, coveragerule.FieldServiceCode)
+	}
+	if m.covered_percent != nil {
+		fields = append(fields, coveragerule.FieldCoveredPercent)
+	}
+	if m.line_copay != nil {
+		fields = append(fields, coveragerule.FieldLineCopay)
+	}
+	if m.excluded != nil {
+		fields = append(fields, coveragerule.FieldExcluded)
+	}
+	if m.requires_preauthorization != nil {
+		fields = append(fields, coveragerule.FieldRequiresPreauthorization)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *CoverageRuleMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case coveragerule.FieldCreatedAt:
+		return m.CreatedAt()
+	case coveragerule.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case coveragerule.FieldVersionID:
+		return m.VersionID()
+	case coveragerule.FieldCategory:
+		return m.Category()
+	case coveragerule.FieldServiceCode:
+		return m.ServiceCode()
+	case coveragerule.FieldCoveredPercent:
+		return m.CoveredPercent()
+	case coveragerule.FieldLineCopay:
+		return m.LineCopay()
+	case coveragerule.FieldExcluded:
+		return m.Excluded()
+	case coveragerule.FieldRequiresPreauthorization:
+		return m.RequiresPreauthorization()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *CoverageRuleMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case coveragerule.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case coveragerule.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case coveragerule.FieldVersionID:
+		return m.OldVersionID(ctx)
+	case coveragerule.FieldCategory:
+		return m.OldCategory(ctx)
+	case coveragerule.FieldServiceCode:
+		return m.OldServiceCode(ctx)
+	case coveragerule.FieldCoveredPercent:
+		return m.OldCoveredPercent(ctx)
+	case coveragerule.FieldLineCopay:
+		return m.OldLineCopay(ctx)
+	case coveragerule.FieldExcluded:
+		return m.OldExcluded(ctx)
+	case coveragerule.FieldRequiresPreauthorization:
+		return m.OldRequiresPreauthorization(ctx)
+	}
+	return nil, fmt.Errorf("unknown CoverageRule field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *CoverageRuleMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case coveragerule.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case coveragerule.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case coveragerule.FieldVersionID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetVersionID(v)
+		return nil
+	case coveragerule.FieldCategory:
+		v, ok := value.(coveragerule.Category)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCategory(v)
+		return nil
+	case coveragerule.FieldServiceCode:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetServiceCode(v)
+		return nil
+	case coveragerule.FieldCoveredPercent:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCoveredPercent(v)
+		return nil
+	case coveragerule.FieldLineCopay:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLineCopay(v)
+		return nil
+	case coveragerule.FieldExcluded:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetExcluded(v)
+		return nil
+	case coveragerule.FieldRequiresPreauthorization:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRequiresPreauthorization(v)
+		return nil
+	}
+	return fmt.Errorf("unknown CoverageRule field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *CoverageRuleMutation) AddedFields() []string {
+	var fields []string
+	if m.addcovered_percent != nil {
+		fields = append(fields, coveragerule.FieldCoveredPercent)
+	}
+	if m.addline_copay != nil {
+		fields = append(fields, coveragerule.FieldLineCopay)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *CoverageRuleMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case coveragerule.FieldCoveredPercent:
+		return m.AddedCoveredPercent()
+	case coveragerule.FieldLineCopay:
+		return m.AddedLineCopay()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *CoverageRuleMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case coveragerule.FieldCoveredPercent:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddCoveredPercent(v)
+		return nil
+	case coveragerule.FieldLineCopay:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddLineCopay(v)
+		return nil
+	}
+	return fmt.Errorf("unknown CoverageRule numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *CoverageRuleMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(coveragerule.FieldServiceCode) {
+		fields = append(fields, coveragerule.FieldServiceCode)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *CoverageRuleMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *CoverageRuleMutation) ClearField(name string) error {
+	switch name {
+	case coveragerule.FieldServiceCode:
+		m.ClearServiceCode()
+		return nil
+	}
+	return fmt.Errorf("unknown CoverageRule nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *CoverageRuleMutation) ResetField(name string) error {
+	switch name {
+	case coveragerule.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case coveragerule.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case coveragerule.FieldVersionID:
+		m.ResetVersionID()
+		return nil
+	case coveragerule.FieldCategory:
+		m.ResetCategory()
+		return nil
+	case coveragerule.FieldServiceCode:
+		m.ResetServiceCode()
+		return nil
+	case coveragerule.FieldCoveredPercent:
+		m.ResetCoveredPercent()
+		return nil
+	case coveragerule.FieldLineCopay:
+		m.ResetLineCopay()
+		return nil
+	case coveragerule.FieldExcluded:
+		m.ResetExcluded()
+		return nil
+	case coveragerule.FieldRequiresPreauthorization:
+		m.ResetRequiresPreauthorization()
+		return nil
+	}
+	return fmt.Errorf("unknown CoverageRule field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *CoverageRuleMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.version != nil {
+		edges = append(edges, coveragerule.EdgeVersion)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *CoverageRuleMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case coveragerule.EdgeVersion:
+		if id := m.version; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *CoverageRuleMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *CoverageRuleMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *CoverageRuleMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.clearedversion {
+		edges = append(edges, coveragerule.EdgeVersion)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *CoverageRuleMutation) EdgeCleared(name string) bool {
+	switch name {
+	case coveragerule.EdgeVersion:
+		return m.clearedversion
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *CoverageRuleMutation) ClearEdge(name string) error {
+	switch name {
+	case coveragerule.EdgeVersion:
+		m.ClearVersion()
+		return nil
+	}
+	return fmt.Errorf("unknown CoverageRule unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *CoverageRuleMutation) ResetEdge(name string) error {
+	switch name {
+	case coveragerule.EdgeVersion:
+		m.ResetVersion()
+		return nil
+	}
+	return fmt.Errorf("unknown CoverageRule edge %s", name)
 }
 
 // DepartmentMutation represents an operation that mutates the Department nodes in the graph.
@@ -24221,6 +28613,920 @@ func (m *Icd10CodeMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown Icd10Code edge %s", name)
 }
 
+// InsurancePlanMutation represents an operation that mutates the InsurancePlan nodes in the graph.
+type InsurancePlanMutation struct {
+	config
+	op                       Op
+	typ                      string
+	id                       *string
+	created_at               *time.Time
+	updated_at               *time.Time
+	code                     *string
+	name                     *string
+	plan_year_start_month    *int
+	addplan_year_start_month *int
+	active                   *bool
+	clearedFields            map[string]struct{}
+	payer                    *string
+	clearedpayer             bool
+	versions                 map[string]struct{}
+	removedversions          map[string]struct{}
+	clearedversions          bool
+	policies                 map[string]struct{}
+	removedpolicies          map[string]struct{}
+	clearedpolicies          bool
+	done                     bool
+	oldValue                 func(context.Context) (*InsurancePlan, error)
+	predicates               []predicate.InsurancePlan
+}
+
+var _ ent.Mutation = (*InsurancePlanMutation)(nil)
+
+// insuranceplanOption allows management of the mutation configuration using functional options.
+type insuranceplanOption func(*InsurancePlanMutation)
+
+// newInsurancePlanMutation creates new mutation for the InsurancePlan entity.
+func newInsurancePlanMutation(c config, op Op, opts ...insuranceplanOption) *InsurancePlanMutation {
+	m := &InsurancePlanMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeInsurancePlan,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withInsurancePlanID sets the ID field of the mutation.
+func withInsurancePlanID(id string) insuranceplanOption {
+	return func(m *InsurancePlanMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *InsurancePlan
+		)
+		m.oldValue = func(ctx context.Context) (*InsurancePlan, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().InsurancePlan.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withInsurancePlan sets the old InsurancePlan of the mutation.
+func withInsurancePlan(node *InsurancePlan) insuranceplanOption {
+	return func(m *InsurancePlanMutation) {
+		m.oldValue = func(context.Context) (*InsurancePlan, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m InsurancePlanMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m InsurancePlanMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of InsurancePlan entities.
+func (m *InsurancePlanMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *InsurancePlanMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *InsurancePlanMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().InsurancePlan.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *InsurancePlanMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *InsurancePlanMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the InsurancePlan entity.
+// If the InsurancePlan object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InsurancePlanMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *InsurancePlanMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *InsurancePlanMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *InsurancePlanMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the InsurancePlan entity.
+// If the InsurancePlan object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InsurancePlanMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *InsurancePlanMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetPayerID sets the "payer_id" field.
+func (m *InsurancePlanMutation) SetPayerID(s string) {
+	m.payer = &s
+}
+
+// PayerID returns the value of the "payer_id" field in the mutation.
+func (m *InsurancePlanMutation) PayerID() (r string, exists bool) {
+	v := m.payer
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPayerID returns the old "payer_id" field's value of the InsurancePlan entity.
+// If the InsurancePlan object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InsurancePlanMutation) OldPayerID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPayerID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPayerID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPayerID: %w", err)
+	}
+	return oldValue.PayerID, nil
+}
+
+// ResetPayerID resets all changes to the "payer_id" field.
+func (m *InsurancePlanMutation) ResetPayerID() {
+	m.payer = nil
+}
+
+// SetCode sets the "code" field.
+func (m *InsurancePlanMutation) SetCode(s string) {
+	m.code = &s
+}
+
+// Code returns the value of the "code" field in the mutation.
+func (m *InsurancePlanMutation) Code() (r string, exists bool) {
+	v := m.code
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCode returns the old "code" field's value of the InsurancePlan entity.
+// If the InsurancePlan object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InsurancePlanMutation) OldCode(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCode is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCode requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCode: %w", err)
+	}
+	return oldValue.Code, nil
+}
+
+// ResetCode resets all changes to the "code" field.
+func (m *InsurancePlanMutation) ResetCode() {
+	m.code = nil
+}
+
+// SetName sets the "name" field.
+func (m *InsurancePlanMutation) SetName(s string) {
+	m.name = &s
+}
+
+// Name returns the value of the "name" field in the mutation.
+func (m *InsurancePlanMutation) Name() (r string, exists bool) {
+	v := m.name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldName returns the old "name" field's value of the InsurancePlan entity.
+// If the InsurancePlan object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InsurancePlanMutation) OldName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldName: %w", err)
+	}
+	return oldValue.Name, nil
+}
+
+// ResetName resets all changes to the "name" field.
+func (m *InsurancePlanMutation) ResetName() {
+	m.name = nil
+}
+
+// SetPlanYearStartMonth sets the "plan_year_start_month" field.
+func (m *InsurancePlanMutation) SetPlanYearStartMonth(i int) {
+	m.plan_year_start_month = &i
+	m.addplan_year_start_month = nil
+}
+
+// PlanYearStartMonth returns the value of the "plan_year_start_month" field in the mutation.
+func (m *InsurancePlanMutation) PlanYearStartMonth() (r int, exists bool) {
+	v := m.plan_year_start_month
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPlanYearStartMonth returns the old "plan_year_start_month" field's value of the InsurancePlan entity.
+// If the InsurancePlan object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InsurancePlanMutation) OldPlanYearStartMonth(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPlanYearStartMonth is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPlanYearStartMonth requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPlanYearStartMonth: %w", err)
+	}
+	return oldValue.PlanYearStartMonth, nil
+}
+
+// AddPlanYearStartMonth adds i to the "plan_year_start_month" field.
+func (m *InsurancePlanMutation) AddPlanYearStartMonth(i int) {
+	if m.addplan_year_start_month != nil {
+		*m.addplan_year_start_month += i
+	} else {
+		m.addplan_year_start_month = &i
+	}
+}
+
+// AddedPlanYearStartMonth returns the value that was added to the "plan_year_start_month" field in this mutation.
+func (m *InsurancePlanMutation) AddedPlanYearStartMonth() (r int, exists bool) {
+	v := m.addplan_year_start_month
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetPlanYearStartMonth resets all changes to the "plan_year_start_month" field.
+func (m *InsurancePlanMutation) ResetPlanYearStartMonth() {
+	m.plan_year_start_month = nil
+	m.addplan_year_start_month = nil
+}
+
+// SetActive sets the "active" field.
+func (m *InsurancePlanMutation) SetActive(b bool) {
+	m.active = &b
+}
+
+// Active returns the value of the "active" field in the mutation.
+func (m *InsurancePlanMutation) Active() (r bool, exists bool) {
+	v := m.active
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldActive returns the old "active" field's value of the InsurancePlan entity.
+// If the InsurancePlan object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InsurancePlanMutation) OldActive(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldActive is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldActive requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldActive: %w", err)
+	}
+	return oldValue.Active, nil
+}
+
+// ResetActive resets all changes to the "active" field.
+func (m *InsurancePlanMutation) ResetActive() {
+	m.active = nil
+}
+
+// ClearPayer clears the "payer" edge to the Payer entity.
+func (m *InsurancePlanMutation) ClearPayer() {
+	m.clearedpayer = true
+	m.clearedFields[insuranceplan.FieldPayerID] = struct{}{}
+}
+
+// PayerCleared reports if the "payer" edge to the Payer entity was cleared.
+func (m *InsurancePlanMutation) PayerCleared() bool {
+	return m.clearedpayer
+}
+
+// PayerIDs returns the "payer" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// PayerID instead. It exists only for internal usage by the builders.
+func (m *InsurancePlanMutation) PayerIDs() (ids []string) {
+	if id := m.payer; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetPayer resets all changes to the "payer" edge.
+func (m *InsurancePlanMutation) ResetPayer() {
+	m.payer = nil
+	m.clearedpayer = false
+}
+
+// AddVersionIDs adds the "versions" edge to the PlanVersion entity by ids.
+func (m *InsurancePlanMutation) AddVersionIDs(ids ...string) {
+	if m.versions == nil {
+		m.versions = make(map[string]struct{})
+	}
+	for i := range ids {
+		m.versions[ids[i]] = struct{}{}
+	}
+}
+
+// ClearVersions clears the "versions" edge to the PlanVersion entity.
+func (m *InsurancePlanMutation) ClearVersions() {
+	m.clearedversions = true
+}
+
+// VersionsCleared reports if the "versions" edge to the PlanVersion entity was cleared.
+func (m *InsurancePlanMutation) VersionsCleared() bool {
+	return m.clearedversions
+}
+
+// RemoveVersionIDs removes the "versions" edge to the PlanVersion entity by IDs.
+func (m *InsurancePlanMutation) RemoveVersionIDs(ids ...string) {
+	if m.removedversions == nil {
+		m.removedversions = make(map[string]struct{})
+	}
+	for i := range ids {
+		delete(m.versions, ids[i])
+		m.removedversions[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedVersions returns the removed IDs of the "versions" edge to the PlanVersion entity.
+func (m *InsurancePlanMutation) RemovedVersionsIDs() (ids []string) {
+	for id := range m.removedversions {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// VersionsIDs returns the "versions" edge IDs in the mutation.
+func (m *InsurancePlanMutation) VersionsIDs() (ids []string) {
+	for id := range m.versions {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetVersions resets all changes to the "versions" edge.
+func (m *InsurancePlanMutation) ResetVersions() {
+	m.versions = nil
+	m.clearedversions = false
+	m.removedversions = nil
+}
+
+// AddPolicyIDs adds the "policies" edge to the InsurancePolicy entity by ids.
+func (m *InsurancePlanMutation) AddPolicyIDs(ids ...string) {
+	if m.policies == nil {
+		m.policies = make(map[string]struct{})
+	}
+	for i := range ids {
+		m.policies[ids[i]] = struct{}{}
+	}
+}
+
+// ClearPolicies clears the "policies" edge to the InsurancePolicy entity.
+func (m *InsurancePlanMutation) ClearPolicies() {
+	m.clearedpolicies = true
+}
+
+// PoliciesCleared reports if the "policies" edge to the InsurancePolicy entity was cleared.
+func (m *InsurancePlanMutation) PoliciesCleared() bool {
+	return m.clearedpolicies
+}
+
+// RemovePolicyIDs removes the "policies" edge to the InsurancePolicy entity by IDs.
+func (m *InsurancePlanMutation) RemovePolicyIDs(ids ...string) {
+	if m.removedpolicies == nil {
+		m.removedpolicies = make(map[string]struct{})
+	}
+	for i := range ids {
+		delete(m.policies, ids[i])
+		m.removedpolicies[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedPolicies returns the removed IDs of the "policies" edge to the InsurancePolicy entity.
+func (m *InsurancePlanMutation) RemovedPoliciesIDs() (ids []string) {
+	for id := range m.removedpolicies {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// PoliciesIDs returns the "policies" edge IDs in the mutation.
+func (m *InsurancePlanMutation) PoliciesIDs() (ids []string) {
+	for id := range m.policies {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetPolicies resets all changes to the "policies" edge.
+func (m *InsurancePlanMutation) ResetPolicies() {
+	m.policies = nil
+	m.clearedpolicies = false
+	m.removedpolicies = nil
+}
+
+// Where appends a list predicates to the InsurancePlanMutation builder.
+func (m *InsurancePlanMutation) Where(ps ...predicate.InsurancePlan) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the InsurancePlanMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *InsurancePlanMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.InsurancePlan, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *InsurancePlanMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *InsurancePlanMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (InsurancePlan).
+func (m *InsurancePlanMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *InsurancePlanMutation) Fields() []string {
+	fields := make([]string, 0, 7)
+	if m.created_at != nil {
+		fields = append(fields, insuranceplan.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, insuranceplan.FieldUpdatedAt)
+	}
+	if m.payer != nil {
+		fields = append(fields, insuranceplan.FieldPayerID)
+	}
+	if m.code != nil {
+		fields = append(fields, insuranceplan.FieldCode)
+	}
+	if m.name != nil {
+		fields = append(fields, insuranceplan.FieldName)
+	}
+	if m.plan_year_start_month != nil {
+		fields = append(fields, insuranceplan.FieldPlanYearStartMonth)
+	}
+	if m.active != nil {
+		fields = append(fields, insuranceplan.FieldActive)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *InsurancePlanMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case insuranceplan.FieldCreatedAt:
+		return m.CreatedAt()
+	case insuranceplan.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case insuranceplan.FieldPayerID:
+		return m.PayerID()
+	case insuranceplan.FieldCode:
+		return m.Code()
+	case insuranceplan.FieldName:
+		return m.Name()
+	case insuranceplan.FieldPlanYearStartMonth:
+		return m.PlanYearStartMonth()
+	case insuranceplan.FieldActive:
+		return m.Active()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *InsurancePlanMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case insuranceplan.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case insuranceplan.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case insuranceplan.FieldPayerID:
+		return m.OldPayerID(ctx)
+	case insuranceplan.FieldCode:
+		return m.OldCode(ctx)
+	case insuranceplan.FieldName:
+		return m.OldName(ctx)
+	case insuranceplan.FieldPlanYearStartMonth:
+		return m.OldPlanYearStartMonth(ctx)
+	case insuranceplan.FieldActive:
+		return m.OldActive(ctx)
+	}
+	return nil, fmt.Errorf("unknown InsurancePlan field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *InsurancePlanMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case insuranceplan.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case insuranceplan.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case insuranceplan.FieldPayerID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPayerID(v)
+		return nil
+	case insuranceplan.FieldCode:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCode(v)
+		return nil
+	case insuranceplan.FieldName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetName(v)
+		return nil
+	case insuranceplan.FieldPlanYearStartMonth:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPlanYearStartMonth(v)
+		return nil
+	case insuranceplan.FieldActive:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetActive(v)
+		return nil
+	}
+	return fmt.Errorf("unknown InsurancePlan field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *InsurancePlanMutation) AddedFields() []string {
+	var fields []string
+	if m.addplan_year_start_month != nil {
+		fields = append(fields, insuranceplan.FieldPlanYearStartMonth)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *InsurancePlanMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case insuranceplan.FieldPlanYearStartMonth:
+		return m.AddedPlanYearStartMonth()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *InsurancePlanMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case insuranceplan.FieldPlanYearStartMonth:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddPlanYearStartMonth(v)
+		return nil
+	}
+	return fmt.Errorf("unknown InsurancePlan numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *InsurancePlanMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *InsurancePlanMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *InsurancePlanMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown InsurancePlan nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *InsurancePlanMutation) ResetField(name string) error {
+	switch name {
+	case insuranceplan.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case insuranceplan.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case insuranceplan.FieldPayerID:
+		m.ResetPayerID()
+		return nil
+	case insuranceplan.FieldCode:
+		m.ResetCode()
+		return nil
+	case insuranceplan.FieldName:
+		m.ResetName()
+		return nil
+	case insuranceplan.FieldPlanYearStartMonth:
+		m.ResetPlanYearStartMonth()
+		return nil
+	case insuranceplan.FieldActive:
+		m.ResetActive()
+		return nil
+	}
+	return fmt.Errorf("unknown InsurancePlan field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *InsurancePlanMutation) AddedEdges() []string {
+	edges := make([]string, 0, 3)
+	if m.payer != nil {
+		edges = append(edges, insuranceplan.EdgePayer)
+	}
+	if m.versions != nil {
+		edges = append(edges, insuranceplan.EdgeVersions)
+	}
+	if m.policies != nil {
+		edges = append(edges, insuranceplan.EdgePolicies)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *InsurancePlanMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case insuranceplan.EdgePayer:
+		if id := m.payer; id != nil {
+			return []ent.Value{*id}
+		}
+	case insuranceplan.EdgeVersions:
+		ids := make([]ent.Value, 0, len(m.versions))
+		for id := range m.versions {
+			ids = append(ids, id)
+		}
+		return ids
+	case insuranceplan.EdgePolicies:
+		ids := make([]ent.Value, 0, len(m.policies))
+		for id := range m.policies {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *InsurancePlanMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 3)
+	if m.removedversions != nil {
+		edges = append(edges, insuranceplan.EdgeVersions)
+	}
+	if m.removedpolicies != nil {
+		edges = append(edges, insuranceplan.EdgePolicies)
+	}
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *InsurancePlanMutation) RemovedIDs(name string) []ent.Value {
+	switch name {
+	case insuranceplan.EdgeVersions:
+		ids := make([]ent.Value, 0, len(m.removedversions))
+		for id := range m.removedversions {
+			ids = append(ids, id)
+		}
+		return ids
+	case insuranceplan.EdgePolicies:
+		ids := make([]ent.Value, 0, len(m.removedpolicies))
+		for id := range m.removedpolicies {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *InsurancePlanMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 3)
+	if m.clearedpayer {
+		edges = append(edges, insuranceplan.EdgePayer)
+	}
+	if m.clearedversions {
+		edges = append(edges, insuranceplan.EdgeVersions)
+	}
+	if m.clearedpolicies {
+		edges = append(edges, insuranceplan.EdgePolicies)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *InsurancePlanMutation) EdgeCleared(name string) bool {
+	switch name {
+	case insuranceplan.EdgePayer:
+		return m.clearedpayer
+	case insuranceplan.EdgeVersions:
+		return m.clearedversions
+	case insuranceplan.EdgePolicies:
+		return m.clearedpolicies
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *InsurancePlanMutation) ClearEdge(name string) error {
+	switch name {
+	case insuranceplan.EdgePayer:
+		m.ClearPayer()
+		return nil
+	}
+	return fmt.Errorf("unknown InsurancePlan unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *InsurancePlanMutation) ResetEdge(name string) error {
+	switch name {
+	case insuranceplan.EdgePayer:
+		m.ResetPayer()
+		return nil
+	case insuranceplan.EdgeVersions:
+		m.ResetVersions()
+		return nil
+	case insuranceplan.EdgePolicies:
+		m.ResetPolicies()
+		return nil
+	}
+	return fmt.Errorf("unknown InsurancePlan edge %s", name)
+}
+
 // InsurancePolicyMutation represents an operation that mutates the InsurancePolicy nodes in the graph.
 type InsurancePolicyMutation struct {
 	config
@@ -24240,6 +29546,8 @@ type InsurancePolicyMutation struct {
 	clearedFields  map[string]struct{}
 	patient        *string
 	clearedpatient bool
+	plan           *string
+	clearedplan    bool
 	done           bool
 	oldValue       func(context.Context) (*InsurancePolicy, error)
 	predicates     []predicate.InsurancePolicy
@@ -24755,6 +30063,55 @@ func (m *InsurancePolicyMutation) ResetStatus() {
 	m.status = nil
 }
 
+// SetPlanID sets the "plan_id" field.
+func (m *InsurancePolicyMutation) SetPlanID(s string) {
+	m.plan = &s
+}
+
+// PlanID returns the value of the "plan_id" field in the mutation.
+func (m *InsurancePolicyMutation) PlanID() (r string, exists bool) {
+	v := m.plan
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPlanID returns the old "plan_id" field's value of the InsurancePolicy entity.
+// If the InsurancePolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InsurancePolicyMutation) OldPlanID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPlanID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPlanID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPlanID: %w", err)
+	}
+	return oldValue.PlanID, nil
+}
+
+// ClearPlanID clears the value of the "plan_id" field.
+func (m *InsurancePolicyMutation) ClearPlanID() {
+	m.plan = nil
+	m.clearedFields[insurancepolicy.FieldPlanID] = struct{}{}
+}
+
+// PlanIDCleared returns if the "plan_id" field was cleared in this mutation.
+func (m *InsurancePolicyMutation) PlanIDCleared() bool {
+	_, ok := m.clearedFields[insurancepolicy.FieldPlanID]
+	return ok
+}
+
+// ResetPlanID resets all changes to the "plan_id" field.
+func (m *InsurancePolicyMutation) ResetPlanID() {
+	m.plan = nil
+	delete(m.clearedFields, insurancepolicy.FieldPlanID)
+}
+
 // ClearPatient clears the "patient" edge to the Patient entity.
 func (m *InsurancePolicyMutation) ClearPatient() {
 	m.clearedpatient = true
@@ -24780,6 +30137,33 @@ func (m *InsurancePolicyMutation) PatientIDs() (ids []string) {
 func (m *InsurancePolicyMutation) ResetPatient() {
 	m.patient = nil
 	m.clearedpatient = false
+}
+
+// ClearPlan clears the "plan" edge to the InsurancePlan entity.
+func (m *InsurancePolicyMutation) ClearPlan() {
+	m.clearedplan = true
+	m.clearedFields[insurancepolicy.FieldPlanID] = struct{}{}
+}
+
+// PlanCleared reports if the "plan" edge to the InsurancePlan entity was cleared.
+func (m *InsurancePolicyMutation) PlanCleared() bool {
+	return m.PlanIDCleared() || m.clearedplan
+}
+
+// PlanIDs returns the "plan" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// PlanID instead. It exists only for internal usage by the builders.
+func (m *InsurancePolicyMutation) PlanIDs() (ids []string) {
+	if id := m.plan; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetPlan resets all changes to the "plan" edge.
+func (m *InsurancePolicyMutation) ResetPlan() {
+	m.plan = nil
+	m.clearedplan = false
 }
 
 // Where appends a list predicates to the InsurancePolicyMutation builder.
@@ -24816,7 +30200,7 @@ func (m *InsurancePolicyMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *InsurancePolicyMutation) Fields() []string {
-	fields := make([]string, 0, 10)
+	fields := make([]string, 0, 11)
 	if m.created_at != nil {
 		fields = append(fields, insurancepolicy.FieldCreatedAt)
 	}
@@ -24847,6 +30231,9 @@ func (m *InsurancePolicyMutation) Fields() []string {
 	if m.status != nil {
 		fields = append(fields, insurancepolicy.FieldStatus)
 	}
+	if m.plan != nil {
+		fields = append(fields, insurancepolicy.FieldPlanID)
+	}
 	return fields
 }
 
@@ -24875,6 +30262,8 @@ func (m *InsurancePolicyMutation) Field(name string) (ent.Value, bool) {
 		return m.Priority()
 	case insurancepolicy.FieldStatus:
 		return m.Status()
+	case insurancepolicy.FieldPlanID:
+		return m.PlanID()
 	}
 	return nil, false
 }
@@ -24904,6 +30293,8 @@ func (m *InsurancePolicyMutation) OldField(ctx context.Context, name string) (en
 		return m.OldPriority(ctx)
 	case insurancepolicy.FieldStatus:
 		return m.OldStatus(ctx)
+	case insurancepolicy.FieldPlanID:
+		return m.OldPlanID(ctx)
 	}
 	return nil, fmt.Errorf("unknown InsurancePolicy field %s", name)
 }
@@ -24983,6 +30374,13 @@ func (m *InsurancePolicyMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetStatus(v)
 		return nil
+	case insurancepolicy.FieldPlanID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPlanID(v)
+		return nil
 	}
 	return fmt.Errorf("unknown InsurancePolicy field %s", name)
 }
@@ -25034,6 +30432,9 @@ func (m *InsurancePolicyMutation) ClearedFields() []string {
 	if m.FieldCleared(insurancepolicy.FieldValidTo) {
 		fields = append(fields, insurancepolicy.FieldValidTo)
 	}
+	if m.FieldCleared(insurancepolicy.FieldPlanID) {
+		fields = append(fields, insurancepolicy.FieldPlanID)
+	}
 	return fields
 }
 
@@ -25053,6 +30454,9 @@ func (m *InsurancePolicyMutation) ClearField(name string) error {
 		return nil
 	case insurancepolicy.FieldValidTo:
 		m.ClearValidTo()
+		return nil
+	case insurancepolicy.FieldPlanID:
+		m.ClearPlanID()
 		return nil
 	}
 	return fmt.Errorf("unknown InsurancePolicy nullable field %s", name)
@@ -25092,15 +30496,21 @@ func (m *InsurancePolicyMutation) ResetField(name string) error {
 	case insurancepolicy.FieldStatus:
 		m.ResetStatus()
 		return nil
+	case insurancepolicy.FieldPlanID:
+		m.ResetPlanID()
+		return nil
 	}
 	return fmt.Errorf("unknown InsurancePolicy field %s", name)
 }
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *InsurancePolicyMutation) AddedEdges() []string {
-	edges := make([]string, 0, 1)
+	edges := make([]string, 0, 2)
 	if m.patient != nil {
 		edges = append(edges, insurancepolicy.EdgePatient)
+	}
+	if m.plan != nil {
+		edges = append(edges, insurancepolicy.EdgePlan)
 	}
 	return edges
 }
@@ -25113,13 +30523,17 @@ func (m *InsurancePolicyMutation) AddedIDs(name string) []ent.Value {
 		if id := m.patient; id != nil {
 			return []ent.Value{*id}
 		}
+	case insurancepolicy.EdgePlan:
+		if id := m.plan; id != nil {
+			return []ent.Value{*id}
+		}
 	}
 	return nil
 }
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *InsurancePolicyMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 1)
+	edges := make([]string, 0, 2)
 	return edges
 }
 
@@ -25131,9 +30545,12 @@ func (m *InsurancePolicyMutation) RemovedIDs(name string) []ent.Value {
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *InsurancePolicyMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 1)
+	edges := make([]string, 0, 2)
 	if m.clearedpatient {
 		edges = append(edges, insurancepolicy.EdgePatient)
+	}
+	if m.clearedplan {
+		edges = append(edges, insurancepolicy.EdgePlan)
 	}
 	return edges
 }
@@ -25144,6 +30561,8 @@ func (m *InsurancePolicyMutation) EdgeCleared(name string) bool {
 	switch name {
 	case insurancepolicy.EdgePatient:
 		return m.clearedpatient
+	case insurancepolicy.EdgePlan:
+		return m.clearedplan
 	}
 	return false
 }
@@ -25155,6 +30574,9 @@ func (m *InsurancePolicyMutation) ClearEdge(name string) error {
 	case insurancepolicy.EdgePatient:
 		m.ClearPatient()
 		return nil
+	case insurancepolicy.EdgePlan:
+		m.ClearPlan()
+		return nil
 	}
 	return fmt.Errorf("unknown InsurancePolicy unique edge %s", name)
 }
@@ -25165,6 +30587,9 @@ func (m *InsurancePolicyMutation) ResetEdge(name string) error {
 	switch name {
 	case insurancepolicy.EdgePatient:
 		m.ResetPatient()
+		return nil
+	case insurancepolicy.EdgePlan:
+		m.ResetPlan()
 		return nil
 	}
 	return fmt.Errorf("unknown InsurancePolicy edge %s", name)
@@ -43677,6 +49102,15 @@ type PatientMutation struct {
 	dispensing_lines            map[string]struct{}
 	removeddispensing_lines     map[string]struct{}
 	cleareddispensing_lines     bool
+	pre_authorizations          map[string]struct{}
+	removedpre_authorizations   map[string]struct{}
+	clearedpre_authorizations   bool
+	claims                      map[string]struct{}
+	removedclaims               map[string]struct{}
+	clearedclaims               bool
+	claim_lines                 map[string]struct{}
+	removedclaim_lines          map[string]struct{}
+	clearedclaim_lines          bool
 	break_glass_accesses        map[string]struct{}
 	removedbreak_glass_accesses map[string]struct{}
 	clearedbreak_glass_accesses bool
@@ -46130,6 +51564,168 @@ func (m *PatientMutation) ResetDispensingLines() {
 	m.removeddispensing_lines = nil
 }
 
+// AddPreAuthorizationIDs adds the "pre_authorizations" edge to the PreAuthorization entity by ids.
+func (m *PatientMutation) AddPreAuthorizationIDs(ids ...string) {
+	if m.pre_authorizations == nil {
+		m.pre_authorizations = make(map[string]struct{})
+	}
+	for i := range ids {
+		m.pre_authorizations[ids[i]] = struct{}{}
+	}
+}
+
+// ClearPreAuthorizations clears the "pre_authorizations" edge to the PreAuthorization entity.
+func (m *PatientMutation) ClearPreAuthorizations() {
+	m.clearedpre_authorizations = true
+}
+
+// PreAuthorizationsCleared reports if the "pre_authorizations" edge to the PreAuthorization entity was cleared.
+func (m *PatientMutation) PreAuthorizationsCleared() bool {
+	return m.clearedpre_authorizations
+}
+
+// RemovePreAuthorizationIDs removes the "pre_authorizations" edge to the PreAuthorization entity by IDs.
+func (m *PatientMutation) RemovePreAuthorizationIDs(ids ...string) {
+	if m.removedpre_authorizations == nil {
+		m.removedpre_authorizations = make(map[string]struct{})
+	}
+	for i := range ids {
+		delete(m.pre_authorizations, ids[i])
+		m.removedpre_authorizations[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedPreAuthorizations returns the removed IDs of the "pre_authorizations" edge to the PreAuthorization entity.
+func (m *PatientMutation) RemovedPreAuthorizationsIDs() (ids []string) {
+	for id := range m.removedpre_authorizations {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// PreAuthorizationsIDs returns the "pre_authorizations" edge IDs in the mutation.
+func (m *PatientMutation) PreAuthorizationsIDs() (ids []string) {
+	for id := range m.pre_authorizations {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetPreAuthorizations resets all changes to the "pre_authorizations" edge.
+func (m *PatientMutation) ResetPreAuthorizations() {
+	m.pre_authorizations = nil
+	m.clearedpre_authorizations = false
+	m.removedpre_authorizations = nil
+}
+
+// AddClaimIDs adds the "claims" edge to the Claim entity by ids.
+func (m *PatientMutation) AddClaimIDs(ids ...string) {
+	if m.claims == nil {
+		m.claims = make(map[string]struct{})
+	}
+	for i := range ids {
+		m.claims[ids[i]] = struct{}{}
+	}
+}
+
+// ClearClaims clears the "claims" edge to the Claim entity.
+func (m *PatientMutation) ClearClaims() {
+	m.clearedclaims = true
+}
+
+// ClaimsCleared reports if the "claims" edge to the Claim entity was cleared.
+func (m *PatientMutation) ClaimsCleared() bool {
+	return m.clearedclaims
+}
+
+// RemoveClaimIDs removes the "claims" edge to the Claim entity by IDs.
+func (m *PatientMutation) RemoveClaimIDs(ids ...string) {
+	if m.removedclaims == nil {
+		m.removedclaims = make(map[string]struct{})
+	}
+	for i := range ids {
+		delete(m.claims, ids[i])
+		m.removedclaims[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedClaims returns the removed IDs of the "claims" edge to the Claim entity.
+func (m *PatientMutation) RemovedClaimsIDs() (ids []string) {
+	for id := range m.removedclaims {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ClaimsIDs returns the "claims" edge IDs in the mutation.
+func (m *PatientMutation) ClaimsIDs() (ids []string) {
+	for id := range m.claims {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetClaims resets all changes to the "claims" edge.
+func (m *PatientMutation) ResetClaims() {
+	m.claims = nil
+	m.clearedclaims = false
+	m.removedclaims = nil
+}
+
+// AddClaimLineIDs adds the "claim_lines" edge to the ClaimLine entity by ids.
+func (m *PatientMutation) AddClaimLineIDs(ids ...string) {
+	if m.claim_lines == nil {
+		m.claim_lines = make(map[string]struct{})
+	}
+	for i := range ids {
+		m.claim_lines[ids[i]] = struct{}{}
+	}
+}
+
+// ClearClaimLines clears the "claim_lines" edge to the ClaimLine entity.
+func (m *PatientMutation) ClearClaimLines() {
+	m.clearedclaim_lines = true
+}
+
+// ClaimLinesCleared reports if the "claim_lines" edge to the ClaimLine entity was cleared.
+func (m *PatientMutation) ClaimLinesCleared() bool {
+	return m.clearedclaim_lines
+}
+
+// RemoveClaimLineIDs removes the "claim_lines" edge to the ClaimLine entity by IDs.
+func (m *PatientMutation) RemoveClaimLineIDs(ids ...string) {
+	if m.removedclaim_lines == nil {
+		m.removedclaim_lines = make(map[string]struct{})
+	}
+	for i := range ids {
+		delete(m.claim_lines, ids[i])
+		m.removedclaim_lines[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedClaimLines returns the removed IDs of the "claim_lines" edge to the ClaimLine entity.
+func (m *PatientMutation) RemovedClaimLinesIDs() (ids []string) {
+	for id := range m.removedclaim_lines {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ClaimLinesIDs returns the "claim_lines" edge IDs in the mutation.
+func (m *PatientMutation) ClaimLinesIDs() (ids []string) {
+	for id := range m.claim_lines {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetClaimLines resets all changes to the "claim_lines" edge.
+func (m *PatientMutation) ResetClaimLines() {
+	m.claim_lines = nil
+	m.clearedclaim_lines = false
+	m.removedclaim_lines = nil
+}
+
 // AddBreakGlassAccessIDs adds the "break_glass_accesses" edge to the BreakGlassAccess entity by ids.
 func (m *PatientMutation) AddBreakGlassAccessIDs(ids ...string) {
 	if m.break_glass_accesses == nil {
@@ -46738,7 +52334,7 @@ func (m *PatientMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *PatientMutation) AddedEdges() []string {
-	edges := make([]string, 0, 28)
+	edges := make([]string, 0, 31)
 	if m.appointments != nil {
 		edges = append(edges, patient.EdgeAppointments)
 	}
@@ -46819,6 +52415,15 @@ func (m *PatientMutation) AddedEdges() []string {
 	}
 	if m.dispensing_lines != nil {
 		edges = append(edges, patient.EdgeDispensingLines)
+	}
+	if m.pre_authorizations != nil {
+		edges = append(edges, patient.EdgePreAuthorizations)
+	}
+	if m.claims != nil {
+		edges = append(edges, patient.EdgeClaims)
+	}
+	if m.claim_lines != nil {
+		edges = append(edges, patient.EdgeClaimLines)
 	}
 	if m.break_glass_accesses != nil {
 		edges = append(edges, patient.EdgeBreakGlassAccesses)
@@ -46988,6 +52593,24 @@ func (m *PatientMutation) AddedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case patient.EdgePreAuthorizations:
+		ids := make([]ent.Value, 0, len(m.pre_authorizations))
+		for id := range m.pre_authorizations {
+			ids = append(ids, id)
+		}
+		return ids
+	case patient.EdgeClaims:
+		ids := make([]ent.Value, 0, len(m.claims))
+		for id := range m.claims {
+			ids = append(ids, id)
+		}
+		return ids
+	case patient.EdgeClaimLines:
+		ids := make([]ent.Value, 0, len(m.claim_lines))
+		for id := range m.claim_lines {
+			ids = append(ids, id)
+		}
+		return ids
 	case patient.EdgeBreakGlassAccesses:
 		ids := make([]ent.Value, 0, len(m.break_glass_accesses))
 		for id := range m.break_glass_accesses {
@@ -47000,7 +52623,7 @@ func (m *PatientMutation) AddedIDs(name string) []ent.Value {
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *PatientMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 28)
+	edges := make([]string, 0, 31)
 	if m.removedappointments != nil {
 		edges = append(edges, patient.EdgeAppointments)
 	}
@@ -47075,6 +52698,15 @@ func (m *PatientMutation) RemovedEdges() []string {
 	}
 	if m.removeddispensing_lines != nil {
 		edges = append(edges, patient.EdgeDispensingLines)
+	}
+	if m.removedpre_authorizations != nil {
+		edges = append(edges, patient.EdgePreAuthorizations)
+	}
+	if m.removedclaims != nil {
+		edges = append(edges, patient.EdgeClaims)
+	}
+	if m.removedclaim_lines != nil {
+		edges = append(edges, patient.EdgeClaimLines)
 	}
 	if m.removedbreak_glass_accesses != nil {
 		edges = append(edges, patient.EdgeBreakGlassAccesses)
@@ -47236,6 +52868,24 @@ func (m *PatientMutation) RemovedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case patient.EdgePreAuthorizations:
+		ids := make([]ent.Value, 0, len(m.removedpre_authorizations))
+		for id := range m.removedpre_authorizations {
+			ids = append(ids, id)
+		}
+		return ids
+	case patient.EdgeClaims:
+		ids := make([]ent.Value, 0, len(m.removedclaims))
+		for id := range m.removedclaims {
+			ids = append(ids, id)
+		}
+		return ids
+	case patient.EdgeClaimLines:
+		ids := make([]ent.Value, 0, len(m.removedclaim_lines))
+		for id := range m.removedclaim_lines {
+			ids = append(ids, id)
+		}
+		return ids
 	case patient.EdgeBreakGlassAccesses:
 		ids := make([]ent.Value, 0, len(m.removedbreak_glass_accesses))
 		for id := range m.removedbreak_glass_accesses {
@@ -47248,7 +52898,7 @@ func (m *PatientMutation) RemovedIDs(name string) []ent.Value {
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *PatientMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 28)
+	edges := make([]string, 0, 31)
 	if m.clearedappointments {
 		edges = append(edges, patient.EdgeAppointments)
 	}
@@ -47330,6 +52980,15 @@ func (m *PatientMutation) ClearedEdges() []string {
 	if m.cleareddispensing_lines {
 		edges = append(edges, patient.EdgeDispensingLines)
 	}
+	if m.clearedpre_authorizations {
+		edges = append(edges, patient.EdgePreAuthorizations)
+	}
+	if m.clearedclaims {
+		edges = append(edges, patient.EdgeClaims)
+	}
+	if m.clearedclaim_lines {
+		edges = append(edges, patient.EdgeClaimLines)
+	}
 	if m.clearedbreak_glass_accesses {
 		edges = append(edges, patient.EdgeBreakGlassAccesses)
 	}
@@ -47394,6 +53053,12 @@ func (m *PatientMutation) EdgeCleared(name string) bool {
 		return m.cleareddispensings
 	case patient.EdgeDispensingLines:
 		return m.cleareddispensing_lines
+	case patient.EdgePreAuthorizations:
+		return m.clearedpre_authorizations
+	case patient.EdgeClaims:
+		return m.clearedclaims
+	case patient.EdgeClaimLines:
+		return m.clearedclaim_lines
 	case patient.EdgeBreakGlassAccesses:
 		return m.clearedbreak_glass_accesses
 	}
@@ -47498,6 +53163,15 @@ func (m *PatientMutation) ResetEdge(name string) error {
 		return nil
 	case patient.EdgeDispensingLines:
 		m.ResetDispensingLines()
+		return nil
+	case patient.EdgePreAuthorizations:
+		m.ResetPreAuthorizations()
+		return nil
+	case patient.EdgeClaims:
+		m.ResetClaims()
+		return nil
+	case patient.EdgeClaimLines:
+		m.ResetClaimLines()
 		return nil
 	case patient.EdgeBreakGlassAccesses:
 		m.ResetBreakGlassAccesses()
@@ -49114,6 +54788,3040 @@ func (m *PatientIdentifierMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown PatientIdentifier edge %s", name)
+}
+
+// PayerMutation represents an operation that mutates the Payer nodes in the graph.
+type PayerMutation struct {
+	config
+	op            Op
+	typ           string
+	id            *string
+	created_at    *time.Time
+	updated_at    *time.Time
+	code          *string
+	name          *string
+	kind          *payer.Kind
+	active        *bool
+	clearedFields map[string]struct{}
+	plans         map[string]struct{}
+	removedplans  map[string]struct{}
+	clearedplans  bool
+	done          bool
+	oldValue      func(context.Context) (*Payer, error)
+	predicates    []predicate.Payer
+}
+
+var _ ent.Mutation = (*PayerMutation)(nil)
+
+// payerOption allows management of the mutation configuration using functional options.
+type payerOption func(*PayerMutation)
+
+// newPayerMutation creates new mutation for the Payer entity.
+func newPayerMutation(c config, op Op, opts ...payerOption) *PayerMutation {
+	m := &PayerMutation{
+		config:        c,
+		op:            op,
+		typ:           TypePayer,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withPayerID sets the ID field of the mutation.
+func withPayerID(id string) payerOption {
+	return func(m *PayerMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *Payer
+		)
+		m.oldValue = func(ctx context.Context) (*Payer, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().Payer.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withPayer sets the old Payer of the mutation.
+func withPayer(node *Payer) payerOption {
+	return func(m *PayerMutation) {
+		m.oldValue = func(context.Context) (*Payer, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m PayerMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m PayerMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of Payer entities.
+func (m *PayerMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *PayerMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *PayerMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().Payer.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *PayerMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *PayerMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the Payer entity.
+// If the Payer object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PayerMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *PayerMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *PayerMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *PayerMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the Payer entity.
+// If the Payer object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PayerMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *PayerMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetCode sets the "code" field.
+func (m *PayerMutation) SetCode(s string) {
+	m.code = &s
+}
+
+// Code returns the value of the "code" field in the mutation.
+func (m *PayerMutation) Code() (r string, exists bool) {
+	v := m.code
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCode returns the old "code" field's value of the Payer entity.
+// If the Payer object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PayerMutation) OldCode(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCode is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCode requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCode: %w", err)
+	}
+	return oldValue.Code, nil
+}
+
+// ResetCode resets all changes to the "code" field.
+func (m *PayerMutation) ResetCode() {
+	m.code = nil
+}
+
+// SetName sets the "name" field.
+func (m *PayerMutation) SetName(s string) {
+	m.name = &s
+}
+
+// Name returns the value of the "name" field in the mutation.
+func (m *PayerMutation) Name() (r string, exists bool) {
+	v := m.name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldName returns the old "name" field's value of the Payer entity.
+// If the Payer object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PayerMutation) OldName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldName: %w", err)
+	}
+	return oldValue.Name, nil
+}
+
+// ResetName resets all changes to the "name" field.
+func (m *PayerMutation) ResetName() {
+	m.name = nil
+}
+
+// SetKind sets the "kind" field.
+func (m *PayerMutation) SetKind(pa payer.Kind) {
+	m.kind = &pa
+}
+
+// Kind returns the value of the "kind" field in the mutation.
+func (m *PayerMutation) Kind() (r payer.Kind, exists bool) {
+	v := m.kind
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldKind returns the old "kind" field's value of the Payer entity.
+// If the Payer object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PayerMutation) OldKind(ctx context.Context) (v payer.Kind, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldKind is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldKind requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldKind: %w", err)
+	}
+	return oldValue.Kind, nil
+}
+
+// ResetKind resets all changes to the "kind" field.
+func (m *PayerMutation) ResetKind() {
+	m.kind = nil
+}
+
+// SetActive sets the "active" field.
+func (m *PayerMutation) SetActive(b bool) {
+	m.active = &b
+}
+
+// Active returns the value of the "active" field in the mutation.
+func (m *PayerMutation) Active() (r bool, exists bool) {
+	v := m.active
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldActive returns the old "active" field's value of the Payer entity.
+// If the Payer object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PayerMutation) OldActive(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldActive is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldActive requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldActive: %w", err)
+	}
+	return oldValue.Active, nil
+}
+
+// ResetActive resets all changes to the "active" field.
+func (m *PayerMutation) ResetActive() {
+	m.active = nil
+}
+
+// AddPlanIDs adds the "plans" edge to the InsurancePlan entity by ids.
+func (m *PayerMutation) AddPlanIDs(ids ...string) {
+	if m.plans == nil {
+		m.plans = make(map[string]struct{})
+	}
+	for i := range ids {
+		m.plans[ids[i]] = struct{}{}
+	}
+}
+
+// ClearPlans clears the "plans" edge to the InsurancePlan entity.
+func (m *PayerMutation) ClearPlans() {
+	m.clearedplans = true
+}
+
+// PlansCleared reports if the "plans" edge to the InsurancePlan entity was cleared.
+func (m *PayerMutation) PlansCleared() bool {
+	return m.clearedplans
+}
+
+// RemovePlanIDs removes the "plans" edge to the InsurancePlan entity by IDs.
+func (m *PayerMutation) RemovePlanIDs(ids ...string) {
+	if m.removedplans == nil {
+		m.removedplans = make(map[string]struct{})
+	}
+	for i := range ids {
+		delete(m.plans, ids[i])
+		m.removedplans[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedPlans returns the removed IDs of the "plans" edge to the InsurancePlan entity.
+func (m *PayerMutation) RemovedPlansIDs() (ids []string) {
+	for id := range m.removedplans {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// PlansIDs returns the "plans" edge IDs in the mutation.
+func (m *PayerMutation) PlansIDs() (ids []string) {
+	for id := range m.plans {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetPlans resets all changes to the "plans" edge.
+func (m *PayerMutation) ResetPlans() {
+	m.plans = nil
+	m.clearedplans = false
+	m.removedplans = nil
+}
+
+// Where appends a list predicates to the PayerMutation builder.
+func (m *PayerMutation) Where(ps ...predicate.Payer) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the PayerMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *PayerMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.Payer, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *PayerMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *PayerMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (Payer).
+func (m *PayerMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *PayerMutation) Fields() []string {
+	fields := make([]string, 0, 6)
+	if m.created_at != nil {
+		fields = append(fields, payer.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, payer.FieldUpdatedAt)
+	}
+	if m.code != nil {
+		fields = append(fields, payer.FieldCode)
+	}
+	if m.name != nil {
+		fields = append(fields, payer.FieldName)
+	}
+	if m.kind != nil {
+		fields = append(fields, payer.FieldKind)
+	}
+	if m.active != nil {
+		fields = append(fields, payer.FieldActive)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *PayerMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case payer.FieldCreatedAt:
+		return m.CreatedAt()
+	case payer.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case payer.FieldCode:
+		return m.Code()
+	case payer.FieldName:
+		return m.Name()
+	case payer.FieldKind:
+		return m.Kind()
+	case payer.FieldActive:
+		return m.Active()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *PayerMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case payer.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case payer.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case payer.FieldCode:
+		return m.OldCode(ctx)
+	case payer.FieldName:
+		return m.OldName(ctx)
+	case payer.FieldKind:
+		return m.OldKind(ctx)
+	case payer.FieldActive:
+		return m.OldActive(ctx)
+	}
+	return nil, fmt.Errorf("unknown Payer field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *PayerMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case payer.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case payer.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case payer.FieldCode:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCode(v)
+		return nil
+	case payer.FieldName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetName(v)
+		return nil
+	case payer.FieldKind:
+		v, ok := value.(payer.Kind)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetKind(v)
+		return nil
+	case payer.FieldActive:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetActive(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Payer field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *PayerMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *PayerMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *PayerMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown Payer numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *PayerMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *PayerMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *PayerMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown Payer nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *PayerMutation) ResetField(name string) error {
+	switch name {
+	case payer.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case payer.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case payer.FieldCode:
+		m.ResetCode()
+		return nil
+	case payer.FieldName:
+		m.ResetName()
+		return nil
+	case payer.FieldKind:
+		m.ResetKind()
+		return nil
+	case payer.FieldActive:
+		m.ResetActive()
+		return nil
+	}
+	return fmt.Errorf("unknown Payer field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *PayerMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.plans != nil {
+		edges = append(edges, payer.EdgePlans)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *PayerMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case payer.EdgePlans:
+		ids := make([]ent.Value, 0, len(m.plans))
+		for id := range m.plans {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *PayerMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.removedplans != nil {
+		edges = append(edges, payer.EdgePlans)
+	}
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *PayerMutation) RemovedIDs(name string) []ent.Value {
+	switch name {
+	case payer.EdgePlans:
+		ids := make([]ent.Value, 0, len(m.removedplans))
+		for id := range m.removedplans {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *PayerMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.clearedplans {
+		edges = append(edges, payer.EdgePlans)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *PayerMutation) EdgeCleared(name string) bool {
+	switch name {
+	case payer.EdgePlans:
+		return m.clearedplans
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *PayerMutation) ClearEdge(name string) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown Payer unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *PayerMutation) ResetEdge(name string) error {
+	switch name {
+	case payer.EdgePlans:
+		m.ResetPlans()
+		return nil
+	}
+	return fmt.Errorf("unknown Payer edge %s", name)
+}
+
+// PlanVersionMutation represents an operation that mutates the PlanVersion nodes in the graph.
+type PlanVersionMutation struct {
+	config
+	op              Op
+	typ             string
+	id              *string
+	created_at      *time.Time
+	updated_at      *time.Time
+	effective_from  *time.Time
+	annual_limit    *int64
+	addannual_limit *int64
+	visit_copay     *int64
+	addvisit_copay  *int64
+	clearedFields   map[string]struct{}
+	plan            *string
+	clearedplan     bool
+	rules           map[string]struct{}
+	removedrules    map[string]struct{}
+	clearedrules    bool
+	done            bool
+	oldValue        func(context.Context) (*PlanVersion, error)
+	predicates      []predicate.PlanVersion
+}
+
+var _ ent.Mutation = (*PlanVersionMutation)(nil)
+
+// planversionOption allows management of the mutation configuration using functional options.
+type planversionOption func(*PlanVersionMutation)
+
+// newPlanVersionMutation creates new mutation for the PlanVersion entity.
+func newPlanVersionMutation(c config, op Op, opts ...planversionOption) *PlanVersionMutation {
+	m := &PlanVersionMutation{
+		config:        c,
+		op:            op,
+		typ:           TypePlanVersion,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withPlanVersionID sets the ID field of the mutation.
+func withPlanVersionID(id string) planversionOption {
+	return func(m *PlanVersionMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *PlanVersion
+		)
+		m.oldValue = func(ctx context.Context) (*PlanVersion, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().PlanVersion.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withPlanVersion sets the old PlanVersion of the mutation.
+func withPlanVersion(node *PlanVersion) planversionOption {
+	return func(m *PlanVersionMutation) {
+		m.oldValue = func(context.Context) (*PlanVersion, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m PlanVersionMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m PlanVersionMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of PlanVersion entities.
+func (m *PlanVersionMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *PlanVersionMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *PlanVersionMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().PlanVersion.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *PlanVersionMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *PlanVersionMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the PlanVersion entity.
+// If the PlanVersion object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PlanVersionMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *PlanVersionMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *PlanVersionMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *PlanVersionMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the PlanVersion entity.
+// If the PlanVersion object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PlanVersionMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *PlanVersionMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetPlanID sets the "plan_id" field.
+func (m *PlanVersionMutation) SetPlanID(s string) {
+	m.plan = &s
+}
+
+// PlanID returns the value of the "plan_id" field in the mutation.
+func (m *PlanVersionMutation) PlanID() (r string, exists bool) {
+	v := m.plan
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPlanID returns the old "plan_id" field's value of the PlanVersion entity.
+// If the PlanVersion object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PlanVersionMutation) OldPlanID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPlanID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPlanID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPlanID: %w", err)
+	}
+	return oldValue.PlanID, nil
+}
+
+// ResetPlanID resets all changes to the "plan_id" field.
+func (m *PlanVersionMutation) ResetPlanID() {
+	m.plan = nil
+}
+
+// SetEffectiveFrom sets the "effective_from" field.
+func (m *PlanVersionMutation) SetEffectiveFrom(t time.Time) {
+	m.effective_from = &t
+}
+
+// EffectiveFrom returns the value of the "effective_from" field in the mutation.
+func (m *PlanVersionMutation) EffectiveFrom() (r time.Time, exists bool) {
+	v := m.effective_from
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEffectiveFrom returns the old "effective_from" field's value of the PlanVersion entity.
+// If the PlanVersion object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PlanVersionMutation) OldEffectiveFrom(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEffectiveFrom is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEffectiveFrom requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEffectiveFrom: %w", err)
+	}
+	return oldValue.EffectiveFrom, nil
+}
+
+// ResetEffectiveFrom resets all changes to the "effective_from" field.
+func (m *PlanVersionMutation) ResetEffectiveFrom() {
+	m.effective_from = nil
+}
+
+// SetAnnualLimit sets the "annual_limit" field.
+func (m *PlanVersionMutation) SetAnnualLimit(i int64) {
+	m.annual_limit = &i
+	m.addannual_limit = nil
+}
+
+// AnnualLimit returns the value of the "annual_limit" field in the mutation.
+func (m *PlanVersionMutation) AnnualLimit() (r int64, exists bool) {
+	v := m.annual_limit
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAnnualLimit returns the old "annual_limit" field's value of the PlanVersion entity.
+// If the PlanVersion object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PlanVersionMutation) OldAnnualLimit(ctx context.Context) (v *int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAnnualLimit is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAnnualLimit requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAnnualLimit: %w", err)
+	}
+	return oldValue.AnnualLimit, nil
+}
+
+// AddAnnualLimit adds i to the "annual_limit" field.
+func (m *PlanVersionMutation) AddAnnualLimit(i int64) {
+	if m.addannual_limit != nil {
+		*m.addannual_limit += i
+	} else {
+		m.addannual_limit = &i
+	}
+}
+
+// AddedAnnualLimit returns the value that was added to the "annual_limit" field in this mutation.
+func (m *PlanVersionMutation) AddedAnnualLimit() (r int64, exists bool) {
+	v := m.addannual_limit
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearAnnualLimit clears the value of the "annual_limit" field.
+func (m *PlanVersionMutation) ClearAnnualLimit() {
+	m.annual_limit = nil
+	m.addannual_limit = nil
+	m.clearedFields[planversion.FieldAnnualLimit] = struct{}{}
+}
+
+// AnnualLimitCleared returns if the "annual_limit" field was cleared in this mutation.
+func (m *PlanVersionMutation) AnnualLimitCleared() bool {
+	_, ok := m.clearedFields[planversion.FieldAnnualLimit]
+	return ok
+}
+
+// ResetAnnualLimit resets all changes to the "annual_limit" field.
+func (m *PlanVersionMutation) ResetAnnualLimit() {
+	m.annual_limit = nil
+	m.addannual_limit = nil
+	delete(m.clearedFields, planversion.FieldAnnualLimit)
+}
+
+// SetVisitCopay sets the "visit_copay" field.
+func (m *PlanVersionMutation) SetVisitCopay(i int64) {
+	m.visit_copay = &i
+	m.addvisit_copay = nil
+}
+
+// VisitCopay returns the value of the "visit_copay" field in the mutation.
+func (m *PlanVersionMutation) VisitCopay() (r int64, exists bool) {
+	v := m.visit_copay
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldVisitCopay returns the old "visit_copay" field's value of the PlanVersion entity.
+// If the PlanVersion object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PlanVersionMutation) OldVisitCopay(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldVisitCopay is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldVisitCopay requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldVisitCopay: %w", err)
+	}
+	return oldValue.VisitCopay, nil
+}
+
+// AddVisitCopay adds i to the "visit_copay" field.
+func (m *PlanVersionMutation) AddVisitCopay(i int64) {
+	if m.addvisit_copay != nil {
+		*m.addvisit_copay += i
+	} else {
+		m.addvisit_copay = &i
+	}
+}
+
+// AddedVisitCopay returns the value that was added to the "visit_copay" field in this mutation.
+func (m *PlanVersionMutation) AddedVisitCopay() (r int64, exists bool) {
+	v := m.addvisit_copay
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetVisitCopay resets all changes to the "visit_copay" field.
+func (m *PlanVersionMutation) ResetVisitCopay() {
+	m.visit_copay = nil
+	m.addvisit_copay = nil
+}
+
+// ClearPlan clears the "plan" edge to the InsurancePlan entity.
+func (m *PlanVersionMutation) ClearPlan() {
+	m.clearedplan = true
+	m.clearedFields[planversion.FieldPlanID] = struct{}{}
+}
+
+// PlanCleared reports if the "plan" edge to the InsurancePlan entity was cleared.
+func (m *PlanVersionMutation) PlanCleared() bool {
+	return m.clearedplan
+}
+
+// PlanIDs returns the "plan" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// PlanID instead. It exists only for internal usage by the builders.
+func (m *PlanVersionMutation) PlanIDs() (ids []string) {
+	if id := m.plan; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetPlan resets all changes to the "plan" edge.
+func (m *PlanVersionMutation) ResetPlan() {
+	m.plan = nil
+	m.clearedplan = false
+}
+
+// AddRuleIDs adds the "rules" edge to the CoverageRule entity by ids.
+func (m *PlanVersionMutation) AddRuleIDs(ids ...string) {
+	if m.rules == nil {
+		m.rules = make(map[string]struct{})
+	}
+	for i := range ids {
+		m.rules[ids[i]] = struct{}{}
+	}
+}
+
+// ClearRules clears the "rules" edge to the CoverageRule entity.
+func (m *PlanVersionMutation) ClearRules() {
+	m.clearedrules = true
+}
+
+// RulesCleared reports if the "rules" edge to the CoverageRule entity was cleared.
+func (m *PlanVersionMutation) RulesCleared() bool {
+	return m.clearedrules
+}
+
+// RemoveRuleIDs removes the "rules" edge to the CoverageRule entity by IDs.
+func (m *PlanVersionMutation) RemoveRuleIDs(ids ...string) {
+	if m.removedrules == nil {
+		m.removedrules = make(map[string]struct{})
+	}
+	for i := range ids {
+		delete(m.rules, ids[i])
+		m.removedrules[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedRules returns the removed IDs of the "rules" edge to the CoverageRule entity.
+func (m *PlanVersionMutation) RemovedRulesIDs() (ids []string) {
+	for id := range m.removedrules {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// RulesIDs returns the "rules" edge IDs in the mutation.
+func (m *PlanVersionMutation) RulesIDs() (ids []string) {
+	for id := range m.rules {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetRules resets all changes to the "rules" edge.
+func (m *PlanVersionMutation) ResetRules() {
+	m.rules = nil
+	m.clearedrules = false
+	m.removedrules = nil
+}
+
+// Where appends a list predicates to the PlanVersionMutation builder.
+func (m *PlanVersionMutation) Where(ps ...predicate.PlanVersion) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the PlanVersionMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *PlanVersionMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.PlanVersion, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *PlanVersionMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *PlanVersionMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (PlanVersion).
+func (m *PlanVersionMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *PlanVersionMutation) Fields() []string {
+	fields := make([]string, 0, 6)
+	if m.created_at != nil {
+		fields = append(fields, planversion.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, planversion.FieldUpdatedAt)
+	}
+	if m.plan != nil {
+		fields = append(fields, planversion.FieldPlanID)
+	}
+	if m.effective_from != nil {
+		fields = append(fields, planversion.FieldEffectiveFrom)
+	}
+	if m.annual_limit != nil {
+		fields = append(fields, planversion.FieldAnnualLimit)
+	}
+	if m.visit_copay != nil {
+		fields = append(fields, planversion.FieldVisitCopay)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *PlanVersionMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case planversion.FieldCreatedAt:
+		return m.CreatedAt()
+	case planversion.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case planversion.FieldPlanID:
+		return m.PlanID()
+	case planversion.FieldEffectiveFrom:
+		return m.EffectiveFrom()
+	case planversion.FieldAnnualLimit:
+		return m.AnnualLimit()
+	case planversion.FieldVisitCopay:
+		return m.VisitCopay()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *PlanVersionMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case planversion.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case planversion.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case planversion.FieldPlanID:
+		return m.OldPlanID(ctx)
+	case planversion.FieldEffectiveFrom:
+		return m.OldEffectiveFrom(ctx)
+	case planversion.FieldAnnualLimit:
+		return m.OldAnnualLimit(ctx)
+	case planversion.FieldVisitCopay:
+		return m.OldVisitCopay(ctx)
+	}
+	return nil, fmt.Errorf("unknown PlanVersion field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *PlanVersionMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case planversion.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case planversion.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case planversion.FieldPlanID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPlanID(v)
+		return nil
+	case planversion.FieldEffectiveFrom:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEffectiveFrom(v)
+		return nil
+	case planversion.FieldAnnualLimit:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAnnualLimit(v)
+		return nil
+	case planversion.FieldVisitCopay:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetVisitCopay(v)
+		return nil
+	}
+	return fmt.Errorf("unknown PlanVersion field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *PlanVersionMutation) AddedFields() []string {
+	var fields []string
+	if m.addannual_limit != nil {
+		fields = append(fields, planversion.FieldAnnualLimit)
+	}
+	if m.addvisit_copay != nil {
+		fields = append(fields, planversion.FieldVisitCopay)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *PlanVersionMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case planversion.FieldAnnualLimit:
+		return m.AddedAnnualLimit()
+	case planversion.FieldVisitCopay:
+		return m.AddedVisitCopay()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *PlanVersionMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case planversion.FieldAnnualLimit:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddAnnualLimit(v)
+		return nil
+	case planversion.FieldVisitCopay:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddVisitCopay(v)
+		return nil
+	}
+	return fmt.Errorf("unknown PlanVersion numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *PlanVersionMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(planversion.FieldAnnualLimit) {
+		fields = append(fields, planversion.FieldAnnualLimit)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *PlanVersionMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *PlanVersionMutation) ClearField(name string) error {
+	switch name {
+	case planversion.FieldAnnualLimit:
+		m.ClearAnnualLimit()
+		return nil
+	}
+	return fmt.Errorf("unknown PlanVersion nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *PlanVersionMutation) ResetField(name string) error {
+	switch name {
+	case planversion.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case planversion.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case planversion.FieldPlanID:
+		m.ResetPlanID()
+		return nil
+	case planversion.FieldEffectiveFrom:
+		m.ResetEffectiveFrom()
+		return nil
+	case planversion.FieldAnnualLimit:
+		m.ResetAnnualLimit()
+		return nil
+	case planversion.FieldVisitCopay:
+		m.ResetVisitCopay()
+		return nil
+	}
+	return fmt.Errorf("unknown PlanVersion field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *PlanVersionMutation) AddedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.plan != nil {
+		edges = append(edges, planversion.EdgePlan)
+	}
+	if m.rules != nil {
+		edges = append(edges, planversion.EdgeRules)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *PlanVersionMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case planversion.EdgePlan:
+		if id := m.plan; id != nil {
+			return []ent.Value{*id}
+		}
+	case planversion.EdgeRules:
+		ids := make([]ent.Value, 0, len(m.rules))
+		for id := range m.rules {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *PlanVersionMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.removedrules != nil {
+		edges = append(edges, planversion.EdgeRules)
+	}
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *PlanVersionMutation) RemovedIDs(name string) []ent.Value {
+	switch name {
+	case planversion.EdgeRules:
+		ids := make([]ent.Value, 0, len(m.removedrules))
+		for id := range m.removedrules {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *PlanVersionMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.clearedplan {
+		edges = append(edges, planversion.EdgePlan)
+	}
+	if m.clearedrules {
+		edges = append(edges, planversion.EdgeRules)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *PlanVersionMutation) EdgeCleared(name string) bool {
+	switch name {
+	case planversion.EdgePlan:
+		return m.clearedplan
+	case planversion.EdgeRules:
+		return m.clearedrules
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *PlanVersionMutation) ClearEdge(name string) error {
+	switch name {
+	case planversion.EdgePlan:
+		m.ClearPlan()
+		return nil
+	}
+	return fmt.Errorf("unknown PlanVersion unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *PlanVersionMutation) ResetEdge(name string) error {
+	switch name {
+	case planversion.EdgePlan:
+		m.ResetPlan()
+		return nil
+	case planversion.EdgeRules:
+		m.ResetRules()
+		return nil
+	}
+	return fmt.Errorf("unknown PlanVersion edge %s", name)
+}
+
+// PreAuthorizationMutation represents an operation that mutates the PreAuthorization nodes in the graph.
+type PreAuthorizationMutation struct {
+	config
+	op                   Op
+	typ                  string
+	id                   *string
+	created_at           *time.Time
+	updated_at           *time.Time
+	category             *preauthorization.Category
+	service_code         *string
+	status               *preauthorization.Status
+	valid_from           *time.Time
+	valid_to             *time.Time
+	approved_amount      *int64
+	addapproved_amount   *int64
+	approved_quantity    *int
+	addapproved_quantity *int
+	payer_reference      *string
+	reason               *string
+	clearedFields        map[string]struct{}
+	patient              *string
+	clearedpatient       bool
+	policy               *string
+	clearedpolicy        bool
+	requested_by         *string
+	clearedrequested_by  bool
+	decided_by           *string
+	cleareddecided_by    bool
+	done                 bool
+	oldValue             func(context.Context) (*PreAuthorization, error)
+	predicates           []predicate.PreAuthorization
+}
+
+var _ ent.Mutation = (*PreAuthorizationMutation)(nil)
+
+// preauthorizationOption allows management of the mutation configuration using functional options.
+type preauthorizationOption func(*PreAuthorizationMutation)
+
+// newPreAuthorizationMutation creates new mutation for the PreAuthorization entity.
+func newPreAuthorizationMutation(c config, op Op, opts ...preauthorizationOption) *PreAuthorizationMutation {
+	m := &PreAuthorizationMutation{
+		config:        c,
+		op:            op,
+		typ:           TypePreAuthorization,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withPreAuthorizationID sets the ID field of the mutation.
+func withPreAuthorizationID(id string) preauthorizationOption {
+	return func(m *PreAuthorizationMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *PreAuthorization
+		)
+		m.oldValue = func(ctx context.Context) (*PreAuthorization, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().PreAuthorization.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withPreAuthorization sets the old PreAuthorization of the mutation.
+func withPreAuthorization(node *PreAuthorization) preauthorizationOption {
+	return func(m *PreAuthorizationMutation) {
+		m.oldValue = func(context.Context) (*PreAuthorization, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m PreAuthorizationMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m PreAuthorizationMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of PreAuthorization entities.
+func (m *PreAuthorizationMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *PreAuthorizationMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *PreAuthorizationMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().PreAuthorization.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *PreAuthorizationMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *PreAuthorizationMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the PreAuthorization entity.
+// If the PreAuthorization object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PreAuthorizationMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *PreAuthorizationMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *PreAuthorizationMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *PreAuthorizationMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the PreAuthorization entity.
+// If the PreAuthorization object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PreAuthorizationMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *PreAuthorizationMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetPatientID sets the "patient_id" field.
+func (m *PreAuthorizationMutation) SetPatientID(s string) {
+	m.patient = &s
+}
+
+// PatientID returns the value of the "patient_id" field in the mutation.
+func (m *PreAuthorizationMutation) PatientID() (r string, exists bool) {
+	v := m.patient
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPatientID returns the old "patient_id" field's value of the PreAuthorization entity.
+// If the PreAuthorization object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PreAuthorizationMutation) OldPatientID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPatientID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPatientID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPatientID: %w", err)
+	}
+	return oldValue.PatientID, nil
+}
+
+// ResetPatientID resets all changes to the "patient_id" field.
+func (m *PreAuthorizationMutation) ResetPatientID() {
+	m.patient = nil
+}
+
+// SetPolicyID sets the "policy_id" field.
+func (m *PreAuthorizationMutation) SetPolicyID(s string) {
+	m.policy = &s
+}
+
+// PolicyID returns the value of the "policy_id" field in the mutation.
+func (m *PreAuthorizationMutation) PolicyID() (r string, exists bool) {
+	v := m.policy
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPolicyID returns the old "policy_id" field's value of the PreAuthorization entity.
+// If the PreAuthorization object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PreAuthorizationMutation) OldPolicyID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPolicyID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPolicyID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPolicyID: %w", err)
+	}
+	return oldValue.PolicyID, nil
+}
+
+// ResetPolicyID resets all changes to the "policy_id" field.
+func (m *PreAuthorizationMutation) ResetPolicyID() {
+	m.policy = nil
+}
+
+// SetCategory sets the "category" field.
+func (m *PreAuthorizationMutation) SetCategory(pr preauthorization.Category) {
+	m.category = &pr
+}
+
+// Category returns the value of the "category" field in the mutation.
+func (m *PreAuthorizationMutation) Category() (r preauthorization.Category, exists bool) {
+	v := m.category
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCategory returns the old "category" field's value of the PreAuthorization entity.
+// If the PreAuthorization object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PreAuthorizationMutation) OldCategory(ctx context.Context) (v preauthorization.Category, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCategory is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCategory requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCategory: %w", err)
+	}
+	return oldValue.Category, nil
+}
+
+// ResetCategory resets all changes to the "category" field.
+func (m *PreAuthorizationMutation) ResetCategory() {
+	m.category = nil
+}
+
+// SetServiceCode sets the "service_code" field.
+func (m *PreAuthorizationMutation) SetServiceCode(s string) {
+	m.service_code = &s
+}
+
+// ServiceCode returns the value of the "service_code" field in the mutation.
+func (m *PreAuthorizationMutation) ServiceCode() (r string, exists bool) {
+	v := m.service_code
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldServiceCode returns the old "service_code" field's value of the PreAuthorization entity.
+// If the PreAuthorization object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PreAuthorizationMutation) OldServiceCode(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldServiceCode is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldServiceCode requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldServiceCode: %w", err)
+	}
+	return oldValue.ServiceCode, nil
+}
+
+// ClearServiceCode clears the value of the "service_code" field.
+func (m *PreAuthorizationMutation) ClearServiceCode() {
+	m.service_code = nil
+	m.clearedFields[preauthorization.FieldServiceCode] = struct{}{}
+}
+
+// ServiceCodeCleared returns if the "service_code" field was cleared in this mutation.
+func (m *PreAuthorizationMutation) ServiceCodeCleared() bool {
+	_, ok := m.clearedFields[preauthorization.FieldServiceCode]
+	return ok
+}
+
+// ResetServiceCode resets all changes to the "service_code" field.
+func (m *PreAuthorizationMutation) ResetServiceCode() {
+	m.service_code = nil
+	delete(m.clearedFields, preauthorization.FieldServiceCode)
+}
+
+// SetStatus sets the "status" field.
+func (m *PreAuthorizationMutation) SetStatus(pr preauthorization.Status) {
+	m.status = &pr
+}
+
+// Status returns the value of the "status" field in the mutation.
+func (m *PreAuthorizationMutation) Status() (r preauthorization.Status, exists bool) {
+	v := m.status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStatus returns the old "status" field's value of the PreAuthorization entity.
+// If the PreAuthorization object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PreAuthorizationMutation) OldStatus(ctx context.Context) (v preauthorization.Status, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStatus: %w", err)
+	}
+	return oldValue.Status, nil
+}
+
+// ResetStatus resets all changes to the "status" field.
+func (m *PreAuthorizationMutation) ResetStatus() {
+	m.status = nil
+}
+
+// SetValidFrom sets the "valid_from" field.
+func (m *PreAuthorizationMutation) SetValidFrom(t time.Time) {
+	m.valid_from = &t
+}
+
+// ValidFrom returns the value of the "valid_from" field in the mutation.
+func (m *PreAuthorizationMutation) ValidFrom() (r time.Time, exists bool) {
+	v := m.valid_from
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldValidFrom returns the old "valid_from" field's value of the PreAuthorization entity.
+// If the PreAuthorization object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PreAuthorizationMutation) OldValidFrom(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldValidFrom is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldValidFrom requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldValidFrom: %w", err)
+	}
+	return oldValue.ValidFrom, nil
+}
+
+// ClearValidFrom clears the value of the "valid_from" field.
+func (m *PreAuthorizationMutation) ClearValidFrom() {
+	m.valid_from = nil
+	m.clearedFields[preauthorization.FieldValidFrom] = struct{}{}
+}
+
+// ValidFromCleared returns if the "valid_from" field was cleared in this mutation.
+func (m *PreAuthorizationMutation) ValidFromCleared() bool {
+	_, ok := m.clearedFields[preauthorization.FieldValidFrom]
+	return ok
+}
+
+// ResetValidFrom resets all changes to the "valid_from" field.
+func (m *PreAuthorizationMutation) ResetValidFrom() {
+	m.valid_from = nil
+	delete(m.clearedFields, preauthorization.FieldValidFrom)
+}
+
+// SetValidTo sets the "valid_to" field.
+func (m *PreAuthorizationMutation) SetValidTo(t time.Time) {
+	m.valid_to = &t
+}
+
+// ValidTo returns the value of the "valid_to" field in the mutation.
+func (m *PreAuthorizationMutation) ValidTo() (r time.Time, exists bool) {
+	v := m.valid_to
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldValidTo returns the old "valid_to" field's value of the PreAuthorization entity.
+// If the PreAuthorization object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PreAuthorizationMutation) OldValidTo(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldValidTo is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldValidTo requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldValidTo: %w", err)
+	}
+	return oldValue.ValidTo, nil
+}
+
+// ClearValidTo clears the value of the "valid_to" field.
+func (m *PreAuthorizationMutation) ClearValidTo() {
+	m.valid_to = nil
+	m.clearedFields[preauthorization.FieldValidTo] = struct{}{}
+}
+
+// ValidToCleared returns if the "valid_to" field was cleared in this mutation.
+func (m *PreAuthorizationMutation) ValidToCleared() bool {
+	_, ok := m.clearedFields[preauthorization.FieldValidTo]
+	return ok
+}
+
+// ResetValidTo resets all changes to the "valid_to" field.
+func (m *PreAuthorizationMutation) ResetValidTo() {
+	m.valid_to = nil
+	delete(m.clearedFields, preauthorization.FieldValidTo)
+}
+
+// SetApprovedAmount sets the "approved_amount" field.
+func (m *PreAuthorizationMutation) SetApprovedAmount(i int64) {
+	m.approved_amount = &i
+	m.addapproved_amount = nil
+}
+
+// ApprovedAmount returns the value of the "approved_amount" field in the mutation.
+func (m *PreAuthorizationMutation) ApprovedAmount() (r int64, exists bool) {
+	v := m.approved_amount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldApprovedAmount returns the old "approved_amount" field's value of the PreAuthorization entity.
+// If the PreAuthorization object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PreAuthorizationMutation) OldApprovedAmount(ctx context.Context) (v *int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldApprovedAmount is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldApprovedAmount requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldApprovedAmount: %w", err)
+	}
+	return oldValue.ApprovedAmount, nil
+}
+
+// AddApprovedAmount adds i to the "approved_amount" field.
+func (m *PreAuthorizationMutation) AddApprovedAmount(i int64) {
+	if m.addapproved_amount != nil {
+		*m.addapproved_amount += i
+	} else {
+		m.addapproved_amount = &i
+	}
+}
+
+// AddedApprovedAmount returns the value that was added to the "approved_amount" field in this mutation.
+func (m *PreAuthorizationMutation) AddedApprovedAmount() (r int64, exists bool) {
+	v := m.addapproved_amount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearApprovedAmount clears the value of the "approved_amount" field.
+func (m *PreAuthorizationMutation) ClearApprovedAmount() {
+	m.approved_amount = nil
+	m.addapproved_amount = nil
+	m.clearedFields[preauthorization.FieldApprovedAmount] = struct{}{}
+}
+
+// ApprovedAmountCleared returns if the "approved_amount" field was cleared in this mutation.
+func (m *PreAuthorizationMutation) ApprovedAmountCleared() bool {
+	_, ok := m.clearedFields[preauthorization.FieldApprovedAmount]
+	return ok
+}
+
+// ResetApprovedAmount resets all changes to the "approved_amount" field.
+func (m *PreAuthorizationMutation) ResetApprovedAmount() {
+	m.approved_amount = nil
+	m.addapproved_amount = nil
+	delete(m.clearedFields, preauthorization.FieldApprovedAmount)
+}
+
+// SetApprovedQuantity sets the "approved_quantity" field.
+func (m *PreAuthorizationMutation) SetApprovedQuantity(i int) {
+	m.approved_quantity = &i
+	m.addapproved_quantity = nil
+}
+
+// ApprovedQuantity returns the value of the "approved_quantity" field in the mutation.
+func (m *PreAuthorizationMutation) ApprovedQuantity() (r int, exists bool) {
+	v := m.approved_quantity
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldApprovedQuantity returns the old "approved_quantity" field's value of the PreAuthorization entity.
+// If the PreAuthorization object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PreAuthorizationMutation) OldApprovedQuantity(ctx context.Context) (v *int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldApprovedQuantity is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldApprovedQuantity requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldApprovedQuantity: %w", err)
+	}
+	return oldValue.ApprovedQuantity, nil
+}
+
+// AddApprovedQuantity adds i to the "approved_quantity" field.
+func (m *PreAuthorizationMutation) AddApprovedQuantity(i int) {
+	if m.addapproved_quantity != nil {
+		*m.addapproved_quantity += i
+	} else {
+		m.addapproved_quantity = &i
+	}
+}
+
+// AddedApprovedQuantity returns the value that was added to the "approved_quantity" field in this mutation.
+func (m *PreAuthorizationMutation) AddedApprovedQuantity() (r int, exists bool) {
+	v := m.addapproved_quantity
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearApprovedQuantity clears the value of the "approved_quantity" field.
+func (m *PreAuthorizationMutation) ClearApprovedQuantity() {
+	m.approved_quantity = nil
+	m.addapproved_quantity = nil
+	m.clearedFields[preauthorization.FieldApprovedQuantity] = struct{}{}
+}
+
+// ApprovedQuantityCleared returns if the "approved_quantity" field was cleared in this mutation.
+func (m *PreAuthorizationMutation) ApprovedQuantityCleared() bool {
+	_, ok := m.clearedFields[preauthorization.FieldApprovedQuantity]
+	return ok
+}
+
+// ResetApprovedQuantity resets all changes to the "approved_quantity" field.
+func (m *PreAuthorizationMutation) ResetApprovedQuantity() {
+	m.approved_quantity = nil
+	m.addapproved_quantity = nil
+	delete(m.clearedFields, preauthorization.FieldApprovedQuantity)
+}
+
+// SetPayerReference sets the "payer_reference" field.
+func (m *PreAuthorizationMutation) SetPayerReference(s string) {
+	m.payer_reference = &s
+}
+
+// PayerReference returns the value of the "payer_reference" field in the mutation.
+func (m *PreAuthorizationMutation) PayerReference() (r string, exists bool) {
+	v := m.payer_reference
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPayerReference returns the old "payer_reference" field's value of the PreAuthorization entity.
+// If the PreAuthorization object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PreAuthorizationMutation) OldPayerReference(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPayerReference is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPayerReference requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPayerReference: %w", err)
+	}
+	return oldValue.PayerReference, nil
+}
+
+// ClearPayerReference clears the value of the "payer_reference" field.
+func (m *PreAuthorizationMutation) ClearPayerReference() {
+	m.payer_reference = nil
+	m.clearedFields[preauthorization.FieldPayerReference] = struct{}{}
+}
+
+// PayerReferenceCleared returns if the "payer_reference" field was cleared in this mutation.
+func (m *PreAuthorizationMutation) PayerReferenceCleared() bool {
+	_, ok := m.clearedFields[preauthorization.FieldPayerReference]
+	return ok
+}
+
+// ResetPayerReference resets all changes to the "payer_reference" field.
+func (m *PreAuthorizationMutation) ResetPayerReference() {
+	m.payer_reference = nil
+	delete(m.clearedFields, preauthorization.FieldPayerReference)
+}
+
+// SetReason sets the "reason" field.
+func (m *PreAuthorizationMutation) SetReason(s string) {
+	m.reason = &s
+}
+
+// Reason returns the value of the "reason" field in the mutation.
+func (m *PreAuthorizationMutation) Reason() (r string, exists bool) {
+	v := m.reason
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReason returns the old "reason" field's value of the PreAuthorization entity.
+// If the PreAuthorization object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PreAuthorizationMutation) OldReason(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReason is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReason requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReason: %w", err)
+	}
+	return oldValue.Reason, nil
+}
+
+// ClearReason clears the value of the "reason" field.
+func (m *PreAuthorizationMutation) ClearReason() {
+	m.reason = nil
+	m.clearedFields[preauthorization.FieldReason] = struct{}{}
+}
+
+// ReasonCleared returns if the "reason" field was cleared in this mutation.
+func (m *PreAuthorizationMutation) ReasonCleared() bool {
+	_, ok := m.clearedFields[preauthorization.FieldReason]
+	return ok
+}
+
+// ResetReason resets all changes to the "reason" field.
+func (m *PreAuthorizationMutation) ResetReason() {
+	m.reason = nil
+	delete(m.clearedFields, preauthorization.FieldReason)
+}
+
+// SetRequestedByID sets the "requested_by_id" field.
+func (m *PreAuthorizationMutation) SetRequestedByID(s string) {
+	m.requested_by = &s
+}
+
+// RequestedByID returns the value of the "requested_by_id" field in the mutation.
+func (m *PreAuthorizationMutation) RequestedByID() (r string, exists bool) {
+	v := m.requested_by
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRequestedByID returns the old "requested_by_id" field's value of the PreAuthorization entity.
+// If the PreAuthorization object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PreAuthorizationMutation) OldRequestedByID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRequestedByID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRequestedByID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRequestedByID: %w", err)
+	}
+	return oldValue.RequestedByID, nil
+}
+
+// ResetRequestedByID resets all changes to the "requested_by_id" field.
+func (m *PreAuthorizationMutation) ResetRequestedByID() {
+	m.requested_by = nil
+}
+
+// SetDecidedByID sets the "decided_by_id" field.
+func (m *PreAuthorizationMutation) SetDecidedByID(s string) {
+	m.decided_by = &s
+}
+
+// DecidedByID returns the value of the "decided_by_id" field in the mutation.
+func (m *PreAuthorizationMutation) DecidedByID() (r string, exists bool) {
+	v := m.decided_by
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDecidedByID returns the old "decided_by_id" field's value of the PreAuthorization entity.
+// If the PreAuthorization object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PreAuthorizationMutation) OldDecidedByID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDecidedByID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDecidedByID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDecidedByID: %w", err)
+	}
+	return oldValue.DecidedByID, nil
+}
+
+// ClearDecidedByID clears the value of the "decided_by_id" field.
+func (m *PreAuthorizationMutation) ClearDecidedByID() {
+	m.decided_by = nil
+	m.clearedFields[preauthorization.FieldDecidedByID] = struct{}{}
+}
+
+// DecidedByIDCleared returns if the "decided_by_id" field was cleared in this mutation.
+func (m *PreAuthorizationMutation) DecidedByIDCleared() bool {
+	_, ok := m.clearedFields[preauthorization.FieldDecidedByID]
+	return ok
+}
+
+// ResetDecidedByID resets all changes to the "decided_by_id" field.
+func (m *PreAuthorizationMutation) ResetDecidedByID() {
+	m.decided_by = nil
+	delete(m.clearedFields, preauthorization.FieldDecidedByID)
+}
+
+// ClearPatient clears the "patient" edge to the Patient entity.
+func (m *PreAuthorizationMutation) ClearPatient() {
+	m.clearedpatient = true
+	m.clearedFields[preauthorization.FieldPatientID] = struct{}{}
+}
+
+// PatientCleared reports if the "patient" edge to the Patient entity was cleared.
+func (m *PreAuthorizationMutation) PatientCleared() bool {
+	return m.clearedpatient
+}
+
+// PatientIDs returns the "patient" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// PatientID instead. It exists only for internal usage by the builders.
+func (m *PreAuthorizationMutation) PatientIDs() (ids []string) {
+	if id := m.patient; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetPatient resets all changes to the "patient" edge.
+func (m *PreAuthorizationMutation) ResetPatient() {
+	m.patient = nil
+	m.clearedpatient = false
+}
+
+// ClearPolicy clears the "policy" edge to the InsurancePolicy entity.
+func (m *PreAuthorizationMutation) ClearPolicy() {
+	m.clearedpolicy = true
+	m.clearedFields[preauthorization.FieldPolicyID] = struct{}{}
+}
+
+// PolicyCleared reports if the "policy" edge to the InsurancePolicy entity was cleared.
+func (m *PreAuthorizationMutation) PolicyCleared() bool {
+	return m.clearedpolicy
+}
+
+// PolicyIDs returns the "policy" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// PolicyID instead. It exists only for internal usage by the builders.
+func (m *PreAuthorizationMutation) PolicyIDs() (ids []string) {
+	if id := m.policy; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetPolicy resets all changes to the "policy" edge.
+func (m *PreAuthorizationMutation) ResetPolicy() {
+	m.policy = nil
+	m.clearedpolicy = false
+}
+
+// ClearRequestedBy clears the "requested_by" edge to the Staff entity.
+func (m *PreAuthorizationMutation) ClearRequestedBy() {
+	m.clearedrequested_by = true
+	m.clearedFields[preauthorization.FieldRequestedByID] = struct{}{}
+}
+
+// RequestedByCleared reports if the "requested_by" edge to the Staff entity was cleared.
+func (m *PreAuthorizationMutation) RequestedByCleared() bool {
+	return m.clearedrequested_by
+}
+
+// RequestedByIDs returns the "requested_by" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// RequestedByID instead. It exists only for internal usage by the builders.
+func (m *PreAuthorizationMutation) RequestedByIDs() (ids []string) {
+	if id := m.requested_by; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetRequestedBy resets all changes to the "requested_by" edge.
+func (m *PreAuthorizationMutation) ResetRequestedBy() {
+	m.requested_by = nil
+	m.clearedrequested_by = false
+}
+
+// ClearDecidedBy clears the "decided_by" edge to the Staff entity.
+func (m *PreAuthorizationMutation) ClearDecidedBy() {
+	m.cleareddecided_by = true
+	m.clearedFields[preauthorization.FieldDecidedByID] = struct{}{}
+}
+
+// DecidedByCleared reports if the "decided_by" edge to the Staff entity was cleared.
+func (m *PreAuthorizationMutation) DecidedByCleared() bool {
+	return m.DecidedByIDCleared() || m.cleareddecided_by
+}
+
+// DecidedByIDs returns the "decided_by" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// DecidedByID instead. It exists only for internal usage by the builders.
+func (m *PreAuthorizationMutation) DecidedByIDs() (ids []string) {
+	if id := m.decided_by; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetDecidedBy resets all changes to the "decided_by" edge.
+func (m *PreAuthorizationMutation) ResetDecidedBy() {
+	m.decided_by = nil
+	m.cleareddecided_by = false
+}
+
+// Where appends a list predicates to the PreAuthorizationMutation builder.
+func (m *PreAuthorizationMutation) Where(ps ...predicate.PreAuthorization) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the PreAuthorizationMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *PreAuthorizationMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.PreAuthorization, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *PreAuthorizationMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *PreAuthorizationMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (PreAuthorization).
+func (m *PreAuthorizationMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *PreAuthorizationMutation) Fields() []string {
+	fields := make([]string, 0, 15)
+	if m.created_at != nil {
+		fields = append(fields, preauthorization.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, preauthorization.FieldUpdatedAt)
+	}
+	if m.patient != nil {
+		fields = append(fields, preauthorization.FieldPatientID)
+	}
+	if m.policy != nil {
+		fields = append(fields, preauthorization.FieldPolicyID)
+	}
+	if m.category != nil {
+		fields = append(fields, preauthorization.FieldCategory)
+	}
+	if m.service_code != nil {
+		fields = append(fields, preauthorization.FieldServiceCode)
+	}
+	if m.status != nil {
+		fields = append(fields, preauthorization.FieldStatus)
+	}
+	if m.valid_from != nil {
+		fields = append(fields, preauthorization.FieldValidFrom)
+	}
+	if m.valid_to != nil {
+		fields = append(fields, preauthorization.FieldValidTo)
+	}
+	if m.approved_amount != nil {
+		fields = append(fields, preauthorization.FieldApprovedAmount)
+	}
+	if m.approved_quantity != nil {
+		fields = append(fields, preauthorization.FieldApprovedQuantity)
+	}
+	if m.payer_reference != nil {
+		fields = append(fields, preauthorization.FieldPayerReference)
+	}
+	if m.reason != nil {
+		fields = append(fields, preauthorization.FieldReason)
+	}
+	if m.requested_by != nil {
+		fields = append(fields, preauthorization.FieldRequestedByID)
+	}
+	if m.decided_by != nil {
+		fields = append(fields, preauthorization.FieldDecidedByID)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *PreAuthorizationMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case preauthorization.FieldCreatedAt:
+		return m.CreatedAt()
+	case preauthorization.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case preauthorization.FieldPatientID:
+		return m.PatientID()
+	case preauthorization.FieldPolicyID:
+		return m.PolicyID()
+	case preauthorization.FieldCategory:
+		return m.Category()
+	case preauthorization.FieldServiceCode:
+		return m.ServiceCode()
+	case preauthorization.FieldStatus:
+		return m.Status()
+	case preauthorization.FieldValidFrom:
+		return m.ValidFrom()
+	case preauthorization.FieldValidTo:
+		return m.ValidTo()
+	case preauthorization.FieldApprovedAmount:
+		return m.ApprovedAmount()
+	case preauthorization.FieldApprovedQuantity:
+		return m.ApprovedQuantity()
+	case preauthorization.FieldPayerReference:
+		return m.PayerReference()
+	case preauthorization.FieldReason:
+		return m.Reason()
+	case preauthorization.FieldRequestedByID:
+		return m.RequestedByID()
+	case preauthorization.FieldDecidedByID:
+		return m.DecidedByID()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *PreAuthorizationMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case preauthorization.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case preauthorization.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case preauthorization.FieldPatientID:
+		return m.OldPatientID(ctx)
+	case preauthorization.FieldPolicyID:
+		return m.OldPolicyID(ctx)
+	case preauthorization.FieldCategory:
+		return m.OldCategory(ctx)
+	case preauthorization.FieldServiceCode:
+		return m.OldServiceCode(ctx)
+	case preauthorization.FieldStatus:
+		return m.OldStatus(ctx)
+	case preauthorization.FieldValidFrom:
+		return m.OldValidFrom(ctx)
+	case preauthorization.FieldValidTo:
+		return m.OldValidTo(ctx)
+	case preauthorization.FieldApprovedAmount:
+		return m.OldApprovedAmount(ctx)
+	case preauthorization.FieldApprovedQuantity:
+		return m.OldApprovedQuantity(ctx)
+	case preauthorization.FieldPayerReference:
+		return m.OldPayerReference(ctx)
+	case preauthorization.FieldReason:
+		return m.OldReason(ctx)
+	case preauthorization.FieldRequestedByID:
+		return m.OldRequestedByID(ctx)
+	case preauthorization.FieldDecidedByID:
+		return m.OldDecidedByID(ctx)
+	}
+	return nil, fmt.Errorf("unknown PreAuthorization field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *PreAuthorizationMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case preauthorization.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case preauthorization.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case preauthorization.FieldPatientID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPatientID(v)
+		return nil
+	case preauthorization.FieldPolicyID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPolicyID(v)
+		return nil
+	case preauthorization.FieldCategory:
+		v, ok := value.(preauthorization.Category)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCategory(v)
+		return nil
+	case preauthorization.FieldServiceCode:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetServiceCode(v)
+		return nil
+	case preauthorization.FieldStatus:
+		v, ok := value.(preauthorization.Status)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStatus(v)
+		return nil
+	case preauthorization.FieldValidFrom:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetValidFrom(v)
+		return nil
+	case preauthorization.FieldValidTo:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetValidTo(v)
+		return nil
+	case preauthorization.FieldApprovedAmount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetApprovedAmount(v)
+		return nil
+	case preauthorization.FieldApprovedQuantity:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetApprovedQuantity(v)
+		return nil
+	case preauthorization.FieldPayerReference:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPayerReference(v)
+		return nil
+	case preauthorization.FieldReason:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReason(v)
+		return nil
+	case preauthorization.FieldRequestedByID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRequestedByID(v)
+		return nil
+	case preauthorization.FieldDecidedByID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDecidedByID(v)
+		return nil
+	}
+	return fmt.Errorf("unknown PreAuthorization field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *PreAuthorizationMutation) AddedFields() []string {
+	var fields []string
+	if m.addapproved_amount != nil {
+		fields = append(fields, preauthorization.FieldApprovedAmount)
+	}
+	if m.addapproved_quantity != nil {
+		fields = append(fields, preauthorization.FieldApprovedQuantity)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *PreAuthorizationMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case preauthorization.FieldApprovedAmount:
+		return m.AddedApprovedAmount()
+	case preauthorization.FieldApprovedQuantity:
+		return m.AddedApprovedQuantity()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *PreAuthorizationMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case preauthorization.FieldApprovedAmount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddApprovedAmount(v)
+		return nil
+	case preauthorization.FieldApprovedQuantity:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddApprovedQuantity(v)
+		return nil
+	}
+	return fmt.Errorf("unknown PreAuthorization numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *PreAuthorizationMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(preauthorization.FieldServiceCode) {
+		fields = append(fields, preauthorization.FieldServiceCode)
+	}
+	if m.FieldCleared(preauthorization.FieldValidFrom) {
+		fields = append(fields, preauthorization.FieldValidFrom)
+	}
+	if m.FieldCleared(preauthorization.FieldValidTo) {
+		fields = append(fields, preauthorization.FieldValidTo)
+	}
+	if m.FieldCleared(preauthorization.FieldApprovedAmount) {
+		fields = append(fields, preauthorization.FieldApprovedAmount)
+	}
+	if m.FieldCleared(preauthorization.FieldApprovedQuantity) {
+		fields = append(fields, preauthorization.FieldApprovedQuantity)
+	}
+	if m.FieldCleared(preauthorization.FieldPayerReference) {
+		fields = append(fields, preauthorization.FieldPayerReference)
+	}
+	if m.FieldCleared(preauthorization.FieldReason) {
+		fields = append(fields, preauthorization.FieldReason)
+	}
+	if m.FieldCleared(preauthorization.FieldDecidedByID) {
+		fields = append(fields, preauthorization.FieldDecidedByID)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *PreAuthorizationMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *PreAuthorizationMutation) ClearField(name string) error {
+	switch name {
+	case preauthorization.FieldServiceCode:
+		m.ClearServiceCode()
+		return nil
+	case preauthorization.FieldValidFrom:
+		m.ClearValidFrom()
+		return nil
+	case preauthorization.FieldValidTo:
+		m.ClearValidTo()
+		return nil
+	case preauthorization.FieldApprovedAmount:
+		m.ClearApprovedAmount()
+		return nil
+	case preauthorization.FieldApprovedQuantity:
+		m.ClearApprovedQuantity()
+		return nil
+	case preauthorization.FieldPayerReference:
+		m.ClearPayerReference()
+		return nil
+	case preauthorization.FieldReason:
+		m.ClearReason()
+		return nil
+	case preauthorization.FieldDecidedByID:
+		m.ClearDecidedByID()
+		return nil
+	}
+	return fmt.Errorf("unknown PreAuthorization nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *PreAuthorizationMutation) ResetField(name string) error {
+	switch name {
+	case preauthorization.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case preauthorization.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case preauthorization.FieldPatientID:
+		m.ResetPatientID()
+		return nil
+	case preauthorization.FieldPolicyID:
+		m.ResetPolicyID()
+		return nil
+	case preauthorization.FieldCategory:
+		m.ResetCategory()
+		return nil
+	case preauthorization.FieldServiceCode:
+		m.ResetServiceCode()
+		return nil
+	case preauthorization.FieldStatus:
+		m.ResetStatus()
+		return nil
+	case preauthorization.FieldValidFrom:
+		m.ResetValidFrom()
+		return nil
+	case preauthorization.FieldValidTo:
+		m.ResetValidTo()
+		return nil
+	case preauthorization.FieldApprovedAmount:
+		m.ResetApprovedAmount()
+		return nil
+	case preauthorization.FieldApprovedQuantity:
+		m.ResetApprovedQuantity()
+		return nil
+	case preauthorization.FieldPayerReference:
+		m.ResetPayerReference()
+		return nil
+	case preauthorization.FieldReason:
+		m.ResetReason()
+		return nil
+	case preauthorization.FieldRequestedByID:
+		m.ResetRequestedByID()
+		return nil
+	case preauthorization.FieldDecidedByID:
+		m.ResetDecidedByID()
+		return nil
+	}
+	return fmt.Errorf("unknown PreAuthorization field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *PreAuthorizationMutation) AddedEdges() []string {
+	edges := make([]string, 0, 4)
+	if m.patient != nil {
+		edges = append(edges, preauthorization.EdgePatient)
+	}
+	if m.policy != nil {
+		edges = append(edges, preauthorization.EdgePolicy)
+	}
+	if m.requested_by != nil {
+		edges = append(edges, preauthorization.EdgeRequestedBy)
+	}
+	if m.decided_by != nil {
+		edges = append(edges, preauthorization.EdgeDecidedBy)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *PreAuthorizationMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case preauthorization.EdgePatient:
+		if id := m.patient; id != nil {
+			return []ent.Value{*id}
+		}
+	case preauthorization.EdgePolicy:
+		if id := m.policy; id != nil {
+			return []ent.Value{*id}
+		}
+	case preauthorization.EdgeRequestedBy:
+		if id := m.requested_by; id != nil {
+			return []ent.Value{*id}
+		}
+	case preauthorization.EdgeDecidedBy:
+		if id := m.decided_by; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *PreAuthorizationMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 4)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *PreAuthorizationMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *PreAuthorizationMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 4)
+	if m.clearedpatient {
+		edges = append(edges, preauthorization.EdgePatient)
+	}
+	if m.clearedpolicy {
+		edges = append(edges, preauthorization.EdgePolicy)
+	}
+	if m.clearedrequested_by {
+		edges = append(edges, preauthorization.EdgeRequestedBy)
+	}
+	if m.cleareddecided_by {
+		edges = append(edges, preauthorization.EdgeDecidedBy)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *PreAuthorizationMutation) EdgeCleared(name string) bool {
+	switch name {
+	case preauthorization.EdgePatient:
+		return m.clearedpatient
+	case preauthorization.EdgePolicy:
+		return m.clearedpolicy
+	case preauthorization.EdgeRequestedBy:
+		return m.clearedrequested_by
+	case preauthorization.EdgeDecidedBy:
+		return m.cleareddecided_by
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *PreAuthorizationMutation) ClearEdge(name string) error {
+	switch name {
+	case preauthorization.EdgePatient:
+		m.ClearPatient()
+		return nil
+	case preauthorization.EdgePolicy:
+		m.ClearPolicy()
+		return nil
+	case preauthorization.EdgeRequestedBy:
+		m.ClearRequestedBy()
+		return nil
+	case preauthorization.EdgeDecidedBy:
+		m.ClearDecidedBy()
+		return nil
+	}
+	return fmt.Errorf("unknown PreAuthorization unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *PreAuthorizationMutation) ResetEdge(name string) error {
+	switch name {
+	case preauthorization.EdgePatient:
+		m.ResetPatient()
+		return nil
+	case preauthorization.EdgePolicy:
+		m.ResetPolicy()
+		return nil
+	case preauthorization.EdgeRequestedBy:
+		m.ResetRequestedBy()
+		return nil
+	case preauthorization.EdgeDecidedBy:
+		m.ResetDecidedBy()
+		return nil
+	}
+	return fmt.Errorf("unknown PreAuthorization edge %s", name)
 }
 
 // ProblemMutation represents an operation that mutates the Problem nodes in the graph.

@@ -123,11 +123,17 @@ type PatientEdges struct {
 	Dispensings []*Dispensing `json:"dispensings,omitempty"`
 	// DispensingLines holds the value of the dispensing_lines edge.
 	DispensingLines []*DispensingLine `json:"dispensing_lines,omitempty"`
+	// PreAuthorizations holds the value of the pre_authorizations edge.
+	PreAuthorizations []*PreAuthorization `json:"pre_authorizations,omitempty"`
+	// Claims holds the value of the claims edge.
+	Claims []*Claim `json:"claims,omitempty"`
+	// ClaimLines holds the value of the claim_lines edge.
+	ClaimLines []*ClaimLine `json:"claim_lines,omitempty"`
 	// BreakGlassAccesses holds the value of the break_glass_accesses edge.
 	BreakGlassAccesses []*BreakGlassAccess `json:"break_glass_accesses,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [28]bool
+	loadedTypes [31]bool
 	// totalCount holds the count of the edges above.
 	totalCount [20]map[string]int
 
@@ -156,6 +162,9 @@ type PatientEdges struct {
 	namedLabResults         map[string][]*LabResult
 	namedDispensings        map[string][]*Dispensing
 	namedDispensingLines    map[string][]*DispensingLine
+	namedPreAuthorizations  map[string][]*PreAuthorization
+	namedClaims             map[string][]*Claim
+	namedClaimLines         map[string][]*ClaimLine
 	namedBreakGlassAccesses map[string][]*BreakGlassAccess
 }
 
@@ -406,10 +415,37 @@ func (e PatientEdges) DispensingLinesOrErr() ([]*DispensingLine, error) {
 	return nil, &NotLoadedError{edge: "dispensing_lines"}
 }
 
+// PreAuthorizationsOrErr returns the PreAuthorizations value or an error if the edge
+// was not loaded in eager-loading.
+func (e PatientEdges) PreAuthorizationsOrErr() ([]*PreAuthorization, error) {
+	if e.loadedTypes[27] {
+		return e.PreAuthorizations, nil
+	}
+	return nil, &NotLoadedError{edge: "pre_authorizations"}
+}
+
+// ClaimsOrErr returns the Claims value or an error if the edge
+// was not loaded in eager-loading.
+func (e PatientEdges) ClaimsOrErr() ([]*Claim, error) {
+	if e.loadedTypes[28] {
+		return e.Claims, nil
+	}
+	return nil, &NotLoadedError{edge: "claims"}
+}
+
+// ClaimLinesOrErr returns the ClaimLines value or an error if the edge
+// was not loaded in eager-loading.
+func (e PatientEdges) ClaimLinesOrErr() ([]*ClaimLine, error) {
+	if e.loadedTypes[29] {
+		return e.ClaimLines, nil
+	}
+	return nil, &NotLoadedError{edge: "claim_lines"}
+}
+
 // BreakGlassAccessesOrErr returns the BreakGlassAccesses value or an error if the edge
 // was not loaded in eager-loading.
 func (e PatientEdges) BreakGlassAccessesOrErr() ([]*BreakGlassAccess, error) {
-	if e.loadedTypes[27] {
+	if e.loadedTypes[30] {
 		return e.BreakGlassAccesses, nil
 	}
 	return nil, &NotLoadedError{edge: "break_glass_accesses"}
@@ -739,6 +775,21 @@ func (_m *Patient) QueryDispensings() *DispensingQuery {
 // QueryDispensingLines queries the "dispensing_lines" edge of the Patient entity.
 func (_m *Patient) QueryDispensingLines() *DispensingLineQuery {
 	return NewPatientClient(_m.config).QueryDispensingLines(_m)
+}
+
+// QueryPreAuthorizations queries the "pre_authorizations" edge of the Patient entity.
+func (_m *Patient) QueryPreAuthorizations() *PreAuthorizationQuery {
+	return NewPatientClient(_m.config).QueryPreAuthorizations(_m)
+}
+
+// QueryClaims queries the "claims" edge of the Patient entity.
+func (_m *Patient) QueryClaims() *ClaimQuery {
+	return NewPatientClient(_m.config).QueryClaims(_m)
+}
+
+// QueryClaimLines queries the "claim_lines" edge of the Patient entity.
+func (_m *Patient) QueryClaimLines() *ClaimLineQuery {
+	return NewPatientClient(_m.config).QueryClaimLines(_m)
 }
 
 // QueryBreakGlassAccesses queries the "break_glass_accesses" edge of the Patient entity.
@@ -1458,6 +1509,78 @@ func (_m *Patient) appendNamedDispensingLines(name string, edges ...*DispensingL
 		_m.Edges.namedDispensingLines[name] = []*DispensingLine{}
 	} else {
 		_m.Edges.namedDispensingLines[name] = append(_m.Edges.namedDispensingLines[name], edges...)
+	}
+}
+
+// NamedPreAuthorizations returns the PreAuthorizations named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Patient) NamedPreAuthorizations(name string) ([]*PreAuthorization, error) {
+	if _m.Edges.namedPreAuthorizations == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedPreAuthorizations[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Patient) appendNamedPreAuthorizations(name string, edges ...*PreAuthorization) {
+	if _m.Edges.namedPreAuthorizations == nil {
+		_m.Edges.namedPreAuthorizations = make(map[string][]*PreAuthorization)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedPreAuthorizations[name] = []*PreAuthorization{}
+	} else {
+		_m.Edges.namedPreAuthorizations[name] = append(_m.Edges.namedPreAuthorizations[name], edges...)
+	}
+}
+
+// NamedClaims returns the Claims named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Patient) NamedClaims(name string) ([]*Claim, error) {
+	if _m.Edges.namedClaims == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedClaims[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Patient) appendNamedClaims(name string, edges ...*Claim) {
+	if _m.Edges.namedClaims == nil {
+		_m.Edges.namedClaims = make(map[string][]*Claim)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedClaims[name] = []*Claim{}
+	} else {
+		_m.Edges.namedClaims[name] = append(_m.Edges.namedClaims[name], edges...)
+	}
+}
+
+// NamedClaimLines returns the ClaimLines named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Patient) NamedClaimLines(name string) ([]*ClaimLine, error) {
+	if _m.Edges.namedClaimLines == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedClaimLines[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Patient) appendNamedClaimLines(name string, edges ...*ClaimLine) {
+	if _m.Edges.namedClaimLines == nil {
+		_m.Edges.namedClaimLines = make(map[string][]*ClaimLine)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedClaimLines[name] = []*ClaimLine{}
+	} else {
+		_m.Edges.namedClaimLines[name] = append(_m.Edges.namedClaimLines[name], edges...)
 	}
 }
 

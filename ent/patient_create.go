@@ -19,6 +19,8 @@ import (
 	"github.com/hmis-dev/hmis/ent/careplanactivity"
 	"github.com/hmis-dev/hmis/ent/careplangoal"
 	"github.com/hmis-dev/hmis/ent/careteammember"
+	"github.com/hmis-dev/hmis/ent/claim"
+	"github.com/hmis-dev/hmis/ent/claimline"
 	"github.com/hmis-dev/hmis/ent/clinicalnote"
 	"github.com/hmis-dev/hmis/ent/dispensing"
 	"github.com/hmis-dev/hmis/ent/dispensingline"
@@ -34,6 +36,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/patient"
 	"github.com/hmis-dev/hmis/ent/patientcontact"
 	"github.com/hmis-dev/hmis/ent/patientidentifier"
+	"github.com/hmis-dev/hmis/ent/preauthorization"
 	"github.com/hmis-dev/hmis/ent/problem"
 	"github.com/hmis-dev/hmis/ent/referral"
 	"github.com/hmis-dev/hmis/ent/user"
@@ -711,6 +714,51 @@ func (_c *PatientCreate) AddDispensingLines(v ...*DispensingLine) *PatientCreate
 		ids[i] = v[i].ID
 	}
 	return _c.AddDispensingLineIDs(ids...)
+}
+
+// AddPreAuthorizationIDs adds the "pre_authorizations" edge to the PreAuthorization entity by IDs.
+func (_c *PatientCreate) AddPreAuthorizationIDs(ids ...string) *PatientCreate {
+	_c.mutation.AddPreAuthorizationIDs(ids...)
+	return _c
+}
+
+// AddPreAuthorizations adds the "pre_authorizations" edges to the PreAuthorization entity.
+func (_c *PatientCreate) AddPreAuthorizations(v ...*PreAuthorization) *PatientCreate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddPreAuthorizationIDs(ids...)
+}
+
+// AddClaimIDs adds the "claims" edge to the Claim entity by IDs.
+func (_c *PatientCreate) AddClaimIDs(ids ...string) *PatientCreate {
+	_c.mutation.AddClaimIDs(ids...)
+	return _c
+}
+
+// AddClaims adds the "claims" edges to the Claim entity.
+func (_c *PatientCreate) AddClaims(v ...*Claim) *PatientCreate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddClaimIDs(ids...)
+}
+
+// AddClaimLineIDs adds the "claim_lines" edge to the ClaimLine entity by IDs.
+func (_c *PatientCreate) AddClaimLineIDs(ids ...string) *PatientCreate {
+	_c.mutation.AddClaimLineIDs(ids...)
+	return _c
+}
+
+// AddClaimLines adds the "claim_lines" edges to the ClaimLine entity.
+func (_c *PatientCreate) AddClaimLines(v ...*ClaimLine) *PatientCreate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddClaimLineIDs(ids...)
 }
 
 // AddBreakGlassAccessIDs adds the "break_glass_accesses" edge to the BreakGlassAccess entity by IDs.
@@ -1404,6 +1452,54 @@ func (_c *PatientCreate) createSpec() (*Patient, *sqlgraph.CreateSpec) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(dispensingline.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.PreAuthorizationsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.PreAuthorizationsTable,
+			Columns: []string{patient.PreAuthorizationsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(preauthorization.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.ClaimsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.ClaimsTable,
+			Columns: []string{patient.ClaimsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(claim.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.ClaimLinesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.ClaimLinesTable,
+			Columns: []string{patient.ClaimLinesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(claimline.FieldID, field.TypeString),
 			},
 		}
 		for _, k := range nodes {

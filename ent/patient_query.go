@@ -21,6 +21,8 @@ import (
 	"github.com/hmis-dev/hmis/ent/careplanactivity"
 	"github.com/hmis-dev/hmis/ent/careplangoal"
 	"github.com/hmis-dev/hmis/ent/careteammember"
+	"github.com/hmis-dev/hmis/ent/claim"
+	"github.com/hmis-dev/hmis/ent/claimline"
 	"github.com/hmis-dev/hmis/ent/clinicalnote"
 	"github.com/hmis-dev/hmis/ent/dispensing"
 	"github.com/hmis-dev/hmis/ent/dispensingline"
@@ -36,6 +38,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/patient"
 	"github.com/hmis-dev/hmis/ent/patientcontact"
 	"github.com/hmis-dev/hmis/ent/patientidentifier"
+	"github.com/hmis-dev/hmis/ent/preauthorization"
 	"github.com/hmis-dev/hmis/ent/predicate"
 	"github.com/hmis-dev/hmis/ent/problem"
 	"github.com/hmis-dev/hmis/ent/referral"
@@ -76,6 +79,9 @@ type PatientQuery struct {
 	withLabResults              *LabResultQuery
 	withDispensings             *DispensingQuery
 	withDispensingLines         *DispensingLineQuery
+	withPreAuthorizations       *PreAuthorizationQuery
+	withClaims                  *ClaimQuery
+	withClaimLines              *ClaimLineQuery
 	withBreakGlassAccesses      *BreakGlassAccessQuery
 	withFKs                     bool
 	modifiers                   []func(*sql.Selector)
@@ -105,6 +111,9 @@ type PatientQuery struct {
 	withNamedLabResults         map[string]*LabResultQuery
 	withNamedDispensings        map[string]*DispensingQuery
 	withNamedDispensingLines    map[string]*DispensingLineQuery
+	withNamedPreAuthorizations  map[string]*PreAuthorizationQuery
+	withNamedClaims             map[string]*ClaimQuery
+	withNamedClaimLines         map[string]*ClaimLineQuery
 	withNamedBreakGlassAccesses map[string]*BreakGlassAccessQuery
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
@@ -736,6 +745,72 @@ func (_q *PatientQuery) QueryDispensingLines() *DispensingLineQuery {
 	return query
 }
 
+// QueryPreAuthorizations chains the current query on the "pre_authorizations" edge.
+func (_q *PatientQuery) QueryPreAuthorizations() *PreAuthorizationQuery {
+	query := (&PreAuthorizationClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(patient.Table, patient.FieldID, selector),
+			sqlgraph.To(preauthorization.Table, preauthorization.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, patient.PreAuthorizationsTable, patient.PreAuthorizationsColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryClaims chains the current query on the "claims" edge.
+func (_q *PatientQuery) QueryClaims() *ClaimQuery {
+	query := (&ClaimClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(patient.Table, patient.FieldID, selector),
+			sqlgraph.To(claim.Table, claim.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, patient.ClaimsTable, patient.ClaimsColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryClaimLines chains the current query on the "claim_lines" edge.
+func (_q *PatientQuery) QueryClaimLines() *ClaimLineQuery {
+	query := (&ClaimLineClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(patient.Table, patient.FieldID, selector),
+			sqlgraph.To(claimline.Table, claimline.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, patient.ClaimLinesTable, patient.ClaimLinesColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
 // QueryBreakGlassAccesses chains the current query on the "break_glass_accesses" edge.
 func (_q *PatientQuery) QueryBreakGlassAccesses() *BreakGlassAccessQuery {
 	query := (&BreakGlassAccessClient{config: _q.config}).Query()
@@ -977,6 +1052,9 @@ func (_q *PatientQuery) Clone() *PatientQuery {
 		withLabResults:         _q.withLabResults.Clone(),
 		withDispensings:        _q.withDispensings.Clone(),
 		withDispensingLines:    _q.withDispensingLines.Clone(),
+		withPreAuthorizations:  _q.withPreAuthorizations.Clone(),
+		withClaims:             _q.withClaims.Clone(),
+		withClaimLines:         _q.withClaimLines.Clone(),
 		withBreakGlassAccesses: _q.withBreakGlassAccesses.Clone(),
 		// clone intermediate query.
 		sql:  _q.sql.Clone(),
@@ -1281,6 +1359,39 @@ func (_q *PatientQuery) WithDispensingLines(opts ...func(*DispensingLineQuery)) 
 	return _q
 }
 
+// WithPreAuthorizations tells the query-builder to eager-load the nodes that are connected to
+// the "pre_authorizations" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *PatientQuery) WithPreAuthorizations(opts ...func(*PreAuthorizationQuery)) *PatientQuery {
+	query := (&PreAuthorizationClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withPreAuthorizations = query
+	return _q
+}
+
+// WithClaims tells the query-builder to eager-load the nodes that are connected to
+// the "claims" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *PatientQuery) WithClaims(opts ...func(*ClaimQuery)) *PatientQuery {
+	query := (&ClaimClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withClaims = query
+	return _q
+}
+
+// WithClaimLines tells the query-builder to eager-load the nodes that are connected to
+// the "claim_lines" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *PatientQuery) WithClaimLines(opts ...func(*ClaimLineQuery)) *PatientQuery {
+	query := (&ClaimLineClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withClaimLines = query
+	return _q
+}
+
 // WithBreakGlassAccesses tells the query-builder to eager-load the nodes that are connected to
 // the "break_glass_accesses" edge. The optional arguments are used to configure the query builder of the edge.
 func (_q *PatientQuery) WithBreakGlassAccesses(opts ...func(*BreakGlassAccessQuery)) *PatientQuery {
@@ -1371,7 +1482,7 @@ func (_q *PatientQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Pati
 		nodes       = []*Patient{}
 		withFKs     = _q.withFKs
 		_spec       = _q.querySpec()
-		loadedTypes = [28]bool{
+		loadedTypes = [31]bool{
 			_q.withAppointments != nil,
 			_q.withUser != nil,
 			_q.withMergedInto != nil,
@@ -1399,6 +1510,9 @@ func (_q *PatientQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Pati
 			_q.withLabResults != nil,
 			_q.withDispensings != nil,
 			_q.withDispensingLines != nil,
+			_q.withPreAuthorizations != nil,
+			_q.withClaims != nil,
+			_q.withClaimLines != nil,
 			_q.withBreakGlassAccesses != nil,
 		}
 	)
@@ -1618,6 +1732,29 @@ func (_q *PatientQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Pati
 			return nil, err
 		}
 	}
+	if query := _q.withPreAuthorizations; query != nil {
+		if err := _q.loadPreAuthorizations(ctx, query, nodes,
+			func(n *Patient) { n.Edges.PreAuthorizations = []*PreAuthorization{} },
+			func(n *Patient, e *PreAuthorization) {
+				n.Edges.PreAuthorizations = append(n.Edges.PreAuthorizations, e)
+			}); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withClaims; query != nil {
+		if err := _q.loadClaims(ctx, query, nodes,
+			func(n *Patient) { n.Edges.Claims = []*Claim{} },
+			func(n *Patient, e *Claim) { n.Edges.Claims = append(n.Edges.Claims, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withClaimLines; query != nil {
+		if err := _q.loadClaimLines(ctx, query, nodes,
+			func(n *Patient) { n.Edges.ClaimLines = []*ClaimLine{} },
+			func(n *Patient, e *ClaimLine) { n.Edges.ClaimLines = append(n.Edges.ClaimLines, e) }); err != nil {
+			return nil, err
+		}
+	}
 	if query := _q.withBreakGlassAccesses; query != nil {
 		if err := _q.loadBreakGlassAccesses(ctx, query, nodes,
 			func(n *Patient) { n.Edges.BreakGlassAccesses = []*BreakGlassAccess{} },
@@ -1799,6 +1936,27 @@ func (_q *PatientQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Pati
 		if err := _q.loadDispensingLines(ctx, query, nodes,
 			func(n *Patient) { n.appendNamedDispensingLines(name) },
 			func(n *Patient, e *DispensingLine) { n.appendNamedDispensingLines(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedPreAuthorizations {
+		if err := _q.loadPreAuthorizations(ctx, query, nodes,
+			func(n *Patient) { n.appendNamedPreAuthorizations(name) },
+			func(n *Patient, e *PreAuthorization) { n.appendNamedPreAuthorizations(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedClaims {
+		if err := _q.loadClaims(ctx, query, nodes,
+			func(n *Patient) { n.appendNamedClaims(name) },
+			func(n *Patient, e *Claim) { n.appendNamedClaims(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedClaimLines {
+		if err := _q.loadClaimLines(ctx, query, nodes,
+			func(n *Patient) { n.appendNamedClaimLines(name) },
+			func(n *Patient, e *ClaimLine) { n.appendNamedClaimLines(name, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -2635,6 +2793,96 @@ func (_q *PatientQuery) loadDispensingLines(ctx context.Context, query *Dispensi
 	}
 	return nil
 }
+func (_q *PatientQuery) loadPreAuthorizations(ctx context.Context, query *PreAuthorizationQuery, nodes []*Patient, init func(*Patient), assign func(*Patient, *PreAuthorization)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[string]*Patient)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(preauthorization.FieldPatientID)
+	}
+	query.Where(predicate.PreAuthorization(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(patient.PreAuthorizationsColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.PatientID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "patient_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *PatientQuery) loadClaims(ctx context.Context, query *ClaimQuery, nodes []*Patient, init func(*Patient), assign func(*Patient, *Claim)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[string]*Patient)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(claim.FieldPatientID)
+	}
+	query.Where(predicate.Claim(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(patient.ClaimsColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.PatientID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "patient_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *PatientQuery) loadClaimLines(ctx context.Context, query *ClaimLineQuery, nodes []*Patient, init func(*Patient), assign func(*Patient, *ClaimLine)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[string]*Patient)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(claimline.FieldPatientID)
+	}
+	query.Where(predicate.ClaimLine(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(patient.ClaimLinesColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.PatientID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "patient_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
 func (_q *PatientQuery) loadBreakGlassAccesses(ctx context.Context, query *BreakGlassAccessQuery, nodes []*Patient, init func(*Patient), assign func(*Patient, *BreakGlassAccess)) error {
 	fks := make([]driver.Value, 0, len(nodes))
 	nodeids := make(map[string]*Patient)
@@ -3100,6 +3348,48 @@ func (_q *PatientQuery) WithNamedDispensingLines(name string, opts ...func(*Disp
 		_q.withNamedDispensingLines = make(map[string]*DispensingLineQuery)
 	}
 	_q.withNamedDispensingLines[name] = query
+	return _q
+}
+
+// WithNamedPreAuthorizations tells the query-builder to eager-load the nodes that are connected to the "pre_authorizations"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *PatientQuery) WithNamedPreAuthorizations(name string, opts ...func(*PreAuthorizationQuery)) *PatientQuery {
+	query := (&PreAuthorizationClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedPreAuthorizations == nil {
+		_q.withNamedPreAuthorizations = make(map[string]*PreAuthorizationQuery)
+	}
+	_q.withNamedPreAuthorizations[name] = query
+	return _q
+}
+
+// WithNamedClaims tells the query-builder to eager-load the nodes that are connected to the "claims"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *PatientQuery) WithNamedClaims(name string, opts ...func(*ClaimQuery)) *PatientQuery {
+	query := (&ClaimClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedClaims == nil {
+		_q.withNamedClaims = make(map[string]*ClaimQuery)
+	}
+	_q.withNamedClaims[name] = query
+	return _q
+}
+
+// WithNamedClaimLines tells the query-builder to eager-load the nodes that are connected to the "claim_lines"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *PatientQuery) WithNamedClaimLines(name string, opts ...func(*ClaimLineQuery)) *PatientQuery {
+	query := (&ClaimLineClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedClaimLines == nil {
+		_q.withNamedClaimLines = make(map[string]*ClaimLineQuery)
+	}
+	_q.withNamedClaimLines[name] = query
 	return _q
 }
 

@@ -20,6 +20,8 @@ import (
 	"github.com/hmis-dev/hmis/ent/careplanactivity"
 	"github.com/hmis-dev/hmis/ent/careplangoal"
 	"github.com/hmis-dev/hmis/ent/careteammember"
+	"github.com/hmis-dev/hmis/ent/claim"
+	"github.com/hmis-dev/hmis/ent/claimline"
 	"github.com/hmis-dev/hmis/ent/clinicalnote"
 	"github.com/hmis-dev/hmis/ent/dispensing"
 	"github.com/hmis-dev/hmis/ent/dispensingline"
@@ -35,6 +37,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/patient"
 	"github.com/hmis-dev/hmis/ent/patientcontact"
 	"github.com/hmis-dev/hmis/ent/patientidentifier"
+	"github.com/hmis-dev/hmis/ent/preauthorization"
 	"github.com/hmis-dev/hmis/ent/predicate"
 	"github.com/hmis-dev/hmis/ent/problem"
 	"github.com/hmis-dev/hmis/ent/referral"
@@ -789,6 +792,51 @@ func (_u *PatientUpdate) AddDispensingLines(v ...*DispensingLine) *PatientUpdate
 	return _u.AddDispensingLineIDs(ids...)
 }
 
+// AddPreAuthorizationIDs adds the "pre_authorizations" edge to the PreAuthorization entity by IDs.
+func (_u *PatientUpdate) AddPreAuthorizationIDs(ids ...string) *PatientUpdate {
+	_u.mutation.AddPreAuthorizationIDs(ids...)
+	return _u
+}
+
+// AddPreAuthorizations adds the "pre_authorizations" edges to the PreAuthorization entity.
+func (_u *PatientUpdate) AddPreAuthorizations(v ...*PreAuthorization) *PatientUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddPreAuthorizationIDs(ids...)
+}
+
+// AddClaimIDs adds the "claims" edge to the Claim entity by IDs.
+func (_u *PatientUpdate) AddClaimIDs(ids ...string) *PatientUpdate {
+	_u.mutation.AddClaimIDs(ids...)
+	return _u
+}
+
+// AddClaims adds the "claims" edges to the Claim entity.
+func (_u *PatientUpdate) AddClaims(v ...*Claim) *PatientUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddClaimIDs(ids...)
+}
+
+// AddClaimLineIDs adds the "claim_lines" edge to the ClaimLine entity by IDs.
+func (_u *PatientUpdate) AddClaimLineIDs(ids ...string) *PatientUpdate {
+	_u.mutation.AddClaimLineIDs(ids...)
+	return _u
+}
+
+// AddClaimLines adds the "claim_lines" edges to the ClaimLine entity.
+func (_u *PatientUpdate) AddClaimLines(v ...*ClaimLine) *PatientUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddClaimLineIDs(ids...)
+}
+
 // AddBreakGlassAccessIDs adds the "break_glass_accesses" edge to the BreakGlassAccess entity by IDs.
 func (_u *PatientUpdate) AddBreakGlassAccessIDs(ids ...string) *PatientUpdate {
 	_u.mutation.AddBreakGlassAccessIDs(ids...)
@@ -1344,6 +1392,69 @@ func (_u *PatientUpdate) RemoveDispensingLines(v ...*DispensingLine) *PatientUpd
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveDispensingLineIDs(ids...)
+}
+
+// ClearPreAuthorizations clears all "pre_authorizations" edges to the PreAuthorization entity.
+func (_u *PatientUpdate) ClearPreAuthorizations() *PatientUpdate {
+	_u.mutation.ClearPreAuthorizations()
+	return _u
+}
+
+// RemovePreAuthorizationIDs removes the "pre_authorizations" edge to PreAuthorization entities by IDs.
+func (_u *PatientUpdate) RemovePreAuthorizationIDs(ids ...string) *PatientUpdate {
+	_u.mutation.RemovePreAuthorizationIDs(ids...)
+	return _u
+}
+
+// RemovePreAuthorizations removes "pre_authorizations" edges to PreAuthorization entities.
+func (_u *PatientUpdate) RemovePreAuthorizations(v ...*PreAuthorization) *PatientUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemovePreAuthorizationIDs(ids...)
+}
+
+// ClearClaims clears all "claims" edges to the Claim entity.
+func (_u *PatientUpdate) ClearClaims() *PatientUpdate {
+	_u.mutation.ClearClaims()
+	return _u
+}
+
+// RemoveClaimIDs removes the "claims" edge to Claim entities by IDs.
+func (_u *PatientUpdate) RemoveClaimIDs(ids ...string) *PatientUpdate {
+	_u.mutation.RemoveClaimIDs(ids...)
+	return _u
+}
+
+// RemoveClaims removes "claims" edges to Claim entities.
+func (_u *PatientUpdate) RemoveClaims(v ...*Claim) *PatientUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveClaimIDs(ids...)
+}
+
+// ClearClaimLines clears all "claim_lines" edges to the ClaimLine entity.
+func (_u *PatientUpdate) ClearClaimLines() *PatientUpdate {
+	_u.mutation.ClearClaimLines()
+	return _u
+}
+
+// RemoveClaimLineIDs removes the "claim_lines" edge to ClaimLine entities by IDs.
+func (_u *PatientUpdate) RemoveClaimLineIDs(ids ...string) *PatientUpdate {
+	_u.mutation.RemoveClaimLineIDs(ids...)
+	return _u
+}
+
+// RemoveClaimLines removes "claim_lines" edges to ClaimLine entities.
+func (_u *PatientUpdate) RemoveClaimLines(v ...*ClaimLine) *PatientUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveClaimLineIDs(ids...)
 }
 
 // ClearBreakGlassAccesses clears all "break_glass_accesses" edges to the BreakGlassAccess entity.
@@ -2738,6 +2849,141 @@ func (_u *PatientUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 		}
 		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
+	if _u.mutation.PreAuthorizationsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.PreAuthorizationsTable,
+			Columns: []string{patient.PreAuthorizationsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(preauthorization.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedPreAuthorizationsIDs(); len(nodes) > 0 && !_u.mutation.PreAuthorizationsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.PreAuthorizationsTable,
+			Columns: []string{patient.PreAuthorizationsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(preauthorization.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.PreAuthorizationsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.PreAuthorizationsTable,
+			Columns: []string{patient.PreAuthorizationsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(preauthorization.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.ClaimsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.ClaimsTable,
+			Columns: []string{patient.ClaimsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(claim.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedClaimsIDs(); len(nodes) > 0 && !_u.mutation.ClaimsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.ClaimsTable,
+			Columns: []string{patient.ClaimsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(claim.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.ClaimsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.ClaimsTable,
+			Columns: []string{patient.ClaimsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(claim.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.ClaimLinesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.ClaimLinesTable,
+			Columns: []string{patient.ClaimLinesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(claimline.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedClaimLinesIDs(); len(nodes) > 0 && !_u.mutation.ClaimLinesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.ClaimLinesTable,
+			Columns: []string{patient.ClaimLinesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(claimline.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.ClaimLinesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.ClaimLinesTable,
+			Columns: []string{patient.ClaimLinesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(claimline.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
 	if _u.mutation.BreakGlassAccessesCleared() {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.O2M,
@@ -3538,6 +3784,51 @@ func (_u *PatientUpdateOne) AddDispensingLines(v ...*DispensingLine) *PatientUpd
 	return _u.AddDispensingLineIDs(ids...)
 }
 
+// AddPreAuthorizationIDs adds the "pre_authorizations" edge to the PreAuthorization entity by IDs.
+func (_u *PatientUpdateOne) AddPreAuthorizationIDs(ids ...string) *PatientUpdateOne {
+	_u.mutation.AddPreAuthorizationIDs(ids...)
+	return _u
+}
+
+// AddPreAuthorizations adds the "pre_authorizations" edges to the PreAuthorization entity.
+func (_u *PatientUpdateOne) AddPreAuthorizations(v ...*PreAuthorization) *PatientUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddPreAuthorizationIDs(ids...)
+}
+
+// AddClaimIDs adds the "claims" edge to the Claim entity by IDs.
+func (_u *PatientUpdateOne) AddClaimIDs(ids ...string) *PatientUpdateOne {
+	_u.mutation.AddClaimIDs(ids...)
+	return _u
+}
+
+// AddClaims adds the "claims" edges to the Claim entity.
+func (_u *PatientUpdateOne) AddClaims(v ...*Claim) *PatientUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddClaimIDs(ids...)
+}
+
+// AddClaimLineIDs adds the "claim_lines" edge to the ClaimLine entity by IDs.
+func (_u *PatientUpdateOne) AddClaimLineIDs(ids ...string) *PatientUpdateOne {
+	_u.mutation.AddClaimLineIDs(ids...)
+	return _u
+}
+
+// AddClaimLines adds the "claim_lines" edges to the ClaimLine entity.
+func (_u *PatientUpdateOne) AddClaimLines(v ...*ClaimLine) *PatientUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddClaimLineIDs(ids...)
+}
+
 // AddBreakGlassAccessIDs adds the "break_glass_accesses" edge to the BreakGlassAccess entity by IDs.
 func (_u *PatientUpdateOne) AddBreakGlassAccessIDs(ids ...string) *PatientUpdateOne {
 	_u.mutation.AddBreakGlassAccessIDs(ids...)
@@ -4093,6 +4384,69 @@ func (_u *PatientUpdateOne) RemoveDispensingLines(v ...*DispensingLine) *Patient
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveDispensingLineIDs(ids...)
+}
+
+// ClearPreAuthorizations clears all "pre_authorizations" edges to the PreAuthorization entity.
+func (_u *PatientUpdateOne) ClearPreAuthorizations() *PatientUpdateOne {
+	_u.mutation.ClearPreAuthorizations()
+	return _u
+}
+
+// RemovePreAuthorizationIDs removes the "pre_authorizations" edge to PreAuthorization entities by IDs.
+func (_u *PatientUpdateOne) RemovePreAuthorizationIDs(ids ...string) *PatientUpdateOne {
+	_u.mutation.RemovePreAuthorizationIDs(ids...)
+	return _u
+}
+
+// RemovePreAuthorizations removes "pre_authorizations" edges to PreAuthorization entities.
+func (_u *PatientUpdateOne) RemovePreAuthorizations(v ...*PreAuthorization) *PatientUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemovePreAuthorizationIDs(ids...)
+}
+
+// ClearClaims clears all "claims" edges to the Claim entity.
+func (_u *PatientUpdateOne) ClearClaims() *PatientUpdateOne {
+	_u.mutation.ClearClaims()
+	return _u
+}
+
+// RemoveClaimIDs removes the "claims" edge to Claim entities by IDs.
+func (_u *PatientUpdateOne) RemoveClaimIDs(ids ...string) *PatientUpdateOne {
+	_u.mutation.RemoveClaimIDs(ids...)
+	return _u
+}
+
+// RemoveClaims removes "claims" edges to Claim entities.
+func (_u *PatientUpdateOne) RemoveClaims(v ...*Claim) *PatientUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveClaimIDs(ids...)
+}
+
+// ClearClaimLines clears all "claim_lines" edges to the ClaimLine entity.
+func (_u *PatientUpdateOne) ClearClaimLines() *PatientUpdateOne {
+	_u.mutation.ClearClaimLines()
+	return _u
+}
+
+// RemoveClaimLineIDs removes the "claim_lines" edge to ClaimLine entities by IDs.
+func (_u *PatientUpdateOne) RemoveClaimLineIDs(ids ...string) *PatientUpdateOne {
+	_u.mutation.RemoveClaimLineIDs(ids...)
+	return _u
+}
+
+// RemoveClaimLines removes "claim_lines" edges to ClaimLine entities.
+func (_u *PatientUpdateOne) RemoveClaimLines(v ...*ClaimLine) *PatientUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveClaimLineIDs(ids...)
 }
 
 // ClearBreakGlassAccesses clears all "break_glass_accesses" edges to the BreakGlassAccess entity.
@@ -5510,6 +5864,141 @@ func (_u *PatientUpdateOne) sqlSave(ctx context.Context) (_node *Patient, err er
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(dispensingline.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.PreAuthorizationsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.PreAuthorizationsTable,
+			Columns: []string{patient.PreAuthorizationsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(preauthorization.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedPreAuthorizationsIDs(); len(nodes) > 0 && !_u.mutation.PreAuthorizationsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.PreAuthorizationsTable,
+			Columns: []string{patient.PreAuthorizationsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(preauthorization.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.PreAuthorizationsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.PreAuthorizationsTable,
+			Columns: []string{patient.PreAuthorizationsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(preauthorization.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.ClaimsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.ClaimsTable,
+			Columns: []string{patient.ClaimsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(claim.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedClaimsIDs(); len(nodes) > 0 && !_u.mutation.ClaimsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.ClaimsTable,
+			Columns: []string{patient.ClaimsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(claim.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.ClaimsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.ClaimsTable,
+			Columns: []string{patient.ClaimsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(claim.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.ClaimLinesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.ClaimLinesTable,
+			Columns: []string{patient.ClaimLinesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(claimline.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedClaimLinesIDs(); len(nodes) > 0 && !_u.mutation.ClaimLinesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.ClaimLinesTable,
+			Columns: []string{patient.ClaimLinesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(claimline.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.ClaimLinesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.ClaimLinesTable,
+			Columns: []string{patient.ClaimLinesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(claimline.FieldID, field.TypeString),
 			},
 		}
 		for _, k := range nodes {

@@ -18,6 +18,8 @@ import (
 	"github.com/hmis-dev/hmis/ent/careplanactivity"
 	"github.com/hmis-dev/hmis/ent/careplangoal"
 	"github.com/hmis-dev/hmis/ent/careteammember"
+	"github.com/hmis-dev/hmis/ent/claim"
+	"github.com/hmis-dev/hmis/ent/claimline"
 	"github.com/hmis-dev/hmis/ent/clinicalnote"
 	"github.com/hmis-dev/hmis/ent/dispensing"
 	"github.com/hmis-dev/hmis/ent/dispensingline"
@@ -33,6 +35,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/patient"
 	"github.com/hmis-dev/hmis/ent/patientcontact"
 	"github.com/hmis-dev/hmis/ent/patientidentifier"
+	"github.com/hmis-dev/hmis/ent/preauthorization"
 	"github.com/hmis-dev/hmis/ent/problem"
 	"github.com/hmis-dev/hmis/ent/referral"
 )
@@ -51,6 +54,8 @@ var PatientColumn = map[string]string{
 	"CarePlanActivity":  "patient_id",
 	"CarePlanGoal":      "patient_id",
 	"CareTeamMember":    "patient_id",
+	"Claim":             "patient_id",
+	"ClaimLine":         "patient_id",
 	"ClinicalNote":      "patient_id",
 	"Dispensing":        "patient_id",
 	"DispensingLine":    "patient_id",
@@ -66,6 +71,7 @@ var PatientColumn = map[string]string{
 	"Patient":           "id",
 	"PatientContact":    "patient_id",
 	"PatientIdentifier": "patient_id",
+	"PreAuthorization":  "patient_id",
 	"Problem":           "patient_id",
 	"Referral":          "patient_id",
 }
@@ -325,6 +331,62 @@ func (_q *CareTeamMemberQuery) SelectPatientColumn(ctx context.Context) {
 	}
 	if rows {
 		_q.ctx.Fields = append(_q.ctx.Fields, careteammember.FieldPatientID)
+	}
+}
+
+// OwnerPatientID implements PatientOwned.
+func (_m *Claim) OwnerPatientID() string { return _m.PatientID }
+
+// SelectPatientColumn makes a read of rows that selects only some columns
+// (as GraphQL field collection does) select the patient's too, so that
+// every row read names its patient for the audit trail. A count, an
+// existence check or a scan of chosen columns expects exactly the columns
+// it named and is left alone: on its own account its operation says so; a
+// query run inside another's (an eager load, a nested count) shares that
+// one's context, and there a read of rows is told by its ID column, which
+// field collection always selects and a grouped count never does.
+func (_q *ClaimQuery) SelectPatientColumn(ctx context.Context) {
+	if len(_q.ctx.Fields) == 0 || slices.Contains(_q.ctx.Fields, claim.FieldPatientID) {
+		return
+	}
+	qc := entgo.QueryFromContext(ctx)
+	if qc == nil {
+		return
+	}
+	rows := slices.Contains(_q.ctx.Fields, claim.FieldID)
+	if qc == _q.ctx {
+		rows = qc.Op == entgo.OpQueryAll || qc.Op == entgo.OpQueryFirst || qc.Op == entgo.OpQueryOnly
+	}
+	if rows {
+		_q.ctx.Fields = append(_q.ctx.Fields, claim.FieldPatientID)
+	}
+}
+
+// OwnerPatientID implements PatientOwned.
+func (_m *ClaimLine) OwnerPatientID() string { return _m.PatientID }
+
+// SelectPatientColumn makes a read of rows that selects only some columns
+// (as GraphQL field collection does) select the patient's too, so that
+// every row read names its patient for the audit trail. A count, an
+// existence check or a scan of chosen columns expects exactly the columns
+// it named and is left alone: on its own account its operation says so; a
+// query run inside another's (an eager load, a nested count) shares that
+// one's context, and there a read of rows is told by its ID column, which
+// field collection always selects and a grouped count never does.
+func (_q *ClaimLineQuery) SelectPatientColumn(ctx context.Context) {
+	if len(_q.ctx.Fields) == 0 || slices.Contains(_q.ctx.Fields, claimline.FieldPatientID) {
+		return
+	}
+	qc := entgo.QueryFromContext(ctx)
+	if qc == nil {
+		return
+	}
+	rows := slices.Contains(_q.ctx.Fields, claimline.FieldID)
+	if qc == _q.ctx {
+		rows = qc.Op == entgo.OpQueryAll || qc.Op == entgo.OpQueryFirst || qc.Op == entgo.OpQueryOnly
+	}
+	if rows {
+		_q.ctx.Fields = append(_q.ctx.Fields, claimline.FieldPatientID)
 	}
 }
 
@@ -724,6 +786,34 @@ func (_q *PatientIdentifierQuery) SelectPatientColumn(ctx context.Context) {
 }
 
 // OwnerPatientID implements PatientOwned.
+func (_m *PreAuthorization) OwnerPatientID() string { return _m.PatientID }
+
+// SelectPatientColumn makes a read of rows that selects only some columns
+// (as GraphQL field collection does) select the patient's too, so that
+// every row read names its patient for the audit trail. A count, an
+// existence check or a scan of chosen columns expects exactly the columns
+// it named and is left alone: on its own account its operation says so; a
+// query run inside another's (an eager load, a nested count) shares that
+// one's context, and there a read of rows is told by its ID column, which
+// field collection always selects and a grouped count never does.
+func (_q *PreAuthorizationQuery) SelectPatientColumn(ctx context.Context) {
+	if len(_q.ctx.Fields) == 0 || slices.Contains(_q.ctx.Fields, preauthorization.FieldPatientID) {
+		return
+	}
+	qc := entgo.QueryFromContext(ctx)
+	if qc == nil {
+		return
+	}
+	rows := slices.Contains(_q.ctx.Fields, preauthorization.FieldID)
+	if qc == _q.ctx {
+		rows = qc.Op == entgo.OpQueryAll || qc.Op == entgo.OpQueryFirst || qc.Op == entgo.OpQueryOnly
+	}
+	if rows {
+		_q.ctx.Fields = append(_q.ctx.Fields, preauthorization.FieldPatientID)
+	}
+}
+
+// OwnerPatientID implements PatientOwned.
 func (_m *Problem) OwnerPatientID() string { return _m.PatientID }
 
 // SelectPatientColumn makes a read of rows that selects only some columns
@@ -840,6 +930,18 @@ func PatientsMatching(ctx context.Context, c *Client, where any, limit int) ([]s
 			return nil, ignoreEmptyWhere(err, ErrEmptyCareTeamMemberWhereInput)
 		}
 		return c.CareTeamMember.Query().Where(p).Unique(true).Limit(limit).Select(careteammember.FieldPatientID).Strings(ctx)
+	case *ClaimWhereInput:
+		p, err := w.P()
+		if err != nil {
+			return nil, ignoreEmptyWhere(err, ErrEmptyClaimWhereInput)
+		}
+		return c.Claim.Query().Where(p).Unique(true).Limit(limit).Select(claim.FieldPatientID).Strings(ctx)
+	case *ClaimLineWhereInput:
+		p, err := w.P()
+		if err != nil {
+			return nil, ignoreEmptyWhere(err, ErrEmptyClaimLineWhereInput)
+		}
+		return c.ClaimLine.Query().Where(p).Unique(true).Limit(limit).Select(claimline.FieldPatientID).Strings(ctx)
 	case *ClinicalNoteWhereInput:
 		p, err := w.P()
 		if err != nil {
@@ -930,6 +1032,12 @@ func PatientsMatching(ctx context.Context, c *Client, where any, limit int) ([]s
 			return nil, ignoreEmptyWhere(err, ErrEmptyPatientIdentifierWhereInput)
 		}
 		return c.PatientIdentifier.Query().Where(p).Unique(true).Limit(limit).Select(patientidentifier.FieldPatientID).Strings(ctx)
+	case *PreAuthorizationWhereInput:
+		p, err := w.P()
+		if err != nil {
+			return nil, ignoreEmptyWhere(err, ErrEmptyPreAuthorizationWhereInput)
+		}
+		return c.PreAuthorization.Query().Where(p).Unique(true).Limit(limit).Select(preauthorization.FieldPatientID).Strings(ctx)
 	case *ProblemWhereInput:
 		p, err := w.P()
 		if err != nil {

@@ -19,7 +19,10 @@ import (
 	"github.com/hmis-dev/hmis/ent/careplanactivity"
 	"github.com/hmis-dev/hmis/ent/careplangoal"
 	"github.com/hmis-dev/hmis/ent/careteammember"
+	"github.com/hmis-dev/hmis/ent/claim"
+	"github.com/hmis-dev/hmis/ent/claimline"
 	"github.com/hmis-dev/hmis/ent/clinicalnote"
+	"github.com/hmis-dev/hmis/ent/coveragerule"
 	"github.com/hmis-dev/hmis/ent/department"
 	"github.com/hmis-dev/hmis/ent/dispensing"
 	"github.com/hmis-dev/hmis/ent/dispensingline"
@@ -28,6 +31,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/encounter"
 	"github.com/hmis-dev/hmis/ent/historyitem"
 	"github.com/hmis-dev/hmis/ent/icd10code"
+	"github.com/hmis-dev/hmis/ent/insuranceplan"
 	"github.com/hmis-dev/hmis/ent/insurancepolicy"
 	"github.com/hmis-dev/hmis/ent/journalentry"
 	"github.com/hmis-dev/hmis/ent/journalline"
@@ -47,6 +51,9 @@ import (
 	"github.com/hmis-dev/hmis/ent/patient"
 	"github.com/hmis-dev/hmis/ent/patientcontact"
 	"github.com/hmis-dev/hmis/ent/patientidentifier"
+	"github.com/hmis-dev/hmis/ent/payer"
+	"github.com/hmis-dev/hmis/ent/planversion"
+	"github.com/hmis-dev/hmis/ent/preauthorization"
 	"github.com/hmis-dev/hmis/ent/problem"
 	"github.com/hmis-dev/hmis/ent/provideravailability"
 	"github.com/hmis-dev/hmis/ent/providertimeoff"
@@ -638,6 +645,142 @@ func init() {
 	careteammember.DefaultID = careteammemberDescID.Default.(func() string)
 	// careteammember.IDValidator is a validator for the "id" field. It is called by the builders before save.
 	careteammember.IDValidator = careteammemberDescID.Validators[0].(func(string) error)
+	claimMixin := schema.Claim{}.Mixin()
+	claimMixinFields0 := claimMixin[0].Fields()
+	_ = claimMixinFields0
+	claimMixinFields1 := claimMixin[1].Fields()
+	_ = claimMixinFields1
+	claimMixinFields2 := claimMixin[2].Fields()
+	_ = claimMixinFields2
+	claimFields := schema.Claim{}.Fields()
+	_ = claimFields
+	// claimDescCreatedAt is the schema descriptor for created_at field.
+	claimDescCreatedAt := claimMixinFields1[0].Descriptor()
+	// claim.DefaultCreatedAt holds the default value on creation for the created_at field.
+	claim.DefaultCreatedAt = claimDescCreatedAt.Default.(func() time.Time)
+	// claimDescUpdatedAt is the schema descriptor for updated_at field.
+	claimDescUpdatedAt := claimMixinFields1[1].Descriptor()
+	// claim.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	claim.DefaultUpdatedAt = claimDescUpdatedAt.Default.(func() time.Time)
+	// claim.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	claim.UpdateDefaultUpdatedAt = claimDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// claimDescPatientID is the schema descriptor for patient_id field.
+	claimDescPatientID := claimMixinFields2[0].Descriptor()
+	// claim.PatientIDValidator is a validator for the "patient_id" field. It is called by the builders before save.
+	claim.PatientIDValidator = claimDescPatientID.Validators[0].(func(string) error)
+	// claimDescVersion is the schema descriptor for version field.
+	claimDescVersion := claimFields[3].Descriptor()
+	// claim.DefaultVersion holds the default value on creation for the version field.
+	claim.DefaultVersion = claimDescVersion.Default.(int)
+	// claim.VersionValidator is a validator for the "version" field. It is called by the builders before save.
+	claim.VersionValidator = claimDescVersion.Validators[0].(func(int) error)
+	// claimDescTotalClaimed is the schema descriptor for total_claimed field.
+	claimDescTotalClaimed := claimFields[7].Descriptor()
+	// claim.TotalClaimedValidator is a validator for the "total_claimed" field. It is called by the builders before save.
+	claim.TotalClaimedValidator = claimDescTotalClaimed.Validators[0].(func(int64) error)
+	// claimDescTotalApproved is the schema descriptor for total_approved field.
+	claimDescTotalApproved := claimFields[8].Descriptor()
+	// claim.TotalApprovedValidator is a validator for the "total_approved" field. It is called by the builders before save.
+	claim.TotalApprovedValidator = claimDescTotalApproved.Validators[0].(func(int64) error)
+	// claimDescTotalPaid is the schema descriptor for total_paid field.
+	claimDescTotalPaid := claimFields[9].Descriptor()
+	// claim.TotalPaidValidator is a validator for the "total_paid" field. It is called by the builders before save.
+	claim.TotalPaidValidator = claimDescTotalPaid.Validators[0].(func(int64) error)
+	// claimDescDenialCode is the schema descriptor for denial_code field.
+	claimDescDenialCode := claimFields[10].Descriptor()
+	// claim.DenialCodeValidator is a validator for the "denial_code" field. It is called by the builders before save.
+	claim.DenialCodeValidator = claimDescDenialCode.Validators[0].(func(string) error)
+	// claimDescRemittanceReference is the schema descriptor for remittance_reference field.
+	claimDescRemittanceReference := claimFields[11].Descriptor()
+	// claim.RemittanceReferenceValidator is a validator for the "remittance_reference" field. It is called by the builders before save.
+	claim.RemittanceReferenceValidator = claimDescRemittanceReference.Validators[0].(func(string) error)
+	// claimDescID is the schema descriptor for id field.
+	claimDescID := claimMixinFields0[0].Descriptor()
+	// claim.DefaultID holds the default value on creation for the id field.
+	claim.DefaultID = claimDescID.Default.(func() string)
+	// claim.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	claim.IDValidator = claimDescID.Validators[0].(func(string) error)
+	claimlineMixin := schema.ClaimLine{}.Mixin()
+	claimlineMixinFields0 := claimlineMixin[0].Fields()
+	_ = claimlineMixinFields0
+	claimlineMixinFields1 := claimlineMixin[1].Fields()
+	_ = claimlineMixinFields1
+	claimlineMixinFields2 := claimlineMixin[2].Fields()
+	_ = claimlineMixinFields2
+	claimlineFields := schema.ClaimLine{}.Fields()
+	_ = claimlineFields
+	// claimlineDescCreatedAt is the schema descriptor for created_at field.
+	claimlineDescCreatedAt := claimlineMixinFields1[0].Descriptor()
+	// claimline.DefaultCreatedAt holds the default value on creation for the created_at field.
+	claimline.DefaultCreatedAt = claimlineDescCreatedAt.Default.(func() time.Time)
+	// claimlineDescUpdatedAt is the schema descriptor for updated_at field.
+	claimlineDescUpdatedAt := claimlineMixinFields1[1].Descriptor()
+	// claimline.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	claimline.DefaultUpdatedAt = claimlineDescUpdatedAt.Default.(func() time.Time)
+	// claimline.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	claimline.UpdateDefaultUpdatedAt = claimlineDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// claimlineDescPatientID is the schema descriptor for patient_id field.
+	claimlineDescPatientID := claimlineMixinFields2[0].Descriptor()
+	// claimline.PatientIDValidator is a validator for the "patient_id" field. It is called by the builders before save.
+	claimline.PatientIDValidator = claimlineDescPatientID.Validators[0].(func(string) error)
+	// claimlineDescPosition is the schema descriptor for position field.
+	claimlineDescPosition := claimlineFields[1].Descriptor()
+	// claimline.PositionValidator is a validator for the "position" field. It is called by the builders before save.
+	claimline.PositionValidator = claimlineDescPosition.Validators[0].(func(int) error)
+	// claimlineDescServiceCode is the schema descriptor for service_code field.
+	claimlineDescServiceCode := claimlineFields[2].Descriptor()
+	// claimline.ServiceCodeValidator is a validator for the "service_code" field. It is called by the builders before save.
+	claimline.ServiceCodeValidator = func() func(string) error {
+		validators := claimlineDescServiceCode.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(service_code string) error {
+			for _, fn := range fns {
+				if err := fn(service_code); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// claimlineDescQuantity is the schema descriptor for quantity field.
+	claimlineDescQuantity := claimlineFields[5].Descriptor()
+	// claimline.DefaultQuantity holds the default value on creation for the quantity field.
+	claimline.DefaultQuantity = claimlineDescQuantity.Default.(int)
+	// claimline.QuantityValidator is a validator for the "quantity" field. It is called by the builders before save.
+	claimline.QuantityValidator = claimlineDescQuantity.Validators[0].(func(int) error)
+	// claimlineDescAmountClaimed is the schema descriptor for amount_claimed field.
+	claimlineDescAmountClaimed := claimlineFields[6].Descriptor()
+	// claimline.AmountClaimedValidator is a validator for the "amount_claimed" field. It is called by the builders before save.
+	claimline.AmountClaimedValidator = claimlineDescAmountClaimed.Validators[0].(func(int64) error)
+	// claimlineDescAmountApproved is the schema descriptor for amount_approved field.
+	claimlineDescAmountApproved := claimlineFields[7].Descriptor()
+	// claimline.AmountApprovedValidator is a validator for the "amount_approved" field. It is called by the builders before save.
+	claimline.AmountApprovedValidator = claimlineDescAmountApproved.Validators[0].(func(int64) error)
+	// claimlineDescAmountPaid is the schema descriptor for amount_paid field.
+	claimlineDescAmountPaid := claimlineFields[8].Descriptor()
+	// claimline.AmountPaidValidator is a validator for the "amount_paid" field. It is called by the builders before save.
+	claimline.AmountPaidValidator = claimlineDescAmountPaid.Validators[0].(func(int64) error)
+	// claimlineDescReasonCode is the schema descriptor for reason_code field.
+	claimlineDescReasonCode := claimlineFields[9].Descriptor()
+	// claimline.ReasonCodeValidator is a validator for the "reason_code" field. It is called by the builders before save.
+	claimline.ReasonCodeValidator = claimlineDescReasonCode.Validators[0].(func(string) error)
+	// claimlineDescAdjustment is the schema descriptor for adjustment field.
+	claimlineDescAdjustment := claimlineFields[10].Descriptor()
+	// claimline.AdjustmentValidator is a validator for the "adjustment" field. It is called by the builders before save.
+	claimline.AdjustmentValidator = claimlineDescAdjustment.Validators[0].(func(int64) error)
+	// claimlineDescAdjustmentCode is the schema descriptor for adjustment_code field.
+	claimlineDescAdjustmentCode := claimlineFields[11].Descriptor()
+	// claimline.AdjustmentCodeValidator is a validator for the "adjustment_code" field. It is called by the builders before save.
+	claimline.AdjustmentCodeValidator = claimlineDescAdjustmentCode.Validators[0].(func(string) error)
+	// claimlineDescID is the schema descriptor for id field.
+	claimlineDescID := claimlineMixinFields0[0].Descriptor()
+	// claimline.DefaultID holds the default value on creation for the id field.
+	claimline.DefaultID = claimlineDescID.Default.(func() string)
+	// claimline.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	claimline.IDValidator = claimlineDescID.Validators[0].(func(string) error)
 	clinicalnoteMixin := schema.ClinicalNote{}.Mixin()
 	clinicalnoteMixinFields0 := clinicalnoteMixin[0].Fields()
 	_ = clinicalnoteMixinFields0
@@ -675,6 +818,51 @@ func init() {
 	clinicalnote.DefaultID = clinicalnoteDescID.Default.(func() string)
 	// clinicalnote.IDValidator is a validator for the "id" field. It is called by the builders before save.
 	clinicalnote.IDValidator = clinicalnoteDescID.Validators[0].(func(string) error)
+	coverageruleMixin := schema.CoverageRule{}.Mixin()
+	coverageruleMixinFields0 := coverageruleMixin[0].Fields()
+	_ = coverageruleMixinFields0
+	coverageruleMixinFields1 := coverageruleMixin[1].Fields()
+	_ = coverageruleMixinFields1
+	coverageruleFields := schema.CoverageRule{}.Fields()
+	_ = coverageruleFields
+	// coverageruleDescCreatedAt is the schema descriptor for created_at field.
+	coverageruleDescCreatedAt := coverageruleMixinFields1[0].Descriptor()
+	// coveragerule.DefaultCreatedAt holds the default value on creation for the created_at field.
+	coveragerule.DefaultCreatedAt = coverageruleDescCreatedAt.Default.(func() time.Time)
+	// coverageruleDescUpdatedAt is the schema descriptor for updated_at field.
+	coverageruleDescUpdatedAt := coverageruleMixinFields1[1].Descriptor()
+	// coveragerule.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	coveragerule.DefaultUpdatedAt = coverageruleDescUpdatedAt.Default.(func() time.Time)
+	// coveragerule.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	coveragerule.UpdateDefaultUpdatedAt = coverageruleDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// coverageruleDescServiceCode is the schema descriptor for service_code field.
+	coverageruleDescServiceCode := coverageruleFields[2].Descriptor()
+	// coveragerule.ServiceCodeValidator is a validator for the "service_code" field. It is called by the builders before save.
+	coveragerule.ServiceCodeValidator = coverageruleDescServiceCode.Validators[0].(func(string) error)
+	// coverageruleDescCoveredPercent is the schema descriptor for covered_percent field.
+	coverageruleDescCoveredPercent := coverageruleFields[3].Descriptor()
+	// coveragerule.CoveredPercentValidator is a validator for the "covered_percent" field. It is called by the builders before save.
+	coveragerule.CoveredPercentValidator = coverageruleDescCoveredPercent.Validators[0].(func(int) error)
+	// coverageruleDescLineCopay is the schema descriptor for line_copay field.
+	coverageruleDescLineCopay := coverageruleFields[4].Descriptor()
+	// coveragerule.DefaultLineCopay holds the default value on creation for the line_copay field.
+	coveragerule.DefaultLineCopay = coverageruleDescLineCopay.Default.(int64)
+	// coveragerule.LineCopayValidator is a validator for the "line_copay" field. It is called by the builders before save.
+	coveragerule.LineCopayValidator = coverageruleDescLineCopay.Validators[0].(func(int64) error)
+	// coverageruleDescExcluded is the schema descriptor for excluded field.
+	coverageruleDescExcluded := coverageruleFields[5].Descriptor()
+	// coveragerule.DefaultExcluded holds the default value on creation for the excluded field.
+	coveragerule.DefaultExcluded = coverageruleDescExcluded.Default.(bool)
+	// coverageruleDescRequiresPreauthorization is the schema descriptor for requires_preauthorization field.
+	coverageruleDescRequiresPreauthorization := coverageruleFields[6].Descriptor()
+	// coveragerule.DefaultRequiresPreauthorization holds the default value on creation for the requires_preauthorization field.
+	coveragerule.DefaultRequiresPreauthorization = coverageruleDescRequiresPreauthorization.Default.(bool)
+	// coverageruleDescID is the schema descriptor for id field.
+	coverageruleDescID := coverageruleMixinFields0[0].Descriptor()
+	// coveragerule.DefaultID holds the default value on creation for the id field.
+	coveragerule.DefaultID = coverageruleDescID.Default.(func() string)
+	// coveragerule.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	coveragerule.IDValidator = coverageruleDescID.Validators[0].(func(string) error)
 	departmentMixin := schema.Department{}.Mixin()
 	departmentMixinFields0 := departmentMixin[0].Fields()
 	_ = departmentMixinFields0
@@ -1141,6 +1329,75 @@ func init() {
 	icd10code.DefaultID = icd10codeDescID.Default.(func() string)
 	// icd10code.IDValidator is a validator for the "id" field. It is called by the builders before save.
 	icd10code.IDValidator = icd10codeDescID.Validators[0].(func(string) error)
+	insuranceplanMixin := schema.InsurancePlan{}.Mixin()
+	insuranceplanMixinFields0 := insuranceplanMixin[0].Fields()
+	_ = insuranceplanMixinFields0
+	insuranceplanMixinFields1 := insuranceplanMixin[1].Fields()
+	_ = insuranceplanMixinFields1
+	insuranceplanFields := schema.InsurancePlan{}.Fields()
+	_ = insuranceplanFields
+	// insuranceplanDescCreatedAt is the schema descriptor for created_at field.
+	insuranceplanDescCreatedAt := insuranceplanMixinFields1[0].Descriptor()
+	// insuranceplan.DefaultCreatedAt holds the default value on creation for the created_at field.
+	insuranceplan.DefaultCreatedAt = insuranceplanDescCreatedAt.Default.(func() time.Time)
+	// insuranceplanDescUpdatedAt is the schema descriptor for updated_at field.
+	insuranceplanDescUpdatedAt := insuranceplanMixinFields1[1].Descriptor()
+	// insuranceplan.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	insuranceplan.DefaultUpdatedAt = insuranceplanDescUpdatedAt.Default.(func() time.Time)
+	// insuranceplan.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	insuranceplan.UpdateDefaultUpdatedAt = insuranceplanDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// insuranceplanDescCode is the schema descriptor for code field.
+	insuranceplanDescCode := insuranceplanFields[1].Descriptor()
+	// insuranceplan.CodeValidator is a validator for the "code" field. It is called by the builders before save.
+	insuranceplan.CodeValidator = func() func(string) error {
+		validators := insuranceplanDescCode.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(code string) error {
+			for _, fn := range fns {
+				if err := fn(code); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// insuranceplanDescName is the schema descriptor for name field.
+	insuranceplanDescName := insuranceplanFields[2].Descriptor()
+	// insuranceplan.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	insuranceplan.NameValidator = func() func(string) error {
+		validators := insuranceplanDescName.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(name string) error {
+			for _, fn := range fns {
+				if err := fn(name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// insuranceplanDescPlanYearStartMonth is the schema descriptor for plan_year_start_month field.
+	insuranceplanDescPlanYearStartMonth := insuranceplanFields[3].Descriptor()
+	// insuranceplan.DefaultPlanYearStartMonth holds the default value on creation for the plan_year_start_month field.
+	insuranceplan.DefaultPlanYearStartMonth = insuranceplanDescPlanYearStartMonth.Default.(int)
+	// insuranceplan.PlanYearStartMonthValidator is a validator for the "plan_year_start_month" field. It is called by the builders before save.
+	insuranceplan.PlanYearStartMonthValidator = insuranceplanDescPlanYearStartMonth.Validators[0].(func(int) error)
+	// insuranceplanDescActive is the schema descriptor for active field.
+	insuranceplanDescActive := insuranceplanFields[4].Descriptor()
+	// insuranceplan.DefaultActive holds the default value on creation for the active field.
+	insuranceplan.DefaultActive = insuranceplanDescActive.Default.(bool)
+	// insuranceplanDescID is the schema descriptor for id field.
+	insuranceplanDescID := insuranceplanMixinFields0[0].Descriptor()
+	// insuranceplan.DefaultID holds the default value on creation for the id field.
+	insuranceplan.DefaultID = insuranceplanDescID.Default.(func() string)
+	// insuranceplan.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	insuranceplan.IDValidator = insuranceplanDescID.Validators[0].(func(string) error)
 	insurancepolicyMixin := schema.InsurancePolicy{}.Mixin()
 	insurancepolicyMixinFields0 := insurancepolicyMixin[0].Fields()
 	_ = insurancepolicyMixinFields0
@@ -2224,6 +2481,151 @@ func init() {
 	patientidentifier.DefaultID = patientidentifierDescID.Default.(func() string)
 	// patientidentifier.IDValidator is a validator for the "id" field. It is called by the builders before save.
 	patientidentifier.IDValidator = patientidentifierDescID.Validators[0].(func(string) error)
+	payerMixin := schema.Payer{}.Mixin()
+	payerMixinFields0 := payerMixin[0].Fields()
+	_ = payerMixinFields0
+	payerMixinFields1 := payerMixin[1].Fields()
+	_ = payerMixinFields1
+	payerFields := schema.Payer{}.Fields()
+	_ = payerFields
+	// payerDescCreatedAt is the schema descriptor for created_at field.
+	payerDescCreatedAt := payerMixinFields1[0].Descriptor()
+	// payer.DefaultCreatedAt holds the default value on creation for the created_at field.
+	payer.DefaultCreatedAt = payerDescCreatedAt.Default.(func() time.Time)
+	// payerDescUpdatedAt is the schema descriptor for updated_at field.
+	payerDescUpdatedAt := payerMixinFields1[1].Descriptor()
+	// payer.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	payer.DefaultUpdatedAt = payerDescUpdatedAt.Default.(func() time.Time)
+	// payer.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	payer.UpdateDefaultUpdatedAt = payerDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// payerDescCode is the schema descriptor for code field.
+	payerDescCode := payerFields[0].Descriptor()
+	// payer.CodeValidator is a validator for the "code" field. It is called by the builders before save.
+	payer.CodeValidator = func() func(string) error {
+		validators := payerDescCode.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(code string) error {
+			for _, fn := range fns {
+				if err := fn(code); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// payerDescName is the schema descriptor for name field.
+	payerDescName := payerFields[1].Descriptor()
+	// payer.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	payer.NameValidator = func() func(string) error {
+		validators := payerDescName.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(name string) error {
+			for _, fn := range fns {
+				if err := fn(name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// payerDescActive is the schema descriptor for active field.
+	payerDescActive := payerFields[3].Descriptor()
+	// payer.DefaultActive holds the default value on creation for the active field.
+	payer.DefaultActive = payerDescActive.Default.(bool)
+	// payerDescID is the schema descriptor for id field.
+	payerDescID := payerMixinFields0[0].Descriptor()
+	// payer.DefaultID holds the default value on creation for the id field.
+	payer.DefaultID = payerDescID.Default.(func() string)
+	// payer.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	payer.IDValidator = payerDescID.Validators[0].(func(string) error)
+	planversionMixin := schema.PlanVersion{}.Mixin()
+	planversionMixinFields0 := planversionMixin[0].Fields()
+	_ = planversionMixinFields0
+	planversionMixinFields1 := planversionMixin[1].Fields()
+	_ = planversionMixinFields1
+	planversionFields := schema.PlanVersion{}.Fields()
+	_ = planversionFields
+	// planversionDescCreatedAt is the schema descriptor for created_at field.
+	planversionDescCreatedAt := planversionMixinFields1[0].Descriptor()
+	// planversion.DefaultCreatedAt holds the default value on creation for the created_at field.
+	planversion.DefaultCreatedAt = planversionDescCreatedAt.Default.(func() time.Time)
+	// planversionDescUpdatedAt is the schema descriptor for updated_at field.
+	planversionDescUpdatedAt := planversionMixinFields1[1].Descriptor()
+	// planversion.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	planversion.DefaultUpdatedAt = planversionDescUpdatedAt.Default.(func() time.Time)
+	// planversion.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	planversion.UpdateDefaultUpdatedAt = planversionDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// planversionDescAnnualLimit is the schema descriptor for annual_limit field.
+	planversionDescAnnualLimit := planversionFields[2].Descriptor()
+	// planversion.AnnualLimitValidator is a validator for the "annual_limit" field. It is called by the builders before save.
+	planversion.AnnualLimitValidator = planversionDescAnnualLimit.Validators[0].(func(int64) error)
+	// planversionDescVisitCopay is the schema descriptor for visit_copay field.
+	planversionDescVisitCopay := planversionFields[3].Descriptor()
+	// planversion.DefaultVisitCopay holds the default value on creation for the visit_copay field.
+	planversion.DefaultVisitCopay = planversionDescVisitCopay.Default.(int64)
+	// planversion.VisitCopayValidator is a validator for the "visit_copay" field. It is called by the builders before save.
+	planversion.VisitCopayValidator = planversionDescVisitCopay.Validators[0].(func(int64) error)
+	// planversionDescID is the schema descriptor for id field.
+	planversionDescID := planversionMixinFields0[0].Descriptor()
+	// planversion.DefaultID holds the default value on creation for the id field.
+	planversion.DefaultID = planversionDescID.Default.(func() string)
+	// planversion.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	planversion.IDValidator = planversionDescID.Validators[0].(func(string) error)
+	preauthorizationMixin := schema.PreAuthorization{}.Mixin()
+	preauthorizationMixinFields0 := preauthorizationMixin[0].Fields()
+	_ = preauthorizationMixinFields0
+	preauthorizationMixinFields1 := preauthorizationMixin[1].Fields()
+	_ = preauthorizationMixinFields1
+	preauthorizationMixinFields2 := preauthorizationMixin[2].Fields()
+	_ = preauthorizationMixinFields2
+	preauthorizationFields := schema.PreAuthorization{}.Fields()
+	_ = preauthorizationFields
+	// preauthorizationDescCreatedAt is the schema descriptor for created_at field.
+	preauthorizationDescCreatedAt := preauthorizationMixinFields1[0].Descriptor()
+	// preauthorization.DefaultCreatedAt holds the default value on creation for the created_at field.
+	preauthorization.DefaultCreatedAt = preauthorizationDescCreatedAt.Default.(func() time.Time)
+	// preauthorizationDescUpdatedAt is the schema descriptor for updated_at field.
+	preauthorizationDescUpdatedAt := preauthorizationMixinFields1[1].Descriptor()
+	// preauthorization.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	preauthorization.DefaultUpdatedAt = preauthorizationDescUpdatedAt.Default.(func() time.Time)
+	// preauthorization.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	preauthorization.UpdateDefaultUpdatedAt = preauthorizationDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// preauthorizationDescPatientID is the schema descriptor for patient_id field.
+	preauthorizationDescPatientID := preauthorizationMixinFields2[0].Descriptor()
+	// preauthorization.PatientIDValidator is a validator for the "patient_id" field. It is called by the builders before save.
+	preauthorization.PatientIDValidator = preauthorizationDescPatientID.Validators[0].(func(string) error)
+	// preauthorizationDescServiceCode is the schema descriptor for service_code field.
+	preauthorizationDescServiceCode := preauthorizationFields[2].Descriptor()
+	// preauthorization.ServiceCodeValidator is a validator for the "service_code" field. It is called by the builders before save.
+	preauthorization.ServiceCodeValidator = preauthorizationDescServiceCode.Validators[0].(func(string) error)
+	// preauthorizationDescApprovedAmount is the schema descriptor for approved_amount field.
+	preauthorizationDescApprovedAmount := preauthorizationFields[6].Descriptor()
+	// preauthorization.ApprovedAmountValidator is a validator for the "approved_amount" field. It is called by the builders before save.
+	preauthorization.ApprovedAmountValidator = preauthorizationDescApprovedAmount.Validators[0].(func(int64) error)
+	// preauthorizationDescApprovedQuantity is the schema descriptor for approved_quantity field.
+	preauthorizationDescApprovedQuantity := preauthorizationFields[7].Descriptor()
+	// preauthorization.ApprovedQuantityValidator is a validator for the "approved_quantity" field. It is called by the builders before save.
+	preauthorization.ApprovedQuantityValidator = preauthorizationDescApprovedQuantity.Validators[0].(func(int) error)
+	// preauthorizationDescPayerReference is the schema descriptor for payer_reference field.
+	preauthorizationDescPayerReference := preauthorizationFields[8].Descriptor()
+	// preauthorization.PayerReferenceValidator is a validator for the "payer_reference" field. It is called by the builders before save.
+	preauthorization.PayerReferenceValidator = preauthorizationDescPayerReference.Validators[0].(func(string) error)
+	// preauthorizationDescReason is the schema descriptor for reason field.
+	preauthorizationDescReason := preauthorizationFields[9].Descriptor()
+	// preauthorization.ReasonValidator is a validator for the "reason" field. It is called by the builders before save.
+	preauthorization.ReasonValidator = preauthorizationDescReason.Validators[0].(func(string) error)
+	// preauthorizationDescID is the schema descriptor for id field.
+	preauthorizationDescID := preauthorizationMixinFields0[0].Descriptor()
+	// preauthorization.DefaultID holds the default value on creation for the id field.
+	preauthorization.DefaultID = preauthorizationDescID.Default.(func() string)
+	// preauthorization.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	preauthorization.IDValidator = preauthorizationDescID.Validators[0].(func(string) error)
 	problemMixin := schema.Problem{}.Mixin()
 	problemMixinFields0 := problemMixin[0].Fields()
 	_ = problemMixinFields0

@@ -42,8 +42,14 @@ type Tx struct {
 	CarePlanGoal *CarePlanGoalClient
 	// CareTeamMember is the client for interacting with the CareTeamMember builders.
 	CareTeamMember *CareTeamMemberClient
+	// Claim is the client for interacting with the Claim builders.
+	Claim *ClaimClient
+	// ClaimLine is the client for interacting with the ClaimLine builders.
+	ClaimLine *ClaimLineClient
 	// ClinicalNote is the client for interacting with the ClinicalNote builders.
 	ClinicalNote *ClinicalNoteClient
+	// CoverageRule is the client for interacting with the CoverageRule builders.
+	CoverageRule *CoverageRuleClient
 	// Department is the client for interacting with the Department builders.
 	Department *DepartmentClient
 	// Dispensing is the client for interacting with the Dispensing builders.
@@ -60,6 +66,8 @@ type Tx struct {
 	HistoryItem *HistoryItemClient
 	// Icd10Code is the client for interacting with the Icd10Code builders.
 	Icd10Code *Icd10CodeClient
+	// InsurancePlan is the client for interacting with the InsurancePlan builders.
+	InsurancePlan *InsurancePlanClient
 	// InsurancePolicy is the client for interacting with the InsurancePolicy builders.
 	InsurancePolicy *InsurancePolicyClient
 	// JournalEntry is the client for interacting with the JournalEntry builders.
@@ -98,6 +106,12 @@ type Tx struct {
 	PatientContact *PatientContactClient
 	// PatientIdentifier is the client for interacting with the PatientIdentifier builders.
 	PatientIdentifier *PatientIdentifierClient
+	// Payer is the client for interacting with the Payer builders.
+	Payer *PayerClient
+	// PlanVersion is the client for interacting with the PlanVersion builders.
+	PlanVersion *PlanVersionClient
+	// PreAuthorization is the client for interacting with the PreAuthorization builders.
+	PreAuthorization *PreAuthorizationClient
 	// Problem is the client for interacting with the Problem builders.
 	Problem *ProblemClient
 	// ProviderAvailability is the client for interacting with the ProviderAvailability builders.
@@ -267,7 +281,10 @@ func (tx *Tx) init() {
 	tx.CarePlanActivity = NewCarePlanActivityClient(tx.config)
 	tx.CarePlanGoal = NewCarePlanGoalClient(tx.config)
 	tx.CareTeamMember = NewCareTeamMemberClient(tx.config)
+	tx.Claim = NewClaimClient(tx.config)
+	tx.ClaimLine = NewClaimLineClient(tx.config)
 	tx.ClinicalNote = NewClinicalNoteClient(tx.config)
+	tx.CoverageRule = NewCoverageRuleClient(tx.config)
 	tx.Department = NewDepartmentClient(tx.config)
 	tx.Dispensing = NewDispensingClient(tx.config)
 	tx.DispensingLine = NewDispensingLineClient(tx.config)
@@ -276,6 +293,7 @@ func (tx *Tx) init() {
 	tx.Encounter = NewEncounterClient(tx.config)
 	tx.HistoryItem = NewHistoryItemClient(tx.config)
 	tx.Icd10Code = NewIcd10CodeClient(tx.config)
+	tx.InsurancePlan = NewInsurancePlanClient(tx.config)
 	tx.InsurancePolicy = NewInsurancePolicyClient(tx.config)
 	tx.JournalEntry = NewJournalEntryClient(tx.config)
 	tx.JournalLine = NewJournalLineClient(tx.config)
@@ -295,6 +313,9 @@ func (tx *Tx) init() {
 	tx.Patient = NewPatientClient(tx.config)
 	tx.PatientContact = NewPatientContactClient(tx.config)
 	tx.PatientIdentifier = NewPatientIdentifierClient(tx.config)
+	tx.Payer = NewPayerClient(tx.config)
+	tx.PlanVersion = NewPlanVersionClient(tx.config)
+	tx.PreAuthorization = NewPreAuthorizationClient(tx.config)
 	tx.Problem = NewProblemClient(tx.config)
 	tx.ProviderAvailability = NewProviderAvailabilityClient(tx.config)
 	tx.ProviderTimeOff = NewProviderTimeOffClient(tx.config)

@@ -58,6 +58,12 @@ func (r *queryResolver) Beds(ctx context.Context, after *entgql.Cursor[string], 
 		ent.WithBedOrder(orderBy), ent.WithBedFilter(where.Filter))
 }
 
+// Claims is the resolver for the claims field.
+func (r *queryResolver) Claims(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.ClaimOrder, where *ent.ClaimWhereInput) (*ent.ClaimConnection, error) {
+	return r.Client.Claim.Query().Paginate(ctx, after, first, before, last,
+		ent.WithClaimOrder(orderBy), ent.WithClaimFilter(where.Filter))
+}
+
 // Departments is the resolver for the departments field.
 func (r *queryResolver) Departments(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.DepartmentOrder, where *ent.DepartmentWhereInput) (*ent.DepartmentConnection, error) {
 	return r.Client.Department.Query().Paginate(ctx, after, first, before, last,
@@ -92,6 +98,12 @@ func (r *queryResolver) Encounters(ctx context.Context, after *entgql.Cursor[str
 func (r *queryResolver) Icd10Codes(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.Icd10CodeOrder, where *ent.Icd10CodeWhereInput) (*ent.Icd10CodeConnection, error) {
 	return r.Client.Icd10Code.Query().Paginate(ctx, after, first, before, last,
 		ent.WithIcd10CodeOrder(orderBy), ent.WithIcd10CodeFilter(where.Filter))
+}
+
+// InsurancePlans is the resolver for the insurancePlans field.
+func (r *queryResolver) InsurancePlans(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.InsurancePlanOrder, where *ent.InsurancePlanWhereInput) (*ent.InsurancePlanConnection, error) {
+	return r.Client.InsurancePlan.Query().Paginate(ctx, after, first, before, last,
+		ent.WithInsurancePlanOrder(orderBy), ent.WithInsurancePlanFilter(where.Filter))
 }
 
 // JournalEntries is the resolver for the journalEntries field.
@@ -152,6 +164,18 @@ func (r *queryResolver) MedicationOrders(ctx context.Context, after *entgql.Curs
 func (r *queryResolver) Patients(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.PatientOrder, where *ent.PatientWhereInput) (*ent.PatientConnection, error) {
 	return r.Client.Patient.Query().Paginate(ctx, after, first, before, last,
 		ent.WithPatientOrder(orderBy), ent.WithPatientFilter(where.Filter))
+}
+
+// Payers is the resolver for the payers field.
+func (r *queryResolver) Payers(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.PayerOrder, where *ent.PayerWhereInput) (*ent.PayerConnection, error) {
+	return r.Client.Payer.Query().Paginate(ctx, after, first, before, last,
+		ent.WithPayerOrder(orderBy), ent.WithPayerFilter(where.Filter))
+}
+
+// PreAuthorizations is the resolver for the preAuthorizations field.
+func (r *queryResolver) PreAuthorizations(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.PreAuthorizationOrder, where *ent.PreAuthorizationWhereInput) (*ent.PreAuthorizationConnection, error) {
+	return r.Client.PreAuthorization.Query().Paginate(ctx, after, first, before, last,
+		ent.WithPreAuthorizationOrder(orderBy), ent.WithPreAuthorizationFilter(where.Filter))
 }
 
 // Referrals is the resolver for the referrals field.

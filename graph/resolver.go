@@ -12,6 +12,7 @@ import (
 	"github.com/hmis-dev/hmis/internal/ehr"
 	"github.com/hmis-dev/hmis/internal/events"
 	"github.com/hmis-dev/hmis/internal/formulary"
+	"github.com/hmis-dev/hmis/internal/insurance"
 	"github.com/hmis-dev/hmis/internal/lab"
 	"github.com/hmis-dev/hmis/internal/ledger"
 	"github.com/hmis-dev/hmis/internal/notes"
@@ -39,6 +40,7 @@ type Resolver struct {
 	CareAccess  *careaccess.Service
 	Pharmacy    *pharmacy.Service
 	Ledger      *ledger.Service
+	Insurance   *insurance.Service
 	Broker      events.Broker
 
 	fanout fanout

@@ -177,6 +177,30 @@ func (f CareTeamMemberFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Val
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.CareTeamMemberMutation", m)
 }
 
+// The ClaimFunc type is an adapter to allow the use of ordinary
+// function as Claim mutator.
+type ClaimFunc func(context.Context, *ent.ClaimMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f ClaimFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.ClaimMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.ClaimMutation", m)
+}
+
+// The ClaimLineFunc type is an adapter to allow the use of ordinary
+// function as ClaimLine mutator.
+type ClaimLineFunc func(context.Context, *ent.ClaimLineMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f ClaimLineFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.ClaimLineMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.ClaimLineMutation", m)
+}
+
 // The ClinicalNoteFunc type is an adapter to allow the use of ordinary
 // function as ClinicalNote mutator.
 type ClinicalNoteFunc func(context.Context, *ent.ClinicalNoteMutation) (ent.Value, error)
@@ -187,6 +211,18 @@ func (f ClinicalNoteFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value
 		return f(ctx, mv)
 	}
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.ClinicalNoteMutation", m)
+}
+
+// The CoverageRuleFunc type is an adapter to allow the use of ordinary
+// function as CoverageRule mutator.
+type CoverageRuleFunc func(context.Context, *ent.CoverageRuleMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f CoverageRuleFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.CoverageRuleMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.CoverageRuleMutation", m)
 }
 
 // The DepartmentFunc type is an adapter to allow the use of ordinary
@@ -283,6 +319,18 @@ func (f Icd10CodeFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, e
 		return f(ctx, mv)
 	}
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.Icd10CodeMutation", m)
+}
+
+// The InsurancePlanFunc type is an adapter to allow the use of ordinary
+// function as InsurancePlan mutator.
+type InsurancePlanFunc func(context.Context, *ent.InsurancePlanMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f InsurancePlanFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.InsurancePlanMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.InsurancePlanMutation", m)
 }
 
 // The InsurancePolicyFunc type is an adapter to allow the use of ordinary
@@ -511,6 +559,42 @@ func (f PatientIdentifierFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.
 		return f(ctx, mv)
 	}
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.PatientIdentifierMutation", m)
+}
+
+// The PayerFunc type is an adapter to allow the use of ordinary
+// function as Payer mutator.
+type PayerFunc func(context.Context, *ent.PayerMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f PayerFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.PayerMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.PayerMutation", m)
+}
+
+// The PlanVersionFunc type is an adapter to allow the use of ordinary
+// function as PlanVersion mutator.
+type PlanVersionFunc func(context.Context, *ent.PlanVersionMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f PlanVersionFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.PlanVersionMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.PlanVersionMutation", m)
+}
+
+// The PreAuthorizationFunc type is an adapter to allow the use of ordinary
+// function as PreAuthorization mutator.
+type PreAuthorizationFunc func(context.Context, *ent.PreAuthorizationMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f PreAuthorizationFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.PreAuthorizationMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.PreAuthorizationMutation", m)
 }
 
 // The ProblemFunc type is an adapter to allow the use of ordinary

@@ -37,8 +37,12 @@ const (
 	FieldPriority = "priority"
 	// FieldStatus holds the string denoting the status field in the database.
 	FieldStatus = "status"
+	// FieldPlanID holds the string denoting the plan_id field in the database.
+	FieldPlanID = "plan_id"
 	// EdgePatient holds the string denoting the patient edge name in mutations.
 	EdgePatient = "patient"
+	// EdgePlan holds the string denoting the plan edge name in mutations.
+	EdgePlan = "plan"
 	// Table holds the table name of the insurancepolicy in the database.
 	Table = "insurance_policies"
 	// PatientTable is the table that holds the patient relation/edge.
@@ -48,6 +52,13 @@ const (
 	PatientInverseTable = "patients"
 	// PatientColumn is the table column denoting the patient relation/edge.
 	PatientColumn = "patient_id"
+	// PlanTable is the table that holds the plan relation/edge.
+	PlanTable = "insurance_policies"
+	// PlanInverseTable is the table name for the InsurancePlan entity.
+	// It exists in this package in order to avoid circular dependency with the "insuranceplan" package.
+	PlanInverseTable = "insurance_plans"
+	// PlanColumn is the table column denoting the plan relation/edge.
+	PlanColumn = "plan_id"
 )
 
 // Columns holds all SQL columns for insurancepolicy fields.
@@ -63,6 +74,7 @@ var Columns = []string{
 	FieldValidTo,
 	FieldPriority,
 	FieldStatus,
+	FieldPlanID,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -184,10 +196,22 @@ func ByStatus(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldStatus, opts...).ToFunc()
 }
 
+// ByPlanID orders the results by the plan_id field.
+func ByPlanID(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldPlanID, opts...).ToFunc()
+}
+
 // ByPatientField orders the results by patient field.
 func ByPatientField(field string, opts ...sql.OrderTermOption) OrderOption {
 	return func(s *sql.Selector) {
 		sqlgraph.OrderByNeighborTerms(s, newPatientStep(), sql.OrderByField(field, opts...))
+	}
+}
+
+// ByPlanField orders the results by plan field.
+func ByPlanField(field string, opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newPlanStep(), sql.OrderByField(field, opts...))
 	}
 }
 func newPatientStep() *sqlgraph.Step {
@@ -195,6 +219,13 @@ func newPatientStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(PatientInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.M2O, true, PatientTable, PatientColumn),
+	)
+}
+func newPlanStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(PlanInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.M2O, false, PlanTable, PlanColumn),
 	)
 }
 

@@ -110,6 +110,11 @@ func Priority(v int) predicate.InsurancePolicy {
 	return predicate.InsurancePolicy(sql.FieldEQ(FieldPriority, v))
 }
 
+// PlanID applies equality check predicate on the "plan_id" field. It's identical to PlanIDEQ.
+func PlanID(v string) predicate.InsurancePolicy {
+	return predicate.InsurancePolicy(sql.FieldEQ(FieldPlanID, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.InsurancePolicy {
 	return predicate.InsurancePolicy(sql.FieldEQ(FieldCreatedAt, v))
@@ -610,6 +615,81 @@ func StatusNotIn(vs ...Status) predicate.InsurancePolicy {
 	return predicate.InsurancePolicy(sql.FieldNotIn(FieldStatus, vs...))
 }
 
+// PlanIDEQ applies the EQ predicate on the "plan_id" field.
+func PlanIDEQ(v string) predicate.InsurancePolicy {
+	return predicate.InsurancePolicy(sql.FieldEQ(FieldPlanID, v))
+}
+
+// PlanIDNEQ applies the NEQ predicate on the "plan_id" field.
+func PlanIDNEQ(v string) predicate.InsurancePolicy {
+	return predicate.InsurancePolicy(sql.FieldNEQ(FieldPlanID, v))
+}
+
+// PlanIDIn applies the In predicate on the "plan_id" field.
+func PlanIDIn(vs ...string) predicate.InsurancePolicy {
+	return predicate.InsurancePolicy(sql.FieldIn(FieldPlanID, vs...))
+}
+
+// PlanIDNotIn applies the NotIn predicate on the "plan_id" field.
+func PlanIDNotIn(vs ...string) predicate.InsurancePolicy {
+	return predicate.InsurancePolicy(sql.FieldNotIn(FieldPlanID, vs...))
+}
+
+// PlanIDGT applies the GT predicate on the "plan_id" field.
+func PlanIDGT(v string) predicate.InsurancePolicy {
+	return predicate.InsurancePolicy(sql.FieldGT(FieldPlanID, v))
+}
+
+// PlanIDGTE applies the GTE predicate on the "plan_id" field.
+func PlanIDGTE(v string) predicate.InsurancePolicy {
+	return predicate.InsurancePolicy(sql.FieldGTE(FieldPlanID, v))
+}
+
+// PlanIDLT applies the LT predicate on the "plan_id" field.
+func PlanIDLT(v string) predicate.InsurancePolicy {
+	return predicate.InsurancePolicy(sql.FieldLT(FieldPlanID, v))
+}
+
+// PlanIDLTE applies the LTE predicate on the "plan_id" field.
+func PlanIDLTE(v string) predicate.InsurancePolicy {
+	return predicate.InsurancePolicy(sql.FieldLTE(FieldPlanID, v))
+}
+
+// PlanIDContains applies the Contains predicate on the "plan_id" field.
+func PlanIDContains(v string) predicate.InsurancePolicy {
+	return predicate.InsurancePolicy(sql.FieldContains(FieldPlanID, v))
+}
+
+// PlanIDHasPrefix applies the HasPrefix predicate on the "plan_id" field.
+func PlanIDHasPrefix(v string) predicate.InsurancePolicy {
+	return predicate.InsurancePolicy(sql.FieldHasPrefix(FieldPlanID, v))
+}
+
+// PlanIDHasSuffix applies the HasSuffix predicate on the "plan_id" field.
+func PlanIDHasSuffix(v string) predicate.InsurancePolicy {
+	return predicate.InsurancePolicy(sql.FieldHasSuffix(FieldPlanID, v))
+}
+
+// PlanIDIsNil applies the IsNil predicate on the "plan_id" field.
+func PlanIDIsNil() predicate.InsurancePolicy {
+	return predicate.InsurancePolicy(sql.FieldIsNull(FieldPlanID))
+}
+
+// PlanIDNotNil applies the NotNil predicate on the "plan_id" field.
+func PlanIDNotNil() predicate.InsurancePolicy {
+	return predicate.InsurancePolicy(sql.FieldNotNull(FieldPlanID))
+}
+
+// PlanIDEqualFold applies the EqualFold predicate on the "plan_id" field.
+func PlanIDEqualFold(v string) predicate.InsurancePolicy {
+	return predicate.InsurancePolicy(sql.FieldEqualFold(FieldPlanID, v))
+}
+
+// PlanIDContainsFold applies the ContainsFold predicate on the "plan_id" field.
+func PlanIDContainsFold(v string) predicate.InsurancePolicy {
+	return predicate.InsurancePolicy(sql.FieldContainsFold(FieldPlanID, v))
+}
+
 // HasPatient applies the HasEdge predicate on the "patient" edge.
 func HasPatient() predicate.InsurancePolicy {
 	return predicate.InsurancePolicy(func(s *sql.Selector) {
@@ -625,6 +705,29 @@ func HasPatient() predicate.InsurancePolicy {
 func HasPatientWith(preds ...predicate.Patient) predicate.InsurancePolicy {
 	return predicate.InsurancePolicy(func(s *sql.Selector) {
 		step := newPatientStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasPlan applies the HasEdge predicate on the "plan" edge.
+func HasPlan() predicate.InsurancePolicy {
+	return predicate.InsurancePolicy(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, PlanTable, PlanColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasPlanWith applies the HasEdge predicate on the "plan" edge with a given conditions (other predicates).
+func HasPlanWith(preds ...predicate.InsurancePlan) predicate.InsurancePolicy {
+	return predicate.InsurancePolicy(func(s *sql.Selector) {
+		step := newPlanStep()
 		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
 			for _, p := range preds {
 				p(s)

@@ -22,7 +22,10 @@ import (
 	"github.com/hmis-dev/hmis/ent/careplanactivity"
 	"github.com/hmis-dev/hmis/ent/careplangoal"
 	"github.com/hmis-dev/hmis/ent/careteammember"
+	"github.com/hmis-dev/hmis/ent/claim"
+	"github.com/hmis-dev/hmis/ent/claimline"
 	"github.com/hmis-dev/hmis/ent/clinicalnote"
+	"github.com/hmis-dev/hmis/ent/coveragerule"
 	"github.com/hmis-dev/hmis/ent/department"
 	"github.com/hmis-dev/hmis/ent/dispensing"
 	"github.com/hmis-dev/hmis/ent/dispensingline"
@@ -31,6 +34,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/encounter"
 	"github.com/hmis-dev/hmis/ent/historyitem"
 	"github.com/hmis-dev/hmis/ent/icd10code"
+	"github.com/hmis-dev/hmis/ent/insuranceplan"
 	"github.com/hmis-dev/hmis/ent/insurancepolicy"
 	"github.com/hmis-dev/hmis/ent/journalentry"
 	"github.com/hmis-dev/hmis/ent/journalline"
@@ -50,6 +54,9 @@ import (
 	"github.com/hmis-dev/hmis/ent/patient"
 	"github.com/hmis-dev/hmis/ent/patientcontact"
 	"github.com/hmis-dev/hmis/ent/patientidentifier"
+	"github.com/hmis-dev/hmis/ent/payer"
+	"github.com/hmis-dev/hmis/ent/planversion"
+	"github.com/hmis-dev/hmis/ent/preauthorization"
 	"github.com/hmis-dev/hmis/ent/predicate"
 	"github.com/hmis-dev/hmis/ent/problem"
 	"github.com/hmis-dev/hmis/ent/provideravailability"
@@ -499,6 +506,60 @@ func (f TraverseCareTeamMember) Traverse(ctx context.Context, q ent.Query) error
 	return fmt.Errorf("unexpected query type %T. expect *ent.CareTeamMemberQuery", q)
 }
 
+// The ClaimFunc type is an adapter to allow the use of ordinary function as a Querier.
+type ClaimFunc func(context.Context, *ent.ClaimQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f ClaimFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.ClaimQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.ClaimQuery", q)
+}
+
+// The TraverseClaim type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseClaim func(context.Context, *ent.ClaimQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseClaim) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseClaim) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.ClaimQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.ClaimQuery", q)
+}
+
+// The ClaimLineFunc type is an adapter to allow the use of ordinary function as a Querier.
+type ClaimLineFunc func(context.Context, *ent.ClaimLineQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f ClaimLineFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.ClaimLineQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.ClaimLineQuery", q)
+}
+
+// The TraverseClaimLine type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseClaimLine func(context.Context, *ent.ClaimLineQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseClaimLine) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseClaimLine) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.ClaimLineQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.ClaimLineQuery", q)
+}
+
 // The ClinicalNoteFunc type is an adapter to allow the use of ordinary function as a Querier.
 type ClinicalNoteFunc func(context.Context, *ent.ClinicalNoteQuery) (ent.Value, error)
 
@@ -524,6 +585,33 @@ func (f TraverseClinicalNote) Traverse(ctx context.Context, q ent.Query) error {
 		return f(ctx, q)
 	}
 	return fmt.Errorf("unexpected query type %T. expect *ent.ClinicalNoteQuery", q)
+}
+
+// The CoverageRuleFunc type is an adapter to allow the use of ordinary function as a Querier.
+type CoverageRuleFunc func(context.Context, *ent.CoverageRuleQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f CoverageRuleFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.CoverageRuleQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.CoverageRuleQuery", q)
+}
+
+// The TraverseCoverageRule type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseCoverageRule func(context.Context, *ent.CoverageRuleQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseCoverageRule) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseCoverageRule) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.CoverageRuleQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.CoverageRuleQuery", q)
 }
 
 // The DepartmentFunc type is an adapter to allow the use of ordinary function as a Querier.
@@ -740,6 +828,33 @@ func (f TraverseIcd10Code) Traverse(ctx context.Context, q ent.Query) error {
 		return f(ctx, q)
 	}
 	return fmt.Errorf("unexpected query type %T. expect *ent.Icd10CodeQuery", q)
+}
+
+// The InsurancePlanFunc type is an adapter to allow the use of ordinary function as a Querier.
+type InsurancePlanFunc func(context.Context, *ent.InsurancePlanQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f InsurancePlanFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.InsurancePlanQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.InsurancePlanQuery", q)
+}
+
+// The TraverseInsurancePlan type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseInsurancePlan func(context.Context, *ent.InsurancePlanQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseInsurancePlan) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseInsurancePlan) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.InsurancePlanQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.InsurancePlanQuery", q)
 }
 
 // The InsurancePolicyFunc type is an adapter to allow the use of ordinary function as a Querier.
@@ -1255,6 +1370,87 @@ func (f TraversePatientIdentifier) Traverse(ctx context.Context, q ent.Query) er
 	return fmt.Errorf("unexpected query type %T. expect *ent.PatientIdentifierQuery", q)
 }
 
+// The PayerFunc type is an adapter to allow the use of ordinary function as a Querier.
+type PayerFunc func(context.Context, *ent.PayerQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f PayerFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.PayerQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.PayerQuery", q)
+}
+
+// The TraversePayer type is an adapter to allow the use of ordinary function as Traverser.
+type TraversePayer func(context.Context, *ent.PayerQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraversePayer) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraversePayer) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.PayerQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.PayerQuery", q)
+}
+
+// The PlanVersionFunc type is an adapter to allow the use of ordinary function as a Querier.
+type PlanVersionFunc func(context.Context, *ent.PlanVersionQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f PlanVersionFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.PlanVersionQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.PlanVersionQuery", q)
+}
+
+// The TraversePlanVersion type is an adapter to allow the use of ordinary function as Traverser.
+type TraversePlanVersion func(context.Context, *ent.PlanVersionQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraversePlanVersion) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraversePlanVersion) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.PlanVersionQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.PlanVersionQuery", q)
+}
+
+// The PreAuthorizationFunc type is an adapter to allow the use of ordinary function as a Querier.
+type PreAuthorizationFunc func(context.Context, *ent.PreAuthorizationQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f PreAuthorizationFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.PreAuthorizationQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.PreAuthorizationQuery", q)
+}
+
+// The TraversePreAuthorization type is an adapter to allow the use of ordinary function as Traverser.
+type TraversePreAuthorization func(context.Context, *ent.PreAuthorizationQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraversePreAuthorization) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraversePreAuthorization) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.PreAuthorizationQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.PreAuthorizationQuery", q)
+}
+
 // The ProblemFunc type is an adapter to allow the use of ordinary function as a Querier.
 type ProblemFunc func(context.Context, *ent.ProblemQuery) (ent.Value, error)
 
@@ -1610,8 +1806,14 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.CarePlanGoalQuery, predicate.CarePlanGoal, careplangoal.OrderOption]{typ: ent.TypeCarePlanGoal, tq: q}, nil
 	case *ent.CareTeamMemberQuery:
 		return &query[*ent.CareTeamMemberQuery, predicate.CareTeamMember, careteammember.OrderOption]{typ: ent.TypeCareTeamMember, tq: q}, nil
+	case *ent.ClaimQuery:
+		return &query[*ent.ClaimQuery, predicate.Claim, claim.OrderOption]{typ: ent.TypeClaim, tq: q}, nil
+	case *ent.ClaimLineQuery:
+		return &query[*ent.ClaimLineQuery, predicate.ClaimLine, claimline.OrderOption]{typ: ent.TypeClaimLine, tq: q}, nil
 	case *ent.ClinicalNoteQuery:
 		return &query[*ent.ClinicalNoteQuery, predicate.ClinicalNote, clinicalnote.OrderOption]{typ: ent.TypeClinicalNote, tq: q}, nil
+	case *ent.CoverageRuleQuery:
+		return &query[*ent.CoverageRuleQuery, predicate.CoverageRule, coveragerule.OrderOption]{typ: ent.TypeCoverageRule, tq: q}, nil
 	case *ent.DepartmentQuery:
 		return &query[*ent.DepartmentQuery, predicate.Department, department.OrderOption]{typ: ent.TypeDepartment, tq: q}, nil
 	case *ent.DispensingQuery:
@@ -1628,6 +1830,8 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.HistoryItemQuery, predicate.HistoryItem, historyitem.OrderOption]{typ: ent.TypeHistoryItem, tq: q}, nil
 	case *ent.Icd10CodeQuery:
 		return &query[*ent.Icd10CodeQuery, predicate.Icd10Code, icd10code.OrderOption]{typ: ent.TypeIcd10Code, tq: q}, nil
+	case *ent.InsurancePlanQuery:
+		return &query[*ent.InsurancePlanQuery, predicate.InsurancePlan, insuranceplan.OrderOption]{typ: ent.TypeInsurancePlan, tq: q}, nil
 	case *ent.InsurancePolicyQuery:
 		return &query[*ent.InsurancePolicyQuery, predicate.InsurancePolicy, insurancepolicy.OrderOption]{typ: ent.TypeInsurancePolicy, tq: q}, nil
 	case *ent.JournalEntryQuery:
@@ -1666,6 +1870,12 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.PatientContactQuery, predicate.PatientContact, patientcontact.OrderOption]{typ: ent.TypePatientContact, tq: q}, nil
 	case *ent.PatientIdentifierQuery:
 		return &query[*ent.PatientIdentifierQuery, predicate.PatientIdentifier, patientidentifier.OrderOption]{typ: ent.TypePatientIdentifier, tq: q}, nil
+	case *ent.PayerQuery:
+		return &query[*ent.PayerQuery, predicate.Payer, payer.OrderOption]{typ: ent.TypePayer, tq: q}, nil
+	case *ent.PlanVersionQuery:
+		return &query[*ent.PlanVersionQuery, predicate.PlanVersion, planversion.OrderOption]{typ: ent.TypePlanVersion, tq: q}, nil
+	case *ent.PreAuthorizationQuery:
+		return &query[*ent.PreAuthorizationQuery, predicate.PreAuthorization, preauthorization.OrderOption]{typ: ent.TypePreAuthorization, tq: q}, nil
 	case *ent.ProblemQuery:
 		return &query[*ent.ProblemQuery, predicate.Problem, problem.OrderOption]{typ: ent.TypeProblem, tq: q}, nil
 	case *ent.ProviderAvailabilityQuery:

@@ -593,6 +593,119 @@ var (
 			},
 		},
 	}
+	// ClaimsColumns holds the columns for the "claims" table.
+	ClaimsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "version", Type: field.TypeInt, Default: 1},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"DRAFT", "SUBMITTED", "APPROVED", "PARTIALLY_APPROVED", "DENIED", "PAID"}, Default: "DRAFT"},
+		{Name: "diagnosis_codes", Type: field.TypeJSON, Nullable: true},
+		{Name: "total_claimed", Type: field.TypeInt64},
+		{Name: "total_approved", Type: field.TypeInt64, Nullable: true},
+		{Name: "total_paid", Type: field.TypeInt64, Nullable: true},
+		{Name: "denial_code", Type: field.TypeString, Nullable: true, Size: 16},
+		{Name: "remittance_reference", Type: field.TypeString, Nullable: true, Size: 64},
+		{Name: "submitted_at", Type: field.TypeTime, Nullable: true},
+		{Name: "adjudicated_at", Type: field.TypeTime, Nullable: true},
+		{Name: "paid_at", Type: field.TypeTime, Nullable: true},
+		{Name: "policy_id", Type: field.TypeString},
+		{Name: "payer_id", Type: field.TypeString},
+		{Name: "encounter_id", Type: field.TypeString, Nullable: true},
+		{Name: "previous_id", Type: field.TypeString, Unique: true, Nullable: true},
+		{Name: "patient_id", Type: field.TypeString},
+	}
+	// ClaimsTable holds the schema information for the "claims" table.
+	ClaimsTable = &schema.Table{
+		Name:       "claims",
+		Columns:    ClaimsColumns,
+		PrimaryKey: []*schema.Column{ClaimsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "claims_insurance_policies_policy",
+				Columns:    []*schema.Column{ClaimsColumns[14]},
+				RefColumns: []*schema.Column{InsurancePoliciesColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "claims_payers_payer",
+				Columns:    []*schema.Column{ClaimsColumns[15]},
+				RefColumns: []*schema.Column{PayersColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "claims_encounters_encounter",
+				Columns:    []*schema.Column{ClaimsColumns[16]},
+				RefColumns: []*schema.Column{EncountersColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+			{
+				Symbol:     "claims_claims_next",
+				Columns:    []*schema.Column{ClaimsColumns[17]},
+				RefColumns: []*schema.Column{ClaimsColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+			{
+				Symbol:     "claims_patients_claims",
+				Columns:    []*schema.Column{ClaimsColumns[18]},
+				RefColumns: []*schema.Column{PatientsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "claim_patient_id",
+				Unique:  false,
+				Columns: []*schema.Column{ClaimsColumns[18]},
+			},
+		},
+	}
+	// ClaimLinesColumns holds the columns for the "claim_lines" table.
+	ClaimLinesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "position", Type: field.TypeInt},
+		{Name: "service_code", Type: field.TypeString, Size: 32},
+		{Name: "category", Type: field.TypeEnum, Enums: []string{"CONSULTATION", "PROCEDURE", "LAB", "DRUG", "ITEM", "BED_DAY"}},
+		{Name: "service_date", Type: field.TypeTime},
+		{Name: "quantity", Type: field.TypeInt, Default: 1},
+		{Name: "amount_claimed", Type: field.TypeInt64},
+		{Name: "amount_approved", Type: field.TypeInt64, Nullable: true},
+		{Name: "amount_paid", Type: field.TypeInt64, Nullable: true},
+		{Name: "reason_code", Type: field.TypeString, Nullable: true, Size: 16},
+		{Name: "adjustment", Type: field.TypeInt64, Nullable: true},
+		{Name: "adjustment_code", Type: field.TypeString, Nullable: true, Size: 16},
+		{Name: "claim_id", Type: field.TypeString},
+		{Name: "patient_id", Type: field.TypeString},
+	}
+	// ClaimLinesTable holds the schema information for the "claim_lines" table.
+	ClaimLinesTable = &schema.Table{
+		Name:       "claim_lines",
+		Columns:    ClaimLinesColumns,
+		PrimaryKey: []*schema.Column{ClaimLinesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "claim_lines_claims_lines",
+				Columns:    []*schema.Column{ClaimLinesColumns[14]},
+				RefColumns: []*schema.Column{ClaimsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "claim_lines_patients_claim_lines",
+				Columns:    []*schema.Column{ClaimLinesColumns[15]},
+				RefColumns: []*schema.Column{PatientsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "claimline_patient_id",
+				Unique:  false,
+				Columns: []*schema.Column{ClaimLinesColumns[15]},
+			},
+		},
+	}
 	// ClinicalNotesColumns holds the columns for the "clinical_notes" table.
 	ClinicalNotesColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeString},
@@ -644,6 +757,33 @@ var (
 				Name:    "clinicalnote_patient_id",
 				Unique:  false,
 				Columns: []*schema.Column{ClinicalNotesColumns[11]},
+			},
+		},
+	}
+	// CoverageRulesColumns holds the columns for the "coverage_rules" table.
+	CoverageRulesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "category", Type: field.TypeEnum, Enums: []string{"CONSULTATION", "PROCEDURE", "LAB", "DRUG", "ITEM", "BED_DAY"}},
+		{Name: "service_code", Type: field.TypeString, Nullable: true, Size: 32},
+		{Name: "covered_percent", Type: field.TypeInt},
+		{Name: "line_copay", Type: field.TypeInt64, Default: 0},
+		{Name: "excluded", Type: field.TypeBool, Default: false},
+		{Name: "requires_preauthorization", Type: field.TypeBool, Default: false},
+		{Name: "version_id", Type: field.TypeString},
+	}
+	// CoverageRulesTable holds the schema information for the "coverage_rules" table.
+	CoverageRulesTable = &schema.Table{
+		Name:       "coverage_rules",
+		Columns:    CoverageRulesColumns,
+		PrimaryKey: []*schema.Column{CoverageRulesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "coverage_rules_plan_versions_rules",
+				Columns:    []*schema.Column{CoverageRulesColumns[9]},
+				RefColumns: []*schema.Column{PlanVersionsColumns[0]},
+				OnDelete:   schema.NoAction,
 			},
 		},
 	}
@@ -953,6 +1093,31 @@ var (
 		Columns:    Icd10codesColumns,
 		PrimaryKey: []*schema.Column{Icd10codesColumns[0]},
 	}
+	// InsurancePlansColumns holds the columns for the "insurance_plans" table.
+	InsurancePlansColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "code", Type: field.TypeString, Unique: true, Size: 32},
+		{Name: "name", Type: field.TypeString, Size: 200},
+		{Name: "plan_year_start_month", Type: field.TypeInt, Default: 1},
+		{Name: "active", Type: field.TypeBool, Default: true},
+		{Name: "payer_id", Type: field.TypeString},
+	}
+	// InsurancePlansTable holds the schema information for the "insurance_plans" table.
+	InsurancePlansTable = &schema.Table{
+		Name:       "insurance_plans",
+		Columns:    InsurancePlansColumns,
+		PrimaryKey: []*schema.Column{InsurancePlansColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "insurance_plans_payers_plans",
+				Columns:    []*schema.Column{InsurancePlansColumns[7]},
+				RefColumns: []*schema.Column{PayersColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+	}
 	// InsurancePoliciesColumns holds the columns for the "insurance_policies" table.
 	InsurancePoliciesColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeString},
@@ -965,6 +1130,7 @@ var (
 		{Name: "valid_to", Type: field.TypeTime, Nullable: true},
 		{Name: "priority", Type: field.TypeInt, Default: 1},
 		{Name: "status", Type: field.TypeEnum, Enums: []string{"ACTIVE", "INACTIVE"}, Default: "ACTIVE"},
+		{Name: "plan_id", Type: field.TypeString, Nullable: true},
 		{Name: "patient_id", Type: field.TypeString},
 	}
 	// InsurancePoliciesTable holds the schema information for the "insurance_policies" table.
@@ -974,8 +1140,14 @@ var (
 		PrimaryKey: []*schema.Column{InsurancePoliciesColumns[0]},
 		ForeignKeys: []*schema.ForeignKey{
 			{
-				Symbol:     "insurance_policies_patients_insurance_policies",
+				Symbol:     "insurance_policies_insurance_plans_plan",
 				Columns:    []*schema.Column{InsurancePoliciesColumns[10]},
+				RefColumns: []*schema.Column{InsurancePlansColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+			{
+				Symbol:     "insurance_policies_patients_insurance_policies",
+				Columns:    []*schema.Column{InsurancePoliciesColumns[11]},
 				RefColumns: []*schema.Column{PatientsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -984,7 +1156,7 @@ var (
 			{
 				Name:    "insurancepolicy_patient_id",
 				Unique:  false,
-				Columns: []*schema.Column{InsurancePoliciesColumns[10]},
+				Columns: []*schema.Column{InsurancePoliciesColumns[11]},
 			},
 		},
 	}
@@ -1788,6 +1960,111 @@ var (
 			},
 		},
 	}
+	// PayersColumns holds the columns for the "payers" table.
+	PayersColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "code", Type: field.TypeString, Unique: true, Size: 32},
+		{Name: "name", Type: field.TypeString, Size: 200},
+		{Name: "kind", Type: field.TypeEnum, Enums: []string{"INSURER", "GOVERNMENT", "EMPLOYER"}},
+		{Name: "active", Type: field.TypeBool, Default: true},
+	}
+	// PayersTable holds the schema information for the "payers" table.
+	PayersTable = &schema.Table{
+		Name:       "payers",
+		Columns:    PayersColumns,
+		PrimaryKey: []*schema.Column{PayersColumns[0]},
+	}
+	// PlanVersionsColumns holds the columns for the "plan_versions" table.
+	PlanVersionsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "effective_from", Type: field.TypeTime},
+		{Name: "annual_limit", Type: field.TypeInt64, Nullable: true},
+		{Name: "visit_copay", Type: field.TypeInt64, Default: 0},
+		{Name: "plan_id", Type: field.TypeString},
+	}
+	// PlanVersionsTable holds the schema information for the "plan_versions" table.
+	PlanVersionsTable = &schema.Table{
+		Name:       "plan_versions",
+		Columns:    PlanVersionsColumns,
+		PrimaryKey: []*schema.Column{PlanVersionsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "plan_versions_insurance_plans_versions",
+				Columns:    []*schema.Column{PlanVersionsColumns[6]},
+				RefColumns: []*schema.Column{InsurancePlansColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "planversion_plan_id_effective_from",
+				Unique:  true,
+				Columns: []*schema.Column{PlanVersionsColumns[6], PlanVersionsColumns[3]},
+			},
+		},
+	}
+	// PreAuthorizationsColumns holds the columns for the "pre_authorizations" table.
+	PreAuthorizationsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "category", Type: field.TypeEnum, Enums: []string{"CONSULTATION", "PROCEDURE", "LAB", "DRUG", "ITEM", "BED_DAY"}},
+		{Name: "service_code", Type: field.TypeString, Nullable: true, Size: 32},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"REQUESTED", "APPROVED", "DENIED"}, Default: "REQUESTED"},
+		{Name: "valid_from", Type: field.TypeTime, Nullable: true},
+		{Name: "valid_to", Type: field.TypeTime, Nullable: true},
+		{Name: "approved_amount", Type: field.TypeInt64, Nullable: true},
+		{Name: "approved_quantity", Type: field.TypeInt, Nullable: true},
+		{Name: "payer_reference", Type: field.TypeString, Nullable: true, Size: 64},
+		{Name: "reason", Type: field.TypeString, Nullable: true, Size: 500},
+		{Name: "patient_id", Type: field.TypeString},
+		{Name: "policy_id", Type: field.TypeString},
+		{Name: "requested_by_id", Type: field.TypeString},
+		{Name: "decided_by_id", Type: field.TypeString, Nullable: true},
+	}
+	// PreAuthorizationsTable holds the schema information for the "pre_authorizations" table.
+	PreAuthorizationsTable = &schema.Table{
+		Name:       "pre_authorizations",
+		Columns:    PreAuthorizationsColumns,
+		PrimaryKey: []*schema.Column{PreAuthorizationsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "pre_authorizations_patients_pre_authorizations",
+				Columns:    []*schema.Column{PreAuthorizationsColumns[12]},
+				RefColumns: []*schema.Column{PatientsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "pre_authorizations_insurance_policies_policy",
+				Columns:    []*schema.Column{PreAuthorizationsColumns[13]},
+				RefColumns: []*schema.Column{InsurancePoliciesColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "pre_authorizations_staffs_requested_by",
+				Columns:    []*schema.Column{PreAuthorizationsColumns[14]},
+				RefColumns: []*schema.Column{StaffsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "pre_authorizations_staffs_decided_by",
+				Columns:    []*schema.Column{PreAuthorizationsColumns[15]},
+				RefColumns: []*schema.Column{StaffsColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "preauthorization_patient_id",
+				Unique:  false,
+				Columns: []*schema.Column{PreAuthorizationsColumns[12]},
+			},
+		},
+	}
 	// ProblemsColumns holds the columns for the "problems" table.
 	ProblemsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeString},
@@ -2303,7 +2580,10 @@ var (
 		CarePlanActivitiesTable,
 		CarePlanGoalsTable,
 		CareTeamMembersTable,
+		ClaimsTable,
+		ClaimLinesTable,
 		ClinicalNotesTable,
+		CoverageRulesTable,
 		DepartmentsTable,
 		DispensingsTable,
 		DispensingLinesTable,
@@ -2312,6 +2592,7 @@ var (
 		EncountersTable,
 		HistoryItemsTable,
 		Icd10codesTable,
+		InsurancePlansTable,
 		InsurancePoliciesTable,
 		JournalEntriesTable,
 		JournalLinesTable,
@@ -2331,6 +2612,9 @@ var (
 		PatientsTable,
 		PatientContactsTable,
 		PatientIdentifiersTable,
+		PayersTable,
+		PlanVersionsTable,
+		PreAuthorizationsTable,
 		ProblemsTable,
 		ProviderAvailabilitiesTable,
 		ProviderTimeOffsTable,
@@ -2373,10 +2657,18 @@ func init() {
 	CarePlanGoalsTable.ForeignKeys[1].RefTable = PatientsTable
 	CareTeamMembersTable.ForeignKeys[0].RefTable = StaffsTable
 	CareTeamMembersTable.ForeignKeys[1].RefTable = PatientsTable
+	ClaimsTable.ForeignKeys[0].RefTable = InsurancePoliciesTable
+	ClaimsTable.ForeignKeys[1].RefTable = PayersTable
+	ClaimsTable.ForeignKeys[2].RefTable = EncountersTable
+	ClaimsTable.ForeignKeys[3].RefTable = ClaimsTable
+	ClaimsTable.ForeignKeys[4].RefTable = PatientsTable
+	ClaimLinesTable.ForeignKeys[0].RefTable = ClaimsTable
+	ClaimLinesTable.ForeignKeys[1].RefTable = PatientsTable
 	ClinicalNotesTable.ForeignKeys[0].RefTable = StaffsTable
 	ClinicalNotesTable.ForeignKeys[1].RefTable = ClinicalNotesTable
 	ClinicalNotesTable.ForeignKeys[2].RefTable = EncountersTable
 	ClinicalNotesTable.ForeignKeys[3].RefTable = PatientsTable
+	CoverageRulesTable.ForeignKeys[0].RefTable = PlanVersionsTable
 	DispensingsTable.ForeignKeys[0].RefTable = MedicationOrdersTable
 	DispensingsTable.ForeignKeys[1].RefTable = DrugsTable
 	DispensingsTable.ForeignKeys[2].RefTable = StockLocationsTable
@@ -2393,7 +2685,9 @@ func init() {
 	EncountersTable.ForeignKeys[4].RefTable = PatientsTable
 	HistoryItemsTable.ForeignKeys[0].RefTable = StaffsTable
 	HistoryItemsTable.ForeignKeys[1].RefTable = PatientsTable
-	InsurancePoliciesTable.ForeignKeys[0].RefTable = PatientsTable
+	InsurancePlansTable.ForeignKeys[0].RefTable = PayersTable
+	InsurancePoliciesTable.ForeignKeys[0].RefTable = InsurancePlansTable
+	InsurancePoliciesTable.ForeignKeys[1].RefTable = PatientsTable
 	JournalLinesTable.ForeignKeys[0].RefTable = JournalEntriesTable
 	JournalLinesTable.ForeignKeys[1].RefTable = LedgerAccountsTable
 	LabOrdersTable.ForeignKeys[0].RefTable = EncountersTable
@@ -2430,6 +2724,11 @@ func init() {
 	PatientsTable.ForeignKeys[1].RefTable = UsersTable
 	PatientContactsTable.ForeignKeys[0].RefTable = PatientsTable
 	PatientIdentifiersTable.ForeignKeys[0].RefTable = PatientsTable
+	PlanVersionsTable.ForeignKeys[0].RefTable = InsurancePlansTable
+	PreAuthorizationsTable.ForeignKeys[0].RefTable = PatientsTable
+	PreAuthorizationsTable.ForeignKeys[1].RefTable = InsurancePoliciesTable
+	PreAuthorizationsTable.ForeignKeys[2].RefTable = StaffsTable
+	PreAuthorizationsTable.ForeignKeys[3].RefTable = StaffsTable
 	ProblemsTable.ForeignKeys[0].RefTable = EncountersTable
 	ProblemsTable.ForeignKeys[1].RefTable = PatientsTable
 	ProblemsTable.ForeignKeys[2].RefTable = StaffsTable

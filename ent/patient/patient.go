@@ -113,6 +113,12 @@ const (
 	EdgeDispensings = "dispensings"
 	// EdgeDispensingLines holds the string denoting the dispensing_lines edge name in mutations.
 	EdgeDispensingLines = "dispensing_lines"
+	// EdgePreAuthorizations holds the string denoting the pre_authorizations edge name in mutations.
+	EdgePreAuthorizations = "pre_authorizations"
+	// EdgeClaims holds the string denoting the claims edge name in mutations.
+	EdgeClaims = "claims"
+	// EdgeClaimLines holds the string denoting the claim_lines edge name in mutations.
+	EdgeClaimLines = "claim_lines"
 	// EdgeBreakGlassAccesses holds the string denoting the break_glass_accesses edge name in mutations.
 	EdgeBreakGlassAccesses = "break_glass_accesses"
 	// Table holds the table name of the patient in the database.
@@ -300,6 +306,27 @@ const (
 	DispensingLinesInverseTable = "dispensing_lines"
 	// DispensingLinesColumn is the table column denoting the dispensing_lines relation/edge.
 	DispensingLinesColumn = "patient_id"
+	// PreAuthorizationsTable is the table that holds the pre_authorizations relation/edge.
+	PreAuthorizationsTable = "pre_authorizations"
+	// PreAuthorizationsInverseTable is the table name for the PreAuthorization entity.
+	// It exists in this package in order to avoid circular dependency with the "preauthorization" package.
+	PreAuthorizationsInverseTable = "pre_authorizations"
+	// PreAuthorizationsColumn is the table column denoting the pre_authorizations relation/edge.
+	PreAuthorizationsColumn = "patient_id"
+	// ClaimsTable is the table that holds the claims relation/edge.
+	ClaimsTable = "claims"
+	// ClaimsInverseTable is the table name for the Claim entity.
+	// It exists in this package in order to avoid circular dependency with the "claim" package.
+	ClaimsInverseTable = "claims"
+	// ClaimsColumn is the table column denoting the claims relation/edge.
+	ClaimsColumn = "patient_id"
+	// ClaimLinesTable is the table that holds the claim_lines relation/edge.
+	ClaimLinesTable = "claim_lines"
+	// ClaimLinesInverseTable is the table name for the ClaimLine entity.
+	// It exists in this package in order to avoid circular dependency with the "claimline" package.
+	ClaimLinesInverseTable = "claim_lines"
+	// ClaimLinesColumn is the table column denoting the claim_lines relation/edge.
+	ClaimLinesColumn = "patient_id"
 	// BreakGlassAccessesTable is the table that holds the break_glass_accesses relation/edge.
 	BreakGlassAccessesTable = "break_glass_accesses"
 	// BreakGlassAccessesInverseTable is the table name for the BreakGlassAccess entity.
@@ -913,6 +940,48 @@ func ByDispensingLines(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
 	}
 }
 
+// ByPreAuthorizationsCount orders the results by pre_authorizations count.
+func ByPreAuthorizationsCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newPreAuthorizationsStep(), opts...)
+	}
+}
+
+// ByPreAuthorizations orders the results by pre_authorizations terms.
+func ByPreAuthorizations(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newPreAuthorizationsStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
+// ByClaimsCount orders the results by claims count.
+func ByClaimsCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newClaimsStep(), opts...)
+	}
+}
+
+// ByClaims orders the results by claims terms.
+func ByClaims(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newClaimsStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
+// ByClaimLinesCount orders the results by claim_lines count.
+func ByClaimLinesCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newClaimLinesStep(), opts...)
+	}
+}
+
+// ByClaimLines orders the results by claim_lines terms.
+func ByClaimLines(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newClaimLinesStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
 // ByBreakGlassAccessesCount orders the results by break_glass_accesses count.
 func ByBreakGlassAccessesCount(opts ...sql.OrderTermOption) OrderOption {
 	return func(s *sql.Selector) {
@@ -1113,6 +1182,27 @@ func newDispensingLinesStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(DispensingLinesInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.O2M, false, DispensingLinesTable, DispensingLinesColumn),
+	)
+}
+func newPreAuthorizationsStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(PreAuthorizationsInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, PreAuthorizationsTable, PreAuthorizationsColumn),
+	)
+}
+func newClaimsStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(ClaimsInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, ClaimsTable, ClaimsColumn),
+	)
+}
+func newClaimLinesStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(ClaimLinesInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, ClaimLinesTable, ClaimLinesColumn),
 	)
 }
 func newBreakGlassAccessesStep() *sqlgraph.Step {

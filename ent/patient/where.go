@@ -2086,6 +2086,75 @@ func HasDispensingLinesWith(preds ...predicate.DispensingLine) predicate.Patient
 	})
 }
 
+// HasPreAuthorizations applies the HasEdge predicate on the "pre_authorizations" edge.
+func HasPreAuthorizations() predicate.Patient {
+	return predicate.Patient(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, PreAuthorizationsTable, PreAuthorizationsColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasPreAuthorizationsWith applies the HasEdge predicate on the "pre_authorizations" edge with a given conditions (other predicates).
+func HasPreAuthorizationsWith(preds ...predicate.PreAuthorization) predicate.Patient {
+	return predicate.Patient(func(s *sql.Selector) {
+		step := newPreAuthorizationsStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasClaims applies the HasEdge predicate on the "claims" edge.
+func HasClaims() predicate.Patient {
+	return predicate.Patient(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, ClaimsTable, ClaimsColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasClaimsWith applies the HasEdge predicate on the "claims" edge with a given conditions (other predicates).
+func HasClaimsWith(preds ...predicate.Claim) predicate.Patient {
+	return predicate.Patient(func(s *sql.Selector) {
+		step := newClaimsStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasClaimLines applies the HasEdge predicate on the "claim_lines" edge.
+func HasClaimLines() predicate.Patient {
+	return predicate.Patient(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, ClaimLinesTable, ClaimLinesColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasClaimLinesWith applies the HasEdge predicate on the "claim_lines" edge with a given conditions (other predicates).
+func HasClaimLinesWith(preds ...predicate.ClaimLine) predicate.Patient {
+	return predicate.Patient(func(s *sql.Selector) {
+		step := newClaimLinesStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
 // HasBreakGlassAccesses applies the HasEdge predicate on the "break_glass_accesses" edge.
 func HasBreakGlassAccesses() predicate.Patient {
 	return predicate.Patient(func(s *sql.Selector) {

@@ -48,8 +48,17 @@ type CarePlanGoal func(*sql.Selector)
 // CareTeamMember is the predicate function for careteammember builders.
 type CareTeamMember func(*sql.Selector)
 
+// Claim is the predicate function for claim builders.
+type Claim func(*sql.Selector)
+
+// ClaimLine is the predicate function for claimline builders.
+type ClaimLine func(*sql.Selector)
+
 // ClinicalNote is the predicate function for clinicalnote builders.
 type ClinicalNote func(*sql.Selector)
+
+// CoverageRule is the predicate function for coveragerule builders.
+type CoverageRule func(*sql.Selector)
 
 // Department is the predicate function for department builders.
 type Department func(*sql.Selector)
@@ -74,6 +83,9 @@ type HistoryItem func(*sql.Selector)
 
 // Icd10Code is the predicate function for icd10code builders.
 type Icd10Code func(*sql.Selector)
+
+// InsurancePlan is the predicate function for insuranceplan builders.
+type InsurancePlan func(*sql.Selector)
 
 // InsurancePolicy is the predicate function for insurancepolicy builders.
 type InsurancePolicy func(*sql.Selector)
@@ -131,6 +143,15 @@ type PatientContact func(*sql.Selector)
 
 // PatientIdentifier is the predicate function for patientidentifier builders.
 type PatientIdentifier func(*sql.Selector)
+
+// Payer is the predicate function for payer builders.
+type Payer func(*sql.Selector)
+
+// PlanVersion is the predicate function for planversion builders.
+type PlanVersion func(*sql.Selector)
+
+// PreAuthorization is the predicate function for preauthorization builders.
+type PreAuthorization func(*sql.Selector)
 
 // Problem is the predicate function for problem builders.
 type Problem func(*sql.Selector)

@@ -75,6 +75,10 @@ func (Patient) Edges() []ent.Edge {
 		edge.To("lab_results", LabResult.Type).Annotations(entgql.RelayConnection()),
 		edge.To("dispensings", Dispensing.Type).Annotations(entgql.Skip()),
 		edge.To("dispensing_lines", DispensingLine.Type).Annotations(entgql.Skip()),
+		// Billing's own rows: reached through billing's queries, not the chart.
+		edge.To("pre_authorizations", PreAuthorization.Type).Annotations(entgql.Skip()),
+		edge.To("claims", Claim.Type).Annotations(entgql.Skip()),
+		edge.To("claim_lines", ClaimLine.Type).Annotations(entgql.Skip()),
 		// Reviewed by the auditor through breakGlassAccesses, not read from the record.
 		edge.To("break_glass_accesses", BreakGlassAccess.Type).Annotations(entgql.Skip()),
 	}

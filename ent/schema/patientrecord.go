@@ -63,7 +63,13 @@ func (InsurancePolicy) Fields() []ent.Field {
 		field.Time("valid_to").Optional().Nillable().Annotations(entgql.Type("Date")),
 		field.Int("priority").Default(1).Positive().Comment("1 for the primary policy, 2 for the secondary, …"),
 		field.Enum("status").Values("ACTIVE", "INACTIVE").Default("ACTIVE"),
+		field.String("plan_id").Optional().Nillable().
+			Comment("The plan whose rules split the patient's bills; payer stays the text the patient gave."),
 	}
+}
+
+func (InsurancePolicy) Edges() []ent.Edge {
+	return []ent.Edge{edge.To("plan", InsurancePlan.Type).Unique().Field("plan_id")}
 }
 
 // HistoryItem is part of a patient's medical history: a past condition, a

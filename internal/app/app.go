@@ -34,6 +34,7 @@ import (
 	"github.com/hmis-dev/hmis/internal/events"
 	"github.com/hmis-dev/hmis/internal/formulary"
 	"github.com/hmis-dev/hmis/internal/httpapi"
+	"github.com/hmis-dev/hmis/internal/insurance"
 	"github.com/hmis-dev/hmis/internal/lab"
 	"github.com/hmis-dev/hmis/internal/ledger"
 	"github.com/hmis-dev/hmis/internal/metrics"
@@ -196,6 +197,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 			CareAccess:  care,
 			Pharmacy:    a.Pharmacy,
 			Ledger:      ledger.NewService(a.Store, cfg.Location()),
+			Insurance:   insurance.NewService(a.Store, cfg.Location()),
 			Broker:      a.Broker,
 		},
 		Auth:         a.Auth,

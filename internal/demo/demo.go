@@ -28,7 +28,7 @@ type Login struct {
 var Logins = []Login{
 	{"admin", "admin"}, {"doctor", "doctor"}, {"nurse", "nurse"}, {"labtech", "labtech"}, {"labtech2", "labtech"},
 	{"pharmacist", "pharmacist"}, {"pharmacy_technician", "pharmacy_technician"}, {"reception", "reception"}, {"billing", "billing"},
-	{"hr", "hr"}, {"auditor", "auditor"}, {"finance_officer", "finance_officer"}, {"patient", "patient"},
+	{"billing_clerk", "billing_clerk"}, {"finance_officer", "finance_officer"}, {"hr", "hr"}, {"auditor", "auditor"}, {"patient", "patient"},
 }
 
 // PatientUsername is the demo user who is a patient.
@@ -49,9 +49,10 @@ var staffOf = map[string]struct {
 	"pharmacy_technician": {"Rosa", "Mendes", staff.KindPHARMACY_TECHNICIAN, "PHA"},
 	"reception":           {"Amina", "Diallo", staff.KindRECEPTIONIST, "GEN"},
 	"billing":             {"Luis", "Ortega", staff.KindBILLING_CLERK, "ADM"},
+	"billing_clerk":       {"Ines", "Costa", staff.KindBILLING_CLERK, "ADM"},
+	"finance_officer":     {"Kofi", "Mensah", staff.KindADMINISTRATOR, "ADM"},
 	"hr":                  {"Mei", "Chen", staff.KindHR_OFFICER, "ADM"},
 	"auditor":             {"Sam", "Novak", staff.KindAUDITOR, "ADM"},
-	"finance_officer":     {"Ines", "Moreau", staff.KindADMINISTRATOR, "ADM"},
 }
 
 var departments = []struct{ code, name string }{

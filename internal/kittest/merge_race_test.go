@@ -14,11 +14,13 @@ import (
 	"github.com/hmis-dev/hmis/ent"
 	entadmission "github.com/hmis-dev/hmis/ent/admission"
 	"github.com/hmis-dev/hmis/ent/allergy"
+	"github.com/hmis-dev/hmis/ent/claimline"
 	"github.com/hmis-dev/hmis/ent/clinicalnote"
 	"github.com/hmis-dev/hmis/ent/historyitem"
 	"github.com/hmis-dev/hmis/ent/labtest"
 	"github.com/hmis-dev/hmis/ent/medicationorder"
 	"github.com/hmis-dev/hmis/ent/patient"
+	"github.com/hmis-dev/hmis/ent/payer"
 	"github.com/hmis-dev/hmis/ent/referral"
 	"github.com/hmis-dev/hmis/ent/staff"
 	"github.com/hmis-dev/hmis/ent/stocklocation"
@@ -29,6 +31,7 @@ import (
 	"github.com/hmis-dev/hmis/internal/careplans"
 	"github.com/hmis-dev/hmis/internal/ehr"
 	"github.com/hmis-dev/hmis/internal/globalid"
+	"github.com/hmis-dev/hmis/internal/insurance"
 	"github.com/hmis-dev/hmis/internal/lab"
 	"github.com/hmis-dev/hmis/internal/notes"
 	"github.com/hmis-dev/hmis/internal/patients"
@@ -67,6 +70,9 @@ type hospital struct {
 	prescribing  *prescribing.Service
 	careaccess   *careaccess.Service
 	pharmacy     *pharmacy.Service
+	insurance    *insurance.Service
+	clerk        context.Context
+	planID       string
 	appointments time.Time
 }
 
@@ -90,6 +96,17 @@ func newHospital(t *testing.T) *hospital {
 		LotNumber: "M1", ExpiryDate: time.Now().AddDate(2, 0, 0), Quantity: 10_000, UnitCost: 5}); err != nil {
 		t.Fatal(err)
 	}
+	// A plan to link each round's policy to, and a clerk who claims on it.
+	clerk := c.Staff.Create().SetGivenName("B").SetFamilyName("C").SetKind(staff.KindBILLING_CLERK).SetDepartment(gen).SaveX(sys)
+	insuranceSvc := insurance.NewService(st, time.UTC)
+	nhif, err := insuranceSvc.CreatePayer(sys, insurance.CreatePayerInput{Code: "NHIF", Name: "NHIF", Kind: payer.KindGOVERNMENT})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := insuranceSvc.CreatePlan(sys, insurance.CreateInsurancePlanInput{PayerID: nhif.ID, Code: "NHIF-1", Name: "NHIF", PlanYearStartMonth: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
 	test := c.LabTest.Create().SetCode("2823-3").SetName("Potassium").SetSpecimenType(labtest.SpecimenTypeSERUM).
 		SetResultKind(labtest.ResultKindNUMERIC).SetUnit("mmol/L").SetPrice(1500).SetTurnaroundMinutes(60).SaveX(sys)
 	return &hospital{
@@ -110,7 +127,12 @@ func newHospital(t *testing.T) *hospital {
 		careaccess:  careaccess.NewService(st, 0, time.Now, func(*auth.Viewer) bool { return true }),
 		pharmacy:    pharmacySvc,
 		pharmacist:  pharmacistCtx,
-		drugID:      drug.ID,
+		insurance:   insuranceSvc,
+		clerk: auth.WithViewer(context.Background(), &auth.Viewer{
+			UserID: "usr_" + clerk.ID[4:], Roles: []string{"billing_clerk"}, StaffID: clerk.ID,
+		}),
+		planID: plan.ID,
+		drugID: drug.ID,
 		// Appointments an hour apart, one per round, so the doctor is
 		// never booked twice.
 		appointments: time.Now().Add(time.Hour).Truncate(time.Hour),
@@ -204,6 +226,21 @@ var writes = []write{
 		}
 		d, err := h.pharmacy.Dispense(h.pharmacist, pharmacy.DispenseMedicationInput{OrderID: o.ID})
 		return idOf(d, err)
+	}},
+	{"insurance.CreateClaim", func(h *hospital, _ int, p string) (string, error) {
+		// The policy is added, linked and claimed on in the race: each step
+		// may meet the merge, and the claim follows the policy's patient.
+		pol, err := h.patients.AddInsurancePolicy(h.sys, p, patients.InsurancePolicyInput{Payer: "NHIF", MemberNumber: "1",
+			ValidFrom: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC), Priority: 1})
+		if err != nil {
+			return "", err
+		}
+		if _, err := h.insurance.LinkPolicy(h.clerk, pol.ID, &h.planID); err != nil {
+			return "", err
+		}
+		cl, err := h.insurance.CreateClaim(h.clerk, insurance.CreateClaimInput{PolicyID: pol.ID, Lines: []insurance.ClaimLineInput{
+			{ServiceCode: "FBC", Category: claimline.CategoryLAB, ServiceDate: time.Now(), Quantity: 1, AmountClaimed: 1500}}})
+		return idOf(cl, err)
 	}},
 }
 

@@ -2,6 +2,8 @@ package patients
 
 import (
 	"context"
+	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -11,6 +13,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/admission"
 	"github.com/hmis-dev/hmis/ent/allergy"
 	"github.com/hmis-dev/hmis/ent/careteammember"
+	"github.com/hmis-dev/hmis/ent/claimline"
 	"github.com/hmis-dev/hmis/ent/clinicalnote"
 	"github.com/hmis-dev/hmis/ent/dispensing"
 	"github.com/hmis-dev/hmis/ent/encounter"
@@ -20,6 +23,8 @@ import (
 	"github.com/hmis-dev/hmis/ent/labtest"
 	"github.com/hmis-dev/hmis/ent/medicationorder"
 	"github.com/hmis-dev/hmis/ent/patient"
+	"github.com/hmis-dev/hmis/ent/payer"
+	"github.com/hmis-dev/hmis/ent/preauthorization"
 	"github.com/hmis-dev/hmis/ent/staff"
 	"github.com/hmis-dev/hmis/ent/stocklocation"
 	"github.com/hmis-dev/hmis/ent/user"
@@ -104,6 +109,19 @@ var patientDataFixtures = map[string]func(ctx context.Context, c *ent.Client, h 
 	},
 	"InsurancePolicy": func(ctx context.Context, c *ent.Client, h hospital, p *ent.Patient) string {
 		return c.InsurancePolicy.Create().SetPatient(p).SetPayer("NHIF").SetMemberNumber("1").SetValidFrom(day(2024, 1, 1)).SaveX(ctx).ID
+	},
+	"PreAuthorization": func(ctx context.Context, c *ent.Client, h hospital, p *ent.Patient) string {
+		policy, _ := insured(ctx, c, p)
+		return c.PreAuthorization.Create().SetPatient(p).SetPolicyID(policy.ID).SetCategory(preauthorization.CategoryPROCEDURE).
+			SetRequestedByID(h.doctor.ID).SaveX(ctx).ID
+	},
+	"Claim": func(ctx context.Context, c *ent.Client, h hospital, p *ent.Patient) string {
+		return claimed(ctx, c, p).ID
+	},
+	"ClaimLine": func(ctx context.Context, c *ent.Client, h hospital, p *ent.Patient) string {
+		cl := claimed(ctx, c, p)
+		return c.ClaimLine.Create().SetPatient(p).SetClaimID(cl.ID).SetPosition(0).SetServiceCode("FBC").
+			SetCategory(claimline.CategoryLAB).SetServiceDate(day(2024, 2, 1)).SetAmountClaimed(100).SaveX(ctx).ID
 	},
 	"LabOrder": func(ctx context.Context, c *ent.Client, h hospital, p *ent.Patient) string {
 		return labOrder(ctx, c, h, p).ID
@@ -388,4 +406,21 @@ func labItem(ctx context.Context, c *ent.Client, h hospital, p *ent.Patient) *en
 	}
 	return c.LabOrderItem.Create().SetPatient(p).SetOrder(labOrder(ctx, c, h, p)).SetTest(test).
 		SetOrderedAt(time.Now().UTC()).SaveX(ctx)
+}
+
+var payers atomic.Int64
+
+// insured gives p a policy linked to a plan of a payer of its own.
+func insured(ctx context.Context, c *ent.Client, p *ent.Patient) (*ent.InsurancePolicy, *ent.Payer) {
+	suffix := strconv.FormatInt(payers.Add(1), 10)
+	py := c.Payer.Create().SetCode("P" + suffix).SetName("Payer").SetKind(payer.KindINSURER).SaveX(ctx)
+	pl := c.InsurancePlan.Create().SetPayerID(py.ID).SetCode("PL" + suffix).SetName("Plan").SaveX(ctx)
+	policy := c.InsurancePolicy.Create().SetPatient(p).SetPayer("Payer").SetMemberNumber("1").SetValidFrom(day(2024, 1, 1)).
+		SetPlanID(pl.ID).SaveX(ctx)
+	return policy, py
+}
+
+func claimed(ctx context.Context, c *ent.Client, p *ent.Patient) *ent.Claim {
+	policy, py := insured(ctx, c, p)
+	return c.Claim.Create().SetPatient(p).SetPolicyID(policy.ID).SetPayerID(py.ID).SetTotalClaimed(100).SaveX(ctx)
 }

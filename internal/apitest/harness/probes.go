@@ -242,6 +242,28 @@ var ProbeSets = map[string]map[string]string{
 	"formulary":  FormularyProbes,
 	"pharmacy":   PharmacyProbes,
 	"ledger":     LedgerProbes,
+	"insurance":  InsuranceProbes,
+}
+
+// InsuranceProbes: payers, plans, pre-authorizations, claims and the coverage estimate.
+var InsuranceProbes = map[string]string{
+	"Query.payers":                       `{ payers(first: 1) { __typename } }`,
+	"Query.insurancePlans":               `{ insurancePlans(first: 1) { __typename } }`,
+	"Query.preAuthorizations":            `{ preAuthorizations(first: 1) { __typename } }`,
+	"Query.claims":                       `{ claims(first: 1) { __typename } }`,
+	"Query.coverageEstimate":             `{ coverageEstimate(patientId: "bad", lines: []) { __typename } }`,
+	"Mutation.createPayer":               `mutation { createPayer(input: {code: "", name: "X", kind: INSURER}) { __typename } }`,
+	"Mutation.createInsurancePlan":       `mutation { createInsurancePlan(input: {payerId: "bad", code: "X", name: "X"}) { __typename } }`,
+	"Mutation.addPlanVersion":            `mutation { addPlanVersion(input: {planId: "bad", effectiveFrom: "2030-01-01", rules: []}) { __typename } }`,
+	"Mutation.linkInsurancePolicyToPlan": `mutation { linkInsurancePolicyToPlan(policyId: "bad", planId: null) { __typename } }`,
+	"Mutation.requestPreAuthorization":   `mutation { requestPreAuthorization(input: {policyId: "bad", category: PROCEDURE}) { __typename } }`,
+	"Mutation.approvePreAuthorization":   `mutation { approvePreAuthorization(id: "bad", input: {payerReference: "X", validFrom: "2030-01-01", validTo: "2030-01-02", approvedQuantity: 1}) { __typename } }`,
+	"Mutation.denyPreAuthorization":      `mutation { denyPreAuthorization(id: "bad", reason: "x") { __typename } }`,
+	"Mutation.createClaim":               `mutation { createClaim(input: {policyId: "bad", lines: []}) { __typename } }`,
+	"Mutation.submitClaim":               `mutation { submitClaim(id: "bad") { __typename } }`,
+	"Mutation.adjudicateClaim":           `mutation { adjudicateClaim(id: "bad", input: {lines: []}) { __typename } }`,
+	"Mutation.recordRemittance":          `mutation { recordRemittance(id: "bad", input: {reference: "X", lines: []}) { __typename } }`,
+	"Mutation.resubmitClaim":             `mutation { resubmitClaim(id: "bad") { __typename } }`,
 }
 
 // AllProbes joins ProbeSets, panicking if two domains probe one operation:
