@@ -23,11 +23,13 @@ import (
 	"github.com/hmis-dev/hmis/ent/auditevent"
 	"github.com/hmis-dev/hmis/ent/bed"
 	"github.com/hmis-dev/hmis/ent/bedassignment"
+	"github.com/hmis-dev/hmis/ent/billingcursor"
 	"github.com/hmis-dev/hmis/ent/breakglassaccess"
 	"github.com/hmis-dev/hmis/ent/careplan"
 	"github.com/hmis-dev/hmis/ent/careplanactivity"
 	"github.com/hmis-dev/hmis/ent/careplangoal"
 	"github.com/hmis-dev/hmis/ent/careteammember"
+	"github.com/hmis-dev/hmis/ent/charge"
 	"github.com/hmis-dev/hmis/ent/clinicalnote"
 	"github.com/hmis-dev/hmis/ent/department"
 	"github.com/hmis-dev/hmis/ent/dispensing"
@@ -63,6 +65,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/stockbatch"
 	"github.com/hmis-dev/hmis/ent/stocklocation"
 	"github.com/hmis-dev/hmis/ent/stockmovement"
+	"github.com/hmis-dev/hmis/ent/tariff"
 	"github.com/hmis-dev/hmis/ent/user"
 	"github.com/hmis-dev/hmis/ent/ward"
 
@@ -90,6 +93,8 @@ type Client struct {
 	Bed *BedClient
 	// BedAssignment is the client for interacting with the BedAssignment builders.
 	BedAssignment *BedAssignmentClient
+	// BillingCursor is the client for interacting with the BillingCursor builders.
+	BillingCursor *BillingCursorClient
 	// BreakGlassAccess is the client for interacting with the BreakGlassAccess builders.
 	BreakGlassAccess *BreakGlassAccessClient
 	// CarePlan is the client for interacting with the CarePlan builders.
@@ -100,6 +105,8 @@ type Client struct {
 	CarePlanGoal *CarePlanGoalClient
 	// CareTeamMember is the client for interacting with the CareTeamMember builders.
 	CareTeamMember *CareTeamMemberClient
+	// Charge is the client for interacting with the Charge builders.
+	Charge *ChargeClient
 	// ClinicalNote is the client for interacting with the ClinicalNote builders.
 	ClinicalNote *ClinicalNoteClient
 	// Department is the client for interacting with the Department builders.
@@ -170,6 +177,8 @@ type Client struct {
 	StockLocation *StockLocationClient
 	// StockMovement is the client for interacting with the StockMovement builders.
 	StockMovement *StockMovementClient
+	// Tariff is the client for interacting with the Tariff builders.
+	Tariff *TariffClient
 	// User is the client for interacting with the User builders.
 	User *UserClient
 	// Ward is the client for interacting with the Ward builders.
@@ -193,11 +202,13 @@ func (c *Client) init() {
 	c.AuditEvent = NewAuditEventClient(c.config)
 	c.Bed = NewBedClient(c.config)
 	c.BedAssignment = NewBedAssignmentClient(c.config)
+	c.BillingCursor = NewBillingCursorClient(c.config)
 	c.BreakGlassAccess = NewBreakGlassAccessClient(c.config)
 	c.CarePlan = NewCarePlanClient(c.config)
 	c.CarePlanActivity = NewCarePlanActivityClient(c.config)
 	c.CarePlanGoal = NewCarePlanGoalClient(c.config)
 	c.CareTeamMember = NewCareTeamMemberClient(c.config)
+	c.Charge = NewChargeClient(c.config)
 	c.ClinicalNote = NewClinicalNoteClient(c.config)
 	c.Department = NewDepartmentClient(c.config)
 	c.Dispensing = NewDispensingClient(c.config)
@@ -233,6 +244,7 @@ func (c *Client) init() {
 	c.StockBatch = NewStockBatchClient(c.config)
 	c.StockLocation = NewStockLocationClient(c.config)
 	c.StockMovement = NewStockMovementClient(c.config)
+	c.Tariff = NewTariffClient(c.config)
 	c.User = NewUserClient(c.config)
 	c.Ward = NewWardClient(c.config)
 }
@@ -335,11 +347,13 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		AuditEvent:           NewAuditEventClient(cfg),
 		Bed:                  NewBedClient(cfg),
 		BedAssignment:        NewBedAssignmentClient(cfg),
+		BillingCursor:        NewBillingCursorClient(cfg),
 		BreakGlassAccess:     NewBreakGlassAccessClient(cfg),
 		CarePlan:             NewCarePlanClient(cfg),
 		CarePlanActivity:     NewCarePlanActivityClient(cfg),
 		CarePlanGoal:         NewCarePlanGoalClient(cfg),
 		CareTeamMember:       NewCareTeamMemberClient(cfg),
+		Charge:               NewChargeClient(cfg),
 		ClinicalNote:         NewClinicalNoteClient(cfg),
 		Department:           NewDepartmentClient(cfg),
 		Dispensing:           NewDispensingClient(cfg),
@@ -375,6 +389,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		StockBatch:           NewStockBatchClient(cfg),
 		StockLocation:        NewStockLocationClient(cfg),
 		StockMovement:        NewStockMovementClient(cfg),
+		Tariff:               NewTariffClient(cfg),
 		User:                 NewUserClient(cfg),
 		Ward:                 NewWardClient(cfg),
 	}, nil
@@ -404,11 +419,13 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		AuditEvent:           NewAuditEventClient(cfg),
 		Bed:                  NewBedClient(cfg),
 		BedAssignment:        NewBedAssignmentClient(cfg),
+		BillingCursor:        NewBillingCursorClient(cfg),
 		BreakGlassAccess:     NewBreakGlassAccessClient(cfg),
 		CarePlan:             NewCarePlanClient(cfg),
 		CarePlanActivity:     NewCarePlanActivityClient(cfg),
 		CarePlanGoal:         NewCarePlanGoalClient(cfg),
 		CareTeamMember:       NewCareTeamMemberClient(cfg),
+		Charge:               NewChargeClient(cfg),
 		ClinicalNote:         NewClinicalNoteClient(cfg),
 		Department:           NewDepartmentClient(cfg),
 		Dispensing:           NewDispensingClient(cfg),
@@ -444,6 +461,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		StockBatch:           NewStockBatchClient(cfg),
 		StockLocation:        NewStockLocationClient(cfg),
 		StockMovement:        NewStockMovementClient(cfg),
+		Tariff:               NewTariffClient(cfg),
 		User:                 NewUserClient(cfg),
 		Ward:                 NewWardClient(cfg),
 	}, nil
@@ -476,15 +494,16 @@ func (c *Client) Close() error {
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
 		c.APIKey, c.Admission, c.AllergenClass, c.Allergy, c.Appointment, c.AuditEvent,
-		c.Bed, c.BedAssignment, c.BreakGlassAccess, c.CarePlan, c.CarePlanActivity,
-		c.CarePlanGoal, c.CareTeamMember, c.ClinicalNote, c.Department, c.Dispensing,
-		c.DispensingLine, c.Drug, c.DrugInteraction, c.Encounter, c.HistoryItem,
-		c.Icd10Code, c.InsurancePolicy, c.LabOrder, c.LabOrderItem, c.LabPanel,
-		c.LabReferenceRange, c.LabResult, c.LabSpecimen, c.LabTest, c.MedicationOrder,
-		c.MfaChallenge, c.MfaRecoveryCode, c.Observation, c.OutboxEvent, c.Patient,
-		c.PatientContact, c.PatientIdentifier, c.Problem, c.ProviderAvailability,
-		c.ProviderTimeOff, c.Referral, c.Room, c.Session, c.Staff, c.StockBatch,
-		c.StockLocation, c.StockMovement, c.User, c.Ward,
+		c.Bed, c.BedAssignment, c.BillingCursor, c.BreakGlassAccess, c.CarePlan,
+		c.CarePlanActivity, c.CarePlanGoal, c.CareTeamMember, c.Charge, c.ClinicalNote,
+		c.Department, c.Dispensing, c.DispensingLine, c.Drug, c.DrugInteraction,
+		c.Encounter, c.HistoryItem, c.Icd10Code, c.InsurancePolicy, c.LabOrder,
+		c.LabOrderItem, c.LabPanel, c.LabReferenceRange, c.LabResult, c.LabSpecimen,
+		c.LabTest, c.MedicationOrder, c.MfaChallenge, c.MfaRecoveryCode, c.Observation,
+		c.OutboxEvent, c.Patient, c.PatientContact, c.PatientIdentifier, c.Problem,
+		c.ProviderAvailability, c.ProviderTimeOff, c.Referral, c.Room, c.Session,
+		c.Staff, c.StockBatch, c.StockLocation, c.StockMovement, c.Tariff, c.User,
+		c.Ward,
 	} {
 		n.Use(hooks...)
 	}
@@ -495,15 +514,16 @@ func (c *Client) Use(hooks ...Hook) {
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
 		c.APIKey, c.Admission, c.AllergenClass, c.Allergy, c.Appointment, c.AuditEvent,
-		c.Bed, c.BedAssignment, c.BreakGlassAccess, c.CarePlan, c.CarePlanActivity,
-		c.CarePlanGoal, c.CareTeamMember, c.ClinicalNote, c.Department, c.Dispensing,
-		c.DispensingLine, c.Drug, c.DrugInteraction, c.Encounter, c.HistoryItem,
-		c.Icd10Code, c.InsurancePolicy, c.LabOrder, c.LabOrderItem, c.LabPanel,
-		c.LabReferenceRange, c.LabResult, c.LabSpecimen, c.LabTest, c.MedicationOrder,
-		c.MfaChallenge, c.MfaRecoveryCode, c.Observation, c.OutboxEvent, c.Patient,
-		c.PatientContact, c.PatientIdentifier, c.Problem, c.ProviderAvailability,
-		c.ProviderTimeOff, c.Referral, c.Room, c.Session, c.Staff, c.StockBatch,
-		c.StockLocation, c.StockMovement, c.User, c.Ward,
+		c.Bed, c.BedAssignment, c.BillingCursor, c.BreakGlassAccess, c.CarePlan,
+		c.CarePlanActivity, c.CarePlanGoal, c.CareTeamMember, c.Charge, c.ClinicalNote,
+		c.Department, c.Dispensing, c.DispensingLine, c.Drug, c.DrugInteraction,
+		c.Encounter, c.HistoryItem, c.Icd10Code, c.InsurancePolicy, c.LabOrder,
+		c.LabOrderItem, c.LabPanel, c.LabReferenceRange, c.LabResult, c.LabSpecimen,
+		c.LabTest, c.MedicationOrder, c.MfaChallenge, c.MfaRecoveryCode, c.Observation,
+		c.OutboxEvent, c.Patient, c.PatientContact, c.PatientIdentifier, c.Problem,
+		c.ProviderAvailability, c.ProviderTimeOff, c.Referral, c.Room, c.Session,
+		c.Staff, c.StockBatch, c.StockLocation, c.StockMovement, c.Tariff, c.User,
+		c.Ward,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -528,6 +548,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.Bed.mutate(ctx, m)
 	case *BedAssignmentMutation:
 		return c.BedAssignment.mutate(ctx, m)
+	case *BillingCursorMutation:
+		return c.BillingCursor.mutate(ctx, m)
 	case *BreakGlassAccessMutation:
 		return c.BreakGlassAccess.mutate(ctx, m)
 	case *CarePlanMutation:
@@ -538,6 +560,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.CarePlanGoal.mutate(ctx, m)
 	case *CareTeamMemberMutation:
 		return c.CareTeamMember.mutate(ctx, m)
+	case *ChargeMutation:
+		return c.Charge.mutate(ctx, m)
 	case *ClinicalNoteMutation:
 		return c.ClinicalNote.mutate(ctx, m)
 	case *DepartmentMutation:
@@ -608,6 +632,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.StockLocation.mutate(ctx, m)
 	case *StockMovementMutation:
 		return c.StockMovement.mutate(ctx, m)
+	case *TariffMutation:
+		return c.Tariff.mutate(ctx, m)
 	case *UserMutation:
 		return c.User.mutate(ctx, m)
 	case *WardMutation:
@@ -1953,6 +1979,139 @@ func (c *BedAssignmentClient) mutate(ctx context.Context, m *BedAssignmentMutati
 	}
 }
 
+// BillingCursorClient is a client for the BillingCursor schema.
+type BillingCursorClient struct {
+	config
+}
+
+// NewBillingCursorClient returns a client for the BillingCursor from the given config.
+func NewBillingCursorClient(c config) *BillingCursorClient {
+	return &BillingCursorClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `billingcursor.Hooks(f(g(h())))`.
+func (c *BillingCursorClient) Use(hooks ...Hook) {
+	c.hooks.BillingCursor = append(c.hooks.BillingCursor, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `billingcursor.Intercept(f(g(h())))`.
+func (c *BillingCursorClient) Intercept(interceptors ...Interceptor) {
+	c.inters.BillingCursor = append(c.inters.BillingCursor, interceptors...)
+}
+
+// Create returns a builder for creating a BillingCursor entity.
+func (c *BillingCursorClient) Create() *BillingCursorCreate {
+	mutation := newBillingCursorMutation(c.config, OpCreate)
+	return &BillingCursorCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of BillingCursor entities.
+func (c *BillingCursorClient) CreateBulk(builders ...*BillingCursorCreate) *BillingCursorCreateBulk {
+	return &BillingCursorCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *BillingCursorClient) MapCreateBulk(slice any, setFunc func(*BillingCursorCreate, int)) *BillingCursorCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &BillingCursorCreateBulk{err: fmt.Errorf("calling to BillingCursorClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*BillingCursorCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &BillingCursorCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for BillingCursor.
+func (c *BillingCursorClient) Update() *BillingCursorUpdate {
+	mutation := newBillingCursorMutation(c.config, OpUpdate)
+	return &BillingCursorUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *BillingCursorClient) UpdateOne(_m *BillingCursor) *BillingCursorUpdateOne {
+	mutation := newBillingCursorMutation(c.config, OpUpdateOne, withBillingCursor(_m))
+	return &BillingCursorUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *BillingCursorClient) UpdateOneID(id string) *BillingCursorUpdateOne {
+	mutation := newBillingCursorMutation(c.config, OpUpdateOne, withBillingCursorID(id))
+	return &BillingCursorUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for BillingCursor.
+func (c *BillingCursorClient) Delete() *BillingCursorDelete {
+	mutation := newBillingCursorMutation(c.config, OpDelete)
+	return &BillingCursorDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *BillingCursorClient) DeleteOne(_m *BillingCursor) *BillingCursorDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *BillingCursorClient) DeleteOneID(id string) *BillingCursorDeleteOne {
+	builder := c.Delete().Where(billingcursor.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &BillingCursorDeleteOne{builder}
+}
+
+// Query returns a query builder for BillingCursor.
+func (c *BillingCursorClient) Query() *BillingCursorQuery {
+	return &BillingCursorQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeBillingCursor},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a BillingCursor entity by its id.
+func (c *BillingCursorClient) Get(ctx context.Context, id string) (*BillingCursor, error) {
+	return c.Query().Where(billingcursor.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *BillingCursorClient) GetX(ctx context.Context, id string) *BillingCursor {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *BillingCursorClient) Hooks() []Hook {
+	return c.hooks.BillingCursor
+}
+
+// Interceptors returns the client interceptors.
+func (c *BillingCursorClient) Interceptors() []Interceptor {
+	return c.inters.BillingCursor
+}
+
+func (c *BillingCursorClient) mutate(ctx context.Context, m *BillingCursorMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&BillingCursorCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&BillingCursorUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&BillingCursorUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&BillingCursorDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown BillingCursor mutation op: %q", m.Op())
+	}
+}
+
 // BreakGlassAccessClient is a client for the BreakGlassAccess schema.
 type BreakGlassAccessClient struct {
 	config
@@ -2823,6 +2982,171 @@ func (c *CareTeamMemberClient) mutate(ctx context.Context, m *CareTeamMemberMuta
 		return (&CareTeamMemberDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown CareTeamMember mutation op: %q", m.Op())
+	}
+}
+
+// ChargeClient is a client for the Charge schema.
+type ChargeClient struct {
+	config
+}
+
+// NewChargeClient returns a client for the Charge from the given config.
+func NewChargeClient(c config) *ChargeClient {
+	return &ChargeClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `charge.Hooks(f(g(h())))`.
+func (c *ChargeClient) Use(hooks ...Hook) {
+	c.hooks.Charge = append(c.hooks.Charge, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `charge.Intercept(f(g(h())))`.
+func (c *ChargeClient) Intercept(interceptors ...Interceptor) {
+	c.inters.Charge = append(c.inters.Charge, interceptors...)
+}
+
+// Create returns a builder for creating a Charge entity.
+func (c *ChargeClient) Create() *ChargeCreate {
+	mutation := newChargeMutation(c.config, OpCreate)
+	return &ChargeCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of Charge entities.
+func (c *ChargeClient) CreateBulk(builders ...*ChargeCreate) *ChargeCreateBulk {
+	return &ChargeCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *ChargeClient) MapCreateBulk(slice any, setFunc func(*ChargeCreate, int)) *ChargeCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &ChargeCreateBulk{err: fmt.Errorf("calling to ChargeClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*ChargeCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &ChargeCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for Charge.
+func (c *ChargeClient) Update() *ChargeUpdate {
+	mutation := newChargeMutation(c.config, OpUpdate)
+	return &ChargeUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *ChargeClient) UpdateOne(_m *Charge) *ChargeUpdateOne {
+	mutation := newChargeMutation(c.config, OpUpdateOne, withCharge(_m))
+	return &ChargeUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *ChargeClient) UpdateOneID(id string) *ChargeUpdateOne {
+	mutation := newChargeMutation(c.config, OpUpdateOne, withChargeID(id))
+	return &ChargeUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for Charge.
+func (c *ChargeClient) Delete() *ChargeDelete {
+	mutation := newChargeMutation(c.config, OpDelete)
+	return &ChargeDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *ChargeClient) DeleteOne(_m *Charge) *ChargeDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *ChargeClient) DeleteOneID(id string) *ChargeDeleteOne {
+	builder := c.Delete().Where(charge.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &ChargeDeleteOne{builder}
+}
+
+// Query returns a query builder for Charge.
+func (c *ChargeClient) Query() *ChargeQuery {
+	return &ChargeQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeCharge},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a Charge entity by its id.
+func (c *ChargeClient) Get(ctx context.Context, id string) (*Charge, error) {
+	return c.Query().Where(charge.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *ChargeClient) GetX(ctx context.Context, id string) *Charge {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryPatient queries the patient edge of a Charge.
+func (c *ChargeClient) QueryPatient(_m *Charge) *PatientQuery {
+	query := (&PatientClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(charge.Table, charge.FieldID, id),
+			sqlgraph.To(patient.Table, patient.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, charge.PatientTable, charge.PatientColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryTariff queries the tariff edge of a Charge.
+func (c *ChargeClient) QueryTariff(_m *Charge) *TariffQuery {
+	query := (&TariffClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(charge.Table, charge.FieldID, id),
+			sqlgraph.To(tariff.Table, tariff.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, charge.TariffTable, charge.TariffColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *ChargeClient) Hooks() []Hook {
+	return c.hooks.Charge
+}
+
+// Interceptors returns the client interceptors.
+func (c *ChargeClient) Interceptors() []Interceptor {
+	return c.inters.Charge
+}
+
+func (c *ChargeClient) mutate(ctx context.Context, m *ChargeMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&ChargeCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&ChargeUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&ChargeUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&ChargeDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown Charge mutation op: %q", m.Op())
 	}
 }
 
@@ -7444,6 +7768,22 @@ func (c *PatientClient) QueryDispensingLines(_m *Patient) *DispensingLineQuery {
 	return query
 }
 
+// QueryCharges queries the charges edge of a Patient.
+func (c *PatientClient) QueryCharges(_m *Patient) *ChargeQuery {
+	query := (&ChargeClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(patient.Table, patient.FieldID, id),
+			sqlgraph.To(charge.Table, charge.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, patient.ChargesTable, patient.ChargesColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
 // QueryBreakGlassAccesses queries the break_glass_accesses edge of a Patient.
 func (c *PatientClient) QueryBreakGlassAccesses(_m *Patient) *BreakGlassAccessQuery {
 	query := (&BreakGlassAccessClient{config: c.config}).Query()
@@ -9561,6 +9901,139 @@ func (c *StockMovementClient) mutate(ctx context.Context, m *StockMovementMutati
 	}
 }
 
+// TariffClient is a client for the Tariff schema.
+type TariffClient struct {
+	config
+}
+
+// NewTariffClient returns a client for the Tariff from the given config.
+func NewTariffClient(c config) *TariffClient {
+	return &TariffClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `tariff.Hooks(f(g(h())))`.
+func (c *TariffClient) Use(hooks ...Hook) {
+	c.hooks.Tariff = append(c.hooks.Tariff, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `tariff.Intercept(f(g(h())))`.
+func (c *TariffClient) Intercept(interceptors ...Interceptor) {
+	c.inters.Tariff = append(c.inters.Tariff, interceptors...)
+}
+
+// Create returns a builder for creating a Tariff entity.
+func (c *TariffClient) Create() *TariffCreate {
+	mutation := newTariffMutation(c.config, OpCreate)
+	return &TariffCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of Tariff entities.
+func (c *TariffClient) CreateBulk(builders ...*TariffCreate) *TariffCreateBulk {
+	return &TariffCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *TariffClient) MapCreateBulk(slice any, setFunc func(*TariffCreate, int)) *TariffCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &TariffCreateBulk{err: fmt.Errorf("calling to TariffClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*TariffCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &TariffCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for Tariff.
+func (c *TariffClient) Update() *TariffUpdate {
+	mutation := newTariffMutation(c.config, OpUpdate)
+	return &TariffUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *TariffClient) UpdateOne(_m *Tariff) *TariffUpdateOne {
+	mutation := newTariffMutation(c.config, OpUpdateOne, withTariff(_m))
+	return &TariffUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *TariffClient) UpdateOneID(id string) *TariffUpdateOne {
+	mutation := newTariffMutation(c.config, OpUpdateOne, withTariffID(id))
+	return &TariffUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for Tariff.
+func (c *TariffClient) Delete() *TariffDelete {
+	mutation := newTariffMutation(c.config, OpDelete)
+	return &TariffDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *TariffClient) DeleteOne(_m *Tariff) *TariffDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *TariffClient) DeleteOneID(id string) *TariffDeleteOne {
+	builder := c.Delete().Where(tariff.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &TariffDeleteOne{builder}
+}
+
+// Query returns a query builder for Tariff.
+func (c *TariffClient) Query() *TariffQuery {
+	return &TariffQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeTariff},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a Tariff entity by its id.
+func (c *TariffClient) Get(ctx context.Context, id string) (*Tariff, error) {
+	return c.Query().Where(tariff.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *TariffClient) GetX(ctx context.Context, id string) *Tariff {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *TariffClient) Hooks() []Hook {
+	return c.hooks.Tariff
+}
+
+// Interceptors returns the client interceptors.
+func (c *TariffClient) Interceptors() []Interceptor {
+	return c.inters.Tariff
+}
+
+func (c *TariffClient) mutate(ctx context.Context, m *TariffMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&TariffCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&TariffUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&TariffUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&TariffDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown Tariff mutation op: %q", m.Op())
+	}
+}
+
 // UserClient is a client for the User schema.
 type UserClient struct {
 	config
@@ -9911,25 +10384,27 @@ func (c *WardClient) mutate(ctx context.Context, m *WardMutation) (Value, error)
 type (
 	hooks struct {
 		APIKey, Admission, AllergenClass, Allergy, Appointment, AuditEvent, Bed,
-		BedAssignment, BreakGlassAccess, CarePlan, CarePlanActivity, CarePlanGoal,
-		CareTeamMember, ClinicalNote, Department, Dispensing, DispensingLine, Drug,
-		DrugInteraction, Encounter, HistoryItem, Icd10Code, InsurancePolicy, LabOrder,
-		LabOrderItem, LabPanel, LabReferenceRange, LabResult, LabSpecimen, LabTest,
-		MedicationOrder, MfaChallenge, MfaRecoveryCode, Observation, OutboxEvent,
-		Patient, PatientContact, PatientIdentifier, Problem, ProviderAvailability,
-		ProviderTimeOff, Referral, Room, Session, Staff, StockBatch, StockLocation,
-		StockMovement, User, Ward []ent.Hook
+		BedAssignment, BillingCursor, BreakGlassAccess, CarePlan, CarePlanActivity,
+		CarePlanGoal, CareTeamMember, Charge, ClinicalNote, Department, Dispensing,
+		DispensingLine, Drug, DrugInteraction, Encounter, HistoryItem, Icd10Code,
+		InsurancePolicy, LabOrder, LabOrderItem, LabPanel, LabReferenceRange,
+		LabResult, LabSpecimen, LabTest, MedicationOrder, MfaChallenge,
+		MfaRecoveryCode, Observation, OutboxEvent, Patient, PatientContact,
+		PatientIdentifier, Problem, ProviderAvailability, ProviderTimeOff, Referral,
+		Room, Session, Staff, StockBatch, StockLocation, StockMovement, Tariff, User,
+		Ward []ent.Hook
 	}
 	inters struct {
 		APIKey, Admission, AllergenClass, Allergy, Appointment, AuditEvent, Bed,
-		BedAssignment, BreakGlassAccess, CarePlan, CarePlanActivity, CarePlanGoal,
-		CareTeamMember, ClinicalNote, Department, Dispensing, DispensingLine, Drug,
-		DrugInteraction, Encounter, HistoryItem, Icd10Code, InsurancePolicy, LabOrder,
-		LabOrderItem, LabPanel, LabReferenceRange, LabResult, LabSpecimen, LabTest,
-		MedicationOrder, MfaChallenge, MfaRecoveryCode, Observation, OutboxEvent,
-		Patient, PatientContact, PatientIdentifier, Problem, ProviderAvailability,
-		ProviderTimeOff, Referral, Room, Session, Staff, StockBatch, StockLocation,
-		StockMovement, User, Ward []ent.Interceptor
+		BedAssignment, BillingCursor, BreakGlassAccess, CarePlan, CarePlanActivity,
+		CarePlanGoal, CareTeamMember, Charge, ClinicalNote, Department, Dispensing,
+		DispensingLine, Drug, DrugInteraction, Encounter, HistoryItem, Icd10Code,
+		InsurancePolicy, LabOrder, LabOrderItem, LabPanel, LabReferenceRange,
+		LabResult, LabSpecimen, LabTest, MedicationOrder, MfaChallenge,
+		MfaRecoveryCode, Observation, OutboxEvent, Patient, PatientContact,
+		PatientIdentifier, Problem, ProviderAvailability, ProviderTimeOff, Referral,
+		Room, Session, Staff, StockBatch, StockLocation, StockMovement, Tariff, User,
+		Ward []ent.Interceptor
 	}
 )
 

@@ -20,11 +20,13 @@ import (
 	"github.com/hmis-dev/hmis/ent/auditevent"
 	"github.com/hmis-dev/hmis/ent/bed"
 	"github.com/hmis-dev/hmis/ent/bedassignment"
+	"github.com/hmis-dev/hmis/ent/billingcursor"
 	"github.com/hmis-dev/hmis/ent/breakglassaccess"
 	"github.com/hmis-dev/hmis/ent/careplan"
 	"github.com/hmis-dev/hmis/ent/careplanactivity"
 	"github.com/hmis-dev/hmis/ent/careplangoal"
 	"github.com/hmis-dev/hmis/ent/careteammember"
+	"github.com/hmis-dev/hmis/ent/charge"
 	"github.com/hmis-dev/hmis/ent/clinicalnote"
 	"github.com/hmis-dev/hmis/ent/department"
 	"github.com/hmis-dev/hmis/ent/dispensing"
@@ -60,6 +62,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/stockbatch"
 	"github.com/hmis-dev/hmis/ent/stocklocation"
 	"github.com/hmis-dev/hmis/ent/stockmovement"
+	"github.com/hmis-dev/hmis/ent/tariff"
 	"github.com/hmis-dev/hmis/ent/user"
 	"github.com/hmis-dev/hmis/ent/ward"
 )
@@ -130,11 +133,13 @@ func checkColumn(t, c string) error {
 			auditevent.Table:           auditevent.ValidColumn,
 			bed.Table:                  bed.ValidColumn,
 			bedassignment.Table:        bedassignment.ValidColumn,
+			billingcursor.Table:        billingcursor.ValidColumn,
 			breakglassaccess.Table:     breakglassaccess.ValidColumn,
 			careplan.Table:             careplan.ValidColumn,
 			careplanactivity.Table:     careplanactivity.ValidColumn,
 			careplangoal.Table:         careplangoal.ValidColumn,
 			careteammember.Table:       careteammember.ValidColumn,
+			charge.Table:               charge.ValidColumn,
 			clinicalnote.Table:         clinicalnote.ValidColumn,
 			department.Table:           department.ValidColumn,
 			dispensing.Table:           dispensing.ValidColumn,
@@ -170,6 +175,7 @@ func checkColumn(t, c string) error {
 			stockbatch.Table:           stockbatch.ValidColumn,
 			stocklocation.Table:        stocklocation.ValidColumn,
 			stockmovement.Table:        stockmovement.ValidColumn,
+			tariff.Table:               tariff.ValidColumn,
 			user.Table:                 user.ValidColumn,
 			ward.Table:                 ward.ValidColumn,
 		})

@@ -13,11 +13,13 @@ import (
 	"github.com/hmis-dev/hmis/ent/auditevent"
 	"github.com/hmis-dev/hmis/ent/bed"
 	"github.com/hmis-dev/hmis/ent/bedassignment"
+	"github.com/hmis-dev/hmis/ent/billingcursor"
 	"github.com/hmis-dev/hmis/ent/breakglassaccess"
 	"github.com/hmis-dev/hmis/ent/careplan"
 	"github.com/hmis-dev/hmis/ent/careplanactivity"
 	"github.com/hmis-dev/hmis/ent/careplangoal"
 	"github.com/hmis-dev/hmis/ent/careteammember"
+	"github.com/hmis-dev/hmis/ent/charge"
 	"github.com/hmis-dev/hmis/ent/clinicalnote"
 	"github.com/hmis-dev/hmis/ent/department"
 	"github.com/hmis-dev/hmis/ent/dispensing"
@@ -53,6 +55,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/stockbatch"
 	"github.com/hmis-dev/hmis/ent/stocklocation"
 	"github.com/hmis-dev/hmis/ent/stockmovement"
+	"github.com/hmis-dev/hmis/ent/tariff"
 	"github.com/hmis-dev/hmis/ent/user"
 	"github.com/hmis-dev/hmis/ent/ward"
 	"github.com/hmis-dev/hmis/internal/globalid"
@@ -68,11 +71,13 @@ var tableByPrefix = map[string]string{
 	"aud": auditevent.Table,
 	"bed": bed.Table,
 	"bas": bedassignment.Table,
+	"bcr": billingcursor.Table,
 	"bga": breakglassaccess.Table,
 	"cpl": careplan.Table,
 	"cpa": careplanactivity.Table,
 	"cpg": careplangoal.Table,
 	"ctm": careteammember.Table,
+	"chg": charge.Table,
 	"not": clinicalnote.Table,
 	"dep": department.Table,
 	"dsp": dispensing.Table,
@@ -108,6 +113,7 @@ var tableByPrefix = map[string]string{
 	"bat": stockbatch.Table,
 	"loc": stocklocation.Table,
 	"stm": stockmovement.Table,
+	"trf": tariff.Table,
 	"usr": user.Table,
 	"wrd": ward.Table,
 }
@@ -122,11 +128,13 @@ var PrefixByType = map[string]string{
 	"AuditEvent":           "aud",
 	"Bed":                  "bed",
 	"BedAssignment":        "bas",
+	"BillingCursor":        "bcr",
 	"BreakGlassAccess":     "bga",
 	"CarePlan":             "cpl",
 	"CarePlanActivity":     "cpa",
 	"CarePlanGoal":         "cpg",
 	"CareTeamMember":       "ctm",
+	"Charge":               "chg",
 	"ClinicalNote":         "not",
 	"Department":           "dep",
 	"Dispensing":           "dsp",
@@ -162,6 +170,7 @@ var PrefixByType = map[string]string{
 	"StockBatch":           "bat",
 	"StockLocation":        "loc",
 	"StockMovement":        "stm",
+	"Tariff":               "trf",
 	"User":                 "usr",
 	"Ward":                 "wrd",
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/careplanactivity"
 	"github.com/hmis-dev/hmis/ent/careplangoal"
 	"github.com/hmis-dev/hmis/ent/careteammember"
+	"github.com/hmis-dev/hmis/ent/charge"
 	"github.com/hmis-dev/hmis/ent/clinicalnote"
 	"github.com/hmis-dev/hmis/ent/department"
 	"github.com/hmis-dev/hmis/ent/dispensing"
@@ -54,6 +55,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/stockbatch"
 	"github.com/hmis-dev/hmis/ent/stocklocation"
 	"github.com/hmis-dev/hmis/ent/stockmovement"
+	"github.com/hmis-dev/hmis/ent/tariff"
 	"github.com/hmis-dev/hmis/ent/user"
 	"github.com/hmis-dev/hmis/ent/ward"
 )
@@ -2254,6 +2256,230 @@ func newCareTeamMemberPaginateArgs(rv map[string]any) *careteammemberPaginateArg
 	}
 	if v, ok := rv[whereField].(*CareTeamMemberWhereInput); ok {
 		args.opts = append(args.opts, WithCareTeamMemberFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *ChargeQuery) CollectFields(ctx context.Context, satisfies ...string) (*ChargeQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *ChargeQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(charge.Columns))
+		selectedFields = []string{charge.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "patient":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&PatientClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, patientImplementors)...); err != nil {
+				return err
+			}
+			_q.withPatient = query
+			if _, ok := fieldSeen[charge.FieldPatientID]; !ok {
+				selectedFields = append(selectedFields, charge.FieldPatientID)
+				fieldSeen[charge.FieldPatientID] = struct{}{}
+			}
+
+		case "tariff":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&TariffClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, tariffImplementors)...); err != nil {
+				return err
+			}
+			_q.withTariff = query
+			if _, ok := fieldSeen[charge.FieldTariffID]; !ok {
+				selectedFields = append(selectedFields, charge.FieldTariffID)
+				fieldSeen[charge.FieldTariffID] = struct{}{}
+			}
+		case "createdAt":
+			if _, ok := fieldSeen[charge.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, charge.FieldCreatedAt)
+				fieldSeen[charge.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[charge.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, charge.FieldUpdatedAt)
+				fieldSeen[charge.FieldUpdatedAt] = struct{}{}
+			}
+		case "patientID":
+			if _, ok := fieldSeen[charge.FieldPatientID]; !ok {
+				selectedFields = append(selectedFields, charge.FieldPatientID)
+				fieldSeen[charge.FieldPatientID] = struct{}{}
+			}
+		case "sourceType":
+			if _, ok := fieldSeen[charge.FieldSourceType]; !ok {
+				selectedFields = append(selectedFields, charge.FieldSourceType)
+				fieldSeen[charge.FieldSourceType] = struct{}{}
+			}
+		case "sourceID":
+			if _, ok := fieldSeen[charge.FieldSourceID]; !ok {
+				selectedFields = append(selectedFields, charge.FieldSourceID)
+				fieldSeen[charge.FieldSourceID] = struct{}{}
+			}
+		case "day":
+			if _, ok := fieldSeen[charge.FieldDay]; !ok {
+				selectedFields = append(selectedFields, charge.FieldDay)
+				fieldSeen[charge.FieldDay] = struct{}{}
+			}
+		case "encounterID":
+			if _, ok := fieldSeen[charge.FieldEncounterID]; !ok {
+				selectedFields = append(selectedFields, charge.FieldEncounterID)
+				fieldSeen[charge.FieldEncounterID] = struct{}{}
+			}
+		case "admissionID":
+			if _, ok := fieldSeen[charge.FieldAdmissionID]; !ok {
+				selectedFields = append(selectedFields, charge.FieldAdmissionID)
+				fieldSeen[charge.FieldAdmissionID] = struct{}{}
+			}
+		case "tariffID":
+			if _, ok := fieldSeen[charge.FieldTariffID]; !ok {
+				selectedFields = append(selectedFields, charge.FieldTariffID)
+				fieldSeen[charge.FieldTariffID] = struct{}{}
+			}
+		case "code":
+			if _, ok := fieldSeen[charge.FieldCode]; !ok {
+				selectedFields = append(selectedFields, charge.FieldCode)
+				fieldSeen[charge.FieldCode] = struct{}{}
+			}
+		case "description":
+			if _, ok := fieldSeen[charge.FieldDescription]; !ok {
+				selectedFields = append(selectedFields, charge.FieldDescription)
+				fieldSeen[charge.FieldDescription] = struct{}{}
+			}
+		case "category":
+			if _, ok := fieldSeen[charge.FieldCategory]; !ok {
+				selectedFields = append(selectedFields, charge.FieldCategory)
+				fieldSeen[charge.FieldCategory] = struct{}{}
+			}
+		case "quantity":
+			if _, ok := fieldSeen[charge.FieldQuantity]; !ok {
+				selectedFields = append(selectedFields, charge.FieldQuantity)
+				fieldSeen[charge.FieldQuantity] = struct{}{}
+			}
+		case "unitPrice":
+			if _, ok := fieldSeen[charge.FieldUnitPrice]; !ok {
+				selectedFields = append(selectedFields, charge.FieldUnitPrice)
+				fieldSeen[charge.FieldUnitPrice] = struct{}{}
+			}
+		case "amount":
+			if _, ok := fieldSeen[charge.FieldAmount]; !ok {
+				selectedFields = append(selectedFields, charge.FieldAmount)
+				fieldSeen[charge.FieldAmount] = struct{}{}
+			}
+		case "serviceAt":
+			if _, ok := fieldSeen[charge.FieldServiceAt]; !ok {
+				selectedFields = append(selectedFields, charge.FieldServiceAt)
+				fieldSeen[charge.FieldServiceAt] = struct{}{}
+			}
+		case "createdByID":
+			if _, ok := fieldSeen[charge.FieldCreatedByID]; !ok {
+				selectedFields = append(selectedFields, charge.FieldCreatedByID)
+				fieldSeen[charge.FieldCreatedByID] = struct{}{}
+			}
+		case "status":
+			if _, ok := fieldSeen[charge.FieldStatus]; !ok {
+				selectedFields = append(selectedFields, charge.FieldStatus)
+				fieldSeen[charge.FieldStatus] = struct{}{}
+			}
+		case "reversalReason":
+			if _, ok := fieldSeen[charge.FieldReversalReason]; !ok {
+				selectedFields = append(selectedFields, charge.FieldReversalReason)
+				fieldSeen[charge.FieldReversalReason] = struct{}{}
+			}
+		case "reversedByID":
+			if _, ok := fieldSeen[charge.FieldReversedByID]; !ok {
+				selectedFields = append(selectedFields, charge.FieldReversedByID)
+				fieldSeen[charge.FieldReversedByID] = struct{}{}
+			}
+		case "reversedAt":
+			if _, ok := fieldSeen[charge.FieldReversedAt]; !ok {
+				selectedFields = append(selectedFields, charge.FieldReversedAt)
+				fieldSeen[charge.FieldReversedAt] = struct{}{}
+			}
+		case "invoiceID":
+			if _, ok := fieldSeen[charge.FieldInvoiceID]; !ok {
+				selectedFields = append(selectedFields, charge.FieldInvoiceID)
+				fieldSeen[charge.FieldInvoiceID] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type chargePaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []ChargePaginateOption
+}
+
+func newChargePaginateArgs(rv map[string]any) *chargePaginateArgs {
+	args := &chargePaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &ChargeOrder{Field: &ChargeOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithChargeOrder(order))
+			}
+		case *ChargeOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithChargeOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*ChargeWhereInput); ok {
+		args.opts = append(args.opts, WithChargeFilter(v.Filter))
 	}
 	return args
 }
@@ -9179,6 +9405,140 @@ func newStockMovementPaginateArgs(rv map[string]any) *stockmovementPaginateArgs 
 	}
 	if v, ok := rv[whereField].(*StockMovementWhereInput); ok {
 		args.opts = append(args.opts, WithStockMovementFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *TariffQuery) CollectFields(ctx context.Context, satisfies ...string) (*TariffQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *TariffQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(tariff.Columns))
+		selectedFields = []string{tariff.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+		case "createdAt":
+			if _, ok := fieldSeen[tariff.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, tariff.FieldCreatedAt)
+				fieldSeen[tariff.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[tariff.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, tariff.FieldUpdatedAt)
+				fieldSeen[tariff.FieldUpdatedAt] = struct{}{}
+			}
+		case "code":
+			if _, ok := fieldSeen[tariff.FieldCode]; !ok {
+				selectedFields = append(selectedFields, tariff.FieldCode)
+				fieldSeen[tariff.FieldCode] = struct{}{}
+			}
+		case "name":
+			if _, ok := fieldSeen[tariff.FieldName]; !ok {
+				selectedFields = append(selectedFields, tariff.FieldName)
+				fieldSeen[tariff.FieldName] = struct{}{}
+			}
+		case "category":
+			if _, ok := fieldSeen[tariff.FieldCategory]; !ok {
+				selectedFields = append(selectedFields, tariff.FieldCategory)
+				fieldSeen[tariff.FieldCategory] = struct{}{}
+			}
+		case "refID":
+			if _, ok := fieldSeen[tariff.FieldRefID]; !ok {
+				selectedFields = append(selectedFields, tariff.FieldRefID)
+				fieldSeen[tariff.FieldRefID] = struct{}{}
+			}
+		case "payerID":
+			if _, ok := fieldSeen[tariff.FieldPayerID]; !ok {
+				selectedFields = append(selectedFields, tariff.FieldPayerID)
+				fieldSeen[tariff.FieldPayerID] = struct{}{}
+			}
+		case "price":
+			if _, ok := fieldSeen[tariff.FieldPrice]; !ok {
+				selectedFields = append(selectedFields, tariff.FieldPrice)
+				fieldSeen[tariff.FieldPrice] = struct{}{}
+			}
+		case "effectiveFrom":
+			if _, ok := fieldSeen[tariff.FieldEffectiveFrom]; !ok {
+				selectedFields = append(selectedFields, tariff.FieldEffectiveFrom)
+				fieldSeen[tariff.FieldEffectiveFrom] = struct{}{}
+			}
+		case "createdByID":
+			if _, ok := fieldSeen[tariff.FieldCreatedByID]; !ok {
+				selectedFields = append(selectedFields, tariff.FieldCreatedByID)
+				fieldSeen[tariff.FieldCreatedByID] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type tariffPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []TariffPaginateOption
+}
+
+func newTariffPaginateArgs(rv map[string]any) *tariffPaginateArgs {
+	args := &tariffPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &TariffOrder{Field: &TariffOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithTariffOrder(order))
+			}
+		case *TariffOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithTariffOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*TariffWhereInput); ok {
+		args.opts = append(args.opts, WithTariffFilter(v.Filter))
 	}
 	return args
 }

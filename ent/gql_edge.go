@@ -273,6 +273,22 @@ func (_m *CareTeamMember) Staff(ctx context.Context) (*Staff, error) {
 	return result, err
 }
 
+func (_m *Charge) Patient(ctx context.Context) (*Patient, error) {
+	result, err := _m.Edges.PatientOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryPatient().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *Charge) Tariff(ctx context.Context) (*Tariff, error) {
+	result, err := _m.Edges.TariffOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryTariff().Only(ctx)
+	}
+	return result, MaskNotFound(err)
+}
+
 func (_m *ClinicalNote) Patient(ctx context.Context) (*Patient, error) {
 	result, err := _m.Edges.PatientOrErr()
 	if IsNotLoaded(err) {

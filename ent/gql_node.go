@@ -22,6 +22,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/careplanactivity"
 	"github.com/hmis-dev/hmis/ent/careplangoal"
 	"github.com/hmis-dev/hmis/ent/careteammember"
+	"github.com/hmis-dev/hmis/ent/charge"
 	"github.com/hmis-dev/hmis/ent/clinicalnote"
 	"github.com/hmis-dev/hmis/ent/department"
 	"github.com/hmis-dev/hmis/ent/dispensing"
@@ -53,6 +54,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/stockbatch"
 	"github.com/hmis-dev/hmis/ent/stocklocation"
 	"github.com/hmis-dev/hmis/ent/stockmovement"
+	"github.com/hmis-dev/hmis/ent/tariff"
 	"github.com/hmis-dev/hmis/ent/user"
 	"github.com/hmis-dev/hmis/ent/ward"
 )
@@ -126,6 +128,11 @@ var careteammemberImplementors = []string{"CareTeamMember", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
 func (*CareTeamMember) IsNode() {}
+
+var chargeImplementors = []string{"Charge", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*Charge) IsNode() {}
 
 var clinicalnoteImplementors = []string{"ClinicalNote", "Node"}
 
@@ -281,6 +288,11 @@ var stockmovementImplementors = []string{"StockMovement", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
 func (*StockMovement) IsNode() {}
+
+var tariffImplementors = []string{"Tariff", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*Tariff) IsNode() {}
 
 var userImplementors = []string{"User", "Node"}
 
@@ -463,6 +475,15 @@ func (c *Client) noder(ctx context.Context, table string, id string) (Noder, err
 			Where(careteammember.ID(id))
 		if fc := graphql.GetFieldContext(ctx); fc != nil {
 			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, careteammemberImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case charge.Table:
+		query := c.Charge.Query().
+			Where(charge.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, chargeImplementors...); err != nil {
 				return nil, err
 			}
 		}
@@ -742,6 +763,15 @@ func (c *Client) noder(ctx context.Context, table string, id string) (Noder, err
 			Where(stockmovement.ID(id))
 		if fc := graphql.GetFieldContext(ctx); fc != nil {
 			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, stockmovementImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case tariff.Table:
+		query := c.Tariff.Query().
+			Where(tariff.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, tariffImplementors...); err != nil {
 				return nil, err
 			}
 		}
@@ -1033,6 +1063,22 @@ func (c *Client) noders(ctx context.Context, table string, ids []string) ([]Node
 		query := c.CareTeamMember.Query().
 			Where(careteammember.IDIn(ids...))
 		query, err := query.CollectFields(ctx, careteammemberImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case charge.Table:
+		query := c.Charge.Query().
+			Where(charge.IDIn(ids...))
+		query, err := query.CollectFields(ctx, chargeImplementors...)
 		if err != nil {
 			return nil, err
 		}
@@ -1529,6 +1575,22 @@ func (c *Client) noders(ctx context.Context, table string, ids []string) ([]Node
 		query := c.StockMovement.Query().
 			Where(stockmovement.IDIn(ids...))
 		query, err := query.CollectFields(ctx, stockmovementImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case tariff.Table:
+		query := c.Tariff.Query().
+			Where(tariff.IDIn(ids...))
+		query, err := query.CollectFields(ctx, tariffImplementors...)
 		if err != nil {
 			return nil, err
 		}

@@ -27,6 +27,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/careplanactivity"
 	"github.com/hmis-dev/hmis/ent/careplangoal"
 	"github.com/hmis-dev/hmis/ent/careteammember"
+	"github.com/hmis-dev/hmis/ent/charge"
 	"github.com/hmis-dev/hmis/ent/clinicalnote"
 	"github.com/hmis-dev/hmis/ent/department"
 	"github.com/hmis-dev/hmis/ent/dispensing"
@@ -58,6 +59,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/stockbatch"
 	"github.com/hmis-dev/hmis/ent/stocklocation"
 	"github.com/hmis-dev/hmis/ent/stockmovement"
+	"github.com/hmis-dev/hmis/ent/tariff"
 	"github.com/hmis-dev/hmis/ent/user"
 	"github.com/hmis-dev/hmis/ent/ward"
 	"github.com/vektah/gqlparser/v2/gqlerror"
@@ -4299,6 +4301,338 @@ func (_m *CareTeamMember) ToEdge(order *CareTeamMemberOrder) *CareTeamMemberEdge
 		order = DefaultCareTeamMemberOrder
 	}
 	return &CareTeamMemberEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// ChargeEdge is the edge representation of Charge.
+type ChargeEdge struct {
+	Node   *Charge `json:"node"`
+	Cursor Cursor  `json:"cursor"`
+}
+
+// ChargeConnection is the connection containing edges to Charge.
+type ChargeConnection struct {
+	Edges      []*ChargeEdge `json:"edges"`
+	PageInfo   PageInfo      `json:"pageInfo"`
+	TotalCount int           `json:"totalCount"`
+}
+
+func (c *ChargeConnection) build(nodes []*Charge, pager *chargePager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *Charge
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *Charge {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *Charge {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*ChargeEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &ChargeEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// ChargePaginateOption enables pagination customization.
+type ChargePaginateOption func(*chargePager) error
+
+// WithChargeOrder configures pagination ordering.
+func WithChargeOrder(order *ChargeOrder) ChargePaginateOption {
+	if order == nil {
+		order = DefaultChargeOrder
+	}
+	o := *order
+	return func(pager *chargePager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultChargeOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithChargeFilter configures pagination filter.
+func WithChargeFilter(filter func(*ChargeQuery) (*ChargeQuery, error)) ChargePaginateOption {
+	return func(pager *chargePager) error {
+		if filter == nil {
+			return errors.New("ChargeQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type chargePager struct {
+	reverse bool
+	order   *ChargeOrder
+	filter  func(*ChargeQuery) (*ChargeQuery, error)
+}
+
+func newChargePager(opts []ChargePaginateOption, reverse bool) (*chargePager, error) {
+	pager := &chargePager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultChargeOrder
+	}
+	return pager, nil
+}
+
+func (p *chargePager) applyFilter(query *ChargeQuery) (*ChargeQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *chargePager) toCursor(_m *Charge) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *chargePager) applyCursors(query *ChargeQuery, after, before *Cursor) (*ChargeQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultChargeOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *chargePager) applyOrder(query *ChargeQuery) *ChargeQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultChargeOrder.Field {
+		query = query.Order(DefaultChargeOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *chargePager) orderExpr(query *ChargeQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultChargeOrder.Field {
+			b.Comma().Ident(DefaultChargeOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to Charge.
+func (_m *ChargeQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...ChargePaginateOption,
+) (*ChargeConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newChargePager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &ChargeConnection{Edges: []*ChargeEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// ChargeOrderFieldCreatedAt orders Charge by created_at.
+	ChargeOrderFieldCreatedAt = &ChargeOrderField{
+		Value: func(_m *Charge) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: charge.FieldCreatedAt,
+		toTerm: charge.ByCreatedAt,
+		toCursor: func(_m *Charge) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// ChargeOrderFieldUpdatedAt orders Charge by updated_at.
+	ChargeOrderFieldUpdatedAt = &ChargeOrderField{
+		Value: func(_m *Charge) (ent.Value, error) {
+			return _m.UpdatedAt, nil
+		},
+		column: charge.FieldUpdatedAt,
+		toTerm: charge.ByUpdatedAt,
+		toCursor: func(_m *Charge) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.UpdatedAt,
+			}
+		},
+	}
+	// ChargeOrderFieldServiceAt orders Charge by service_at.
+	ChargeOrderFieldServiceAt = &ChargeOrderField{
+		Value: func(_m *Charge) (ent.Value, error) {
+			return _m.ServiceAt, nil
+		},
+		column: charge.FieldServiceAt,
+		toTerm: charge.ByServiceAt,
+		toCursor: func(_m *Charge) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.ServiceAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f ChargeOrderField) String() string {
+	var str string
+	switch f.column {
+	case ChargeOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case ChargeOrderFieldUpdatedAt.column:
+		str = "UPDATED_AT"
+	case ChargeOrderFieldServiceAt.column:
+		str = "SERVICE_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f ChargeOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *ChargeOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("ChargeOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *ChargeOrderFieldCreatedAt
+	case "UPDATED_AT":
+		*f = *ChargeOrderFieldUpdatedAt
+	case "SERVICE_AT":
+		*f = *ChargeOrderFieldServiceAt
+	default:
+		return fmt.Errorf("%s is not a valid ChargeOrderField", str)
+	}
+	return nil
+}
+
+// ChargeOrderField defines the ordering field of Charge.
+type ChargeOrderField struct {
+	// Value extracts the ordering value from the given Charge.
+	Value    func(*Charge) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) charge.OrderOption
+	toCursor func(*Charge) Cursor
+}
+
+// ChargeOrder defines the ordering of Charge.
+type ChargeOrder struct {
+	Direction OrderDirection    `json:"direction"`
+	Field     *ChargeOrderField `json:"field"`
+}
+
+// DefaultChargeOrder is the default ordering of Charge.
+var DefaultChargeOrder = &ChargeOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &ChargeOrderField{
+		Value: func(_m *Charge) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: charge.FieldID,
+		toTerm: charge.ByID,
+		toCursor: func(_m *Charge) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts Charge into ChargeEdge.
+func (_m *Charge) ToEdge(order *ChargeOrder) *ChargeEdge {
+	if order == nil {
+		order = DefaultChargeOrder
+	}
+	return &ChargeEdge{
 		Node:   _m,
 		Cursor: order.Field.toCursor(_m),
 	}
@@ -14454,6 +14788,374 @@ func (_m *StockMovement) ToEdge(order *StockMovementOrder) *StockMovementEdge {
 		order = DefaultStockMovementOrder
 	}
 	return &StockMovementEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// TariffEdge is the edge representation of Tariff.
+type TariffEdge struct {
+	Node   *Tariff `json:"node"`
+	Cursor Cursor  `json:"cursor"`
+}
+
+// TariffConnection is the connection containing edges to Tariff.
+type TariffConnection struct {
+	Edges      []*TariffEdge `json:"edges"`
+	PageInfo   PageInfo      `json:"pageInfo"`
+	TotalCount int           `json:"totalCount"`
+}
+
+func (c *TariffConnection) build(nodes []*Tariff, pager *tariffPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *Tariff
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *Tariff {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *Tariff {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*TariffEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &TariffEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// TariffPaginateOption enables pagination customization.
+type TariffPaginateOption func(*tariffPager) error
+
+// WithTariffOrder configures pagination ordering.
+func WithTariffOrder(order *TariffOrder) TariffPaginateOption {
+	if order == nil {
+		order = DefaultTariffOrder
+	}
+	o := *order
+	return func(pager *tariffPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultTariffOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithTariffFilter configures pagination filter.
+func WithTariffFilter(filter func(*TariffQuery) (*TariffQuery, error)) TariffPaginateOption {
+	return func(pager *tariffPager) error {
+		if filter == nil {
+			return errors.New("TariffQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type tariffPager struct {
+	reverse bool
+	order   *TariffOrder
+	filter  func(*TariffQuery) (*TariffQuery, error)
+}
+
+func newTariffPager(opts []TariffPaginateOption, reverse bool) (*tariffPager, error) {
+	pager := &tariffPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultTariffOrder
+	}
+	return pager, nil
+}
+
+func (p *tariffPager) applyFilter(query *TariffQuery) (*TariffQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *tariffPager) toCursor(_m *Tariff) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *tariffPager) applyCursors(query *TariffQuery, after, before *Cursor) (*TariffQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultTariffOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *tariffPager) applyOrder(query *TariffQuery) *TariffQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultTariffOrder.Field {
+		query = query.Order(DefaultTariffOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *tariffPager) orderExpr(query *TariffQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultTariffOrder.Field {
+			b.Comma().Ident(DefaultTariffOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to Tariff.
+func (_m *TariffQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...TariffPaginateOption,
+) (*TariffConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newTariffPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &TariffConnection{Edges: []*TariffEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// TariffOrderFieldCreatedAt orders Tariff by created_at.
+	TariffOrderFieldCreatedAt = &TariffOrderField{
+		Value: func(_m *Tariff) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: tariff.FieldCreatedAt,
+		toTerm: tariff.ByCreatedAt,
+		toCursor: func(_m *Tariff) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// TariffOrderFieldUpdatedAt orders Tariff by updated_at.
+	TariffOrderFieldUpdatedAt = &TariffOrderField{
+		Value: func(_m *Tariff) (ent.Value, error) {
+			return _m.UpdatedAt, nil
+		},
+		column: tariff.FieldUpdatedAt,
+		toTerm: tariff.ByUpdatedAt,
+		toCursor: func(_m *Tariff) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.UpdatedAt,
+			}
+		},
+	}
+	// TariffOrderFieldCode orders Tariff by code.
+	TariffOrderFieldCode = &TariffOrderField{
+		Value: func(_m *Tariff) (ent.Value, error) {
+			return _m.Code, nil
+		},
+		column: tariff.FieldCode,
+		toTerm: tariff.ByCode,
+		toCursor: func(_m *Tariff) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.Code,
+			}
+		},
+	}
+	// TariffOrderFieldName orders Tariff by name.
+	TariffOrderFieldName = &TariffOrderField{
+		Value: func(_m *Tariff) (ent.Value, error) {
+			return _m.Name, nil
+		},
+		column: tariff.FieldName,
+		toTerm: tariff.ByName,
+		toCursor: func(_m *Tariff) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.Name,
+			}
+		},
+	}
+	// TariffOrderFieldEffectiveFrom orders Tariff by effective_from.
+	TariffOrderFieldEffectiveFrom = &TariffOrderField{
+		Value: func(_m *Tariff) (ent.Value, error) {
+			return _m.EffectiveFrom, nil
+		},
+		column: tariff.FieldEffectiveFrom,
+		toTerm: tariff.ByEffectiveFrom,
+		toCursor: func(_m *Tariff) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.EffectiveFrom,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f TariffOrderField) String() string {
+	var str string
+	switch f.column {
+	case TariffOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case TariffOrderFieldUpdatedAt.column:
+		str = "UPDATED_AT"
+	case TariffOrderFieldCode.column:
+		str = "CODE"
+	case TariffOrderFieldName.column:
+		str = "NAME"
+	case TariffOrderFieldEffectiveFrom.column:
+		str = "EFFECTIVE_FROM"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f TariffOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *TariffOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("TariffOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *TariffOrderFieldCreatedAt
+	case "UPDATED_AT":
+		*f = *TariffOrderFieldUpdatedAt
+	case "CODE":
+		*f = *TariffOrderFieldCode
+	case "NAME":
+		*f = *TariffOrderFieldName
+	case "EFFECTIVE_FROM":
+		*f = *TariffOrderFieldEffectiveFrom
+	default:
+		return fmt.Errorf("%s is not a valid TariffOrderField", str)
+	}
+	return nil
+}
+
+// TariffOrderField defines the ordering field of Tariff.
+type TariffOrderField struct {
+	// Value extracts the ordering value from the given Tariff.
+	Value    func(*Tariff) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) tariff.OrderOption
+	toCursor func(*Tariff) Cursor
+}
+
+// TariffOrder defines the ordering of Tariff.
+type TariffOrder struct {
+	Direction OrderDirection    `json:"direction"`
+	Field     *TariffOrderField `json:"field"`
+}
+
+// DefaultTariffOrder is the default ordering of Tariff.
+var DefaultTariffOrder = &TariffOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &TariffOrderField{
+		Value: func(_m *Tariff) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: tariff.FieldID,
+		toTerm: tariff.ByID,
+		toCursor: func(_m *Tariff) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts Tariff into TariffEdge.
+func (_m *Tariff) ToEdge(order *TariffOrder) *TariffEdge {
+	if order == nil {
+		order = DefaultTariffOrder
+	}
+	return &TariffEdge{
 		Node:   _m,
 		Cursor: order.Field.toCursor(_m),
 	}

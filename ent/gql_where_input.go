@@ -20,6 +20,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/careplanactivity"
 	"github.com/hmis-dev/hmis/ent/careplangoal"
 	"github.com/hmis-dev/hmis/ent/careteammember"
+	"github.com/hmis-dev/hmis/ent/charge"
 	"github.com/hmis-dev/hmis/ent/clinicalnote"
 	"github.com/hmis-dev/hmis/ent/department"
 	"github.com/hmis-dev/hmis/ent/dispensing"
@@ -52,6 +53,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/stockbatch"
 	"github.com/hmis-dev/hmis/ent/stocklocation"
 	"github.com/hmis-dev/hmis/ent/stockmovement"
+	"github.com/hmis-dev/hmis/ent/tariff"
 	"github.com/hmis-dev/hmis/ent/user"
 	"github.com/hmis-dev/hmis/ent/ward"
 )
@@ -6431,6 +6433,1124 @@ func (i *CareTeamMemberWhereInput) P() (predicate.CareTeamMember, error) {
 		return predicates[0], nil
 	default:
 		return careteammember.And(predicates...), nil
+	}
+}
+
+// ChargeWhereInput represents a where input for filtering Charge queries.
+type ChargeWhereInput struct {
+	Predicates []predicate.Charge  `json:"-"`
+	Not        *ChargeWhereInput   `json:"not,omitempty"`
+	Or         []*ChargeWhereInput `json:"or,omitempty"`
+	And        []*ChargeWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "updated_at" field predicates.
+	UpdatedAt      *time.Time  `json:"updatedAt,omitempty"`
+	UpdatedAtNEQ   *time.Time  `json:"updatedAtNEQ,omitempty"`
+	UpdatedAtIn    []time.Time `json:"updatedAtIn,omitempty"`
+	UpdatedAtNotIn []time.Time `json:"updatedAtNotIn,omitempty"`
+	UpdatedAtGT    *time.Time  `json:"updatedAtGT,omitempty"`
+	UpdatedAtGTE   *time.Time  `json:"updatedAtGTE,omitempty"`
+	UpdatedAtLT    *time.Time  `json:"updatedAtLT,omitempty"`
+	UpdatedAtLTE   *time.Time  `json:"updatedAtLTE,omitempty"`
+
+	// "patient_id" field predicates.
+	PatientID             *string  `json:"patientID,omitempty"`
+	PatientIDNEQ          *string  `json:"patientIDNEQ,omitempty"`
+	PatientIDIn           []string `json:"patientIDIn,omitempty"`
+	PatientIDNotIn        []string `json:"patientIDNotIn,omitempty"`
+	PatientIDGT           *string  `json:"patientIDGT,omitempty"`
+	PatientIDGTE          *string  `json:"patientIDGTE,omitempty"`
+	PatientIDLT           *string  `json:"patientIDLT,omitempty"`
+	PatientIDLTE          *string  `json:"patientIDLTE,omitempty"`
+	PatientIDContains     *string  `json:"patientIDContains,omitempty"`
+	PatientIDHasPrefix    *string  `json:"patientIDHasPrefix,omitempty"`
+	PatientIDHasSuffix    *string  `json:"patientIDHasSuffix,omitempty"`
+	PatientIDEqualFold    *string  `json:"patientIDEqualFold,omitempty"`
+	PatientIDContainsFold *string  `json:"patientIDContainsFold,omitempty"`
+
+	// "source_type" field predicates.
+	SourceType      *charge.SourceType  `json:"sourceType,omitempty"`
+	SourceTypeNEQ   *charge.SourceType  `json:"sourceTypeNEQ,omitempty"`
+	SourceTypeIn    []charge.SourceType `json:"sourceTypeIn,omitempty"`
+	SourceTypeNotIn []charge.SourceType `json:"sourceTypeNotIn,omitempty"`
+
+	// "source_id" field predicates.
+	SourceID             *string  `json:"sourceID,omitempty"`
+	SourceIDNEQ          *string  `json:"sourceIDNEQ,omitempty"`
+	SourceIDIn           []string `json:"sourceIDIn,omitempty"`
+	SourceIDNotIn        []string `json:"sourceIDNotIn,omitempty"`
+	SourceIDGT           *string  `json:"sourceIDGT,omitempty"`
+	SourceIDGTE          *string  `json:"sourceIDGTE,omitempty"`
+	SourceIDLT           *string  `json:"sourceIDLT,omitempty"`
+	SourceIDLTE          *string  `json:"sourceIDLTE,omitempty"`
+	SourceIDContains     *string  `json:"sourceIDContains,omitempty"`
+	SourceIDHasPrefix    *string  `json:"sourceIDHasPrefix,omitempty"`
+	SourceIDHasSuffix    *string  `json:"sourceIDHasSuffix,omitempty"`
+	SourceIDEqualFold    *string  `json:"sourceIDEqualFold,omitempty"`
+	SourceIDContainsFold *string  `json:"sourceIDContainsFold,omitempty"`
+
+	// "day" field predicates.
+	Day             *string  `json:"day,omitempty"`
+	DayNEQ          *string  `json:"dayNEQ,omitempty"`
+	DayIn           []string `json:"dayIn,omitempty"`
+	DayNotIn        []string `json:"dayNotIn,omitempty"`
+	DayGT           *string  `json:"dayGT,omitempty"`
+	DayGTE          *string  `json:"dayGTE,omitempty"`
+	DayLT           *string  `json:"dayLT,omitempty"`
+	DayLTE          *string  `json:"dayLTE,omitempty"`
+	DayContains     *string  `json:"dayContains,omitempty"`
+	DayHasPrefix    *string  `json:"dayHasPrefix,omitempty"`
+	DayHasSuffix    *string  `json:"dayHasSuffix,omitempty"`
+	DayEqualFold    *string  `json:"dayEqualFold,omitempty"`
+	DayContainsFold *string  `json:"dayContainsFold,omitempty"`
+
+	// "encounter_id" field predicates.
+	EncounterID             *string  `json:"encounterID,omitempty"`
+	EncounterIDNEQ          *string  `json:"encounterIDNEQ,omitempty"`
+	EncounterIDIn           []string `json:"encounterIDIn,omitempty"`
+	EncounterIDNotIn        []string `json:"encounterIDNotIn,omitempty"`
+	EncounterIDGT           *string  `json:"encounterIDGT,omitempty"`
+	EncounterIDGTE          *string  `json:"encounterIDGTE,omitempty"`
+	EncounterIDLT           *string  `json:"encounterIDLT,omitempty"`
+	EncounterIDLTE          *string  `json:"encounterIDLTE,omitempty"`
+	EncounterIDContains     *string  `json:"encounterIDContains,omitempty"`
+	EncounterIDHasPrefix    *string  `json:"encounterIDHasPrefix,omitempty"`
+	EncounterIDHasSuffix    *string  `json:"encounterIDHasSuffix,omitempty"`
+	EncounterIDIsNil        bool     `json:"encounterIDIsNil,omitempty"`
+	EncounterIDNotNil       bool     `json:"encounterIDNotNil,omitempty"`
+	EncounterIDEqualFold    *string  `json:"encounterIDEqualFold,omitempty"`
+	EncounterIDContainsFold *string  `json:"encounterIDContainsFold,omitempty"`
+
+	// "admission_id" field predicates.
+	AdmissionID             *string  `json:"admissionID,omitempty"`
+	AdmissionIDNEQ          *string  `json:"admissionIDNEQ,omitempty"`
+	AdmissionIDIn           []string `json:"admissionIDIn,omitempty"`
+	AdmissionIDNotIn        []string `json:"admissionIDNotIn,omitempty"`
+	AdmissionIDGT           *string  `json:"admissionIDGT,omitempty"`
+	AdmissionIDGTE          *string  `json:"admissionIDGTE,omitempty"`
+	AdmissionIDLT           *string  `json:"admissionIDLT,omitempty"`
+	AdmissionIDLTE          *string  `json:"admissionIDLTE,omitempty"`
+	AdmissionIDContains     *string  `json:"admissionIDContains,omitempty"`
+	AdmissionIDHasPrefix    *string  `json:"admissionIDHasPrefix,omitempty"`
+	AdmissionIDHasSuffix    *string  `json:"admissionIDHasSuffix,omitempty"`
+	AdmissionIDIsNil        bool     `json:"admissionIDIsNil,omitempty"`
+	AdmissionIDNotNil       bool     `json:"admissionIDNotNil,omitempty"`
+	AdmissionIDEqualFold    *string  `json:"admissionIDEqualFold,omitempty"`
+	AdmissionIDContainsFold *string  `json:"admissionIDContainsFold,omitempty"`
+
+	// "tariff_id" field predicates.
+	TariffID             *string  `json:"tariffID,omitempty"`
+	TariffIDNEQ          *string  `json:"tariffIDNEQ,omitempty"`
+	TariffIDIn           []string `json:"tariffIDIn,omitempty"`
+	TariffIDNotIn        []string `json:"tariffIDNotIn,omitempty"`
+	TariffIDGT           *string  `json:"tariffIDGT,omitempty"`
+	TariffIDGTE          *string  `json:"tariffIDGTE,omitempty"`
+	TariffIDLT           *string  `json:"tariffIDLT,omitempty"`
+	TariffIDLTE          *string  `json:"tariffIDLTE,omitempty"`
+	TariffIDContains     *string  `json:"tariffIDContains,omitempty"`
+	TariffIDHasPrefix    *string  `json:"tariffIDHasPrefix,omitempty"`
+	TariffIDHasSuffix    *string  `json:"tariffIDHasSuffix,omitempty"`
+	TariffIDIsNil        bool     `json:"tariffIDIsNil,omitempty"`
+	TariffIDNotNil       bool     `json:"tariffIDNotNil,omitempty"`
+	TariffIDEqualFold    *string  `json:"tariffIDEqualFold,omitempty"`
+	TariffIDContainsFold *string  `json:"tariffIDContainsFold,omitempty"`
+
+	// "code" field predicates.
+	Code             *string  `json:"code,omitempty"`
+	CodeNEQ          *string  `json:"codeNEQ,omitempty"`
+	CodeIn           []string `json:"codeIn,omitempty"`
+	CodeNotIn        []string `json:"codeNotIn,omitempty"`
+	CodeGT           *string  `json:"codeGT,omitempty"`
+	CodeGTE          *string  `json:"codeGTE,omitempty"`
+	CodeLT           *string  `json:"codeLT,omitempty"`
+	CodeLTE          *string  `json:"codeLTE,omitempty"`
+	CodeContains     *string  `json:"codeContains,omitempty"`
+	CodeHasPrefix    *string  `json:"codeHasPrefix,omitempty"`
+	CodeHasSuffix    *string  `json:"codeHasSuffix,omitempty"`
+	CodeEqualFold    *string  `json:"codeEqualFold,omitempty"`
+	CodeContainsFold *string  `json:"codeContainsFold,omitempty"`
+
+	// "description" field predicates.
+	Description             *string  `json:"description,omitempty"`
+	DescriptionNEQ          *string  `json:"descriptionNEQ,omitempty"`
+	DescriptionIn           []string `json:"descriptionIn,omitempty"`
+	DescriptionNotIn        []string `json:"descriptionNotIn,omitempty"`
+	DescriptionGT           *string  `json:"descriptionGT,omitempty"`
+	DescriptionGTE          *string  `json:"descriptionGTE,omitempty"`
+	DescriptionLT           *string  `json:"descriptionLT,omitempty"`
+	DescriptionLTE          *string  `json:"descriptionLTE,omitempty"`
+	DescriptionContains     *string  `json:"descriptionContains,omitempty"`
+	DescriptionHasPrefix    *string  `json:"descriptionHasPrefix,omitempty"`
+	DescriptionHasSuffix    *string  `json:"descriptionHasSuffix,omitempty"`
+	DescriptionEqualFold    *string  `json:"descriptionEqualFold,omitempty"`
+	DescriptionContainsFold *string  `json:"descriptionContainsFold,omitempty"`
+
+	// "category" field predicates.
+	Category      *charge.Category  `json:"category,omitempty"`
+	CategoryNEQ   *charge.Category  `json:"categoryNEQ,omitempty"`
+	CategoryIn    []charge.Category `json:"categoryIn,omitempty"`
+	CategoryNotIn []charge.Category `json:"categoryNotIn,omitempty"`
+
+	// "quantity" field predicates.
+	Quantity      *int  `json:"quantity,omitempty"`
+	QuantityNEQ   *int  `json:"quantityNEQ,omitempty"`
+	QuantityIn    []int `json:"quantityIn,omitempty"`
+	QuantityNotIn []int `json:"quantityNotIn,omitempty"`
+	QuantityGT    *int  `json:"quantityGT,omitempty"`
+	QuantityGTE   *int  `json:"quantityGTE,omitempty"`
+	QuantityLT    *int  `json:"quantityLT,omitempty"`
+	QuantityLTE   *int  `json:"quantityLTE,omitempty"`
+
+	// "unit_price" field predicates.
+	UnitPrice      *int64  `json:"unitPrice,omitempty"`
+	UnitPriceNEQ   *int64  `json:"unitPriceNEQ,omitempty"`
+	UnitPriceIn    []int64 `json:"unitPriceIn,omitempty"`
+	UnitPriceNotIn []int64 `json:"unitPriceNotIn,omitempty"`
+	UnitPriceGT    *int64  `json:"unitPriceGT,omitempty"`
+	UnitPriceGTE   *int64  `json:"unitPriceGTE,omitempty"`
+	UnitPriceLT    *int64  `json:"unitPriceLT,omitempty"`
+	UnitPriceLTE   *int64  `json:"unitPriceLTE,omitempty"`
+
+	// "amount" field predicates.
+	Amount      *int64  `json:"amount,omitempty"`
+	AmountNEQ   *int64  `json:"amountNEQ,omitempty"`
+	AmountIn    []int64 `json:"amountIn,omitempty"`
+	AmountNotIn []int64 `json:"amountNotIn,omitempty"`
+	AmountGT    *int64  `json:"amountGT,omitempty"`
+	AmountGTE   *int64  `json:"amountGTE,omitempty"`
+	AmountLT    *int64  `json:"amountLT,omitempty"`
+	AmountLTE   *int64  `json:"amountLTE,omitempty"`
+
+	// "service_at" field predicates.
+	ServiceAt      *time.Time  `json:"serviceAt,omitempty"`
+	ServiceAtNEQ   *time.Time  `json:"serviceAtNEQ,omitempty"`
+	ServiceAtIn    []time.Time `json:"serviceAtIn,omitempty"`
+	ServiceAtNotIn []time.Time `json:"serviceAtNotIn,omitempty"`
+	ServiceAtGT    *time.Time  `json:"serviceAtGT,omitempty"`
+	ServiceAtGTE   *time.Time  `json:"serviceAtGTE,omitempty"`
+	ServiceAtLT    *time.Time  `json:"serviceAtLT,omitempty"`
+	ServiceAtLTE   *time.Time  `json:"serviceAtLTE,omitempty"`
+
+	// "created_by_id" field predicates.
+	CreatedByID             *string  `json:"createdByID,omitempty"`
+	CreatedByIDNEQ          *string  `json:"createdByIDNEQ,omitempty"`
+	CreatedByIDIn           []string `json:"createdByIDIn,omitempty"`
+	CreatedByIDNotIn        []string `json:"createdByIDNotIn,omitempty"`
+	CreatedByIDGT           *string  `json:"createdByIDGT,omitempty"`
+	CreatedByIDGTE          *string  `json:"createdByIDGTE,omitempty"`
+	CreatedByIDLT           *string  `json:"createdByIDLT,omitempty"`
+	CreatedByIDLTE          *string  `json:"createdByIDLTE,omitempty"`
+	CreatedByIDContains     *string  `json:"createdByIDContains,omitempty"`
+	CreatedByIDHasPrefix    *string  `json:"createdByIDHasPrefix,omitempty"`
+	CreatedByIDHasSuffix    *string  `json:"createdByIDHasSuffix,omitempty"`
+	CreatedByIDIsNil        bool     `json:"createdByIDIsNil,omitempty"`
+	CreatedByIDNotNil       bool     `json:"createdByIDNotNil,omitempty"`
+	CreatedByIDEqualFold    *string  `json:"createdByIDEqualFold,omitempty"`
+	CreatedByIDContainsFold *string  `json:"createdByIDContainsFold,omitempty"`
+
+	// "status" field predicates.
+	Status      *charge.Status  `json:"status,omitempty"`
+	StatusNEQ   *charge.Status  `json:"statusNEQ,omitempty"`
+	StatusIn    []charge.Status `json:"statusIn,omitempty"`
+	StatusNotIn []charge.Status `json:"statusNotIn,omitempty"`
+
+	// "reversed_by_id" field predicates.
+	ReversedByID             *string  `json:"reversedByID,omitempty"`
+	ReversedByIDNEQ          *string  `json:"reversedByIDNEQ,omitempty"`
+	ReversedByIDIn           []string `json:"reversedByIDIn,omitempty"`
+	ReversedByIDNotIn        []string `json:"reversedByIDNotIn,omitempty"`
+	ReversedByIDGT           *string  `json:"reversedByIDGT,omitempty"`
+	ReversedByIDGTE          *string  `json:"reversedByIDGTE,omitempty"`
+	ReversedByIDLT           *string  `json:"reversedByIDLT,omitempty"`
+	ReversedByIDLTE          *string  `json:"reversedByIDLTE,omitempty"`
+	ReversedByIDContains     *string  `json:"reversedByIDContains,omitempty"`
+	ReversedByIDHasPrefix    *string  `json:"reversedByIDHasPrefix,omitempty"`
+	ReversedByIDHasSuffix    *string  `json:"reversedByIDHasSuffix,omitempty"`
+	ReversedByIDIsNil        bool     `json:"reversedByIDIsNil,omitempty"`
+	ReversedByIDNotNil       bool     `json:"reversedByIDNotNil,omitempty"`
+	ReversedByIDEqualFold    *string  `json:"reversedByIDEqualFold,omitempty"`
+	ReversedByIDContainsFold *string  `json:"reversedByIDContainsFold,omitempty"`
+
+	// "reversed_at" field predicates.
+	ReversedAt       *time.Time  `json:"reversedAt,omitempty"`
+	ReversedAtNEQ    *time.Time  `json:"reversedAtNEQ,omitempty"`
+	ReversedAtIn     []time.Time `json:"reversedAtIn,omitempty"`
+	ReversedAtNotIn  []time.Time `json:"reversedAtNotIn,omitempty"`
+	ReversedAtGT     *time.Time  `json:"reversedAtGT,omitempty"`
+	ReversedAtGTE    *time.Time  `json:"reversedAtGTE,omitempty"`
+	ReversedAtLT     *time.Time  `json:"reversedAtLT,omitempty"`
+	ReversedAtLTE    *time.Time  `json:"reversedAtLTE,omitempty"`
+	ReversedAtIsNil  bool        `json:"reversedAtIsNil,omitempty"`
+	ReversedAtNotNil bool        `json:"reversedAtNotNil,omitempty"`
+
+	// "invoice_id" field predicates.
+	InvoiceID             *string  `json:"invoiceID,omitempty"`
+	InvoiceIDNEQ          *string  `json:"invoiceIDNEQ,omitempty"`
+	InvoiceIDIn           []string `json:"invoiceIDIn,omitempty"`
+	InvoiceIDNotIn        []string `json:"invoiceIDNotIn,omitempty"`
+	InvoiceIDGT           *string  `json:"invoiceIDGT,omitempty"`
+	InvoiceIDGTE          *string  `json:"invoiceIDGTE,omitempty"`
+	InvoiceIDLT           *string  `json:"invoiceIDLT,omitempty"`
+	InvoiceIDLTE          *string  `json:"invoiceIDLTE,omitempty"`
+	InvoiceIDContains     *string  `json:"invoiceIDContains,omitempty"`
+	InvoiceIDHasPrefix    *string  `json:"invoiceIDHasPrefix,omitempty"`
+	InvoiceIDHasSuffix    *string  `json:"invoiceIDHasSuffix,omitempty"`
+	InvoiceIDIsNil        bool     `json:"invoiceIDIsNil,omitempty"`
+	InvoiceIDNotNil       bool     `json:"invoiceIDNotNil,omitempty"`
+	InvoiceIDEqualFold    *string  `json:"invoiceIDEqualFold,omitempty"`
+	InvoiceIDContainsFold *string  `json:"invoiceIDContainsFold,omitempty"`
+
+	// "patient" edge predicates.
+	HasPatient     *bool                `json:"hasPatient,omitempty"`
+	HasPatientWith []*PatientWhereInput `json:"hasPatientWith,omitempty"`
+
+	// "tariff" edge predicates.
+	HasTariff     *bool               `json:"hasTariff,omitempty"`
+	HasTariffWith []*TariffWhereInput `json:"hasTariffWith,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *ChargeWhereInput) AddPredicates(predicates ...predicate.Charge) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the ChargeWhereInput filter on the ChargeQuery builder.
+func (i *ChargeWhereInput) Filter(q *ChargeQuery) (*ChargeQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyChargeWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyChargeWhereInput is returned in case the ChargeWhereInput is empty.
+var ErrEmptyChargeWhereInput = errors.New("ent: empty predicate ChargeWhereInput")
+
+// P returns a predicate for filtering charges.
+// An error is returned if the input is empty or invalid.
+func (i *ChargeWhereInput) P() (predicate.Charge, error) {
+	var predicates []predicate.Charge
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, charge.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.Charge, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, charge.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.Charge, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, charge.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, charge.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, charge.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, charge.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, charge.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, charge.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, charge.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, charge.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, charge.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, charge.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, charge.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, charge.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, charge.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, charge.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, charge.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, charge.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, charge.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, charge.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, charge.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.UpdatedAt != nil {
+		predicates = append(predicates, charge.UpdatedAtEQ(*i.UpdatedAt))
+	}
+	if i.UpdatedAtNEQ != nil {
+		predicates = append(predicates, charge.UpdatedAtNEQ(*i.UpdatedAtNEQ))
+	}
+	if len(i.UpdatedAtIn) > 0 {
+		predicates = append(predicates, charge.UpdatedAtIn(i.UpdatedAtIn...))
+	}
+	if len(i.UpdatedAtNotIn) > 0 {
+		predicates = append(predicates, charge.UpdatedAtNotIn(i.UpdatedAtNotIn...))
+	}
+	if i.UpdatedAtGT != nil {
+		predicates = append(predicates, charge.UpdatedAtGT(*i.UpdatedAtGT))
+	}
+	if i.UpdatedAtGTE != nil {
+		predicates = append(predicates, charge.UpdatedAtGTE(*i.UpdatedAtGTE))
+	}
+	if i.UpdatedAtLT != nil {
+		predicates = append(predicates, charge.UpdatedAtLT(*i.UpdatedAtLT))
+	}
+	if i.UpdatedAtLTE != nil {
+		predicates = append(predicates, charge.UpdatedAtLTE(*i.UpdatedAtLTE))
+	}
+	if i.PatientID != nil {
+		predicates = append(predicates, charge.PatientIDEQ(*i.PatientID))
+	}
+	if i.PatientIDNEQ != nil {
+		predicates = append(predicates, charge.PatientIDNEQ(*i.PatientIDNEQ))
+	}
+	if len(i.PatientIDIn) > 0 {
+		predicates = append(predicates, charge.PatientIDIn(i.PatientIDIn...))
+	}
+	if len(i.PatientIDNotIn) > 0 {
+		predicates = append(predicates, charge.PatientIDNotIn(i.PatientIDNotIn...))
+	}
+	if i.PatientIDGT != nil {
+		predicates = append(predicates, charge.PatientIDGT(*i.PatientIDGT))
+	}
+	if i.PatientIDGTE != nil {
+		predicates = append(predicates, charge.PatientIDGTE(*i.PatientIDGTE))
+	}
+	if i.PatientIDLT != nil {
+		predicates = append(predicates, charge.PatientIDLT(*i.PatientIDLT))
+	}
+	if i.PatientIDLTE != nil {
+		predicates = append(predicates, charge.PatientIDLTE(*i.PatientIDLTE))
+	}
+	if i.PatientIDContains != nil {
+		predicates = append(predicates, charge.PatientIDContains(*i.PatientIDContains))
+	}
+	if i.PatientIDHasPrefix != nil {
+		predicates = append(predicates, charge.PatientIDHasPrefix(*i.PatientIDHasPrefix))
+	}
+	if i.PatientIDHasSuffix != nil {
+		predicates = append(predicates, charge.PatientIDHasSuffix(*i.PatientIDHasSuffix))
+	}
+	if i.PatientIDEqualFold != nil {
+		predicates = append(predicates, charge.PatientIDEqualFold(*i.PatientIDEqualFold))
+	}
+	if i.PatientIDContainsFold != nil {
+		predicates = append(predicates, charge.PatientIDContainsFold(*i.PatientIDContainsFold))
+	}
+	if i.SourceType != nil {
+		predicates = append(predicates, charge.SourceTypeEQ(*i.SourceType))
+	}
+	if i.SourceTypeNEQ != nil {
+		predicates = append(predicates, charge.SourceTypeNEQ(*i.SourceTypeNEQ))
+	}
+	if len(i.SourceTypeIn) > 0 {
+		predicates = append(predicates, charge.SourceTypeIn(i.SourceTypeIn...))
+	}
+	if len(i.SourceTypeNotIn) > 0 {
+		predicates = append(predicates, charge.SourceTypeNotIn(i.SourceTypeNotIn...))
+	}
+	if i.SourceID != nil {
+		predicates = append(predicates, charge.SourceIDEQ(*i.SourceID))
+	}
+	if i.SourceIDNEQ != nil {
+		predicates = append(predicates, charge.SourceIDNEQ(*i.SourceIDNEQ))
+	}
+	if len(i.SourceIDIn) > 0 {
+		predicates = append(predicates, charge.SourceIDIn(i.SourceIDIn...))
+	}
+	if len(i.SourceIDNotIn) > 0 {
+		predicates = append(predicates, charge.SourceIDNotIn(i.SourceIDNotIn...))
+	}
+	if i.SourceIDGT != nil {
+		predicates = append(predicates, charge.SourceIDGT(*i.SourceIDGT))
+	}
+	if i.SourceIDGTE != nil {
+		predicates = append(predicates, charge.SourceIDGTE(*i.SourceIDGTE))
+	}
+	if i.SourceIDLT != nil {
+		predicates = append(predicates, charge.SourceIDLT(*i.SourceIDLT))
+	}
+	if i.SourceIDLTE != nil {
+		predicates = append(predicates, charge.SourceIDLTE(*i.SourceIDLTE))
+	}
+	if i.SourceIDContains != nil {
+		predicates = append(predicates, charge.SourceIDContains(*i.SourceIDContains))
+	}
+	if i.SourceIDHasPrefix != nil {
+		predicates = append(predicates, charge.SourceIDHasPrefix(*i.SourceIDHasPrefix))
+	}
+	if i.SourceIDHasSuffix != nil {
+		predicates = append(predicates, charge.SourceIDHasSuffix(*i.SourceIDHasSuffix))
+	}
+	if i.SourceIDEqualFold != nil {
+		predicates = append(predicates, charge.SourceIDEqualFold(*i.SourceIDEqualFold))
+	}
+	if i.SourceIDContainsFold != nil {
+		predicates = append(predicates, charge.SourceIDContainsFold(*i.SourceIDContainsFold))
+	}
+	if i.Day != nil {
+		predicates = append(predicates, charge.DayEQ(*i.Day))
+	}
+	if i.DayNEQ != nil {
+		predicates = append(predicates, charge.DayNEQ(*i.DayNEQ))
+	}
+	if len(i.DayIn) > 0 {
+		predicates = append(predicates, charge.DayIn(i.DayIn...))
+	}
+	if len(i.DayNotIn) > 0 {
+		predicates = append(predicates, charge.DayNotIn(i.DayNotIn...))
+	}
+	if i.DayGT != nil {
+		predicates = append(predicates, charge.DayGT(*i.DayGT))
+	}
+	if i.DayGTE != nil {
+		predicates = append(predicates, charge.DayGTE(*i.DayGTE))
+	}
+	if i.DayLT != nil {
+		predicates = append(predicates, charge.DayLT(*i.DayLT))
+	}
+	if i.DayLTE != nil {
+		predicates = append(predicates, charge.DayLTE(*i.DayLTE))
+	}
+	if i.DayContains != nil {
+		predicates = append(predicates, charge.DayContains(*i.DayContains))
+	}
+	if i.DayHasPrefix != nil {
+		predicates = append(predicates, charge.DayHasPrefix(*i.DayHasPrefix))
+	}
+	if i.DayHasSuffix != nil {
+		predicates = append(predicates, charge.DayHasSuffix(*i.DayHasSuffix))
+	}
+	if i.DayEqualFold != nil {
+		predicates = append(predicates, charge.DayEqualFold(*i.DayEqualFold))
+	}
+	if i.DayContainsFold != nil {
+		predicates = append(predicates, charge.DayContainsFold(*i.DayContainsFold))
+	}
+	if i.EncounterID != nil {
+		predicates = append(predicates, charge.EncounterIDEQ(*i.EncounterID))
+	}
+	if i.EncounterIDNEQ != nil {
+		predicates = append(predicates, charge.EncounterIDNEQ(*i.EncounterIDNEQ))
+	}
+	if len(i.EncounterIDIn) > 0 {
+		predicates = append(predicates, charge.EncounterIDIn(i.EncounterIDIn...))
+	}
+	if len(i.EncounterIDNotIn) > 0 {
+		predicates = append(predicates, charge.EncounterIDNotIn(i.EncounterIDNotIn...))
+	}
+	if i.EncounterIDGT != nil {
+		predicates = append(predicates, charge.EncounterIDGT(*i.EncounterIDGT))
+	}
+	if i.EncounterIDGTE != nil {
+		predicates = append(predicates, charge.EncounterIDGTE(*i.EncounterIDGTE))
+	}
+	if i.EncounterIDLT != nil {
+		predicates = append(predicates, charge.EncounterIDLT(*i.EncounterIDLT))
+	}
+	if i.EncounterIDLTE != nil {
+		predicates = append(predicates, charge.EncounterIDLTE(*i.EncounterIDLTE))
+	}
+	if i.EncounterIDContains != nil {
+		predicates = append(predicates, charge.EncounterIDContains(*i.EncounterIDContains))
+	}
+	if i.EncounterIDHasPrefix != nil {
+		predicates = append(predicates, charge.EncounterIDHasPrefix(*i.EncounterIDHasPrefix))
+	}
+	if i.EncounterIDHasSuffix != nil {
+		predicates = append(predicates, charge.EncounterIDHasSuffix(*i.EncounterIDHasSuffix))
+	}
+	if i.EncounterIDIsNil {
+		predicates = append(predicates, charge.EncounterIDIsNil())
+	}
+	if i.EncounterIDNotNil {
+		predicates = append(predicates, charge.EncounterIDNotNil())
+	}
+	if i.EncounterIDEqualFold != nil {
+		predicates = append(predicates, charge.EncounterIDEqualFold(*i.EncounterIDEqualFold))
+	}
+	if i.EncounterIDContainsFold != nil {
+		predicates = append(predicates, charge.EncounterIDContainsFold(*i.EncounterIDContainsFold))
+	}
+	if i.AdmissionID != nil {
+		predicates = append(predicates, charge.AdmissionIDEQ(*i.AdmissionID))
+	}
+	if i.AdmissionIDNEQ != nil {
+		predicates = append(predicates, charge.AdmissionIDNEQ(*i.AdmissionIDNEQ))
+	}
+	if len(i.AdmissionIDIn) > 0 {
+		predicates = append(predicates, charge.AdmissionIDIn(i.AdmissionIDIn...))
+	}
+	if len(i.AdmissionIDNotIn) > 0 {
+		predicates = append(predicates, charge.AdmissionIDNotIn(i.AdmissionIDNotIn...))
+	}
+	if i.AdmissionIDGT != nil {
+		predicates = append(predicates, charge.AdmissionIDGT(*i.AdmissionIDGT))
+	}
+	if i.AdmissionIDGTE != nil {
+		predicates = append(predicates, charge.AdmissionIDGTE(*i.AdmissionIDGTE))
+	}
+	if i.AdmissionIDLT != nil {
+		predicates = append(predicates, charge.AdmissionIDLT(*i.AdmissionIDLT))
+	}
+	if i.AdmissionIDLTE != nil {
+		predicates = append(predicates, charge.AdmissionIDLTE(*i.AdmissionIDLTE))
+	}
+	if i.AdmissionIDContains != nil {
+		predicates = append(predicates, charge.AdmissionIDContains(*i.AdmissionIDContains))
+	}
+	if i.AdmissionIDHasPrefix != nil {
+		predicates = append(predicates, charge.AdmissionIDHasPrefix(*i.AdmissionIDHasPrefix))
+	}
+	if i.AdmissionIDHasSuffix != nil {
+		predicates = append(predicates, charge.AdmissionIDHasSuffix(*i.AdmissionIDHasSuffix))
+	}
+	if i.AdmissionIDIsNil {
+		predicates = append(predicates, charge.AdmissionIDIsNil())
+	}
+	if i.AdmissionIDNotNil {
+		predicates = append(predicates, charge.AdmissionIDNotNil())
+	}
+	if i.AdmissionIDEqualFold != nil {
+		predicates = append(predicates, charge.AdmissionIDEqualFold(*i.AdmissionIDEqualFold))
+	}
+	if i.AdmissionIDContainsFold != nil {
+		predicates = append(predicates, charge.AdmissionIDContainsFold(*i.AdmissionIDContainsFold))
+	}
+	if i.TariffID != nil {
+		predicates = append(predicates, charge.TariffIDEQ(*i.TariffID))
+	}
+	if i.TariffIDNEQ != nil {
+		predicates = append(predicates, charge.TariffIDNEQ(*i.TariffIDNEQ))
+	}
+	if len(i.TariffIDIn) > 0 {
+		predicates = append(predicates, charge.TariffIDIn(i.TariffIDIn...))
+	}
+	if len(i.TariffIDNotIn) > 0 {
+		predicates = append(predicates, charge.TariffIDNotIn(i.TariffIDNotIn...))
+	}
+	if i.TariffIDGT != nil {
+		predicates = append(predicates, charge.TariffIDGT(*i.TariffIDGT))
+	}
+	if i.TariffIDGTE != nil {
+		predicates = append(predicates, charge.TariffIDGTE(*i.TariffIDGTE))
+	}
+	if i.TariffIDLT != nil {
+		predicates = append(predicates, charge.TariffIDLT(*i.TariffIDLT))
+	}
+	if i.TariffIDLTE != nil {
+		predicates = append(predicates, charge.TariffIDLTE(*i.TariffIDLTE))
+	}
+	if i.TariffIDContains != nil {
+		predicates = append(predicates, charge.TariffIDContains(*i.TariffIDContains))
+	}
+	if i.TariffIDHasPrefix != nil {
+		predicates = append(predicates, charge.TariffIDHasPrefix(*i.TariffIDHasPrefix))
+	}
+	if i.TariffIDHasSuffix != nil {
+		predicates = append(predicates, charge.TariffIDHasSuffix(*i.TariffIDHasSuffix))
+	}
+	if i.TariffIDIsNil {
+		predicates = append(predicates, charge.TariffIDIsNil())
+	}
+	if i.TariffIDNotNil {
+		predicates = append(predicates, charge.TariffIDNotNil())
+	}
+	if i.TariffIDEqualFold != nil {
+		predicates = append(predicates, charge.TariffIDEqualFold(*i.TariffIDEqualFold))
+	}
+	if i.TariffIDContainsFold != nil {
+		predicates = append(predicates, charge.TariffIDContainsFold(*i.TariffIDContainsFold))
+	}
+	if i.Code != nil {
+		predicates = append(predicates, charge.CodeEQ(*i.Code))
+	}
+	if i.CodeNEQ != nil {
+		predicates = append(predicates, charge.CodeNEQ(*i.CodeNEQ))
+	}
+	if len(i.CodeIn) > 0 {
+		predicates = append(predicates, charge.CodeIn(i.CodeIn...))
+	}
+	if len(i.CodeNotIn) > 0 {
+		predicates = append(predicates, charge.CodeNotIn(i.CodeNotIn...))
+	}
+	if i.CodeGT != nil {
+		predicates = append(predicates, charge.CodeGT(*i.CodeGT))
+	}
+	if i.CodeGTE != nil {
+		predicates = append(predicates, charge.CodeGTE(*i.CodeGTE))
+	}
+	if i.CodeLT != nil {
+		predicates = append(predicates, charge.CodeLT(*i.CodeLT))
+	}
+	if i.CodeLTE != nil {
+		predicates = append(predicates, charge.CodeLTE(*i.CodeLTE))
+	}
+	if i.CodeContains != nil {
+		predicates = append(predicates, charge.CodeContains(*i.CodeContains))
+	}
+	if i.CodeHasPrefix != nil {
+		predicates = append(predicates, charge.CodeHasPrefix(*i.CodeHasPrefix))
+	}
+	if i.CodeHasSuffix != nil {
+		predicates = append(predicates, charge.CodeHasSuffix(*i.CodeHasSuffix))
+	}
+	if i.CodeEqualFold != nil {
+		predicates = append(predicates, charge.CodeEqualFold(*i.CodeEqualFold))
+	}
+	if i.CodeContainsFold != nil {
+		predicates = append(predicates, charge.CodeContainsFold(*i.CodeContainsFold))
+	}
+	if i.Description != nil {
+		predicates = append(predicates, charge.DescriptionEQ(*i.Description))
+	}
+	if i.DescriptionNEQ != nil {
+		predicates = append(predicates, charge.DescriptionNEQ(*i.DescriptionNEQ))
+	}
+	if len(i.DescriptionIn) > 0 {
+		predicates = append(predicates, charge.DescriptionIn(i.DescriptionIn...))
+	}
+	if len(i.DescriptionNotIn) > 0 {
+		predicates = append(predicates, charge.DescriptionNotIn(i.DescriptionNotIn...))
+	}
+	if i.DescriptionGT != nil {
+		predicates = append(predicates, charge.DescriptionGT(*i.DescriptionGT))
+	}
+	if i.DescriptionGTE != nil {
+		predicates = append(predicates, charge.DescriptionGTE(*i.DescriptionGTE))
+	}
+	if i.DescriptionLT != nil {
+		predicates = append(predicates, charge.DescriptionLT(*i.DescriptionLT))
+	}
+	if i.DescriptionLTE != nil {
+		predicates = append(predicates, charge.DescriptionLTE(*i.DescriptionLTE))
+	}
+	if i.DescriptionContains != nil {
+		predicates = append(predicates, charge.DescriptionContains(*i.DescriptionContains))
+	}
+	if i.DescriptionHasPrefix != nil {
+		predicates = append(predicates, charge.DescriptionHasPrefix(*i.DescriptionHasPrefix))
+	}
+	if i.DescriptionHasSuffix != nil {
+		predicates = append(predicates, charge.DescriptionHasSuffix(*i.DescriptionHasSuffix))
+	}
+	if i.DescriptionEqualFold != nil {
+		predicates = append(predicates, charge.DescriptionEqualFold(*i.DescriptionEqualFold))
+	}
+	if i.DescriptionContainsFold != nil {
+		predicates = append(predicates, charge.DescriptionContainsFold(*i.DescriptionContainsFold))
+	}
+	if i.Category != nil {
+		predicates = append(predicates, charge.CategoryEQ(*i.Category))
+	}
+	if i.CategoryNEQ != nil {
+		predicates = append(predicates, charge.CategoryNEQ(*i.CategoryNEQ))
+	}
+	if len(i.CategoryIn) > 0 {
+		predicates = append(predicates, charge.CategoryIn(i.CategoryIn...))
+	}
+	if len(i.CategoryNotIn) > 0 {
+		predicates = append(predicates, charge.CategoryNotIn(i.CategoryNotIn...))
+	}
+	if i.Quantity != nil {
+		predicates = append(predicates, charge.QuantityEQ(*i.Quantity))
+	}
+	if i.QuantityNEQ != nil {
+		predicates = append(predicates, charge.QuantityNEQ(*i.QuantityNEQ))
+	}
+	if len(i.QuantityIn) > 0 {
+		predicates = append(predicates, charge.QuantityIn(i.QuantityIn...))
+	}
+	if len(i.QuantityNotIn) > 0 {
+		predicates = append(predicates, charge.QuantityNotIn(i.QuantityNotIn...))
+	}
+	if i.QuantityGT != nil {
+		predicates = append(predicates, charge.QuantityGT(*i.QuantityGT))
+	}
+	if i.QuantityGTE != nil {
+		predicates = append(predicates, charge.QuantityGTE(*i.QuantityGTE))
+	}
+	if i.QuantityLT != nil {
+		predicates = append(predicates, charge.QuantityLT(*i.QuantityLT))
+	}
+	if i.QuantityLTE != nil {
+		predicates = append(predicates, charge.QuantityLTE(*i.QuantityLTE))
+	}
+	if i.UnitPrice != nil {
+		predicates = append(predicates, charge.UnitPriceEQ(*i.UnitPrice))
+	}
+	if i.UnitPriceNEQ != nil {
+		predicates = append(predicates, charge.UnitPriceNEQ(*i.UnitPriceNEQ))
+	}
+	if len(i.UnitPriceIn) > 0 {
+		predicates = append(predicates, charge.UnitPriceIn(i.UnitPriceIn...))
+	}
+	if len(i.UnitPriceNotIn) > 0 {
+		predicates = append(predicates, charge.UnitPriceNotIn(i.UnitPriceNotIn...))
+	}
+	if i.UnitPriceGT != nil {
+		predicates = append(predicates, charge.UnitPriceGT(*i.UnitPriceGT))
+	}
+	if i.UnitPriceGTE != nil {
+		predicates = append(predicates, charge.UnitPriceGTE(*i.UnitPriceGTE))
+	}
+	if i.UnitPriceLT != nil {
+		predicates = append(predicates, charge.UnitPriceLT(*i.UnitPriceLT))
+	}
+	if i.UnitPriceLTE != nil {
+		predicates = append(predicates, charge.UnitPriceLTE(*i.UnitPriceLTE))
+	}
+	if i.Amount != nil {
+		predicates = append(predicates, charge.AmountEQ(*i.Amount))
+	}
+	if i.AmountNEQ != nil {
+		predicates = append(predicates, charge.AmountNEQ(*i.AmountNEQ))
+	}
+	if len(i.AmountIn) > 0 {
+		predicates = append(predicates, charge.AmountIn(i.AmountIn...))
+	}
+	if len(i.AmountNotIn) > 0 {
+		predicates = append(predicates, charge.AmountNotIn(i.AmountNotIn...))
+	}
+	if i.AmountGT != nil {
+		predicates = append(predicates, charge.AmountGT(*i.AmountGT))
+	}
+	if i.AmountGTE != nil {
+		predicates = append(predicates, charge.AmountGTE(*i.AmountGTE))
+	}
+	if i.AmountLT != nil {
+		predicates = append(predicates, charge.AmountLT(*i.AmountLT))
+	}
+	if i.AmountLTE != nil {
+		predicates = append(predicates, charge.AmountLTE(*i.AmountLTE))
+	}
+	if i.ServiceAt != nil {
+		predicates = append(predicates, charge.ServiceAtEQ(*i.ServiceAt))
+	}
+	if i.ServiceAtNEQ != nil {
+		predicates = append(predicates, charge.ServiceAtNEQ(*i.ServiceAtNEQ))
+	}
+	if len(i.ServiceAtIn) > 0 {
+		predicates = append(predicates, charge.ServiceAtIn(i.ServiceAtIn...))
+	}
+	if len(i.ServiceAtNotIn) > 0 {
+		predicates = append(predicates, charge.ServiceAtNotIn(i.ServiceAtNotIn...))
+	}
+	if i.ServiceAtGT != nil {
+		predicates = append(predicates, charge.ServiceAtGT(*i.ServiceAtGT))
+	}
+	if i.ServiceAtGTE != nil {
+		predicates = append(predicates, charge.ServiceAtGTE(*i.ServiceAtGTE))
+	}
+	if i.ServiceAtLT != nil {
+		predicates = append(predicates, charge.ServiceAtLT(*i.ServiceAtLT))
+	}
+	if i.ServiceAtLTE != nil {
+		predicates = append(predicates, charge.ServiceAtLTE(*i.ServiceAtLTE))
+	}
+	if i.CreatedByID != nil {
+		predicates = append(predicates, charge.CreatedByIDEQ(*i.CreatedByID))
+	}
+	if i.CreatedByIDNEQ != nil {
+		predicates = append(predicates, charge.CreatedByIDNEQ(*i.CreatedByIDNEQ))
+	}
+	if len(i.CreatedByIDIn) > 0 {
+		predicates = append(predicates, charge.CreatedByIDIn(i.CreatedByIDIn...))
+	}
+	if len(i.CreatedByIDNotIn) > 0 {
+		predicates = append(predicates, charge.CreatedByIDNotIn(i.CreatedByIDNotIn...))
+	}
+	if i.CreatedByIDGT != nil {
+		predicates = append(predicates, charge.CreatedByIDGT(*i.CreatedByIDGT))
+	}
+	if i.CreatedByIDGTE != nil {
+		predicates = append(predicates, charge.CreatedByIDGTE(*i.CreatedByIDGTE))
+	}
+	if i.CreatedByIDLT != nil {
+		predicates = append(predicates, charge.CreatedByIDLT(*i.CreatedByIDLT))
+	}
+	if i.CreatedByIDLTE != nil {
+		predicates = append(predicates, charge.CreatedByIDLTE(*i.CreatedByIDLTE))
+	}
+	if i.CreatedByIDContains != nil {
+		predicates = append(predicates, charge.CreatedByIDContains(*i.CreatedByIDContains))
+	}
+	if i.CreatedByIDHasPrefix != nil {
+		predicates = append(predicates, charge.CreatedByIDHasPrefix(*i.CreatedByIDHasPrefix))
+	}
+	if i.CreatedByIDHasSuffix != nil {
+		predicates = append(predicates, charge.CreatedByIDHasSuffix(*i.CreatedByIDHasSuffix))
+	}
+	if i.CreatedByIDIsNil {
+		predicates = append(predicates, charge.CreatedByIDIsNil())
+	}
+	if i.CreatedByIDNotNil {
+		predicates = append(predicates, charge.CreatedByIDNotNil())
+	}
+	if i.CreatedByIDEqualFold != nil {
+		predicates = append(predicates, charge.CreatedByIDEqualFold(*i.CreatedByIDEqualFold))
+	}
+	if i.CreatedByIDContainsFold != nil {
+		predicates = append(predicates, charge.CreatedByIDContainsFold(*i.CreatedByIDContainsFold))
+	}
+	if i.Status != nil {
+		predicates = append(predicates, charge.StatusEQ(*i.Status))
+	}
+	if i.StatusNEQ != nil {
+		predicates = append(predicates, charge.StatusNEQ(*i.StatusNEQ))
+	}
+	if len(i.StatusIn) > 0 {
+		predicates = append(predicates, charge.StatusIn(i.StatusIn...))
+	}
+	if len(i.StatusNotIn) > 0 {
+		predicates = append(predicates, charge.StatusNotIn(i.StatusNotIn...))
+	}
+	if i.ReversedByID != nil {
+		predicates = append(predicates, charge.ReversedByIDEQ(*i.ReversedByID))
+	}
+	if i.ReversedByIDNEQ != nil {
+		predicates = append(predicates, charge.ReversedByIDNEQ(*i.ReversedByIDNEQ))
+	}
+	if len(i.ReversedByIDIn) > 0 {
+		predicates = append(predicates, charge.ReversedByIDIn(i.ReversedByIDIn...))
+	}
+	if len(i.ReversedByIDNotIn) > 0 {
+		predicates = append(predicates, charge.ReversedByIDNotIn(i.ReversedByIDNotIn...))
+	}
+	if i.ReversedByIDGT != nil {
+		predicates = append(predicates, charge.ReversedByIDGT(*i.ReversedByIDGT))
+	}
+	if i.ReversedByIDGTE != nil {
+		predicates = append(predicates, charge.ReversedByIDGTE(*i.ReversedByIDGTE))
+	}
+	if i.ReversedByIDLT != nil {
+		predicates = append(predicates, charge.ReversedByIDLT(*i.ReversedByIDLT))
+	}
+	if i.ReversedByIDLTE != nil {
+		predicates = append(predicates, charge.ReversedByIDLTE(*i.ReversedByIDLTE))
+	}
+	if i.ReversedByIDContains != nil {
+		predicates = append(predicates, charge.ReversedByIDContains(*i.ReversedByIDContains))
+	}
+	if i.ReversedByIDHasPrefix != nil {
+		predicates = append(predicates, charge.ReversedByIDHasPrefix(*i.ReversedByIDHasPrefix))
+	}
+	if i.ReversedByIDHasSuffix != nil {
+		predicates = append(predicates, charge.ReversedByIDHasSuffix(*i.ReversedByIDHasSuffix))
+	}
+	if i.ReversedByIDIsNil {
+		predicates = append(predicates, charge.ReversedByIDIsNil())
+	}
+	if i.ReversedByIDNotNil {
+		predicates = append(predicates, charge.ReversedByIDNotNil())
+	}
+	if i.ReversedByIDEqualFold != nil {
+		predicates = append(predicates, charge.ReversedByIDEqualFold(*i.ReversedByIDEqualFold))
+	}
+	if i.ReversedByIDContainsFold != nil {
+		predicates = append(predicates, charge.ReversedByIDContainsFold(*i.ReversedByIDContainsFold))
+	}
+	if i.ReversedAt != nil {
+		predicates = append(predicates, charge.ReversedAtEQ(*i.ReversedAt))
+	}
+	if i.ReversedAtNEQ != nil {
+		predicates = append(predicates, charge.ReversedAtNEQ(*i.ReversedAtNEQ))
+	}
+	if len(i.ReversedAtIn) > 0 {
+		predicates = append(predicates, charge.ReversedAtIn(i.ReversedAtIn...))
+	}
+	if len(i.ReversedAtNotIn) > 0 {
+		predicates = append(predicates, charge.ReversedAtNotIn(i.ReversedAtNotIn...))
+	}
+	if i.ReversedAtGT != nil {
+		predicates = append(predicates, charge.ReversedAtGT(*i.ReversedAtGT))
+	}
+	if i.ReversedAtGTE != nil {
+		predicates = append(predicates, charge.ReversedAtGTE(*i.ReversedAtGTE))
+	}
+	if i.ReversedAtLT != nil {
+		predicates = append(predicates, charge.ReversedAtLT(*i.ReversedAtLT))
+	}
+	if i.ReversedAtLTE != nil {
+		predicates = append(predicates, charge.ReversedAtLTE(*i.ReversedAtLTE))
+	}
+	if i.ReversedAtIsNil {
+		predicates = append(predicates, charge.ReversedAtIsNil())
+	}
+	if i.ReversedAtNotNil {
+		predicates = append(predicates, charge.ReversedAtNotNil())
+	}
+	if i.InvoiceID != nil {
+		predicates = append(predicates, charge.InvoiceIDEQ(*i.InvoiceID))
+	}
+	if i.InvoiceIDNEQ != nil {
+		predicates = append(predicates, charge.InvoiceIDNEQ(*i.InvoiceIDNEQ))
+	}
+	if len(i.InvoiceIDIn) > 0 {
+		predicates = append(predicates, charge.InvoiceIDIn(i.InvoiceIDIn...))
+	}
+	if len(i.InvoiceIDNotIn) > 0 {
+		predicates = append(predicates, charge.InvoiceIDNotIn(i.InvoiceIDNotIn...))
+	}
+	if i.InvoiceIDGT != nil {
+		predicates = append(predicates, charge.InvoiceIDGT(*i.InvoiceIDGT))
+	}
+	if i.InvoiceIDGTE != nil {
+		predicates = append(predicates, charge.InvoiceIDGTE(*i.InvoiceIDGTE))
+	}
+	if i.InvoiceIDLT != nil {
+		predicates = append(predicates, charge.InvoiceIDLT(*i.InvoiceIDLT))
+	}
+	if i.InvoiceIDLTE != nil {
+		predicates = append(predicates, charge.InvoiceIDLTE(*i.InvoiceIDLTE))
+	}
+	if i.InvoiceIDContains != nil {
+		predicates = append(predicates, charge.InvoiceIDContains(*i.InvoiceIDContains))
+	}
+	if i.InvoiceIDHasPrefix != nil {
+		predicates = append(predicates, charge.InvoiceIDHasPrefix(*i.InvoiceIDHasPrefix))
+	}
+	if i.InvoiceIDHasSuffix != nil {
+		predicates = append(predicates, charge.InvoiceIDHasSuffix(*i.InvoiceIDHasSuffix))
+	}
+	if i.InvoiceIDIsNil {
+		predicates = append(predicates, charge.InvoiceIDIsNil())
+	}
+	if i.InvoiceIDNotNil {
+		predicates = append(predicates, charge.InvoiceIDNotNil())
+	}
+	if i.InvoiceIDEqualFold != nil {
+		predicates = append(predicates, charge.InvoiceIDEqualFold(*i.InvoiceIDEqualFold))
+	}
+	if i.InvoiceIDContainsFold != nil {
+		predicates = append(predicates, charge.InvoiceIDContainsFold(*i.InvoiceIDContainsFold))
+	}
+
+	if i.HasPatient != nil {
+		p := charge.HasPatient()
+		if !*i.HasPatient {
+			p = charge.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasPatientWith) > 0 {
+		with := make([]predicate.Patient, 0, len(i.HasPatientWith))
+		for _, w := range i.HasPatientWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasPatientWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, charge.HasPatientWith(with...))
+	}
+	if i.HasTariff != nil {
+		p := charge.HasTariff()
+		if !*i.HasTariff {
+			p = charge.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasTariffWith) > 0 {
+		with := make([]predicate.Tariff, 0, len(i.HasTariffWith))
+		for _, w := range i.HasTariffWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasTariffWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, charge.HasTariffWith(with...))
+	}
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyChargeWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return charge.And(predicates...), nil
 	}
 }
 
@@ -25947,6 +27067,586 @@ func (i *StockMovementWhereInput) P() (predicate.StockMovement, error) {
 		return predicates[0], nil
 	default:
 		return stockmovement.And(predicates...), nil
+	}
+}
+
+// TariffWhereInput represents a where input for filtering Tariff queries.
+type TariffWhereInput struct {
+	Predicates []predicate.Tariff  `json:"-"`
+	Not        *TariffWhereInput   `json:"not,omitempty"`
+	Or         []*TariffWhereInput `json:"or,omitempty"`
+	And        []*TariffWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "updated_at" field predicates.
+	UpdatedAt      *time.Time  `json:"updatedAt,omitempty"`
+	UpdatedAtNEQ   *time.Time  `json:"updatedAtNEQ,omitempty"`
+	UpdatedAtIn    []time.Time `json:"updatedAtIn,omitempty"`
+	UpdatedAtNotIn []time.Time `json:"updatedAtNotIn,omitempty"`
+	UpdatedAtGT    *time.Time  `json:"updatedAtGT,omitempty"`
+	UpdatedAtGTE   *time.Time  `json:"updatedAtGTE,omitempty"`
+	UpdatedAtLT    *time.Time  `json:"updatedAtLT,omitempty"`
+	UpdatedAtLTE   *time.Time  `json:"updatedAtLTE,omitempty"`
+
+	// "code" field predicates.
+	Code             *string  `json:"code,omitempty"`
+	CodeNEQ          *string  `json:"codeNEQ,omitempty"`
+	CodeIn           []string `json:"codeIn,omitempty"`
+	CodeNotIn        []string `json:"codeNotIn,omitempty"`
+	CodeGT           *string  `json:"codeGT,omitempty"`
+	CodeGTE          *string  `json:"codeGTE,omitempty"`
+	CodeLT           *string  `json:"codeLT,omitempty"`
+	CodeLTE          *string  `json:"codeLTE,omitempty"`
+	CodeContains     *string  `json:"codeContains,omitempty"`
+	CodeHasPrefix    *string  `json:"codeHasPrefix,omitempty"`
+	CodeHasSuffix    *string  `json:"codeHasSuffix,omitempty"`
+	CodeEqualFold    *string  `json:"codeEqualFold,omitempty"`
+	CodeContainsFold *string  `json:"codeContainsFold,omitempty"`
+
+	// "name" field predicates.
+	Name             *string  `json:"name,omitempty"`
+	NameNEQ          *string  `json:"nameNEQ,omitempty"`
+	NameIn           []string `json:"nameIn,omitempty"`
+	NameNotIn        []string `json:"nameNotIn,omitempty"`
+	NameGT           *string  `json:"nameGT,omitempty"`
+	NameGTE          *string  `json:"nameGTE,omitempty"`
+	NameLT           *string  `json:"nameLT,omitempty"`
+	NameLTE          *string  `json:"nameLTE,omitempty"`
+	NameContains     *string  `json:"nameContains,omitempty"`
+	NameHasPrefix    *string  `json:"nameHasPrefix,omitempty"`
+	NameHasSuffix    *string  `json:"nameHasSuffix,omitempty"`
+	NameEqualFold    *string  `json:"nameEqualFold,omitempty"`
+	NameContainsFold *string  `json:"nameContainsFold,omitempty"`
+
+	// "category" field predicates.
+	Category      *tariff.Category  `json:"category,omitempty"`
+	CategoryNEQ   *tariff.Category  `json:"categoryNEQ,omitempty"`
+	CategoryIn    []tariff.Category `json:"categoryIn,omitempty"`
+	CategoryNotIn []tariff.Category `json:"categoryNotIn,omitempty"`
+
+	// "ref_id" field predicates.
+	RefID             *string  `json:"refID,omitempty"`
+	RefIDNEQ          *string  `json:"refIDNEQ,omitempty"`
+	RefIDIn           []string `json:"refIDIn,omitempty"`
+	RefIDNotIn        []string `json:"refIDNotIn,omitempty"`
+	RefIDGT           *string  `json:"refIDGT,omitempty"`
+	RefIDGTE          *string  `json:"refIDGTE,omitempty"`
+	RefIDLT           *string  `json:"refIDLT,omitempty"`
+	RefIDLTE          *string  `json:"refIDLTE,omitempty"`
+	RefIDContains     *string  `json:"refIDContains,omitempty"`
+	RefIDHasPrefix    *string  `json:"refIDHasPrefix,omitempty"`
+	RefIDHasSuffix    *string  `json:"refIDHasSuffix,omitempty"`
+	RefIDIsNil        bool     `json:"refIDIsNil,omitempty"`
+	RefIDNotNil       bool     `json:"refIDNotNil,omitempty"`
+	RefIDEqualFold    *string  `json:"refIDEqualFold,omitempty"`
+	RefIDContainsFold *string  `json:"refIDContainsFold,omitempty"`
+
+	// "payer_id" field predicates.
+	PayerID             *string  `json:"payerID,omitempty"`
+	PayerIDNEQ          *string  `json:"payerIDNEQ,omitempty"`
+	PayerIDIn           []string `json:"payerIDIn,omitempty"`
+	PayerIDNotIn        []string `json:"payerIDNotIn,omitempty"`
+	PayerIDGT           *string  `json:"payerIDGT,omitempty"`
+	PayerIDGTE          *string  `json:"payerIDGTE,omitempty"`
+	PayerIDLT           *string  `json:"payerIDLT,omitempty"`
+	PayerIDLTE          *string  `json:"payerIDLTE,omitempty"`
+	PayerIDContains     *string  `json:"payerIDContains,omitempty"`
+	PayerIDHasPrefix    *string  `json:"payerIDHasPrefix,omitempty"`
+	PayerIDHasSuffix    *string  `json:"payerIDHasSuffix,omitempty"`
+	PayerIDIsNil        bool     `json:"payerIDIsNil,omitempty"`
+	PayerIDNotNil       bool     `json:"payerIDNotNil,omitempty"`
+	PayerIDEqualFold    *string  `json:"payerIDEqualFold,omitempty"`
+	PayerIDContainsFold *string  `json:"payerIDContainsFold,omitempty"`
+
+	// "price" field predicates.
+	Price      *int64  `json:"price,omitempty"`
+	PriceNEQ   *int64  `json:"priceNEQ,omitempty"`
+	PriceIn    []int64 `json:"priceIn,omitempty"`
+	PriceNotIn []int64 `json:"priceNotIn,omitempty"`
+	PriceGT    *int64  `json:"priceGT,omitempty"`
+	PriceGTE   *int64  `json:"priceGTE,omitempty"`
+	PriceLT    *int64  `json:"priceLT,omitempty"`
+	PriceLTE   *int64  `json:"priceLTE,omitempty"`
+
+	// "effective_from" field predicates.
+	EffectiveFrom      *time.Time  `json:"effectiveFrom,omitempty"`
+	EffectiveFromNEQ   *time.Time  `json:"effectiveFromNEQ,omitempty"`
+	EffectiveFromIn    []time.Time `json:"effectiveFromIn,omitempty"`
+	EffectiveFromNotIn []time.Time `json:"effectiveFromNotIn,omitempty"`
+	EffectiveFromGT    *time.Time  `json:"effectiveFromGT,omitempty"`
+	EffectiveFromGTE   *time.Time  `json:"effectiveFromGTE,omitempty"`
+	EffectiveFromLT    *time.Time  `json:"effectiveFromLT,omitempty"`
+	EffectiveFromLTE   *time.Time  `json:"effectiveFromLTE,omitempty"`
+
+	// "created_by_id" field predicates.
+	CreatedByID             *string  `json:"createdByID,omitempty"`
+	CreatedByIDNEQ          *string  `json:"createdByIDNEQ,omitempty"`
+	CreatedByIDIn           []string `json:"createdByIDIn,omitempty"`
+	CreatedByIDNotIn        []string `json:"createdByIDNotIn,omitempty"`
+	CreatedByIDGT           *string  `json:"createdByIDGT,omitempty"`
+	CreatedByIDGTE          *string  `json:"createdByIDGTE,omitempty"`
+	CreatedByIDLT           *string  `json:"createdByIDLT,omitempty"`
+	CreatedByIDLTE          *string  `json:"createdByIDLTE,omitempty"`
+	CreatedByIDContains     *string  `json:"createdByIDContains,omitempty"`
+	CreatedByIDHasPrefix    *string  `json:"createdByIDHasPrefix,omitempty"`
+	CreatedByIDHasSuffix    *string  `json:"createdByIDHasSuffix,omitempty"`
+	CreatedByIDIsNil        bool     `json:"createdByIDIsNil,omitempty"`
+	CreatedByIDNotNil       bool     `json:"createdByIDNotNil,omitempty"`
+	CreatedByIDEqualFold    *string  `json:"createdByIDEqualFold,omitempty"`
+	CreatedByIDContainsFold *string  `json:"createdByIDContainsFold,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *TariffWhereInput) AddPredicates(predicates ...predicate.Tariff) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the TariffWhereInput filter on the TariffQuery builder.
+func (i *TariffWhereInput) Filter(q *TariffQuery) (*TariffQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyTariffWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyTariffWhereInput is returned in case the TariffWhereInput is empty.
+var ErrEmptyTariffWhereInput = errors.New("ent: empty predicate TariffWhereInput")
+
+// P returns a predicate for filtering tariffs.
+// An error is returned if the input is empty or invalid.
+func (i *TariffWhereInput) P() (predicate.Tariff, error) {
+	var predicates []predicate.Tariff
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, tariff.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.Tariff, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, tariff.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.Tariff, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, tariff.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, tariff.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, tariff.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, tariff.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, tariff.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, tariff.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, tariff.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, tariff.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, tariff.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, tariff.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, tariff.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, tariff.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, tariff.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, tariff.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, tariff.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, tariff.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, tariff.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, tariff.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, tariff.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.UpdatedAt != nil {
+		predicates = append(predicates, tariff.UpdatedAtEQ(*i.UpdatedAt))
+	}
+	if i.UpdatedAtNEQ != nil {
+		predicates = append(predicates, tariff.UpdatedAtNEQ(*i.UpdatedAtNEQ))
+	}
+	if len(i.UpdatedAtIn) > 0 {
+		predicates = append(predicates, tariff.UpdatedAtIn(i.UpdatedAtIn...))
+	}
+	if len(i.UpdatedAtNotIn) > 0 {
+		predicates = append(predicates, tariff.UpdatedAtNotIn(i.UpdatedAtNotIn...))
+	}
+	if i.UpdatedAtGT != nil {
+		predicates = append(predicates, tariff.UpdatedAtGT(*i.UpdatedAtGT))
+	}
+	if i.UpdatedAtGTE != nil {
+		predicates = append(predicates, tariff.UpdatedAtGTE(*i.UpdatedAtGTE))
+	}
+	if i.UpdatedAtLT != nil {
+		predicates = append(predicates, tariff.UpdatedAtLT(*i.UpdatedAtLT))
+	}
+	if i.UpdatedAtLTE != nil {
+		predicates = append(predicates, tariff.UpdatedAtLTE(*i.UpdatedAtLTE))
+	}
+	if i.Code != nil {
+		predicates = append(predicates, tariff.CodeEQ(*i.Code))
+	}
+	if i.CodeNEQ != nil {
+		predicates = append(predicates, tariff.CodeNEQ(*i.CodeNEQ))
+	}
+	if len(i.CodeIn) > 0 {
+		predicates = append(predicates, tariff.CodeIn(i.CodeIn...))
+	}
+	if len(i.CodeNotIn) > 0 {
+		predicates = append(predicates, tariff.CodeNotIn(i.CodeNotIn...))
+	}
+	if i.CodeGT != nil {
+		predicates = append(predicates, tariff.CodeGT(*i.CodeGT))
+	}
+	if i.CodeGTE != nil {
+		predicates = append(predicates, tariff.CodeGTE(*i.CodeGTE))
+	}
+	if i.CodeLT != nil {
+		predicates = append(predicates, tariff.CodeLT(*i.CodeLT))
+	}
+	if i.CodeLTE != nil {
+		predicates = append(predicates, tariff.CodeLTE(*i.CodeLTE))
+	}
+	if i.CodeContains != nil {
+		predicates = append(predicates, tariff.CodeContains(*i.CodeContains))
+	}
+	if i.CodeHasPrefix != nil {
+		predicates = append(predicates, tariff.CodeHasPrefix(*i.CodeHasPrefix))
+	}
+	if i.CodeHasSuffix != nil {
+		predicates = append(predicates, tariff.CodeHasSuffix(*i.CodeHasSuffix))
+	}
+	if i.CodeEqualFold != nil {
+		predicates = append(predicates, tariff.CodeEqualFold(*i.CodeEqualFold))
+	}
+	if i.CodeContainsFold != nil {
+		predicates = append(predicates, tariff.CodeContainsFold(*i.CodeContainsFold))
+	}
+	if i.Name != nil {
+		predicates = append(predicates, tariff.NameEQ(*i.Name))
+	}
+	if i.NameNEQ != nil {
+		predicates = append(predicates, tariff.NameNEQ(*i.NameNEQ))
+	}
+	if len(i.NameIn) > 0 {
+		predicates = append(predicates, tariff.NameIn(i.NameIn...))
+	}
+	if len(i.NameNotIn) > 0 {
+		predicates = append(predicates, tariff.NameNotIn(i.NameNotIn...))
+	}
+	if i.NameGT != nil {
+		predicates = append(predicates, tariff.NameGT(*i.NameGT))
+	}
+	if i.NameGTE != nil {
+		predicates = append(predicates, tariff.NameGTE(*i.NameGTE))
+	}
+	if i.NameLT != nil {
+		predicates = append(predicates, tariff.NameLT(*i.NameLT))
+	}
+	if i.NameLTE != nil {
+		predicates = append(predicates, tariff.NameLTE(*i.NameLTE))
+	}
+	if i.NameContains != nil {
+		predicates = append(predicates, tariff.NameContains(*i.NameContains))
+	}
+	if i.NameHasPrefix != nil {
+		predicates = append(predicates, tariff.NameHasPrefix(*i.NameHasPrefix))
+	}
+	if i.NameHasSuffix != nil {
+		predicates = append(predicates, tariff.NameHasSuffix(*i.NameHasSuffix))
+	}
+	if i.NameEqualFold != nil {
+		predicates = append(predicates, tariff.NameEqualFold(*i.NameEqualFold))
+	}
+	if i.NameContainsFold != nil {
+		predicates = append(predicates, tariff.NameContainsFold(*i.NameContainsFold))
+	}
+	if i.Category != nil {
+		predicates = append(predicates, tariff.CategoryEQ(*i.Category))
+	}
+	if i.CategoryNEQ != nil {
+		predicates = append(predicates, tariff.CategoryNEQ(*i.CategoryNEQ))
+	}
+	if len(i.CategoryIn) > 0 {
+		predicates = append(predicates, tariff.CategoryIn(i.CategoryIn...))
+	}
+	if len(i.CategoryNotIn) > 0 {
+		predicates = append(predicates, tariff.CategoryNotIn(i.CategoryNotIn...))
+	}
+	if i.RefID != nil {
+		predicates = append(predicates, tariff.RefIDEQ(*i.RefID))
+	}
+	if i.RefIDNEQ != nil {
+		predicates = append(predicates, tariff.RefIDNEQ(*i.RefIDNEQ))
+	}
+	if len(i.RefIDIn) > 0 {
+		predicates = append(predicates, tariff.RefIDIn(i.RefIDIn...))
+	}
+	if len(i.RefIDNotIn) > 0 {
+		predicates = append(predicates, tariff.RefIDNotIn(i.RefIDNotIn...))
+	}
+	if i.RefIDGT != nil {
+		predicates = append(predicates, tariff.RefIDGT(*i.RefIDGT))
+	}
+	if i.RefIDGTE != nil {
+		predicates = append(predicates, tariff.RefIDGTE(*i.RefIDGTE))
+	}
+	if i.RefIDLT != nil {
+		predicates = append(predicates, tariff.RefIDLT(*i.RefIDLT))
+	}
+	if i.RefIDLTE != nil {
+		predicates = append(predicates, tariff.RefIDLTE(*i.RefIDLTE))
+	}
+	if i.RefIDContains != nil {
+		predicates = append(predicates, tariff.RefIDContains(*i.RefIDContains))
+	}
+	if i.RefIDHasPrefix != nil {
+		predicates = append(predicates, tariff.RefIDHasPrefix(*i.RefIDHasPrefix))
+	}
+	if i.RefIDHasSuffix != nil {
+		predicates = append(predicates, tariff.RefIDHasSuffix(*i.RefIDHasSuffix))
+	}
+	if i.RefIDIsNil {
+		predicates = append(predicates, tariff.RefIDIsNil())
+	}
+	if i.RefIDNotNil {
+		predicates = append(predicates, tariff.RefIDNotNil())
+	}
+	if i.RefIDEqualFold != nil {
+		predicates = append(predicates, tariff.RefIDEqualFold(*i.RefIDEqualFold))
+	}
+	if i.RefIDContainsFold != nil {
+		predicates = append(predicates, tariff.RefIDContainsFold(*i.RefIDContainsFold))
+	}
+	if i.PayerID != nil {
+		predicates = append(predicates, tariff.PayerIDEQ(*i.PayerID))
+	}
+	if i.PayerIDNEQ != nil {
+		predicates = append(predicates, tariff.PayerIDNEQ(*i.PayerIDNEQ))
+	}
+	if len(i.PayerIDIn) > 0 {
+		predicates = append(predicates, tariff.PayerIDIn(i.PayerIDIn...))
+	}
+	if len(i.PayerIDNotIn) > 0 {
+		predicates = append(predicates, tariff.PayerIDNotIn(i.PayerIDNotIn...))
+	}
+	if i.PayerIDGT != nil {
+		predicates = append(predicates, tariff.PayerIDGT(*i.PayerIDGT))
+	}
+	if i.PayerIDGTE != nil {
+		predicates = append(predicates, tariff.PayerIDGTE(*i.PayerIDGTE))
+	}
+	if i.PayerIDLT != nil {
+		predicates = append(predicates, tariff.PayerIDLT(*i.PayerIDLT))
+	}
+	if i.PayerIDLTE != nil {
+		predicates = append(predicates, tariff.PayerIDLTE(*i.PayerIDLTE))
+	}
+	if i.PayerIDContains != nil {
+		predicates = append(predicates, tariff.PayerIDContains(*i.PayerIDContains))
+	}
+	if i.PayerIDHasPrefix != nil {
+		predicates = append(predicates, tariff.PayerIDHasPrefix(*i.PayerIDHasPrefix))
+	}
+	if i.PayerIDHasSuffix != nil {
+		predicates = append(predicates, tariff.PayerIDHasSuffix(*i.PayerIDHasSuffix))
+	}
+	if i.PayerIDIsNil {
+		predicates = append(predicates, tariff.PayerIDIsNil())
+	}
+	if i.PayerIDNotNil {
+		predicates = append(predicates, tariff.PayerIDNotNil())
+	}
+	if i.PayerIDEqualFold != nil {
+		predicates = append(predicates, tariff.PayerIDEqualFold(*i.PayerIDEqualFold))
+	}
+	if i.PayerIDContainsFold != nil {
+		predicates = append(predicates, tariff.PayerIDContainsFold(*i.PayerIDContainsFold))
+	}
+	if i.Price != nil {
+		predicates = append(predicates, tariff.PriceEQ(*i.Price))
+	}
+	if i.PriceNEQ != nil {
+		predicates = append(predicates, tariff.PriceNEQ(*i.PriceNEQ))
+	}
+	if len(i.PriceIn) > 0 {
+		predicates = append(predicates, tariff.PriceIn(i.PriceIn...))
+	}
+	if len(i.PriceNotIn) > 0 {
+		predicates = append(predicates, tariff.PriceNotIn(i.PriceNotIn...))
+	}
+	if i.PriceGT != nil {
+		predicates = append(predicates, tariff.PriceGT(*i.PriceGT))
+	}
+	if i.PriceGTE != nil {
+		predicates = append(predicates, tariff.PriceGTE(*i.PriceGTE))
+	}
+	if i.PriceLT != nil {
+		predicates = append(predicates, tariff.PriceLT(*i.PriceLT))
+	}
+	if i.PriceLTE != nil {
+		predicates = append(predicates, tariff.PriceLTE(*i.PriceLTE))
+	}
+	if i.EffectiveFrom != nil {
+		predicates = append(predicates, tariff.EffectiveFromEQ(*i.EffectiveFrom))
+	}
+	if i.EffectiveFromNEQ != nil {
+		predicates = append(predicates, tariff.EffectiveFromNEQ(*i.EffectiveFromNEQ))
+	}
+	if len(i.EffectiveFromIn) > 0 {
+		predicates = append(predicates, tariff.EffectiveFromIn(i.EffectiveFromIn...))
+	}
+	if len(i.EffectiveFromNotIn) > 0 {
+		predicates = append(predicates, tariff.EffectiveFromNotIn(i.EffectiveFromNotIn...))
+	}
+	if i.EffectiveFromGT != nil {
+		predicates = append(predicates, tariff.EffectiveFromGT(*i.EffectiveFromGT))
+	}
+	if i.EffectiveFromGTE != nil {
+		predicates = append(predicates, tariff.EffectiveFromGTE(*i.EffectiveFromGTE))
+	}
+	if i.EffectiveFromLT != nil {
+		predicates = append(predicates, tariff.EffectiveFromLT(*i.EffectiveFromLT))
+	}
+	if i.EffectiveFromLTE != nil {
+		predicates = append(predicates, tariff.EffectiveFromLTE(*i.EffectiveFromLTE))
+	}
+	if i.CreatedByID != nil {
+		predicates = append(predicates, tariff.CreatedByIDEQ(*i.CreatedByID))
+	}
+	if i.CreatedByIDNEQ != nil {
+		predicates = append(predicates, tariff.CreatedByIDNEQ(*i.CreatedByIDNEQ))
+	}
+	if len(i.CreatedByIDIn) > 0 {
+		predicates = append(predicates, tariff.CreatedByIDIn(i.CreatedByIDIn...))
+	}
+	if len(i.CreatedByIDNotIn) > 0 {
+		predicates = append(predicates, tariff.CreatedByIDNotIn(i.CreatedByIDNotIn...))
+	}
+	if i.CreatedByIDGT != nil {
+		predicates = append(predicates, tariff.CreatedByIDGT(*i.CreatedByIDGT))
+	}
+	if i.CreatedByIDGTE != nil {
+		predicates = append(predicates, tariff.CreatedByIDGTE(*i.CreatedByIDGTE))
+	}
+	if i.CreatedByIDLT != nil {
+		predicates = append(predicates, tariff.CreatedByIDLT(*i.CreatedByIDLT))
+	}
+	if i.CreatedByIDLTE != nil {
+		predicates = append(predicates, tariff.CreatedByIDLTE(*i.CreatedByIDLTE))
+	}
+	if i.CreatedByIDContains != nil {
+		predicates = append(predicates, tariff.CreatedByIDContains(*i.CreatedByIDContains))
+	}
+	if i.CreatedByIDHasPrefix != nil {
+		predicates = append(predicates, tariff.CreatedByIDHasPrefix(*i.CreatedByIDHasPrefix))
+	}
+	if i.CreatedByIDHasSuffix != nil {
+		predicates = append(predicates, tariff.CreatedByIDHasSuffix(*i.CreatedByIDHasSuffix))
+	}
+	if i.CreatedByIDIsNil {
+		predicates = append(predicates, tariff.CreatedByIDIsNil())
+	}
+	if i.CreatedByIDNotNil {
+		predicates = append(predicates, tariff.CreatedByIDNotNil())
+	}
+	if i.CreatedByIDEqualFold != nil {
+		predicates = append(predicates, tariff.CreatedByIDEqualFold(*i.CreatedByIDEqualFold))
+	}
+	if i.CreatedByIDContainsFold != nil {
+		predicates = append(predicates, tariff.CreatedByIDContainsFold(*i.CreatedByIDContainsFold))
+	}
+
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyTariffWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return tariff.And(predicates...), nil
 	}
 }
 

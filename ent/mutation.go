@@ -19,11 +19,13 @@ import (
 	"github.com/hmis-dev/hmis/ent/auditevent"
 	"github.com/hmis-dev/hmis/ent/bed"
 	"github.com/hmis-dev/hmis/ent/bedassignment"
+	"github.com/hmis-dev/hmis/ent/billingcursor"
 	"github.com/hmis-dev/hmis/ent/breakglassaccess"
 	"github.com/hmis-dev/hmis/ent/careplan"
 	"github.com/hmis-dev/hmis/ent/careplanactivity"
 	"github.com/hmis-dev/hmis/ent/careplangoal"
 	"github.com/hmis-dev/hmis/ent/careteammember"
+	"github.com/hmis-dev/hmis/ent/charge"
 	"github.com/hmis-dev/hmis/ent/clinicalnote"
 	"github.com/hmis-dev/hmis/ent/department"
 	"github.com/hmis-dev/hmis/ent/dispensing"
@@ -60,6 +62,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/stockbatch"
 	"github.com/hmis-dev/hmis/ent/stocklocation"
 	"github.com/hmis-dev/hmis/ent/stockmovement"
+	"github.com/hmis-dev/hmis/ent/tariff"
 	"github.com/hmis-dev/hmis/ent/user"
 	"github.com/hmis-dev/hmis/ent/ward"
 	"github.com/hmis-dev/hmis/internal/prescribing/rxwarn"
@@ -82,11 +85,13 @@ const (
 	TypeAuditEvent           = "AuditEvent"
 	TypeBed                  = "Bed"
 	TypeBedAssignment        = "BedAssignment"
+	TypeBillingCursor        = "BillingCursor"
 	TypeBreakGlassAccess     = "BreakGlassAccess"
 	TypeCarePlan             = "CarePlan"
 	TypeCarePlanActivity     = "CarePlanActivity"
 	TypeCarePlanGoal         = "CarePlanGoal"
 	TypeCareTeamMember       = "CareTeamMember"
+	TypeCharge               = "Charge"
 	TypeClinicalNote         = "ClinicalNote"
 	TypeDepartment           = "Department"
 	TypeDispensing           = "Dispensing"
@@ -122,6 +127,7 @@ const (
 	TypeStockBatch           = "StockBatch"
 	TypeStockLocation        = "StockLocation"
 	TypeStockMovement        = "StockMovement"
+	TypeTariff               = "Tariff"
 	TypeUser                 = "User"
 	TypeWard                 = "Ward"
 )
@@ -9106,6 +9112,392 @@ func (m *BedAssignmentMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown BedAssignment edge %s", name)
 }
 
+// BillingCursorMutation represents an operation that mutates the BillingCursor nodes in the graph.
+type BillingCursorMutation struct {
+	config
+	op            Op
+	typ           string
+	id            *string
+	topic         *string
+	after         *string
+	clearedFields map[string]struct{}
+	done          bool
+	oldValue      func(context.Context) (*BillingCursor, error)
+	predicates    []predicate.BillingCursor
+}
+
+var _ ent.Mutation = (*BillingCursorMutation)(nil)
+
+// billingcursorOption allows management of the mutation configuration using functional options.
+type billingcursorOption func(*BillingCursorMutation)
+
+// newBillingCursorMutation creates new mutation for the BillingCursor entity.
+func newBillingCursorMutation(c config, op Op, opts ...billingcursorOption) *BillingCursorMutation {
+	m := &BillingCursorMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeBillingCursor,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withBillingCursorID sets the ID field of the mutation.
+func withBillingCursorID(id string) billingcursorOption {
+	return func(m *BillingCursorMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *BillingCursor
+		)
+		m.oldValue = func(ctx context.Context) (*BillingCursor, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().BillingCursor.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withBillingCursor sets the old BillingCursor of the mutation.
+func withBillingCursor(node *BillingCursor) billingcursorOption {
+	return func(m *BillingCursorMutation) {
+		m.oldValue = func(context.Context) (*BillingCursor, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m BillingCursorMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m BillingCursorMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of BillingCursor entities.
+func (m *BillingCursorMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *BillingCursorMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *BillingCursorMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().BillingCursor.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetTopic sets the "topic" field.
+func (m *BillingCursorMutation) SetTopic(s string) {
+	m.topic = &s
+}
+
+// Topic returns the value of the "topic" field in the mutation.
+func (m *BillingCursorMutation) Topic() (r string, exists bool) {
+	v := m.topic
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTopic returns the old "topic" field's value of the BillingCursor entity.
+// If the BillingCursor object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *BillingCursorMutation) OldTopic(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTopic is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTopic requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTopic: %w", err)
+	}
+	return oldValue.Topic, nil
+}
+
+// ResetTopic resets all changes to the "topic" field.
+func (m *BillingCursorMutation) ResetTopic() {
+	m.topic = nil
+}
+
+// SetAfter sets the "after" field.
+func (m *BillingCursorMutation) SetAfter(s string) {
+	m.after = &s
+}
+
+// After returns the value of the "after" field in the mutation.
+func (m *BillingCursorMutation) After() (r string, exists bool) {
+	v := m.after
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAfter returns the old "after" field's value of the BillingCursor entity.
+// If the BillingCursor object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *BillingCursorMutation) OldAfter(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAfter is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAfter requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAfter: %w", err)
+	}
+	return oldValue.After, nil
+}
+
+// ResetAfter resets all changes to the "after" field.
+func (m *BillingCursorMutation) ResetAfter() {
+	m.after = nil
+}
+
+// Where appends a list predicates to the BillingCursorMutation builder.
+func (m *BillingCursorMutation) Where(ps ...predicate.BillingCursor) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the BillingCursorMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *BillingCursorMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.BillingCursor, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *BillingCursorMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *BillingCursorMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (BillingCursor).
+func (m *BillingCursorMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *BillingCursorMutation) Fields() []string {
+	fields := make([]string, 0, 2)
+	if m.topic != nil {
+		fields = append(fields, billingcursor.FieldTopic)
+	}
+	if m.after != nil {
+		fields = append(fields, billingcursor.FieldAfter)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *BillingCursorMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case billingcursor.FieldTopic:
+		return m.Topic()
+	case billingcursor.FieldAfter:
+		return m.After()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *BillingCursorMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case billingcursor.FieldTopic:
+		return m.OldTopic(ctx)
+	case billingcursor.FieldAfter:
+		return m.OldAfter(ctx)
+	}
+	return nil, fmt.Errorf("unknown BillingCursor field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *BillingCursorMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case billingcursor.FieldTopic:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTopic(v)
+		return nil
+	case billingcursor.FieldAfter:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAfter(v)
+		return nil
+	}
+	return fmt.Errorf("unknown BillingCursor field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *BillingCursorMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *BillingCursorMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *BillingCursorMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown BillingCursor numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *BillingCursorMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *BillingCursorMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *BillingCursorMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown BillingCursor nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *BillingCursorMutation) ResetField(name string) error {
+	switch name {
+	case billingcursor.FieldTopic:
+		m.ResetTopic()
+		return nil
+	case billingcursor.FieldAfter:
+		m.ResetAfter()
+		return nil
+	}
+	return fmt.Errorf("unknown BillingCursor field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *BillingCursorMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *BillingCursorMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *BillingCursorMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *BillingCursorMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *BillingCursorMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *BillingCursorMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *BillingCursorMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown BillingCursor unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *BillingCursorMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown BillingCursor edge %s", name)
+}
+
 // BreakGlassAccessMutation represents an operation that mutates the BreakGlassAccess nodes in the graph.
 type BreakGlassAccessMutation struct {
 	config
@@ -13405,6 +13797,1829 @@ func (m *CareTeamMemberMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown CareTeamMember edge %s", name)
+}
+
+// ChargeMutation represents an operation that mutates the Charge nodes in the graph.
+type ChargeMutation struct {
+	config
+	op              Op
+	typ             string
+	id              *string
+	created_at      *time.Time
+	updated_at      *time.Time
+	source_type     *charge.SourceType
+	source_id       *string
+	day             *string
+	encounter_id    *string
+	admission_id    *string
+	code            *string
+	description     *string
+	category        *charge.Category
+	quantity        *int
+	addquantity     *int
+	unit_price      *int64
+	addunit_price   *int64
+	amount          *int64
+	addamount       *int64
+	service_at      *time.Time
+	created_by_id   *string
+	status          *charge.Status
+	reversal_reason *string
+	reversed_by_id  *string
+	reversed_at     *time.Time
+	invoice_id      *string
+	clearedFields   map[string]struct{}
+	patient         *string
+	clearedpatient  bool
+	tariff          *string
+	clearedtariff   bool
+	done            bool
+	oldValue        func(context.Context) (*Charge, error)
+	predicates      []predicate.Charge
+}
+
+var _ ent.Mutation = (*ChargeMutation)(nil)
+
+// chargeOption allows management of the mutation configuration using functional options.
+type chargeOption func(*ChargeMutation)
+
+// newChargeMutation creates new mutation for the Charge entity.
+func newChargeMutation(c config, op Op, opts ...chargeOption) *ChargeMutation {
+	m := &ChargeMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeCharge,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withChargeID sets the ID field of the mutation.
+func withChargeID(id string) chargeOption {
+	return func(m *ChargeMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *Charge
+		)
+		m.oldValue = func(ctx context.Context) (*Charge, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().Charge.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withCharge sets the old Charge of the mutation.
+func withCharge(node *Charge) chargeOption {
+	return func(m *ChargeMutation) {
+		m.oldValue = func(context.Context) (*Charge, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m ChargeMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m ChargeMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of Charge entities.
+func (m *ChargeMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *ChargeMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *ChargeMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().Charge.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *ChargeMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *ChargeMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the Charge entity.
+// If the Charge object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ChargeMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *ChargeMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *ChargeMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *ChargeMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the Charge entity.
+// If the Charge object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ChargeMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *ChargeMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetPatientID sets the "patient_id" field.
+func (m *ChargeMutation) SetPatientID(s string) {
+	m.patient = &s
+}
+
+// PatientID returns the value of the "patient_id" field in the mutation.
+func (m *ChargeMutation) PatientID() (r string, exists bool) {
+	v := m.patient
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPatientID returns the old "patient_id" field's value of the Charge entity.
+// If the Charge object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ChargeMutation) OldPatientID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPatientID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPatientID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPatientID: %w", err)
+	}
+	return oldValue.PatientID, nil
+}
+
+// ResetPatientID resets all changes to the "patient_id" field.
+func (m *ChargeMutation) ResetPatientID() {
+	m.patient = nil
+}
+
+// SetSourceType sets the "source_type" field.
+func (m *ChargeMutation) SetSourceType(ct charge.SourceType) {
+	m.source_type = &ct
+}
+
+// SourceType returns the value of the "source_type" field in the mutation.
+func (m *ChargeMutation) SourceType() (r charge.SourceType, exists bool) {
+	v := m.source_type
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSourceType returns the old "source_type" field's value of the Charge entity.
+// If the Charge object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ChargeMutation) OldSourceType(ctx context.Context) (v charge.SourceType, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSourceType is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSourceType requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSourceType: %w", err)
+	}
+	return oldValue.SourceType, nil
+}
+
+// ResetSourceType resets all changes to the "source_type" field.
+func (m *ChargeMutation) ResetSourceType() {
+	m.source_type = nil
+}
+
+// SetSourceID sets the "source_id" field.
+func (m *ChargeMutation) SetSourceID(s string) {
+	m.source_id = &s
+}
+
+// SourceID returns the value of the "source_id" field in the mutation.
+func (m *ChargeMutation) SourceID() (r string, exists bool) {
+	v := m.source_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSourceID returns the old "source_id" field's value of the Charge entity.
+// If the Charge object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ChargeMutation) OldSourceID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSourceID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSourceID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSourceID: %w", err)
+	}
+	return oldValue.SourceID, nil
+}
+
+// ResetSourceID resets all changes to the "source_id" field.
+func (m *ChargeMutation) ResetSourceID() {
+	m.source_id = nil
+}
+
+// SetDay sets the "day" field.
+func (m *ChargeMutation) SetDay(s string) {
+	m.day = &s
+}
+
+// Day returns the value of the "day" field in the mutation.
+func (m *ChargeMutation) Day() (r string, exists bool) {
+	v := m.day
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDay returns the old "day" field's value of the Charge entity.
+// If the Charge object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ChargeMutation) OldDay(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDay is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDay requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDay: %w", err)
+	}
+	return oldValue.Day, nil
+}
+
+// ResetDay resets all changes to the "day" field.
+func (m *ChargeMutation) ResetDay() {
+	m.day = nil
+}
+
+// SetEncounterID sets the "encounter_id" field.
+func (m *ChargeMutation) SetEncounterID(s string) {
+	m.encounter_id = &s
+}
+
+// EncounterID returns the value of the "encounter_id" field in the mutation.
+func (m *ChargeMutation) EncounterID() (r string, exists bool) {
+	v := m.encounter_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEncounterID returns the old "encounter_id" field's value of the Charge entity.
+// If the Charge object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ChargeMutation) OldEncounterID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEncounterID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEncounterID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEncounterID: %w", err)
+	}
+	return oldValue.EncounterID, nil
+}
+
+// ClearEncounterID clears the value of the "encounter_id" field.
+func (m *ChargeMutation) ClearEncounterID() {
+	m.encounter_id = nil
+	m.clearedFields[charge.FieldEncounterID] = struct{}{}
+}
+
+// EncounterIDCleared returns if the "encounter_id" field was cleared in this mutation.
+func (m *ChargeMutation) EncounterIDCleared() bool {
+	_, ok := m.clearedFields[charge.FieldEncounterID]
+	return ok
+}
+
+// ResetEncounterID resets all changes to the "encounter_id" field.
+func (m *ChargeMutation) ResetEncounterID() {
+	m.encounter_id = nil
+	delete(m.clearedFields, charge.FieldEncounterID)
+}
+
+// SetAdmissionID sets the "admission_id" field.
+func (m *ChargeMutation) SetAdmissionID(s string) {
+	m.admission_id = &s
+}
+
+// AdmissionID returns the value of the "admission_id" field in the mutation.
+func (m *ChargeMutation) AdmissionID() (r string, exists bool) {
+	v := m.admission_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAdmissionID returns the old "admission_id" field's value of the Charge entity.
+// If the Charge object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ChargeMutation) OldAdmissionID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAdmissionID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAdmissionID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAdmissionID: %w", err)
+	}
+	return oldValue.AdmissionID, nil
+}
+
+// ClearAdmissionID clears the value of the "admission_id" field.
+func (m *ChargeMutation) ClearAdmissionID() {
+	m.admission_id = nil
+	m.clearedFields[charge.FieldAdmissionID] = struct{}{}
+}
+
+// AdmissionIDCleared returns if the "admission_id" field was cleared in this mutation.
+func (m *ChargeMutation) AdmissionIDCleared() bool {
+	_, ok := m.clearedFields[charge.FieldAdmissionID]
+	return ok
+}
+
+// ResetAdmissionID resets all changes to the "admission_id" field.
+func (m *ChargeMutation) ResetAdmissionID() {
+	m.admission_id = nil
+	delete(m.clearedFields, charge.FieldAdmissionID)
+}
+
+// SetTariffID sets the "tariff_id" field.
+func (m *ChargeMutation) SetTariffID(s string) {
+	m.tariff = &s
+}
+
+// TariffID returns the value of the "tariff_id" field in the mutation.
+func (m *ChargeMutation) TariffID() (r string, exists bool) {
+	v := m.tariff
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTariffID returns the old "tariff_id" field's value of the Charge entity.
+// If the Charge object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ChargeMutation) OldTariffID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTariffID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTariffID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTariffID: %w", err)
+	}
+	return oldValue.TariffID, nil
+}
+
+// ClearTariffID clears the value of the "tariff_id" field.
+func (m *ChargeMutation) ClearTariffID() {
+	m.tariff = nil
+	m.clearedFields[charge.FieldTariffID] = struct{}{}
+}
+
+// TariffIDCleared returns if the "tariff_id" field was cleared in this mutation.
+func (m *ChargeMutation) TariffIDCleared() bool {
+	_, ok := m.clearedFields[charge.FieldTariffID]
+	return ok
+}
+
+// ResetTariffID resets all changes to the "tariff_id" field.
+func (m *ChargeMutation) ResetTariffID() {
+	m.tariff = nil
+	delete(m.clearedFields, charge.FieldTariffID)
+}
+
+// SetCode sets the "code" field.
+func (m *ChargeMutation) SetCode(s string) {
+	m.code = &s
+}
+
+// Code returns the value of the "code" field in the mutation.
+func (m *ChargeMutation) Code() (r string, exists bool) {
+	v := m.code
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCode returns the old "code" field's value of the Charge entity.
+// If the Charge object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ChargeMutation) OldCode(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCode is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCode requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCode: %w", err)
+	}
+	return oldValue.Code, nil
+}
+
+// ResetCode resets all changes to the "code" field.
+func (m *ChargeMutation) ResetCode() {
+	m.code = nil
+}
+
+// SetDescription sets the "description" field.
+func (m *ChargeMutation) SetDescription(s string) {
+	m.description = &s
+}
+
+// Description returns the value of the "description" field in the mutation.
+func (m *ChargeMutation) Description() (r string, exists bool) {
+	v := m.description
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDescription returns the old "description" field's value of the Charge entity.
+// If the Charge object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ChargeMutation) OldDescription(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDescription is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDescription requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDescription: %w", err)
+	}
+	return oldValue.Description, nil
+}
+
+// ResetDescription resets all changes to the "description" field.
+func (m *ChargeMutation) ResetDescription() {
+	m.description = nil
+}
+
+// SetCategory sets the "category" field.
+func (m *ChargeMutation) SetCategory(c charge.Category) {
+	m.category = &c
+}
+
+// Category returns the value of the "category" field in the mutation.
+func (m *ChargeMutation) Category() (r charge.Category, exists bool) {
+	v := m.category
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCategory returns the old "category" field's value of the Charge entity.
+// If the Charge object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ChargeMutation) OldCategory(ctx context.Context) (v charge.Category, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCategory is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCategory requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCategory: %w", err)
+	}
+	return oldValue.Category, nil
+}
+
+// ResetCategory resets all changes to the "category" field.
+func (m *ChargeMutation) ResetCategory() {
+	m.category = nil
+}
+
+// SetQuantity sets the "quantity" field.
+func (m *ChargeMutation) SetQuantity(i int) {
+	m.quantity = &i
+	m.addquantity = nil
+}
+
+// Quantity returns the value of the "quantity" field in the mutation.
+func (m *ChargeMutation) Quantity() (r int, exists bool) {
+	v := m.quantity
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldQuantity returns the old "quantity" field's value of the Charge entity.
+// If the Charge object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ChargeMutation) OldQuantity(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldQuantity is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldQuantity requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldQuantity: %w", err)
+	}
+	return oldValue.Quantity, nil
+}
+
+// AddQuantity adds i to the "quantity" field.
+func (m *ChargeMutation) AddQuantity(i int) {
+	if m.addquantity != nil {
+		*m.addquantity += i
+	} else {
+		m.addquantity = &i
+	}
+}
+
+// AddedQuantity returns the value that was added to the "quantity" field in this mutation.
+func (m *ChargeMutation) AddedQuantity() (r int, exists bool) {
+	v := m.addquantity
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetQuantity resets all changes to the "quantity" field.
+func (m *ChargeMutation) ResetQuantity() {
+	m.quantity = nil
+	m.addquantity = nil
+}
+
+// SetUnitPrice sets the "unit_price" field.
+func (m *ChargeMutation) SetUnitPrice(i int64) {
+	m.unit_price = &i
+	m.addunit_price = nil
+}
+
+// UnitPrice returns the value of the "unit_price" field in the mutation.
+func (m *ChargeMutation) UnitPrice() (r int64, exists bool) {
+	v := m.unit_price
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUnitPrice returns the old "unit_price" field's value of the Charge entity.
+// If the Charge object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ChargeMutation) OldUnitPrice(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUnitPrice is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUnitPrice requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUnitPrice: %w", err)
+	}
+	return oldValue.UnitPrice, nil
+}
+
+// AddUnitPrice adds i to the "unit_price" field.
+func (m *ChargeMutation) AddUnitPrice(i int64) {
+	if m.addunit_price != nil {
+		*m.addunit_price += i
+	} else {
+		m.addunit_price = &i
+	}
+}
+
+// AddedUnitPrice returns the value that was added to the "unit_price" field in this mutation.
+func (m *ChargeMutation) AddedUnitPrice() (r int64, exists bool) {
+	v := m.addunit_price
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetUnitPrice resets all changes to the "unit_price" field.
+func (m *ChargeMutation) ResetUnitPrice() {
+	m.unit_price = nil
+	m.addunit_price = nil
+}
+
+// SetAmount sets the "amount" field.
+func (m *ChargeMutation) SetAmount(i int64) {
+	m.amount = &i
+	m.addamount = nil
+}
+
+// Amount returns the value of the "amount" field in the mutation.
+func (m *ChargeMutation) Amount() (r int64, exists bool) {
+	v := m.amount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAmount returns the old "amount" field's value of the Charge entity.
+// If the Charge object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ChargeMutation) OldAmount(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAmount is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAmount requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAmount: %w", err)
+	}
+	return oldValue.Amount, nil
+}
+
+// AddAmount adds i to the "amount" field.
+func (m *ChargeMutation) AddAmount(i int64) {
+	if m.addamount != nil {
+		*m.addamount += i
+	} else {
+		m.addamount = &i
+	}
+}
+
+// AddedAmount returns the value that was added to the "amount" field in this mutation.
+func (m *ChargeMutation) AddedAmount() (r int64, exists bool) {
+	v := m.addamount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetAmount resets all changes to the "amount" field.
+func (m *ChargeMutation) ResetAmount() {
+	m.amount = nil
+	m.addamount = nil
+}
+
+// SetServiceAt sets the "service_at" field.
+func (m *ChargeMutation) SetServiceAt(t time.Time) {
+	m.service_at = &t
+}
+
+// ServiceAt returns the value of the "service_at" field in the mutation.
+func (m *ChargeMutation) ServiceAt() (r time.Time, exists bool) {
+	v := m.service_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldServiceAt returns the old "service_at" field's value of the Charge entity.
+// If the Charge object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ChargeMutation) OldServiceAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldServiceAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldServiceAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldServiceAt: %w", err)
+	}
+	return oldValue.ServiceAt, nil
+}
+
+// ResetServiceAt resets all changes to the "service_at" field.
+func (m *ChargeMutation) ResetServiceAt() {
+	m.service_at = nil
+}
+
+// SetCreatedByID sets the "created_by_id" field.
+func (m *ChargeMutation) SetCreatedByID(s string) {
+	m.created_by_id = &s
+}
+
+// CreatedByID returns the value of the "created_by_id" field in the mutation.
+func (m *ChargeMutation) CreatedByID() (r string, exists bool) {
+	v := m.created_by_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedByID returns the old "created_by_id" field's value of the Charge entity.
+// If the Charge object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ChargeMutation) OldCreatedByID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedByID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedByID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedByID: %w", err)
+	}
+	return oldValue.CreatedByID, nil
+}
+
+// ClearCreatedByID clears the value of the "created_by_id" field.
+func (m *ChargeMutation) ClearCreatedByID() {
+	m.created_by_id = nil
+	m.clearedFields[charge.FieldCreatedByID] = struct{}{}
+}
+
+// CreatedByIDCleared returns if the "created_by_id" field was cleared in this mutation.
+func (m *ChargeMutation) CreatedByIDCleared() bool {
+	_, ok := m.clearedFields[charge.FieldCreatedByID]
+	return ok
+}
+
+// ResetCreatedByID resets all changes to the "created_by_id" field.
+func (m *ChargeMutation) ResetCreatedByID() {
+	m.created_by_id = nil
+	delete(m.clearedFields, charge.FieldCreatedByID)
+}
+
+// SetStatus sets the "status" field.
+func (m *ChargeMutation) SetStatus(c charge.Status) {
+	m.status = &c
+}
+
+// Status returns the value of the "status" field in the mutation.
+func (m *ChargeMutation) Status() (r charge.Status, exists bool) {
+	v := m.status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStatus returns the old "status" field's value of the Charge entity.
+// If the Charge object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ChargeMutation) OldStatus(ctx context.Context) (v charge.Status, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStatus: %w", err)
+	}
+	return oldValue.Status, nil
+}
+
+// ResetStatus resets all changes to the "status" field.
+func (m *ChargeMutation) ResetStatus() {
+	m.status = nil
+}
+
+// SetReversalReason sets the "reversal_reason" field.
+func (m *ChargeMutation) SetReversalReason(s string) {
+	m.reversal_reason = &s
+}
+
+// ReversalReason returns the value of the "reversal_reason" field in the mutation.
+func (m *ChargeMutation) ReversalReason() (r string, exists bool) {
+	v := m.reversal_reason
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReversalReason returns the old "reversal_reason" field's value of the Charge entity.
+// If the Charge object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ChargeMutation) OldReversalReason(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReversalReason is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReversalReason requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReversalReason: %w", err)
+	}
+	return oldValue.ReversalReason, nil
+}
+
+// ClearReversalReason clears the value of the "reversal_reason" field.
+func (m *ChargeMutation) ClearReversalReason() {
+	m.reversal_reason = nil
+	m.clearedFields[charge.FieldReversalReason] = struct{}{}
+}
+
+// ReversalReasonCleared returns if the "reversal_reason" field was cleared in this mutation.
+func (m *ChargeMutation) ReversalReasonCleared() bool {
+	_, ok := m.clearedFields[charge.FieldReversalReason]
+	return ok
+}
+
+// ResetReversalReason resets all changes to the "reversal_reason" field.
+func (m *ChargeMutation) ResetReversalReason() {
+	m.reversal_reason = nil
+	delete(m.clearedFields, charge.FieldReversalReason)
+}
+
+// SetReversedByID sets the "reversed_by_id" field.
+func (m *ChargeMutation) SetReversedByID(s string) {
+	m.reversed_by_id = &s
+}
+
+// ReversedByID returns the value of the "reversed_by_id" field in the mutation.
+func (m *ChargeMutation) ReversedByID() (r string, exists bool) {
+	v := m.reversed_by_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReversedByID returns the old "reversed_by_id" field's value of the Charge entity.
+// If the Charge object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ChargeMutation) OldReversedByID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReversedByID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReversedByID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReversedByID: %w", err)
+	}
+	return oldValue.ReversedByID, nil
+}
+
+// ClearReversedByID clears the value of the "reversed_by_id" field.
+func (m *ChargeMutation) ClearReversedByID() {
+	m.reversed_by_id = nil
+	m.clearedFields[charge.FieldReversedByID] = struct{}{}
+}
+
+// ReversedByIDCleared returns if the "reversed_by_id" field was cleared in this mutation.
+func (m *ChargeMutation) ReversedByIDCleared() bool {
+	_, ok := m.clearedFields[charge.FieldReversedByID]
+	return ok
+}
+
+// ResetReversedByID resets all changes to the "reversed_by_id" field.
+func (m *ChargeMutation) ResetReversedByID() {
+	m.reversed_by_id = nil
+	delete(m.clearedFields, charge.FieldReversedByID)
+}
+
+// SetReversedAt sets the "reversed_at" field.
+func (m *ChargeMutation) SetReversedAt(t time.Time) {
+	m.reversed_at = &t
+}
+
+// ReversedAt returns the value of the "reversed_at" field in the mutation.
+func (m *ChargeMutation) ReversedAt() (r time.Time, exists bool) {
+	v := m.reversed_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReversedAt returns the old "reversed_at" field's value of the Charge entity.
+// If the Charge object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ChargeMutation) OldReversedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReversedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReversedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReversedAt: %w", err)
+	}
+	return oldValue.ReversedAt, nil
+}
+
+// ClearReversedAt clears the value of the "reversed_at" field.
+func (m *ChargeMutation) ClearReversedAt() {
+	m.reversed_at = nil
+	m.clearedFields[charge.FieldReversedAt] = struct{}{}
+}
+
+// ReversedAtCleared returns if the "reversed_at" field was cleared in this mutation.
+func (m *ChargeMutation) ReversedAtCleared() bool {
+	_, ok := m.clearedFields[charge.FieldReversedAt]
+	return ok
+}
+
+// ResetReversedAt resets all changes to the "reversed_at" field.
+func (m *ChargeMutation) ResetReversedAt() {
+	m.reversed_at = nil
+	delete(m.clearedFields, charge.FieldReversedAt)
+}
+
+// SetInvoiceID sets the "invoice_id" field.
+func (m *ChargeMutation) SetInvoiceID(s string) {
+	m.invoice_id = &s
+}
+
+// InvoiceID returns the value of the "invoice_id" field in the mutation.
+func (m *ChargeMutation) InvoiceID() (r string, exists bool) {
+	v := m.invoice_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldInvoiceID returns the old "invoice_id" field's value of the Charge entity.
+// If the Charge object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ChargeMutation) OldInvoiceID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldInvoiceID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldInvoiceID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldInvoiceID: %w", err)
+	}
+	return oldValue.InvoiceID, nil
+}
+
+// ClearInvoiceID clears the value of the "invoice_id" field.
+func (m *ChargeMutation) ClearInvoiceID() {
+	m.invoice_id = nil
+	m.clearedFields[charge.FieldInvoiceID] = struct{}{}
+}
+
+// InvoiceIDCleared returns if the "invoice_id" field was cleared in this mutation.
+func (m *ChargeMutation) InvoiceIDCleared() bool {
+	_, ok := m.clearedFields[charge.FieldInvoiceID]
+	return ok
+}
+
+// ResetInvoiceID resets all changes to the "invoice_id" field.
+func (m *ChargeMutation) ResetInvoiceID() {
+	m.invoice_id = nil
+	delete(m.clearedFields, charge.FieldInvoiceID)
+}
+
+// ClearPatient clears the "patient" edge to the Patient entity.
+func (m *ChargeMutation) ClearPatient() {
+	m.clearedpatient = true
+	m.clearedFields[charge.FieldPatientID] = struct{}{}
+}
+
+// PatientCleared reports if the "patient" edge to the Patient entity was cleared.
+func (m *ChargeMutation) PatientCleared() bool {
+	return m.clearedpatient
+}
+
+// PatientIDs returns the "patient" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// PatientID instead. It exists only for internal usage by the builders.
+func (m *ChargeMutation) PatientIDs() (ids []string) {
+	if id := m.patient; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetPatient resets all changes to the "patient" edge.
+func (m *ChargeMutation) ResetPatient() {
+	m.patient = nil
+	m.clearedpatient = false
+}
+
+// ClearTariff clears the "tariff" edge to the Tariff entity.
+func (m *ChargeMutation) ClearTariff() {
+	m.clearedtariff = true
+	m.clearedFields[charge.FieldTariffID] = struct{}{}
+}
+
+// TariffCleared reports if the "tariff" edge to the Tariff entity was cleared.
+func (m *ChargeMutation) TariffCleared() bool {
+	return m.TariffIDCleared() || m.clearedtariff
+}
+
+// TariffIDs returns the "tariff" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// TariffID instead. It exists only for internal usage by the builders.
+func (m *ChargeMutation) TariffIDs() (ids []string) {
+	if id := m.tariff; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetTariff resets all changes to the "tariff" edge.
+func (m *ChargeMutation) ResetTariff() {
+	m.tariff = nil
+	m.clearedtariff = false
+}
+
+// Where appends a list predicates to the ChargeMutation builder.
+func (m *ChargeMutation) Where(ps ...predicate.Charge) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the ChargeMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *ChargeMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.Charge, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *ChargeMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *ChargeMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (Charge).
+func (m *ChargeMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *ChargeMutation) Fields() []string {
+	fields := make([]string, 0, 22)
+	if m.created_at != nil {
+		fields = append(fields, charge.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, charge.FieldUpdatedAt)
+	}
+	if m.patient != nil {
+		fields = append(fields, charge.FieldPatientID)
+	}
+	if m.source_type != nil {
+		fields = append(fields, charge.FieldSourceType)
+	}
+	if m.source_id != nil {
+		fields = append(fields, charge.FieldSourceID)
+	}
+	if m.day != nil {
+		fields = append(fields, charge.FieldDay)
+	}
+	if m.encounter_id != nil {
+		fields = append(fields, charge.FieldEncounterID)
+	}
+	if m.admission_id != nil {
+		fields = append(fields, charge.FieldAdmissionID)
+	}
+	if m.tariff != nil {
+		fields = append(fields, charge.FieldTariffID)
+	}
+	if m.code != nil {
+		fields = append(fields, charge.FieldCode)
+	}
+	if m.description != nil {
+		fields = append(fields, charge.FieldDescription)
+	}
+	if m.category != nil {
+		fields = append(fields, charge.FieldCategory)
+	}
+	if m.quantity != nil {
+		fields = append(fields, charge.FieldQuantity)
+	}
+	if m.unit_price != nil {
+		fields = append(fields, charge.FieldUnitPrice)
+	}
+	if m.amount != nil {
+		fields = append(fields, charge.FieldAmount)
+	}
+	if m.service_at != nil {
+		fields = append(fields, charge.FieldServiceAt)
+	}
+	if m.created_by_id != nil {
+		fields = append(fields, charge.FieldCreatedByID)
+	}
+	if m.status != nil {
+		fields = append(fields, charge.FieldStatus)
+	}
+	if m.reversal_reason != nil {
+		fields = append(fields, charge.FieldReversalReason)
+	}
+	if m.reversed_by_id != nil {
+		fields = append(fields, charge.FieldReversedByID)
+	}
+	if m.reversed_at != nil {
+		fields = append(fields, charge.FieldReversedAt)
+	}
+	if m.invoice_id != nil {
+		fields = append(fields, charge.FieldInvoiceID)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *ChargeMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case charge.FieldCreatedAt:
+		return m.CreatedAt()
+	case charge.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case charge.FieldPatientID:
+		return m.PatientID()
+	case charge.FieldSourceType:
+		return m.SourceType()
+	case charge.FieldSourceID:
+		return m.SourceID()
+	case charge.FieldDay:
+		return m.Day()
+	case charge.FieldEncounterID:
+		return m.EncounterID()
+	case charge.FieldAdmissionID:
+		return m.AdmissionID()
+	case charge.FieldTariffID:
+		return m.TariffID()
+	case charge.FieldCode:
+		return m.Code()
+	case charge.FieldDescription:
+		return m.Description()
+	case charge.FieldCategory:
+		return m.Category()
+	case charge.FieldQuantity:
+		return m.Quantity()
+	case charge.FieldUnitPrice:
+		return m.UnitPrice()
+	case charge.FieldAmount:
+		return m.Amount()
+	case charge.FieldServiceAt:
+		return m.ServiceAt()
+	case charge.FieldCreatedByID:
+		return m.CreatedByID()
+	case charge.FieldStatus:
+		return m.Status()
+	case charge.FieldReversalReason:
+		return m.ReversalReason()
+	case charge.FieldReversedByID:
+		return m.ReversedByID()
+	case charge.FieldReversedAt:
+		return m.ReversedAt()
+	case charge.FieldInvoiceID:
+		return m.InvoiceID()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *ChargeMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case charge.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case charge.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case charge.FieldPatientID:
+		return m.OldPatientID(ctx)
+	case charge.FieldSourceType:
+		return m.OldSourceType(ctx)
+	case charge.FieldSourceID:
+		return m.OldSourceID(ctx)
+	case charge.FieldDay:
+		return m.OldDay(ctx)
+	case charge.FieldEncounterID:
+		return m.OldEncounterID(ctx)
+	case charge.FieldAdmissionID:
+		return m.OldAdmissionID(ctx)
+	case charge.FieldTariffID:
+		return m.OldTariffID(ctx)
+	case charge.FieldCode:
+		return m.OldCode(ctx)
+	case charge.FieldDescription:
+		return m.OldDescription(ctx)
+	case charge.FieldCategory:
+		return m.OldCategory(ctx)
+	case charge.FieldQuantity:
+		return m.OldQuantity(ctx)
+	case charge.FieldUnitPrice:
+		return m.OldUnitPrice(ctx)
+	case charge.FieldAmount:
+		return m.OldAmount(ctx)
+	case charge.FieldServiceAt:
+		return m.OldServiceAt(ctx)
+	case charge.FieldCreatedByID:
+		return m.OldCreatedByID(ctx)
+	case charge.FieldStatus:
+		return m.OldStatus(ctx)
+	case charge.FieldReversalReason:
+		return m.OldReversalReason(ctx)
+	case charge.FieldReversedByID:
+		return m.OldReversedByID(ctx)
+	case charge.FieldReversedAt:
+		return m.OldReversedAt(ctx)
+	case charge.FieldInvoiceID:
+		return m.OldInvoiceID(ctx)
+	}
+	return nil, fmt.Errorf("unknown Charge field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ChargeMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case charge.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case charge.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case charge.FieldPatientID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPatientID(v)
+		return nil
+	case charge.FieldSourceType:
+		v, ok := value.(charge.SourceType)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSourceType(v)
+		return nil
+	case charge.FieldSourceID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSourceID(v)
+		return nil
+	case charge.FieldDay:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDay(v)
+		return nil
+	case charge.FieldEncounterID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEncounterID(v)
+		return nil
+	case charge.FieldAdmissionID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAdmissionID(v)
+		return nil
+	case charge.FieldTariffID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTariffID(v)
+		return nil
+	case charge.FieldCode:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCode(v)
+		return nil
+	case charge.FieldDescription:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDescription(v)
+		return nil
+	case charge.FieldCategory:
+		v, ok := value.(charge.Category)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCategory(v)
+		return nil
+	case charge.FieldQuantity:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetQuantity(v)
+		return nil
+	case charge.FieldUnitPrice:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUnitPrice(v)
+		return nil
+	case charge.FieldAmount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAmount(v)
+		return nil
+	case charge.FieldServiceAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetServiceAt(v)
+		return nil
+	case charge.FieldCreatedByID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedByID(v)
+		return nil
+	case charge.FieldStatus:
+		v, ok := value.(charge.Status)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStatus(v)
+		return nil
+	case charge.FieldReversalReason:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReversalReason(v)
+		return nil
+	case charge.FieldReversedByID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReversedByID(v)
+		return nil
+	case charge.FieldReversedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReversedAt(v)
+		return nil
+	case charge.FieldInvoiceID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetInvoiceID(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Charge field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *ChargeMutation) AddedFields() []string {
+	var fields []string
+	if m.addquantity != nil {
+		fields = append(fields, charge.FieldQuantity)
+	}
+	if m.addunit_price != nil {
+		fields = append(fields, charge.FieldUnitPrice)
+	}
+	if m.addamount != nil {
+		fields = append(fields, charge.FieldAmount)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *ChargeMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case charge.FieldQuantity:
+		return m.AddedQuantity()
+	case charge.FieldUnitPrice:
+		return m.AddedUnitPrice()
+	case charge.FieldAmount:
+		return m.AddedAmount()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ChargeMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case charge.FieldQuantity:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddQuantity(v)
+		return nil
+	case charge.FieldUnitPrice:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddUnitPrice(v)
+		return nil
+	case charge.FieldAmount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddAmount(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Charge numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *ChargeMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(charge.FieldEncounterID) {
+		fields = append(fields, charge.FieldEncounterID)
+	}
+	if m.FieldCleared(charge.FieldAdmissionID) {
+		fields = append(fields, charge.FieldAdmissionID)
+	}
+	if m.FieldCleared(charge.FieldTariffID) {
+		fields = append(fields, charge.FieldTariffID)
+	}
+	if m.FieldCleared(charge.FieldCreatedByID) {
+		fields = append(fields, charge.FieldCreatedByID)
+	}
+	if m.FieldCleared(charge.FieldReversalReason) {
+		fields = append(fields, charge.FieldReversalReason)
+	}
+	if m.FieldCleared(charge.FieldReversedByID) {
+		fields = append(fields, charge.FieldReversedByID)
+	}
+	if m.FieldCleared(charge.FieldReversedAt) {
+		fields = append(fields, charge.FieldReversedAt)
+	}
+	if m.FieldCleared(charge.FieldInvoiceID) {
+		fields = append(fields, charge.FieldInvoiceID)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *ChargeMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *ChargeMutation) ClearField(name string) error {
+	switch name {
+	case charge.FieldEncounterID:
+		m.ClearEncounterID()
+		return nil
+	case charge.FieldAdmissionID:
+		m.ClearAdmissionID()
+		return nil
+	case charge.FieldTariffID:
+		m.ClearTariffID()
+		return nil
+	case charge.FieldCreatedByID:
+		m.ClearCreatedByID()
+		return nil
+	case charge.FieldReversalReason:
+		m.ClearReversalReason()
+		return nil
+	case charge.FieldReversedByID:
+		m.ClearReversedByID()
+		return nil
+	case charge.FieldReversedAt:
+		m.ClearReversedAt()
+		return nil
+	case charge.FieldInvoiceID:
+		m.ClearInvoiceID()
+		return nil
+	}
+	return fmt.Errorf("unknown Charge nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *ChargeMutation) ResetField(name string) error {
+	switch name {
+	case charge.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case charge.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case charge.FieldPatientID:
+		m.ResetPatientID()
+		return nil
+	case charge.FieldSourceType:
+		m.ResetSourceType()
+		return nil
+	case charge.FieldSourceID:
+		m.ResetSourceID()
+		return nil
+	case charge.FieldDay:
+		m.ResetDay()
+		return nil
+	case charge.FieldEncounterID:
+		m.ResetEncounterID()
+		return nil
+	case charge.FieldAdmissionID:
+		m.ResetAdmissionID()
+		return nil
+	case charge.FieldTariffID:
+		m.ResetTariffID()
+		return nil
+	case charge.FieldCode:
+		m.ResetCode()
+		return nil
+	case charge.FieldDescription:
+		m.ResetDescription()
+		return nil
+	case charge.FieldCategory:
+		m.ResetCategory()
+		return nil
+	case charge.FieldQuantity:
+		m.ResetQuantity()
+		return nil
+	case charge.FieldUnitPrice:
+		m.ResetUnitPrice()
+		return nil
+	case charge.FieldAmount:
+		m.ResetAmount()
+		return nil
+	case charge.FieldServiceAt:
+		m.ResetServiceAt()
+		return nil
+	case charge.FieldCreatedByID:
+		m.ResetCreatedByID()
+		return nil
+	case charge.FieldStatus:
+		m.ResetStatus()
+		return nil
+	case charge.FieldReversalReason:
+		m.ResetReversalReason()
+		return nil
+	case charge.FieldReversedByID:
+		m.ResetReversedByID()
+		return nil
+	case charge.FieldReversedAt:
+		m.ResetReversedAt()
+		return nil
+	case charge.FieldInvoiceID:
+		m.ResetInvoiceID()
+		return nil
+	}
+	return fmt.Errorf("unknown Charge field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *ChargeMutation) AddedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.patient != nil {
+		edges = append(edges, charge.EdgePatient)
+	}
+	if m.tariff != nil {
+		edges = append(edges, charge.EdgeTariff)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *ChargeMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case charge.EdgePatient:
+		if id := m.patient; id != nil {
+			return []ent.Value{*id}
+		}
+	case charge.EdgeTariff:
+		if id := m.tariff; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *ChargeMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 2)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *ChargeMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *ChargeMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.clearedpatient {
+		edges = append(edges, charge.EdgePatient)
+	}
+	if m.clearedtariff {
+		edges = append(edges, charge.EdgeTariff)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *ChargeMutation) EdgeCleared(name string) bool {
+	switch name {
+	case charge.EdgePatient:
+		return m.clearedpatient
+	case charge.EdgeTariff:
+		return m.clearedtariff
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *ChargeMutation) ClearEdge(name string) error {
+	switch name {
+	case charge.EdgePatient:
+		m.ClearPatient()
+		return nil
+	case charge.EdgeTariff:
+		m.ClearTariff()
+		return nil
+	}
+	return fmt.Errorf("unknown Charge unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *ChargeMutation) ResetEdge(name string) error {
+	switch name {
+	case charge.EdgePatient:
+		m.ResetPatient()
+		return nil
+	case charge.EdgeTariff:
+		m.ResetTariff()
+		return nil
+	}
+	return fmt.Errorf("unknown Charge edge %s", name)
 }
 
 // ClinicalNoteMutation represents an operation that mutates the ClinicalNote nodes in the graph.
@@ -39860,6 +42075,9 @@ type PatientMutation struct {
 	dispensing_lines            map[string]struct{}
 	removeddispensing_lines     map[string]struct{}
 	cleareddispensing_lines     bool
+	charges                     map[string]struct{}
+	removedcharges              map[string]struct{}
+	clearedcharges              bool
 	break_glass_accesses        map[string]struct{}
 	removedbreak_glass_accesses map[string]struct{}
 	clearedbreak_glass_accesses bool
@@ -42313,6 +44531,60 @@ func (m *PatientMutation) ResetDispensingLines() {
 	m.removeddispensing_lines = nil
 }
 
+// AddChargeIDs adds the "charges" edge to the Charge entity by ids.
+func (m *PatientMutation) AddChargeIDs(ids ...string) {
+	if m.charges == nil {
+		m.charges = make(map[string]struct{})
+	}
+	for i := range ids {
+		m.charges[ids[i]] = struct{}{}
+	}
+}
+
+// ClearCharges clears the "charges" edge to the Charge entity.
+func (m *PatientMutation) ClearCharges() {
+	m.clearedcharges = true
+}
+
+// ChargesCleared reports if the "charges" edge to the Charge entity was cleared.
+func (m *PatientMutation) ChargesCleared() bool {
+	return m.clearedcharges
+}
+
+// RemoveChargeIDs removes the "charges" edge to the Charge entity by IDs.
+func (m *PatientMutation) RemoveChargeIDs(ids ...string) {
+	if m.removedcharges == nil {
+		m.removedcharges = make(map[string]struct{})
+	}
+	for i := range ids {
+		delete(m.charges, ids[i])
+		m.removedcharges[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedCharges returns the removed IDs of the "charges" edge to the Charge entity.
+func (m *PatientMutation) RemovedChargesIDs() (ids []string) {
+	for id := range m.removedcharges {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ChargesIDs returns the "charges" edge IDs in the mutation.
+func (m *PatientMutation) ChargesIDs() (ids []string) {
+	for id := range m.charges {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetCharges resets all changes to the "charges" edge.
+func (m *PatientMutation) ResetCharges() {
+	m.charges = nil
+	m.clearedcharges = false
+	m.removedcharges = nil
+}
+
 // AddBreakGlassAccessIDs adds the "break_glass_accesses" edge to the BreakGlassAccess entity by ids.
 func (m *PatientMutation) AddBreakGlassAccessIDs(ids ...string) {
 	if m.break_glass_accesses == nil {
@@ -42921,7 +45193,7 @@ func (m *PatientMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *PatientMutation) AddedEdges() []string {
-	edges := make([]string, 0, 28)
+	edges := make([]string, 0, 29)
 	if m.appointments != nil {
 		edges = append(edges, patient.EdgeAppointments)
 	}
@@ -43002,6 +45274,9 @@ func (m *PatientMutation) AddedEdges() []string {
 	}
 	if m.dispensing_lines != nil {
 		edges = append(edges, patient.EdgeDispensingLines)
+	}
+	if m.charges != nil {
+		edges = append(edges, patient.EdgeCharges)
 	}
 	if m.break_glass_accesses != nil {
 		edges = append(edges, patient.EdgeBreakGlassAccesses)
@@ -43171,6 +45446,12 @@ func (m *PatientMutation) AddedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case patient.EdgeCharges:
+		ids := make([]ent.Value, 0, len(m.charges))
+		for id := range m.charges {
+			ids = append(ids, id)
+		}
+		return ids
 	case patient.EdgeBreakGlassAccesses:
 		ids := make([]ent.Value, 0, len(m.break_glass_accesses))
 		for id := range m.break_glass_accesses {
@@ -43183,7 +45464,7 @@ func (m *PatientMutation) AddedIDs(name string) []ent.Value {
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *PatientMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 28)
+	edges := make([]string, 0, 29)
 	if m.removedappointments != nil {
 		edges = append(edges, patient.EdgeAppointments)
 	}
@@ -43258,6 +45539,9 @@ func (m *PatientMutation) RemovedEdges() []string {
 	}
 	if m.removeddispensing_lines != nil {
 		edges = append(edges, patient.EdgeDispensingLines)
+	}
+	if m.removedcharges != nil {
+		edges = append(edges, patient.EdgeCharges)
 	}
 	if m.removedbreak_glass_accesses != nil {
 		edges = append(edges, patient.EdgeBreakGlassAccesses)
@@ -43419,6 +45703,12 @@ func (m *PatientMutation) RemovedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case patient.EdgeCharges:
+		ids := make([]ent.Value, 0, len(m.removedcharges))
+		for id := range m.removedcharges {
+			ids = append(ids, id)
+		}
+		return ids
 	case patient.EdgeBreakGlassAccesses:
 		ids := make([]ent.Value, 0, len(m.removedbreak_glass_accesses))
 		for id := range m.removedbreak_glass_accesses {
@@ -43431,7 +45721,7 @@ func (m *PatientMutation) RemovedIDs(name string) []ent.Value {
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *PatientMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 28)
+	edges := make([]string, 0, 29)
 	if m.clearedappointments {
 		edges = append(edges, patient.EdgeAppointments)
 	}
@@ -43513,6 +45803,9 @@ func (m *PatientMutation) ClearedEdges() []string {
 	if m.cleareddispensing_lines {
 		edges = append(edges, patient.EdgeDispensingLines)
 	}
+	if m.clearedcharges {
+		edges = append(edges, patient.EdgeCharges)
+	}
 	if m.clearedbreak_glass_accesses {
 		edges = append(edges, patient.EdgeBreakGlassAccesses)
 	}
@@ -43577,6 +45870,8 @@ func (m *PatientMutation) EdgeCleared(name string) bool {
 		return m.cleareddispensings
 	case patient.EdgeDispensingLines:
 		return m.cleareddispensing_lines
+	case patient.EdgeCharges:
+		return m.clearedcharges
 	case patient.EdgeBreakGlassAccesses:
 		return m.clearedbreak_glass_accesses
 	}
@@ -43681,6 +45976,9 @@ func (m *PatientMutation) ResetEdge(name string) error {
 		return nil
 	case patient.EdgeDispensingLines:
 		m.ResetDispensingLines()
+		return nil
+	case patient.EdgeCharges:
+		m.ResetCharges()
 		return nil
 	case patient.EdgeBreakGlassAccesses:
 		m.ResetBreakGlassAccesses()
@@ -55074,6 +57372,920 @@ func (m *StockMovementMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown StockMovement edge %s", name)
+}
+
+// TariffMutation represents an operation that mutates the Tariff nodes in the graph.
+type TariffMutation struct {
+	config
+	op             Op
+	typ            string
+	id             *string
+	created_at     *time.Time
+	updated_at     *time.Time
+	code           *string
+	name           *string
+	category       *tariff.Category
+	ref_id         *string
+	payer_id       *string
+	price          *int64
+	addprice       *int64
+	effective_from *time.Time
+	created_by_id  *string
+	clearedFields  map[string]struct{}
+	done           bool
+	oldValue       func(context.Context) (*Tariff, error)
+	predicates     []predicate.Tariff
+}
+
+var _ ent.Mutation = (*TariffMutation)(nil)
+
+// tariffOption allows management of the mutation configuration using functional options.
+type tariffOption func(*TariffMutation)
+
+// newTariffMutation creates new mutation for the Tariff entity.
+func newTariffMutation(c config, op Op, opts ...tariffOption) *TariffMutation {
+	m := &TariffMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeTariff,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withTariffID sets the ID field of the mutation.
+func withTariffID(id string) tariffOption {
+	return func(m *TariffMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *Tariff
+		)
+		m.oldValue = func(ctx context.Context) (*Tariff, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().Tariff.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withTariff sets the old Tariff of the mutation.
+func withTariff(node *Tariff) tariffOption {
+	return func(m *TariffMutation) {
+		m.oldValue = func(context.Context) (*Tariff, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m TariffMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m TariffMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of Tariff entities.
+func (m *TariffMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *TariffMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *TariffMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().Tariff.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *TariffMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *TariffMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the Tariff entity.
+// If the Tariff object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TariffMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *TariffMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *TariffMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *TariffMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the Tariff entity.
+// If the Tariff object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TariffMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *TariffMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetCode sets the "code" field.
+func (m *TariffMutation) SetCode(s string) {
+	m.code = &s
+}
+
+// Code returns the value of the "code" field in the mutation.
+func (m *TariffMutation) Code() (r string, exists bool) {
+	v := m.code
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCode returns the old "code" field's value of the Tariff entity.
+// If the Tariff object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TariffMutation) OldCode(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCode is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCode requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCode: %w", err)
+	}
+	return oldValue.Code, nil
+}
+
+// ResetCode resets all changes to the "code" field.
+func (m *TariffMutation) ResetCode() {
+	m.code = nil
+}
+
+// SetName sets the "name" field.
+func (m *TariffMutation) SetName(s string) {
+	m.name = &s
+}
+
+// Name returns the value of the "name" field in the mutation.
+func (m *TariffMutation) Name() (r string, exists bool) {
+	v := m.name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldName returns the old "name" field's value of the Tariff entity.
+// If the Tariff object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TariffMutation) OldName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldName: %w", err)
+	}
+	return oldValue.Name, nil
+}
+
+// ResetName resets all changes to the "name" field.
+func (m *TariffMutation) ResetName() {
+	m.name = nil
+}
+
+// SetCategory sets the "category" field.
+func (m *TariffMutation) SetCategory(t tariff.Category) {
+	m.category = &t
+}
+
+// Category returns the value of the "category" field in the mutation.
+func (m *TariffMutation) Category() (r tariff.Category, exists bool) {
+	v := m.category
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCategory returns the old "category" field's value of the Tariff entity.
+// If the Tariff object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TariffMutation) OldCategory(ctx context.Context) (v tariff.Category, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCategory is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCategory requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCategory: %w", err)
+	}
+	return oldValue.Category, nil
+}
+
+// ResetCategory resets all changes to the "category" field.
+func (m *TariffMutation) ResetCategory() {
+	m.category = nil
+}
+
+// SetRefID sets the "ref_id" field.
+func (m *TariffMutation) SetRefID(s string) {
+	m.ref_id = &s
+}
+
+// RefID returns the value of the "ref_id" field in the mutation.
+func (m *TariffMutation) RefID() (r string, exists bool) {
+	v := m.ref_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRefID returns the old "ref_id" field's value of the Tariff entity.
+// If the Tariff object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TariffMutation) OldRefID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRefID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRefID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRefID: %w", err)
+	}
+	return oldValue.RefID, nil
+}
+
+// ClearRefID clears the value of the "ref_id" field.
+func (m *TariffMutation) ClearRefID() {
+	m.ref_id = nil
+	m.clearedFields[tariff.FieldRefID] = struct{}{}
+}
+
+// RefIDCleared returns if the "ref_id" field was cleared in this mutation.
+func (m *TariffMutation) RefIDCleared() bool {
+	_, ok := m.clearedFields[tariff.FieldRefID]
+	return ok
+}
+
+// ResetRefID resets all changes to the "ref_id" field.
+func (m *TariffMutation) ResetRefID() {
+	m.ref_id = nil
+	delete(m.clearedFields, tariff.FieldRefID)
+}
+
+// SetPayerID sets the "payer_id" field.
+func (m *TariffMutation) SetPayerID(s string) {
+	m.payer_id = &s
+}
+
+// PayerID returns the value of the "payer_id" field in the mutation.
+func (m *TariffMutation) PayerID() (r string, exists bool) {
+	v := m.payer_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPayerID returns the old "payer_id" field's value of the Tariff entity.
+// If the Tariff object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TariffMutation) OldPayerID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPayerID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPayerID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPayerID: %w", err)
+	}
+	return oldValue.PayerID, nil
+}
+
+// ClearPayerID clears the value of the "payer_id" field.
+func (m *TariffMutation) ClearPayerID() {
+	m.payer_id = nil
+	m.clearedFields[tariff.FieldPayerID] = struct{}{}
+}
+
+// PayerIDCleared returns if the "payer_id" field was cleared in this mutation.
+func (m *TariffMutation) PayerIDCleared() bool {
+	_, ok := m.clearedFields[tariff.FieldPayerID]
+	return ok
+}
+
+// ResetPayerID resets all changes to the "payer_id" field.
+func (m *TariffMutation) ResetPayerID() {
+	m.payer_id = nil
+	delete(m.clearedFields, tariff.FieldPayerID)
+}
+
+// SetPrice sets the "price" field.
+func (m *TariffMutation) SetPrice(i int64) {
+	m.price = &i
+	m.addprice = nil
+}
+
+// Price returns the value of the "price" field in the mutation.
+func (m *TariffMutation) Price() (r int64, exists bool) {
+	v := m.price
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPrice returns the old "price" field's value of the Tariff entity.
+// If the Tariff object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TariffMutation) OldPrice(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPrice is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPrice requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPrice: %w", err)
+	}
+	return oldValue.Price, nil
+}
+
+// AddPrice adds i to the "price" field.
+func (m *TariffMutation) AddPrice(i int64) {
+	if m.addprice != nil {
+		*m.addprice += i
+	} else {
+		m.addprice = &i
+	}
+}
+
+// AddedPrice returns the value that was added to the "price" field in this mutation.
+func (m *TariffMutation) AddedPrice() (r int64, exists bool) {
+	v := m.addprice
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetPrice resets all changes to the "price" field.
+func (m *TariffMutation) ResetPrice() {
+	m.price = nil
+	m.addprice = nil
+}
+
+// SetEffectiveFrom sets the "effective_from" field.
+func (m *TariffMutation) SetEffectiveFrom(t time.Time) {
+	m.effective_from = &t
+}
+
+// EffectiveFrom returns the value of the "effective_from" field in the mutation.
+func (m *TariffMutation) EffectiveFrom() (r time.Time, exists bool) {
+	v := m.effective_from
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEffectiveFrom returns the old "effective_from" field's value of the Tariff entity.
+// If the Tariff object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TariffMutation) OldEffectiveFrom(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEffectiveFrom is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEffectiveFrom requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEffectiveFrom: %w", err)
+	}
+	return oldValue.EffectiveFrom, nil
+}
+
+// ResetEffectiveFrom resets all changes to the "effective_from" field.
+func (m *TariffMutation) ResetEffectiveFrom() {
+	m.effective_from = nil
+}
+
+// SetCreatedByID sets the "created_by_id" field.
+func (m *TariffMutation) SetCreatedByID(s string) {
+	m.created_by_id = &s
+}
+
+// CreatedByID returns the value of the "created_by_id" field in the mutation.
+func (m *TariffMutation) CreatedByID() (r string, exists bool) {
+	v := m.created_by_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedByID returns the old "created_by_id" field's value of the Tariff entity.
+// If the Tariff object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TariffMutation) OldCreatedByID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedByID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedByID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedByID: %w", err)
+	}
+	return oldValue.CreatedByID, nil
+}
+
+// ClearCreatedByID clears the value of the "created_by_id" field.
+func (m *TariffMutation) ClearCreatedByID() {
+	m.created_by_id = nil
+	m.clearedFields[tariff.FieldCreatedByID] = struct{}{}
+}
+
+// CreatedByIDCleared returns if the "created_by_id" field was cleared in this mutation.
+func (m *TariffMutation) CreatedByIDCleared() bool {
+	_, ok := m.clearedFields[tariff.FieldCreatedByID]
+	return ok
+}
+
+// ResetCreatedByID resets all changes to the "created_by_id" field.
+func (m *TariffMutation) ResetCreatedByID() {
+	m.created_by_id = nil
+	delete(m.clearedFields, tariff.FieldCreatedByID)
+}
+
+// Where appends a list predicates to the TariffMutation builder.
+func (m *TariffMutation) Where(ps ...predicate.Tariff) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the TariffMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *TariffMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.Tariff, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *TariffMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *TariffMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (Tariff).
+func (m *TariffMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *TariffMutation) Fields() []string {
+	fields := make([]string, 0, 10)
+	if m.created_at != nil {
+		fields = append(fields, tariff.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, tariff.FieldUpdatedAt)
+	}
+	if m.code != nil {
+		fields = append(fields, tariff.FieldCode)
+	}
+	if m.name != nil {
+		fields = append(fields, tariff.FieldName)
+	}
+	if m.category != nil {
+		fields = append(fields, tariff.FieldCategory)
+	}
+	if m.ref_id != nil {
+		fields = append(fields, tariff.FieldRefID)
+	}
+	if m.payer_id != nil {
+		fields = append(fields, tariff.FieldPayerID)
+	}
+	if m.price != nil {
+		fields = append(fields, tariff.FieldPrice)
+	}
+	if m.effective_from != nil {
+		fields = append(fields, tariff.FieldEffectiveFrom)
+	}
+	if m.created_by_id != nil {
+		fields = append(fields, tariff.FieldCreatedByID)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *TariffMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case tariff.FieldCreatedAt:
+		return m.CreatedAt()
+	case tariff.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case tariff.FieldCode:
+		return m.Code()
+	case tariff.FieldName:
+		return m.Name()
+	case tariff.FieldCategory:
+		return m.Category()
+	case tariff.FieldRefID:
+		return m.RefID()
+	case tariff.FieldPayerID:
+		return m.PayerID()
+	case tariff.FieldPrice:
+		return m.Price()
+	case tariff.FieldEffectiveFrom:
+		return m.EffectiveFrom()
+	case tariff.FieldCreatedByID:
+		return m.CreatedByID()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *TariffMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case tariff.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case tariff.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case tariff.FieldCode:
+		return m.OldCode(ctx)
+	case tariff.FieldName:
+		return m.OldName(ctx)
+	case tariff.FieldCategory:
+		return m.OldCategory(ctx)
+	case tariff.FieldRefID:
+		return m.OldRefID(ctx)
+	case tariff.FieldPayerID:
+		return m.OldPayerID(ctx)
+	case tariff.FieldPrice:
+		return m.OldPrice(ctx)
+	case tariff.FieldEffectiveFrom:
+		return m.OldEffectiveFrom(ctx)
+	case tariff.FieldCreatedByID:
+		return m.OldCreatedByID(ctx)
+	}
+	return nil, fmt.Errorf("unknown Tariff field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *TariffMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case tariff.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case tariff.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case tariff.FieldCode:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCode(v)
+		return nil
+	case tariff.FieldName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetName(v)
+		return nil
+	case tariff.FieldCategory:
+		v, ok := value.(tariff.Category)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCategory(v)
+		return nil
+	case tariff.FieldRefID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRefID(v)
+		return nil
+	case tariff.FieldPayerID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPayerID(v)
+		return nil
+	case tariff.FieldPrice:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPrice(v)
+		return nil
+	case tariff.FieldEffectiveFrom:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEffectiveFrom(v)
+		return nil
+	case tariff.FieldCreatedByID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedByID(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Tariff field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *TariffMutation) AddedFields() []string {
+	var fields []string
+	if m.addprice != nil {
+		fields = append(fields, tariff.FieldPrice)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *TariffMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case tariff.FieldPrice:
+		return m.AddedPrice()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *TariffMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case tariff.FieldPrice:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddPrice(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Tariff numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *TariffMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(tariff.FieldRefID) {
+		fields = append(fields, tariff.FieldRefID)
+	}
+	if m.FieldCleared(tariff.FieldPayerID) {
+		fields = append(fields, tariff.FieldPayerID)
+	}
+	if m.FieldCleared(tariff.FieldCreatedByID) {
+		fields = append(fields, tariff.FieldCreatedByID)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *TariffMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *TariffMutation) ClearField(name string) error {
+	switch name {
+	case tariff.FieldRefID:
+		m.ClearRefID()
+		return nil
+	case tariff.FieldPayerID:
+		m.ClearPayerID()
+		return nil
+	case tariff.FieldCreatedByID:
+		m.ClearCreatedByID()
+		return nil
+	}
+	return fmt.Errorf("unknown Tariff nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *TariffMutation) ResetField(name string) error {
+	switch name {
+	case tariff.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case tariff.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case tariff.FieldCode:
+		m.ResetCode()
+		return nil
+	case tariff.FieldName:
+		m.ResetName()
+		return nil
+	case tariff.FieldCategory:
+		m.ResetCategory()
+		return nil
+	case tariff.FieldRefID:
+		m.ResetRefID()
+		return nil
+	case tariff.FieldPayerID:
+		m.ResetPayerID()
+		return nil
+	case tariff.FieldPrice:
+		m.ResetPrice()
+		return nil
+	case tariff.FieldEffectiveFrom:
+		m.ResetEffectiveFrom()
+		return nil
+	case tariff.FieldCreatedByID:
+		m.ResetCreatedByID()
+		return nil
+	}
+	return fmt.Errorf("unknown Tariff field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *TariffMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *TariffMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *TariffMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *TariffMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *TariffMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *TariffMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *TariffMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown Tariff unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *TariffMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown Tariff edge %s", name)
 }
 
 // UserMutation represents an operation that mutates the User nodes in the graph.

@@ -123,11 +123,13 @@ type PatientEdges struct {
 	Dispensings []*Dispensing `json:"dispensings,omitempty"`
 	// DispensingLines holds the value of the dispensing_lines edge.
 	DispensingLines []*DispensingLine `json:"dispensing_lines,omitempty"`
+	// Charges holds the value of the charges edge.
+	Charges []*Charge `json:"charges,omitempty"`
 	// BreakGlassAccesses holds the value of the break_glass_accesses edge.
 	BreakGlassAccesses []*BreakGlassAccess `json:"break_glass_accesses,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [28]bool
+	loadedTypes [29]bool
 	// totalCount holds the count of the edges above.
 	totalCount [20]map[string]int
 
@@ -156,6 +158,7 @@ type PatientEdges struct {
 	namedLabResults         map[string][]*LabResult
 	namedDispensings        map[string][]*Dispensing
 	namedDispensingLines    map[string][]*DispensingLine
+	namedCharges            map[string][]*Charge
 	namedBreakGlassAccesses map[string][]*BreakGlassAccess
 }
 
@@ -406,10 +409,19 @@ func (e PatientEdges) DispensingLinesOrErr() ([]*DispensingLine, error) {
 	return nil, &NotLoadedError{edge: "dispensing_lines"}
 }
 
+// ChargesOrErr returns the Charges value or an error if the edge
+// was not loaded in eager-loading.
+func (e PatientEdges) ChargesOrErr() ([]*Charge, error) {
+	if e.loadedTypes[27] {
+		return e.Charges, nil
+	}
+	return nil, &NotLoadedError{edge: "charges"}
+}
+
 // BreakGlassAccessesOrErr returns the BreakGlassAccesses value or an error if the edge
 // was not loaded in eager-loading.
 func (e PatientEdges) BreakGlassAccessesOrErr() ([]*BreakGlassAccess, error) {
-	if e.loadedTypes[27] {
+	if e.loadedTypes[28] {
 		return e.BreakGlassAccesses, nil
 	}
 	return nil, &NotLoadedError{edge: "break_glass_accesses"}
@@ -739,6 +751,11 @@ func (_m *Patient) QueryDispensings() *DispensingQuery {
 // QueryDispensingLines queries the "dispensing_lines" edge of the Patient entity.
 func (_m *Patient) QueryDispensingLines() *DispensingLineQuery {
 	return NewPatientClient(_m.config).QueryDispensingLines(_m)
+}
+
+// QueryCharges queries the "charges" edge of the Patient entity.
+func (_m *Patient) QueryCharges() *ChargeQuery {
+	return NewPatientClient(_m.config).QueryCharges(_m)
 }
 
 // QueryBreakGlassAccesses queries the "break_glass_accesses" edge of the Patient entity.
@@ -1458,6 +1475,30 @@ func (_m *Patient) appendNamedDispensingLines(name string, edges ...*DispensingL
 		_m.Edges.namedDispensingLines[name] = []*DispensingLine{}
 	} else {
 		_m.Edges.namedDispensingLines[name] = append(_m.Edges.namedDispensingLines[name], edges...)
+	}
+}
+
+// NamedCharges returns the Charges named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Patient) NamedCharges(name string) ([]*Charge, error) {
+	if _m.Edges.namedCharges == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedCharges[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Patient) appendNamedCharges(name string, edges ...*Charge) {
+	if _m.Edges.namedCharges == nil {
+		_m.Edges.namedCharges = make(map[string][]*Charge)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedCharges[name] = []*Charge{}
+	} else {
+		_m.Edges.namedCharges[name] = append(_m.Edges.namedCharges[name], edges...)
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/careplanactivity"
 	"github.com/hmis-dev/hmis/ent/careplangoal"
 	"github.com/hmis-dev/hmis/ent/careteammember"
+	"github.com/hmis-dev/hmis/ent/charge"
 	"github.com/hmis-dev/hmis/ent/clinicalnote"
 	"github.com/hmis-dev/hmis/ent/dispensing"
 	"github.com/hmis-dev/hmis/ent/dispensingline"
@@ -713,6 +714,21 @@ func (_c *PatientCreate) AddDispensingLines(v ...*DispensingLine) *PatientCreate
 	return _c.AddDispensingLineIDs(ids...)
 }
 
+// AddChargeIDs adds the "charges" edge to the Charge entity by IDs.
+func (_c *PatientCreate) AddChargeIDs(ids ...string) *PatientCreate {
+	_c.mutation.AddChargeIDs(ids...)
+	return _c
+}
+
+// AddCharges adds the "charges" edges to the Charge entity.
+func (_c *PatientCreate) AddCharges(v ...*Charge) *PatientCreate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddChargeIDs(ids...)
+}
+
 // AddBreakGlassAccessIDs adds the "break_glass_accesses" edge to the BreakGlassAccess entity by IDs.
 func (_c *PatientCreate) AddBreakGlassAccessIDs(ids ...string) *PatientCreate {
 	_c.mutation.AddBreakGlassAccessIDs(ids...)
@@ -1404,6 +1420,22 @@ func (_c *PatientCreate) createSpec() (*Patient, *sqlgraph.CreateSpec) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(dispensingline.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.ChargesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.ChargesTable,
+			Columns: []string{patient.ChargesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(charge.FieldID, field.TypeString),
 			},
 		}
 		for _, k := range nodes {

@@ -21,6 +21,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/careplanactivity"
 	"github.com/hmis-dev/hmis/ent/careplangoal"
 	"github.com/hmis-dev/hmis/ent/careteammember"
+	"github.com/hmis-dev/hmis/ent/charge"
 	"github.com/hmis-dev/hmis/ent/clinicalnote"
 	"github.com/hmis-dev/hmis/ent/dispensing"
 	"github.com/hmis-dev/hmis/ent/dispensingline"
@@ -76,6 +77,7 @@ type PatientQuery struct {
 	withLabResults              *LabResultQuery
 	withDispensings             *DispensingQuery
 	withDispensingLines         *DispensingLineQuery
+	withCharges                 *ChargeQuery
 	withBreakGlassAccesses      *BreakGlassAccessQuery
 	withFKs                     bool
 	modifiers                   []func(*sql.Selector)
@@ -105,6 +107,7 @@ type PatientQuery struct {
 	withNamedLabResults         map[string]*LabResultQuery
 	withNamedDispensings        map[string]*DispensingQuery
 	withNamedDispensingLines    map[string]*DispensingLineQuery
+	withNamedCharges            map[string]*ChargeQuery
 	withNamedBreakGlassAccesses map[string]*BreakGlassAccessQuery
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
@@ -736,6 +739,28 @@ func (_q *PatientQuery) QueryDispensingLines() *DispensingLineQuery {
 	return query
 }
 
+// QueryCharges chains the current query on the "charges" edge.
+func (_q *PatientQuery) QueryCharges() *ChargeQuery {
+	query := (&ChargeClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(patient.Table, patient.FieldID, selector),
+			sqlgraph.To(charge.Table, charge.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, patient.ChargesTable, patient.ChargesColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
 // QueryBreakGlassAccesses chains the current query on the "break_glass_accesses" edge.
 func (_q *PatientQuery) QueryBreakGlassAccesses() *BreakGlassAccessQuery {
 	query := (&BreakGlassAccessClient{config: _q.config}).Query()
@@ -977,6 +1002,7 @@ func (_q *PatientQuery) Clone() *PatientQuery {
 		withLabResults:         _q.withLabResults.Clone(),
 		withDispensings:        _q.withDispensings.Clone(),
 		withDispensingLines:    _q.withDispensingLines.Clone(),
+		withCharges:            _q.withCharges.Clone(),
 		withBreakGlassAccesses: _q.withBreakGlassAccesses.Clone(),
 		// clone intermediate query.
 		sql:  _q.sql.Clone(),
@@ -1281,6 +1307,17 @@ func (_q *PatientQuery) WithDispensingLines(opts ...func(*DispensingLineQuery)) 
 	return _q
 }
 
+// WithCharges tells the query-builder to eager-load the nodes that are connected to
+// the "charges" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *PatientQuery) WithCharges(opts ...func(*ChargeQuery)) *PatientQuery {
+	query := (&ChargeClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withCharges = query
+	return _q
+}
+
 // WithBreakGlassAccesses tells the query-builder to eager-load the nodes that are connected to
 // the "break_glass_accesses" edge. The optional arguments are used to configure the query builder of the edge.
 func (_q *PatientQuery) WithBreakGlassAccesses(opts ...func(*BreakGlassAccessQuery)) *PatientQuery {
@@ -1371,7 +1408,7 @@ func (_q *PatientQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Pati
 		nodes       = []*Patient{}
 		withFKs     = _q.withFKs
 		_spec       = _q.querySpec()
-		loadedTypes = [28]bool{
+		loadedTypes = [29]bool{
 			_q.withAppointments != nil,
 			_q.withUser != nil,
 			_q.withMergedInto != nil,
@@ -1399,6 +1436,7 @@ func (_q *PatientQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Pati
 			_q.withLabResults != nil,
 			_q.withDispensings != nil,
 			_q.withDispensingLines != nil,
+			_q.withCharges != nil,
 			_q.withBreakGlassAccesses != nil,
 		}
 	)
@@ -1618,6 +1656,13 @@ func (_q *PatientQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Pati
 			return nil, err
 		}
 	}
+	if query := _q.withCharges; query != nil {
+		if err := _q.loadCharges(ctx, query, nodes,
+			func(n *Patient) { n.Edges.Charges = []*Charge{} },
+			func(n *Patient, e *Charge) { n.Edges.Charges = append(n.Edges.Charges, e) }); err != nil {
+			return nil, err
+		}
+	}
 	if query := _q.withBreakGlassAccesses; query != nil {
 		if err := _q.loadBreakGlassAccesses(ctx, query, nodes,
 			func(n *Patient) { n.Edges.BreakGlassAccesses = []*BreakGlassAccess{} },
@@ -1799,6 +1844,13 @@ func (_q *PatientQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Pati
 		if err := _q.loadDispensingLines(ctx, query, nodes,
 			func(n *Patient) { n.appendNamedDispensingLines(name) },
 			func(n *Patient, e *DispensingLine) { n.appendNamedDispensingLines(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedCharges {
+		if err := _q.loadCharges(ctx, query, nodes,
+			func(n *Patient) { n.appendNamedCharges(name) },
+			func(n *Patient, e *Charge) { n.appendNamedCharges(name, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -2635,6 +2687,36 @@ func (_q *PatientQuery) loadDispensingLines(ctx context.Context, query *Dispensi
 	}
 	return nil
 }
+func (_q *PatientQuery) loadCharges(ctx context.Context, query *ChargeQuery, nodes []*Patient, init func(*Patient), assign func(*Patient, *Charge)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[string]*Patient)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(charge.FieldPatientID)
+	}
+	query.Where(predicate.Charge(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(patient.ChargesColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.PatientID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "patient_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
 func (_q *PatientQuery) loadBreakGlassAccesses(ctx context.Context, query *BreakGlassAccessQuery, nodes []*Patient, init func(*Patient), assign func(*Patient, *BreakGlassAccess)) error {
 	fks := make([]driver.Value, 0, len(nodes))
 	nodeids := make(map[string]*Patient)
@@ -3100,6 +3182,20 @@ func (_q *PatientQuery) WithNamedDispensingLines(name string, opts ...func(*Disp
 		_q.withNamedDispensingLines = make(map[string]*DispensingLineQuery)
 	}
 	_q.withNamedDispensingLines[name] = query
+	return _q
+}
+
+// WithNamedCharges tells the query-builder to eager-load the nodes that are connected to the "charges"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *PatientQuery) WithNamedCharges(name string, opts ...func(*ChargeQuery)) *PatientQuery {
+	query := (&ChargeClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedCharges == nil {
+		_q.withNamedCharges = make(map[string]*ChargeQuery)
+	}
+	_q.withNamedCharges[name] = query
 	return _q
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/careplanactivity"
 	"github.com/hmis-dev/hmis/ent/careplangoal"
 	"github.com/hmis-dev/hmis/ent/careteammember"
+	"github.com/hmis-dev/hmis/ent/charge"
 	"github.com/hmis-dev/hmis/ent/clinicalnote"
 	"github.com/hmis-dev/hmis/ent/dispensing"
 	"github.com/hmis-dev/hmis/ent/dispensingline"
@@ -789,6 +790,21 @@ func (_u *PatientUpdate) AddDispensingLines(v ...*DispensingLine) *PatientUpdate
 	return _u.AddDispensingLineIDs(ids...)
 }
 
+// AddChargeIDs adds the "charges" edge to the Charge entity by IDs.
+func (_u *PatientUpdate) AddChargeIDs(ids ...string) *PatientUpdate {
+	_u.mutation.AddChargeIDs(ids...)
+	return _u
+}
+
+// AddCharges adds the "charges" edges to the Charge entity.
+func (_u *PatientUpdate) AddCharges(v ...*Charge) *PatientUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddChargeIDs(ids...)
+}
+
 // AddBreakGlassAccessIDs adds the "break_glass_accesses" edge to the BreakGlassAccess entity by IDs.
 func (_u *PatientUpdate) AddBreakGlassAccessIDs(ids ...string) *PatientUpdate {
 	_u.mutation.AddBreakGlassAccessIDs(ids...)
@@ -1344,6 +1360,27 @@ func (_u *PatientUpdate) RemoveDispensingLines(v ...*DispensingLine) *PatientUpd
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveDispensingLineIDs(ids...)
+}
+
+// ClearCharges clears all "charges" edges to the Charge entity.
+func (_u *PatientUpdate) ClearCharges() *PatientUpdate {
+	_u.mutation.ClearCharges()
+	return _u
+}
+
+// RemoveChargeIDs removes the "charges" edge to Charge entities by IDs.
+func (_u *PatientUpdate) RemoveChargeIDs(ids ...string) *PatientUpdate {
+	_u.mutation.RemoveChargeIDs(ids...)
+	return _u
+}
+
+// RemoveCharges removes "charges" edges to Charge entities.
+func (_u *PatientUpdate) RemoveCharges(v ...*Charge) *PatientUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveChargeIDs(ids...)
 }
 
 // ClearBreakGlassAccesses clears all "break_glass_accesses" edges to the BreakGlassAccess entity.
@@ -2738,6 +2775,51 @@ func (_u *PatientUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 		}
 		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
+	if _u.mutation.ChargesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.ChargesTable,
+			Columns: []string{patient.ChargesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(charge.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedChargesIDs(); len(nodes) > 0 && !_u.mutation.ChargesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.ChargesTable,
+			Columns: []string{patient.ChargesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(charge.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.ChargesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.ChargesTable,
+			Columns: []string{patient.ChargesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(charge.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
 	if _u.mutation.BreakGlassAccessesCleared() {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.O2M,
@@ -3538,6 +3620,21 @@ func (_u *PatientUpdateOne) AddDispensingLines(v ...*DispensingLine) *PatientUpd
 	return _u.AddDispensingLineIDs(ids...)
 }
 
+// AddChargeIDs adds the "charges" edge to the Charge entity by IDs.
+func (_u *PatientUpdateOne) AddChargeIDs(ids ...string) *PatientUpdateOne {
+	_u.mutation.AddChargeIDs(ids...)
+	return _u
+}
+
+// AddCharges adds the "charges" edges to the Charge entity.
+func (_u *PatientUpdateOne) AddCharges(v ...*Charge) *PatientUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddChargeIDs(ids...)
+}
+
 // AddBreakGlassAccessIDs adds the "break_glass_accesses" edge to the BreakGlassAccess entity by IDs.
 func (_u *PatientUpdateOne) AddBreakGlassAccessIDs(ids ...string) *PatientUpdateOne {
 	_u.mutation.AddBreakGlassAccessIDs(ids...)
@@ -4093,6 +4190,27 @@ func (_u *PatientUpdateOne) RemoveDispensingLines(v ...*DispensingLine) *Patient
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveDispensingLineIDs(ids...)
+}
+
+// ClearCharges clears all "charges" edges to the Charge entity.
+func (_u *PatientUpdateOne) ClearCharges() *PatientUpdateOne {
+	_u.mutation.ClearCharges()
+	return _u
+}
+
+// RemoveChargeIDs removes the "charges" edge to Charge entities by IDs.
+func (_u *PatientUpdateOne) RemoveChargeIDs(ids ...string) *PatientUpdateOne {
+	_u.mutation.RemoveChargeIDs(ids...)
+	return _u
+}
+
+// RemoveCharges removes "charges" edges to Charge entities.
+func (_u *PatientUpdateOne) RemoveCharges(v ...*Charge) *PatientUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveChargeIDs(ids...)
 }
 
 // ClearBreakGlassAccesses clears all "break_glass_accesses" edges to the BreakGlassAccess entity.
@@ -5510,6 +5628,51 @@ func (_u *PatientUpdateOne) sqlSave(ctx context.Context) (_node *Patient, err er
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(dispensingline.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.ChargesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.ChargesTable,
+			Columns: []string{patient.ChargesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(charge.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedChargesIDs(); len(nodes) > 0 && !_u.mutation.ChargesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.ChargesTable,
+			Columns: []string{patient.ChargesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(charge.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.ChargesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.ChargesTable,
+			Columns: []string{patient.ChargesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(charge.FieldID, field.TypeString),
 			},
 		}
 		for _, k := range nodes {

@@ -18,6 +18,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/careplanactivity"
 	"github.com/hmis-dev/hmis/ent/careplangoal"
 	"github.com/hmis-dev/hmis/ent/careteammember"
+	"github.com/hmis-dev/hmis/ent/charge"
 	"github.com/hmis-dev/hmis/ent/clinicalnote"
 	"github.com/hmis-dev/hmis/ent/dispensing"
 	"github.com/hmis-dev/hmis/ent/dispensingline"
@@ -51,6 +52,7 @@ var PatientColumn = map[string]string{
 	"CarePlanActivity":  "patient_id",
 	"CarePlanGoal":      "patient_id",
 	"CareTeamMember":    "patient_id",
+	"Charge":            "patient_id",
 	"ClinicalNote":      "patient_id",
 	"Dispensing":        "patient_id",
 	"DispensingLine":    "patient_id",
@@ -325,6 +327,34 @@ func (_q *CareTeamMemberQuery) SelectPatientColumn(ctx context.Context) {
 	}
 	if rows {
 		_q.ctx.Fields = append(_q.ctx.Fields, careteammember.FieldPatientID)
+	}
+}
+
+// OwnerPatientID implements PatientOwned.
+func (_m *Charge) OwnerPatientID() string { return _m.PatientID }
+
+// SelectPatientColumn makes a read of rows that selects only some columns
+// (as GraphQL field collection does) select the patient's too, so that
+// every row read names its patient for the audit trail. A count, an
+// existence check or a scan of chosen columns expects exactly the columns
+// it named and is left alone: on its own account its operation says so; a
+// query run inside another's (an eager load, a nested count) shares that
+// one's context, and there a read of rows is told by its ID column, which
+// field collection always selects and a grouped count never does.
+func (_q *ChargeQuery) SelectPatientColumn(ctx context.Context) {
+	if len(_q.ctx.Fields) == 0 || slices.Contains(_q.ctx.Fields, charge.FieldPatientID) {
+		return
+	}
+	qc := entgo.QueryFromContext(ctx)
+	if qc == nil {
+		return
+	}
+	rows := slices.Contains(_q.ctx.Fields, charge.FieldID)
+	if qc == _q.ctx {
+		rows = qc.Op == entgo.OpQueryAll || qc.Op == entgo.OpQueryFirst || qc.Op == entgo.OpQueryOnly
+	}
+	if rows {
+		_q.ctx.Fields = append(_q.ctx.Fields, charge.FieldPatientID)
 	}
 }
 
@@ -840,6 +870,12 @@ func PatientsMatching(ctx context.Context, c *Client, where any, limit int) ([]s
 			return nil, ignoreEmptyWhere(err, ErrEmptyCareTeamMemberWhereInput)
 		}
 		return c.CareTeamMember.Query().Where(p).Unique(true).Limit(limit).Select(careteammember.FieldPatientID).Strings(ctx)
+	case *ChargeWhereInput:
+		p, err := w.P()
+		if err != nil {
+			return nil, ignoreEmptyWhere(err, ErrEmptyChargeWhereInput)
+		}
+		return c.Charge.Query().Where(p).Unique(true).Limit(limit).Select(charge.FieldPatientID).Strings(ctx)
 	case *ClinicalNoteWhereInput:
 		p, err := w.P()
 		if err != nil {

@@ -13,11 +13,13 @@ import (
 	"github.com/hmis-dev/hmis/ent/auditevent"
 	"github.com/hmis-dev/hmis/ent/bed"
 	"github.com/hmis-dev/hmis/ent/bedassignment"
+	"github.com/hmis-dev/hmis/ent/billingcursor"
 	"github.com/hmis-dev/hmis/ent/breakglassaccess"
 	"github.com/hmis-dev/hmis/ent/careplan"
 	"github.com/hmis-dev/hmis/ent/careplanactivity"
 	"github.com/hmis-dev/hmis/ent/careplangoal"
 	"github.com/hmis-dev/hmis/ent/careteammember"
+	"github.com/hmis-dev/hmis/ent/charge"
 	"github.com/hmis-dev/hmis/ent/clinicalnote"
 	"github.com/hmis-dev/hmis/ent/department"
 	"github.com/hmis-dev/hmis/ent/dispensing"
@@ -54,6 +56,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/stockbatch"
 	"github.com/hmis-dev/hmis/ent/stocklocation"
 	"github.com/hmis-dev/hmis/ent/stockmovement"
+	"github.com/hmis-dev/hmis/ent/tariff"
 	"github.com/hmis-dev/hmis/ent/user"
 	"github.com/hmis-dev/hmis/ent/ward"
 )
@@ -386,6 +389,25 @@ func init() {
 	bedassignment.DefaultID = bedassignmentDescID.Default.(func() string)
 	// bedassignment.IDValidator is a validator for the "id" field. It is called by the builders before save.
 	bedassignment.IDValidator = bedassignmentDescID.Validators[0].(func(string) error)
+	billingcursorMixin := schema.BillingCursor{}.Mixin()
+	billingcursorMixinFields0 := billingcursorMixin[0].Fields()
+	_ = billingcursorMixinFields0
+	billingcursorFields := schema.BillingCursor{}.Fields()
+	_ = billingcursorFields
+	// billingcursorDescTopic is the schema descriptor for topic field.
+	billingcursorDescTopic := billingcursorFields[0].Descriptor()
+	// billingcursor.TopicValidator is a validator for the "topic" field. It is called by the builders before save.
+	billingcursor.TopicValidator = billingcursorDescTopic.Validators[0].(func(string) error)
+	// billingcursorDescAfter is the schema descriptor for after field.
+	billingcursorDescAfter := billingcursorFields[1].Descriptor()
+	// billingcursor.DefaultAfter holds the default value on creation for the after field.
+	billingcursor.DefaultAfter = billingcursorDescAfter.Default.(string)
+	// billingcursorDescID is the schema descriptor for id field.
+	billingcursorDescID := billingcursorMixinFields0[0].Descriptor()
+	// billingcursor.DefaultID holds the default value on creation for the id field.
+	billingcursor.DefaultID = billingcursorDescID.Default.(func() string)
+	// billingcursor.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	billingcursor.IDValidator = billingcursorDescID.Validators[0].(func(string) error)
 	breakglassaccessMixin := schema.BreakGlassAccess{}.Mixin()
 	breakglassaccessMixinFields0 := breakglassaccessMixin[0].Fields()
 	_ = breakglassaccessMixinFields0
@@ -589,6 +611,87 @@ func init() {
 	careteammember.DefaultID = careteammemberDescID.Default.(func() string)
 	// careteammember.IDValidator is a validator for the "id" field. It is called by the builders before save.
 	careteammember.IDValidator = careteammemberDescID.Validators[0].(func(string) error)
+	chargeMixin := schema.Charge{}.Mixin()
+	chargeMixinFields0 := chargeMixin[0].Fields()
+	_ = chargeMixinFields0
+	chargeMixinFields1 := chargeMixin[1].Fields()
+	_ = chargeMixinFields1
+	chargeMixinFields2 := chargeMixin[2].Fields()
+	_ = chargeMixinFields2
+	chargeFields := schema.Charge{}.Fields()
+	_ = chargeFields
+	// chargeDescCreatedAt is the schema descriptor for created_at field.
+	chargeDescCreatedAt := chargeMixinFields1[0].Descriptor()
+	// charge.DefaultCreatedAt holds the default value on creation for the created_at field.
+	charge.DefaultCreatedAt = chargeDescCreatedAt.Default.(func() time.Time)
+	// chargeDescUpdatedAt is the schema descriptor for updated_at field.
+	chargeDescUpdatedAt := chargeMixinFields1[1].Descriptor()
+	// charge.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	charge.DefaultUpdatedAt = chargeDescUpdatedAt.Default.(func() time.Time)
+	// charge.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	charge.UpdateDefaultUpdatedAt = chargeDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// chargeDescPatientID is the schema descriptor for patient_id field.
+	chargeDescPatientID := chargeMixinFields2[0].Descriptor()
+	// charge.PatientIDValidator is a validator for the "patient_id" field. It is called by the builders before save.
+	charge.PatientIDValidator = chargeDescPatientID.Validators[0].(func(string) error)
+	// chargeDescSourceID is the schema descriptor for source_id field.
+	chargeDescSourceID := chargeFields[1].Descriptor()
+	// charge.SourceIDValidator is a validator for the "source_id" field. It is called by the builders before save.
+	charge.SourceIDValidator = chargeDescSourceID.Validators[0].(func(string) error)
+	// chargeDescDay is the schema descriptor for day field.
+	chargeDescDay := chargeFields[2].Descriptor()
+	// charge.DefaultDay holds the default value on creation for the day field.
+	charge.DefaultDay = chargeDescDay.Default.(string)
+	// chargeDescCode is the schema descriptor for code field.
+	chargeDescCode := chargeFields[6].Descriptor()
+	// charge.CodeValidator is a validator for the "code" field. It is called by the builders before save.
+	charge.CodeValidator = func() func(string) error {
+		validators := chargeDescCode.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(code string) error {
+			for _, fn := range fns {
+				if err := fn(code); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// chargeDescDescription is the schema descriptor for description field.
+	chargeDescDescription := chargeFields[7].Descriptor()
+	// charge.DescriptionValidator is a validator for the "description" field. It is called by the builders before save.
+	charge.DescriptionValidator = func() func(string) error {
+		validators := chargeDescDescription.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(description string) error {
+			for _, fn := range fns {
+				if err := fn(description); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// chargeDescUnitPrice is the schema descriptor for unit_price field.
+	chargeDescUnitPrice := chargeFields[10].Descriptor()
+	// charge.UnitPriceValidator is a validator for the "unit_price" field. It is called by the builders before save.
+	charge.UnitPriceValidator = chargeDescUnitPrice.Validators[0].(func(int64) error)
+	// chargeDescReversalReason is the schema descriptor for reversal_reason field.
+	chargeDescReversalReason := chargeFields[15].Descriptor()
+	// charge.ReversalReasonValidator is a validator for the "reversal_reason" field. It is called by the builders before save.
+	charge.ReversalReasonValidator = chargeDescReversalReason.Validators[0].(func(string) error)
+	// chargeDescID is the schema descriptor for id field.
+	chargeDescID := chargeMixinFields0[0].Descriptor()
+	// charge.DefaultID holds the default value on creation for the id field.
+	charge.DefaultID = chargeDescID.Default.(func() string)
+	// charge.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	charge.IDValidator = chargeDescID.Validators[0].(func(string) error)
 	clinicalnoteMixin := schema.ClinicalNote{}.Mixin()
 	clinicalnoteMixinFields0 := clinicalnoteMixin[0].Fields()
 	_ = clinicalnoteMixinFields0
@@ -2446,6 +2549,69 @@ func init() {
 	stockmovement.DefaultID = stockmovementDescID.Default.(func() string)
 	// stockmovement.IDValidator is a validator for the "id" field. It is called by the builders before save.
 	stockmovement.IDValidator = stockmovementDescID.Validators[0].(func(string) error)
+	tariffMixin := schema.Tariff{}.Mixin()
+	tariffMixinFields0 := tariffMixin[0].Fields()
+	_ = tariffMixinFields0
+	tariffMixinFields1 := tariffMixin[1].Fields()
+	_ = tariffMixinFields1
+	tariffFields := schema.Tariff{}.Fields()
+	_ = tariffFields
+	// tariffDescCreatedAt is the schema descriptor for created_at field.
+	tariffDescCreatedAt := tariffMixinFields1[0].Descriptor()
+	// tariff.DefaultCreatedAt holds the default value on creation for the created_at field.
+	tariff.DefaultCreatedAt = tariffDescCreatedAt.Default.(func() time.Time)
+	// tariffDescUpdatedAt is the schema descriptor for updated_at field.
+	tariffDescUpdatedAt := tariffMixinFields1[1].Descriptor()
+	// tariff.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	tariff.DefaultUpdatedAt = tariffDescUpdatedAt.Default.(func() time.Time)
+	// tariff.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	tariff.UpdateDefaultUpdatedAt = tariffDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// tariffDescCode is the schema descriptor for code field.
+	tariffDescCode := tariffFields[0].Descriptor()
+	// tariff.CodeValidator is a validator for the "code" field. It is called by the builders before save.
+	tariff.CodeValidator = func() func(string) error {
+		validators := tariffDescCode.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(code string) error {
+			for _, fn := range fns {
+				if err := fn(code); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// tariffDescName is the schema descriptor for name field.
+	tariffDescName := tariffFields[1].Descriptor()
+	// tariff.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	tariff.NameValidator = func() func(string) error {
+		validators := tariffDescName.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(name string) error {
+			for _, fn := range fns {
+				if err := fn(name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// tariffDescPrice is the schema descriptor for price field.
+	tariffDescPrice := tariffFields[5].Descriptor()
+	// tariff.PriceValidator is a validator for the "price" field. It is called by the builders before save.
+	tariff.PriceValidator = tariffDescPrice.Validators[0].(func(int64) error)
+	// tariffDescID is the schema descriptor for id field.
+	tariffDescID := tariffMixinFields0[0].Descriptor()
+	// tariff.DefaultID holds the default value on creation for the id field.
+	tariff.DefaultID = tariffDescID.Default.(func() string)
+	// tariff.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	tariff.IDValidator = tariffDescID.Validators[0].(func(string) error)
 	userMixin := schema.User{}.Mixin()
 	userMixinFields0 := userMixin[0].Fields()
 	_ = userMixinFields0

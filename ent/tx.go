@@ -30,6 +30,8 @@ type Tx struct {
 	Bed *BedClient
 	// BedAssignment is the client for interacting with the BedAssignment builders.
 	BedAssignment *BedAssignmentClient
+	// BillingCursor is the client for interacting with the BillingCursor builders.
+	BillingCursor *BillingCursorClient
 	// BreakGlassAccess is the client for interacting with the BreakGlassAccess builders.
 	BreakGlassAccess *BreakGlassAccessClient
 	// CarePlan is the client for interacting with the CarePlan builders.
@@ -40,6 +42,8 @@ type Tx struct {
 	CarePlanGoal *CarePlanGoalClient
 	// CareTeamMember is the client for interacting with the CareTeamMember builders.
 	CareTeamMember *CareTeamMemberClient
+	// Charge is the client for interacting with the Charge builders.
+	Charge *ChargeClient
 	// ClinicalNote is the client for interacting with the ClinicalNote builders.
 	ClinicalNote *ClinicalNoteClient
 	// Department is the client for interacting with the Department builders.
@@ -110,6 +114,8 @@ type Tx struct {
 	StockLocation *StockLocationClient
 	// StockMovement is the client for interacting with the StockMovement builders.
 	StockMovement *StockMovementClient
+	// Tariff is the client for interacting with the Tariff builders.
+	Tariff *TariffClient
 	// User is the client for interacting with the User builders.
 	User *UserClient
 	// Ward is the client for interacting with the Ward builders.
@@ -253,11 +259,13 @@ func (tx *Tx) init() {
 	tx.AuditEvent = NewAuditEventClient(tx.config)
 	tx.Bed = NewBedClient(tx.config)
 	tx.BedAssignment = NewBedAssignmentClient(tx.config)
+	tx.BillingCursor = NewBillingCursorClient(tx.config)
 	tx.BreakGlassAccess = NewBreakGlassAccessClient(tx.config)
 	tx.CarePlan = NewCarePlanClient(tx.config)
 	tx.CarePlanActivity = NewCarePlanActivityClient(tx.config)
 	tx.CarePlanGoal = NewCarePlanGoalClient(tx.config)
 	tx.CareTeamMember = NewCareTeamMemberClient(tx.config)
+	tx.Charge = NewChargeClient(tx.config)
 	tx.ClinicalNote = NewClinicalNoteClient(tx.config)
 	tx.Department = NewDepartmentClient(tx.config)
 	tx.Dispensing = NewDispensingClient(tx.config)
@@ -293,6 +301,7 @@ func (tx *Tx) init() {
 	tx.StockBatch = NewStockBatchClient(tx.config)
 	tx.StockLocation = NewStockLocationClient(tx.config)
 	tx.StockMovement = NewStockMovementClient(tx.config)
+	tx.Tariff = NewTariffClient(tx.config)
 	tx.User = NewUserClient(tx.config)
 	tx.Ward = NewWardClient(tx.config)
 }

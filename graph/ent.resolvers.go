@@ -52,6 +52,12 @@ func (r *queryResolver) Beds(ctx context.Context, after *entgql.Cursor[string], 
 		ent.WithBedOrder(orderBy), ent.WithBedFilter(where.Filter))
 }
 
+// Charges is the resolver for the charges field.
+func (r *queryResolver) Charges(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.ChargeOrder, where *ent.ChargeWhereInput) (*ent.ChargeConnection, error) {
+	return r.Client.Charge.Query().Paginate(ctx, after, first, before, last,
+		ent.WithChargeOrder(orderBy), ent.WithChargeFilter(where.Filter))
+}
+
 // Departments is the resolver for the departments field.
 func (r *queryResolver) Departments(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.DepartmentOrder, where *ent.DepartmentWhereInput) (*ent.DepartmentConnection, error) {
 	return r.Client.Department.Query().Paginate(ctx, after, first, before, last,
@@ -170,6 +176,12 @@ func (r *queryResolver) StockLocations(ctx context.Context, after *entgql.Cursor
 func (r *queryResolver) StockMovements(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.StockMovementOrder, where *ent.StockMovementWhereInput) (*ent.StockMovementConnection, error) {
 	return r.Client.StockMovement.Query().Paginate(ctx, after, first, before, last,
 		ent.WithStockMovementOrder(orderBy), ent.WithStockMovementFilter(where.Filter))
+}
+
+// Tariffs is the resolver for the tariffs field.
+func (r *queryResolver) Tariffs(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.TariffOrder, where *ent.TariffWhereInput) (*ent.TariffConnection, error) {
+	return r.Client.Tariff.Query().Paginate(ctx, after, first, before, last,
+		ent.WithTariffOrder(orderBy), ent.WithTariffFilter(where.Filter))
 }
 
 // Users is the resolver for the users field.

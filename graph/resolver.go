@@ -9,6 +9,7 @@ import (
 	"github.com/hmis-dev/hmis/internal/auth"
 	"github.com/hmis-dev/hmis/internal/careaccess"
 	"github.com/hmis-dev/hmis/internal/careplans"
+	"github.com/hmis-dev/hmis/internal/charges"
 	"github.com/hmis-dev/hmis/internal/ehr"
 	"github.com/hmis-dev/hmis/internal/events"
 	"github.com/hmis-dev/hmis/internal/formulary"
@@ -37,6 +38,7 @@ type Resolver struct {
 	Lab         *lab.Service
 	CareAccess  *careaccess.Service
 	Pharmacy    *pharmacy.Service
+	Charges     *charges.Service
 	Broker      events.Broker
 
 	fanout fanout

@@ -105,6 +105,18 @@ func (f BedAssignmentFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Valu
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.BedAssignmentMutation", m)
 }
 
+// The BillingCursorFunc type is an adapter to allow the use of ordinary
+// function as BillingCursor mutator.
+type BillingCursorFunc func(context.Context, *ent.BillingCursorMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f BillingCursorFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.BillingCursorMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.BillingCursorMutation", m)
+}
+
 // The BreakGlassAccessFunc type is an adapter to allow the use of ordinary
 // function as BreakGlassAccess mutator.
 type BreakGlassAccessFunc func(context.Context, *ent.BreakGlassAccessMutation) (ent.Value, error)
@@ -163,6 +175,18 @@ func (f CareTeamMemberFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Val
 		return f(ctx, mv)
 	}
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.CareTeamMemberMutation", m)
+}
+
+// The ChargeFunc type is an adapter to allow the use of ordinary
+// function as Charge mutator.
+type ChargeFunc func(context.Context, *ent.ChargeMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f ChargeFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.ChargeMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.ChargeMutation", m)
 }
 
 // The ClinicalNoteFunc type is an adapter to allow the use of ordinary
@@ -583,6 +607,18 @@ func (f StockMovementFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Valu
 		return f(ctx, mv)
 	}
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.StockMovementMutation", m)
+}
+
+// The TariffFunc type is an adapter to allow the use of ordinary
+// function as Tariff mutator.
+type TariffFunc func(context.Context, *ent.TariffMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f TariffFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.TariffMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.TariffMutation", m)
 }
 
 // The UserFunc type is an adapter to allow the use of ordinary

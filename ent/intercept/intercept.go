@@ -16,11 +16,13 @@ import (
 	"github.com/hmis-dev/hmis/ent/auditevent"
 	"github.com/hmis-dev/hmis/ent/bed"
 	"github.com/hmis-dev/hmis/ent/bedassignment"
+	"github.com/hmis-dev/hmis/ent/billingcursor"
 	"github.com/hmis-dev/hmis/ent/breakglassaccess"
 	"github.com/hmis-dev/hmis/ent/careplan"
 	"github.com/hmis-dev/hmis/ent/careplanactivity"
 	"github.com/hmis-dev/hmis/ent/careplangoal"
 	"github.com/hmis-dev/hmis/ent/careteammember"
+	"github.com/hmis-dev/hmis/ent/charge"
 	"github.com/hmis-dev/hmis/ent/clinicalnote"
 	"github.com/hmis-dev/hmis/ent/department"
 	"github.com/hmis-dev/hmis/ent/dispensing"
@@ -57,6 +59,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/stockbatch"
 	"github.com/hmis-dev/hmis/ent/stocklocation"
 	"github.com/hmis-dev/hmis/ent/stockmovement"
+	"github.com/hmis-dev/hmis/ent/tariff"
 	"github.com/hmis-dev/hmis/ent/user"
 	"github.com/hmis-dev/hmis/ent/ward"
 )
@@ -333,6 +336,33 @@ func (f TraverseBedAssignment) Traverse(ctx context.Context, q ent.Query) error 
 	return fmt.Errorf("unexpected query type %T. expect *ent.BedAssignmentQuery", q)
 }
 
+// The BillingCursorFunc type is an adapter to allow the use of ordinary function as a Querier.
+type BillingCursorFunc func(context.Context, *ent.BillingCursorQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f BillingCursorFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.BillingCursorQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.BillingCursorQuery", q)
+}
+
+// The TraverseBillingCursor type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseBillingCursor func(context.Context, *ent.BillingCursorQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseBillingCursor) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseBillingCursor) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.BillingCursorQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.BillingCursorQuery", q)
+}
+
 // The BreakGlassAccessFunc type is an adapter to allow the use of ordinary function as a Querier.
 type BreakGlassAccessFunc func(context.Context, *ent.BreakGlassAccessQuery) (ent.Value, error)
 
@@ -466,6 +496,33 @@ func (f TraverseCareTeamMember) Traverse(ctx context.Context, q ent.Query) error
 		return f(ctx, q)
 	}
 	return fmt.Errorf("unexpected query type %T. expect *ent.CareTeamMemberQuery", q)
+}
+
+// The ChargeFunc type is an adapter to allow the use of ordinary function as a Querier.
+type ChargeFunc func(context.Context, *ent.ChargeQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f ChargeFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.ChargeQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.ChargeQuery", q)
+}
+
+// The TraverseCharge type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseCharge func(context.Context, *ent.ChargeQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseCharge) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseCharge) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.ChargeQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.ChargeQuery", q)
 }
 
 // The ClinicalNoteFunc type is an adapter to allow the use of ordinary function as a Querier.
@@ -1413,6 +1470,33 @@ func (f TraverseStockMovement) Traverse(ctx context.Context, q ent.Query) error 
 	return fmt.Errorf("unexpected query type %T. expect *ent.StockMovementQuery", q)
 }
 
+// The TariffFunc type is an adapter to allow the use of ordinary function as a Querier.
+type TariffFunc func(context.Context, *ent.TariffQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f TariffFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.TariffQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.TariffQuery", q)
+}
+
+// The TraverseTariff type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseTariff func(context.Context, *ent.TariffQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseTariff) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseTariff) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.TariffQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.TariffQuery", q)
+}
+
 // The UserFunc type is an adapter to allow the use of ordinary function as a Querier.
 type UserFunc func(context.Context, *ent.UserQuery) (ent.Value, error)
 
@@ -1486,6 +1570,8 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.BedQuery, predicate.Bed, bed.OrderOption]{typ: ent.TypeBed, tq: q}, nil
 	case *ent.BedAssignmentQuery:
 		return &query[*ent.BedAssignmentQuery, predicate.BedAssignment, bedassignment.OrderOption]{typ: ent.TypeBedAssignment, tq: q}, nil
+	case *ent.BillingCursorQuery:
+		return &query[*ent.BillingCursorQuery, predicate.BillingCursor, billingcursor.OrderOption]{typ: ent.TypeBillingCursor, tq: q}, nil
 	case *ent.BreakGlassAccessQuery:
 		return &query[*ent.BreakGlassAccessQuery, predicate.BreakGlassAccess, breakglassaccess.OrderOption]{typ: ent.TypeBreakGlassAccess, tq: q}, nil
 	case *ent.CarePlanQuery:
@@ -1496,6 +1582,8 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.CarePlanGoalQuery, predicate.CarePlanGoal, careplangoal.OrderOption]{typ: ent.TypeCarePlanGoal, tq: q}, nil
 	case *ent.CareTeamMemberQuery:
 		return &query[*ent.CareTeamMemberQuery, predicate.CareTeamMember, careteammember.OrderOption]{typ: ent.TypeCareTeamMember, tq: q}, nil
+	case *ent.ChargeQuery:
+		return &query[*ent.ChargeQuery, predicate.Charge, charge.OrderOption]{typ: ent.TypeCharge, tq: q}, nil
 	case *ent.ClinicalNoteQuery:
 		return &query[*ent.ClinicalNoteQuery, predicate.ClinicalNote, clinicalnote.OrderOption]{typ: ent.TypeClinicalNote, tq: q}, nil
 	case *ent.DepartmentQuery:
@@ -1566,6 +1654,8 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.StockLocationQuery, predicate.StockLocation, stocklocation.OrderOption]{typ: ent.TypeStockLocation, tq: q}, nil
 	case *ent.StockMovementQuery:
 		return &query[*ent.StockMovementQuery, predicate.StockMovement, stockmovement.OrderOption]{typ: ent.TypeStockMovement, tq: q}, nil
+	case *ent.TariffQuery:
+		return &query[*ent.TariffQuery, predicate.Tariff, tariff.OrderOption]{typ: ent.TypeTariff, tq: q}, nil
 	case *ent.UserQuery:
 		return &query[*ent.UserQuery, predicate.User, user.OrderOption]{typ: ent.TypeUser, tq: q}, nil
 	case *ent.WardQuery:

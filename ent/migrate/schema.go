@@ -360,6 +360,18 @@ var (
 			},
 		},
 	}
+	// BillingCursorsColumns holds the columns for the "billing_cursors" table.
+	BillingCursorsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "topic", Type: field.TypeString, Unique: true},
+		{Name: "after", Type: field.TypeString, Default: ""},
+	}
+	// BillingCursorsTable holds the schema information for the "billing_cursors" table.
+	BillingCursorsTable = &schema.Table{
+		Name:       "billing_cursors",
+		Columns:    BillingCursorsColumns,
+		PrimaryKey: []*schema.Column{BillingCursorsColumns[0]},
+	}
 	// BreakGlassAccessesColumns holds the columns for the "break_glass_accesses" table.
 	BreakGlassAccessesColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeString},
@@ -571,6 +583,69 @@ var (
 				Name:    "careteammember_patient_id_staff_id",
 				Unique:  false,
 				Columns: []*schema.Column{CareTeamMembersColumns[7], CareTeamMembersColumns[6]},
+			},
+		},
+	}
+	// ChargesColumns holds the columns for the "charges" table.
+	ChargesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "source_type", Type: field.TypeEnum, Enums: []string{"ENCOUNTER", "LAB_ITEM", "DISPENSING", "DISPENSING_RETURN", "BED_DAY", "MANUAL"}},
+		{Name: "source_id", Type: field.TypeString},
+		{Name: "day", Type: field.TypeString, Default: ""},
+		{Name: "encounter_id", Type: field.TypeString, Nullable: true},
+		{Name: "admission_id", Type: field.TypeString, Nullable: true},
+		{Name: "code", Type: field.TypeString, Size: 40},
+		{Name: "description", Type: field.TypeString, Size: 200},
+		{Name: "category", Type: field.TypeEnum, Enums: []string{"CONSULTATION", "PROCEDURE", "LAB", "DRUG", "ITEM", "BED_DAY"}},
+		{Name: "quantity", Type: field.TypeInt},
+		{Name: "unit_price", Type: field.TypeInt64},
+		{Name: "amount", Type: field.TypeInt64},
+		{Name: "service_at", Type: field.TypeTime},
+		{Name: "created_by_id", Type: field.TypeString, Nullable: true},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"ACTIVE", "REVERSED"}, Default: "ACTIVE"},
+		{Name: "reversal_reason", Type: field.TypeString, Nullable: true, Size: 500},
+		{Name: "reversed_by_id", Type: field.TypeString, Nullable: true},
+		{Name: "reversed_at", Type: field.TypeTime, Nullable: true},
+		{Name: "invoice_id", Type: field.TypeString, Nullable: true},
+		{Name: "tariff_id", Type: field.TypeString, Nullable: true},
+		{Name: "patient_id", Type: field.TypeString},
+	}
+	// ChargesTable holds the schema information for the "charges" table.
+	ChargesTable = &schema.Table{
+		Name:       "charges",
+		Columns:    ChargesColumns,
+		PrimaryKey: []*schema.Column{ChargesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "charges_tariffs_tariff",
+				Columns:    []*schema.Column{ChargesColumns[21]},
+				RefColumns: []*schema.Column{TariffsColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+			{
+				Symbol:     "charges_patients_charges",
+				Columns:    []*schema.Column{ChargesColumns[22]},
+				RefColumns: []*schema.Column{PatientsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "charge_patient_id",
+				Unique:  false,
+				Columns: []*schema.Column{ChargesColumns[22]},
+			},
+			{
+				Name:    "charge_source_type_source_id_day",
+				Unique:  true,
+				Columns: []*schema.Column{ChargesColumns[3], ChargesColumns[4], ChargesColumns[5]},
+			},
+			{
+				Name:    "charge_patient_id_status",
+				Unique:  false,
+				Columns: []*schema.Column{ChargesColumns[22], ChargesColumns[16]},
 			},
 		},
 	}
@@ -2077,6 +2152,38 @@ var (
 			},
 		},
 	}
+	// TariffsColumns holds the columns for the "tariffs" table.
+	TariffsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "code", Type: field.TypeString, Size: 40},
+		{Name: "name", Type: field.TypeString, Size: 200},
+		{Name: "category", Type: field.TypeEnum, Enums: []string{"CONSULTATION", "PROCEDURE", "LAB", "DRUG", "ITEM", "BED_DAY"}},
+		{Name: "ref_id", Type: field.TypeString, Nullable: true},
+		{Name: "payer_id", Type: field.TypeString, Nullable: true},
+		{Name: "price", Type: field.TypeInt64},
+		{Name: "effective_from", Type: field.TypeTime},
+		{Name: "created_by_id", Type: field.TypeString, Nullable: true},
+	}
+	// TariffsTable holds the schema information for the "tariffs" table.
+	TariffsTable = &schema.Table{
+		Name:       "tariffs",
+		Columns:    TariffsColumns,
+		PrimaryKey: []*schema.Column{TariffsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "tariff_code_effective_from",
+				Unique:  false,
+				Columns: []*schema.Column{TariffsColumns[3], TariffsColumns[9]},
+			},
+			{
+				Name:    "tariff_category_ref_id",
+				Unique:  false,
+				Columns: []*schema.Column{TariffsColumns[5], TariffsColumns[6]},
+			},
+		},
+	}
 	// UsersColumns holds the columns for the "users" table.
 	UsersColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeString},
@@ -2181,11 +2288,13 @@ var (
 		AuditEventsTable,
 		BedsTable,
 		BedAssignmentsTable,
+		BillingCursorsTable,
 		BreakGlassAccessesTable,
 		CarePlansTable,
 		CarePlanActivitiesTable,
 		CarePlanGoalsTable,
 		CareTeamMembersTable,
+		ChargesTable,
 		ClinicalNotesTable,
 		DepartmentsTable,
 		DispensingsTable,
@@ -2221,6 +2330,7 @@ var (
 		StockBatchesTable,
 		StockLocationsTable,
 		StockMovementsTable,
+		TariffsTable,
 		UsersTable,
 		WardsTable,
 		LabPanelTestsTable,
@@ -2253,6 +2363,8 @@ func init() {
 	CarePlanGoalsTable.ForeignKeys[1].RefTable = PatientsTable
 	CareTeamMembersTable.ForeignKeys[0].RefTable = StaffsTable
 	CareTeamMembersTable.ForeignKeys[1].RefTable = PatientsTable
+	ChargesTable.ForeignKeys[0].RefTable = TariffsTable
+	ChargesTable.ForeignKeys[1].RefTable = PatientsTable
 	ClinicalNotesTable.ForeignKeys[0].RefTable = StaffsTable
 	ClinicalNotesTable.ForeignKeys[1].RefTable = ClinicalNotesTable
 	ClinicalNotesTable.ForeignKeys[2].RefTable = EncountersTable

@@ -113,6 +113,8 @@ const (
 	EdgeDispensings = "dispensings"
 	// EdgeDispensingLines holds the string denoting the dispensing_lines edge name in mutations.
 	EdgeDispensingLines = "dispensing_lines"
+	// EdgeCharges holds the string denoting the charges edge name in mutations.
+	EdgeCharges = "charges"
 	// EdgeBreakGlassAccesses holds the string denoting the break_glass_accesses edge name in mutations.
 	EdgeBreakGlassAccesses = "break_glass_accesses"
 	// Table holds the table name of the patient in the database.
@@ -300,6 +302,13 @@ const (
 	DispensingLinesInverseTable = "dispensing_lines"
 	// DispensingLinesColumn is the table column denoting the dispensing_lines relation/edge.
 	DispensingLinesColumn = "patient_id"
+	// ChargesTable is the table that holds the charges relation/edge.
+	ChargesTable = "charges"
+	// ChargesInverseTable is the table name for the Charge entity.
+	// It exists in this package in order to avoid circular dependency with the "charge" package.
+	ChargesInverseTable = "charges"
+	// ChargesColumn is the table column denoting the charges relation/edge.
+	ChargesColumn = "patient_id"
 	// BreakGlassAccessesTable is the table that holds the break_glass_accesses relation/edge.
 	BreakGlassAccessesTable = "break_glass_accesses"
 	// BreakGlassAccessesInverseTable is the table name for the BreakGlassAccess entity.
@@ -913,6 +922,20 @@ func ByDispensingLines(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
 	}
 }
 
+// ByChargesCount orders the results by charges count.
+func ByChargesCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newChargesStep(), opts...)
+	}
+}
+
+// ByCharges orders the results by charges terms.
+func ByCharges(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newChargesStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
 // ByBreakGlassAccessesCount orders the results by break_glass_accesses count.
 func ByBreakGlassAccessesCount(opts ...sql.OrderTermOption) OrderOption {
 	return func(s *sql.Selector) {
@@ -1113,6 +1136,13 @@ func newDispensingLinesStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(DispensingLinesInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.O2M, false, DispensingLinesTable, DispensingLinesColumn),
+	)
+}
+func newChargesStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(ChargesInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, ChargesTable, ChargesColumn),
 	)
 }
 func newBreakGlassAccessesStep() *sqlgraph.Step {

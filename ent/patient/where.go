@@ -2086,6 +2086,29 @@ func HasDispensingLinesWith(preds ...predicate.DispensingLine) predicate.Patient
 	})
 }
 
+// HasCharges applies the HasEdge predicate on the "charges" edge.
+func HasCharges() predicate.Patient {
+	return predicate.Patient(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, ChargesTable, ChargesColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasChargesWith applies the HasEdge predicate on the "charges" edge with a given conditions (other predicates).
+func HasChargesWith(preds ...predicate.Charge) predicate.Patient {
+	return predicate.Patient(func(s *sql.Selector) {
+		step := newChargesStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
 // HasBreakGlassAccesses applies the HasEdge predicate on the "break_glass_accesses" edge.
 func HasBreakGlassAccesses() predicate.Patient {
 	return predicate.Patient(func(s *sql.Selector) {

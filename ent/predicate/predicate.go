@@ -30,6 +30,9 @@ type Bed func(*sql.Selector)
 // BedAssignment is the predicate function for bedassignment builders.
 type BedAssignment func(*sql.Selector)
 
+// BillingCursor is the predicate function for billingcursor builders.
+type BillingCursor func(*sql.Selector)
+
 // BreakGlassAccess is the predicate function for breakglassaccess builders.
 type BreakGlassAccess func(*sql.Selector)
 
@@ -44,6 +47,9 @@ type CarePlanGoal func(*sql.Selector)
 
 // CareTeamMember is the predicate function for careteammember builders.
 type CareTeamMember func(*sql.Selector)
+
+// Charge is the predicate function for charge builders.
+type Charge func(*sql.Selector)
 
 // ClinicalNote is the predicate function for clinicalnote builders.
 type ClinicalNote func(*sql.Selector)
@@ -149,6 +155,9 @@ type StockLocation func(*sql.Selector)
 
 // StockMovement is the predicate function for stockmovement builders.
 type StockMovement func(*sql.Selector)
+
+// Tariff is the predicate function for tariff builders.
+type Tariff func(*sql.Selector)
 
 // User is the predicate function for user builders.
 type User func(*sql.Selector)
