@@ -214,6 +214,16 @@ var PharmacyProbes = map[string]string{
 	"Subscription.batchExpiring":         "", // over WebSocket: see TestStockSubscriptionsAuthorization
 }
 
+// ChargesProbes: the price list and the charges.
+var ChargesProbes = map[string]string{
+	"Query.tariffs":            `{ tariffs(first: 1) { totalCount } }`,
+	"Query.charges":            `{ charges(first: 1) { totalCount } }`,
+	"Mutation.setTariffPrice":  `mutation { setTariffPrice(input: {code: "", name: "x", category: ITEM, price: "1.00"}) { __typename } }`,
+	"Mutation.seedPriceList":   `mutation { seedPriceList(input: {consultationFee: "-1.00", bedDayFee: "0"}) }`,
+	"Mutation.addManualCharge": `mutation { addManualCharge(input: {patientId: "bad", tariffCode: "x", quantity: 1}) { __typename } }`,
+	"Mutation.reverseCharge":   `mutation { reverseCharge(id: "bad", reason: "x") { __typename } }`,
+}
+
 // ProbeSets are every domain's probes, by domain.
 var ProbeSets = map[string]map[string]string{
 	"platform":   PlatformProbes,
@@ -227,6 +237,7 @@ var ProbeSets = map[string]map[string]string{
 	"careaccess": CareAccessProbes,
 	"formulary":  FormularyProbes,
 	"pharmacy":   PharmacyProbes,
+	"charges":    ChargesProbes,
 }
 
 // AllProbes joins ProbeSets, panicking if two domains probe one operation:
