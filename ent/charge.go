@@ -10,6 +10,7 @@ import (
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/sql"
 	"github.com/hmis-dev/hmis/ent/charge"
+	"github.com/hmis-dev/hmis/ent/invoice"
 	"github.com/hmis-dev/hmis/ent/patient"
 	"github.com/hmis-dev/hmis/ent/tariff"
 )
@@ -75,11 +76,13 @@ type ChargeEdges struct {
 	Patient *Patient `json:"patient,omitempty"`
 	// Tariff holds the value of the tariff edge.
 	Tariff *Tariff `json:"tariff,omitempty"`
+	// Invoice holds the value of the invoice edge.
+	Invoice *Invoice `json:"invoice,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [2]bool
+	loadedTypes [3]bool
 	// totalCount holds the count of the edges above.
-	totalCount [2]map[string]int
+	totalCount [3]map[string]int
 }
 
 // PatientOrErr returns the Patient value or an error if the edge
@@ -102,6 +105,17 @@ func (e ChargeEdges) TariffOrErr() (*Tariff, error) {
 		return nil, &NotFoundError{label: tariff.Label}
 	}
 	return nil, &NotLoadedError{edge: "tariff"}
+}
+
+// InvoiceOrErr returns the Invoice value or an error if the edge
+// was not loaded in eager-loading, or loaded but was not found.
+func (e ChargeEdges) InvoiceOrErr() (*Invoice, error) {
+	if e.Invoice != nil {
+		return e.Invoice, nil
+	} else if e.loadedTypes[2] {
+		return nil, &NotFoundError{label: invoice.Label}
+	}
+	return nil, &NotLoadedError{edge: "invoice"}
 }
 
 // scanValues returns the types for scanning values from sql.Rows.
@@ -297,6 +311,11 @@ func (_m *Charge) QueryPatient() *PatientQuery {
 // QueryTariff queries the "tariff" edge of the Charge entity.
 func (_m *Charge) QueryTariff() *TariffQuery {
 	return NewChargeClient(_m.config).QueryTariff(_m)
+}
+
+// QueryInvoice queries the "invoice" edge of the Charge entity.
+func (_m *Charge) QueryInvoice() *InvoiceQuery {
+	return NewChargeClient(_m.config).QueryInvoice(_m)
 }
 
 // Update returns a builder for updating this Charge.

@@ -11,6 +11,7 @@ import (
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
 	"github.com/hmis-dev/hmis/ent/charge"
+	"github.com/hmis-dev/hmis/ent/invoice"
 	"github.com/hmis-dev/hmis/ent/patient"
 	"github.com/hmis-dev/hmis/ent/tariff"
 )
@@ -272,6 +273,11 @@ func (_c *ChargeCreate) SetPatient(v *Patient) *ChargeCreate {
 // SetTariff sets the "tariff" edge to the Tariff entity.
 func (_c *ChargeCreate) SetTariff(v *Tariff) *ChargeCreate {
 	return _c.SetTariffID(v.ID)
+}
+
+// SetInvoice sets the "invoice" edge to the Invoice entity.
+func (_c *ChargeCreate) SetInvoice(v *Invoice) *ChargeCreate {
+	return _c.SetInvoiceID(v.ID)
 }
 
 // Mutation returns the ChargeMutation object of the builder.
@@ -539,10 +545,6 @@ func (_c *ChargeCreate) createSpec() (*Charge, *sqlgraph.CreateSpec) {
 		_spec.SetField(charge.FieldReversedAt, field.TypeTime, value)
 		_node.ReversedAt = &value
 	}
-	if value, ok := _c.mutation.InvoiceID(); ok {
-		_spec.SetField(charge.FieldInvoiceID, field.TypeString, value)
-		_node.InvoiceID = &value
-	}
 	if nodes := _c.mutation.PatientIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.M2O,
@@ -575,6 +577,23 @@ func (_c *ChargeCreate) createSpec() (*Charge, *sqlgraph.CreateSpec) {
 			edge.Target.Nodes = append(edge.Target.Nodes, k)
 		}
 		_node.TariffID = &nodes[0]
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.InvoiceIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   charge.InvoiceTable,
+			Columns: []string{charge.InvoiceColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(invoice.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_node.InvoiceID = &nodes[0]
 		_spec.Edges = append(_spec.Edges, edge)
 	}
 	return _node, _spec

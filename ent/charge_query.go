@@ -12,6 +12,7 @@ import (
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
 	"github.com/hmis-dev/hmis/ent/charge"
+	"github.com/hmis-dev/hmis/ent/invoice"
 	"github.com/hmis-dev/hmis/ent/patient"
 	"github.com/hmis-dev/hmis/ent/predicate"
 	"github.com/hmis-dev/hmis/ent/tariff"
@@ -26,6 +27,7 @@ type ChargeQuery struct {
 	predicates  []predicate.Charge
 	withPatient *PatientQuery
 	withTariff  *TariffQuery
+	withInvoice *InvoiceQuery
 	modifiers   []func(*sql.Selector)
 	loadTotal   []func(context.Context, []*Charge) error
 	// intermediate query (i.e. traversal path).
@@ -101,6 +103,28 @@ func (_q *ChargeQuery) QueryTariff() *TariffQuery {
 			sqlgraph.From(charge.Table, charge.FieldID, selector),
 			sqlgraph.To(tariff.Table, tariff.FieldID),
 			sqlgraph.Edge(sqlgraph.M2O, false, charge.TariffTable, charge.TariffColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryInvoice chains the current query on the "invoice" edge.
+func (_q *ChargeQuery) QueryInvoice() *InvoiceQuery {
+	query := (&InvoiceClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(charge.Table, charge.FieldID, selector),
+			sqlgraph.To(invoice.Table, invoice.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, charge.InvoiceTable, charge.InvoiceColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -302,6 +326,7 @@ func (_q *ChargeQuery) Clone() *ChargeQuery {
 		predicates:  append([]predicate.Charge{}, _q.predicates...),
 		withPatient: _q.withPatient.Clone(),
 		withTariff:  _q.withTariff.Clone(),
+		withInvoice: _q.withInvoice.Clone(),
 		// clone intermediate query.
 		sql:  _q.sql.Clone(),
 		path: _q.path,
@@ -327,6 +352,17 @@ func (_q *ChargeQuery) WithTariff(opts ...func(*TariffQuery)) *ChargeQuery {
 		opt(query)
 	}
 	_q.withTariff = query
+	return _q
+}
+
+// WithInvoice tells the query-builder to eager-load the nodes that are connected to
+// the "invoice" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *ChargeQuery) WithInvoice(opts ...func(*InvoiceQuery)) *ChargeQuery {
+	query := (&InvoiceClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withInvoice = query
 	return _q
 }
 
@@ -408,9 +444,10 @@ func (_q *ChargeQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Charg
 	var (
 		nodes       = []*Charge{}
 		_spec       = _q.querySpec()
-		loadedTypes = [2]bool{
+		loadedTypes = [3]bool{
 			_q.withPatient != nil,
 			_q.withTariff != nil,
+			_q.withInvoice != nil,
 		}
 	)
 	_spec.ScanValues = func(columns []string) ([]any, error) {
@@ -443,6 +480,12 @@ func (_q *ChargeQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Charg
 	if query := _q.withTariff; query != nil {
 		if err := _q.loadTariff(ctx, query, nodes, nil,
 			func(n *Charge, e *Tariff) { n.Edges.Tariff = e }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withInvoice; query != nil {
+		if err := _q.loadInvoice(ctx, query, nodes, nil,
+			func(n *Charge, e *Invoice) { n.Edges.Invoice = e }); err != nil {
 			return nil, err
 		}
 	}
@@ -515,6 +558,38 @@ func (_q *ChargeQuery) loadTariff(ctx context.Context, query *TariffQuery, nodes
 	}
 	return nil
 }
+func (_q *ChargeQuery) loadInvoice(ctx context.Context, query *InvoiceQuery, nodes []*Charge, init func(*Charge), assign func(*Charge, *Invoice)) error {
+	ids := make([]string, 0, len(nodes))
+	nodeids := make(map[string][]*Charge)
+	for i := range nodes {
+		if nodes[i].InvoiceID == nil {
+			continue
+		}
+		fk := *nodes[i].InvoiceID
+		if _, ok := nodeids[fk]; !ok {
+			ids = append(ids, fk)
+		}
+		nodeids[fk] = append(nodeids[fk], nodes[i])
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	query.Where(invoice.IDIn(ids...))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		nodes, ok := nodeids[n.ID]
+		if !ok {
+			return fmt.Errorf(`unexpected foreign-key "invoice_id" returned %v`, n.ID)
+		}
+		for i := range nodes {
+			assign(nodes[i], n)
+		}
+	}
+	return nil
+}
 
 func (_q *ChargeQuery) sqlCount(ctx context.Context) (int, error) {
 	_spec := _q.querySpec()
@@ -549,6 +624,9 @@ func (_q *ChargeQuery) querySpec() *sqlgraph.QuerySpec {
 		}
 		if _q.withTariff != nil {
 			_spec.Node.AddColumnOnce(charge.FieldTariffID)
+		}
+		if _q.withInvoice != nil {
+			_spec.Node.AddColumnOnce(charge.FieldInvoiceID)
 		}
 	}
 	if ps := _q.predicates; len(ps) > 0 {

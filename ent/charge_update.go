@@ -12,6 +12,7 @@ import (
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
 	"github.com/hmis-dev/hmis/ent/charge"
+	"github.com/hmis-dev/hmis/ent/invoice"
 	"github.com/hmis-dev/hmis/ent/patient"
 	"github.com/hmis-dev/hmis/ent/predicate"
 )
@@ -148,6 +149,11 @@ func (_u *ChargeUpdate) SetPatient(v *Patient) *ChargeUpdate {
 	return _u.SetPatientID(v.ID)
 }
 
+// SetInvoice sets the "invoice" edge to the Invoice entity.
+func (_u *ChargeUpdate) SetInvoice(v *Invoice) *ChargeUpdate {
+	return _u.SetInvoiceID(v.ID)
+}
+
 // Mutation returns the ChargeMutation object of the builder.
 func (_u *ChargeUpdate) Mutation() *ChargeMutation {
 	return _u.mutation
@@ -156,6 +162,12 @@ func (_u *ChargeUpdate) Mutation() *ChargeMutation {
 // ClearPatient clears the "patient" edge to the Patient entity.
 func (_u *ChargeUpdate) ClearPatient() *ChargeUpdate {
 	_u.mutation.ClearPatient()
+	return _u
+}
+
+// ClearInvoice clears the "invoice" edge to the Invoice entity.
+func (_u *ChargeUpdate) ClearInvoice() *ChargeUpdate {
+	_u.mutation.ClearInvoice()
 	return _u
 }
 
@@ -263,12 +275,6 @@ func (_u *ChargeUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	if _u.mutation.ReversedAtCleared() {
 		_spec.ClearField(charge.FieldReversedAt, field.TypeTime)
 	}
-	if value, ok := _u.mutation.InvoiceID(); ok {
-		_spec.SetField(charge.FieldInvoiceID, field.TypeString, value)
-	}
-	if _u.mutation.InvoiceIDCleared() {
-		_spec.ClearField(charge.FieldInvoiceID, field.TypeString)
-	}
 	if _u.mutation.PatientCleared() {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.M2O,
@@ -291,6 +297,35 @@ func (_u *ChargeUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(patient.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.InvoiceCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   charge.InvoiceTable,
+			Columns: []string{charge.InvoiceColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(invoice.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.InvoiceIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   charge.InvoiceTable,
+			Columns: []string{charge.InvoiceColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(invoice.FieldID, field.TypeString),
 			},
 		}
 		for _, k := range nodes {
@@ -437,6 +472,11 @@ func (_u *ChargeUpdateOne) SetPatient(v *Patient) *ChargeUpdateOne {
 	return _u.SetPatientID(v.ID)
 }
 
+// SetInvoice sets the "invoice" edge to the Invoice entity.
+func (_u *ChargeUpdateOne) SetInvoice(v *Invoice) *ChargeUpdateOne {
+	return _u.SetInvoiceID(v.ID)
+}
+
 // Mutation returns the ChargeMutation object of the builder.
 func (_u *ChargeUpdateOne) Mutation() *ChargeMutation {
 	return _u.mutation
@@ -445,6 +485,12 @@ func (_u *ChargeUpdateOne) Mutation() *ChargeMutation {
 // ClearPatient clears the "patient" edge to the Patient entity.
 func (_u *ChargeUpdateOne) ClearPatient() *ChargeUpdateOne {
 	_u.mutation.ClearPatient()
+	return _u
+}
+
+// ClearInvoice clears the "invoice" edge to the Invoice entity.
+func (_u *ChargeUpdateOne) ClearInvoice() *ChargeUpdateOne {
+	_u.mutation.ClearInvoice()
 	return _u
 }
 
@@ -582,12 +628,6 @@ func (_u *ChargeUpdateOne) sqlSave(ctx context.Context) (_node *Charge, err erro
 	if _u.mutation.ReversedAtCleared() {
 		_spec.ClearField(charge.FieldReversedAt, field.TypeTime)
 	}
-	if value, ok := _u.mutation.InvoiceID(); ok {
-		_spec.SetField(charge.FieldInvoiceID, field.TypeString, value)
-	}
-	if _u.mutation.InvoiceIDCleared() {
-		_spec.ClearField(charge.FieldInvoiceID, field.TypeString)
-	}
 	if _u.mutation.PatientCleared() {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.M2O,
@@ -610,6 +650,35 @@ func (_u *ChargeUpdateOne) sqlSave(ctx context.Context) (_node *Charge, err erro
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(patient.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.InvoiceCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   charge.InvoiceTable,
+			Columns: []string{charge.InvoiceColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(invoice.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.InvoiceIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   charge.InvoiceTable,
+			Columns: []string{charge.InvoiceColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(invoice.FieldID, field.TypeString),
 			},
 		}
 		for _, k := range nodes {

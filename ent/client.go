@@ -40,6 +40,9 @@ import (
 	"github.com/hmis-dev/hmis/ent/historyitem"
 	"github.com/hmis-dev/hmis/ent/icd10code"
 	"github.com/hmis-dev/hmis/ent/insurancepolicy"
+	"github.com/hmis-dev/hmis/ent/invoice"
+	"github.com/hmis-dev/hmis/ent/invoicecounter"
+	"github.com/hmis-dev/hmis/ent/invoicediscount"
 	"github.com/hmis-dev/hmis/ent/laborder"
 	"github.com/hmis-dev/hmis/ent/laborderitem"
 	"github.com/hmis-dev/hmis/ent/labpanel"
@@ -127,6 +130,12 @@ type Client struct {
 	Icd10Code *Icd10CodeClient
 	// InsurancePolicy is the client for interacting with the InsurancePolicy builders.
 	InsurancePolicy *InsurancePolicyClient
+	// Invoice is the client for interacting with the Invoice builders.
+	Invoice *InvoiceClient
+	// InvoiceCounter is the client for interacting with the InvoiceCounter builders.
+	InvoiceCounter *InvoiceCounterClient
+	// InvoiceDiscount is the client for interacting with the InvoiceDiscount builders.
+	InvoiceDiscount *InvoiceDiscountClient
 	// LabOrder is the client for interacting with the LabOrder builders.
 	LabOrder *LabOrderClient
 	// LabOrderItem is the client for interacting with the LabOrderItem builders.
@@ -219,6 +228,9 @@ func (c *Client) init() {
 	c.HistoryItem = NewHistoryItemClient(c.config)
 	c.Icd10Code = NewIcd10CodeClient(c.config)
 	c.InsurancePolicy = NewInsurancePolicyClient(c.config)
+	c.Invoice = NewInvoiceClient(c.config)
+	c.InvoiceCounter = NewInvoiceCounterClient(c.config)
+	c.InvoiceDiscount = NewInvoiceDiscountClient(c.config)
 	c.LabOrder = NewLabOrderClient(c.config)
 	c.LabOrderItem = NewLabOrderItemClient(c.config)
 	c.LabPanel = NewLabPanelClient(c.config)
@@ -364,6 +376,9 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		HistoryItem:          NewHistoryItemClient(cfg),
 		Icd10Code:            NewIcd10CodeClient(cfg),
 		InsurancePolicy:      NewInsurancePolicyClient(cfg),
+		Invoice:              NewInvoiceClient(cfg),
+		InvoiceCounter:       NewInvoiceCounterClient(cfg),
+		InvoiceDiscount:      NewInvoiceDiscountClient(cfg),
 		LabOrder:             NewLabOrderClient(cfg),
 		LabOrderItem:         NewLabOrderItemClient(cfg),
 		LabPanel:             NewLabPanelClient(cfg),
@@ -436,6 +451,9 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		HistoryItem:          NewHistoryItemClient(cfg),
 		Icd10Code:            NewIcd10CodeClient(cfg),
 		InsurancePolicy:      NewInsurancePolicyClient(cfg),
+		Invoice:              NewInvoiceClient(cfg),
+		InvoiceCounter:       NewInvoiceCounterClient(cfg),
+		InvoiceDiscount:      NewInvoiceDiscountClient(cfg),
 		LabOrder:             NewLabOrderClient(cfg),
 		LabOrderItem:         NewLabOrderItemClient(cfg),
 		LabPanel:             NewLabPanelClient(cfg),
@@ -497,13 +515,13 @@ func (c *Client) Use(hooks ...Hook) {
 		c.Bed, c.BedAssignment, c.BillingCursor, c.BreakGlassAccess, c.CarePlan,
 		c.CarePlanActivity, c.CarePlanGoal, c.CareTeamMember, c.Charge, c.ClinicalNote,
 		c.Department, c.Dispensing, c.DispensingLine, c.Drug, c.DrugInteraction,
-		c.Encounter, c.HistoryItem, c.Icd10Code, c.InsurancePolicy, c.LabOrder,
-		c.LabOrderItem, c.LabPanel, c.LabReferenceRange, c.LabResult, c.LabSpecimen,
-		c.LabTest, c.MedicationOrder, c.MfaChallenge, c.MfaRecoveryCode, c.Observation,
-		c.OutboxEvent, c.Patient, c.PatientContact, c.PatientIdentifier, c.Problem,
-		c.ProviderAvailability, c.ProviderTimeOff, c.Referral, c.Room, c.Session,
-		c.Staff, c.StockBatch, c.StockLocation, c.StockMovement, c.Tariff, c.User,
-		c.Ward,
+		c.Encounter, c.HistoryItem, c.Icd10Code, c.InsurancePolicy, c.Invoice,
+		c.InvoiceCounter, c.InvoiceDiscount, c.LabOrder, c.LabOrderItem, c.LabPanel,
+		c.LabReferenceRange, c.LabResult, c.LabSpecimen, c.LabTest, c.MedicationOrder,
+		c.MfaChallenge, c.MfaRecoveryCode, c.Observation, c.OutboxEvent, c.Patient,
+		c.PatientContact, c.PatientIdentifier, c.Problem, c.ProviderAvailability,
+		c.ProviderTimeOff, c.Referral, c.Room, c.Session, c.Staff, c.StockBatch,
+		c.StockLocation, c.StockMovement, c.Tariff, c.User, c.Ward,
 	} {
 		n.Use(hooks...)
 	}
@@ -517,13 +535,13 @@ func (c *Client) Intercept(interceptors ...Interceptor) {
 		c.Bed, c.BedAssignment, c.BillingCursor, c.BreakGlassAccess, c.CarePlan,
 		c.CarePlanActivity, c.CarePlanGoal, c.CareTeamMember, c.Charge, c.ClinicalNote,
 		c.Department, c.Dispensing, c.DispensingLine, c.Drug, c.DrugInteraction,
-		c.Encounter, c.HistoryItem, c.Icd10Code, c.InsurancePolicy, c.LabOrder,
-		c.LabOrderItem, c.LabPanel, c.LabReferenceRange, c.LabResult, c.LabSpecimen,
-		c.LabTest, c.MedicationOrder, c.MfaChallenge, c.MfaRecoveryCode, c.Observation,
-		c.OutboxEvent, c.Patient, c.PatientContact, c.PatientIdentifier, c.Problem,
-		c.ProviderAvailability, c.ProviderTimeOff, c.Referral, c.Room, c.Session,
-		c.Staff, c.StockBatch, c.StockLocation, c.StockMovement, c.Tariff, c.User,
-		c.Ward,
+		c.Encounter, c.HistoryItem, c.Icd10Code, c.InsurancePolicy, c.Invoice,
+		c.InvoiceCounter, c.InvoiceDiscount, c.LabOrder, c.LabOrderItem, c.LabPanel,
+		c.LabReferenceRange, c.LabResult, c.LabSpecimen, c.LabTest, c.MedicationOrder,
+		c.MfaChallenge, c.MfaRecoveryCode, c.Observation, c.OutboxEvent, c.Patient,
+		c.PatientContact, c.PatientIdentifier, c.Problem, c.ProviderAvailability,
+		c.ProviderTimeOff, c.Referral, c.Room, c.Session, c.Staff, c.StockBatch,
+		c.StockLocation, c.StockMovement, c.Tariff, c.User, c.Ward,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -582,6 +600,12 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.Icd10Code.mutate(ctx, m)
 	case *InsurancePolicyMutation:
 		return c.InsurancePolicy.mutate(ctx, m)
+	case *InvoiceMutation:
+		return c.Invoice.mutate(ctx, m)
+	case *InvoiceCounterMutation:
+		return c.InvoiceCounter.mutate(ctx, m)
+	case *InvoiceDiscountMutation:
+		return c.InvoiceDiscount.mutate(ctx, m)
 	case *LabOrderMutation:
 		return c.LabOrder.mutate(ctx, m)
 	case *LabOrderItemMutation:
@@ -3125,6 +3149,22 @@ func (c *ChargeClient) QueryTariff(_m *Charge) *TariffQuery {
 	return query
 }
 
+// QueryInvoice queries the invoice edge of a Charge.
+func (c *ChargeClient) QueryInvoice(_m *Charge) *InvoiceQuery {
+	query := (&InvoiceClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(charge.Table, charge.FieldID, id),
+			sqlgraph.To(invoice.Table, invoice.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, charge.InvoiceTable, charge.InvoiceColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
 // Hooks returns the client hooks.
 func (c *ChargeClient) Hooks() []Hook {
 	return c.hooks.Charge
@@ -4973,6 +5013,469 @@ func (c *InsurancePolicyClient) mutate(ctx context.Context, m *InsurancePolicyMu
 		return (&InsurancePolicyDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown InsurancePolicy mutation op: %q", m.Op())
+	}
+}
+
+// InvoiceClient is a client for the Invoice schema.
+type InvoiceClient struct {
+	config
+}
+
+// NewInvoiceClient returns a client for the Invoice from the given config.
+func NewInvoiceClient(c config) *InvoiceClient {
+	return &InvoiceClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `invoice.Hooks(f(g(h())))`.
+func (c *InvoiceClient) Use(hooks ...Hook) {
+	c.hooks.Invoice = append(c.hooks.Invoice, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `invoice.Intercept(f(g(h())))`.
+func (c *InvoiceClient) Intercept(interceptors ...Interceptor) {
+	c.inters.Invoice = append(c.inters.Invoice, interceptors...)
+}
+
+// Create returns a builder for creating a Invoice entity.
+func (c *InvoiceClient) Create() *InvoiceCreate {
+	mutation := newInvoiceMutation(c.config, OpCreate)
+	return &InvoiceCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of Invoice entities.
+func (c *InvoiceClient) CreateBulk(builders ...*InvoiceCreate) *InvoiceCreateBulk {
+	return &InvoiceCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *InvoiceClient) MapCreateBulk(slice any, setFunc func(*InvoiceCreate, int)) *InvoiceCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &InvoiceCreateBulk{err: fmt.Errorf("calling to InvoiceClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*InvoiceCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &InvoiceCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for Invoice.
+func (c *InvoiceClient) Update() *InvoiceUpdate {
+	mutation := newInvoiceMutation(c.config, OpUpdate)
+	return &InvoiceUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *InvoiceClient) UpdateOne(_m *Invoice) *InvoiceUpdateOne {
+	mutation := newInvoiceMutation(c.config, OpUpdateOne, withInvoice(_m))
+	return &InvoiceUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *InvoiceClient) UpdateOneID(id string) *InvoiceUpdateOne {
+	mutation := newInvoiceMutation(c.config, OpUpdateOne, withInvoiceID(id))
+	return &InvoiceUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for Invoice.
+func (c *InvoiceClient) Delete() *InvoiceDelete {
+	mutation := newInvoiceMutation(c.config, OpDelete)
+	return &InvoiceDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *InvoiceClient) DeleteOne(_m *Invoice) *InvoiceDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *InvoiceClient) DeleteOneID(id string) *InvoiceDeleteOne {
+	builder := c.Delete().Where(invoice.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &InvoiceDeleteOne{builder}
+}
+
+// Query returns a query builder for Invoice.
+func (c *InvoiceClient) Query() *InvoiceQuery {
+	return &InvoiceQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeInvoice},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a Invoice entity by its id.
+func (c *InvoiceClient) Get(ctx context.Context, id string) (*Invoice, error) {
+	return c.Query().Where(invoice.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *InvoiceClient) GetX(ctx context.Context, id string) *Invoice {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryPatient queries the patient edge of a Invoice.
+func (c *InvoiceClient) QueryPatient(_m *Invoice) *PatientQuery {
+	query := (&PatientClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(invoice.Table, invoice.FieldID, id),
+			sqlgraph.To(patient.Table, patient.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, invoice.PatientTable, invoice.PatientColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryLines queries the lines edge of a Invoice.
+func (c *InvoiceClient) QueryLines(_m *Invoice) *ChargeQuery {
+	query := (&ChargeClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(invoice.Table, invoice.FieldID, id),
+			sqlgraph.To(charge.Table, charge.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, invoice.LinesTable, invoice.LinesColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryDiscounts queries the discounts edge of a Invoice.
+func (c *InvoiceClient) QueryDiscounts(_m *Invoice) *InvoiceDiscountQuery {
+	query := (&InvoiceDiscountClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(invoice.Table, invoice.FieldID, id),
+			sqlgraph.To(invoicediscount.Table, invoicediscount.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, invoice.DiscountsTable, invoice.DiscountsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *InvoiceClient) Hooks() []Hook {
+	return c.hooks.Invoice
+}
+
+// Interceptors returns the client interceptors.
+func (c *InvoiceClient) Interceptors() []Interceptor {
+	return c.inters.Invoice
+}
+
+func (c *InvoiceClient) mutate(ctx context.Context, m *InvoiceMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&InvoiceCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&InvoiceUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&InvoiceUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&InvoiceDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown Invoice mutation op: %q", m.Op())
+	}
+}
+
+// InvoiceCounterClient is a client for the InvoiceCounter schema.
+type InvoiceCounterClient struct {
+	config
+}
+
+// NewInvoiceCounterClient returns a client for the InvoiceCounter from the given config.
+func NewInvoiceCounterClient(c config) *InvoiceCounterClient {
+	return &InvoiceCounterClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `invoicecounter.Hooks(f(g(h())))`.
+func (c *InvoiceCounterClient) Use(hooks ...Hook) {
+	c.hooks.InvoiceCounter = append(c.hooks.InvoiceCounter, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `invoicecounter.Intercept(f(g(h())))`.
+func (c *InvoiceCounterClient) Intercept(interceptors ...Interceptor) {
+	c.inters.InvoiceCounter = append(c.inters.InvoiceCounter, interceptors...)
+}
+
+// Create returns a builder for creating a InvoiceCounter entity.
+func (c *InvoiceCounterClient) Create() *InvoiceCounterCreate {
+	mutation := newInvoiceCounterMutation(c.config, OpCreate)
+	return &InvoiceCounterCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of InvoiceCounter entities.
+func (c *InvoiceCounterClient) CreateBulk(builders ...*InvoiceCounterCreate) *InvoiceCounterCreateBulk {
+	return &InvoiceCounterCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *InvoiceCounterClient) MapCreateBulk(slice any, setFunc func(*InvoiceCounterCreate, int)) *InvoiceCounterCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &InvoiceCounterCreateBulk{err: fmt.Errorf("calling to InvoiceCounterClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*InvoiceCounterCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &InvoiceCounterCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for InvoiceCounter.
+func (c *InvoiceCounterClient) Update() *InvoiceCounterUpdate {
+	mutation := newInvoiceCounterMutation(c.config, OpUpdate)
+	return &InvoiceCounterUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *InvoiceCounterClient) UpdateOne(_m *InvoiceCounter) *InvoiceCounterUpdateOne {
+	mutation := newInvoiceCounterMutation(c.config, OpUpdateOne, withInvoiceCounter(_m))
+	return &InvoiceCounterUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *InvoiceCounterClient) UpdateOneID(id string) *InvoiceCounterUpdateOne {
+	mutation := newInvoiceCounterMutation(c.config, OpUpdateOne, withInvoiceCounterID(id))
+	return &InvoiceCounterUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for InvoiceCounter.
+func (c *InvoiceCounterClient) Delete() *InvoiceCounterDelete {
+	mutation := newInvoiceCounterMutation(c.config, OpDelete)
+	return &InvoiceCounterDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *InvoiceCounterClient) DeleteOne(_m *InvoiceCounter) *InvoiceCounterDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *InvoiceCounterClient) DeleteOneID(id string) *InvoiceCounterDeleteOne {
+	builder := c.Delete().Where(invoicecounter.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &InvoiceCounterDeleteOne{builder}
+}
+
+// Query returns a query builder for InvoiceCounter.
+func (c *InvoiceCounterClient) Query() *InvoiceCounterQuery {
+	return &InvoiceCounterQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeInvoiceCounter},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a InvoiceCounter entity by its id.
+func (c *InvoiceCounterClient) Get(ctx context.Context, id string) (*InvoiceCounter, error) {
+	return c.Query().Where(invoicecounter.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *InvoiceCounterClient) GetX(ctx context.Context, id string) *InvoiceCounter {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *InvoiceCounterClient) Hooks() []Hook {
+	return c.hooks.InvoiceCounter
+}
+
+// Interceptors returns the client interceptors.
+func (c *InvoiceCounterClient) Interceptors() []Interceptor {
+	return c.inters.InvoiceCounter
+}
+
+func (c *InvoiceCounterClient) mutate(ctx context.Context, m *InvoiceCounterMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&InvoiceCounterCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&InvoiceCounterUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&InvoiceCounterUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&InvoiceCounterDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown InvoiceCounter mutation op: %q", m.Op())
+	}
+}
+
+// InvoiceDiscountClient is a client for the InvoiceDiscount schema.
+type InvoiceDiscountClient struct {
+	config
+}
+
+// NewInvoiceDiscountClient returns a client for the InvoiceDiscount from the given config.
+func NewInvoiceDiscountClient(c config) *InvoiceDiscountClient {
+	return &InvoiceDiscountClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `invoicediscount.Hooks(f(g(h())))`.
+func (c *InvoiceDiscountClient) Use(hooks ...Hook) {
+	c.hooks.InvoiceDiscount = append(c.hooks.InvoiceDiscount, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `invoicediscount.Intercept(f(g(h())))`.
+func (c *InvoiceDiscountClient) Intercept(interceptors ...Interceptor) {
+	c.inters.InvoiceDiscount = append(c.inters.InvoiceDiscount, interceptors...)
+}
+
+// Create returns a builder for creating a InvoiceDiscount entity.
+func (c *InvoiceDiscountClient) Create() *InvoiceDiscountCreate {
+	mutation := newInvoiceDiscountMutation(c.config, OpCreate)
+	return &InvoiceDiscountCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of InvoiceDiscount entities.
+func (c *InvoiceDiscountClient) CreateBulk(builders ...*InvoiceDiscountCreate) *InvoiceDiscountCreateBulk {
+	return &InvoiceDiscountCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *InvoiceDiscountClient) MapCreateBulk(slice any, setFunc func(*InvoiceDiscountCreate, int)) *InvoiceDiscountCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &InvoiceDiscountCreateBulk{err: fmt.Errorf("calling to InvoiceDiscountClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*InvoiceDiscountCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &InvoiceDiscountCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for InvoiceDiscount.
+func (c *InvoiceDiscountClient) Update() *InvoiceDiscountUpdate {
+	mutation := newInvoiceDiscountMutation(c.config, OpUpdate)
+	return &InvoiceDiscountUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *InvoiceDiscountClient) UpdateOne(_m *InvoiceDiscount) *InvoiceDiscountUpdateOne {
+	mutation := newInvoiceDiscountMutation(c.config, OpUpdateOne, withInvoiceDiscount(_m))
+	return &InvoiceDiscountUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *InvoiceDiscountClient) UpdateOneID(id string) *InvoiceDiscountUpdateOne {
+	mutation := newInvoiceDiscountMutation(c.config, OpUpdateOne, withInvoiceDiscountID(id))
+	return &InvoiceDiscountUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for InvoiceDiscount.
+func (c *InvoiceDiscountClient) Delete() *InvoiceDiscountDelete {
+	mutation := newInvoiceDiscountMutation(c.config, OpDelete)
+	return &InvoiceDiscountDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *InvoiceDiscountClient) DeleteOne(_m *InvoiceDiscount) *InvoiceDiscountDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *InvoiceDiscountClient) DeleteOneID(id string) *InvoiceDiscountDeleteOne {
+	builder := c.Delete().Where(invoicediscount.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &InvoiceDiscountDeleteOne{builder}
+}
+
+// Query returns a query builder for InvoiceDiscount.
+func (c *InvoiceDiscountClient) Query() *InvoiceDiscountQuery {
+	return &InvoiceDiscountQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeInvoiceDiscount},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a InvoiceDiscount entity by its id.
+func (c *InvoiceDiscountClient) Get(ctx context.Context, id string) (*InvoiceDiscount, error) {
+	return c.Query().Where(invoicediscount.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *InvoiceDiscountClient) GetX(ctx context.Context, id string) *InvoiceDiscount {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryInvoice queries the invoice edge of a InvoiceDiscount.
+func (c *InvoiceDiscountClient) QueryInvoice(_m *InvoiceDiscount) *InvoiceQuery {
+	query := (&InvoiceClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(invoicediscount.Table, invoicediscount.FieldID, id),
+			sqlgraph.To(invoice.Table, invoice.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, invoicediscount.InvoiceTable, invoicediscount.InvoiceColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *InvoiceDiscountClient) Hooks() []Hook {
+	return c.hooks.InvoiceDiscount
+}
+
+// Interceptors returns the client interceptors.
+func (c *InvoiceDiscountClient) Interceptors() []Interceptor {
+	return c.inters.InvoiceDiscount
+}
+
+func (c *InvoiceDiscountClient) mutate(ctx context.Context, m *InvoiceDiscountMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&InvoiceDiscountCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&InvoiceDiscountUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&InvoiceDiscountUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&InvoiceDiscountDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown InvoiceDiscount mutation op: %q", m.Op())
 	}
 }
 
@@ -7784,6 +8287,22 @@ func (c *PatientClient) QueryCharges(_m *Patient) *ChargeQuery {
 	return query
 }
 
+// QueryInvoices queries the invoices edge of a Patient.
+func (c *PatientClient) QueryInvoices(_m *Patient) *InvoiceQuery {
+	query := (&InvoiceClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(patient.Table, patient.FieldID, id),
+			sqlgraph.To(invoice.Table, invoice.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, patient.InvoicesTable, patient.InvoicesColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
 // QueryBreakGlassAccesses queries the break_glass_accesses edge of a Patient.
 func (c *PatientClient) QueryBreakGlassAccesses(_m *Patient) *BreakGlassAccessQuery {
 	query := (&BreakGlassAccessClient{config: c.config}).Query()
@@ -10387,24 +10906,24 @@ type (
 		BedAssignment, BillingCursor, BreakGlassAccess, CarePlan, CarePlanActivity,
 		CarePlanGoal, CareTeamMember, Charge, ClinicalNote, Department, Dispensing,
 		DispensingLine, Drug, DrugInteraction, Encounter, HistoryItem, Icd10Code,
-		InsurancePolicy, LabOrder, LabOrderItem, LabPanel, LabReferenceRange,
-		LabResult, LabSpecimen, LabTest, MedicationOrder, MfaChallenge,
-		MfaRecoveryCode, Observation, OutboxEvent, Patient, PatientContact,
-		PatientIdentifier, Problem, ProviderAvailability, ProviderTimeOff, Referral,
-		Room, Session, Staff, StockBatch, StockLocation, StockMovement, Tariff, User,
-		Ward []ent.Hook
+		InsurancePolicy, Invoice, InvoiceCounter, InvoiceDiscount, LabOrder,
+		LabOrderItem, LabPanel, LabReferenceRange, LabResult, LabSpecimen, LabTest,
+		MedicationOrder, MfaChallenge, MfaRecoveryCode, Observation, OutboxEvent,
+		Patient, PatientContact, PatientIdentifier, Problem, ProviderAvailability,
+		ProviderTimeOff, Referral, Room, Session, Staff, StockBatch, StockLocation,
+		StockMovement, Tariff, User, Ward []ent.Hook
 	}
 	inters struct {
 		APIKey, Admission, AllergenClass, Allergy, Appointment, AuditEvent, Bed,
 		BedAssignment, BillingCursor, BreakGlassAccess, CarePlan, CarePlanActivity,
 		CarePlanGoal, CareTeamMember, Charge, ClinicalNote, Department, Dispensing,
 		DispensingLine, Drug, DrugInteraction, Encounter, HistoryItem, Icd10Code,
-		InsurancePolicy, LabOrder, LabOrderItem, LabPanel, LabReferenceRange,
-		LabResult, LabSpecimen, LabTest, MedicationOrder, MfaChallenge,
-		MfaRecoveryCode, Observation, OutboxEvent, Patient, PatientContact,
-		PatientIdentifier, Problem, ProviderAvailability, ProviderTimeOff, Referral,
-		Room, Session, Staff, StockBatch, StockLocation, StockMovement, Tariff, User,
-		Ward []ent.Interceptor
+		InsurancePolicy, Invoice, InvoiceCounter, InvoiceDiscount, LabOrder,
+		LabOrderItem, LabPanel, LabReferenceRange, LabResult, LabSpecimen, LabTest,
+		MedicationOrder, MfaChallenge, MfaRecoveryCode, Observation, OutboxEvent,
+		Patient, PatientContact, PatientIdentifier, Problem, ProviderAvailability,
+		ProviderTimeOff, Referral, Room, Session, Staff, StockBatch, StockLocation,
+		StockMovement, Tariff, User, Ward []ent.Interceptor
 	}
 )
 

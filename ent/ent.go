@@ -37,6 +37,9 @@ import (
 	"github.com/hmis-dev/hmis/ent/historyitem"
 	"github.com/hmis-dev/hmis/ent/icd10code"
 	"github.com/hmis-dev/hmis/ent/insurancepolicy"
+	"github.com/hmis-dev/hmis/ent/invoice"
+	"github.com/hmis-dev/hmis/ent/invoicecounter"
+	"github.com/hmis-dev/hmis/ent/invoicediscount"
 	"github.com/hmis-dev/hmis/ent/laborder"
 	"github.com/hmis-dev/hmis/ent/laborderitem"
 	"github.com/hmis-dev/hmis/ent/labpanel"
@@ -150,6 +153,9 @@ func checkColumn(t, c string) error {
 			historyitem.Table:          historyitem.ValidColumn,
 			icd10code.Table:            icd10code.ValidColumn,
 			insurancepolicy.Table:      insurancepolicy.ValidColumn,
+			invoice.Table:              invoice.ValidColumn,
+			invoicecounter.Table:       invoicecounter.ValidColumn,
+			invoicediscount.Table:      invoicediscount.ValidColumn,
 			laborder.Table:             laborder.ValidColumn,
 			laborderitem.Table:         laborderitem.ValidColumn,
 			labpanel.Table:             labpanel.ValidColumn,

@@ -30,6 +30,9 @@ import (
 	"github.com/hmis-dev/hmis/ent/historyitem"
 	"github.com/hmis-dev/hmis/ent/icd10code"
 	"github.com/hmis-dev/hmis/ent/insurancepolicy"
+	"github.com/hmis-dev/hmis/ent/invoice"
+	"github.com/hmis-dev/hmis/ent/invoicecounter"
+	"github.com/hmis-dev/hmis/ent/invoicediscount"
 	"github.com/hmis-dev/hmis/ent/laborder"
 	"github.com/hmis-dev/hmis/ent/laborderitem"
 	"github.com/hmis-dev/hmis/ent/labpanel"
@@ -88,6 +91,9 @@ var tableByPrefix = map[string]string{
 	"hst": historyitem.Table,
 	"icd": icd10code.Table,
 	"ins": insurancepolicy.Table,
+	"inv": invoice.Table,
+	"inc": invoicecounter.Table,
+	"ids": invoicediscount.Table,
 	"lbo": laborder.Table,
 	"lbi": laborderitem.Table,
 	"lbp": labpanel.Table,
@@ -145,6 +151,9 @@ var PrefixByType = map[string]string{
 	"HistoryItem":          "hst",
 	"Icd10Code":            "icd",
 	"InsurancePolicy":      "ins",
+	"Invoice":              "inv",
+	"InvoiceCounter":       "inc",
+	"InvoiceDiscount":      "ids",
 	"LabOrder":             "lbo",
 	"LabOrderItem":         "lbi",
 	"LabPanel":             "lbp",

@@ -34,6 +34,8 @@ import (
 	"github.com/hmis-dev/hmis/ent/historyitem"
 	"github.com/hmis-dev/hmis/ent/icd10code"
 	"github.com/hmis-dev/hmis/ent/insurancepolicy"
+	"github.com/hmis-dev/hmis/ent/invoice"
+	"github.com/hmis-dev/hmis/ent/invoicediscount"
 	"github.com/hmis-dev/hmis/ent/laborder"
 	"github.com/hmis-dev/hmis/ent/laborderitem"
 	"github.com/hmis-dev/hmis/ent/labpanel"
@@ -2311,6 +2313,21 @@ func (_q *ChargeQuery) collectField(ctx context.Context, oneNode bool, opCtx *gr
 				selectedFields = append(selectedFields, charge.FieldTariffID)
 				fieldSeen[charge.FieldTariffID] = struct{}{}
 			}
+
+		case "invoice":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&InvoiceClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, invoiceImplementors)...); err != nil {
+				return err
+			}
+			_q.withInvoice = query
+			if _, ok := fieldSeen[charge.FieldInvoiceID]; !ok {
+				selectedFields = append(selectedFields, charge.FieldInvoiceID)
+				fieldSeen[charge.FieldInvoiceID] = struct{}{}
+			}
 		case "createdAt":
 			if _, ok := fieldSeen[charge.FieldCreatedAt]; !ok {
 				selectedFields = append(selectedFields, charge.FieldCreatedAt)
@@ -4370,6 +4387,375 @@ func newInsurancePolicyPaginateArgs(rv map[string]any) *insurancepolicyPaginateA
 	}
 	if v, ok := rv[whereField].(*InsurancePolicyWhereInput); ok {
 		args.opts = append(args.opts, WithInsurancePolicyFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *InvoiceQuery) CollectFields(ctx context.Context, satisfies ...string) (*InvoiceQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *InvoiceQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(invoice.Columns))
+		selectedFields = []string{invoice.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "patient":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&PatientClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, patientImplementors)...); err != nil {
+				return err
+			}
+			_q.withPatient = query
+			if _, ok := fieldSeen[invoice.FieldPatientID]; !ok {
+				selectedFields = append(selectedFields, invoice.FieldPatientID)
+				fieldSeen[invoice.FieldPatientID] = struct{}{}
+			}
+
+		case "lines":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&ChargeClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, chargeImplementors)...); err != nil {
+				return err
+			}
+			_q.WithNamedLines(alias, func(wq *ChargeQuery) {
+				*wq = *query
+			})
+
+		case "discounts":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&InvoiceDiscountClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, invoicediscountImplementors)...); err != nil {
+				return err
+			}
+			_q.WithNamedDiscounts(alias, func(wq *InvoiceDiscountQuery) {
+				*wq = *query
+			})
+		case "createdAt":
+			if _, ok := fieldSeen[invoice.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, invoice.FieldCreatedAt)
+				fieldSeen[invoice.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[invoice.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, invoice.FieldUpdatedAt)
+				fieldSeen[invoice.FieldUpdatedAt] = struct{}{}
+			}
+		case "patientID":
+			if _, ok := fieldSeen[invoice.FieldPatientID]; !ok {
+				selectedFields = append(selectedFields, invoice.FieldPatientID)
+				fieldSeen[invoice.FieldPatientID] = struct{}{}
+			}
+		case "number":
+			if _, ok := fieldSeen[invoice.FieldNumber]; !ok {
+				selectedFields = append(selectedFields, invoice.FieldNumber)
+				fieldSeen[invoice.FieldNumber] = struct{}{}
+			}
+		case "encounterID":
+			if _, ok := fieldSeen[invoice.FieldEncounterID]; !ok {
+				selectedFields = append(selectedFields, invoice.FieldEncounterID)
+				fieldSeen[invoice.FieldEncounterID] = struct{}{}
+			}
+		case "periodFrom":
+			if _, ok := fieldSeen[invoice.FieldPeriodFrom]; !ok {
+				selectedFields = append(selectedFields, invoice.FieldPeriodFrom)
+				fieldSeen[invoice.FieldPeriodFrom] = struct{}{}
+			}
+		case "periodTo":
+			if _, ok := fieldSeen[invoice.FieldPeriodTo]; !ok {
+				selectedFields = append(selectedFields, invoice.FieldPeriodTo)
+				fieldSeen[invoice.FieldPeriodTo] = struct{}{}
+			}
+		case "status":
+			if _, ok := fieldSeen[invoice.FieldStatus]; !ok {
+				selectedFields = append(selectedFields, invoice.FieldStatus)
+				fieldSeen[invoice.FieldStatus] = struct{}{}
+			}
+		case "subtotal":
+			if _, ok := fieldSeen[invoice.FieldSubtotal]; !ok {
+				selectedFields = append(selectedFields, invoice.FieldSubtotal)
+				fieldSeen[invoice.FieldSubtotal] = struct{}{}
+			}
+		case "discountTotal":
+			if _, ok := fieldSeen[invoice.FieldDiscountTotal]; !ok {
+				selectedFields = append(selectedFields, invoice.FieldDiscountTotal)
+				fieldSeen[invoice.FieldDiscountTotal] = struct{}{}
+			}
+		case "taxRateBasisPoints":
+			if _, ok := fieldSeen[invoice.FieldTaxRateBasisPoints]; !ok {
+				selectedFields = append(selectedFields, invoice.FieldTaxRateBasisPoints)
+				fieldSeen[invoice.FieldTaxRateBasisPoints] = struct{}{}
+			}
+		case "taxTotal":
+			if _, ok := fieldSeen[invoice.FieldTaxTotal]; !ok {
+				selectedFields = append(selectedFields, invoice.FieldTaxTotal)
+				fieldSeen[invoice.FieldTaxTotal] = struct{}{}
+			}
+		case "total":
+			if _, ok := fieldSeen[invoice.FieldTotal]; !ok {
+				selectedFields = append(selectedFields, invoice.FieldTotal)
+				fieldSeen[invoice.FieldTotal] = struct{}{}
+			}
+		case "paid":
+			if _, ok := fieldSeen[invoice.FieldPaid]; !ok {
+				selectedFields = append(selectedFields, invoice.FieldPaid)
+				fieldSeen[invoice.FieldPaid] = struct{}{}
+			}
+		case "createdByID":
+			if _, ok := fieldSeen[invoice.FieldCreatedByID]; !ok {
+				selectedFields = append(selectedFields, invoice.FieldCreatedByID)
+				fieldSeen[invoice.FieldCreatedByID] = struct{}{}
+			}
+		case "issuedAt":
+			if _, ok := fieldSeen[invoice.FieldIssuedAt]; !ok {
+				selectedFields = append(selectedFields, invoice.FieldIssuedAt)
+				fieldSeen[invoice.FieldIssuedAt] = struct{}{}
+			}
+		case "issuedByID":
+			if _, ok := fieldSeen[invoice.FieldIssuedByID]; !ok {
+				selectedFields = append(selectedFields, invoice.FieldIssuedByID)
+				fieldSeen[invoice.FieldIssuedByID] = struct{}{}
+			}
+		case "voidReason":
+			if _, ok := fieldSeen[invoice.FieldVoidReason]; !ok {
+				selectedFields = append(selectedFields, invoice.FieldVoidReason)
+				fieldSeen[invoice.FieldVoidReason] = struct{}{}
+			}
+		case "voidedAt":
+			if _, ok := fieldSeen[invoice.FieldVoidedAt]; !ok {
+				selectedFields = append(selectedFields, invoice.FieldVoidedAt)
+				fieldSeen[invoice.FieldVoidedAt] = struct{}{}
+			}
+		case "voidedByID":
+			if _, ok := fieldSeen[invoice.FieldVoidedByID]; !ok {
+				selectedFields = append(selectedFields, invoice.FieldVoidedByID)
+				fieldSeen[invoice.FieldVoidedByID] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type invoicePaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []InvoicePaginateOption
+}
+
+func newInvoicePaginateArgs(rv map[string]any) *invoicePaginateArgs {
+	args := &invoicePaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &InvoiceOrder{Field: &InvoiceOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithInvoiceOrder(order))
+			}
+		case *InvoiceOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithInvoiceOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*InvoiceWhereInput); ok {
+		args.opts = append(args.opts, WithInvoiceFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *InvoiceDiscountQuery) CollectFields(ctx context.Context, satisfies ...string) (*InvoiceDiscountQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *InvoiceDiscountQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(invoicediscount.Columns))
+		selectedFields = []string{invoicediscount.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "invoice":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&InvoiceClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, invoiceImplementors)...); err != nil {
+				return err
+			}
+			_q.withInvoice = query
+			if _, ok := fieldSeen[invoicediscount.FieldInvoiceID]; !ok {
+				selectedFields = append(selectedFields, invoicediscount.FieldInvoiceID)
+				fieldSeen[invoicediscount.FieldInvoiceID] = struct{}{}
+			}
+		case "createdAt":
+			if _, ok := fieldSeen[invoicediscount.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, invoicediscount.FieldCreatedAt)
+				fieldSeen[invoicediscount.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[invoicediscount.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, invoicediscount.FieldUpdatedAt)
+				fieldSeen[invoicediscount.FieldUpdatedAt] = struct{}{}
+			}
+		case "invoiceID":
+			if _, ok := fieldSeen[invoicediscount.FieldInvoiceID]; !ok {
+				selectedFields = append(selectedFields, invoicediscount.FieldInvoiceID)
+				fieldSeen[invoicediscount.FieldInvoiceID] = struct{}{}
+			}
+		case "amount":
+			if _, ok := fieldSeen[invoicediscount.FieldAmount]; !ok {
+				selectedFields = append(selectedFields, invoicediscount.FieldAmount)
+				fieldSeen[invoicediscount.FieldAmount] = struct{}{}
+			}
+		case "reason":
+			if _, ok := fieldSeen[invoicediscount.FieldReason]; !ok {
+				selectedFields = append(selectedFields, invoicediscount.FieldReason)
+				fieldSeen[invoicediscount.FieldReason] = struct{}{}
+			}
+		case "requestedByID":
+			if _, ok := fieldSeen[invoicediscount.FieldRequestedByID]; !ok {
+				selectedFields = append(selectedFields, invoicediscount.FieldRequestedByID)
+				fieldSeen[invoicediscount.FieldRequestedByID] = struct{}{}
+			}
+		case "status":
+			if _, ok := fieldSeen[invoicediscount.FieldStatus]; !ok {
+				selectedFields = append(selectedFields, invoicediscount.FieldStatus)
+				fieldSeen[invoicediscount.FieldStatus] = struct{}{}
+			}
+		case "approvedByID":
+			if _, ok := fieldSeen[invoicediscount.FieldApprovedByID]; !ok {
+				selectedFields = append(selectedFields, invoicediscount.FieldApprovedByID)
+				fieldSeen[invoicediscount.FieldApprovedByID] = struct{}{}
+			}
+		case "approvedAt":
+			if _, ok := fieldSeen[invoicediscount.FieldApprovedAt]; !ok {
+				selectedFields = append(selectedFields, invoicediscount.FieldApprovedAt)
+				fieldSeen[invoicediscount.FieldApprovedAt] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type invoicediscountPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []InvoiceDiscountPaginateOption
+}
+
+func newInvoiceDiscountPaginateArgs(rv map[string]any) *invoicediscountPaginateArgs {
+	args := &invoicediscountPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &InvoiceDiscountOrder{Field: &InvoiceDiscountOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithInvoiceDiscountOrder(order))
+			}
+		case *InvoiceDiscountOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithInvoiceDiscountOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*InvoiceDiscountWhereInput); ok {
+		args.opts = append(args.opts, WithInvoiceDiscountFilter(v.Filter))
 	}
 	return args
 }

@@ -289,6 +289,14 @@ func (_m *Charge) Tariff(ctx context.Context) (*Tariff, error) {
 	return result, MaskNotFound(err)
 }
 
+func (_m *Charge) Invoice(ctx context.Context) (*Invoice, error) {
+	result, err := _m.Edges.InvoiceOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryInvoice().Only(ctx)
+	}
+	return result, MaskNotFound(err)
+}
+
 func (_m *ClinicalNote) Patient(ctx context.Context) (*Patient, error) {
 	result, err := _m.Edges.PatientOrErr()
 	if IsNotLoaded(err) {
@@ -575,6 +583,46 @@ func (_m *InsurancePolicy) Patient(ctx context.Context) (*Patient, error) {
 	result, err := _m.Edges.PatientOrErr()
 	if IsNotLoaded(err) {
 		result, err = _m.QueryPatient().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *Invoice) Patient(ctx context.Context) (*Patient, error) {
+	result, err := _m.Edges.PatientOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryPatient().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *Invoice) Lines(ctx context.Context) (result []*Charge, err error) {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
+		result, err = _m.NamedLines(graphql.GetFieldContext(ctx).Field.Alias)
+	} else {
+		result, err = _m.Edges.LinesOrErr()
+	}
+	if IsNotLoaded(err) {
+		result, err = _m.QueryLines().All(ctx)
+	}
+	return result, err
+}
+
+func (_m *Invoice) Discounts(ctx context.Context) (result []*InvoiceDiscount, err error) {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
+		result, err = _m.NamedDiscounts(graphql.GetFieldContext(ctx).Field.Alias)
+	} else {
+		result, err = _m.Edges.DiscountsOrErr()
+	}
+	if IsNotLoaded(err) {
+		result, err = _m.QueryDiscounts().All(ctx)
+	}
+	return result, err
+}
+
+func (_m *InvoiceDiscount) Invoice(ctx context.Context) (*Invoice, error) {
+	result, err := _m.Edges.InvoiceOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryInvoice().Only(ctx)
 	}
 	return result, err
 }

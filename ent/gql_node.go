@@ -33,6 +33,8 @@ import (
 	"github.com/hmis-dev/hmis/ent/historyitem"
 	"github.com/hmis-dev/hmis/ent/icd10code"
 	"github.com/hmis-dev/hmis/ent/insurancepolicy"
+	"github.com/hmis-dev/hmis/ent/invoice"
+	"github.com/hmis-dev/hmis/ent/invoicediscount"
 	"github.com/hmis-dev/hmis/ent/laborder"
 	"github.com/hmis-dev/hmis/ent/laborderitem"
 	"github.com/hmis-dev/hmis/ent/labpanel"
@@ -183,6 +185,16 @@ var insurancepolicyImplementors = []string{"InsurancePolicy", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
 func (*InsurancePolicy) IsNode() {}
+
+var invoiceImplementors = []string{"Invoice", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*Invoice) IsNode() {}
+
+var invoicediscountImplementors = []string{"InvoiceDiscount", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*InvoiceDiscount) IsNode() {}
 
 var laborderImplementors = []string{"LabOrder", "Node"}
 
@@ -574,6 +586,24 @@ func (c *Client) noder(ctx context.Context, table string, id string) (Noder, err
 			Where(insurancepolicy.ID(id))
 		if fc := graphql.GetFieldContext(ctx); fc != nil {
 			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, insurancepolicyImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case invoice.Table:
+		query := c.Invoice.Query().
+			Where(invoice.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, invoiceImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case invoicediscount.Table:
+		query := c.InvoiceDiscount.Query().
+			Where(invoicediscount.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, invoicediscountImplementors...); err != nil {
 				return nil, err
 			}
 		}
@@ -1239,6 +1269,38 @@ func (c *Client) noders(ctx context.Context, table string, ids []string) ([]Node
 		query := c.InsurancePolicy.Query().
 			Where(insurancepolicy.IDIn(ids...))
 		query, err := query.CollectFields(ctx, insurancepolicyImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case invoice.Table:
+		query := c.Invoice.Query().
+			Where(invoice.IDIn(ids...))
+		query, err := query.CollectFields(ctx, invoiceImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case invoicediscount.Table:
+		query := c.InvoiceDiscount.Query().
+			Where(invoicediscount.IDIn(ids...))
+		query, err := query.CollectFields(ctx, invoicediscountImplementors...)
 		if err != nil {
 			return nil, err
 		}

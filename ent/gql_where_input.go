@@ -31,6 +31,8 @@ import (
 	"github.com/hmis-dev/hmis/ent/historyitem"
 	"github.com/hmis-dev/hmis/ent/icd10code"
 	"github.com/hmis-dev/hmis/ent/insurancepolicy"
+	"github.com/hmis-dev/hmis/ent/invoice"
+	"github.com/hmis-dev/hmis/ent/invoicediscount"
 	"github.com/hmis-dev/hmis/ent/laborder"
 	"github.com/hmis-dev/hmis/ent/laborderitem"
 	"github.com/hmis-dev/hmis/ent/labpanel"
@@ -6729,6 +6731,10 @@ type ChargeWhereInput struct {
 	// "tariff" edge predicates.
 	HasTariff     *bool               `json:"hasTariff,omitempty"`
 	HasTariffWith []*TariffWhereInput `json:"hasTariffWith,omitempty"`
+
+	// "invoice" edge predicates.
+	HasInvoice     *bool                `json:"hasInvoice,omitempty"`
+	HasInvoiceWith []*InvoiceWhereInput `json:"hasInvoiceWith,omitempty"`
 }
 
 // AddPredicates adds custom predicates to the where input to be used during the filtering phase.
@@ -7543,6 +7549,24 @@ func (i *ChargeWhereInput) P() (predicate.Charge, error) {
 			with = append(with, p)
 		}
 		predicates = append(predicates, charge.HasTariffWith(with...))
+	}
+	if i.HasInvoice != nil {
+		p := charge.HasInvoice()
+		if !*i.HasInvoice {
+			p = charge.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasInvoiceWith) > 0 {
+		with := make([]predicate.Invoice, 0, len(i.HasInvoiceWith))
+		for _, w := range i.HasInvoiceWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasInvoiceWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, charge.HasInvoiceWith(with...))
 	}
 	switch len(predicates) {
 	case 0:
@@ -13255,6 +13279,1482 @@ func (i *InsurancePolicyWhereInput) P() (predicate.InsurancePolicy, error) {
 		return predicates[0], nil
 	default:
 		return insurancepolicy.And(predicates...), nil
+	}
+}
+
+// InvoiceWhereInput represents a where input for filtering Invoice queries.
+type InvoiceWhereInput struct {
+	Predicates []predicate.Invoice  `json:"-"`
+	Not        *InvoiceWhereInput   `json:"not,omitempty"`
+	Or         []*InvoiceWhereInput `json:"or,omitempty"`
+	And        []*InvoiceWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "updated_at" field predicates.
+	UpdatedAt      *time.Time  `json:"updatedAt,omitempty"`
+	UpdatedAtNEQ   *time.Time  `json:"updatedAtNEQ,omitempty"`
+	UpdatedAtIn    []time.Time `json:"updatedAtIn,omitempty"`
+	UpdatedAtNotIn []time.Time `json:"updatedAtNotIn,omitempty"`
+	UpdatedAtGT    *time.Time  `json:"updatedAtGT,omitempty"`
+	UpdatedAtGTE   *time.Time  `json:"updatedAtGTE,omitempty"`
+	UpdatedAtLT    *time.Time  `json:"updatedAtLT,omitempty"`
+	UpdatedAtLTE   *time.Time  `json:"updatedAtLTE,omitempty"`
+
+	// "patient_id" field predicates.
+	PatientID             *string  `json:"patientID,omitempty"`
+	PatientIDNEQ          *string  `json:"patientIDNEQ,omitempty"`
+	PatientIDIn           []string `json:"patientIDIn,omitempty"`
+	PatientIDNotIn        []string `json:"patientIDNotIn,omitempty"`
+	PatientIDGT           *string  `json:"patientIDGT,omitempty"`
+	PatientIDGTE          *string  `json:"patientIDGTE,omitempty"`
+	PatientIDLT           *string  `json:"patientIDLT,omitempty"`
+	PatientIDLTE          *string  `json:"patientIDLTE,omitempty"`
+	PatientIDContains     *string  `json:"patientIDContains,omitempty"`
+	PatientIDHasPrefix    *string  `json:"patientIDHasPrefix,omitempty"`
+	PatientIDHasSuffix    *string  `json:"patientIDHasSuffix,omitempty"`
+	PatientIDEqualFold    *string  `json:"patientIDEqualFold,omitempty"`
+	PatientIDContainsFold *string  `json:"patientIDContainsFold,omitempty"`
+
+	// "number" field predicates.
+	Number             *string  `json:"number,omitempty"`
+	NumberNEQ          *string  `json:"numberNEQ,omitempty"`
+	NumberIn           []string `json:"numberIn,omitempty"`
+	NumberNotIn        []string `json:"numberNotIn,omitempty"`
+	NumberGT           *string  `json:"numberGT,omitempty"`
+	NumberGTE          *string  `json:"numberGTE,omitempty"`
+	NumberLT           *string  `json:"numberLT,omitempty"`
+	NumberLTE          *string  `json:"numberLTE,omitempty"`
+	NumberContains     *string  `json:"numberContains,omitempty"`
+	NumberHasPrefix    *string  `json:"numberHasPrefix,omitempty"`
+	NumberHasSuffix    *string  `json:"numberHasSuffix,omitempty"`
+	NumberIsNil        bool     `json:"numberIsNil,omitempty"`
+	NumberNotNil       bool     `json:"numberNotNil,omitempty"`
+	NumberEqualFold    *string  `json:"numberEqualFold,omitempty"`
+	NumberContainsFold *string  `json:"numberContainsFold,omitempty"`
+
+	// "encounter_id" field predicates.
+	EncounterID             *string  `json:"encounterID,omitempty"`
+	EncounterIDNEQ          *string  `json:"encounterIDNEQ,omitempty"`
+	EncounterIDIn           []string `json:"encounterIDIn,omitempty"`
+	EncounterIDNotIn        []string `json:"encounterIDNotIn,omitempty"`
+	EncounterIDGT           *string  `json:"encounterIDGT,omitempty"`
+	EncounterIDGTE          *string  `json:"encounterIDGTE,omitempty"`
+	EncounterIDLT           *string  `json:"encounterIDLT,omitempty"`
+	EncounterIDLTE          *string  `json:"encounterIDLTE,omitempty"`
+	EncounterIDContains     *string  `json:"encounterIDContains,omitempty"`
+	EncounterIDHasPrefix    *string  `json:"encounterIDHasPrefix,omitempty"`
+	EncounterIDHasSuffix    *string  `json:"encounterIDHasSuffix,omitempty"`
+	EncounterIDIsNil        bool     `json:"encounterIDIsNil,omitempty"`
+	EncounterIDNotNil       bool     `json:"encounterIDNotNil,omitempty"`
+	EncounterIDEqualFold    *string  `json:"encounterIDEqualFold,omitempty"`
+	EncounterIDContainsFold *string  `json:"encounterIDContainsFold,omitempty"`
+
+	// "period_from" field predicates.
+	PeriodFrom       *time.Time  `json:"periodFrom,omitempty"`
+	PeriodFromNEQ    *time.Time  `json:"periodFromNEQ,omitempty"`
+	PeriodFromIn     []time.Time `json:"periodFromIn,omitempty"`
+	PeriodFromNotIn  []time.Time `json:"periodFromNotIn,omitempty"`
+	PeriodFromGT     *time.Time  `json:"periodFromGT,omitempty"`
+	PeriodFromGTE    *time.Time  `json:"periodFromGTE,omitempty"`
+	PeriodFromLT     *time.Time  `json:"periodFromLT,omitempty"`
+	PeriodFromLTE    *time.Time  `json:"periodFromLTE,omitempty"`
+	PeriodFromIsNil  bool        `json:"periodFromIsNil,omitempty"`
+	PeriodFromNotNil bool        `json:"periodFromNotNil,omitempty"`
+
+	// "period_to" field predicates.
+	PeriodTo       *time.Time  `json:"periodTo,omitempty"`
+	PeriodToNEQ    *time.Time  `json:"periodToNEQ,omitempty"`
+	PeriodToIn     []time.Time `json:"periodToIn,omitempty"`
+	PeriodToNotIn  []time.Time `json:"periodToNotIn,omitempty"`
+	PeriodToGT     *time.Time  `json:"periodToGT,omitempty"`
+	PeriodToGTE    *time.Time  `json:"periodToGTE,omitempty"`
+	PeriodToLT     *time.Time  `json:"periodToLT,omitempty"`
+	PeriodToLTE    *time.Time  `json:"periodToLTE,omitempty"`
+	PeriodToIsNil  bool        `json:"periodToIsNil,omitempty"`
+	PeriodToNotNil bool        `json:"periodToNotNil,omitempty"`
+
+	// "status" field predicates.
+	Status      *invoice.Status  `json:"status,omitempty"`
+	StatusNEQ   *invoice.Status  `json:"statusNEQ,omitempty"`
+	StatusIn    []invoice.Status `json:"statusIn,omitempty"`
+	StatusNotIn []invoice.Status `json:"statusNotIn,omitempty"`
+
+	// "subtotal" field predicates.
+	Subtotal      *int64  `json:"subtotal,omitempty"`
+	SubtotalNEQ   *int64  `json:"subtotalNEQ,omitempty"`
+	SubtotalIn    []int64 `json:"subtotalIn,omitempty"`
+	SubtotalNotIn []int64 `json:"subtotalNotIn,omitempty"`
+	SubtotalGT    *int64  `json:"subtotalGT,omitempty"`
+	SubtotalGTE   *int64  `json:"subtotalGTE,omitempty"`
+	SubtotalLT    *int64  `json:"subtotalLT,omitempty"`
+	SubtotalLTE   *int64  `json:"subtotalLTE,omitempty"`
+
+	// "discount_total" field predicates.
+	DiscountTotal      *int64  `json:"discountTotal,omitempty"`
+	DiscountTotalNEQ   *int64  `json:"discountTotalNEQ,omitempty"`
+	DiscountTotalIn    []int64 `json:"discountTotalIn,omitempty"`
+	DiscountTotalNotIn []int64 `json:"discountTotalNotIn,omitempty"`
+	DiscountTotalGT    *int64  `json:"discountTotalGT,omitempty"`
+	DiscountTotalGTE   *int64  `json:"discountTotalGTE,omitempty"`
+	DiscountTotalLT    *int64  `json:"discountTotalLT,omitempty"`
+	DiscountTotalLTE   *int64  `json:"discountTotalLTE,omitempty"`
+
+	// "tax_rate_basis_points" field predicates.
+	TaxRateBasisPoints      *int  `json:"taxRateBasisPoints,omitempty"`
+	TaxRateBasisPointsNEQ   *int  `json:"taxRateBasisPointsNEQ,omitempty"`
+	TaxRateBasisPointsIn    []int `json:"taxRateBasisPointsIn,omitempty"`
+	TaxRateBasisPointsNotIn []int `json:"taxRateBasisPointsNotIn,omitempty"`
+	TaxRateBasisPointsGT    *int  `json:"taxRateBasisPointsGT,omitempty"`
+	TaxRateBasisPointsGTE   *int  `json:"taxRateBasisPointsGTE,omitempty"`
+	TaxRateBasisPointsLT    *int  `json:"taxRateBasisPointsLT,omitempty"`
+	TaxRateBasisPointsLTE   *int  `json:"taxRateBasisPointsLTE,omitempty"`
+
+	// "tax_total" field predicates.
+	TaxTotal      *int64  `json:"taxTotal,omitempty"`
+	TaxTotalNEQ   *int64  `json:"taxTotalNEQ,omitempty"`
+	TaxTotalIn    []int64 `json:"taxTotalIn,omitempty"`
+	TaxTotalNotIn []int64 `json:"taxTotalNotIn,omitempty"`
+	TaxTotalGT    *int64  `json:"taxTotalGT,omitempty"`
+	TaxTotalGTE   *int64  `json:"taxTotalGTE,omitempty"`
+	TaxTotalLT    *int64  `json:"taxTotalLT,omitempty"`
+	TaxTotalLTE   *int64  `json:"taxTotalLTE,omitempty"`
+
+	// "total" field predicates.
+	Total      *int64  `json:"total,omitempty"`
+	TotalNEQ   *int64  `json:"totalNEQ,omitempty"`
+	TotalIn    []int64 `json:"totalIn,omitempty"`
+	TotalNotIn []int64 `json:"totalNotIn,omitempty"`
+	TotalGT    *int64  `json:"totalGT,omitempty"`
+	TotalGTE   *int64  `json:"totalGTE,omitempty"`
+	TotalLT    *int64  `json:"totalLT,omitempty"`
+	TotalLTE   *int64  `json:"totalLTE,omitempty"`
+
+	// "paid" field predicates.
+	Paid      *int64  `json:"paid,omitempty"`
+	PaidNEQ   *int64  `json:"paidNEQ,omitempty"`
+	PaidIn    []int64 `json:"paidIn,omitempty"`
+	PaidNotIn []int64 `json:"paidNotIn,omitempty"`
+	PaidGT    *int64  `json:"paidGT,omitempty"`
+	PaidGTE   *int64  `json:"paidGTE,omitempty"`
+	PaidLT    *int64  `json:"paidLT,omitempty"`
+	PaidLTE   *int64  `json:"paidLTE,omitempty"`
+
+	// "created_by_id" field predicates.
+	CreatedByID             *string  `json:"createdByID,omitempty"`
+	CreatedByIDNEQ          *string  `json:"createdByIDNEQ,omitempty"`
+	CreatedByIDIn           []string `json:"createdByIDIn,omitempty"`
+	CreatedByIDNotIn        []string `json:"createdByIDNotIn,omitempty"`
+	CreatedByIDGT           *string  `json:"createdByIDGT,omitempty"`
+	CreatedByIDGTE          *string  `json:"createdByIDGTE,omitempty"`
+	CreatedByIDLT           *string  `json:"createdByIDLT,omitempty"`
+	CreatedByIDLTE          *string  `json:"createdByIDLTE,omitempty"`
+	CreatedByIDContains     *string  `json:"createdByIDContains,omitempty"`
+	CreatedByIDHasPrefix    *string  `json:"createdByIDHasPrefix,omitempty"`
+	CreatedByIDHasSuffix    *string  `json:"createdByIDHasSuffix,omitempty"`
+	CreatedByIDEqualFold    *string  `json:"createdByIDEqualFold,omitempty"`
+	CreatedByIDContainsFold *string  `json:"createdByIDContainsFold,omitempty"`
+
+	// "issued_at" field predicates.
+	IssuedAt       *time.Time  `json:"issuedAt,omitempty"`
+	IssuedAtNEQ    *time.Time  `json:"issuedAtNEQ,omitempty"`
+	IssuedAtIn     []time.Time `json:"issuedAtIn,omitempty"`
+	IssuedAtNotIn  []time.Time `json:"issuedAtNotIn,omitempty"`
+	IssuedAtGT     *time.Time  `json:"issuedAtGT,omitempty"`
+	IssuedAtGTE    *time.Time  `json:"issuedAtGTE,omitempty"`
+	IssuedAtLT     *time.Time  `json:"issuedAtLT,omitempty"`
+	IssuedAtLTE    *time.Time  `json:"issuedAtLTE,omitempty"`
+	IssuedAtIsNil  bool        `json:"issuedAtIsNil,omitempty"`
+	IssuedAtNotNil bool        `json:"issuedAtNotNil,omitempty"`
+
+	// "issued_by_id" field predicates.
+	IssuedByID             *string  `json:"issuedByID,omitempty"`
+	IssuedByIDNEQ          *string  `json:"issuedByIDNEQ,omitempty"`
+	IssuedByIDIn           []string `json:"issuedByIDIn,omitempty"`
+	IssuedByIDNotIn        []string `json:"issuedByIDNotIn,omitempty"`
+	IssuedByIDGT           *string  `json:"issuedByIDGT,omitempty"`
+	IssuedByIDGTE          *string  `json:"issuedByIDGTE,omitempty"`
+	IssuedByIDLT           *string  `json:"issuedByIDLT,omitempty"`
+	IssuedByIDLTE          *string  `json:"issuedByIDLTE,omitempty"`
+	IssuedByIDContains     *string  `json:"issuedByIDContains,omitempty"`
+	IssuedByIDHasPrefix    *string  `json:"issuedByIDHasPrefix,omitempty"`
+	IssuedByIDHasSuffix    *string  `json:"issuedByIDHasSuffix,omitempty"`
+	IssuedByIDIsNil        bool     `json:"issuedByIDIsNil,omitempty"`
+	IssuedByIDNotNil       bool     `json:"issuedByIDNotNil,omitempty"`
+	IssuedByIDEqualFold    *string  `json:"issuedByIDEqualFold,omitempty"`
+	IssuedByIDContainsFold *string  `json:"issuedByIDContainsFold,omitempty"`
+
+	// "voided_at" field predicates.
+	VoidedAt       *time.Time  `json:"voidedAt,omitempty"`
+	VoidedAtNEQ    *time.Time  `json:"voidedAtNEQ,omitempty"`
+	VoidedAtIn     []time.Time `json:"voidedAtIn,omitempty"`
+	VoidedAtNotIn  []time.Time `json:"voidedAtNotIn,omitempty"`
+	VoidedAtGT     *time.Time  `json:"voidedAtGT,omitempty"`
+	VoidedAtGTE    *time.Time  `json:"voidedAtGTE,omitempty"`
+	VoidedAtLT     *time.Time  `json:"voidedAtLT,omitempty"`
+	VoidedAtLTE    *time.Time  `json:"voidedAtLTE,omitempty"`
+	VoidedAtIsNil  bool        `json:"voidedAtIsNil,omitempty"`
+	VoidedAtNotNil bool        `json:"voidedAtNotNil,omitempty"`
+
+	// "voided_by_id" field predicates.
+	VoidedByID             *string  `json:"voidedByID,omitempty"`
+	VoidedByIDNEQ          *string  `json:"voidedByIDNEQ,omitempty"`
+	VoidedByIDIn           []string `json:"voidedByIDIn,omitempty"`
+	VoidedByIDNotIn        []string `json:"voidedByIDNotIn,omitempty"`
+	VoidedByIDGT           *string  `json:"voidedByIDGT,omitempty"`
+	VoidedByIDGTE          *string  `json:"voidedByIDGTE,omitempty"`
+	VoidedByIDLT           *string  `json:"voidedByIDLT,omitempty"`
+	VoidedByIDLTE          *string  `json:"voidedByIDLTE,omitempty"`
+	VoidedByIDContains     *string  `json:"voidedByIDContains,omitempty"`
+	VoidedByIDHasPrefix    *string  `json:"voidedByIDHasPrefix,omitempty"`
+	VoidedByIDHasSuffix    *string  `json:"voidedByIDHasSuffix,omitempty"`
+	VoidedByIDIsNil        bool     `json:"voidedByIDIsNil,omitempty"`
+	VoidedByIDNotNil       bool     `json:"voidedByIDNotNil,omitempty"`
+	VoidedByIDEqualFold    *string  `json:"voidedByIDEqualFold,omitempty"`
+	VoidedByIDContainsFold *string  `json:"voidedByIDContainsFold,omitempty"`
+
+	// "patient" edge predicates.
+	HasPatient     *bool                `json:"hasPatient,omitempty"`
+	HasPatientWith []*PatientWhereInput `json:"hasPatientWith,omitempty"`
+
+	// "discounts" edge predicates.
+	HasDiscounts     *bool                        `json:"hasDiscounts,omitempty"`
+	HasDiscountsWith []*InvoiceDiscountWhereInput `json:"hasDiscountsWith,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *InvoiceWhereInput) AddPredicates(predicates ...predicate.Invoice) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the InvoiceWhereInput filter on the InvoiceQuery builder.
+func (i *InvoiceWhereInput) Filter(q *InvoiceQuery) (*InvoiceQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyInvoiceWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyInvoiceWhereInput is returned in case the InvoiceWhereInput is empty.
+var ErrEmptyInvoiceWhereInput = errors.New("ent: empty predicate InvoiceWhereInput")
+
+// P returns a predicate for filtering invoices.
+// An error is returned if the input is empty or invalid.
+func (i *InvoiceWhereInput) P() (predicate.Invoice, error) {
+	var predicates []predicate.Invoice
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, invoice.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.Invoice, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, invoice.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.Invoice, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, invoice.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, invoice.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, invoice.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, invoice.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, invoice.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, invoice.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, invoice.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, invoice.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, invoice.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, invoice.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, invoice.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, invoice.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, invoice.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, invoice.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, invoice.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, invoice.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, invoice.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, invoice.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, invoice.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.UpdatedAt != nil {
+		predicates = append(predicates, invoice.UpdatedAtEQ(*i.UpdatedAt))
+	}
+	if i.UpdatedAtNEQ != nil {
+		predicates = append(predicates, invoice.UpdatedAtNEQ(*i.UpdatedAtNEQ))
+	}
+	if len(i.UpdatedAtIn) > 0 {
+		predicates = append(predicates, invoice.UpdatedAtIn(i.UpdatedAtIn...))
+	}
+	if len(i.UpdatedAtNotIn) > 0 {
+		predicates = append(predicates, invoice.UpdatedAtNotIn(i.UpdatedAtNotIn...))
+	}
+	if i.UpdatedAtGT != nil {
+		predicates = append(predicates, invoice.UpdatedAtGT(*i.UpdatedAtGT))
+	}
+	if i.UpdatedAtGTE != nil {
+		predicates = append(predicates, invoice.UpdatedAtGTE(*i.UpdatedAtGTE))
+	}
+	if i.UpdatedAtLT != nil {
+		predicates = append(predicates, invoice.UpdatedAtLT(*i.UpdatedAtLT))
+	}
+	if i.UpdatedAtLTE != nil {
+		predicates = append(predicates, invoice.UpdatedAtLTE(*i.UpdatedAtLTE))
+	}
+	if i.PatientID != nil {
+		predicates = append(predicates, invoice.PatientIDEQ(*i.PatientID))
+	}
+	if i.PatientIDNEQ != nil {
+		predicates = append(predicates, invoice.PatientIDNEQ(*i.PatientIDNEQ))
+	}
+	if len(i.PatientIDIn) > 0 {
+		predicates = append(predicates, invoice.PatientIDIn(i.PatientIDIn...))
+	}
+	if len(i.PatientIDNotIn) > 0 {
+		predicates = append(predicates, invoice.PatientIDNotIn(i.PatientIDNotIn...))
+	}
+	if i.PatientIDGT != nil {
+		predicates = append(predicates, invoice.PatientIDGT(*i.PatientIDGT))
+	}
+	if i.PatientIDGTE != nil {
+		predicates = append(predicates, invoice.PatientIDGTE(*i.PatientIDGTE))
+	}
+	if i.PatientIDLT != nil {
+		predicates = append(predicates, invoice.PatientIDLT(*i.PatientIDLT))
+	}
+	if i.PatientIDLTE != nil {
+		predicates = append(predicates, invoice.PatientIDLTE(*i.PatientIDLTE))
+	}
+	if i.PatientIDContains != nil {
+		predicates = append(predicates, invoice.PatientIDContains(*i.PatientIDContains))
+	}
+	if i.PatientIDHasPrefix != nil {
+		predicates = append(predicates, invoice.PatientIDHasPrefix(*i.PatientIDHasPrefix))
+	}
+	if i.PatientIDHasSuffix != nil {
+		predicates = append(predicates, invoice.PatientIDHasSuffix(*i.PatientIDHasSuffix))
+	}
+	if i.PatientIDEqualFold != nil {
+		predicates = append(predicates, invoice.PatientIDEqualFold(*i.PatientIDEqualFold))
+	}
+	if i.PatientIDContainsFold != nil {
+		predicates = append(predicates, invoice.PatientIDContainsFold(*i.PatientIDContainsFold))
+	}
+	if i.Number != nil {
+		predicates = append(predicates, invoice.NumberEQ(*i.Number))
+	}
+	if i.NumberNEQ != nil {
+		predicates = append(predicates, invoice.NumberNEQ(*i.NumberNEQ))
+	}
+	if len(i.NumberIn) > 0 {
+		predicates = append(predicates, invoice.NumberIn(i.NumberIn...))
+	}
+	if len(i.NumberNotIn) > 0 {
+		predicates = append(predicates, invoice.NumberNotIn(i.NumberNotIn...))
+	}
+	if i.NumberGT != nil {
+		predicates = append(predicates, invoice.NumberGT(*i.NumberGT))
+	}
+	if i.NumberGTE != nil {
+		predicates = append(predicates, invoice.NumberGTE(*i.NumberGTE))
+	}
+	if i.NumberLT != nil {
+		predicates = append(predicates, invoice.NumberLT(*i.NumberLT))
+	}
+	if i.NumberLTE != nil {
+		predicates = append(predicates, invoice.NumberLTE(*i.NumberLTE))
+	}
+	if i.NumberContains != nil {
+		predicates = append(predicates, invoice.NumberContains(*i.NumberContains))
+	}
+	if i.NumberHasPrefix != nil {
+		predicates = append(predicates, invoice.NumberHasPrefix(*i.NumberHasPrefix))
+	}
+	if i.NumberHasSuffix != nil {
+		predicates = append(predicates, invoice.NumberHasSuffix(*i.NumberHasSuffix))
+	}
+	if i.NumberIsNil {
+		predicates = append(predicates, invoice.NumberIsNil())
+	}
+	if i.NumberNotNil {
+		predicates = append(predicates, invoice.NumberNotNil())
+	}
+	if i.NumberEqualFold != nil {
+		predicates = append(predicates, invoice.NumberEqualFold(*i.NumberEqualFold))
+	}
+	if i.NumberContainsFold != nil {
+		predicates = append(predicates, invoice.NumberContainsFold(*i.NumberContainsFold))
+	}
+	if i.EncounterID != nil {
+		predicates = append(predicates, invoice.EncounterIDEQ(*i.EncounterID))
+	}
+	if i.EncounterIDNEQ != nil {
+		predicates = append(predicates, invoice.EncounterIDNEQ(*i.EncounterIDNEQ))
+	}
+	if len(i.EncounterIDIn) > 0 {
+		predicates = append(predicates, invoice.EncounterIDIn(i.EncounterIDIn...))
+	}
+	if len(i.EncounterIDNotIn) > 0 {
+		predicates = append(predicates, invoice.EncounterIDNotIn(i.EncounterIDNotIn...))
+	}
+	if i.EncounterIDGT != nil {
+		predicates = append(predicates, invoice.EncounterIDGT(*i.EncounterIDGT))
+	}
+	if i.EncounterIDGTE != nil {
+		predicates = append(predicates, invoice.EncounterIDGTE(*i.EncounterIDGTE))
+	}
+	if i.EncounterIDLT != nil {
+		predicates = append(predicates, invoice.EncounterIDLT(*i.EncounterIDLT))
+	}
+	if i.EncounterIDLTE != nil {
+		predicates = append(predicates, invoice.EncounterIDLTE(*i.EncounterIDLTE))
+	}
+	if i.EncounterIDContains != nil {
+		predicates = append(predicates, invoice.EncounterIDContains(*i.EncounterIDContains))
+	}
+	if i.EncounterIDHasPrefix != nil {
+		predicates = append(predicates, invoice.EncounterIDHasPrefix(*i.EncounterIDHasPrefix))
+	}
+	if i.EncounterIDHasSuffix != nil {
+		predicates = append(predicates, invoice.EncounterIDHasSuffix(*i.EncounterIDHasSuffix))
+	}
+	if i.EncounterIDIsNil {
+		predicates = append(predicates, invoice.EncounterIDIsNil())
+	}
+	if i.EncounterIDNotNil {
+		predicates = append(predicates, invoice.EncounterIDNotNil())
+	}
+	if i.EncounterIDEqualFold != nil {
+		predicates = append(predicates, invoice.EncounterIDEqualFold(*i.EncounterIDEqualFold))
+	}
+	if i.EncounterIDContainsFold != nil {
+		predicates = append(predicates, invoice.EncounterIDContainsFold(*i.EncounterIDContainsFold))
+	}
+	if i.PeriodFrom != nil {
+		predicates = append(predicates, invoice.PeriodFromEQ(*i.PeriodFrom))
+	}
+	if i.PeriodFromNEQ != nil {
+		predicates = append(predicates, invoice.PeriodFromNEQ(*i.PeriodFromNEQ))
+	}
+	if len(i.PeriodFromIn) > 0 {
+		predicates = append(predicates, invoice.PeriodFromIn(i.PeriodFromIn...))
+	}
+	if len(i.PeriodFromNotIn) > 0 {
+		predicates = append(predicates, invoice.PeriodFromNotIn(i.PeriodFromNotIn...))
+	}
+	if i.PeriodFromGT != nil {
+		predicates = append(predicates, invoice.PeriodFromGT(*i.PeriodFromGT))
+	}
+	if i.PeriodFromGTE != nil {
+		predicates = append(predicates, invoice.PeriodFromGTE(*i.PeriodFromGTE))
+	}
+	if i.PeriodFromLT != nil {
+		predicates = append(predicates, invoice.PeriodFromLT(*i.PeriodFromLT))
+	}
+	if i.PeriodFromLTE != nil {
+		predicates = append(predicates, invoice.PeriodFromLTE(*i.PeriodFromLTE))
+	}
+	if i.PeriodFromIsNil {
+		predicates = append(predicates, invoice.PeriodFromIsNil())
+	}
+	if i.PeriodFromNotNil {
+		predicates = append(predicates, invoice.PeriodFromNotNil())
+	}
+	if i.PeriodTo != nil {
+		predicates = append(predicates, invoice.PeriodToEQ(*i.PeriodTo))
+	}
+	if i.PeriodToNEQ != nil {
+		predicates = append(predicates, invoice.PeriodToNEQ(*i.PeriodToNEQ))
+	}
+	if len(i.PeriodToIn) > 0 {
+		predicates = append(predicates, invoice.PeriodToIn(i.PeriodToIn...))
+	}
+	if len(i.PeriodToNotIn) > 0 {
+		predicates = append(predicates, invoice.PeriodToNotIn(i.PeriodToNotIn...))
+	}
+	if i.PeriodToGT != nil {
+		predicates = append(predicates, invoice.PeriodToGT(*i.PeriodToGT))
+	}
+	if i.PeriodToGTE != nil {
+		predicates = append(predicates, invoice.PeriodToGTE(*i.PeriodToGTE))
+	}
+	if i.PeriodToLT != nil {
+		predicates = append(predicates, invoice.PeriodToLT(*i.PeriodToLT))
+	}
+	if i.PeriodToLTE != nil {
+		predicates = append(predicates, invoice.PeriodToLTE(*i.PeriodToLTE))
+	}
+	if i.PeriodToIsNil {
+		predicates = append(predicates, invoice.PeriodToIsNil())
+	}
+	if i.PeriodToNotNil {
+		predicates = append(predicates, invoice.PeriodToNotNil())
+	}
+	if i.Status != nil {
+		predicates = append(predicates, invoice.StatusEQ(*i.Status))
+	}
+	if i.StatusNEQ != nil {
+		predicates = append(predicates, invoice.StatusNEQ(*i.StatusNEQ))
+	}
+	if len(i.StatusIn) > 0 {
+		predicates = append(predicates, invoice.StatusIn(i.StatusIn...))
+	}
+	if len(i.StatusNotIn) > 0 {
+		predicates = append(predicates, invoice.StatusNotIn(i.StatusNotIn...))
+	}
+	if i.Subtotal != nil {
+		predicates = append(predicates, invoice.SubtotalEQ(*i.Subtotal))
+	}
+	if i.SubtotalNEQ != nil {
+		predicates = append(predicates, invoice.SubtotalNEQ(*i.SubtotalNEQ))
+	}
+	if len(i.SubtotalIn) > 0 {
+		predicates = append(predicates, invoice.SubtotalIn(i.SubtotalIn...))
+	}
+	if len(i.SubtotalNotIn) > 0 {
+		predicates = append(predicates, invoice.SubtotalNotIn(i.SubtotalNotIn...))
+	}
+	if i.SubtotalGT != nil {
+		predicates = append(predicates, invoice.SubtotalGT(*i.SubtotalGT))
+	}
+	if i.SubtotalGTE != nil {
+		predicates = append(predicates, invoice.SubtotalGTE(*i.SubtotalGTE))
+	}
+	if i.SubtotalLT != nil {
+		predicates = append(predicates, invoice.SubtotalLT(*i.SubtotalLT))
+	}
+	if i.SubtotalLTE != nil {
+		predicates = append(predicates, invoice.SubtotalLTE(*i.SubtotalLTE))
+	}
+	if i.DiscountTotal != nil {
+		predicates = append(predicates, invoice.DiscountTotalEQ(*i.DiscountTotal))
+	}
+	if i.DiscountTotalNEQ != nil {
+		predicates = append(predicates, invoice.DiscountTotalNEQ(*i.DiscountTotalNEQ))
+	}
+	if len(i.DiscountTotalIn) > 0 {
+		predicates = append(predicates, invoice.DiscountTotalIn(i.DiscountTotalIn...))
+	}
+	if len(i.DiscountTotalNotIn) > 0 {
+		predicates = append(predicates, invoice.DiscountTotalNotIn(i.DiscountTotalNotIn...))
+	}
+	if i.DiscountTotalGT != nil {
+		predicates = append(predicates, invoice.DiscountTotalGT(*i.DiscountTotalGT))
+	}
+	if i.DiscountTotalGTE != nil {
+		predicates = append(predicates, invoice.DiscountTotalGTE(*i.DiscountTotalGTE))
+	}
+	if i.DiscountTotalLT != nil {
+		predicates = append(predicates, invoice.DiscountTotalLT(*i.DiscountTotalLT))
+	}
+	if i.DiscountTotalLTE != nil {
+		predicates = append(predicates, invoice.DiscountTotalLTE(*i.DiscountTotalLTE))
+	}
+	if i.TaxRateBasisPoints != nil {
+		predicates = append(predicates, invoice.TaxRateBasisPointsEQ(*i.TaxRateBasisPoints))
+	}
+	if i.TaxRateBasisPointsNEQ != nil {
+		predicates = append(predicates, invoice.TaxRateBasisPointsNEQ(*i.TaxRateBasisPointsNEQ))
+	}
+	if len(i.TaxRateBasisPointsIn) > 0 {
+		predicates = append(predicates, invoice.TaxRateBasisPointsIn(i.TaxRateBasisPointsIn...))
+	}
+	if len(i.TaxRateBasisPointsNotIn) > 0 {
+		predicates = append(predicates, invoice.TaxRateBasisPointsNotIn(i.TaxRateBasisPointsNotIn...))
+	}
+	if i.TaxRateBasisPointsGT != nil {
+		predicates = append(predicates, invoice.TaxRateBasisPointsGT(*i.TaxRateBasisPointsGT))
+	}
+	if i.TaxRateBasisPointsGTE != nil {
+		predicates = append(predicates, invoice.TaxRateBasisPointsGTE(*i.TaxRateBasisPointsGTE))
+	}
+	if i.TaxRateBasisPointsLT != nil {
+		predicates = append(predicates, invoice.TaxRateBasisPointsLT(*i.TaxRateBasisPointsLT))
+	}
+	if i.TaxRateBasisPointsLTE != nil {
+		predicates = append(predicates, invoice.TaxRateBasisPointsLTE(*i.TaxRateBasisPointsLTE))
+	}
+	if i.TaxTotal != nil {
+		predicates = append(predicates, invoice.TaxTotalEQ(*i.TaxTotal))
+	}
+	if i.TaxTotalNEQ != nil {
+		predicates = append(predicates, invoice.TaxTotalNEQ(*i.TaxTotalNEQ))
+	}
+	if len(i.TaxTotalIn) > 0 {
+		predicates = append(predicates, invoice.TaxTotalIn(i.TaxTotalIn...))
+	}
+	if len(i.TaxTotalNotIn) > 0 {
+		predicates = append(predicates, invoice.TaxTotalNotIn(i.TaxTotalNotIn...))
+	}
+	if i.TaxTotalGT != nil {
+		predicates = append(predicates, invoice.TaxTotalGT(*i.TaxTotalGT))
+	}
+	if i.TaxTotalGTE != nil {
+		predicates = append(predicates, invoice.TaxTotalGTE(*i.TaxTotalGTE))
+	}
+	if i.TaxTotalLT != nil {
+		predicates = append(predicates, invoice.TaxTotalLT(*i.TaxTotalLT))
+	}
+	if i.TaxTotalLTE != nil {
+		predicates = append(predicates, invoice.TaxTotalLTE(*i.TaxTotalLTE))
+	}
+	if i.Total != nil {
+		predicates = append(predicates, invoice.TotalEQ(*i.Total))
+	}
+	if i.TotalNEQ != nil {
+		predicates = append(predicates, invoice.TotalNEQ(*i.TotalNEQ))
+	}
+	if len(i.TotalIn) > 0 {
+		predicates = append(predicates, invoice.TotalIn(i.TotalIn...))
+	}
+	if len(i.TotalNotIn) > 0 {
+		predicates = append(predicates, invoice.TotalNotIn(i.TotalNotIn...))
+	}
+	if i.TotalGT != nil {
+		predicates = append(predicates, invoice.TotalGT(*i.TotalGT))
+	}
+	if i.TotalGTE != nil {
+		predicates = append(predicates, invoice.TotalGTE(*i.TotalGTE))
+	}
+	if i.TotalLT != nil {
+		predicates = append(predicates, invoice.TotalLT(*i.TotalLT))
+	}
+	if i.TotalLTE != nil {
+		predicates = append(predicates, invoice.TotalLTE(*i.TotalLTE))
+	}
+	if i.Paid != nil {
+		predicates = append(predicates, invoice.PaidEQ(*i.Paid))
+	}
+	if i.PaidNEQ != nil {
+		predicates = append(predicates, invoice.PaidNEQ(*i.PaidNEQ))
+	}
+	if len(i.PaidIn) > 0 {
+		predicates = append(predicates, invoice.PaidIn(i.PaidIn...))
+	}
+	if len(i.PaidNotIn) > 0 {
+		predicates = append(predicates, invoice.PaidNotIn(i.PaidNotIn...))
+	}
+	if i.PaidGT != nil {
+		predicates = append(predicates, invoice.PaidGT(*i.PaidGT))
+	}
+	if i.PaidGTE != nil {
+		predicates = append(predicates, invoice.PaidGTE(*i.PaidGTE))
+	}
+	if i.PaidLT != nil {
+		predicates = append(predicates, invoice.PaidLT(*i.PaidLT))
+	}
+	if i.PaidLTE != nil {
+		predicates = append(predicates, invoice.PaidLTE(*i.PaidLTE))
+	}
+	if i.CreatedByID != nil {
+		predicates = append(predicates, invoice.CreatedByIDEQ(*i.CreatedByID))
+	}
+	if i.CreatedByIDNEQ != nil {
+		predicates = append(predicates, invoice.CreatedByIDNEQ(*i.CreatedByIDNEQ))
+	}
+	if len(i.CreatedByIDIn) > 0 {
+		predicates = append(predicates, invoice.CreatedByIDIn(i.CreatedByIDIn...))
+	}
+	if len(i.CreatedByIDNotIn) > 0 {
+		predicates = append(predicates, invoice.CreatedByIDNotIn(i.CreatedByIDNotIn...))
+	}
+	if i.CreatedByIDGT != nil {
+		predicates = append(predicates, invoice.CreatedByIDGT(*i.CreatedByIDGT))
+	}
+	if i.CreatedByIDGTE != nil {
+		predicates = append(predicates, invoice.CreatedByIDGTE(*i.CreatedByIDGTE))
+	}
+	if i.CreatedByIDLT != nil {
+		predicates = append(predicates, invoice.CreatedByIDLT(*i.CreatedByIDLT))
+	}
+	if i.CreatedByIDLTE != nil {
+		predicates = append(predicates, invoice.CreatedByIDLTE(*i.CreatedByIDLTE))
+	}
+	if i.CreatedByIDContains != nil {
+		predicates = append(predicates, invoice.CreatedByIDContains(*i.CreatedByIDContains))
+	}
+	if i.CreatedByIDHasPrefix != nil {
+		predicates = append(predicates, invoice.CreatedByIDHasPrefix(*i.CreatedByIDHasPrefix))
+	}
+	if i.CreatedByIDHasSuffix != nil {
+		predicates = append(predicates, invoice.CreatedByIDHasSuffix(*i.CreatedByIDHasSuffix))
+	}
+	if i.CreatedByIDEqualFold != nil {
+		predicates = append(predicates, invoice.CreatedByIDEqualFold(*i.CreatedByIDEqualFold))
+	}
+	if i.CreatedByIDContainsFold != nil {
+		predicates = append(predicates, invoice.CreatedByIDContainsFold(*i.CreatedByIDContainsFold))
+	}
+	if i.IssuedAt != nil {
+		predicates = append(predicates, invoice.IssuedAtEQ(*i.IssuedAt))
+	}
+	if i.IssuedAtNEQ != nil {
+		predicates = append(predicates, invoice.IssuedAtNEQ(*i.IssuedAtNEQ))
+	}
+	if len(i.IssuedAtIn) > 0 {
+		predicates = append(predicates, invoice.IssuedAtIn(i.IssuedAtIn...))
+	}
+	if len(i.IssuedAtNotIn) > 0 {
+		predicates = append(predicates, invoice.IssuedAtNotIn(i.IssuedAtNotIn...))
+	}
+	if i.IssuedAtGT != nil {
+		predicates = append(predicates, invoice.IssuedAtGT(*i.IssuedAtGT))
+	}
+	if i.IssuedAtGTE != nil {
+		predicates = append(predicates, invoice.IssuedAtGTE(*i.IssuedAtGTE))
+	}
+	if i.IssuedAtLT != nil {
+		predicates = append(predicates, invoice.IssuedAtLT(*i.IssuedAtLT))
+	}
+	if i.IssuedAtLTE != nil {
+		predicates = append(predicates, invoice.IssuedAtLTE(*i.IssuedAtLTE))
+	}
+	if i.IssuedAtIsNil {
+		predicates = append(predicates, invoice.IssuedAtIsNil())
+	}
+	if i.IssuedAtNotNil {
+		predicates = append(predicates, invoice.IssuedAtNotNil())
+	}
+	if i.IssuedByID != nil {
+		predicates = append(predicates, invoice.IssuedByIDEQ(*i.IssuedByID))
+	}
+	if i.IssuedByIDNEQ != nil {
+		predicates = append(predicates, invoice.IssuedByIDNEQ(*i.IssuedByIDNEQ))
+	}
+	if len(i.IssuedByIDIn) > 0 {
+		predicates = append(predicates, invoice.IssuedByIDIn(i.IssuedByIDIn...))
+	}
+	if len(i.IssuedByIDNotIn) > 0 {
+		predicates = append(predicates, invoice.IssuedByIDNotIn(i.IssuedByIDNotIn...))
+	}
+	if i.IssuedByIDGT != nil {
+		predicates = append(predicates, invoice.IssuedByIDGT(*i.IssuedByIDGT))
+	}
+	if i.IssuedByIDGTE != nil {
+		predicates = append(predicates, invoice.IssuedByIDGTE(*i.IssuedByIDGTE))
+	}
+	if i.IssuedByIDLT != nil {
+		predicates = append(predicates, invoice.IssuedByIDLT(*i.IssuedByIDLT))
+	}
+	if i.IssuedByIDLTE != nil {
+		predicates = append(predicates, invoice.IssuedByIDLTE(*i.IssuedByIDLTE))
+	}
+	if i.IssuedByIDContains != nil {
+		predicates = append(predicates, invoice.IssuedByIDContains(*i.IssuedByIDContains))
+	}
+	if i.IssuedByIDHasPrefix != nil {
+		predicates = append(predicates, invoice.IssuedByIDHasPrefix(*i.IssuedByIDHasPrefix))
+	}
+	if i.IssuedByIDHasSuffix != nil {
+		predicates = append(predicates, invoice.IssuedByIDHasSuffix(*i.IssuedByIDHasSuffix))
+	}
+	if i.IssuedByIDIsNil {
+		predicates = append(predicates, invoice.IssuedByIDIsNil())
+	}
+	if i.IssuedByIDNotNil {
+		predicates = append(predicates, invoice.IssuedByIDNotNil())
+	}
+	if i.IssuedByIDEqualFold != nil {
+		predicates = append(predicates, invoice.IssuedByIDEqualFold(*i.IssuedByIDEqualFold))
+	}
+	if i.IssuedByIDContainsFold != nil {
+		predicates = append(predicates, invoice.IssuedByIDContainsFold(*i.IssuedByIDContainsFold))
+	}
+	if i.VoidedAt != nil {
+		predicates = append(predicates, invoice.VoidedAtEQ(*i.VoidedAt))
+	}
+	if i.VoidedAtNEQ != nil {
+		predicates = append(predicates, invoice.VoidedAtNEQ(*i.VoidedAtNEQ))
+	}
+	if len(i.VoidedAtIn) > 0 {
+		predicates = append(predicates, invoice.VoidedAtIn(i.VoidedAtIn...))
+	}
+	if len(i.VoidedAtNotIn) > 0 {
+		predicates = append(predicates, invoice.VoidedAtNotIn(i.VoidedAtNotIn...))
+	}
+	if i.VoidedAtGT != nil {
+		predicates = append(predicates, invoice.VoidedAtGT(*i.VoidedAtGT))
+	}
+	if i.VoidedAtGTE != nil {
+		predicates = append(predicates, invoice.VoidedAtGTE(*i.VoidedAtGTE))
+	}
+	if i.VoidedAtLT != nil {
+		predicates = append(predicates, invoice.VoidedAtLT(*i.VoidedAtLT))
+	}
+	if i.VoidedAtLTE != nil {
+		predicates = append(predicates, invoice.VoidedAtLTE(*i.VoidedAtLTE))
+	}
+	if i.VoidedAtIsNil {
+		predicates = append(predicates, invoice.VoidedAtIsNil())
+	}
+	if i.VoidedAtNotNil {
+		predicates = append(predicates, invoice.VoidedAtNotNil())
+	}
+	if i.VoidedByID != nil {
+		predicates = append(predicates, invoice.VoidedByIDEQ(*i.VoidedByID))
+	}
+	if i.VoidedByIDNEQ != nil {
+		predicates = append(predicates, invoice.VoidedByIDNEQ(*i.VoidedByIDNEQ))
+	}
+	if len(i.VoidedByIDIn) > 0 {
+		predicates = append(predicates, invoice.VoidedByIDIn(i.VoidedByIDIn...))
+	}
+	if len(i.VoidedByIDNotIn) > 0 {
+		predicates = append(predicates, invoice.VoidedByIDNotIn(i.VoidedByIDNotIn...))
+	}
+	if i.VoidedByIDGT != nil {
+		predicates = append(predicates, invoice.VoidedByIDGT(*i.VoidedByIDGT))
+	}
+	if i.VoidedByIDGTE != nil {
+		predicates = append(predicates, invoice.VoidedByIDGTE(*i.VoidedByIDGTE))
+	}
+	if i.VoidedByIDLT != nil {
+		predicates = append(predicates, invoice.VoidedByIDLT(*i.VoidedByIDLT))
+	}
+	if i.VoidedByIDLTE != nil {
+		predicates = append(predicates, invoice.VoidedByIDLTE(*i.VoidedByIDLTE))
+	}
+	if i.VoidedByIDContains != nil {
+		predicates = append(predicates, invoice.VoidedByIDContains(*i.VoidedByIDContains))
+	}
+	if i.VoidedByIDHasPrefix != nil {
+		predicates = append(predicates, invoice.VoidedByIDHasPrefix(*i.VoidedByIDHasPrefix))
+	}
+	if i.VoidedByIDHasSuffix != nil {
+		predicates = append(predicates, invoice.VoidedByIDHasSuffix(*i.VoidedByIDHasSuffix))
+	}
+	if i.VoidedByIDIsNil {
+		predicates = append(predicates, invoice.VoidedByIDIsNil())
+	}
+	if i.VoidedByIDNotNil {
+		predicates = append(predicates, invoice.VoidedByIDNotNil())
+	}
+	if i.VoidedByIDEqualFold != nil {
+		predicates = append(predicates, invoice.VoidedByIDEqualFold(*i.VoidedByIDEqualFold))
+	}
+	if i.VoidedByIDContainsFold != nil {
+		predicates = append(predicates, invoice.VoidedByIDContainsFold(*i.VoidedByIDContainsFold))
+	}
+
+	if i.HasPatient != nil {
+		p := invoice.HasPatient()
+		if !*i.HasPatient {
+			p = invoice.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasPatientWith) > 0 {
+		with := make([]predicate.Patient, 0, len(i.HasPatientWith))
+		for _, w := range i.HasPatientWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasPatientWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, invoice.HasPatientWith(with...))
+	}
+	if i.HasDiscounts != nil {
+		p := invoice.HasDiscounts()
+		if !*i.HasDiscounts {
+			p = invoice.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasDiscountsWith) > 0 {
+		with := make([]predicate.InvoiceDiscount, 0, len(i.HasDiscountsWith))
+		for _, w := range i.HasDiscountsWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasDiscountsWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, invoice.HasDiscountsWith(with...))
+	}
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyInvoiceWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return invoice.And(predicates...), nil
+	}
+}
+
+// InvoiceDiscountWhereInput represents a where input for filtering InvoiceDiscount queries.
+type InvoiceDiscountWhereInput struct {
+	Predicates []predicate.InvoiceDiscount  `json:"-"`
+	Not        *InvoiceDiscountWhereInput   `json:"not,omitempty"`
+	Or         []*InvoiceDiscountWhereInput `json:"or,omitempty"`
+	And        []*InvoiceDiscountWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "updated_at" field predicates.
+	UpdatedAt      *time.Time  `json:"updatedAt,omitempty"`
+	UpdatedAtNEQ   *time.Time  `json:"updatedAtNEQ,omitempty"`
+	UpdatedAtIn    []time.Time `json:"updatedAtIn,omitempty"`
+	UpdatedAtNotIn []time.Time `json:"updatedAtNotIn,omitempty"`
+	UpdatedAtGT    *time.Time  `json:"updatedAtGT,omitempty"`
+	UpdatedAtGTE   *time.Time  `json:"updatedAtGTE,omitempty"`
+	UpdatedAtLT    *time.Time  `json:"updatedAtLT,omitempty"`
+	UpdatedAtLTE   *time.Time  `json:"updatedAtLTE,omitempty"`
+
+	// "invoice_id" field predicates.
+	InvoiceID             *string  `json:"invoiceID,omitempty"`
+	InvoiceIDNEQ          *string  `json:"invoiceIDNEQ,omitempty"`
+	InvoiceIDIn           []string `json:"invoiceIDIn,omitempty"`
+	InvoiceIDNotIn        []string `json:"invoiceIDNotIn,omitempty"`
+	InvoiceIDGT           *string  `json:"invoiceIDGT,omitempty"`
+	InvoiceIDGTE          *string  `json:"invoiceIDGTE,omitempty"`
+	InvoiceIDLT           *string  `json:"invoiceIDLT,omitempty"`
+	InvoiceIDLTE          *string  `json:"invoiceIDLTE,omitempty"`
+	InvoiceIDContains     *string  `json:"invoiceIDContains,omitempty"`
+	InvoiceIDHasPrefix    *string  `json:"invoiceIDHasPrefix,omitempty"`
+	InvoiceIDHasSuffix    *string  `json:"invoiceIDHasSuffix,omitempty"`
+	InvoiceIDEqualFold    *string  `json:"invoiceIDEqualFold,omitempty"`
+	InvoiceIDContainsFold *string  `json:"invoiceIDContainsFold,omitempty"`
+
+	// "amount" field predicates.
+	Amount      *int64  `json:"amount,omitempty"`
+	AmountNEQ   *int64  `json:"amountNEQ,omitempty"`
+	AmountIn    []int64 `json:"amountIn,omitempty"`
+	AmountNotIn []int64 `json:"amountNotIn,omitempty"`
+	AmountGT    *int64  `json:"amountGT,omitempty"`
+	AmountGTE   *int64  `json:"amountGTE,omitempty"`
+	AmountLT    *int64  `json:"amountLT,omitempty"`
+	AmountLTE   *int64  `json:"amountLTE,omitempty"`
+
+	// "requested_by_id" field predicates.
+	RequestedByID             *string  `json:"requestedByID,omitempty"`
+	RequestedByIDNEQ          *string  `json:"requestedByIDNEQ,omitempty"`
+	RequestedByIDIn           []string `json:"requestedByIDIn,omitempty"`
+	RequestedByIDNotIn        []string `json:"requestedByIDNotIn,omitempty"`
+	RequestedByIDGT           *string  `json:"requestedByIDGT,omitempty"`
+	RequestedByIDGTE          *string  `json:"requestedByIDGTE,omitempty"`
+	RequestedByIDLT           *string  `json:"requestedByIDLT,omitempty"`
+	RequestedByIDLTE          *string  `json:"requestedByIDLTE,omitempty"`
+	RequestedByIDContains     *string  `json:"requestedByIDContains,omitempty"`
+	RequestedByIDHasPrefix    *string  `json:"requestedByIDHasPrefix,omitempty"`
+	RequestedByIDHasSuffix    *string  `json:"requestedByIDHasSuffix,omitempty"`
+	RequestedByIDEqualFold    *string  `json:"requestedByIDEqualFold,omitempty"`
+	RequestedByIDContainsFold *string  `json:"requestedByIDContainsFold,omitempty"`
+
+	// "status" field predicates.
+	Status      *invoicediscount.Status  `json:"status,omitempty"`
+	StatusNEQ   *invoicediscount.Status  `json:"statusNEQ,omitempty"`
+	StatusIn    []invoicediscount.Status `json:"statusIn,omitempty"`
+	StatusNotIn []invoicediscount.Status `json:"statusNotIn,omitempty"`
+
+	// "approved_by_id" field predicates.
+	ApprovedByID             *string  `json:"approvedByID,omitempty"`
+	ApprovedByIDNEQ          *string  `json:"approvedByIDNEQ,omitempty"`
+	ApprovedByIDIn           []string `json:"approvedByIDIn,omitempty"`
+	ApprovedByIDNotIn        []string `json:"approvedByIDNotIn,omitempty"`
+	ApprovedByIDGT           *string  `json:"approvedByIDGT,omitempty"`
+	ApprovedByIDGTE          *string  `json:"approvedByIDGTE,omitempty"`
+	ApprovedByIDLT           *string  `json:"approvedByIDLT,omitempty"`
+	ApprovedByIDLTE          *string  `json:"approvedByIDLTE,omitempty"`
+	ApprovedByIDContains     *string  `json:"approvedByIDContains,omitempty"`
+	ApprovedByIDHasPrefix    *string  `json:"approvedByIDHasPrefix,omitempty"`
+	ApprovedByIDHasSuffix    *string  `json:"approvedByIDHasSuffix,omitempty"`
+	ApprovedByIDIsNil        bool     `json:"approvedByIDIsNil,omitempty"`
+	ApprovedByIDNotNil       bool     `json:"approvedByIDNotNil,omitempty"`
+	ApprovedByIDEqualFold    *string  `json:"approvedByIDEqualFold,omitempty"`
+	ApprovedByIDContainsFold *string  `json:"approvedByIDContainsFold,omitempty"`
+
+	// "approved_at" field predicates.
+	ApprovedAt       *time.Time  `json:"approvedAt,omitempty"`
+	ApprovedAtNEQ    *time.Time  `json:"approvedAtNEQ,omitempty"`
+	ApprovedAtIn     []time.Time `json:"approvedAtIn,omitempty"`
+	ApprovedAtNotIn  []time.Time `json:"approvedAtNotIn,omitempty"`
+	ApprovedAtGT     *time.Time  `json:"approvedAtGT,omitempty"`
+	ApprovedAtGTE    *time.Time  `json:"approvedAtGTE,omitempty"`
+	ApprovedAtLT     *time.Time  `json:"approvedAtLT,omitempty"`
+	ApprovedAtLTE    *time.Time  `json:"approvedAtLTE,omitempty"`
+	ApprovedAtIsNil  bool        `json:"approvedAtIsNil,omitempty"`
+	ApprovedAtNotNil bool        `json:"approvedAtNotNil,omitempty"`
+
+	// "invoice" edge predicates.
+	HasInvoice     *bool                `json:"hasInvoice,omitempty"`
+	HasInvoiceWith []*InvoiceWhereInput `json:"hasInvoiceWith,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *InvoiceDiscountWhereInput) AddPredicates(predicates ...predicate.InvoiceDiscount) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the InvoiceDiscountWhereInput filter on the InvoiceDiscountQuery builder.
+func (i *InvoiceDiscountWhereInput) Filter(q *InvoiceDiscountQuery) (*InvoiceDiscountQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyInvoiceDiscountWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyInvoiceDiscountWhereInput is returned in case the InvoiceDiscountWhereInput is empty.
+var ErrEmptyInvoiceDiscountWhereInput = errors.New("ent: empty predicate InvoiceDiscountWhereInput")
+
+// P returns a predicate for filtering invoicediscounts.
+// An error is returned if the input is empty or invalid.
+func (i *InvoiceDiscountWhereInput) P() (predicate.InvoiceDiscount, error) {
+	var predicates []predicate.InvoiceDiscount
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, invoicediscount.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.InvoiceDiscount, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, invoicediscount.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.InvoiceDiscount, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, invoicediscount.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, invoicediscount.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, invoicediscount.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, invoicediscount.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, invoicediscount.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, invoicediscount.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, invoicediscount.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, invoicediscount.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, invoicediscount.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, invoicediscount.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, invoicediscount.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, invoicediscount.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, invoicediscount.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, invoicediscount.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, invoicediscount.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, invoicediscount.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, invoicediscount.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, invoicediscount.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, invoicediscount.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.UpdatedAt != nil {
+		predicates = append(predicates, invoicediscount.UpdatedAtEQ(*i.UpdatedAt))
+	}
+	if i.UpdatedAtNEQ != nil {
+		predicates = append(predicates, invoicediscount.UpdatedAtNEQ(*i.UpdatedAtNEQ))
+	}
+	if len(i.UpdatedAtIn) > 0 {
+		predicates = append(predicates, invoicediscount.UpdatedAtIn(i.UpdatedAtIn...))
+	}
+	if len(i.UpdatedAtNotIn) > 0 {
+		predicates = append(predicates, invoicediscount.UpdatedAtNotIn(i.UpdatedAtNotIn...))
+	}
+	if i.UpdatedAtGT != nil {
+		predicates = append(predicates, invoicediscount.UpdatedAtGT(*i.UpdatedAtGT))
+	}
+	if i.UpdatedAtGTE != nil {
+		predicates = append(predicates, invoicediscount.UpdatedAtGTE(*i.UpdatedAtGTE))
+	}
+	if i.UpdatedAtLT != nil {
+		predicates = append(predicates, invoicediscount.UpdatedAtLT(*i.UpdatedAtLT))
+	}
+	if i.UpdatedAtLTE != nil {
+		predicates = append(predicates, invoicediscount.UpdatedAtLTE(*i.UpdatedAtLTE))
+	}
+	if i.InvoiceID != nil {
+		predicates = append(predicates, invoicediscount.InvoiceIDEQ(*i.InvoiceID))
+	}
+	if i.InvoiceIDNEQ != nil {
+		predicates = append(predicates, invoicediscount.InvoiceIDNEQ(*i.InvoiceIDNEQ))
+	}
+	if len(i.InvoiceIDIn) > 0 {
+		predicates = append(predicates, invoicediscount.InvoiceIDIn(i.InvoiceIDIn...))
+	}
+	if len(i.InvoiceIDNotIn) > 0 {
+		predicates = append(predicates, invoicediscount.InvoiceIDNotIn(i.InvoiceIDNotIn...))
+	}
+	if i.InvoiceIDGT != nil {
+		predicates = append(predicates, invoicediscount.InvoiceIDGT(*i.InvoiceIDGT))
+	}
+	if i.InvoiceIDGTE != nil {
+		predicates = append(predicates, invoicediscount.InvoiceIDGTE(*i.InvoiceIDGTE))
+	}
+	if i.InvoiceIDLT != nil {
+		predicates = append(predicates, invoicediscount.InvoiceIDLT(*i.InvoiceIDLT))
+	}
+	if i.InvoiceIDLTE != nil {
+		predicates = append(predicates, invoicediscount.InvoiceIDLTE(*i.InvoiceIDLTE))
+	}
+	if i.InvoiceIDContains != nil {
+		predicates = append(predicates, invoicediscount.InvoiceIDContains(*i.InvoiceIDContains))
+	}
+	if i.InvoiceIDHasPrefix != nil {
+		predicates = append(predicates, invoicediscount.InvoiceIDHasPrefix(*i.InvoiceIDHasPrefix))
+	}
+	if i.InvoiceIDHasSuffix != nil {
+		predicates = append(predicates, invoicediscount.InvoiceIDHasSuffix(*i.InvoiceIDHasSuffix))
+	}
+	if i.InvoiceIDEqualFold != nil {
+		predicates = append(predicates, invoicediscount.InvoiceIDEqualFold(*i.InvoiceIDEqualFold))
+	}
+	if i.InvoiceIDContainsFold != nil {
+		predicates = append(predicates, invoicediscount.InvoiceIDContainsFold(*i.InvoiceIDContainsFold))
+	}
+	if i.Amount != nil {
+		predicates = append(predicates, invoicediscount.AmountEQ(*i.Amount))
+	}
+	if i.AmountNEQ != nil {
+		predicates = append(predicates, invoicediscount.AmountNEQ(*i.AmountNEQ))
+	}
+	if len(i.AmountIn) > 0 {
+		predicates = append(predicates, invoicediscount.AmountIn(i.AmountIn...))
+	}
+	if len(i.AmountNotIn) > 0 {
+		predicates = append(predicates, invoicediscount.AmountNotIn(i.AmountNotIn...))
+	}
+	if i.AmountGT != nil {
+		predicates = append(predicates, invoicediscount.AmountGT(*i.AmountGT))
+	}
+	if i.AmountGTE != nil {
+		predicates = append(predicates, invoicediscount.AmountGTE(*i.AmountGTE))
+	}
+	if i.AmountLT != nil {
+		predicates = append(predicates, invoicediscount.AmountLT(*i.AmountLT))
+	}
+	if i.AmountLTE != nil {
+		predicates = append(predicates, invoicediscount.AmountLTE(*i.AmountLTE))
+	}
+	if i.RequestedByID != nil {
+		predicates = append(predicates, invoicediscount.RequestedByIDEQ(*i.RequestedByID))
+	}
+	if i.RequestedByIDNEQ != nil {
+		predicates = append(predicates, invoicediscount.RequestedByIDNEQ(*i.RequestedByIDNEQ))
+	}
+	if len(i.RequestedByIDIn) > 0 {
+		predicates = append(predicates, invoicediscount.RequestedByIDIn(i.RequestedByIDIn...))
+	}
+	if len(i.RequestedByIDNotIn) > 0 {
+		predicates = append(predicates, invoicediscount.RequestedByIDNotIn(i.RequestedByIDNotIn...))
+	}
+	if i.RequestedByIDGT != nil {
+		predicates = append(predicates, invoicediscount.RequestedByIDGT(*i.RequestedByIDGT))
+	}
+	if i.RequestedByIDGTE != nil {
+		predicates = append(predicates, invoicediscount.RequestedByIDGTE(*i.RequestedByIDGTE))
+	}
+	if i.RequestedByIDLT != nil {
+		predicates = append(predicates, invoicediscount.RequestedByIDLT(*i.RequestedByIDLT))
+	}
+	if i.RequestedByIDLTE != nil {
+		predicates = append(predicates, invoicediscount.RequestedByIDLTE(*i.RequestedByIDLTE))
+	}
+	if i.RequestedByIDContains != nil {
+		predicates = append(predicates, invoicediscount.RequestedByIDContains(*i.RequestedByIDContains))
+	}
+	if i.RequestedByIDHasPrefix != nil {
+		predicates = append(predicates, invoicediscount.RequestedByIDHasPrefix(*i.RequestedByIDHasPrefix))
+	}
+	if i.RequestedByIDHasSuffix != nil {
+		predicates = append(predicates, invoicediscount.RequestedByIDHasSuffix(*i.RequestedByIDHasSuffix))
+	}
+	if i.RequestedByIDEqualFold != nil {
+		predicates = append(predicates, invoicediscount.RequestedByIDEqualFold(*i.RequestedByIDEqualFold))
+	}
+	if i.RequestedByIDContainsFold != nil {
+		predicates = append(predicates, invoicediscount.RequestedByIDContainsFold(*i.RequestedByIDContainsFold))
+	}
+	if i.Status != nil {
+		predicates = append(predicates, invoicediscount.StatusEQ(*i.Status))
+	}
+	if i.StatusNEQ != nil {
+		predicates = append(predicates, invoicediscount.StatusNEQ(*i.StatusNEQ))
+	}
+	if len(i.StatusIn) > 0 {
+		predicates = append(predicates, invoicediscount.StatusIn(i.StatusIn...))
+	}
+	if len(i.StatusNotIn) > 0 {
+		predicates = append(predicates, invoicediscount.StatusNotIn(i.StatusNotIn...))
+	}
+	if i.ApprovedByID != nil {
+		predicates = append(predicates, invoicediscount.ApprovedByIDEQ(*i.ApprovedByID))
+	}
+	if i.ApprovedByIDNEQ != nil {
+		predicates = append(predicates, invoicediscount.ApprovedByIDNEQ(*i.ApprovedByIDNEQ))
+	}
+	if len(i.ApprovedByIDIn) > 0 {
+		predicates = append(predicates, invoicediscount.ApprovedByIDIn(i.ApprovedByIDIn...))
+	}
+	if len(i.ApprovedByIDNotIn) > 0 {
+		predicates = append(predicates, invoicediscount.ApprovedByIDNotIn(i.ApprovedByIDNotIn...))
+	}
+	if i.ApprovedByIDGT != nil {
+		predicates = append(predicates, invoicediscount.ApprovedByIDGT(*i.ApprovedByIDGT))
+	}
+	if i.ApprovedByIDGTE != nil {
+		predicates = append(predicates, invoicediscount.ApprovedByIDGTE(*i.ApprovedByIDGTE))
+	}
+	if i.ApprovedByIDLT != nil {
+		predicates = append(predicates, invoicediscount.ApprovedByIDLT(*i.ApprovedByIDLT))
+	}
+	if i.ApprovedByIDLTE != nil {
+		predicates = append(predicates, invoicediscount.ApprovedByIDLTE(*i.ApprovedByIDLTE))
+	}
+	if i.ApprovedByIDContains != nil {
+		predicates = append(predicates, invoicediscount.ApprovedByIDContains(*i.ApprovedByIDContains))
+	}
+	if i.ApprovedByIDHasPrefix != nil {
+		predicates = append(predicates, invoicediscount.ApprovedByIDHasPrefix(*i.ApprovedByIDHasPrefix))
+	}
+	if i.ApprovedByIDHasSuffix != nil {
+		predicates = append(predicates, invoicediscount.ApprovedByIDHasSuffix(*i.ApprovedByIDHasSuffix))
+	}
+	if i.ApprovedByIDIsNil {
+		predicates = append(predicates, invoicediscount.ApprovedByIDIsNil())
+	}
+	if i.ApprovedByIDNotNil {
+		predicates = append(predicates, invoicediscount.ApprovedByIDNotNil())
+	}
+	if i.ApprovedByIDEqualFold != nil {
+		predicates = append(predicates, invoicediscount.ApprovedByIDEqualFold(*i.ApprovedByIDEqualFold))
+	}
+	if i.ApprovedByIDContainsFold != nil {
+		predicates = append(predicates, invoicediscount.ApprovedByIDContainsFold(*i.ApprovedByIDContainsFold))
+	}
+	if i.ApprovedAt != nil {
+		predicates = append(predicates, invoicediscount.ApprovedAtEQ(*i.ApprovedAt))
+	}
+	if i.ApprovedAtNEQ != nil {
+		predicates = append(predicates, invoicediscount.ApprovedAtNEQ(*i.ApprovedAtNEQ))
+	}
+	if len(i.ApprovedAtIn) > 0 {
+		predicates = append(predicates, invoicediscount.ApprovedAtIn(i.ApprovedAtIn...))
+	}
+	if len(i.ApprovedAtNotIn) > 0 {
+		predicates = append(predicates, invoicediscount.ApprovedAtNotIn(i.ApprovedAtNotIn...))
+	}
+	if i.ApprovedAtGT != nil {
+		predicates = append(predicates, invoicediscount.ApprovedAtGT(*i.ApprovedAtGT))
+	}
+	if i.ApprovedAtGTE != nil {
+		predicates = append(predicates, invoicediscount.ApprovedAtGTE(*i.ApprovedAtGTE))
+	}
+	if i.ApprovedAtLT != nil {
+		predicates = append(predicates, invoicediscount.ApprovedAtLT(*i.ApprovedAtLT))
+	}
+	if i.ApprovedAtLTE != nil {
+		predicates = append(predicates, invoicediscount.ApprovedAtLTE(*i.ApprovedAtLTE))
+	}
+	if i.ApprovedAtIsNil {
+		predicates = append(predicates, invoicediscount.ApprovedAtIsNil())
+	}
+	if i.ApprovedAtNotNil {
+		predicates = append(predicates, invoicediscount.ApprovedAtNotNil())
+	}
+
+	if i.HasInvoice != nil {
+		p := invoicediscount.HasInvoice()
+		if !*i.HasInvoice {
+			p = invoicediscount.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasInvoiceWith) > 0 {
+		with := make([]predicate.Invoice, 0, len(i.HasInvoiceWith))
+		for _, w := range i.HasInvoiceWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasInvoiceWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, invoicediscount.HasInvoiceWith(with...))
+	}
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyInvoiceDiscountWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return invoicediscount.And(predicates...), nil
 	}
 }
 

@@ -125,11 +125,13 @@ type PatientEdges struct {
 	DispensingLines []*DispensingLine `json:"dispensing_lines,omitempty"`
 	// Charges holds the value of the charges edge.
 	Charges []*Charge `json:"charges,omitempty"`
+	// Invoices holds the value of the invoices edge.
+	Invoices []*Invoice `json:"invoices,omitempty"`
 	// BreakGlassAccesses holds the value of the break_glass_accesses edge.
 	BreakGlassAccesses []*BreakGlassAccess `json:"break_glass_accesses,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [29]bool
+	loadedTypes [30]bool
 	// totalCount holds the count of the edges above.
 	totalCount [20]map[string]int
 
@@ -159,6 +161,7 @@ type PatientEdges struct {
 	namedDispensings        map[string][]*Dispensing
 	namedDispensingLines    map[string][]*DispensingLine
 	namedCharges            map[string][]*Charge
+	namedInvoices           map[string][]*Invoice
 	namedBreakGlassAccesses map[string][]*BreakGlassAccess
 }
 
@@ -418,10 +421,19 @@ func (e PatientEdges) ChargesOrErr() ([]*Charge, error) {
 	return nil, &NotLoadedError{edge: "charges"}
 }
 
+// InvoicesOrErr returns the Invoices value or an error if the edge
+// was not loaded in eager-loading.
+func (e PatientEdges) InvoicesOrErr() ([]*Invoice, error) {
+	if e.loadedTypes[28] {
+		return e.Invoices, nil
+	}
+	return nil, &NotLoadedError{edge: "invoices"}
+}
+
 // BreakGlassAccessesOrErr returns the BreakGlassAccesses value or an error if the edge
 // was not loaded in eager-loading.
 func (e PatientEdges) BreakGlassAccessesOrErr() ([]*BreakGlassAccess, error) {
-	if e.loadedTypes[28] {
+	if e.loadedTypes[29] {
 		return e.BreakGlassAccesses, nil
 	}
 	return nil, &NotLoadedError{edge: "break_glass_accesses"}
@@ -756,6 +768,11 @@ func (_m *Patient) QueryDispensingLines() *DispensingLineQuery {
 // QueryCharges queries the "charges" edge of the Patient entity.
 func (_m *Patient) QueryCharges() *ChargeQuery {
 	return NewPatientClient(_m.config).QueryCharges(_m)
+}
+
+// QueryInvoices queries the "invoices" edge of the Patient entity.
+func (_m *Patient) QueryInvoices() *InvoiceQuery {
+	return NewPatientClient(_m.config).QueryInvoices(_m)
 }
 
 // QueryBreakGlassAccesses queries the "break_glass_accesses" edge of the Patient entity.
@@ -1499,6 +1516,30 @@ func (_m *Patient) appendNamedCharges(name string, edges ...*Charge) {
 		_m.Edges.namedCharges[name] = []*Charge{}
 	} else {
 		_m.Edges.namedCharges[name] = append(_m.Edges.namedCharges[name], edges...)
+	}
+}
+
+// NamedInvoices returns the Invoices named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Patient) NamedInvoices(name string) ([]*Invoice, error) {
+	if _m.Edges.namedInvoices == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedInvoices[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Patient) appendNamedInvoices(name string, edges ...*Invoice) {
+	if _m.Edges.namedInvoices == nil {
+		_m.Edges.namedInvoices = make(map[string][]*Invoice)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedInvoices[name] = []*Invoice{}
+	} else {
+		_m.Edges.namedInvoices[name] = append(_m.Edges.namedInvoices[name], edges...)
 	}
 }
 

@@ -28,6 +28,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/encounter"
 	"github.com/hmis-dev/hmis/ent/historyitem"
 	"github.com/hmis-dev/hmis/ent/insurancepolicy"
+	"github.com/hmis-dev/hmis/ent/invoice"
 	"github.com/hmis-dev/hmis/ent/laborder"
 	"github.com/hmis-dev/hmis/ent/laborderitem"
 	"github.com/hmis-dev/hmis/ent/labresult"
@@ -78,6 +79,7 @@ type PatientQuery struct {
 	withDispensings             *DispensingQuery
 	withDispensingLines         *DispensingLineQuery
 	withCharges                 *ChargeQuery
+	withInvoices                *InvoiceQuery
 	withBreakGlassAccesses      *BreakGlassAccessQuery
 	withFKs                     bool
 	modifiers                   []func(*sql.Selector)
@@ -108,6 +110,7 @@ type PatientQuery struct {
 	withNamedDispensings        map[string]*DispensingQuery
 	withNamedDispensingLines    map[string]*DispensingLineQuery
 	withNamedCharges            map[string]*ChargeQuery
+	withNamedInvoices           map[string]*InvoiceQuery
 	withNamedBreakGlassAccesses map[string]*BreakGlassAccessQuery
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
@@ -761,6 +764,28 @@ func (_q *PatientQuery) QueryCharges() *ChargeQuery {
 	return query
 }
 
+// QueryInvoices chains the current query on the "invoices" edge.
+func (_q *PatientQuery) QueryInvoices() *InvoiceQuery {
+	query := (&InvoiceClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(patient.Table, patient.FieldID, selector),
+			sqlgraph.To(invoice.Table, invoice.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, patient.InvoicesTable, patient.InvoicesColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
 // QueryBreakGlassAccesses chains the current query on the "break_glass_accesses" edge.
 func (_q *PatientQuery) QueryBreakGlassAccesses() *BreakGlassAccessQuery {
 	query := (&BreakGlassAccessClient{config: _q.config}).Query()
@@ -1003,6 +1028,7 @@ func (_q *PatientQuery) Clone() *PatientQuery {
 		withDispensings:        _q.withDispensings.Clone(),
 		withDispensingLines:    _q.withDispensingLines.Clone(),
 		withCharges:            _q.withCharges.Clone(),
+		withInvoices:           _q.withInvoices.Clone(),
 		withBreakGlassAccesses: _q.withBreakGlassAccesses.Clone(),
 		// clone intermediate query.
 		sql:  _q.sql.Clone(),
@@ -1318,6 +1344,17 @@ func (_q *PatientQuery) WithCharges(opts ...func(*ChargeQuery)) *PatientQuery {
 	return _q
 }
 
+// WithInvoices tells the query-builder to eager-load the nodes that are connected to
+// the "invoices" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *PatientQuery) WithInvoices(opts ...func(*InvoiceQuery)) *PatientQuery {
+	query := (&InvoiceClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withInvoices = query
+	return _q
+}
+
 // WithBreakGlassAccesses tells the query-builder to eager-load the nodes that are connected to
 // the "break_glass_accesses" edge. The optional arguments are used to configure the query builder of the edge.
 func (_q *PatientQuery) WithBreakGlassAccesses(opts ...func(*BreakGlassAccessQuery)) *PatientQuery {
@@ -1408,7 +1445,7 @@ func (_q *PatientQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Pati
 		nodes       = []*Patient{}
 		withFKs     = _q.withFKs
 		_spec       = _q.querySpec()
-		loadedTypes = [29]bool{
+		loadedTypes = [30]bool{
 			_q.withAppointments != nil,
 			_q.withUser != nil,
 			_q.withMergedInto != nil,
@@ -1437,6 +1474,7 @@ func (_q *PatientQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Pati
 			_q.withDispensings != nil,
 			_q.withDispensingLines != nil,
 			_q.withCharges != nil,
+			_q.withInvoices != nil,
 			_q.withBreakGlassAccesses != nil,
 		}
 	)
@@ -1663,6 +1701,13 @@ func (_q *PatientQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Pati
 			return nil, err
 		}
 	}
+	if query := _q.withInvoices; query != nil {
+		if err := _q.loadInvoices(ctx, query, nodes,
+			func(n *Patient) { n.Edges.Invoices = []*Invoice{} },
+			func(n *Patient, e *Invoice) { n.Edges.Invoices = append(n.Edges.Invoices, e) }); err != nil {
+			return nil, err
+		}
+	}
 	if query := _q.withBreakGlassAccesses; query != nil {
 		if err := _q.loadBreakGlassAccesses(ctx, query, nodes,
 			func(n *Patient) { n.Edges.BreakGlassAccesses = []*BreakGlassAccess{} },
@@ -1851,6 +1896,13 @@ func (_q *PatientQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Pati
 		if err := _q.loadCharges(ctx, query, nodes,
 			func(n *Patient) { n.appendNamedCharges(name) },
 			func(n *Patient, e *Charge) { n.appendNamedCharges(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedInvoices {
+		if err := _q.loadInvoices(ctx, query, nodes,
+			func(n *Patient) { n.appendNamedInvoices(name) },
+			func(n *Patient, e *Invoice) { n.appendNamedInvoices(name, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -2717,6 +2769,36 @@ func (_q *PatientQuery) loadCharges(ctx context.Context, query *ChargeQuery, nod
 	}
 	return nil
 }
+func (_q *PatientQuery) loadInvoices(ctx context.Context, query *InvoiceQuery, nodes []*Patient, init func(*Patient), assign func(*Patient, *Invoice)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[string]*Patient)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(invoice.FieldPatientID)
+	}
+	query.Where(predicate.Invoice(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(patient.InvoicesColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.PatientID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "patient_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
 func (_q *PatientQuery) loadBreakGlassAccesses(ctx context.Context, query *BreakGlassAccessQuery, nodes []*Patient, init func(*Patient), assign func(*Patient, *BreakGlassAccess)) error {
 	fks := make([]driver.Value, 0, len(nodes))
 	nodeids := make(map[string]*Patient)
@@ -3196,6 +3278,20 @@ func (_q *PatientQuery) WithNamedCharges(name string, opts ...func(*ChargeQuery)
 		_q.withNamedCharges = make(map[string]*ChargeQuery)
 	}
 	_q.withNamedCharges[name] = query
+	return _q
+}
+
+// WithNamedInvoices tells the query-builder to eager-load the nodes that are connected to the "invoices"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *PatientQuery) WithNamedInvoices(name string, opts ...func(*InvoiceQuery)) *PatientQuery {
+	query := (&InvoiceClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedInvoices == nil {
+		_q.withNamedInvoices = make(map[string]*InvoiceQuery)
+	}
+	_q.withNamedInvoices[name] = query
 	return _q
 }
 

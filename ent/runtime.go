@@ -30,6 +30,9 @@ import (
 	"github.com/hmis-dev/hmis/ent/historyitem"
 	"github.com/hmis-dev/hmis/ent/icd10code"
 	"github.com/hmis-dev/hmis/ent/insurancepolicy"
+	"github.com/hmis-dev/hmis/ent/invoice"
+	"github.com/hmis-dev/hmis/ent/invoicecounter"
+	"github.com/hmis-dev/hmis/ent/invoicediscount"
 	"github.com/hmis-dev/hmis/ent/laborder"
 	"github.com/hmis-dev/hmis/ent/laborderitem"
 	"github.com/hmis-dev/hmis/ent/labpanel"
@@ -1270,6 +1273,127 @@ func init() {
 	insurancepolicy.DefaultID = insurancepolicyDescID.Default.(func() string)
 	// insurancepolicy.IDValidator is a validator for the "id" field. It is called by the builders before save.
 	insurancepolicy.IDValidator = insurancepolicyDescID.Validators[0].(func(string) error)
+	invoiceMixin := schema.Invoice{}.Mixin()
+	invoiceMixinFields0 := invoiceMixin[0].Fields()
+	_ = invoiceMixinFields0
+	invoiceMixinFields1 := invoiceMixin[1].Fields()
+	_ = invoiceMixinFields1
+	invoiceMixinFields2 := invoiceMixin[2].Fields()
+	_ = invoiceMixinFields2
+	invoiceFields := schema.Invoice{}.Fields()
+	_ = invoiceFields
+	// invoiceDescCreatedAt is the schema descriptor for created_at field.
+	invoiceDescCreatedAt := invoiceMixinFields1[0].Descriptor()
+	// invoice.DefaultCreatedAt holds the default value on creation for the created_at field.
+	invoice.DefaultCreatedAt = invoiceDescCreatedAt.Default.(func() time.Time)
+	// invoiceDescUpdatedAt is the schema descriptor for updated_at field.
+	invoiceDescUpdatedAt := invoiceMixinFields1[1].Descriptor()
+	// invoice.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	invoice.DefaultUpdatedAt = invoiceDescUpdatedAt.Default.(func() time.Time)
+	// invoice.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	invoice.UpdateDefaultUpdatedAt = invoiceDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// invoiceDescPatientID is the schema descriptor for patient_id field.
+	invoiceDescPatientID := invoiceMixinFields2[0].Descriptor()
+	// invoice.PatientIDValidator is a validator for the "patient_id" field. It is called by the builders before save.
+	invoice.PatientIDValidator = invoiceDescPatientID.Validators[0].(func(string) error)
+	// invoiceDescSubtotal is the schema descriptor for subtotal field.
+	invoiceDescSubtotal := invoiceFields[5].Descriptor()
+	// invoice.DefaultSubtotal holds the default value on creation for the subtotal field.
+	invoice.DefaultSubtotal = invoiceDescSubtotal.Default.(int64)
+	// invoiceDescDiscountTotal is the schema descriptor for discount_total field.
+	invoiceDescDiscountTotal := invoiceFields[6].Descriptor()
+	// invoice.DefaultDiscountTotal holds the default value on creation for the discount_total field.
+	invoice.DefaultDiscountTotal = invoiceDescDiscountTotal.Default.(int64)
+	// invoice.DiscountTotalValidator is a validator for the "discount_total" field. It is called by the builders before save.
+	invoice.DiscountTotalValidator = invoiceDescDiscountTotal.Validators[0].(func(int64) error)
+	// invoiceDescTaxRateBasisPoints is the schema descriptor for tax_rate_basis_points field.
+	invoiceDescTaxRateBasisPoints := invoiceFields[7].Descriptor()
+	// invoice.DefaultTaxRateBasisPoints holds the default value on creation for the tax_rate_basis_points field.
+	invoice.DefaultTaxRateBasisPoints = invoiceDescTaxRateBasisPoints.Default.(int)
+	// invoice.TaxRateBasisPointsValidator is a validator for the "tax_rate_basis_points" field. It is called by the builders before save.
+	invoice.TaxRateBasisPointsValidator = invoiceDescTaxRateBasisPoints.Validators[0].(func(int) error)
+	// invoiceDescTaxTotal is the schema descriptor for tax_total field.
+	invoiceDescTaxTotal := invoiceFields[8].Descriptor()
+	// invoice.DefaultTaxTotal holds the default value on creation for the tax_total field.
+	invoice.DefaultTaxTotal = invoiceDescTaxTotal.Default.(int64)
+	// invoiceDescTotal is the schema descriptor for total field.
+	invoiceDescTotal := invoiceFields[9].Descriptor()
+	// invoice.DefaultTotal holds the default value on creation for the total field.
+	invoice.DefaultTotal = invoiceDescTotal.Default.(int64)
+	// invoiceDescPaid is the schema descriptor for paid field.
+	invoiceDescPaid := invoiceFields[10].Descriptor()
+	// invoice.DefaultPaid holds the default value on creation for the paid field.
+	invoice.DefaultPaid = invoiceDescPaid.Default.(int64)
+	// invoiceDescVoidReason is the schema descriptor for void_reason field.
+	invoiceDescVoidReason := invoiceFields[14].Descriptor()
+	// invoice.VoidReasonValidator is a validator for the "void_reason" field. It is called by the builders before save.
+	invoice.VoidReasonValidator = invoiceDescVoidReason.Validators[0].(func(string) error)
+	// invoiceDescID is the schema descriptor for id field.
+	invoiceDescID := invoiceMixinFields0[0].Descriptor()
+	// invoice.DefaultID holds the default value on creation for the id field.
+	invoice.DefaultID = invoiceDescID.Default.(func() string)
+	// invoice.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	invoice.IDValidator = invoiceDescID.Validators[0].(func(string) error)
+	invoicecounterMixin := schema.InvoiceCounter{}.Mixin()
+	invoicecounterMixinFields0 := invoicecounterMixin[0].Fields()
+	_ = invoicecounterMixinFields0
+	invoicecounterFields := schema.InvoiceCounter{}.Fields()
+	_ = invoicecounterFields
+	// invoicecounterDescLast is the schema descriptor for last field.
+	invoicecounterDescLast := invoicecounterFields[1].Descriptor()
+	// invoicecounter.DefaultLast holds the default value on creation for the last field.
+	invoicecounter.DefaultLast = invoicecounterDescLast.Default.(int)
+	// invoicecounterDescID is the schema descriptor for id field.
+	invoicecounterDescID := invoicecounterMixinFields0[0].Descriptor()
+	// invoicecounter.DefaultID holds the default value on creation for the id field.
+	invoicecounter.DefaultID = invoicecounterDescID.Default.(func() string)
+	// invoicecounter.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	invoicecounter.IDValidator = invoicecounterDescID.Validators[0].(func(string) error)
+	invoicediscountMixin := schema.InvoiceDiscount{}.Mixin()
+	invoicediscountMixinFields0 := invoicediscountMixin[0].Fields()
+	_ = invoicediscountMixinFields0
+	invoicediscountMixinFields1 := invoicediscountMixin[1].Fields()
+	_ = invoicediscountMixinFields1
+	invoicediscountFields := schema.InvoiceDiscount{}.Fields()
+	_ = invoicediscountFields
+	// invoicediscountDescCreatedAt is the schema descriptor for created_at field.
+	invoicediscountDescCreatedAt := invoicediscountMixinFields1[0].Descriptor()
+	// invoicediscount.DefaultCreatedAt holds the default value on creation for the created_at field.
+	invoicediscount.DefaultCreatedAt = invoicediscountDescCreatedAt.Default.(func() time.Time)
+	// invoicediscountDescUpdatedAt is the schema descriptor for updated_at field.
+	invoicediscountDescUpdatedAt := invoicediscountMixinFields1[1].Descriptor()
+	// invoicediscount.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	invoicediscount.DefaultUpdatedAt = invoicediscountDescUpdatedAt.Default.(func() time.Time)
+	// invoicediscount.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	invoicediscount.UpdateDefaultUpdatedAt = invoicediscountDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// invoicediscountDescAmount is the schema descriptor for amount field.
+	invoicediscountDescAmount := invoicediscountFields[1].Descriptor()
+	// invoicediscount.AmountValidator is a validator for the "amount" field. It is called by the builders before save.
+	invoicediscount.AmountValidator = invoicediscountDescAmount.Validators[0].(func(int64) error)
+	// invoicediscountDescReason is the schema descriptor for reason field.
+	invoicediscountDescReason := invoicediscountFields[2].Descriptor()
+	// invoicediscount.ReasonValidator is a validator for the "reason" field. It is called by the builders before save.
+	invoicediscount.ReasonValidator = func() func(string) error {
+		validators := invoicediscountDescReason.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(reason string) error {
+			for _, fn := range fns {
+				if err := fn(reason); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// invoicediscountDescID is the schema descriptor for id field.
+	invoicediscountDescID := invoicediscountMixinFields0[0].Descriptor()
+	// invoicediscount.DefaultID holds the default value on creation for the id field.
+	invoicediscount.DefaultID = invoicediscountDescID.Default.(func() string)
+	// invoicediscount.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	invoicediscount.IDValidator = invoicediscountDescID.Validators[0].(func(string) error)
 	laborderMixin := schema.LabOrder{}.Mixin()
 	laborderMixinFields0 := laborderMixin[0].Fields()
 	_ = laborderMixinFields0

@@ -64,6 +64,12 @@ type Tx struct {
 	Icd10Code *Icd10CodeClient
 	// InsurancePolicy is the client for interacting with the InsurancePolicy builders.
 	InsurancePolicy *InsurancePolicyClient
+	// Invoice is the client for interacting with the Invoice builders.
+	Invoice *InvoiceClient
+	// InvoiceCounter is the client for interacting with the InvoiceCounter builders.
+	InvoiceCounter *InvoiceCounterClient
+	// InvoiceDiscount is the client for interacting with the InvoiceDiscount builders.
+	InvoiceDiscount *InvoiceDiscountClient
 	// LabOrder is the client for interacting with the LabOrder builders.
 	LabOrder *LabOrderClient
 	// LabOrderItem is the client for interacting with the LabOrderItem builders.
@@ -276,6 +282,9 @@ func (tx *Tx) init() {
 	tx.HistoryItem = NewHistoryItemClient(tx.config)
 	tx.Icd10Code = NewIcd10CodeClient(tx.config)
 	tx.InsurancePolicy = NewInsurancePolicyClient(tx.config)
+	tx.Invoice = NewInvoiceClient(tx.config)
+	tx.InvoiceCounter = NewInvoiceCounterClient(tx.config)
+	tx.InvoiceDiscount = NewInvoiceDiscountClient(tx.config)
 	tx.LabOrder = NewLabOrderClient(tx.config)
 	tx.LabOrderItem = NewLabOrderItemClient(tx.config)
 	tx.LabPanel = NewLabPanelClient(tx.config)

@@ -31,3 +31,28 @@ func (r *mutationResolver) AddManualCharge(ctx context.Context, input charges.Ad
 func (r *mutationResolver) ReverseCharge(ctx context.Context, id string, reason string) (*ent.Charge, error) {
 	return r.Charges.Reverse(ctx, id, reason)
 }
+
+// CreateInvoice is the resolver for the createInvoice field.
+func (r *mutationResolver) CreateInvoice(ctx context.Context, input charges.CreateInvoiceInput) (*ent.Invoice, error) {
+	return r.Charges.CreateInvoice(ctx, input)
+}
+
+// RequestInvoiceDiscount is the resolver for the requestInvoiceDiscount field.
+func (r *mutationResolver) RequestInvoiceDiscount(ctx context.Context, input charges.RequestInvoiceDiscountInput) (*ent.InvoiceDiscount, error) {
+	return r.Charges.RequestDiscount(ctx, input)
+}
+
+// ApproveInvoiceDiscount is the resolver for the approveInvoiceDiscount field.
+func (r *mutationResolver) ApproveInvoiceDiscount(ctx context.Context, id string) (*ent.InvoiceDiscount, error) {
+	return r.Charges.ApproveDiscount(ctx, id)
+}
+
+// IssueInvoice is the resolver for the issueInvoice field.
+func (r *mutationResolver) IssueInvoice(ctx context.Context, id string) (*ent.Invoice, error) {
+	return r.Charges.Issue(ctx, id)
+}
+
+// VoidInvoice is the resolver for the voidInvoice field.
+func (r *mutationResolver) VoidInvoice(ctx context.Context, id string, reason string) (*ent.Invoice, error) {
+	return r.Charges.Void(ctx, id, reason)
+}

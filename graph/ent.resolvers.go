@@ -94,6 +94,12 @@ func (r *queryResolver) Icd10Codes(ctx context.Context, after *entgql.Cursor[str
 		ent.WithIcd10CodeOrder(orderBy), ent.WithIcd10CodeFilter(where.Filter))
 }
 
+// Invoices is the resolver for the invoices field.
+func (r *queryResolver) Invoices(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.InvoiceOrder, where *ent.InvoiceWhereInput) (*ent.InvoiceConnection, error) {
+	return r.Client.Invoice.Query().Paginate(ctx, after, first, before, last,
+		ent.WithInvoiceOrder(orderBy), ent.WithInvoiceFilter(where.Filter))
+}
+
 // LabOrders is the resolver for the labOrders field.
 func (r *queryResolver) LabOrders(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.LabOrderOrder, where *ent.LabOrderWhereInput) (*ent.LabOrderConnection, error) {
 	return r.Client.LabOrder.Query().Paginate(ctx, after, first, before, last,

@@ -65,6 +65,8 @@ const (
 	EdgePatient = "patient"
 	// EdgeTariff holds the string denoting the tariff edge name in mutations.
 	EdgeTariff = "tariff"
+	// EdgeInvoice holds the string denoting the invoice edge name in mutations.
+	EdgeInvoice = "invoice"
 	// Table holds the table name of the charge in the database.
 	Table = "charges"
 	// PatientTable is the table that holds the patient relation/edge.
@@ -81,6 +83,13 @@ const (
 	TariffInverseTable = "tariffs"
 	// TariffColumn is the table column denoting the tariff relation/edge.
 	TariffColumn = "tariff_id"
+	// InvoiceTable is the table that holds the invoice relation/edge.
+	InvoiceTable = "charges"
+	// InvoiceInverseTable is the table name for the Invoice entity.
+	// It exists in this package in order to avoid circular dependency with the "invoice" package.
+	InvoiceInverseTable = "invoices"
+	// InvoiceColumn is the table column denoting the invoice relation/edge.
+	InvoiceColumn = "invoice_id"
 )
 
 // Columns holds all SQL columns for charge fields.
@@ -358,6 +367,13 @@ func ByTariffField(field string, opts ...sql.OrderTermOption) OrderOption {
 		sqlgraph.OrderByNeighborTerms(s, newTariffStep(), sql.OrderByField(field, opts...))
 	}
 }
+
+// ByInvoiceField orders the results by invoice field.
+func ByInvoiceField(field string, opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newInvoiceStep(), sql.OrderByField(field, opts...))
+	}
+}
 func newPatientStep() *sqlgraph.Step {
 	return sqlgraph.NewStep(
 		sqlgraph.From(Table, FieldID),
@@ -370,6 +386,13 @@ func newTariffStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(TariffInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.M2O, false, TariffTable, TariffColumn),
+	)
+}
+func newInvoiceStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(InvoiceInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.M2O, true, InvoiceTable, InvoiceColumn),
 	)
 }
 

@@ -1406,6 +1406,29 @@ func HasTariffWith(preds ...predicate.Tariff) predicate.Charge {
 	})
 }
 
+// HasInvoice applies the HasEdge predicate on the "invoice" edge.
+func HasInvoice() predicate.Charge {
+	return predicate.Charge(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, InvoiceTable, InvoiceColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasInvoiceWith applies the HasEdge predicate on the "invoice" edge with a given conditions (other predicates).
+func HasInvoiceWith(preds ...predicate.Invoice) predicate.Charge {
+	return predicate.Charge(func(s *sql.Selector) {
+		step := newInvoiceStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
 // And groups predicates with the AND operator between them.
 func And(predicates ...predicate.Charge) predicate.Charge {
 	return predicate.Charge(sql.AndPredicates(predicates...))

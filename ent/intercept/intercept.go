@@ -33,6 +33,9 @@ import (
 	"github.com/hmis-dev/hmis/ent/historyitem"
 	"github.com/hmis-dev/hmis/ent/icd10code"
 	"github.com/hmis-dev/hmis/ent/insurancepolicy"
+	"github.com/hmis-dev/hmis/ent/invoice"
+	"github.com/hmis-dev/hmis/ent/invoicecounter"
+	"github.com/hmis-dev/hmis/ent/invoicediscount"
 	"github.com/hmis-dev/hmis/ent/laborder"
 	"github.com/hmis-dev/hmis/ent/laborderitem"
 	"github.com/hmis-dev/hmis/ent/labpanel"
@@ -793,6 +796,87 @@ func (f TraverseInsurancePolicy) Traverse(ctx context.Context, q ent.Query) erro
 		return f(ctx, q)
 	}
 	return fmt.Errorf("unexpected query type %T. expect *ent.InsurancePolicyQuery", q)
+}
+
+// The InvoiceFunc type is an adapter to allow the use of ordinary function as a Querier.
+type InvoiceFunc func(context.Context, *ent.InvoiceQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f InvoiceFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.InvoiceQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.InvoiceQuery", q)
+}
+
+// The TraverseInvoice type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseInvoice func(context.Context, *ent.InvoiceQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseInvoice) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseInvoice) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.InvoiceQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.InvoiceQuery", q)
+}
+
+// The InvoiceCounterFunc type is an adapter to allow the use of ordinary function as a Querier.
+type InvoiceCounterFunc func(context.Context, *ent.InvoiceCounterQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f InvoiceCounterFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.InvoiceCounterQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.InvoiceCounterQuery", q)
+}
+
+// The TraverseInvoiceCounter type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseInvoiceCounter func(context.Context, *ent.InvoiceCounterQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseInvoiceCounter) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseInvoiceCounter) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.InvoiceCounterQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.InvoiceCounterQuery", q)
+}
+
+// The InvoiceDiscountFunc type is an adapter to allow the use of ordinary function as a Querier.
+type InvoiceDiscountFunc func(context.Context, *ent.InvoiceDiscountQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f InvoiceDiscountFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.InvoiceDiscountQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.InvoiceDiscountQuery", q)
+}
+
+// The TraverseInvoiceDiscount type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseInvoiceDiscount func(context.Context, *ent.InvoiceDiscountQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseInvoiceDiscount) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseInvoiceDiscount) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.InvoiceDiscountQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.InvoiceDiscountQuery", q)
 }
 
 // The LabOrderFunc type is an adapter to allow the use of ordinary function as a Querier.
@@ -1604,6 +1688,12 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.Icd10CodeQuery, predicate.Icd10Code, icd10code.OrderOption]{typ: ent.TypeIcd10Code, tq: q}, nil
 	case *ent.InsurancePolicyQuery:
 		return &query[*ent.InsurancePolicyQuery, predicate.InsurancePolicy, insurancepolicy.OrderOption]{typ: ent.TypeInsurancePolicy, tq: q}, nil
+	case *ent.InvoiceQuery:
+		return &query[*ent.InvoiceQuery, predicate.Invoice, invoice.OrderOption]{typ: ent.TypeInvoice, tq: q}, nil
+	case *ent.InvoiceCounterQuery:
+		return &query[*ent.InvoiceCounterQuery, predicate.InvoiceCounter, invoicecounter.OrderOption]{typ: ent.TypeInvoiceCounter, tq: q}, nil
+	case *ent.InvoiceDiscountQuery:
+		return &query[*ent.InvoiceDiscountQuery, predicate.InvoiceDiscount, invoicediscount.OrderOption]{typ: ent.TypeInvoiceDiscount, tq: q}, nil
 	case *ent.LabOrderQuery:
 		return &query[*ent.LabOrderQuery, predicate.LabOrder, laborder.OrderOption]{typ: ent.TypeLabOrder, tq: q}, nil
 	case *ent.LabOrderItemQuery:

@@ -608,8 +608,8 @@ var (
 		{Name: "reversal_reason", Type: field.TypeString, Nullable: true, Size: 500},
 		{Name: "reversed_by_id", Type: field.TypeString, Nullable: true},
 		{Name: "reversed_at", Type: field.TypeTime, Nullable: true},
-		{Name: "invoice_id", Type: field.TypeString, Nullable: true},
 		{Name: "tariff_id", Type: field.TypeString, Nullable: true},
+		{Name: "invoice_id", Type: field.TypeString, Nullable: true},
 		{Name: "patient_id", Type: field.TypeString},
 	}
 	// ChargesTable holds the schema information for the "charges" table.
@@ -620,8 +620,14 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "charges_tariffs_tariff",
-				Columns:    []*schema.Column{ChargesColumns[21]},
+				Columns:    []*schema.Column{ChargesColumns[20]},
 				RefColumns: []*schema.Column{TariffsColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+			{
+				Symbol:     "charges_invoices_lines",
+				Columns:    []*schema.Column{ChargesColumns[21]},
+				RefColumns: []*schema.Column{InvoicesColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
 			{
@@ -1041,6 +1047,95 @@ var (
 				Name:    "insurancepolicy_patient_id",
 				Unique:  false,
 				Columns: []*schema.Column{InsurancePoliciesColumns[10]},
+			},
+		},
+	}
+	// InvoicesColumns holds the columns for the "invoices" table.
+	InvoicesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "number", Type: field.TypeString, Unique: true, Nullable: true},
+		{Name: "encounter_id", Type: field.TypeString, Nullable: true},
+		{Name: "period_from", Type: field.TypeTime, Nullable: true},
+		{Name: "period_to", Type: field.TypeTime, Nullable: true},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"DRAFT", "ISSUED", "PARTIALLY_PAID", "PAID", "VOID"}, Default: "DRAFT"},
+		{Name: "subtotal", Type: field.TypeInt64, Default: 0},
+		{Name: "discount_total", Type: field.TypeInt64, Default: 0},
+		{Name: "tax_rate_basis_points", Type: field.TypeInt, Default: 0},
+		{Name: "tax_total", Type: field.TypeInt64, Default: 0},
+		{Name: "total", Type: field.TypeInt64, Default: 0},
+		{Name: "paid", Type: field.TypeInt64, Default: 0},
+		{Name: "created_by_id", Type: field.TypeString},
+		{Name: "issued_at", Type: field.TypeTime, Nullable: true},
+		{Name: "issued_by_id", Type: field.TypeString, Nullable: true},
+		{Name: "void_reason", Type: field.TypeString, Nullable: true, Size: 500},
+		{Name: "voided_at", Type: field.TypeTime, Nullable: true},
+		{Name: "voided_by_id", Type: field.TypeString, Nullable: true},
+		{Name: "patient_id", Type: field.TypeString},
+	}
+	// InvoicesTable holds the schema information for the "invoices" table.
+	InvoicesTable = &schema.Table{
+		Name:       "invoices",
+		Columns:    InvoicesColumns,
+		PrimaryKey: []*schema.Column{InvoicesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "invoices_patients_invoices",
+				Columns:    []*schema.Column{InvoicesColumns[20]},
+				RefColumns: []*schema.Column{PatientsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "invoice_patient_id",
+				Unique:  false,
+				Columns: []*schema.Column{InvoicesColumns[20]},
+			},
+			{
+				Name:    "invoice_patient_id_status",
+				Unique:  false,
+				Columns: []*schema.Column{InvoicesColumns[20], InvoicesColumns[7]},
+			},
+		},
+	}
+	// InvoiceCountersColumns holds the columns for the "invoice_counters" table.
+	InvoiceCountersColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "year", Type: field.TypeInt, Unique: true},
+		{Name: "last", Type: field.TypeInt, Default: 0},
+	}
+	// InvoiceCountersTable holds the schema information for the "invoice_counters" table.
+	InvoiceCountersTable = &schema.Table{
+		Name:       "invoice_counters",
+		Columns:    InvoiceCountersColumns,
+		PrimaryKey: []*schema.Column{InvoiceCountersColumns[0]},
+	}
+	// InvoiceDiscountsColumns holds the columns for the "invoice_discounts" table.
+	InvoiceDiscountsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "amount", Type: field.TypeInt64},
+		{Name: "reason", Type: field.TypeString, Size: 500},
+		{Name: "requested_by_id", Type: field.TypeString},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"REQUESTED", "APPROVED"}, Default: "REQUESTED"},
+		{Name: "approved_by_id", Type: field.TypeString, Nullable: true},
+		{Name: "approved_at", Type: field.TypeTime, Nullable: true},
+		{Name: "invoice_id", Type: field.TypeString},
+	}
+	// InvoiceDiscountsTable holds the schema information for the "invoice_discounts" table.
+	InvoiceDiscountsTable = &schema.Table{
+		Name:       "invoice_discounts",
+		Columns:    InvoiceDiscountsColumns,
+		PrimaryKey: []*schema.Column{InvoiceDiscountsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "invoice_discounts_invoices_discounts",
+				Columns:    []*schema.Column{InvoiceDiscountsColumns[9]},
+				RefColumns: []*schema.Column{InvoicesColumns[0]},
+				OnDelete:   schema.NoAction,
 			},
 		},
 	}
@@ -2305,6 +2400,9 @@ var (
 		HistoryItemsTable,
 		Icd10codesTable,
 		InsurancePoliciesTable,
+		InvoicesTable,
+		InvoiceCountersTable,
+		InvoiceDiscountsTable,
 		LabOrdersTable,
 		LabOrderItemsTable,
 		LabPanelsTable,
@@ -2364,7 +2462,8 @@ func init() {
 	CareTeamMembersTable.ForeignKeys[0].RefTable = StaffsTable
 	CareTeamMembersTable.ForeignKeys[1].RefTable = PatientsTable
 	ChargesTable.ForeignKeys[0].RefTable = TariffsTable
-	ChargesTable.ForeignKeys[1].RefTable = PatientsTable
+	ChargesTable.ForeignKeys[1].RefTable = InvoicesTable
+	ChargesTable.ForeignKeys[2].RefTable = PatientsTable
 	ClinicalNotesTable.ForeignKeys[0].RefTable = StaffsTable
 	ClinicalNotesTable.ForeignKeys[1].RefTable = ClinicalNotesTable
 	ClinicalNotesTable.ForeignKeys[2].RefTable = EncountersTable
@@ -2386,6 +2485,8 @@ func init() {
 	HistoryItemsTable.ForeignKeys[0].RefTable = StaffsTable
 	HistoryItemsTable.ForeignKeys[1].RefTable = PatientsTable
 	InsurancePoliciesTable.ForeignKeys[0].RefTable = PatientsTable
+	InvoicesTable.ForeignKeys[0].RefTable = PatientsTable
+	InvoiceDiscountsTable.ForeignKeys[0].RefTable = InvoicesTable
 	LabOrdersTable.ForeignKeys[0].RefTable = EncountersTable
 	LabOrdersTable.ForeignKeys[1].RefTable = StaffsTable
 	LabOrdersTable.ForeignKeys[2].RefTable = PatientsTable

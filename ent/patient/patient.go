@@ -115,6 +115,8 @@ const (
 	EdgeDispensingLines = "dispensing_lines"
 	// EdgeCharges holds the string denoting the charges edge name in mutations.
 	EdgeCharges = "charges"
+	// EdgeInvoices holds the string denoting the invoices edge name in mutations.
+	EdgeInvoices = "invoices"
 	// EdgeBreakGlassAccesses holds the string denoting the break_glass_accesses edge name in mutations.
 	EdgeBreakGlassAccesses = "break_glass_accesses"
 	// Table holds the table name of the patient in the database.
@@ -309,6 +311,13 @@ const (
 	ChargesInverseTable = "charges"
 	// ChargesColumn is the table column denoting the charges relation/edge.
 	ChargesColumn = "patient_id"
+	// InvoicesTable is the table that holds the invoices relation/edge.
+	InvoicesTable = "invoices"
+	// InvoicesInverseTable is the table name for the Invoice entity.
+	// It exists in this package in order to avoid circular dependency with the "invoice" package.
+	InvoicesInverseTable = "invoices"
+	// InvoicesColumn is the table column denoting the invoices relation/edge.
+	InvoicesColumn = "patient_id"
 	// BreakGlassAccessesTable is the table that holds the break_glass_accesses relation/edge.
 	BreakGlassAccessesTable = "break_glass_accesses"
 	// BreakGlassAccessesInverseTable is the table name for the BreakGlassAccess entity.
@@ -936,6 +945,20 @@ func ByCharges(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
 	}
 }
 
+// ByInvoicesCount orders the results by invoices count.
+func ByInvoicesCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newInvoicesStep(), opts...)
+	}
+}
+
+// ByInvoices orders the results by invoices terms.
+func ByInvoices(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newInvoicesStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
 // ByBreakGlassAccessesCount orders the results by break_glass_accesses count.
 func ByBreakGlassAccessesCount(opts ...sql.OrderTermOption) OrderOption {
 	return func(s *sql.Selector) {
@@ -1143,6 +1166,13 @@ func newChargesStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(ChargesInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.O2M, false, ChargesTable, ChargesColumn),
+	)
+}
+func newInvoicesStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(InvoicesInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, InvoicesTable, InvoicesColumn),
 	)
 }
 func newBreakGlassAccessesStep() *sqlgraph.Step {

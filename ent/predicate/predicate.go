@@ -81,6 +81,15 @@ type Icd10Code func(*sql.Selector)
 // InsurancePolicy is the predicate function for insurancepolicy builders.
 type InsurancePolicy func(*sql.Selector)
 
+// Invoice is the predicate function for invoice builders.
+type Invoice func(*sql.Selector)
+
+// InvoiceCounter is the predicate function for invoicecounter builders.
+type InvoiceCounter func(*sql.Selector)
+
+// InvoiceDiscount is the predicate function for invoicediscount builders.
+type InvoiceDiscount func(*sql.Selector)
+
 // LabOrder is the predicate function for laborder builders.
 type LabOrder func(*sql.Selector)
 

@@ -91,6 +91,7 @@ func (Charge) Fields() []ent.Field {
 func (Charge) Edges() []ent.Edge {
 	return []ent.Edge{
 		edge.To("tariff", Tariff.Type).Unique().Field("tariff_id").Immutable(),
+		edge.From("invoice", Invoice.Type).Ref("lines").Unique().Field("invoice_id"),
 	}
 }
 
@@ -121,5 +122,99 @@ func (BillingCursor) Fields() []ent.Field {
 }
 
 func (BillingCursor) Annotations() []schema.Annotation {
+	return []schema.Annotation{entgql.Skip()}
+}
+
+// Invoice bills a patient's unbilled charges, of one encounter or of a
+// period. A DRAFT can still change; an ISSUED one has its number and is
+// never edited: a mistake is voided (the charges go back to unbilled) and a
+// new invoice issued.
+type Invoice struct{ ent.Schema }
+
+func (Invoice) Mixin() []ent.Mixin {
+	return []ent.Mixin{withID("inv"), TimeMixin{}, ownedByPatient("invoices")}
+}
+
+func (Invoice) Fields() []ent.Field {
+	return []ent.Field{
+		field.String("number").Optional().Nillable().Unique().
+			Comment("INV-<year>-<six digits>, gap-free per year, given at issue.").
+			Annotations(entgql.OrderField("NUMBER")),
+		field.String("encounter_id").Optional().Nillable().Immutable(),
+		field.Time("period_from").Optional().Nillable().Immutable(),
+		field.Time("period_to").Optional().Nillable().Immutable(),
+		field.Enum("status").Values("DRAFT", "ISSUED", "PARTIALLY_PAID", "PAID", "VOID").Default("DRAFT").
+			Annotations(entgql.OrderField("STATUS")),
+		field.Int64("subtotal").Default(0).Annotations(entgql.Type("Money")),
+		field.Int64("discount_total").Default(0).NonNegative().Annotations(entgql.Type("Money")),
+		field.Int("tax_rate_basis_points").Default(0).NonNegative().
+			Comment("The tax rate in force when the invoice was made, in hundredths of a percent."),
+		field.Int64("tax_total").Default(0).Annotations(entgql.Type("Money")),
+		field.Int64("total").Default(0).Annotations(entgql.Type("Money")),
+		field.Int64("paid").Default(0).Annotations(entgql.Type("Money")),
+		field.String("created_by_id"),
+		field.Time("issued_at").Optional().Nillable().Annotations(entgql.OrderField("ISSUED_AT")),
+		field.String("issued_by_id").Optional().Nillable(),
+		field.String("void_reason").Annotations(freeText).Optional().Nillable().MaxRuneLen(500),
+		field.Time("voided_at").Optional().Nillable(),
+		field.String("voided_by_id").Optional().Nillable(),
+	}
+}
+
+func (Invoice) Edges() []ent.Edge {
+	return []ent.Edge{
+		edge.To("lines", Charge.Type).Annotations(entgql.Skip(entgql.SkipWhereInput)),
+		edge.To("discounts", InvoiceDiscount.Type),
+	}
+}
+
+func (Invoice) Indexes() []ent.Index {
+	return []ent.Index{index.Fields("patient_id", "status")}
+}
+
+func (Invoice) Annotations() []schema.Annotation {
+	return []schema.Annotation{entgql.QueryField(), entgql.RelayConnection()}
+}
+
+// InvoiceDiscount is a discount on a draft invoice: asked for by one person
+// with a reason, and counted only once someone else with the authority has
+// approved it.
+type InvoiceDiscount struct{ ent.Schema }
+
+func (InvoiceDiscount) Mixin() []ent.Mixin { return []ent.Mixin{withID("ids"), TimeMixin{}} }
+
+func (InvoiceDiscount) Fields() []ent.Field {
+	return []ent.Field{
+		field.String("invoice_id").Immutable(),
+		field.Int64("amount").Positive().Immutable().Annotations(entgql.Type("Money")),
+		field.String("reason").Annotations(freeText).NotEmpty().MaxRuneLen(500).Immutable(),
+		field.String("requested_by_id").Immutable(),
+		field.Enum("status").Values("REQUESTED", "APPROVED").Default("REQUESTED"),
+		field.String("approved_by_id").Optional().Nillable(),
+		field.Time("approved_at").Optional().Nillable(),
+	}
+}
+
+func (InvoiceDiscount) Edges() []ent.Edge {
+	return []ent.Edge{
+		edge.From("invoice", Invoice.Type).Ref("discounts").Field("invoice_id").Unique().Required().Immutable(),
+	}
+}
+
+// InvoiceCounter is the last invoice number given in a year. It is read
+// and advanced in the transaction that issues, so a rolled-back issue gives
+// its number back and the sequence has no gap.
+type InvoiceCounter struct{ ent.Schema }
+
+func (InvoiceCounter) Mixin() []ent.Mixin { return []ent.Mixin{withID("inc")} }
+
+func (InvoiceCounter) Fields() []ent.Field {
+	return []ent.Field{
+		field.Int("year").Unique(),
+		field.Int("last").Default(0),
+	}
+}
+
+func (InvoiceCounter) Annotations() []schema.Annotation {
 	return []schema.Annotation{entgql.Skip()}
 }

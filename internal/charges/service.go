@@ -43,6 +43,8 @@ type Service struct {
 	// markup is the percentage above cost a drug is priced at when the
 	// price list has no row for it.
 	markup int64
+	// taxBP is the tax rate of new invoices in basis points; 0: none.
+	taxBP int
 }
 
 // NewService returns the billing service; loc is the hospital's time zone,

@@ -57,6 +57,8 @@ var (
 	Encounter         = idType(ent.TypeEncounter, "an encounter")
 	HistoryItem       = idType(ent.TypeHistoryItem, "a history item")
 	InsurancePolicy   = idType(ent.TypeInsurancePolicy, "an insurance policy")
+	Invoice           = idType(ent.TypeInvoice, "an invoice")
+	InvoiceDiscount   = idType(ent.TypeInvoiceDiscount, "an invoice discount")
 	LabOrder          = idType(ent.TypeLabOrder, "a lab order")
 	LabOrderItem      = idType(ent.TypeLabOrderItem, "a lab order item")
 	LabPanel          = idType(ent.TypeLabPanel, "a lab panel")
