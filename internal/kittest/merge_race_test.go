@@ -22,11 +22,13 @@ import (
 	"github.com/hmis-dev/hmis/ent/referral"
 	"github.com/hmis-dev/hmis/ent/staff"
 	"github.com/hmis-dev/hmis/ent/stocklocation"
+	"github.com/hmis-dev/hmis/ent/tariff"
 	"github.com/hmis-dev/hmis/internal/admission"
 	"github.com/hmis-dev/hmis/internal/apperr"
 	"github.com/hmis-dev/hmis/internal/auth"
 	"github.com/hmis-dev/hmis/internal/careaccess"
 	"github.com/hmis-dev/hmis/internal/careplans"
+	"github.com/hmis-dev/hmis/internal/charges"
 	"github.com/hmis-dev/hmis/internal/ehr"
 	"github.com/hmis-dev/hmis/internal/globalid"
 	"github.com/hmis-dev/hmis/internal/lab"
@@ -67,6 +69,8 @@ type hospital struct {
 	prescribing  *prescribing.Service
 	careaccess   *careaccess.Service
 	pharmacy     *pharmacy.Service
+	charges      *charges.Service
+	clerk        context.Context
 	appointments time.Time
 }
 
@@ -90,6 +94,9 @@ func newHospital(t *testing.T) *hospital {
 		LotNumber: "M1", ExpiryDate: time.Now().AddDate(2, 0, 0), Quantity: 10_000, UnitCost: 5}); err != nil {
 		t.Fatal(err)
 	}
+	clerk := c.Staff.Create().SetGivenName("B").SetFamilyName("C").SetKind(staff.KindBILLING_CLERK).SetDepartment(gen).SaveX(sys)
+	c.Tariff.Create().SetCode("ITEM-CERT").SetName("Certificate").SetCategory(tariff.CategoryITEM).SetPrice(3000).
+		SetEffectiveFrom(time.Now().AddDate(-1, 0, 0)).SaveX(sys)
 	test := c.LabTest.Create().SetCode("2823-3").SetName("Potassium").SetSpecimenType(labtest.SpecimenTypeSERUM).
 		SetResultKind(labtest.ResultKindNUMERIC).SetUnit("mmol/L").SetPrice(1500).SetTurnaroundMinutes(60).SaveX(sys)
 	return &hospital{
@@ -109,8 +116,12 @@ func newHospital(t *testing.T) *hospital {
 		prescribing: prescribing.NewService(st),
 		careaccess:  careaccess.NewService(st, 0, time.Now, func(*auth.Viewer) bool { return true }),
 		pharmacy:    pharmacySvc,
-		pharmacist:  pharmacistCtx,
-		drugID:      drug.ID,
+		charges:     charges.NewService(st, time.UTC, charges.DefaultMarkupPercent),
+		clerk: auth.WithViewer(context.Background(), &auth.Viewer{
+			UserID: "usr_" + clerk.ID[4:], Roles: []string{"billing_clerk"}, StaffID: clerk.ID,
+		}),
+		pharmacist: pharmacistCtx,
+		drugID:     drug.ID,
 		// Appointments an hour apart, one per round, so the doctor is
 		// never booked twice.
 		appointments: time.Now().Add(time.Hour).Truncate(time.Hour),
@@ -193,7 +204,7 @@ var writes = []write{
 		// The order is prescribed in the race too (by the locked path), then
 		// linked to the formulary item and dispensed: either step may meet
 		// the merge.
-		o, err := h.prescribing.Prescribe(h.doctor, prescribing.PrescribeMedicationInput{PatientID: p, Drug: "metformin",
+		o, err := h.prescribing.Prescribe(h.doctor, prescribing.PrescribeMedicationInput{PatientID: p, Drug: new("metformin"),
 			DoseAmount: 500, DoseUnit: "mg", Route: medicationorder.RouteORAL, Frequency: "BID", Quantity: 2})
 		if err != nil {
 			return "", err
@@ -203,6 +214,10 @@ var writes = []write{
 		}
 		d, err := h.pharmacy.Dispense(h.pharmacist, pharmacy.DispenseMedicationInput{OrderID: o.ID})
 		return idOf(d, err)
+	}},
+	{"charges", func(h *hospital, _ int, patientID string) (string, error) {
+		c, err := h.charges.AddManual(h.clerk, charges.AddManualChargeInput{PatientID: patientID, TariffCode: "ITEM-CERT", Quantity: 1})
+		return idOf(c, err)
 	}},
 }
 
