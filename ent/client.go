@@ -58,6 +58,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/patient"
 	"github.com/hmis-dev/hmis/ent/patientcontact"
 	"github.com/hmis-dev/hmis/ent/patientidentifier"
+	"github.com/hmis-dev/hmis/ent/payment"
 	"github.com/hmis-dev/hmis/ent/problem"
 	"github.com/hmis-dev/hmis/ent/provideravailability"
 	"github.com/hmis-dev/hmis/ent/providertimeoff"
@@ -166,6 +167,8 @@ type Client struct {
 	PatientContact *PatientContactClient
 	// PatientIdentifier is the client for interacting with the PatientIdentifier builders.
 	PatientIdentifier *PatientIdentifierClient
+	// Payment is the client for interacting with the Payment builders.
+	Payment *PaymentClient
 	// Problem is the client for interacting with the Problem builders.
 	Problem *ProblemClient
 	// ProviderAvailability is the client for interacting with the ProviderAvailability builders.
@@ -246,6 +249,7 @@ func (c *Client) init() {
 	c.Patient = NewPatientClient(c.config)
 	c.PatientContact = NewPatientContactClient(c.config)
 	c.PatientIdentifier = NewPatientIdentifierClient(c.config)
+	c.Payment = NewPaymentClient(c.config)
 	c.Problem = NewProblemClient(c.config)
 	c.ProviderAvailability = NewProviderAvailabilityClient(c.config)
 	c.ProviderTimeOff = NewProviderTimeOffClient(c.config)
@@ -394,6 +398,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		Patient:              NewPatientClient(cfg),
 		PatientContact:       NewPatientContactClient(cfg),
 		PatientIdentifier:    NewPatientIdentifierClient(cfg),
+		Payment:              NewPaymentClient(cfg),
 		Problem:              NewProblemClient(cfg),
 		ProviderAvailability: NewProviderAvailabilityClient(cfg),
 		ProviderTimeOff:      NewProviderTimeOffClient(cfg),
@@ -469,6 +474,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		Patient:              NewPatientClient(cfg),
 		PatientContact:       NewPatientContactClient(cfg),
 		PatientIdentifier:    NewPatientIdentifierClient(cfg),
+		Payment:              NewPaymentClient(cfg),
 		Problem:              NewProblemClient(cfg),
 		ProviderAvailability: NewProviderAvailabilityClient(cfg),
 		ProviderTimeOff:      NewProviderTimeOffClient(cfg),
@@ -519,9 +525,10 @@ func (c *Client) Use(hooks ...Hook) {
 		c.InvoiceCounter, c.InvoiceDiscount, c.LabOrder, c.LabOrderItem, c.LabPanel,
 		c.LabReferenceRange, c.LabResult, c.LabSpecimen, c.LabTest, c.MedicationOrder,
 		c.MfaChallenge, c.MfaRecoveryCode, c.Observation, c.OutboxEvent, c.Patient,
-		c.PatientContact, c.PatientIdentifier, c.Problem, c.ProviderAvailability,
-		c.ProviderTimeOff, c.Referral, c.Room, c.Session, c.Staff, c.StockBatch,
-		c.StockLocation, c.StockMovement, c.Tariff, c.User, c.Ward,
+		c.PatientContact, c.PatientIdentifier, c.Payment, c.Problem,
+		c.ProviderAvailability, c.ProviderTimeOff, c.Referral, c.Room, c.Session,
+		c.Staff, c.StockBatch, c.StockLocation, c.StockMovement, c.Tariff, c.User,
+		c.Ward,
 	} {
 		n.Use(hooks...)
 	}
@@ -539,9 +546,10 @@ func (c *Client) Intercept(interceptors ...Interceptor) {
 		c.InvoiceCounter, c.InvoiceDiscount, c.LabOrder, c.LabOrderItem, c.LabPanel,
 		c.LabReferenceRange, c.LabResult, c.LabSpecimen, c.LabTest, c.MedicationOrder,
 		c.MfaChallenge, c.MfaRecoveryCode, c.Observation, c.OutboxEvent, c.Patient,
-		c.PatientContact, c.PatientIdentifier, c.Problem, c.ProviderAvailability,
-		c.ProviderTimeOff, c.Referral, c.Room, c.Session, c.Staff, c.StockBatch,
-		c.StockLocation, c.StockMovement, c.Tariff, c.User, c.Ward,
+		c.PatientContact, c.PatientIdentifier, c.Payment, c.Problem,
+		c.ProviderAvailability, c.ProviderTimeOff, c.Referral, c.Room, c.Session,
+		c.Staff, c.StockBatch, c.StockLocation, c.StockMovement, c.Tariff, c.User,
+		c.Ward,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -636,6 +644,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.PatientContact.mutate(ctx, m)
 	case *PatientIdentifierMutation:
 		return c.PatientIdentifier.mutate(ctx, m)
+	case *PaymentMutation:
+		return c.Payment.mutate(ctx, m)
 	case *ProblemMutation:
 		return c.Problem.mutate(ctx, m)
 	case *ProviderAvailabilityMutation:
@@ -8303,6 +8313,22 @@ func (c *PatientClient) QueryInvoices(_m *Patient) *InvoiceQuery {
 	return query
 }
 
+// QueryPayments queries the payments edge of a Patient.
+func (c *PatientClient) QueryPayments(_m *Patient) *PaymentQuery {
+	query := (&PaymentClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(patient.Table, patient.FieldID, id),
+			sqlgraph.To(payment.Table, payment.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, patient.PaymentsTable, patient.PaymentsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
 // QueryBreakGlassAccesses queries the break_glass_accesses edge of a Patient.
 func (c *PatientClient) QueryBreakGlassAccesses(_m *Patient) *BreakGlassAccessQuery {
 	query := (&BreakGlassAccessClient{config: c.config}).Query()
@@ -8639,6 +8665,171 @@ func (c *PatientIdentifierClient) mutate(ctx context.Context, m *PatientIdentifi
 		return (&PatientIdentifierDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown PatientIdentifier mutation op: %q", m.Op())
+	}
+}
+
+// PaymentClient is a client for the Payment schema.
+type PaymentClient struct {
+	config
+}
+
+// NewPaymentClient returns a client for the Payment from the given config.
+func NewPaymentClient(c config) *PaymentClient {
+	return &PaymentClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `payment.Hooks(f(g(h())))`.
+func (c *PaymentClient) Use(hooks ...Hook) {
+	c.hooks.Payment = append(c.hooks.Payment, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `payment.Intercept(f(g(h())))`.
+func (c *PaymentClient) Intercept(interceptors ...Interceptor) {
+	c.inters.Payment = append(c.inters.Payment, interceptors...)
+}
+
+// Create returns a builder for creating a Payment entity.
+func (c *PaymentClient) Create() *PaymentCreate {
+	mutation := newPaymentMutation(c.config, OpCreate)
+	return &PaymentCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of Payment entities.
+func (c *PaymentClient) CreateBulk(builders ...*PaymentCreate) *PaymentCreateBulk {
+	return &PaymentCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *PaymentClient) MapCreateBulk(slice any, setFunc func(*PaymentCreate, int)) *PaymentCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &PaymentCreateBulk{err: fmt.Errorf("calling to PaymentClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*PaymentCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &PaymentCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for Payment.
+func (c *PaymentClient) Update() *PaymentUpdate {
+	mutation := newPaymentMutation(c.config, OpUpdate)
+	return &PaymentUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *PaymentClient) UpdateOne(_m *Payment) *PaymentUpdateOne {
+	mutation := newPaymentMutation(c.config, OpUpdateOne, withPayment(_m))
+	return &PaymentUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *PaymentClient) UpdateOneID(id string) *PaymentUpdateOne {
+	mutation := newPaymentMutation(c.config, OpUpdateOne, withPaymentID(id))
+	return &PaymentUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for Payment.
+func (c *PaymentClient) Delete() *PaymentDelete {
+	mutation := newPaymentMutation(c.config, OpDelete)
+	return &PaymentDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *PaymentClient) DeleteOne(_m *Payment) *PaymentDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *PaymentClient) DeleteOneID(id string) *PaymentDeleteOne {
+	builder := c.Delete().Where(payment.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &PaymentDeleteOne{builder}
+}
+
+// Query returns a query builder for Payment.
+func (c *PaymentClient) Query() *PaymentQuery {
+	return &PaymentQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypePayment},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a Payment entity by its id.
+func (c *PaymentClient) Get(ctx context.Context, id string) (*Payment, error) {
+	return c.Query().Where(payment.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *PaymentClient) GetX(ctx context.Context, id string) *Payment {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryPatient queries the patient edge of a Payment.
+func (c *PaymentClient) QueryPatient(_m *Payment) *PatientQuery {
+	query := (&PatientClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(payment.Table, payment.FieldID, id),
+			sqlgraph.To(patient.Table, patient.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, payment.PatientTable, payment.PatientColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryInvoice queries the invoice edge of a Payment.
+func (c *PaymentClient) QueryInvoice(_m *Payment) *InvoiceQuery {
+	query := (&InvoiceClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(payment.Table, payment.FieldID, id),
+			sqlgraph.To(invoice.Table, invoice.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, payment.InvoiceTable, payment.InvoiceColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *PaymentClient) Hooks() []Hook {
+	return c.hooks.Payment
+}
+
+// Interceptors returns the client interceptors.
+func (c *PaymentClient) Interceptors() []Interceptor {
+	return c.inters.Payment
+}
+
+func (c *PaymentClient) mutate(ctx context.Context, m *PaymentMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&PaymentCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&PaymentUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&PaymentUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&PaymentDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown Payment mutation op: %q", m.Op())
 	}
 }
 
@@ -10909,9 +11100,9 @@ type (
 		InsurancePolicy, Invoice, InvoiceCounter, InvoiceDiscount, LabOrder,
 		LabOrderItem, LabPanel, LabReferenceRange, LabResult, LabSpecimen, LabTest,
 		MedicationOrder, MfaChallenge, MfaRecoveryCode, Observation, OutboxEvent,
-		Patient, PatientContact, PatientIdentifier, Problem, ProviderAvailability,
-		ProviderTimeOff, Referral, Room, Session, Staff, StockBatch, StockLocation,
-		StockMovement, Tariff, User, Ward []ent.Hook
+		Patient, PatientContact, PatientIdentifier, Payment, Problem,
+		ProviderAvailability, ProviderTimeOff, Referral, Room, Session, Staff,
+		StockBatch, StockLocation, StockMovement, Tariff, User, Ward []ent.Hook
 	}
 	inters struct {
 		APIKey, Admission, AllergenClass, Allergy, Appointment, AuditEvent, Bed,
@@ -10921,9 +11112,9 @@ type (
 		InsurancePolicy, Invoice, InvoiceCounter, InvoiceDiscount, LabOrder,
 		LabOrderItem, LabPanel, LabReferenceRange, LabResult, LabSpecimen, LabTest,
 		MedicationOrder, MfaChallenge, MfaRecoveryCode, Observation, OutboxEvent,
-		Patient, PatientContact, PatientIdentifier, Problem, ProviderAvailability,
-		ProviderTimeOff, Referral, Room, Session, Staff, StockBatch, StockLocation,
-		StockMovement, Tariff, User, Ward []ent.Interceptor
+		Patient, PatientContact, PatientIdentifier, Payment, Problem,
+		ProviderAvailability, ProviderTimeOff, Referral, Room, Session, Staff,
+		StockBatch, StockLocation, StockMovement, Tariff, User, Ward []ent.Interceptor
 	}
 )
 

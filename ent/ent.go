@@ -55,6 +55,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/patient"
 	"github.com/hmis-dev/hmis/ent/patientcontact"
 	"github.com/hmis-dev/hmis/ent/patientidentifier"
+	"github.com/hmis-dev/hmis/ent/payment"
 	"github.com/hmis-dev/hmis/ent/problem"
 	"github.com/hmis-dev/hmis/ent/provideravailability"
 	"github.com/hmis-dev/hmis/ent/providertimeoff"
@@ -171,6 +172,7 @@ func checkColumn(t, c string) error {
 			patient.Table:              patient.ValidColumn,
 			patientcontact.Table:       patientcontact.ValidColumn,
 			patientidentifier.Table:    patientidentifier.ValidColumn,
+			payment.Table:              payment.ValidColumn,
 			problem.Table:              problem.ValidColumn,
 			provideravailability.Table: provideravailability.ValidColumn,
 			providertimeoff.Table:      providertimeoff.ValidColumn,

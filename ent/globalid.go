@@ -48,6 +48,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/patient"
 	"github.com/hmis-dev/hmis/ent/patientcontact"
 	"github.com/hmis-dev/hmis/ent/patientidentifier"
+	"github.com/hmis-dev/hmis/ent/payment"
 	"github.com/hmis-dev/hmis/ent/problem"
 	"github.com/hmis-dev/hmis/ent/provideravailability"
 	"github.com/hmis-dev/hmis/ent/providertimeoff"
@@ -109,6 +110,7 @@ var tableByPrefix = map[string]string{
 	"pat": patient.Table,
 	"pct": patientcontact.Table,
 	"pid": patientidentifier.Table,
+	"pmt": payment.Table,
 	"prb": problem.Table,
 	"avl": provideravailability.Table,
 	"off": providertimeoff.Table,
@@ -169,6 +171,7 @@ var PrefixByType = map[string]string{
 	"Patient":              "pat",
 	"PatientContact":       "pct",
 	"PatientIdentifier":    "pid",
+	"Payment":              "pmt",
 	"Problem":              "prb",
 	"ProviderAvailability": "avl",
 	"ProviderTimeOff":      "off",

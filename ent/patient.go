@@ -127,11 +127,13 @@ type PatientEdges struct {
 	Charges []*Charge `json:"charges,omitempty"`
 	// Invoices holds the value of the invoices edge.
 	Invoices []*Invoice `json:"invoices,omitempty"`
+	// Payments holds the value of the payments edge.
+	Payments []*Payment `json:"payments,omitempty"`
 	// BreakGlassAccesses holds the value of the break_glass_accesses edge.
 	BreakGlassAccesses []*BreakGlassAccess `json:"break_glass_accesses,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [30]bool
+	loadedTypes [31]bool
 	// totalCount holds the count of the edges above.
 	totalCount [20]map[string]int
 
@@ -162,6 +164,7 @@ type PatientEdges struct {
 	namedDispensingLines    map[string][]*DispensingLine
 	namedCharges            map[string][]*Charge
 	namedInvoices           map[string][]*Invoice
+	namedPayments           map[string][]*Payment
 	namedBreakGlassAccesses map[string][]*BreakGlassAccess
 }
 
@@ -430,10 +433,19 @@ func (e PatientEdges) InvoicesOrErr() ([]*Invoice, error) {
 	return nil, &NotLoadedError{edge: "invoices"}
 }
 
+// PaymentsOrErr returns the Payments value or an error if the edge
+// was not loaded in eager-loading.
+func (e PatientEdges) PaymentsOrErr() ([]*Payment, error) {
+	if e.loadedTypes[29] {
+		return e.Payments, nil
+	}
+	return nil, &NotLoadedError{edge: "payments"}
+}
+
 // BreakGlassAccessesOrErr returns the BreakGlassAccesses value or an error if the edge
 // was not loaded in eager-loading.
 func (e PatientEdges) BreakGlassAccessesOrErr() ([]*BreakGlassAccess, error) {
-	if e.loadedTypes[29] {
+	if e.loadedTypes[30] {
 		return e.BreakGlassAccesses, nil
 	}
 	return nil, &NotLoadedError{edge: "break_glass_accesses"}
@@ -773,6 +785,11 @@ func (_m *Patient) QueryCharges() *ChargeQuery {
 // QueryInvoices queries the "invoices" edge of the Patient entity.
 func (_m *Patient) QueryInvoices() *InvoiceQuery {
 	return NewPatientClient(_m.config).QueryInvoices(_m)
+}
+
+// QueryPayments queries the "payments" edge of the Patient entity.
+func (_m *Patient) QueryPayments() *PaymentQuery {
+	return NewPatientClient(_m.config).QueryPayments(_m)
 }
 
 // QueryBreakGlassAccesses queries the "break_glass_accesses" edge of the Patient entity.
@@ -1540,6 +1557,30 @@ func (_m *Patient) appendNamedInvoices(name string, edges ...*Invoice) {
 		_m.Edges.namedInvoices[name] = []*Invoice{}
 	} else {
 		_m.Edges.namedInvoices[name] = append(_m.Edges.namedInvoices[name], edges...)
+	}
+}
+
+// NamedPayments returns the Payments named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Patient) NamedPayments(name string) ([]*Payment, error) {
+	if _m.Edges.namedPayments == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedPayments[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Patient) appendNamedPayments(name string, edges ...*Payment) {
+	if _m.Edges.namedPayments == nil {
+		_m.Edges.namedPayments = make(map[string][]*Payment)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedPayments[name] = []*Payment{}
+	} else {
+		_m.Edges.namedPayments[name] = append(_m.Edges.namedPayments[name], edges...)
 	}
 }
 

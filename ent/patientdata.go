@@ -35,6 +35,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/patient"
 	"github.com/hmis-dev/hmis/ent/patientcontact"
 	"github.com/hmis-dev/hmis/ent/patientidentifier"
+	"github.com/hmis-dev/hmis/ent/payment"
 	"github.com/hmis-dev/hmis/ent/problem"
 	"github.com/hmis-dev/hmis/ent/referral"
 )
@@ -70,6 +71,7 @@ var PatientColumn = map[string]string{
 	"Patient":           "id",
 	"PatientContact":    "patient_id",
 	"PatientIdentifier": "patient_id",
+	"Payment":           "patient_id",
 	"Problem":           "patient_id",
 	"Referral":          "patient_id",
 }
@@ -784,6 +786,34 @@ func (_q *PatientIdentifierQuery) SelectPatientColumn(ctx context.Context) {
 }
 
 // OwnerPatientID implements PatientOwned.
+func (_m *Payment) OwnerPatientID() string { return _m.PatientID }
+
+// SelectPatientColumn makes a read of rows that selects only some columns
+// (as GraphQL field collection does) select the patient's too, so that
+// every row read names its patient for the audit trail. A count, an
+// existence check or a scan of chosen columns expects exactly the columns
+// it named and is left alone: on its own account its operation says so; a
+// query run inside another's (an eager load, a nested count) shares that
+// one's context, and there a read of rows is told by its ID column, which
+// field collection always selects and a grouped count never does.
+func (_q *PaymentQuery) SelectPatientColumn(ctx context.Context) {
+	if len(_q.ctx.Fields) == 0 || slices.Contains(_q.ctx.Fields, payment.FieldPatientID) {
+		return
+	}
+	qc := entgo.QueryFromContext(ctx)
+	if qc == nil {
+		return
+	}
+	rows := slices.Contains(_q.ctx.Fields, payment.FieldID)
+	if qc == _q.ctx {
+		rows = qc.Op == entgo.OpQueryAll || qc.Op == entgo.OpQueryFirst || qc.Op == entgo.OpQueryOnly
+	}
+	if rows {
+		_q.ctx.Fields = append(_q.ctx.Fields, payment.FieldPatientID)
+	}
+}
+
+// OwnerPatientID implements PatientOwned.
 func (_m *Problem) OwnerPatientID() string { return _m.PatientID }
 
 // SelectPatientColumn makes a read of rows that selects only some columns
@@ -1002,6 +1032,12 @@ func PatientsMatching(ctx context.Context, c *Client, where any, limit int) ([]s
 			return nil, ignoreEmptyWhere(err, ErrEmptyPatientIdentifierWhereInput)
 		}
 		return c.PatientIdentifier.Query().Where(p).Unique(true).Limit(limit).Select(patientidentifier.FieldPatientID).Strings(ctx)
+	case *PaymentWhereInput:
+		p, err := w.P()
+		if err != nil {
+			return nil, ignoreEmptyWhere(err, ErrEmptyPaymentWhereInput)
+		}
+		return c.Payment.Query().Where(p).Unique(true).Limit(limit).Select(payment.FieldPatientID).Strings(ctx)
 	case *ProblemWhereInput:
 		p, err := w.P()
 		if err != nil {

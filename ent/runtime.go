@@ -48,6 +48,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/patient"
 	"github.com/hmis-dev/hmis/ent/patientcontact"
 	"github.com/hmis-dev/hmis/ent/patientidentifier"
+	"github.com/hmis-dev/hmis/ent/payment"
 	"github.com/hmis-dev/hmis/ent/problem"
 	"github.com/hmis-dev/hmis/ent/provideravailability"
 	"github.com/hmis-dev/hmis/ent/providertimeoff"
@@ -2215,6 +2216,73 @@ func init() {
 	patientidentifier.DefaultID = patientidentifierDescID.Default.(func() string)
 	// patientidentifier.IDValidator is a validator for the "id" field. It is called by the builders before save.
 	patientidentifier.IDValidator = patientidentifierDescID.Validators[0].(func(string) error)
+	paymentMixin := schema.Payment{}.Mixin()
+	paymentMixinFields0 := paymentMixin[0].Fields()
+	_ = paymentMixinFields0
+	paymentMixinFields1 := paymentMixin[1].Fields()
+	_ = paymentMixinFields1
+	paymentMixinFields2 := paymentMixin[2].Fields()
+	_ = paymentMixinFields2
+	paymentFields := schema.Payment{}.Fields()
+	_ = paymentFields
+	// paymentDescCreatedAt is the schema descriptor for created_at field.
+	paymentDescCreatedAt := paymentMixinFields1[0].Descriptor()
+	// payment.DefaultCreatedAt holds the default value on creation for the created_at field.
+	payment.DefaultCreatedAt = paymentDescCreatedAt.Default.(func() time.Time)
+	// paymentDescUpdatedAt is the schema descriptor for updated_at field.
+	paymentDescUpdatedAt := paymentMixinFields1[1].Descriptor()
+	// payment.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	payment.DefaultUpdatedAt = paymentDescUpdatedAt.Default.(func() time.Time)
+	// payment.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	payment.UpdateDefaultUpdatedAt = paymentDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// paymentDescPatientID is the schema descriptor for patient_id field.
+	paymentDescPatientID := paymentMixinFields2[0].Descriptor()
+	// payment.PatientIDValidator is a validator for the "patient_id" field. It is called by the builders before save.
+	payment.PatientIDValidator = paymentDescPatientID.Validators[0].(func(string) error)
+	// paymentDescAmount is the schema descriptor for amount field.
+	paymentDescAmount := paymentFields[1].Descriptor()
+	// payment.AmountValidator is a validator for the "amount" field. It is called by the builders before save.
+	payment.AmountValidator = paymentDescAmount.Validators[0].(func(int64) error)
+	// paymentDescAllocated is the schema descriptor for allocated field.
+	paymentDescAllocated := paymentFields[3].Descriptor()
+	// payment.DefaultAllocated holds the default value on creation for the allocated field.
+	payment.DefaultAllocated = paymentDescAllocated.Default.(int64)
+	// payment.AllocatedValidator is a validator for the "allocated" field. It is called by the builders before save.
+	payment.AllocatedValidator = paymentDescAllocated.Validators[0].(func(int64) error)
+	// paymentDescCredited is the schema descriptor for credited field.
+	paymentDescCredited := paymentFields[4].Descriptor()
+	// payment.DefaultCredited holds the default value on creation for the credited field.
+	payment.DefaultCredited = paymentDescCredited.Default.(int64)
+	// payment.CreditedValidator is a validator for the "credited" field. It is called by the builders before save.
+	payment.CreditedValidator = paymentDescCredited.Validators[0].(func(int64) error)
+	// paymentDescIdempotencyKey is the schema descriptor for idempotency_key field.
+	paymentDescIdempotencyKey := paymentFields[5].Descriptor()
+	// payment.IdempotencyKeyValidator is a validator for the "idempotency_key" field. It is called by the builders before save.
+	payment.IdempotencyKeyValidator = func() func(string) error {
+		validators := paymentDescIdempotencyKey.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(idempotency_key string) error {
+			for _, fn := range fns {
+				if err := fn(idempotency_key); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// paymentDescReference is the schema descriptor for reference field.
+	paymentDescReference := paymentFields[6].Descriptor()
+	// payment.ReferenceValidator is a validator for the "reference" field. It is called by the builders before save.
+	payment.ReferenceValidator = paymentDescReference.Validators[0].(func(string) error)
+	// paymentDescID is the schema descriptor for id field.
+	paymentDescID := paymentMixinFields0[0].Descriptor()
+	// payment.DefaultID holds the default value on creation for the id field.
+	payment.DefaultID = paymentDescID.Default.(func() string)
+	// payment.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	payment.IDValidator = paymentDescID.Validators[0].(func(string) error)
 	problemMixin := schema.Problem{}.Mixin()
 	problemMixinFields0 := problemMixin[0].Fields()
 	_ = problemMixinFields0

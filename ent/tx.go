@@ -100,6 +100,8 @@ type Tx struct {
 	PatientContact *PatientContactClient
 	// PatientIdentifier is the client for interacting with the PatientIdentifier builders.
 	PatientIdentifier *PatientIdentifierClient
+	// Payment is the client for interacting with the Payment builders.
+	Payment *PaymentClient
 	// Problem is the client for interacting with the Problem builders.
 	Problem *ProblemClient
 	// ProviderAvailability is the client for interacting with the ProviderAvailability builders.
@@ -300,6 +302,7 @@ func (tx *Tx) init() {
 	tx.Patient = NewPatientClient(tx.config)
 	tx.PatientContact = NewPatientContactClient(tx.config)
 	tx.PatientIdentifier = NewPatientIdentifierClient(tx.config)
+	tx.Payment = NewPaymentClient(tx.config)
 	tx.Problem = NewProblemClient(tx.config)
 	tx.ProviderAvailability = NewProviderAvailabilityClient(tx.config)
 	tx.ProviderTimeOff = NewProviderTimeOffClient(tx.config)

@@ -56,3 +56,8 @@ func (r *mutationResolver) IssueInvoice(ctx context.Context, id string) (*ent.In
 func (r *mutationResolver) VoidInvoice(ctx context.Context, id string, reason string) (*ent.Invoice, error) {
 	return r.Charges.Void(ctx, id, reason)
 }
+
+// RecordPayment is the resolver for the recordPayment field.
+func (r *mutationResolver) RecordPayment(ctx context.Context, input charges.RecordPaymentInput) (*ent.Payment, error) {
+	return r.Charges.RecordPayment(ctx, input)
+}

@@ -148,6 +148,12 @@ func (r *queryResolver) Patients(ctx context.Context, after *entgql.Cursor[strin
 		ent.WithPatientOrder(orderBy), ent.WithPatientFilter(where.Filter))
 }
 
+// Payments is the resolver for the payments field.
+func (r *queryResolver) Payments(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.PaymentOrder, where *ent.PaymentWhereInput) (*ent.PaymentConnection, error) {
+	return r.Client.Payment.Query().Paginate(ctx, after, first, before, last,
+		ent.WithPaymentOrder(orderBy), ent.WithPaymentFilter(where.Filter))
+}
+
 // Referrals is the resolver for the referrals field.
 func (r *queryResolver) Referrals(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.ReferralOrder, where *ent.ReferralWhereInput) (*ent.ReferralConnection, error) {
 	return r.Client.Referral.Query().Paginate(ctx, after, first, before, last,

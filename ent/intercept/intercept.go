@@ -51,6 +51,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/patient"
 	"github.com/hmis-dev/hmis/ent/patientcontact"
 	"github.com/hmis-dev/hmis/ent/patientidentifier"
+	"github.com/hmis-dev/hmis/ent/payment"
 	"github.com/hmis-dev/hmis/ent/predicate"
 	"github.com/hmis-dev/hmis/ent/problem"
 	"github.com/hmis-dev/hmis/ent/provideravailability"
@@ -1284,6 +1285,33 @@ func (f TraversePatientIdentifier) Traverse(ctx context.Context, q ent.Query) er
 	return fmt.Errorf("unexpected query type %T. expect *ent.PatientIdentifierQuery", q)
 }
 
+// The PaymentFunc type is an adapter to allow the use of ordinary function as a Querier.
+type PaymentFunc func(context.Context, *ent.PaymentQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f PaymentFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.PaymentQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.PaymentQuery", q)
+}
+
+// The TraversePayment type is an adapter to allow the use of ordinary function as Traverser.
+type TraversePayment func(context.Context, *ent.PaymentQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraversePayment) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraversePayment) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.PaymentQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.PaymentQuery", q)
+}
+
 // The ProblemFunc type is an adapter to allow the use of ordinary function as a Querier.
 type ProblemFunc func(context.Context, *ent.ProblemQuery) (ent.Value, error)
 
@@ -1724,6 +1752,8 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.PatientContactQuery, predicate.PatientContact, patientcontact.OrderOption]{typ: ent.TypePatientContact, tq: q}, nil
 	case *ent.PatientIdentifierQuery:
 		return &query[*ent.PatientIdentifierQuery, predicate.PatientIdentifier, patientidentifier.OrderOption]{typ: ent.TypePatientIdentifier, tq: q}, nil
+	case *ent.PaymentQuery:
+		return &query[*ent.PaymentQuery, predicate.Payment, payment.OrderOption]{typ: ent.TypePayment, tq: q}, nil
 	case *ent.ProblemQuery:
 		return &query[*ent.ProblemQuery, predicate.Problem, problem.OrderOption]{typ: ent.TypeProblem, tq: q}, nil
 	case *ent.ProviderAvailabilityQuery:

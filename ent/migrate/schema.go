@@ -1842,6 +1842,49 @@ var (
 			},
 		},
 	}
+	// PaymentsColumns holds the columns for the "payments" table.
+	PaymentsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "method", Type: field.TypeEnum, Enums: []string{"CASH", "CARD", "BANK_TRANSFER", "MOBILE_MONEY", "INSURANCE_REMITTANCE"}},
+		{Name: "amount", Type: field.TypeInt64},
+		{Name: "allocated", Type: field.TypeInt64, Default: 0},
+		{Name: "credited", Type: field.TypeInt64, Default: 0},
+		{Name: "idempotency_key", Type: field.TypeString, Unique: true, Size: 100},
+		{Name: "reference", Type: field.TypeString, Nullable: true, Size: 100},
+		{Name: "recorded_by_id", Type: field.TypeString},
+		{Name: "received_at", Type: field.TypeTime},
+		{Name: "patient_id", Type: field.TypeString},
+		{Name: "invoice_id", Type: field.TypeString, Nullable: true},
+	}
+	// PaymentsTable holds the schema information for the "payments" table.
+	PaymentsTable = &schema.Table{
+		Name:       "payments",
+		Columns:    PaymentsColumns,
+		PrimaryKey: []*schema.Column{PaymentsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "payments_patients_payments",
+				Columns:    []*schema.Column{PaymentsColumns[11]},
+				RefColumns: []*schema.Column{PatientsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "payments_invoices_invoice",
+				Columns:    []*schema.Column{PaymentsColumns[12]},
+				RefColumns: []*schema.Column{InvoicesColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "payment_patient_id",
+				Unique:  false,
+				Columns: []*schema.Column{PaymentsColumns[11]},
+			},
+		},
+	}
 	// ProblemsColumns holds the columns for the "problems" table.
 	ProblemsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeString},
@@ -2418,6 +2461,7 @@ var (
 		PatientsTable,
 		PatientContactsTable,
 		PatientIdentifiersTable,
+		PaymentsTable,
 		ProblemsTable,
 		ProviderAvailabilitiesTable,
 		ProviderTimeOffsTable,
@@ -2521,6 +2565,8 @@ func init() {
 	PatientsTable.ForeignKeys[1].RefTable = UsersTable
 	PatientContactsTable.ForeignKeys[0].RefTable = PatientsTable
 	PatientIdentifiersTable.ForeignKeys[0].RefTable = PatientsTable
+	PaymentsTable.ForeignKeys[0].RefTable = PatientsTable
+	PaymentsTable.ForeignKeys[1].RefTable = InvoicesTable
 	ProblemsTable.ForeignKeys[0].RefTable = EncountersTable
 	ProblemsTable.ForeignKeys[1].RefTable = PatientsTable
 	ProblemsTable.ForeignKeys[2].RefTable = StaffsTable

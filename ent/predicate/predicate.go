@@ -135,6 +135,9 @@ type PatientContact func(*sql.Selector)
 // PatientIdentifier is the predicate function for patientidentifier builders.
 type PatientIdentifier func(*sql.Selector)
 
+// Payment is the predicate function for payment builders.
+type Payment func(*sql.Selector)
+
 // Problem is the predicate function for problem builders.
 type Problem func(*sql.Selector)
 

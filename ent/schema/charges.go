@@ -218,3 +218,40 @@ func (InvoiceCounter) Fields() []ent.Field {
 func (InvoiceCounter) Annotations() []schema.Annotation {
 	return []schema.Annotation{entgql.Skip()}
 }
+
+// Payment is money received from or for a patient: allocated to an
+// invoice, held as the patient's credit (a deposit, or an overpayment the
+// cashier chose to keep), or both. It is never edited.
+type Payment struct{ ent.Schema }
+
+func (Payment) Mixin() []ent.Mixin {
+	return []ent.Mixin{withID("pmt"), TimeMixin{}, ownedByPatient("payments")}
+}
+
+func (Payment) Fields() []ent.Field {
+	return []ent.Field{
+		field.Enum("method").Values("CASH", "CARD", "BANK_TRANSFER", "MOBILE_MONEY", "INSURANCE_REMITTANCE").Immutable(),
+		field.Int64("amount").Positive().Immutable().Annotations(entgql.Type("Money")),
+		field.String("invoice_id").Optional().Nillable().Immutable(),
+		field.Int64("allocated").Default(0).NonNegative().Immutable().Annotations(entgql.Type("Money")).
+			Comment("The part of the amount that went to the invoice."),
+		field.Int64("credited").Default(0).NonNegative().Immutable().Annotations(entgql.Type("Money")).
+			Comment("The part held as the patient's credit."),
+		field.String("idempotency_key").NotEmpty().MaxRuneLen(100).Immutable().Unique().
+			Comment("The client's key: a retried payment with the same key is recorded once."),
+		field.String("reference").Optional().Nillable().MaxRuneLen(100).Immutable().
+			Comment("The card slip, transfer or mobile-money reference."),
+		field.String("recorded_by_id").Immutable(),
+		field.Time("received_at").Immutable().Annotations(entgql.OrderField("RECEIVED_AT")),
+	}
+}
+
+func (Payment) Edges() []ent.Edge {
+	return []ent.Edge{
+		edge.To("invoice", Invoice.Type).Unique().Field("invoice_id").Immutable(),
+	}
+}
+
+func (Payment) Annotations() []schema.Annotation {
+	return []schema.Annotation{entgql.QueryField(), entgql.RelayConnection()}
+}

@@ -70,6 +70,7 @@ var (
 	Patient           = idType(ent.TypePatient, "a patient")
 	PatientContact    = idType(ent.TypePatientContact, "a contact")
 	PatientIdentifier = idType(ent.TypePatientIdentifier, "an identifier")
+	Payment           = idType(ent.TypePayment, "a payment")
 	Problem           = idType(ent.TypeProblem, "a problem")
 	ProviderTimeOff   = idType(ent.TypeProviderTimeOff, "a time-off")
 	Referral          = idType(ent.TypeReferral, "a referral")

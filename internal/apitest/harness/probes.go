@@ -228,6 +228,8 @@ var ChargesProbes = map[string]string{
 	"Mutation.approveInvoiceDiscount": `mutation { approveInvoiceDiscount(id: "bad") { __typename } }`,
 	"Mutation.issueInvoice":           `mutation { issueInvoice(id: "bad") { __typename } }`,
 	"Mutation.voidInvoice":            `mutation { voidInvoice(id: "bad", reason: "x") { __typename } }`,
+	"Query.payments":                  `{ payments(first: 1) { totalCount } }`,
+	"Mutation.recordPayment":          `mutation { recordPayment(input: {patientId: "bad", method: CASH, amount: "1.00", idempotencyKey: "x"}) { __typename } }`,
 }
 
 // ProbeSets are every domain's probes, by domain.
