@@ -13,6 +13,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/bedassignment"
 	"github.com/hmis-dev/hmis/ent/billingcursor"
 	"github.com/hmis-dev/hmis/ent/charge"
+	"github.com/hmis-dev/hmis/ent/patient"
 	"github.com/hmis-dev/hmis/ent/tariff"
 	admissions "github.com/hmis-dev/hmis/internal/admission"
 	"github.com/hmis-dev/hmis/internal/ehr"
@@ -124,6 +125,16 @@ func (s *Service) insert(ctx context.Context, tx *ent.Tx, c newCharge) (*ent.Cha
 	field := c.lockField
 	if field == "" {
 		field = "patientId"
+		// A capture follows a merge: what was done for the retired
+		// record is charged to the one that survived it. A merge between
+		// this read and the lock fails the lock, and the retry follows it.
+		for range 5 {
+			p, err := tx.Patient.Get(ctx, c.patientID)
+			if err != nil || p.Status != patient.StatusMERGED || p.MergedIntoID == nil {
+				break
+			}
+			c.patientID = *p.MergedIntoID
+		}
 	}
 	if _, err := patients.Lock(ctx, tx, field, c.patientID); err != nil {
 		return nil, err

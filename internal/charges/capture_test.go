@@ -337,3 +337,28 @@ func TestManualChargeAndReversal(t *testing.T) {
 		t.Errorf("%d charges", n)
 	}
 }
+
+// An event about a record merged since is charged to the surviving one;
+// an event naming a row that does not exist is passed by the consumer
+// rather than holding every later charge behind it.
+func TestCaptureFollowsMergesAndPassesPoisonEvents(t *testing.T) {
+	f := setup(t)
+	f.catalog()
+	retired, survivor := f.patient(), f.patient()
+	f.finishedEncounter(retired)
+	f.c.Patient.UpdateOne(retired).SetStatus("MERGED").SetMergedIntoID(survivor.ID).ExecX(f.sys)
+	f.record("encounters", "FINISHED", map[string]string{"encounterId": "enc_01NOSUCHENCOUNTER00000000", "patientId": survivor.ID})
+	late := f.patient()
+	f.finishedEncounter(late)
+	f.publish()
+	ctx, stop := context.WithCancel(f.sys)
+	defer stop()
+	go f.svc.Consume(ctx, f.broker, quiet)
+	f.waitFor(late, 1)
+	if n := len(f.charges(survivor)); n != 1 {
+		t.Errorf("the survivor has %d charges, want the retired record's visit", n)
+	}
+	if n := len(f.charges(retired)); n != 0 {
+		t.Errorf("the retired record was charged %d", n)
+	}
+}

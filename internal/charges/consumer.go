@@ -8,6 +8,7 @@ import (
 
 	"github.com/hmis-dev/hmis/ent"
 	"github.com/hmis-dev/hmis/ent/admission"
+	"github.com/hmis-dev/hmis/internal/apperr"
 	"github.com/hmis-dev/hmis/internal/events"
 	"github.com/hmis-dev/hmis/internal/store"
 )
@@ -83,6 +84,15 @@ func (s *Service) consume(ctx context.Context, b events.Broker, topic string, lo
 				if err == nil || ctx.Err() != nil {
 					break
 				}
+				if permanent(err) {
+					// An event whose rows cannot be read will never
+					// apply; holding the topic behind it would stop
+					// every charge after it. Say so, and pass it.
+					log.Error("billing: event cannot be charged; skipped", "topic", topic, "event", ev.ID, "err", err)
+					if err := s.skip(ctx, ev); err == nil {
+						break
+					}
+				}
 				// The event stays unapplied and the cursor before it:
 				// retry rather than skip, since skipping loses a charge.
 				log.Error("billing: charge capture failed; retrying", "topic", topic, "event", ev.ID, "err", err)
@@ -96,6 +106,21 @@ func (s *Service) consume(ctx context.Context, b events.Broker, topic string, lo
 			return
 		}
 	}
+}
+
+// permanent reports an error retrying cannot cure: a row the event names
+// does not exist, or a capture refused as bad input.
+func permanent(err error) bool {
+	var ae *apperr.Error
+	return ent.IsNotFound(err) || (errors.As(err, &ae) && ae.Code == apperr.BadUserInput)
+}
+
+// skip moves topic's cursor past ev without charging it.
+func (s *Service) skip(ctx context.Context, ev events.Event) error {
+	_, err := store.Tx(ctx, s.store, func(ctx context.Context, tx *ent.Tx) (struct{}, error) {
+		return struct{}{}, saveCursor(ctx, tx, ev.Topic, ev.ID)
+	})
+	return err
 }
 
 // ChargeBedDays charges the bed-days due of every running stay and of the
