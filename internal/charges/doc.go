@@ -13,6 +13,10 @@
 // second process — finds its charge and adds nothing. A server stopping
 // between an event's commit and its charge loses nothing: the event is in
 // the outbox and the broker, and the consumer resumes after its cursor.
+// The guarantee holds as long as billing is not further behind a topic than
+// the broker retains (HMIS_EVENT_RETENTION events): beyond that the broker
+// answers ErrCursorExpired, and the consumer logs the loss and goes on from
+// what is retained.
 //
 // Bed-days: a stay is charged one bed-day for each calendar day (in the
 // hospital's time zone) from the day of admission up to, but not including,
