@@ -24,11 +24,13 @@ import (
 	"github.com/hmis-dev/hmis/ent/auditevent"
 	"github.com/hmis-dev/hmis/ent/bed"
 	"github.com/hmis-dev/hmis/ent/bedassignment"
+	"github.com/hmis-dev/hmis/ent/billingcursor"
 	"github.com/hmis-dev/hmis/ent/breakglassaccess"
 	"github.com/hmis-dev/hmis/ent/careplan"
 	"github.com/hmis-dev/hmis/ent/careplanactivity"
 	"github.com/hmis-dev/hmis/ent/careplangoal"
 	"github.com/hmis-dev/hmis/ent/careteammember"
+	"github.com/hmis-dev/hmis/ent/charge"
 	"github.com/hmis-dev/hmis/ent/claim"
 	"github.com/hmis-dev/hmis/ent/claimline"
 	"github.com/hmis-dev/hmis/ent/clinicalnote"
@@ -43,6 +45,9 @@ import (
 	"github.com/hmis-dev/hmis/ent/icd10code"
 	"github.com/hmis-dev/hmis/ent/insuranceplan"
 	"github.com/hmis-dev/hmis/ent/insurancepolicy"
+	"github.com/hmis-dev/hmis/ent/invoice"
+	"github.com/hmis-dev/hmis/ent/invoicecounter"
+	"github.com/hmis-dev/hmis/ent/invoicediscount"
 	"github.com/hmis-dev/hmis/ent/journalentry"
 	"github.com/hmis-dev/hmis/ent/journalline"
 	"github.com/hmis-dev/hmis/ent/laborder"
@@ -62,6 +67,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/patientcontact"
 	"github.com/hmis-dev/hmis/ent/patientidentifier"
 	"github.com/hmis-dev/hmis/ent/payer"
+	"github.com/hmis-dev/hmis/ent/payment"
 	"github.com/hmis-dev/hmis/ent/planversion"
 	"github.com/hmis-dev/hmis/ent/preauthorization"
 	"github.com/hmis-dev/hmis/ent/problem"
@@ -74,6 +80,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/stockbatch"
 	"github.com/hmis-dev/hmis/ent/stocklocation"
 	"github.com/hmis-dev/hmis/ent/stockmovement"
+	"github.com/hmis-dev/hmis/ent/tariff"
 	"github.com/hmis-dev/hmis/ent/user"
 	"github.com/hmis-dev/hmis/ent/ward"
 
@@ -103,6 +110,8 @@ type Client struct {
 	Bed *BedClient
 	// BedAssignment is the client for interacting with the BedAssignment builders.
 	BedAssignment *BedAssignmentClient
+	// BillingCursor is the client for interacting with the BillingCursor builders.
+	BillingCursor *BillingCursorClient
 	// BreakGlassAccess is the client for interacting with the BreakGlassAccess builders.
 	BreakGlassAccess *BreakGlassAccessClient
 	// CarePlan is the client for interacting with the CarePlan builders.
@@ -113,6 +122,8 @@ type Client struct {
 	CarePlanGoal *CarePlanGoalClient
 	// CareTeamMember is the client for interacting with the CareTeamMember builders.
 	CareTeamMember *CareTeamMemberClient
+	// Charge is the client for interacting with the Charge builders.
+	Charge *ChargeClient
 	// Claim is the client for interacting with the Claim builders.
 	Claim *ClaimClient
 	// ClaimLine is the client for interacting with the ClaimLine builders.
@@ -141,6 +152,12 @@ type Client struct {
 	InsurancePlan *InsurancePlanClient
 	// InsurancePolicy is the client for interacting with the InsurancePolicy builders.
 	InsurancePolicy *InsurancePolicyClient
+	// Invoice is the client for interacting with the Invoice builders.
+	Invoice *InvoiceClient
+	// InvoiceCounter is the client for interacting with the InvoiceCounter builders.
+	InvoiceCounter *InvoiceCounterClient
+	// InvoiceDiscount is the client for interacting with the InvoiceDiscount builders.
+	InvoiceDiscount *InvoiceDiscountClient
 	// JournalEntry is the client for interacting with the JournalEntry builders.
 	JournalEntry *JournalEntryClient
 	// JournalLine is the client for interacting with the JournalLine builders.
@@ -179,6 +196,8 @@ type Client struct {
 	PatientIdentifier *PatientIdentifierClient
 	// Payer is the client for interacting with the Payer builders.
 	Payer *PayerClient
+	// Payment is the client for interacting with the Payment builders.
+	Payment *PaymentClient
 	// PlanVersion is the client for interacting with the PlanVersion builders.
 	PlanVersion *PlanVersionClient
 	// PreAuthorization is the client for interacting with the PreAuthorization builders.
@@ -203,6 +222,8 @@ type Client struct {
 	StockLocation *StockLocationClient
 	// StockMovement is the client for interacting with the StockMovement builders.
 	StockMovement *StockMovementClient
+	// Tariff is the client for interacting with the Tariff builders.
+	Tariff *TariffClient
 	// User is the client for interacting with the User builders.
 	User *UserClient
 	// Ward is the client for interacting with the Ward builders.
@@ -227,11 +248,13 @@ func (c *Client) init() {
 	c.AuditEvent = NewAuditEventClient(c.config)
 	c.Bed = NewBedClient(c.config)
 	c.BedAssignment = NewBedAssignmentClient(c.config)
+	c.BillingCursor = NewBillingCursorClient(c.config)
 	c.BreakGlassAccess = NewBreakGlassAccessClient(c.config)
 	c.CarePlan = NewCarePlanClient(c.config)
 	c.CarePlanActivity = NewCarePlanActivityClient(c.config)
 	c.CarePlanGoal = NewCarePlanGoalClient(c.config)
 	c.CareTeamMember = NewCareTeamMemberClient(c.config)
+	c.Charge = NewChargeClient(c.config)
 	c.Claim = NewClaimClient(c.config)
 	c.ClaimLine = NewClaimLineClient(c.config)
 	c.ClinicalNote = NewClinicalNoteClient(c.config)
@@ -246,6 +269,9 @@ func (c *Client) init() {
 	c.Icd10Code = NewIcd10CodeClient(c.config)
 	c.InsurancePlan = NewInsurancePlanClient(c.config)
 	c.InsurancePolicy = NewInsurancePolicyClient(c.config)
+	c.Invoice = NewInvoiceClient(c.config)
+	c.InvoiceCounter = NewInvoiceCounterClient(c.config)
+	c.InvoiceDiscount = NewInvoiceDiscountClient(c.config)
 	c.JournalEntry = NewJournalEntryClient(c.config)
 	c.JournalLine = NewJournalLineClient(c.config)
 	c.LabOrder = NewLabOrderClient(c.config)
@@ -265,6 +291,7 @@ func (c *Client) init() {
 	c.PatientContact = NewPatientContactClient(c.config)
 	c.PatientIdentifier = NewPatientIdentifierClient(c.config)
 	c.Payer = NewPayerClient(c.config)
+	c.Payment = NewPaymentClient(c.config)
 	c.PlanVersion = NewPlanVersionClient(c.config)
 	c.PreAuthorization = NewPreAuthorizationClient(c.config)
 	c.Problem = NewProblemClient(c.config)
@@ -277,6 +304,7 @@ func (c *Client) init() {
 	c.StockBatch = NewStockBatchClient(c.config)
 	c.StockLocation = NewStockLocationClient(c.config)
 	c.StockMovement = NewStockMovementClient(c.config)
+	c.Tariff = NewTariffClient(c.config)
 	c.User = NewUserClient(c.config)
 	c.Ward = NewWardClient(c.config)
 }
@@ -380,11 +408,13 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		AuditEvent:           NewAuditEventClient(cfg),
 		Bed:                  NewBedClient(cfg),
 		BedAssignment:        NewBedAssignmentClient(cfg),
+		BillingCursor:        NewBillingCursorClient(cfg),
 		BreakGlassAccess:     NewBreakGlassAccessClient(cfg),
 		CarePlan:             NewCarePlanClient(cfg),
 		CarePlanActivity:     NewCarePlanActivityClient(cfg),
 		CarePlanGoal:         NewCarePlanGoalClient(cfg),
 		CareTeamMember:       NewCareTeamMemberClient(cfg),
+		Charge:               NewChargeClient(cfg),
 		Claim:                NewClaimClient(cfg),
 		ClaimLine:            NewClaimLineClient(cfg),
 		ClinicalNote:         NewClinicalNoteClient(cfg),
@@ -399,6 +429,9 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		Icd10Code:            NewIcd10CodeClient(cfg),
 		InsurancePlan:        NewInsurancePlanClient(cfg),
 		InsurancePolicy:      NewInsurancePolicyClient(cfg),
+		Invoice:              NewInvoiceClient(cfg),
+		InvoiceCounter:       NewInvoiceCounterClient(cfg),
+		InvoiceDiscount:      NewInvoiceDiscountClient(cfg),
 		JournalEntry:         NewJournalEntryClient(cfg),
 		JournalLine:          NewJournalLineClient(cfg),
 		LabOrder:             NewLabOrderClient(cfg),
@@ -418,6 +451,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		PatientContact:       NewPatientContactClient(cfg),
 		PatientIdentifier:    NewPatientIdentifierClient(cfg),
 		Payer:                NewPayerClient(cfg),
+		Payment:              NewPaymentClient(cfg),
 		PlanVersion:          NewPlanVersionClient(cfg),
 		PreAuthorization:     NewPreAuthorizationClient(cfg),
 		Problem:              NewProblemClient(cfg),
@@ -430,6 +464,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		StockBatch:           NewStockBatchClient(cfg),
 		StockLocation:        NewStockLocationClient(cfg),
 		StockMovement:        NewStockMovementClient(cfg),
+		Tariff:               NewTariffClient(cfg),
 		User:                 NewUserClient(cfg),
 		Ward:                 NewWardClient(cfg),
 	}, nil
@@ -460,11 +495,13 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		AuditEvent:           NewAuditEventClient(cfg),
 		Bed:                  NewBedClient(cfg),
 		BedAssignment:        NewBedAssignmentClient(cfg),
+		BillingCursor:        NewBillingCursorClient(cfg),
 		BreakGlassAccess:     NewBreakGlassAccessClient(cfg),
 		CarePlan:             NewCarePlanClient(cfg),
 		CarePlanActivity:     NewCarePlanActivityClient(cfg),
 		CarePlanGoal:         NewCarePlanGoalClient(cfg),
 		CareTeamMember:       NewCareTeamMemberClient(cfg),
+		Charge:               NewChargeClient(cfg),
 		Claim:                NewClaimClient(cfg),
 		ClaimLine:            NewClaimLineClient(cfg),
 		ClinicalNote:         NewClinicalNoteClient(cfg),
@@ -479,6 +516,9 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		Icd10Code:            NewIcd10CodeClient(cfg),
 		InsurancePlan:        NewInsurancePlanClient(cfg),
 		InsurancePolicy:      NewInsurancePolicyClient(cfg),
+		Invoice:              NewInvoiceClient(cfg),
+		InvoiceCounter:       NewInvoiceCounterClient(cfg),
+		InvoiceDiscount:      NewInvoiceDiscountClient(cfg),
 		JournalEntry:         NewJournalEntryClient(cfg),
 		JournalLine:          NewJournalLineClient(cfg),
 		LabOrder:             NewLabOrderClient(cfg),
@@ -498,6 +538,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		PatientContact:       NewPatientContactClient(cfg),
 		PatientIdentifier:    NewPatientIdentifierClient(cfg),
 		Payer:                NewPayerClient(cfg),
+		Payment:              NewPaymentClient(cfg),
 		PlanVersion:          NewPlanVersionClient(cfg),
 		PreAuthorization:     NewPreAuthorizationClient(cfg),
 		Problem:              NewProblemClient(cfg),
@@ -510,6 +551,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		StockBatch:           NewStockBatchClient(cfg),
 		StockLocation:        NewStockLocationClient(cfg),
 		StockMovement:        NewStockMovementClient(cfg),
+		Tariff:               NewTariffClient(cfg),
 		User:                 NewUserClient(cfg),
 		Ward:                 NewWardClient(cfg),
 	}, nil
@@ -542,17 +584,20 @@ func (c *Client) Close() error {
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
 		c.APIKey, c.AccountingPeriod, c.Admission, c.AllergenClass, c.Allergy,
-		c.Appointment, c.AuditEvent, c.Bed, c.BedAssignment, c.BreakGlassAccess,
-		c.CarePlan, c.CarePlanActivity, c.CarePlanGoal, c.CareTeamMember, c.Claim,
-		c.ClaimLine, c.ClinicalNote, c.CoverageRule, c.Department, c.Dispensing,
-		c.DispensingLine, c.Drug, c.DrugInteraction, c.Encounter, c.HistoryItem,
-		c.Icd10Code, c.InsurancePlan, c.InsurancePolicy, c.JournalEntry, c.JournalLine,
-		c.LabOrder, c.LabOrderItem, c.LabPanel, c.LabReferenceRange, c.LabResult,
-		c.LabSpecimen, c.LabTest, c.LedgerAccount, c.MedicationOrder, c.MfaChallenge,
-		c.MfaRecoveryCode, c.Observation, c.OutboxEvent, c.Patient, c.PatientContact,
-		c.PatientIdentifier, c.Payer, c.PlanVersion, c.PreAuthorization, c.Problem,
+		c.Appointment, c.AuditEvent, c.Bed, c.BedAssignment, c.BillingCursor,
+		c.BreakGlassAccess, c.CarePlan, c.CarePlanActivity, c.CarePlanGoal,
+		c.CareTeamMember, c.Charge, c.Claim, c.ClaimLine, c.ClinicalNote,
+		c.CoverageRule, c.Department, c.Dispensing, c.DispensingLine, c.Drug,
+		c.DrugInteraction, c.Encounter, c.HistoryItem, c.Icd10Code, c.InsurancePlan,
+		c.InsurancePolicy, c.Invoice, c.InvoiceCounter, c.InvoiceDiscount,
+		c.JournalEntry, c.JournalLine, c.LabOrder, c.LabOrderItem, c.LabPanel,
+		c.LabReferenceRange, c.LabResult, c.LabSpecimen, c.LabTest, c.LedgerAccount,
+		c.MedicationOrder, c.MfaChallenge, c.MfaRecoveryCode, c.Observation,
+		c.OutboxEvent, c.Patient, c.PatientContact, c.PatientIdentifier, c.Payer,
+		c.Payment, c.PlanVersion, c.PreAuthorization, c.Problem,
 		c.ProviderAvailability, c.ProviderTimeOff, c.Referral, c.Room, c.Session,
-		c.Staff, c.StockBatch, c.StockLocation, c.StockMovement, c.User, c.Ward,
+		c.Staff, c.StockBatch, c.StockLocation, c.StockMovement, c.Tariff, c.User,
+		c.Ward,
 	} {
 		n.Use(hooks...)
 	}
@@ -563,17 +608,20 @@ func (c *Client) Use(hooks ...Hook) {
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
 		c.APIKey, c.AccountingPeriod, c.Admission, c.AllergenClass, c.Allergy,
-		c.Appointment, c.AuditEvent, c.Bed, c.BedAssignment, c.BreakGlassAccess,
-		c.CarePlan, c.CarePlanActivity, c.CarePlanGoal, c.CareTeamMember, c.Claim,
-		c.ClaimLine, c.ClinicalNote, c.CoverageRule, c.Department, c.Dispensing,
-		c.DispensingLine, c.Drug, c.DrugInteraction, c.Encounter, c.HistoryItem,
-		c.Icd10Code, c.InsurancePlan, c.InsurancePolicy, c.JournalEntry, c.JournalLine,
-		c.LabOrder, c.LabOrderItem, c.LabPanel, c.LabReferenceRange, c.LabResult,
-		c.LabSpecimen, c.LabTest, c.LedgerAccount, c.MedicationOrder, c.MfaChallenge,
-		c.MfaRecoveryCode, c.Observation, c.OutboxEvent, c.Patient, c.PatientContact,
-		c.PatientIdentifier, c.Payer, c.PlanVersion, c.PreAuthorization, c.Problem,
+		c.Appointment, c.AuditEvent, c.Bed, c.BedAssignment, c.BillingCursor,
+		c.BreakGlassAccess, c.CarePlan, c.CarePlanActivity, c.CarePlanGoal,
+		c.CareTeamMember, c.Charge, c.Claim, c.ClaimLine, c.ClinicalNote,
+		c.CoverageRule, c.Department, c.Dispensing, c.DispensingLine, c.Drug,
+		c.DrugInteraction, c.Encounter, c.HistoryItem, c.Icd10Code, c.InsurancePlan,
+		c.InsurancePolicy, c.Invoice, c.InvoiceCounter, c.InvoiceDiscount,
+		c.JournalEntry, c.JournalLine, c.LabOrder, c.LabOrderItem, c.LabPanel,
+		c.LabReferenceRange, c.LabResult, c.LabSpecimen, c.LabTest, c.LedgerAccount,
+		c.MedicationOrder, c.MfaChallenge, c.MfaRecoveryCode, c.Observation,
+		c.OutboxEvent, c.Patient, c.PatientContact, c.PatientIdentifier, c.Payer,
+		c.Payment, c.PlanVersion, c.PreAuthorization, c.Problem,
 		c.ProviderAvailability, c.ProviderTimeOff, c.Referral, c.Room, c.Session,
-		c.Staff, c.StockBatch, c.StockLocation, c.StockMovement, c.User, c.Ward,
+		c.Staff, c.StockBatch, c.StockLocation, c.StockMovement, c.Tariff, c.User,
+		c.Ward,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -600,6 +648,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.Bed.mutate(ctx, m)
 	case *BedAssignmentMutation:
 		return c.BedAssignment.mutate(ctx, m)
+	case *BillingCursorMutation:
+		return c.BillingCursor.mutate(ctx, m)
 	case *BreakGlassAccessMutation:
 		return c.BreakGlassAccess.mutate(ctx, m)
 	case *CarePlanMutation:
@@ -610,6 +660,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.CarePlanGoal.mutate(ctx, m)
 	case *CareTeamMemberMutation:
 		return c.CareTeamMember.mutate(ctx, m)
+	case *ChargeMutation:
+		return c.Charge.mutate(ctx, m)
 	case *ClaimMutation:
 		return c.Claim.mutate(ctx, m)
 	case *ClaimLineMutation:
@@ -638,6 +690,12 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.InsurancePlan.mutate(ctx, m)
 	case *InsurancePolicyMutation:
 		return c.InsurancePolicy.mutate(ctx, m)
+	case *InvoiceMutation:
+		return c.Invoice.mutate(ctx, m)
+	case *InvoiceCounterMutation:
+		return c.InvoiceCounter.mutate(ctx, m)
+	case *InvoiceDiscountMutation:
+		return c.InvoiceDiscount.mutate(ctx, m)
 	case *JournalEntryMutation:
 		return c.JournalEntry.mutate(ctx, m)
 	case *JournalLineMutation:
@@ -676,6 +734,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.PatientIdentifier.mutate(ctx, m)
 	case *PayerMutation:
 		return c.Payer.mutate(ctx, m)
+	case *PaymentMutation:
+		return c.Payment.mutate(ctx, m)
 	case *PlanVersionMutation:
 		return c.PlanVersion.mutate(ctx, m)
 	case *PreAuthorizationMutation:
@@ -700,6 +760,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.StockLocation.mutate(ctx, m)
 	case *StockMovementMutation:
 		return c.StockMovement.mutate(ctx, m)
+	case *TariffMutation:
+		return c.Tariff.mutate(ctx, m)
 	case *UserMutation:
 		return c.User.mutate(ctx, m)
 	case *WardMutation:
@@ -2178,6 +2240,139 @@ func (c *BedAssignmentClient) mutate(ctx context.Context, m *BedAssignmentMutati
 	}
 }
 
+// BillingCursorClient is a client for the BillingCursor schema.
+type BillingCursorClient struct {
+	config
+}
+
+// NewBillingCursorClient returns a client for the BillingCursor from the given config.
+func NewBillingCursorClient(c config) *BillingCursorClient {
+	return &BillingCursorClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `billingcursor.Hooks(f(g(h())))`.
+func (c *BillingCursorClient) Use(hooks ...Hook) {
+	c.hooks.BillingCursor = append(c.hooks.BillingCursor, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `billingcursor.Intercept(f(g(h())))`.
+func (c *BillingCursorClient) Intercept(interceptors ...Interceptor) {
+	c.inters.BillingCursor = append(c.inters.BillingCursor, interceptors...)
+}
+
+// Create returns a builder for creating a BillingCursor entity.
+func (c *BillingCursorClient) Create() *BillingCursorCreate {
+	mutation := newBillingCursorMutation(c.config, OpCreate)
+	return &BillingCursorCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of BillingCursor entities.
+func (c *BillingCursorClient) CreateBulk(builders ...*BillingCursorCreate) *BillingCursorCreateBulk {
+	return &BillingCursorCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *BillingCursorClient) MapCreateBulk(slice any, setFunc func(*BillingCursorCreate, int)) *BillingCursorCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &BillingCursorCreateBulk{err: fmt.Errorf("calling to BillingCursorClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*BillingCursorCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &BillingCursorCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for BillingCursor.
+func (c *BillingCursorClient) Update() *BillingCursorUpdate {
+	mutation := newBillingCursorMutation(c.config, OpUpdate)
+	return &BillingCursorUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *BillingCursorClient) UpdateOne(_m *BillingCursor) *BillingCursorUpdateOne {
+	mutation := newBillingCursorMutation(c.config, OpUpdateOne, withBillingCursor(_m))
+	return &BillingCursorUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *BillingCursorClient) UpdateOneID(id string) *BillingCursorUpdateOne {
+	mutation := newBillingCursorMutation(c.config, OpUpdateOne, withBillingCursorID(id))
+	return &BillingCursorUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for BillingCursor.
+func (c *BillingCursorClient) Delete() *BillingCursorDelete {
+	mutation := newBillingCursorMutation(c.config, OpDelete)
+	return &BillingCursorDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *BillingCursorClient) DeleteOne(_m *BillingCursor) *BillingCursorDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *BillingCursorClient) DeleteOneID(id string) *BillingCursorDeleteOne {
+	builder := c.Delete().Where(billingcursor.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &BillingCursorDeleteOne{builder}
+}
+
+// Query returns a query builder for BillingCursor.
+func (c *BillingCursorClient) Query() *BillingCursorQuery {
+	return &BillingCursorQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeBillingCursor},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a BillingCursor entity by its id.
+func (c *BillingCursorClient) Get(ctx context.Context, id string) (*BillingCursor, error) {
+	return c.Query().Where(billingcursor.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *BillingCursorClient) GetX(ctx context.Context, id string) *BillingCursor {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *BillingCursorClient) Hooks() []Hook {
+	return c.hooks.BillingCursor
+}
+
+// Interceptors returns the client interceptors.
+func (c *BillingCursorClient) Interceptors() []Interceptor {
+	return c.inters.BillingCursor
+}
+
+func (c *BillingCursorClient) mutate(ctx context.Context, m *BillingCursorMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&BillingCursorCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&BillingCursorUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&BillingCursorUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&BillingCursorDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown BillingCursor mutation op: %q", m.Op())
+	}
+}
+
 // BreakGlassAccessClient is a client for the BreakGlassAccess schema.
 type BreakGlassAccessClient struct {
 	config
@@ -3048,6 +3243,187 @@ func (c *CareTeamMemberClient) mutate(ctx context.Context, m *CareTeamMemberMuta
 		return (&CareTeamMemberDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown CareTeamMember mutation op: %q", m.Op())
+	}
+}
+
+// ChargeClient is a client for the Charge schema.
+type ChargeClient struct {
+	config
+}
+
+// NewChargeClient returns a client for the Charge from the given config.
+func NewChargeClient(c config) *ChargeClient {
+	return &ChargeClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `charge.Hooks(f(g(h())))`.
+func (c *ChargeClient) Use(hooks ...Hook) {
+	c.hooks.Charge = append(c.hooks.Charge, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `charge.Intercept(f(g(h())))`.
+func (c *ChargeClient) Intercept(interceptors ...Interceptor) {
+	c.inters.Charge = append(c.inters.Charge, interceptors...)
+}
+
+// Create returns a builder for creating a Charge entity.
+func (c *ChargeClient) Create() *ChargeCreate {
+	mutation := newChargeMutation(c.config, OpCreate)
+	return &ChargeCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of Charge entities.
+func (c *ChargeClient) CreateBulk(builders ...*ChargeCreate) *ChargeCreateBulk {
+	return &ChargeCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *ChargeClient) MapCreateBulk(slice any, setFunc func(*ChargeCreate, int)) *ChargeCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &ChargeCreateBulk{err: fmt.Errorf("calling to ChargeClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*ChargeCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &ChargeCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for Charge.
+func (c *ChargeClient) Update() *ChargeUpdate {
+	mutation := newChargeMutation(c.config, OpUpdate)
+	return &ChargeUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *ChargeClient) UpdateOne(_m *Charge) *ChargeUpdateOne {
+	mutation := newChargeMutation(c.config, OpUpdateOne, withCharge(_m))
+	return &ChargeUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *ChargeClient) UpdateOneID(id string) *ChargeUpdateOne {
+	mutation := newChargeMutation(c.config, OpUpdateOne, withChargeID(id))
+	return &ChargeUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for Charge.
+func (c *ChargeClient) Delete() *ChargeDelete {
+	mutation := newChargeMutation(c.config, OpDelete)
+	return &ChargeDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *ChargeClient) DeleteOne(_m *Charge) *ChargeDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *ChargeClient) DeleteOneID(id string) *ChargeDeleteOne {
+	builder := c.Delete().Where(charge.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &ChargeDeleteOne{builder}
+}
+
+// Query returns a query builder for Charge.
+func (c *ChargeClient) Query() *ChargeQuery {
+	return &ChargeQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeCharge},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a Charge entity by its id.
+func (c *ChargeClient) Get(ctx context.Context, id string) (*Charge, error) {
+	return c.Query().Where(charge.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *ChargeClient) GetX(ctx context.Context, id string) *Charge {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryPatient queries the patient edge of a Charge.
+func (c *ChargeClient) QueryPatient(_m *Charge) *PatientQuery {
+	query := (&PatientClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(charge.Table, charge.FieldID, id),
+			sqlgraph.To(patient.Table, patient.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, charge.PatientTable, charge.PatientColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryTariff queries the tariff edge of a Charge.
+func (c *ChargeClient) QueryTariff(_m *Charge) *TariffQuery {
+	query := (&TariffClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(charge.Table, charge.FieldID, id),
+			sqlgraph.To(tariff.Table, tariff.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, charge.TariffTable, charge.TariffColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryInvoice queries the invoice edge of a Charge.
+func (c *ChargeClient) QueryInvoice(_m *Charge) *InvoiceQuery {
+	query := (&InvoiceClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(charge.Table, charge.FieldID, id),
+			sqlgraph.To(invoice.Table, invoice.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, charge.InvoiceTable, charge.InvoiceColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *ChargeClient) Hooks() []Hook {
+	return c.hooks.Charge
+}
+
+// Interceptors returns the client interceptors.
+func (c *ChargeClient) Interceptors() []Interceptor {
+	return c.inters.Charge
+}
+
+func (c *ChargeClient) mutate(ctx context.Context, m *ChargeMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&ChargeCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&ChargeUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&ChargeUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&ChargeDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown Charge mutation op: %q", m.Op())
 	}
 }
 
@@ -5630,6 +6006,469 @@ func (c *InsurancePolicyClient) mutate(ctx context.Context, m *InsurancePolicyMu
 		return (&InsurancePolicyDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown InsurancePolicy mutation op: %q", m.Op())
+	}
+}
+
+// InvoiceClient is a client for the Invoice schema.
+type InvoiceClient struct {
+	config
+}
+
+// NewInvoiceClient returns a client for the Invoice from the given config.
+func NewInvoiceClient(c config) *InvoiceClient {
+	return &InvoiceClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `invoice.Hooks(f(g(h())))`.
+func (c *InvoiceClient) Use(hooks ...Hook) {
+	c.hooks.Invoice = append(c.hooks.Invoice, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `invoice.Intercept(f(g(h())))`.
+func (c *InvoiceClient) Intercept(interceptors ...Interceptor) {
+	c.inters.Invoice = append(c.inters.Invoice, interceptors...)
+}
+
+// Create returns a builder for creating a Invoice entity.
+func (c *InvoiceClient) Create() *InvoiceCreate {
+	mutation := newInvoiceMutation(c.config, OpCreate)
+	return &InvoiceCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of Invoice entities.
+func (c *InvoiceClient) CreateBulk(builders ...*InvoiceCreate) *InvoiceCreateBulk {
+	return &InvoiceCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *InvoiceClient) MapCreateBulk(slice any, setFunc func(*InvoiceCreate, int)) *InvoiceCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &InvoiceCreateBulk{err: fmt.Errorf("calling to InvoiceClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*InvoiceCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &InvoiceCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for Invoice.
+func (c *InvoiceClient) Update() *InvoiceUpdate {
+	mutation := newInvoiceMutation(c.config, OpUpdate)
+	return &InvoiceUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *InvoiceClient) UpdateOne(_m *Invoice) *InvoiceUpdateOne {
+	mutation := newInvoiceMutation(c.config, OpUpdateOne, withInvoice(_m))
+	return &InvoiceUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *InvoiceClient) UpdateOneID(id string) *InvoiceUpdateOne {
+	mutation := newInvoiceMutation(c.config, OpUpdateOne, withInvoiceID(id))
+	return &InvoiceUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for Invoice.
+func (c *InvoiceClient) Delete() *InvoiceDelete {
+	mutation := newInvoiceMutation(c.config, OpDelete)
+	return &InvoiceDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *InvoiceClient) DeleteOne(_m *Invoice) *InvoiceDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *InvoiceClient) DeleteOneID(id string) *InvoiceDeleteOne {
+	builder := c.Delete().Where(invoice.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &InvoiceDeleteOne{builder}
+}
+
+// Query returns a query builder for Invoice.
+func (c *InvoiceClient) Query() *InvoiceQuery {
+	return &InvoiceQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeInvoice},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a Invoice entity by its id.
+func (c *InvoiceClient) Get(ctx context.Context, id string) (*Invoice, error) {
+	return c.Query().Where(invoice.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *InvoiceClient) GetX(ctx context.Context, id string) *Invoice {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryPatient queries the patient edge of a Invoice.
+func (c *InvoiceClient) QueryPatient(_m *Invoice) *PatientQuery {
+	query := (&PatientClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(invoice.Table, invoice.FieldID, id),
+			sqlgraph.To(patient.Table, patient.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, invoice.PatientTable, invoice.PatientColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryLines queries the lines edge of a Invoice.
+func (c *InvoiceClient) QueryLines(_m *Invoice) *ChargeQuery {
+	query := (&ChargeClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(invoice.Table, invoice.FieldID, id),
+			sqlgraph.To(charge.Table, charge.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, invoice.LinesTable, invoice.LinesColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryDiscounts queries the discounts edge of a Invoice.
+func (c *InvoiceClient) QueryDiscounts(_m *Invoice) *InvoiceDiscountQuery {
+	query := (&InvoiceDiscountClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(invoice.Table, invoice.FieldID, id),
+			sqlgraph.To(invoicediscount.Table, invoicediscount.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, invoice.DiscountsTable, invoice.DiscountsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *InvoiceClient) Hooks() []Hook {
+	return c.hooks.Invoice
+}
+
+// Interceptors returns the client interceptors.
+func (c *InvoiceClient) Interceptors() []Interceptor {
+	return c.inters.Invoice
+}
+
+func (c *InvoiceClient) mutate(ctx context.Context, m *InvoiceMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&InvoiceCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&InvoiceUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&InvoiceUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&InvoiceDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown Invoice mutation op: %q", m.Op())
+	}
+}
+
+// InvoiceCounterClient is a client for the InvoiceCounter schema.
+type InvoiceCounterClient struct {
+	config
+}
+
+// NewInvoiceCounterClient returns a client for the InvoiceCounter from the given config.
+func NewInvoiceCounterClient(c config) *InvoiceCounterClient {
+	return &InvoiceCounterClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `invoicecounter.Hooks(f(g(h())))`.
+func (c *InvoiceCounterClient) Use(hooks ...Hook) {
+	c.hooks.InvoiceCounter = append(c.hooks.InvoiceCounter, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `invoicecounter.Intercept(f(g(h())))`.
+func (c *InvoiceCounterClient) Intercept(interceptors ...Interceptor) {
+	c.inters.InvoiceCounter = append(c.inters.InvoiceCounter, interceptors...)
+}
+
+// Create returns a builder for creating a InvoiceCounter entity.
+func (c *InvoiceCounterClient) Create() *InvoiceCounterCreate {
+	mutation := newInvoiceCounterMutation(c.config, OpCreate)
+	return &InvoiceCounterCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of InvoiceCounter entities.
+func (c *InvoiceCounterClient) CreateBulk(builders ...*InvoiceCounterCreate) *InvoiceCounterCreateBulk {
+	return &InvoiceCounterCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *InvoiceCounterClient) MapCreateBulk(slice any, setFunc func(*InvoiceCounterCreate, int)) *InvoiceCounterCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &InvoiceCounterCreateBulk{err: fmt.Errorf("calling to InvoiceCounterClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*InvoiceCounterCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &InvoiceCounterCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for InvoiceCounter.
+func (c *InvoiceCounterClient) Update() *InvoiceCounterUpdate {
+	mutation := newInvoiceCounterMutation(c.config, OpUpdate)
+	return &InvoiceCounterUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *InvoiceCounterClient) UpdateOne(_m *InvoiceCounter) *InvoiceCounterUpdateOne {
+	mutation := newInvoiceCounterMutation(c.config, OpUpdateOne, withInvoiceCounter(_m))
+	return &InvoiceCounterUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *InvoiceCounterClient) UpdateOneID(id string) *InvoiceCounterUpdateOne {
+	mutation := newInvoiceCounterMutation(c.config, OpUpdateOne, withInvoiceCounterID(id))
+	return &InvoiceCounterUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for InvoiceCounter.
+func (c *InvoiceCounterClient) Delete() *InvoiceCounterDelete {
+	mutation := newInvoiceCounterMutation(c.config, OpDelete)
+	return &InvoiceCounterDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *InvoiceCounterClient) DeleteOne(_m *InvoiceCounter) *InvoiceCounterDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *InvoiceCounterClient) DeleteOneID(id string) *InvoiceCounterDeleteOne {
+	builder := c.Delete().Where(invoicecounter.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &InvoiceCounterDeleteOne{builder}
+}
+
+// Query returns a query builder for InvoiceCounter.
+func (c *InvoiceCounterClient) Query() *InvoiceCounterQuery {
+	return &InvoiceCounterQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeInvoiceCounter},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a InvoiceCounter entity by its id.
+func (c *InvoiceCounterClient) Get(ctx context.Context, id string) (*InvoiceCounter, error) {
+	return c.Query().Where(invoicecounter.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *InvoiceCounterClient) GetX(ctx context.Context, id string) *InvoiceCounter {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *InvoiceCounterClient) Hooks() []Hook {
+	return c.hooks.InvoiceCounter
+}
+
+// Interceptors returns the client interceptors.
+func (c *InvoiceCounterClient) Interceptors() []Interceptor {
+	return c.inters.InvoiceCounter
+}
+
+func (c *InvoiceCounterClient) mutate(ctx context.Context, m *InvoiceCounterMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&InvoiceCounterCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&InvoiceCounterUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&InvoiceCounterUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&InvoiceCounterDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown InvoiceCounter mutation op: %q", m.Op())
+	}
+}
+
+// InvoiceDiscountClient is a client for the InvoiceDiscount schema.
+type InvoiceDiscountClient struct {
+	config
+}
+
+// NewInvoiceDiscountClient returns a client for the InvoiceDiscount from the given config.
+func NewInvoiceDiscountClient(c config) *InvoiceDiscountClient {
+	return &InvoiceDiscountClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `invoicediscount.Hooks(f(g(h())))`.
+func (c *InvoiceDiscountClient) Use(hooks ...Hook) {
+	c.hooks.InvoiceDiscount = append(c.hooks.InvoiceDiscount, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `invoicediscount.Intercept(f(g(h())))`.
+func (c *InvoiceDiscountClient) Intercept(interceptors ...Interceptor) {
+	c.inters.InvoiceDiscount = append(c.inters.InvoiceDiscount, interceptors...)
+}
+
+// Create returns a builder for creating a InvoiceDiscount entity.
+func (c *InvoiceDiscountClient) Create() *InvoiceDiscountCreate {
+	mutation := newInvoiceDiscountMutation(c.config, OpCreate)
+	return &InvoiceDiscountCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of InvoiceDiscount entities.
+func (c *InvoiceDiscountClient) CreateBulk(builders ...*InvoiceDiscountCreate) *InvoiceDiscountCreateBulk {
+	return &InvoiceDiscountCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *InvoiceDiscountClient) MapCreateBulk(slice any, setFunc func(*InvoiceDiscountCreate, int)) *InvoiceDiscountCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &InvoiceDiscountCreateBulk{err: fmt.Errorf("calling to InvoiceDiscountClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*InvoiceDiscountCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &InvoiceDiscountCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for InvoiceDiscount.
+func (c *InvoiceDiscountClient) Update() *InvoiceDiscountUpdate {
+	mutation := newInvoiceDiscountMutation(c.config, OpUpdate)
+	return &InvoiceDiscountUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *InvoiceDiscountClient) UpdateOne(_m *InvoiceDiscount) *InvoiceDiscountUpdateOne {
+	mutation := newInvoiceDiscountMutation(c.config, OpUpdateOne, withInvoiceDiscount(_m))
+	return &InvoiceDiscountUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *InvoiceDiscountClient) UpdateOneID(id string) *InvoiceDiscountUpdateOne {
+	mutation := newInvoiceDiscountMutation(c.config, OpUpdateOne, withInvoiceDiscountID(id))
+	return &InvoiceDiscountUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for InvoiceDiscount.
+func (c *InvoiceDiscountClient) Delete() *InvoiceDiscountDelete {
+	mutation := newInvoiceDiscountMutation(c.config, OpDelete)
+	return &InvoiceDiscountDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *InvoiceDiscountClient) DeleteOne(_m *InvoiceDiscount) *InvoiceDiscountDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *InvoiceDiscountClient) DeleteOneID(id string) *InvoiceDiscountDeleteOne {
+	builder := c.Delete().Where(invoicediscount.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &InvoiceDiscountDeleteOne{builder}
+}
+
+// Query returns a query builder for InvoiceDiscount.
+func (c *InvoiceDiscountClient) Query() *InvoiceDiscountQuery {
+	return &InvoiceDiscountQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeInvoiceDiscount},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a InvoiceDiscount entity by its id.
+func (c *InvoiceDiscountClient) Get(ctx context.Context, id string) (*InvoiceDiscount, error) {
+	return c.Query().Where(invoicediscount.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *InvoiceDiscountClient) GetX(ctx context.Context, id string) *InvoiceDiscount {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryInvoice queries the invoice edge of a InvoiceDiscount.
+func (c *InvoiceDiscountClient) QueryInvoice(_m *InvoiceDiscount) *InvoiceQuery {
+	query := (&InvoiceClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(invoicediscount.Table, invoicediscount.FieldID, id),
+			sqlgraph.To(invoice.Table, invoice.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, invoicediscount.InvoiceTable, invoicediscount.InvoiceColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *InvoiceDiscountClient) Hooks() []Hook {
+	return c.hooks.InvoiceDiscount
+}
+
+// Interceptors returns the client interceptors.
+func (c *InvoiceDiscountClient) Interceptors() []Interceptor {
+	return c.inters.InvoiceDiscount
+}
+
+func (c *InvoiceDiscountClient) mutate(ctx context.Context, m *InvoiceDiscountMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&InvoiceDiscountCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&InvoiceDiscountUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&InvoiceDiscountUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&InvoiceDiscountDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown InvoiceDiscount mutation op: %q", m.Op())
 	}
 }
 
@@ -8936,6 +9775,54 @@ func (c *PatientClient) QueryClaimLines(_m *Patient) *ClaimLineQuery {
 	return query
 }
 
+// QueryCharges queries the charges edge of a Patient.
+func (c *PatientClient) QueryCharges(_m *Patient) *ChargeQuery {
+	query := (&ChargeClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(patient.Table, patient.FieldID, id),
+			sqlgraph.To(charge.Table, charge.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, patient.ChargesTable, patient.ChargesColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryInvoices queries the invoices edge of a Patient.
+func (c *PatientClient) QueryInvoices(_m *Patient) *InvoiceQuery {
+	query := (&InvoiceClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(patient.Table, patient.FieldID, id),
+			sqlgraph.To(invoice.Table, invoice.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, patient.InvoicesTable, patient.InvoicesColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryPayments queries the payments edge of a Patient.
+func (c *PatientClient) QueryPayments(_m *Patient) *PaymentQuery {
+	query := (&PaymentClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(patient.Table, patient.FieldID, id),
+			sqlgraph.To(payment.Table, payment.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, patient.PaymentsTable, patient.PaymentsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
 // QueryBreakGlassAccesses queries the break_glass_accesses edge of a Patient.
 func (c *PatientClient) QueryBreakGlassAccesses(_m *Patient) *BreakGlassAccessQuery {
 	query := (&BreakGlassAccessClient{config: c.config}).Query()
@@ -9421,6 +10308,171 @@ func (c *PayerClient) mutate(ctx context.Context, m *PayerMutation) (Value, erro
 		return (&PayerDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown Payer mutation op: %q", m.Op())
+	}
+}
+
+// PaymentClient is a client for the Payment schema.
+type PaymentClient struct {
+	config
+}
+
+// NewPaymentClient returns a client for the Payment from the given config.
+func NewPaymentClient(c config) *PaymentClient {
+	return &PaymentClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `payment.Hooks(f(g(h())))`.
+func (c *PaymentClient) Use(hooks ...Hook) {
+	c.hooks.Payment = append(c.hooks.Payment, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `payment.Intercept(f(g(h())))`.
+func (c *PaymentClient) Intercept(interceptors ...Interceptor) {
+	c.inters.Payment = append(c.inters.Payment, interceptors...)
+}
+
+// Create returns a builder for creating a Payment entity.
+func (c *PaymentClient) Create() *PaymentCreate {
+	mutation := newPaymentMutation(c.config, OpCreate)
+	return &PaymentCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of Payment entities.
+func (c *PaymentClient) CreateBulk(builders ...*PaymentCreate) *PaymentCreateBulk {
+	return &PaymentCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *PaymentClient) MapCreateBulk(slice any, setFunc func(*PaymentCreate, int)) *PaymentCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &PaymentCreateBulk{err: fmt.Errorf("calling to PaymentClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*PaymentCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &PaymentCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for Payment.
+func (c *PaymentClient) Update() *PaymentUpdate {
+	mutation := newPaymentMutation(c.config, OpUpdate)
+	return &PaymentUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *PaymentClient) UpdateOne(_m *Payment) *PaymentUpdateOne {
+	mutation := newPaymentMutation(c.config, OpUpdateOne, withPayment(_m))
+	return &PaymentUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *PaymentClient) UpdateOneID(id string) *PaymentUpdateOne {
+	mutation := newPaymentMutation(c.config, OpUpdateOne, withPaymentID(id))
+	return &PaymentUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for Payment.
+func (c *PaymentClient) Delete() *PaymentDelete {
+	mutation := newPaymentMutation(c.config, OpDelete)
+	return &PaymentDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *PaymentClient) DeleteOne(_m *Payment) *PaymentDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *PaymentClient) DeleteOneID(id string) *PaymentDeleteOne {
+	builder := c.Delete().Where(payment.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &PaymentDeleteOne{builder}
+}
+
+// Query returns a query builder for Payment.
+func (c *PaymentClient) Query() *PaymentQuery {
+	return &PaymentQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypePayment},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a Payment entity by its id.
+func (c *PaymentClient) Get(ctx context.Context, id string) (*Payment, error) {
+	return c.Query().Where(payment.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *PaymentClient) GetX(ctx context.Context, id string) *Payment {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryPatient queries the patient edge of a Payment.
+func (c *PaymentClient) QueryPatient(_m *Payment) *PatientQuery {
+	query := (&PatientClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(payment.Table, payment.FieldID, id),
+			sqlgraph.To(patient.Table, patient.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, payment.PatientTable, payment.PatientColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryInvoice queries the invoice edge of a Payment.
+func (c *PaymentClient) QueryInvoice(_m *Payment) *InvoiceQuery {
+	query := (&InvoiceClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(payment.Table, payment.FieldID, id),
+			sqlgraph.To(invoice.Table, invoice.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, payment.InvoiceTable, payment.InvoiceColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *PaymentClient) Hooks() []Hook {
+	return c.hooks.Payment
+}
+
+// Interceptors returns the client interceptors.
+func (c *PaymentClient) Interceptors() []Interceptor {
+	return c.inters.Payment
+}
+
+func (c *PaymentClient) mutate(ctx context.Context, m *PaymentMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&PaymentCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&PaymentUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&PaymentUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&PaymentDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown Payment mutation op: %q", m.Op())
 	}
 }
 
@@ -11564,6 +12616,139 @@ func (c *StockMovementClient) mutate(ctx context.Context, m *StockMovementMutati
 	}
 }
 
+// TariffClient is a client for the Tariff schema.
+type TariffClient struct {
+	config
+}
+
+// NewTariffClient returns a client for the Tariff from the given config.
+func NewTariffClient(c config) *TariffClient {
+	return &TariffClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `tariff.Hooks(f(g(h())))`.
+func (c *TariffClient) Use(hooks ...Hook) {
+	c.hooks.Tariff = append(c.hooks.Tariff, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `tariff.Intercept(f(g(h())))`.
+func (c *TariffClient) Intercept(interceptors ...Interceptor) {
+	c.inters.Tariff = append(c.inters.Tariff, interceptors...)
+}
+
+// Create returns a builder for creating a Tariff entity.
+func (c *TariffClient) Create() *TariffCreate {
+	mutation := newTariffMutation(c.config, OpCreate)
+	return &TariffCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of Tariff entities.
+func (c *TariffClient) CreateBulk(builders ...*TariffCreate) *TariffCreateBulk {
+	return &TariffCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *TariffClient) MapCreateBulk(slice any, setFunc func(*TariffCreate, int)) *TariffCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &TariffCreateBulk{err: fmt.Errorf("calling to TariffClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*TariffCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &TariffCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for Tariff.
+func (c *TariffClient) Update() *TariffUpdate {
+	mutation := newTariffMutation(c.config, OpUpdate)
+	return &TariffUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *TariffClient) UpdateOne(_m *Tariff) *TariffUpdateOne {
+	mutation := newTariffMutation(c.config, OpUpdateOne, withTariff(_m))
+	return &TariffUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *TariffClient) UpdateOneID(id string) *TariffUpdateOne {
+	mutation := newTariffMutation(c.config, OpUpdateOne, withTariffID(id))
+	return &TariffUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for Tariff.
+func (c *TariffClient) Delete() *TariffDelete {
+	mutation := newTariffMutation(c.config, OpDelete)
+	return &TariffDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *TariffClient) DeleteOne(_m *Tariff) *TariffDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *TariffClient) DeleteOneID(id string) *TariffDeleteOne {
+	builder := c.Delete().Where(tariff.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &TariffDeleteOne{builder}
+}
+
+// Query returns a query builder for Tariff.
+func (c *TariffClient) Query() *TariffQuery {
+	return &TariffQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeTariff},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a Tariff entity by its id.
+func (c *TariffClient) Get(ctx context.Context, id string) (*Tariff, error) {
+	return c.Query().Where(tariff.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *TariffClient) GetX(ctx context.Context, id string) *Tariff {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *TariffClient) Hooks() []Hook {
+	return c.hooks.Tariff
+}
+
+// Interceptors returns the client interceptors.
+func (c *TariffClient) Interceptors() []Interceptor {
+	return c.inters.Tariff
+}
+
+func (c *TariffClient) mutate(ctx context.Context, m *TariffMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&TariffCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&TariffUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&TariffUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&TariffDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown Tariff mutation op: %q", m.Op())
+	}
+}
+
 // UserClient is a client for the User schema.
 type UserClient struct {
 	config
@@ -11914,29 +13099,31 @@ func (c *WardClient) mutate(ctx context.Context, m *WardMutation) (Value, error)
 type (
 	hooks struct {
 		APIKey, AccountingPeriod, Admission, AllergenClass, Allergy, Appointment,
-		AuditEvent, Bed, BedAssignment, BreakGlassAccess, CarePlan, CarePlanActivity,
-		CarePlanGoal, CareTeamMember, Claim, ClaimLine, ClinicalNote, CoverageRule,
-		Department, Dispensing, DispensingLine, Drug, DrugInteraction, Encounter,
-		HistoryItem, Icd10Code, InsurancePlan, InsurancePolicy, JournalEntry,
+		AuditEvent, Bed, BedAssignment, BillingCursor, BreakGlassAccess, CarePlan,
+		CarePlanActivity, CarePlanGoal, CareTeamMember, Charge, Claim, ClaimLine,
+		ClinicalNote, CoverageRule, Department, Dispensing, DispensingLine, Drug,
+		DrugInteraction, Encounter, HistoryItem, Icd10Code, InsurancePlan,
+		InsurancePolicy, Invoice, InvoiceCounter, InvoiceDiscount, JournalEntry,
 		JournalLine, LabOrder, LabOrderItem, LabPanel, LabReferenceRange, LabResult,
 		LabSpecimen, LabTest, LedgerAccount, MedicationOrder, MfaChallenge,
 		MfaRecoveryCode, Observation, OutboxEvent, Patient, PatientContact,
-		PatientIdentifier, Payer, PlanVersion, PreAuthorization, Problem,
+		PatientIdentifier, Payer, Payment, PlanVersion, PreAuthorization, Problem,
 		ProviderAvailability, ProviderTimeOff, Referral, Room, Session, Staff,
-		StockBatch, StockLocation, StockMovement, User, Ward []ent.Hook
+		StockBatch, StockLocation, StockMovement, Tariff, User, Ward []ent.Hook
 	}
 	inters struct {
 		APIKey, AccountingPeriod, Admission, AllergenClass, Allergy, Appointment,
-		AuditEvent, Bed, BedAssignment, BreakGlassAccess, CarePlan, CarePlanActivity,
-		CarePlanGoal, CareTeamMember, Claim, ClaimLine, ClinicalNote, CoverageRule,
-		Department, Dispensing, DispensingLine, Drug, DrugInteraction, Encounter,
-		HistoryItem, Icd10Code, InsurancePlan, InsurancePolicy, JournalEntry,
+		AuditEvent, Bed, BedAssignment, BillingCursor, BreakGlassAccess, CarePlan,
+		CarePlanActivity, CarePlanGoal, CareTeamMember, Charge, Claim, ClaimLine,
+		ClinicalNote, CoverageRule, Department, Dispensing, DispensingLine, Drug,
+		DrugInteraction, Encounter, HistoryItem, Icd10Code, InsurancePlan,
+		InsurancePolicy, Invoice, InvoiceCounter, InvoiceDiscount, JournalEntry,
 		JournalLine, LabOrder, LabOrderItem, LabPanel, LabReferenceRange, LabResult,
 		LabSpecimen, LabTest, LedgerAccount, MedicationOrder, MfaChallenge,
 		MfaRecoveryCode, Observation, OutboxEvent, Patient, PatientContact,
-		PatientIdentifier, Payer, PlanVersion, PreAuthorization, Problem,
+		PatientIdentifier, Payer, Payment, PlanVersion, PreAuthorization, Problem,
 		ProviderAvailability, ProviderTimeOff, Referral, Room, Session, Staff,
-		StockBatch, StockLocation, StockMovement, User, Ward []ent.Interceptor
+		StockBatch, StockLocation, StockMovement, Tariff, User, Ward []ent.Interceptor
 	}
 )
 

@@ -21,11 +21,13 @@ import (
 	"github.com/hmis-dev/hmis/ent/auditevent"
 	"github.com/hmis-dev/hmis/ent/bed"
 	"github.com/hmis-dev/hmis/ent/bedassignment"
+	"github.com/hmis-dev/hmis/ent/billingcursor"
 	"github.com/hmis-dev/hmis/ent/breakglassaccess"
 	"github.com/hmis-dev/hmis/ent/careplan"
 	"github.com/hmis-dev/hmis/ent/careplanactivity"
 	"github.com/hmis-dev/hmis/ent/careplangoal"
 	"github.com/hmis-dev/hmis/ent/careteammember"
+	"github.com/hmis-dev/hmis/ent/charge"
 	"github.com/hmis-dev/hmis/ent/claim"
 	"github.com/hmis-dev/hmis/ent/claimline"
 	"github.com/hmis-dev/hmis/ent/clinicalnote"
@@ -40,6 +42,9 @@ import (
 	"github.com/hmis-dev/hmis/ent/icd10code"
 	"github.com/hmis-dev/hmis/ent/insuranceplan"
 	"github.com/hmis-dev/hmis/ent/insurancepolicy"
+	"github.com/hmis-dev/hmis/ent/invoice"
+	"github.com/hmis-dev/hmis/ent/invoicecounter"
+	"github.com/hmis-dev/hmis/ent/invoicediscount"
 	"github.com/hmis-dev/hmis/ent/journalentry"
 	"github.com/hmis-dev/hmis/ent/journalline"
 	"github.com/hmis-dev/hmis/ent/laborder"
@@ -59,6 +64,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/patientcontact"
 	"github.com/hmis-dev/hmis/ent/patientidentifier"
 	"github.com/hmis-dev/hmis/ent/payer"
+	"github.com/hmis-dev/hmis/ent/payment"
 	"github.com/hmis-dev/hmis/ent/planversion"
 	"github.com/hmis-dev/hmis/ent/preauthorization"
 	"github.com/hmis-dev/hmis/ent/problem"
@@ -71,6 +77,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/stockbatch"
 	"github.com/hmis-dev/hmis/ent/stocklocation"
 	"github.com/hmis-dev/hmis/ent/stockmovement"
+	"github.com/hmis-dev/hmis/ent/tariff"
 	"github.com/hmis-dev/hmis/ent/user"
 	"github.com/hmis-dev/hmis/ent/ward"
 )
@@ -142,11 +149,13 @@ func checkColumn(t, c string) error {
 			auditevent.Table:           auditevent.ValidColumn,
 			bed.Table:                  bed.ValidColumn,
 			bedassignment.Table:        bedassignment.ValidColumn,
+			billingcursor.Table:        billingcursor.ValidColumn,
 			breakglassaccess.Table:     breakglassaccess.ValidColumn,
 			careplan.Table:             careplan.ValidColumn,
 			careplanactivity.Table:     careplanactivity.ValidColumn,
 			careplangoal.Table:         careplangoal.ValidColumn,
 			careteammember.Table:       careteammember.ValidColumn,
+			charge.Table:               charge.ValidColumn,
 			claim.Table:                claim.ValidColumn,
 			claimline.Table:            claimline.ValidColumn,
 			clinicalnote.Table:         clinicalnote.ValidColumn,
@@ -161,6 +170,9 @@ func checkColumn(t, c string) error {
 			icd10code.Table:            icd10code.ValidColumn,
 			insuranceplan.Table:        insuranceplan.ValidColumn,
 			insurancepolicy.Table:      insurancepolicy.ValidColumn,
+			invoice.Table:              invoice.ValidColumn,
+			invoicecounter.Table:       invoicecounter.ValidColumn,
+			invoicediscount.Table:      invoicediscount.ValidColumn,
 			journalentry.Table:         journalentry.ValidColumn,
 			journalline.Table:          journalline.ValidColumn,
 			laborder.Table:             laborder.ValidColumn,
@@ -180,6 +192,7 @@ func checkColumn(t, c string) error {
 			patientcontact.Table:       patientcontact.ValidColumn,
 			patientidentifier.Table:    patientidentifier.ValidColumn,
 			payer.Table:                payer.ValidColumn,
+			payment.Table:              payment.ValidColumn,
 			planversion.Table:          planversion.ValidColumn,
 			preauthorization.Table:     preauthorization.ValidColumn,
 			problem.Table:              problem.ValidColumn,
@@ -192,6 +205,7 @@ func checkColumn(t, c string) error {
 			stockbatch.Table:           stockbatch.ValidColumn,
 			stocklocation.Table:        stocklocation.ValidColumn,
 			stockmovement.Table:        stockmovement.ValidColumn,
+			tariff.Table:               tariff.ValidColumn,
 			user.Table:                 user.ValidColumn,
 			ward.Table:                 ward.ValidColumn,
 		})

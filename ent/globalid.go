@@ -14,11 +14,13 @@ import (
 	"github.com/hmis-dev/hmis/ent/auditevent"
 	"github.com/hmis-dev/hmis/ent/bed"
 	"github.com/hmis-dev/hmis/ent/bedassignment"
+	"github.com/hmis-dev/hmis/ent/billingcursor"
 	"github.com/hmis-dev/hmis/ent/breakglassaccess"
 	"github.com/hmis-dev/hmis/ent/careplan"
 	"github.com/hmis-dev/hmis/ent/careplanactivity"
 	"github.com/hmis-dev/hmis/ent/careplangoal"
 	"github.com/hmis-dev/hmis/ent/careteammember"
+	"github.com/hmis-dev/hmis/ent/charge"
 	"github.com/hmis-dev/hmis/ent/claim"
 	"github.com/hmis-dev/hmis/ent/claimline"
 	"github.com/hmis-dev/hmis/ent/clinicalnote"
@@ -33,6 +35,9 @@ import (
 	"github.com/hmis-dev/hmis/ent/icd10code"
 	"github.com/hmis-dev/hmis/ent/insuranceplan"
 	"github.com/hmis-dev/hmis/ent/insurancepolicy"
+	"github.com/hmis-dev/hmis/ent/invoice"
+	"github.com/hmis-dev/hmis/ent/invoicecounter"
+	"github.com/hmis-dev/hmis/ent/invoicediscount"
 	"github.com/hmis-dev/hmis/ent/journalentry"
 	"github.com/hmis-dev/hmis/ent/journalline"
 	"github.com/hmis-dev/hmis/ent/laborder"
@@ -52,6 +57,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/patientcontact"
 	"github.com/hmis-dev/hmis/ent/patientidentifier"
 	"github.com/hmis-dev/hmis/ent/payer"
+	"github.com/hmis-dev/hmis/ent/payment"
 	"github.com/hmis-dev/hmis/ent/planversion"
 	"github.com/hmis-dev/hmis/ent/preauthorization"
 	"github.com/hmis-dev/hmis/ent/problem"
@@ -64,6 +70,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/stockbatch"
 	"github.com/hmis-dev/hmis/ent/stocklocation"
 	"github.com/hmis-dev/hmis/ent/stockmovement"
+	"github.com/hmis-dev/hmis/ent/tariff"
 	"github.com/hmis-dev/hmis/ent/user"
 	"github.com/hmis-dev/hmis/ent/ward"
 	"github.com/hmis-dev/hmis/internal/globalid"
@@ -80,11 +87,13 @@ var tableByPrefix = map[string]string{
 	"aud": auditevent.Table,
 	"bed": bed.Table,
 	"bas": bedassignment.Table,
+	"bcr": billingcursor.Table,
 	"bga": breakglassaccess.Table,
 	"cpl": careplan.Table,
 	"cpa": careplanactivity.Table,
 	"cpg": careplangoal.Table,
 	"ctm": careteammember.Table,
+	"chg": charge.Table,
 	"clm": claim.Table,
 	"cll": claimline.Table,
 	"not": clinicalnote.Table,
@@ -99,6 +108,9 @@ var tableByPrefix = map[string]string{
 	"icd": icd10code.Table,
 	"ipl": insuranceplan.Table,
 	"ins": insurancepolicy.Table,
+	"inv": invoice.Table,
+	"inc": invoicecounter.Table,
+	"ids": invoicediscount.Table,
 	"jen": journalentry.Table,
 	"jln": journalline.Table,
 	"lbo": laborder.Table,
@@ -118,6 +130,7 @@ var tableByPrefix = map[string]string{
 	"pct": patientcontact.Table,
 	"pid": patientidentifier.Table,
 	"pyr": payer.Table,
+	"pmt": payment.Table,
 	"ipv": planversion.Table,
 	"pau": preauthorization.Table,
 	"prb": problem.Table,
@@ -130,6 +143,7 @@ var tableByPrefix = map[string]string{
 	"bat": stockbatch.Table,
 	"loc": stocklocation.Table,
 	"stm": stockmovement.Table,
+	"trf": tariff.Table,
 	"usr": user.Table,
 	"wrd": ward.Table,
 }
@@ -145,11 +159,13 @@ var PrefixByType = map[string]string{
 	"AuditEvent":           "aud",
 	"Bed":                  "bed",
 	"BedAssignment":        "bas",
+	"BillingCursor":        "bcr",
 	"BreakGlassAccess":     "bga",
 	"CarePlan":             "cpl",
 	"CarePlanActivity":     "cpa",
 	"CarePlanGoal":         "cpg",
 	"CareTeamMember":       "ctm",
+	"Charge":               "chg",
 	"Claim":                "clm",
 	"ClaimLine":            "cll",
 	"ClinicalNote":         "not",
@@ -164,6 +180,9 @@ var PrefixByType = map[string]string{
 	"Icd10Code":            "icd",
 	"InsurancePlan":        "ipl",
 	"InsurancePolicy":      "ins",
+	"Invoice":              "inv",
+	"InvoiceCounter":       "inc",
+	"InvoiceDiscount":      "ids",
 	"JournalEntry":         "jen",
 	"JournalLine":          "jln",
 	"LabOrder":             "lbo",
@@ -183,6 +202,7 @@ var PrefixByType = map[string]string{
 	"PatientContact":       "pct",
 	"PatientIdentifier":    "pid",
 	"Payer":                "pyr",
+	"Payment":              "pmt",
 	"PlanVersion":          "ipv",
 	"PreAuthorization":     "pau",
 	"Problem":              "prb",
@@ -195,6 +215,7 @@ var PrefixByType = map[string]string{
 	"StockBatch":           "bat",
 	"StockLocation":        "loc",
 	"StockMovement":        "stm",
+	"Tariff":               "trf",
 	"User":                 "usr",
 	"Ward":                 "wrd",
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/careplanactivity"
 	"github.com/hmis-dev/hmis/ent/careplangoal"
 	"github.com/hmis-dev/hmis/ent/careteammember"
+	"github.com/hmis-dev/hmis/ent/charge"
 	"github.com/hmis-dev/hmis/ent/claim"
 	"github.com/hmis-dev/hmis/ent/claimline"
 	"github.com/hmis-dev/hmis/ent/clinicalnote"
@@ -38,6 +39,8 @@ import (
 	"github.com/hmis-dev/hmis/ent/icd10code"
 	"github.com/hmis-dev/hmis/ent/insuranceplan"
 	"github.com/hmis-dev/hmis/ent/insurancepolicy"
+	"github.com/hmis-dev/hmis/ent/invoice"
+	"github.com/hmis-dev/hmis/ent/invoicediscount"
 	"github.com/hmis-dev/hmis/ent/journalentry"
 	"github.com/hmis-dev/hmis/ent/journalline"
 	"github.com/hmis-dev/hmis/ent/laborder"
@@ -54,6 +57,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/patientcontact"
 	"github.com/hmis-dev/hmis/ent/patientidentifier"
 	"github.com/hmis-dev/hmis/ent/payer"
+	"github.com/hmis-dev/hmis/ent/payment"
 	"github.com/hmis-dev/hmis/ent/planversion"
 	"github.com/hmis-dev/hmis/ent/preauthorization"
 	"github.com/hmis-dev/hmis/ent/problem"
@@ -65,6 +69,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/stockbatch"
 	"github.com/hmis-dev/hmis/ent/stocklocation"
 	"github.com/hmis-dev/hmis/ent/stockmovement"
+	"github.com/hmis-dev/hmis/ent/tariff"
 	"github.com/hmis-dev/hmis/ent/user"
 	"github.com/hmis-dev/hmis/ent/ward"
 )
@@ -2394,6 +2399,245 @@ func newCareTeamMemberPaginateArgs(rv map[string]any) *careteammemberPaginateArg
 	}
 	if v, ok := rv[whereField].(*CareTeamMemberWhereInput); ok {
 		args.opts = append(args.opts, WithCareTeamMemberFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *ChargeQuery) CollectFields(ctx context.Context, satisfies ...string) (*ChargeQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *ChargeQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(charge.Columns))
+		selectedFields = []string{charge.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "patient":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&PatientClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, patientImplementors)...); err != nil {
+				return err
+			}
+			_q.withPatient = query
+			if _, ok := fieldSeen[charge.FieldPatientID]; !ok {
+				selectedFields = append(selectedFields, charge.FieldPatientID)
+				fieldSeen[charge.FieldPatientID] = struct{}{}
+			}
+
+		case "tariff":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&TariffClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, tariffImplementors)...); err != nil {
+				return err
+			}
+			_q.withTariff = query
+			if _, ok := fieldSeen[charge.FieldTariffID]; !ok {
+				selectedFields = append(selectedFields, charge.FieldTariffID)
+				fieldSeen[charge.FieldTariffID] = struct{}{}
+			}
+
+		case "invoice":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&InvoiceClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, invoiceImplementors)...); err != nil {
+				return err
+			}
+			_q.withInvoice = query
+			if _, ok := fieldSeen[charge.FieldInvoiceID]; !ok {
+				selectedFields = append(selectedFields, charge.FieldInvoiceID)
+				fieldSeen[charge.FieldInvoiceID] = struct{}{}
+			}
+		case "createdAt":
+			if _, ok := fieldSeen[charge.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, charge.FieldCreatedAt)
+				fieldSeen[charge.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[charge.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, charge.FieldUpdatedAt)
+				fieldSeen[charge.FieldUpdatedAt] = struct{}{}
+			}
+		case "patientID":
+			if _, ok := fieldSeen[charge.FieldPatientID]; !ok {
+				selectedFields = append(selectedFields, charge.FieldPatientID)
+				fieldSeen[charge.FieldPatientID] = struct{}{}
+			}
+		case "sourceType":
+			if _, ok := fieldSeen[charge.FieldSourceType]; !ok {
+				selectedFields = append(selectedFields, charge.FieldSourceType)
+				fieldSeen[charge.FieldSourceType] = struct{}{}
+			}
+		case "sourceID":
+			if _, ok := fieldSeen[charge.FieldSourceID]; !ok {
+				selectedFields = append(selectedFields, charge.FieldSourceID)
+				fieldSeen[charge.FieldSourceID] = struct{}{}
+			}
+		case "day":
+			if _, ok := fieldSeen[charge.FieldDay]; !ok {
+				selectedFields = append(selectedFields, charge.FieldDay)
+				fieldSeen[charge.FieldDay] = struct{}{}
+			}
+		case "encounterID":
+			if _, ok := fieldSeen[charge.FieldEncounterID]; !ok {
+				selectedFields = append(selectedFields, charge.FieldEncounterID)
+				fieldSeen[charge.FieldEncounterID] = struct{}{}
+			}
+		case "admissionID":
+			if _, ok := fieldSeen[charge.FieldAdmissionID]; !ok {
+				selectedFields = append(selectedFields, charge.FieldAdmissionID)
+				fieldSeen[charge.FieldAdmissionID] = struct{}{}
+			}
+		case "tariffID":
+			if _, ok := fieldSeen[charge.FieldTariffID]; !ok {
+				selectedFields = append(selectedFields, charge.FieldTariffID)
+				fieldSeen[charge.FieldTariffID] = struct{}{}
+			}
+		case "code":
+			if _, ok := fieldSeen[charge.FieldCode]; !ok {
+				selectedFields = append(selectedFields, charge.FieldCode)
+				fieldSeen[charge.FieldCode] = struct{}{}
+			}
+		case "description":
+			if _, ok := fieldSeen[charge.FieldDescription]; !ok {
+				selectedFields = append(selectedFields, charge.FieldDescription)
+				fieldSeen[charge.FieldDescription] = struct{}{}
+			}
+		case "category":
+			if _, ok := fieldSeen[charge.FieldCategory]; !ok {
+				selectedFields = append(selectedFields, charge.FieldCategory)
+				fieldSeen[charge.FieldCategory] = struct{}{}
+			}
+		case "quantity":
+			if _, ok := fieldSeen[charge.FieldQuantity]; !ok {
+				selectedFields = append(selectedFields, charge.FieldQuantity)
+				fieldSeen[charge.FieldQuantity] = struct{}{}
+			}
+		case "unitPrice":
+			if _, ok := fieldSeen[charge.FieldUnitPrice]; !ok {
+				selectedFields = append(selectedFields, charge.FieldUnitPrice)
+				fieldSeen[charge.FieldUnitPrice] = struct{}{}
+			}
+		case "amount":
+			if _, ok := fieldSeen[charge.FieldAmount]; !ok {
+				selectedFields = append(selectedFields, charge.FieldAmount)
+				fieldSeen[charge.FieldAmount] = struct{}{}
+			}
+		case "serviceAt":
+			if _, ok := fieldSeen[charge.FieldServiceAt]; !ok {
+				selectedFields = append(selectedFields, charge.FieldServiceAt)
+				fieldSeen[charge.FieldServiceAt] = struct{}{}
+			}
+		case "createdByID":
+			if _, ok := fieldSeen[charge.FieldCreatedByID]; !ok {
+				selectedFields = append(selectedFields, charge.FieldCreatedByID)
+				fieldSeen[charge.FieldCreatedByID] = struct{}{}
+			}
+		case "status":
+			if _, ok := fieldSeen[charge.FieldStatus]; !ok {
+				selectedFields = append(selectedFields, charge.FieldStatus)
+				fieldSeen[charge.FieldStatus] = struct{}{}
+			}
+		case "reversalReason":
+			if _, ok := fieldSeen[charge.FieldReversalReason]; !ok {
+				selectedFields = append(selectedFields, charge.FieldReversalReason)
+				fieldSeen[charge.FieldReversalReason] = struct{}{}
+			}
+		case "reversedByID":
+			if _, ok := fieldSeen[charge.FieldReversedByID]; !ok {
+				selectedFields = append(selectedFields, charge.FieldReversedByID)
+				fieldSeen[charge.FieldReversedByID] = struct{}{}
+			}
+		case "reversedAt":
+			if _, ok := fieldSeen[charge.FieldReversedAt]; !ok {
+				selectedFields = append(selectedFields, charge.FieldReversedAt)
+				fieldSeen[charge.FieldReversedAt] = struct{}{}
+			}
+		case "invoiceID":
+			if _, ok := fieldSeen[charge.FieldInvoiceID]; !ok {
+				selectedFields = append(selectedFields, charge.FieldInvoiceID)
+				fieldSeen[charge.FieldInvoiceID] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type chargePaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []ChargePaginateOption
+}
+
+func newChargePaginateArgs(rv map[string]any) *chargePaginateArgs {
+	args := &chargePaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &ChargeOrder{Field: &ChargeOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithChargeOrder(order))
+			}
+		case *ChargeOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithChargeOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*ChargeWhereInput); ok {
+		args.opts = append(args.opts, WithChargeFilter(v.Filter))
 	}
 	return args
 }
@@ -5057,6 +5301,375 @@ func newInsurancePolicyPaginateArgs(rv map[string]any) *insurancepolicyPaginateA
 	}
 	if v, ok := rv[whereField].(*InsurancePolicyWhereInput); ok {
 		args.opts = append(args.opts, WithInsurancePolicyFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *InvoiceQuery) CollectFields(ctx context.Context, satisfies ...string) (*InvoiceQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *InvoiceQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(invoice.Columns))
+		selectedFields = []string{invoice.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "patient":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&PatientClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, patientImplementors)...); err != nil {
+				return err
+			}
+			_q.withPatient = query
+			if _, ok := fieldSeen[invoice.FieldPatientID]; !ok {
+				selectedFields = append(selectedFields, invoice.FieldPatientID)
+				fieldSeen[invoice.FieldPatientID] = struct{}{}
+			}
+
+		case "lines":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&ChargeClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, chargeImplementors)...); err != nil {
+				return err
+			}
+			_q.WithNamedLines(alias, func(wq *ChargeQuery) {
+				*wq = *query
+			})
+
+		case "discounts":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&InvoiceDiscountClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, invoicediscountImplementors)...); err != nil {
+				return err
+			}
+			_q.WithNamedDiscounts(alias, func(wq *InvoiceDiscountQuery) {
+				*wq = *query
+			})
+		case "createdAt":
+			if _, ok := fieldSeen[invoice.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, invoice.FieldCreatedAt)
+				fieldSeen[invoice.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[invoice.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, invoice.FieldUpdatedAt)
+				fieldSeen[invoice.FieldUpdatedAt] = struct{}{}
+			}
+		case "patientID":
+			if _, ok := fieldSeen[invoice.FieldPatientID]; !ok {
+				selectedFields = append(selectedFields, invoice.FieldPatientID)
+				fieldSeen[invoice.FieldPatientID] = struct{}{}
+			}
+		case "number":
+			if _, ok := fieldSeen[invoice.FieldNumber]; !ok {
+				selectedFields = append(selectedFields, invoice.FieldNumber)
+				fieldSeen[invoice.FieldNumber] = struct{}{}
+			}
+		case "encounterID":
+			if _, ok := fieldSeen[invoice.FieldEncounterID]; !ok {
+				selectedFields = append(selectedFields, invoice.FieldEncounterID)
+				fieldSeen[invoice.FieldEncounterID] = struct{}{}
+			}
+		case "periodFrom":
+			if _, ok := fieldSeen[invoice.FieldPeriodFrom]; !ok {
+				selectedFields = append(selectedFields, invoice.FieldPeriodFrom)
+				fieldSeen[invoice.FieldPeriodFrom] = struct{}{}
+			}
+		case "periodTo":
+			if _, ok := fieldSeen[invoice.FieldPeriodTo]; !ok {
+				selectedFields = append(selectedFields, invoice.FieldPeriodTo)
+				fieldSeen[invoice.FieldPeriodTo] = struct{}{}
+			}
+		case "status":
+			if _, ok := fieldSeen[invoice.FieldStatus]; !ok {
+				selectedFields = append(selectedFields, invoice.FieldStatus)
+				fieldSeen[invoice.FieldStatus] = struct{}{}
+			}
+		case "subtotal":
+			if _, ok := fieldSeen[invoice.FieldSubtotal]; !ok {
+				selectedFields = append(selectedFields, invoice.FieldSubtotal)
+				fieldSeen[invoice.FieldSubtotal] = struct{}{}
+			}
+		case "discountTotal":
+			if _, ok := fieldSeen[invoice.FieldDiscountTotal]; !ok {
+				selectedFields = append(selectedFields, invoice.FieldDiscountTotal)
+				fieldSeen[invoice.FieldDiscountTotal] = struct{}{}
+			}
+		case "taxRateBasisPoints":
+			if _, ok := fieldSeen[invoice.FieldTaxRateBasisPoints]; !ok {
+				selectedFields = append(selectedFields, invoice.FieldTaxRateBasisPoints)
+				fieldSeen[invoice.FieldTaxRateBasisPoints] = struct{}{}
+			}
+		case "taxTotal":
+			if _, ok := fieldSeen[invoice.FieldTaxTotal]; !ok {
+				selectedFields = append(selectedFields, invoice.FieldTaxTotal)
+				fieldSeen[invoice.FieldTaxTotal] = struct{}{}
+			}
+		case "total":
+			if _, ok := fieldSeen[invoice.FieldTotal]; !ok {
+				selectedFields = append(selectedFields, invoice.FieldTotal)
+				fieldSeen[invoice.FieldTotal] = struct{}{}
+			}
+		case "paid":
+			if _, ok := fieldSeen[invoice.FieldPaid]; !ok {
+				selectedFields = append(selectedFields, invoice.FieldPaid)
+				fieldSeen[invoice.FieldPaid] = struct{}{}
+			}
+		case "createdByID":
+			if _, ok := fieldSeen[invoice.FieldCreatedByID]; !ok {
+				selectedFields = append(selectedFields, invoice.FieldCreatedByID)
+				fieldSeen[invoice.FieldCreatedByID] = struct{}{}
+			}
+		case "issuedAt":
+			if _, ok := fieldSeen[invoice.FieldIssuedAt]; !ok {
+				selectedFields = append(selectedFields, invoice.FieldIssuedAt)
+				fieldSeen[invoice.FieldIssuedAt] = struct{}{}
+			}
+		case "issuedByID":
+			if _, ok := fieldSeen[invoice.FieldIssuedByID]; !ok {
+				selectedFields = append(selectedFields, invoice.FieldIssuedByID)
+				fieldSeen[invoice.FieldIssuedByID] = struct{}{}
+			}
+		case "voidReason":
+			if _, ok := fieldSeen[invoice.FieldVoidReason]; !ok {
+				selectedFields = append(selectedFields, invoice.FieldVoidReason)
+				fieldSeen[invoice.FieldVoidReason] = struct{}{}
+			}
+		case "voidedAt":
+			if _, ok := fieldSeen[invoice.FieldVoidedAt]; !ok {
+				selectedFields = append(selectedFields, invoice.FieldVoidedAt)
+				fieldSeen[invoice.FieldVoidedAt] = struct{}{}
+			}
+		case "voidedByID":
+			if _, ok := fieldSeen[invoice.FieldVoidedByID]; !ok {
+				selectedFields = append(selectedFields, invoice.FieldVoidedByID)
+				fieldSeen[invoice.FieldVoidedByID] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type invoicePaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []InvoicePaginateOption
+}
+
+func newInvoicePaginateArgs(rv map[string]any) *invoicePaginateArgs {
+	args := &invoicePaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &InvoiceOrder{Field: &InvoiceOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithInvoiceOrder(order))
+			}
+		case *InvoiceOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithInvoiceOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*InvoiceWhereInput); ok {
+		args.opts = append(args.opts, WithInvoiceFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *InvoiceDiscountQuery) CollectFields(ctx context.Context, satisfies ...string) (*InvoiceDiscountQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *InvoiceDiscountQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(invoicediscount.Columns))
+		selectedFields = []string{invoicediscount.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "invoice":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&InvoiceClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, invoiceImplementors)...); err != nil {
+				return err
+			}
+			_q.withInvoice = query
+			if _, ok := fieldSeen[invoicediscount.FieldInvoiceID]; !ok {
+				selectedFields = append(selectedFields, invoicediscount.FieldInvoiceID)
+				fieldSeen[invoicediscount.FieldInvoiceID] = struct{}{}
+			}
+		case "createdAt":
+			if _, ok := fieldSeen[invoicediscount.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, invoicediscount.FieldCreatedAt)
+				fieldSeen[invoicediscount.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[invoicediscount.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, invoicediscount.FieldUpdatedAt)
+				fieldSeen[invoicediscount.FieldUpdatedAt] = struct{}{}
+			}
+		case "invoiceID":
+			if _, ok := fieldSeen[invoicediscount.FieldInvoiceID]; !ok {
+				selectedFields = append(selectedFields, invoicediscount.FieldInvoiceID)
+				fieldSeen[invoicediscount.FieldInvoiceID] = struct{}{}
+			}
+		case "amount":
+			if _, ok := fieldSeen[invoicediscount.FieldAmount]; !ok {
+				selectedFields = append(selectedFields, invoicediscount.FieldAmount)
+				fieldSeen[invoicediscount.FieldAmount] = struct{}{}
+			}
+		case "reason":
+			if _, ok := fieldSeen[invoicediscount.FieldReason]; !ok {
+				selectedFields = append(selectedFields, invoicediscount.FieldReason)
+				fieldSeen[invoicediscount.FieldReason] = struct{}{}
+			}
+		case "requestedByID":
+			if _, ok := fieldSeen[invoicediscount.FieldRequestedByID]; !ok {
+				selectedFields = append(selectedFields, invoicediscount.FieldRequestedByID)
+				fieldSeen[invoicediscount.FieldRequestedByID] = struct{}{}
+			}
+		case "status":
+			if _, ok := fieldSeen[invoicediscount.FieldStatus]; !ok {
+				selectedFields = append(selectedFields, invoicediscount.FieldStatus)
+				fieldSeen[invoicediscount.FieldStatus] = struct{}{}
+			}
+		case "approvedByID":
+			if _, ok := fieldSeen[invoicediscount.FieldApprovedByID]; !ok {
+				selectedFields = append(selectedFields, invoicediscount.FieldApprovedByID)
+				fieldSeen[invoicediscount.FieldApprovedByID] = struct{}{}
+			}
+		case "approvedAt":
+			if _, ok := fieldSeen[invoicediscount.FieldApprovedAt]; !ok {
+				selectedFields = append(selectedFields, invoicediscount.FieldApprovedAt)
+				fieldSeen[invoicediscount.FieldApprovedAt] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type invoicediscountPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []InvoiceDiscountPaginateOption
+}
+
+func newInvoiceDiscountPaginateArgs(rv map[string]any) *invoicediscountPaginateArgs {
+	args := &invoicediscountPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &InvoiceDiscountOrder{Field: &InvoiceDiscountOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithInvoiceDiscountOrder(order))
+			}
+		case *InvoiceDiscountOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithInvoiceDiscountOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*InvoiceDiscountWhereInput); ok {
+		args.opts = append(args.opts, WithInvoiceDiscountFilter(v.Filter))
 	}
 	return args
 }
@@ -8976,6 +9589,180 @@ func newPayerPaginateArgs(rv map[string]any) *payerPaginateArgs {
 }
 
 // CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *PaymentQuery) CollectFields(ctx context.Context, satisfies ...string) (*PaymentQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *PaymentQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(payment.Columns))
+		selectedFields = []string{payment.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "patient":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&PatientClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, patientImplementors)...); err != nil {
+				return err
+			}
+			_q.withPatient = query
+			if _, ok := fieldSeen[payment.FieldPatientID]; !ok {
+				selectedFields = append(selectedFields, payment.FieldPatientID)
+				fieldSeen[payment.FieldPatientID] = struct{}{}
+			}
+
+		case "invoice":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&InvoiceClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, invoiceImplementors)...); err != nil {
+				return err
+			}
+			_q.withInvoice = query
+			if _, ok := fieldSeen[payment.FieldInvoiceID]; !ok {
+				selectedFields = append(selectedFields, payment.FieldInvoiceID)
+				fieldSeen[payment.FieldInvoiceID] = struct{}{}
+			}
+		case "createdAt":
+			if _, ok := fieldSeen[payment.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, payment.FieldCreatedAt)
+				fieldSeen[payment.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[payment.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, payment.FieldUpdatedAt)
+				fieldSeen[payment.FieldUpdatedAt] = struct{}{}
+			}
+		case "patientID":
+			if _, ok := fieldSeen[payment.FieldPatientID]; !ok {
+				selectedFields = append(selectedFields, payment.FieldPatientID)
+				fieldSeen[payment.FieldPatientID] = struct{}{}
+			}
+		case "method":
+			if _, ok := fieldSeen[payment.FieldMethod]; !ok {
+				selectedFields = append(selectedFields, payment.FieldMethod)
+				fieldSeen[payment.FieldMethod] = struct{}{}
+			}
+		case "amount":
+			if _, ok := fieldSeen[payment.FieldAmount]; !ok {
+				selectedFields = append(selectedFields, payment.FieldAmount)
+				fieldSeen[payment.FieldAmount] = struct{}{}
+			}
+		case "invoiceID":
+			if _, ok := fieldSeen[payment.FieldInvoiceID]; !ok {
+				selectedFields = append(selectedFields, payment.FieldInvoiceID)
+				fieldSeen[payment.FieldInvoiceID] = struct{}{}
+			}
+		case "allocated":
+			if _, ok := fieldSeen[payment.FieldAllocated]; !ok {
+				selectedFields = append(selectedFields, payment.FieldAllocated)
+				fieldSeen[payment.FieldAllocated] = struct{}{}
+			}
+		case "credited":
+			if _, ok := fieldSeen[payment.FieldCredited]; !ok {
+				selectedFields = append(selectedFields, payment.FieldCredited)
+				fieldSeen[payment.FieldCredited] = struct{}{}
+			}
+		case "idempotencyKey":
+			if _, ok := fieldSeen[payment.FieldIdempotencyKey]; !ok {
+				selectedFields = append(selectedFields, payment.FieldIdempotencyKey)
+				fieldSeen[payment.FieldIdempotencyKey] = struct{}{}
+			}
+		case "reference":
+			if _, ok := fieldSeen[payment.FieldReference]; !ok {
+				selectedFields = append(selectedFields, payment.FieldReference)
+				fieldSeen[payment.FieldReference] = struct{}{}
+			}
+		case "recordedByID":
+			if _, ok := fieldSeen[payment.FieldRecordedByID]; !ok {
+				selectedFields = append(selectedFields, payment.FieldRecordedByID)
+				fieldSeen[payment.FieldRecordedByID] = struct{}{}
+			}
+		case "receivedAt":
+			if _, ok := fieldSeen[payment.FieldReceivedAt]; !ok {
+				selectedFields = append(selectedFields, payment.FieldReceivedAt)
+				fieldSeen[payment.FieldReceivedAt] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type paymentPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []PaymentPaginateOption
+}
+
+func newPaymentPaginateArgs(rv map[string]any) *paymentPaginateArgs {
+	args := &paymentPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &PaymentOrder{Field: &PaymentOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithPaymentOrder(order))
+			}
+		case *PaymentOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithPaymentOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*PaymentWhereInput); ok {
+		args.opts = append(args.opts, WithPaymentFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
 func (_q *PlanVersionQuery) CollectFields(ctx context.Context, satisfies ...string) (*PlanVersionQuery, error) {
 	fc := graphql.GetFieldContext(ctx)
 	if fc == nil {
@@ -10998,6 +11785,140 @@ func newStockMovementPaginateArgs(rv map[string]any) *stockmovementPaginateArgs 
 	}
 	if v, ok := rv[whereField].(*StockMovementWhereInput); ok {
 		args.opts = append(args.opts, WithStockMovementFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *TariffQuery) CollectFields(ctx context.Context, satisfies ...string) (*TariffQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *TariffQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(tariff.Columns))
+		selectedFields = []string{tariff.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+		case "createdAt":
+			if _, ok := fieldSeen[tariff.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, tariff.FieldCreatedAt)
+				fieldSeen[tariff.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[tariff.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, tariff.FieldUpdatedAt)
+				fieldSeen[tariff.FieldUpdatedAt] = struct{}{}
+			}
+		case "code":
+			if _, ok := fieldSeen[tariff.FieldCode]; !ok {
+				selectedFields = append(selectedFields, tariff.FieldCode)
+				fieldSeen[tariff.FieldCode] = struct{}{}
+			}
+		case "name":
+			if _, ok := fieldSeen[tariff.FieldName]; !ok {
+				selectedFields = append(selectedFields, tariff.FieldName)
+				fieldSeen[tariff.FieldName] = struct{}{}
+			}
+		case "category":
+			if _, ok := fieldSeen[tariff.FieldCategory]; !ok {
+				selectedFields = append(selectedFields, tariff.FieldCategory)
+				fieldSeen[tariff.FieldCategory] = struct{}{}
+			}
+		case "refID":
+			if _, ok := fieldSeen[tariff.FieldRefID]; !ok {
+				selectedFields = append(selectedFields, tariff.FieldRefID)
+				fieldSeen[tariff.FieldRefID] = struct{}{}
+			}
+		case "payerID":
+			if _, ok := fieldSeen[tariff.FieldPayerID]; !ok {
+				selectedFields = append(selectedFields, tariff.FieldPayerID)
+				fieldSeen[tariff.FieldPayerID] = struct{}{}
+			}
+		case "price":
+			if _, ok := fieldSeen[tariff.FieldPrice]; !ok {
+				selectedFields = append(selectedFields, tariff.FieldPrice)
+				fieldSeen[tariff.FieldPrice] = struct{}{}
+			}
+		case "effectiveFrom":
+			if _, ok := fieldSeen[tariff.FieldEffectiveFrom]; !ok {
+				selectedFields = append(selectedFields, tariff.FieldEffectiveFrom)
+				fieldSeen[tariff.FieldEffectiveFrom] = struct{}{}
+			}
+		case "createdByID":
+			if _, ok := fieldSeen[tariff.FieldCreatedByID]; !ok {
+				selectedFields = append(selectedFields, tariff.FieldCreatedByID)
+				fieldSeen[tariff.FieldCreatedByID] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type tariffPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []TariffPaginateOption
+}
+
+func newTariffPaginateArgs(rv map[string]any) *tariffPaginateArgs {
+	args := &tariffPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &TariffOrder{Field: &TariffOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithTariffOrder(order))
+			}
+		case *TariffOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithTariffOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*TariffWhereInput); ok {
+		args.opts = append(args.opts, WithTariffFilter(v.Filter))
 	}
 	return args
 }

@@ -273,6 +273,30 @@ func (_m *CareTeamMember) Staff(ctx context.Context) (*Staff, error) {
 	return result, err
 }
 
+func (_m *Charge) Patient(ctx context.Context) (*Patient, error) {
+	result, err := _m.Edges.PatientOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryPatient().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *Charge) Tariff(ctx context.Context) (*Tariff, error) {
+	result, err := _m.Edges.TariffOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryTariff().Only(ctx)
+	}
+	return result, MaskNotFound(err)
+}
+
+func (_m *Charge) Invoice(ctx context.Context) (*Invoice, error) {
+	result, err := _m.Edges.InvoiceOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryInvoice().Only(ctx)
+	}
+	return result, MaskNotFound(err)
+}
+
 func (_m *Claim) Patient(ctx context.Context) (*Patient, error) {
 	result, err := _m.Edges.PatientOrErr()
 	if IsNotLoaded(err) {
@@ -673,6 +697,46 @@ func (_m *InsurancePolicy) Plan(ctx context.Context) (*InsurancePlan, error) {
 		result, err = _m.QueryPlan().Only(ctx)
 	}
 	return result, MaskNotFound(err)
+}
+
+func (_m *Invoice) Patient(ctx context.Context) (*Patient, error) {
+	result, err := _m.Edges.PatientOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryPatient().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *Invoice) Lines(ctx context.Context) (result []*Charge, err error) {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
+		result, err = _m.NamedLines(graphql.GetFieldContext(ctx).Field.Alias)
+	} else {
+		result, err = _m.Edges.LinesOrErr()
+	}
+	if IsNotLoaded(err) {
+		result, err = _m.QueryLines().All(ctx)
+	}
+	return result, err
+}
+
+func (_m *Invoice) Discounts(ctx context.Context) (result []*InvoiceDiscount, err error) {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
+		result, err = _m.NamedDiscounts(graphql.GetFieldContext(ctx).Field.Alias)
+	} else {
+		result, err = _m.Edges.DiscountsOrErr()
+	}
+	if IsNotLoaded(err) {
+		result, err = _m.QueryDiscounts().All(ctx)
+	}
+	return result, err
+}
+
+func (_m *InvoiceDiscount) Invoice(ctx context.Context) (*Invoice, error) {
+	result, err := _m.Edges.InvoiceOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryInvoice().Only(ctx)
+	}
+	return result, err
 }
 
 func (_m *JournalEntry) Lines(ctx context.Context) (result []*JournalLine, err error) {
@@ -1402,6 +1466,22 @@ func (_m *Payer) Plans(ctx context.Context) (result []*InsurancePlan, err error)
 		result, err = _m.QueryPlans().All(ctx)
 	}
 	return result, err
+}
+
+func (_m *Payment) Patient(ctx context.Context) (*Patient, error) {
+	result, err := _m.Edges.PatientOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryPatient().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *Payment) Invoice(ctx context.Context) (*Invoice, error) {
+	result, err := _m.Edges.InvoiceOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryInvoice().Only(ctx)
+	}
+	return result, MaskNotFound(err)
 }
 
 func (_m *PlanVersion) Plan(ctx context.Context) (*InsurancePlan, error) {

@@ -23,6 +23,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/careplanactivity"
 	"github.com/hmis-dev/hmis/ent/careplangoal"
 	"github.com/hmis-dev/hmis/ent/careteammember"
+	"github.com/hmis-dev/hmis/ent/charge"
 	"github.com/hmis-dev/hmis/ent/claim"
 	"github.com/hmis-dev/hmis/ent/claimline"
 	"github.com/hmis-dev/hmis/ent/clinicalnote"
@@ -37,6 +38,8 @@ import (
 	"github.com/hmis-dev/hmis/ent/icd10code"
 	"github.com/hmis-dev/hmis/ent/insuranceplan"
 	"github.com/hmis-dev/hmis/ent/insurancepolicy"
+	"github.com/hmis-dev/hmis/ent/invoice"
+	"github.com/hmis-dev/hmis/ent/invoicediscount"
 	"github.com/hmis-dev/hmis/ent/journalentry"
 	"github.com/hmis-dev/hmis/ent/journalline"
 	"github.com/hmis-dev/hmis/ent/laborder"
@@ -53,6 +56,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/patientcontact"
 	"github.com/hmis-dev/hmis/ent/patientidentifier"
 	"github.com/hmis-dev/hmis/ent/payer"
+	"github.com/hmis-dev/hmis/ent/payment"
 	"github.com/hmis-dev/hmis/ent/planversion"
 	"github.com/hmis-dev/hmis/ent/preauthorization"
 	"github.com/hmis-dev/hmis/ent/problem"
@@ -64,6 +68,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/stockbatch"
 	"github.com/hmis-dev/hmis/ent/stocklocation"
 	"github.com/hmis-dev/hmis/ent/stockmovement"
+	"github.com/hmis-dev/hmis/ent/tariff"
 	"github.com/hmis-dev/hmis/ent/user"
 	"github.com/hmis-dev/hmis/ent/ward"
 )
@@ -143,6 +148,11 @@ var careteammemberImplementors = []string{"CareTeamMember", "Node"}
 // IsNode implements the Node interface check for GQLGen.
 func (*CareTeamMember) IsNode() {}
 
+var chargeImplementors = []string{"Charge", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*Charge) IsNode() {}
+
 var claimImplementors = []string{"Claim", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
@@ -212,6 +222,16 @@ var insurancepolicyImplementors = []string{"InsurancePolicy", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
 func (*InsurancePolicy) IsNode() {}
+
+var invoiceImplementors = []string{"Invoice", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*Invoice) IsNode() {}
+
+var invoicediscountImplementors = []string{"InvoiceDiscount", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*InvoiceDiscount) IsNode() {}
 
 var journalentryImplementors = []string{"JournalEntry", "Node"}
 
@@ -293,6 +313,11 @@ var payerImplementors = []string{"Payer", "Node"}
 // IsNode implements the Node interface check for GQLGen.
 func (*Payer) IsNode() {}
 
+var paymentImplementors = []string{"Payment", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*Payment) IsNode() {}
+
 var planversionImplementors = []string{"PlanVersion", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
@@ -347,6 +372,11 @@ var stockmovementImplementors = []string{"StockMovement", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
 func (*StockMovement) IsNode() {}
+
+var tariffImplementors = []string{"Tariff", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*Tariff) IsNode() {}
 
 var userImplementors = []string{"User", "Node"}
 
@@ -542,6 +572,15 @@ func (c *Client) noder(ctx context.Context, table string, id string) (Noder, err
 			}
 		}
 		return query.Only(ctx)
+	case charge.Table:
+		query := c.Charge.Query().
+			Where(charge.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, chargeImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
 	case claim.Table:
 		query := c.Claim.Query().
 			Where(claim.ID(id))
@@ -664,6 +703,24 @@ func (c *Client) noder(ctx context.Context, table string, id string) (Noder, err
 			Where(insurancepolicy.ID(id))
 		if fc := graphql.GetFieldContext(ctx); fc != nil {
 			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, insurancepolicyImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case invoice.Table:
+		query := c.Invoice.Query().
+			Where(invoice.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, invoiceImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case invoicediscount.Table:
+		query := c.InvoiceDiscount.Query().
+			Where(invoicediscount.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, invoicediscountImplementors...); err != nil {
 				return nil, err
 			}
 		}
@@ -812,6 +869,15 @@ func (c *Client) noder(ctx context.Context, table string, id string) (Noder, err
 			}
 		}
 		return query.Only(ctx)
+	case payment.Table:
+		query := c.Payment.Query().
+			Where(payment.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, paymentImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
 	case planversion.Table:
 		query := c.PlanVersion.Query().
 			Where(planversion.ID(id))
@@ -907,6 +973,15 @@ func (c *Client) noder(ctx context.Context, table string, id string) (Noder, err
 			Where(stockmovement.ID(id))
 		if fc := graphql.GetFieldContext(ctx); fc != nil {
 			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, stockmovementImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case tariff.Table:
+		query := c.Tariff.Query().
+			Where(tariff.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, tariffImplementors...); err != nil {
 				return nil, err
 			}
 		}
@@ -1226,6 +1301,22 @@ func (c *Client) noders(ctx context.Context, table string, ids []string) ([]Node
 				*noder = node
 			}
 		}
+	case charge.Table:
+		query := c.Charge.Query().
+			Where(charge.IDIn(ids...))
+		query, err := query.CollectFields(ctx, chargeImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
 	case claim.Table:
 		query := c.Claim.Query().
 			Where(claim.IDIn(ids...))
@@ -1438,6 +1529,38 @@ func (c *Client) noders(ctx context.Context, table string, ids []string) ([]Node
 		query := c.InsurancePolicy.Query().
 			Where(insurancepolicy.IDIn(ids...))
 		query, err := query.CollectFields(ctx, insurancepolicyImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case invoice.Table:
+		query := c.Invoice.Query().
+			Where(invoice.IDIn(ids...))
+		query, err := query.CollectFields(ctx, invoiceImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case invoicediscount.Table:
+		query := c.InvoiceDiscount.Query().
+			Where(invoicediscount.IDIn(ids...))
+		query, err := query.CollectFields(ctx, invoicediscountImplementors...)
 		if err != nil {
 			return nil, err
 		}
@@ -1706,6 +1829,22 @@ func (c *Client) noders(ctx context.Context, table string, ids []string) ([]Node
 				*noder = node
 			}
 		}
+	case payment.Table:
+		query := c.Payment.Query().
+			Where(payment.IDIn(ids...))
+		query, err := query.CollectFields(ctx, paymentImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
 	case planversion.Table:
 		query := c.PlanVersion.Query().
 			Where(planversion.IDIn(ids...))
@@ -1870,6 +2009,22 @@ func (c *Client) noders(ctx context.Context, table string, ids []string) ([]Node
 		query := c.StockMovement.Query().
 			Where(stockmovement.IDIn(ids...))
 		query, err := query.CollectFields(ctx, stockmovementImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case tariff.Table:
+		query := c.Tariff.Query().
+			Where(tariff.IDIn(ids...))
+		query, err := query.CollectFields(ctx, tariffImplementors...)
 		if err != nil {
 			return nil, err
 		}

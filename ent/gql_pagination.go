@@ -28,6 +28,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/careplanactivity"
 	"github.com/hmis-dev/hmis/ent/careplangoal"
 	"github.com/hmis-dev/hmis/ent/careteammember"
+	"github.com/hmis-dev/hmis/ent/charge"
 	"github.com/hmis-dev/hmis/ent/claim"
 	"github.com/hmis-dev/hmis/ent/claimline"
 	"github.com/hmis-dev/hmis/ent/clinicalnote"
@@ -42,6 +43,8 @@ import (
 	"github.com/hmis-dev/hmis/ent/icd10code"
 	"github.com/hmis-dev/hmis/ent/insuranceplan"
 	"github.com/hmis-dev/hmis/ent/insurancepolicy"
+	"github.com/hmis-dev/hmis/ent/invoice"
+	"github.com/hmis-dev/hmis/ent/invoicediscount"
 	"github.com/hmis-dev/hmis/ent/journalentry"
 	"github.com/hmis-dev/hmis/ent/journalline"
 	"github.com/hmis-dev/hmis/ent/laborder"
@@ -58,6 +61,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/patientcontact"
 	"github.com/hmis-dev/hmis/ent/patientidentifier"
 	"github.com/hmis-dev/hmis/ent/payer"
+	"github.com/hmis-dev/hmis/ent/payment"
 	"github.com/hmis-dev/hmis/ent/planversion"
 	"github.com/hmis-dev/hmis/ent/preauthorization"
 	"github.com/hmis-dev/hmis/ent/problem"
@@ -69,6 +73,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/stockbatch"
 	"github.com/hmis-dev/hmis/ent/stocklocation"
 	"github.com/hmis-dev/hmis/ent/stockmovement"
+	"github.com/hmis-dev/hmis/ent/tariff"
 	"github.com/hmis-dev/hmis/ent/user"
 	"github.com/hmis-dev/hmis/ent/ward"
 	"github.com/vektah/gqlparser/v2/gqlerror"
@@ -4647,6 +4652,338 @@ func (_m *CareTeamMember) ToEdge(order *CareTeamMemberOrder) *CareTeamMemberEdge
 	}
 }
 
+// ChargeEdge is the edge representation of Charge.
+type ChargeEdge struct {
+	Node   *Charge `json:"node"`
+	Cursor Cursor  `json:"cursor"`
+}
+
+// ChargeConnection is the connection containing edges to Charge.
+type ChargeConnection struct {
+	Edges      []*ChargeEdge `json:"edges"`
+	PageInfo   PageInfo      `json:"pageInfo"`
+	TotalCount int           `json:"totalCount"`
+}
+
+func (c *ChargeConnection) build(nodes []*Charge, pager *chargePager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *Charge
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *Charge {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *Charge {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*ChargeEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &ChargeEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// ChargePaginateOption enables pagination customization.
+type ChargePaginateOption func(*chargePager) error
+
+// WithChargeOrder configures pagination ordering.
+func WithChargeOrder(order *ChargeOrder) ChargePaginateOption {
+	if order == nil {
+		order = DefaultChargeOrder
+	}
+	o := *order
+	return func(pager *chargePager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultChargeOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithChargeFilter configures pagination filter.
+func WithChargeFilter(filter func(*ChargeQuery) (*ChargeQuery, error)) ChargePaginateOption {
+	return func(pager *chargePager) error {
+		if filter == nil {
+			return errors.New("ChargeQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type chargePager struct {
+	reverse bool
+	order   *ChargeOrder
+	filter  func(*ChargeQuery) (*ChargeQuery, error)
+}
+
+func newChargePager(opts []ChargePaginateOption, reverse bool) (*chargePager, error) {
+	pager := &chargePager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultChargeOrder
+	}
+	return pager, nil
+}
+
+func (p *chargePager) applyFilter(query *ChargeQuery) (*ChargeQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *chargePager) toCursor(_m *Charge) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *chargePager) applyCursors(query *ChargeQuery, after, before *Cursor) (*ChargeQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultChargeOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *chargePager) applyOrder(query *ChargeQuery) *ChargeQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultChargeOrder.Field {
+		query = query.Order(DefaultChargeOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *chargePager) orderExpr(query *ChargeQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultChargeOrder.Field {
+			b.Comma().Ident(DefaultChargeOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to Charge.
+func (_m *ChargeQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...ChargePaginateOption,
+) (*ChargeConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newChargePager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &ChargeConnection{Edges: []*ChargeEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// ChargeOrderFieldCreatedAt orders Charge by created_at.
+	ChargeOrderFieldCreatedAt = &ChargeOrderField{
+		Value: func(_m *Charge) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: charge.FieldCreatedAt,
+		toTerm: charge.ByCreatedAt,
+		toCursor: func(_m *Charge) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// ChargeOrderFieldUpdatedAt orders Charge by updated_at.
+	ChargeOrderFieldUpdatedAt = &ChargeOrderField{
+		Value: func(_m *Charge) (ent.Value, error) {
+			return _m.UpdatedAt, nil
+		},
+		column: charge.FieldUpdatedAt,
+		toTerm: charge.ByUpdatedAt,
+		toCursor: func(_m *Charge) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.UpdatedAt,
+			}
+		},
+	}
+	// ChargeOrderFieldServiceAt orders Charge by service_at.
+	ChargeOrderFieldServiceAt = &ChargeOrderField{
+		Value: func(_m *Charge) (ent.Value, error) {
+			return _m.ServiceAt, nil
+		},
+		column: charge.FieldServiceAt,
+		toTerm: charge.ByServiceAt,
+		toCursor: func(_m *Charge) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.ServiceAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f ChargeOrderField) String() string {
+	var str string
+	switch f.column {
+	case ChargeOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case ChargeOrderFieldUpdatedAt.column:
+		str = "UPDATED_AT"
+	case ChargeOrderFieldServiceAt.column:
+		str = "SERVICE_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f ChargeOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *ChargeOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("ChargeOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *ChargeOrderFieldCreatedAt
+	case "UPDATED_AT":
+		*f = *ChargeOrderFieldUpdatedAt
+	case "SERVICE_AT":
+		*f = *ChargeOrderFieldServiceAt
+	default:
+		return fmt.Errorf("%s is not a valid ChargeOrderField", str)
+	}
+	return nil
+}
+
+// ChargeOrderField defines the ordering field of Charge.
+type ChargeOrderField struct {
+	// Value extracts the ordering value from the given Charge.
+	Value    func(*Charge) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) charge.OrderOption
+	toCursor func(*Charge) Cursor
+}
+
+// ChargeOrder defines the ordering of Charge.
+type ChargeOrder struct {
+	Direction OrderDirection    `json:"direction"`
+	Field     *ChargeOrderField `json:"field"`
+}
+
+// DefaultChargeOrder is the default ordering of Charge.
+var DefaultChargeOrder = &ChargeOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &ChargeOrderField{
+		Value: func(_m *Charge) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: charge.FieldID,
+		toTerm: charge.ByID,
+		toCursor: func(_m *Charge) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts Charge into ChargeEdge.
+func (_m *Charge) ToEdge(order *ChargeOrder) *ChargeEdge {
+	if order == nil {
+		order = DefaultChargeOrder
+	}
+	return &ChargeEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
 // ClaimEdge is the edge representation of Claim.
 type ClaimEdge struct {
 	Node   *Claim `json:"node"`
@@ -9171,6 +9508,688 @@ func (_m *InsurancePolicy) ToEdge(order *InsurancePolicyOrder) *InsurancePolicyE
 		order = DefaultInsurancePolicyOrder
 	}
 	return &InsurancePolicyEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// InvoiceEdge is the edge representation of Invoice.
+type InvoiceEdge struct {
+	Node   *Invoice `json:"node"`
+	Cursor Cursor   `json:"cursor"`
+}
+
+// InvoiceConnection is the connection containing edges to Invoice.
+type InvoiceConnection struct {
+	Edges      []*InvoiceEdge `json:"edges"`
+	PageInfo   PageInfo       `json:"pageInfo"`
+	TotalCount int            `json:"totalCount"`
+}
+
+func (c *InvoiceConnection) build(nodes []*Invoice, pager *invoicePager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *Invoice
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *Invoice {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *Invoice {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*InvoiceEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &InvoiceEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// InvoicePaginateOption enables pagination customization.
+type InvoicePaginateOption func(*invoicePager) error
+
+// WithInvoiceOrder configures pagination ordering.
+func WithInvoiceOrder(order *InvoiceOrder) InvoicePaginateOption {
+	if order == nil {
+		order = DefaultInvoiceOrder
+	}
+	o := *order
+	return func(pager *invoicePager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultInvoiceOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithInvoiceFilter configures pagination filter.
+func WithInvoiceFilter(filter func(*InvoiceQuery) (*InvoiceQuery, error)) InvoicePaginateOption {
+	return func(pager *invoicePager) error {
+		if filter == nil {
+			return errors.New("InvoiceQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type invoicePager struct {
+	reverse bool
+	order   *InvoiceOrder
+	filter  func(*InvoiceQuery) (*InvoiceQuery, error)
+}
+
+func newInvoicePager(opts []InvoicePaginateOption, reverse bool) (*invoicePager, error) {
+	pager := &invoicePager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultInvoiceOrder
+	}
+	return pager, nil
+}
+
+func (p *invoicePager) applyFilter(query *InvoiceQuery) (*InvoiceQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *invoicePager) toCursor(_m *Invoice) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *invoicePager) applyCursors(query *InvoiceQuery, after, before *Cursor) (*InvoiceQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultInvoiceOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *invoicePager) applyOrder(query *InvoiceQuery) *InvoiceQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultInvoiceOrder.Field {
+		query = query.Order(DefaultInvoiceOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *invoicePager) orderExpr(query *InvoiceQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultInvoiceOrder.Field {
+			b.Comma().Ident(DefaultInvoiceOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to Invoice.
+func (_m *InvoiceQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...InvoicePaginateOption,
+) (*InvoiceConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newInvoicePager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &InvoiceConnection{Edges: []*InvoiceEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// InvoiceOrderFieldCreatedAt orders Invoice by created_at.
+	InvoiceOrderFieldCreatedAt = &InvoiceOrderField{
+		Value: func(_m *Invoice) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: invoice.FieldCreatedAt,
+		toTerm: invoice.ByCreatedAt,
+		toCursor: func(_m *Invoice) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// InvoiceOrderFieldUpdatedAt orders Invoice by updated_at.
+	InvoiceOrderFieldUpdatedAt = &InvoiceOrderField{
+		Value: func(_m *Invoice) (ent.Value, error) {
+			return _m.UpdatedAt, nil
+		},
+		column: invoice.FieldUpdatedAt,
+		toTerm: invoice.ByUpdatedAt,
+		toCursor: func(_m *Invoice) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.UpdatedAt,
+			}
+		},
+	}
+	// InvoiceOrderFieldNumber orders Invoice by number.
+	InvoiceOrderFieldNumber = &InvoiceOrderField{
+		Value: func(_m *Invoice) (ent.Value, error) {
+			return _m.Number, nil
+		},
+		column: invoice.FieldNumber,
+		toTerm: invoice.ByNumber,
+		toCursor: func(_m *Invoice) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.Number,
+			}
+		},
+	}
+	// InvoiceOrderFieldStatus orders Invoice by status.
+	InvoiceOrderFieldStatus = &InvoiceOrderField{
+		Value: func(_m *Invoice) (ent.Value, error) {
+			return _m.Status, nil
+		},
+		column: invoice.FieldStatus,
+		toTerm: invoice.ByStatus,
+		toCursor: func(_m *Invoice) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.Status,
+			}
+		},
+	}
+	// InvoiceOrderFieldIssuedAt orders Invoice by issued_at.
+	InvoiceOrderFieldIssuedAt = &InvoiceOrderField{
+		Value: func(_m *Invoice) (ent.Value, error) {
+			return _m.IssuedAt, nil
+		},
+		column: invoice.FieldIssuedAt,
+		toTerm: invoice.ByIssuedAt,
+		toCursor: func(_m *Invoice) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.IssuedAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f InvoiceOrderField) String() string {
+	var str string
+	switch f.column {
+	case InvoiceOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case InvoiceOrderFieldUpdatedAt.column:
+		str = "UPDATED_AT"
+	case InvoiceOrderFieldNumber.column:
+		str = "NUMBER"
+	case InvoiceOrderFieldStatus.column:
+		str = "STATUS"
+	case InvoiceOrderFieldIssuedAt.column:
+		str = "ISSUED_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f InvoiceOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *InvoiceOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("InvoiceOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *InvoiceOrderFieldCreatedAt
+	case "UPDATED_AT":
+		*f = *InvoiceOrderFieldUpdatedAt
+	case "NUMBER":
+		*f = *InvoiceOrderFieldNumber
+	case "STATUS":
+		*f = *InvoiceOrderFieldStatus
+	case "ISSUED_AT":
+		*f = *InvoiceOrderFieldIssuedAt
+	default:
+		return fmt.Errorf("%s is not a valid InvoiceOrderField", str)
+	}
+	return nil
+}
+
+// InvoiceOrderField defines the ordering field of Invoice.
+type InvoiceOrderField struct {
+	// Value extracts the ordering value from the given Invoice.
+	Value    func(*Invoice) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) invoice.OrderOption
+	toCursor func(*Invoice) Cursor
+}
+
+// InvoiceOrder defines the ordering of Invoice.
+type InvoiceOrder struct {
+	Direction OrderDirection     `json:"direction"`
+	Field     *InvoiceOrderField `json:"field"`
+}
+
+// DefaultInvoiceOrder is the default ordering of Invoice.
+var DefaultInvoiceOrder = &InvoiceOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &InvoiceOrderField{
+		Value: func(_m *Invoice) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: invoice.FieldID,
+		toTerm: invoice.ByID,
+		toCursor: func(_m *Invoice) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts Invoice into InvoiceEdge.
+func (_m *Invoice) ToEdge(order *InvoiceOrder) *InvoiceEdge {
+	if order == nil {
+		order = DefaultInvoiceOrder
+	}
+	return &InvoiceEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// InvoiceDiscountEdge is the edge representation of InvoiceDiscount.
+type InvoiceDiscountEdge struct {
+	Node   *InvoiceDiscount `json:"node"`
+	Cursor Cursor           `json:"cursor"`
+}
+
+// InvoiceDiscountConnection is the connection containing edges to InvoiceDiscount.
+type InvoiceDiscountConnection struct {
+	Edges      []*InvoiceDiscountEdge `json:"edges"`
+	PageInfo   PageInfo               `json:"pageInfo"`
+	TotalCount int                    `json:"totalCount"`
+}
+
+func (c *InvoiceDiscountConnection) build(nodes []*InvoiceDiscount, pager *invoicediscountPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *InvoiceDiscount
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *InvoiceDiscount {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *InvoiceDiscount {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*InvoiceDiscountEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &InvoiceDiscountEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// InvoiceDiscountPaginateOption enables pagination customization.
+type InvoiceDiscountPaginateOption func(*invoicediscountPager) error
+
+// WithInvoiceDiscountOrder configures pagination ordering.
+func WithInvoiceDiscountOrder(order *InvoiceDiscountOrder) InvoiceDiscountPaginateOption {
+	if order == nil {
+		order = DefaultInvoiceDiscountOrder
+	}
+	o := *order
+	return func(pager *invoicediscountPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultInvoiceDiscountOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithInvoiceDiscountFilter configures pagination filter.
+func WithInvoiceDiscountFilter(filter func(*InvoiceDiscountQuery) (*InvoiceDiscountQuery, error)) InvoiceDiscountPaginateOption {
+	return func(pager *invoicediscountPager) error {
+		if filter == nil {
+			return errors.New("InvoiceDiscountQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type invoicediscountPager struct {
+	reverse bool
+	order   *InvoiceDiscountOrder
+	filter  func(*InvoiceDiscountQuery) (*InvoiceDiscountQuery, error)
+}
+
+func newInvoiceDiscountPager(opts []InvoiceDiscountPaginateOption, reverse bool) (*invoicediscountPager, error) {
+	pager := &invoicediscountPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultInvoiceDiscountOrder
+	}
+	return pager, nil
+}
+
+func (p *invoicediscountPager) applyFilter(query *InvoiceDiscountQuery) (*InvoiceDiscountQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *invoicediscountPager) toCursor(_m *InvoiceDiscount) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *invoicediscountPager) applyCursors(query *InvoiceDiscountQuery, after, before *Cursor) (*InvoiceDiscountQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultInvoiceDiscountOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *invoicediscountPager) applyOrder(query *InvoiceDiscountQuery) *InvoiceDiscountQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultInvoiceDiscountOrder.Field {
+		query = query.Order(DefaultInvoiceDiscountOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *invoicediscountPager) orderExpr(query *InvoiceDiscountQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultInvoiceDiscountOrder.Field {
+			b.Comma().Ident(DefaultInvoiceDiscountOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to InvoiceDiscount.
+func (_m *InvoiceDiscountQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...InvoiceDiscountPaginateOption,
+) (*InvoiceDiscountConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newInvoiceDiscountPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &InvoiceDiscountConnection{Edges: []*InvoiceDiscountEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// InvoiceDiscountOrderFieldCreatedAt orders InvoiceDiscount by created_at.
+	InvoiceDiscountOrderFieldCreatedAt = &InvoiceDiscountOrderField{
+		Value: func(_m *InvoiceDiscount) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: invoicediscount.FieldCreatedAt,
+		toTerm: invoicediscount.ByCreatedAt,
+		toCursor: func(_m *InvoiceDiscount) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// InvoiceDiscountOrderFieldUpdatedAt orders InvoiceDiscount by updated_at.
+	InvoiceDiscountOrderFieldUpdatedAt = &InvoiceDiscountOrderField{
+		Value: func(_m *InvoiceDiscount) (ent.Value, error) {
+			return _m.UpdatedAt, nil
+		},
+		column: invoicediscount.FieldUpdatedAt,
+		toTerm: invoicediscount.ByUpdatedAt,
+		toCursor: func(_m *InvoiceDiscount) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.UpdatedAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f InvoiceDiscountOrderField) String() string {
+	var str string
+	switch f.column {
+	case InvoiceDiscountOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case InvoiceDiscountOrderFieldUpdatedAt.column:
+		str = "UPDATED_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f InvoiceDiscountOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *InvoiceDiscountOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("InvoiceDiscountOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *InvoiceDiscountOrderFieldCreatedAt
+	case "UPDATED_AT":
+		*f = *InvoiceDiscountOrderFieldUpdatedAt
+	default:
+		return fmt.Errorf("%s is not a valid InvoiceDiscountOrderField", str)
+	}
+	return nil
+}
+
+// InvoiceDiscountOrderField defines the ordering field of InvoiceDiscount.
+type InvoiceDiscountOrderField struct {
+	// Value extracts the ordering value from the given InvoiceDiscount.
+	Value    func(*InvoiceDiscount) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) invoicediscount.OrderOption
+	toCursor func(*InvoiceDiscount) Cursor
+}
+
+// InvoiceDiscountOrder defines the ordering of InvoiceDiscount.
+type InvoiceDiscountOrder struct {
+	Direction OrderDirection             `json:"direction"`
+	Field     *InvoiceDiscountOrderField `json:"field"`
+}
+
+// DefaultInvoiceDiscountOrder is the default ordering of InvoiceDiscount.
+var DefaultInvoiceDiscountOrder = &InvoiceDiscountOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &InvoiceDiscountOrderField{
+		Value: func(_m *InvoiceDiscount) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: invoicediscount.FieldID,
+		toTerm: invoicediscount.ByID,
+		toCursor: func(_m *InvoiceDiscount) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts InvoiceDiscount into InvoiceDiscountEdge.
+func (_m *InvoiceDiscount) ToEdge(order *InvoiceDiscountOrder) *InvoiceDiscountEdge {
+	if order == nil {
+		order = DefaultInvoiceDiscountOrder
+	}
+	return &InvoiceDiscountEdge{
 		Node:   _m,
 		Cursor: order.Field.toCursor(_m),
 	}
@@ -14423,6 +15442,338 @@ func (_m *Payer) ToEdge(order *PayerOrder) *PayerEdge {
 	}
 }
 
+// PaymentEdge is the edge representation of Payment.
+type PaymentEdge struct {
+	Node   *Payment `json:"node"`
+	Cursor Cursor   `json:"cursor"`
+}
+
+// PaymentConnection is the connection containing edges to Payment.
+type PaymentConnection struct {
+	Edges      []*PaymentEdge `json:"edges"`
+	PageInfo   PageInfo       `json:"pageInfo"`
+	TotalCount int            `json:"totalCount"`
+}
+
+func (c *PaymentConnection) build(nodes []*Payment, pager *paymentPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *Payment
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *Payment {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *Payment {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*PaymentEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &PaymentEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// PaymentPaginateOption enables pagination customization.
+type PaymentPaginateOption func(*paymentPager) error
+
+// WithPaymentOrder configures pagination ordering.
+func WithPaymentOrder(order *PaymentOrder) PaymentPaginateOption {
+	if order == nil {
+		order = DefaultPaymentOrder
+	}
+	o := *order
+	return func(pager *paymentPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultPaymentOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithPaymentFilter configures pagination filter.
+func WithPaymentFilter(filter func(*PaymentQuery) (*PaymentQuery, error)) PaymentPaginateOption {
+	return func(pager *paymentPager) error {
+		if filter == nil {
+			return errors.New("PaymentQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type paymentPager struct {
+	reverse bool
+	order   *PaymentOrder
+	filter  func(*PaymentQuery) (*PaymentQuery, error)
+}
+
+func newPaymentPager(opts []PaymentPaginateOption, reverse bool) (*paymentPager, error) {
+	pager := &paymentPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultPaymentOrder
+	}
+	return pager, nil
+}
+
+func (p *paymentPager) applyFilter(query *PaymentQuery) (*PaymentQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *paymentPager) toCursor(_m *Payment) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *paymentPager) applyCursors(query *PaymentQuery, after, before *Cursor) (*PaymentQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultPaymentOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *paymentPager) applyOrder(query *PaymentQuery) *PaymentQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultPaymentOrder.Field {
+		query = query.Order(DefaultPaymentOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *paymentPager) orderExpr(query *PaymentQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultPaymentOrder.Field {
+			b.Comma().Ident(DefaultPaymentOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to Payment.
+func (_m *PaymentQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...PaymentPaginateOption,
+) (*PaymentConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newPaymentPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &PaymentConnection{Edges: []*PaymentEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// PaymentOrderFieldCreatedAt orders Payment by created_at.
+	PaymentOrderFieldCreatedAt = &PaymentOrderField{
+		Value: func(_m *Payment) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: payment.FieldCreatedAt,
+		toTerm: payment.ByCreatedAt,
+		toCursor: func(_m *Payment) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// PaymentOrderFieldUpdatedAt orders Payment by updated_at.
+	PaymentOrderFieldUpdatedAt = &PaymentOrderField{
+		Value: func(_m *Payment) (ent.Value, error) {
+			return _m.UpdatedAt, nil
+		},
+		column: payment.FieldUpdatedAt,
+		toTerm: payment.ByUpdatedAt,
+		toCursor: func(_m *Payment) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.UpdatedAt,
+			}
+		},
+	}
+	// PaymentOrderFieldReceivedAt orders Payment by received_at.
+	PaymentOrderFieldReceivedAt = &PaymentOrderField{
+		Value: func(_m *Payment) (ent.Value, error) {
+			return _m.ReceivedAt, nil
+		},
+		column: payment.FieldReceivedAt,
+		toTerm: payment.ByReceivedAt,
+		toCursor: func(_m *Payment) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.ReceivedAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f PaymentOrderField) String() string {
+	var str string
+	switch f.column {
+	case PaymentOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case PaymentOrderFieldUpdatedAt.column:
+		str = "UPDATED_AT"
+	case PaymentOrderFieldReceivedAt.column:
+		str = "RECEIVED_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f PaymentOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *PaymentOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("PaymentOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *PaymentOrderFieldCreatedAt
+	case "UPDATED_AT":
+		*f = *PaymentOrderFieldUpdatedAt
+	case "RECEIVED_AT":
+		*f = *PaymentOrderFieldReceivedAt
+	default:
+		return fmt.Errorf("%s is not a valid PaymentOrderField", str)
+	}
+	return nil
+}
+
+// PaymentOrderField defines the ordering field of Payment.
+type PaymentOrderField struct {
+	// Value extracts the ordering value from the given Payment.
+	Value    func(*Payment) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) payment.OrderOption
+	toCursor func(*Payment) Cursor
+}
+
+// PaymentOrder defines the ordering of Payment.
+type PaymentOrder struct {
+	Direction OrderDirection     `json:"direction"`
+	Field     *PaymentOrderField `json:"field"`
+}
+
+// DefaultPaymentOrder is the default ordering of Payment.
+var DefaultPaymentOrder = &PaymentOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &PaymentOrderField{
+		Value: func(_m *Payment) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: payment.FieldID,
+		toTerm: payment.ByID,
+		toCursor: func(_m *Payment) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts Payment into PaymentEdge.
+func (_m *Payment) ToEdge(order *PaymentOrder) *PaymentEdge {
+	if order == nil {
+		order = DefaultPaymentOrder
+	}
+	return &PaymentEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
 // PlanVersionEdge is the edge representation of PlanVersion.
 type PlanVersionEdge struct {
 	Node   *PlanVersion `json:"node"`
@@ -18034,6 +19385,374 @@ func (_m *StockMovement) ToEdge(order *StockMovementOrder) *StockMovementEdge {
 		order = DefaultStockMovementOrder
 	}
 	return &StockMovementEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// TariffEdge is the edge representation of Tariff.
+type TariffEdge struct {
+	Node   *Tariff `json:"node"`
+	Cursor Cursor  `json:"cursor"`
+}
+
+// TariffConnection is the connection containing edges to Tariff.
+type TariffConnection struct {
+	Edges      []*TariffEdge `json:"edges"`
+	PageInfo   PageInfo      `json:"pageInfo"`
+	TotalCount int           `json:"totalCount"`
+}
+
+func (c *TariffConnection) build(nodes []*Tariff, pager *tariffPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *Tariff
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *Tariff {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *Tariff {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*TariffEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &TariffEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// TariffPaginateOption enables pagination customization.
+type TariffPaginateOption func(*tariffPager) error
+
+// WithTariffOrder configures pagination ordering.
+func WithTariffOrder(order *TariffOrder) TariffPaginateOption {
+	if order == nil {
+		order = DefaultTariffOrder
+	}
+	o := *order
+	return func(pager *tariffPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultTariffOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithTariffFilter configures pagination filter.
+func WithTariffFilter(filter func(*TariffQuery) (*TariffQuery, error)) TariffPaginateOption {
+	return func(pager *tariffPager) error {
+		if filter == nil {
+			return errors.New("TariffQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type tariffPager struct {
+	reverse bool
+	order   *TariffOrder
+	filter  func(*TariffQuery) (*TariffQuery, error)
+}
+
+func newTariffPager(opts []TariffPaginateOption, reverse bool) (*tariffPager, error) {
+	pager := &tariffPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultTariffOrder
+	}
+	return pager, nil
+}
+
+func (p *tariffPager) applyFilter(query *TariffQuery) (*TariffQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *tariffPager) toCursor(_m *Tariff) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *tariffPager) applyCursors(query *TariffQuery, after, before *Cursor) (*TariffQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultTariffOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *tariffPager) applyOrder(query *TariffQuery) *TariffQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultTariffOrder.Field {
+		query = query.Order(DefaultTariffOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *tariffPager) orderExpr(query *TariffQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultTariffOrder.Field {
+			b.Comma().Ident(DefaultTariffOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to Tariff.
+func (_m *TariffQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...TariffPaginateOption,
+) (*TariffConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newTariffPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &TariffConnection{Edges: []*TariffEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// TariffOrderFieldCreatedAt orders Tariff by created_at.
+	TariffOrderFieldCreatedAt = &TariffOrderField{
+		Value: func(_m *Tariff) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: tariff.FieldCreatedAt,
+		toTerm: tariff.ByCreatedAt,
+		toCursor: func(_m *Tariff) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// TariffOrderFieldUpdatedAt orders Tariff by updated_at.
+	TariffOrderFieldUpdatedAt = &TariffOrderField{
+		Value: func(_m *Tariff) (ent.Value, error) {
+			return _m.UpdatedAt, nil
+		},
+		column: tariff.FieldUpdatedAt,
+		toTerm: tariff.ByUpdatedAt,
+		toCursor: func(_m *Tariff) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.UpdatedAt,
+			}
+		},
+	}
+	// TariffOrderFieldCode orders Tariff by code.
+	TariffOrderFieldCode = &TariffOrderField{
+		Value: func(_m *Tariff) (ent.Value, error) {
+			return _m.Code, nil
+		},
+		column: tariff.FieldCode,
+		toTerm: tariff.ByCode,
+		toCursor: func(_m *Tariff) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.Code,
+			}
+		},
+	}
+	// TariffOrderFieldName orders Tariff by name.
+	TariffOrderFieldName = &TariffOrderField{
+		Value: func(_m *Tariff) (ent.Value, error) {
+			return _m.Name, nil
+		},
+		column: tariff.FieldName,
+		toTerm: tariff.ByName,
+		toCursor: func(_m *Tariff) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.Name,
+			}
+		},
+	}
+	// TariffOrderFieldEffectiveFrom orders Tariff by effective_from.
+	TariffOrderFieldEffectiveFrom = &TariffOrderField{
+		Value: func(_m *Tariff) (ent.Value, error) {
+			return _m.EffectiveFrom, nil
+		},
+		column: tariff.FieldEffectiveFrom,
+		toTerm: tariff.ByEffectiveFrom,
+		toCursor: func(_m *Tariff) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.EffectiveFrom,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f TariffOrderField) String() string {
+	var str string
+	switch f.column {
+	case TariffOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case TariffOrderFieldUpdatedAt.column:
+		str = "UPDATED_AT"
+	case TariffOrderFieldCode.column:
+		str = "CODE"
+	case TariffOrderFieldName.column:
+		str = "NAME"
+	case TariffOrderFieldEffectiveFrom.column:
+		str = "EFFECTIVE_FROM"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f TariffOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *TariffOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("TariffOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *TariffOrderFieldCreatedAt
+	case "UPDATED_AT":
+		*f = *TariffOrderFieldUpdatedAt
+	case "CODE":
+		*f = *TariffOrderFieldCode
+	case "NAME":
+		*f = *TariffOrderFieldName
+	case "EFFECTIVE_FROM":
+		*f = *TariffOrderFieldEffectiveFrom
+	default:
+		return fmt.Errorf("%s is not a valid TariffOrderField", str)
+	}
+	return nil
+}
+
+// TariffOrderField defines the ordering field of Tariff.
+type TariffOrderField struct {
+	// Value extracts the ordering value from the given Tariff.
+	Value    func(*Tariff) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) tariff.OrderOption
+	toCursor func(*Tariff) Cursor
+}
+
+// TariffOrder defines the ordering of Tariff.
+type TariffOrder struct {
+	Direction OrderDirection    `json:"direction"`
+	Field     *TariffOrderField `json:"field"`
+}
+
+// DefaultTariffOrder is the default ordering of Tariff.
+var DefaultTariffOrder = &TariffOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &TariffOrderField{
+		Value: func(_m *Tariff) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: tariff.FieldID,
+		toTerm: tariff.ByID,
+		toCursor: func(_m *Tariff) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts Tariff into TariffEdge.
+func (_m *Tariff) ToEdge(order *TariffOrder) *TariffEdge {
+	if order == nil {
+		order = DefaultTariffOrder
+	}
+	return &TariffEdge{
 		Node:   _m,
 		Cursor: order.Field.toCursor(_m),
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/careplanactivity"
 	"github.com/hmis-dev/hmis/ent/careplangoal"
 	"github.com/hmis-dev/hmis/ent/careteammember"
+	"github.com/hmis-dev/hmis/ent/charge"
 	"github.com/hmis-dev/hmis/ent/claim"
 	"github.com/hmis-dev/hmis/ent/claimline"
 	"github.com/hmis-dev/hmis/ent/clinicalnote"
@@ -35,6 +36,8 @@ import (
 	"github.com/hmis-dev/hmis/ent/icd10code"
 	"github.com/hmis-dev/hmis/ent/insuranceplan"
 	"github.com/hmis-dev/hmis/ent/insurancepolicy"
+	"github.com/hmis-dev/hmis/ent/invoice"
+	"github.com/hmis-dev/hmis/ent/invoicediscount"
 	"github.com/hmis-dev/hmis/ent/journalentry"
 	"github.com/hmis-dev/hmis/ent/journalline"
 	"github.com/hmis-dev/hmis/ent/laborder"
@@ -51,6 +54,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/patientcontact"
 	"github.com/hmis-dev/hmis/ent/patientidentifier"
 	"github.com/hmis-dev/hmis/ent/payer"
+	"github.com/hmis-dev/hmis/ent/payment"
 	"github.com/hmis-dev/hmis/ent/planversion"
 	"github.com/hmis-dev/hmis/ent/preauthorization"
 	"github.com/hmis-dev/hmis/ent/predicate"
@@ -63,6 +67,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/stockbatch"
 	"github.com/hmis-dev/hmis/ent/stocklocation"
 	"github.com/hmis-dev/hmis/ent/stockmovement"
+	"github.com/hmis-dev/hmis/ent/tariff"
 	"github.com/hmis-dev/hmis/ent/user"
 	"github.com/hmis-dev/hmis/ent/ward"
 )
@@ -6984,6 +6989,1146 @@ func (i *CareTeamMemberWhereInput) P() (predicate.CareTeamMember, error) {
 		return predicates[0], nil
 	default:
 		return careteammember.And(predicates...), nil
+	}
+}
+
+// ChargeWhereInput represents a where input for filtering Charge queries.
+type ChargeWhereInput struct {
+	Predicates []predicate.Charge  `json:"-"`
+	Not        *ChargeWhereInput   `json:"not,omitempty"`
+	Or         []*ChargeWhereInput `json:"or,omitempty"`
+	And        []*ChargeWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "updated_at" field predicates.
+	UpdatedAt      *time.Time  `json:"updatedAt,omitempty"`
+	UpdatedAtNEQ   *time.Time  `json:"updatedAtNEQ,omitempty"`
+	UpdatedAtIn    []time.Time `json:"updatedAtIn,omitempty"`
+	UpdatedAtNotIn []time.Time `json:"updatedAtNotIn,omitempty"`
+	UpdatedAtGT    *time.Time  `json:"updatedAtGT,omitempty"`
+	UpdatedAtGTE   *time.Time  `json:"updatedAtGTE,omitempty"`
+	UpdatedAtLT    *time.Time  `json:"updatedAtLT,omitempty"`
+	UpdatedAtLTE   *time.Time  `json:"updatedAtLTE,omitempty"`
+
+	// "patient_id" field predicates.
+	PatientID             *string  `json:"patientID,omitempty"`
+	PatientIDNEQ          *string  `json:"patientIDNEQ,omitempty"`
+	PatientIDIn           []string `json:"patientIDIn,omitempty"`
+	PatientIDNotIn        []string `json:"patientIDNotIn,omitempty"`
+	PatientIDGT           *string  `json:"patientIDGT,omitempty"`
+	PatientIDGTE          *string  `json:"patientIDGTE,omitempty"`
+	PatientIDLT           *string  `json:"patientIDLT,omitempty"`
+	PatientIDLTE          *string  `json:"patientIDLTE,omitempty"`
+	PatientIDContains     *string  `json:"patientIDContains,omitempty"`
+	PatientIDHasPrefix    *string  `json:"patientIDHasPrefix,omitempty"`
+	PatientIDHasSuffix    *string  `json:"patientIDHasSuffix,omitempty"`
+	PatientIDEqualFold    *string  `json:"patientIDEqualFold,omitempty"`
+	PatientIDContainsFold *string  `json:"patientIDContainsFold,omitempty"`
+
+	// "source_type" field predicates.
+	SourceType      *charge.SourceType  `json:"sourceType,omitempty"`
+	SourceTypeNEQ   *charge.SourceType  `json:"sourceTypeNEQ,omitempty"`
+	SourceTypeIn    []charge.SourceType `json:"sourceTypeIn,omitempty"`
+	SourceTypeNotIn []charge.SourceType `json:"sourceTypeNotIn,omitempty"`
+
+	// "source_id" field predicates.
+	SourceID             *string  `json:"sourceID,omitempty"`
+	SourceIDNEQ          *string  `json:"sourceIDNEQ,omitempty"`
+	SourceIDIn           []string `json:"sourceIDIn,omitempty"`
+	SourceIDNotIn        []string `json:"sourceIDNotIn,omitempty"`
+	SourceIDGT           *string  `json:"sourceIDGT,omitempty"`
+	SourceIDGTE          *string  `json:"sourceIDGTE,omitempty"`
+	SourceIDLT           *string  `json:"sourceIDLT,omitempty"`
+	SourceIDLTE          *string  `json:"sourceIDLTE,omitempty"`
+	SourceIDContains     *string  `json:"sourceIDContains,omitempty"`
+	SourceIDHasPrefix    *string  `json:"sourceIDHasPrefix,omitempty"`
+	SourceIDHasSuffix    *string  `json:"sourceIDHasSuffix,omitempty"`
+	SourceIDEqualFold    *string  `json:"sourceIDEqualFold,omitempty"`
+	SourceIDContainsFold *string  `json:"sourceIDContainsFold,omitempty"`
+
+	// "day" field predicates.
+	Day             *string  `json:"day,omitempty"`
+	DayNEQ          *string  `json:"dayNEQ,omitempty"`
+	DayIn           []string `json:"dayIn,omitempty"`
+	DayNotIn        []string `json:"dayNotIn,omitempty"`
+	DayGT           *string  `json:"dayGT,omitempty"`
+	DayGTE          *string  `json:"dayGTE,omitempty"`
+	DayLT           *string  `json:"dayLT,omitempty"`
+	DayLTE          *string  `json:"dayLTE,omitempty"`
+	DayContains     *string  `json:"dayContains,omitempty"`
+	DayHasPrefix    *string  `json:"dayHasPrefix,omitempty"`
+	DayHasSuffix    *string  `json:"dayHasSuffix,omitempty"`
+	DayEqualFold    *string  `json:"dayEqualFold,omitempty"`
+	DayContainsFold *string  `json:"dayContainsFold,omitempty"`
+
+	// "encounter_id" field predicates.
+	EncounterID             *string  `json:"encounterID,omitempty"`
+	EncounterIDNEQ          *string  `json:"encounterIDNEQ,omitempty"`
+	EncounterIDIn           []string `json:"encounterIDIn,omitempty"`
+	EncounterIDNotIn        []string `json:"encounterIDNotIn,omitempty"`
+	EncounterIDGT           *string  `json:"encounterIDGT,omitempty"`
+	EncounterIDGTE          *string  `json:"encounterIDGTE,omitempty"`
+	EncounterIDLT           *string  `json:"encounterIDLT,omitempty"`
+	EncounterIDLTE          *string  `json:"encounterIDLTE,omitempty"`
+	EncounterIDContains     *string  `json:"encounterIDContains,omitempty"`
+	EncounterIDHasPrefix    *string  `json:"encounterIDHasPrefix,omitempty"`
+	EncounterIDHasSuffix    *string  `json:"encounterIDHasSuffix,omitempty"`
+	EncounterIDIsNil        bool     `json:"encounterIDIsNil,omitempty"`
+	EncounterIDNotNil       bool     `json:"encounterIDNotNil,omitempty"`
+	EncounterIDEqualFold    *string  `json:"encounterIDEqualFold,omitempty"`
+	EncounterIDContainsFold *string  `json:"encounterIDContainsFold,omitempty"`
+
+	// "admission_id" field predicates.
+	AdmissionID             *string  `json:"admissionID,omitempty"`
+	AdmissionIDNEQ          *string  `json:"admissionIDNEQ,omitempty"`
+	AdmissionIDIn           []string `json:"admissionIDIn,omitempty"`
+	AdmissionIDNotIn        []string `json:"admissionIDNotIn,omitempty"`
+	AdmissionIDGT           *string  `json:"admissionIDGT,omitempty"`
+	AdmissionIDGTE          *string  `json:"admissionIDGTE,omitempty"`
+	AdmissionIDLT           *string  `json:"admissionIDLT,omitempty"`
+	AdmissionIDLTE          *string  `json:"admissionIDLTE,omitempty"`
+	AdmissionIDContains     *string  `json:"admissionIDContains,omitempty"`
+	AdmissionIDHasPrefix    *string  `json:"admissionIDHasPrefix,omitempty"`
+	AdmissionIDHasSuffix    *string  `json:"admissionIDHasSuffix,omitempty"`
+	AdmissionIDIsNil        bool     `json:"admissionIDIsNil,omitempty"`
+	AdmissionIDNotNil       bool     `json:"admissionIDNotNil,omitempty"`
+	AdmissionIDEqualFold    *string  `json:"admissionIDEqualFold,omitempty"`
+	AdmissionIDContainsFold *string  `json:"admissionIDContainsFold,omitempty"`
+
+	// "tariff_id" field predicates.
+	TariffID             *string  `json:"tariffID,omitempty"`
+	TariffIDNEQ          *string  `json:"tariffIDNEQ,omitempty"`
+	TariffIDIn           []string `json:"tariffIDIn,omitempty"`
+	TariffIDNotIn        []string `json:"tariffIDNotIn,omitempty"`
+	TariffIDGT           *string  `json:"tariffIDGT,omitempty"`
+	TariffIDGTE          *string  `json:"tariffIDGTE,omitempty"`
+	TariffIDLT           *string  `json:"tariffIDLT,omitempty"`
+	TariffIDLTE          *string  `json:"tariffIDLTE,omitempty"`
+	TariffIDContains     *string  `json:"tariffIDContains,omitempty"`
+	TariffIDHasPrefix    *string  `json:"tariffIDHasPrefix,omitempty"`
+	TariffIDHasSuffix    *string  `json:"tariffIDHasSuffix,omitempty"`
+	TariffIDIsNil        bool     `json:"tariffIDIsNil,omitempty"`
+	TariffIDNotNil       bool     `json:"tariffIDNotNil,omitempty"`
+	TariffIDEqualFold    *string  `json:"tariffIDEqualFold,omitempty"`
+	TariffIDContainsFold *string  `json:"tariffIDContainsFold,omitempty"`
+
+	// "code" field predicates.
+	Code             *string  `json:"code,omitempty"`
+	CodeNEQ          *string  `json:"codeNEQ,omitempty"`
+	CodeIn           []string `json:"codeIn,omitempty"`
+	CodeNotIn        []string `json:"codeNotIn,omitempty"`
+	CodeGT           *string  `json:"codeGT,omitempty"`
+	CodeGTE          *string  `json:"codeGTE,omitempty"`
+	CodeLT           *string  `json:"codeLT,omitempty"`
+	CodeLTE          *string  `json:"codeLTE,omitempty"`
+	CodeContains     *string  `json:"codeContains,omitempty"`
+	CodeHasPrefix    *string  `json:"codeHasPrefix,omitempty"`
+	CodeHasSuffix    *string  `json:"codeHasSuffix,omitempty"`
+	CodeEqualFold    *string  `json:"codeEqualFold,omitempty"`
+	CodeContainsFold *string  `json:"codeContainsFold,omitempty"`
+
+	// "description" field predicates.
+	Description             *string  `json:"description,omitempty"`
+	DescriptionNEQ          *string  `json:"descriptionNEQ,omitempty"`
+	DescriptionIn           []string `json:"descriptionIn,omitempty"`
+	DescriptionNotIn        []string `json:"descriptionNotIn,omitempty"`
+	DescriptionGT           *string  `json:"descriptionGT,omitempty"`
+	DescriptionGTE          *string  `json:"descriptionGTE,omitempty"`
+	DescriptionLT           *string  `json:"descriptionLT,omitempty"`
+	DescriptionLTE          *string  `json:"descriptionLTE,omitempty"`
+	DescriptionContains     *string  `json:"descriptionContains,omitempty"`
+	DescriptionHasPrefix    *string  `json:"descriptionHasPrefix,omitempty"`
+	DescriptionHasSuffix    *string  `json:"descriptionHasSuffix,omitempty"`
+	DescriptionEqualFold    *string  `json:"descriptionEqualFold,omitempty"`
+	DescriptionContainsFold *string  `json:"descriptionContainsFold,omitempty"`
+
+	// "category" field predicates.
+	Category      *charge.Category  `json:"category,omitempty"`
+	CategoryNEQ   *charge.Category  `json:"categoryNEQ,omitempty"`
+	CategoryIn    []charge.Category `json:"categoryIn,omitempty"`
+	CategoryNotIn []charge.Category `json:"categoryNotIn,omitempty"`
+
+	// "quantity" field predicates.
+	Quantity      *int  `json:"quantity,omitempty"`
+	QuantityNEQ   *int  `json:"quantityNEQ,omitempty"`
+	QuantityIn    []int `json:"quantityIn,omitempty"`
+	QuantityNotIn []int `json:"quantityNotIn,omitempty"`
+	QuantityGT    *int  `json:"quantityGT,omitempty"`
+	QuantityGTE   *int  `json:"quantityGTE,omitempty"`
+	QuantityLT    *int  `json:"quantityLT,omitempty"`
+	QuantityLTE   *int  `json:"quantityLTE,omitempty"`
+
+	// "unit_price" field predicates.
+	UnitPrice      *int64  `json:"unitPrice,omitempty"`
+	UnitPriceNEQ   *int64  `json:"unitPriceNEQ,omitempty"`
+	UnitPriceIn    []int64 `json:"unitPriceIn,omitempty"`
+	UnitPriceNotIn []int64 `json:"unitPriceNotIn,omitempty"`
+	UnitPriceGT    *int64  `json:"unitPriceGT,omitempty"`
+	UnitPriceGTE   *int64  `json:"unitPriceGTE,omitempty"`
+	UnitPriceLT    *int64  `json:"unitPriceLT,omitempty"`
+	UnitPriceLTE   *int64  `json:"unitPriceLTE,omitempty"`
+
+	// "amount" field predicates.
+	Amount      *int64  `json:"amount,omitempty"`
+	AmountNEQ   *int64  `json:"amountNEQ,omitempty"`
+	AmountIn    []int64 `json:"amountIn,omitempty"`
+	AmountNotIn []int64 `json:"amountNotIn,omitempty"`
+	AmountGT    *int64  `json:"amountGT,omitempty"`
+	AmountGTE   *int64  `json:"amountGTE,omitempty"`
+	AmountLT    *int64  `json:"amountLT,omitempty"`
+	AmountLTE   *int64  `json:"amountLTE,omitempty"`
+
+	// "service_at" field predicates.
+	ServiceAt      *time.Time  `json:"serviceAt,omitempty"`
+	ServiceAtNEQ   *time.Time  `json:"serviceAtNEQ,omitempty"`
+	ServiceAtIn    []time.Time `json:"serviceAtIn,omitempty"`
+	ServiceAtNotIn []time.Time `json:"serviceAtNotIn,omitempty"`
+	ServiceAtGT    *time.Time  `json:"serviceAtGT,omitempty"`
+	ServiceAtGTE   *time.Time  `json:"serviceAtGTE,omitempty"`
+	ServiceAtLT    *time.Time  `json:"serviceAtLT,omitempty"`
+	ServiceAtLTE   *time.Time  `json:"serviceAtLTE,omitempty"`
+
+	// "created_by_id" field predicates.
+	CreatedByID             *string  `json:"createdByID,omitempty"`
+	CreatedByIDNEQ          *string  `json:"createdByIDNEQ,omitempty"`
+	CreatedByIDIn           []string `json:"createdByIDIn,omitempty"`
+	CreatedByIDNotIn        []string `json:"createdByIDNotIn,omitempty"`
+	CreatedByIDGT           *string  `json:"createdByIDGT,omitempty"`
+	CreatedByIDGTE          *string  `json:"createdByIDGTE,omitempty"`
+	CreatedByIDLT           *string  `json:"createdByIDLT,omitempty"`
+	CreatedByIDLTE          *string  `json:"createdByIDLTE,omitempty"`
+	CreatedByIDContains     *string  `json:"createdByIDContains,omitempty"`
+	CreatedByIDHasPrefix    *string  `json:"createdByIDHasPrefix,omitempty"`
+	CreatedByIDHasSuffix    *string  `json:"createdByIDHasSuffix,omitempty"`
+	CreatedByIDIsNil        bool     `json:"createdByIDIsNil,omitempty"`
+	CreatedByIDNotNil       bool     `json:"createdByIDNotNil,omitempty"`
+	CreatedByIDEqualFold    *string  `json:"createdByIDEqualFold,omitempty"`
+	CreatedByIDContainsFold *string  `json:"createdByIDContainsFold,omitempty"`
+
+	// "status" field predicates.
+	Status      *charge.Status  `json:"status,omitempty"`
+	StatusNEQ   *charge.Status  `json:"statusNEQ,omitempty"`
+	StatusIn    []charge.Status `json:"statusIn,omitempty"`
+	StatusNotIn []charge.Status `json:"statusNotIn,omitempty"`
+
+	// "reversed_by_id" field predicates.
+	ReversedByID             *string  `json:"reversedByID,omitempty"`
+	ReversedByIDNEQ          *string  `json:"reversedByIDNEQ,omitempty"`
+	ReversedByIDIn           []string `json:"reversedByIDIn,omitempty"`
+	ReversedByIDNotIn        []string `json:"reversedByIDNotIn,omitempty"`
+	ReversedByIDGT           *string  `json:"reversedByIDGT,omitempty"`
+	ReversedByIDGTE          *string  `json:"reversedByIDGTE,omitempty"`
+	ReversedByIDLT           *string  `json:"reversedByIDLT,omitempty"`
+	ReversedByIDLTE          *string  `json:"reversedByIDLTE,omitempty"`
+	ReversedByIDContains     *string  `json:"reversedByIDContains,omitempty"`
+	ReversedByIDHasPrefix    *string  `json:"reversedByIDHasPrefix,omitempty"`
+	ReversedByIDHasSuffix    *string  `json:"reversedByIDHasSuffix,omitempty"`
+	ReversedByIDIsNil        bool     `json:"reversedByIDIsNil,omitempty"`
+	ReversedByIDNotNil       bool     `json:"reversedByIDNotNil,omitempty"`
+	ReversedByIDEqualFold    *string  `json:"reversedByIDEqualFold,omitempty"`
+	ReversedByIDContainsFold *string  `json:"reversedByIDContainsFold,omitempty"`
+
+	// "reversed_at" field predicates.
+	ReversedAt       *time.Time  `json:"reversedAt,omitempty"`
+	ReversedAtNEQ    *time.Time  `json:"reversedAtNEQ,omitempty"`
+	ReversedAtIn     []time.Time `json:"reversedAtIn,omitempty"`
+	ReversedAtNotIn  []time.Time `json:"reversedAtNotIn,omitempty"`
+	ReversedAtGT     *time.Time  `json:"reversedAtGT,omitempty"`
+	ReversedAtGTE    *time.Time  `json:"reversedAtGTE,omitempty"`
+	ReversedAtLT     *time.Time  `json:"reversedAtLT,omitempty"`
+	ReversedAtLTE    *time.Time  `json:"reversedAtLTE,omitempty"`
+	ReversedAtIsNil  bool        `json:"reversedAtIsNil,omitempty"`
+	ReversedAtNotNil bool        `json:"reversedAtNotNil,omitempty"`
+
+	// "invoice_id" field predicates.
+	InvoiceID             *string  `json:"invoiceID,omitempty"`
+	InvoiceIDNEQ          *string  `json:"invoiceIDNEQ,omitempty"`
+	InvoiceIDIn           []string `json:"invoiceIDIn,omitempty"`
+	InvoiceIDNotIn        []string `json:"invoiceIDNotIn,omitempty"`
+	InvoiceIDGT           *string  `json:"invoiceIDGT,omitempty"`
+	InvoiceIDGTE          *string  `json:"invoiceIDGTE,omitempty"`
+	InvoiceIDLT           *string  `json:"invoiceIDLT,omitempty"`
+	InvoiceIDLTE          *string  `json:"invoiceIDLTE,omitempty"`
+	InvoiceIDContains     *string  `json:"invoiceIDContains,omitempty"`
+	InvoiceIDHasPrefix    *string  `json:"invoiceIDHasPrefix,omitempty"`
+	InvoiceIDHasSuffix    *string  `json:"invoiceIDHasSuffix,omitempty"`
+	InvoiceIDIsNil        bool     `json:"invoiceIDIsNil,omitempty"`
+	InvoiceIDNotNil       bool     `json:"invoiceIDNotNil,omitempty"`
+	InvoiceIDEqualFold    *string  `json:"invoiceIDEqualFold,omitempty"`
+	InvoiceIDContainsFold *string  `json:"invoiceIDContainsFold,omitempty"`
+
+	// "patient" edge predicates.
+	HasPatient     *bool                `json:"hasPatient,omitempty"`
+	HasPatientWith []*PatientWhereInput `json:"hasPatientWith,omitempty"`
+
+	// "tariff" edge predicates.
+	HasTariff     *bool               `json:"hasTariff,omitempty"`
+	HasTariffWith []*TariffWhereInput `json:"hasTariffWith,omitempty"`
+
+	// "invoice" edge predicates.
+	HasInvoice     *bool                `json:"hasInvoice,omitempty"`
+	HasInvoiceWith []*InvoiceWhereInput `json:"hasInvoiceWith,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *ChargeWhereInput) AddPredicates(predicates ...predicate.Charge) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the ChargeWhereInput filter on the ChargeQuery builder.
+func (i *ChargeWhereInput) Filter(q *ChargeQuery) (*ChargeQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyChargeWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyChargeWhereInput is returned in case the ChargeWhereInput is empty.
+var ErrEmptyChargeWhereInput = errors.New("ent: empty predicate ChargeWhereInput")
+
+// P returns a predicate for filtering charges.
+// An error is returned if the input is empty or invalid.
+func (i *ChargeWhereInput) P() (predicate.Charge, error) {
+	var predicates []predicate.Charge
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, charge.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.Charge, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, charge.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.Charge, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, charge.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, charge.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, charge.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, charge.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, charge.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, charge.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, charge.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, charge.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, charge.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, charge.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, charge.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, charge.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, charge.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, charge.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, charge.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, charge.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, charge.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, charge.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, charge.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.UpdatedAt != nil {
+		predicates = append(predicates, charge.UpdatedAtEQ(*i.UpdatedAt))
+	}
+	if i.UpdatedAtNEQ != nil {
+		predicates = append(predicates, charge.UpdatedAtNEQ(*i.UpdatedAtNEQ))
+	}
+	if len(i.UpdatedAtIn) > 0 {
+		predicates = append(predicates, charge.UpdatedAtIn(i.UpdatedAtIn...))
+	}
+	if len(i.UpdatedAtNotIn) > 0 {
+		predicates = append(predicates, charge.UpdatedAtNotIn(i.UpdatedAtNotIn...))
+	}
+	if i.UpdatedAtGT != nil {
+		predicates = append(predicates, charge.UpdatedAtGT(*i.UpdatedAtGT))
+	}
+	if i.UpdatedAtGTE != nil {
+		predicates = append(predicates, charge.UpdatedAtGTE(*i.UpdatedAtGTE))
+	}
+	if i.UpdatedAtLT != nil {
+		predicates = append(predicates, charge.UpdatedAtLT(*i.UpdatedAtLT))
+	}
+	if i.UpdatedAtLTE != nil {
+		predicates = append(predicates, charge.UpdatedAtLTE(*i.UpdatedAtLTE))
+	}
+	if i.PatientID != nil {
+		predicates = append(predicates, charge.PatientIDEQ(*i.PatientID))
+	}
+	if i.PatientIDNEQ != nil {
+		predicates = append(predicates, charge.PatientIDNEQ(*i.PatientIDNEQ))
+	}
+	if len(i.PatientIDIn) > 0 {
+		predicates = append(predicates, charge.PatientIDIn(i.PatientIDIn...))
+	}
+	if len(i.PatientIDNotIn) > 0 {
+		predicates = append(predicates, charge.PatientIDNotIn(i.PatientIDNotIn...))
+	}
+	if i.PatientIDGT != nil {
+		predicates = append(predicates, charge.PatientIDGT(*i.PatientIDGT))
+	}
+	if i.PatientIDGTE != nil {
+		predicates = append(predicates, charge.PatientIDGTE(*i.PatientIDGTE))
+	}
+	if i.PatientIDLT != nil {
+		predicates = append(predicates, charge.PatientIDLT(*i.PatientIDLT))
+	}
+	if i.PatientIDLTE != nil {
+		predicates = append(predicates, charge.PatientIDLTE(*i.PatientIDLTE))
+	}
+	if i.PatientIDContains != nil {
+		predicates = append(predicates, charge.PatientIDContains(*i.PatientIDContains))
+	}
+	if i.PatientIDHasPrefix != nil {
+		predicates = append(predicates, charge.PatientIDHasPrefix(*i.PatientIDHasPrefix))
+	}
+	if i.PatientIDHasSuffix != nil {
+		predicates = append(predicates, charge.PatientIDHasSuffix(*i.PatientIDHasSuffix))
+	}
+	if i.PatientIDEqualFold != nil {
+		predicates = append(predicates, charge.PatientIDEqualFold(*i.PatientIDEqualFold))
+	}
+	if i.PatientIDContainsFold != nil {
+		predicates = append(predicates, charge.PatientIDContainsFold(*i.PatientIDContainsFold))
+	}
+	if i.SourceType != nil {
+		predicates = append(predicates, charge.SourceTypeEQ(*i.SourceType))
+	}
+	if i.SourceTypeNEQ != nil {
+		predicates = append(predicates, charge.SourceTypeNEQ(*i.SourceTypeNEQ))
+	}
+	if len(i.SourceTypeIn) > 0 {
+		predicates = append(predicates, charge.SourceTypeIn(i.SourceTypeIn...))
+	}
+	if len(i.SourceTypeNotIn) > 0 {
+		predicates = append(predicates, charge.SourceTypeNotIn(i.SourceTypeNotIn...))
+	}
+	if i.SourceID != nil {
+		predicates = append(predicates, charge.SourceIDEQ(*i.SourceID))
+	}
+	if i.SourceIDNEQ != nil {
+		predicates = append(predicates, charge.SourceIDNEQ(*i.SourceIDNEQ))
+	}
+	if len(i.SourceIDIn) > 0 {
+		predicates = append(predicates, charge.SourceIDIn(i.SourceIDIn...))
+	}
+	if len(i.SourceIDNotIn) > 0 {
+		predicates = append(predicates, charge.SourceIDNotIn(i.SourceIDNotIn...))
+	}
+	if i.SourceIDGT != nil {
+		predicates = append(predicates, charge.SourceIDGT(*i.SourceIDGT))
+	}
+	if i.SourceIDGTE != nil {
+		predicates = append(predicates, charge.SourceIDGTE(*i.SourceIDGTE))
+	}
+	if i.SourceIDLT != nil {
+		predicates = append(predicates, charge.SourceIDLT(*i.SourceIDLT))
+	}
+	if i.SourceIDLTE != nil {
+		predicates = append(predicates, charge.SourceIDLTE(*i.SourceIDLTE))
+	}
+	if i.SourceIDContains != nil {
+		predicates = append(predicates, charge.SourceIDContains(*i.SourceIDContains))
+	}
+	if i.SourceIDHasPrefix != nil {
+		predicates = append(predicates, charge.SourceIDHasPrefix(*i.SourceIDHasPrefix))
+	}
+	if i.SourceIDHasSuffix != nil {
+		predicates = append(predicates, charge.SourceIDHasSuffix(*i.SourceIDHasSuffix))
+	}
+	if i.SourceIDEqualFold != nil {
+		predicates = append(predicates, charge.SourceIDEqualFold(*i.SourceIDEqualFold))
+	}
+	if i.SourceIDContainsFold != nil {
+		predicates = append(predicates, charge.SourceIDContainsFold(*i.SourceIDContainsFold))
+	}
+	if i.Day != nil {
+		predicates = append(predicates, charge.DayEQ(*i.Day))
+	}
+	if i.DayNEQ != nil {
+		predicates = append(predicates, charge.DayNEQ(*i.DayNEQ))
+	}
+	if len(i.DayIn) > 0 {
+		predicates = append(predicates, charge.DayIn(i.DayIn...))
+	}
+	if len(i.DayNotIn) > 0 {
+		predicates = append(predicates, charge.DayNotIn(i.DayNotIn...))
+	}
+	if i.DayGT != nil {
+		predicates = append(predicates, charge.DayGT(*i.DayGT))
+	}
+	if i.DayGTE != nil {
+		predicates = append(predicates, charge.DayGTE(*i.DayGTE))
+	}
+	if i.DayLT != nil {
+		predicates = append(predicates, charge.DayLT(*i.DayLT))
+	}
+	if i.DayLTE != nil {
+		predicates = append(predicates, charge.DayLTE(*i.DayLTE))
+	}
+	if i.DayContains != nil {
+		predicates = append(predicates, charge.DayContains(*i.DayContains))
+	}
+	if i.DayHasPrefix != nil {
+		predicates = append(predicates, charge.DayHasPrefix(*i.DayHasPrefix))
+	}
+	if i.DayHasSuffix != nil {
+		predicates = append(predicates, charge.DayHasSuffix(*i.DayHasSuffix))
+	}
+	if i.DayEqualFold != nil {
+		predicates = append(predicates, charge.DayEqualFold(*i.DayEqualFold))
+	}
+	if i.DayContainsFold != nil {
+		predicates = append(predicates, charge.DayContainsFold(*i.DayContainsFold))
+	}
+	if i.EncounterID != nil {
+		predicates = append(predicates, charge.EncounterIDEQ(*i.EncounterID))
+	}
+	if i.EncounterIDNEQ != nil {
+		predicates = append(predicates, charge.EncounterIDNEQ(*i.EncounterIDNEQ))
+	}
+	if len(i.EncounterIDIn) > 0 {
+		predicates = append(predicates, charge.EncounterIDIn(i.EncounterIDIn...))
+	}
+	if len(i.EncounterIDNotIn) > 0 {
+		predicates = append(predicates, charge.EncounterIDNotIn(i.EncounterIDNotIn...))
+	}
+	if i.EncounterIDGT != nil {
+		predicates = append(predicates, charge.EncounterIDGT(*i.EncounterIDGT))
+	}
+	if i.EncounterIDGTE != nil {
+		predicates = append(predicates, charge.EncounterIDGTE(*i.EncounterIDGTE))
+	}
+	if i.EncounterIDLT != nil {
+		predicates = append(predicates, charge.EncounterIDLT(*i.EncounterIDLT))
+	}
+	if i.EncounterIDLTE != nil {
+		predicates = append(predicates, charge.EncounterIDLTE(*i.EncounterIDLTE))
+	}
+	if i.EncounterIDContains != nil {
+		predicates = append(predicates, charge.EncounterIDContains(*i.EncounterIDContains))
+	}
+	if i.EncounterIDHasPrefix != nil {
+		predicates = append(predicates, charge.EncounterIDHasPrefix(*i.EncounterIDHasPrefix))
+	}
+	if i.EncounterIDHasSuffix != nil {
+		predicates = append(predicates, charge.EncounterIDHasSuffix(*i.EncounterIDHasSuffix))
+	}
+	if i.EncounterIDIsNil {
+		predicates = append(predicates, charge.EncounterIDIsNil())
+	}
+	if i.EncounterIDNotNil {
+		predicates = append(predicates, charge.EncounterIDNotNil())
+	}
+	if i.EncounterIDEqualFold != nil {
+		predicates = append(predicates, charge.EncounterIDEqualFold(*i.EncounterIDEqualFold))
+	}
+	if i.EncounterIDContainsFold != nil {
+		predicates = append(predicates, charge.EncounterIDContainsFold(*i.EncounterIDContainsFold))
+	}
+	if i.AdmissionID != nil {
+		predicates = append(predicates, charge.AdmissionIDEQ(*i.AdmissionID))
+	}
+	if i.AdmissionIDNEQ != nil {
+		predicates = append(predicates, charge.AdmissionIDNEQ(*i.AdmissionIDNEQ))
+	}
+	if len(i.AdmissionIDIn) > 0 {
+		predicates = append(predicates, charge.AdmissionIDIn(i.AdmissionIDIn...))
+	}
+	if len(i.AdmissionIDNotIn) > 0 {
+		predicates = append(predicates, charge.AdmissionIDNotIn(i.AdmissionIDNotIn...))
+	}
+	if i.AdmissionIDGT != nil {
+		predicates = append(predicates, charge.AdmissionIDGT(*i.AdmissionIDGT))
+	}
+	if i.AdmissionIDGTE != nil {
+		predicates = append(predicates, charge.AdmissionIDGTE(*i.AdmissionIDGTE))
+	}
+	if i.AdmissionIDLT != nil {
+		predicates = append(predicates, charge.AdmissionIDLT(*i.AdmissionIDLT))
+	}
+	if i.AdmissionIDLTE != nil {
+		predicates = append(predicates, charge.AdmissionIDLTE(*i.AdmissionIDLTE))
+	}
+	if i.AdmissionIDContains != nil {
+		predicates = append(predicates, charge.AdmissionIDContains(*i.AdmissionIDContains))
+	}
+	if i.AdmissionIDHasPrefix != nil {
+		predicates = append(predicates, charge.AdmissionIDHasPrefix(*i.AdmissionIDHasPrefix))
+	}
+	if i.AdmissionIDHasSuffix != nil {
+		predicates = append(predicates, charge.AdmissionIDHasSuffix(*i.AdmissionIDHasSuffix))
+	}
+	if i.AdmissionIDIsNil {
+		predicates = append(predicates, charge.AdmissionIDIsNil())
+	}
+	if i.AdmissionIDNotNil {
+		predicates = append(predicates, charge.AdmissionIDNotNil())
+	}
+	if i.AdmissionIDEqualFold != nil {
+		predicates = append(predicates, charge.AdmissionIDEqualFold(*i.AdmissionIDEqualFold))
+	}
+	if i.AdmissionIDContainsFold != nil {
+		predicates = append(predicates, charge.AdmissionIDContainsFold(*i.AdmissionIDContainsFold))
+	}
+	if i.TariffID != nil {
+		predicates = append(predicates, charge.TariffIDEQ(*i.TariffID))
+	}
+	if i.TariffIDNEQ != nil {
+		predicates = append(predicates, charge.TariffIDNEQ(*i.TariffIDNEQ))
+	}
+	if len(i.TariffIDIn) > 0 {
+		predicates = append(predicates, charge.TariffIDIn(i.TariffIDIn...))
+	}
+	if len(i.TariffIDNotIn) > 0 {
+		predicates = append(predicates, charge.TariffIDNotIn(i.TariffIDNotIn...))
+	}
+	if i.TariffIDGT != nil {
+		predicates = append(predicates, charge.TariffIDGT(*i.TariffIDGT))
+	}
+	if i.TariffIDGTE != nil {
+		predicates = append(predicates, charge.TariffIDGTE(*i.TariffIDGTE))
+	}
+	if i.TariffIDLT != nil {
+		predicates = append(predicates, charge.TariffIDLT(*i.TariffIDLT))
+	}
+	if i.TariffIDLTE != nil {
+		predicates = append(predicates, charge.TariffIDLTE(*i.TariffIDLTE))
+	}
+	if i.TariffIDContains != nil {
+		predicates = append(predicates, charge.TariffIDContains(*i.TariffIDContains))
+	}
+	if i.TariffIDHasPrefix != nil {
+		predicates = append(predicates, charge.TariffIDHasPrefix(*i.TariffIDHasPrefix))
+	}
+	if i.TariffIDHasSuffix != nil {
+		predicates = append(predicates, charge.TariffIDHasSuffix(*i.TariffIDHasSuffix))
+	}
+	if i.TariffIDIsNil {
+		predicates = append(predicates, charge.TariffIDIsNil())
+	}
+	if i.TariffIDNotNil {
+		predicates = append(predicates, charge.TariffIDNotNil())
+	}
+	if i.TariffIDEqualFold != nil {
+		predicates = append(predicates, charge.TariffIDEqualFold(*i.TariffIDEqualFold))
+	}
+	if i.TariffIDContainsFold != nil {
+		predicates = append(predicates, charge.TariffIDContainsFold(*i.TariffIDContainsFold))
+	}
+	if i.Code != nil {
+		predicates = append(predicates, charge.CodeEQ(*i.Code))
+	}
+	if i.CodeNEQ != nil {
+		predicates = append(predicates, charge.CodeNEQ(*i.CodeNEQ))
+	}
+	if len(i.CodeIn) > 0 {
+		predicates = append(predicates, charge.CodeIn(i.CodeIn...))
+	}
+	if len(i.CodeNotIn) > 0 {
+		predicates = append(predicates, charge.CodeNotIn(i.CodeNotIn...))
+	}
+	if i.CodeGT != nil {
+		predicates = append(predicates, charge.CodeGT(*i.CodeGT))
+	}
+	if i.CodeGTE != nil {
+		predicates = append(predicates, charge.CodeGTE(*i.CodeGTE))
+	}
+	if i.CodeLT != nil {
+		predicates = append(predicates, charge.CodeLT(*i.CodeLT))
+	}
+	if i.CodeLTE != nil {
+		predicates = append(predicates, charge.CodeLTE(*i.CodeLTE))
+	}
+	if i.CodeContains != nil {
+		predicates = append(predicates, charge.CodeContains(*i.CodeContains))
+	}
+	if i.CodeHasPrefix != nil {
+		predicates = append(predicates, charge.CodeHasPrefix(*i.CodeHasPrefix))
+	}
+	if i.CodeHasSuffix != nil {
+		predicates = append(predicates, charge.CodeHasSuffix(*i.CodeHasSuffix))
+	}
+	if i.CodeEqualFold != nil {
+		predicates = append(predicates, charge.CodeEqualFold(*i.CodeEqualFold))
+	}
+	if i.CodeContainsFold != nil {
+		predicates = append(predicates, charge.CodeContainsFold(*i.CodeContainsFold))
+	}
+	if i.Description != nil {
+		predicates = append(predicates, charge.DescriptionEQ(*i.Description))
+	}
+	if i.DescriptionNEQ != nil {
+		predicates = append(predicates, charge.DescriptionNEQ(*i.DescriptionNEQ))
+	}
+	if len(i.DescriptionIn) > 0 {
+		predicates = append(predicates, charge.DescriptionIn(i.DescriptionIn...))
+	}
+	if len(i.DescriptionNotIn) > 0 {
+		predicates = append(predicates, charge.DescriptionNotIn(i.DescriptionNotIn...))
+	}
+	if i.DescriptionGT != nil {
+		predicates = append(predicates, charge.DescriptionGT(*i.DescriptionGT))
+	}
+	if i.DescriptionGTE != nil {
+		predicates = append(predicates, charge.DescriptionGTE(*i.DescriptionGTE))
+	}
+	if i.DescriptionLT != nil {
+		predicates = append(predicates, charge.DescriptionLT(*i.DescriptionLT))
+	}
+	if i.DescriptionLTE != nil {
+		predicates = append(predicates, charge.DescriptionLTE(*i.DescriptionLTE))
+	}
+	if i.DescriptionContains != nil {
+		predicates = append(predicates, charge.DescriptionContains(*i.DescriptionContains))
+	}
+	if i.DescriptionHasPrefix != nil {
+		predicates = append(predicates, charge.DescriptionHasPrefix(*i.DescriptionHasPrefix))
+	}
+	if i.DescriptionHasSuffix != nil {
+		predicates = append(predicates, charge.DescriptionHasSuffix(*i.DescriptionHasSuffix))
+	}
+	if i.DescriptionEqualFold != nil {
+		predicates = append(predicates, charge.DescriptionEqualFold(*i.DescriptionEqualFold))
+	}
+	if i.DescriptionContainsFold != nil {
+		predicates = append(predicates, charge.DescriptionContainsFold(*i.DescriptionContainsFold))
+	}
+	if i.Category != nil {
+		predicates = append(predicates, charge.CategoryEQ(*i.Category))
+	}
+	if i.CategoryNEQ != nil {
+		predicates = append(predicates, charge.CategoryNEQ(*i.CategoryNEQ))
+	}
+	if len(i.CategoryIn) > 0 {
+		predicates = append(predicates, charge.CategoryIn(i.CategoryIn...))
+	}
+	if len(i.CategoryNotIn) > 0 {
+		predicates = append(predicates, charge.CategoryNotIn(i.CategoryNotIn...))
+	}
+	if i.Quantity != nil {
+		predicates = append(predicates, charge.QuantityEQ(*i.Quantity))
+	}
+	if i.QuantityNEQ != nil {
+		predicates = append(predicates, charge.QuantityNEQ(*i.QuantityNEQ))
+	}
+	if len(i.QuantityIn) > 0 {
+		predicates = append(predicates, charge.QuantityIn(i.QuantityIn...))
+	}
+	if len(i.QuantityNotIn) > 0 {
+		predicates = append(predicates, charge.QuantityNotIn(i.QuantityNotIn...))
+	}
+	if i.QuantityGT != nil {
+		predicates = append(predicates, charge.QuantityGT(*i.QuantityGT))
+	}
+	if i.QuantityGTE != nil {
+		predicates = append(predicates, charge.QuantityGTE(*i.QuantityGTE))
+	}
+	if i.QuantityLT != nil {
+		predicates = append(predicates, charge.QuantityLT(*i.QuantityLT))
+	}
+	if i.QuantityLTE != nil {
+		predicates = append(predicates, charge.QuantityLTE(*i.QuantityLTE))
+	}
+	if i.UnitPrice != nil {
+		predicates = append(predicates, charge.UnitPriceEQ(*i.UnitPrice))
+	}
+	if i.UnitPriceNEQ != nil {
+		predicates = append(predicates, charge.UnitPriceNEQ(*i.UnitPriceNEQ))
+	}
+	if len(i.UnitPriceIn) > 0 {
+		predicates = append(predicates, charge.UnitPriceIn(i.UnitPriceIn...))
+	}
+	if len(i.UnitPriceNotIn) > 0 {
+		predicates = append(predicates, charge.UnitPriceNotIn(i.UnitPriceNotIn...))
+	}
+	if i.UnitPriceGT != nil {
+		predicates = append(predicates, charge.UnitPriceGT(*i.UnitPriceGT))
+	}
+	if i.UnitPriceGTE != nil {
+		predicates = append(predicates, charge.UnitPriceGTE(*i.UnitPriceGTE))
+	}
+	if i.UnitPriceLT != nil {
+		predicates = append(predicates, charge.UnitPriceLT(*i.UnitPriceLT))
+	}
+	if i.UnitPriceLTE != nil {
+		predicates = append(predicates, charge.UnitPriceLTE(*i.UnitPriceLTE))
+	}
+	if i.Amount != nil {
+		predicates = append(predicates, charge.AmountEQ(*i.Amount))
+	}
+	if i.AmountNEQ != nil {
+		predicates = append(predicates, charge.AmountNEQ(*i.AmountNEQ))
+	}
+	if len(i.AmountIn) > 0 {
+		predicates = append(predicates, charge.AmountIn(i.AmountIn...))
+	}
+	if len(i.AmountNotIn) > 0 {
+		predicates = append(predicates, charge.AmountNotIn(i.AmountNotIn...))
+	}
+	if i.AmountGT != nil {
+		predicates = append(predicates, charge.AmountGT(*i.AmountGT))
+	}
+	if i.AmountGTE != nil {
+		predicates = append(predicates, charge.AmountGTE(*i.AmountGTE))
+	}
+	if i.AmountLT != nil {
+		predicates = append(predicates, charge.AmountLT(*i.AmountLT))
+	}
+	if i.AmountLTE != nil {
+		predicates = append(predicates, charge.AmountLTE(*i.AmountLTE))
+	}
+	if i.ServiceAt != nil {
+		predicates = append(predicates, charge.ServiceAtEQ(*i.ServiceAt))
+	}
+	if i.ServiceAtNEQ != nil {
+		predicates = append(predicates, charge.ServiceAtNEQ(*i.ServiceAtNEQ))
+	}
+	if len(i.ServiceAtIn) > 0 {
+		predicates = append(predicates, charge.ServiceAtIn(i.ServiceAtIn...))
+	}
+	if len(i.ServiceAtNotIn) > 0 {
+		predicates = append(predicates, charge.ServiceAtNotIn(i.ServiceAtNotIn...))
+	}
+	if i.ServiceAtGT != nil {
+		predicates = append(predicates, charge.ServiceAtGT(*i.ServiceAtGT))
+	}
+	if i.ServiceAtGTE != nil {
+		predicates = append(predicates, charge.ServiceAtGTE(*i.ServiceAtGTE))
+	}
+	if i.ServiceAtLT != nil {
+		predicates = append(predicates, charge.ServiceAtLT(*i.ServiceAtLT))
+	}
+	if i.ServiceAtLTE != nil {
+		predicates = append(predicates, charge.ServiceAtLTE(*i.ServiceAtLTE))
+	}
+	if i.CreatedByID != nil {
+		predicates = append(predicates, charge.CreatedByIDEQ(*i.CreatedByID))
+	}
+	if i.CreatedByIDNEQ != nil {
+		predicates = append(predicates, charge.CreatedByIDNEQ(*i.CreatedByIDNEQ))
+	}
+	if len(i.CreatedByIDIn) > 0 {
+		predicates = append(predicates, charge.CreatedByIDIn(i.CreatedByIDIn...))
+	}
+	if len(i.CreatedByIDNotIn) > 0 {
+		predicates = append(predicates, charge.CreatedByIDNotIn(i.CreatedByIDNotIn...))
+	}
+	if i.CreatedByIDGT != nil {
+		predicates = append(predicates, charge.CreatedByIDGT(*i.CreatedByIDGT))
+	}
+	if i.CreatedByIDGTE != nil {
+		predicates = append(predicates, charge.CreatedByIDGTE(*i.CreatedByIDGTE))
+	}
+	if i.CreatedByIDLT != nil {
+		predicates = append(predicates, charge.CreatedByIDLT(*i.CreatedByIDLT))
+	}
+	if i.CreatedByIDLTE != nil {
+		predicates = append(predicates, charge.CreatedByIDLTE(*i.CreatedByIDLTE))
+	}
+	if i.CreatedByIDContains != nil {
+		predicates = append(predicates, charge.CreatedByIDContains(*i.CreatedByIDContains))
+	}
+	if i.CreatedByIDHasPrefix != nil {
+		predicates = append(predicates, charge.CreatedByIDHasPrefix(*i.CreatedByIDHasPrefix))
+	}
+	if i.CreatedByIDHasSuffix != nil {
+		predicates = append(predicates, charge.CreatedByIDHasSuffix(*i.CreatedByIDHasSuffix))
+	}
+	if i.CreatedByIDIsNil {
+		predicates = append(predicates, charge.CreatedByIDIsNil())
+	}
+	if i.CreatedByIDNotNil {
+		predicates = append(predicates, charge.CreatedByIDNotNil())
+	}
+	if i.CreatedByIDEqualFold != nil {
+		predicates = append(predicates, charge.CreatedByIDEqualFold(*i.CreatedByIDEqualFold))
+	}
+	if i.CreatedByIDContainsFold != nil {
+		predicates = append(predicates, charge.CreatedByIDContainsFold(*i.CreatedByIDContainsFold))
+	}
+	if i.Status != nil {
+		predicates = append(predicates, charge.StatusEQ(*i.Status))
+	}
+	if i.StatusNEQ != nil {
+		predicates = append(predicates, charge.StatusNEQ(*i.StatusNEQ))
+	}
+	if len(i.StatusIn) > 0 {
+		predicates = append(predicates, charge.StatusIn(i.StatusIn...))
+	}
+	if len(i.StatusNotIn) > 0 {
+		predicates = append(predicates, charge.StatusNotIn(i.StatusNotIn...))
+	}
+	if i.ReversedByID != nil {
+		predicates = append(predicates, charge.ReversedByIDEQ(*i.ReversedByID))
+	}
+	if i.ReversedByIDNEQ != nil {
+		predicates = append(predicates, charge.ReversedByIDNEQ(*i.ReversedByIDNEQ))
+	}
+	if len(i.ReversedByIDIn) > 0 {
+		predicates = append(predicates, charge.ReversedByIDIn(i.ReversedByIDIn...))
+	}
+	if len(i.ReversedByIDNotIn) > 0 {
+		predicates = append(predicates, charge.ReversedByIDNotIn(i.ReversedByIDNotIn...))
+	}
+	if i.ReversedByIDGT != nil {
+		predicates = append(predicates, charge.ReversedByIDGT(*i.ReversedByIDGT))
+	}
+	if i.ReversedByIDGTE != nil {
+		predicates = append(predicates, charge.ReversedByIDGTE(*i.ReversedByIDGTE))
+	}
+	if i.ReversedByIDLT != nil {
+		predicates = append(predicates, charge.ReversedByIDLT(*i.ReversedByIDLT))
+	}
+	if i.ReversedByIDLTE != nil {
+		predicates = append(predicates, charge.ReversedByIDLTE(*i.ReversedByIDLTE))
+	}
+	if i.ReversedByIDContains != nil {
+		predicates = append(predicates, charge.ReversedByIDContains(*i.ReversedByIDContains))
+	}
+	if i.ReversedByIDHasPrefix != nil {
+		predicates = append(predicates, charge.ReversedByIDHasPrefix(*i.ReversedByIDHasPrefix))
+	}
+	if i.ReversedByIDHasSuffix != nil {
+		predicates = append(predicates, charge.ReversedByIDHasSuffix(*i.ReversedByIDHasSuffix))
+	}
+	if i.ReversedByIDIsNil {
+		predicates = append(predicates, charge.ReversedByIDIsNil())
+	}
+	if i.ReversedByIDNotNil {
+		predicates = append(predicates, charge.ReversedByIDNotNil())
+	}
+	if i.ReversedByIDEqualFold != nil {
+		predicates = append(predicates, charge.ReversedByIDEqualFold(*i.ReversedByIDEqualFold))
+	}
+	if i.ReversedByIDContainsFold != nil {
+		predicates = append(predicates, charge.ReversedByIDContainsFold(*i.ReversedByIDContainsFold))
+	}
+	if i.ReversedAt != nil {
+		predicates = append(predicates, charge.ReversedAtEQ(*i.ReversedAt))
+	}
+	if i.ReversedAtNEQ != nil {
+		predicates = append(predicates, charge.ReversedAtNEQ(*i.ReversedAtNEQ))
+	}
+	if len(i.ReversedAtIn) > 0 {
+		predicates = append(predicates, charge.ReversedAtIn(i.ReversedAtIn...))
+	}
+	if len(i.ReversedAtNotIn) > 0 {
+		predicates = append(predicates, charge.ReversedAtNotIn(i.ReversedAtNotIn...))
+	}
+	if i.ReversedAtGT != nil {
+		predicates = append(predicates, charge.ReversedAtGT(*i.ReversedAtGT))
+	}
+	if i.ReversedAtGTE != nil {
+		predicates = append(predicates, charge.ReversedAtGTE(*i.ReversedAtGTE))
+	}
+	if i.ReversedAtLT != nil {
+		predicates = append(predicates, charge.ReversedAtLT(*i.ReversedAtLT))
+	}
+	if i.ReversedAtLTE != nil {
+		predicates = append(predicates, charge.ReversedAtLTE(*i.ReversedAtLTE))
+	}
+	if i.ReversedAtIsNil {
+		predicates = append(predicates, charge.ReversedAtIsNil())
+	}
+	if i.ReversedAtNotNil {
+		predicates = append(predicates, charge.ReversedAtNotNil())
+	}
+	if i.InvoiceID != nil {
+		predicates = append(predicates, charge.InvoiceIDEQ(*i.InvoiceID))
+	}
+	if i.InvoiceIDNEQ != nil {
+		predicates = append(predicates, charge.InvoiceIDNEQ(*i.InvoiceIDNEQ))
+	}
+	if len(i.InvoiceIDIn) > 0 {
+		predicates = append(predicates, charge.InvoiceIDIn(i.InvoiceIDIn...))
+	}
+	if len(i.InvoiceIDNotIn) > 0 {
+		predicates = append(predicates, charge.InvoiceIDNotIn(i.InvoiceIDNotIn...))
+	}
+	if i.InvoiceIDGT != nil {
+		predicates = append(predicates, charge.InvoiceIDGT(*i.InvoiceIDGT))
+	}
+	if i.InvoiceIDGTE != nil {
+		predicates = append(predicates, charge.InvoiceIDGTE(*i.InvoiceIDGTE))
+	}
+	if i.InvoiceIDLT != nil {
+		predicates = append(predicates, charge.InvoiceIDLT(*i.InvoiceIDLT))
+	}
+	if i.InvoiceIDLTE != nil {
+		predicates = append(predicates, charge.InvoiceIDLTE(*i.InvoiceIDLTE))
+	}
+	if i.InvoiceIDContains != nil {
+		predicates = append(predicates, charge.InvoiceIDContains(*i.InvoiceIDContains))
+	}
+	if i.InvoiceIDHasPrefix != nil {
+		predicates = append(predicates, charge.InvoiceIDHasPrefix(*i.InvoiceIDHasPrefix))
+	}
+	if i.InvoiceIDHasSuffix != nil {
+		predicates = append(predicates, charge.InvoiceIDHasSuffix(*i.InvoiceIDHasSuffix))
+	}
+	if i.InvoiceIDIsNil {
+		predicates = append(predicates, charge.InvoiceIDIsNil())
+	}
+	if i.InvoiceIDNotNil {
+		predicates = append(predicates, charge.InvoiceIDNotNil())
+	}
+	if i.InvoiceIDEqualFold != nil {
+		predicates = append(predicates, charge.InvoiceIDEqualFold(*i.InvoiceIDEqualFold))
+	}
+	if i.InvoiceIDContainsFold != nil {
+		predicates = append(predicates, charge.InvoiceIDContainsFold(*i.InvoiceIDContainsFold))
+	}
+
+	if i.HasPatient != nil {
+		p := charge.HasPatient()
+		if !*i.HasPatient {
+			p = charge.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasPatientWith) > 0 {
+		with := make([]predicate.Patient, 0, len(i.HasPatientWith))
+		for _, w := range i.HasPatientWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasPatientWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, charge.HasPatientWith(with...))
+	}
+	if i.HasTariff != nil {
+		p := charge.HasTariff()
+		if !*i.HasTariff {
+			p = charge.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasTariffWith) > 0 {
+		with := make([]predicate.Tariff, 0, len(i.HasTariffWith))
+		for _, w := range i.HasTariffWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasTariffWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, charge.HasTariffWith(with...))
+	}
+	if i.HasInvoice != nil {
+		p := charge.HasInvoice()
+		if !*i.HasInvoice {
+			p = charge.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasInvoiceWith) > 0 {
+		with := make([]predicate.Invoice, 0, len(i.HasInvoiceWith))
+		for _, w := range i.HasInvoiceWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasInvoiceWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, charge.HasInvoiceWith(with...))
+	}
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyChargeWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return charge.And(predicates...), nil
 	}
 }
 
@@ -15536,6 +16681,1482 @@ func (i *InsurancePolicyWhereInput) P() (predicate.InsurancePolicy, error) {
 		return predicates[0], nil
 	default:
 		return insurancepolicy.And(predicates...), nil
+	}
+}
+
+// InvoiceWhereInput represents a where input for filtering Invoice queries.
+type InvoiceWhereInput struct {
+	Predicates []predicate.Invoice  `json:"-"`
+	Not        *InvoiceWhereInput   `json:"not,omitempty"`
+	Or         []*InvoiceWhereInput `json:"or,omitempty"`
+	And        []*InvoiceWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "updated_at" field predicates.
+	UpdatedAt      *time.Time  `json:"updatedAt,omitempty"`
+	UpdatedAtNEQ   *time.Time  `json:"updatedAtNEQ,omitempty"`
+	UpdatedAtIn    []time.Time `json:"updatedAtIn,omitempty"`
+	UpdatedAtNotIn []time.Time `json:"updatedAtNotIn,omitempty"`
+	UpdatedAtGT    *time.Time  `json:"updatedAtGT,omitempty"`
+	UpdatedAtGTE   *time.Time  `json:"updatedAtGTE,omitempty"`
+	UpdatedAtLT    *time.Time  `json:"updatedAtLT,omitempty"`
+	UpdatedAtLTE   *time.Time  `json:"updatedAtLTE,omitempty"`
+
+	// "patient_id" field predicates.
+	PatientID             *string  `json:"patientID,omitempty"`
+	PatientIDNEQ          *string  `json:"patientIDNEQ,omitempty"`
+	PatientIDIn           []string `json:"patientIDIn,omitempty"`
+	PatientIDNotIn        []string `json:"patientIDNotIn,omitempty"`
+	PatientIDGT           *string  `json:"patientIDGT,omitempty"`
+	PatientIDGTE          *string  `json:"patientIDGTE,omitempty"`
+	PatientIDLT           *string  `json:"patientIDLT,omitempty"`
+	PatientIDLTE          *string  `json:"patientIDLTE,omitempty"`
+	PatientIDContains     *string  `json:"patientIDContains,omitempty"`
+	PatientIDHasPrefix    *string  `json:"patientIDHasPrefix,omitempty"`
+	PatientIDHasSuffix    *string  `json:"patientIDHasSuffix,omitempty"`
+	PatientIDEqualFold    *string  `json:"patientIDEqualFold,omitempty"`
+	PatientIDContainsFold *string  `json:"patientIDContainsFold,omitempty"`
+
+	// "number" field predicates.
+	Number             *string  `json:"number,omitempty"`
+	NumberNEQ          *string  `json:"numberNEQ,omitempty"`
+	NumberIn           []string `json:"numberIn,omitempty"`
+	NumberNotIn        []string `json:"numberNotIn,omitempty"`
+	NumberGT           *string  `json:"numberGT,omitempty"`
+	NumberGTE          *string  `json:"numberGTE,omitempty"`
+	NumberLT           *string  `json:"numberLT,omitempty"`
+	NumberLTE          *string  `json:"numberLTE,omitempty"`
+	NumberContains     *string  `json:"numberContains,omitempty"`
+	NumberHasPrefix    *string  `json:"numberHasPrefix,omitempty"`
+	NumberHasSuffix    *string  `json:"numberHasSuffix,omitempty"`
+	NumberIsNil        bool     `json:"numberIsNil,omitempty"`
+	NumberNotNil       bool     `json:"numberNotNil,omitempty"`
+	NumberEqualFold    *string  `json:"numberEqualFold,omitempty"`
+	NumberContainsFold *string  `json:"numberContainsFold,omitempty"`
+
+	// "encounter_id" field predicates.
+	EncounterID             *string  `json:"encounterID,omitempty"`
+	EncounterIDNEQ          *string  `json:"encounterIDNEQ,omitempty"`
+	EncounterIDIn           []string `json:"encounterIDIn,omitempty"`
+	EncounterIDNotIn        []string `json:"encounterIDNotIn,omitempty"`
+	EncounterIDGT           *string  `json:"encounterIDGT,omitempty"`
+	EncounterIDGTE          *string  `json:"encounterIDGTE,omitempty"`
+	EncounterIDLT           *string  `json:"encounterIDLT,omitempty"`
+	EncounterIDLTE          *string  `json:"encounterIDLTE,omitempty"`
+	EncounterIDContains     *string  `json:"encounterIDContains,omitempty"`
+	EncounterIDHasPrefix    *string  `json:"encounterIDHasPrefix,omitempty"`
+	EncounterIDHasSuffix    *string  `json:"encounterIDHasSuffix,omitempty"`
+	EncounterIDIsNil        bool     `json:"encounterIDIsNil,omitempty"`
+	EncounterIDNotNil       bool     `json:"encounterIDNotNil,omitempty"`
+	EncounterIDEqualFold    *string  `json:"encounterIDEqualFold,omitempty"`
+	EncounterIDContainsFold *string  `json:"encounterIDContainsFold,omitempty"`
+
+	// "period_from" field predicates.
+	PeriodFrom       *time.Time  `json:"periodFrom,omitempty"`
+	PeriodFromNEQ    *time.Time  `json:"periodFromNEQ,omitempty"`
+	PeriodFromIn     []time.Time `json:"periodFromIn,omitempty"`
+	PeriodFromNotIn  []time.Time `json:"periodFromNotIn,omitempty"`
+	PeriodFromGT     *time.Time  `json:"periodFromGT,omitempty"`
+	PeriodFromGTE    *time.Time  `json:"periodFromGTE,omitempty"`
+	PeriodFromLT     *time.Time  `json:"periodFromLT,omitempty"`
+	PeriodFromLTE    *time.Time  `json:"periodFromLTE,omitempty"`
+	PeriodFromIsNil  bool        `json:"periodFromIsNil,omitempty"`
+	PeriodFromNotNil bool        `json:"periodFromNotNil,omitempty"`
+
+	// "period_to" field predicates.
+	PeriodTo       *time.Time  `json:"periodTo,omitempty"`
+	PeriodToNEQ    *time.Time  `json:"periodToNEQ,omitempty"`
+	PeriodToIn     []time.Time `json:"periodToIn,omitempty"`
+	PeriodToNotIn  []time.Time `json:"periodToNotIn,omitempty"`
+	PeriodToGT     *time.Time  `json:"periodToGT,omitempty"`
+	PeriodToGTE    *time.Time  `json:"periodToGTE,omitempty"`
+	PeriodToLT     *time.Time  `json:"periodToLT,omitempty"`
+	PeriodToLTE    *time.Time  `json:"periodToLTE,omitempty"`
+	PeriodToIsNil  bool        `json:"periodToIsNil,omitempty"`
+	PeriodToNotNil bool        `json:"periodToNotNil,omitempty"`
+
+	// "status" field predicates.
+	Status      *invoice.Status  `json:"status,omitempty"`
+	StatusNEQ   *invoice.Status  `json:"statusNEQ,omitempty"`
+	StatusIn    []invoice.Status `json:"statusIn,omitempty"`
+	StatusNotIn []invoice.Status `json:"statusNotIn,omitempty"`
+
+	// "subtotal" field predicates.
+	Subtotal      *int64  `json:"subtotal,omitempty"`
+	SubtotalNEQ   *int64  `json:"subtotalNEQ,omitempty"`
+	SubtotalIn    []int64 `json:"subtotalIn,omitempty"`
+	SubtotalNotIn []int64 `json:"subtotalNotIn,omitempty"`
+	SubtotalGT    *int64  `json:"subtotalGT,omitempty"`
+	SubtotalGTE   *int64  `json:"subtotalGTE,omitempty"`
+	SubtotalLT    *int64  `json:"subtotalLT,omitempty"`
+	SubtotalLTE   *int64  `json:"subtotalLTE,omitempty"`
+
+	// "discount_total" field predicates.
+	DiscountTotal      *int64  `json:"discountTotal,omitempty"`
+	DiscountTotalNEQ   *int64  `json:"discountTotalNEQ,omitempty"`
+	DiscountTotalIn    []int64 `json:"discountTotalIn,omitempty"`
+	DiscountTotalNotIn []int64 `json:"discountTotalNotIn,omitempty"`
+	DiscountTotalGT    *int64  `json:"discountTotalGT,omitempty"`
+	DiscountTotalGTE   *int64  `json:"discountTotalGTE,omitempty"`
+	DiscountTotalLT    *int64  `json:"discountTotalLT,omitempty"`
+	DiscountTotalLTE   *int64  `json:"discountTotalLTE,omitempty"`
+
+	// "tax_rate_basis_points" field predicates.
+	TaxRateBasisPoints      *int  `json:"taxRateBasisPoints,omitempty"`
+	TaxRateBasisPointsNEQ   *int  `json:"taxRateBasisPointsNEQ,omitempty"`
+	TaxRateBasisPointsIn    []int `json:"taxRateBasisPointsIn,omitempty"`
+	TaxRateBasisPointsNotIn []int `json:"taxRateBasisPointsNotIn,omitempty"`
+	TaxRateBasisPointsGT    *int  `json:"taxRateBasisPointsGT,omitempty"`
+	TaxRateBasisPointsGTE   *int  `json:"taxRateBasisPointsGTE,omitempty"`
+	TaxRateBasisPointsLT    *int  `json:"taxRateBasisPointsLT,omitempty"`
+	TaxRateBasisPointsLTE   *int  `json:"taxRateBasisPointsLTE,omitempty"`
+
+	// "tax_total" field predicates.
+	TaxTotal      *int64  `json:"taxTotal,omitempty"`
+	TaxTotalNEQ   *int64  `json:"taxTotalNEQ,omitempty"`
+	TaxTotalIn    []int64 `json:"taxTotalIn,omitempty"`
+	TaxTotalNotIn []int64 `json:"taxTotalNotIn,omitempty"`
+	TaxTotalGT    *int64  `json:"taxTotalGT,omitempty"`
+	TaxTotalGTE   *int64  `json:"taxTotalGTE,omitempty"`
+	TaxTotalLT    *int64  `json:"taxTotalLT,omitempty"`
+	TaxTotalLTE   *int64  `json:"taxTotalLTE,omitempty"`
+
+	// "total" field predicates.
+	Total      *int64  `json:"total,omitempty"`
+	TotalNEQ   *int64  `json:"totalNEQ,omitempty"`
+	TotalIn    []int64 `json:"totalIn,omitempty"`
+	TotalNotIn []int64 `json:"totalNotIn,omitempty"`
+	TotalGT    *int64  `json:"totalGT,omitempty"`
+	TotalGTE   *int64  `json:"totalGTE,omitempty"`
+	TotalLT    *int64  `json:"totalLT,omitempty"`
+	TotalLTE   *int64  `json:"totalLTE,omitempty"`
+
+	// "paid" field predicates.
+	Paid      *int64  `json:"paid,omitempty"`
+	PaidNEQ   *int64  `json:"paidNEQ,omitempty"`
+	PaidIn    []int64 `json:"paidIn,omitempty"`
+	PaidNotIn []int64 `json:"paidNotIn,omitempty"`
+	PaidGT    *int64  `json:"paidGT,omitempty"`
+	PaidGTE   *int64  `json:"paidGTE,omitempty"`
+	PaidLT    *int64  `json:"paidLT,omitempty"`
+	PaidLTE   *int64  `json:"paidLTE,omitempty"`
+
+	// "created_by_id" field predicates.
+	CreatedByID             *string  `json:"createdByID,omitempty"`
+	CreatedByIDNEQ          *string  `json:"createdByIDNEQ,omitempty"`
+	CreatedByIDIn           []string `json:"createdByIDIn,omitempty"`
+	CreatedByIDNotIn        []string `json:"createdByIDNotIn,omitempty"`
+	CreatedByIDGT           *string  `json:"createdByIDGT,omitempty"`
+	CreatedByIDGTE          *string  `json:"createdByIDGTE,omitempty"`
+	CreatedByIDLT           *string  `json:"createdByIDLT,omitempty"`
+	CreatedByIDLTE          *string  `json:"createdByIDLTE,omitempty"`
+	CreatedByIDContains     *string  `json:"createdByIDContains,omitempty"`
+	CreatedByIDHasPrefix    *string  `json:"createdByIDHasPrefix,omitempty"`
+	CreatedByIDHasSuffix    *string  `json:"createdByIDHasSuffix,omitempty"`
+	CreatedByIDEqualFold    *string  `json:"createdByIDEqualFold,omitempty"`
+	CreatedByIDContainsFold *string  `json:"createdByIDContainsFold,omitempty"`
+
+	// "issued_at" field predicates.
+	IssuedAt       *time.Time  `json:"issuedAt,omitempty"`
+	IssuedAtNEQ    *time.Time  `json:"issuedAtNEQ,omitempty"`
+	IssuedAtIn     []time.Time `json:"issuedAtIn,omitempty"`
+	IssuedAtNotIn  []time.Time `json:"issuedAtNotIn,omitempty"`
+	IssuedAtGT     *time.Time  `json:"issuedAtGT,omitempty"`
+	IssuedAtGTE    *time.Time  `json:"issuedAtGTE,omitempty"`
+	IssuedAtLT     *time.Time  `json:"issuedAtLT,omitempty"`
+	IssuedAtLTE    *time.Time  `json:"issuedAtLTE,omitempty"`
+	IssuedAtIsNil  bool        `json:"issuedAtIsNil,omitempty"`
+	IssuedAtNotNil bool        `json:"issuedAtNotNil,omitempty"`
+
+	// "issued_by_id" field predicates.
+	IssuedByID             *string  `json:"issuedByID,omitempty"`
+	IssuedByIDNEQ          *string  `json:"issuedByIDNEQ,omitempty"`
+	IssuedByIDIn           []string `json:"issuedByIDIn,omitempty"`
+	IssuedByIDNotIn        []string `json:"issuedByIDNotIn,omitempty"`
+	IssuedByIDGT           *string  `json:"issuedByIDGT,omitempty"`
+	IssuedByIDGTE          *string  `json:"issuedByIDGTE,omitempty"`
+	IssuedByIDLT           *string  `json:"issuedByIDLT,omitempty"`
+	IssuedByIDLTE          *string  `json:"issuedByIDLTE,omitempty"`
+	IssuedByIDContains     *string  `json:"issuedByIDContains,omitempty"`
+	IssuedByIDHasPrefix    *string  `json:"issuedByIDHasPrefix,omitempty"`
+	IssuedByIDHasSuffix    *string  `json:"issuedByIDHasSuffix,omitempty"`
+	IssuedByIDIsNil        bool     `json:"issuedByIDIsNil,omitempty"`
+	IssuedByIDNotNil       bool     `json:"issuedByIDNotNil,omitempty"`
+	IssuedByIDEqualFold    *string  `json:"issuedByIDEqualFold,omitempty"`
+	IssuedByIDContainsFold *string  `json:"issuedByIDContainsFold,omitempty"`
+
+	// "voided_at" field predicates.
+	VoidedAt       *time.Time  `json:"voidedAt,omitempty"`
+	VoidedAtNEQ    *time.Time  `json:"voidedAtNEQ,omitempty"`
+	VoidedAtIn     []time.Time `json:"voidedAtIn,omitempty"`
+	VoidedAtNotIn  []time.Time `json:"voidedAtNotIn,omitempty"`
+	VoidedAtGT     *time.Time  `json:"voidedAtGT,omitempty"`
+	VoidedAtGTE    *time.Time  `json:"voidedAtGTE,omitempty"`
+	VoidedAtLT     *time.Time  `json:"voidedAtLT,omitempty"`
+	VoidedAtLTE    *time.Time  `json:"voidedAtLTE,omitempty"`
+	VoidedAtIsNil  bool        `json:"voidedAtIsNil,omitempty"`
+	VoidedAtNotNil bool        `json:"voidedAtNotNil,omitempty"`
+
+	// "voided_by_id" field predicates.
+	VoidedByID             *string  `json:"voidedByID,omitempty"`
+	VoidedByIDNEQ          *string  `json:"voidedByIDNEQ,omitempty"`
+	VoidedByIDIn           []string `json:"voidedByIDIn,omitempty"`
+	VoidedByIDNotIn        []string `json:"voidedByIDNotIn,omitempty"`
+	VoidedByIDGT           *string  `json:"voidedByIDGT,omitempty"`
+	VoidedByIDGTE          *string  `json:"voidedByIDGTE,omitempty"`
+	VoidedByIDLT           *string  `json:"voidedByIDLT,omitempty"`
+	VoidedByIDLTE          *string  `json:"voidedByIDLTE,omitempty"`
+	VoidedByIDContains     *string  `json:"voidedByIDContains,omitempty"`
+	VoidedByIDHasPrefix    *string  `json:"voidedByIDHasPrefix,omitempty"`
+	VoidedByIDHasSuffix    *string  `json:"voidedByIDHasSuffix,omitempty"`
+	VoidedByIDIsNil        bool     `json:"voidedByIDIsNil,omitempty"`
+	VoidedByIDNotNil       bool     `json:"voidedByIDNotNil,omitempty"`
+	VoidedByIDEqualFold    *string  `json:"voidedByIDEqualFold,omitempty"`
+	VoidedByIDContainsFold *string  `json:"voidedByIDContainsFold,omitempty"`
+
+	// "patient" edge predicates.
+	HasPatient     *bool                `json:"hasPatient,omitempty"`
+	HasPatientWith []*PatientWhereInput `json:"hasPatientWith,omitempty"`
+
+	// "discounts" edge predicates.
+	HasDiscounts     *bool                        `json:"hasDiscounts,omitempty"`
+	HasDiscountsWith []*InvoiceDiscountWhereInput `json:"hasDiscountsWith,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *InvoiceWhereInput) AddPredicates(predicates ...predicate.Invoice) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the InvoiceWhereInput filter on the InvoiceQuery builder.
+func (i *InvoiceWhereInput) Filter(q *InvoiceQuery) (*InvoiceQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyInvoiceWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyInvoiceWhereInput is returned in case the InvoiceWhereInput is empty.
+var ErrEmptyInvoiceWhereInput = errors.New("ent: empty predicate InvoiceWhereInput")
+
+// P returns a predicate for filtering invoices.
+// An error is returned if the input is empty or invalid.
+func (i *InvoiceWhereInput) P() (predicate.Invoice, error) {
+	var predicates []predicate.Invoice
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, invoice.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.Invoice, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, invoice.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.Invoice, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, invoice.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, invoice.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, invoice.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, invoice.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, invoice.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, invoice.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, invoice.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, invoice.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, invoice.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, invoice.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, invoice.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, invoice.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, invoice.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, invoice.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, invoice.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, invoice.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, invoice.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, invoice.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, invoice.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.UpdatedAt != nil {
+		predicates = append(predicates, invoice.UpdatedAtEQ(*i.UpdatedAt))
+	}
+	if i.UpdatedAtNEQ != nil {
+		predicates = append(predicates, invoice.UpdatedAtNEQ(*i.UpdatedAtNEQ))
+	}
+	if len(i.UpdatedAtIn) > 0 {
+		predicates = append(predicates, invoice.UpdatedAtIn(i.UpdatedAtIn...))
+	}
+	if len(i.UpdatedAtNotIn) > 0 {
+		predicates = append(predicates, invoice.UpdatedAtNotIn(i.UpdatedAtNotIn...))
+	}
+	if i.UpdatedAtGT != nil {
+		predicates = append(predicates, invoice.UpdatedAtGT(*i.UpdatedAtGT))
+	}
+	if i.UpdatedAtGTE != nil {
+		predicates = append(predicates, invoice.UpdatedAtGTE(*i.UpdatedAtGTE))
+	}
+	if i.UpdatedAtLT != nil {
+		predicates = append(predicates, invoice.UpdatedAtLT(*i.UpdatedAtLT))
+	}
+	if i.UpdatedAtLTE != nil {
+		predicates = append(predicates, invoice.UpdatedAtLTE(*i.UpdatedAtLTE))
+	}
+	if i.PatientID != nil {
+		predicates = append(predicates, invoice.PatientIDEQ(*i.PatientID))
+	}
+	if i.PatientIDNEQ != nil {
+		predicates = append(predicates, invoice.PatientIDNEQ(*i.PatientIDNEQ))
+	}
+	if len(i.PatientIDIn) > 0 {
+		predicates = append(predicates, invoice.PatientIDIn(i.PatientIDIn...))
+	}
+	if len(i.PatientIDNotIn) > 0 {
+		predicates = append(predicates, invoice.PatientIDNotIn(i.PatientIDNotIn...))
+	}
+	if i.PatientIDGT != nil {
+		predicates = append(predicates, invoice.PatientIDGT(*i.PatientIDGT))
+	}
+	if i.PatientIDGTE != nil {
+		predicates = append(predicates, invoice.PatientIDGTE(*i.PatientIDGTE))
+	}
+	if i.PatientIDLT != nil {
+		predicates = append(predicates, invoice.PatientIDLT(*i.PatientIDLT))
+	}
+	if i.PatientIDLTE != nil {
+		predicates = append(predicates, invoice.PatientIDLTE(*i.PatientIDLTE))
+	}
+	if i.PatientIDContains != nil {
+		predicates = append(predicates, invoice.PatientIDContains(*i.PatientIDContains))
+	}
+	if i.PatientIDHasPrefix != nil {
+		predicates = append(predicates, invoice.PatientIDHasPrefix(*i.PatientIDHasPrefix))
+	}
+	if i.PatientIDHasSuffix != nil {
+		predicates = append(predicates, invoice.PatientIDHasSuffix(*i.PatientIDHasSuffix))
+	}
+	if i.PatientIDEqualFold != nil {
+		predicates = append(predicates, invoice.PatientIDEqualFold(*i.PatientIDEqualFold))
+	}
+	if i.PatientIDContainsFold != nil {
+		predicates = append(predicates, invoice.PatientIDContainsFold(*i.PatientIDContainsFold))
+	}
+	if i.Number != nil {
+		predicates = append(predicates, invoice.NumberEQ(*i.Number))
+	}
+	if i.NumberNEQ != nil {
+		predicates = append(predicates, invoice.NumberNEQ(*i.NumberNEQ))
+	}
+	if len(i.NumberIn) > 0 {
+		predicates = append(predicates, invoice.NumberIn(i.NumberIn...))
+	}
+	if len(i.NumberNotIn) > 0 {
+		predicates = append(predicates, invoice.NumberNotIn(i.NumberNotIn...))
+	}
+	if i.NumberGT != nil {
+		predicates = append(predicates, invoice.NumberGT(*i.NumberGT))
+	}
+	if i.NumberGTE != nil {
+		predicates = append(predicates, invoice.NumberGTE(*i.NumberGTE))
+	}
+	if i.NumberLT != nil {
+		predicates = append(predicates, invoice.NumberLT(*i.NumberLT))
+	}
+	if i.NumberLTE != nil {
+		predicates = append(predicates, invoice.NumberLTE(*i.NumberLTE))
+	}
+	if i.NumberContains != nil {
+		predicates = append(predicates, invoice.NumberContains(*i.NumberContains))
+	}
+	if i.NumberHasPrefix != nil {
+		predicates = append(predicates, invoice.NumberHasPrefix(*i.NumberHasPrefix))
+	}
+	if i.NumberHasSuffix != nil {
+		predicates = append(predicates, invoice.NumberHasSuffix(*i.NumberHasSuffix))
+	}
+	if i.NumberIsNil {
+		predicates = append(predicates, invoice.NumberIsNil())
+	}
+	if i.NumberNotNil {
+		predicates = append(predicates, invoice.NumberNotNil())
+	}
+	if i.NumberEqualFold != nil {
+		predicates = append(predicates, invoice.NumberEqualFold(*i.NumberEqualFold))
+	}
+	if i.NumberContainsFold != nil {
+		predicates = append(predicates, invoice.NumberContainsFold(*i.NumberContainsFold))
+	}
+	if i.EncounterID != nil {
+		predicates = append(predicates, invoice.EncounterIDEQ(*i.EncounterID))
+	}
+	if i.EncounterIDNEQ != nil {
+		predicates = append(predicates, invoice.EncounterIDNEQ(*i.EncounterIDNEQ))
+	}
+	if len(i.EncounterIDIn) > 0 {
+		predicates = append(predicates, invoice.EncounterIDIn(i.EncounterIDIn...))
+	}
+	if len(i.EncounterIDNotIn) > 0 {
+		predicates = append(predicates, invoice.EncounterIDNotIn(i.EncounterIDNotIn...))
+	}
+	if i.EncounterIDGT != nil {
+		predicates = append(predicates, invoice.EncounterIDGT(*i.EncounterIDGT))
+	}
+	if i.EncounterIDGTE != nil {
+		predicates = append(predicates, invoice.EncounterIDGTE(*i.EncounterIDGTE))
+	}
+	if i.EncounterIDLT != nil {
+		predicates = append(predicates, invoice.EncounterIDLT(*i.EncounterIDLT))
+	}
+	if i.EncounterIDLTE != nil {
+		predicates = append(predicates, invoice.EncounterIDLTE(*i.EncounterIDLTE))
+	}
+	if i.EncounterIDContains != nil {
+		predicates = append(predicates, invoice.EncounterIDContains(*i.EncounterIDContains))
+	}
+	if i.EncounterIDHasPrefix != nil {
+		predicates = append(predicates, invoice.EncounterIDHasPrefix(*i.EncounterIDHasPrefix))
+	}
+	if i.EncounterIDHasSuffix != nil {
+		predicates = append(predicates, invoice.EncounterIDHasSuffix(*i.EncounterIDHasSuffix))
+	}
+	if i.EncounterIDIsNil {
+		predicates = append(predicates, invoice.EncounterIDIsNil())
+	}
+	if i.EncounterIDNotNil {
+		predicates = append(predicates, invoice.EncounterIDNotNil())
+	}
+	if i.EncounterIDEqualFold != nil {
+		predicates = append(predicates, invoice.EncounterIDEqualFold(*i.EncounterIDEqualFold))
+	}
+	if i.EncounterIDContainsFold != nil {
+		predicates = append(predicates, invoice.EncounterIDContainsFold(*i.EncounterIDContainsFold))
+	}
+	if i.PeriodFrom != nil {
+		predicates = append(predicates, invoice.PeriodFromEQ(*i.PeriodFrom))
+	}
+	if i.PeriodFromNEQ != nil {
+		predicates = append(predicates, invoice.PeriodFromNEQ(*i.PeriodFromNEQ))
+	}
+	if len(i.PeriodFromIn) > 0 {
+		predicates = append(predicates, invoice.PeriodFromIn(i.PeriodFromIn...))
+	}
+	if len(i.PeriodFromNotIn) > 0 {
+		predicates = append(predicates, invoice.PeriodFromNotIn(i.PeriodFromNotIn...))
+	}
+	if i.PeriodFromGT != nil {
+		predicates = append(predicates, invoice.PeriodFromGT(*i.PeriodFromGT))
+	}
+	if i.PeriodFromGTE != nil {
+		predicates = append(predicates, invoice.PeriodFromGTE(*i.PeriodFromGTE))
+	}
+	if i.PeriodFromLT != nil {
+		predicates = append(predicates, invoice.PeriodFromLT(*i.PeriodFromLT))
+	}
+	if i.PeriodFromLTE != nil {
+		predicates = append(predicates, invoice.PeriodFromLTE(*i.PeriodFromLTE))
+	}
+	if i.PeriodFromIsNil {
+		predicates = append(predicates, invoice.PeriodFromIsNil())
+	}
+	if i.PeriodFromNotNil {
+		predicates = append(predicates, invoice.PeriodFromNotNil())
+	}
+	if i.PeriodTo != nil {
+		predicates = append(predicates, invoice.PeriodToEQ(*i.PeriodTo))
+	}
+	if i.PeriodToNEQ != nil {
+		predicates = append(predicates, invoice.PeriodToNEQ(*i.PeriodToNEQ))
+	}
+	if len(i.PeriodToIn) > 0 {
+		predicates = append(predicates, invoice.PeriodToIn(i.PeriodToIn...))
+	}
+	if len(i.PeriodToNotIn) > 0 {
+		predicates = append(predicates, invoice.PeriodToNotIn(i.PeriodToNotIn...))
+	}
+	if i.PeriodToGT != nil {
+		predicates = append(predicates, invoice.PeriodToGT(*i.PeriodToGT))
+	}
+	if i.PeriodToGTE != nil {
+		predicates = append(predicates, invoice.PeriodToGTE(*i.PeriodToGTE))
+	}
+	if i.PeriodToLT != nil {
+		predicates = append(predicates, invoice.PeriodToLT(*i.PeriodToLT))
+	}
+	if i.PeriodToLTE != nil {
+		predicates = append(predicates, invoice.PeriodToLTE(*i.PeriodToLTE))
+	}
+	if i.PeriodToIsNil {
+		predicates = append(predicates, invoice.PeriodToIsNil())
+	}
+	if i.PeriodToNotNil {
+		predicates = append(predicates, invoice.PeriodToNotNil())
+	}
+	if i.Status != nil {
+		predicates = append(predicates, invoice.StatusEQ(*i.Status))
+	}
+	if i.StatusNEQ != nil {
+		predicates = append(predicates, invoice.StatusNEQ(*i.StatusNEQ))
+	}
+	if len(i.StatusIn) > 0 {
+		predicates = append(predicates, invoice.StatusIn(i.StatusIn...))
+	}
+	if len(i.StatusNotIn) > 0 {
+		predicates = append(predicates, invoice.StatusNotIn(i.StatusNotIn...))
+	}
+	if i.Subtotal != nil {
+		predicates = append(predicates, invoice.SubtotalEQ(*i.Subtotal))
+	}
+	if i.SubtotalNEQ != nil {
+		predicates = append(predicates, invoice.SubtotalNEQ(*i.SubtotalNEQ))
+	}
+	if len(i.SubtotalIn) > 0 {
+		predicates = append(predicates, invoice.SubtotalIn(i.SubtotalIn...))
+	}
+	if len(i.SubtotalNotIn) > 0 {
+		predicates = append(predicates, invoice.SubtotalNotIn(i.SubtotalNotIn...))
+	}
+	if i.SubtotalGT != nil {
+		predicates = append(predicates, invoice.SubtotalGT(*i.SubtotalGT))
+	}
+	if i.SubtotalGTE != nil {
+		predicates = append(predicates, invoice.SubtotalGTE(*i.SubtotalGTE))
+	}
+	if i.SubtotalLT != nil {
+		predicates = append(predicates, invoice.SubtotalLT(*i.SubtotalLT))
+	}
+	if i.SubtotalLTE != nil {
+		predicates = append(predicates, invoice.SubtotalLTE(*i.SubtotalLTE))
+	}
+	if i.DiscountTotal != nil {
+		predicates = append(predicates, invoice.DiscountTotalEQ(*i.DiscountTotal))
+	}
+	if i.DiscountTotalNEQ != nil {
+		predicates = append(predicates, invoice.DiscountTotalNEQ(*i.DiscountTotalNEQ))
+	}
+	if len(i.DiscountTotalIn) > 0 {
+		predicates = append(predicates, invoice.DiscountTotalIn(i.DiscountTotalIn...))
+	}
+	if len(i.DiscountTotalNotIn) > 0 {
+		predicates = append(predicates, invoice.DiscountTotalNotIn(i.DiscountTotalNotIn...))
+	}
+	if i.DiscountTotalGT != nil {
+		predicates = append(predicates, invoice.DiscountTotalGT(*i.DiscountTotalGT))
+	}
+	if i.DiscountTotalGTE != nil {
+		predicates = append(predicates, invoice.DiscountTotalGTE(*i.DiscountTotalGTE))
+	}
+	if i.DiscountTotalLT != nil {
+		predicates = append(predicates, invoice.DiscountTotalLT(*i.DiscountTotalLT))
+	}
+	if i.DiscountTotalLTE != nil {
+		predicates = append(predicates, invoice.DiscountTotalLTE(*i.DiscountTotalLTE))
+	}
+	if i.TaxRateBasisPoints != nil {
+		predicates = append(predicates, invoice.TaxRateBasisPointsEQ(*i.TaxRateBasisPoints))
+	}
+	if i.TaxRateBasisPointsNEQ != nil {
+		predicates = append(predicates, invoice.TaxRateBasisPointsNEQ(*i.TaxRateBasisPointsNEQ))
+	}
+	if len(i.TaxRateBasisPointsIn) > 0 {
+		predicates = append(predicates, invoice.TaxRateBasisPointsIn(i.TaxRateBasisPointsIn...))
+	}
+	if len(i.TaxRateBasisPointsNotIn) > 0 {
+		predicates = append(predicates, invoice.TaxRateBasisPointsNotIn(i.TaxRateBasisPointsNotIn...))
+	}
+	if i.TaxRateBasisPointsGT != nil {
+		predicates = append(predicates, invoice.TaxRateBasisPointsGT(*i.TaxRateBasisPointsGT))
+	}
+	if i.TaxRateBasisPointsGTE != nil {
+		predicates = append(predicates, invoice.TaxRateBasisPointsGTE(*i.TaxRateBasisPointsGTE))
+	}
+	if i.TaxRateBasisPointsLT != nil {
+		predicates = append(predicates, invoice.TaxRateBasisPointsLT(*i.TaxRateBasisPointsLT))
+	}
+	if i.TaxRateBasisPointsLTE != nil {
+		predicates = append(predicates, invoice.TaxRateBasisPointsLTE(*i.TaxRateBasisPointsLTE))
+	}
+	if i.TaxTotal != nil {
+		predicates = append(predicates, invoice.TaxTotalEQ(*i.TaxTotal))
+	}
+	if i.TaxTotalNEQ != nil {
+		predicates = append(predicates, invoice.TaxTotalNEQ(*i.TaxTotalNEQ))
+	}
+	if len(i.TaxTotalIn) > 0 {
+		predicates = append(predicates, invoice.TaxTotalIn(i.TaxTotalIn...))
+	}
+	if len(i.TaxTotalNotIn) > 0 {
+		predicates = append(predicates, invoice.TaxTotalNotIn(i.TaxTotalNotIn...))
+	}
+	if i.TaxTotalGT != nil {
+		predicates = append(predicates, invoice.TaxTotalGT(*i.TaxTotalGT))
+	}
+	if i.TaxTotalGTE != nil {
+		predicates = append(predicates, invoice.TaxTotalGTE(*i.TaxTotalGTE))
+	}
+	if i.TaxTotalLT != nil {
+		predicates = append(predicates, invoice.TaxTotalLT(*i.TaxTotalLT))
+	}
+	if i.TaxTotalLTE != nil {
+		predicates = append(predicates, invoice.TaxTotalLTE(*i.TaxTotalLTE))
+	}
+	if i.Total != nil {
+		predicates = append(predicates, invoice.TotalEQ(*i.Total))
+	}
+	if i.TotalNEQ != nil {
+		predicates = append(predicates, invoice.TotalNEQ(*i.TotalNEQ))
+	}
+	if len(i.TotalIn) > 0 {
+		predicates = append(predicates, invoice.TotalIn(i.TotalIn...))
+	}
+	if len(i.TotalNotIn) > 0 {
+		predicates = append(predicates, invoice.TotalNotIn(i.TotalNotIn...))
+	}
+	if i.TotalGT != nil {
+		predicates = append(predicates, invoice.TotalGT(*i.TotalGT))
+	}
+	if i.TotalGTE != nil {
+		predicates = append(predicates, invoice.TotalGTE(*i.TotalGTE))
+	}
+	if i.TotalLT != nil {
+		predicates = append(predicates, invoice.TotalLT(*i.TotalLT))
+	}
+	if i.TotalLTE != nil {
+		predicates = append(predicates, invoice.TotalLTE(*i.TotalLTE))
+	}
+	if i.Paid != nil {
+		predicates = append(predicates, invoice.PaidEQ(*i.Paid))
+	}
+	if i.PaidNEQ != nil {
+		predicates = append(predicates, invoice.PaidNEQ(*i.PaidNEQ))
+	}
+	if len(i.PaidIn) > 0 {
+		predicates = append(predicates, invoice.PaidIn(i.PaidIn...))
+	}
+	if len(i.PaidNotIn) > 0 {
+		predicates = append(predicates, invoice.PaidNotIn(i.PaidNotIn...))
+	}
+	if i.PaidGT != nil {
+		predicates = append(predicates, invoice.PaidGT(*i.PaidGT))
+	}
+	if i.PaidGTE != nil {
+		predicates = append(predicates, invoice.PaidGTE(*i.PaidGTE))
+	}
+	if i.PaidLT != nil {
+		predicates = append(predicates, invoice.PaidLT(*i.PaidLT))
+	}
+	if i.PaidLTE != nil {
+		predicates = append(predicates, invoice.PaidLTE(*i.PaidLTE))
+	}
+	if i.CreatedByID != nil {
+		predicates = append(predicates, invoice.CreatedByIDEQ(*i.CreatedByID))
+	}
+	if i.CreatedByIDNEQ != nil {
+		predicates = append(predicates, invoice.CreatedByIDNEQ(*i.CreatedByIDNEQ))
+	}
+	if len(i.CreatedByIDIn) > 0 {
+		predicates = append(predicates, invoice.CreatedByIDIn(i.CreatedByIDIn...))
+	}
+	if len(i.CreatedByIDNotIn) > 0 {
+		predicates = append(predicates, invoice.CreatedByIDNotIn(i.CreatedByIDNotIn...))
+	}
+	if i.CreatedByIDGT != nil {
+		predicates = append(predicates, invoice.CreatedByIDGT(*i.CreatedByIDGT))
+	}
+	if i.CreatedByIDGTE != nil {
+		predicates = append(predicates, invoice.CreatedByIDGTE(*i.CreatedByIDGTE))
+	}
+	if i.CreatedByIDLT != nil {
+		predicates = append(predicates, invoice.CreatedByIDLT(*i.CreatedByIDLT))
+	}
+	if i.CreatedByIDLTE != nil {
+		predicates = append(predicates, invoice.CreatedByIDLTE(*i.CreatedByIDLTE))
+	}
+	if i.CreatedByIDContains != nil {
+		predicates = append(predicates, invoice.CreatedByIDContains(*i.CreatedByIDContains))
+	}
+	if i.CreatedByIDHasPrefix != nil {
+		predicates = append(predicates, invoice.CreatedByIDHasPrefix(*i.CreatedByIDHasPrefix))
+	}
+	if i.CreatedByIDHasSuffix != nil {
+		predicates = append(predicates, invoice.CreatedByIDHasSuffix(*i.CreatedByIDHasSuffix))
+	}
+	if i.CreatedByIDEqualFold != nil {
+		predicates = append(predicates, invoice.CreatedByIDEqualFold(*i.CreatedByIDEqualFold))
+	}
+	if i.CreatedByIDContainsFold != nil {
+		predicates = append(predicates, invoice.CreatedByIDContainsFold(*i.CreatedByIDContainsFold))
+	}
+	if i.IssuedAt != nil {
+		predicates = append(predicates, invoice.IssuedAtEQ(*i.IssuedAt))
+	}
+	if i.IssuedAtNEQ != nil {
+		predicates = append(predicates, invoice.IssuedAtNEQ(*i.IssuedAtNEQ))
+	}
+	if len(i.IssuedAtIn) > 0 {
+		predicates = append(predicates, invoice.IssuedAtIn(i.IssuedAtIn...))
+	}
+	if len(i.IssuedAtNotIn) > 0 {
+		predicates = append(predicates, invoice.IssuedAtNotIn(i.IssuedAtNotIn...))
+	}
+	if i.IssuedAtGT != nil {
+		predicates = append(predicates, invoice.IssuedAtGT(*i.IssuedAtGT))
+	}
+	if i.IssuedAtGTE != nil {
+		predicates = append(predicates, invoice.IssuedAtGTE(*i.IssuedAtGTE))
+	}
+	if i.IssuedAtLT != nil {
+		predicates = append(predicates, invoice.IssuedAtLT(*i.IssuedAtLT))
+	}
+	if i.IssuedAtLTE != nil {
+		predicates = append(predicates, invoice.IssuedAtLTE(*i.IssuedAtLTE))
+	}
+	if i.IssuedAtIsNil {
+		predicates = append(predicates, invoice.IssuedAtIsNil())
+	}
+	if i.IssuedAtNotNil {
+		predicates = append(predicates, invoice.IssuedAtNotNil())
+	}
+	if i.IssuedByID != nil {
+		predicates = append(predicates, invoice.IssuedByIDEQ(*i.IssuedByID))
+	}
+	if i.IssuedByIDNEQ != nil {
+		predicates = append(predicates, invoice.IssuedByIDNEQ(*i.IssuedByIDNEQ))
+	}
+	if len(i.IssuedByIDIn) > 0 {
+		predicates = append(predicates, invoice.IssuedByIDIn(i.IssuedByIDIn...))
+	}
+	if len(i.IssuedByIDNotIn) > 0 {
+		predicates = append(predicates, invoice.IssuedByIDNotIn(i.IssuedByIDNotIn...))
+	}
+	if i.IssuedByIDGT != nil {
+		predicates = append(predicates, invoice.IssuedByIDGT(*i.IssuedByIDGT))
+	}
+	if i.IssuedByIDGTE != nil {
+		predicates = append(predicates, invoice.IssuedByIDGTE(*i.IssuedByIDGTE))
+	}
+	if i.IssuedByIDLT != nil {
+		predicates = append(predicates, invoice.IssuedByIDLT(*i.IssuedByIDLT))
+	}
+	if i.IssuedByIDLTE != nil {
+		predicates = append(predicates, invoice.IssuedByIDLTE(*i.IssuedByIDLTE))
+	}
+	if i.IssuedByIDContains != nil {
+		predicates = append(predicates, invoice.IssuedByIDContains(*i.IssuedByIDContains))
+	}
+	if i.IssuedByIDHasPrefix != nil {
+		predicates = append(predicates, invoice.IssuedByIDHasPrefix(*i.IssuedByIDHasPrefix))
+	}
+	if i.IssuedByIDHasSuffix != nil {
+		predicates = append(predicates, invoice.IssuedByIDHasSuffix(*i.IssuedByIDHasSuffix))
+	}
+	if i.IssuedByIDIsNil {
+		predicates = append(predicates, invoice.IssuedByIDIsNil())
+	}
+	if i.IssuedByIDNotNil {
+		predicates = append(predicates, invoice.IssuedByIDNotNil())
+	}
+	if i.IssuedByIDEqualFold != nil {
+		predicates = append(predicates, invoice.IssuedByIDEqualFold(*i.IssuedByIDEqualFold))
+	}
+	if i.IssuedByIDContainsFold != nil {
+		predicates = append(predicates, invoice.IssuedByIDContainsFold(*i.IssuedByIDContainsFold))
+	}
+	if i.VoidedAt != nil {
+		predicates = append(predicates, invoice.VoidedAtEQ(*i.VoidedAt))
+	}
+	if i.VoidedAtNEQ != nil {
+		predicates = append(predicates, invoice.VoidedAtNEQ(*i.VoidedAtNEQ))
+	}
+	if len(i.VoidedAtIn) > 0 {
+		predicates = append(predicates, invoice.VoidedAtIn(i.VoidedAtIn...))
+	}
+	if len(i.VoidedAtNotIn) > 0 {
+		predicates = append(predicates, invoice.VoidedAtNotIn(i.VoidedAtNotIn...))
+	}
+	if i.VoidedAtGT != nil {
+		predicates = append(predicates, invoice.VoidedAtGT(*i.VoidedAtGT))
+	}
+	if i.VoidedAtGTE != nil {
+		predicates = append(predicates, invoice.VoidedAtGTE(*i.VoidedAtGTE))
+	}
+	if i.VoidedAtLT != nil {
+		predicates = append(predicates, invoice.VoidedAtLT(*i.VoidedAtLT))
+	}
+	if i.VoidedAtLTE != nil {
+		predicates = append(predicates, invoice.VoidedAtLTE(*i.VoidedAtLTE))
+	}
+	if i.VoidedAtIsNil {
+		predicates = append(predicates, invoice.VoidedAtIsNil())
+	}
+	if i.VoidedAtNotNil {
+		predicates = append(predicates, invoice.VoidedAtNotNil())
+	}
+	if i.VoidedByID != nil {
+		predicates = append(predicates, invoice.VoidedByIDEQ(*i.VoidedByID))
+	}
+	if i.VoidedByIDNEQ != nil {
+		predicates = append(predicates, invoice.VoidedByIDNEQ(*i.VoidedByIDNEQ))
+	}
+	if len(i.VoidedByIDIn) > 0 {
+		predicates = append(predicates, invoice.VoidedByIDIn(i.VoidedByIDIn...))
+	}
+	if len(i.VoidedByIDNotIn) > 0 {
+		predicates = append(predicates, invoice.VoidedByIDNotIn(i.VoidedByIDNotIn...))
+	}
+	if i.VoidedByIDGT != nil {
+		predicates = append(predicates, invoice.VoidedByIDGT(*i.VoidedByIDGT))
+	}
+	if i.VoidedByIDGTE != nil {
+		predicates = append(predicates, invoice.VoidedByIDGTE(*i.VoidedByIDGTE))
+	}
+	if i.VoidedByIDLT != nil {
+		predicates = append(predicates, invoice.VoidedByIDLT(*i.VoidedByIDLT))
+	}
+	if i.VoidedByIDLTE != nil {
+		predicates = append(predicates, invoice.VoidedByIDLTE(*i.VoidedByIDLTE))
+	}
+	if i.VoidedByIDContains != nil {
+		predicates = append(predicates, invoice.VoidedByIDContains(*i.VoidedByIDContains))
+	}
+	if i.VoidedByIDHasPrefix != nil {
+		predicates = append(predicates, invoice.VoidedByIDHasPrefix(*i.VoidedByIDHasPrefix))
+	}
+	if i.VoidedByIDHasSuffix != nil {
+		predicates = append(predicates, invoice.VoidedByIDHasSuffix(*i.VoidedByIDHasSuffix))
+	}
+	if i.VoidedByIDIsNil {
+		predicates = append(predicates, invoice.VoidedByIDIsNil())
+	}
+	if i.VoidedByIDNotNil {
+		predicates = append(predicates, invoice.VoidedByIDNotNil())
+	}
+	if i.VoidedByIDEqualFold != nil {
+		predicates = append(predicates, invoice.VoidedByIDEqualFold(*i.VoidedByIDEqualFold))
+	}
+	if i.VoidedByIDContainsFold != nil {
+		predicates = append(predicates, invoice.VoidedByIDContainsFold(*i.VoidedByIDContainsFold))
+	}
+
+	if i.HasPatient != nil {
+		p := invoice.HasPatient()
+		if !*i.HasPatient {
+			p = invoice.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasPatientWith) > 0 {
+		with := make([]predicate.Patient, 0, len(i.HasPatientWith))
+		for _, w := range i.HasPatientWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasPatientWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, invoice.HasPatientWith(with...))
+	}
+	if i.HasDiscounts != nil {
+		p := invoice.HasDiscounts()
+		if !*i.HasDiscounts {
+			p = invoice.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasDiscountsWith) > 0 {
+		with := make([]predicate.InvoiceDiscount, 0, len(i.HasDiscountsWith))
+		for _, w := range i.HasDiscountsWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasDiscountsWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, invoice.HasDiscountsWith(with...))
+	}
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyInvoiceWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return invoice.And(predicates...), nil
+	}
+}
+
+// InvoiceDiscountWhereInput represents a where input for filtering InvoiceDiscount queries.
+type InvoiceDiscountWhereInput struct {
+	Predicates []predicate.InvoiceDiscount  `json:"-"`
+	Not        *InvoiceDiscountWhereInput   `json:"not,omitempty"`
+	Or         []*InvoiceDiscountWhereInput `json:"or,omitempty"`
+	And        []*InvoiceDiscountWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "updated_at" field predicates.
+	UpdatedAt      *time.Time  `json:"updatedAt,omitempty"`
+	UpdatedAtNEQ   *time.Time  `json:"updatedAtNEQ,omitempty"`
+	UpdatedAtIn    []time.Time `json:"updatedAtIn,omitempty"`
+	UpdatedAtNotIn []time.Time `json:"updatedAtNotIn,omitempty"`
+	UpdatedAtGT    *time.Time  `json:"updatedAtGT,omitempty"`
+	UpdatedAtGTE   *time.Time  `json:"updatedAtGTE,omitempty"`
+	UpdatedAtLT    *time.Time  `json:"updatedAtLT,omitempty"`
+	UpdatedAtLTE   *time.Time  `json:"updatedAtLTE,omitempty"`
+
+	// "invoice_id" field predicates.
+	InvoiceID             *string  `json:"invoiceID,omitempty"`
+	InvoiceIDNEQ          *string  `json:"invoiceIDNEQ,omitempty"`
+	InvoiceIDIn           []string `json:"invoiceIDIn,omitempty"`
+	InvoiceIDNotIn        []string `json:"invoiceIDNotIn,omitempty"`
+	InvoiceIDGT           *string  `json:"invoiceIDGT,omitempty"`
+	InvoiceIDGTE          *string  `json:"invoiceIDGTE,omitempty"`
+	InvoiceIDLT           *string  `json:"invoiceIDLT,omitempty"`
+	InvoiceIDLTE          *string  `json:"invoiceIDLTE,omitempty"`
+	InvoiceIDContains     *string  `json:"invoiceIDContains,omitempty"`
+	InvoiceIDHasPrefix    *string  `json:"invoiceIDHasPrefix,omitempty"`
+	InvoiceIDHasSuffix    *string  `json:"invoiceIDHasSuffix,omitempty"`
+	InvoiceIDEqualFold    *string  `json:"invoiceIDEqualFold,omitempty"`
+	InvoiceIDContainsFold *string  `json:"invoiceIDContainsFold,omitempty"`
+
+	// "amount" field predicates.
+	Amount      *int64  `json:"amount,omitempty"`
+	AmountNEQ   *int64  `json:"amountNEQ,omitempty"`
+	AmountIn    []int64 `json:"amountIn,omitempty"`
+	AmountNotIn []int64 `json:"amountNotIn,omitempty"`
+	AmountGT    *int64  `json:"amountGT,omitempty"`
+	AmountGTE   *int64  `json:"amountGTE,omitempty"`
+	AmountLT    *int64  `json:"amountLT,omitempty"`
+	AmountLTE   *int64  `json:"amountLTE,omitempty"`
+
+	// "requested_by_id" field predicates.
+	RequestedByID             *string  `json:"requestedByID,omitempty"`
+	RequestedByIDNEQ          *string  `json:"requestedByIDNEQ,omitempty"`
+	RequestedByIDIn           []string `json:"requestedByIDIn,omitempty"`
+	RequestedByIDNotIn        []string `json:"requestedByIDNotIn,omitempty"`
+	RequestedByIDGT           *string  `json:"requestedByIDGT,omitempty"`
+	RequestedByIDGTE          *string  `json:"requestedByIDGTE,omitempty"`
+	RequestedByIDLT           *string  `json:"requestedByIDLT,omitempty"`
+	RequestedByIDLTE          *string  `json:"requestedByIDLTE,omitempty"`
+	RequestedByIDContains     *string  `json:"requestedByIDContains,omitempty"`
+	RequestedByIDHasPrefix    *string  `json:"requestedByIDHasPrefix,omitempty"`
+	RequestedByIDHasSuffix    *string  `json:"requestedByIDHasSuffix,omitempty"`
+	RequestedByIDEqualFold    *string  `json:"requestedByIDEqualFold,omitempty"`
+	RequestedByIDContainsFold *string  `json:"requestedByIDContainsFold,omitempty"`
+
+	// "status" field predicates.
+	Status      *invoicediscount.Status  `json:"status,omitempty"`
+	StatusNEQ   *invoicediscount.Status  `json:"statusNEQ,omitempty"`
+	StatusIn    []invoicediscount.Status `json:"statusIn,omitempty"`
+	StatusNotIn []invoicediscount.Status `json:"statusNotIn,omitempty"`
+
+	// "approved_by_id" field predicates.
+	ApprovedByID             *string  `json:"approvedByID,omitempty"`
+	ApprovedByIDNEQ          *string  `json:"approvedByIDNEQ,omitempty"`
+	ApprovedByIDIn           []string `json:"approvedByIDIn,omitempty"`
+	ApprovedByIDNotIn        []string `json:"approvedByIDNotIn,omitempty"`
+	ApprovedByIDGT           *string  `json:"approvedByIDGT,omitempty"`
+	ApprovedByIDGTE          *string  `json:"approvedByIDGTE,omitempty"`
+	ApprovedByIDLT           *string  `json:"approvedByIDLT,omitempty"`
+	ApprovedByIDLTE          *string  `json:"approvedByIDLTE,omitempty"`
+	ApprovedByIDContains     *string  `json:"approvedByIDContains,omitempty"`
+	ApprovedByIDHasPrefix    *string  `json:"approvedByIDHasPrefix,omitempty"`
+	ApprovedByIDHasSuffix    *string  `json:"approvedByIDHasSuffix,omitempty"`
+	ApprovedByIDIsNil        bool     `json:"approvedByIDIsNil,omitempty"`
+	ApprovedByIDNotNil       bool     `json:"approvedByIDNotNil,omitempty"`
+	ApprovedByIDEqualFold    *string  `json:"approvedByIDEqualFold,omitempty"`
+	ApprovedByIDContainsFold *string  `json:"approvedByIDContainsFold,omitempty"`
+
+	// "approved_at" field predicates.
+	ApprovedAt       *time.Time  `json:"approvedAt,omitempty"`
+	ApprovedAtNEQ    *time.Time  `json:"approvedAtNEQ,omitempty"`
+	ApprovedAtIn     []time.Time `json:"approvedAtIn,omitempty"`
+	ApprovedAtNotIn  []time.Time `json:"approvedAtNotIn,omitempty"`
+	ApprovedAtGT     *time.Time  `json:"approvedAtGT,omitempty"`
+	ApprovedAtGTE    *time.Time  `json:"approvedAtGTE,omitempty"`
+	ApprovedAtLT     *time.Time  `json:"approvedAtLT,omitempty"`
+	ApprovedAtLTE    *time.Time  `json:"approvedAtLTE,omitempty"`
+	ApprovedAtIsNil  bool        `json:"approvedAtIsNil,omitempty"`
+	ApprovedAtNotNil bool        `json:"approvedAtNotNil,omitempty"`
+
+	// "invoice" edge predicates.
+	HasInvoice     *bool                `json:"hasInvoice,omitempty"`
+	HasInvoiceWith []*InvoiceWhereInput `json:"hasInvoiceWith,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *InvoiceDiscountWhereInput) AddPredicates(predicates ...predicate.InvoiceDiscount) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the InvoiceDiscountWhereInput filter on the InvoiceDiscountQuery builder.
+func (i *InvoiceDiscountWhereInput) Filter(q *InvoiceDiscountQuery) (*InvoiceDiscountQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyInvoiceDiscountWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyInvoiceDiscountWhereInput is returned in case the InvoiceDiscountWhereInput is empty.
+var ErrEmptyInvoiceDiscountWhereInput = errors.New("ent: empty predicate InvoiceDiscountWhereInput")
+
+// P returns a predicate for filtering invoicediscounts.
+// An error is returned if the input is empty or invalid.
+func (i *InvoiceDiscountWhereInput) P() (predicate.InvoiceDiscount, error) {
+	var predicates []predicate.InvoiceDiscount
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, invoicediscount.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.InvoiceDiscount, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, invoicediscount.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.InvoiceDiscount, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, invoicediscount.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, invoicediscount.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, invoicediscount.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, invoicediscount.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, invoicediscount.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, invoicediscount.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, invoicediscount.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, invoicediscount.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, invoicediscount.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, invoicediscount.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, invoicediscount.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, invoicediscount.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, invoicediscount.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, invoicediscount.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, invoicediscount.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, invoicediscount.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, invoicediscount.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, invoicediscount.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, invoicediscount.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.UpdatedAt != nil {
+		predicates = append(predicates, invoicediscount.UpdatedAtEQ(*i.UpdatedAt))
+	}
+	if i.UpdatedAtNEQ != nil {
+		predicates = append(predicates, invoicediscount.UpdatedAtNEQ(*i.UpdatedAtNEQ))
+	}
+	if len(i.UpdatedAtIn) > 0 {
+		predicates = append(predicates, invoicediscount.UpdatedAtIn(i.UpdatedAtIn...))
+	}
+	if len(i.UpdatedAtNotIn) > 0 {
+		predicates = append(predicates, invoicediscount.UpdatedAtNotIn(i.UpdatedAtNotIn...))
+	}
+	if i.UpdatedAtGT != nil {
+		predicates = append(predicates, invoicediscount.UpdatedAtGT(*i.UpdatedAtGT))
+	}
+	if i.UpdatedAtGTE != nil {
+		predicates = append(predicates, invoicediscount.UpdatedAtGTE(*i.UpdatedAtGTE))
+	}
+	if i.UpdatedAtLT != nil {
+		predicates = append(predicates, invoicediscount.UpdatedAtLT(*i.UpdatedAtLT))
+	}
+	if i.UpdatedAtLTE != nil {
+		predicates = append(predicates, invoicediscount.UpdatedAtLTE(*i.UpdatedAtLTE))
+	}
+	if i.InvoiceID != nil {
+		predicates = append(predicates, invoicediscount.InvoiceIDEQ(*i.InvoiceID))
+	}
+	if i.InvoiceIDNEQ != nil {
+		predicates = append(predicates, invoicediscount.InvoiceIDNEQ(*i.InvoiceIDNEQ))
+	}
+	if len(i.InvoiceIDIn) > 0 {
+		predicates = append(predicates, invoicediscount.InvoiceIDIn(i.InvoiceIDIn...))
+	}
+	if len(i.InvoiceIDNotIn) > 0 {
+		predicates = append(predicates, invoicediscount.InvoiceIDNotIn(i.InvoiceIDNotIn...))
+	}
+	if i.InvoiceIDGT != nil {
+		predicates = append(predicates, invoicediscount.InvoiceIDGT(*i.InvoiceIDGT))
+	}
+	if i.InvoiceIDGTE != nil {
+		predicates = append(predicates, invoicediscount.InvoiceIDGTE(*i.InvoiceIDGTE))
+	}
+	if i.InvoiceIDLT != nil {
+		predicates = append(predicates, invoicediscount.InvoiceIDLT(*i.InvoiceIDLT))
+	}
+	if i.InvoiceIDLTE != nil {
+		predicates = append(predicates, invoicediscount.InvoiceIDLTE(*i.InvoiceIDLTE))
+	}
+	if i.InvoiceIDContains != nil {
+		predicates = append(predicates, invoicediscount.InvoiceIDContains(*i.InvoiceIDContains))
+	}
+	if i.InvoiceIDHasPrefix != nil {
+		predicates = append(predicates, invoicediscount.InvoiceIDHasPrefix(*i.InvoiceIDHasPrefix))
+	}
+	if i.InvoiceIDHasSuffix != nil {
+		predicates = append(predicates, invoicediscount.InvoiceIDHasSuffix(*i.InvoiceIDHasSuffix))
+	}
+	if i.InvoiceIDEqualFold != nil {
+		predicates = append(predicates, invoicediscount.InvoiceIDEqualFold(*i.InvoiceIDEqualFold))
+	}
+	if i.InvoiceIDContainsFold != nil {
+		predicates = append(predicates, invoicediscount.InvoiceIDContainsFold(*i.InvoiceIDContainsFold))
+	}
+	if i.Amount != nil {
+		predicates = append(predicates, invoicediscount.AmountEQ(*i.Amount))
+	}
+	if i.AmountNEQ != nil {
+		predicates = append(predicates, invoicediscount.AmountNEQ(*i.AmountNEQ))
+	}
+	if len(i.AmountIn) > 0 {
+		predicates = append(predicates, invoicediscount.AmountIn(i.AmountIn...))
+	}
+	if len(i.AmountNotIn) > 0 {
+		predicates = append(predicates, invoicediscount.AmountNotIn(i.AmountNotIn...))
+	}
+	if i.AmountGT != nil {
+		predicates = append(predicates, invoicediscount.AmountGT(*i.AmountGT))
+	}
+	if i.AmountGTE != nil {
+		predicates = append(predicates, invoicediscount.AmountGTE(*i.AmountGTE))
+	}
+	if i.AmountLT != nil {
+		predicates = append(predicates, invoicediscount.AmountLT(*i.AmountLT))
+	}
+	if i.AmountLTE != nil {
+		predicates = append(predicates, invoicediscount.AmountLTE(*i.AmountLTE))
+	}
+	if i.RequestedByID != nil {
+		predicates = append(predicates, invoicediscount.RequestedByIDEQ(*i.RequestedByID))
+	}
+	if i.RequestedByIDNEQ != nil {
+		predicates = append(predicates, invoicediscount.RequestedByIDNEQ(*i.RequestedByIDNEQ))
+	}
+	if len(i.RequestedByIDIn) > 0 {
+		predicates = append(predicates, invoicediscount.RequestedByIDIn(i.RequestedByIDIn...))
+	}
+	if len(i.RequestedByIDNotIn) > 0 {
+		predicates = append(predicates, invoicediscount.RequestedByIDNotIn(i.RequestedByIDNotIn...))
+	}
+	if i.RequestedByIDGT != nil {
+		predicates = append(predicates, invoicediscount.RequestedByIDGT(*i.RequestedByIDGT))
+	}
+	if i.RequestedByIDGTE != nil {
+		predicates = append(predicates, invoicediscount.RequestedByIDGTE(*i.RequestedByIDGTE))
+	}
+	if i.RequestedByIDLT != nil {
+		predicates = append(predicates, invoicediscount.RequestedByIDLT(*i.RequestedByIDLT))
+	}
+	if i.RequestedByIDLTE != nil {
+		predicates = append(predicates, invoicediscount.RequestedByIDLTE(*i.RequestedByIDLTE))
+	}
+	if i.RequestedByIDContains != nil {
+		predicates = append(predicates, invoicediscount.RequestedByIDContains(*i.RequestedByIDContains))
+	}
+	if i.RequestedByIDHasPrefix != nil {
+		predicates = append(predicates, invoicediscount.RequestedByIDHasPrefix(*i.RequestedByIDHasPrefix))
+	}
+	if i.RequestedByIDHasSuffix != nil {
+		predicates = append(predicates, invoicediscount.RequestedByIDHasSuffix(*i.RequestedByIDHasSuffix))
+	}
+	if i.RequestedByIDEqualFold != nil {
+		predicates = append(predicates, invoicediscount.RequestedByIDEqualFold(*i.RequestedByIDEqualFold))
+	}
+	if i.RequestedByIDContainsFold != nil {
+		predicates = append(predicates, invoicediscount.RequestedByIDContainsFold(*i.RequestedByIDContainsFold))
+	}
+	if i.Status != nil {
+		predicates = append(predicates, invoicediscount.StatusEQ(*i.Status))
+	}
+	if i.StatusNEQ != nil {
+		predicates = append(predicates, invoicediscount.StatusNEQ(*i.StatusNEQ))
+	}
+	if len(i.StatusIn) > 0 {
+		predicates = append(predicates, invoicediscount.StatusIn(i.StatusIn...))
+	}
+	if len(i.StatusNotIn) > 0 {
+		predicates = append(predicates, invoicediscount.StatusNotIn(i.StatusNotIn...))
+	}
+	if i.ApprovedByID != nil {
+		predicates = append(predicates, invoicediscount.ApprovedByIDEQ(*i.ApprovedByID))
+	}
+	if i.ApprovedByIDNEQ != nil {
+		predicates = append(predicates, invoicediscount.ApprovedByIDNEQ(*i.ApprovedByIDNEQ))
+	}
+	if len(i.ApprovedByIDIn) > 0 {
+		predicates = append(predicates, invoicediscount.ApprovedByIDIn(i.ApprovedByIDIn...))
+	}
+	if len(i.ApprovedByIDNotIn) > 0 {
+		predicates = append(predicates, invoicediscount.ApprovedByIDNotIn(i.ApprovedByIDNotIn...))
+	}
+	if i.ApprovedByIDGT != nil {
+		predicates = append(predicates, invoicediscount.ApprovedByIDGT(*i.ApprovedByIDGT))
+	}
+	if i.ApprovedByIDGTE != nil {
+		predicates = append(predicates, invoicediscount.ApprovedByIDGTE(*i.ApprovedByIDGTE))
+	}
+	if i.ApprovedByIDLT != nil {
+		predicates = append(predicates, invoicediscount.ApprovedByIDLT(*i.ApprovedByIDLT))
+	}
+	if i.ApprovedByIDLTE != nil {
+		predicates = append(predicates, invoicediscount.ApprovedByIDLTE(*i.ApprovedByIDLTE))
+	}
+	if i.ApprovedByIDContains != nil {
+		predicates = append(predicates, invoicediscount.ApprovedByIDContains(*i.ApprovedByIDContains))
+	}
+	if i.ApprovedByIDHasPrefix != nil {
+		predicates = append(predicates, invoicediscount.ApprovedByIDHasPrefix(*i.ApprovedByIDHasPrefix))
+	}
+	if i.ApprovedByIDHasSuffix != nil {
+		predicates = append(predicates, invoicediscount.ApprovedByIDHasSuffix(*i.ApprovedByIDHasSuffix))
+	}
+	if i.ApprovedByIDIsNil {
+		predicates = append(predicates, invoicediscount.ApprovedByIDIsNil())
+	}
+	if i.ApprovedByIDNotNil {
+		predicates = append(predicates, invoicediscount.ApprovedByIDNotNil())
+	}
+	if i.ApprovedByIDEqualFold != nil {
+		predicates = append(predicates, invoicediscount.ApprovedByIDEqualFold(*i.ApprovedByIDEqualFold))
+	}
+	if i.ApprovedByIDContainsFold != nil {
+		predicates = append(predicates, invoicediscount.ApprovedByIDContainsFold(*i.ApprovedByIDContainsFold))
+	}
+	if i.ApprovedAt != nil {
+		predicates = append(predicates, invoicediscount.ApprovedAtEQ(*i.ApprovedAt))
+	}
+	if i.ApprovedAtNEQ != nil {
+		predicates = append(predicates, invoicediscount.ApprovedAtNEQ(*i.ApprovedAtNEQ))
+	}
+	if len(i.ApprovedAtIn) > 0 {
+		predicates = append(predicates, invoicediscount.ApprovedAtIn(i.ApprovedAtIn...))
+	}
+	if len(i.ApprovedAtNotIn) > 0 {
+		predicates = append(predicates, invoicediscount.ApprovedAtNotIn(i.ApprovedAtNotIn...))
+	}
+	if i.ApprovedAtGT != nil {
+		predicates = append(predicates, invoicediscount.ApprovedAtGT(*i.ApprovedAtGT))
+	}
+	if i.ApprovedAtGTE != nil {
+		predicates = append(predicates, invoicediscount.ApprovedAtGTE(*i.ApprovedAtGTE))
+	}
+	if i.ApprovedAtLT != nil {
+		predicates = append(predicates, invoicediscount.ApprovedAtLT(*i.ApprovedAtLT))
+	}
+	if i.ApprovedAtLTE != nil {
+		predicates = append(predicates, invoicediscount.ApprovedAtLTE(*i.ApprovedAtLTE))
+	}
+	if i.ApprovedAtIsNil {
+		predicates = append(predicates, invoicediscount.ApprovedAtIsNil())
+	}
+	if i.ApprovedAtNotNil {
+		predicates = append(predicates, invoicediscount.ApprovedAtNotNil())
+	}
+
+	if i.HasInvoice != nil {
+		p := invoicediscount.HasInvoice()
+		if !*i.HasInvoice {
+			p = invoicediscount.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasInvoiceWith) > 0 {
+		with := make([]predicate.Invoice, 0, len(i.HasInvoiceWith))
+		for _, w := range i.HasInvoiceWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasInvoiceWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, invoicediscount.HasInvoiceWith(with...))
+	}
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyInvoiceDiscountWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return invoicediscount.And(predicates...), nil
 	}
 }
 
@@ -26547,6 +29168,690 @@ func (i *PayerWhereInput) P() (predicate.Payer, error) {
 	}
 }
 
+// PaymentWhereInput represents a where input for filtering Payment queries.
+type PaymentWhereInput struct {
+	Predicates []predicate.Payment  `json:"-"`
+	Not        *PaymentWhereInput   `json:"not,omitempty"`
+	Or         []*PaymentWhereInput `json:"or,omitempty"`
+	And        []*PaymentWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "updated_at" field predicates.
+	UpdatedAt      *time.Time  `json:"updatedAt,omitempty"`
+	UpdatedAtNEQ   *time.Time  `json:"updatedAtNEQ,omitempty"`
+	UpdatedAtIn    []time.Time `json:"updatedAtIn,omitempty"`
+	UpdatedAtNotIn []time.Time `json:"updatedAtNotIn,omitempty"`
+	UpdatedAtGT    *time.Time  `json:"updatedAtGT,omitempty"`
+	UpdatedAtGTE   *time.Time  `json:"updatedAtGTE,omitempty"`
+	UpdatedAtLT    *time.Time  `json:"updatedAtLT,omitempty"`
+	UpdatedAtLTE   *time.Time  `json:"updatedAtLTE,omitempty"`
+
+	// "patient_id" field predicates.
+	PatientID             *string  `json:"patientID,omitempty"`
+	PatientIDNEQ          *string  `json:"patientIDNEQ,omitempty"`
+	PatientIDIn           []string `json:"patientIDIn,omitempty"`
+	PatientIDNotIn        []string `json:"patientIDNotIn,omitempty"`
+	PatientIDGT           *string  `json:"patientIDGT,omitempty"`
+	PatientIDGTE          *string  `json:"patientIDGTE,omitempty"`
+	PatientIDLT           *string  `json:"patientIDLT,omitempty"`
+	PatientIDLTE          *string  `json:"patientIDLTE,omitempty"`
+	PatientIDContains     *string  `json:"patientIDContains,omitempty"`
+	PatientIDHasPrefix    *string  `json:"patientIDHasPrefix,omitempty"`
+	PatientIDHasSuffix    *string  `json:"patientIDHasSuffix,omitempty"`
+	PatientIDEqualFold    *string  `json:"patientIDEqualFold,omitempty"`
+	PatientIDContainsFold *string  `json:"patientIDContainsFold,omitempty"`
+
+	// "method" field predicates.
+	Method      *payment.Method  `json:"method,omitempty"`
+	MethodNEQ   *payment.Method  `json:"methodNEQ,omitempty"`
+	MethodIn    []payment.Method `json:"methodIn,omitempty"`
+	MethodNotIn []payment.Method `json:"methodNotIn,omitempty"`
+
+	// "amount" field predicates.
+	Amount      *int64  `json:"amount,omitempty"`
+	AmountNEQ   *int64  `json:"amountNEQ,omitempty"`
+	AmountIn    []int64 `json:"amountIn,omitempty"`
+	AmountNotIn []int64 `json:"amountNotIn,omitempty"`
+	AmountGT    *int64  `json:"amountGT,omitempty"`
+	AmountGTE   *int64  `json:"amountGTE,omitempty"`
+	AmountLT    *int64  `json:"amountLT,omitempty"`
+	AmountLTE   *int64  `json:"amountLTE,omitempty"`
+
+	// "invoice_id" field predicates.
+	InvoiceID             *string  `json:"invoiceID,omitempty"`
+	InvoiceIDNEQ          *string  `json:"invoiceIDNEQ,omitempty"`
+	InvoiceIDIn           []string `json:"invoiceIDIn,omitempty"`
+	InvoiceIDNotIn        []string `json:"invoiceIDNotIn,omitempty"`
+	InvoiceIDGT           *string  `json:"invoiceIDGT,omitempty"`
+	InvoiceIDGTE          *string  `json:"invoiceIDGTE,omitempty"`
+	InvoiceIDLT           *string  `json:"invoiceIDLT,omitempty"`
+	InvoiceIDLTE          *string  `json:"invoiceIDLTE,omitempty"`
+	InvoiceIDContains     *string  `json:"invoiceIDContains,omitempty"`
+	InvoiceIDHasPrefix    *string  `json:"invoiceIDHasPrefix,omitempty"`
+	InvoiceIDHasSuffix    *string  `json:"invoiceIDHasSuffix,omitempty"`
+	InvoiceIDIsNil        bool     `json:"invoiceIDIsNil,omitempty"`
+	InvoiceIDNotNil       bool     `json:"invoiceIDNotNil,omitempty"`
+	InvoiceIDEqualFold    *string  `json:"invoiceIDEqualFold,omitempty"`
+	InvoiceIDContainsFold *string  `json:"invoiceIDContainsFold,omitempty"`
+
+	// "allocated" field predicates.
+	Allocated      *int64  `json:"allocated,omitempty"`
+	AllocatedNEQ   *int64  `json:"allocatedNEQ,omitempty"`
+	AllocatedIn    []int64 `json:"allocatedIn,omitempty"`
+	AllocatedNotIn []int64 `json:"allocatedNotIn,omitempty"`
+	AllocatedGT    *int64  `json:"allocatedGT,omitempty"`
+	AllocatedGTE   *int64  `json:"allocatedGTE,omitempty"`
+	AllocatedLT    *int64  `json:"allocatedLT,omitempty"`
+	AllocatedLTE   *int64  `json:"allocatedLTE,omitempty"`
+
+	// "credited" field predicates.
+	Credited      *int64  `json:"credited,omitempty"`
+	CreditedNEQ   *int64  `json:"creditedNEQ,omitempty"`
+	CreditedIn    []int64 `json:"creditedIn,omitempty"`
+	CreditedNotIn []int64 `json:"creditedNotIn,omitempty"`
+	CreditedGT    *int64  `json:"creditedGT,omitempty"`
+	CreditedGTE   *int64  `json:"creditedGTE,omitempty"`
+	CreditedLT    *int64  `json:"creditedLT,omitempty"`
+	CreditedLTE   *int64  `json:"creditedLTE,omitempty"`
+
+	// "idempotency_key" field predicates.
+	IdempotencyKey             *string  `json:"idempotencyKey,omitempty"`
+	IdempotencyKeyNEQ          *string  `json:"idempotencyKeyNEQ,omitempty"`
+	IdempotencyKeyIn           []string `json:"idempotencyKeyIn,omitempty"`
+	IdempotencyKeyNotIn        []string `json:"idempotencyKeyNotIn,omitempty"`
+	IdempotencyKeyGT           *string  `json:"idempotencyKeyGT,omitempty"`
+	IdempotencyKeyGTE          *string  `json:"idempotencyKeyGTE,omitempty"`
+	IdempotencyKeyLT           *string  `json:"idempotencyKeyLT,omitempty"`
+	IdempotencyKeyLTE          *string  `json:"idempotencyKeyLTE,omitempty"`
+	IdempotencyKeyContains     *string  `json:"idempotencyKeyContains,omitempty"`
+	IdempotencyKeyHasPrefix    *string  `json:"idempotencyKeyHasPrefix,omitempty"`
+	IdempotencyKeyHasSuffix    *string  `json:"idempotencyKeyHasSuffix,omitempty"`
+	IdempotencyKeyEqualFold    *string  `json:"idempotencyKeyEqualFold,omitempty"`
+	IdempotencyKeyContainsFold *string  `json:"idempotencyKeyContainsFold,omitempty"`
+
+	// "reference" field predicates.
+	Reference             *string  `json:"reference,omitempty"`
+	ReferenceNEQ          *string  `json:"referenceNEQ,omitempty"`
+	ReferenceIn           []string `json:"referenceIn,omitempty"`
+	ReferenceNotIn        []string `json:"referenceNotIn,omitempty"`
+	ReferenceGT           *string  `json:"referenceGT,omitempty"`
+	ReferenceGTE          *string  `json:"referenceGTE,omitempty"`
+	ReferenceLT           *string  `json:"referenceLT,omitempty"`
+	ReferenceLTE          *string  `json:"referenceLTE,omitempty"`
+	ReferenceContains     *string  `json:"referenceContains,omitempty"`
+	ReferenceHasPrefix    *string  `json:"referenceHasPrefix,omitempty"`
+	ReferenceHasSuffix    *string  `json:"referenceHasSuffix,omitempty"`
+	ReferenceIsNil        bool     `json:"referenceIsNil,omitempty"`
+	ReferenceNotNil       bool     `json:"referenceNotNil,omitempty"`
+	ReferenceEqualFold    *string  `json:"referenceEqualFold,omitempty"`
+	ReferenceContainsFold *string  `json:"referenceContainsFold,omitempty"`
+
+	// "recorded_by_id" field predicates.
+	RecordedByID             *string  `json:"recordedByID,omitempty"`
+	RecordedByIDNEQ          *string  `json:"recordedByIDNEQ,omitempty"`
+	RecordedByIDIn           []string `json:"recordedByIDIn,omitempty"`
+	RecordedByIDNotIn        []string `json:"recordedByIDNotIn,omitempty"`
+	RecordedByIDGT           *string  `json:"recordedByIDGT,omitempty"`
+	RecordedByIDGTE          *string  `json:"recordedByIDGTE,omitempty"`
+	RecordedByIDLT           *string  `json:"recordedByIDLT,omitempty"`
+	RecordedByIDLTE          *string  `json:"recordedByIDLTE,omitempty"`
+	RecordedByIDContains     *string  `json:"recordedByIDContains,omitempty"`
+	RecordedByIDHasPrefix    *string  `json:"recordedByIDHasPrefix,omitempty"`
+	RecordedByIDHasSuffix    *string  `json:"recordedByIDHasSuffix,omitempty"`
+	RecordedByIDEqualFold    *string  `json:"recordedByIDEqualFold,omitempty"`
+	RecordedByIDContainsFold *string  `json:"recordedByIDContainsFold,omitempty"`
+
+	// "received_at" field predicates.
+	ReceivedAt      *time.Time  `json:"receivedAt,omitempty"`
+	ReceivedAtNEQ   *time.Time  `json:"receivedAtNEQ,omitempty"`
+	ReceivedAtIn    []time.Time `json:"receivedAtIn,omitempty"`
+	ReceivedAtNotIn []time.Time `json:"receivedAtNotIn,omitempty"`
+	ReceivedAtGT    *time.Time  `json:"receivedAtGT,omitempty"`
+	ReceivedAtGTE   *time.Time  `json:"receivedAtGTE,omitempty"`
+	ReceivedAtLT    *time.Time  `json:"receivedAtLT,omitempty"`
+	ReceivedAtLTE   *time.Time  `json:"receivedAtLTE,omitempty"`
+
+	// "patient" edge predicates.
+	HasPatient     *bool                `json:"hasPatient,omitempty"`
+	HasPatientWith []*PatientWhereInput `json:"hasPatientWith,omitempty"`
+
+	// "invoice" edge predicates.
+	HasInvoice     *bool                `json:"hasInvoice,omitempty"`
+	HasInvoiceWith []*InvoiceWhereInput `json:"hasInvoiceWith,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *PaymentWhereInput) AddPredicates(predicates ...predicate.Payment) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the PaymentWhereInput filter on the PaymentQuery builder.
+func (i *PaymentWhereInput) Filter(q *PaymentQuery) (*PaymentQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyPaymentWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyPaymentWhereInput is returned in case the PaymentWhereInput is empty.
+var ErrEmptyPaymentWhereInput = errors.New("ent: empty predicate PaymentWhereInput")
+
+// P returns a predicate for filtering payments.
+// An error is returned if the input is empty or invalid.
+func (i *PaymentWhereInput) P() (predicate.Payment, error) {
+	var predicates []predicate.Payment
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, payment.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.Payment, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, payment.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.Payment, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, payment.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, payment.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, payment.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, payment.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, payment.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, payment.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, payment.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, payment.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, payment.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, payment.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, payment.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, payment.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, payment.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, payment.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, payment.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, payment.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, payment.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, payment.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, payment.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.UpdatedAt != nil {
+		predicates = append(predicates, payment.UpdatedAtEQ(*i.UpdatedAt))
+	}
+	if i.UpdatedAtNEQ != nil {
+		predicates = append(predicates, payment.UpdatedAtNEQ(*i.UpdatedAtNEQ))
+	}
+	if len(i.UpdatedAtIn) > 0 {
+		predicates = append(predicates, payment.UpdatedAtIn(i.UpdatedAtIn...))
+	}
+	if len(i.UpdatedAtNotIn) > 0 {
+		predicates = append(predicates, payment.UpdatedAtNotIn(i.UpdatedAtNotIn...))
+	}
+	if i.UpdatedAtGT != nil {
+		predicates = append(predicates, payment.UpdatedAtGT(*i.UpdatedAtGT))
+	}
+	if i.UpdatedAtGTE != nil {
+		predicates = append(predicates, payment.UpdatedAtGTE(*i.UpdatedAtGTE))
+	}
+	if i.UpdatedAtLT != nil {
+		predicates = append(predicates, payment.UpdatedAtLT(*i.UpdatedAtLT))
+	}
+	if i.UpdatedAtLTE != nil {
+		predicates = append(predicates, payment.UpdatedAtLTE(*i.UpdatedAtLTE))
+	}
+	if i.PatientID != nil {
+		predicates = append(predicates, payment.PatientIDEQ(*i.PatientID))
+	}
+	if i.PatientIDNEQ != nil {
+		predicates = append(predicates, payment.PatientIDNEQ(*i.PatientIDNEQ))
+	}
+	if len(i.PatientIDIn) > 0 {
+		predicates = append(predicates, payment.PatientIDIn(i.PatientIDIn...))
+	}
+	if len(i.PatientIDNotIn) > 0 {
+		predicates = append(predicates, payment.PatientIDNotIn(i.PatientIDNotIn...))
+	}
+	if i.PatientIDGT != nil {
+		predicates = append(predicates, payment.PatientIDGT(*i.PatientIDGT))
+	}
+	if i.PatientIDGTE != nil {
+		predicates = append(predicates, payment.PatientIDGTE(*i.PatientIDGTE))
+	}
+	if i.PatientIDLT != nil {
+		predicates = append(predicates, payment.PatientIDLT(*i.PatientIDLT))
+	}
+	if i.PatientIDLTE != nil {
+		predicates = append(predicates, payment.PatientIDLTE(*i.PatientIDLTE))
+	}
+	if i.PatientIDContains != nil {
+		predicates = append(predicates, payment.PatientIDContains(*i.PatientIDContains))
+	}
+	if i.PatientIDHasPrefix != nil {
+		predicates = append(predicates, payment.PatientIDHasPrefix(*i.PatientIDHasPrefix))
+	}
+	if i.PatientIDHasSuffix != nil {
+		predicates = append(predicates, payment.PatientIDHasSuffix(*i.PatientIDHasSuffix))
+	}
+	if i.PatientIDEqualFold != nil {
+		predicates = append(predicates, payment.PatientIDEqualFold(*i.PatientIDEqualFold))
+	}
+	if i.PatientIDContainsFold != nil {
+		predicates = append(predicates, payment.PatientIDContainsFold(*i.PatientIDContainsFold))
+	}
+	if i.Method != nil {
+		predicates = append(predicates, payment.MethodEQ(*i.Method))
+	}
+	if i.MethodNEQ != nil {
+		predicates = append(predicates, payment.MethodNEQ(*i.MethodNEQ))
+	}
+	if len(i.MethodIn) > 0 {
+		predicates = append(predicates, payment.MethodIn(i.MethodIn...))
+	}
+	if len(i.MethodNotIn) > 0 {
+		predicates = append(predicates, payment.MethodNotIn(i.MethodNotIn...))
+	}
+	if i.Amount != nil {
+		predicates = append(predicates, payment.AmountEQ(*i.Amount))
+	}
+	if i.AmountNEQ != nil {
+		predicates = append(predicates, payment.AmountNEQ(*i.AmountNEQ))
+	}
+	if len(i.AmountIn) > 0 {
+		predicates = append(predicates, payment.AmountIn(i.AmountIn...))
+	}
+	if len(i.AmountNotIn) > 0 {
+		predicates = append(predicates, payment.AmountNotIn(i.AmountNotIn...))
+	}
+	if i.AmountGT != nil {
+		predicates = append(predicates, payment.AmountGT(*i.AmountGT))
+	}
+	if i.AmountGTE != nil {
+		predicates = append(predicates, payment.AmountGTE(*i.AmountGTE))
+	}
+	if i.AmountLT != nil {
+		predicates = append(predicates, payment.AmountLT(*i.AmountLT))
+	}
+	if i.AmountLTE != nil {
+		predicates = append(predicates, payment.AmountLTE(*i.AmountLTE))
+	}
+	if i.InvoiceID != nil {
+		predicates = append(predicates, payment.InvoiceIDEQ(*i.InvoiceID))
+	}
+	if i.InvoiceIDNEQ != nil {
+		predicates = append(predicates, payment.InvoiceIDNEQ(*i.InvoiceIDNEQ))
+	}
+	if len(i.InvoiceIDIn) > 0 {
+		predicates = append(predicates, payment.InvoiceIDIn(i.InvoiceIDIn...))
+	}
+	if len(i.InvoiceIDNotIn) > 0 {
+		predicates = append(predicates, payment.InvoiceIDNotIn(i.InvoiceIDNotIn...))
+	}
+	if i.InvoiceIDGT != nil {
+		predicates = append(predicates, payment.InvoiceIDGT(*i.InvoiceIDGT))
+	}
+	if i.InvoiceIDGTE != nil {
+		predicates = append(predicates, payment.InvoiceIDGTE(*i.InvoiceIDGTE))
+	}
+	if i.InvoiceIDLT != nil {
+		predicates = append(predicates, payment.InvoiceIDLT(*i.InvoiceIDLT))
+	}
+	if i.InvoiceIDLTE != nil {
+		predicates = append(predicates, payment.InvoiceIDLTE(*i.InvoiceIDLTE))
+	}
+	if i.InvoiceIDContains != nil {
+		predicates = append(predicates, payment.InvoiceIDContains(*i.InvoiceIDContains))
+	}
+	if i.InvoiceIDHasPrefix != nil {
+		predicates = append(predicates, payment.InvoiceIDHasPrefix(*i.InvoiceIDHasPrefix))
+	}
+	if i.InvoiceIDHasSuffix != nil {
+		predicates = append(predicates, payment.InvoiceIDHasSuffix(*i.InvoiceIDHasSuffix))
+	}
+	if i.InvoiceIDIsNil {
+		predicates = append(predicates, payment.InvoiceIDIsNil())
+	}
+	if i.InvoiceIDNotNil {
+		predicates = append(predicates, payment.InvoiceIDNotNil())
+	}
+	if i.InvoiceIDEqualFold != nil {
+		predicates = append(predicates, payment.InvoiceIDEqualFold(*i.InvoiceIDEqualFold))
+	}
+	if i.InvoiceIDContainsFold != nil {
+		predicates = append(predicates, payment.InvoiceIDContainsFold(*i.InvoiceIDContainsFold))
+	}
+	if i.Allocated != nil {
+		predicates = append(predicates, payment.AllocatedEQ(*i.Allocated))
+	}
+	if i.AllocatedNEQ != nil {
+		predicates = append(predicates, payment.AllocatedNEQ(*i.AllocatedNEQ))
+	}
+	if len(i.AllocatedIn) > 0 {
+		predicates = append(predicates, payment.AllocatedIn(i.AllocatedIn...))
+	}
+	if len(i.AllocatedNotIn) > 0 {
+		predicates = append(predicates, payment.AllocatedNotIn(i.AllocatedNotIn...))
+	}
+	if i.AllocatedGT != nil {
+		predicates = append(predicates, payment.AllocatedGT(*i.AllocatedGT))
+	}
+	if i.AllocatedGTE != nil {
+		predicates = append(predicates, payment.AllocatedGTE(*i.AllocatedGTE))
+	}
+	if i.AllocatedLT != nil {
+		predicates = append(predicates, payment.AllocatedLT(*i.AllocatedLT))
+	}
+	if i.AllocatedLTE != nil {
+		predicates = append(predicates, payment.AllocatedLTE(*i.AllocatedLTE))
+	}
+	if i.Credited != nil {
+		predicates = append(predicates, payment.CreditedEQ(*i.Credited))
+	}
+	if i.CreditedNEQ != nil {
+		predicates = append(predicates, payment.CreditedNEQ(*i.CreditedNEQ))
+	}
+	if len(i.CreditedIn) > 0 {
+		predicates = append(predicates, payment.CreditedIn(i.CreditedIn...))
+	}
+	if len(i.CreditedNotIn) > 0 {
+		predicates = append(predicates, payment.CreditedNotIn(i.CreditedNotIn...))
+	}
+	if i.CreditedGT != nil {
+		predicates = append(predicates, payment.CreditedGT(*i.CreditedGT))
+	}
+	if i.CreditedGTE != nil {
+		predicates = append(predicates, payment.CreditedGTE(*i.CreditedGTE))
+	}
+	if i.CreditedLT != nil {
+		predicates = append(predicates, payment.CreditedLT(*i.CreditedLT))
+	}
+	if i.CreditedLTE != nil {
+		predicates = append(predicates, payment.CreditedLTE(*i.CreditedLTE))
+	}
+	if i.IdempotencyKey != nil {
+		predicates = append(predicates, payment.IdempotencyKeyEQ(*i.IdempotencyKey))
+	}
+	if i.IdempotencyKeyNEQ != nil {
+		predicates = append(predicates, payment.IdempotencyKeyNEQ(*i.IdempotencyKeyNEQ))
+	}
+	if len(i.IdempotencyKeyIn) > 0 {
+		predicates = append(predicates, payment.IdempotencyKeyIn(i.IdempotencyKeyIn...))
+	}
+	if len(i.IdempotencyKeyNotIn) > 0 {
+		predicates = append(predicates, payment.IdempotencyKeyNotIn(i.IdempotencyKeyNotIn...))
+	}
+	if i.IdempotencyKeyGT != nil {
+		predicates = append(predicates, payment.IdempotencyKeyGT(*i.IdempotencyKeyGT))
+	}
+	if i.IdempotencyKeyGTE != nil {
+		predicates = append(predicates, payment.IdempotencyKeyGTE(*i.IdempotencyKeyGTE))
+	}
+	if i.IdempotencyKeyLT != nil {
+		predicates = append(predicates, payment.IdempotencyKeyLT(*i.IdempotencyKeyLT))
+	}
+	if i.IdempotencyKeyLTE != nil {
+		predicates = append(predicates, payment.IdempotencyKeyLTE(*i.IdempotencyKeyLTE))
+	}
+	if i.IdempotencyKeyContains != nil {
+		predicates = append(predicates, payment.IdempotencyKeyContains(*i.IdempotencyKeyContains))
+	}
+	if i.IdempotencyKeyHasPrefix != nil {
+		predicates = append(predicates, payment.IdempotencyKeyHasPrefix(*i.IdempotencyKeyHasPrefix))
+	}
+	if i.IdempotencyKeyHasSuffix != nil {
+		predicates = append(predicates, payment.IdempotencyKeyHasSuffix(*i.IdempotencyKeyHasSuffix))
+	}
+	if i.IdempotencyKeyEqualFold != nil {
+		predicates = append(predicates, payment.IdempotencyKeyEqualFold(*i.IdempotencyKeyEqualFold))
+	}
+	if i.IdempotencyKeyContainsFold != nil {
+		predicates = append(predicates, payment.IdempotencyKeyContainsFold(*i.IdempotencyKeyContainsFold))
+	}
+	if i.Reference != nil {
+		predicates = append(predicates, payment.ReferenceEQ(*i.Reference))
+	}
+	if i.ReferenceNEQ != nil {
+		predicates = append(predicates, payment.ReferenceNEQ(*i.ReferenceNEQ))
+	}
+	if len(i.ReferenceIn) > 0 {
+		predicates = append(predicates, payment.ReferenceIn(i.ReferenceIn...))
+	}
+	if len(i.ReferenceNotIn) > 0 {
+		predicates = append(predicates, payment.ReferenceNotIn(i.ReferenceNotIn...))
+	}
+	if i.ReferenceGT != nil {
+		predicates = append(predicates, payment.ReferenceGT(*i.ReferenceGT))
+	}
+	if i.ReferenceGTE != nil {
+		predicates = append(predicates, payment.ReferenceGTE(*i.ReferenceGTE))
+	}
+	if i.ReferenceLT != nil {
+		predicates = append(predicates, payment.ReferenceLT(*i.ReferenceLT))
+	}
+	if i.ReferenceLTE != nil {
+		predicates = append(predicates, payment.ReferenceLTE(*i.ReferenceLTE))
+	}
+	if i.ReferenceContains != nil {
+		predicates = append(predicates, payment.ReferenceContains(*i.ReferenceContains))
+	}
+	if i.ReferenceHasPrefix != nil {
+		predicates = append(predicates, payment.ReferenceHasPrefix(*i.ReferenceHasPrefix))
+	}
+	if i.ReferenceHasSuffix != nil {
+		predicates = append(predicates, payment.ReferenceHasSuffix(*i.ReferenceHasSuffix))
+	}
+	if i.ReferenceIsNil {
+		predicates = append(predicates, payment.ReferenceIsNil())
+	}
+	if i.ReferenceNotNil {
+		predicates = append(predicates, payment.ReferenceNotNil())
+	}
+	if i.ReferenceEqualFold != nil {
+		predicates = append(predicates, payment.ReferenceEqualFold(*i.ReferenceEqualFold))
+	}
+	if i.ReferenceContainsFold != nil {
+		predicates = append(predicates, payment.ReferenceContainsFold(*i.ReferenceContainsFold))
+	}
+	if i.RecordedByID != nil {
+		predicates = append(predicates, payment.RecordedByIDEQ(*i.RecordedByID))
+	}
+	if i.RecordedByIDNEQ != nil {
+		predicates = append(predicates, payment.RecordedByIDNEQ(*i.RecordedByIDNEQ))
+	}
+	if len(i.RecordedByIDIn) > 0 {
+		predicates = append(predicates, payment.RecordedByIDIn(i.RecordedByIDIn...))
+	}
+	if len(i.RecordedByIDNotIn) > 0 {
+		predicates = append(predicates, payment.RecordedByIDNotIn(i.RecordedByIDNotIn...))
+	}
+	if i.RecordedByIDGT != nil {
+		predicates = append(predicates, payment.RecordedByIDGT(*i.RecordedByIDGT))
+	}
+	if i.RecordedByIDGTE != nil {
+		predicates = append(predicates, payment.RecordedByIDGTE(*i.RecordedByIDGTE))
+	}
+	if i.RecordedByIDLT != nil {
+		predicates = append(predicates, payment.RecordedByIDLT(*i.RecordedByIDLT))
+	}
+	if i.RecordedByIDLTE != nil {
+		predicates = append(predicates, payment.RecordedByIDLTE(*i.RecordedByIDLTE))
+	}
+	if i.RecordedByIDContains != nil {
+		predicates = append(predicates, payment.RecordedByIDContains(*i.RecordedByIDContains))
+	}
+	if i.RecordedByIDHasPrefix != nil {
+		predicates = append(predicates, payment.RecordedByIDHasPrefix(*i.RecordedByIDHasPrefix))
+	}
+	if i.RecordedByIDHasSuffix != nil {
+		predicates = append(predicates, payment.RecordedByIDHasSuffix(*i.RecordedByIDHasSuffix))
+	}
+	if i.RecordedByIDEqualFold != nil {
+		predicates = append(predicates, payment.RecordedByIDEqualFold(*i.RecordedByIDEqualFold))
+	}
+	if i.RecordedByIDContainsFold != nil {
+		predicates = append(predicates, payment.RecordedByIDContainsFold(*i.RecordedByIDContainsFold))
+	}
+	if i.ReceivedAt != nil {
+		predicates = append(predicates, payment.ReceivedAtEQ(*i.ReceivedAt))
+	}
+	if i.ReceivedAtNEQ != nil {
+		predicates = append(predicates, payment.ReceivedAtNEQ(*i.ReceivedAtNEQ))
+	}
+	if len(i.ReceivedAtIn) > 0 {
+		predicates = append(predicates, payment.ReceivedAtIn(i.ReceivedAtIn...))
+	}
+	if len(i.ReceivedAtNotIn) > 0 {
+		predicates = append(predicates, payment.ReceivedAtNotIn(i.ReceivedAtNotIn...))
+	}
+	if i.ReceivedAtGT != nil {
+		predicates = append(predicates, payment.ReceivedAtGT(*i.ReceivedAtGT))
+	}
+	if i.ReceivedAtGTE != nil {
+		predicates = append(predicates, payment.ReceivedAtGTE(*i.ReceivedAtGTE))
+	}
+	if i.ReceivedAtLT != nil {
+		predicates = append(predicates, payment.ReceivedAtLT(*i.ReceivedAtLT))
+	}
+	if i.ReceivedAtLTE != nil {
+		predicates = append(predicates, payment.ReceivedAtLTE(*i.ReceivedAtLTE))
+	}
+
+	if i.HasPatient != nil {
+		p := payment.HasPatient()
+		if !*i.HasPatient {
+			p = payment.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasPatientWith) > 0 {
+		with := make([]predicate.Patient, 0, len(i.HasPatientWith))
+		for _, w := range i.HasPatientWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasPatientWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, payment.HasPatientWith(with...))
+	}
+	if i.HasInvoice != nil {
+		p := payment.HasInvoice()
+		if !*i.HasInvoice {
+			p = payment.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasInvoiceWith) > 0 {
+		with := make([]predicate.Invoice, 0, len(i.HasInvoiceWith))
+		for _, w := range i.HasInvoiceWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasInvoiceWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, payment.HasInvoiceWith(with...))
+	}
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyPaymentWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return payment.And(predicates...), nil
+	}
+}
+
 // PlanVersionWhereInput represents a where input for filtering PlanVersion queries.
 type PlanVersionWhereInput struct {
 	Predicates []predicate.PlanVersion  `json:"-"`
@@ -32694,6 +35999,586 @@ func (i *StockMovementWhereInput) P() (predicate.StockMovement, error) {
 		return predicates[0], nil
 	default:
 		return stockmovement.And(predicates...), nil
+	}
+}
+
+// TariffWhereInput represents a where input for filtering Tariff queries.
+type TariffWhereInput struct {
+	Predicates []predicate.Tariff  `json:"-"`
+	Not        *TariffWhereInput   `json:"not,omitempty"`
+	Or         []*TariffWhereInput `json:"or,omitempty"`
+	And        []*TariffWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "updated_at" field predicates.
+	UpdatedAt      *time.Time  `json:"updatedAt,omitempty"`
+	UpdatedAtNEQ   *time.Time  `json:"updatedAtNEQ,omitempty"`
+	UpdatedAtIn    []time.Time `json:"updatedAtIn,omitempty"`
+	UpdatedAtNotIn []time.Time `json:"updatedAtNotIn,omitempty"`
+	UpdatedAtGT    *time.Time  `json:"updatedAtGT,omitempty"`
+	UpdatedAtGTE   *time.Time  `json:"updatedAtGTE,omitempty"`
+	UpdatedAtLT    *time.Time  `json:"updatedAtLT,omitempty"`
+	UpdatedAtLTE   *time.Time  `json:"updatedAtLTE,omitempty"`
+
+	// "code" field predicates.
+	Code             *string  `json:"code,omitempty"`
+	CodeNEQ          *string  `json:"codeNEQ,omitempty"`
+	CodeIn           []string `json:"codeIn,omitempty"`
+	CodeNotIn        []string `json:"codeNotIn,omitempty"`
+	CodeGT           *string  `json:"codeGT,omitempty"`
+	CodeGTE          *string  `json:"codeGTE,omitempty"`
+	CodeLT           *string  `json:"codeLT,omitempty"`
+	CodeLTE          *string  `json:"codeLTE,omitempty"`
+	CodeContains     *string  `json:"codeContains,omitempty"`
+	CodeHasPrefix    *string  `json:"codeHasPrefix,omitempty"`
+	CodeHasSuffix    *string  `json:"codeHasSuffix,omitempty"`
+	CodeEqualFold    *string  `json:"codeEqualFold,omitempty"`
+	CodeContainsFold *string  `json:"codeContainsFold,omitempty"`
+
+	// "name" field predicates.
+	Name             *string  `json:"name,omitempty"`
+	NameNEQ          *string  `json:"nameNEQ,omitempty"`
+	NameIn           []string `json:"nameIn,omitempty"`
+	NameNotIn        []string `json:"nameNotIn,omitempty"`
+	NameGT           *string  `json:"nameGT,omitempty"`
+	NameGTE          *string  `json:"nameGTE,omitempty"`
+	NameLT           *string  `json:"nameLT,omitempty"`
+	NameLTE          *string  `json:"nameLTE,omitempty"`
+	NameContains     *string  `json:"nameContains,omitempty"`
+	NameHasPrefix    *string  `json:"nameHasPrefix,omitempty"`
+	NameHasSuffix    *string  `json:"nameHasSuffix,omitempty"`
+	NameEqualFold    *string  `json:"nameEqualFold,omitempty"`
+	NameContainsFold *string  `json:"nameContainsFold,omitempty"`
+
+	// "category" field predicates.
+	Category      *tariff.Category  `json:"category,omitempty"`
+	CategoryNEQ   *tariff.Category  `json:"categoryNEQ,omitempty"`
+	CategoryIn    []tariff.Category `json:"categoryIn,omitempty"`
+	CategoryNotIn []tariff.Category `json:"categoryNotIn,omitempty"`
+
+	// "ref_id" field predicates.
+	RefID             *string  `json:"refID,omitempty"`
+	RefIDNEQ          *string  `json:"refIDNEQ,omitempty"`
+	RefIDIn           []string `json:"refIDIn,omitempty"`
+	RefIDNotIn        []string `json:"refIDNotIn,omitempty"`
+	RefIDGT           *string  `json:"refIDGT,omitempty"`
+	RefIDGTE          *string  `json:"refIDGTE,omitempty"`
+	RefIDLT           *string  `json:"refIDLT,omitempty"`
+	RefIDLTE          *string  `json:"refIDLTE,omitempty"`
+	RefIDContains     *string  `json:"refIDContains,omitempty"`
+	RefIDHasPrefix    *string  `json:"refIDHasPrefix,omitempty"`
+	RefIDHasSuffix    *string  `json:"refIDHasSuffix,omitempty"`
+	RefIDIsNil        bool     `json:"refIDIsNil,omitempty"`
+	RefIDNotNil       bool     `json:"refIDNotNil,omitempty"`
+	RefIDEqualFold    *string  `json:"refIDEqualFold,omitempty"`
+	RefIDContainsFold *string  `json:"refIDContainsFold,omitempty"`
+
+	// "payer_id" field predicates.
+	PayerID             *string  `json:"payerID,omitempty"`
+	PayerIDNEQ          *string  `json:"payerIDNEQ,omitempty"`
+	PayerIDIn           []string `json:"payerIDIn,omitempty"`
+	PayerIDNotIn        []string `json:"payerIDNotIn,omitempty"`
+	PayerIDGT           *string  `json:"payerIDGT,omitempty"`
+	PayerIDGTE          *string  `json:"payerIDGTE,omitempty"`
+	PayerIDLT           *string  `json:"payerIDLT,omitempty"`
+	PayerIDLTE          *string  `json:"payerIDLTE,omitempty"`
+	PayerIDContains     *string  `json:"payerIDContains,omitempty"`
+	PayerIDHasPrefix    *string  `json:"payerIDHasPrefix,omitempty"`
+	PayerIDHasSuffix    *string  `json:"payerIDHasSuffix,omitempty"`
+	PayerIDIsNil        bool     `json:"payerIDIsNil,omitempty"`
+	PayerIDNotNil       bool     `json:"payerIDNotNil,omitempty"`
+	PayerIDEqualFold    *string  `json:"payerIDEqualFold,omitempty"`
+	PayerIDContainsFold *string  `json:"payerIDContainsFold,omitempty"`
+
+	// "price" field predicates.
+	Price      *int64  `json:"price,omitempty"`
+	PriceNEQ   *int64  `json:"priceNEQ,omitempty"`
+	PriceIn    []int64 `json:"priceIn,omitempty"`
+	PriceNotIn []int64 `json:"priceNotIn,omitempty"`
+	PriceGT    *int64  `json:"priceGT,omitempty"`
+	PriceGTE   *int64  `json:"priceGTE,omitempty"`
+	PriceLT    *int64  `json:"priceLT,omitempty"`
+	PriceLTE   *int64  `json:"priceLTE,omitempty"`
+
+	// "effective_from" field predicates.
+	EffectiveFrom      *time.Time  `json:"effectiveFrom,omitempty"`
+	EffectiveFromNEQ   *time.Time  `json:"effectiveFromNEQ,omitempty"`
+	EffectiveFromIn    []time.Time `json:"effectiveFromIn,omitempty"`
+	EffectiveFromNotIn []time.Time `json:"effectiveFromNotIn,omitempty"`
+	EffectiveFromGT    *time.Time  `json:"effectiveFromGT,omitempty"`
+	EffectiveFromGTE   *time.Time  `json:"effectiveFromGTE,omitempty"`
+	EffectiveFromLT    *time.Time  `json:"effectiveFromLT,omitempty"`
+	EffectiveFromLTE   *time.Time  `json:"effectiveFromLTE,omitempty"`
+
+	// "created_by_id" field predicates.
+	CreatedByID             *string  `json:"createdByID,omitempty"`
+	CreatedByIDNEQ          *string  `json:"createdByIDNEQ,omitempty"`
+	CreatedByIDIn           []string `json:"createdByIDIn,omitempty"`
+	CreatedByIDNotIn        []string `json:"createdByIDNotIn,omitempty"`
+	CreatedByIDGT           *string  `json:"createdByIDGT,omitempty"`
+	CreatedByIDGTE          *string  `json:"createdByIDGTE,omitempty"`
+	CreatedByIDLT           *string  `json:"createdByIDLT,omitempty"`
+	CreatedByIDLTE          *string  `json:"createdByIDLTE,omitempty"`
+	CreatedByIDContains     *string  `json:"createdByIDContains,omitempty"`
+	CreatedByIDHasPrefix    *string  `json:"createdByIDHasPrefix,omitempty"`
+	CreatedByIDHasSuffix    *string  `json:"createdByIDHasSuffix,omitempty"`
+	CreatedByIDIsNil        bool     `json:"createdByIDIsNil,omitempty"`
+	CreatedByIDNotNil       bool     `json:"createdByIDNotNil,omitempty"`
+	CreatedByIDEqualFold    *string  `json:"createdByIDEqualFold,omitempty"`
+	CreatedByIDContainsFold *string  `json:"createdByIDContainsFold,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *TariffWhereInput) AddPredicates(predicates ...predicate.Tariff) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the TariffWhereInput filter on the TariffQuery builder.
+func (i *TariffWhereInput) Filter(q *TariffQuery) (*TariffQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyTariffWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyTariffWhereInput is returned in case the TariffWhereInput is empty.
+var ErrEmptyTariffWhereInput = errors.New("ent: empty predicate TariffWhereInput")
+
+// P returns a predicate for filtering tariffs.
+// An error is returned if the input is empty or invalid.
+func (i *TariffWhereInput) P() (predicate.Tariff, error) {
+	var predicates []predicate.Tariff
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, tariff.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.Tariff, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, tariff.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.Tariff, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, tariff.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, tariff.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, tariff.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, tariff.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, tariff.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, tariff.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, tariff.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, tariff.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, tariff.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, tariff.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, tariff.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, tariff.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, tariff.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, tariff.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, tariff.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, tariff.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, tariff.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, tariff.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, tariff.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.UpdatedAt != nil {
+		predicates = append(predicates, tariff.UpdatedAtEQ(*i.UpdatedAt))
+	}
+	if i.UpdatedAtNEQ != nil {
+		predicates = append(predicates, tariff.UpdatedAtNEQ(*i.UpdatedAtNEQ))
+	}
+	if len(i.UpdatedAtIn) > 0 {
+		predicates = append(predicates, tariff.UpdatedAtIn(i.UpdatedAtIn...))
+	}
+	if len(i.UpdatedAtNotIn) > 0 {
+		predicates = append(predicates, tariff.UpdatedAtNotIn(i.UpdatedAtNotIn...))
+	}
+	if i.UpdatedAtGT != nil {
+		predicates = append(predicates, tariff.UpdatedAtGT(*i.UpdatedAtGT))
+	}
+	if i.UpdatedAtGTE != nil {
+		predicates = append(predicates, tariff.UpdatedAtGTE(*i.UpdatedAtGTE))
+	}
+	if i.UpdatedAtLT != nil {
+		predicates = append(predicates, tariff.UpdatedAtLT(*i.UpdatedAtLT))
+	}
+	if i.UpdatedAtLTE != nil {
+		predicates = append(predicates, tariff.UpdatedAtLTE(*i.UpdatedAtLTE))
+	}
+	if i.Code != nil {
+		predicates = append(predicates, tariff.CodeEQ(*i.Code))
+	}
+	if i.CodeNEQ != nil {
+		predicates = append(predicates, tariff.CodeNEQ(*i.CodeNEQ))
+	}
+	if len(i.CodeIn) > 0 {
+		predicates = append(predicates, tariff.CodeIn(i.CodeIn...))
+	}
+	if len(i.CodeNotIn) > 0 {
+		predicates = append(predicates, tariff.CodeNotIn(i.CodeNotIn...))
+	}
+	if i.CodeGT != nil {
+		predicates = append(predicates, tariff.CodeGT(*i.CodeGT))
+	}
+	if i.CodeGTE != nil {
+		predicates = append(predicates, tariff.CodeGTE(*i.CodeGTE))
+	}
+	if i.CodeLT != nil {
+		predicates = append(predicates, tariff.CodeLT(*i.CodeLT))
+	}
+	if i.CodeLTE != nil {
+		predicates = append(predicates, tariff.CodeLTE(*i.CodeLTE))
+	}
+	if i.CodeContains != nil {
+		predicates = append(predicates, tariff.CodeContains(*i.CodeContains))
+	}
+	if i.CodeHasPrefix != nil {
+		predicates = append(predicates, tariff.CodeHasPrefix(*i.CodeHasPrefix))
+	}
+	if i.CodeHasSuffix != nil {
+		predicates = append(predicates, tariff.CodeHasSuffix(*i.CodeHasSuffix))
+	}
+	if i.CodeEqualFold != nil {
+		predicates = append(predicates, tariff.CodeEqualFold(*i.CodeEqualFold))
+	}
+	if i.CodeContainsFold != nil {
+		predicates = append(predicates, tariff.CodeContainsFold(*i.CodeContainsFold))
+	}
+	if i.Name != nil {
+		predicates = append(predicates, tariff.NameEQ(*i.Name))
+	}
+	if i.NameNEQ != nil {
+		predicates = append(predicates, tariff.NameNEQ(*i.NameNEQ))
+	}
+	if len(i.NameIn) > 0 {
+		predicates = append(predicates, tariff.NameIn(i.NameIn...))
+	}
+	if len(i.NameNotIn) > 0 {
+		predicates = append(predicates, tariff.NameNotIn(i.NameNotIn...))
+	}
+	if i.NameGT != nil {
+		predicates = append(predicates, tariff.NameGT(*i.NameGT))
+	}
+	if i.NameGTE != nil {
+		predicates = append(predicates, tariff.NameGTE(*i.NameGTE))
+	}
+	if i.NameLT != nil {
+		predicates = append(predicates, tariff.NameLT(*i.NameLT))
+	}
+	if i.NameLTE != nil {
+		predicates = append(predicates, tariff.NameLTE(*i.NameLTE))
+	}
+	if i.NameContains != nil {
+		predicates = append(predicates, tariff.NameContains(*i.NameContains))
+	}
+	if i.NameHasPrefix != nil {
+		predicates = append(predicates, tariff.NameHasPrefix(*i.NameHasPrefix))
+	}
+	if i.NameHasSuffix != nil {
+		predicates = append(predicates, tariff.NameHasSuffix(*i.NameHasSuffix))
+	}
+	if i.NameEqualFold != nil {
+		predicates = append(predicates, tariff.NameEqualFold(*i.NameEqualFold))
+	}
+	if i.NameContainsFold != nil {
+		predicates = append(predicates, tariff.NameContainsFold(*i.NameContainsFold))
+	}
+	if i.Category != nil {
+		predicates = append(predicates, tariff.CategoryEQ(*i.Category))
+	}
+	if i.CategoryNEQ != nil {
+		predicates = append(predicates, tariff.CategoryNEQ(*i.CategoryNEQ))
+	}
+	if len(i.CategoryIn) > 0 {
+		predicates = append(predicates, tariff.CategoryIn(i.CategoryIn...))
+	}
+	if len(i.CategoryNotIn) > 0 {
+		predicates = append(predicates, tariff.CategoryNotIn(i.CategoryNotIn...))
+	}
+	if i.RefID != nil {
+		predicates = append(predicates, tariff.RefIDEQ(*i.RefID))
+	}
+	if i.RefIDNEQ != nil {
+		predicates = append(predicates, tariff.RefIDNEQ(*i.RefIDNEQ))
+	}
+	if len(i.RefIDIn) > 0 {
+		predicates = append(predicates, tariff.RefIDIn(i.RefIDIn...))
+	}
+	if len(i.RefIDNotIn) > 0 {
+		predicates = append(predicates, tariff.RefIDNotIn(i.RefIDNotIn...))
+	}
+	if i.RefIDGT != nil {
+		predicates = append(predicates, tariff.RefIDGT(*i.RefIDGT))
+	}
+	if i.RefIDGTE != nil {
+		predicates = append(predicates, tariff.RefIDGTE(*i.RefIDGTE))
+	}
+	if i.RefIDLT != nil {
+		predicates = append(predicates, tariff.RefIDLT(*i.RefIDLT))
+	}
+	if i.RefIDLTE != nil {
+		predicates = append(predicates, tariff.RefIDLTE(*i.RefIDLTE))
+	}
+	if i.RefIDContains != nil {
+		predicates = append(predicates, tariff.RefIDContains(*i.RefIDContains))
+	}
+	if i.RefIDHasPrefix != nil {
+		predicates = append(predicates, tariff.RefIDHasPrefix(*i.RefIDHasPrefix))
+	}
+	if i.RefIDHasSuffix != nil {
+		predicates = append(predicates, tariff.RefIDHasSuffix(*i.RefIDHasSuffix))
+	}
+	if i.RefIDIsNil {
+		predicates = append(predicates, tariff.RefIDIsNil())
+	}
+	if i.RefIDNotNil {
+		predicates = append(predicates, tariff.RefIDNotNil())
+	}
+	if i.RefIDEqualFold != nil {
+		predicates = append(predicates, tariff.RefIDEqualFold(*i.RefIDEqualFold))
+	}
+	if i.RefIDContainsFold != nil {
+		predicates = append(predicates, tariff.RefIDContainsFold(*i.RefIDContainsFold))
+	}
+	if i.PayerID != nil {
+		predicates = append(predicates, tariff.PayerIDEQ(*i.PayerID))
+	}
+	if i.PayerIDNEQ != nil {
+		predicates = append(predicates, tariff.PayerIDNEQ(*i.PayerIDNEQ))
+	}
+	if len(i.PayerIDIn) > 0 {
+		predicates = append(predicates, tariff.PayerIDIn(i.PayerIDIn...))
+	}
+	if len(i.PayerIDNotIn) > 0 {
+		predicates = append(predicates, tariff.PayerIDNotIn(i.PayerIDNotIn...))
+	}
+	if i.PayerIDGT != nil {
+		predicates = append(predicates, tariff.PayerIDGT(*i.PayerIDGT))
+	}
+	if i.PayerIDGTE != nil {
+		predicates = append(predicates, tariff.PayerIDGTE(*i.PayerIDGTE))
+	}
+	if i.PayerIDLT != nil {
+		predicates = append(predicates, tariff.PayerIDLT(*i.PayerIDLT))
+	}
+	if i.PayerIDLTE != nil {
+		predicates = append(predicates, tariff.PayerIDLTE(*i.PayerIDLTE))
+	}
+	if i.PayerIDContains != nil {
+		predicates = append(predicates, tariff.PayerIDContains(*i.PayerIDContains))
+	}
+	if i.PayerIDHasPrefix != nil {
+		predicates = append(predicates, tariff.PayerIDHasPrefix(*i.PayerIDHasPrefix))
+	}
+	if i.PayerIDHasSuffix != nil {
+		predicates = append(predicates, tariff.PayerIDHasSuffix(*i.PayerIDHasSuffix))
+	}
+	if i.PayerIDIsNil {
+		predicates = append(predicates, tariff.PayerIDIsNil())
+	}
+	if i.PayerIDNotNil {
+		predicates = append(predicates, tariff.PayerIDNotNil())
+	}
+	if i.PayerIDEqualFold != nil {
+		predicates = append(predicates, tariff.PayerIDEqualFold(*i.PayerIDEqualFold))
+	}
+	if i.PayerIDContainsFold != nil {
+		predicates = append(predicates, tariff.PayerIDContainsFold(*i.PayerIDContainsFold))
+	}
+	if i.Price != nil {
+		predicates = append(predicates, tariff.PriceEQ(*i.Price))
+	}
+	if i.PriceNEQ != nil {
+		predicates = append(predicates, tariff.PriceNEQ(*i.PriceNEQ))
+	}
+	if len(i.PriceIn) > 0 {
+		predicates = append(predicates, tariff.PriceIn(i.PriceIn...))
+	}
+	if len(i.PriceNotIn) > 0 {
+		predicates = append(predicates, tariff.PriceNotIn(i.PriceNotIn...))
+	}
+	if i.PriceGT != nil {
+		predicates = append(predicates, tariff.PriceGT(*i.PriceGT))
+	}
+	if i.PriceGTE != nil {
+		predicates = append(predicates, tariff.PriceGTE(*i.PriceGTE))
+	}
+	if i.PriceLT != nil {
+		predicates = append(predicates, tariff.PriceLT(*i.PriceLT))
+	}
+	if i.PriceLTE != nil {
+		predicates = append(predicates, tariff.PriceLTE(*i.PriceLTE))
+	}
+	if i.EffectiveFrom != nil {
+		predicates = append(predicates, tariff.EffectiveFromEQ(*i.EffectiveFrom))
+	}
+	if i.EffectiveFromNEQ != nil {
+		predicates = append(predicates, tariff.EffectiveFromNEQ(*i.EffectiveFromNEQ))
+	}
+	if len(i.EffectiveFromIn) > 0 {
+		predicates = append(predicates, tariff.EffectiveFromIn(i.EffectiveFromIn...))
+	}
+	if len(i.EffectiveFromNotIn) > 0 {
+		predicates = append(predicates, tariff.EffectiveFromNotIn(i.EffectiveFromNotIn...))
+	}
+	if i.EffectiveFromGT != nil {
+		predicates = append(predicates, tariff.EffectiveFromGT(*i.EffectiveFromGT))
+	}
+	if i.EffectiveFromGTE != nil {
+		predicates = append(predicates, tariff.EffectiveFromGTE(*i.EffectiveFromGTE))
+	}
+	if i.EffectiveFromLT != nil {
+		predicates = append(predicates, tariff.EffectiveFromLT(*i.EffectiveFromLT))
+	}
+	if i.EffectiveFromLTE != nil {
+		predicates = append(predicates, tariff.EffectiveFromLTE(*i.EffectiveFromLTE))
+	}
+	if i.CreatedByID != nil {
+		predicates = append(predicates, tariff.CreatedByIDEQ(*i.CreatedByID))
+	}
+	if i.CreatedByIDNEQ != nil {
+		predicates = append(predicates, tariff.CreatedByIDNEQ(*i.CreatedByIDNEQ))
+	}
+	if len(i.CreatedByIDIn) > 0 {
+		predicates = append(predicates, tariff.CreatedByIDIn(i.CreatedByIDIn...))
+	}
+	if len(i.CreatedByIDNotIn) > 0 {
+		predicates = append(predicates, tariff.CreatedByIDNotIn(i.CreatedByIDNotIn...))
+	}
+	if i.CreatedByIDGT != nil {
+		predicates = append(predicates, tariff.CreatedByIDGT(*i.CreatedByIDGT))
+	}
+	if i.CreatedByIDGTE != nil {
+		predicates = append(predicates, tariff.CreatedByIDGTE(*i.CreatedByIDGTE))
+	}
+	if i.CreatedByIDLT != nil {
+		predicates = append(predicates, tariff.CreatedByIDLT(*i.CreatedByIDLT))
+	}
+	if i.CreatedByIDLTE != nil {
+		predicates = append(predicates, tariff.CreatedByIDLTE(*i.CreatedByIDLTE))
+	}
+	if i.CreatedByIDContains != nil {
+		predicates = append(predicates, tariff.CreatedByIDContains(*i.CreatedByIDContains))
+	}
+	if i.CreatedByIDHasPrefix != nil {
+		predicates = append(predicates, tariff.CreatedByIDHasPrefix(*i.CreatedByIDHasPrefix))
+	}
+	if i.CreatedByIDHasSuffix != nil {
+		predicates = append(predicates, tariff.CreatedByIDHasSuffix(*i.CreatedByIDHasSuffix))
+	}
+	if i.CreatedByIDIsNil {
+		predicates = append(predicates, tariff.CreatedByIDIsNil())
+	}
+	if i.CreatedByIDNotNil {
+		predicates = append(predicates, tariff.CreatedByIDNotNil())
+	}
+	if i.CreatedByIDEqualFold != nil {
+		predicates = append(predicates, tariff.CreatedByIDEqualFold(*i.CreatedByIDEqualFold))
+	}
+	if i.CreatedByIDContainsFold != nil {
+		predicates = append(predicates, tariff.CreatedByIDContainsFold(*i.CreatedByIDContainsFold))
+	}
+
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyTariffWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return tariff.And(predicates...), nil
 	}
 }
 

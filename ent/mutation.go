@@ -20,11 +20,13 @@ import (
 	"github.com/hmis-dev/hmis/ent/auditevent"
 	"github.com/hmis-dev/hmis/ent/bed"
 	"github.com/hmis-dev/hmis/ent/bedassignment"
+	"github.com/hmis-dev/hmis/ent/billingcursor"
 	"github.com/hmis-dev/hmis/ent/breakglassaccess"
 	"github.com/hmis-dev/hmis/ent/careplan"
 	"github.com/hmis-dev/hmis/ent/careplanactivity"
 	"github.com/hmis-dev/hmis/ent/careplangoal"
 	"github.com/hmis-dev/hmis/ent/careteammember"
+	"github.com/hmis-dev/hmis/ent/charge"
 	"github.com/hmis-dev/hmis/ent/claim"
 	"github.com/hmis-dev/hmis/ent/claimline"
 	"github.com/hmis-dev/hmis/ent/clinicalnote"
@@ -39,6 +41,9 @@ import (
 	"github.com/hmis-dev/hmis/ent/icd10code"
 	"github.com/hmis-dev/hmis/ent/insuranceplan"
 	"github.com/hmis-dev/hmis/ent/insurancepolicy"
+	"github.com/hmis-dev/hmis/ent/invoice"
+	"github.com/hmis-dev/hmis/ent/invoicecounter"
+	"github.com/hmis-dev/hmis/ent/invoicediscount"
 	"github.com/hmis-dev/hmis/ent/journalentry"
 	"github.com/hmis-dev/hmis/ent/journalline"
 	"github.com/hmis-dev/hmis/ent/laborder"
@@ -58,6 +63,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/patientcontact"
 	"github.com/hmis-dev/hmis/ent/patientidentifier"
 	"github.com/hmis-dev/hmis/ent/payer"
+	"github.com/hmis-dev/hmis/ent/payment"
 	"github.com/hmis-dev/hmis/ent/planversion"
 	"github.com/hmis-dev/hmis/ent/preauthorization"
 	"github.com/hmis-dev/hmis/ent/predicate"
@@ -71,6 +77,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/stockbatch"
 	"github.com/hmis-dev/hmis/ent/stocklocation"
 	"github.com/hmis-dev/hmis/ent/stockmovement"
+	"github.com/hmis-dev/hmis/ent/tariff"
 	"github.com/hmis-dev/hmis/ent/user"
 	"github.com/hmis-dev/hmis/ent/ward"
 	"github.com/hmis-dev/hmis/internal/prescribing/rxwarn"
@@ -94,11 +101,13 @@ const (
 	TypeAuditEvent           = "AuditEvent"
 	TypeBed                  = "Bed"
 	TypeBedAssignment        = "BedAssignment"
+	TypeBillingCursor        = "BillingCursor"
 	TypeBreakGlassAccess     = "BreakGlassAccess"
 	TypeCarePlan             = "CarePlan"
 	TypeCarePlanActivity     = "CarePlanActivity"
 	TypeCarePlanGoal         = "CarePlanGoal"
 	TypeCareTeamMember       = "CareTeamMember"
+	TypeCharge               = "Charge"
 	TypeClaim                = "Claim"
 	TypeClaimLine            = "ClaimLine"
 	TypeClinicalNote         = "ClinicalNote"
@@ -113,6 +122,9 @@ const (
 	TypeIcd10Code            = "Icd10Code"
 	TypeInsurancePlan        = "InsurancePlan"
 	TypeInsurancePolicy      = "InsurancePolicy"
+	TypeInvoice              = "Invoice"
+	TypeInvoiceCounter       = "InvoiceCounter"
+	TypeInvoiceDiscount      = "InvoiceDiscount"
 	TypeJournalEntry         = "JournalEntry"
 	TypeJournalLine          = "JournalLine"
 	TypeLabOrder             = "LabOrder"
@@ -132,6 +144,7 @@ const (
 	TypePatientContact       = "PatientContact"
 	TypePatientIdentifier    = "PatientIdentifier"
 	TypePayer                = "Payer"
+	TypePayment              = "Payment"
 	TypePlanVersion          = "PlanVersion"
 	TypePreAuthorization     = "PreAuthorization"
 	TypeProblem              = "Problem"
@@ -144,6 +157,7 @@ const (
 	TypeStockBatch           = "StockBatch"
 	TypeStockLocation        = "StockLocation"
 	TypeStockMovement        = "StockMovement"
+	TypeTariff               = "Tariff"
 	TypeUser                 = "User"
 	TypeWard                 = "Ward"
 )
@@ -9990,6 +10004,392 @@ func (m *BedAssignmentMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown BedAssignment edge %s", name)
 }
 
+// BillingCursorMutation represents an operation that mutates the BillingCursor nodes in the graph.
+type BillingCursorMutation struct {
+	config
+	op            Op
+	typ           string
+	id            *string
+	topic         *string
+	after         *string
+	clearedFields map[string]struct{}
+	done          bool
+	oldValue      func(context.Context) (*BillingCursor, error)
+	predicates    []predicate.BillingCursor
+}
+
+var _ ent.Mutation = (*BillingCursorMutation)(nil)
+
+// billingcursorOption allows management of the mutation configuration using functional options.
+type billingcursorOption func(*BillingCursorMutation)
+
+// newBillingCursorMutation creates new mutation for the BillingCursor entity.
+func newBillingCursorMutation(c config, op Op, opts ...billingcursorOption) *BillingCursorMutation {
+	m := &BillingCursorMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeBillingCursor,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withBillingCursorID sets the ID field of the mutation.
+func withBillingCursorID(id string) billingcursorOption {
+	return func(m *BillingCursorMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *BillingCursor
+		)
+		m.oldValue = func(ctx context.Context) (*BillingCursor, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().BillingCursor.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withBillingCursor sets the old BillingCursor of the mutation.
+func withBillingCursor(node *BillingCursor) billingcursorOption {
+	return func(m *BillingCursorMutation) {
+		m.oldValue = func(context.Context) (*BillingCursor, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m BillingCursorMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m BillingCursorMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of BillingCursor entities.
+func (m *BillingCursorMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *BillingCursorMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *BillingCursorMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().BillingCursor.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetTopic sets the "topic" field.
+func (m *BillingCursorMutation) SetTopic(s string) {
+	m.topic = &s
+}
+
+// Topic returns the value of the "topic" field in the mutation.
+func (m *BillingCursorMutation) Topic() (r string, exists bool) {
+	v := m.topic
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTopic returns the old "topic" field's value of the BillingCursor entity.
+// If the BillingCursor object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *BillingCursorMutation) OldTopic(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTopic is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTopic requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTopic: %w", err)
+	}
+	return oldValue.Topic, nil
+}
+
+// ResetTopic resets all changes to the "topic" field.
+func (m *BillingCursorMutation) ResetTopic() {
+	m.topic = nil
+}
+
+// SetAfter sets the "after" field.
+func (m *BillingCursorMutation) SetAfter(s string) {
+	m.after = &s
+}
+
+// After returns the value of the "after" field in the mutation.
+func (m *BillingCursorMutation) After() (r string, exists bool) {
+	v := m.after
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAfter returns the old "after" field's value of the BillingCursor entity.
+// If the BillingCursor object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *BillingCursorMutation) OldAfter(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAfter is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAfter requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAfter: %w", err)
+	}
+	return oldValue.After, nil
+}
+
+// ResetAfter resets all changes to the "after" field.
+func (m *BillingCursorMutation) ResetAfter() {
+	m.after = nil
+}
+
+// Where appends a list predicates to the BillingCursorMutation builder.
+func (m *BillingCursorMutation) Where(ps ...predicate.BillingCursor) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the BillingCursorMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *BillingCursorMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.BillingCursor, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *BillingCursorMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *BillingCursorMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (BillingCursor).
+func (m *BillingCursorMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *BillingCursorMutation) Fields() []string {
+	fields := make([]string, 0, 2)
+	if m.topic != nil {
+		fields = append(fields, billingcursor.FieldTopic)
+	}
+	if m.after != nil {
+		fields = append(fields, billingcursor.FieldAfter)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *BillingCursorMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case billingcursor.FieldTopic:
+		return m.Topic()
+	case billingcursor.FieldAfter:
+		return m.After()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *BillingCursorMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case billingcursor.FieldTopic:
+		return m.OldTopic(ctx)
+	case billingcursor.FieldAfter:
+		return m.OldAfter(ctx)
+	}
+	return nil, fmt.Errorf("unknown BillingCursor field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *BillingCursorMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case billingcursor.FieldTopic:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTopic(v)
+		return nil
+	case billingcursor.FieldAfter:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAfter(v)
+		return nil
+	}
+	return fmt.Errorf("unknown BillingCursor field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *BillingCursorMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *BillingCursorMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *BillingCursorMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown BillingCursor numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *BillingCursorMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *BillingCursorMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *BillingCursorMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown BillingCursor nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *BillingCursorMutation) ResetField(name string) error {
+	switch name {
+	case billingcursor.FieldTopic:
+		m.ResetTopic()
+		return nil
+	case billingcursor.FieldAfter:
+		m.ResetAfter()
+		return nil
+	}
+	return fmt.Errorf("unknown BillingCursor field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *BillingCursorMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *BillingCursorMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *BillingCursorMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *BillingCursorMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *BillingCursorMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *BillingCursorMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *BillingCursorMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown BillingCursor unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *BillingCursorMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown BillingCursor edge %s", name)
+}
+
 // BreakGlassAccessMutation represents an operation that mutates the BreakGlassAccess nodes in the graph.
 type BreakGlassAccessMutation struct {
 	config
@@ -14289,6 +14689,1875 @@ func (m *CareTeamMemberMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown CareTeamMember edge %s", name)
+}
+
+// ChargeMutation represents an operation that mutates the Charge nodes in the graph.
+type ChargeMutation struct {
+	config
+	op              Op
+	typ             string
+	id              *string
+	created_at      *time.Time
+	updated_at      *time.Time
+	source_type     *charge.SourceType
+	source_id       *string
+	day             *string
+	encounter_id    *string
+	admission_id    *string
+	code            *string
+	description     *string
+	category        *charge.Category
+	quantity        *int
+	addquantity     *int
+	unit_price      *int64
+	addunit_price   *int64
+	amount          *int64
+	addamount       *int64
+	service_at      *time.Time
+	created_by_id   *string
+	status          *charge.Status
+	reversal_reason *string
+	reversed_by_id  *string
+	reversed_at     *time.Time
+	clearedFields   map[string]struct{}
+	patient         *string
+	clearedpatient  bool
+	tariff          *string
+	clearedtariff   bool
+	invoice         *string
+	clearedinvoice  bool
+	done            bool
+	oldValue        func(context.Context) (*Charge, error)
+	predicates      []predicate.Charge
+}
+
+var _ ent.Mutation = (*ChargeMutation)(nil)
+
+// chargeOption allows management of the mutation configuration using functional options.
+type chargeOption func(*ChargeMutation)
+
+// newChargeMutation creates new mutation for the Charge entity.
+func newChargeMutation(c config, op Op, opts ...chargeOption) *ChargeMutation {
+	m := &ChargeMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeCharge,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withChargeID sets the ID field of the mutation.
+func withChargeID(id string) chargeOption {
+	return func(m *ChargeMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *Charge
+		)
+		m.oldValue = func(ctx context.Context) (*Charge, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().Charge.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withCharge sets the old Charge of the mutation.
+func withCharge(node *Charge) chargeOption {
+	return func(m *ChargeMutation) {
+		m.oldValue = func(context.Context) (*Charge, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m ChargeMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m ChargeMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of Charge entities.
+func (m *ChargeMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *ChargeMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *ChargeMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().Charge.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *ChargeMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *ChargeMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the Charge entity.
+// If the Charge object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ChargeMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *ChargeMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *ChargeMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *ChargeMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the Charge entity.
+// If the Charge object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ChargeMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *ChargeMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetPatientID sets the "patient_id" field.
+func (m *ChargeMutation) SetPatientID(s string) {
+	m.patient = &s
+}
+
+// PatientID returns the value of the "patient_id" field in the mutation.
+func (m *ChargeMutation) PatientID() (r string, exists bool) {
+	v := m.patient
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPatientID returns the old "patient_id" field's value of the Charge entity.
+// If the Charge object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ChargeMutation) OldPatientID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPatientID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPatientID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPatientID: %w", err)
+	}
+	return oldValue.PatientID, nil
+}
+
+// ResetPatientID resets all changes to the "patient_id" field.
+func (m *ChargeMutation) ResetPatientID() {
+	m.patient = nil
+}
+
+// SetSourceType sets the "source_type" field.
+func (m *ChargeMutation) SetSourceType(ct charge.SourceType) {
+	m.source_type = &ct
+}
+
+// SourceType returns the value of the "source_type" field in the mutation.
+func (m *ChargeMutation) SourceType() (r charge.SourceType, exists bool) {
+	v := m.source_type
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSourceType returns the old "source_type" field's value of the Charge entity.
+// If the Charge object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ChargeMutation) OldSourceType(ctx context.Context) (v charge.SourceType, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSourceType is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSourceType requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSourceType: %w", err)
+	}
+	return oldValue.SourceType, nil
+}
+
+// ResetSourceType resets all changes to the "source_type" field.
+func (m *ChargeMutation) ResetSourceType() {
+	m.source_type = nil
+}
+
+// SetSourceID sets the "source_id" field.
+func (m *ChargeMutation) SetSourceID(s string) {
+	m.source_id = &s
+}
+
+// SourceID returns the value of the "source_id" field in the mutation.
+func (m *ChargeMutation) SourceID() (r string, exists bool) {
+	v := m.source_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSourceID returns the old "source_id" field's value of the Charge entity.
+// If the Charge object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ChargeMutation) OldSourceID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSourceID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSourceID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSourceID: %w", err)
+	}
+	return oldValue.SourceID, nil
+}
+
+// ResetSourceID resets all changes to the "source_id" field.
+func (m *ChargeMutation) ResetSourceID() {
+	m.source_id = nil
+}
+
+// SetDay sets the "day" field.
+func (m *ChargeMutation) SetDay(s string) {
+	m.day = &s
+}
+
+// Day returns the value of the "day" field in the mutation.
+func (m *ChargeMutation) Day() (r string, exists bool) {
+	v := m.day
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDay returns the old "day" field's value of the Charge entity.
+// If the Charge object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ChargeMutation) OldDay(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDay is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDay requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDay: %w", err)
+	}
+	return oldValue.Day, nil
+}
+
+// ResetDay resets all changes to the "day" field.
+func (m *ChargeMutation) ResetDay() {
+	m.day = nil
+}
+
+// SetEncounterID sets the "encounter_id" field.
+func (m *ChargeMutation) SetEncounterID(s string) {
+	m.encounter_id = &s
+}
+
+// EncounterID returns the value of the "encounter_id" field in the mutation.
+func (m *ChargeMutation) EncounterID() (r string, exists bool) {
+	v := m.encounter_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEncounterID returns the old "encounter_id" field's value of the Charge entity.
+// If the Charge object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ChargeMutation) OldEncounterID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEncounterID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEncounterID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEncounterID: %w", err)
+	}
+	return oldValue.EncounterID, nil
+}
+
+// ClearEncounterID clears the value of the "encounter_id" field.
+func (m *ChargeMutation) ClearEncounterID() {
+	m.encounter_id = nil
+	m.clearedFields[charge.FieldEncounterID] = struct{}{}
+}
+
+// EncounterIDCleared returns if the "encounter_id" field was cleared in this mutation.
+func (m *ChargeMutation) EncounterIDCleared() bool {
+	_, ok := m.clearedFields[charge.FieldEncounterID]
+	return ok
+}
+
+// ResetEncounterID resets all changes to the "encounter_id" field.
+func (m *ChargeMutation) ResetEncounterID() {
+	m.encounter_id = nil
+	delete(m.clearedFields, charge.FieldEncounterID)
+}
+
+// SetAdmissionID sets the "admission_id" field.
+func (m *ChargeMutation) SetAdmissionID(s string) {
+	m.admission_id = &s
+}
+
+// AdmissionID returns the value of the "admission_id" field in the mutation.
+func (m *ChargeMutation) AdmissionID() (r string, exists bool) {
+	v := m.admission_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAdmissionID returns the old "admission_id" field's value of the Charge entity.
+// If the Charge object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ChargeMutation) OldAdmissionID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAdmissionID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAdmissionID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAdmissionID: %w", err)
+	}
+	return oldValue.AdmissionID, nil
+}
+
+// ClearAdmissionID clears the value of the "admission_id" field.
+func (m *ChargeMutation) ClearAdmissionID() {
+	m.admission_id = nil
+	m.clearedFields[charge.FieldAdmissionID] = struct{}{}
+}
+
+// AdmissionIDCleared returns if the "admission_id" field was cleared in this mutation.
+func (m *ChargeMutation) AdmissionIDCleared() bool {
+	_, ok := m.clearedFields[charge.FieldAdmissionID]
+	return ok
+}
+
+// ResetAdmissionID resets all changes to the "admission_id" field.
+func (m *ChargeMutation) ResetAdmissionID() {
+	m.admission_id = nil
+	delete(m.clearedFields, charge.FieldAdmissionID)
+}
+
+// SetTariffID sets the "tariff_id" field.
+func (m *ChargeMutation) SetTariffID(s string) {
+	m.tariff = &s
+}
+
+// TariffID returns the value of the "tariff_id" field in the mutation.
+func (m *ChargeMutation) TariffID() (r string, exists bool) {
+	v := m.tariff
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTariffID returns the old "tariff_id" field's value of the Charge entity.
+// If the Charge object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ChargeMutation) OldTariffID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTariffID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTariffID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTariffID: %w", err)
+	}
+	return oldValue.TariffID, nil
+}
+
+// ClearTariffID clears the value of the "tariff_id" field.
+func (m *ChargeMutation) ClearTariffID() {
+	m.tariff = nil
+	m.clearedFields[charge.FieldTariffID] = struct{}{}
+}
+
+// TariffIDCleared returns if the "tariff_id" field was cleared in this mutation.
+func (m *ChargeMutation) TariffIDCleared() bool {
+	_, ok := m.clearedFields[charge.FieldTariffID]
+	return ok
+}
+
+// ResetTariffID resets all changes to the "tariff_id" field.
+func (m *ChargeMutation) ResetTariffID() {
+	m.tariff = nil
+	delete(m.clearedFields, charge.FieldTariffID)
+}
+
+// SetCode sets the "code" field.
+func (m *ChargeMutation) SetCode(s string) {
+	m.code = &s
+}
+
+// Code returns the value of the "code" field in the mutation.
+func (m *ChargeMutation) Code() (r string, exists bool) {
+	v := m.code
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCode returns the old "code" field's value of the Charge entity.
+// If the Charge object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ChargeMutation) OldCode(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCode is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCode requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCode: %w", err)
+	}
+	return oldValue.Code, nil
+}
+
+// ResetCode resets all changes to the "code" field.
+func (m *ChargeMutation) ResetCode() {
+	m.code = nil
+}
+
+// SetDescription sets the "description" field.
+func (m *ChargeMutation) SetDescription(s string) {
+	m.description = &s
+}
+
+// Description returns the value of the "description" field in the mutation.
+func (m *ChargeMutation) Description() (r string, exists bool) {
+	v := m.description
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDescription returns the old "description" field's value of the Charge entity.
+// If the Charge object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ChargeMutation) OldDescription(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDescription is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDescription requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDescription: %w", err)
+	}
+	return oldValue.Description, nil
+}
+
+// ResetDescription resets all changes to the "description" field.
+func (m *ChargeMutation) ResetDescription() {
+	m.description = nil
+}
+
+// SetCategory sets the "category" field.
+func (m *ChargeMutation) SetCategory(c charge.Category) {
+	m.category = &c
+}
+
+// Category returns the value of the "category" field in the mutation.
+func (m *ChargeMutation) Category() (r charge.Category, exists bool) {
+	v := m.category
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCategory returns the old "category" field's value of the Charge entity.
+// If the Charge object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ChargeMutation) OldCategory(ctx context.Context) (v charge.Category, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCategory is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCategory requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCategory: %w", err)
+	}
+	return oldValue.Category, nil
+}
+
+// ResetCategory resets all changes to the "category" field.
+func (m *ChargeMutation) ResetCategory() {
+	m.category = nil
+}
+
+// SetQuantity sets the "quantity" field.
+func (m *ChargeMutation) SetQuantity(i int) {
+	m.quantity = &i
+	m.addquantity = nil
+}
+
+// Quantity returns the value of the "quantity" field in the mutation.
+func (m *ChargeMutation) Quantity() (r int, exists bool) {
+	v := m.quantity
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldQuantity returns the old "quantity" field's value of the Charge entity.
+// If the Charge object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ChargeMutation) OldQuantity(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldQuantity is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldQuantity requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldQuantity: %w", err)
+	}
+	return oldValue.Quantity, nil
+}
+
+// AddQuantity adds i to the "quantity" field.
+func (m *ChargeMutation) AddQuantity(i int) {
+	if m.addquantity != nil {
+		*m.addquantity += i
+	} else {
+		m.addquantity = &i
+	}
+}
+
+// AddedQuantity returns the value that was added to the "quantity" field in this mutation.
+func (m *ChargeMutation) AddedQuantity() (r int, exists bool) {
+	v := m.addquantity
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetQuantity resets all changes to the "quantity" field.
+func (m *ChargeMutation) ResetQuantity() {
+	m.quantity = nil
+	m.addquantity = nil
+}
+
+// SetUnitPrice sets the "unit_price" field.
+func (m *ChargeMutation) SetUnitPrice(i int64) {
+	m.unit_price = &i
+	m.addunit_price = nil
+}
+
+// UnitPrice returns the value of the "unit_price" field in the mutation.
+func (m *ChargeMutation) UnitPrice() (r int64, exists bool) {
+	v := m.unit_price
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUnitPrice returns the old "unit_price" field's value of the Charge entity.
+// If the Charge object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ChargeMutation) OldUnitPrice(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUnitPrice is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUnitPrice requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUnitPrice: %w", err)
+	}
+	return oldValue.UnitPrice, nil
+}
+
+// AddUnitPrice adds i to the "unit_price" field.
+func (m *ChargeMutation) AddUnitPrice(i int64) {
+	if m.addunit_price != nil {
+		*m.addunit_price += i
+	} else {
+		m.addunit_price = &i
+	}
+}
+
+// AddedUnitPrice returns the value that was added to the "unit_price" field in this mutation.
+func (m *ChargeMutation) AddedUnitPrice() (r int64, exists bool) {
+	v := m.addunit_price
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetUnitPrice resets all changes to the "unit_price" field.
+func (m *ChargeMutation) ResetUnitPrice() {
+	m.unit_price = nil
+	m.addunit_price = nil
+}
+
+// SetAmount sets the "amount" field.
+func (m *ChargeMutation) SetAmount(i int64) {
+	m.amount = &i
+	m.addamount = nil
+}
+
+// Amount returns the value of the "amount" field in the mutation.
+func (m *ChargeMutation) Amount() (r int64, exists bool) {
+	v := m.amount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAmount returns the old "amount" field's value of the Charge entity.
+// If the Charge object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ChargeMutation) OldAmount(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAmount is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAmount requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAmount: %w", err)
+	}
+	return oldValue.Amount, nil
+}
+
+// AddAmount adds i to the "amount" field.
+func (m *ChargeMutation) AddAmount(i int64) {
+	if m.addamount != nil {
+		*m.addamount += i
+	} else {
+		m.addamount = &i
+	}
+}
+
+// AddedAmount returns the value that was added to the "amount" field in this mutation.
+func (m *ChargeMutation) AddedAmount() (r int64, exists bool) {
+	v := m.addamount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetAmount resets all changes to the "amount" field.
+func (m *ChargeMutation) ResetAmount() {
+	m.amount = nil
+	m.addamount = nil
+}
+
+// SetServiceAt sets the "service_at" field.
+func (m *ChargeMutation) SetServiceAt(t time.Time) {
+	m.service_at = &t
+}
+
+// ServiceAt returns the value of the "service_at" field in the mutation.
+func (m *ChargeMutation) ServiceAt() (r time.Time, exists bool) {
+	v := m.service_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldServiceAt returns the old "service_at" field's value of the Charge entity.
+// If the Charge object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ChargeMutation) OldServiceAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldServiceAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldServiceAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldServiceAt: %w", err)
+	}
+	return oldValue.ServiceAt, nil
+}
+
+// ResetServiceAt resets all changes to the "service_at" field.
+func (m *ChargeMutation) ResetServiceAt() {
+	m.service_at = nil
+}
+
+// SetCreatedByID sets the "created_by_id" field.
+func (m *ChargeMutation) SetCreatedByID(s string) {
+	m.created_by_id = &s
+}
+
+// CreatedByID returns the value of the "created_by_id" field in the mutation.
+func (m *ChargeMutation) CreatedByID() (r string, exists bool) {
+	v := m.created_by_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedByID returns the old "created_by_id" field's value of the Charge entity.
+// If the Charge object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ChargeMutation) OldCreatedByID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedByID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedByID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedByID: %w", err)
+	}
+	return oldValue.CreatedByID, nil
+}
+
+// ClearCreatedByID clears the value of the "created_by_id" field.
+func (m *ChargeMutation) ClearCreatedByID() {
+	m.created_by_id = nil
+	m.clearedFields[charge.FieldCreatedByID] = struct{}{}
+}
+
+// CreatedByIDCleared returns if the "created_by_id" field was cleared in this mutation.
+func (m *ChargeMutation) CreatedByIDCleared() bool {
+	_, ok := m.clearedFields[charge.FieldCreatedByID]
+	return ok
+}
+
+// ResetCreatedByID resets all changes to the "created_by_id" field.
+func (m *ChargeMutation) ResetCreatedByID() {
+	m.created_by_id = nil
+	delete(m.clearedFields, charge.FieldCreatedByID)
+}
+
+// SetStatus sets the "status" field.
+func (m *ChargeMutation) SetStatus(c charge.Status) {
+	m.status = &c
+}
+
+// Status returns the value of the "status" field in the mutation.
+func (m *ChargeMutation) Status() (r charge.Status, exists bool) {
+	v := m.status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStatus returns the old "status" field's value of the Charge entity.
+// If the Charge object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ChargeMutation) OldStatus(ctx context.Context) (v charge.Status, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStatus: %w", err)
+	}
+	return oldValue.Status, nil
+}
+
+// ResetStatus resets all changes to the "status" field.
+func (m *ChargeMutation) ResetStatus() {
+	m.status = nil
+}
+
+// SetReversalReason sets the "reversal_reason" field.
+func (m *ChargeMutation) SetReversalReason(s string) {
+	m.reversal_reason = &s
+}
+
+// ReversalReason returns the value of the "reversal_reason" field in the mutation.
+func (m *ChargeMutation) ReversalReason() (r string, exists bool) {
+	v := m.reversal_reason
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReversalReason returns the old "reversal_reason" field's value of the Charge entity.
+// If the Charge object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ChargeMutation) OldReversalReason(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReversalReason is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReversalReason requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReversalReason: %w", err)
+	}
+	return oldValue.ReversalReason, nil
+}
+
+// ClearReversalReason clears the value of the "reversal_reason" field.
+func (m *ChargeMutation) ClearReversalReason() {
+	m.reversal_reason = nil
+	m.clearedFields[charge.FieldReversalReason] = struct{}{}
+}
+
+// ReversalReasonCleared returns if the "reversal_reason" field was cleared in this mutation.
+func (m *ChargeMutation) ReversalReasonCleared() bool {
+	_, ok := m.clearedFields[charge.FieldReversalReason]
+	return ok
+}
+
+// ResetReversalReason resets all changes to the "reversal_reason" field.
+func (m *ChargeMutation) ResetReversalReason() {
+	m.reversal_reason = nil
+	delete(m.clearedFields, charge.FieldReversalReason)
+}
+
+// SetReversedByID sets the "reversed_by_id" field.
+func (m *ChargeMutation) SetReversedByID(s string) {
+	m.reversed_by_id = &s
+}
+
+// ReversedByID returns the value of the "reversed_by_id" field in the mutation.
+func (m *ChargeMutation) ReversedByID() (r string, exists bool) {
+	v := m.reversed_by_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReversedByID returns the old "reversed_by_id" field's value of the Charge entity.
+// If the Charge object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ChargeMutation) OldReversedByID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReversedByID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReversedByID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReversedByID: %w", err)
+	}
+	return oldValue.ReversedByID, nil
+}
+
+// ClearReversedByID clears the value of the "reversed_by_id" field.
+func (m *ChargeMutation) ClearReversedByID() {
+	m.reversed_by_id = nil
+	m.clearedFields[charge.FieldReversedByID] = struct{}{}
+}
+
+// ReversedByIDCleared returns if the "reversed_by_id" field was cleared in this mutation.
+func (m *ChargeMutation) ReversedByIDCleared() bool {
+	_, ok := m.clearedFields[charge.FieldReversedByID]
+	return ok
+}
+
+// ResetReversedByID resets all changes to the "reversed_by_id" field.
+func (m *ChargeMutation) ResetReversedByID() {
+	m.reversed_by_id = nil
+	delete(m.clearedFields, charge.FieldReversedByID)
+}
+
+// SetReversedAt sets the "reversed_at" field.
+func (m *ChargeMutation) SetReversedAt(t time.Time) {
+	m.reversed_at = &t
+}
+
+// ReversedAt returns the value of the "reversed_at" field in the mutation.
+func (m *ChargeMutation) ReversedAt() (r time.Time, exists bool) {
+	v := m.reversed_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReversedAt returns the old "reversed_at" field's value of the Charge entity.
+// If the Charge object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ChargeMutation) OldReversedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReversedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReversedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReversedAt: %w", err)
+	}
+	return oldValue.ReversedAt, nil
+}
+
+// ClearReversedAt clears the value of the "reversed_at" field.
+func (m *ChargeMutation) ClearReversedAt() {
+	m.reversed_at = nil
+	m.clearedFields[charge.FieldReversedAt] = struct{}{}
+}
+
+// ReversedAtCleared returns if the "reversed_at" field was cleared in this mutation.
+func (m *ChargeMutation) ReversedAtCleared() bool {
+	_, ok := m.clearedFields[charge.FieldReversedAt]
+	return ok
+}
+
+// ResetReversedAt resets all changes to the "reversed_at" field.
+func (m *ChargeMutation) ResetReversedAt() {
+	m.reversed_at = nil
+	delete(m.clearedFields, charge.FieldReversedAt)
+}
+
+// SetInvoiceID sets the "invoice_id" field.
+func (m *ChargeMutation) SetInvoiceID(s string) {
+	m.invoice = &s
+}
+
+// InvoiceID returns the value of the "invoice_id" field in the mutation.
+func (m *ChargeMutation) InvoiceID() (r string, exists bool) {
+	v := m.invoice
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldInvoiceID returns the old "invoice_id" field's value of the Charge entity.
+// If the Charge object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ChargeMutation) OldInvoiceID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldInvoiceID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldInvoiceID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldInvoiceID: %w", err)
+	}
+	return oldValue.InvoiceID, nil
+}
+
+// ClearInvoiceID clears the value of the "invoice_id" field.
+func (m *ChargeMutation) ClearInvoiceID() {
+	m.invoice = nil
+	m.clearedFields[charge.FieldInvoiceID] = struct{}{}
+}
+
+// InvoiceIDCleared returns if the "invoice_id" field was cleared in this mutation.
+func (m *ChargeMutation) InvoiceIDCleared() bool {
+	_, ok := m.clearedFields[charge.FieldInvoiceID]
+	return ok
+}
+
+// ResetInvoiceID resets all changes to the "invoice_id" field.
+func (m *ChargeMutation) ResetInvoiceID() {
+	m.invoice = nil
+	delete(m.clearedFields, charge.FieldInvoiceID)
+}
+
+// ClearPatient clears the "patient" edge to the Patient entity.
+func (m *ChargeMutation) ClearPatient() {
+	m.clearedpatient = true
+	m.clearedFields[charge.FieldPatientID] = struct{}{}
+}
+
+// PatientCleared reports if the "patient" edge to the Patient entity was cleared.
+func (m *ChargeMutation) PatientCleared() bool {
+	return m.clearedpatient
+}
+
+// PatientIDs returns the "patient" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// PatientID instead. It exists only for internal usage by the builders.
+func (m *ChargeMutation) PatientIDs() (ids []string) {
+	if id := m.patient; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetPatient resets all changes to the "patient" edge.
+func (m *ChargeMutation) ResetPatient() {
+	m.patient = nil
+	m.clearedpatient = false
+}
+
+// ClearTariff clears the "tariff" edge to the Tariff entity.
+func (m *ChargeMutation) ClearTariff() {
+	m.clearedtariff = true
+	m.clearedFields[charge.FieldTariffID] = struct{}{}
+}
+
+// TariffCleared reports if the "tariff" edge to the Tariff entity was cleared.
+func (m *ChargeMutation) TariffCleared() bool {
+	return m.TariffIDCleared() || m.clearedtariff
+}
+
+// TariffIDs returns the "tariff" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// TariffID instead. It exists only for internal usage by the builders.
+func (m *ChargeMutation) TariffIDs() (ids []string) {
+	if id := m.tariff; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetTariff resets all changes to the "tariff" edge.
+func (m *ChargeMutation) ResetTariff() {
+	m.tariff = nil
+	m.clearedtariff = false
+}
+
+// ClearInvoice clears the "invoice" edge to the Invoice entity.
+func (m *ChargeMutation) ClearInvoice() {
+	m.clearedinvoice = true
+	m.clearedFields[charge.FieldInvoiceID] = struct{}{}
+}
+
+// InvoiceCleared reports if the "invoice" edge to the Invoice entity was cleared.
+func (m *ChargeMutation) InvoiceCleared() bool {
+	return m.InvoiceIDCleared() || m.clearedinvoice
+}
+
+// InvoiceIDs returns the "invoice" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// InvoiceID instead. It exists only for internal usage by the builders.
+func (m *ChargeMutation) InvoiceIDs() (ids []string) {
+	if id := m.invoice; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetInvoice resets all changes to the "invoice" edge.
+func (m *ChargeMutation) ResetInvoice() {
+	m.invoice = nil
+	m.clearedinvoice = false
+}
+
+// Where appends a list predicates to the ChargeMutation builder.
+func (m *ChargeMutation) Where(ps ...predicate.Charge) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the ChargeMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *ChargeMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.Charge, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *ChargeMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *ChargeMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (Charge).
+func (m *ChargeMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *ChargeMutation) Fields() []string {
+	fields := make([]string, 0, 22)
+	if m.created_at != nil {
+		fields = append(fields, charge.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, charge.FieldUpdatedAt)
+	}
+	if m.patient != nil {
+		fields = append(fields, charge.FieldPatientID)
+	}
+	if m.source_type != nil {
+		fields = append(fields, charge.FieldSourceType)
+	}
+	if m.source_id != nil {
+		fields = append(fields, charge.FieldSourceID)
+	}
+	if m.day != nil {
+		fields = append(fields, charge.FieldDay)
+	}
+	if m.encounter_id != nil {
+		fields = append(fields, charge.FieldEncounterID)
+	}
+	if m.admission_id != nil {
+		fields = append(fields, charge.FieldAdmissionID)
+	}
+	if m.tariff != nil {
+		fields = append(fields, charge.FieldTariffID)
+	}
+	if m.code != nil {
+		fields = append(fields, charge.FieldCode)
+	}
+	if m.description != nil {
+		fields = append(fields, charge.FieldDescription)
+	}
+	if m.category != nil {
+		fields = append(fields, charge.FieldCategory)
+	}
+	if m.quantity != nil {
+		fields = append(fields, charge.FieldQuantity)
+	}
+	if m.unit_price != nil {
+		fields = append(fields, charge.FieldUnitPrice)
+	}
+	if m.amount != nil {
+		fields = append(fields, charge.FieldAmount)
+	}
+	if m.service_at != nil {
+		fields = append(fields, charge.FieldServiceAt)
+	}
+	if m.created_by_id != nil {
+		fields = append(fields, charge.FieldCreatedByID)
+	}
+	if m.status != nil {
+		fields = append(fields, charge.FieldStatus)
+	}
+	if m.reversal_reason != nil {
+		fields = append(fields, charge.FieldReversalReason)
+	}
+	if m.reversed_by_id != nil {
+		fields = append(fields, charge.FieldReversedByID)
+	}
+	if m.reversed_at != nil {
+		fields = append(fields, charge.FieldReversedAt)
+	}
+	if m.invoice != nil {
+		fields = append(fields, charge.FieldInvoiceID)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *ChargeMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case charge.FieldCreatedAt:
+		return m.CreatedAt()
+	case charge.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case charge.FieldPatientID:
+		return m.PatientID()
+	case charge.FieldSourceType:
+		return m.SourceType()
+	case charge.FieldSourceID:
+		return m.SourceID()
+	case charge.FieldDay:
+		return m.Day()
+	case charge.FieldEncounterID:
+		return m.EncounterID()
+	case charge.FieldAdmissionID:
+		return m.AdmissionID()
+	case charge.FieldTariffID:
+		return m.TariffID()
+	case charge.FieldCode:
+		return m.Code()
+	case charge.FieldDescription:
+		return m.Description()
+	case charge.FieldCategory:
+		return m.Category()
+	case charge.FieldQuantity:
+		return m.Quantity()
+	case charge.FieldUnitPrice:
+		return m.UnitPrice()
+	case charge.FieldAmount:
+		return m.Amount()
+	case charge.FieldServiceAt:
+		return m.ServiceAt()
+	case charge.FieldCreatedByID:
+		return m.CreatedByID()
+	case charge.FieldStatus:
+		return m.Status()
+	case charge.FieldReversalReason:
+		return m.ReversalReason()
+	case charge.FieldReversedByID:
+		return m.ReversedByID()
+	case charge.FieldReversedAt:
+		return m.ReversedAt()
+	case charge.FieldInvoiceID:
+		return m.InvoiceID()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *ChargeMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case charge.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case charge.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case charge.FieldPatientID:
+		return m.OldPatientID(ctx)
+	case charge.FieldSourceType:
+		return m.OldSourceType(ctx)
+	case charge.FieldSourceID:
+		return m.OldSourceID(ctx)
+	case charge.FieldDay:
+		return m.OldDay(ctx)
+	case charge.FieldEncounterID:
+		return m.OldEncounterID(ctx)
+	case charge.FieldAdmissionID:
+		return m.OldAdmissionID(ctx)
+	case charge.FieldTariffID:
+		return m.OldTariffID(ctx)
+	case charge.FieldCode:
+		return m.OldCode(ctx)
+	case charge.FieldDescription:
+		return m.OldDescription(ctx)
+	case charge.FieldCategory:
+		return m.OldCategory(ctx)
+	case charge.FieldQuantity:
+		return m.OldQuantity(ctx)
+	case charge.FieldUnitPrice:
+		return m.OldUnitPrice(ctx)
+	case charge.FieldAmount:
+		return m.OldAmount(ctx)
+	case charge.FieldServiceAt:
+		return m.OldServiceAt(ctx)
+	case charge.FieldCreatedByID:
+		return m.OldCreatedByID(ctx)
+	case charge.FieldStatus:
+		return m.OldStatus(ctx)
+	case charge.FieldReversalReason:
+		return m.OldReversalReason(ctx)
+	case charge.FieldReversedByID:
+		return m.OldReversedByID(ctx)
+	case charge.FieldReversedAt:
+		return m.OldReversedAt(ctx)
+	case charge.FieldInvoiceID:
+		return m.OldInvoiceID(ctx)
+	}
+	return nil, fmt.Errorf("unknown Charge field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ChargeMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case charge.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case charge.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case charge.FieldPatientID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPatientID(v)
+		return nil
+	case charge.FieldSourceType:
+		v, ok := value.(charge.SourceType)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSourceType(v)
+		return nil
+	case charge.FieldSourceID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSourceID(v)
+		return nil
+	case charge.FieldDay:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDay(v)
+		return nil
+	case charge.FieldEncounterID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEncounterID(v)
+		return nil
+	case charge.FieldAdmissionID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAdmissionID(v)
+		return nil
+	case charge.FieldTariffID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTariffID(v)
+		return nil
+	case charge.FieldCode:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCode(v)
+		return nil
+	case charge.FieldDescription:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDescription(v)
+		return nil
+	case charge.FieldCategory:
+		v, ok := value.(charge.Category)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCategory(v)
+		return nil
+	case charge.FieldQuantity:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetQuantity(v)
+		return nil
+	case charge.FieldUnitPrice:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUnitPrice(v)
+		return nil
+	case charge.FieldAmount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAmount(v)
+		return nil
+	case charge.FieldServiceAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetServiceAt(v)
+		return nil
+	case charge.FieldCreatedByID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedByID(v)
+		return nil
+	case charge.FieldStatus:
+		v, ok := value.(charge.Status)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStatus(v)
+		return nil
+	case charge.FieldReversalReason:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReversalReason(v)
+		return nil
+	case charge.FieldReversedByID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReversedByID(v)
+		return nil
+	case charge.FieldReversedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReversedAt(v)
+		return nil
+	case charge.FieldInvoiceID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetInvoiceID(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Charge field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *ChargeMutation) AddedFields() []string {
+	var fields []string
+	if m.addquantity != nil {
+		fields = append(fields, charge.FieldQuantity)
+	}
+	if m.addunit_price != nil {
+		fields = append(fields, charge.FieldUnitPrice)
+	}
+	if m.addamount != nil {
+		fields = append(fields, charge.FieldAmount)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *ChargeMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case charge.FieldQuantity:
+		return m.AddedQuantity()
+	case charge.FieldUnitPrice:
+		return m.AddedUnitPrice()
+	case charge.FieldAmount:
+		return m.AddedAmount()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ChargeMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case charge.FieldQuantity:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddQuantity(v)
+		return nil
+	case charge.FieldUnitPrice:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddUnitPrice(v)
+		return nil
+	case charge.FieldAmount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddAmount(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Charge numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *ChargeMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(charge.FieldEncounterID) {
+		fields = append(fields, charge.FieldEncounterID)
+	}
+	if m.FieldCleared(charge.FieldAdmissionID) {
+		fields = append(fields, charge.FieldAdmissionID)
+	}
+	if m.FieldCleared(charge.FieldTariffID) {
+		fields = append(fields, charge.FieldTariffID)
+	}
+	if m.FieldCleared(charge.FieldCreatedByID) {
+		fields = append(fields, charge.FieldCreatedByID)
+	}
+	if m.FieldCleared(charge.FieldReversalReason) {
+		fields = append(fields, charge.FieldReversalReason)
+	}
+	if m.FieldCleared(charge.FieldReversedByID) {
+		fields = append(fields, charge.FieldReversedByID)
+	}
+	if m.FieldCleared(charge.FieldReversedAt) {
+		fields = append(fields, charge.FieldReversedAt)
+	}
+	if m.FieldCleared(charge.FieldInvoiceID) {
+		fields = append(fields, charge.FieldInvoiceID)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *ChargeMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *ChargeMutation) ClearField(name string) error {
+	switch name {
+	case charge.FieldEncounterID:
+		m.ClearEncounterID()
+		return nil
+	case charge.FieldAdmissionID:
+		m.ClearAdmissionID()
+		return nil
+	case charge.FieldTariffID:
+		m.ClearTariffID()
+		return nil
+	case charge.FieldCreatedByID:
+		m.ClearCreatedByID()
+		return nil
+	case charge.FieldReversalReason:
+		m.ClearReversalReason()
+		return nil
+	case charge.FieldReversedByID:
+		m.ClearReversedByID()
+		return nil
+	case charge.FieldReversedAt:
+		m.ClearReversedAt()
+		return nil
+	case charge.FieldInvoiceID:
+		m.ClearInvoiceID()
+		return nil
+	}
+	return fmt.Errorf("unknown Charge nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *ChargeMutation) ResetField(name string) error {
+	switch name {
+	case charge.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case charge.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case charge.FieldPatientID:
+		m.ResetPatientID()
+		return nil
+	case charge.FieldSourceType:
+		m.ResetSourceType()
+		return nil
+	case charge.FieldSourceID:
+		m.ResetSourceID()
+		return nil
+	case charge.FieldDay:
+		m.ResetDay()
+		return nil
+	case charge.FieldEncounterID:
+		m.ResetEncounterID()
+		return nil
+	case charge.FieldAdmissionID:
+		m.ResetAdmissionID()
+		return nil
+	case charge.FieldTariffID:
+		m.ResetTariffID()
+		return nil
+	case charge.FieldCode:
+		m.ResetCode()
+		return nil
+	case charge.FieldDescription:
+		m.ResetDescription()
+		return nil
+	case charge.FieldCategory:
+		m.ResetCategory()
+		return nil
+	case charge.FieldQuantity:
+		m.ResetQuantity()
+		return nil
+	case charge.FieldUnitPrice:
+		m.ResetUnitPrice()
+		return nil
+	case charge.FieldAmount:
+		m.ResetAmount()
+		return nil
+	case charge.FieldServiceAt:
+		m.ResetServiceAt()
+		return nil
+	case charge.FieldCreatedByID:
+		m.ResetCreatedByID()
+		return nil
+	case charge.FieldStatus:
+		m.ResetStatus()
+		return nil
+	case charge.FieldReversalReason:
+		m.ResetReversalReason()
+		return nil
+	case charge.FieldReversedByID:
+		m.ResetReversedByID()
+		return nil
+	case charge.FieldReversedAt:
+		m.ResetReversedAt()
+		return nil
+	case charge.FieldInvoiceID:
+		m.ResetInvoiceID()
+		return nil
+	}
+	return fmt.Errorf("unknown Charge field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *ChargeMutation) AddedEdges() []string {
+	edges := make([]string, 0, 3)
+	if m.patient != nil {
+		edges = append(edges, charge.EdgePatient)
+	}
+	if m.tariff != nil {
+		edges = append(edges, charge.EdgeTariff)
+	}
+	if m.invoice != nil {
+		edges = append(edges, charge.EdgeInvoice)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *ChargeMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case charge.EdgePatient:
+		if id := m.patient; id != nil {
+			return []ent.Value{*id}
+		}
+	case charge.EdgeTariff:
+		if id := m.tariff; id != nil {
+			return []ent.Value{*id}
+		}
+	case charge.EdgeInvoice:
+		if id := m.invoice; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *ChargeMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 3)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *ChargeMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *ChargeMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 3)
+	if m.clearedpatient {
+		edges = append(edges, charge.EdgePatient)
+	}
+	if m.clearedtariff {
+		edges = append(edges, charge.EdgeTariff)
+	}
+	if m.clearedinvoice {
+		edges = append(edges, charge.EdgeInvoice)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *ChargeMutation) EdgeCleared(name string) bool {
+	switch name {
+	case charge.EdgePatient:
+		return m.clearedpatient
+	case charge.EdgeTariff:
+		return m.clearedtariff
+	case charge.EdgeInvoice:
+		return m.clearedinvoice
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *ChargeMutation) ClearEdge(name string) error {
+	switch name {
+	case charge.EdgePatient:
+		m.ClearPatient()
+		return nil
+	case charge.EdgeTariff:
+		m.ClearTariff()
+		return nil
+	case charge.EdgeInvoice:
+		m.ClearInvoice()
+		return nil
+	}
+	return fmt.Errorf("unknown Charge unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *ChargeMutation) ResetEdge(name string) error {
+	switch name {
+	case charge.EdgePatient:
+		m.ResetPatient()
+		return nil
+	case charge.EdgeTariff:
+		m.ResetTariff()
+		return nil
+	case charge.EdgeInvoice:
+		m.ResetInvoice()
+		return nil
+	}
+	return fmt.Errorf("unknown Charge edge %s", name)
 }
 
 // ClaimMutation represents an operation that mutates the Claim nodes in the graph.
@@ -30593,6 +32862,3311 @@ func (m *InsurancePolicyMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown InsurancePolicy edge %s", name)
+}
+
+// InvoiceMutation represents an operation that mutates the Invoice nodes in the graph.
+type InvoiceMutation struct {
+	config
+	op                       Op
+	typ                      string
+	id                       *string
+	created_at               *time.Time
+	updated_at               *time.Time
+	number                   *string
+	encounter_id             *string
+	period_from              *time.Time
+	period_to                *time.Time
+	status                   *invoice.Status
+	subtotal                 *int64
+	addsubtotal              *int64
+	discount_total           *int64
+	adddiscount_total        *int64
+	tax_rate_basis_points    *int
+	addtax_rate_basis_points *int
+	tax_total                *int64
+	addtax_total             *int64
+	total                    *int64
+	addtotal                 *int64
+	paid                     *int64
+	addpaid                  *int64
+	created_by_id            *string
+	issued_at                *time.Time
+	issued_by_id             *string
+	void_reason              *string
+	voided_at                *time.Time
+	voided_by_id             *string
+	clearedFields            map[string]struct{}
+	patient                  *string
+	clearedpatient           bool
+	lines                    map[string]struct{}
+	removedlines             map[string]struct{}
+	clearedlines             bool
+	discounts                map[string]struct{}
+	removeddiscounts         map[string]struct{}
+	cleareddiscounts         bool
+	done                     bool
+	oldValue                 func(context.Context) (*Invoice, error)
+	predicates               []predicate.Invoice
+}
+
+var _ ent.Mutation = (*InvoiceMutation)(nil)
+
+// invoiceOption allows management of the mutation configuration using functional options.
+type invoiceOption func(*InvoiceMutation)
+
+// newInvoiceMutation creates new mutation for the Invoice entity.
+func newInvoiceMutation(c config, op Op, opts ...invoiceOption) *InvoiceMutation {
+	m := &InvoiceMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeInvoice,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withInvoiceID sets the ID field of the mutation.
+func withInvoiceID(id string) invoiceOption {
+	return func(m *InvoiceMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *Invoice
+		)
+		m.oldValue = func(ctx context.Context) (*Invoice, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().Invoice.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withInvoice sets the old Invoice of the mutation.
+func withInvoice(node *Invoice) invoiceOption {
+	return func(m *InvoiceMutation) {
+		m.oldValue = func(context.Context) (*Invoice, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m InvoiceMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m InvoiceMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of Invoice entities.
+func (m *InvoiceMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *InvoiceMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *InvoiceMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().Invoice.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *InvoiceMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *InvoiceMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the Invoice entity.
+// If the Invoice object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *InvoiceMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *InvoiceMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *InvoiceMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the Invoice entity.
+// If the Invoice object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *InvoiceMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetPatientID sets the "patient_id" field.
+func (m *InvoiceMutation) SetPatientID(s string) {
+	m.patient = &s
+}
+
+// PatientID returns the value of the "patient_id" field in the mutation.
+func (m *InvoiceMutation) PatientID() (r string, exists bool) {
+	v := m.patient
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPatientID returns the old "patient_id" field's value of the Invoice entity.
+// If the Invoice object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceMutation) OldPatientID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPatientID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPatientID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPatientID: %w", err)
+	}
+	return oldValue.PatientID, nil
+}
+
+// ResetPatientID resets all changes to the "patient_id" field.
+func (m *InvoiceMutation) ResetPatientID() {
+	m.patient = nil
+}
+
+// SetNumber sets the "number" field.
+func (m *InvoiceMutation) SetNumber(s string) {
+	m.number = &s
+}
+
+// Number returns the value of the "number" field in the mutation.
+func (m *InvoiceMutation) Number() (r string, exists bool) {
+	v := m.number
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldNumber returns the old "number" field's value of the Invoice entity.
+// If the Invoice object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceMutation) OldNumber(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldNumber is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldNumber requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldNumber: %w", err)
+	}
+	return oldValue.Number, nil
+}
+
+// ClearNumber clears the value of the "number" field.
+func (m *InvoiceMutation) ClearNumber() {
+	m.number = nil
+	m.clearedFields[invoice.FieldNumber] = struct{}{}
+}
+
+// NumberCleared returns if the "number" field was cleared in this mutation.
+func (m *InvoiceMutation) NumberCleared() bool {
+	_, ok := m.clearedFields[invoice.FieldNumber]
+	return ok
+}
+
+// ResetNumber resets all changes to the "number" field.
+func (m *InvoiceMutation) ResetNumber() {
+	m.number = nil
+	delete(m.clearedFields, invoice.FieldNumber)
+}
+
+// SetEncounterID sets the "encounter_id" field.
+func (m *InvoiceMutation) SetEncounterID(s string) {
+	m.encounter_id = &s
+}
+
+// EncounterID returns the value of the "encounter_id" field in the mutation.
+func (m *InvoiceMutation) EncounterID() (r string, exists bool) {
+	v := m.encounter_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEncounterID returns the old "encounter_id" field's value of the Invoice entity.
+// If the Invoice object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceMutation) OldEncounterID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEncounterID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEncounterID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEncounterID: %w", err)
+	}
+	return oldValue.EncounterID, nil
+}
+
+// ClearEncounterID clears the value of the "encounter_id" field.
+func (m *InvoiceMutation) ClearEncounterID() {
+	m.encounter_id = nil
+	m.clearedFields[invoice.FieldEncounterID] = struct{}{}
+}
+
+// EncounterIDCleared returns if the "encounter_id" field was cleared in this mutation.
+func (m *InvoiceMutation) EncounterIDCleared() bool {
+	_, ok := m.clearedFields[invoice.FieldEncounterID]
+	return ok
+}
+
+// ResetEncounterID resets all changes to the "encounter_id" field.
+func (m *InvoiceMutation) ResetEncounterID() {
+	m.encounter_id = nil
+	delete(m.clearedFields, invoice.FieldEncounterID)
+}
+
+// SetPeriodFrom sets the "period_from" field.
+func (m *InvoiceMutation) SetPeriodFrom(t time.Time) {
+	m.period_from = &t
+}
+
+// PeriodFrom returns the value of the "period_from" field in the mutation.
+func (m *InvoiceMutation) PeriodFrom() (r time.Time, exists bool) {
+	v := m.period_from
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPeriodFrom returns the old "period_from" field's value of the Invoice entity.
+// If the Invoice object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceMutation) OldPeriodFrom(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPeriodFrom is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPeriodFrom requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPeriodFrom: %w", err)
+	}
+	return oldValue.PeriodFrom, nil
+}
+
+// ClearPeriodFrom clears the value of the "period_from" field.
+func (m *InvoiceMutation) ClearPeriodFrom() {
+	m.period_from = nil
+	m.clearedFields[invoice.FieldPeriodFrom] = struct{}{}
+}
+
+// PeriodFromCleared returns if the "period_from" field was cleared in this mutation.
+func (m *InvoiceMutation) PeriodFromCleared() bool {
+	_, ok := m.clearedFields[invoice.FieldPeriodFrom]
+	return ok
+}
+
+// ResetPeriodFrom resets all changes to the "period_from" field.
+func (m *InvoiceMutation) ResetPeriodFrom() {
+	m.period_from = nil
+	delete(m.clearedFields, invoice.FieldPeriodFrom)
+}
+
+// SetPeriodTo sets the "period_to" field.
+func (m *InvoiceMutation) SetPeriodTo(t time.Time) {
+	m.period_to = &t
+}
+
+// PeriodTo returns the value of the "period_to" field in the mutation.
+func (m *InvoiceMutation) PeriodTo() (r time.Time, exists bool) {
+	v := m.period_to
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPeriodTo returns the old "period_to" field's value of the Invoice entity.
+// If the Invoice object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceMutation) OldPeriodTo(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPeriodTo is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPeriodTo requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPeriodTo: %w", err)
+	}
+	return oldValue.PeriodTo, nil
+}
+
+// ClearPeriodTo clears the value of the "period_to" field.
+func (m *InvoiceMutation) ClearPeriodTo() {
+	m.period_to = nil
+	m.clearedFields[invoice.FieldPeriodTo] = struct{}{}
+}
+
+// PeriodToCleared returns if the "period_to" field was cleared in this mutation.
+func (m *InvoiceMutation) PeriodToCleared() bool {
+	_, ok := m.clearedFields[invoice.FieldPeriodTo]
+	return ok
+}
+
+// ResetPeriodTo resets all changes to the "period_to" field.
+func (m *InvoiceMutation) ResetPeriodTo() {
+	m.period_to = nil
+	delete(m.clearedFields, invoice.FieldPeriodTo)
+}
+
+// SetStatus sets the "status" field.
+func (m *InvoiceMutation) SetStatus(i invoice.Status) {
+	m.status = &i
+}
+
+// Status returns the value of the "status" field in the mutation.
+func (m *InvoiceMutation) Status() (r invoice.Status, exists bool) {
+	v := m.status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStatus returns the old "status" field's value of the Invoice entity.
+// If the Invoice object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceMutation) OldStatus(ctx context.Context) (v invoice.Status, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStatus: %w", err)
+	}
+	return oldValue.Status, nil
+}
+
+// ResetStatus resets all changes to the "status" field.
+func (m *InvoiceMutation) ResetStatus() {
+	m.status = nil
+}
+
+// SetSubtotal sets the "subtotal" field.
+func (m *InvoiceMutation) SetSubtotal(i int64) {
+	m.subtotal = &i
+	m.addsubtotal = nil
+}
+
+// Subtotal returns the value of the "subtotal" field in the mutation.
+func (m *InvoiceMutation) Subtotal() (r int64, exists bool) {
+	v := m.subtotal
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSubtotal returns the old "subtotal" field's value of the Invoice entity.
+// If the Invoice object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceMutation) OldSubtotal(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSubtotal is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSubtotal requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSubtotal: %w", err)
+	}
+	return oldValue.Subtotal, nil
+}
+
+// AddSubtotal adds i to the "subtotal" field.
+func (m *InvoiceMutation) AddSubtotal(i int64) {
+	if m.addsubtotal != nil {
+		*m.addsubtotal += i
+	} else {
+		m.addsubtotal = &i
+	}
+}
+
+// AddedSubtotal returns the value that was added to the "subtotal" field in this mutation.
+func (m *InvoiceMutation) AddedSubtotal() (r int64, exists bool) {
+	v := m.addsubtotal
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetSubtotal resets all changes to the "subtotal" field.
+func (m *InvoiceMutation) ResetSubtotal() {
+	m.subtotal = nil
+	m.addsubtotal = nil
+}
+
+// SetDiscountTotal sets the "discount_total" field.
+func (m *InvoiceMutation) SetDiscountTotal(i int64) {
+	m.discount_total = &i
+	m.adddiscount_total = nil
+}
+
+// DiscountTotal returns the value of the "discount_total" field in the mutation.
+func (m *InvoiceMutation) DiscountTotal() (r int64, exists bool) {
+	v := m.discount_total
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDiscountTotal returns the old "discount_total" field's value of the Invoice entity.
+// If the Invoice object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceMutation) OldDiscountTotal(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDiscountTotal is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDiscountTotal requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDiscountTotal: %w", err)
+	}
+	return oldValue.DiscountTotal, nil
+}
+
+// AddDiscountTotal adds i to the "discount_total" field.
+func (m *InvoiceMutation) AddDiscountTotal(i int64) {
+	if m.adddiscount_total != nil {
+		*m.adddiscount_total += i
+	} else {
+		m.adddiscount_total = &i
+	}
+}
+
+// AddedDiscountTotal returns the value that was added to the "discount_total" field in this mutation.
+func (m *InvoiceMutation) AddedDiscountTotal() (r int64, exists bool) {
+	v := m.adddiscount_total
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetDiscountTotal resets all changes to the "discount_total" field.
+func (m *InvoiceMutation) ResetDiscountTotal() {
+	m.discount_total = nil
+	m.adddiscount_total = nil
+}
+
+// SetTaxRateBasisPoints sets the "tax_rate_basis_points" field.
+func (m *InvoiceMutation) SetTaxRateBasisPoints(i int) {
+	m.tax_rate_basis_points = &i
+	m.addtax_rate_basis_points = nil
+}
+
+// TaxRateBasisPoints returns the value of the "tax_rate_basis_points" field in the mutation.
+func (m *InvoiceMutation) TaxRateBasisPoints() (r int, exists bool) {
+	v := m.tax_rate_basis_points
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTaxRateBasisPoints returns the old "tax_rate_basis_points" field's value of the Invoice entity.
+// If the Invoice object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceMutation) OldTaxRateBasisPoints(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTaxRateBasisPoints is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTaxRateBasisPoints requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTaxRateBasisPoints: %w", err)
+	}
+	return oldValue.TaxRateBasisPoints, nil
+}
+
+// AddTaxRateBasisPoints adds i to the "tax_rate_basis_points" field.
+func (m *InvoiceMutation) AddTaxRateBasisPoints(i int) {
+	if m.addtax_rate_basis_points != nil {
+		*m.addtax_rate_basis_points += i
+	} else {
+		m.addtax_rate_basis_points = &i
+	}
+}
+
+// AddedTaxRateBasisPoints returns the value that was added to the "tax_rate_basis_points" field in this mutation.
+func (m *InvoiceMutation) AddedTaxRateBasisPoints() (r int, exists bool) {
+	v := m.addtax_rate_basis_points
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetTaxRateBasisPoints resets all changes to the "tax_rate_basis_points" field.
+func (m *InvoiceMutation) ResetTaxRateBasisPoints() {
+	m.tax_rate_basis_points = nil
+	m.addtax_rate_basis_points = nil
+}
+
+// SetTaxTotal sets the "tax_total" field.
+func (m *InvoiceMutation) SetTaxTotal(i int64) {
+	m.tax_total = &i
+	m.addtax_total = nil
+}
+
+// TaxTotal returns the value of the "tax_total" field in the mutation.
+func (m *InvoiceMutation) TaxTotal() (r int64, exists bool) {
+	v := m.tax_total
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTaxTotal returns the old "tax_total" field's value of the Invoice entity.
+// If the Invoice object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceMutation) OldTaxTotal(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTaxTotal is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTaxTotal requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTaxTotal: %w", err)
+	}
+	return oldValue.TaxTotal, nil
+}
+
+// AddTaxTotal adds i to the "tax_total" field.
+func (m *InvoiceMutation) AddTaxTotal(i int64) {
+	if m.addtax_total != nil {
+		*m.addtax_total += i
+	} else {
+		m.addtax_total = &i
+	}
+}
+
+// AddedTaxTotal returns the value that was added to the "tax_total" field in this mutation.
+func (m *InvoiceMutation) AddedTaxTotal() (r int64, exists bool) {
+	v := m.addtax_total
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetTaxTotal resets all changes to the "tax_total" field.
+func (m *InvoiceMutation) ResetTaxTotal() {
+	m.tax_total = nil
+	m.addtax_total = nil
+}
+
+// SetTotal sets the "total" field.
+func (m *InvoiceMutation) SetTotal(i int64) {
+	m.total = &i
+	m.addtotal = nil
+}
+
+// Total returns the value of the "total" field in the mutation.
+func (m *InvoiceMutation) Total() (r int64, exists bool) {
+	v := m.total
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTotal returns the old "total" field's value of the Invoice entity.
+// If the Invoice object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceMutation) OldTotal(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTotal is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTotal requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTotal: %w", err)
+	}
+	return oldValue.Total, nil
+}
+
+// AddTotal adds i to the "total" field.
+func (m *InvoiceMutation) AddTotal(i int64) {
+	if m.addtotal != nil {
+		*m.addtotal += i
+	} else {
+		m.addtotal = &i
+	}
+}
+
+// AddedTotal returns the value that was added to the "total" field in this mutation.
+func (m *InvoiceMutation) AddedTotal() (r int64, exists bool) {
+	v := m.addtotal
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetTotal resets all changes to the "total" field.
+func (m *InvoiceMutation) ResetTotal() {
+	m.total = nil
+	m.addtotal = nil
+}
+
+// SetPaid sets the "paid" field.
+func (m *InvoiceMutation) SetPaid(i int64) {
+	m.paid = &i
+	m.addpaid = nil
+}
+
+// Paid returns the value of the "paid" field in the mutation.
+func (m *InvoiceMutation) Paid() (r int64, exists bool) {
+	v := m.paid
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPaid returns the old "paid" field's value of the Invoice entity.
+// If the Invoice object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceMutation) OldPaid(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPaid is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPaid requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPaid: %w", err)
+	}
+	return oldValue.Paid, nil
+}
+
+// AddPaid adds i to the "paid" field.
+func (m *InvoiceMutation) AddPaid(i int64) {
+	if m.addpaid != nil {
+		*m.addpaid += i
+	} else {
+		m.addpaid = &i
+	}
+}
+
+// AddedPaid returns the value that was added to the "paid" field in this mutation.
+func (m *InvoiceMutation) AddedPaid() (r int64, exists bool) {
+	v := m.addpaid
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetPaid resets all changes to the "paid" field.
+func (m *InvoiceMutation) ResetPaid() {
+	m.paid = nil
+	m.addpaid = nil
+}
+
+// SetCreatedByID sets the "created_by_id" field.
+func (m *InvoiceMutation) SetCreatedByID(s string) {
+	m.created_by_id = &s
+}
+
+// CreatedByID returns the value of the "created_by_id" field in the mutation.
+func (m *InvoiceMutation) CreatedByID() (r string, exists bool) {
+	v := m.created_by_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedByID returns the old "created_by_id" field's value of the Invoice entity.
+// If the Invoice object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceMutation) OldCreatedByID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedByID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedByID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedByID: %w", err)
+	}
+	return oldValue.CreatedByID, nil
+}
+
+// ResetCreatedByID resets all changes to the "created_by_id" field.
+func (m *InvoiceMutation) ResetCreatedByID() {
+	m.created_by_id = nil
+}
+
+// SetIssuedAt sets the "issued_at" field.
+func (m *InvoiceMutation) SetIssuedAt(t time.Time) {
+	m.issued_at = &t
+}
+
+// IssuedAt returns the value of the "issued_at" field in the mutation.
+func (m *InvoiceMutation) IssuedAt() (r time.Time, exists bool) {
+	v := m.issued_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldIssuedAt returns the old "issued_at" field's value of the Invoice entity.
+// If the Invoice object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceMutation) OldIssuedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldIssuedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldIssuedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldIssuedAt: %w", err)
+	}
+	return oldValue.IssuedAt, nil
+}
+
+// ClearIssuedAt clears the value of the "issued_at" field.
+func (m *InvoiceMutation) ClearIssuedAt() {
+	m.issued_at = nil
+	m.clearedFields[invoice.FieldIssuedAt] = struct{}{}
+}
+
+// IssuedAtCleared returns if the "issued_at" field was cleared in this mutation.
+func (m *InvoiceMutation) IssuedAtCleared() bool {
+	_, ok := m.clearedFields[invoice.FieldIssuedAt]
+	return ok
+}
+
+// ResetIssuedAt resets all changes to the "issued_at" field.
+func (m *InvoiceMutation) ResetIssuedAt() {
+	m.issued_at = nil
+	delete(m.clearedFields, invoice.FieldIssuedAt)
+}
+
+// SetIssuedByID sets the "issued_by_id" field.
+func (m *InvoiceMutation) SetIssuedByID(s string) {
+	m.issued_by_id = &s
+}
+
+// IssuedByID returns the value of the "issued_by_id" field in the mutation.
+func (m *InvoiceMutation) IssuedByID() (r string, exists bool) {
+	v := m.issued_by_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldIssuedByID returns the old "issued_by_id" field's value of the Invoice entity.
+// If the Invoice object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceMutation) OldIssuedByID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldIssuedByID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldIssuedByID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldIssuedByID: %w", err)
+	}
+	return oldValue.IssuedByID, nil
+}
+
+// ClearIssuedByID clears the value of the "issued_by_id" field.
+func (m *InvoiceMutation) ClearIssuedByID() {
+	m.issued_by_id = nil
+	m.clearedFields[invoice.FieldIssuedByID] = struct{}{}
+}
+
+// IssuedByIDCleared returns if the "issued_by_id" field was cleared in this mutation.
+func (m *InvoiceMutation) IssuedByIDCleared() bool {
+	_, ok := m.clearedFields[invoice.FieldIssuedByID]
+	return ok
+}
+
+// ResetIssuedByID resets all changes to the "issued_by_id" field.
+func (m *InvoiceMutation) ResetIssuedByID() {
+	m.issued_by_id = nil
+	delete(m.clearedFields, invoice.FieldIssuedByID)
+}
+
+// SetVoidReason sets the "void_reason" field.
+func (m *InvoiceMutation) SetVoidReason(s string) {
+	m.void_reason = &s
+}
+
+// VoidReason returns the value of the "void_reason" field in the mutation.
+func (m *InvoiceMutation) VoidReason() (r string, exists bool) {
+	v := m.void_reason
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldVoidReason returns the old "void_reason" field's value of the Invoice entity.
+// If the Invoice object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceMutation) OldVoidReason(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldVoidReason is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldVoidReason requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldVoidReason: %w", err)
+	}
+	return oldValue.VoidReason, nil
+}
+
+// ClearVoidReason clears the value of the "void_reason" field.
+func (m *InvoiceMutation) ClearVoidReason() {
+	m.void_reason = nil
+	m.clearedFields[invoice.FieldVoidReason] = struct{}{}
+}
+
+// VoidReasonCleared returns if the "void_reason" field was cleared in this mutation.
+func (m *InvoiceMutation) VoidReasonCleared() bool {
+	_, ok := m.clearedFields[invoice.FieldVoidReason]
+	return ok
+}
+
+// ResetVoidReason resets all changes to the "void_reason" field.
+func (m *InvoiceMutation) ResetVoidReason() {
+	m.void_reason = nil
+	delete(m.clearedFields, invoice.FieldVoidReason)
+}
+
+// SetVoidedAt sets the "voided_at" field.
+func (m *InvoiceMutation) SetVoidedAt(t time.Time) {
+	m.voided_at = &t
+}
+
+// VoidedAt returns the value of the "voided_at" field in the mutation.
+func (m *InvoiceMutation) VoidedAt() (r time.Time, exists bool) {
+	v := m.voided_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldVoidedAt returns the old "voided_at" field's value of the Invoice entity.
+// If the Invoice object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceMutation) OldVoidedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldVoidedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldVoidedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldVoidedAt: %w", err)
+	}
+	return oldValue.VoidedAt, nil
+}
+
+// ClearVoidedAt clears the value of the "voided_at" field.
+func (m *InvoiceMutation) ClearVoidedAt() {
+	m.voided_at = nil
+	m.clearedFields[invoice.FieldVoidedAt] = struct{}{}
+}
+
+// VoidedAtCleared returns if the "voided_at" field was cleared in this mutation.
+func (m *InvoiceMutation) VoidedAtCleared() bool {
+	_, ok := m.clearedFields[invoice.FieldVoidedAt]
+	return ok
+}
+
+// ResetVoidedAt resets all changes to the "voided_at" field.
+func (m *InvoiceMutation) ResetVoidedAt() {
+	m.voided_at = nil
+	delete(m.clearedFields, invoice.FieldVoidedAt)
+}
+
+// SetVoidedByID sets the "voided_by_id" field.
+func (m *InvoiceMutation) SetVoidedByID(s string) {
+	m.voided_by_id = &s
+}
+
+// VoidedByID returns the value of the "voided_by_id" field in the mutation.
+func (m *InvoiceMutation) VoidedByID() (r string, exists bool) {
+	v := m.voided_by_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldVoidedByID returns the old "voided_by_id" field's value of the Invoice entity.
+// If the Invoice object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceMutation) OldVoidedByID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldVoidedByID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldVoidedByID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldVoidedByID: %w", err)
+	}
+	return oldValue.VoidedByID, nil
+}
+
+// ClearVoidedByID clears the value of the "voided_by_id" field.
+func (m *InvoiceMutation) ClearVoidedByID() {
+	m.voided_by_id = nil
+	m.clearedFields[invoice.FieldVoidedByID] = struct{}{}
+}
+
+// VoidedByIDCleared returns if the "voided_by_id" field was cleared in this mutation.
+func (m *InvoiceMutation) VoidedByIDCleared() bool {
+	_, ok := m.clearedFields[invoice.FieldVoidedByID]
+	return ok
+}
+
+// ResetVoidedByID resets all changes to the "voided_by_id" field.
+func (m *InvoiceMutation) ResetVoidedByID() {
+	m.voided_by_id = nil
+	delete(m.clearedFields, invoice.FieldVoidedByID)
+}
+
+// ClearPatient clears the "patient" edge to the Patient entity.
+func (m *InvoiceMutation) ClearPatient() {
+	m.clearedpatient = true
+	m.clearedFields[invoice.FieldPatientID] = struct{}{}
+}
+
+// PatientCleared reports if the "patient" edge to the Patient entity was cleared.
+func (m *InvoiceMutation) PatientCleared() bool {
+	return m.clearedpatient
+}
+
+// PatientIDs returns the "patient" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// PatientID instead. It exists only for internal usage by the builders.
+func (m *InvoiceMutation) PatientIDs() (ids []string) {
+	if id := m.patient; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetPatient resets all changes to the "patient" edge.
+func (m *InvoiceMutation) ResetPatient() {
+	m.patient = nil
+	m.clearedpatient = false
+}
+
+// AddLineIDs adds the "lines" edge to the Charge entity by ids.
+func (m *InvoiceMutation) AddLineIDs(ids ...string) {
+	if m.lines == nil {
+		m.lines = make(map[string]struct{})
+	}
+	for i := range ids {
+		m.lines[ids[i]] = struct{}{}
+	}
+}
+
+// ClearLines clears the "lines" edge to the Charge entity.
+func (m *InvoiceMutation) ClearLines() {
+	m.clearedlines = true
+}
+
+// LinesCleared reports if the "lines" edge to the Charge entity was cleared.
+func (m *InvoiceMutation) LinesCleared() bool {
+	return m.clearedlines
+}
+
+// RemoveLineIDs removes the "lines" edge to the Charge entity by IDs.
+func (m *InvoiceMutation) RemoveLineIDs(ids ...string) {
+	if m.removedlines == nil {
+		m.removedlines = make(map[string]struct{})
+	}
+	for i := range ids {
+		delete(m.lines, ids[i])
+		m.removedlines[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedLines returns the removed IDs of the "lines" edge to the Charge entity.
+func (m *InvoiceMutation) RemovedLinesIDs() (ids []string) {
+	for id := range m.removedlines {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// LinesIDs returns the "lines" edge IDs in the mutation.
+func (m *InvoiceMutation) LinesIDs() (ids []string) {
+	for id := range m.lines {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetLines resets all changes to the "lines" edge.
+func (m *InvoiceMutation) ResetLines() {
+	m.lines = nil
+	m.clearedlines = false
+	m.removedlines = nil
+}
+
+// AddDiscountIDs adds the "discounts" edge to the InvoiceDiscount entity by ids.
+func (m *InvoiceMutation) AddDiscountIDs(ids ...string) {
+	if m.discounts == nil {
+		m.discounts = make(map[string]struct{})
+	}
+	for i := range ids {
+		m.discounts[ids[i]] = struct{}{}
+	}
+}
+
+// ClearDiscounts clears the "discounts" edge to the InvoiceDiscount entity.
+func (m *InvoiceMutation) ClearDiscounts() {
+	m.cleareddiscounts = true
+}
+
+// DiscountsCleared reports if the "discounts" edge to the InvoiceDiscount entity was cleared.
+func (m *InvoiceMutation) DiscountsCleared() bool {
+	return m.cleareddiscounts
+}
+
+// RemoveDiscountIDs removes the "discounts" edge to the InvoiceDiscount entity by IDs.
+func (m *InvoiceMutation) RemoveDiscountIDs(ids ...string) {
+	if m.removeddiscounts == nil {
+		m.removeddiscounts = make(map[string]struct{})
+	}
+	for i := range ids {
+		delete(m.discounts, ids[i])
+		m.removeddiscounts[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedDiscounts returns the removed IDs of the "discounts" edge to the InvoiceDiscount entity.
+func (m *InvoiceMutation) RemovedDiscountsIDs() (ids []string) {
+	for id := range m.removeddiscounts {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// DiscountsIDs returns the "discounts" edge IDs in the mutation.
+func (m *InvoiceMutation) DiscountsIDs() (ids []string) {
+	for id := range m.discounts {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetDiscounts resets all changes to the "discounts" edge.
+func (m *InvoiceMutation) ResetDiscounts() {
+	m.discounts = nil
+	m.cleareddiscounts = false
+	m.removeddiscounts = nil
+}
+
+// Where appends a list predicates to the InvoiceMutation builder.
+func (m *InvoiceMutation) Where(ps ...predicate.Invoice) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the InvoiceMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *InvoiceMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.Invoice, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *InvoiceMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *InvoiceMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (Invoice).
+func (m *InvoiceMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *InvoiceMutation) Fields() []string {
+	fields := make([]string, 0, 20)
+	if m.created_at != nil {
+		fields = append(fields, invoice.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, invoice.FieldUpdatedAt)
+	}
+	if m.patient != nil {
+		fields = append(fields, invoice.FieldPatientID)
+	}
+	if m.number != nil {
+		fields = append(fields, invoice.FieldNumber)
+	}
+	if m.encounter_id != nil {
+		fields = append(fields, invoice.FieldEncounterID)
+	}
+	if m.period_from != nil {
+		fields = append(fields, invoice.FieldPeriodFrom)
+	}
+	if m.period_to != nil {
+		fields = append(fields, invoice.FieldPeriodTo)
+	}
+	if m.status != nil {
+		fields = append(fields, invoice.FieldStatus)
+	}
+	if m.subtotal != nil {
+		fields = append(fields, invoice.FieldSubtotal)
+	}
+	if m.discount_total != nil {
+		fields = append(fields, invoice.FieldDiscountTotal)
+	}
+	if m.tax_rate_basis_points != nil {
+		fields = append(fields, invoice.FieldTaxRateBasisPoints)
+	}
+	if m.tax_total != nil {
+		fields = append(fields, invoice.FieldTaxTotal)
+	}
+	if m.total != nil {
+		fields = append(fields, invoice.FieldTotal)
+	}
+	if m.paid != nil {
+		fields = append(fields, invoice.FieldPaid)
+	}
+	if m.created_by_id != nil {
+		fields = append(fields, invoice.FieldCreatedByID)
+	}
+	if m.issued_at != nil {
+		fields = append(fields, invoice.FieldIssuedAt)
+	}
+	if m.issued_by_id != nil {
+		fields = append(fields, invoice.FieldIssuedByID)
+	}
+	if m.void_reason != nil {
+		fields = append(fields, invoice.FieldVoidReason)
+	}
+	if m.voided_at != nil {
+		fields = append(fields, invoice.FieldVoidedAt)
+	}
+	if m.voided_by_id != nil {
+		fields = append(fields, invoice.FieldVoidedByID)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *InvoiceMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case invoice.FieldCreatedAt:
+		return m.CreatedAt()
+	case invoice.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case invoice.FieldPatientID:
+		return m.PatientID()
+	case invoice.FieldNumber:
+		return m.Number()
+	case invoice.FieldEncounterID:
+		return m.EncounterID()
+	case invoice.FieldPeriodFrom:
+		return m.PeriodFrom()
+	case invoice.FieldPeriodTo:
+		return m.PeriodTo()
+	case invoice.FieldStatus:
+		return m.Status()
+	case invoice.FieldSubtotal:
+		return m.Subtotal()
+	case invoice.FieldDiscountTotal:
+		return m.DiscountTotal()
+	case invoice.FieldTaxRateBasisPoints:
+		return m.TaxRateBasisPoints()
+	case invoice.FieldTaxTotal:
+		return m.TaxTotal()
+	case invoice.FieldTotal:
+		return m.Total()
+	case invoice.FieldPaid:
+		return m.Paid()
+	case invoice.FieldCreatedByID:
+		return m.CreatedByID()
+	case invoice.FieldIssuedAt:
+		return m.IssuedAt()
+	case invoice.FieldIssuedByID:
+		return m.IssuedByID()
+	case invoice.FieldVoidReason:
+		return m.VoidReason()
+	case invoice.FieldVoidedAt:
+		return m.VoidedAt()
+	case invoice.FieldVoidedByID:
+		return m.VoidedByID()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *InvoiceMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case invoice.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case invoice.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case invoice.FieldPatientID:
+		return m.OldPatientID(ctx)
+	case invoice.FieldNumber:
+		return m.OldNumber(ctx)
+	case invoice.FieldEncounterID:
+		return m.OldEncounterID(ctx)
+	case invoice.FieldPeriodFrom:
+		return m.OldPeriodFrom(ctx)
+	case invoice.FieldPeriodTo:
+		return m.OldPeriodTo(ctx)
+	case invoice.FieldStatus:
+		return m.OldStatus(ctx)
+	case invoice.FieldSubtotal:
+		return m.OldSubtotal(ctx)
+	case invoice.FieldDiscountTotal:
+		return m.OldDiscountTotal(ctx)
+	case invoice.FieldTaxRateBasisPoints:
+		return m.OldTaxRateBasisPoints(ctx)
+	case invoice.FieldTaxTotal:
+		return m.OldTaxTotal(ctx)
+	case invoice.FieldTotal:
+		return m.OldTotal(ctx)
+	case invoice.FieldPaid:
+		return m.OldPaid(ctx)
+	case invoice.FieldCreatedByID:
+		return m.OldCreatedByID(ctx)
+	case invoice.FieldIssuedAt:
+		return m.OldIssuedAt(ctx)
+	case invoice.FieldIssuedByID:
+		return m.OldIssuedByID(ctx)
+	case invoice.FieldVoidReason:
+		return m.OldVoidReason(ctx)
+	case invoice.FieldVoidedAt:
+		return m.OldVoidedAt(ctx)
+	case invoice.FieldVoidedByID:
+		return m.OldVoidedByID(ctx)
+	}
+	return nil, fmt.Errorf("unknown Invoice field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *InvoiceMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case invoice.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case invoice.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case invoice.FieldPatientID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPatientID(v)
+		return nil
+	case invoice.FieldNumber:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetNumber(v)
+		return nil
+	case invoice.FieldEncounterID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEncounterID(v)
+		return nil
+	case invoice.FieldPeriodFrom:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPeriodFrom(v)
+		return nil
+	case invoice.FieldPeriodTo:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPeriodTo(v)
+		return nil
+	case invoice.FieldStatus:
+		v, ok := value.(invoice.Status)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStatus(v)
+		return nil
+	case invoice.FieldSubtotal:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSubtotal(v)
+		return nil
+	case invoice.FieldDiscountTotal:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDiscountTotal(v)
+		return nil
+	case invoice.FieldTaxRateBasisPoints:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTaxRateBasisPoints(v)
+		return nil
+	case invoice.FieldTaxTotal:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTaxTotal(v)
+		return nil
+	case invoice.FieldTotal:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTotal(v)
+		return nil
+	case invoice.FieldPaid:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPaid(v)
+		return nil
+	case invoice.FieldCreatedByID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedByID(v)
+		return nil
+	case invoice.FieldIssuedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetIssuedAt(v)
+		return nil
+	case invoice.FieldIssuedByID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetIssuedByID(v)
+		return nil
+	case invoice.FieldVoidReason:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetVoidReason(v)
+		return nil
+	case invoice.FieldVoidedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetVoidedAt(v)
+		return nil
+	case invoice.FieldVoidedByID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetVoidedByID(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Invoice field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *InvoiceMutation) AddedFields() []string {
+	var fields []string
+	if m.addsubtotal != nil {
+		fields = append(fields, invoice.FieldSubtotal)
+	}
+	if m.adddiscount_total != nil {
+		fields = append(fields, invoice.FieldDiscountTotal)
+	}
+	if m.addtax_rate_basis_points != nil {
+		fields = append(fields, invoice.FieldTaxRateBasisPoints)
+	}
+	if m.addtax_total != nil {
+		fields = append(fields, invoice.FieldTaxTotal)
+	}
+	if m.addtotal != nil {
+		fields = append(fields, invoice.FieldTotal)
+	}
+	if m.addpaid != nil {
+		fields = append(fields, invoice.FieldPaid)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *InvoiceMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case invoice.FieldSubtotal:
+		return m.AddedSubtotal()
+	case invoice.FieldDiscountTotal:
+		return m.AddedDiscountTotal()
+	case invoice.FieldTaxRateBasisPoints:
+		return m.AddedTaxRateBasisPoints()
+	case invoice.FieldTaxTotal:
+		return m.AddedTaxTotal()
+	case invoice.FieldTotal:
+		return m.AddedTotal()
+	case invoice.FieldPaid:
+		return m.AddedPaid()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *InvoiceMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case invoice.FieldSubtotal:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddSubtotal(v)
+		return nil
+	case invoice.FieldDiscountTotal:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddDiscountTotal(v)
+		return nil
+	case invoice.FieldTaxRateBasisPoints:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddTaxRateBasisPoints(v)
+		return nil
+	case invoice.FieldTaxTotal:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddTaxTotal(v)
+		return nil
+	case invoice.FieldTotal:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddTotal(v)
+		return nil
+	case invoice.FieldPaid:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddPaid(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Invoice numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *InvoiceMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(invoice.FieldNumber) {
+		fields = append(fields, invoice.FieldNumber)
+	}
+	if m.FieldCleared(invoice.FieldEncounterID) {
+		fields = append(fields, invoice.FieldEncounterID)
+	}
+	if m.FieldCleared(invoice.FieldPeriodFrom) {
+		fields = append(fields, invoice.FieldPeriodFrom)
+	}
+	if m.FieldCleared(invoice.FieldPeriodTo) {
+		fields = append(fields, invoice.FieldPeriodTo)
+	}
+	if m.FieldCleared(invoice.FieldIssuedAt) {
+		fields = append(fields, invoice.FieldIssuedAt)
+	}
+	if m.FieldCleared(invoice.FieldIssuedByID) {
+		fields = append(fields, invoice.FieldIssuedByID)
+	}
+	if m.FieldCleared(invoice.FieldVoidReason) {
+		fields = append(fields, invoice.FieldVoidReason)
+	}
+	if m.FieldCleared(invoice.FieldVoidedAt) {
+		fields = append(fields, invoice.FieldVoidedAt)
+	}
+	if m.FieldCleared(invoice.FieldVoidedByID) {
+		fields = append(fields, invoice.FieldVoidedByID)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *InvoiceMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *InvoiceMutation) ClearField(name string) error {
+	switch name {
+	case invoice.FieldNumber:
+		m.ClearNumber()
+		return nil
+	case invoice.FieldEncounterID:
+		m.ClearEncounterID()
+		return nil
+	case invoice.FieldPeriodFrom:
+		m.ClearPeriodFrom()
+		return nil
+	case invoice.FieldPeriodTo:
+		m.ClearPeriodTo()
+		return nil
+	case invoice.FieldIssuedAt:
+		m.ClearIssuedAt()
+		return nil
+	case invoice.FieldIssuedByID:
+		m.ClearIssuedByID()
+		return nil
+	case invoice.FieldVoidReason:
+		m.ClearVoidReason()
+		return nil
+	case invoice.FieldVoidedAt:
+		m.ClearVoidedAt()
+		return nil
+	case invoice.FieldVoidedByID:
+		m.ClearVoidedByID()
+		return nil
+	}
+	return fmt.Errorf("unknown Invoice nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *InvoiceMutation) ResetField(name string) error {
+	switch name {
+	case invoice.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case invoice.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case invoice.FieldPatientID:
+		m.ResetPatientID()
+		return nil
+	case invoice.FieldNumber:
+		m.ResetNumber()
+		return nil
+	case invoice.FieldEncounterID:
+		m.ResetEncounterID()
+		return nil
+	case invoice.FieldPeriodFrom:
+		m.ResetPeriodFrom()
+		return nil
+	case invoice.FieldPeriodTo:
+		m.ResetPeriodTo()
+		return nil
+	case invoice.FieldStatus:
+		m.ResetStatus()
+		return nil
+	case invoice.FieldSubtotal:
+		m.ResetSubtotal()
+		return nil
+	case invoice.FieldDiscountTotal:
+		m.ResetDiscountTotal()
+		return nil
+	case invoice.FieldTaxRateBasisPoints:
+		m.ResetTaxRateBasisPoints()
+		return nil
+	case invoice.FieldTaxTotal:
+		m.ResetTaxTotal()
+		return nil
+	case invoice.FieldTotal:
+		m.ResetTotal()
+		return nil
+	case invoice.FieldPaid:
+		m.ResetPaid()
+		return nil
+	case invoice.FieldCreatedByID:
+		m.ResetCreatedByID()
+		return nil
+	case invoice.FieldIssuedAt:
+		m.ResetIssuedAt()
+		return nil
+	case invoice.FieldIssuedByID:
+		m.ResetIssuedByID()
+		return nil
+	case invoice.FieldVoidReason:
+		m.ResetVoidReason()
+		return nil
+	case invoice.FieldVoidedAt:
+		m.ResetVoidedAt()
+		return nil
+	case invoice.FieldVoidedByID:
+		m.ResetVoidedByID()
+		return nil
+	}
+	return fmt.Errorf("unknown Invoice field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *InvoiceMutation) AddedEdges() []string {
+	edges := make([]string, 0, 3)
+	if m.patient != nil {
+		edges = append(edges, invoice.EdgePatient)
+	}
+	if m.lines != nil {
+		edges = append(edges, invoice.EdgeLines)
+	}
+	if m.discounts != nil {
+		edges = append(edges, invoice.EdgeDiscounts)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *InvoiceMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case invoice.EdgePatient:
+		if id := m.patient; id != nil {
+			return []ent.Value{*id}
+		}
+	case invoice.EdgeLines:
+		ids := make([]ent.Value, 0, len(m.lines))
+		for id := range m.lines {
+			ids = append(ids, id)
+		}
+		return ids
+	case invoice.EdgeDiscounts:
+		ids := make([]ent.Value, 0, len(m.discounts))
+		for id := range m.discounts {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *InvoiceMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 3)
+	if m.removedlines != nil {
+		edges = append(edges, invoice.EdgeLines)
+	}
+	if m.removeddiscounts != nil {
+		edges = append(edges, invoice.EdgeDiscounts)
+	}
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *InvoiceMutation) RemovedIDs(name string) []ent.Value {
+	switch name {
+	case invoice.EdgeLines:
+		ids := make([]ent.Value, 0, len(m.removedlines))
+		for id := range m.removedlines {
+			ids = append(ids, id)
+		}
+		return ids
+	case invoice.EdgeDiscounts:
+		ids := make([]ent.Value, 0, len(m.removeddiscounts))
+		for id := range m.removeddiscounts {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *InvoiceMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 3)
+	if m.clearedpatient {
+		edges = append(edges, invoice.EdgePatient)
+	}
+	if m.clearedlines {
+		edges = append(edges, invoice.EdgeLines)
+	}
+	if m.cleareddiscounts {
+		edges = append(edges, invoice.EdgeDiscounts)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *InvoiceMutation) EdgeCleared(name string) bool {
+	switch name {
+	case invoice.EdgePatient:
+		return m.clearedpatient
+	case invoice.EdgeLines:
+		return m.clearedlines
+	case invoice.EdgeDiscounts:
+		return m.cleareddiscounts
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *InvoiceMutation) ClearEdge(name string) error {
+	switch name {
+	case invoice.EdgePatient:
+		m.ClearPatient()
+		return nil
+	}
+	return fmt.Errorf("unknown Invoice unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *InvoiceMutation) ResetEdge(name string) error {
+	switch name {
+	case invoice.EdgePatient:
+		m.ResetPatient()
+		return nil
+	case invoice.EdgeLines:
+		m.ResetLines()
+		return nil
+	case invoice.EdgeDiscounts:
+		m.ResetDiscounts()
+		return nil
+	}
+	return fmt.Errorf("unknown Invoice edge %s", name)
+}
+
+// InvoiceCounterMutation represents an operation that mutates the InvoiceCounter nodes in the graph.
+type InvoiceCounterMutation struct {
+	config
+	op            Op
+	typ           string
+	id            *string
+	year          *int
+	addyear       *int
+	last          *int
+	addlast       *int
+	clearedFields map[string]struct{}
+	done          bool
+	oldValue      func(context.Context) (*InvoiceCounter, error)
+	predicates    []predicate.InvoiceCounter
+}
+
+var _ ent.Mutation = (*InvoiceCounterMutation)(nil)
+
+// invoicecounterOption allows management of the mutation configuration using functional options.
+type invoicecounterOption func(*InvoiceCounterMutation)
+
+// newInvoiceCounterMutation creates new mutation for the InvoiceCounter entity.
+func newInvoiceCounterMutation(c config, op Op, opts ...invoicecounterOption) *InvoiceCounterMutation {
+	m := &InvoiceCounterMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeInvoiceCounter,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withInvoiceCounterID sets the ID field of the mutation.
+func withInvoiceCounterID(id string) invoicecounterOption {
+	return func(m *InvoiceCounterMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *InvoiceCounter
+		)
+		m.oldValue = func(ctx context.Context) (*InvoiceCounter, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().InvoiceCounter.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withInvoiceCounter sets the old InvoiceCounter of the mutation.
+func withInvoiceCounter(node *InvoiceCounter) invoicecounterOption {
+	return func(m *InvoiceCounterMutation) {
+		m.oldValue = func(context.Context) (*InvoiceCounter, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m InvoiceCounterMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m InvoiceCounterMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of InvoiceCounter entities.
+func (m *InvoiceCounterMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *InvoiceCounterMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *InvoiceCounterMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().InvoiceCounter.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetYear sets the "year" field.
+func (m *InvoiceCounterMutation) SetYear(i int) {
+	m.year = &i
+	m.addyear = nil
+}
+
+// Year returns the value of the "year" field in the mutation.
+func (m *InvoiceCounterMutation) Year() (r int, exists bool) {
+	v := m.year
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldYear returns the old "year" field's value of the InvoiceCounter entity.
+// If the InvoiceCounter object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceCounterMutation) OldYear(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldYear is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldYear requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldYear: %w", err)
+	}
+	return oldValue.Year, nil
+}
+
+// AddYear adds i to the "year" field.
+func (m *InvoiceCounterMutation) AddYear(i int) {
+	if m.addyear != nil {
+		*m.addyear += i
+	} else {
+		m.addyear = &i
+	}
+}
+
+// AddedYear returns the value that was added to the "year" field in this mutation.
+func (m *InvoiceCounterMutation) AddedYear() (r int, exists bool) {
+	v := m.addyear
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetYear resets all changes to the "year" field.
+func (m *InvoiceCounterMutation) ResetYear() {
+	m.year = nil
+	m.addyear = nil
+}
+
+// SetLast sets the "last" field.
+func (m *InvoiceCounterMutation) SetLast(i int) {
+	m.last = &i
+	m.addlast = nil
+}
+
+// Last returns the value of the "last" field in the mutation.
+func (m *InvoiceCounterMutation) Last() (r int, exists bool) {
+	v := m.last
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLast returns the old "last" field's value of the InvoiceCounter entity.
+// If the InvoiceCounter object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceCounterMutation) OldLast(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLast is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLast requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLast: %w", err)
+	}
+	return oldValue.Last, nil
+}
+
+// AddLast adds i to the "last" field.
+func (m *InvoiceCounterMutation) AddLast(i int) {
+	if m.addlast != nil {
+		*m.addlast += i
+	} else {
+		m.addlast = &i
+	}
+}
+
+// AddedLast returns the value that was added to the "last" field in this mutation.
+func (m *InvoiceCounterMutation) AddedLast() (r int, exists bool) {
+	v := m.addlast
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetLast resets all changes to the "last" field.
+func (m *InvoiceCounterMutation) ResetLast() {
+	m.last = nil
+	m.addlast = nil
+}
+
+// Where appends a list predicates to the InvoiceCounterMutation builder.
+func (m *InvoiceCounterMutation) Where(ps ...predicate.InvoiceCounter) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the InvoiceCounterMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *InvoiceCounterMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.InvoiceCounter, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *InvoiceCounterMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *InvoiceCounterMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (InvoiceCounter).
+func (m *InvoiceCounterMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *InvoiceCounterMutation) Fields() []string {
+	fields := make([]string, 0, 2)
+	if m.year != nil {
+		fields = append(fields, invoicecounter.FieldYear)
+	}
+	if m.last != nil {
+		fields = append(fields, invoicecounter.FieldLast)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *InvoiceCounterMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case invoicecounter.FieldYear:
+		return m.Year()
+	case invoicecounter.FieldLast:
+		return m.Last()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *InvoiceCounterMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case invoicecounter.FieldYear:
+		return m.OldYear(ctx)
+	case invoicecounter.FieldLast:
+		return m.OldLast(ctx)
+	}
+	return nil, fmt.Errorf("unknown InvoiceCounter field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *InvoiceCounterMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case invoicecounter.FieldYear:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetYear(v)
+		return nil
+	case invoicecounter.FieldLast:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLast(v)
+		return nil
+	}
+	return fmt.Errorf("unknown InvoiceCounter field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *InvoiceCounterMutation) AddedFields() []string {
+	var fields []string
+	if m.addyear != nil {
+		fields = append(fields, invoicecounter.FieldYear)
+	}
+	if m.addlast != nil {
+		fields = append(fields, invoicecounter.FieldLast)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *InvoiceCounterMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case invoicecounter.FieldYear:
+		return m.AddedYear()
+	case invoicecounter.FieldLast:
+		return m.AddedLast()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *InvoiceCounterMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case invoicecounter.FieldYear:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddYear(v)
+		return nil
+	case invoicecounter.FieldLast:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddLast(v)
+		return nil
+	}
+	return fmt.Errorf("unknown InvoiceCounter numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *InvoiceCounterMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *InvoiceCounterMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *InvoiceCounterMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown InvoiceCounter nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *InvoiceCounterMutation) ResetField(name string) error {
+	switch name {
+	case invoicecounter.FieldYear:
+		m.ResetYear()
+		return nil
+	case invoicecounter.FieldLast:
+		m.ResetLast()
+		return nil
+	}
+	return fmt.Errorf("unknown InvoiceCounter field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *InvoiceCounterMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *InvoiceCounterMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *InvoiceCounterMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *InvoiceCounterMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *InvoiceCounterMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *InvoiceCounterMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *InvoiceCounterMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown InvoiceCounter unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *InvoiceCounterMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown InvoiceCounter edge %s", name)
+}
+
+// InvoiceDiscountMutation represents an operation that mutates the InvoiceDiscount nodes in the graph.
+type InvoiceDiscountMutation struct {
+	config
+	op              Op
+	typ             string
+	id              *string
+	created_at      *time.Time
+	updated_at      *time.Time
+	amount          *int64
+	addamount       *int64
+	reason          *string
+	requested_by_id *string
+	status          *invoicediscount.Status
+	approved_by_id  *string
+	approved_at     *time.Time
+	clearedFields   map[string]struct{}
+	invoice         *string
+	clearedinvoice  bool
+	done            bool
+	oldValue        func(context.Context) (*InvoiceDiscount, error)
+	predicates      []predicate.InvoiceDiscount
+}
+
+var _ ent.Mutation = (*InvoiceDiscountMutation)(nil)
+
+// invoicediscountOption allows management of the mutation configuration using functional options.
+type invoicediscountOption func(*InvoiceDiscountMutation)
+
+// newInvoiceDiscountMutation creates new mutation for the InvoiceDiscount entity.
+func newInvoiceDiscountMutation(c config, op Op, opts ...invoicediscountOption) *InvoiceDiscountMutation {
+	m := &InvoiceDiscountMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeInvoiceDiscount,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withInvoiceDiscountID sets the ID field of the mutation.
+func withInvoiceDiscountID(id string) invoicediscountOption {
+	return func(m *InvoiceDiscountMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *InvoiceDiscount
+		)
+		m.oldValue = func(ctx context.Context) (*InvoiceDiscount, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().InvoiceDiscount.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withInvoiceDiscount sets the old InvoiceDiscount of the mutation.
+func withInvoiceDiscount(node *InvoiceDiscount) invoicediscountOption {
+	return func(m *InvoiceDiscountMutation) {
+		m.oldValue = func(context.Context) (*InvoiceDiscount, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m InvoiceDiscountMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m InvoiceDiscountMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of InvoiceDiscount entities.
+func (m *InvoiceDiscountMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *InvoiceDiscountMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *InvoiceDiscountMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().InvoiceDiscount.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *InvoiceDiscountMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *InvoiceDiscountMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the InvoiceDiscount entity.
+// If the InvoiceDiscount object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceDiscountMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *InvoiceDiscountMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *InvoiceDiscountMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *InvoiceDiscountMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the InvoiceDiscount entity.
+// If the InvoiceDiscount object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceDiscountMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *InvoiceDiscountMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetInvoiceID sets the "invoice_id" field.
+func (m *InvoiceDiscountMutation) SetInvoiceID(s string) {
+	m.invoice = &s
+}
+
+// InvoiceID returns the value of the "invoice_id" field in the mutation.
+func (m *InvoiceDiscountMutation) InvoiceID() (r string, exists bool) {
+	v := m.invoice
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldInvoiceID returns the old "invoice_id" field's value of the InvoiceDiscount entity.
+// If the InvoiceDiscount object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceDiscountMutation) OldInvoiceID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldInvoiceID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldInvoiceID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldInvoiceID: %w", err)
+	}
+	return oldValue.InvoiceID, nil
+}
+
+// ResetInvoiceID resets all changes to the "invoice_id" field.
+func (m *InvoiceDiscountMutation) ResetInvoiceID() {
+	m.invoice = nil
+}
+
+// SetAmount sets the "amount" field.
+func (m *InvoiceDiscountMutation) SetAmount(i int64) {
+	m.amount = &i
+	m.addamount = nil
+}
+
+// Amount returns the value of the "amount" field in the mutation.
+func (m *InvoiceDiscountMutation) Amount() (r int64, exists bool) {
+	v := m.amount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAmount returns the old "amount" field's value of the InvoiceDiscount entity.
+// If the InvoiceDiscount object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceDiscountMutation) OldAmount(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAmount is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAmount requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAmount: %w", err)
+	}
+	return oldValue.Amount, nil
+}
+
+// AddAmount adds i to the "amount" field.
+func (m *InvoiceDiscountMutation) AddAmount(i int64) {
+	if m.addamount != nil {
+		*m.addamount += i
+	} else {
+		m.addamount = &i
+	}
+}
+
+// AddedAmount returns the value that was added to the "amount" field in this mutation.
+func (m *InvoiceDiscountMutation) AddedAmount() (r int64, exists bool) {
+	v := m.addamount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetAmount resets all changes to the "amount" field.
+func (m *InvoiceDiscountMutation) ResetAmount() {
+	m.amount = nil
+	m.addamount = nil
+}
+
+// SetReason sets the "reason" field.
+func (m *InvoiceDiscountMutation) SetReason(s string) {
+	m.reason = &s
+}
+
+// Reason returns the value of the "reason" field in the mutation.
+func (m *InvoiceDiscountMutation) Reason() (r string, exists bool) {
+	v := m.reason
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReason returns the old "reason" field's value of the InvoiceDiscount entity.
+// If the InvoiceDiscount object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceDiscountMutation) OldReason(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReason is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReason requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReason: %w", err)
+	}
+	return oldValue.Reason, nil
+}
+
+// ResetReason resets all changes to the "reason" field.
+func (m *InvoiceDiscountMutation) ResetReason() {
+	m.reason = nil
+}
+
+// SetRequestedByID sets the "requested_by_id" field.
+func (m *InvoiceDiscountMutation) SetRequestedByID(s string) {
+	m.requested_by_id = &s
+}
+
+// RequestedByID returns the value of the "requested_by_id" field in the mutation.
+func (m *InvoiceDiscountMutation) RequestedByID() (r string, exists bool) {
+	v := m.requested_by_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRequestedByID returns the old "requested_by_id" field's value of the InvoiceDiscount entity.
+// If the InvoiceDiscount object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceDiscountMutation) OldRequestedByID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRequestedByID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRequestedByID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRequestedByID: %w", err)
+	}
+	return oldValue.RequestedByID, nil
+}
+
+// ResetRequestedByID resets all changes to the "requested_by_id" field.
+func (m *InvoiceDiscountMutation) ResetRequestedByID() {
+	m.requested_by_id = nil
+}
+
+// SetStatus sets the "status" field.
+func (m *InvoiceDiscountMutation) SetStatus(i invoicediscount.Status) {
+	m.status = &i
+}
+
+// Status returns the value of the "status" field in the mutation.
+func (m *InvoiceDiscountMutation) Status() (r invoicediscount.Status, exists bool) {
+	v := m.status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStatus returns the old "status" field's value of the InvoiceDiscount entity.
+// If the InvoiceDiscount object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceDiscountMutation) OldStatus(ctx context.Context) (v invoicediscount.Status, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStatus: %w", err)
+	}
+	return oldValue.Status, nil
+}
+
+// ResetStatus resets all changes to the "status" field.
+func (m *InvoiceDiscountMutation) ResetStatus() {
+	m.status = nil
+}
+
+// SetApprovedByID sets the "approved_by_id" field.
+func (m *InvoiceDiscountMutation) SetApprovedByID(s string) {
+	m.approved_by_id = &s
+}
+
+// ApprovedByID returns the value of the "approved_by_id" field in the mutation.
+func (m *InvoiceDiscountMutation) ApprovedByID() (r string, exists bool) {
+	v := m.approved_by_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldApprovedByID returns the old "approved_by_id" field's value of the InvoiceDiscount entity.
+// If the InvoiceDiscount object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceDiscountMutation) OldApprovedByID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldApprovedByID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldApprovedByID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldApprovedByID: %w", err)
+	}
+	return oldValue.ApprovedByID, nil
+}
+
+// ClearApprovedByID clears the value of the "approved_by_id" field.
+func (m *InvoiceDiscountMutation) ClearApprovedByID() {
+	m.approved_by_id = nil
+	m.clearedFields[invoicediscount.FieldApprovedByID] = struct{}{}
+}
+
+// ApprovedByIDCleared returns if the "approved_by_id" field was cleared in this mutation.
+func (m *InvoiceDiscountMutation) ApprovedByIDCleared() bool {
+	_, ok := m.clearedFields[invoicediscount.FieldApprovedByID]
+	return ok
+}
+
+// ResetApprovedByID resets all changes to the "approved_by_id" field.
+func (m *InvoiceDiscountMutation) ResetApprovedByID() {
+	m.approved_by_id = nil
+	delete(m.clearedFields, invoicediscount.FieldApprovedByID)
+}
+
+// SetApprovedAt sets the "approved_at" field.
+func (m *InvoiceDiscountMutation) SetApprovedAt(t time.Time) {
+	m.approved_at = &t
+}
+
+// ApprovedAt returns the value of the "approved_at" field in the mutation.
+func (m *InvoiceDiscountMutation) ApprovedAt() (r time.Time, exists bool) {
+	v := m.approved_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldApprovedAt returns the old "approved_at" field's value of the InvoiceDiscount entity.
+// If the InvoiceDiscount object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceDiscountMutation) OldApprovedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldApprovedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldApprovedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldApprovedAt: %w", err)
+	}
+	return oldValue.ApprovedAt, nil
+}
+
+// ClearApprovedAt clears the value of the "approved_at" field.
+func (m *InvoiceDiscountMutation) ClearApprovedAt() {
+	m.approved_at = nil
+	m.clearedFields[invoicediscount.FieldApprovedAt] = struct{}{}
+}
+
+// ApprovedAtCleared returns if the "approved_at" field was cleared in this mutation.
+func (m *InvoiceDiscountMutation) ApprovedAtCleared() bool {
+	_, ok := m.clearedFields[invoicediscount.FieldApprovedAt]
+	return ok
+}
+
+// ResetApprovedAt resets all changes to the "approved_at" field.
+func (m *InvoiceDiscountMutation) ResetApprovedAt() {
+	m.approved_at = nil
+	delete(m.clearedFields, invoicediscount.FieldApprovedAt)
+}
+
+// ClearInvoice clears the "invoice" edge to the Invoice entity.
+func (m *InvoiceDiscountMutation) ClearInvoice() {
+	m.clearedinvoice = true
+	m.clearedFields[invoicediscount.FieldInvoiceID] = struct{}{}
+}
+
+// InvoiceCleared reports if the "invoice" edge to the Invoice entity was cleared.
+func (m *InvoiceDiscountMutation) InvoiceCleared() bool {
+	return m.clearedinvoice
+}
+
+// InvoiceIDs returns the "invoice" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// InvoiceID instead. It exists only for internal usage by the builders.
+func (m *InvoiceDiscountMutation) InvoiceIDs() (ids []string) {
+	if id := m.invoice; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetInvoice resets all changes to the "invoice" edge.
+func (m *InvoiceDiscountMutation) ResetInvoice() {
+	m.invoice = nil
+	m.clearedinvoice = false
+}
+
+// Where appends a list predicates to the InvoiceDiscountMutation builder.
+func (m *InvoiceDiscountMutation) Where(ps ...predicate.InvoiceDiscount) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the InvoiceDiscountMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *InvoiceDiscountMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.InvoiceDiscount, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *InvoiceDiscountMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *InvoiceDiscountMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (InvoiceDiscount).
+func (m *InvoiceDiscountMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *InvoiceDiscountMutation) Fields() []string {
+	fields := make([]string, 0, 9)
+	if m.created_at != nil {
+		fields = append(fields, invoicediscount.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, invoicediscount.FieldUpdatedAt)
+	}
+	if m.invoice != nil {
+		fields = append(fields, invoicediscount.FieldInvoiceID)
+	}
+	if m.amount != nil {
+		fields = append(fields, invoicediscount.FieldAmount)
+	}
+	if m.reason != nil {
+		fields = append(fields, invoicediscount.FieldReason)
+	}
+	if m.requested_by_id != nil {
+		fields = append(fields, invoicediscount.FieldRequestedByID)
+	}
+	if m.status != nil {
+		fields = append(fields, invoicediscount.FieldStatus)
+	}
+	if m.approved_by_id != nil {
+		fields = append(fields, invoicediscount.FieldApprovedByID)
+	}
+	if m.approved_at != nil {
+		fields = append(fields, invoicediscount.FieldApprovedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *InvoiceDiscountMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case invoicediscount.FieldCreatedAt:
+		return m.CreatedAt()
+	case invoicediscount.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case invoicediscount.FieldInvoiceID:
+		return m.InvoiceID()
+	case invoicediscount.FieldAmount:
+		return m.Amount()
+	case invoicediscount.FieldReason:
+		return m.Reason()
+	case invoicediscount.FieldRequestedByID:
+		return m.RequestedByID()
+	case invoicediscount.FieldStatus:
+		return m.Status()
+	case invoicediscount.FieldApprovedByID:
+		return m.ApprovedByID()
+	case invoicediscount.FieldApprovedAt:
+		return m.ApprovedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *InvoiceDiscountMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case invoicediscount.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case invoicediscount.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case invoicediscount.FieldInvoiceID:
+		return m.OldInvoiceID(ctx)
+	case invoicediscount.FieldAmount:
+		return m.OldAmount(ctx)
+	case invoicediscount.FieldReason:
+		return m.OldReason(ctx)
+	case invoicediscount.FieldRequestedByID:
+		return m.OldRequestedByID(ctx)
+	case invoicediscount.FieldStatus:
+		return m.OldStatus(ctx)
+	case invoicediscount.FieldApprovedByID:
+		return m.OldApprovedByID(ctx)
+	case invoicediscount.FieldApprovedAt:
+		return m.OldApprovedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown InvoiceDiscount field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *InvoiceDiscountMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case invoicediscount.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case invoicediscount.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case invoicediscount.FieldInvoiceID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetInvoiceID(v)
+		return nil
+	case invoicediscount.FieldAmount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAmount(v)
+		return nil
+	case invoicediscount.FieldReason:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReason(v)
+		return nil
+	case invoicediscount.FieldRequestedByID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRequestedByID(v)
+		return nil
+	case invoicediscount.FieldStatus:
+		v, ok := value.(invoicediscount.Status)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStatus(v)
+		return nil
+	case invoicediscount.FieldApprovedByID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetApprovedByID(v)
+		return nil
+	case invoicediscount.FieldApprovedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetApprovedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown InvoiceDiscount field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *InvoiceDiscountMutation) AddedFields() []string {
+	var fields []string
+	if m.addamount != nil {
+		fields = append(fields, invoicediscount.FieldAmount)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *InvoiceDiscountMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case invoicediscount.FieldAmount:
+		return m.AddedAmount()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *InvoiceDiscountMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case invoicediscount.FieldAmount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddAmount(v)
+		return nil
+	}
+	return fmt.Errorf("unknown InvoiceDiscount numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *InvoiceDiscountMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(invoicediscount.FieldApprovedByID) {
+		fields = append(fields, invoicediscount.FieldApprovedByID)
+	}
+	if m.FieldCleared(invoicediscount.FieldApprovedAt) {
+		fields = append(fields, invoicediscount.FieldApprovedAt)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *InvoiceDiscountMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *InvoiceDiscountMutation) ClearField(name string) error {
+	switch name {
+	case invoicediscount.FieldApprovedByID:
+		m.ClearApprovedByID()
+		return nil
+	case invoicediscount.FieldApprovedAt:
+		m.ClearApprovedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown InvoiceDiscount nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *InvoiceDiscountMutation) ResetField(name string) error {
+	switch name {
+	case invoicediscount.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case invoicediscount.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case invoicediscount.FieldInvoiceID:
+		m.ResetInvoiceID()
+		return nil
+	case invoicediscount.FieldAmount:
+		m.ResetAmount()
+		return nil
+	case invoicediscount.FieldReason:
+		m.ResetReason()
+		return nil
+	case invoicediscount.FieldRequestedByID:
+		m.ResetRequestedByID()
+		return nil
+	case invoicediscount.FieldStatus:
+		m.ResetStatus()
+		return nil
+	case invoicediscount.FieldApprovedByID:
+		m.ResetApprovedByID()
+		return nil
+	case invoicediscount.FieldApprovedAt:
+		m.ResetApprovedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown InvoiceDiscount field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *InvoiceDiscountMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.invoice != nil {
+		edges = append(edges, invoicediscount.EdgeInvoice)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *InvoiceDiscountMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case invoicediscount.EdgeInvoice:
+		if id := m.invoice; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *InvoiceDiscountMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *InvoiceDiscountMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *InvoiceDiscountMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.clearedinvoice {
+		edges = append(edges, invoicediscount.EdgeInvoice)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *InvoiceDiscountMutation) EdgeCleared(name string) bool {
+	switch name {
+	case invoicediscount.EdgeInvoice:
+		return m.clearedinvoice
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *InvoiceDiscountMutation) ClearEdge(name string) error {
+	switch name {
+	case invoicediscount.EdgeInvoice:
+		m.ClearInvoice()
+		return nil
+	}
+	return fmt.Errorf("unknown InvoiceDiscount unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *InvoiceDiscountMutation) ResetEdge(name string) error {
+	switch name {
+	case invoicediscount.EdgeInvoice:
+		m.ResetInvoice()
+		return nil
+	}
+	return fmt.Errorf("unknown InvoiceDiscount edge %s", name)
 }
 
 // JournalEntryMutation represents an operation that mutates the JournalEntry nodes in the graph.
@@ -49111,6 +54685,15 @@ type PatientMutation struct {
 	claim_lines                 map[string]struct{}
 	removedclaim_lines          map[string]struct{}
 	clearedclaim_lines          bool
+	charges                     map[string]struct{}
+	removedcharges              map[string]struct{}
+	clearedcharges              bool
+	invoices                    map[string]struct{}
+	removedinvoices             map[string]struct{}
+	clearedinvoices             bool
+	payments                    map[string]struct{}
+	removedpayments             map[string]struct{}
+	clearedpayments             bool
 	break_glass_accesses        map[string]struct{}
 	removedbreak_glass_accesses map[string]struct{}
 	clearedbreak_glass_accesses bool
@@ -51726,6 +57309,168 @@ func (m *PatientMutation) ResetClaimLines() {
 	m.removedclaim_lines = nil
 }
 
+// AddChargeIDs adds the "charges" edge to the Charge entity by ids.
+func (m *PatientMutation) AddChargeIDs(ids ...string) {
+	if m.charges == nil {
+		m.charges = make(map[string]struct{})
+	}
+	for i := range ids {
+		m.charges[ids[i]] = struct{}{}
+	}
+}
+
+// ClearCharges clears the "charges" edge to the Charge entity.
+func (m *PatientMutation) ClearCharges() {
+	m.clearedcharges = true
+}
+
+// ChargesCleared reports if the "charges" edge to the Charge entity was cleared.
+func (m *PatientMutation) ChargesCleared() bool {
+	return m.clearedcharges
+}
+
+// RemoveChargeIDs removes the "charges" edge to the Charge entity by IDs.
+func (m *PatientMutation) RemoveChargeIDs(ids ...string) {
+	if m.removedcharges == nil {
+		m.removedcharges = make(map[string]struct{})
+	}
+	for i := range ids {
+		delete(m.charges, ids[i])
+		m.removedcharges[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedCharges returns the removed IDs of the "charges" edge to the Charge entity.
+func (m *PatientMutation) RemovedChargesIDs() (ids []string) {
+	for id := range m.removedcharges {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ChargesIDs returns the "charges" edge IDs in the mutation.
+func (m *PatientMutation) ChargesIDs() (ids []string) {
+	for id := range m.charges {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetCharges resets all changes to the "charges" edge.
+func (m *PatientMutation) ResetCharges() {
+	m.charges = nil
+	m.clearedcharges = false
+	m.removedcharges = nil
+}
+
+// AddInvoiceIDs adds the "invoices" edge to the Invoice entity by ids.
+func (m *PatientMutation) AddInvoiceIDs(ids ...string) {
+	if m.invoices == nil {
+		m.invoices = make(map[string]struct{})
+	}
+	for i := range ids {
+		m.invoices[ids[i]] = struct{}{}
+	}
+}
+
+// ClearInvoices clears the "invoices" edge to the Invoice entity.
+func (m *PatientMutation) ClearInvoices() {
+	m.clearedinvoices = true
+}
+
+// InvoicesCleared reports if the "invoices" edge to the Invoice entity was cleared.
+func (m *PatientMutation) InvoicesCleared() bool {
+	return m.clearedinvoices
+}
+
+// RemoveInvoiceIDs removes the "invoices" edge to the Invoice entity by IDs.
+func (m *PatientMutation) RemoveInvoiceIDs(ids ...string) {
+	if m.removedinvoices == nil {
+		m.removedinvoices = make(map[string]struct{})
+	}
+	for i := range ids {
+		delete(m.invoices, ids[i])
+		m.removedinvoices[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedInvoices returns the removed IDs of the "invoices" edge to the Invoice entity.
+func (m *PatientMutation) RemovedInvoicesIDs() (ids []string) {
+	for id := range m.removedinvoices {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// InvoicesIDs returns the "invoices" edge IDs in the mutation.
+func (m *PatientMutation) InvoicesIDs() (ids []string) {
+	for id := range m.invoices {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetInvoices resets all changes to the "invoices" edge.
+func (m *PatientMutation) ResetInvoices() {
+	m.invoices = nil
+	m.clearedinvoices = false
+	m.removedinvoices = nil
+}
+
+// AddPaymentIDs adds the "payments" edge to the Payment entity by ids.
+func (m *PatientMutation) AddPaymentIDs(ids ...string) {
+	if m.payments == nil {
+		m.payments = make(map[string]struct{})
+	}
+	for i := range ids {
+		m.payments[ids[i]] = struct{}{}
+	}
+}
+
+// ClearPayments clears the "payments" edge to the Payment entity.
+func (m *PatientMutation) ClearPayments() {
+	m.clearedpayments = true
+}
+
+// PaymentsCleared reports if the "payments" edge to the Payment entity was cleared.
+func (m *PatientMutation) PaymentsCleared() bool {
+	return m.clearedpayments
+}
+
+// RemovePaymentIDs removes the "payments" edge to the Payment entity by IDs.
+func (m *PatientMutation) RemovePaymentIDs(ids ...string) {
+	if m.removedpayments == nil {
+		m.removedpayments = make(map[string]struct{})
+	}
+	for i := range ids {
+		delete(m.payments, ids[i])
+		m.removedpayments[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedPayments returns the removed IDs of the "payments" edge to the Payment entity.
+func (m *PatientMutation) RemovedPaymentsIDs() (ids []string) {
+	for id := range m.removedpayments {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// PaymentsIDs returns the "payments" edge IDs in the mutation.
+func (m *PatientMutation) PaymentsIDs() (ids []string) {
+	for id := range m.payments {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetPayments resets all changes to the "payments" edge.
+func (m *PatientMutation) ResetPayments() {
+	m.payments = nil
+	m.clearedpayments = false
+	m.removedpayments = nil
+}
+
 // AddBreakGlassAccessIDs adds the "break_glass_accesses" edge to the BreakGlassAccess entity by ids.
 func (m *PatientMutation) AddBreakGlassAccessIDs(ids ...string) {
 	if m.break_glass_accesses == nil {
@@ -52334,7 +58079,7 @@ func (m *PatientMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *PatientMutation) AddedEdges() []string {
-	edges := make([]string, 0, 31)
+	edges := make([]string, 0, 34)
 	if m.appointments != nil {
 		edges = append(edges, patient.EdgeAppointments)
 	}
@@ -52424,6 +58169,15 @@ func (m *PatientMutation) AddedEdges() []string {
 	}
 	if m.claim_lines != nil {
 		edges = append(edges, patient.EdgeClaimLines)
+	}
+	if m.charges != nil {
+		edges = append(edges, patient.EdgeCharges)
+	}
+	if m.invoices != nil {
+		edges = append(edges, patient.EdgeInvoices)
+	}
+	if m.payments != nil {
+		edges = append(edges, patient.EdgePayments)
 	}
 	if m.break_glass_accesses != nil {
 		edges = append(edges, patient.EdgeBreakGlassAccesses)
@@ -52611,6 +58365,24 @@ func (m *PatientMutation) AddedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case patient.EdgeCharges:
+		ids := make([]ent.Value, 0, len(m.charges))
+		for id := range m.charges {
+			ids = append(ids, id)
+		}
+		return ids
+	case patient.EdgeInvoices:
+		ids := make([]ent.Value, 0, len(m.invoices))
+		for id := range m.invoices {
+			ids = append(ids, id)
+		}
+		return ids
+	case patient.EdgePayments:
+		ids := make([]ent.Value, 0, len(m.payments))
+		for id := range m.payments {
+			ids = append(ids, id)
+		}
+		return ids
 	case patient.EdgeBreakGlassAccesses:
 		ids := make([]ent.Value, 0, len(m.break_glass_accesses))
 		for id := range m.break_glass_accesses {
@@ -52623,7 +58395,7 @@ func (m *PatientMutation) AddedIDs(name string) []ent.Value {
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *PatientMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 31)
+	edges := make([]string, 0, 34)
 	if m.removedappointments != nil {
 		edges = append(edges, patient.EdgeAppointments)
 	}
@@ -52707,6 +58479,15 @@ func (m *PatientMutation) RemovedEdges() []string {
 	}
 	if m.removedclaim_lines != nil {
 		edges = append(edges, patient.EdgeClaimLines)
+	}
+	if m.removedcharges != nil {
+		edges = append(edges, patient.EdgeCharges)
+	}
+	if m.removedinvoices != nil {
+		edges = append(edges, patient.EdgeInvoices)
+	}
+	if m.removedpayments != nil {
+		edges = append(edges, patient.EdgePayments)
 	}
 	if m.removedbreak_glass_accesses != nil {
 		edges = append(edges, patient.EdgeBreakGlassAccesses)
@@ -52886,6 +58667,24 @@ func (m *PatientMutation) RemovedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case patient.EdgeCharges:
+		ids := make([]ent.Value, 0, len(m.removedcharges))
+		for id := range m.removedcharges {
+			ids = append(ids, id)
+		}
+		return ids
+	case patient.EdgeInvoices:
+		ids := make([]ent.Value, 0, len(m.removedinvoices))
+		for id := range m.removedinvoices {
+			ids = append(ids, id)
+		}
+		return ids
+	case patient.EdgePayments:
+		ids := make([]ent.Value, 0, len(m.removedpayments))
+		for id := range m.removedpayments {
+			ids = append(ids, id)
+		}
+		return ids
 	case patient.EdgeBreakGlassAccesses:
 		ids := make([]ent.Value, 0, len(m.removedbreak_glass_accesses))
 		for id := range m.removedbreak_glass_accesses {
@@ -52898,7 +58697,7 @@ func (m *PatientMutation) RemovedIDs(name string) []ent.Value {
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *PatientMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 31)
+	edges := make([]string, 0, 34)
 	if m.clearedappointments {
 		edges = append(edges, patient.EdgeAppointments)
 	}
@@ -52989,6 +58788,15 @@ func (m *PatientMutation) ClearedEdges() []string {
 	if m.clearedclaim_lines {
 		edges = append(edges, patient.EdgeClaimLines)
 	}
+	if m.clearedcharges {
+		edges = append(edges, patient.EdgeCharges)
+	}
+	if m.clearedinvoices {
+		edges = append(edges, patient.EdgeInvoices)
+	}
+	if m.clearedpayments {
+		edges = append(edges, patient.EdgePayments)
+	}
 	if m.clearedbreak_glass_accesses {
 		edges = append(edges, patient.EdgeBreakGlassAccesses)
 	}
@@ -53059,6 +58867,12 @@ func (m *PatientMutation) EdgeCleared(name string) bool {
 		return m.clearedclaims
 	case patient.EdgeClaimLines:
 		return m.clearedclaim_lines
+	case patient.EdgeCharges:
+		return m.clearedcharges
+	case patient.EdgeInvoices:
+		return m.clearedinvoices
+	case patient.EdgePayments:
+		return m.clearedpayments
 	case patient.EdgeBreakGlassAccesses:
 		return m.clearedbreak_glass_accesses
 	}
@@ -53172,6 +58986,15 @@ func (m *PatientMutation) ResetEdge(name string) error {
 		return nil
 	case patient.EdgeClaimLines:
 		m.ResetClaimLines()
+		return nil
+	case patient.EdgeCharges:
+		m.ResetCharges()
+		return nil
+	case patient.EdgeInvoices:
+		m.ResetInvoices()
+		return nil
+	case patient.EdgePayments:
+		m.ResetPayments()
 		return nil
 	case patient.EdgeBreakGlassAccesses:
 		m.ResetBreakGlassAccesses()
@@ -55483,6 +61306,1175 @@ func (m *PayerMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown Payer edge %s", name)
+}
+
+// PaymentMutation represents an operation that mutates the Payment nodes in the graph.
+type PaymentMutation struct {
+	config
+	op              Op
+	typ             string
+	id              *string
+	created_at      *time.Time
+	updated_at      *time.Time
+	method          *payment.Method
+	amount          *int64
+	addamount       *int64
+	allocated       *int64
+	addallocated    *int64
+	credited        *int64
+	addcredited     *int64
+	idempotency_key *string
+	reference       *string
+	recorded_by_id  *string
+	received_at     *time.Time
+	clearedFields   map[string]struct{}
+	patient         *string
+	clearedpatient  bool
+	invoice         *string
+	clearedinvoice  bool
+	done            bool
+	oldValue        func(context.Context) (*Payment, error)
+	predicates      []predicate.Payment
+}
+
+var _ ent.Mutation = (*PaymentMutation)(nil)
+
+// paymentOption allows management of the mutation configuration using functional options.
+type paymentOption func(*PaymentMutation)
+
+// newPaymentMutation creates new mutation for the Payment entity.
+func newPaymentMutation(c config, op Op, opts ...paymentOption) *PaymentMutation {
+	m := &PaymentMutation{
+		config:        c,
+		op:            op,
+		typ:           TypePayment,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withPaymentID sets the ID field of the mutation.
+func withPaymentID(id string) paymentOption {
+	return func(m *PaymentMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *Payment
+		)
+		m.oldValue = func(ctx context.Context) (*Payment, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().Payment.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withPayment sets the old Payment of the mutation.
+func withPayment(node *Payment) paymentOption {
+	return func(m *PaymentMutation) {
+		m.oldValue = func(context.Context) (*Payment, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m PaymentMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m PaymentMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of Payment entities.
+func (m *PaymentMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *PaymentMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *PaymentMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().Payment.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *PaymentMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *PaymentMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the Payment entity.
+// If the Payment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *PaymentMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *PaymentMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *PaymentMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the Payment entity.
+// If the Payment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *PaymentMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetPatientID sets the "patient_id" field.
+func (m *PaymentMutation) SetPatientID(s string) {
+	m.patient = &s
+}
+
+// PatientID returns the value of the "patient_id" field in the mutation.
+func (m *PaymentMutation) PatientID() (r string, exists bool) {
+	v := m.patient
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPatientID returns the old "patient_id" field's value of the Payment entity.
+// If the Payment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentMutation) OldPatientID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPatientID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPatientID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPatientID: %w", err)
+	}
+	return oldValue.PatientID, nil
+}
+
+// ResetPatientID resets all changes to the "patient_id" field.
+func (m *PaymentMutation) ResetPatientID() {
+	m.patient = nil
+}
+
+// SetMethod sets the "method" field.
+func (m *PaymentMutation) SetMethod(pa payment.Method) {
+	m.method = &pa
+}
+
+// Method returns the value of the "method" field in the mutation.
+func (m *PaymentMutation) Method() (r payment.Method, exists bool) {
+	v := m.method
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMethod returns the old "method" field's value of the Payment entity.
+// If the Payment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentMutation) OldMethod(ctx context.Context) (v payment.Method, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMethod is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMethod requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMethod: %w", err)
+	}
+	return oldValue.Method, nil
+}
+
+// ResetMethod resets all changes to the "method" field.
+func (m *PaymentMutation) ResetMethod() {
+	m.method = nil
+}
+
+// SetAmount sets the "amount" field.
+func (m *PaymentMutation) SetAmount(i int64) {
+	m.amount = &i
+	m.addamount = nil
+}
+
+// Amount returns the value of the "amount" field in the mutation.
+func (m *PaymentMutation) Amount() (r int64, exists bool) {
+	v := m.amount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAmount returns the old "amount" field's value of the Payment entity.
+// If the Payment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentMutation) OldAmount(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAmount is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAmount requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAmount: %w", err)
+	}
+	return oldValue.Amount, nil
+}
+
+// AddAmount adds i to the "amount" field.
+func (m *PaymentMutation) AddAmount(i int64) {
+	if m.addamount != nil {
+		*m.addamount += i
+	} else {
+		m.addamount = &i
+	}
+}
+
+// AddedAmount returns the value that was added to the "amount" field in this mutation.
+func (m *PaymentMutation) AddedAmount() (r int64, exists bool) {
+	v := m.addamount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetAmount resets all changes to the "amount" field.
+func (m *PaymentMutation) ResetAmount() {
+	m.amount = nil
+	m.addamount = nil
+}
+
+// SetInvoiceID sets the "invoice_id" field.
+func (m *PaymentMutation) SetInvoiceID(s string) {
+	m.invoice = &s
+}
+
+// InvoiceID returns the value of the "invoice_id" field in the mutation.
+func (m *PaymentMutation) InvoiceID() (r string, exists bool) {
+	v := m.invoice
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldInvoiceID returns the old "invoice_id" field's value of the Payment entity.
+// If the Payment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentMutation) OldInvoiceID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldInvoiceID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldInvoiceID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldInvoiceID: %w", err)
+	}
+	return oldValue.InvoiceID, nil
+}
+
+// ClearInvoiceID clears the value of the "invoice_id" field.
+func (m *PaymentMutation) ClearInvoiceID() {
+	m.invoice = nil
+	m.clearedFields[payment.FieldInvoiceID] = struct{}{}
+}
+
+// InvoiceIDCleared returns if the "invoice_id" field was cleared in this mutation.
+func (m *PaymentMutation) InvoiceIDCleared() bool {
+	_, ok := m.clearedFields[payment.FieldInvoiceID]
+	return ok
+}
+
+// ResetInvoiceID resets all changes to the "invoice_id" field.
+func (m *PaymentMutation) ResetInvoiceID() {
+	m.invoice = nil
+	delete(m.clearedFields, payment.FieldInvoiceID)
+}
+
+// SetAllocated sets the "allocated" field.
+func (m *PaymentMutation) SetAllocated(i int64) {
+	m.allocated = &i
+	m.addallocated = nil
+}
+
+// Allocated returns the value of the "allocated" field in the mutation.
+func (m *PaymentMutation) Allocated() (r int64, exists bool) {
+	v := m.allocated
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAllocated returns the old "allocated" field's value of the Payment entity.
+// If the Payment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentMutation) OldAllocated(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAllocated is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAllocated requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAllocated: %w", err)
+	}
+	return oldValue.Allocated, nil
+}
+
+// AddAllocated adds i to the "allocated" field.
+func (m *PaymentMutation) AddAllocated(i int64) {
+	if m.addallocated != nil {
+		*m.addallocated += i
+	} else {
+		m.addallocated = &i
+	}
+}
+
+// AddedAllocated returns the value that was added to the "allocated" field in this mutation.
+func (m *PaymentMutation) AddedAllocated() (r int64, exists bool) {
+	v := m.addallocated
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetAllocated resets all changes to the "allocated" field.
+func (m *PaymentMutation) ResetAllocated() {
+	m.allocated = nil
+	m.addallocated = nil
+}
+
+// SetCredited sets the "credited" field.
+func (m *PaymentMutation) SetCredited(i int64) {
+	m.credited = &i
+	m.addcredited = nil
+}
+
+// Credited returns the value of the "credited" field in the mutation.
+func (m *PaymentMutation) Credited() (r int64, exists bool) {
+	v := m.credited
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCredited returns the old "credited" field's value of the Payment entity.
+// If the Payment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentMutation) OldCredited(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCredited is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCredited requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCredited: %w", err)
+	}
+	return oldValue.Credited, nil
+}
+
+// AddCredited adds i to the "credited" field.
+func (m *PaymentMutation) AddCredited(i int64) {
+	if m.addcredited != nil {
+		*m.addcredited += i
+	} else {
+		m.addcredited = &i
+	}
+}
+
+// AddedCredited returns the value that was added to the "credited" field in this mutation.
+func (m *PaymentMutation) AddedCredited() (r int64, exists bool) {
+	v := m.addcredited
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetCredited resets all changes to the "credited" field.
+func (m *PaymentMutation) ResetCredited() {
+	m.credited = nil
+	m.addcredited = nil
+}
+
+// SetIdempotencyKey sets the "idempotency_key" field.
+func (m *PaymentMutation) SetIdempotencyKey(s string) {
+	m.idempotency_key = &s
+}
+
+// IdempotencyKey returns the value of the "idempotency_key" field in the mutation.
+func (m *PaymentMutation) IdempotencyKey() (r string, exists bool) {
+	v := m.idempotency_key
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldIdempotencyKey returns the old "idempotency_key" field's value of the Payment entity.
+// If the Payment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentMutation) OldIdempotencyKey(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldIdempotencyKey is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldIdempotencyKey requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldIdempotencyKey: %w", err)
+	}
+	return oldValue.IdempotencyKey, nil
+}
+
+// ResetIdempotencyKey resets all changes to the "idempotency_key" field.
+func (m *PaymentMutation) ResetIdempotencyKey() {
+	m.idempotency_key = nil
+}
+
+// SetReference sets the "reference" field.
+func (m *PaymentMutation) SetReference(s string) {
+	m.reference = &s
+}
+
+// Reference returns the value of the "reference" field in the mutation.
+func (m *PaymentMutation) Reference() (r string, exists bool) {
+	v := m.reference
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReference returns the old "reference" field's value of the Payment entity.
+// If the Payment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentMutation) OldReference(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReference is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReference requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReference: %w", err)
+	}
+	return oldValue.Reference, nil
+}
+
+// ClearReference clears the value of the "reference" field.
+func (m *PaymentMutation) ClearReference() {
+	m.reference = nil
+	m.clearedFields[payment.FieldReference] = struct{}{}
+}
+
+// ReferenceCleared returns if the "reference" field was cleared in this mutation.
+func (m *PaymentMutation) ReferenceCleared() bool {
+	_, ok := m.clearedFields[payment.FieldReference]
+	return ok
+}
+
+// ResetReference resets all changes to the "reference" field.
+func (m *PaymentMutation) ResetReference() {
+	m.reference = nil
+	delete(m.clearedFields, payment.FieldReference)
+}
+
+// SetRecordedByID sets the "recorded_by_id" field.
+func (m *PaymentMutation) SetRecordedByID(s string) {
+	m.recorded_by_id = &s
+}
+
+// RecordedByID returns the value of the "recorded_by_id" field in the mutation.
+func (m *PaymentMutation) RecordedByID() (r string, exists bool) {
+	v := m.recorded_by_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRecordedByID returns the old "recorded_by_id" field's value of the Payment entity.
+// If the Payment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentMutation) OldRecordedByID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRecordedByID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRecordedByID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRecordedByID: %w", err)
+	}
+	return oldValue.RecordedByID, nil
+}
+
+// ResetRecordedByID resets all changes to the "recorded_by_id" field.
+func (m *PaymentMutation) ResetRecordedByID() {
+	m.recorded_by_id = nil
+}
+
+// SetReceivedAt sets the "received_at" field.
+func (m *PaymentMutation) SetReceivedAt(t time.Time) {
+	m.received_at = &t
+}
+
+// ReceivedAt returns the value of the "received_at" field in the mutation.
+func (m *PaymentMutation) ReceivedAt() (r time.Time, exists bool) {
+	v := m.received_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReceivedAt returns the old "received_at" field's value of the Payment entity.
+// If the Payment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentMutation) OldReceivedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReceivedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReceivedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReceivedAt: %w", err)
+	}
+	return oldValue.ReceivedAt, nil
+}
+
+// ResetReceivedAt resets all changes to the "received_at" field.
+func (m *PaymentMutation) ResetReceivedAt() {
+	m.received_at = nil
+}
+
+// ClearPatient clears the "patient" edge to the Patient entity.
+func (m *PaymentMutation) ClearPatient() {
+	m.clearedpatient = true
+	m.clearedFields[payment.FieldPatientID] = struct{}{}
+}
+
+// PatientCleared reports if the "patient" edge to the Patient entity was cleared.
+func (m *PaymentMutation) PatientCleared() bool {
+	return m.clearedpatient
+}
+
+// PatientIDs returns the "patient" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// PatientID instead. It exists only for internal usage by the builders.
+func (m *PaymentMutation) PatientIDs() (ids []string) {
+	if id := m.patient; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetPatient resets all changes to the "patient" edge.
+func (m *PaymentMutation) ResetPatient() {
+	m.patient = nil
+	m.clearedpatient = false
+}
+
+// ClearInvoice clears the "invoice" edge to the Invoice entity.
+func (m *PaymentMutation) ClearInvoice() {
+	m.clearedinvoice = true
+	m.clearedFields[payment.FieldInvoiceID] = struct{}{}
+}
+
+// InvoiceCleared reports if the "invoice" edge to the Invoice entity was cleared.
+func (m *PaymentMutation) InvoiceCleared() bool {
+	return m.InvoiceIDCleared() || m.clearedinvoice
+}
+
+// InvoiceIDs returns the "invoice" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// InvoiceID instead. It exists only for internal usage by the builders.
+func (m *PaymentMutation) InvoiceIDs() (ids []string) {
+	if id := m.invoice; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetInvoice resets all changes to the "invoice" edge.
+func (m *PaymentMutation) ResetInvoice() {
+	m.invoice = nil
+	m.clearedinvoice = false
+}
+
+// Where appends a list predicates to the PaymentMutation builder.
+func (m *PaymentMutation) Where(ps ...predicate.Payment) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the PaymentMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *PaymentMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.Payment, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *PaymentMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *PaymentMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (Payment).
+func (m *PaymentMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *PaymentMutation) Fields() []string {
+	fields := make([]string, 0, 12)
+	if m.created_at != nil {
+		fields = append(fields, payment.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, payment.FieldUpdatedAt)
+	}
+	if m.patient != nil {
+		fields = append(fields, payment.FieldPatientID)
+	}
+	if m.method != nil {
+		fields = append(fields, payment.FieldMethod)
+	}
+	if m.amount != nil {
+		fields = append(fields, payment.FieldAmount)
+	}
+	if m.invoice != nil {
+		fields = append(fields, payment.FieldInvoiceID)
+	}
+	if m.allocated != nil {
+		fields = append(fields, payment.FieldAllocated)
+	}
+	if m.credited != nil {
+		fields = append(fields, payment.FieldCredited)
+	}
+	if m.idempotency_key != nil {
+		fields = append(fields, payment.FieldIdempotencyKey)
+	}
+	if m.reference != nil {
+		fields = append(fields, payment.FieldReference)
+	}
+	if m.recorded_by_id != nil {
+		fields = append(fields, payment.FieldRecordedByID)
+	}
+	if m.received_at != nil {
+		fields = append(fields, payment.FieldReceivedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *PaymentMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case payment.FieldCreatedAt:
+		return m.CreatedAt()
+	case payment.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case payment.FieldPatientID:
+		return m.PatientID()
+	case payment.FieldMethod:
+		return m.Method()
+	case payment.FieldAmount:
+		return m.Amount()
+	case payment.FieldInvoiceID:
+		return m.InvoiceID()
+	case payment.FieldAllocated:
+		return m.Allocated()
+	case payment.FieldCredited:
+		return m.Credited()
+	case payment.FieldIdempotencyKey:
+		return m.IdempotencyKey()
+	case payment.FieldReference:
+		return m.Reference()
+	case payment.FieldRecordedByID:
+		return m.RecordedByID()
+	case payment.FieldReceivedAt:
+		return m.ReceivedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *PaymentMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case payment.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case payment.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case payment.FieldPatientID:
+		return m.OldPatientID(ctx)
+	case payment.FieldMethod:
+		return m.OldMethod(ctx)
+	case payment.FieldAmount:
+		return m.OldAmount(ctx)
+	case payment.FieldInvoiceID:
+		return m.OldInvoiceID(ctx)
+	case payment.FieldAllocated:
+		return m.OldAllocated(ctx)
+	case payment.FieldCredited:
+		return m.OldCredited(ctx)
+	case payment.FieldIdempotencyKey:
+		return m.OldIdempotencyKey(ctx)
+	case payment.FieldReference:
+		return m.OldReference(ctx)
+	case payment.FieldRecordedByID:
+		return m.OldRecordedByID(ctx)
+	case payment.FieldReceivedAt:
+		return m.OldReceivedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown Payment field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *PaymentMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case payment.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case payment.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case payment.FieldPatientID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPatientID(v)
+		return nil
+	case payment.FieldMethod:
+		v, ok := value.(payment.Method)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMethod(v)
+		return nil
+	case payment.FieldAmount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAmount(v)
+		return nil
+	case payment.FieldInvoiceID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetInvoiceID(v)
+		return nil
+	case payment.FieldAllocated:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAllocated(v)
+		return nil
+	case payment.FieldCredited:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCredited(v)
+		return nil
+	case payment.FieldIdempotencyKey:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetIdempotencyKey(v)
+		return nil
+	case payment.FieldReference:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReference(v)
+		return nil
+	case payment.FieldRecordedByID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRecordedByID(v)
+		return nil
+	case payment.FieldReceivedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReceivedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Payment field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *PaymentMutation) AddedFields() []string {
+	var fields []string
+	if m.addamount != nil {
+		fields = append(fields, payment.FieldAmount)
+	}
+	if m.addallocated != nil {
+		fields = append(fields, payment.FieldAllocated)
+	}
+	if m.addcredited != nil {
+		fields = append(fields, payment.FieldCredited)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *PaymentMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case payment.FieldAmount:
+		return m.AddedAmount()
+	case payment.FieldAllocated:
+		return m.AddedAllocated()
+	case payment.FieldCredited:
+		return m.AddedCredited()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *PaymentMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case payment.FieldAmount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddAmount(v)
+		return nil
+	case payment.FieldAllocated:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddAllocated(v)
+		return nil
+	case payment.FieldCredited:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddCredited(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Payment numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *PaymentMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(payment.FieldInvoiceID) {
+		fields = append(fields, payment.FieldInvoiceID)
+	}
+	if m.FieldCleared(payment.FieldReference) {
+		fields = append(fields, payment.FieldReference)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *PaymentMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *PaymentMutation) ClearField(name string) error {
+	switch name {
+	case payment.FieldInvoiceID:
+		m.ClearInvoiceID()
+		return nil
+	case payment.FieldReference:
+		m.ClearReference()
+		return nil
+	}
+	return fmt.Errorf("unknown Payment nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *PaymentMutation) ResetField(name string) error {
+	switch name {
+	case payment.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case payment.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case payment.FieldPatientID:
+		m.ResetPatientID()
+		return nil
+	case payment.FieldMethod:
+		m.ResetMethod()
+		return nil
+	case payment.FieldAmount:
+		m.ResetAmount()
+		return nil
+	case payment.FieldInvoiceID:
+		m.ResetInvoiceID()
+		return nil
+	case payment.FieldAllocated:
+		m.ResetAllocated()
+		return nil
+	case payment.FieldCredited:
+		m.ResetCredited()
+		return nil
+	case payment.FieldIdempotencyKey:
+		m.ResetIdempotencyKey()
+		return nil
+	case payment.FieldReference:
+		m.ResetReference()
+		return nil
+	case payment.FieldRecordedByID:
+		m.ResetRecordedByID()
+		return nil
+	case payment.FieldReceivedAt:
+		m.ResetReceivedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown Payment field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *PaymentMutation) AddedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.patient != nil {
+		edges = append(edges, payment.EdgePatient)
+	}
+	if m.invoice != nil {
+		edges = append(edges, payment.EdgeInvoice)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *PaymentMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case payment.EdgePatient:
+		if id := m.patient; id != nil {
+			return []ent.Value{*id}
+		}
+	case payment.EdgeInvoice:
+		if id := m.invoice; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *PaymentMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 2)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *PaymentMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *PaymentMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.clearedpatient {
+		edges = append(edges, payment.EdgePatient)
+	}
+	if m.clearedinvoice {
+		edges = append(edges, payment.EdgeInvoice)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *PaymentMutation) EdgeCleared(name string) bool {
+	switch name {
+	case payment.EdgePatient:
+		return m.clearedpatient
+	case payment.EdgeInvoice:
+		return m.clearedinvoice
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *PaymentMutation) ClearEdge(name string) error {
+	switch name {
+	case payment.EdgePatient:
+		m.ClearPatient()
+		return nil
+	case payment.EdgeInvoice:
+		m.ClearInvoice()
+		return nil
+	}
+	return fmt.Errorf("unknown Payment unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *PaymentMutation) ResetEdge(name string) error {
+	switch name {
+	case payment.EdgePatient:
+		m.ResetPatient()
+		return nil
+	case payment.EdgeInvoice:
+		m.ResetInvoice()
+		return nil
+	}
+	return fmt.Errorf("unknown Payment edge %s", name)
 }
 
 // PlanVersionMutation represents an operation that mutates the PlanVersion nodes in the graph.
@@ -67599,6 +74591,920 @@ func (m *StockMovementMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown StockMovement edge %s", name)
+}
+
+// TariffMutation represents an operation that mutates the Tariff nodes in the graph.
+type TariffMutation struct {
+	config
+	op             Op
+	typ            string
+	id             *string
+	created_at     *time.Time
+	updated_at     *time.Time
+	code           *string
+	name           *string
+	category       *tariff.Category
+	ref_id         *string
+	payer_id       *string
+	price          *int64
+	addprice       *int64
+	effective_from *time.Time
+	created_by_id  *string
+	clearedFields  map[string]struct{}
+	done           bool
+	oldValue       func(context.Context) (*Tariff, error)
+	predicates     []predicate.Tariff
+}
+
+var _ ent.Mutation = (*TariffMutation)(nil)
+
+// tariffOption allows management of the mutation configuration using functional options.
+type tariffOption func(*TariffMutation)
+
+// newTariffMutation creates new mutation for the Tariff entity.
+func newTariffMutation(c config, op Op, opts ...tariffOption) *TariffMutation {
+	m := &TariffMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeTariff,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withTariffID sets the ID field of the mutation.
+func withTariffID(id string) tariffOption {
+	return func(m *TariffMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *Tariff
+		)
+		m.oldValue = func(ctx context.Context) (*Tariff, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().Tariff.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withTariff sets the old Tariff of the mutation.
+func withTariff(node *Tariff) tariffOption {
+	return func(m *TariffMutation) {
+		m.oldValue = func(context.Context) (*Tariff, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m TariffMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m TariffMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of Tariff entities.
+func (m *TariffMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *TariffMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *TariffMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().Tariff.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *TariffMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *TariffMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the Tariff entity.
+// If the Tariff object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TariffMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *TariffMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *TariffMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *TariffMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the Tariff entity.
+// If the Tariff object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TariffMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *TariffMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetCode sets the "code" field.
+func (m *TariffMutation) SetCode(s string) {
+	m.code = &s
+}
+
+// Code returns the value of the "code" field in the mutation.
+func (m *TariffMutation) Code() (r string, exists bool) {
+	v := m.code
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCode returns the old "code" field's value of the Tariff entity.
+// If the Tariff object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TariffMutation) OldCode(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCode is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCode requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCode: %w", err)
+	}
+	return oldValue.Code, nil
+}
+
+// ResetCode resets all changes to the "code" field.
+func (m *TariffMutation) ResetCode() {
+	m.code = nil
+}
+
+// SetName sets the "name" field.
+func (m *TariffMutation) SetName(s string) {
+	m.name = &s
+}
+
+// Name returns the value of the "name" field in the mutation.
+func (m *TariffMutation) Name() (r string, exists bool) {
+	v := m.name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldName returns the old "name" field's value of the Tariff entity.
+// If the Tariff object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TariffMutation) OldName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldName: %w", err)
+	}
+	return oldValue.Name, nil
+}
+
+// ResetName resets all changes to the "name" field.
+func (m *TariffMutation) ResetName() {
+	m.name = nil
+}
+
+// SetCategory sets the "category" field.
+func (m *TariffMutation) SetCategory(t tariff.Category) {
+	m.category = &t
+}
+
+// Category returns the value of the "category" field in the mutation.
+func (m *TariffMutation) Category() (r tariff.Category, exists bool) {
+	v := m.category
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCategory returns the old "category" field's value of the Tariff entity.
+// If the Tariff object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TariffMutation) OldCategory(ctx context.Context) (v tariff.Category, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCategory is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCategory requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCategory: %w", err)
+	}
+	return oldValue.Category, nil
+}
+
+// ResetCategory resets all changes to the "category" field.
+func (m *TariffMutation) ResetCategory() {
+	m.category = nil
+}
+
+// SetRefID sets the "ref_id" field.
+func (m *TariffMutation) SetRefID(s string) {
+	m.ref_id = &s
+}
+
+// RefID returns the value of the "ref_id" field in the mutation.
+func (m *TariffMutation) RefID() (r string, exists bool) {
+	v := m.ref_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRefID returns the old "ref_id" field's value of the Tariff entity.
+// If the Tariff object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TariffMutation) OldRefID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRefID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRefID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRefID: %w", err)
+	}
+	return oldValue.RefID, nil
+}
+
+// ClearRefID clears the value of the "ref_id" field.
+func (m *TariffMutation) ClearRefID() {
+	m.ref_id = nil
+	m.clearedFields[tariff.FieldRefID] = struct{}{}
+}
+
+// RefIDCleared returns if the "ref_id" field was cleared in this mutation.
+func (m *TariffMutation) RefIDCleared() bool {
+	_, ok := m.clearedFields[tariff.FieldRefID]
+	return ok
+}
+
+// ResetRefID resets all changes to the "ref_id" field.
+func (m *TariffMutation) ResetRefID() {
+	m.ref_id = nil
+	delete(m.clearedFields, tariff.FieldRefID)
+}
+
+// SetPayerID sets the "payer_id" field.
+func (m *TariffMutation) SetPayerID(s string) {
+	m.payer_id = &s
+}
+
+// PayerID returns the value of the "payer_id" field in the mutation.
+func (m *TariffMutation) PayerID() (r string, exists bool) {
+	v := m.payer_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPayerID returns the old "payer_id" field's value of the Tariff entity.
+// If the Tariff object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TariffMutation) OldPayerID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPayerID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPayerID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPayerID: %w", err)
+	}
+	return oldValue.PayerID, nil
+}
+
+// ClearPayerID clears the value of the "payer_id" field.
+func (m *TariffMutation) ClearPayerID() {
+	m.payer_id = nil
+	m.clearedFields[tariff.FieldPayerID] = struct{}{}
+}
+
+// PayerIDCleared returns if the "payer_id" field was cleared in this mutation.
+func (m *TariffMutation) PayerIDCleared() bool {
+	_, ok := m.clearedFields[tariff.FieldPayerID]
+	return ok
+}
+
+// ResetPayerID resets all changes to the "payer_id" field.
+func (m *TariffMutation) ResetPayerID() {
+	m.payer_id = nil
+	delete(m.clearedFields, tariff.FieldPayerID)
+}
+
+// SetPrice sets the "price" field.
+func (m *TariffMutation) SetPrice(i int64) {
+	m.price = &i
+	m.addprice = nil
+}
+
+// Price returns the value of the "price" field in the mutation.
+func (m *TariffMutation) Price() (r int64, exists bool) {
+	v := m.price
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPrice returns the old "price" field's value of the Tariff entity.
+// If the Tariff object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TariffMutation) OldPrice(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPrice is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPrice requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPrice: %w", err)
+	}
+	return oldValue.Price, nil
+}
+
+// AddPrice adds i to the "price" field.
+func (m *TariffMutation) AddPrice(i int64) {
+	if m.addprice != nil {
+		*m.addprice += i
+	} else {
+		m.addprice = &i
+	}
+}
+
+// AddedPrice returns the value that was added to the "price" field in this mutation.
+func (m *TariffMutation) AddedPrice() (r int64, exists bool) {
+	v := m.addprice
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetPrice resets all changes to the "price" field.
+func (m *TariffMutation) ResetPrice() {
+	m.price = nil
+	m.addprice = nil
+}
+
+// SetEffectiveFrom sets the "effective_from" field.
+func (m *TariffMutation) SetEffectiveFrom(t time.Time) {
+	m.effective_from = &t
+}
+
+// EffectiveFrom returns the value of the "effective_from" field in the mutation.
+func (m *TariffMutation) EffectiveFrom() (r time.Time, exists bool) {
+	v := m.effective_from
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEffectiveFrom returns the old "effective_from" field's value of the Tariff entity.
+// If the Tariff object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TariffMutation) OldEffectiveFrom(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEffectiveFrom is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEffectiveFrom requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEffectiveFrom: %w", err)
+	}
+	return oldValue.EffectiveFrom, nil
+}
+
+// ResetEffectiveFrom resets all changes to the "effective_from" field.
+func (m *TariffMutation) ResetEffectiveFrom() {
+	m.effective_from = nil
+}
+
+// SetCreatedByID sets the "created_by_id" field.
+func (m *TariffMutation) SetCreatedByID(s string) {
+	m.created_by_id = &s
+}
+
+// CreatedByID returns the value of the "created_by_id" field in the mutation.
+func (m *TariffMutation) CreatedByID() (r string, exists bool) {
+	v := m.created_by_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedByID returns the old "created_by_id" field's value of the Tariff entity.
+// If the Tariff object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TariffMutation) OldCreatedByID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedByID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedByID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedByID: %w", err)
+	}
+	return oldValue.CreatedByID, nil
+}
+
+// ClearCreatedByID clears the value of the "created_by_id" field.
+func (m *TariffMutation) ClearCreatedByID() {
+	m.created_by_id = nil
+	m.clearedFields[tariff.FieldCreatedByID] = struct{}{}
+}
+
+// CreatedByIDCleared returns if the "created_by_id" field was cleared in this mutation.
+func (m *TariffMutation) CreatedByIDCleared() bool {
+	_, ok := m.clearedFields[tariff.FieldCreatedByID]
+	return ok
+}
+
+// ResetCreatedByID resets all changes to the "created_by_id" field.
+func (m *TariffMutation) ResetCreatedByID() {
+	m.created_by_id = nil
+	delete(m.clearedFields, tariff.FieldCreatedByID)
+}
+
+// Where appends a list predicates to the TariffMutation builder.
+func (m *TariffMutation) Where(ps ...predicate.Tariff) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the TariffMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *TariffMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.Tariff, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *TariffMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *TariffMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (Tariff).
+func (m *TariffMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *TariffMutation) Fields() []string {
+	fields := make([]string, 0, 10)
+	if m.created_at != nil {
+		fields = append(fields, tariff.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, tariff.FieldUpdatedAt)
+	}
+	if m.code != nil {
+		fields = append(fields, tariff.FieldCode)
+	}
+	if m.name != nil {
+		fields = append(fields, tariff.FieldName)
+	}
+	if m.category != nil {
+		fields = append(fields, tariff.FieldCategory)
+	}
+	if m.ref_id != nil {
+		fields = append(fields, tariff.FieldRefID)
+	}
+	if m.payer_id != nil {
+		fields = append(fields, tariff.FieldPayerID)
+	}
+	if m.price != nil {
+		fields = append(fields, tariff.FieldPrice)
+	}
+	if m.effective_from != nil {
+		fields = append(fields, tariff.FieldEffectiveFrom)
+	}
+	if m.created_by_id != nil {
+		fields = append(fields, tariff.FieldCreatedByID)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *TariffMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case tariff.FieldCreatedAt:
+		return m.CreatedAt()
+	case tariff.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case tariff.FieldCode:
+		return m.Code()
+	case tariff.FieldName:
+		return m.Name()
+	case tariff.FieldCategory:
+		return m.Category()
+	case tariff.FieldRefID:
+		return m.RefID()
+	case tariff.FieldPayerID:
+		return m.PayerID()
+	case tariff.FieldPrice:
+		return m.Price()
+	case tariff.FieldEffectiveFrom:
+		return m.EffectiveFrom()
+	case tariff.FieldCreatedByID:
+		return m.CreatedByID()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *TariffMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case tariff.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case tariff.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case tariff.FieldCode:
+		return m.OldCode(ctx)
+	case tariff.FieldName:
+		return m.OldName(ctx)
+	case tariff.FieldCategory:
+		return m.OldCategory(ctx)
+	case tariff.FieldRefID:
+		return m.OldRefID(ctx)
+	case tariff.FieldPayerID:
+		return m.OldPayerID(ctx)
+	case tariff.FieldPrice:
+		return m.OldPrice(ctx)
+	case tariff.FieldEffectiveFrom:
+		return m.OldEffectiveFrom(ctx)
+	case tariff.FieldCreatedByID:
+		return m.OldCreatedByID(ctx)
+	}
+	return nil, fmt.Errorf("unknown Tariff field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *TariffMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case tariff.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case tariff.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case tariff.FieldCode:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCode(v)
+		return nil
+	case tariff.FieldName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetName(v)
+		return nil
+	case tariff.FieldCategory:
+		v, ok := value.(tariff.Category)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCategory(v)
+		return nil
+	case tariff.FieldRefID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRefID(v)
+		return nil
+	case tariff.FieldPayerID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPayerID(v)
+		return nil
+	case tariff.FieldPrice:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPrice(v)
+		return nil
+	case tariff.FieldEffectiveFrom:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEffectiveFrom(v)
+		return nil
+	case tariff.FieldCreatedByID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedByID(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Tariff field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *TariffMutation) AddedFields() []string {
+	var fields []string
+	if m.addprice != nil {
+		fields = append(fields, tariff.FieldPrice)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *TariffMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case tariff.FieldPrice:
+		return m.AddedPrice()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *TariffMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case tariff.FieldPrice:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddPrice(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Tariff numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *TariffMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(tariff.FieldRefID) {
+		fields = append(fields, tariff.FieldRefID)
+	}
+	if m.FieldCleared(tariff.FieldPayerID) {
+		fields = append(fields, tariff.FieldPayerID)
+	}
+	if m.FieldCleared(tariff.FieldCreatedByID) {
+		fields = append(fields, tariff.FieldCreatedByID)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *TariffMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *TariffMutation) ClearField(name string) error {
+	switch name {
+	case tariff.FieldRefID:
+		m.ClearRefID()
+		return nil
+	case tariff.FieldPayerID:
+		m.ClearPayerID()
+		return nil
+	case tariff.FieldCreatedByID:
+		m.ClearCreatedByID()
+		return nil
+	}
+	return fmt.Errorf("unknown Tariff nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *TariffMutation) ResetField(name string) error {
+	switch name {
+	case tariff.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case tariff.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case tariff.FieldCode:
+		m.ResetCode()
+		return nil
+	case tariff.FieldName:
+		m.ResetName()
+		return nil
+	case tariff.FieldCategory:
+		m.ResetCategory()
+		return nil
+	case tariff.FieldRefID:
+		m.ResetRefID()
+		return nil
+	case tariff.FieldPayerID:
+		m.ResetPayerID()
+		return nil
+	case tariff.FieldPrice:
+		m.ResetPrice()
+		return nil
+	case tariff.FieldEffectiveFrom:
+		m.ResetEffectiveFrom()
+		return nil
+	case tariff.FieldCreatedByID:
+		m.ResetCreatedByID()
+		return nil
+	}
+	return fmt.Errorf("unknown Tariff field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *TariffMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *TariffMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *TariffMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *TariffMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *TariffMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *TariffMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *TariffMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown Tariff unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *TariffMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown Tariff edge %s", name)
 }
 
 // UserMutation represents an operation that mutates the User nodes in the graph.

@@ -129,11 +129,17 @@ type PatientEdges struct {
 	Claims []*Claim `json:"claims,omitempty"`
 	// ClaimLines holds the value of the claim_lines edge.
 	ClaimLines []*ClaimLine `json:"claim_lines,omitempty"`
+	// Charges holds the value of the charges edge.
+	Charges []*Charge `json:"charges,omitempty"`
+	// Invoices holds the value of the invoices edge.
+	Invoices []*Invoice `json:"invoices,omitempty"`
+	// Payments holds the value of the payments edge.
+	Payments []*Payment `json:"payments,omitempty"`
 	// BreakGlassAccesses holds the value of the break_glass_accesses edge.
 	BreakGlassAccesses []*BreakGlassAccess `json:"break_glass_accesses,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [31]bool
+	loadedTypes [34]bool
 	// totalCount holds the count of the edges above.
 	totalCount [20]map[string]int
 
@@ -165,6 +171,9 @@ type PatientEdges struct {
 	namedPreAuthorizations  map[string][]*PreAuthorization
 	namedClaims             map[string][]*Claim
 	namedClaimLines         map[string][]*ClaimLine
+	namedCharges            map[string][]*Charge
+	namedInvoices           map[string][]*Invoice
+	namedPayments           map[string][]*Payment
 	namedBreakGlassAccesses map[string][]*BreakGlassAccess
 }
 
@@ -442,10 +451,37 @@ func (e PatientEdges) ClaimLinesOrErr() ([]*ClaimLine, error) {
 	return nil, &NotLoadedError{edge: "claim_lines"}
 }
 
+// ChargesOrErr returns the Charges value or an error if the edge
+// was not loaded in eager-loading.
+func (e PatientEdges) ChargesOrErr() ([]*Charge, error) {
+	if e.loadedTypes[30] {
+		return e.Charges, nil
+	}
+	return nil, &NotLoadedError{edge: "charges"}
+}
+
+// InvoicesOrErr returns the Invoices value or an error if the edge
+// was not loaded in eager-loading.
+func (e PatientEdges) InvoicesOrErr() ([]*Invoice, error) {
+	if e.loadedTypes[31] {
+		return e.Invoices, nil
+	}
+	return nil, &NotLoadedError{edge: "invoices"}
+}
+
+// PaymentsOrErr returns the Payments value or an error if the edge
+// was not loaded in eager-loading.
+func (e PatientEdges) PaymentsOrErr() ([]*Payment, error) {
+	if e.loadedTypes[32] {
+		return e.Payments, nil
+	}
+	return nil, &NotLoadedError{edge: "payments"}
+}
+
 // BreakGlassAccessesOrErr returns the BreakGlassAccesses value or an error if the edge
 // was not loaded in eager-loading.
 func (e PatientEdges) BreakGlassAccessesOrErr() ([]*BreakGlassAccess, error) {
-	if e.loadedTypes[30] {
+	if e.loadedTypes[33] {
 		return e.BreakGlassAccesses, nil
 	}
 	return nil, &NotLoadedError{edge: "break_glass_accesses"}
@@ -790,6 +826,21 @@ func (_m *Patient) QueryClaims() *ClaimQuery {
 // QueryClaimLines queries the "claim_lines" edge of the Patient entity.
 func (_m *Patient) QueryClaimLines() *ClaimLineQuery {
 	return NewPatientClient(_m.config).QueryClaimLines(_m)
+}
+
+// QueryCharges queries the "charges" edge of the Patient entity.
+func (_m *Patient) QueryCharges() *ChargeQuery {
+	return NewPatientClient(_m.config).QueryCharges(_m)
+}
+
+// QueryInvoices queries the "invoices" edge of the Patient entity.
+func (_m *Patient) QueryInvoices() *InvoiceQuery {
+	return NewPatientClient(_m.config).QueryInvoices(_m)
+}
+
+// QueryPayments queries the "payments" edge of the Patient entity.
+func (_m *Patient) QueryPayments() *PaymentQuery {
+	return NewPatientClient(_m.config).QueryPayments(_m)
 }
 
 // QueryBreakGlassAccesses queries the "break_glass_accesses" edge of the Patient entity.
@@ -1581,6 +1632,78 @@ func (_m *Patient) appendNamedClaimLines(name string, edges ...*ClaimLine) {
 		_m.Edges.namedClaimLines[name] = []*ClaimLine{}
 	} else {
 		_m.Edges.namedClaimLines[name] = append(_m.Edges.namedClaimLines[name], edges...)
+	}
+}
+
+// NamedCharges returns the Charges named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Patient) NamedCharges(name string) ([]*Charge, error) {
+	if _m.Edges.namedCharges == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedCharges[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Patient) appendNamedCharges(name string, edges ...*Charge) {
+	if _m.Edges.namedCharges == nil {
+		_m.Edges.namedCharges = make(map[string][]*Charge)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedCharges[name] = []*Charge{}
+	} else {
+		_m.Edges.namedCharges[name] = append(_m.Edges.namedCharges[name], edges...)
+	}
+}
+
+// NamedInvoices returns the Invoices named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Patient) NamedInvoices(name string) ([]*Invoice, error) {
+	if _m.Edges.namedInvoices == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedInvoices[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Patient) appendNamedInvoices(name string, edges ...*Invoice) {
+	if _m.Edges.namedInvoices == nil {
+		_m.Edges.namedInvoices = make(map[string][]*Invoice)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedInvoices[name] = []*Invoice{}
+	} else {
+		_m.Edges.namedInvoices[name] = append(_m.Edges.namedInvoices[name], edges...)
+	}
+}
+
+// NamedPayments returns the Payments named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Patient) NamedPayments(name string) ([]*Payment, error) {
+	if _m.Edges.namedPayments == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedPayments[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Patient) appendNamedPayments(name string, edges ...*Payment) {
+	if _m.Edges.namedPayments == nil {
+		_m.Edges.namedPayments = make(map[string][]*Payment)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedPayments[name] = []*Payment{}
+	} else {
+		_m.Edges.namedPayments[name] = append(_m.Edges.namedPayments[name], edges...)
 	}
 }
 

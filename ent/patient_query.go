@@ -21,6 +21,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/careplanactivity"
 	"github.com/hmis-dev/hmis/ent/careplangoal"
 	"github.com/hmis-dev/hmis/ent/careteammember"
+	"github.com/hmis-dev/hmis/ent/charge"
 	"github.com/hmis-dev/hmis/ent/claim"
 	"github.com/hmis-dev/hmis/ent/claimline"
 	"github.com/hmis-dev/hmis/ent/clinicalnote"
@@ -29,6 +30,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/encounter"
 	"github.com/hmis-dev/hmis/ent/historyitem"
 	"github.com/hmis-dev/hmis/ent/insurancepolicy"
+	"github.com/hmis-dev/hmis/ent/invoice"
 	"github.com/hmis-dev/hmis/ent/laborder"
 	"github.com/hmis-dev/hmis/ent/laborderitem"
 	"github.com/hmis-dev/hmis/ent/labresult"
@@ -38,6 +40,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/patient"
 	"github.com/hmis-dev/hmis/ent/patientcontact"
 	"github.com/hmis-dev/hmis/ent/patientidentifier"
+	"github.com/hmis-dev/hmis/ent/payment"
 	"github.com/hmis-dev/hmis/ent/preauthorization"
 	"github.com/hmis-dev/hmis/ent/predicate"
 	"github.com/hmis-dev/hmis/ent/problem"
@@ -82,6 +85,9 @@ type PatientQuery struct {
 	withPreAuthorizations       *PreAuthorizationQuery
 	withClaims                  *ClaimQuery
 	withClaimLines              *ClaimLineQuery
+	withCharges                 *ChargeQuery
+	withInvoices                *InvoiceQuery
+	withPayments                *PaymentQuery
 	withBreakGlassAccesses      *BreakGlassAccessQuery
 	withFKs                     bool
 	modifiers                   []func(*sql.Selector)
@@ -114,6 +120,9 @@ type PatientQuery struct {
 	withNamedPreAuthorizations  map[string]*PreAuthorizationQuery
 	withNamedClaims             map[string]*ClaimQuery
 	withNamedClaimLines         map[string]*ClaimLineQuery
+	withNamedCharges            map[string]*ChargeQuery
+	withNamedInvoices           map[string]*InvoiceQuery
+	withNamedPayments           map[string]*PaymentQuery
 	withNamedBreakGlassAccesses map[string]*BreakGlassAccessQuery
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
@@ -811,6 +820,72 @@ func (_q *PatientQuery) QueryClaimLines() *ClaimLineQuery {
 	return query
 }
 
+// QueryCharges chains the current query on the "charges" edge.
+func (_q *PatientQuery) QueryCharges() *ChargeQuery {
+	query := (&ChargeClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(patient.Table, patient.FieldID, selector),
+			sqlgraph.To(charge.Table, charge.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, patient.ChargesTable, patient.ChargesColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryInvoices chains the current query on the "invoices" edge.
+func (_q *PatientQuery) QueryInvoices() *InvoiceQuery {
+	query := (&InvoiceClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(patient.Table, patient.FieldID, selector),
+			sqlgraph.To(invoice.Table, invoice.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, patient.InvoicesTable, patient.InvoicesColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryPayments chains the current query on the "payments" edge.
+func (_q *PatientQuery) QueryPayments() *PaymentQuery {
+	query := (&PaymentClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(patient.Table, patient.FieldID, selector),
+			sqlgraph.To(payment.Table, payment.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, patient.PaymentsTable, patient.PaymentsColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
 // QueryBreakGlassAccesses chains the current query on the "break_glass_accesses" edge.
 func (_q *PatientQuery) QueryBreakGlassAccesses() *BreakGlassAccessQuery {
 	query := (&BreakGlassAccessClient{config: _q.config}).Query()
@@ -1055,6 +1130,9 @@ func (_q *PatientQuery) Clone() *PatientQuery {
 		withPreAuthorizations:  _q.withPreAuthorizations.Clone(),
 		withClaims:             _q.withClaims.Clone(),
 		withClaimLines:         _q.withClaimLines.Clone(),
+		withCharges:            _q.withCharges.Clone(),
+		withInvoices:           _q.withInvoices.Clone(),
+		withPayments:           _q.withPayments.Clone(),
 		withBreakGlassAccesses: _q.withBreakGlassAccesses.Clone(),
 		// clone intermediate query.
 		sql:  _q.sql.Clone(),
@@ -1392,6 +1470,39 @@ func (_q *PatientQuery) WithClaimLines(opts ...func(*ClaimLineQuery)) *PatientQu
 	return _q
 }
 
+// WithCharges tells the query-builder to eager-load the nodes that are connected to
+// the "charges" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *PatientQuery) WithCharges(opts ...func(*ChargeQuery)) *PatientQuery {
+	query := (&ChargeClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withCharges = query
+	return _q
+}
+
+// WithInvoices tells the query-builder to eager-load the nodes that are connected to
+// the "invoices" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *PatientQuery) WithInvoices(opts ...func(*InvoiceQuery)) *PatientQuery {
+	query := (&InvoiceClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withInvoices = query
+	return _q
+}
+
+// WithPayments tells the query-builder to eager-load the nodes that are connected to
+// the "payments" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *PatientQuery) WithPayments(opts ...func(*PaymentQuery)) *PatientQuery {
+	query := (&PaymentClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withPayments = query
+	return _q
+}
+
 // WithBreakGlassAccesses tells the query-builder to eager-load the nodes that are connected to
 // the "break_glass_accesses" edge. The optional arguments are used to configure the query builder of the edge.
 func (_q *PatientQuery) WithBreakGlassAccesses(opts ...func(*BreakGlassAccessQuery)) *PatientQuery {
@@ -1482,7 +1593,7 @@ func (_q *PatientQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Pati
 		nodes       = []*Patient{}
 		withFKs     = _q.withFKs
 		_spec       = _q.querySpec()
-		loadedTypes = [31]bool{
+		loadedTypes = [34]bool{
 			_q.withAppointments != nil,
 			_q.withUser != nil,
 			_q.withMergedInto != nil,
@@ -1513,6 +1624,9 @@ func (_q *PatientQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Pati
 			_q.withPreAuthorizations != nil,
 			_q.withClaims != nil,
 			_q.withClaimLines != nil,
+			_q.withCharges != nil,
+			_q.withInvoices != nil,
+			_q.withPayments != nil,
 			_q.withBreakGlassAccesses != nil,
 		}
 	)
@@ -1755,6 +1869,27 @@ func (_q *PatientQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Pati
 			return nil, err
 		}
 	}
+	if query := _q.withCharges; query != nil {
+		if err := _q.loadCharges(ctx, query, nodes,
+			func(n *Patient) { n.Edges.Charges = []*Charge{} },
+			func(n *Patient, e *Charge) { n.Edges.Charges = append(n.Edges.Charges, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withInvoices; query != nil {
+		if err := _q.loadInvoices(ctx, query, nodes,
+			func(n *Patient) { n.Edges.Invoices = []*Invoice{} },
+			func(n *Patient, e *Invoice) { n.Edges.Invoices = append(n.Edges.Invoices, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withPayments; query != nil {
+		if err := _q.loadPayments(ctx, query, nodes,
+			func(n *Patient) { n.Edges.Payments = []*Payment{} },
+			func(n *Patient, e *Payment) { n.Edges.Payments = append(n.Edges.Payments, e) }); err != nil {
+			return nil, err
+		}
+	}
 	if query := _q.withBreakGlassAccesses; query != nil {
 		if err := _q.loadBreakGlassAccesses(ctx, query, nodes,
 			func(n *Patient) { n.Edges.BreakGlassAccesses = []*BreakGlassAccess{} },
@@ -1957,6 +2092,27 @@ func (_q *PatientQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Pati
 		if err := _q.loadClaimLines(ctx, query, nodes,
 			func(n *Patient) { n.appendNamedClaimLines(name) },
 			func(n *Patient, e *ClaimLine) { n.appendNamedClaimLines(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedCharges {
+		if err := _q.loadCharges(ctx, query, nodes,
+			func(n *Patient) { n.appendNamedCharges(name) },
+			func(n *Patient, e *Charge) { n.appendNamedCharges(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedInvoices {
+		if err := _q.loadInvoices(ctx, query, nodes,
+			func(n *Patient) { n.appendNamedInvoices(name) },
+			func(n *Patient, e *Invoice) { n.appendNamedInvoices(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedPayments {
+		if err := _q.loadPayments(ctx, query, nodes,
+			func(n *Patient) { n.appendNamedPayments(name) },
+			func(n *Patient, e *Payment) { n.appendNamedPayments(name, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -2883,6 +3039,96 @@ func (_q *PatientQuery) loadClaimLines(ctx context.Context, query *ClaimLineQuer
 	}
 	return nil
 }
+func (_q *PatientQuery) loadCharges(ctx context.Context, query *ChargeQuery, nodes []*Patient, init func(*Patient), assign func(*Patient, *Charge)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[string]*Patient)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(charge.FieldPatientID)
+	}
+	query.Where(predicate.Charge(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(patient.ChargesColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.PatientID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "patient_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *PatientQuery) loadInvoices(ctx context.Context, query *InvoiceQuery, nodes []*Patient, init func(*Patient), assign func(*Patient, *Invoice)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[string]*Patient)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(invoice.FieldPatientID)
+	}
+	query.Where(predicate.Invoice(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(patient.InvoicesColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.PatientID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "patient_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *PatientQuery) loadPayments(ctx context.Context, query *PaymentQuery, nodes []*Patient, init func(*Patient), assign func(*Patient, *Payment)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[string]*Patient)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(payment.FieldPatientID)
+	}
+	query.Where(predicate.Payment(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(patient.PaymentsColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.PatientID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "patient_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
 func (_q *PatientQuery) loadBreakGlassAccesses(ctx context.Context, query *BreakGlassAccessQuery, nodes []*Patient, init func(*Patient), assign func(*Patient, *BreakGlassAccess)) error {
 	fks := make([]driver.Value, 0, len(nodes))
 	nodeids := make(map[string]*Patient)
@@ -3390,6 +3636,48 @@ func (_q *PatientQuery) WithNamedClaimLines(name string, opts ...func(*ClaimLine
 		_q.withNamedClaimLines = make(map[string]*ClaimLineQuery)
 	}
 	_q.withNamedClaimLines[name] = query
+	return _q
+}
+
+// WithNamedCharges tells the query-builder to eager-load the nodes that are connected to the "charges"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *PatientQuery) WithNamedCharges(name string, opts ...func(*ChargeQuery)) *PatientQuery {
+	query := (&ChargeClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedCharges == nil {
+		_q.withNamedCharges = make(map[string]*ChargeQuery)
+	}
+	_q.withNamedCharges[name] = query
+	return _q
+}
+
+// WithNamedInvoices tells the query-builder to eager-load the nodes that are connected to the "invoices"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *PatientQuery) WithNamedInvoices(name string, opts ...func(*InvoiceQuery)) *PatientQuery {
+	query := (&InvoiceClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedInvoices == nil {
+		_q.withNamedInvoices = make(map[string]*InvoiceQuery)
+	}
+	_q.withNamedInvoices[name] = query
+	return _q
+}
+
+// WithNamedPayments tells the query-builder to eager-load the nodes that are connected to the "payments"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *PatientQuery) WithNamedPayments(name string, opts ...func(*PaymentQuery)) *PatientQuery {
+	query := (&PaymentClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedPayments == nil {
+		_q.withNamedPayments = make(map[string]*PaymentQuery)
+	}
+	_q.withNamedPayments[name] = query
 	return _q
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/careplanactivity"
 	"github.com/hmis-dev/hmis/ent/careplangoal"
 	"github.com/hmis-dev/hmis/ent/careteammember"
+	"github.com/hmis-dev/hmis/ent/charge"
 	"github.com/hmis-dev/hmis/ent/claim"
 	"github.com/hmis-dev/hmis/ent/claimline"
 	"github.com/hmis-dev/hmis/ent/clinicalnote"
@@ -26,6 +27,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/encounter"
 	"github.com/hmis-dev/hmis/ent/historyitem"
 	"github.com/hmis-dev/hmis/ent/insurancepolicy"
+	"github.com/hmis-dev/hmis/ent/invoice"
 	"github.com/hmis-dev/hmis/ent/laborder"
 	"github.com/hmis-dev/hmis/ent/laborderitem"
 	"github.com/hmis-dev/hmis/ent/labresult"
@@ -35,6 +37,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/patient"
 	"github.com/hmis-dev/hmis/ent/patientcontact"
 	"github.com/hmis-dev/hmis/ent/patientidentifier"
+	"github.com/hmis-dev/hmis/ent/payment"
 	"github.com/hmis-dev/hmis/ent/preauthorization"
 	"github.com/hmis-dev/hmis/ent/problem"
 	"github.com/hmis-dev/hmis/ent/referral"
@@ -54,6 +57,7 @@ var PatientColumn = map[string]string{
 	"CarePlanActivity":  "patient_id",
 	"CarePlanGoal":      "patient_id",
 	"CareTeamMember":    "patient_id",
+	"Charge":            "patient_id",
 	"Claim":             "patient_id",
 	"ClaimLine":         "patient_id",
 	"ClinicalNote":      "patient_id",
@@ -62,6 +66,7 @@ var PatientColumn = map[string]string{
 	"Encounter":         "patient_id",
 	"HistoryItem":       "patient_id",
 	"InsurancePolicy":   "patient_id",
+	"Invoice":           "patient_id",
 	"LabOrder":          "patient_id",
 	"LabOrderItem":      "patient_id",
 	"LabResult":         "patient_id",
@@ -71,6 +76,7 @@ var PatientColumn = map[string]string{
 	"Patient":           "id",
 	"PatientContact":    "patient_id",
 	"PatientIdentifier": "patient_id",
+	"Payment":           "patient_id",
 	"PreAuthorization":  "patient_id",
 	"Problem":           "patient_id",
 	"Referral":          "patient_id",
@@ -335,6 +341,34 @@ func (_q *CareTeamMemberQuery) SelectPatientColumn(ctx context.Context) {
 }
 
 // OwnerPatientID implements PatientOwned.
+func (_m *Charge) OwnerPatientID() string { return _m.PatientID }
+
+// SelectPatientColumn makes a read of rows that selects only some columns
+// (as GraphQL field collection does) select the patient's too, so that
+// every row read names its patient for the audit trail. A count, an
+// existence check or a scan of chosen columns expects exactly the columns
+// it named and is left alone: on its own account its operation says so; a
+// query run inside another's (an eager load, a nested count) shares that
+// one's context, and there a read of rows is told by its ID column, which
+// field collection always selects and a grouped count never does.
+func (_q *ChargeQuery) SelectPatientColumn(ctx context.Context) {
+	if len(_q.ctx.Fields) == 0 || slices.Contains(_q.ctx.Fields, charge.FieldPatientID) {
+		return
+	}
+	qc := entgo.QueryFromContext(ctx)
+	if qc == nil {
+		return
+	}
+	rows := slices.Contains(_q.ctx.Fields, charge.FieldID)
+	if qc == _q.ctx {
+		rows = qc.Op == entgo.OpQueryAll || qc.Op == entgo.OpQueryFirst || qc.Op == entgo.OpQueryOnly
+	}
+	if rows {
+		_q.ctx.Fields = append(_q.ctx.Fields, charge.FieldPatientID)
+	}
+}
+
+// OwnerPatientID implements PatientOwned.
 func (_m *Claim) OwnerPatientID() string { return _m.PatientID }
 
 // SelectPatientColumn makes a read of rows that selects only some columns
@@ -555,6 +589,34 @@ func (_q *InsurancePolicyQuery) SelectPatientColumn(ctx context.Context) {
 	}
 	if rows {
 		_q.ctx.Fields = append(_q.ctx.Fields, insurancepolicy.FieldPatientID)
+	}
+}
+
+// OwnerPatientID implements PatientOwned.
+func (_m *Invoice) OwnerPatientID() string { return _m.PatientID }
+
+// SelectPatientColumn makes a read of rows that selects only some columns
+// (as GraphQL field collection does) select the patient's too, so that
+// every row read names its patient for the audit trail. A count, an
+// existence check or a scan of chosen columns expects exactly the columns
+// it named and is left alone: on its own account its operation says so; a
+// query run inside another's (an eager load, a nested count) shares that
+// one's context, and there a read of rows is told by its ID column, which
+// field collection always selects and a grouped count never does.
+func (_q *InvoiceQuery) SelectPatientColumn(ctx context.Context) {
+	if len(_q.ctx.Fields) == 0 || slices.Contains(_q.ctx.Fields, invoice.FieldPatientID) {
+		return
+	}
+	qc := entgo.QueryFromContext(ctx)
+	if qc == nil {
+		return
+	}
+	rows := slices.Contains(_q.ctx.Fields, invoice.FieldID)
+	if qc == _q.ctx {
+		rows = qc.Op == entgo.OpQueryAll || qc.Op == entgo.OpQueryFirst || qc.Op == entgo.OpQueryOnly
+	}
+	if rows {
+		_q.ctx.Fields = append(_q.ctx.Fields, invoice.FieldPatientID)
 	}
 }
 
@@ -786,6 +848,34 @@ func (_q *PatientIdentifierQuery) SelectPatientColumn(ctx context.Context) {
 }
 
 // OwnerPatientID implements PatientOwned.
+func (_m *Payment) OwnerPatientID() string { return _m.PatientID }
+
+// SelectPatientColumn makes a read of rows that selects only some columns
+// (as GraphQL field collection does) select the patient's too, so that
+// every row read names its patient for the audit trail. A count, an
+// existence check or a scan of chosen columns expects exactly the columns
+// it named and is left alone: on its own account its operation says so; a
+// query run inside another's (an eager load, a nested count) shares that
+// one's context, and there a read of rows is told by its ID column, which
+// field collection always selects and a grouped count never does.
+func (_q *PaymentQuery) SelectPatientColumn(ctx context.Context) {
+	if len(_q.ctx.Fields) == 0 || slices.Contains(_q.ctx.Fields, payment.FieldPatientID) {
+		return
+	}
+	qc := entgo.QueryFromContext(ctx)
+	if qc == nil {
+		return
+	}
+	rows := slices.Contains(_q.ctx.Fields, payment.FieldID)
+	if qc == _q.ctx {
+		rows = qc.Op == entgo.OpQueryAll || qc.Op == entgo.OpQueryFirst || qc.Op == entgo.OpQueryOnly
+	}
+	if rows {
+		_q.ctx.Fields = append(_q.ctx.Fields, payment.FieldPatientID)
+	}
+}
+
+// OwnerPatientID implements PatientOwned.
 func (_m *PreAuthorization) OwnerPatientID() string { return _m.PatientID }
 
 // SelectPatientColumn makes a read of rows that selects only some columns
@@ -930,6 +1020,12 @@ func PatientsMatching(ctx context.Context, c *Client, where any, limit int) ([]s
 			return nil, ignoreEmptyWhere(err, ErrEmptyCareTeamMemberWhereInput)
 		}
 		return c.CareTeamMember.Query().Where(p).Unique(true).Limit(limit).Select(careteammember.FieldPatientID).Strings(ctx)
+	case *ChargeWhereInput:
+		p, err := w.P()
+		if err != nil {
+			return nil, ignoreEmptyWhere(err, ErrEmptyChargeWhereInput)
+		}
+		return c.Charge.Query().Where(p).Unique(true).Limit(limit).Select(charge.FieldPatientID).Strings(ctx)
 	case *ClaimWhereInput:
 		p, err := w.P()
 		if err != nil {
@@ -978,6 +1074,12 @@ func PatientsMatching(ctx context.Context, c *Client, where any, limit int) ([]s
 			return nil, ignoreEmptyWhere(err, ErrEmptyInsurancePolicyWhereInput)
 		}
 		return c.InsurancePolicy.Query().Where(p).Unique(true).Limit(limit).Select(insurancepolicy.FieldPatientID).Strings(ctx)
+	case *InvoiceWhereInput:
+		p, err := w.P()
+		if err != nil {
+			return nil, ignoreEmptyWhere(err, ErrEmptyInvoiceWhereInput)
+		}
+		return c.Invoice.Query().Where(p).Unique(true).Limit(limit).Select(invoice.FieldPatientID).Strings(ctx)
 	case *LabOrderWhereInput:
 		p, err := w.P()
 		if err != nil {
@@ -1032,6 +1134,12 @@ func PatientsMatching(ctx context.Context, c *Client, where any, limit int) ([]s
 			return nil, ignoreEmptyWhere(err, ErrEmptyPatientIdentifierWhereInput)
 		}
 		return c.PatientIdentifier.Query().Where(p).Unique(true).Limit(limit).Select(patientidentifier.FieldPatientID).Strings(ctx)
+	case *PaymentWhereInput:
+		p, err := w.P()
+		if err != nil {
+			return nil, ignoreEmptyWhere(err, ErrEmptyPaymentWhereInput)
+		}
+		return c.Payment.Query().Where(p).Unique(true).Limit(limit).Select(payment.FieldPatientID).Strings(ctx)
 	case *PreAuthorizationWhereInput:
 		p, err := w.P()
 		if err != nil {

@@ -14,11 +14,13 @@ import (
 	"github.com/hmis-dev/hmis/ent/auditevent"
 	"github.com/hmis-dev/hmis/ent/bed"
 	"github.com/hmis-dev/hmis/ent/bedassignment"
+	"github.com/hmis-dev/hmis/ent/billingcursor"
 	"github.com/hmis-dev/hmis/ent/breakglassaccess"
 	"github.com/hmis-dev/hmis/ent/careplan"
 	"github.com/hmis-dev/hmis/ent/careplanactivity"
 	"github.com/hmis-dev/hmis/ent/careplangoal"
 	"github.com/hmis-dev/hmis/ent/careteammember"
+	"github.com/hmis-dev/hmis/ent/charge"
 	"github.com/hmis-dev/hmis/ent/claim"
 	"github.com/hmis-dev/hmis/ent/claimline"
 	"github.com/hmis-dev/hmis/ent/clinicalnote"
@@ -33,6 +35,9 @@ import (
 	"github.com/hmis-dev/hmis/ent/icd10code"
 	"github.com/hmis-dev/hmis/ent/insuranceplan"
 	"github.com/hmis-dev/hmis/ent/insurancepolicy"
+	"github.com/hmis-dev/hmis/ent/invoice"
+	"github.com/hmis-dev/hmis/ent/invoicecounter"
+	"github.com/hmis-dev/hmis/ent/invoicediscount"
 	"github.com/hmis-dev/hmis/ent/journalentry"
 	"github.com/hmis-dev/hmis/ent/journalline"
 	"github.com/hmis-dev/hmis/ent/laborder"
@@ -52,6 +57,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/patientcontact"
 	"github.com/hmis-dev/hmis/ent/patientidentifier"
 	"github.com/hmis-dev/hmis/ent/payer"
+	"github.com/hmis-dev/hmis/ent/payment"
 	"github.com/hmis-dev/hmis/ent/planversion"
 	"github.com/hmis-dev/hmis/ent/preauthorization"
 	"github.com/hmis-dev/hmis/ent/problem"
@@ -65,6 +71,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/stockbatch"
 	"github.com/hmis-dev/hmis/ent/stocklocation"
 	"github.com/hmis-dev/hmis/ent/stockmovement"
+	"github.com/hmis-dev/hmis/ent/tariff"
 	"github.com/hmis-dev/hmis/ent/user"
 	"github.com/hmis-dev/hmis/ent/ward"
 )
@@ -442,6 +449,25 @@ func init() {
 	bedassignment.DefaultID = bedassignmentDescID.Default.(func() string)
 	// bedassignment.IDValidator is a validator for the "id" field. It is called by the builders before save.
 	bedassignment.IDValidator = bedassignmentDescID.Validators[0].(func(string) error)
+	billingcursorMixin := schema.BillingCursor{}.Mixin()
+	billingcursorMixinFields0 := billingcursorMixin[0].Fields()
+	_ = billingcursorMixinFields0
+	billingcursorFields := schema.BillingCursor{}.Fields()
+	_ = billingcursorFields
+	// billingcursorDescTopic is the schema descriptor for topic field.
+	billingcursorDescTopic := billingcursorFields[0].Descriptor()
+	// billingcursor.TopicValidator is a validator for the "topic" field. It is called by the builders before save.
+	billingcursor.TopicValidator = billingcursorDescTopic.Validators[0].(func(string) error)
+	// billingcursorDescAfter is the schema descriptor for after field.
+	billingcursorDescAfter := billingcursorFields[1].Descriptor()
+	// billingcursor.DefaultAfter holds the default value on creation for the after field.
+	billingcursor.DefaultAfter = billingcursorDescAfter.Default.(string)
+	// billingcursorDescID is the schema descriptor for id field.
+	billingcursorDescID := billingcursorMixinFields0[0].Descriptor()
+	// billingcursor.DefaultID holds the default value on creation for the id field.
+	billingcursor.DefaultID = billingcursorDescID.Default.(func() string)
+	// billingcursor.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	billingcursor.IDValidator = billingcursorDescID.Validators[0].(func(string) error)
 	breakglassaccessMixin := schema.BreakGlassAccess{}.Mixin()
 	breakglassaccessMixinFields0 := breakglassaccessMixin[0].Fields()
 	_ = breakglassaccessMixinFields0
@@ -645,6 +671,87 @@ func init() {
 	careteammember.DefaultID = careteammemberDescID.Default.(func() string)
 	// careteammember.IDValidator is a validator for the "id" field. It is called by the builders before save.
 	careteammember.IDValidator = careteammemberDescID.Validators[0].(func(string) error)
+	chargeMixin := schema.Charge{}.Mixin()
+	chargeMixinFields0 := chargeMixin[0].Fields()
+	_ = chargeMixinFields0
+	chargeMixinFields1 := chargeMixin[1].Fields()
+	_ = chargeMixinFields1
+	chargeMixinFields2 := chargeMixin[2].Fields()
+	_ = chargeMixinFields2
+	chargeFields := schema.Charge{}.Fields()
+	_ = chargeFields
+	// chargeDescCreatedAt is the schema descriptor for created_at field.
+	chargeDescCreatedAt := chargeMixinFields1[0].Descriptor()
+	// charge.DefaultCreatedAt holds the default value on creation for the created_at field.
+	charge.DefaultCreatedAt = chargeDescCreatedAt.Default.(func() time.Time)
+	// chargeDescUpdatedAt is the schema descriptor for updated_at field.
+	chargeDescUpdatedAt := chargeMixinFields1[1].Descriptor()
+	// charge.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	charge.DefaultUpdatedAt = chargeDescUpdatedAt.Default.(func() time.Time)
+	// charge.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	charge.UpdateDefaultUpdatedAt = chargeDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// chargeDescPatientID is the schema descriptor for patient_id field.
+	chargeDescPatientID := chargeMixinFields2[0].Descriptor()
+	// charge.PatientIDValidator is a validator for the "patient_id" field. It is called by the builders before save.
+	charge.PatientIDValidator = chargeDescPatientID.Validators[0].(func(string) error)
+	// chargeDescSourceID is the schema descriptor for source_id field.
+	chargeDescSourceID := chargeFields[1].Descriptor()
+	// charge.SourceIDValidator is a validator for the "source_id" field. It is called by the builders before save.
+	charge.SourceIDValidator = chargeDescSourceID.Validators[0].(func(string) error)
+	// chargeDescDay is the schema descriptor for day field.
+	chargeDescDay := chargeFields[2].Descriptor()
+	// charge.DefaultDay holds the default value on creation for the day field.
+	charge.DefaultDay = chargeDescDay.Default.(string)
+	// chargeDescCode is the schema descriptor for code field.
+	chargeDescCode := chargeFields[6].Descriptor()
+	// charge.CodeValidator is a validator for the "code" field. It is called by the builders before save.
+	charge.CodeValidator = func() func(string) error {
+		validators := chargeDescCode.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(code string) error {
+			for _, fn := range fns {
+				if err := fn(code); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// chargeDescDescription is the schema descriptor for description field.
+	chargeDescDescription := chargeFields[7].Descriptor()
+	// charge.DescriptionValidator is a validator for the "description" field. It is called by the builders before save.
+	charge.DescriptionValidator = func() func(string) error {
+		validators := chargeDescDescription.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(description string) error {
+			for _, fn := range fns {
+				if err := fn(description); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// chargeDescUnitPrice is the schema descriptor for unit_price field.
+	chargeDescUnitPrice := chargeFields[10].Descriptor()
+	// charge.UnitPriceValidator is a validator for the "unit_price" field. It is called by the builders before save.
+	charge.UnitPriceValidator = chargeDescUnitPrice.Validators[0].(func(int64) error)
+	// chargeDescReversalReason is the schema descriptor for reversal_reason field.
+	chargeDescReversalReason := chargeFields[15].Descriptor()
+	// charge.ReversalReasonValidator is a validator for the "reversal_reason" field. It is called by the builders before save.
+	charge.ReversalReasonValidator = chargeDescReversalReason.Validators[0].(func(string) error)
+	// chargeDescID is the schema descriptor for id field.
+	chargeDescID := chargeMixinFields0[0].Descriptor()
+	// charge.DefaultID holds the default value on creation for the id field.
+	charge.DefaultID = chargeDescID.Default.(func() string)
+	// charge.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	charge.IDValidator = chargeDescID.Validators[0].(func(string) error)
 	claimMixin := schema.Claim{}.Mixin()
 	claimMixinFields0 := claimMixin[0].Fields()
 	_ = claimMixinFields0
@@ -1473,6 +1580,127 @@ func init() {
 	insurancepolicy.DefaultID = insurancepolicyDescID.Default.(func() string)
 	// insurancepolicy.IDValidator is a validator for the "id" field. It is called by the builders before save.
 	insurancepolicy.IDValidator = insurancepolicyDescID.Validators[0].(func(string) error)
+	invoiceMixin := schema.Invoice{}.Mixin()
+	invoiceMixinFields0 := invoiceMixin[0].Fields()
+	_ = invoiceMixinFields0
+	invoiceMixinFields1 := invoiceMixin[1].Fields()
+	_ = invoiceMixinFields1
+	invoiceMixinFields2 := invoiceMixin[2].Fields()
+	_ = invoiceMixinFields2
+	invoiceFields := schema.Invoice{}.Fields()
+	_ = invoiceFields
+	// invoiceDescCreatedAt is the schema descriptor for created_at field.
+	invoiceDescCreatedAt := invoiceMixinFields1[0].Descriptor()
+	// invoice.DefaultCreatedAt holds the default value on creation for the created_at field.
+	invoice.DefaultCreatedAt = invoiceDescCreatedAt.Default.(func() time.Time)
+	// invoiceDescUpdatedAt is the schema descriptor for updated_at field.
+	invoiceDescUpdatedAt := invoiceMixinFields1[1].Descriptor()
+	// invoice.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	invoice.DefaultUpdatedAt = invoiceDescUpdatedAt.Default.(func() time.Time)
+	// invoice.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	invoice.UpdateDefaultUpdatedAt = invoiceDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// invoiceDescPatientID is the schema descriptor for patient_id field.
+	invoiceDescPatientID := invoiceMixinFields2[0].Descriptor()
+	// invoice.PatientIDValidator is a validator for the "patient_id" field. It is called by the builders before save.
+	invoice.PatientIDValidator = invoiceDescPatientID.Validators[0].(func(string) error)
+	// invoiceDescSubtotal is the schema descriptor for subtotal field.
+	invoiceDescSubtotal := invoiceFields[5].Descriptor()
+	// invoice.DefaultSubtotal holds the default value on creation for the subtotal field.
+	invoice.DefaultSubtotal = invoiceDescSubtotal.Default.(int64)
+	// invoiceDescDiscountTotal is the schema descriptor for discount_total field.
+	invoiceDescDiscountTotal := invoiceFields[6].Descriptor()
+	// invoice.DefaultDiscountTotal holds the default value on creation for the discount_total field.
+	invoice.DefaultDiscountTotal = invoiceDescDiscountTotal.Default.(int64)
+	// invoice.DiscountTotalValidator is a validator for the "discount_total" field. It is called by the builders before save.
+	invoice.DiscountTotalValidator = invoiceDescDiscountTotal.Validators[0].(func(int64) error)
+	// invoiceDescTaxRateBasisPoints is the schema descriptor for tax_rate_basis_points field.
+	invoiceDescTaxRateBasisPoints := invoiceFields[7].Descriptor()
+	// invoice.DefaultTaxRateBasisPoints holds the default value on creation for the tax_rate_basis_points field.
+	invoice.DefaultTaxRateBasisPoints = invoiceDescTaxRateBasisPoints.Default.(int)
+	// invoice.TaxRateBasisPointsValidator is a validator for the "tax_rate_basis_points" field. It is called by the builders before save.
+	invoice.TaxRateBasisPointsValidator = invoiceDescTaxRateBasisPoints.Validators[0].(func(int) error)
+	// invoiceDescTaxTotal is the schema descriptor for tax_total field.
+	invoiceDescTaxTotal := invoiceFields[8].Descriptor()
+	// invoice.DefaultTaxTotal holds the default value on creation for the tax_total field.
+	invoice.DefaultTaxTotal = invoiceDescTaxTotal.Default.(int64)
+	// invoiceDescTotal is the schema descriptor for total field.
+	invoiceDescTotal := invoiceFields[9].Descriptor()
+	// invoice.DefaultTotal holds the default value on creation for the total field.
+	invoice.DefaultTotal = invoiceDescTotal.Default.(int64)
+	// invoiceDescPaid is the schema descriptor for paid field.
+	invoiceDescPaid := invoiceFields[10].Descriptor()
+	// invoice.DefaultPaid holds the default value on creation for the paid field.
+	invoice.DefaultPaid = invoiceDescPaid.Default.(int64)
+	// invoiceDescVoidReason is the schema descriptor for void_reason field.
+	invoiceDescVoidReason := invoiceFields[14].Descriptor()
+	// invoice.VoidReasonValidator is a validator for the "void_reason" field. It is called by the builders before save.
+	invoice.VoidReasonValidator = invoiceDescVoidReason.Validators[0].(func(string) error)
+	// invoiceDescID is the schema descriptor for id field.
+	invoiceDescID := invoiceMixinFields0[0].Descriptor()
+	// invoice.DefaultID holds the default value on creation for the id field.
+	invoice.DefaultID = invoiceDescID.Default.(func() string)
+	// invoice.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	invoice.IDValidator = invoiceDescID.Validators[0].(func(string) error)
+	invoicecounterMixin := schema.InvoiceCounter{}.Mixin()
+	invoicecounterMixinFields0 := invoicecounterMixin[0].Fields()
+	_ = invoicecounterMixinFields0
+	invoicecounterFields := schema.InvoiceCounter{}.Fields()
+	_ = invoicecounterFields
+	// invoicecounterDescLast is the schema descriptor for last field.
+	invoicecounterDescLast := invoicecounterFields[1].Descriptor()
+	// invoicecounter.DefaultLast holds the default value on creation for the last field.
+	invoicecounter.DefaultLast = invoicecounterDescLast.Default.(int)
+	// invoicecounterDescID is the schema descriptor for id field.
+	invoicecounterDescID := invoicecounterMixinFields0[0].Descriptor()
+	// invoicecounter.DefaultID holds the default value on creation for the id field.
+	invoicecounter.DefaultID = invoicecounterDescID.Default.(func() string)
+	// invoicecounter.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	invoicecounter.IDValidator = invoicecounterDescID.Validators[0].(func(string) error)
+	invoicediscountMixin := schema.InvoiceDiscount{}.Mixin()
+	invoicediscountMixinFields0 := invoicediscountMixin[0].Fields()
+	_ = invoicediscountMixinFields0
+	invoicediscountMixinFields1 := invoicediscountMixin[1].Fields()
+	_ = invoicediscountMixinFields1
+	invoicediscountFields := schema.InvoiceDiscount{}.Fields()
+	_ = invoicediscountFields
+	// invoicediscountDescCreatedAt is the schema descriptor for created_at field.
+	invoicediscountDescCreatedAt := invoicediscountMixinFields1[0].Descriptor()
+	// invoicediscount.DefaultCreatedAt holds the default value on creation for the created_at field.
+	invoicediscount.DefaultCreatedAt = invoicediscountDescCreatedAt.Default.(func() time.Time)
+	// invoicediscountDescUpdatedAt is the schema descriptor for updated_at field.
+	invoicediscountDescUpdatedAt := invoicediscountMixinFields1[1].Descriptor()
+	// invoicediscount.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	invoicediscount.DefaultUpdatedAt = invoicediscountDescUpdatedAt.Default.(func() time.Time)
+	// invoicediscount.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	invoicediscount.UpdateDefaultUpdatedAt = invoicediscountDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// invoicediscountDescAmount is the schema descriptor for amount field.
+	invoicediscountDescAmount := invoicediscountFields[1].Descriptor()
+	// invoicediscount.AmountValidator is a validator for the "amount" field. It is called by the builders before save.
+	invoicediscount.AmountValidator = invoicediscountDescAmount.Validators[0].(func(int64) error)
+	// invoicediscountDescReason is the schema descriptor for reason field.
+	invoicediscountDescReason := invoicediscountFields[2].Descriptor()
+	// invoicediscount.ReasonValidator is a validator for the "reason" field. It is called by the builders before save.
+	invoicediscount.ReasonValidator = func() func(string) error {
+		validators := invoicediscountDescReason.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(reason string) error {
+			for _, fn := range fns {
+				if err := fn(reason); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// invoicediscountDescID is the schema descriptor for id field.
+	invoicediscountDescID := invoicediscountMixinFields0[0].Descriptor()
+	// invoicediscount.DefaultID holds the default value on creation for the id field.
+	invoicediscount.DefaultID = invoicediscountDescID.Default.(func() string)
+	// invoicediscount.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	invoicediscount.IDValidator = invoicediscountDescID.Validators[0].(func(string) error)
 	journalentryMixin := schema.JournalEntry{}.Mixin()
 	journalentryMixinFields0 := journalentryMixin[0].Fields()
 	_ = journalentryMixinFields0
@@ -2544,6 +2772,73 @@ func init() {
 	payer.DefaultID = payerDescID.Default.(func() string)
 	// payer.IDValidator is a validator for the "id" field. It is called by the builders before save.
 	payer.IDValidator = payerDescID.Validators[0].(func(string) error)
+	paymentMixin := schema.Payment{}.Mixin()
+	paymentMixinFields0 := paymentMixin[0].Fields()
+	_ = paymentMixinFields0
+	paymentMixinFields1 := paymentMixin[1].Fields()
+	_ = paymentMixinFields1
+	paymentMixinFields2 := paymentMixin[2].Fields()
+	_ = paymentMixinFields2
+	paymentFields := schema.Payment{}.Fields()
+	_ = paymentFields
+	// paymentDescCreatedAt is the schema descriptor for created_at field.
+	paymentDescCreatedAt := paymentMixinFields1[0].Descriptor()
+	// payment.DefaultCreatedAt holds the default value on creation for the created_at field.
+	payment.DefaultCreatedAt = paymentDescCreatedAt.Default.(func() time.Time)
+	// paymentDescUpdatedAt is the schema descriptor for updated_at field.
+	paymentDescUpdatedAt := paymentMixinFields1[1].Descriptor()
+	// payment.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	payment.DefaultUpdatedAt = paymentDescUpdatedAt.Default.(func() time.Time)
+	// payment.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	payment.UpdateDefaultUpdatedAt = paymentDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// paymentDescPatientID is the schema descriptor for patient_id field.
+	paymentDescPatientID := paymentMixinFields2[0].Descriptor()
+	// payment.PatientIDValidator is a validator for the "patient_id" field. It is called by the builders before save.
+	payment.PatientIDValidator = paymentDescPatientID.Validators[0].(func(string) error)
+	// paymentDescAmount is the schema descriptor for amount field.
+	paymentDescAmount := paymentFields[1].Descriptor()
+	// payment.AmountValidator is a validator for the "amount" field. It is called by the builders before save.
+	payment.AmountValidator = paymentDescAmount.Validators[0].(func(int64) error)
+	// paymentDescAllocated is the schema descriptor for allocated field.
+	paymentDescAllocated := paymentFields[3].Descriptor()
+	// payment.DefaultAllocated holds the default value on creation for the allocated field.
+	payment.DefaultAllocated = paymentDescAllocated.Default.(int64)
+	// payment.AllocatedValidator is a validator for the "allocated" field. It is called by the builders before save.
+	payment.AllocatedValidator = paymentDescAllocated.Validators[0].(func(int64) error)
+	// paymentDescCredited is the schema descriptor for credited field.
+	paymentDescCredited := paymentFields[4].Descriptor()
+	// payment.DefaultCredited holds the default value on creation for the credited field.
+	payment.DefaultCredited = paymentDescCredited.Default.(int64)
+	// payment.CreditedValidator is a validator for the "credited" field. It is called by the builders before save.
+	payment.CreditedValidator = paymentDescCredited.Validators[0].(func(int64) error)
+	// paymentDescIdempotencyKey is the schema descriptor for idempotency_key field.
+	paymentDescIdempotencyKey := paymentFields[5].Descriptor()
+	// payment.IdempotencyKeyValidator is a validator for the "idempotency_key" field. It is called by the builders before save.
+	payment.IdempotencyKeyValidator = func() func(string) error {
+		validators := paymentDescIdempotencyKey.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(idempotency_key string) error {
+			for _, fn := range fns {
+				if err := fn(idempotency_key); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// paymentDescReference is the schema descriptor for reference field.
+	paymentDescReference := paymentFields[6].Descriptor()
+	// payment.ReferenceValidator is a validator for the "reference" field. It is called by the builders before save.
+	payment.ReferenceValidator = paymentDescReference.Validators[0].(func(string) error)
+	// paymentDescID is the schema descriptor for id field.
+	paymentDescID := paymentMixinFields0[0].Descriptor()
+	// payment.DefaultID holds the default value on creation for the id field.
+	payment.DefaultID = paymentDescID.Default.(func() string)
+	// payment.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	payment.IDValidator = paymentDescID.Validators[0].(func(string) error)
 	planversionMixin := schema.PlanVersion{}.Mixin()
 	planversionMixinFields0 := planversionMixin[0].Fields()
 	_ = planversionMixinFields0
@@ -3084,6 +3379,69 @@ func init() {
 	stockmovement.DefaultID = stockmovementDescID.Default.(func() string)
 	// stockmovement.IDValidator is a validator for the "id" field. It is called by the builders before save.
 	stockmovement.IDValidator = stockmovementDescID.Validators[0].(func(string) error)
+	tariffMixin := schema.Tariff{}.Mixin()
+	tariffMixinFields0 := tariffMixin[0].Fields()
+	_ = tariffMixinFields0
+	tariffMixinFields1 := tariffMixin[1].Fields()
+	_ = tariffMixinFields1
+	tariffFields := schema.Tariff{}.Fields()
+	_ = tariffFields
+	// tariffDescCreatedAt is the schema descriptor for created_at field.
+	tariffDescCreatedAt := tariffMixinFields1[0].Descriptor()
+	// tariff.DefaultCreatedAt holds the default value on creation for the created_at field.
+	tariff.DefaultCreatedAt = tariffDescCreatedAt.Default.(func() time.Time)
+	// tariffDescUpdatedAt is the schema descriptor for updated_at field.
+	tariffDescUpdatedAt := tariffMixinFields1[1].Descriptor()
+	// tariff.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	tariff.DefaultUpdatedAt = tariffDescUpdatedAt.Default.(func() time.Time)
+	// tariff.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	tariff.UpdateDefaultUpdatedAt = tariffDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// tariffDescCode is the schema descriptor for code field.
+	tariffDescCode := tariffFields[0].Descriptor()
+	// tariff.CodeValidator is a validator for the "code" field. It is called by the builders before save.
+	tariff.CodeValidator = func() func(string) error {
+		validators := tariffDescCode.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(code string) error {
+			for _, fn := range fns {
+				if err := fn(code); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// tariffDescName is the schema descriptor for name field.
+	tariffDescName := tariffFields[1].Descriptor()
+	// tariff.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	tariff.NameValidator = func() func(string) error {
+		validators := tariffDescName.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(name string) error {
+			for _, fn := range fns {
+				if err := fn(name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// tariffDescPrice is the schema descriptor for price field.
+	tariffDescPrice := tariffFields[5].Descriptor()
+	// tariff.PriceValidator is a validator for the "price" field. It is called by the builders before save.
+	tariff.PriceValidator = tariffDescPrice.Validators[0].(func(int64) error)
+	// tariffDescID is the schema descriptor for id field.
+	tariffDescID := tariffMixinFields0[0].Descriptor()
+	// tariff.DefaultID holds the default value on creation for the id field.
+	tariff.DefaultID = tariffDescID.Default.(func() string)
+	// tariff.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	tariff.IDValidator = tariffDescID.Validators[0].(func(string) error)
 	userMixin := schema.User{}.Mixin()
 	userMixinFields0 := userMixin[0].Fields()
 	_ = userMixinFields0

@@ -32,6 +32,8 @@ type Tx struct {
 	Bed *BedClient
 	// BedAssignment is the client for interacting with the BedAssignment builders.
 	BedAssignment *BedAssignmentClient
+	// BillingCursor is the client for interacting with the BillingCursor builders.
+	BillingCursor *BillingCursorClient
 	// BreakGlassAccess is the client for interacting with the BreakGlassAccess builders.
 	BreakGlassAccess *BreakGlassAccessClient
 	// CarePlan is the client for interacting with the CarePlan builders.
@@ -42,6 +44,8 @@ type Tx struct {
 	CarePlanGoal *CarePlanGoalClient
 	// CareTeamMember is the client for interacting with the CareTeamMember builders.
 	CareTeamMember *CareTeamMemberClient
+	// Charge is the client for interacting with the Charge builders.
+	Charge *ChargeClient
 	// Claim is the client for interacting with the Claim builders.
 	Claim *ClaimClient
 	// ClaimLine is the client for interacting with the ClaimLine builders.
@@ -70,6 +74,12 @@ type Tx struct {
 	InsurancePlan *InsurancePlanClient
 	// InsurancePolicy is the client for interacting with the InsurancePolicy builders.
 	InsurancePolicy *InsurancePolicyClient
+	// Invoice is the client for interacting with the Invoice builders.
+	Invoice *InvoiceClient
+	// InvoiceCounter is the client for interacting with the InvoiceCounter builders.
+	InvoiceCounter *InvoiceCounterClient
+	// InvoiceDiscount is the client for interacting with the InvoiceDiscount builders.
+	InvoiceDiscount *InvoiceDiscountClient
 	// JournalEntry is the client for interacting with the JournalEntry builders.
 	JournalEntry *JournalEntryClient
 	// JournalLine is the client for interacting with the JournalLine builders.
@@ -108,6 +118,8 @@ type Tx struct {
 	PatientIdentifier *PatientIdentifierClient
 	// Payer is the client for interacting with the Payer builders.
 	Payer *PayerClient
+	// Payment is the client for interacting with the Payment builders.
+	Payment *PaymentClient
 	// PlanVersion is the client for interacting with the PlanVersion builders.
 	PlanVersion *PlanVersionClient
 	// PreAuthorization is the client for interacting with the PreAuthorization builders.
@@ -132,6 +144,8 @@ type Tx struct {
 	StockLocation *StockLocationClient
 	// StockMovement is the client for interacting with the StockMovement builders.
 	StockMovement *StockMovementClient
+	// Tariff is the client for interacting with the Tariff builders.
+	Tariff *TariffClient
 	// User is the client for interacting with the User builders.
 	User *UserClient
 	// Ward is the client for interacting with the Ward builders.
@@ -276,11 +290,13 @@ func (tx *Tx) init() {
 	tx.AuditEvent = NewAuditEventClient(tx.config)
 	tx.Bed = NewBedClient(tx.config)
 	tx.BedAssignment = NewBedAssignmentClient(tx.config)
+	tx.BillingCursor = NewBillingCursorClient(tx.config)
 	tx.BreakGlassAccess = NewBreakGlassAccessClient(tx.config)
 	tx.CarePlan = NewCarePlanClient(tx.config)
 	tx.CarePlanActivity = NewCarePlanActivityClient(tx.config)
 	tx.CarePlanGoal = NewCarePlanGoalClient(tx.config)
 	tx.CareTeamMember = NewCareTeamMemberClient(tx.config)
+	tx.Charge = NewChargeClient(tx.config)
 	tx.Claim = NewClaimClient(tx.config)
 	tx.ClaimLine = NewClaimLineClient(tx.config)
 	tx.ClinicalNote = NewClinicalNoteClient(tx.config)
@@ -295,6 +311,9 @@ func (tx *Tx) init() {
 	tx.Icd10Code = NewIcd10CodeClient(tx.config)
 	tx.InsurancePlan = NewInsurancePlanClient(tx.config)
 	tx.InsurancePolicy = NewInsurancePolicyClient(tx.config)
+	tx.Invoice = NewInvoiceClient(tx.config)
+	tx.InvoiceCounter = NewInvoiceCounterClient(tx.config)
+	tx.InvoiceDiscount = NewInvoiceDiscountClient(tx.config)
 	tx.JournalEntry = NewJournalEntryClient(tx.config)
 	tx.JournalLine = NewJournalLineClient(tx.config)
 	tx.LabOrder = NewLabOrderClient(tx.config)
@@ -314,6 +333,7 @@ func (tx *Tx) init() {
 	tx.PatientContact = NewPatientContactClient(tx.config)
 	tx.PatientIdentifier = NewPatientIdentifierClient(tx.config)
 	tx.Payer = NewPayerClient(tx.config)
+	tx.Payment = NewPaymentClient(tx.config)
 	tx.PlanVersion = NewPlanVersionClient(tx.config)
 	tx.PreAuthorization = NewPreAuthorizationClient(tx.config)
 	tx.Problem = NewProblemClient(tx.config)
@@ -326,6 +346,7 @@ func (tx *Tx) init() {
 	tx.StockBatch = NewStockBatchClient(tx.config)
 	tx.StockLocation = NewStockLocationClient(tx.config)
 	tx.StockMovement = NewStockMovementClient(tx.config)
+	tx.Tariff = NewTariffClient(tx.config)
 	tx.User = NewUserClient(tx.config)
 	tx.Ward = NewWardClient(tx.config)
 }

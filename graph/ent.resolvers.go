@@ -58,6 +58,12 @@ func (r *queryResolver) Beds(ctx context.Context, after *entgql.Cursor[string], 
 		ent.WithBedOrder(orderBy), ent.WithBedFilter(where.Filter))
 }
 
+// Charges is the resolver for the charges field.
+func (r *queryResolver) Charges(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.ChargeOrder, where *ent.ChargeWhereInput) (*ent.ChargeConnection, error) {
+	return r.Client.Charge.Query().Paginate(ctx, after, first, before, last,
+		ent.WithChargeOrder(orderBy), ent.WithChargeFilter(where.Filter))
+}
+
 // Claims is the resolver for the claims field.
 func (r *queryResolver) Claims(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.ClaimOrder, where *ent.ClaimWhereInput) (*ent.ClaimConnection, error) {
 	return r.Client.Claim.Query().Paginate(ctx, after, first, before, last,
@@ -104,6 +110,12 @@ func (r *queryResolver) Icd10Codes(ctx context.Context, after *entgql.Cursor[str
 func (r *queryResolver) InsurancePlans(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.InsurancePlanOrder, where *ent.InsurancePlanWhereInput) (*ent.InsurancePlanConnection, error) {
 	return r.Client.InsurancePlan.Query().Paginate(ctx, after, first, before, last,
 		ent.WithInsurancePlanOrder(orderBy), ent.WithInsurancePlanFilter(where.Filter))
+}
+
+// Invoices is the resolver for the invoices field.
+func (r *queryResolver) Invoices(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.InvoiceOrder, where *ent.InvoiceWhereInput) (*ent.InvoiceConnection, error) {
+	return r.Client.Invoice.Query().Paginate(ctx, after, first, before, last,
+		ent.WithInvoiceOrder(orderBy), ent.WithInvoiceFilter(where.Filter))
 }
 
 // JournalEntries is the resolver for the journalEntries field.
@@ -172,6 +184,12 @@ func (r *queryResolver) Payers(ctx context.Context, after *entgql.Cursor[string]
 		ent.WithPayerOrder(orderBy), ent.WithPayerFilter(where.Filter))
 }
 
+// Payments is the resolver for the payments field.
+func (r *queryResolver) Payments(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.PaymentOrder, where *ent.PaymentWhereInput) (*ent.PaymentConnection, error) {
+	return r.Client.Payment.Query().Paginate(ctx, after, first, before, last,
+		ent.WithPaymentOrder(orderBy), ent.WithPaymentFilter(where.Filter))
+}
+
 // PreAuthorizations is the resolver for the preAuthorizations field.
 func (r *queryResolver) PreAuthorizations(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.PreAuthorizationOrder, where *ent.PreAuthorizationWhereInput) (*ent.PreAuthorizationConnection, error) {
 	return r.Client.PreAuthorization.Query().Paginate(ctx, after, first, before, last,
@@ -212,6 +230,12 @@ func (r *queryResolver) StockLocations(ctx context.Context, after *entgql.Cursor
 func (r *queryResolver) StockMovements(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.StockMovementOrder, where *ent.StockMovementWhereInput) (*ent.StockMovementConnection, error) {
 	return r.Client.StockMovement.Query().Paginate(ctx, after, first, before, last,
 		ent.WithStockMovementOrder(orderBy), ent.WithStockMovementFilter(where.Filter))
+}
+
+// Tariffs is the resolver for the tariffs field.
+func (r *queryResolver) Tariffs(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.TariffOrder, where *ent.TariffWhereInput) (*ent.TariffConnection, error) {
+	return r.Client.Tariff.Query().Paginate(ctx, after, first, before, last,
+		ent.WithTariffOrder(orderBy), ent.WithTariffFilter(where.Filter))
 }
 
 // Users is the resolver for the users field.

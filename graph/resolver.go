@@ -9,6 +9,7 @@ import (
 	"github.com/hmis-dev/hmis/internal/auth"
 	"github.com/hmis-dev/hmis/internal/careaccess"
 	"github.com/hmis-dev/hmis/internal/careplans"
+	"github.com/hmis-dev/hmis/internal/charges"
 	"github.com/hmis-dev/hmis/internal/ehr"
 	"github.com/hmis-dev/hmis/internal/events"
 	"github.com/hmis-dev/hmis/internal/formulary"
@@ -41,6 +42,7 @@ type Resolver struct {
 	Pharmacy    *pharmacy.Service
 	Ledger      *ledger.Service
 	Insurance   *insurance.Service
+	Charges     *charges.Service
 	Broker      events.Broker
 
 	fanout fanout

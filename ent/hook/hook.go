@@ -117,6 +117,18 @@ func (f BedAssignmentFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Valu
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.BedAssignmentMutation", m)
 }
 
+// The BillingCursorFunc type is an adapter to allow the use of ordinary
+// function as BillingCursor mutator.
+type BillingCursorFunc func(context.Context, *ent.BillingCursorMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f BillingCursorFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.BillingCursorMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.BillingCursorMutation", m)
+}
+
 // The BreakGlassAccessFunc type is an adapter to allow the use of ordinary
 // function as BreakGlassAccess mutator.
 type BreakGlassAccessFunc func(context.Context, *ent.BreakGlassAccessMutation) (ent.Value, error)
@@ -175,6 +187,18 @@ func (f CareTeamMemberFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Val
 		return f(ctx, mv)
 	}
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.CareTeamMemberMutation", m)
+}
+
+// The ChargeFunc type is an adapter to allow the use of ordinary
+// function as Charge mutator.
+type ChargeFunc func(context.Context, *ent.ChargeMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f ChargeFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.ChargeMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.ChargeMutation", m)
 }
 
 // The ClaimFunc type is an adapter to allow the use of ordinary
@@ -343,6 +367,42 @@ func (f InsurancePolicyFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Va
 		return f(ctx, mv)
 	}
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.InsurancePolicyMutation", m)
+}
+
+// The InvoiceFunc type is an adapter to allow the use of ordinary
+// function as Invoice mutator.
+type InvoiceFunc func(context.Context, *ent.InvoiceMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f InvoiceFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.InvoiceMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.InvoiceMutation", m)
+}
+
+// The InvoiceCounterFunc type is an adapter to allow the use of ordinary
+// function as InvoiceCounter mutator.
+type InvoiceCounterFunc func(context.Context, *ent.InvoiceCounterMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f InvoiceCounterFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.InvoiceCounterMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.InvoiceCounterMutation", m)
+}
+
+// The InvoiceDiscountFunc type is an adapter to allow the use of ordinary
+// function as InvoiceDiscount mutator.
+type InvoiceDiscountFunc func(context.Context, *ent.InvoiceDiscountMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f InvoiceDiscountFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.InvoiceDiscountMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.InvoiceDiscountMutation", m)
 }
 
 // The JournalEntryFunc type is an adapter to allow the use of ordinary
@@ -573,6 +633,18 @@ func (f PayerFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.PayerMutation", m)
 }
 
+// The PaymentFunc type is an adapter to allow the use of ordinary
+// function as Payment mutator.
+type PaymentFunc func(context.Context, *ent.PaymentMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f PaymentFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.PaymentMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.PaymentMutation", m)
+}
+
 // The PlanVersionFunc type is an adapter to allow the use of ordinary
 // function as PlanVersion mutator.
 type PlanVersionFunc func(context.Context, *ent.PlanVersionMutation) (ent.Value, error)
@@ -715,6 +787,18 @@ func (f StockMovementFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Valu
 		return f(ctx, mv)
 	}
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.StockMovementMutation", m)
+}
+
+// The TariffFunc type is an adapter to allow the use of ordinary
+// function as Tariff mutator.
+type TariffFunc func(context.Context, *ent.TariffMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f TariffFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.TariffMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.TariffMutation", m)
 }
 
 // The UserFunc type is an adapter to allow the use of ordinary

@@ -17,11 +17,13 @@ import (
 	"github.com/hmis-dev/hmis/ent/auditevent"
 	"github.com/hmis-dev/hmis/ent/bed"
 	"github.com/hmis-dev/hmis/ent/bedassignment"
+	"github.com/hmis-dev/hmis/ent/billingcursor"
 	"github.com/hmis-dev/hmis/ent/breakglassaccess"
 	"github.com/hmis-dev/hmis/ent/careplan"
 	"github.com/hmis-dev/hmis/ent/careplanactivity"
 	"github.com/hmis-dev/hmis/ent/careplangoal"
 	"github.com/hmis-dev/hmis/ent/careteammember"
+	"github.com/hmis-dev/hmis/ent/charge"
 	"github.com/hmis-dev/hmis/ent/claim"
 	"github.com/hmis-dev/hmis/ent/claimline"
 	"github.com/hmis-dev/hmis/ent/clinicalnote"
@@ -36,6 +38,9 @@ import (
 	"github.com/hmis-dev/hmis/ent/icd10code"
 	"github.com/hmis-dev/hmis/ent/insuranceplan"
 	"github.com/hmis-dev/hmis/ent/insurancepolicy"
+	"github.com/hmis-dev/hmis/ent/invoice"
+	"github.com/hmis-dev/hmis/ent/invoicecounter"
+	"github.com/hmis-dev/hmis/ent/invoicediscount"
 	"github.com/hmis-dev/hmis/ent/journalentry"
 	"github.com/hmis-dev/hmis/ent/journalline"
 	"github.com/hmis-dev/hmis/ent/laborder"
@@ -55,6 +60,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/patientcontact"
 	"github.com/hmis-dev/hmis/ent/patientidentifier"
 	"github.com/hmis-dev/hmis/ent/payer"
+	"github.com/hmis-dev/hmis/ent/payment"
 	"github.com/hmis-dev/hmis/ent/planversion"
 	"github.com/hmis-dev/hmis/ent/preauthorization"
 	"github.com/hmis-dev/hmis/ent/predicate"
@@ -68,6 +74,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/stockbatch"
 	"github.com/hmis-dev/hmis/ent/stocklocation"
 	"github.com/hmis-dev/hmis/ent/stockmovement"
+	"github.com/hmis-dev/hmis/ent/tariff"
 	"github.com/hmis-dev/hmis/ent/user"
 	"github.com/hmis-dev/hmis/ent/ward"
 )
@@ -371,6 +378,33 @@ func (f TraverseBedAssignment) Traverse(ctx context.Context, q ent.Query) error 
 	return fmt.Errorf("unexpected query type %T. expect *ent.BedAssignmentQuery", q)
 }
 
+// The BillingCursorFunc type is an adapter to allow the use of ordinary function as a Querier.
+type BillingCursorFunc func(context.Context, *ent.BillingCursorQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f BillingCursorFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.BillingCursorQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.BillingCursorQuery", q)
+}
+
+// The TraverseBillingCursor type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseBillingCursor func(context.Context, *ent.BillingCursorQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseBillingCursor) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseBillingCursor) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.BillingCursorQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.BillingCursorQuery", q)
+}
+
 // The BreakGlassAccessFunc type is an adapter to allow the use of ordinary function as a Querier.
 type BreakGlassAccessFunc func(context.Context, *ent.BreakGlassAccessQuery) (ent.Value, error)
 
@@ -504,6 +538,33 @@ func (f TraverseCareTeamMember) Traverse(ctx context.Context, q ent.Query) error
 		return f(ctx, q)
 	}
 	return fmt.Errorf("unexpected query type %T. expect *ent.CareTeamMemberQuery", q)
+}
+
+// The ChargeFunc type is an adapter to allow the use of ordinary function as a Querier.
+type ChargeFunc func(context.Context, *ent.ChargeQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f ChargeFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.ChargeQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.ChargeQuery", q)
+}
+
+// The TraverseCharge type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseCharge func(context.Context, *ent.ChargeQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseCharge) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseCharge) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.ChargeQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.ChargeQuery", q)
 }
 
 // The ClaimFunc type is an adapter to allow the use of ordinary function as a Querier.
@@ -882,6 +943,87 @@ func (f TraverseInsurancePolicy) Traverse(ctx context.Context, q ent.Query) erro
 		return f(ctx, q)
 	}
 	return fmt.Errorf("unexpected query type %T. expect *ent.InsurancePolicyQuery", q)
+}
+
+// The InvoiceFunc type is an adapter to allow the use of ordinary function as a Querier.
+type InvoiceFunc func(context.Context, *ent.InvoiceQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f InvoiceFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.InvoiceQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.InvoiceQuery", q)
+}
+
+// The TraverseInvoice type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseInvoice func(context.Context, *ent.InvoiceQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseInvoice) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseInvoice) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.InvoiceQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.InvoiceQuery", q)
+}
+
+// The InvoiceCounterFunc type is an adapter to allow the use of ordinary function as a Querier.
+type InvoiceCounterFunc func(context.Context, *ent.InvoiceCounterQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f InvoiceCounterFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.InvoiceCounterQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.InvoiceCounterQuery", q)
+}
+
+// The TraverseInvoiceCounter type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseInvoiceCounter func(context.Context, *ent.InvoiceCounterQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseInvoiceCounter) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseInvoiceCounter) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.InvoiceCounterQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.InvoiceCounterQuery", q)
+}
+
+// The InvoiceDiscountFunc type is an adapter to allow the use of ordinary function as a Querier.
+type InvoiceDiscountFunc func(context.Context, *ent.InvoiceDiscountQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f InvoiceDiscountFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.InvoiceDiscountQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.InvoiceDiscountQuery", q)
+}
+
+// The TraverseInvoiceDiscount type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseInvoiceDiscount func(context.Context, *ent.InvoiceDiscountQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseInvoiceDiscount) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseInvoiceDiscount) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.InvoiceDiscountQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.InvoiceDiscountQuery", q)
 }
 
 // The JournalEntryFunc type is an adapter to allow the use of ordinary function as a Querier.
@@ -1397,6 +1539,33 @@ func (f TraversePayer) Traverse(ctx context.Context, q ent.Query) error {
 	return fmt.Errorf("unexpected query type %T. expect *ent.PayerQuery", q)
 }
 
+// The PaymentFunc type is an adapter to allow the use of ordinary function as a Querier.
+type PaymentFunc func(context.Context, *ent.PaymentQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f PaymentFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.PaymentQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.PaymentQuery", q)
+}
+
+// The TraversePayment type is an adapter to allow the use of ordinary function as Traverser.
+type TraversePayment func(context.Context, *ent.PaymentQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraversePayment) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraversePayment) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.PaymentQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.PaymentQuery", q)
+}
+
 // The PlanVersionFunc type is an adapter to allow the use of ordinary function as a Querier.
 type PlanVersionFunc func(context.Context, *ent.PlanVersionQuery) (ent.Value, error)
 
@@ -1721,6 +1890,33 @@ func (f TraverseStockMovement) Traverse(ctx context.Context, q ent.Query) error 
 	return fmt.Errorf("unexpected query type %T. expect *ent.StockMovementQuery", q)
 }
 
+// The TariffFunc type is an adapter to allow the use of ordinary function as a Querier.
+type TariffFunc func(context.Context, *ent.TariffQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f TariffFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.TariffQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.TariffQuery", q)
+}
+
+// The TraverseTariff type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseTariff func(context.Context, *ent.TariffQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseTariff) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseTariff) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.TariffQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.TariffQuery", q)
+}
+
 // The UserFunc type is an adapter to allow the use of ordinary function as a Querier.
 type UserFunc func(context.Context, *ent.UserQuery) (ent.Value, error)
 
@@ -1796,6 +1992,8 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.BedQuery, predicate.Bed, bed.OrderOption]{typ: ent.TypeBed, tq: q}, nil
 	case *ent.BedAssignmentQuery:
 		return &query[*ent.BedAssignmentQuery, predicate.BedAssignment, bedassignment.OrderOption]{typ: ent.TypeBedAssignment, tq: q}, nil
+	case *ent.BillingCursorQuery:
+		return &query[*ent.BillingCursorQuery, predicate.BillingCursor, billingcursor.OrderOption]{typ: ent.TypeBillingCursor, tq: q}, nil
 	case *ent.BreakGlassAccessQuery:
 		return &query[*ent.BreakGlassAccessQuery, predicate.BreakGlassAccess, breakglassaccess.OrderOption]{typ: ent.TypeBreakGlassAccess, tq: q}, nil
 	case *ent.CarePlanQuery:
@@ -1806,6 +2004,8 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.CarePlanGoalQuery, predicate.CarePlanGoal, careplangoal.OrderOption]{typ: ent.TypeCarePlanGoal, tq: q}, nil
 	case *ent.CareTeamMemberQuery:
 		return &query[*ent.CareTeamMemberQuery, predicate.CareTeamMember, careteammember.OrderOption]{typ: ent.TypeCareTeamMember, tq: q}, nil
+	case *ent.ChargeQuery:
+		return &query[*ent.ChargeQuery, predicate.Charge, charge.OrderOption]{typ: ent.TypeCharge, tq: q}, nil
 	case *ent.ClaimQuery:
 		return &query[*ent.ClaimQuery, predicate.Claim, claim.OrderOption]{typ: ent.TypeClaim, tq: q}, nil
 	case *ent.ClaimLineQuery:
@@ -1834,6 +2034,12 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.InsurancePlanQuery, predicate.InsurancePlan, insuranceplan.OrderOption]{typ: ent.TypeInsurancePlan, tq: q}, nil
 	case *ent.InsurancePolicyQuery:
 		return &query[*ent.InsurancePolicyQuery, predicate.InsurancePolicy, insurancepolicy.OrderOption]{typ: ent.TypeInsurancePolicy, tq: q}, nil
+	case *ent.InvoiceQuery:
+		return &query[*ent.InvoiceQuery, predicate.Invoice, invoice.OrderOption]{typ: ent.TypeInvoice, tq: q}, nil
+	case *ent.InvoiceCounterQuery:
+		return &query[*ent.InvoiceCounterQuery, predicate.InvoiceCounter, invoicecounter.OrderOption]{typ: ent.TypeInvoiceCounter, tq: q}, nil
+	case *ent.InvoiceDiscountQuery:
+		return &query[*ent.InvoiceDiscountQuery, predicate.InvoiceDiscount, invoicediscount.OrderOption]{typ: ent.TypeInvoiceDiscount, tq: q}, nil
 	case *ent.JournalEntryQuery:
 		return &query[*ent.JournalEntryQuery, predicate.JournalEntry, journalentry.OrderOption]{typ: ent.TypeJournalEntry, tq: q}, nil
 	case *ent.JournalLineQuery:
@@ -1872,6 +2078,8 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.PatientIdentifierQuery, predicate.PatientIdentifier, patientidentifier.OrderOption]{typ: ent.TypePatientIdentifier, tq: q}, nil
 	case *ent.PayerQuery:
 		return &query[*ent.PayerQuery, predicate.Payer, payer.OrderOption]{typ: ent.TypePayer, tq: q}, nil
+	case *ent.PaymentQuery:
+		return &query[*ent.PaymentQuery, predicate.Payment, payment.OrderOption]{typ: ent.TypePayment, tq: q}, nil
 	case *ent.PlanVersionQuery:
 		return &query[*ent.PlanVersionQuery, predicate.PlanVersion, planversion.OrderOption]{typ: ent.TypePlanVersion, tq: q}, nil
 	case *ent.PreAuthorizationQuery:
@@ -1896,6 +2104,8 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.StockLocationQuery, predicate.StockLocation, stocklocation.OrderOption]{typ: ent.TypeStockLocation, tq: q}, nil
 	case *ent.StockMovementQuery:
 		return &query[*ent.StockMovementQuery, predicate.StockMovement, stockmovement.OrderOption]{typ: ent.TypeStockMovement, tq: q}, nil
+	case *ent.TariffQuery:
+		return &query[*ent.TariffQuery, predicate.Tariff, tariff.OrderOption]{typ: ent.TypeTariff, tq: q}, nil
 	case *ent.UserQuery:
 		return &query[*ent.UserQuery, predicate.User, user.OrderOption]{typ: ent.TypeUser, tq: q}, nil
 	case *ent.WardQuery:

@@ -379,6 +379,18 @@ var (
 			},
 		},
 	}
+	// BillingCursorsColumns holds the columns for the "billing_cursors" table.
+	BillingCursorsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "topic", Type: field.TypeString, Unique: true},
+		{Name: "after", Type: field.TypeString, Default: ""},
+	}
+	// BillingCursorsTable holds the schema information for the "billing_cursors" table.
+	BillingCursorsTable = &schema.Table{
+		Name:       "billing_cursors",
+		Columns:    BillingCursorsColumns,
+		PrimaryKey: []*schema.Column{BillingCursorsColumns[0]},
+	}
 	// BreakGlassAccessesColumns holds the columns for the "break_glass_accesses" table.
 	BreakGlassAccessesColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeString},
@@ -590,6 +602,75 @@ var (
 				Name:    "careteammember_patient_id_staff_id",
 				Unique:  false,
 				Columns: []*schema.Column{CareTeamMembersColumns[7], CareTeamMembersColumns[6]},
+			},
+		},
+	}
+	// ChargesColumns holds the columns for the "charges" table.
+	ChargesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "source_type", Type: field.TypeEnum, Enums: []string{"ENCOUNTER", "LAB_ITEM", "DISPENSING", "DISPENSING_RETURN", "BED_DAY", "MANUAL"}},
+		{Name: "source_id", Type: field.TypeString},
+		{Name: "day", Type: field.TypeString, Default: ""},
+		{Name: "encounter_id", Type: field.TypeString, Nullable: true},
+		{Name: "admission_id", Type: field.TypeString, Nullable: true},
+		{Name: "code", Type: field.TypeString, Size: 40},
+		{Name: "description", Type: field.TypeString, Size: 200},
+		{Name: "category", Type: field.TypeEnum, Enums: []string{"CONSULTATION", "PROCEDURE", "LAB", "DRUG", "ITEM", "BED_DAY"}},
+		{Name: "quantity", Type: field.TypeInt},
+		{Name: "unit_price", Type: field.TypeInt64},
+		{Name: "amount", Type: field.TypeInt64},
+		{Name: "service_at", Type: field.TypeTime},
+		{Name: "created_by_id", Type: field.TypeString, Nullable: true},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"ACTIVE", "REVERSED"}, Default: "ACTIVE"},
+		{Name: "reversal_reason", Type: field.TypeString, Nullable: true, Size: 500},
+		{Name: "reversed_by_id", Type: field.TypeString, Nullable: true},
+		{Name: "reversed_at", Type: field.TypeTime, Nullable: true},
+		{Name: "tariff_id", Type: field.TypeString, Nullable: true},
+		{Name: "invoice_id", Type: field.TypeString, Nullable: true},
+		{Name: "patient_id", Type: field.TypeString},
+	}
+	// ChargesTable holds the schema information for the "charges" table.
+	ChargesTable = &schema.Table{
+		Name:       "charges",
+		Columns:    ChargesColumns,
+		PrimaryKey: []*schema.Column{ChargesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "charges_tariffs_tariff",
+				Columns:    []*schema.Column{ChargesColumns[20]},
+				RefColumns: []*schema.Column{TariffsColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+			{
+				Symbol:     "charges_invoices_lines",
+				Columns:    []*schema.Column{ChargesColumns[21]},
+				RefColumns: []*schema.Column{InvoicesColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+			{
+				Symbol:     "charges_patients_charges",
+				Columns:    []*schema.Column{ChargesColumns[22]},
+				RefColumns: []*schema.Column{PatientsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "charge_patient_id",
+				Unique:  false,
+				Columns: []*schema.Column{ChargesColumns[22]},
+			},
+			{
+				Name:    "charge_source_type_source_id_day",
+				Unique:  true,
+				Columns: []*schema.Column{ChargesColumns[3], ChargesColumns[4], ChargesColumns[5]},
+			},
+			{
+				Name:    "charge_patient_id_status",
+				Unique:  false,
+				Columns: []*schema.Column{ChargesColumns[22], ChargesColumns[16]},
 			},
 		},
 	}
@@ -1157,6 +1238,95 @@ var (
 				Name:    "insurancepolicy_patient_id",
 				Unique:  false,
 				Columns: []*schema.Column{InsurancePoliciesColumns[11]},
+			},
+		},
+	}
+	// InvoicesColumns holds the columns for the "invoices" table.
+	InvoicesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "number", Type: field.TypeString, Unique: true, Nullable: true},
+		{Name: "encounter_id", Type: field.TypeString, Nullable: true},
+		{Name: "period_from", Type: field.TypeTime, Nullable: true},
+		{Name: "period_to", Type: field.TypeTime, Nullable: true},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"DRAFT", "ISSUED", "PARTIALLY_PAID", "PAID", "VOID"}, Default: "DRAFT"},
+		{Name: "subtotal", Type: field.TypeInt64, Default: 0},
+		{Name: "discount_total", Type: field.TypeInt64, Default: 0},
+		{Name: "tax_rate_basis_points", Type: field.TypeInt, Default: 0},
+		{Name: "tax_total", Type: field.TypeInt64, Default: 0},
+		{Name: "total", Type: field.TypeInt64, Default: 0},
+		{Name: "paid", Type: field.TypeInt64, Default: 0},
+		{Name: "created_by_id", Type: field.TypeString},
+		{Name: "issued_at", Type: field.TypeTime, Nullable: true},
+		{Name: "issued_by_id", Type: field.TypeString, Nullable: true},
+		{Name: "void_reason", Type: field.TypeString, Nullable: true, Size: 500},
+		{Name: "voided_at", Type: field.TypeTime, Nullable: true},
+		{Name: "voided_by_id", Type: field.TypeString, Nullable: true},
+		{Name: "patient_id", Type: field.TypeString},
+	}
+	// InvoicesTable holds the schema information for the "invoices" table.
+	InvoicesTable = &schema.Table{
+		Name:       "invoices",
+		Columns:    InvoicesColumns,
+		PrimaryKey: []*schema.Column{InvoicesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "invoices_patients_invoices",
+				Columns:    []*schema.Column{InvoicesColumns[20]},
+				RefColumns: []*schema.Column{PatientsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "invoice_patient_id",
+				Unique:  false,
+				Columns: []*schema.Column{InvoicesColumns[20]},
+			},
+			{
+				Name:    "invoice_patient_id_status",
+				Unique:  false,
+				Columns: []*schema.Column{InvoicesColumns[20], InvoicesColumns[7]},
+			},
+		},
+	}
+	// InvoiceCountersColumns holds the columns for the "invoice_counters" table.
+	InvoiceCountersColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "year", Type: field.TypeInt, Unique: true},
+		{Name: "last", Type: field.TypeInt, Default: 0},
+	}
+	// InvoiceCountersTable holds the schema information for the "invoice_counters" table.
+	InvoiceCountersTable = &schema.Table{
+		Name:       "invoice_counters",
+		Columns:    InvoiceCountersColumns,
+		PrimaryKey: []*schema.Column{InvoiceCountersColumns[0]},
+	}
+	// InvoiceDiscountsColumns holds the columns for the "invoice_discounts" table.
+	InvoiceDiscountsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "amount", Type: field.TypeInt64},
+		{Name: "reason", Type: field.TypeString, Size: 500},
+		{Name: "requested_by_id", Type: field.TypeString},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"REQUESTED", "APPROVED"}, Default: "REQUESTED"},
+		{Name: "approved_by_id", Type: field.TypeString, Nullable: true},
+		{Name: "approved_at", Type: field.TypeTime, Nullable: true},
+		{Name: "invoice_id", Type: field.TypeString},
+	}
+	// InvoiceDiscountsTable holds the schema information for the "invoice_discounts" table.
+	InvoiceDiscountsTable = &schema.Table{
+		Name:       "invoice_discounts",
+		Columns:    InvoiceDiscountsColumns,
+		PrimaryKey: []*schema.Column{InvoiceDiscountsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "invoice_discounts_invoices_discounts",
+				Columns:    []*schema.Column{InvoiceDiscountsColumns[9]},
+				RefColumns: []*schema.Column{InvoicesColumns[0]},
+				OnDelete:   schema.NoAction,
 			},
 		},
 	}
@@ -1976,6 +2146,49 @@ var (
 		Columns:    PayersColumns,
 		PrimaryKey: []*schema.Column{PayersColumns[0]},
 	}
+	// PaymentsColumns holds the columns for the "payments" table.
+	PaymentsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "method", Type: field.TypeEnum, Enums: []string{"CASH", "CARD", "BANK_TRANSFER", "MOBILE_MONEY", "INSURANCE_REMITTANCE"}},
+		{Name: "amount", Type: field.TypeInt64},
+		{Name: "allocated", Type: field.TypeInt64, Default: 0},
+		{Name: "credited", Type: field.TypeInt64, Default: 0},
+		{Name: "idempotency_key", Type: field.TypeString, Unique: true, Size: 100},
+		{Name: "reference", Type: field.TypeString, Nullable: true, Size: 100},
+		{Name: "recorded_by_id", Type: field.TypeString},
+		{Name: "received_at", Type: field.TypeTime},
+		{Name: "patient_id", Type: field.TypeString},
+		{Name: "invoice_id", Type: field.TypeString, Nullable: true},
+	}
+	// PaymentsTable holds the schema information for the "payments" table.
+	PaymentsTable = &schema.Table{
+		Name:       "payments",
+		Columns:    PaymentsColumns,
+		PrimaryKey: []*schema.Column{PaymentsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "payments_patients_payments",
+				Columns:    []*schema.Column{PaymentsColumns[11]},
+				RefColumns: []*schema.Column{PatientsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "payments_invoices_invoice",
+				Columns:    []*schema.Column{PaymentsColumns[12]},
+				RefColumns: []*schema.Column{InvoicesColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "payment_patient_id",
+				Unique:  false,
+				Columns: []*schema.Column{PaymentsColumns[11]},
+			},
+		},
+	}
 	// PlanVersionsColumns holds the columns for the "plan_versions" table.
 	PlanVersionsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeString},
@@ -2470,6 +2683,38 @@ var (
 			},
 		},
 	}
+	// TariffsColumns holds the columns for the "tariffs" table.
+	TariffsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "code", Type: field.TypeString, Size: 40},
+		{Name: "name", Type: field.TypeString, Size: 200},
+		{Name: "category", Type: field.TypeEnum, Enums: []string{"CONSULTATION", "PROCEDURE", "LAB", "DRUG", "ITEM", "BED_DAY"}},
+		{Name: "ref_id", Type: field.TypeString, Nullable: true},
+		{Name: "payer_id", Type: field.TypeString, Nullable: true},
+		{Name: "price", Type: field.TypeInt64},
+		{Name: "effective_from", Type: field.TypeTime},
+		{Name: "created_by_id", Type: field.TypeString, Nullable: true},
+	}
+	// TariffsTable holds the schema information for the "tariffs" table.
+	TariffsTable = &schema.Table{
+		Name:       "tariffs",
+		Columns:    TariffsColumns,
+		PrimaryKey: []*schema.Column{TariffsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "tariff_code_effective_from",
+				Unique:  false,
+				Columns: []*schema.Column{TariffsColumns[3], TariffsColumns[9]},
+			},
+			{
+				Name:    "tariff_category_ref_id",
+				Unique:  false,
+				Columns: []*schema.Column{TariffsColumns[5], TariffsColumns[6]},
+			},
+		},
+	}
 	// UsersColumns holds the columns for the "users" table.
 	UsersColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeString},
@@ -2575,11 +2820,13 @@ var (
 		AuditEventsTable,
 		BedsTable,
 		BedAssignmentsTable,
+		BillingCursorsTable,
 		BreakGlassAccessesTable,
 		CarePlansTable,
 		CarePlanActivitiesTable,
 		CarePlanGoalsTable,
 		CareTeamMembersTable,
+		ChargesTable,
 		ClaimsTable,
 		ClaimLinesTable,
 		ClinicalNotesTable,
@@ -2594,6 +2841,9 @@ var (
 		Icd10codesTable,
 		InsurancePlansTable,
 		InsurancePoliciesTable,
+		InvoicesTable,
+		InvoiceCountersTable,
+		InvoiceDiscountsTable,
 		JournalEntriesTable,
 		JournalLinesTable,
 		LabOrdersTable,
@@ -2613,6 +2863,7 @@ var (
 		PatientContactsTable,
 		PatientIdentifiersTable,
 		PayersTable,
+		PaymentsTable,
 		PlanVersionsTable,
 		PreAuthorizationsTable,
 		ProblemsTable,
@@ -2625,6 +2876,7 @@ var (
 		StockBatchesTable,
 		StockLocationsTable,
 		StockMovementsTable,
+		TariffsTable,
 		UsersTable,
 		WardsTable,
 		LabPanelTestsTable,
@@ -2657,6 +2909,9 @@ func init() {
 	CarePlanGoalsTable.ForeignKeys[1].RefTable = PatientsTable
 	CareTeamMembersTable.ForeignKeys[0].RefTable = StaffsTable
 	CareTeamMembersTable.ForeignKeys[1].RefTable = PatientsTable
+	ChargesTable.ForeignKeys[0].RefTable = TariffsTable
+	ChargesTable.ForeignKeys[1].RefTable = InvoicesTable
+	ChargesTable.ForeignKeys[2].RefTable = PatientsTable
 	ClaimsTable.ForeignKeys[0].RefTable = InsurancePoliciesTable
 	ClaimsTable.ForeignKeys[1].RefTable = PayersTable
 	ClaimsTable.ForeignKeys[2].RefTable = EncountersTable
@@ -2688,6 +2943,8 @@ func init() {
 	InsurancePlansTable.ForeignKeys[0].RefTable = PayersTable
 	InsurancePoliciesTable.ForeignKeys[0].RefTable = InsurancePlansTable
 	InsurancePoliciesTable.ForeignKeys[1].RefTable = PatientsTable
+	InvoicesTable.ForeignKeys[0].RefTable = PatientsTable
+	InvoiceDiscountsTable.ForeignKeys[0].RefTable = InvoicesTable
 	JournalLinesTable.ForeignKeys[0].RefTable = JournalEntriesTable
 	JournalLinesTable.ForeignKeys[1].RefTable = LedgerAccountsTable
 	LabOrdersTable.ForeignKeys[0].RefTable = EncountersTable
@@ -2724,6 +2981,8 @@ func init() {
 	PatientsTable.ForeignKeys[1].RefTable = UsersTable
 	PatientContactsTable.ForeignKeys[0].RefTable = PatientsTable
 	PatientIdentifiersTable.ForeignKeys[0].RefTable = PatientsTable
+	PaymentsTable.ForeignKeys[0].RefTable = PatientsTable
+	PaymentsTable.ForeignKeys[1].RefTable = InvoicesTable
 	PlanVersionsTable.ForeignKeys[0].RefTable = InsurancePlansTable
 	PreAuthorizationsTable.ForeignKeys[0].RefTable = PatientsTable
 	PreAuthorizationsTable.ForeignKeys[1].RefTable = InsurancePoliciesTable

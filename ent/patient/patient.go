@@ -119,6 +119,12 @@ const (
 	EdgeClaims = "claims"
 	// EdgeClaimLines holds the string denoting the claim_lines edge name in mutations.
 	EdgeClaimLines = "claim_lines"
+	// EdgeCharges holds the string denoting the charges edge name in mutations.
+	EdgeCharges = "charges"
+	// EdgeInvoices holds the string denoting the invoices edge name in mutations.
+	EdgeInvoices = "invoices"
+	// EdgePayments holds the string denoting the payments edge name in mutations.
+	EdgePayments = "payments"
 	// EdgeBreakGlassAccesses holds the string denoting the break_glass_accesses edge name in mutations.
 	EdgeBreakGlassAccesses = "break_glass_accesses"
 	// Table holds the table name of the patient in the database.
@@ -327,6 +333,27 @@ const (
 	ClaimLinesInverseTable = "claim_lines"
 	// ClaimLinesColumn is the table column denoting the claim_lines relation/edge.
 	ClaimLinesColumn = "patient_id"
+	// ChargesTable is the table that holds the charges relation/edge.
+	ChargesTable = "charges"
+	// ChargesInverseTable is the table name for the Charge entity.
+	// It exists in this package in order to avoid circular dependency with the "charge" package.
+	ChargesInverseTable = "charges"
+	// ChargesColumn is the table column denoting the charges relation/edge.
+	ChargesColumn = "patient_id"
+	// InvoicesTable is the table that holds the invoices relation/edge.
+	InvoicesTable = "invoices"
+	// InvoicesInverseTable is the table name for the Invoice entity.
+	// It exists in this package in order to avoid circular dependency with the "invoice" package.
+	InvoicesInverseTable = "invoices"
+	// InvoicesColumn is the table column denoting the invoices relation/edge.
+	InvoicesColumn = "patient_id"
+	// PaymentsTable is the table that holds the payments relation/edge.
+	PaymentsTable = "payments"
+	// PaymentsInverseTable is the table name for the Payment entity.
+	// It exists in this package in order to avoid circular dependency with the "payment" package.
+	PaymentsInverseTable = "payments"
+	// PaymentsColumn is the table column denoting the payments relation/edge.
+	PaymentsColumn = "patient_id"
 	// BreakGlassAccessesTable is the table that holds the break_glass_accesses relation/edge.
 	BreakGlassAccessesTable = "break_glass_accesses"
 	// BreakGlassAccessesInverseTable is the table name for the BreakGlassAccess entity.
@@ -982,6 +1009,48 @@ func ByClaimLines(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
 	}
 }
 
+// ByChargesCount orders the results by charges count.
+func ByChargesCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newChargesStep(), opts...)
+	}
+}
+
+// ByCharges orders the results by charges terms.
+func ByCharges(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newChargesStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
+// ByInvoicesCount orders the results by invoices count.
+func ByInvoicesCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newInvoicesStep(), opts...)
+	}
+}
+
+// ByInvoices orders the results by invoices terms.
+func ByInvoices(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newInvoicesStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
+// ByPaymentsCount orders the results by payments count.
+func ByPaymentsCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newPaymentsStep(), opts...)
+	}
+}
+
+// ByPayments orders the results by payments terms.
+func ByPayments(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newPaymentsStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
 // ByBreakGlassAccessesCount orders the results by break_glass_accesses count.
 func ByBreakGlassAccessesCount(opts ...sql.OrderTermOption) OrderOption {
 	return func(s *sql.Selector) {
@@ -1203,6 +1272,27 @@ func newClaimLinesStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(ClaimLinesInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.O2M, false, ClaimLinesTable, ClaimLinesColumn),
+	)
+}
+func newChargesStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(ChargesInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, ChargesTable, ChargesColumn),
+	)
+}
+func newInvoicesStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(InvoicesInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, InvoicesTable, InvoicesColumn),
+	)
+}
+func newPaymentsStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(PaymentsInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, PaymentsTable, PaymentsColumn),
 	)
 }
 func newBreakGlassAccessesStep() *sqlgraph.Step {

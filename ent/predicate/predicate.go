@@ -33,6 +33,9 @@ type Bed func(*sql.Selector)
 // BedAssignment is the predicate function for bedassignment builders.
 type BedAssignment func(*sql.Selector)
 
+// BillingCursor is the predicate function for billingcursor builders.
+type BillingCursor func(*sql.Selector)
+
 // BreakGlassAccess is the predicate function for breakglassaccess builders.
 type BreakGlassAccess func(*sql.Selector)
 
@@ -47,6 +50,9 @@ type CarePlanGoal func(*sql.Selector)
 
 // CareTeamMember is the predicate function for careteammember builders.
 type CareTeamMember func(*sql.Selector)
+
+// Charge is the predicate function for charge builders.
+type Charge func(*sql.Selector)
 
 // Claim is the predicate function for claim builders.
 type Claim func(*sql.Selector)
@@ -89,6 +95,15 @@ type InsurancePlan func(*sql.Selector)
 
 // InsurancePolicy is the predicate function for insurancepolicy builders.
 type InsurancePolicy func(*sql.Selector)
+
+// Invoice is the predicate function for invoice builders.
+type Invoice func(*sql.Selector)
+
+// InvoiceCounter is the predicate function for invoicecounter builders.
+type InvoiceCounter func(*sql.Selector)
+
+// InvoiceDiscount is the predicate function for invoicediscount builders.
+type InvoiceDiscount func(*sql.Selector)
 
 // JournalEntry is the predicate function for journalentry builders.
 type JournalEntry func(*sql.Selector)
@@ -147,6 +162,9 @@ type PatientIdentifier func(*sql.Selector)
 // Payer is the predicate function for payer builders.
 type Payer func(*sql.Selector)
 
+// Payment is the predicate function for payment builders.
+type Payment func(*sql.Selector)
+
 // PlanVersion is the predicate function for planversion builders.
 type PlanVersion func(*sql.Selector)
 
@@ -182,6 +200,9 @@ type StockLocation func(*sql.Selector)
 
 // StockMovement is the predicate function for stockmovement builders.
 type StockMovement func(*sql.Selector)
+
+// Tariff is the predicate function for tariff builders.
+type Tariff func(*sql.Selector)
 
 // User is the predicate function for user builders.
 type User func(*sql.Selector)

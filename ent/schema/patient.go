@@ -79,6 +79,9 @@ func (Patient) Edges() []ent.Edge {
 		edge.To("pre_authorizations", PreAuthorization.Type).Annotations(entgql.Skip()),
 		edge.To("claims", Claim.Type).Annotations(entgql.Skip()),
 		edge.To("claim_lines", ClaimLine.Type).Annotations(entgql.Skip()),
+		edge.To("charges", Charge.Type).Annotations(entgql.Skip()),
+		edge.To("invoices", Invoice.Type).Annotations(entgql.Skip()),
+		edge.To("payments", Payment.Type).Annotations(entgql.Skip()),
 		// Reviewed by the auditor through breakGlassAccesses, not read from the record.
 		edge.To("break_glass_accesses", BreakGlassAccess.Type).Annotations(entgql.Skip()),
 	}

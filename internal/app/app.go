@@ -10,6 +10,7 @@ import (
 	"github.com/hmis-dev/hmis/internal/admission"
 	"github.com/hmis-dev/hmis/internal/careaccess"
 	"github.com/hmis-dev/hmis/internal/careplans"
+	"github.com/hmis-dev/hmis/internal/charges"
 	"github.com/hmis-dev/hmis/internal/notes"
 	"github.com/hmis-dev/hmis/internal/prescribing"
 	"github.com/hmis-dev/hmis/internal/referrals"
@@ -60,6 +61,7 @@ type App struct {
 	// Scheduling runs the no-show sweeper beside the HTTP server.
 	Scheduling *scheduling.Service
 	Pharmacy   *pharmacy.Service
+	Charges    *charges.Service
 	redis      *redis.Client
 }
 
@@ -180,6 +182,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 	a.Trail.Start()
 	a.Scheduling = scheduling.NewService(a.Store, cfg.Location())
 	a.Pharmacy = pharmacy.NewService(a.Store, cfg.Location())
+	a.Charges = charges.NewService(a.Store, cfg.Location(), charges.DefaultMarkupPercent)
 	a.Handler = httpapi.New(httpapi.Deps{
 		Resolver: &graph.Resolver{
 			Client:      a.Store.Client,
@@ -198,6 +201,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 			Pharmacy:    a.Pharmacy,
 			Ledger:      ledger.NewService(a.Store, cfg.Location()),
 			Insurance:   insurance.NewService(a.Store, cfg.Location()),
+			Charges:     a.Charges,
 			Broker:      a.Broker,
 		},
 		Auth:         a.Auth,
@@ -281,6 +285,10 @@ func (a *App) Serve(ctx context.Context) error {
 	go a.RunRelay(relayCtx)
 	go a.Scheduling.SweepNoShows(relayCtx, time.Minute, a.Log)
 	go a.Pharmacy.SweepExpiring(relayCtx, time.Hour, a.Log)
+	// Charges are captured from the broker, each topic from the cursor
+	// billing saved, so a restart resumes where the last process stopped.
+	go a.Charges.Consume(auth.SystemContext(relayCtx), a.Broker, a.Log)
+	go a.Charges.SweepBedDays(auth.SystemContext(relayCtx), time.Hour, a.Log)
 	srv := &http.Server{
 		Addr:              a.Config.Addr,
 		Handler:           a.Handler,

@@ -28,7 +28,8 @@ type Login struct {
 var Logins = []Login{
 	{"admin", "admin"}, {"doctor", "doctor"}, {"nurse", "nurse"}, {"labtech", "labtech"}, {"labtech2", "labtech"},
 	{"pharmacist", "pharmacist"}, {"pharmacy_technician", "pharmacy_technician"}, {"reception", "reception"}, {"billing", "billing"},
-	{"billing_clerk", "billing_clerk"}, {"finance_officer", "finance_officer"}, {"hr", "hr"}, {"auditor", "auditor"}, {"patient", "patient"},
+	{"billing_clerk", "billing_clerk"}, {"cashier", "cashier"}, {"finance_officer", "finance_officer"},
+	{"hr", "hr"}, {"auditor", "auditor"}, {"patient", "patient"},
 }
 
 // PatientUsername is the demo user who is a patient.
@@ -49,8 +50,9 @@ var staffOf = map[string]struct {
 	"pharmacy_technician": {"Rosa", "Mendes", staff.KindPHARMACY_TECHNICIAN, "PHA"},
 	"reception":           {"Amina", "Diallo", staff.KindRECEPTIONIST, "GEN"},
 	"billing":             {"Luis", "Ortega", staff.KindBILLING_CLERK, "ADM"},
-	"billing_clerk":       {"Ines", "Costa", staff.KindBILLING_CLERK, "ADM"},
-	"finance_officer":     {"Kofi", "Mensah", staff.KindADMINISTRATOR, "ADM"},
+	"billing_clerk":       {"Irene", "Kovacs", staff.KindBILLING_CLERK, "ADM"},
+	"cashier":             {"Kofi", "Asante", staff.KindBILLING_CLERK, "ADM"},
+	"finance_officer":     {"Elena", "Petrova", staff.KindADMINISTRATOR, "ADM"},
 	"hr":                  {"Mei", "Chen", staff.KindHR_OFFICER, "ADM"},
 	"auditor":             {"Sam", "Novak", staff.KindAUDITOR, "ADM"},
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/encounter"
 	"github.com/hmis-dev/hmis/ent/staff"
 	"github.com/hmis-dev/hmis/internal/apperr"
+	"github.com/hmis-dev/hmis/internal/events"
 	"github.com/hmis-dev/hmis/internal/input"
 	"github.com/hmis-dev/hmis/internal/patients"
 	"github.com/hmis-dev/hmis/internal/store"
@@ -124,8 +125,36 @@ func (s *Service) endEncounter(ctx context.Context, id string, to encounter.Stat
 		if ent.IsNotFound(err) {
 			return nil, apperr.Conflictf("the encounter changed meanwhile; reload it")
 		}
-		return ended, err
+		if err != nil || to != encounter.StatusFINISHED {
+			return ended, err
+		}
+		return ended, events.Record(ctx, tx, EncountersTopic, EncounterFinished, EncounterEvent{
+			EncounterID: ended.ID, PatientID: ended.PatientID, DepartmentID: deref(ended.DepartmentID), Type: string(ended.Type),
+		})
 	})
+}
+
+// EncountersTopic carries EncounterEvent: a visit that ended, which billing
+// charges a consultation for.
+const EncountersTopic = "encounters"
+
+// EncounterFinished is the event type of a finished outpatient or
+// emergency encounter; a cancelled one is not billed and not announced.
+const EncounterFinished = "FINISHED"
+
+// EncounterEvent is the payload of an event on EncountersTopic: IDs only.
+type EncounterEvent struct {
+	EncounterID  string `json:"encounterId"`
+	PatientID    string `json:"patientId"`
+	DepartmentID string `json:"departmentId,omitempty"`
+	Type         string `json:"type"`
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }
 
 func pastTense(to encounter.Status) string {

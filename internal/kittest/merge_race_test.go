@@ -24,11 +24,13 @@ import (
 	"github.com/hmis-dev/hmis/ent/referral"
 	"github.com/hmis-dev/hmis/ent/staff"
 	"github.com/hmis-dev/hmis/ent/stocklocation"
+	"github.com/hmis-dev/hmis/ent/tariff"
 	"github.com/hmis-dev/hmis/internal/admission"
 	"github.com/hmis-dev/hmis/internal/apperr"
 	"github.com/hmis-dev/hmis/internal/auth"
 	"github.com/hmis-dev/hmis/internal/careaccess"
 	"github.com/hmis-dev/hmis/internal/careplans"
+	"github.com/hmis-dev/hmis/internal/charges"
 	"github.com/hmis-dev/hmis/internal/ehr"
 	"github.com/hmis-dev/hmis/internal/globalid"
 	"github.com/hmis-dev/hmis/internal/insurance"
@@ -73,6 +75,7 @@ type hospital struct {
 	insurance    *insurance.Service
 	clerk        context.Context
 	planID       string
+	charges      *charges.Service
 	appointments time.Time
 }
 
@@ -107,6 +110,8 @@ func newHospital(t *testing.T) *hospital {
 	if err != nil {
 		t.Fatal(err)
 	}
+	c.Tariff.Create().SetCode("ITEM-CERT").SetName("Certificate").SetCategory(tariff.CategoryITEM).SetPrice(3000).
+		SetEffectiveFrom(time.Now().AddDate(-1, 0, 0)).SaveX(sys)
 	test := c.LabTest.Create().SetCode("2823-3").SetName("Potassium").SetSpecimenType(labtest.SpecimenTypeSERUM).
 		SetResultKind(labtest.ResultKindNUMERIC).SetUnit("mmol/L").SetPrice(1500).SetTurnaroundMinutes(60).SaveX(sys)
 	return &hospital{
@@ -131,8 +136,9 @@ func newHospital(t *testing.T) *hospital {
 		clerk: auth.WithViewer(context.Background(), &auth.Viewer{
 			UserID: "usr_" + clerk.ID[4:], Roles: []string{"billing_clerk"}, StaffID: clerk.ID,
 		}),
-		planID: plan.ID,
-		drugID: drug.ID,
+		planID:  plan.ID,
+		drugID:  drug.ID,
+		charges: charges.NewService(st, time.UTC, charges.DefaultMarkupPercent),
 		// Appointments an hour apart, one per round, so the doctor is
 		// never booked twice.
 		appointments: time.Now().Add(time.Hour).Truncate(time.Hour),
@@ -241,6 +247,10 @@ var writes = []write{
 		cl, err := h.insurance.CreateClaim(h.clerk, insurance.CreateClaimInput{PolicyID: pol.ID, Lines: []insurance.ClaimLineInput{
 			{ServiceCode: "FBC", Category: claimline.CategoryLAB, ServiceDate: time.Now(), Quantity: 1, AmountClaimed: 1500}}})
 		return idOf(cl, err)
+	}},
+	{"charges", func(h *hospital, _ int, patientID string) (string, error) {
+		c, err := h.charges.AddManual(h.clerk, charges.AddManualChargeInput{PatientID: patientID, TariffCode: "ITEM-CERT", Quantity: 1})
+		return idOf(c, err)
 	}},
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/allergy"
 	"github.com/hmis-dev/hmis/ent/careteammember"
 	"github.com/hmis-dev/hmis/ent/claimline"
+	"github.com/hmis-dev/hmis/ent/charge"
 	"github.com/hmis-dev/hmis/ent/clinicalnote"
 	"github.com/hmis-dev/hmis/ent/dispensing"
 	"github.com/hmis-dev/hmis/ent/encounter"
@@ -25,6 +26,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/patient"
 	"github.com/hmis-dev/hmis/ent/payer"
 	"github.com/hmis-dev/hmis/ent/preauthorization"
+	"github.com/hmis-dev/hmis/ent/payment"
 	"github.com/hmis-dev/hmis/ent/staff"
 	"github.com/hmis-dev/hmis/ent/stocklocation"
 	"github.com/hmis-dev/hmis/ent/user"
@@ -138,6 +140,18 @@ var patientDataFixtures = map[string]func(ctx context.Context, c *ent.Client, h 
 		item := labItem(ctx, c, h, p)
 		return c.LabResult.Create().SetPatient(p).SetItem(item).SetNumericValue(4.1).SetEnteredByID(h.doctor.ID).
 			SetEnteredAt(time.Now().UTC()).SaveX(ctx).ID
+	},
+	"Charge": func(ctx context.Context, c *ent.Client, h hospital, p *ent.Patient) string {
+		return c.Charge.Create().SetPatient(p).SetSourceType(charge.SourceTypeMANUAL).SetSourceID("man_" + p.ID).
+			SetCode("ITEM-X").SetDescription("x").SetCategory(charge.CategoryITEM).SetQuantity(1).SetUnitPrice(100).
+			SetAmount(100).SetServiceAt(time.Now().UTC()).SaveX(ctx).ID
+	},
+	"Invoice": func(ctx context.Context, c *ent.Client, h hospital, p *ent.Patient) string {
+		return c.Invoice.Create().SetPatient(p).SetCreatedByID(h.doctor.ID).SaveX(ctx).ID
+	},
+	"Payment": func(ctx context.Context, c *ent.Client, h hospital, p *ent.Patient) string {
+		return c.Payment.Create().SetPatient(p).SetMethod(payment.MethodCASH).SetAmount(100).SetCredited(100).
+			SetIdempotencyKey("merge-" + p.ID).SetRecordedByID(h.doctor.ID).SetReceivedAt(time.Now().UTC()).SaveX(ctx).ID
 	},
 	"Dispensing": func(ctx context.Context, c *ent.Client, h hospital, p *ent.Patient) string {
 		d, _ := dispensed(ctx, c, h, p)

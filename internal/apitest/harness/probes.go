@@ -228,6 +228,24 @@ var LedgerProbes = map[string]string{
 	"Mutation.reopenAccountingPeriod": `mutation { reopenAccountingPeriod(period: "bad", reason: "x") { __typename } }`,
 }
 
+// ChargesProbes: the price list and the charges.
+var ChargesProbes = map[string]string{
+	"Query.tariffs":                   `{ tariffs(first: 1) { totalCount } }`,
+	"Query.charges":                   `{ charges(first: 1) { totalCount } }`,
+	"Mutation.setTariffPrice":         `mutation { setTariffPrice(input: {code: "", name: "x", category: ITEM, price: "1.00"}) { __typename } }`,
+	"Mutation.seedPriceList":          `mutation { seedPriceList(input: {consultationFee: "-1.00", bedDayFee: "0"}) }`,
+	"Mutation.addManualCharge":        `mutation { addManualCharge(input: {patientId: "bad", tariffCode: "x", quantity: 1}) { __typename } }`,
+	"Mutation.reverseCharge":          `mutation { reverseCharge(id: "bad", reason: "x") { __typename } }`,
+	"Query.invoices":                  `{ invoices(first: 1) { totalCount } }`,
+	"Mutation.createInvoice":          `mutation { createInvoice(input: {patientId: "bad"}) { __typename } }`,
+	"Mutation.requestInvoiceDiscount": `mutation { requestInvoiceDiscount(input: {invoiceId: "bad", amount: "1.00", reason: "x"}) { __typename } }`,
+	"Mutation.approveInvoiceDiscount": `mutation { approveInvoiceDiscount(id: "bad") { __typename } }`,
+	"Mutation.issueInvoice":           `mutation { issueInvoice(id: "bad") { __typename } }`,
+	"Mutation.voidInvoice":            `mutation { voidInvoice(id: "bad", reason: "x") { __typename } }`,
+	"Query.payments":                  `{ payments(first: 1) { totalCount } }`,
+	"Mutation.recordPayment":          `mutation { recordPayment(input: {patientId: "bad", method: CASH, amount: "1.00", idempotencyKey: "x"}) { __typename } }`,
+}
+
 // ProbeSets are every domain's probes, by domain.
 var ProbeSets = map[string]map[string]string{
 	"platform":   PlatformProbes,
@@ -241,6 +259,7 @@ var ProbeSets = map[string]map[string]string{
 	"careaccess": CareAccessProbes,
 	"formulary":  FormularyProbes,
 	"pharmacy":   PharmacyProbes,
+	"charges":    ChargesProbes,
 	"ledger":     LedgerProbes,
 	"insurance":  InsuranceProbes,
 }

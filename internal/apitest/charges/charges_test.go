@@ -1,0 +1,100 @@
+// Package charges tests billing's price list, charges, invoices and
+// payments through the HTTP API.
+package charges
+
+import (
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/formatter"
+	"github.com/vektah/gqlparser/v2/parser"
+
+	"github.com/hmis-dev/hmis/internal/apitest/harness"
+)
+
+const (
+	setPrice  = `mutation($in: SetTariffPriceInput!) { setTariffPrice(input: $in) { id code price } }`
+	addCharge = `mutation($in: AddManualChargeInput!) { addManualCharge(input: $in) { id amount status } }`
+	myCharges = `{ charges(first: 50) { edges { node { id patientID amount } } } }`
+)
+
+// The clerk prices a service and charges two patients; a patient reads
+// their own charge and not the other's; bad input names its field.
+func TestClerkChargesAndThePatientSeesOnlyTheirOwn(t *testing.T) {
+	t.Parallel()
+	s := harness.NewServer(t)
+	demo := s.Demo()
+	r := s.As("billing_clerk", setPrice, map[string]any{"in": map[string]any{
+		"code": "ITEM-CERT", "name": "Medical certificate", "category": "ITEM", "price": "30.00"}})
+	harness.Must(t, len(r.Errors) == 0, "setTariffPrice: %s", harness.Describe(r))
+
+	var own, other struct {
+		AddManualCharge struct {
+			ID, Amount, Status string
+		} `json:"addManualCharge"`
+	}
+	s.As("billing_clerk", addCharge, map[string]any{"in": map[string]any{
+		"patientId": demo.Patients[0], "tariffCode": "ITEM-CERT", "quantity": 2}}).Decode(t, &own)
+	harness.Must(t, own.AddManualCharge.Amount == "60.00" && own.AddManualCharge.Status == "ACTIVE", "charge: %+v", own)
+	s.As("billing_clerk", addCharge, map[string]any{"in": map[string]any{
+		"patientId": demo.Patients[1], "tariffCode": "ITEM-CERT", "quantity": 1}}).Decode(t, &other)
+
+	var seen struct {
+		Charges struct {
+			Edges []struct {
+				Node struct{ ID, PatientID, Amount string }
+			}
+		}
+	}
+	s.As("patient", myCharges, nil).Decode(t, &seen)
+	harness.Must(t, len(seen.Charges.Edges) == 1 && seen.Charges.Edges[0].Node.ID == own.AddManualCharge.ID,
+		"the patient sees %+v", seen)
+
+	// A doctor may not charge; bad input names the field and changes nothing.
+	r = s.As("doctor", addCharge, map[string]any{"in": map[string]any{"patientId": demo.Patients[0], "tariffCode": "ITEM-CERT", "quantity": 1}})
+	harness.Must(t, harness.DeniedByGuard(r, "doctor"), "doctor charged: %s", harness.Describe(r))
+	r = s.As("billing_clerk", addCharge, map[string]any{"in": map[string]any{"patientId": demo.Patients[0], "tariffCode": "ITEM-CERT", "quantity": 0}})
+	harness.WantBadInput(t, "zero quantity", r, "input.quantity")
+	s.As("billing_clerk", myCharges, nil).Decode(t, &seen)
+	harness.Must(t, len(seen.Charges.Edges) == 2, "the clerk sees %d charges, want 2", len(seen.Charges.Edges))
+}
+
+// TestREADMEBillingOperationsAreValid runs every operation of the README's
+// billing section as admin: each must be valid against the schema (its
+// placeholder IDs are then refused as bad input), so the copy-paste
+// examples keep up with the schema.
+func TestREADMEBillingOperationsAreValid(t *testing.T) {
+	t.Parallel()
+	readme, err := os.ReadFile(harness.RepoFile(t, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(readme)
+	start := strings.Index(text, "## Billing: charges, invoices and payments")
+	harness.Must(t, start >= 0, "README has no billing section")
+	section := text[start:]
+	if end := strings.Index(section[3:], "\n## "); end >= 0 {
+		section = section[:end+3]
+	}
+	s := harness.NewServer(t)
+	checked := 0
+	for _, block := range regexp.MustCompile("(?s)```graphql\n(.*?)```").FindAllStringSubmatch(section, -1) {
+		doc, perr := parser.ParseQuery(&ast.Source{Input: block[1]})
+		if perr != nil {
+			t.Fatalf("README block does not parse: %v", perr)
+		}
+		for _, op := range doc.Operations {
+			var b strings.Builder
+			formatter.NewFormatter(&b).FormatQueryDocument(&ast.QueryDocument{Operations: ast.OperationList{op}})
+			r := s.As("admin", b.String(), nil)
+			for _, e := range r.Errors {
+				harness.Must(t, e.Code() == "BAD_USER_INPUT" || e.Code() == "NOT_FOUND", "README operation: %s %v\n%s", e.Code(), e, b.String())
+			}
+			checked++
+		}
+	}
+	harness.Must(t, checked >= 12, "only %d README billing operations found", checked)
+}

@@ -1,0 +1,100 @@
+package charges
+
+import (
+	"sync"
+	"testing"
+
+	"github.com/hmis-dev/hmis/ent/invoice"
+	"github.com/hmis-dev/hmis/ent/payment"
+	"github.com/hmis-dev/hmis/internal/apperr"
+)
+
+func TestPaymentsAllocateAndHoldCredit(t *testing.T) {
+	f := setup(t)
+	p, inv := f.billed(1) // 1234.50
+	inv, err := f.svc.Issue(f.clerk, inv.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pay := func(amount int64, key string, hold bool) (*RecordPaymentInput, error) {
+		in := RecordPaymentInput{PatientID: p.ID, InvoiceID: &inv.ID, Method: payment.MethodCASH, Amount: amount, IdempotencyKey: key, HoldExcessAsCredit: &hold}
+		_, err := f.svc.RecordPayment(f.clerk, in)
+		return &in, err
+	}
+	if _, err := pay(100000, "k1", false); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.c.Invoice.GetX(f.sys, inv.ID); got.Status != invoice.StatusPARTIALLY_PAID || got.Paid != 100000 {
+		t.Errorf("after part: %s %d", got.Status, got.Paid)
+	}
+	// More than the balance: refused, and nothing changes…
+	_, err = pay(50000, "k2", false)
+	wantCode(t, err, apperr.BadUserInput, "input.amount")
+	if got := f.c.Invoice.GetX(f.sys, inv.ID); got.Paid != 100000 {
+		t.Errorf("a refused payment changed the invoice: %d", got.Paid)
+	}
+	// …unless the excess is held as credit, explicitly.
+	if _, err := pay(50000, "k2", true); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.c.Invoice.GetX(f.sys, inv.ID); got.Status != invoice.StatusPAID || got.Paid != 123450 {
+		t.Errorf("after the rest: %s %d", got.Status, got.Paid)
+	}
+	// A deposit: no invoice, all credit.
+	if _, err := f.svc.RecordPayment(f.clerk, RecordPaymentInput{PatientID: p.ID, Method: payment.MethodMOBILE_MONEY, Amount: 7000, IdempotencyKey: "k3"}); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := Credit(f.sys, f.c.Payment, p.ID); err != nil || c != 50000-23450+7000 {
+		t.Errorf("credit %d, %v", c, err)
+	}
+	// A paid invoice takes no more; a key reused for another payment is refused.
+	_, err = pay(1, "k4", true)
+	wantCode(t, err, apperr.Conflict, "")
+	_, err = f.svc.RecordPayment(f.clerk, RecordPaymentInput{PatientID: p.ID, Method: payment.MethodCARD, Amount: 1, IdempotencyKey: "k3"})
+	wantCode(t, err, apperr.BadUserInput, "input.idempotencyKey")
+	_, err = f.svc.RecordPayment(f.clerk, RecordPaymentInput{PatientID: p.ID, Method: "GOLD", Amount: 1, IdempotencyKey: "k5"})
+	wantCode(t, err, apperr.BadUserInput, "input.method")
+	_, err = f.svc.RecordPayment(f.doctor, RecordPaymentInput{PatientID: p.ID, Method: payment.MethodCASH, Amount: 1, IdempotencyKey: "k6"})
+	wantCode(t, err, apperr.Forbidden, "")
+	// A paid invoice is not voided behind its payments.
+	_, err = f.svc.Void(f.clerk, inv.ID, "x")
+	wantCode(t, err, apperr.Conflict, "")
+}
+
+// A payment retried at once from several clients with one key is
+// recorded once, and the invoice is paid once.
+func TestRetriedPaymentIsRecordedOnce(t *testing.T) {
+	f := setup(t)
+	p, inv := f.billed(1)
+	if _, err := f.svc.Issue(f.clerk, inv.ID); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	ids := make(chan string, 10)
+	for range 10 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out, err := f.svc.RecordPayment(f.clerk, RecordPaymentInput{PatientID: p.ID, InvoiceID: &inv.ID,
+				Method: payment.MethodCARD, Amount: 60000, IdempotencyKey: "retry-1"})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			ids <- out.ID
+		}()
+	}
+	wg.Wait()
+	close(ids)
+	seen := map[string]bool{}
+	for id := range ids {
+		seen[id] = true
+	}
+	if len(seen) != 1 {
+		t.Errorf("%d payments recorded: %v", len(seen), seen)
+	}
+	got := f.c.Invoice.GetX(f.sys, inv.ID)
+	if n := f.c.Payment.Query().CountX(f.sys); n != 1 || got.Paid != 60000 {
+		t.Errorf("%d payment rows, paid %d", n, got.Paid)
+	}
+}
