@@ -75,6 +75,19 @@ func NewService(st *store.Store) *Service { return &Service{store: st, now: time
 // managers are the staff who answer for the formulary's content.
 var managers = []staff.Kind{staff.KindPHARMACIST, staff.KindADMINISTRATOR}
 
+// lowersSchedule reports whether a change of controlled schedule from old
+// to new makes the drug less controlled (II is the strictest).
+func lowersSchedule(old, new *drug.ControlledSchedule) bool {
+	switch {
+	case old == nil:
+		return false
+	case new == nil:
+		return true
+	default:
+		return *new > *old // "II" < "III" < "IV" < "V"
+	}
+}
+
 // itemFields is an item's content, validated and normalised.
 type itemFields struct {
 	kind               drug.Kind
@@ -129,7 +142,8 @@ func (s *Service) Update(ctx context.Context, id string, in UpdateFormularyItemI
 		return nil, err
 	}
 	return store.Tx(ctx, s.store, func(ctx context.Context, tx *ent.Tx) (*ent.Drug, error) {
-		if _, err := auth.ActingStaff(ctx, tx.Staff, "manage the formulary", managers...); err != nil {
+		actor, err := auth.ActingStaff(ctx, tx.Staff, "manage the formulary", managers...)
+		if err != nil {
 			return nil, err
 		}
 		// The item is read, changed and written whole: held, so that two
@@ -183,6 +197,10 @@ func (s *Service) Update(ctx context.Context, id string, in UpdateFormularyItemI
 		f = check(&c, f)
 		if err := c.Err(); err != nil {
 			return nil, err
+		}
+		if lowersSchedule(d.ControlledSchedule, f.controlledSchedule) && actor.Kind != staff.KindADMINISTRATOR {
+			return nil, apperr.Denied("only an administrator may lower or remove a controlled drug's schedule: " +
+				"the pharmacist who dispenses it would otherwise drop its witness alone")
 		}
 		u := tx.Drug.UpdateOne(d).SetGenericName(f.genericName).SetBrandNames(f.brandNames).SetIngredients(f.ingredients).
 			SetUnitOfIssue(f.unitOfIssue).SetReorderLevel(f.reorderLevel)

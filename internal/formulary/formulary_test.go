@@ -160,6 +160,30 @@ func TestUpdateFormularyItem(t *testing.T) {
 	}
 }
 
+// TestOnlyAnAdministratorLowersASchedule: the pharmacist who dispenses a
+// controlled drug cannot drop its witness by declassifying it.
+func TestOnlyAnAdministratorLowersASchedule(t *testing.T) {
+	f := setup(t)
+	morphine := f.client.Drug.Query().Where(drug.Code("MORPH10INJ")).OnlyX(f.system)
+	for _, to := range []*drug.ControlledSchedule{nil, ptr(drug.ControlledScheduleIV)} {
+		_, err := f.svc.Update(f.pharmacist, morphine.ID, UpdateFormularyItemInput{ControlledSchedule: graphql.OmittableOf(to)})
+		if apperr.CodeOf(err) != apperr.Forbidden {
+			t.Fatalf("pharmacist lowering to %v: %v", to, err)
+		}
+	}
+	if got := f.client.Drug.GetX(f.system, morphine.ID); got.ControlledSchedule == nil || *got.ControlledSchedule != drug.ControlledScheduleII {
+		t.Fatalf("schedule changed: %v", got.ControlledSchedule)
+	}
+	// Raising one needs no one else; lowering it needs an administrator.
+	para := f.client.Drug.Query().Where(drug.Code("PARA500TAB")).OnlyX(f.system)
+	if _, err := f.svc.Update(f.pharmacist, para.ID, UpdateFormularyItemInput{ControlledSchedule: graphql.OmittableOf(ptr(drug.ControlledScheduleV))}); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := f.svc.Update(f.admin, para.ID, UpdateFormularyItemInput{ControlledSchedule: graphql.OmittableOf[*drug.ControlledSchedule](nil)}); err != nil || d.ControlledSchedule != nil {
+		t.Fatalf("admin declassifying: %v %v", d, err)
+	}
+}
+
 func TestDeactivateAndReactivate(t *testing.T) {
 	f := setup(t)
 	amox := f.client.Drug.Query().Where(drug.Code("AMOX500CAP")).OnlyX(f.system)
