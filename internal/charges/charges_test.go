@@ -196,6 +196,8 @@ func TestPriceListIsDatedAndPerPayer(t *testing.T) {
 		field string
 	}{
 		{SetTariffPriceInput{Code: "X", Name: "X", Category: tariff.CategoryITEM, Price: -1}, "input.price"},
+		// Times a quantity it would wrap around int64 into a negative charge.
+		{SetTariffPriceInput{Code: "X", Name: "X", Category: tariff.CategoryITEM, Price: MaxPrice + 1}, "input.price"},
 		{SetTariffPriceInput{Code: " ", Name: "X", Category: tariff.CategoryITEM}, "input.code"},
 		{SetTariffPriceInput{Code: "X", Name: "X", Category: "NOPE"}, "input.category"},
 		{SetTariffPriceInput{Code: "X", Name: "X", Category: tariff.CategoryITEM, EffectiveFrom: &past}, "input.effectiveFrom"},

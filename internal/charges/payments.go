@@ -61,8 +61,8 @@ func (s *Service) RecordPayment(ctx context.Context, in RecordPaymentInput) (*en
 	if err := payment.MethodValidator(in.Method); err != nil {
 		return nil, apperr.BadInput("input.method", "is not a payment method")
 	}
-	if in.Amount <= 0 {
-		return nil, apperr.BadInput("input.amount", "must be positive")
+	if in.Amount <= 0 || in.Amount > MaxPayment {
+		return nil, apperr.BadInput("input.amount", "must be positive and at most %d.00", MaxPayment/100)
 	}
 	hold := in.HoldExcessAsCredit != nil && *in.HoldExcessAsCredit
 	return store.Tx(ctx, s.store, func(ctx context.Context, tx *ent.Tx) (*ent.Payment, error) {

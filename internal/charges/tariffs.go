@@ -16,6 +16,13 @@ import (
 	"github.com/hmis-dev/hmis/internal/store"
 )
 
+// MaxPrice bounds a price on the list (a hundred million in major units): times the largest quantity a
+// charge takes it stays far inside int64 minor units, and so do an invoice's sums.
+const MaxPrice = 100_000_000_00
+
+// MaxPayment bounds one payment (ten billion in major units).
+const MaxPayment = 10_000_000_000_00
+
 // SetTariffPriceInput is the input of setTariffPrice: a new dated price of a
 // service, for every payer (PayerID nil) or for one.
 type SetTariffPriceInput struct {
@@ -47,8 +54,8 @@ func (s *Service) SetPrice(ctx context.Context, in SetTariffPriceInput) (*ent.Ta
 	if err := tariff.CategoryValidator(in.Category); err != nil {
 		return nil, apperr.BadInput("input.category", "is not a category of the price list")
 	}
-	if in.Price < 0 {
-		return nil, apperr.BadInput("input.price", "must not be negative")
+	if in.Price < 0 || in.Price > MaxPrice {
+		return nil, apperr.BadInput("input.price", "must be from 0.00 to %d.00", MaxPrice/100)
 	}
 	now := input.Stored(s.now())
 	from := now

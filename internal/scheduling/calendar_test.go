@@ -15,6 +15,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/outboxevent"
 	"github.com/hmis-dev/hmis/ent/staff"
 	"github.com/hmis-dev/hmis/internal/apperr"
+	"github.com/hmis-dev/hmis/internal/ehr"
 )
 
 // hospitalZone is three hours east of UTC and has no daylight saving, so
@@ -479,6 +480,13 @@ func TestVisitStartsAndCompletes(t *testing.T) {
 		if n := c.client.OutboxEvent.Query().Where(outboxevent.Type(string(typ))).CountX(ctx); n != 1 {
 			t.Fatalf("%d %s events", n, typ)
 		}
+	}
+	// The finished encounter is announced as when the record finishes one,
+	// which is what billing charges a consultation for.
+	finished := c.client.OutboxEvent.Query().
+		Where(outboxevent.Topic(ehr.EncountersTopic), outboxevent.Type(ehr.EncounterFinished)).AllX(ctx)
+	if len(finished) != 1 || !strings.Contains(string(finished[0].Payload), enc.ID) {
+		t.Fatalf("encounter events: %+v", finished)
 	}
 }
 

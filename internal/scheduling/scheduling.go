@@ -17,6 +17,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/predicate"
 	"github.com/hmis-dev/hmis/ent/staff"
 	"github.com/hmis-dev/hmis/internal/apperr"
+	"github.com/hmis-dev/hmis/internal/ehr"
 	"github.com/hmis-dev/hmis/internal/events"
 	"github.com/hmis-dev/hmis/internal/input"
 	"github.com/hmis-dev/hmis/internal/patients"
@@ -408,13 +409,34 @@ func (s *Service) Complete(ctx context.Context, id string) (*ent.Appointment, er
 		},
 		then: func(ctx context.Context, tx *ent.Tx, a *ent.Appointment) error {
 			// An encounter the record has cancelled meanwhile stays cancelled.
-			return tx.Encounter.Update().
-				Where(encounter.AppointmentID(a.ID), encounter.StatusEQ(encounter.StatusIN_PROGRESS)).
-				SetStatus(encounter.StatusFINISHED).
-				SetEndedAt(*a.CompletedAt).
-				Exec(ctx)
+			open, err := tx.Encounter.Query().
+				Where(encounter.AppointmentID(a.ID), encounter.StatusEQ(encounter.StatusIN_PROGRESS)).All(ctx)
+			if err != nil {
+				return err
+			}
+			for _, e := range open {
+				if err := tx.Encounter.Update().Where(encounter.ID(e.ID), encounter.StatusEQ(encounter.StatusIN_PROGRESS)).
+					SetStatus(encounter.StatusFINISHED).SetEndedAt(*a.CompletedAt).Exec(ctx); err != nil {
+					return err
+				}
+				// The same announcement as finishing it from the record, so
+				// that billing charges the consultation either way.
+				if err := events.Record(ctx, tx, ehr.EncountersTopic, ehr.EncounterFinished, ehr.EncounterEvent{
+					EncounterID: e.ID, PatientID: e.PatientID, DepartmentID: derefString(e.DepartmentID), Type: string(e.Type),
+				}); err != nil {
+					return err
+				}
+			}
+			return nil
 		},
 	})
+}
+
+func derefString(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }
 
 // MarkNoShow records that the patient of a booked appointment never came.
