@@ -3,14 +3,7 @@
 package charges
 
 import (
-	"os"
-	"regexp"
-	"strings"
 	"testing"
-
-	"github.com/vektah/gqlparser/v2/ast"
-	"github.com/vektah/gqlparser/v2/formatter"
-	"github.com/vektah/gqlparser/v2/parser"
 
 	"github.com/hmis-dev/hmis/internal/apitest/harness"
 )
@@ -68,33 +61,13 @@ func TestClerkChargesAndThePatientSeesOnlyTheirOwn(t *testing.T) {
 // examples keep up with the schema.
 func TestREADMEBillingOperationsAreValid(t *testing.T) {
 	t.Parallel()
-	readme, err := os.ReadFile(harness.RepoFile(t, "README.md"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	text := string(readme)
-	start := strings.Index(text, "## Billing: charges, invoices and payments")
-	harness.Must(t, start >= 0, "README has no billing section")
-	section := text[start:]
-	if end := strings.Index(section[3:], "\n## "); end >= 0 {
-		section = section[:end+3]
-	}
+	ops := harness.READMEOperations(t, "## Billing: charges, invoices and payments")
 	s := harness.NewServer(t)
-	checked := 0
-	for _, block := range regexp.MustCompile("(?s)```graphql\n(.*?)```").FindAllStringSubmatch(section, -1) {
-		doc, perr := parser.ParseQuery(&ast.Source{Input: block[1]})
-		if perr != nil {
-			t.Fatalf("README block does not parse: %v", perr)
-		}
-		for _, op := range doc.Operations {
-			var b strings.Builder
-			formatter.NewFormatter(&b).FormatQueryDocument(&ast.QueryDocument{Operations: ast.OperationList{op}})
-			r := s.As("admin", b.String(), nil)
-			for _, e := range r.Errors {
-				harness.Must(t, e.Code() == "BAD_USER_INPUT" || e.Code() == "NOT_FOUND", "README operation: %s %v\n%s", e.Code(), e, b.String())
-			}
-			checked++
+	for _, op := range ops {
+		r := s.As("admin", op.Document, nil)
+		for _, e := range r.Errors {
+			harness.Must(t, e.Code() == "BAD_USER_INPUT" || e.Code() == "NOT_FOUND", "README operation: %s %v\n%s", e.Code(), e, op.Document)
 		}
 	}
-	harness.Must(t, checked >= 12, "only %d README billing operations found", checked)
+	harness.Must(t, len(ops) >= 12, "only %d README billing operations found", len(ops))
 }
