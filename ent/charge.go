@@ -62,6 +62,10 @@ type Charge struct {
 	ReversedByID *string `json:"reversed_by_id,omitempty"`
 	// ReversedAt holds the value of the "reversed_at" field.
 	ReversedAt *time.Time `json:"reversed_at,omitempty"`
+	// The part the patient's insurance pays, from the split when the charge was invoiced; 0 while unbilled.
+	PayerShare int64 `json:"payer_share,omitempty"`
+	// The department whose revenue the charge is, when known (consultations, bed-days).
+	DepartmentID *string `json:"department_id,omitempty"`
 	// The invoice the charge is billed on; empty while unbilled.
 	InvoiceID *string `json:"invoice_id,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
@@ -123,9 +127,9 @@ func (*Charge) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case charge.FieldQuantity, charge.FieldUnitPrice, charge.FieldAmount:
+		case charge.FieldQuantity, charge.FieldUnitPrice, charge.FieldAmount, charge.FieldPayerShare:
 			values[i] = new(sql.NullInt64)
-		case charge.FieldID, charge.FieldPatientID, charge.FieldSourceType, charge.FieldSourceID, charge.FieldDay, charge.FieldEncounterID, charge.FieldAdmissionID, charge.FieldTariffID, charge.FieldCode, charge.FieldDescription, charge.FieldCategory, charge.FieldCreatedByID, charge.FieldStatus, charge.FieldReversalReason, charge.FieldReversedByID, charge.FieldInvoiceID:
+		case charge.FieldID, charge.FieldPatientID, charge.FieldSourceType, charge.FieldSourceID, charge.FieldDay, charge.FieldEncounterID, charge.FieldAdmissionID, charge.FieldTariffID, charge.FieldCode, charge.FieldDescription, charge.FieldCategory, charge.FieldCreatedByID, charge.FieldStatus, charge.FieldReversalReason, charge.FieldReversedByID, charge.FieldDepartmentID, charge.FieldInvoiceID:
 			values[i] = new(sql.NullString)
 		case charge.FieldCreatedAt, charge.FieldUpdatedAt, charge.FieldServiceAt, charge.FieldReversedAt:
 			values[i] = new(sql.NullTime)
@@ -283,6 +287,19 @@ func (_m *Charge) assignValues(columns []string, values []any) error {
 				_m.ReversedAt = new(time.Time)
 				*_m.ReversedAt = value.Time
 			}
+		case charge.FieldPayerShare:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field payer_share", values[i])
+			} else if value.Valid {
+				_m.PayerShare = value.Int64
+			}
+		case charge.FieldDepartmentID:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field department_id", values[i])
+			} else if value.Valid {
+				_m.DepartmentID = new(string)
+				*_m.DepartmentID = value.String
+			}
 		case charge.FieldInvoiceID:
 			if value, ok := values[i].(*sql.NullString); !ok {
 				return fmt.Errorf("unexpected type %T for field invoice_id", values[i])
@@ -416,6 +433,14 @@ func (_m *Charge) String() string {
 	if v := _m.ReversedAt; v != nil {
 		builder.WriteString("reversed_at=")
 		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	builder.WriteString("payer_share=")
+	builder.WriteString(fmt.Sprintf("%v", _m.PayerShare))
+	builder.WriteString(", ")
+	if v := _m.DepartmentID; v != nil {
+		builder.WriteString("department_id=")
+		builder.WriteString(*v)
 	}
 	builder.WriteString(", ")
 	if v := _m.InvoiceID; v != nil {

@@ -237,6 +237,34 @@ func (_c *ChargeCreate) SetNillableReversedAt(v *time.Time) *ChargeCreate {
 	return _c
 }
 
+// SetPayerShare sets the "payer_share" field.
+func (_c *ChargeCreate) SetPayerShare(v int64) *ChargeCreate {
+	_c.mutation.SetPayerShare(v)
+	return _c
+}
+
+// SetNillablePayerShare sets the "payer_share" field if the given value is not nil.
+func (_c *ChargeCreate) SetNillablePayerShare(v *int64) *ChargeCreate {
+	if v != nil {
+		_c.SetPayerShare(*v)
+	}
+	return _c
+}
+
+// SetDepartmentID sets the "department_id" field.
+func (_c *ChargeCreate) SetDepartmentID(v string) *ChargeCreate {
+	_c.mutation.SetDepartmentID(v)
+	return _c
+}
+
+// SetNillableDepartmentID sets the "department_id" field if the given value is not nil.
+func (_c *ChargeCreate) SetNillableDepartmentID(v *string) *ChargeCreate {
+	if v != nil {
+		_c.SetDepartmentID(*v)
+	}
+	return _c
+}
+
 // SetInvoiceID sets the "invoice_id" field.
 func (_c *ChargeCreate) SetInvoiceID(v string) *ChargeCreate {
 	_c.mutation.SetInvoiceID(v)
@@ -331,6 +359,10 @@ func (_c *ChargeCreate) defaults() {
 		v := charge.DefaultStatus
 		_c.mutation.SetStatus(v)
 	}
+	if _, ok := _c.mutation.PayerShare(); !ok {
+		v := charge.DefaultPayerShare
+		_c.mutation.SetPayerShare(v)
+	}
 	if _, ok := _c.mutation.ID(); !ok {
 		v := charge.DefaultID()
 		_c.mutation.SetID(v)
@@ -424,6 +456,14 @@ func (_c *ChargeCreate) check() error {
 	if v, ok := _c.mutation.ReversalReason(); ok {
 		if err := charge.ReversalReasonValidator(v); err != nil {
 			return &ValidationError{Name: "reversal_reason", err: fmt.Errorf(`ent: validator failed for field "Charge.reversal_reason": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.PayerShare(); !ok {
+		return &ValidationError{Name: "payer_share", err: errors.New(`ent: missing required field "Charge.payer_share"`)}
+	}
+	if v, ok := _c.mutation.PayerShare(); ok {
+		if err := charge.PayerShareValidator(v); err != nil {
+			return &ValidationError{Name: "payer_share", err: fmt.Errorf(`ent: validator failed for field "Charge.payer_share": %w`, err)}
 		}
 	}
 	if v, ok := _c.mutation.ID(); ok {
@@ -544,6 +584,14 @@ func (_c *ChargeCreate) createSpec() (*Charge, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.ReversedAt(); ok {
 		_spec.SetField(charge.FieldReversedAt, field.TypeTime, value)
 		_node.ReversedAt = &value
+	}
+	if value, ok := _c.mutation.PayerShare(); ok {
+		_spec.SetField(charge.FieldPayerShare, field.TypeInt64, value)
+		_node.PayerShare = value
+	}
+	if value, ok := _c.mutation.DepartmentID(); ok {
+		_spec.SetField(charge.FieldDepartmentID, field.TypeString, value)
+		_node.DepartmentID = &value
 	}
 	if nodes := _c.mutation.PatientIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{

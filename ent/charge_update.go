@@ -124,6 +124,27 @@ func (_u *ChargeUpdate) ClearReversedAt() *ChargeUpdate {
 	return _u
 }
 
+// SetPayerShare sets the "payer_share" field.
+func (_u *ChargeUpdate) SetPayerShare(v int64) *ChargeUpdate {
+	_u.mutation.ResetPayerShare()
+	_u.mutation.SetPayerShare(v)
+	return _u
+}
+
+// SetNillablePayerShare sets the "payer_share" field if the given value is not nil.
+func (_u *ChargeUpdate) SetNillablePayerShare(v *int64) *ChargeUpdate {
+	if v != nil {
+		_u.SetPayerShare(*v)
+	}
+	return _u
+}
+
+// AddPayerShare adds value to the "payer_share" field.
+func (_u *ChargeUpdate) AddPayerShare(v int64) *ChargeUpdate {
+	_u.mutation.AddPayerShare(v)
+	return _u
+}
+
 // SetInvoiceID sets the "invoice_id" field.
 func (_u *ChargeUpdate) SetInvoiceID(v string) *ChargeUpdate {
 	_u.mutation.SetInvoiceID(v)
@@ -224,6 +245,11 @@ func (_u *ChargeUpdate) check() error {
 			return &ValidationError{Name: "reversal_reason", err: fmt.Errorf(`ent: validator failed for field "Charge.reversal_reason": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.PayerShare(); ok {
+		if err := charge.PayerShareValidator(v); err != nil {
+			return &ValidationError{Name: "payer_share", err: fmt.Errorf(`ent: validator failed for field "Charge.payer_share": %w`, err)}
+		}
+	}
 	if _u.mutation.PatientCleared() && len(_u.mutation.PatientIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "Charge.patient"`)
 	}
@@ -274,6 +300,15 @@ func (_u *ChargeUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if _u.mutation.ReversedAtCleared() {
 		_spec.ClearField(charge.FieldReversedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.PayerShare(); ok {
+		_spec.SetField(charge.FieldPayerShare, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedPayerShare(); ok {
+		_spec.AddField(charge.FieldPayerShare, field.TypeInt64, value)
+	}
+	if _u.mutation.DepartmentIDCleared() {
+		_spec.ClearField(charge.FieldDepartmentID, field.TypeString)
 	}
 	if _u.mutation.PatientCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -447,6 +482,27 @@ func (_u *ChargeUpdateOne) ClearReversedAt() *ChargeUpdateOne {
 	return _u
 }
 
+// SetPayerShare sets the "payer_share" field.
+func (_u *ChargeUpdateOne) SetPayerShare(v int64) *ChargeUpdateOne {
+	_u.mutation.ResetPayerShare()
+	_u.mutation.SetPayerShare(v)
+	return _u
+}
+
+// SetNillablePayerShare sets the "payer_share" field if the given value is not nil.
+func (_u *ChargeUpdateOne) SetNillablePayerShare(v *int64) *ChargeUpdateOne {
+	if v != nil {
+		_u.SetPayerShare(*v)
+	}
+	return _u
+}
+
+// AddPayerShare adds value to the "payer_share" field.
+func (_u *ChargeUpdateOne) AddPayerShare(v int64) *ChargeUpdateOne {
+	_u.mutation.AddPayerShare(v)
+	return _u
+}
+
 // SetInvoiceID sets the "invoice_id" field.
 func (_u *ChargeUpdateOne) SetInvoiceID(v string) *ChargeUpdateOne {
 	_u.mutation.SetInvoiceID(v)
@@ -560,6 +616,11 @@ func (_u *ChargeUpdateOne) check() error {
 			return &ValidationError{Name: "reversal_reason", err: fmt.Errorf(`ent: validator failed for field "Charge.reversal_reason": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.PayerShare(); ok {
+		if err := charge.PayerShareValidator(v); err != nil {
+			return &ValidationError{Name: "payer_share", err: fmt.Errorf(`ent: validator failed for field "Charge.payer_share": %w`, err)}
+		}
+	}
 	if _u.mutation.PatientCleared() && len(_u.mutation.PatientIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "Charge.patient"`)
 	}
@@ -627,6 +688,15 @@ func (_u *ChargeUpdateOne) sqlSave(ctx context.Context) (_node *Charge, err erro
 	}
 	if _u.mutation.ReversedAtCleared() {
 		_spec.ClearField(charge.FieldReversedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.PayerShare(); ok {
+		_spec.SetField(charge.FieldPayerShare, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedPayerShare(); ok {
+		_spec.AddField(charge.FieldPayerShare, field.TypeInt64, value)
+	}
+	if _u.mutation.DepartmentIDCleared() {
+		_spec.ClearField(charge.FieldDepartmentID, field.TypeString)
 	}
 	if _u.mutation.PatientCleared() {
 		edge := &sqlgraph.EdgeSpec{

@@ -34,11 +34,13 @@ type Claim struct {
 	PayerID string `json:"payer_id,omitempty"`
 	// EncounterID holds the value of the "encounter_id" field.
 	EncounterID *string `json:"encounter_id,omitempty"`
+	// The invoice whose payer share the claim bills; its remittance is paid onto it.
+	InvoiceID *string `json:"invoice_id,omitempty"`
 	// Version holds the value of the "version" field.
 	Version int `json:"version,omitempty"`
 	// PreviousID holds the value of the "previous_id" field.
 	PreviousID *string `json:"previous_id,omitempty"`
-	// Status holds the value of the "status" field.
+	// CANCELLED: its invoice was voided before the claim was submitted.
 	Status claim.Status `json:"status,omitempty"`
 	// ICD-10 codes of the encounter that the claim needs.
 	DiagnosisCodes []string `json:"diagnosis_codes,omitempty"`
@@ -173,7 +175,7 @@ func (*Claim) scanValues(columns []string) ([]any, error) {
 			values[i] = new([]byte)
 		case claim.FieldVersion, claim.FieldTotalClaimed, claim.FieldTotalApproved, claim.FieldTotalPaid:
 			values[i] = new(sql.NullInt64)
-		case claim.FieldID, claim.FieldPatientID, claim.FieldPolicyID, claim.FieldPayerID, claim.FieldEncounterID, claim.FieldPreviousID, claim.FieldStatus, claim.FieldDenialCode, claim.FieldRemittanceReference:
+		case claim.FieldID, claim.FieldPatientID, claim.FieldPolicyID, claim.FieldPayerID, claim.FieldEncounterID, claim.FieldInvoiceID, claim.FieldPreviousID, claim.FieldStatus, claim.FieldDenialCode, claim.FieldRemittanceReference:
 			values[i] = new(sql.NullString)
 		case claim.FieldCreatedAt, claim.FieldUpdatedAt, claim.FieldSubmittedAt, claim.FieldAdjudicatedAt, claim.FieldPaidAt:
 			values[i] = new(sql.NullTime)
@@ -234,6 +236,13 @@ func (_m *Claim) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.EncounterID = new(string)
 				*_m.EncounterID = value.String
+			}
+		case claim.FieldInvoiceID:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field invoice_id", values[i])
+			} else if value.Valid {
+				_m.InvoiceID = new(string)
+				*_m.InvoiceID = value.String
 			}
 		case claim.FieldVersion:
 			if value, ok := values[i].(*sql.NullInt64); !ok {
@@ -405,6 +414,11 @@ func (_m *Claim) String() string {
 	builder.WriteString(", ")
 	if v := _m.EncounterID; v != nil {
 		builder.WriteString("encounter_id=")
+		builder.WriteString(*v)
+	}
+	builder.WriteString(", ")
+	if v := _m.InvoiceID; v != nil {
+		builder.WriteString("invoice_id=")
 		builder.WriteString(*v)
 	}
 	builder.WriteString(", ")

@@ -85,6 +85,20 @@ func (_c *ClaimCreate) SetNillableEncounterID(v *string) *ClaimCreate {
 	return _c
 }
 
+// SetInvoiceID sets the "invoice_id" field.
+func (_c *ClaimCreate) SetInvoiceID(v string) *ClaimCreate {
+	_c.mutation.SetInvoiceID(v)
+	return _c
+}
+
+// SetNillableInvoiceID sets the "invoice_id" field if the given value is not nil.
+func (_c *ClaimCreate) SetNillableInvoiceID(v *string) *ClaimCreate {
+	if v != nil {
+		_c.SetInvoiceID(*v)
+	}
+	return _c
+}
+
 // SetVersion sets the "version" field.
 func (_c *ClaimCreate) SetVersion(v int) *ClaimCreate {
 	_c.mutation.SetVersion(v)
@@ -489,6 +503,10 @@ func (_c *ClaimCreate) createSpec() (*Claim, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.UpdatedAt(); ok {
 		_spec.SetField(claim.FieldUpdatedAt, field.TypeTime, value)
 		_node.UpdatedAt = value
+	}
+	if value, ok := _c.mutation.InvoiceID(); ok {
+		_spec.SetField(claim.FieldInvoiceID, field.TypeString, value)
+		_node.InvoiceID = &value
 	}
 	if value, ok := _c.mutation.Version(); ok {
 		_spec.SetField(claim.FieldVersion, field.TypeInt, value)

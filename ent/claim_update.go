@@ -102,6 +102,26 @@ func (_u *ClaimUpdate) ClearEncounterID() *ClaimUpdate {
 	return _u
 }
 
+// SetInvoiceID sets the "invoice_id" field.
+func (_u *ClaimUpdate) SetInvoiceID(v string) *ClaimUpdate {
+	_u.mutation.SetInvoiceID(v)
+	return _u
+}
+
+// SetNillableInvoiceID sets the "invoice_id" field if the given value is not nil.
+func (_u *ClaimUpdate) SetNillableInvoiceID(v *string) *ClaimUpdate {
+	if v != nil {
+		_u.SetInvoiceID(*v)
+	}
+	return _u
+}
+
+// ClearInvoiceID clears the value of the "invoice_id" field.
+func (_u *ClaimUpdate) ClearInvoiceID() *ClaimUpdate {
+	_u.mutation.ClearInvoiceID()
+	return _u
+}
+
 // SetVersion sets the "version" field.
 func (_u *ClaimUpdate) SetVersion(v int) *ClaimUpdate {
 	_u.mutation.ResetVersion()
@@ -576,6 +596,12 @@ func (_u *ClaimUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	if value, ok := _u.mutation.UpdatedAt(); ok {
 		_spec.SetField(claim.FieldUpdatedAt, field.TypeTime, value)
 	}
+	if value, ok := _u.mutation.InvoiceID(); ok {
+		_spec.SetField(claim.FieldInvoiceID, field.TypeString, value)
+	}
+	if _u.mutation.InvoiceIDCleared() {
+		_spec.ClearField(claim.FieldInvoiceID, field.TypeString)
+	}
 	if value, ok := _u.mutation.Version(); ok {
 		_spec.SetField(claim.FieldVersion, field.TypeInt, value)
 	}
@@ -954,6 +980,26 @@ func (_u *ClaimUpdateOne) SetNillableEncounterID(v *string) *ClaimUpdateOne {
 // ClearEncounterID clears the value of the "encounter_id" field.
 func (_u *ClaimUpdateOne) ClearEncounterID() *ClaimUpdateOne {
 	_u.mutation.ClearEncounterID()
+	return _u
+}
+
+// SetInvoiceID sets the "invoice_id" field.
+func (_u *ClaimUpdateOne) SetInvoiceID(v string) *ClaimUpdateOne {
+	_u.mutation.SetInvoiceID(v)
+	return _u
+}
+
+// SetNillableInvoiceID sets the "invoice_id" field if the given value is not nil.
+func (_u *ClaimUpdateOne) SetNillableInvoiceID(v *string) *ClaimUpdateOne {
+	if v != nil {
+		_u.SetInvoiceID(*v)
+	}
+	return _u
+}
+
+// ClearInvoiceID clears the value of the "invoice_id" field.
+func (_u *ClaimUpdateOne) ClearInvoiceID() *ClaimUpdateOne {
+	_u.mutation.ClearInvoiceID()
 	return _u
 }
 
@@ -1460,6 +1506,12 @@ func (_u *ClaimUpdateOne) sqlSave(ctx context.Context) (_node *Claim, err error)
 	}
 	if value, ok := _u.mutation.UpdatedAt(); ok {
 		_spec.SetField(claim.FieldUpdatedAt, field.TypeTime, value)
+	}
+	if value, ok := _u.mutation.InvoiceID(); ok {
+		_spec.SetField(claim.FieldInvoiceID, field.TypeString, value)
+	}
+	if _u.mutation.InvoiceIDCleared() {
+		_spec.ClearField(claim.FieldInvoiceID, field.TypeString)
 	}
 	if value, ok := _u.mutation.Version(); ok {
 		_spec.SetField(claim.FieldVersion, field.TypeInt, value)

@@ -46,6 +46,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/insuranceplan"
 	"github.com/hmis-dev/hmis/ent/insurancepolicy"
 	"github.com/hmis-dev/hmis/ent/invoice"
+	"github.com/hmis-dev/hmis/ent/invoiceadjustment"
 	"github.com/hmis-dev/hmis/ent/invoicecounter"
 	"github.com/hmis-dev/hmis/ent/invoicediscount"
 	"github.com/hmis-dev/hmis/ent/journalentry"
@@ -68,12 +69,14 @@ import (
 	"github.com/hmis-dev/hmis/ent/patientidentifier"
 	"github.com/hmis-dev/hmis/ent/payer"
 	"github.com/hmis-dev/hmis/ent/payment"
+	"github.com/hmis-dev/hmis/ent/paymentallocation"
 	"github.com/hmis-dev/hmis/ent/planversion"
 	"github.com/hmis-dev/hmis/ent/preauthorization"
 	"github.com/hmis-dev/hmis/ent/problem"
 	"github.com/hmis-dev/hmis/ent/provideravailability"
 	"github.com/hmis-dev/hmis/ent/providertimeoff"
 	"github.com/hmis-dev/hmis/ent/referral"
+	"github.com/hmis-dev/hmis/ent/refund"
 	"github.com/hmis-dev/hmis/ent/room"
 	"github.com/hmis-dev/hmis/ent/session"
 	"github.com/hmis-dev/hmis/ent/staff"
@@ -154,6 +157,8 @@ type Client struct {
 	InsurancePolicy *InsurancePolicyClient
 	// Invoice is the client for interacting with the Invoice builders.
 	Invoice *InvoiceClient
+	// InvoiceAdjustment is the client for interacting with the InvoiceAdjustment builders.
+	InvoiceAdjustment *InvoiceAdjustmentClient
 	// InvoiceCounter is the client for interacting with the InvoiceCounter builders.
 	InvoiceCounter *InvoiceCounterClient
 	// InvoiceDiscount is the client for interacting with the InvoiceDiscount builders.
@@ -198,6 +203,8 @@ type Client struct {
 	Payer *PayerClient
 	// Payment is the client for interacting with the Payment builders.
 	Payment *PaymentClient
+	// PaymentAllocation is the client for interacting with the PaymentAllocation builders.
+	PaymentAllocation *PaymentAllocationClient
 	// PlanVersion is the client for interacting with the PlanVersion builders.
 	PlanVersion *PlanVersionClient
 	// PreAuthorization is the client for interacting with the PreAuthorization builders.
@@ -210,6 +217,8 @@ type Client struct {
 	ProviderTimeOff *ProviderTimeOffClient
 	// Referral is the client for interacting with the Referral builders.
 	Referral *ReferralClient
+	// Refund is the client for interacting with the Refund builders.
+	Refund *RefundClient
 	// Room is the client for interacting with the Room builders.
 	Room *RoomClient
 	// Session is the client for interacting with the Session builders.
@@ -270,6 +279,7 @@ func (c *Client) init() {
 	c.InsurancePlan = NewInsurancePlanClient(c.config)
 	c.InsurancePolicy = NewInsurancePolicyClient(c.config)
 	c.Invoice = NewInvoiceClient(c.config)
+	c.InvoiceAdjustment = NewInvoiceAdjustmentClient(c.config)
 	c.InvoiceCounter = NewInvoiceCounterClient(c.config)
 	c.InvoiceDiscount = NewInvoiceDiscountClient(c.config)
 	c.JournalEntry = NewJournalEntryClient(c.config)
@@ -292,12 +302,14 @@ func (c *Client) init() {
 	c.PatientIdentifier = NewPatientIdentifierClient(c.config)
 	c.Payer = NewPayerClient(c.config)
 	c.Payment = NewPaymentClient(c.config)
+	c.PaymentAllocation = NewPaymentAllocationClient(c.config)
 	c.PlanVersion = NewPlanVersionClient(c.config)
 	c.PreAuthorization = NewPreAuthorizationClient(c.config)
 	c.Problem = NewProblemClient(c.config)
 	c.ProviderAvailability = NewProviderAvailabilityClient(c.config)
 	c.ProviderTimeOff = NewProviderTimeOffClient(c.config)
 	c.Referral = NewReferralClient(c.config)
+	c.Refund = NewRefundClient(c.config)
 	c.Room = NewRoomClient(c.config)
 	c.Session = NewSessionClient(c.config)
 	c.Staff = NewStaffClient(c.config)
@@ -430,6 +442,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		InsurancePlan:        NewInsurancePlanClient(cfg),
 		InsurancePolicy:      NewInsurancePolicyClient(cfg),
 		Invoice:              NewInvoiceClient(cfg),
+		InvoiceAdjustment:    NewInvoiceAdjustmentClient(cfg),
 		InvoiceCounter:       NewInvoiceCounterClient(cfg),
 		InvoiceDiscount:      NewInvoiceDiscountClient(cfg),
 		JournalEntry:         NewJournalEntryClient(cfg),
@@ -452,12 +465,14 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		PatientIdentifier:    NewPatientIdentifierClient(cfg),
 		Payer:                NewPayerClient(cfg),
 		Payment:              NewPaymentClient(cfg),
+		PaymentAllocation:    NewPaymentAllocationClient(cfg),
 		PlanVersion:          NewPlanVersionClient(cfg),
 		PreAuthorization:     NewPreAuthorizationClient(cfg),
 		Problem:              NewProblemClient(cfg),
 		ProviderAvailability: NewProviderAvailabilityClient(cfg),
 		ProviderTimeOff:      NewProviderTimeOffClient(cfg),
 		Referral:             NewReferralClient(cfg),
+		Refund:               NewRefundClient(cfg),
 		Room:                 NewRoomClient(cfg),
 		Session:              NewSessionClient(cfg),
 		Staff:                NewStaffClient(cfg),
@@ -517,6 +532,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		InsurancePlan:        NewInsurancePlanClient(cfg),
 		InsurancePolicy:      NewInsurancePolicyClient(cfg),
 		Invoice:              NewInvoiceClient(cfg),
+		InvoiceAdjustment:    NewInvoiceAdjustmentClient(cfg),
 		InvoiceCounter:       NewInvoiceCounterClient(cfg),
 		InvoiceDiscount:      NewInvoiceDiscountClient(cfg),
 		JournalEntry:         NewJournalEntryClient(cfg),
@@ -539,12 +555,14 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		PatientIdentifier:    NewPatientIdentifierClient(cfg),
 		Payer:                NewPayerClient(cfg),
 		Payment:              NewPaymentClient(cfg),
+		PaymentAllocation:    NewPaymentAllocationClient(cfg),
 		PlanVersion:          NewPlanVersionClient(cfg),
 		PreAuthorization:     NewPreAuthorizationClient(cfg),
 		Problem:              NewProblemClient(cfg),
 		ProviderAvailability: NewProviderAvailabilityClient(cfg),
 		ProviderTimeOff:      NewProviderTimeOffClient(cfg),
 		Referral:             NewReferralClient(cfg),
+		Refund:               NewRefundClient(cfg),
 		Room:                 NewRoomClient(cfg),
 		Session:              NewSessionClient(cfg),
 		Staff:                NewStaffClient(cfg),
@@ -589,15 +607,15 @@ func (c *Client) Use(hooks ...Hook) {
 		c.CareTeamMember, c.Charge, c.Claim, c.ClaimLine, c.ClinicalNote,
 		c.CoverageRule, c.Department, c.Dispensing, c.DispensingLine, c.Drug,
 		c.DrugInteraction, c.Encounter, c.HistoryItem, c.Icd10Code, c.InsurancePlan,
-		c.InsurancePolicy, c.Invoice, c.InvoiceCounter, c.InvoiceDiscount,
-		c.JournalEntry, c.JournalLine, c.LabOrder, c.LabOrderItem, c.LabPanel,
-		c.LabReferenceRange, c.LabResult, c.LabSpecimen, c.LabTest, c.LedgerAccount,
-		c.MedicationOrder, c.MfaChallenge, c.MfaRecoveryCode, c.Observation,
-		c.OutboxEvent, c.Patient, c.PatientContact, c.PatientIdentifier, c.Payer,
-		c.Payment, c.PlanVersion, c.PreAuthorization, c.Problem,
-		c.ProviderAvailability, c.ProviderTimeOff, c.Referral, c.Room, c.Session,
-		c.Staff, c.StockBatch, c.StockLocation, c.StockMovement, c.Tariff, c.User,
-		c.Ward,
+		c.InsurancePolicy, c.Invoice, c.InvoiceAdjustment, c.InvoiceCounter,
+		c.InvoiceDiscount, c.JournalEntry, c.JournalLine, c.LabOrder, c.LabOrderItem,
+		c.LabPanel, c.LabReferenceRange, c.LabResult, c.LabSpecimen, c.LabTest,
+		c.LedgerAccount, c.MedicationOrder, c.MfaChallenge, c.MfaRecoveryCode,
+		c.Observation, c.OutboxEvent, c.Patient, c.PatientContact, c.PatientIdentifier,
+		c.Payer, c.Payment, c.PaymentAllocation, c.PlanVersion, c.PreAuthorization,
+		c.Problem, c.ProviderAvailability, c.ProviderTimeOff, c.Referral, c.Refund,
+		c.Room, c.Session, c.Staff, c.StockBatch, c.StockLocation, c.StockMovement,
+		c.Tariff, c.User, c.Ward,
 	} {
 		n.Use(hooks...)
 	}
@@ -613,15 +631,15 @@ func (c *Client) Intercept(interceptors ...Interceptor) {
 		c.CareTeamMember, c.Charge, c.Claim, c.ClaimLine, c.ClinicalNote,
 		c.CoverageRule, c.Department, c.Dispensing, c.DispensingLine, c.Drug,
 		c.DrugInteraction, c.Encounter, c.HistoryItem, c.Icd10Code, c.InsurancePlan,
-		c.InsurancePolicy, c.Invoice, c.InvoiceCounter, c.InvoiceDiscount,
-		c.JournalEntry, c.JournalLine, c.LabOrder, c.LabOrderItem, c.LabPanel,
-		c.LabReferenceRange, c.LabResult, c.LabSpecimen, c.LabTest, c.LedgerAccount,
-		c.MedicationOrder, c.MfaChallenge, c.MfaRecoveryCode, c.Observation,
-		c.OutboxEvent, c.Patient, c.PatientContact, c.PatientIdentifier, c.Payer,
-		c.Payment, c.PlanVersion, c.PreAuthorization, c.Problem,
-		c.ProviderAvailability, c.ProviderTimeOff, c.Referral, c.Room, c.Session,
-		c.Staff, c.StockBatch, c.StockLocation, c.StockMovement, c.Tariff, c.User,
-		c.Ward,
+		c.InsurancePolicy, c.Invoice, c.InvoiceAdjustment, c.InvoiceCounter,
+		c.InvoiceDiscount, c.JournalEntry, c.JournalLine, c.LabOrder, c.LabOrderItem,
+		c.LabPanel, c.LabReferenceRange, c.LabResult, c.LabSpecimen, c.LabTest,
+		c.LedgerAccount, c.MedicationOrder, c.MfaChallenge, c.MfaRecoveryCode,
+		c.Observation, c.OutboxEvent, c.Patient, c.PatientContact, c.PatientIdentifier,
+		c.Payer, c.Payment, c.PaymentAllocation, c.PlanVersion, c.PreAuthorization,
+		c.Problem, c.ProviderAvailability, c.ProviderTimeOff, c.Referral, c.Refund,
+		c.Room, c.Session, c.Staff, c.StockBatch, c.StockLocation, c.StockMovement,
+		c.Tariff, c.User, c.Ward,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -692,6 +710,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.InsurancePolicy.mutate(ctx, m)
 	case *InvoiceMutation:
 		return c.Invoice.mutate(ctx, m)
+	case *InvoiceAdjustmentMutation:
+		return c.InvoiceAdjustment.mutate(ctx, m)
 	case *InvoiceCounterMutation:
 		return c.InvoiceCounter.mutate(ctx, m)
 	case *InvoiceDiscountMutation:
@@ -736,6 +756,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.Payer.mutate(ctx, m)
 	case *PaymentMutation:
 		return c.Payment.mutate(ctx, m)
+	case *PaymentAllocationMutation:
+		return c.PaymentAllocation.mutate(ctx, m)
 	case *PlanVersionMutation:
 		return c.PlanVersion.mutate(ctx, m)
 	case *PreAuthorizationMutation:
@@ -748,6 +770,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.ProviderTimeOff.mutate(ctx, m)
 	case *ReferralMutation:
 		return c.Referral.mutate(ctx, m)
+	case *RefundMutation:
+		return c.Refund.mutate(ctx, m)
 	case *RoomMutation:
 		return c.Room.mutate(ctx, m)
 	case *SessionMutation:
@@ -6165,6 +6189,38 @@ func (c *InvoiceClient) QueryDiscounts(_m *Invoice) *InvoiceDiscountQuery {
 	return query
 }
 
+// QueryAllocations queries the allocations edge of a Invoice.
+func (c *InvoiceClient) QueryAllocations(_m *Invoice) *PaymentAllocationQuery {
+	query := (&PaymentAllocationClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(invoice.Table, invoice.FieldID, id),
+			sqlgraph.To(paymentallocation.Table, paymentallocation.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, invoice.AllocationsTable, invoice.AllocationsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryAdjustments queries the adjustments edge of a Invoice.
+func (c *InvoiceClient) QueryAdjustments(_m *Invoice) *InvoiceAdjustmentQuery {
+	query := (&InvoiceAdjustmentClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(invoice.Table, invoice.FieldID, id),
+			sqlgraph.To(invoiceadjustment.Table, invoiceadjustment.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, invoice.AdjustmentsTable, invoice.AdjustmentsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
 // Hooks returns the client hooks.
 func (c *InvoiceClient) Hooks() []Hook {
 	return c.hooks.Invoice
@@ -6187,6 +6243,171 @@ func (c *InvoiceClient) mutate(ctx context.Context, m *InvoiceMutation) (Value, 
 		return (&InvoiceDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown Invoice mutation op: %q", m.Op())
+	}
+}
+
+// InvoiceAdjustmentClient is a client for the InvoiceAdjustment schema.
+type InvoiceAdjustmentClient struct {
+	config
+}
+
+// NewInvoiceAdjustmentClient returns a client for the InvoiceAdjustment from the given config.
+func NewInvoiceAdjustmentClient(c config) *InvoiceAdjustmentClient {
+	return &InvoiceAdjustmentClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `invoiceadjustment.Hooks(f(g(h())))`.
+func (c *InvoiceAdjustmentClient) Use(hooks ...Hook) {
+	c.hooks.InvoiceAdjustment = append(c.hooks.InvoiceAdjustment, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `invoiceadjustment.Intercept(f(g(h())))`.
+func (c *InvoiceAdjustmentClient) Intercept(interceptors ...Interceptor) {
+	c.inters.InvoiceAdjustment = append(c.inters.InvoiceAdjustment, interceptors...)
+}
+
+// Create returns a builder for creating a InvoiceAdjustment entity.
+func (c *InvoiceAdjustmentClient) Create() *InvoiceAdjustmentCreate {
+	mutation := newInvoiceAdjustmentMutation(c.config, OpCreate)
+	return &InvoiceAdjustmentCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of InvoiceAdjustment entities.
+func (c *InvoiceAdjustmentClient) CreateBulk(builders ...*InvoiceAdjustmentCreate) *InvoiceAdjustmentCreateBulk {
+	return &InvoiceAdjustmentCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *InvoiceAdjustmentClient) MapCreateBulk(slice any, setFunc func(*InvoiceAdjustmentCreate, int)) *InvoiceAdjustmentCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &InvoiceAdjustmentCreateBulk{err: fmt.Errorf("calling to InvoiceAdjustmentClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*InvoiceAdjustmentCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &InvoiceAdjustmentCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for InvoiceAdjustment.
+func (c *InvoiceAdjustmentClient) Update() *InvoiceAdjustmentUpdate {
+	mutation := newInvoiceAdjustmentMutation(c.config, OpUpdate)
+	return &InvoiceAdjustmentUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *InvoiceAdjustmentClient) UpdateOne(_m *InvoiceAdjustment) *InvoiceAdjustmentUpdateOne {
+	mutation := newInvoiceAdjustmentMutation(c.config, OpUpdateOne, withInvoiceAdjustment(_m))
+	return &InvoiceAdjustmentUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *InvoiceAdjustmentClient) UpdateOneID(id string) *InvoiceAdjustmentUpdateOne {
+	mutation := newInvoiceAdjustmentMutation(c.config, OpUpdateOne, withInvoiceAdjustmentID(id))
+	return &InvoiceAdjustmentUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for InvoiceAdjustment.
+func (c *InvoiceAdjustmentClient) Delete() *InvoiceAdjustmentDelete {
+	mutation := newInvoiceAdjustmentMutation(c.config, OpDelete)
+	return &InvoiceAdjustmentDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *InvoiceAdjustmentClient) DeleteOne(_m *InvoiceAdjustment) *InvoiceAdjustmentDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *InvoiceAdjustmentClient) DeleteOneID(id string) *InvoiceAdjustmentDeleteOne {
+	builder := c.Delete().Where(invoiceadjustment.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &InvoiceAdjustmentDeleteOne{builder}
+}
+
+// Query returns a query builder for InvoiceAdjustment.
+func (c *InvoiceAdjustmentClient) Query() *InvoiceAdjustmentQuery {
+	return &InvoiceAdjustmentQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeInvoiceAdjustment},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a InvoiceAdjustment entity by its id.
+func (c *InvoiceAdjustmentClient) Get(ctx context.Context, id string) (*InvoiceAdjustment, error) {
+	return c.Query().Where(invoiceadjustment.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *InvoiceAdjustmentClient) GetX(ctx context.Context, id string) *InvoiceAdjustment {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryPatient queries the patient edge of a InvoiceAdjustment.
+func (c *InvoiceAdjustmentClient) QueryPatient(_m *InvoiceAdjustment) *PatientQuery {
+	query := (&PatientClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(invoiceadjustment.Table, invoiceadjustment.FieldID, id),
+			sqlgraph.To(patient.Table, patient.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, invoiceadjustment.PatientTable, invoiceadjustment.PatientColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryInvoice queries the invoice edge of a InvoiceAdjustment.
+func (c *InvoiceAdjustmentClient) QueryInvoice(_m *InvoiceAdjustment) *InvoiceQuery {
+	query := (&InvoiceClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(invoiceadjustment.Table, invoiceadjustment.FieldID, id),
+			sqlgraph.To(invoice.Table, invoice.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, invoiceadjustment.InvoiceTable, invoiceadjustment.InvoiceColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *InvoiceAdjustmentClient) Hooks() []Hook {
+	return c.hooks.InvoiceAdjustment
+}
+
+// Interceptors returns the client interceptors.
+func (c *InvoiceAdjustmentClient) Interceptors() []Interceptor {
+	return c.inters.InvoiceAdjustment
+}
+
+func (c *InvoiceAdjustmentClient) mutate(ctx context.Context, m *InvoiceAdjustmentMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&InvoiceAdjustmentCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&InvoiceAdjustmentUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&InvoiceAdjustmentUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&InvoiceAdjustmentDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown InvoiceAdjustment mutation op: %q", m.Op())
 	}
 }
 
@@ -9823,6 +10044,54 @@ func (c *PatientClient) QueryPayments(_m *Patient) *PaymentQuery {
 	return query
 }
 
+// QueryPaymentAllocations queries the payment_allocations edge of a Patient.
+func (c *PatientClient) QueryPaymentAllocations(_m *Patient) *PaymentAllocationQuery {
+	query := (&PaymentAllocationClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(patient.Table, patient.FieldID, id),
+			sqlgraph.To(paymentallocation.Table, paymentallocation.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, patient.PaymentAllocationsTable, patient.PaymentAllocationsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryRefunds queries the refunds edge of a Patient.
+func (c *PatientClient) QueryRefunds(_m *Patient) *RefundQuery {
+	query := (&RefundClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(patient.Table, patient.FieldID, id),
+			sqlgraph.To(refund.Table, refund.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, patient.RefundsTable, patient.RefundsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryInvoiceAdjustments queries the invoice_adjustments edge of a Patient.
+func (c *PatientClient) QueryInvoiceAdjustments(_m *Patient) *InvoiceAdjustmentQuery {
+	query := (&InvoiceAdjustmentClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(patient.Table, patient.FieldID, id),
+			sqlgraph.To(invoiceadjustment.Table, invoiceadjustment.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, patient.InvoiceAdjustmentsTable, patient.InvoiceAdjustmentsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
 // QueryBreakGlassAccesses queries the break_glass_accesses edge of a Patient.
 func (c *PatientClient) QueryBreakGlassAccesses(_m *Patient) *BreakGlassAccessQuery {
 	query := (&BreakGlassAccessClient{config: c.config}).Query()
@@ -10435,15 +10704,31 @@ func (c *PaymentClient) QueryPatient(_m *Payment) *PatientQuery {
 	return query
 }
 
-// QueryInvoice queries the invoice edge of a Payment.
-func (c *PaymentClient) QueryInvoice(_m *Payment) *InvoiceQuery {
-	query := (&InvoiceClient{config: c.config}).Query()
+// QueryAllocations queries the allocations edge of a Payment.
+func (c *PaymentClient) QueryAllocations(_m *Payment) *PaymentAllocationQuery {
+	query := (&PaymentAllocationClient{config: c.config}).Query()
 	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
 		id := _m.ID
 		step := sqlgraph.NewStep(
 			sqlgraph.From(payment.Table, payment.FieldID, id),
-			sqlgraph.To(invoice.Table, invoice.FieldID),
-			sqlgraph.Edge(sqlgraph.M2O, false, payment.InvoiceTable, payment.InvoiceColumn),
+			sqlgraph.To(paymentallocation.Table, paymentallocation.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, payment.AllocationsTable, payment.AllocationsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryRefunds queries the refunds edge of a Payment.
+func (c *PaymentClient) QueryRefunds(_m *Payment) *RefundQuery {
+	query := (&RefundClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(payment.Table, payment.FieldID, id),
+			sqlgraph.To(refund.Table, refund.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, payment.RefundsTable, payment.RefundsColumn),
 		)
 		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
 		return fromV, nil
@@ -10473,6 +10758,187 @@ func (c *PaymentClient) mutate(ctx context.Context, m *PaymentMutation) (Value, 
 		return (&PaymentDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown Payment mutation op: %q", m.Op())
+	}
+}
+
+// PaymentAllocationClient is a client for the PaymentAllocation schema.
+type PaymentAllocationClient struct {
+	config
+}
+
+// NewPaymentAllocationClient returns a client for the PaymentAllocation from the given config.
+func NewPaymentAllocationClient(c config) *PaymentAllocationClient {
+	return &PaymentAllocationClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `paymentallocation.Hooks(f(g(h())))`.
+func (c *PaymentAllocationClient) Use(hooks ...Hook) {
+	c.hooks.PaymentAllocation = append(c.hooks.PaymentAllocation, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `paymentallocation.Intercept(f(g(h())))`.
+func (c *PaymentAllocationClient) Intercept(interceptors ...Interceptor) {
+	c.inters.PaymentAllocation = append(c.inters.PaymentAllocation, interceptors...)
+}
+
+// Create returns a builder for creating a PaymentAllocation entity.
+func (c *PaymentAllocationClient) Create() *PaymentAllocationCreate {
+	mutation := newPaymentAllocationMutation(c.config, OpCreate)
+	return &PaymentAllocationCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of PaymentAllocation entities.
+func (c *PaymentAllocationClient) CreateBulk(builders ...*PaymentAllocationCreate) *PaymentAllocationCreateBulk {
+	return &PaymentAllocationCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *PaymentAllocationClient) MapCreateBulk(slice any, setFunc func(*PaymentAllocationCreate, int)) *PaymentAllocationCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &PaymentAllocationCreateBulk{err: fmt.Errorf("calling to PaymentAllocationClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*PaymentAllocationCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &PaymentAllocationCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for PaymentAllocation.
+func (c *PaymentAllocationClient) Update() *PaymentAllocationUpdate {
+	mutation := newPaymentAllocationMutation(c.config, OpUpdate)
+	return &PaymentAllocationUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *PaymentAllocationClient) UpdateOne(_m *PaymentAllocation) *PaymentAllocationUpdateOne {
+	mutation := newPaymentAllocationMutation(c.config, OpUpdateOne, withPaymentAllocation(_m))
+	return &PaymentAllocationUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *PaymentAllocationClient) UpdateOneID(id string) *PaymentAllocationUpdateOne {
+	mutation := newPaymentAllocationMutation(c.config, OpUpdateOne, withPaymentAllocationID(id))
+	return &PaymentAllocationUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for PaymentAllocation.
+func (c *PaymentAllocationClient) Delete() *PaymentAllocationDelete {
+	mutation := newPaymentAllocationMutation(c.config, OpDelete)
+	return &PaymentAllocationDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *PaymentAllocationClient) DeleteOne(_m *PaymentAllocation) *PaymentAllocationDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *PaymentAllocationClient) DeleteOneID(id string) *PaymentAllocationDeleteOne {
+	builder := c.Delete().Where(paymentallocation.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &PaymentAllocationDeleteOne{builder}
+}
+
+// Query returns a query builder for PaymentAllocation.
+func (c *PaymentAllocationClient) Query() *PaymentAllocationQuery {
+	return &PaymentAllocationQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypePaymentAllocation},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a PaymentAllocation entity by its id.
+func (c *PaymentAllocationClient) Get(ctx context.Context, id string) (*PaymentAllocation, error) {
+	return c.Query().Where(paymentallocation.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *PaymentAllocationClient) GetX(ctx context.Context, id string) *PaymentAllocation {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryPatient queries the patient edge of a PaymentAllocation.
+func (c *PaymentAllocationClient) QueryPatient(_m *PaymentAllocation) *PatientQuery {
+	query := (&PatientClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(paymentallocation.Table, paymentallocation.FieldID, id),
+			sqlgraph.To(patient.Table, patient.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, paymentallocation.PatientTable, paymentallocation.PatientColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryPayment queries the payment edge of a PaymentAllocation.
+func (c *PaymentAllocationClient) QueryPayment(_m *PaymentAllocation) *PaymentQuery {
+	query := (&PaymentClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(paymentallocation.Table, paymentallocation.FieldID, id),
+			sqlgraph.To(payment.Table, payment.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, paymentallocation.PaymentTable, paymentallocation.PaymentColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryInvoice queries the invoice edge of a PaymentAllocation.
+func (c *PaymentAllocationClient) QueryInvoice(_m *PaymentAllocation) *InvoiceQuery {
+	query := (&InvoiceClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(paymentallocation.Table, paymentallocation.FieldID, id),
+			sqlgraph.To(invoice.Table, invoice.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, paymentallocation.InvoiceTable, paymentallocation.InvoiceColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *PaymentAllocationClient) Hooks() []Hook {
+	return c.hooks.PaymentAllocation
+}
+
+// Interceptors returns the client interceptors.
+func (c *PaymentAllocationClient) Interceptors() []Interceptor {
+	return c.inters.PaymentAllocation
+}
+
+func (c *PaymentAllocationClient) mutate(ctx context.Context, m *PaymentAllocationMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&PaymentAllocationCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&PaymentAllocationUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&PaymentAllocationUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&PaymentAllocationDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown PaymentAllocation mutation op: %q", m.Op())
 	}
 }
 
@@ -11543,6 +12009,171 @@ func (c *ReferralClient) mutate(ctx context.Context, m *ReferralMutation) (Value
 		return (&ReferralDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown Referral mutation op: %q", m.Op())
+	}
+}
+
+// RefundClient is a client for the Refund schema.
+type RefundClient struct {
+	config
+}
+
+// NewRefundClient returns a client for the Refund from the given config.
+func NewRefundClient(c config) *RefundClient {
+	return &RefundClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `refund.Hooks(f(g(h())))`.
+func (c *RefundClient) Use(hooks ...Hook) {
+	c.hooks.Refund = append(c.hooks.Refund, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `refund.Intercept(f(g(h())))`.
+func (c *RefundClient) Intercept(interceptors ...Interceptor) {
+	c.inters.Refund = append(c.inters.Refund, interceptors...)
+}
+
+// Create returns a builder for creating a Refund entity.
+func (c *RefundClient) Create() *RefundCreate {
+	mutation := newRefundMutation(c.config, OpCreate)
+	return &RefundCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of Refund entities.
+func (c *RefundClient) CreateBulk(builders ...*RefundCreate) *RefundCreateBulk {
+	return &RefundCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *RefundClient) MapCreateBulk(slice any, setFunc func(*RefundCreate, int)) *RefundCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &RefundCreateBulk{err: fmt.Errorf("calling to RefundClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*RefundCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &RefundCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for Refund.
+func (c *RefundClient) Update() *RefundUpdate {
+	mutation := newRefundMutation(c.config, OpUpdate)
+	return &RefundUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *RefundClient) UpdateOne(_m *Refund) *RefundUpdateOne {
+	mutation := newRefundMutation(c.config, OpUpdateOne, withRefund(_m))
+	return &RefundUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *RefundClient) UpdateOneID(id string) *RefundUpdateOne {
+	mutation := newRefundMutation(c.config, OpUpdateOne, withRefundID(id))
+	return &RefundUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for Refund.
+func (c *RefundClient) Delete() *RefundDelete {
+	mutation := newRefundMutation(c.config, OpDelete)
+	return &RefundDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *RefundClient) DeleteOne(_m *Refund) *RefundDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *RefundClient) DeleteOneID(id string) *RefundDeleteOne {
+	builder := c.Delete().Where(refund.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &RefundDeleteOne{builder}
+}
+
+// Query returns a query builder for Refund.
+func (c *RefundClient) Query() *RefundQuery {
+	return &RefundQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeRefund},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a Refund entity by its id.
+func (c *RefundClient) Get(ctx context.Context, id string) (*Refund, error) {
+	return c.Query().Where(refund.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *RefundClient) GetX(ctx context.Context, id string) *Refund {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryPatient queries the patient edge of a Refund.
+func (c *RefundClient) QueryPatient(_m *Refund) *PatientQuery {
+	query := (&PatientClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(refund.Table, refund.FieldID, id),
+			sqlgraph.To(patient.Table, patient.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, refund.PatientTable, refund.PatientColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryPayment queries the payment edge of a Refund.
+func (c *RefundClient) QueryPayment(_m *Refund) *PaymentQuery {
+	query := (&PaymentClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(refund.Table, refund.FieldID, id),
+			sqlgraph.To(payment.Table, payment.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, refund.PaymentTable, refund.PaymentColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *RefundClient) Hooks() []Hook {
+	return c.hooks.Refund
+}
+
+// Interceptors returns the client interceptors.
+func (c *RefundClient) Interceptors() []Interceptor {
+	return c.inters.Refund
+}
+
+func (c *RefundClient) mutate(ctx context.Context, m *RefundMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&RefundCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&RefundUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&RefundUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&RefundDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown Refund mutation op: %q", m.Op())
 	}
 }
 
@@ -13103,13 +13734,14 @@ type (
 		CarePlanActivity, CarePlanGoal, CareTeamMember, Charge, Claim, ClaimLine,
 		ClinicalNote, CoverageRule, Department, Dispensing, DispensingLine, Drug,
 		DrugInteraction, Encounter, HistoryItem, Icd10Code, InsurancePlan,
-		InsurancePolicy, Invoice, InvoiceCounter, InvoiceDiscount, JournalEntry,
-		JournalLine, LabOrder, LabOrderItem, LabPanel, LabReferenceRange, LabResult,
-		LabSpecimen, LabTest, LedgerAccount, MedicationOrder, MfaChallenge,
+		InsurancePolicy, Invoice, InvoiceAdjustment, InvoiceCounter, InvoiceDiscount,
+		JournalEntry, JournalLine, LabOrder, LabOrderItem, LabPanel, LabReferenceRange,
+		LabResult, LabSpecimen, LabTest, LedgerAccount, MedicationOrder, MfaChallenge,
 		MfaRecoveryCode, Observation, OutboxEvent, Patient, PatientContact,
-		PatientIdentifier, Payer, Payment, PlanVersion, PreAuthorization, Problem,
-		ProviderAvailability, ProviderTimeOff, Referral, Room, Session, Staff,
-		StockBatch, StockLocation, StockMovement, Tariff, User, Ward []ent.Hook
+		PatientIdentifier, Payer, Payment, PaymentAllocation, PlanVersion,
+		PreAuthorization, Problem, ProviderAvailability, ProviderTimeOff, Referral,
+		Refund, Room, Session, Staff, StockBatch, StockLocation, StockMovement, Tariff,
+		User, Ward []ent.Hook
 	}
 	inters struct {
 		APIKey, AccountingPeriod, Admission, AllergenClass, Allergy, Appointment,
@@ -13117,13 +13749,14 @@ type (
 		CarePlanActivity, CarePlanGoal, CareTeamMember, Charge, Claim, ClaimLine,
 		ClinicalNote, CoverageRule, Department, Dispensing, DispensingLine, Drug,
 		DrugInteraction, Encounter, HistoryItem, Icd10Code, InsurancePlan,
-		InsurancePolicy, Invoice, InvoiceCounter, InvoiceDiscount, JournalEntry,
-		JournalLine, LabOrder, LabOrderItem, LabPanel, LabReferenceRange, LabResult,
-		LabSpecimen, LabTest, LedgerAccount, MedicationOrder, MfaChallenge,
+		InsurancePolicy, Invoice, InvoiceAdjustment, InvoiceCounter, InvoiceDiscount,
+		JournalEntry, JournalLine, LabOrder, LabOrderItem, LabPanel, LabReferenceRange,
+		LabResult, LabSpecimen, LabTest, LedgerAccount, MedicationOrder, MfaChallenge,
 		MfaRecoveryCode, Observation, OutboxEvent, Patient, PatientContact,
-		PatientIdentifier, Payer, Payment, PlanVersion, PreAuthorization, Problem,
-		ProviderAvailability, ProviderTimeOff, Referral, Room, Session, Staff,
-		StockBatch, StockLocation, StockMovement, Tariff, User, Ward []ent.Interceptor
+		PatientIdentifier, Payer, Payment, PaymentAllocation, PlanVersion,
+		PreAuthorization, Problem, ProviderAvailability, ProviderTimeOff, Referral,
+		Refund, Room, Session, Staff, StockBatch, StockLocation, StockMovement, Tariff,
+		User, Ward []ent.Interceptor
 	}
 )
 

@@ -43,6 +43,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/insuranceplan"
 	"github.com/hmis-dev/hmis/ent/insurancepolicy"
 	"github.com/hmis-dev/hmis/ent/invoice"
+	"github.com/hmis-dev/hmis/ent/invoiceadjustment"
 	"github.com/hmis-dev/hmis/ent/invoicecounter"
 	"github.com/hmis-dev/hmis/ent/invoicediscount"
 	"github.com/hmis-dev/hmis/ent/journalentry"
@@ -65,12 +66,14 @@ import (
 	"github.com/hmis-dev/hmis/ent/patientidentifier"
 	"github.com/hmis-dev/hmis/ent/payer"
 	"github.com/hmis-dev/hmis/ent/payment"
+	"github.com/hmis-dev/hmis/ent/paymentallocation"
 	"github.com/hmis-dev/hmis/ent/planversion"
 	"github.com/hmis-dev/hmis/ent/preauthorization"
 	"github.com/hmis-dev/hmis/ent/problem"
 	"github.com/hmis-dev/hmis/ent/provideravailability"
 	"github.com/hmis-dev/hmis/ent/providertimeoff"
 	"github.com/hmis-dev/hmis/ent/referral"
+	"github.com/hmis-dev/hmis/ent/refund"
 	"github.com/hmis-dev/hmis/ent/room"
 	"github.com/hmis-dev/hmis/ent/session"
 	"github.com/hmis-dev/hmis/ent/staff"
@@ -171,6 +174,7 @@ func checkColumn(t, c string) error {
 			insuranceplan.Table:        insuranceplan.ValidColumn,
 			insurancepolicy.Table:      insurancepolicy.ValidColumn,
 			invoice.Table:              invoice.ValidColumn,
+			invoiceadjustment.Table:    invoiceadjustment.ValidColumn,
 			invoicecounter.Table:       invoicecounter.ValidColumn,
 			invoicediscount.Table:      invoicediscount.ValidColumn,
 			journalentry.Table:         journalentry.ValidColumn,
@@ -193,12 +197,14 @@ func checkColumn(t, c string) error {
 			patientidentifier.Table:    patientidentifier.ValidColumn,
 			payer.Table:                payer.ValidColumn,
 			payment.Table:              payment.ValidColumn,
+			paymentallocation.Table:    paymentallocation.ValidColumn,
 			planversion.Table:          planversion.ValidColumn,
 			preauthorization.Table:     preauthorization.ValidColumn,
 			problem.Table:              problem.ValidColumn,
 			provideravailability.Table: provideravailability.ValidColumn,
 			providertimeoff.Table:      providertimeoff.ValidColumn,
 			referral.Table:             referral.ValidColumn,
+			refund.Table:               refund.ValidColumn,
 			room.Table:                 room.ValidColumn,
 			session.Table:              session.ValidColumn,
 			staff.Table:                staff.ValidColumn,

@@ -36,6 +36,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/insuranceplan"
 	"github.com/hmis-dev/hmis/ent/insurancepolicy"
 	"github.com/hmis-dev/hmis/ent/invoice"
+	"github.com/hmis-dev/hmis/ent/invoiceadjustment"
 	"github.com/hmis-dev/hmis/ent/invoicecounter"
 	"github.com/hmis-dev/hmis/ent/invoicediscount"
 	"github.com/hmis-dev/hmis/ent/journalentry"
@@ -58,12 +59,14 @@ import (
 	"github.com/hmis-dev/hmis/ent/patientidentifier"
 	"github.com/hmis-dev/hmis/ent/payer"
 	"github.com/hmis-dev/hmis/ent/payment"
+	"github.com/hmis-dev/hmis/ent/paymentallocation"
 	"github.com/hmis-dev/hmis/ent/planversion"
 	"github.com/hmis-dev/hmis/ent/preauthorization"
 	"github.com/hmis-dev/hmis/ent/problem"
 	"github.com/hmis-dev/hmis/ent/provideravailability"
 	"github.com/hmis-dev/hmis/ent/providertimeoff"
 	"github.com/hmis-dev/hmis/ent/referral"
+	"github.com/hmis-dev/hmis/ent/refund"
 	"github.com/hmis-dev/hmis/ent/room"
 	"github.com/hmis-dev/hmis/ent/session"
 	"github.com/hmis-dev/hmis/ent/staff"
@@ -109,6 +112,7 @@ var tableByPrefix = map[string]string{
 	"ipl": insuranceplan.Table,
 	"ins": insurancepolicy.Table,
 	"inv": invoice.Table,
+	"iad": invoiceadjustment.Table,
 	"inc": invoicecounter.Table,
 	"ids": invoicediscount.Table,
 	"jen": journalentry.Table,
@@ -131,12 +135,14 @@ var tableByPrefix = map[string]string{
 	"pid": patientidentifier.Table,
 	"pyr": payer.Table,
 	"pmt": payment.Table,
+	"pal": paymentallocation.Table,
 	"ipv": planversion.Table,
 	"pau": preauthorization.Table,
 	"prb": problem.Table,
 	"avl": provideravailability.Table,
 	"off": providertimeoff.Table,
 	"ref": referral.Table,
+	"rfd": refund.Table,
 	"rom": room.Table,
 	"ses": session.Table,
 	"stf": staff.Table,
@@ -181,6 +187,7 @@ var PrefixByType = map[string]string{
 	"InsurancePlan":        "ipl",
 	"InsurancePolicy":      "ins",
 	"Invoice":              "inv",
+	"InvoiceAdjustment":    "iad",
 	"InvoiceCounter":       "inc",
 	"InvoiceDiscount":      "ids",
 	"JournalEntry":         "jen",
@@ -203,12 +210,14 @@ var PrefixByType = map[string]string{
 	"PatientIdentifier":    "pid",
 	"Payer":                "pyr",
 	"Payment":              "pmt",
+	"PaymentAllocation":    "pal",
 	"PlanVersion":          "ipv",
 	"PreAuthorization":     "pau",
 	"Problem":              "prb",
 	"ProviderAvailability": "avl",
 	"ProviderTimeOff":      "off",
 	"Referral":             "ref",
+	"Refund":               "rfd",
 	"Room":                 "rom",
 	"Session":              "ses",
 	"Staff":                "stf",

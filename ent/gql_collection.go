@@ -40,6 +40,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/insuranceplan"
 	"github.com/hmis-dev/hmis/ent/insurancepolicy"
 	"github.com/hmis-dev/hmis/ent/invoice"
+	"github.com/hmis-dev/hmis/ent/invoiceadjustment"
 	"github.com/hmis-dev/hmis/ent/invoicediscount"
 	"github.com/hmis-dev/hmis/ent/journalentry"
 	"github.com/hmis-dev/hmis/ent/journalline"
@@ -58,12 +59,14 @@ import (
 	"github.com/hmis-dev/hmis/ent/patientidentifier"
 	"github.com/hmis-dev/hmis/ent/payer"
 	"github.com/hmis-dev/hmis/ent/payment"
+	"github.com/hmis-dev/hmis/ent/paymentallocation"
 	"github.com/hmis-dev/hmis/ent/planversion"
 	"github.com/hmis-dev/hmis/ent/preauthorization"
 	"github.com/hmis-dev/hmis/ent/problem"
 	"github.com/hmis-dev/hmis/ent/provideravailability"
 	"github.com/hmis-dev/hmis/ent/providertimeoff"
 	"github.com/hmis-dev/hmis/ent/referral"
+	"github.com/hmis-dev/hmis/ent/refund"
 	"github.com/hmis-dev/hmis/ent/room"
 	"github.com/hmis-dev/hmis/ent/staff"
 	"github.com/hmis-dev/hmis/ent/stockbatch"
@@ -2574,6 +2577,16 @@ func (_q *ChargeQuery) collectField(ctx context.Context, oneNode bool, opCtx *gr
 				selectedFields = append(selectedFields, charge.FieldReversedAt)
 				fieldSeen[charge.FieldReversedAt] = struct{}{}
 			}
+		case "payerShare":
+			if _, ok := fieldSeen[charge.FieldPayerShare]; !ok {
+				selectedFields = append(selectedFields, charge.FieldPayerShare)
+				fieldSeen[charge.FieldPayerShare] = struct{}{}
+			}
+		case "departmentID":
+			if _, ok := fieldSeen[charge.FieldDepartmentID]; !ok {
+				selectedFields = append(selectedFields, charge.FieldDepartmentID)
+				fieldSeen[charge.FieldDepartmentID] = struct{}{}
+			}
 		case "invoiceID":
 			if _, ok := fieldSeen[charge.FieldInvoiceID]; !ok {
 				selectedFields = append(selectedFields, charge.FieldInvoiceID)
@@ -2791,6 +2804,11 @@ func (_q *ClaimQuery) collectField(ctx context.Context, oneNode bool, opCtx *gra
 			if _, ok := fieldSeen[claim.FieldEncounterID]; !ok {
 				selectedFields = append(selectedFields, claim.FieldEncounterID)
 				fieldSeen[claim.FieldEncounterID] = struct{}{}
+			}
+		case "invoiceID":
+			if _, ok := fieldSeen[claim.FieldInvoiceID]; !ok {
+				selectedFields = append(selectedFields, claim.FieldInvoiceID)
+				fieldSeen[claim.FieldInvoiceID] = struct{}{}
 			}
 		case "version":
 			if _, ok := fieldSeen[claim.FieldVersion]; !ok {
@@ -5367,6 +5385,32 @@ func (_q *InvoiceQuery) collectField(ctx context.Context, oneNode bool, opCtx *g
 			_q.WithNamedDiscounts(alias, func(wq *InvoiceDiscountQuery) {
 				*wq = *query
 			})
+
+		case "allocations":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&PaymentAllocationClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, paymentallocationImplementors)...); err != nil {
+				return err
+			}
+			_q.WithNamedAllocations(alias, func(wq *PaymentAllocationQuery) {
+				*wq = *query
+			})
+
+		case "adjustments":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&InvoiceAdjustmentClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, invoiceadjustmentImplementors)...); err != nil {
+				return err
+			}
+			_q.WithNamedAdjustments(alias, func(wq *InvoiceAdjustmentQuery) {
+				*wq = *query
+			})
 		case "createdAt":
 			if _, ok := fieldSeen[invoice.FieldCreatedAt]; !ok {
 				selectedFields = append(selectedFields, invoice.FieldCreatedAt)
@@ -5436,6 +5480,41 @@ func (_q *InvoiceQuery) collectField(ctx context.Context, oneNode bool, opCtx *g
 			if _, ok := fieldSeen[invoice.FieldPaid]; !ok {
 				selectedFields = append(selectedFields, invoice.FieldPaid)
 				fieldSeen[invoice.FieldPaid] = struct{}{}
+			}
+		case "payerTotal":
+			if _, ok := fieldSeen[invoice.FieldPayerTotal]; !ok {
+				selectedFields = append(selectedFields, invoice.FieldPayerTotal)
+				fieldSeen[invoice.FieldPayerTotal] = struct{}{}
+			}
+		case "patientTotal":
+			if _, ok := fieldSeen[invoice.FieldPatientTotal]; !ok {
+				selectedFields = append(selectedFields, invoice.FieldPatientTotal)
+				fieldSeen[invoice.FieldPatientTotal] = struct{}{}
+			}
+		case "patientPaid":
+			if _, ok := fieldSeen[invoice.FieldPatientPaid]; !ok {
+				selectedFields = append(selectedFields, invoice.FieldPatientPaid)
+				fieldSeen[invoice.FieldPatientPaid] = struct{}{}
+			}
+		case "payerPaid":
+			if _, ok := fieldSeen[invoice.FieldPayerPaid]; !ok {
+				selectedFields = append(selectedFields, invoice.FieldPayerPaid)
+				fieldSeen[invoice.FieldPayerPaid] = struct{}{}
+			}
+		case "payerAdjusted":
+			if _, ok := fieldSeen[invoice.FieldPayerAdjusted]; !ok {
+				selectedFields = append(selectedFields, invoice.FieldPayerAdjusted)
+				fieldSeen[invoice.FieldPayerAdjusted] = struct{}{}
+			}
+		case "movedToPatient":
+			if _, ok := fieldSeen[invoice.FieldMovedToPatient]; !ok {
+				selectedFields = append(selectedFields, invoice.FieldMovedToPatient)
+				fieldSeen[invoice.FieldMovedToPatient] = struct{}{}
+			}
+		case "writtenOff":
+			if _, ok := fieldSeen[invoice.FieldWrittenOff]; !ok {
+				selectedFields = append(selectedFields, invoice.FieldWrittenOff)
+				fieldSeen[invoice.FieldWrittenOff] = struct{}{}
 			}
 		case "createdByID":
 			if _, ok := fieldSeen[invoice.FieldCreatedByID]; !ok {
@@ -5526,6 +5605,170 @@ func newInvoicePaginateArgs(rv map[string]any) *invoicePaginateArgs {
 	}
 	if v, ok := rv[whereField].(*InvoiceWhereInput); ok {
 		args.opts = append(args.opts, WithInvoiceFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *InvoiceAdjustmentQuery) CollectFields(ctx context.Context, satisfies ...string) (*InvoiceAdjustmentQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *InvoiceAdjustmentQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(invoiceadjustment.Columns))
+		selectedFields = []string{invoiceadjustment.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "patient":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&PatientClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, patientImplementors)...); err != nil {
+				return err
+			}
+			_q.withPatient = query
+			if _, ok := fieldSeen[invoiceadjustment.FieldPatientID]; !ok {
+				selectedFields = append(selectedFields, invoiceadjustment.FieldPatientID)
+				fieldSeen[invoiceadjustment.FieldPatientID] = struct{}{}
+			}
+
+		case "invoice":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&InvoiceClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, invoiceImplementors)...); err != nil {
+				return err
+			}
+			_q.withInvoice = query
+			if _, ok := fieldSeen[invoiceadjustment.FieldInvoiceID]; !ok {
+				selectedFields = append(selectedFields, invoiceadjustment.FieldInvoiceID)
+				fieldSeen[invoiceadjustment.FieldInvoiceID] = struct{}{}
+			}
+		case "createdAt":
+			if _, ok := fieldSeen[invoiceadjustment.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, invoiceadjustment.FieldCreatedAt)
+				fieldSeen[invoiceadjustment.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[invoiceadjustment.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, invoiceadjustment.FieldUpdatedAt)
+				fieldSeen[invoiceadjustment.FieldUpdatedAt] = struct{}{}
+			}
+		case "patientID":
+			if _, ok := fieldSeen[invoiceadjustment.FieldPatientID]; !ok {
+				selectedFields = append(selectedFields, invoiceadjustment.FieldPatientID)
+				fieldSeen[invoiceadjustment.FieldPatientID] = struct{}{}
+			}
+		case "invoiceID":
+			if _, ok := fieldSeen[invoiceadjustment.FieldInvoiceID]; !ok {
+				selectedFields = append(selectedFields, invoiceadjustment.FieldInvoiceID)
+				fieldSeen[invoiceadjustment.FieldInvoiceID] = struct{}{}
+			}
+		case "kind":
+			if _, ok := fieldSeen[invoiceadjustment.FieldKind]; !ok {
+				selectedFields = append(selectedFields, invoiceadjustment.FieldKind)
+				fieldSeen[invoiceadjustment.FieldKind] = struct{}{}
+			}
+		case "amount":
+			if _, ok := fieldSeen[invoiceadjustment.FieldAmount]; !ok {
+				selectedFields = append(selectedFields, invoiceadjustment.FieldAmount)
+				fieldSeen[invoiceadjustment.FieldAmount] = struct{}{}
+			}
+		case "claimID":
+			if _, ok := fieldSeen[invoiceadjustment.FieldClaimID]; !ok {
+				selectedFields = append(selectedFields, invoiceadjustment.FieldClaimID)
+				fieldSeen[invoiceadjustment.FieldClaimID] = struct{}{}
+			}
+		case "code":
+			if _, ok := fieldSeen[invoiceadjustment.FieldCode]; !ok {
+				selectedFields = append(selectedFields, invoiceadjustment.FieldCode)
+				fieldSeen[invoiceadjustment.FieldCode] = struct{}{}
+			}
+		case "reason":
+			if _, ok := fieldSeen[invoiceadjustment.FieldReason]; !ok {
+				selectedFields = append(selectedFields, invoiceadjustment.FieldReason)
+				fieldSeen[invoiceadjustment.FieldReason] = struct{}{}
+			}
+		case "recordedByID":
+			if _, ok := fieldSeen[invoiceadjustment.FieldRecordedByID]; !ok {
+				selectedFields = append(selectedFields, invoiceadjustment.FieldRecordedByID)
+				fieldSeen[invoiceadjustment.FieldRecordedByID] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type invoiceadjustmentPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []InvoiceAdjustmentPaginateOption
+}
+
+func newInvoiceAdjustmentPaginateArgs(rv map[string]any) *invoiceadjustmentPaginateArgs {
+	args := &invoiceadjustmentPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &InvoiceAdjustmentOrder{Field: &InvoiceAdjustmentOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithInvoiceAdjustmentOrder(order))
+			}
+		case *InvoiceAdjustmentOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithInvoiceAdjustmentOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*InvoiceAdjustmentWhereInput); ok {
+		args.opts = append(args.opts, WithInvoiceAdjustmentFilter(v.Filter))
 	}
 	return args
 }
@@ -9625,20 +9868,31 @@ func (_q *PaymentQuery) collectField(ctx context.Context, oneNode bool, opCtx *g
 				fieldSeen[payment.FieldPatientID] = struct{}{}
 			}
 
-		case "invoice":
+		case "allocations":
 			var (
 				alias = field.Alias
 				path  = append(path, alias)
-				query = (&InvoiceClient{config: _q.config}).Query()
+				query = (&PaymentAllocationClient{config: _q.config}).Query()
 			)
-			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, invoiceImplementors)...); err != nil {
+			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, paymentallocationImplementors)...); err != nil {
 				return err
 			}
-			_q.withInvoice = query
-			if _, ok := fieldSeen[payment.FieldInvoiceID]; !ok {
-				selectedFields = append(selectedFields, payment.FieldInvoiceID)
-				fieldSeen[payment.FieldInvoiceID] = struct{}{}
+			_q.WithNamedAllocations(alias, func(wq *PaymentAllocationQuery) {
+				*wq = *query
+			})
+
+		case "refunds":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&RefundClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, refundImplementors)...); err != nil {
+				return err
 			}
+			_q.WithNamedRefunds(alias, func(wq *RefundQuery) {
+				*wq = *query
+			})
 		case "createdAt":
 			if _, ok := fieldSeen[payment.FieldCreatedAt]; !ok {
 				selectedFields = append(selectedFields, payment.FieldCreatedAt)
@@ -9664,10 +9918,10 @@ func (_q *PaymentQuery) collectField(ctx context.Context, oneNode bool, opCtx *g
 				selectedFields = append(selectedFields, payment.FieldAmount)
 				fieldSeen[payment.FieldAmount] = struct{}{}
 			}
-		case "invoiceID":
-			if _, ok := fieldSeen[payment.FieldInvoiceID]; !ok {
-				selectedFields = append(selectedFields, payment.FieldInvoiceID)
-				fieldSeen[payment.FieldInvoiceID] = struct{}{}
+		case "claimID":
+			if _, ok := fieldSeen[payment.FieldClaimID]; !ok {
+				selectedFields = append(selectedFields, payment.FieldClaimID)
+				fieldSeen[payment.FieldClaimID] = struct{}{}
 			}
 		case "allocated":
 			if _, ok := fieldSeen[payment.FieldAllocated]; !ok {
@@ -9758,6 +10012,170 @@ func newPaymentPaginateArgs(rv map[string]any) *paymentPaginateArgs {
 	}
 	if v, ok := rv[whereField].(*PaymentWhereInput); ok {
 		args.opts = append(args.opts, WithPaymentFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *PaymentAllocationQuery) CollectFields(ctx context.Context, satisfies ...string) (*PaymentAllocationQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *PaymentAllocationQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(paymentallocation.Columns))
+		selectedFields = []string{paymentallocation.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "patient":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&PatientClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, patientImplementors)...); err != nil {
+				return err
+			}
+			_q.withPatient = query
+			if _, ok := fieldSeen[paymentallocation.FieldPatientID]; !ok {
+				selectedFields = append(selectedFields, paymentallocation.FieldPatientID)
+				fieldSeen[paymentallocation.FieldPatientID] = struct{}{}
+			}
+
+		case "payment":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&PaymentClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, paymentImplementors)...); err != nil {
+				return err
+			}
+			_q.withPayment = query
+			if _, ok := fieldSeen[paymentallocation.FieldPaymentID]; !ok {
+				selectedFields = append(selectedFields, paymentallocation.FieldPaymentID)
+				fieldSeen[paymentallocation.FieldPaymentID] = struct{}{}
+			}
+
+		case "invoice":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&InvoiceClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, invoiceImplementors)...); err != nil {
+				return err
+			}
+			_q.withInvoice = query
+			if _, ok := fieldSeen[paymentallocation.FieldInvoiceID]; !ok {
+				selectedFields = append(selectedFields, paymentallocation.FieldInvoiceID)
+				fieldSeen[paymentallocation.FieldInvoiceID] = struct{}{}
+			}
+		case "createdAt":
+			if _, ok := fieldSeen[paymentallocation.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, paymentallocation.FieldCreatedAt)
+				fieldSeen[paymentallocation.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[paymentallocation.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, paymentallocation.FieldUpdatedAt)
+				fieldSeen[paymentallocation.FieldUpdatedAt] = struct{}{}
+			}
+		case "patientID":
+			if _, ok := fieldSeen[paymentallocation.FieldPatientID]; !ok {
+				selectedFields = append(selectedFields, paymentallocation.FieldPatientID)
+				fieldSeen[paymentallocation.FieldPatientID] = struct{}{}
+			}
+		case "paymentID":
+			if _, ok := fieldSeen[paymentallocation.FieldPaymentID]; !ok {
+				selectedFields = append(selectedFields, paymentallocation.FieldPaymentID)
+				fieldSeen[paymentallocation.FieldPaymentID] = struct{}{}
+			}
+		case "invoiceID":
+			if _, ok := fieldSeen[paymentallocation.FieldInvoiceID]; !ok {
+				selectedFields = append(selectedFields, paymentallocation.FieldInvoiceID)
+				fieldSeen[paymentallocation.FieldInvoiceID] = struct{}{}
+			}
+		case "amount":
+			if _, ok := fieldSeen[paymentallocation.FieldAmount]; !ok {
+				selectedFields = append(selectedFields, paymentallocation.FieldAmount)
+				fieldSeen[paymentallocation.FieldAmount] = struct{}{}
+			}
+		case "refunded":
+			if _, ok := fieldSeen[paymentallocation.FieldRefunded]; !ok {
+				selectedFields = append(selectedFields, paymentallocation.FieldRefunded)
+				fieldSeen[paymentallocation.FieldRefunded] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type paymentallocationPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []PaymentAllocationPaginateOption
+}
+
+func newPaymentAllocationPaginateArgs(rv map[string]any) *paymentallocationPaginateArgs {
+	args := &paymentallocationPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &PaymentAllocationOrder{Field: &PaymentAllocationOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithPaymentAllocationOrder(order))
+			}
+		case *PaymentAllocationOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithPaymentAllocationOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*PaymentAllocationWhereInput); ok {
+		args.opts = append(args.opts, WithPaymentAllocationFilter(v.Filter))
 	}
 	return args
 }
@@ -10810,6 +11228,175 @@ func newReferralPaginateArgs(rv map[string]any) *referralPaginateArgs {
 	}
 	if v, ok := rv[whereField].(*ReferralWhereInput); ok {
 		args.opts = append(args.opts, WithReferralFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *RefundQuery) CollectFields(ctx context.Context, satisfies ...string) (*RefundQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *RefundQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(refund.Columns))
+		selectedFields = []string{refund.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "patient":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&PatientClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, patientImplementors)...); err != nil {
+				return err
+			}
+			_q.withPatient = query
+			if _, ok := fieldSeen[refund.FieldPatientID]; !ok {
+				selectedFields = append(selectedFields, refund.FieldPatientID)
+				fieldSeen[refund.FieldPatientID] = struct{}{}
+			}
+
+		case "payment":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&PaymentClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, paymentImplementors)...); err != nil {
+				return err
+			}
+			_q.withPayment = query
+			if _, ok := fieldSeen[refund.FieldPaymentID]; !ok {
+				selectedFields = append(selectedFields, refund.FieldPaymentID)
+				fieldSeen[refund.FieldPaymentID] = struct{}{}
+			}
+		case "createdAt":
+			if _, ok := fieldSeen[refund.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, refund.FieldCreatedAt)
+				fieldSeen[refund.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[refund.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, refund.FieldUpdatedAt)
+				fieldSeen[refund.FieldUpdatedAt] = struct{}{}
+			}
+		case "patientID":
+			if _, ok := fieldSeen[refund.FieldPatientID]; !ok {
+				selectedFields = append(selectedFields, refund.FieldPatientID)
+				fieldSeen[refund.FieldPatientID] = struct{}{}
+			}
+		case "paymentID":
+			if _, ok := fieldSeen[refund.FieldPaymentID]; !ok {
+				selectedFields = append(selectedFields, refund.FieldPaymentID)
+				fieldSeen[refund.FieldPaymentID] = struct{}{}
+			}
+		case "invoiceID":
+			if _, ok := fieldSeen[refund.FieldInvoiceID]; !ok {
+				selectedFields = append(selectedFields, refund.FieldInvoiceID)
+				fieldSeen[refund.FieldInvoiceID] = struct{}{}
+			}
+		case "method":
+			if _, ok := fieldSeen[refund.FieldMethod]; !ok {
+				selectedFields = append(selectedFields, refund.FieldMethod)
+				fieldSeen[refund.FieldMethod] = struct{}{}
+			}
+		case "amount":
+			if _, ok := fieldSeen[refund.FieldAmount]; !ok {
+				selectedFields = append(selectedFields, refund.FieldAmount)
+				fieldSeen[refund.FieldAmount] = struct{}{}
+			}
+		case "reason":
+			if _, ok := fieldSeen[refund.FieldReason]; !ok {
+				selectedFields = append(selectedFields, refund.FieldReason)
+				fieldSeen[refund.FieldReason] = struct{}{}
+			}
+		case "idempotencyKey":
+			if _, ok := fieldSeen[refund.FieldIdempotencyKey]; !ok {
+				selectedFields = append(selectedFields, refund.FieldIdempotencyKey)
+				fieldSeen[refund.FieldIdempotencyKey] = struct{}{}
+			}
+		case "refundedByID":
+			if _, ok := fieldSeen[refund.FieldRefundedByID]; !ok {
+				selectedFields = append(selectedFields, refund.FieldRefundedByID)
+				fieldSeen[refund.FieldRefundedByID] = struct{}{}
+			}
+		case "refundedAt":
+			if _, ok := fieldSeen[refund.FieldRefundedAt]; !ok {
+				selectedFields = append(selectedFields, refund.FieldRefundedAt)
+				fieldSeen[refund.FieldRefundedAt] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type refundPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []RefundPaginateOption
+}
+
+func newRefundPaginateArgs(rv map[string]any) *refundPaginateArgs {
+	args := &refundPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &RefundOrder{Field: &RefundOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithRefundOrder(order))
+			}
+		case *RefundOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithRefundOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*RefundWhereInput); ok {
+		args.opts = append(args.opts, WithRefundFilter(v.Filter))
 	}
 	return args
 }

@@ -731,6 +731,46 @@ func (_m *Invoice) Discounts(ctx context.Context) (result []*InvoiceDiscount, er
 	return result, err
 }
 
+func (_m *Invoice) Allocations(ctx context.Context) (result []*PaymentAllocation, err error) {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
+		result, err = _m.NamedAllocations(graphql.GetFieldContext(ctx).Field.Alias)
+	} else {
+		result, err = _m.Edges.AllocationsOrErr()
+	}
+	if IsNotLoaded(err) {
+		result, err = _m.QueryAllocations().All(ctx)
+	}
+	return result, err
+}
+
+func (_m *Invoice) Adjustments(ctx context.Context) (result []*InvoiceAdjustment, err error) {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
+		result, err = _m.NamedAdjustments(graphql.GetFieldContext(ctx).Field.Alias)
+	} else {
+		result, err = _m.Edges.AdjustmentsOrErr()
+	}
+	if IsNotLoaded(err) {
+		result, err = _m.QueryAdjustments().All(ctx)
+	}
+	return result, err
+}
+
+func (_m *InvoiceAdjustment) Patient(ctx context.Context) (*Patient, error) {
+	result, err := _m.Edges.PatientOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryPatient().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *InvoiceAdjustment) Invoice(ctx context.Context) (*Invoice, error) {
+	result, err := _m.Edges.InvoiceOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryInvoice().Only(ctx)
+	}
+	return result, err
+}
+
 func (_m *InvoiceDiscount) Invoice(ctx context.Context) (*Invoice, error) {
 	result, err := _m.Edges.InvoiceOrErr()
 	if IsNotLoaded(err) {
@@ -1476,12 +1516,52 @@ func (_m *Payment) Patient(ctx context.Context) (*Patient, error) {
 	return result, err
 }
 
-func (_m *Payment) Invoice(ctx context.Context) (*Invoice, error) {
+func (_m *Payment) Allocations(ctx context.Context) (result []*PaymentAllocation, err error) {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
+		result, err = _m.NamedAllocations(graphql.GetFieldContext(ctx).Field.Alias)
+	} else {
+		result, err = _m.Edges.AllocationsOrErr()
+	}
+	if IsNotLoaded(err) {
+		result, err = _m.QueryAllocations().All(ctx)
+	}
+	return result, err
+}
+
+func (_m *Payment) Refunds(ctx context.Context) (result []*Refund, err error) {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
+		result, err = _m.NamedRefunds(graphql.GetFieldContext(ctx).Field.Alias)
+	} else {
+		result, err = _m.Edges.RefundsOrErr()
+	}
+	if IsNotLoaded(err) {
+		result, err = _m.QueryRefunds().All(ctx)
+	}
+	return result, err
+}
+
+func (_m *PaymentAllocation) Patient(ctx context.Context) (*Patient, error) {
+	result, err := _m.Edges.PatientOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryPatient().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *PaymentAllocation) Payment(ctx context.Context) (*Payment, error) {
+	result, err := _m.Edges.PaymentOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryPayment().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *PaymentAllocation) Invoice(ctx context.Context) (*Invoice, error) {
 	result, err := _m.Edges.InvoiceOrErr()
 	if IsNotLoaded(err) {
 		result, err = _m.QueryInvoice().Only(ctx)
 	}
-	return result, MaskNotFound(err)
+	return result, err
 }
 
 func (_m *PlanVersion) Plan(ctx context.Context) (*InsurancePlan, error) {
@@ -1620,6 +1700,22 @@ func (_m *Referral) Encounter(ctx context.Context) (*Encounter, error) {
 	result, err := _m.Edges.EncounterOrErr()
 	if IsNotLoaded(err) {
 		result, err = _m.QueryEncounter().Only(ctx)
+	}
+	return result, MaskNotFound(err)
+}
+
+func (_m *Refund) Patient(ctx context.Context) (*Patient, error) {
+	result, err := _m.Edges.PatientOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryPatient().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *Refund) Payment(ctx context.Context) (*Payment, error) {
+	result, err := _m.Edges.PaymentOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryPayment().Only(ctx)
 	}
 	return result, MaskNotFound(err)
 }

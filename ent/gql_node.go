@@ -39,6 +39,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/insuranceplan"
 	"github.com/hmis-dev/hmis/ent/insurancepolicy"
 	"github.com/hmis-dev/hmis/ent/invoice"
+	"github.com/hmis-dev/hmis/ent/invoiceadjustment"
 	"github.com/hmis-dev/hmis/ent/invoicediscount"
 	"github.com/hmis-dev/hmis/ent/journalentry"
 	"github.com/hmis-dev/hmis/ent/journalline"
@@ -57,12 +58,14 @@ import (
 	"github.com/hmis-dev/hmis/ent/patientidentifier"
 	"github.com/hmis-dev/hmis/ent/payer"
 	"github.com/hmis-dev/hmis/ent/payment"
+	"github.com/hmis-dev/hmis/ent/paymentallocation"
 	"github.com/hmis-dev/hmis/ent/planversion"
 	"github.com/hmis-dev/hmis/ent/preauthorization"
 	"github.com/hmis-dev/hmis/ent/problem"
 	"github.com/hmis-dev/hmis/ent/provideravailability"
 	"github.com/hmis-dev/hmis/ent/providertimeoff"
 	"github.com/hmis-dev/hmis/ent/referral"
+	"github.com/hmis-dev/hmis/ent/refund"
 	"github.com/hmis-dev/hmis/ent/room"
 	"github.com/hmis-dev/hmis/ent/staff"
 	"github.com/hmis-dev/hmis/ent/stockbatch"
@@ -228,6 +231,11 @@ var invoiceImplementors = []string{"Invoice", "Node"}
 // IsNode implements the Node interface check for GQLGen.
 func (*Invoice) IsNode() {}
 
+var invoiceadjustmentImplementors = []string{"InvoiceAdjustment", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*InvoiceAdjustment) IsNode() {}
+
 var invoicediscountImplementors = []string{"InvoiceDiscount", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
@@ -318,6 +326,11 @@ var paymentImplementors = []string{"Payment", "Node"}
 // IsNode implements the Node interface check for GQLGen.
 func (*Payment) IsNode() {}
 
+var paymentallocationImplementors = []string{"PaymentAllocation", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*PaymentAllocation) IsNode() {}
+
 var planversionImplementors = []string{"PlanVersion", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
@@ -347,6 +360,11 @@ var referralImplementors = []string{"Referral", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
 func (*Referral) IsNode() {}
+
+var refundImplementors = []string{"Refund", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*Refund) IsNode() {}
 
 var roomImplementors = []string{"Room", "Node"}
 
@@ -716,6 +734,15 @@ func (c *Client) noder(ctx context.Context, table string, id string) (Noder, err
 			}
 		}
 		return query.Only(ctx)
+	case invoiceadjustment.Table:
+		query := c.InvoiceAdjustment.Query().
+			Where(invoiceadjustment.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, invoiceadjustmentImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
 	case invoicediscount.Table:
 		query := c.InvoiceDiscount.Query().
 			Where(invoicediscount.ID(id))
@@ -878,6 +905,15 @@ func (c *Client) noder(ctx context.Context, table string, id string) (Noder, err
 			}
 		}
 		return query.Only(ctx)
+	case paymentallocation.Table:
+		query := c.PaymentAllocation.Query().
+			Where(paymentallocation.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, paymentallocationImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
 	case planversion.Table:
 		query := c.PlanVersion.Query().
 			Where(planversion.ID(id))
@@ -928,6 +964,15 @@ func (c *Client) noder(ctx context.Context, table string, id string) (Noder, err
 			Where(referral.ID(id))
 		if fc := graphql.GetFieldContext(ctx); fc != nil {
 			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, referralImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case refund.Table:
+		query := c.Refund.Query().
+			Where(refund.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, refundImplementors...); err != nil {
 				return nil, err
 			}
 		}
@@ -1557,6 +1602,22 @@ func (c *Client) noders(ctx context.Context, table string, ids []string) ([]Node
 				*noder = node
 			}
 		}
+	case invoiceadjustment.Table:
+		query := c.InvoiceAdjustment.Query().
+			Where(invoiceadjustment.IDIn(ids...))
+		query, err := query.CollectFields(ctx, invoiceadjustmentImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
 	case invoicediscount.Table:
 		query := c.InvoiceDiscount.Query().
 			Where(invoicediscount.IDIn(ids...))
@@ -1845,6 +1906,22 @@ func (c *Client) noders(ctx context.Context, table string, ids []string) ([]Node
 				*noder = node
 			}
 		}
+	case paymentallocation.Table:
+		query := c.PaymentAllocation.Query().
+			Where(paymentallocation.IDIn(ids...))
+		query, err := query.CollectFields(ctx, paymentallocationImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
 	case planversion.Table:
 		query := c.PlanVersion.Query().
 			Where(planversion.IDIn(ids...))
@@ -1929,6 +2006,22 @@ func (c *Client) noders(ctx context.Context, table string, ids []string) ([]Node
 		query := c.Referral.Query().
 			Where(referral.IDIn(ids...))
 		query, err := query.CollectFields(ctx, referralImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case refund.Table:
+		query := c.Refund.Query().
+			Where(refund.IDIn(ids...))
+		query, err := query.CollectFields(ctx, refundImplementors...)
 		if err != nil {
 			return nil, err
 		}

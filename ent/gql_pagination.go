@@ -44,6 +44,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/insuranceplan"
 	"github.com/hmis-dev/hmis/ent/insurancepolicy"
 	"github.com/hmis-dev/hmis/ent/invoice"
+	"github.com/hmis-dev/hmis/ent/invoiceadjustment"
 	"github.com/hmis-dev/hmis/ent/invoicediscount"
 	"github.com/hmis-dev/hmis/ent/journalentry"
 	"github.com/hmis-dev/hmis/ent/journalline"
@@ -62,12 +63,14 @@ import (
 	"github.com/hmis-dev/hmis/ent/patientidentifier"
 	"github.com/hmis-dev/hmis/ent/payer"
 	"github.com/hmis-dev/hmis/ent/payment"
+	"github.com/hmis-dev/hmis/ent/paymentallocation"
 	"github.com/hmis-dev/hmis/ent/planversion"
 	"github.com/hmis-dev/hmis/ent/preauthorization"
 	"github.com/hmis-dev/hmis/ent/problem"
 	"github.com/hmis-dev/hmis/ent/provideravailability"
 	"github.com/hmis-dev/hmis/ent/providertimeoff"
 	"github.com/hmis-dev/hmis/ent/referral"
+	"github.com/hmis-dev/hmis/ent/refund"
 	"github.com/hmis-dev/hmis/ent/room"
 	"github.com/hmis-dev/hmis/ent/staff"
 	"github.com/hmis-dev/hmis/ent/stockbatch"
@@ -9881,6 +9884,320 @@ func (_m *Invoice) ToEdge(order *InvoiceOrder) *InvoiceEdge {
 	}
 }
 
+// InvoiceAdjustmentEdge is the edge representation of InvoiceAdjustment.
+type InvoiceAdjustmentEdge struct {
+	Node   *InvoiceAdjustment `json:"node"`
+	Cursor Cursor             `json:"cursor"`
+}
+
+// InvoiceAdjustmentConnection is the connection containing edges to InvoiceAdjustment.
+type InvoiceAdjustmentConnection struct {
+	Edges      []*InvoiceAdjustmentEdge `json:"edges"`
+	PageInfo   PageInfo                 `json:"pageInfo"`
+	TotalCount int                      `json:"totalCount"`
+}
+
+func (c *InvoiceAdjustmentConnection) build(nodes []*InvoiceAdjustment, pager *invoiceadjustmentPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *InvoiceAdjustment
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *InvoiceAdjustment {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *InvoiceAdjustment {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*InvoiceAdjustmentEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &InvoiceAdjustmentEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// InvoiceAdjustmentPaginateOption enables pagination customization.
+type InvoiceAdjustmentPaginateOption func(*invoiceadjustmentPager) error
+
+// WithInvoiceAdjustmentOrder configures pagination ordering.
+func WithInvoiceAdjustmentOrder(order *InvoiceAdjustmentOrder) InvoiceAdjustmentPaginateOption {
+	if order == nil {
+		order = DefaultInvoiceAdjustmentOrder
+	}
+	o := *order
+	return func(pager *invoiceadjustmentPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultInvoiceAdjustmentOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithInvoiceAdjustmentFilter configures pagination filter.
+func WithInvoiceAdjustmentFilter(filter func(*InvoiceAdjustmentQuery) (*InvoiceAdjustmentQuery, error)) InvoiceAdjustmentPaginateOption {
+	return func(pager *invoiceadjustmentPager) error {
+		if filter == nil {
+			return errors.New("InvoiceAdjustmentQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type invoiceadjustmentPager struct {
+	reverse bool
+	order   *InvoiceAdjustmentOrder
+	filter  func(*InvoiceAdjustmentQuery) (*InvoiceAdjustmentQuery, error)
+}
+
+func newInvoiceAdjustmentPager(opts []InvoiceAdjustmentPaginateOption, reverse bool) (*invoiceadjustmentPager, error) {
+	pager := &invoiceadjustmentPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultInvoiceAdjustmentOrder
+	}
+	return pager, nil
+}
+
+func (p *invoiceadjustmentPager) applyFilter(query *InvoiceAdjustmentQuery) (*InvoiceAdjustmentQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *invoiceadjustmentPager) toCursor(_m *InvoiceAdjustment) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *invoiceadjustmentPager) applyCursors(query *InvoiceAdjustmentQuery, after, before *Cursor) (*InvoiceAdjustmentQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultInvoiceAdjustmentOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *invoiceadjustmentPager) applyOrder(query *InvoiceAdjustmentQuery) *InvoiceAdjustmentQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultInvoiceAdjustmentOrder.Field {
+		query = query.Order(DefaultInvoiceAdjustmentOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *invoiceadjustmentPager) orderExpr(query *InvoiceAdjustmentQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultInvoiceAdjustmentOrder.Field {
+			b.Comma().Ident(DefaultInvoiceAdjustmentOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to InvoiceAdjustment.
+func (_m *InvoiceAdjustmentQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...InvoiceAdjustmentPaginateOption,
+) (*InvoiceAdjustmentConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newInvoiceAdjustmentPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &InvoiceAdjustmentConnection{Edges: []*InvoiceAdjustmentEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// InvoiceAdjustmentOrderFieldCreatedAt orders InvoiceAdjustment by created_at.
+	InvoiceAdjustmentOrderFieldCreatedAt = &InvoiceAdjustmentOrderField{
+		Value: func(_m *InvoiceAdjustment) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: invoiceadjustment.FieldCreatedAt,
+		toTerm: invoiceadjustment.ByCreatedAt,
+		toCursor: func(_m *InvoiceAdjustment) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// InvoiceAdjustmentOrderFieldUpdatedAt orders InvoiceAdjustment by updated_at.
+	InvoiceAdjustmentOrderFieldUpdatedAt = &InvoiceAdjustmentOrderField{
+		Value: func(_m *InvoiceAdjustment) (ent.Value, error) {
+			return _m.UpdatedAt, nil
+		},
+		column: invoiceadjustment.FieldUpdatedAt,
+		toTerm: invoiceadjustment.ByUpdatedAt,
+		toCursor: func(_m *InvoiceAdjustment) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.UpdatedAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f InvoiceAdjustmentOrderField) String() string {
+	var str string
+	switch f.column {
+	case InvoiceAdjustmentOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case InvoiceAdjustmentOrderFieldUpdatedAt.column:
+		str = "UPDATED_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f InvoiceAdjustmentOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *InvoiceAdjustmentOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("InvoiceAdjustmentOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *InvoiceAdjustmentOrderFieldCreatedAt
+	case "UPDATED_AT":
+		*f = *InvoiceAdjustmentOrderFieldUpdatedAt
+	default:
+		return fmt.Errorf("%s is not a valid InvoiceAdjustmentOrderField", str)
+	}
+	return nil
+}
+
+// InvoiceAdjustmentOrderField defines the ordering field of InvoiceAdjustment.
+type InvoiceAdjustmentOrderField struct {
+	// Value extracts the ordering value from the given InvoiceAdjustment.
+	Value    func(*InvoiceAdjustment) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) invoiceadjustment.OrderOption
+	toCursor func(*InvoiceAdjustment) Cursor
+}
+
+// InvoiceAdjustmentOrder defines the ordering of InvoiceAdjustment.
+type InvoiceAdjustmentOrder struct {
+	Direction OrderDirection               `json:"direction"`
+	Field     *InvoiceAdjustmentOrderField `json:"field"`
+}
+
+// DefaultInvoiceAdjustmentOrder is the default ordering of InvoiceAdjustment.
+var DefaultInvoiceAdjustmentOrder = &InvoiceAdjustmentOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &InvoiceAdjustmentOrderField{
+		Value: func(_m *InvoiceAdjustment) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: invoiceadjustment.FieldID,
+		toTerm: invoiceadjustment.ByID,
+		toCursor: func(_m *InvoiceAdjustment) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts InvoiceAdjustment into InvoiceAdjustmentEdge.
+func (_m *InvoiceAdjustment) ToEdge(order *InvoiceAdjustmentOrder) *InvoiceAdjustmentEdge {
+	if order == nil {
+		order = DefaultInvoiceAdjustmentOrder
+	}
+	return &InvoiceAdjustmentEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
 // InvoiceDiscountEdge is the edge representation of InvoiceDiscount.
 type InvoiceDiscountEdge struct {
 	Node   *InvoiceDiscount `json:"node"`
@@ -15774,6 +16091,320 @@ func (_m *Payment) ToEdge(order *PaymentOrder) *PaymentEdge {
 	}
 }
 
+// PaymentAllocationEdge is the edge representation of PaymentAllocation.
+type PaymentAllocationEdge struct {
+	Node   *PaymentAllocation `json:"node"`
+	Cursor Cursor             `json:"cursor"`
+}
+
+// PaymentAllocationConnection is the connection containing edges to PaymentAllocation.
+type PaymentAllocationConnection struct {
+	Edges      []*PaymentAllocationEdge `json:"edges"`
+	PageInfo   PageInfo                 `json:"pageInfo"`
+	TotalCount int                      `json:"totalCount"`
+}
+
+func (c *PaymentAllocationConnection) build(nodes []*PaymentAllocation, pager *paymentallocationPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *PaymentAllocation
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *PaymentAllocation {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *PaymentAllocation {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*PaymentAllocationEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &PaymentAllocationEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// PaymentAllocationPaginateOption enables pagination customization.
+type PaymentAllocationPaginateOption func(*paymentallocationPager) error
+
+// WithPaymentAllocationOrder configures pagination ordering.
+func WithPaymentAllocationOrder(order *PaymentAllocationOrder) PaymentAllocationPaginateOption {
+	if order == nil {
+		order = DefaultPaymentAllocationOrder
+	}
+	o := *order
+	return func(pager *paymentallocationPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultPaymentAllocationOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithPaymentAllocationFilter configures pagination filter.
+func WithPaymentAllocationFilter(filter func(*PaymentAllocationQuery) (*PaymentAllocationQuery, error)) PaymentAllocationPaginateOption {
+	return func(pager *paymentallocationPager) error {
+		if filter == nil {
+			return errors.New("PaymentAllocationQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type paymentallocationPager struct {
+	reverse bool
+	order   *PaymentAllocationOrder
+	filter  func(*PaymentAllocationQuery) (*PaymentAllocationQuery, error)
+}
+
+func newPaymentAllocationPager(opts []PaymentAllocationPaginateOption, reverse bool) (*paymentallocationPager, error) {
+	pager := &paymentallocationPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultPaymentAllocationOrder
+	}
+	return pager, nil
+}
+
+func (p *paymentallocationPager) applyFilter(query *PaymentAllocationQuery) (*PaymentAllocationQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *paymentallocationPager) toCursor(_m *PaymentAllocation) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *paymentallocationPager) applyCursors(query *PaymentAllocationQuery, after, before *Cursor) (*PaymentAllocationQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultPaymentAllocationOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *paymentallocationPager) applyOrder(query *PaymentAllocationQuery) *PaymentAllocationQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultPaymentAllocationOrder.Field {
+		query = query.Order(DefaultPaymentAllocationOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *paymentallocationPager) orderExpr(query *PaymentAllocationQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultPaymentAllocationOrder.Field {
+			b.Comma().Ident(DefaultPaymentAllocationOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to PaymentAllocation.
+func (_m *PaymentAllocationQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...PaymentAllocationPaginateOption,
+) (*PaymentAllocationConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newPaymentAllocationPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &PaymentAllocationConnection{Edges: []*PaymentAllocationEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// PaymentAllocationOrderFieldCreatedAt orders PaymentAllocation by created_at.
+	PaymentAllocationOrderFieldCreatedAt = &PaymentAllocationOrderField{
+		Value: func(_m *PaymentAllocation) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: paymentallocation.FieldCreatedAt,
+		toTerm: paymentallocation.ByCreatedAt,
+		toCursor: func(_m *PaymentAllocation) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// PaymentAllocationOrderFieldUpdatedAt orders PaymentAllocation by updated_at.
+	PaymentAllocationOrderFieldUpdatedAt = &PaymentAllocationOrderField{
+		Value: func(_m *PaymentAllocation) (ent.Value, error) {
+			return _m.UpdatedAt, nil
+		},
+		column: paymentallocation.FieldUpdatedAt,
+		toTerm: paymentallocation.ByUpdatedAt,
+		toCursor: func(_m *PaymentAllocation) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.UpdatedAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f PaymentAllocationOrderField) String() string {
+	var str string
+	switch f.column {
+	case PaymentAllocationOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case PaymentAllocationOrderFieldUpdatedAt.column:
+		str = "UPDATED_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f PaymentAllocationOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *PaymentAllocationOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("PaymentAllocationOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *PaymentAllocationOrderFieldCreatedAt
+	case "UPDATED_AT":
+		*f = *PaymentAllocationOrderFieldUpdatedAt
+	default:
+		return fmt.Errorf("%s is not a valid PaymentAllocationOrderField", str)
+	}
+	return nil
+}
+
+// PaymentAllocationOrderField defines the ordering field of PaymentAllocation.
+type PaymentAllocationOrderField struct {
+	// Value extracts the ordering value from the given PaymentAllocation.
+	Value    func(*PaymentAllocation) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) paymentallocation.OrderOption
+	toCursor func(*PaymentAllocation) Cursor
+}
+
+// PaymentAllocationOrder defines the ordering of PaymentAllocation.
+type PaymentAllocationOrder struct {
+	Direction OrderDirection               `json:"direction"`
+	Field     *PaymentAllocationOrderField `json:"field"`
+}
+
+// DefaultPaymentAllocationOrder is the default ordering of PaymentAllocation.
+var DefaultPaymentAllocationOrder = &PaymentAllocationOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &PaymentAllocationOrderField{
+		Value: func(_m *PaymentAllocation) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: paymentallocation.FieldID,
+		toTerm: paymentallocation.ByID,
+		toCursor: func(_m *PaymentAllocation) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts PaymentAllocation into PaymentAllocationEdge.
+func (_m *PaymentAllocation) ToEdge(order *PaymentAllocationOrder) *PaymentAllocationEdge {
+	if order == nil {
+		order = DefaultPaymentAllocationOrder
+	}
+	return &PaymentAllocationEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
 // PlanVersionEdge is the edge representation of PlanVersion.
 type PlanVersionEdge struct {
 	Node   *PlanVersion `json:"node"`
@@ -17689,6 +18320,338 @@ func (_m *Referral) ToEdge(order *ReferralOrder) *ReferralEdge {
 		order = DefaultReferralOrder
 	}
 	return &ReferralEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// RefundEdge is the edge representation of Refund.
+type RefundEdge struct {
+	Node   *Refund `json:"node"`
+	Cursor Cursor  `json:"cursor"`
+}
+
+// RefundConnection is the connection containing edges to Refund.
+type RefundConnection struct {
+	Edges      []*RefundEdge `json:"edges"`
+	PageInfo   PageInfo      `json:"pageInfo"`
+	TotalCount int           `json:"totalCount"`
+}
+
+func (c *RefundConnection) build(nodes []*Refund, pager *refundPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *Refund
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *Refund {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *Refund {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*RefundEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &RefundEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// RefundPaginateOption enables pagination customization.
+type RefundPaginateOption func(*refundPager) error
+
+// WithRefundOrder configures pagination ordering.
+func WithRefundOrder(order *RefundOrder) RefundPaginateOption {
+	if order == nil {
+		order = DefaultRefundOrder
+	}
+	o := *order
+	return func(pager *refundPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultRefundOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithRefundFilter configures pagination filter.
+func WithRefundFilter(filter func(*RefundQuery) (*RefundQuery, error)) RefundPaginateOption {
+	return func(pager *refundPager) error {
+		if filter == nil {
+			return errors.New("RefundQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type refundPager struct {
+	reverse bool
+	order   *RefundOrder
+	filter  func(*RefundQuery) (*RefundQuery, error)
+}
+
+func newRefundPager(opts []RefundPaginateOption, reverse bool) (*refundPager, error) {
+	pager := &refundPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultRefundOrder
+	}
+	return pager, nil
+}
+
+func (p *refundPager) applyFilter(query *RefundQuery) (*RefundQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *refundPager) toCursor(_m *Refund) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *refundPager) applyCursors(query *RefundQuery, after, before *Cursor) (*RefundQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultRefundOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *refundPager) applyOrder(query *RefundQuery) *RefundQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultRefundOrder.Field {
+		query = query.Order(DefaultRefundOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *refundPager) orderExpr(query *RefundQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultRefundOrder.Field {
+			b.Comma().Ident(DefaultRefundOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to Refund.
+func (_m *RefundQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...RefundPaginateOption,
+) (*RefundConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newRefundPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &RefundConnection{Edges: []*RefundEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// RefundOrderFieldCreatedAt orders Refund by created_at.
+	RefundOrderFieldCreatedAt = &RefundOrderField{
+		Value: func(_m *Refund) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: refund.FieldCreatedAt,
+		toTerm: refund.ByCreatedAt,
+		toCursor: func(_m *Refund) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// RefundOrderFieldUpdatedAt orders Refund by updated_at.
+	RefundOrderFieldUpdatedAt = &RefundOrderField{
+		Value: func(_m *Refund) (ent.Value, error) {
+			return _m.UpdatedAt, nil
+		},
+		column: refund.FieldUpdatedAt,
+		toTerm: refund.ByUpdatedAt,
+		toCursor: func(_m *Refund) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.UpdatedAt,
+			}
+		},
+	}
+	// RefundOrderFieldRefundedAt orders Refund by refunded_at.
+	RefundOrderFieldRefundedAt = &RefundOrderField{
+		Value: func(_m *Refund) (ent.Value, error) {
+			return _m.RefundedAt, nil
+		},
+		column: refund.FieldRefundedAt,
+		toTerm: refund.ByRefundedAt,
+		toCursor: func(_m *Refund) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.RefundedAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f RefundOrderField) String() string {
+	var str string
+	switch f.column {
+	case RefundOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case RefundOrderFieldUpdatedAt.column:
+		str = "UPDATED_AT"
+	case RefundOrderFieldRefundedAt.column:
+		str = "REFUNDED_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f RefundOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *RefundOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("RefundOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *RefundOrderFieldCreatedAt
+	case "UPDATED_AT":
+		*f = *RefundOrderFieldUpdatedAt
+	case "REFUNDED_AT":
+		*f = *RefundOrderFieldRefundedAt
+	default:
+		return fmt.Errorf("%s is not a valid RefundOrderField", str)
+	}
+	return nil
+}
+
+// RefundOrderField defines the ordering field of Refund.
+type RefundOrderField struct {
+	// Value extracts the ordering value from the given Refund.
+	Value    func(*Refund) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) refund.OrderOption
+	toCursor func(*Refund) Cursor
+}
+
+// RefundOrder defines the ordering of Refund.
+type RefundOrder struct {
+	Direction OrderDirection    `json:"direction"`
+	Field     *RefundOrderField `json:"field"`
+}
+
+// DefaultRefundOrder is the default ordering of Refund.
+var DefaultRefundOrder = &RefundOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &RefundOrderField{
+		Value: func(_m *Refund) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: refund.FieldID,
+		toTerm: refund.ByID,
+		toCursor: func(_m *Refund) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts Refund into RefundEdge.
+func (_m *Refund) ToEdge(order *RefundOrder) *RefundEdge {
+	if order == nil {
+		order = DefaultRefundOrder
+	}
+	return &RefundEdge{
 		Node:   _m,
 		Cursor: order.Field.toCursor(_m),
 	}

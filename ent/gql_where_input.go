@@ -37,6 +37,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/insuranceplan"
 	"github.com/hmis-dev/hmis/ent/insurancepolicy"
 	"github.com/hmis-dev/hmis/ent/invoice"
+	"github.com/hmis-dev/hmis/ent/invoiceadjustment"
 	"github.com/hmis-dev/hmis/ent/invoicediscount"
 	"github.com/hmis-dev/hmis/ent/journalentry"
 	"github.com/hmis-dev/hmis/ent/journalline"
@@ -55,6 +56,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/patientidentifier"
 	"github.com/hmis-dev/hmis/ent/payer"
 	"github.com/hmis-dev/hmis/ent/payment"
+	"github.com/hmis-dev/hmis/ent/paymentallocation"
 	"github.com/hmis-dev/hmis/ent/planversion"
 	"github.com/hmis-dev/hmis/ent/preauthorization"
 	"github.com/hmis-dev/hmis/ent/predicate"
@@ -62,6 +64,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/provideravailability"
 	"github.com/hmis-dev/hmis/ent/providertimeoff"
 	"github.com/hmis-dev/hmis/ent/referral"
+	"github.com/hmis-dev/hmis/ent/refund"
 	"github.com/hmis-dev/hmis/ent/room"
 	"github.com/hmis-dev/hmis/ent/staff"
 	"github.com/hmis-dev/hmis/ent/stockbatch"
@@ -7261,6 +7264,33 @@ type ChargeWhereInput struct {
 	ReversedAtIsNil  bool        `json:"reversedAtIsNil,omitempty"`
 	ReversedAtNotNil bool        `json:"reversedAtNotNil,omitempty"`
 
+	// "payer_share" field predicates.
+	PayerShare      *int64  `json:"payerShare,omitempty"`
+	PayerShareNEQ   *int64  `json:"payerShareNEQ,omitempty"`
+	PayerShareIn    []int64 `json:"payerShareIn,omitempty"`
+	PayerShareNotIn []int64 `json:"payerShareNotIn,omitempty"`
+	PayerShareGT    *int64  `json:"payerShareGT,omitempty"`
+	PayerShareGTE   *int64  `json:"payerShareGTE,omitempty"`
+	PayerShareLT    *int64  `json:"payerShareLT,omitempty"`
+	PayerShareLTE   *int64  `json:"payerShareLTE,omitempty"`
+
+	// "department_id" field predicates.
+	DepartmentID             *string  `json:"departmentID,omitempty"`
+	DepartmentIDNEQ          *string  `json:"departmentIDNEQ,omitempty"`
+	DepartmentIDIn           []string `json:"departmentIDIn,omitempty"`
+	DepartmentIDNotIn        []string `json:"departmentIDNotIn,omitempty"`
+	DepartmentIDGT           *string  `json:"departmentIDGT,omitempty"`
+	DepartmentIDGTE          *string  `json:"departmentIDGTE,omitempty"`
+	DepartmentIDLT           *string  `json:"departmentIDLT,omitempty"`
+	DepartmentIDLTE          *string  `json:"departmentIDLTE,omitempty"`
+	DepartmentIDContains     *string  `json:"departmentIDContains,omitempty"`
+	DepartmentIDHasPrefix    *string  `json:"departmentIDHasPrefix,omitempty"`
+	DepartmentIDHasSuffix    *string  `json:"departmentIDHasSuffix,omitempty"`
+	DepartmentIDIsNil        bool     `json:"departmentIDIsNil,omitempty"`
+	DepartmentIDNotNil       bool     `json:"departmentIDNotNil,omitempty"`
+	DepartmentIDEqualFold    *string  `json:"departmentIDEqualFold,omitempty"`
+	DepartmentIDContainsFold *string  `json:"departmentIDContainsFold,omitempty"`
+
 	// "invoice_id" field predicates.
 	InvoiceID             *string  `json:"invoiceID,omitempty"`
 	InvoiceIDNEQ          *string  `json:"invoiceIDNEQ,omitempty"`
@@ -8022,6 +8052,75 @@ func (i *ChargeWhereInput) P() (predicate.Charge, error) {
 	if i.ReversedAtNotNil {
 		predicates = append(predicates, charge.ReversedAtNotNil())
 	}
+	if i.PayerShare != nil {
+		predicates = append(predicates, charge.PayerShareEQ(*i.PayerShare))
+	}
+	if i.PayerShareNEQ != nil {
+		predicates = append(predicates, charge.PayerShareNEQ(*i.PayerShareNEQ))
+	}
+	if len(i.PayerShareIn) > 0 {
+		predicates = append(predicates, charge.PayerShareIn(i.PayerShareIn...))
+	}
+	if len(i.PayerShareNotIn) > 0 {
+		predicates = append(predicates, charge.PayerShareNotIn(i.PayerShareNotIn...))
+	}
+	if i.PayerShareGT != nil {
+		predicates = append(predicates, charge.PayerShareGT(*i.PayerShareGT))
+	}
+	if i.PayerShareGTE != nil {
+		predicates = append(predicates, charge.PayerShareGTE(*i.PayerShareGTE))
+	}
+	if i.PayerShareLT != nil {
+		predicates = append(predicates, charge.PayerShareLT(*i.PayerShareLT))
+	}
+	if i.PayerShareLTE != nil {
+		predicates = append(predicates, charge.PayerShareLTE(*i.PayerShareLTE))
+	}
+	if i.DepartmentID != nil {
+		predicates = append(predicates, charge.DepartmentIDEQ(*i.DepartmentID))
+	}
+	if i.DepartmentIDNEQ != nil {
+		predicates = append(predicates, charge.DepartmentIDNEQ(*i.DepartmentIDNEQ))
+	}
+	if len(i.DepartmentIDIn) > 0 {
+		predicates = append(predicates, charge.DepartmentIDIn(i.DepartmentIDIn...))
+	}
+	if len(i.DepartmentIDNotIn) > 0 {
+		predicates = append(predicates, charge.DepartmentIDNotIn(i.DepartmentIDNotIn...))
+	}
+	if i.DepartmentIDGT != nil {
+		predicates = append(predicates, charge.DepartmentIDGT(*i.DepartmentIDGT))
+	}
+	if i.DepartmentIDGTE != nil {
+		predicates = append(predicates, charge.DepartmentIDGTE(*i.DepartmentIDGTE))
+	}
+	if i.DepartmentIDLT != nil {
+		predicates = append(predicates, charge.DepartmentIDLT(*i.DepartmentIDLT))
+	}
+	if i.DepartmentIDLTE != nil {
+		predicates = append(predicates, charge.DepartmentIDLTE(*i.DepartmentIDLTE))
+	}
+	if i.DepartmentIDContains != nil {
+		predicates = append(predicates, charge.DepartmentIDContains(*i.DepartmentIDContains))
+	}
+	if i.DepartmentIDHasPrefix != nil {
+		predicates = append(predicates, charge.DepartmentIDHasPrefix(*i.DepartmentIDHasPrefix))
+	}
+	if i.DepartmentIDHasSuffix != nil {
+		predicates = append(predicates, charge.DepartmentIDHasSuffix(*i.DepartmentIDHasSuffix))
+	}
+	if i.DepartmentIDIsNil {
+		predicates = append(predicates, charge.DepartmentIDIsNil())
+	}
+	if i.DepartmentIDNotNil {
+		predicates = append(predicates, charge.DepartmentIDNotNil())
+	}
+	if i.DepartmentIDEqualFold != nil {
+		predicates = append(predicates, charge.DepartmentIDEqualFold(*i.DepartmentIDEqualFold))
+	}
+	if i.DepartmentIDContainsFold != nil {
+		predicates = append(predicates, charge.DepartmentIDContainsFold(*i.DepartmentIDContainsFold))
+	}
 	if i.InvoiceID != nil {
 		predicates = append(predicates, charge.InvoiceIDEQ(*i.InvoiceID))
 	}
@@ -8232,6 +8331,23 @@ type ClaimWhereInput struct {
 	EncounterIDNotNil       bool     `json:"encounterIDNotNil,omitempty"`
 	EncounterIDEqualFold    *string  `json:"encounterIDEqualFold,omitempty"`
 	EncounterIDContainsFold *string  `json:"encounterIDContainsFold,omitempty"`
+
+	// "invoice_id" field predicates.
+	InvoiceID             *string  `json:"invoiceID,omitempty"`
+	InvoiceIDNEQ          *string  `json:"invoiceIDNEQ,omitempty"`
+	InvoiceIDIn           []string `json:"invoiceIDIn,omitempty"`
+	InvoiceIDNotIn        []string `json:"invoiceIDNotIn,omitempty"`
+	InvoiceIDGT           *string  `json:"invoiceIDGT,omitempty"`
+	InvoiceIDGTE          *string  `json:"invoiceIDGTE,omitempty"`
+	InvoiceIDLT           *string  `json:"invoiceIDLT,omitempty"`
+	InvoiceIDLTE          *string  `json:"invoiceIDLTE,omitempty"`
+	InvoiceIDContains     *string  `json:"invoiceIDContains,omitempty"`
+	InvoiceIDHasPrefix    *string  `json:"invoiceIDHasPrefix,omitempty"`
+	InvoiceIDHasSuffix    *string  `json:"invoiceIDHasSuffix,omitempty"`
+	InvoiceIDIsNil        bool     `json:"invoiceIDIsNil,omitempty"`
+	InvoiceIDNotNil       bool     `json:"invoiceIDNotNil,omitempty"`
+	InvoiceIDEqualFold    *string  `json:"invoiceIDEqualFold,omitempty"`
+	InvoiceIDContainsFold *string  `json:"invoiceIDContainsFold,omitempty"`
 
 	// "version" field predicates.
 	Version      *int  `json:"version,omitempty"`
@@ -8709,6 +8825,51 @@ func (i *ClaimWhereInput) P() (predicate.Claim, error) {
 	}
 	if i.EncounterIDContainsFold != nil {
 		predicates = append(predicates, claim.EncounterIDContainsFold(*i.EncounterIDContainsFold))
+	}
+	if i.InvoiceID != nil {
+		predicates = append(predicates, claim.InvoiceIDEQ(*i.InvoiceID))
+	}
+	if i.InvoiceIDNEQ != nil {
+		predicates = append(predicates, claim.InvoiceIDNEQ(*i.InvoiceIDNEQ))
+	}
+	if len(i.InvoiceIDIn) > 0 {
+		predicates = append(predicates, claim.InvoiceIDIn(i.InvoiceIDIn...))
+	}
+	if len(i.InvoiceIDNotIn) > 0 {
+		predicates = append(predicates, claim.InvoiceIDNotIn(i.InvoiceIDNotIn...))
+	}
+	if i.InvoiceIDGT != nil {
+		predicates = append(predicates, claim.InvoiceIDGT(*i.InvoiceIDGT))
+	}
+	if i.InvoiceIDGTE != nil {
+		predicates = append(predicates, claim.InvoiceIDGTE(*i.InvoiceIDGTE))
+	}
+	if i.InvoiceIDLT != nil {
+		predicates = append(predicates, claim.InvoiceIDLT(*i.InvoiceIDLT))
+	}
+	if i.InvoiceIDLTE != nil {
+		predicates = append(predicates, claim.InvoiceIDLTE(*i.InvoiceIDLTE))
+	}
+	if i.InvoiceIDContains != nil {
+		predicates = append(predicates, claim.InvoiceIDContains(*i.InvoiceIDContains))
+	}
+	if i.InvoiceIDHasPrefix != nil {
+		predicates = append(predicates, claim.InvoiceIDHasPrefix(*i.InvoiceIDHasPrefix))
+	}
+	if i.InvoiceIDHasSuffix != nil {
+		predicates = append(predicates, claim.InvoiceIDHasSuffix(*i.InvoiceIDHasSuffix))
+	}
+	if i.InvoiceIDIsNil {
+		predicates = append(predicates, claim.InvoiceIDIsNil())
+	}
+	if i.InvoiceIDNotNil {
+		predicates = append(predicates, claim.InvoiceIDNotNil())
+	}
+	if i.InvoiceIDEqualFold != nil {
+		predicates = append(predicates, claim.InvoiceIDEqualFold(*i.InvoiceIDEqualFold))
+	}
+	if i.InvoiceIDContainsFold != nil {
+		predicates = append(predicates, claim.InvoiceIDContainsFold(*i.InvoiceIDContainsFold))
 	}
 	if i.Version != nil {
 		predicates = append(predicates, claim.VersionEQ(*i.Version))
@@ -16862,6 +17023,76 @@ type InvoiceWhereInput struct {
 	PaidLT    *int64  `json:"paidLT,omitempty"`
 	PaidLTE   *int64  `json:"paidLTE,omitempty"`
 
+	// "payer_total" field predicates.
+	PayerTotal      *int64  `json:"payerTotal,omitempty"`
+	PayerTotalNEQ   *int64  `json:"payerTotalNEQ,omitempty"`
+	PayerTotalIn    []int64 `json:"payerTotalIn,omitempty"`
+	PayerTotalNotIn []int64 `json:"payerTotalNotIn,omitempty"`
+	PayerTotalGT    *int64  `json:"payerTotalGT,omitempty"`
+	PayerTotalGTE   *int64  `json:"payerTotalGTE,omitempty"`
+	PayerTotalLT    *int64  `json:"payerTotalLT,omitempty"`
+	PayerTotalLTE   *int64  `json:"payerTotalLTE,omitempty"`
+
+	// "patient_total" field predicates.
+	PatientTotal      *int64  `json:"patientTotal,omitempty"`
+	PatientTotalNEQ   *int64  `json:"patientTotalNEQ,omitempty"`
+	PatientTotalIn    []int64 `json:"patientTotalIn,omitempty"`
+	PatientTotalNotIn []int64 `json:"patientTotalNotIn,omitempty"`
+	PatientTotalGT    *int64  `json:"patientTotalGT,omitempty"`
+	PatientTotalGTE   *int64  `json:"patientTotalGTE,omitempty"`
+	PatientTotalLT    *int64  `json:"patientTotalLT,omitempty"`
+	PatientTotalLTE   *int64  `json:"patientTotalLTE,omitempty"`
+
+	// "patient_paid" field predicates.
+	PatientPaid      *int64  `json:"patientPaid,omitempty"`
+	PatientPaidNEQ   *int64  `json:"patientPaidNEQ,omitempty"`
+	PatientPaidIn    []int64 `json:"patientPaidIn,omitempty"`
+	PatientPaidNotIn []int64 `json:"patientPaidNotIn,omitempty"`
+	PatientPaidGT    *int64  `json:"patientPaidGT,omitempty"`
+	PatientPaidGTE   *int64  `json:"patientPaidGTE,omitempty"`
+	PatientPaidLT    *int64  `json:"patientPaidLT,omitempty"`
+	PatientPaidLTE   *int64  `json:"patientPaidLTE,omitempty"`
+
+	// "payer_paid" field predicates.
+	PayerPaid      *int64  `json:"payerPaid,omitempty"`
+	PayerPaidNEQ   *int64  `json:"payerPaidNEQ,omitempty"`
+	PayerPaidIn    []int64 `json:"payerPaidIn,omitempty"`
+	PayerPaidNotIn []int64 `json:"payerPaidNotIn,omitempty"`
+	PayerPaidGT    *int64  `json:"payerPaidGT,omitempty"`
+	PayerPaidGTE   *int64  `json:"payerPaidGTE,omitempty"`
+	PayerPaidLT    *int64  `json:"payerPaidLT,omitempty"`
+	PayerPaidLTE   *int64  `json:"payerPaidLTE,omitempty"`
+
+	// "payer_adjusted" field predicates.
+	PayerAdjusted      *int64  `json:"payerAdjusted,omitempty"`
+	PayerAdjustedNEQ   *int64  `json:"payerAdjustedNEQ,omitempty"`
+	PayerAdjustedIn    []int64 `json:"payerAdjustedIn,omitempty"`
+	PayerAdjustedNotIn []int64 `json:"payerAdjustedNotIn,omitempty"`
+	PayerAdjustedGT    *int64  `json:"payerAdjustedGT,omitempty"`
+	PayerAdjustedGTE   *int64  `json:"payerAdjustedGTE,omitempty"`
+	PayerAdjustedLT    *int64  `json:"payerAdjustedLT,omitempty"`
+	PayerAdjustedLTE   *int64  `json:"payerAdjustedLTE,omitempty"`
+
+	// "moved_to_patient" field predicates.
+	MovedToPatient      *int64  `json:"movedToPatient,omitempty"`
+	MovedToPatientNEQ   *int64  `json:"movedToPatientNEQ,omitempty"`
+	MovedToPatientIn    []int64 `json:"movedToPatientIn,omitempty"`
+	MovedToPatientNotIn []int64 `json:"movedToPatientNotIn,omitempty"`
+	MovedToPatientGT    *int64  `json:"movedToPatientGT,omitempty"`
+	MovedToPatientGTE   *int64  `json:"movedToPatientGTE,omitempty"`
+	MovedToPatientLT    *int64  `json:"movedToPatientLT,omitempty"`
+	MovedToPatientLTE   *int64  `json:"movedToPatientLTE,omitempty"`
+
+	// "written_off" field predicates.
+	WrittenOff      *int64  `json:"writtenOff,omitempty"`
+	WrittenOffNEQ   *int64  `json:"writtenOffNEQ,omitempty"`
+	WrittenOffIn    []int64 `json:"writtenOffIn,omitempty"`
+	WrittenOffNotIn []int64 `json:"writtenOffNotIn,omitempty"`
+	WrittenOffGT    *int64  `json:"writtenOffGT,omitempty"`
+	WrittenOffGTE   *int64  `json:"writtenOffGTE,omitempty"`
+	WrittenOffLT    *int64  `json:"writtenOffLT,omitempty"`
+	WrittenOffLTE   *int64  `json:"writtenOffLTE,omitempty"`
+
 	// "created_by_id" field predicates.
 	CreatedByID             *string  `json:"createdByID,omitempty"`
 	CreatedByIDNEQ          *string  `json:"createdByIDNEQ,omitempty"`
@@ -17438,6 +17669,174 @@ func (i *InvoiceWhereInput) P() (predicate.Invoice, error) {
 	if i.PaidLTE != nil {
 		predicates = append(predicates, invoice.PaidLTE(*i.PaidLTE))
 	}
+	if i.PayerTotal != nil {
+		predicates = append(predicates, invoice.PayerTotalEQ(*i.PayerTotal))
+	}
+	if i.PayerTotalNEQ != nil {
+		predicates = append(predicates, invoice.PayerTotalNEQ(*i.PayerTotalNEQ))
+	}
+	if len(i.PayerTotalIn) > 0 {
+		predicates = append(predicates, invoice.PayerTotalIn(i.PayerTotalIn...))
+	}
+	if len(i.PayerTotalNotIn) > 0 {
+		predicates = append(predicates, invoice.PayerTotalNotIn(i.PayerTotalNotIn...))
+	}
+	if i.PayerTotalGT != nil {
+		predicates = append(predicates, invoice.PayerTotalGT(*i.PayerTotalGT))
+	}
+	if i.PayerTotalGTE != nil {
+		predicates = append(predicates, invoice.PayerTotalGTE(*i.PayerTotalGTE))
+	}
+	if i.PayerTotalLT != nil {
+		predicates = append(predicates, invoice.PayerTotalLT(*i.PayerTotalLT))
+	}
+	if i.PayerTotalLTE != nil {
+		predicates = append(predicates, invoice.PayerTotalLTE(*i.PayerTotalLTE))
+	}
+	if i.PatientTotal != nil {
+		predicates = append(predicates, invoice.PatientTotalEQ(*i.PatientTotal))
+	}
+	if i.PatientTotalNEQ != nil {
+		predicates = append(predicates, invoice.PatientTotalNEQ(*i.PatientTotalNEQ))
+	}
+	if len(i.PatientTotalIn) > 0 {
+		predicates = append(predicates, invoice.PatientTotalIn(i.PatientTotalIn...))
+	}
+	if len(i.PatientTotalNotIn) > 0 {
+		predicates = append(predicates, invoice.PatientTotalNotIn(i.PatientTotalNotIn...))
+	}
+	if i.PatientTotalGT != nil {
+		predicates = append(predicates, invoice.PatientTotalGT(*i.PatientTotalGT))
+	}
+	if i.PatientTotalGTE != nil {
+		predicates = append(predicates, invoice.PatientTotalGTE(*i.PatientTotalGTE))
+	}
+	if i.PatientTotalLT != nil {
+		predicates = append(predicates, invoice.PatientTotalLT(*i.PatientTotalLT))
+	}
+	if i.PatientTotalLTE != nil {
+		predicates = append(predicates, invoice.PatientTotalLTE(*i.PatientTotalLTE))
+	}
+	if i.PatientPaid != nil {
+		predicates = append(predicates, invoice.PatientPaidEQ(*i.PatientPaid))
+	}
+	if i.PatientPaidNEQ != nil {
+		predicates = append(predicates, invoice.PatientPaidNEQ(*i.PatientPaidNEQ))
+	}
+	if len(i.PatientPaidIn) > 0 {
+		predicates = append(predicates, invoice.PatientPaidIn(i.PatientPaidIn...))
+	}
+	if len(i.PatientPaidNotIn) > 0 {
+		predicates = append(predicates, invoice.PatientPaidNotIn(i.PatientPaidNotIn...))
+	}
+	if i.PatientPaidGT != nil {
+		predicates = append(predicates, invoice.PatientPaidGT(*i.PatientPaidGT))
+	}
+	if i.PatientPaidGTE != nil {
+		predicates = append(predicates, invoice.PatientPaidGTE(*i.PatientPaidGTE))
+	}
+	if i.PatientPaidLT != nil {
+		predicates = append(predicates, invoice.PatientPaidLT(*i.PatientPaidLT))
+	}
+	if i.PatientPaidLTE != nil {
+		predicates = append(predicates, invoice.PatientPaidLTE(*i.PatientPaidLTE))
+	}
+	if i.PayerPaid != nil {
+		predicates = append(predicates, invoice.PayerPaidEQ(*i.PayerPaid))
+	}
+	if i.PayerPaidNEQ != nil {
+		predicates = append(predicates, invoice.PayerPaidNEQ(*i.PayerPaidNEQ))
+	}
+	if len(i.PayerPaidIn) > 0 {
+		predicates = append(predicates, invoice.PayerPaidIn(i.PayerPaidIn...))
+	}
+	if len(i.PayerPaidNotIn) > 0 {
+		predicates = append(predicates, invoice.PayerPaidNotIn(i.PayerPaidNotIn...))
+	}
+	if i.PayerPaidGT != nil {
+		predicates = append(predicates, invoice.PayerPaidGT(*i.PayerPaidGT))
+	}
+	if i.PayerPaidGTE != nil {
+		predicates = append(predicates, invoice.PayerPaidGTE(*i.PayerPaidGTE))
+	}
+	if i.PayerPaidLT != nil {
+		predicates = append(predicates, invoice.PayerPaidLT(*i.PayerPaidLT))
+	}
+	if i.PayerPaidLTE != nil {
+		predicates = append(predicates, invoice.PayerPaidLTE(*i.PayerPaidLTE))
+	}
+	if i.PayerAdjusted != nil {
+		predicates = append(predicates, invoice.PayerAdjustedEQ(*i.PayerAdjusted))
+	}
+	if i.PayerAdjustedNEQ != nil {
+		predicates = append(predicates, invoice.PayerAdjustedNEQ(*i.PayerAdjustedNEQ))
+	}
+	if len(i.PayerAdjustedIn) > 0 {
+		predicates = append(predicates, invoice.PayerAdjustedIn(i.PayerAdjustedIn...))
+	}
+	if len(i.PayerAdjustedNotIn) > 0 {
+		predicates = append(predicates, invoice.PayerAdjustedNotIn(i.PayerAdjustedNotIn...))
+	}
+	if i.PayerAdjustedGT != nil {
+		predicates = append(predicates, invoice.PayerAdjustedGT(*i.PayerAdjustedGT))
+	}
+	if i.PayerAdjustedGTE != nil {
+		predicates = append(predicates, invoice.PayerAdjustedGTE(*i.PayerAdjustedGTE))
+	}
+	if i.PayerAdjustedLT != nil {
+		predicates = append(predicates, invoice.PayerAdjustedLT(*i.PayerAdjustedLT))
+	}
+	if i.PayerAdjustedLTE != nil {
+		predicates = append(predicates, invoice.PayerAdjustedLTE(*i.PayerAdjustedLTE))
+	}
+	if i.MovedToPatient != nil {
+		predicates = append(predicates, invoice.MovedToPatientEQ(*i.MovedToPatient))
+	}
+	if i.MovedToPatientNEQ != nil {
+		predicates = append(predicates, invoice.MovedToPatientNEQ(*i.MovedToPatientNEQ))
+	}
+	if len(i.MovedToPatientIn) > 0 {
+		predicates = append(predicates, invoice.MovedToPatientIn(i.MovedToPatientIn...))
+	}
+	if len(i.MovedToPatientNotIn) > 0 {
+		predicates = append(predicates, invoice.MovedToPatientNotIn(i.MovedToPatientNotIn...))
+	}
+	if i.MovedToPatientGT != nil {
+		predicates = append(predicates, invoice.MovedToPatientGT(*i.MovedToPatientGT))
+	}
+	if i.MovedToPatientGTE != nil {
+		predicates = append(predicates, invoice.MovedToPatientGTE(*i.MovedToPatientGTE))
+	}
+	if i.MovedToPatientLT != nil {
+		predicates = append(predicates, invoice.MovedToPatientLT(*i.MovedToPatientLT))
+	}
+	if i.MovedToPatientLTE != nil {
+		predicates = append(predicates, invoice.MovedToPatientLTE(*i.MovedToPatientLTE))
+	}
+	if i.WrittenOff != nil {
+		predicates = append(predicates, invoice.WrittenOffEQ(*i.WrittenOff))
+	}
+	if i.WrittenOffNEQ != nil {
+		predicates = append(predicates, invoice.WrittenOffNEQ(*i.WrittenOffNEQ))
+	}
+	if len(i.WrittenOffIn) > 0 {
+		predicates = append(predicates, invoice.WrittenOffIn(i.WrittenOffIn...))
+	}
+	if len(i.WrittenOffNotIn) > 0 {
+		predicates = append(predicates, invoice.WrittenOffNotIn(i.WrittenOffNotIn...))
+	}
+	if i.WrittenOffGT != nil {
+		predicates = append(predicates, invoice.WrittenOffGT(*i.WrittenOffGT))
+	}
+	if i.WrittenOffGTE != nil {
+		predicates = append(predicates, invoice.WrittenOffGTE(*i.WrittenOffGTE))
+	}
+	if i.WrittenOffLT != nil {
+		predicates = append(predicates, invoice.WrittenOffLT(*i.WrittenOffLT))
+	}
+	if i.WrittenOffLTE != nil {
+		predicates = append(predicates, invoice.WrittenOffLTE(*i.WrittenOffLTE))
+	}
 	if i.CreatedByID != nil {
 		predicates = append(predicates, invoice.CreatedByIDEQ(*i.CreatedByID))
 	}
@@ -17671,6 +18070,588 @@ func (i *InvoiceWhereInput) P() (predicate.Invoice, error) {
 		return predicates[0], nil
 	default:
 		return invoice.And(predicates...), nil
+	}
+}
+
+// InvoiceAdjustmentWhereInput represents a where input for filtering InvoiceAdjustment queries.
+type InvoiceAdjustmentWhereInput struct {
+	Predicates []predicate.InvoiceAdjustment  `json:"-"`
+	Not        *InvoiceAdjustmentWhereInput   `json:"not,omitempty"`
+	Or         []*InvoiceAdjustmentWhereInput `json:"or,omitempty"`
+	And        []*InvoiceAdjustmentWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "updated_at" field predicates.
+	UpdatedAt      *time.Time  `json:"updatedAt,omitempty"`
+	UpdatedAtNEQ   *time.Time  `json:"updatedAtNEQ,omitempty"`
+	UpdatedAtIn    []time.Time `json:"updatedAtIn,omitempty"`
+	UpdatedAtNotIn []time.Time `json:"updatedAtNotIn,omitempty"`
+	UpdatedAtGT    *time.Time  `json:"updatedAtGT,omitempty"`
+	UpdatedAtGTE   *time.Time  `json:"updatedAtGTE,omitempty"`
+	UpdatedAtLT    *time.Time  `json:"updatedAtLT,omitempty"`
+	UpdatedAtLTE   *time.Time  `json:"updatedAtLTE,omitempty"`
+
+	// "patient_id" field predicates.
+	PatientID             *string  `json:"patientID,omitempty"`
+	PatientIDNEQ          *string  `json:"patientIDNEQ,omitempty"`
+	PatientIDIn           []string `json:"patientIDIn,omitempty"`
+	PatientIDNotIn        []string `json:"patientIDNotIn,omitempty"`
+	PatientIDGT           *string  `json:"patientIDGT,omitempty"`
+	PatientIDGTE          *string  `json:"patientIDGTE,omitempty"`
+	PatientIDLT           *string  `json:"patientIDLT,omitempty"`
+	PatientIDLTE          *string  `json:"patientIDLTE,omitempty"`
+	PatientIDContains     *string  `json:"patientIDContains,omitempty"`
+	PatientIDHasPrefix    *string  `json:"patientIDHasPrefix,omitempty"`
+	PatientIDHasSuffix    *string  `json:"patientIDHasSuffix,omitempty"`
+	PatientIDEqualFold    *string  `json:"patientIDEqualFold,omitempty"`
+	PatientIDContainsFold *string  `json:"patientIDContainsFold,omitempty"`
+
+	// "invoice_id" field predicates.
+	InvoiceID             *string  `json:"invoiceID,omitempty"`
+	InvoiceIDNEQ          *string  `json:"invoiceIDNEQ,omitempty"`
+	InvoiceIDIn           []string `json:"invoiceIDIn,omitempty"`
+	InvoiceIDNotIn        []string `json:"invoiceIDNotIn,omitempty"`
+	InvoiceIDGT           *string  `json:"invoiceIDGT,omitempty"`
+	InvoiceIDGTE          *string  `json:"invoiceIDGTE,omitempty"`
+	InvoiceIDLT           *string  `json:"invoiceIDLT,omitempty"`
+	InvoiceIDLTE          *string  `json:"invoiceIDLTE,omitempty"`
+	InvoiceIDContains     *string  `json:"invoiceIDContains,omitempty"`
+	InvoiceIDHasPrefix    *string  `json:"invoiceIDHasPrefix,omitempty"`
+	InvoiceIDHasSuffix    *string  `json:"invoiceIDHasSuffix,omitempty"`
+	InvoiceIDEqualFold    *string  `json:"invoiceIDEqualFold,omitempty"`
+	InvoiceIDContainsFold *string  `json:"invoiceIDContainsFold,omitempty"`
+
+	// "kind" field predicates.
+	Kind      *invoiceadjustment.Kind  `json:"kind,omitempty"`
+	KindNEQ   *invoiceadjustment.Kind  `json:"kindNEQ,omitempty"`
+	KindIn    []invoiceadjustment.Kind `json:"kindIn,omitempty"`
+	KindNotIn []invoiceadjustment.Kind `json:"kindNotIn,omitempty"`
+
+	// "amount" field predicates.
+	Amount      *int64  `json:"amount,omitempty"`
+	AmountNEQ   *int64  `json:"amountNEQ,omitempty"`
+	AmountIn    []int64 `json:"amountIn,omitempty"`
+	AmountNotIn []int64 `json:"amountNotIn,omitempty"`
+	AmountGT    *int64  `json:"amountGT,omitempty"`
+	AmountGTE   *int64  `json:"amountGTE,omitempty"`
+	AmountLT    *int64  `json:"amountLT,omitempty"`
+	AmountLTE   *int64  `json:"amountLTE,omitempty"`
+
+	// "claim_id" field predicates.
+	ClaimID             *string  `json:"claimID,omitempty"`
+	ClaimIDNEQ          *string  `json:"claimIDNEQ,omitempty"`
+	ClaimIDIn           []string `json:"claimIDIn,omitempty"`
+	ClaimIDNotIn        []string `json:"claimIDNotIn,omitempty"`
+	ClaimIDGT           *string  `json:"claimIDGT,omitempty"`
+	ClaimIDGTE          *string  `json:"claimIDGTE,omitempty"`
+	ClaimIDLT           *string  `json:"claimIDLT,omitempty"`
+	ClaimIDLTE          *string  `json:"claimIDLTE,omitempty"`
+	ClaimIDContains     *string  `json:"claimIDContains,omitempty"`
+	ClaimIDHasPrefix    *string  `json:"claimIDHasPrefix,omitempty"`
+	ClaimIDHasSuffix    *string  `json:"claimIDHasSuffix,omitempty"`
+	ClaimIDIsNil        bool     `json:"claimIDIsNil,omitempty"`
+	ClaimIDNotNil       bool     `json:"claimIDNotNil,omitempty"`
+	ClaimIDEqualFold    *string  `json:"claimIDEqualFold,omitempty"`
+	ClaimIDContainsFold *string  `json:"claimIDContainsFold,omitempty"`
+
+	// "code" field predicates.
+	Code             *string  `json:"code,omitempty"`
+	CodeNEQ          *string  `json:"codeNEQ,omitempty"`
+	CodeIn           []string `json:"codeIn,omitempty"`
+	CodeNotIn        []string `json:"codeNotIn,omitempty"`
+	CodeGT           *string  `json:"codeGT,omitempty"`
+	CodeGTE          *string  `json:"codeGTE,omitempty"`
+	CodeLT           *string  `json:"codeLT,omitempty"`
+	CodeLTE          *string  `json:"codeLTE,omitempty"`
+	CodeContains     *string  `json:"codeContains,omitempty"`
+	CodeHasPrefix    *string  `json:"codeHasPrefix,omitempty"`
+	CodeHasSuffix    *string  `json:"codeHasSuffix,omitempty"`
+	CodeIsNil        bool     `json:"codeIsNil,omitempty"`
+	CodeNotNil       bool     `json:"codeNotNil,omitempty"`
+	CodeEqualFold    *string  `json:"codeEqualFold,omitempty"`
+	CodeContainsFold *string  `json:"codeContainsFold,omitempty"`
+
+	// "recorded_by_id" field predicates.
+	RecordedByID             *string  `json:"recordedByID,omitempty"`
+	RecordedByIDNEQ          *string  `json:"recordedByIDNEQ,omitempty"`
+	RecordedByIDIn           []string `json:"recordedByIDIn,omitempty"`
+	RecordedByIDNotIn        []string `json:"recordedByIDNotIn,omitempty"`
+	RecordedByIDGT           *string  `json:"recordedByIDGT,omitempty"`
+	RecordedByIDGTE          *string  `json:"recordedByIDGTE,omitempty"`
+	RecordedByIDLT           *string  `json:"recordedByIDLT,omitempty"`
+	RecordedByIDLTE          *string  `json:"recordedByIDLTE,omitempty"`
+	RecordedByIDContains     *string  `json:"recordedByIDContains,omitempty"`
+	RecordedByIDHasPrefix    *string  `json:"recordedByIDHasPrefix,omitempty"`
+	RecordedByIDHasSuffix    *string  `json:"recordedByIDHasSuffix,omitempty"`
+	RecordedByIDEqualFold    *string  `json:"recordedByIDEqualFold,omitempty"`
+	RecordedByIDContainsFold *string  `json:"recordedByIDContainsFold,omitempty"`
+
+	// "patient" edge predicates.
+	HasPatient     *bool                `json:"hasPatient,omitempty"`
+	HasPatientWith []*PatientWhereInput `json:"hasPatientWith,omitempty"`
+
+	// "invoice" edge predicates.
+	HasInvoice     *bool                `json:"hasInvoice,omitempty"`
+	HasInvoiceWith []*InvoiceWhereInput `json:"hasInvoiceWith,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *InvoiceAdjustmentWhereInput) AddPredicates(predicates ...predicate.InvoiceAdjustment) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the InvoiceAdjustmentWhereInput filter on the InvoiceAdjustmentQuery builder.
+func (i *InvoiceAdjustmentWhereInput) Filter(q *InvoiceAdjustmentQuery) (*InvoiceAdjustmentQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyInvoiceAdjustmentWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyInvoiceAdjustmentWhereInput is returned in case the InvoiceAdjustmentWhereInput is empty.
+var ErrEmptyInvoiceAdjustmentWhereInput = errors.New("ent: empty predicate InvoiceAdjustmentWhereInput")
+
+// P returns a predicate for filtering invoiceadjustments.
+// An error is returned if the input is empty or invalid.
+func (i *InvoiceAdjustmentWhereInput) P() (predicate.InvoiceAdjustment, error) {
+	var predicates []predicate.InvoiceAdjustment
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, invoiceadjustment.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.InvoiceAdjustment, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, invoiceadjustment.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.InvoiceAdjustment, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, invoiceadjustment.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, invoiceadjustment.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, invoiceadjustment.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, invoiceadjustment.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, invoiceadjustment.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, invoiceadjustment.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, invoiceadjustment.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, invoiceadjustment.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, invoiceadjustment.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, invoiceadjustment.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, invoiceadjustment.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, invoiceadjustment.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, invoiceadjustment.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, invoiceadjustment.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, invoiceadjustment.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, invoiceadjustment.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, invoiceadjustment.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, invoiceadjustment.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, invoiceadjustment.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.UpdatedAt != nil {
+		predicates = append(predicates, invoiceadjustment.UpdatedAtEQ(*i.UpdatedAt))
+	}
+	if i.UpdatedAtNEQ != nil {
+		predicates = append(predicates, invoiceadjustment.UpdatedAtNEQ(*i.UpdatedAtNEQ))
+	}
+	if len(i.UpdatedAtIn) > 0 {
+		predicates = append(predicates, invoiceadjustment.UpdatedAtIn(i.UpdatedAtIn...))
+	}
+	if len(i.UpdatedAtNotIn) > 0 {
+		predicates = append(predicates, invoiceadjustment.UpdatedAtNotIn(i.UpdatedAtNotIn...))
+	}
+	if i.UpdatedAtGT != nil {
+		predicates = append(predicates, invoiceadjustment.UpdatedAtGT(*i.UpdatedAtGT))
+	}
+	if i.UpdatedAtGTE != nil {
+		predicates = append(predicates, invoiceadjustment.UpdatedAtGTE(*i.UpdatedAtGTE))
+	}
+	if i.UpdatedAtLT != nil {
+		predicates = append(predicates, invoiceadjustment.UpdatedAtLT(*i.UpdatedAtLT))
+	}
+	if i.UpdatedAtLTE != nil {
+		predicates = append(predicates, invoiceadjustment.UpdatedAtLTE(*i.UpdatedAtLTE))
+	}
+	if i.PatientID != nil {
+		predicates = append(predicates, invoiceadjustment.PatientIDEQ(*i.PatientID))
+	}
+	if i.PatientIDNEQ != nil {
+		predicates = append(predicates, invoiceadjustment.PatientIDNEQ(*i.PatientIDNEQ))
+	}
+	if len(i.PatientIDIn) > 0 {
+		predicates = append(predicates, invoiceadjustment.PatientIDIn(i.PatientIDIn...))
+	}
+	if len(i.PatientIDNotIn) > 0 {
+		predicates = append(predicates, invoiceadjustment.PatientIDNotIn(i.PatientIDNotIn...))
+	}
+	if i.PatientIDGT != nil {
+		predicates = append(predicates, invoiceadjustment.PatientIDGT(*i.PatientIDGT))
+	}
+	if i.PatientIDGTE != nil {
+		predicates = append(predicates, invoiceadjustment.PatientIDGTE(*i.PatientIDGTE))
+	}
+	if i.PatientIDLT != nil {
+		predicates = append(predicates, invoiceadjustment.PatientIDLT(*i.PatientIDLT))
+	}
+	if i.PatientIDLTE != nil {
+		predicates = append(predicates, invoiceadjustment.PatientIDLTE(*i.PatientIDLTE))
+	}
+	if i.PatientIDContains != nil {
+		predicates = append(predicates, invoiceadjustment.PatientIDContains(*i.PatientIDContains))
+	}
+	if i.PatientIDHasPrefix != nil {
+		predicates = append(predicates, invoiceadjustment.PatientIDHasPrefix(*i.PatientIDHasPrefix))
+	}
+	if i.PatientIDHasSuffix != nil {
+		predicates = append(predicates, invoiceadjustment.PatientIDHasSuffix(*i.PatientIDHasSuffix))
+	}
+	if i.PatientIDEqualFold != nil {
+		predicates = append(predicates, invoiceadjustment.PatientIDEqualFold(*i.PatientIDEqualFold))
+	}
+	if i.PatientIDContainsFold != nil {
+		predicates = append(predicates, invoiceadjustment.PatientIDContainsFold(*i.PatientIDContainsFold))
+	}
+	if i.InvoiceID != nil {
+		predicates = append(predicates, invoiceadjustment.InvoiceIDEQ(*i.InvoiceID))
+	}
+	if i.InvoiceIDNEQ != nil {
+		predicates = append(predicates, invoiceadjustment.InvoiceIDNEQ(*i.InvoiceIDNEQ))
+	}
+	if len(i.InvoiceIDIn) > 0 {
+		predicates = append(predicates, invoiceadjustment.InvoiceIDIn(i.InvoiceIDIn...))
+	}
+	if len(i.InvoiceIDNotIn) > 0 {
+		predicates = append(predicates, invoiceadjustment.InvoiceIDNotIn(i.InvoiceIDNotIn...))
+	}
+	if i.InvoiceIDGT != nil {
+		predicates = append(predicates, invoiceadjustment.InvoiceIDGT(*i.InvoiceIDGT))
+	}
+	if i.InvoiceIDGTE != nil {
+		predicates = append(predicates, invoiceadjustment.InvoiceIDGTE(*i.InvoiceIDGTE))
+	}
+	if i.InvoiceIDLT != nil {
+		predicates = append(predicates, invoiceadjustment.InvoiceIDLT(*i.InvoiceIDLT))
+	}
+	if i.InvoiceIDLTE != nil {
+		predicates = append(predicates, invoiceadjustment.InvoiceIDLTE(*i.InvoiceIDLTE))
+	}
+	if i.InvoiceIDContains != nil {
+		predicates = append(predicates, invoiceadjustment.InvoiceIDContains(*i.InvoiceIDContains))
+	}
+	if i.InvoiceIDHasPrefix != nil {
+		predicates = append(predicates, invoiceadjustment.InvoiceIDHasPrefix(*i.InvoiceIDHasPrefix))
+	}
+	if i.InvoiceIDHasSuffix != nil {
+		predicates = append(predicates, invoiceadjustment.InvoiceIDHasSuffix(*i.InvoiceIDHasSuffix))
+	}
+	if i.InvoiceIDEqualFold != nil {
+		predicates = append(predicates, invoiceadjustment.InvoiceIDEqualFold(*i.InvoiceIDEqualFold))
+	}
+	if i.InvoiceIDContainsFold != nil {
+		predicates = append(predicates, invoiceadjustment.InvoiceIDContainsFold(*i.InvoiceIDContainsFold))
+	}
+	if i.Kind != nil {
+		predicates = append(predicates, invoiceadjustment.KindEQ(*i.Kind))
+	}
+	if i.KindNEQ != nil {
+		predicates = append(predicates, invoiceadjustment.KindNEQ(*i.KindNEQ))
+	}
+	if len(i.KindIn) > 0 {
+		predicates = append(predicates, invoiceadjustment.KindIn(i.KindIn...))
+	}
+	if len(i.KindNotIn) > 0 {
+		predicates = append(predicates, invoiceadjustment.KindNotIn(i.KindNotIn...))
+	}
+	if i.Amount != nil {
+		predicates = append(predicates, invoiceadjustment.AmountEQ(*i.Amount))
+	}
+	if i.AmountNEQ != nil {
+		predicates = append(predicates, invoiceadjustment.AmountNEQ(*i.AmountNEQ))
+	}
+	if len(i.AmountIn) > 0 {
+		predicates = append(predicates, invoiceadjustment.AmountIn(i.AmountIn...))
+	}
+	if len(i.AmountNotIn) > 0 {
+		predicates = append(predicates, invoiceadjustment.AmountNotIn(i.AmountNotIn...))
+	}
+	if i.AmountGT != nil {
+		predicates = append(predicates, invoiceadjustment.AmountGT(*i.AmountGT))
+	}
+	if i.AmountGTE != nil {
+		predicates = append(predicates, invoiceadjustment.AmountGTE(*i.AmountGTE))
+	}
+	if i.AmountLT != nil {
+		predicates = append(predicates, invoiceadjustment.AmountLT(*i.AmountLT))
+	}
+	if i.AmountLTE != nil {
+		predicates = append(predicates, invoiceadjustment.AmountLTE(*i.AmountLTE))
+	}
+	if i.ClaimID != nil {
+		predicates = append(predicates, invoiceadjustment.ClaimIDEQ(*i.ClaimID))
+	}
+	if i.ClaimIDNEQ != nil {
+		predicates = append(predicates, invoiceadjustment.ClaimIDNEQ(*i.ClaimIDNEQ))
+	}
+	if len(i.ClaimIDIn) > 0 {
+		predicates = append(predicates, invoiceadjustment.ClaimIDIn(i.ClaimIDIn...))
+	}
+	if len(i.ClaimIDNotIn) > 0 {
+		predicates = append(predicates, invoiceadjustment.ClaimIDNotIn(i.ClaimIDNotIn...))
+	}
+	if i.ClaimIDGT != nil {
+		predicates = append(predicates, invoiceadjustment.ClaimIDGT(*i.ClaimIDGT))
+	}
+	if i.ClaimIDGTE != nil {
+		predicates = append(predicates, invoiceadjustment.ClaimIDGTE(*i.ClaimIDGTE))
+	}
+	if i.ClaimIDLT != nil {
+		predicates = append(predicates, invoiceadjustment.ClaimIDLT(*i.ClaimIDLT))
+	}
+	if i.ClaimIDLTE != nil {
+		predicates = append(predicates, invoiceadjustment.ClaimIDLTE(*i.ClaimIDLTE))
+	}
+	if i.ClaimIDContains != nil {
+		predicates = append(predicates, invoiceadjustment.ClaimIDContains(*i.ClaimIDContains))
+	}
+	if i.ClaimIDHasPrefix != nil {
+		predicates = append(predicates, invoiceadjustment.ClaimIDHasPrefix(*i.ClaimIDHasPrefix))
+	}
+	if i.ClaimIDHasSuffix != nil {
+		predicates = append(predicates, invoiceadjustment.ClaimIDHasSuffix(*i.ClaimIDHasSuffix))
+	}
+	if i.ClaimIDIsNil {
+		predicates = append(predicates, invoiceadjustment.ClaimIDIsNil())
+	}
+	if i.ClaimIDNotNil {
+		predicates = append(predicates, invoiceadjustment.ClaimIDNotNil())
+	}
+	if i.ClaimIDEqualFold != nil {
+		predicates = append(predicates, invoiceadjustment.ClaimIDEqualFold(*i.ClaimIDEqualFold))
+	}
+	if i.ClaimIDContainsFold != nil {
+		predicates = append(predicates, invoiceadjustment.ClaimIDContainsFold(*i.ClaimIDContainsFold))
+	}
+	if i.Code != nil {
+		predicates = append(predicates, invoiceadjustment.CodeEQ(*i.Code))
+	}
+	if i.CodeNEQ != nil {
+		predicates = append(predicates, invoiceadjustment.CodeNEQ(*i.CodeNEQ))
+	}
+	if len(i.CodeIn) > 0 {
+		predicates = append(predicates, invoiceadjustment.CodeIn(i.CodeIn...))
+	}
+	if len(i.CodeNotIn) > 0 {
+		predicates = append(predicates, invoiceadjustment.CodeNotIn(i.CodeNotIn...))
+	}
+	if i.CodeGT != nil {
+		predicates = append(predicates, invoiceadjustment.CodeGT(*i.CodeGT))
+	}
+	if i.CodeGTE != nil {
+		predicates = append(predicates, invoiceadjustment.CodeGTE(*i.CodeGTE))
+	}
+	if i.CodeLT != nil {
+		predicates = append(predicates, invoiceadjustment.CodeLT(*i.CodeLT))
+	}
+	if i.CodeLTE != nil {
+		predicates = append(predicates, invoiceadjustment.CodeLTE(*i.CodeLTE))
+	}
+	if i.CodeContains != nil {
+		predicates = append(predicates, invoiceadjustment.CodeContains(*i.CodeContains))
+	}
+	if i.CodeHasPrefix != nil {
+		predicates = append(predicates, invoiceadjustment.CodeHasPrefix(*i.CodeHasPrefix))
+	}
+	if i.CodeHasSuffix != nil {
+		predicates = append(predicates, invoiceadjustment.CodeHasSuffix(*i.CodeHasSuffix))
+	}
+	if i.CodeIsNil {
+		predicates = append(predicates, invoiceadjustment.CodeIsNil())
+	}
+	if i.CodeNotNil {
+		predicates = append(predicates, invoiceadjustment.CodeNotNil())
+	}
+	if i.CodeEqualFold != nil {
+		predicates = append(predicates, invoiceadjustment.CodeEqualFold(*i.CodeEqualFold))
+	}
+	if i.CodeContainsFold != nil {
+		predicates = append(predicates, invoiceadjustment.CodeContainsFold(*i.CodeContainsFold))
+	}
+	if i.RecordedByID != nil {
+		predicates = append(predicates, invoiceadjustment.RecordedByIDEQ(*i.RecordedByID))
+	}
+	if i.RecordedByIDNEQ != nil {
+		predicates = append(predicates, invoiceadjustment.RecordedByIDNEQ(*i.RecordedByIDNEQ))
+	}
+	if len(i.RecordedByIDIn) > 0 {
+		predicates = append(predicates, invoiceadjustment.RecordedByIDIn(i.RecordedByIDIn...))
+	}
+	if len(i.RecordedByIDNotIn) > 0 {
+		predicates = append(predicates, invoiceadjustment.RecordedByIDNotIn(i.RecordedByIDNotIn...))
+	}
+	if i.RecordedByIDGT != nil {
+		predicates = append(predicates, invoiceadjustment.RecordedByIDGT(*i.RecordedByIDGT))
+	}
+	if i.RecordedByIDGTE != nil {
+		predicates = append(predicates, invoiceadjustment.RecordedByIDGTE(*i.RecordedByIDGTE))
+	}
+	if i.RecordedByIDLT != nil {
+		predicates = append(predicates, invoiceadjustment.RecordedByIDLT(*i.RecordedByIDLT))
+	}
+	if i.RecordedByIDLTE != nil {
+		predicates = append(predicates, invoiceadjustment.RecordedByIDLTE(*i.RecordedByIDLTE))
+	}
+	if i.RecordedByIDContains != nil {
+		predicates = append(predicates, invoiceadjustment.RecordedByIDContains(*i.RecordedByIDContains))
+	}
+	if i.RecordedByIDHasPrefix != nil {
+		predicates = append(predicates, invoiceadjustment.RecordedByIDHasPrefix(*i.RecordedByIDHasPrefix))
+	}
+	if i.RecordedByIDHasSuffix != nil {
+		predicates = append(predicates, invoiceadjustment.RecordedByIDHasSuffix(*i.RecordedByIDHasSuffix))
+	}
+	if i.RecordedByIDEqualFold != nil {
+		predicates = append(predicates, invoiceadjustment.RecordedByIDEqualFold(*i.RecordedByIDEqualFold))
+	}
+	if i.RecordedByIDContainsFold != nil {
+		predicates = append(predicates, invoiceadjustment.RecordedByIDContainsFold(*i.RecordedByIDContainsFold))
+	}
+
+	if i.HasPatient != nil {
+		p := invoiceadjustment.HasPatient()
+		if !*i.HasPatient {
+			p = invoiceadjustment.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasPatientWith) > 0 {
+		with := make([]predicate.Patient, 0, len(i.HasPatientWith))
+		for _, w := range i.HasPatientWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasPatientWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, invoiceadjustment.HasPatientWith(with...))
+	}
+	if i.HasInvoice != nil {
+		p := invoiceadjustment.HasInvoice()
+		if !*i.HasInvoice {
+			p = invoiceadjustment.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasInvoiceWith) > 0 {
+		with := make([]predicate.Invoice, 0, len(i.HasInvoiceWith))
+		for _, w := range i.HasInvoiceWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasInvoiceWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, invoiceadjustment.HasInvoiceWith(with...))
+	}
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyInvoiceAdjustmentWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return invoiceadjustment.And(predicates...), nil
 	}
 }
 
@@ -29238,22 +30219,22 @@ type PaymentWhereInput struct {
 	AmountLT    *int64  `json:"amountLT,omitempty"`
 	AmountLTE   *int64  `json:"amountLTE,omitempty"`
 
-	// "invoice_id" field predicates.
-	InvoiceID             *string  `json:"invoiceID,omitempty"`
-	InvoiceIDNEQ          *string  `json:"invoiceIDNEQ,omitempty"`
-	InvoiceIDIn           []string `json:"invoiceIDIn,omitempty"`
-	InvoiceIDNotIn        []string `json:"invoiceIDNotIn,omitempty"`
-	InvoiceIDGT           *string  `json:"invoiceIDGT,omitempty"`
-	InvoiceIDGTE          *string  `json:"invoiceIDGTE,omitempty"`
-	InvoiceIDLT           *string  `json:"invoiceIDLT,omitempty"`
-	InvoiceIDLTE          *string  `json:"invoiceIDLTE,omitempty"`
-	InvoiceIDContains     *string  `json:"invoiceIDContains,omitempty"`
-	InvoiceIDHasPrefix    *string  `json:"invoiceIDHasPrefix,omitempty"`
-	InvoiceIDHasSuffix    *string  `json:"invoiceIDHasSuffix,omitempty"`
-	InvoiceIDIsNil        bool     `json:"invoiceIDIsNil,omitempty"`
-	InvoiceIDNotNil       bool     `json:"invoiceIDNotNil,omitempty"`
-	InvoiceIDEqualFold    *string  `json:"invoiceIDEqualFold,omitempty"`
-	InvoiceIDContainsFold *string  `json:"invoiceIDContainsFold,omitempty"`
+	// "claim_id" field predicates.
+	ClaimID             *string  `json:"claimID,omitempty"`
+	ClaimIDNEQ          *string  `json:"claimIDNEQ,omitempty"`
+	ClaimIDIn           []string `json:"claimIDIn,omitempty"`
+	ClaimIDNotIn        []string `json:"claimIDNotIn,omitempty"`
+	ClaimIDGT           *string  `json:"claimIDGT,omitempty"`
+	ClaimIDGTE          *string  `json:"claimIDGTE,omitempty"`
+	ClaimIDLT           *string  `json:"claimIDLT,omitempty"`
+	ClaimIDLTE          *string  `json:"claimIDLTE,omitempty"`
+	ClaimIDContains     *string  `json:"claimIDContains,omitempty"`
+	ClaimIDHasPrefix    *string  `json:"claimIDHasPrefix,omitempty"`
+	ClaimIDHasSuffix    *string  `json:"claimIDHasSuffix,omitempty"`
+	ClaimIDIsNil        bool     `json:"claimIDIsNil,omitempty"`
+	ClaimIDNotNil       bool     `json:"claimIDNotNil,omitempty"`
+	ClaimIDEqualFold    *string  `json:"claimIDEqualFold,omitempty"`
+	ClaimIDContainsFold *string  `json:"claimIDContainsFold,omitempty"`
 
 	// "allocated" field predicates.
 	Allocated      *int64  `json:"allocated,omitempty"`
@@ -29335,10 +30316,6 @@ type PaymentWhereInput struct {
 	// "patient" edge predicates.
 	HasPatient     *bool                `json:"hasPatient,omitempty"`
 	HasPatientWith []*PatientWhereInput `json:"hasPatientWith,omitempty"`
-
-	// "invoice" edge predicates.
-	HasInvoice     *bool                `json:"hasInvoice,omitempty"`
-	HasInvoiceWith []*InvoiceWhereInput `json:"hasInvoiceWith,omitempty"`
 }
 
 // AddPredicates adds custom predicates to the where input to be used during the filtering phase.
@@ -29565,50 +30542,50 @@ func (i *PaymentWhereInput) P() (predicate.Payment, error) {
 	if i.AmountLTE != nil {
 		predicates = append(predicates, payment.AmountLTE(*i.AmountLTE))
 	}
-	if i.InvoiceID != nil {
-		predicates = append(predicates, payment.InvoiceIDEQ(*i.InvoiceID))
+	if i.ClaimID != nil {
+		predicates = append(predicates, payment.ClaimIDEQ(*i.ClaimID))
 	}
-	if i.InvoiceIDNEQ != nil {
-		predicates = append(predicates, payment.InvoiceIDNEQ(*i.InvoiceIDNEQ))
+	if i.ClaimIDNEQ != nil {
+		predicates = append(predicates, payment.ClaimIDNEQ(*i.ClaimIDNEQ))
 	}
-	if len(i.InvoiceIDIn) > 0 {
-		predicates = append(predicates, payment.InvoiceIDIn(i.InvoiceIDIn...))
+	if len(i.ClaimIDIn) > 0 {
+		predicates = append(predicates, payment.ClaimIDIn(i.ClaimIDIn...))
 	}
-	if len(i.InvoiceIDNotIn) > 0 {
-		predicates = append(predicates, payment.InvoiceIDNotIn(i.InvoiceIDNotIn...))
+	if len(i.ClaimIDNotIn) > 0 {
+		predicates = append(predicates, payment.ClaimIDNotIn(i.ClaimIDNotIn...))
 	}
-	if i.InvoiceIDGT != nil {
-		predicates = append(predicates, payment.InvoiceIDGT(*i.InvoiceIDGT))
+	if i.ClaimIDGT != nil {
+		predicates = append(predicates, payment.ClaimIDGT(*i.ClaimIDGT))
 	}
-	if i.InvoiceIDGTE != nil {
-		predicates = append(predicates, payment.InvoiceIDGTE(*i.InvoiceIDGTE))
+	if i.ClaimIDGTE != nil {
+		predicates = append(predicates, payment.ClaimIDGTE(*i.ClaimIDGTE))
 	}
-	if i.InvoiceIDLT != nil {
-		predicates = append(predicates, payment.InvoiceIDLT(*i.InvoiceIDLT))
+	if i.ClaimIDLT != nil {
+		predicates = append(predicates, payment.ClaimIDLT(*i.ClaimIDLT))
 	}
-	if i.InvoiceIDLTE != nil {
-		predicates = append(predicates, payment.InvoiceIDLTE(*i.InvoiceIDLTE))
+	if i.ClaimIDLTE != nil {
+		predicates = append(predicates, payment.ClaimIDLTE(*i.ClaimIDLTE))
 	}
-	if i.InvoiceIDContains != nil {
-		predicates = append(predicates, payment.InvoiceIDContains(*i.InvoiceIDContains))
+	if i.ClaimIDContains != nil {
+		predicates = append(predicates, payment.ClaimIDContains(*i.ClaimIDContains))
 	}
-	if i.InvoiceIDHasPrefix != nil {
-		predicates = append(predicates, payment.InvoiceIDHasPrefix(*i.InvoiceIDHasPrefix))
+	if i.ClaimIDHasPrefix != nil {
+		predicates = append(predicates, payment.ClaimIDHasPrefix(*i.ClaimIDHasPrefix))
 	}
-	if i.InvoiceIDHasSuffix != nil {
-		predicates = append(predicates, payment.InvoiceIDHasSuffix(*i.InvoiceIDHasSuffix))
+	if i.ClaimIDHasSuffix != nil {
+		predicates = append(predicates, payment.ClaimIDHasSuffix(*i.ClaimIDHasSuffix))
 	}
-	if i.InvoiceIDIsNil {
-		predicates = append(predicates, payment.InvoiceIDIsNil())
+	if i.ClaimIDIsNil {
+		predicates = append(predicates, payment.ClaimIDIsNil())
 	}
-	if i.InvoiceIDNotNil {
-		predicates = append(predicates, payment.InvoiceIDNotNil())
+	if i.ClaimIDNotNil {
+		predicates = append(predicates, payment.ClaimIDNotNil())
 	}
-	if i.InvoiceIDEqualFold != nil {
-		predicates = append(predicates, payment.InvoiceIDEqualFold(*i.InvoiceIDEqualFold))
+	if i.ClaimIDEqualFold != nil {
+		predicates = append(predicates, payment.ClaimIDEqualFold(*i.ClaimIDEqualFold))
 	}
-	if i.InvoiceIDContainsFold != nil {
-		predicates = append(predicates, payment.InvoiceIDContainsFold(*i.InvoiceIDContainsFold))
+	if i.ClaimIDContainsFold != nil {
+		predicates = append(predicates, payment.ClaimIDContainsFold(*i.ClaimIDContainsFold))
 	}
 	if i.Allocated != nil {
 		predicates = append(predicates, payment.AllocatedEQ(*i.Allocated))
@@ -29824,10 +30801,488 @@ func (i *PaymentWhereInput) P() (predicate.Payment, error) {
 		}
 		predicates = append(predicates, payment.HasPatientWith(with...))
 	}
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyPaymentWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return payment.And(predicates...), nil
+	}
+}
+
+// PaymentAllocationWhereInput represents a where input for filtering PaymentAllocation queries.
+type PaymentAllocationWhereInput struct {
+	Predicates []predicate.PaymentAllocation  `json:"-"`
+	Not        *PaymentAllocationWhereInput   `json:"not,omitempty"`
+	Or         []*PaymentAllocationWhereInput `json:"or,omitempty"`
+	And        []*PaymentAllocationWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "updated_at" field predicates.
+	UpdatedAt      *time.Time  `json:"updatedAt,omitempty"`
+	UpdatedAtNEQ   *time.Time  `json:"updatedAtNEQ,omitempty"`
+	UpdatedAtIn    []time.Time `json:"updatedAtIn,omitempty"`
+	UpdatedAtNotIn []time.Time `json:"updatedAtNotIn,omitempty"`
+	UpdatedAtGT    *time.Time  `json:"updatedAtGT,omitempty"`
+	UpdatedAtGTE   *time.Time  `json:"updatedAtGTE,omitempty"`
+	UpdatedAtLT    *time.Time  `json:"updatedAtLT,omitempty"`
+	UpdatedAtLTE   *time.Time  `json:"updatedAtLTE,omitempty"`
+
+	// "patient_id" field predicates.
+	PatientID             *string  `json:"patientID,omitempty"`
+	PatientIDNEQ          *string  `json:"patientIDNEQ,omitempty"`
+	PatientIDIn           []string `json:"patientIDIn,omitempty"`
+	PatientIDNotIn        []string `json:"patientIDNotIn,omitempty"`
+	PatientIDGT           *string  `json:"patientIDGT,omitempty"`
+	PatientIDGTE          *string  `json:"patientIDGTE,omitempty"`
+	PatientIDLT           *string  `json:"patientIDLT,omitempty"`
+	PatientIDLTE          *string  `json:"patientIDLTE,omitempty"`
+	PatientIDContains     *string  `json:"patientIDContains,omitempty"`
+	PatientIDHasPrefix    *string  `json:"patientIDHasPrefix,omitempty"`
+	PatientIDHasSuffix    *string  `json:"patientIDHasSuffix,omitempty"`
+	PatientIDEqualFold    *string  `json:"patientIDEqualFold,omitempty"`
+	PatientIDContainsFold *string  `json:"patientIDContainsFold,omitempty"`
+
+	// "payment_id" field predicates.
+	PaymentID             *string  `json:"paymentID,omitempty"`
+	PaymentIDNEQ          *string  `json:"paymentIDNEQ,omitempty"`
+	PaymentIDIn           []string `json:"paymentIDIn,omitempty"`
+	PaymentIDNotIn        []string `json:"paymentIDNotIn,omitempty"`
+	PaymentIDGT           *string  `json:"paymentIDGT,omitempty"`
+	PaymentIDGTE          *string  `json:"paymentIDGTE,omitempty"`
+	PaymentIDLT           *string  `json:"paymentIDLT,omitempty"`
+	PaymentIDLTE          *string  `json:"paymentIDLTE,omitempty"`
+	PaymentIDContains     *string  `json:"paymentIDContains,omitempty"`
+	PaymentIDHasPrefix    *string  `json:"paymentIDHasPrefix,omitempty"`
+	PaymentIDHasSuffix    *string  `json:"paymentIDHasSuffix,omitempty"`
+	PaymentIDEqualFold    *string  `json:"paymentIDEqualFold,omitempty"`
+	PaymentIDContainsFold *string  `json:"paymentIDContainsFold,omitempty"`
+
+	// "invoice_id" field predicates.
+	InvoiceID             *string  `json:"invoiceID,omitempty"`
+	InvoiceIDNEQ          *string  `json:"invoiceIDNEQ,omitempty"`
+	InvoiceIDIn           []string `json:"invoiceIDIn,omitempty"`
+	InvoiceIDNotIn        []string `json:"invoiceIDNotIn,omitempty"`
+	InvoiceIDGT           *string  `json:"invoiceIDGT,omitempty"`
+	InvoiceIDGTE          *string  `json:"invoiceIDGTE,omitempty"`
+	InvoiceIDLT           *string  `json:"invoiceIDLT,omitempty"`
+	InvoiceIDLTE          *string  `json:"invoiceIDLTE,omitempty"`
+	InvoiceIDContains     *string  `json:"invoiceIDContains,omitempty"`
+	InvoiceIDHasPrefix    *string  `json:"invoiceIDHasPrefix,omitempty"`
+	InvoiceIDHasSuffix    *string  `json:"invoiceIDHasSuffix,omitempty"`
+	InvoiceIDEqualFold    *string  `json:"invoiceIDEqualFold,omitempty"`
+	InvoiceIDContainsFold *string  `json:"invoiceIDContainsFold,omitempty"`
+
+	// "amount" field predicates.
+	Amount      *int64  `json:"amount,omitempty"`
+	AmountNEQ   *int64  `json:"amountNEQ,omitempty"`
+	AmountIn    []int64 `json:"amountIn,omitempty"`
+	AmountNotIn []int64 `json:"amountNotIn,omitempty"`
+	AmountGT    *int64  `json:"amountGT,omitempty"`
+	AmountGTE   *int64  `json:"amountGTE,omitempty"`
+	AmountLT    *int64  `json:"amountLT,omitempty"`
+	AmountLTE   *int64  `json:"amountLTE,omitempty"`
+
+	// "refunded" field predicates.
+	Refunded      *int64  `json:"refunded,omitempty"`
+	RefundedNEQ   *int64  `json:"refundedNEQ,omitempty"`
+	RefundedIn    []int64 `json:"refundedIn,omitempty"`
+	RefundedNotIn []int64 `json:"refundedNotIn,omitempty"`
+	RefundedGT    *int64  `json:"refundedGT,omitempty"`
+	RefundedGTE   *int64  `json:"refundedGTE,omitempty"`
+	RefundedLT    *int64  `json:"refundedLT,omitempty"`
+	RefundedLTE   *int64  `json:"refundedLTE,omitempty"`
+
+	// "patient" edge predicates.
+	HasPatient     *bool                `json:"hasPatient,omitempty"`
+	HasPatientWith []*PatientWhereInput `json:"hasPatientWith,omitempty"`
+
+	// "payment" edge predicates.
+	HasPayment     *bool                `json:"hasPayment,omitempty"`
+	HasPaymentWith []*PaymentWhereInput `json:"hasPaymentWith,omitempty"`
+
+	// "invoice" edge predicates.
+	HasInvoice     *bool                `json:"hasInvoice,omitempty"`
+	HasInvoiceWith []*InvoiceWhereInput `json:"hasInvoiceWith,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *PaymentAllocationWhereInput) AddPredicates(predicates ...predicate.PaymentAllocation) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the PaymentAllocationWhereInput filter on the PaymentAllocationQuery builder.
+func (i *PaymentAllocationWhereInput) Filter(q *PaymentAllocationQuery) (*PaymentAllocationQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyPaymentAllocationWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyPaymentAllocationWhereInput is returned in case the PaymentAllocationWhereInput is empty.
+var ErrEmptyPaymentAllocationWhereInput = errors.New("ent: empty predicate PaymentAllocationWhereInput")
+
+// P returns a predicate for filtering paymentallocations.
+// An error is returned if the input is empty or invalid.
+func (i *PaymentAllocationWhereInput) P() (predicate.PaymentAllocation, error) {
+	var predicates []predicate.PaymentAllocation
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, paymentallocation.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.PaymentAllocation, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, paymentallocation.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.PaymentAllocation, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, paymentallocation.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, paymentallocation.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, paymentallocation.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, paymentallocation.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, paymentallocation.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, paymentallocation.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, paymentallocation.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, paymentallocation.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, paymentallocation.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, paymentallocation.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, paymentallocation.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, paymentallocation.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, paymentallocation.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, paymentallocation.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, paymentallocation.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, paymentallocation.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, paymentallocation.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, paymentallocation.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, paymentallocation.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.UpdatedAt != nil {
+		predicates = append(predicates, paymentallocation.UpdatedAtEQ(*i.UpdatedAt))
+	}
+	if i.UpdatedAtNEQ != nil {
+		predicates = append(predicates, paymentallocation.UpdatedAtNEQ(*i.UpdatedAtNEQ))
+	}
+	if len(i.UpdatedAtIn) > 0 {
+		predicates = append(predicates, paymentallocation.UpdatedAtIn(i.UpdatedAtIn...))
+	}
+	if len(i.UpdatedAtNotIn) > 0 {
+		predicates = append(predicates, paymentallocation.UpdatedAtNotIn(i.UpdatedAtNotIn...))
+	}
+	if i.UpdatedAtGT != nil {
+		predicates = append(predicates, paymentallocation.UpdatedAtGT(*i.UpdatedAtGT))
+	}
+	if i.UpdatedAtGTE != nil {
+		predicates = append(predicates, paymentallocation.UpdatedAtGTE(*i.UpdatedAtGTE))
+	}
+	if i.UpdatedAtLT != nil {
+		predicates = append(predicates, paymentallocation.UpdatedAtLT(*i.UpdatedAtLT))
+	}
+	if i.UpdatedAtLTE != nil {
+		predicates = append(predicates, paymentallocation.UpdatedAtLTE(*i.UpdatedAtLTE))
+	}
+	if i.PatientID != nil {
+		predicates = append(predicates, paymentallocation.PatientIDEQ(*i.PatientID))
+	}
+	if i.PatientIDNEQ != nil {
+		predicates = append(predicates, paymentallocation.PatientIDNEQ(*i.PatientIDNEQ))
+	}
+	if len(i.PatientIDIn) > 0 {
+		predicates = append(predicates, paymentallocation.PatientIDIn(i.PatientIDIn...))
+	}
+	if len(i.PatientIDNotIn) > 0 {
+		predicates = append(predicates, paymentallocation.PatientIDNotIn(i.PatientIDNotIn...))
+	}
+	if i.PatientIDGT != nil {
+		predicates = append(predicates, paymentallocation.PatientIDGT(*i.PatientIDGT))
+	}
+	if i.PatientIDGTE != nil {
+		predicates = append(predicates, paymentallocation.PatientIDGTE(*i.PatientIDGTE))
+	}
+	if i.PatientIDLT != nil {
+		predicates = append(predicates, paymentallocation.PatientIDLT(*i.PatientIDLT))
+	}
+	if i.PatientIDLTE != nil {
+		predicates = append(predicates, paymentallocation.PatientIDLTE(*i.PatientIDLTE))
+	}
+	if i.PatientIDContains != nil {
+		predicates = append(predicates, paymentallocation.PatientIDContains(*i.PatientIDContains))
+	}
+	if i.PatientIDHasPrefix != nil {
+		predicates = append(predicates, paymentallocation.PatientIDHasPrefix(*i.PatientIDHasPrefix))
+	}
+	if i.PatientIDHasSuffix != nil {
+		predicates = append(predicates, paymentallocation.PatientIDHasSuffix(*i.PatientIDHasSuffix))
+	}
+	if i.PatientIDEqualFold != nil {
+		predicates = append(predicates, paymentallocation.PatientIDEqualFold(*i.PatientIDEqualFold))
+	}
+	if i.PatientIDContainsFold != nil {
+		predicates = append(predicates, paymentallocation.PatientIDContainsFold(*i.PatientIDContainsFold))
+	}
+	if i.PaymentID != nil {
+		predicates = append(predicates, paymentallocation.PaymentIDEQ(*i.PaymentID))
+	}
+	if i.PaymentIDNEQ != nil {
+		predicates = append(predicates, paymentallocation.PaymentIDNEQ(*i.PaymentIDNEQ))
+	}
+	if len(i.PaymentIDIn) > 0 {
+		predicates = append(predicates, paymentallocation.PaymentIDIn(i.PaymentIDIn...))
+	}
+	if len(i.PaymentIDNotIn) > 0 {
+		predicates = append(predicates, paymentallocation.PaymentIDNotIn(i.PaymentIDNotIn...))
+	}
+	if i.PaymentIDGT != nil {
+		predicates = append(predicates, paymentallocation.PaymentIDGT(*i.PaymentIDGT))
+	}
+	if i.PaymentIDGTE != nil {
+		predicates = append(predicates, paymentallocation.PaymentIDGTE(*i.PaymentIDGTE))
+	}
+	if i.PaymentIDLT != nil {
+		predicates = append(predicates, paymentallocation.PaymentIDLT(*i.PaymentIDLT))
+	}
+	if i.PaymentIDLTE != nil {
+		predicates = append(predicates, paymentallocation.PaymentIDLTE(*i.PaymentIDLTE))
+	}
+	if i.PaymentIDContains != nil {
+		predicates = append(predicates, paymentallocation.PaymentIDContains(*i.PaymentIDContains))
+	}
+	if i.PaymentIDHasPrefix != nil {
+		predicates = append(predicates, paymentallocation.PaymentIDHasPrefix(*i.PaymentIDHasPrefix))
+	}
+	if i.PaymentIDHasSuffix != nil {
+		predicates = append(predicates, paymentallocation.PaymentIDHasSuffix(*i.PaymentIDHasSuffix))
+	}
+	if i.PaymentIDEqualFold != nil {
+		predicates = append(predicates, paymentallocation.PaymentIDEqualFold(*i.PaymentIDEqualFold))
+	}
+	if i.PaymentIDContainsFold != nil {
+		predicates = append(predicates, paymentallocation.PaymentIDContainsFold(*i.PaymentIDContainsFold))
+	}
+	if i.InvoiceID != nil {
+		predicates = append(predicates, paymentallocation.InvoiceIDEQ(*i.InvoiceID))
+	}
+	if i.InvoiceIDNEQ != nil {
+		predicates = append(predicates, paymentallocation.InvoiceIDNEQ(*i.InvoiceIDNEQ))
+	}
+	if len(i.InvoiceIDIn) > 0 {
+		predicates = append(predicates, paymentallocation.InvoiceIDIn(i.InvoiceIDIn...))
+	}
+	if len(i.InvoiceIDNotIn) > 0 {
+		predicates = append(predicates, paymentallocation.InvoiceIDNotIn(i.InvoiceIDNotIn...))
+	}
+	if i.InvoiceIDGT != nil {
+		predicates = append(predicates, paymentallocation.InvoiceIDGT(*i.InvoiceIDGT))
+	}
+	if i.InvoiceIDGTE != nil {
+		predicates = append(predicates, paymentallocation.InvoiceIDGTE(*i.InvoiceIDGTE))
+	}
+	if i.InvoiceIDLT != nil {
+		predicates = append(predicates, paymentallocation.InvoiceIDLT(*i.InvoiceIDLT))
+	}
+	if i.InvoiceIDLTE != nil {
+		predicates = append(predicates, paymentallocation.InvoiceIDLTE(*i.InvoiceIDLTE))
+	}
+	if i.InvoiceIDContains != nil {
+		predicates = append(predicates, paymentallocation.InvoiceIDContains(*i.InvoiceIDContains))
+	}
+	if i.InvoiceIDHasPrefix != nil {
+		predicates = append(predicates, paymentallocation.InvoiceIDHasPrefix(*i.InvoiceIDHasPrefix))
+	}
+	if i.InvoiceIDHasSuffix != nil {
+		predicates = append(predicates, paymentallocation.InvoiceIDHasSuffix(*i.InvoiceIDHasSuffix))
+	}
+	if i.InvoiceIDEqualFold != nil {
+		predicates = append(predicates, paymentallocation.InvoiceIDEqualFold(*i.InvoiceIDEqualFold))
+	}
+	if i.InvoiceIDContainsFold != nil {
+		predicates = append(predicates, paymentallocation.InvoiceIDContainsFold(*i.InvoiceIDContainsFold))
+	}
+	if i.Amount != nil {
+		predicates = append(predicates, paymentallocation.AmountEQ(*i.Amount))
+	}
+	if i.AmountNEQ != nil {
+		predicates = append(predicates, paymentallocation.AmountNEQ(*i.AmountNEQ))
+	}
+	if len(i.AmountIn) > 0 {
+		predicates = append(predicates, paymentallocation.AmountIn(i.AmountIn...))
+	}
+	if len(i.AmountNotIn) > 0 {
+		predicates = append(predicates, paymentallocation.AmountNotIn(i.AmountNotIn...))
+	}
+	if i.AmountGT != nil {
+		predicates = append(predicates, paymentallocation.AmountGT(*i.AmountGT))
+	}
+	if i.AmountGTE != nil {
+		predicates = append(predicates, paymentallocation.AmountGTE(*i.AmountGTE))
+	}
+	if i.AmountLT != nil {
+		predicates = append(predicates, paymentallocation.AmountLT(*i.AmountLT))
+	}
+	if i.AmountLTE != nil {
+		predicates = append(predicates, paymentallocation.AmountLTE(*i.AmountLTE))
+	}
+	if i.Refunded != nil {
+		predicates = append(predicates, paymentallocation.RefundedEQ(*i.Refunded))
+	}
+	if i.RefundedNEQ != nil {
+		predicates = append(predicates, paymentallocation.RefundedNEQ(*i.RefundedNEQ))
+	}
+	if len(i.RefundedIn) > 0 {
+		predicates = append(predicates, paymentallocation.RefundedIn(i.RefundedIn...))
+	}
+	if len(i.RefundedNotIn) > 0 {
+		predicates = append(predicates, paymentallocation.RefundedNotIn(i.RefundedNotIn...))
+	}
+	if i.RefundedGT != nil {
+		predicates = append(predicates, paymentallocation.RefundedGT(*i.RefundedGT))
+	}
+	if i.RefundedGTE != nil {
+		predicates = append(predicates, paymentallocation.RefundedGTE(*i.RefundedGTE))
+	}
+	if i.RefundedLT != nil {
+		predicates = append(predicates, paymentallocation.RefundedLT(*i.RefundedLT))
+	}
+	if i.RefundedLTE != nil {
+		predicates = append(predicates, paymentallocation.RefundedLTE(*i.RefundedLTE))
+	}
+
+	if i.HasPatient != nil {
+		p := paymentallocation.HasPatient()
+		if !*i.HasPatient {
+			p = paymentallocation.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasPatientWith) > 0 {
+		with := make([]predicate.Patient, 0, len(i.HasPatientWith))
+		for _, w := range i.HasPatientWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasPatientWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, paymentallocation.HasPatientWith(with...))
+	}
+	if i.HasPayment != nil {
+		p := paymentallocation.HasPayment()
+		if !*i.HasPayment {
+			p = paymentallocation.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasPaymentWith) > 0 {
+		with := make([]predicate.Payment, 0, len(i.HasPaymentWith))
+		for _, w := range i.HasPaymentWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasPaymentWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, paymentallocation.HasPaymentWith(with...))
+	}
 	if i.HasInvoice != nil {
-		p := payment.HasInvoice()
+		p := paymentallocation.HasInvoice()
 		if !*i.HasInvoice {
-			p = payment.Not(p)
+			p = paymentallocation.Not(p)
 		}
 		predicates = append(predicates, p)
 	}
@@ -29840,15 +31295,15 @@ func (i *PaymentWhereInput) P() (predicate.Payment, error) {
 			}
 			with = append(with, p)
 		}
-		predicates = append(predicates, payment.HasInvoiceWith(with...))
+		predicates = append(predicates, paymentallocation.HasInvoiceWith(with...))
 	}
 	switch len(predicates) {
 	case 0:
-		return nil, ErrEmptyPaymentWhereInput
+		return nil, ErrEmptyPaymentAllocationWhereInput
 	case 1:
 		return predicates[0], nil
 	default:
-		return payment.And(predicates...), nil
+		return paymentallocation.And(predicates...), nil
 	}
 }
 
@@ -33307,6 +34762,622 @@ func (i *ReferralWhereInput) P() (predicate.Referral, error) {
 		return predicates[0], nil
 	default:
 		return referral.And(predicates...), nil
+	}
+}
+
+// RefundWhereInput represents a where input for filtering Refund queries.
+type RefundWhereInput struct {
+	Predicates []predicate.Refund  `json:"-"`
+	Not        *RefundWhereInput   `json:"not,omitempty"`
+	Or         []*RefundWhereInput `json:"or,omitempty"`
+	And        []*RefundWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "updated_at" field predicates.
+	UpdatedAt      *time.Time  `json:"updatedAt,omitempty"`
+	UpdatedAtNEQ   *time.Time  `json:"updatedAtNEQ,omitempty"`
+	UpdatedAtIn    []time.Time `json:"updatedAtIn,omitempty"`
+	UpdatedAtNotIn []time.Time `json:"updatedAtNotIn,omitempty"`
+	UpdatedAtGT    *time.Time  `json:"updatedAtGT,omitempty"`
+	UpdatedAtGTE   *time.Time  `json:"updatedAtGTE,omitempty"`
+	UpdatedAtLT    *time.Time  `json:"updatedAtLT,omitempty"`
+	UpdatedAtLTE   *time.Time  `json:"updatedAtLTE,omitempty"`
+
+	// "patient_id" field predicates.
+	PatientID             *string  `json:"patientID,omitempty"`
+	PatientIDNEQ          *string  `json:"patientIDNEQ,omitempty"`
+	PatientIDIn           []string `json:"patientIDIn,omitempty"`
+	PatientIDNotIn        []string `json:"patientIDNotIn,omitempty"`
+	PatientIDGT           *string  `json:"patientIDGT,omitempty"`
+	PatientIDGTE          *string  `json:"patientIDGTE,omitempty"`
+	PatientIDLT           *string  `json:"patientIDLT,omitempty"`
+	PatientIDLTE          *string  `json:"patientIDLTE,omitempty"`
+	PatientIDContains     *string  `json:"patientIDContains,omitempty"`
+	PatientIDHasPrefix    *string  `json:"patientIDHasPrefix,omitempty"`
+	PatientIDHasSuffix    *string  `json:"patientIDHasSuffix,omitempty"`
+	PatientIDEqualFold    *string  `json:"patientIDEqualFold,omitempty"`
+	PatientIDContainsFold *string  `json:"patientIDContainsFold,omitempty"`
+
+	// "payment_id" field predicates.
+	PaymentID             *string  `json:"paymentID,omitempty"`
+	PaymentIDNEQ          *string  `json:"paymentIDNEQ,omitempty"`
+	PaymentIDIn           []string `json:"paymentIDIn,omitempty"`
+	PaymentIDNotIn        []string `json:"paymentIDNotIn,omitempty"`
+	PaymentIDGT           *string  `json:"paymentIDGT,omitempty"`
+	PaymentIDGTE          *string  `json:"paymentIDGTE,omitempty"`
+	PaymentIDLT           *string  `json:"paymentIDLT,omitempty"`
+	PaymentIDLTE          *string  `json:"paymentIDLTE,omitempty"`
+	PaymentIDContains     *string  `json:"paymentIDContains,omitempty"`
+	PaymentIDHasPrefix    *string  `json:"paymentIDHasPrefix,omitempty"`
+	PaymentIDHasSuffix    *string  `json:"paymentIDHasSuffix,omitempty"`
+	PaymentIDIsNil        bool     `json:"paymentIDIsNil,omitempty"`
+	PaymentIDNotNil       bool     `json:"paymentIDNotNil,omitempty"`
+	PaymentIDEqualFold    *string  `json:"paymentIDEqualFold,omitempty"`
+	PaymentIDContainsFold *string  `json:"paymentIDContainsFold,omitempty"`
+
+	// "invoice_id" field predicates.
+	InvoiceID             *string  `json:"invoiceID,omitempty"`
+	InvoiceIDNEQ          *string  `json:"invoiceIDNEQ,omitempty"`
+	InvoiceIDIn           []string `json:"invoiceIDIn,omitempty"`
+	InvoiceIDNotIn        []string `json:"invoiceIDNotIn,omitempty"`
+	InvoiceIDGT           *string  `json:"invoiceIDGT,omitempty"`
+	InvoiceIDGTE          *string  `json:"invoiceIDGTE,omitempty"`
+	InvoiceIDLT           *string  `json:"invoiceIDLT,omitempty"`
+	InvoiceIDLTE          *string  `json:"invoiceIDLTE,omitempty"`
+	InvoiceIDContains     *string  `json:"invoiceIDContains,omitempty"`
+	InvoiceIDHasPrefix    *string  `json:"invoiceIDHasPrefix,omitempty"`
+	InvoiceIDHasSuffix    *string  `json:"invoiceIDHasSuffix,omitempty"`
+	InvoiceIDIsNil        bool     `json:"invoiceIDIsNil,omitempty"`
+	InvoiceIDNotNil       bool     `json:"invoiceIDNotNil,omitempty"`
+	InvoiceIDEqualFold    *string  `json:"invoiceIDEqualFold,omitempty"`
+	InvoiceIDContainsFold *string  `json:"invoiceIDContainsFold,omitempty"`
+
+	// "method" field predicates.
+	Method      *refund.Method  `json:"method,omitempty"`
+	MethodNEQ   *refund.Method  `json:"methodNEQ,omitempty"`
+	MethodIn    []refund.Method `json:"methodIn,omitempty"`
+	MethodNotIn []refund.Method `json:"methodNotIn,omitempty"`
+
+	// "amount" field predicates.
+	Amount      *int64  `json:"amount,omitempty"`
+	AmountNEQ   *int64  `json:"amountNEQ,omitempty"`
+	AmountIn    []int64 `json:"amountIn,omitempty"`
+	AmountNotIn []int64 `json:"amountNotIn,omitempty"`
+	AmountGT    *int64  `json:"amountGT,omitempty"`
+	AmountGTE   *int64  `json:"amountGTE,omitempty"`
+	AmountLT    *int64  `json:"amountLT,omitempty"`
+	AmountLTE   *int64  `json:"amountLTE,omitempty"`
+
+	// "idempotency_key" field predicates.
+	IdempotencyKey             *string  `json:"idempotencyKey,omitempty"`
+	IdempotencyKeyNEQ          *string  `json:"idempotencyKeyNEQ,omitempty"`
+	IdempotencyKeyIn           []string `json:"idempotencyKeyIn,omitempty"`
+	IdempotencyKeyNotIn        []string `json:"idempotencyKeyNotIn,omitempty"`
+	IdempotencyKeyGT           *string  `json:"idempotencyKeyGT,omitempty"`
+	IdempotencyKeyGTE          *string  `json:"idempotencyKeyGTE,omitempty"`
+	IdempotencyKeyLT           *string  `json:"idempotencyKeyLT,omitempty"`
+	IdempotencyKeyLTE          *string  `json:"idempotencyKeyLTE,omitempty"`
+	IdempotencyKeyContains     *string  `json:"idempotencyKeyContains,omitempty"`
+	IdempotencyKeyHasPrefix    *string  `json:"idempotencyKeyHasPrefix,omitempty"`
+	IdempotencyKeyHasSuffix    *string  `json:"idempotencyKeyHasSuffix,omitempty"`
+	IdempotencyKeyEqualFold    *string  `json:"idempotencyKeyEqualFold,omitempty"`
+	IdempotencyKeyContainsFold *string  `json:"idempotencyKeyContainsFold,omitempty"`
+
+	// "refunded_by_id" field predicates.
+	RefundedByID             *string  `json:"refundedByID,omitempty"`
+	RefundedByIDNEQ          *string  `json:"refundedByIDNEQ,omitempty"`
+	RefundedByIDIn           []string `json:"refundedByIDIn,omitempty"`
+	RefundedByIDNotIn        []string `json:"refundedByIDNotIn,omitempty"`
+	RefundedByIDGT           *string  `json:"refundedByIDGT,omitempty"`
+	RefundedByIDGTE          *string  `json:"refundedByIDGTE,omitempty"`
+	RefundedByIDLT           *string  `json:"refundedByIDLT,omitempty"`
+	RefundedByIDLTE          *string  `json:"refundedByIDLTE,omitempty"`
+	RefundedByIDContains     *string  `json:"refundedByIDContains,omitempty"`
+	RefundedByIDHasPrefix    *string  `json:"refundedByIDHasPrefix,omitempty"`
+	RefundedByIDHasSuffix    *string  `json:"refundedByIDHasSuffix,omitempty"`
+	RefundedByIDEqualFold    *string  `json:"refundedByIDEqualFold,omitempty"`
+	RefundedByIDContainsFold *string  `json:"refundedByIDContainsFold,omitempty"`
+
+	// "refunded_at" field predicates.
+	RefundedAt      *time.Time  `json:"refundedAt,omitempty"`
+	RefundedAtNEQ   *time.Time  `json:"refundedAtNEQ,omitempty"`
+	RefundedAtIn    []time.Time `json:"refundedAtIn,omitempty"`
+	RefundedAtNotIn []time.Time `json:"refundedAtNotIn,omitempty"`
+	RefundedAtGT    *time.Time  `json:"refundedAtGT,omitempty"`
+	RefundedAtGTE   *time.Time  `json:"refundedAtGTE,omitempty"`
+	RefundedAtLT    *time.Time  `json:"refundedAtLT,omitempty"`
+	RefundedAtLTE   *time.Time  `json:"refundedAtLTE,omitempty"`
+
+	// "patient" edge predicates.
+	HasPatient     *bool                `json:"hasPatient,omitempty"`
+	HasPatientWith []*PatientWhereInput `json:"hasPatientWith,omitempty"`
+
+	// "payment" edge predicates.
+	HasPayment     *bool                `json:"hasPayment,omitempty"`
+	HasPaymentWith []*PaymentWhereInput `json:"hasPaymentWith,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *RefundWhereInput) AddPredicates(predicates ...predicate.Refund) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the RefundWhereInput filter on the RefundQuery builder.
+func (i *RefundWhereInput) Filter(q *RefundQuery) (*RefundQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyRefundWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyRefundWhereInput is returned in case the RefundWhereInput is empty.
+var ErrEmptyRefundWhereInput = errors.New("ent: empty predicate RefundWhereInput")
+
+// P returns a predicate for filtering refunds.
+// An error is returned if the input is empty or invalid.
+func (i *RefundWhereInput) P() (predicate.Refund, error) {
+	var predicates []predicate.Refund
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, refund.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.Refund, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, refund.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.Refund, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, refund.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, refund.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, refund.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, refund.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, refund.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, refund.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, refund.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, refund.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, refund.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, refund.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, refund.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, refund.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, refund.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, refund.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, refund.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, refund.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, refund.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, refund.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, refund.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.UpdatedAt != nil {
+		predicates = append(predicates, refund.UpdatedAtEQ(*i.UpdatedAt))
+	}
+	if i.UpdatedAtNEQ != nil {
+		predicates = append(predicates, refund.UpdatedAtNEQ(*i.UpdatedAtNEQ))
+	}
+	if len(i.UpdatedAtIn) > 0 {
+		predicates = append(predicates, refund.UpdatedAtIn(i.UpdatedAtIn...))
+	}
+	if len(i.UpdatedAtNotIn) > 0 {
+		predicates = append(predicates, refund.UpdatedAtNotIn(i.UpdatedAtNotIn...))
+	}
+	if i.UpdatedAtGT != nil {
+		predicates = append(predicates, refund.UpdatedAtGT(*i.UpdatedAtGT))
+	}
+	if i.UpdatedAtGTE != nil {
+		predicates = append(predicates, refund.UpdatedAtGTE(*i.UpdatedAtGTE))
+	}
+	if i.UpdatedAtLT != nil {
+		predicates = append(predicates, refund.UpdatedAtLT(*i.UpdatedAtLT))
+	}
+	if i.UpdatedAtLTE != nil {
+		predicates = append(predicates, refund.UpdatedAtLTE(*i.UpdatedAtLTE))
+	}
+	if i.PatientID != nil {
+		predicates = append(predicates, refund.PatientIDEQ(*i.PatientID))
+	}
+	if i.PatientIDNEQ != nil {
+		predicates = append(predicates, refund.PatientIDNEQ(*i.PatientIDNEQ))
+	}
+	if len(i.PatientIDIn) > 0 {
+		predicates = append(predicates, refund.PatientIDIn(i.PatientIDIn...))
+	}
+	if len(i.PatientIDNotIn) > 0 {
+		predicates = append(predicates, refund.PatientIDNotIn(i.PatientIDNotIn...))
+	}
+	if i.PatientIDGT != nil {
+		predicates = append(predicates, refund.PatientIDGT(*i.PatientIDGT))
+	}
+	if i.PatientIDGTE != nil {
+		predicates = append(predicates, refund.PatientIDGTE(*i.PatientIDGTE))
+	}
+	if i.PatientIDLT != nil {
+		predicates = append(predicates, refund.PatientIDLT(*i.PatientIDLT))
+	}
+	if i.PatientIDLTE != nil {
+		predicates = append(predicates, refund.PatientIDLTE(*i.PatientIDLTE))
+	}
+	if i.PatientIDContains != nil {
+		predicates = append(predicates, refund.PatientIDContains(*i.PatientIDContains))
+	}
+	if i.PatientIDHasPrefix != nil {
+		predicates = append(predicates, refund.PatientIDHasPrefix(*i.PatientIDHasPrefix))
+	}
+	if i.PatientIDHasSuffix != nil {
+		predicates = append(predicates, refund.PatientIDHasSuffix(*i.PatientIDHasSuffix))
+	}
+	if i.PatientIDEqualFold != nil {
+		predicates = append(predicates, refund.PatientIDEqualFold(*i.PatientIDEqualFold))
+	}
+	if i.PatientIDContainsFold != nil {
+		predicates = append(predicates, refund.PatientIDContainsFold(*i.PatientIDContainsFold))
+	}
+	if i.PaymentID != nil {
+		predicates = append(predicates, refund.PaymentIDEQ(*i.PaymentID))
+	}
+	if i.PaymentIDNEQ != nil {
+		predicates = append(predicates, refund.PaymentIDNEQ(*i.PaymentIDNEQ))
+	}
+	if len(i.PaymentIDIn) > 0 {
+		predicates = append(predicates, refund.PaymentIDIn(i.PaymentIDIn...))
+	}
+	if len(i.PaymentIDNotIn) > 0 {
+		predicates = append(predicates, refund.PaymentIDNotIn(i.PaymentIDNotIn...))
+	}
+	if i.PaymentIDGT != nil {
+		predicates = append(predicates, refund.PaymentIDGT(*i.PaymentIDGT))
+	}
+	if i.PaymentIDGTE != nil {
+		predicates = append(predicates, refund.PaymentIDGTE(*i.PaymentIDGTE))
+	}
+	if i.PaymentIDLT != nil {
+		predicates = append(predicates, refund.PaymentIDLT(*i.PaymentIDLT))
+	}
+	if i.PaymentIDLTE != nil {
+		predicates = append(predicates, refund.PaymentIDLTE(*i.PaymentIDLTE))
+	}
+	if i.PaymentIDContains != nil {
+		predicates = append(predicates, refund.PaymentIDContains(*i.PaymentIDContains))
+	}
+	if i.PaymentIDHasPrefix != nil {
+		predicates = append(predicates, refund.PaymentIDHasPrefix(*i.PaymentIDHasPrefix))
+	}
+	if i.PaymentIDHasSuffix != nil {
+		predicates = append(predicates, refund.PaymentIDHasSuffix(*i.PaymentIDHasSuffix))
+	}
+	if i.PaymentIDIsNil {
+		predicates = append(predicates, refund.PaymentIDIsNil())
+	}
+	if i.PaymentIDNotNil {
+		predicates = append(predicates, refund.PaymentIDNotNil())
+	}
+	if i.PaymentIDEqualFold != nil {
+		predicates = append(predicates, refund.PaymentIDEqualFold(*i.PaymentIDEqualFold))
+	}
+	if i.PaymentIDContainsFold != nil {
+		predicates = append(predicates, refund.PaymentIDContainsFold(*i.PaymentIDContainsFold))
+	}
+	if i.InvoiceID != nil {
+		predicates = append(predicates, refund.InvoiceIDEQ(*i.InvoiceID))
+	}
+	if i.InvoiceIDNEQ != nil {
+		predicates = append(predicates, refund.InvoiceIDNEQ(*i.InvoiceIDNEQ))
+	}
+	if len(i.InvoiceIDIn) > 0 {
+		predicates = append(predicates, refund.InvoiceIDIn(i.InvoiceIDIn...))
+	}
+	if len(i.InvoiceIDNotIn) > 0 {
+		predicates = append(predicates, refund.InvoiceIDNotIn(i.InvoiceIDNotIn...))
+	}
+	if i.InvoiceIDGT != nil {
+		predicates = append(predicates, refund.InvoiceIDGT(*i.InvoiceIDGT))
+	}
+	if i.InvoiceIDGTE != nil {
+		predicates = append(predicates, refund.InvoiceIDGTE(*i.InvoiceIDGTE))
+	}
+	if i.InvoiceIDLT != nil {
+		predicates = append(predicates, refund.InvoiceIDLT(*i.InvoiceIDLT))
+	}
+	if i.InvoiceIDLTE != nil {
+		predicates = append(predicates, refund.InvoiceIDLTE(*i.InvoiceIDLTE))
+	}
+	if i.InvoiceIDContains != nil {
+		predicates = append(predicates, refund.InvoiceIDContains(*i.InvoiceIDContains))
+	}
+	if i.InvoiceIDHasPrefix != nil {
+		predicates = append(predicates, refund.InvoiceIDHasPrefix(*i.InvoiceIDHasPrefix))
+	}
+	if i.InvoiceIDHasSuffix != nil {
+		predicates = append(predicates, refund.InvoiceIDHasSuffix(*i.InvoiceIDHasSuffix))
+	}
+	if i.InvoiceIDIsNil {
+		predicates = append(predicates, refund.InvoiceIDIsNil())
+	}
+	if i.InvoiceIDNotNil {
+		predicates = append(predicates, refund.InvoiceIDNotNil())
+	}
+	if i.InvoiceIDEqualFold != nil {
+		predicates = append(predicates, refund.InvoiceIDEqualFold(*i.InvoiceIDEqualFold))
+	}
+	if i.InvoiceIDContainsFold != nil {
+		predicates = append(predicates, refund.InvoiceIDContainsFold(*i.InvoiceIDContainsFold))
+	}
+	if i.Method != nil {
+		predicates = append(predicates, refund.MethodEQ(*i.Method))
+	}
+	if i.MethodNEQ != nil {
+		predicates = append(predicates, refund.MethodNEQ(*i.MethodNEQ))
+	}
+	if len(i.MethodIn) > 0 {
+		predicates = append(predicates, refund.MethodIn(i.MethodIn...))
+	}
+	if len(i.MethodNotIn) > 0 {
+		predicates = append(predicates, refund.MethodNotIn(i.MethodNotIn...))
+	}
+	if i.Amount != nil {
+		predicates = append(predicates, refund.AmountEQ(*i.Amount))
+	}
+	if i.AmountNEQ != nil {
+		predicates = append(predicates, refund.AmountNEQ(*i.AmountNEQ))
+	}
+	if len(i.AmountIn) > 0 {
+		predicates = append(predicates, refund.AmountIn(i.AmountIn...))
+	}
+	if len(i.AmountNotIn) > 0 {
+		predicates = append(predicates, refund.AmountNotIn(i.AmountNotIn...))
+	}
+	if i.AmountGT != nil {
+		predicates = append(predicates, refund.AmountGT(*i.AmountGT))
+	}
+	if i.AmountGTE != nil {
+		predicates = append(predicates, refund.AmountGTE(*i.AmountGTE))
+	}
+	if i.AmountLT != nil {
+		predicates = append(predicates, refund.AmountLT(*i.AmountLT))
+	}
+	if i.AmountLTE != nil {
+		predicates = append(predicates, refund.AmountLTE(*i.AmountLTE))
+	}
+	if i.IdempotencyKey != nil {
+		predicates = append(predicates, refund.IdempotencyKeyEQ(*i.IdempotencyKey))
+	}
+	if i.IdempotencyKeyNEQ != nil {
+		predicates = append(predicates, refund.IdempotencyKeyNEQ(*i.IdempotencyKeyNEQ))
+	}
+	if len(i.IdempotencyKeyIn) > 0 {
+		predicates = append(predicates, refund.IdempotencyKeyIn(i.IdempotencyKeyIn...))
+	}
+	if len(i.IdempotencyKeyNotIn) > 0 {
+		predicates = append(predicates, refund.IdempotencyKeyNotIn(i.IdempotencyKeyNotIn...))
+	}
+	if i.IdempotencyKeyGT != nil {
+		predicates = append(predicates, refund.IdempotencyKeyGT(*i.IdempotencyKeyGT))
+	}
+	if i.IdempotencyKeyGTE != nil {
+		predicates = append(predicates, refund.IdempotencyKeyGTE(*i.IdempotencyKeyGTE))
+	}
+	if i.IdempotencyKeyLT != nil {
+		predicates = append(predicates, refund.IdempotencyKeyLT(*i.IdempotencyKeyLT))
+	}
+	if i.IdempotencyKeyLTE != nil {
+		predicates = append(predicates, refund.IdempotencyKeyLTE(*i.IdempotencyKeyLTE))
+	}
+	if i.IdempotencyKeyContains != nil {
+		predicates = append(predicates, refund.IdempotencyKeyContains(*i.IdempotencyKeyContains))
+	}
+	if i.IdempotencyKeyHasPrefix != nil {
+		predicates = append(predicates, refund.IdempotencyKeyHasPrefix(*i.IdempotencyKeyHasPrefix))
+	}
+	if i.IdempotencyKeyHasSuffix != nil {
+		predicates = append(predicates, refund.IdempotencyKeyHasSuffix(*i.IdempotencyKeyHasSuffix))
+	}
+	if i.IdempotencyKeyEqualFold != nil {
+		predicates = append(predicates, refund.IdempotencyKeyEqualFold(*i.IdempotencyKeyEqualFold))
+	}
+	if i.IdempotencyKeyContainsFold != nil {
+		predicates = append(predicates, refund.IdempotencyKeyContainsFold(*i.IdempotencyKeyContainsFold))
+	}
+	if i.RefundedByID != nil {
+		predicates = append(predicates, refund.RefundedByIDEQ(*i.RefundedByID))
+	}
+	if i.RefundedByIDNEQ != nil {
+		predicates = append(predicates, refund.RefundedByIDNEQ(*i.RefundedByIDNEQ))
+	}
+	if len(i.RefundedByIDIn) > 0 {
+		predicates = append(predicates, refund.RefundedByIDIn(i.RefundedByIDIn...))
+	}
+	if len(i.RefundedByIDNotIn) > 0 {
+		predicates = append(predicates, refund.RefundedByIDNotIn(i.RefundedByIDNotIn...))
+	}
+	if i.RefundedByIDGT != nil {
+		predicates = append(predicates, refund.RefundedByIDGT(*i.RefundedByIDGT))
+	}
+	if i.RefundedByIDGTE != nil {
+		predicates = append(predicates, refund.RefundedByIDGTE(*i.RefundedByIDGTE))
+	}
+	if i.RefundedByIDLT != nil {
+		predicates = append(predicates, refund.RefundedByIDLT(*i.RefundedByIDLT))
+	}
+	if i.RefundedByIDLTE != nil {
+		predicates = append(predicates, refund.RefundedByIDLTE(*i.RefundedByIDLTE))
+	}
+	if i.RefundedByIDContains != nil {
+		predicates = append(predicates, refund.RefundedByIDContains(*i.RefundedByIDContains))
+	}
+	if i.RefundedByIDHasPrefix != nil {
+		predicates = append(predicates, refund.RefundedByIDHasPrefix(*i.RefundedByIDHasPrefix))
+	}
+	if i.RefundedByIDHasSuffix != nil {
+		predicates = append(predicates, refund.RefundedByIDHasSuffix(*i.RefundedByIDHasSuffix))
+	}
+	if i.RefundedByIDEqualFold != nil {
+		predicates = append(predicates, refund.RefundedByIDEqualFold(*i.RefundedByIDEqualFold))
+	}
+	if i.RefundedByIDContainsFold != nil {
+		predicates = append(predicates, refund.RefundedByIDContainsFold(*i.RefundedByIDContainsFold))
+	}
+	if i.RefundedAt != nil {
+		predicates = append(predicates, refund.RefundedAtEQ(*i.RefundedAt))
+	}
+	if i.RefundedAtNEQ != nil {
+		predicates = append(predicates, refund.RefundedAtNEQ(*i.RefundedAtNEQ))
+	}
+	if len(i.RefundedAtIn) > 0 {
+		predicates = append(predicates, refund.RefundedAtIn(i.RefundedAtIn...))
+	}
+	if len(i.RefundedAtNotIn) > 0 {
+		predicates = append(predicates, refund.RefundedAtNotIn(i.RefundedAtNotIn...))
+	}
+	if i.RefundedAtGT != nil {
+		predicates = append(predicates, refund.RefundedAtGT(*i.RefundedAtGT))
+	}
+	if i.RefundedAtGTE != nil {
+		predicates = append(predicates, refund.RefundedAtGTE(*i.RefundedAtGTE))
+	}
+	if i.RefundedAtLT != nil {
+		predicates = append(predicates, refund.RefundedAtLT(*i.RefundedAtLT))
+	}
+	if i.RefundedAtLTE != nil {
+		predicates = append(predicates, refund.RefundedAtLTE(*i.RefundedAtLTE))
+	}
+
+	if i.HasPatient != nil {
+		p := refund.HasPatient()
+		if !*i.HasPatient {
+			p = refund.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasPatientWith) > 0 {
+		with := make([]predicate.Patient, 0, len(i.HasPatientWith))
+		for _, w := range i.HasPatientWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasPatientWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, refund.HasPatientWith(with...))
+	}
+	if i.HasPayment != nil {
+		p := refund.HasPayment()
+		if !*i.HasPayment {
+			p = refund.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasPaymentWith) > 0 {
+		with := make([]predicate.Payment, 0, len(i.HasPaymentWith))
+		for _, w := range i.HasPaymentWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasPaymentWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, refund.HasPaymentWith(with...))
+	}
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyRefundWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return refund.And(predicates...), nil
 	}
 }
 

@@ -44,8 +44,22 @@ type Invoice struct {
 	TaxTotal int64 `json:"tax_total,omitempty"`
 	// Total holds the value of the "total" field.
 	Total int64 `json:"total,omitempty"`
-	// Paid holds the value of the "paid" field.
+	// All money allocated to the invoice: the patient's payments and the payers' remittances.
 	Paid int64 `json:"paid,omitempty"`
+	// The payers' share of the lines, by the patient's insurance rules.
+	PayerTotal int64 `json:"payer_total,omitempty"`
+	// What the patient owes: the lines less the payers' share and the discounts, plus tax.
+	PatientTotal int64 `json:"patient_total,omitempty"`
+	// PatientPaid holds the value of the "patient_paid" field.
+	PatientPaid int64 `json:"patient_paid,omitempty"`
+	// PayerPaid holds the value of the "payer_paid" field.
+	PayerPaid int64 `json:"payer_paid,omitempty"`
+	// What the payers will not pay and the hospital wrote off (contractual adjustments).
+	PayerAdjusted int64 `json:"payer_adjusted,omitempty"`
+	// What the payers refused as the patient's responsibility, added to what the patient owes.
+	MovedToPatient int64 `json:"moved_to_patient,omitempty"`
+	// The patient's balance written off as bad debt.
+	WrittenOff int64 `json:"written_off,omitempty"`
 	// CreatedByID holds the value of the "created_by_id" field.
 	CreatedByID string `json:"created_by_id,omitempty"`
 	// IssuedAt holds the value of the "issued_at" field.
@@ -72,14 +86,20 @@ type InvoiceEdges struct {
 	Lines []*Charge `json:"lines,omitempty"`
 	// Discounts holds the value of the discounts edge.
 	Discounts []*InvoiceDiscount `json:"discounts,omitempty"`
+	// Allocations holds the value of the allocations edge.
+	Allocations []*PaymentAllocation `json:"allocations,omitempty"`
+	// Adjustments holds the value of the adjustments edge.
+	Adjustments []*InvoiceAdjustment `json:"adjustments,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [3]bool
+	loadedTypes [5]bool
 	// totalCount holds the count of the edges above.
-	totalCount [3]map[string]int
+	totalCount [5]map[string]int
 
-	namedLines     map[string][]*Charge
-	namedDiscounts map[string][]*InvoiceDiscount
+	namedLines       map[string][]*Charge
+	namedDiscounts   map[string][]*InvoiceDiscount
+	namedAllocations map[string][]*PaymentAllocation
+	namedAdjustments map[string][]*InvoiceAdjustment
 }
 
 // PatientOrErr returns the Patient value or an error if the edge
@@ -111,12 +131,30 @@ func (e InvoiceEdges) DiscountsOrErr() ([]*InvoiceDiscount, error) {
 	return nil, &NotLoadedError{edge: "discounts"}
 }
 
+// AllocationsOrErr returns the Allocations value or an error if the edge
+// was not loaded in eager-loading.
+func (e InvoiceEdges) AllocationsOrErr() ([]*PaymentAllocation, error) {
+	if e.loadedTypes[3] {
+		return e.Allocations, nil
+	}
+	return nil, &NotLoadedError{edge: "allocations"}
+}
+
+// AdjustmentsOrErr returns the Adjustments value or an error if the edge
+// was not loaded in eager-loading.
+func (e InvoiceEdges) AdjustmentsOrErr() ([]*InvoiceAdjustment, error) {
+	if e.loadedTypes[4] {
+		return e.Adjustments, nil
+	}
+	return nil, &NotLoadedError{edge: "adjustments"}
+}
+
 // scanValues returns the types for scanning values from sql.Rows.
 func (*Invoice) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case invoice.FieldSubtotal, invoice.FieldDiscountTotal, invoice.FieldTaxRateBasisPoints, invoice.FieldTaxTotal, invoice.FieldTotal, invoice.FieldPaid:
+		case invoice.FieldSubtotal, invoice.FieldDiscountTotal, invoice.FieldTaxRateBasisPoints, invoice.FieldTaxTotal, invoice.FieldTotal, invoice.FieldPaid, invoice.FieldPayerTotal, invoice.FieldPatientTotal, invoice.FieldPatientPaid, invoice.FieldPayerPaid, invoice.FieldPayerAdjusted, invoice.FieldMovedToPatient, invoice.FieldWrittenOff:
 			values[i] = new(sql.NullInt64)
 		case invoice.FieldID, invoice.FieldPatientID, invoice.FieldNumber, invoice.FieldEncounterID, invoice.FieldStatus, invoice.FieldCreatedByID, invoice.FieldIssuedByID, invoice.FieldVoidReason, invoice.FieldVoidedByID:
 			values[i] = new(sql.NullString)
@@ -231,6 +269,48 @@ func (_m *Invoice) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.Paid = value.Int64
 			}
+		case invoice.FieldPayerTotal:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field payer_total", values[i])
+			} else if value.Valid {
+				_m.PayerTotal = value.Int64
+			}
+		case invoice.FieldPatientTotal:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field patient_total", values[i])
+			} else if value.Valid {
+				_m.PatientTotal = value.Int64
+			}
+		case invoice.FieldPatientPaid:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field patient_paid", values[i])
+			} else if value.Valid {
+				_m.PatientPaid = value.Int64
+			}
+		case invoice.FieldPayerPaid:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field payer_paid", values[i])
+			} else if value.Valid {
+				_m.PayerPaid = value.Int64
+			}
+		case invoice.FieldPayerAdjusted:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field payer_adjusted", values[i])
+			} else if value.Valid {
+				_m.PayerAdjusted = value.Int64
+			}
+		case invoice.FieldMovedToPatient:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field moved_to_patient", values[i])
+			} else if value.Valid {
+				_m.MovedToPatient = value.Int64
+			}
+		case invoice.FieldWrittenOff:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field written_off", values[i])
+			} else if value.Valid {
+				_m.WrittenOff = value.Int64
+			}
 		case invoice.FieldCreatedByID:
 			if value, ok := values[i].(*sql.NullString); !ok {
 				return fmt.Errorf("unexpected type %T for field created_by_id", values[i])
@@ -298,6 +378,16 @@ func (_m *Invoice) QueryLines() *ChargeQuery {
 // QueryDiscounts queries the "discounts" edge of the Invoice entity.
 func (_m *Invoice) QueryDiscounts() *InvoiceDiscountQuery {
 	return NewInvoiceClient(_m.config).QueryDiscounts(_m)
+}
+
+// QueryAllocations queries the "allocations" edge of the Invoice entity.
+func (_m *Invoice) QueryAllocations() *PaymentAllocationQuery {
+	return NewInvoiceClient(_m.config).QueryAllocations(_m)
+}
+
+// QueryAdjustments queries the "adjustments" edge of the Invoice entity.
+func (_m *Invoice) QueryAdjustments() *InvoiceAdjustmentQuery {
+	return NewInvoiceClient(_m.config).QueryAdjustments(_m)
 }
 
 // Update returns a builder for updating this Invoice.
@@ -372,6 +462,27 @@ func (_m *Invoice) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("paid=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Paid))
+	builder.WriteString(", ")
+	builder.WriteString("payer_total=")
+	builder.WriteString(fmt.Sprintf("%v", _m.PayerTotal))
+	builder.WriteString(", ")
+	builder.WriteString("patient_total=")
+	builder.WriteString(fmt.Sprintf("%v", _m.PatientTotal))
+	builder.WriteString(", ")
+	builder.WriteString("patient_paid=")
+	builder.WriteString(fmt.Sprintf("%v", _m.PatientPaid))
+	builder.WriteString(", ")
+	builder.WriteString("payer_paid=")
+	builder.WriteString(fmt.Sprintf("%v", _m.PayerPaid))
+	builder.WriteString(", ")
+	builder.WriteString("payer_adjusted=")
+	builder.WriteString(fmt.Sprintf("%v", _m.PayerAdjusted))
+	builder.WriteString(", ")
+	builder.WriteString("moved_to_patient=")
+	builder.WriteString(fmt.Sprintf("%v", _m.MovedToPatient))
+	builder.WriteString(", ")
+	builder.WriteString("written_off=")
+	builder.WriteString(fmt.Sprintf("%v", _m.WrittenOff))
 	builder.WriteString(", ")
 	builder.WriteString("created_by_id=")
 	builder.WriteString(_m.CreatedByID)
@@ -449,6 +560,54 @@ func (_m *Invoice) appendNamedDiscounts(name string, edges ...*InvoiceDiscount) 
 		_m.Edges.namedDiscounts[name] = []*InvoiceDiscount{}
 	} else {
 		_m.Edges.namedDiscounts[name] = append(_m.Edges.namedDiscounts[name], edges...)
+	}
+}
+
+// NamedAllocations returns the Allocations named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Invoice) NamedAllocations(name string) ([]*PaymentAllocation, error) {
+	if _m.Edges.namedAllocations == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedAllocations[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Invoice) appendNamedAllocations(name string, edges ...*PaymentAllocation) {
+	if _m.Edges.namedAllocations == nil {
+		_m.Edges.namedAllocations = make(map[string][]*PaymentAllocation)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedAllocations[name] = []*PaymentAllocation{}
+	} else {
+		_m.Edges.namedAllocations[name] = append(_m.Edges.namedAllocations[name], edges...)
+	}
+}
+
+// NamedAdjustments returns the Adjustments named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Invoice) NamedAdjustments(name string) ([]*InvoiceAdjustment, error) {
+	if _m.Edges.namedAdjustments == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedAdjustments[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Invoice) appendNamedAdjustments(name string, edges ...*InvoiceAdjustment) {
+	if _m.Edges.namedAdjustments == nil {
+		_m.Edges.namedAdjustments = make(map[string][]*InvoiceAdjustment)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedAdjustments[name] = []*InvoiceAdjustment{}
+	} else {
+		_m.Edges.namedAdjustments[name] = append(_m.Edges.namedAdjustments[name], edges...)
 	}
 }
 

@@ -12,8 +12,10 @@ import (
 	"entgo.io/ent/schema/field"
 	"github.com/hmis-dev/hmis/ent/charge"
 	"github.com/hmis-dev/hmis/ent/invoice"
+	"github.com/hmis-dev/hmis/ent/invoiceadjustment"
 	"github.com/hmis-dev/hmis/ent/invoicediscount"
 	"github.com/hmis-dev/hmis/ent/patient"
+	"github.com/hmis-dev/hmis/ent/paymentallocation"
 )
 
 // InvoiceCreate is the builder for creating a Invoice entity.
@@ -211,6 +213,104 @@ func (_c *InvoiceCreate) SetNillablePaid(v *int64) *InvoiceCreate {
 	return _c
 }
 
+// SetPayerTotal sets the "payer_total" field.
+func (_c *InvoiceCreate) SetPayerTotal(v int64) *InvoiceCreate {
+	_c.mutation.SetPayerTotal(v)
+	return _c
+}
+
+// SetNillablePayerTotal sets the "payer_total" field if the given value is not nil.
+func (_c *InvoiceCreate) SetNillablePayerTotal(v *int64) *InvoiceCreate {
+	if v != nil {
+		_c.SetPayerTotal(*v)
+	}
+	return _c
+}
+
+// SetPatientTotal sets the "patient_total" field.
+func (_c *InvoiceCreate) SetPatientTotal(v int64) *InvoiceCreate {
+	_c.mutation.SetPatientTotal(v)
+	return _c
+}
+
+// SetNillablePatientTotal sets the "patient_total" field if the given value is not nil.
+func (_c *InvoiceCreate) SetNillablePatientTotal(v *int64) *InvoiceCreate {
+	if v != nil {
+		_c.SetPatientTotal(*v)
+	}
+	return _c
+}
+
+// SetPatientPaid sets the "patient_paid" field.
+func (_c *InvoiceCreate) SetPatientPaid(v int64) *InvoiceCreate {
+	_c.mutation.SetPatientPaid(v)
+	return _c
+}
+
+// SetNillablePatientPaid sets the "patient_paid" field if the given value is not nil.
+func (_c *InvoiceCreate) SetNillablePatientPaid(v *int64) *InvoiceCreate {
+	if v != nil {
+		_c.SetPatientPaid(*v)
+	}
+	return _c
+}
+
+// SetPayerPaid sets the "payer_paid" field.
+func (_c *InvoiceCreate) SetPayerPaid(v int64) *InvoiceCreate {
+	_c.mutation.SetPayerPaid(v)
+	return _c
+}
+
+// SetNillablePayerPaid sets the "payer_paid" field if the given value is not nil.
+func (_c *InvoiceCreate) SetNillablePayerPaid(v *int64) *InvoiceCreate {
+	if v != nil {
+		_c.SetPayerPaid(*v)
+	}
+	return _c
+}
+
+// SetPayerAdjusted sets the "payer_adjusted" field.
+func (_c *InvoiceCreate) SetPayerAdjusted(v int64) *InvoiceCreate {
+	_c.mutation.SetPayerAdjusted(v)
+	return _c
+}
+
+// SetNillablePayerAdjusted sets the "payer_adjusted" field if the given value is not nil.
+func (_c *InvoiceCreate) SetNillablePayerAdjusted(v *int64) *InvoiceCreate {
+	if v != nil {
+		_c.SetPayerAdjusted(*v)
+	}
+	return _c
+}
+
+// SetMovedToPatient sets the "moved_to_patient" field.
+func (_c *InvoiceCreate) SetMovedToPatient(v int64) *InvoiceCreate {
+	_c.mutation.SetMovedToPatient(v)
+	return _c
+}
+
+// SetNillableMovedToPatient sets the "moved_to_patient" field if the given value is not nil.
+func (_c *InvoiceCreate) SetNillableMovedToPatient(v *int64) *InvoiceCreate {
+	if v != nil {
+		_c.SetMovedToPatient(*v)
+	}
+	return _c
+}
+
+// SetWrittenOff sets the "written_off" field.
+func (_c *InvoiceCreate) SetWrittenOff(v int64) *InvoiceCreate {
+	_c.mutation.SetWrittenOff(v)
+	return _c
+}
+
+// SetNillableWrittenOff sets the "written_off" field if the given value is not nil.
+func (_c *InvoiceCreate) SetNillableWrittenOff(v *int64) *InvoiceCreate {
+	if v != nil {
+		_c.SetWrittenOff(*v)
+	}
+	return _c
+}
+
 // SetCreatedByID sets the "created_by_id" field.
 func (_c *InvoiceCreate) SetCreatedByID(v string) *InvoiceCreate {
 	_c.mutation.SetCreatedByID(v)
@@ -336,6 +436,36 @@ func (_c *InvoiceCreate) AddDiscounts(v ...*InvoiceDiscount) *InvoiceCreate {
 	return _c.AddDiscountIDs(ids...)
 }
 
+// AddAllocationIDs adds the "allocations" edge to the PaymentAllocation entity by IDs.
+func (_c *InvoiceCreate) AddAllocationIDs(ids ...string) *InvoiceCreate {
+	_c.mutation.AddAllocationIDs(ids...)
+	return _c
+}
+
+// AddAllocations adds the "allocations" edges to the PaymentAllocation entity.
+func (_c *InvoiceCreate) AddAllocations(v ...*PaymentAllocation) *InvoiceCreate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddAllocationIDs(ids...)
+}
+
+// AddAdjustmentIDs adds the "adjustments" edge to the InvoiceAdjustment entity by IDs.
+func (_c *InvoiceCreate) AddAdjustmentIDs(ids ...string) *InvoiceCreate {
+	_c.mutation.AddAdjustmentIDs(ids...)
+	return _c
+}
+
+// AddAdjustments adds the "adjustments" edges to the InvoiceAdjustment entity.
+func (_c *InvoiceCreate) AddAdjustments(v ...*InvoiceAdjustment) *InvoiceCreate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddAdjustmentIDs(ids...)
+}
+
 // Mutation returns the InvoiceMutation object of the builder.
 func (_c *InvoiceCreate) Mutation() *InvoiceMutation {
 	return _c.mutation
@@ -407,6 +537,34 @@ func (_c *InvoiceCreate) defaults() {
 		v := invoice.DefaultPaid
 		_c.mutation.SetPaid(v)
 	}
+	if _, ok := _c.mutation.PayerTotal(); !ok {
+		v := invoice.DefaultPayerTotal
+		_c.mutation.SetPayerTotal(v)
+	}
+	if _, ok := _c.mutation.PatientTotal(); !ok {
+		v := invoice.DefaultPatientTotal
+		_c.mutation.SetPatientTotal(v)
+	}
+	if _, ok := _c.mutation.PatientPaid(); !ok {
+		v := invoice.DefaultPatientPaid
+		_c.mutation.SetPatientPaid(v)
+	}
+	if _, ok := _c.mutation.PayerPaid(); !ok {
+		v := invoice.DefaultPayerPaid
+		_c.mutation.SetPayerPaid(v)
+	}
+	if _, ok := _c.mutation.PayerAdjusted(); !ok {
+		v := invoice.DefaultPayerAdjusted
+		_c.mutation.SetPayerAdjusted(v)
+	}
+	if _, ok := _c.mutation.MovedToPatient(); !ok {
+		v := invoice.DefaultMovedToPatient
+		_c.mutation.SetMovedToPatient(v)
+	}
+	if _, ok := _c.mutation.WrittenOff(); !ok {
+		v := invoice.DefaultWrittenOff
+		_c.mutation.SetWrittenOff(v)
+	}
 	if _, ok := _c.mutation.ID(); !ok {
 		v := invoice.DefaultID()
 		_c.mutation.SetID(v)
@@ -464,6 +622,57 @@ func (_c *InvoiceCreate) check() error {
 	}
 	if _, ok := _c.mutation.Paid(); !ok {
 		return &ValidationError{Name: "paid", err: errors.New(`ent: missing required field "Invoice.paid"`)}
+	}
+	if _, ok := _c.mutation.PayerTotal(); !ok {
+		return &ValidationError{Name: "payer_total", err: errors.New(`ent: missing required field "Invoice.payer_total"`)}
+	}
+	if v, ok := _c.mutation.PayerTotal(); ok {
+		if err := invoice.PayerTotalValidator(v); err != nil {
+			return &ValidationError{Name: "payer_total", err: fmt.Errorf(`ent: validator failed for field "Invoice.payer_total": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.PatientTotal(); !ok {
+		return &ValidationError{Name: "patient_total", err: errors.New(`ent: missing required field "Invoice.patient_total"`)}
+	}
+	if _, ok := _c.mutation.PatientPaid(); !ok {
+		return &ValidationError{Name: "patient_paid", err: errors.New(`ent: missing required field "Invoice.patient_paid"`)}
+	}
+	if v, ok := _c.mutation.PatientPaid(); ok {
+		if err := invoice.PatientPaidValidator(v); err != nil {
+			return &ValidationError{Name: "patient_paid", err: fmt.Errorf(`ent: validator failed for field "Invoice.patient_paid": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.PayerPaid(); !ok {
+		return &ValidationError{Name: "payer_paid", err: errors.New(`ent: missing required field "Invoice.payer_paid"`)}
+	}
+	if v, ok := _c.mutation.PayerPaid(); ok {
+		if err := invoice.PayerPaidValidator(v); err != nil {
+			return &ValidationError{Name: "payer_paid", err: fmt.Errorf(`ent: validator failed for field "Invoice.payer_paid": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.PayerAdjusted(); !ok {
+		return &ValidationError{Name: "payer_adjusted", err: errors.New(`ent: missing required field "Invoice.payer_adjusted"`)}
+	}
+	if v, ok := _c.mutation.PayerAdjusted(); ok {
+		if err := invoice.PayerAdjustedValidator(v); err != nil {
+			return &ValidationError{Name: "payer_adjusted", err: fmt.Errorf(`ent: validator failed for field "Invoice.payer_adjusted": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.MovedToPatient(); !ok {
+		return &ValidationError{Name: "moved_to_patient", err: errors.New(`ent: missing required field "Invoice.moved_to_patient"`)}
+	}
+	if v, ok := _c.mutation.MovedToPatient(); ok {
+		if err := invoice.MovedToPatientValidator(v); err != nil {
+			return &ValidationError{Name: "moved_to_patient", err: fmt.Errorf(`ent: validator failed for field "Invoice.moved_to_patient": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.WrittenOff(); !ok {
+		return &ValidationError{Name: "written_off", err: errors.New(`ent: missing required field "Invoice.written_off"`)}
+	}
+	if v, ok := _c.mutation.WrittenOff(); ok {
+		if err := invoice.WrittenOffValidator(v); err != nil {
+			return &ValidationError{Name: "written_off", err: fmt.Errorf(`ent: validator failed for field "Invoice.written_off": %w`, err)}
+		}
 	}
 	if _, ok := _c.mutation.CreatedByID(); !ok {
 		return &ValidationError{Name: "created_by_id", err: errors.New(`ent: missing required field "Invoice.created_by_id"`)}
@@ -568,6 +777,34 @@ func (_c *InvoiceCreate) createSpec() (*Invoice, *sqlgraph.CreateSpec) {
 		_spec.SetField(invoice.FieldPaid, field.TypeInt64, value)
 		_node.Paid = value
 	}
+	if value, ok := _c.mutation.PayerTotal(); ok {
+		_spec.SetField(invoice.FieldPayerTotal, field.TypeInt64, value)
+		_node.PayerTotal = value
+	}
+	if value, ok := _c.mutation.PatientTotal(); ok {
+		_spec.SetField(invoice.FieldPatientTotal, field.TypeInt64, value)
+		_node.PatientTotal = value
+	}
+	if value, ok := _c.mutation.PatientPaid(); ok {
+		_spec.SetField(invoice.FieldPatientPaid, field.TypeInt64, value)
+		_node.PatientPaid = value
+	}
+	if value, ok := _c.mutation.PayerPaid(); ok {
+		_spec.SetField(invoice.FieldPayerPaid, field.TypeInt64, value)
+		_node.PayerPaid = value
+	}
+	if value, ok := _c.mutation.PayerAdjusted(); ok {
+		_spec.SetField(invoice.FieldPayerAdjusted, field.TypeInt64, value)
+		_node.PayerAdjusted = value
+	}
+	if value, ok := _c.mutation.MovedToPatient(); ok {
+		_spec.SetField(invoice.FieldMovedToPatient, field.TypeInt64, value)
+		_node.MovedToPatient = value
+	}
+	if value, ok := _c.mutation.WrittenOff(); ok {
+		_spec.SetField(invoice.FieldWrittenOff, field.TypeInt64, value)
+		_node.WrittenOff = value
+	}
 	if value, ok := _c.mutation.CreatedByID(); ok {
 		_spec.SetField(invoice.FieldCreatedByID, field.TypeString, value)
 		_node.CreatedByID = value
@@ -634,6 +871,38 @@ func (_c *InvoiceCreate) createSpec() (*Invoice, *sqlgraph.CreateSpec) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(invoicediscount.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.AllocationsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   invoice.AllocationsTable,
+			Columns: []string{invoice.AllocationsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(paymentallocation.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.AdjustmentsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   invoice.AdjustmentsTable,
+			Columns: []string{invoice.AdjustmentsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(invoiceadjustment.FieldID, field.TypeString),
 			},
 		}
 		for _, k := range nodes {

@@ -14,25 +14,31 @@ import (
 	"entgo.io/ent/schema/field"
 	"github.com/hmis-dev/hmis/ent/charge"
 	"github.com/hmis-dev/hmis/ent/invoice"
+	"github.com/hmis-dev/hmis/ent/invoiceadjustment"
 	"github.com/hmis-dev/hmis/ent/invoicediscount"
 	"github.com/hmis-dev/hmis/ent/patient"
+	"github.com/hmis-dev/hmis/ent/paymentallocation"
 	"github.com/hmis-dev/hmis/ent/predicate"
 )
 
 // InvoiceQuery is the builder for querying Invoice entities.
 type InvoiceQuery struct {
 	config
-	ctx                *QueryContext
-	order              []invoice.OrderOption
-	inters             []Interceptor
-	predicates         []predicate.Invoice
-	withPatient        *PatientQuery
-	withLines          *ChargeQuery
-	withDiscounts      *InvoiceDiscountQuery
-	modifiers          []func(*sql.Selector)
-	loadTotal          []func(context.Context, []*Invoice) error
-	withNamedLines     map[string]*ChargeQuery
-	withNamedDiscounts map[string]*InvoiceDiscountQuery
+	ctx                  *QueryContext
+	order                []invoice.OrderOption
+	inters               []Interceptor
+	predicates           []predicate.Invoice
+	withPatient          *PatientQuery
+	withLines            *ChargeQuery
+	withDiscounts        *InvoiceDiscountQuery
+	withAllocations      *PaymentAllocationQuery
+	withAdjustments      *InvoiceAdjustmentQuery
+	modifiers            []func(*sql.Selector)
+	loadTotal            []func(context.Context, []*Invoice) error
+	withNamedLines       map[string]*ChargeQuery
+	withNamedDiscounts   map[string]*InvoiceDiscountQuery
+	withNamedAllocations map[string]*PaymentAllocationQuery
+	withNamedAdjustments map[string]*InvoiceAdjustmentQuery
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
 	path func(context.Context) (*sql.Selector, error)
@@ -128,6 +134,50 @@ func (_q *InvoiceQuery) QueryDiscounts() *InvoiceDiscountQuery {
 			sqlgraph.From(invoice.Table, invoice.FieldID, selector),
 			sqlgraph.To(invoicediscount.Table, invoicediscount.FieldID),
 			sqlgraph.Edge(sqlgraph.O2M, false, invoice.DiscountsTable, invoice.DiscountsColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryAllocations chains the current query on the "allocations" edge.
+func (_q *InvoiceQuery) QueryAllocations() *PaymentAllocationQuery {
+	query := (&PaymentAllocationClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(invoice.Table, invoice.FieldID, selector),
+			sqlgraph.To(paymentallocation.Table, paymentallocation.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, invoice.AllocationsTable, invoice.AllocationsColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryAdjustments chains the current query on the "adjustments" edge.
+func (_q *InvoiceQuery) QueryAdjustments() *InvoiceAdjustmentQuery {
+	query := (&InvoiceAdjustmentClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(invoice.Table, invoice.FieldID, selector),
+			sqlgraph.To(invoiceadjustment.Table, invoiceadjustment.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, invoice.AdjustmentsTable, invoice.AdjustmentsColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -322,14 +372,16 @@ func (_q *InvoiceQuery) Clone() *InvoiceQuery {
 		return nil
 	}
 	return &InvoiceQuery{
-		config:        _q.config,
-		ctx:           _q.ctx.Clone(),
-		order:         append([]invoice.OrderOption{}, _q.order...),
-		inters:        append([]Interceptor{}, _q.inters...),
-		predicates:    append([]predicate.Invoice{}, _q.predicates...),
-		withPatient:   _q.withPatient.Clone(),
-		withLines:     _q.withLines.Clone(),
-		withDiscounts: _q.withDiscounts.Clone(),
+		config:          _q.config,
+		ctx:             _q.ctx.Clone(),
+		order:           append([]invoice.OrderOption{}, _q.order...),
+		inters:          append([]Interceptor{}, _q.inters...),
+		predicates:      append([]predicate.Invoice{}, _q.predicates...),
+		withPatient:     _q.withPatient.Clone(),
+		withLines:       _q.withLines.Clone(),
+		withDiscounts:   _q.withDiscounts.Clone(),
+		withAllocations: _q.withAllocations.Clone(),
+		withAdjustments: _q.withAdjustments.Clone(),
 		// clone intermediate query.
 		sql:  _q.sql.Clone(),
 		path: _q.path,
@@ -366,6 +418,28 @@ func (_q *InvoiceQuery) WithDiscounts(opts ...func(*InvoiceDiscountQuery)) *Invo
 		opt(query)
 	}
 	_q.withDiscounts = query
+	return _q
+}
+
+// WithAllocations tells the query-builder to eager-load the nodes that are connected to
+// the "allocations" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *InvoiceQuery) WithAllocations(opts ...func(*PaymentAllocationQuery)) *InvoiceQuery {
+	query := (&PaymentAllocationClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withAllocations = query
+	return _q
+}
+
+// WithAdjustments tells the query-builder to eager-load the nodes that are connected to
+// the "adjustments" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *InvoiceQuery) WithAdjustments(opts ...func(*InvoiceAdjustmentQuery)) *InvoiceQuery {
+	query := (&InvoiceAdjustmentClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withAdjustments = query
 	return _q
 }
 
@@ -447,10 +521,12 @@ func (_q *InvoiceQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Invo
 	var (
 		nodes       = []*Invoice{}
 		_spec       = _q.querySpec()
-		loadedTypes = [3]bool{
+		loadedTypes = [5]bool{
 			_q.withPatient != nil,
 			_q.withLines != nil,
 			_q.withDiscounts != nil,
+			_q.withAllocations != nil,
+			_q.withAdjustments != nil,
 		}
 	)
 	_spec.ScanValues = func(columns []string) ([]any, error) {
@@ -494,6 +570,20 @@ func (_q *InvoiceQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Invo
 			return nil, err
 		}
 	}
+	if query := _q.withAllocations; query != nil {
+		if err := _q.loadAllocations(ctx, query, nodes,
+			func(n *Invoice) { n.Edges.Allocations = []*PaymentAllocation{} },
+			func(n *Invoice, e *PaymentAllocation) { n.Edges.Allocations = append(n.Edges.Allocations, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withAdjustments; query != nil {
+		if err := _q.loadAdjustments(ctx, query, nodes,
+			func(n *Invoice) { n.Edges.Adjustments = []*InvoiceAdjustment{} },
+			func(n *Invoice, e *InvoiceAdjustment) { n.Edges.Adjustments = append(n.Edges.Adjustments, e) }); err != nil {
+			return nil, err
+		}
+	}
 	for name, query := range _q.withNamedLines {
 		if err := _q.loadLines(ctx, query, nodes,
 			func(n *Invoice) { n.appendNamedLines(name) },
@@ -505,6 +595,20 @@ func (_q *InvoiceQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Invo
 		if err := _q.loadDiscounts(ctx, query, nodes,
 			func(n *Invoice) { n.appendNamedDiscounts(name) },
 			func(n *Invoice, e *InvoiceDiscount) { n.appendNamedDiscounts(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedAllocations {
+		if err := _q.loadAllocations(ctx, query, nodes,
+			func(n *Invoice) { n.appendNamedAllocations(name) },
+			func(n *Invoice, e *PaymentAllocation) { n.appendNamedAllocations(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedAdjustments {
+		if err := _q.loadAdjustments(ctx, query, nodes,
+			func(n *Invoice) { n.appendNamedAdjustments(name) },
+			func(n *Invoice, e *InvoiceAdjustment) { n.appendNamedAdjustments(name, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -593,6 +697,66 @@ func (_q *InvoiceQuery) loadDiscounts(ctx context.Context, query *InvoiceDiscoun
 	}
 	query.Where(predicate.InvoiceDiscount(func(s *sql.Selector) {
 		s.Where(sql.InValues(s.C(invoice.DiscountsColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.InvoiceID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "invoice_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *InvoiceQuery) loadAllocations(ctx context.Context, query *PaymentAllocationQuery, nodes []*Invoice, init func(*Invoice), assign func(*Invoice, *PaymentAllocation)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[string]*Invoice)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(paymentallocation.FieldInvoiceID)
+	}
+	query.Where(predicate.PaymentAllocation(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(invoice.AllocationsColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.InvoiceID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "invoice_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *InvoiceQuery) loadAdjustments(ctx context.Context, query *InvoiceAdjustmentQuery, nodes []*Invoice, init func(*Invoice), assign func(*Invoice, *InvoiceAdjustment)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[string]*Invoice)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(invoiceadjustment.FieldInvoiceID)
+	}
+	query.Where(predicate.InvoiceAdjustment(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(invoice.AdjustmentsColumn), fks...))
 	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
@@ -721,6 +885,34 @@ func (_q *InvoiceQuery) WithNamedDiscounts(name string, opts ...func(*InvoiceDis
 		_q.withNamedDiscounts = make(map[string]*InvoiceDiscountQuery)
 	}
 	_q.withNamedDiscounts[name] = query
+	return _q
+}
+
+// WithNamedAllocations tells the query-builder to eager-load the nodes that are connected to the "allocations"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *InvoiceQuery) WithNamedAllocations(name string, opts ...func(*PaymentAllocationQuery)) *InvoiceQuery {
+	query := (&PaymentAllocationClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedAllocations == nil {
+		_q.withNamedAllocations = make(map[string]*PaymentAllocationQuery)
+	}
+	_q.withNamedAllocations[name] = query
+	return _q
+}
+
+// WithNamedAdjustments tells the query-builder to eager-load the nodes that are connected to the "adjustments"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *InvoiceQuery) WithNamedAdjustments(name string, opts ...func(*InvoiceAdjustmentQuery)) *InvoiceQuery {
+	query := (&InvoiceAdjustmentClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedAdjustments == nil {
+		_q.withNamedAdjustments = make(map[string]*InvoiceAdjustmentQuery)
+	}
+	_q.withNamedAdjustments[name] = query
 	return _q
 }
 

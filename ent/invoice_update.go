@@ -13,8 +13,10 @@ import (
 	"entgo.io/ent/schema/field"
 	"github.com/hmis-dev/hmis/ent/charge"
 	"github.com/hmis-dev/hmis/ent/invoice"
+	"github.com/hmis-dev/hmis/ent/invoiceadjustment"
 	"github.com/hmis-dev/hmis/ent/invoicediscount"
 	"github.com/hmis-dev/hmis/ent/patient"
+	"github.com/hmis-dev/hmis/ent/paymentallocation"
 	"github.com/hmis-dev/hmis/ent/predicate"
 )
 
@@ -211,6 +213,153 @@ func (_u *InvoiceUpdate) AddPaid(v int64) *InvoiceUpdate {
 	return _u
 }
 
+// SetPayerTotal sets the "payer_total" field.
+func (_u *InvoiceUpdate) SetPayerTotal(v int64) *InvoiceUpdate {
+	_u.mutation.ResetPayerTotal()
+	_u.mutation.SetPayerTotal(v)
+	return _u
+}
+
+// SetNillablePayerTotal sets the "payer_total" field if the given value is not nil.
+func (_u *InvoiceUpdate) SetNillablePayerTotal(v *int64) *InvoiceUpdate {
+	if v != nil {
+		_u.SetPayerTotal(*v)
+	}
+	return _u
+}
+
+// AddPayerTotal adds value to the "payer_total" field.
+func (_u *InvoiceUpdate) AddPayerTotal(v int64) *InvoiceUpdate {
+	_u.mutation.AddPayerTotal(v)
+	return _u
+}
+
+// SetPatientTotal sets the "patient_total" field.
+func (_u *InvoiceUpdate) SetPatientTotal(v int64) *InvoiceUpdate {
+	_u.mutation.ResetPatientTotal()
+	_u.mutation.SetPatientTotal(v)
+	return _u
+}
+
+// SetNillablePatientTotal sets the "patient_total" field if the given value is not nil.
+func (_u *InvoiceUpdate) SetNillablePatientTotal(v *int64) *InvoiceUpdate {
+	if v != nil {
+		_u.SetPatientTotal(*v)
+	}
+	return _u
+}
+
+// AddPatientTotal adds value to the "patient_total" field.
+func (_u *InvoiceUpdate) AddPatientTotal(v int64) *InvoiceUpdate {
+	_u.mutation.AddPatientTotal(v)
+	return _u
+}
+
+// SetPatientPaid sets the "patient_paid" field.
+func (_u *InvoiceUpdate) SetPatientPaid(v int64) *InvoiceUpdate {
+	_u.mutation.ResetPatientPaid()
+	_u.mutation.SetPatientPaid(v)
+	return _u
+}
+
+// SetNillablePatientPaid sets the "patient_paid" field if the given value is not nil.
+func (_u *InvoiceUpdate) SetNillablePatientPaid(v *int64) *InvoiceUpdate {
+	if v != nil {
+		_u.SetPatientPaid(*v)
+	}
+	return _u
+}
+
+// AddPatientPaid adds value to the "patient_paid" field.
+func (_u *InvoiceUpdate) AddPatientPaid(v int64) *InvoiceUpdate {
+	_u.mutation.AddPatientPaid(v)
+	return _u
+}
+
+// SetPayerPaid sets the "payer_paid" field.
+func (_u *InvoiceUpdate) SetPayerPaid(v int64) *InvoiceUpdate {
+	_u.mutation.ResetPayerPaid()
+	_u.mutation.SetPayerPaid(v)
+	return _u
+}
+
+// SetNillablePayerPaid sets the "payer_paid" field if the given value is not nil.
+func (_u *InvoiceUpdate) SetNillablePayerPaid(v *int64) *InvoiceUpdate {
+	if v != nil {
+		_u.SetPayerPaid(*v)
+	}
+	return _u
+}
+
+// AddPayerPaid adds value to the "payer_paid" field.
+func (_u *InvoiceUpdate) AddPayerPaid(v int64) *InvoiceUpdate {
+	_u.mutation.AddPayerPaid(v)
+	return _u
+}
+
+// SetPayerAdjusted sets the "payer_adjusted" field.
+func (_u *InvoiceUpdate) SetPayerAdjusted(v int64) *InvoiceUpdate {
+	_u.mutation.ResetPayerAdjusted()
+	_u.mutation.SetPayerAdjusted(v)
+	return _u
+}
+
+// SetNillablePayerAdjusted sets the "payer_adjusted" field if the given value is not nil.
+func (_u *InvoiceUpdate) SetNillablePayerAdjusted(v *int64) *InvoiceUpdate {
+	if v != nil {
+		_u.SetPayerAdjusted(*v)
+	}
+	return _u
+}
+
+// AddPayerAdjusted adds value to the "payer_adjusted" field.
+func (_u *InvoiceUpdate) AddPayerAdjusted(v int64) *InvoiceUpdate {
+	_u.mutation.AddPayerAdjusted(v)
+	return _u
+}
+
+// SetMovedToPatient sets the "moved_to_patient" field.
+func (_u *InvoiceUpdate) SetMovedToPatient(v int64) *InvoiceUpdate {
+	_u.mutation.ResetMovedToPatient()
+	_u.mutation.SetMovedToPatient(v)
+	return _u
+}
+
+// SetNillableMovedToPatient sets the "moved_to_patient" field if the given value is not nil.
+func (_u *InvoiceUpdate) SetNillableMovedToPatient(v *int64) *InvoiceUpdate {
+	if v != nil {
+		_u.SetMovedToPatient(*v)
+	}
+	return _u
+}
+
+// AddMovedToPatient adds value to the "moved_to_patient" field.
+func (_u *InvoiceUpdate) AddMovedToPatient(v int64) *InvoiceUpdate {
+	_u.mutation.AddMovedToPatient(v)
+	return _u
+}
+
+// SetWrittenOff sets the "written_off" field.
+func (_u *InvoiceUpdate) SetWrittenOff(v int64) *InvoiceUpdate {
+	_u.mutation.ResetWrittenOff()
+	_u.mutation.SetWrittenOff(v)
+	return _u
+}
+
+// SetNillableWrittenOff sets the "written_off" field if the given value is not nil.
+func (_u *InvoiceUpdate) SetNillableWrittenOff(v *int64) *InvoiceUpdate {
+	if v != nil {
+		_u.SetWrittenOff(*v)
+	}
+	return _u
+}
+
+// AddWrittenOff adds value to the "written_off" field.
+func (_u *InvoiceUpdate) AddWrittenOff(v int64) *InvoiceUpdate {
+	_u.mutation.AddWrittenOff(v)
+	return _u
+}
+
 // SetCreatedByID sets the "created_by_id" field.
 func (_u *InvoiceUpdate) SetCreatedByID(v string) *InvoiceUpdate {
 	_u.mutation.SetCreatedByID(v)
@@ -360,6 +509,36 @@ func (_u *InvoiceUpdate) AddDiscounts(v ...*InvoiceDiscount) *InvoiceUpdate {
 	return _u.AddDiscountIDs(ids...)
 }
 
+// AddAllocationIDs adds the "allocations" edge to the PaymentAllocation entity by IDs.
+func (_u *InvoiceUpdate) AddAllocationIDs(ids ...string) *InvoiceUpdate {
+	_u.mutation.AddAllocationIDs(ids...)
+	return _u
+}
+
+// AddAllocations adds the "allocations" edges to the PaymentAllocation entity.
+func (_u *InvoiceUpdate) AddAllocations(v ...*PaymentAllocation) *InvoiceUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddAllocationIDs(ids...)
+}
+
+// AddAdjustmentIDs adds the "adjustments" edge to the InvoiceAdjustment entity by IDs.
+func (_u *InvoiceUpdate) AddAdjustmentIDs(ids ...string) *InvoiceUpdate {
+	_u.mutation.AddAdjustmentIDs(ids...)
+	return _u
+}
+
+// AddAdjustments adds the "adjustments" edges to the InvoiceAdjustment entity.
+func (_u *InvoiceUpdate) AddAdjustments(v ...*InvoiceAdjustment) *InvoiceUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddAdjustmentIDs(ids...)
+}
+
 // Mutation returns the InvoiceMutation object of the builder.
 func (_u *InvoiceUpdate) Mutation() *InvoiceMutation {
 	return _u.mutation
@@ -411,6 +590,48 @@ func (_u *InvoiceUpdate) RemoveDiscounts(v ...*InvoiceDiscount) *InvoiceUpdate {
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveDiscountIDs(ids...)
+}
+
+// ClearAllocations clears all "allocations" edges to the PaymentAllocation entity.
+func (_u *InvoiceUpdate) ClearAllocations() *InvoiceUpdate {
+	_u.mutation.ClearAllocations()
+	return _u
+}
+
+// RemoveAllocationIDs removes the "allocations" edge to PaymentAllocation entities by IDs.
+func (_u *InvoiceUpdate) RemoveAllocationIDs(ids ...string) *InvoiceUpdate {
+	_u.mutation.RemoveAllocationIDs(ids...)
+	return _u
+}
+
+// RemoveAllocations removes "allocations" edges to PaymentAllocation entities.
+func (_u *InvoiceUpdate) RemoveAllocations(v ...*PaymentAllocation) *InvoiceUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveAllocationIDs(ids...)
+}
+
+// ClearAdjustments clears all "adjustments" edges to the InvoiceAdjustment entity.
+func (_u *InvoiceUpdate) ClearAdjustments() *InvoiceUpdate {
+	_u.mutation.ClearAdjustments()
+	return _u
+}
+
+// RemoveAdjustmentIDs removes the "adjustments" edge to InvoiceAdjustment entities by IDs.
+func (_u *InvoiceUpdate) RemoveAdjustmentIDs(ids ...string) *InvoiceUpdate {
+	_u.mutation.RemoveAdjustmentIDs(ids...)
+	return _u
+}
+
+// RemoveAdjustments removes "adjustments" edges to InvoiceAdjustment entities.
+func (_u *InvoiceUpdate) RemoveAdjustments(v ...*InvoiceAdjustment) *InvoiceUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveAdjustmentIDs(ids...)
 }
 
 // Save executes the query and returns the number of nodes affected by the update operation.
@@ -469,6 +690,36 @@ func (_u *InvoiceUpdate) check() error {
 	if v, ok := _u.mutation.TaxRateBasisPoints(); ok {
 		if err := invoice.TaxRateBasisPointsValidator(v); err != nil {
 			return &ValidationError{Name: "tax_rate_basis_points", err: fmt.Errorf(`ent: validator failed for field "Invoice.tax_rate_basis_points": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.PayerTotal(); ok {
+		if err := invoice.PayerTotalValidator(v); err != nil {
+			return &ValidationError{Name: "payer_total", err: fmt.Errorf(`ent: validator failed for field "Invoice.payer_total": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.PatientPaid(); ok {
+		if err := invoice.PatientPaidValidator(v); err != nil {
+			return &ValidationError{Name: "patient_paid", err: fmt.Errorf(`ent: validator failed for field "Invoice.patient_paid": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.PayerPaid(); ok {
+		if err := invoice.PayerPaidValidator(v); err != nil {
+			return &ValidationError{Name: "payer_paid", err: fmt.Errorf(`ent: validator failed for field "Invoice.payer_paid": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.PayerAdjusted(); ok {
+		if err := invoice.PayerAdjustedValidator(v); err != nil {
+			return &ValidationError{Name: "payer_adjusted", err: fmt.Errorf(`ent: validator failed for field "Invoice.payer_adjusted": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.MovedToPatient(); ok {
+		if err := invoice.MovedToPatientValidator(v); err != nil {
+			return &ValidationError{Name: "moved_to_patient", err: fmt.Errorf(`ent: validator failed for field "Invoice.moved_to_patient": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.WrittenOff(); ok {
+		if err := invoice.WrittenOffValidator(v); err != nil {
+			return &ValidationError{Name: "written_off", err: fmt.Errorf(`ent: validator failed for field "Invoice.written_off": %w`, err)}
 		}
 	}
 	if v, ok := _u.mutation.VoidReason(); ok {
@@ -550,6 +801,48 @@ func (_u *InvoiceUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if value, ok := _u.mutation.AddedPaid(); ok {
 		_spec.AddField(invoice.FieldPaid, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.PayerTotal(); ok {
+		_spec.SetField(invoice.FieldPayerTotal, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedPayerTotal(); ok {
+		_spec.AddField(invoice.FieldPayerTotal, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.PatientTotal(); ok {
+		_spec.SetField(invoice.FieldPatientTotal, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedPatientTotal(); ok {
+		_spec.AddField(invoice.FieldPatientTotal, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.PatientPaid(); ok {
+		_spec.SetField(invoice.FieldPatientPaid, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedPatientPaid(); ok {
+		_spec.AddField(invoice.FieldPatientPaid, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.PayerPaid(); ok {
+		_spec.SetField(invoice.FieldPayerPaid, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedPayerPaid(); ok {
+		_spec.AddField(invoice.FieldPayerPaid, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.PayerAdjusted(); ok {
+		_spec.SetField(invoice.FieldPayerAdjusted, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedPayerAdjusted(); ok {
+		_spec.AddField(invoice.FieldPayerAdjusted, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.MovedToPatient(); ok {
+		_spec.SetField(invoice.FieldMovedToPatient, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedMovedToPatient(); ok {
+		_spec.AddField(invoice.FieldMovedToPatient, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.WrittenOff(); ok {
+		_spec.SetField(invoice.FieldWrittenOff, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedWrittenOff(); ok {
+		_spec.AddField(invoice.FieldWrittenOff, field.TypeInt64, value)
 	}
 	if value, ok := _u.mutation.CreatedByID(); ok {
 		_spec.SetField(invoice.FieldCreatedByID, field.TypeString, value)
@@ -696,6 +989,96 @@ func (_u *InvoiceUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(invoicediscount.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.AllocationsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   invoice.AllocationsTable,
+			Columns: []string{invoice.AllocationsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(paymentallocation.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedAllocationsIDs(); len(nodes) > 0 && !_u.mutation.AllocationsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   invoice.AllocationsTable,
+			Columns: []string{invoice.AllocationsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(paymentallocation.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.AllocationsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   invoice.AllocationsTable,
+			Columns: []string{invoice.AllocationsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(paymentallocation.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.AdjustmentsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   invoice.AdjustmentsTable,
+			Columns: []string{invoice.AdjustmentsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(invoiceadjustment.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedAdjustmentsIDs(); len(nodes) > 0 && !_u.mutation.AdjustmentsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   invoice.AdjustmentsTable,
+			Columns: []string{invoice.AdjustmentsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(invoiceadjustment.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.AdjustmentsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   invoice.AdjustmentsTable,
+			Columns: []string{invoice.AdjustmentsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(invoiceadjustment.FieldID, field.TypeString),
 			},
 		}
 		for _, k := range nodes {
@@ -903,6 +1286,153 @@ func (_u *InvoiceUpdateOne) AddPaid(v int64) *InvoiceUpdateOne {
 	return _u
 }
 
+// SetPayerTotal sets the "payer_total" field.
+func (_u *InvoiceUpdateOne) SetPayerTotal(v int64) *InvoiceUpdateOne {
+	_u.mutation.ResetPayerTotal()
+	_u.mutation.SetPayerTotal(v)
+	return _u
+}
+
+// SetNillablePayerTotal sets the "payer_total" field if the given value is not nil.
+func (_u *InvoiceUpdateOne) SetNillablePayerTotal(v *int64) *InvoiceUpdateOne {
+	if v != nil {
+		_u.SetPayerTotal(*v)
+	}
+	return _u
+}
+
+// AddPayerTotal adds value to the "payer_total" field.
+func (_u *InvoiceUpdateOne) AddPayerTotal(v int64) *InvoiceUpdateOne {
+	_u.mutation.AddPayerTotal(v)
+	return _u
+}
+
+// SetPatientTotal sets the "patient_total" field.
+func (_u *InvoiceUpdateOne) SetPatientTotal(v int64) *InvoiceUpdateOne {
+	_u.mutation.ResetPatientTotal()
+	_u.mutation.SetPatientTotal(v)
+	return _u
+}
+
+// SetNillablePatientTotal sets the "patient_total" field if the given value is not nil.
+func (_u *InvoiceUpdateOne) SetNillablePatientTotal(v *int64) *InvoiceUpdateOne {
+	if v != nil {
+		_u.SetPatientTotal(*v)
+	}
+	return _u
+}
+
+// AddPatientTotal adds value to the "patient_total" field.
+func (_u *InvoiceUpdateOne) AddPatientTotal(v int64) *InvoiceUpdateOne {
+	_u.mutation.AddPatientTotal(v)
+	return _u
+}
+
+// SetPatientPaid sets the "patient_paid" field.
+func (_u *InvoiceUpdateOne) SetPatientPaid(v int64) *InvoiceUpdateOne {
+	_u.mutation.ResetPatientPaid()
+	_u.mutation.SetPatientPaid(v)
+	return _u
+}
+
+// SetNillablePatientPaid sets the "patient_paid" field if the given value is not nil.
+func (_u *InvoiceUpdateOne) SetNillablePatientPaid(v *int64) *InvoiceUpdateOne {
+	if v != nil {
+		_u.SetPatientPaid(*v)
+	}
+	return _u
+}
+
+// AddPatientPaid adds value to the "patient_paid" field.
+func (_u *InvoiceUpdateOne) AddPatientPaid(v int64) *InvoiceUpdateOne {
+	_u.mutation.AddPatientPaid(v)
+	return _u
+}
+
+// SetPayerPaid sets the "payer_paid" field.
+func (_u *InvoiceUpdateOne) SetPayerPaid(v int64) *InvoiceUpdateOne {
+	_u.mutation.ResetPayerPaid()
+	_u.mutation.SetPayerPaid(v)
+	return _u
+}
+
+// SetNillablePayerPaid sets the "payer_paid" field if the given value is not nil.
+func (_u *InvoiceUpdateOne) SetNillablePayerPaid(v *int64) *InvoiceUpdateOne {
+	if v != nil {
+		_u.SetPayerPaid(*v)
+	}
+	return _u
+}
+
+// AddPayerPaid adds value to the "payer_paid" field.
+func (_u *InvoiceUpdateOne) AddPayerPaid(v int64) *InvoiceUpdateOne {
+	_u.mutation.AddPayerPaid(v)
+	return _u
+}
+
+// SetPayerAdjusted sets the "payer_adjusted" field.
+func (_u *InvoiceUpdateOne) SetPayerAdjusted(v int64) *InvoiceUpdateOne {
+	_u.mutation.ResetPayerAdjusted()
+	_u.mutation.SetPayerAdjusted(v)
+	return _u
+}
+
+// SetNillablePayerAdjusted sets the "payer_adjusted" field if the given value is not nil.
+func (_u *InvoiceUpdateOne) SetNillablePayerAdjusted(v *int64) *InvoiceUpdateOne {
+	if v != nil {
+		_u.SetPayerAdjusted(*v)
+	}
+	return _u
+}
+
+// AddPayerAdjusted adds value to the "payer_adjusted" field.
+func (_u *InvoiceUpdateOne) AddPayerAdjusted(v int64) *InvoiceUpdateOne {
+	_u.mutation.AddPayerAdjusted(v)
+	return _u
+}
+
+// SetMovedToPatient sets the "moved_to_patient" field.
+func (_u *InvoiceUpdateOne) SetMovedToPatient(v int64) *InvoiceUpdateOne {
+	_u.mutation.ResetMovedToPatient()
+	_u.mutation.SetMovedToPatient(v)
+	return _u
+}
+
+// SetNillableMovedToPatient sets the "moved_to_patient" field if the given value is not nil.
+func (_u *InvoiceUpdateOne) SetNillableMovedToPatient(v *int64) *InvoiceUpdateOne {
+	if v != nil {
+		_u.SetMovedToPatient(*v)
+	}
+	return _u
+}
+
+// AddMovedToPatient adds value to the "moved_to_patient" field.
+func (_u *InvoiceUpdateOne) AddMovedToPatient(v int64) *InvoiceUpdateOne {
+	_u.mutation.AddMovedToPatient(v)
+	return _u
+}
+
+// SetWrittenOff sets the "written_off" field.
+func (_u *InvoiceUpdateOne) SetWrittenOff(v int64) *InvoiceUpdateOne {
+	_u.mutation.ResetWrittenOff()
+	_u.mutation.SetWrittenOff(v)
+	return _u
+}
+
+// SetNillableWrittenOff sets the "written_off" field if the given value is not nil.
+func (_u *InvoiceUpdateOne) SetNillableWrittenOff(v *int64) *InvoiceUpdateOne {
+	if v != nil {
+		_u.SetWrittenOff(*v)
+	}
+	return _u
+}
+
+// AddWrittenOff adds value to the "written_off" field.
+func (_u *InvoiceUpdateOne) AddWrittenOff(v int64) *InvoiceUpdateOne {
+	_u.mutation.AddWrittenOff(v)
+	return _u
+}
+
 // SetCreatedByID sets the "created_by_id" field.
 func (_u *InvoiceUpdateOne) SetCreatedByID(v string) *InvoiceUpdateOne {
 	_u.mutation.SetCreatedByID(v)
@@ -1052,6 +1582,36 @@ func (_u *InvoiceUpdateOne) AddDiscounts(v ...*InvoiceDiscount) *InvoiceUpdateOn
 	return _u.AddDiscountIDs(ids...)
 }
 
+// AddAllocationIDs adds the "allocations" edge to the PaymentAllocation entity by IDs.
+func (_u *InvoiceUpdateOne) AddAllocationIDs(ids ...string) *InvoiceUpdateOne {
+	_u.mutation.AddAllocationIDs(ids...)
+	return _u
+}
+
+// AddAllocations adds the "allocations" edges to the PaymentAllocation entity.
+func (_u *InvoiceUpdateOne) AddAllocations(v ...*PaymentAllocation) *InvoiceUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddAllocationIDs(ids...)
+}
+
+// AddAdjustmentIDs adds the "adjustments" edge to the InvoiceAdjustment entity by IDs.
+func (_u *InvoiceUpdateOne) AddAdjustmentIDs(ids ...string) *InvoiceUpdateOne {
+	_u.mutation.AddAdjustmentIDs(ids...)
+	return _u
+}
+
+// AddAdjustments adds the "adjustments" edges to the InvoiceAdjustment entity.
+func (_u *InvoiceUpdateOne) AddAdjustments(v ...*InvoiceAdjustment) *InvoiceUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddAdjustmentIDs(ids...)
+}
+
 // Mutation returns the InvoiceMutation object of the builder.
 func (_u *InvoiceUpdateOne) Mutation() *InvoiceMutation {
 	return _u.mutation
@@ -1103,6 +1663,48 @@ func (_u *InvoiceUpdateOne) RemoveDiscounts(v ...*InvoiceDiscount) *InvoiceUpdat
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveDiscountIDs(ids...)
+}
+
+// ClearAllocations clears all "allocations" edges to the PaymentAllocation entity.
+func (_u *InvoiceUpdateOne) ClearAllocations() *InvoiceUpdateOne {
+	_u.mutation.ClearAllocations()
+	return _u
+}
+
+// RemoveAllocationIDs removes the "allocations" edge to PaymentAllocation entities by IDs.
+func (_u *InvoiceUpdateOne) RemoveAllocationIDs(ids ...string) *InvoiceUpdateOne {
+	_u.mutation.RemoveAllocationIDs(ids...)
+	return _u
+}
+
+// RemoveAllocations removes "allocations" edges to PaymentAllocation entities.
+func (_u *InvoiceUpdateOne) RemoveAllocations(v ...*PaymentAllocation) *InvoiceUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveAllocationIDs(ids...)
+}
+
+// ClearAdjustments clears all "adjustments" edges to the InvoiceAdjustment entity.
+func (_u *InvoiceUpdateOne) ClearAdjustments() *InvoiceUpdateOne {
+	_u.mutation.ClearAdjustments()
+	return _u
+}
+
+// RemoveAdjustmentIDs removes the "adjustments" edge to InvoiceAdjustment entities by IDs.
+func (_u *InvoiceUpdateOne) RemoveAdjustmentIDs(ids ...string) *InvoiceUpdateOne {
+	_u.mutation.RemoveAdjustmentIDs(ids...)
+	return _u
+}
+
+// RemoveAdjustments removes "adjustments" edges to InvoiceAdjustment entities.
+func (_u *InvoiceUpdateOne) RemoveAdjustments(v ...*InvoiceAdjustment) *InvoiceUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveAdjustmentIDs(ids...)
 }
 
 // Where appends a list predicates to the InvoiceUpdate builder.
@@ -1174,6 +1776,36 @@ func (_u *InvoiceUpdateOne) check() error {
 	if v, ok := _u.mutation.TaxRateBasisPoints(); ok {
 		if err := invoice.TaxRateBasisPointsValidator(v); err != nil {
 			return &ValidationError{Name: "tax_rate_basis_points", err: fmt.Errorf(`ent: validator failed for field "Invoice.tax_rate_basis_points": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.PayerTotal(); ok {
+		if err := invoice.PayerTotalValidator(v); err != nil {
+			return &ValidationError{Name: "payer_total", err: fmt.Errorf(`ent: validator failed for field "Invoice.payer_total": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.PatientPaid(); ok {
+		if err := invoice.PatientPaidValidator(v); err != nil {
+			return &ValidationError{Name: "patient_paid", err: fmt.Errorf(`ent: validator failed for field "Invoice.patient_paid": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.PayerPaid(); ok {
+		if err := invoice.PayerPaidValidator(v); err != nil {
+			return &ValidationError{Name: "payer_paid", err: fmt.Errorf(`ent: validator failed for field "Invoice.payer_paid": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.PayerAdjusted(); ok {
+		if err := invoice.PayerAdjustedValidator(v); err != nil {
+			return &ValidationError{Name: "payer_adjusted", err: fmt.Errorf(`ent: validator failed for field "Invoice.payer_adjusted": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.MovedToPatient(); ok {
+		if err := invoice.MovedToPatientValidator(v); err != nil {
+			return &ValidationError{Name: "moved_to_patient", err: fmt.Errorf(`ent: validator failed for field "Invoice.moved_to_patient": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.WrittenOff(); ok {
+		if err := invoice.WrittenOffValidator(v); err != nil {
+			return &ValidationError{Name: "written_off", err: fmt.Errorf(`ent: validator failed for field "Invoice.written_off": %w`, err)}
 		}
 	}
 	if v, ok := _u.mutation.VoidReason(); ok {
@@ -1272,6 +1904,48 @@ func (_u *InvoiceUpdateOne) sqlSave(ctx context.Context) (_node *Invoice, err er
 	}
 	if value, ok := _u.mutation.AddedPaid(); ok {
 		_spec.AddField(invoice.FieldPaid, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.PayerTotal(); ok {
+		_spec.SetField(invoice.FieldPayerTotal, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedPayerTotal(); ok {
+		_spec.AddField(invoice.FieldPayerTotal, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.PatientTotal(); ok {
+		_spec.SetField(invoice.FieldPatientTotal, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedPatientTotal(); ok {
+		_spec.AddField(invoice.FieldPatientTotal, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.PatientPaid(); ok {
+		_spec.SetField(invoice.FieldPatientPaid, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedPatientPaid(); ok {
+		_spec.AddField(invoice.FieldPatientPaid, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.PayerPaid(); ok {
+		_spec.SetField(invoice.FieldPayerPaid, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedPayerPaid(); ok {
+		_spec.AddField(invoice.FieldPayerPaid, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.PayerAdjusted(); ok {
+		_spec.SetField(invoice.FieldPayerAdjusted, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedPayerAdjusted(); ok {
+		_spec.AddField(invoice.FieldPayerAdjusted, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.MovedToPatient(); ok {
+		_spec.SetField(invoice.FieldMovedToPatient, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedMovedToPatient(); ok {
+		_spec.AddField(invoice.FieldMovedToPatient, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.WrittenOff(); ok {
+		_spec.SetField(invoice.FieldWrittenOff, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedWrittenOff(); ok {
+		_spec.AddField(invoice.FieldWrittenOff, field.TypeInt64, value)
 	}
 	if value, ok := _u.mutation.CreatedByID(); ok {
 		_spec.SetField(invoice.FieldCreatedByID, field.TypeString, value)
@@ -1418,6 +2092,96 @@ func (_u *InvoiceUpdateOne) sqlSave(ctx context.Context) (_node *Invoice, err er
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(invoicediscount.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.AllocationsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   invoice.AllocationsTable,
+			Columns: []string{invoice.AllocationsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(paymentallocation.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedAllocationsIDs(); len(nodes) > 0 && !_u.mutation.AllocationsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   invoice.AllocationsTable,
+			Columns: []string{invoice.AllocationsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(paymentallocation.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.AllocationsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   invoice.AllocationsTable,
+			Columns: []string{invoice.AllocationsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(paymentallocation.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.AdjustmentsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   invoice.AdjustmentsTable,
+			Columns: []string{invoice.AdjustmentsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(invoiceadjustment.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedAdjustmentsIDs(); len(nodes) > 0 && !_u.mutation.AdjustmentsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   invoice.AdjustmentsTable,
+			Columns: []string{invoice.AdjustmentsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(invoiceadjustment.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.AdjustmentsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   invoice.AdjustmentsTable,
+			Columns: []string{invoice.AdjustmentsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(invoiceadjustment.FieldID, field.TypeString),
 			},
 		}
 		for _, k := range nodes {

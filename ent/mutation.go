@@ -42,6 +42,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/insuranceplan"
 	"github.com/hmis-dev/hmis/ent/insurancepolicy"
 	"github.com/hmis-dev/hmis/ent/invoice"
+	"github.com/hmis-dev/hmis/ent/invoiceadjustment"
 	"github.com/hmis-dev/hmis/ent/invoicecounter"
 	"github.com/hmis-dev/hmis/ent/invoicediscount"
 	"github.com/hmis-dev/hmis/ent/journalentry"
@@ -64,6 +65,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/patientidentifier"
 	"github.com/hmis-dev/hmis/ent/payer"
 	"github.com/hmis-dev/hmis/ent/payment"
+	"github.com/hmis-dev/hmis/ent/paymentallocation"
 	"github.com/hmis-dev/hmis/ent/planversion"
 	"github.com/hmis-dev/hmis/ent/preauthorization"
 	"github.com/hmis-dev/hmis/ent/predicate"
@@ -71,6 +73,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/provideravailability"
 	"github.com/hmis-dev/hmis/ent/providertimeoff"
 	"github.com/hmis-dev/hmis/ent/referral"
+	"github.com/hmis-dev/hmis/ent/refund"
 	"github.com/hmis-dev/hmis/ent/room"
 	"github.com/hmis-dev/hmis/ent/session"
 	"github.com/hmis-dev/hmis/ent/staff"
@@ -123,6 +126,7 @@ const (
 	TypeInsurancePlan        = "InsurancePlan"
 	TypeInsurancePolicy      = "InsurancePolicy"
 	TypeInvoice              = "Invoice"
+	TypeInvoiceAdjustment    = "InvoiceAdjustment"
 	TypeInvoiceCounter       = "InvoiceCounter"
 	TypeInvoiceDiscount      = "InvoiceDiscount"
 	TypeJournalEntry         = "JournalEntry"
@@ -145,12 +149,14 @@ const (
 	TypePatientIdentifier    = "PatientIdentifier"
 	TypePayer                = "Payer"
 	TypePayment              = "Payment"
+	TypePaymentAllocation    = "PaymentAllocation"
 	TypePlanVersion          = "PlanVersion"
 	TypePreAuthorization     = "PreAuthorization"
 	TypeProblem              = "Problem"
 	TypeProviderAvailability = "ProviderAvailability"
 	TypeProviderTimeOff      = "ProviderTimeOff"
 	TypeReferral             = "Referral"
+	TypeRefund               = "Refund"
 	TypeRoom                 = "Room"
 	TypeSession              = "Session"
 	TypeStaff                = "Staff"
@@ -14719,6 +14725,9 @@ type ChargeMutation struct {
 	reversal_reason *string
 	reversed_by_id  *string
 	reversed_at     *time.Time
+	payer_share     *int64
+	addpayer_share  *int64
+	department_id   *string
 	clearedFields   map[string]struct{}
 	patient         *string
 	clearedpatient  bool
@@ -15742,6 +15751,111 @@ func (m *ChargeMutation) ResetReversedAt() {
 	delete(m.clearedFields, charge.FieldReversedAt)
 }
 
+// SetPayerShare sets the "payer_share" field.
+func (m *ChargeMutation) SetPayerShare(i int64) {
+	m.payer_share = &i
+	m.addpayer_share = nil
+}
+
+// PayerShare returns the value of the "payer_share" field in the mutation.
+func (m *ChargeMutation) PayerShare() (r int64, exists bool) {
+	v := m.payer_share
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPayerShare returns the old "payer_share" field's value of the Charge entity.
+// If the Charge object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ChargeMutation) OldPayerShare(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPayerShare is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPayerShare requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPayerShare: %w", err)
+	}
+	return oldValue.PayerShare, nil
+}
+
+// AddPayerShare adds i to the "payer_share" field.
+func (m *ChargeMutation) AddPayerShare(i int64) {
+	if m.addpayer_share != nil {
+		*m.addpayer_share += i
+	} else {
+		m.addpayer_share = &i
+	}
+}
+
+// AddedPayerShare returns the value that was added to the "payer_share" field in this mutation.
+func (m *ChargeMutation) AddedPayerShare() (r int64, exists bool) {
+	v := m.addpayer_share
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetPayerShare resets all changes to the "payer_share" field.
+func (m *ChargeMutation) ResetPayerShare() {
+	m.payer_share = nil
+	m.addpayer_share = nil
+}
+
+// SetDepartmentID sets the "department_id" field.
+func (m *ChargeMutation) SetDepartmentID(s string) {
+	m.department_id = &s
+}
+
+// DepartmentID returns the value of the "department_id" field in the mutation.
+func (m *ChargeMutation) DepartmentID() (r string, exists bool) {
+	v := m.department_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDepartmentID returns the old "department_id" field's value of the Charge entity.
+// If the Charge object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ChargeMutation) OldDepartmentID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDepartmentID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDepartmentID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDepartmentID: %w", err)
+	}
+	return oldValue.DepartmentID, nil
+}
+
+// ClearDepartmentID clears the value of the "department_id" field.
+func (m *ChargeMutation) ClearDepartmentID() {
+	m.department_id = nil
+	m.clearedFields[charge.FieldDepartmentID] = struct{}{}
+}
+
+// DepartmentIDCleared returns if the "department_id" field was cleared in this mutation.
+func (m *ChargeMutation) DepartmentIDCleared() bool {
+	_, ok := m.clearedFields[charge.FieldDepartmentID]
+	return ok
+}
+
+// ResetDepartmentID resets all changes to the "department_id" field.
+func (m *ChargeMutation) ResetDepartmentID() {
+	m.department_id = nil
+	delete(m.clearedFields, charge.FieldDepartmentID)
+}
+
 // SetInvoiceID sets the "invoice_id" field.
 func (m *ChargeMutation) SetInvoiceID(s string) {
 	m.invoice = &s
@@ -15906,7 +16020,7 @@ func (m *ChargeMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *ChargeMutation) Fields() []string {
-	fields := make([]string, 0, 22)
+	fields := make([]string, 0, 24)
 	if m.created_at != nil {
 		fields = append(fields, charge.FieldCreatedAt)
 	}
@@ -15970,6 +16084,12 @@ func (m *ChargeMutation) Fields() []string {
 	if m.reversed_at != nil {
 		fields = append(fields, charge.FieldReversedAt)
 	}
+	if m.payer_share != nil {
+		fields = append(fields, charge.FieldPayerShare)
+	}
+	if m.department_id != nil {
+		fields = append(fields, charge.FieldDepartmentID)
+	}
 	if m.invoice != nil {
 		fields = append(fields, charge.FieldInvoiceID)
 	}
@@ -16023,6 +16143,10 @@ func (m *ChargeMutation) Field(name string) (ent.Value, bool) {
 		return m.ReversedByID()
 	case charge.FieldReversedAt:
 		return m.ReversedAt()
+	case charge.FieldPayerShare:
+		return m.PayerShare()
+	case charge.FieldDepartmentID:
+		return m.DepartmentID()
 	case charge.FieldInvoiceID:
 		return m.InvoiceID()
 	}
@@ -16076,6 +16200,10 @@ func (m *ChargeMutation) OldField(ctx context.Context, name string) (ent.Value, 
 		return m.OldReversedByID(ctx)
 	case charge.FieldReversedAt:
 		return m.OldReversedAt(ctx)
+	case charge.FieldPayerShare:
+		return m.OldPayerShare(ctx)
+	case charge.FieldDepartmentID:
+		return m.OldDepartmentID(ctx)
 	case charge.FieldInvoiceID:
 		return m.OldInvoiceID(ctx)
 	}
@@ -16234,6 +16362,20 @@ func (m *ChargeMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetReversedAt(v)
 		return nil
+	case charge.FieldPayerShare:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPayerShare(v)
+		return nil
+	case charge.FieldDepartmentID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDepartmentID(v)
+		return nil
 	case charge.FieldInvoiceID:
 		v, ok := value.(string)
 		if !ok {
@@ -16258,6 +16400,9 @@ func (m *ChargeMutation) AddedFields() []string {
 	if m.addamount != nil {
 		fields = append(fields, charge.FieldAmount)
 	}
+	if m.addpayer_share != nil {
+		fields = append(fields, charge.FieldPayerShare)
+	}
 	return fields
 }
 
@@ -16272,6 +16417,8 @@ func (m *ChargeMutation) AddedField(name string) (ent.Value, bool) {
 		return m.AddedUnitPrice()
 	case charge.FieldAmount:
 		return m.AddedAmount()
+	case charge.FieldPayerShare:
+		return m.AddedPayerShare()
 	}
 	return nil, false
 }
@@ -16302,6 +16449,13 @@ func (m *ChargeMutation) AddField(name string, value ent.Value) error {
 		}
 		m.AddAmount(v)
 		return nil
+	case charge.FieldPayerShare:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddPayerShare(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Charge numeric field %s", name)
 }
@@ -16330,6 +16484,9 @@ func (m *ChargeMutation) ClearedFields() []string {
 	}
 	if m.FieldCleared(charge.FieldReversedAt) {
 		fields = append(fields, charge.FieldReversedAt)
+	}
+	if m.FieldCleared(charge.FieldDepartmentID) {
+		fields = append(fields, charge.FieldDepartmentID)
 	}
 	if m.FieldCleared(charge.FieldInvoiceID) {
 		fields = append(fields, charge.FieldInvoiceID)
@@ -16368,6 +16525,9 @@ func (m *ChargeMutation) ClearField(name string) error {
 		return nil
 	case charge.FieldReversedAt:
 		m.ClearReversedAt()
+		return nil
+	case charge.FieldDepartmentID:
+		m.ClearDepartmentID()
 		return nil
 	case charge.FieldInvoiceID:
 		m.ClearInvoiceID()
@@ -16442,6 +16602,12 @@ func (m *ChargeMutation) ResetField(name string) error {
 		return nil
 	case charge.FieldReversedAt:
 		m.ResetReversedAt()
+		return nil
+	case charge.FieldPayerShare:
+		m.ResetPayerShare()
+		return nil
+	case charge.FieldDepartmentID:
+		m.ResetDepartmentID()
 		return nil
 	case charge.FieldInvoiceID:
 		m.ResetInvoiceID()
@@ -16568,6 +16734,7 @@ type ClaimMutation struct {
 	id                    *string
 	created_at            *time.Time
 	updated_at            *time.Time
+	invoice_id            *string
 	version               *int
 	addversion            *int
 	status                *claim.Status
@@ -16936,6 +17103,55 @@ func (m *ClaimMutation) EncounterIDCleared() bool {
 func (m *ClaimMutation) ResetEncounterID() {
 	m.encounter = nil
 	delete(m.clearedFields, claim.FieldEncounterID)
+}
+
+// SetInvoiceID sets the "invoice_id" field.
+func (m *ClaimMutation) SetInvoiceID(s string) {
+	m.invoice_id = &s
+}
+
+// InvoiceID returns the value of the "invoice_id" field in the mutation.
+func (m *ClaimMutation) InvoiceID() (r string, exists bool) {
+	v := m.invoice_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldInvoiceID returns the old "invoice_id" field's value of the Claim entity.
+// If the Claim object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ClaimMutation) OldInvoiceID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldInvoiceID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldInvoiceID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldInvoiceID: %w", err)
+	}
+	return oldValue.InvoiceID, nil
+}
+
+// ClearInvoiceID clears the value of the "invoice_id" field.
+func (m *ClaimMutation) ClearInvoiceID() {
+	m.invoice_id = nil
+	m.clearedFields[claim.FieldInvoiceID] = struct{}{}
+}
+
+// InvoiceIDCleared returns if the "invoice_id" field was cleared in this mutation.
+func (m *ClaimMutation) InvoiceIDCleared() bool {
+	_, ok := m.clearedFields[claim.FieldInvoiceID]
+	return ok
+}
+
+// ResetInvoiceID resets all changes to the "invoice_id" field.
+func (m *ClaimMutation) ResetInvoiceID() {
+	m.invoice_id = nil
+	delete(m.clearedFields, claim.FieldInvoiceID)
 }
 
 // SetVersion sets the "version" field.
@@ -17847,7 +18063,7 @@ func (m *ClaimMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *ClaimMutation) Fields() []string {
-	fields := make([]string, 0, 18)
+	fields := make([]string, 0, 19)
 	if m.created_at != nil {
 		fields = append(fields, claim.FieldCreatedAt)
 	}
@@ -17865,6 +18081,9 @@ func (m *ClaimMutation) Fields() []string {
 	}
 	if m.encounter != nil {
 		fields = append(fields, claim.FieldEncounterID)
+	}
+	if m.invoice_id != nil {
+		fields = append(fields, claim.FieldInvoiceID)
 	}
 	if m.version != nil {
 		fields = append(fields, claim.FieldVersion)
@@ -17922,6 +18141,8 @@ func (m *ClaimMutation) Field(name string) (ent.Value, bool) {
 		return m.PayerID()
 	case claim.FieldEncounterID:
 		return m.EncounterID()
+	case claim.FieldInvoiceID:
+		return m.InvoiceID()
 	case claim.FieldVersion:
 		return m.Version()
 	case claim.FieldPreviousID:
@@ -17967,6 +18188,8 @@ func (m *ClaimMutation) OldField(ctx context.Context, name string) (ent.Value, e
 		return m.OldPayerID(ctx)
 	case claim.FieldEncounterID:
 		return m.OldEncounterID(ctx)
+	case claim.FieldInvoiceID:
+		return m.OldInvoiceID(ctx)
 	case claim.FieldVersion:
 		return m.OldVersion(ctx)
 	case claim.FieldPreviousID:
@@ -18041,6 +18264,13 @@ func (m *ClaimMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetEncounterID(v)
+		return nil
+	case claim.FieldInvoiceID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetInvoiceID(v)
 		return nil
 	case claim.FieldVersion:
 		v, ok := value.(int)
@@ -18210,6 +18440,9 @@ func (m *ClaimMutation) ClearedFields() []string {
 	if m.FieldCleared(claim.FieldEncounterID) {
 		fields = append(fields, claim.FieldEncounterID)
 	}
+	if m.FieldCleared(claim.FieldInvoiceID) {
+		fields = append(fields, claim.FieldInvoiceID)
+	}
 	if m.FieldCleared(claim.FieldPreviousID) {
 		fields = append(fields, claim.FieldPreviousID)
 	}
@@ -18253,6 +18486,9 @@ func (m *ClaimMutation) ClearField(name string) error {
 	switch name {
 	case claim.FieldEncounterID:
 		m.ClearEncounterID()
+		return nil
+	case claim.FieldInvoiceID:
+		m.ClearInvoiceID()
 		return nil
 	case claim.FieldPreviousID:
 		m.ClearPreviousID()
@@ -18306,6 +18542,9 @@ func (m *ClaimMutation) ResetField(name string) error {
 		return nil
 	case claim.FieldEncounterID:
 		m.ResetEncounterID()
+		return nil
+	case claim.FieldInvoiceID:
+		m.ResetInvoiceID()
 		return nil
 	case claim.FieldVersion:
 		m.ResetVersion()
@@ -32889,6 +33128,20 @@ type InvoiceMutation struct {
 	addtotal                 *int64
 	paid                     *int64
 	addpaid                  *int64
+	payer_total              *int64
+	addpayer_total           *int64
+	patient_total            *int64
+	addpatient_total         *int64
+	patient_paid             *int64
+	addpatient_paid          *int64
+	payer_paid               *int64
+	addpayer_paid            *int64
+	payer_adjusted           *int64
+	addpayer_adjusted        *int64
+	moved_to_patient         *int64
+	addmoved_to_patient      *int64
+	written_off              *int64
+	addwritten_off           *int64
 	created_by_id            *string
 	issued_at                *time.Time
 	issued_by_id             *string
@@ -32904,6 +33157,12 @@ type InvoiceMutation struct {
 	discounts                map[string]struct{}
 	removeddiscounts         map[string]struct{}
 	cleareddiscounts         bool
+	allocations              map[string]struct{}
+	removedallocations       map[string]struct{}
+	clearedallocations       bool
+	adjustments              map[string]struct{}
+	removedadjustments       map[string]struct{}
+	clearedadjustments       bool
 	done                     bool
 	oldValue                 func(context.Context) (*Invoice, error)
 	predicates               []predicate.Invoice
@@ -33689,6 +33948,398 @@ func (m *InvoiceMutation) ResetPaid() {
 	m.addpaid = nil
 }
 
+// SetPayerTotal sets the "payer_total" field.
+func (m *InvoiceMutation) SetPayerTotal(i int64) {
+	m.payer_total = &i
+	m.addpayer_total = nil
+}
+
+// PayerTotal returns the value of the "payer_total" field in the mutation.
+func (m *InvoiceMutation) PayerTotal() (r int64, exists bool) {
+	v := m.payer_total
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPayerTotal returns the old "payer_total" field's value of the Invoice entity.
+// If the Invoice object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceMutation) OldPayerTotal(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPayerTotal is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPayerTotal requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPayerTotal: %w", err)
+	}
+	return oldValue.PayerTotal, nil
+}
+
+// AddPayerTotal adds i to the "payer_total" field.
+func (m *InvoiceMutation) AddPayerTotal(i int64) {
+	if m.addpayer_total != nil {
+		*m.addpayer_total += i
+	} else {
+		m.addpayer_total = &i
+	}
+}
+
+// AddedPayerTotal returns the value that was added to the "payer_total" field in this mutation.
+func (m *InvoiceMutation) AddedPayerTotal() (r int64, exists bool) {
+	v := m.addpayer_total
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetPayerTotal resets all changes to the "payer_total" field.
+func (m *InvoiceMutation) ResetPayerTotal() {
+	m.payer_total = nil
+	m.addpayer_total = nil
+}
+
+// SetPatientTotal sets the "patient_total" field.
+func (m *InvoiceMutation) SetPatientTotal(i int64) {
+	m.patient_total = &i
+	m.addpatient_total = nil
+}
+
+// PatientTotal returns the value of the "patient_total" field in the mutation.
+func (m *InvoiceMutation) PatientTotal() (r int64, exists bool) {
+	v := m.patient_total
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPatientTotal returns the old "patient_total" field's value of the Invoice entity.
+// If the Invoice object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceMutation) OldPatientTotal(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPatientTotal is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPatientTotal requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPatientTotal: %w", err)
+	}
+	return oldValue.PatientTotal, nil
+}
+
+// AddPatientTotal adds i to the "patient_total" field.
+func (m *InvoiceMutation) AddPatientTotal(i int64) {
+	if m.addpatient_total != nil {
+		*m.addpatient_total += i
+	} else {
+		m.addpatient_total = &i
+	}
+}
+
+// AddedPatientTotal returns the value that was added to the "patient_total" field in this mutation.
+func (m *InvoiceMutation) AddedPatientTotal() (r int64, exists bool) {
+	v := m.addpatient_total
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetPatientTotal resets all changes to the "patient_total" field.
+func (m *InvoiceMutation) ResetPatientTotal() {
+	m.patient_total = nil
+	m.addpatient_total = nil
+}
+
+// SetPatientPaid sets the "patient_paid" field.
+func (m *InvoiceMutation) SetPatientPaid(i int64) {
+	m.patient_paid = &i
+	m.addpatient_paid = nil
+}
+
+// PatientPaid returns the value of the "patient_paid" field in the mutation.
+func (m *InvoiceMutation) PatientPaid() (r int64, exists bool) {
+	v := m.patient_paid
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPatientPaid returns the old "patient_paid" field's value of the Invoice entity.
+// If the Invoice object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceMutation) OldPatientPaid(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPatientPaid is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPatientPaid requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPatientPaid: %w", err)
+	}
+	return oldValue.PatientPaid, nil
+}
+
+// AddPatientPaid adds i to the "patient_paid" field.
+func (m *InvoiceMutation) AddPatientPaid(i int64) {
+	if m.addpatient_paid != nil {
+		*m.addpatient_paid += i
+	} else {
+		m.addpatient_paid = &i
+	}
+}
+
+// AddedPatientPaid returns the value that was added to the "patient_paid" field in this mutation.
+func (m *InvoiceMutation) AddedPatientPaid() (r int64, exists bool) {
+	v := m.addpatient_paid
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetPatientPaid resets all changes to the "patient_paid" field.
+func (m *InvoiceMutation) ResetPatientPaid() {
+	m.patient_paid = nil
+	m.addpatient_paid = nil
+}
+
+// SetPayerPaid sets the "payer_paid" field.
+func (m *InvoiceMutation) SetPayerPaid(i int64) {
+	m.payer_paid = &i
+	m.addpayer_paid = nil
+}
+
+// PayerPaid returns the value of the "payer_paid" field in the mutation.
+func (m *InvoiceMutation) PayerPaid() (r int64, exists bool) {
+	v := m.payer_paid
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPayerPaid returns the old "payer_paid" field's value of the Invoice entity.
+// If the Invoice object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceMutation) OldPayerPaid(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPayerPaid is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPayerPaid requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPayerPaid: %w", err)
+	}
+	return oldValue.PayerPaid, nil
+}
+
+// AddPayerPaid adds i to the "payer_paid" field.
+func (m *InvoiceMutation) AddPayerPaid(i int64) {
+	if m.addpayer_paid != nil {
+		*m.addpayer_paid += i
+	} else {
+		m.addpayer_paid = &i
+	}
+}
+
+// AddedPayerPaid returns the value that was added to the "payer_paid" field in this mutation.
+func (m *InvoiceMutation) AddedPayerPaid() (r int64, exists bool) {
+	v := m.addpayer_paid
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetPayerPaid resets all changes to the "payer_paid" field.
+func (m *InvoiceMutation) ResetPayerPaid() {
+	m.payer_paid = nil
+	m.addpayer_paid = nil
+}
+
+// SetPayerAdjusted sets the "payer_adjusted" field.
+func (m *InvoiceMutation) SetPayerAdjusted(i int64) {
+	m.payer_adjusted = &i
+	m.addpayer_adjusted = nil
+}
+
+// PayerAdjusted returns the value of the "payer_adjusted" field in the mutation.
+func (m *InvoiceMutation) PayerAdjusted() (r int64, exists bool) {
+	v := m.payer_adjusted
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPayerAdjusted returns the old "payer_adjusted" field's value of the Invoice entity.
+// If the Invoice object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceMutation) OldPayerAdjusted(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPayerAdjusted is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPayerAdjusted requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPayerAdjusted: %w", err)
+	}
+	return oldValue.PayerAdjusted, nil
+}
+
+// AddPayerAdjusted adds i to the "payer_adjusted" field.
+func (m *InvoiceMutation) AddPayerAdjusted(i int64) {
+	if m.addpayer_adjusted != nil {
+		*m.addpayer_adjusted += i
+	} else {
+		m.addpayer_adjusted = &i
+	}
+}
+
+// AddedPayerAdjusted returns the value that was added to the "payer_adjusted" field in this mutation.
+func (m *InvoiceMutation) AddedPayerAdjusted() (r int64, exists bool) {
+	v := m.addpayer_adjusted
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetPayerAdjusted resets all changes to the "payer_adjusted" field.
+func (m *InvoiceMutation) ResetPayerAdjusted() {
+	m.payer_adjusted = nil
+	m.addpayer_adjusted = nil
+}
+
+// SetMovedToPatient sets the "moved_to_patient" field.
+func (m *InvoiceMutation) SetMovedToPatient(i int64) {
+	m.moved_to_patient = &i
+	m.addmoved_to_patient = nil
+}
+
+// MovedToPatient returns the value of the "moved_to_patient" field in the mutation.
+func (m *InvoiceMutation) MovedToPatient() (r int64, exists bool) {
+	v := m.moved_to_patient
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMovedToPatient returns the old "moved_to_patient" field's value of the Invoice entity.
+// If the Invoice object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceMutation) OldMovedToPatient(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMovedToPatient is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMovedToPatient requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMovedToPatient: %w", err)
+	}
+	return oldValue.MovedToPatient, nil
+}
+
+// AddMovedToPatient adds i to the "moved_to_patient" field.
+func (m *InvoiceMutation) AddMovedToPatient(i int64) {
+	if m.addmoved_to_patient != nil {
+		*m.addmoved_to_patient += i
+	} else {
+		m.addmoved_to_patient = &i
+	}
+}
+
+// AddedMovedToPatient returns the value that was added to the "moved_to_patient" field in this mutation.
+func (m *InvoiceMutation) AddedMovedToPatient() (r int64, exists bool) {
+	v := m.addmoved_to_patient
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetMovedToPatient resets all changes to the "moved_to_patient" field.
+func (m *InvoiceMutation) ResetMovedToPatient() {
+	m.moved_to_patient = nil
+	m.addmoved_to_patient = nil
+}
+
+// SetWrittenOff sets the "written_off" field.
+func (m *InvoiceMutation) SetWrittenOff(i int64) {
+	m.written_off = &i
+	m.addwritten_off = nil
+}
+
+// WrittenOff returns the value of the "written_off" field in the mutation.
+func (m *InvoiceMutation) WrittenOff() (r int64, exists bool) {
+	v := m.written_off
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldWrittenOff returns the old "written_off" field's value of the Invoice entity.
+// If the Invoice object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceMutation) OldWrittenOff(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldWrittenOff is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldWrittenOff requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldWrittenOff: %w", err)
+	}
+	return oldValue.WrittenOff, nil
+}
+
+// AddWrittenOff adds i to the "written_off" field.
+func (m *InvoiceMutation) AddWrittenOff(i int64) {
+	if m.addwritten_off != nil {
+		*m.addwritten_off += i
+	} else {
+		m.addwritten_off = &i
+	}
+}
+
+// AddedWrittenOff returns the value that was added to the "written_off" field in this mutation.
+func (m *InvoiceMutation) AddedWrittenOff() (r int64, exists bool) {
+	v := m.addwritten_off
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetWrittenOff resets all changes to the "written_off" field.
+func (m *InvoiceMutation) ResetWrittenOff() {
+	m.written_off = nil
+	m.addwritten_off = nil
+}
+
 // SetCreatedByID sets the "created_by_id" field.
 func (m *InvoiceMutation) SetCreatedByID(s string) {
 	m.created_by_id = &s
@@ -34105,6 +34756,114 @@ func (m *InvoiceMutation) ResetDiscounts() {
 	m.removeddiscounts = nil
 }
 
+// AddAllocationIDs adds the "allocations" edge to the PaymentAllocation entity by ids.
+func (m *InvoiceMutation) AddAllocationIDs(ids ...string) {
+	if m.allocations == nil {
+		m.allocations = make(map[string]struct{})
+	}
+	for i := range ids {
+		m.allocations[ids[i]] = struct{}{}
+	}
+}
+
+// ClearAllocations clears the "allocations" edge to the PaymentAllocation entity.
+func (m *InvoiceMutation) ClearAllocations() {
+	m.clearedallocations = true
+}
+
+// AllocationsCleared reports if the "allocations" edge to the PaymentAllocation entity was cleared.
+func (m *InvoiceMutation) AllocationsCleared() bool {
+	return m.clearedallocations
+}
+
+// RemoveAllocationIDs removes the "allocations" edge to the PaymentAllocation entity by IDs.
+func (m *InvoiceMutation) RemoveAllocationIDs(ids ...string) {
+	if m.removedallocations == nil {
+		m.removedallocations = make(map[string]struct{})
+	}
+	for i := range ids {
+		delete(m.allocations, ids[i])
+		m.removedallocations[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedAllocations returns the removed IDs of the "allocations" edge to the PaymentAllocation entity.
+func (m *InvoiceMutation) RemovedAllocationsIDs() (ids []string) {
+	for id := range m.removedallocations {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// AllocationsIDs returns the "allocations" edge IDs in the mutation.
+func (m *InvoiceMutation) AllocationsIDs() (ids []string) {
+	for id := range m.allocations {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetAllocations resets all changes to the "allocations" edge.
+func (m *InvoiceMutation) ResetAllocations() {
+	m.allocations = nil
+	m.clearedallocations = false
+	m.removedallocations = nil
+}
+
+// AddAdjustmentIDs adds the "adjustments" edge to the InvoiceAdjustment entity by ids.
+func (m *InvoiceMutation) AddAdjustmentIDs(ids ...string) {
+	if m.adjustments == nil {
+		m.adjustments = make(map[string]struct{})
+	}
+	for i := range ids {
+		m.adjustments[ids[i]] = struct{}{}
+	}
+}
+
+// ClearAdjustments clears the "adjustments" edge to the InvoiceAdjustment entity.
+func (m *InvoiceMutation) ClearAdjustments() {
+	m.clearedadjustments = true
+}
+
+// AdjustmentsCleared reports if the "adjustments" edge to the InvoiceAdjustment entity was cleared.
+func (m *InvoiceMutation) AdjustmentsCleared() bool {
+	return m.clearedadjustments
+}
+
+// RemoveAdjustmentIDs removes the "adjustments" edge to the InvoiceAdjustment entity by IDs.
+func (m *InvoiceMutation) RemoveAdjustmentIDs(ids ...string) {
+	if m.removedadjustments == nil {
+		m.removedadjustments = make(map[string]struct{})
+	}
+	for i := range ids {
+		delete(m.adjustments, ids[i])
+		m.removedadjustments[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedAdjustments returns the removed IDs of the "adjustments" edge to the InvoiceAdjustment entity.
+func (m *InvoiceMutation) RemovedAdjustmentsIDs() (ids []string) {
+	for id := range m.removedadjustments {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// AdjustmentsIDs returns the "adjustments" edge IDs in the mutation.
+func (m *InvoiceMutation) AdjustmentsIDs() (ids []string) {
+	for id := range m.adjustments {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetAdjustments resets all changes to the "adjustments" edge.
+func (m *InvoiceMutation) ResetAdjustments() {
+	m.adjustments = nil
+	m.clearedadjustments = false
+	m.removedadjustments = nil
+}
+
 // Where appends a list predicates to the InvoiceMutation builder.
 func (m *InvoiceMutation) Where(ps ...predicate.Invoice) {
 	m.predicates = append(m.predicates, ps...)
@@ -34139,7 +34898,7 @@ func (m *InvoiceMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *InvoiceMutation) Fields() []string {
-	fields := make([]string, 0, 20)
+	fields := make([]string, 0, 27)
 	if m.created_at != nil {
 		fields = append(fields, invoice.FieldCreatedAt)
 	}
@@ -34181,6 +34940,27 @@ func (m *InvoiceMutation) Fields() []string {
 	}
 	if m.paid != nil {
 		fields = append(fields, invoice.FieldPaid)
+	}
+	if m.payer_total != nil {
+		fields = append(fields, invoice.FieldPayerTotal)
+	}
+	if m.patient_total != nil {
+		fields = append(fields, invoice.FieldPatientTotal)
+	}
+	if m.patient_paid != nil {
+		fields = append(fields, invoice.FieldPatientPaid)
+	}
+	if m.payer_paid != nil {
+		fields = append(fields, invoice.FieldPayerPaid)
+	}
+	if m.payer_adjusted != nil {
+		fields = append(fields, invoice.FieldPayerAdjusted)
+	}
+	if m.moved_to_patient != nil {
+		fields = append(fields, invoice.FieldMovedToPatient)
+	}
+	if m.written_off != nil {
+		fields = append(fields, invoice.FieldWrittenOff)
 	}
 	if m.created_by_id != nil {
 		fields = append(fields, invoice.FieldCreatedByID)
@@ -34236,6 +35016,20 @@ func (m *InvoiceMutation) Field(name string) (ent.Value, bool) {
 		return m.Total()
 	case invoice.FieldPaid:
 		return m.Paid()
+	case invoice.FieldPayerTotal:
+		return m.PayerTotal()
+	case invoice.FieldPatientTotal:
+		return m.PatientTotal()
+	case invoice.FieldPatientPaid:
+		return m.PatientPaid()
+	case invoice.FieldPayerPaid:
+		return m.PayerPaid()
+	case invoice.FieldPayerAdjusted:
+		return m.PayerAdjusted()
+	case invoice.FieldMovedToPatient:
+		return m.MovedToPatient()
+	case invoice.FieldWrittenOff:
+		return m.WrittenOff()
 	case invoice.FieldCreatedByID:
 		return m.CreatedByID()
 	case invoice.FieldIssuedAt:
@@ -34285,6 +35079,20 @@ func (m *InvoiceMutation) OldField(ctx context.Context, name string) (ent.Value,
 		return m.OldTotal(ctx)
 	case invoice.FieldPaid:
 		return m.OldPaid(ctx)
+	case invoice.FieldPayerTotal:
+		return m.OldPayerTotal(ctx)
+	case invoice.FieldPatientTotal:
+		return m.OldPatientTotal(ctx)
+	case invoice.FieldPatientPaid:
+		return m.OldPatientPaid(ctx)
+	case invoice.FieldPayerPaid:
+		return m.OldPayerPaid(ctx)
+	case invoice.FieldPayerAdjusted:
+		return m.OldPayerAdjusted(ctx)
+	case invoice.FieldMovedToPatient:
+		return m.OldMovedToPatient(ctx)
+	case invoice.FieldWrittenOff:
+		return m.OldWrittenOff(ctx)
 	case invoice.FieldCreatedByID:
 		return m.OldCreatedByID(ctx)
 	case invoice.FieldIssuedAt:
@@ -34404,6 +35212,55 @@ func (m *InvoiceMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetPaid(v)
 		return nil
+	case invoice.FieldPayerTotal:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPayerTotal(v)
+		return nil
+	case invoice.FieldPatientTotal:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPatientTotal(v)
+		return nil
+	case invoice.FieldPatientPaid:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPatientPaid(v)
+		return nil
+	case invoice.FieldPayerPaid:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPayerPaid(v)
+		return nil
+	case invoice.FieldPayerAdjusted:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPayerAdjusted(v)
+		return nil
+	case invoice.FieldMovedToPatient:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMovedToPatient(v)
+		return nil
+	case invoice.FieldWrittenOff:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetWrittenOff(v)
+		return nil
 	case invoice.FieldCreatedByID:
 		v, ok := value.(string)
 		if !ok {
@@ -34472,6 +35329,27 @@ func (m *InvoiceMutation) AddedFields() []string {
 	if m.addpaid != nil {
 		fields = append(fields, invoice.FieldPaid)
 	}
+	if m.addpayer_total != nil {
+		fields = append(fields, invoice.FieldPayerTotal)
+	}
+	if m.addpatient_total != nil {
+		fields = append(fields, invoice.FieldPatientTotal)
+	}
+	if m.addpatient_paid != nil {
+		fields = append(fields, invoice.FieldPatientPaid)
+	}
+	if m.addpayer_paid != nil {
+		fields = append(fields, invoice.FieldPayerPaid)
+	}
+	if m.addpayer_adjusted != nil {
+		fields = append(fields, invoice.FieldPayerAdjusted)
+	}
+	if m.addmoved_to_patient != nil {
+		fields = append(fields, invoice.FieldMovedToPatient)
+	}
+	if m.addwritten_off != nil {
+		fields = append(fields, invoice.FieldWrittenOff)
+	}
 	return fields
 }
 
@@ -34492,6 +35370,20 @@ func (m *InvoiceMutation) AddedField(name string) (ent.Value, bool) {
 		return m.AddedTotal()
 	case invoice.FieldPaid:
 		return m.AddedPaid()
+	case invoice.FieldPayerTotal:
+		return m.AddedPayerTotal()
+	case invoice.FieldPatientTotal:
+		return m.AddedPatientTotal()
+	case invoice.FieldPatientPaid:
+		return m.AddedPatientPaid()
+	case invoice.FieldPayerPaid:
+		return m.AddedPayerPaid()
+	case invoice.FieldPayerAdjusted:
+		return m.AddedPayerAdjusted()
+	case invoice.FieldMovedToPatient:
+		return m.AddedMovedToPatient()
+	case invoice.FieldWrittenOff:
+		return m.AddedWrittenOff()
 	}
 	return nil, false
 }
@@ -34542,6 +35434,55 @@ func (m *InvoiceMutation) AddField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.AddPaid(v)
+		return nil
+	case invoice.FieldPayerTotal:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddPayerTotal(v)
+		return nil
+	case invoice.FieldPatientTotal:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddPatientTotal(v)
+		return nil
+	case invoice.FieldPatientPaid:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddPatientPaid(v)
+		return nil
+	case invoice.FieldPayerPaid:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddPayerPaid(v)
+		return nil
+	case invoice.FieldPayerAdjusted:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddPayerAdjusted(v)
+		return nil
+	case invoice.FieldMovedToPatient:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddMovedToPatient(v)
+		return nil
+	case invoice.FieldWrittenOff:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddWrittenOff(v)
 		return nil
 	}
 	return fmt.Errorf("unknown Invoice numeric field %s", name)
@@ -34669,6 +35610,27 @@ func (m *InvoiceMutation) ResetField(name string) error {
 	case invoice.FieldPaid:
 		m.ResetPaid()
 		return nil
+	case invoice.FieldPayerTotal:
+		m.ResetPayerTotal()
+		return nil
+	case invoice.FieldPatientTotal:
+		m.ResetPatientTotal()
+		return nil
+	case invoice.FieldPatientPaid:
+		m.ResetPatientPaid()
+		return nil
+	case invoice.FieldPayerPaid:
+		m.ResetPayerPaid()
+		return nil
+	case invoice.FieldPayerAdjusted:
+		m.ResetPayerAdjusted()
+		return nil
+	case invoice.FieldMovedToPatient:
+		m.ResetMovedToPatient()
+		return nil
+	case invoice.FieldWrittenOff:
+		m.ResetWrittenOff()
+		return nil
 	case invoice.FieldCreatedByID:
 		m.ResetCreatedByID()
 		return nil
@@ -34693,7 +35655,7 @@ func (m *InvoiceMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *InvoiceMutation) AddedEdges() []string {
-	edges := make([]string, 0, 3)
+	edges := make([]string, 0, 5)
 	if m.patient != nil {
 		edges = append(edges, invoice.EdgePatient)
 	}
@@ -34702,6 +35664,12 @@ func (m *InvoiceMutation) AddedEdges() []string {
 	}
 	if m.discounts != nil {
 		edges = append(edges, invoice.EdgeDiscounts)
+	}
+	if m.allocations != nil {
+		edges = append(edges, invoice.EdgeAllocations)
+	}
+	if m.adjustments != nil {
+		edges = append(edges, invoice.EdgeAdjustments)
 	}
 	return edges
 }
@@ -34726,18 +35694,36 @@ func (m *InvoiceMutation) AddedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case invoice.EdgeAllocations:
+		ids := make([]ent.Value, 0, len(m.allocations))
+		for id := range m.allocations {
+			ids = append(ids, id)
+		}
+		return ids
+	case invoice.EdgeAdjustments:
+		ids := make([]ent.Value, 0, len(m.adjustments))
+		for id := range m.adjustments {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *InvoiceMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 3)
+	edges := make([]string, 0, 5)
 	if m.removedlines != nil {
 		edges = append(edges, invoice.EdgeLines)
 	}
 	if m.removeddiscounts != nil {
 		edges = append(edges, invoice.EdgeDiscounts)
+	}
+	if m.removedallocations != nil {
+		edges = append(edges, invoice.EdgeAllocations)
+	}
+	if m.removedadjustments != nil {
+		edges = append(edges, invoice.EdgeAdjustments)
 	}
 	return edges
 }
@@ -34758,13 +35744,25 @@ func (m *InvoiceMutation) RemovedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case invoice.EdgeAllocations:
+		ids := make([]ent.Value, 0, len(m.removedallocations))
+		for id := range m.removedallocations {
+			ids = append(ids, id)
+		}
+		return ids
+	case invoice.EdgeAdjustments:
+		ids := make([]ent.Value, 0, len(m.removedadjustments))
+		for id := range m.removedadjustments {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *InvoiceMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 3)
+	edges := make([]string, 0, 5)
 	if m.clearedpatient {
 		edges = append(edges, invoice.EdgePatient)
 	}
@@ -34773,6 +35771,12 @@ func (m *InvoiceMutation) ClearedEdges() []string {
 	}
 	if m.cleareddiscounts {
 		edges = append(edges, invoice.EdgeDiscounts)
+	}
+	if m.clearedallocations {
+		edges = append(edges, invoice.EdgeAllocations)
+	}
+	if m.clearedadjustments {
+		edges = append(edges, invoice.EdgeAdjustments)
 	}
 	return edges
 }
@@ -34787,6 +35791,10 @@ func (m *InvoiceMutation) EdgeCleared(name string) bool {
 		return m.clearedlines
 	case invoice.EdgeDiscounts:
 		return m.cleareddiscounts
+	case invoice.EdgeAllocations:
+		return m.clearedallocations
+	case invoice.EdgeAdjustments:
+		return m.clearedadjustments
 	}
 	return false
 }
@@ -34815,8 +35823,1028 @@ func (m *InvoiceMutation) ResetEdge(name string) error {
 	case invoice.EdgeDiscounts:
 		m.ResetDiscounts()
 		return nil
+	case invoice.EdgeAllocations:
+		m.ResetAllocations()
+		return nil
+	case invoice.EdgeAdjustments:
+		m.ResetAdjustments()
+		return nil
 	}
 	return fmt.Errorf("unknown Invoice edge %s", name)
+}
+
+// InvoiceAdjustmentMutation represents an operation that mutates the InvoiceAdjustment nodes in the graph.
+type InvoiceAdjustmentMutation struct {
+	config
+	op             Op
+	typ            string
+	id             *string
+	created_at     *time.Time
+	updated_at     *time.Time
+	kind           *invoiceadjustment.Kind
+	amount         *int64
+	addamount      *int64
+	claim_id       *string
+	code           *string
+	reason         *string
+	recorded_by_id *string
+	clearedFields  map[string]struct{}
+	patient        *string
+	clearedpatient bool
+	invoice        *string
+	clearedinvoice bool
+	done           bool
+	oldValue       func(context.Context) (*InvoiceAdjustment, error)
+	predicates     []predicate.InvoiceAdjustment
+}
+
+var _ ent.Mutation = (*InvoiceAdjustmentMutation)(nil)
+
+// invoiceadjustmentOption allows management of the mutation configuration using functional options.
+type invoiceadjustmentOption func(*InvoiceAdjustmentMutation)
+
+// newInvoiceAdjustmentMutation creates new mutation for the InvoiceAdjustment entity.
+func newInvoiceAdjustmentMutation(c config, op Op, opts ...invoiceadjustmentOption) *InvoiceAdjustmentMutation {
+	m := &InvoiceAdjustmentMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeInvoiceAdjustment,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withInvoiceAdjustmentID sets the ID field of the mutation.
+func withInvoiceAdjustmentID(id string) invoiceadjustmentOption {
+	return func(m *InvoiceAdjustmentMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *InvoiceAdjustment
+		)
+		m.oldValue = func(ctx context.Context) (*InvoiceAdjustment, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().InvoiceAdjustment.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withInvoiceAdjustment sets the old InvoiceAdjustment of the mutation.
+func withInvoiceAdjustment(node *InvoiceAdjustment) invoiceadjustmentOption {
+	return func(m *InvoiceAdjustmentMutation) {
+		m.oldValue = func(context.Context) (*InvoiceAdjustment, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m InvoiceAdjustmentMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m InvoiceAdjustmentMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of InvoiceAdjustment entities.
+func (m *InvoiceAdjustmentMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *InvoiceAdjustmentMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *InvoiceAdjustmentMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().InvoiceAdjustment.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *InvoiceAdjustmentMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *InvoiceAdjustmentMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the InvoiceAdjustment entity.
+// If the InvoiceAdjustment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceAdjustmentMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *InvoiceAdjustmentMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *InvoiceAdjustmentMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *InvoiceAdjustmentMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the InvoiceAdjustment entity.
+// If the InvoiceAdjustment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceAdjustmentMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *InvoiceAdjustmentMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetPatientID sets the "patient_id" field.
+func (m *InvoiceAdjustmentMutation) SetPatientID(s string) {
+	m.patient = &s
+}
+
+// PatientID returns the value of the "patient_id" field in the mutation.
+func (m *InvoiceAdjustmentMutation) PatientID() (r string, exists bool) {
+	v := m.patient
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPatientID returns the old "patient_id" field's value of the InvoiceAdjustment entity.
+// If the InvoiceAdjustment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceAdjustmentMutation) OldPatientID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPatientID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPatientID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPatientID: %w", err)
+	}
+	return oldValue.PatientID, nil
+}
+
+// ResetPatientID resets all changes to the "patient_id" field.
+func (m *InvoiceAdjustmentMutation) ResetPatientID() {
+	m.patient = nil
+}
+
+// SetInvoiceID sets the "invoice_id" field.
+func (m *InvoiceAdjustmentMutation) SetInvoiceID(s string) {
+	m.invoice = &s
+}
+
+// InvoiceID returns the value of the "invoice_id" field in the mutation.
+func (m *InvoiceAdjustmentMutation) InvoiceID() (r string, exists bool) {
+	v := m.invoice
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldInvoiceID returns the old "invoice_id" field's value of the InvoiceAdjustment entity.
+// If the InvoiceAdjustment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceAdjustmentMutation) OldInvoiceID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldInvoiceID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldInvoiceID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldInvoiceID: %w", err)
+	}
+	return oldValue.InvoiceID, nil
+}
+
+// ResetInvoiceID resets all changes to the "invoice_id" field.
+func (m *InvoiceAdjustmentMutation) ResetInvoiceID() {
+	m.invoice = nil
+}
+
+// SetKind sets the "kind" field.
+func (m *InvoiceAdjustmentMutation) SetKind(i invoiceadjustment.Kind) {
+	m.kind = &i
+}
+
+// Kind returns the value of the "kind" field in the mutation.
+func (m *InvoiceAdjustmentMutation) Kind() (r invoiceadjustment.Kind, exists bool) {
+	v := m.kind
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldKind returns the old "kind" field's value of the InvoiceAdjustment entity.
+// If the InvoiceAdjustment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceAdjustmentMutation) OldKind(ctx context.Context) (v invoiceadjustment.Kind, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldKind is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldKind requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldKind: %w", err)
+	}
+	return oldValue.Kind, nil
+}
+
+// ResetKind resets all changes to the "kind" field.
+func (m *InvoiceAdjustmentMutation) ResetKind() {
+	m.kind = nil
+}
+
+// SetAmount sets the "amount" field.
+func (m *InvoiceAdjustmentMutation) SetAmount(i int64) {
+	m.amount = &i
+	m.addamount = nil
+}
+
+// Amount returns the value of the "amount" field in the mutation.
+func (m *InvoiceAdjustmentMutation) Amount() (r int64, exists bool) {
+	v := m.amount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAmount returns the old "amount" field's value of the InvoiceAdjustment entity.
+// If the InvoiceAdjustment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceAdjustmentMutation) OldAmount(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAmount is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAmount requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAmount: %w", err)
+	}
+	return oldValue.Amount, nil
+}
+
+// AddAmount adds i to the "amount" field.
+func (m *InvoiceAdjustmentMutation) AddAmount(i int64) {
+	if m.addamount != nil {
+		*m.addamount += i
+	} else {
+		m.addamount = &i
+	}
+}
+
+// AddedAmount returns the value that was added to the "amount" field in this mutation.
+func (m *InvoiceAdjustmentMutation) AddedAmount() (r int64, exists bool) {
+	v := m.addamount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetAmount resets all changes to the "amount" field.
+func (m *InvoiceAdjustmentMutation) ResetAmount() {
+	m.amount = nil
+	m.addamount = nil
+}
+
+// SetClaimID sets the "claim_id" field.
+func (m *InvoiceAdjustmentMutation) SetClaimID(s string) {
+	m.claim_id = &s
+}
+
+// ClaimID returns the value of the "claim_id" field in the mutation.
+func (m *InvoiceAdjustmentMutation) ClaimID() (r string, exists bool) {
+	v := m.claim_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldClaimID returns the old "claim_id" field's value of the InvoiceAdjustment entity.
+// If the InvoiceAdjustment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceAdjustmentMutation) OldClaimID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldClaimID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldClaimID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldClaimID: %w", err)
+	}
+	return oldValue.ClaimID, nil
+}
+
+// ClearClaimID clears the value of the "claim_id" field.
+func (m *InvoiceAdjustmentMutation) ClearClaimID() {
+	m.claim_id = nil
+	m.clearedFields[invoiceadjustment.FieldClaimID] = struct{}{}
+}
+
+// ClaimIDCleared returns if the "claim_id" field was cleared in this mutation.
+func (m *InvoiceAdjustmentMutation) ClaimIDCleared() bool {
+	_, ok := m.clearedFields[invoiceadjustment.FieldClaimID]
+	return ok
+}
+
+// ResetClaimID resets all changes to the "claim_id" field.
+func (m *InvoiceAdjustmentMutation) ResetClaimID() {
+	m.claim_id = nil
+	delete(m.clearedFields, invoiceadjustment.FieldClaimID)
+}
+
+// SetCode sets the "code" field.
+func (m *InvoiceAdjustmentMutation) SetCode(s string) {
+	m.code = &s
+}
+
+// Code returns the value of the "code" field in the mutation.
+func (m *InvoiceAdjustmentMutation) Code() (r string, exists bool) {
+	v := m.code
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCode returns the old "code" field's value of the InvoiceAdjustment entity.
+// If the InvoiceAdjustment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceAdjustmentMutation) OldCode(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCode is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCode requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCode: %w", err)
+	}
+	return oldValue.Code, nil
+}
+
+// ClearCode clears the value of the "code" field.
+func (m *InvoiceAdjustmentMutation) ClearCode() {
+	m.code = nil
+	m.clearedFields[invoiceadjustment.FieldCode] = struct{}{}
+}
+
+// CodeCleared returns if the "code" field was cleared in this mutation.
+func (m *InvoiceAdjustmentMutation) CodeCleared() bool {
+	_, ok := m.clearedFields[invoiceadjustment.FieldCode]
+	return ok
+}
+
+// ResetCode resets all changes to the "code" field.
+func (m *InvoiceAdjustmentMutation) ResetCode() {
+	m.code = nil
+	delete(m.clearedFields, invoiceadjustment.FieldCode)
+}
+
+// SetReason sets the "reason" field.
+func (m *InvoiceAdjustmentMutation) SetReason(s string) {
+	m.reason = &s
+}
+
+// Reason returns the value of the "reason" field in the mutation.
+func (m *InvoiceAdjustmentMutation) Reason() (r string, exists bool) {
+	v := m.reason
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReason returns the old "reason" field's value of the InvoiceAdjustment entity.
+// If the InvoiceAdjustment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceAdjustmentMutation) OldReason(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReason is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReason requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReason: %w", err)
+	}
+	return oldValue.Reason, nil
+}
+
+// ClearReason clears the value of the "reason" field.
+func (m *InvoiceAdjustmentMutation) ClearReason() {
+	m.reason = nil
+	m.clearedFields[invoiceadjustment.FieldReason] = struct{}{}
+}
+
+// ReasonCleared returns if the "reason" field was cleared in this mutation.
+func (m *InvoiceAdjustmentMutation) ReasonCleared() bool {
+	_, ok := m.clearedFields[invoiceadjustment.FieldReason]
+	return ok
+}
+
+// ResetReason resets all changes to the "reason" field.
+func (m *InvoiceAdjustmentMutation) ResetReason() {
+	m.reason = nil
+	delete(m.clearedFields, invoiceadjustment.FieldReason)
+}
+
+// SetRecordedByID sets the "recorded_by_id" field.
+func (m *InvoiceAdjustmentMutation) SetRecordedByID(s string) {
+	m.recorded_by_id = &s
+}
+
+// RecordedByID returns the value of the "recorded_by_id" field in the mutation.
+func (m *InvoiceAdjustmentMutation) RecordedByID() (r string, exists bool) {
+	v := m.recorded_by_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRecordedByID returns the old "recorded_by_id" field's value of the InvoiceAdjustment entity.
+// If the InvoiceAdjustment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceAdjustmentMutation) OldRecordedByID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRecordedByID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRecordedByID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRecordedByID: %w", err)
+	}
+	return oldValue.RecordedByID, nil
+}
+
+// ResetRecordedByID resets all changes to the "recorded_by_id" field.
+func (m *InvoiceAdjustmentMutation) ResetRecordedByID() {
+	m.recorded_by_id = nil
+}
+
+// ClearPatient clears the "patient" edge to the Patient entity.
+func (m *InvoiceAdjustmentMutation) ClearPatient() {
+	m.clearedpatient = true
+	m.clearedFields[invoiceadjustment.FieldPatientID] = struct{}{}
+}
+
+// PatientCleared reports if the "patient" edge to the Patient entity was cleared.
+func (m *InvoiceAdjustmentMutation) PatientCleared() bool {
+	return m.clearedpatient
+}
+
+// PatientIDs returns the "patient" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// PatientID instead. It exists only for internal usage by the builders.
+func (m *InvoiceAdjustmentMutation) PatientIDs() (ids []string) {
+	if id := m.patient; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetPatient resets all changes to the "patient" edge.
+func (m *InvoiceAdjustmentMutation) ResetPatient() {
+	m.patient = nil
+	m.clearedpatient = false
+}
+
+// ClearInvoice clears the "invoice" edge to the Invoice entity.
+func (m *InvoiceAdjustmentMutation) ClearInvoice() {
+	m.clearedinvoice = true
+	m.clearedFields[invoiceadjustment.FieldInvoiceID] = struct{}{}
+}
+
+// InvoiceCleared reports if the "invoice" edge to the Invoice entity was cleared.
+func (m *InvoiceAdjustmentMutation) InvoiceCleared() bool {
+	return m.clearedinvoice
+}
+
+// InvoiceIDs returns the "invoice" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// InvoiceID instead. It exists only for internal usage by the builders.
+func (m *InvoiceAdjustmentMutation) InvoiceIDs() (ids []string) {
+	if id := m.invoice; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetInvoice resets all changes to the "invoice" edge.
+func (m *InvoiceAdjustmentMutation) ResetInvoice() {
+	m.invoice = nil
+	m.clearedinvoice = false
+}
+
+// Where appends a list predicates to the InvoiceAdjustmentMutation builder.
+func (m *InvoiceAdjustmentMutation) Where(ps ...predicate.InvoiceAdjustment) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the InvoiceAdjustmentMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *InvoiceAdjustmentMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.InvoiceAdjustment, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *InvoiceAdjustmentMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *InvoiceAdjustmentMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (InvoiceAdjustment).
+func (m *InvoiceAdjustmentMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *InvoiceAdjustmentMutation) Fields() []string {
+	fields := make([]string, 0, 10)
+	if m.created_at != nil {
+		fields = append(fields, invoiceadjustment.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, invoiceadjustment.FieldUpdatedAt)
+	}
+	if m.patient != nil {
+		fields = append(fields, invoiceadjustment.FieldPatientID)
+	}
+	if m.invoice != nil {
+		fields = append(fields, invoiceadjustment.FieldInvoiceID)
+	}
+	if m.kind != nil {
+		fields = append(fields, invoiceadjustment.FieldKind)
+	}
+	if m.amount != nil {
+		fields = append(fields, invoiceadjustment.FieldAmount)
+	}
+	if m.claim_id != nil {
+		fields = append(fields, invoiceadjustment.FieldClaimID)
+	}
+	if m.code != nil {
+		fields = append(fields, invoiceadjustment.FieldCode)
+	}
+	if m.reason != nil {
+		fields = append(fields, invoiceadjustment.FieldReason)
+	}
+	if m.recorded_by_id != nil {
+		fields = append(fields, invoiceadjustment.FieldRecordedByID)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *InvoiceAdjustmentMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case invoiceadjustment.FieldCreatedAt:
+		return m.CreatedAt()
+	case invoiceadjustment.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case invoiceadjustment.FieldPatientID:
+		return m.PatientID()
+	case invoiceadjustment.FieldInvoiceID:
+		return m.InvoiceID()
+	case invoiceadjustment.FieldKind:
+		return m.Kind()
+	case invoiceadjustment.FieldAmount:
+		return m.Amount()
+	case invoiceadjustment.FieldClaimID:
+		return m.ClaimID()
+	case invoiceadjustment.FieldCode:
+		return m.Code()
+	case invoiceadjustment.FieldReason:
+		return m.Reason()
+	case invoiceadjustment.FieldRecordedByID:
+		return m.RecordedByID()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *InvoiceAdjustmentMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case invoiceadjustment.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case invoiceadjustment.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case invoiceadjustment.FieldPatientID:
+		return m.OldPatientID(ctx)
+	case invoiceadjustment.FieldInvoiceID:
+		return m.OldInvoiceID(ctx)
+	case invoiceadjustment.FieldKind:
+		return m.OldKind(ctx)
+	case invoiceadjustment.FieldAmount:
+		return m.OldAmount(ctx)
+	case invoiceadjustment.FieldClaimID:
+		return m.OldClaimID(ctx)
+	case invoiceadjustment.FieldCode:
+		return m.OldCode(ctx)
+	case invoiceadjustment.FieldReason:
+		return m.OldReason(ctx)
+	case invoiceadjustment.FieldRecordedByID:
+		return m.OldRecordedByID(ctx)
+	}
+	return nil, fmt.Errorf("unknown InvoiceAdjustment field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *InvoiceAdjustmentMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case invoiceadjustment.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case invoiceadjustment.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case invoiceadjustment.FieldPatientID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPatientID(v)
+		return nil
+	case invoiceadjustment.FieldInvoiceID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetInvoiceID(v)
+		return nil
+	case invoiceadjustment.FieldKind:
+		v, ok := value.(invoiceadjustment.Kind)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetKind(v)
+		return nil
+	case invoiceadjustment.FieldAmount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAmount(v)
+		return nil
+	case invoiceadjustment.FieldClaimID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetClaimID(v)
+		return nil
+	case invoiceadjustment.FieldCode:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCode(v)
+		return nil
+	case invoiceadjustment.FieldReason:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReason(v)
+		return nil
+	case invoiceadjustment.FieldRecordedByID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRecordedByID(v)
+		return nil
+	}
+	return fmt.Errorf("unknown InvoiceAdjustment field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *InvoiceAdjustmentMutation) AddedFields() []string {
+	var fields []string
+	if m.addamount != nil {
+		fields = append(fields, invoiceadjustment.FieldAmount)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *InvoiceAdjustmentMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case invoiceadjustment.FieldAmount:
+		return m.AddedAmount()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *InvoiceAdjustmentMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case invoiceadjustment.FieldAmount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddAmount(v)
+		return nil
+	}
+	return fmt.Errorf("unknown InvoiceAdjustment numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *InvoiceAdjustmentMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(invoiceadjustment.FieldClaimID) {
+		fields = append(fields, invoiceadjustment.FieldClaimID)
+	}
+	if m.FieldCleared(invoiceadjustment.FieldCode) {
+		fields = append(fields, invoiceadjustment.FieldCode)
+	}
+	if m.FieldCleared(invoiceadjustment.FieldReason) {
+		fields = append(fields, invoiceadjustment.FieldReason)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *InvoiceAdjustmentMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *InvoiceAdjustmentMutation) ClearField(name string) error {
+	switch name {
+	case invoiceadjustment.FieldClaimID:
+		m.ClearClaimID()
+		return nil
+	case invoiceadjustment.FieldCode:
+		m.ClearCode()
+		return nil
+	case invoiceadjustment.FieldReason:
+		m.ClearReason()
+		return nil
+	}
+	return fmt.Errorf("unknown InvoiceAdjustment nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *InvoiceAdjustmentMutation) ResetField(name string) error {
+	switch name {
+	case invoiceadjustment.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case invoiceadjustment.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case invoiceadjustment.FieldPatientID:
+		m.ResetPatientID()
+		return nil
+	case invoiceadjustment.FieldInvoiceID:
+		m.ResetInvoiceID()
+		return nil
+	case invoiceadjustment.FieldKind:
+		m.ResetKind()
+		return nil
+	case invoiceadjustment.FieldAmount:
+		m.ResetAmount()
+		return nil
+	case invoiceadjustment.FieldClaimID:
+		m.ResetClaimID()
+		return nil
+	case invoiceadjustment.FieldCode:
+		m.ResetCode()
+		return nil
+	case invoiceadjustment.FieldReason:
+		m.ResetReason()
+		return nil
+	case invoiceadjustment.FieldRecordedByID:
+		m.ResetRecordedByID()
+		return nil
+	}
+	return fmt.Errorf("unknown InvoiceAdjustment field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *InvoiceAdjustmentMutation) AddedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.patient != nil {
+		edges = append(edges, invoiceadjustment.EdgePatient)
+	}
+	if m.invoice != nil {
+		edges = append(edges, invoiceadjustment.EdgeInvoice)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *InvoiceAdjustmentMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case invoiceadjustment.EdgePatient:
+		if id := m.patient; id != nil {
+			return []ent.Value{*id}
+		}
+	case invoiceadjustment.EdgeInvoice:
+		if id := m.invoice; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *InvoiceAdjustmentMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 2)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *InvoiceAdjustmentMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *InvoiceAdjustmentMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.clearedpatient {
+		edges = append(edges, invoiceadjustment.EdgePatient)
+	}
+	if m.clearedinvoice {
+		edges = append(edges, invoiceadjustment.EdgeInvoice)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *InvoiceAdjustmentMutation) EdgeCleared(name string) bool {
+	switch name {
+	case invoiceadjustment.EdgePatient:
+		return m.clearedpatient
+	case invoiceadjustment.EdgeInvoice:
+		return m.clearedinvoice
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *InvoiceAdjustmentMutation) ClearEdge(name string) error {
+	switch name {
+	case invoiceadjustment.EdgePatient:
+		m.ClearPatient()
+		return nil
+	case invoiceadjustment.EdgeInvoice:
+		m.ClearInvoice()
+		return nil
+	}
+	return fmt.Errorf("unknown InvoiceAdjustment unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *InvoiceAdjustmentMutation) ResetEdge(name string) error {
+	switch name {
+	case invoiceadjustment.EdgePatient:
+		m.ResetPatient()
+		return nil
+	case invoiceadjustment.EdgeInvoice:
+		m.ResetInvoice()
+		return nil
+	}
+	return fmt.Errorf("unknown InvoiceAdjustment edge %s", name)
 }
 
 // InvoiceCounterMutation represents an operation that mutates the InvoiceCounter nodes in the graph.
@@ -54694,6 +56722,15 @@ type PatientMutation struct {
 	payments                    map[string]struct{}
 	removedpayments             map[string]struct{}
 	clearedpayments             bool
+	payment_allocations         map[string]struct{}
+	removedpayment_allocations  map[string]struct{}
+	clearedpayment_allocations  bool
+	refunds                     map[string]struct{}
+	removedrefunds              map[string]struct{}
+	clearedrefunds              bool
+	invoice_adjustments         map[string]struct{}
+	removedinvoice_adjustments  map[string]struct{}
+	clearedinvoice_adjustments  bool
 	break_glass_accesses        map[string]struct{}
 	removedbreak_glass_accesses map[string]struct{}
 	clearedbreak_glass_accesses bool
@@ -57471,6 +59508,168 @@ func (m *PatientMutation) ResetPayments() {
 	m.removedpayments = nil
 }
 
+// AddPaymentAllocationIDs adds the "payment_allocations" edge to the PaymentAllocation entity by ids.
+func (m *PatientMutation) AddPaymentAllocationIDs(ids ...string) {
+	if m.payment_allocations == nil {
+		m.payment_allocations = make(map[string]struct{})
+	}
+	for i := range ids {
+		m.payment_allocations[ids[i]] = struct{}{}
+	}
+}
+
+// ClearPaymentAllocations clears the "payment_allocations" edge to the PaymentAllocation entity.
+func (m *PatientMutation) ClearPaymentAllocations() {
+	m.clearedpayment_allocations = true
+}
+
+// PaymentAllocationsCleared reports if the "payment_allocations" edge to the PaymentAllocation entity was cleared.
+func (m *PatientMutation) PaymentAllocationsCleared() bool {
+	return m.clearedpayment_allocations
+}
+
+// RemovePaymentAllocationIDs removes the "payment_allocations" edge to the PaymentAllocation entity by IDs.
+func (m *PatientMutation) RemovePaymentAllocationIDs(ids ...string) {
+	if m.removedpayment_allocations == nil {
+		m.removedpayment_allocations = make(map[string]struct{})
+	}
+	for i := range ids {
+		delete(m.payment_allocations, ids[i])
+		m.removedpayment_allocations[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedPaymentAllocations returns the removed IDs of the "payment_allocations" edge to the PaymentAllocation entity.
+func (m *PatientMutation) RemovedPaymentAllocationsIDs() (ids []string) {
+	for id := range m.removedpayment_allocations {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// PaymentAllocationsIDs returns the "payment_allocations" edge IDs in the mutation.
+func (m *PatientMutation) PaymentAllocationsIDs() (ids []string) {
+	for id := range m.payment_allocations {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetPaymentAllocations resets all changes to the "payment_allocations" edge.
+func (m *PatientMutation) ResetPaymentAllocations() {
+	m.payment_allocations = nil
+	m.clearedpayment_allocations = false
+	m.removedpayment_allocations = nil
+}
+
+// AddRefundIDs adds the "refunds" edge to the Refund entity by ids.
+func (m *PatientMutation) AddRefundIDs(ids ...string) {
+	if m.refunds == nil {
+		m.refunds = make(map[string]struct{})
+	}
+	for i := range ids {
+		m.refunds[ids[i]] = struct{}{}
+	}
+}
+
+// ClearRefunds clears the "refunds" edge to the Refund entity.
+func (m *PatientMutation) ClearRefunds() {
+	m.clearedrefunds = true
+}
+
+// RefundsCleared reports if the "refunds" edge to the Refund entity was cleared.
+func (m *PatientMutation) RefundsCleared() bool {
+	return m.clearedrefunds
+}
+
+// RemoveRefundIDs removes the "refunds" edge to the Refund entity by IDs.
+func (m *PatientMutation) RemoveRefundIDs(ids ...string) {
+	if m.removedrefunds == nil {
+		m.removedrefunds = make(map[string]struct{})
+	}
+	for i := range ids {
+		delete(m.refunds, ids[i])
+		m.removedrefunds[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedRefunds returns the removed IDs of the "refunds" edge to the Refund entity.
+func (m *PatientMutation) RemovedRefundsIDs() (ids []string) {
+	for id := range m.removedrefunds {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// RefundsIDs returns the "refunds" edge IDs in the mutation.
+func (m *PatientMutation) RefundsIDs() (ids []string) {
+	for id := range m.refunds {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetRefunds resets all changes to the "refunds" edge.
+func (m *PatientMutation) ResetRefunds() {
+	m.refunds = nil
+	m.clearedrefunds = false
+	m.removedrefunds = nil
+}
+
+// AddInvoiceAdjustmentIDs adds the "invoice_adjustments" edge to the InvoiceAdjustment entity by ids.
+func (m *PatientMutation) AddInvoiceAdjustmentIDs(ids ...string) {
+	if m.invoice_adjustments == nil {
+		m.invoice_adjustments = make(map[string]struct{})
+	}
+	for i := range ids {
+		m.invoice_adjustments[ids[i]] = struct{}{}
+	}
+}
+
+// ClearInvoiceAdjustments clears the "invoice_adjustments" edge to the InvoiceAdjustment entity.
+func (m *PatientMutation) ClearInvoiceAdjustments() {
+	m.clearedinvoice_adjustments = true
+}
+
+// InvoiceAdjustmentsCleared reports if the "invoice_adjustments" edge to the InvoiceAdjustment entity was cleared.
+func (m *PatientMutation) InvoiceAdjustmentsCleared() bool {
+	return m.clearedinvoice_adjustments
+}
+
+// RemoveInvoiceAdjustmentIDs removes the "invoice_adjustments" edge to the InvoiceAdjustment entity by IDs.
+func (m *PatientMutation) RemoveInvoiceAdjustmentIDs(ids ...string) {
+	if m.removedinvoice_adjustments == nil {
+		m.removedinvoice_adjustments = make(map[string]struct{})
+	}
+	for i := range ids {
+		delete(m.invoice_adjustments, ids[i])
+		m.removedinvoice_adjustments[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedInvoiceAdjustments returns the removed IDs of the "invoice_adjustments" edge to the InvoiceAdjustment entity.
+func (m *PatientMutation) RemovedInvoiceAdjustmentsIDs() (ids []string) {
+	for id := range m.removedinvoice_adjustments {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// InvoiceAdjustmentsIDs returns the "invoice_adjustments" edge IDs in the mutation.
+func (m *PatientMutation) InvoiceAdjustmentsIDs() (ids []string) {
+	for id := range m.invoice_adjustments {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetInvoiceAdjustments resets all changes to the "invoice_adjustments" edge.
+func (m *PatientMutation) ResetInvoiceAdjustments() {
+	m.invoice_adjustments = nil
+	m.clearedinvoice_adjustments = false
+	m.removedinvoice_adjustments = nil
+}
+
 // AddBreakGlassAccessIDs adds the "break_glass_accesses" edge to the BreakGlassAccess entity by ids.
 func (m *PatientMutation) AddBreakGlassAccessIDs(ids ...string) {
 	if m.break_glass_accesses == nil {
@@ -58079,7 +60278,7 @@ func (m *PatientMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *PatientMutation) AddedEdges() []string {
-	edges := make([]string, 0, 34)
+	edges := make([]string, 0, 37)
 	if m.appointments != nil {
 		edges = append(edges, patient.EdgeAppointments)
 	}
@@ -58178,6 +60377,15 @@ func (m *PatientMutation) AddedEdges() []string {
 	}
 	if m.payments != nil {
 		edges = append(edges, patient.EdgePayments)
+	}
+	if m.payment_allocations != nil {
+		edges = append(edges, patient.EdgePaymentAllocations)
+	}
+	if m.refunds != nil {
+		edges = append(edges, patient.EdgeRefunds)
+	}
+	if m.invoice_adjustments != nil {
+		edges = append(edges, patient.EdgeInvoiceAdjustments)
 	}
 	if m.break_glass_accesses != nil {
 		edges = append(edges, patient.EdgeBreakGlassAccesses)
@@ -58383,6 +60591,24 @@ func (m *PatientMutation) AddedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case patient.EdgePaymentAllocations:
+		ids := make([]ent.Value, 0, len(m.payment_allocations))
+		for id := range m.payment_allocations {
+			ids = append(ids, id)
+		}
+		return ids
+	case patient.EdgeRefunds:
+		ids := make([]ent.Value, 0, len(m.refunds))
+		for id := range m.refunds {
+			ids = append(ids, id)
+		}
+		return ids
+	case patient.EdgeInvoiceAdjustments:
+		ids := make([]ent.Value, 0, len(m.invoice_adjustments))
+		for id := range m.invoice_adjustments {
+			ids = append(ids, id)
+		}
+		return ids
 	case patient.EdgeBreakGlassAccesses:
 		ids := make([]ent.Value, 0, len(m.break_glass_accesses))
 		for id := range m.break_glass_accesses {
@@ -58395,7 +60621,7 @@ func (m *PatientMutation) AddedIDs(name string) []ent.Value {
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *PatientMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 34)
+	edges := make([]string, 0, 37)
 	if m.removedappointments != nil {
 		edges = append(edges, patient.EdgeAppointments)
 	}
@@ -58488,6 +60714,15 @@ func (m *PatientMutation) RemovedEdges() []string {
 	}
 	if m.removedpayments != nil {
 		edges = append(edges, patient.EdgePayments)
+	}
+	if m.removedpayment_allocations != nil {
+		edges = append(edges, patient.EdgePaymentAllocations)
+	}
+	if m.removedrefunds != nil {
+		edges = append(edges, patient.EdgeRefunds)
+	}
+	if m.removedinvoice_adjustments != nil {
+		edges = append(edges, patient.EdgeInvoiceAdjustments)
 	}
 	if m.removedbreak_glass_accesses != nil {
 		edges = append(edges, patient.EdgeBreakGlassAccesses)
@@ -58685,6 +60920,24 @@ func (m *PatientMutation) RemovedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case patient.EdgePaymentAllocations:
+		ids := make([]ent.Value, 0, len(m.removedpayment_allocations))
+		for id := range m.removedpayment_allocations {
+			ids = append(ids, id)
+		}
+		return ids
+	case patient.EdgeRefunds:
+		ids := make([]ent.Value, 0, len(m.removedrefunds))
+		for id := range m.removedrefunds {
+			ids = append(ids, id)
+		}
+		return ids
+	case patient.EdgeInvoiceAdjustments:
+		ids := make([]ent.Value, 0, len(m.removedinvoice_adjustments))
+		for id := range m.removedinvoice_adjustments {
+			ids = append(ids, id)
+		}
+		return ids
 	case patient.EdgeBreakGlassAccesses:
 		ids := make([]ent.Value, 0, len(m.removedbreak_glass_accesses))
 		for id := range m.removedbreak_glass_accesses {
@@ -58697,7 +60950,7 @@ func (m *PatientMutation) RemovedIDs(name string) []ent.Value {
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *PatientMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 34)
+	edges := make([]string, 0, 37)
 	if m.clearedappointments {
 		edges = append(edges, patient.EdgeAppointments)
 	}
@@ -58797,6 +61050,15 @@ func (m *PatientMutation) ClearedEdges() []string {
 	if m.clearedpayments {
 		edges = append(edges, patient.EdgePayments)
 	}
+	if m.clearedpayment_allocations {
+		edges = append(edges, patient.EdgePaymentAllocations)
+	}
+	if m.clearedrefunds {
+		edges = append(edges, patient.EdgeRefunds)
+	}
+	if m.clearedinvoice_adjustments {
+		edges = append(edges, patient.EdgeInvoiceAdjustments)
+	}
 	if m.clearedbreak_glass_accesses {
 		edges = append(edges, patient.EdgeBreakGlassAccesses)
 	}
@@ -58873,6 +61135,12 @@ func (m *PatientMutation) EdgeCleared(name string) bool {
 		return m.clearedinvoices
 	case patient.EdgePayments:
 		return m.clearedpayments
+	case patient.EdgePaymentAllocations:
+		return m.clearedpayment_allocations
+	case patient.EdgeRefunds:
+		return m.clearedrefunds
+	case patient.EdgeInvoiceAdjustments:
+		return m.clearedinvoice_adjustments
 	case patient.EdgeBreakGlassAccesses:
 		return m.clearedbreak_glass_accesses
 	}
@@ -58995,6 +61263,15 @@ func (m *PatientMutation) ResetEdge(name string) error {
 		return nil
 	case patient.EdgePayments:
 		m.ResetPayments()
+		return nil
+	case patient.EdgePaymentAllocations:
+		m.ResetPaymentAllocations()
+		return nil
+	case patient.EdgeRefunds:
+		m.ResetRefunds()
+		return nil
+	case patient.EdgeInvoiceAdjustments:
+		m.ResetInvoiceAdjustments()
 		return nil
 	case patient.EdgeBreakGlassAccesses:
 		m.ResetBreakGlassAccesses()
@@ -61311,30 +63588,35 @@ func (m *PayerMutation) ResetEdge(name string) error {
 // PaymentMutation represents an operation that mutates the Payment nodes in the graph.
 type PaymentMutation struct {
 	config
-	op              Op
-	typ             string
-	id              *string
-	created_at      *time.Time
-	updated_at      *time.Time
-	method          *payment.Method
-	amount          *int64
-	addamount       *int64
-	allocated       *int64
-	addallocated    *int64
-	credited        *int64
-	addcredited     *int64
-	idempotency_key *string
-	reference       *string
-	recorded_by_id  *string
-	received_at     *time.Time
-	clearedFields   map[string]struct{}
-	patient         *string
-	clearedpatient  bool
-	invoice         *string
-	clearedinvoice  bool
-	done            bool
-	oldValue        func(context.Context) (*Payment, error)
-	predicates      []predicate.Payment
+	op                 Op
+	typ                string
+	id                 *string
+	created_at         *time.Time
+	updated_at         *time.Time
+	method             *payment.Method
+	amount             *int64
+	addamount          *int64
+	claim_id           *string
+	allocated          *int64
+	addallocated       *int64
+	credited           *int64
+	addcredited        *int64
+	idempotency_key    *string
+	reference          *string
+	recorded_by_id     *string
+	received_at        *time.Time
+	clearedFields      map[string]struct{}
+	patient            *string
+	clearedpatient     bool
+	allocations        map[string]struct{}
+	removedallocations map[string]struct{}
+	clearedallocations bool
+	refunds            map[string]struct{}
+	removedrefunds     map[string]struct{}
+	clearedrefunds     bool
+	done               bool
+	oldValue           func(context.Context) (*Payment, error)
+	predicates         []predicate.Payment
 }
 
 var _ ent.Mutation = (*PaymentMutation)(nil)
@@ -61641,53 +63923,53 @@ func (m *PaymentMutation) ResetAmount() {
 	m.addamount = nil
 }
 
-// SetInvoiceID sets the "invoice_id" field.
-func (m *PaymentMutation) SetInvoiceID(s string) {
-	m.invoice = &s
+// SetClaimID sets the "claim_id" field.
+func (m *PaymentMutation) SetClaimID(s string) {
+	m.claim_id = &s
 }
 
-// InvoiceID returns the value of the "invoice_id" field in the mutation.
-func (m *PaymentMutation) InvoiceID() (r string, exists bool) {
-	v := m.invoice
+// ClaimID returns the value of the "claim_id" field in the mutation.
+func (m *PaymentMutation) ClaimID() (r string, exists bool) {
+	v := m.claim_id
 	if v == nil {
 		return
 	}
 	return *v, true
 }
 
-// OldInvoiceID returns the old "invoice_id" field's value of the Payment entity.
+// OldClaimID returns the old "claim_id" field's value of the Payment entity.
 // If the Payment object wasn't provided to the builder, the object is fetched from the database.
 // An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *PaymentMutation) OldInvoiceID(ctx context.Context) (v *string, err error) {
+func (m *PaymentMutation) OldClaimID(ctx context.Context) (v *string, err error) {
 	if !m.op.Is(OpUpdateOne) {
-		return v, errors.New("OldInvoiceID is only allowed on UpdateOne operations")
+		return v, errors.New("OldClaimID is only allowed on UpdateOne operations")
 	}
 	if m.id == nil || m.oldValue == nil {
-		return v, errors.New("OldInvoiceID requires an ID field in the mutation")
+		return v, errors.New("OldClaimID requires an ID field in the mutation")
 	}
 	oldValue, err := m.oldValue(ctx)
 	if err != nil {
-		return v, fmt.Errorf("querying old value for OldInvoiceID: %w", err)
+		return v, fmt.Errorf("querying old value for OldClaimID: %w", err)
 	}
-	return oldValue.InvoiceID, nil
+	return oldValue.ClaimID, nil
 }
 
-// ClearInvoiceID clears the value of the "invoice_id" field.
-func (m *PaymentMutation) ClearInvoiceID() {
-	m.invoice = nil
-	m.clearedFields[payment.FieldInvoiceID] = struct{}{}
+// ClearClaimID clears the value of the "claim_id" field.
+func (m *PaymentMutation) ClearClaimID() {
+	m.claim_id = nil
+	m.clearedFields[payment.FieldClaimID] = struct{}{}
 }
 
-// InvoiceIDCleared returns if the "invoice_id" field was cleared in this mutation.
-func (m *PaymentMutation) InvoiceIDCleared() bool {
-	_, ok := m.clearedFields[payment.FieldInvoiceID]
+// ClaimIDCleared returns if the "claim_id" field was cleared in this mutation.
+func (m *PaymentMutation) ClaimIDCleared() bool {
+	_, ok := m.clearedFields[payment.FieldClaimID]
 	return ok
 }
 
-// ResetInvoiceID resets all changes to the "invoice_id" field.
-func (m *PaymentMutation) ResetInvoiceID() {
-	m.invoice = nil
-	delete(m.clearedFields, payment.FieldInvoiceID)
+// ResetClaimID resets all changes to the "claim_id" field.
+func (m *PaymentMutation) ResetClaimID() {
+	m.claim_id = nil
+	delete(m.clearedFields, payment.FieldClaimID)
 }
 
 // SetAllocated sets the "allocated" field.
@@ -61986,31 +64268,112 @@ func (m *PaymentMutation) ResetPatient() {
 	m.clearedpatient = false
 }
 
-// ClearInvoice clears the "invoice" edge to the Invoice entity.
-func (m *PaymentMutation) ClearInvoice() {
-	m.clearedinvoice = true
-	m.clearedFields[payment.FieldInvoiceID] = struct{}{}
+// AddAllocationIDs adds the "allocations" edge to the PaymentAllocation entity by ids.
+func (m *PaymentMutation) AddAllocationIDs(ids ...string) {
+	if m.allocations == nil {
+		m.allocations = make(map[string]struct{})
+	}
+	for i := range ids {
+		m.allocations[ids[i]] = struct{}{}
+	}
 }
 
-// InvoiceCleared reports if the "invoice" edge to the Invoice entity was cleared.
-func (m *PaymentMutation) InvoiceCleared() bool {
-	return m.InvoiceIDCleared() || m.clearedinvoice
+// ClearAllocations clears the "allocations" edge to the PaymentAllocation entity.
+func (m *PaymentMutation) ClearAllocations() {
+	m.clearedallocations = true
 }
 
-// InvoiceIDs returns the "invoice" edge IDs in the mutation.
-// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
-// InvoiceID instead. It exists only for internal usage by the builders.
-func (m *PaymentMutation) InvoiceIDs() (ids []string) {
-	if id := m.invoice; id != nil {
-		ids = append(ids, *id)
+// AllocationsCleared reports if the "allocations" edge to the PaymentAllocation entity was cleared.
+func (m *PaymentMutation) AllocationsCleared() bool {
+	return m.clearedallocations
+}
+
+// RemoveAllocationIDs removes the "allocations" edge to the PaymentAllocation entity by IDs.
+func (m *PaymentMutation) RemoveAllocationIDs(ids ...string) {
+	if m.removedallocations == nil {
+		m.removedallocations = make(map[string]struct{})
+	}
+	for i := range ids {
+		delete(m.allocations, ids[i])
+		m.removedallocations[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedAllocations returns the removed IDs of the "allocations" edge to the PaymentAllocation entity.
+func (m *PaymentMutation) RemovedAllocationsIDs() (ids []string) {
+	for id := range m.removedallocations {
+		ids = append(ids, id)
 	}
 	return
 }
 
-// ResetInvoice resets all changes to the "invoice" edge.
-func (m *PaymentMutation) ResetInvoice() {
-	m.invoice = nil
-	m.clearedinvoice = false
+// AllocationsIDs returns the "allocations" edge IDs in the mutation.
+func (m *PaymentMutation) AllocationsIDs() (ids []string) {
+	for id := range m.allocations {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetAllocations resets all changes to the "allocations" edge.
+func (m *PaymentMutation) ResetAllocations() {
+	m.allocations = nil
+	m.clearedallocations = false
+	m.removedallocations = nil
+}
+
+// AddRefundIDs adds the "refunds" edge to the Refund entity by ids.
+func (m *PaymentMutation) AddRefundIDs(ids ...string) {
+	if m.refunds == nil {
+		m.refunds = make(map[string]struct{})
+	}
+	for i := range ids {
+		m.refunds[ids[i]] = struct{}{}
+	}
+}
+
+// ClearRefunds clears the "refunds" edge to the Refund entity.
+func (m *PaymentMutation) ClearRefunds() {
+	m.clearedrefunds = true
+}
+
+// RefundsCleared reports if the "refunds" edge to the Refund entity was cleared.
+func (m *PaymentMutation) RefundsCleared() bool {
+	return m.clearedrefunds
+}
+
+// RemoveRefundIDs removes the "refunds" edge to the Refund entity by IDs.
+func (m *PaymentMutation) RemoveRefundIDs(ids ...string) {
+	if m.removedrefunds == nil {
+		m.removedrefunds = make(map[string]struct{})
+	}
+	for i := range ids {
+		delete(m.refunds, ids[i])
+		m.removedrefunds[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedRefunds returns the removed IDs of the "refunds" edge to the Refund entity.
+func (m *PaymentMutation) RemovedRefundsIDs() (ids []string) {
+	for id := range m.removedrefunds {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// RefundsIDs returns the "refunds" edge IDs in the mutation.
+func (m *PaymentMutation) RefundsIDs() (ids []string) {
+	for id := range m.refunds {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetRefunds resets all changes to the "refunds" edge.
+func (m *PaymentMutation) ResetRefunds() {
+	m.refunds = nil
+	m.clearedrefunds = false
+	m.removedrefunds = nil
 }
 
 // Where appends a list predicates to the PaymentMutation builder.
@@ -62063,8 +64426,8 @@ func (m *PaymentMutation) Fields() []string {
 	if m.amount != nil {
 		fields = append(fields, payment.FieldAmount)
 	}
-	if m.invoice != nil {
-		fields = append(fields, payment.FieldInvoiceID)
+	if m.claim_id != nil {
+		fields = append(fields, payment.FieldClaimID)
 	}
 	if m.allocated != nil {
 		fields = append(fields, payment.FieldAllocated)
@@ -62102,8 +64465,8 @@ func (m *PaymentMutation) Field(name string) (ent.Value, bool) {
 		return m.Method()
 	case payment.FieldAmount:
 		return m.Amount()
-	case payment.FieldInvoiceID:
-		return m.InvoiceID()
+	case payment.FieldClaimID:
+		return m.ClaimID()
 	case payment.FieldAllocated:
 		return m.Allocated()
 	case payment.FieldCredited:
@@ -62135,8 +64498,8 @@ func (m *PaymentMutation) OldField(ctx context.Context, name string) (ent.Value,
 		return m.OldMethod(ctx)
 	case payment.FieldAmount:
 		return m.OldAmount(ctx)
-	case payment.FieldInvoiceID:
-		return m.OldInvoiceID(ctx)
+	case payment.FieldClaimID:
+		return m.OldClaimID(ctx)
 	case payment.FieldAllocated:
 		return m.OldAllocated(ctx)
 	case payment.FieldCredited:
@@ -62193,12 +64556,12 @@ func (m *PaymentMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetAmount(v)
 		return nil
-	case payment.FieldInvoiceID:
+	case payment.FieldClaimID:
 		v, ok := value.(string)
 		if !ok {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
-		m.SetInvoiceID(v)
+		m.SetClaimID(v)
 		return nil
 	case payment.FieldAllocated:
 		v, ok := value.(int64)
@@ -62311,8 +64674,8 @@ func (m *PaymentMutation) AddField(name string, value ent.Value) error {
 // mutation.
 func (m *PaymentMutation) ClearedFields() []string {
 	var fields []string
-	if m.FieldCleared(payment.FieldInvoiceID) {
-		fields = append(fields, payment.FieldInvoiceID)
+	if m.FieldCleared(payment.FieldClaimID) {
+		fields = append(fields, payment.FieldClaimID)
 	}
 	if m.FieldCleared(payment.FieldReference) {
 		fields = append(fields, payment.FieldReference)
@@ -62331,8 +64694,8 @@ func (m *PaymentMutation) FieldCleared(name string) bool {
 // error if the field is not defined in the schema.
 func (m *PaymentMutation) ClearField(name string) error {
 	switch name {
-	case payment.FieldInvoiceID:
-		m.ClearInvoiceID()
+	case payment.FieldClaimID:
+		m.ClearClaimID()
 		return nil
 	case payment.FieldReference:
 		m.ClearReference()
@@ -62360,8 +64723,8 @@ func (m *PaymentMutation) ResetField(name string) error {
 	case payment.FieldAmount:
 		m.ResetAmount()
 		return nil
-	case payment.FieldInvoiceID:
-		m.ResetInvoiceID()
+	case payment.FieldClaimID:
+		m.ResetClaimID()
 		return nil
 	case payment.FieldAllocated:
 		m.ResetAllocated()
@@ -62387,12 +64750,15 @@ func (m *PaymentMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *PaymentMutation) AddedEdges() []string {
-	edges := make([]string, 0, 2)
+	edges := make([]string, 0, 3)
 	if m.patient != nil {
 		edges = append(edges, payment.EdgePatient)
 	}
-	if m.invoice != nil {
-		edges = append(edges, payment.EdgeInvoice)
+	if m.allocations != nil {
+		edges = append(edges, payment.EdgeAllocations)
+	}
+	if m.refunds != nil {
+		edges = append(edges, payment.EdgeRefunds)
 	}
 	return edges
 }
@@ -62405,34 +64771,65 @@ func (m *PaymentMutation) AddedIDs(name string) []ent.Value {
 		if id := m.patient; id != nil {
 			return []ent.Value{*id}
 		}
-	case payment.EdgeInvoice:
-		if id := m.invoice; id != nil {
-			return []ent.Value{*id}
+	case payment.EdgeAllocations:
+		ids := make([]ent.Value, 0, len(m.allocations))
+		for id := range m.allocations {
+			ids = append(ids, id)
 		}
+		return ids
+	case payment.EdgeRefunds:
+		ids := make([]ent.Value, 0, len(m.refunds))
+		for id := range m.refunds {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *PaymentMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 2)
+	edges := make([]string, 0, 3)
+	if m.removedallocations != nil {
+		edges = append(edges, payment.EdgeAllocations)
+	}
+	if m.removedrefunds != nil {
+		edges = append(edges, payment.EdgeRefunds)
+	}
 	return edges
 }
 
 // RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
 // the given name in this mutation.
 func (m *PaymentMutation) RemovedIDs(name string) []ent.Value {
+	switch name {
+	case payment.EdgeAllocations:
+		ids := make([]ent.Value, 0, len(m.removedallocations))
+		for id := range m.removedallocations {
+			ids = append(ids, id)
+		}
+		return ids
+	case payment.EdgeRefunds:
+		ids := make([]ent.Value, 0, len(m.removedrefunds))
+		for id := range m.removedrefunds {
+			ids = append(ids, id)
+		}
+		return ids
+	}
 	return nil
 }
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *PaymentMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 2)
+	edges := make([]string, 0, 3)
 	if m.clearedpatient {
 		edges = append(edges, payment.EdgePatient)
 	}
-	if m.clearedinvoice {
-		edges = append(edges, payment.EdgeInvoice)
+	if m.clearedallocations {
+		edges = append(edges, payment.EdgeAllocations)
+	}
+	if m.clearedrefunds {
+		edges = append(edges, payment.EdgeRefunds)
 	}
 	return edges
 }
@@ -62443,8 +64840,10 @@ func (m *PaymentMutation) EdgeCleared(name string) bool {
 	switch name {
 	case payment.EdgePatient:
 		return m.clearedpatient
-	case payment.EdgeInvoice:
-		return m.clearedinvoice
+	case payment.EdgeAllocations:
+		return m.clearedallocations
+	case payment.EdgeRefunds:
+		return m.clearedrefunds
 	}
 	return false
 }
@@ -62455,9 +64854,6 @@ func (m *PaymentMutation) ClearEdge(name string) error {
 	switch name {
 	case payment.EdgePatient:
 		m.ClearPatient()
-		return nil
-	case payment.EdgeInvoice:
-		m.ClearInvoice()
 		return nil
 	}
 	return fmt.Errorf("unknown Payment unique edge %s", name)
@@ -62470,11 +64866,885 @@ func (m *PaymentMutation) ResetEdge(name string) error {
 	case payment.EdgePatient:
 		m.ResetPatient()
 		return nil
-	case payment.EdgeInvoice:
-		m.ResetInvoice()
+	case payment.EdgeAllocations:
+		m.ResetAllocations()
+		return nil
+	case payment.EdgeRefunds:
+		m.ResetRefunds()
 		return nil
 	}
 	return fmt.Errorf("unknown Payment edge %s", name)
+}
+
+// PaymentAllocationMutation represents an operation that mutates the PaymentAllocation nodes in the graph.
+type PaymentAllocationMutation struct {
+	config
+	op             Op
+	typ            string
+	id             *string
+	created_at     *time.Time
+	updated_at     *time.Time
+	amount         *int64
+	addamount      *int64
+	refunded       *int64
+	addrefunded    *int64
+	clearedFields  map[string]struct{}
+	patient        *string
+	clearedpatient bool
+	payment        *string
+	clearedpayment bool
+	invoice        *string
+	clearedinvoice bool
+	done           bool
+	oldValue       func(context.Context) (*PaymentAllocation, error)
+	predicates     []predicate.PaymentAllocation
+}
+
+var _ ent.Mutation = (*PaymentAllocationMutation)(nil)
+
+// paymentallocationOption allows management of the mutation configuration using functional options.
+type paymentallocationOption func(*PaymentAllocationMutation)
+
+// newPaymentAllocationMutation creates new mutation for the PaymentAllocation entity.
+func newPaymentAllocationMutation(c config, op Op, opts ...paymentallocationOption) *PaymentAllocationMutation {
+	m := &PaymentAllocationMutation{
+		config:        c,
+		op:            op,
+		typ:           TypePaymentAllocation,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withPaymentAllocationID sets the ID field of the mutation.
+func withPaymentAllocationID(id string) paymentallocationOption {
+	return func(m *PaymentAllocationMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *PaymentAllocation
+		)
+		m.oldValue = func(ctx context.Context) (*PaymentAllocation, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().PaymentAllocation.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withPaymentAllocation sets the old PaymentAllocation of the mutation.
+func withPaymentAllocation(node *PaymentAllocation) paymentallocationOption {
+	return func(m *PaymentAllocationMutation) {
+		m.oldValue = func(context.Context) (*PaymentAllocation, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m PaymentAllocationMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m PaymentAllocationMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of PaymentAllocation entities.
+func (m *PaymentAllocationMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *PaymentAllocationMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *PaymentAllocationMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().PaymentAllocation.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *PaymentAllocationMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *PaymentAllocationMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the PaymentAllocation entity.
+// If the PaymentAllocation object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentAllocationMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *PaymentAllocationMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *PaymentAllocationMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *PaymentAllocationMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the PaymentAllocation entity.
+// If the PaymentAllocation object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentAllocationMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *PaymentAllocationMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetPatientID sets the "patient_id" field.
+func (m *PaymentAllocationMutation) SetPatientID(s string) {
+	m.patient = &s
+}
+
+// PatientID returns the value of the "patient_id" field in the mutation.
+func (m *PaymentAllocationMutation) PatientID() (r string, exists bool) {
+	v := m.patient
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPatientID returns the old "patient_id" field's value of the PaymentAllocation entity.
+// If the PaymentAllocation object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentAllocationMutation) OldPatientID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPatientID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPatientID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPatientID: %w", err)
+	}
+	return oldValue.PatientID, nil
+}
+
+// ResetPatientID resets all changes to the "patient_id" field.
+func (m *PaymentAllocationMutation) ResetPatientID() {
+	m.patient = nil
+}
+
+// SetPaymentID sets the "payment_id" field.
+func (m *PaymentAllocationMutation) SetPaymentID(s string) {
+	m.payment = &s
+}
+
+// PaymentID returns the value of the "payment_id" field in the mutation.
+func (m *PaymentAllocationMutation) PaymentID() (r string, exists bool) {
+	v := m.payment
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPaymentID returns the old "payment_id" field's value of the PaymentAllocation entity.
+// If the PaymentAllocation object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentAllocationMutation) OldPaymentID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPaymentID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPaymentID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPaymentID: %w", err)
+	}
+	return oldValue.PaymentID, nil
+}
+
+// ResetPaymentID resets all changes to the "payment_id" field.
+func (m *PaymentAllocationMutation) ResetPaymentID() {
+	m.payment = nil
+}
+
+// SetInvoiceID sets the "invoice_id" field.
+func (m *PaymentAllocationMutation) SetInvoiceID(s string) {
+	m.invoice = &s
+}
+
+// InvoiceID returns the value of the "invoice_id" field in the mutation.
+func (m *PaymentAllocationMutation) InvoiceID() (r string, exists bool) {
+	v := m.invoice
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldInvoiceID returns the old "invoice_id" field's value of the PaymentAllocation entity.
+// If the PaymentAllocation object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentAllocationMutation) OldInvoiceID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldInvoiceID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldInvoiceID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldInvoiceID: %w", err)
+	}
+	return oldValue.InvoiceID, nil
+}
+
+// ResetInvoiceID resets all changes to the "invoice_id" field.
+func (m *PaymentAllocationMutation) ResetInvoiceID() {
+	m.invoice = nil
+}
+
+// SetAmount sets the "amount" field.
+func (m *PaymentAllocationMutation) SetAmount(i int64) {
+	m.amount = &i
+	m.addamount = nil
+}
+
+// Amount returns the value of the "amount" field in the mutation.
+func (m *PaymentAllocationMutation) Amount() (r int64, exists bool) {
+	v := m.amount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAmount returns the old "amount" field's value of the PaymentAllocation entity.
+// If the PaymentAllocation object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentAllocationMutation) OldAmount(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAmount is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAmount requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAmount: %w", err)
+	}
+	return oldValue.Amount, nil
+}
+
+// AddAmount adds i to the "amount" field.
+func (m *PaymentAllocationMutation) AddAmount(i int64) {
+	if m.addamount != nil {
+		*m.addamount += i
+	} else {
+		m.addamount = &i
+	}
+}
+
+// AddedAmount returns the value that was added to the "amount" field in this mutation.
+func (m *PaymentAllocationMutation) AddedAmount() (r int64, exists bool) {
+	v := m.addamount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetAmount resets all changes to the "amount" field.
+func (m *PaymentAllocationMutation) ResetAmount() {
+	m.amount = nil
+	m.addamount = nil
+}
+
+// SetRefunded sets the "refunded" field.
+func (m *PaymentAllocationMutation) SetRefunded(i int64) {
+	m.refunded = &i
+	m.addrefunded = nil
+}
+
+// Refunded returns the value of the "refunded" field in the mutation.
+func (m *PaymentAllocationMutation) Refunded() (r int64, exists bool) {
+	v := m.refunded
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRefunded returns the old "refunded" field's value of the PaymentAllocation entity.
+// If the PaymentAllocation object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentAllocationMutation) OldRefunded(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRefunded is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRefunded requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRefunded: %w", err)
+	}
+	return oldValue.Refunded, nil
+}
+
+// AddRefunded adds i to the "refunded" field.
+func (m *PaymentAllocationMutation) AddRefunded(i int64) {
+	if m.addrefunded != nil {
+		*m.addrefunded += i
+	} else {
+		m.addrefunded = &i
+	}
+}
+
+// AddedRefunded returns the value that was added to the "refunded" field in this mutation.
+func (m *PaymentAllocationMutation) AddedRefunded() (r int64, exists bool) {
+	v := m.addrefunded
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetRefunded resets all changes to the "refunded" field.
+func (m *PaymentAllocationMutation) ResetRefunded() {
+	m.refunded = nil
+	m.addrefunded = nil
+}
+
+// ClearPatient clears the "patient" edge to the Patient entity.
+func (m *PaymentAllocationMutation) ClearPatient() {
+	m.clearedpatient = true
+	m.clearedFields[paymentallocation.FieldPatientID] = struct{}{}
+}
+
+// PatientCleared reports if the "patient" edge to the Patient entity was cleared.
+func (m *PaymentAllocationMutation) PatientCleared() bool {
+	return m.clearedpatient
+}
+
+// PatientIDs returns the "patient" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// PatientID instead. It exists only for internal usage by the builders.
+func (m *PaymentAllocationMutation) PatientIDs() (ids []string) {
+	if id := m.patient; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetPatient resets all changes to the "patient" edge.
+func (m *PaymentAllocationMutation) ResetPatient() {
+	m.patient = nil
+	m.clearedpatient = false
+}
+
+// ClearPayment clears the "payment" edge to the Payment entity.
+func (m *PaymentAllocationMutation) ClearPayment() {
+	m.clearedpayment = true
+	m.clearedFields[paymentallocation.FieldPaymentID] = struct{}{}
+}
+
+// PaymentCleared reports if the "payment" edge to the Payment entity was cleared.
+func (m *PaymentAllocationMutation) PaymentCleared() bool {
+	return m.clearedpayment
+}
+
+// PaymentIDs returns the "payment" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// PaymentID instead. It exists only for internal usage by the builders.
+func (m *PaymentAllocationMutation) PaymentIDs() (ids []string) {
+	if id := m.payment; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetPayment resets all changes to the "payment" edge.
+func (m *PaymentAllocationMutation) ResetPayment() {
+	m.payment = nil
+	m.clearedpayment = false
+}
+
+// ClearInvoice clears the "invoice" edge to the Invoice entity.
+func (m *PaymentAllocationMutation) ClearInvoice() {
+	m.clearedinvoice = true
+	m.clearedFields[paymentallocation.FieldInvoiceID] = struct{}{}
+}
+
+// InvoiceCleared reports if the "invoice" edge to the Invoice entity was cleared.
+func (m *PaymentAllocationMutation) InvoiceCleared() bool {
+	return m.clearedinvoice
+}
+
+// InvoiceIDs returns the "invoice" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// InvoiceID instead. It exists only for internal usage by the builders.
+func (m *PaymentAllocationMutation) InvoiceIDs() (ids []string) {
+	if id := m.invoice; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetInvoice resets all changes to the "invoice" edge.
+func (m *PaymentAllocationMutation) ResetInvoice() {
+	m.invoice = nil
+	m.clearedinvoice = false
+}
+
+// Where appends a list predicates to the PaymentAllocationMutation builder.
+func (m *PaymentAllocationMutation) Where(ps ...predicate.PaymentAllocation) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the PaymentAllocationMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *PaymentAllocationMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.PaymentAllocation, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *PaymentAllocationMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *PaymentAllocationMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (PaymentAllocation).
+func (m *PaymentAllocationMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *PaymentAllocationMutation) Fields() []string {
+	fields := make([]string, 0, 7)
+	if m.created_at != nil {
+		fields = append(fields, paymentallocation.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, paymentallocation.FieldUpdatedAt)
+	}
+	if m.patient != nil {
+		fields = append(fields, paymentallocation.FieldPatientID)
+	}
+	if m.payment != nil {
+		fields = append(fields, paymentallocation.FieldPaymentID)
+	}
+	if m.invoice != nil {
+		fields = append(fields, paymentallocation.FieldInvoiceID)
+	}
+	if m.amount != nil {
+		fields = append(fields, paymentallocation.FieldAmount)
+	}
+	if m.refunded != nil {
+		fields = append(fields, paymentallocation.FieldRefunded)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *PaymentAllocationMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case paymentallocation.FieldCreatedAt:
+		return m.CreatedAt()
+	case paymentallocation.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case paymentallocation.FieldPatientID:
+		return m.PatientID()
+	case paymentallocation.FieldPaymentID:
+		return m.PaymentID()
+	case paymentallocation.FieldInvoiceID:
+		return m.InvoiceID()
+	case paymentallocation.FieldAmount:
+		return m.Amount()
+	case paymentallocation.FieldRefunded:
+		return m.Refunded()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *PaymentAllocationMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case paymentallocation.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case paymentallocation.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case paymentallocation.FieldPatientID:
+		return m.OldPatientID(ctx)
+	case paymentallocation.FieldPaymentID:
+		return m.OldPaymentID(ctx)
+	case paymentallocation.FieldInvoiceID:
+		return m.OldInvoiceID(ctx)
+	case paymentallocation.FieldAmount:
+		return m.OldAmount(ctx)
+	case paymentallocation.FieldRefunded:
+		return m.OldRefunded(ctx)
+	}
+	return nil, fmt.Errorf("unknown PaymentAllocation field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *PaymentAllocationMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case paymentallocation.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case paymentallocation.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case paymentallocation.FieldPatientID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPatientID(v)
+		return nil
+	case paymentallocation.FieldPaymentID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPaymentID(v)
+		return nil
+	case paymentallocation.FieldInvoiceID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetInvoiceID(v)
+		return nil
+	case paymentallocation.FieldAmount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAmount(v)
+		return nil
+	case paymentallocation.FieldRefunded:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRefunded(v)
+		return nil
+	}
+	return fmt.Errorf("unknown PaymentAllocation field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *PaymentAllocationMutation) AddedFields() []string {
+	var fields []string
+	if m.addamount != nil {
+		fields = append(fields, paymentallocation.FieldAmount)
+	}
+	if m.addrefunded != nil {
+		fields = append(fields, paymentallocation.FieldRefunded)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *PaymentAllocationMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case paymentallocation.FieldAmount:
+		return m.AddedAmount()
+	case paymentallocation.FieldRefunded:
+		return m.AddedRefunded()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *PaymentAllocationMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case paymentallocation.FieldAmount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddAmount(v)
+		return nil
+	case paymentallocation.FieldRefunded:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddRefunded(v)
+		return nil
+	}
+	return fmt.Errorf("unknown PaymentAllocation numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *PaymentAllocationMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *PaymentAllocationMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *PaymentAllocationMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown PaymentAllocation nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *PaymentAllocationMutation) ResetField(name string) error {
+	switch name {
+	case paymentallocation.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case paymentallocation.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case paymentallocation.FieldPatientID:
+		m.ResetPatientID()
+		return nil
+	case paymentallocation.FieldPaymentID:
+		m.ResetPaymentID()
+		return nil
+	case paymentallocation.FieldInvoiceID:
+		m.ResetInvoiceID()
+		return nil
+	case paymentallocation.FieldAmount:
+		m.ResetAmount()
+		return nil
+	case paymentallocation.FieldRefunded:
+		m.ResetRefunded()
+		return nil
+	}
+	return fmt.Errorf("unknown PaymentAllocation field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *PaymentAllocationMutation) AddedEdges() []string {
+	edges := make([]string, 0, 3)
+	if m.patient != nil {
+		edges = append(edges, paymentallocation.EdgePatient)
+	}
+	if m.payment != nil {
+		edges = append(edges, paymentallocation.EdgePayment)
+	}
+	if m.invoice != nil {
+		edges = append(edges, paymentallocation.EdgeInvoice)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *PaymentAllocationMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case paymentallocation.EdgePatient:
+		if id := m.patient; id != nil {
+			return []ent.Value{*id}
+		}
+	case paymentallocation.EdgePayment:
+		if id := m.payment; id != nil {
+			return []ent.Value{*id}
+		}
+	case paymentallocation.EdgeInvoice:
+		if id := m.invoice; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *PaymentAllocationMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 3)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *PaymentAllocationMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *PaymentAllocationMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 3)
+	if m.clearedpatient {
+		edges = append(edges, paymentallocation.EdgePatient)
+	}
+	if m.clearedpayment {
+		edges = append(edges, paymentallocation.EdgePayment)
+	}
+	if m.clearedinvoice {
+		edges = append(edges, paymentallocation.EdgeInvoice)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *PaymentAllocationMutation) EdgeCleared(name string) bool {
+	switch name {
+	case paymentallocation.EdgePatient:
+		return m.clearedpatient
+	case paymentallocation.EdgePayment:
+		return m.clearedpayment
+	case paymentallocation.EdgeInvoice:
+		return m.clearedinvoice
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *PaymentAllocationMutation) ClearEdge(name string) error {
+	switch name {
+	case paymentallocation.EdgePatient:
+		m.ClearPatient()
+		return nil
+	case paymentallocation.EdgePayment:
+		m.ClearPayment()
+		return nil
+	case paymentallocation.EdgeInvoice:
+		m.ClearInvoice()
+		return nil
+	}
+	return fmt.Errorf("unknown PaymentAllocation unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *PaymentAllocationMutation) ResetEdge(name string) error {
+	switch name {
+	case paymentallocation.EdgePatient:
+		m.ResetPatient()
+		return nil
+	case paymentallocation.EdgePayment:
+		m.ResetPayment()
+		return nil
+	case paymentallocation.EdgeInvoice:
+		m.ResetInvoice()
+		return nil
+	}
+	return fmt.Errorf("unknown PaymentAllocation edge %s", name)
 }
 
 // PlanVersionMutation represents an operation that mutates the PlanVersion nodes in the graph.
@@ -68858,6 +72128,1055 @@ func (m *ReferralMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown Referral edge %s", name)
+}
+
+// RefundMutation represents an operation that mutates the Refund nodes in the graph.
+type RefundMutation struct {
+	config
+	op              Op
+	typ             string
+	id              *string
+	created_at      *time.Time
+	updated_at      *time.Time
+	invoice_id      *string
+	method          *refund.Method
+	amount          *int64
+	addamount       *int64
+	reason          *string
+	idempotency_key *string
+	refunded_by_id  *string
+	refunded_at     *time.Time
+	clearedFields   map[string]struct{}
+	patient         *string
+	clearedpatient  bool
+	payment         *string
+	clearedpayment  bool
+	done            bool
+	oldValue        func(context.Context) (*Refund, error)
+	predicates      []predicate.Refund
+}
+
+var _ ent.Mutation = (*RefundMutation)(nil)
+
+// refundOption allows management of the mutation configuration using functional options.
+type refundOption func(*RefundMutation)
+
+// newRefundMutation creates new mutation for the Refund entity.
+func newRefundMutation(c config, op Op, opts ...refundOption) *RefundMutation {
+	m := &RefundMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeRefund,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withRefundID sets the ID field of the mutation.
+func withRefundID(id string) refundOption {
+	return func(m *RefundMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *Refund
+		)
+		m.oldValue = func(ctx context.Context) (*Refund, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().Refund.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withRefund sets the old Refund of the mutation.
+func withRefund(node *Refund) refundOption {
+	return func(m *RefundMutation) {
+		m.oldValue = func(context.Context) (*Refund, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m RefundMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m RefundMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of Refund entities.
+func (m *RefundMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *RefundMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *RefundMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().Refund.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *RefundMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *RefundMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the Refund entity.
+// If the Refund object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RefundMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *RefundMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *RefundMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *RefundMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the Refund entity.
+// If the Refund object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RefundMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *RefundMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetPatientID sets the "patient_id" field.
+func (m *RefundMutation) SetPatientID(s string) {
+	m.patient = &s
+}
+
+// PatientID returns the value of the "patient_id" field in the mutation.
+func (m *RefundMutation) PatientID() (r string, exists bool) {
+	v := m.patient
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPatientID returns the old "patient_id" field's value of the Refund entity.
+// If the Refund object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RefundMutation) OldPatientID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPatientID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPatientID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPatientID: %w", err)
+	}
+	return oldValue.PatientID, nil
+}
+
+// ResetPatientID resets all changes to the "patient_id" field.
+func (m *RefundMutation) ResetPatientID() {
+	m.patient = nil
+}
+
+// SetPaymentID sets the "payment_id" field.
+func (m *RefundMutation) SetPaymentID(s string) {
+	m.payment = &s
+}
+
+// PaymentID returns the value of the "payment_id" field in the mutation.
+func (m *RefundMutation) PaymentID() (r string, exists bool) {
+	v := m.payment
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPaymentID returns the old "payment_id" field's value of the Refund entity.
+// If the Refund object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RefundMutation) OldPaymentID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPaymentID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPaymentID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPaymentID: %w", err)
+	}
+	return oldValue.PaymentID, nil
+}
+
+// ClearPaymentID clears the value of the "payment_id" field.
+func (m *RefundMutation) ClearPaymentID() {
+	m.payment = nil
+	m.clearedFields[refund.FieldPaymentID] = struct{}{}
+}
+
+// PaymentIDCleared returns if the "payment_id" field was cleared in this mutation.
+func (m *RefundMutation) PaymentIDCleared() bool {
+	_, ok := m.clearedFields[refund.FieldPaymentID]
+	return ok
+}
+
+// ResetPaymentID resets all changes to the "payment_id" field.
+func (m *RefundMutation) ResetPaymentID() {
+	m.payment = nil
+	delete(m.clearedFields, refund.FieldPaymentID)
+}
+
+// SetInvoiceID sets the "invoice_id" field.
+func (m *RefundMutation) SetInvoiceID(s string) {
+	m.invoice_id = &s
+}
+
+// InvoiceID returns the value of the "invoice_id" field in the mutation.
+func (m *RefundMutation) InvoiceID() (r string, exists bool) {
+	v := m.invoice_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldInvoiceID returns the old "invoice_id" field's value of the Refund entity.
+// If the Refund object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RefundMutation) OldInvoiceID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldInvoiceID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldInvoiceID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldInvoiceID: %w", err)
+	}
+	return oldValue.InvoiceID, nil
+}
+
+// ClearInvoiceID clears the value of the "invoice_id" field.
+func (m *RefundMutation) ClearInvoiceID() {
+	m.invoice_id = nil
+	m.clearedFields[refund.FieldInvoiceID] = struct{}{}
+}
+
+// InvoiceIDCleared returns if the "invoice_id" field was cleared in this mutation.
+func (m *RefundMutation) InvoiceIDCleared() bool {
+	_, ok := m.clearedFields[refund.FieldInvoiceID]
+	return ok
+}
+
+// ResetInvoiceID resets all changes to the "invoice_id" field.
+func (m *RefundMutation) ResetInvoiceID() {
+	m.invoice_id = nil
+	delete(m.clearedFields, refund.FieldInvoiceID)
+}
+
+// SetMethod sets the "method" field.
+func (m *RefundMutation) SetMethod(r refund.Method) {
+	m.method = &r
+}
+
+// Method returns the value of the "method" field in the mutation.
+func (m *RefundMutation) Method() (r refund.Method, exists bool) {
+	v := m.method
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMethod returns the old "method" field's value of the Refund entity.
+// If the Refund object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RefundMutation) OldMethod(ctx context.Context) (v refund.Method, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMethod is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMethod requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMethod: %w", err)
+	}
+	return oldValue.Method, nil
+}
+
+// ResetMethod resets all changes to the "method" field.
+func (m *RefundMutation) ResetMethod() {
+	m.method = nil
+}
+
+// SetAmount sets the "amount" field.
+func (m *RefundMutation) SetAmount(i int64) {
+	m.amount = &i
+	m.addamount = nil
+}
+
+// Amount returns the value of the "amount" field in the mutation.
+func (m *RefundMutation) Amount() (r int64, exists bool) {
+	v := m.amount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAmount returns the old "amount" field's value of the Refund entity.
+// If the Refund object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RefundMutation) OldAmount(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAmount is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAmount requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAmount: %w", err)
+	}
+	return oldValue.Amount, nil
+}
+
+// AddAmount adds i to the "amount" field.
+func (m *RefundMutation) AddAmount(i int64) {
+	if m.addamount != nil {
+		*m.addamount += i
+	} else {
+		m.addamount = &i
+	}
+}
+
+// AddedAmount returns the value that was added to the "amount" field in this mutation.
+func (m *RefundMutation) AddedAmount() (r int64, exists bool) {
+	v := m.addamount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetAmount resets all changes to the "amount" field.
+func (m *RefundMutation) ResetAmount() {
+	m.amount = nil
+	m.addamount = nil
+}
+
+// SetReason sets the "reason" field.
+func (m *RefundMutation) SetReason(s string) {
+	m.reason = &s
+}
+
+// Reason returns the value of the "reason" field in the mutation.
+func (m *RefundMutation) Reason() (r string, exists bool) {
+	v := m.reason
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReason returns the old "reason" field's value of the Refund entity.
+// If the Refund object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RefundMutation) OldReason(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReason is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReason requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReason: %w", err)
+	}
+	return oldValue.Reason, nil
+}
+
+// ResetReason resets all changes to the "reason" field.
+func (m *RefundMutation) ResetReason() {
+	m.reason = nil
+}
+
+// SetIdempotencyKey sets the "idempotency_key" field.
+func (m *RefundMutation) SetIdempotencyKey(s string) {
+	m.idempotency_key = &s
+}
+
+// IdempotencyKey returns the value of the "idempotency_key" field in the mutation.
+func (m *RefundMutation) IdempotencyKey() (r string, exists bool) {
+	v := m.idempotency_key
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldIdempotencyKey returns the old "idempotency_key" field's value of the Refund entity.
+// If the Refund object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RefundMutation) OldIdempotencyKey(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldIdempotencyKey is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldIdempotencyKey requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldIdempotencyKey: %w", err)
+	}
+	return oldValue.IdempotencyKey, nil
+}
+
+// ResetIdempotencyKey resets all changes to the "idempotency_key" field.
+func (m *RefundMutation) ResetIdempotencyKey() {
+	m.idempotency_key = nil
+}
+
+// SetRefundedByID sets the "refunded_by_id" field.
+func (m *RefundMutation) SetRefundedByID(s string) {
+	m.refunded_by_id = &s
+}
+
+// RefundedByID returns the value of the "refunded_by_id" field in the mutation.
+func (m *RefundMutation) RefundedByID() (r string, exists bool) {
+	v := m.refunded_by_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRefundedByID returns the old "refunded_by_id" field's value of the Refund entity.
+// If the Refund object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RefundMutation) OldRefundedByID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRefundedByID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRefundedByID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRefundedByID: %w", err)
+	}
+	return oldValue.RefundedByID, nil
+}
+
+// ResetRefundedByID resets all changes to the "refunded_by_id" field.
+func (m *RefundMutation) ResetRefundedByID() {
+	m.refunded_by_id = nil
+}
+
+// SetRefundedAt sets the "refunded_at" field.
+func (m *RefundMutation) SetRefundedAt(t time.Time) {
+	m.refunded_at = &t
+}
+
+// RefundedAt returns the value of the "refunded_at" field in the mutation.
+func (m *RefundMutation) RefundedAt() (r time.Time, exists bool) {
+	v := m.refunded_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRefundedAt returns the old "refunded_at" field's value of the Refund entity.
+// If the Refund object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RefundMutation) OldRefundedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRefundedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRefundedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRefundedAt: %w", err)
+	}
+	return oldValue.RefundedAt, nil
+}
+
+// ResetRefundedAt resets all changes to the "refunded_at" field.
+func (m *RefundMutation) ResetRefundedAt() {
+	m.refunded_at = nil
+}
+
+// ClearPatient clears the "patient" edge to the Patient entity.
+func (m *RefundMutation) ClearPatient() {
+	m.clearedpatient = true
+	m.clearedFields[refund.FieldPatientID] = struct{}{}
+}
+
+// PatientCleared reports if the "patient" edge to the Patient entity was cleared.
+func (m *RefundMutation) PatientCleared() bool {
+	return m.clearedpatient
+}
+
+// PatientIDs returns the "patient" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// PatientID instead. It exists only for internal usage by the builders.
+func (m *RefundMutation) PatientIDs() (ids []string) {
+	if id := m.patient; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetPatient resets all changes to the "patient" edge.
+func (m *RefundMutation) ResetPatient() {
+	m.patient = nil
+	m.clearedpatient = false
+}
+
+// ClearPayment clears the "payment" edge to the Payment entity.
+func (m *RefundMutation) ClearPayment() {
+	m.clearedpayment = true
+	m.clearedFields[refund.FieldPaymentID] = struct{}{}
+}
+
+// PaymentCleared reports if the "payment" edge to the Payment entity was cleared.
+func (m *RefundMutation) PaymentCleared() bool {
+	return m.PaymentIDCleared() || m.clearedpayment
+}
+
+// PaymentIDs returns the "payment" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// PaymentID instead. It exists only for internal usage by the builders.
+func (m *RefundMutation) PaymentIDs() (ids []string) {
+	if id := m.payment; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetPayment resets all changes to the "payment" edge.
+func (m *RefundMutation) ResetPayment() {
+	m.payment = nil
+	m.clearedpayment = false
+}
+
+// Where appends a list predicates to the RefundMutation builder.
+func (m *RefundMutation) Where(ps ...predicate.Refund) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the RefundMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *RefundMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.Refund, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *RefundMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *RefundMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (Refund).
+func (m *RefundMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *RefundMutation) Fields() []string {
+	fields := make([]string, 0, 11)
+	if m.created_at != nil {
+		fields = append(fields, refund.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, refund.FieldUpdatedAt)
+	}
+	if m.patient != nil {
+		fields = append(fields, refund.FieldPatientID)
+	}
+	if m.payment != nil {
+		fields = append(fields, refund.FieldPaymentID)
+	}
+	if m.invoice_id != nil {
+		fields = append(fields, refund.FieldInvoiceID)
+	}
+	if m.method != nil {
+		fields = append(fields, refund.FieldMethod)
+	}
+	if m.amount != nil {
+		fields = append(fields, refund.FieldAmount)
+	}
+	if m.reason != nil {
+		fields = append(fields, refund.FieldReason)
+	}
+	if m.idempotency_key != nil {
+		fields = append(fields, refund.FieldIdempotencyKey)
+	}
+	if m.refunded_by_id != nil {
+		fields = append(fields, refund.FieldRefundedByID)
+	}
+	if m.refunded_at != nil {
+		fields = append(fields, refund.FieldRefundedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *RefundMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case refund.FieldCreatedAt:
+		return m.CreatedAt()
+	case refund.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case refund.FieldPatientID:
+		return m.PatientID()
+	case refund.FieldPaymentID:
+		return m.PaymentID()
+	case refund.FieldInvoiceID:
+		return m.InvoiceID()
+	case refund.FieldMethod:
+		return m.Method()
+	case refund.FieldAmount:
+		return m.Amount()
+	case refund.FieldReason:
+		return m.Reason()
+	case refund.FieldIdempotencyKey:
+		return m.IdempotencyKey()
+	case refund.FieldRefundedByID:
+		return m.RefundedByID()
+	case refund.FieldRefundedAt:
+		return m.RefundedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *RefundMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case refund.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case refund.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case refund.FieldPatientID:
+		return m.OldPatientID(ctx)
+	case refund.FieldPaymentID:
+		return m.OldPaymentID(ctx)
+	case refund.FieldInvoiceID:
+		return m.OldInvoiceID(ctx)
+	case refund.FieldMethod:
+		return m.OldMethod(ctx)
+	case refund.FieldAmount:
+		return m.OldAmount(ctx)
+	case refund.FieldReason:
+		return m.OldReason(ctx)
+	case refund.FieldIdempotencyKey:
+		return m.OldIdempotencyKey(ctx)
+	case refund.FieldRefundedByID:
+		return m.OldRefundedByID(ctx)
+	case refund.FieldRefundedAt:
+		return m.OldRefundedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown Refund field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *RefundMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case refund.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case refund.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case refund.FieldPatientID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPatientID(v)
+		return nil
+	case refund.FieldPaymentID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPaymentID(v)
+		return nil
+	case refund.FieldInvoiceID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetInvoiceID(v)
+		return nil
+	case refund.FieldMethod:
+		v, ok := value.(refund.Method)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMethod(v)
+		return nil
+	case refund.FieldAmount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAmount(v)
+		return nil
+	case refund.FieldReason:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReason(v)
+		return nil
+	case refund.FieldIdempotencyKey:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetIdempotencyKey(v)
+		return nil
+	case refund.FieldRefundedByID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRefundedByID(v)
+		return nil
+	case refund.FieldRefundedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRefundedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Refund field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *RefundMutation) AddedFields() []string {
+	var fields []string
+	if m.addamount != nil {
+		fields = append(fields, refund.FieldAmount)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *RefundMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case refund.FieldAmount:
+		return m.AddedAmount()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *RefundMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case refund.FieldAmount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddAmount(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Refund numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *RefundMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(refund.FieldPaymentID) {
+		fields = append(fields, refund.FieldPaymentID)
+	}
+	if m.FieldCleared(refund.FieldInvoiceID) {
+		fields = append(fields, refund.FieldInvoiceID)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *RefundMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *RefundMutation) ClearField(name string) error {
+	switch name {
+	case refund.FieldPaymentID:
+		m.ClearPaymentID()
+		return nil
+	case refund.FieldInvoiceID:
+		m.ClearInvoiceID()
+		return nil
+	}
+	return fmt.Errorf("unknown Refund nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *RefundMutation) ResetField(name string) error {
+	switch name {
+	case refund.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case refund.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case refund.FieldPatientID:
+		m.ResetPatientID()
+		return nil
+	case refund.FieldPaymentID:
+		m.ResetPaymentID()
+		return nil
+	case refund.FieldInvoiceID:
+		m.ResetInvoiceID()
+		return nil
+	case refund.FieldMethod:
+		m.ResetMethod()
+		return nil
+	case refund.FieldAmount:
+		m.ResetAmount()
+		return nil
+	case refund.FieldReason:
+		m.ResetReason()
+		return nil
+	case refund.FieldIdempotencyKey:
+		m.ResetIdempotencyKey()
+		return nil
+	case refund.FieldRefundedByID:
+		m.ResetRefundedByID()
+		return nil
+	case refund.FieldRefundedAt:
+		m.ResetRefundedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown Refund field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *RefundMutation) AddedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.patient != nil {
+		edges = append(edges, refund.EdgePatient)
+	}
+	if m.payment != nil {
+		edges = append(edges, refund.EdgePayment)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *RefundMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case refund.EdgePatient:
+		if id := m.patient; id != nil {
+			return []ent.Value{*id}
+		}
+	case refund.EdgePayment:
+		if id := m.payment; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *RefundMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 2)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *RefundMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *RefundMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.clearedpatient {
+		edges = append(edges, refund.EdgePatient)
+	}
+	if m.clearedpayment {
+		edges = append(edges, refund.EdgePayment)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *RefundMutation) EdgeCleared(name string) bool {
+	switch name {
+	case refund.EdgePatient:
+		return m.clearedpatient
+	case refund.EdgePayment:
+		return m.clearedpayment
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *RefundMutation) ClearEdge(name string) error {
+	switch name {
+	case refund.EdgePatient:
+		m.ClearPatient()
+		return nil
+	case refund.EdgePayment:
+		m.ClearPayment()
+		return nil
+	}
+	return fmt.Errorf("unknown Refund unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *RefundMutation) ResetEdge(name string) error {
+	switch name {
+	case refund.EdgePatient:
+		m.ResetPatient()
+		return nil
+	case refund.EdgePayment:
+		m.ResetPayment()
+		return nil
+	}
+	return fmt.Errorf("unknown Refund edge %s", name)
 }
 
 // RoomMutation represents an operation that mutates the Room nodes in the graph.

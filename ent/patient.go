@@ -135,11 +135,17 @@ type PatientEdges struct {
 	Invoices []*Invoice `json:"invoices,omitempty"`
 	// Payments holds the value of the payments edge.
 	Payments []*Payment `json:"payments,omitempty"`
+	// PaymentAllocations holds the value of the payment_allocations edge.
+	PaymentAllocations []*PaymentAllocation `json:"payment_allocations,omitempty"`
+	// Refunds holds the value of the refunds edge.
+	Refunds []*Refund `json:"refunds,omitempty"`
+	// InvoiceAdjustments holds the value of the invoice_adjustments edge.
+	InvoiceAdjustments []*InvoiceAdjustment `json:"invoice_adjustments,omitempty"`
 	// BreakGlassAccesses holds the value of the break_glass_accesses edge.
 	BreakGlassAccesses []*BreakGlassAccess `json:"break_glass_accesses,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [34]bool
+	loadedTypes [37]bool
 	// totalCount holds the count of the edges above.
 	totalCount [20]map[string]int
 
@@ -174,6 +180,9 @@ type PatientEdges struct {
 	namedCharges            map[string][]*Charge
 	namedInvoices           map[string][]*Invoice
 	namedPayments           map[string][]*Payment
+	namedPaymentAllocations map[string][]*PaymentAllocation
+	namedRefunds            map[string][]*Refund
+	namedInvoiceAdjustments map[string][]*InvoiceAdjustment
 	namedBreakGlassAccesses map[string][]*BreakGlassAccess
 }
 
@@ -478,10 +487,37 @@ func (e PatientEdges) PaymentsOrErr() ([]*Payment, error) {
 	return nil, &NotLoadedError{edge: "payments"}
 }
 
+// PaymentAllocationsOrErr returns the PaymentAllocations value or an error if the edge
+// was not loaded in eager-loading.
+func (e PatientEdges) PaymentAllocationsOrErr() ([]*PaymentAllocation, error) {
+	if e.loadedTypes[33] {
+		return e.PaymentAllocations, nil
+	}
+	return nil, &NotLoadedError{edge: "payment_allocations"}
+}
+
+// RefundsOrErr returns the Refunds value or an error if the edge
+// was not loaded in eager-loading.
+func (e PatientEdges) RefundsOrErr() ([]*Refund, error) {
+	if e.loadedTypes[34] {
+		return e.Refunds, nil
+	}
+	return nil, &NotLoadedError{edge: "refunds"}
+}
+
+// InvoiceAdjustmentsOrErr returns the InvoiceAdjustments value or an error if the edge
+// was not loaded in eager-loading.
+func (e PatientEdges) InvoiceAdjustmentsOrErr() ([]*InvoiceAdjustment, error) {
+	if e.loadedTypes[35] {
+		return e.InvoiceAdjustments, nil
+	}
+	return nil, &NotLoadedError{edge: "invoice_adjustments"}
+}
+
 // BreakGlassAccessesOrErr returns the BreakGlassAccesses value or an error if the edge
 // was not loaded in eager-loading.
 func (e PatientEdges) BreakGlassAccessesOrErr() ([]*BreakGlassAccess, error) {
-	if e.loadedTypes[33] {
+	if e.loadedTypes[36] {
 		return e.BreakGlassAccesses, nil
 	}
 	return nil, &NotLoadedError{edge: "break_glass_accesses"}
@@ -841,6 +877,21 @@ func (_m *Patient) QueryInvoices() *InvoiceQuery {
 // QueryPayments queries the "payments" edge of the Patient entity.
 func (_m *Patient) QueryPayments() *PaymentQuery {
 	return NewPatientClient(_m.config).QueryPayments(_m)
+}
+
+// QueryPaymentAllocations queries the "payment_allocations" edge of the Patient entity.
+func (_m *Patient) QueryPaymentAllocations() *PaymentAllocationQuery {
+	return NewPatientClient(_m.config).QueryPaymentAllocations(_m)
+}
+
+// QueryRefunds queries the "refunds" edge of the Patient entity.
+func (_m *Patient) QueryRefunds() *RefundQuery {
+	return NewPatientClient(_m.config).QueryRefunds(_m)
+}
+
+// QueryInvoiceAdjustments queries the "invoice_adjustments" edge of the Patient entity.
+func (_m *Patient) QueryInvoiceAdjustments() *InvoiceAdjustmentQuery {
+	return NewPatientClient(_m.config).QueryInvoiceAdjustments(_m)
 }
 
 // QueryBreakGlassAccesses queries the "break_glass_accesses" edge of the Patient entity.
@@ -1704,6 +1755,78 @@ func (_m *Patient) appendNamedPayments(name string, edges ...*Payment) {
 		_m.Edges.namedPayments[name] = []*Payment{}
 	} else {
 		_m.Edges.namedPayments[name] = append(_m.Edges.namedPayments[name], edges...)
+	}
+}
+
+// NamedPaymentAllocations returns the PaymentAllocations named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Patient) NamedPaymentAllocations(name string) ([]*PaymentAllocation, error) {
+	if _m.Edges.namedPaymentAllocations == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedPaymentAllocations[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Patient) appendNamedPaymentAllocations(name string, edges ...*PaymentAllocation) {
+	if _m.Edges.namedPaymentAllocations == nil {
+		_m.Edges.namedPaymentAllocations = make(map[string][]*PaymentAllocation)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedPaymentAllocations[name] = []*PaymentAllocation{}
+	} else {
+		_m.Edges.namedPaymentAllocations[name] = append(_m.Edges.namedPaymentAllocations[name], edges...)
+	}
+}
+
+// NamedRefunds returns the Refunds named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Patient) NamedRefunds(name string) ([]*Refund, error) {
+	if _m.Edges.namedRefunds == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedRefunds[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Patient) appendNamedRefunds(name string, edges ...*Refund) {
+	if _m.Edges.namedRefunds == nil {
+		_m.Edges.namedRefunds = make(map[string][]*Refund)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedRefunds[name] = []*Refund{}
+	} else {
+		_m.Edges.namedRefunds[name] = append(_m.Edges.namedRefunds[name], edges...)
+	}
+}
+
+// NamedInvoiceAdjustments returns the InvoiceAdjustments named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Patient) NamedInvoiceAdjustments(name string) ([]*InvoiceAdjustment, error) {
+	if _m.Edges.namedInvoiceAdjustments == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedInvoiceAdjustments[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Patient) appendNamedInvoiceAdjustments(name string, edges ...*InvoiceAdjustment) {
+	if _m.Edges.namedInvoiceAdjustments == nil {
+		_m.Edges.namedInvoiceAdjustments = make(map[string][]*InvoiceAdjustment)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedInvoiceAdjustments[name] = []*InvoiceAdjustment{}
+	} else {
+		_m.Edges.namedInvoiceAdjustments[name] = append(_m.Edges.namedInvoiceAdjustments[name], edges...)
 	}
 }
 

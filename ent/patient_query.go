@@ -31,6 +31,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/historyitem"
 	"github.com/hmis-dev/hmis/ent/insurancepolicy"
 	"github.com/hmis-dev/hmis/ent/invoice"
+	"github.com/hmis-dev/hmis/ent/invoiceadjustment"
 	"github.com/hmis-dev/hmis/ent/laborder"
 	"github.com/hmis-dev/hmis/ent/laborderitem"
 	"github.com/hmis-dev/hmis/ent/labresult"
@@ -41,10 +42,12 @@ import (
 	"github.com/hmis-dev/hmis/ent/patientcontact"
 	"github.com/hmis-dev/hmis/ent/patientidentifier"
 	"github.com/hmis-dev/hmis/ent/payment"
+	"github.com/hmis-dev/hmis/ent/paymentallocation"
 	"github.com/hmis-dev/hmis/ent/preauthorization"
 	"github.com/hmis-dev/hmis/ent/predicate"
 	"github.com/hmis-dev/hmis/ent/problem"
 	"github.com/hmis-dev/hmis/ent/referral"
+	"github.com/hmis-dev/hmis/ent/refund"
 	"github.com/hmis-dev/hmis/ent/user"
 )
 
@@ -88,6 +91,9 @@ type PatientQuery struct {
 	withCharges                 *ChargeQuery
 	withInvoices                *InvoiceQuery
 	withPayments                *PaymentQuery
+	withPaymentAllocations      *PaymentAllocationQuery
+	withRefunds                 *RefundQuery
+	withInvoiceAdjustments      *InvoiceAdjustmentQuery
 	withBreakGlassAccesses      *BreakGlassAccessQuery
 	withFKs                     bool
 	modifiers                   []func(*sql.Selector)
@@ -123,6 +129,9 @@ type PatientQuery struct {
 	withNamedCharges            map[string]*ChargeQuery
 	withNamedInvoices           map[string]*InvoiceQuery
 	withNamedPayments           map[string]*PaymentQuery
+	withNamedPaymentAllocations map[string]*PaymentAllocationQuery
+	withNamedRefunds            map[string]*RefundQuery
+	withNamedInvoiceAdjustments map[string]*InvoiceAdjustmentQuery
 	withNamedBreakGlassAccesses map[string]*BreakGlassAccessQuery
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
@@ -886,6 +895,72 @@ func (_q *PatientQuery) QueryPayments() *PaymentQuery {
 	return query
 }
 
+// QueryPaymentAllocations chains the current query on the "payment_allocations" edge.
+func (_q *PatientQuery) QueryPaymentAllocations() *PaymentAllocationQuery {
+	query := (&PaymentAllocationClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(patient.Table, patient.FieldID, selector),
+			sqlgraph.To(paymentallocation.Table, paymentallocation.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, patient.PaymentAllocationsTable, patient.PaymentAllocationsColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryRefunds chains the current query on the "refunds" edge.
+func (_q *PatientQuery) QueryRefunds() *RefundQuery {
+	query := (&RefundClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(patient.Table, patient.FieldID, selector),
+			sqlgraph.To(refund.Table, refund.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, patient.RefundsTable, patient.RefundsColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryInvoiceAdjustments chains the current query on the "invoice_adjustments" edge.
+func (_q *PatientQuery) QueryInvoiceAdjustments() *InvoiceAdjustmentQuery {
+	query := (&InvoiceAdjustmentClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(patient.Table, patient.FieldID, selector),
+			sqlgraph.To(invoiceadjustment.Table, invoiceadjustment.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, patient.InvoiceAdjustmentsTable, patient.InvoiceAdjustmentsColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
 // QueryBreakGlassAccesses chains the current query on the "break_glass_accesses" edge.
 func (_q *PatientQuery) QueryBreakGlassAccesses() *BreakGlassAccessQuery {
 	query := (&BreakGlassAccessClient{config: _q.config}).Query()
@@ -1133,6 +1208,9 @@ func (_q *PatientQuery) Clone() *PatientQuery {
 		withCharges:            _q.withCharges.Clone(),
 		withInvoices:           _q.withInvoices.Clone(),
 		withPayments:           _q.withPayments.Clone(),
+		withPaymentAllocations: _q.withPaymentAllocations.Clone(),
+		withRefunds:            _q.withRefunds.Clone(),
+		withInvoiceAdjustments: _q.withInvoiceAdjustments.Clone(),
 		withBreakGlassAccesses: _q.withBreakGlassAccesses.Clone(),
 		// clone intermediate query.
 		sql:  _q.sql.Clone(),
@@ -1503,6 +1581,39 @@ func (_q *PatientQuery) WithPayments(opts ...func(*PaymentQuery)) *PatientQuery 
 	return _q
 }
 
+// WithPaymentAllocations tells the query-builder to eager-load the nodes that are connected to
+// the "payment_allocations" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *PatientQuery) WithPaymentAllocations(opts ...func(*PaymentAllocationQuery)) *PatientQuery {
+	query := (&PaymentAllocationClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withPaymentAllocations = query
+	return _q
+}
+
+// WithRefunds tells the query-builder to eager-load the nodes that are connected to
+// the "refunds" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *PatientQuery) WithRefunds(opts ...func(*RefundQuery)) *PatientQuery {
+	query := (&RefundClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withRefunds = query
+	return _q
+}
+
+// WithInvoiceAdjustments tells the query-builder to eager-load the nodes that are connected to
+// the "invoice_adjustments" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *PatientQuery) WithInvoiceAdjustments(opts ...func(*InvoiceAdjustmentQuery)) *PatientQuery {
+	query := (&InvoiceAdjustmentClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withInvoiceAdjustments = query
+	return _q
+}
+
 // WithBreakGlassAccesses tells the query-builder to eager-load the nodes that are connected to
 // the "break_glass_accesses" edge. The optional arguments are used to configure the query builder of the edge.
 func (_q *PatientQuery) WithBreakGlassAccesses(opts ...func(*BreakGlassAccessQuery)) *PatientQuery {
@@ -1593,7 +1704,7 @@ func (_q *PatientQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Pati
 		nodes       = []*Patient{}
 		withFKs     = _q.withFKs
 		_spec       = _q.querySpec()
-		loadedTypes = [34]bool{
+		loadedTypes = [37]bool{
 			_q.withAppointments != nil,
 			_q.withUser != nil,
 			_q.withMergedInto != nil,
@@ -1627,6 +1738,9 @@ func (_q *PatientQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Pati
 			_q.withCharges != nil,
 			_q.withInvoices != nil,
 			_q.withPayments != nil,
+			_q.withPaymentAllocations != nil,
+			_q.withRefunds != nil,
+			_q.withInvoiceAdjustments != nil,
 			_q.withBreakGlassAccesses != nil,
 		}
 	)
@@ -1890,6 +2004,31 @@ func (_q *PatientQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Pati
 			return nil, err
 		}
 	}
+	if query := _q.withPaymentAllocations; query != nil {
+		if err := _q.loadPaymentAllocations(ctx, query, nodes,
+			func(n *Patient) { n.Edges.PaymentAllocations = []*PaymentAllocation{} },
+			func(n *Patient, e *PaymentAllocation) {
+				n.Edges.PaymentAllocations = append(n.Edges.PaymentAllocations, e)
+			}); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withRefunds; query != nil {
+		if err := _q.loadRefunds(ctx, query, nodes,
+			func(n *Patient) { n.Edges.Refunds = []*Refund{} },
+			func(n *Patient, e *Refund) { n.Edges.Refunds = append(n.Edges.Refunds, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withInvoiceAdjustments; query != nil {
+		if err := _q.loadInvoiceAdjustments(ctx, query, nodes,
+			func(n *Patient) { n.Edges.InvoiceAdjustments = []*InvoiceAdjustment{} },
+			func(n *Patient, e *InvoiceAdjustment) {
+				n.Edges.InvoiceAdjustments = append(n.Edges.InvoiceAdjustments, e)
+			}); err != nil {
+			return nil, err
+		}
+	}
 	if query := _q.withBreakGlassAccesses; query != nil {
 		if err := _q.loadBreakGlassAccesses(ctx, query, nodes,
 			func(n *Patient) { n.Edges.BreakGlassAccesses = []*BreakGlassAccess{} },
@@ -2113,6 +2252,27 @@ func (_q *PatientQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Pati
 		if err := _q.loadPayments(ctx, query, nodes,
 			func(n *Patient) { n.appendNamedPayments(name) },
 			func(n *Patient, e *Payment) { n.appendNamedPayments(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedPaymentAllocations {
+		if err := _q.loadPaymentAllocations(ctx, query, nodes,
+			func(n *Patient) { n.appendNamedPaymentAllocations(name) },
+			func(n *Patient, e *PaymentAllocation) { n.appendNamedPaymentAllocations(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedRefunds {
+		if err := _q.loadRefunds(ctx, query, nodes,
+			func(n *Patient) { n.appendNamedRefunds(name) },
+			func(n *Patient, e *Refund) { n.appendNamedRefunds(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedInvoiceAdjustments {
+		if err := _q.loadInvoiceAdjustments(ctx, query, nodes,
+			func(n *Patient) { n.appendNamedInvoiceAdjustments(name) },
+			func(n *Patient, e *InvoiceAdjustment) { n.appendNamedInvoiceAdjustments(name, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -3129,6 +3289,96 @@ func (_q *PatientQuery) loadPayments(ctx context.Context, query *PaymentQuery, n
 	}
 	return nil
 }
+func (_q *PatientQuery) loadPaymentAllocations(ctx context.Context, query *PaymentAllocationQuery, nodes []*Patient, init func(*Patient), assign func(*Patient, *PaymentAllocation)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[string]*Patient)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(paymentallocation.FieldPatientID)
+	}
+	query.Where(predicate.PaymentAllocation(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(patient.PaymentAllocationsColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.PatientID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "patient_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *PatientQuery) loadRefunds(ctx context.Context, query *RefundQuery, nodes []*Patient, init func(*Patient), assign func(*Patient, *Refund)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[string]*Patient)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(refund.FieldPatientID)
+	}
+	query.Where(predicate.Refund(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(patient.RefundsColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.PatientID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "patient_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *PatientQuery) loadInvoiceAdjustments(ctx context.Context, query *InvoiceAdjustmentQuery, nodes []*Patient, init func(*Patient), assign func(*Patient, *InvoiceAdjustment)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[string]*Patient)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(invoiceadjustment.FieldPatientID)
+	}
+	query.Where(predicate.InvoiceAdjustment(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(patient.InvoiceAdjustmentsColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.PatientID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "patient_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
 func (_q *PatientQuery) loadBreakGlassAccesses(ctx context.Context, query *BreakGlassAccessQuery, nodes []*Patient, init func(*Patient), assign func(*Patient, *BreakGlassAccess)) error {
 	fks := make([]driver.Value, 0, len(nodes))
 	nodeids := make(map[string]*Patient)
@@ -3678,6 +3928,48 @@ func (_q *PatientQuery) WithNamedPayments(name string, opts ...func(*PaymentQuer
 		_q.withNamedPayments = make(map[string]*PaymentQuery)
 	}
 	_q.withNamedPayments[name] = query
+	return _q
+}
+
+// WithNamedPaymentAllocations tells the query-builder to eager-load the nodes that are connected to the "payment_allocations"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *PatientQuery) WithNamedPaymentAllocations(name string, opts ...func(*PaymentAllocationQuery)) *PatientQuery {
+	query := (&PaymentAllocationClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedPaymentAllocations == nil {
+		_q.withNamedPaymentAllocations = make(map[string]*PaymentAllocationQuery)
+	}
+	_q.withNamedPaymentAllocations[name] = query
+	return _q
+}
+
+// WithNamedRefunds tells the query-builder to eager-load the nodes that are connected to the "refunds"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *PatientQuery) WithNamedRefunds(name string, opts ...func(*RefundQuery)) *PatientQuery {
+	query := (&RefundClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedRefunds == nil {
+		_q.withNamedRefunds = make(map[string]*RefundQuery)
+	}
+	_q.withNamedRefunds[name] = query
+	return _q
+}
+
+// WithNamedInvoiceAdjustments tells the query-builder to eager-load the nodes that are connected to the "invoice_adjustments"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *PatientQuery) WithNamedInvoiceAdjustments(name string, opts ...func(*InvoiceAdjustmentQuery)) *PatientQuery {
+	query := (&InvoiceAdjustmentClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedInvoiceAdjustments == nil {
+		_q.withNamedInvoiceAdjustments = make(map[string]*InvoiceAdjustmentQuery)
+	}
+	_q.withNamedInvoiceAdjustments[name] = query
 	return _q
 }
 

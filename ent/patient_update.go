@@ -30,6 +30,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/historyitem"
 	"github.com/hmis-dev/hmis/ent/insurancepolicy"
 	"github.com/hmis-dev/hmis/ent/invoice"
+	"github.com/hmis-dev/hmis/ent/invoiceadjustment"
 	"github.com/hmis-dev/hmis/ent/laborder"
 	"github.com/hmis-dev/hmis/ent/laborderitem"
 	"github.com/hmis-dev/hmis/ent/labresult"
@@ -40,10 +41,12 @@ import (
 	"github.com/hmis-dev/hmis/ent/patientcontact"
 	"github.com/hmis-dev/hmis/ent/patientidentifier"
 	"github.com/hmis-dev/hmis/ent/payment"
+	"github.com/hmis-dev/hmis/ent/paymentallocation"
 	"github.com/hmis-dev/hmis/ent/preauthorization"
 	"github.com/hmis-dev/hmis/ent/predicate"
 	"github.com/hmis-dev/hmis/ent/problem"
 	"github.com/hmis-dev/hmis/ent/referral"
+	"github.com/hmis-dev/hmis/ent/refund"
 	"github.com/hmis-dev/hmis/ent/user"
 )
 
@@ -885,6 +888,51 @@ func (_u *PatientUpdate) AddPayments(v ...*Payment) *PatientUpdate {
 	return _u.AddPaymentIDs(ids...)
 }
 
+// AddPaymentAllocationIDs adds the "payment_allocations" edge to the PaymentAllocation entity by IDs.
+func (_u *PatientUpdate) AddPaymentAllocationIDs(ids ...string) *PatientUpdate {
+	_u.mutation.AddPaymentAllocationIDs(ids...)
+	return _u
+}
+
+// AddPaymentAllocations adds the "payment_allocations" edges to the PaymentAllocation entity.
+func (_u *PatientUpdate) AddPaymentAllocations(v ...*PaymentAllocation) *PatientUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddPaymentAllocationIDs(ids...)
+}
+
+// AddRefundIDs adds the "refunds" edge to the Refund entity by IDs.
+func (_u *PatientUpdate) AddRefundIDs(ids ...string) *PatientUpdate {
+	_u.mutation.AddRefundIDs(ids...)
+	return _u
+}
+
+// AddRefunds adds the "refunds" edges to the Refund entity.
+func (_u *PatientUpdate) AddRefunds(v ...*Refund) *PatientUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddRefundIDs(ids...)
+}
+
+// AddInvoiceAdjustmentIDs adds the "invoice_adjustments" edge to the InvoiceAdjustment entity by IDs.
+func (_u *PatientUpdate) AddInvoiceAdjustmentIDs(ids ...string) *PatientUpdate {
+	_u.mutation.AddInvoiceAdjustmentIDs(ids...)
+	return _u
+}
+
+// AddInvoiceAdjustments adds the "invoice_adjustments" edges to the InvoiceAdjustment entity.
+func (_u *PatientUpdate) AddInvoiceAdjustments(v ...*InvoiceAdjustment) *PatientUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddInvoiceAdjustmentIDs(ids...)
+}
+
 // AddBreakGlassAccessIDs adds the "break_glass_accesses" edge to the BreakGlassAccess entity by IDs.
 func (_u *PatientUpdate) AddBreakGlassAccessIDs(ids ...string) *PatientUpdate {
 	_u.mutation.AddBreakGlassAccessIDs(ids...)
@@ -1566,6 +1614,69 @@ func (_u *PatientUpdate) RemovePayments(v ...*Payment) *PatientUpdate {
 		ids[i] = v[i].ID
 	}
 	return _u.RemovePaymentIDs(ids...)
+}
+
+// ClearPaymentAllocations clears all "payment_allocations" edges to the PaymentAllocation entity.
+func (_u *PatientUpdate) ClearPaymentAllocations() *PatientUpdate {
+	_u.mutation.ClearPaymentAllocations()
+	return _u
+}
+
+// RemovePaymentAllocationIDs removes the "payment_allocations" edge to PaymentAllocation entities by IDs.
+func (_u *PatientUpdate) RemovePaymentAllocationIDs(ids ...string) *PatientUpdate {
+	_u.mutation.RemovePaymentAllocationIDs(ids...)
+	return _u
+}
+
+// RemovePaymentAllocations removes "payment_allocations" edges to PaymentAllocation entities.
+func (_u *PatientUpdate) RemovePaymentAllocations(v ...*PaymentAllocation) *PatientUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemovePaymentAllocationIDs(ids...)
+}
+
+// ClearRefunds clears all "refunds" edges to the Refund entity.
+func (_u *PatientUpdate) ClearRefunds() *PatientUpdate {
+	_u.mutation.ClearRefunds()
+	return _u
+}
+
+// RemoveRefundIDs removes the "refunds" edge to Refund entities by IDs.
+func (_u *PatientUpdate) RemoveRefundIDs(ids ...string) *PatientUpdate {
+	_u.mutation.RemoveRefundIDs(ids...)
+	return _u
+}
+
+// RemoveRefunds removes "refunds" edges to Refund entities.
+func (_u *PatientUpdate) RemoveRefunds(v ...*Refund) *PatientUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveRefundIDs(ids...)
+}
+
+// ClearInvoiceAdjustments clears all "invoice_adjustments" edges to the InvoiceAdjustment entity.
+func (_u *PatientUpdate) ClearInvoiceAdjustments() *PatientUpdate {
+	_u.mutation.ClearInvoiceAdjustments()
+	return _u
+}
+
+// RemoveInvoiceAdjustmentIDs removes the "invoice_adjustments" edge to InvoiceAdjustment entities by IDs.
+func (_u *PatientUpdate) RemoveInvoiceAdjustmentIDs(ids ...string) *PatientUpdate {
+	_u.mutation.RemoveInvoiceAdjustmentIDs(ids...)
+	return _u
+}
+
+// RemoveInvoiceAdjustments removes "invoice_adjustments" edges to InvoiceAdjustment entities.
+func (_u *PatientUpdate) RemoveInvoiceAdjustments(v ...*InvoiceAdjustment) *PatientUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveInvoiceAdjustmentIDs(ids...)
 }
 
 // ClearBreakGlassAccesses clears all "break_glass_accesses" edges to the BreakGlassAccess entity.
@@ -3230,6 +3341,141 @@ func (_u *PatientUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 		}
 		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
+	if _u.mutation.PaymentAllocationsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.PaymentAllocationsTable,
+			Columns: []string{patient.PaymentAllocationsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(paymentallocation.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedPaymentAllocationsIDs(); len(nodes) > 0 && !_u.mutation.PaymentAllocationsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.PaymentAllocationsTable,
+			Columns: []string{patient.PaymentAllocationsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(paymentallocation.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.PaymentAllocationsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.PaymentAllocationsTable,
+			Columns: []string{patient.PaymentAllocationsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(paymentallocation.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.RefundsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.RefundsTable,
+			Columns: []string{patient.RefundsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(refund.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedRefundsIDs(); len(nodes) > 0 && !_u.mutation.RefundsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.RefundsTable,
+			Columns: []string{patient.RefundsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(refund.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RefundsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.RefundsTable,
+			Columns: []string{patient.RefundsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(refund.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.InvoiceAdjustmentsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.InvoiceAdjustmentsTable,
+			Columns: []string{patient.InvoiceAdjustmentsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(invoiceadjustment.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedInvoiceAdjustmentsIDs(); len(nodes) > 0 && !_u.mutation.InvoiceAdjustmentsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.InvoiceAdjustmentsTable,
+			Columns: []string{patient.InvoiceAdjustmentsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(invoiceadjustment.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.InvoiceAdjustmentsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.InvoiceAdjustmentsTable,
+			Columns: []string{patient.InvoiceAdjustmentsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(invoiceadjustment.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
 	if _u.mutation.BreakGlassAccessesCleared() {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.O2M,
@@ -4120,6 +4366,51 @@ func (_u *PatientUpdateOne) AddPayments(v ...*Payment) *PatientUpdateOne {
 	return _u.AddPaymentIDs(ids...)
 }
 
+// AddPaymentAllocationIDs adds the "payment_allocations" edge to the PaymentAllocation entity by IDs.
+func (_u *PatientUpdateOne) AddPaymentAllocationIDs(ids ...string) *PatientUpdateOne {
+	_u.mutation.AddPaymentAllocationIDs(ids...)
+	return _u
+}
+
+// AddPaymentAllocations adds the "payment_allocations" edges to the PaymentAllocation entity.
+func (_u *PatientUpdateOne) AddPaymentAllocations(v ...*PaymentAllocation) *PatientUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddPaymentAllocationIDs(ids...)
+}
+
+// AddRefundIDs adds the "refunds" edge to the Refund entity by IDs.
+func (_u *PatientUpdateOne) AddRefundIDs(ids ...string) *PatientUpdateOne {
+	_u.mutation.AddRefundIDs(ids...)
+	return _u
+}
+
+// AddRefunds adds the "refunds" edges to the Refund entity.
+func (_u *PatientUpdateOne) AddRefunds(v ...*Refund) *PatientUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddRefundIDs(ids...)
+}
+
+// AddInvoiceAdjustmentIDs adds the "invoice_adjustments" edge to the InvoiceAdjustment entity by IDs.
+func (_u *PatientUpdateOne) AddInvoiceAdjustmentIDs(ids ...string) *PatientUpdateOne {
+	_u.mutation.AddInvoiceAdjustmentIDs(ids...)
+	return _u
+}
+
+// AddInvoiceAdjustments adds the "invoice_adjustments" edges to the InvoiceAdjustment entity.
+func (_u *PatientUpdateOne) AddInvoiceAdjustments(v ...*InvoiceAdjustment) *PatientUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddInvoiceAdjustmentIDs(ids...)
+}
+
 // AddBreakGlassAccessIDs adds the "break_glass_accesses" edge to the BreakGlassAccess entity by IDs.
 func (_u *PatientUpdateOne) AddBreakGlassAccessIDs(ids ...string) *PatientUpdateOne {
 	_u.mutation.AddBreakGlassAccessIDs(ids...)
@@ -4801,6 +5092,69 @@ func (_u *PatientUpdateOne) RemovePayments(v ...*Payment) *PatientUpdateOne {
 		ids[i] = v[i].ID
 	}
 	return _u.RemovePaymentIDs(ids...)
+}
+
+// ClearPaymentAllocations clears all "payment_allocations" edges to the PaymentAllocation entity.
+func (_u *PatientUpdateOne) ClearPaymentAllocations() *PatientUpdateOne {
+	_u.mutation.ClearPaymentAllocations()
+	return _u
+}
+
+// RemovePaymentAllocationIDs removes the "payment_allocations" edge to PaymentAllocation entities by IDs.
+func (_u *PatientUpdateOne) RemovePaymentAllocationIDs(ids ...string) *PatientUpdateOne {
+	_u.mutation.RemovePaymentAllocationIDs(ids...)
+	return _u
+}
+
+// RemovePaymentAllocations removes "payment_allocations" edges to PaymentAllocation entities.
+func (_u *PatientUpdateOne) RemovePaymentAllocations(v ...*PaymentAllocation) *PatientUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemovePaymentAllocationIDs(ids...)
+}
+
+// ClearRefunds clears all "refunds" edges to the Refund entity.
+func (_u *PatientUpdateOne) ClearRefunds() *PatientUpdateOne {
+	_u.mutation.ClearRefunds()
+	return _u
+}
+
+// RemoveRefundIDs removes the "refunds" edge to Refund entities by IDs.
+func (_u *PatientUpdateOne) RemoveRefundIDs(ids ...string) *PatientUpdateOne {
+	_u.mutation.RemoveRefundIDs(ids...)
+	return _u
+}
+
+// RemoveRefunds removes "refunds" edges to Refund entities.
+func (_u *PatientUpdateOne) RemoveRefunds(v ...*Refund) *PatientUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveRefundIDs(ids...)
+}
+
+// ClearInvoiceAdjustments clears all "invoice_adjustments" edges to the InvoiceAdjustment entity.
+func (_u *PatientUpdateOne) ClearInvoiceAdjustments() *PatientUpdateOne {
+	_u.mutation.ClearInvoiceAdjustments()
+	return _u
+}
+
+// RemoveInvoiceAdjustmentIDs removes the "invoice_adjustments" edge to InvoiceAdjustment entities by IDs.
+func (_u *PatientUpdateOne) RemoveInvoiceAdjustmentIDs(ids ...string) *PatientUpdateOne {
+	_u.mutation.RemoveInvoiceAdjustmentIDs(ids...)
+	return _u
+}
+
+// RemoveInvoiceAdjustments removes "invoice_adjustments" edges to InvoiceAdjustment entities.
+func (_u *PatientUpdateOne) RemoveInvoiceAdjustments(v ...*InvoiceAdjustment) *PatientUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveInvoiceAdjustmentIDs(ids...)
 }
 
 // ClearBreakGlassAccesses clears all "break_glass_accesses" edges to the BreakGlassAccess entity.
@@ -6488,6 +6842,141 @@ func (_u *PatientUpdateOne) sqlSave(ctx context.Context) (_node *Patient, err er
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(payment.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.PaymentAllocationsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.PaymentAllocationsTable,
+			Columns: []string{patient.PaymentAllocationsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(paymentallocation.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedPaymentAllocationsIDs(); len(nodes) > 0 && !_u.mutation.PaymentAllocationsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.PaymentAllocationsTable,
+			Columns: []string{patient.PaymentAllocationsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(paymentallocation.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.PaymentAllocationsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.PaymentAllocationsTable,
+			Columns: []string{patient.PaymentAllocationsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(paymentallocation.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.RefundsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.RefundsTable,
+			Columns: []string{patient.RefundsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(refund.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedRefundsIDs(); len(nodes) > 0 && !_u.mutation.RefundsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.RefundsTable,
+			Columns: []string{patient.RefundsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(refund.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RefundsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.RefundsTable,
+			Columns: []string{patient.RefundsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(refund.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.InvoiceAdjustmentsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.InvoiceAdjustmentsTable,
+			Columns: []string{patient.InvoiceAdjustmentsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(invoiceadjustment.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedInvoiceAdjustmentsIDs(); len(nodes) > 0 && !_u.mutation.InvoiceAdjustmentsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.InvoiceAdjustmentsTable,
+			Columns: []string{patient.InvoiceAdjustmentsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(invoiceadjustment.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.InvoiceAdjustmentsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.InvoiceAdjustmentsTable,
+			Columns: []string{patient.InvoiceAdjustmentsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(invoiceadjustment.FieldID, field.TypeString),
 			},
 		}
 		for _, k := range nodes {

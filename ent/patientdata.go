@@ -28,6 +28,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/historyitem"
 	"github.com/hmis-dev/hmis/ent/insurancepolicy"
 	"github.com/hmis-dev/hmis/ent/invoice"
+	"github.com/hmis-dev/hmis/ent/invoiceadjustment"
 	"github.com/hmis-dev/hmis/ent/laborder"
 	"github.com/hmis-dev/hmis/ent/laborderitem"
 	"github.com/hmis-dev/hmis/ent/labresult"
@@ -38,9 +39,11 @@ import (
 	"github.com/hmis-dev/hmis/ent/patientcontact"
 	"github.com/hmis-dev/hmis/ent/patientidentifier"
 	"github.com/hmis-dev/hmis/ent/payment"
+	"github.com/hmis-dev/hmis/ent/paymentallocation"
 	"github.com/hmis-dev/hmis/ent/preauthorization"
 	"github.com/hmis-dev/hmis/ent/problem"
 	"github.com/hmis-dev/hmis/ent/referral"
+	"github.com/hmis-dev/hmis/ent/refund"
 )
 
 // PatientColumn maps each entity that holds a patient's data to the column
@@ -67,6 +70,7 @@ var PatientColumn = map[string]string{
 	"HistoryItem":       "patient_id",
 	"InsurancePolicy":   "patient_id",
 	"Invoice":           "patient_id",
+	"InvoiceAdjustment": "patient_id",
 	"LabOrder":          "patient_id",
 	"LabOrderItem":      "patient_id",
 	"LabResult":         "patient_id",
@@ -77,9 +81,11 @@ var PatientColumn = map[string]string{
 	"PatientContact":    "patient_id",
 	"PatientIdentifier": "patient_id",
 	"Payment":           "patient_id",
+	"PaymentAllocation": "patient_id",
 	"PreAuthorization":  "patient_id",
 	"Problem":           "patient_id",
 	"Referral":          "patient_id",
+	"Refund":            "patient_id",
 }
 
 // PatientOwned is implemented by every entity in PatientColumn.
@@ -621,6 +627,34 @@ func (_q *InvoiceQuery) SelectPatientColumn(ctx context.Context) {
 }
 
 // OwnerPatientID implements PatientOwned.
+func (_m *InvoiceAdjustment) OwnerPatientID() string { return _m.PatientID }
+
+// SelectPatientColumn makes a read of rows that selects only some columns
+// (as GraphQL field collection does) select the patient's too, so that
+// every row read names its patient for the audit trail. A count, an
+// existence check or a scan of chosen columns expects exactly the columns
+// it named and is left alone: on its own account its operation says so; a
+// query run inside another's (an eager load, a nested count) shares that
+// one's context, and there a read of rows is told by its ID column, which
+// field collection always selects and a grouped count never does.
+func (_q *InvoiceAdjustmentQuery) SelectPatientColumn(ctx context.Context) {
+	if len(_q.ctx.Fields) == 0 || slices.Contains(_q.ctx.Fields, invoiceadjustment.FieldPatientID) {
+		return
+	}
+	qc := entgo.QueryFromContext(ctx)
+	if qc == nil {
+		return
+	}
+	rows := slices.Contains(_q.ctx.Fields, invoiceadjustment.FieldID)
+	if qc == _q.ctx {
+		rows = qc.Op == entgo.OpQueryAll || qc.Op == entgo.OpQueryFirst || qc.Op == entgo.OpQueryOnly
+	}
+	if rows {
+		_q.ctx.Fields = append(_q.ctx.Fields, invoiceadjustment.FieldPatientID)
+	}
+}
+
+// OwnerPatientID implements PatientOwned.
 func (_m *LabOrder) OwnerPatientID() string { return _m.PatientID }
 
 // SelectPatientColumn makes a read of rows that selects only some columns
@@ -876,6 +910,34 @@ func (_q *PaymentQuery) SelectPatientColumn(ctx context.Context) {
 }
 
 // OwnerPatientID implements PatientOwned.
+func (_m *PaymentAllocation) OwnerPatientID() string { return _m.PatientID }
+
+// SelectPatientColumn makes a read of rows that selects only some columns
+// (as GraphQL field collection does) select the patient's too, so that
+// every row read names its patient for the audit trail. A count, an
+// existence check or a scan of chosen columns expects exactly the columns
+// it named and is left alone: on its own account its operation says so; a
+// query run inside another's (an eager load, a nested count) shares that
+// one's context, and there a read of rows is told by its ID column, which
+// field collection always selects and a grouped count never does.
+func (_q *PaymentAllocationQuery) SelectPatientColumn(ctx context.Context) {
+	if len(_q.ctx.Fields) == 0 || slices.Contains(_q.ctx.Fields, paymentallocation.FieldPatientID) {
+		return
+	}
+	qc := entgo.QueryFromContext(ctx)
+	if qc == nil {
+		return
+	}
+	rows := slices.Contains(_q.ctx.Fields, paymentallocation.FieldID)
+	if qc == _q.ctx {
+		rows = qc.Op == entgo.OpQueryAll || qc.Op == entgo.OpQueryFirst || qc.Op == entgo.OpQueryOnly
+	}
+	if rows {
+		_q.ctx.Fields = append(_q.ctx.Fields, paymentallocation.FieldPatientID)
+	}
+}
+
+// OwnerPatientID implements PatientOwned.
 func (_m *PreAuthorization) OwnerPatientID() string { return _m.PatientID }
 
 // SelectPatientColumn makes a read of rows that selects only some columns
@@ -956,6 +1018,34 @@ func (_q *ReferralQuery) SelectPatientColumn(ctx context.Context) {
 	}
 	if rows {
 		_q.ctx.Fields = append(_q.ctx.Fields, referral.FieldPatientID)
+	}
+}
+
+// OwnerPatientID implements PatientOwned.
+func (_m *Refund) OwnerPatientID() string { return _m.PatientID }
+
+// SelectPatientColumn makes a read of rows that selects only some columns
+// (as GraphQL field collection does) select the patient's too, so that
+// every row read names its patient for the audit trail. A count, an
+// existence check or a scan of chosen columns expects exactly the columns
+// it named and is left alone: on its own account its operation says so; a
+// query run inside another's (an eager load, a nested count) shares that
+// one's context, and there a read of rows is told by its ID column, which
+// field collection always selects and a grouped count never does.
+func (_q *RefundQuery) SelectPatientColumn(ctx context.Context) {
+	if len(_q.ctx.Fields) == 0 || slices.Contains(_q.ctx.Fields, refund.FieldPatientID) {
+		return
+	}
+	qc := entgo.QueryFromContext(ctx)
+	if qc == nil {
+		return
+	}
+	rows := slices.Contains(_q.ctx.Fields, refund.FieldID)
+	if qc == _q.ctx {
+		rows = qc.Op == entgo.OpQueryAll || qc.Op == entgo.OpQueryFirst || qc.Op == entgo.OpQueryOnly
+	}
+	if rows {
+		_q.ctx.Fields = append(_q.ctx.Fields, refund.FieldPatientID)
 	}
 }
 
@@ -1080,6 +1170,12 @@ func PatientsMatching(ctx context.Context, c *Client, where any, limit int) ([]s
 			return nil, ignoreEmptyWhere(err, ErrEmptyInvoiceWhereInput)
 		}
 		return c.Invoice.Query().Where(p).Unique(true).Limit(limit).Select(invoice.FieldPatientID).Strings(ctx)
+	case *InvoiceAdjustmentWhereInput:
+		p, err := w.P()
+		if err != nil {
+			return nil, ignoreEmptyWhere(err, ErrEmptyInvoiceAdjustmentWhereInput)
+		}
+		return c.InvoiceAdjustment.Query().Where(p).Unique(true).Limit(limit).Select(invoiceadjustment.FieldPatientID).Strings(ctx)
 	case *LabOrderWhereInput:
 		p, err := w.P()
 		if err != nil {
@@ -1140,6 +1236,12 @@ func PatientsMatching(ctx context.Context, c *Client, where any, limit int) ([]s
 			return nil, ignoreEmptyWhere(err, ErrEmptyPaymentWhereInput)
 		}
 		return c.Payment.Query().Where(p).Unique(true).Limit(limit).Select(payment.FieldPatientID).Strings(ctx)
+	case *PaymentAllocationWhereInput:
+		p, err := w.P()
+		if err != nil {
+			return nil, ignoreEmptyWhere(err, ErrEmptyPaymentAllocationWhereInput)
+		}
+		return c.PaymentAllocation.Query().Where(p).Unique(true).Limit(limit).Select(paymentallocation.FieldPatientID).Strings(ctx)
 	case *PreAuthorizationWhereInput:
 		p, err := w.P()
 		if err != nil {
@@ -1158,6 +1260,12 @@ func PatientsMatching(ctx context.Context, c *Client, where any, limit int) ([]s
 			return nil, ignoreEmptyWhere(err, ErrEmptyReferralWhereInput)
 		}
 		return c.Referral.Query().Where(p).Unique(true).Limit(limit).Select(referral.FieldPatientID).Strings(ctx)
+	case *RefundWhereInput:
+		p, err := w.P()
+		if err != nil {
+			return nil, ignoreEmptyWhere(err, ErrEmptyRefundWhereInput)
+		}
+		return c.Refund.Query().Where(p).Unique(true).Limit(limit).Select(refund.FieldPatientID).Strings(ctx)
 	}
 	return nil, fmt.Errorf("ent: %T is not a where input of patient data", where)
 }

@@ -9,7 +9,6 @@ import (
 
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/sql"
-	"github.com/hmis-dev/hmis/ent/invoice"
 	"github.com/hmis-dev/hmis/ent/patient"
 	"github.com/hmis-dev/hmis/ent/payment"
 )
@@ -25,13 +24,13 @@ type Payment struct {
 	UpdatedAt time.Time `json:"updated_at,omitempty"`
 	// PatientID holds the value of the "patient_id" field.
 	PatientID string `json:"patient_id,omitempty"`
-	// Method holds the value of the "method" field.
+	// CREDIT is the patient's credit applied to invoices: no money moves.
 	Method payment.Method `json:"method,omitempty"`
 	// Amount holds the value of the "amount" field.
 	Amount int64 `json:"amount,omitempty"`
-	// InvoiceID holds the value of the "invoice_id" field.
-	InvoiceID *string `json:"invoice_id,omitempty"`
-	// The part of the amount that went to the invoice.
+	// The claim an insurance remittance pays.
+	ClaimID *string `json:"claim_id,omitempty"`
+	// The part of the amount that went to invoices (see allocations).
 	Allocated int64 `json:"allocated,omitempty"`
 	// The part held as the patient's credit.
 	Credited int64 `json:"credited,omitempty"`
@@ -53,13 +52,18 @@ type Payment struct {
 type PaymentEdges struct {
 	// Patient holds the value of the patient edge.
 	Patient *Patient `json:"patient,omitempty"`
-	// Invoice holds the value of the invoice edge.
-	Invoice *Invoice `json:"invoice,omitempty"`
+	// Allocations holds the value of the allocations edge.
+	Allocations []*PaymentAllocation `json:"allocations,omitempty"`
+	// Refunds holds the value of the refunds edge.
+	Refunds []*Refund `json:"refunds,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [2]bool
+	loadedTypes [3]bool
 	// totalCount holds the count of the edges above.
-	totalCount [2]map[string]int
+	totalCount [3]map[string]int
+
+	namedAllocations map[string][]*PaymentAllocation
+	namedRefunds     map[string][]*Refund
 }
 
 // PatientOrErr returns the Patient value or an error if the edge
@@ -73,15 +77,22 @@ func (e PaymentEdges) PatientOrErr() (*Patient, error) {
 	return nil, &NotLoadedError{edge: "patient"}
 }
 
-// InvoiceOrErr returns the Invoice value or an error if the edge
-// was not loaded in eager-loading, or loaded but was not found.
-func (e PaymentEdges) InvoiceOrErr() (*Invoice, error) {
-	if e.Invoice != nil {
-		return e.Invoice, nil
-	} else if e.loadedTypes[1] {
-		return nil, &NotFoundError{label: invoice.Label}
+// AllocationsOrErr returns the Allocations value or an error if the edge
+// was not loaded in eager-loading.
+func (e PaymentEdges) AllocationsOrErr() ([]*PaymentAllocation, error) {
+	if e.loadedTypes[1] {
+		return e.Allocations, nil
 	}
-	return nil, &NotLoadedError{edge: "invoice"}
+	return nil, &NotLoadedError{edge: "allocations"}
+}
+
+// RefundsOrErr returns the Refunds value or an error if the edge
+// was not loaded in eager-loading.
+func (e PaymentEdges) RefundsOrErr() ([]*Refund, error) {
+	if e.loadedTypes[2] {
+		return e.Refunds, nil
+	}
+	return nil, &NotLoadedError{edge: "refunds"}
 }
 
 // scanValues returns the types for scanning values from sql.Rows.
@@ -91,7 +102,7 @@ func (*Payment) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case payment.FieldAmount, payment.FieldAllocated, payment.FieldCredited:
 			values[i] = new(sql.NullInt64)
-		case payment.FieldID, payment.FieldPatientID, payment.FieldMethod, payment.FieldInvoiceID, payment.FieldIdempotencyKey, payment.FieldReference, payment.FieldRecordedByID:
+		case payment.FieldID, payment.FieldPatientID, payment.FieldMethod, payment.FieldClaimID, payment.FieldIdempotencyKey, payment.FieldReference, payment.FieldRecordedByID:
 			values[i] = new(sql.NullString)
 		case payment.FieldCreatedAt, payment.FieldUpdatedAt, payment.FieldReceivedAt:
 			values[i] = new(sql.NullTime)
@@ -146,12 +157,12 @@ func (_m *Payment) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.Amount = value.Int64
 			}
-		case payment.FieldInvoiceID:
+		case payment.FieldClaimID:
 			if value, ok := values[i].(*sql.NullString); !ok {
-				return fmt.Errorf("unexpected type %T for field invoice_id", values[i])
+				return fmt.Errorf("unexpected type %T for field claim_id", values[i])
 			} else if value.Valid {
-				_m.InvoiceID = new(string)
-				*_m.InvoiceID = value.String
+				_m.ClaimID = new(string)
+				*_m.ClaimID = value.String
 			}
 		case payment.FieldAllocated:
 			if value, ok := values[i].(*sql.NullInt64); !ok {
@@ -208,9 +219,14 @@ func (_m *Payment) QueryPatient() *PatientQuery {
 	return NewPaymentClient(_m.config).QueryPatient(_m)
 }
 
-// QueryInvoice queries the "invoice" edge of the Payment entity.
-func (_m *Payment) QueryInvoice() *InvoiceQuery {
-	return NewPaymentClient(_m.config).QueryInvoice(_m)
+// QueryAllocations queries the "allocations" edge of the Payment entity.
+func (_m *Payment) QueryAllocations() *PaymentAllocationQuery {
+	return NewPaymentClient(_m.config).QueryAllocations(_m)
+}
+
+// QueryRefunds queries the "refunds" edge of the Payment entity.
+func (_m *Payment) QueryRefunds() *RefundQuery {
+	return NewPaymentClient(_m.config).QueryRefunds(_m)
 }
 
 // Update returns a builder for updating this Payment.
@@ -251,8 +267,8 @@ func (_m *Payment) String() string {
 	builder.WriteString("amount=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Amount))
 	builder.WriteString(", ")
-	if v := _m.InvoiceID; v != nil {
-		builder.WriteString("invoice_id=")
+	if v := _m.ClaimID; v != nil {
+		builder.WriteString("claim_id=")
 		builder.WriteString(*v)
 	}
 	builder.WriteString(", ")
@@ -277,6 +293,54 @@ func (_m *Payment) String() string {
 	builder.WriteString(_m.ReceivedAt.Format(time.ANSIC))
 	builder.WriteByte(')')
 	return builder.String()
+}
+
+// NamedAllocations returns the Allocations named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Payment) NamedAllocations(name string) ([]*PaymentAllocation, error) {
+	if _m.Edges.namedAllocations == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedAllocations[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Payment) appendNamedAllocations(name string, edges ...*PaymentAllocation) {
+	if _m.Edges.namedAllocations == nil {
+		_m.Edges.namedAllocations = make(map[string][]*PaymentAllocation)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedAllocations[name] = []*PaymentAllocation{}
+	} else {
+		_m.Edges.namedAllocations[name] = append(_m.Edges.namedAllocations[name], edges...)
+	}
+}
+
+// NamedRefunds returns the Refunds named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Payment) NamedRefunds(name string) ([]*Refund, error) {
+	if _m.Edges.namedRefunds == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedRefunds[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Payment) appendNamedRefunds(name string, edges ...*Refund) {
+	if _m.Edges.namedRefunds == nil {
+		_m.Edges.namedRefunds = make(map[string][]*Refund)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedRefunds[name] = []*Refund{}
+	} else {
+		_m.Edges.namedRefunds[name] = append(_m.Edges.namedRefunds[name], edges...)
+	}
 }
 
 // Payments is a parsable slice of Payment.

@@ -10,9 +10,10 @@ import (
 
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
-	"github.com/hmis-dev/hmis/ent/invoice"
 	"github.com/hmis-dev/hmis/ent/patient"
 	"github.com/hmis-dev/hmis/ent/payment"
+	"github.com/hmis-dev/hmis/ent/paymentallocation"
+	"github.com/hmis-dev/hmis/ent/refund"
 )
 
 // PaymentCreate is the builder for creating a Payment entity.
@@ -68,16 +69,16 @@ func (_c *PaymentCreate) SetAmount(v int64) *PaymentCreate {
 	return _c
 }
 
-// SetInvoiceID sets the "invoice_id" field.
-func (_c *PaymentCreate) SetInvoiceID(v string) *PaymentCreate {
-	_c.mutation.SetInvoiceID(v)
+// SetClaimID sets the "claim_id" field.
+func (_c *PaymentCreate) SetClaimID(v string) *PaymentCreate {
+	_c.mutation.SetClaimID(v)
 	return _c
 }
 
-// SetNillableInvoiceID sets the "invoice_id" field if the given value is not nil.
-func (_c *PaymentCreate) SetNillableInvoiceID(v *string) *PaymentCreate {
+// SetNillableClaimID sets the "claim_id" field if the given value is not nil.
+func (_c *PaymentCreate) SetNillableClaimID(v *string) *PaymentCreate {
 	if v != nil {
-		_c.SetInvoiceID(*v)
+		_c.SetClaimID(*v)
 	}
 	return _c
 }
@@ -161,9 +162,34 @@ func (_c *PaymentCreate) SetPatient(v *Patient) *PaymentCreate {
 	return _c.SetPatientID(v.ID)
 }
 
-// SetInvoice sets the "invoice" edge to the Invoice entity.
-func (_c *PaymentCreate) SetInvoice(v *Invoice) *PaymentCreate {
-	return _c.SetInvoiceID(v.ID)
+// AddAllocationIDs adds the "allocations" edge to the PaymentAllocation entity by IDs.
+func (_c *PaymentCreate) AddAllocationIDs(ids ...string) *PaymentCreate {
+	_c.mutation.AddAllocationIDs(ids...)
+	return _c
+}
+
+// AddAllocations adds the "allocations" edges to the PaymentAllocation entity.
+func (_c *PaymentCreate) AddAllocations(v ...*PaymentAllocation) *PaymentCreate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddAllocationIDs(ids...)
+}
+
+// AddRefundIDs adds the "refunds" edge to the Refund entity by IDs.
+func (_c *PaymentCreate) AddRefundIDs(ids ...string) *PaymentCreate {
+	_c.mutation.AddRefundIDs(ids...)
+	return _c
+}
+
+// AddRefunds adds the "refunds" edges to the Refund entity.
+func (_c *PaymentCreate) AddRefunds(v ...*Refund) *PaymentCreate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddRefundIDs(ids...)
 }
 
 // Mutation returns the PaymentMutation object of the builder.
@@ -349,6 +375,10 @@ func (_c *PaymentCreate) createSpec() (*Payment, *sqlgraph.CreateSpec) {
 		_spec.SetField(payment.FieldAmount, field.TypeInt64, value)
 		_node.Amount = value
 	}
+	if value, ok := _c.mutation.ClaimID(); ok {
+		_spec.SetField(payment.FieldClaimID, field.TypeString, value)
+		_node.ClaimID = &value
+	}
 	if value, ok := _c.mutation.Allocated(); ok {
 		_spec.SetField(payment.FieldAllocated, field.TypeInt64, value)
 		_node.Allocated = value
@@ -390,21 +420,36 @@ func (_c *PaymentCreate) createSpec() (*Payment, *sqlgraph.CreateSpec) {
 		_node.PatientID = nodes[0]
 		_spec.Edges = append(_spec.Edges, edge)
 	}
-	if nodes := _c.mutation.InvoiceIDs(); len(nodes) > 0 {
+	if nodes := _c.mutation.AllocationsIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
-			Rel:     sqlgraph.M2O,
+			Rel:     sqlgraph.O2M,
 			Inverse: false,
-			Table:   payment.InvoiceTable,
-			Columns: []string{payment.InvoiceColumn},
+			Table:   payment.AllocationsTable,
+			Columns: []string{payment.AllocationsColumn},
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
-				IDSpec: sqlgraph.NewFieldSpec(invoice.FieldID, field.TypeString),
+				IDSpec: sqlgraph.NewFieldSpec(paymentallocation.FieldID, field.TypeString),
 			},
 		}
 		for _, k := range nodes {
 			edge.Target.Nodes = append(edge.Target.Nodes, k)
 		}
-		_node.InvoiceID = &nodes[0]
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.RefundsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   payment.RefundsTable,
+			Columns: []string{payment.RefundsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(refund.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
 		_spec.Edges = append(_spec.Edges, edge)
 	}
 	return _node, _spec

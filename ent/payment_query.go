@@ -4,6 +4,7 @@ package ent
 
 import (
 	"context"
+	"database/sql/driver"
 	"fmt"
 	"math"
 
@@ -11,23 +12,27 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
-	"github.com/hmis-dev/hmis/ent/invoice"
 	"github.com/hmis-dev/hmis/ent/patient"
 	"github.com/hmis-dev/hmis/ent/payment"
+	"github.com/hmis-dev/hmis/ent/paymentallocation"
 	"github.com/hmis-dev/hmis/ent/predicate"
+	"github.com/hmis-dev/hmis/ent/refund"
 )
 
 // PaymentQuery is the builder for querying Payment entities.
 type PaymentQuery struct {
 	config
-	ctx         *QueryContext
-	order       []payment.OrderOption
-	inters      []Interceptor
-	predicates  []predicate.Payment
-	withPatient *PatientQuery
-	withInvoice *InvoiceQuery
-	modifiers   []func(*sql.Selector)
-	loadTotal   []func(context.Context, []*Payment) error
+	ctx                  *QueryContext
+	order                []payment.OrderOption
+	inters               []Interceptor
+	predicates           []predicate.Payment
+	withPatient          *PatientQuery
+	withAllocations      *PaymentAllocationQuery
+	withRefunds          *RefundQuery
+	modifiers            []func(*sql.Selector)
+	loadTotal            []func(context.Context, []*Payment) error
+	withNamedAllocations map[string]*PaymentAllocationQuery
+	withNamedRefunds     map[string]*RefundQuery
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
 	path func(context.Context) (*sql.Selector, error)
@@ -86,9 +91,9 @@ func (_q *PaymentQuery) QueryPatient() *PatientQuery {
 	return query
 }
 
-// QueryInvoice chains the current query on the "invoice" edge.
-func (_q *PaymentQuery) QueryInvoice() *InvoiceQuery {
-	query := (&InvoiceClient{config: _q.config}).Query()
+// QueryAllocations chains the current query on the "allocations" edge.
+func (_q *PaymentQuery) QueryAllocations() *PaymentAllocationQuery {
+	query := (&PaymentAllocationClient{config: _q.config}).Query()
 	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
 		if err := _q.prepareQuery(ctx); err != nil {
 			return nil, err
@@ -99,8 +104,30 @@ func (_q *PaymentQuery) QueryInvoice() *InvoiceQuery {
 		}
 		step := sqlgraph.NewStep(
 			sqlgraph.From(payment.Table, payment.FieldID, selector),
-			sqlgraph.To(invoice.Table, invoice.FieldID),
-			sqlgraph.Edge(sqlgraph.M2O, false, payment.InvoiceTable, payment.InvoiceColumn),
+			sqlgraph.To(paymentallocation.Table, paymentallocation.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, payment.AllocationsTable, payment.AllocationsColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryRefunds chains the current query on the "refunds" edge.
+func (_q *PaymentQuery) QueryRefunds() *RefundQuery {
+	query := (&RefundClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(payment.Table, payment.FieldID, selector),
+			sqlgraph.To(refund.Table, refund.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, payment.RefundsTable, payment.RefundsColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -295,13 +322,14 @@ func (_q *PaymentQuery) Clone() *PaymentQuery {
 		return nil
 	}
 	return &PaymentQuery{
-		config:      _q.config,
-		ctx:         _q.ctx.Clone(),
-		order:       append([]payment.OrderOption{}, _q.order...),
-		inters:      append([]Interceptor{}, _q.inters...),
-		predicates:  append([]predicate.Payment{}, _q.predicates...),
-		withPatient: _q.withPatient.Clone(),
-		withInvoice: _q.withInvoice.Clone(),
+		config:          _q.config,
+		ctx:             _q.ctx.Clone(),
+		order:           append([]payment.OrderOption{}, _q.order...),
+		inters:          append([]Interceptor{}, _q.inters...),
+		predicates:      append([]predicate.Payment{}, _q.predicates...),
+		withPatient:     _q.withPatient.Clone(),
+		withAllocations: _q.withAllocations.Clone(),
+		withRefunds:     _q.withRefunds.Clone(),
 		// clone intermediate query.
 		sql:  _q.sql.Clone(),
 		path: _q.path,
@@ -319,14 +347,25 @@ func (_q *PaymentQuery) WithPatient(opts ...func(*PatientQuery)) *PaymentQuery {
 	return _q
 }
 
-// WithInvoice tells the query-builder to eager-load the nodes that are connected to
-// the "invoice" edge. The optional arguments are used to configure the query builder of the edge.
-func (_q *PaymentQuery) WithInvoice(opts ...func(*InvoiceQuery)) *PaymentQuery {
-	query := (&InvoiceClient{config: _q.config}).Query()
+// WithAllocations tells the query-builder to eager-load the nodes that are connected to
+// the "allocations" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *PaymentQuery) WithAllocations(opts ...func(*PaymentAllocationQuery)) *PaymentQuery {
+	query := (&PaymentAllocationClient{config: _q.config}).Query()
 	for _, opt := range opts {
 		opt(query)
 	}
-	_q.withInvoice = query
+	_q.withAllocations = query
+	return _q
+}
+
+// WithRefunds tells the query-builder to eager-load the nodes that are connected to
+// the "refunds" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *PaymentQuery) WithRefunds(opts ...func(*RefundQuery)) *PaymentQuery {
+	query := (&RefundClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withRefunds = query
 	return _q
 }
 
@@ -408,9 +447,10 @@ func (_q *PaymentQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Paym
 	var (
 		nodes       = []*Payment{}
 		_spec       = _q.querySpec()
-		loadedTypes = [2]bool{
+		loadedTypes = [3]bool{
 			_q.withPatient != nil,
-			_q.withInvoice != nil,
+			_q.withAllocations != nil,
+			_q.withRefunds != nil,
 		}
 	)
 	_spec.ScanValues = func(columns []string) ([]any, error) {
@@ -440,9 +480,31 @@ func (_q *PaymentQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Paym
 			return nil, err
 		}
 	}
-	if query := _q.withInvoice; query != nil {
-		if err := _q.loadInvoice(ctx, query, nodes, nil,
-			func(n *Payment, e *Invoice) { n.Edges.Invoice = e }); err != nil {
+	if query := _q.withAllocations; query != nil {
+		if err := _q.loadAllocations(ctx, query, nodes,
+			func(n *Payment) { n.Edges.Allocations = []*PaymentAllocation{} },
+			func(n *Payment, e *PaymentAllocation) { n.Edges.Allocations = append(n.Edges.Allocations, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withRefunds; query != nil {
+		if err := _q.loadRefunds(ctx, query, nodes,
+			func(n *Payment) { n.Edges.Refunds = []*Refund{} },
+			func(n *Payment, e *Refund) { n.Edges.Refunds = append(n.Edges.Refunds, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedAllocations {
+		if err := _q.loadAllocations(ctx, query, nodes,
+			func(n *Payment) { n.appendNamedAllocations(name) },
+			func(n *Payment, e *PaymentAllocation) { n.appendNamedAllocations(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedRefunds {
+		if err := _q.loadRefunds(ctx, query, nodes,
+			func(n *Payment) { n.appendNamedRefunds(name) },
+			func(n *Payment, e *Refund) { n.appendNamedRefunds(name, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -483,35 +545,66 @@ func (_q *PaymentQuery) loadPatient(ctx context.Context, query *PatientQuery, no
 	}
 	return nil
 }
-func (_q *PaymentQuery) loadInvoice(ctx context.Context, query *InvoiceQuery, nodes []*Payment, init func(*Payment), assign func(*Payment, *Invoice)) error {
-	ids := make([]string, 0, len(nodes))
-	nodeids := make(map[string][]*Payment)
+func (_q *PaymentQuery) loadAllocations(ctx context.Context, query *PaymentAllocationQuery, nodes []*Payment, init func(*Payment), assign func(*Payment, *PaymentAllocation)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[string]*Payment)
 	for i := range nodes {
-		if nodes[i].InvoiceID == nil {
-			continue
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
 		}
-		fk := *nodes[i].InvoiceID
-		if _, ok := nodeids[fk]; !ok {
-			ids = append(ids, fk)
-		}
-		nodeids[fk] = append(nodeids[fk], nodes[i])
 	}
-	if len(ids) == 0 {
-		return nil
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(paymentallocation.FieldPaymentID)
 	}
-	query.Where(invoice.IDIn(ids...))
+	query.Where(predicate.PaymentAllocation(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(payment.AllocationsColumn), fks...))
+	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
 		return err
 	}
 	for _, n := range neighbors {
-		nodes, ok := nodeids[n.ID]
+		fk := n.PaymentID
+		node, ok := nodeids[fk]
 		if !ok {
-			return fmt.Errorf(`unexpected foreign-key "invoice_id" returned %v`, n.ID)
+			return fmt.Errorf(`unexpected referenced foreign-key "payment_id" returned %v for node %v`, fk, n.ID)
 		}
-		for i := range nodes {
-			assign(nodes[i], n)
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *PaymentQuery) loadRefunds(ctx context.Context, query *RefundQuery, nodes []*Payment, init func(*Payment), assign func(*Payment, *Refund)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[string]*Payment)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
 		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(refund.FieldPaymentID)
+	}
+	query.Where(predicate.Refund(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(payment.RefundsColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.PaymentID
+		if fk == nil {
+			return fmt.Errorf(`foreign-key "payment_id" is nil for node %v`, n.ID)
+		}
+		node, ok := nodeids[*fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "payment_id" returned %v for node %v`, *fk, n.ID)
+		}
+		assign(node, n)
 	}
 	return nil
 }
@@ -546,9 +639,6 @@ func (_q *PaymentQuery) querySpec() *sqlgraph.QuerySpec {
 		}
 		if _q.withPatient != nil {
 			_spec.Node.AddColumnOnce(payment.FieldPatientID)
-		}
-		if _q.withInvoice != nil {
-			_spec.Node.AddColumnOnce(payment.FieldInvoiceID)
 		}
 	}
 	if ps := _q.predicates; len(ps) > 0 {
@@ -604,6 +694,34 @@ func (_q *PaymentQuery) sqlQuery(ctx context.Context) *sql.Selector {
 		selector.Limit(*limit)
 	}
 	return selector
+}
+
+// WithNamedAllocations tells the query-builder to eager-load the nodes that are connected to the "allocations"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *PaymentQuery) WithNamedAllocations(name string, opts ...func(*PaymentAllocationQuery)) *PaymentQuery {
+	query := (&PaymentAllocationClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedAllocations == nil {
+		_q.withNamedAllocations = make(map[string]*PaymentAllocationQuery)
+	}
+	_q.withNamedAllocations[name] = query
+	return _q
+}
+
+// WithNamedRefunds tells the query-builder to eager-load the nodes that are connected to the "refunds"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *PaymentQuery) WithNamedRefunds(name string, opts ...func(*RefundQuery)) *PaymentQuery {
+	query := (&RefundClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedRefunds == nil {
+		_q.withNamedRefunds = make(map[string]*RefundQuery)
+	}
+	_q.withNamedRefunds[name] = query
+	return _q
 }
 
 // PaymentGroupBy is the group-by builder for Payment entities.

@@ -36,6 +36,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/insuranceplan"
 	"github.com/hmis-dev/hmis/ent/insurancepolicy"
 	"github.com/hmis-dev/hmis/ent/invoice"
+	"github.com/hmis-dev/hmis/ent/invoiceadjustment"
 	"github.com/hmis-dev/hmis/ent/invoicecounter"
 	"github.com/hmis-dev/hmis/ent/invoicediscount"
 	"github.com/hmis-dev/hmis/ent/journalentry"
@@ -58,12 +59,14 @@ import (
 	"github.com/hmis-dev/hmis/ent/patientidentifier"
 	"github.com/hmis-dev/hmis/ent/payer"
 	"github.com/hmis-dev/hmis/ent/payment"
+	"github.com/hmis-dev/hmis/ent/paymentallocation"
 	"github.com/hmis-dev/hmis/ent/planversion"
 	"github.com/hmis-dev/hmis/ent/preauthorization"
 	"github.com/hmis-dev/hmis/ent/problem"
 	"github.com/hmis-dev/hmis/ent/provideravailability"
 	"github.com/hmis-dev/hmis/ent/providertimeoff"
 	"github.com/hmis-dev/hmis/ent/referral"
+	"github.com/hmis-dev/hmis/ent/refund"
 	"github.com/hmis-dev/hmis/ent/room"
 	"github.com/hmis-dev/hmis/ent/schema"
 	"github.com/hmis-dev/hmis/ent/session"
@@ -746,6 +749,12 @@ func init() {
 	chargeDescReversalReason := chargeFields[15].Descriptor()
 	// charge.ReversalReasonValidator is a validator for the "reversal_reason" field. It is called by the builders before save.
 	charge.ReversalReasonValidator = chargeDescReversalReason.Validators[0].(func(string) error)
+	// chargeDescPayerShare is the schema descriptor for payer_share field.
+	chargeDescPayerShare := chargeFields[18].Descriptor()
+	// charge.DefaultPayerShare holds the default value on creation for the payer_share field.
+	charge.DefaultPayerShare = chargeDescPayerShare.Default.(int64)
+	// charge.PayerShareValidator is a validator for the "payer_share" field. It is called by the builders before save.
+	charge.PayerShareValidator = chargeDescPayerShare.Validators[0].(func(int64) error)
 	// chargeDescID is the schema descriptor for id field.
 	chargeDescID := chargeMixinFields0[0].Descriptor()
 	// charge.DefaultID holds the default value on creation for the id field.
@@ -776,29 +785,29 @@ func init() {
 	// claim.PatientIDValidator is a validator for the "patient_id" field. It is called by the builders before save.
 	claim.PatientIDValidator = claimDescPatientID.Validators[0].(func(string) error)
 	// claimDescVersion is the schema descriptor for version field.
-	claimDescVersion := claimFields[3].Descriptor()
+	claimDescVersion := claimFields[4].Descriptor()
 	// claim.DefaultVersion holds the default value on creation for the version field.
 	claim.DefaultVersion = claimDescVersion.Default.(int)
 	// claim.VersionValidator is a validator for the "version" field. It is called by the builders before save.
 	claim.VersionValidator = claimDescVersion.Validators[0].(func(int) error)
 	// claimDescTotalClaimed is the schema descriptor for total_claimed field.
-	claimDescTotalClaimed := claimFields[7].Descriptor()
+	claimDescTotalClaimed := claimFields[8].Descriptor()
 	// claim.TotalClaimedValidator is a validator for the "total_claimed" field. It is called by the builders before save.
 	claim.TotalClaimedValidator = claimDescTotalClaimed.Validators[0].(func(int64) error)
 	// claimDescTotalApproved is the schema descriptor for total_approved field.
-	claimDescTotalApproved := claimFields[8].Descriptor()
+	claimDescTotalApproved := claimFields[9].Descriptor()
 	// claim.TotalApprovedValidator is a validator for the "total_approved" field. It is called by the builders before save.
 	claim.TotalApprovedValidator = claimDescTotalApproved.Validators[0].(func(int64) error)
 	// claimDescTotalPaid is the schema descriptor for total_paid field.
-	claimDescTotalPaid := claimFields[9].Descriptor()
+	claimDescTotalPaid := claimFields[10].Descriptor()
 	// claim.TotalPaidValidator is a validator for the "total_paid" field. It is called by the builders before save.
 	claim.TotalPaidValidator = claimDescTotalPaid.Validators[0].(func(int64) error)
 	// claimDescDenialCode is the schema descriptor for denial_code field.
-	claimDescDenialCode := claimFields[10].Descriptor()
+	claimDescDenialCode := claimFields[11].Descriptor()
 	// claim.DenialCodeValidator is a validator for the "denial_code" field. It is called by the builders before save.
 	claim.DenialCodeValidator = claimDescDenialCode.Validators[0].(func(string) error)
 	// claimDescRemittanceReference is the schema descriptor for remittance_reference field.
-	claimDescRemittanceReference := claimFields[11].Descriptor()
+	claimDescRemittanceReference := claimFields[12].Descriptor()
 	// claim.RemittanceReferenceValidator is a validator for the "remittance_reference" field. It is called by the builders before save.
 	claim.RemittanceReferenceValidator = claimDescRemittanceReference.Validators[0].(func(string) error)
 	// claimDescID is the schema descriptor for id field.
@@ -1631,8 +1640,48 @@ func init() {
 	invoiceDescPaid := invoiceFields[10].Descriptor()
 	// invoice.DefaultPaid holds the default value on creation for the paid field.
 	invoice.DefaultPaid = invoiceDescPaid.Default.(int64)
+	// invoiceDescPayerTotal is the schema descriptor for payer_total field.
+	invoiceDescPayerTotal := invoiceFields[11].Descriptor()
+	// invoice.DefaultPayerTotal holds the default value on creation for the payer_total field.
+	invoice.DefaultPayerTotal = invoiceDescPayerTotal.Default.(int64)
+	// invoice.PayerTotalValidator is a validator for the "payer_total" field. It is called by the builders before save.
+	invoice.PayerTotalValidator = invoiceDescPayerTotal.Validators[0].(func(int64) error)
+	// invoiceDescPatientTotal is the schema descriptor for patient_total field.
+	invoiceDescPatientTotal := invoiceFields[12].Descriptor()
+	// invoice.DefaultPatientTotal holds the default value on creation for the patient_total field.
+	invoice.DefaultPatientTotal = invoiceDescPatientTotal.Default.(int64)
+	// invoiceDescPatientPaid is the schema descriptor for patient_paid field.
+	invoiceDescPatientPaid := invoiceFields[13].Descriptor()
+	// invoice.DefaultPatientPaid holds the default value on creation for the patient_paid field.
+	invoice.DefaultPatientPaid = invoiceDescPatientPaid.Default.(int64)
+	// invoice.PatientPaidValidator is a validator for the "patient_paid" field. It is called by the builders before save.
+	invoice.PatientPaidValidator = invoiceDescPatientPaid.Validators[0].(func(int64) error)
+	// invoiceDescPayerPaid is the schema descriptor for payer_paid field.
+	invoiceDescPayerPaid := invoiceFields[14].Descriptor()
+	// invoice.DefaultPayerPaid holds the default value on creation for the payer_paid field.
+	invoice.DefaultPayerPaid = invoiceDescPayerPaid.Default.(int64)
+	// invoice.PayerPaidValidator is a validator for the "payer_paid" field. It is called by the builders before save.
+	invoice.PayerPaidValidator = invoiceDescPayerPaid.Validators[0].(func(int64) error)
+	// invoiceDescPayerAdjusted is the schema descriptor for payer_adjusted field.
+	invoiceDescPayerAdjusted := invoiceFields[15].Descriptor()
+	// invoice.DefaultPayerAdjusted holds the default value on creation for the payer_adjusted field.
+	invoice.DefaultPayerAdjusted = invoiceDescPayerAdjusted.Default.(int64)
+	// invoice.PayerAdjustedValidator is a validator for the "payer_adjusted" field. It is called by the builders before save.
+	invoice.PayerAdjustedValidator = invoiceDescPayerAdjusted.Validators[0].(func(int64) error)
+	// invoiceDescMovedToPatient is the schema descriptor for moved_to_patient field.
+	invoiceDescMovedToPatient := invoiceFields[16].Descriptor()
+	// invoice.DefaultMovedToPatient holds the default value on creation for the moved_to_patient field.
+	invoice.DefaultMovedToPatient = invoiceDescMovedToPatient.Default.(int64)
+	// invoice.MovedToPatientValidator is a validator for the "moved_to_patient" field. It is called by the builders before save.
+	invoice.MovedToPatientValidator = invoiceDescMovedToPatient.Validators[0].(func(int64) error)
+	// invoiceDescWrittenOff is the schema descriptor for written_off field.
+	invoiceDescWrittenOff := invoiceFields[17].Descriptor()
+	// invoice.DefaultWrittenOff holds the default value on creation for the written_off field.
+	invoice.DefaultWrittenOff = invoiceDescWrittenOff.Default.(int64)
+	// invoice.WrittenOffValidator is a validator for the "written_off" field. It is called by the builders before save.
+	invoice.WrittenOffValidator = invoiceDescWrittenOff.Validators[0].(func(int64) error)
 	// invoiceDescVoidReason is the schema descriptor for void_reason field.
-	invoiceDescVoidReason := invoiceFields[14].Descriptor()
+	invoiceDescVoidReason := invoiceFields[21].Descriptor()
 	// invoice.VoidReasonValidator is a validator for the "void_reason" field. It is called by the builders before save.
 	invoice.VoidReasonValidator = invoiceDescVoidReason.Validators[0].(func(string) error)
 	// invoiceDescID is the schema descriptor for id field.
@@ -1641,6 +1690,47 @@ func init() {
 	invoice.DefaultID = invoiceDescID.Default.(func() string)
 	// invoice.IDValidator is a validator for the "id" field. It is called by the builders before save.
 	invoice.IDValidator = invoiceDescID.Validators[0].(func(string) error)
+	invoiceadjustmentMixin := schema.InvoiceAdjustment{}.Mixin()
+	invoiceadjustmentMixinFields0 := invoiceadjustmentMixin[0].Fields()
+	_ = invoiceadjustmentMixinFields0
+	invoiceadjustmentMixinFields1 := invoiceadjustmentMixin[1].Fields()
+	_ = invoiceadjustmentMixinFields1
+	invoiceadjustmentMixinFields2 := invoiceadjustmentMixin[2].Fields()
+	_ = invoiceadjustmentMixinFields2
+	invoiceadjustmentFields := schema.InvoiceAdjustment{}.Fields()
+	_ = invoiceadjustmentFields
+	// invoiceadjustmentDescCreatedAt is the schema descriptor for created_at field.
+	invoiceadjustmentDescCreatedAt := invoiceadjustmentMixinFields1[0].Descriptor()
+	// invoiceadjustment.DefaultCreatedAt holds the default value on creation for the created_at field.
+	invoiceadjustment.DefaultCreatedAt = invoiceadjustmentDescCreatedAt.Default.(func() time.Time)
+	// invoiceadjustmentDescUpdatedAt is the schema descriptor for updated_at field.
+	invoiceadjustmentDescUpdatedAt := invoiceadjustmentMixinFields1[1].Descriptor()
+	// invoiceadjustment.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	invoiceadjustment.DefaultUpdatedAt = invoiceadjustmentDescUpdatedAt.Default.(func() time.Time)
+	// invoiceadjustment.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	invoiceadjustment.UpdateDefaultUpdatedAt = invoiceadjustmentDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// invoiceadjustmentDescPatientID is the schema descriptor for patient_id field.
+	invoiceadjustmentDescPatientID := invoiceadjustmentMixinFields2[0].Descriptor()
+	// invoiceadjustment.PatientIDValidator is a validator for the "patient_id" field. It is called by the builders before save.
+	invoiceadjustment.PatientIDValidator = invoiceadjustmentDescPatientID.Validators[0].(func(string) error)
+	// invoiceadjustmentDescAmount is the schema descriptor for amount field.
+	invoiceadjustmentDescAmount := invoiceadjustmentFields[2].Descriptor()
+	// invoiceadjustment.AmountValidator is a validator for the "amount" field. It is called by the builders before save.
+	invoiceadjustment.AmountValidator = invoiceadjustmentDescAmount.Validators[0].(func(int64) error)
+	// invoiceadjustmentDescCode is the schema descriptor for code field.
+	invoiceadjustmentDescCode := invoiceadjustmentFields[4].Descriptor()
+	// invoiceadjustment.CodeValidator is a validator for the "code" field. It is called by the builders before save.
+	invoiceadjustment.CodeValidator = invoiceadjustmentDescCode.Validators[0].(func(string) error)
+	// invoiceadjustmentDescReason is the schema descriptor for reason field.
+	invoiceadjustmentDescReason := invoiceadjustmentFields[5].Descriptor()
+	// invoiceadjustment.ReasonValidator is a validator for the "reason" field. It is called by the builders before save.
+	invoiceadjustment.ReasonValidator = invoiceadjustmentDescReason.Validators[0].(func(string) error)
+	// invoiceadjustmentDescID is the schema descriptor for id field.
+	invoiceadjustmentDescID := invoiceadjustmentMixinFields0[0].Descriptor()
+	// invoiceadjustment.DefaultID holds the default value on creation for the id field.
+	invoiceadjustment.DefaultID = invoiceadjustmentDescID.Default.(func() string)
+	// invoiceadjustment.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	invoiceadjustment.IDValidator = invoiceadjustmentDescID.Validators[0].(func(string) error)
 	invoicecounterMixin := schema.InvoiceCounter{}.Mixin()
 	invoicecounterMixinFields0 := invoicecounterMixin[0].Fields()
 	_ = invoicecounterMixinFields0
@@ -2839,6 +2929,45 @@ func init() {
 	payment.DefaultID = paymentDescID.Default.(func() string)
 	// payment.IDValidator is a validator for the "id" field. It is called by the builders before save.
 	payment.IDValidator = paymentDescID.Validators[0].(func(string) error)
+	paymentallocationMixin := schema.PaymentAllocation{}.Mixin()
+	paymentallocationMixinFields0 := paymentallocationMixin[0].Fields()
+	_ = paymentallocationMixinFields0
+	paymentallocationMixinFields1 := paymentallocationMixin[1].Fields()
+	_ = paymentallocationMixinFields1
+	paymentallocationMixinFields2 := paymentallocationMixin[2].Fields()
+	_ = paymentallocationMixinFields2
+	paymentallocationFields := schema.PaymentAllocation{}.Fields()
+	_ = paymentallocationFields
+	// paymentallocationDescCreatedAt is the schema descriptor for created_at field.
+	paymentallocationDescCreatedAt := paymentallocationMixinFields1[0].Descriptor()
+	// paymentallocation.DefaultCreatedAt holds the default value on creation for the created_at field.
+	paymentallocation.DefaultCreatedAt = paymentallocationDescCreatedAt.Default.(func() time.Time)
+	// paymentallocationDescUpdatedAt is the schema descriptor for updated_at field.
+	paymentallocationDescUpdatedAt := paymentallocationMixinFields1[1].Descriptor()
+	// paymentallocation.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	paymentallocation.DefaultUpdatedAt = paymentallocationDescUpdatedAt.Default.(func() time.Time)
+	// paymentallocation.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	paymentallocation.UpdateDefaultUpdatedAt = paymentallocationDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// paymentallocationDescPatientID is the schema descriptor for patient_id field.
+	paymentallocationDescPatientID := paymentallocationMixinFields2[0].Descriptor()
+	// paymentallocation.PatientIDValidator is a validator for the "patient_id" field. It is called by the builders before save.
+	paymentallocation.PatientIDValidator = paymentallocationDescPatientID.Validators[0].(func(string) error)
+	// paymentallocationDescAmount is the schema descriptor for amount field.
+	paymentallocationDescAmount := paymentallocationFields[2].Descriptor()
+	// paymentallocation.AmountValidator is a validator for the "amount" field. It is called by the builders before save.
+	paymentallocation.AmountValidator = paymentallocationDescAmount.Validators[0].(func(int64) error)
+	// paymentallocationDescRefunded is the schema descriptor for refunded field.
+	paymentallocationDescRefunded := paymentallocationFields[3].Descriptor()
+	// paymentallocation.DefaultRefunded holds the default value on creation for the refunded field.
+	paymentallocation.DefaultRefunded = paymentallocationDescRefunded.Default.(int64)
+	// paymentallocation.RefundedValidator is a validator for the "refunded" field. It is called by the builders before save.
+	paymentallocation.RefundedValidator = paymentallocationDescRefunded.Validators[0].(func(int64) error)
+	// paymentallocationDescID is the schema descriptor for id field.
+	paymentallocationDescID := paymentallocationMixinFields0[0].Descriptor()
+	// paymentallocation.DefaultID holds the default value on creation for the id field.
+	paymentallocation.DefaultID = paymentallocationDescID.Default.(func() string)
+	// paymentallocation.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	paymentallocation.IDValidator = paymentallocationDescID.Validators[0].(func(string) error)
 	planversionMixin := schema.PlanVersion{}.Mixin()
 	planversionMixinFields0 := planversionMixin[0].Fields()
 	_ = planversionMixinFields0
@@ -3085,6 +3214,75 @@ func init() {
 	referral.DefaultID = referralDescID.Default.(func() string)
 	// referral.IDValidator is a validator for the "id" field. It is called by the builders before save.
 	referral.IDValidator = referralDescID.Validators[0].(func(string) error)
+	refundMixin := schema.Refund{}.Mixin()
+	refundMixinFields0 := refundMixin[0].Fields()
+	_ = refundMixinFields0
+	refundMixinFields1 := refundMixin[1].Fields()
+	_ = refundMixinFields1
+	refundMixinFields2 := refundMixin[2].Fields()
+	_ = refundMixinFields2
+	refundFields := schema.Refund{}.Fields()
+	_ = refundFields
+	// refundDescCreatedAt is the schema descriptor for created_at field.
+	refundDescCreatedAt := refundMixinFields1[0].Descriptor()
+	// refund.DefaultCreatedAt holds the default value on creation for the created_at field.
+	refund.DefaultCreatedAt = refundDescCreatedAt.Default.(func() time.Time)
+	// refundDescUpdatedAt is the schema descriptor for updated_at field.
+	refundDescUpdatedAt := refundMixinFields1[1].Descriptor()
+	// refund.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	refund.DefaultUpdatedAt = refundDescUpdatedAt.Default.(func() time.Time)
+	// refund.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	refund.UpdateDefaultUpdatedAt = refundDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// refundDescPatientID is the schema descriptor for patient_id field.
+	refundDescPatientID := refundMixinFields2[0].Descriptor()
+	// refund.PatientIDValidator is a validator for the "patient_id" field. It is called by the builders before save.
+	refund.PatientIDValidator = refundDescPatientID.Validators[0].(func(string) error)
+	// refundDescAmount is the schema descriptor for amount field.
+	refundDescAmount := refundFields[3].Descriptor()
+	// refund.AmountValidator is a validator for the "amount" field. It is called by the builders before save.
+	refund.AmountValidator = refundDescAmount.Validators[0].(func(int64) error)
+	// refundDescReason is the schema descriptor for reason field.
+	refundDescReason := refundFields[4].Descriptor()
+	// refund.ReasonValidator is a validator for the "reason" field. It is called by the builders before save.
+	refund.ReasonValidator = func() func(string) error {
+		validators := refundDescReason.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(reason string) error {
+			for _, fn := range fns {
+				if err := fn(reason); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// refundDescIdempotencyKey is the schema descriptor for idempotency_key field.
+	refundDescIdempotencyKey := refundFields[5].Descriptor()
+	// refund.IdempotencyKeyValidator is a validator for the "idempotency_key" field. It is called by the builders before save.
+	refund.IdempotencyKeyValidator = func() func(string) error {
+		validators := refundDescIdempotencyKey.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(idempotency_key string) error {
+			for _, fn := range fns {
+				if err := fn(idempotency_key); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// refundDescID is the schema descriptor for id field.
+	refundDescID := refundMixinFields0[0].Descriptor()
+	// refund.DefaultID holds the default value on creation for the id field.
+	refund.DefaultID = refundDescID.Default.(func() string)
+	// refund.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	refund.IDValidator = refundDescID.Validators[0].(func(string) error)
 	roomMixin := schema.Room{}.Mixin()
 	roomMixinFields0 := roomMixin[0].Fields()
 	_ = roomMixinFields0

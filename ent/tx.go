@@ -76,6 +76,8 @@ type Tx struct {
 	InsurancePolicy *InsurancePolicyClient
 	// Invoice is the client for interacting with the Invoice builders.
 	Invoice *InvoiceClient
+	// InvoiceAdjustment is the client for interacting with the InvoiceAdjustment builders.
+	InvoiceAdjustment *InvoiceAdjustmentClient
 	// InvoiceCounter is the client for interacting with the InvoiceCounter builders.
 	InvoiceCounter *InvoiceCounterClient
 	// InvoiceDiscount is the client for interacting with the InvoiceDiscount builders.
@@ -120,6 +122,8 @@ type Tx struct {
 	Payer *PayerClient
 	// Payment is the client for interacting with the Payment builders.
 	Payment *PaymentClient
+	// PaymentAllocation is the client for interacting with the PaymentAllocation builders.
+	PaymentAllocation *PaymentAllocationClient
 	// PlanVersion is the client for interacting with the PlanVersion builders.
 	PlanVersion *PlanVersionClient
 	// PreAuthorization is the client for interacting with the PreAuthorization builders.
@@ -132,6 +136,8 @@ type Tx struct {
 	ProviderTimeOff *ProviderTimeOffClient
 	// Referral is the client for interacting with the Referral builders.
 	Referral *ReferralClient
+	// Refund is the client for interacting with the Refund builders.
+	Refund *RefundClient
 	// Room is the client for interacting with the Room builders.
 	Room *RoomClient
 	// Session is the client for interacting with the Session builders.
@@ -312,6 +318,7 @@ func (tx *Tx) init() {
 	tx.InsurancePlan = NewInsurancePlanClient(tx.config)
 	tx.InsurancePolicy = NewInsurancePolicyClient(tx.config)
 	tx.Invoice = NewInvoiceClient(tx.config)
+	tx.InvoiceAdjustment = NewInvoiceAdjustmentClient(tx.config)
 	tx.InvoiceCounter = NewInvoiceCounterClient(tx.config)
 	tx.InvoiceDiscount = NewInvoiceDiscountClient(tx.config)
 	tx.JournalEntry = NewJournalEntryClient(tx.config)
@@ -334,12 +341,14 @@ func (tx *Tx) init() {
 	tx.PatientIdentifier = NewPatientIdentifierClient(tx.config)
 	tx.Payer = NewPayerClient(tx.config)
 	tx.Payment = NewPaymentClient(tx.config)
+	tx.PaymentAllocation = NewPaymentAllocationClient(tx.config)
 	tx.PlanVersion = NewPlanVersionClient(tx.config)
 	tx.PreAuthorization = NewPreAuthorizationClient(tx.config)
 	tx.Problem = NewProblemClient(tx.config)
 	tx.ProviderAvailability = NewProviderAvailabilityClient(tx.config)
 	tx.ProviderTimeOff = NewProviderTimeOffClient(tx.config)
 	tx.Referral = NewReferralClient(tx.config)
+	tx.Refund = NewRefundClient(tx.config)
 	tx.Room = NewRoomClient(tx.config)
 	tx.Session = NewSessionClient(tx.config)
 	tx.Staff = NewStaffClient(tx.config)

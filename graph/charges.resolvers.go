@@ -9,8 +9,25 @@ import (
 	"context"
 
 	"github.com/hmis-dev/hmis/ent"
+	"github.com/hmis-dev/hmis/ent/claim"
 	"github.com/hmis-dev/hmis/internal/charges"
+	"github.com/hmis-dev/hmis/internal/input"
 )
+
+// PatientBalance is the resolver for the patientBalance field.
+func (r *invoiceResolver) PatientBalance(ctx context.Context, obj *ent.Invoice) (int64, error) {
+	return charges.PatientBalance(obj), nil
+}
+
+// PayerBalance is the resolver for the payerBalance field.
+func (r *invoiceResolver) PayerBalance(ctx context.Context, obj *ent.Invoice) (int64, error) {
+	return charges.PayerBalance(obj), nil
+}
+
+// Claims is the resolver for the claims field.
+func (r *invoiceResolver) Claims(ctx context.Context, obj *ent.Invoice) ([]*ent.Claim, error) {
+	return r.Client.Claim.Query().Where(claim.InvoiceID(obj.ID)).Order(claim.ByCreatedAt(), claim.ByID()).All(ctx)
+}
 
 // SetTariffPrice is the resolver for the setTariffPrice field.
 func (r *mutationResolver) SetTariffPrice(ctx context.Context, input charges.SetTariffPriceInput) (*ent.Tariff, error) {
@@ -60,4 +77,27 @@ func (r *mutationResolver) VoidInvoice(ctx context.Context, id string, reason st
 // RecordPayment is the resolver for the recordPayment field.
 func (r *mutationResolver) RecordPayment(ctx context.Context, input charges.RecordPaymentInput) (*ent.Payment, error) {
 	return r.Charges.RecordPayment(ctx, input)
+}
+
+// ApplyCredit is the resolver for the applyCredit field.
+func (r *mutationResolver) ApplyCredit(ctx context.Context, input charges.ApplyCreditInput) (*ent.Payment, error) {
+	return r.Charges.ApplyCredit(ctx, input)
+}
+
+// RefundPayment is the resolver for the refundPayment field.
+func (r *mutationResolver) RefundPayment(ctx context.Context, input charges.RefundPaymentInput) (*ent.Refund, error) {
+	return r.Charges.Refund(ctx, input)
+}
+
+// AdjustInvoice is the resolver for the adjustInvoice field.
+func (r *mutationResolver) AdjustInvoice(ctx context.Context, input charges.AdjustInvoiceInput) (*ent.Invoice, error) {
+	return r.Charges.AdjustInvoice(ctx, input)
+}
+
+// PatientCredit is the resolver for the patientCredit field.
+func (r *queryResolver) PatientCredit(ctx context.Context, patientID string) (int64, error) {
+	if err := input.ID("patientId", patientID, input.Patient); err != nil {
+		return 0, err
+	}
+	return charges.Credit(ctx, r.Client.Payment, r.Client.Refund, patientID)
 }

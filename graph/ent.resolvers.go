@@ -202,6 +202,12 @@ func (r *queryResolver) Referrals(ctx context.Context, after *entgql.Cursor[stri
 		ent.WithReferralOrder(orderBy), ent.WithReferralFilter(where.Filter))
 }
 
+// Refunds is the resolver for the refunds field.
+func (r *queryResolver) Refunds(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.RefundOrder, where *ent.RefundWhereInput) (*ent.RefundConnection, error) {
+	return r.Client.Refund.Query().Paginate(ctx, after, first, before, last,
+		ent.WithRefundOrder(orderBy), ent.WithRefundFilter(where.Filter))
+}
+
 // Rooms is the resolver for the rooms field.
 func (r *queryResolver) Rooms(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.RoomOrder, where *ent.RoomWhereInput) (*ent.RoomConnection, error) {
 	return r.Client.Room.Query().Paginate(ctx, after, first, before, last,
@@ -253,6 +259,9 @@ func (r *queryResolver) Wards(ctx context.Context, after *entgql.Cursor[string],
 // BreakGlassAccess returns BreakGlassAccessResolver implementation.
 func (r *Resolver) BreakGlassAccess() BreakGlassAccessResolver { return &breakGlassAccessResolver{r} }
 
+// Invoice returns InvoiceResolver implementation.
+func (r *Resolver) Invoice() InvoiceResolver { return &invoiceResolver{r} }
+
 // MedicationOrder returns MedicationOrderResolver implementation.
 func (r *Resolver) MedicationOrder() MedicationOrderResolver { return &medicationOrderResolver{r} }
 
@@ -269,6 +278,7 @@ func (r *Resolver) PatientIdentifierWhereInput() PatientIdentifierWhereInputReso
 
 type (
 	breakGlassAccessResolver            struct{ *Resolver }
+	invoiceResolver                     struct{ *Resolver }
 	medicationOrderResolver             struct{ *Resolver }
 	queryResolver                       struct{ *Resolver }
 	userResolver                        struct{ *Resolver }

@@ -59,6 +59,10 @@ const (
 	FieldReversedByID = "reversed_by_id"
 	// FieldReversedAt holds the string denoting the reversed_at field in the database.
 	FieldReversedAt = "reversed_at"
+	// FieldPayerShare holds the string denoting the payer_share field in the database.
+	FieldPayerShare = "payer_share"
+	// FieldDepartmentID holds the string denoting the department_id field in the database.
+	FieldDepartmentID = "department_id"
 	// FieldInvoiceID holds the string denoting the invoice_id field in the database.
 	FieldInvoiceID = "invoice_id"
 	// EdgePatient holds the string denoting the patient edge name in mutations.
@@ -116,6 +120,8 @@ var Columns = []string{
 	FieldReversalReason,
 	FieldReversedByID,
 	FieldReversedAt,
+	FieldPayerShare,
+	FieldDepartmentID,
 	FieldInvoiceID,
 }
 
@@ -150,6 +156,10 @@ var (
 	UnitPriceValidator func(int64) error
 	// ReversalReasonValidator is a validator for the "reversal_reason" field. It is called by the builders before save.
 	ReversalReasonValidator func(string) error
+	// DefaultPayerShare holds the default value on creation for the "payer_share" field.
+	DefaultPayerShare int64
+	// PayerShareValidator is a validator for the "payer_share" field. It is called by the builders before save.
+	PayerShareValidator func(int64) error
 	// DefaultID holds the default value on creation for the "id" field.
 	DefaultID func() string
 	// IDValidator is a validator for the "id" field. It is called by the builders before save.
@@ -347,6 +357,16 @@ func ByReversedByID(opts ...sql.OrderTermOption) OrderOption {
 // ByReversedAt orders the results by the reversed_at field.
 func ByReversedAt(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldReversedAt, opts...).ToFunc()
+}
+
+// ByPayerShare orders the results by the payer_share field.
+func ByPayerShare(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldPayerShare, opts...).ToFunc()
+}
+
+// ByDepartmentID orders the results by the department_id field.
+func ByDepartmentID(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldDepartmentID, opts...).ToFunc()
 }
 
 // ByInvoiceID orders the results by the invoice_id field.

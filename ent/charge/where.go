@@ -155,6 +155,16 @@ func ReversedAt(v time.Time) predicate.Charge {
 	return predicate.Charge(sql.FieldEQ(FieldReversedAt, v))
 }
 
+// PayerShare applies equality check predicate on the "payer_share" field. It's identical to PayerShareEQ.
+func PayerShare(v int64) predicate.Charge {
+	return predicate.Charge(sql.FieldEQ(FieldPayerShare, v))
+}
+
+// DepartmentID applies equality check predicate on the "department_id" field. It's identical to DepartmentIDEQ.
+func DepartmentID(v string) predicate.Charge {
+	return predicate.Charge(sql.FieldEQ(FieldDepartmentID, v))
+}
+
 // InvoiceID applies equality check predicate on the "invoice_id" field. It's identical to InvoiceIDEQ.
 func InvoiceID(v string) predicate.Charge {
 	return predicate.Charge(sql.FieldEQ(FieldInvoiceID, v))
@@ -1283,6 +1293,121 @@ func ReversedAtIsNil() predicate.Charge {
 // ReversedAtNotNil applies the NotNil predicate on the "reversed_at" field.
 func ReversedAtNotNil() predicate.Charge {
 	return predicate.Charge(sql.FieldNotNull(FieldReversedAt))
+}
+
+// PayerShareEQ applies the EQ predicate on the "payer_share" field.
+func PayerShareEQ(v int64) predicate.Charge {
+	return predicate.Charge(sql.FieldEQ(FieldPayerShare, v))
+}
+
+// PayerShareNEQ applies the NEQ predicate on the "payer_share" field.
+func PayerShareNEQ(v int64) predicate.Charge {
+	return predicate.Charge(sql.FieldNEQ(FieldPayerShare, v))
+}
+
+// PayerShareIn applies the In predicate on the "payer_share" field.
+func PayerShareIn(vs ...int64) predicate.Charge {
+	return predicate.Charge(sql.FieldIn(FieldPayerShare, vs...))
+}
+
+// PayerShareNotIn applies the NotIn predicate on the "payer_share" field.
+func PayerShareNotIn(vs ...int64) predicate.Charge {
+	return predicate.Charge(sql.FieldNotIn(FieldPayerShare, vs...))
+}
+
+// PayerShareGT applies the GT predicate on the "payer_share" field.
+func PayerShareGT(v int64) predicate.Charge {
+	return predicate.Charge(sql.FieldGT(FieldPayerShare, v))
+}
+
+// PayerShareGTE applies the GTE predicate on the "payer_share" field.
+func PayerShareGTE(v int64) predicate.Charge {
+	return predicate.Charge(sql.FieldGTE(FieldPayerShare, v))
+}
+
+// PayerShareLT applies the LT predicate on the "payer_share" field.
+func PayerShareLT(v int64) predicate.Charge {
+	return predicate.Charge(sql.FieldLT(FieldPayerShare, v))
+}
+
+// PayerShareLTE applies the LTE predicate on the "payer_share" field.
+func PayerShareLTE(v int64) predicate.Charge {
+	return predicate.Charge(sql.FieldLTE(FieldPayerShare, v))
+}
+
+// DepartmentIDEQ applies the EQ predicate on the "department_id" field.
+func DepartmentIDEQ(v string) predicate.Charge {
+	return predicate.Charge(sql.FieldEQ(FieldDepartmentID, v))
+}
+
+// DepartmentIDNEQ applies the NEQ predicate on the "department_id" field.
+func DepartmentIDNEQ(v string) predicate.Charge {
+	return predicate.Charge(sql.FieldNEQ(FieldDepartmentID, v))
+}
+
+// DepartmentIDIn applies the In predicate on the "department_id" field.
+func DepartmentIDIn(vs ...string) predicate.Charge {
+	return predicate.Charge(sql.FieldIn(FieldDepartmentID, vs...))
+}
+
+// DepartmentIDNotIn applies the NotIn predicate on the "department_id" field.
+func DepartmentIDNotIn(vs ...string) predicate.Charge {
+	return predicate.Charge(sql.FieldNotIn(FieldDepartmentID, vs...))
+}
+
+// DepartmentIDGT applies the GT predicate on the "department_id" field.
+func DepartmentIDGT(v string) predicate.Charge {
+	return predicate.Charge(sql.FieldGT(FieldDepartmentID, v))
+}
+
+// DepartmentIDGTE applies the GTE predicate on the "department_id" field.
+func DepartmentIDGTE(v string) predicate.Charge {
+	return predicate.Charge(sql.FieldGTE(FieldDepartmentID, v))
+}
+
+// DepartmentIDLT applies the LT predicate on the "department_id" field.
+func DepartmentIDLT(v string) predicate.Charge {
+	return predicate.Charge(sql.FieldLT(FieldDepartmentID, v))
+}
+
+// DepartmentIDLTE applies the LTE predicate on the "department_id" field.
+func DepartmentIDLTE(v string) predicate.Charge {
+	return predicate.Charge(sql.FieldLTE(FieldDepartmentID, v))
+}
+
+// DepartmentIDContains applies the Contains predicate on the "department_id" field.
+func DepartmentIDContains(v string) predicate.Charge {
+	return predicate.Charge(sql.FieldContains(FieldDepartmentID, v))
+}
+
+// DepartmentIDHasPrefix applies the HasPrefix predicate on the "department_id" field.
+func DepartmentIDHasPrefix(v string) predicate.Charge {
+	return predicate.Charge(sql.FieldHasPrefix(FieldDepartmentID, v))
+}
+
+// DepartmentIDHasSuffix applies the HasSuffix predicate on the "department_id" field.
+func DepartmentIDHasSuffix(v string) predicate.Charge {
+	return predicate.Charge(sql.FieldHasSuffix(FieldDepartmentID, v))
+}
+
+// DepartmentIDIsNil applies the IsNil predicate on the "department_id" field.
+func DepartmentIDIsNil() predicate.Charge {
+	return predicate.Charge(sql.FieldIsNull(FieldDepartmentID))
+}
+
+// DepartmentIDNotNil applies the NotNil predicate on the "department_id" field.
+func DepartmentIDNotNil() predicate.Charge {
+	return predicate.Charge(sql.FieldNotNull(FieldDepartmentID))
+}
+
+// DepartmentIDEqualFold applies the EqualFold predicate on the "department_id" field.
+func DepartmentIDEqualFold(v string) predicate.Charge {
+	return predicate.Charge(sql.FieldEqualFold(FieldDepartmentID, v))
+}
+
+// DepartmentIDContainsFold applies the ContainsFold predicate on the "department_id" field.
+func DepartmentIDContainsFold(v string) predicate.Charge {
+	return predicate.Charge(sql.FieldContainsFold(FieldDepartmentID, v))
 }
 
 // InvoiceIDEQ applies the EQ predicate on the "invoice_id" field.

@@ -29,6 +29,8 @@ const (
 	FieldPayerID = "payer_id"
 	// FieldEncounterID holds the string denoting the encounter_id field in the database.
 	FieldEncounterID = "encounter_id"
+	// FieldInvoiceID holds the string denoting the invoice_id field in the database.
+	FieldInvoiceID = "invoice_id"
 	// FieldVersion holds the string denoting the version field in the database.
 	FieldVersion = "version"
 	// FieldPreviousID holds the string denoting the previous_id field in the database.
@@ -123,6 +125,7 @@ var Columns = []string{
 	FieldPolicyID,
 	FieldPayerID,
 	FieldEncounterID,
+	FieldInvoiceID,
 	FieldVersion,
 	FieldPreviousID,
 	FieldStatus,
@@ -190,6 +193,7 @@ const (
 	StatusPARTIALLY_APPROVED Status = "PARTIALLY_APPROVED"
 	StatusDENIED             Status = "DENIED"
 	StatusPAID               Status = "PAID"
+	StatusCANCELLED          Status = "CANCELLED"
 )
 
 func (s Status) String() string {
@@ -199,7 +203,7 @@ func (s Status) String() string {
 // StatusValidator is a validator for the "status" field enum values. It is called by the builders before save.
 func StatusValidator(s Status) error {
 	switch s {
-	case StatusDRAFT, StatusSUBMITTED, StatusAPPROVED, StatusPARTIALLY_APPROVED, StatusDENIED, StatusPAID:
+	case StatusDRAFT, StatusSUBMITTED, StatusAPPROVED, StatusPARTIALLY_APPROVED, StatusDENIED, StatusPAID, StatusCANCELLED:
 		return nil
 	default:
 		return fmt.Errorf("claim: invalid enum value for status field: %q", s)
@@ -242,6 +246,11 @@ func ByPayerID(opts ...sql.OrderTermOption) OrderOption {
 // ByEncounterID orders the results by the encounter_id field.
 func ByEncounterID(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldEncounterID, opts...).ToFunc()
+}
+
+// ByInvoiceID orders the results by the invoice_id field.
+func ByInvoiceID(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldInvoiceID, opts...).ToFunc()
 }
 
 // ByVersion orders the results by the version field.

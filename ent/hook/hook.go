@@ -381,6 +381,18 @@ func (f InvoiceFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, err
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.InvoiceMutation", m)
 }
 
+// The InvoiceAdjustmentFunc type is an adapter to allow the use of ordinary
+// function as InvoiceAdjustment mutator.
+type InvoiceAdjustmentFunc func(context.Context, *ent.InvoiceAdjustmentMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f InvoiceAdjustmentFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.InvoiceAdjustmentMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.InvoiceAdjustmentMutation", m)
+}
+
 // The InvoiceCounterFunc type is an adapter to allow the use of ordinary
 // function as InvoiceCounter mutator.
 type InvoiceCounterFunc func(context.Context, *ent.InvoiceCounterMutation) (ent.Value, error)
@@ -645,6 +657,18 @@ func (f PaymentFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, err
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.PaymentMutation", m)
 }
 
+// The PaymentAllocationFunc type is an adapter to allow the use of ordinary
+// function as PaymentAllocation mutator.
+type PaymentAllocationFunc func(context.Context, *ent.PaymentAllocationMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f PaymentAllocationFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.PaymentAllocationMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.PaymentAllocationMutation", m)
+}
+
 // The PlanVersionFunc type is an adapter to allow the use of ordinary
 // function as PlanVersion mutator.
 type PlanVersionFunc func(context.Context, *ent.PlanVersionMutation) (ent.Value, error)
@@ -715,6 +739,18 @@ func (f ReferralFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, er
 		return f(ctx, mv)
 	}
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.ReferralMutation", m)
+}
+
+// The RefundFunc type is an adapter to allow the use of ordinary
+// function as Refund mutator.
+type RefundFunc func(context.Context, *ent.RefundMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f RefundFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.RefundMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.RefundMutation", m)
 }
 
 // The RoomFunc type is an adapter to allow the use of ordinary

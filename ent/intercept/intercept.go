@@ -39,6 +39,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/insuranceplan"
 	"github.com/hmis-dev/hmis/ent/insurancepolicy"
 	"github.com/hmis-dev/hmis/ent/invoice"
+	"github.com/hmis-dev/hmis/ent/invoiceadjustment"
 	"github.com/hmis-dev/hmis/ent/invoicecounter"
 	"github.com/hmis-dev/hmis/ent/invoicediscount"
 	"github.com/hmis-dev/hmis/ent/journalentry"
@@ -61,6 +62,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/patientidentifier"
 	"github.com/hmis-dev/hmis/ent/payer"
 	"github.com/hmis-dev/hmis/ent/payment"
+	"github.com/hmis-dev/hmis/ent/paymentallocation"
 	"github.com/hmis-dev/hmis/ent/planversion"
 	"github.com/hmis-dev/hmis/ent/preauthorization"
 	"github.com/hmis-dev/hmis/ent/predicate"
@@ -68,6 +70,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/provideravailability"
 	"github.com/hmis-dev/hmis/ent/providertimeoff"
 	"github.com/hmis-dev/hmis/ent/referral"
+	"github.com/hmis-dev/hmis/ent/refund"
 	"github.com/hmis-dev/hmis/ent/room"
 	"github.com/hmis-dev/hmis/ent/session"
 	"github.com/hmis-dev/hmis/ent/staff"
@@ -972,6 +975,33 @@ func (f TraverseInvoice) Traverse(ctx context.Context, q ent.Query) error {
 	return fmt.Errorf("unexpected query type %T. expect *ent.InvoiceQuery", q)
 }
 
+// The InvoiceAdjustmentFunc type is an adapter to allow the use of ordinary function as a Querier.
+type InvoiceAdjustmentFunc func(context.Context, *ent.InvoiceAdjustmentQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f InvoiceAdjustmentFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.InvoiceAdjustmentQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.InvoiceAdjustmentQuery", q)
+}
+
+// The TraverseInvoiceAdjustment type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseInvoiceAdjustment func(context.Context, *ent.InvoiceAdjustmentQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseInvoiceAdjustment) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseInvoiceAdjustment) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.InvoiceAdjustmentQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.InvoiceAdjustmentQuery", q)
+}
+
 // The InvoiceCounterFunc type is an adapter to allow the use of ordinary function as a Querier.
 type InvoiceCounterFunc func(context.Context, *ent.InvoiceCounterQuery) (ent.Value, error)
 
@@ -1566,6 +1596,33 @@ func (f TraversePayment) Traverse(ctx context.Context, q ent.Query) error {
 	return fmt.Errorf("unexpected query type %T. expect *ent.PaymentQuery", q)
 }
 
+// The PaymentAllocationFunc type is an adapter to allow the use of ordinary function as a Querier.
+type PaymentAllocationFunc func(context.Context, *ent.PaymentAllocationQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f PaymentAllocationFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.PaymentAllocationQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.PaymentAllocationQuery", q)
+}
+
+// The TraversePaymentAllocation type is an adapter to allow the use of ordinary function as Traverser.
+type TraversePaymentAllocation func(context.Context, *ent.PaymentAllocationQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraversePaymentAllocation) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraversePaymentAllocation) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.PaymentAllocationQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.PaymentAllocationQuery", q)
+}
+
 // The PlanVersionFunc type is an adapter to allow the use of ordinary function as a Querier.
 type PlanVersionFunc func(context.Context, *ent.PlanVersionQuery) (ent.Value, error)
 
@@ -1726,6 +1783,33 @@ func (f TraverseReferral) Traverse(ctx context.Context, q ent.Query) error {
 		return f(ctx, q)
 	}
 	return fmt.Errorf("unexpected query type %T. expect *ent.ReferralQuery", q)
+}
+
+// The RefundFunc type is an adapter to allow the use of ordinary function as a Querier.
+type RefundFunc func(context.Context, *ent.RefundQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f RefundFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.RefundQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.RefundQuery", q)
+}
+
+// The TraverseRefund type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseRefund func(context.Context, *ent.RefundQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseRefund) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseRefund) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.RefundQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.RefundQuery", q)
 }
 
 // The RoomFunc type is an adapter to allow the use of ordinary function as a Querier.
@@ -2036,6 +2120,8 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.InsurancePolicyQuery, predicate.InsurancePolicy, insurancepolicy.OrderOption]{typ: ent.TypeInsurancePolicy, tq: q}, nil
 	case *ent.InvoiceQuery:
 		return &query[*ent.InvoiceQuery, predicate.Invoice, invoice.OrderOption]{typ: ent.TypeInvoice, tq: q}, nil
+	case *ent.InvoiceAdjustmentQuery:
+		return &query[*ent.InvoiceAdjustmentQuery, predicate.InvoiceAdjustment, invoiceadjustment.OrderOption]{typ: ent.TypeInvoiceAdjustment, tq: q}, nil
 	case *ent.InvoiceCounterQuery:
 		return &query[*ent.InvoiceCounterQuery, predicate.InvoiceCounter, invoicecounter.OrderOption]{typ: ent.TypeInvoiceCounter, tq: q}, nil
 	case *ent.InvoiceDiscountQuery:
@@ -2080,6 +2166,8 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.PayerQuery, predicate.Payer, payer.OrderOption]{typ: ent.TypePayer, tq: q}, nil
 	case *ent.PaymentQuery:
 		return &query[*ent.PaymentQuery, predicate.Payment, payment.OrderOption]{typ: ent.TypePayment, tq: q}, nil
+	case *ent.PaymentAllocationQuery:
+		return &query[*ent.PaymentAllocationQuery, predicate.PaymentAllocation, paymentallocation.OrderOption]{typ: ent.TypePaymentAllocation, tq: q}, nil
 	case *ent.PlanVersionQuery:
 		return &query[*ent.PlanVersionQuery, predicate.PlanVersion, planversion.OrderOption]{typ: ent.TypePlanVersion, tq: q}, nil
 	case *ent.PreAuthorizationQuery:
@@ -2092,6 +2180,8 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.ProviderTimeOffQuery, predicate.ProviderTimeOff, providertimeoff.OrderOption]{typ: ent.TypeProviderTimeOff, tq: q}, nil
 	case *ent.ReferralQuery:
 		return &query[*ent.ReferralQuery, predicate.Referral, referral.OrderOption]{typ: ent.TypeReferral, tq: q}, nil
+	case *ent.RefundQuery:
+		return &query[*ent.RefundQuery, predicate.Refund, refund.OrderOption]{typ: ent.TypeRefund, tq: q}, nil
 	case *ent.RoomQuery:
 		return &query[*ent.RoomQuery, predicate.Room, room.OrderOption]{typ: ent.TypeRoom, tq: q}, nil
 	case *ent.SessionQuery:

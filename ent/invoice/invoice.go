@@ -45,6 +45,20 @@ const (
 	FieldTotal = "total"
 	// FieldPaid holds the string denoting the paid field in the database.
 	FieldPaid = "paid"
+	// FieldPayerTotal holds the string denoting the payer_total field in the database.
+	FieldPayerTotal = "payer_total"
+	// FieldPatientTotal holds the string denoting the patient_total field in the database.
+	FieldPatientTotal = "patient_total"
+	// FieldPatientPaid holds the string denoting the patient_paid field in the database.
+	FieldPatientPaid = "patient_paid"
+	// FieldPayerPaid holds the string denoting the payer_paid field in the database.
+	FieldPayerPaid = "payer_paid"
+	// FieldPayerAdjusted holds the string denoting the payer_adjusted field in the database.
+	FieldPayerAdjusted = "payer_adjusted"
+	// FieldMovedToPatient holds the string denoting the moved_to_patient field in the database.
+	FieldMovedToPatient = "moved_to_patient"
+	// FieldWrittenOff holds the string denoting the written_off field in the database.
+	FieldWrittenOff = "written_off"
 	// FieldCreatedByID holds the string denoting the created_by_id field in the database.
 	FieldCreatedByID = "created_by_id"
 	// FieldIssuedAt holds the string denoting the issued_at field in the database.
@@ -63,6 +77,10 @@ const (
 	EdgeLines = "lines"
 	// EdgeDiscounts holds the string denoting the discounts edge name in mutations.
 	EdgeDiscounts = "discounts"
+	// EdgeAllocations holds the string denoting the allocations edge name in mutations.
+	EdgeAllocations = "allocations"
+	// EdgeAdjustments holds the string denoting the adjustments edge name in mutations.
+	EdgeAdjustments = "adjustments"
 	// Table holds the table name of the invoice in the database.
 	Table = "invoices"
 	// PatientTable is the table that holds the patient relation/edge.
@@ -86,6 +104,20 @@ const (
 	DiscountsInverseTable = "invoice_discounts"
 	// DiscountsColumn is the table column denoting the discounts relation/edge.
 	DiscountsColumn = "invoice_id"
+	// AllocationsTable is the table that holds the allocations relation/edge.
+	AllocationsTable = "payment_allocations"
+	// AllocationsInverseTable is the table name for the PaymentAllocation entity.
+	// It exists in this package in order to avoid circular dependency with the "paymentallocation" package.
+	AllocationsInverseTable = "payment_allocations"
+	// AllocationsColumn is the table column denoting the allocations relation/edge.
+	AllocationsColumn = "invoice_id"
+	// AdjustmentsTable is the table that holds the adjustments relation/edge.
+	AdjustmentsTable = "invoice_adjustments"
+	// AdjustmentsInverseTable is the table name for the InvoiceAdjustment entity.
+	// It exists in this package in order to avoid circular dependency with the "invoiceadjustment" package.
+	AdjustmentsInverseTable = "invoice_adjustments"
+	// AdjustmentsColumn is the table column denoting the adjustments relation/edge.
+	AdjustmentsColumn = "invoice_id"
 )
 
 // Columns holds all SQL columns for invoice fields.
@@ -105,6 +137,13 @@ var Columns = []string{
 	FieldTaxTotal,
 	FieldTotal,
 	FieldPaid,
+	FieldPayerTotal,
+	FieldPatientTotal,
+	FieldPatientPaid,
+	FieldPayerPaid,
+	FieldPayerAdjusted,
+	FieldMovedToPatient,
+	FieldWrittenOff,
 	FieldCreatedByID,
 	FieldIssuedAt,
 	FieldIssuedByID,
@@ -148,6 +187,32 @@ var (
 	DefaultTotal int64
 	// DefaultPaid holds the default value on creation for the "paid" field.
 	DefaultPaid int64
+	// DefaultPayerTotal holds the default value on creation for the "payer_total" field.
+	DefaultPayerTotal int64
+	// PayerTotalValidator is a validator for the "payer_total" field. It is called by the builders before save.
+	PayerTotalValidator func(int64) error
+	// DefaultPatientTotal holds the default value on creation for the "patient_total" field.
+	DefaultPatientTotal int64
+	// DefaultPatientPaid holds the default value on creation for the "patient_paid" field.
+	DefaultPatientPaid int64
+	// PatientPaidValidator is a validator for the "patient_paid" field. It is called by the builders before save.
+	PatientPaidValidator func(int64) error
+	// DefaultPayerPaid holds the default value on creation for the "payer_paid" field.
+	DefaultPayerPaid int64
+	// PayerPaidValidator is a validator for the "payer_paid" field. It is called by the builders before save.
+	PayerPaidValidator func(int64) error
+	// DefaultPayerAdjusted holds the default value on creation for the "payer_adjusted" field.
+	DefaultPayerAdjusted int64
+	// PayerAdjustedValidator is a validator for the "payer_adjusted" field. It is called by the builders before save.
+	PayerAdjustedValidator func(int64) error
+	// DefaultMovedToPatient holds the default value on creation for the "moved_to_patient" field.
+	DefaultMovedToPatient int64
+	// MovedToPatientValidator is a validator for the "moved_to_patient" field. It is called by the builders before save.
+	MovedToPatientValidator func(int64) error
+	// DefaultWrittenOff holds the default value on creation for the "written_off" field.
+	DefaultWrittenOff int64
+	// WrittenOffValidator is a validator for the "written_off" field. It is called by the builders before save.
+	WrittenOffValidator func(int64) error
 	// VoidReasonValidator is a validator for the "void_reason" field. It is called by the builders before save.
 	VoidReasonValidator func(string) error
 	// DefaultID holds the default value on creation for the "id" field.
@@ -263,6 +328,41 @@ func ByPaid(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldPaid, opts...).ToFunc()
 }
 
+// ByPayerTotal orders the results by the payer_total field.
+func ByPayerTotal(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldPayerTotal, opts...).ToFunc()
+}
+
+// ByPatientTotal orders the results by the patient_total field.
+func ByPatientTotal(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldPatientTotal, opts...).ToFunc()
+}
+
+// ByPatientPaid orders the results by the patient_paid field.
+func ByPatientPaid(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldPatientPaid, opts...).ToFunc()
+}
+
+// ByPayerPaid orders the results by the payer_paid field.
+func ByPayerPaid(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldPayerPaid, opts...).ToFunc()
+}
+
+// ByPayerAdjusted orders the results by the payer_adjusted field.
+func ByPayerAdjusted(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldPayerAdjusted, opts...).ToFunc()
+}
+
+// ByMovedToPatient orders the results by the moved_to_patient field.
+func ByMovedToPatient(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldMovedToPatient, opts...).ToFunc()
+}
+
+// ByWrittenOff orders the results by the written_off field.
+func ByWrittenOff(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldWrittenOff, opts...).ToFunc()
+}
+
 // ByCreatedByID orders the results by the created_by_id field.
 func ByCreatedByID(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldCreatedByID, opts...).ToFunc()
@@ -327,6 +427,34 @@ func ByDiscounts(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
 		sqlgraph.OrderByNeighborTerms(s, newDiscountsStep(), append([]sql.OrderTerm{term}, terms...)...)
 	}
 }
+
+// ByAllocationsCount orders the results by allocations count.
+func ByAllocationsCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newAllocationsStep(), opts...)
+	}
+}
+
+// ByAllocations orders the results by allocations terms.
+func ByAllocations(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newAllocationsStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
+// ByAdjustmentsCount orders the results by adjustments count.
+func ByAdjustmentsCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newAdjustmentsStep(), opts...)
+	}
+}
+
+// ByAdjustments orders the results by adjustments terms.
+func ByAdjustments(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newAdjustmentsStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
 func newPatientStep() *sqlgraph.Step {
 	return sqlgraph.NewStep(
 		sqlgraph.From(Table, FieldID),
@@ -346,6 +474,20 @@ func newDiscountsStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(DiscountsInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.O2M, false, DiscountsTable, DiscountsColumn),
+	)
+}
+func newAllocationsStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(AllocationsInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, AllocationsTable, AllocationsColumn),
+	)
+}
+func newAdjustmentsStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(AdjustmentsInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, AdjustmentsTable, AdjustmentsColumn),
 	)
 }
 

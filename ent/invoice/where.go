@@ -130,6 +130,41 @@ func Paid(v int64) predicate.Invoice {
 	return predicate.Invoice(sql.FieldEQ(FieldPaid, v))
 }
 
+// PayerTotal applies equality check predicate on the "payer_total" field. It's identical to PayerTotalEQ.
+func PayerTotal(v int64) predicate.Invoice {
+	return predicate.Invoice(sql.FieldEQ(FieldPayerTotal, v))
+}
+
+// PatientTotal applies equality check predicate on the "patient_total" field. It's identical to PatientTotalEQ.
+func PatientTotal(v int64) predicate.Invoice {
+	return predicate.Invoice(sql.FieldEQ(FieldPatientTotal, v))
+}
+
+// PatientPaid applies equality check predicate on the "patient_paid" field. It's identical to PatientPaidEQ.
+func PatientPaid(v int64) predicate.Invoice {
+	return predicate.Invoice(sql.FieldEQ(FieldPatientPaid, v))
+}
+
+// PayerPaid applies equality check predicate on the "payer_paid" field. It's identical to PayerPaidEQ.
+func PayerPaid(v int64) predicate.Invoice {
+	return predicate.Invoice(sql.FieldEQ(FieldPayerPaid, v))
+}
+
+// PayerAdjusted applies equality check predicate on the "payer_adjusted" field. It's identical to PayerAdjustedEQ.
+func PayerAdjusted(v int64) predicate.Invoice {
+	return predicate.Invoice(sql.FieldEQ(FieldPayerAdjusted, v))
+}
+
+// MovedToPatient applies equality check predicate on the "moved_to_patient" field. It's identical to MovedToPatientEQ.
+func MovedToPatient(v int64) predicate.Invoice {
+	return predicate.Invoice(sql.FieldEQ(FieldMovedToPatient, v))
+}
+
+// WrittenOff applies equality check predicate on the "written_off" field. It's identical to WrittenOffEQ.
+func WrittenOff(v int64) predicate.Invoice {
+	return predicate.Invoice(sql.FieldEQ(FieldWrittenOff, v))
+}
+
 // CreatedByID applies equality check predicate on the "created_by_id" field. It's identical to CreatedByIDEQ.
 func CreatedByID(v string) predicate.Invoice {
 	return predicate.Invoice(sql.FieldEQ(FieldCreatedByID, v))
@@ -815,6 +850,286 @@ func PaidLTE(v int64) predicate.Invoice {
 	return predicate.Invoice(sql.FieldLTE(FieldPaid, v))
 }
 
+// PayerTotalEQ applies the EQ predicate on the "payer_total" field.
+func PayerTotalEQ(v int64) predicate.Invoice {
+	return predicate.Invoice(sql.FieldEQ(FieldPayerTotal, v))
+}
+
+// PayerTotalNEQ applies the NEQ predicate on the "payer_total" field.
+func PayerTotalNEQ(v int64) predicate.Invoice {
+	return predicate.Invoice(sql.FieldNEQ(FieldPayerTotal, v))
+}
+
+// PayerTotalIn applies the In predicate on the "payer_total" field.
+func PayerTotalIn(vs ...int64) predicate.Invoice {
+	return predicate.Invoice(sql.FieldIn(FieldPayerTotal, vs...))
+}
+
+// PayerTotalNotIn applies the NotIn predicate on the "payer_total" field.
+func PayerTotalNotIn(vs ...int64) predicate.Invoice {
+	return predicate.Invoice(sql.FieldNotIn(FieldPayerTotal, vs...))
+}
+
+// PayerTotalGT applies the GT predicate on the "payer_total" field.
+func PayerTotalGT(v int64) predicate.Invoice {
+	return predicate.Invoice(sql.FieldGT(FieldPayerTotal, v))
+}
+
+// PayerTotalGTE applies the GTE predicate on the "payer_total" field.
+func PayerTotalGTE(v int64) predicate.Invoice {
+	return predicate.Invoice(sql.FieldGTE(FieldPayerTotal, v))
+}
+
+// PayerTotalLT applies the LT predicate on the "payer_total" field.
+func PayerTotalLT(v int64) predicate.Invoice {
+	return predicate.Invoice(sql.FieldLT(FieldPayerTotal, v))
+}
+
+// PayerTotalLTE applies the LTE predicate on the "payer_total" field.
+func PayerTotalLTE(v int64) predicate.Invoice {
+	return predicate.Invoice(sql.FieldLTE(FieldPayerTotal, v))
+}
+
+// PatientTotalEQ applies the EQ predicate on the "patient_total" field.
+func PatientTotalEQ(v int64) predicate.Invoice {
+	return predicate.Invoice(sql.FieldEQ(FieldPatientTotal, v))
+}
+
+// PatientTotalNEQ applies the NEQ predicate on the "patient_total" field.
+func PatientTotalNEQ(v int64) predicate.Invoice {
+	return predicate.Invoice(sql.FieldNEQ(FieldPatientTotal, v))
+}
+
+// PatientTotalIn applies the In predicate on the "patient_total" field.
+func PatientTotalIn(vs ...int64) predicate.Invoice {
+	return predicate.Invoice(sql.FieldIn(FieldPatientTotal, vs...))
+}
+
+// PatientTotalNotIn applies the NotIn predicate on the "patient_total" field.
+func PatientTotalNotIn(vs ...int64) predicate.Invoice {
+	return predicate.Invoice(sql.FieldNotIn(FieldPatientTotal, vs...))
+}
+
+// PatientTotalGT applies the GT predicate on the "patient_total" field.
+func PatientTotalGT(v int64) predicate.Invoice {
+	return predicate.Invoice(sql.FieldGT(FieldPatientTotal, v))
+}
+
+// PatientTotalGTE applies the GTE predicate on the "patient_total" field.
+func PatientTotalGTE(v int64) predicate.Invoice {
+	return predicate.Invoice(sql.FieldGTE(FieldPatientTotal, v))
+}
+
+// PatientTotalLT applies the LT predicate on the "patient_total" field.
+func PatientTotalLT(v int64) predicate.Invoice {
+	return predicate.Invoice(sql.FieldLT(FieldPatientTotal, v))
+}
+
+// PatientTotalLTE applies the LTE predicate on the "patient_total" field.
+func PatientTotalLTE(v int64) predicate.Invoice {
+	return predicate.Invoice(sql.FieldLTE(FieldPatientTotal, v))
+}
+
+// PatientPaidEQ applies the EQ predicate on the "patient_paid" field.
+func PatientPaidEQ(v int64) predicate.Invoice {
+	return predicate.Invoice(sql.FieldEQ(FieldPatientPaid, v))
+}
+
+// PatientPaidNEQ applies the NEQ predicate on the "patient_paid" field.
+func PatientPaidNEQ(v int64) predicate.Invoice {
+	return predicate.Invoice(sql.FieldNEQ(FieldPatientPaid, v))
+}
+
+// PatientPaidIn applies the In predicate on the "patient_paid" field.
+func PatientPaidIn(vs ...int64) predicate.Invoice {
+	return predicate.Invoice(sql.FieldIn(FieldPatientPaid, vs...))
+}
+
+// PatientPaidNotIn applies the NotIn predicate on the "patient_paid" field.
+func PatientPaidNotIn(vs ...int64) predicate.Invoice {
+	return predicate.Invoice(sql.FieldNotIn(FieldPatientPaid, vs...))
+}
+
+// PatientPaidGT applies the GT predicate on the "patient_paid" field.
+func PatientPaidGT(v int64) predicate.Invoice {
+	return predicate.Invoice(sql.FieldGT(FieldPatientPaid, v))
+}
+
+// PatientPaidGTE applies the GTE predicate on the "patient_paid" field.
+func PatientPaidGTE(v int64) predicate.Invoice {
+	return predicate.Invoice(sql.FieldGTE(FieldPatientPaid, v))
+}
+
+// PatientPaidLT applies the LT predicate on the "patient_paid" field.
+func PatientPaidLT(v int64) predicate.Invoice {
+	return predicate.Invoice(sql.FieldLT(FieldPatientPaid, v))
+}
+
+// PatientPaidLTE applies the LTE predicate on the "patient_paid" field.
+func PatientPaidLTE(v int64) predicate.Invoice {
+	return predicate.Invoice(sql.FieldLTE(FieldPatientPaid, v))
+}
+
+// PayerPaidEQ applies the EQ predicate on the "payer_paid" field.
+func PayerPaidEQ(v int64) predicate.Invoice {
+	return predicate.Invoice(sql.FieldEQ(FieldPayerPaid, v))
+}
+
+// PayerPaidNEQ applies the NEQ predicate on the "payer_paid" field.
+func PayerPaidNEQ(v int64) predicate.Invoice {
+	return predicate.Invoice(sql.FieldNEQ(FieldPayerPaid, v))
+}
+
+// PayerPaidIn applies the In predicate on the "payer_paid" field.
+func PayerPaidIn(vs ...int64) predicate.Invoice {
+	return predicate.Invoice(sql.FieldIn(FieldPayerPaid, vs...))
+}
+
+// PayerPaidNotIn applies the NotIn predicate on the "payer_paid" field.
+func PayerPaidNotIn(vs ...int64) predicate.Invoice {
+	return predicate.Invoice(sql.FieldNotIn(FieldPayerPaid, vs...))
+}
+
+// PayerPaidGT applies the GT predicate on the "payer_paid" field.
+func PayerPaidGT(v int64) predicate.Invoice {
+	return predicate.Invoice(sql.FieldGT(FieldPayerPaid, v))
+}
+
+// PayerPaidGTE applies the GTE predicate on the "payer_paid" field.
+func PayerPaidGTE(v int64) predicate.Invoice {
+	return predicate.Invoice(sql.FieldGTE(FieldPayerPaid, v))
+}
+
+// PayerPaidLT applies the LT predicate on the "payer_paid" field.
+func PayerPaidLT(v int64) predicate.Invoice {
+	return predicate.Invoice(sql.FieldLT(FieldPayerPaid, v))
+}
+
+// PayerPaidLTE applies the LTE predicate on the "payer_paid" field.
+func PayerPaidLTE(v int64) predicate.Invoice {
+	return predicate.Invoice(sql.FieldLTE(FieldPayerPaid, v))
+}
+
+// PayerAdjustedEQ applies the EQ predicate on the "payer_adjusted" field.
+func PayerAdjustedEQ(v int64) predicate.Invoice {
+	return predicate.Invoice(sql.FieldEQ(FieldPayerAdjusted, v))
+}
+
+// PayerAdjustedNEQ applies the NEQ predicate on the "payer_adjusted" field.
+func PayerAdjustedNEQ(v int64) predicate.Invoice {
+	return predicate.Invoice(sql.FieldNEQ(FieldPayerAdjusted, v))
+}
+
+// PayerAdjustedIn applies the In predicate on the "payer_adjusted" field.
+func PayerAdjustedIn(vs ...int64) predicate.Invoice {
+	return predicate.Invoice(sql.FieldIn(FieldPayerAdjusted, vs...))
+}
+
+// PayerAdjustedNotIn applies the NotIn predicate on the "payer_adjusted" field.
+func PayerAdjustedNotIn(vs ...int64) predicate.Invoice {
+	return predicate.Invoice(sql.FieldNotIn(FieldPayerAdjusted, vs...))
+}
+
+// PayerAdjustedGT applies the GT predicate on the "payer_adjusted" field.
+func PayerAdjustedGT(v int64) predicate.Invoice {
+	return predicate.Invoice(sql.FieldGT(FieldPayerAdjusted, v))
+}
+
+// PayerAdjustedGTE applies the GTE predicate on the "payer_adjusted" field.
+func PayerAdjustedGTE(v int64) predicate.Invoice {
+	return predicate.Invoice(sql.FieldGTE(FieldPayerAdjusted, v))
+}
+
+// PayerAdjustedLT applies the LT predicate on the "payer_adjusted" field.
+func PayerAdjustedLT(v int64) predicate.Invoice {
+	return predicate.Invoice(sql.FieldLT(FieldPayerAdjusted, v))
+}
+
+// PayerAdjustedLTE applies the LTE predicate on the "payer_adjusted" field.
+func PayerAdjustedLTE(v int64) predicate.Invoice {
+	return predicate.Invoice(sql.FieldLTE(FieldPayerAdjusted, v))
+}
+
+// MovedToPatientEQ applies the EQ predicate on the "moved_to_patient" field.
+func MovedToPatientEQ(v int64) predicate.Invoice {
+	return predicate.Invoice(sql.FieldEQ(FieldMovedToPatient, v))
+}
+
+// MovedToPatientNEQ applies the NEQ predicate on the "moved_to_patient" field.
+func MovedToPatientNEQ(v int64) predicate.Invoice {
+	return predicate.Invoice(sql.FieldNEQ(FieldMovedToPatient, v))
+}
+
+// MovedToPatientIn applies the In predicate on the "moved_to_patient" field.
+func MovedToPatientIn(vs ...int64) predicate.Invoice {
+	return predicate.Invoice(sql.FieldIn(FieldMovedToPatient, vs...))
+}
+
+// MovedToPatientNotIn applies the NotIn predicate on the "moved_to_patient" field.
+func MovedToPatientNotIn(vs ...int64) predicate.Invoice {
+	return predicate.Invoice(sql.FieldNotIn(FieldMovedToPatient, vs...))
+}
+
+// MovedToPatientGT applies the GT predicate on the "moved_to_patient" field.
+func MovedToPatientGT(v int64) predicate.Invoice {
+	return predicate.Invoice(sql.FieldGT(FieldMovedToPatient, v))
+}
+
+// MovedToPatientGTE applies the GTE predicate on the "moved_to_patient" field.
+func MovedToPatientGTE(v int64) predicate.Invoice {
+	return predicate.Invoice(sql.FieldGTE(FieldMovedToPatient, v))
+}
+
+// MovedToPatientLT applies the LT predicate on the "moved_to_patient" field.
+func MovedToPatientLT(v int64) predicate.Invoice {
+	return predicate.Invoice(sql.FieldLT(FieldMovedToPatient, v))
+}
+
+// MovedToPatientLTE applies the LTE predicate on the "moved_to_patient" field.
+func MovedToPatientLTE(v int64) predicate.Invoice {
+	return predicate.Invoice(sql.FieldLTE(FieldMovedToPatient, v))
+}
+
+// WrittenOffEQ applies the EQ predicate on the "written_off" field.
+func WrittenOffEQ(v int64) predicate.Invoice {
+	return predicate.Invoice(sql.FieldEQ(FieldWrittenOff, v))
+}
+
+// WrittenOffNEQ applies the NEQ predicate on the "written_off" field.
+func WrittenOffNEQ(v int64) predicate.Invoice {
+	return predicate.Invoice(sql.FieldNEQ(FieldWrittenOff, v))
+}
+
+// WrittenOffIn applies the In predicate on the "written_off" field.
+func WrittenOffIn(vs ...int64) predicate.Invoice {
+	return predicate.Invoice(sql.FieldIn(FieldWrittenOff, vs...))
+}
+
+// WrittenOffNotIn applies the NotIn predicate on the "written_off" field.
+func WrittenOffNotIn(vs ...int64) predicate.Invoice {
+	return predicate.Invoice(sql.FieldNotIn(FieldWrittenOff, vs...))
+}
+
+// WrittenOffGT applies the GT predicate on the "written_off" field.
+func WrittenOffGT(v int64) predicate.Invoice {
+	return predicate.Invoice(sql.FieldGT(FieldWrittenOff, v))
+}
+
+// WrittenOffGTE applies the GTE predicate on the "written_off" field.
+func WrittenOffGTE(v int64) predicate.Invoice {
+	return predicate.Invoice(sql.FieldGTE(FieldWrittenOff, v))
+}
+
+// WrittenOffLT applies the LT predicate on the "written_off" field.
+func WrittenOffLT(v int64) predicate.Invoice {
+	return predicate.Invoice(sql.FieldLT(FieldWrittenOff, v))
+}
+
+// WrittenOffLTE applies the LTE predicate on the "written_off" field.
+func WrittenOffLTE(v int64) predicate.Invoice {
+	return predicate.Invoice(sql.FieldLTE(FieldWrittenOff, v))
+}
+
 // CreatedByIDEQ applies the EQ predicate on the "created_by_id" field.
 func CreatedByIDEQ(v string) predicate.Invoice {
 	return predicate.Invoice(sql.FieldEQ(FieldCreatedByID, v))
@@ -1266,6 +1581,52 @@ func HasDiscounts() predicate.Invoice {
 func HasDiscountsWith(preds ...predicate.InvoiceDiscount) predicate.Invoice {
 	return predicate.Invoice(func(s *sql.Selector) {
 		step := newDiscountsStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasAllocations applies the HasEdge predicate on the "allocations" edge.
+func HasAllocations() predicate.Invoice {
+	return predicate.Invoice(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, AllocationsTable, AllocationsColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasAllocationsWith applies the HasEdge predicate on the "allocations" edge with a given conditions (other predicates).
+func HasAllocationsWith(preds ...predicate.PaymentAllocation) predicate.Invoice {
+	return predicate.Invoice(func(s *sql.Selector) {
+		step := newAllocationsStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasAdjustments applies the HasEdge predicate on the "adjustments" edge.
+func HasAdjustments() predicate.Invoice {
+	return predicate.Invoice(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, AdjustmentsTable, AdjustmentsColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasAdjustmentsWith applies the HasEdge predicate on the "adjustments" edge with a given conditions (other predicates).
+func HasAdjustmentsWith(preds ...predicate.InvoiceAdjustment) predicate.Invoice {
+	return predicate.Invoice(func(s *sql.Selector) {
+		step := newAdjustmentsStep()
 		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
 			for _, p := range preds {
 				p(s)

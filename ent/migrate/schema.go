@@ -627,6 +627,8 @@ var (
 		{Name: "reversal_reason", Type: field.TypeString, Nullable: true, Size: 500},
 		{Name: "reversed_by_id", Type: field.TypeString, Nullable: true},
 		{Name: "reversed_at", Type: field.TypeTime, Nullable: true},
+		{Name: "payer_share", Type: field.TypeInt64, Default: 0},
+		{Name: "department_id", Type: field.TypeString, Nullable: true},
 		{Name: "tariff_id", Type: field.TypeString, Nullable: true},
 		{Name: "invoice_id", Type: field.TypeString, Nullable: true},
 		{Name: "patient_id", Type: field.TypeString},
@@ -639,19 +641,19 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "charges_tariffs_tariff",
-				Columns:    []*schema.Column{ChargesColumns[20]},
+				Columns:    []*schema.Column{ChargesColumns[22]},
 				RefColumns: []*schema.Column{TariffsColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
 			{
 				Symbol:     "charges_invoices_lines",
-				Columns:    []*schema.Column{ChargesColumns[21]},
+				Columns:    []*schema.Column{ChargesColumns[23]},
 				RefColumns: []*schema.Column{InvoicesColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
 			{
 				Symbol:     "charges_patients_charges",
-				Columns:    []*schema.Column{ChargesColumns[22]},
+				Columns:    []*schema.Column{ChargesColumns[24]},
 				RefColumns: []*schema.Column{PatientsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -660,7 +662,7 @@ var (
 			{
 				Name:    "charge_patient_id",
 				Unique:  false,
-				Columns: []*schema.Column{ChargesColumns[22]},
+				Columns: []*schema.Column{ChargesColumns[24]},
 			},
 			{
 				Name:    "charge_source_type_source_id_day",
@@ -670,7 +672,7 @@ var (
 			{
 				Name:    "charge_patient_id_status",
 				Unique:  false,
-				Columns: []*schema.Column{ChargesColumns[22], ChargesColumns[16]},
+				Columns: []*schema.Column{ChargesColumns[24], ChargesColumns[16]},
 			},
 		},
 	}
@@ -679,8 +681,9 @@ var (
 		{Name: "id", Type: field.TypeString},
 		{Name: "created_at", Type: field.TypeTime},
 		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "invoice_id", Type: field.TypeString, Nullable: true},
 		{Name: "version", Type: field.TypeInt, Default: 1},
-		{Name: "status", Type: field.TypeEnum, Enums: []string{"DRAFT", "SUBMITTED", "APPROVED", "PARTIALLY_APPROVED", "DENIED", "PAID"}, Default: "DRAFT"},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"DRAFT", "SUBMITTED", "APPROVED", "PARTIALLY_APPROVED", "DENIED", "PAID", "CANCELLED"}, Default: "DRAFT"},
 		{Name: "diagnosis_codes", Type: field.TypeJSON, Nullable: true},
 		{Name: "total_claimed", Type: field.TypeInt64},
 		{Name: "total_approved", Type: field.TypeInt64, Nullable: true},
@@ -704,31 +707,31 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "claims_insurance_policies_policy",
-				Columns:    []*schema.Column{ClaimsColumns[14]},
+				Columns:    []*schema.Column{ClaimsColumns[15]},
 				RefColumns: []*schema.Column{InsurancePoliciesColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "claims_payers_payer",
-				Columns:    []*schema.Column{ClaimsColumns[15]},
+				Columns:    []*schema.Column{ClaimsColumns[16]},
 				RefColumns: []*schema.Column{PayersColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "claims_encounters_encounter",
-				Columns:    []*schema.Column{ClaimsColumns[16]},
+				Columns:    []*schema.Column{ClaimsColumns[17]},
 				RefColumns: []*schema.Column{EncountersColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
 			{
 				Symbol:     "claims_claims_next",
-				Columns:    []*schema.Column{ClaimsColumns[17]},
+				Columns:    []*schema.Column{ClaimsColumns[18]},
 				RefColumns: []*schema.Column{ClaimsColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
 			{
 				Symbol:     "claims_patients_claims",
-				Columns:    []*schema.Column{ClaimsColumns[18]},
+				Columns:    []*schema.Column{ClaimsColumns[19]},
 				RefColumns: []*schema.Column{PatientsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -737,7 +740,7 @@ var (
 			{
 				Name:    "claim_patient_id",
 				Unique:  false,
-				Columns: []*schema.Column{ClaimsColumns[18]},
+				Columns: []*schema.Column{ClaimsColumns[19]},
 			},
 		},
 	}
@@ -1257,6 +1260,13 @@ var (
 		{Name: "tax_total", Type: field.TypeInt64, Default: 0},
 		{Name: "total", Type: field.TypeInt64, Default: 0},
 		{Name: "paid", Type: field.TypeInt64, Default: 0},
+		{Name: "payer_total", Type: field.TypeInt64, Default: 0},
+		{Name: "patient_total", Type: field.TypeInt64, Default: 0},
+		{Name: "patient_paid", Type: field.TypeInt64, Default: 0},
+		{Name: "payer_paid", Type: field.TypeInt64, Default: 0},
+		{Name: "payer_adjusted", Type: field.TypeInt64, Default: 0},
+		{Name: "moved_to_patient", Type: field.TypeInt64, Default: 0},
+		{Name: "written_off", Type: field.TypeInt64, Default: 0},
 		{Name: "created_by_id", Type: field.TypeString},
 		{Name: "issued_at", Type: field.TypeTime, Nullable: true},
 		{Name: "issued_by_id", Type: field.TypeString, Nullable: true},
@@ -1273,7 +1283,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "invoices_patients_invoices",
-				Columns:    []*schema.Column{InvoicesColumns[20]},
+				Columns:    []*schema.Column{InvoicesColumns[27]},
 				RefColumns: []*schema.Column{PatientsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -1282,12 +1292,53 @@ var (
 			{
 				Name:    "invoice_patient_id",
 				Unique:  false,
-				Columns: []*schema.Column{InvoicesColumns[20]},
+				Columns: []*schema.Column{InvoicesColumns[27]},
 			},
 			{
 				Name:    "invoice_patient_id_status",
 				Unique:  false,
-				Columns: []*schema.Column{InvoicesColumns[20], InvoicesColumns[7]},
+				Columns: []*schema.Column{InvoicesColumns[27], InvoicesColumns[7]},
+			},
+		},
+	}
+	// InvoiceAdjustmentsColumns holds the columns for the "invoice_adjustments" table.
+	InvoiceAdjustmentsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "kind", Type: field.TypeEnum, Enums: []string{"PAYER_WRITE_OFF", "MOVED_TO_PATIENT", "BAD_DEBT"}},
+		{Name: "amount", Type: field.TypeInt64},
+		{Name: "claim_id", Type: field.TypeString, Nullable: true},
+		{Name: "code", Type: field.TypeString, Nullable: true, Size: 16},
+		{Name: "reason", Type: field.TypeString, Nullable: true, Size: 500},
+		{Name: "recorded_by_id", Type: field.TypeString},
+		{Name: "invoice_id", Type: field.TypeString},
+		{Name: "patient_id", Type: field.TypeString},
+	}
+	// InvoiceAdjustmentsTable holds the schema information for the "invoice_adjustments" table.
+	InvoiceAdjustmentsTable = &schema.Table{
+		Name:       "invoice_adjustments",
+		Columns:    InvoiceAdjustmentsColumns,
+		PrimaryKey: []*schema.Column{InvoiceAdjustmentsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "invoice_adjustments_invoices_adjustments",
+				Columns:    []*schema.Column{InvoiceAdjustmentsColumns[9]},
+				RefColumns: []*schema.Column{InvoicesColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "invoice_adjustments_patients_invoice_adjustments",
+				Columns:    []*schema.Column{InvoiceAdjustmentsColumns[10]},
+				RefColumns: []*schema.Column{PatientsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "invoiceadjustment_patient_id",
+				Unique:  false,
+				Columns: []*schema.Column{InvoiceAdjustmentsColumns[10]},
 			},
 		},
 	}
@@ -2151,8 +2202,9 @@ var (
 		{Name: "id", Type: field.TypeString},
 		{Name: "created_at", Type: field.TypeTime},
 		{Name: "updated_at", Type: field.TypeTime},
-		{Name: "method", Type: field.TypeEnum, Enums: []string{"CASH", "CARD", "BANK_TRANSFER", "MOBILE_MONEY", "INSURANCE_REMITTANCE"}},
+		{Name: "method", Type: field.TypeEnum, Enums: []string{"CASH", "CARD", "BANK_TRANSFER", "MOBILE_MONEY", "INSURANCE_REMITTANCE", "CREDIT"}},
 		{Name: "amount", Type: field.TypeInt64},
+		{Name: "claim_id", Type: field.TypeString, Nullable: true},
 		{Name: "allocated", Type: field.TypeInt64, Default: 0},
 		{Name: "credited", Type: field.TypeInt64, Default: 0},
 		{Name: "idempotency_key", Type: field.TypeString, Unique: true, Size: 100},
@@ -2160,7 +2212,6 @@ var (
 		{Name: "recorded_by_id", Type: field.TypeString},
 		{Name: "received_at", Type: field.TypeTime},
 		{Name: "patient_id", Type: field.TypeString},
-		{Name: "invoice_id", Type: field.TypeString, Nullable: true},
 	}
 	// PaymentsTable holds the schema information for the "payments" table.
 	PaymentsTable = &schema.Table{
@@ -2170,22 +2221,70 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "payments_patients_payments",
-				Columns:    []*schema.Column{PaymentsColumns[11]},
+				Columns:    []*schema.Column{PaymentsColumns[12]},
 				RefColumns: []*schema.Column{PatientsColumns[0]},
 				OnDelete:   schema.NoAction,
-			},
-			{
-				Symbol:     "payments_invoices_invoice",
-				Columns:    []*schema.Column{PaymentsColumns[12]},
-				RefColumns: []*schema.Column{InvoicesColumns[0]},
-				OnDelete:   schema.SetNull,
 			},
 		},
 		Indexes: []*schema.Index{
 			{
 				Name:    "payment_patient_id",
 				Unique:  false,
-				Columns: []*schema.Column{PaymentsColumns[11]},
+				Columns: []*schema.Column{PaymentsColumns[12]},
+			},
+		},
+	}
+	// PaymentAllocationsColumns holds the columns for the "payment_allocations" table.
+	PaymentAllocationsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "amount", Type: field.TypeInt64},
+		{Name: "refunded", Type: field.TypeInt64, Default: 0},
+		{Name: "invoice_id", Type: field.TypeString},
+		{Name: "patient_id", Type: field.TypeString},
+		{Name: "payment_id", Type: field.TypeString},
+	}
+	// PaymentAllocationsTable holds the schema information for the "payment_allocations" table.
+	PaymentAllocationsTable = &schema.Table{
+		Name:       "payment_allocations",
+		Columns:    PaymentAllocationsColumns,
+		PrimaryKey: []*schema.Column{PaymentAllocationsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "payment_allocations_invoices_allocations",
+				Columns:    []*schema.Column{PaymentAllocationsColumns[5]},
+				RefColumns: []*schema.Column{InvoicesColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "payment_allocations_patients_payment_allocations",
+				Columns:    []*schema.Column{PaymentAllocationsColumns[6]},
+				RefColumns: []*schema.Column{PatientsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "payment_allocations_payments_allocations",
+				Columns:    []*schema.Column{PaymentAllocationsColumns[7]},
+				RefColumns: []*schema.Column{PaymentsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "paymentallocation_patient_id",
+				Unique:  false,
+				Columns: []*schema.Column{PaymentAllocationsColumns[6]},
+			},
+			{
+				Name:    "paymentallocation_payment_id_invoice_id",
+				Unique:  true,
+				Columns: []*schema.Column{PaymentAllocationsColumns[7], PaymentAllocationsColumns[5]},
+			},
+			{
+				Name:    "paymentallocation_invoice_id",
+				Unique:  false,
+				Columns: []*schema.Column{PaymentAllocationsColumns[5]},
 			},
 		},
 	}
@@ -2463,6 +2562,48 @@ var (
 				Name:    "referral_to_department_id",
 				Unique:  false,
 				Columns: []*schema.Column{ReferralsColumns[12]},
+			},
+		},
+	}
+	// RefundsColumns holds the columns for the "refunds" table.
+	RefundsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "invoice_id", Type: field.TypeString, Nullable: true},
+		{Name: "method", Type: field.TypeEnum, Enums: []string{"CASH", "CARD", "BANK_TRANSFER", "MOBILE_MONEY"}},
+		{Name: "amount", Type: field.TypeInt64},
+		{Name: "reason", Type: field.TypeString, Size: 500},
+		{Name: "idempotency_key", Type: field.TypeString, Unique: true, Size: 100},
+		{Name: "refunded_by_id", Type: field.TypeString},
+		{Name: "refunded_at", Type: field.TypeTime},
+		{Name: "patient_id", Type: field.TypeString},
+		{Name: "payment_id", Type: field.TypeString, Nullable: true},
+	}
+	// RefundsTable holds the schema information for the "refunds" table.
+	RefundsTable = &schema.Table{
+		Name:       "refunds",
+		Columns:    RefundsColumns,
+		PrimaryKey: []*schema.Column{RefundsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "refunds_patients_refunds",
+				Columns:    []*schema.Column{RefundsColumns[10]},
+				RefColumns: []*schema.Column{PatientsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "refunds_payments_refunds",
+				Columns:    []*schema.Column{RefundsColumns[11]},
+				RefColumns: []*schema.Column{PaymentsColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "refund_patient_id",
+				Unique:  false,
+				Columns: []*schema.Column{RefundsColumns[10]},
 			},
 		},
 	}
@@ -2842,6 +2983,7 @@ var (
 		InsurancePlansTable,
 		InsurancePoliciesTable,
 		InvoicesTable,
+		InvoiceAdjustmentsTable,
 		InvoiceCountersTable,
 		InvoiceDiscountsTable,
 		JournalEntriesTable,
@@ -2864,12 +3006,14 @@ var (
 		PatientIdentifiersTable,
 		PayersTable,
 		PaymentsTable,
+		PaymentAllocationsTable,
 		PlanVersionsTable,
 		PreAuthorizationsTable,
 		ProblemsTable,
 		ProviderAvailabilitiesTable,
 		ProviderTimeOffsTable,
 		ReferralsTable,
+		RefundsTable,
 		RoomsTable,
 		SessionsTable,
 		StaffsTable,
@@ -2944,6 +3088,8 @@ func init() {
 	InsurancePoliciesTable.ForeignKeys[0].RefTable = InsurancePlansTable
 	InsurancePoliciesTable.ForeignKeys[1].RefTable = PatientsTable
 	InvoicesTable.ForeignKeys[0].RefTable = PatientsTable
+	InvoiceAdjustmentsTable.ForeignKeys[0].RefTable = InvoicesTable
+	InvoiceAdjustmentsTable.ForeignKeys[1].RefTable = PatientsTable
 	InvoiceDiscountsTable.ForeignKeys[0].RefTable = InvoicesTable
 	JournalLinesTable.ForeignKeys[0].RefTable = JournalEntriesTable
 	JournalLinesTable.ForeignKeys[1].RefTable = LedgerAccountsTable
@@ -2982,7 +3128,9 @@ func init() {
 	PatientContactsTable.ForeignKeys[0].RefTable = PatientsTable
 	PatientIdentifiersTable.ForeignKeys[0].RefTable = PatientsTable
 	PaymentsTable.ForeignKeys[0].RefTable = PatientsTable
-	PaymentsTable.ForeignKeys[1].RefTable = InvoicesTable
+	PaymentAllocationsTable.ForeignKeys[0].RefTable = InvoicesTable
+	PaymentAllocationsTable.ForeignKeys[1].RefTable = PatientsTable
+	PaymentAllocationsTable.ForeignKeys[2].RefTable = PaymentsTable
 	PlanVersionsTable.ForeignKeys[0].RefTable = InsurancePlansTable
 	PreAuthorizationsTable.ForeignKeys[0].RefTable = PatientsTable
 	PreAuthorizationsTable.ForeignKeys[1].RefTable = InsurancePoliciesTable
@@ -2999,6 +3147,8 @@ func init() {
 	ReferralsTable.ForeignKeys[3].RefTable = StaffsTable
 	ReferralsTable.ForeignKeys[4].RefTable = DepartmentsTable
 	ReferralsTable.ForeignKeys[5].RefTable = EncountersTable
+	RefundsTable.ForeignKeys[0].RefTable = PatientsTable
+	RefundsTable.ForeignKeys[1].RefTable = PaymentsTable
 	RoomsTable.ForeignKeys[0].RefTable = DepartmentsTable
 	SessionsTable.ForeignKeys[0].RefTable = UsersTable
 	StaffsTable.ForeignKeys[0].RefTable = DepartmentsTable

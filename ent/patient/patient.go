@@ -125,6 +125,12 @@ const (
 	EdgeInvoices = "invoices"
 	// EdgePayments holds the string denoting the payments edge name in mutations.
 	EdgePayments = "payments"
+	// EdgePaymentAllocations holds the string denoting the payment_allocations edge name in mutations.
+	EdgePaymentAllocations = "payment_allocations"
+	// EdgeRefunds holds the string denoting the refunds edge name in mutations.
+	EdgeRefunds = "refunds"
+	// EdgeInvoiceAdjustments holds the string denoting the invoice_adjustments edge name in mutations.
+	EdgeInvoiceAdjustments = "invoice_adjustments"
 	// EdgeBreakGlassAccesses holds the string denoting the break_glass_accesses edge name in mutations.
 	EdgeBreakGlassAccesses = "break_glass_accesses"
 	// Table holds the table name of the patient in the database.
@@ -354,6 +360,27 @@ const (
 	PaymentsInverseTable = "payments"
 	// PaymentsColumn is the table column denoting the payments relation/edge.
 	PaymentsColumn = "patient_id"
+	// PaymentAllocationsTable is the table that holds the payment_allocations relation/edge.
+	PaymentAllocationsTable = "payment_allocations"
+	// PaymentAllocationsInverseTable is the table name for the PaymentAllocation entity.
+	// It exists in this package in order to avoid circular dependency with the "paymentallocation" package.
+	PaymentAllocationsInverseTable = "payment_allocations"
+	// PaymentAllocationsColumn is the table column denoting the payment_allocations relation/edge.
+	PaymentAllocationsColumn = "patient_id"
+	// RefundsTable is the table that holds the refunds relation/edge.
+	RefundsTable = "refunds"
+	// RefundsInverseTable is the table name for the Refund entity.
+	// It exists in this package in order to avoid circular dependency with the "refund" package.
+	RefundsInverseTable = "refunds"
+	// RefundsColumn is the table column denoting the refunds relation/edge.
+	RefundsColumn = "patient_id"
+	// InvoiceAdjustmentsTable is the table that holds the invoice_adjustments relation/edge.
+	InvoiceAdjustmentsTable = "invoice_adjustments"
+	// InvoiceAdjustmentsInverseTable is the table name for the InvoiceAdjustment entity.
+	// It exists in this package in order to avoid circular dependency with the "invoiceadjustment" package.
+	InvoiceAdjustmentsInverseTable = "invoice_adjustments"
+	// InvoiceAdjustmentsColumn is the table column denoting the invoice_adjustments relation/edge.
+	InvoiceAdjustmentsColumn = "patient_id"
 	// BreakGlassAccessesTable is the table that holds the break_glass_accesses relation/edge.
 	BreakGlassAccessesTable = "break_glass_accesses"
 	// BreakGlassAccessesInverseTable is the table name for the BreakGlassAccess entity.
@@ -1051,6 +1078,48 @@ func ByPayments(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
 	}
 }
 
+// ByPaymentAllocationsCount orders the results by payment_allocations count.
+func ByPaymentAllocationsCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newPaymentAllocationsStep(), opts...)
+	}
+}
+
+// ByPaymentAllocations orders the results by payment_allocations terms.
+func ByPaymentAllocations(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newPaymentAllocationsStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
+// ByRefundsCount orders the results by refunds count.
+func ByRefundsCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newRefundsStep(), opts...)
+	}
+}
+
+// ByRefunds orders the results by refunds terms.
+func ByRefunds(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newRefundsStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
+// ByInvoiceAdjustmentsCount orders the results by invoice_adjustments count.
+func ByInvoiceAdjustmentsCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newInvoiceAdjustmentsStep(), opts...)
+	}
+}
+
+// ByInvoiceAdjustments orders the results by invoice_adjustments terms.
+func ByInvoiceAdjustments(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newInvoiceAdjustmentsStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
 // ByBreakGlassAccessesCount orders the results by break_glass_accesses count.
 func ByBreakGlassAccessesCount(opts ...sql.OrderTermOption) OrderOption {
 	return func(s *sql.Selector) {
@@ -1293,6 +1362,27 @@ func newPaymentsStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(PaymentsInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.O2M, false, PaymentsTable, PaymentsColumn),
+	)
+}
+func newPaymentAllocationsStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(PaymentAllocationsInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, PaymentAllocationsTable, PaymentAllocationsColumn),
+	)
+}
+func newRefundsStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(RefundsInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, RefundsTable, RefundsColumn),
+	)
+}
+func newInvoiceAdjustmentsStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(InvoiceAdjustmentsInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, InvoiceAdjustmentsTable, InvoiceAdjustmentsColumn),
 	)
 }
 func newBreakGlassAccessesStep() *sqlgraph.Step {

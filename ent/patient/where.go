@@ -2224,6 +2224,75 @@ func HasPaymentsWith(preds ...predicate.Payment) predicate.Patient {
 	})
 }
 
+// HasPaymentAllocations applies the HasEdge predicate on the "payment_allocations" edge.
+func HasPaymentAllocations() predicate.Patient {
+	return predicate.Patient(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, PaymentAllocationsTable, PaymentAllocationsColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasPaymentAllocationsWith applies the HasEdge predicate on the "payment_allocations" edge with a given conditions (other predicates).
+func HasPaymentAllocationsWith(preds ...predicate.PaymentAllocation) predicate.Patient {
+	return predicate.Patient(func(s *sql.Selector) {
+		step := newPaymentAllocationsStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasRefunds applies the HasEdge predicate on the "refunds" edge.
+func HasRefunds() predicate.Patient {
+	return predicate.Patient(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, RefundsTable, RefundsColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasRefundsWith applies the HasEdge predicate on the "refunds" edge with a given conditions (other predicates).
+func HasRefundsWith(preds ...predicate.Refund) predicate.Patient {
+	return predicate.Patient(func(s *sql.Selector) {
+		step := newRefundsStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasInvoiceAdjustments applies the HasEdge predicate on the "invoice_adjustments" edge.
+func HasInvoiceAdjustments() predicate.Patient {
+	return predicate.Patient(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, InvoiceAdjustmentsTable, InvoiceAdjustmentsColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasInvoiceAdjustmentsWith applies the HasEdge predicate on the "invoice_adjustments" edge with a given conditions (other predicates).
+func HasInvoiceAdjustmentsWith(preds ...predicate.InvoiceAdjustment) predicate.Patient {
+	return predicate.Patient(func(s *sql.Selector) {
+		step := newInvoiceAdjustmentsStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
 // HasBreakGlassAccesses applies the HasEdge predicate on the "break_glass_accesses" edge.
 func HasBreakGlassAccesses() predicate.Patient {
 	return predicate.Patient(func(s *sql.Selector) {

@@ -27,8 +27,8 @@ const (
 	FieldMethod = "method"
 	// FieldAmount holds the string denoting the amount field in the database.
 	FieldAmount = "amount"
-	// FieldInvoiceID holds the string denoting the invoice_id field in the database.
-	FieldInvoiceID = "invoice_id"
+	// FieldClaimID holds the string denoting the claim_id field in the database.
+	FieldClaimID = "claim_id"
 	// FieldAllocated holds the string denoting the allocated field in the database.
 	FieldAllocated = "allocated"
 	// FieldCredited holds the string denoting the credited field in the database.
@@ -43,8 +43,10 @@ const (
 	FieldReceivedAt = "received_at"
 	// EdgePatient holds the string denoting the patient edge name in mutations.
 	EdgePatient = "patient"
-	// EdgeInvoice holds the string denoting the invoice edge name in mutations.
-	EdgeInvoice = "invoice"
+	// EdgeAllocations holds the string denoting the allocations edge name in mutations.
+	EdgeAllocations = "allocations"
+	// EdgeRefunds holds the string denoting the refunds edge name in mutations.
+	EdgeRefunds = "refunds"
 	// Table holds the table name of the payment in the database.
 	Table = "payments"
 	// PatientTable is the table that holds the patient relation/edge.
@@ -54,13 +56,20 @@ const (
 	PatientInverseTable = "patients"
 	// PatientColumn is the table column denoting the patient relation/edge.
 	PatientColumn = "patient_id"
-	// InvoiceTable is the table that holds the invoice relation/edge.
-	InvoiceTable = "payments"
-	// InvoiceInverseTable is the table name for the Invoice entity.
-	// It exists in this package in order to avoid circular dependency with the "invoice" package.
-	InvoiceInverseTable = "invoices"
-	// InvoiceColumn is the table column denoting the invoice relation/edge.
-	InvoiceColumn = "invoice_id"
+	// AllocationsTable is the table that holds the allocations relation/edge.
+	AllocationsTable = "payment_allocations"
+	// AllocationsInverseTable is the table name for the PaymentAllocation entity.
+	// It exists in this package in order to avoid circular dependency with the "paymentallocation" package.
+	AllocationsInverseTable = "payment_allocations"
+	// AllocationsColumn is the table column denoting the allocations relation/edge.
+	AllocationsColumn = "payment_id"
+	// RefundsTable is the table that holds the refunds relation/edge.
+	RefundsTable = "refunds"
+	// RefundsInverseTable is the table name for the Refund entity.
+	// It exists in this package in order to avoid circular dependency with the "refund" package.
+	RefundsInverseTable = "refunds"
+	// RefundsColumn is the table column denoting the refunds relation/edge.
+	RefundsColumn = "payment_id"
 )
 
 // Columns holds all SQL columns for payment fields.
@@ -71,7 +80,7 @@ var Columns = []string{
 	FieldPatientID,
 	FieldMethod,
 	FieldAmount,
-	FieldInvoiceID,
+	FieldClaimID,
 	FieldAllocated,
 	FieldCredited,
 	FieldIdempotencyKey,
@@ -129,6 +138,7 @@ const (
 	MethodBANK_TRANSFER        Method = "BANK_TRANSFER"
 	MethodMOBILE_MONEY         Method = "MOBILE_MONEY"
 	MethodINSURANCE_REMITTANCE Method = "INSURANCE_REMITTANCE"
+	MethodCREDIT               Method = "CREDIT"
 )
 
 func (m Method) String() string {
@@ -138,7 +148,7 @@ func (m Method) String() string {
 // MethodValidator is a validator for the "method" field enum values. It is called by the builders before save.
 func MethodValidator(m Method) error {
 	switch m {
-	case MethodCASH, MethodCARD, MethodBANK_TRANSFER, MethodMOBILE_MONEY, MethodINSURANCE_REMITTANCE:
+	case MethodCASH, MethodCARD, MethodBANK_TRANSFER, MethodMOBILE_MONEY, MethodINSURANCE_REMITTANCE, MethodCREDIT:
 		return nil
 	default:
 		return fmt.Errorf("payment: invalid enum value for method field: %q", m)
@@ -178,9 +188,9 @@ func ByAmount(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldAmount, opts...).ToFunc()
 }
 
-// ByInvoiceID orders the results by the invoice_id field.
-func ByInvoiceID(opts ...sql.OrderTermOption) OrderOption {
-	return sql.OrderByField(FieldInvoiceID, opts...).ToFunc()
+// ByClaimID orders the results by the claim_id field.
+func ByClaimID(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldClaimID, opts...).ToFunc()
 }
 
 // ByAllocated orders the results by the allocated field.
@@ -220,10 +230,31 @@ func ByPatientField(field string, opts ...sql.OrderTermOption) OrderOption {
 	}
 }
 
-// ByInvoiceField orders the results by invoice field.
-func ByInvoiceField(field string, opts ...sql.OrderTermOption) OrderOption {
+// ByAllocationsCount orders the results by allocations count.
+func ByAllocationsCount(opts ...sql.OrderTermOption) OrderOption {
 	return func(s *sql.Selector) {
-		sqlgraph.OrderByNeighborTerms(s, newInvoiceStep(), sql.OrderByField(field, opts...))
+		sqlgraph.OrderByNeighborsCount(s, newAllocationsStep(), opts...)
+	}
+}
+
+// ByAllocations orders the results by allocations terms.
+func ByAllocations(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newAllocationsStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
+// ByRefundsCount orders the results by refunds count.
+func ByRefundsCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newRefundsStep(), opts...)
+	}
+}
+
+// ByRefunds orders the results by refunds terms.
+func ByRefunds(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newRefundsStep(), append([]sql.OrderTerm{term}, terms...)...)
 	}
 }
 func newPatientStep() *sqlgraph.Step {
@@ -233,11 +264,18 @@ func newPatientStep() *sqlgraph.Step {
 		sqlgraph.Edge(sqlgraph.M2O, true, PatientTable, PatientColumn),
 	)
 }
-func newInvoiceStep() *sqlgraph.Step {
+func newAllocationsStep() *sqlgraph.Step {
 	return sqlgraph.NewStep(
 		sqlgraph.From(Table, FieldID),
-		sqlgraph.To(InvoiceInverseTable, FieldID),
-		sqlgraph.Edge(sqlgraph.M2O, false, InvoiceTable, InvoiceColumn),
+		sqlgraph.To(AllocationsInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, AllocationsTable, AllocationsColumn),
+	)
+}
+func newRefundsStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(RefundsInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, RefundsTable, RefundsColumn),
 	)
 }
 

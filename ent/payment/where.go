@@ -85,9 +85,9 @@ func Amount(v int64) predicate.Payment {
 	return predicate.Payment(sql.FieldEQ(FieldAmount, v))
 }
 
-// InvoiceID applies equality check predicate on the "invoice_id" field. It's identical to InvoiceIDEQ.
-func InvoiceID(v string) predicate.Payment {
-	return predicate.Payment(sql.FieldEQ(FieldInvoiceID, v))
+// ClaimID applies equality check predicate on the "claim_id" field. It's identical to ClaimIDEQ.
+func ClaimID(v string) predicate.Payment {
+	return predicate.Payment(sql.FieldEQ(FieldClaimID, v))
 }
 
 // Allocated applies equality check predicate on the "allocated" field. It's identical to AllocatedEQ.
@@ -325,79 +325,79 @@ func AmountLTE(v int64) predicate.Payment {
 	return predicate.Payment(sql.FieldLTE(FieldAmount, v))
 }
 
-// InvoiceIDEQ applies the EQ predicate on the "invoice_id" field.
-func InvoiceIDEQ(v string) predicate.Payment {
-	return predicate.Payment(sql.FieldEQ(FieldInvoiceID, v))
+// ClaimIDEQ applies the EQ predicate on the "claim_id" field.
+func ClaimIDEQ(v string) predicate.Payment {
+	return predicate.Payment(sql.FieldEQ(FieldClaimID, v))
 }
 
-// InvoiceIDNEQ applies the NEQ predicate on the "invoice_id" field.
-func InvoiceIDNEQ(v string) predicate.Payment {
-	return predicate.Payment(sql.FieldNEQ(FieldInvoiceID, v))
+// ClaimIDNEQ applies the NEQ predicate on the "claim_id" field.
+func ClaimIDNEQ(v string) predicate.Payment {
+	return predicate.Payment(sql.FieldNEQ(FieldClaimID, v))
 }
 
-// InvoiceIDIn applies the In predicate on the "invoice_id" field.
-func InvoiceIDIn(vs ...string) predicate.Payment {
-	return predicate.Payment(sql.FieldIn(FieldInvoiceID, vs...))
+// ClaimIDIn applies the In predicate on the "claim_id" field.
+func ClaimIDIn(vs ...string) predicate.Payment {
+	return predicate.Payment(sql.FieldIn(FieldClaimID, vs...))
 }
 
-// InvoiceIDNotIn applies the NotIn predicate on the "invoice_id" field.
-func InvoiceIDNotIn(vs ...string) predicate.Payment {
-	return predicate.Payment(sql.FieldNotIn(FieldInvoiceID, vs...))
+// ClaimIDNotIn applies the NotIn predicate on the "claim_id" field.
+func ClaimIDNotIn(vs ...string) predicate.Payment {
+	return predicate.Payment(sql.FieldNotIn(FieldClaimID, vs...))
 }
 
-// InvoiceIDGT applies the GT predicate on the "invoice_id" field.
-func InvoiceIDGT(v string) predicate.Payment {
-	return predicate.Payment(sql.FieldGT(FieldInvoiceID, v))
+// ClaimIDGT applies the GT predicate on the "claim_id" field.
+func ClaimIDGT(v string) predicate.Payment {
+	return predicate.Payment(sql.FieldGT(FieldClaimID, v))
 }
 
-// InvoiceIDGTE applies the GTE predicate on the "invoice_id" field.
-func InvoiceIDGTE(v string) predicate.Payment {
-	return predicate.Payment(sql.FieldGTE(FieldInvoiceID, v))
+// ClaimIDGTE applies the GTE predicate on the "claim_id" field.
+func ClaimIDGTE(v string) predicate.Payment {
+	return predicate.Payment(sql.FieldGTE(FieldClaimID, v))
 }
 
-// InvoiceIDLT applies the LT predicate on the "invoice_id" field.
-func InvoiceIDLT(v string) predicate.Payment {
-	return predicate.Payment(sql.FieldLT(FieldInvoiceID, v))
+// ClaimIDLT applies the LT predicate on the "claim_id" field.
+func ClaimIDLT(v string) predicate.Payment {
+	return predicate.Payment(sql.FieldLT(FieldClaimID, v))
 }
 
-// InvoiceIDLTE applies the LTE predicate on the "invoice_id" field.
-func InvoiceIDLTE(v string) predicate.Payment {
-	return predicate.Payment(sql.FieldLTE(FieldInvoiceID, v))
+// ClaimIDLTE applies the LTE predicate on the "claim_id" field.
+func ClaimIDLTE(v string) predicate.Payment {
+	return predicate.Payment(sql.FieldLTE(FieldClaimID, v))
 }
 
-// InvoiceIDContains applies the Contains predicate on the "invoice_id" field.
-func InvoiceIDContains(v string) predicate.Payment {
-	return predicate.Payment(sql.FieldContains(FieldInvoiceID, v))
+// ClaimIDContains applies the Contains predicate on the "claim_id" field.
+func ClaimIDContains(v string) predicate.Payment {
+	return predicate.Payment(sql.FieldContains(FieldClaimID, v))
 }
 
-// InvoiceIDHasPrefix applies the HasPrefix predicate on the "invoice_id" field.
-func InvoiceIDHasPrefix(v string) predicate.Payment {
-	return predicate.Payment(sql.FieldHasPrefix(FieldInvoiceID, v))
+// ClaimIDHasPrefix applies the HasPrefix predicate on the "claim_id" field.
+func ClaimIDHasPrefix(v string) predicate.Payment {
+	return predicate.Payment(sql.FieldHasPrefix(FieldClaimID, v))
 }
 
-// InvoiceIDHasSuffix applies the HasSuffix predicate on the "invoice_id" field.
-func InvoiceIDHasSuffix(v string) predicate.Payment {
-	return predicate.Payment(sql.FieldHasSuffix(FieldInvoiceID, v))
+// ClaimIDHasSuffix applies the HasSuffix predicate on the "claim_id" field.
+func ClaimIDHasSuffix(v string) predicate.Payment {
+	return predicate.Payment(sql.FieldHasSuffix(FieldClaimID, v))
 }
 
-// InvoiceIDIsNil applies the IsNil predicate on the "invoice_id" field.
-func InvoiceIDIsNil() predicate.Payment {
-	return predicate.Payment(sql.FieldIsNull(FieldInvoiceID))
+// ClaimIDIsNil applies the IsNil predicate on the "claim_id" field.
+func ClaimIDIsNil() predicate.Payment {
+	return predicate.Payment(sql.FieldIsNull(FieldClaimID))
 }
 
-// InvoiceIDNotNil applies the NotNil predicate on the "invoice_id" field.
-func InvoiceIDNotNil() predicate.Payment {
-	return predicate.Payment(sql.FieldNotNull(FieldInvoiceID))
+// ClaimIDNotNil applies the NotNil predicate on the "claim_id" field.
+func ClaimIDNotNil() predicate.Payment {
+	return predicate.Payment(sql.FieldNotNull(FieldClaimID))
 }
 
-// InvoiceIDEqualFold applies the EqualFold predicate on the "invoice_id" field.
-func InvoiceIDEqualFold(v string) predicate.Payment {
-	return predicate.Payment(sql.FieldEqualFold(FieldInvoiceID, v))
+// ClaimIDEqualFold applies the EqualFold predicate on the "claim_id" field.
+func ClaimIDEqualFold(v string) predicate.Payment {
+	return predicate.Payment(sql.FieldEqualFold(FieldClaimID, v))
 }
 
-// InvoiceIDContainsFold applies the ContainsFold predicate on the "invoice_id" field.
-func InvoiceIDContainsFold(v string) predicate.Payment {
-	return predicate.Payment(sql.FieldContainsFold(FieldInvoiceID, v))
+// ClaimIDContainsFold applies the ContainsFold predicate on the "claim_id" field.
+func ClaimIDContainsFold(v string) predicate.Payment {
+	return predicate.Payment(sql.FieldContainsFold(FieldClaimID, v))
 }
 
 // AllocatedEQ applies the EQ predicate on the "allocated" field.
@@ -748,21 +748,44 @@ func HasPatientWith(preds ...predicate.Patient) predicate.Payment {
 	})
 }
 
-// HasInvoice applies the HasEdge predicate on the "invoice" edge.
-func HasInvoice() predicate.Payment {
+// HasAllocations applies the HasEdge predicate on the "allocations" edge.
+func HasAllocations() predicate.Payment {
 	return predicate.Payment(func(s *sql.Selector) {
 		step := sqlgraph.NewStep(
 			sqlgraph.From(Table, FieldID),
-			sqlgraph.Edge(sqlgraph.M2O, false, InvoiceTable, InvoiceColumn),
+			sqlgraph.Edge(sqlgraph.O2M, false, AllocationsTable, AllocationsColumn),
 		)
 		sqlgraph.HasNeighbors(s, step)
 	})
 }
 
-// HasInvoiceWith applies the HasEdge predicate on the "invoice" edge with a given conditions (other predicates).
-func HasInvoiceWith(preds ...predicate.Invoice) predicate.Payment {
+// HasAllocationsWith applies the HasEdge predicate on the "allocations" edge with a given conditions (other predicates).
+func HasAllocationsWith(preds ...predicate.PaymentAllocation) predicate.Payment {
 	return predicate.Payment(func(s *sql.Selector) {
-		step := newInvoiceStep()
+		step := newAllocationsStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasRefunds applies the HasEdge predicate on the "refunds" edge.
+func HasRefunds() predicate.Payment {
+	return predicate.Payment(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, RefundsTable, RefundsColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasRefundsWith applies the HasEdge predicate on the "refunds" edge with a given conditions (other predicates).
+func HasRefundsWith(preds ...predicate.Refund) predicate.Payment {
+	return predicate.Payment(func(s *sql.Selector) {
+		step := newRefundsStep()
 		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
 			for _, p := range preds {
 				p(s)

@@ -99,6 +99,9 @@ type InsurancePolicy func(*sql.Selector)
 // Invoice is the predicate function for invoice builders.
 type Invoice func(*sql.Selector)
 
+// InvoiceAdjustment is the predicate function for invoiceadjustment builders.
+type InvoiceAdjustment func(*sql.Selector)
+
 // InvoiceCounter is the predicate function for invoicecounter builders.
 type InvoiceCounter func(*sql.Selector)
 
@@ -165,6 +168,9 @@ type Payer func(*sql.Selector)
 // Payment is the predicate function for payment builders.
 type Payment func(*sql.Selector)
 
+// PaymentAllocation is the predicate function for paymentallocation builders.
+type PaymentAllocation func(*sql.Selector)
+
 // PlanVersion is the predicate function for planversion builders.
 type PlanVersion func(*sql.Selector)
 
@@ -182,6 +188,9 @@ type ProviderTimeOff func(*sql.Selector)
 
 // Referral is the predicate function for referral builders.
 type Referral func(*sql.Selector)
+
+// Refund is the predicate function for refund builders.
+type Refund func(*sql.Selector)
 
 // Room is the predicate function for room builders.
 type Room func(*sql.Selector)

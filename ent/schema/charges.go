@@ -83,6 +83,10 @@ func (Charge) Fields() []ent.Field {
 		field.String("reversal_reason").Annotations(freeText).Optional().Nillable().MaxRuneLen(500),
 		field.String("reversed_by_id").Optional().Nillable(),
 		field.Time("reversed_at").Optional().Nillable(),
+		field.Int64("payer_share").Default(0).NonNegative().Annotations(entgql.Type("Money")).
+			Comment("The part the patient's insurance pays, from the split when the charge was invoiced; 0 while unbilled."),
+		field.String("department_id").Optional().Nillable().Immutable().
+			Comment("The department whose revenue the charge is, when known (consultations, bed-days)."),
 		field.String("invoice_id").Optional().Nillable().
 			Comment("The invoice the charge is billed on; empty while unbilled."),
 	}
@@ -151,7 +155,20 @@ func (Invoice) Fields() []ent.Field {
 			Comment("The tax rate in force when the invoice was made, in hundredths of a percent."),
 		field.Int64("tax_total").Default(0).Annotations(entgql.Type("Money")),
 		field.Int64("total").Default(0).Annotations(entgql.Type("Money")),
-		field.Int64("paid").Default(0).Annotations(entgql.Type("Money")),
+		field.Int64("paid").Default(0).Annotations(entgql.Type("Money")).
+			Comment("All money allocated to the invoice: the patient's payments and the payers' remittances."),
+		field.Int64("payer_total").Default(0).NonNegative().Annotations(entgql.Type("Money")).
+			Comment("The payers' share of the lines, by the patient's insurance rules."),
+		field.Int64("patient_total").Default(0).Annotations(entgql.Type("Money")).
+			Comment("What the patient owes: the lines less the payers' share and the discounts, plus tax."),
+		field.Int64("patient_paid").Default(0).NonNegative().Annotations(entgql.Type("Money")),
+		field.Int64("payer_paid").Default(0).NonNegative().Annotations(entgql.Type("Money")),
+		field.Int64("payer_adjusted").Default(0).NonNegative().Annotations(entgql.Type("Money")).
+			Comment("What the payers will not pay and the hospital wrote off (contractual adjustments)."),
+		field.Int64("moved_to_patient").Default(0).NonNegative().Annotations(entgql.Type("Money")).
+			Comment("What the payers refused as the patient's responsibility, added to what the patient owes."),
+		field.Int64("written_off").Default(0).NonNegative().Annotations(entgql.Type("Money")).
+			Comment("The patient's balance written off as bad debt."),
 		field.String("created_by_id"),
 		field.Time("issued_at").Optional().Nillable().Annotations(entgql.OrderField("ISSUED_AT")),
 		field.String("issued_by_id").Optional().Nillable(),
@@ -165,6 +182,8 @@ func (Invoice) Edges() []ent.Edge {
 	return []ent.Edge{
 		edge.To("lines", Charge.Type).Annotations(entgql.Skip(entgql.SkipWhereInput)),
 		edge.To("discounts", InvoiceDiscount.Type),
+		edge.To("allocations", PaymentAllocation.Type).Annotations(entgql.Skip(entgql.SkipWhereInput)),
+		edge.To("adjustments", InvoiceAdjustment.Type).Annotations(entgql.Skip(entgql.SkipWhereInput)),
 	}
 }
 
@@ -230,11 +249,13 @@ func (Payment) Mixin() []ent.Mixin {
 
 func (Payment) Fields() []ent.Field {
 	return []ent.Field{
-		field.Enum("method").Values("CASH", "CARD", "BANK_TRANSFER", "MOBILE_MONEY", "INSURANCE_REMITTANCE").Immutable(),
+		field.Enum("method").Values("CASH", "CARD", "BANK_TRANSFER", "MOBILE_MONEY", "INSURANCE_REMITTANCE", "CREDIT").Immutable().
+			Comment("CREDIT is the patient's credit applied to invoices: no money moves."),
 		field.Int64("amount").Positive().Immutable().Annotations(entgql.Type("Money")),
-		field.String("invoice_id").Optional().Nillable().Immutable(),
+		field.String("claim_id").Optional().Nillable().Immutable().
+			Comment("The claim an insurance remittance pays."),
 		field.Int64("allocated").Default(0).NonNegative().Immutable().Annotations(entgql.Type("Money")).
-			Comment("The part of the amount that went to the invoice."),
+			Comment("The part of the amount that went to invoices (see allocations)."),
 		field.Int64("credited").Default(0).NonNegative().Immutable().Annotations(entgql.Type("Money")).
 			Comment("The part held as the patient's credit."),
 		field.String("idempotency_key").NotEmpty().MaxRuneLen(100).Immutable().Unique().
@@ -248,10 +269,103 @@ func (Payment) Fields() []ent.Field {
 
 func (Payment) Edges() []ent.Edge {
 	return []ent.Edge{
-		edge.To("invoice", Invoice.Type).Unique().Field("invoice_id").Immutable(),
+		edge.To("allocations", PaymentAllocation.Type).Annotations(entgql.Skip(entgql.SkipWhereInput)),
+		edge.To("refunds", Refund.Type).Annotations(entgql.Skip(entgql.SkipWhereInput)),
 	}
 }
 
 func (Payment) Annotations() []schema.Annotation {
 	return []schema.Annotation{entgql.QueryField(), entgql.RelayConnection()}
+}
+
+// PaymentAllocation is the part of a payment that went to one invoice. A
+// payment goes to several invoices with one allocation each; a refund of
+// money paid on an invoice lowers its allocation's refunded amount, never
+// the allocation itself.
+type PaymentAllocation struct{ ent.Schema }
+
+func (PaymentAllocation) Mixin() []ent.Mixin {
+	return []ent.Mixin{withID("pal"), TimeMixin{}, ownedByPatient("payment_allocations")}
+}
+
+func (PaymentAllocation) Fields() []ent.Field {
+	return []ent.Field{
+		field.String("payment_id").Immutable(),
+		field.String("invoice_id").Immutable(),
+		field.Int64("amount").Positive().Immutable().Annotations(entgql.Type("Money")),
+		field.Int64("refunded").Default(0).NonNegative().Annotations(entgql.Type("Money")),
+	}
+}
+
+func (PaymentAllocation) Edges() []ent.Edge {
+	return []ent.Edge{
+		edge.From("payment", Payment.Type).Ref("allocations").Field("payment_id").Unique().Required().Immutable(),
+		edge.From("invoice", Invoice.Type).Ref("allocations").Field("invoice_id").Unique().Required().Immutable(),
+	}
+}
+
+func (PaymentAllocation) Indexes() []ent.Index {
+	return []ent.Index{index.Fields("payment_id", "invoice_id").Unique(), index.Fields("invoice_id")}
+}
+
+// Refund is money given back to a patient: from their credit, or from what
+// a payment paid on an invoice (which then owes it again). It is never
+// edited; a client retrying with the same idempotency key refunds once.
+type Refund struct{ ent.Schema }
+
+func (Refund) Mixin() []ent.Mixin {
+	return []ent.Mixin{withID("rfd"), TimeMixin{}, ownedByPatient("refunds")}
+}
+
+func (Refund) Fields() []ent.Field {
+	return []ent.Field{
+		field.String("payment_id").Optional().Nillable().Immutable().
+			Comment("The payment refunded; empty for a refund of the patient's credit."),
+		field.String("invoice_id").Optional().Nillable().Immutable(),
+		field.Enum("method").Values("CASH", "CARD", "BANK_TRANSFER", "MOBILE_MONEY").Immutable(),
+		field.Int64("amount").Positive().Immutable().Annotations(entgql.Type("Money")),
+		field.String("reason").Annotations(freeText).NotEmpty().MaxRuneLen(500).Immutable(),
+		field.String("idempotency_key").NotEmpty().MaxRuneLen(100).Immutable().Unique(),
+		field.String("refunded_by_id").Immutable(),
+		field.Time("refunded_at").Immutable().Annotations(entgql.OrderField("REFUNDED_AT")),
+	}
+}
+
+func (Refund) Edges() []ent.Edge {
+	return []ent.Edge{
+		edge.From("payment", Payment.Type).Ref("refunds").Field("payment_id").Unique().Immutable(),
+	}
+}
+
+func (Refund) Annotations() []schema.Annotation {
+	return []schema.Annotation{entgql.QueryField(), entgql.RelayConnection()}
+}
+
+// InvoiceAdjustment changes what is owed on an issued invoice without
+// money moving: a payer's contractual adjustment written off, a payer's
+// refusal moved to the patient, or the patient's balance written off as
+// bad debt. Each posts its own journal entry.
+type InvoiceAdjustment struct{ ent.Schema }
+
+func (InvoiceAdjustment) Mixin() []ent.Mixin {
+	return []ent.Mixin{withID("iad"), TimeMixin{}, ownedByPatient("invoice_adjustments")}
+}
+
+func (InvoiceAdjustment) Fields() []ent.Field {
+	return []ent.Field{
+		field.String("invoice_id").Immutable(),
+		field.Enum("kind").Values("PAYER_WRITE_OFF", "MOVED_TO_PATIENT", "BAD_DEBT").Immutable(),
+		field.Int64("amount").Positive().Immutable().Annotations(entgql.Type("Money")),
+		field.String("claim_id").Optional().Nillable().Immutable(),
+		field.String("code").Optional().Nillable().MaxRuneLen(16).Immutable().
+			Comment("The payer's adjustment code, for claim adjustments."),
+		field.String("reason").Annotations(freeText).Optional().Nillable().MaxRuneLen(500).Immutable(),
+		field.String("recorded_by_id").Immutable(),
+	}
+}
+
+func (InvoiceAdjustment) Edges() []ent.Edge {
+	return []ent.Edge{
+		edge.From("invoice", Invoice.Type).Ref("adjustments").Field("invoice_id").Unique().Required().Immutable(),
+	}
 }

@@ -167,9 +167,12 @@ func (Claim) Fields() []ent.Field {
 		field.String("policy_id"),
 		field.String("payer_id"),
 		field.String("encounter_id").Optional().Nillable(),
+		field.String("invoice_id").Optional().Nillable().
+			Comment("The invoice whose payer share the claim bills; its remittance is paid onto it."),
 		field.Int("version").Positive().Default(1),
 		field.String("previous_id").Optional().Nillable().Unique(),
-		field.Enum("status").Values("DRAFT", "SUBMITTED", "APPROVED", "PARTIALLY_APPROVED", "DENIED", "PAID").Default("DRAFT"),
+		field.Enum("status").Values("DRAFT", "SUBMITTED", "APPROVED", "PARTIALLY_APPROVED", "DENIED", "PAID", "CANCELLED").Default("DRAFT").
+			Comment("CANCELLED: its invoice was voided before the claim was submitted."),
 		field.Strings("diagnosis_codes").Optional().Comment("ICD-10 codes of the encounter that the claim needs."),
 		field.Int64("total_claimed").NonNegative().Annotations(entgql.Type("Money")),
 		field.Int64("total_approved").Optional().Nillable().NonNegative().Annotations(entgql.Type("Money")),

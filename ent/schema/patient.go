@@ -82,6 +82,9 @@ func (Patient) Edges() []ent.Edge {
 		edge.To("charges", Charge.Type).Annotations(entgql.Skip()),
 		edge.To("invoices", Invoice.Type).Annotations(entgql.Skip()),
 		edge.To("payments", Payment.Type).Annotations(entgql.Skip()),
+		edge.To("payment_allocations", PaymentAllocation.Type).Annotations(entgql.Skip()),
+		edge.To("refunds", Refund.Type).Annotations(entgql.Skip()),
+		edge.To("invoice_adjustments", InvoiceAdjustment.Type).Annotations(entgql.Skip()),
 		// Reviewed by the auditor through breakGlassAccesses, not read from the record.
 		edge.To("break_glass_accesses", BreakGlassAccess.Type).Annotations(entgql.Skip()),
 	}

@@ -182,7 +182,10 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 	a.Trail.Start()
 	a.Scheduling = scheduling.NewService(a.Store, cfg.Location())
 	a.Pharmacy = pharmacy.NewService(a.Store, cfg.Location())
-	a.Charges = charges.NewService(a.Store, cfg.Location(), charges.DefaultMarkupPercent)
+	books := ledger.NewService(a.Store, cfg.Location())
+	a.Charges = charges.NewService(a.Store, cfg.Location(), charges.DefaultMarkupPercent, books)
+	claims := insurance.NewService(a.Store, cfg.Location())
+	claims.OnRemitted(a.Charges.PostRemittance)
 	a.Handler = httpapi.New(httpapi.Deps{
 		Resolver: &graph.Resolver{
 			Client:      a.Store.Client,
@@ -199,8 +202,8 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 			Lab:         lab.NewService(a.Store, cfg.Location()),
 			CareAccess:  care,
 			Pharmacy:    a.Pharmacy,
-			Ledger:      ledger.NewService(a.Store, cfg.Location()),
-			Insurance:   insurance.NewService(a.Store, cfg.Location()),
+			Ledger:      books,
+			Insurance:   claims,
 			Charges:     a.Charges,
 			Broker:      a.Broker,
 		},

@@ -20,6 +20,7 @@ import (
 	"github.com/hmis-dev/hmis/internal/events"
 	"github.com/hmis-dev/hmis/internal/input"
 	"github.com/hmis-dev/hmis/internal/lab"
+	"github.com/hmis-dev/hmis/internal/ledger"
 	"github.com/hmis-dev/hmis/internal/patients"
 	"github.com/hmis-dev/hmis/internal/pharmacy"
 	"github.com/hmis-dev/hmis/internal/store"
@@ -105,7 +106,9 @@ type newCharge struct {
 	day         string
 	encounterID string
 	admissionID string
-	category    tariff.Category
+	// departmentID is whose revenue the charge is, when the source says.
+	departmentID string
+	category     tariff.Category
 	price       *ent.Tariff
 	// code, description and unitPrice are used when price is nil.
 	code, description string
@@ -151,6 +154,9 @@ func (s *Service) insert(ctx context.Context, tx *ent.Tx, c newCharge) (*ent.Cha
 	if c.admissionID != "" {
 		create.SetAdmissionID(c.admissionID)
 	}
+	if c.departmentID != "" {
+		create.SetDepartmentID(c.departmentID)
+	}
 	unit := c.unitPrice
 	if c.price != nil {
 		unit = c.price.Price
@@ -162,9 +168,34 @@ func (s *Service) insert(ctx context.Context, tx *ent.Tx, c newCharge) (*ent.Cha
 	if err != nil {
 		return nil, err
 	}
+	if err := s.accrue(ctx, tx, out); err != nil {
+		return nil, err
+	}
 	return out, events.Record(ctx, tx, Topic, ChargeCaptured, ChargeEvent{
 		ChargeID: out.ID, PatientID: out.PatientID, Category: string(out.Category), Code: out.Code, Amount: out.Amount,
 	})
+}
+
+// accrue posts a charge's revenue as an unbilled service, in the
+// transaction that captures it; a line at zero (not on the price list yet)
+// posts nothing.
+func (s *Service) accrue(ctx context.Context, tx *ent.Tx, c *ent.Charge) error {
+	if c.Amount == 0 {
+		return nil
+	}
+	_, err := s.books.ChargeCaptured(ctx, tx, ledger.Charge{ID: c.ID, Date: c.ServiceAt, Category: ledgerCategory(c.Category),
+		DepartmentID: deref(c.DepartmentID), Amount: c.Amount, Memo: c.Code + " " + c.Description})
+	return err
+}
+
+// ledgerCategory maps a charge's category to the ledger's revenue
+// categories: drugs and items are the pharmacy's revenue.
+func ledgerCategory(c charge.Category) string {
+	switch c {
+	case charge.CategoryDRUG, charge.CategoryITEM:
+		return "PHARMACY"
+	}
+	return string(c)
 }
 
 // lookup prices a module's row, nil when the list has no price for it.
@@ -192,7 +223,7 @@ func (s *Service) chargeEncounter(ctx context.Context, tx *ent.Tx, p ehr.Encount
 	// A department without a price on the list still gets its line, at
 	// zero, so the clerk sees what to price instead of a silent gap.
 	_, err = s.insert(ctx, tx, newCharge{patientID: e.PatientID, source: charge.SourceTypeENCOUNTER, sourceID: e.ID,
-		encounterID: e.ID, category: tariff.CategoryCONSULTATION, price: price, code: "CONSULTATION",
+		encounterID: e.ID, departmentID: p.DepartmentID, category: tariff.CategoryCONSULTATION, price: price, code: "CONSULTATION",
 		description: "Consultation (not on the price list)", quantity: 1, at: at})
 	return err
 }
@@ -348,8 +379,12 @@ func (s *Service) chargeStay(ctx context.Context, tx *ent.Tx, a *ent.Admission) 
 		if err != nil {
 			return err
 		}
+		ward, err := tx.Ward.Get(ctx, wardID)
+		if err != nil {
+			return err
+		}
 		if _, err := s.insert(ctx, tx, newCharge{patientID: a.PatientID, source: charge.SourceTypeBED_DAY, sourceID: a.ID,
-			day: day.Format(time.DateOnly), admissionID: a.ID, category: tariff.CategoryBED_DAY, price: price,
+			day: day.Format(time.DateOnly), admissionID: a.ID, departmentID: ward.DepartmentID, category: tariff.CategoryBED_DAY, price: price,
 			code: "BED-DAY", description: "Bed-day (not on the price list)", quantity: 1, at: endOfDay.Add(-time.Second)}); err != nil {
 			return err
 		}

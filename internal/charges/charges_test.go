@@ -21,6 +21,7 @@ import (
 	"github.com/hmis-dev/hmis/internal/auth"
 	"github.com/hmis-dev/hmis/internal/ehr"
 	"github.com/hmis-dev/hmis/internal/events"
+	"github.com/hmis-dev/hmis/internal/ledger"
 	"github.com/hmis-dev/hmis/internal/store"
 	"github.com/hmis-dev/hmis/internal/testenv"
 )
@@ -51,6 +52,9 @@ func setup(t *testing.T) *fixture {
 	sys := auth.SystemContext(context.Background())
 	c := st.Client
 	f := &fixture{t: t, st: st, c: c, sys: sys, now: time.Date(2030, 3, 10, 9, 0, 0, 0, time.UTC)}
+	if err := ledger.Seed(sys, c); err != nil {
+		t.Fatal(err)
+	}
 	f.dep = c.Department.Create().SetCode("MED").SetName("Medicine").SaveX(sys)
 	as := func(kind staff.Kind, role string) (context.Context, string) {
 		m := c.Staff.Create().SetGivenName("G").SetFamilyName(string(kind)).SetKind(kind).SetDepartment(f.dep).SaveX(sys)
@@ -70,7 +74,7 @@ func setup(t *testing.T) *fixture {
 // service is a fresh Service over the same database, as a restarted
 // process would build it.
 func (f *fixture) service() *Service {
-	s := NewService(f.st, time.UTC, DefaultMarkupPercent)
+	s := NewService(f.st, time.UTC, DefaultMarkupPercent, ledger.NewService(f.st, time.UTC))
 	s.now = func() time.Time { return f.now }
 	return s
 }

@@ -4,17 +4,23 @@ import (
 	"context"
 	"fmt"
 	"math/big"
+	"sort"
 	"time"
 
 	"github.com/hmis-dev/hmis/ent"
 	"github.com/hmis-dev/hmis/ent/charge"
+	"github.com/hmis-dev/hmis/ent/claim"
+	"github.com/hmis-dev/hmis/ent/claimline"
 	"github.com/hmis-dev/hmis/ent/invoice"
 	"github.com/hmis-dev/hmis/ent/invoicecounter"
 	"github.com/hmis-dev/hmis/ent/invoicediscount"
+	"github.com/hmis-dev/hmis/ent/problem"
 	"github.com/hmis-dev/hmis/internal/apperr"
 	"github.com/hmis-dev/hmis/internal/auth"
 	"github.com/hmis-dev/hmis/internal/events"
 	"github.com/hmis-dev/hmis/internal/input"
+	"github.com/hmis-dev/hmis/internal/insurance"
+	"github.com/hmis-dev/hmis/internal/ledger"
 	"github.com/hmis-dev/hmis/internal/patients"
 	"github.com/hmis-dev/hmis/internal/store"
 )
@@ -149,9 +155,13 @@ func (s *Service) dayStart(t time.Time) time.Time {
 	return time.Date(d.Year(), d.Month(), d.Day(), 0, 0, 0, 0, s.loc)
 }
 
-// retotal writes an invoice's totals from its lines and approved discounts.
+// retotal writes an invoice's totals from its lines, the split of the
+// lines by the patient's insurance as it stands, and the approved
+// discounts. A draft is retotalled as it changes and once more when it is
+// issued, so the issued split is the one of the day of issue.
 func (s *Service) retotal(ctx context.Context, tx *ent.Tx, inv *ent.Invoice) (*ent.Invoice, error) {
-	lines, err := tx.Charge.Query().Where(charge.InvoiceID(inv.ID), charge.StatusEQ(charge.StatusACTIVE)).All(ctx)
+	lines, err := tx.Charge.Query().Where(charge.InvoiceID(inv.ID), charge.StatusEQ(charge.StatusACTIVE)).
+		Order(charge.ByServiceAt(), charge.ByID()).All(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -162,6 +172,10 @@ func (s *Service) retotal(ctx context.Context, tx *ent.Tx, inv *ent.Invoice) (*e
 	if !bigTotal(amounts).IsInt64() {
 		return nil, apperr.Conflictf("the invoice's total is out of range")
 	}
+	split, err := s.split(ctx, tx, inv.PatientID, lines)
+	if err != nil {
+		return nil, err
+	}
 	ds, err := tx.InvoiceDiscount.Query().Where(invoicediscount.InvoiceID(inv.ID), invoicediscount.StatusEQ(invoicediscount.StatusAPPROVED)).All(ctx)
 	if err != nil {
 		return nil, err
@@ -170,11 +184,100 @@ func (s *Service) retotal(ctx context.Context, tx *ent.Tx, inv *ent.Invoice) (*e
 	for _, d := range ds {
 		discount += d.Amount
 	}
-	subtotal, tax, total := Totals(amounts, discount, inv.TaxRateBasisPoints)
-	if discount > subtotal {
-		return nil, apperr.Conflictf("the discounts (%d) would exceed the invoice's subtotal (%d)", discount, subtotal)
+	subtotal, payerTotal := int64(0), int64(0)
+	for _, l := range lines {
+		subtotal += l.Amount
+		share := split.byCharge[l.ID]
+		payerTotal += share
+		if share != l.PayerShare {
+			if err := tx.Charge.UpdateOne(l).SetPayerShare(share).Exec(ctx); err != nil {
+				return nil, err
+			}
+		}
 	}
-	return tx.Invoice.UpdateOne(inv).SetSubtotal(subtotal).SetDiscountTotal(discount).SetTaxTotal(tax).SetTotal(total).Save(ctx)
+	// Discounts and tax are the patient's: the payers are billed their
+	// share of the lines at the price list's prices.
+	_, tax, patientTotal := Totals([]int64{subtotal - payerTotal}, discount, inv.TaxRateBasisPoints)
+	if discount > subtotal-payerTotal {
+		return nil, apperr.Conflictf("the discounts (%s) would exceed the patient's share (%s)", money(discount), money(subtotal-payerTotal))
+	}
+	return tx.Invoice.UpdateOne(inv).SetSubtotal(subtotal).SetPayerTotal(payerTotal).SetDiscountTotal(discount).
+		SetTaxTotal(tax).SetTotal(subtotal - discount + tax).SetPatientTotal(patientTotal).Save(ctx)
+}
+
+// invoiceSplit is an invoice's lines divided by the patient's insurance:
+// the payers' share of each charge, and the lines each policy is claimed.
+type invoiceSplit struct {
+	byCharge map[string]int64
+	claims   map[string][]insurance.ClaimLineInput // by policy ID
+}
+
+// split divides an invoice's charges between the patient's payers and the
+// patient. A drug's returns are netted with its dispensing first, so the
+// payer is billed for what the patient kept.
+func (s *Service) split(ctx context.Context, tx *ent.Tx, patientID string, lines []*ent.Charge) (invoiceSplit, error) {
+	out := invoiceSplit{byCharge: map[string]int64{}, claims: map[string][]insurance.ClaimLineInput{}}
+	type netLine struct {
+		charge   *ent.Charge // the line the payer's share is written on
+		quantity int
+		amount   int64
+	}
+	var nets []*netLine
+	dispensed := map[string]*netLine{}
+	for _, l := range lines {
+		if l.SourceType == charge.SourceTypeDISPENSING || l.SourceType == charge.SourceTypeDISPENSING_RETURN {
+			n := dispensed[l.SourceID]
+			if n == nil {
+				n = &netLine{}
+				dispensed[l.SourceID] = n
+				nets = append(nets, n)
+			}
+			if l.Amount > 0 {
+				n.charge = l
+			}
+			n.quantity += l.Quantity
+			n.amount += l.Amount
+			continue
+		}
+		nets = append(nets, &netLine{charge: l, quantity: l.Quantity, amount: l.Amount})
+	}
+	var in []insurance.CoverageLineInput
+	var of []*ent.Charge
+	for _, n := range nets {
+		if n.charge == nil || n.amount <= 0 || n.quantity <= 0 {
+			continue
+		}
+		in = append(in, insurance.CoverageLineInput{ServiceCode: n.charge.Code, Category: claimline.Category(n.charge.Category),
+			ServiceDate: n.charge.ServiceAt.In(s.loc), Quantity: n.quantity, Amount: n.amount})
+		of = append(of, n.charge)
+	}
+	if len(in) == 0 {
+		return out, nil
+	}
+	est, err := insurance.SplitLines(ctx, tx, patientID, in)
+	if err != nil {
+		return out, err
+	}
+	for i, ls := range est.Lines {
+		out.byCharge[of[i].ID] = ls.PayerShare
+		for _, st := range ls.Steps {
+			if st.PolicyID == nil || st.PayerAmount <= 0 {
+				continue
+			}
+			out.claims[*st.PolicyID] = append(out.claims[*st.PolicyID], insurance.ClaimLineInput{ServiceCode: in[i].ServiceCode,
+				Category: in[i].Category, ServiceDate: in[i].ServiceDate, Quantity: in[i].Quantity, AmountClaimed: st.PayerAmount})
+		}
+	}
+	return out, nil
+}
+
+// money prints minor units as the API writes them, two decimals.
+func money(v int64) string {
+	sign := ""
+	if v < 0 {
+		sign, v = "-", -v
+	}
+	return fmt.Sprintf("%s%d.%02d", sign, v/100, v%100)
 }
 
 func lockedInvoice(ctx context.Context, tx *ent.Tx, id string) (*ent.Invoice, error) {
@@ -211,8 +314,8 @@ func (s *Service) RequestDiscount(ctx context.Context, in RequestInvoiceDiscount
 		if inv.Status != invoice.StatusDRAFT {
 			return nil, apperr.Conflictf("the invoice is %s; only a DRAFT takes discounts", inv.Status)
 		}
-		if in.Amount > inv.Subtotal-inv.DiscountTotal {
-			return nil, apperr.BadInput("input.amount", "exceeds what is left of the invoice (%d)", inv.Subtotal-inv.DiscountTotal)
+		if left := inv.Subtotal - inv.PayerTotal - inv.DiscountTotal; in.Amount > left {
+			return nil, apperr.BadInput("input.amount", "exceeds what is left of the patient's share (%s)", money(left))
 		}
 		return tx.InvoiceDiscount.Create().SetInvoiceID(inv.ID).SetAmount(in.Amount).SetReason(reason).
 			SetRequestedByID(clerk.ID).Save(ctx)
@@ -288,10 +391,22 @@ func (s *Service) Issue(ctx context.Context, id string) (*ent.Invoice, error) {
 		if err != nil {
 			return nil, err
 		}
-		out, err := tx.Invoice.UpdateOne(inv).Where(invoice.StatusEQ(invoice.StatusDRAFT)).
-			SetStatus(invoice.StatusISSUED).SetNumber(number).SetIssuedAt(now).SetIssuedByID(clerk.ID).Save(ctx)
+		if inv.Subtotal < 0 {
+			return nil, apperr.Conflictf("the invoice's lines sum to less than nothing (%s): bill the returns with what they return", money(inv.Subtotal))
+		}
+		upd := tx.Invoice.UpdateOne(inv).Where(invoice.StatusEQ(invoice.StatusDRAFT)).
+			SetNumber(number).SetIssuedAt(now).SetIssuedByID(clerk.ID).SetStatus(settled(inv))
+		out, err := upd.Save(ctx)
 		if err != nil {
 			return nil, changedMeanwhile(err)
+		}
+		if _, err := s.books.InvoiceIssued(ctx, tx, ledger.Invoice{ID: out.ID, Date: now, Subtotal: out.Subtotal,
+			PayerShare: out.PayerTotal, Discount: out.DiscountTotal, Tax: out.TaxTotal, PatientShare: out.PatientTotal,
+			Memo: "Invoice " + number}); err != nil {
+			return nil, err
+		}
+		if err := s.claim(ctx, tx, out); err != nil {
+			return nil, err
 		}
 		return out, s.invoiceEvent(ctx, tx, InvoiceIssued, out)
 	})
@@ -320,6 +435,50 @@ func (s *Service) nextNumber(ctx context.Context, tx *ent.Tx, year int) (string,
 	return fmt.Sprintf("INV-%d-%06d", year, next), nil
 }
 
+// claim drafts a claim to each payer with a share of an issued invoice,
+// with the lines the split gave it and, for an encounter's invoice, the
+// ICD-10 codes of the encounter's problems: the diagnoses the payer needs
+// and nothing more of the chart. The clerk reviews and submits it.
+func (s *Service) claim(ctx context.Context, tx *ent.Tx, inv *ent.Invoice) error {
+	if inv.PayerTotal == 0 {
+		return nil
+	}
+	lines, err := tx.Charge.Query().Where(charge.InvoiceID(inv.ID), charge.StatusEQ(charge.StatusACTIVE)).
+		Order(charge.ByServiceAt(), charge.ByID()).All(ctx)
+	if err != nil {
+		return err
+	}
+	split, err := s.split(ctx, tx, inv.PatientID, lines)
+	if err != nil {
+		return err
+	}
+	var diagnoses []string
+	if inv.EncounterID != nil {
+		if diagnoses, err = tx.Problem.Query().Where(problem.EncounterID(*inv.EncounterID)).
+			Unique(true).Select(problem.FieldIcd10Code).Strings(ctx); err != nil {
+			return err
+		}
+		sort.Strings(diagnoses)
+		diagnoses = diagnoses[:min(len(diagnoses), insurance.MaxDiagnoses)]
+	}
+	policies := make([]string, 0, len(split.claims))
+	for p := range split.claims {
+		policies = append(policies, p)
+	}
+	sort.Strings(policies)
+	for _, p := range policies {
+		cl, err := insurance.NewClaim(ctx, tx, insurance.CreateClaimInput{PolicyID: p, EncounterID: inv.EncounterID,
+			DiagnosisCodes: diagnoses, Lines: split.claims[p]})
+		if err != nil {
+			return fmt.Errorf("claim of policy %s: %w", p, err)
+		}
+		if err := tx.Claim.UpdateOne(cl).SetInvoiceID(inv.ID).Exec(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Void voids an invoice with a reason and puts its charges back to
 // unbilled, for the invoice that replaces it. One with payments on it is
 // refunded first.
@@ -342,14 +501,25 @@ func (s *Service) Void(ctx context.Context, id, reason string) (*ent.Invoice, er
 		if inv.Status == invoice.StatusVOID {
 			return nil, apperr.Conflictf("the invoice is VOID already")
 		}
-		if inv.Paid != 0 {
-			return nil, apperr.Conflictf("the invoice has payments on it; refund them first")
+		if inv.Paid != 0 || inv.PayerAdjusted != 0 || inv.MovedToPatient != 0 || inv.WrittenOff != 0 {
+			return nil, apperr.Conflictf("the invoice has payments or adjustments on it; refund them first")
+		}
+		sent, err := tx.Claim.Query().Where(claim.InvoiceID(inv.ID), claim.StatusNotIn(claim.StatusDRAFT, claim.StatusCANCELLED)).Count(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if sent > 0 {
+			return nil, apperr.Conflictf("the invoice's claim has been submitted to the payer; settle the claim first")
+		}
+		if err := tx.Claim.Update().Where(claim.InvoiceID(inv.ID), claim.StatusEQ(claim.StatusDRAFT)).
+			SetStatus(claim.StatusCANCELLED).Exec(ctx); err != nil {
+			return nil, err
 		}
 		lines, err := tx.Charge.Query().Where(charge.InvoiceID(inv.ID)).IDs(ctx)
 		if err != nil {
 			return nil, err
 		}
-		if err := tx.Charge.Update().Where(charge.InvoiceID(inv.ID)).ClearInvoiceID().Exec(ctx); err != nil {
+		if err := tx.Charge.Update().Where(charge.InvoiceID(inv.ID)).ClearInvoiceID().SetPayerShare(0).Exec(ctx); err != nil {
 			return nil, err
 		}
 		out, err := tx.Invoice.UpdateOne(inv).Where(invoice.StatusEQ(inv.Status), invoice.Paid(0)).
@@ -359,6 +529,11 @@ func (s *Service) Void(ctx context.Context, id, reason string) (*ent.Invoice, er
 		}
 		if inv.Status == invoice.StatusDRAFT {
 			return out, nil // never issued: nothing was posted
+		}
+		if out.Subtotal != 0 {
+			if _, err := s.books.ReverseSource(ctx, tx, ledger.Source{Type: "INVOICE", ID: out.ID}, "Invoice voided: "+why); err != nil {
+				return nil, err
+			}
 		}
 		return out, events.Record(ctx, tx, Topic, InvoiceVoided, InvoiceEvent{
 			InvoiceID: out.ID, PatientID: out.PatientID, Number: deref(out.Number), ChargeIDs: lines,

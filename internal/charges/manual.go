@@ -12,6 +12,7 @@ import (
 	"github.com/hmis-dev/hmis/internal/events"
 	"github.com/hmis-dev/hmis/internal/globalid"
 	"github.com/hmis-dev/hmis/internal/input"
+	"github.com/hmis-dev/hmis/internal/ledger"
 	"github.com/hmis-dev/hmis/internal/store"
 )
 
@@ -103,6 +104,11 @@ func (s *Service) Reverse(ctx context.Context, id, reason string) (*ent.Charge, 
 			SetReversedAt(input.Stored(s.now())).Save(ctx)
 		if err != nil {
 			return nil, changedMeanwhile(err)
+		}
+		if out.Amount != 0 {
+			if _, err := s.books.ReverseSource(ctx, tx, ledger.Source{Type: "CHARGE", ID: out.ID}, "Charge reversed: "+why); err != nil {
+				return nil, err
+			}
 		}
 		return out, events.Record(ctx, tx, Topic, ChargeReversed, ChargeEvent{
 			ChargeID: out.ID, PatientID: out.PatientID, Category: string(out.Category), Code: out.Code, Amount: out.Amount,

@@ -44,7 +44,7 @@ func TestPaymentsAllocateAndHoldCredit(t *testing.T) {
 	if _, err := f.svc.RecordPayment(f.clerk, RecordPaymentInput{PatientID: p.ID, Method: payment.MethodMOBILE_MONEY, Amount: 7000, IdempotencyKey: "k3"}); err != nil {
 		t.Fatal(err)
 	}
-	if c, err := Credit(f.sys, f.c.Payment, p.ID); err != nil || c != 50000-23450+7000 {
+	if c, err := Credit(f.sys, f.c.Payment, f.c.Refund, p.ID); err != nil || c != 50000-23450+7000 {
 		t.Errorf("credit %d, %v", c, err)
 	}
 	// A paid invoice takes no more; a key reused for another payment is refused.

@@ -6,6 +6,7 @@ import (
 
 	"github.com/hmis-dev/hmis/ent"
 	"github.com/hmis-dev/hmis/internal/apperr"
+	"github.com/hmis-dev/hmis/internal/ledger"
 	"github.com/hmis-dev/hmis/internal/store"
 )
 
@@ -45,15 +46,18 @@ type Service struct {
 	markup int64
 	// taxBP is the tax rate of new invoices in basis points; 0: none.
 	taxBP int
+	// books is the general ledger every charge, invoice, payment, refund
+	// and adjustment posts to, in the transaction that makes it.
+	books *ledger.Service
 }
 
 // NewService returns the billing service; loc is the hospital's time zone,
 // which decides the calendar day of a bed-day.
-func NewService(st *store.Store, loc *time.Location, markupPercent int) *Service {
+func NewService(st *store.Store, loc *time.Location, markupPercent int, books *ledger.Service) *Service {
 	if loc == nil {
 		loc = time.UTC
 	}
-	return &Service{store: st, loc: loc, now: time.Now, markup: int64(markupPercent)}
+	return &Service{store: st, loc: loc, now: time.Now, markup: int64(markupPercent), books: books}
 }
 
 // withMarkup prices cost plus the markup, rounding half a minor unit up.

@@ -259,8 +259,14 @@ func (s *Service) RecordRemittance(ctx context.Context, id string, in RecordRemi
 		}
 		return tx.Claim.UpdateOne(cl).Where(claim.StatusIn(claim.StatusAPPROVED, claim.StatusPARTIALLY_APPROVED)).
 			SetStatus(claim.StatusPAID).SetTotalPaid(paid).SetRemittanceReference(ref).SetPaidAt(input.Stored(s.now())), nil
-	})
+	}, s.remitted)
 }
+
+// OnRemitted sets what runs in the transaction that records a claim's
+// remittance, after the claim is PAID: billing posts the payer's payment
+// and adjustments to the claim's invoice and the ledger there, so the
+// remittance and its money commit together.
+func (s *Service) OnRemitted(f func(ctx context.Context, tx *ent.Tx, cl *ent.Claim) error) { s.remitted = f }
 
 // ResubmitClaim drafts the next version of a DENIED claim with its lines.
 // The denied claim keeps its decision; the two are linked.
@@ -290,7 +296,7 @@ func (s *Service) ResubmitClaim(ctx context.Context, id string) (*ent.Claim, err
 		}
 		next, err := tx.Claim.Create().SetPatientID(cl.PatientID).SetPolicyID(cl.PolicyID).SetPayerID(cl.PayerID).
 			SetNillableEncounterID(cl.EncounterID).SetDiagnosisCodes(cl.DiagnosisCodes).SetTotalClaimed(cl.TotalClaimed).
-			SetVersion(cl.Version + 1).SetPreviousID(cl.ID).Save(ctx)
+			SetVersion(cl.Version + 1).SetPreviousID(cl.ID).SetNillableInvoiceID(cl.InvoiceID).Save(ctx)
 		if ent.IsConstraintError(err) {
 			return nil, apperr.Conflictf("the claim has been resubmitted already")
 		} else if err != nil {
@@ -311,7 +317,8 @@ func (s *Service) ResubmitClaim(ctx context.Context, id string) (*ent.Claim, err
 // conditional on the state read, so of two racing changes one wins and the
 // other is refused as CONFLICT.
 func (s *Service) transition(ctx context.Context, id string, from claim.Status,
-	change func(*ent.Tx, *ent.Claim, []*ent.ClaimLine) (*ent.ClaimUpdateOne, error)) (*ent.Claim, error) {
+	change func(*ent.Tx, *ent.Claim, []*ent.ClaimLine) (*ent.ClaimUpdateOne, error),
+	after ...func(context.Context, *ent.Tx, *ent.Claim) error) (*ent.Claim, error) {
 	if err := input.ID("id", id, input.Claim); err != nil {
 		return nil, err
 	}
@@ -337,8 +344,18 @@ func (s *Service) transition(ctx context.Context, id string, from claim.Status,
 		out, err := u.Where(claim.StatusEQ(cl.Status)).Save(ctx)
 		if ent.IsNotFound(err) {
 			return nil, apperr.Conflictf("the claim was changed by someone else meanwhile; reload it")
+		} else if err != nil {
+			return nil, err
 		}
-		return out, err
+		for _, f := range after {
+			if f == nil {
+				continue
+			}
+			if err := f(ctx, tx, out); err != nil {
+				return nil, err
+			}
+		}
+		return out, nil
 	})
 }
 

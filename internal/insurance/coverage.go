@@ -79,7 +79,7 @@ func SplitLines(ctx context.Context, tx *ent.Tx, patientID string, lines []Cover
 // what each plan has been claimed for in the plan years the lines fall in.
 //
 // A plan's use in a year is the sum over the patient's claims on it that
-// are not DENIED: the amount paid once remitted, approved once adjudicated,
+// are not DENIED or CANCELLED: the amount paid once remitted, approved once adjudicated,
 // claimed before that. A claim still in DRAFT counts, since it is about to
 // be sent.
 func LoadCoverages(ctx context.Context, tx *ent.Tx, patientID string, lines []CoverageLineInput) ([]Coverage, error) {
@@ -144,7 +144,7 @@ func usedByYear(ctx context.Context, tx *ent.Tx, patientID, planID string, start
 		claimed, err := tx.ClaimLine.Query().Where(
 			claimline.PatientID(patientID),
 			claimline.ServiceDateGTE(start), claimline.ServiceDateLT(start.AddDate(1, 0, 0)),
-			claimline.HasClaimWith(claim.StatusNEQ(claim.StatusDENIED),
+			claimline.HasClaimWith(claim.StatusNotIn(claim.StatusDENIED, claim.StatusCANCELLED),
 				claim.HasPolicyWith(insurancepolicy.PlanID(planID))),
 		).All(ctx)
 		if err != nil {
@@ -167,7 +167,7 @@ func deductClaimed(ctx context.Context, tx *ent.Tx, policyID string, pa *PreAuth
 	where := []predicate.ClaimLine{
 		claimline.CategoryEQ(claimline.Category(pa.Category)),
 		claimline.ServiceDateGTE(dateOf(pa.ValidFrom)), claimline.ServiceDateLT(dateOf(pa.ValidTo).AddDate(0, 0, 1)),
-		claimline.HasClaimWith(claim.PolicyID(policyID), claim.StatusNEQ(claim.StatusDENIED)),
+		claimline.HasClaimWith(claim.PolicyID(policyID), claim.StatusNotIn(claim.StatusDENIED, claim.StatusCANCELLED)),
 	}
 	if pa.ServiceCode != "" {
 		where = append(where, claimline.ServiceCode(pa.ServiceCode))

@@ -40,6 +40,8 @@ type Service struct {
 	store *store.Store
 	now   func() time.Time
 	loc   *time.Location
+	// remitted runs when a claim's remittance is recorded (OnRemitted).
+	remitted func(ctx context.Context, tx *ent.Tx, cl *ent.Claim) error
 }
 
 // NewService returns a Service on st; loc is the hospital's time zone, in

@@ -34,6 +34,7 @@ import (
 	"github.com/hmis-dev/hmis/internal/ehr"
 	"github.com/hmis-dev/hmis/internal/globalid"
 	"github.com/hmis-dev/hmis/internal/insurance"
+	"github.com/hmis-dev/hmis/internal/ledger"
 	"github.com/hmis-dev/hmis/internal/lab"
 	"github.com/hmis-dev/hmis/internal/notes"
 	"github.com/hmis-dev/hmis/internal/patients"
@@ -138,7 +139,7 @@ func newHospital(t *testing.T) *hospital {
 		}),
 		planID:  plan.ID,
 		drugID:  drug.ID,
-		charges: charges.NewService(st, time.UTC, charges.DefaultMarkupPercent),
+		charges: charges.NewService(st, time.UTC, charges.DefaultMarkupPercent, ledger.NewService(st, time.UTC)),
 		// Appointments an hour apart, one per round, so the doctor is
 		// never booked twice.
 		appointments: time.Now().Add(time.Hour).Truncate(time.Hour),

@@ -14,6 +14,7 @@ const (
 	Bank                = "1010"
 	CardClearing        = "1020"
 	MobileMoneyClearing = "1030"
+	UnbilledReceivables = "1090"
 	PatientReceivables  = "1100"
 	InsurerReceivables  = "1110"
 	PatientDeposits     = "2000"
@@ -46,6 +47,7 @@ var chart = []seedAccount{
 	{Bank, "Bank", "", ledgeraccount.TypeASSET},
 	{CardClearing, "Card payments clearing", "", ledgeraccount.TypeASSET},
 	{MobileMoneyClearing, "Mobile money clearing", "", ledgeraccount.TypeASSET},
+	{UnbilledReceivables, "Unbilled services", "", ledgeraccount.TypeASSET},
 	{PatientReceivables, "Patient receivables", "", ledgeraccount.TypeASSET},
 	{InsurerReceivables, "Insurer receivables", "", ledgeraccount.TypeASSET},
 	{PatientDeposits, "Patient deposits and credit", "", ledgeraccount.TypeLIABILITY},

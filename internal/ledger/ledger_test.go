@@ -134,7 +134,7 @@ func ptr[T any](v T) *T { return &v }
 
 func TestPostIsIdempotentBySource(t *testing.T) {
 	f := setup(t)
-	c := Charge{ID: "chg_1", Date: day(12, 3), Category: "LAB", PatientShare: 300, InsurerShare: 700}
+	c := Charge{ID: "chg_1", Date: day(12, 3), Category: "LAB", Amount: 1000}
 	post := func() *ent.JournalEntry {
 		e, err := store.Tx(f.ctx, f.st, func(ctx context.Context, tx *ent.Tx) (*ent.JournalEntry, error) {
 			return f.svc.ChargeCaptured(ctx, tx, c)
@@ -156,7 +156,7 @@ func TestPostIsIdempotentBySource(t *testing.T) {
 	for _, r := range tb.Rows {
 		got[r.Account.Code] = r.Balance
 	}
-	if got[PatientReceivables] != 300 || got[InsurerReceivables] != 700 || got[RevenueLaboratory] != 1000 {
+	if got[UnbilledReceivables] != 1000 || got[RevenueLaboratory] != 1000 {
 		t.Fatalf("balances %v", got)
 	}
 }
@@ -498,18 +498,22 @@ func TestTypedPostings(t *testing.T) {
 	err := f.st.InTx(f.ctx, func(ctx context.Context, tx *ent.Tx) error {
 		steps := []func() (*ent.JournalEntry, error){
 			func() (*ent.JournalEntry, error) {
-				return f.svc.ChargeCaptured(ctx, tx, Charge{ID: "c1", Date: d, Category: "PHARMACY", PatientShare: 1000})
+				return f.svc.ChargeCaptured(ctx, tx, Charge{ID: "c1", Date: d, Category: "PHARMACY", Amount: 1200})
 			},
 			func() (*ent.JournalEntry, error) {
-				return f.svc.InvoiceDiscount(ctx, tx, "d1", d, PayerPatient, 100, "")
+				return f.svc.ChargeCaptured(ctx, tx, Charge{ID: "c1-return", Date: d, Category: "PHARMACY", Amount: -200})
+			},
+			func() (*ent.JournalEntry, error) {
+				return f.svc.ChargeCaptured(ctx, tx, Charge{ID: "c2", Date: d, Category: "LAB", Amount: 500})
+			},
+			func() (*ent.JournalEntry, error) {
+				// 1500 of lines: 500 the insurer's, 100 discounted, 50 tax.
+				return f.svc.InvoiceIssued(ctx, tx, Invoice{ID: "i1", Date: d, Subtotal: 1500, PayerShare: 500, Discount: 100, Tax: 50, PatientShare: 950})
 			},
 			func() (*ent.JournalEntry, error) {
 				return f.svc.PaymentReceived(ctx, tx, Payment{ID: "p1", Date: d, Method: MethodMobileMoney, Payer: PayerPatient, Applied: 900, HeldAsCredit: 50})
 			},
 			func() (*ent.JournalEntry, error) { return f.svc.Refund(ctx, tx, "r1", d, MethodCash, 50, true) },
-			func() (*ent.JournalEntry, error) {
-				return f.svc.ChargeCaptured(ctx, tx, Charge{ID: "c2", Date: d, Category: "LAB", InsurerShare: 500})
-			},
 			func() (*ent.JournalEntry, error) { return f.svc.ClaimAdjustment(ctx, tx, "a1", d, 100, 150) },
 			func() (*ent.JournalEntry, error) {
 				return f.svc.PaymentReceived(ctx, tx, Payment{ID: "p2", Date: d, Method: MethodInsuranceRemittance, Payer: PayerInsurer, Applied: 250})
@@ -535,8 +539,8 @@ func TestTypedPostings(t *testing.T) {
 		got[r.Account.Code] = r.Balance
 	}
 	want := map[string]int64{
-		PatientReceivables: 0, InsurerReceivables: 0, RevenuePharmacy: 1000, RevenueLaboratory: 500,
-		DiscountsAllowed: 100, MobileMoneyClearing: 950, PatientDeposits: 0, Cash: -50, Bank: 250,
+		UnbilledReceivables: 0, PatientReceivables: 50, InsurerReceivables: 0, RevenuePharmacy: 1000, RevenueLaboratory: 500,
+		DiscountsAllowed: 100, MobileMoneyClearing: 950, PatientDeposits: 0, Cash: -50, Bank: 250, TaxPayable: 50,
 		ClaimAdjustments: 100, BadDebtWriteOffs: 150,
 	}
 	for code, w := range want {

@@ -63,52 +63,75 @@ func positive(field string, amount int64) error {
 	return nil
 }
 
-// Charge is a captured charge: the receivable of who pays it grows, and so
-// does the revenue of its service category, in its department. A charge
-// split between insurer and patient posts the two shares as two lines.
+// Charge is a captured charge. Revenue is earned when the service is given,
+// before anyone knows who will pay it: the charge is owed to the hospital
+// as an unbilled service until an invoice says by whom. Amount is negative
+// for a return, which takes the revenue back.
 type Charge struct {
 	ID           string
 	Date         time.Time
 	Category     string // LAB, PHARMACY, CONSULTATION, BED_DAY, PROCEDURE, ...
 	DepartmentID string
-	PatientShare int64
-	InsurerShare int64
-	Tax          int64 // part of the receivable owed to the tax authority
+	Amount       int64
 	Memo         string
 }
 
-// ChargeCaptured posts Dr receivable(s) / Cr revenue(category) (+ Cr tax payable).
+// ChargeCaptured posts Dr unbilled services / Cr revenue(category), or the
+// other way round for a return.
 func (s *Service) ChargeCaptured(ctx context.Context, tx *ent.Tx, c Charge) (*ent.JournalEntry, error) {
-	total := c.PatientShare + c.InsurerShare
-	if c.PatientShare < 0 || c.InsurerShare < 0 || c.Tax < 0 || total-c.Tax <= 0 {
-		return nil, apperr.BadInput("amount", "the shares must not be negative and must exceed the tax")
+	if c.Amount == 0 {
+		return nil, apperr.BadInput("amount", "must not be zero")
 	}
-	var lines []Line
-	if c.PatientShare > 0 {
-		lines = append(lines, Line{AccountCode: PatientReceivables, Debit: c.PatientShare})
-	}
-	if c.InsurerShare > 0 {
-		lines = append(lines, Line{AccountCode: InsurerReceivables, Debit: c.InsurerShare})
-	}
-	lines = append(lines, Line{AccountCode: RevenueAccount(c.Category), Credit: total - c.Tax, DepartmentID: c.DepartmentID})
-	if c.Tax > 0 {
-		lines = append(lines, Line{AccountCode: TaxPayable, Credit: c.Tax})
+	unbilled := Line{AccountCode: UnbilledReceivables}
+	revenue := Line{AccountCode: RevenueAccount(c.Category), DepartmentID: c.DepartmentID}
+	if c.Amount > 0 {
+		unbilled.Debit, revenue.Credit = c.Amount, c.Amount
+	} else {
+		unbilled.Credit, revenue.Debit = -c.Amount, -c.Amount
 	}
 	return s.Post(ctx, tx, Entry{Source: Source{"CHARGE", c.ID}, Date: c.Date, Memo: memo(c.Memo, "Charge "+c.ID),
-		Lines: lines, IntoOpenPeriod: true})
+		Lines: []Line{unbilled, revenue}, IntoOpenPeriod: true})
 }
 
-// InvoiceDiscount posts Dr discounts allowed / Cr receivable for a discount
-// granted on an invoice.
-func (s *Service) InvoiceDiscount(ctx context.Context, tx *ent.Tx, discountID string, date time.Time, payer Payer, amount int64, departmentID string) (*ent.JournalEntry, error) {
-	if err := positive("amount", amount); err != nil {
-		return nil, err
+// Invoice is an issued invoice: its lines leave unbilled services and
+// become owed by the patient and the payers, its discounts are an expense,
+// and its tax is owed to the tax authority.
+type Invoice struct {
+	ID           string
+	Date         time.Time
+	Subtotal     int64 // the lines, as captured
+	PayerShare   int64
+	Discount     int64
+	Tax          int64
+	PatientShare int64 // Subtotal - PayerShare - Discount + Tax
+	Memo         string
+}
+
+// InvoiceIssued posts Dr patient receivables, Dr insurer receivables, Dr
+// discounts allowed / Cr unbilled services, Cr tax payable. The lines
+// captured negative (returns) are in Subtotal already, so it may be what
+// is left of a visit after a return; an invoice of nothing posts nothing.
+func (s *Service) InvoiceIssued(ctx context.Context, tx *ent.Tx, inv Invoice) (*ent.JournalEntry, error) {
+	if inv.Subtotal < 0 || inv.PayerShare < 0 || inv.Discount < 0 || inv.Tax < 0 || inv.PatientShare < 0 ||
+		inv.PatientShare != inv.Subtotal-inv.PayerShare-inv.Discount+inv.Tax {
+		return nil, apperr.BadInput("amount", "the invoice's shares do not add up to its lines")
 	}
-	return s.Post(ctx, tx, Entry{Source: Source{"DISCOUNT", discountID}, Date: date, Memo: "Invoice discount " + discountID,
-		Lines: []Line{
-			{AccountCode: DiscountsAllowed, Debit: amount, DepartmentID: departmentID},
-			{AccountCode: receivable(payer), Credit: amount},
-		}, IntoOpenPeriod: true})
+	var lines []Line
+	add := func(code string, debit, credit int64) {
+		if debit != 0 || credit != 0 {
+			lines = append(lines, Line{AccountCode: code, Debit: debit, Credit: credit})
+		}
+	}
+	add(PatientReceivables, inv.PatientShare, 0)
+	add(InsurerReceivables, inv.PayerShare, 0)
+	add(DiscountsAllowed, inv.Discount, 0)
+	add(UnbilledReceivables, 0, inv.Subtotal)
+	add(TaxPayable, 0, inv.Tax)
+	if len(lines) == 0 {
+		return nil, nil
+	}
+	return s.Post(ctx, tx, Entry{Source: Source{"INVOICE", inv.ID}, Date: inv.Date, Memo: memo(inv.Memo, "Invoice "+inv.ID),
+		Lines: lines, IntoOpenPeriod: true})
 }
 
 // Payment is money received: Applied settles the payer's receivable, and
