@@ -109,7 +109,7 @@ type newCharge struct {
 	// departmentID is whose revenue the charge is, when the source says.
 	departmentID string
 	category     tariff.Category
-	price       *ent.Tariff
+	price        *ent.Tariff
 	// code, description and unitPrice are used when price is nil.
 	code, description string
 	unitPrice         int64

@@ -266,7 +266,9 @@ func (s *Service) RecordRemittance(ctx context.Context, id string, in RecordRemi
 // remittance, after the claim is PAID: billing posts the payer's payment
 // and adjustments to the claim's invoice and the ledger there, so the
 // remittance and its money commit together.
-func (s *Service) OnRemitted(f func(ctx context.Context, tx *ent.Tx, cl *ent.Claim) error) { s.remitted = f }
+func (s *Service) OnRemitted(f func(ctx context.Context, tx *ent.Tx, cl *ent.Claim) error) {
+	s.remitted = f
+}
 
 // ResubmitClaim drafts the next version of a DENIED claim with its lines.
 // The denied claim keeps its decision; the two are linked.
