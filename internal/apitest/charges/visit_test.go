@@ -20,9 +20,9 @@ type billedVisit struct {
 
 type invoiceOut struct {
 	ID, Status, Subtotal, PayerTotal, PatientTotal, Total string
-	PatientBalance, PayerBalance, Paid                   string
-	Number                                               *string
-	Lines                                                []struct {
+	PatientBalance, PayerBalance, Paid                    string
+	Number                                                *string
+	Lines                                                 []struct {
 		Code, Category, Amount, PayerShare string
 	}
 	Claims []struct {
@@ -68,11 +68,15 @@ func newBilledVisit(t *testing.T) billedVisit {
 
 	// Stock and prices: paracetamol at 0.40 a tablet, so 0.50 with the markup.
 	var drugs struct {
-		Formulary struct{ Edges []struct{ Node struct{ ID string } } }
+		Formulary struct {
+			Edges []struct{ Node struct{ ID string } }
+		}
 	}
 	do("pharmacist", `{ formulary(first: 1, where: {code: "PARA500TAB"}) { edges { node { id } } } }`, nil, &drugs)
 	var locations struct {
-		StockLocations struct{ Edges []struct{ Node struct{ ID string } } }
+		StockLocations struct {
+			Edges []struct{ Node struct{ ID string } }
+		}
 	}
 	do("pharmacist", `{ stockLocations(first: 1, where: {kind: PHARMACY}) { edges { node { id } } } }`, nil, &locations)
 	pharmacy := locations.StockLocations.Edges[0].Node.ID
