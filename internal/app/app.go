@@ -183,7 +183,8 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 	a.Scheduling = scheduling.NewService(a.Store, cfg.Location())
 	a.Pharmacy = pharmacy.NewService(a.Store, cfg.Location())
 	books := ledger.NewService(a.Store, cfg.Location())
-	a.Charges = charges.NewService(a.Store, cfg.Location(), charges.DefaultMarkupPercent, books)
+	a.Charges = charges.NewService(a.Store, cfg.Location(), cfg.DrugMarkupPercent, books)
+	a.Charges.SetTaxRate(cfg.InvoiceTaxBasisPoints)
 	claims := insurance.NewService(a.Store, cfg.Location())
 	claims.OnRemitted(a.Charges.PostRemittance)
 	a.Handler = httpapi.New(httpapi.Deps{
