@@ -157,6 +157,29 @@ func TestOutpatientVisitIsSplitPaidClaimedAndRemitted(t *testing.T) {
 	  amount: "18.00", idempotencyKey: "visit-share-1"}) { id allocated credited } }`, map[string]any{"p": v.patient, "i": inv.ID})
 	harness.Must(t, len(r.Errors) == 0, "pay: %s", harness.Describe(r))
 
+	// The patient app sees the bill and what is left to pay, but not the
+	// staff behind it nor the claim's diagnoses.
+	var mine struct {
+		Invoices struct {
+			Edges []struct {
+				Node struct{ Number, PatientTotal, PatientBalance string }
+			}
+		}
+	}
+	s.As("patient", `{ invoices(first: 5) { edges { node { number patientTotal patientBalance } } } }`, nil).Decode(t, &mine)
+	harness.Must(t, len(mine.Invoices.Edges) == 1 && mine.Invoices.Edges[0].Node.PatientBalance == "0.00" &&
+		mine.Invoices.Edges[0].Node.PatientTotal == "18.00", "the patient's invoices: %+v", mine)
+	for _, doc := range []string{
+		`{ invoices(first: 5) { edges { node { createdByID } } } }`,
+		`{ payments(first: 5) { edges { node { recordedByID } } } }`,
+		`{ invoices(first: 5) { edges { node { claims { diagnosisCodes } } } } }`,
+	} {
+		r := s.As("patient", doc, nil)
+		harness.Must(t, r.HasCode("FORBIDDEN"), "the patient reading %s: %s", doc, harness.Describe(r))
+	}
+	r = s.As("doctor", `{ invoices(first: 5) { edges { node { id } } } }`, nil)
+	harness.Must(t, r.HasCode("FORBIDDEN"), "a doctor reading invoices: %s", harness.Describe(r))
+
 	// The clerk submits the claim; the payer approves all but 2.00 of
 	// the lab line and pays what it approved.
 	cl := inv.Claims[0]
