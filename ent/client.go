@@ -6652,6 +6652,22 @@ func (c *InvoiceDiscountClient) GetX(ctx context.Context, id string) *InvoiceDis
 	return obj
 }
 
+// QueryPatient queries the patient edge of a InvoiceDiscount.
+func (c *InvoiceDiscountClient) QueryPatient(_m *InvoiceDiscount) *PatientQuery {
+	query := (&PatientClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(invoicediscount.Table, invoicediscount.FieldID, id),
+			sqlgraph.To(patient.Table, patient.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, invoicediscount.PatientTable, invoicediscount.PatientColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
 // QueryInvoice queries the invoice edge of a InvoiceDiscount.
 func (c *InvoiceDiscountClient) QueryInvoice(_m *InvoiceDiscount) *InvoiceQuery {
 	query := (&InvoiceClient{config: c.config}).Query()
@@ -10085,6 +10101,22 @@ func (c *PatientClient) QueryInvoiceAdjustments(_m *Patient) *InvoiceAdjustmentQ
 			sqlgraph.From(patient.Table, patient.FieldID, id),
 			sqlgraph.To(invoiceadjustment.Table, invoiceadjustment.FieldID),
 			sqlgraph.Edge(sqlgraph.O2M, false, patient.InvoiceAdjustmentsTable, patient.InvoiceAdjustmentsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryInvoiceDiscounts queries the invoice_discounts edge of a Patient.
+func (c *PatientClient) QueryInvoiceDiscounts(_m *Patient) *InvoiceDiscountQuery {
+	query := (&InvoiceDiscountClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(patient.Table, patient.FieldID, id),
+			sqlgraph.To(invoicediscount.Table, invoicediscount.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, patient.InvoiceDiscountsTable, patient.InvoiceDiscountsColumn),
 		)
 		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
 		return fromV, nil

@@ -5795,6 +5795,21 @@ func (_q *InvoiceDiscountQuery) collectField(ctx context.Context, oneNode bool, 
 	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
 		switch field.Name {
 
+		case "patient":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&PatientClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, patientImplementors)...); err != nil {
+				return err
+			}
+			_q.withPatient = query
+			if _, ok := fieldSeen[invoicediscount.FieldPatientID]; !ok {
+				selectedFields = append(selectedFields, invoicediscount.FieldPatientID)
+				fieldSeen[invoicediscount.FieldPatientID] = struct{}{}
+			}
+
 		case "invoice":
 			var (
 				alias = field.Alias
@@ -5818,6 +5833,11 @@ func (_q *InvoiceDiscountQuery) collectField(ctx context.Context, oneNode bool, 
 			if _, ok := fieldSeen[invoicediscount.FieldUpdatedAt]; !ok {
 				selectedFields = append(selectedFields, invoicediscount.FieldUpdatedAt)
 				fieldSeen[invoicediscount.FieldUpdatedAt] = struct{}{}
+			}
+		case "patientID":
+			if _, ok := fieldSeen[invoicediscount.FieldPatientID]; !ok {
+				selectedFields = append(selectedFields, invoicediscount.FieldPatientID)
+				fieldSeen[invoicediscount.FieldPatientID] = struct{}{}
 			}
 		case "invoiceID":
 			if _, ok := fieldSeen[invoicediscount.FieldInvoiceID]; !ok {

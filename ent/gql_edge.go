@@ -771,6 +771,14 @@ func (_m *InvoiceAdjustment) Invoice(ctx context.Context) (*Invoice, error) {
 	return result, err
 }
 
+func (_m *InvoiceDiscount) Patient(ctx context.Context) (*Patient, error) {
+	result, err := _m.Edges.PatientOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryPatient().Only(ctx)
+	}
+	return result, err
+}
+
 func (_m *InvoiceDiscount) Invoice(ctx context.Context) (*Invoice, error) {
 	result, err := _m.Edges.InvoiceOrErr()
 	if IsNotLoaded(err) {

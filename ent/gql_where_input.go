@@ -18694,6 +18694,21 @@ type InvoiceDiscountWhereInput struct {
 	UpdatedAtLT    *time.Time  `json:"updatedAtLT,omitempty"`
 	UpdatedAtLTE   *time.Time  `json:"updatedAtLTE,omitempty"`
 
+	// "patient_id" field predicates.
+	PatientID             *string  `json:"patientID,omitempty"`
+	PatientIDNEQ          *string  `json:"patientIDNEQ,omitempty"`
+	PatientIDIn           []string `json:"patientIDIn,omitempty"`
+	PatientIDNotIn        []string `json:"patientIDNotIn,omitempty"`
+	PatientIDGT           *string  `json:"patientIDGT,omitempty"`
+	PatientIDGTE          *string  `json:"patientIDGTE,omitempty"`
+	PatientIDLT           *string  `json:"patientIDLT,omitempty"`
+	PatientIDLTE          *string  `json:"patientIDLTE,omitempty"`
+	PatientIDContains     *string  `json:"patientIDContains,omitempty"`
+	PatientIDHasPrefix    *string  `json:"patientIDHasPrefix,omitempty"`
+	PatientIDHasSuffix    *string  `json:"patientIDHasSuffix,omitempty"`
+	PatientIDEqualFold    *string  `json:"patientIDEqualFold,omitempty"`
+	PatientIDContainsFold *string  `json:"patientIDContainsFold,omitempty"`
+
 	// "invoice_id" field predicates.
 	InvoiceID             *string  `json:"invoiceID,omitempty"`
 	InvoiceIDNEQ          *string  `json:"invoiceIDNEQ,omitempty"`
@@ -18768,6 +18783,10 @@ type InvoiceDiscountWhereInput struct {
 	ApprovedAtLTE    *time.Time  `json:"approvedAtLTE,omitempty"`
 	ApprovedAtIsNil  bool        `json:"approvedAtIsNil,omitempty"`
 	ApprovedAtNotNil bool        `json:"approvedAtNotNil,omitempty"`
+
+	// "patient" edge predicates.
+	HasPatient     *bool                `json:"hasPatient,omitempty"`
+	HasPatientWith []*PatientWhereInput `json:"hasPatientWith,omitempty"`
 
 	// "invoice" edge predicates.
 	HasInvoice     *bool                `json:"hasInvoice,omitempty"`
@@ -18922,6 +18941,45 @@ func (i *InvoiceDiscountWhereInput) P() (predicate.InvoiceDiscount, error) {
 	}
 	if i.UpdatedAtLTE != nil {
 		predicates = append(predicates, invoicediscount.UpdatedAtLTE(*i.UpdatedAtLTE))
+	}
+	if i.PatientID != nil {
+		predicates = append(predicates, invoicediscount.PatientIDEQ(*i.PatientID))
+	}
+	if i.PatientIDNEQ != nil {
+		predicates = append(predicates, invoicediscount.PatientIDNEQ(*i.PatientIDNEQ))
+	}
+	if len(i.PatientIDIn) > 0 {
+		predicates = append(predicates, invoicediscount.PatientIDIn(i.PatientIDIn...))
+	}
+	if len(i.PatientIDNotIn) > 0 {
+		predicates = append(predicates, invoicediscount.PatientIDNotIn(i.PatientIDNotIn...))
+	}
+	if i.PatientIDGT != nil {
+		predicates = append(predicates, invoicediscount.PatientIDGT(*i.PatientIDGT))
+	}
+	if i.PatientIDGTE != nil {
+		predicates = append(predicates, invoicediscount.PatientIDGTE(*i.PatientIDGTE))
+	}
+	if i.PatientIDLT != nil {
+		predicates = append(predicates, invoicediscount.PatientIDLT(*i.PatientIDLT))
+	}
+	if i.PatientIDLTE != nil {
+		predicates = append(predicates, invoicediscount.PatientIDLTE(*i.PatientIDLTE))
+	}
+	if i.PatientIDContains != nil {
+		predicates = append(predicates, invoicediscount.PatientIDContains(*i.PatientIDContains))
+	}
+	if i.PatientIDHasPrefix != nil {
+		predicates = append(predicates, invoicediscount.PatientIDHasPrefix(*i.PatientIDHasPrefix))
+	}
+	if i.PatientIDHasSuffix != nil {
+		predicates = append(predicates, invoicediscount.PatientIDHasSuffix(*i.PatientIDHasSuffix))
+	}
+	if i.PatientIDEqualFold != nil {
+		predicates = append(predicates, invoicediscount.PatientIDEqualFold(*i.PatientIDEqualFold))
+	}
+	if i.PatientIDContainsFold != nil {
+		predicates = append(predicates, invoicediscount.PatientIDContainsFold(*i.PatientIDContainsFold))
 	}
 	if i.InvoiceID != nil {
 		predicates = append(predicates, invoicediscount.InvoiceIDEQ(*i.InvoiceID))
@@ -19113,6 +19171,24 @@ func (i *InvoiceDiscountWhereInput) P() (predicate.InvoiceDiscount, error) {
 		predicates = append(predicates, invoicediscount.ApprovedAtNotNil())
 	}
 
+	if i.HasPatient != nil {
+		p := invoicediscount.HasPatient()
+		if !*i.HasPatient {
+			p = invoicediscount.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasPatientWith) > 0 {
+		with := make([]predicate.Patient, 0, len(i.HasPatientWith))
+		for _, w := range i.HasPatientWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasPatientWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, invoicediscount.HasPatientWith(with...))
+	}
 	if i.HasInvoice != nil {
 		p := invoicediscount.HasInvoice()
 		if !*i.HasInvoice {

@@ -11,6 +11,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"github.com/hmis-dev/hmis/ent/invoice"
 	"github.com/hmis-dev/hmis/ent/invoicediscount"
+	"github.com/hmis-dev/hmis/ent/patient"
 )
 
 // InvoiceDiscount is the model entity for the InvoiceDiscount schema.
@@ -22,6 +23,8 @@ type InvoiceDiscount struct {
 	CreatedAt time.Time `json:"created_at,omitempty"`
 	// UpdatedAt holds the value of the "updated_at" field.
 	UpdatedAt time.Time `json:"updated_at,omitempty"`
+	// PatientID holds the value of the "patient_id" field.
+	PatientID string `json:"patient_id,omitempty"`
 	// InvoiceID holds the value of the "invoice_id" field.
 	InvoiceID string `json:"invoice_id,omitempty"`
 	// Amount holds the value of the "amount" field.
@@ -44,13 +47,26 @@ type InvoiceDiscount struct {
 
 // InvoiceDiscountEdges holds the relations/edges for other nodes in the graph.
 type InvoiceDiscountEdges struct {
+	// Patient holds the value of the patient edge.
+	Patient *Patient `json:"patient,omitempty"`
 	// Invoice holds the value of the invoice edge.
 	Invoice *Invoice `json:"invoice,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [1]bool
+	loadedTypes [2]bool
 	// totalCount holds the count of the edges above.
-	totalCount [1]map[string]int
+	totalCount [2]map[string]int
+}
+
+// PatientOrErr returns the Patient value or an error if the edge
+// was not loaded in eager-loading, or loaded but was not found.
+func (e InvoiceDiscountEdges) PatientOrErr() (*Patient, error) {
+	if e.Patient != nil {
+		return e.Patient, nil
+	} else if e.loadedTypes[0] {
+		return nil, &NotFoundError{label: patient.Label}
+	}
+	return nil, &NotLoadedError{edge: "patient"}
 }
 
 // InvoiceOrErr returns the Invoice value or an error if the edge
@@ -58,7 +74,7 @@ type InvoiceDiscountEdges struct {
 func (e InvoiceDiscountEdges) InvoiceOrErr() (*Invoice, error) {
 	if e.Invoice != nil {
 		return e.Invoice, nil
-	} else if e.loadedTypes[0] {
+	} else if e.loadedTypes[1] {
 		return nil, &NotFoundError{label: invoice.Label}
 	}
 	return nil, &NotLoadedError{edge: "invoice"}
@@ -71,7 +87,7 @@ func (*InvoiceDiscount) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case invoicediscount.FieldAmount:
 			values[i] = new(sql.NullInt64)
-		case invoicediscount.FieldID, invoicediscount.FieldInvoiceID, invoicediscount.FieldReason, invoicediscount.FieldRequestedByID, invoicediscount.FieldStatus, invoicediscount.FieldApprovedByID:
+		case invoicediscount.FieldID, invoicediscount.FieldPatientID, invoicediscount.FieldInvoiceID, invoicediscount.FieldReason, invoicediscount.FieldRequestedByID, invoicediscount.FieldStatus, invoicediscount.FieldApprovedByID:
 			values[i] = new(sql.NullString)
 		case invoicediscount.FieldCreatedAt, invoicediscount.FieldUpdatedAt, invoicediscount.FieldApprovedAt:
 			values[i] = new(sql.NullTime)
@@ -107,6 +123,12 @@ func (_m *InvoiceDiscount) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field updated_at", values[i])
 			} else if value.Valid {
 				_m.UpdatedAt = value.Time
+			}
+		case invoicediscount.FieldPatientID:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field patient_id", values[i])
+			} else if value.Valid {
+				_m.PatientID = value.String
 			}
 		case invoicediscount.FieldInvoiceID:
 			if value, ok := values[i].(*sql.NullString); !ok {
@@ -165,6 +187,11 @@ func (_m *InvoiceDiscount) Value(name string) (ent.Value, error) {
 	return _m.selectValues.Get(name)
 }
 
+// QueryPatient queries the "patient" edge of the InvoiceDiscount entity.
+func (_m *InvoiceDiscount) QueryPatient() *PatientQuery {
+	return NewInvoiceDiscountClient(_m.config).QueryPatient(_m)
+}
+
 // QueryInvoice queries the "invoice" edge of the InvoiceDiscount entity.
 func (_m *InvoiceDiscount) QueryInvoice() *InvoiceQuery {
 	return NewInvoiceDiscountClient(_m.config).QueryInvoice(_m)
@@ -198,6 +225,9 @@ func (_m *InvoiceDiscount) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("updated_at=")
 	builder.WriteString(_m.UpdatedAt.Format(time.ANSIC))
+	builder.WriteString(", ")
+	builder.WriteString("patient_id=")
+	builder.WriteString(_m.PatientID)
 	builder.WriteString(", ")
 	builder.WriteString("invoice_id=")
 	builder.WriteString(_m.InvoiceID)

@@ -12,6 +12,7 @@ import (
 	"entgo.io/ent/schema/field"
 	"github.com/hmis-dev/hmis/ent/invoice"
 	"github.com/hmis-dev/hmis/ent/invoicediscount"
+	"github.com/hmis-dev/hmis/ent/patient"
 )
 
 // InvoiceDiscountCreate is the builder for creating a InvoiceDiscount entity.
@@ -46,6 +47,12 @@ func (_c *InvoiceDiscountCreate) SetNillableUpdatedAt(v *time.Time) *InvoiceDisc
 	if v != nil {
 		_c.SetUpdatedAt(*v)
 	}
+	return _c
+}
+
+// SetPatientID sets the "patient_id" field.
+func (_c *InvoiceDiscountCreate) SetPatientID(v string) *InvoiceDiscountCreate {
+	_c.mutation.SetPatientID(v)
 	return _c
 }
 
@@ -129,6 +136,11 @@ func (_c *InvoiceDiscountCreate) SetNillableID(v *string) *InvoiceDiscountCreate
 	return _c
 }
 
+// SetPatient sets the "patient" edge to the Patient entity.
+func (_c *InvoiceDiscountCreate) SetPatient(v *Patient) *InvoiceDiscountCreate {
+	return _c.SetPatientID(v.ID)
+}
+
 // SetInvoice sets the "invoice" edge to the Invoice entity.
 func (_c *InvoiceDiscountCreate) SetInvoice(v *Invoice) *InvoiceDiscountCreate {
 	return _c.SetInvoiceID(v.ID)
@@ -195,6 +207,14 @@ func (_c *InvoiceDiscountCreate) check() error {
 	if _, ok := _c.mutation.UpdatedAt(); !ok {
 		return &ValidationError{Name: "updated_at", err: errors.New(`ent: missing required field "InvoiceDiscount.updated_at"`)}
 	}
+	if _, ok := _c.mutation.PatientID(); !ok {
+		return &ValidationError{Name: "patient_id", err: errors.New(`ent: missing required field "InvoiceDiscount.patient_id"`)}
+	}
+	if v, ok := _c.mutation.PatientID(); ok {
+		if err := invoicediscount.PatientIDValidator(v); err != nil {
+			return &ValidationError{Name: "patient_id", err: fmt.Errorf(`ent: validator failed for field "InvoiceDiscount.patient_id": %w`, err)}
+		}
+	}
 	if _, ok := _c.mutation.InvoiceID(); !ok {
 		return &ValidationError{Name: "invoice_id", err: errors.New(`ent: missing required field "InvoiceDiscount.invoice_id"`)}
 	}
@@ -229,6 +249,9 @@ func (_c *InvoiceDiscountCreate) check() error {
 		if err := invoicediscount.IDValidator(v); err != nil {
 			return &ValidationError{Name: "id", err: fmt.Errorf(`ent: validator failed for field "InvoiceDiscount.id": %w`, err)}
 		}
+	}
+	if len(_c.mutation.PatientIDs()) == 0 {
+		return &ValidationError{Name: "patient", err: errors.New(`ent: missing required edge "InvoiceDiscount.patient"`)}
 	}
 	if len(_c.mutation.InvoiceIDs()) == 0 {
 		return &ValidationError{Name: "invoice", err: errors.New(`ent: missing required edge "InvoiceDiscount.invoice"`)}
@@ -299,6 +322,23 @@ func (_c *InvoiceDiscountCreate) createSpec() (*InvoiceDiscount, *sqlgraph.Creat
 	if value, ok := _c.mutation.ApprovedAt(); ok {
 		_spec.SetField(invoicediscount.FieldApprovedAt, field.TypeTime, value)
 		_node.ApprovedAt = &value
+	}
+	if nodes := _c.mutation.PatientIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   invoicediscount.PatientTable,
+			Columns: []string{invoicediscount.PatientColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(patient.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_node.PatientID = nodes[0]
+		_spec.Edges = append(_spec.Edges, edge)
 	}
 	if nodes := _c.mutation.InvoiceIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{

@@ -13,6 +13,7 @@ import (
 	"entgo.io/ent/schema/field"
 	"github.com/hmis-dev/hmis/ent/invoice"
 	"github.com/hmis-dev/hmis/ent/invoicediscount"
+	"github.com/hmis-dev/hmis/ent/patient"
 	"github.com/hmis-dev/hmis/ent/predicate"
 )
 
@@ -23,6 +24,7 @@ type InvoiceDiscountQuery struct {
 	order       []invoicediscount.OrderOption
 	inters      []Interceptor
 	predicates  []predicate.InvoiceDiscount
+	withPatient *PatientQuery
 	withInvoice *InvoiceQuery
 	modifiers   []func(*sql.Selector)
 	loadTotal   []func(context.Context, []*InvoiceDiscount) error
@@ -60,6 +62,28 @@ func (_q *InvoiceDiscountQuery) Unique(unique bool) *InvoiceDiscountQuery {
 func (_q *InvoiceDiscountQuery) Order(o ...invoicediscount.OrderOption) *InvoiceDiscountQuery {
 	_q.order = append(_q.order, o...)
 	return _q
+}
+
+// QueryPatient chains the current query on the "patient" edge.
+func (_q *InvoiceDiscountQuery) QueryPatient() *PatientQuery {
+	query := (&PatientClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(invoicediscount.Table, invoicediscount.FieldID, selector),
+			sqlgraph.To(patient.Table, patient.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, invoicediscount.PatientTable, invoicediscount.PatientColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
 }
 
 // QueryInvoice chains the current query on the "invoice" edge.
@@ -276,11 +300,23 @@ func (_q *InvoiceDiscountQuery) Clone() *InvoiceDiscountQuery {
 		order:       append([]invoicediscount.OrderOption{}, _q.order...),
 		inters:      append([]Interceptor{}, _q.inters...),
 		predicates:  append([]predicate.InvoiceDiscount{}, _q.predicates...),
+		withPatient: _q.withPatient.Clone(),
 		withInvoice: _q.withInvoice.Clone(),
 		// clone intermediate query.
 		sql:  _q.sql.Clone(),
 		path: _q.path,
 	}
+}
+
+// WithPatient tells the query-builder to eager-load the nodes that are connected to
+// the "patient" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *InvoiceDiscountQuery) WithPatient(opts ...func(*PatientQuery)) *InvoiceDiscountQuery {
+	query := (&PatientClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withPatient = query
+	return _q
 }
 
 // WithInvoice tells the query-builder to eager-load the nodes that are connected to
@@ -372,7 +408,8 @@ func (_q *InvoiceDiscountQuery) sqlAll(ctx context.Context, hooks ...queryHook) 
 	var (
 		nodes       = []*InvoiceDiscount{}
 		_spec       = _q.querySpec()
-		loadedTypes = [1]bool{
+		loadedTypes = [2]bool{
+			_q.withPatient != nil,
 			_q.withInvoice != nil,
 		}
 	)
@@ -397,6 +434,12 @@ func (_q *InvoiceDiscountQuery) sqlAll(ctx context.Context, hooks ...queryHook) 
 	if len(nodes) == 0 {
 		return nodes, nil
 	}
+	if query := _q.withPatient; query != nil {
+		if err := _q.loadPatient(ctx, query, nodes, nil,
+			func(n *InvoiceDiscount, e *Patient) { n.Edges.Patient = e }); err != nil {
+			return nil, err
+		}
+	}
 	if query := _q.withInvoice; query != nil {
 		if err := _q.loadInvoice(ctx, query, nodes, nil,
 			func(n *InvoiceDiscount, e *Invoice) { n.Edges.Invoice = e }); err != nil {
@@ -411,6 +454,35 @@ func (_q *InvoiceDiscountQuery) sqlAll(ctx context.Context, hooks ...queryHook) 
 	return nodes, nil
 }
 
+func (_q *InvoiceDiscountQuery) loadPatient(ctx context.Context, query *PatientQuery, nodes []*InvoiceDiscount, init func(*InvoiceDiscount), assign func(*InvoiceDiscount, *Patient)) error {
+	ids := make([]string, 0, len(nodes))
+	nodeids := make(map[string][]*InvoiceDiscount)
+	for i := range nodes {
+		fk := nodes[i].PatientID
+		if _, ok := nodeids[fk]; !ok {
+			ids = append(ids, fk)
+		}
+		nodeids[fk] = append(nodeids[fk], nodes[i])
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	query.Where(patient.IDIn(ids...))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		nodes, ok := nodeids[n.ID]
+		if !ok {
+			return fmt.Errorf(`unexpected foreign-key "patient_id" returned %v`, n.ID)
+		}
+		for i := range nodes {
+			assign(nodes[i], n)
+		}
+	}
+	return nil
+}
 func (_q *InvoiceDiscountQuery) loadInvoice(ctx context.Context, query *InvoiceQuery, nodes []*InvoiceDiscount, init func(*InvoiceDiscount), assign func(*InvoiceDiscount, *Invoice)) error {
 	ids := make([]string, 0, len(nodes))
 	nodeids := make(map[string][]*InvoiceDiscount)
@@ -468,6 +540,9 @@ func (_q *InvoiceDiscountQuery) querySpec() *sqlgraph.QuerySpec {
 			if fields[i] != invoicediscount.FieldID {
 				_spec.Node.Columns = append(_spec.Node.Columns, fields[i])
 			}
+		}
+		if _q.withPatient != nil {
+			_spec.Node.AddColumnOnce(invoicediscount.FieldPatientID)
 		}
 		if _q.withInvoice != nil {
 			_spec.Node.AddColumnOnce(invoicediscount.FieldInvoiceID)

@@ -12,6 +12,7 @@ import (
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
 	"github.com/hmis-dev/hmis/ent/invoicediscount"
+	"github.com/hmis-dev/hmis/ent/patient"
 	"github.com/hmis-dev/hmis/ent/predicate"
 )
 
@@ -31,6 +32,20 @@ func (_u *InvoiceDiscountUpdate) Where(ps ...predicate.InvoiceDiscount) *Invoice
 // SetUpdatedAt sets the "updated_at" field.
 func (_u *InvoiceDiscountUpdate) SetUpdatedAt(v time.Time) *InvoiceDiscountUpdate {
 	_u.mutation.SetUpdatedAt(v)
+	return _u
+}
+
+// SetPatientID sets the "patient_id" field.
+func (_u *InvoiceDiscountUpdate) SetPatientID(v string) *InvoiceDiscountUpdate {
+	_u.mutation.SetPatientID(v)
+	return _u
+}
+
+// SetNillablePatientID sets the "patient_id" field if the given value is not nil.
+func (_u *InvoiceDiscountUpdate) SetNillablePatientID(v *string) *InvoiceDiscountUpdate {
+	if v != nil {
+		_u.SetPatientID(*v)
+	}
 	return _u
 }
 
@@ -88,9 +103,20 @@ func (_u *InvoiceDiscountUpdate) ClearApprovedAt() *InvoiceDiscountUpdate {
 	return _u
 }
 
+// SetPatient sets the "patient" edge to the Patient entity.
+func (_u *InvoiceDiscountUpdate) SetPatient(v *Patient) *InvoiceDiscountUpdate {
+	return _u.SetPatientID(v.ID)
+}
+
 // Mutation returns the InvoiceDiscountMutation object of the builder.
 func (_u *InvoiceDiscountUpdate) Mutation() *InvoiceDiscountMutation {
 	return _u.mutation
+}
+
+// ClearPatient clears the "patient" edge to the Patient entity.
+func (_u *InvoiceDiscountUpdate) ClearPatient() *InvoiceDiscountUpdate {
+	_u.mutation.ClearPatient()
+	return _u
 }
 
 // Save executes the query and returns the number of nodes affected by the update operation.
@@ -131,10 +157,18 @@ func (_u *InvoiceDiscountUpdate) defaults() {
 
 // check runs all checks and user-defined validators on the builder.
 func (_u *InvoiceDiscountUpdate) check() error {
+	if v, ok := _u.mutation.PatientID(); ok {
+		if err := invoicediscount.PatientIDValidator(v); err != nil {
+			return &ValidationError{Name: "patient_id", err: fmt.Errorf(`ent: validator failed for field "InvoiceDiscount.patient_id": %w`, err)}
+		}
+	}
 	if v, ok := _u.mutation.Status(); ok {
 		if err := invoicediscount.StatusValidator(v); err != nil {
 			return &ValidationError{Name: "status", err: fmt.Errorf(`ent: validator failed for field "InvoiceDiscount.status": %w`, err)}
 		}
+	}
+	if _u.mutation.PatientCleared() && len(_u.mutation.PatientIDs()) > 0 {
+		return errors.New(`ent: clearing a required unique edge "InvoiceDiscount.patient"`)
 	}
 	if _u.mutation.InvoiceCleared() && len(_u.mutation.InvoiceIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "InvoiceDiscount.invoice"`)
@@ -172,6 +206,35 @@ func (_u *InvoiceDiscountUpdate) sqlSave(ctx context.Context) (_node int, err er
 	if _u.mutation.ApprovedAtCleared() {
 		_spec.ClearField(invoicediscount.FieldApprovedAt, field.TypeTime)
 	}
+	if _u.mutation.PatientCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   invoicediscount.PatientTable,
+			Columns: []string{invoicediscount.PatientColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(patient.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.PatientIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   invoicediscount.PatientTable,
+			Columns: []string{invoicediscount.PatientColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(patient.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
 			err = &NotFoundError{invoicediscount.Label}
@@ -195,6 +258,20 @@ type InvoiceDiscountUpdateOne struct {
 // SetUpdatedAt sets the "updated_at" field.
 func (_u *InvoiceDiscountUpdateOne) SetUpdatedAt(v time.Time) *InvoiceDiscountUpdateOne {
 	_u.mutation.SetUpdatedAt(v)
+	return _u
+}
+
+// SetPatientID sets the "patient_id" field.
+func (_u *InvoiceDiscountUpdateOne) SetPatientID(v string) *InvoiceDiscountUpdateOne {
+	_u.mutation.SetPatientID(v)
+	return _u
+}
+
+// SetNillablePatientID sets the "patient_id" field if the given value is not nil.
+func (_u *InvoiceDiscountUpdateOne) SetNillablePatientID(v *string) *InvoiceDiscountUpdateOne {
+	if v != nil {
+		_u.SetPatientID(*v)
+	}
 	return _u
 }
 
@@ -252,9 +329,20 @@ func (_u *InvoiceDiscountUpdateOne) ClearApprovedAt() *InvoiceDiscountUpdateOne 
 	return _u
 }
 
+// SetPatient sets the "patient" edge to the Patient entity.
+func (_u *InvoiceDiscountUpdateOne) SetPatient(v *Patient) *InvoiceDiscountUpdateOne {
+	return _u.SetPatientID(v.ID)
+}
+
 // Mutation returns the InvoiceDiscountMutation object of the builder.
 func (_u *InvoiceDiscountUpdateOne) Mutation() *InvoiceDiscountMutation {
 	return _u.mutation
+}
+
+// ClearPatient clears the "patient" edge to the Patient entity.
+func (_u *InvoiceDiscountUpdateOne) ClearPatient() *InvoiceDiscountUpdateOne {
+	_u.mutation.ClearPatient()
+	return _u
 }
 
 // Where appends a list predicates to the InvoiceDiscountUpdate builder.
@@ -308,10 +396,18 @@ func (_u *InvoiceDiscountUpdateOne) defaults() {
 
 // check runs all checks and user-defined validators on the builder.
 func (_u *InvoiceDiscountUpdateOne) check() error {
+	if v, ok := _u.mutation.PatientID(); ok {
+		if err := invoicediscount.PatientIDValidator(v); err != nil {
+			return &ValidationError{Name: "patient_id", err: fmt.Errorf(`ent: validator failed for field "InvoiceDiscount.patient_id": %w`, err)}
+		}
+	}
 	if v, ok := _u.mutation.Status(); ok {
 		if err := invoicediscount.StatusValidator(v); err != nil {
 			return &ValidationError{Name: "status", err: fmt.Errorf(`ent: validator failed for field "InvoiceDiscount.status": %w`, err)}
 		}
+	}
+	if _u.mutation.PatientCleared() && len(_u.mutation.PatientIDs()) > 0 {
+		return errors.New(`ent: clearing a required unique edge "InvoiceDiscount.patient"`)
 	}
 	if _u.mutation.InvoiceCleared() && len(_u.mutation.InvoiceIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "InvoiceDiscount.invoice"`)
@@ -365,6 +461,35 @@ func (_u *InvoiceDiscountUpdateOne) sqlSave(ctx context.Context) (_node *Invoice
 	}
 	if _u.mutation.ApprovedAtCleared() {
 		_spec.ClearField(invoicediscount.FieldApprovedAt, field.TypeTime)
+	}
+	if _u.mutation.PatientCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   invoicediscount.PatientTable,
+			Columns: []string{invoicediscount.PatientColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(patient.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.PatientIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   invoicediscount.PatientTable,
+			Columns: []string{invoicediscount.PatientColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(patient.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
 	_node = &InvoiceDiscount{config: _u.config}
 	_spec.Assign = _node.assignValues

@@ -37318,6 +37318,8 @@ type InvoiceDiscountMutation struct {
 	approved_by_id  *string
 	approved_at     *time.Time
 	clearedFields   map[string]struct{}
+	patient         *string
+	clearedpatient  bool
 	invoice         *string
 	clearedinvoice  bool
 	done            bool
@@ -37499,6 +37501,42 @@ func (m *InvoiceDiscountMutation) OldUpdatedAt(ctx context.Context) (v time.Time
 // ResetUpdatedAt resets all changes to the "updated_at" field.
 func (m *InvoiceDiscountMutation) ResetUpdatedAt() {
 	m.updated_at = nil
+}
+
+// SetPatientID sets the "patient_id" field.
+func (m *InvoiceDiscountMutation) SetPatientID(s string) {
+	m.patient = &s
+}
+
+// PatientID returns the value of the "patient_id" field in the mutation.
+func (m *InvoiceDiscountMutation) PatientID() (r string, exists bool) {
+	v := m.patient
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPatientID returns the old "patient_id" field's value of the InvoiceDiscount entity.
+// If the InvoiceDiscount object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvoiceDiscountMutation) OldPatientID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPatientID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPatientID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPatientID: %w", err)
+	}
+	return oldValue.PatientID, nil
+}
+
+// ResetPatientID resets all changes to the "patient_id" field.
+func (m *InvoiceDiscountMutation) ResetPatientID() {
+	m.patient = nil
 }
 
 // SetInvoiceID sets the "invoice_id" field.
@@ -37799,6 +37837,33 @@ func (m *InvoiceDiscountMutation) ResetApprovedAt() {
 	delete(m.clearedFields, invoicediscount.FieldApprovedAt)
 }
 
+// ClearPatient clears the "patient" edge to the Patient entity.
+func (m *InvoiceDiscountMutation) ClearPatient() {
+	m.clearedpatient = true
+	m.clearedFields[invoicediscount.FieldPatientID] = struct{}{}
+}
+
+// PatientCleared reports if the "patient" edge to the Patient entity was cleared.
+func (m *InvoiceDiscountMutation) PatientCleared() bool {
+	return m.clearedpatient
+}
+
+// PatientIDs returns the "patient" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// PatientID instead. It exists only for internal usage by the builders.
+func (m *InvoiceDiscountMutation) PatientIDs() (ids []string) {
+	if id := m.patient; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetPatient resets all changes to the "patient" edge.
+func (m *InvoiceDiscountMutation) ResetPatient() {
+	m.patient = nil
+	m.clearedpatient = false
+}
+
 // ClearInvoice clears the "invoice" edge to the Invoice entity.
 func (m *InvoiceDiscountMutation) ClearInvoice() {
 	m.clearedinvoice = true
@@ -37860,12 +37925,15 @@ func (m *InvoiceDiscountMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *InvoiceDiscountMutation) Fields() []string {
-	fields := make([]string, 0, 9)
+	fields := make([]string, 0, 10)
 	if m.created_at != nil {
 		fields = append(fields, invoicediscount.FieldCreatedAt)
 	}
 	if m.updated_at != nil {
 		fields = append(fields, invoicediscount.FieldUpdatedAt)
+	}
+	if m.patient != nil {
+		fields = append(fields, invoicediscount.FieldPatientID)
 	}
 	if m.invoice != nil {
 		fields = append(fields, invoicediscount.FieldInvoiceID)
@@ -37900,6 +37968,8 @@ func (m *InvoiceDiscountMutation) Field(name string) (ent.Value, bool) {
 		return m.CreatedAt()
 	case invoicediscount.FieldUpdatedAt:
 		return m.UpdatedAt()
+	case invoicediscount.FieldPatientID:
+		return m.PatientID()
 	case invoicediscount.FieldInvoiceID:
 		return m.InvoiceID()
 	case invoicediscount.FieldAmount:
@@ -37927,6 +37997,8 @@ func (m *InvoiceDiscountMutation) OldField(ctx context.Context, name string) (en
 		return m.OldCreatedAt(ctx)
 	case invoicediscount.FieldUpdatedAt:
 		return m.OldUpdatedAt(ctx)
+	case invoicediscount.FieldPatientID:
+		return m.OldPatientID(ctx)
 	case invoicediscount.FieldInvoiceID:
 		return m.OldInvoiceID(ctx)
 	case invoicediscount.FieldAmount:
@@ -37963,6 +38035,13 @@ func (m *InvoiceDiscountMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetUpdatedAt(v)
+		return nil
+	case invoicediscount.FieldPatientID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPatientID(v)
 		return nil
 	case invoicediscount.FieldInvoiceID:
 		v, ok := value.(string)
@@ -38098,6 +38177,9 @@ func (m *InvoiceDiscountMutation) ResetField(name string) error {
 	case invoicediscount.FieldUpdatedAt:
 		m.ResetUpdatedAt()
 		return nil
+	case invoicediscount.FieldPatientID:
+		m.ResetPatientID()
+		return nil
 	case invoicediscount.FieldInvoiceID:
 		m.ResetInvoiceID()
 		return nil
@@ -38125,7 +38207,10 @@ func (m *InvoiceDiscountMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *InvoiceDiscountMutation) AddedEdges() []string {
-	edges := make([]string, 0, 1)
+	edges := make([]string, 0, 2)
+	if m.patient != nil {
+		edges = append(edges, invoicediscount.EdgePatient)
+	}
 	if m.invoice != nil {
 		edges = append(edges, invoicediscount.EdgeInvoice)
 	}
@@ -38136,6 +38221,10 @@ func (m *InvoiceDiscountMutation) AddedEdges() []string {
 // name in this mutation.
 func (m *InvoiceDiscountMutation) AddedIDs(name string) []ent.Value {
 	switch name {
+	case invoicediscount.EdgePatient:
+		if id := m.patient; id != nil {
+			return []ent.Value{*id}
+		}
 	case invoicediscount.EdgeInvoice:
 		if id := m.invoice; id != nil {
 			return []ent.Value{*id}
@@ -38146,7 +38235,7 @@ func (m *InvoiceDiscountMutation) AddedIDs(name string) []ent.Value {
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *InvoiceDiscountMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 1)
+	edges := make([]string, 0, 2)
 	return edges
 }
 
@@ -38158,7 +38247,10 @@ func (m *InvoiceDiscountMutation) RemovedIDs(name string) []ent.Value {
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *InvoiceDiscountMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 1)
+	edges := make([]string, 0, 2)
+	if m.clearedpatient {
+		edges = append(edges, invoicediscount.EdgePatient)
+	}
 	if m.clearedinvoice {
 		edges = append(edges, invoicediscount.EdgeInvoice)
 	}
@@ -38169,6 +38261,8 @@ func (m *InvoiceDiscountMutation) ClearedEdges() []string {
 // was cleared in this mutation.
 func (m *InvoiceDiscountMutation) EdgeCleared(name string) bool {
 	switch name {
+	case invoicediscount.EdgePatient:
+		return m.clearedpatient
 	case invoicediscount.EdgeInvoice:
 		return m.clearedinvoice
 	}
@@ -38179,6 +38273,9 @@ func (m *InvoiceDiscountMutation) EdgeCleared(name string) bool {
 // if that edge is not defined in the schema.
 func (m *InvoiceDiscountMutation) ClearEdge(name string) error {
 	switch name {
+	case invoicediscount.EdgePatient:
+		m.ClearPatient()
+		return nil
 	case invoicediscount.EdgeInvoice:
 		m.ClearInvoice()
 		return nil
@@ -38190,6 +38287,9 @@ func (m *InvoiceDiscountMutation) ClearEdge(name string) error {
 // It returns an error if the edge is not defined in the schema.
 func (m *InvoiceDiscountMutation) ResetEdge(name string) error {
 	switch name {
+	case invoicediscount.EdgePatient:
+		m.ResetPatient()
+		return nil
 	case invoicediscount.EdgeInvoice:
 		m.ResetInvoice()
 		return nil
@@ -56731,6 +56831,9 @@ type PatientMutation struct {
 	invoice_adjustments         map[string]struct{}
 	removedinvoice_adjustments  map[string]struct{}
 	clearedinvoice_adjustments  bool
+	invoice_discounts           map[string]struct{}
+	removedinvoice_discounts    map[string]struct{}
+	clearedinvoice_discounts    bool
 	break_glass_accesses        map[string]struct{}
 	removedbreak_glass_accesses map[string]struct{}
 	clearedbreak_glass_accesses bool
@@ -59670,6 +59773,60 @@ func (m *PatientMutation) ResetInvoiceAdjustments() {
 	m.removedinvoice_adjustments = nil
 }
 
+// AddInvoiceDiscountIDs adds the "invoice_discounts" edge to the InvoiceDiscount entity by ids.
+func (m *PatientMutation) AddInvoiceDiscountIDs(ids ...string) {
+	if m.invoice_discounts == nil {
+		m.invoice_discounts = make(map[string]struct{})
+	}
+	for i := range ids {
+		m.invoice_discounts[ids[i]] = struct{}{}
+	}
+}
+
+// ClearInvoiceDiscounts clears the "invoice_discounts" edge to the InvoiceDiscount entity.
+func (m *PatientMutation) ClearInvoiceDiscounts() {
+	m.clearedinvoice_discounts = true
+}
+
+// InvoiceDiscountsCleared reports if the "invoice_discounts" edge to the InvoiceDiscount entity was cleared.
+func (m *PatientMutation) InvoiceDiscountsCleared() bool {
+	return m.clearedinvoice_discounts
+}
+
+// RemoveInvoiceDiscountIDs removes the "invoice_discounts" edge to the InvoiceDiscount entity by IDs.
+func (m *PatientMutation) RemoveInvoiceDiscountIDs(ids ...string) {
+	if m.removedinvoice_discounts == nil {
+		m.removedinvoice_discounts = make(map[string]struct{})
+	}
+	for i := range ids {
+		delete(m.invoice_discounts, ids[i])
+		m.removedinvoice_discounts[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedInvoiceDiscounts returns the removed IDs of the "invoice_discounts" edge to the InvoiceDiscount entity.
+func (m *PatientMutation) RemovedInvoiceDiscountsIDs() (ids []string) {
+	for id := range m.removedinvoice_discounts {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// InvoiceDiscountsIDs returns the "invoice_discounts" edge IDs in the mutation.
+func (m *PatientMutation) InvoiceDiscountsIDs() (ids []string) {
+	for id := range m.invoice_discounts {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetInvoiceDiscounts resets all changes to the "invoice_discounts" edge.
+func (m *PatientMutation) ResetInvoiceDiscounts() {
+	m.invoice_discounts = nil
+	m.clearedinvoice_discounts = false
+	m.removedinvoice_discounts = nil
+}
+
 // AddBreakGlassAccessIDs adds the "break_glass_accesses" edge to the BreakGlassAccess entity by ids.
 func (m *PatientMutation) AddBreakGlassAccessIDs(ids ...string) {
 	if m.break_glass_accesses == nil {
@@ -60278,7 +60435,7 @@ func (m *PatientMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *PatientMutation) AddedEdges() []string {
-	edges := make([]string, 0, 37)
+	edges := make([]string, 0, 38)
 	if m.appointments != nil {
 		edges = append(edges, patient.EdgeAppointments)
 	}
@@ -60386,6 +60543,9 @@ func (m *PatientMutation) AddedEdges() []string {
 	}
 	if m.invoice_adjustments != nil {
 		edges = append(edges, patient.EdgeInvoiceAdjustments)
+	}
+	if m.invoice_discounts != nil {
+		edges = append(edges, patient.EdgeInvoiceDiscounts)
 	}
 	if m.break_glass_accesses != nil {
 		edges = append(edges, patient.EdgeBreakGlassAccesses)
@@ -60609,6 +60769,12 @@ func (m *PatientMutation) AddedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case patient.EdgeInvoiceDiscounts:
+		ids := make([]ent.Value, 0, len(m.invoice_discounts))
+		for id := range m.invoice_discounts {
+			ids = append(ids, id)
+		}
+		return ids
 	case patient.EdgeBreakGlassAccesses:
 		ids := make([]ent.Value, 0, len(m.break_glass_accesses))
 		for id := range m.break_glass_accesses {
@@ -60621,7 +60787,7 @@ func (m *PatientMutation) AddedIDs(name string) []ent.Value {
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *PatientMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 37)
+	edges := make([]string, 0, 38)
 	if m.removedappointments != nil {
 		edges = append(edges, patient.EdgeAppointments)
 	}
@@ -60723,6 +60889,9 @@ func (m *PatientMutation) RemovedEdges() []string {
 	}
 	if m.removedinvoice_adjustments != nil {
 		edges = append(edges, patient.EdgeInvoiceAdjustments)
+	}
+	if m.removedinvoice_discounts != nil {
+		edges = append(edges, patient.EdgeInvoiceDiscounts)
 	}
 	if m.removedbreak_glass_accesses != nil {
 		edges = append(edges, patient.EdgeBreakGlassAccesses)
@@ -60938,6 +61107,12 @@ func (m *PatientMutation) RemovedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case patient.EdgeInvoiceDiscounts:
+		ids := make([]ent.Value, 0, len(m.removedinvoice_discounts))
+		for id := range m.removedinvoice_discounts {
+			ids = append(ids, id)
+		}
+		return ids
 	case patient.EdgeBreakGlassAccesses:
 		ids := make([]ent.Value, 0, len(m.removedbreak_glass_accesses))
 		for id := range m.removedbreak_glass_accesses {
@@ -60950,7 +61125,7 @@ func (m *PatientMutation) RemovedIDs(name string) []ent.Value {
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *PatientMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 37)
+	edges := make([]string, 0, 38)
 	if m.clearedappointments {
 		edges = append(edges, patient.EdgeAppointments)
 	}
@@ -61059,6 +61234,9 @@ func (m *PatientMutation) ClearedEdges() []string {
 	if m.clearedinvoice_adjustments {
 		edges = append(edges, patient.EdgeInvoiceAdjustments)
 	}
+	if m.clearedinvoice_discounts {
+		edges = append(edges, patient.EdgeInvoiceDiscounts)
+	}
 	if m.clearedbreak_glass_accesses {
 		edges = append(edges, patient.EdgeBreakGlassAccesses)
 	}
@@ -61141,6 +61319,8 @@ func (m *PatientMutation) EdgeCleared(name string) bool {
 		return m.clearedrefunds
 	case patient.EdgeInvoiceAdjustments:
 		return m.clearedinvoice_adjustments
+	case patient.EdgeInvoiceDiscounts:
+		return m.clearedinvoice_discounts
 	case patient.EdgeBreakGlassAccesses:
 		return m.clearedbreak_glass_accesses
 	}
@@ -61272,6 +61452,9 @@ func (m *PatientMutation) ResetEdge(name string) error {
 		return nil
 	case patient.EdgeInvoiceAdjustments:
 		m.ResetInvoiceAdjustments()
+		return nil
+	case patient.EdgeInvoiceDiscounts:
+		m.ResetInvoiceDiscounts()
 		return nil
 	case patient.EdgeBreakGlassAccesses:
 		m.ResetBreakGlassAccesses()

@@ -141,11 +141,13 @@ type PatientEdges struct {
 	Refunds []*Refund `json:"refunds,omitempty"`
 	// InvoiceAdjustments holds the value of the invoice_adjustments edge.
 	InvoiceAdjustments []*InvoiceAdjustment `json:"invoice_adjustments,omitempty"`
+	// InvoiceDiscounts holds the value of the invoice_discounts edge.
+	InvoiceDiscounts []*InvoiceDiscount `json:"invoice_discounts,omitempty"`
 	// BreakGlassAccesses holds the value of the break_glass_accesses edge.
 	BreakGlassAccesses []*BreakGlassAccess `json:"break_glass_accesses,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [37]bool
+	loadedTypes [38]bool
 	// totalCount holds the count of the edges above.
 	totalCount [20]map[string]int
 
@@ -183,6 +185,7 @@ type PatientEdges struct {
 	namedPaymentAllocations map[string][]*PaymentAllocation
 	namedRefunds            map[string][]*Refund
 	namedInvoiceAdjustments map[string][]*InvoiceAdjustment
+	namedInvoiceDiscounts   map[string][]*InvoiceDiscount
 	namedBreakGlassAccesses map[string][]*BreakGlassAccess
 }
 
@@ -514,10 +517,19 @@ func (e PatientEdges) InvoiceAdjustmentsOrErr() ([]*InvoiceAdjustment, error) {
 	return nil, &NotLoadedError{edge: "invoice_adjustments"}
 }
 
+// InvoiceDiscountsOrErr returns the InvoiceDiscounts value or an error if the edge
+// was not loaded in eager-loading.
+func (e PatientEdges) InvoiceDiscountsOrErr() ([]*InvoiceDiscount, error) {
+	if e.loadedTypes[36] {
+		return e.InvoiceDiscounts, nil
+	}
+	return nil, &NotLoadedError{edge: "invoice_discounts"}
+}
+
 // BreakGlassAccessesOrErr returns the BreakGlassAccesses value or an error if the edge
 // was not loaded in eager-loading.
 func (e PatientEdges) BreakGlassAccessesOrErr() ([]*BreakGlassAccess, error) {
-	if e.loadedTypes[36] {
+	if e.loadedTypes[37] {
 		return e.BreakGlassAccesses, nil
 	}
 	return nil, &NotLoadedError{edge: "break_glass_accesses"}
@@ -892,6 +904,11 @@ func (_m *Patient) QueryRefunds() *RefundQuery {
 // QueryInvoiceAdjustments queries the "invoice_adjustments" edge of the Patient entity.
 func (_m *Patient) QueryInvoiceAdjustments() *InvoiceAdjustmentQuery {
 	return NewPatientClient(_m.config).QueryInvoiceAdjustments(_m)
+}
+
+// QueryInvoiceDiscounts queries the "invoice_discounts" edge of the Patient entity.
+func (_m *Patient) QueryInvoiceDiscounts() *InvoiceDiscountQuery {
+	return NewPatientClient(_m.config).QueryInvoiceDiscounts(_m)
 }
 
 // QueryBreakGlassAccesses queries the "break_glass_accesses" edge of the Patient entity.
@@ -1827,6 +1844,30 @@ func (_m *Patient) appendNamedInvoiceAdjustments(name string, edges ...*InvoiceA
 		_m.Edges.namedInvoiceAdjustments[name] = []*InvoiceAdjustment{}
 	} else {
 		_m.Edges.namedInvoiceAdjustments[name] = append(_m.Edges.namedInvoiceAdjustments[name], edges...)
+	}
+}
+
+// NamedInvoiceDiscounts returns the InvoiceDiscounts named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Patient) NamedInvoiceDiscounts(name string) ([]*InvoiceDiscount, error) {
+	if _m.Edges.namedInvoiceDiscounts == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedInvoiceDiscounts[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Patient) appendNamedInvoiceDiscounts(name string, edges ...*InvoiceDiscount) {
+	if _m.Edges.namedInvoiceDiscounts == nil {
+		_m.Edges.namedInvoiceDiscounts = make(map[string][]*InvoiceDiscount)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedInvoiceDiscounts[name] = []*InvoiceDiscount{}
+	} else {
+		_m.Edges.namedInvoiceDiscounts[name] = append(_m.Edges.namedInvoiceDiscounts[name], edges...)
 	}
 }
 

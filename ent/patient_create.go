@@ -30,6 +30,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/insurancepolicy"
 	"github.com/hmis-dev/hmis/ent/invoice"
 	"github.com/hmis-dev/hmis/ent/invoiceadjustment"
+	"github.com/hmis-dev/hmis/ent/invoicediscount"
 	"github.com/hmis-dev/hmis/ent/laborder"
 	"github.com/hmis-dev/hmis/ent/laborderitem"
 	"github.com/hmis-dev/hmis/ent/labresult"
@@ -855,6 +856,21 @@ func (_c *PatientCreate) AddInvoiceAdjustments(v ...*InvoiceAdjustment) *Patient
 		ids[i] = v[i].ID
 	}
 	return _c.AddInvoiceAdjustmentIDs(ids...)
+}
+
+// AddInvoiceDiscountIDs adds the "invoice_discounts" edge to the InvoiceDiscount entity by IDs.
+func (_c *PatientCreate) AddInvoiceDiscountIDs(ids ...string) *PatientCreate {
+	_c.mutation.AddInvoiceDiscountIDs(ids...)
+	return _c
+}
+
+// AddInvoiceDiscounts adds the "invoice_discounts" edges to the InvoiceDiscount entity.
+func (_c *PatientCreate) AddInvoiceDiscounts(v ...*InvoiceDiscount) *PatientCreate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddInvoiceDiscountIDs(ids...)
 }
 
 // AddBreakGlassAccessIDs adds the "break_glass_accesses" edge to the BreakGlassAccess entity by IDs.
@@ -1692,6 +1708,22 @@ func (_c *PatientCreate) createSpec() (*Patient, *sqlgraph.CreateSpec) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(invoiceadjustment.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.InvoiceDiscountsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.InvoiceDiscountsTable,
+			Columns: []string{patient.InvoiceDiscountsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(invoicediscount.FieldID, field.TypeString),
 			},
 		}
 		for _, k := range nodes {

@@ -32,6 +32,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/insurancepolicy"
 	"github.com/hmis-dev/hmis/ent/invoice"
 	"github.com/hmis-dev/hmis/ent/invoiceadjustment"
+	"github.com/hmis-dev/hmis/ent/invoicediscount"
 	"github.com/hmis-dev/hmis/ent/laborder"
 	"github.com/hmis-dev/hmis/ent/laborderitem"
 	"github.com/hmis-dev/hmis/ent/labresult"
@@ -94,6 +95,7 @@ type PatientQuery struct {
 	withPaymentAllocations      *PaymentAllocationQuery
 	withRefunds                 *RefundQuery
 	withInvoiceAdjustments      *InvoiceAdjustmentQuery
+	withInvoiceDiscounts        *InvoiceDiscountQuery
 	withBreakGlassAccesses      *BreakGlassAccessQuery
 	withFKs                     bool
 	modifiers                   []func(*sql.Selector)
@@ -132,6 +134,7 @@ type PatientQuery struct {
 	withNamedPaymentAllocations map[string]*PaymentAllocationQuery
 	withNamedRefunds            map[string]*RefundQuery
 	withNamedInvoiceAdjustments map[string]*InvoiceAdjustmentQuery
+	withNamedInvoiceDiscounts   map[string]*InvoiceDiscountQuery
 	withNamedBreakGlassAccesses map[string]*BreakGlassAccessQuery
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
@@ -961,6 +964,28 @@ func (_q *PatientQuery) QueryInvoiceAdjustments() *InvoiceAdjustmentQuery {
 	return query
 }
 
+// QueryInvoiceDiscounts chains the current query on the "invoice_discounts" edge.
+func (_q *PatientQuery) QueryInvoiceDiscounts() *InvoiceDiscountQuery {
+	query := (&InvoiceDiscountClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(patient.Table, patient.FieldID, selector),
+			sqlgraph.To(invoicediscount.Table, invoicediscount.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, patient.InvoiceDiscountsTable, patient.InvoiceDiscountsColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
 // QueryBreakGlassAccesses chains the current query on the "break_glass_accesses" edge.
 func (_q *PatientQuery) QueryBreakGlassAccesses() *BreakGlassAccessQuery {
 	query := (&BreakGlassAccessClient{config: _q.config}).Query()
@@ -1211,6 +1236,7 @@ func (_q *PatientQuery) Clone() *PatientQuery {
 		withPaymentAllocations: _q.withPaymentAllocations.Clone(),
 		withRefunds:            _q.withRefunds.Clone(),
 		withInvoiceAdjustments: _q.withInvoiceAdjustments.Clone(),
+		withInvoiceDiscounts:   _q.withInvoiceDiscounts.Clone(),
 		withBreakGlassAccesses: _q.withBreakGlassAccesses.Clone(),
 		// clone intermediate query.
 		sql:  _q.sql.Clone(),
@@ -1614,6 +1640,17 @@ func (_q *PatientQuery) WithInvoiceAdjustments(opts ...func(*InvoiceAdjustmentQu
 	return _q
 }
 
+// WithInvoiceDiscounts tells the query-builder to eager-load the nodes that are connected to
+// the "invoice_discounts" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *PatientQuery) WithInvoiceDiscounts(opts ...func(*InvoiceDiscountQuery)) *PatientQuery {
+	query := (&InvoiceDiscountClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withInvoiceDiscounts = query
+	return _q
+}
+
 // WithBreakGlassAccesses tells the query-builder to eager-load the nodes that are connected to
 // the "break_glass_accesses" edge. The optional arguments are used to configure the query builder of the edge.
 func (_q *PatientQuery) WithBreakGlassAccesses(opts ...func(*BreakGlassAccessQuery)) *PatientQuery {
@@ -1704,7 +1741,7 @@ func (_q *PatientQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Pati
 		nodes       = []*Patient{}
 		withFKs     = _q.withFKs
 		_spec       = _q.querySpec()
-		loadedTypes = [37]bool{
+		loadedTypes = [38]bool{
 			_q.withAppointments != nil,
 			_q.withUser != nil,
 			_q.withMergedInto != nil,
@@ -1741,6 +1778,7 @@ func (_q *PatientQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Pati
 			_q.withPaymentAllocations != nil,
 			_q.withRefunds != nil,
 			_q.withInvoiceAdjustments != nil,
+			_q.withInvoiceDiscounts != nil,
 			_q.withBreakGlassAccesses != nil,
 		}
 	)
@@ -2029,6 +2067,13 @@ func (_q *PatientQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Pati
 			return nil, err
 		}
 	}
+	if query := _q.withInvoiceDiscounts; query != nil {
+		if err := _q.loadInvoiceDiscounts(ctx, query, nodes,
+			func(n *Patient) { n.Edges.InvoiceDiscounts = []*InvoiceDiscount{} },
+			func(n *Patient, e *InvoiceDiscount) { n.Edges.InvoiceDiscounts = append(n.Edges.InvoiceDiscounts, e) }); err != nil {
+			return nil, err
+		}
+	}
 	if query := _q.withBreakGlassAccesses; query != nil {
 		if err := _q.loadBreakGlassAccesses(ctx, query, nodes,
 			func(n *Patient) { n.Edges.BreakGlassAccesses = []*BreakGlassAccess{} },
@@ -2273,6 +2318,13 @@ func (_q *PatientQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Pati
 		if err := _q.loadInvoiceAdjustments(ctx, query, nodes,
 			func(n *Patient) { n.appendNamedInvoiceAdjustments(name) },
 			func(n *Patient, e *InvoiceAdjustment) { n.appendNamedInvoiceAdjustments(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedInvoiceDiscounts {
+		if err := _q.loadInvoiceDiscounts(ctx, query, nodes,
+			func(n *Patient) { n.appendNamedInvoiceDiscounts(name) },
+			func(n *Patient, e *InvoiceDiscount) { n.appendNamedInvoiceDiscounts(name, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -3379,6 +3431,36 @@ func (_q *PatientQuery) loadInvoiceAdjustments(ctx context.Context, query *Invoi
 	}
 	return nil
 }
+func (_q *PatientQuery) loadInvoiceDiscounts(ctx context.Context, query *InvoiceDiscountQuery, nodes []*Patient, init func(*Patient), assign func(*Patient, *InvoiceDiscount)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[string]*Patient)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(invoicediscount.FieldPatientID)
+	}
+	query.Where(predicate.InvoiceDiscount(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(patient.InvoiceDiscountsColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.PatientID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "patient_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
 func (_q *PatientQuery) loadBreakGlassAccesses(ctx context.Context, query *BreakGlassAccessQuery, nodes []*Patient, init func(*Patient), assign func(*Patient, *BreakGlassAccess)) error {
 	fks := make([]driver.Value, 0, len(nodes))
 	nodeids := make(map[string]*Patient)
@@ -3970,6 +4052,20 @@ func (_q *PatientQuery) WithNamedInvoiceAdjustments(name string, opts ...func(*I
 		_q.withNamedInvoiceAdjustments = make(map[string]*InvoiceAdjustmentQuery)
 	}
 	_q.withNamedInvoiceAdjustments[name] = query
+	return _q
+}
+
+// WithNamedInvoiceDiscounts tells the query-builder to eager-load the nodes that are connected to the "invoice_discounts"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *PatientQuery) WithNamedInvoiceDiscounts(name string, opts ...func(*InvoiceDiscountQuery)) *PatientQuery {
+	query := (&InvoiceDiscountClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedInvoiceDiscounts == nil {
+		_q.withNamedInvoiceDiscounts = make(map[string]*InvoiceDiscountQuery)
+	}
+	_q.withNamedInvoiceDiscounts[name] = query
 	return _q
 }
 

@@ -31,6 +31,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/insurancepolicy"
 	"github.com/hmis-dev/hmis/ent/invoice"
 	"github.com/hmis-dev/hmis/ent/invoiceadjustment"
+	"github.com/hmis-dev/hmis/ent/invoicediscount"
 	"github.com/hmis-dev/hmis/ent/laborder"
 	"github.com/hmis-dev/hmis/ent/laborderitem"
 	"github.com/hmis-dev/hmis/ent/labresult"
@@ -933,6 +934,21 @@ func (_u *PatientUpdate) AddInvoiceAdjustments(v ...*InvoiceAdjustment) *Patient
 	return _u.AddInvoiceAdjustmentIDs(ids...)
 }
 
+// AddInvoiceDiscountIDs adds the "invoice_discounts" edge to the InvoiceDiscount entity by IDs.
+func (_u *PatientUpdate) AddInvoiceDiscountIDs(ids ...string) *PatientUpdate {
+	_u.mutation.AddInvoiceDiscountIDs(ids...)
+	return _u
+}
+
+// AddInvoiceDiscounts adds the "invoice_discounts" edges to the InvoiceDiscount entity.
+func (_u *PatientUpdate) AddInvoiceDiscounts(v ...*InvoiceDiscount) *PatientUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddInvoiceDiscountIDs(ids...)
+}
+
 // AddBreakGlassAccessIDs adds the "break_glass_accesses" edge to the BreakGlassAccess entity by IDs.
 func (_u *PatientUpdate) AddBreakGlassAccessIDs(ids ...string) *PatientUpdate {
 	_u.mutation.AddBreakGlassAccessIDs(ids...)
@@ -1677,6 +1693,27 @@ func (_u *PatientUpdate) RemoveInvoiceAdjustments(v ...*InvoiceAdjustment) *Pati
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveInvoiceAdjustmentIDs(ids...)
+}
+
+// ClearInvoiceDiscounts clears all "invoice_discounts" edges to the InvoiceDiscount entity.
+func (_u *PatientUpdate) ClearInvoiceDiscounts() *PatientUpdate {
+	_u.mutation.ClearInvoiceDiscounts()
+	return _u
+}
+
+// RemoveInvoiceDiscountIDs removes the "invoice_discounts" edge to InvoiceDiscount entities by IDs.
+func (_u *PatientUpdate) RemoveInvoiceDiscountIDs(ids ...string) *PatientUpdate {
+	_u.mutation.RemoveInvoiceDiscountIDs(ids...)
+	return _u
+}
+
+// RemoveInvoiceDiscounts removes "invoice_discounts" edges to InvoiceDiscount entities.
+func (_u *PatientUpdate) RemoveInvoiceDiscounts(v ...*InvoiceDiscount) *PatientUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveInvoiceDiscountIDs(ids...)
 }
 
 // ClearBreakGlassAccesses clears all "break_glass_accesses" edges to the BreakGlassAccess entity.
@@ -3476,6 +3513,51 @@ func (_u *PatientUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 		}
 		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
+	if _u.mutation.InvoiceDiscountsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.InvoiceDiscountsTable,
+			Columns: []string{patient.InvoiceDiscountsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(invoicediscount.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedInvoiceDiscountsIDs(); len(nodes) > 0 && !_u.mutation.InvoiceDiscountsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.InvoiceDiscountsTable,
+			Columns: []string{patient.InvoiceDiscountsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(invoicediscount.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.InvoiceDiscountsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.InvoiceDiscountsTable,
+			Columns: []string{patient.InvoiceDiscountsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(invoicediscount.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
 	if _u.mutation.BreakGlassAccessesCleared() {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.O2M,
@@ -4411,6 +4493,21 @@ func (_u *PatientUpdateOne) AddInvoiceAdjustments(v ...*InvoiceAdjustment) *Pati
 	return _u.AddInvoiceAdjustmentIDs(ids...)
 }
 
+// AddInvoiceDiscountIDs adds the "invoice_discounts" edge to the InvoiceDiscount entity by IDs.
+func (_u *PatientUpdateOne) AddInvoiceDiscountIDs(ids ...string) *PatientUpdateOne {
+	_u.mutation.AddInvoiceDiscountIDs(ids...)
+	return _u
+}
+
+// AddInvoiceDiscounts adds the "invoice_discounts" edges to the InvoiceDiscount entity.
+func (_u *PatientUpdateOne) AddInvoiceDiscounts(v ...*InvoiceDiscount) *PatientUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddInvoiceDiscountIDs(ids...)
+}
+
 // AddBreakGlassAccessIDs adds the "break_glass_accesses" edge to the BreakGlassAccess entity by IDs.
 func (_u *PatientUpdateOne) AddBreakGlassAccessIDs(ids ...string) *PatientUpdateOne {
 	_u.mutation.AddBreakGlassAccessIDs(ids...)
@@ -5155,6 +5252,27 @@ func (_u *PatientUpdateOne) RemoveInvoiceAdjustments(v ...*InvoiceAdjustment) *P
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveInvoiceAdjustmentIDs(ids...)
+}
+
+// ClearInvoiceDiscounts clears all "invoice_discounts" edges to the InvoiceDiscount entity.
+func (_u *PatientUpdateOne) ClearInvoiceDiscounts() *PatientUpdateOne {
+	_u.mutation.ClearInvoiceDiscounts()
+	return _u
+}
+
+// RemoveInvoiceDiscountIDs removes the "invoice_discounts" edge to InvoiceDiscount entities by IDs.
+func (_u *PatientUpdateOne) RemoveInvoiceDiscountIDs(ids ...string) *PatientUpdateOne {
+	_u.mutation.RemoveInvoiceDiscountIDs(ids...)
+	return _u
+}
+
+// RemoveInvoiceDiscounts removes "invoice_discounts" edges to InvoiceDiscount entities.
+func (_u *PatientUpdateOne) RemoveInvoiceDiscounts(v ...*InvoiceDiscount) *PatientUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveInvoiceDiscountIDs(ids...)
 }
 
 // ClearBreakGlassAccesses clears all "break_glass_accesses" edges to the BreakGlassAccess entity.
@@ -6977,6 +7095,51 @@ func (_u *PatientUpdateOne) sqlSave(ctx context.Context) (_node *Patient, err er
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(invoiceadjustment.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.InvoiceDiscountsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.InvoiceDiscountsTable,
+			Columns: []string{patient.InvoiceDiscountsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(invoicediscount.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedInvoiceDiscountsIDs(); len(nodes) > 0 && !_u.mutation.InvoiceDiscountsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.InvoiceDiscountsTable,
+			Columns: []string{patient.InvoiceDiscountsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(invoicediscount.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.InvoiceDiscountsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.InvoiceDiscountsTable,
+			Columns: []string{patient.InvoiceDiscountsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(invoicediscount.FieldID, field.TypeString),
 			},
 		}
 		for _, k := range nodes {

@@ -29,6 +29,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/insurancepolicy"
 	"github.com/hmis-dev/hmis/ent/invoice"
 	"github.com/hmis-dev/hmis/ent/invoiceadjustment"
+	"github.com/hmis-dev/hmis/ent/invoicediscount"
 	"github.com/hmis-dev/hmis/ent/laborder"
 	"github.com/hmis-dev/hmis/ent/laborderitem"
 	"github.com/hmis-dev/hmis/ent/labresult"
@@ -71,6 +72,7 @@ var PatientColumn = map[string]string{
 	"InsurancePolicy":   "patient_id",
 	"Invoice":           "patient_id",
 	"InvoiceAdjustment": "patient_id",
+	"InvoiceDiscount":   "patient_id",
 	"LabOrder":          "patient_id",
 	"LabOrderItem":      "patient_id",
 	"LabResult":         "patient_id",
@@ -655,6 +657,34 @@ func (_q *InvoiceAdjustmentQuery) SelectPatientColumn(ctx context.Context) {
 }
 
 // OwnerPatientID implements PatientOwned.
+func (_m *InvoiceDiscount) OwnerPatientID() string { return _m.PatientID }
+
+// SelectPatientColumn makes a read of rows that selects only some columns
+// (as GraphQL field collection does) select the patient's too, so that
+// every row read names its patient for the audit trail. A count, an
+// existence check or a scan of chosen columns expects exactly the columns
+// it named and is left alone: on its own account its operation says so; a
+// query run inside another's (an eager load, a nested count) shares that
+// one's context, and there a read of rows is told by its ID column, which
+// field collection always selects and a grouped count never does.
+func (_q *InvoiceDiscountQuery) SelectPatientColumn(ctx context.Context) {
+	if len(_q.ctx.Fields) == 0 || slices.Contains(_q.ctx.Fields, invoicediscount.FieldPatientID) {
+		return
+	}
+	qc := entgo.QueryFromContext(ctx)
+	if qc == nil {
+		return
+	}
+	rows := slices.Contains(_q.ctx.Fields, invoicediscount.FieldID)
+	if qc == _q.ctx {
+		rows = qc.Op == entgo.OpQueryAll || qc.Op == entgo.OpQueryFirst || qc.Op == entgo.OpQueryOnly
+	}
+	if rows {
+		_q.ctx.Fields = append(_q.ctx.Fields, invoicediscount.FieldPatientID)
+	}
+}
+
+// OwnerPatientID implements PatientOwned.
 func (_m *LabOrder) OwnerPatientID() string { return _m.PatientID }
 
 // SelectPatientColumn makes a read of rows that selects only some columns
@@ -1176,6 +1206,12 @@ func PatientsMatching(ctx context.Context, c *Client, where any, limit int) ([]s
 			return nil, ignoreEmptyWhere(err, ErrEmptyInvoiceAdjustmentWhereInput)
 		}
 		return c.InvoiceAdjustment.Query().Where(p).Unique(true).Limit(limit).Select(invoiceadjustment.FieldPatientID).Strings(ctx)
+	case *InvoiceDiscountWhereInput:
+		p, err := w.P()
+		if err != nil {
+			return nil, ignoreEmptyWhere(err, ErrEmptyInvoiceDiscountWhereInput)
+		}
+		return c.InvoiceDiscount.Query().Where(p).Unique(true).Limit(limit).Select(invoicediscount.FieldPatientID).Strings(ctx)
 	case *LabOrderWhereInput:
 		p, err := w.P()
 		if err != nil {

@@ -29,7 +29,7 @@ type Refund struct {
 	PaymentID *string `json:"payment_id,omitempty"`
 	// InvoiceID holds the value of the "invoice_id" field.
 	InvoiceID *string `json:"invoice_id,omitempty"`
-	// Method holds the value of the "method" field.
+	// CREDIT gives a payment made from credit back to the patient's credit: no money moves.
 	Method refund.Method `json:"method,omitempty"`
 	// Amount holds the value of the "amount" field.
 	Amount int64 `json:"amount,omitempty"`

@@ -1751,6 +1751,8 @@ func init() {
 	_ = invoicediscountMixinFields0
 	invoicediscountMixinFields1 := invoicediscountMixin[1].Fields()
 	_ = invoicediscountMixinFields1
+	invoicediscountMixinFields2 := invoicediscountMixin[2].Fields()
+	_ = invoicediscountMixinFields2
 	invoicediscountFields := schema.InvoiceDiscount{}.Fields()
 	_ = invoicediscountFields
 	// invoicediscountDescCreatedAt is the schema descriptor for created_at field.
@@ -1763,6 +1765,10 @@ func init() {
 	invoicediscount.DefaultUpdatedAt = invoicediscountDescUpdatedAt.Default.(func() time.Time)
 	// invoicediscount.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
 	invoicediscount.UpdateDefaultUpdatedAt = invoicediscountDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// invoicediscountDescPatientID is the schema descriptor for patient_id field.
+	invoicediscountDescPatientID := invoicediscountMixinFields2[0].Descriptor()
+	// invoicediscount.PatientIDValidator is a validator for the "patient_id" field. It is called by the builders before save.
+	invoicediscount.PatientIDValidator = invoicediscountDescPatientID.Validators[0].(func(string) error)
 	// invoicediscountDescAmount is the schema descriptor for amount field.
 	invoicediscountDescAmount := invoicediscountFields[1].Descriptor()
 	// invoicediscount.AmountValidator is a validator for the "amount" field. It is called by the builders before save.

@@ -21,6 +21,8 @@ const (
 	FieldCreatedAt = "created_at"
 	// FieldUpdatedAt holds the string denoting the updated_at field in the database.
 	FieldUpdatedAt = "updated_at"
+	// FieldPatientID holds the string denoting the patient_id field in the database.
+	FieldPatientID = "patient_id"
 	// FieldInvoiceID holds the string denoting the invoice_id field in the database.
 	FieldInvoiceID = "invoice_id"
 	// FieldAmount holds the string denoting the amount field in the database.
@@ -35,10 +37,19 @@ const (
 	FieldApprovedByID = "approved_by_id"
 	// FieldApprovedAt holds the string denoting the approved_at field in the database.
 	FieldApprovedAt = "approved_at"
+	// EdgePatient holds the string denoting the patient edge name in mutations.
+	EdgePatient = "patient"
 	// EdgeInvoice holds the string denoting the invoice edge name in mutations.
 	EdgeInvoice = "invoice"
 	// Table holds the table name of the invoicediscount in the database.
 	Table = "invoice_discounts"
+	// PatientTable is the table that holds the patient relation/edge.
+	PatientTable = "invoice_discounts"
+	// PatientInverseTable is the table name for the Patient entity.
+	// It exists in this package in order to avoid circular dependency with the "patient" package.
+	PatientInverseTable = "patients"
+	// PatientColumn is the table column denoting the patient relation/edge.
+	PatientColumn = "patient_id"
 	// InvoiceTable is the table that holds the invoice relation/edge.
 	InvoiceTable = "invoice_discounts"
 	// InvoiceInverseTable is the table name for the Invoice entity.
@@ -53,6 +64,7 @@ var Columns = []string{
 	FieldID,
 	FieldCreatedAt,
 	FieldUpdatedAt,
+	FieldPatientID,
 	FieldInvoiceID,
 	FieldAmount,
 	FieldReason,
@@ -79,6 +91,8 @@ var (
 	DefaultUpdatedAt func() time.Time
 	// UpdateDefaultUpdatedAt holds the default value on update for the "updated_at" field.
 	UpdateDefaultUpdatedAt func() time.Time
+	// PatientIDValidator is a validator for the "patient_id" field. It is called by the builders before save.
+	PatientIDValidator func(string) error
 	// AmountValidator is a validator for the "amount" field. It is called by the builders before save.
 	AmountValidator func(int64) error
 	// ReasonValidator is a validator for the "reason" field. It is called by the builders before save.
@@ -133,6 +147,11 @@ func ByUpdatedAt(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldUpdatedAt, opts...).ToFunc()
 }
 
+// ByPatientID orders the results by the patient_id field.
+func ByPatientID(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldPatientID, opts...).ToFunc()
+}
+
 // ByInvoiceID orders the results by the invoice_id field.
 func ByInvoiceID(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldInvoiceID, opts...).ToFunc()
@@ -168,11 +187,25 @@ func ByApprovedAt(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldApprovedAt, opts...).ToFunc()
 }
 
+// ByPatientField orders the results by patient field.
+func ByPatientField(field string, opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newPatientStep(), sql.OrderByField(field, opts...))
+	}
+}
+
 // ByInvoiceField orders the results by invoice field.
 func ByInvoiceField(field string, opts ...sql.OrderTermOption) OrderOption {
 	return func(s *sql.Selector) {
 		sqlgraph.OrderByNeighborTerms(s, newInvoiceStep(), sql.OrderByField(field, opts...))
 	}
+}
+func newPatientStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(PatientInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.M2O, true, PatientTable, PatientColumn),
+	)
 }
 func newInvoiceStep() *sqlgraph.Step {
 	return sqlgraph.NewStep(

@@ -75,6 +75,11 @@ func UpdatedAt(v time.Time) predicate.InvoiceDiscount {
 	return predicate.InvoiceDiscount(sql.FieldEQ(FieldUpdatedAt, v))
 }
 
+// PatientID applies equality check predicate on the "patient_id" field. It's identical to PatientIDEQ.
+func PatientID(v string) predicate.InvoiceDiscount {
+	return predicate.InvoiceDiscount(sql.FieldEQ(FieldPatientID, v))
+}
+
 // InvoiceID applies equality check predicate on the "invoice_id" field. It's identical to InvoiceIDEQ.
 func InvoiceID(v string) predicate.InvoiceDiscount {
 	return predicate.InvoiceDiscount(sql.FieldEQ(FieldInvoiceID, v))
@@ -183,6 +188,71 @@ func UpdatedAtLT(v time.Time) predicate.InvoiceDiscount {
 // UpdatedAtLTE applies the LTE predicate on the "updated_at" field.
 func UpdatedAtLTE(v time.Time) predicate.InvoiceDiscount {
 	return predicate.InvoiceDiscount(sql.FieldLTE(FieldUpdatedAt, v))
+}
+
+// PatientIDEQ applies the EQ predicate on the "patient_id" field.
+func PatientIDEQ(v string) predicate.InvoiceDiscount {
+	return predicate.InvoiceDiscount(sql.FieldEQ(FieldPatientID, v))
+}
+
+// PatientIDNEQ applies the NEQ predicate on the "patient_id" field.
+func PatientIDNEQ(v string) predicate.InvoiceDiscount {
+	return predicate.InvoiceDiscount(sql.FieldNEQ(FieldPatientID, v))
+}
+
+// PatientIDIn applies the In predicate on the "patient_id" field.
+func PatientIDIn(vs ...string) predicate.InvoiceDiscount {
+	return predicate.InvoiceDiscount(sql.FieldIn(FieldPatientID, vs...))
+}
+
+// PatientIDNotIn applies the NotIn predicate on the "patient_id" field.
+func PatientIDNotIn(vs ...string) predicate.InvoiceDiscount {
+	return predicate.InvoiceDiscount(sql.FieldNotIn(FieldPatientID, vs...))
+}
+
+// PatientIDGT applies the GT predicate on the "patient_id" field.
+func PatientIDGT(v string) predicate.InvoiceDiscount {
+	return predicate.InvoiceDiscount(sql.FieldGT(FieldPatientID, v))
+}
+
+// PatientIDGTE applies the GTE predicate on the "patient_id" field.
+func PatientIDGTE(v string) predicate.InvoiceDiscount {
+	return predicate.InvoiceDiscount(sql.FieldGTE(FieldPatientID, v))
+}
+
+// PatientIDLT applies the LT predicate on the "patient_id" field.
+func PatientIDLT(v string) predicate.InvoiceDiscount {
+	return predicate.InvoiceDiscount(sql.FieldLT(FieldPatientID, v))
+}
+
+// PatientIDLTE applies the LTE predicate on the "patient_id" field.
+func PatientIDLTE(v string) predicate.InvoiceDiscount {
+	return predicate.InvoiceDiscount(sql.FieldLTE(FieldPatientID, v))
+}
+
+// PatientIDContains applies the Contains predicate on the "patient_id" field.
+func PatientIDContains(v string) predicate.InvoiceDiscount {
+	return predicate.InvoiceDiscount(sql.FieldContains(FieldPatientID, v))
+}
+
+// PatientIDHasPrefix applies the HasPrefix predicate on the "patient_id" field.
+func PatientIDHasPrefix(v string) predicate.InvoiceDiscount {
+	return predicate.InvoiceDiscount(sql.FieldHasPrefix(FieldPatientID, v))
+}
+
+// PatientIDHasSuffix applies the HasSuffix predicate on the "patient_id" field.
+func PatientIDHasSuffix(v string) predicate.InvoiceDiscount {
+	return predicate.InvoiceDiscount(sql.FieldHasSuffix(FieldPatientID, v))
+}
+
+// PatientIDEqualFold applies the EqualFold predicate on the "patient_id" field.
+func PatientIDEqualFold(v string) predicate.InvoiceDiscount {
+	return predicate.InvoiceDiscount(sql.FieldEqualFold(FieldPatientID, v))
+}
+
+// PatientIDContainsFold applies the ContainsFold predicate on the "patient_id" field.
+func PatientIDContainsFold(v string) predicate.InvoiceDiscount {
+	return predicate.InvoiceDiscount(sql.FieldContainsFold(FieldPatientID, v))
 }
 
 // InvoiceIDEQ applies the EQ predicate on the "invoice_id" field.
@@ -563,6 +633,29 @@ func ApprovedAtIsNil() predicate.InvoiceDiscount {
 // ApprovedAtNotNil applies the NotNil predicate on the "approved_at" field.
 func ApprovedAtNotNil() predicate.InvoiceDiscount {
 	return predicate.InvoiceDiscount(sql.FieldNotNull(FieldApprovedAt))
+}
+
+// HasPatient applies the HasEdge predicate on the "patient" edge.
+func HasPatient() predicate.InvoiceDiscount {
+	return predicate.InvoiceDiscount(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, PatientTable, PatientColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasPatientWith applies the HasEdge predicate on the "patient" edge with a given conditions (other predicates).
+func HasPatientWith(preds ...predicate.Patient) predicate.InvoiceDiscount {
+	return predicate.InvoiceDiscount(func(s *sql.Selector) {
+		step := newPatientStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
 }
 
 // HasInvoice applies the HasEdge predicate on the "invoice" edge.

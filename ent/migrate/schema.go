@@ -1366,6 +1366,7 @@ var (
 		{Name: "approved_by_id", Type: field.TypeString, Nullable: true},
 		{Name: "approved_at", Type: field.TypeTime, Nullable: true},
 		{Name: "invoice_id", Type: field.TypeString},
+		{Name: "patient_id", Type: field.TypeString},
 	}
 	// InvoiceDiscountsTable holds the schema information for the "invoice_discounts" table.
 	InvoiceDiscountsTable = &schema.Table{
@@ -1378,6 +1379,19 @@ var (
 				Columns:    []*schema.Column{InvoiceDiscountsColumns[9]},
 				RefColumns: []*schema.Column{InvoicesColumns[0]},
 				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "invoice_discounts_patients_invoice_discounts",
+				Columns:    []*schema.Column{InvoiceDiscountsColumns[10]},
+				RefColumns: []*schema.Column{PatientsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "invoicediscount_patient_id",
+				Unique:  false,
+				Columns: []*schema.Column{InvoiceDiscountsColumns[10]},
 			},
 		},
 	}
@@ -2571,7 +2585,7 @@ var (
 		{Name: "created_at", Type: field.TypeTime},
 		{Name: "updated_at", Type: field.TypeTime},
 		{Name: "invoice_id", Type: field.TypeString, Nullable: true},
-		{Name: "method", Type: field.TypeEnum, Enums: []string{"CASH", "CARD", "BANK_TRANSFER", "MOBILE_MONEY"}},
+		{Name: "method", Type: field.TypeEnum, Enums: []string{"CASH", "CARD", "BANK_TRANSFER", "MOBILE_MONEY", "CREDIT"}},
 		{Name: "amount", Type: field.TypeInt64},
 		{Name: "reason", Type: field.TypeString, Size: 500},
 		{Name: "idempotency_key", Type: field.TypeString, Unique: true, Size: 100},
@@ -3091,6 +3105,7 @@ func init() {
 	InvoiceAdjustmentsTable.ForeignKeys[0].RefTable = InvoicesTable
 	InvoiceAdjustmentsTable.ForeignKeys[1].RefTable = PatientsTable
 	InvoiceDiscountsTable.ForeignKeys[0].RefTable = InvoicesTable
+	InvoiceDiscountsTable.ForeignKeys[1].RefTable = PatientsTable
 	JournalLinesTable.ForeignKeys[0].RefTable = JournalEntriesTable
 	JournalLinesTable.ForeignKeys[1].RefTable = LedgerAccountsTable
 	LabOrdersTable.ForeignKeys[0].RefTable = EncountersTable

@@ -131,6 +131,8 @@ const (
 	EdgeRefunds = "refunds"
 	// EdgeInvoiceAdjustments holds the string denoting the invoice_adjustments edge name in mutations.
 	EdgeInvoiceAdjustments = "invoice_adjustments"
+	// EdgeInvoiceDiscounts holds the string denoting the invoice_discounts edge name in mutations.
+	EdgeInvoiceDiscounts = "invoice_discounts"
 	// EdgeBreakGlassAccesses holds the string denoting the break_glass_accesses edge name in mutations.
 	EdgeBreakGlassAccesses = "break_glass_accesses"
 	// Table holds the table name of the patient in the database.
@@ -381,6 +383,13 @@ const (
 	InvoiceAdjustmentsInverseTable = "invoice_adjustments"
 	// InvoiceAdjustmentsColumn is the table column denoting the invoice_adjustments relation/edge.
 	InvoiceAdjustmentsColumn = "patient_id"
+	// InvoiceDiscountsTable is the table that holds the invoice_discounts relation/edge.
+	InvoiceDiscountsTable = "invoice_discounts"
+	// InvoiceDiscountsInverseTable is the table name for the InvoiceDiscount entity.
+	// It exists in this package in order to avoid circular dependency with the "invoicediscount" package.
+	InvoiceDiscountsInverseTable = "invoice_discounts"
+	// InvoiceDiscountsColumn is the table column denoting the invoice_discounts relation/edge.
+	InvoiceDiscountsColumn = "patient_id"
 	// BreakGlassAccessesTable is the table that holds the break_glass_accesses relation/edge.
 	BreakGlassAccessesTable = "break_glass_accesses"
 	// BreakGlassAccessesInverseTable is the table name for the BreakGlassAccess entity.
@@ -1120,6 +1129,20 @@ func ByInvoiceAdjustments(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOptio
 	}
 }
 
+// ByInvoiceDiscountsCount orders the results by invoice_discounts count.
+func ByInvoiceDiscountsCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newInvoiceDiscountsStep(), opts...)
+	}
+}
+
+// ByInvoiceDiscounts orders the results by invoice_discounts terms.
+func ByInvoiceDiscounts(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newInvoiceDiscountsStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
 // ByBreakGlassAccessesCount orders the results by break_glass_accesses count.
 func ByBreakGlassAccessesCount(opts ...sql.OrderTermOption) OrderOption {
 	return func(s *sql.Selector) {
@@ -1383,6 +1406,13 @@ func newInvoiceAdjustmentsStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(InvoiceAdjustmentsInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.O2M, false, InvoiceAdjustmentsTable, InvoiceAdjustmentsColumn),
+	)
+}
+func newInvoiceDiscountsStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(InvoiceDiscountsInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, InvoiceDiscountsTable, InvoiceDiscountsColumn),
 	)
 }
 func newBreakGlassAccessesStep() *sqlgraph.Step {

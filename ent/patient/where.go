@@ -2293,6 +2293,29 @@ func HasInvoiceAdjustmentsWith(preds ...predicate.InvoiceAdjustment) predicate.P
 	})
 }
 
+// HasInvoiceDiscounts applies the HasEdge predicate on the "invoice_discounts" edge.
+func HasInvoiceDiscounts() predicate.Patient {
+	return predicate.Patient(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, InvoiceDiscountsTable, InvoiceDiscountsColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasInvoiceDiscountsWith applies the HasEdge predicate on the "invoice_discounts" edge with a given conditions (other predicates).
+func HasInvoiceDiscountsWith(preds ...predicate.InvoiceDiscount) predicate.Patient {
+	return predicate.Patient(func(s *sql.Selector) {
+		step := newInvoiceDiscountsStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
 // HasBreakGlassAccesses applies the HasEdge predicate on the "break_glass_accesses" edge.
 func HasBreakGlassAccesses() predicate.Patient {
 	return predicate.Patient(func(s *sql.Selector) {

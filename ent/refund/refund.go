@@ -117,6 +117,7 @@ const (
 	MethodCARD          Method = "CARD"
 	MethodBANK_TRANSFER Method = "BANK_TRANSFER"
 	MethodMOBILE_MONEY  Method = "MOBILE_MONEY"
+	MethodCREDIT        Method = "CREDIT"
 )
 
 func (m Method) String() string {
@@ -126,7 +127,7 @@ func (m Method) String() string {
 // MethodValidator is a validator for the "method" field enum values. It is called by the builders before save.
 func MethodValidator(m Method) error {
 	switch m {
-	case MethodCASH, MethodCARD, MethodBANK_TRANSFER, MethodMOBILE_MONEY:
+	case MethodCASH, MethodCARD, MethodBANK_TRANSFER, MethodMOBILE_MONEY, MethodCREDIT:
 		return nil
 	default:
 		return fmt.Errorf("refund: invalid enum value for method field: %q", m)

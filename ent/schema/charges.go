@@ -200,7 +200,9 @@ func (Invoice) Annotations() []schema.Annotation {
 // approved it.
 type InvoiceDiscount struct{ ent.Schema }
 
-func (InvoiceDiscount) Mixin() []ent.Mixin { return []ent.Mixin{withID("ids"), TimeMixin{}} }
+func (InvoiceDiscount) Mixin() []ent.Mixin {
+	return []ent.Mixin{withID("ids"), TimeMixin{}, ownedByPatient("invoice_discounts")}
+}
 
 func (InvoiceDiscount) Fields() []ent.Field {
 	return []ent.Field{
@@ -322,7 +324,8 @@ func (Refund) Fields() []ent.Field {
 		field.String("payment_id").Optional().Nillable().Immutable().
 			Comment("The payment refunded; empty for a refund of the patient's credit."),
 		field.String("invoice_id").Optional().Nillable().Immutable(),
-		field.Enum("method").Values("CASH", "CARD", "BANK_TRANSFER", "MOBILE_MONEY").Immutable(),
+		field.Enum("method").Values("CASH", "CARD", "BANK_TRANSFER", "MOBILE_MONEY", "CREDIT").Immutable().
+			Comment("CREDIT gives a payment made from credit back to the patient's credit: no money moves."),
 		field.Int64("amount").Positive().Immutable().Annotations(entgql.Type("Money")),
 		field.String("reason").Annotations(freeText).NotEmpty().MaxRuneLen(500).Immutable(),
 		field.String("idempotency_key").NotEmpty().MaxRuneLen(100).Immutable().Unique(),

@@ -11,6 +11,8 @@ import (
 	"github.com/hmis-dev/hmis/ent/careplangoal"
 	"github.com/hmis-dev/hmis/ent/clinicalnote"
 	"github.com/hmis-dev/hmis/ent/intercept"
+	"github.com/hmis-dev/hmis/ent/invoice"
+	"github.com/hmis-dev/hmis/ent/invoicediscount"
 	"github.com/hmis-dev/hmis/ent/labresult"
 	"github.com/hmis-dev/hmis/ent/user"
 	"github.com/hmis-dev/hmis/internal/auth"
@@ -155,6 +157,9 @@ var draftRows = map[string]draftRule{
 	// Released results only: not ENTERED (awaiting verification), not
 	// DISCARDED (entered on a specimen the lab then rejected).
 	"LabResult": {"LabResult", sql.FieldIn(labresult.FieldStatus, labresult.StatusVERIFIED.String(), labresult.StatusCORRECTED.String())},
+	// An invoice is the patient's once issued; a discount once approved.
+	"Invoice":         {"Invoice", sql.FieldNEQ(invoice.FieldStatus, invoice.StatusDRAFT.String())},
+	"InvoiceDiscount": {"Invoice", sql.FieldEQ(invoicediscount.FieldStatus, invoicediscount.StatusAPPROVED.String())},
 }
 
 // nothing matches no row: the fail-closed scope.

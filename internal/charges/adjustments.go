@@ -2,9 +2,12 @@ package charges
 
 import (
 	"context"
+
+	entsql "entgo.io/ent/dialect/sql"
 	"strings"
 
 	"github.com/hmis-dev/hmis/ent"
+	"github.com/hmis-dev/hmis/ent/claim"
 	"github.com/hmis-dev/hmis/ent/claimline"
 	"github.com/hmis-dev/hmis/ent/invoice"
 	"github.com/hmis-dev/hmis/ent/invoiceadjustment"
@@ -40,7 +43,7 @@ func (s *Service) PostRemittance(ctx context.Context, tx *ent.Tx, cl *ent.Claim)
 		if _, err := s.receive(ctx, tx, receipt{patientID: cl.PatientID, method: payment.MethodINSURANCE_REMITTANCE, amount: paid,
 			key: "remittance:" + cl.ID, reference: cl.RemittanceReference, allocations: []PaymentAllocationInput{{InvoiceID: *cl.InvoiceID, Amount: paid}},
 			recordedBy: actor, claimID: &cl.ID, payer: ledger.PayerInsurer}); err != nil {
-			return err
+			return remittanceRefused(err)
 		}
 	}
 	lines, err := tx.ClaimLine.Query().Where(claimline.ClaimID(cl.ID), claimline.AdjustmentGT(0)).
@@ -55,10 +58,20 @@ func (s *Service) PostRemittance(ctx context.Context, tx *ent.Tx, cl *ent.Claim)
 		}
 		if err := s.adjust(ctx, tx, *cl.InvoiceID, adjustment{kind: kind, amount: *l.Adjustment, claimID: &cl.ID,
 			code: l.AdjustmentCode, recordedBy: actor}); err != nil {
-			return err
+			return remittanceRefused(err)
 		}
 	}
 	return nil
+}
+
+// remittanceRefused words a refusal to settle the invoice in the
+// remittance's terms: the fields of the payment it makes are not the
+// remittance's input.
+func remittanceRefused(err error) error {
+	if e, ok := apperr.As(err); ok && (e.Code == apperr.BadUserInput || e.Code == apperr.Conflict) {
+		return apperr.Conflictf("the invoice cannot take this remittance (%s); it owes the payers less than the claim pays", e.Message)
+	}
+	return err
 }
 
 type adjustment struct {
@@ -120,6 +133,28 @@ func (s *Service) adjust(ctx context.Context, tx *ent.Tx, invoiceID string, a ad
 	})
 }
 
+// deniedClaim is the claim whose denial leaves the payers' share of an
+// invoice to be settled by hand. While a claim of the invoice is still
+// with the payer its remittance settles the share, so adjusting it by hand
+// would bill the patient for what the payer is about to pay.
+func deniedClaim(ctx context.Context, tx *ent.Tx, invoiceID string) (*string, error) {
+	live, err := tx.Claim.Query().Where(claim.InvoiceID(invoiceID),
+		claim.StatusIn(claim.StatusDRAFT, claim.StatusSUBMITTED, claim.StatusAPPROVED, claim.StatusPARTIALLY_APPROVED)).First(ctx)
+	if err == nil {
+		return nil, apperr.Conflictf("the invoice's claim is %s: its remittance settles the payers' share; adjust only what a denied claim leaves", live.Status)
+	} else if !ent.IsNotFound(err) {
+		return nil, err
+	}
+	denied, err := tx.Claim.Query().Where(claim.InvoiceID(invoiceID), claim.StatusEQ(claim.StatusDENIED)).
+		Order(claim.ByCreatedAt(entsql.OrderDesc())).First(ctx)
+	if ent.IsNotFound(err) {
+		return nil, apperr.Conflictf("no claim of the invoice was denied; the payers' share is settled by its claim's remittance")
+	} else if err != nil {
+		return nil, err
+	}
+	return &denied.ID, nil
+}
+
 // AdjustInvoiceInput is the input of adjustInvoice.
 type AdjustInvoiceInput struct {
 	InvoiceID string
@@ -158,7 +193,13 @@ func (s *Service) AdjustInvoice(ctx context.Context, in AdjustInvoiceInput) (*en
 		if err != nil {
 			return nil, err
 		}
-		if err := s.adjust(ctx, tx, inv.ID, adjustment{kind: in.Kind, amount: in.Amount, reason: &why, recordedBy: who.ID}); err != nil {
+		a := adjustment{kind: in.Kind, amount: in.Amount, reason: &why, recordedBy: who.ID}
+		if in.Kind != invoiceadjustment.KindBAD_DEBT {
+			if a.claimID, err = deniedClaim(ctx, tx, inv.ID); err != nil {
+				return nil, err
+			}
+		}
+		if err := s.adjust(ctx, tx, inv.ID, a); err != nil {
 			return nil, err
 		}
 		return tx.Invoice.Get(ctx, inv.ID)

@@ -11,9 +11,11 @@ import (
 	"github.com/hmis-dev/hmis/ent/claimline"
 	"github.com/hmis-dev/hmis/ent/invoice"
 	"github.com/hmis-dev/hmis/ent/payment"
+	"github.com/hmis-dev/hmis/ent/refund"
 	"github.com/hmis-dev/hmis/ent/tariff"
 	"github.com/hmis-dev/hmis/internal/apperr"
 	"github.com/hmis-dev/hmis/internal/insurance"
+	"github.com/hmis-dev/hmis/internal/ledger"
 	"github.com/hmis-dev/hmis/internal/store"
 )
 
@@ -104,5 +106,101 @@ func TestInvoiceClaimsFollowTheSplitAndTheRemittanceSettlesIt(t *testing.T) {
 	}
 	if got := f.c.Invoice.GetX(f.sys, inv.ID); got.Status != invoice.StatusPAID || got.Paid != 1770+1429 {
 		t.Fatalf("paid %+v", got)
+	}
+}
+
+// The payers' share is settled by hand only once its claim is denied: an
+// adjustment while the claim is with the payer would bill the patient for
+// what the payer is about to pay. The denied claim's share, once settled,
+// is not claimed again.
+func TestPayerShareIsAdjustedOnlyAfterADenial(t *testing.T) {
+	f := setup(t)
+	claims := insurance.NewService(f.st, time.UTC)
+	claims.OnRemitted(f.svc.PostRemittance)
+	p := f.patient()
+	f.insure(p)
+	f.price("ITEM-A", tariff.CategoryITEM, "", 10100)
+	if _, err := f.svc.AddManual(f.clerk, AddManualChargeInput{PatientID: p.ID, TariffCode: "ITEM-A", Quantity: 1}); err != nil {
+		t.Fatal(err)
+	}
+	day := f.now
+	inv, err := f.svc.CreateInvoice(f.clerk, CreateInvoiceInput{PatientID: p.ID, PeriodFrom: &day, PeriodTo: &day})
+	if err == nil {
+		inv, err = f.svc.Issue(f.clerk, inv.ID)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := f.c.Claim.Query().Where(claim.InvoiceID(inv.ID)).OnlyX(f.sys)
+	move := AdjustInvoiceInput{InvoiceID: inv.ID, Kind: "MOVED_TO_PATIENT", Amount: inv.PayerTotal, Reason: "not covered"}
+	if _, err := f.svc.AdjustInvoice(f.clerk, move); apperr.CodeOf(err) != apperr.Conflict {
+		t.Fatalf("moving a draft claim's share: %v", err)
+	}
+	if _, err := claims.SubmitClaim(f.clerk, cl.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.AdjustInvoice(f.clerk, move); apperr.CodeOf(err) != apperr.Conflict {
+		t.Fatalf("moving a submitted claim's share: %v", err)
+	}
+	line := f.c.ClaimLine.Query().Where(claimline.ClaimID(cl.ID)).OnlyX(f.sys)
+	code := "CO-50"
+	if _, err := claims.AdjudicateClaim(f.clerk, cl.ID, insurance.AdjudicateClaimInput{DenialCode: &code,
+		Lines: []insurance.ClaimLineDecisionInput{{LineID: line.ID, AmountApproved: 0, ReasonCode: &code}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.AdjustInvoice(f.clerk, move); err != nil {
+		t.Fatal(err)
+	}
+	got := f.c.Invoice.GetX(f.sys, inv.ID)
+	if PayerBalance(got) != 0 || PatientBalance(got) != got.Subtotal {
+		t.Fatalf("after moving the denied share: %+v", got)
+	}
+	if _, err := claims.ResubmitClaim(f.clerk, cl.ID); apperr.CodeOf(err) != apperr.Conflict {
+		t.Fatalf("resubmitting a claim settled by hand: %v", err)
+	}
+}
+
+// Keys billing keeps for its own payments are not a client's to take, a
+// key reused for different content is refused, and a payment from credit
+// can be given back to the credit so the invoice can be voided.
+func TestKeysAndCreditPaymentsGiveBack(t *testing.T) {
+	f := setup(t)
+	p, inv := f.billed(1)
+	if _, err := f.svc.Issue(f.clerk, inv.ID); err != nil {
+		t.Fatal(err)
+	}
+	_, err := f.svc.RecordPayment(f.clerk, RecordPaymentInput{PatientID: p.ID, Method: payment.MethodCASH, Amount: 500, IdempotencyKey: "Remittance:clm_x"})
+	wantCode(t, err, apperr.BadUserInput, "input.idempotencyKey")
+	if _, err := f.svc.RecordPayment(f.clerk, RecordPaymentInput{PatientID: p.ID, Method: payment.MethodCASH, Amount: 200000, IdempotencyKey: "dep"}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.svc.RecordPayment(f.clerk, RecordPaymentInput{PatientID: p.ID, InvoiceID: &inv.ID, Method: payment.MethodCASH, Amount: 200000, IdempotencyKey: "dep"})
+	wantCode(t, err, apperr.BadUserInput, "input.idempotencyKey")
+	applied, err := f.svc.ApplyCredit(f.clerk, ApplyCreditInput{InvoiceID: inv.ID, Amount: 123450, IdempotencyKey: "apply"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := f.c.Invoice.GetX(f.sys, inv.ID); got.Status != invoice.StatusPAID {
+		t.Fatalf("paid from credit: %s", got.Status)
+	}
+	_, err = f.svc.Refund(f.clerk, RefundPaymentInput{PatientID: p.ID, PaymentID: &applied.ID, Method: refund.MethodCASH, Amount: 123450, Reason: "x", IdempotencyKey: "r1"})
+	wantCode(t, err, apperr.BadUserInput, "input.method")
+	if _, err := f.svc.Refund(f.clerk, RefundPaymentInput{PatientID: p.ID, PaymentID: &applied.ID, Method: refund.MethodCREDIT, Amount: 123450, Reason: "wrong invoice", IdempotencyKey: "r2"}); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := Credit(f.sys, f.c.Payment, f.c.Refund, p.ID); c != 200000 {
+		t.Fatalf("credit after giving the payment back: %d", c)
+	}
+	if _, err := f.svc.Void(f.clerk, inv.ID, "wrong invoice"); err != nil {
+		t.Fatal(err)
+	}
+	books, err := ledger.NewService(f.st, time.UTC).TrialBalance(f.sys, f.now.AddDate(0, 0, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range books.Rows {
+		if (r.Account.Code == ledger.PatientReceivables && r.Balance != 0) || (r.Account.Code == ledger.PatientDeposits && r.Balance != 200000) {
+			t.Errorf("%s = %d", r.Account.Code, r.Balance)
+		}
 	}
 }

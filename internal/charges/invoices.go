@@ -199,7 +199,8 @@ func (s *Service) retotal(ctx context.Context, tx *ent.Tx, inv *ent.Invoice) (*e
 	// share of the lines at the price list's prices.
 	_, tax, patientTotal := Totals([]int64{subtotal - payerTotal}, discount, inv.TaxRateBasisPoints)
 	if discount > subtotal-payerTotal {
-		return nil, apperr.Conflictf("the discounts (%s) would exceed the patient's share (%s)", input.FormatMoney(discount), input.FormatMoney(subtotal-payerTotal))
+		return nil, apperr.Conflictf("the discounts (%s) would exceed the patient's share (%s), which the patient's insurance has lowered since they were approved: void this draft and invoice the charges again",
+			input.FormatMoney(discount), input.FormatMoney(subtotal-payerTotal))
 	}
 	return tx.Invoice.UpdateOne(inv).SetSubtotal(subtotal).SetPayerTotal(payerTotal).SetDiscountTotal(discount).
 		SetTaxTotal(tax).SetTotal(subtotal - discount + tax).SetPatientTotal(patientTotal).Save(ctx)
@@ -308,7 +309,7 @@ func (s *Service) RequestDiscount(ctx context.Context, in RequestInvoiceDiscount
 		if left := inv.Subtotal - inv.PayerTotal - inv.DiscountTotal; in.Amount > left {
 			return nil, apperr.BadInput("input.amount", "exceeds what is left of the patient's share (%s)", input.FormatMoney(left))
 		}
-		return tx.InvoiceDiscount.Create().SetInvoiceID(inv.ID).SetAmount(in.Amount).SetReason(reason).
+		return tx.InvoiceDiscount.Create().SetPatientID(inv.PatientID).SetInvoiceID(inv.ID).SetAmount(in.Amount).SetReason(reason).
 			SetRequestedByID(clerk.ID).Save(ctx)
 	})
 }

@@ -3,6 +3,7 @@ package charges
 import (
 	"context"
 	"strconv"
+	"strings"
 
 	"github.com/hmis-dev/hmis/ent"
 	"github.com/hmis-dev/hmis/ent/invoice"
@@ -117,6 +118,9 @@ func (s *Service) RecordPayment(ctx context.Context, in RecordPaymentInput) (*en
 	if in.Amount <= 0 || in.Amount > MaxPayment {
 		return nil, apperr.BadInput("input.amount", "must be positive and at most %s", input.FormatMoney(MaxPayment))
 	}
+	if err := clientKey(key); err != nil {
+		return nil, err
+	}
 	return store.Tx(ctx, s.store, func(ctx context.Context, tx *ent.Tx) (*ent.Payment, error) {
 		cashier, err := auth.ActingStaff(ctx, tx.Staff, "record payments", cashiers...)
 		if err != nil {
@@ -146,6 +150,9 @@ func (s *Service) ApplyCredit(ctx context.Context, in ApplyCreditInput) (*ent.Pa
 	}
 	if in.Amount <= 0 || in.Amount > MaxPayment {
 		return nil, apperr.BadInput("input.amount", "must be positive and at most %s", input.FormatMoney(MaxPayment))
+	}
+	if err := clientKey(key); err != nil {
+		return nil, err
 	}
 	return store.Tx(ctx, s.store, func(ctx context.Context, tx *ent.Tx) (*ent.Payment, error) {
 		cashier, err := auth.ActingStaff(ctx, tx.Staff, "apply credit", cashiers...)
@@ -220,11 +227,11 @@ func (s *Service) receive(ctx context.Context, tx *ent.Tx, r receipt) (*ent.Paym
 		if err != nil {
 			return nil, err
 		}
-		if a := min(r.amount, s.balance(inv, r.payer)); a > 0 {
-			allocs = []PaymentAllocationInput{{InvoiceID: inv.ID, Amount: a}}
-		} else if !r.hold {
+		a := min(r.amount, s.balance(inv, r.payer))
+		if a <= 0 {
 			return nil, apperr.Conflictf("the invoice has no balance left to pay")
 		}
+		allocs = []PaymentAllocationInput{{InvoiceID: inv.ID, Amount: a}}
 	}
 	var allocated int64
 	seen := map[string]bool{}
@@ -266,7 +273,10 @@ func (s *Service) receive(ctx context.Context, tx *ent.Tx, r receipt) (*ent.Paym
 	out, err := tx.Payment.Create().SetPatientID(r.patientID).SetMethod(r.method).SetAmount(r.amount).
 		SetIdempotencyKey(r.key).SetNillableReference(r.reference).SetRecordedByID(r.recordedBy).
 		SetReceivedAt(input.Stored(s.now())).SetNillableClaimID(r.claimID).SetAllocated(allocated).SetCredited(credited).Save(ctx)
-	if err != nil {
+	if ent.IsConstraintError(err) {
+		// The key's first use was for another patient, at the same moment.
+		return nil, apperr.BadInput("input.idempotencyKey", "was used for another payment")
+	} else if err != nil {
 		return nil, err
 	}
 	ids := make([]string, len(allocs))
@@ -306,13 +316,11 @@ func sameReceipt(p *ent.Payment, r receipt) bool {
 	if p.PatientID != r.patientID || p.Amount != r.amount || p.Method != r.method {
 		return false
 	}
+	if p.Credited > 0 && !r.hold && (r.toBalance != nil || len(r.allocations) > 0) {
+		return false // without holdExcessAsCredit the retry would not have kept an excess as credit
+	}
 	if r.toBalance != nil {
-		for _, a := range p.Edges.Allocations {
-			if a.InvoiceID != *r.toBalance {
-				return false
-			}
-		}
-		return len(p.Edges.Allocations) <= 1
+		return len(p.Edges.Allocations) == 1 && p.Edges.Allocations[0].InvoiceID == *r.toBalance
 	}
 	if len(p.Edges.Allocations) != len(r.allocations) {
 		return false
@@ -329,6 +337,18 @@ func sameReceipt(p *ent.Payment, r receipt) bool {
 	return true
 }
 
+// clientKey refuses a client's idempotency key in the spaces billing keys
+// its own payments by, so that no client can take a remittance's or a
+// provider's key before it arrives.
+func clientKey(key string) error {
+	for _, reserved := range []string{"remittance:", "online:"} {
+		if strings.HasPrefix(strings.ToLower(key), reserved) {
+			return apperr.BadInput("input.idempotencyKey", "must not start with %q, which billing keeps for its own payments", reserved)
+		}
+	}
+	return nil
+}
+
 // payableInvoice reads an invoice of the patient that takes payments.
 func (s *Service) payableInvoice(ctx context.Context, tx *ent.Tx, field, id, patientID string) (*ent.Invoice, error) {
 	inv, err := tx.Invoice.Get(ctx, id)
@@ -338,7 +358,7 @@ func (s *Service) payableInvoice(ctx context.Context, tx *ent.Tx, field, id, pat
 		return nil, err
 	}
 	if inv.Status != invoice.StatusISSUED && inv.Status != invoice.StatusPARTIALLY_PAID {
-		return nil, apperr.Conflictf("the invoice %s is %s; only an issued one with a balance takes payments", deref(inv.Number), inv.Status)
+		return nil, apperr.Conflictf("the invoice is %s; only an issued one with a balance takes payments", inv.Status)
 	}
 	return inv, nil
 }
@@ -381,12 +401,16 @@ func Credit(ctx context.Context, payments *ent.PaymentClient, refunds *ent.Refun
 			sum -= p.Amount
 		}
 	}
-	rs, err := refunds.Query().Where(refund.PatientID(patientID), refund.PaymentIDIsNil()).All(ctx)
+	rs, err := refunds.Query().Where(refund.PatientID(patientID), refund.Or(refund.PaymentIDIsNil(), refund.MethodEQ(refund.MethodCREDIT))).All(ctx)
 	if err != nil {
 		return 0, err
 	}
 	for _, r := range rs {
-		sum -= r.Amount
+		if r.Method == refund.MethodCREDIT {
+			sum += r.Amount // a payment from credit given back to it
+		} else {
+			sum -= r.Amount
+		}
 	}
 	return sum, nil
 }
@@ -435,8 +459,8 @@ func (s *Service) Refund(ctx context.Context, in RefundPaymentInput) (*ent.Refun
 			return nil, err
 		}
 		if prev, err := tx.Refund.Query().Where(refund.IdempotencyKey(key)).Only(ctx); err == nil {
-			if prev.PatientID != in.PatientID || prev.Amount != in.Amount || prev.Method != in.Method ||
-				deref(prev.PaymentID) != deref(in.PaymentID) {
+			if prev.PatientID != in.PatientID || prev.Amount != in.Amount || prev.Method != in.Method || prev.Reason != why ||
+				deref(prev.PaymentID) != deref(in.PaymentID) || (in.InvoiceID != nil && deref(prev.InvoiceID) != *in.InvoiceID) {
 				return nil, apperr.BadInput("input.idempotencyKey", "was used for another refund")
 			}
 			return prev, nil
@@ -447,6 +471,9 @@ func (s *Service) Refund(ctx context.Context, in RefundPaymentInput) (*ent.Refun
 		create := tx.Refund.Create().SetPatientID(in.PatientID).SetMethod(in.Method).SetAmount(in.Amount).
 			SetReason(why).SetIdempotencyKey(key).SetRefundedByID(cashier.ID).SetRefundedAt(now)
 		fromCredit := in.PaymentID == nil
+		if fromCredit && in.Method == refund.MethodCREDIT {
+			return nil, apperr.BadInput("input.method", "credit is refunded in money; CREDIT gives back a payment made from credit")
+		}
 		if fromCredit {
 			have, err := Credit(ctx, tx.Payment, tx.Refund, in.PatientID)
 			if err != nil {
@@ -461,10 +488,17 @@ func (s *Service) Refund(ctx context.Context, in RefundPaymentInput) (*ent.Refun
 			}
 		}
 		out, err := create.Save(ctx)
-		if err != nil {
+		if ent.IsConstraintError(err) {
+			return nil, apperr.BadInput("input.idempotencyKey", "was used for another refund")
+		} else if err != nil {
 			return nil, err
 		}
-		if _, err := s.books.Refund(ctx, tx, out.ID, now, ledger.Method(in.Method), in.Amount, fromCredit); err != nil {
+		if in.Method == refund.MethodCREDIT {
+			_, err = s.books.CreditRestored(ctx, tx, out.ID, now, in.Amount)
+		} else {
+			_, err = s.books.Refund(ctx, tx, out.ID, now, ledger.Method(in.Method), in.Amount, fromCredit)
+		}
+		if err != nil {
 			return nil, err
 		}
 		return out, nil
@@ -479,8 +513,13 @@ func (s *Service) unallocate(ctx context.Context, tx *ent.Tx, in RefundPaymentIn
 	} else if err != nil {
 		return err
 	}
-	if p.Method == payment.MethodCREDIT || p.Method == payment.MethodINSURANCE_REMITTANCE {
-		return apperr.BadInput("input.paymentId", "a %s payment moved no money of the patient's; it is not refunded in money", p.Method)
+	switch {
+	case p.Method == payment.MethodINSURANCE_REMITTANCE:
+		return apperr.BadInput("input.paymentId", "a payer's remittance is not the patient's to be refunded")
+	case p.Method == payment.MethodCREDIT && in.Method != refund.MethodCREDIT:
+		return apperr.BadInput("input.method", "a payment from credit goes back to the credit: use CREDIT")
+	case p.Method != payment.MethodCREDIT && in.Method == refund.MethodCREDIT:
+		return apperr.BadInput("input.method", "CREDIT gives back only a payment made from credit")
 	}
 	var alloc *ent.PaymentAllocation
 	for _, a := range p.Edges.Allocations {

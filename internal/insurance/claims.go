@@ -7,6 +7,7 @@ import (
 	"github.com/hmis-dev/hmis/ent"
 	"github.com/hmis-dev/hmis/ent/claim"
 	"github.com/hmis-dev/hmis/ent/claimline"
+	"github.com/hmis-dev/hmis/ent/invoiceadjustment"
 	"github.com/hmis-dev/hmis/ent/problem"
 	"github.com/hmis-dev/hmis/internal/apperr"
 	"github.com/hmis-dev/hmis/internal/auth"
@@ -286,6 +287,11 @@ func (s *Service) ResubmitClaim(ctx context.Context, id string) (*ent.Claim, err
 		}
 		if cl.Status != claim.StatusDENIED {
 			return nil, apperr.Conflictf("the claim is %s; only a DENIED claim is resubmitted", cl.Status)
+		}
+		if settled, err := tx.InvoiceAdjustment.Query().Where(invoiceadjustment.ClaimID(cl.ID)).Exist(ctx); err != nil {
+			return nil, err
+		} else if settled {
+			return nil, apperr.Conflictf("the denied claim's share was settled on its invoice by hand; it is not claimed again")
 		}
 		if n, err := tx.Claim.Query().Where(claim.PreviousID(cl.ID)).Count(ctx); err != nil {
 			return nil, err

@@ -13,10 +13,11 @@ import (
 )
 
 // Doctors ask for a pre-authorization as the service's prescriber; the
-// billing office asks, and records the payer's answer.
+// billing office (or an administrator, as the policy admits) asks, and
+// records the payer's answer.
 var (
 	requesters = []staff.Kind{staff.KindDOCTOR, staff.KindBILLING_CLERK}
-	clerks     = []staff.Kind{staff.KindBILLING_CLERK}
+	clerks     = []staff.Kind{staff.KindBILLING_CLERK, staff.KindADMINISTRATOR}
 )
 
 // RequestPreAuthorization asks the payer of an active policy for consent.

@@ -188,6 +188,16 @@ func (s *Service) Refund(ctx context.Context, tx *ent.Tx, refundID string, date 
 		Lines: []Line{{AccountCode: from, Debit: amount}, {AccountCode: acct, Credit: amount}}, IntoOpenPeriod: true})
 }
 
+// CreditRestored gives a payment made from credit back to the credit: Dr
+// patient receivables (the invoice owes it again) / Cr patient deposits.
+func (s *Service) CreditRestored(ctx context.Context, tx *ent.Tx, refundID string, date time.Time, amount int64) (*ent.JournalEntry, error) {
+	if err := positive("amount", amount); err != nil {
+		return nil, err
+	}
+	return s.Post(ctx, tx, Entry{Source: Source{"REFUND", refundID}, Date: date, Memo: "Credit restored " + refundID,
+		Lines: []Line{{AccountCode: PatientReceivables, Debit: amount}, {AccountCode: PatientDeposits, Credit: amount}}, IntoOpenPeriod: true})
+}
+
 // ClaimAdjustment settles an insurer's receivable that will not be paid:
 // Disallowed is written off against claim adjustments (contractual), and
 // ToPatient moves to the patient's receivable (a denied item they owe).

@@ -4,6 +4,7 @@ package charges
 
 import (
 	"testing"
+	"time"
 
 	"github.com/hmis-dev/hmis/internal/apitest/harness"
 )
@@ -70,4 +71,41 @@ func TestREADMEBillingOperationsAreValid(t *testing.T) {
 		}
 	}
 	harness.Must(t, len(ops) >= 12, "only %d README billing operations found", len(ops))
+}
+
+// A patient sees neither another patient's discount, even by its ID, nor
+// their own draft invoice or a discount not yet approved: both may still
+// change, and the draft is the clerk's work in progress.
+func TestThePatientSeesOnlyTheirOwnIssuedBills(t *testing.T) {
+	t.Parallel()
+	s := harness.NewServer(t)
+	demo := s.Demo()
+	r := s.As("billing_clerk", setPrice, map[string]any{"in": map[string]any{
+		"code": "ITEM-CERT", "name": "Medical certificate", "category": "ITEM", "price": "30.00"}})
+	harness.Must(t, len(r.Errors) == 0, "setTariffPrice: %s", harness.Describe(r))
+	draft := func(patient string) (invoice, discount string) {
+		s.As("billing_clerk", addCharge, map[string]any{"in": map[string]any{"patientId": patient, "tariffCode": "ITEM-CERT", "quantity": 1}})
+		var inv struct{ CreateInvoice struct{ ID string } }
+		today := time.Now().UTC().Format(time.DateOnly)
+		s.As("billing_clerk", `mutation($p: ID!, $d: Date!) { createInvoice(input: {patientId: $p, periodFrom: $d, periodTo: $d}) { id } }`,
+			map[string]any{"p": patient, "d": today}).Decode(t, &inv)
+		var d struct{ RequestInvoiceDiscount struct{ ID string } }
+		s.As("billing_clerk", `mutation($i: ID!) { requestInvoiceDiscount(input: {invoiceId: $i, amount: "5.00", reason: "hardship"}) { id } }`,
+			map[string]any{"i": inv.CreateInvoice.ID}).Decode(t, &d)
+		return inv.CreateInvoice.ID, d.RequestInvoiceDiscount.ID
+	}
+	ownInvoice, ownDiscount := draft(demo.Patients[0])
+	_, otherDiscount := draft(demo.Patients[1])
+	for _, id := range []string{ownInvoice, ownDiscount, otherDiscount} {
+		r := s.As("patient", `query($id: ID!) { node(id: $id) { id } }`, map[string]any{"id": id})
+		harness.Must(t, r.HasCode("NOT_FOUND"), "the patient reads %s: %s", id, harness.Describe(r))
+	}
+	var list struct {
+		Invoices struct{ TotalCount int }
+	}
+	s.As("patient", `{ invoices(first: 5) { totalCount } }`, nil).Decode(t, &list)
+	harness.Must(t, list.Invoices.TotalCount == 0, "the patient lists %d invoices, all drafts", list.Invoices.TotalCount)
+	var mine struct{ Node *struct{ ID string } }
+	s.As("billing_clerk", `query($id: ID!) { node(id: $id) { id } }`, map[string]any{"id": ownDiscount}).Decode(t, &mine)
+	harness.Must(t, mine.Node != nil, "the clerk does not see the requested discount")
 }
