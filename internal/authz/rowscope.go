@@ -11,6 +11,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/careplangoal"
 	"github.com/hmis-dev/hmis/ent/clinicalnote"
 	"github.com/hmis-dev/hmis/ent/intercept"
+	"github.com/hmis-dev/hmis/ent/invoice"
 	"github.com/hmis-dev/hmis/ent/labresult"
 	"github.com/hmis-dev/hmis/ent/user"
 	"github.com/hmis-dev/hmis/internal/auth"
@@ -155,6 +156,10 @@ var draftRows = map[string]draftRule{
 	// Released results only: not ENTERED (awaiting verification), not
 	// DISCARDED (entered on a specimen the lab then rejected).
 	"LabResult": {"LabResult", sql.FieldIn(labresult.FieldStatus, labresult.StatusVERIFIED.String(), labresult.StatusCORRECTED.String())},
+	// A draft invoice may still change and bills nothing yet: the patient
+	// sees it once issued, like the billing staff's own work in progress
+	// is theirs.
+	"Invoice": {"Invoice", sql.FieldNEQ(invoice.FieldStatus, invoice.StatusDRAFT.String())},
 }
 
 // nothing matches no row: the fail-closed scope.
