@@ -85,11 +85,11 @@ func (s *Service) Confirm(ctx context.Context, provider string, body []byte, sig
 // simulated provider as the provider would: it signs a callback with the
 // provider's secret and hands it to Confirm. Demo mode only.
 func (s *Service) SimulateCompletion(ctx context.Context, checkoutID string, succeed bool) (*ent.PaymentCheckout, error) {
-	if !s.o.AllowSimulation {
-		return nil, apperr.Denied("payments are completed by the provider; simulation is for demo mode only")
-	}
 	if err := input.ID("checkoutId", checkoutID, input.PaymentCheckout); err != nil {
 		return nil, err
+	}
+	if !s.o.AllowSimulation {
+		return nil, apperr.Conflictf("payments are completed by the provider; simulating one is for demo mode only")
 	}
 	ck, err := s.MyPaymentCheckout(ctx, checkoutID)
 	if err != nil {

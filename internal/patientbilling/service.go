@@ -130,10 +130,6 @@ var errNotYours = apperr.NotFoundf("invoice not found")
 // PayMyInvoice starts paying part or all of the viewer's balance on one of
 // their invoices through the configured provider.
 func (s *Service) PayMyInvoice(ctx context.Context, in PayMyInvoiceInput) (*ent.PaymentCheckout, error) {
-	pid := patientOf(ctx)
-	if pid == "" {
-		return nil, apperr.Denied("only a patient signed in to the app pays their invoices online")
-	}
 	if err := input.ID("input.invoiceId", in.InvoiceID, input.Invoice); err != nil {
 		return nil, err
 	}
@@ -142,6 +138,10 @@ func (s *Service) PayMyInvoice(ctx context.Context, in PayMyInvoiceInput) (*ent.
 	}
 	if in.Amount <= 0 || in.Amount > charges.MaxPayment {
 		return nil, apperr.BadInput("input.amount", "must be positive")
+	}
+	pid := patientOf(ctx)
+	if pid == "" {
+		return nil, apperr.Denied("only a patient signed in to the app pays their invoices online")
 	}
 	if s.o.Provider == nil {
 		return nil, apperr.Conflictf("online payment is not set up at this hospital; pay at the cashier")
