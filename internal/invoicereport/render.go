@@ -279,6 +279,9 @@ func words(enum string) string {
 	return strings.ToUpper(s[:1]) + s[1:]
 }
 
+// stroked are letters whose stroke is no accent, so they do not decompose.
+var stroked = map[rune]string{'Ł': "L", 'ł': "l", 'Đ': "D", 'đ': "d", 'Ħ': "H", 'ħ': "h", 'Ŧ': "T", 'ŧ': "t"}
+
 // fold keeps what cp1252 can print and folds the rest to a base letter
 // ("ř" → "r"), or "?" when there is none.
 func fold(s string) string {
@@ -286,6 +289,10 @@ func fold(s string) string {
 	for _, r := range s {
 		if _, ok := charmap.Windows1252.EncodeRune(r); ok {
 			b.WriteRune(r)
+			continue
+		}
+		if alt, ok := stroked[r]; ok {
+			b.WriteString(alt)
 			continue
 		}
 		folded := false
