@@ -23,7 +23,6 @@ import (
 	"github.com/hmis-dev/hmis/ent/paymentcheckout"
 	"github.com/hmis-dev/hmis/internal/apperr"
 	"github.com/hmis-dev/hmis/internal/auth"
-	"github.com/hmis-dev/hmis/internal/authz"
 	"github.com/hmis-dev/hmis/internal/charges"
 	"github.com/hmis-dev/hmis/internal/input"
 	"github.com/hmis-dev/hmis/internal/payprovider"
@@ -60,11 +59,12 @@ func (s *Service) Secret(provider string) []byte { return s.o.Secrets[provider] 
 // patientOf is the viewer's own patient record, for a patient signed in to
 // the app; "" for anyone else (staff have no balance of their own).
 func patientOf(ctx context.Context) string {
-	v := auth.FromContext(ctx)
-	if v == nil || !v.HasRole(authz.PatientRole) {
-		return ""
+	// Only a patient's login carries a patient record (authz keys the
+	// patient scope on the same field).
+	if v := auth.FromContext(ctx); v != nil {
+		return v.PatientID
 	}
-	return v.PatientID
+	return ""
 }
 
 // visible are the statuses a patient's invoices are listed in: a draft

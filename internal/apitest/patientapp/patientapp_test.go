@@ -79,7 +79,9 @@ func (b billing) draft(patientID string, quantity int) string {
 func (b billing) issued(patientID string, quantity int) (id, number string) {
 	b.t.Helper()
 	id = b.draft(patientID, quantity)
-	var out struct{ IssueInvoice struct{ Number, Status string } }
+	var out struct {
+		IssueInvoice struct{ Number, Status string }
+	}
 	b.s.As("billing_clerk", issueInvoice, map[string]any{"id": id}).Decode(b.t, &out)
 	harness.Must(b.t, out.IssueInvoice.Status == "ISSUED", "issued %+v", out)
 	return id, out.IssueInvoice.Number
@@ -135,7 +137,9 @@ func TestPatientSeesOnlyTheirOwnIssuedInvoicesAndBalance(t *testing.T) {
 
 	// The generic list and node(id:) keep the same rows back.
 	var list struct {
-		Invoices struct{ Edges []struct{ Node struct{ ID string } } }
+		Invoices struct {
+			Edges []struct{ Node struct{ ID string } }
+		}
 	}
 	s.As("patient", `{ invoices(first: 50) { edges { node { id } } } }`, nil).Decode(t, &list)
 	harness.Must(t, len(list.Invoices.Edges) == 2, "invoices as patient A: %+v", list)
@@ -158,8 +162,8 @@ func TestPatientSeesOnlyTheirOwnIssuedInvoicesAndBalance(t *testing.T) {
 
 type checkoutOut struct {
 	ID, Status, Amount, Method, Provider, InvoiceID string
-	Instructions, RedirectURL, PaymentID             *string
-	ProviderReference                                *string
+	Instructions, RedirectURL, PaymentID            *string
+	ProviderReference                               *string
 }
 
 // callback posts a provider's callback signed with secret.
