@@ -20,13 +20,16 @@ import (
 	"github.com/hmis-dev/hmis/ent/encounter"
 	"github.com/hmis-dev/hmis/ent/historyitem"
 	"github.com/hmis-dev/hmis/ent/insurancepolicy"
+	"github.com/hmis-dev/hmis/ent/invoiceadjustment"
 	"github.com/hmis-dev/hmis/ent/labspecimen"
 	"github.com/hmis-dev/hmis/ent/labtest"
 	"github.com/hmis-dev/hmis/ent/medicationorder"
 	"github.com/hmis-dev/hmis/ent/patient"
 	"github.com/hmis-dev/hmis/ent/payer"
 	"github.com/hmis-dev/hmis/ent/payment"
+	"github.com/hmis-dev/hmis/ent/paymentcheckout"
 	"github.com/hmis-dev/hmis/ent/preauthorization"
+	"github.com/hmis-dev/hmis/ent/refund"
 	"github.com/hmis-dev/hmis/ent/staff"
 	"github.com/hmis-dev/hmis/ent/stocklocation"
 	"github.com/hmis-dev/hmis/ent/user"
@@ -152,6 +155,26 @@ var patientDataFixtures = map[string]func(ctx context.Context, c *ent.Client, h 
 	"Payment": func(ctx context.Context, c *ent.Client, h hospital, p *ent.Patient) string {
 		return c.Payment.Create().SetPatient(p).SetMethod(payment.MethodCASH).SetAmount(100).SetCredited(100).
 			SetIdempotencyKey("merge-" + p.ID).SetRecordedByID(h.doctor.ID).SetReceivedAt(time.Now().UTC()).SaveX(ctx).ID
+	},
+	"PaymentCheckout": func(ctx context.Context, c *ent.Client, h hospital, p *ent.Patient) string {
+		inv := c.Invoice.Create().SetPatient(p).SetCreatedByID(h.doctor.ID).SaveX(ctx)
+		return c.PaymentCheckout.Create().SetPatient(p).SetInvoiceID(inv.ID).SetAmount(100).
+			SetMethod(paymentcheckout.MethodCARD).SetProvider("simulated").SetStartedByID(h.doctor.ID).SaveX(ctx).ID
+	},
+	"Refund": func(ctx context.Context, c *ent.Client, h hospital, p *ent.Patient) string {
+		return c.Refund.Create().SetPatient(p).SetMethod(refund.MethodCASH).SetAmount(100).SetReason("x").
+			SetIdempotencyKey("merge-refund-" + p.ID).SetRefundedByID(h.doctor.ID).SetRefundedAt(time.Now().UTC()).SaveX(ctx).ID
+	},
+	"PaymentAllocation": func(ctx context.Context, c *ent.Client, h hospital, p *ent.Patient) string {
+		inv := c.Invoice.Create().SetPatient(p).SetCreatedByID(h.doctor.ID).SaveX(ctx)
+		pm := c.Payment.Create().SetPatient(p).SetMethod(payment.MethodCASH).SetAmount(100).SetAllocated(100).
+			SetIdempotencyKey("merge-alloc-" + p.ID).SetRecordedByID(h.doctor.ID).SetReceivedAt(time.Now().UTC()).SaveX(ctx)
+		return c.PaymentAllocation.Create().SetPatient(p).SetPayment(pm).SetInvoice(inv).SetAmount(100).SaveX(ctx).ID
+	},
+	"InvoiceAdjustment": func(ctx context.Context, c *ent.Client, h hospital, p *ent.Patient) string {
+		inv := c.Invoice.Create().SetPatient(p).SetCreatedByID(h.doctor.ID).SaveX(ctx)
+		return c.InvoiceAdjustment.Create().SetPatient(p).SetInvoice(inv).SetKind(invoiceadjustment.KindBAD_DEBT).
+			SetAmount(100).SetRecordedByID(h.doctor.ID).SaveX(ctx).ID
 	},
 	"Dispensing": func(ctx context.Context, c *ent.Client, h hospital, p *ent.Patient) string {
 		d, _ := dispensed(ctx, c, h, p)
