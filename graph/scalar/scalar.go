@@ -4,7 +4,6 @@
 package scalar
 
 import (
-	"fmt"
 	"io"
 	"strconv"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 
 	"github.com/hmis-dev/hmis/internal/apperr"
+	"github.com/hmis-dev/hmis/internal/input"
 )
 
 const dateLayout = "2006-01-02"
@@ -66,14 +66,7 @@ func MarshalMoney(minor int64) graphql.Marshaler {
 }
 
 // FormatMoney renders minor units as a decimal with two places.
-func FormatMoney(minor int64) string {
-	sign := ""
-	u := uint64(minor)
-	if minor < 0 {
-		sign, u = "-", uint64(-minor)
-	}
-	return fmt.Sprintf("%s%d.%02d", sign, u/100, u%100)
-}
+func FormatMoney(minor int64) string { return input.FormatMoney(minor) }
 
 // UnmarshalMoney reads a decimal string with at most two places ("12",
 // "12.5", "12.50") into minor units. Numbers are refused: a JSON float

@@ -85,7 +85,7 @@ func (s *Service) adjust(ctx context.Context, tx *ent.Tx, invoiceID string, a ad
 		limit = PatientBalance(inv)
 	}
 	if a.amount > limit {
-		return apperr.BadInput("input.amount", "exceeds what is owed (%s)", money(limit))
+		return apperr.BadInput("input.amount", "exceeds what is owed (%s)", input.FormatMoney(limit))
 	}
 	adj, err := tx.InvoiceAdjustment.Create().SetPatientID(inv.PatientID).SetInvoiceID(inv.ID).SetKind(a.kind).
 		SetAmount(a.amount).SetNillableClaimID(a.claimID).SetNillableCode(a.code).SetNillableReason(a.reason).
@@ -147,7 +147,7 @@ func (s *Service) AdjustInvoice(ctx context.Context, in AdjustInvoiceInput) (*en
 		return nil, apperr.BadInput("input.kind", "is not an adjustment kind")
 	}
 	if in.Amount <= 0 || in.Amount > MaxPayment {
-		return nil, apperr.BadInput("input.amount", "must be positive and at most %s", money(MaxPayment))
+		return nil, apperr.BadInput("input.amount", "must be positive and at most %s", input.FormatMoney(MaxPayment))
 	}
 	return store.Tx(ctx, s.store, func(ctx context.Context, tx *ent.Tx) (*ent.Invoice, error) {
 		who, err := auth.ActingStaff(ctx, tx.Staff, "adjust invoices", financeStaff...)

@@ -14,6 +14,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/encounter"
 	"github.com/hmis-dev/hmis/ent/labtest"
 	"github.com/hmis-dev/hmis/ent/patient"
+	"github.com/hmis-dev/hmis/ent/payer"
 	"github.com/hmis-dev/hmis/ent/staff"
 	"github.com/hmis-dev/hmis/ent/stocklocation"
 	"github.com/hmis-dev/hmis/ent/tariff"
@@ -156,8 +157,9 @@ func TestPriceListIsDatedAndPerPayer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	payer := "pay_A"
-	in.PayerID, in.Price = &payer, 1200
+	payerA := f.c.Payer.Create().SetCode("A").SetName("A").SetKind(payer.KindINSURER).SaveX(f.sys).ID
+	payerB := f.c.Payer.Create().SetCode("B").SetName("B").SetKind(payer.KindINSURER).SaveX(f.sys).ID
+	in.PayerID, in.Price = &payerA, 1200
 	if _, err := f.svc.SetPrice(f.clerk, in); err != nil {
 		t.Fatal(err)
 	}
@@ -172,10 +174,10 @@ func TestPriceListIsDatedAndPerPayer(t *testing.T) {
 		want  int64
 	}{
 		{"", f.now, 1500},
-		{"pay_A", f.now, 1200},
-		{"pay_B", f.now, 1500}, // no price of its own: the default
+		{payerA, f.now, 1200},
+		{payerB, f.now, 1500}, // no price of its own: the default
 		{"", later, 1800},
-		{"pay_A", later, 1200}, // the payer's own price is still in force
+		{payerA, later, 1200}, // the payer's own price is still in force
 	} {
 		got, err := Price(f.sys, f.c.Tariff, "PROC-DRESS", c.payer, c.at)
 		if err != nil || got.Price != c.want {
@@ -206,6 +208,10 @@ func TestPriceListIsDatedAndPerPayer(t *testing.T) {
 		{SetTariffPriceInput{Code: "X", Name: "X", Category: "NOPE"}, "input.category"},
 		{SetTariffPriceInput{Code: "X", Name: "X", Category: tariff.CategoryITEM, EffectiveFrom: &past}, "input.effectiveFrom"},
 		{SetTariffPriceInput{Code: "PROC-DRESS", Name: "X", Category: tariff.CategoryITEM, Price: 1}, "input.category"},
+		{SetTariffPriceInput{Code: "X", Name: "X", Category: tariff.CategoryITEM, PayerID: ptr(payerA + "x")}, "input.payerId"},
+		{SetTariffPriceInput{Code: "X", Name: "X", Category: tariff.CategoryITEM, PayerID: ptr("pay_01M94RRVZDF1AJB8WE44JG6GRR")}, "input.payerId"},
+		{SetTariffPriceInput{Code: "X", Name: "X", Category: tariff.CategoryCONSULTATION, RefID: ptr("dep_01M94RRVZDF1AJB8WE44JG6GRR")}, "input.refId"},
+		{SetTariffPriceInput{Code: "X", Name: "X", Category: tariff.CategoryPROCEDURE, RefID: &f.dep.ID}, "input.refId"},
 	} {
 		_, err := f.svc.SetPrice(f.clerk, c.in)
 		wantCode(t, err, apperr.BadUserInput, c.field)
@@ -213,6 +219,10 @@ func TestPriceListIsDatedAndPerPayer(t *testing.T) {
 	if n := f.c.Tariff.Query().CountX(f.sys); n != 3 {
 		t.Errorf("bad input wrote rows: %d", n)
 	}
+	// Two prices of one code and payer from the same moment would leave
+	// which one is in force to chance.
+	_, err = f.svc.SetPrice(f.clerk, SetTariffPriceInput{Code: "PROC-DRESS", Name: "Wound dressing", Category: tariff.CategoryPROCEDURE, Price: 1900, EffectiveFrom: &later})
+	wantCode(t, err, apperr.Conflict, "")
 	// Only the billing staff keep the list.
 	_, err = f.svc.SetPrice(f.doctor, SetTariffPriceInput{Code: "Y", Name: "Y", Category: tariff.CategoryITEM, Price: 1})
 	wantCode(t, err, apperr.Forbidden, "")
@@ -266,3 +276,5 @@ func TestMarkupRoundsHalfUp(t *testing.T) {
 		}
 	}
 }
+
+func ptr[T any](v T) *T { return &v }

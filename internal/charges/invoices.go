@@ -199,7 +199,7 @@ func (s *Service) retotal(ctx context.Context, tx *ent.Tx, inv *ent.Invoice) (*e
 	// share of the lines at the price list's prices.
 	_, tax, patientTotal := Totals([]int64{subtotal - payerTotal}, discount, inv.TaxRateBasisPoints)
 	if discount > subtotal-payerTotal {
-		return nil, apperr.Conflictf("the discounts (%s) would exceed the patient's share (%s)", money(discount), money(subtotal-payerTotal))
+		return nil, apperr.Conflictf("the discounts (%s) would exceed the patient's share (%s)", input.FormatMoney(discount), input.FormatMoney(subtotal-payerTotal))
 	}
 	return tx.Invoice.UpdateOne(inv).SetSubtotal(subtotal).SetPayerTotal(payerTotal).SetDiscountTotal(discount).
 		SetTaxTotal(tax).SetTotal(subtotal - discount + tax).SetPatientTotal(patientTotal).Save(ctx)
@@ -271,15 +271,6 @@ func (s *Service) split(ctx context.Context, tx *ent.Tx, patientID string, lines
 	return out, nil
 }
 
-// money prints minor units as the API writes them, two decimals.
-func money(v int64) string {
-	sign := ""
-	if v < 0 {
-		sign, v = "-", -v
-	}
-	return fmt.Sprintf("%s%d.%02d", sign, v/100, v%100)
-}
-
 func lockedInvoice(ctx context.Context, tx *ent.Tx, id string) (*ent.Invoice, error) {
 	return store.GetLocked(ctx, tx, tx.Invoice.Get, id, func(i *ent.Invoice) string { return i.PatientID }, "invoice not found")
 }
@@ -315,7 +306,7 @@ func (s *Service) RequestDiscount(ctx context.Context, in RequestInvoiceDiscount
 			return nil, apperr.Conflictf("the invoice is %s; only a DRAFT takes discounts", inv.Status)
 		}
 		if left := inv.Subtotal - inv.PayerTotal - inv.DiscountTotal; in.Amount > left {
-			return nil, apperr.BadInput("input.amount", "exceeds what is left of the patient's share (%s)", money(left))
+			return nil, apperr.BadInput("input.amount", "exceeds what is left of the patient's share (%s)", input.FormatMoney(left))
 		}
 		return tx.InvoiceDiscount.Create().SetInvoiceID(inv.ID).SetAmount(in.Amount).SetReason(reason).
 			SetRequestedByID(clerk.ID).Save(ctx)
@@ -392,7 +383,7 @@ func (s *Service) Issue(ctx context.Context, id string) (*ent.Invoice, error) {
 			return nil, err
 		}
 		if inv.Subtotal < 0 {
-			return nil, apperr.Conflictf("the invoice's lines sum to less than nothing (%s): bill the returns with what they return", money(inv.Subtotal))
+			return nil, apperr.Conflictf("the invoice's lines sum to less than nothing (%s): bill the returns with what they return", input.FormatMoney(inv.Subtotal))
 		}
 		upd := tx.Invoice.UpdateOne(inv).Where(invoice.StatusEQ(invoice.StatusDRAFT)).
 			SetNumber(number).SetIssuedAt(now).SetIssuedByID(clerk.ID).SetStatus(settled(inv))

@@ -101,7 +101,7 @@ func (s *Service) RecordPayment(ctx context.Context, in RecordPaymentInput) (*en
 		}
 		c.ID(f+".invoiceId", a.InvoiceID, input.Invoice)
 		if c.Err() == nil && (a.Amount <= 0 || a.Amount > MaxPayment) {
-			c.Fail(apperr.BadInput(f+".amount", "must be positive and at most %s", money(MaxPayment)))
+			c.Fail(apperr.BadInput(f+".amount", "must be positive and at most %s", input.FormatMoney(MaxPayment)))
 		}
 		allocs = append(allocs, *a)
 	}
@@ -115,7 +115,7 @@ func (s *Service) RecordPayment(ctx context.Context, in RecordPaymentInput) (*en
 		return nil, apperr.BadInput("input.method", "is not a method money is received by here (credit is applied with applyCredit, remittances with recordRemittance)")
 	}
 	if in.Amount <= 0 || in.Amount > MaxPayment {
-		return nil, apperr.BadInput("input.amount", "must be positive and at most %s", money(MaxPayment))
+		return nil, apperr.BadInput("input.amount", "must be positive and at most %s", input.FormatMoney(MaxPayment))
 	}
 	return store.Tx(ctx, s.store, func(ctx context.Context, tx *ent.Tx) (*ent.Payment, error) {
 		cashier, err := auth.ActingStaff(ctx, tx.Staff, "record payments", cashiers...)
@@ -145,7 +145,7 @@ func (s *Service) ApplyCredit(ctx context.Context, in ApplyCreditInput) (*ent.Pa
 		return nil, err
 	}
 	if in.Amount <= 0 || in.Amount > MaxPayment {
-		return nil, apperr.BadInput("input.amount", "must be positive and at most %s", money(MaxPayment))
+		return nil, apperr.BadInput("input.amount", "must be positive and at most %s", input.FormatMoney(MaxPayment))
 	}
 	return store.Tx(ctx, s.store, func(ctx context.Context, tx *ent.Tx) (*ent.Payment, error) {
 		cashier, err := auth.ActingStaff(ctx, tx.Staff, "apply credit", cashiers...)
@@ -183,7 +183,7 @@ type OnlinePayment struct {
 // already and cannot be refused).
 func (s *Service) ReceiveOnlinePayment(ctx context.Context, p OnlinePayment) (*ent.Payment, error) {
 	if p.Amount <= 0 || p.Amount > MaxPayment {
-		return nil, apperr.BadInput("amount", "must be positive and at most %s", money(MaxPayment))
+		return nil, apperr.BadInput("amount", "must be positive and at most %s", input.FormatMoney(MaxPayment))
 	}
 	if p.Method != payment.MethodCARD && p.Method != payment.MethodMOBILE_MONEY {
 		return nil, apperr.BadInput("method", "an online payment is by card or mobile money")
@@ -243,13 +243,13 @@ func (s *Service) receive(ctx context.Context, tx *ent.Tx, r receipt) (*ent.Paym
 			return nil, err
 		}
 		if b := s.balance(inv, r.payer); a.Amount > b {
-			return nil, apperr.BadInput(f+".amount", "exceeds the invoice's balance (%s)", money(b))
+			return nil, apperr.BadInput(f+".amount", "exceeds the invoice's balance (%s)", input.FormatMoney(b))
 		}
 		allocated += a.Amount
 		invoices[i] = inv
 	}
 	if allocated > r.amount {
-		return nil, apperr.BadInput("input.allocations", "allocate more (%s) than the payment (%s)", money(allocated), money(r.amount))
+		return nil, apperr.BadInput("input.allocations", "allocate more (%s) than the payment (%s)", input.FormatMoney(allocated), input.FormatMoney(r.amount))
 	}
 	credited := r.amount - allocated
 	if r.method == payment.MethodCREDIT {
@@ -258,10 +258,10 @@ func (s *Service) receive(ctx context.Context, tx *ent.Tx, r receipt) (*ent.Paym
 			return nil, err
 		}
 		if r.amount > have {
-			return nil, apperr.BadInput("input.amount", "exceeds the patient's credit (%s)", money(have))
+			return nil, apperr.BadInput("input.amount", "exceeds the patient's credit (%s)", input.FormatMoney(have))
 		}
 	} else if deposit := len(allocs) == 0 && r.toBalance == nil; credited > 0 && !r.hold && !deposit {
-		return nil, apperr.BadInput("input.amount", "exceeds what it pays (%s); set holdExcessAsCredit to keep the excess as credit", money(allocated))
+		return nil, apperr.BadInput("input.amount", "exceeds what it pays (%s); set holdExcessAsCredit to keep the excess as credit", input.FormatMoney(allocated))
 	}
 	out, err := tx.Payment.Create().SetPatientID(r.patientID).SetMethod(r.method).SetAmount(r.amount).
 		SetIdempotencyKey(r.key).SetNillableReference(r.reference).SetRecordedByID(r.recordedBy).
@@ -421,7 +421,7 @@ func (s *Service) Refund(ctx context.Context, in RefundPaymentInput) (*ent.Refun
 		return nil, apperr.BadInput("input.method", "is not a refund method")
 	}
 	if in.Amount <= 0 || in.Amount > MaxPayment {
-		return nil, apperr.BadInput("input.amount", "must be positive and at most %s", money(MaxPayment))
+		return nil, apperr.BadInput("input.amount", "must be positive and at most %s", input.FormatMoney(MaxPayment))
 	}
 	if in.InvoiceID != nil && in.PaymentID == nil {
 		return nil, apperr.BadInput("input.paymentId", "is required with invoiceId: name the payment to refund")
@@ -453,7 +453,7 @@ func (s *Service) Refund(ctx context.Context, in RefundPaymentInput) (*ent.Refun
 				return nil, err
 			}
 			if in.Amount > have {
-				return nil, apperr.BadInput("input.amount", "exceeds the patient's credit (%s)", money(have))
+				return nil, apperr.BadInput("input.amount", "exceeds the patient's credit (%s)", input.FormatMoney(have))
 			}
 		} else {
 			if err := s.unallocate(ctx, tx, in, create); err != nil {
@@ -495,7 +495,7 @@ func (s *Service) unallocate(ctx context.Context, tx *ent.Tx, in RefundPaymentIn
 		return apperr.BadInput("input.invoiceId", "the payment paid nothing on that invoice; refund credit without a payment")
 	}
 	if left := alloc.Amount - alloc.Refunded; in.Amount > left {
-		return apperr.BadInput("input.amount", "exceeds what the payment paid on the invoice and is not refunded yet (%s)", money(left))
+		return apperr.BadInput("input.amount", "exceeds what the payment paid on the invoice and is not refunded yet (%s)", input.FormatMoney(left))
 	}
 	n, err := tx.PaymentAllocation.Update().Where(paymentallocation.ID(alloc.ID), paymentallocation.Refunded(alloc.Refunded)).
 		AddRefunded(in.Amount).Save(ctx)

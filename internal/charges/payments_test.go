@@ -1,11 +1,13 @@
 package charges
 
 import (
+	"fmt"
 	"sync"
 	"testing"
 
 	"github.com/hmis-dev/hmis/ent/invoice"
 	"github.com/hmis-dev/hmis/ent/payment"
+	"github.com/hmis-dev/hmis/ent/refund"
 	"github.com/hmis-dev/hmis/internal/apperr"
 )
 
@@ -96,5 +98,72 @@ func TestRetriedPaymentIsRecordedOnce(t *testing.T) {
 	got := f.c.Invoice.GetX(f.sys, inv.ID)
 	if n := f.c.Payment.Query().CountX(f.sys); n != 1 || got.Paid != 60000 {
 		t.Errorf("%d payment rows, paid %d", n, got.Paid)
+	}
+}
+
+// Money given back under contention: of several clerks refunding most of
+// one payment at once, and several applying most of a patient's credit at
+// once, one each succeeds; nobody is refunded twice and no credit goes
+// below zero.
+func TestConcurrentRefundsAndCreditNeverOverdraw(t *testing.T) {
+	f := setup(t)
+	p, inv := f.billed(1) // 1234.50
+	if _, err := f.svc.Issue(f.clerk, inv.ID); err != nil {
+		t.Fatal(err)
+	}
+	hold := true
+	paid, err := f.svc.RecordPayment(f.clerk, RecordPaymentInput{PatientID: p.ID, InvoiceID: &inv.ID, Method: payment.MethodCASH,
+		Amount: 200000, IdempotencyKey: "pay", HoldExcessAsCredit: &hold}) // 765.50 of credit
+	if err != nil {
+		t.Fatal(err)
+	}
+	race := func(n int, do func(i int) error) (ok int) {
+		var wg sync.WaitGroup
+		errs := make([]error, n)
+		for i := range n {
+			wg.Add(1)
+			go func() { defer wg.Done(); errs[i] = do(i) }()
+		}
+		wg.Wait()
+		for _, err := range errs {
+			switch {
+			case err == nil:
+				ok++
+			case apperr.CodeOf(err) != apperr.BadUserInput && apperr.CodeOf(err) != apperr.Conflict:
+				t.Errorf("unexpected: %v", err)
+			}
+		}
+		return ok
+	}
+	if ok := race(6, func(i int) error {
+		_, err := f.svc.Refund(f.clerk, RefundPaymentInput{PatientID: p.ID, PaymentID: &paid.ID, Method: refund.MethodCASH,
+			Amount: 100000, Reason: "overcharged", IdempotencyKey: fmt.Sprintf("r%d", i)})
+		return err
+	}); ok != 1 {
+		t.Errorf("%d refunds of 1000.00 out of 1234.50 paid succeeded", ok)
+	}
+	if ok := race(6, func(i int) error {
+		_, err := f.svc.Refund(f.clerk, RefundPaymentInput{PatientID: p.ID, Method: refund.MethodCASH,
+			Amount: 50000, Reason: "leaving", IdempotencyKey: fmt.Sprintf("c%d", i)})
+		return err
+	}); ok != 1 {
+		t.Errorf("%d credit refunds of 500.00 out of 765.50 succeeded", ok)
+	}
+	got := f.c.Invoice.GetX(f.sys, inv.ID)
+	credit, err := Credit(f.sys, f.c.Payment, f.c.Refund, p.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.PatientPaid != 23450 || got.Status != invoice.StatusPARTIALLY_PAID || credit != 26550 {
+		t.Errorf("after the races: paid %d (%s), credit %d", got.PatientPaid, got.Status, credit)
+	}
+	if ok := race(6, func(i int) error {
+		_, err := f.svc.ApplyCredit(f.clerk, ApplyCreditInput{InvoiceID: inv.ID, Amount: 20000, IdempotencyKey: fmt.Sprintf("a%d", i)})
+		return err
+	}); ok != 1 {
+		t.Errorf("%d applications of 200.00 out of 265.50 credit succeeded", ok)
+	}
+	if credit, _ := Credit(f.sys, f.c.Payment, f.c.Refund, p.ID); credit != 6550 {
+		t.Errorf("credit left %d, want 6550", credit)
 	}
 }

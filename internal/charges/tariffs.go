@@ -7,9 +7,14 @@ import (
 	entsql "entgo.io/ent/dialect/sql"
 
 	"github.com/hmis-dev/hmis/ent"
+	"github.com/hmis-dev/hmis/ent/department"
+	"github.com/hmis-dev/hmis/ent/drug"
+	"github.com/hmis-dev/hmis/ent/labtest"
+	"github.com/hmis-dev/hmis/ent/payer"
 	"github.com/hmis-dev/hmis/ent/staff"
 	"github.com/hmis-dev/hmis/ent/stockbatch"
 	"github.com/hmis-dev/hmis/ent/tariff"
+	"github.com/hmis-dev/hmis/ent/ward"
 	"github.com/hmis-dev/hmis/internal/apperr"
 	"github.com/hmis-dev/hmis/internal/auth"
 	"github.com/hmis-dev/hmis/internal/input"
@@ -46,8 +51,8 @@ func (s *Service) SetPrice(ctx context.Context, in SetTariffPriceInput) (*ent.Ta
 	var c input.Checker
 	code := c.Text("input.code", in.Code, 40)
 	name := c.Text("input.name", in.Name, 200)
+	c.OptionalID("input.payerId", in.PayerID, input.Payer)
 	c.OptionalText("input.refId", in.RefID, 40)
-	c.OptionalText("input.payerId", in.PayerID, 40)
 	if err := c.Err(); err != nil {
 		return nil, err
 	}
@@ -55,7 +60,7 @@ func (s *Service) SetPrice(ctx context.Context, in SetTariffPriceInput) (*ent.Ta
 		return nil, apperr.BadInput("input.category", "is not a category of the price list")
 	}
 	if in.Price < 0 || in.Price > MaxPrice {
-		return nil, apperr.BadInput("input.price", "must be from 0.00 to %d.00", MaxPrice/100)
+		return nil, apperr.BadInput("input.price", "must be from 0.00 to %s", input.FormatMoney(MaxPrice))
 	}
 	now := input.Stored(s.now())
 	from := now
@@ -80,10 +85,65 @@ func (s *Service) SetPrice(ctx context.Context, in SetTariffPriceInput) (*ent.Ta
 		if prev != nil && prev.Category != in.Category {
 			return nil, apperr.BadInput("input.category", "code %s is a %s service", code, prev.Category)
 		}
+		if err := checkRef(ctx, tx, in.Category, in.RefID); err != nil {
+			return nil, err
+		}
+		if in.PayerID != nil {
+			if ok, err := tx.Payer.Query().Where(payer.ID(*in.PayerID)).Exist(ctx); err != nil {
+				return nil, err
+			} else if !ok {
+				return nil, apperr.BadInput("input.payerId", "no such payer")
+			}
+		}
+		same := tx.Tariff.Query().Where(tariff.Code(code), tariff.EffectiveFrom(from))
+		if in.PayerID != nil {
+			same.Where(tariff.PayerID(*in.PayerID))
+		} else {
+			same.Where(tariff.PayerIDIsNil())
+		}
+		if dup, err := same.Exist(ctx); err != nil {
+			return nil, err
+		} else if dup {
+			return nil, apperr.Conflictf("code %s already has a price from that moment for that payer", code)
+		}
 		return tx.Tariff.Create().SetCode(code).SetName(name).SetCategory(in.Category).
 			SetNillableRefID(in.RefID).SetNillablePayerID(in.PayerID).SetPrice(in.Price).
 			SetEffectiveFrom(from).SetCreatedByID(clerk.ID).Save(ctx)
 	})
+}
+
+// checkRef makes sure a price's refId names what its category prices
+// automatically, so a captured service finds it.
+func checkRef(ctx context.Context, tx *ent.Tx, category tariff.Category, ref *string) error {
+	if ref == nil {
+		return nil
+	}
+	var exists bool
+	var err error
+	what := ""
+	switch category {
+	case tariff.CategoryCONSULTATION:
+		what = "department"
+		exists, err = tx.Department.Query().Where(department.ID(*ref)).Exist(ctx)
+	case tariff.CategoryLAB:
+		what = "lab test"
+		exists, err = tx.LabTest.Query().Where(labtest.ID(*ref)).Exist(ctx)
+	case tariff.CategoryDRUG, tariff.CategoryITEM:
+		what = "formulary item"
+		exists, err = tx.Drug.Query().Where(drug.ID(*ref)).Exist(ctx)
+	case tariff.CategoryBED_DAY:
+		what = "ward"
+		exists, err = tx.Ward.Query().Where(ward.ID(*ref)).Exist(ctx)
+	default:
+		return apperr.BadInput("input.refId", "a %s price is charged by hand and refers to nothing", category)
+	}
+	if err != nil {
+		return err
+	}
+	if !exists {
+		return apperr.BadInput("input.refId", "no such %s", what)
+	}
+	return nil
 }
 
 // Price returns the row that prices code for payer at a time: the payer's

@@ -50,6 +50,8 @@ type Config struct {
 	GraphiQL                Switch
 	Introspection           string
 	EventRetention          int
+	InvoiceTaxBasisPoints   int
+	DrugMarkupPercent       int
 	WSSessionCheck          time.Duration
 	BreakGlassTTL           time.Duration
 	TLSCertFile             string
@@ -115,6 +117,8 @@ var Settings = []Setting{
 	{"HMIS_TLS_KEY_FILE", "", "PEM private key of HMIS_TLS_CERT_FILE.", str(func(c *Config) *string { return &c.TLSKeyFile })},
 	{"HMIS_TRUSTED_PROXIES", "", "Comma-separated addresses or CIDRs of the reverse proxies in front of HMIS (e.g. `10.0.0.0/8,192.168.1.7`). A request from one of them has its client address taken from X-Forwarded-For, read from the right: the first entry that is not a trusted proxy. Empty: the header is ignored and the connection's peer is the client.", prefixes(func(c *Config) *[]netip.Prefix { return &c.TrustedProxies })},
 	{"HMIS_TIMEZONE", "UTC", "The hospital's IANA time zone (e.g. Africa/Nairobi): working hours and \"today\" are local to it; the API itself speaks UTC.", str(func(c *Config) *string { return &c.TimeZone })},
+	{"HMIS_INVOICE_TAX_BASIS_POINTS", "0", "Tax on what the patient owes on each new invoice, in hundredths of a percent (1600 is 16 %); 0: none. Payers are billed their share untaxed.", integer(func(c *Config) *int { return &c.InvoiceTaxBasisPoints })},
+	{"HMIS_DRUG_MARKUP_PERCENT", "25", "What a drug with no price of its own on the price list is charged above its cost, in percent.", integer(func(c *Config) *int { return &c.DrugMarkupPercent })},
 	{"HMIS_HOSPITAL_NAME", "HMIS Hospital", "The name printed at the head of reports.", str(func(c *Config) *string { return &c.HospitalName })},
 	{"HMIS_PAYMENT_PROVIDER", "", "The payment provider the patient app pays invoices through (`payMyInvoice`): `simulated` (moves no money; for demos and staging) or empty: `simulated` in demo mode, none otherwise (patients then pay at the cashier).", oneOf([]string{"", "simulated"}, func(c *Config) *string { return &c.PaymentProvider })},
 	{"HMIS_PAYMENT_CALLBACK_SECRETS", "", "The secret each payment provider signs its callbacks (`POST /payments/callback/{provider}`) with: `provider:secret` pairs separated by commas, each secret at least 32 bytes (`simulated:$(openssl rand -hex 32)`). A provider without one can confirm no payment. Required for the configured provider outside demo mode; demo mode makes a random one for the simulated provider.", str(func(c *Config) *string { return &c.PaymentCallbackSecrets })},
@@ -167,6 +171,10 @@ func (c Config) check() error {
 		return fmt.Errorf("HMIS_REQUEST_TIMEOUT must be positive")
 	case !validZone(c.TimeZone):
 		return fmt.Errorf("HMIS_TIMEZONE %q is not an IANA time zone", c.TimeZone)
+	case c.InvoiceTaxBasisPoints < 0 || c.InvoiceTaxBasisPoints > 10000:
+		return fmt.Errorf("HMIS_INVOICE_TAX_BASIS_POINTS must be from 0 to 10000")
+	case c.DrugMarkupPercent < 0 || c.DrugMarkupPercent > 1000:
+		return fmt.Errorf("HMIS_DRUG_MARKUP_PERCENT must be from 0 to 1000")
 	case c.WSSessionCheck <= 0:
 		return fmt.Errorf("HMIS_WS_SESSION_CHECK must be positive")
 	case c.BreakGlassTTL <= 0:

@@ -84,7 +84,7 @@ func amount(c *input.Checker, field string, v int64) {
 	if v < 0 {
 		c.Fail(apperr.BadInput(field, "must not be negative"))
 	} else if v > MaxAmount {
-		c.Fail(apperr.BadInput(field, "must be at most %d minor units", MaxAmount))
+		c.Fail(apperr.BadInput(field, "must be at most %s", input.FormatMoney(MaxAmount)))
 	}
 }
 

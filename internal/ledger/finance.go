@@ -95,6 +95,12 @@ func (s *Service) PostManual(ctx context.Context, in PostJournalEntryInput) (*en
 	if in.EntryDate.IsZero() {
 		return nil, apperr.BadInput("input.entryDate", "is required")
 	}
+	// A date decades away is a typing error, not an entry: the books keep
+	// the years a hospital must keep and a month ahead for accruals.
+	today := input.Today(s.now(), s.loc)
+	if d := input.Date(in.EntryDate); d.Before(today.AddDate(-10, 0, 0)) || d.After(today.AddDate(0, 0, 31)) {
+		return nil, apperr.BadInput("input.entryDate", "must be within the last ten years and at most 31 days ahead")
+	}
 	for i, l := range in.Lines {
 		if l == nil {
 			return nil, apperr.BadInput("input.lines", "line %d is null", i)

@@ -616,3 +616,34 @@ func TestCloseWaitsForAPostingUnderWay(t *testing.T) {
 		t.Fatalf("November holds %d, want the 40 posted before the close", tb.TotalDebit)
 	}
 }
+
+// A finance officer's retry posts once; the same key for a different
+// entry, or a date decades away, is refused by name and posts nothing.
+func TestManualEntryKeyAndDateAreChecked(t *testing.T) {
+	f := setup(t)
+	entry := func(date time.Time, amount int64) PostJournalEntryInput {
+		return PostJournalEntryInput{EntryDate: date, Memo: "float", IdempotencyKey: "fo-1",
+			Lines: []*JournalLineInput{{AccountID: f.acct[Cash].ID, Debit: ptr(amount)}, {AccountID: f.acct[OpeningEquity].ID, Credit: ptr(amount)}}}
+	}
+	first, err := f.svc.PostManual(f.ctx, entry(day(12, 2), 5000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := f.svc.PostManual(f.ctx, entry(day(12, 2), 5000))
+	if err != nil || again.ID != first.ID {
+		t.Fatalf("a retry: %v, %v", again, err)
+	}
+	if _, err := f.svc.PostManual(f.ctx, entry(day(12, 2), 6000)); !isBadInput(err, "input.idempotencyKey") {
+		t.Fatalf("the key for another amount: %v", err)
+	}
+	for _, d := range []time.Time{time.Date(1900, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC)} {
+		in := entry(d, 5000)
+		in.IdempotencyKey = "fo-" + d.Format("2006")
+		if _, err := f.svc.PostManual(f.ctx, in); !isBadInput(err, "input.entryDate") {
+			t.Fatalf("dated %s: %v", d.Format(time.DateOnly), err)
+		}
+	}
+	if n := entries(t, f); n != 1 {
+		t.Fatalf("%d entries, want 1", n)
+	}
+}

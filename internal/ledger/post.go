@@ -3,6 +3,7 @@ package ledger
 import (
 	"context"
 	"fmt"
+	"sort"
 	"time"
 
 	"github.com/hmis-dev/hmis/ent"
@@ -120,9 +121,27 @@ func validate(prefix string, e *Entry) error {
 		credits += l.Credit
 	}
 	if debits != credits {
-		return apperr.BadInput(prefix+"lines", "the debits (%d) and the credits (%d) do not balance; amounts in minor units", debits, credits)
+		return apperr.BadInput(prefix+"lines", "the debits (%s) and the credits (%s) do not balance", input.FormatMoney(debits), input.FormatMoney(credits))
 	}
 	return nil
+}
+
+// sameEntry tells whether an entry posted under a source is the one a
+// retry describes: its date and each line's account and amounts. A line
+// named by code has no ID to compare; billing's sources are its own rows'
+// IDs and never meet a second, different entry.
+func sameEntry(prev *ent.JournalEntry, date time.Time, e Entry) bool {
+	if !input.Date(prev.EntryDate).Equal(date) || len(prev.Edges.Lines) != len(e.Lines) {
+		return false
+	}
+	lines := append([]*ent.JournalLine(nil), prev.Edges.Lines...)
+	sort.Slice(lines, func(i, j int) bool { return lines[i].Position < lines[j].Position })
+	for i, l := range e.Lines {
+		if l.AccountID != lines[i].AccountID || l.Debit != lines[i].Debit || l.Credit != lines[i].Credit {
+			return false
+		}
+	}
+	return true
 }
 
 // Post records e in tx, the caller's transaction, and returns the entry. If
@@ -155,6 +174,9 @@ func (s *Service) post(ctx context.Context, tx *ent.Tx, prefix string, e Entry) 
 	if prev, err := tx.JournalEntry.Query().
 		Where(journalentry.SourceType(e.Source.Type), journalentry.SourceID(e.Source.ID)).
 		WithLines().Only(ctx); err == nil {
+		if e.Source.Type == "MANUAL" && !sameEntry(prev, date, e) {
+			return nil, apperr.BadInput(prefix+"idempotencyKey", "was used for another entry")
+		}
 		return prev, nil
 	} else if !ent.IsNotFound(err) {
 		return nil, err

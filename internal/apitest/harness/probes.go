@@ -244,11 +244,11 @@ var ChargesProbes = map[string]string{
 	"Mutation.voidInvoice":            `mutation { voidInvoice(id: "bad", reason: "x") { __typename } }`,
 	"Query.payments":                  `{ payments(first: 1) { totalCount } }`,
 	"Mutation.recordPayment":          `mutation { recordPayment(input: {patientId: "bad", method: CASH, amount: "1.00", idempotencyKey: "x"}) { __typename } }`,
-	"Query.refunds":                   `{ refunds(first: 1) { totalCount } }`,
-	"Query.patientCredit":             `{ patientCredit(patientId: "bad") }`,
 	"Mutation.applyCredit":            `mutation { applyCredit(input: {invoiceId: "bad", amount: "1.00", idempotencyKey: "x"}) { __typename } }`,
 	"Mutation.refundPayment":          `mutation { refundPayment(input: {patientId: "bad", method: CASH, amount: "1.00", reason: "x", idempotencyKey: "x"}) { __typename } }`,
 	"Mutation.adjustInvoice":          `mutation { adjustInvoice(input: {invoiceId: "bad", kind: BAD_DEBT, amount: "1.00", reason: "x"}) { __typename } }`,
+	"Query.refunds":                   `{ refunds(first: 1) { totalCount } }`,
+	"Query.patientCredit":             `{ patientCredit(patientId: "bad") }`,
 }
 
 // ProbeSets are every domain's probes, by domain.

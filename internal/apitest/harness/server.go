@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/hmis-dev/hmis/internal/app"
+	"github.com/hmis-dev/hmis/internal/auth"
 	"github.com/hmis-dev/hmis/internal/config"
 	"github.com/hmis-dev/hmis/internal/testenv"
 )
@@ -32,6 +33,10 @@ type Server struct {
 	tokens  map[string]string
 	secrets map[string]string // TOTP secrets EnrolToSignIn set up, by lower-case username
 	stop    func()
+	// ctx ends when the server stops; background holds what runs beside
+	// the handler until then.
+	ctx        context.Context
+	background sync.WaitGroup
 }
 
 // Backing is the database and Redis a group of servers share: two servers
@@ -123,15 +128,28 @@ func NewServerLogging(t testing.TB, b Backing, logTo io.Writer, tweak ...func(*c
 	relayDone := make(chan struct{})
 	go func() { a.RunRelay(ctx); close(relayDone) }()
 	hs := httptest.NewServer(a.Handler)
-	stop := sync.OnceFunc(func() {
+	srv := &Server{T: t, App: a, HTTP: hs, tokens: map[string]string{}, secrets: map[string]string{}, ctx: ctx}
+	srv.stop = sync.OnceFunc(func() {
 		hs.CloseClientConnections()
 		hs.Close()
 		cancel()
 		<-relayDone
+		srv.background.Wait()
 		a.Close()
 	})
-	t.Cleanup(stop)
-	return &Server{T: t, App: a, HTTP: hs, tokens: map[string]string{}, secrets: map[string]string{}, stop: stop}
+	t.Cleanup(srv.stop)
+	return srv
+}
+
+// CaptureCharges runs billing's capture of charges from the broker, as
+// Serve does, until the server stops. Only the tests of billing want it:
+// the others would pay for four more broker readers per server.
+func (s *Server) CaptureCharges() {
+	s.background.Add(1)
+	go func() {
+		defer s.background.Done()
+		s.App.Charges.Consume(auth.SystemContext(s.ctx), s.App.Broker, s.App.Log)
+	}()
 }
 
 // Stop shuts the server down before the test ends, as a restart does; a
