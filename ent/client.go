@@ -70,6 +70,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/payer"
 	"github.com/hmis-dev/hmis/ent/payment"
 	"github.com/hmis-dev/hmis/ent/paymentallocation"
+	"github.com/hmis-dev/hmis/ent/paymentcheckout"
 	"github.com/hmis-dev/hmis/ent/planversion"
 	"github.com/hmis-dev/hmis/ent/preauthorization"
 	"github.com/hmis-dev/hmis/ent/problem"
@@ -205,6 +206,8 @@ type Client struct {
 	Payment *PaymentClient
 	// PaymentAllocation is the client for interacting with the PaymentAllocation builders.
 	PaymentAllocation *PaymentAllocationClient
+	// PaymentCheckout is the client for interacting with the PaymentCheckout builders.
+	PaymentCheckout *PaymentCheckoutClient
 	// PlanVersion is the client for interacting with the PlanVersion builders.
 	PlanVersion *PlanVersionClient
 	// PreAuthorization is the client for interacting with the PreAuthorization builders.
@@ -303,6 +306,7 @@ func (c *Client) init() {
 	c.Payer = NewPayerClient(c.config)
 	c.Payment = NewPaymentClient(c.config)
 	c.PaymentAllocation = NewPaymentAllocationClient(c.config)
+	c.PaymentCheckout = NewPaymentCheckoutClient(c.config)
 	c.PlanVersion = NewPlanVersionClient(c.config)
 	c.PreAuthorization = NewPreAuthorizationClient(c.config)
 	c.Problem = NewProblemClient(c.config)
@@ -466,6 +470,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		Payer:                NewPayerClient(cfg),
 		Payment:              NewPaymentClient(cfg),
 		PaymentAllocation:    NewPaymentAllocationClient(cfg),
+		PaymentCheckout:      NewPaymentCheckoutClient(cfg),
 		PlanVersion:          NewPlanVersionClient(cfg),
 		PreAuthorization:     NewPreAuthorizationClient(cfg),
 		Problem:              NewProblemClient(cfg),
@@ -556,6 +561,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		Payer:                NewPayerClient(cfg),
 		Payment:              NewPaymentClient(cfg),
 		PaymentAllocation:    NewPaymentAllocationClient(cfg),
+		PaymentCheckout:      NewPaymentCheckoutClient(cfg),
 		PlanVersion:          NewPlanVersionClient(cfg),
 		PreAuthorization:     NewPreAuthorizationClient(cfg),
 		Problem:              NewProblemClient(cfg),
@@ -612,10 +618,10 @@ func (c *Client) Use(hooks ...Hook) {
 		c.LabPanel, c.LabReferenceRange, c.LabResult, c.LabSpecimen, c.LabTest,
 		c.LedgerAccount, c.MedicationOrder, c.MfaChallenge, c.MfaRecoveryCode,
 		c.Observation, c.OutboxEvent, c.Patient, c.PatientContact, c.PatientIdentifier,
-		c.Payer, c.Payment, c.PaymentAllocation, c.PlanVersion, c.PreAuthorization,
-		c.Problem, c.ProviderAvailability, c.ProviderTimeOff, c.Referral, c.Refund,
-		c.Room, c.Session, c.Staff, c.StockBatch, c.StockLocation, c.StockMovement,
-		c.Tariff, c.User, c.Ward,
+		c.Payer, c.Payment, c.PaymentAllocation, c.PaymentCheckout, c.PlanVersion,
+		c.PreAuthorization, c.Problem, c.ProviderAvailability, c.ProviderTimeOff,
+		c.Referral, c.Refund, c.Room, c.Session, c.Staff, c.StockBatch,
+		c.StockLocation, c.StockMovement, c.Tariff, c.User, c.Ward,
 	} {
 		n.Use(hooks...)
 	}
@@ -636,10 +642,10 @@ func (c *Client) Intercept(interceptors ...Interceptor) {
 		c.LabPanel, c.LabReferenceRange, c.LabResult, c.LabSpecimen, c.LabTest,
 		c.LedgerAccount, c.MedicationOrder, c.MfaChallenge, c.MfaRecoveryCode,
 		c.Observation, c.OutboxEvent, c.Patient, c.PatientContact, c.PatientIdentifier,
-		c.Payer, c.Payment, c.PaymentAllocation, c.PlanVersion, c.PreAuthorization,
-		c.Problem, c.ProviderAvailability, c.ProviderTimeOff, c.Referral, c.Refund,
-		c.Room, c.Session, c.Staff, c.StockBatch, c.StockLocation, c.StockMovement,
-		c.Tariff, c.User, c.Ward,
+		c.Payer, c.Payment, c.PaymentAllocation, c.PaymentCheckout, c.PlanVersion,
+		c.PreAuthorization, c.Problem, c.ProviderAvailability, c.ProviderTimeOff,
+		c.Referral, c.Refund, c.Room, c.Session, c.Staff, c.StockBatch,
+		c.StockLocation, c.StockMovement, c.Tariff, c.User, c.Ward,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -758,6 +764,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.Payment.mutate(ctx, m)
 	case *PaymentAllocationMutation:
 		return c.PaymentAllocation.mutate(ctx, m)
+	case *PaymentCheckoutMutation:
+		return c.PaymentCheckout.mutate(ctx, m)
 	case *PlanVersionMutation:
 		return c.PlanVersion.mutate(ctx, m)
 	case *PreAuthorizationMutation:
@@ -10092,6 +10100,22 @@ func (c *PatientClient) QueryRefunds(_m *Patient) *RefundQuery {
 	return query
 }
 
+// QueryPaymentCheckouts queries the payment_checkouts edge of a Patient.
+func (c *PatientClient) QueryPaymentCheckouts(_m *Patient) *PaymentCheckoutQuery {
+	query := (&PaymentCheckoutClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(patient.Table, patient.FieldID, id),
+			sqlgraph.To(paymentcheckout.Table, paymentcheckout.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, patient.PaymentCheckoutsTable, patient.PaymentCheckoutsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
 // QueryInvoiceAdjustments queries the invoice_adjustments edge of a Patient.
 func (c *PatientClient) QueryInvoiceAdjustments(_m *Patient) *InvoiceAdjustmentQuery {
 	query := (&InvoiceAdjustmentClient{config: c.config}).Query()
@@ -10971,6 +10995,155 @@ func (c *PaymentAllocationClient) mutate(ctx context.Context, m *PaymentAllocati
 		return (&PaymentAllocationDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown PaymentAllocation mutation op: %q", m.Op())
+	}
+}
+
+// PaymentCheckoutClient is a client for the PaymentCheckout schema.
+type PaymentCheckoutClient struct {
+	config
+}
+
+// NewPaymentCheckoutClient returns a client for the PaymentCheckout from the given config.
+func NewPaymentCheckoutClient(c config) *PaymentCheckoutClient {
+	return &PaymentCheckoutClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `paymentcheckout.Hooks(f(g(h())))`.
+func (c *PaymentCheckoutClient) Use(hooks ...Hook) {
+	c.hooks.PaymentCheckout = append(c.hooks.PaymentCheckout, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `paymentcheckout.Intercept(f(g(h())))`.
+func (c *PaymentCheckoutClient) Intercept(interceptors ...Interceptor) {
+	c.inters.PaymentCheckout = append(c.inters.PaymentCheckout, interceptors...)
+}
+
+// Create returns a builder for creating a PaymentCheckout entity.
+func (c *PaymentCheckoutClient) Create() *PaymentCheckoutCreate {
+	mutation := newPaymentCheckoutMutation(c.config, OpCreate)
+	return &PaymentCheckoutCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of PaymentCheckout entities.
+func (c *PaymentCheckoutClient) CreateBulk(builders ...*PaymentCheckoutCreate) *PaymentCheckoutCreateBulk {
+	return &PaymentCheckoutCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *PaymentCheckoutClient) MapCreateBulk(slice any, setFunc func(*PaymentCheckoutCreate, int)) *PaymentCheckoutCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &PaymentCheckoutCreateBulk{err: fmt.Errorf("calling to PaymentCheckoutClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*PaymentCheckoutCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &PaymentCheckoutCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for PaymentCheckout.
+func (c *PaymentCheckoutClient) Update() *PaymentCheckoutUpdate {
+	mutation := newPaymentCheckoutMutation(c.config, OpUpdate)
+	return &PaymentCheckoutUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *PaymentCheckoutClient) UpdateOne(_m *PaymentCheckout) *PaymentCheckoutUpdateOne {
+	mutation := newPaymentCheckoutMutation(c.config, OpUpdateOne, withPaymentCheckout(_m))
+	return &PaymentCheckoutUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *PaymentCheckoutClient) UpdateOneID(id string) *PaymentCheckoutUpdateOne {
+	mutation := newPaymentCheckoutMutation(c.config, OpUpdateOne, withPaymentCheckoutID(id))
+	return &PaymentCheckoutUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for PaymentCheckout.
+func (c *PaymentCheckoutClient) Delete() *PaymentCheckoutDelete {
+	mutation := newPaymentCheckoutMutation(c.config, OpDelete)
+	return &PaymentCheckoutDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *PaymentCheckoutClient) DeleteOne(_m *PaymentCheckout) *PaymentCheckoutDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *PaymentCheckoutClient) DeleteOneID(id string) *PaymentCheckoutDeleteOne {
+	builder := c.Delete().Where(paymentcheckout.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &PaymentCheckoutDeleteOne{builder}
+}
+
+// Query returns a query builder for PaymentCheckout.
+func (c *PaymentCheckoutClient) Query() *PaymentCheckoutQuery {
+	return &PaymentCheckoutQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypePaymentCheckout},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a PaymentCheckout entity by its id.
+func (c *PaymentCheckoutClient) Get(ctx context.Context, id string) (*PaymentCheckout, error) {
+	return c.Query().Where(paymentcheckout.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *PaymentCheckoutClient) GetX(ctx context.Context, id string) *PaymentCheckout {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryPatient queries the patient edge of a PaymentCheckout.
+func (c *PaymentCheckoutClient) QueryPatient(_m *PaymentCheckout) *PatientQuery {
+	query := (&PatientClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(paymentcheckout.Table, paymentcheckout.FieldID, id),
+			sqlgraph.To(patient.Table, patient.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, paymentcheckout.PatientTable, paymentcheckout.PatientColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *PaymentCheckoutClient) Hooks() []Hook {
+	return c.hooks.PaymentCheckout
+}
+
+// Interceptors returns the client interceptors.
+func (c *PaymentCheckoutClient) Interceptors() []Interceptor {
+	return c.inters.PaymentCheckout
+}
+
+func (c *PaymentCheckoutClient) mutate(ctx context.Context, m *PaymentCheckoutMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&PaymentCheckoutCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&PaymentCheckoutUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&PaymentCheckoutUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&PaymentCheckoutDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown PaymentCheckout mutation op: %q", m.Op())
 	}
 }
 
@@ -13770,10 +13943,10 @@ type (
 		JournalEntry, JournalLine, LabOrder, LabOrderItem, LabPanel, LabReferenceRange,
 		LabResult, LabSpecimen, LabTest, LedgerAccount, MedicationOrder, MfaChallenge,
 		MfaRecoveryCode, Observation, OutboxEvent, Patient, PatientContact,
-		PatientIdentifier, Payer, Payment, PaymentAllocation, PlanVersion,
-		PreAuthorization, Problem, ProviderAvailability, ProviderTimeOff, Referral,
-		Refund, Room, Session, Staff, StockBatch, StockLocation, StockMovement, Tariff,
-		User, Ward []ent.Hook
+		PatientIdentifier, Payer, Payment, PaymentAllocation, PaymentCheckout,
+		PlanVersion, PreAuthorization, Problem, ProviderAvailability, ProviderTimeOff,
+		Referral, Refund, Room, Session, Staff, StockBatch, StockLocation,
+		StockMovement, Tariff, User, Ward []ent.Hook
 	}
 	inters struct {
 		APIKey, AccountingPeriod, Admission, AllergenClass, Allergy, Appointment,
@@ -13785,10 +13958,10 @@ type (
 		JournalEntry, JournalLine, LabOrder, LabOrderItem, LabPanel, LabReferenceRange,
 		LabResult, LabSpecimen, LabTest, LedgerAccount, MedicationOrder, MfaChallenge,
 		MfaRecoveryCode, Observation, OutboxEvent, Patient, PatientContact,
-		PatientIdentifier, Payer, Payment, PaymentAllocation, PlanVersion,
-		PreAuthorization, Problem, ProviderAvailability, ProviderTimeOff, Referral,
-		Refund, Room, Session, Staff, StockBatch, StockLocation, StockMovement, Tariff,
-		User, Ward []ent.Interceptor
+		PatientIdentifier, Payer, Payment, PaymentAllocation, PaymentCheckout,
+		PlanVersion, PreAuthorization, Problem, ProviderAvailability, ProviderTimeOff,
+		Referral, Refund, Room, Session, Staff, StockBatch, StockLocation,
+		StockMovement, Tariff, User, Ward []ent.Interceptor
 	}
 )
 

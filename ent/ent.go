@@ -67,6 +67,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/payer"
 	"github.com/hmis-dev/hmis/ent/payment"
 	"github.com/hmis-dev/hmis/ent/paymentallocation"
+	"github.com/hmis-dev/hmis/ent/paymentcheckout"
 	"github.com/hmis-dev/hmis/ent/planversion"
 	"github.com/hmis-dev/hmis/ent/preauthorization"
 	"github.com/hmis-dev/hmis/ent/problem"
@@ -198,6 +199,7 @@ func checkColumn(t, c string) error {
 			payer.Table:                payer.ValidColumn,
 			payment.Table:              payment.ValidColumn,
 			paymentallocation.Table:    paymentallocation.ValidColumn,
+			paymentcheckout.Table:      paymentcheckout.ValidColumn,
 			planversion.Table:          planversion.ValidColumn,
 			preauthorization.Table:     preauthorization.ValidColumn,
 			problem.Table:              problem.ValidColumn,

@@ -60,6 +60,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/payer"
 	"github.com/hmis-dev/hmis/ent/payment"
 	"github.com/hmis-dev/hmis/ent/paymentallocation"
+	"github.com/hmis-dev/hmis/ent/paymentcheckout"
 	"github.com/hmis-dev/hmis/ent/planversion"
 	"github.com/hmis-dev/hmis/ent/preauthorization"
 	"github.com/hmis-dev/hmis/ent/problem"
@@ -136,6 +137,7 @@ var tableByPrefix = map[string]string{
 	"pyr": payer.Table,
 	"pmt": payment.Table,
 	"pal": paymentallocation.Table,
+	"pck": paymentcheckout.Table,
 	"ipv": planversion.Table,
 	"pau": preauthorization.Table,
 	"prb": problem.Table,
@@ -211,6 +213,7 @@ var PrefixByType = map[string]string{
 	"Payer":                "pyr",
 	"Payment":              "pmt",
 	"PaymentAllocation":    "pal",
+	"PaymentCheckout":      "pck",
 	"PlanVersion":          "ipv",
 	"PreAuthorization":     "pau",
 	"Problem":              "prb",

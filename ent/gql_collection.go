@@ -60,6 +60,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/payer"
 	"github.com/hmis-dev/hmis/ent/payment"
 	"github.com/hmis-dev/hmis/ent/paymentallocation"
+	"github.com/hmis-dev/hmis/ent/paymentcheckout"
 	"github.com/hmis-dev/hmis/ent/planversion"
 	"github.com/hmis-dev/hmis/ent/preauthorization"
 	"github.com/hmis-dev/hmis/ent/problem"
@@ -10196,6 +10197,180 @@ func newPaymentAllocationPaginateArgs(rv map[string]any) *paymentallocationPagin
 	}
 	if v, ok := rv[whereField].(*PaymentAllocationWhereInput); ok {
 		args.opts = append(args.opts, WithPaymentAllocationFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *PaymentCheckoutQuery) CollectFields(ctx context.Context, satisfies ...string) (*PaymentCheckoutQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *PaymentCheckoutQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(paymentcheckout.Columns))
+		selectedFields = []string{paymentcheckout.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "patient":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&PatientClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, patientImplementors)...); err != nil {
+				return err
+			}
+			_q.withPatient = query
+			if _, ok := fieldSeen[paymentcheckout.FieldPatientID]; !ok {
+				selectedFields = append(selectedFields, paymentcheckout.FieldPatientID)
+				fieldSeen[paymentcheckout.FieldPatientID] = struct{}{}
+			}
+		case "createdAt":
+			if _, ok := fieldSeen[paymentcheckout.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, paymentcheckout.FieldCreatedAt)
+				fieldSeen[paymentcheckout.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[paymentcheckout.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, paymentcheckout.FieldUpdatedAt)
+				fieldSeen[paymentcheckout.FieldUpdatedAt] = struct{}{}
+			}
+		case "patientID":
+			if _, ok := fieldSeen[paymentcheckout.FieldPatientID]; !ok {
+				selectedFields = append(selectedFields, paymentcheckout.FieldPatientID)
+				fieldSeen[paymentcheckout.FieldPatientID] = struct{}{}
+			}
+		case "invoiceID":
+			if _, ok := fieldSeen[paymentcheckout.FieldInvoiceID]; !ok {
+				selectedFields = append(selectedFields, paymentcheckout.FieldInvoiceID)
+				fieldSeen[paymentcheckout.FieldInvoiceID] = struct{}{}
+			}
+		case "amount":
+			if _, ok := fieldSeen[paymentcheckout.FieldAmount]; !ok {
+				selectedFields = append(selectedFields, paymentcheckout.FieldAmount)
+				fieldSeen[paymentcheckout.FieldAmount] = struct{}{}
+			}
+		case "method":
+			if _, ok := fieldSeen[paymentcheckout.FieldMethod]; !ok {
+				selectedFields = append(selectedFields, paymentcheckout.FieldMethod)
+				fieldSeen[paymentcheckout.FieldMethod] = struct{}{}
+			}
+		case "provider":
+			if _, ok := fieldSeen[paymentcheckout.FieldProvider]; !ok {
+				selectedFields = append(selectedFields, paymentcheckout.FieldProvider)
+				fieldSeen[paymentcheckout.FieldProvider] = struct{}{}
+			}
+		case "status":
+			if _, ok := fieldSeen[paymentcheckout.FieldStatus]; !ok {
+				selectedFields = append(selectedFields, paymentcheckout.FieldStatus)
+				fieldSeen[paymentcheckout.FieldStatus] = struct{}{}
+			}
+		case "providerSessionID":
+			if _, ok := fieldSeen[paymentcheckout.FieldProviderSessionID]; !ok {
+				selectedFields = append(selectedFields, paymentcheckout.FieldProviderSessionID)
+				fieldSeen[paymentcheckout.FieldProviderSessionID] = struct{}{}
+			}
+		case "redirectURL":
+			if _, ok := fieldSeen[paymentcheckout.FieldRedirectURL]; !ok {
+				selectedFields = append(selectedFields, paymentcheckout.FieldRedirectURL)
+				fieldSeen[paymentcheckout.FieldRedirectURL] = struct{}{}
+			}
+		case "instructions":
+			if _, ok := fieldSeen[paymentcheckout.FieldInstructions]; !ok {
+				selectedFields = append(selectedFields, paymentcheckout.FieldInstructions)
+				fieldSeen[paymentcheckout.FieldInstructions] = struct{}{}
+			}
+		case "providerReference":
+			if _, ok := fieldSeen[paymentcheckout.FieldProviderReference]; !ok {
+				selectedFields = append(selectedFields, paymentcheckout.FieldProviderReference)
+				fieldSeen[paymentcheckout.FieldProviderReference] = struct{}{}
+			}
+		case "paymentID":
+			if _, ok := fieldSeen[paymentcheckout.FieldPaymentID]; !ok {
+				selectedFields = append(selectedFields, paymentcheckout.FieldPaymentID)
+				fieldSeen[paymentcheckout.FieldPaymentID] = struct{}{}
+			}
+		case "completedAt":
+			if _, ok := fieldSeen[paymentcheckout.FieldCompletedAt]; !ok {
+				selectedFields = append(selectedFields, paymentcheckout.FieldCompletedAt)
+				fieldSeen[paymentcheckout.FieldCompletedAt] = struct{}{}
+			}
+		case "startedByID":
+			if _, ok := fieldSeen[paymentcheckout.FieldStartedByID]; !ok {
+				selectedFields = append(selectedFields, paymentcheckout.FieldStartedByID)
+				fieldSeen[paymentcheckout.FieldStartedByID] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type paymentcheckoutPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []PaymentCheckoutPaginateOption
+}
+
+func newPaymentCheckoutPaginateArgs(rv map[string]any) *paymentcheckoutPaginateArgs {
+	args := &paymentcheckoutPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &PaymentCheckoutOrder{Field: &PaymentCheckoutOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithPaymentCheckoutOrder(order))
+			}
+		case *PaymentCheckoutOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithPaymentCheckoutOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*PaymentCheckoutWhereInput); ok {
+		args.opts = append(args.opts, WithPaymentCheckoutFilter(v.Filter))
 	}
 	return args
 }

@@ -1572,6 +1572,14 @@ func (_m *PaymentAllocation) Invoice(ctx context.Context) (*Invoice, error) {
 	return result, err
 }
 
+func (_m *PaymentCheckout) Patient(ctx context.Context) (*Patient, error) {
+	result, err := _m.Edges.PatientOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryPatient().Only(ctx)
+	}
+	return result, err
+}
+
 func (_m *PlanVersion) Plan(ctx context.Context) (*InsurancePlan, error) {
 	result, err := _m.Edges.PlanOrErr()
 	if IsNotLoaded(err) {

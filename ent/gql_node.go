@@ -59,6 +59,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/payer"
 	"github.com/hmis-dev/hmis/ent/payment"
 	"github.com/hmis-dev/hmis/ent/paymentallocation"
+	"github.com/hmis-dev/hmis/ent/paymentcheckout"
 	"github.com/hmis-dev/hmis/ent/planversion"
 	"github.com/hmis-dev/hmis/ent/preauthorization"
 	"github.com/hmis-dev/hmis/ent/problem"
@@ -330,6 +331,11 @@ var paymentallocationImplementors = []string{"PaymentAllocation", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
 func (*PaymentAllocation) IsNode() {}
+
+var paymentcheckoutImplementors = []string{"PaymentCheckout", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*PaymentCheckout) IsNode() {}
 
 var planversionImplementors = []string{"PlanVersion", "Node"}
 
@@ -910,6 +916,15 @@ func (c *Client) noder(ctx context.Context, table string, id string) (Noder, err
 			Where(paymentallocation.ID(id))
 		if fc := graphql.GetFieldContext(ctx); fc != nil {
 			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, paymentallocationImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case paymentcheckout.Table:
+		query := c.PaymentCheckout.Query().
+			Where(paymentcheckout.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, paymentcheckoutImplementors...); err != nil {
 				return nil, err
 			}
 		}
@@ -1910,6 +1925,22 @@ func (c *Client) noders(ctx context.Context, table string, ids []string) ([]Node
 		query := c.PaymentAllocation.Query().
 			Where(paymentallocation.IDIn(ids...))
 		query, err := query.CollectFields(ctx, paymentallocationImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case paymentcheckout.Table:
+		query := c.PaymentCheckout.Query().
+			Where(paymentcheckout.IDIn(ids...))
+		query, err := query.CollectFields(ctx, paymentcheckoutImplementors...)
 		if err != nil {
 			return nil, err
 		}

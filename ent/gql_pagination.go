@@ -64,6 +64,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/payer"
 	"github.com/hmis-dev/hmis/ent/payment"
 	"github.com/hmis-dev/hmis/ent/paymentallocation"
+	"github.com/hmis-dev/hmis/ent/paymentcheckout"
 	"github.com/hmis-dev/hmis/ent/planversion"
 	"github.com/hmis-dev/hmis/ent/preauthorization"
 	"github.com/hmis-dev/hmis/ent/problem"
@@ -16400,6 +16401,320 @@ func (_m *PaymentAllocation) ToEdge(order *PaymentAllocationOrder) *PaymentAlloc
 		order = DefaultPaymentAllocationOrder
 	}
 	return &PaymentAllocationEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// PaymentCheckoutEdge is the edge representation of PaymentCheckout.
+type PaymentCheckoutEdge struct {
+	Node   *PaymentCheckout `json:"node"`
+	Cursor Cursor           `json:"cursor"`
+}
+
+// PaymentCheckoutConnection is the connection containing edges to PaymentCheckout.
+type PaymentCheckoutConnection struct {
+	Edges      []*PaymentCheckoutEdge `json:"edges"`
+	PageInfo   PageInfo               `json:"pageInfo"`
+	TotalCount int                    `json:"totalCount"`
+}
+
+func (c *PaymentCheckoutConnection) build(nodes []*PaymentCheckout, pager *paymentcheckoutPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *PaymentCheckout
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *PaymentCheckout {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *PaymentCheckout {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*PaymentCheckoutEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &PaymentCheckoutEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// PaymentCheckoutPaginateOption enables pagination customization.
+type PaymentCheckoutPaginateOption func(*paymentcheckoutPager) error
+
+// WithPaymentCheckoutOrder configures pagination ordering.
+func WithPaymentCheckoutOrder(order *PaymentCheckoutOrder) PaymentCheckoutPaginateOption {
+	if order == nil {
+		order = DefaultPaymentCheckoutOrder
+	}
+	o := *order
+	return func(pager *paymentcheckoutPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultPaymentCheckoutOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithPaymentCheckoutFilter configures pagination filter.
+func WithPaymentCheckoutFilter(filter func(*PaymentCheckoutQuery) (*PaymentCheckoutQuery, error)) PaymentCheckoutPaginateOption {
+	return func(pager *paymentcheckoutPager) error {
+		if filter == nil {
+			return errors.New("PaymentCheckoutQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type paymentcheckoutPager struct {
+	reverse bool
+	order   *PaymentCheckoutOrder
+	filter  func(*PaymentCheckoutQuery) (*PaymentCheckoutQuery, error)
+}
+
+func newPaymentCheckoutPager(opts []PaymentCheckoutPaginateOption, reverse bool) (*paymentcheckoutPager, error) {
+	pager := &paymentcheckoutPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultPaymentCheckoutOrder
+	}
+	return pager, nil
+}
+
+func (p *paymentcheckoutPager) applyFilter(query *PaymentCheckoutQuery) (*PaymentCheckoutQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *paymentcheckoutPager) toCursor(_m *PaymentCheckout) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *paymentcheckoutPager) applyCursors(query *PaymentCheckoutQuery, after, before *Cursor) (*PaymentCheckoutQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultPaymentCheckoutOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *paymentcheckoutPager) applyOrder(query *PaymentCheckoutQuery) *PaymentCheckoutQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultPaymentCheckoutOrder.Field {
+		query = query.Order(DefaultPaymentCheckoutOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *paymentcheckoutPager) orderExpr(query *PaymentCheckoutQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultPaymentCheckoutOrder.Field {
+			b.Comma().Ident(DefaultPaymentCheckoutOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to PaymentCheckout.
+func (_m *PaymentCheckoutQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...PaymentCheckoutPaginateOption,
+) (*PaymentCheckoutConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newPaymentCheckoutPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &PaymentCheckoutConnection{Edges: []*PaymentCheckoutEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// PaymentCheckoutOrderFieldCreatedAt orders PaymentCheckout by created_at.
+	PaymentCheckoutOrderFieldCreatedAt = &PaymentCheckoutOrderField{
+		Value: func(_m *PaymentCheckout) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: paymentcheckout.FieldCreatedAt,
+		toTerm: paymentcheckout.ByCreatedAt,
+		toCursor: func(_m *PaymentCheckout) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// PaymentCheckoutOrderFieldUpdatedAt orders PaymentCheckout by updated_at.
+	PaymentCheckoutOrderFieldUpdatedAt = &PaymentCheckoutOrderField{
+		Value: func(_m *PaymentCheckout) (ent.Value, error) {
+			return _m.UpdatedAt, nil
+		},
+		column: paymentcheckout.FieldUpdatedAt,
+		toTerm: paymentcheckout.ByUpdatedAt,
+		toCursor: func(_m *PaymentCheckout) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.UpdatedAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f PaymentCheckoutOrderField) String() string {
+	var str string
+	switch f.column {
+	case PaymentCheckoutOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case PaymentCheckoutOrderFieldUpdatedAt.column:
+		str = "UPDATED_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f PaymentCheckoutOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *PaymentCheckoutOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("PaymentCheckoutOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *PaymentCheckoutOrderFieldCreatedAt
+	case "UPDATED_AT":
+		*f = *PaymentCheckoutOrderFieldUpdatedAt
+	default:
+		return fmt.Errorf("%s is not a valid PaymentCheckoutOrderField", str)
+	}
+	return nil
+}
+
+// PaymentCheckoutOrderField defines the ordering field of PaymentCheckout.
+type PaymentCheckoutOrderField struct {
+	// Value extracts the ordering value from the given PaymentCheckout.
+	Value    func(*PaymentCheckout) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) paymentcheckout.OrderOption
+	toCursor func(*PaymentCheckout) Cursor
+}
+
+// PaymentCheckoutOrder defines the ordering of PaymentCheckout.
+type PaymentCheckoutOrder struct {
+	Direction OrderDirection             `json:"direction"`
+	Field     *PaymentCheckoutOrderField `json:"field"`
+}
+
+// DefaultPaymentCheckoutOrder is the default ordering of PaymentCheckout.
+var DefaultPaymentCheckoutOrder = &PaymentCheckoutOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &PaymentCheckoutOrderField{
+		Value: func(_m *PaymentCheckout) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: paymentcheckout.FieldID,
+		toTerm: paymentcheckout.ByID,
+		toCursor: func(_m *PaymentCheckout) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts PaymentCheckout into PaymentCheckoutEdge.
+func (_m *PaymentCheckout) ToEdge(order *PaymentCheckoutOrder) *PaymentCheckoutEdge {
+	if order == nil {
+		order = DefaultPaymentCheckoutOrder
+	}
+	return &PaymentCheckoutEdge{
 		Node:   _m,
 		Cursor: order.Field.toCursor(_m),
 	}

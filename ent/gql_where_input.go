@@ -57,6 +57,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/payer"
 	"github.com/hmis-dev/hmis/ent/payment"
 	"github.com/hmis-dev/hmis/ent/paymentallocation"
+	"github.com/hmis-dev/hmis/ent/paymentcheckout"
 	"github.com/hmis-dev/hmis/ent/planversion"
 	"github.com/hmis-dev/hmis/ent/preauthorization"
 	"github.com/hmis-dev/hmis/ent/predicate"
@@ -31380,6 +31381,804 @@ func (i *PaymentAllocationWhereInput) P() (predicate.PaymentAllocation, error) {
 		return predicates[0], nil
 	default:
 		return paymentallocation.And(predicates...), nil
+	}
+}
+
+// PaymentCheckoutWhereInput represents a where input for filtering PaymentCheckout queries.
+type PaymentCheckoutWhereInput struct {
+	Predicates []predicate.PaymentCheckout  `json:"-"`
+	Not        *PaymentCheckoutWhereInput   `json:"not,omitempty"`
+	Or         []*PaymentCheckoutWhereInput `json:"or,omitempty"`
+	And        []*PaymentCheckoutWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "updated_at" field predicates.
+	UpdatedAt      *time.Time  `json:"updatedAt,omitempty"`
+	UpdatedAtNEQ   *time.Time  `json:"updatedAtNEQ,omitempty"`
+	UpdatedAtIn    []time.Time `json:"updatedAtIn,omitempty"`
+	UpdatedAtNotIn []time.Time `json:"updatedAtNotIn,omitempty"`
+	UpdatedAtGT    *time.Time  `json:"updatedAtGT,omitempty"`
+	UpdatedAtGTE   *time.Time  `json:"updatedAtGTE,omitempty"`
+	UpdatedAtLT    *time.Time  `json:"updatedAtLT,omitempty"`
+	UpdatedAtLTE   *time.Time  `json:"updatedAtLTE,omitempty"`
+
+	// "patient_id" field predicates.
+	PatientID             *string  `json:"patientID,omitempty"`
+	PatientIDNEQ          *string  `json:"patientIDNEQ,omitempty"`
+	PatientIDIn           []string `json:"patientIDIn,omitempty"`
+	PatientIDNotIn        []string `json:"patientIDNotIn,omitempty"`
+	PatientIDGT           *string  `json:"patientIDGT,omitempty"`
+	PatientIDGTE          *string  `json:"patientIDGTE,omitempty"`
+	PatientIDLT           *string  `json:"patientIDLT,omitempty"`
+	PatientIDLTE          *string  `json:"patientIDLTE,omitempty"`
+	PatientIDContains     *string  `json:"patientIDContains,omitempty"`
+	PatientIDHasPrefix    *string  `json:"patientIDHasPrefix,omitempty"`
+	PatientIDHasSuffix    *string  `json:"patientIDHasSuffix,omitempty"`
+	PatientIDEqualFold    *string  `json:"patientIDEqualFold,omitempty"`
+	PatientIDContainsFold *string  `json:"patientIDContainsFold,omitempty"`
+
+	// "invoice_id" field predicates.
+	InvoiceID             *string  `json:"invoiceID,omitempty"`
+	InvoiceIDNEQ          *string  `json:"invoiceIDNEQ,omitempty"`
+	InvoiceIDIn           []string `json:"invoiceIDIn,omitempty"`
+	InvoiceIDNotIn        []string `json:"invoiceIDNotIn,omitempty"`
+	InvoiceIDGT           *string  `json:"invoiceIDGT,omitempty"`
+	InvoiceIDGTE          *string  `json:"invoiceIDGTE,omitempty"`
+	InvoiceIDLT           *string  `json:"invoiceIDLT,omitempty"`
+	InvoiceIDLTE          *string  `json:"invoiceIDLTE,omitempty"`
+	InvoiceIDContains     *string  `json:"invoiceIDContains,omitempty"`
+	InvoiceIDHasPrefix    *string  `json:"invoiceIDHasPrefix,omitempty"`
+	InvoiceIDHasSuffix    *string  `json:"invoiceIDHasSuffix,omitempty"`
+	InvoiceIDEqualFold    *string  `json:"invoiceIDEqualFold,omitempty"`
+	InvoiceIDContainsFold *string  `json:"invoiceIDContainsFold,omitempty"`
+
+	// "amount" field predicates.
+	Amount      *int64  `json:"amount,omitempty"`
+	AmountNEQ   *int64  `json:"amountNEQ,omitempty"`
+	AmountIn    []int64 `json:"amountIn,omitempty"`
+	AmountNotIn []int64 `json:"amountNotIn,omitempty"`
+	AmountGT    *int64  `json:"amountGT,omitempty"`
+	AmountGTE   *int64  `json:"amountGTE,omitempty"`
+	AmountLT    *int64  `json:"amountLT,omitempty"`
+	AmountLTE   *int64  `json:"amountLTE,omitempty"`
+
+	// "method" field predicates.
+	Method      *paymentcheckout.Method  `json:"method,omitempty"`
+	MethodNEQ   *paymentcheckout.Method  `json:"methodNEQ,omitempty"`
+	MethodIn    []paymentcheckout.Method `json:"methodIn,omitempty"`
+	MethodNotIn []paymentcheckout.Method `json:"methodNotIn,omitempty"`
+
+	// "provider" field predicates.
+	Provider             *string  `json:"provider,omitempty"`
+	ProviderNEQ          *string  `json:"providerNEQ,omitempty"`
+	ProviderIn           []string `json:"providerIn,omitempty"`
+	ProviderNotIn        []string `json:"providerNotIn,omitempty"`
+	ProviderGT           *string  `json:"providerGT,omitempty"`
+	ProviderGTE          *string  `json:"providerGTE,omitempty"`
+	ProviderLT           *string  `json:"providerLT,omitempty"`
+	ProviderLTE          *string  `json:"providerLTE,omitempty"`
+	ProviderContains     *string  `json:"providerContains,omitempty"`
+	ProviderHasPrefix    *string  `json:"providerHasPrefix,omitempty"`
+	ProviderHasSuffix    *string  `json:"providerHasSuffix,omitempty"`
+	ProviderEqualFold    *string  `json:"providerEqualFold,omitempty"`
+	ProviderContainsFold *string  `json:"providerContainsFold,omitempty"`
+
+	// "status" field predicates.
+	Status      *paymentcheckout.Status  `json:"status,omitempty"`
+	StatusNEQ   *paymentcheckout.Status  `json:"statusNEQ,omitempty"`
+	StatusIn    []paymentcheckout.Status `json:"statusIn,omitempty"`
+	StatusNotIn []paymentcheckout.Status `json:"statusNotIn,omitempty"`
+
+	// "provider_session_id" field predicates.
+	ProviderSessionID             *string  `json:"providerSessionID,omitempty"`
+	ProviderSessionIDNEQ          *string  `json:"providerSessionIDNEQ,omitempty"`
+	ProviderSessionIDIn           []string `json:"providerSessionIDIn,omitempty"`
+	ProviderSessionIDNotIn        []string `json:"providerSessionIDNotIn,omitempty"`
+	ProviderSessionIDGT           *string  `json:"providerSessionIDGT,omitempty"`
+	ProviderSessionIDGTE          *string  `json:"providerSessionIDGTE,omitempty"`
+	ProviderSessionIDLT           *string  `json:"providerSessionIDLT,omitempty"`
+	ProviderSessionIDLTE          *string  `json:"providerSessionIDLTE,omitempty"`
+	ProviderSessionIDContains     *string  `json:"providerSessionIDContains,omitempty"`
+	ProviderSessionIDHasPrefix    *string  `json:"providerSessionIDHasPrefix,omitempty"`
+	ProviderSessionIDHasSuffix    *string  `json:"providerSessionIDHasSuffix,omitempty"`
+	ProviderSessionIDIsNil        bool     `json:"providerSessionIDIsNil,omitempty"`
+	ProviderSessionIDNotNil       bool     `json:"providerSessionIDNotNil,omitempty"`
+	ProviderSessionIDEqualFold    *string  `json:"providerSessionIDEqualFold,omitempty"`
+	ProviderSessionIDContainsFold *string  `json:"providerSessionIDContainsFold,omitempty"`
+
+	// "redirect_url" field predicates.
+	RedirectURL             *string  `json:"redirectURL,omitempty"`
+	RedirectURLNEQ          *string  `json:"redirectURLNEQ,omitempty"`
+	RedirectURLIn           []string `json:"redirectURLIn,omitempty"`
+	RedirectURLNotIn        []string `json:"redirectURLNotIn,omitempty"`
+	RedirectURLGT           *string  `json:"redirectURLGT,omitempty"`
+	RedirectURLGTE          *string  `json:"redirectURLGTE,omitempty"`
+	RedirectURLLT           *string  `json:"redirectURLLT,omitempty"`
+	RedirectURLLTE          *string  `json:"redirectURLLTE,omitempty"`
+	RedirectURLContains     *string  `json:"redirectURLContains,omitempty"`
+	RedirectURLHasPrefix    *string  `json:"redirectURLHasPrefix,omitempty"`
+	RedirectURLHasSuffix    *string  `json:"redirectURLHasSuffix,omitempty"`
+	RedirectURLIsNil        bool     `json:"redirectURLIsNil,omitempty"`
+	RedirectURLNotNil       bool     `json:"redirectURLNotNil,omitempty"`
+	RedirectURLEqualFold    *string  `json:"redirectURLEqualFold,omitempty"`
+	RedirectURLContainsFold *string  `json:"redirectURLContainsFold,omitempty"`
+
+	// "provider_reference" field predicates.
+	ProviderReference             *string  `json:"providerReference,omitempty"`
+	ProviderReferenceNEQ          *string  `json:"providerReferenceNEQ,omitempty"`
+	ProviderReferenceIn           []string `json:"providerReferenceIn,omitempty"`
+	ProviderReferenceNotIn        []string `json:"providerReferenceNotIn,omitempty"`
+	ProviderReferenceGT           *string  `json:"providerReferenceGT,omitempty"`
+	ProviderReferenceGTE          *string  `json:"providerReferenceGTE,omitempty"`
+	ProviderReferenceLT           *string  `json:"providerReferenceLT,omitempty"`
+	ProviderReferenceLTE          *string  `json:"providerReferenceLTE,omitempty"`
+	ProviderReferenceContains     *string  `json:"providerReferenceContains,omitempty"`
+	ProviderReferenceHasPrefix    *string  `json:"providerReferenceHasPrefix,omitempty"`
+	ProviderReferenceHasSuffix    *string  `json:"providerReferenceHasSuffix,omitempty"`
+	ProviderReferenceIsNil        bool     `json:"providerReferenceIsNil,omitempty"`
+	ProviderReferenceNotNil       bool     `json:"providerReferenceNotNil,omitempty"`
+	ProviderReferenceEqualFold    *string  `json:"providerReferenceEqualFold,omitempty"`
+	ProviderReferenceContainsFold *string  `json:"providerReferenceContainsFold,omitempty"`
+
+	// "payment_id" field predicates.
+	PaymentID             *string  `json:"paymentID,omitempty"`
+	PaymentIDNEQ          *string  `json:"paymentIDNEQ,omitempty"`
+	PaymentIDIn           []string `json:"paymentIDIn,omitempty"`
+	PaymentIDNotIn        []string `json:"paymentIDNotIn,omitempty"`
+	PaymentIDGT           *string  `json:"paymentIDGT,omitempty"`
+	PaymentIDGTE          *string  `json:"paymentIDGTE,omitempty"`
+	PaymentIDLT           *string  `json:"paymentIDLT,omitempty"`
+	PaymentIDLTE          *string  `json:"paymentIDLTE,omitempty"`
+	PaymentIDContains     *string  `json:"paymentIDContains,omitempty"`
+	PaymentIDHasPrefix    *string  `json:"paymentIDHasPrefix,omitempty"`
+	PaymentIDHasSuffix    *string  `json:"paymentIDHasSuffix,omitempty"`
+	PaymentIDIsNil        bool     `json:"paymentIDIsNil,omitempty"`
+	PaymentIDNotNil       bool     `json:"paymentIDNotNil,omitempty"`
+	PaymentIDEqualFold    *string  `json:"paymentIDEqualFold,omitempty"`
+	PaymentIDContainsFold *string  `json:"paymentIDContainsFold,omitempty"`
+
+	// "completed_at" field predicates.
+	CompletedAt       *time.Time  `json:"completedAt,omitempty"`
+	CompletedAtNEQ    *time.Time  `json:"completedAtNEQ,omitempty"`
+	CompletedAtIn     []time.Time `json:"completedAtIn,omitempty"`
+	CompletedAtNotIn  []time.Time `json:"completedAtNotIn,omitempty"`
+	CompletedAtGT     *time.Time  `json:"completedAtGT,omitempty"`
+	CompletedAtGTE    *time.Time  `json:"completedAtGTE,omitempty"`
+	CompletedAtLT     *time.Time  `json:"completedAtLT,omitempty"`
+	CompletedAtLTE    *time.Time  `json:"completedAtLTE,omitempty"`
+	CompletedAtIsNil  bool        `json:"completedAtIsNil,omitempty"`
+	CompletedAtNotNil bool        `json:"completedAtNotNil,omitempty"`
+
+	// "started_by_id" field predicates.
+	StartedByID             *string  `json:"startedByID,omitempty"`
+	StartedByIDNEQ          *string  `json:"startedByIDNEQ,omitempty"`
+	StartedByIDIn           []string `json:"startedByIDIn,omitempty"`
+	StartedByIDNotIn        []string `json:"startedByIDNotIn,omitempty"`
+	StartedByIDGT           *string  `json:"startedByIDGT,omitempty"`
+	StartedByIDGTE          *string  `json:"startedByIDGTE,omitempty"`
+	StartedByIDLT           *string  `json:"startedByIDLT,omitempty"`
+	StartedByIDLTE          *string  `json:"startedByIDLTE,omitempty"`
+	StartedByIDContains     *string  `json:"startedByIDContains,omitempty"`
+	StartedByIDHasPrefix    *string  `json:"startedByIDHasPrefix,omitempty"`
+	StartedByIDHasSuffix    *string  `json:"startedByIDHasSuffix,omitempty"`
+	StartedByIDEqualFold    *string  `json:"startedByIDEqualFold,omitempty"`
+	StartedByIDContainsFold *string  `json:"startedByIDContainsFold,omitempty"`
+
+	// "patient" edge predicates.
+	HasPatient     *bool                `json:"hasPatient,omitempty"`
+	HasPatientWith []*PatientWhereInput `json:"hasPatientWith,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *PaymentCheckoutWhereInput) AddPredicates(predicates ...predicate.PaymentCheckout) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the PaymentCheckoutWhereInput filter on the PaymentCheckoutQuery builder.
+func (i *PaymentCheckoutWhereInput) Filter(q *PaymentCheckoutQuery) (*PaymentCheckoutQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyPaymentCheckoutWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyPaymentCheckoutWhereInput is returned in case the PaymentCheckoutWhereInput is empty.
+var ErrEmptyPaymentCheckoutWhereInput = errors.New("ent: empty predicate PaymentCheckoutWhereInput")
+
+// P returns a predicate for filtering paymentcheckouts.
+// An error is returned if the input is empty or invalid.
+func (i *PaymentCheckoutWhereInput) P() (predicate.PaymentCheckout, error) {
+	var predicates []predicate.PaymentCheckout
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, paymentcheckout.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.PaymentCheckout, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, paymentcheckout.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.PaymentCheckout, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, paymentcheckout.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, paymentcheckout.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, paymentcheckout.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, paymentcheckout.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, paymentcheckout.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, paymentcheckout.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, paymentcheckout.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, paymentcheckout.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, paymentcheckout.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, paymentcheckout.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, paymentcheckout.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, paymentcheckout.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, paymentcheckout.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, paymentcheckout.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, paymentcheckout.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, paymentcheckout.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, paymentcheckout.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, paymentcheckout.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, paymentcheckout.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.UpdatedAt != nil {
+		predicates = append(predicates, paymentcheckout.UpdatedAtEQ(*i.UpdatedAt))
+	}
+	if i.UpdatedAtNEQ != nil {
+		predicates = append(predicates, paymentcheckout.UpdatedAtNEQ(*i.UpdatedAtNEQ))
+	}
+	if len(i.UpdatedAtIn) > 0 {
+		predicates = append(predicates, paymentcheckout.UpdatedAtIn(i.UpdatedAtIn...))
+	}
+	if len(i.UpdatedAtNotIn) > 0 {
+		predicates = append(predicates, paymentcheckout.UpdatedAtNotIn(i.UpdatedAtNotIn...))
+	}
+	if i.UpdatedAtGT != nil {
+		predicates = append(predicates, paymentcheckout.UpdatedAtGT(*i.UpdatedAtGT))
+	}
+	if i.UpdatedAtGTE != nil {
+		predicates = append(predicates, paymentcheckout.UpdatedAtGTE(*i.UpdatedAtGTE))
+	}
+	if i.UpdatedAtLT != nil {
+		predicates = append(predicates, paymentcheckout.UpdatedAtLT(*i.UpdatedAtLT))
+	}
+	if i.UpdatedAtLTE != nil {
+		predicates = append(predicates, paymentcheckout.UpdatedAtLTE(*i.UpdatedAtLTE))
+	}
+	if i.PatientID != nil {
+		predicates = append(predicates, paymentcheckout.PatientIDEQ(*i.PatientID))
+	}
+	if i.PatientIDNEQ != nil {
+		predicates = append(predicates, paymentcheckout.PatientIDNEQ(*i.PatientIDNEQ))
+	}
+	if len(i.PatientIDIn) > 0 {
+		predicates = append(predicates, paymentcheckout.PatientIDIn(i.PatientIDIn...))
+	}
+	if len(i.PatientIDNotIn) > 0 {
+		predicates = append(predicates, paymentcheckout.PatientIDNotIn(i.PatientIDNotIn...))
+	}
+	if i.PatientIDGT != nil {
+		predicates = append(predicates, paymentcheckout.PatientIDGT(*i.PatientIDGT))
+	}
+	if i.PatientIDGTE != nil {
+		predicates = append(predicates, paymentcheckout.PatientIDGTE(*i.PatientIDGTE))
+	}
+	if i.PatientIDLT != nil {
+		predicates = append(predicates, paymentcheckout.PatientIDLT(*i.PatientIDLT))
+	}
+	if i.PatientIDLTE != nil {
+		predicates = append(predicates, paymentcheckout.PatientIDLTE(*i.PatientIDLTE))
+	}
+	if i.PatientIDContains != nil {
+		predicates = append(predicates, paymentcheckout.PatientIDContains(*i.PatientIDContains))
+	}
+	if i.PatientIDHasPrefix != nil {
+		predicates = append(predicates, paymentcheckout.PatientIDHasPrefix(*i.PatientIDHasPrefix))
+	}
+	if i.PatientIDHasSuffix != nil {
+		predicates = append(predicates, paymentcheckout.PatientIDHasSuffix(*i.PatientIDHasSuffix))
+	}
+	if i.PatientIDEqualFold != nil {
+		predicates = append(predicates, paymentcheckout.PatientIDEqualFold(*i.PatientIDEqualFold))
+	}
+	if i.PatientIDContainsFold != nil {
+		predicates = append(predicates, paymentcheckout.PatientIDContainsFold(*i.PatientIDContainsFold))
+	}
+	if i.InvoiceID != nil {
+		predicates = append(predicates, paymentcheckout.InvoiceIDEQ(*i.InvoiceID))
+	}
+	if i.InvoiceIDNEQ != nil {
+		predicates = append(predicates, paymentcheckout.InvoiceIDNEQ(*i.InvoiceIDNEQ))
+	}
+	if len(i.InvoiceIDIn) > 0 {
+		predicates = append(predicates, paymentcheckout.InvoiceIDIn(i.InvoiceIDIn...))
+	}
+	if len(i.InvoiceIDNotIn) > 0 {
+		predicates = append(predicates, paymentcheckout.InvoiceIDNotIn(i.InvoiceIDNotIn...))
+	}
+	if i.InvoiceIDGT != nil {
+		predicates = append(predicates, paymentcheckout.InvoiceIDGT(*i.InvoiceIDGT))
+	}
+	if i.InvoiceIDGTE != nil {
+		predicates = append(predicates, paymentcheckout.InvoiceIDGTE(*i.InvoiceIDGTE))
+	}
+	if i.InvoiceIDLT != nil {
+		predicates = append(predicates, paymentcheckout.InvoiceIDLT(*i.InvoiceIDLT))
+	}
+	if i.InvoiceIDLTE != nil {
+		predicates = append(predicates, paymentcheckout.InvoiceIDLTE(*i.InvoiceIDLTE))
+	}
+	if i.InvoiceIDContains != nil {
+		predicates = append(predicates, paymentcheckout.InvoiceIDContains(*i.InvoiceIDContains))
+	}
+	if i.InvoiceIDHasPrefix != nil {
+		predicates = append(predicates, paymentcheckout.InvoiceIDHasPrefix(*i.InvoiceIDHasPrefix))
+	}
+	if i.InvoiceIDHasSuffix != nil {
+		predicates = append(predicates, paymentcheckout.InvoiceIDHasSuffix(*i.InvoiceIDHasSuffix))
+	}
+	if i.InvoiceIDEqualFold != nil {
+		predicates = append(predicates, paymentcheckout.InvoiceIDEqualFold(*i.InvoiceIDEqualFold))
+	}
+	if i.InvoiceIDContainsFold != nil {
+		predicates = append(predicates, paymentcheckout.InvoiceIDContainsFold(*i.InvoiceIDContainsFold))
+	}
+	if i.Amount != nil {
+		predicates = append(predicates, paymentcheckout.AmountEQ(*i.Amount))
+	}
+	if i.AmountNEQ != nil {
+		predicates = append(predicates, paymentcheckout.AmountNEQ(*i.AmountNEQ))
+	}
+	if len(i.AmountIn) > 0 {
+		predicates = append(predicates, paymentcheckout.AmountIn(i.AmountIn...))
+	}
+	if len(i.AmountNotIn) > 0 {
+		predicates = append(predicates, paymentcheckout.AmountNotIn(i.AmountNotIn...))
+	}
+	if i.AmountGT != nil {
+		predicates = append(predicates, paymentcheckout.AmountGT(*i.AmountGT))
+	}
+	if i.AmountGTE != nil {
+		predicates = append(predicates, paymentcheckout.AmountGTE(*i.AmountGTE))
+	}
+	if i.AmountLT != nil {
+		predicates = append(predicates, paymentcheckout.AmountLT(*i.AmountLT))
+	}
+	if i.AmountLTE != nil {
+		predicates = append(predicates, paymentcheckout.AmountLTE(*i.AmountLTE))
+	}
+	if i.Method != nil {
+		predicates = append(predicates, paymentcheckout.MethodEQ(*i.Method))
+	}
+	if i.MethodNEQ != nil {
+		predicates = append(predicates, paymentcheckout.MethodNEQ(*i.MethodNEQ))
+	}
+	if len(i.MethodIn) > 0 {
+		predicates = append(predicates, paymentcheckout.MethodIn(i.MethodIn...))
+	}
+	if len(i.MethodNotIn) > 0 {
+		predicates = append(predicates, paymentcheckout.MethodNotIn(i.MethodNotIn...))
+	}
+	if i.Provider != nil {
+		predicates = append(predicates, paymentcheckout.ProviderEQ(*i.Provider))
+	}
+	if i.ProviderNEQ != nil {
+		predicates = append(predicates, paymentcheckout.ProviderNEQ(*i.ProviderNEQ))
+	}
+	if len(i.ProviderIn) > 0 {
+		predicates = append(predicates, paymentcheckout.ProviderIn(i.ProviderIn...))
+	}
+	if len(i.ProviderNotIn) > 0 {
+		predicates = append(predicates, paymentcheckout.ProviderNotIn(i.ProviderNotIn...))
+	}
+	if i.ProviderGT != nil {
+		predicates = append(predicates, paymentcheckout.ProviderGT(*i.ProviderGT))
+	}
+	if i.ProviderGTE != nil {
+		predicates = append(predicates, paymentcheckout.ProviderGTE(*i.ProviderGTE))
+	}
+	if i.ProviderLT != nil {
+		predicates = append(predicates, paymentcheckout.ProviderLT(*i.ProviderLT))
+	}
+	if i.ProviderLTE != nil {
+		predicates = append(predicates, paymentcheckout.ProviderLTE(*i.ProviderLTE))
+	}
+	if i.ProviderContains != nil {
+		predicates = append(predicates, paymentcheckout.ProviderContains(*i.ProviderContains))
+	}
+	if i.ProviderHasPrefix != nil {
+		predicates = append(predicates, paymentcheckout.ProviderHasPrefix(*i.ProviderHasPrefix))
+	}
+	if i.ProviderHasSuffix != nil {
+		predicates = append(predicates, paymentcheckout.ProviderHasSuffix(*i.ProviderHasSuffix))
+	}
+	if i.ProviderEqualFold != nil {
+		predicates = append(predicates, paymentcheckout.ProviderEqualFold(*i.ProviderEqualFold))
+	}
+	if i.ProviderContainsFold != nil {
+		predicates = append(predicates, paymentcheckout.ProviderContainsFold(*i.ProviderContainsFold))
+	}
+	if i.Status != nil {
+		predicates = append(predicates, paymentcheckout.StatusEQ(*i.Status))
+	}
+	if i.StatusNEQ != nil {
+		predicates = append(predicates, paymentcheckout.StatusNEQ(*i.StatusNEQ))
+	}
+	if len(i.StatusIn) > 0 {
+		predicates = append(predicates, paymentcheckout.StatusIn(i.StatusIn...))
+	}
+	if len(i.StatusNotIn) > 0 {
+		predicates = append(predicates, paymentcheckout.StatusNotIn(i.StatusNotIn...))
+	}
+	if i.ProviderSessionID != nil {
+		predicates = append(predicates, paymentcheckout.ProviderSessionIDEQ(*i.ProviderSessionID))
+	}
+	if i.ProviderSessionIDNEQ != nil {
+		predicates = append(predicates, paymentcheckout.ProviderSessionIDNEQ(*i.ProviderSessionIDNEQ))
+	}
+	if len(i.ProviderSessionIDIn) > 0 {
+		predicates = append(predicates, paymentcheckout.ProviderSessionIDIn(i.ProviderSessionIDIn...))
+	}
+	if len(i.ProviderSessionIDNotIn) > 0 {
+		predicates = append(predicates, paymentcheckout.ProviderSessionIDNotIn(i.ProviderSessionIDNotIn...))
+	}
+	if i.ProviderSessionIDGT != nil {
+		predicates = append(predicates, paymentcheckout.ProviderSessionIDGT(*i.ProviderSessionIDGT))
+	}
+	if i.ProviderSessionIDGTE != nil {
+		predicates = append(predicates, paymentcheckout.ProviderSessionIDGTE(*i.ProviderSessionIDGTE))
+	}
+	if i.ProviderSessionIDLT != nil {
+		predicates = append(predicates, paymentcheckout.ProviderSessionIDLT(*i.ProviderSessionIDLT))
+	}
+	if i.ProviderSessionIDLTE != nil {
+		predicates = append(predicates, paymentcheckout.ProviderSessionIDLTE(*i.ProviderSessionIDLTE))
+	}
+	if i.ProviderSessionIDContains != nil {
+		predicates = append(predicates, paymentcheckout.ProviderSessionIDContains(*i.ProviderSessionIDContains))
+	}
+	if i.ProviderSessionIDHasPrefix != nil {
+		predicates = append(predicates, paymentcheckout.ProviderSessionIDHasPrefix(*i.ProviderSessionIDHasPrefix))
+	}
+	if i.ProviderSessionIDHasSuffix != nil {
+		predicates = append(predicates, paymentcheckout.ProviderSessionIDHasSuffix(*i.ProviderSessionIDHasSuffix))
+	}
+	if i.ProviderSessionIDIsNil {
+		predicates = append(predicates, paymentcheckout.ProviderSessionIDIsNil())
+	}
+	if i.ProviderSessionIDNotNil {
+		predicates = append(predicates, paymentcheckout.ProviderSessionIDNotNil())
+	}
+	if i.ProviderSessionIDEqualFold != nil {
+		predicates = append(predicates, paymentcheckout.ProviderSessionIDEqualFold(*i.ProviderSessionIDEqualFold))
+	}
+	if i.ProviderSessionIDContainsFold != nil {
+		predicates = append(predicates, paymentcheckout.ProviderSessionIDContainsFold(*i.ProviderSessionIDContainsFold))
+	}
+	if i.RedirectURL != nil {
+		predicates = append(predicates, paymentcheckout.RedirectURLEQ(*i.RedirectURL))
+	}
+	if i.RedirectURLNEQ != nil {
+		predicates = append(predicates, paymentcheckout.RedirectURLNEQ(*i.RedirectURLNEQ))
+	}
+	if len(i.RedirectURLIn) > 0 {
+		predicates = append(predicates, paymentcheckout.RedirectURLIn(i.RedirectURLIn...))
+	}
+	if len(i.RedirectURLNotIn) > 0 {
+		predicates = append(predicates, paymentcheckout.RedirectURLNotIn(i.RedirectURLNotIn...))
+	}
+	if i.RedirectURLGT != nil {
+		predicates = append(predicates, paymentcheckout.RedirectURLGT(*i.RedirectURLGT))
+	}
+	if i.RedirectURLGTE != nil {
+		predicates = append(predicates, paymentcheckout.RedirectURLGTE(*i.RedirectURLGTE))
+	}
+	if i.RedirectURLLT != nil {
+		predicates = append(predicates, paymentcheckout.RedirectURLLT(*i.RedirectURLLT))
+	}
+	if i.RedirectURLLTE != nil {
+		predicates = append(predicates, paymentcheckout.RedirectURLLTE(*i.RedirectURLLTE))
+	}
+	if i.RedirectURLContains != nil {
+		predicates = append(predicates, paymentcheckout.RedirectURLContains(*i.RedirectURLContains))
+	}
+	if i.RedirectURLHasPrefix != nil {
+		predicates = append(predicates, paymentcheckout.RedirectURLHasPrefix(*i.RedirectURLHasPrefix))
+	}
+	if i.RedirectURLHasSuffix != nil {
+		predicates = append(predicates, paymentcheckout.RedirectURLHasSuffix(*i.RedirectURLHasSuffix))
+	}
+	if i.RedirectURLIsNil {
+		predicates = append(predicates, paymentcheckout.RedirectURLIsNil())
+	}
+	if i.RedirectURLNotNil {
+		predicates = append(predicates, paymentcheckout.RedirectURLNotNil())
+	}
+	if i.RedirectURLEqualFold != nil {
+		predicates = append(predicates, paymentcheckout.RedirectURLEqualFold(*i.RedirectURLEqualFold))
+	}
+	if i.RedirectURLContainsFold != nil {
+		predicates = append(predicates, paymentcheckout.RedirectURLContainsFold(*i.RedirectURLContainsFold))
+	}
+	if i.ProviderReference != nil {
+		predicates = append(predicates, paymentcheckout.ProviderReferenceEQ(*i.ProviderReference))
+	}
+	if i.ProviderReferenceNEQ != nil {
+		predicates = append(predicates, paymentcheckout.ProviderReferenceNEQ(*i.ProviderReferenceNEQ))
+	}
+	if len(i.ProviderReferenceIn) > 0 {
+		predicates = append(predicates, paymentcheckout.ProviderReferenceIn(i.ProviderReferenceIn...))
+	}
+	if len(i.ProviderReferenceNotIn) > 0 {
+		predicates = append(predicates, paymentcheckout.ProviderReferenceNotIn(i.ProviderReferenceNotIn...))
+	}
+	if i.ProviderReferenceGT != nil {
+		predicates = append(predicates, paymentcheckout.ProviderReferenceGT(*i.ProviderReferenceGT))
+	}
+	if i.ProviderReferenceGTE != nil {
+		predicates = append(predicates, paymentcheckout.ProviderReferenceGTE(*i.ProviderReferenceGTE))
+	}
+	if i.ProviderReferenceLT != nil {
+		predicates = append(predicates, paymentcheckout.ProviderReferenceLT(*i.ProviderReferenceLT))
+	}
+	if i.ProviderReferenceLTE != nil {
+		predicates = append(predicates, paymentcheckout.ProviderReferenceLTE(*i.ProviderReferenceLTE))
+	}
+	if i.ProviderReferenceContains != nil {
+		predicates = append(predicates, paymentcheckout.ProviderReferenceContains(*i.ProviderReferenceContains))
+	}
+	if i.ProviderReferenceHasPrefix != nil {
+		predicates = append(predicates, paymentcheckout.ProviderReferenceHasPrefix(*i.ProviderReferenceHasPrefix))
+	}
+	if i.ProviderReferenceHasSuffix != nil {
+		predicates = append(predicates, paymentcheckout.ProviderReferenceHasSuffix(*i.ProviderReferenceHasSuffix))
+	}
+	if i.ProviderReferenceIsNil {
+		predicates = append(predicates, paymentcheckout.ProviderReferenceIsNil())
+	}
+	if i.ProviderReferenceNotNil {
+		predicates = append(predicates, paymentcheckout.ProviderReferenceNotNil())
+	}
+	if i.ProviderReferenceEqualFold != nil {
+		predicates = append(predicates, paymentcheckout.ProviderReferenceEqualFold(*i.ProviderReferenceEqualFold))
+	}
+	if i.ProviderReferenceContainsFold != nil {
+		predicates = append(predicates, paymentcheckout.ProviderReferenceContainsFold(*i.ProviderReferenceContainsFold))
+	}
+	if i.PaymentID != nil {
+		predicates = append(predicates, paymentcheckout.PaymentIDEQ(*i.PaymentID))
+	}
+	if i.PaymentIDNEQ != nil {
+		predicates = append(predicates, paymentcheckout.PaymentIDNEQ(*i.PaymentIDNEQ))
+	}
+	if len(i.PaymentIDIn) > 0 {
+		predicates = append(predicates, paymentcheckout.PaymentIDIn(i.PaymentIDIn...))
+	}
+	if len(i.PaymentIDNotIn) > 0 {
+		predicates = append(predicates, paymentcheckout.PaymentIDNotIn(i.PaymentIDNotIn...))
+	}
+	if i.PaymentIDGT != nil {
+		predicates = append(predicates, paymentcheckout.PaymentIDGT(*i.PaymentIDGT))
+	}
+	if i.PaymentIDGTE != nil {
+		predicates = append(predicates, paymentcheckout.PaymentIDGTE(*i.PaymentIDGTE))
+	}
+	if i.PaymentIDLT != nil {
+		predicates = append(predicates, paymentcheckout.PaymentIDLT(*i.PaymentIDLT))
+	}
+	if i.PaymentIDLTE != nil {
+		predicates = append(predicates, paymentcheckout.PaymentIDLTE(*i.PaymentIDLTE))
+	}
+	if i.PaymentIDContains != nil {
+		predicates = append(predicates, paymentcheckout.PaymentIDContains(*i.PaymentIDContains))
+	}
+	if i.PaymentIDHasPrefix != nil {
+		predicates = append(predicates, paymentcheckout.PaymentIDHasPrefix(*i.PaymentIDHasPrefix))
+	}
+	if i.PaymentIDHasSuffix != nil {
+		predicates = append(predicates, paymentcheckout.PaymentIDHasSuffix(*i.PaymentIDHasSuffix))
+	}
+	if i.PaymentIDIsNil {
+		predicates = append(predicates, paymentcheckout.PaymentIDIsNil())
+	}
+	if i.PaymentIDNotNil {
+		predicates = append(predicates, paymentcheckout.PaymentIDNotNil())
+	}
+	if i.PaymentIDEqualFold != nil {
+		predicates = append(predicates, paymentcheckout.PaymentIDEqualFold(*i.PaymentIDEqualFold))
+	}
+	if i.PaymentIDContainsFold != nil {
+		predicates = append(predicates, paymentcheckout.PaymentIDContainsFold(*i.PaymentIDContainsFold))
+	}
+	if i.CompletedAt != nil {
+		predicates = append(predicates, paymentcheckout.CompletedAtEQ(*i.CompletedAt))
+	}
+	if i.CompletedAtNEQ != nil {
+		predicates = append(predicates, paymentcheckout.CompletedAtNEQ(*i.CompletedAtNEQ))
+	}
+	if len(i.CompletedAtIn) > 0 {
+		predicates = append(predicates, paymentcheckout.CompletedAtIn(i.CompletedAtIn...))
+	}
+	if len(i.CompletedAtNotIn) > 0 {
+		predicates = append(predicates, paymentcheckout.CompletedAtNotIn(i.CompletedAtNotIn...))
+	}
+	if i.CompletedAtGT != nil {
+		predicates = append(predicates, paymentcheckout.CompletedAtGT(*i.CompletedAtGT))
+	}
+	if i.CompletedAtGTE != nil {
+		predicates = append(predicates, paymentcheckout.CompletedAtGTE(*i.CompletedAtGTE))
+	}
+	if i.CompletedAtLT != nil {
+		predicates = append(predicates, paymentcheckout.CompletedAtLT(*i.CompletedAtLT))
+	}
+	if i.CompletedAtLTE != nil {
+		predicates = append(predicates, paymentcheckout.CompletedAtLTE(*i.CompletedAtLTE))
+	}
+	if i.CompletedAtIsNil {
+		predicates = append(predicates, paymentcheckout.CompletedAtIsNil())
+	}
+	if i.CompletedAtNotNil {
+		predicates = append(predicates, paymentcheckout.CompletedAtNotNil())
+	}
+	if i.StartedByID != nil {
+		predicates = append(predicates, paymentcheckout.StartedByIDEQ(*i.StartedByID))
+	}
+	if i.StartedByIDNEQ != nil {
+		predicates = append(predicates, paymentcheckout.StartedByIDNEQ(*i.StartedByIDNEQ))
+	}
+	if len(i.StartedByIDIn) > 0 {
+		predicates = append(predicates, paymentcheckout.StartedByIDIn(i.StartedByIDIn...))
+	}
+	if len(i.StartedByIDNotIn) > 0 {
+		predicates = append(predicates, paymentcheckout.StartedByIDNotIn(i.StartedByIDNotIn...))
+	}
+	if i.StartedByIDGT != nil {
+		predicates = append(predicates, paymentcheckout.StartedByIDGT(*i.StartedByIDGT))
+	}
+	if i.StartedByIDGTE != nil {
+		predicates = append(predicates, paymentcheckout.StartedByIDGTE(*i.StartedByIDGTE))
+	}
+	if i.StartedByIDLT != nil {
+		predicates = append(predicates, paymentcheckout.StartedByIDLT(*i.StartedByIDLT))
+	}
+	if i.StartedByIDLTE != nil {
+		predicates = append(predicates, paymentcheckout.StartedByIDLTE(*i.StartedByIDLTE))
+	}
+	if i.StartedByIDContains != nil {
+		predicates = append(predicates, paymentcheckout.StartedByIDContains(*i.StartedByIDContains))
+	}
+	if i.StartedByIDHasPrefix != nil {
+		predicates = append(predicates, paymentcheckout.StartedByIDHasPrefix(*i.StartedByIDHasPrefix))
+	}
+	if i.StartedByIDHasSuffix != nil {
+		predicates = append(predicates, paymentcheckout.StartedByIDHasSuffix(*i.StartedByIDHasSuffix))
+	}
+	if i.StartedByIDEqualFold != nil {
+		predicates = append(predicates, paymentcheckout.StartedByIDEqualFold(*i.StartedByIDEqualFold))
+	}
+	if i.StartedByIDContainsFold != nil {
+		predicates = append(predicates, paymentcheckout.StartedByIDContainsFold(*i.StartedByIDContainsFold))
+	}
+
+	if i.HasPatient != nil {
+		p := paymentcheckout.HasPatient()
+		if !*i.HasPatient {
+			p = paymentcheckout.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasPatientWith) > 0 {
+		with := make([]predicate.Patient, 0, len(i.HasPatientWith))
+		for _, w := range i.HasPatientWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasPatientWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, paymentcheckout.HasPatientWith(with...))
+	}
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyPaymentCheckoutWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return paymentcheckout.And(predicates...), nil
 	}
 }
 

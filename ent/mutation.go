@@ -66,6 +66,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/payer"
 	"github.com/hmis-dev/hmis/ent/payment"
 	"github.com/hmis-dev/hmis/ent/paymentallocation"
+	"github.com/hmis-dev/hmis/ent/paymentcheckout"
 	"github.com/hmis-dev/hmis/ent/planversion"
 	"github.com/hmis-dev/hmis/ent/preauthorization"
 	"github.com/hmis-dev/hmis/ent/predicate"
@@ -150,6 +151,7 @@ const (
 	TypePayer                = "Payer"
 	TypePayment              = "Payment"
 	TypePaymentAllocation    = "PaymentAllocation"
+	TypePaymentCheckout      = "PaymentCheckout"
 	TypePlanVersion          = "PlanVersion"
 	TypePreAuthorization     = "PreAuthorization"
 	TypeProblem              = "Problem"
@@ -56828,6 +56830,9 @@ type PatientMutation struct {
 	refunds                     map[string]struct{}
 	removedrefunds              map[string]struct{}
 	clearedrefunds              bool
+	payment_checkouts           map[string]struct{}
+	removedpayment_checkouts    map[string]struct{}
+	clearedpayment_checkouts    bool
 	invoice_adjustments         map[string]struct{}
 	removedinvoice_adjustments  map[string]struct{}
 	clearedinvoice_adjustments  bool
@@ -59719,6 +59724,60 @@ func (m *PatientMutation) ResetRefunds() {
 	m.removedrefunds = nil
 }
 
+// AddPaymentCheckoutIDs adds the "payment_checkouts" edge to the PaymentCheckout entity by ids.
+func (m *PatientMutation) AddPaymentCheckoutIDs(ids ...string) {
+	if m.payment_checkouts == nil {
+		m.payment_checkouts = make(map[string]struct{})
+	}
+	for i := range ids {
+		m.payment_checkouts[ids[i]] = struct{}{}
+	}
+}
+
+// ClearPaymentCheckouts clears the "payment_checkouts" edge to the PaymentCheckout entity.
+func (m *PatientMutation) ClearPaymentCheckouts() {
+	m.clearedpayment_checkouts = true
+}
+
+// PaymentCheckoutsCleared reports if the "payment_checkouts" edge to the PaymentCheckout entity was cleared.
+func (m *PatientMutation) PaymentCheckoutsCleared() bool {
+	return m.clearedpayment_checkouts
+}
+
+// RemovePaymentCheckoutIDs removes the "payment_checkouts" edge to the PaymentCheckout entity by IDs.
+func (m *PatientMutation) RemovePaymentCheckoutIDs(ids ...string) {
+	if m.removedpayment_checkouts == nil {
+		m.removedpayment_checkouts = make(map[string]struct{})
+	}
+	for i := range ids {
+		delete(m.payment_checkouts, ids[i])
+		m.removedpayment_checkouts[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedPaymentCheckouts returns the removed IDs of the "payment_checkouts" edge to the PaymentCheckout entity.
+func (m *PatientMutation) RemovedPaymentCheckoutsIDs() (ids []string) {
+	for id := range m.removedpayment_checkouts {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// PaymentCheckoutsIDs returns the "payment_checkouts" edge IDs in the mutation.
+func (m *PatientMutation) PaymentCheckoutsIDs() (ids []string) {
+	for id := range m.payment_checkouts {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetPaymentCheckouts resets all changes to the "payment_checkouts" edge.
+func (m *PatientMutation) ResetPaymentCheckouts() {
+	m.payment_checkouts = nil
+	m.clearedpayment_checkouts = false
+	m.removedpayment_checkouts = nil
+}
+
 // AddInvoiceAdjustmentIDs adds the "invoice_adjustments" edge to the InvoiceAdjustment entity by ids.
 func (m *PatientMutation) AddInvoiceAdjustmentIDs(ids ...string) {
 	if m.invoice_adjustments == nil {
@@ -60435,7 +60494,7 @@ func (m *PatientMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *PatientMutation) AddedEdges() []string {
-	edges := make([]string, 0, 38)
+	edges := make([]string, 0, 39)
 	if m.appointments != nil {
 		edges = append(edges, patient.EdgeAppointments)
 	}
@@ -60540,6 +60599,9 @@ func (m *PatientMutation) AddedEdges() []string {
 	}
 	if m.refunds != nil {
 		edges = append(edges, patient.EdgeRefunds)
+	}
+	if m.payment_checkouts != nil {
+		edges = append(edges, patient.EdgePaymentCheckouts)
 	}
 	if m.invoice_adjustments != nil {
 		edges = append(edges, patient.EdgeInvoiceAdjustments)
@@ -60763,6 +60825,12 @@ func (m *PatientMutation) AddedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case patient.EdgePaymentCheckouts:
+		ids := make([]ent.Value, 0, len(m.payment_checkouts))
+		for id := range m.payment_checkouts {
+			ids = append(ids, id)
+		}
+		return ids
 	case patient.EdgeInvoiceAdjustments:
 		ids := make([]ent.Value, 0, len(m.invoice_adjustments))
 		for id := range m.invoice_adjustments {
@@ -60787,7 +60855,7 @@ func (m *PatientMutation) AddedIDs(name string) []ent.Value {
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *PatientMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 38)
+	edges := make([]string, 0, 39)
 	if m.removedappointments != nil {
 		edges = append(edges, patient.EdgeAppointments)
 	}
@@ -60886,6 +60954,9 @@ func (m *PatientMutation) RemovedEdges() []string {
 	}
 	if m.removedrefunds != nil {
 		edges = append(edges, patient.EdgeRefunds)
+	}
+	if m.removedpayment_checkouts != nil {
+		edges = append(edges, patient.EdgePaymentCheckouts)
 	}
 	if m.removedinvoice_adjustments != nil {
 		edges = append(edges, patient.EdgeInvoiceAdjustments)
@@ -61101,6 +61172,12 @@ func (m *PatientMutation) RemovedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case patient.EdgePaymentCheckouts:
+		ids := make([]ent.Value, 0, len(m.removedpayment_checkouts))
+		for id := range m.removedpayment_checkouts {
+			ids = append(ids, id)
+		}
+		return ids
 	case patient.EdgeInvoiceAdjustments:
 		ids := make([]ent.Value, 0, len(m.removedinvoice_adjustments))
 		for id := range m.removedinvoice_adjustments {
@@ -61125,7 +61202,7 @@ func (m *PatientMutation) RemovedIDs(name string) []ent.Value {
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *PatientMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 38)
+	edges := make([]string, 0, 39)
 	if m.clearedappointments {
 		edges = append(edges, patient.EdgeAppointments)
 	}
@@ -61231,6 +61308,9 @@ func (m *PatientMutation) ClearedEdges() []string {
 	if m.clearedrefunds {
 		edges = append(edges, patient.EdgeRefunds)
 	}
+	if m.clearedpayment_checkouts {
+		edges = append(edges, patient.EdgePaymentCheckouts)
+	}
 	if m.clearedinvoice_adjustments {
 		edges = append(edges, patient.EdgeInvoiceAdjustments)
 	}
@@ -61317,6 +61397,8 @@ func (m *PatientMutation) EdgeCleared(name string) bool {
 		return m.clearedpayment_allocations
 	case patient.EdgeRefunds:
 		return m.clearedrefunds
+	case patient.EdgePaymentCheckouts:
+		return m.clearedpayment_checkouts
 	case patient.EdgeInvoiceAdjustments:
 		return m.clearedinvoice_adjustments
 	case patient.EdgeInvoiceDiscounts:
@@ -61449,6 +61531,9 @@ func (m *PatientMutation) ResetEdge(name string) error {
 		return nil
 	case patient.EdgeRefunds:
 		m.ResetRefunds()
+		return nil
+	case patient.EdgePaymentCheckouts:
+		m.ResetPaymentCheckouts()
 		return nil
 	case patient.EdgeInvoiceAdjustments:
 		m.ResetInvoiceAdjustments()
@@ -65928,6 +66013,1301 @@ func (m *PaymentAllocationMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown PaymentAllocation edge %s", name)
+}
+
+// PaymentCheckoutMutation represents an operation that mutates the PaymentCheckout nodes in the graph.
+type PaymentCheckoutMutation struct {
+	config
+	op                  Op
+	typ                 string
+	id                  *string
+	created_at          *time.Time
+	updated_at          *time.Time
+	invoice_id          *string
+	amount              *int64
+	addamount           *int64
+	method              *paymentcheckout.Method
+	provider            *string
+	status              *paymentcheckout.Status
+	provider_session_id *string
+	redirect_url        *string
+	instructions        *string
+	provider_reference  *string
+	payment_id          *string
+	completed_at        *time.Time
+	started_by_id       *string
+	clearedFields       map[string]struct{}
+	patient             *string
+	clearedpatient      bool
+	done                bool
+	oldValue            func(context.Context) (*PaymentCheckout, error)
+	predicates          []predicate.PaymentCheckout
+}
+
+var _ ent.Mutation = (*PaymentCheckoutMutation)(nil)
+
+// paymentcheckoutOption allows management of the mutation configuration using functional options.
+type paymentcheckoutOption func(*PaymentCheckoutMutation)
+
+// newPaymentCheckoutMutation creates new mutation for the PaymentCheckout entity.
+func newPaymentCheckoutMutation(c config, op Op, opts ...paymentcheckoutOption) *PaymentCheckoutMutation {
+	m := &PaymentCheckoutMutation{
+		config:        c,
+		op:            op,
+		typ:           TypePaymentCheckout,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withPaymentCheckoutID sets the ID field of the mutation.
+func withPaymentCheckoutID(id string) paymentcheckoutOption {
+	return func(m *PaymentCheckoutMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *PaymentCheckout
+		)
+		m.oldValue = func(ctx context.Context) (*PaymentCheckout, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().PaymentCheckout.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withPaymentCheckout sets the old PaymentCheckout of the mutation.
+func withPaymentCheckout(node *PaymentCheckout) paymentcheckoutOption {
+	return func(m *PaymentCheckoutMutation) {
+		m.oldValue = func(context.Context) (*PaymentCheckout, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m PaymentCheckoutMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m PaymentCheckoutMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of PaymentCheckout entities.
+func (m *PaymentCheckoutMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *PaymentCheckoutMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *PaymentCheckoutMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().PaymentCheckout.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *PaymentCheckoutMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *PaymentCheckoutMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the PaymentCheckout entity.
+// If the PaymentCheckout object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentCheckoutMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *PaymentCheckoutMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *PaymentCheckoutMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *PaymentCheckoutMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the PaymentCheckout entity.
+// If the PaymentCheckout object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentCheckoutMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *PaymentCheckoutMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetPatientID sets the "patient_id" field.
+func (m *PaymentCheckoutMutation) SetPatientID(s string) {
+	m.patient = &s
+}
+
+// PatientID returns the value of the "patient_id" field in the mutation.
+func (m *PaymentCheckoutMutation) PatientID() (r string, exists bool) {
+	v := m.patient
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPatientID returns the old "patient_id" field's value of the PaymentCheckout entity.
+// If the PaymentCheckout object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentCheckoutMutation) OldPatientID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPatientID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPatientID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPatientID: %w", err)
+	}
+	return oldValue.PatientID, nil
+}
+
+// ResetPatientID resets all changes to the "patient_id" field.
+func (m *PaymentCheckoutMutation) ResetPatientID() {
+	m.patient = nil
+}
+
+// SetInvoiceID sets the "invoice_id" field.
+func (m *PaymentCheckoutMutation) SetInvoiceID(s string) {
+	m.invoice_id = &s
+}
+
+// InvoiceID returns the value of the "invoice_id" field in the mutation.
+func (m *PaymentCheckoutMutation) InvoiceID() (r string, exists bool) {
+	v := m.invoice_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldInvoiceID returns the old "invoice_id" field's value of the PaymentCheckout entity.
+// If the PaymentCheckout object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentCheckoutMutation) OldInvoiceID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldInvoiceID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldInvoiceID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldInvoiceID: %w", err)
+	}
+	return oldValue.InvoiceID, nil
+}
+
+// ResetInvoiceID resets all changes to the "invoice_id" field.
+func (m *PaymentCheckoutMutation) ResetInvoiceID() {
+	m.invoice_id = nil
+}
+
+// SetAmount sets the "amount" field.
+func (m *PaymentCheckoutMutation) SetAmount(i int64) {
+	m.amount = &i
+	m.addamount = nil
+}
+
+// Amount returns the value of the "amount" field in the mutation.
+func (m *PaymentCheckoutMutation) Amount() (r int64, exists bool) {
+	v := m.amount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAmount returns the old "amount" field's value of the PaymentCheckout entity.
+// If the PaymentCheckout object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentCheckoutMutation) OldAmount(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAmount is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAmount requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAmount: %w", err)
+	}
+	return oldValue.Amount, nil
+}
+
+// AddAmount adds i to the "amount" field.
+func (m *PaymentCheckoutMutation) AddAmount(i int64) {
+	if m.addamount != nil {
+		*m.addamount += i
+	} else {
+		m.addamount = &i
+	}
+}
+
+// AddedAmount returns the value that was added to the "amount" field in this mutation.
+func (m *PaymentCheckoutMutation) AddedAmount() (r int64, exists bool) {
+	v := m.addamount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetAmount resets all changes to the "amount" field.
+func (m *PaymentCheckoutMutation) ResetAmount() {
+	m.amount = nil
+	m.addamount = nil
+}
+
+// SetMethod sets the "method" field.
+func (m *PaymentCheckoutMutation) SetMethod(pa paymentcheckout.Method) {
+	m.method = &pa
+}
+
+// Method returns the value of the "method" field in the mutation.
+func (m *PaymentCheckoutMutation) Method() (r paymentcheckout.Method, exists bool) {
+	v := m.method
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMethod returns the old "method" field's value of the PaymentCheckout entity.
+// If the PaymentCheckout object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentCheckoutMutation) OldMethod(ctx context.Context) (v paymentcheckout.Method, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMethod is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMethod requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMethod: %w", err)
+	}
+	return oldValue.Method, nil
+}
+
+// ResetMethod resets all changes to the "method" field.
+func (m *PaymentCheckoutMutation) ResetMethod() {
+	m.method = nil
+}
+
+// SetProvider sets the "provider" field.
+func (m *PaymentCheckoutMutation) SetProvider(s string) {
+	m.provider = &s
+}
+
+// Provider returns the value of the "provider" field in the mutation.
+func (m *PaymentCheckoutMutation) Provider() (r string, exists bool) {
+	v := m.provider
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldProvider returns the old "provider" field's value of the PaymentCheckout entity.
+// If the PaymentCheckout object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentCheckoutMutation) OldProvider(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldProvider is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldProvider requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldProvider: %w", err)
+	}
+	return oldValue.Provider, nil
+}
+
+// ResetProvider resets all changes to the "provider" field.
+func (m *PaymentCheckoutMutation) ResetProvider() {
+	m.provider = nil
+}
+
+// SetStatus sets the "status" field.
+func (m *PaymentCheckoutMutation) SetStatus(pa paymentcheckout.Status) {
+	m.status = &pa
+}
+
+// Status returns the value of the "status" field in the mutation.
+func (m *PaymentCheckoutMutation) Status() (r paymentcheckout.Status, exists bool) {
+	v := m.status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStatus returns the old "status" field's value of the PaymentCheckout entity.
+// If the PaymentCheckout object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentCheckoutMutation) OldStatus(ctx context.Context) (v paymentcheckout.Status, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStatus: %w", err)
+	}
+	return oldValue.Status, nil
+}
+
+// ResetStatus resets all changes to the "status" field.
+func (m *PaymentCheckoutMutation) ResetStatus() {
+	m.status = nil
+}
+
+// SetProviderSessionID sets the "provider_session_id" field.
+func (m *PaymentCheckoutMutation) SetProviderSessionID(s string) {
+	m.provider_session_id = &s
+}
+
+// ProviderSessionID returns the value of the "provider_session_id" field in the mutation.
+func (m *PaymentCheckoutMutation) ProviderSessionID() (r string, exists bool) {
+	v := m.provider_session_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldProviderSessionID returns the old "provider_session_id" field's value of the PaymentCheckout entity.
+// If the PaymentCheckout object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentCheckoutMutation) OldProviderSessionID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldProviderSessionID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldProviderSessionID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldProviderSessionID: %w", err)
+	}
+	return oldValue.ProviderSessionID, nil
+}
+
+// ClearProviderSessionID clears the value of the "provider_session_id" field.
+func (m *PaymentCheckoutMutation) ClearProviderSessionID() {
+	m.provider_session_id = nil
+	m.clearedFields[paymentcheckout.FieldProviderSessionID] = struct{}{}
+}
+
+// ProviderSessionIDCleared returns if the "provider_session_id" field was cleared in this mutation.
+func (m *PaymentCheckoutMutation) ProviderSessionIDCleared() bool {
+	_, ok := m.clearedFields[paymentcheckout.FieldProviderSessionID]
+	return ok
+}
+
+// ResetProviderSessionID resets all changes to the "provider_session_id" field.
+func (m *PaymentCheckoutMutation) ResetProviderSessionID() {
+	m.provider_session_id = nil
+	delete(m.clearedFields, paymentcheckout.FieldProviderSessionID)
+}
+
+// SetRedirectURL sets the "redirect_url" field.
+func (m *PaymentCheckoutMutation) SetRedirectURL(s string) {
+	m.redirect_url = &s
+}
+
+// RedirectURL returns the value of the "redirect_url" field in the mutation.
+func (m *PaymentCheckoutMutation) RedirectURL() (r string, exists bool) {
+	v := m.redirect_url
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRedirectURL returns the old "redirect_url" field's value of the PaymentCheckout entity.
+// If the PaymentCheckout object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentCheckoutMutation) OldRedirectURL(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRedirectURL is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRedirectURL requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRedirectURL: %w", err)
+	}
+	return oldValue.RedirectURL, nil
+}
+
+// ClearRedirectURL clears the value of the "redirect_url" field.
+func (m *PaymentCheckoutMutation) ClearRedirectURL() {
+	m.redirect_url = nil
+	m.clearedFields[paymentcheckout.FieldRedirectURL] = struct{}{}
+}
+
+// RedirectURLCleared returns if the "redirect_url" field was cleared in this mutation.
+func (m *PaymentCheckoutMutation) RedirectURLCleared() bool {
+	_, ok := m.clearedFields[paymentcheckout.FieldRedirectURL]
+	return ok
+}
+
+// ResetRedirectURL resets all changes to the "redirect_url" field.
+func (m *PaymentCheckoutMutation) ResetRedirectURL() {
+	m.redirect_url = nil
+	delete(m.clearedFields, paymentcheckout.FieldRedirectURL)
+}
+
+// SetInstructions sets the "instructions" field.
+func (m *PaymentCheckoutMutation) SetInstructions(s string) {
+	m.instructions = &s
+}
+
+// Instructions returns the value of the "instructions" field in the mutation.
+func (m *PaymentCheckoutMutation) Instructions() (r string, exists bool) {
+	v := m.instructions
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldInstructions returns the old "instructions" field's value of the PaymentCheckout entity.
+// If the PaymentCheckout object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentCheckoutMutation) OldInstructions(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldInstructions is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldInstructions requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldInstructions: %w", err)
+	}
+	return oldValue.Instructions, nil
+}
+
+// ClearInstructions clears the value of the "instructions" field.
+func (m *PaymentCheckoutMutation) ClearInstructions() {
+	m.instructions = nil
+	m.clearedFields[paymentcheckout.FieldInstructions] = struct{}{}
+}
+
+// InstructionsCleared returns if the "instructions" field was cleared in this mutation.
+func (m *PaymentCheckoutMutation) InstructionsCleared() bool {
+	_, ok := m.clearedFields[paymentcheckout.FieldInstructions]
+	return ok
+}
+
+// ResetInstructions resets all changes to the "instructions" field.
+func (m *PaymentCheckoutMutation) ResetInstructions() {
+	m.instructions = nil
+	delete(m.clearedFields, paymentcheckout.FieldInstructions)
+}
+
+// SetProviderReference sets the "provider_reference" field.
+func (m *PaymentCheckoutMutation) SetProviderReference(s string) {
+	m.provider_reference = &s
+}
+
+// ProviderReference returns the value of the "provider_reference" field in the mutation.
+func (m *PaymentCheckoutMutation) ProviderReference() (r string, exists bool) {
+	v := m.provider_reference
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldProviderReference returns the old "provider_reference" field's value of the PaymentCheckout entity.
+// If the PaymentCheckout object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentCheckoutMutation) OldProviderReference(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldProviderReference is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldProviderReference requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldProviderReference: %w", err)
+	}
+	return oldValue.ProviderReference, nil
+}
+
+// ClearProviderReference clears the value of the "provider_reference" field.
+func (m *PaymentCheckoutMutation) ClearProviderReference() {
+	m.provider_reference = nil
+	m.clearedFields[paymentcheckout.FieldProviderReference] = struct{}{}
+}
+
+// ProviderReferenceCleared returns if the "provider_reference" field was cleared in this mutation.
+func (m *PaymentCheckoutMutation) ProviderReferenceCleared() bool {
+	_, ok := m.clearedFields[paymentcheckout.FieldProviderReference]
+	return ok
+}
+
+// ResetProviderReference resets all changes to the "provider_reference" field.
+func (m *PaymentCheckoutMutation) ResetProviderReference() {
+	m.provider_reference = nil
+	delete(m.clearedFields, paymentcheckout.FieldProviderReference)
+}
+
+// SetPaymentID sets the "payment_id" field.
+func (m *PaymentCheckoutMutation) SetPaymentID(s string) {
+	m.payment_id = &s
+}
+
+// PaymentID returns the value of the "payment_id" field in the mutation.
+func (m *PaymentCheckoutMutation) PaymentID() (r string, exists bool) {
+	v := m.payment_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPaymentID returns the old "payment_id" field's value of the PaymentCheckout entity.
+// If the PaymentCheckout object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentCheckoutMutation) OldPaymentID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPaymentID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPaymentID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPaymentID: %w", err)
+	}
+	return oldValue.PaymentID, nil
+}
+
+// ClearPaymentID clears the value of the "payment_id" field.
+func (m *PaymentCheckoutMutation) ClearPaymentID() {
+	m.payment_id = nil
+	m.clearedFields[paymentcheckout.FieldPaymentID] = struct{}{}
+}
+
+// PaymentIDCleared returns if the "payment_id" field was cleared in this mutation.
+func (m *PaymentCheckoutMutation) PaymentIDCleared() bool {
+	_, ok := m.clearedFields[paymentcheckout.FieldPaymentID]
+	return ok
+}
+
+// ResetPaymentID resets all changes to the "payment_id" field.
+func (m *PaymentCheckoutMutation) ResetPaymentID() {
+	m.payment_id = nil
+	delete(m.clearedFields, paymentcheckout.FieldPaymentID)
+}
+
+// SetCompletedAt sets the "completed_at" field.
+func (m *PaymentCheckoutMutation) SetCompletedAt(t time.Time) {
+	m.completed_at = &t
+}
+
+// CompletedAt returns the value of the "completed_at" field in the mutation.
+func (m *PaymentCheckoutMutation) CompletedAt() (r time.Time, exists bool) {
+	v := m.completed_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCompletedAt returns the old "completed_at" field's value of the PaymentCheckout entity.
+// If the PaymentCheckout object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentCheckoutMutation) OldCompletedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCompletedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCompletedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCompletedAt: %w", err)
+	}
+	return oldValue.CompletedAt, nil
+}
+
+// ClearCompletedAt clears the value of the "completed_at" field.
+func (m *PaymentCheckoutMutation) ClearCompletedAt() {
+	m.completed_at = nil
+	m.clearedFields[paymentcheckout.FieldCompletedAt] = struct{}{}
+}
+
+// CompletedAtCleared returns if the "completed_at" field was cleared in this mutation.
+func (m *PaymentCheckoutMutation) CompletedAtCleared() bool {
+	_, ok := m.clearedFields[paymentcheckout.FieldCompletedAt]
+	return ok
+}
+
+// ResetCompletedAt resets all changes to the "completed_at" field.
+func (m *PaymentCheckoutMutation) ResetCompletedAt() {
+	m.completed_at = nil
+	delete(m.clearedFields, paymentcheckout.FieldCompletedAt)
+}
+
+// SetStartedByID sets the "started_by_id" field.
+func (m *PaymentCheckoutMutation) SetStartedByID(s string) {
+	m.started_by_id = &s
+}
+
+// StartedByID returns the value of the "started_by_id" field in the mutation.
+func (m *PaymentCheckoutMutation) StartedByID() (r string, exists bool) {
+	v := m.started_by_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStartedByID returns the old "started_by_id" field's value of the PaymentCheckout entity.
+// If the PaymentCheckout object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PaymentCheckoutMutation) OldStartedByID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStartedByID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStartedByID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStartedByID: %w", err)
+	}
+	return oldValue.StartedByID, nil
+}
+
+// ResetStartedByID resets all changes to the "started_by_id" field.
+func (m *PaymentCheckoutMutation) ResetStartedByID() {
+	m.started_by_id = nil
+}
+
+// ClearPatient clears the "patient" edge to the Patient entity.
+func (m *PaymentCheckoutMutation) ClearPatient() {
+	m.clearedpatient = true
+	m.clearedFields[paymentcheckout.FieldPatientID] = struct{}{}
+}
+
+// PatientCleared reports if the "patient" edge to the Patient entity was cleared.
+func (m *PaymentCheckoutMutation) PatientCleared() bool {
+	return m.clearedpatient
+}
+
+// PatientIDs returns the "patient" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// PatientID instead. It exists only for internal usage by the builders.
+func (m *PaymentCheckoutMutation) PatientIDs() (ids []string) {
+	if id := m.patient; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetPatient resets all changes to the "patient" edge.
+func (m *PaymentCheckoutMutation) ResetPatient() {
+	m.patient = nil
+	m.clearedpatient = false
+}
+
+// Where appends a list predicates to the PaymentCheckoutMutation builder.
+func (m *PaymentCheckoutMutation) Where(ps ...predicate.PaymentCheckout) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the PaymentCheckoutMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *PaymentCheckoutMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.PaymentCheckout, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *PaymentCheckoutMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *PaymentCheckoutMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (PaymentCheckout).
+func (m *PaymentCheckoutMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *PaymentCheckoutMutation) Fields() []string {
+	fields := make([]string, 0, 15)
+	if m.created_at != nil {
+		fields = append(fields, paymentcheckout.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, paymentcheckout.FieldUpdatedAt)
+	}
+	if m.patient != nil {
+		fields = append(fields, paymentcheckout.FieldPatientID)
+	}
+	if m.invoice_id != nil {
+		fields = append(fields, paymentcheckout.FieldInvoiceID)
+	}
+	if m.amount != nil {
+		fields = append(fields, paymentcheckout.FieldAmount)
+	}
+	if m.method != nil {
+		fields = append(fields, paymentcheckout.FieldMethod)
+	}
+	if m.provider != nil {
+		fields = append(fields, paymentcheckout.FieldProvider)
+	}
+	if m.status != nil {
+		fields = append(fields, paymentcheckout.FieldStatus)
+	}
+	if m.provider_session_id != nil {
+		fields = append(fields, paymentcheckout.FieldProviderSessionID)
+	}
+	if m.redirect_url != nil {
+		fields = append(fields, paymentcheckout.FieldRedirectURL)
+	}
+	if m.instructions != nil {
+		fields = append(fields, paymentcheckout.FieldInstructions)
+	}
+	if m.provider_reference != nil {
+		fields = append(fields, paymentcheckout.FieldProviderReference)
+	}
+	if m.payment_id != nil {
+		fields = append(fields, paymentcheckout.FieldPaymentID)
+	}
+	if m.completed_at != nil {
+		fields = append(fields, paymentcheckout.FieldCompletedAt)
+	}
+	if m.started_by_id != nil {
+		fields = append(fields, paymentcheckout.FieldStartedByID)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *PaymentCheckoutMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case paymentcheckout.FieldCreatedAt:
+		return m.CreatedAt()
+	case paymentcheckout.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case paymentcheckout.FieldPatientID:
+		return m.PatientID()
+	case paymentcheckout.FieldInvoiceID:
+		return m.InvoiceID()
+	case paymentcheckout.FieldAmount:
+		return m.Amount()
+	case paymentcheckout.FieldMethod:
+		return m.Method()
+	case paymentcheckout.FieldProvider:
+		return m.Provider()
+	case paymentcheckout.FieldStatus:
+		return m.Status()
+	case paymentcheckout.FieldProviderSessionID:
+		return m.ProviderSessionID()
+	case paymentcheckout.FieldRedirectURL:
+		return m.RedirectURL()
+	case paymentcheckout.FieldInstructions:
+		return m.Instructions()
+	case paymentcheckout.FieldProviderReference:
+		return m.ProviderReference()
+	case paymentcheckout.FieldPaymentID:
+		return m.PaymentID()
+	case paymentcheckout.FieldCompletedAt:
+		return m.CompletedAt()
+	case paymentcheckout.FieldStartedByID:
+		return m.StartedByID()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *PaymentCheckoutMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case paymentcheckout.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case paymentcheckout.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case paymentcheckout.FieldPatientID:
+		return m.OldPatientID(ctx)
+	case paymentcheckout.FieldInvoiceID:
+		return m.OldInvoiceID(ctx)
+	case paymentcheckout.FieldAmount:
+		return m.OldAmount(ctx)
+	case paymentcheckout.FieldMethod:
+		return m.OldMethod(ctx)
+	case paymentcheckout.FieldProvider:
+		return m.OldProvider(ctx)
+	case paymentcheckout.FieldStatus:
+		return m.OldStatus(ctx)
+	case paymentcheckout.FieldProviderSessionID:
+		return m.OldProviderSessionID(ctx)
+	case paymentcheckout.FieldRedirectURL:
+		return m.OldRedirectURL(ctx)
+	case paymentcheckout.FieldInstructions:
+		return m.OldInstructions(ctx)
+	case paymentcheckout.FieldProviderReference:
+		return m.OldProviderReference(ctx)
+	case paymentcheckout.FieldPaymentID:
+		return m.OldPaymentID(ctx)
+	case paymentcheckout.FieldCompletedAt:
+		return m.OldCompletedAt(ctx)
+	case paymentcheckout.FieldStartedByID:
+		return m.OldStartedByID(ctx)
+	}
+	return nil, fmt.Errorf("unknown PaymentCheckout field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *PaymentCheckoutMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case paymentcheckout.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case paymentcheckout.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case paymentcheckout.FieldPatientID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPatientID(v)
+		return nil
+	case paymentcheckout.FieldInvoiceID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetInvoiceID(v)
+		return nil
+	case paymentcheckout.FieldAmount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAmount(v)
+		return nil
+	case paymentcheckout.FieldMethod:
+		v, ok := value.(paymentcheckout.Method)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMethod(v)
+		return nil
+	case paymentcheckout.FieldProvider:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetProvider(v)
+		return nil
+	case paymentcheckout.FieldStatus:
+		v, ok := value.(paymentcheckout.Status)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStatus(v)
+		return nil
+	case paymentcheckout.FieldProviderSessionID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetProviderSessionID(v)
+		return nil
+	case paymentcheckout.FieldRedirectURL:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRedirectURL(v)
+		return nil
+	case paymentcheckout.FieldInstructions:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetInstructions(v)
+		return nil
+	case paymentcheckout.FieldProviderReference:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetProviderReference(v)
+		return nil
+	case paymentcheckout.FieldPaymentID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPaymentID(v)
+		return nil
+	case paymentcheckout.FieldCompletedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCompletedAt(v)
+		return nil
+	case paymentcheckout.FieldStartedByID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStartedByID(v)
+		return nil
+	}
+	return fmt.Errorf("unknown PaymentCheckout field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *PaymentCheckoutMutation) AddedFields() []string {
+	var fields []string
+	if m.addamount != nil {
+		fields = append(fields, paymentcheckout.FieldAmount)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *PaymentCheckoutMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case paymentcheckout.FieldAmount:
+		return m.AddedAmount()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *PaymentCheckoutMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case paymentcheckout.FieldAmount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddAmount(v)
+		return nil
+	}
+	return fmt.Errorf("unknown PaymentCheckout numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *PaymentCheckoutMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(paymentcheckout.FieldProviderSessionID) {
+		fields = append(fields, paymentcheckout.FieldProviderSessionID)
+	}
+	if m.FieldCleared(paymentcheckout.FieldRedirectURL) {
+		fields = append(fields, paymentcheckout.FieldRedirectURL)
+	}
+	if m.FieldCleared(paymentcheckout.FieldInstructions) {
+		fields = append(fields, paymentcheckout.FieldInstructions)
+	}
+	if m.FieldCleared(paymentcheckout.FieldProviderReference) {
+		fields = append(fields, paymentcheckout.FieldProviderReference)
+	}
+	if m.FieldCleared(paymentcheckout.FieldPaymentID) {
+		fields = append(fields, paymentcheckout.FieldPaymentID)
+	}
+	if m.FieldCleared(paymentcheckout.FieldCompletedAt) {
+		fields = append(fields, paymentcheckout.FieldCompletedAt)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *PaymentCheckoutMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *PaymentCheckoutMutation) ClearField(name string) error {
+	switch name {
+	case paymentcheckout.FieldProviderSessionID:
+		m.ClearProviderSessionID()
+		return nil
+	case paymentcheckout.FieldRedirectURL:
+		m.ClearRedirectURL()
+		return nil
+	case paymentcheckout.FieldInstructions:
+		m.ClearInstructions()
+		return nil
+	case paymentcheckout.FieldProviderReference:
+		m.ClearProviderReference()
+		return nil
+	case paymentcheckout.FieldPaymentID:
+		m.ClearPaymentID()
+		return nil
+	case paymentcheckout.FieldCompletedAt:
+		m.ClearCompletedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown PaymentCheckout nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *PaymentCheckoutMutation) ResetField(name string) error {
+	switch name {
+	case paymentcheckout.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case paymentcheckout.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case paymentcheckout.FieldPatientID:
+		m.ResetPatientID()
+		return nil
+	case paymentcheckout.FieldInvoiceID:
+		m.ResetInvoiceID()
+		return nil
+	case paymentcheckout.FieldAmount:
+		m.ResetAmount()
+		return nil
+	case paymentcheckout.FieldMethod:
+		m.ResetMethod()
+		return nil
+	case paymentcheckout.FieldProvider:
+		m.ResetProvider()
+		return nil
+	case paymentcheckout.FieldStatus:
+		m.ResetStatus()
+		return nil
+	case paymentcheckout.FieldProviderSessionID:
+		m.ResetProviderSessionID()
+		return nil
+	case paymentcheckout.FieldRedirectURL:
+		m.ResetRedirectURL()
+		return nil
+	case paymentcheckout.FieldInstructions:
+		m.ResetInstructions()
+		return nil
+	case paymentcheckout.FieldProviderReference:
+		m.ResetProviderReference()
+		return nil
+	case paymentcheckout.FieldPaymentID:
+		m.ResetPaymentID()
+		return nil
+	case paymentcheckout.FieldCompletedAt:
+		m.ResetCompletedAt()
+		return nil
+	case paymentcheckout.FieldStartedByID:
+		m.ResetStartedByID()
+		return nil
+	}
+	return fmt.Errorf("unknown PaymentCheckout field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *PaymentCheckoutMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.patient != nil {
+		edges = append(edges, paymentcheckout.EdgePatient)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *PaymentCheckoutMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case paymentcheckout.EdgePatient:
+		if id := m.patient; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *PaymentCheckoutMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *PaymentCheckoutMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *PaymentCheckoutMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.clearedpatient {
+		edges = append(edges, paymentcheckout.EdgePatient)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *PaymentCheckoutMutation) EdgeCleared(name string) bool {
+	switch name {
+	case paymentcheckout.EdgePatient:
+		return m.clearedpatient
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *PaymentCheckoutMutation) ClearEdge(name string) error {
+	switch name {
+	case paymentcheckout.EdgePatient:
+		m.ClearPatient()
+		return nil
+	}
+	return fmt.Errorf("unknown PaymentCheckout unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *PaymentCheckoutMutation) ResetEdge(name string) error {
+	switch name {
+	case paymentcheckout.EdgePatient:
+		m.ResetPatient()
+		return nil
+	}
+	return fmt.Errorf("unknown PaymentCheckout edge %s", name)
 }
 
 // PlanVersionMutation represents an operation that mutates the PlanVersion nodes in the graph.

@@ -139,6 +139,8 @@ type PatientEdges struct {
 	PaymentAllocations []*PaymentAllocation `json:"payment_allocations,omitempty"`
 	// Refunds holds the value of the refunds edge.
 	Refunds []*Refund `json:"refunds,omitempty"`
+	// PaymentCheckouts holds the value of the payment_checkouts edge.
+	PaymentCheckouts []*PaymentCheckout `json:"payment_checkouts,omitempty"`
 	// InvoiceAdjustments holds the value of the invoice_adjustments edge.
 	InvoiceAdjustments []*InvoiceAdjustment `json:"invoice_adjustments,omitempty"`
 	// InvoiceDiscounts holds the value of the invoice_discounts edge.
@@ -147,7 +149,7 @@ type PatientEdges struct {
 	BreakGlassAccesses []*BreakGlassAccess `json:"break_glass_accesses,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [38]bool
+	loadedTypes [39]bool
 	// totalCount holds the count of the edges above.
 	totalCount [20]map[string]int
 
@@ -184,6 +186,7 @@ type PatientEdges struct {
 	namedPayments           map[string][]*Payment
 	namedPaymentAllocations map[string][]*PaymentAllocation
 	namedRefunds            map[string][]*Refund
+	namedPaymentCheckouts   map[string][]*PaymentCheckout
 	namedInvoiceAdjustments map[string][]*InvoiceAdjustment
 	namedInvoiceDiscounts   map[string][]*InvoiceDiscount
 	namedBreakGlassAccesses map[string][]*BreakGlassAccess
@@ -508,10 +511,19 @@ func (e PatientEdges) RefundsOrErr() ([]*Refund, error) {
 	return nil, &NotLoadedError{edge: "refunds"}
 }
 
+// PaymentCheckoutsOrErr returns the PaymentCheckouts value or an error if the edge
+// was not loaded in eager-loading.
+func (e PatientEdges) PaymentCheckoutsOrErr() ([]*PaymentCheckout, error) {
+	if e.loadedTypes[35] {
+		return e.PaymentCheckouts, nil
+	}
+	return nil, &NotLoadedError{edge: "payment_checkouts"}
+}
+
 // InvoiceAdjustmentsOrErr returns the InvoiceAdjustments value or an error if the edge
 // was not loaded in eager-loading.
 func (e PatientEdges) InvoiceAdjustmentsOrErr() ([]*InvoiceAdjustment, error) {
-	if e.loadedTypes[35] {
+	if e.loadedTypes[36] {
 		return e.InvoiceAdjustments, nil
 	}
 	return nil, &NotLoadedError{edge: "invoice_adjustments"}
@@ -520,7 +532,7 @@ func (e PatientEdges) InvoiceAdjustmentsOrErr() ([]*InvoiceAdjustment, error) {
 // InvoiceDiscountsOrErr returns the InvoiceDiscounts value or an error if the edge
 // was not loaded in eager-loading.
 func (e PatientEdges) InvoiceDiscountsOrErr() ([]*InvoiceDiscount, error) {
-	if e.loadedTypes[36] {
+	if e.loadedTypes[37] {
 		return e.InvoiceDiscounts, nil
 	}
 	return nil, &NotLoadedError{edge: "invoice_discounts"}
@@ -529,7 +541,7 @@ func (e PatientEdges) InvoiceDiscountsOrErr() ([]*InvoiceDiscount, error) {
 // BreakGlassAccessesOrErr returns the BreakGlassAccesses value or an error if the edge
 // was not loaded in eager-loading.
 func (e PatientEdges) BreakGlassAccessesOrErr() ([]*BreakGlassAccess, error) {
-	if e.loadedTypes[37] {
+	if e.loadedTypes[38] {
 		return e.BreakGlassAccesses, nil
 	}
 	return nil, &NotLoadedError{edge: "break_glass_accesses"}
@@ -899,6 +911,11 @@ func (_m *Patient) QueryPaymentAllocations() *PaymentAllocationQuery {
 // QueryRefunds queries the "refunds" edge of the Patient entity.
 func (_m *Patient) QueryRefunds() *RefundQuery {
 	return NewPatientClient(_m.config).QueryRefunds(_m)
+}
+
+// QueryPaymentCheckouts queries the "payment_checkouts" edge of the Patient entity.
+func (_m *Patient) QueryPaymentCheckouts() *PaymentCheckoutQuery {
+	return NewPatientClient(_m.config).QueryPaymentCheckouts(_m)
 }
 
 // QueryInvoiceAdjustments queries the "invoice_adjustments" edge of the Patient entity.
@@ -1820,6 +1837,30 @@ func (_m *Patient) appendNamedRefunds(name string, edges ...*Refund) {
 		_m.Edges.namedRefunds[name] = []*Refund{}
 	} else {
 		_m.Edges.namedRefunds[name] = append(_m.Edges.namedRefunds[name], edges...)
+	}
+}
+
+// NamedPaymentCheckouts returns the PaymentCheckouts named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Patient) NamedPaymentCheckouts(name string) ([]*PaymentCheckout, error) {
+	if _m.Edges.namedPaymentCheckouts == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedPaymentCheckouts[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Patient) appendNamedPaymentCheckouts(name string, edges ...*PaymentCheckout) {
+	if _m.Edges.namedPaymentCheckouts == nil {
+		_m.Edges.namedPaymentCheckouts = make(map[string][]*PaymentCheckout)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedPaymentCheckouts[name] = []*PaymentCheckout{}
+	} else {
+		_m.Edges.namedPaymentCheckouts[name] = append(_m.Edges.namedPaymentCheckouts[name], edges...)
 	}
 }
 

@@ -42,6 +42,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/patientidentifier"
 	"github.com/hmis-dev/hmis/ent/payment"
 	"github.com/hmis-dev/hmis/ent/paymentallocation"
+	"github.com/hmis-dev/hmis/ent/paymentcheckout"
 	"github.com/hmis-dev/hmis/ent/preauthorization"
 	"github.com/hmis-dev/hmis/ent/problem"
 	"github.com/hmis-dev/hmis/ent/referral"
@@ -841,6 +842,21 @@ func (_c *PatientCreate) AddRefunds(v ...*Refund) *PatientCreate {
 		ids[i] = v[i].ID
 	}
 	return _c.AddRefundIDs(ids...)
+}
+
+// AddPaymentCheckoutIDs adds the "payment_checkouts" edge to the PaymentCheckout entity by IDs.
+func (_c *PatientCreate) AddPaymentCheckoutIDs(ids ...string) *PatientCreate {
+	_c.mutation.AddPaymentCheckoutIDs(ids...)
+	return _c
+}
+
+// AddPaymentCheckouts adds the "payment_checkouts" edges to the PaymentCheckout entity.
+func (_c *PatientCreate) AddPaymentCheckouts(v ...*PaymentCheckout) *PatientCreate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddPaymentCheckoutIDs(ids...)
 }
 
 // AddInvoiceAdjustmentIDs adds the "invoice_adjustments" edge to the InvoiceAdjustment entity by IDs.
@@ -1692,6 +1708,22 @@ func (_c *PatientCreate) createSpec() (*Patient, *sqlgraph.CreateSpec) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(refund.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.PaymentCheckoutsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.PaymentCheckoutsTable,
+			Columns: []string{patient.PaymentCheckoutsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(paymentcheckout.FieldID, field.TypeString),
 			},
 		}
 		for _, k := range nodes {

@@ -44,6 +44,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/patientidentifier"
 	"github.com/hmis-dev/hmis/ent/payment"
 	"github.com/hmis-dev/hmis/ent/paymentallocation"
+	"github.com/hmis-dev/hmis/ent/paymentcheckout"
 	"github.com/hmis-dev/hmis/ent/preauthorization"
 	"github.com/hmis-dev/hmis/ent/predicate"
 	"github.com/hmis-dev/hmis/ent/problem"
@@ -94,6 +95,7 @@ type PatientQuery struct {
 	withPayments                *PaymentQuery
 	withPaymentAllocations      *PaymentAllocationQuery
 	withRefunds                 *RefundQuery
+	withPaymentCheckouts        *PaymentCheckoutQuery
 	withInvoiceAdjustments      *InvoiceAdjustmentQuery
 	withInvoiceDiscounts        *InvoiceDiscountQuery
 	withBreakGlassAccesses      *BreakGlassAccessQuery
@@ -133,6 +135,7 @@ type PatientQuery struct {
 	withNamedPayments           map[string]*PaymentQuery
 	withNamedPaymentAllocations map[string]*PaymentAllocationQuery
 	withNamedRefunds            map[string]*RefundQuery
+	withNamedPaymentCheckouts   map[string]*PaymentCheckoutQuery
 	withNamedInvoiceAdjustments map[string]*InvoiceAdjustmentQuery
 	withNamedInvoiceDiscounts   map[string]*InvoiceDiscountQuery
 	withNamedBreakGlassAccesses map[string]*BreakGlassAccessQuery
@@ -942,6 +945,28 @@ func (_q *PatientQuery) QueryRefunds() *RefundQuery {
 	return query
 }
 
+// QueryPaymentCheckouts chains the current query on the "payment_checkouts" edge.
+func (_q *PatientQuery) QueryPaymentCheckouts() *PaymentCheckoutQuery {
+	query := (&PaymentCheckoutClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(patient.Table, patient.FieldID, selector),
+			sqlgraph.To(paymentcheckout.Table, paymentcheckout.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, patient.PaymentCheckoutsTable, patient.PaymentCheckoutsColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
 // QueryInvoiceAdjustments chains the current query on the "invoice_adjustments" edge.
 func (_q *PatientQuery) QueryInvoiceAdjustments() *InvoiceAdjustmentQuery {
 	query := (&InvoiceAdjustmentClient{config: _q.config}).Query()
@@ -1235,6 +1260,7 @@ func (_q *PatientQuery) Clone() *PatientQuery {
 		withPayments:           _q.withPayments.Clone(),
 		withPaymentAllocations: _q.withPaymentAllocations.Clone(),
 		withRefunds:            _q.withRefunds.Clone(),
+		withPaymentCheckouts:   _q.withPaymentCheckouts.Clone(),
 		withInvoiceAdjustments: _q.withInvoiceAdjustments.Clone(),
 		withInvoiceDiscounts:   _q.withInvoiceDiscounts.Clone(),
 		withBreakGlassAccesses: _q.withBreakGlassAccesses.Clone(),
@@ -1629,6 +1655,17 @@ func (_q *PatientQuery) WithRefunds(opts ...func(*RefundQuery)) *PatientQuery {
 	return _q
 }
 
+// WithPaymentCheckouts tells the query-builder to eager-load the nodes that are connected to
+// the "payment_checkouts" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *PatientQuery) WithPaymentCheckouts(opts ...func(*PaymentCheckoutQuery)) *PatientQuery {
+	query := (&PaymentCheckoutClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withPaymentCheckouts = query
+	return _q
+}
+
 // WithInvoiceAdjustments tells the query-builder to eager-load the nodes that are connected to
 // the "invoice_adjustments" edge. The optional arguments are used to configure the query builder of the edge.
 func (_q *PatientQuery) WithInvoiceAdjustments(opts ...func(*InvoiceAdjustmentQuery)) *PatientQuery {
@@ -1741,7 +1778,7 @@ func (_q *PatientQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Pati
 		nodes       = []*Patient{}
 		withFKs     = _q.withFKs
 		_spec       = _q.querySpec()
-		loadedTypes = [38]bool{
+		loadedTypes = [39]bool{
 			_q.withAppointments != nil,
 			_q.withUser != nil,
 			_q.withMergedInto != nil,
@@ -1777,6 +1814,7 @@ func (_q *PatientQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Pati
 			_q.withPayments != nil,
 			_q.withPaymentAllocations != nil,
 			_q.withRefunds != nil,
+			_q.withPaymentCheckouts != nil,
 			_q.withInvoiceAdjustments != nil,
 			_q.withInvoiceDiscounts != nil,
 			_q.withBreakGlassAccesses != nil,
@@ -2058,6 +2096,13 @@ func (_q *PatientQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Pati
 			return nil, err
 		}
 	}
+	if query := _q.withPaymentCheckouts; query != nil {
+		if err := _q.loadPaymentCheckouts(ctx, query, nodes,
+			func(n *Patient) { n.Edges.PaymentCheckouts = []*PaymentCheckout{} },
+			func(n *Patient, e *PaymentCheckout) { n.Edges.PaymentCheckouts = append(n.Edges.PaymentCheckouts, e) }); err != nil {
+			return nil, err
+		}
+	}
 	if query := _q.withInvoiceAdjustments; query != nil {
 		if err := _q.loadInvoiceAdjustments(ctx, query, nodes,
 			func(n *Patient) { n.Edges.InvoiceAdjustments = []*InvoiceAdjustment{} },
@@ -2311,6 +2356,13 @@ func (_q *PatientQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Pati
 		if err := _q.loadRefunds(ctx, query, nodes,
 			func(n *Patient) { n.appendNamedRefunds(name) },
 			func(n *Patient, e *Refund) { n.appendNamedRefunds(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedPaymentCheckouts {
+		if err := _q.loadPaymentCheckouts(ctx, query, nodes,
+			func(n *Patient) { n.appendNamedPaymentCheckouts(name) },
+			func(n *Patient, e *PaymentCheckout) { n.appendNamedPaymentCheckouts(name, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -3401,6 +3453,36 @@ func (_q *PatientQuery) loadRefunds(ctx context.Context, query *RefundQuery, nod
 	}
 	return nil
 }
+func (_q *PatientQuery) loadPaymentCheckouts(ctx context.Context, query *PaymentCheckoutQuery, nodes []*Patient, init func(*Patient), assign func(*Patient, *PaymentCheckout)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[string]*Patient)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(paymentcheckout.FieldPatientID)
+	}
+	query.Where(predicate.PaymentCheckout(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(patient.PaymentCheckoutsColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.PatientID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "patient_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
 func (_q *PatientQuery) loadInvoiceAdjustments(ctx context.Context, query *InvoiceAdjustmentQuery, nodes []*Patient, init func(*Patient), assign func(*Patient, *InvoiceAdjustment)) error {
 	fks := make([]driver.Value, 0, len(nodes))
 	nodeids := make(map[string]*Patient)
@@ -4038,6 +4120,20 @@ func (_q *PatientQuery) WithNamedRefunds(name string, opts ...func(*RefundQuery)
 		_q.withNamedRefunds = make(map[string]*RefundQuery)
 	}
 	_q.withNamedRefunds[name] = query
+	return _q
+}
+
+// WithNamedPaymentCheckouts tells the query-builder to eager-load the nodes that are connected to the "payment_checkouts"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *PatientQuery) WithNamedPaymentCheckouts(name string, opts ...func(*PaymentCheckoutQuery)) *PatientQuery {
+	query := (&PaymentCheckoutClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedPaymentCheckouts == nil {
+		_q.withNamedPaymentCheckouts = make(map[string]*PaymentCheckoutQuery)
+	}
+	_q.withNamedPaymentCheckouts[name] = query
 	return _q
 }
 

@@ -43,6 +43,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/patientidentifier"
 	"github.com/hmis-dev/hmis/ent/payment"
 	"github.com/hmis-dev/hmis/ent/paymentallocation"
+	"github.com/hmis-dev/hmis/ent/paymentcheckout"
 	"github.com/hmis-dev/hmis/ent/preauthorization"
 	"github.com/hmis-dev/hmis/ent/predicate"
 	"github.com/hmis-dev/hmis/ent/problem"
@@ -919,6 +920,21 @@ func (_u *PatientUpdate) AddRefunds(v ...*Refund) *PatientUpdate {
 	return _u.AddRefundIDs(ids...)
 }
 
+// AddPaymentCheckoutIDs adds the "payment_checkouts" edge to the PaymentCheckout entity by IDs.
+func (_u *PatientUpdate) AddPaymentCheckoutIDs(ids ...string) *PatientUpdate {
+	_u.mutation.AddPaymentCheckoutIDs(ids...)
+	return _u
+}
+
+// AddPaymentCheckouts adds the "payment_checkouts" edges to the PaymentCheckout entity.
+func (_u *PatientUpdate) AddPaymentCheckouts(v ...*PaymentCheckout) *PatientUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddPaymentCheckoutIDs(ids...)
+}
+
 // AddInvoiceAdjustmentIDs adds the "invoice_adjustments" edge to the InvoiceAdjustment entity by IDs.
 func (_u *PatientUpdate) AddInvoiceAdjustmentIDs(ids ...string) *PatientUpdate {
 	_u.mutation.AddInvoiceAdjustmentIDs(ids...)
@@ -1672,6 +1688,27 @@ func (_u *PatientUpdate) RemoveRefunds(v ...*Refund) *PatientUpdate {
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveRefundIDs(ids...)
+}
+
+// ClearPaymentCheckouts clears all "payment_checkouts" edges to the PaymentCheckout entity.
+func (_u *PatientUpdate) ClearPaymentCheckouts() *PatientUpdate {
+	_u.mutation.ClearPaymentCheckouts()
+	return _u
+}
+
+// RemovePaymentCheckoutIDs removes the "payment_checkouts" edge to PaymentCheckout entities by IDs.
+func (_u *PatientUpdate) RemovePaymentCheckoutIDs(ids ...string) *PatientUpdate {
+	_u.mutation.RemovePaymentCheckoutIDs(ids...)
+	return _u
+}
+
+// RemovePaymentCheckouts removes "payment_checkouts" edges to PaymentCheckout entities.
+func (_u *PatientUpdate) RemovePaymentCheckouts(v ...*PaymentCheckout) *PatientUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemovePaymentCheckoutIDs(ids...)
 }
 
 // ClearInvoiceAdjustments clears all "invoice_adjustments" edges to the InvoiceAdjustment entity.
@@ -3468,6 +3505,51 @@ func (_u *PatientUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 		}
 		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
+	if _u.mutation.PaymentCheckoutsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.PaymentCheckoutsTable,
+			Columns: []string{patient.PaymentCheckoutsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(paymentcheckout.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedPaymentCheckoutsIDs(); len(nodes) > 0 && !_u.mutation.PaymentCheckoutsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.PaymentCheckoutsTable,
+			Columns: []string{patient.PaymentCheckoutsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(paymentcheckout.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.PaymentCheckoutsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.PaymentCheckoutsTable,
+			Columns: []string{patient.PaymentCheckoutsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(paymentcheckout.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
 	if _u.mutation.InvoiceAdjustmentsCleared() {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.O2M,
@@ -4478,6 +4560,21 @@ func (_u *PatientUpdateOne) AddRefunds(v ...*Refund) *PatientUpdateOne {
 	return _u.AddRefundIDs(ids...)
 }
 
+// AddPaymentCheckoutIDs adds the "payment_checkouts" edge to the PaymentCheckout entity by IDs.
+func (_u *PatientUpdateOne) AddPaymentCheckoutIDs(ids ...string) *PatientUpdateOne {
+	_u.mutation.AddPaymentCheckoutIDs(ids...)
+	return _u
+}
+
+// AddPaymentCheckouts adds the "payment_checkouts" edges to the PaymentCheckout entity.
+func (_u *PatientUpdateOne) AddPaymentCheckouts(v ...*PaymentCheckout) *PatientUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddPaymentCheckoutIDs(ids...)
+}
+
 // AddInvoiceAdjustmentIDs adds the "invoice_adjustments" edge to the InvoiceAdjustment entity by IDs.
 func (_u *PatientUpdateOne) AddInvoiceAdjustmentIDs(ids ...string) *PatientUpdateOne {
 	_u.mutation.AddInvoiceAdjustmentIDs(ids...)
@@ -5231,6 +5328,27 @@ func (_u *PatientUpdateOne) RemoveRefunds(v ...*Refund) *PatientUpdateOne {
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveRefundIDs(ids...)
+}
+
+// ClearPaymentCheckouts clears all "payment_checkouts" edges to the PaymentCheckout entity.
+func (_u *PatientUpdateOne) ClearPaymentCheckouts() *PatientUpdateOne {
+	_u.mutation.ClearPaymentCheckouts()
+	return _u
+}
+
+// RemovePaymentCheckoutIDs removes the "payment_checkouts" edge to PaymentCheckout entities by IDs.
+func (_u *PatientUpdateOne) RemovePaymentCheckoutIDs(ids ...string) *PatientUpdateOne {
+	_u.mutation.RemovePaymentCheckoutIDs(ids...)
+	return _u
+}
+
+// RemovePaymentCheckouts removes "payment_checkouts" edges to PaymentCheckout entities.
+func (_u *PatientUpdateOne) RemovePaymentCheckouts(v ...*PaymentCheckout) *PatientUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemovePaymentCheckoutIDs(ids...)
 }
 
 // ClearInvoiceAdjustments clears all "invoice_adjustments" edges to the InvoiceAdjustment entity.
@@ -7050,6 +7168,51 @@ func (_u *PatientUpdateOne) sqlSave(ctx context.Context) (_node *Patient, err er
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(refund.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.PaymentCheckoutsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.PaymentCheckoutsTable,
+			Columns: []string{patient.PaymentCheckoutsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(paymentcheckout.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedPaymentCheckoutsIDs(); len(nodes) > 0 && !_u.mutation.PaymentCheckoutsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.PaymentCheckoutsTable,
+			Columns: []string{patient.PaymentCheckoutsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(paymentcheckout.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.PaymentCheckoutsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   patient.PaymentCheckoutsTable,
+			Columns: []string{patient.PaymentCheckoutsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(paymentcheckout.FieldID, field.TypeString),
 			},
 		}
 		for _, k := range nodes {

@@ -41,6 +41,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/patientidentifier"
 	"github.com/hmis-dev/hmis/ent/payment"
 	"github.com/hmis-dev/hmis/ent/paymentallocation"
+	"github.com/hmis-dev/hmis/ent/paymentcheckout"
 	"github.com/hmis-dev/hmis/ent/preauthorization"
 	"github.com/hmis-dev/hmis/ent/problem"
 	"github.com/hmis-dev/hmis/ent/referral"
@@ -84,6 +85,7 @@ var PatientColumn = map[string]string{
 	"PatientIdentifier": "patient_id",
 	"Payment":           "patient_id",
 	"PaymentAllocation": "patient_id",
+	"PaymentCheckout":   "patient_id",
 	"PreAuthorization":  "patient_id",
 	"Problem":           "patient_id",
 	"Referral":          "patient_id",
@@ -968,6 +970,34 @@ func (_q *PaymentAllocationQuery) SelectPatientColumn(ctx context.Context) {
 }
 
 // OwnerPatientID implements PatientOwned.
+func (_m *PaymentCheckout) OwnerPatientID() string { return _m.PatientID }
+
+// SelectPatientColumn makes a read of rows that selects only some columns
+// (as GraphQL field collection does) select the patient's too, so that
+// every row read names its patient for the audit trail. A count, an
+// existence check or a scan of chosen columns expects exactly the columns
+// it named and is left alone: on its own account its operation says so; a
+// query run inside another's (an eager load, a nested count) shares that
+// one's context, and there a read of rows is told by its ID column, which
+// field collection always selects and a grouped count never does.
+func (_q *PaymentCheckoutQuery) SelectPatientColumn(ctx context.Context) {
+	if len(_q.ctx.Fields) == 0 || slices.Contains(_q.ctx.Fields, paymentcheckout.FieldPatientID) {
+		return
+	}
+	qc := entgo.QueryFromContext(ctx)
+	if qc == nil {
+		return
+	}
+	rows := slices.Contains(_q.ctx.Fields, paymentcheckout.FieldID)
+	if qc == _q.ctx {
+		rows = qc.Op == entgo.OpQueryAll || qc.Op == entgo.OpQueryFirst || qc.Op == entgo.OpQueryOnly
+	}
+	if rows {
+		_q.ctx.Fields = append(_q.ctx.Fields, paymentcheckout.FieldPatientID)
+	}
+}
+
+// OwnerPatientID implements PatientOwned.
 func (_m *PreAuthorization) OwnerPatientID() string { return _m.PatientID }
 
 // SelectPatientColumn makes a read of rows that selects only some columns
@@ -1278,6 +1308,12 @@ func PatientsMatching(ctx context.Context, c *Client, where any, limit int) ([]s
 			return nil, ignoreEmptyWhere(err, ErrEmptyPaymentAllocationWhereInput)
 		}
 		return c.PaymentAllocation.Query().Where(p).Unique(true).Limit(limit).Select(paymentallocation.FieldPatientID).Strings(ctx)
+	case *PaymentCheckoutWhereInput:
+		p, err := w.P()
+		if err != nil {
+			return nil, ignoreEmptyWhere(err, ErrEmptyPaymentCheckoutWhereInput)
+		}
+		return c.PaymentCheckout.Query().Where(p).Unique(true).Limit(limit).Select(paymentcheckout.FieldPatientID).Strings(ctx)
 	case *PreAuthorizationWhereInput:
 		p, err := w.P()
 		if err != nil {

@@ -60,6 +60,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/payer"
 	"github.com/hmis-dev/hmis/ent/payment"
 	"github.com/hmis-dev/hmis/ent/paymentallocation"
+	"github.com/hmis-dev/hmis/ent/paymentcheckout"
 	"github.com/hmis-dev/hmis/ent/planversion"
 	"github.com/hmis-dev/hmis/ent/preauthorization"
 	"github.com/hmis-dev/hmis/ent/problem"
@@ -2974,6 +2975,73 @@ func init() {
 	paymentallocation.DefaultID = paymentallocationDescID.Default.(func() string)
 	// paymentallocation.IDValidator is a validator for the "id" field. It is called by the builders before save.
 	paymentallocation.IDValidator = paymentallocationDescID.Validators[0].(func(string) error)
+	paymentcheckoutMixin := schema.PaymentCheckout{}.Mixin()
+	paymentcheckoutMixinFields0 := paymentcheckoutMixin[0].Fields()
+	_ = paymentcheckoutMixinFields0
+	paymentcheckoutMixinFields1 := paymentcheckoutMixin[1].Fields()
+	_ = paymentcheckoutMixinFields1
+	paymentcheckoutMixinFields2 := paymentcheckoutMixin[2].Fields()
+	_ = paymentcheckoutMixinFields2
+	paymentcheckoutFields := schema.PaymentCheckout{}.Fields()
+	_ = paymentcheckoutFields
+	// paymentcheckoutDescCreatedAt is the schema descriptor for created_at field.
+	paymentcheckoutDescCreatedAt := paymentcheckoutMixinFields1[0].Descriptor()
+	// paymentcheckout.DefaultCreatedAt holds the default value on creation for the created_at field.
+	paymentcheckout.DefaultCreatedAt = paymentcheckoutDescCreatedAt.Default.(func() time.Time)
+	// paymentcheckoutDescUpdatedAt is the schema descriptor for updated_at field.
+	paymentcheckoutDescUpdatedAt := paymentcheckoutMixinFields1[1].Descriptor()
+	// paymentcheckout.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	paymentcheckout.DefaultUpdatedAt = paymentcheckoutDescUpdatedAt.Default.(func() time.Time)
+	// paymentcheckout.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	paymentcheckout.UpdateDefaultUpdatedAt = paymentcheckoutDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// paymentcheckoutDescPatientID is the schema descriptor for patient_id field.
+	paymentcheckoutDescPatientID := paymentcheckoutMixinFields2[0].Descriptor()
+	// paymentcheckout.PatientIDValidator is a validator for the "patient_id" field. It is called by the builders before save.
+	paymentcheckout.PatientIDValidator = paymentcheckoutDescPatientID.Validators[0].(func(string) error)
+	// paymentcheckoutDescAmount is the schema descriptor for amount field.
+	paymentcheckoutDescAmount := paymentcheckoutFields[1].Descriptor()
+	// paymentcheckout.AmountValidator is a validator for the "amount" field. It is called by the builders before save.
+	paymentcheckout.AmountValidator = paymentcheckoutDescAmount.Validators[0].(func(int64) error)
+	// paymentcheckoutDescProvider is the schema descriptor for provider field.
+	paymentcheckoutDescProvider := paymentcheckoutFields[3].Descriptor()
+	// paymentcheckout.ProviderValidator is a validator for the "provider" field. It is called by the builders before save.
+	paymentcheckout.ProviderValidator = func() func(string) error {
+		validators := paymentcheckoutDescProvider.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(provider string) error {
+			for _, fn := range fns {
+				if err := fn(provider); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// paymentcheckoutDescProviderSessionID is the schema descriptor for provider_session_id field.
+	paymentcheckoutDescProviderSessionID := paymentcheckoutFields[5].Descriptor()
+	// paymentcheckout.ProviderSessionIDValidator is a validator for the "provider_session_id" field. It is called by the builders before save.
+	paymentcheckout.ProviderSessionIDValidator = paymentcheckoutDescProviderSessionID.Validators[0].(func(string) error)
+	// paymentcheckoutDescRedirectURL is the schema descriptor for redirect_url field.
+	paymentcheckoutDescRedirectURL := paymentcheckoutFields[6].Descriptor()
+	// paymentcheckout.RedirectURLValidator is a validator for the "redirect_url" field. It is called by the builders before save.
+	paymentcheckout.RedirectURLValidator = paymentcheckoutDescRedirectURL.Validators[0].(func(string) error)
+	// paymentcheckoutDescInstructions is the schema descriptor for instructions field.
+	paymentcheckoutDescInstructions := paymentcheckoutFields[7].Descriptor()
+	// paymentcheckout.InstructionsValidator is a validator for the "instructions" field. It is called by the builders before save.
+	paymentcheckout.InstructionsValidator = paymentcheckoutDescInstructions.Validators[0].(func(string) error)
+	// paymentcheckoutDescProviderReference is the schema descriptor for provider_reference field.
+	paymentcheckoutDescProviderReference := paymentcheckoutFields[8].Descriptor()
+	// paymentcheckout.ProviderReferenceValidator is a validator for the "provider_reference" field. It is called by the builders before save.
+	paymentcheckout.ProviderReferenceValidator = paymentcheckoutDescProviderReference.Validators[0].(func(string) error)
+	// paymentcheckoutDescID is the schema descriptor for id field.
+	paymentcheckoutDescID := paymentcheckoutMixinFields0[0].Descriptor()
+	// paymentcheckout.DefaultID holds the default value on creation for the id field.
+	paymentcheckout.DefaultID = paymentcheckoutDescID.Default.(func() string)
+	// paymentcheckout.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	paymentcheckout.IDValidator = paymentcheckoutDescID.Validators[0].(func(string) error)
 	planversionMixin := schema.PlanVersion{}.Mixin()
 	planversionMixinFields0 := planversionMixin[0].Fields()
 	_ = planversionMixinFields0

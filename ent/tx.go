@@ -124,6 +124,8 @@ type Tx struct {
 	Payment *PaymentClient
 	// PaymentAllocation is the client for interacting with the PaymentAllocation builders.
 	PaymentAllocation *PaymentAllocationClient
+	// PaymentCheckout is the client for interacting with the PaymentCheckout builders.
+	PaymentCheckout *PaymentCheckoutClient
 	// PlanVersion is the client for interacting with the PlanVersion builders.
 	PlanVersion *PlanVersionClient
 	// PreAuthorization is the client for interacting with the PreAuthorization builders.
@@ -342,6 +344,7 @@ func (tx *Tx) init() {
 	tx.Payer = NewPayerClient(tx.config)
 	tx.Payment = NewPaymentClient(tx.config)
 	tx.PaymentAllocation = NewPaymentAllocationClient(tx.config)
+	tx.PaymentCheckout = NewPaymentCheckoutClient(tx.config)
 	tx.PlanVersion = NewPlanVersionClient(tx.config)
 	tx.PreAuthorization = NewPreAuthorizationClient(tx.config)
 	tx.Problem = NewProblemClient(tx.config)

@@ -17,6 +17,7 @@ import (
 	"github.com/hmis-dev/hmis/internal/lab"
 	"github.com/hmis-dev/hmis/internal/ledger"
 	"github.com/hmis-dev/hmis/internal/notes"
+	"github.com/hmis-dev/hmis/internal/patientbilling"
 	"github.com/hmis-dev/hmis/internal/patients"
 	"github.com/hmis-dev/hmis/internal/pharmacy"
 	"github.com/hmis-dev/hmis/internal/prescribing"
@@ -43,7 +44,9 @@ type Resolver struct {
 	Ledger      *ledger.Service
 	Insurance   *insurance.Service
 	Charges     *charges.Service
-	Broker      events.Broker
+	// PatientBilling is billing as the patient app sees it.
+	PatientBilling *patientbilling.Service
+	Broker         events.Broker
 
 	fanout fanout
 }

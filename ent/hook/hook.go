@@ -669,6 +669,18 @@ func (f PaymentAllocationFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.PaymentAllocationMutation", m)
 }
 
+// The PaymentCheckoutFunc type is an adapter to allow the use of ordinary
+// function as PaymentCheckout mutator.
+type PaymentCheckoutFunc func(context.Context, *ent.PaymentCheckoutMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f PaymentCheckoutFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.PaymentCheckoutMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.PaymentCheckoutMutation", m)
+}
+
 // The PlanVersionFunc type is an adapter to allow the use of ordinary
 // function as PlanVersion mutator.
 type PlanVersionFunc func(context.Context, *ent.PlanVersionMutation) (ent.Value, error)

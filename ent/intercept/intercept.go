@@ -63,6 +63,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/payer"
 	"github.com/hmis-dev/hmis/ent/payment"
 	"github.com/hmis-dev/hmis/ent/paymentallocation"
+	"github.com/hmis-dev/hmis/ent/paymentcheckout"
 	"github.com/hmis-dev/hmis/ent/planversion"
 	"github.com/hmis-dev/hmis/ent/preauthorization"
 	"github.com/hmis-dev/hmis/ent/predicate"
@@ -1623,6 +1624,33 @@ func (f TraversePaymentAllocation) Traverse(ctx context.Context, q ent.Query) er
 	return fmt.Errorf("unexpected query type %T. expect *ent.PaymentAllocationQuery", q)
 }
 
+// The PaymentCheckoutFunc type is an adapter to allow the use of ordinary function as a Querier.
+type PaymentCheckoutFunc func(context.Context, *ent.PaymentCheckoutQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f PaymentCheckoutFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.PaymentCheckoutQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.PaymentCheckoutQuery", q)
+}
+
+// The TraversePaymentCheckout type is an adapter to allow the use of ordinary function as Traverser.
+type TraversePaymentCheckout func(context.Context, *ent.PaymentCheckoutQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraversePaymentCheckout) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraversePaymentCheckout) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.PaymentCheckoutQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.PaymentCheckoutQuery", q)
+}
+
 // The PlanVersionFunc type is an adapter to allow the use of ordinary function as a Querier.
 type PlanVersionFunc func(context.Context, *ent.PlanVersionQuery) (ent.Value, error)
 
@@ -2168,6 +2196,8 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.PaymentQuery, predicate.Payment, payment.OrderOption]{typ: ent.TypePayment, tq: q}, nil
 	case *ent.PaymentAllocationQuery:
 		return &query[*ent.PaymentAllocationQuery, predicate.PaymentAllocation, paymentallocation.OrderOption]{typ: ent.TypePaymentAllocation, tq: q}, nil
+	case *ent.PaymentCheckoutQuery:
+		return &query[*ent.PaymentCheckoutQuery, predicate.PaymentCheckout, paymentcheckout.OrderOption]{typ: ent.TypePaymentCheckout, tq: q}, nil
 	case *ent.PlanVersionQuery:
 		return &query[*ent.PlanVersionQuery, predicate.PlanVersion, planversion.OrderOption]{typ: ent.TypePlanVersion, tq: q}, nil
 	case *ent.PreAuthorizationQuery:

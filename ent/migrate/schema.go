@@ -2302,6 +2302,51 @@ var (
 			},
 		},
 	}
+	// PaymentCheckoutsColumns holds the columns for the "payment_checkouts" table.
+	PaymentCheckoutsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "invoice_id", Type: field.TypeString},
+		{Name: "amount", Type: field.TypeInt64},
+		{Name: "method", Type: field.TypeEnum, Enums: []string{"CARD", "MOBILE_MONEY"}},
+		{Name: "provider", Type: field.TypeString, Size: 40},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"PENDING", "SUCCEEDED", "FAILED"}, Default: "PENDING"},
+		{Name: "provider_session_id", Type: field.TypeString, Nullable: true, Size: 200},
+		{Name: "redirect_url", Type: field.TypeString, Nullable: true, Size: 2000},
+		{Name: "instructions", Type: field.TypeString, Nullable: true, Size: 1000},
+		{Name: "provider_reference", Type: field.TypeString, Nullable: true, Size: 100},
+		{Name: "payment_id", Type: field.TypeString, Nullable: true},
+		{Name: "completed_at", Type: field.TypeTime, Nullable: true},
+		{Name: "started_by_id", Type: field.TypeString},
+		{Name: "patient_id", Type: field.TypeString},
+	}
+	// PaymentCheckoutsTable holds the schema information for the "payment_checkouts" table.
+	PaymentCheckoutsTable = &schema.Table{
+		Name:       "payment_checkouts",
+		Columns:    PaymentCheckoutsColumns,
+		PrimaryKey: []*schema.Column{PaymentCheckoutsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "payment_checkouts_patients_payment_checkouts",
+				Columns:    []*schema.Column{PaymentCheckoutsColumns[15]},
+				RefColumns: []*schema.Column{PatientsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "paymentcheckout_patient_id",
+				Unique:  false,
+				Columns: []*schema.Column{PaymentCheckoutsColumns[15]},
+			},
+			{
+				Name:    "paymentcheckout_invoice_id",
+				Unique:  false,
+				Columns: []*schema.Column{PaymentCheckoutsColumns[3]},
+			},
+		},
+	}
 	// PlanVersionsColumns holds the columns for the "plan_versions" table.
 	PlanVersionsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeString},
@@ -3021,6 +3066,7 @@ var (
 		PayersTable,
 		PaymentsTable,
 		PaymentAllocationsTable,
+		PaymentCheckoutsTable,
 		PlanVersionsTable,
 		PreAuthorizationsTable,
 		ProblemsTable,
@@ -3146,6 +3192,7 @@ func init() {
 	PaymentAllocationsTable.ForeignKeys[0].RefTable = InvoicesTable
 	PaymentAllocationsTable.ForeignKeys[1].RefTable = PatientsTable
 	PaymentAllocationsTable.ForeignKeys[2].RefTable = PaymentsTable
+	PaymentCheckoutsTable.ForeignKeys[0].RefTable = PatientsTable
 	PlanVersionsTable.ForeignKeys[0].RefTable = InsurancePlansTable
 	PreAuthorizationsTable.ForeignKeys[0].RefTable = PatientsTable
 	PreAuthorizationsTable.ForeignKeys[1].RefTable = InsurancePoliciesTable

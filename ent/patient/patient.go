@@ -129,6 +129,8 @@ const (
 	EdgePaymentAllocations = "payment_allocations"
 	// EdgeRefunds holds the string denoting the refunds edge name in mutations.
 	EdgeRefunds = "refunds"
+	// EdgePaymentCheckouts holds the string denoting the payment_checkouts edge name in mutations.
+	EdgePaymentCheckouts = "payment_checkouts"
 	// EdgeInvoiceAdjustments holds the string denoting the invoice_adjustments edge name in mutations.
 	EdgeInvoiceAdjustments = "invoice_adjustments"
 	// EdgeInvoiceDiscounts holds the string denoting the invoice_discounts edge name in mutations.
@@ -376,6 +378,13 @@ const (
 	RefundsInverseTable = "refunds"
 	// RefundsColumn is the table column denoting the refunds relation/edge.
 	RefundsColumn = "patient_id"
+	// PaymentCheckoutsTable is the table that holds the payment_checkouts relation/edge.
+	PaymentCheckoutsTable = "payment_checkouts"
+	// PaymentCheckoutsInverseTable is the table name for the PaymentCheckout entity.
+	// It exists in this package in order to avoid circular dependency with the "paymentcheckout" package.
+	PaymentCheckoutsInverseTable = "payment_checkouts"
+	// PaymentCheckoutsColumn is the table column denoting the payment_checkouts relation/edge.
+	PaymentCheckoutsColumn = "patient_id"
 	// InvoiceAdjustmentsTable is the table that holds the invoice_adjustments relation/edge.
 	InvoiceAdjustmentsTable = "invoice_adjustments"
 	// InvoiceAdjustmentsInverseTable is the table name for the InvoiceAdjustment entity.
@@ -1115,6 +1124,20 @@ func ByRefunds(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
 	}
 }
 
+// ByPaymentCheckoutsCount orders the results by payment_checkouts count.
+func ByPaymentCheckoutsCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newPaymentCheckoutsStep(), opts...)
+	}
+}
+
+// ByPaymentCheckouts orders the results by payment_checkouts terms.
+func ByPaymentCheckouts(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newPaymentCheckoutsStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
 // ByInvoiceAdjustmentsCount orders the results by invoice_adjustments count.
 func ByInvoiceAdjustmentsCount(opts ...sql.OrderTermOption) OrderOption {
 	return func(s *sql.Selector) {
@@ -1399,6 +1422,13 @@ func newRefundsStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(RefundsInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.O2M, false, RefundsTable, RefundsColumn),
+	)
+}
+func newPaymentCheckoutsStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(PaymentCheckoutsInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, PaymentCheckoutsTable, PaymentCheckoutsColumn),
 	)
 }
 func newInvoiceAdjustmentsStep() *sqlgraph.Step {

@@ -2270,6 +2270,29 @@ func HasRefundsWith(preds ...predicate.Refund) predicate.Patient {
 	})
 }
 
+// HasPaymentCheckouts applies the HasEdge predicate on the "payment_checkouts" edge.
+func HasPaymentCheckouts() predicate.Patient {
+	return predicate.Patient(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, PaymentCheckoutsTable, PaymentCheckoutsColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasPaymentCheckoutsWith applies the HasEdge predicate on the "payment_checkouts" edge with a given conditions (other predicates).
+func HasPaymentCheckoutsWith(preds ...predicate.PaymentCheckout) predicate.Patient {
+	return predicate.Patient(func(s *sql.Selector) {
+		step := newPaymentCheckoutsStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
 // HasInvoiceAdjustments applies the HasEdge predicate on the "invoice_adjustments" edge.
 func HasInvoiceAdjustments() predicate.Patient {
 	return predicate.Patient(func(s *sql.Selector) {

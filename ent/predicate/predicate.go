@@ -171,6 +171,9 @@ type Payment func(*sql.Selector)
 // PaymentAllocation is the predicate function for paymentallocation builders.
 type PaymentAllocation func(*sql.Selector)
 
+// PaymentCheckout is the predicate function for paymentcheckout builders.
+type PaymentCheckout func(*sql.Selector)
+
 // PlanVersion is the predicate function for planversion builders.
 type PlanVersion func(*sql.Selector)
 

@@ -84,6 +84,7 @@ func (Patient) Edges() []ent.Edge {
 		edge.To("payments", Payment.Type).Annotations(entgql.Skip()),
 		edge.To("payment_allocations", PaymentAllocation.Type).Annotations(entgql.Skip()),
 		edge.To("refunds", Refund.Type).Annotations(entgql.Skip()),
+		edge.To("payment_checkouts", PaymentCheckout.Type).Annotations(entgql.Skip()),
 		edge.To("invoice_adjustments", InvoiceAdjustment.Type).Annotations(entgql.Skip()),
 		edge.To("invoice_discounts", InvoiceDiscount.Type).Annotations(entgql.Skip()),
 		// Reviewed by the auditor through breakGlassAccesses, not read from the record.

@@ -12,6 +12,8 @@ import (
 	"github.com/hmis-dev/hmis/internal/careplans"
 	"github.com/hmis-dev/hmis/internal/charges"
 	"github.com/hmis-dev/hmis/internal/notes"
+	"github.com/hmis-dev/hmis/internal/patientbilling"
+	"github.com/hmis-dev/hmis/internal/payprovider"
 	"github.com/hmis-dev/hmis/internal/prescribing"
 	"github.com/hmis-dev/hmis/internal/referrals"
 	"io"
@@ -187,26 +189,31 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 	a.Charges.SetTaxRate(cfg.InvoiceTaxBasisPoints)
 	claims := insurance.NewService(a.Store, cfg.Location())
 	claims.OnRemitted(a.Charges.PostRemittance)
+	payOpts, err := PaymentOptions(cfg, log)
+	if err != nil {
+		return nil, err
+	}
 	a.Handler = httpapi.New(httpapi.Deps{
 		Resolver: &graph.Resolver{
-			Client:      a.Store.Client,
-			Auth:        a.Auth,
-			Patients:    patients.NewService(a.Store),
-			Scheduling:  a.Scheduling,
-			Admission:   admission.NewService(a.Store),
-			EHR:         ehr.NewService(a.Store, cfg.Location()),
-			Notes:       notes.NewService(a.Store),
-			Prescribing: prescribing.NewService(a.Store),
-			Formulary:   formulary.NewService(a.Store),
-			CarePlans:   careplans.NewService(a.Store),
-			Referrals:   referrals.NewService(a.Store),
-			Lab:         lab.NewService(a.Store, cfg.Location()),
-			CareAccess:  care,
-			Pharmacy:    a.Pharmacy,
-			Ledger:      books,
-			Insurance:   claims,
-			Charges:     a.Charges,
-			Broker:      a.Broker,
+			Client:         a.Store.Client,
+			Auth:           a.Auth,
+			Patients:       patients.NewService(a.Store),
+			Scheduling:     a.Scheduling,
+			Admission:      admission.NewService(a.Store),
+			EHR:            ehr.NewService(a.Store, cfg.Location()),
+			Notes:          notes.NewService(a.Store),
+			Prescribing:    prescribing.NewService(a.Store),
+			Formulary:      formulary.NewService(a.Store),
+			CarePlans:      careplans.NewService(a.Store),
+			Referrals:      referrals.NewService(a.Store),
+			Lab:            lab.NewService(a.Store, cfg.Location()),
+			CareAccess:     care,
+			Pharmacy:       a.Pharmacy,
+			Ledger:         books,
+			Insurance:      claims,
+			Charges:        a.Charges,
+			PatientBilling: patientbilling.NewService(a.Store, a.Charges, payOpts),
+			Broker:         a.Broker,
 		},
 		Auth:         a.Auth,
 		Enforcer:     enforcer,
@@ -337,6 +344,41 @@ func (a *App) Serve(ctx context.Context) error {
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	return srv.Shutdown(shutdownCtx)
+}
+
+// PaymentOptions are the patient app's payment provider and the providers'
+// callback secrets, from HMIS_PAYMENT_PROVIDER and
+// HMIS_PAYMENT_CALLBACK_SECRETS.
+func PaymentOptions(cfg config.Config, log *slog.Logger) (patientbilling.Options, error) {
+	secrets, err := payprovider.ParseSecrets(cfg.PaymentCallbackSecrets)
+	if err != nil {
+		return patientbilling.Options{}, fmt.Errorf("HMIS_PAYMENT_CALLBACK_SECRETS: %w", err)
+	}
+	o := patientbilling.Options{Secrets: secrets}
+	name := cfg.PaymentProvider
+	if name == "" && cfg.Demo {
+		name = payprovider.SimulatedName
+	}
+	switch name {
+	case "":
+		return o, nil
+	case payprovider.SimulatedName:
+		o.Provider = payprovider.Simulated{}
+		// Completing a payment from the API is a demo's shortcut; a
+		// staging server with the simulated provider is completed by
+		// callbacks signed with its secret, like a real provider's.
+		o.AllowSimulation = cfg.Demo
+	default:
+		return o, fmt.Errorf("HMIS_PAYMENT_PROVIDER: unknown provider %q", name)
+	}
+	if secrets[name] == nil {
+		if !cfg.Demo {
+			return o, fmt.Errorf("HMIS_PAYMENT_CALLBACK_SECRETS must hold a secret for %s, the payment provider (try: %s:$(openssl rand -hex 32))", name, name)
+		}
+		secrets[name] = payprovider.RandomSecret()
+		log.Warn("HMIS_PAYMENT_CALLBACK_SECRETS has no secret for the simulated provider; demo mode signs its callbacks with a random one")
+	}
+	return o, nil
 }
 
 // AuditKeys returns the audit keyring: HMIS_AUDIT_KEY, or the key file of

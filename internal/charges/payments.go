@@ -201,8 +201,33 @@ func (s *Service) ReceiveOnlinePayment(ctx context.Context, p OnlinePayment) (*e
 	}
 	ref := p.ProviderReference
 	return store.Tx(ctx, s.store, func(ctx context.Context, tx *ent.Tx) (*ent.Payment, error) {
-		return s.receive(ctx, tx, receipt{patientID: p.PatientID, method: p.Method, amount: p.Amount, key: key, reference: &ref,
-			toBalance: &p.InvoiceID, hold: true, recordedBy: "provider:" + p.Provider, payer: ledger.PayerPatient})
+		r := receipt{patientID: p.PatientID, method: p.Method, amount: p.Amount, key: key, reference: &ref,
+			toBalance: &p.InvoiceID, hold: true, recordedBy: "provider:" + p.Provider, payer: ledger.PayerPatient}
+		// The invoice may have been paid at the till or voided while the
+		// patient was paying: the money has moved, so it is kept as the
+		// patient's credit rather than refused.
+		// A provider's reference is one transaction of theirs, signed by
+		// them: a second confirmation of it is the same payment.
+		if _, err := patients.Lock(ctx, tx, "patientId", p.PatientID); err != nil {
+			return nil, err
+		}
+		if prev, err := tx.Payment.Query().Where(payment.IdempotencyKey(key)).Only(ctx); err == nil {
+			if prev.PatientID != p.PatientID || prev.Amount != p.Amount {
+				return nil, apperr.BadInput("providerReference", "confirms another payment")
+			}
+			return prev, nil
+		} else if !ent.IsNotFound(err) {
+			return nil, err
+		}
+		inv, err := tx.Invoice.Get(ctx, p.InvoiceID)
+		if err != nil && !ent.IsNotFound(err) {
+			return nil, err
+		}
+		if inv == nil || inv.PatientID != p.PatientID ||
+			(inv.Status != invoice.StatusISSUED && inv.Status != invoice.StatusPARTIALLY_PAID) || PatientBalance(inv) <= 0 {
+			r.toBalance = nil
+		}
+		return s.receive(ctx, tx, r)
 	})
 }
 

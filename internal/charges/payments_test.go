@@ -167,3 +167,32 @@ func TestConcurrentRefundsAndCreditNeverOverdraw(t *testing.T) {
 		t.Errorf("credit left %d, want 6550", credit)
 	}
 }
+
+// A patient paying online while the invoice was settled at the till: the
+// money has moved, so it is kept as their credit; the provider's second
+// confirmation of it is the same payment.
+func TestOnlinePaymentForAnInvoiceSettledMeanwhileIsKeptAsCredit(t *testing.T) {
+	f := setup(t)
+	p, inv := f.billed(1)
+	if _, err := f.svc.Issue(f.clerk, inv.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.RecordPayment(f.clerk, RecordPaymentInput{PatientID: p.ID, InvoiceID: &inv.ID, Method: payment.MethodCASH, Amount: 123450, IdempotencyKey: "till"}); err != nil {
+		t.Fatal(err)
+	}
+	online := OnlinePayment{PatientID: p.ID, InvoiceID: inv.ID, Method: payment.MethodCARD, Amount: 123450, Provider: "simulated", ProviderReference: "sim-1"}
+	first, err := f.svc.ReceiveOnlinePayment(f.sys, online)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := f.svc.ReceiveOnlinePayment(f.sys, online)
+	if err != nil || again.ID != first.ID {
+		t.Fatalf("the second confirmation: %v, %v", again, err)
+	}
+	if first.Allocated != 0 || first.Credited != 123450 {
+		t.Fatalf("recorded %+v", first)
+	}
+	if c, _ := Credit(f.sys, f.c.Payment, f.c.Refund, p.ID); c != 123450 {
+		t.Fatalf("credit %d", c)
+	}
+}

@@ -61,6 +61,8 @@ type Config struct {
 	LogFormat               string
 	TimeZone                string
 	HospitalName            string
+	PaymentProvider         string
+	PaymentCallbackSecrets  string
 }
 
 // Setting is one environment variable.
@@ -118,6 +120,8 @@ var Settings = []Setting{
 	{"HMIS_INVOICE_TAX_BASIS_POINTS", "0", "Tax on what the patient owes on each new invoice, in hundredths of a percent (1600 is 16 %); 0: none. Payers are billed their share untaxed.", integer(func(c *Config) *int { return &c.InvoiceTaxBasisPoints })},
 	{"HMIS_DRUG_MARKUP_PERCENT", "25", "What a drug with no price of its own on the price list is charged above its cost, in percent.", integer(func(c *Config) *int { return &c.DrugMarkupPercent })},
 	{"HMIS_HOSPITAL_NAME", "HMIS Hospital", "The name printed at the head of reports.", str(func(c *Config) *string { return &c.HospitalName })},
+	{"HMIS_PAYMENT_PROVIDER", "", "The payment provider the patient app pays invoices through (`payMyInvoice`): `simulated` (moves no money; for demos and staging) or empty: `simulated` in demo mode, none otherwise (patients then pay at the cashier).", oneOf([]string{"", "simulated"}, func(c *Config) *string { return &c.PaymentProvider })},
+	{"HMIS_PAYMENT_CALLBACK_SECRETS", "", "The secret each payment provider signs its callbacks (`POST /payments/callback/{provider}`) with: `provider:secret` pairs separated by commas, each secret at least 32 bytes (`simulated:$(openssl rand -hex 32)`). A provider without one can confirm no payment. Required for the configured provider outside demo mode; demo mode makes a random one for the simulated provider.", str(func(c *Config) *string { return &c.PaymentCallbackSecrets })},
 	{"HMIS_LOG_LEVEL", "info", "debug, info, warn or error.", str(func(c *Config) *string { return &c.LogLevel })},
 	{"HMIS_LOG_FORMAT", "text", "text or json.", str(func(c *Config) *string { return &c.LogFormat })},
 }

@@ -31,8 +31,10 @@ import (
 	"github.com/hmis-dev/hmis/internal/authz"
 	"github.com/hmis-dev/hmis/internal/console"
 	"github.com/hmis-dev/hmis/internal/globalid"
+	"github.com/hmis-dev/hmis/internal/invoicereport"
 	"github.com/hmis-dev/hmis/internal/labreport"
 	"github.com/hmis-dev/hmis/internal/metrics"
+	"github.com/hmis-dev/hmis/internal/patientbilling"
 	"github.com/hmis-dev/hmis/internal/requestinfo"
 )
 
@@ -95,6 +97,12 @@ func New(d Deps, o Options) http.Handler {
 	mux.Handle(labreport.Pattern, labreport.NewHandler(labreport.Deps{
 		Client: d.Resolver.Client, Enforcer: d.Enforcer, Trail: d.Trail, Location: d.Location, HospitalName: d.HospitalName, Log: d.Log,
 	}))
+	mux.Handle(invoicereport.Pattern, invoicereport.NewHandler(invoicereport.Deps{
+		Client: d.Resolver.Client, Enforcer: d.Enforcer, Trail: d.Trail, Location: d.Location, HospitalName: d.HospitalName, Log: d.Log,
+	}))
+	// Providers' confirmations: no bearer credential, the body's signature
+	// under the provider's secret is what they are believed by.
+	mux.Handle(patientbilling.CallbackPattern, patientbilling.CallbackHandler(d.Resolver.PatientBilling, d.Trail, d.Log))
 	console.Register(mux, console.Options{GraphiQL: o.GraphiQL, Examples: o.Examples})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})

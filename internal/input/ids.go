@@ -78,6 +78,7 @@ var (
 	PatientIdentifier = idType(ent.TypePatientIdentifier, "an identifier")
 	PreAuthorization  = idType(ent.TypePreAuthorization, "a pre-authorization")
 	Payment           = idType(ent.TypePayment, "a payment")
+	PaymentCheckout   = idType(ent.TypePaymentCheckout, "a payment checkout")
 	Problem           = idType(ent.TypeProblem, "a problem")
 	ProviderTimeOff   = idType(ent.TypeProviderTimeOff, "a time-off")
 	Referral          = idType(ent.TypeReferral, "a referral")

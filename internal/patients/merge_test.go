@@ -27,6 +27,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/patient"
 	"github.com/hmis-dev/hmis/ent/payer"
 	"github.com/hmis-dev/hmis/ent/payment"
+	"github.com/hmis-dev/hmis/ent/paymentcheckout"
 	"github.com/hmis-dev/hmis/ent/preauthorization"
 	"github.com/hmis-dev/hmis/ent/refund"
 	"github.com/hmis-dev/hmis/ent/staff"
@@ -160,6 +161,11 @@ var patientDataFixtures = map[string]func(ctx context.Context, c *ent.Client, h 
 		pmt := c.Payment.Create().SetPatient(p).SetMethod(payment.MethodCASH).SetAmount(100).SetAllocated(100).
 			SetIdempotencyKey("merge-alloc-" + p.ID).SetRecordedByID(h.doctor.ID).SetReceivedAt(time.Now().UTC()).SaveX(ctx)
 		return c.PaymentAllocation.Create().SetPatient(p).SetPaymentID(pmt.ID).SetInvoiceID(inv.ID).SetAmount(100).SaveX(ctx).ID
+	},
+	"PaymentCheckout": func(ctx context.Context, c *ent.Client, h hospital, p *ent.Patient) string {
+		inv := c.Invoice.Create().SetPatient(p).SetCreatedByID(h.doctor.ID).SaveX(ctx)
+		return c.PaymentCheckout.Create().SetPatient(p).SetInvoiceID(inv.ID).SetAmount(100).
+			SetMethod(paymentcheckout.MethodCARD).SetProvider("simulated").SetStartedByID(h.doctor.ID).SaveX(ctx).ID
 	},
 	"Refund": func(ctx context.Context, c *ent.Client, h hospital, p *ent.Patient) string {
 		return c.Refund.Create().SetPatient(p).SetMethod(refund.MethodCASH).SetAmount(100).SetReason("x").

@@ -267,6 +267,16 @@ var ProbeSets = map[string]map[string]string{
 	"charges":    ChargesProbes,
 	"ledger":     LedgerProbes,
 	"insurance":  InsuranceProbes,
+	"patientapp": PatientAppProbes,
+}
+
+// PatientAppProbes: billing in the patient app.
+var PatientAppProbes = map[string]string{
+	"Query.myInvoices":                   `{ myInvoices(first: 1) { totalCount } }`,
+	"Query.myBalance":                    `{ myBalance { owed } }`,
+	"Query.myPaymentCheckout":            `{ myPaymentCheckout(id: "bad") { __typename } }`,
+	"Mutation.payMyInvoice":              `mutation { payMyInvoice(input: {invoiceId: "bad", amount: "1.00", method: CARD}) { __typename } }`,
+	"Mutation.simulatePaymentCompletion": `mutation { simulatePaymentCompletion(checkoutId: "bad", succeed: true) { __typename } }`,
 }
 
 // InsuranceProbes: payers, plans, pre-authorizations, claims and the coverage estimate.
