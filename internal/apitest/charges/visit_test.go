@@ -136,7 +136,7 @@ func newBilledVisit(t *testing.T) billedVisit {
 }
 
 // The Done-when of billing: a visit's invoice is split between the insurer
-// and the patient, the patient pays their share, the claim is submitted and
+// and the patient, the patient pays their share in the app, the claim is submitted and
 // remitted with an adjustment, the invoice ends PAID and the ledger
 // balances with nothing left owed on it.
 func TestOutpatientVisitIsSplitPaidClaimedAndRemitted(t *testing.T) {
@@ -152,10 +152,21 @@ func TestOutpatientVisitIsSplitPaidClaimedAndRemitted(t *testing.T) {
 		len(inv.Claims[0].Lines) == 3 && len(inv.Claims[0].DiagnosisCodes) == 1 && inv.Claims[0].DiagnosisCodes[0] == "J20.9",
 		"claim %+v", inv.Claims)
 
-	// The patient pays their share at the till.
-	r := s.As("cashier", `mutation($p: ID!, $i: ID!) { recordPayment(input: {patientId: $p, invoiceId: $i, method: MOBILE_MONEY,
-	  amount: "18.00", idempotencyKey: "visit-share-1"}) { id allocated credited } }`, map[string]any{"p": v.patient, "i": inv.ID})
-	harness.Must(t, len(r.Errors) == 0, "pay: %s", harness.Describe(r))
+	// The patient pays their share in the app, through the payment
+	// provider; the demo's simulated provider confirms it as a real one's
+	// signed callback would.
+	var checkout struct {
+		PayMyInvoice struct{ ID, Status string }
+	}
+	s.As("patient", `mutation($i: ID!) { payMyInvoice(input: {invoiceId: $i, amount: "18.00", method: MOBILE_MONEY}) { id status } }`,
+		map[string]any{"i": inv.ID}).Decode(t, &checkout)
+	harness.Must(t, checkout.PayMyInvoice.Status == "PENDING", "checkout %+v", checkout)
+	r := s.As("patient", `mutation($id: ID!) { simulatePaymentCompletion(checkoutId: $id, succeed: true) { status paymentID } }`,
+		map[string]any{"id": checkout.PayMyInvoice.ID})
+	harness.Must(t, len(r.Errors) == 0, "the provider's confirmation: %s", harness.Describe(r))
+	var balance struct{ MyBalance struct{ Owed string } }
+	s.As("patient", `{ myBalance { owed } }`, nil).Decode(t, &balance)
+	harness.Must(t, balance.MyBalance.Owed == "0.00", "the patient still owes %s", balance.MyBalance.Owed)
 
 	// The patient app sees the bill and what is left to pay, but not the
 	// staff behind it nor the claim's diagnoses.
