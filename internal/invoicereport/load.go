@@ -2,7 +2,6 @@ package invoicereport
 
 import (
 	"context"
-	"errors"
 
 	"github.com/hmis-dev/hmis/ent"
 	"github.com/hmis-dev/hmis/ent/charge"
@@ -10,6 +9,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/invoiceadjustment"
 	"github.com/hmis-dev/hmis/ent/invoicediscount"
 	"github.com/hmis-dev/hmis/ent/paymentallocation"
+	"github.com/hmis-dev/hmis/internal/pdfreport"
 )
 
 // load reads the invoice and what it prints in the viewer's context, so
@@ -36,9 +36,7 @@ func load(ctx context.Context, client *ent.Client, id string) (*ent.Invoice, err
 	// An invoice without the patient's identification is no invoice; row
 	// scope hiding the patient means it is not the viewer's either.
 	if inv.Edges.Patient == nil {
-		return nil, errNotVisible
+		return nil, pdfreport.ErrNotVisible
 	}
 	return inv, nil
 }
-
-var errNotVisible = errors.New("invoice's patient is not visible")

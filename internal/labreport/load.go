@@ -2,13 +2,13 @@ package labreport
 
 import (
 	"context"
-	"errors"
 
 	"github.com/hmis-dev/hmis/ent"
 	"github.com/hmis-dev/hmis/ent/laborder"
 	"github.com/hmis-dev/hmis/ent/laborderitem"
 	"github.com/hmis-dev/hmis/ent/labresult"
 	"github.com/hmis-dev/hmis/ent/labspecimen"
+	"github.com/hmis-dev/hmis/internal/pdfreport"
 )
 
 // load reads the order and everything the report prints in the viewer's
@@ -42,9 +42,7 @@ func load(ctx context.Context, client *ent.Client, id string) (*ent.LabOrder, er
 	// A report without the patient's identification is no report; row
 	// scope hiding the patient means the order is not the viewer's either.
 	if order.Edges.Patient == nil {
-		return nil, errNotVisible
+		return nil, pdfreport.ErrNotVisible
 	}
 	return order, nil
 }
-
-var errNotVisible = errors.New("lab order's patient is not visible")

@@ -2,6 +2,7 @@ package labreport
 
 import (
 	"fmt"
+	"github.com/hmis-dev/hmis/internal/pdfreport"
 	"io"
 	"slices"
 	"strings"
@@ -32,7 +33,7 @@ var specimenCols = []float64{30, 26, 46, 46, 32}
 // render writes the report of order, with times in loc, printed at now.
 func render(w io.Writer, order *ent.LabOrder, hospital string, loc *time.Location, now time.Time) error {
 	if hospital == "" {
-		hospital = defaultHospitalName
+		hospital = pdfreport.DefaultHospitalName
 	}
 	pdf := fpdf.New("P", "mm", "A4", "")
 	// Core fonts with the cp1252 translation print "Müller" and "µmol/L"
