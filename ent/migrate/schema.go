@@ -2345,6 +2345,11 @@ var (
 				Unique:  false,
 				Columns: []*schema.Column{PaymentCheckoutsColumns[3]},
 			},
+			{
+				Name:    "paymentcheckout_provider_provider_reference",
+				Unique:  true,
+				Columns: []*schema.Column{PaymentCheckoutsColumns[6], PaymentCheckoutsColumns[11]},
+			},
 		},
 	}
 	// PlanVersionsColumns holds the columns for the "plan_versions" table.

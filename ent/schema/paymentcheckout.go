@@ -44,5 +44,7 @@ func (PaymentCheckout) Fields() []ent.Field {
 }
 
 func (PaymentCheckout) Indexes() []ent.Index {
-	return []ent.Index{index.Fields("invoice_id")}
+	// One transaction of a provider confirms one checkout: a reference
+	// another checkout already claimed is refused, not shared.
+	return []ent.Index{index.Fields("invoice_id"), index.Fields("provider", "provider_reference").Unique()}
 }

@@ -158,7 +158,9 @@ var draftRows = map[string]draftRule{
 	// DISCARDED (entered on a specimen the lab then rejected).
 	"LabResult": {"LabResult", sql.FieldIn(labresult.FieldStatus, labresult.StatusVERIFIED.String(), labresult.StatusCORRECTED.String())},
 	// An invoice is the patient's once issued; a discount once approved.
-	"Invoice":         {"Invoice", sql.FieldNEQ(invoice.FieldStatus, invoice.StatusDRAFT.String())},
+	// Numbered means issued: a draft voided before it was issued stays
+	// the clerk's.
+	"Invoice":         {"Invoice", sql.FieldNotNull(invoice.FieldNumber)},
 	"InvoiceDiscount": {"Invoice", sql.FieldEQ(invoicediscount.FieldStatus, invoicediscount.StatusAPPROVED.String())},
 }
 

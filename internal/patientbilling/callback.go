@@ -48,9 +48,9 @@ func CallbackHandler(s *Service, trail *audit.Trail, log *slog.Logger) http.Hand
 				log.ErrorContext(ctx, "payment callback failed; the provider will retry", "provider", provider, "err", err,
 					"request_id", requestinfo.From(ctx).RequestID)
 				err = &apperr.Error{Code: apperr.Internal, Message: "internal error"}
-			} else if status == http.StatusConflict {
-				// The provider says money moved and it could not be
-				// recorded: someone must look at it.
+			} else if status != http.StatusUnauthorized {
+				// A signed callback refused: the provider may say money
+				// moved that could not be recorded, so someone must look.
 				log.WarnContext(ctx, "payment callback refused", "provider", provider, "err", err,
 					"request_id", requestinfo.From(ctx).RequestID)
 			}

@@ -62,7 +62,9 @@ func (s *Service) Confirm(ctx context.Context, provider string, body []byte, sig
 	n, err := c.Update().Where(paymentcheckout.ID(ck.ID), paymentcheckout.Or(
 		paymentcheckout.ProviderReferenceIsNil(), paymentcheckout.ProviderReference(cb.Reference))).
 		SetProviderReference(cb.Reference).Save(ctx)
-	if err != nil {
+	if ent.IsConstraintError(err) {
+		return nil, apperr.Conflictf("the provider's transaction confirms another checkout")
+	} else if err != nil {
 		return nil, err
 	}
 	if n == 0 {
@@ -71,6 +73,11 @@ func (s *Service) Confirm(ctx context.Context, provider string, body []byte, sig
 	p, err := s.charges.ReceiveOnlinePayment(ctx, charges.OnlinePayment{PatientID: ck.PatientID, InvoiceID: ck.InvoiceID,
 		Method: payment.Method(ck.Method), Amount: ck.Amount, Provider: provider, ProviderReference: cb.Reference})
 	if err != nil {
+		// Unclaim the reference, so that the provider's retry, or its
+		// true transaction, can still settle the checkout; the money
+		// that moved must not be stranded by one refused callback.
+		_ = c.Update().Where(paymentcheckout.ID(ck.ID), paymentcheckout.ProviderReference(cb.Reference),
+			paymentcheckout.PaymentIDIsNil()).ClearProviderReference().Exec(ctx)
 		return nil, err
 	}
 	if err := c.Update().Where(paymentcheckout.ID(ck.ID), paymentcheckout.Or(

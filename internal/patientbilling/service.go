@@ -116,6 +116,11 @@ func (s *Service) MyBalance(ctx context.Context) (*MyBalance, error) {
 	return out, err
 }
 
+// PendingCheckoutWindow is how long an unconfirmed checkout keeps others
+// of its invoice from starting: long enough for a patient to finish
+// paying, short enough that an abandoned one does not block them for long.
+const PendingCheckoutWindow = 15 * time.Minute
+
 // PayMyInvoiceInput is the input of payMyInvoice.
 type PayMyInvoiceInput struct {
 	InvoiceID string
@@ -159,6 +164,15 @@ func (s *Service) PayMyInvoice(ctx context.Context, in PayMyInvoiceInput) (*ent.
 	}
 	if owed := charges.PatientBalance(inv); in.Amount > owed {
 		return nil, apperr.BadInput("input.amount", "exceeds what you owe on the invoice (%s)", money(owed))
+	}
+	// One payment of an invoice at a time: several pending at once could
+	// each charge the patient's card for the same balance.
+	if busy, err := s.store.Client.PaymentCheckout.Query().Where(paymentcheckout.InvoiceID(inv.ID),
+		paymentcheckout.StatusEQ(paymentcheckout.StatusPENDING),
+		paymentcheckout.CreatedAtGT(s.now().Add(-PendingCheckoutWindow))).Exist(ctx); err != nil {
+		return nil, err
+	} else if busy {
+		return nil, apperr.Conflictf("a payment of this invoice is under way; wait for it, or start again in %d minutes", int(PendingCheckoutWindow.Minutes()))
 	}
 	ck, err := s.store.Client.PaymentCheckout.Create().SetPatientID(pid).SetInvoiceID(inv.ID).SetAmount(in.Amount).
 		SetMethod(in.Method).SetProvider(s.o.Provider.Name()).SetStartedByID(auth.FromContext(ctx).UserID).Save(ctx)

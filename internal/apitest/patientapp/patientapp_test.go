@@ -340,3 +340,47 @@ func TestPayMyInvoiceIsRecordedOnceByTheSignedCallback(t *testing.T) {
 	harness.Must(t, mine.MyInvoices.Edges[0].Node.Status == "PAID", "invoice %+v", mine)
 	harness.Must(t, pay(me, inv, "1.00", "CARD").HasCode("CONFLICT"), "a paid invoice took another payment")
 }
+
+// One transaction of the provider confirms one checkout, a refused
+// callback leaves the checkout open for the true one, one payment of an
+// invoice is under way at a time, and a draft voided before it was issued
+// stays the clerk's.
+func TestOneProviderTransactionPaysOneCheckout(t *testing.T) {
+	t.Parallel()
+	secret := payprovider.RandomSecret()
+	s := harness.NewServer(t, func(c *config.Config) { c.PaymentCallbackSecrets = "simulated:" + string(secret) })
+	d := s.Demo()
+	b := newBilling(t, s)
+	inv, _ := b.issued(d.Patients[0], 2) // 60.00
+	me := s.Token("patient")
+	start := func() harness.Response {
+		return s.Do(me, payMyInvoice, map[string]any{"in": map[string]any{"invoiceId": inv, "amount": "20.00", "method": "CARD"}})
+	}
+	var first struct{ PayMyInvoice checkoutOut }
+	start().Decode(t, &first)
+	r := start()
+	harness.Must(t, r.HasCode("CONFLICT"), "a second payment while the first is pending: %s", harness.Describe(r))
+	status, answer := callback(t, s, "simulated", secret, body(first.PayMyInvoice.ID, "SAME-1", payprovider.Succeeded))
+	harness.Must(t, status == http.StatusOK, "first: %d %s", status, answer)
+
+	var second struct{ PayMyInvoice checkoutOut }
+	start().Decode(t, &second)
+	status, answer = callback(t, s, "simulated", secret, body(second.PayMyInvoice.ID, "SAME-1", payprovider.Succeeded))
+	harness.Must(t, status == http.StatusConflict, "the first checkout's transaction for the second: %d %s", status, answer)
+	var polled struct{ MyPaymentCheckout checkoutOut }
+	s.As("patient", myCheckout, map[string]any{"id": second.PayMyInvoice.ID}).Decode(t, &polled)
+	harness.Must(t, polled.MyPaymentCheckout.Status == "PENDING" && polled.MyPaymentCheckout.ProviderReference == nil,
+		"after the refused callback: %+v", polled.MyPaymentCheckout)
+	status, answer = callback(t, s, "simulated", secret, body(second.PayMyInvoice.ID, "GENUINE-2", payprovider.Succeeded))
+	harness.Must(t, status == http.StatusOK && strings.Contains(answer, "SUCCEEDED"), "its own transaction: %d %s", status, answer)
+	harness.Must(t, onlinePayments(t, s) == 2, "%d payments, want 2", onlinePayments(t, s))
+	var bal balanceOut
+	s.As("patient", myBalance, nil).Decode(t, &bal)
+	harness.Must(t, bal.MyBalance.Owed == "20.00", "owed %+v", bal)
+
+	draft := b.draft(d.Patients[0], 1)
+	r = s.As("billing_clerk", `mutation($id: ID!) { voidInvoice(id: $id, reason: "entered twice") { status } }`, map[string]any{"id": draft})
+	harness.Must(t, len(r.Errors) == 0, "void the draft: %s", harness.Describe(r))
+	r = s.As("patient", `query($id: ID!) { node(id: $id) { id } }`, map[string]any{"id": draft})
+	harness.Must(t, r.HasCode("NOT_FOUND"), "the patient reads a draft voided unissued: %s", harness.Describe(r))
+}
