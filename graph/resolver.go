@@ -22,6 +22,7 @@ import (
 	"github.com/hmis-dev/hmis/internal/prescribing"
 	"github.com/hmis-dev/hmis/internal/referrals"
 	"github.com/hmis-dev/hmis/internal/scheduling"
+	"github.com/hmis-dev/hmis/internal/staffing"
 )
 
 // Resolver holds the services resolvers call.
@@ -43,6 +44,7 @@ type Resolver struct {
 	Ledger      *ledger.Service
 	Insurance   *insurance.Service
 	Charges     *charges.Service
+	Staffing    *staffing.Service
 	Broker      events.Broker
 
 	fanout fanout
