@@ -267,6 +267,17 @@ var ProbeSets = map[string]map[string]string{
 	"charges":    ChargesProbes,
 	"ledger":     LedgerProbes,
 	"insurance":  InsuranceProbes,
+	"staffing":   StaffingProbes,
+}
+
+// StaffingProbes: staff records.
+var StaffingProbes = map[string]string{
+	"Query.myStaffRecord":      `{ myStaffRecord { __typename } }`,
+	"Query.expiringLicences":   `{ expiringLicences(withinDays: -1) { __typename } }`,
+	"Mutation.createStaff":     `mutation { createStaff(input: {givenName: "", familyName: "X", kind: NURSE, departmentId: "bad", employmentType: PERMANENT, startDate: "2030-01-01"}) { __typename } }`,
+	"Mutation.updateStaff":     `mutation { updateStaff(id: "bad", input: {}) { __typename } }`,
+	"Mutation.deactivateStaff": `mutation { deactivateStaff(id: "bad", reason: "x") { __typename } }`,
+	"Mutation.reactivateStaff": `mutation { reactivateStaff(id: "bad") { __typename } }`,
 }
 
 // InsuranceProbes: payers, plans, pre-authorizations, claims and the coverage estimate.
