@@ -109,7 +109,10 @@ func applyUpdate(r *record, in UpdateStaffInput) {
 }
 
 // check validates and normalises a record, naming the first bad field.
-// Required fields are checked here too, so an update cannot null them.
+// Names, kind and department are required here, so an update cannot null
+// them. Employment type and start date are required of a new record
+// (the schema says so) and cannot be cleared (Update says so), but records
+// from before staff records had them may lack them until HR fills them in.
 func check(c *input.Checker, r record) record {
 	r.givenName = c.Text("input.givenName", r.givenName, 100)
 	r.familyName = c.Text("input.familyName", r.familyName, 100)
@@ -150,13 +153,13 @@ func check(c *input.Checker, r record) record {
 		c.Fail(apperr.BadInput("input.licenceIssuer", "is required with a licence number"))
 	case r.licenceNumber == nil && (r.licenceExpiresOn != nil || r.licenceIssuer != nil):
 		c.Fail(apperr.BadInput("input.licenceNumber", "is required with a licence's issuer or expiry"))
-	case r.employmentType == nil || staff.EmploymentTypeValidator(*r.employmentType) != nil:
+	case r.employmentType != nil && staff.EmploymentTypeValidator(*r.employmentType) != nil:
 		c.Fail(apperr.BadInput("input.employmentType", "is not a type of employment"))
-	case r.startDate == nil:
-		c.Fail(apperr.BadInput("input.startDate", "is required"))
+	case r.endDate != nil && r.startDate == nil:
+		c.Fail(apperr.BadInput("input.startDate", "is required with an end date"))
 	case r.endDate != nil && r.endDate.Before(*r.startDate):
 		c.Fail(apperr.BadInput("input.endDate", "is before the start date"))
-	case r.licenceExpiresOn != nil && r.licenceExpiresOn.Before(*r.startDate):
+	case r.licenceExpiresOn != nil && r.startDate != nil && r.licenceExpiresOn.Before(*r.startDate):
 		c.Fail(apperr.BadInput("input.licenceExpiresOn", "is before the start date: nobody starts on an expired licence"))
 	}
 	if c.Err() == nil && r.pay != nil {

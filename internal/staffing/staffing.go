@@ -184,6 +184,12 @@ func (s *Service) Update(ctx context.Context, id string, in UpdateStaffInput) (*
 			return nil, err
 		}
 		r := recordOf(m)
+		if v, ok := in.EmploymentType.ValueOK(); ok && v == nil {
+			return nil, apperr.BadInput("input.employmentType", "cannot be cleared")
+		}
+		if v, ok := in.StartDate.ValueOK(); ok && v == nil {
+			return nil, apperr.BadInput("input.startDate", "cannot be cleared")
+		}
 		applyUpdate(&r, in)
 		var c input.Checker
 		r = check(&c, r)

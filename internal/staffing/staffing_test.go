@@ -174,6 +174,7 @@ func TestUpdateStaff(t *testing.T) {
 		"input.endDate":          {EndDate: graphql.OmittableOf(ptr(day(2023, 1, 1)))},
 		"input.startDate":        {StartDate: graphql.OmittableOf[*time.Time](nil)},
 		"input.familyName":       {FamilyName: graphql.OmittableOf[*string](nil)},
+		"input.employmentType":   {EmploymentType: graphql.OmittableOf[*staff.EmploymentType](nil)},
 		"input.licenceExpiresOn": {LicenceExpiresOn: graphql.OmittableOf[*time.Time](nil)},
 		"input.pay.rate":         {Pay: graphql.OmittableOf(&PayInput{Basis: PayHourly, Rate: -500})},
 		"input.roles":            {Roles: graphql.OmittableOf([]string{"nurse", "no-such-role"})},
