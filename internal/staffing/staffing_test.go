@@ -300,7 +300,7 @@ func TestExpiringLicences(t *testing.T) {
 		}
 		return name
 	}
-	mk("Thirty", "L30", day(2026, 4, 9), true)    // today + 30
+	mk("Thirty", "L30", day(2026, 4, 9), true)     // today + 30
 	mk("ThirtyOne", "L31", day(2026, 4, 10), true) // today + 31
 	mk("Expired", "LEX", day(2025, 12, 1), true)
 	mk("Today", "L0", day(2026, 3, 10), true)

@@ -201,7 +201,9 @@ func TestStaffBankDetailsAtRest(t *testing.T) {
 				"accountHolder": secret["accountHolder"], "bankName": secret["bankName"],
 				"accountNumber": secret["accountNumber"], "branch": secret["branch"]}}}).Decode(t, &out)
 	var got struct {
-		Node struct{ BankDetails struct{ AccountHolder, BankName, AccountNumber, Branch string } }
+		Node struct {
+			BankDetails struct{ AccountHolder, BankName, AccountNumber, Branch string }
+		}
 	}
 	s.As("payroll", `query($id: ID!) { node(id: $id) { ... on Staff { bankDetails { accountHolder bankName accountNumber branch } } } }`,
 		map[string]any{"id": out.CreateStaff.ID}).Decode(t, &got)

@@ -25,9 +25,9 @@ type bank struct{ AccountHolder, BankName, AccountNumber string }
 
 type created struct {
 	ID, GivenName, Kind, LicenceNumber, LicenceExpiresOn, EmploymentType, StartDate string
-	Pay                                                                              *struct{ Basis, Rate string }
-	BankDetails                                                                      *bank
-	Login                                                                            *struct {
+	Pay                                                                             *struct{ Basis, Rate string }
+	BankDetails                                                                     *bank
+	Login                                                                           *struct {
 		Username string
 		Roles    []string
 		Active   bool
@@ -299,7 +299,9 @@ func TestConcurrentUpdatesThroughAPI(t *testing.T) {
 			r := <-done
 			harness.Must(t, len(r.Errors) == 0, "round %d: %s", round, harness.Describe(r))
 		}
-		var out struct{ Node struct{ Position, Phone string } }
+		var out struct {
+			Node struct{ Position, Phone string }
+		}
 		s.As("hr", `query($id: ID!) { node(id: $id) { ... on Staff { position phone } } }`, map[string]any{"id": d.Nurse}).Decode(t, &out)
 		harness.Must(t, out.Node.Position == pos && out.Node.Phone == phone, "round %d lost a change: %+v", round, out.Node)
 	}
