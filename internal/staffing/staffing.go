@@ -248,6 +248,11 @@ func (s *Service) Update(ctx context.Context, id string, in UpdateStaffInput) (*
 			if err := s.refuseAdminGrant(ctx, "input.roles", login.Roles); err != nil {
 				return nil, err
 			}
+			// Nobody widens their own access: another HR officer or an
+			// administrator changes an HR officer's roles.
+			if login.ID == auth.FromContext(ctx).UserID && !sameRoles(login.Roles, roles) {
+				return nil, apperr.BadInput("input.roles", "are your own: someone else changes them")
+			}
 			if !sameRoles(login.Roles, roles) {
 				if err := tx.User.UpdateOne(login).SetRoles(roles).Exec(sys); err != nil {
 					return nil, err
@@ -311,6 +316,10 @@ func (s *Service) Deactivate(ctx context.Context, id, reason string) (*ent.Staff
 		case err != nil:
 			return nil, err
 		default:
+			// HR locking an administrator out would leave nobody to undo it.
+			if containsRole(login.Roles, "admin") && !auth.FromContext(ctx).HasRole("admin") {
+				return nil, apperr.Denied("only an administrator deactivates an administrator")
+			}
 			if err := tx.User.UpdateOne(login).SetActive(false).Exec(sys); err != nil {
 				return nil, err
 			}

@@ -184,6 +184,19 @@ func TestUpdateStaff(t *testing.T) {
 			t.Errorf("%s: %v", field, err)
 		}
 	}
+	// An HR officer does not change their own login's roles.
+	own := f.newStaff()
+	own.LicenceNumber, own.LicenceIssuer, own.LicenceExpiresOn = nil, nil, nil
+	own.Account = &StaffAccountInput{Username: "hr2", Password: "a-long-password-1", Roles: []string{"hr"}}
+	o, err := f.svc.Create(f.hr, own)
+	if err != nil {
+		t.Fatal(err)
+	}
+	login := f.client.User.Query().Where(user.Username("hr2")).OnlyX(f.system)
+	self := auth.WithViewer(context.Background(), &auth.Viewer{UserID: login.ID, Username: "hr2", Roles: []string{"hr"}, StaffID: f.hrID})
+	if _, err := f.svc.Update(self, o.ID, UpdateStaffInput{Roles: graphql.OmittableOf([]string{"hr", "payroll"})}); !isBadInput(err, "input.roles") {
+		t.Fatalf("own roles: %v", err)
+	}
 	if got := f.client.Staff.GetX(f.system, m.ID); got.GivenName != "Wanjiku" {
 		t.Fatalf("a refused update wrote: %+v", got)
 	}
@@ -254,6 +267,21 @@ func TestDeactivateAndReactivate(t *testing.T) {
 	}
 	if _, err := f.svc.Deactivate(f.doctor, m.ID, "leaving"); apperr.CodeOf(err) != apperr.Forbidden {
 		t.Fatalf("a doctor: %v", err)
+	}
+	// HR does not lock out an administrator; an administrator may.
+	boss := f.newStaff()
+	boss.LicenceNumber, boss.Kind = nil, staff.KindADMINISTRATOR
+	boss.LicenceIssuer, boss.LicenceExpiresOn = nil, nil
+	boss.Account = &StaffAccountInput{Username: "boss", Password: "a-long-password-1", Roles: []string{"admin"}}
+	b, err := f.svc.Create(f.admin, boss)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.Deactivate(f.hr, b.ID, "leaving"); apperr.CodeOf(err) != apperr.Forbidden {
+		t.Fatalf("hr deactivating an administrator: %v", err)
+	}
+	if f.client.Staff.GetX(f.system, b.ID).Active != true {
+		t.Fatal("a refused deactivation deactivated")
 	}
 	if len(f.ended.users) != 0 {
 		t.Fatalf("refusals ended sessions: %v", f.ended.users)
