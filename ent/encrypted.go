@@ -30,6 +30,10 @@ var EncryptedColumns = []EncryptedColumn{
 	{Type: "PatientContact", Table: "patient_contacts", Column: "address", BlindIndex: ""},
 	{Type: "PatientIdentifier", Table: "patient_identifiers", Column: "value", BlindIndex: "value_bidx"},
 	{Type: "Referral", Table: "referrals", Column: "reason", BlindIndex: ""},
+	{Type: "Staff", Table: "staffs", Column: "bank_account_holder", BlindIndex: ""},
+	{Type: "Staff", Table: "staffs", Column: "bank_name", BlindIndex: ""},
+	{Type: "Staff", Table: "staffs", Column: "bank_account_number", BlindIndex: ""},
+	{Type: "Staff", Table: "staffs", Column: "bank_branch", BlindIndex: ""},
 	{Type: "User", Table: "users", Column: "totp_secret", BlindIndex: ""},
 }
 
@@ -99,6 +103,16 @@ func (_m *PatientIdentifier) EncryptedValues() (string, []*string) {
 func (_m *Referral) EncryptedValues() (string, []*string) {
 	return _m.ID, []*string{
 		&_m.Reason,
+	}
+}
+
+// EncryptedValues implements Encryptable.
+func (_m *Staff) EncryptedValues() (string, []*string) {
+	return _m.ID, []*string{
+		_m.BankAccountHolder,
+		_m.BankName,
+		_m.BankAccountNumber,
+		_m.BankBranch,
 	}
 }
 

@@ -12021,6 +12021,51 @@ func (_q *StaffQuery) collectField(ctx context.Context, oneNode bool, opCtx *gra
 				selectedFields = append(selectedFields, staff.FieldActive)
 				fieldSeen[staff.FieldActive] = struct{}{}
 			}
+		case "deactivationReason":
+			if _, ok := fieldSeen[staff.FieldDeactivationReason]; !ok {
+				selectedFields = append(selectedFields, staff.FieldDeactivationReason)
+				fieldSeen[staff.FieldDeactivationReason] = struct{}{}
+			}
+		case "position":
+			if _, ok := fieldSeen[staff.FieldPosition]; !ok {
+				selectedFields = append(selectedFields, staff.FieldPosition)
+				fieldSeen[staff.FieldPosition] = struct{}{}
+			}
+		case "specialties":
+			if _, ok := fieldSeen[staff.FieldSpecialties]; !ok {
+				selectedFields = append(selectedFields, staff.FieldSpecialties)
+				fieldSeen[staff.FieldSpecialties] = struct{}{}
+			}
+		case "licenceNumber":
+			if _, ok := fieldSeen[staff.FieldLicenceNumber]; !ok {
+				selectedFields = append(selectedFields, staff.FieldLicenceNumber)
+				fieldSeen[staff.FieldLicenceNumber] = struct{}{}
+			}
+		case "licenceIssuer":
+			if _, ok := fieldSeen[staff.FieldLicenceIssuer]; !ok {
+				selectedFields = append(selectedFields, staff.FieldLicenceIssuer)
+				fieldSeen[staff.FieldLicenceIssuer] = struct{}{}
+			}
+		case "licenceExpiresOn":
+			if _, ok := fieldSeen[staff.FieldLicenceExpiresOn]; !ok {
+				selectedFields = append(selectedFields, staff.FieldLicenceExpiresOn)
+				fieldSeen[staff.FieldLicenceExpiresOn] = struct{}{}
+			}
+		case "employmentType":
+			if _, ok := fieldSeen[staff.FieldEmploymentType]; !ok {
+				selectedFields = append(selectedFields, staff.FieldEmploymentType)
+				fieldSeen[staff.FieldEmploymentType] = struct{}{}
+			}
+		case "startDate":
+			if _, ok := fieldSeen[staff.FieldStartDate]; !ok {
+				selectedFields = append(selectedFields, staff.FieldStartDate)
+				fieldSeen[staff.FieldStartDate] = struct{}{}
+			}
+		case "endDate":
+			if _, ok := fieldSeen[staff.FieldEndDate]; !ok {
+				selectedFields = append(selectedFields, staff.FieldEndDate)
+				fieldSeen[staff.FieldEndDate] = struct{}{}
+			}
 		case "id":
 		case "__typename":
 		default:

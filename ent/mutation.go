@@ -76248,6 +76248,23 @@ type StaffMutation struct {
 	email                           *string
 	phone                           *string
 	active                          *bool
+	deactivation_reason             *string
+	position                        *string
+	specialties                     *[]string
+	appendspecialties               []string
+	licence_number                  *string
+	licence_issuer                  *string
+	licence_expires_on              *time.Time
+	employment_type                 *staff.EmploymentType
+	start_date                      *time.Time
+	end_date                        *time.Time
+	pay_basis                       *staff.PayBasis
+	pay_rate                        *int64
+	addpay_rate                     *int64
+	bank_account_holder             *string
+	bank_name                       *string
+	bank_account_number             *string
+	bank_branch                     *string
 	clearedFields                   map[string]struct{}
 	department                      *string
 	cleareddepartment               bool
@@ -76737,6 +76754,778 @@ func (m *StaffMutation) ResetActive() {
 	m.active = nil
 }
 
+// SetDeactivationReason sets the "deactivation_reason" field.
+func (m *StaffMutation) SetDeactivationReason(s string) {
+	m.deactivation_reason = &s
+}
+
+// DeactivationReason returns the value of the "deactivation_reason" field in the mutation.
+func (m *StaffMutation) DeactivationReason() (r string, exists bool) {
+	v := m.deactivation_reason
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDeactivationReason returns the old "deactivation_reason" field's value of the Staff entity.
+// If the Staff object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StaffMutation) OldDeactivationReason(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDeactivationReason is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDeactivationReason requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDeactivationReason: %w", err)
+	}
+	return oldValue.DeactivationReason, nil
+}
+
+// ClearDeactivationReason clears the value of the "deactivation_reason" field.
+func (m *StaffMutation) ClearDeactivationReason() {
+	m.deactivation_reason = nil
+	m.clearedFields[staff.FieldDeactivationReason] = struct{}{}
+}
+
+// DeactivationReasonCleared returns if the "deactivation_reason" field was cleared in this mutation.
+func (m *StaffMutation) DeactivationReasonCleared() bool {
+	_, ok := m.clearedFields[staff.FieldDeactivationReason]
+	return ok
+}
+
+// ResetDeactivationReason resets all changes to the "deactivation_reason" field.
+func (m *StaffMutation) ResetDeactivationReason() {
+	m.deactivation_reason = nil
+	delete(m.clearedFields, staff.FieldDeactivationReason)
+}
+
+// SetPosition sets the "position" field.
+func (m *StaffMutation) SetPosition(s string) {
+	m.position = &s
+}
+
+// Position returns the value of the "position" field in the mutation.
+func (m *StaffMutation) Position() (r string, exists bool) {
+	v := m.position
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPosition returns the old "position" field's value of the Staff entity.
+// If the Staff object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StaffMutation) OldPosition(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPosition is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPosition requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPosition: %w", err)
+	}
+	return oldValue.Position, nil
+}
+
+// ClearPosition clears the value of the "position" field.
+func (m *StaffMutation) ClearPosition() {
+	m.position = nil
+	m.clearedFields[staff.FieldPosition] = struct{}{}
+}
+
+// PositionCleared returns if the "position" field was cleared in this mutation.
+func (m *StaffMutation) PositionCleared() bool {
+	_, ok := m.clearedFields[staff.FieldPosition]
+	return ok
+}
+
+// ResetPosition resets all changes to the "position" field.
+func (m *StaffMutation) ResetPosition() {
+	m.position = nil
+	delete(m.clearedFields, staff.FieldPosition)
+}
+
+// SetSpecialties sets the "specialties" field.
+func (m *StaffMutation) SetSpecialties(s []string) {
+	m.specialties = &s
+	m.appendspecialties = nil
+}
+
+// Specialties returns the value of the "specialties" field in the mutation.
+func (m *StaffMutation) Specialties() (r []string, exists bool) {
+	v := m.specialties
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSpecialties returns the old "specialties" field's value of the Staff entity.
+// If the Staff object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StaffMutation) OldSpecialties(ctx context.Context) (v []string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSpecialties is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSpecialties requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSpecialties: %w", err)
+	}
+	return oldValue.Specialties, nil
+}
+
+// AppendSpecialties adds s to the "specialties" field.
+func (m *StaffMutation) AppendSpecialties(s []string) {
+	m.appendspecialties = append(m.appendspecialties, s...)
+}
+
+// AppendedSpecialties returns the list of values that were appended to the "specialties" field in this mutation.
+func (m *StaffMutation) AppendedSpecialties() ([]string, bool) {
+	if len(m.appendspecialties) == 0 {
+		return nil, false
+	}
+	return m.appendspecialties, true
+}
+
+// ClearSpecialties clears the value of the "specialties" field.
+func (m *StaffMutation) ClearSpecialties() {
+	m.specialties = nil
+	m.appendspecialties = nil
+	m.clearedFields[staff.FieldSpecialties] = struct{}{}
+}
+
+// SpecialtiesCleared returns if the "specialties" field was cleared in this mutation.
+func (m *StaffMutation) SpecialtiesCleared() bool {
+	_, ok := m.clearedFields[staff.FieldSpecialties]
+	return ok
+}
+
+// ResetSpecialties resets all changes to the "specialties" field.
+func (m *StaffMutation) ResetSpecialties() {
+	m.specialties = nil
+	m.appendspecialties = nil
+	delete(m.clearedFields, staff.FieldSpecialties)
+}
+
+// SetLicenceNumber sets the "licence_number" field.
+func (m *StaffMutation) SetLicenceNumber(s string) {
+	m.licence_number = &s
+}
+
+// LicenceNumber returns the value of the "licence_number" field in the mutation.
+func (m *StaffMutation) LicenceNumber() (r string, exists bool) {
+	v := m.licence_number
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLicenceNumber returns the old "licence_number" field's value of the Staff entity.
+// If the Staff object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StaffMutation) OldLicenceNumber(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLicenceNumber is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLicenceNumber requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLicenceNumber: %w", err)
+	}
+	return oldValue.LicenceNumber, nil
+}
+
+// ClearLicenceNumber clears the value of the "licence_number" field.
+func (m *StaffMutation) ClearLicenceNumber() {
+	m.licence_number = nil
+	m.clearedFields[staff.FieldLicenceNumber] = struct{}{}
+}
+
+// LicenceNumberCleared returns if the "licence_number" field was cleared in this mutation.
+func (m *StaffMutation) LicenceNumberCleared() bool {
+	_, ok := m.clearedFields[staff.FieldLicenceNumber]
+	return ok
+}
+
+// ResetLicenceNumber resets all changes to the "licence_number" field.
+func (m *StaffMutation) ResetLicenceNumber() {
+	m.licence_number = nil
+	delete(m.clearedFields, staff.FieldLicenceNumber)
+}
+
+// SetLicenceIssuer sets the "licence_issuer" field.
+func (m *StaffMutation) SetLicenceIssuer(s string) {
+	m.licence_issuer = &s
+}
+
+// LicenceIssuer returns the value of the "licence_issuer" field in the mutation.
+func (m *StaffMutation) LicenceIssuer() (r string, exists bool) {
+	v := m.licence_issuer
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLicenceIssuer returns the old "licence_issuer" field's value of the Staff entity.
+// If the Staff object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StaffMutation) OldLicenceIssuer(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLicenceIssuer is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLicenceIssuer requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLicenceIssuer: %w", err)
+	}
+	return oldValue.LicenceIssuer, nil
+}
+
+// ClearLicenceIssuer clears the value of the "licence_issuer" field.
+func (m *StaffMutation) ClearLicenceIssuer() {
+	m.licence_issuer = nil
+	m.clearedFields[staff.FieldLicenceIssuer] = struct{}{}
+}
+
+// LicenceIssuerCleared returns if the "licence_issuer" field was cleared in this mutation.
+func (m *StaffMutation) LicenceIssuerCleared() bool {
+	_, ok := m.clearedFields[staff.FieldLicenceIssuer]
+	return ok
+}
+
+// ResetLicenceIssuer resets all changes to the "licence_issuer" field.
+func (m *StaffMutation) ResetLicenceIssuer() {
+	m.licence_issuer = nil
+	delete(m.clearedFields, staff.FieldLicenceIssuer)
+}
+
+// SetLicenceExpiresOn sets the "licence_expires_on" field.
+func (m *StaffMutation) SetLicenceExpiresOn(t time.Time) {
+	m.licence_expires_on = &t
+}
+
+// LicenceExpiresOn returns the value of the "licence_expires_on" field in the mutation.
+func (m *StaffMutation) LicenceExpiresOn() (r time.Time, exists bool) {
+	v := m.licence_expires_on
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLicenceExpiresOn returns the old "licence_expires_on" field's value of the Staff entity.
+// If the Staff object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StaffMutation) OldLicenceExpiresOn(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLicenceExpiresOn is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLicenceExpiresOn requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLicenceExpiresOn: %w", err)
+	}
+	return oldValue.LicenceExpiresOn, nil
+}
+
+// ClearLicenceExpiresOn clears the value of the "licence_expires_on" field.
+func (m *StaffMutation) ClearLicenceExpiresOn() {
+	m.licence_expires_on = nil
+	m.clearedFields[staff.FieldLicenceExpiresOn] = struct{}{}
+}
+
+// LicenceExpiresOnCleared returns if the "licence_expires_on" field was cleared in this mutation.
+func (m *StaffMutation) LicenceExpiresOnCleared() bool {
+	_, ok := m.clearedFields[staff.FieldLicenceExpiresOn]
+	return ok
+}
+
+// ResetLicenceExpiresOn resets all changes to the "licence_expires_on" field.
+func (m *StaffMutation) ResetLicenceExpiresOn() {
+	m.licence_expires_on = nil
+	delete(m.clearedFields, staff.FieldLicenceExpiresOn)
+}
+
+// SetEmploymentType sets the "employment_type" field.
+func (m *StaffMutation) SetEmploymentType(st staff.EmploymentType) {
+	m.employment_type = &st
+}
+
+// EmploymentType returns the value of the "employment_type" field in the mutation.
+func (m *StaffMutation) EmploymentType() (r staff.EmploymentType, exists bool) {
+	v := m.employment_type
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEmploymentType returns the old "employment_type" field's value of the Staff entity.
+// If the Staff object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StaffMutation) OldEmploymentType(ctx context.Context) (v *staff.EmploymentType, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEmploymentType is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEmploymentType requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEmploymentType: %w", err)
+	}
+	return oldValue.EmploymentType, nil
+}
+
+// ClearEmploymentType clears the value of the "employment_type" field.
+func (m *StaffMutation) ClearEmploymentType() {
+	m.employment_type = nil
+	m.clearedFields[staff.FieldEmploymentType] = struct{}{}
+}
+
+// EmploymentTypeCleared returns if the "employment_type" field was cleared in this mutation.
+func (m *StaffMutation) EmploymentTypeCleared() bool {
+	_, ok := m.clearedFields[staff.FieldEmploymentType]
+	return ok
+}
+
+// ResetEmploymentType resets all changes to the "employment_type" field.
+func (m *StaffMutation) ResetEmploymentType() {
+	m.employment_type = nil
+	delete(m.clearedFields, staff.FieldEmploymentType)
+}
+
+// SetStartDate sets the "start_date" field.
+func (m *StaffMutation) SetStartDate(t time.Time) {
+	m.start_date = &t
+}
+
+// StartDate returns the value of the "start_date" field in the mutation.
+func (m *StaffMutation) StartDate() (r time.Time, exists bool) {
+	v := m.start_date
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStartDate returns the old "start_date" field's value of the Staff entity.
+// If the Staff object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StaffMutation) OldStartDate(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStartDate is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStartDate requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStartDate: %w", err)
+	}
+	return oldValue.StartDate, nil
+}
+
+// ClearStartDate clears the value of the "start_date" field.
+func (m *StaffMutation) ClearStartDate() {
+	m.start_date = nil
+	m.clearedFields[staff.FieldStartDate] = struct{}{}
+}
+
+// StartDateCleared returns if the "start_date" field was cleared in this mutation.
+func (m *StaffMutation) StartDateCleared() bool {
+	_, ok := m.clearedFields[staff.FieldStartDate]
+	return ok
+}
+
+// ResetStartDate resets all changes to the "start_date" field.
+func (m *StaffMutation) ResetStartDate() {
+	m.start_date = nil
+	delete(m.clearedFields, staff.FieldStartDate)
+}
+
+// SetEndDate sets the "end_date" field.
+func (m *StaffMutation) SetEndDate(t time.Time) {
+	m.end_date = &t
+}
+
+// EndDate returns the value of the "end_date" field in the mutation.
+func (m *StaffMutation) EndDate() (r time.Time, exists bool) {
+	v := m.end_date
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEndDate returns the old "end_date" field's value of the Staff entity.
+// If the Staff object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StaffMutation) OldEndDate(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEndDate is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEndDate requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEndDate: %w", err)
+	}
+	return oldValue.EndDate, nil
+}
+
+// ClearEndDate clears the value of the "end_date" field.
+func (m *StaffMutation) ClearEndDate() {
+	m.end_date = nil
+	m.clearedFields[staff.FieldEndDate] = struct{}{}
+}
+
+// EndDateCleared returns if the "end_date" field was cleared in this mutation.
+func (m *StaffMutation) EndDateCleared() bool {
+	_, ok := m.clearedFields[staff.FieldEndDate]
+	return ok
+}
+
+// ResetEndDate resets all changes to the "end_date" field.
+func (m *StaffMutation) ResetEndDate() {
+	m.end_date = nil
+	delete(m.clearedFields, staff.FieldEndDate)
+}
+
+// SetPayBasis sets the "pay_basis" field.
+func (m *StaffMutation) SetPayBasis(sb staff.PayBasis) {
+	m.pay_basis = &sb
+}
+
+// PayBasis returns the value of the "pay_basis" field in the mutation.
+func (m *StaffMutation) PayBasis() (r staff.PayBasis, exists bool) {
+	v := m.pay_basis
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPayBasis returns the old "pay_basis" field's value of the Staff entity.
+// If the Staff object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StaffMutation) OldPayBasis(ctx context.Context) (v *staff.PayBasis, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPayBasis is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPayBasis requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPayBasis: %w", err)
+	}
+	return oldValue.PayBasis, nil
+}
+
+// ClearPayBasis clears the value of the "pay_basis" field.
+func (m *StaffMutation) ClearPayBasis() {
+	m.pay_basis = nil
+	m.clearedFields[staff.FieldPayBasis] = struct{}{}
+}
+
+// PayBasisCleared returns if the "pay_basis" field was cleared in this mutation.
+func (m *StaffMutation) PayBasisCleared() bool {
+	_, ok := m.clearedFields[staff.FieldPayBasis]
+	return ok
+}
+
+// ResetPayBasis resets all changes to the "pay_basis" field.
+func (m *StaffMutation) ResetPayBasis() {
+	m.pay_basis = nil
+	delete(m.clearedFields, staff.FieldPayBasis)
+}
+
+// SetPayRate sets the "pay_rate" field.
+func (m *StaffMutation) SetPayRate(i int64) {
+	m.pay_rate = &i
+	m.addpay_rate = nil
+}
+
+// PayRate returns the value of the "pay_rate" field in the mutation.
+func (m *StaffMutation) PayRate() (r int64, exists bool) {
+	v := m.pay_rate
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPayRate returns the old "pay_rate" field's value of the Staff entity.
+// If the Staff object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StaffMutation) OldPayRate(ctx context.Context) (v *int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPayRate is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPayRate requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPayRate: %w", err)
+	}
+	return oldValue.PayRate, nil
+}
+
+// AddPayRate adds i to the "pay_rate" field.
+func (m *StaffMutation) AddPayRate(i int64) {
+	if m.addpay_rate != nil {
+		*m.addpay_rate += i
+	} else {
+		m.addpay_rate = &i
+	}
+}
+
+// AddedPayRate returns the value that was added to the "pay_rate" field in this mutation.
+func (m *StaffMutation) AddedPayRate() (r int64, exists bool) {
+	v := m.addpay_rate
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearPayRate clears the value of the "pay_rate" field.
+func (m *StaffMutation) ClearPayRate() {
+	m.pay_rate = nil
+	m.addpay_rate = nil
+	m.clearedFields[staff.FieldPayRate] = struct{}{}
+}
+
+// PayRateCleared returns if the "pay_rate" field was cleared in this mutation.
+func (m *StaffMutation) PayRateCleared() bool {
+	_, ok := m.clearedFields[staff.FieldPayRate]
+	return ok
+}
+
+// ResetPayRate resets all changes to the "pay_rate" field.
+func (m *StaffMutation) ResetPayRate() {
+	m.pay_rate = nil
+	m.addpay_rate = nil
+	delete(m.clearedFields, staff.FieldPayRate)
+}
+
+// SetBankAccountHolder sets the "bank_account_holder" field.
+func (m *StaffMutation) SetBankAccountHolder(s string) {
+	m.bank_account_holder = &s
+}
+
+// BankAccountHolder returns the value of the "bank_account_holder" field in the mutation.
+func (m *StaffMutation) BankAccountHolder() (r string, exists bool) {
+	v := m.bank_account_holder
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldBankAccountHolder returns the old "bank_account_holder" field's value of the Staff entity.
+// If the Staff object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StaffMutation) OldBankAccountHolder(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldBankAccountHolder is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldBankAccountHolder requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldBankAccountHolder: %w", err)
+	}
+	return oldValue.BankAccountHolder, nil
+}
+
+// ClearBankAccountHolder clears the value of the "bank_account_holder" field.
+func (m *StaffMutation) ClearBankAccountHolder() {
+	m.bank_account_holder = nil
+	m.clearedFields[staff.FieldBankAccountHolder] = struct{}{}
+}
+
+// BankAccountHolderCleared returns if the "bank_account_holder" field was cleared in this mutation.
+func (m *StaffMutation) BankAccountHolderCleared() bool {
+	_, ok := m.clearedFields[staff.FieldBankAccountHolder]
+	return ok
+}
+
+// ResetBankAccountHolder resets all changes to the "bank_account_holder" field.
+func (m *StaffMutation) ResetBankAccountHolder() {
+	m.bank_account_holder = nil
+	delete(m.clearedFields, staff.FieldBankAccountHolder)
+}
+
+// SetBankName sets the "bank_name" field.
+func (m *StaffMutation) SetBankName(s string) {
+	m.bank_name = &s
+}
+
+// BankName returns the value of the "bank_name" field in the mutation.
+func (m *StaffMutation) BankName() (r string, exists bool) {
+	v := m.bank_name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldBankName returns the old "bank_name" field's value of the Staff entity.
+// If the Staff object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StaffMutation) OldBankName(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldBankName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldBankName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldBankName: %w", err)
+	}
+	return oldValue.BankName, nil
+}
+
+// ClearBankName clears the value of the "bank_name" field.
+func (m *StaffMutation) ClearBankName() {
+	m.bank_name = nil
+	m.clearedFields[staff.FieldBankName] = struct{}{}
+}
+
+// BankNameCleared returns if the "bank_name" field was cleared in this mutation.
+func (m *StaffMutation) BankNameCleared() bool {
+	_, ok := m.clearedFields[staff.FieldBankName]
+	return ok
+}
+
+// ResetBankName resets all changes to the "bank_name" field.
+func (m *StaffMutation) ResetBankName() {
+	m.bank_name = nil
+	delete(m.clearedFields, staff.FieldBankName)
+}
+
+// SetBankAccountNumber sets the "bank_account_number" field.
+func (m *StaffMutation) SetBankAccountNumber(s string) {
+	m.bank_account_number = &s
+}
+
+// BankAccountNumber returns the value of the "bank_account_number" field in the mutation.
+func (m *StaffMutation) BankAccountNumber() (r string, exists bool) {
+	v := m.bank_account_number
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldBankAccountNumber returns the old "bank_account_number" field's value of the Staff entity.
+// If the Staff object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StaffMutation) OldBankAccountNumber(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldBankAccountNumber is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldBankAccountNumber requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldBankAccountNumber: %w", err)
+	}
+	return oldValue.BankAccountNumber, nil
+}
+
+// ClearBankAccountNumber clears the value of the "bank_account_number" field.
+func (m *StaffMutation) ClearBankAccountNumber() {
+	m.bank_account_number = nil
+	m.clearedFields[staff.FieldBankAccountNumber] = struct{}{}
+}
+
+// BankAccountNumberCleared returns if the "bank_account_number" field was cleared in this mutation.
+func (m *StaffMutation) BankAccountNumberCleared() bool {
+	_, ok := m.clearedFields[staff.FieldBankAccountNumber]
+	return ok
+}
+
+// ResetBankAccountNumber resets all changes to the "bank_account_number" field.
+func (m *StaffMutation) ResetBankAccountNumber() {
+	m.bank_account_number = nil
+	delete(m.clearedFields, staff.FieldBankAccountNumber)
+}
+
+// SetBankBranch sets the "bank_branch" field.
+func (m *StaffMutation) SetBankBranch(s string) {
+	m.bank_branch = &s
+}
+
+// BankBranch returns the value of the "bank_branch" field in the mutation.
+func (m *StaffMutation) BankBranch() (r string, exists bool) {
+	v := m.bank_branch
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldBankBranch returns the old "bank_branch" field's value of the Staff entity.
+// If the Staff object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StaffMutation) OldBankBranch(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldBankBranch is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldBankBranch requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldBankBranch: %w", err)
+	}
+	return oldValue.BankBranch, nil
+}
+
+// ClearBankBranch clears the value of the "bank_branch" field.
+func (m *StaffMutation) ClearBankBranch() {
+	m.bank_branch = nil
+	m.clearedFields[staff.FieldBankBranch] = struct{}{}
+}
+
+// BankBranchCleared returns if the "bank_branch" field was cleared in this mutation.
+func (m *StaffMutation) BankBranchCleared() bool {
+	_, ok := m.clearedFields[staff.FieldBankBranch]
+	return ok
+}
+
+// ResetBankBranch resets all changes to the "bank_branch" field.
+func (m *StaffMutation) ResetBankBranch() {
+	m.bank_branch = nil
+	delete(m.clearedFields, staff.FieldBankBranch)
+}
+
 // ClearDepartment clears the "department" edge to the Department entity.
 func (m *StaffMutation) ClearDepartment() {
 	m.cleareddepartment = true
@@ -77053,7 +77842,7 @@ func (m *StaffMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *StaffMutation) Fields() []string {
-	fields := make([]string, 0, 9)
+	fields := make([]string, 0, 24)
 	if m.created_at != nil {
 		fields = append(fields, staff.FieldCreatedAt)
 	}
@@ -77081,6 +77870,51 @@ func (m *StaffMutation) Fields() []string {
 	if m.active != nil {
 		fields = append(fields, staff.FieldActive)
 	}
+	if m.deactivation_reason != nil {
+		fields = append(fields, staff.FieldDeactivationReason)
+	}
+	if m.position != nil {
+		fields = append(fields, staff.FieldPosition)
+	}
+	if m.specialties != nil {
+		fields = append(fields, staff.FieldSpecialties)
+	}
+	if m.licence_number != nil {
+		fields = append(fields, staff.FieldLicenceNumber)
+	}
+	if m.licence_issuer != nil {
+		fields = append(fields, staff.FieldLicenceIssuer)
+	}
+	if m.licence_expires_on != nil {
+		fields = append(fields, staff.FieldLicenceExpiresOn)
+	}
+	if m.employment_type != nil {
+		fields = append(fields, staff.FieldEmploymentType)
+	}
+	if m.start_date != nil {
+		fields = append(fields, staff.FieldStartDate)
+	}
+	if m.end_date != nil {
+		fields = append(fields, staff.FieldEndDate)
+	}
+	if m.pay_basis != nil {
+		fields = append(fields, staff.FieldPayBasis)
+	}
+	if m.pay_rate != nil {
+		fields = append(fields, staff.FieldPayRate)
+	}
+	if m.bank_account_holder != nil {
+		fields = append(fields, staff.FieldBankAccountHolder)
+	}
+	if m.bank_name != nil {
+		fields = append(fields, staff.FieldBankName)
+	}
+	if m.bank_account_number != nil {
+		fields = append(fields, staff.FieldBankAccountNumber)
+	}
+	if m.bank_branch != nil {
+		fields = append(fields, staff.FieldBankBranch)
+	}
 	return fields
 }
 
@@ -77107,6 +77941,36 @@ func (m *StaffMutation) Field(name string) (ent.Value, bool) {
 		return m.Phone()
 	case staff.FieldActive:
 		return m.Active()
+	case staff.FieldDeactivationReason:
+		return m.DeactivationReason()
+	case staff.FieldPosition:
+		return m.Position()
+	case staff.FieldSpecialties:
+		return m.Specialties()
+	case staff.FieldLicenceNumber:
+		return m.LicenceNumber()
+	case staff.FieldLicenceIssuer:
+		return m.LicenceIssuer()
+	case staff.FieldLicenceExpiresOn:
+		return m.LicenceExpiresOn()
+	case staff.FieldEmploymentType:
+		return m.EmploymentType()
+	case staff.FieldStartDate:
+		return m.StartDate()
+	case staff.FieldEndDate:
+		return m.EndDate()
+	case staff.FieldPayBasis:
+		return m.PayBasis()
+	case staff.FieldPayRate:
+		return m.PayRate()
+	case staff.FieldBankAccountHolder:
+		return m.BankAccountHolder()
+	case staff.FieldBankName:
+		return m.BankName()
+	case staff.FieldBankAccountNumber:
+		return m.BankAccountNumber()
+	case staff.FieldBankBranch:
+		return m.BankBranch()
 	}
 	return nil, false
 }
@@ -77134,6 +77998,36 @@ func (m *StaffMutation) OldField(ctx context.Context, name string) (ent.Value, e
 		return m.OldPhone(ctx)
 	case staff.FieldActive:
 		return m.OldActive(ctx)
+	case staff.FieldDeactivationReason:
+		return m.OldDeactivationReason(ctx)
+	case staff.FieldPosition:
+		return m.OldPosition(ctx)
+	case staff.FieldSpecialties:
+		return m.OldSpecialties(ctx)
+	case staff.FieldLicenceNumber:
+		return m.OldLicenceNumber(ctx)
+	case staff.FieldLicenceIssuer:
+		return m.OldLicenceIssuer(ctx)
+	case staff.FieldLicenceExpiresOn:
+		return m.OldLicenceExpiresOn(ctx)
+	case staff.FieldEmploymentType:
+		return m.OldEmploymentType(ctx)
+	case staff.FieldStartDate:
+		return m.OldStartDate(ctx)
+	case staff.FieldEndDate:
+		return m.OldEndDate(ctx)
+	case staff.FieldPayBasis:
+		return m.OldPayBasis(ctx)
+	case staff.FieldPayRate:
+		return m.OldPayRate(ctx)
+	case staff.FieldBankAccountHolder:
+		return m.OldBankAccountHolder(ctx)
+	case staff.FieldBankName:
+		return m.OldBankName(ctx)
+	case staff.FieldBankAccountNumber:
+		return m.OldBankAccountNumber(ctx)
+	case staff.FieldBankBranch:
+		return m.OldBankBranch(ctx)
 	}
 	return nil, fmt.Errorf("unknown Staff field %s", name)
 }
@@ -77206,6 +78100,111 @@ func (m *StaffMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetActive(v)
 		return nil
+	case staff.FieldDeactivationReason:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDeactivationReason(v)
+		return nil
+	case staff.FieldPosition:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPosition(v)
+		return nil
+	case staff.FieldSpecialties:
+		v, ok := value.([]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSpecialties(v)
+		return nil
+	case staff.FieldLicenceNumber:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLicenceNumber(v)
+		return nil
+	case staff.FieldLicenceIssuer:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLicenceIssuer(v)
+		return nil
+	case staff.FieldLicenceExpiresOn:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLicenceExpiresOn(v)
+		return nil
+	case staff.FieldEmploymentType:
+		v, ok := value.(staff.EmploymentType)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEmploymentType(v)
+		return nil
+	case staff.FieldStartDate:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStartDate(v)
+		return nil
+	case staff.FieldEndDate:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEndDate(v)
+		return nil
+	case staff.FieldPayBasis:
+		v, ok := value.(staff.PayBasis)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPayBasis(v)
+		return nil
+	case staff.FieldPayRate:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPayRate(v)
+		return nil
+	case staff.FieldBankAccountHolder:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetBankAccountHolder(v)
+		return nil
+	case staff.FieldBankName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetBankName(v)
+		return nil
+	case staff.FieldBankAccountNumber:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetBankAccountNumber(v)
+		return nil
+	case staff.FieldBankBranch:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetBankBranch(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Staff field %s", name)
 }
@@ -77213,13 +78212,21 @@ func (m *StaffMutation) SetField(name string, value ent.Value) error {
 // AddedFields returns all numeric fields that were incremented/decremented during
 // this mutation.
 func (m *StaffMutation) AddedFields() []string {
-	return nil
+	var fields []string
+	if m.addpay_rate != nil {
+		fields = append(fields, staff.FieldPayRate)
+	}
+	return fields
 }
 
 // AddedField returns the numeric value that was incremented/decremented on a field
 // with the given name. The second boolean return value indicates that this field
 // was not set, or was not defined in the schema.
 func (m *StaffMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case staff.FieldPayRate:
+		return m.AddedPayRate()
+	}
 	return nil, false
 }
 
@@ -77228,6 +78235,13 @@ func (m *StaffMutation) AddedField(name string) (ent.Value, bool) {
 // type.
 func (m *StaffMutation) AddField(name string, value ent.Value) error {
 	switch name {
+	case staff.FieldPayRate:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddPayRate(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Staff numeric field %s", name)
 }
@@ -77244,6 +78258,51 @@ func (m *StaffMutation) ClearedFields() []string {
 	}
 	if m.FieldCleared(staff.FieldPhone) {
 		fields = append(fields, staff.FieldPhone)
+	}
+	if m.FieldCleared(staff.FieldDeactivationReason) {
+		fields = append(fields, staff.FieldDeactivationReason)
+	}
+	if m.FieldCleared(staff.FieldPosition) {
+		fields = append(fields, staff.FieldPosition)
+	}
+	if m.FieldCleared(staff.FieldSpecialties) {
+		fields = append(fields, staff.FieldSpecialties)
+	}
+	if m.FieldCleared(staff.FieldLicenceNumber) {
+		fields = append(fields, staff.FieldLicenceNumber)
+	}
+	if m.FieldCleared(staff.FieldLicenceIssuer) {
+		fields = append(fields, staff.FieldLicenceIssuer)
+	}
+	if m.FieldCleared(staff.FieldLicenceExpiresOn) {
+		fields = append(fields, staff.FieldLicenceExpiresOn)
+	}
+	if m.FieldCleared(staff.FieldEmploymentType) {
+		fields = append(fields, staff.FieldEmploymentType)
+	}
+	if m.FieldCleared(staff.FieldStartDate) {
+		fields = append(fields, staff.FieldStartDate)
+	}
+	if m.FieldCleared(staff.FieldEndDate) {
+		fields = append(fields, staff.FieldEndDate)
+	}
+	if m.FieldCleared(staff.FieldPayBasis) {
+		fields = append(fields, staff.FieldPayBasis)
+	}
+	if m.FieldCleared(staff.FieldPayRate) {
+		fields = append(fields, staff.FieldPayRate)
+	}
+	if m.FieldCleared(staff.FieldBankAccountHolder) {
+		fields = append(fields, staff.FieldBankAccountHolder)
+	}
+	if m.FieldCleared(staff.FieldBankName) {
+		fields = append(fields, staff.FieldBankName)
+	}
+	if m.FieldCleared(staff.FieldBankAccountNumber) {
+		fields = append(fields, staff.FieldBankAccountNumber)
+	}
+	if m.FieldCleared(staff.FieldBankBranch) {
+		fields = append(fields, staff.FieldBankBranch)
 	}
 	return fields
 }
@@ -77267,6 +78326,51 @@ func (m *StaffMutation) ClearField(name string) error {
 		return nil
 	case staff.FieldPhone:
 		m.ClearPhone()
+		return nil
+	case staff.FieldDeactivationReason:
+		m.ClearDeactivationReason()
+		return nil
+	case staff.FieldPosition:
+		m.ClearPosition()
+		return nil
+	case staff.FieldSpecialties:
+		m.ClearSpecialties()
+		return nil
+	case staff.FieldLicenceNumber:
+		m.ClearLicenceNumber()
+		return nil
+	case staff.FieldLicenceIssuer:
+		m.ClearLicenceIssuer()
+		return nil
+	case staff.FieldLicenceExpiresOn:
+		m.ClearLicenceExpiresOn()
+		return nil
+	case staff.FieldEmploymentType:
+		m.ClearEmploymentType()
+		return nil
+	case staff.FieldStartDate:
+		m.ClearStartDate()
+		return nil
+	case staff.FieldEndDate:
+		m.ClearEndDate()
+		return nil
+	case staff.FieldPayBasis:
+		m.ClearPayBasis()
+		return nil
+	case staff.FieldPayRate:
+		m.ClearPayRate()
+		return nil
+	case staff.FieldBankAccountHolder:
+		m.ClearBankAccountHolder()
+		return nil
+	case staff.FieldBankName:
+		m.ClearBankName()
+		return nil
+	case staff.FieldBankAccountNumber:
+		m.ClearBankAccountNumber()
+		return nil
+	case staff.FieldBankBranch:
+		m.ClearBankBranch()
 		return nil
 	}
 	return fmt.Errorf("unknown Staff nullable field %s", name)
@@ -77302,6 +78406,51 @@ func (m *StaffMutation) ResetField(name string) error {
 		return nil
 	case staff.FieldActive:
 		m.ResetActive()
+		return nil
+	case staff.FieldDeactivationReason:
+		m.ResetDeactivationReason()
+		return nil
+	case staff.FieldPosition:
+		m.ResetPosition()
+		return nil
+	case staff.FieldSpecialties:
+		m.ResetSpecialties()
+		return nil
+	case staff.FieldLicenceNumber:
+		m.ResetLicenceNumber()
+		return nil
+	case staff.FieldLicenceIssuer:
+		m.ResetLicenceIssuer()
+		return nil
+	case staff.FieldLicenceExpiresOn:
+		m.ResetLicenceExpiresOn()
+		return nil
+	case staff.FieldEmploymentType:
+		m.ResetEmploymentType()
+		return nil
+	case staff.FieldStartDate:
+		m.ResetStartDate()
+		return nil
+	case staff.FieldEndDate:
+		m.ResetEndDate()
+		return nil
+	case staff.FieldPayBasis:
+		m.ResetPayBasis()
+		return nil
+	case staff.FieldPayRate:
+		m.ResetPayRate()
+		return nil
+	case staff.FieldBankAccountHolder:
+		m.ResetBankAccountHolder()
+		return nil
+	case staff.FieldBankName:
+		m.ResetBankName()
+		return nil
+	case staff.FieldBankAccountNumber:
+		m.ResetBankAccountNumber()
+		return nil
+	case staff.FieldBankBranch:
+		m.ResetBankBranch()
 		return nil
 	}
 	return fmt.Errorf("unknown Staff field %s", name)

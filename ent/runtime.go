@@ -3508,6 +3508,22 @@ func init() {
 	staffDescActive := staffFields[6].Descriptor()
 	// staff.DefaultActive holds the default value on creation for the active field.
 	staff.DefaultActive = staffDescActive.Default.(bool)
+	// staffDescDeactivationReason is the schema descriptor for deactivation_reason field.
+	staffDescDeactivationReason := staffFields[7].Descriptor()
+	// staff.DeactivationReasonValidator is a validator for the "deactivation_reason" field. It is called by the builders before save.
+	staff.DeactivationReasonValidator = staffDescDeactivationReason.Validators[0].(func(string) error)
+	// staffDescPosition is the schema descriptor for position field.
+	staffDescPosition := staffFields[8].Descriptor()
+	// staff.PositionValidator is a validator for the "position" field. It is called by the builders before save.
+	staff.PositionValidator = staffDescPosition.Validators[0].(func(string) error)
+	// staffDescLicenceNumber is the schema descriptor for licence_number field.
+	staffDescLicenceNumber := staffFields[10].Descriptor()
+	// staff.LicenceNumberValidator is a validator for the "licence_number" field. It is called by the builders before save.
+	staff.LicenceNumberValidator = staffDescLicenceNumber.Validators[0].(func(string) error)
+	// staffDescLicenceIssuer is the schema descriptor for licence_issuer field.
+	staffDescLicenceIssuer := staffFields[11].Descriptor()
+	// staff.LicenceIssuerValidator is a validator for the "licence_issuer" field. It is called by the builders before save.
+	staff.LicenceIssuerValidator = staffDescLicenceIssuer.Validators[0].(func(string) error)
 	// staffDescID is the schema descriptor for id field.
 	staffDescID := staffMixinFields0[0].Descriptor()
 	// staff.DefaultID holds the default value on creation for the id field.

@@ -3,6 +3,7 @@
 package ent
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -37,6 +38,36 @@ type Staff struct {
 	Phone *string `json:"phone,omitempty"`
 	// Active holds the value of the "active" field.
 	Active bool `json:"active,omitempty"`
+	// DeactivationReason holds the value of the "deactivation_reason" field.
+	DeactivationReason *string `json:"deactivation_reason,omitempty"`
+	// Position holds the value of the "position" field.
+	Position *string `json:"position,omitempty"`
+	// Specialties holds the value of the "specialties" field.
+	Specialties []string `json:"specialties,omitempty"`
+	// LicenceNumber holds the value of the "licence_number" field.
+	LicenceNumber *string `json:"licence_number,omitempty"`
+	// LicenceIssuer holds the value of the "licence_issuer" field.
+	LicenceIssuer *string `json:"licence_issuer,omitempty"`
+	// LicenceExpiresOn holds the value of the "licence_expires_on" field.
+	LicenceExpiresOn *time.Time `json:"licence_expires_on,omitempty"`
+	// EmploymentType holds the value of the "employment_type" field.
+	EmploymentType *staff.EmploymentType `json:"employment_type,omitempty"`
+	// StartDate holds the value of the "start_date" field.
+	StartDate *time.Time `json:"start_date,omitempty"`
+	// EndDate holds the value of the "end_date" field.
+	EndDate *time.Time `json:"end_date,omitempty"`
+	// PayBasis holds the value of the "pay_basis" field.
+	PayBasis *staff.PayBasis `json:"pay_basis,omitempty"`
+	// PayRate holds the value of the "pay_rate" field.
+	PayRate *int64 `json:"pay_rate,omitempty"`
+	// BankAccountHolder holds the value of the "bank_account_holder" field.
+	BankAccountHolder *string `json:"-"`
+	// BankName holds the value of the "bank_name" field.
+	BankName *string `json:"-"`
+	// BankAccountNumber holds the value of the "bank_account_number" field.
+	BankAccountNumber *string `json:"-"`
+	// BankBranch holds the value of the "bank_branch" field.
+	BankBranch *string `json:"-"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the StaffQuery when eager-loading is set.
 	Edges        StaffEdges `json:"edges"`
@@ -133,11 +164,15 @@ func (*Staff) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
+		case staff.FieldSpecialties:
+			values[i] = new([]byte)
 		case staff.FieldActive:
 			values[i] = new(sql.NullBool)
-		case staff.FieldID, staff.FieldGivenName, staff.FieldFamilyName, staff.FieldKind, staff.FieldDepartmentID, staff.FieldEmail, staff.FieldPhone:
+		case staff.FieldPayRate:
+			values[i] = new(sql.NullInt64)
+		case staff.FieldID, staff.FieldGivenName, staff.FieldFamilyName, staff.FieldKind, staff.FieldDepartmentID, staff.FieldEmail, staff.FieldPhone, staff.FieldDeactivationReason, staff.FieldPosition, staff.FieldLicenceNumber, staff.FieldLicenceIssuer, staff.FieldEmploymentType, staff.FieldPayBasis, staff.FieldBankAccountHolder, staff.FieldBankName, staff.FieldBankAccountNumber, staff.FieldBankBranch:
 			values[i] = new(sql.NullString)
-		case staff.FieldCreatedAt, staff.FieldUpdatedAt:
+		case staff.FieldCreatedAt, staff.FieldUpdatedAt, staff.FieldLicenceExpiresOn, staff.FieldStartDate, staff.FieldEndDate:
 			values[i] = new(sql.NullTime)
 		case staff.ForeignKeys[0]: // user_staff
 			values[i] = new(sql.NullString)
@@ -217,6 +252,112 @@ func (_m *Staff) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field active", values[i])
 			} else if value.Valid {
 				_m.Active = value.Bool
+			}
+		case staff.FieldDeactivationReason:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field deactivation_reason", values[i])
+			} else if value.Valid {
+				_m.DeactivationReason = new(string)
+				*_m.DeactivationReason = value.String
+			}
+		case staff.FieldPosition:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field position", values[i])
+			} else if value.Valid {
+				_m.Position = new(string)
+				*_m.Position = value.String
+			}
+		case staff.FieldSpecialties:
+			if value, ok := values[i].(*[]byte); !ok {
+				return fmt.Errorf("unexpected type %T for field specialties", values[i])
+			} else if value != nil && len(*value) > 0 {
+				if err := json.Unmarshal(*value, &_m.Specialties); err != nil {
+					return fmt.Errorf("unmarshal field specialties: %w", err)
+				}
+			}
+		case staff.FieldLicenceNumber:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field licence_number", values[i])
+			} else if value.Valid {
+				_m.LicenceNumber = new(string)
+				*_m.LicenceNumber = value.String
+			}
+		case staff.FieldLicenceIssuer:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field licence_issuer", values[i])
+			} else if value.Valid {
+				_m.LicenceIssuer = new(string)
+				*_m.LicenceIssuer = value.String
+			}
+		case staff.FieldLicenceExpiresOn:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field licence_expires_on", values[i])
+			} else if value.Valid {
+				_m.LicenceExpiresOn = new(time.Time)
+				*_m.LicenceExpiresOn = value.Time
+			}
+		case staff.FieldEmploymentType:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field employment_type", values[i])
+			} else if value.Valid {
+				_m.EmploymentType = new(staff.EmploymentType)
+				*_m.EmploymentType = staff.EmploymentType(value.String)
+			}
+		case staff.FieldStartDate:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field start_date", values[i])
+			} else if value.Valid {
+				_m.StartDate = new(time.Time)
+				*_m.StartDate = value.Time
+			}
+		case staff.FieldEndDate:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field end_date", values[i])
+			} else if value.Valid {
+				_m.EndDate = new(time.Time)
+				*_m.EndDate = value.Time
+			}
+		case staff.FieldPayBasis:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field pay_basis", values[i])
+			} else if value.Valid {
+				_m.PayBasis = new(staff.PayBasis)
+				*_m.PayBasis = staff.PayBasis(value.String)
+			}
+		case staff.FieldPayRate:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field pay_rate", values[i])
+			} else if value.Valid {
+				_m.PayRate = new(int64)
+				*_m.PayRate = value.Int64
+			}
+		case staff.FieldBankAccountHolder:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field bank_account_holder", values[i])
+			} else if value.Valid {
+				_m.BankAccountHolder = new(string)
+				*_m.BankAccountHolder = value.String
+			}
+		case staff.FieldBankName:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field bank_name", values[i])
+			} else if value.Valid {
+				_m.BankName = new(string)
+				*_m.BankName = value.String
+			}
+		case staff.FieldBankAccountNumber:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field bank_account_number", values[i])
+			} else if value.Valid {
+				_m.BankAccountNumber = new(string)
+				*_m.BankAccountNumber = value.String
+			}
+		case staff.FieldBankBranch:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field bank_branch", values[i])
+			} else if value.Valid {
+				_m.BankBranch = new(string)
+				*_m.BankBranch = value.String
 			}
 		case staff.ForeignKeys[0]:
 			if value, ok := values[i].(*sql.NullString); !ok {
@@ -321,6 +462,67 @@ func (_m *Staff) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("active=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Active))
+	builder.WriteString(", ")
+	if v := _m.DeactivationReason; v != nil {
+		builder.WriteString("deactivation_reason=")
+		builder.WriteString(*v)
+	}
+	builder.WriteString(", ")
+	if v := _m.Position; v != nil {
+		builder.WriteString("position=")
+		builder.WriteString(*v)
+	}
+	builder.WriteString(", ")
+	builder.WriteString("specialties=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Specialties))
+	builder.WriteString(", ")
+	if v := _m.LicenceNumber; v != nil {
+		builder.WriteString("licence_number=")
+		builder.WriteString(*v)
+	}
+	builder.WriteString(", ")
+	if v := _m.LicenceIssuer; v != nil {
+		builder.WriteString("licence_issuer=")
+		builder.WriteString(*v)
+	}
+	builder.WriteString(", ")
+	if v := _m.LicenceExpiresOn; v != nil {
+		builder.WriteString("licence_expires_on=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	if v := _m.EmploymentType; v != nil {
+		builder.WriteString("employment_type=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
+	builder.WriteString(", ")
+	if v := _m.StartDate; v != nil {
+		builder.WriteString("start_date=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	if v := _m.EndDate; v != nil {
+		builder.WriteString("end_date=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	if v := _m.PayBasis; v != nil {
+		builder.WriteString("pay_basis=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
+	builder.WriteString(", ")
+	if v := _m.PayRate; v != nil {
+		builder.WriteString("pay_rate=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
+	builder.WriteString(", ")
+	builder.WriteString("bank_account_holder=<sensitive>")
+	builder.WriteString(", ")
+	builder.WriteString("bank_name=<sensitive>")
+	builder.WriteString(", ")
+	builder.WriteString("bank_account_number=<sensitive>")
+	builder.WriteString(", ")
+	builder.WriteString("bank_branch=<sensitive>")
 	builder.WriteByte(')')
 	return builder.String()
 }

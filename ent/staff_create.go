@@ -128,6 +128,208 @@ func (_c *StaffCreate) SetNillableActive(v *bool) *StaffCreate {
 	return _c
 }
 
+// SetDeactivationReason sets the "deactivation_reason" field.
+func (_c *StaffCreate) SetDeactivationReason(v string) *StaffCreate {
+	_c.mutation.SetDeactivationReason(v)
+	return _c
+}
+
+// SetNillableDeactivationReason sets the "deactivation_reason" field if the given value is not nil.
+func (_c *StaffCreate) SetNillableDeactivationReason(v *string) *StaffCreate {
+	if v != nil {
+		_c.SetDeactivationReason(*v)
+	}
+	return _c
+}
+
+// SetPosition sets the "position" field.
+func (_c *StaffCreate) SetPosition(v string) *StaffCreate {
+	_c.mutation.SetPosition(v)
+	return _c
+}
+
+// SetNillablePosition sets the "position" field if the given value is not nil.
+func (_c *StaffCreate) SetNillablePosition(v *string) *StaffCreate {
+	if v != nil {
+		_c.SetPosition(*v)
+	}
+	return _c
+}
+
+// SetSpecialties sets the "specialties" field.
+func (_c *StaffCreate) SetSpecialties(v []string) *StaffCreate {
+	_c.mutation.SetSpecialties(v)
+	return _c
+}
+
+// SetLicenceNumber sets the "licence_number" field.
+func (_c *StaffCreate) SetLicenceNumber(v string) *StaffCreate {
+	_c.mutation.SetLicenceNumber(v)
+	return _c
+}
+
+// SetNillableLicenceNumber sets the "licence_number" field if the given value is not nil.
+func (_c *StaffCreate) SetNillableLicenceNumber(v *string) *StaffCreate {
+	if v != nil {
+		_c.SetLicenceNumber(*v)
+	}
+	return _c
+}
+
+// SetLicenceIssuer sets the "licence_issuer" field.
+func (_c *StaffCreate) SetLicenceIssuer(v string) *StaffCreate {
+	_c.mutation.SetLicenceIssuer(v)
+	return _c
+}
+
+// SetNillableLicenceIssuer sets the "licence_issuer" field if the given value is not nil.
+func (_c *StaffCreate) SetNillableLicenceIssuer(v *string) *StaffCreate {
+	if v != nil {
+		_c.SetLicenceIssuer(*v)
+	}
+	return _c
+}
+
+// SetLicenceExpiresOn sets the "licence_expires_on" field.
+func (_c *StaffCreate) SetLicenceExpiresOn(v time.Time) *StaffCreate {
+	_c.mutation.SetLicenceExpiresOn(v)
+	return _c
+}
+
+// SetNillableLicenceExpiresOn sets the "licence_expires_on" field if the given value is not nil.
+func (_c *StaffCreate) SetNillableLicenceExpiresOn(v *time.Time) *StaffCreate {
+	if v != nil {
+		_c.SetLicenceExpiresOn(*v)
+	}
+	return _c
+}
+
+// SetEmploymentType sets the "employment_type" field.
+func (_c *StaffCreate) SetEmploymentType(v staff.EmploymentType) *StaffCreate {
+	_c.mutation.SetEmploymentType(v)
+	return _c
+}
+
+// SetNillableEmploymentType sets the "employment_type" field if the given value is not nil.
+func (_c *StaffCreate) SetNillableEmploymentType(v *staff.EmploymentType) *StaffCreate {
+	if v != nil {
+		_c.SetEmploymentType(*v)
+	}
+	return _c
+}
+
+// SetStartDate sets the "start_date" field.
+func (_c *StaffCreate) SetStartDate(v time.Time) *StaffCreate {
+	_c.mutation.SetStartDate(v)
+	return _c
+}
+
+// SetNillableStartDate sets the "start_date" field if the given value is not nil.
+func (_c *StaffCreate) SetNillableStartDate(v *time.Time) *StaffCreate {
+	if v != nil {
+		_c.SetStartDate(*v)
+	}
+	return _c
+}
+
+// SetEndDate sets the "end_date" field.
+func (_c *StaffCreate) SetEndDate(v time.Time) *StaffCreate {
+	_c.mutation.SetEndDate(v)
+	return _c
+}
+
+// SetNillableEndDate sets the "end_date" field if the given value is not nil.
+func (_c *StaffCreate) SetNillableEndDate(v *time.Time) *StaffCreate {
+	if v != nil {
+		_c.SetEndDate(*v)
+	}
+	return _c
+}
+
+// SetPayBasis sets the "pay_basis" field.
+func (_c *StaffCreate) SetPayBasis(v staff.PayBasis) *StaffCreate {
+	_c.mutation.SetPayBasis(v)
+	return _c
+}
+
+// SetNillablePayBasis sets the "pay_basis" field if the given value is not nil.
+func (_c *StaffCreate) SetNillablePayBasis(v *staff.PayBasis) *StaffCreate {
+	if v != nil {
+		_c.SetPayBasis(*v)
+	}
+	return _c
+}
+
+// SetPayRate sets the "pay_rate" field.
+func (_c *StaffCreate) SetPayRate(v int64) *StaffCreate {
+	_c.mutation.SetPayRate(v)
+	return _c
+}
+
+// SetNillablePayRate sets the "pay_rate" field if the given value is not nil.
+func (_c *StaffCreate) SetNillablePayRate(v *int64) *StaffCreate {
+	if v != nil {
+		_c.SetPayRate(*v)
+	}
+	return _c
+}
+
+// SetBankAccountHolder sets the "bank_account_holder" field.
+func (_c *StaffCreate) SetBankAccountHolder(v string) *StaffCreate {
+	_c.mutation.SetBankAccountHolder(v)
+	return _c
+}
+
+// SetNillableBankAccountHolder sets the "bank_account_holder" field if the given value is not nil.
+func (_c *StaffCreate) SetNillableBankAccountHolder(v *string) *StaffCreate {
+	if v != nil {
+		_c.SetBankAccountHolder(*v)
+	}
+	return _c
+}
+
+// SetBankName sets the "bank_name" field.
+func (_c *StaffCreate) SetBankName(v string) *StaffCreate {
+	_c.mutation.SetBankName(v)
+	return _c
+}
+
+// SetNillableBankName sets the "bank_name" field if the given value is not nil.
+func (_c *StaffCreate) SetNillableBankName(v *string) *StaffCreate {
+	if v != nil {
+		_c.SetBankName(*v)
+	}
+	return _c
+}
+
+// SetBankAccountNumber sets the "bank_account_number" field.
+func (_c *StaffCreate) SetBankAccountNumber(v string) *StaffCreate {
+	_c.mutation.SetBankAccountNumber(v)
+	return _c
+}
+
+// SetNillableBankAccountNumber sets the "bank_account_number" field if the given value is not nil.
+func (_c *StaffCreate) SetNillableBankAccountNumber(v *string) *StaffCreate {
+	if v != nil {
+		_c.SetBankAccountNumber(*v)
+	}
+	return _c
+}
+
+// SetBankBranch sets the "bank_branch" field.
+func (_c *StaffCreate) SetBankBranch(v string) *StaffCreate {
+	_c.mutation.SetBankBranch(v)
+	return _c
+}
+
+// SetNillableBankBranch sets the "bank_branch" field if the given value is not nil.
+func (_c *StaffCreate) SetNillableBankBranch(v *string) *StaffCreate {
+	if v != nil {
+		_c.SetBankBranch(*v)
+	}
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *StaffCreate) SetID(v string) *StaffCreate {
 	_c.mutation.SetID(v)
@@ -324,6 +526,36 @@ func (_c *StaffCreate) check() error {
 	if _, ok := _c.mutation.Active(); !ok {
 		return &ValidationError{Name: "active", err: errors.New(`ent: missing required field "Staff.active"`)}
 	}
+	if v, ok := _c.mutation.DeactivationReason(); ok {
+		if err := staff.DeactivationReasonValidator(v); err != nil {
+			return &ValidationError{Name: "deactivation_reason", err: fmt.Errorf(`ent: validator failed for field "Staff.deactivation_reason": %w`, err)}
+		}
+	}
+	if v, ok := _c.mutation.Position(); ok {
+		if err := staff.PositionValidator(v); err != nil {
+			return &ValidationError{Name: "position", err: fmt.Errorf(`ent: validator failed for field "Staff.position": %w`, err)}
+		}
+	}
+	if v, ok := _c.mutation.LicenceNumber(); ok {
+		if err := staff.LicenceNumberValidator(v); err != nil {
+			return &ValidationError{Name: "licence_number", err: fmt.Errorf(`ent: validator failed for field "Staff.licence_number": %w`, err)}
+		}
+	}
+	if v, ok := _c.mutation.LicenceIssuer(); ok {
+		if err := staff.LicenceIssuerValidator(v); err != nil {
+			return &ValidationError{Name: "licence_issuer", err: fmt.Errorf(`ent: validator failed for field "Staff.licence_issuer": %w`, err)}
+		}
+	}
+	if v, ok := _c.mutation.EmploymentType(); ok {
+		if err := staff.EmploymentTypeValidator(v); err != nil {
+			return &ValidationError{Name: "employment_type", err: fmt.Errorf(`ent: validator failed for field "Staff.employment_type": %w`, err)}
+		}
+	}
+	if v, ok := _c.mutation.PayBasis(); ok {
+		if err := staff.PayBasisValidator(v); err != nil {
+			return &ValidationError{Name: "pay_basis", err: fmt.Errorf(`ent: validator failed for field "Staff.pay_basis": %w`, err)}
+		}
+	}
 	if v, ok := _c.mutation.ID(); ok {
 		if err := staff.IDValidator(v); err != nil {
 			return &ValidationError{Name: "id", err: fmt.Errorf(`ent: validator failed for field "Staff.id": %w`, err)}
@@ -395,6 +627,66 @@ func (_c *StaffCreate) createSpec() (*Staff, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.Active(); ok {
 		_spec.SetField(staff.FieldActive, field.TypeBool, value)
 		_node.Active = value
+	}
+	if value, ok := _c.mutation.DeactivationReason(); ok {
+		_spec.SetField(staff.FieldDeactivationReason, field.TypeString, value)
+		_node.DeactivationReason = &value
+	}
+	if value, ok := _c.mutation.Position(); ok {
+		_spec.SetField(staff.FieldPosition, field.TypeString, value)
+		_node.Position = &value
+	}
+	if value, ok := _c.mutation.Specialties(); ok {
+		_spec.SetField(staff.FieldSpecialties, field.TypeJSON, value)
+		_node.Specialties = value
+	}
+	if value, ok := _c.mutation.LicenceNumber(); ok {
+		_spec.SetField(staff.FieldLicenceNumber, field.TypeString, value)
+		_node.LicenceNumber = &value
+	}
+	if value, ok := _c.mutation.LicenceIssuer(); ok {
+		_spec.SetField(staff.FieldLicenceIssuer, field.TypeString, value)
+		_node.LicenceIssuer = &value
+	}
+	if value, ok := _c.mutation.LicenceExpiresOn(); ok {
+		_spec.SetField(staff.FieldLicenceExpiresOn, field.TypeTime, value)
+		_node.LicenceExpiresOn = &value
+	}
+	if value, ok := _c.mutation.EmploymentType(); ok {
+		_spec.SetField(staff.FieldEmploymentType, field.TypeEnum, value)
+		_node.EmploymentType = &value
+	}
+	if value, ok := _c.mutation.StartDate(); ok {
+		_spec.SetField(staff.FieldStartDate, field.TypeTime, value)
+		_node.StartDate = &value
+	}
+	if value, ok := _c.mutation.EndDate(); ok {
+		_spec.SetField(staff.FieldEndDate, field.TypeTime, value)
+		_node.EndDate = &value
+	}
+	if value, ok := _c.mutation.PayBasis(); ok {
+		_spec.SetField(staff.FieldPayBasis, field.TypeEnum, value)
+		_node.PayBasis = &value
+	}
+	if value, ok := _c.mutation.PayRate(); ok {
+		_spec.SetField(staff.FieldPayRate, field.TypeInt64, value)
+		_node.PayRate = &value
+	}
+	if value, ok := _c.mutation.BankAccountHolder(); ok {
+		_spec.SetField(staff.FieldBankAccountHolder, field.TypeString, value)
+		_node.BankAccountHolder = &value
+	}
+	if value, ok := _c.mutation.BankName(); ok {
+		_spec.SetField(staff.FieldBankName, field.TypeString, value)
+		_node.BankName = &value
+	}
+	if value, ok := _c.mutation.BankAccountNumber(); ok {
+		_spec.SetField(staff.FieldBankAccountNumber, field.TypeString, value)
+		_node.BankAccountNumber = &value
+	}
+	if value, ok := _c.mutation.BankBranch(); ok {
+		_spec.SetField(staff.FieldBankBranch, field.TypeString, value)
+		_node.BankBranch = &value
 	}
 	if nodes := _c.mutation.DepartmentIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{

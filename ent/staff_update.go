@@ -10,6 +10,7 @@ import (
 
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
+	"entgo.io/ent/dialect/sql/sqljson"
 	"entgo.io/ent/schema/field"
 	"github.com/hmis-dev/hmis/ent/appointment"
 	"github.com/hmis-dev/hmis/ent/department"
@@ -153,6 +154,311 @@ func (_u *StaffUpdate) SetNillableActive(v *bool) *StaffUpdate {
 	if v != nil {
 		_u.SetActive(*v)
 	}
+	return _u
+}
+
+// SetDeactivationReason sets the "deactivation_reason" field.
+func (_u *StaffUpdate) SetDeactivationReason(v string) *StaffUpdate {
+	_u.mutation.SetDeactivationReason(v)
+	return _u
+}
+
+// SetNillableDeactivationReason sets the "deactivation_reason" field if the given value is not nil.
+func (_u *StaffUpdate) SetNillableDeactivationReason(v *string) *StaffUpdate {
+	if v != nil {
+		_u.SetDeactivationReason(*v)
+	}
+	return _u
+}
+
+// ClearDeactivationReason clears the value of the "deactivation_reason" field.
+func (_u *StaffUpdate) ClearDeactivationReason() *StaffUpdate {
+	_u.mutation.ClearDeactivationReason()
+	return _u
+}
+
+// SetPosition sets the "position" field.
+func (_u *StaffUpdate) SetPosition(v string) *StaffUpdate {
+	_u.mutation.SetPosition(v)
+	return _u
+}
+
+// SetNillablePosition sets the "position" field if the given value is not nil.
+func (_u *StaffUpdate) SetNillablePosition(v *string) *StaffUpdate {
+	if v != nil {
+		_u.SetPosition(*v)
+	}
+	return _u
+}
+
+// ClearPosition clears the value of the "position" field.
+func (_u *StaffUpdate) ClearPosition() *StaffUpdate {
+	_u.mutation.ClearPosition()
+	return _u
+}
+
+// SetSpecialties sets the "specialties" field.
+func (_u *StaffUpdate) SetSpecialties(v []string) *StaffUpdate {
+	_u.mutation.SetSpecialties(v)
+	return _u
+}
+
+// AppendSpecialties appends value to the "specialties" field.
+func (_u *StaffUpdate) AppendSpecialties(v []string) *StaffUpdate {
+	_u.mutation.AppendSpecialties(v)
+	return _u
+}
+
+// ClearSpecialties clears the value of the "specialties" field.
+func (_u *StaffUpdate) ClearSpecialties() *StaffUpdate {
+	_u.mutation.ClearSpecialties()
+	return _u
+}
+
+// SetLicenceNumber sets the "licence_number" field.
+func (_u *StaffUpdate) SetLicenceNumber(v string) *StaffUpdate {
+	_u.mutation.SetLicenceNumber(v)
+	return _u
+}
+
+// SetNillableLicenceNumber sets the "licence_number" field if the given value is not nil.
+func (_u *StaffUpdate) SetNillableLicenceNumber(v *string) *StaffUpdate {
+	if v != nil {
+		_u.SetLicenceNumber(*v)
+	}
+	return _u
+}
+
+// ClearLicenceNumber clears the value of the "licence_number" field.
+func (_u *StaffUpdate) ClearLicenceNumber() *StaffUpdate {
+	_u.mutation.ClearLicenceNumber()
+	return _u
+}
+
+// SetLicenceIssuer sets the "licence_issuer" field.
+func (_u *StaffUpdate) SetLicenceIssuer(v string) *StaffUpdate {
+	_u.mutation.SetLicenceIssuer(v)
+	return _u
+}
+
+// SetNillableLicenceIssuer sets the "licence_issuer" field if the given value is not nil.
+func (_u *StaffUpdate) SetNillableLicenceIssuer(v *string) *StaffUpdate {
+	if v != nil {
+		_u.SetLicenceIssuer(*v)
+	}
+	return _u
+}
+
+// ClearLicenceIssuer clears the value of the "licence_issuer" field.
+func (_u *StaffUpdate) ClearLicenceIssuer() *StaffUpdate {
+	_u.mutation.ClearLicenceIssuer()
+	return _u
+}
+
+// SetLicenceExpiresOn sets the "licence_expires_on" field.
+func (_u *StaffUpdate) SetLicenceExpiresOn(v time.Time) *StaffUpdate {
+	_u.mutation.SetLicenceExpiresOn(v)
+	return _u
+}
+
+// SetNillableLicenceExpiresOn sets the "licence_expires_on" field if the given value is not nil.
+func (_u *StaffUpdate) SetNillableLicenceExpiresOn(v *time.Time) *StaffUpdate {
+	if v != nil {
+		_u.SetLicenceExpiresOn(*v)
+	}
+	return _u
+}
+
+// ClearLicenceExpiresOn clears the value of the "licence_expires_on" field.
+func (_u *StaffUpdate) ClearLicenceExpiresOn() *StaffUpdate {
+	_u.mutation.ClearLicenceExpiresOn()
+	return _u
+}
+
+// SetEmploymentType sets the "employment_type" field.
+func (_u *StaffUpdate) SetEmploymentType(v staff.EmploymentType) *StaffUpdate {
+	_u.mutation.SetEmploymentType(v)
+	return _u
+}
+
+// SetNillableEmploymentType sets the "employment_type" field if the given value is not nil.
+func (_u *StaffUpdate) SetNillableEmploymentType(v *staff.EmploymentType) *StaffUpdate {
+	if v != nil {
+		_u.SetEmploymentType(*v)
+	}
+	return _u
+}
+
+// ClearEmploymentType clears the value of the "employment_type" field.
+func (_u *StaffUpdate) ClearEmploymentType() *StaffUpdate {
+	_u.mutation.ClearEmploymentType()
+	return _u
+}
+
+// SetStartDate sets the "start_date" field.
+func (_u *StaffUpdate) SetStartDate(v time.Time) *StaffUpdate {
+	_u.mutation.SetStartDate(v)
+	return _u
+}
+
+// SetNillableStartDate sets the "start_date" field if the given value is not nil.
+func (_u *StaffUpdate) SetNillableStartDate(v *time.Time) *StaffUpdate {
+	if v != nil {
+		_u.SetStartDate(*v)
+	}
+	return _u
+}
+
+// ClearStartDate clears the value of the "start_date" field.
+func (_u *StaffUpdate) ClearStartDate() *StaffUpdate {
+	_u.mutation.ClearStartDate()
+	return _u
+}
+
+// SetEndDate sets the "end_date" field.
+func (_u *StaffUpdate) SetEndDate(v time.Time) *StaffUpdate {
+	_u.mutation.SetEndDate(v)
+	return _u
+}
+
+// SetNillableEndDate sets the "end_date" field if the given value is not nil.
+func (_u *StaffUpdate) SetNillableEndDate(v *time.Time) *StaffUpdate {
+	if v != nil {
+		_u.SetEndDate(*v)
+	}
+	return _u
+}
+
+// ClearEndDate clears the value of the "end_date" field.
+func (_u *StaffUpdate) ClearEndDate() *StaffUpdate {
+	_u.mutation.ClearEndDate()
+	return _u
+}
+
+// SetPayBasis sets the "pay_basis" field.
+func (_u *StaffUpdate) SetPayBasis(v staff.PayBasis) *StaffUpdate {
+	_u.mutation.SetPayBasis(v)
+	return _u
+}
+
+// SetNillablePayBasis sets the "pay_basis" field if the given value is not nil.
+func (_u *StaffUpdate) SetNillablePayBasis(v *staff.PayBasis) *StaffUpdate {
+	if v != nil {
+		_u.SetPayBasis(*v)
+	}
+	return _u
+}
+
+// ClearPayBasis clears the value of the "pay_basis" field.
+func (_u *StaffUpdate) ClearPayBasis() *StaffUpdate {
+	_u.mutation.ClearPayBasis()
+	return _u
+}
+
+// SetPayRate sets the "pay_rate" field.
+func (_u *StaffUpdate) SetPayRate(v int64) *StaffUpdate {
+	_u.mutation.ResetPayRate()
+	_u.mutation.SetPayRate(v)
+	return _u
+}
+
+// SetNillablePayRate sets the "pay_rate" field if the given value is not nil.
+func (_u *StaffUpdate) SetNillablePayRate(v *int64) *StaffUpdate {
+	if v != nil {
+		_u.SetPayRate(*v)
+	}
+	return _u
+}
+
+// AddPayRate adds value to the "pay_rate" field.
+func (_u *StaffUpdate) AddPayRate(v int64) *StaffUpdate {
+	_u.mutation.AddPayRate(v)
+	return _u
+}
+
+// ClearPayRate clears the value of the "pay_rate" field.
+func (_u *StaffUpdate) ClearPayRate() *StaffUpdate {
+	_u.mutation.ClearPayRate()
+	return _u
+}
+
+// SetBankAccountHolder sets the "bank_account_holder" field.
+func (_u *StaffUpdate) SetBankAccountHolder(v string) *StaffUpdate {
+	_u.mutation.SetBankAccountHolder(v)
+	return _u
+}
+
+// SetNillableBankAccountHolder sets the "bank_account_holder" field if the given value is not nil.
+func (_u *StaffUpdate) SetNillableBankAccountHolder(v *string) *StaffUpdate {
+	if v != nil {
+		_u.SetBankAccountHolder(*v)
+	}
+	return _u
+}
+
+// ClearBankAccountHolder clears the value of the "bank_account_holder" field.
+func (_u *StaffUpdate) ClearBankAccountHolder() *StaffUpdate {
+	_u.mutation.ClearBankAccountHolder()
+	return _u
+}
+
+// SetBankName sets the "bank_name" field.
+func (_u *StaffUpdate) SetBankName(v string) *StaffUpdate {
+	_u.mutation.SetBankName(v)
+	return _u
+}
+
+// SetNillableBankName sets the "bank_name" field if the given value is not nil.
+func (_u *StaffUpdate) SetNillableBankName(v *string) *StaffUpdate {
+	if v != nil {
+		_u.SetBankName(*v)
+	}
+	return _u
+}
+
+// ClearBankName clears the value of the "bank_name" field.
+func (_u *StaffUpdate) ClearBankName() *StaffUpdate {
+	_u.mutation.ClearBankName()
+	return _u
+}
+
+// SetBankAccountNumber sets the "bank_account_number" field.
+func (_u *StaffUpdate) SetBankAccountNumber(v string) *StaffUpdate {
+	_u.mutation.SetBankAccountNumber(v)
+	return _u
+}
+
+// SetNillableBankAccountNumber sets the "bank_account_number" field if the given value is not nil.
+func (_u *StaffUpdate) SetNillableBankAccountNumber(v *string) *StaffUpdate {
+	if v != nil {
+		_u.SetBankAccountNumber(*v)
+	}
+	return _u
+}
+
+// ClearBankAccountNumber clears the value of the "bank_account_number" field.
+func (_u *StaffUpdate) ClearBankAccountNumber() *StaffUpdate {
+	_u.mutation.ClearBankAccountNumber()
+	return _u
+}
+
+// SetBankBranch sets the "bank_branch" field.
+func (_u *StaffUpdate) SetBankBranch(v string) *StaffUpdate {
+	_u.mutation.SetBankBranch(v)
+	return _u
+}
+
+// SetNillableBankBranch sets the "bank_branch" field if the given value is not nil.
+func (_u *StaffUpdate) SetNillableBankBranch(v *string) *StaffUpdate {
+	if v != nil {
+		_u.SetBankBranch(*v)
+	}
+	return _u
+}
+
+// ClearBankBranch clears the value of the "bank_branch" field.
+func (_u *StaffUpdate) ClearBankBranch() *StaffUpdate {
+	_u.mutation.ClearBankBranch()
 	return _u
 }
 
@@ -404,6 +710,36 @@ func (_u *StaffUpdate) check() error {
 			return &ValidationError{Name: "phone", err: fmt.Errorf(`ent: validator failed for field "Staff.phone": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.DeactivationReason(); ok {
+		if err := staff.DeactivationReasonValidator(v); err != nil {
+			return &ValidationError{Name: "deactivation_reason", err: fmt.Errorf(`ent: validator failed for field "Staff.deactivation_reason": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.Position(); ok {
+		if err := staff.PositionValidator(v); err != nil {
+			return &ValidationError{Name: "position", err: fmt.Errorf(`ent: validator failed for field "Staff.position": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.LicenceNumber(); ok {
+		if err := staff.LicenceNumberValidator(v); err != nil {
+			return &ValidationError{Name: "licence_number", err: fmt.Errorf(`ent: validator failed for field "Staff.licence_number": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.LicenceIssuer(); ok {
+		if err := staff.LicenceIssuerValidator(v); err != nil {
+			return &ValidationError{Name: "licence_issuer", err: fmt.Errorf(`ent: validator failed for field "Staff.licence_issuer": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.EmploymentType(); ok {
+		if err := staff.EmploymentTypeValidator(v); err != nil {
+			return &ValidationError{Name: "employment_type", err: fmt.Errorf(`ent: validator failed for field "Staff.employment_type": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.PayBasis(); ok {
+		if err := staff.PayBasisValidator(v); err != nil {
+			return &ValidationError{Name: "pay_basis", err: fmt.Errorf(`ent: validator failed for field "Staff.pay_basis": %w`, err)}
+		}
+	}
 	return nil
 }
 
@@ -445,6 +781,104 @@ func (_u *StaffUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if value, ok := _u.mutation.Active(); ok {
 		_spec.SetField(staff.FieldActive, field.TypeBool, value)
+	}
+	if value, ok := _u.mutation.DeactivationReason(); ok {
+		_spec.SetField(staff.FieldDeactivationReason, field.TypeString, value)
+	}
+	if _u.mutation.DeactivationReasonCleared() {
+		_spec.ClearField(staff.FieldDeactivationReason, field.TypeString)
+	}
+	if value, ok := _u.mutation.Position(); ok {
+		_spec.SetField(staff.FieldPosition, field.TypeString, value)
+	}
+	if _u.mutation.PositionCleared() {
+		_spec.ClearField(staff.FieldPosition, field.TypeString)
+	}
+	if value, ok := _u.mutation.Specialties(); ok {
+		_spec.SetField(staff.FieldSpecialties, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedSpecialties(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, staff.FieldSpecialties, value)
+		})
+	}
+	if _u.mutation.SpecialtiesCleared() {
+		_spec.ClearField(staff.FieldSpecialties, field.TypeJSON)
+	}
+	if value, ok := _u.mutation.LicenceNumber(); ok {
+		_spec.SetField(staff.FieldLicenceNumber, field.TypeString, value)
+	}
+	if _u.mutation.LicenceNumberCleared() {
+		_spec.ClearField(staff.FieldLicenceNumber, field.TypeString)
+	}
+	if value, ok := _u.mutation.LicenceIssuer(); ok {
+		_spec.SetField(staff.FieldLicenceIssuer, field.TypeString, value)
+	}
+	if _u.mutation.LicenceIssuerCleared() {
+		_spec.ClearField(staff.FieldLicenceIssuer, field.TypeString)
+	}
+	if value, ok := _u.mutation.LicenceExpiresOn(); ok {
+		_spec.SetField(staff.FieldLicenceExpiresOn, field.TypeTime, value)
+	}
+	if _u.mutation.LicenceExpiresOnCleared() {
+		_spec.ClearField(staff.FieldLicenceExpiresOn, field.TypeTime)
+	}
+	if value, ok := _u.mutation.EmploymentType(); ok {
+		_spec.SetField(staff.FieldEmploymentType, field.TypeEnum, value)
+	}
+	if _u.mutation.EmploymentTypeCleared() {
+		_spec.ClearField(staff.FieldEmploymentType, field.TypeEnum)
+	}
+	if value, ok := _u.mutation.StartDate(); ok {
+		_spec.SetField(staff.FieldStartDate, field.TypeTime, value)
+	}
+	if _u.mutation.StartDateCleared() {
+		_spec.ClearField(staff.FieldStartDate, field.TypeTime)
+	}
+	if value, ok := _u.mutation.EndDate(); ok {
+		_spec.SetField(staff.FieldEndDate, field.TypeTime, value)
+	}
+	if _u.mutation.EndDateCleared() {
+		_spec.ClearField(staff.FieldEndDate, field.TypeTime)
+	}
+	if value, ok := _u.mutation.PayBasis(); ok {
+		_spec.SetField(staff.FieldPayBasis, field.TypeEnum, value)
+	}
+	if _u.mutation.PayBasisCleared() {
+		_spec.ClearField(staff.FieldPayBasis, field.TypeEnum)
+	}
+	if value, ok := _u.mutation.PayRate(); ok {
+		_spec.SetField(staff.FieldPayRate, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedPayRate(); ok {
+		_spec.AddField(staff.FieldPayRate, field.TypeInt64, value)
+	}
+	if _u.mutation.PayRateCleared() {
+		_spec.ClearField(staff.FieldPayRate, field.TypeInt64)
+	}
+	if value, ok := _u.mutation.BankAccountHolder(); ok {
+		_spec.SetField(staff.FieldBankAccountHolder, field.TypeString, value)
+	}
+	if _u.mutation.BankAccountHolderCleared() {
+		_spec.ClearField(staff.FieldBankAccountHolder, field.TypeString)
+	}
+	if value, ok := _u.mutation.BankName(); ok {
+		_spec.SetField(staff.FieldBankName, field.TypeString, value)
+	}
+	if _u.mutation.BankNameCleared() {
+		_spec.ClearField(staff.FieldBankName, field.TypeString)
+	}
+	if value, ok := _u.mutation.BankAccountNumber(); ok {
+		_spec.SetField(staff.FieldBankAccountNumber, field.TypeString, value)
+	}
+	if _u.mutation.BankAccountNumberCleared() {
+		_spec.ClearField(staff.FieldBankAccountNumber, field.TypeString)
+	}
+	if value, ok := _u.mutation.BankBranch(); ok {
+		_spec.SetField(staff.FieldBankBranch, field.TypeString, value)
+	}
+	if _u.mutation.BankBranchCleared() {
+		_spec.ClearField(staff.FieldBankBranch, field.TypeString)
 	}
 	if _u.mutation.DepartmentCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -826,6 +1260,311 @@ func (_u *StaffUpdateOne) SetNillableActive(v *bool) *StaffUpdateOne {
 	return _u
 }
 
+// SetDeactivationReason sets the "deactivation_reason" field.
+func (_u *StaffUpdateOne) SetDeactivationReason(v string) *StaffUpdateOne {
+	_u.mutation.SetDeactivationReason(v)
+	return _u
+}
+
+// SetNillableDeactivationReason sets the "deactivation_reason" field if the given value is not nil.
+func (_u *StaffUpdateOne) SetNillableDeactivationReason(v *string) *StaffUpdateOne {
+	if v != nil {
+		_u.SetDeactivationReason(*v)
+	}
+	return _u
+}
+
+// ClearDeactivationReason clears the value of the "deactivation_reason" field.
+func (_u *StaffUpdateOne) ClearDeactivationReason() *StaffUpdateOne {
+	_u.mutation.ClearDeactivationReason()
+	return _u
+}
+
+// SetPosition sets the "position" field.
+func (_u *StaffUpdateOne) SetPosition(v string) *StaffUpdateOne {
+	_u.mutation.SetPosition(v)
+	return _u
+}
+
+// SetNillablePosition sets the "position" field if the given value is not nil.
+func (_u *StaffUpdateOne) SetNillablePosition(v *string) *StaffUpdateOne {
+	if v != nil {
+		_u.SetPosition(*v)
+	}
+	return _u
+}
+
+// ClearPosition clears the value of the "position" field.
+func (_u *StaffUpdateOne) ClearPosition() *StaffUpdateOne {
+	_u.mutation.ClearPosition()
+	return _u
+}
+
+// SetSpecialties sets the "specialties" field.
+func (_u *StaffUpdateOne) SetSpecialties(v []string) *StaffUpdateOne {
+	_u.mutation.SetSpecialties(v)
+	return _u
+}
+
+// AppendSpecialties appends value to the "specialties" field.
+func (_u *StaffUpdateOne) AppendSpecialties(v []string) *StaffUpdateOne {
+	_u.mutation.AppendSpecialties(v)
+	return _u
+}
+
+// ClearSpecialties clears the value of the "specialties" field.
+func (_u *StaffUpdateOne) ClearSpecialties() *StaffUpdateOne {
+	_u.mutation.ClearSpecialties()
+	return _u
+}
+
+// SetLicenceNumber sets the "licence_number" field.
+func (_u *StaffUpdateOne) SetLicenceNumber(v string) *StaffUpdateOne {
+	_u.mutation.SetLicenceNumber(v)
+	return _u
+}
+
+// SetNillableLicenceNumber sets the "licence_number" field if the given value is not nil.
+func (_u *StaffUpdateOne) SetNillableLicenceNumber(v *string) *StaffUpdateOne {
+	if v != nil {
+		_u.SetLicenceNumber(*v)
+	}
+	return _u
+}
+
+// ClearLicenceNumber clears the value of the "licence_number" field.
+func (_u *StaffUpdateOne) ClearLicenceNumber() *StaffUpdateOne {
+	_u.mutation.ClearLicenceNumber()
+	return _u
+}
+
+// SetLicenceIssuer sets the "licence_issuer" field.
+func (_u *StaffUpdateOne) SetLicenceIssuer(v string) *StaffUpdateOne {
+	_u.mutation.SetLicenceIssuer(v)
+	return _u
+}
+
+// SetNillableLicenceIssuer sets the "licence_issuer" field if the given value is not nil.
+func (_u *StaffUpdateOne) SetNillableLicenceIssuer(v *string) *StaffUpdateOne {
+	if v != nil {
+		_u.SetLicenceIssuer(*v)
+	}
+	return _u
+}
+
+// ClearLicenceIssuer clears the value of the "licence_issuer" field.
+func (_u *StaffUpdateOne) ClearLicenceIssuer() *StaffUpdateOne {
+	_u.mutation.ClearLicenceIssuer()
+	return _u
+}
+
+// SetLicenceExpiresOn sets the "licence_expires_on" field.
+func (_u *StaffUpdateOne) SetLicenceExpiresOn(v time.Time) *StaffUpdateOne {
+	_u.mutation.SetLicenceExpiresOn(v)
+	return _u
+}
+
+// SetNillableLicenceExpiresOn sets the "licence_expires_on" field if the given value is not nil.
+func (_u *StaffUpdateOne) SetNillableLicenceExpiresOn(v *time.Time) *StaffUpdateOne {
+	if v != nil {
+		_u.SetLicenceExpiresOn(*v)
+	}
+	return _u
+}
+
+// ClearLicenceExpiresOn clears the value of the "licence_expires_on" field.
+func (_u *StaffUpdateOne) ClearLicenceExpiresOn() *StaffUpdateOne {
+	_u.mutation.ClearLicenceExpiresOn()
+	return _u
+}
+
+// SetEmploymentType sets the "employment_type" field.
+func (_u *StaffUpdateOne) SetEmploymentType(v staff.EmploymentType) *StaffUpdateOne {
+	_u.mutation.SetEmploymentType(v)
+	return _u
+}
+
+// SetNillableEmploymentType sets the "employment_type" field if the given value is not nil.
+func (_u *StaffUpdateOne) SetNillableEmploymentType(v *staff.EmploymentType) *StaffUpdateOne {
+	if v != nil {
+		_u.SetEmploymentType(*v)
+	}
+	return _u
+}
+
+// ClearEmploymentType clears the value of the "employment_type" field.
+func (_u *StaffUpdateOne) ClearEmploymentType() *StaffUpdateOne {
+	_u.mutation.ClearEmploymentType()
+	return _u
+}
+
+// SetStartDate sets the "start_date" field.
+func (_u *StaffUpdateOne) SetStartDate(v time.Time) *StaffUpdateOne {
+	_u.mutation.SetStartDate(v)
+	return _u
+}
+
+// SetNillableStartDate sets the "start_date" field if the given value is not nil.
+func (_u *StaffUpdateOne) SetNillableStartDate(v *time.Time) *StaffUpdateOne {
+	if v != nil {
+		_u.SetStartDate(*v)
+	}
+	return _u
+}
+
+// ClearStartDate clears the value of the "start_date" field.
+func (_u *StaffUpdateOne) ClearStartDate() *StaffUpdateOne {
+	_u.mutation.ClearStartDate()
+	return _u
+}
+
+// SetEndDate sets the "end_date" field.
+func (_u *StaffUpdateOne) SetEndDate(v time.Time) *StaffUpdateOne {
+	_u.mutation.SetEndDate(v)
+	return _u
+}
+
+// SetNillableEndDate sets the "end_date" field if the given value is not nil.
+func (_u *StaffUpdateOne) SetNillableEndDate(v *time.Time) *StaffUpdateOne {
+	if v != nil {
+		_u.SetEndDate(*v)
+	}
+	return _u
+}
+
+// ClearEndDate clears the value of the "end_date" field.
+func (_u *StaffUpdateOne) ClearEndDate() *StaffUpdateOne {
+	_u.mutation.ClearEndDate()
+	return _u
+}
+
+// SetPayBasis sets the "pay_basis" field.
+func (_u *StaffUpdateOne) SetPayBasis(v staff.PayBasis) *StaffUpdateOne {
+	_u.mutation.SetPayBasis(v)
+	return _u
+}
+
+// SetNillablePayBasis sets the "pay_basis" field if the given value is not nil.
+func (_u *StaffUpdateOne) SetNillablePayBasis(v *staff.PayBasis) *StaffUpdateOne {
+	if v != nil {
+		_u.SetPayBasis(*v)
+	}
+	return _u
+}
+
+// ClearPayBasis clears the value of the "pay_basis" field.
+func (_u *StaffUpdateOne) ClearPayBasis() *StaffUpdateOne {
+	_u.mutation.ClearPayBasis()
+	return _u
+}
+
+// SetPayRate sets the "pay_rate" field.
+func (_u *StaffUpdateOne) SetPayRate(v int64) *StaffUpdateOne {
+	_u.mutation.ResetPayRate()
+	_u.mutation.SetPayRate(v)
+	return _u
+}
+
+// SetNillablePayRate sets the "pay_rate" field if the given value is not nil.
+func (_u *StaffUpdateOne) SetNillablePayRate(v *int64) *StaffUpdateOne {
+	if v != nil {
+		_u.SetPayRate(*v)
+	}
+	return _u
+}
+
+// AddPayRate adds value to the "pay_rate" field.
+func (_u *StaffUpdateOne) AddPayRate(v int64) *StaffUpdateOne {
+	_u.mutation.AddPayRate(v)
+	return _u
+}
+
+// ClearPayRate clears the value of the "pay_rate" field.
+func (_u *StaffUpdateOne) ClearPayRate() *StaffUpdateOne {
+	_u.mutation.ClearPayRate()
+	return _u
+}
+
+// SetBankAccountHolder sets the "bank_account_holder" field.
+func (_u *StaffUpdateOne) SetBankAccountHolder(v string) *StaffUpdateOne {
+	_u.mutation.SetBankAccountHolder(v)
+	return _u
+}
+
+// SetNillableBankAccountHolder sets the "bank_account_holder" field if the given value is not nil.
+func (_u *StaffUpdateOne) SetNillableBankAccountHolder(v *string) *StaffUpdateOne {
+	if v != nil {
+		_u.SetBankAccountHolder(*v)
+	}
+	return _u
+}
+
+// ClearBankAccountHolder clears the value of the "bank_account_holder" field.
+func (_u *StaffUpdateOne) ClearBankAccountHolder() *StaffUpdateOne {
+	_u.mutation.ClearBankAccountHolder()
+	return _u
+}
+
+// SetBankName sets the "bank_name" field.
+func (_u *StaffUpdateOne) SetBankName(v string) *StaffUpdateOne {
+	_u.mutation.SetBankName(v)
+	return _u
+}
+
+// SetNillableBankName sets the "bank_name" field if the given value is not nil.
+func (_u *StaffUpdateOne) SetNillableBankName(v *string) *StaffUpdateOne {
+	if v != nil {
+		_u.SetBankName(*v)
+	}
+	return _u
+}
+
+// ClearBankName clears the value of the "bank_name" field.
+func (_u *StaffUpdateOne) ClearBankName() *StaffUpdateOne {
+	_u.mutation.ClearBankName()
+	return _u
+}
+
+// SetBankAccountNumber sets the "bank_account_number" field.
+func (_u *StaffUpdateOne) SetBankAccountNumber(v string) *StaffUpdateOne {
+	_u.mutation.SetBankAccountNumber(v)
+	return _u
+}
+
+// SetNillableBankAccountNumber sets the "bank_account_number" field if the given value is not nil.
+func (_u *StaffUpdateOne) SetNillableBankAccountNumber(v *string) *StaffUpdateOne {
+	if v != nil {
+		_u.SetBankAccountNumber(*v)
+	}
+	return _u
+}
+
+// ClearBankAccountNumber clears the value of the "bank_account_number" field.
+func (_u *StaffUpdateOne) ClearBankAccountNumber() *StaffUpdateOne {
+	_u.mutation.ClearBankAccountNumber()
+	return _u
+}
+
+// SetBankBranch sets the "bank_branch" field.
+func (_u *StaffUpdateOne) SetBankBranch(v string) *StaffUpdateOne {
+	_u.mutation.SetBankBranch(v)
+	return _u
+}
+
+// SetNillableBankBranch sets the "bank_branch" field if the given value is not nil.
+func (_u *StaffUpdateOne) SetNillableBankBranch(v *string) *StaffUpdateOne {
+	if v != nil {
+		_u.SetBankBranch(*v)
+	}
+	return _u
+}
+
+// ClearBankBranch clears the value of the "bank_branch" field.
+func (_u *StaffUpdateOne) ClearBankBranch() *StaffUpdateOne {
+	_u.mutation.ClearBankBranch()
+	return _u
+}
+
 // SetDepartment sets the "department" edge to the Department entity.
 func (_u *StaffUpdateOne) SetDepartment(v *Department) *StaffUpdateOne {
 	return _u.SetDepartmentID(v.ID)
@@ -1087,6 +1826,36 @@ func (_u *StaffUpdateOne) check() error {
 			return &ValidationError{Name: "phone", err: fmt.Errorf(`ent: validator failed for field "Staff.phone": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.DeactivationReason(); ok {
+		if err := staff.DeactivationReasonValidator(v); err != nil {
+			return &ValidationError{Name: "deactivation_reason", err: fmt.Errorf(`ent: validator failed for field "Staff.deactivation_reason": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.Position(); ok {
+		if err := staff.PositionValidator(v); err != nil {
+			return &ValidationError{Name: "position", err: fmt.Errorf(`ent: validator failed for field "Staff.position": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.LicenceNumber(); ok {
+		if err := staff.LicenceNumberValidator(v); err != nil {
+			return &ValidationError{Name: "licence_number", err: fmt.Errorf(`ent: validator failed for field "Staff.licence_number": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.LicenceIssuer(); ok {
+		if err := staff.LicenceIssuerValidator(v); err != nil {
+			return &ValidationError{Name: "licence_issuer", err: fmt.Errorf(`ent: validator failed for field "Staff.licence_issuer": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.EmploymentType(); ok {
+		if err := staff.EmploymentTypeValidator(v); err != nil {
+			return &ValidationError{Name: "employment_type", err: fmt.Errorf(`ent: validator failed for field "Staff.employment_type": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.PayBasis(); ok {
+		if err := staff.PayBasisValidator(v); err != nil {
+			return &ValidationError{Name: "pay_basis", err: fmt.Errorf(`ent: validator failed for field "Staff.pay_basis": %w`, err)}
+		}
+	}
 	return nil
 }
 
@@ -1145,6 +1914,104 @@ func (_u *StaffUpdateOne) sqlSave(ctx context.Context) (_node *Staff, err error)
 	}
 	if value, ok := _u.mutation.Active(); ok {
 		_spec.SetField(staff.FieldActive, field.TypeBool, value)
+	}
+	if value, ok := _u.mutation.DeactivationReason(); ok {
+		_spec.SetField(staff.FieldDeactivationReason, field.TypeString, value)
+	}
+	if _u.mutation.DeactivationReasonCleared() {
+		_spec.ClearField(staff.FieldDeactivationReason, field.TypeString)
+	}
+	if value, ok := _u.mutation.Position(); ok {
+		_spec.SetField(staff.FieldPosition, field.TypeString, value)
+	}
+	if _u.mutation.PositionCleared() {
+		_spec.ClearField(staff.FieldPosition, field.TypeString)
+	}
+	if value, ok := _u.mutation.Specialties(); ok {
+		_spec.SetField(staff.FieldSpecialties, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedSpecialties(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, staff.FieldSpecialties, value)
+		})
+	}
+	if _u.mutation.SpecialtiesCleared() {
+		_spec.ClearField(staff.FieldSpecialties, field.TypeJSON)
+	}
+	if value, ok := _u.mutation.LicenceNumber(); ok {
+		_spec.SetField(staff.FieldLicenceNumber, field.TypeString, value)
+	}
+	if _u.mutation.LicenceNumberCleared() {
+		_spec.ClearField(staff.FieldLicenceNumber, field.TypeString)
+	}
+	if value, ok := _u.mutation.LicenceIssuer(); ok {
+		_spec.SetField(staff.FieldLicenceIssuer, field.TypeString, value)
+	}
+	if _u.mutation.LicenceIssuerCleared() {
+		_spec.ClearField(staff.FieldLicenceIssuer, field.TypeString)
+	}
+	if value, ok := _u.mutation.LicenceExpiresOn(); ok {
+		_spec.SetField(staff.FieldLicenceExpiresOn, field.TypeTime, value)
+	}
+	if _u.mutation.LicenceExpiresOnCleared() {
+		_spec.ClearField(staff.FieldLicenceExpiresOn, field.TypeTime)
+	}
+	if value, ok := _u.mutation.EmploymentType(); ok {
+		_spec.SetField(staff.FieldEmploymentType, field.TypeEnum, value)
+	}
+	if _u.mutation.EmploymentTypeCleared() {
+		_spec.ClearField(staff.FieldEmploymentType, field.TypeEnum)
+	}
+	if value, ok := _u.mutation.StartDate(); ok {
+		_spec.SetField(staff.FieldStartDate, field.TypeTime, value)
+	}
+	if _u.mutation.StartDateCleared() {
+		_spec.ClearField(staff.FieldStartDate, field.TypeTime)
+	}
+	if value, ok := _u.mutation.EndDate(); ok {
+		_spec.SetField(staff.FieldEndDate, field.TypeTime, value)
+	}
+	if _u.mutation.EndDateCleared() {
+		_spec.ClearField(staff.FieldEndDate, field.TypeTime)
+	}
+	if value, ok := _u.mutation.PayBasis(); ok {
+		_spec.SetField(staff.FieldPayBasis, field.TypeEnum, value)
+	}
+	if _u.mutation.PayBasisCleared() {
+		_spec.ClearField(staff.FieldPayBasis, field.TypeEnum)
+	}
+	if value, ok := _u.mutation.PayRate(); ok {
+		_spec.SetField(staff.FieldPayRate, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedPayRate(); ok {
+		_spec.AddField(staff.FieldPayRate, field.TypeInt64, value)
+	}
+	if _u.mutation.PayRateCleared() {
+		_spec.ClearField(staff.FieldPayRate, field.TypeInt64)
+	}
+	if value, ok := _u.mutation.BankAccountHolder(); ok {
+		_spec.SetField(staff.FieldBankAccountHolder, field.TypeString, value)
+	}
+	if _u.mutation.BankAccountHolderCleared() {
+		_spec.ClearField(staff.FieldBankAccountHolder, field.TypeString)
+	}
+	if value, ok := _u.mutation.BankName(); ok {
+		_spec.SetField(staff.FieldBankName, field.TypeString, value)
+	}
+	if _u.mutation.BankNameCleared() {
+		_spec.ClearField(staff.FieldBankName, field.TypeString)
+	}
+	if value, ok := _u.mutation.BankAccountNumber(); ok {
+		_spec.SetField(staff.FieldBankAccountNumber, field.TypeString, value)
+	}
+	if _u.mutation.BankAccountNumberCleared() {
+		_spec.ClearField(staff.FieldBankAccountNumber, field.TypeString)
+	}
+	if value, ok := _u.mutation.BankBranch(); ok {
+		_spec.SetField(staff.FieldBankBranch, field.TypeString, value)
+	}
+	if _u.mutation.BankBranchCleared() {
+		_spec.ClearField(staff.FieldBankBranch, field.TypeString)
 	}
 	if _u.mutation.DepartmentCleared() {
 		edge := &sqlgraph.EdgeSpec{

@@ -268,6 +268,9 @@ func (r *Resolver) MedicationOrder() MedicationOrderResolver { return &medicatio
 // Query returns QueryResolver implementation.
 func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
 
+// Staff returns StaffResolver implementation.
+func (r *Resolver) Staff() StaffResolver { return &staffResolver{r} }
+
 // User returns UserResolver implementation.
 func (r *Resolver) User() UserResolver { return &userResolver{r} }
 
@@ -281,6 +284,7 @@ type (
 	invoiceResolver                     struct{ *Resolver }
 	medicationOrderResolver             struct{ *Resolver }
 	queryResolver                       struct{ *Resolver }
+	staffResolver                       struct{ *Resolver }
 	userResolver                        struct{ *Resolver }
 	patientIdentifierWhereInputResolver struct{ *Resolver }
 )

@@ -23,6 +23,7 @@ import (
 	"github.com/hmis-dev/hmis/internal/prescribing"
 	"github.com/hmis-dev/hmis/internal/referrals"
 	"github.com/hmis-dev/hmis/internal/scheduling"
+	"github.com/hmis-dev/hmis/internal/staffing"
 )
 
 // Resolver holds the services resolvers call.
@@ -46,6 +47,7 @@ type Resolver struct {
 	Charges     *charges.Service
 	// PatientBilling is billing as the patient app sees it.
 	PatientBilling *patientbilling.Service
+	Staffing       *staffing.Service
 	Broker         events.Broker
 
 	fanout fanout

@@ -35,6 +35,36 @@ const (
 	FieldPhone = "phone"
 	// FieldActive holds the string denoting the active field in the database.
 	FieldActive = "active"
+	// FieldDeactivationReason holds the string denoting the deactivation_reason field in the database.
+	FieldDeactivationReason = "deactivation_reason"
+	// FieldPosition holds the string denoting the position field in the database.
+	FieldPosition = "position"
+	// FieldSpecialties holds the string denoting the specialties field in the database.
+	FieldSpecialties = "specialties"
+	// FieldLicenceNumber holds the string denoting the licence_number field in the database.
+	FieldLicenceNumber = "licence_number"
+	// FieldLicenceIssuer holds the string denoting the licence_issuer field in the database.
+	FieldLicenceIssuer = "licence_issuer"
+	// FieldLicenceExpiresOn holds the string denoting the licence_expires_on field in the database.
+	FieldLicenceExpiresOn = "licence_expires_on"
+	// FieldEmploymentType holds the string denoting the employment_type field in the database.
+	FieldEmploymentType = "employment_type"
+	// FieldStartDate holds the string denoting the start_date field in the database.
+	FieldStartDate = "start_date"
+	// FieldEndDate holds the string denoting the end_date field in the database.
+	FieldEndDate = "end_date"
+	// FieldPayBasis holds the string denoting the pay_basis field in the database.
+	FieldPayBasis = "pay_basis"
+	// FieldPayRate holds the string denoting the pay_rate field in the database.
+	FieldPayRate = "pay_rate"
+	// FieldBankAccountHolder holds the string denoting the bank_account_holder field in the database.
+	FieldBankAccountHolder = "bank_account_holder"
+	// FieldBankName holds the string denoting the bank_name field in the database.
+	FieldBankName = "bank_name"
+	// FieldBankAccountNumber holds the string denoting the bank_account_number field in the database.
+	FieldBankAccountNumber = "bank_account_number"
+	// FieldBankBranch holds the string denoting the bank_branch field in the database.
+	FieldBankBranch = "bank_branch"
 	// EdgeDepartment holds the string denoting the department edge name in mutations.
 	EdgeDepartment = "department"
 	// EdgeAppointments holds the string denoting the appointments edge name in mutations.
@@ -103,6 +133,21 @@ var Columns = []string{
 	FieldEmail,
 	FieldPhone,
 	FieldActive,
+	FieldDeactivationReason,
+	FieldPosition,
+	FieldSpecialties,
+	FieldLicenceNumber,
+	FieldLicenceIssuer,
+	FieldLicenceExpiresOn,
+	FieldEmploymentType,
+	FieldStartDate,
+	FieldEndDate,
+	FieldPayBasis,
+	FieldPayRate,
+	FieldBankAccountHolder,
+	FieldBankName,
+	FieldBankAccountNumber,
+	FieldBankBranch,
 }
 
 // ForeignKeys holds the SQL foreign-keys that are owned by the "staffs"
@@ -149,6 +194,14 @@ var (
 	PhoneValidator func(string) error
 	// DefaultActive holds the default value on creation for the "active" field.
 	DefaultActive bool
+	// DeactivationReasonValidator is a validator for the "deactivation_reason" field. It is called by the builders before save.
+	DeactivationReasonValidator func(string) error
+	// PositionValidator is a validator for the "position" field. It is called by the builders before save.
+	PositionValidator func(string) error
+	// LicenceNumberValidator is a validator for the "licence_number" field. It is called by the builders before save.
+	LicenceNumberValidator func(string) error
+	// LicenceIssuerValidator is a validator for the "licence_issuer" field. It is called by the builders before save.
+	LicenceIssuerValidator func(string) error
 	// DefaultID holds the default value on creation for the "id" field.
 	DefaultID func() string
 	// IDValidator is a validator for the "id" field. It is called by the builders before save.
@@ -170,6 +223,8 @@ const (
 	KindHR_OFFICER          Kind = "HR_OFFICER"
 	KindADMINISTRATOR       Kind = "ADMINISTRATOR"
 	KindAUDITOR             Kind = "AUDITOR"
+	KindADMINISTRATIVE      Kind = "ADMINISTRATIVE"
+	KindSUPPORT             Kind = "SUPPORT"
 )
 
 func (k Kind) String() string {
@@ -179,10 +234,60 @@ func (k Kind) String() string {
 // KindValidator is a validator for the "kind" field enum values. It is called by the builders before save.
 func KindValidator(k Kind) error {
 	switch k {
-	case KindDOCTOR, KindNURSE, KindLAB_TECHNICIAN, KindPHARMACIST, KindPHARMACY_TECHNICIAN, KindRECEPTIONIST, KindBILLING_CLERK, KindHR_OFFICER, KindADMINISTRATOR, KindAUDITOR:
+	case KindDOCTOR, KindNURSE, KindLAB_TECHNICIAN, KindPHARMACIST, KindPHARMACY_TECHNICIAN, KindRECEPTIONIST, KindBILLING_CLERK, KindHR_OFFICER, KindADMINISTRATOR, KindAUDITOR, KindADMINISTRATIVE, KindSUPPORT:
 		return nil
 	default:
 		return fmt.Errorf("staff: invalid enum value for kind field: %q", k)
+	}
+}
+
+// EmploymentType defines the type for the "employment_type" enum field.
+type EmploymentType string
+
+// EmploymentType values.
+const (
+	EmploymentTypePERMANENT EmploymentType = "PERMANENT"
+	EmploymentTypeCONTRACT  EmploymentType = "CONTRACT"
+	EmploymentTypeLOCUM     EmploymentType = "LOCUM"
+	EmploymentTypeTEMPORARY EmploymentType = "TEMPORARY"
+	EmploymentTypeINTERN    EmploymentType = "INTERN"
+	EmploymentTypeVOLUNTEER EmploymentType = "VOLUNTEER"
+)
+
+func (et EmploymentType) String() string {
+	return string(et)
+}
+
+// EmploymentTypeValidator is a validator for the "employment_type" field enum values. It is called by the builders before save.
+func EmploymentTypeValidator(et EmploymentType) error {
+	switch et {
+	case EmploymentTypePERMANENT, EmploymentTypeCONTRACT, EmploymentTypeLOCUM, EmploymentTypeTEMPORARY, EmploymentTypeINTERN, EmploymentTypeVOLUNTEER:
+		return nil
+	default:
+		return fmt.Errorf("staff: invalid enum value for employment_type field: %q", et)
+	}
+}
+
+// PayBasis defines the type for the "pay_basis" enum field.
+type PayBasis string
+
+// PayBasis values.
+const (
+	PayBasisMONTHLY PayBasis = "MONTHLY"
+	PayBasisHOURLY  PayBasis = "HOURLY"
+)
+
+func (pb PayBasis) String() string {
+	return string(pb)
+}
+
+// PayBasisValidator is a validator for the "pay_basis" field enum values. It is called by the builders before save.
+func PayBasisValidator(pb PayBasis) error {
+	switch pb {
+	case PayBasisMONTHLY, PayBasisHOURLY:
+		return nil
+	default:
+		return fmt.Errorf("staff: invalid enum value for pay_basis field: %q", pb)
 	}
 }
 
@@ -237,6 +342,76 @@ func ByPhone(opts ...sql.OrderTermOption) OrderOption {
 // ByActive orders the results by the active field.
 func ByActive(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldActive, opts...).ToFunc()
+}
+
+// ByDeactivationReason orders the results by the deactivation_reason field.
+func ByDeactivationReason(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldDeactivationReason, opts...).ToFunc()
+}
+
+// ByPosition orders the results by the position field.
+func ByPosition(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldPosition, opts...).ToFunc()
+}
+
+// ByLicenceNumber orders the results by the licence_number field.
+func ByLicenceNumber(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldLicenceNumber, opts...).ToFunc()
+}
+
+// ByLicenceIssuer orders the results by the licence_issuer field.
+func ByLicenceIssuer(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldLicenceIssuer, opts...).ToFunc()
+}
+
+// ByLicenceExpiresOn orders the results by the licence_expires_on field.
+func ByLicenceExpiresOn(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldLicenceExpiresOn, opts...).ToFunc()
+}
+
+// ByEmploymentType orders the results by the employment_type field.
+func ByEmploymentType(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldEmploymentType, opts...).ToFunc()
+}
+
+// ByStartDate orders the results by the start_date field.
+func ByStartDate(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldStartDate, opts...).ToFunc()
+}
+
+// ByEndDate orders the results by the end_date field.
+func ByEndDate(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldEndDate, opts...).ToFunc()
+}
+
+// ByPayBasis orders the results by the pay_basis field.
+func ByPayBasis(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldPayBasis, opts...).ToFunc()
+}
+
+// ByPayRate orders the results by the pay_rate field.
+func ByPayRate(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldPayRate, opts...).ToFunc()
+}
+
+// ByBankAccountHolder orders the results by the bank_account_holder field.
+func ByBankAccountHolder(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldBankAccountHolder, opts...).ToFunc()
+}
+
+// ByBankName orders the results by the bank_name field.
+func ByBankName(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldBankName, opts...).ToFunc()
+}
+
+// ByBankAccountNumber orders the results by the bank_account_number field.
+func ByBankAccountNumber(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldBankAccountNumber, opts...).ToFunc()
+}
+
+// ByBankBranch orders the results by the bank_branch field.
+func ByBankBranch(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldBankBranch, opts...).ToFunc()
 }
 
 // ByDepartmentField orders the results by department field.
@@ -365,6 +540,42 @@ func (e *Kind) UnmarshalGQL(val interface{}) error {
 	*e = Kind(str)
 	if err := KindValidator(*e); err != nil {
 		return fmt.Errorf("%s is not a valid Kind", str)
+	}
+	return nil
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (e EmploymentType) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(e.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (e *EmploymentType) UnmarshalGQL(val interface{}) error {
+	str, ok := val.(string)
+	if !ok {
+		return fmt.Errorf("enum %T must be a string", val)
+	}
+	*e = EmploymentType(str)
+	if err := EmploymentTypeValidator(*e); err != nil {
+		return fmt.Errorf("%s is not a valid EmploymentType", str)
+	}
+	return nil
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (e PayBasis) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(e.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (e *PayBasis) UnmarshalGQL(val interface{}) error {
+	str, ok := val.(string)
+	if !ok {
+		return fmt.Errorf("enum %T must be a string", val)
+	}
+	*e = PayBasis(str)
+	if err := PayBasisValidator(*e); err != nil {
+		return fmt.Errorf("%s is not a valid PayBasis", str)
 	}
 	return nil
 }

@@ -105,6 +105,66 @@ func Active(v bool) predicate.Staff {
 	return predicate.Staff(sql.FieldEQ(FieldActive, v))
 }
 
+// DeactivationReason applies equality check predicate on the "deactivation_reason" field. It's identical to DeactivationReasonEQ.
+func DeactivationReason(v string) predicate.Staff {
+	return predicate.Staff(sql.FieldEQ(FieldDeactivationReason, v))
+}
+
+// Position applies equality check predicate on the "position" field. It's identical to PositionEQ.
+func Position(v string) predicate.Staff {
+	return predicate.Staff(sql.FieldEQ(FieldPosition, v))
+}
+
+// LicenceNumber applies equality check predicate on the "licence_number" field. It's identical to LicenceNumberEQ.
+func LicenceNumber(v string) predicate.Staff {
+	return predicate.Staff(sql.FieldEQ(FieldLicenceNumber, v))
+}
+
+// LicenceIssuer applies equality check predicate on the "licence_issuer" field. It's identical to LicenceIssuerEQ.
+func LicenceIssuer(v string) predicate.Staff {
+	return predicate.Staff(sql.FieldEQ(FieldLicenceIssuer, v))
+}
+
+// LicenceExpiresOn applies equality check predicate on the "licence_expires_on" field. It's identical to LicenceExpiresOnEQ.
+func LicenceExpiresOn(v time.Time) predicate.Staff {
+	return predicate.Staff(sql.FieldEQ(FieldLicenceExpiresOn, v))
+}
+
+// StartDate applies equality check predicate on the "start_date" field. It's identical to StartDateEQ.
+func StartDate(v time.Time) predicate.Staff {
+	return predicate.Staff(sql.FieldEQ(FieldStartDate, v))
+}
+
+// EndDate applies equality check predicate on the "end_date" field. It's identical to EndDateEQ.
+func EndDate(v time.Time) predicate.Staff {
+	return predicate.Staff(sql.FieldEQ(FieldEndDate, v))
+}
+
+// PayRate applies equality check predicate on the "pay_rate" field. It's identical to PayRateEQ.
+func PayRate(v int64) predicate.Staff {
+	return predicate.Staff(sql.FieldEQ(FieldPayRate, v))
+}
+
+// BankAccountHolder applies equality check predicate on the "bank_account_holder" field. It's identical to BankAccountHolderEQ.
+func BankAccountHolder(v string) predicate.Staff {
+	return predicate.Staff(sql.FieldEQ(FieldBankAccountHolder, v))
+}
+
+// BankName applies equality check predicate on the "bank_name" field. It's identical to BankNameEQ.
+func BankName(v string) predicate.Staff {
+	return predicate.Staff(sql.FieldEQ(FieldBankName, v))
+}
+
+// BankAccountNumber applies equality check predicate on the "bank_account_number" field. It's identical to BankAccountNumberEQ.
+func BankAccountNumber(v string) predicate.Staff {
+	return predicate.Staff(sql.FieldEQ(FieldBankAccountNumber, v))
+}
+
+// BankBranch applies equality check predicate on the "bank_branch" field. It's identical to BankBranchEQ.
+func BankBranch(v string) predicate.Staff {
+	return predicate.Staff(sql.FieldEQ(FieldBankBranch, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.Staff {
 	return predicate.Staff(sql.FieldEQ(FieldCreatedAt, v))
@@ -568,6 +628,876 @@ func ActiveEQ(v bool) predicate.Staff {
 // ActiveNEQ applies the NEQ predicate on the "active" field.
 func ActiveNEQ(v bool) predicate.Staff {
 	return predicate.Staff(sql.FieldNEQ(FieldActive, v))
+}
+
+// DeactivationReasonEQ applies the EQ predicate on the "deactivation_reason" field.
+func DeactivationReasonEQ(v string) predicate.Staff {
+	return predicate.Staff(sql.FieldEQ(FieldDeactivationReason, v))
+}
+
+// DeactivationReasonNEQ applies the NEQ predicate on the "deactivation_reason" field.
+func DeactivationReasonNEQ(v string) predicate.Staff {
+	return predicate.Staff(sql.FieldNEQ(FieldDeactivationReason, v))
+}
+
+// DeactivationReasonIn applies the In predicate on the "deactivation_reason" field.
+func DeactivationReasonIn(vs ...string) predicate.Staff {
+	return predicate.Staff(sql.FieldIn(FieldDeactivationReason, vs...))
+}
+
+// DeactivationReasonNotIn applies the NotIn predicate on the "deactivation_reason" field.
+func DeactivationReasonNotIn(vs ...string) predicate.Staff {
+	return predicate.Staff(sql.FieldNotIn(FieldDeactivationReason, vs...))
+}
+
+// DeactivationReasonGT applies the GT predicate on the "deactivation_reason" field.
+func DeactivationReasonGT(v string) predicate.Staff {
+	return predicate.Staff(sql.FieldGT(FieldDeactivationReason, v))
+}
+
+// DeactivationReasonGTE applies the GTE predicate on the "deactivation_reason" field.
+func DeactivationReasonGTE(v string) predicate.Staff {
+	return predicate.Staff(sql.FieldGTE(FieldDeactivationReason, v))
+}
+
+// DeactivationReasonLT applies the LT predicate on the "deactivation_reason" field.
+func DeactivationReasonLT(v string) predicate.Staff {
+	return predicate.Staff(sql.FieldLT(FieldDeactivationReason, v))
+}
+
+// DeactivationReasonLTE applies the LTE predicate on the "deactivation_reason" field.
+func DeactivationReasonLTE(v string) predicate.Staff {
+	return predicate.Staff(sql.FieldLTE(FieldDeactivationReason, v))
+}
+
+// DeactivationReasonContains applies the Contains predicate on the "deactivation_reason" field.
+func DeactivationReasonContains(v string) predicate.Staff {
+	return predicate.Staff(sql.FieldContains(FieldDeactivationReason, v))
+}
+
+// DeactivationReasonHasPrefix applies the HasPrefix predicate on the "deactivation_reason" field.
+func DeactivationReasonHasPrefix(v string) predicate.Staff {
+	return predicate.Staff(sql.FieldHasPrefix(FieldDeactivationReason, v))
+}
+
+// DeactivationReasonHasSuffix applies the HasSuffix predicate on the "deactivation_reason" field.
+func DeactivationReasonHasSuffix(v string) predicate.Staff {
+	return predicate.Staff(sql.FieldHasSuffix(FieldDeactivationReason, v))
+}
+
+// DeactivationReasonIsNil applies the IsNil predicate on the "deactivation_reason" field.
+func DeactivationReasonIsNil() predicate.Staff {
+	return predicate.Staff(sql.FieldIsNull(FieldDeactivationReason))
+}
+
+// DeactivationReasonNotNil applies the NotNil predicate on the "deactivation_reason" field.
+func DeactivationReasonNotNil() predicate.Staff {
+	return predicate.Staff(sql.FieldNotNull(FieldDeactivationReason))
+}
+
+// DeactivationReasonEqualFold applies the EqualFold predicate on the "deactivation_reason" field.
+func DeactivationReasonEqualFold(v string) predicate.Staff {
+	return predicate.Staff(sql.FieldEqualFold(FieldDeactivationReason, v))
+}
+
+// DeactivationReasonContainsFold applies the ContainsFold predicate on the "deactivation_reason" field.
+func DeactivationReasonContainsFold(v string) predicate.Staff {
+	return predicate.Staff(sql.FieldContainsFold(FieldDeactivationReason, v))
+}
+
+// PositionEQ applies the EQ predicate on the "position" field.
+func PositionEQ(v string) predicate.Staff {
+	return predicate.Staff(sql.FieldEQ(FieldPosition, v))
+}
+
+// PositionNEQ applies the NEQ predicate on the "position" field.
+func PositionNEQ(v string) predicate.Staff {
+	return predicate.Staff(sql.FieldNEQ(FieldPosition, v))
+}
+
+// PositionIn applies the In predicate on the "position" field.
+func PositionIn(vs ...string) predicate.Staff {
+	return predicate.Staff(sql.FieldIn(FieldPosition, vs...))
+}
+
+// PositionNotIn applies the NotIn predicate on the "position" field.
+func PositionNotIn(vs ...string) predicate.Staff {
+	return predicate.Staff(sql.FieldNotIn(FieldPosition, vs...))
+}
+
+// PositionGT applies the GT predicate on the "position" field.
+func PositionGT(v string) predicate.Staff {
+	return predicate.Staff(sql.FieldGT(FieldPosition, v))
+}
+
+// PositionGTE applies the GTE predicate on the "position" field.
+func PositionGTE(v string) predicate.Staff {
+	return predicate.Staff(sql.FieldGTE(FieldPosition, v))
+}
+
+// PositionLT applies the LT predicate on the "position" field.
+func PositionLT(v string) predicate.Staff {
+	return predicate.Staff(sql.FieldLT(FieldPosition, v))
+}
+
+// PositionLTE applies the LTE predicate on the "position" field.
+func PositionLTE(v string) predicate.Staff {
+	return predicate.Staff(sql.FieldLTE(FieldPosition, v))
+}
+
+// PositionContains applies the Contains predicate on the "position" field.
+func PositionContains(v string) predicate.Staff {
+	return predicate.Staff(sql.FieldContains(FieldPosition, v))
+}
+
+// PositionHasPrefix applies the HasPrefix predicate on the "position" field.
+func PositionHasPrefix(v string) predicate.Staff {
+	return predicate.Staff(sql.FieldHasPrefix(FieldPosition, v))
+}
+
+// PositionHasSuffix applies the HasSuffix predicate on the "position" field.
+func PositionHasSuffix(v string) predicate.Staff {
+	return predicate.Staff(sql.FieldHasSuffix(FieldPosition, v))
+}
+
+// PositionIsNil applies the IsNil predicate on the "position" field.
+func PositionIsNil() predicate.Staff {
+	return predicate.Staff(sql.FieldIsNull(FieldPosition))
+}
+
+// PositionNotNil applies the NotNil predicate on the "position" field.
+func PositionNotNil() predicate.Staff {
+	return predicate.Staff(sql.FieldNotNull(FieldPosition))
+}
+
+// PositionEqualFold applies the EqualFold predicate on the "position" field.
+func PositionEqualFold(v string) predicate.Staff {
+	return predicate.Staff(sql.FieldEqualFold(FieldPosition, v))
+}
+
+// PositionContainsFold applies the ContainsFold predicate on the "position" field.
+func PositionContainsFold(v string) predicate.Staff {
+	return predicate.Staff(sql.FieldContainsFold(FieldPosition, v))
+}
+
+// SpecialtiesIsNil applies the IsNil predicate on the "specialties" field.
+func SpecialtiesIsNil() predicate.Staff {
+	return predicate.Staff(sql.FieldIsNull(FieldSpecialties))
+}
+
+// SpecialtiesNotNil applies the NotNil predicate on the "specialties" field.
+func SpecialtiesNotNil() predicate.Staff {
+	return predicate.Staff(sql.FieldNotNull(FieldSpecialties))
+}
+
+// LicenceNumberEQ applies the EQ predicate on the "licence_number" field.
+func LicenceNumberEQ(v string) predicate.Staff {
+	return predicate.Staff(sql.FieldEQ(FieldLicenceNumber, v))
+}
+
+// LicenceNumberNEQ applies the NEQ predicate on the "licence_number" field.
+func LicenceNumberNEQ(v string) predicate.Staff {
+	return predicate.Staff(sql.FieldNEQ(FieldLicenceNumber, v))
+}
+
+// LicenceNumberIn applies the In predicate on the "licence_number" field.
+func LicenceNumberIn(vs ...string) predicate.Staff {
+	return predicate.Staff(sql.FieldIn(FieldLicenceNumber, vs...))
+}
+
+// LicenceNumberNotIn applies the NotIn predicate on the "licence_number" field.
+func LicenceNumberNotIn(vs ...string) predicate.Staff {
+	return predicate.Staff(sql.FieldNotIn(FieldLicenceNumber, vs...))
+}
+
+// LicenceNumberGT applies the GT predicate on the "licence_number" field.
+func LicenceNumberGT(v string) predicate.Staff {
+	return predicate.Staff(sql.FieldGT(FieldLicenceNumber, v))
+}
+
+// LicenceNumberGTE applies the GTE predicate on the "licence_number" field.
+func LicenceNumberGTE(v string) predicate.Staff {
+	return predicate.Staff(sql.FieldGTE(FieldLicenceNumber, v))
+}
+
+// LicenceNumberLT applies the LT predicate on the "licence_number" field.
+func LicenceNumberLT(v string) predicate.Staff {
+	return predicate.Staff(sql.FieldLT(FieldLicenceNumber, v))
+}
+
+// LicenceNumberLTE applies the LTE predicate on the "licence_number" field.
+func LicenceNumberLTE(v string) predicate.Staff {
+	return predicate.Staff(sql.FieldLTE(FieldLicenceNumber, v))
+}
+
+// LicenceNumberContains applies the Contains predicate on the "licence_number" field.
+func LicenceNumberContains(v string) predicate.Staff {
+	return predicate.Staff(sql.FieldContains(FieldLicenceNumber, v))
+}
+
+// LicenceNumberHasPrefix applies the HasPrefix predicate on the "licence_number" field.
+func LicenceNumberHasPrefix(v string) predicate.Staff {
+	return predicate.Staff(sql.FieldHasPrefix(FieldLicenceNumber, v))
+}
+
+// LicenceNumberHasSuffix applies the HasSuffix predicate on the "licence_number" field.
+func LicenceNumberHasSuffix(v string) predicate.Staff {
+	return predicate.Staff(sql.FieldHasSuffix(FieldLicenceNumber, v))
+}
+
+// LicenceNumberIsNil applies the IsNil predicate on the "licence_number" field.
+func LicenceNumberIsNil() predicate.Staff {
+	return predicate.Staff(sql.FieldIsNull(FieldLicenceNumber))
+}
+
+// LicenceNumberNotNil applies the NotNil predicate on the "licence_number" field.
+func LicenceNumberNotNil() predicate.Staff {
+	return predicate.Staff(sql.FieldNotNull(FieldLicenceNumber))
+}
+
+// LicenceNumberEqualFold applies the EqualFold predicate on the "licence_number" field.
+func LicenceNumberEqualFold(v string) predicate.Staff {
+	return predicate.Staff(sql.FieldEqualFold(FieldLicenceNumber, v))
+}
+
+// LicenceNumberContainsFold applies the ContainsFold predicate on the "licence_number" field.
+func LicenceNumberContainsFold(v string) predicate.Staff {
+	return predicate.Staff(sql.FieldContainsFold(FieldLicenceNumber, v))
+}
+
+// LicenceIssuerEQ applies the EQ predicate on the "licence_issuer" field.
+func LicenceIssuerEQ(v string) predicate.Staff {
+	return predicate.Staff(sql.FieldEQ(FieldLicenceIssuer, v))
+}
+
+// LicenceIssuerNEQ applies the NEQ predicate on the "licence_issuer" field.
+func LicenceIssuerNEQ(v string) predicate.Staff {
+	return predicate.Staff(sql.FieldNEQ(FieldLicenceIssuer, v))
+}
+
+// LicenceIssuerIn applies the In predicate on the "licence_issuer" field.
+func LicenceIssuerIn(vs ...string) predicate.Staff {
+	return predicate.Staff(sql.FieldIn(FieldLicenceIssuer, vs...))
+}
+
+// LicenceIssuerNotIn applies the NotIn predicate on the "licence_issuer" field.
+func LicenceIssuerNotIn(vs ...string) predicate.Staff {
+	return predicate.Staff(sql.FieldNotIn(FieldLicenceIssuer, vs...))
+}
+
+// LicenceIssuerGT applies the GT predicate on the "licence_issuer" field.
+func LicenceIssuerGT(v string) predicate.Staff {
+	return predicate.Staff(sql.FieldGT(FieldLicenceIssuer, v))
+}
+
+// LicenceIssuerGTE applies the GTE predicate on the "licence_issuer" field.
+func LicenceIssuerGTE(v string) predicate.Staff {
+	return predicate.Staff(sql.FieldGTE(FieldLicenceIssuer, v))
+}
+
+// LicenceIssuerLT applies the LT predicate on the "licence_issuer" field.
+func LicenceIssuerLT(v string) predicate.Staff {
+	return predicate.Staff(sql.FieldLT(FieldLicenceIssuer, v))
+}
+
+// LicenceIssuerLTE applies the LTE predicate on the "licence_issuer" field.
+func LicenceIssuerLTE(v string) predicate.Staff {
+	return predicate.Staff(sql.FieldLTE(FieldLicenceIssuer, v))
+}
+
+// LicenceIssuerContains applies the Contains predicate on the "licence_issuer" field.
+func LicenceIssuerContains(v string) predicate.Staff {
+	return predicate.Staff(sql.FieldContains(FieldLicenceIssuer, v))
+}
+
+// LicenceIssuerHasPrefix applies the HasPrefix predicate on the "licence_issuer" field.
+func LicenceIssuerHasPrefix(v string) predicate.Staff {
+	return predicate.Staff(sql.FieldHasPrefix(FieldLicenceIssuer, v))
+}
+
+// LicenceIssuerHasSuffix applies the HasSuffix predicate on the "licence_issuer" field.
+func LicenceIssuerHasSuffix(v string) predicate.Staff {
+	return predicate.Staff(sql.FieldHasSuffix(FieldLicenceIssuer, v))
+}
+
+// LicenceIssuerIsNil applies the IsNil predicate on the "licence_issuer" field.
+func LicenceIssuerIsNil() predicate.Staff {
+	return predicate.Staff(sql.FieldIsNull(FieldLicenceIssuer))
+}
+
+// LicenceIssuerNotNil applies the NotNil predicate on the "licence_issuer" field.
+func LicenceIssuerNotNil() predicate.Staff {
+	return predicate.Staff(sql.FieldNotNull(FieldLicenceIssuer))
+}
+
+// LicenceIssuerEqualFold applies the EqualFold predicate on the "licence_issuer" field.
+func LicenceIssuerEqualFold(v string) predicate.Staff {
+	return predicate.Staff(sql.FieldEqualFold(FieldLicenceIssuer, v))
+}
+
+// LicenceIssuerContainsFold applies the ContainsFold predicate on the "licence_issuer" field.
+func LicenceIssuerContainsFold(v string) predicate.Staff {
+	return predicate.Staff(sql.FieldContainsFold(FieldLicenceIssuer, v))
+}
+
+// LicenceExpiresOnEQ applies the EQ predicate on the "licence_expires_on" field.
+func LicenceExpiresOnEQ(v time.Time) predicate.Staff {
+	return predicate.Staff(sql.FieldEQ(FieldLicenceExpiresOn, v))
+}
+
+// LicenceExpiresOnNEQ applies the NEQ predicate on the "licence_expires_on" field.
+func LicenceExpiresOnNEQ(v time.Time) predicate.Staff {
+	return predicate.Staff(sql.FieldNEQ(FieldLicenceExpiresOn, v))
+}
+
+// LicenceExpiresOnIn applies the In predicate on the "licence_expires_on" field.
+func LicenceExpiresOnIn(vs ...time.Time) predicate.Staff {
+	return predicate.Staff(sql.FieldIn(FieldLicenceExpiresOn, vs...))
+}
+
+// LicenceExpiresOnNotIn applies the NotIn predicate on the "licence_expires_on" field.
+func LicenceExpiresOnNotIn(vs ...time.Time) predicate.Staff {
+	return predicate.Staff(sql.FieldNotIn(FieldLicenceExpiresOn, vs...))
+}
+
+// LicenceExpiresOnGT applies the GT predicate on the "licence_expires_on" field.
+func LicenceExpiresOnGT(v time.Time) predicate.Staff {
+	return predicate.Staff(sql.FieldGT(FieldLicenceExpiresOn, v))
+}
+
+// LicenceExpiresOnGTE applies the GTE predicate on the "licence_expires_on" field.
+func LicenceExpiresOnGTE(v time.Time) predicate.Staff {
+	return predicate.Staff(sql.FieldGTE(FieldLicenceExpiresOn, v))
+}
+
+// LicenceExpiresOnLT applies the LT predicate on the "licence_expires_on" field.
+func LicenceExpiresOnLT(v time.Time) predicate.Staff {
+	return predicate.Staff(sql.FieldLT(FieldLicenceExpiresOn, v))
+}
+
+// LicenceExpiresOnLTE applies the LTE predicate on the "licence_expires_on" field.
+func LicenceExpiresOnLTE(v time.Time) predicate.Staff {
+	return predicate.Staff(sql.FieldLTE(FieldLicenceExpiresOn, v))
+}
+
+// LicenceExpiresOnIsNil applies the IsNil predicate on the "licence_expires_on" field.
+func LicenceExpiresOnIsNil() predicate.Staff {
+	return predicate.Staff(sql.FieldIsNull(FieldLicenceExpiresOn))
+}
+
+// LicenceExpiresOnNotNil applies the NotNil predicate on the "licence_expires_on" field.
+func LicenceExpiresOnNotNil() predicate.Staff {
+	return predicate.Staff(sql.FieldNotNull(FieldLicenceExpiresOn))
+}
+
+// EmploymentTypeEQ applies the EQ predicate on the "employment_type" field.
+func EmploymentTypeEQ(v EmploymentType) predicate.Staff {
+	return predicate.Staff(sql.FieldEQ(FieldEmploymentType, v))
+}
+
+// EmploymentTypeNEQ applies the NEQ predicate on the "employment_type" field.
+func EmploymentTypeNEQ(v EmploymentType) predicate.Staff {
+	return predicate.Staff(sql.FieldNEQ(FieldEmploymentType, v))
+}
+
+// EmploymentTypeIn applies the In predicate on the "employment_type" field.
+func EmploymentTypeIn(vs ...EmploymentType) predicate.Staff {
+	return predicate.Staff(sql.FieldIn(FieldEmploymentType, vs...))
+}
+
+// EmploymentTypeNotIn applies the NotIn predicate on the "employment_type" field.
+func EmploymentTypeNotIn(vs ...EmploymentType) predicate.Staff {
+	return predicate.Staff(sql.FieldNotIn(FieldEmploymentType, vs...))
+}
+
+// EmploymentTypeIsNil applies the IsNil predicate on the "employment_type" field.
+func EmploymentTypeIsNil() predicate.Staff {
+	return predicate.Staff(sql.FieldIsNull(FieldEmploymentType))
+}
+
+// EmploymentTypeNotNil applies the NotNil predicate on the "employment_type" field.
+func EmploymentTypeNotNil() predicate.Staff {
+	return predicate.Staff(sql.FieldNotNull(FieldEmploymentType))
+}
+
+// StartDateEQ applies the EQ predicate on the "start_date" field.
+func StartDateEQ(v time.Time) predicate.Staff {
+	return predicate.Staff(sql.FieldEQ(FieldStartDate, v))
+}
+
+// StartDateNEQ applies the NEQ predicate on the "start_date" field.
+func StartDateNEQ(v time.Time) predicate.Staff {
+	return predicate.Staff(sql.FieldNEQ(FieldStartDate, v))
+}
+
+// StartDateIn applies the In predicate on the "start_date" field.
+func StartDateIn(vs ...time.Time) predicate.Staff {
+	return predicate.Staff(sql.FieldIn(FieldStartDate, vs...))
+}
+
+// StartDateNotIn applies the NotIn predicate on the "start_date" field.
+func StartDateNotIn(vs ...time.Time) predicate.Staff {
+	return predicate.Staff(sql.FieldNotIn(FieldStartDate, vs...))
+}
+
+// StartDateGT applies the GT predicate on the "start_date" field.
+func StartDateGT(v time.Time) predicate.Staff {
+	return predicate.Staff(sql.FieldGT(FieldStartDate, v))
+}
+
+// StartDateGTE applies the GTE predicate on the "start_date" field.
+func StartDateGTE(v time.Time) predicate.Staff {
+	return predicate.Staff(sql.FieldGTE(FieldStartDate, v))
+}
+
+// StartDateLT applies the LT predicate on the "start_date" field.
+func StartDateLT(v time.Time) predicate.Staff {
+	return predicate.Staff(sql.FieldLT(FieldStartDate, v))
+}
+
+// StartDateLTE applies the LTE predicate on the "start_date" field.
+func StartDateLTE(v time.Time) predicate.Staff {
+	return predicate.Staff(sql.FieldLTE(FieldStartDate, v))
+}
+
+// StartDateIsNil applies the IsNil predicate on the "start_date" field.
+func StartDateIsNil() predicate.Staff {
+	return predicate.Staff(sql.FieldIsNull(FieldStartDate))
+}
+
+// StartDateNotNil applies the NotNil predicate on the "start_date" field.
+func StartDateNotNil() predicate.Staff {
+	return predicate.Staff(sql.FieldNotNull(FieldStartDate))
+}
+
+// EndDateEQ applies the EQ predicate on the "end_date" field.
+func EndDateEQ(v time.Time) predicate.Staff {
+	return predicate.Staff(sql.FieldEQ(FieldEndDate, v))
+}
+
+// EndDateNEQ applies the NEQ predicate on the "end_date" field.
+func EndDateNEQ(v time.Time) predicate.Staff {
+	return predicate.Staff(sql.FieldNEQ(FieldEndDate, v))
+}
+
+// EndDateIn applies the In predicate on the "end_date" field.
+func EndDateIn(vs ...time.Time) predicate.Staff {
+	return predicate.Staff(sql.FieldIn(FieldEndDate, vs...))
+}
+
+// EndDateNotIn applies the NotIn predicate on the "end_date" field.
+func EndDateNotIn(vs ...time.Time) predicate.Staff {
+	return predicate.Staff(sql.FieldNotIn(FieldEndDate, vs...))
+}
+
+// EndDateGT applies the GT predicate on the "end_date" field.
+func EndDateGT(v time.Time) predicate.Staff {
+	return predicate.Staff(sql.FieldGT(FieldEndDate, v))
+}
+
+// EndDateGTE applies the GTE predicate on the "end_date" field.
+func EndDateGTE(v time.Time) predicate.Staff {
+	return predicate.Staff(sql.FieldGTE(FieldEndDate, v))
+}
+
+// EndDateLT applies the LT predicate on the "end_date" field.
+func EndDateLT(v time.Time) predicate.Staff {
+	return predicate.Staff(sql.FieldLT(FieldEndDate, v))
+}
+
+// EndDateLTE applies the LTE predicate on the "end_date" field.
+func EndDateLTE(v time.Time) predicate.Staff {
+	return predicate.Staff(sql.FieldLTE(FieldEndDate, v))
+}
+
+// EndDateIsNil applies the IsNil predicate on the "end_date" field.
+func EndDateIsNil() predicate.Staff {
+	return predicate.Staff(sql.FieldIsNull(FieldEndDate))
+}
+
+// EndDateNotNil applies the NotNil predicate on the "end_date" field.
+func EndDateNotNil() predicate.Staff {
+	return predicate.Staff(sql.FieldNotNull(FieldEndDate))
+}
+
+// PayBasisEQ applies the EQ predicate on the "pay_basis" field.
+func PayBasisEQ(v PayBasis) predicate.Staff {
+	return predicate.Staff(sql.FieldEQ(FieldPayBasis, v))
+}
+
+// PayBasisNEQ applies the NEQ predicate on the "pay_basis" field.
+func PayBasisNEQ(v PayBasis) predicate.Staff {
+	return predicate.Staff(sql.FieldNEQ(FieldPayBasis, v))
+}
+
+// PayBasisIn applies the In predicate on the "pay_basis" field.
+func PayBasisIn(vs ...PayBasis) predicate.Staff {
+	return predicate.Staff(sql.FieldIn(FieldPayBasis, vs...))
+}
+
+// PayBasisNotIn applies the NotIn predicate on the "pay_basis" field.
+func PayBasisNotIn(vs ...PayBasis) predicate.Staff {
+	return predicate.Staff(sql.FieldNotIn(FieldPayBasis, vs...))
+}
+
+// PayBasisIsNil applies the IsNil predicate on the "pay_basis" field.
+func PayBasisIsNil() predicate.Staff {
+	return predicate.Staff(sql.FieldIsNull(FieldPayBasis))
+}
+
+// PayBasisNotNil applies the NotNil predicate on the "pay_basis" field.
+func PayBasisNotNil() predicate.Staff {
+	return predicate.Staff(sql.FieldNotNull(FieldPayBasis))
+}
+
+// PayRateEQ applies the EQ predicate on the "pay_rate" field.
+func PayRateEQ(v int64) predicate.Staff {
+	return predicate.Staff(sql.FieldEQ(FieldPayRate, v))
+}
+
+// PayRateNEQ applies the NEQ predicate on the "pay_rate" field.
+func PayRateNEQ(v int64) predicate.Staff {
+	return predicate.Staff(sql.FieldNEQ(FieldPayRate, v))
+}
+
+// PayRateIn applies the In predicate on the "pay_rate" field.
+func PayRateIn(vs ...int64) predicate.Staff {
+	return predicate.Staff(sql.FieldIn(FieldPayRate, vs...))
+}
+
+// PayRateNotIn applies the NotIn predicate on the "pay_rate" field.
+func PayRateNotIn(vs ...int64) predicate.Staff {
+	return predicate.Staff(sql.FieldNotIn(FieldPayRate, vs...))
+}
+
+// PayRateGT applies the GT predicate on the "pay_rate" field.
+func PayRateGT(v int64) predicate.Staff {
+	return predicate.Staff(sql.FieldGT(FieldPayRate, v))
+}
+
+// PayRateGTE applies the GTE predicate on the "pay_rate" field.
+func PayRateGTE(v int64) predicate.Staff {
+	return predicate.Staff(sql.FieldGTE(FieldPayRate, v))
+}
+
+// PayRateLT applies the LT predicate on the "pay_rate" field.
+func PayRateLT(v int64) predicate.Staff {
+	return predicate.Staff(sql.FieldLT(FieldPayRate, v))
+}
+
+// PayRateLTE applies the LTE predicate on the "pay_rate" field.
+func PayRateLTE(v int64) predicate.Staff {
+	return predicate.Staff(sql.FieldLTE(FieldPayRate, v))
+}
+
+// PayRateIsNil applies the IsNil predicate on the "pay_rate" field.
+func PayRateIsNil() predicate.Staff {
+	return predicate.Staff(sql.FieldIsNull(FieldPayRate))
+}
+
+// PayRateNotNil applies the NotNil predicate on the "pay_rate" field.
+func PayRateNotNil() predicate.Staff {
+	return predicate.Staff(sql.FieldNotNull(FieldPayRate))
+}
+
+// BankAccountHolderEQ applies the EQ predicate on the "bank_account_holder" field.
+func BankAccountHolderEQ(v string) predicate.Staff {
+	return predicate.Staff(sql.FieldEQ(FieldBankAccountHolder, v))
+}
+
+// BankAccountHolderNEQ applies the NEQ predicate on the "bank_account_holder" field.
+func BankAccountHolderNEQ(v string) predicate.Staff {
+	return predicate.Staff(sql.FieldNEQ(FieldBankAccountHolder, v))
+}
+
+// BankAccountHolderIn applies the In predicate on the "bank_account_holder" field.
+func BankAccountHolderIn(vs ...string) predicate.Staff {
+	return predicate.Staff(sql.FieldIn(FieldBankAccountHolder, vs...))
+}
+
+// BankAccountHolderNotIn applies the NotIn predicate on the "bank_account_holder" field.
+func BankAccountHolderNotIn(vs ...string) predicate.Staff {
+	return predicate.Staff(sql.FieldNotIn(FieldBankAccountHolder, vs...))
+}
+
+// BankAccountHolderGT applies the GT predicate on the "bank_account_holder" field.
+func BankAccountHolderGT(v string) predicate.Staff {
+	return predicate.Staff(sql.FieldGT(FieldBankAccountHolder, v))
+}
+
+// BankAccountHolderGTE applies the GTE predicate on the "bank_account_holder" field.
+func BankAccountHolderGTE(v string) predicate.Staff {
+	return predicate.Staff(sql.FieldGTE(FieldBankAccountHolder, v))
+}
+
+// BankAccountHolderLT applies the LT predicate on the "bank_account_holder" field.
+func BankAccountHolderLT(v string) predicate.Staff {
+	return predicate.Staff(sql.FieldLT(FieldBankAccountHolder, v))
+}
+
+// BankAccountHolderLTE applies the LTE predicate on the "bank_account_holder" field.
+func BankAccountHolderLTE(v string) predicate.Staff {
+	return predicate.Staff(sql.FieldLTE(FieldBankAccountHolder, v))
+}
+
+// BankAccountHolderContains applies the Contains predicate on the "bank_account_holder" field.
+func BankAccountHolderContains(v string) predicate.Staff {
+	return predicate.Staff(sql.FieldContains(FieldBankAccountHolder, v))
+}
+
+// BankAccountHolderHasPrefix applies the HasPrefix predicate on the "bank_account_holder" field.
+func BankAccountHolderHasPrefix(v string) predicate.Staff {
+	return predicate.Staff(sql.FieldHasPrefix(FieldBankAccountHolder, v))
+}
+
+// BankAccountHolderHasSuffix applies the HasSuffix predicate on the "bank_account_holder" field.
+func BankAccountHolderHasSuffix(v string) predicate.Staff {
+	return predicate.Staff(sql.FieldHasSuffix(FieldBankAccountHolder, v))
+}
+
+// BankAccountHolderIsNil applies the IsNil predicate on the "bank_account_holder" field.
+func BankAccountHolderIsNil() predicate.Staff {
+	return predicate.Staff(sql.FieldIsNull(FieldBankAccountHolder))
+}
+
+// BankAccountHolderNotNil applies the NotNil predicate on the "bank_account_holder" field.
+func BankAccountHolderNotNil() predicate.Staff {
+	return predicate.Staff(sql.FieldNotNull(FieldBankAccountHolder))
+}
+
+// BankAccountHolderEqualFold applies the EqualFold predicate on the "bank_account_holder" field.
+func BankAccountHolderEqualFold(v string) predicate.Staff {
+	return predicate.Staff(sql.FieldEqualFold(FieldBankAccountHolder, v))
+}
+
+// BankAccountHolderContainsFold applies the ContainsFold predicate on the "bank_account_holder" field.
+func BankAccountHolderContainsFold(v string) predicate.Staff {
+	return predicate.Staff(sql.FieldContainsFold(FieldBankAccountHolder, v))
+}
+
+// BankNameEQ applies the EQ predicate on the "bank_name" field.
+func BankNameEQ(v string) predicate.Staff {
+	return predicate.Staff(sql.FieldEQ(FieldBankName, v))
+}
+
+// BankNameNEQ applies the NEQ predicate on the "bank_name" field.
+func BankNameNEQ(v string) predicate.Staff {
+	return predicate.Staff(sql.FieldNEQ(FieldBankName, v))
+}
+
+// BankNameIn applies the In predicate on the "bank_name" field.
+func BankNameIn(vs ...string) predicate.Staff {
+	return predicate.Staff(sql.FieldIn(FieldBankName, vs...))
+}
+
+// BankNameNotIn applies the NotIn predicate on the "bank_name" field.
+func BankNameNotIn(vs ...string) predicate.Staff {
+	return predicate.Staff(sql.FieldNotIn(FieldBankName, vs...))
+}
+
+// BankNameGT applies the GT predicate on the "bank_name" field.
+func BankNameGT(v string) predicate.Staff {
+	return predicate.Staff(sql.FieldGT(FieldBankName, v))
+}
+
+// BankNameGTE applies the GTE predicate on the "bank_name" field.
+func BankNameGTE(v string) predicate.Staff {
+	return predicate.Staff(sql.FieldGTE(FieldBankName, v))
+}
+
+// BankNameLT applies the LT predicate on the "bank_name" field.
+func BankNameLT(v string) predicate.Staff {
+	return predicate.Staff(sql.FieldLT(FieldBankName, v))
+}
+
+// BankNameLTE applies the LTE predicate on the "bank_name" field.
+func BankNameLTE(v string) predicate.Staff {
+	return predicate.Staff(sql.FieldLTE(FieldBankName, v))
+}
+
+// BankNameContains applies the Contains predicate on the "bank_name" field.
+func BankNameContains(v string) predicate.Staff {
+	return predicate.Staff(sql.FieldContains(FieldBankName, v))
+}
+
+// BankNameHasPrefix applies the HasPrefix predicate on the "bank_name" field.
+func BankNameHasPrefix(v string) predicate.Staff {
+	return predicate.Staff(sql.FieldHasPrefix(FieldBankName, v))
+}
+
+// BankNameHasSuffix applies the HasSuffix predicate on the "bank_name" field.
+func BankNameHasSuffix(v string) predicate.Staff {
+	return predicate.Staff(sql.FieldHasSuffix(FieldBankName, v))
+}
+
+// BankNameIsNil applies the IsNil predicate on the "bank_name" field.
+func BankNameIsNil() predicate.Staff {
+	return predicate.Staff(sql.FieldIsNull(FieldBankName))
+}
+
+// BankNameNotNil applies the NotNil predicate on the "bank_name" field.
+func BankNameNotNil() predicate.Staff {
+	return predicate.Staff(sql.FieldNotNull(FieldBankName))
+}
+
+// BankNameEqualFold applies the EqualFold predicate on the "bank_name" field.
+func BankNameEqualFold(v string) predicate.Staff {
+	return predicate.Staff(sql.FieldEqualFold(FieldBankName, v))
+}
+
+// BankNameContainsFold applies the ContainsFold predicate on the "bank_name" field.
+func BankNameContainsFold(v string) predicate.Staff {
+	return predicate.Staff(sql.FieldContainsFold(FieldBankName, v))
+}
+
+// BankAccountNumberEQ applies the EQ predicate on the "bank_account_number" field.
+func BankAccountNumberEQ(v string) predicate.Staff {
+	return predicate.Staff(sql.FieldEQ(FieldBankAccountNumber, v))
+}
+
+// BankAccountNumberNEQ applies the NEQ predicate on the "bank_account_number" field.
+func BankAccountNumberNEQ(v string) predicate.Staff {
+	return predicate.Staff(sql.FieldNEQ(FieldBankAccountNumber, v))
+}
+
+// BankAccountNumberIn applies the In predicate on the "bank_account_number" field.
+func BankAccountNumberIn(vs ...string) predicate.Staff {
+	return predicate.Staff(sql.FieldIn(FieldBankAccountNumber, vs...))
+}
+
+// BankAccountNumberNotIn applies the NotIn predicate on the "bank_account_number" field.
+func BankAccountNumberNotIn(vs ...string) predicate.Staff {
+	return predicate.Staff(sql.FieldNotIn(FieldBankAccountNumber, vs...))
+}
+
+// BankAccountNumberGT applies the GT predicate on the "bank_account_number" field.
+func BankAccountNumberGT(v string) predicate.Staff {
+	return predicate.Staff(sql.FieldGT(FieldBankAccountNumber, v))
+}
+
+// BankAccountNumberGTE applies the GTE predicate on the "bank_account_number" field.
+func BankAccountNumberGTE(v string) predicate.Staff {
+	return predicate.Staff(sql.FieldGTE(FieldBankAccountNumber, v))
+}
+
+// BankAccountNumberLT applies the LT predicate on the "bank_account_number" field.
+func BankAccountNumberLT(v string) predicate.Staff {
+	return predicate.Staff(sql.FieldLT(FieldBankAccountNumber, v))
+}
+
+// BankAccountNumberLTE applies the LTE predicate on the "bank_account_number" field.
+func BankAccountNumberLTE(v string) predicate.Staff {
+	return predicate.Staff(sql.FieldLTE(FieldBankAccountNumber, v))
+}
+
+// BankAccountNumberContains applies the Contains predicate on the "bank_account_number" field.
+func BankAccountNumberContains(v string) predicate.Staff {
+	return predicate.Staff(sql.FieldContains(FieldBankAccountNumber, v))
+}
+
+// BankAccountNumberHasPrefix applies the HasPrefix predicate on the "bank_account_number" field.
+func BankAccountNumberHasPrefix(v string) predicate.Staff {
+	return predicate.Staff(sql.FieldHasPrefix(FieldBankAccountNumber, v))
+}
+
+// BankAccountNumberHasSuffix applies the HasSuffix predicate on the "bank_account_number" field.
+func BankAccountNumberHasSuffix(v string) predicate.Staff {
+	return predicate.Staff(sql.FieldHasSuffix(FieldBankAccountNumber, v))
+}
+
+// BankAccountNumberIsNil applies the IsNil predicate on the "bank_account_number" field.
+func BankAccountNumberIsNil() predicate.Staff {
+	return predicate.Staff(sql.FieldIsNull(FieldBankAccountNumber))
+}
+
+// BankAccountNumberNotNil applies the NotNil predicate on the "bank_account_number" field.
+func BankAccountNumberNotNil() predicate.Staff {
+	return predicate.Staff(sql.FieldNotNull(FieldBankAccountNumber))
+}
+
+// BankAccountNumberEqualFold applies the EqualFold predicate on the "bank_account_number" field.
+func BankAccountNumberEqualFold(v string) predicate.Staff {
+	return predicate.Staff(sql.FieldEqualFold(FieldBankAccountNumber, v))
+}
+
+// BankAccountNumberContainsFold applies the ContainsFold predicate on the "bank_account_number" field.
+func BankAccountNumberContainsFold(v string) predicate.Staff {
+	return predicate.Staff(sql.FieldContainsFold(FieldBankAccountNumber, v))
+}
+
+// BankBranchEQ applies the EQ predicate on the "bank_branch" field.
+func BankBranchEQ(v string) predicate.Staff {
+	return predicate.Staff(sql.FieldEQ(FieldBankBranch, v))
+}
+
+// BankBranchNEQ applies the NEQ predicate on the "bank_branch" field.
+func BankBranchNEQ(v string) predicate.Staff {
+	return predicate.Staff(sql.FieldNEQ(FieldBankBranch, v))
+}
+
+// BankBranchIn applies the In predicate on the "bank_branch" field.
+func BankBranchIn(vs ...string) predicate.Staff {
+	return predicate.Staff(sql.FieldIn(FieldBankBranch, vs...))
+}
+
+// BankBranchNotIn applies the NotIn predicate on the "bank_branch" field.
+func BankBranchNotIn(vs ...string) predicate.Staff {
+	return predicate.Staff(sql.FieldNotIn(FieldBankBranch, vs...))
+}
+
+// BankBranchGT applies the GT predicate on the "bank_branch" field.
+func BankBranchGT(v string) predicate.Staff {
+	return predicate.Staff(sql.FieldGT(FieldBankBranch, v))
+}
+
+// BankBranchGTE applies the GTE predicate on the "bank_branch" field.
+func BankBranchGTE(v string) predicate.Staff {
+	return predicate.Staff(sql.FieldGTE(FieldBankBranch, v))
+}
+
+// BankBranchLT applies the LT predicate on the "bank_branch" field.
+func BankBranchLT(v string) predicate.Staff {
+	return predicate.Staff(sql.FieldLT(FieldBankBranch, v))
+}
+
+// BankBranchLTE applies the LTE predicate on the "bank_branch" field.
+func BankBranchLTE(v string) predicate.Staff {
+	return predicate.Staff(sql.FieldLTE(FieldBankBranch, v))
+}
+
+// BankBranchContains applies the Contains predicate on the "bank_branch" field.
+func BankBranchContains(v string) predicate.Staff {
+	return predicate.Staff(sql.FieldContains(FieldBankBranch, v))
+}
+
+// BankBranchHasPrefix applies the HasPrefix predicate on the "bank_branch" field.
+func BankBranchHasPrefix(v string) predicate.Staff {
+	return predicate.Staff(sql.FieldHasPrefix(FieldBankBranch, v))
+}
+
+// BankBranchHasSuffix applies the HasSuffix predicate on the "bank_branch" field.
+func BankBranchHasSuffix(v string) predicate.Staff {
+	return predicate.Staff(sql.FieldHasSuffix(FieldBankBranch, v))
+}
+
+// BankBranchIsNil applies the IsNil predicate on the "bank_branch" field.
+func BankBranchIsNil() predicate.Staff {
+	return predicate.Staff(sql.FieldIsNull(FieldBankBranch))
+}
+
+// BankBranchNotNil applies the NotNil predicate on the "bank_branch" field.
+func BankBranchNotNil() predicate.Staff {
+	return predicate.Staff(sql.FieldNotNull(FieldBankBranch))
+}
+
+// BankBranchEqualFold applies the EqualFold predicate on the "bank_branch" field.
+func BankBranchEqualFold(v string) predicate.Staff {
+	return predicate.Staff(sql.FieldEqualFold(FieldBankBranch, v))
+}
+
+// BankBranchContainsFold applies the ContainsFold predicate on the "bank_branch" field.
+func BankBranchContainsFold(v string) predicate.Staff {
+	return predicate.Staff(sql.FieldContainsFold(FieldBankBranch, v))
 }
 
 // HasDepartment applies the HasEdge predicate on the "department" edge.

@@ -44,6 +44,7 @@ import (
 	"github.com/hmis-dev/hmis/internal/patients"
 	"github.com/hmis-dev/hmis/internal/pharmacy"
 	"github.com/hmis-dev/hmis/internal/scheduling"
+	"github.com/hmis-dev/hmis/internal/staffing"
 	"github.com/hmis-dev/hmis/internal/store"
 	"github.com/hmis-dev/hmis/policies"
 )
@@ -213,6 +214,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 			Insurance:      claims,
 			Charges:        a.Charges,
 			PatientBilling: patientbilling.NewService(a.Store, a.Charges, payOpts),
+			Staffing:       staffing.NewService(a.Store, a.Auth, enforcer.IsRole, cfg.Location()),
 			Broker:         a.Broker,
 		},
 		Auth:         a.Auth,

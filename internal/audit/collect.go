@@ -22,6 +22,9 @@ type Collector struct {
 	// username of a login), so failed sign-ins are traceable.
 	claimedID, claimedName string
 	reason                 string
+	// sensitive: the request read something every read of is audited
+	// (bank details), patient data or not.
+	sensitive bool
 }
 
 // Snapshot is what a Collector gathered, sorted.
@@ -34,6 +37,7 @@ type Snapshot struct {
 	ClaimedID   string
 	ClaimedName string
 	Reason      string
+	Sensitive   bool
 }
 
 type collectorKey struct{}
@@ -56,6 +60,7 @@ func (c *Collector) reset() {
 	c.fields = map[string]struct{}{}
 	c.denied = map[string]struct{}{}
 	c.reason = ""
+	c.sensitive = false
 }
 
 // Drain returns what was gathered and starts afresh, so that each event of
@@ -70,6 +75,7 @@ func (c *Collector) Drain() Snapshot {
 		ClaimedID:   c.claimedID,
 		ClaimedName: c.claimedName,
 		Reason:      c.reason,
+		Sensitive:   c.sensitive,
 	}
 	types := map[string]struct{}{}
 	for id, typ := range c.objects {
@@ -156,6 +162,22 @@ func NoteCoordinate(ctx context.Context, coordinate string) {
 	if c := collectorFrom(ctx); c != nil {
 		c.mu.Lock()
 		c.fields[coordinate] = struct{}{}
+		c.mu.Unlock()
+	}
+}
+
+// NoteSensitive records that the request read a field (coordinate) of an
+// object that is not patient data but whose every read is audited, such as
+// a member of staff's bank details: the request gets an audit row naming
+// the field and the object, as a read of patient data does.
+func NoteSensitive(ctx context.Context, coordinate, typ, id string) {
+	if c := collectorFrom(ctx); c != nil {
+		c.mu.Lock()
+		c.sensitive = true
+		c.fields[coordinate] = struct{}{}
+		if id != "" {
+			c.objects[id] = typ
+		}
 		c.mu.Unlock()
 	}
 }

@@ -104,7 +104,7 @@ func entryFor(ctx context.Context, resp *graphql.Response, snap Snapshot) *Entry
 	if len(snap.Denied) > 0 {
 		outcome = auditevent.OutcomeDENIED // also when the guard refused an anonymous viewer: UNAUTHENTICATED
 	}
-	audited := kind == auditevent.KindMUTATION || len(snap.PatientIDs) > 0 || len(snap.Denied) > 0
+	audited := kind == auditevent.KindMUTATION || len(snap.PatientIDs) > 0 || len(snap.Denied) > 0 || snap.Sensitive
 	for _, f := range roots {
 		audited = audited || alwaysAudited[f]
 	}

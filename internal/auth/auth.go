@@ -377,6 +377,16 @@ func (s *Service) Logout(ctx context.Context, v *Viewer) error {
 	return s.revokeSessions(ctx, session.ID(v.SessionID))
 }
 
+// EndUserSessions ends every live session of a user, as logout ends one:
+// their refresh tokens are refused, their access tokens stop working on
+// every server, and connections opened with them close at their next
+// check. For when the person behind the login must stop acting at once
+// (deactivated, their roles changed).
+func (s *Service) EndUserSessions(ctx context.Context, userID string) error {
+	// The system's read: the caller (HR) sees no one else's sessions.
+	return s.revokeSessions(SystemContext(ctx), session.UserID(userID))
+}
+
 // revokeSessions ends the live sessions matching where. Access tokens are
 // revoked in the cache first, for as long as any of them can still be valid,
 // so that they stop working even if the database write then fails.

@@ -29,7 +29,7 @@ var Logins = []Login{
 	{"admin", "admin"}, {"doctor", "doctor"}, {"nurse", "nurse"}, {"labtech", "labtech"}, {"labtech2", "labtech"},
 	{"pharmacist", "pharmacist"}, {"pharmacy_technician", "pharmacy_technician"}, {"reception", "reception"}, {"billing", "billing"},
 	{"billing_clerk", "billing_clerk"}, {"cashier", "cashier"}, {"finance_officer", "finance_officer"},
-	{"hr", "hr"}, {"auditor", "auditor"}, {"patient", "patient"},
+	{"hr", "hr"}, {"payroll", "payroll"}, {"auditor", "auditor"}, {"patient", "patient"},
 }
 
 // PatientUsername is the demo user who is a patient.
@@ -54,6 +54,7 @@ var staffOf = map[string]struct {
 	"cashier":             {"Kofi", "Asante", staff.KindBILLING_CLERK, "ADM"},
 	"finance_officer":     {"Elena", "Petrova", staff.KindADMINISTRATOR, "ADM"},
 	"hr":                  {"Mei", "Chen", staff.KindHR_OFFICER, "ADM"},
+	"payroll":             {"Ruth", "Wanjala", staff.KindADMINISTRATIVE, "ADM"},
 	"auditor":             {"Sam", "Novak", staff.KindAUDITOR, "ADM"},
 }
 
@@ -97,8 +98,20 @@ func Seed(ctx context.Context, st *store.Store, password string, now time.Time) 
 			if !ok {
 				continue
 			}
-			m, err := tx.Staff.Create().SetGivenName(s.given).SetFamilyName(s.family).SetKind(s.kind).
-				SetDepartment(deps[s.department]).SetEmail(l.Username + "@demo.hmis.invalid").Save(ctx)
+			create := tx.Staff.Create().SetGivenName(s.given).SetFamilyName(s.family).SetKind(s.kind).
+				SetDepartment(deps[s.department]).SetEmail(l.Username + "@demo.hmis.invalid")
+			if l.Username == "doctor" {
+				// A record HR has filled in whole, so that expiringLicences
+				// and myStaffRecord have something to show.
+				create.SetPosition("Medical officer").SetSpecialties([]string{"Internal medicine"}).
+					SetLicenceNumber("KMPDC-A1001").SetLicenceIssuer("Kenya Medical Practitioners and Dentists Council").
+					SetLicenceExpiresOn(now.UTC().Truncate(24*time.Hour).AddDate(0, 0, 20)).
+					SetEmploymentType(staff.EmploymentTypePERMANENT).SetStartDate(date(2020, 1, 6)).
+					SetPayBasis(staff.PayBasisMONTHLY).SetPayRate(25_000_000).
+					SetBankAccountHolder("Grace Mwangi").SetBankName("Demo Bank").SetBankAccountNumber("0100200300").
+					SetBankBranch("Nairobi Central")
+			}
+			m, err := create.Save(ctx)
 			if err != nil {
 				return fmt.Errorf("seed staff: %w", err)
 			}

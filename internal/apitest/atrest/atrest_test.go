@@ -174,3 +174,76 @@ func rawColumnHas(t *testing.T, url string, c ent.EncryptedColumn, v string) boo
 	}
 	return n > 0
 }
+
+// TestStaffBankDetailsAtRest: bank details HR enters come back in clear to
+// HR and payroll, and the staff table holds only ciphertext of them.
+func TestStaffBankDetailsAtRest(t *testing.T) {
+	t.Parallel()
+	b := harness.NewBacking(t)
+	s := harness.NewServerOn(t, b)
+	d := s.Demo()
+	u := rand.Text()[:12]
+	secret := map[string]string{
+		"accountHolder": "Holder " + u,
+		"bankName":      "Bank " + u,
+		"accountNumber": "ACC" + u,
+		"branch":        "Branch " + u,
+	}
+	var out struct {
+		CreateStaff struct {
+			ID          string
+			BankDetails struct{ AccountHolder, BankName, AccountNumber, Branch string }
+		}
+	}
+	s.As("hr", `mutation($in: CreateStaffInput!) { createStaff(input: $in) { id bankDetails { accountHolder bankName accountNumber branch } } }`,
+		map[string]any{"in": map[string]any{"givenName": "Baraka", "familyName": "Mutua", "kind": "SUPPORT", "departmentId": d.General,
+			"employmentType": "PERMANENT", "startDate": "2026-02-01", "bankDetails": map[string]any{
+				"accountHolder": secret["accountHolder"], "bankName": secret["bankName"],
+				"accountNumber": secret["accountNumber"], "branch": secret["branch"]}}}).Decode(t, &out)
+	var got struct {
+		Node struct {
+			BankDetails struct{ AccountHolder, BankName, AccountNumber, Branch string }
+		}
+	}
+	s.As("payroll", `query($id: ID!) { node(id: $id) { ... on Staff { bankDetails { accountHolder bankName accountNumber branch } } } }`,
+		map[string]any{"id": out.CreateStaff.ID}).Decode(t, &got)
+	bd := got.Node.BankDetails
+	harness.Must(t, bd.AccountHolder == secret["accountHolder"] && bd.BankName == secret["bankName"] &&
+		bd.AccountNumber == strings.ToUpper(secret["accountNumber"]) && bd.Branch == secret["branch"], "read back: %+v", bd)
+	columns := 0
+	for _, c := range ent.EncryptedColumns {
+		if c.Table == "staffs" {
+			columns++
+		}
+	}
+	harness.Must(t, columns == 4, "the staff table has %d encrypted columns, want the 4 of bank details", columns)
+	if b.DatabaseURL != "" {
+		for name, v := range secret {
+			for _, c := range ent.EncryptedColumns {
+				harness.Must(t, !rawColumnHas(t, b.DatabaseURL, c, v) && !rawColumnHas(t, b.DatabaseURL, c, strings.ToUpper(v)),
+					"%s found in clear in %s.%s", name, c.Table, c.Column)
+			}
+		}
+		db, err := sql.Open("postgres", b.DatabaseURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		var n int
+		err = db.QueryRow(`SELECT COUNT(*) FROM staffs WHERE id = $1 AND bank_account_number IS NOT NULL AND bank_account_number <> ''`,
+			out.CreateStaff.ID).Scan(&n)
+		harness.Must(t, err == nil && n == 1, "the column holds a ciphertext: %d, %v", n, err)
+		return
+	}
+	var raw []byte
+	for _, suffix := range []string{"", "-wal"} {
+		b, err := os.ReadFile(b.SQLitePath + suffix)
+		if err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+		raw = append(raw, b...)
+	}
+	harness.Must(t, bytes.Contains(raw, []byte("Mutua")), "the file should hold the family name in clear, or this test reads the wrong file")
+	harness.Must(t, !bytes.Contains(raw, []byte(u)) && !bytes.Contains(raw, []byte(strings.ToUpper(u))),
+		"a bank detail is in the SQLite file in clear")
+}

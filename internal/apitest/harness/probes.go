@@ -268,6 +268,7 @@ var ProbeSets = map[string]map[string]string{
 	"ledger":     LedgerProbes,
 	"insurance":  InsuranceProbes,
 	"patientapp": PatientAppProbes,
+	"staffing":   StaffingProbes,
 }
 
 // PatientAppProbes: billing in the patient app.
@@ -277,6 +278,16 @@ var PatientAppProbes = map[string]string{
 	"Query.myPaymentCheckout":            `{ myPaymentCheckout(id: "bad") { __typename } }`,
 	"Mutation.payMyInvoice":              `mutation { payMyInvoice(input: {invoiceId: "bad", amount: "1.00", method: CARD}) { __typename } }`,
 	"Mutation.simulatePaymentCompletion": `mutation { simulatePaymentCompletion(checkoutId: "bad", succeed: true) { __typename } }`,
+}
+
+// StaffingProbes: staff records.
+var StaffingProbes = map[string]string{
+	"Query.myStaffRecord":      `{ myStaffRecord { __typename } }`,
+	"Query.expiringLicences":   `{ expiringLicences(withinDays: -1) { __typename } }`,
+	"Mutation.createStaff":     `mutation { createStaff(input: {givenName: "", familyName: "X", kind: NURSE, departmentId: "bad", employmentType: PERMANENT, startDate: "2030-01-01"}) { __typename } }`,
+	"Mutation.updateStaff":     `mutation { updateStaff(id: "bad", input: {}) { __typename } }`,
+	"Mutation.deactivateStaff": `mutation { deactivateStaff(id: "bad", reason: "x") { __typename } }`,
+	"Mutation.reactivateStaff": `mutation { reactivateStaff(id: "bad") { __typename } }`,
 }
 
 // InsuranceProbes: payers, plans, pre-authorizations, claims and the coverage estimate.
