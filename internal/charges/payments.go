@@ -263,19 +263,20 @@ func (s *Service) receive(ctx context.Context, tx *ent.Tx, r receipt) (*ent.Paym
 	invoices := make([]*ent.Invoice, len(allocs))
 	for i, a := range allocs {
 		f := "input.allocations[" + strconv.Itoa(i) + "]"
+		invoiceField, amountField := f+".invoiceId", f+".amount"
 		if r.toBalance != nil {
-			f = "input.invoiceId"
+			invoiceField, amountField = "input.invoiceId", "input.amount"
 		}
 		if seen[a.InvoiceID] {
-			return nil, apperr.BadInput(f+".invoiceId", "names an invoice twice")
+			return nil, apperr.BadInput(invoiceField, "names an invoice twice")
 		}
 		seen[a.InvoiceID] = true
-		inv, err := s.payableInvoice(ctx, tx, f+".invoiceId", a.InvoiceID, r.patientID)
+		inv, err := s.payableInvoice(ctx, tx, invoiceField, a.InvoiceID, r.patientID)
 		if err != nil {
 			return nil, err
 		}
 		if b := s.balance(inv, r.payer); a.Amount > b {
-			return nil, apperr.BadInput(f+".amount", "exceeds the invoice's balance (%s)", input.FormatMoney(b))
+			return nil, apperr.BadInput(amountField, "exceeds the invoice's balance (%s)", input.FormatMoney(b))
 		}
 		allocated += a.Amount
 		invoices[i] = inv

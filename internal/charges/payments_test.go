@@ -196,3 +196,15 @@ func TestOnlinePaymentForAnInvoiceSettledMeanwhileIsKeptAsCredit(t *testing.T) {
 		t.Fatalf("credit %d", c)
 	}
 }
+
+// A payment to another patient's invoice names the field the client sent.
+func TestPaymentToAnotherPatientsInvoiceNamesInvoiceId(t *testing.T) {
+	f := setup(t)
+	_, inv := f.billed(1)
+	if _, err := f.svc.Issue(f.clerk, inv.ID); err != nil {
+		t.Fatal(err)
+	}
+	other := f.patient()
+	_, err := f.svc.RecordPayment(f.clerk, RecordPaymentInput{PatientID: other.ID, InvoiceID: &inv.ID, Method: payment.MethodCASH, Amount: 100, IdempotencyKey: "x"})
+	wantCode(t, err, apperr.BadUserInput, "input.invoiceId")
+}
