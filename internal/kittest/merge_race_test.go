@@ -111,6 +111,10 @@ func newHospital(t *testing.T) *hospital {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Charges accrue to the ledger as they are made, so its chart has to be there.
+	if err := ledger.Seed(sys, c); err != nil {
+		t.Fatal(err)
+	}
 	c.Tariff.Create().SetCode("ITEM-CERT").SetName("Certificate").SetCategory(tariff.CategoryITEM).SetPrice(3000).
 		SetEffectiveFrom(time.Now().AddDate(-1, 0, 0)).SaveX(sys)
 	test := c.LabTest.Create().SetCode("2823-3").SetName("Potassium").SetSpecimenType(labtest.SpecimenTypeSERUM).
