@@ -21,6 +21,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/allergy"
 	"github.com/hmis-dev/hmis/ent/apikey"
 	"github.com/hmis-dev/hmis/ent/appointment"
+	"github.com/hmis-dev/hmis/ent/attendancerecord"
 	"github.com/hmis-dev/hmis/ent/auditevent"
 	"github.com/hmis-dev/hmis/ent/bed"
 	"github.com/hmis-dev/hmis/ent/bedassignment"
@@ -58,6 +59,8 @@ import (
 	"github.com/hmis-dev/hmis/ent/labresult"
 	"github.com/hmis-dev/hmis/ent/labspecimen"
 	"github.com/hmis-dev/hmis/ent/labtest"
+	"github.com/hmis-dev/hmis/ent/leaveentitlement"
+	"github.com/hmis-dev/hmis/ent/leaverequest"
 	"github.com/hmis-dev/hmis/ent/ledgeraccount"
 	"github.com/hmis-dev/hmis/ent/medicationorder"
 	"github.com/hmis-dev/hmis/ent/mfachallenge"
@@ -67,10 +70,13 @@ import (
 	"github.com/hmis-dev/hmis/ent/patient"
 	"github.com/hmis-dev/hmis/ent/patientcontact"
 	"github.com/hmis-dev/hmis/ent/patientidentifier"
+	"github.com/hmis-dev/hmis/ent/paydeduction"
 	"github.com/hmis-dev/hmis/ent/payer"
 	"github.com/hmis-dev/hmis/ent/payment"
 	"github.com/hmis-dev/hmis/ent/paymentallocation"
 	"github.com/hmis-dev/hmis/ent/paymentcheckout"
+	"github.com/hmis-dev/hmis/ent/payrollrun"
+	"github.com/hmis-dev/hmis/ent/payslip"
 	"github.com/hmis-dev/hmis/ent/planversion"
 	"github.com/hmis-dev/hmis/ent/preauthorization"
 	"github.com/hmis-dev/hmis/ent/problem"
@@ -79,7 +85,10 @@ import (
 	"github.com/hmis-dev/hmis/ent/referral"
 	"github.com/hmis-dev/hmis/ent/refund"
 	"github.com/hmis-dev/hmis/ent/room"
+	"github.com/hmis-dev/hmis/ent/rosterentry"
+	"github.com/hmis-dev/hmis/ent/rosterrequirement"
 	"github.com/hmis-dev/hmis/ent/session"
+	"github.com/hmis-dev/hmis/ent/shiftdefinition"
 	"github.com/hmis-dev/hmis/ent/staff"
 	"github.com/hmis-dev/hmis/ent/stockbatch"
 	"github.com/hmis-dev/hmis/ent/stocklocation"
@@ -108,6 +117,8 @@ type Client struct {
 	Allergy *AllergyClient
 	// Appointment is the client for interacting with the Appointment builders.
 	Appointment *AppointmentClient
+	// AttendanceRecord is the client for interacting with the AttendanceRecord builders.
+	AttendanceRecord *AttendanceRecordClient
 	// AuditEvent is the client for interacting with the AuditEvent builders.
 	AuditEvent *AuditEventClient
 	// Bed is the client for interacting with the Bed builders.
@@ -182,6 +193,10 @@ type Client struct {
 	LabSpecimen *LabSpecimenClient
 	// LabTest is the client for interacting with the LabTest builders.
 	LabTest *LabTestClient
+	// LeaveEntitlement is the client for interacting with the LeaveEntitlement builders.
+	LeaveEntitlement *LeaveEntitlementClient
+	// LeaveRequest is the client for interacting with the LeaveRequest builders.
+	LeaveRequest *LeaveRequestClient
 	// LedgerAccount is the client for interacting with the LedgerAccount builders.
 	LedgerAccount *LedgerAccountClient
 	// MedicationOrder is the client for interacting with the MedicationOrder builders.
@@ -200,6 +215,8 @@ type Client struct {
 	PatientContact *PatientContactClient
 	// PatientIdentifier is the client for interacting with the PatientIdentifier builders.
 	PatientIdentifier *PatientIdentifierClient
+	// PayDeduction is the client for interacting with the PayDeduction builders.
+	PayDeduction *PayDeductionClient
 	// Payer is the client for interacting with the Payer builders.
 	Payer *PayerClient
 	// Payment is the client for interacting with the Payment builders.
@@ -208,6 +225,10 @@ type Client struct {
 	PaymentAllocation *PaymentAllocationClient
 	// PaymentCheckout is the client for interacting with the PaymentCheckout builders.
 	PaymentCheckout *PaymentCheckoutClient
+	// PayrollRun is the client for interacting with the PayrollRun builders.
+	PayrollRun *PayrollRunClient
+	// Payslip is the client for interacting with the Payslip builders.
+	Payslip *PayslipClient
 	// PlanVersion is the client for interacting with the PlanVersion builders.
 	PlanVersion *PlanVersionClient
 	// PreAuthorization is the client for interacting with the PreAuthorization builders.
@@ -224,8 +245,14 @@ type Client struct {
 	Refund *RefundClient
 	// Room is the client for interacting with the Room builders.
 	Room *RoomClient
+	// RosterEntry is the client for interacting with the RosterEntry builders.
+	RosterEntry *RosterEntryClient
+	// RosterRequirement is the client for interacting with the RosterRequirement builders.
+	RosterRequirement *RosterRequirementClient
 	// Session is the client for interacting with the Session builders.
 	Session *SessionClient
+	// ShiftDefinition is the client for interacting with the ShiftDefinition builders.
+	ShiftDefinition *ShiftDefinitionClient
 	// Staff is the client for interacting with the Staff builders.
 	Staff *StaffClient
 	// StockBatch is the client for interacting with the StockBatch builders.
@@ -257,6 +284,7 @@ func (c *Client) init() {
 	c.AllergenClass = NewAllergenClassClient(c.config)
 	c.Allergy = NewAllergyClient(c.config)
 	c.Appointment = NewAppointmentClient(c.config)
+	c.AttendanceRecord = NewAttendanceRecordClient(c.config)
 	c.AuditEvent = NewAuditEventClient(c.config)
 	c.Bed = NewBedClient(c.config)
 	c.BedAssignment = NewBedAssignmentClient(c.config)
@@ -294,6 +322,8 @@ func (c *Client) init() {
 	c.LabResult = NewLabResultClient(c.config)
 	c.LabSpecimen = NewLabSpecimenClient(c.config)
 	c.LabTest = NewLabTestClient(c.config)
+	c.LeaveEntitlement = NewLeaveEntitlementClient(c.config)
+	c.LeaveRequest = NewLeaveRequestClient(c.config)
 	c.LedgerAccount = NewLedgerAccountClient(c.config)
 	c.MedicationOrder = NewMedicationOrderClient(c.config)
 	c.MfaChallenge = NewMfaChallengeClient(c.config)
@@ -303,10 +333,13 @@ func (c *Client) init() {
 	c.Patient = NewPatientClient(c.config)
 	c.PatientContact = NewPatientContactClient(c.config)
 	c.PatientIdentifier = NewPatientIdentifierClient(c.config)
+	c.PayDeduction = NewPayDeductionClient(c.config)
 	c.Payer = NewPayerClient(c.config)
 	c.Payment = NewPaymentClient(c.config)
 	c.PaymentAllocation = NewPaymentAllocationClient(c.config)
 	c.PaymentCheckout = NewPaymentCheckoutClient(c.config)
+	c.PayrollRun = NewPayrollRunClient(c.config)
+	c.Payslip = NewPayslipClient(c.config)
 	c.PlanVersion = NewPlanVersionClient(c.config)
 	c.PreAuthorization = NewPreAuthorizationClient(c.config)
 	c.Problem = NewProblemClient(c.config)
@@ -315,7 +348,10 @@ func (c *Client) init() {
 	c.Referral = NewReferralClient(c.config)
 	c.Refund = NewRefundClient(c.config)
 	c.Room = NewRoomClient(c.config)
+	c.RosterEntry = NewRosterEntryClient(c.config)
+	c.RosterRequirement = NewRosterRequirementClient(c.config)
 	c.Session = NewSessionClient(c.config)
+	c.ShiftDefinition = NewShiftDefinitionClient(c.config)
 	c.Staff = NewStaffClient(c.config)
 	c.StockBatch = NewStockBatchClient(c.config)
 	c.StockLocation = NewStockLocationClient(c.config)
@@ -421,6 +457,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		AllergenClass:        NewAllergenClassClient(cfg),
 		Allergy:              NewAllergyClient(cfg),
 		Appointment:          NewAppointmentClient(cfg),
+		AttendanceRecord:     NewAttendanceRecordClient(cfg),
 		AuditEvent:           NewAuditEventClient(cfg),
 		Bed:                  NewBedClient(cfg),
 		BedAssignment:        NewBedAssignmentClient(cfg),
@@ -458,6 +495,8 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		LabResult:            NewLabResultClient(cfg),
 		LabSpecimen:          NewLabSpecimenClient(cfg),
 		LabTest:              NewLabTestClient(cfg),
+		LeaveEntitlement:     NewLeaveEntitlementClient(cfg),
+		LeaveRequest:         NewLeaveRequestClient(cfg),
 		LedgerAccount:        NewLedgerAccountClient(cfg),
 		MedicationOrder:      NewMedicationOrderClient(cfg),
 		MfaChallenge:         NewMfaChallengeClient(cfg),
@@ -467,10 +506,13 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		Patient:              NewPatientClient(cfg),
 		PatientContact:       NewPatientContactClient(cfg),
 		PatientIdentifier:    NewPatientIdentifierClient(cfg),
+		PayDeduction:         NewPayDeductionClient(cfg),
 		Payer:                NewPayerClient(cfg),
 		Payment:              NewPaymentClient(cfg),
 		PaymentAllocation:    NewPaymentAllocationClient(cfg),
 		PaymentCheckout:      NewPaymentCheckoutClient(cfg),
+		PayrollRun:           NewPayrollRunClient(cfg),
+		Payslip:              NewPayslipClient(cfg),
 		PlanVersion:          NewPlanVersionClient(cfg),
 		PreAuthorization:     NewPreAuthorizationClient(cfg),
 		Problem:              NewProblemClient(cfg),
@@ -479,7 +521,10 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		Referral:             NewReferralClient(cfg),
 		Refund:               NewRefundClient(cfg),
 		Room:                 NewRoomClient(cfg),
+		RosterEntry:          NewRosterEntryClient(cfg),
+		RosterRequirement:    NewRosterRequirementClient(cfg),
 		Session:              NewSessionClient(cfg),
+		ShiftDefinition:      NewShiftDefinitionClient(cfg),
 		Staff:                NewStaffClient(cfg),
 		StockBatch:           NewStockBatchClient(cfg),
 		StockLocation:        NewStockLocationClient(cfg),
@@ -512,6 +557,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		AllergenClass:        NewAllergenClassClient(cfg),
 		Allergy:              NewAllergyClient(cfg),
 		Appointment:          NewAppointmentClient(cfg),
+		AttendanceRecord:     NewAttendanceRecordClient(cfg),
 		AuditEvent:           NewAuditEventClient(cfg),
 		Bed:                  NewBedClient(cfg),
 		BedAssignment:        NewBedAssignmentClient(cfg),
@@ -549,6 +595,8 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		LabResult:            NewLabResultClient(cfg),
 		LabSpecimen:          NewLabSpecimenClient(cfg),
 		LabTest:              NewLabTestClient(cfg),
+		LeaveEntitlement:     NewLeaveEntitlementClient(cfg),
+		LeaveRequest:         NewLeaveRequestClient(cfg),
 		LedgerAccount:        NewLedgerAccountClient(cfg),
 		MedicationOrder:      NewMedicationOrderClient(cfg),
 		MfaChallenge:         NewMfaChallengeClient(cfg),
@@ -558,10 +606,13 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		Patient:              NewPatientClient(cfg),
 		PatientContact:       NewPatientContactClient(cfg),
 		PatientIdentifier:    NewPatientIdentifierClient(cfg),
+		PayDeduction:         NewPayDeductionClient(cfg),
 		Payer:                NewPayerClient(cfg),
 		Payment:              NewPaymentClient(cfg),
 		PaymentAllocation:    NewPaymentAllocationClient(cfg),
 		PaymentCheckout:      NewPaymentCheckoutClient(cfg),
+		PayrollRun:           NewPayrollRunClient(cfg),
+		Payslip:              NewPayslipClient(cfg),
 		PlanVersion:          NewPlanVersionClient(cfg),
 		PreAuthorization:     NewPreAuthorizationClient(cfg),
 		Problem:              NewProblemClient(cfg),
@@ -570,7 +621,10 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		Referral:             NewReferralClient(cfg),
 		Refund:               NewRefundClient(cfg),
 		Room:                 NewRoomClient(cfg),
+		RosterEntry:          NewRosterEntryClient(cfg),
+		RosterRequirement:    NewRosterRequirementClient(cfg),
 		Session:              NewSessionClient(cfg),
+		ShiftDefinition:      NewShiftDefinitionClient(cfg),
 		Staff:                NewStaffClient(cfg),
 		StockBatch:           NewStockBatchClient(cfg),
 		StockLocation:        NewStockLocationClient(cfg),
@@ -608,20 +662,22 @@ func (c *Client) Close() error {
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
 		c.APIKey, c.AccountingPeriod, c.Admission, c.AllergenClass, c.Allergy,
-		c.Appointment, c.AuditEvent, c.Bed, c.BedAssignment, c.BillingCursor,
-		c.BreakGlassAccess, c.CarePlan, c.CarePlanActivity, c.CarePlanGoal,
-		c.CareTeamMember, c.Charge, c.Claim, c.ClaimLine, c.ClinicalNote,
-		c.CoverageRule, c.Department, c.Dispensing, c.DispensingLine, c.Drug,
-		c.DrugInteraction, c.Encounter, c.HistoryItem, c.Icd10Code, c.InsurancePlan,
-		c.InsurancePolicy, c.Invoice, c.InvoiceAdjustment, c.InvoiceCounter,
-		c.InvoiceDiscount, c.JournalEntry, c.JournalLine, c.LabOrder, c.LabOrderItem,
-		c.LabPanel, c.LabReferenceRange, c.LabResult, c.LabSpecimen, c.LabTest,
-		c.LedgerAccount, c.MedicationOrder, c.MfaChallenge, c.MfaRecoveryCode,
-		c.Observation, c.OutboxEvent, c.Patient, c.PatientContact, c.PatientIdentifier,
-		c.Payer, c.Payment, c.PaymentAllocation, c.PaymentCheckout, c.PlanVersion,
-		c.PreAuthorization, c.Problem, c.ProviderAvailability, c.ProviderTimeOff,
-		c.Referral, c.Refund, c.Room, c.Session, c.Staff, c.StockBatch,
-		c.StockLocation, c.StockMovement, c.Tariff, c.User, c.Ward,
+		c.Appointment, c.AttendanceRecord, c.AuditEvent, c.Bed, c.BedAssignment,
+		c.BillingCursor, c.BreakGlassAccess, c.CarePlan, c.CarePlanActivity,
+		c.CarePlanGoal, c.CareTeamMember, c.Charge, c.Claim, c.ClaimLine,
+		c.ClinicalNote, c.CoverageRule, c.Department, c.Dispensing, c.DispensingLine,
+		c.Drug, c.DrugInteraction, c.Encounter, c.HistoryItem, c.Icd10Code,
+		c.InsurancePlan, c.InsurancePolicy, c.Invoice, c.InvoiceAdjustment,
+		c.InvoiceCounter, c.InvoiceDiscount, c.JournalEntry, c.JournalLine, c.LabOrder,
+		c.LabOrderItem, c.LabPanel, c.LabReferenceRange, c.LabResult, c.LabSpecimen,
+		c.LabTest, c.LeaveEntitlement, c.LeaveRequest, c.LedgerAccount,
+		c.MedicationOrder, c.MfaChallenge, c.MfaRecoveryCode, c.Observation,
+		c.OutboxEvent, c.Patient, c.PatientContact, c.PatientIdentifier,
+		c.PayDeduction, c.Payer, c.Payment, c.PaymentAllocation, c.PaymentCheckout,
+		c.PayrollRun, c.Payslip, c.PlanVersion, c.PreAuthorization, c.Problem,
+		c.ProviderAvailability, c.ProviderTimeOff, c.Referral, c.Refund, c.Room,
+		c.RosterEntry, c.RosterRequirement, c.Session, c.ShiftDefinition, c.Staff,
+		c.StockBatch, c.StockLocation, c.StockMovement, c.Tariff, c.User, c.Ward,
 	} {
 		n.Use(hooks...)
 	}
@@ -632,20 +688,22 @@ func (c *Client) Use(hooks ...Hook) {
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
 		c.APIKey, c.AccountingPeriod, c.Admission, c.AllergenClass, c.Allergy,
-		c.Appointment, c.AuditEvent, c.Bed, c.BedAssignment, c.BillingCursor,
-		c.BreakGlassAccess, c.CarePlan, c.CarePlanActivity, c.CarePlanGoal,
-		c.CareTeamMember, c.Charge, c.Claim, c.ClaimLine, c.ClinicalNote,
-		c.CoverageRule, c.Department, c.Dispensing, c.DispensingLine, c.Drug,
-		c.DrugInteraction, c.Encounter, c.HistoryItem, c.Icd10Code, c.InsurancePlan,
-		c.InsurancePolicy, c.Invoice, c.InvoiceAdjustment, c.InvoiceCounter,
-		c.InvoiceDiscount, c.JournalEntry, c.JournalLine, c.LabOrder, c.LabOrderItem,
-		c.LabPanel, c.LabReferenceRange, c.LabResult, c.LabSpecimen, c.LabTest,
-		c.LedgerAccount, c.MedicationOrder, c.MfaChallenge, c.MfaRecoveryCode,
-		c.Observation, c.OutboxEvent, c.Patient, c.PatientContact, c.PatientIdentifier,
-		c.Payer, c.Payment, c.PaymentAllocation, c.PaymentCheckout, c.PlanVersion,
-		c.PreAuthorization, c.Problem, c.ProviderAvailability, c.ProviderTimeOff,
-		c.Referral, c.Refund, c.Room, c.Session, c.Staff, c.StockBatch,
-		c.StockLocation, c.StockMovement, c.Tariff, c.User, c.Ward,
+		c.Appointment, c.AttendanceRecord, c.AuditEvent, c.Bed, c.BedAssignment,
+		c.BillingCursor, c.BreakGlassAccess, c.CarePlan, c.CarePlanActivity,
+		c.CarePlanGoal, c.CareTeamMember, c.Charge, c.Claim, c.ClaimLine,
+		c.ClinicalNote, c.CoverageRule, c.Department, c.Dispensing, c.DispensingLine,
+		c.Drug, c.DrugInteraction, c.Encounter, c.HistoryItem, c.Icd10Code,
+		c.InsurancePlan, c.InsurancePolicy, c.Invoice, c.InvoiceAdjustment,
+		c.InvoiceCounter, c.InvoiceDiscount, c.JournalEntry, c.JournalLine, c.LabOrder,
+		c.LabOrderItem, c.LabPanel, c.LabReferenceRange, c.LabResult, c.LabSpecimen,
+		c.LabTest, c.LeaveEntitlement, c.LeaveRequest, c.LedgerAccount,
+		c.MedicationOrder, c.MfaChallenge, c.MfaRecoveryCode, c.Observation,
+		c.OutboxEvent, c.Patient, c.PatientContact, c.PatientIdentifier,
+		c.PayDeduction, c.Payer, c.Payment, c.PaymentAllocation, c.PaymentCheckout,
+		c.PayrollRun, c.Payslip, c.PlanVersion, c.PreAuthorization, c.Problem,
+		c.ProviderAvailability, c.ProviderTimeOff, c.Referral, c.Refund, c.Room,
+		c.RosterEntry, c.RosterRequirement, c.Session, c.ShiftDefinition, c.Staff,
+		c.StockBatch, c.StockLocation, c.StockMovement, c.Tariff, c.User, c.Ward,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -666,6 +724,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.Allergy.mutate(ctx, m)
 	case *AppointmentMutation:
 		return c.Appointment.mutate(ctx, m)
+	case *AttendanceRecordMutation:
+		return c.AttendanceRecord.mutate(ctx, m)
 	case *AuditEventMutation:
 		return c.AuditEvent.mutate(ctx, m)
 	case *BedMutation:
@@ -740,6 +800,10 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.LabSpecimen.mutate(ctx, m)
 	case *LabTestMutation:
 		return c.LabTest.mutate(ctx, m)
+	case *LeaveEntitlementMutation:
+		return c.LeaveEntitlement.mutate(ctx, m)
+	case *LeaveRequestMutation:
+		return c.LeaveRequest.mutate(ctx, m)
 	case *LedgerAccountMutation:
 		return c.LedgerAccount.mutate(ctx, m)
 	case *MedicationOrderMutation:
@@ -758,6 +822,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.PatientContact.mutate(ctx, m)
 	case *PatientIdentifierMutation:
 		return c.PatientIdentifier.mutate(ctx, m)
+	case *PayDeductionMutation:
+		return c.PayDeduction.mutate(ctx, m)
 	case *PayerMutation:
 		return c.Payer.mutate(ctx, m)
 	case *PaymentMutation:
@@ -766,6 +832,10 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.PaymentAllocation.mutate(ctx, m)
 	case *PaymentCheckoutMutation:
 		return c.PaymentCheckout.mutate(ctx, m)
+	case *PayrollRunMutation:
+		return c.PayrollRun.mutate(ctx, m)
+	case *PayslipMutation:
+		return c.Payslip.mutate(ctx, m)
 	case *PlanVersionMutation:
 		return c.PlanVersion.mutate(ctx, m)
 	case *PreAuthorizationMutation:
@@ -782,8 +852,14 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.Refund.mutate(ctx, m)
 	case *RoomMutation:
 		return c.Room.mutate(ctx, m)
+	case *RosterEntryMutation:
+		return c.RosterEntry.mutate(ctx, m)
+	case *RosterRequirementMutation:
+		return c.RosterRequirement.mutate(ctx, m)
 	case *SessionMutation:
 		return c.Session.mutate(ctx, m)
+	case *ShiftDefinitionMutation:
+		return c.ShiftDefinition.mutate(ctx, m)
 	case *StaffMutation:
 		return c.Staff.mutate(ctx, m)
 	case *StockBatchMutation:
@@ -1790,6 +1866,171 @@ func (c *AppointmentClient) mutate(ctx context.Context, m *AppointmentMutation) 
 		return (&AppointmentDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown Appointment mutation op: %q", m.Op())
+	}
+}
+
+// AttendanceRecordClient is a client for the AttendanceRecord schema.
+type AttendanceRecordClient struct {
+	config
+}
+
+// NewAttendanceRecordClient returns a client for the AttendanceRecord from the given config.
+func NewAttendanceRecordClient(c config) *AttendanceRecordClient {
+	return &AttendanceRecordClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `attendancerecord.Hooks(f(g(h())))`.
+func (c *AttendanceRecordClient) Use(hooks ...Hook) {
+	c.hooks.AttendanceRecord = append(c.hooks.AttendanceRecord, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `attendancerecord.Intercept(f(g(h())))`.
+func (c *AttendanceRecordClient) Intercept(interceptors ...Interceptor) {
+	c.inters.AttendanceRecord = append(c.inters.AttendanceRecord, interceptors...)
+}
+
+// Create returns a builder for creating a AttendanceRecord entity.
+func (c *AttendanceRecordClient) Create() *AttendanceRecordCreate {
+	mutation := newAttendanceRecordMutation(c.config, OpCreate)
+	return &AttendanceRecordCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of AttendanceRecord entities.
+func (c *AttendanceRecordClient) CreateBulk(builders ...*AttendanceRecordCreate) *AttendanceRecordCreateBulk {
+	return &AttendanceRecordCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *AttendanceRecordClient) MapCreateBulk(slice any, setFunc func(*AttendanceRecordCreate, int)) *AttendanceRecordCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &AttendanceRecordCreateBulk{err: fmt.Errorf("calling to AttendanceRecordClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*AttendanceRecordCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &AttendanceRecordCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for AttendanceRecord.
+func (c *AttendanceRecordClient) Update() *AttendanceRecordUpdate {
+	mutation := newAttendanceRecordMutation(c.config, OpUpdate)
+	return &AttendanceRecordUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *AttendanceRecordClient) UpdateOne(_m *AttendanceRecord) *AttendanceRecordUpdateOne {
+	mutation := newAttendanceRecordMutation(c.config, OpUpdateOne, withAttendanceRecord(_m))
+	return &AttendanceRecordUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *AttendanceRecordClient) UpdateOneID(id string) *AttendanceRecordUpdateOne {
+	mutation := newAttendanceRecordMutation(c.config, OpUpdateOne, withAttendanceRecordID(id))
+	return &AttendanceRecordUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for AttendanceRecord.
+func (c *AttendanceRecordClient) Delete() *AttendanceRecordDelete {
+	mutation := newAttendanceRecordMutation(c.config, OpDelete)
+	return &AttendanceRecordDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *AttendanceRecordClient) DeleteOne(_m *AttendanceRecord) *AttendanceRecordDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *AttendanceRecordClient) DeleteOneID(id string) *AttendanceRecordDeleteOne {
+	builder := c.Delete().Where(attendancerecord.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &AttendanceRecordDeleteOne{builder}
+}
+
+// Query returns a query builder for AttendanceRecord.
+func (c *AttendanceRecordClient) Query() *AttendanceRecordQuery {
+	return &AttendanceRecordQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeAttendanceRecord},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a AttendanceRecord entity by its id.
+func (c *AttendanceRecordClient) Get(ctx context.Context, id string) (*AttendanceRecord, error) {
+	return c.Query().Where(attendancerecord.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *AttendanceRecordClient) GetX(ctx context.Context, id string) *AttendanceRecord {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryStaff queries the staff edge of a AttendanceRecord.
+func (c *AttendanceRecordClient) QueryStaff(_m *AttendanceRecord) *StaffQuery {
+	query := (&StaffClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(attendancerecord.Table, attendancerecord.FieldID, id),
+			sqlgraph.To(staff.Table, staff.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, attendancerecord.StaffTable, attendancerecord.StaffColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryRosterEntry queries the roster_entry edge of a AttendanceRecord.
+func (c *AttendanceRecordClient) QueryRosterEntry(_m *AttendanceRecord) *RosterEntryQuery {
+	query := (&RosterEntryClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(attendancerecord.Table, attendancerecord.FieldID, id),
+			sqlgraph.To(rosterentry.Table, rosterentry.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, attendancerecord.RosterEntryTable, attendancerecord.RosterEntryColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *AttendanceRecordClient) Hooks() []Hook {
+	return c.hooks.AttendanceRecord
+}
+
+// Interceptors returns the client interceptors.
+func (c *AttendanceRecordClient) Interceptors() []Interceptor {
+	return c.inters.AttendanceRecord
+}
+
+func (c *AttendanceRecordClient) mutate(ctx context.Context, m *AttendanceRecordMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&AttendanceRecordCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&AttendanceRecordUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&AttendanceRecordUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&AttendanceRecordDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown AttendanceRecord mutation op: %q", m.Op())
 	}
 }
 
@@ -4364,6 +4605,22 @@ func (c *DepartmentClient) QueryAppointments(_m *Department) *AppointmentQuery {
 			sqlgraph.From(department.Table, department.FieldID, id),
 			sqlgraph.To(appointment.Table, appointment.FieldID),
 			sqlgraph.Edge(sqlgraph.O2M, false, department.AppointmentsTable, department.AppointmentsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryManager queries the manager edge of a Department.
+func (c *DepartmentClient) QueryManager(_m *Department) *StaffQuery {
+	query := (&StaffClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(department.Table, department.FieldID, id),
+			sqlgraph.To(staff.Table, staff.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, department.ManagerTable, department.ManagerColumn),
 		)
 		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
 		return fromV, nil
@@ -8442,6 +8699,320 @@ func (c *LabTestClient) mutate(ctx context.Context, m *LabTestMutation) (Value, 
 	}
 }
 
+// LeaveEntitlementClient is a client for the LeaveEntitlement schema.
+type LeaveEntitlementClient struct {
+	config
+}
+
+// NewLeaveEntitlementClient returns a client for the LeaveEntitlement from the given config.
+func NewLeaveEntitlementClient(c config) *LeaveEntitlementClient {
+	return &LeaveEntitlementClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `leaveentitlement.Hooks(f(g(h())))`.
+func (c *LeaveEntitlementClient) Use(hooks ...Hook) {
+	c.hooks.LeaveEntitlement = append(c.hooks.LeaveEntitlement, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `leaveentitlement.Intercept(f(g(h())))`.
+func (c *LeaveEntitlementClient) Intercept(interceptors ...Interceptor) {
+	c.inters.LeaveEntitlement = append(c.inters.LeaveEntitlement, interceptors...)
+}
+
+// Create returns a builder for creating a LeaveEntitlement entity.
+func (c *LeaveEntitlementClient) Create() *LeaveEntitlementCreate {
+	mutation := newLeaveEntitlementMutation(c.config, OpCreate)
+	return &LeaveEntitlementCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of LeaveEntitlement entities.
+func (c *LeaveEntitlementClient) CreateBulk(builders ...*LeaveEntitlementCreate) *LeaveEntitlementCreateBulk {
+	return &LeaveEntitlementCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *LeaveEntitlementClient) MapCreateBulk(slice any, setFunc func(*LeaveEntitlementCreate, int)) *LeaveEntitlementCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &LeaveEntitlementCreateBulk{err: fmt.Errorf("calling to LeaveEntitlementClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*LeaveEntitlementCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &LeaveEntitlementCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for LeaveEntitlement.
+func (c *LeaveEntitlementClient) Update() *LeaveEntitlementUpdate {
+	mutation := newLeaveEntitlementMutation(c.config, OpUpdate)
+	return &LeaveEntitlementUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *LeaveEntitlementClient) UpdateOne(_m *LeaveEntitlement) *LeaveEntitlementUpdateOne {
+	mutation := newLeaveEntitlementMutation(c.config, OpUpdateOne, withLeaveEntitlement(_m))
+	return &LeaveEntitlementUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *LeaveEntitlementClient) UpdateOneID(id string) *LeaveEntitlementUpdateOne {
+	mutation := newLeaveEntitlementMutation(c.config, OpUpdateOne, withLeaveEntitlementID(id))
+	return &LeaveEntitlementUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for LeaveEntitlement.
+func (c *LeaveEntitlementClient) Delete() *LeaveEntitlementDelete {
+	mutation := newLeaveEntitlementMutation(c.config, OpDelete)
+	return &LeaveEntitlementDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *LeaveEntitlementClient) DeleteOne(_m *LeaveEntitlement) *LeaveEntitlementDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *LeaveEntitlementClient) DeleteOneID(id string) *LeaveEntitlementDeleteOne {
+	builder := c.Delete().Where(leaveentitlement.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &LeaveEntitlementDeleteOne{builder}
+}
+
+// Query returns a query builder for LeaveEntitlement.
+func (c *LeaveEntitlementClient) Query() *LeaveEntitlementQuery {
+	return &LeaveEntitlementQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeLeaveEntitlement},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a LeaveEntitlement entity by its id.
+func (c *LeaveEntitlementClient) Get(ctx context.Context, id string) (*LeaveEntitlement, error) {
+	return c.Query().Where(leaveentitlement.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *LeaveEntitlementClient) GetX(ctx context.Context, id string) *LeaveEntitlement {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryStaff queries the staff edge of a LeaveEntitlement.
+func (c *LeaveEntitlementClient) QueryStaff(_m *LeaveEntitlement) *StaffQuery {
+	query := (&StaffClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(leaveentitlement.Table, leaveentitlement.FieldID, id),
+			sqlgraph.To(staff.Table, staff.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, leaveentitlement.StaffTable, leaveentitlement.StaffColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *LeaveEntitlementClient) Hooks() []Hook {
+	return c.hooks.LeaveEntitlement
+}
+
+// Interceptors returns the client interceptors.
+func (c *LeaveEntitlementClient) Interceptors() []Interceptor {
+	return c.inters.LeaveEntitlement
+}
+
+func (c *LeaveEntitlementClient) mutate(ctx context.Context, m *LeaveEntitlementMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&LeaveEntitlementCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&LeaveEntitlementUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&LeaveEntitlementUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&LeaveEntitlementDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown LeaveEntitlement mutation op: %q", m.Op())
+	}
+}
+
+// LeaveRequestClient is a client for the LeaveRequest schema.
+type LeaveRequestClient struct {
+	config
+}
+
+// NewLeaveRequestClient returns a client for the LeaveRequest from the given config.
+func NewLeaveRequestClient(c config) *LeaveRequestClient {
+	return &LeaveRequestClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `leaverequest.Hooks(f(g(h())))`.
+func (c *LeaveRequestClient) Use(hooks ...Hook) {
+	c.hooks.LeaveRequest = append(c.hooks.LeaveRequest, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `leaverequest.Intercept(f(g(h())))`.
+func (c *LeaveRequestClient) Intercept(interceptors ...Interceptor) {
+	c.inters.LeaveRequest = append(c.inters.LeaveRequest, interceptors...)
+}
+
+// Create returns a builder for creating a LeaveRequest entity.
+func (c *LeaveRequestClient) Create() *LeaveRequestCreate {
+	mutation := newLeaveRequestMutation(c.config, OpCreate)
+	return &LeaveRequestCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of LeaveRequest entities.
+func (c *LeaveRequestClient) CreateBulk(builders ...*LeaveRequestCreate) *LeaveRequestCreateBulk {
+	return &LeaveRequestCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *LeaveRequestClient) MapCreateBulk(slice any, setFunc func(*LeaveRequestCreate, int)) *LeaveRequestCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &LeaveRequestCreateBulk{err: fmt.Errorf("calling to LeaveRequestClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*LeaveRequestCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &LeaveRequestCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for LeaveRequest.
+func (c *LeaveRequestClient) Update() *LeaveRequestUpdate {
+	mutation := newLeaveRequestMutation(c.config, OpUpdate)
+	return &LeaveRequestUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *LeaveRequestClient) UpdateOne(_m *LeaveRequest) *LeaveRequestUpdateOne {
+	mutation := newLeaveRequestMutation(c.config, OpUpdateOne, withLeaveRequest(_m))
+	return &LeaveRequestUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *LeaveRequestClient) UpdateOneID(id string) *LeaveRequestUpdateOne {
+	mutation := newLeaveRequestMutation(c.config, OpUpdateOne, withLeaveRequestID(id))
+	return &LeaveRequestUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for LeaveRequest.
+func (c *LeaveRequestClient) Delete() *LeaveRequestDelete {
+	mutation := newLeaveRequestMutation(c.config, OpDelete)
+	return &LeaveRequestDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *LeaveRequestClient) DeleteOne(_m *LeaveRequest) *LeaveRequestDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *LeaveRequestClient) DeleteOneID(id string) *LeaveRequestDeleteOne {
+	builder := c.Delete().Where(leaverequest.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &LeaveRequestDeleteOne{builder}
+}
+
+// Query returns a query builder for LeaveRequest.
+func (c *LeaveRequestClient) Query() *LeaveRequestQuery {
+	return &LeaveRequestQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeLeaveRequest},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a LeaveRequest entity by its id.
+func (c *LeaveRequestClient) Get(ctx context.Context, id string) (*LeaveRequest, error) {
+	return c.Query().Where(leaverequest.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *LeaveRequestClient) GetX(ctx context.Context, id string) *LeaveRequest {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryStaff queries the staff edge of a LeaveRequest.
+func (c *LeaveRequestClient) QueryStaff(_m *LeaveRequest) *StaffQuery {
+	query := (&StaffClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(leaverequest.Table, leaverequest.FieldID, id),
+			sqlgraph.To(staff.Table, staff.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, leaverequest.StaffTable, leaverequest.StaffColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryTimeOff queries the time_off edge of a LeaveRequest.
+func (c *LeaveRequestClient) QueryTimeOff(_m *LeaveRequest) *ProviderTimeOffQuery {
+	query := (&ProviderTimeOffClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(leaverequest.Table, leaverequest.FieldID, id),
+			sqlgraph.To(providertimeoff.Table, providertimeoff.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, leaverequest.TimeOffTable, leaverequest.TimeOffColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *LeaveRequestClient) Hooks() []Hook {
+	return c.hooks.LeaveRequest
+}
+
+// Interceptors returns the client interceptors.
+func (c *LeaveRequestClient) Interceptors() []Interceptor {
+	return c.inters.LeaveRequest
+}
+
+func (c *LeaveRequestClient) mutate(ctx context.Context, m *LeaveRequestMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&LeaveRequestCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&LeaveRequestUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&LeaveRequestUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&LeaveRequestDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown LeaveRequest mutation op: %q", m.Op())
+	}
+}
+
 // LedgerAccountClient is a client for the LedgerAccount schema.
 type LedgerAccountClient struct {
 	config
@@ -10487,6 +11058,155 @@ func (c *PatientIdentifierClient) mutate(ctx context.Context, m *PatientIdentifi
 	}
 }
 
+// PayDeductionClient is a client for the PayDeduction schema.
+type PayDeductionClient struct {
+	config
+}
+
+// NewPayDeductionClient returns a client for the PayDeduction from the given config.
+func NewPayDeductionClient(c config) *PayDeductionClient {
+	return &PayDeductionClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `paydeduction.Hooks(f(g(h())))`.
+func (c *PayDeductionClient) Use(hooks ...Hook) {
+	c.hooks.PayDeduction = append(c.hooks.PayDeduction, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `paydeduction.Intercept(f(g(h())))`.
+func (c *PayDeductionClient) Intercept(interceptors ...Interceptor) {
+	c.inters.PayDeduction = append(c.inters.PayDeduction, interceptors...)
+}
+
+// Create returns a builder for creating a PayDeduction entity.
+func (c *PayDeductionClient) Create() *PayDeductionCreate {
+	mutation := newPayDeductionMutation(c.config, OpCreate)
+	return &PayDeductionCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of PayDeduction entities.
+func (c *PayDeductionClient) CreateBulk(builders ...*PayDeductionCreate) *PayDeductionCreateBulk {
+	return &PayDeductionCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *PayDeductionClient) MapCreateBulk(slice any, setFunc func(*PayDeductionCreate, int)) *PayDeductionCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &PayDeductionCreateBulk{err: fmt.Errorf("calling to PayDeductionClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*PayDeductionCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &PayDeductionCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for PayDeduction.
+func (c *PayDeductionClient) Update() *PayDeductionUpdate {
+	mutation := newPayDeductionMutation(c.config, OpUpdate)
+	return &PayDeductionUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *PayDeductionClient) UpdateOne(_m *PayDeduction) *PayDeductionUpdateOne {
+	mutation := newPayDeductionMutation(c.config, OpUpdateOne, withPayDeduction(_m))
+	return &PayDeductionUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *PayDeductionClient) UpdateOneID(id string) *PayDeductionUpdateOne {
+	mutation := newPayDeductionMutation(c.config, OpUpdateOne, withPayDeductionID(id))
+	return &PayDeductionUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for PayDeduction.
+func (c *PayDeductionClient) Delete() *PayDeductionDelete {
+	mutation := newPayDeductionMutation(c.config, OpDelete)
+	return &PayDeductionDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *PayDeductionClient) DeleteOne(_m *PayDeduction) *PayDeductionDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *PayDeductionClient) DeleteOneID(id string) *PayDeductionDeleteOne {
+	builder := c.Delete().Where(paydeduction.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &PayDeductionDeleteOne{builder}
+}
+
+// Query returns a query builder for PayDeduction.
+func (c *PayDeductionClient) Query() *PayDeductionQuery {
+	return &PayDeductionQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypePayDeduction},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a PayDeduction entity by its id.
+func (c *PayDeductionClient) Get(ctx context.Context, id string) (*PayDeduction, error) {
+	return c.Query().Where(paydeduction.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *PayDeductionClient) GetX(ctx context.Context, id string) *PayDeduction {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryStaff queries the staff edge of a PayDeduction.
+func (c *PayDeductionClient) QueryStaff(_m *PayDeduction) *StaffQuery {
+	query := (&StaffClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(paydeduction.Table, paydeduction.FieldID, id),
+			sqlgraph.To(staff.Table, staff.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, paydeduction.StaffTable, paydeduction.StaffColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *PayDeductionClient) Hooks() []Hook {
+	return c.hooks.PayDeduction
+}
+
+// Interceptors returns the client interceptors.
+func (c *PayDeductionClient) Interceptors() []Interceptor {
+	return c.inters.PayDeduction
+}
+
+func (c *PayDeductionClient) mutate(ctx context.Context, m *PayDeductionMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&PayDeductionCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&PayDeductionUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&PayDeductionUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&PayDeductionDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown PayDeduction mutation op: %q", m.Op())
+	}
+}
+
 // PayerClient is a client for the Payer schema.
 type PayerClient struct {
 	config
@@ -11144,6 +11864,320 @@ func (c *PaymentCheckoutClient) mutate(ctx context.Context, m *PaymentCheckoutMu
 		return (&PaymentCheckoutDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown PaymentCheckout mutation op: %q", m.Op())
+	}
+}
+
+// PayrollRunClient is a client for the PayrollRun schema.
+type PayrollRunClient struct {
+	config
+}
+
+// NewPayrollRunClient returns a client for the PayrollRun from the given config.
+func NewPayrollRunClient(c config) *PayrollRunClient {
+	return &PayrollRunClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `payrollrun.Hooks(f(g(h())))`.
+func (c *PayrollRunClient) Use(hooks ...Hook) {
+	c.hooks.PayrollRun = append(c.hooks.PayrollRun, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `payrollrun.Intercept(f(g(h())))`.
+func (c *PayrollRunClient) Intercept(interceptors ...Interceptor) {
+	c.inters.PayrollRun = append(c.inters.PayrollRun, interceptors...)
+}
+
+// Create returns a builder for creating a PayrollRun entity.
+func (c *PayrollRunClient) Create() *PayrollRunCreate {
+	mutation := newPayrollRunMutation(c.config, OpCreate)
+	return &PayrollRunCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of PayrollRun entities.
+func (c *PayrollRunClient) CreateBulk(builders ...*PayrollRunCreate) *PayrollRunCreateBulk {
+	return &PayrollRunCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *PayrollRunClient) MapCreateBulk(slice any, setFunc func(*PayrollRunCreate, int)) *PayrollRunCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &PayrollRunCreateBulk{err: fmt.Errorf("calling to PayrollRunClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*PayrollRunCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &PayrollRunCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for PayrollRun.
+func (c *PayrollRunClient) Update() *PayrollRunUpdate {
+	mutation := newPayrollRunMutation(c.config, OpUpdate)
+	return &PayrollRunUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *PayrollRunClient) UpdateOne(_m *PayrollRun) *PayrollRunUpdateOne {
+	mutation := newPayrollRunMutation(c.config, OpUpdateOne, withPayrollRun(_m))
+	return &PayrollRunUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *PayrollRunClient) UpdateOneID(id string) *PayrollRunUpdateOne {
+	mutation := newPayrollRunMutation(c.config, OpUpdateOne, withPayrollRunID(id))
+	return &PayrollRunUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for PayrollRun.
+func (c *PayrollRunClient) Delete() *PayrollRunDelete {
+	mutation := newPayrollRunMutation(c.config, OpDelete)
+	return &PayrollRunDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *PayrollRunClient) DeleteOne(_m *PayrollRun) *PayrollRunDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *PayrollRunClient) DeleteOneID(id string) *PayrollRunDeleteOne {
+	builder := c.Delete().Where(payrollrun.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &PayrollRunDeleteOne{builder}
+}
+
+// Query returns a query builder for PayrollRun.
+func (c *PayrollRunClient) Query() *PayrollRunQuery {
+	return &PayrollRunQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypePayrollRun},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a PayrollRun entity by its id.
+func (c *PayrollRunClient) Get(ctx context.Context, id string) (*PayrollRun, error) {
+	return c.Query().Where(payrollrun.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *PayrollRunClient) GetX(ctx context.Context, id string) *PayrollRun {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryPayslips queries the payslips edge of a PayrollRun.
+func (c *PayrollRunClient) QueryPayslips(_m *PayrollRun) *PayslipQuery {
+	query := (&PayslipClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(payrollrun.Table, payrollrun.FieldID, id),
+			sqlgraph.To(payslip.Table, payslip.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, payrollrun.PayslipsTable, payrollrun.PayslipsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *PayrollRunClient) Hooks() []Hook {
+	return c.hooks.PayrollRun
+}
+
+// Interceptors returns the client interceptors.
+func (c *PayrollRunClient) Interceptors() []Interceptor {
+	return c.inters.PayrollRun
+}
+
+func (c *PayrollRunClient) mutate(ctx context.Context, m *PayrollRunMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&PayrollRunCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&PayrollRunUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&PayrollRunUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&PayrollRunDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown PayrollRun mutation op: %q", m.Op())
+	}
+}
+
+// PayslipClient is a client for the Payslip schema.
+type PayslipClient struct {
+	config
+}
+
+// NewPayslipClient returns a client for the Payslip from the given config.
+func NewPayslipClient(c config) *PayslipClient {
+	return &PayslipClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `payslip.Hooks(f(g(h())))`.
+func (c *PayslipClient) Use(hooks ...Hook) {
+	c.hooks.Payslip = append(c.hooks.Payslip, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `payslip.Intercept(f(g(h())))`.
+func (c *PayslipClient) Intercept(interceptors ...Interceptor) {
+	c.inters.Payslip = append(c.inters.Payslip, interceptors...)
+}
+
+// Create returns a builder for creating a Payslip entity.
+func (c *PayslipClient) Create() *PayslipCreate {
+	mutation := newPayslipMutation(c.config, OpCreate)
+	return &PayslipCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of Payslip entities.
+func (c *PayslipClient) CreateBulk(builders ...*PayslipCreate) *PayslipCreateBulk {
+	return &PayslipCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *PayslipClient) MapCreateBulk(slice any, setFunc func(*PayslipCreate, int)) *PayslipCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &PayslipCreateBulk{err: fmt.Errorf("calling to PayslipClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*PayslipCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &PayslipCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for Payslip.
+func (c *PayslipClient) Update() *PayslipUpdate {
+	mutation := newPayslipMutation(c.config, OpUpdate)
+	return &PayslipUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *PayslipClient) UpdateOne(_m *Payslip) *PayslipUpdateOne {
+	mutation := newPayslipMutation(c.config, OpUpdateOne, withPayslip(_m))
+	return &PayslipUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *PayslipClient) UpdateOneID(id string) *PayslipUpdateOne {
+	mutation := newPayslipMutation(c.config, OpUpdateOne, withPayslipID(id))
+	return &PayslipUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for Payslip.
+func (c *PayslipClient) Delete() *PayslipDelete {
+	mutation := newPayslipMutation(c.config, OpDelete)
+	return &PayslipDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *PayslipClient) DeleteOne(_m *Payslip) *PayslipDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *PayslipClient) DeleteOneID(id string) *PayslipDeleteOne {
+	builder := c.Delete().Where(payslip.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &PayslipDeleteOne{builder}
+}
+
+// Query returns a query builder for Payslip.
+func (c *PayslipClient) Query() *PayslipQuery {
+	return &PayslipQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypePayslip},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a Payslip entity by its id.
+func (c *PayslipClient) Get(ctx context.Context, id string) (*Payslip, error) {
+	return c.Query().Where(payslip.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *PayslipClient) GetX(ctx context.Context, id string) *Payslip {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryRun queries the run edge of a Payslip.
+func (c *PayslipClient) QueryRun(_m *Payslip) *PayrollRunQuery {
+	query := (&PayrollRunClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(payslip.Table, payslip.FieldID, id),
+			sqlgraph.To(payrollrun.Table, payrollrun.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, payslip.RunTable, payslip.RunColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryStaff queries the staff edge of a Payslip.
+func (c *PayslipClient) QueryStaff(_m *Payslip) *StaffQuery {
+	query := (&StaffClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(payslip.Table, payslip.FieldID, id),
+			sqlgraph.To(staff.Table, staff.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, payslip.StaffTable, payslip.StaffColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *PayslipClient) Hooks() []Hook {
+	return c.hooks.Payslip
+}
+
+// Interceptors returns the client interceptors.
+func (c *PayslipClient) Interceptors() []Interceptor {
+	return c.inters.Payslip
+}
+
+func (c *PayslipClient) mutate(ctx context.Context, m *PayslipMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&PayslipCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&PayslipUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&PayslipUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&PayslipDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown Payslip mutation op: %q", m.Op())
 	}
 }
 
@@ -11963,6 +12997,22 @@ func (c *ProviderTimeOffClient) QueryStaff(_m *ProviderTimeOff) *StaffQuery {
 	return query
 }
 
+// QueryLeaveRequest queries the leave_request edge of a ProviderTimeOff.
+func (c *ProviderTimeOffClient) QueryLeaveRequest(_m *ProviderTimeOff) *LeaveRequestQuery {
+	query := (&LeaveRequestClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(providertimeoff.Table, providertimeoff.FieldID, id),
+			sqlgraph.To(leaverequest.Table, leaverequest.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, providertimeoff.LeaveRequestTable, providertimeoff.LeaveRequestColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
 // Hooks returns the client hooks.
 func (c *ProviderTimeOffClient) Hooks() []Hook {
 	return c.hooks.ProviderTimeOff
@@ -12547,6 +13597,352 @@ func (c *RoomClient) mutate(ctx context.Context, m *RoomMutation) (Value, error)
 	}
 }
 
+// RosterEntryClient is a client for the RosterEntry schema.
+type RosterEntryClient struct {
+	config
+}
+
+// NewRosterEntryClient returns a client for the RosterEntry from the given config.
+func NewRosterEntryClient(c config) *RosterEntryClient {
+	return &RosterEntryClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `rosterentry.Hooks(f(g(h())))`.
+func (c *RosterEntryClient) Use(hooks ...Hook) {
+	c.hooks.RosterEntry = append(c.hooks.RosterEntry, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `rosterentry.Intercept(f(g(h())))`.
+func (c *RosterEntryClient) Intercept(interceptors ...Interceptor) {
+	c.inters.RosterEntry = append(c.inters.RosterEntry, interceptors...)
+}
+
+// Create returns a builder for creating a RosterEntry entity.
+func (c *RosterEntryClient) Create() *RosterEntryCreate {
+	mutation := newRosterEntryMutation(c.config, OpCreate)
+	return &RosterEntryCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of RosterEntry entities.
+func (c *RosterEntryClient) CreateBulk(builders ...*RosterEntryCreate) *RosterEntryCreateBulk {
+	return &RosterEntryCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *RosterEntryClient) MapCreateBulk(slice any, setFunc func(*RosterEntryCreate, int)) *RosterEntryCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &RosterEntryCreateBulk{err: fmt.Errorf("calling to RosterEntryClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*RosterEntryCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &RosterEntryCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for RosterEntry.
+func (c *RosterEntryClient) Update() *RosterEntryUpdate {
+	mutation := newRosterEntryMutation(c.config, OpUpdate)
+	return &RosterEntryUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *RosterEntryClient) UpdateOne(_m *RosterEntry) *RosterEntryUpdateOne {
+	mutation := newRosterEntryMutation(c.config, OpUpdateOne, withRosterEntry(_m))
+	return &RosterEntryUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *RosterEntryClient) UpdateOneID(id string) *RosterEntryUpdateOne {
+	mutation := newRosterEntryMutation(c.config, OpUpdateOne, withRosterEntryID(id))
+	return &RosterEntryUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for RosterEntry.
+func (c *RosterEntryClient) Delete() *RosterEntryDelete {
+	mutation := newRosterEntryMutation(c.config, OpDelete)
+	return &RosterEntryDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *RosterEntryClient) DeleteOne(_m *RosterEntry) *RosterEntryDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *RosterEntryClient) DeleteOneID(id string) *RosterEntryDeleteOne {
+	builder := c.Delete().Where(rosterentry.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &RosterEntryDeleteOne{builder}
+}
+
+// Query returns a query builder for RosterEntry.
+func (c *RosterEntryClient) Query() *RosterEntryQuery {
+	return &RosterEntryQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeRosterEntry},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a RosterEntry entity by its id.
+func (c *RosterEntryClient) Get(ctx context.Context, id string) (*RosterEntry, error) {
+	return c.Query().Where(rosterentry.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *RosterEntryClient) GetX(ctx context.Context, id string) *RosterEntry {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryStaff queries the staff edge of a RosterEntry.
+func (c *RosterEntryClient) QueryStaff(_m *RosterEntry) *StaffQuery {
+	query := (&StaffClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(rosterentry.Table, rosterentry.FieldID, id),
+			sqlgraph.To(staff.Table, staff.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, rosterentry.StaffTable, rosterentry.StaffColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryDepartment queries the department edge of a RosterEntry.
+func (c *RosterEntryClient) QueryDepartment(_m *RosterEntry) *DepartmentQuery {
+	query := (&DepartmentClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(rosterentry.Table, rosterentry.FieldID, id),
+			sqlgraph.To(department.Table, department.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, rosterentry.DepartmentTable, rosterentry.DepartmentColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryShift queries the shift edge of a RosterEntry.
+func (c *RosterEntryClient) QueryShift(_m *RosterEntry) *ShiftDefinitionQuery {
+	query := (&ShiftDefinitionClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(rosterentry.Table, rosterentry.FieldID, id),
+			sqlgraph.To(shiftdefinition.Table, shiftdefinition.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, rosterentry.ShiftTable, rosterentry.ShiftColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *RosterEntryClient) Hooks() []Hook {
+	return c.hooks.RosterEntry
+}
+
+// Interceptors returns the client interceptors.
+func (c *RosterEntryClient) Interceptors() []Interceptor {
+	return c.inters.RosterEntry
+}
+
+func (c *RosterEntryClient) mutate(ctx context.Context, m *RosterEntryMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&RosterEntryCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&RosterEntryUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&RosterEntryUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&RosterEntryDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown RosterEntry mutation op: %q", m.Op())
+	}
+}
+
+// RosterRequirementClient is a client for the RosterRequirement schema.
+type RosterRequirementClient struct {
+	config
+}
+
+// NewRosterRequirementClient returns a client for the RosterRequirement from the given config.
+func NewRosterRequirementClient(c config) *RosterRequirementClient {
+	return &RosterRequirementClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `rosterrequirement.Hooks(f(g(h())))`.
+func (c *RosterRequirementClient) Use(hooks ...Hook) {
+	c.hooks.RosterRequirement = append(c.hooks.RosterRequirement, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `rosterrequirement.Intercept(f(g(h())))`.
+func (c *RosterRequirementClient) Intercept(interceptors ...Interceptor) {
+	c.inters.RosterRequirement = append(c.inters.RosterRequirement, interceptors...)
+}
+
+// Create returns a builder for creating a RosterRequirement entity.
+func (c *RosterRequirementClient) Create() *RosterRequirementCreate {
+	mutation := newRosterRequirementMutation(c.config, OpCreate)
+	return &RosterRequirementCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of RosterRequirement entities.
+func (c *RosterRequirementClient) CreateBulk(builders ...*RosterRequirementCreate) *RosterRequirementCreateBulk {
+	return &RosterRequirementCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *RosterRequirementClient) MapCreateBulk(slice any, setFunc func(*RosterRequirementCreate, int)) *RosterRequirementCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &RosterRequirementCreateBulk{err: fmt.Errorf("calling to RosterRequirementClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*RosterRequirementCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &RosterRequirementCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for RosterRequirement.
+func (c *RosterRequirementClient) Update() *RosterRequirementUpdate {
+	mutation := newRosterRequirementMutation(c.config, OpUpdate)
+	return &RosterRequirementUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *RosterRequirementClient) UpdateOne(_m *RosterRequirement) *RosterRequirementUpdateOne {
+	mutation := newRosterRequirementMutation(c.config, OpUpdateOne, withRosterRequirement(_m))
+	return &RosterRequirementUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *RosterRequirementClient) UpdateOneID(id string) *RosterRequirementUpdateOne {
+	mutation := newRosterRequirementMutation(c.config, OpUpdateOne, withRosterRequirementID(id))
+	return &RosterRequirementUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for RosterRequirement.
+func (c *RosterRequirementClient) Delete() *RosterRequirementDelete {
+	mutation := newRosterRequirementMutation(c.config, OpDelete)
+	return &RosterRequirementDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *RosterRequirementClient) DeleteOne(_m *RosterRequirement) *RosterRequirementDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *RosterRequirementClient) DeleteOneID(id string) *RosterRequirementDeleteOne {
+	builder := c.Delete().Where(rosterrequirement.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &RosterRequirementDeleteOne{builder}
+}
+
+// Query returns a query builder for RosterRequirement.
+func (c *RosterRequirementClient) Query() *RosterRequirementQuery {
+	return &RosterRequirementQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeRosterRequirement},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a RosterRequirement entity by its id.
+func (c *RosterRequirementClient) Get(ctx context.Context, id string) (*RosterRequirement, error) {
+	return c.Query().Where(rosterrequirement.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *RosterRequirementClient) GetX(ctx context.Context, id string) *RosterRequirement {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryDepartment queries the department edge of a RosterRequirement.
+func (c *RosterRequirementClient) QueryDepartment(_m *RosterRequirement) *DepartmentQuery {
+	query := (&DepartmentClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(rosterrequirement.Table, rosterrequirement.FieldID, id),
+			sqlgraph.To(department.Table, department.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, rosterrequirement.DepartmentTable, rosterrequirement.DepartmentColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryShift queries the shift edge of a RosterRequirement.
+func (c *RosterRequirementClient) QueryShift(_m *RosterRequirement) *ShiftDefinitionQuery {
+	query := (&ShiftDefinitionClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(rosterrequirement.Table, rosterrequirement.FieldID, id),
+			sqlgraph.To(shiftdefinition.Table, shiftdefinition.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, rosterrequirement.ShiftTable, rosterrequirement.ShiftColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *RosterRequirementClient) Hooks() []Hook {
+	return c.hooks.RosterRequirement
+}
+
+// Interceptors returns the client interceptors.
+func (c *RosterRequirementClient) Interceptors() []Interceptor {
+	return c.inters.RosterRequirement
+}
+
+func (c *RosterRequirementClient) mutate(ctx context.Context, m *RosterRequirementMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&RosterRequirementCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&RosterRequirementUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&RosterRequirementUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&RosterRequirementDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown RosterRequirement mutation op: %q", m.Op())
+	}
+}
+
 // SessionClient is a client for the Session schema.
 type SessionClient struct {
 	config
@@ -12693,6 +14089,171 @@ func (c *SessionClient) mutate(ctx context.Context, m *SessionMutation) (Value, 
 		return (&SessionDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown Session mutation op: %q", m.Op())
+	}
+}
+
+// ShiftDefinitionClient is a client for the ShiftDefinition schema.
+type ShiftDefinitionClient struct {
+	config
+}
+
+// NewShiftDefinitionClient returns a client for the ShiftDefinition from the given config.
+func NewShiftDefinitionClient(c config) *ShiftDefinitionClient {
+	return &ShiftDefinitionClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `shiftdefinition.Hooks(f(g(h())))`.
+func (c *ShiftDefinitionClient) Use(hooks ...Hook) {
+	c.hooks.ShiftDefinition = append(c.hooks.ShiftDefinition, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `shiftdefinition.Intercept(f(g(h())))`.
+func (c *ShiftDefinitionClient) Intercept(interceptors ...Interceptor) {
+	c.inters.ShiftDefinition = append(c.inters.ShiftDefinition, interceptors...)
+}
+
+// Create returns a builder for creating a ShiftDefinition entity.
+func (c *ShiftDefinitionClient) Create() *ShiftDefinitionCreate {
+	mutation := newShiftDefinitionMutation(c.config, OpCreate)
+	return &ShiftDefinitionCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of ShiftDefinition entities.
+func (c *ShiftDefinitionClient) CreateBulk(builders ...*ShiftDefinitionCreate) *ShiftDefinitionCreateBulk {
+	return &ShiftDefinitionCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *ShiftDefinitionClient) MapCreateBulk(slice any, setFunc func(*ShiftDefinitionCreate, int)) *ShiftDefinitionCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &ShiftDefinitionCreateBulk{err: fmt.Errorf("calling to ShiftDefinitionClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*ShiftDefinitionCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &ShiftDefinitionCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for ShiftDefinition.
+func (c *ShiftDefinitionClient) Update() *ShiftDefinitionUpdate {
+	mutation := newShiftDefinitionMutation(c.config, OpUpdate)
+	return &ShiftDefinitionUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *ShiftDefinitionClient) UpdateOne(_m *ShiftDefinition) *ShiftDefinitionUpdateOne {
+	mutation := newShiftDefinitionMutation(c.config, OpUpdateOne, withShiftDefinition(_m))
+	return &ShiftDefinitionUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *ShiftDefinitionClient) UpdateOneID(id string) *ShiftDefinitionUpdateOne {
+	mutation := newShiftDefinitionMutation(c.config, OpUpdateOne, withShiftDefinitionID(id))
+	return &ShiftDefinitionUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for ShiftDefinition.
+func (c *ShiftDefinitionClient) Delete() *ShiftDefinitionDelete {
+	mutation := newShiftDefinitionMutation(c.config, OpDelete)
+	return &ShiftDefinitionDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *ShiftDefinitionClient) DeleteOne(_m *ShiftDefinition) *ShiftDefinitionDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *ShiftDefinitionClient) DeleteOneID(id string) *ShiftDefinitionDeleteOne {
+	builder := c.Delete().Where(shiftdefinition.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &ShiftDefinitionDeleteOne{builder}
+}
+
+// Query returns a query builder for ShiftDefinition.
+func (c *ShiftDefinitionClient) Query() *ShiftDefinitionQuery {
+	return &ShiftDefinitionQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeShiftDefinition},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a ShiftDefinition entity by its id.
+func (c *ShiftDefinitionClient) Get(ctx context.Context, id string) (*ShiftDefinition, error) {
+	return c.Query().Where(shiftdefinition.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *ShiftDefinitionClient) GetX(ctx context.Context, id string) *ShiftDefinition {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryRosterEntries queries the roster_entries edge of a ShiftDefinition.
+func (c *ShiftDefinitionClient) QueryRosterEntries(_m *ShiftDefinition) *RosterEntryQuery {
+	query := (&RosterEntryClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(shiftdefinition.Table, shiftdefinition.FieldID, id),
+			sqlgraph.To(rosterentry.Table, rosterentry.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, shiftdefinition.RosterEntriesTable, shiftdefinition.RosterEntriesColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryRequirements queries the requirements edge of a ShiftDefinition.
+func (c *ShiftDefinitionClient) QueryRequirements(_m *ShiftDefinition) *RosterRequirementQuery {
+	query := (&RosterRequirementClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(shiftdefinition.Table, shiftdefinition.FieldID, id),
+			sqlgraph.To(rosterrequirement.Table, rosterrequirement.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, shiftdefinition.RequirementsTable, shiftdefinition.RequirementsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *ShiftDefinitionClient) Hooks() []Hook {
+	return c.hooks.ShiftDefinition
+}
+
+// Interceptors returns the client interceptors.
+func (c *ShiftDefinitionClient) Interceptors() []Interceptor {
+	return c.inters.ShiftDefinition
+}
+
+func (c *ShiftDefinitionClient) mutate(ctx context.Context, m *ShiftDefinitionMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&ShiftDefinitionCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&ShiftDefinitionUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&ShiftDefinitionUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&ShiftDefinitionDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown ShiftDefinition mutation op: %q", m.Op())
 	}
 }
 
@@ -13935,33 +15496,37 @@ func (c *WardClient) mutate(ctx context.Context, m *WardMutation) (Value, error)
 type (
 	hooks struct {
 		APIKey, AccountingPeriod, Admission, AllergenClass, Allergy, Appointment,
-		AuditEvent, Bed, BedAssignment, BillingCursor, BreakGlassAccess, CarePlan,
-		CarePlanActivity, CarePlanGoal, CareTeamMember, Charge, Claim, ClaimLine,
-		ClinicalNote, CoverageRule, Department, Dispensing, DispensingLine, Drug,
-		DrugInteraction, Encounter, HistoryItem, Icd10Code, InsurancePlan,
-		InsurancePolicy, Invoice, InvoiceAdjustment, InvoiceCounter, InvoiceDiscount,
-		JournalEntry, JournalLine, LabOrder, LabOrderItem, LabPanel, LabReferenceRange,
-		LabResult, LabSpecimen, LabTest, LedgerAccount, MedicationOrder, MfaChallenge,
-		MfaRecoveryCode, Observation, OutboxEvent, Patient, PatientContact,
-		PatientIdentifier, Payer, Payment, PaymentAllocation, PaymentCheckout,
-		PlanVersion, PreAuthorization, Problem, ProviderAvailability, ProviderTimeOff,
-		Referral, Refund, Room, Session, Staff, StockBatch, StockLocation,
-		StockMovement, Tariff, User, Ward []ent.Hook
+		AttendanceRecord, AuditEvent, Bed, BedAssignment, BillingCursor,
+		BreakGlassAccess, CarePlan, CarePlanActivity, CarePlanGoal, CareTeamMember,
+		Charge, Claim, ClaimLine, ClinicalNote, CoverageRule, Department, Dispensing,
+		DispensingLine, Drug, DrugInteraction, Encounter, HistoryItem, Icd10Code,
+		InsurancePlan, InsurancePolicy, Invoice, InvoiceAdjustment, InvoiceCounter,
+		InvoiceDiscount, JournalEntry, JournalLine, LabOrder, LabOrderItem, LabPanel,
+		LabReferenceRange, LabResult, LabSpecimen, LabTest, LeaveEntitlement,
+		LeaveRequest, LedgerAccount, MedicationOrder, MfaChallenge, MfaRecoveryCode,
+		Observation, OutboxEvent, Patient, PatientContact, PatientIdentifier,
+		PayDeduction, Payer, Payment, PaymentAllocation, PaymentCheckout, PayrollRun,
+		Payslip, PlanVersion, PreAuthorization, Problem, ProviderAvailability,
+		ProviderTimeOff, Referral, Refund, Room, RosterEntry, RosterRequirement,
+		Session, ShiftDefinition, Staff, StockBatch, StockLocation, StockMovement,
+		Tariff, User, Ward []ent.Hook
 	}
 	inters struct {
 		APIKey, AccountingPeriod, Admission, AllergenClass, Allergy, Appointment,
-		AuditEvent, Bed, BedAssignment, BillingCursor, BreakGlassAccess, CarePlan,
-		CarePlanActivity, CarePlanGoal, CareTeamMember, Charge, Claim, ClaimLine,
-		ClinicalNote, CoverageRule, Department, Dispensing, DispensingLine, Drug,
-		DrugInteraction, Encounter, HistoryItem, Icd10Code, InsurancePlan,
-		InsurancePolicy, Invoice, InvoiceAdjustment, InvoiceCounter, InvoiceDiscount,
-		JournalEntry, JournalLine, LabOrder, LabOrderItem, LabPanel, LabReferenceRange,
-		LabResult, LabSpecimen, LabTest, LedgerAccount, MedicationOrder, MfaChallenge,
-		MfaRecoveryCode, Observation, OutboxEvent, Patient, PatientContact,
-		PatientIdentifier, Payer, Payment, PaymentAllocation, PaymentCheckout,
-		PlanVersion, PreAuthorization, Problem, ProviderAvailability, ProviderTimeOff,
-		Referral, Refund, Room, Session, Staff, StockBatch, StockLocation,
-		StockMovement, Tariff, User, Ward []ent.Interceptor
+		AttendanceRecord, AuditEvent, Bed, BedAssignment, BillingCursor,
+		BreakGlassAccess, CarePlan, CarePlanActivity, CarePlanGoal, CareTeamMember,
+		Charge, Claim, ClaimLine, ClinicalNote, CoverageRule, Department, Dispensing,
+		DispensingLine, Drug, DrugInteraction, Encounter, HistoryItem, Icd10Code,
+		InsurancePlan, InsurancePolicy, Invoice, InvoiceAdjustment, InvoiceCounter,
+		InvoiceDiscount, JournalEntry, JournalLine, LabOrder, LabOrderItem, LabPanel,
+		LabReferenceRange, LabResult, LabSpecimen, LabTest, LeaveEntitlement,
+		LeaveRequest, LedgerAccount, MedicationOrder, MfaChallenge, MfaRecoveryCode,
+		Observation, OutboxEvent, Patient, PatientContact, PatientIdentifier,
+		PayDeduction, Payer, Payment, PaymentAllocation, PaymentCheckout, PayrollRun,
+		Payslip, PlanVersion, PreAuthorization, Problem, ProviderAvailability,
+		ProviderTimeOff, Referral, Refund, Room, RosterEntry, RosterRequirement,
+		Session, ShiftDefinition, Staff, StockBatch, StockLocation, StockMovement,
+		Tariff, User, Ward []ent.Interceptor
 	}
 )
 

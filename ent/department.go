@@ -10,6 +10,7 @@ import (
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/sql"
 	"github.com/hmis-dev/hmis/ent/department"
+	"github.com/hmis-dev/hmis/ent/staff"
 )
 
 // Department is the model entity for the Department schema.
@@ -27,6 +28,8 @@ type Department struct {
 	Name string `json:"name,omitempty"`
 	// Description holds the value of the "description" field.
 	Description *string `json:"description,omitempty"`
+	// ManagerID holds the value of the "manager_id" field.
+	ManagerID *string `json:"manager_id,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the DepartmentQuery when eager-loading is set.
 	Edges        DepartmentEdges `json:"edges"`
@@ -39,11 +42,13 @@ type DepartmentEdges struct {
 	Staff []*Staff `json:"staff,omitempty"`
 	// Appointments holds the value of the appointments edge.
 	Appointments []*Appointment `json:"appointments,omitempty"`
+	// Manager holds the value of the manager edge.
+	Manager *Staff `json:"manager,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [2]bool
+	loadedTypes [3]bool
 	// totalCount holds the count of the edges above.
-	totalCount [2]map[string]int
+	totalCount [3]map[string]int
 
 	namedStaff        map[string][]*Staff
 	namedAppointments map[string][]*Appointment
@@ -67,12 +72,23 @@ func (e DepartmentEdges) AppointmentsOrErr() ([]*Appointment, error) {
 	return nil, &NotLoadedError{edge: "appointments"}
 }
 
+// ManagerOrErr returns the Manager value or an error if the edge
+// was not loaded in eager-loading, or loaded but was not found.
+func (e DepartmentEdges) ManagerOrErr() (*Staff, error) {
+	if e.Manager != nil {
+		return e.Manager, nil
+	} else if e.loadedTypes[2] {
+		return nil, &NotFoundError{label: staff.Label}
+	}
+	return nil, &NotLoadedError{edge: "manager"}
+}
+
 // scanValues returns the types for scanning values from sql.Rows.
 func (*Department) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case department.FieldID, department.FieldCode, department.FieldName, department.FieldDescription:
+		case department.FieldID, department.FieldCode, department.FieldName, department.FieldDescription, department.FieldManagerID:
 			values[i] = new(sql.NullString)
 		case department.FieldCreatedAt, department.FieldUpdatedAt:
 			values[i] = new(sql.NullTime)
@@ -128,6 +144,13 @@ func (_m *Department) assignValues(columns []string, values []any) error {
 				_m.Description = new(string)
 				*_m.Description = value.String
 			}
+		case department.FieldManagerID:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field manager_id", values[i])
+			} else if value.Valid {
+				_m.ManagerID = new(string)
+				*_m.ManagerID = value.String
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -149,6 +172,11 @@ func (_m *Department) QueryStaff() *StaffQuery {
 // QueryAppointments queries the "appointments" edge of the Department entity.
 func (_m *Department) QueryAppointments() *AppointmentQuery {
 	return NewDepartmentClient(_m.config).QueryAppointments(_m)
+}
+
+// QueryManager queries the "manager" edge of the Department entity.
+func (_m *Department) QueryManager() *StaffQuery {
+	return NewDepartmentClient(_m.config).QueryManager(_m)
 }
 
 // Update returns a builder for updating this Department.
@@ -188,6 +216,11 @@ func (_m *Department) String() string {
 	builder.WriteString(", ")
 	if v := _m.Description; v != nil {
 		builder.WriteString("description=")
+		builder.WriteString(*v)
+	}
+	builder.WriteString(", ")
+	if v := _m.ManagerID; v != nil {
+		builder.WriteString("manager_id=")
 		builder.WriteString(*v)
 	}
 	builder.WriteByte(')')

@@ -76,6 +76,20 @@ func (_c *DepartmentCreate) SetNillableDescription(v *string) *DepartmentCreate 
 	return _c
 }
 
+// SetManagerID sets the "manager_id" field.
+func (_c *DepartmentCreate) SetManagerID(v string) *DepartmentCreate {
+	_c.mutation.SetManagerID(v)
+	return _c
+}
+
+// SetNillableManagerID sets the "manager_id" field if the given value is not nil.
+func (_c *DepartmentCreate) SetNillableManagerID(v *string) *DepartmentCreate {
+	if v != nil {
+		_c.SetManagerID(*v)
+	}
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *DepartmentCreate) SetID(v string) *DepartmentCreate {
 	_c.mutation.SetID(v)
@@ -118,6 +132,11 @@ func (_c *DepartmentCreate) AddAppointments(v ...*Appointment) *DepartmentCreate
 		ids[i] = v[i].ID
 	}
 	return _c.AddAppointmentIDs(ids...)
+}
+
+// SetManager sets the "manager" edge to the Staff entity.
+func (_c *DepartmentCreate) SetManager(v *Staff) *DepartmentCreate {
+	return _c.SetManagerID(v.ID)
 }
 
 // Mutation returns the DepartmentMutation object of the builder.
@@ -283,6 +302,23 @@ func (_c *DepartmentCreate) createSpec() (*Department, *sqlgraph.CreateSpec) {
 		for _, k := range nodes {
 			edge.Target.Nodes = append(edge.Target.Nodes, k)
 		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.ManagerIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   department.ManagerTable,
+			Columns: []string{department.ManagerColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(staff.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_node.ManagerID = &nodes[0]
 		_spec.Edges = append(_spec.Edges, edge)
 	}
 	return _node, _spec

@@ -27,6 +27,7 @@ type DepartmentQuery struct {
 	predicates            []predicate.Department
 	withStaff             *StaffQuery
 	withAppointments      *AppointmentQuery
+	withManager           *StaffQuery
 	modifiers             []func(*sql.Selector)
 	loadTotal             []func(context.Context, []*Department) error
 	withNamedStaff        map[string]*StaffQuery
@@ -104,6 +105,28 @@ func (_q *DepartmentQuery) QueryAppointments() *AppointmentQuery {
 			sqlgraph.From(department.Table, department.FieldID, selector),
 			sqlgraph.To(appointment.Table, appointment.FieldID),
 			sqlgraph.Edge(sqlgraph.O2M, false, department.AppointmentsTable, department.AppointmentsColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryManager chains the current query on the "manager" edge.
+func (_q *DepartmentQuery) QueryManager() *StaffQuery {
+	query := (&StaffClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(department.Table, department.FieldID, selector),
+			sqlgraph.To(staff.Table, staff.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, department.ManagerTable, department.ManagerColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -305,6 +328,7 @@ func (_q *DepartmentQuery) Clone() *DepartmentQuery {
 		predicates:       append([]predicate.Department{}, _q.predicates...),
 		withStaff:        _q.withStaff.Clone(),
 		withAppointments: _q.withAppointments.Clone(),
+		withManager:      _q.withManager.Clone(),
 		// clone intermediate query.
 		sql:  _q.sql.Clone(),
 		path: _q.path,
@@ -330,6 +354,17 @@ func (_q *DepartmentQuery) WithAppointments(opts ...func(*AppointmentQuery)) *De
 		opt(query)
 	}
 	_q.withAppointments = query
+	return _q
+}
+
+// WithManager tells the query-builder to eager-load the nodes that are connected to
+// the "manager" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *DepartmentQuery) WithManager(opts ...func(*StaffQuery)) *DepartmentQuery {
+	query := (&StaffClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withManager = query
 	return _q
 }
 
@@ -411,9 +446,10 @@ func (_q *DepartmentQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*D
 	var (
 		nodes       = []*Department{}
 		_spec       = _q.querySpec()
-		loadedTypes = [2]bool{
+		loadedTypes = [3]bool{
 			_q.withStaff != nil,
 			_q.withAppointments != nil,
+			_q.withManager != nil,
 		}
 	)
 	_spec.ScanValues = func(columns []string) ([]any, error) {
@@ -448,6 +484,12 @@ func (_q *DepartmentQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*D
 		if err := _q.loadAppointments(ctx, query, nodes,
 			func(n *Department) { n.Edges.Appointments = []*Appointment{} },
 			func(n *Department, e *Appointment) { n.Edges.Appointments = append(n.Edges.Appointments, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withManager; query != nil {
+		if err := _q.loadManager(ctx, query, nodes, nil,
+			func(n *Department, e *Staff) { n.Edges.Manager = e }); err != nil {
 			return nil, err
 		}
 	}
@@ -534,6 +576,38 @@ func (_q *DepartmentQuery) loadAppointments(ctx context.Context, query *Appointm
 	}
 	return nil
 }
+func (_q *DepartmentQuery) loadManager(ctx context.Context, query *StaffQuery, nodes []*Department, init func(*Department), assign func(*Department, *Staff)) error {
+	ids := make([]string, 0, len(nodes))
+	nodeids := make(map[string][]*Department)
+	for i := range nodes {
+		if nodes[i].ManagerID == nil {
+			continue
+		}
+		fk := *nodes[i].ManagerID
+		if _, ok := nodeids[fk]; !ok {
+			ids = append(ids, fk)
+		}
+		nodeids[fk] = append(nodeids[fk], nodes[i])
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	query.Where(staff.IDIn(ids...))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		nodes, ok := nodeids[n.ID]
+		if !ok {
+			return fmt.Errorf(`unexpected foreign-key "manager_id" returned %v`, n.ID)
+		}
+		for i := range nodes {
+			assign(nodes[i], n)
+		}
+	}
+	return nil
+}
 
 func (_q *DepartmentQuery) sqlCount(ctx context.Context) (int, error) {
 	_spec := _q.querySpec()
@@ -562,6 +636,9 @@ func (_q *DepartmentQuery) querySpec() *sqlgraph.QuerySpec {
 			if fields[i] != department.FieldID {
 				_spec.Node.Columns = append(_spec.Node.Columns, fields[i])
 			}
+		}
+		if _q.withManager != nil {
+			_spec.Node.AddColumnOnce(department.FieldManagerID)
 		}
 	}
 	if ps := _q.predicates; len(ps) > 0 {

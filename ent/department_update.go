@@ -84,6 +84,26 @@ func (_u *DepartmentUpdate) ClearDescription() *DepartmentUpdate {
 	return _u
 }
 
+// SetManagerID sets the "manager_id" field.
+func (_u *DepartmentUpdate) SetManagerID(v string) *DepartmentUpdate {
+	_u.mutation.SetManagerID(v)
+	return _u
+}
+
+// SetNillableManagerID sets the "manager_id" field if the given value is not nil.
+func (_u *DepartmentUpdate) SetNillableManagerID(v *string) *DepartmentUpdate {
+	if v != nil {
+		_u.SetManagerID(*v)
+	}
+	return _u
+}
+
+// ClearManagerID clears the value of the "manager_id" field.
+func (_u *DepartmentUpdate) ClearManagerID() *DepartmentUpdate {
+	_u.mutation.ClearManagerID()
+	return _u
+}
+
 // AddStaffIDs adds the "staff" edge to the Staff entity by IDs.
 func (_u *DepartmentUpdate) AddStaffIDs(ids ...string) *DepartmentUpdate {
 	_u.mutation.AddStaffIDs(ids...)
@@ -112,6 +132,11 @@ func (_u *DepartmentUpdate) AddAppointments(v ...*Appointment) *DepartmentUpdate
 		ids[i] = v[i].ID
 	}
 	return _u.AddAppointmentIDs(ids...)
+}
+
+// SetManager sets the "manager" edge to the Staff entity.
+func (_u *DepartmentUpdate) SetManager(v *Staff) *DepartmentUpdate {
+	return _u.SetManagerID(v.ID)
 }
 
 // Mutation returns the DepartmentMutation object of the builder.
@@ -159,6 +184,12 @@ func (_u *DepartmentUpdate) RemoveAppointments(v ...*Appointment) *DepartmentUpd
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveAppointmentIDs(ids...)
+}
+
+// ClearManager clears the "manager" edge to the Staff entity.
+func (_u *DepartmentUpdate) ClearManager() *DepartmentUpdate {
+	_u.mutation.ClearManager()
+	return _u
 }
 
 // Save executes the query and returns the number of nodes affected by the update operation.
@@ -329,6 +360,35 @@ func (_u *DepartmentUpdate) sqlSave(ctx context.Context) (_node int, err error) 
 		}
 		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
+	if _u.mutation.ManagerCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   department.ManagerTable,
+			Columns: []string{department.ManagerColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(staff.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.ManagerIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   department.ManagerTable,
+			Columns: []string{department.ManagerColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(staff.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
 			err = &NotFoundError{department.Label}
@@ -403,6 +463,26 @@ func (_u *DepartmentUpdateOne) ClearDescription() *DepartmentUpdateOne {
 	return _u
 }
 
+// SetManagerID sets the "manager_id" field.
+func (_u *DepartmentUpdateOne) SetManagerID(v string) *DepartmentUpdateOne {
+	_u.mutation.SetManagerID(v)
+	return _u
+}
+
+// SetNillableManagerID sets the "manager_id" field if the given value is not nil.
+func (_u *DepartmentUpdateOne) SetNillableManagerID(v *string) *DepartmentUpdateOne {
+	if v != nil {
+		_u.SetManagerID(*v)
+	}
+	return _u
+}
+
+// ClearManagerID clears the value of the "manager_id" field.
+func (_u *DepartmentUpdateOne) ClearManagerID() *DepartmentUpdateOne {
+	_u.mutation.ClearManagerID()
+	return _u
+}
+
 // AddStaffIDs adds the "staff" edge to the Staff entity by IDs.
 func (_u *DepartmentUpdateOne) AddStaffIDs(ids ...string) *DepartmentUpdateOne {
 	_u.mutation.AddStaffIDs(ids...)
@@ -431,6 +511,11 @@ func (_u *DepartmentUpdateOne) AddAppointments(v ...*Appointment) *DepartmentUpd
 		ids[i] = v[i].ID
 	}
 	return _u.AddAppointmentIDs(ids...)
+}
+
+// SetManager sets the "manager" edge to the Staff entity.
+func (_u *DepartmentUpdateOne) SetManager(v *Staff) *DepartmentUpdateOne {
+	return _u.SetManagerID(v.ID)
 }
 
 // Mutation returns the DepartmentMutation object of the builder.
@@ -478,6 +563,12 @@ func (_u *DepartmentUpdateOne) RemoveAppointments(v ...*Appointment) *Department
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveAppointmentIDs(ids...)
+}
+
+// ClearManager clears the "manager" edge to the Staff entity.
+func (_u *DepartmentUpdateOne) ClearManager() *DepartmentUpdateOne {
+	_u.mutation.ClearManager()
+	return _u
 }
 
 // Where appends a list predicates to the DepartmentUpdate builder.
@@ -671,6 +762,35 @@ func (_u *DepartmentUpdateOne) sqlSave(ctx context.Context) (_node *Department, 
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(appointment.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.ManagerCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   department.ManagerTable,
+			Columns: []string{department.ManagerColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(staff.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.ManagerIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   department.ManagerTable,
+			Columns: []string{department.ManagerColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(staff.FieldID, field.TypeString),
 			},
 		}
 		for _, k := range nodes {

@@ -18,6 +18,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/allergy"
 	"github.com/hmis-dev/hmis/ent/apikey"
 	"github.com/hmis-dev/hmis/ent/appointment"
+	"github.com/hmis-dev/hmis/ent/attendancerecord"
 	"github.com/hmis-dev/hmis/ent/auditevent"
 	"github.com/hmis-dev/hmis/ent/bed"
 	"github.com/hmis-dev/hmis/ent/bedassignment"
@@ -55,6 +56,8 @@ import (
 	"github.com/hmis-dev/hmis/ent/labresult"
 	"github.com/hmis-dev/hmis/ent/labspecimen"
 	"github.com/hmis-dev/hmis/ent/labtest"
+	"github.com/hmis-dev/hmis/ent/leaveentitlement"
+	"github.com/hmis-dev/hmis/ent/leaverequest"
 	"github.com/hmis-dev/hmis/ent/ledgeraccount"
 	"github.com/hmis-dev/hmis/ent/medicationorder"
 	"github.com/hmis-dev/hmis/ent/mfachallenge"
@@ -64,10 +67,13 @@ import (
 	"github.com/hmis-dev/hmis/ent/patient"
 	"github.com/hmis-dev/hmis/ent/patientcontact"
 	"github.com/hmis-dev/hmis/ent/patientidentifier"
+	"github.com/hmis-dev/hmis/ent/paydeduction"
 	"github.com/hmis-dev/hmis/ent/payer"
 	"github.com/hmis-dev/hmis/ent/payment"
 	"github.com/hmis-dev/hmis/ent/paymentallocation"
 	"github.com/hmis-dev/hmis/ent/paymentcheckout"
+	"github.com/hmis-dev/hmis/ent/payrollrun"
+	"github.com/hmis-dev/hmis/ent/payslip"
 	"github.com/hmis-dev/hmis/ent/planversion"
 	"github.com/hmis-dev/hmis/ent/preauthorization"
 	"github.com/hmis-dev/hmis/ent/problem"
@@ -76,7 +82,10 @@ import (
 	"github.com/hmis-dev/hmis/ent/referral"
 	"github.com/hmis-dev/hmis/ent/refund"
 	"github.com/hmis-dev/hmis/ent/room"
+	"github.com/hmis-dev/hmis/ent/rosterentry"
+	"github.com/hmis-dev/hmis/ent/rosterrequirement"
 	"github.com/hmis-dev/hmis/ent/session"
+	"github.com/hmis-dev/hmis/ent/shiftdefinition"
 	"github.com/hmis-dev/hmis/ent/staff"
 	"github.com/hmis-dev/hmis/ent/stockbatch"
 	"github.com/hmis-dev/hmis/ent/stocklocation"
@@ -150,6 +159,7 @@ func checkColumn(t, c string) error {
 			allergenclass.Table:        allergenclass.ValidColumn,
 			allergy.Table:              allergy.ValidColumn,
 			appointment.Table:          appointment.ValidColumn,
+			attendancerecord.Table:     attendancerecord.ValidColumn,
 			auditevent.Table:           auditevent.ValidColumn,
 			bed.Table:                  bed.ValidColumn,
 			bedassignment.Table:        bedassignment.ValidColumn,
@@ -187,6 +197,8 @@ func checkColumn(t, c string) error {
 			labresult.Table:            labresult.ValidColumn,
 			labspecimen.Table:          labspecimen.ValidColumn,
 			labtest.Table:              labtest.ValidColumn,
+			leaveentitlement.Table:     leaveentitlement.ValidColumn,
+			leaverequest.Table:         leaverequest.ValidColumn,
 			ledgeraccount.Table:        ledgeraccount.ValidColumn,
 			medicationorder.Table:      medicationorder.ValidColumn,
 			mfachallenge.Table:         mfachallenge.ValidColumn,
@@ -196,10 +208,13 @@ func checkColumn(t, c string) error {
 			patient.Table:              patient.ValidColumn,
 			patientcontact.Table:       patientcontact.ValidColumn,
 			patientidentifier.Table:    patientidentifier.ValidColumn,
+			paydeduction.Table:         paydeduction.ValidColumn,
 			payer.Table:                payer.ValidColumn,
 			payment.Table:              payment.ValidColumn,
 			paymentallocation.Table:    paymentallocation.ValidColumn,
 			paymentcheckout.Table:      paymentcheckout.ValidColumn,
+			payrollrun.Table:           payrollrun.ValidColumn,
+			payslip.Table:              payslip.ValidColumn,
 			planversion.Table:          planversion.ValidColumn,
 			preauthorization.Table:     preauthorization.ValidColumn,
 			problem.Table:              problem.ValidColumn,
@@ -208,7 +223,10 @@ func checkColumn(t, c string) error {
 			referral.Table:             referral.ValidColumn,
 			refund.Table:               refund.ValidColumn,
 			room.Table:                 room.ValidColumn,
+			rosterentry.Table:          rosterentry.ValidColumn,
+			rosterrequirement.Table:    rosterrequirement.ValidColumn,
 			session.Table:              session.ValidColumn,
+			shiftdefinition.Table:      shiftdefinition.ValidColumn,
 			staff.Table:                staff.ValidColumn,
 			stockbatch.Table:           stockbatch.ValidColumn,
 			stocklocation.Table:        stocklocation.ValidColumn,

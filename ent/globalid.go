@@ -11,6 +11,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/allergy"
 	"github.com/hmis-dev/hmis/ent/apikey"
 	"github.com/hmis-dev/hmis/ent/appointment"
+	"github.com/hmis-dev/hmis/ent/attendancerecord"
 	"github.com/hmis-dev/hmis/ent/auditevent"
 	"github.com/hmis-dev/hmis/ent/bed"
 	"github.com/hmis-dev/hmis/ent/bedassignment"
@@ -48,6 +49,8 @@ import (
 	"github.com/hmis-dev/hmis/ent/labresult"
 	"github.com/hmis-dev/hmis/ent/labspecimen"
 	"github.com/hmis-dev/hmis/ent/labtest"
+	"github.com/hmis-dev/hmis/ent/leaveentitlement"
+	"github.com/hmis-dev/hmis/ent/leaverequest"
 	"github.com/hmis-dev/hmis/ent/ledgeraccount"
 	"github.com/hmis-dev/hmis/ent/medicationorder"
 	"github.com/hmis-dev/hmis/ent/mfachallenge"
@@ -57,10 +60,13 @@ import (
 	"github.com/hmis-dev/hmis/ent/patient"
 	"github.com/hmis-dev/hmis/ent/patientcontact"
 	"github.com/hmis-dev/hmis/ent/patientidentifier"
+	"github.com/hmis-dev/hmis/ent/paydeduction"
 	"github.com/hmis-dev/hmis/ent/payer"
 	"github.com/hmis-dev/hmis/ent/payment"
 	"github.com/hmis-dev/hmis/ent/paymentallocation"
 	"github.com/hmis-dev/hmis/ent/paymentcheckout"
+	"github.com/hmis-dev/hmis/ent/payrollrun"
+	"github.com/hmis-dev/hmis/ent/payslip"
 	"github.com/hmis-dev/hmis/ent/planversion"
 	"github.com/hmis-dev/hmis/ent/preauthorization"
 	"github.com/hmis-dev/hmis/ent/problem"
@@ -69,7 +75,10 @@ import (
 	"github.com/hmis-dev/hmis/ent/referral"
 	"github.com/hmis-dev/hmis/ent/refund"
 	"github.com/hmis-dev/hmis/ent/room"
+	"github.com/hmis-dev/hmis/ent/rosterentry"
+	"github.com/hmis-dev/hmis/ent/rosterrequirement"
 	"github.com/hmis-dev/hmis/ent/session"
+	"github.com/hmis-dev/hmis/ent/shiftdefinition"
 	"github.com/hmis-dev/hmis/ent/staff"
 	"github.com/hmis-dev/hmis/ent/stockbatch"
 	"github.com/hmis-dev/hmis/ent/stocklocation"
@@ -88,6 +97,7 @@ var tableByPrefix = map[string]string{
 	"alc": allergenclass.Table,
 	"alg": allergy.Table,
 	"apt": appointment.Table,
+	"att": attendancerecord.Table,
 	"aud": auditevent.Table,
 	"bed": bed.Table,
 	"bas": bedassignment.Table,
@@ -125,6 +135,8 @@ var tableByPrefix = map[string]string{
 	"lbr": labresult.Table,
 	"spc": labspecimen.Table,
 	"lbt": labtest.Table,
+	"lve": leaveentitlement.Table,
+	"lvr": leaverequest.Table,
 	"lac": ledgeraccount.Table,
 	"med": medicationorder.Table,
 	"mfc": mfachallenge.Table,
@@ -134,10 +146,13 @@ var tableByPrefix = map[string]string{
 	"pat": patient.Table,
 	"pct": patientcontact.Table,
 	"pid": patientidentifier.Table,
+	"pdd": paydeduction.Table,
 	"pyr": payer.Table,
 	"pmt": payment.Table,
 	"pal": paymentallocation.Table,
 	"pck": paymentcheckout.Table,
+	"prn": payrollrun.Table,
+	"psl": payslip.Table,
 	"ipv": planversion.Table,
 	"pau": preauthorization.Table,
 	"prb": problem.Table,
@@ -146,7 +161,10 @@ var tableByPrefix = map[string]string{
 	"ref": referral.Table,
 	"rfd": refund.Table,
 	"rom": room.Table,
+	"rst": rosterentry.Table,
+	"rrq": rosterrequirement.Table,
 	"ses": session.Table,
+	"shf": shiftdefinition.Table,
 	"stf": staff.Table,
 	"bat": stockbatch.Table,
 	"loc": stocklocation.Table,
@@ -164,6 +182,7 @@ var PrefixByType = map[string]string{
 	"AllergenClass":        "alc",
 	"Allergy":              "alg",
 	"Appointment":          "apt",
+	"AttendanceRecord":     "att",
 	"AuditEvent":           "aud",
 	"Bed":                  "bed",
 	"BedAssignment":        "bas",
@@ -201,6 +220,8 @@ var PrefixByType = map[string]string{
 	"LabResult":            "lbr",
 	"LabSpecimen":          "spc",
 	"LabTest":              "lbt",
+	"LeaveEntitlement":     "lve",
+	"LeaveRequest":         "lvr",
 	"LedgerAccount":        "lac",
 	"MedicationOrder":      "med",
 	"MfaChallenge":         "mfc",
@@ -210,10 +231,13 @@ var PrefixByType = map[string]string{
 	"Patient":              "pat",
 	"PatientContact":       "pct",
 	"PatientIdentifier":    "pid",
+	"PayDeduction":         "pdd",
 	"Payer":                "pyr",
 	"Payment":              "pmt",
 	"PaymentAllocation":    "pal",
 	"PaymentCheckout":      "pck",
+	"PayrollRun":           "prn",
+	"Payslip":              "psl",
 	"PlanVersion":          "ipv",
 	"PreAuthorization":     "pau",
 	"Problem":              "prb",
@@ -222,7 +246,10 @@ var PrefixByType = map[string]string{
 	"Referral":             "ref",
 	"Refund":               "rfd",
 	"Room":                 "rom",
+	"RosterEntry":          "rst",
+	"RosterRequirement":    "rrq",
 	"Session":              "ses",
+	"ShiftDefinition":      "shf",
 	"Staff":                "stf",
 	"StockBatch":           "bat",
 	"StockLocation":        "loc",

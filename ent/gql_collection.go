@@ -16,6 +16,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/allergy"
 	"github.com/hmis-dev/hmis/ent/apikey"
 	"github.com/hmis-dev/hmis/ent/appointment"
+	"github.com/hmis-dev/hmis/ent/attendancerecord"
 	"github.com/hmis-dev/hmis/ent/auditevent"
 	"github.com/hmis-dev/hmis/ent/bed"
 	"github.com/hmis-dev/hmis/ent/bedassignment"
@@ -51,16 +52,20 @@ import (
 	"github.com/hmis-dev/hmis/ent/labresult"
 	"github.com/hmis-dev/hmis/ent/labspecimen"
 	"github.com/hmis-dev/hmis/ent/labtest"
+	"github.com/hmis-dev/hmis/ent/leaverequest"
 	"github.com/hmis-dev/hmis/ent/ledgeraccount"
 	"github.com/hmis-dev/hmis/ent/medicationorder"
 	"github.com/hmis-dev/hmis/ent/observation"
 	"github.com/hmis-dev/hmis/ent/patient"
 	"github.com/hmis-dev/hmis/ent/patientcontact"
 	"github.com/hmis-dev/hmis/ent/patientidentifier"
+	"github.com/hmis-dev/hmis/ent/paydeduction"
 	"github.com/hmis-dev/hmis/ent/payer"
 	"github.com/hmis-dev/hmis/ent/payment"
 	"github.com/hmis-dev/hmis/ent/paymentallocation"
 	"github.com/hmis-dev/hmis/ent/paymentcheckout"
+	"github.com/hmis-dev/hmis/ent/payrollrun"
+	"github.com/hmis-dev/hmis/ent/payslip"
 	"github.com/hmis-dev/hmis/ent/planversion"
 	"github.com/hmis-dev/hmis/ent/preauthorization"
 	"github.com/hmis-dev/hmis/ent/problem"
@@ -69,6 +74,9 @@ import (
 	"github.com/hmis-dev/hmis/ent/referral"
 	"github.com/hmis-dev/hmis/ent/refund"
 	"github.com/hmis-dev/hmis/ent/room"
+	"github.com/hmis-dev/hmis/ent/rosterentry"
+	"github.com/hmis-dev/hmis/ent/rosterrequirement"
+	"github.com/hmis-dev/hmis/ent/shiftdefinition"
 	"github.com/hmis-dev/hmis/ent/staff"
 	"github.com/hmis-dev/hmis/ent/stockbatch"
 	"github.com/hmis-dev/hmis/ent/stocklocation"
@@ -1068,6 +1076,190 @@ func newAppointmentPaginateArgs(rv map[string]any) *appointmentPaginateArgs {
 	}
 	if v, ok := rv[whereField].(*AppointmentWhereInput); ok {
 		args.opts = append(args.opts, WithAppointmentFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *AttendanceRecordQuery) CollectFields(ctx context.Context, satisfies ...string) (*AttendanceRecordQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *AttendanceRecordQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(attendancerecord.Columns))
+		selectedFields = []string{attendancerecord.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "staff":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&StaffClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, staffImplementors)...); err != nil {
+				return err
+			}
+			_q.withStaff = query
+			if _, ok := fieldSeen[attendancerecord.FieldStaffID]; !ok {
+				selectedFields = append(selectedFields, attendancerecord.FieldStaffID)
+				fieldSeen[attendancerecord.FieldStaffID] = struct{}{}
+			}
+
+		case "rosterEntry":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&RosterEntryClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, rosterentryImplementors)...); err != nil {
+				return err
+			}
+			_q.withRosterEntry = query
+			if _, ok := fieldSeen[attendancerecord.FieldRosterEntryID]; !ok {
+				selectedFields = append(selectedFields, attendancerecord.FieldRosterEntryID)
+				fieldSeen[attendancerecord.FieldRosterEntryID] = struct{}{}
+			}
+		case "createdAt":
+			if _, ok := fieldSeen[attendancerecord.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, attendancerecord.FieldCreatedAt)
+				fieldSeen[attendancerecord.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[attendancerecord.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, attendancerecord.FieldUpdatedAt)
+				fieldSeen[attendancerecord.FieldUpdatedAt] = struct{}{}
+			}
+		case "staffID":
+			if _, ok := fieldSeen[attendancerecord.FieldStaffID]; !ok {
+				selectedFields = append(selectedFields, attendancerecord.FieldStaffID)
+				fieldSeen[attendancerecord.FieldStaffID] = struct{}{}
+			}
+		case "rosterEntryID":
+			if _, ok := fieldSeen[attendancerecord.FieldRosterEntryID]; !ok {
+				selectedFields = append(selectedFields, attendancerecord.FieldRosterEntryID)
+				fieldSeen[attendancerecord.FieldRosterEntryID] = struct{}{}
+			}
+		case "clockInAt":
+			if _, ok := fieldSeen[attendancerecord.FieldClockInAt]; !ok {
+				selectedFields = append(selectedFields, attendancerecord.FieldClockInAt)
+				fieldSeen[attendancerecord.FieldClockInAt] = struct{}{}
+			}
+		case "clockOutAt":
+			if _, ok := fieldSeen[attendancerecord.FieldClockOutAt]; !ok {
+				selectedFields = append(selectedFields, attendancerecord.FieldClockOutAt)
+				fieldSeen[attendancerecord.FieldClockOutAt] = struct{}{}
+			}
+		case "clockInSource":
+			if _, ok := fieldSeen[attendancerecord.FieldClockInSource]; !ok {
+				selectedFields = append(selectedFields, attendancerecord.FieldClockInSource)
+				fieldSeen[attendancerecord.FieldClockInSource] = struct{}{}
+			}
+		case "clockOutSource":
+			if _, ok := fieldSeen[attendancerecord.FieldClockOutSource]; !ok {
+				selectedFields = append(selectedFields, attendancerecord.FieldClockOutSource)
+				fieldSeen[attendancerecord.FieldClockOutSource] = struct{}{}
+			}
+		case "recordedByID":
+			if _, ok := fieldSeen[attendancerecord.FieldRecordedByID]; !ok {
+				selectedFields = append(selectedFields, attendancerecord.FieldRecordedByID)
+				fieldSeen[attendancerecord.FieldRecordedByID] = struct{}{}
+			}
+		case "reason":
+			if _, ok := fieldSeen[attendancerecord.FieldReason]; !ok {
+				selectedFields = append(selectedFields, attendancerecord.FieldReason)
+				fieldSeen[attendancerecord.FieldReason] = struct{}{}
+			}
+		case "workedMinutes":
+			if _, ok := fieldSeen[attendancerecord.FieldWorkedMinutes]; !ok {
+				selectedFields = append(selectedFields, attendancerecord.FieldWorkedMinutes)
+				fieldSeen[attendancerecord.FieldWorkedMinutes] = struct{}{}
+			}
+		case "lateMinutes":
+			if _, ok := fieldSeen[attendancerecord.FieldLateMinutes]; !ok {
+				selectedFields = append(selectedFields, attendancerecord.FieldLateMinutes)
+				fieldSeen[attendancerecord.FieldLateMinutes] = struct{}{}
+			}
+		case "earlyLeaveMinutes":
+			if _, ok := fieldSeen[attendancerecord.FieldEarlyLeaveMinutes]; !ok {
+				selectedFields = append(selectedFields, attendancerecord.FieldEarlyLeaveMinutes)
+				fieldSeen[attendancerecord.FieldEarlyLeaveMinutes] = struct{}{}
+			}
+		case "overtimeMinutes":
+			if _, ok := fieldSeen[attendancerecord.FieldOvertimeMinutes]; !ok {
+				selectedFields = append(selectedFields, attendancerecord.FieldOvertimeMinutes)
+				fieldSeen[attendancerecord.FieldOvertimeMinutes] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type attendancerecordPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []AttendanceRecordPaginateOption
+}
+
+func newAttendanceRecordPaginateArgs(rv map[string]any) *attendancerecordPaginateArgs {
+	args := &attendancerecordPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &AttendanceRecordOrder{Field: &AttendanceRecordOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithAttendanceRecordOrder(order))
+			}
+		case *AttendanceRecordOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithAttendanceRecordOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*AttendanceRecordWhereInput); ok {
+		args.opts = append(args.opts, WithAttendanceRecordFilter(v.Filter))
 	}
 	return args
 }
@@ -3676,6 +3868,21 @@ func (_q *DepartmentQuery) collectField(ctx context.Context, oneNode bool, opCtx
 			_q.WithNamedAppointments(alias, func(wq *AppointmentQuery) {
 				*wq = *query
 			})
+
+		case "manager":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&StaffClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, staffImplementors)...); err != nil {
+				return err
+			}
+			_q.withManager = query
+			if _, ok := fieldSeen[department.FieldManagerID]; !ok {
+				selectedFields = append(selectedFields, department.FieldManagerID)
+				fieldSeen[department.FieldManagerID] = struct{}{}
+			}
 		case "createdAt":
 			if _, ok := fieldSeen[department.FieldCreatedAt]; !ok {
 				selectedFields = append(selectedFields, department.FieldCreatedAt)
@@ -3700,6 +3907,11 @@ func (_q *DepartmentQuery) collectField(ctx context.Context, oneNode bool, opCtx
 			if _, ok := fieldSeen[department.FieldDescription]; !ok {
 				selectedFields = append(selectedFields, department.FieldDescription)
 				fieldSeen[department.FieldDescription] = struct{}{}
+			}
+		case "managerID":
+			if _, ok := fieldSeen[department.FieldManagerID]; !ok {
+				selectedFields = append(selectedFields, department.FieldManagerID)
+				fieldSeen[department.FieldManagerID] = struct{}{}
 			}
 		case "id":
 		case "__typename":
@@ -7701,6 +7913,165 @@ func newLabTestPaginateArgs(rv map[string]any) *labtestPaginateArgs {
 }
 
 // CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *LeaveRequestQuery) CollectFields(ctx context.Context, satisfies ...string) (*LeaveRequestQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *LeaveRequestQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(leaverequest.Columns))
+		selectedFields = []string{leaverequest.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "staff":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&StaffClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, staffImplementors)...); err != nil {
+				return err
+			}
+			_q.withStaff = query
+			if _, ok := fieldSeen[leaverequest.FieldStaffID]; !ok {
+				selectedFields = append(selectedFields, leaverequest.FieldStaffID)
+				fieldSeen[leaverequest.FieldStaffID] = struct{}{}
+			}
+		case "createdAt":
+			if _, ok := fieldSeen[leaverequest.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, leaverequest.FieldCreatedAt)
+				fieldSeen[leaverequest.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[leaverequest.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, leaverequest.FieldUpdatedAt)
+				fieldSeen[leaverequest.FieldUpdatedAt] = struct{}{}
+			}
+		case "staffID":
+			if _, ok := fieldSeen[leaverequest.FieldStaffID]; !ok {
+				selectedFields = append(selectedFields, leaverequest.FieldStaffID)
+				fieldSeen[leaverequest.FieldStaffID] = struct{}{}
+			}
+		case "leaveType":
+			if _, ok := fieldSeen[leaverequest.FieldLeaveType]; !ok {
+				selectedFields = append(selectedFields, leaverequest.FieldLeaveType)
+				fieldSeen[leaverequest.FieldLeaveType] = struct{}{}
+			}
+		case "startDate":
+			if _, ok := fieldSeen[leaverequest.FieldStartDate]; !ok {
+				selectedFields = append(selectedFields, leaverequest.FieldStartDate)
+				fieldSeen[leaverequest.FieldStartDate] = struct{}{}
+			}
+		case "endDate":
+			if _, ok := fieldSeen[leaverequest.FieldEndDate]; !ok {
+				selectedFields = append(selectedFields, leaverequest.FieldEndDate)
+				fieldSeen[leaverequest.FieldEndDate] = struct{}{}
+			}
+		case "days":
+			if _, ok := fieldSeen[leaverequest.FieldDays]; !ok {
+				selectedFields = append(selectedFields, leaverequest.FieldDays)
+				fieldSeen[leaverequest.FieldDays] = struct{}{}
+			}
+		case "reason":
+			if _, ok := fieldSeen[leaverequest.FieldReason]; !ok {
+				selectedFields = append(selectedFields, leaverequest.FieldReason)
+				fieldSeen[leaverequest.FieldReason] = struct{}{}
+			}
+		case "status":
+			if _, ok := fieldSeen[leaverequest.FieldStatus]; !ok {
+				selectedFields = append(selectedFields, leaverequest.FieldStatus)
+				fieldSeen[leaverequest.FieldStatus] = struct{}{}
+			}
+		case "decidedByID":
+			if _, ok := fieldSeen[leaverequest.FieldDecidedByID]; !ok {
+				selectedFields = append(selectedFields, leaverequest.FieldDecidedByID)
+				fieldSeen[leaverequest.FieldDecidedByID] = struct{}{}
+			}
+		case "decidedAt":
+			if _, ok := fieldSeen[leaverequest.FieldDecidedAt]; !ok {
+				selectedFields = append(selectedFields, leaverequest.FieldDecidedAt)
+				fieldSeen[leaverequest.FieldDecidedAt] = struct{}{}
+			}
+		case "decisionNote":
+			if _, ok := fieldSeen[leaverequest.FieldDecisionNote]; !ok {
+				selectedFields = append(selectedFields, leaverequest.FieldDecisionNote)
+				fieldSeen[leaverequest.FieldDecisionNote] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type leaverequestPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []LeaveRequestPaginateOption
+}
+
+func newLeaveRequestPaginateArgs(rv map[string]any) *leaverequestPaginateArgs {
+	args := &leaverequestPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &LeaveRequestOrder{Field: &LeaveRequestOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithLeaveRequestOrder(order))
+			}
+		case *LeaveRequestOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithLeaveRequestOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*LeaveRequestWhereInput); ok {
+		args.opts = append(args.opts, WithLeaveRequestFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
 func (_q *LedgerAccountQuery) CollectFields(ctx context.Context, satisfies ...string) (*LedgerAccountQuery, error) {
 	fc := graphql.GetFieldContext(ctx)
 	if fc == nil {
@@ -9726,6 +10097,140 @@ func newPatientIdentifierPaginateArgs(rv map[string]any) *patientidentifierPagin
 }
 
 // CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *PayDeductionQuery) CollectFields(ctx context.Context, satisfies ...string) (*PayDeductionQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *PayDeductionQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(paydeduction.Columns))
+		selectedFields = []string{paydeduction.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "staff":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&StaffClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, staffImplementors)...); err != nil {
+				return err
+			}
+			_q.withStaff = query
+			if _, ok := fieldSeen[paydeduction.FieldStaffID]; !ok {
+				selectedFields = append(selectedFields, paydeduction.FieldStaffID)
+				fieldSeen[paydeduction.FieldStaffID] = struct{}{}
+			}
+		case "createdAt":
+			if _, ok := fieldSeen[paydeduction.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, paydeduction.FieldCreatedAt)
+				fieldSeen[paydeduction.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[paydeduction.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, paydeduction.FieldUpdatedAt)
+				fieldSeen[paydeduction.FieldUpdatedAt] = struct{}{}
+			}
+		case "staffID":
+			if _, ok := fieldSeen[paydeduction.FieldStaffID]; !ok {
+				selectedFields = append(selectedFields, paydeduction.FieldStaffID)
+				fieldSeen[paydeduction.FieldStaffID] = struct{}{}
+			}
+		case "period":
+			if _, ok := fieldSeen[paydeduction.FieldPeriod]; !ok {
+				selectedFields = append(selectedFields, paydeduction.FieldPeriod)
+				fieldSeen[paydeduction.FieldPeriod] = struct{}{}
+			}
+		case "amount":
+			if _, ok := fieldSeen[paydeduction.FieldAmount]; !ok {
+				selectedFields = append(selectedFields, paydeduction.FieldAmount)
+				fieldSeen[paydeduction.FieldAmount] = struct{}{}
+			}
+		case "description":
+			if _, ok := fieldSeen[paydeduction.FieldDescription]; !ok {
+				selectedFields = append(selectedFields, paydeduction.FieldDescription)
+				fieldSeen[paydeduction.FieldDescription] = struct{}{}
+			}
+		case "recordedByID":
+			if _, ok := fieldSeen[paydeduction.FieldRecordedByID]; !ok {
+				selectedFields = append(selectedFields, paydeduction.FieldRecordedByID)
+				fieldSeen[paydeduction.FieldRecordedByID] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type paydeductionPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []PayDeductionPaginateOption
+}
+
+func newPayDeductionPaginateArgs(rv map[string]any) *paydeductionPaginateArgs {
+	args := &paydeductionPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &PayDeductionOrder{Field: &PayDeductionOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithPayDeductionOrder(order))
+			}
+		case *PayDeductionOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithPayDeductionOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*PayDeductionWhereInput); ok {
+		args.opts = append(args.opts, WithPayDeductionFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
 func (_q *PayerQuery) CollectFields(ctx context.Context, satisfies ...string) (*PayerQuery, error) {
 	fc := graphql.GetFieldContext(ctx)
 	if fc == nil {
@@ -10371,6 +10876,407 @@ func newPaymentCheckoutPaginateArgs(rv map[string]any) *paymentcheckoutPaginateA
 	}
 	if v, ok := rv[whereField].(*PaymentCheckoutWhereInput); ok {
 		args.opts = append(args.opts, WithPaymentCheckoutFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *PayrollRunQuery) CollectFields(ctx context.Context, satisfies ...string) (*PayrollRunQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *PayrollRunQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(payrollrun.Columns))
+		selectedFields = []string{payrollrun.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "payslips":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&PayslipClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, payslipImplementors)...); err != nil {
+				return err
+			}
+			_q.WithNamedPayslips(alias, func(wq *PayslipQuery) {
+				*wq = *query
+			})
+		case "createdAt":
+			if _, ok := fieldSeen[payrollrun.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, payrollrun.FieldCreatedAt)
+				fieldSeen[payrollrun.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[payrollrun.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, payrollrun.FieldUpdatedAt)
+				fieldSeen[payrollrun.FieldUpdatedAt] = struct{}{}
+			}
+		case "period":
+			if _, ok := fieldSeen[payrollrun.FieldPeriod]; !ok {
+				selectedFields = append(selectedFields, payrollrun.FieldPeriod)
+				fieldSeen[payrollrun.FieldPeriod] = struct{}{}
+			}
+		case "periodStart":
+			if _, ok := fieldSeen[payrollrun.FieldPeriodStart]; !ok {
+				selectedFields = append(selectedFields, payrollrun.FieldPeriodStart)
+				fieldSeen[payrollrun.FieldPeriodStart] = struct{}{}
+			}
+		case "periodEnd":
+			if _, ok := fieldSeen[payrollrun.FieldPeriodEnd]; !ok {
+				selectedFields = append(selectedFields, payrollrun.FieldPeriodEnd)
+				fieldSeen[payrollrun.FieldPeriodEnd] = struct{}{}
+			}
+		case "status":
+			if _, ok := fieldSeen[payrollrun.FieldStatus]; !ok {
+				selectedFields = append(selectedFields, payrollrun.FieldStatus)
+				fieldSeen[payrollrun.FieldStatus] = struct{}{}
+			}
+		case "computedAt":
+			if _, ok := fieldSeen[payrollrun.FieldComputedAt]; !ok {
+				selectedFields = append(selectedFields, payrollrun.FieldComputedAt)
+				fieldSeen[payrollrun.FieldComputedAt] = struct{}{}
+			}
+		case "computedByID":
+			if _, ok := fieldSeen[payrollrun.FieldComputedByID]; !ok {
+				selectedFields = append(selectedFields, payrollrun.FieldComputedByID)
+				fieldSeen[payrollrun.FieldComputedByID] = struct{}{}
+			}
+		case "approvedByID":
+			if _, ok := fieldSeen[payrollrun.FieldApprovedByID]; !ok {
+				selectedFields = append(selectedFields, payrollrun.FieldApprovedByID)
+				fieldSeen[payrollrun.FieldApprovedByID] = struct{}{}
+			}
+		case "approvedAt":
+			if _, ok := fieldSeen[payrollrun.FieldApprovedAt]; !ok {
+				selectedFields = append(selectedFields, payrollrun.FieldApprovedAt)
+				fieldSeen[payrollrun.FieldApprovedAt] = struct{}{}
+			}
+		case "paidByID":
+			if _, ok := fieldSeen[payrollrun.FieldPaidByID]; !ok {
+				selectedFields = append(selectedFields, payrollrun.FieldPaidByID)
+				fieldSeen[payrollrun.FieldPaidByID] = struct{}{}
+			}
+		case "paidAt":
+			if _, ok := fieldSeen[payrollrun.FieldPaidAt]; !ok {
+				selectedFields = append(selectedFields, payrollrun.FieldPaidAt)
+				fieldSeen[payrollrun.FieldPaidAt] = struct{}{}
+			}
+		case "journalEntryID":
+			if _, ok := fieldSeen[payrollrun.FieldJournalEntryID]; !ok {
+				selectedFields = append(selectedFields, payrollrun.FieldJournalEntryID)
+				fieldSeen[payrollrun.FieldJournalEntryID] = struct{}{}
+			}
+		case "grossTotal":
+			if _, ok := fieldSeen[payrollrun.FieldGrossTotal]; !ok {
+				selectedFields = append(selectedFields, payrollrun.FieldGrossTotal)
+				fieldSeen[payrollrun.FieldGrossTotal] = struct{}{}
+			}
+		case "taxTotal":
+			if _, ok := fieldSeen[payrollrun.FieldTaxTotal]; !ok {
+				selectedFields = append(selectedFields, payrollrun.FieldTaxTotal)
+				fieldSeen[payrollrun.FieldTaxTotal] = struct{}{}
+			}
+		case "deductionsTotal":
+			if _, ok := fieldSeen[payrollrun.FieldDeductionsTotal]; !ok {
+				selectedFields = append(selectedFields, payrollrun.FieldDeductionsTotal)
+				fieldSeen[payrollrun.FieldDeductionsTotal] = struct{}{}
+			}
+		case "netTotal":
+			if _, ok := fieldSeen[payrollrun.FieldNetTotal]; !ok {
+				selectedFields = append(selectedFields, payrollrun.FieldNetTotal)
+				fieldSeen[payrollrun.FieldNetTotal] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type payrollrunPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []PayrollRunPaginateOption
+}
+
+func newPayrollRunPaginateArgs(rv map[string]any) *payrollrunPaginateArgs {
+	args := &payrollrunPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &PayrollRunOrder{Field: &PayrollRunOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithPayrollRunOrder(order))
+			}
+		case *PayrollRunOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithPayrollRunOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*PayrollRunWhereInput); ok {
+		args.opts = append(args.opts, WithPayrollRunFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *PayslipQuery) CollectFields(ctx context.Context, satisfies ...string) (*PayslipQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *PayslipQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(payslip.Columns))
+		selectedFields = []string{payslip.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "run":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&PayrollRunClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, payrollrunImplementors)...); err != nil {
+				return err
+			}
+			_q.withRun = query
+			if _, ok := fieldSeen[payslip.FieldRunID]; !ok {
+				selectedFields = append(selectedFields, payslip.FieldRunID)
+				fieldSeen[payslip.FieldRunID] = struct{}{}
+			}
+
+		case "staff":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&StaffClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, staffImplementors)...); err != nil {
+				return err
+			}
+			_q.withStaff = query
+			if _, ok := fieldSeen[payslip.FieldStaffID]; !ok {
+				selectedFields = append(selectedFields, payslip.FieldStaffID)
+				fieldSeen[payslip.FieldStaffID] = struct{}{}
+			}
+		case "createdAt":
+			if _, ok := fieldSeen[payslip.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, payslip.FieldCreatedAt)
+				fieldSeen[payslip.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[payslip.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, payslip.FieldUpdatedAt)
+				fieldSeen[payslip.FieldUpdatedAt] = struct{}{}
+			}
+		case "runID":
+			if _, ok := fieldSeen[payslip.FieldRunID]; !ok {
+				selectedFields = append(selectedFields, payslip.FieldRunID)
+				fieldSeen[payslip.FieldRunID] = struct{}{}
+			}
+		case "staffID":
+			if _, ok := fieldSeen[payslip.FieldStaffID]; !ok {
+				selectedFields = append(selectedFields, payslip.FieldStaffID)
+				fieldSeen[payslip.FieldStaffID] = struct{}{}
+			}
+		case "period":
+			if _, ok := fieldSeen[payslip.FieldPeriod]; !ok {
+				selectedFields = append(selectedFields, payslip.FieldPeriod)
+				fieldSeen[payslip.FieldPeriod] = struct{}{}
+			}
+		case "payBasis":
+			if _, ok := fieldSeen[payslip.FieldPayBasis]; !ok {
+				selectedFields = append(selectedFields, payslip.FieldPayBasis)
+				fieldSeen[payslip.FieldPayBasis] = struct{}{}
+			}
+		case "payRate":
+			if _, ok := fieldSeen[payslip.FieldPayRate]; !ok {
+				selectedFields = append(selectedFields, payslip.FieldPayRate)
+				fieldSeen[payslip.FieldPayRate] = struct{}{}
+			}
+		case "workedMinutes":
+			if _, ok := fieldSeen[payslip.FieldWorkedMinutes]; !ok {
+				selectedFields = append(selectedFields, payslip.FieldWorkedMinutes)
+				fieldSeen[payslip.FieldWorkedMinutes] = struct{}{}
+			}
+		case "overtimeMinutes":
+			if _, ok := fieldSeen[payslip.FieldOvertimeMinutes]; !ok {
+				selectedFields = append(selectedFields, payslip.FieldOvertimeMinutes)
+				fieldSeen[payslip.FieldOvertimeMinutes] = struct{}{}
+			}
+		case "nightShifts":
+			if _, ok := fieldSeen[payslip.FieldNightShifts]; !ok {
+				selectedFields = append(selectedFields, payslip.FieldNightShifts)
+				fieldSeen[payslip.FieldNightShifts] = struct{}{}
+			}
+		case "onCallShifts":
+			if _, ok := fieldSeen[payslip.FieldOnCallShifts]; !ok {
+				selectedFields = append(selectedFields, payslip.FieldOnCallShifts)
+				fieldSeen[payslip.FieldOnCallShifts] = struct{}{}
+			}
+		case "unpaidLeaveDays":
+			if _, ok := fieldSeen[payslip.FieldUnpaidLeaveDays]; !ok {
+				selectedFields = append(selectedFields, payslip.FieldUnpaidLeaveDays)
+				fieldSeen[payslip.FieldUnpaidLeaveDays] = struct{}{}
+			}
+		case "basePay":
+			if _, ok := fieldSeen[payslip.FieldBasePay]; !ok {
+				selectedFields = append(selectedFields, payslip.FieldBasePay)
+				fieldSeen[payslip.FieldBasePay] = struct{}{}
+			}
+		case "overtimePay":
+			if _, ok := fieldSeen[payslip.FieldOvertimePay]; !ok {
+				selectedFields = append(selectedFields, payslip.FieldOvertimePay)
+				fieldSeen[payslip.FieldOvertimePay] = struct{}{}
+			}
+		case "nightAllowance":
+			if _, ok := fieldSeen[payslip.FieldNightAllowance]; !ok {
+				selectedFields = append(selectedFields, payslip.FieldNightAllowance)
+				fieldSeen[payslip.FieldNightAllowance] = struct{}{}
+			}
+		case "onCallAllowance":
+			if _, ok := fieldSeen[payslip.FieldOnCallAllowance]; !ok {
+				selectedFields = append(selectedFields, payslip.FieldOnCallAllowance)
+				fieldSeen[payslip.FieldOnCallAllowance] = struct{}{}
+			}
+		case "unpaidLeaveDeduction":
+			if _, ok := fieldSeen[payslip.FieldUnpaidLeaveDeduction]; !ok {
+				selectedFields = append(selectedFields, payslip.FieldUnpaidLeaveDeduction)
+				fieldSeen[payslip.FieldUnpaidLeaveDeduction] = struct{}{}
+			}
+		case "grossPay":
+			if _, ok := fieldSeen[payslip.FieldGrossPay]; !ok {
+				selectedFields = append(selectedFields, payslip.FieldGrossPay)
+				fieldSeen[payslip.FieldGrossPay] = struct{}{}
+			}
+		case "tax":
+			if _, ok := fieldSeen[payslip.FieldTax]; !ok {
+				selectedFields = append(selectedFields, payslip.FieldTax)
+				fieldSeen[payslip.FieldTax] = struct{}{}
+			}
+		case "otherDeductions":
+			if _, ok := fieldSeen[payslip.FieldOtherDeductions]; !ok {
+				selectedFields = append(selectedFields, payslip.FieldOtherDeductions)
+				fieldSeen[payslip.FieldOtherDeductions] = struct{}{}
+			}
+		case "netPay":
+			if _, ok := fieldSeen[payslip.FieldNetPay]; !ok {
+				selectedFields = append(selectedFields, payslip.FieldNetPay)
+				fieldSeen[payslip.FieldNetPay] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type payslipPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []PayslipPaginateOption
+}
+
+func newPayslipPaginateArgs(rv map[string]any) *payslipPaginateArgs {
+	args := &payslipPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &PayslipOrder{Field: &PayslipOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithPayslipOrder(order))
+			}
+		case *PayslipOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithPayslipOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*PayslipWhereInput); ok {
+		args.opts = append(args.opts, WithPayslipFilter(v.Filter))
 	}
 	return args
 }
@@ -11095,6 +12001,21 @@ func (_q *ProviderTimeOffQuery) collectField(ctx context.Context, oneNode bool, 
 				selectedFields = append(selectedFields, providertimeoff.FieldStaffID)
 				fieldSeen[providertimeoff.FieldStaffID] = struct{}{}
 			}
+
+		case "leaveRequest":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&LeaveRequestClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, leaverequestImplementors)...); err != nil {
+				return err
+			}
+			_q.withLeaveRequest = query
+			if _, ok := fieldSeen[providertimeoff.FieldLeaveRequestID]; !ok {
+				selectedFields = append(selectedFields, providertimeoff.FieldLeaveRequestID)
+				fieldSeen[providertimeoff.FieldLeaveRequestID] = struct{}{}
+			}
 		case "createdAt":
 			if _, ok := fieldSeen[providertimeoff.FieldCreatedAt]; !ok {
 				selectedFields = append(selectedFields, providertimeoff.FieldCreatedAt)
@@ -11124,6 +12045,11 @@ func (_q *ProviderTimeOffQuery) collectField(ctx context.Context, oneNode bool, 
 			if _, ok := fieldSeen[providertimeoff.FieldReason]; !ok {
 				selectedFields = append(selectedFields, providertimeoff.FieldReason)
 				fieldSeen[providertimeoff.FieldReason] = struct{}{}
+			}
+		case "leaveRequestID":
+			if _, ok := fieldSeen[providertimeoff.FieldLeaveRequestID]; !ok {
+				selectedFields = append(selectedFields, providertimeoff.FieldLeaveRequestID)
+				fieldSeen[providertimeoff.FieldLeaveRequestID] = struct{}{}
 			}
 		case "id":
 		case "__typename":
@@ -11810,6 +12736,458 @@ func newRoomPaginateArgs(rv map[string]any) *roomPaginateArgs {
 	}
 	if v, ok := rv[whereField].(*RoomWhereInput); ok {
 		args.opts = append(args.opts, WithRoomFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *RosterEntryQuery) CollectFields(ctx context.Context, satisfies ...string) (*RosterEntryQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *RosterEntryQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(rosterentry.Columns))
+		selectedFields = []string{rosterentry.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "staff":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&StaffClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, staffImplementors)...); err != nil {
+				return err
+			}
+			_q.withStaff = query
+			if _, ok := fieldSeen[rosterentry.FieldStaffID]; !ok {
+				selectedFields = append(selectedFields, rosterentry.FieldStaffID)
+				fieldSeen[rosterentry.FieldStaffID] = struct{}{}
+			}
+
+		case "department":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&DepartmentClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, departmentImplementors)...); err != nil {
+				return err
+			}
+			_q.withDepartment = query
+			if _, ok := fieldSeen[rosterentry.FieldDepartmentID]; !ok {
+				selectedFields = append(selectedFields, rosterentry.FieldDepartmentID)
+				fieldSeen[rosterentry.FieldDepartmentID] = struct{}{}
+			}
+
+		case "shift":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&ShiftDefinitionClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, shiftdefinitionImplementors)...); err != nil {
+				return err
+			}
+			_q.withShift = query
+			if _, ok := fieldSeen[rosterentry.FieldShiftID]; !ok {
+				selectedFields = append(selectedFields, rosterentry.FieldShiftID)
+				fieldSeen[rosterentry.FieldShiftID] = struct{}{}
+			}
+		case "createdAt":
+			if _, ok := fieldSeen[rosterentry.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, rosterentry.FieldCreatedAt)
+				fieldSeen[rosterentry.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[rosterentry.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, rosterentry.FieldUpdatedAt)
+				fieldSeen[rosterentry.FieldUpdatedAt] = struct{}{}
+			}
+		case "staffID":
+			if _, ok := fieldSeen[rosterentry.FieldStaffID]; !ok {
+				selectedFields = append(selectedFields, rosterentry.FieldStaffID)
+				fieldSeen[rosterentry.FieldStaffID] = struct{}{}
+			}
+		case "departmentID":
+			if _, ok := fieldSeen[rosterentry.FieldDepartmentID]; !ok {
+				selectedFields = append(selectedFields, rosterentry.FieldDepartmentID)
+				fieldSeen[rosterentry.FieldDepartmentID] = struct{}{}
+			}
+		case "shiftID":
+			if _, ok := fieldSeen[rosterentry.FieldShiftID]; !ok {
+				selectedFields = append(selectedFields, rosterentry.FieldShiftID)
+				fieldSeen[rosterentry.FieldShiftID] = struct{}{}
+			}
+		case "date":
+			if _, ok := fieldSeen[rosterentry.FieldDate]; !ok {
+				selectedFields = append(selectedFields, rosterentry.FieldDate)
+				fieldSeen[rosterentry.FieldDate] = struct{}{}
+			}
+		case "startAt":
+			if _, ok := fieldSeen[rosterentry.FieldStartAt]; !ok {
+				selectedFields = append(selectedFields, rosterentry.FieldStartAt)
+				fieldSeen[rosterentry.FieldStartAt] = struct{}{}
+			}
+		case "endAt":
+			if _, ok := fieldSeen[rosterentry.FieldEndAt]; !ok {
+				selectedFields = append(selectedFields, rosterentry.FieldEndAt)
+				fieldSeen[rosterentry.FieldEndAt] = struct{}{}
+			}
+		case "note":
+			if _, ok := fieldSeen[rosterentry.FieldNote]; !ok {
+				selectedFields = append(selectedFields, rosterentry.FieldNote)
+				fieldSeen[rosterentry.FieldNote] = struct{}{}
+			}
+		case "assignedByID":
+			if _, ok := fieldSeen[rosterentry.FieldAssignedByID]; !ok {
+				selectedFields = append(selectedFields, rosterentry.FieldAssignedByID)
+				fieldSeen[rosterentry.FieldAssignedByID] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type rosterentryPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []RosterEntryPaginateOption
+}
+
+func newRosterEntryPaginateArgs(rv map[string]any) *rosterentryPaginateArgs {
+	args := &rosterentryPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &RosterEntryOrder{Field: &RosterEntryOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithRosterEntryOrder(order))
+			}
+		case *RosterEntryOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithRosterEntryOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*RosterEntryWhereInput); ok {
+		args.opts = append(args.opts, WithRosterEntryFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *RosterRequirementQuery) CollectFields(ctx context.Context, satisfies ...string) (*RosterRequirementQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *RosterRequirementQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(rosterrequirement.Columns))
+		selectedFields = []string{rosterrequirement.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "department":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&DepartmentClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, departmentImplementors)...); err != nil {
+				return err
+			}
+			_q.withDepartment = query
+			if _, ok := fieldSeen[rosterrequirement.FieldDepartmentID]; !ok {
+				selectedFields = append(selectedFields, rosterrequirement.FieldDepartmentID)
+				fieldSeen[rosterrequirement.FieldDepartmentID] = struct{}{}
+			}
+
+		case "shift":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&ShiftDefinitionClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, shiftdefinitionImplementors)...); err != nil {
+				return err
+			}
+			_q.withShift = query
+			if _, ok := fieldSeen[rosterrequirement.FieldShiftID]; !ok {
+				selectedFields = append(selectedFields, rosterrequirement.FieldShiftID)
+				fieldSeen[rosterrequirement.FieldShiftID] = struct{}{}
+			}
+		case "createdAt":
+			if _, ok := fieldSeen[rosterrequirement.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, rosterrequirement.FieldCreatedAt)
+				fieldSeen[rosterrequirement.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[rosterrequirement.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, rosterrequirement.FieldUpdatedAt)
+				fieldSeen[rosterrequirement.FieldUpdatedAt] = struct{}{}
+			}
+		case "departmentID":
+			if _, ok := fieldSeen[rosterrequirement.FieldDepartmentID]; !ok {
+				selectedFields = append(selectedFields, rosterrequirement.FieldDepartmentID)
+				fieldSeen[rosterrequirement.FieldDepartmentID] = struct{}{}
+			}
+		case "shiftID":
+			if _, ok := fieldSeen[rosterrequirement.FieldShiftID]; !ok {
+				selectedFields = append(selectedFields, rosterrequirement.FieldShiftID)
+				fieldSeen[rosterrequirement.FieldShiftID] = struct{}{}
+			}
+		case "minimumStaff":
+			if _, ok := fieldSeen[rosterrequirement.FieldMinimumStaff]; !ok {
+				selectedFields = append(selectedFields, rosterrequirement.FieldMinimumStaff)
+				fieldSeen[rosterrequirement.FieldMinimumStaff] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type rosterrequirementPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []RosterRequirementPaginateOption
+}
+
+func newRosterRequirementPaginateArgs(rv map[string]any) *rosterrequirementPaginateArgs {
+	args := &rosterrequirementPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &RosterRequirementOrder{Field: &RosterRequirementOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithRosterRequirementOrder(order))
+			}
+		case *RosterRequirementOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithRosterRequirementOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*RosterRequirementWhereInput); ok {
+		args.opts = append(args.opts, WithRosterRequirementFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *ShiftDefinitionQuery) CollectFields(ctx context.Context, satisfies ...string) (*ShiftDefinitionQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *ShiftDefinitionQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(shiftdefinition.Columns))
+		selectedFields = []string{shiftdefinition.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+		case "createdAt":
+			if _, ok := fieldSeen[shiftdefinition.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, shiftdefinition.FieldCreatedAt)
+				fieldSeen[shiftdefinition.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[shiftdefinition.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, shiftdefinition.FieldUpdatedAt)
+				fieldSeen[shiftdefinition.FieldUpdatedAt] = struct{}{}
+			}
+		case "code":
+			if _, ok := fieldSeen[shiftdefinition.FieldCode]; !ok {
+				selectedFields = append(selectedFields, shiftdefinition.FieldCode)
+				fieldSeen[shiftdefinition.FieldCode] = struct{}{}
+			}
+		case "name":
+			if _, ok := fieldSeen[shiftdefinition.FieldName]; !ok {
+				selectedFields = append(selectedFields, shiftdefinition.FieldName)
+				fieldSeen[shiftdefinition.FieldName] = struct{}{}
+			}
+		case "kind":
+			if _, ok := fieldSeen[shiftdefinition.FieldKind]; !ok {
+				selectedFields = append(selectedFields, shiftdefinition.FieldKind)
+				fieldSeen[shiftdefinition.FieldKind] = struct{}{}
+			}
+		case "startMinute":
+			if _, ok := fieldSeen[shiftdefinition.FieldStartMinute]; !ok {
+				selectedFields = append(selectedFields, shiftdefinition.FieldStartMinute)
+				fieldSeen[shiftdefinition.FieldStartMinute] = struct{}{}
+			}
+		case "endMinute":
+			if _, ok := fieldSeen[shiftdefinition.FieldEndMinute]; !ok {
+				selectedFields = append(selectedFields, shiftdefinition.FieldEndMinute)
+				fieldSeen[shiftdefinition.FieldEndMinute] = struct{}{}
+			}
+		case "unpaidBreakMinutes":
+			if _, ok := fieldSeen[shiftdefinition.FieldUnpaidBreakMinutes]; !ok {
+				selectedFields = append(selectedFields, shiftdefinition.FieldUnpaidBreakMinutes)
+				fieldSeen[shiftdefinition.FieldUnpaidBreakMinutes] = struct{}{}
+			}
+		case "bookable":
+			if _, ok := fieldSeen[shiftdefinition.FieldBookable]; !ok {
+				selectedFields = append(selectedFields, shiftdefinition.FieldBookable)
+				fieldSeen[shiftdefinition.FieldBookable] = struct{}{}
+			}
+		case "active":
+			if _, ok := fieldSeen[shiftdefinition.FieldActive]; !ok {
+				selectedFields = append(selectedFields, shiftdefinition.FieldActive)
+				fieldSeen[shiftdefinition.FieldActive] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type shiftdefinitionPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []ShiftDefinitionPaginateOption
+}
+
+func newShiftDefinitionPaginateArgs(rv map[string]any) *shiftdefinitionPaginateArgs {
+	args := &shiftdefinitionPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &ShiftDefinitionOrder{Field: &ShiftDefinitionOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithShiftDefinitionOrder(order))
+			}
+		case *ShiftDefinitionOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithShiftDefinitionOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*ShiftDefinitionWhereInput); ok {
+		args.opts = append(args.opts, WithShiftDefinitionFilter(v.Filter))
 	}
 	return args
 }

@@ -108,6 +108,22 @@ func (_m *Appointment) Encounter(ctx context.Context) (*Encounter, error) {
 	return result, MaskNotFound(err)
 }
 
+func (_m *AttendanceRecord) Staff(ctx context.Context) (*Staff, error) {
+	result, err := _m.Edges.StaffOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryStaff().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *AttendanceRecord) RosterEntry(ctx context.Context) (*RosterEntry, error) {
+	result, err := _m.Edges.RosterEntryOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryRosterEntry().Only(ctx)
+	}
+	return result, MaskNotFound(err)
+}
+
 func (_m *Bed) Ward(ctx context.Context) (*Ward, error) {
 	result, err := _m.Edges.WardOrErr()
 	if IsNotLoaded(err) {
@@ -461,6 +477,14 @@ func (_m *Department) Appointments(
 		return conn, nil
 	}
 	return _m.QueryAppointments().Paginate(ctx, after, first, before, last, opts...)
+}
+
+func (_m *Department) Manager(ctx context.Context) (*Staff, error) {
+	result, err := _m.Edges.ManagerOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryManager().Only(ctx)
+	}
+	return result, MaskNotFound(err)
 }
 
 func (_m *Dispensing) Patient(ctx context.Context) (*Patient, error) {
@@ -1087,6 +1111,14 @@ func (_m *LabTest) Panels(ctx context.Context) (result []*LabPanel, err error) {
 	return result, err
 }
 
+func (_m *LeaveRequest) Staff(ctx context.Context) (*Staff, error) {
+	result, err := _m.Edges.StaffOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryStaff().Only(ctx)
+	}
+	return result, err
+}
+
 func (_m *MedicationOrder) Patient(ctx context.Context) (*Patient, error) {
 	result, err := _m.Edges.PatientOrErr()
 	if IsNotLoaded(err) {
@@ -1504,6 +1536,14 @@ func (_m *PatientIdentifier) Patient(ctx context.Context) (*Patient, error) {
 	return result, err
 }
 
+func (_m *PayDeduction) Staff(ctx context.Context) (*Staff, error) {
+	result, err := _m.Edges.StaffOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryStaff().Only(ctx)
+	}
+	return result, err
+}
+
 func (_m *Payer) Plans(ctx context.Context) (result []*InsurancePlan, err error) {
 	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
 		result, err = _m.NamedPlans(graphql.GetFieldContext(ctx).Field.Alias)
@@ -1576,6 +1616,34 @@ func (_m *PaymentCheckout) Patient(ctx context.Context) (*Patient, error) {
 	result, err := _m.Edges.PatientOrErr()
 	if IsNotLoaded(err) {
 		result, err = _m.QueryPatient().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *PayrollRun) Payslips(ctx context.Context) (result []*Payslip, err error) {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
+		result, err = _m.NamedPayslips(graphql.GetFieldContext(ctx).Field.Alias)
+	} else {
+		result, err = _m.Edges.PayslipsOrErr()
+	}
+	if IsNotLoaded(err) {
+		result, err = _m.QueryPayslips().All(ctx)
+	}
+	return result, err
+}
+
+func (_m *Payslip) Run(ctx context.Context) (*PayrollRun, error) {
+	result, err := _m.Edges.RunOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryRun().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *Payslip) Staff(ctx context.Context) (*Staff, error) {
+	result, err := _m.Edges.StaffOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryStaff().Only(ctx)
 	}
 	return result, err
 }
@@ -1672,6 +1740,14 @@ func (_m *ProviderTimeOff) Staff(ctx context.Context) (*Staff, error) {
 	return result, err
 }
 
+func (_m *ProviderTimeOff) LeaveRequest(ctx context.Context) (*LeaveRequest, error) {
+	result, err := _m.Edges.LeaveRequestOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryLeaveRequest().Only(ctx)
+	}
+	return result, MaskNotFound(err)
+}
+
 func (_m *Referral) Patient(ctx context.Context) (*Patient, error) {
 	result, err := _m.Edges.PatientOrErr()
 	if IsNotLoaded(err) {
@@ -1763,6 +1839,46 @@ func (_m *Room) Appointments(
 		return conn, nil
 	}
 	return _m.QueryAppointments().Paginate(ctx, after, first, before, last, opts...)
+}
+
+func (_m *RosterEntry) Staff(ctx context.Context) (*Staff, error) {
+	result, err := _m.Edges.StaffOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryStaff().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *RosterEntry) Department(ctx context.Context) (*Department, error) {
+	result, err := _m.Edges.DepartmentOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryDepartment().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *RosterEntry) Shift(ctx context.Context) (*ShiftDefinition, error) {
+	result, err := _m.Edges.ShiftOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryShift().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *RosterRequirement) Department(ctx context.Context) (*Department, error) {
+	result, err := _m.Edges.DepartmentOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryDepartment().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *RosterRequirement) Shift(ctx context.Context) (*ShiftDefinition, error) {
+	result, err := _m.Edges.ShiftOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryShift().Only(ctx)
+	}
+	return result, err
 }
 
 func (_m *Staff) Department(ctx context.Context) (*Department, error) {

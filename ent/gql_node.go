@@ -15,6 +15,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/allergy"
 	"github.com/hmis-dev/hmis/ent/apikey"
 	"github.com/hmis-dev/hmis/ent/appointment"
+	"github.com/hmis-dev/hmis/ent/attendancerecord"
 	"github.com/hmis-dev/hmis/ent/auditevent"
 	"github.com/hmis-dev/hmis/ent/bed"
 	"github.com/hmis-dev/hmis/ent/bedassignment"
@@ -50,16 +51,20 @@ import (
 	"github.com/hmis-dev/hmis/ent/labresult"
 	"github.com/hmis-dev/hmis/ent/labspecimen"
 	"github.com/hmis-dev/hmis/ent/labtest"
+	"github.com/hmis-dev/hmis/ent/leaverequest"
 	"github.com/hmis-dev/hmis/ent/ledgeraccount"
 	"github.com/hmis-dev/hmis/ent/medicationorder"
 	"github.com/hmis-dev/hmis/ent/observation"
 	"github.com/hmis-dev/hmis/ent/patient"
 	"github.com/hmis-dev/hmis/ent/patientcontact"
 	"github.com/hmis-dev/hmis/ent/patientidentifier"
+	"github.com/hmis-dev/hmis/ent/paydeduction"
 	"github.com/hmis-dev/hmis/ent/payer"
 	"github.com/hmis-dev/hmis/ent/payment"
 	"github.com/hmis-dev/hmis/ent/paymentallocation"
 	"github.com/hmis-dev/hmis/ent/paymentcheckout"
+	"github.com/hmis-dev/hmis/ent/payrollrun"
+	"github.com/hmis-dev/hmis/ent/payslip"
 	"github.com/hmis-dev/hmis/ent/planversion"
 	"github.com/hmis-dev/hmis/ent/preauthorization"
 	"github.com/hmis-dev/hmis/ent/problem"
@@ -68,6 +73,9 @@ import (
 	"github.com/hmis-dev/hmis/ent/referral"
 	"github.com/hmis-dev/hmis/ent/refund"
 	"github.com/hmis-dev/hmis/ent/room"
+	"github.com/hmis-dev/hmis/ent/rosterentry"
+	"github.com/hmis-dev/hmis/ent/rosterrequirement"
+	"github.com/hmis-dev/hmis/ent/shiftdefinition"
 	"github.com/hmis-dev/hmis/ent/staff"
 	"github.com/hmis-dev/hmis/ent/stockbatch"
 	"github.com/hmis-dev/hmis/ent/stocklocation"
@@ -111,6 +119,11 @@ var appointmentImplementors = []string{"Appointment", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
 func (*Appointment) IsNode() {}
+
+var attendancerecordImplementors = []string{"AttendanceRecord", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*AttendanceRecord) IsNode() {}
 
 var auditeventImplementors = []string{"AuditEvent", "Node"}
 
@@ -287,6 +300,11 @@ var labtestImplementors = []string{"LabTest", "Node"}
 // IsNode implements the Node interface check for GQLGen.
 func (*LabTest) IsNode() {}
 
+var leaverequestImplementors = []string{"LeaveRequest", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*LeaveRequest) IsNode() {}
+
 var ledgeraccountImplementors = []string{"LedgerAccount", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
@@ -317,6 +335,11 @@ var patientidentifierImplementors = []string{"PatientIdentifier", "Node"}
 // IsNode implements the Node interface check for GQLGen.
 func (*PatientIdentifier) IsNode() {}
 
+var paydeductionImplementors = []string{"PayDeduction", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*PayDeduction) IsNode() {}
+
 var payerImplementors = []string{"Payer", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
@@ -336,6 +359,16 @@ var paymentcheckoutImplementors = []string{"PaymentCheckout", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
 func (*PaymentCheckout) IsNode() {}
+
+var payrollrunImplementors = []string{"PayrollRun", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*PayrollRun) IsNode() {}
+
+var payslipImplementors = []string{"Payslip", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*Payslip) IsNode() {}
 
 var planversionImplementors = []string{"PlanVersion", "Node"}
 
@@ -376,6 +409,21 @@ var roomImplementors = []string{"Room", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
 func (*Room) IsNode() {}
+
+var rosterentryImplementors = []string{"RosterEntry", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*RosterEntry) IsNode() {}
+
+var rosterrequirementImplementors = []string{"RosterRequirement", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*RosterRequirement) IsNode() {}
+
+var shiftdefinitionImplementors = []string{"ShiftDefinition", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*ShiftDefinition) IsNode() {}
 
 var staffImplementors = []string{"Staff", "Node"}
 
@@ -520,6 +568,15 @@ func (c *Client) noder(ctx context.Context, table string, id string) (Noder, err
 			Where(appointment.ID(id))
 		if fc := graphql.GetFieldContext(ctx); fc != nil {
 			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, appointmentImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case attendancerecord.Table:
+		query := c.AttendanceRecord.Query().
+			Where(attendancerecord.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, attendancerecordImplementors...); err != nil {
 				return nil, err
 			}
 		}
@@ -839,6 +896,15 @@ func (c *Client) noder(ctx context.Context, table string, id string) (Noder, err
 			}
 		}
 		return query.Only(ctx)
+	case leaverequest.Table:
+		query := c.LeaveRequest.Query().
+			Where(leaverequest.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, leaverequestImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
 	case ledgeraccount.Table:
 		query := c.LedgerAccount.Query().
 			Where(ledgeraccount.ID(id))
@@ -893,6 +959,15 @@ func (c *Client) noder(ctx context.Context, table string, id string) (Noder, err
 			}
 		}
 		return query.Only(ctx)
+	case paydeduction.Table:
+		query := c.PayDeduction.Query().
+			Where(paydeduction.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, paydeductionImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
 	case payer.Table:
 		query := c.Payer.Query().
 			Where(payer.ID(id))
@@ -925,6 +1000,24 @@ func (c *Client) noder(ctx context.Context, table string, id string) (Noder, err
 			Where(paymentcheckout.ID(id))
 		if fc := graphql.GetFieldContext(ctx); fc != nil {
 			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, paymentcheckoutImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case payrollrun.Table:
+		query := c.PayrollRun.Query().
+			Where(payrollrun.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, payrollrunImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case payslip.Table:
+		query := c.Payslip.Query().
+			Where(payslip.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, payslipImplementors...); err != nil {
 				return nil, err
 			}
 		}
@@ -997,6 +1090,33 @@ func (c *Client) noder(ctx context.Context, table string, id string) (Noder, err
 			Where(room.ID(id))
 		if fc := graphql.GetFieldContext(ctx); fc != nil {
 			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, roomImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case rosterentry.Table:
+		query := c.RosterEntry.Query().
+			Where(rosterentry.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, rosterentryImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case rosterrequirement.Table:
+		query := c.RosterRequirement.Query().
+			Where(rosterrequirement.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, rosterrequirementImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case shiftdefinition.Table:
+		query := c.ShiftDefinition.Query().
+			Where(shiftdefinition.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, shiftdefinitionImplementors...); err != nil {
 				return nil, err
 			}
 		}
@@ -1221,6 +1341,22 @@ func (c *Client) noders(ctx context.Context, table string, ids []string) ([]Node
 		query := c.Appointment.Query().
 			Where(appointment.IDIn(ids...))
 		query, err := query.CollectFields(ctx, appointmentImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case attendancerecord.Table:
+		query := c.AttendanceRecord.Query().
+			Where(attendancerecord.IDIn(ids...))
+		query, err := query.CollectFields(ctx, attendancerecordImplementors...)
 		if err != nil {
 			return nil, err
 		}
@@ -1793,6 +1929,22 @@ func (c *Client) noders(ctx context.Context, table string, ids []string) ([]Node
 				*noder = node
 			}
 		}
+	case leaverequest.Table:
+		query := c.LeaveRequest.Query().
+			Where(leaverequest.IDIn(ids...))
+		query, err := query.CollectFields(ctx, leaverequestImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
 	case ledgeraccount.Table:
 		query := c.LedgerAccount.Query().
 			Where(ledgeraccount.IDIn(ids...))
@@ -1889,6 +2041,22 @@ func (c *Client) noders(ctx context.Context, table string, ids []string) ([]Node
 				*noder = node
 			}
 		}
+	case paydeduction.Table:
+		query := c.PayDeduction.Query().
+			Where(paydeduction.IDIn(ids...))
+		query, err := query.CollectFields(ctx, paydeductionImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
 	case payer.Table:
 		query := c.Payer.Query().
 			Where(payer.IDIn(ids...))
@@ -1941,6 +2109,38 @@ func (c *Client) noders(ctx context.Context, table string, ids []string) ([]Node
 		query := c.PaymentCheckout.Query().
 			Where(paymentcheckout.IDIn(ids...))
 		query, err := query.CollectFields(ctx, paymentcheckoutImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case payrollrun.Table:
+		query := c.PayrollRun.Query().
+			Where(payrollrun.IDIn(ids...))
+		query, err := query.CollectFields(ctx, payrollrunImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case payslip.Table:
+		query := c.Payslip.Query().
+			Where(payslip.IDIn(ids...))
+		query, err := query.CollectFields(ctx, payslipImplementors...)
 		if err != nil {
 			return nil, err
 		}
@@ -2069,6 +2269,54 @@ func (c *Client) noders(ctx context.Context, table string, ids []string) ([]Node
 		query := c.Room.Query().
 			Where(room.IDIn(ids...))
 		query, err := query.CollectFields(ctx, roomImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case rosterentry.Table:
+		query := c.RosterEntry.Query().
+			Where(rosterentry.IDIn(ids...))
+		query, err := query.CollectFields(ctx, rosterentryImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case rosterrequirement.Table:
+		query := c.RosterRequirement.Query().
+			Where(rosterrequirement.IDIn(ids...))
+		query, err := query.CollectFields(ctx, rosterrequirementImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case shiftdefinition.Table:
+		query := c.ShiftDefinition.Query().
+			Where(shiftdefinition.IDIn(ids...))
+		query, err := query.CollectFields(ctx, shiftdefinitionImplementors...)
 		if err != nil {
 			return nil, err
 		}

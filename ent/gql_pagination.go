@@ -20,6 +20,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/allergy"
 	"github.com/hmis-dev/hmis/ent/apikey"
 	"github.com/hmis-dev/hmis/ent/appointment"
+	"github.com/hmis-dev/hmis/ent/attendancerecord"
 	"github.com/hmis-dev/hmis/ent/auditevent"
 	"github.com/hmis-dev/hmis/ent/bed"
 	"github.com/hmis-dev/hmis/ent/bedassignment"
@@ -55,16 +56,20 @@ import (
 	"github.com/hmis-dev/hmis/ent/labresult"
 	"github.com/hmis-dev/hmis/ent/labspecimen"
 	"github.com/hmis-dev/hmis/ent/labtest"
+	"github.com/hmis-dev/hmis/ent/leaverequest"
 	"github.com/hmis-dev/hmis/ent/ledgeraccount"
 	"github.com/hmis-dev/hmis/ent/medicationorder"
 	"github.com/hmis-dev/hmis/ent/observation"
 	"github.com/hmis-dev/hmis/ent/patient"
 	"github.com/hmis-dev/hmis/ent/patientcontact"
 	"github.com/hmis-dev/hmis/ent/patientidentifier"
+	"github.com/hmis-dev/hmis/ent/paydeduction"
 	"github.com/hmis-dev/hmis/ent/payer"
 	"github.com/hmis-dev/hmis/ent/payment"
 	"github.com/hmis-dev/hmis/ent/paymentallocation"
 	"github.com/hmis-dev/hmis/ent/paymentcheckout"
+	"github.com/hmis-dev/hmis/ent/payrollrun"
+	"github.com/hmis-dev/hmis/ent/payslip"
 	"github.com/hmis-dev/hmis/ent/planversion"
 	"github.com/hmis-dev/hmis/ent/preauthorization"
 	"github.com/hmis-dev/hmis/ent/problem"
@@ -73,6 +78,9 @@ import (
 	"github.com/hmis-dev/hmis/ent/referral"
 	"github.com/hmis-dev/hmis/ent/refund"
 	"github.com/hmis-dev/hmis/ent/room"
+	"github.com/hmis-dev/hmis/ent/rosterentry"
+	"github.com/hmis-dev/hmis/ent/rosterrequirement"
+	"github.com/hmis-dev/hmis/ent/shiftdefinition"
 	"github.com/hmis-dev/hmis/ent/staff"
 	"github.com/hmis-dev/hmis/ent/stockbatch"
 	"github.com/hmis-dev/hmis/ent/stocklocation"
@@ -2150,6 +2158,338 @@ func (_m *Appointment) ToEdge(order *AppointmentOrder) *AppointmentEdge {
 		order = DefaultAppointmentOrder
 	}
 	return &AppointmentEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// AttendanceRecordEdge is the edge representation of AttendanceRecord.
+type AttendanceRecordEdge struct {
+	Node   *AttendanceRecord `json:"node"`
+	Cursor Cursor            `json:"cursor"`
+}
+
+// AttendanceRecordConnection is the connection containing edges to AttendanceRecord.
+type AttendanceRecordConnection struct {
+	Edges      []*AttendanceRecordEdge `json:"edges"`
+	PageInfo   PageInfo                `json:"pageInfo"`
+	TotalCount int                     `json:"totalCount"`
+}
+
+func (c *AttendanceRecordConnection) build(nodes []*AttendanceRecord, pager *attendancerecordPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *AttendanceRecord
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *AttendanceRecord {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *AttendanceRecord {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*AttendanceRecordEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &AttendanceRecordEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// AttendanceRecordPaginateOption enables pagination customization.
+type AttendanceRecordPaginateOption func(*attendancerecordPager) error
+
+// WithAttendanceRecordOrder configures pagination ordering.
+func WithAttendanceRecordOrder(order *AttendanceRecordOrder) AttendanceRecordPaginateOption {
+	if order == nil {
+		order = DefaultAttendanceRecordOrder
+	}
+	o := *order
+	return func(pager *attendancerecordPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultAttendanceRecordOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithAttendanceRecordFilter configures pagination filter.
+func WithAttendanceRecordFilter(filter func(*AttendanceRecordQuery) (*AttendanceRecordQuery, error)) AttendanceRecordPaginateOption {
+	return func(pager *attendancerecordPager) error {
+		if filter == nil {
+			return errors.New("AttendanceRecordQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type attendancerecordPager struct {
+	reverse bool
+	order   *AttendanceRecordOrder
+	filter  func(*AttendanceRecordQuery) (*AttendanceRecordQuery, error)
+}
+
+func newAttendanceRecordPager(opts []AttendanceRecordPaginateOption, reverse bool) (*attendancerecordPager, error) {
+	pager := &attendancerecordPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultAttendanceRecordOrder
+	}
+	return pager, nil
+}
+
+func (p *attendancerecordPager) applyFilter(query *AttendanceRecordQuery) (*AttendanceRecordQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *attendancerecordPager) toCursor(_m *AttendanceRecord) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *attendancerecordPager) applyCursors(query *AttendanceRecordQuery, after, before *Cursor) (*AttendanceRecordQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultAttendanceRecordOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *attendancerecordPager) applyOrder(query *AttendanceRecordQuery) *AttendanceRecordQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultAttendanceRecordOrder.Field {
+		query = query.Order(DefaultAttendanceRecordOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *attendancerecordPager) orderExpr(query *AttendanceRecordQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultAttendanceRecordOrder.Field {
+			b.Comma().Ident(DefaultAttendanceRecordOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to AttendanceRecord.
+func (_m *AttendanceRecordQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...AttendanceRecordPaginateOption,
+) (*AttendanceRecordConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newAttendanceRecordPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &AttendanceRecordConnection{Edges: []*AttendanceRecordEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// AttendanceRecordOrderFieldCreatedAt orders AttendanceRecord by created_at.
+	AttendanceRecordOrderFieldCreatedAt = &AttendanceRecordOrderField{
+		Value: func(_m *AttendanceRecord) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: attendancerecord.FieldCreatedAt,
+		toTerm: attendancerecord.ByCreatedAt,
+		toCursor: func(_m *AttendanceRecord) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// AttendanceRecordOrderFieldUpdatedAt orders AttendanceRecord by updated_at.
+	AttendanceRecordOrderFieldUpdatedAt = &AttendanceRecordOrderField{
+		Value: func(_m *AttendanceRecord) (ent.Value, error) {
+			return _m.UpdatedAt, nil
+		},
+		column: attendancerecord.FieldUpdatedAt,
+		toTerm: attendancerecord.ByUpdatedAt,
+		toCursor: func(_m *AttendanceRecord) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.UpdatedAt,
+			}
+		},
+	}
+	// AttendanceRecordOrderFieldClockInAt orders AttendanceRecord by clock_in_at.
+	AttendanceRecordOrderFieldClockInAt = &AttendanceRecordOrderField{
+		Value: func(_m *AttendanceRecord) (ent.Value, error) {
+			return _m.ClockInAt, nil
+		},
+		column: attendancerecord.FieldClockInAt,
+		toTerm: attendancerecord.ByClockInAt,
+		toCursor: func(_m *AttendanceRecord) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.ClockInAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f AttendanceRecordOrderField) String() string {
+	var str string
+	switch f.column {
+	case AttendanceRecordOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case AttendanceRecordOrderFieldUpdatedAt.column:
+		str = "UPDATED_AT"
+	case AttendanceRecordOrderFieldClockInAt.column:
+		str = "CLOCK_IN_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f AttendanceRecordOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *AttendanceRecordOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("AttendanceRecordOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *AttendanceRecordOrderFieldCreatedAt
+	case "UPDATED_AT":
+		*f = *AttendanceRecordOrderFieldUpdatedAt
+	case "CLOCK_IN_AT":
+		*f = *AttendanceRecordOrderFieldClockInAt
+	default:
+		return fmt.Errorf("%s is not a valid AttendanceRecordOrderField", str)
+	}
+	return nil
+}
+
+// AttendanceRecordOrderField defines the ordering field of AttendanceRecord.
+type AttendanceRecordOrderField struct {
+	// Value extracts the ordering value from the given AttendanceRecord.
+	Value    func(*AttendanceRecord) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) attendancerecord.OrderOption
+	toCursor func(*AttendanceRecord) Cursor
+}
+
+// AttendanceRecordOrder defines the ordering of AttendanceRecord.
+type AttendanceRecordOrder struct {
+	Direction OrderDirection              `json:"direction"`
+	Field     *AttendanceRecordOrderField `json:"field"`
+}
+
+// DefaultAttendanceRecordOrder is the default ordering of AttendanceRecord.
+var DefaultAttendanceRecordOrder = &AttendanceRecordOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &AttendanceRecordOrderField{
+		Value: func(_m *AttendanceRecord) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: attendancerecord.FieldID,
+		toTerm: attendancerecord.ByID,
+		toCursor: func(_m *AttendanceRecord) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts AttendanceRecord into AttendanceRecordEdge.
+func (_m *AttendanceRecord) ToEdge(order *AttendanceRecordOrder) *AttendanceRecordEdge {
+	if order == nil {
+		order = DefaultAttendanceRecordOrder
+	}
+	return &AttendanceRecordEdge{
 		Node:   _m,
 		Cursor: order.Field.toCursor(_m),
 	}
@@ -13436,6 +13776,338 @@ func (_m *LabTest) ToEdge(order *LabTestOrder) *LabTestEdge {
 	}
 }
 
+// LeaveRequestEdge is the edge representation of LeaveRequest.
+type LeaveRequestEdge struct {
+	Node   *LeaveRequest `json:"node"`
+	Cursor Cursor        `json:"cursor"`
+}
+
+// LeaveRequestConnection is the connection containing edges to LeaveRequest.
+type LeaveRequestConnection struct {
+	Edges      []*LeaveRequestEdge `json:"edges"`
+	PageInfo   PageInfo            `json:"pageInfo"`
+	TotalCount int                 `json:"totalCount"`
+}
+
+func (c *LeaveRequestConnection) build(nodes []*LeaveRequest, pager *leaverequestPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *LeaveRequest
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *LeaveRequest {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *LeaveRequest {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*LeaveRequestEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &LeaveRequestEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// LeaveRequestPaginateOption enables pagination customization.
+type LeaveRequestPaginateOption func(*leaverequestPager) error
+
+// WithLeaveRequestOrder configures pagination ordering.
+func WithLeaveRequestOrder(order *LeaveRequestOrder) LeaveRequestPaginateOption {
+	if order == nil {
+		order = DefaultLeaveRequestOrder
+	}
+	o := *order
+	return func(pager *leaverequestPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultLeaveRequestOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithLeaveRequestFilter configures pagination filter.
+func WithLeaveRequestFilter(filter func(*LeaveRequestQuery) (*LeaveRequestQuery, error)) LeaveRequestPaginateOption {
+	return func(pager *leaverequestPager) error {
+		if filter == nil {
+			return errors.New("LeaveRequestQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type leaverequestPager struct {
+	reverse bool
+	order   *LeaveRequestOrder
+	filter  func(*LeaveRequestQuery) (*LeaveRequestQuery, error)
+}
+
+func newLeaveRequestPager(opts []LeaveRequestPaginateOption, reverse bool) (*leaverequestPager, error) {
+	pager := &leaverequestPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultLeaveRequestOrder
+	}
+	return pager, nil
+}
+
+func (p *leaverequestPager) applyFilter(query *LeaveRequestQuery) (*LeaveRequestQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *leaverequestPager) toCursor(_m *LeaveRequest) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *leaverequestPager) applyCursors(query *LeaveRequestQuery, after, before *Cursor) (*LeaveRequestQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultLeaveRequestOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *leaverequestPager) applyOrder(query *LeaveRequestQuery) *LeaveRequestQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultLeaveRequestOrder.Field {
+		query = query.Order(DefaultLeaveRequestOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *leaverequestPager) orderExpr(query *LeaveRequestQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultLeaveRequestOrder.Field {
+			b.Comma().Ident(DefaultLeaveRequestOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to LeaveRequest.
+func (_m *LeaveRequestQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...LeaveRequestPaginateOption,
+) (*LeaveRequestConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newLeaveRequestPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &LeaveRequestConnection{Edges: []*LeaveRequestEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// LeaveRequestOrderFieldCreatedAt orders LeaveRequest by created_at.
+	LeaveRequestOrderFieldCreatedAt = &LeaveRequestOrderField{
+		Value: func(_m *LeaveRequest) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: leaverequest.FieldCreatedAt,
+		toTerm: leaverequest.ByCreatedAt,
+		toCursor: func(_m *LeaveRequest) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// LeaveRequestOrderFieldUpdatedAt orders LeaveRequest by updated_at.
+	LeaveRequestOrderFieldUpdatedAt = &LeaveRequestOrderField{
+		Value: func(_m *LeaveRequest) (ent.Value, error) {
+			return _m.UpdatedAt, nil
+		},
+		column: leaverequest.FieldUpdatedAt,
+		toTerm: leaverequest.ByUpdatedAt,
+		toCursor: func(_m *LeaveRequest) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.UpdatedAt,
+			}
+		},
+	}
+	// LeaveRequestOrderFieldStartDate orders LeaveRequest by start_date.
+	LeaveRequestOrderFieldStartDate = &LeaveRequestOrderField{
+		Value: func(_m *LeaveRequest) (ent.Value, error) {
+			return _m.StartDate, nil
+		},
+		column: leaverequest.FieldStartDate,
+		toTerm: leaverequest.ByStartDate,
+		toCursor: func(_m *LeaveRequest) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.StartDate,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f LeaveRequestOrderField) String() string {
+	var str string
+	switch f.column {
+	case LeaveRequestOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case LeaveRequestOrderFieldUpdatedAt.column:
+		str = "UPDATED_AT"
+	case LeaveRequestOrderFieldStartDate.column:
+		str = "START_DATE"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f LeaveRequestOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *LeaveRequestOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("LeaveRequestOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *LeaveRequestOrderFieldCreatedAt
+	case "UPDATED_AT":
+		*f = *LeaveRequestOrderFieldUpdatedAt
+	case "START_DATE":
+		*f = *LeaveRequestOrderFieldStartDate
+	default:
+		return fmt.Errorf("%s is not a valid LeaveRequestOrderField", str)
+	}
+	return nil
+}
+
+// LeaveRequestOrderField defines the ordering field of LeaveRequest.
+type LeaveRequestOrderField struct {
+	// Value extracts the ordering value from the given LeaveRequest.
+	Value    func(*LeaveRequest) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) leaverequest.OrderOption
+	toCursor func(*LeaveRequest) Cursor
+}
+
+// LeaveRequestOrder defines the ordering of LeaveRequest.
+type LeaveRequestOrder struct {
+	Direction OrderDirection          `json:"direction"`
+	Field     *LeaveRequestOrderField `json:"field"`
+}
+
+// DefaultLeaveRequestOrder is the default ordering of LeaveRequest.
+var DefaultLeaveRequestOrder = &LeaveRequestOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &LeaveRequestOrderField{
+		Value: func(_m *LeaveRequest) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: leaverequest.FieldID,
+		toTerm: leaverequest.ByID,
+		toCursor: func(_m *LeaveRequest) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts LeaveRequest into LeaveRequestEdge.
+func (_m *LeaveRequest) ToEdge(order *LeaveRequestOrder) *LeaveRequestEdge {
+	if order == nil {
+		order = DefaultLeaveRequestOrder
+	}
+	return &LeaveRequestEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
 // LedgerAccountEdge is the edge representation of LedgerAccount.
 type LedgerAccountEdge struct {
 	Node   *LedgerAccount `json:"node"`
@@ -15410,6 +16082,320 @@ func (_m *PatientIdentifier) ToEdge(order *PatientIdentifierOrder) *PatientIdent
 	}
 }
 
+// PayDeductionEdge is the edge representation of PayDeduction.
+type PayDeductionEdge struct {
+	Node   *PayDeduction `json:"node"`
+	Cursor Cursor        `json:"cursor"`
+}
+
+// PayDeductionConnection is the connection containing edges to PayDeduction.
+type PayDeductionConnection struct {
+	Edges      []*PayDeductionEdge `json:"edges"`
+	PageInfo   PageInfo            `json:"pageInfo"`
+	TotalCount int                 `json:"totalCount"`
+}
+
+func (c *PayDeductionConnection) build(nodes []*PayDeduction, pager *paydeductionPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *PayDeduction
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *PayDeduction {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *PayDeduction {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*PayDeductionEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &PayDeductionEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// PayDeductionPaginateOption enables pagination customization.
+type PayDeductionPaginateOption func(*paydeductionPager) error
+
+// WithPayDeductionOrder configures pagination ordering.
+func WithPayDeductionOrder(order *PayDeductionOrder) PayDeductionPaginateOption {
+	if order == nil {
+		order = DefaultPayDeductionOrder
+	}
+	o := *order
+	return func(pager *paydeductionPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultPayDeductionOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithPayDeductionFilter configures pagination filter.
+func WithPayDeductionFilter(filter func(*PayDeductionQuery) (*PayDeductionQuery, error)) PayDeductionPaginateOption {
+	return func(pager *paydeductionPager) error {
+		if filter == nil {
+			return errors.New("PayDeductionQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type paydeductionPager struct {
+	reverse bool
+	order   *PayDeductionOrder
+	filter  func(*PayDeductionQuery) (*PayDeductionQuery, error)
+}
+
+func newPayDeductionPager(opts []PayDeductionPaginateOption, reverse bool) (*paydeductionPager, error) {
+	pager := &paydeductionPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultPayDeductionOrder
+	}
+	return pager, nil
+}
+
+func (p *paydeductionPager) applyFilter(query *PayDeductionQuery) (*PayDeductionQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *paydeductionPager) toCursor(_m *PayDeduction) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *paydeductionPager) applyCursors(query *PayDeductionQuery, after, before *Cursor) (*PayDeductionQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultPayDeductionOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *paydeductionPager) applyOrder(query *PayDeductionQuery) *PayDeductionQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultPayDeductionOrder.Field {
+		query = query.Order(DefaultPayDeductionOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *paydeductionPager) orderExpr(query *PayDeductionQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultPayDeductionOrder.Field {
+			b.Comma().Ident(DefaultPayDeductionOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to PayDeduction.
+func (_m *PayDeductionQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...PayDeductionPaginateOption,
+) (*PayDeductionConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newPayDeductionPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &PayDeductionConnection{Edges: []*PayDeductionEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// PayDeductionOrderFieldCreatedAt orders PayDeduction by created_at.
+	PayDeductionOrderFieldCreatedAt = &PayDeductionOrderField{
+		Value: func(_m *PayDeduction) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: paydeduction.FieldCreatedAt,
+		toTerm: paydeduction.ByCreatedAt,
+		toCursor: func(_m *PayDeduction) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// PayDeductionOrderFieldUpdatedAt orders PayDeduction by updated_at.
+	PayDeductionOrderFieldUpdatedAt = &PayDeductionOrderField{
+		Value: func(_m *PayDeduction) (ent.Value, error) {
+			return _m.UpdatedAt, nil
+		},
+		column: paydeduction.FieldUpdatedAt,
+		toTerm: paydeduction.ByUpdatedAt,
+		toCursor: func(_m *PayDeduction) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.UpdatedAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f PayDeductionOrderField) String() string {
+	var str string
+	switch f.column {
+	case PayDeductionOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case PayDeductionOrderFieldUpdatedAt.column:
+		str = "UPDATED_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f PayDeductionOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *PayDeductionOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("PayDeductionOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *PayDeductionOrderFieldCreatedAt
+	case "UPDATED_AT":
+		*f = *PayDeductionOrderFieldUpdatedAt
+	default:
+		return fmt.Errorf("%s is not a valid PayDeductionOrderField", str)
+	}
+	return nil
+}
+
+// PayDeductionOrderField defines the ordering field of PayDeduction.
+type PayDeductionOrderField struct {
+	// Value extracts the ordering value from the given PayDeduction.
+	Value    func(*PayDeduction) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) paydeduction.OrderOption
+	toCursor func(*PayDeduction) Cursor
+}
+
+// PayDeductionOrder defines the ordering of PayDeduction.
+type PayDeductionOrder struct {
+	Direction OrderDirection          `json:"direction"`
+	Field     *PayDeductionOrderField `json:"field"`
+}
+
+// DefaultPayDeductionOrder is the default ordering of PayDeduction.
+var DefaultPayDeductionOrder = &PayDeductionOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &PayDeductionOrderField{
+		Value: func(_m *PayDeduction) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: paydeduction.FieldID,
+		toTerm: paydeduction.ByID,
+		toCursor: func(_m *PayDeduction) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts PayDeduction into PayDeductionEdge.
+func (_m *PayDeduction) ToEdge(order *PayDeductionOrder) *PayDeductionEdge {
+	if order == nil {
+		order = DefaultPayDeductionOrder
+	}
+	return &PayDeductionEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
 // PayerEdge is the edge representation of Payer.
 type PayerEdge struct {
 	Node   *Payer `json:"node"`
@@ -16715,6 +17701,670 @@ func (_m *PaymentCheckout) ToEdge(order *PaymentCheckoutOrder) *PaymentCheckoutE
 		order = DefaultPaymentCheckoutOrder
 	}
 	return &PaymentCheckoutEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// PayrollRunEdge is the edge representation of PayrollRun.
+type PayrollRunEdge struct {
+	Node   *PayrollRun `json:"node"`
+	Cursor Cursor      `json:"cursor"`
+}
+
+// PayrollRunConnection is the connection containing edges to PayrollRun.
+type PayrollRunConnection struct {
+	Edges      []*PayrollRunEdge `json:"edges"`
+	PageInfo   PageInfo          `json:"pageInfo"`
+	TotalCount int               `json:"totalCount"`
+}
+
+func (c *PayrollRunConnection) build(nodes []*PayrollRun, pager *payrollrunPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *PayrollRun
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *PayrollRun {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *PayrollRun {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*PayrollRunEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &PayrollRunEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// PayrollRunPaginateOption enables pagination customization.
+type PayrollRunPaginateOption func(*payrollrunPager) error
+
+// WithPayrollRunOrder configures pagination ordering.
+func WithPayrollRunOrder(order *PayrollRunOrder) PayrollRunPaginateOption {
+	if order == nil {
+		order = DefaultPayrollRunOrder
+	}
+	o := *order
+	return func(pager *payrollrunPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultPayrollRunOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithPayrollRunFilter configures pagination filter.
+func WithPayrollRunFilter(filter func(*PayrollRunQuery) (*PayrollRunQuery, error)) PayrollRunPaginateOption {
+	return func(pager *payrollrunPager) error {
+		if filter == nil {
+			return errors.New("PayrollRunQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type payrollrunPager struct {
+	reverse bool
+	order   *PayrollRunOrder
+	filter  func(*PayrollRunQuery) (*PayrollRunQuery, error)
+}
+
+func newPayrollRunPager(opts []PayrollRunPaginateOption, reverse bool) (*payrollrunPager, error) {
+	pager := &payrollrunPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultPayrollRunOrder
+	}
+	return pager, nil
+}
+
+func (p *payrollrunPager) applyFilter(query *PayrollRunQuery) (*PayrollRunQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *payrollrunPager) toCursor(_m *PayrollRun) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *payrollrunPager) applyCursors(query *PayrollRunQuery, after, before *Cursor) (*PayrollRunQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultPayrollRunOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *payrollrunPager) applyOrder(query *PayrollRunQuery) *PayrollRunQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultPayrollRunOrder.Field {
+		query = query.Order(DefaultPayrollRunOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *payrollrunPager) orderExpr(query *PayrollRunQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultPayrollRunOrder.Field {
+			b.Comma().Ident(DefaultPayrollRunOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to PayrollRun.
+func (_m *PayrollRunQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...PayrollRunPaginateOption,
+) (*PayrollRunConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newPayrollRunPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &PayrollRunConnection{Edges: []*PayrollRunEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// PayrollRunOrderFieldCreatedAt orders PayrollRun by created_at.
+	PayrollRunOrderFieldCreatedAt = &PayrollRunOrderField{
+		Value: func(_m *PayrollRun) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: payrollrun.FieldCreatedAt,
+		toTerm: payrollrun.ByCreatedAt,
+		toCursor: func(_m *PayrollRun) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// PayrollRunOrderFieldUpdatedAt orders PayrollRun by updated_at.
+	PayrollRunOrderFieldUpdatedAt = &PayrollRunOrderField{
+		Value: func(_m *PayrollRun) (ent.Value, error) {
+			return _m.UpdatedAt, nil
+		},
+		column: payrollrun.FieldUpdatedAt,
+		toTerm: payrollrun.ByUpdatedAt,
+		toCursor: func(_m *PayrollRun) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.UpdatedAt,
+			}
+		},
+	}
+	// PayrollRunOrderFieldPeriod orders PayrollRun by period.
+	PayrollRunOrderFieldPeriod = &PayrollRunOrderField{
+		Value: func(_m *PayrollRun) (ent.Value, error) {
+			return _m.Period, nil
+		},
+		column: payrollrun.FieldPeriod,
+		toTerm: payrollrun.ByPeriod,
+		toCursor: func(_m *PayrollRun) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.Period,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f PayrollRunOrderField) String() string {
+	var str string
+	switch f.column {
+	case PayrollRunOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case PayrollRunOrderFieldUpdatedAt.column:
+		str = "UPDATED_AT"
+	case PayrollRunOrderFieldPeriod.column:
+		str = "PERIOD"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f PayrollRunOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *PayrollRunOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("PayrollRunOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *PayrollRunOrderFieldCreatedAt
+	case "UPDATED_AT":
+		*f = *PayrollRunOrderFieldUpdatedAt
+	case "PERIOD":
+		*f = *PayrollRunOrderFieldPeriod
+	default:
+		return fmt.Errorf("%s is not a valid PayrollRunOrderField", str)
+	}
+	return nil
+}
+
+// PayrollRunOrderField defines the ordering field of PayrollRun.
+type PayrollRunOrderField struct {
+	// Value extracts the ordering value from the given PayrollRun.
+	Value    func(*PayrollRun) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) payrollrun.OrderOption
+	toCursor func(*PayrollRun) Cursor
+}
+
+// PayrollRunOrder defines the ordering of PayrollRun.
+type PayrollRunOrder struct {
+	Direction OrderDirection        `json:"direction"`
+	Field     *PayrollRunOrderField `json:"field"`
+}
+
+// DefaultPayrollRunOrder is the default ordering of PayrollRun.
+var DefaultPayrollRunOrder = &PayrollRunOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &PayrollRunOrderField{
+		Value: func(_m *PayrollRun) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: payrollrun.FieldID,
+		toTerm: payrollrun.ByID,
+		toCursor: func(_m *PayrollRun) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts PayrollRun into PayrollRunEdge.
+func (_m *PayrollRun) ToEdge(order *PayrollRunOrder) *PayrollRunEdge {
+	if order == nil {
+		order = DefaultPayrollRunOrder
+	}
+	return &PayrollRunEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// PayslipEdge is the edge representation of Payslip.
+type PayslipEdge struct {
+	Node   *Payslip `json:"node"`
+	Cursor Cursor   `json:"cursor"`
+}
+
+// PayslipConnection is the connection containing edges to Payslip.
+type PayslipConnection struct {
+	Edges      []*PayslipEdge `json:"edges"`
+	PageInfo   PageInfo       `json:"pageInfo"`
+	TotalCount int            `json:"totalCount"`
+}
+
+func (c *PayslipConnection) build(nodes []*Payslip, pager *payslipPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *Payslip
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *Payslip {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *Payslip {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*PayslipEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &PayslipEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// PayslipPaginateOption enables pagination customization.
+type PayslipPaginateOption func(*payslipPager) error
+
+// WithPayslipOrder configures pagination ordering.
+func WithPayslipOrder(order *PayslipOrder) PayslipPaginateOption {
+	if order == nil {
+		order = DefaultPayslipOrder
+	}
+	o := *order
+	return func(pager *payslipPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultPayslipOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithPayslipFilter configures pagination filter.
+func WithPayslipFilter(filter func(*PayslipQuery) (*PayslipQuery, error)) PayslipPaginateOption {
+	return func(pager *payslipPager) error {
+		if filter == nil {
+			return errors.New("PayslipQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type payslipPager struct {
+	reverse bool
+	order   *PayslipOrder
+	filter  func(*PayslipQuery) (*PayslipQuery, error)
+}
+
+func newPayslipPager(opts []PayslipPaginateOption, reverse bool) (*payslipPager, error) {
+	pager := &payslipPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultPayslipOrder
+	}
+	return pager, nil
+}
+
+func (p *payslipPager) applyFilter(query *PayslipQuery) (*PayslipQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *payslipPager) toCursor(_m *Payslip) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *payslipPager) applyCursors(query *PayslipQuery, after, before *Cursor) (*PayslipQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultPayslipOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *payslipPager) applyOrder(query *PayslipQuery) *PayslipQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultPayslipOrder.Field {
+		query = query.Order(DefaultPayslipOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *payslipPager) orderExpr(query *PayslipQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultPayslipOrder.Field {
+			b.Comma().Ident(DefaultPayslipOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to Payslip.
+func (_m *PayslipQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...PayslipPaginateOption,
+) (*PayslipConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newPayslipPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &PayslipConnection{Edges: []*PayslipEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// PayslipOrderFieldCreatedAt orders Payslip by created_at.
+	PayslipOrderFieldCreatedAt = &PayslipOrderField{
+		Value: func(_m *Payslip) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: payslip.FieldCreatedAt,
+		toTerm: payslip.ByCreatedAt,
+		toCursor: func(_m *Payslip) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// PayslipOrderFieldUpdatedAt orders Payslip by updated_at.
+	PayslipOrderFieldUpdatedAt = &PayslipOrderField{
+		Value: func(_m *Payslip) (ent.Value, error) {
+			return _m.UpdatedAt, nil
+		},
+		column: payslip.FieldUpdatedAt,
+		toTerm: payslip.ByUpdatedAt,
+		toCursor: func(_m *Payslip) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.UpdatedAt,
+			}
+		},
+	}
+	// PayslipOrderFieldPeriod orders Payslip by period.
+	PayslipOrderFieldPeriod = &PayslipOrderField{
+		Value: func(_m *Payslip) (ent.Value, error) {
+			return _m.Period, nil
+		},
+		column: payslip.FieldPeriod,
+		toTerm: payslip.ByPeriod,
+		toCursor: func(_m *Payslip) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.Period,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f PayslipOrderField) String() string {
+	var str string
+	switch f.column {
+	case PayslipOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case PayslipOrderFieldUpdatedAt.column:
+		str = "UPDATED_AT"
+	case PayslipOrderFieldPeriod.column:
+		str = "PERIOD"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f PayslipOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *PayslipOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("PayslipOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *PayslipOrderFieldCreatedAt
+	case "UPDATED_AT":
+		*f = *PayslipOrderFieldUpdatedAt
+	case "PERIOD":
+		*f = *PayslipOrderFieldPeriod
+	default:
+		return fmt.Errorf("%s is not a valid PayslipOrderField", str)
+	}
+	return nil
+}
+
+// PayslipOrderField defines the ordering field of Payslip.
+type PayslipOrderField struct {
+	// Value extracts the ordering value from the given Payslip.
+	Value    func(*Payslip) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) payslip.OrderOption
+	toCursor func(*Payslip) Cursor
+}
+
+// PayslipOrder defines the ordering of Payslip.
+type PayslipOrder struct {
+	Direction OrderDirection     `json:"direction"`
+	Field     *PayslipOrderField `json:"field"`
+}
+
+// DefaultPayslipOrder is the default ordering of Payslip.
+var DefaultPayslipOrder = &PayslipOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &PayslipOrderField{
+		Value: func(_m *Payslip) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: payslip.FieldID,
+		toTerm: payslip.ByID,
+		toCursor: func(_m *Payslip) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts Payslip into PayslipEdge.
+func (_m *Payslip) ToEdge(order *PayslipOrder) *PayslipEdge {
+	if order == nil {
+		order = DefaultPayslipOrder
+	}
+	return &PayslipEdge{
 		Node:   _m,
 		Cursor: order.Field.toCursor(_m),
 	}
@@ -19299,6 +20949,1002 @@ func (_m *Room) ToEdge(order *RoomOrder) *RoomEdge {
 		order = DefaultRoomOrder
 	}
 	return &RoomEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// RosterEntryEdge is the edge representation of RosterEntry.
+type RosterEntryEdge struct {
+	Node   *RosterEntry `json:"node"`
+	Cursor Cursor       `json:"cursor"`
+}
+
+// RosterEntryConnection is the connection containing edges to RosterEntry.
+type RosterEntryConnection struct {
+	Edges      []*RosterEntryEdge `json:"edges"`
+	PageInfo   PageInfo           `json:"pageInfo"`
+	TotalCount int                `json:"totalCount"`
+}
+
+func (c *RosterEntryConnection) build(nodes []*RosterEntry, pager *rosterentryPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *RosterEntry
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *RosterEntry {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *RosterEntry {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*RosterEntryEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &RosterEntryEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// RosterEntryPaginateOption enables pagination customization.
+type RosterEntryPaginateOption func(*rosterentryPager) error
+
+// WithRosterEntryOrder configures pagination ordering.
+func WithRosterEntryOrder(order *RosterEntryOrder) RosterEntryPaginateOption {
+	if order == nil {
+		order = DefaultRosterEntryOrder
+	}
+	o := *order
+	return func(pager *rosterentryPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultRosterEntryOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithRosterEntryFilter configures pagination filter.
+func WithRosterEntryFilter(filter func(*RosterEntryQuery) (*RosterEntryQuery, error)) RosterEntryPaginateOption {
+	return func(pager *rosterentryPager) error {
+		if filter == nil {
+			return errors.New("RosterEntryQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type rosterentryPager struct {
+	reverse bool
+	order   *RosterEntryOrder
+	filter  func(*RosterEntryQuery) (*RosterEntryQuery, error)
+}
+
+func newRosterEntryPager(opts []RosterEntryPaginateOption, reverse bool) (*rosterentryPager, error) {
+	pager := &rosterentryPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultRosterEntryOrder
+	}
+	return pager, nil
+}
+
+func (p *rosterentryPager) applyFilter(query *RosterEntryQuery) (*RosterEntryQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *rosterentryPager) toCursor(_m *RosterEntry) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *rosterentryPager) applyCursors(query *RosterEntryQuery, after, before *Cursor) (*RosterEntryQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultRosterEntryOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *rosterentryPager) applyOrder(query *RosterEntryQuery) *RosterEntryQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultRosterEntryOrder.Field {
+		query = query.Order(DefaultRosterEntryOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *rosterentryPager) orderExpr(query *RosterEntryQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultRosterEntryOrder.Field {
+			b.Comma().Ident(DefaultRosterEntryOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to RosterEntry.
+func (_m *RosterEntryQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...RosterEntryPaginateOption,
+) (*RosterEntryConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newRosterEntryPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &RosterEntryConnection{Edges: []*RosterEntryEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// RosterEntryOrderFieldCreatedAt orders RosterEntry by created_at.
+	RosterEntryOrderFieldCreatedAt = &RosterEntryOrderField{
+		Value: func(_m *RosterEntry) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: rosterentry.FieldCreatedAt,
+		toTerm: rosterentry.ByCreatedAt,
+		toCursor: func(_m *RosterEntry) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// RosterEntryOrderFieldUpdatedAt orders RosterEntry by updated_at.
+	RosterEntryOrderFieldUpdatedAt = &RosterEntryOrderField{
+		Value: func(_m *RosterEntry) (ent.Value, error) {
+			return _m.UpdatedAt, nil
+		},
+		column: rosterentry.FieldUpdatedAt,
+		toTerm: rosterentry.ByUpdatedAt,
+		toCursor: func(_m *RosterEntry) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.UpdatedAt,
+			}
+		},
+	}
+	// RosterEntryOrderFieldDate orders RosterEntry by date.
+	RosterEntryOrderFieldDate = &RosterEntryOrderField{
+		Value: func(_m *RosterEntry) (ent.Value, error) {
+			return _m.Date, nil
+		},
+		column: rosterentry.FieldDate,
+		toTerm: rosterentry.ByDate,
+		toCursor: func(_m *RosterEntry) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.Date,
+			}
+		},
+	}
+	// RosterEntryOrderFieldStartAt orders RosterEntry by start_at.
+	RosterEntryOrderFieldStartAt = &RosterEntryOrderField{
+		Value: func(_m *RosterEntry) (ent.Value, error) {
+			return _m.StartAt, nil
+		},
+		column: rosterentry.FieldStartAt,
+		toTerm: rosterentry.ByStartAt,
+		toCursor: func(_m *RosterEntry) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.StartAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f RosterEntryOrderField) String() string {
+	var str string
+	switch f.column {
+	case RosterEntryOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case RosterEntryOrderFieldUpdatedAt.column:
+		str = "UPDATED_AT"
+	case RosterEntryOrderFieldDate.column:
+		str = "DATE"
+	case RosterEntryOrderFieldStartAt.column:
+		str = "START_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f RosterEntryOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *RosterEntryOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("RosterEntryOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *RosterEntryOrderFieldCreatedAt
+	case "UPDATED_AT":
+		*f = *RosterEntryOrderFieldUpdatedAt
+	case "DATE":
+		*f = *RosterEntryOrderFieldDate
+	case "START_AT":
+		*f = *RosterEntryOrderFieldStartAt
+	default:
+		return fmt.Errorf("%s is not a valid RosterEntryOrderField", str)
+	}
+	return nil
+}
+
+// RosterEntryOrderField defines the ordering field of RosterEntry.
+type RosterEntryOrderField struct {
+	// Value extracts the ordering value from the given RosterEntry.
+	Value    func(*RosterEntry) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) rosterentry.OrderOption
+	toCursor func(*RosterEntry) Cursor
+}
+
+// RosterEntryOrder defines the ordering of RosterEntry.
+type RosterEntryOrder struct {
+	Direction OrderDirection         `json:"direction"`
+	Field     *RosterEntryOrderField `json:"field"`
+}
+
+// DefaultRosterEntryOrder is the default ordering of RosterEntry.
+var DefaultRosterEntryOrder = &RosterEntryOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &RosterEntryOrderField{
+		Value: func(_m *RosterEntry) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: rosterentry.FieldID,
+		toTerm: rosterentry.ByID,
+		toCursor: func(_m *RosterEntry) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts RosterEntry into RosterEntryEdge.
+func (_m *RosterEntry) ToEdge(order *RosterEntryOrder) *RosterEntryEdge {
+	if order == nil {
+		order = DefaultRosterEntryOrder
+	}
+	return &RosterEntryEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// RosterRequirementEdge is the edge representation of RosterRequirement.
+type RosterRequirementEdge struct {
+	Node   *RosterRequirement `json:"node"`
+	Cursor Cursor             `json:"cursor"`
+}
+
+// RosterRequirementConnection is the connection containing edges to RosterRequirement.
+type RosterRequirementConnection struct {
+	Edges      []*RosterRequirementEdge `json:"edges"`
+	PageInfo   PageInfo                 `json:"pageInfo"`
+	TotalCount int                      `json:"totalCount"`
+}
+
+func (c *RosterRequirementConnection) build(nodes []*RosterRequirement, pager *rosterrequirementPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *RosterRequirement
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *RosterRequirement {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *RosterRequirement {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*RosterRequirementEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &RosterRequirementEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// RosterRequirementPaginateOption enables pagination customization.
+type RosterRequirementPaginateOption func(*rosterrequirementPager) error
+
+// WithRosterRequirementOrder configures pagination ordering.
+func WithRosterRequirementOrder(order *RosterRequirementOrder) RosterRequirementPaginateOption {
+	if order == nil {
+		order = DefaultRosterRequirementOrder
+	}
+	o := *order
+	return func(pager *rosterrequirementPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultRosterRequirementOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithRosterRequirementFilter configures pagination filter.
+func WithRosterRequirementFilter(filter func(*RosterRequirementQuery) (*RosterRequirementQuery, error)) RosterRequirementPaginateOption {
+	return func(pager *rosterrequirementPager) error {
+		if filter == nil {
+			return errors.New("RosterRequirementQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type rosterrequirementPager struct {
+	reverse bool
+	order   *RosterRequirementOrder
+	filter  func(*RosterRequirementQuery) (*RosterRequirementQuery, error)
+}
+
+func newRosterRequirementPager(opts []RosterRequirementPaginateOption, reverse bool) (*rosterrequirementPager, error) {
+	pager := &rosterrequirementPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultRosterRequirementOrder
+	}
+	return pager, nil
+}
+
+func (p *rosterrequirementPager) applyFilter(query *RosterRequirementQuery) (*RosterRequirementQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *rosterrequirementPager) toCursor(_m *RosterRequirement) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *rosterrequirementPager) applyCursors(query *RosterRequirementQuery, after, before *Cursor) (*RosterRequirementQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultRosterRequirementOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *rosterrequirementPager) applyOrder(query *RosterRequirementQuery) *RosterRequirementQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultRosterRequirementOrder.Field {
+		query = query.Order(DefaultRosterRequirementOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *rosterrequirementPager) orderExpr(query *RosterRequirementQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultRosterRequirementOrder.Field {
+			b.Comma().Ident(DefaultRosterRequirementOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to RosterRequirement.
+func (_m *RosterRequirementQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...RosterRequirementPaginateOption,
+) (*RosterRequirementConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newRosterRequirementPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &RosterRequirementConnection{Edges: []*RosterRequirementEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// RosterRequirementOrderFieldCreatedAt orders RosterRequirement by created_at.
+	RosterRequirementOrderFieldCreatedAt = &RosterRequirementOrderField{
+		Value: func(_m *RosterRequirement) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: rosterrequirement.FieldCreatedAt,
+		toTerm: rosterrequirement.ByCreatedAt,
+		toCursor: func(_m *RosterRequirement) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// RosterRequirementOrderFieldUpdatedAt orders RosterRequirement by updated_at.
+	RosterRequirementOrderFieldUpdatedAt = &RosterRequirementOrderField{
+		Value: func(_m *RosterRequirement) (ent.Value, error) {
+			return _m.UpdatedAt, nil
+		},
+		column: rosterrequirement.FieldUpdatedAt,
+		toTerm: rosterrequirement.ByUpdatedAt,
+		toCursor: func(_m *RosterRequirement) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.UpdatedAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f RosterRequirementOrderField) String() string {
+	var str string
+	switch f.column {
+	case RosterRequirementOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case RosterRequirementOrderFieldUpdatedAt.column:
+		str = "UPDATED_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f RosterRequirementOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *RosterRequirementOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("RosterRequirementOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *RosterRequirementOrderFieldCreatedAt
+	case "UPDATED_AT":
+		*f = *RosterRequirementOrderFieldUpdatedAt
+	default:
+		return fmt.Errorf("%s is not a valid RosterRequirementOrderField", str)
+	}
+	return nil
+}
+
+// RosterRequirementOrderField defines the ordering field of RosterRequirement.
+type RosterRequirementOrderField struct {
+	// Value extracts the ordering value from the given RosterRequirement.
+	Value    func(*RosterRequirement) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) rosterrequirement.OrderOption
+	toCursor func(*RosterRequirement) Cursor
+}
+
+// RosterRequirementOrder defines the ordering of RosterRequirement.
+type RosterRequirementOrder struct {
+	Direction OrderDirection               `json:"direction"`
+	Field     *RosterRequirementOrderField `json:"field"`
+}
+
+// DefaultRosterRequirementOrder is the default ordering of RosterRequirement.
+var DefaultRosterRequirementOrder = &RosterRequirementOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &RosterRequirementOrderField{
+		Value: func(_m *RosterRequirement) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: rosterrequirement.FieldID,
+		toTerm: rosterrequirement.ByID,
+		toCursor: func(_m *RosterRequirement) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts RosterRequirement into RosterRequirementEdge.
+func (_m *RosterRequirement) ToEdge(order *RosterRequirementOrder) *RosterRequirementEdge {
+	if order == nil {
+		order = DefaultRosterRequirementOrder
+	}
+	return &RosterRequirementEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// ShiftDefinitionEdge is the edge representation of ShiftDefinition.
+type ShiftDefinitionEdge struct {
+	Node   *ShiftDefinition `json:"node"`
+	Cursor Cursor           `json:"cursor"`
+}
+
+// ShiftDefinitionConnection is the connection containing edges to ShiftDefinition.
+type ShiftDefinitionConnection struct {
+	Edges      []*ShiftDefinitionEdge `json:"edges"`
+	PageInfo   PageInfo               `json:"pageInfo"`
+	TotalCount int                    `json:"totalCount"`
+}
+
+func (c *ShiftDefinitionConnection) build(nodes []*ShiftDefinition, pager *shiftdefinitionPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *ShiftDefinition
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *ShiftDefinition {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *ShiftDefinition {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*ShiftDefinitionEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &ShiftDefinitionEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// ShiftDefinitionPaginateOption enables pagination customization.
+type ShiftDefinitionPaginateOption func(*shiftdefinitionPager) error
+
+// WithShiftDefinitionOrder configures pagination ordering.
+func WithShiftDefinitionOrder(order *ShiftDefinitionOrder) ShiftDefinitionPaginateOption {
+	if order == nil {
+		order = DefaultShiftDefinitionOrder
+	}
+	o := *order
+	return func(pager *shiftdefinitionPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultShiftDefinitionOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithShiftDefinitionFilter configures pagination filter.
+func WithShiftDefinitionFilter(filter func(*ShiftDefinitionQuery) (*ShiftDefinitionQuery, error)) ShiftDefinitionPaginateOption {
+	return func(pager *shiftdefinitionPager) error {
+		if filter == nil {
+			return errors.New("ShiftDefinitionQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type shiftdefinitionPager struct {
+	reverse bool
+	order   *ShiftDefinitionOrder
+	filter  func(*ShiftDefinitionQuery) (*ShiftDefinitionQuery, error)
+}
+
+func newShiftDefinitionPager(opts []ShiftDefinitionPaginateOption, reverse bool) (*shiftdefinitionPager, error) {
+	pager := &shiftdefinitionPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultShiftDefinitionOrder
+	}
+	return pager, nil
+}
+
+func (p *shiftdefinitionPager) applyFilter(query *ShiftDefinitionQuery) (*ShiftDefinitionQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *shiftdefinitionPager) toCursor(_m *ShiftDefinition) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *shiftdefinitionPager) applyCursors(query *ShiftDefinitionQuery, after, before *Cursor) (*ShiftDefinitionQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultShiftDefinitionOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *shiftdefinitionPager) applyOrder(query *ShiftDefinitionQuery) *ShiftDefinitionQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultShiftDefinitionOrder.Field {
+		query = query.Order(DefaultShiftDefinitionOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *shiftdefinitionPager) orderExpr(query *ShiftDefinitionQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultShiftDefinitionOrder.Field {
+			b.Comma().Ident(DefaultShiftDefinitionOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to ShiftDefinition.
+func (_m *ShiftDefinitionQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...ShiftDefinitionPaginateOption,
+) (*ShiftDefinitionConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newShiftDefinitionPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &ShiftDefinitionConnection{Edges: []*ShiftDefinitionEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// ShiftDefinitionOrderFieldCreatedAt orders ShiftDefinition by created_at.
+	ShiftDefinitionOrderFieldCreatedAt = &ShiftDefinitionOrderField{
+		Value: func(_m *ShiftDefinition) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: shiftdefinition.FieldCreatedAt,
+		toTerm: shiftdefinition.ByCreatedAt,
+		toCursor: func(_m *ShiftDefinition) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// ShiftDefinitionOrderFieldUpdatedAt orders ShiftDefinition by updated_at.
+	ShiftDefinitionOrderFieldUpdatedAt = &ShiftDefinitionOrderField{
+		Value: func(_m *ShiftDefinition) (ent.Value, error) {
+			return _m.UpdatedAt, nil
+		},
+		column: shiftdefinition.FieldUpdatedAt,
+		toTerm: shiftdefinition.ByUpdatedAt,
+		toCursor: func(_m *ShiftDefinition) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.UpdatedAt,
+			}
+		},
+	}
+	// ShiftDefinitionOrderFieldCode orders ShiftDefinition by code.
+	ShiftDefinitionOrderFieldCode = &ShiftDefinitionOrderField{
+		Value: func(_m *ShiftDefinition) (ent.Value, error) {
+			return _m.Code, nil
+		},
+		column: shiftdefinition.FieldCode,
+		toTerm: shiftdefinition.ByCode,
+		toCursor: func(_m *ShiftDefinition) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.Code,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f ShiftDefinitionOrderField) String() string {
+	var str string
+	switch f.column {
+	case ShiftDefinitionOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case ShiftDefinitionOrderFieldUpdatedAt.column:
+		str = "UPDATED_AT"
+	case ShiftDefinitionOrderFieldCode.column:
+		str = "CODE"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f ShiftDefinitionOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *ShiftDefinitionOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("ShiftDefinitionOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *ShiftDefinitionOrderFieldCreatedAt
+	case "UPDATED_AT":
+		*f = *ShiftDefinitionOrderFieldUpdatedAt
+	case "CODE":
+		*f = *ShiftDefinitionOrderFieldCode
+	default:
+		return fmt.Errorf("%s is not a valid ShiftDefinitionOrderField", str)
+	}
+	return nil
+}
+
+// ShiftDefinitionOrderField defines the ordering field of ShiftDefinition.
+type ShiftDefinitionOrderField struct {
+	// Value extracts the ordering value from the given ShiftDefinition.
+	Value    func(*ShiftDefinition) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) shiftdefinition.OrderOption
+	toCursor func(*ShiftDefinition) Cursor
+}
+
+// ShiftDefinitionOrder defines the ordering of ShiftDefinition.
+type ShiftDefinitionOrder struct {
+	Direction OrderDirection             `json:"direction"`
+	Field     *ShiftDefinitionOrderField `json:"field"`
+}
+
+// DefaultShiftDefinitionOrder is the default ordering of ShiftDefinition.
+var DefaultShiftDefinitionOrder = &ShiftDefinitionOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &ShiftDefinitionOrderField{
+		Value: func(_m *ShiftDefinition) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: shiftdefinition.FieldID,
+		toTerm: shiftdefinition.ByID,
+		toCursor: func(_m *ShiftDefinition) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts ShiftDefinition into ShiftDefinitionEdge.
+func (_m *ShiftDefinition) ToEdge(order *ShiftDefinitionOrder) *ShiftDefinitionEdge {
+	if order == nil {
+		order = DefaultShiftDefinitionOrder
+	}
+	return &ShiftDefinitionEdge{
 		Node:   _m,
 		Cursor: order.Field.toCursor(_m),
 	}

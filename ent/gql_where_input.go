@@ -13,6 +13,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/allergy"
 	"github.com/hmis-dev/hmis/ent/apikey"
 	"github.com/hmis-dev/hmis/ent/appointment"
+	"github.com/hmis-dev/hmis/ent/attendancerecord"
 	"github.com/hmis-dev/hmis/ent/auditevent"
 	"github.com/hmis-dev/hmis/ent/bed"
 	"github.com/hmis-dev/hmis/ent/bedassignment"
@@ -48,16 +49,20 @@ import (
 	"github.com/hmis-dev/hmis/ent/labresult"
 	"github.com/hmis-dev/hmis/ent/labspecimen"
 	"github.com/hmis-dev/hmis/ent/labtest"
+	"github.com/hmis-dev/hmis/ent/leaverequest"
 	"github.com/hmis-dev/hmis/ent/ledgeraccount"
 	"github.com/hmis-dev/hmis/ent/medicationorder"
 	"github.com/hmis-dev/hmis/ent/observation"
 	"github.com/hmis-dev/hmis/ent/patient"
 	"github.com/hmis-dev/hmis/ent/patientcontact"
 	"github.com/hmis-dev/hmis/ent/patientidentifier"
+	"github.com/hmis-dev/hmis/ent/paydeduction"
 	"github.com/hmis-dev/hmis/ent/payer"
 	"github.com/hmis-dev/hmis/ent/payment"
 	"github.com/hmis-dev/hmis/ent/paymentallocation"
 	"github.com/hmis-dev/hmis/ent/paymentcheckout"
+	"github.com/hmis-dev/hmis/ent/payrollrun"
+	"github.com/hmis-dev/hmis/ent/payslip"
 	"github.com/hmis-dev/hmis/ent/planversion"
 	"github.com/hmis-dev/hmis/ent/preauthorization"
 	"github.com/hmis-dev/hmis/ent/predicate"
@@ -67,6 +72,9 @@ import (
 	"github.com/hmis-dev/hmis/ent/referral"
 	"github.com/hmis-dev/hmis/ent/refund"
 	"github.com/hmis-dev/hmis/ent/room"
+	"github.com/hmis-dev/hmis/ent/rosterentry"
+	"github.com/hmis-dev/hmis/ent/rosterrequirement"
+	"github.com/hmis-dev/hmis/ent/shiftdefinition"
 	"github.com/hmis-dev/hmis/ent/staff"
 	"github.com/hmis-dev/hmis/ent/stockbatch"
 	"github.com/hmis-dev/hmis/ent/stocklocation"
@@ -3225,6 +3233,684 @@ func (i *AppointmentWhereInput) P() (predicate.Appointment, error) {
 		return predicates[0], nil
 	default:
 		return appointment.And(predicates...), nil
+	}
+}
+
+// AttendanceRecordWhereInput represents a where input for filtering AttendanceRecord queries.
+type AttendanceRecordWhereInput struct {
+	Predicates []predicate.AttendanceRecord  `json:"-"`
+	Not        *AttendanceRecordWhereInput   `json:"not,omitempty"`
+	Or         []*AttendanceRecordWhereInput `json:"or,omitempty"`
+	And        []*AttendanceRecordWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "updated_at" field predicates.
+	UpdatedAt      *time.Time  `json:"updatedAt,omitempty"`
+	UpdatedAtNEQ   *time.Time  `json:"updatedAtNEQ,omitempty"`
+	UpdatedAtIn    []time.Time `json:"updatedAtIn,omitempty"`
+	UpdatedAtNotIn []time.Time `json:"updatedAtNotIn,omitempty"`
+	UpdatedAtGT    *time.Time  `json:"updatedAtGT,omitempty"`
+	UpdatedAtGTE   *time.Time  `json:"updatedAtGTE,omitempty"`
+	UpdatedAtLT    *time.Time  `json:"updatedAtLT,omitempty"`
+	UpdatedAtLTE   *time.Time  `json:"updatedAtLTE,omitempty"`
+
+	// "staff_id" field predicates.
+	StaffID             *string  `json:"staffID,omitempty"`
+	StaffIDNEQ          *string  `json:"staffIDNEQ,omitempty"`
+	StaffIDIn           []string `json:"staffIDIn,omitempty"`
+	StaffIDNotIn        []string `json:"staffIDNotIn,omitempty"`
+	StaffIDGT           *string  `json:"staffIDGT,omitempty"`
+	StaffIDGTE          *string  `json:"staffIDGTE,omitempty"`
+	StaffIDLT           *string  `json:"staffIDLT,omitempty"`
+	StaffIDLTE          *string  `json:"staffIDLTE,omitempty"`
+	StaffIDContains     *string  `json:"staffIDContains,omitempty"`
+	StaffIDHasPrefix    *string  `json:"staffIDHasPrefix,omitempty"`
+	StaffIDHasSuffix    *string  `json:"staffIDHasSuffix,omitempty"`
+	StaffIDEqualFold    *string  `json:"staffIDEqualFold,omitempty"`
+	StaffIDContainsFold *string  `json:"staffIDContainsFold,omitempty"`
+
+	// "roster_entry_id" field predicates.
+	RosterEntryID             *string  `json:"rosterEntryID,omitempty"`
+	RosterEntryIDNEQ          *string  `json:"rosterEntryIDNEQ,omitempty"`
+	RosterEntryIDIn           []string `json:"rosterEntryIDIn,omitempty"`
+	RosterEntryIDNotIn        []string `json:"rosterEntryIDNotIn,omitempty"`
+	RosterEntryIDGT           *string  `json:"rosterEntryIDGT,omitempty"`
+	RosterEntryIDGTE          *string  `json:"rosterEntryIDGTE,omitempty"`
+	RosterEntryIDLT           *string  `json:"rosterEntryIDLT,omitempty"`
+	RosterEntryIDLTE          *string  `json:"rosterEntryIDLTE,omitempty"`
+	RosterEntryIDContains     *string  `json:"rosterEntryIDContains,omitempty"`
+	RosterEntryIDHasPrefix    *string  `json:"rosterEntryIDHasPrefix,omitempty"`
+	RosterEntryIDHasSuffix    *string  `json:"rosterEntryIDHasSuffix,omitempty"`
+	RosterEntryIDIsNil        bool     `json:"rosterEntryIDIsNil,omitempty"`
+	RosterEntryIDNotNil       bool     `json:"rosterEntryIDNotNil,omitempty"`
+	RosterEntryIDEqualFold    *string  `json:"rosterEntryIDEqualFold,omitempty"`
+	RosterEntryIDContainsFold *string  `json:"rosterEntryIDContainsFold,omitempty"`
+
+	// "clock_in_at" field predicates.
+	ClockInAt      *time.Time  `json:"clockInAt,omitempty"`
+	ClockInAtNEQ   *time.Time  `json:"clockInAtNEQ,omitempty"`
+	ClockInAtIn    []time.Time `json:"clockInAtIn,omitempty"`
+	ClockInAtNotIn []time.Time `json:"clockInAtNotIn,omitempty"`
+	ClockInAtGT    *time.Time  `json:"clockInAtGT,omitempty"`
+	ClockInAtGTE   *time.Time  `json:"clockInAtGTE,omitempty"`
+	ClockInAtLT    *time.Time  `json:"clockInAtLT,omitempty"`
+	ClockInAtLTE   *time.Time  `json:"clockInAtLTE,omitempty"`
+
+	// "clock_out_at" field predicates.
+	ClockOutAt       *time.Time  `json:"clockOutAt,omitempty"`
+	ClockOutAtNEQ    *time.Time  `json:"clockOutAtNEQ,omitempty"`
+	ClockOutAtIn     []time.Time `json:"clockOutAtIn,omitempty"`
+	ClockOutAtNotIn  []time.Time `json:"clockOutAtNotIn,omitempty"`
+	ClockOutAtGT     *time.Time  `json:"clockOutAtGT,omitempty"`
+	ClockOutAtGTE    *time.Time  `json:"clockOutAtGTE,omitempty"`
+	ClockOutAtLT     *time.Time  `json:"clockOutAtLT,omitempty"`
+	ClockOutAtLTE    *time.Time  `json:"clockOutAtLTE,omitempty"`
+	ClockOutAtIsNil  bool        `json:"clockOutAtIsNil,omitempty"`
+	ClockOutAtNotNil bool        `json:"clockOutAtNotNil,omitempty"`
+
+	// "clock_in_source" field predicates.
+	ClockInSource      *attendancerecord.ClockInSource  `json:"clockInSource,omitempty"`
+	ClockInSourceNEQ   *attendancerecord.ClockInSource  `json:"clockInSourceNEQ,omitempty"`
+	ClockInSourceIn    []attendancerecord.ClockInSource `json:"clockInSourceIn,omitempty"`
+	ClockInSourceNotIn []attendancerecord.ClockInSource `json:"clockInSourceNotIn,omitempty"`
+
+	// "clock_out_source" field predicates.
+	ClockOutSource       *attendancerecord.ClockOutSource  `json:"clockOutSource,omitempty"`
+	ClockOutSourceNEQ    *attendancerecord.ClockOutSource  `json:"clockOutSourceNEQ,omitempty"`
+	ClockOutSourceIn     []attendancerecord.ClockOutSource `json:"clockOutSourceIn,omitempty"`
+	ClockOutSourceNotIn  []attendancerecord.ClockOutSource `json:"clockOutSourceNotIn,omitempty"`
+	ClockOutSourceIsNil  bool                              `json:"clockOutSourceIsNil,omitempty"`
+	ClockOutSourceNotNil bool                              `json:"clockOutSourceNotNil,omitempty"`
+
+	// "recorded_by_id" field predicates.
+	RecordedByID             *string  `json:"recordedByID,omitempty"`
+	RecordedByIDNEQ          *string  `json:"recordedByIDNEQ,omitempty"`
+	RecordedByIDIn           []string `json:"recordedByIDIn,omitempty"`
+	RecordedByIDNotIn        []string `json:"recordedByIDNotIn,omitempty"`
+	RecordedByIDGT           *string  `json:"recordedByIDGT,omitempty"`
+	RecordedByIDGTE          *string  `json:"recordedByIDGTE,omitempty"`
+	RecordedByIDLT           *string  `json:"recordedByIDLT,omitempty"`
+	RecordedByIDLTE          *string  `json:"recordedByIDLTE,omitempty"`
+	RecordedByIDContains     *string  `json:"recordedByIDContains,omitempty"`
+	RecordedByIDHasPrefix    *string  `json:"recordedByIDHasPrefix,omitempty"`
+	RecordedByIDHasSuffix    *string  `json:"recordedByIDHasSuffix,omitempty"`
+	RecordedByIDIsNil        bool     `json:"recordedByIDIsNil,omitempty"`
+	RecordedByIDNotNil       bool     `json:"recordedByIDNotNil,omitempty"`
+	RecordedByIDEqualFold    *string  `json:"recordedByIDEqualFold,omitempty"`
+	RecordedByIDContainsFold *string  `json:"recordedByIDContainsFold,omitempty"`
+
+	// "worked_minutes" field predicates.
+	WorkedMinutes      *int  `json:"workedMinutes,omitempty"`
+	WorkedMinutesNEQ   *int  `json:"workedMinutesNEQ,omitempty"`
+	WorkedMinutesIn    []int `json:"workedMinutesIn,omitempty"`
+	WorkedMinutesNotIn []int `json:"workedMinutesNotIn,omitempty"`
+	WorkedMinutesGT    *int  `json:"workedMinutesGT,omitempty"`
+	WorkedMinutesGTE   *int  `json:"workedMinutesGTE,omitempty"`
+	WorkedMinutesLT    *int  `json:"workedMinutesLT,omitempty"`
+	WorkedMinutesLTE   *int  `json:"workedMinutesLTE,omitempty"`
+
+	// "late_minutes" field predicates.
+	LateMinutes      *int  `json:"lateMinutes,omitempty"`
+	LateMinutesNEQ   *int  `json:"lateMinutesNEQ,omitempty"`
+	LateMinutesIn    []int `json:"lateMinutesIn,omitempty"`
+	LateMinutesNotIn []int `json:"lateMinutesNotIn,omitempty"`
+	LateMinutesGT    *int  `json:"lateMinutesGT,omitempty"`
+	LateMinutesGTE   *int  `json:"lateMinutesGTE,omitempty"`
+	LateMinutesLT    *int  `json:"lateMinutesLT,omitempty"`
+	LateMinutesLTE   *int  `json:"lateMinutesLTE,omitempty"`
+
+	// "early_leave_minutes" field predicates.
+	EarlyLeaveMinutes      *int  `json:"earlyLeaveMinutes,omitempty"`
+	EarlyLeaveMinutesNEQ   *int  `json:"earlyLeaveMinutesNEQ,omitempty"`
+	EarlyLeaveMinutesIn    []int `json:"earlyLeaveMinutesIn,omitempty"`
+	EarlyLeaveMinutesNotIn []int `json:"earlyLeaveMinutesNotIn,omitempty"`
+	EarlyLeaveMinutesGT    *int  `json:"earlyLeaveMinutesGT,omitempty"`
+	EarlyLeaveMinutesGTE   *int  `json:"earlyLeaveMinutesGTE,omitempty"`
+	EarlyLeaveMinutesLT    *int  `json:"earlyLeaveMinutesLT,omitempty"`
+	EarlyLeaveMinutesLTE   *int  `json:"earlyLeaveMinutesLTE,omitempty"`
+
+	// "overtime_minutes" field predicates.
+	OvertimeMinutes      *int  `json:"overtimeMinutes,omitempty"`
+	OvertimeMinutesNEQ   *int  `json:"overtimeMinutesNEQ,omitempty"`
+	OvertimeMinutesIn    []int `json:"overtimeMinutesIn,omitempty"`
+	OvertimeMinutesNotIn []int `json:"overtimeMinutesNotIn,omitempty"`
+	OvertimeMinutesGT    *int  `json:"overtimeMinutesGT,omitempty"`
+	OvertimeMinutesGTE   *int  `json:"overtimeMinutesGTE,omitempty"`
+	OvertimeMinutesLT    *int  `json:"overtimeMinutesLT,omitempty"`
+	OvertimeMinutesLTE   *int  `json:"overtimeMinutesLTE,omitempty"`
+
+	// "staff" edge predicates.
+	HasStaff     *bool              `json:"hasStaff,omitempty"`
+	HasStaffWith []*StaffWhereInput `json:"hasStaffWith,omitempty"`
+
+	// "roster_entry" edge predicates.
+	HasRosterEntry     *bool                    `json:"hasRosterEntry,omitempty"`
+	HasRosterEntryWith []*RosterEntryWhereInput `json:"hasRosterEntryWith,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *AttendanceRecordWhereInput) AddPredicates(predicates ...predicate.AttendanceRecord) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the AttendanceRecordWhereInput filter on the AttendanceRecordQuery builder.
+func (i *AttendanceRecordWhereInput) Filter(q *AttendanceRecordQuery) (*AttendanceRecordQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyAttendanceRecordWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyAttendanceRecordWhereInput is returned in case the AttendanceRecordWhereInput is empty.
+var ErrEmptyAttendanceRecordWhereInput = errors.New("ent: empty predicate AttendanceRecordWhereInput")
+
+// P returns a predicate for filtering attendancerecords.
+// An error is returned if the input is empty or invalid.
+func (i *AttendanceRecordWhereInput) P() (predicate.AttendanceRecord, error) {
+	var predicates []predicate.AttendanceRecord
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, attendancerecord.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.AttendanceRecord, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, attendancerecord.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.AttendanceRecord, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, attendancerecord.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, attendancerecord.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, attendancerecord.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, attendancerecord.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, attendancerecord.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, attendancerecord.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, attendancerecord.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, attendancerecord.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, attendancerecord.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, attendancerecord.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, attendancerecord.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, attendancerecord.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, attendancerecord.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, attendancerecord.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, attendancerecord.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, attendancerecord.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, attendancerecord.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, attendancerecord.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, attendancerecord.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.UpdatedAt != nil {
+		predicates = append(predicates, attendancerecord.UpdatedAtEQ(*i.UpdatedAt))
+	}
+	if i.UpdatedAtNEQ != nil {
+		predicates = append(predicates, attendancerecord.UpdatedAtNEQ(*i.UpdatedAtNEQ))
+	}
+	if len(i.UpdatedAtIn) > 0 {
+		predicates = append(predicates, attendancerecord.UpdatedAtIn(i.UpdatedAtIn...))
+	}
+	if len(i.UpdatedAtNotIn) > 0 {
+		predicates = append(predicates, attendancerecord.UpdatedAtNotIn(i.UpdatedAtNotIn...))
+	}
+	if i.UpdatedAtGT != nil {
+		predicates = append(predicates, attendancerecord.UpdatedAtGT(*i.UpdatedAtGT))
+	}
+	if i.UpdatedAtGTE != nil {
+		predicates = append(predicates, attendancerecord.UpdatedAtGTE(*i.UpdatedAtGTE))
+	}
+	if i.UpdatedAtLT != nil {
+		predicates = append(predicates, attendancerecord.UpdatedAtLT(*i.UpdatedAtLT))
+	}
+	if i.UpdatedAtLTE != nil {
+		predicates = append(predicates, attendancerecord.UpdatedAtLTE(*i.UpdatedAtLTE))
+	}
+	if i.StaffID != nil {
+		predicates = append(predicates, attendancerecord.StaffIDEQ(*i.StaffID))
+	}
+	if i.StaffIDNEQ != nil {
+		predicates = append(predicates, attendancerecord.StaffIDNEQ(*i.StaffIDNEQ))
+	}
+	if len(i.StaffIDIn) > 0 {
+		predicates = append(predicates, attendancerecord.StaffIDIn(i.StaffIDIn...))
+	}
+	if len(i.StaffIDNotIn) > 0 {
+		predicates = append(predicates, attendancerecord.StaffIDNotIn(i.StaffIDNotIn...))
+	}
+	if i.StaffIDGT != nil {
+		predicates = append(predicates, attendancerecord.StaffIDGT(*i.StaffIDGT))
+	}
+	if i.StaffIDGTE != nil {
+		predicates = append(predicates, attendancerecord.StaffIDGTE(*i.StaffIDGTE))
+	}
+	if i.StaffIDLT != nil {
+		predicates = append(predicates, attendancerecord.StaffIDLT(*i.StaffIDLT))
+	}
+	if i.StaffIDLTE != nil {
+		predicates = append(predicates, attendancerecord.StaffIDLTE(*i.StaffIDLTE))
+	}
+	if i.StaffIDContains != nil {
+		predicates = append(predicates, attendancerecord.StaffIDContains(*i.StaffIDContains))
+	}
+	if i.StaffIDHasPrefix != nil {
+		predicates = append(predicates, attendancerecord.StaffIDHasPrefix(*i.StaffIDHasPrefix))
+	}
+	if i.StaffIDHasSuffix != nil {
+		predicates = append(predicates, attendancerecord.StaffIDHasSuffix(*i.StaffIDHasSuffix))
+	}
+	if i.StaffIDEqualFold != nil {
+		predicates = append(predicates, attendancerecord.StaffIDEqualFold(*i.StaffIDEqualFold))
+	}
+	if i.StaffIDContainsFold != nil {
+		predicates = append(predicates, attendancerecord.StaffIDContainsFold(*i.StaffIDContainsFold))
+	}
+	if i.RosterEntryID != nil {
+		predicates = append(predicates, attendancerecord.RosterEntryIDEQ(*i.RosterEntryID))
+	}
+	if i.RosterEntryIDNEQ != nil {
+		predicates = append(predicates, attendancerecord.RosterEntryIDNEQ(*i.RosterEntryIDNEQ))
+	}
+	if len(i.RosterEntryIDIn) > 0 {
+		predicates = append(predicates, attendancerecord.RosterEntryIDIn(i.RosterEntryIDIn...))
+	}
+	if len(i.RosterEntryIDNotIn) > 0 {
+		predicates = append(predicates, attendancerecord.RosterEntryIDNotIn(i.RosterEntryIDNotIn...))
+	}
+	if i.RosterEntryIDGT != nil {
+		predicates = append(predicates, attendancerecord.RosterEntryIDGT(*i.RosterEntryIDGT))
+	}
+	if i.RosterEntryIDGTE != nil {
+		predicates = append(predicates, attendancerecord.RosterEntryIDGTE(*i.RosterEntryIDGTE))
+	}
+	if i.RosterEntryIDLT != nil {
+		predicates = append(predicates, attendancerecord.RosterEntryIDLT(*i.RosterEntryIDLT))
+	}
+	if i.RosterEntryIDLTE != nil {
+		predicates = append(predicates, attendancerecord.RosterEntryIDLTE(*i.RosterEntryIDLTE))
+	}
+	if i.RosterEntryIDContains != nil {
+		predicates = append(predicates, attendancerecord.RosterEntryIDContains(*i.RosterEntryIDContains))
+	}
+	if i.RosterEntryIDHasPrefix != nil {
+		predicates = append(predicates, attendancerecord.RosterEntryIDHasPrefix(*i.RosterEntryIDHasPrefix))
+	}
+	if i.RosterEntryIDHasSuffix != nil {
+		predicates = append(predicates, attendancerecord.RosterEntryIDHasSuffix(*i.RosterEntryIDHasSuffix))
+	}
+	if i.RosterEntryIDIsNil {
+		predicates = append(predicates, attendancerecord.RosterEntryIDIsNil())
+	}
+	if i.RosterEntryIDNotNil {
+		predicates = append(predicates, attendancerecord.RosterEntryIDNotNil())
+	}
+	if i.RosterEntryIDEqualFold != nil {
+		predicates = append(predicates, attendancerecord.RosterEntryIDEqualFold(*i.RosterEntryIDEqualFold))
+	}
+	if i.RosterEntryIDContainsFold != nil {
+		predicates = append(predicates, attendancerecord.RosterEntryIDContainsFold(*i.RosterEntryIDContainsFold))
+	}
+	if i.ClockInAt != nil {
+		predicates = append(predicates, attendancerecord.ClockInAtEQ(*i.ClockInAt))
+	}
+	if i.ClockInAtNEQ != nil {
+		predicates = append(predicates, attendancerecord.ClockInAtNEQ(*i.ClockInAtNEQ))
+	}
+	if len(i.ClockInAtIn) > 0 {
+		predicates = append(predicates, attendancerecord.ClockInAtIn(i.ClockInAtIn...))
+	}
+	if len(i.ClockInAtNotIn) > 0 {
+		predicates = append(predicates, attendancerecord.ClockInAtNotIn(i.ClockInAtNotIn...))
+	}
+	if i.ClockInAtGT != nil {
+		predicates = append(predicates, attendancerecord.ClockInAtGT(*i.ClockInAtGT))
+	}
+	if i.ClockInAtGTE != nil {
+		predicates = append(predicates, attendancerecord.ClockInAtGTE(*i.ClockInAtGTE))
+	}
+	if i.ClockInAtLT != nil {
+		predicates = append(predicates, attendancerecord.ClockInAtLT(*i.ClockInAtLT))
+	}
+	if i.ClockInAtLTE != nil {
+		predicates = append(predicates, attendancerecord.ClockInAtLTE(*i.ClockInAtLTE))
+	}
+	if i.ClockOutAt != nil {
+		predicates = append(predicates, attendancerecord.ClockOutAtEQ(*i.ClockOutAt))
+	}
+	if i.ClockOutAtNEQ != nil {
+		predicates = append(predicates, attendancerecord.ClockOutAtNEQ(*i.ClockOutAtNEQ))
+	}
+	if len(i.ClockOutAtIn) > 0 {
+		predicates = append(predicates, attendancerecord.ClockOutAtIn(i.ClockOutAtIn...))
+	}
+	if len(i.ClockOutAtNotIn) > 0 {
+		predicates = append(predicates, attendancerecord.ClockOutAtNotIn(i.ClockOutAtNotIn...))
+	}
+	if i.ClockOutAtGT != nil {
+		predicates = append(predicates, attendancerecord.ClockOutAtGT(*i.ClockOutAtGT))
+	}
+	if i.ClockOutAtGTE != nil {
+		predicates = append(predicates, attendancerecord.ClockOutAtGTE(*i.ClockOutAtGTE))
+	}
+	if i.ClockOutAtLT != nil {
+		predicates = append(predicates, attendancerecord.ClockOutAtLT(*i.ClockOutAtLT))
+	}
+	if i.ClockOutAtLTE != nil {
+		predicates = append(predicates, attendancerecord.ClockOutAtLTE(*i.ClockOutAtLTE))
+	}
+	if i.ClockOutAtIsNil {
+		predicates = append(predicates, attendancerecord.ClockOutAtIsNil())
+	}
+	if i.ClockOutAtNotNil {
+		predicates = append(predicates, attendancerecord.ClockOutAtNotNil())
+	}
+	if i.ClockInSource != nil {
+		predicates = append(predicates, attendancerecord.ClockInSourceEQ(*i.ClockInSource))
+	}
+	if i.ClockInSourceNEQ != nil {
+		predicates = append(predicates, attendancerecord.ClockInSourceNEQ(*i.ClockInSourceNEQ))
+	}
+	if len(i.ClockInSourceIn) > 0 {
+		predicates = append(predicates, attendancerecord.ClockInSourceIn(i.ClockInSourceIn...))
+	}
+	if len(i.ClockInSourceNotIn) > 0 {
+		predicates = append(predicates, attendancerecord.ClockInSourceNotIn(i.ClockInSourceNotIn...))
+	}
+	if i.ClockOutSource != nil {
+		predicates = append(predicates, attendancerecord.ClockOutSourceEQ(*i.ClockOutSource))
+	}
+	if i.ClockOutSourceNEQ != nil {
+		predicates = append(predicates, attendancerecord.ClockOutSourceNEQ(*i.ClockOutSourceNEQ))
+	}
+	if len(i.ClockOutSourceIn) > 0 {
+		predicates = append(predicates, attendancerecord.ClockOutSourceIn(i.ClockOutSourceIn...))
+	}
+	if len(i.ClockOutSourceNotIn) > 0 {
+		predicates = append(predicates, attendancerecord.ClockOutSourceNotIn(i.ClockOutSourceNotIn...))
+	}
+	if i.ClockOutSourceIsNil {
+		predicates = append(predicates, attendancerecord.ClockOutSourceIsNil())
+	}
+	if i.ClockOutSourceNotNil {
+		predicates = append(predicates, attendancerecord.ClockOutSourceNotNil())
+	}
+	if i.RecordedByID != nil {
+		predicates = append(predicates, attendancerecord.RecordedByIDEQ(*i.RecordedByID))
+	}
+	if i.RecordedByIDNEQ != nil {
+		predicates = append(predicates, attendancerecord.RecordedByIDNEQ(*i.RecordedByIDNEQ))
+	}
+	if len(i.RecordedByIDIn) > 0 {
+		predicates = append(predicates, attendancerecord.RecordedByIDIn(i.RecordedByIDIn...))
+	}
+	if len(i.RecordedByIDNotIn) > 0 {
+		predicates = append(predicates, attendancerecord.RecordedByIDNotIn(i.RecordedByIDNotIn...))
+	}
+	if i.RecordedByIDGT != nil {
+		predicates = append(predicates, attendancerecord.RecordedByIDGT(*i.RecordedByIDGT))
+	}
+	if i.RecordedByIDGTE != nil {
+		predicates = append(predicates, attendancerecord.RecordedByIDGTE(*i.RecordedByIDGTE))
+	}
+	if i.RecordedByIDLT != nil {
+		predicates = append(predicates, attendancerecord.RecordedByIDLT(*i.RecordedByIDLT))
+	}
+	if i.RecordedByIDLTE != nil {
+		predicates = append(predicates, attendancerecord.RecordedByIDLTE(*i.RecordedByIDLTE))
+	}
+	if i.RecordedByIDContains != nil {
+		predicates = append(predicates, attendancerecord.RecordedByIDContains(*i.RecordedByIDContains))
+	}
+	if i.RecordedByIDHasPrefix != nil {
+		predicates = append(predicates, attendancerecord.RecordedByIDHasPrefix(*i.RecordedByIDHasPrefix))
+	}
+	if i.RecordedByIDHasSuffix != nil {
+		predicates = append(predicates, attendancerecord.RecordedByIDHasSuffix(*i.RecordedByIDHasSuffix))
+	}
+	if i.RecordedByIDIsNil {
+		predicates = append(predicates, attendancerecord.RecordedByIDIsNil())
+	}
+	if i.RecordedByIDNotNil {
+		predicates = append(predicates, attendancerecord.RecordedByIDNotNil())
+	}
+	if i.RecordedByIDEqualFold != nil {
+		predicates = append(predicates, attendancerecord.RecordedByIDEqualFold(*i.RecordedByIDEqualFold))
+	}
+	if i.RecordedByIDContainsFold != nil {
+		predicates = append(predicates, attendancerecord.RecordedByIDContainsFold(*i.RecordedByIDContainsFold))
+	}
+	if i.WorkedMinutes != nil {
+		predicates = append(predicates, attendancerecord.WorkedMinutesEQ(*i.WorkedMinutes))
+	}
+	if i.WorkedMinutesNEQ != nil {
+		predicates = append(predicates, attendancerecord.WorkedMinutesNEQ(*i.WorkedMinutesNEQ))
+	}
+	if len(i.WorkedMinutesIn) > 0 {
+		predicates = append(predicates, attendancerecord.WorkedMinutesIn(i.WorkedMinutesIn...))
+	}
+	if len(i.WorkedMinutesNotIn) > 0 {
+		predicates = append(predicates, attendancerecord.WorkedMinutesNotIn(i.WorkedMinutesNotIn...))
+	}
+	if i.WorkedMinutesGT != nil {
+		predicates = append(predicates, attendancerecord.WorkedMinutesGT(*i.WorkedMinutesGT))
+	}
+	if i.WorkedMinutesGTE != nil {
+		predicates = append(predicates, attendancerecord.WorkedMinutesGTE(*i.WorkedMinutesGTE))
+	}
+	if i.WorkedMinutesLT != nil {
+		predicates = append(predicates, attendancerecord.WorkedMinutesLT(*i.WorkedMinutesLT))
+	}
+	if i.WorkedMinutesLTE != nil {
+		predicates = append(predicates, attendancerecord.WorkedMinutesLTE(*i.WorkedMinutesLTE))
+	}
+	if i.LateMinutes != nil {
+		predicates = append(predicates, attendancerecord.LateMinutesEQ(*i.LateMinutes))
+	}
+	if i.LateMinutesNEQ != nil {
+		predicates = append(predicates, attendancerecord.LateMinutesNEQ(*i.LateMinutesNEQ))
+	}
+	if len(i.LateMinutesIn) > 0 {
+		predicates = append(predicates, attendancerecord.LateMinutesIn(i.LateMinutesIn...))
+	}
+	if len(i.LateMinutesNotIn) > 0 {
+		predicates = append(predicates, attendancerecord.LateMinutesNotIn(i.LateMinutesNotIn...))
+	}
+	if i.LateMinutesGT != nil {
+		predicates = append(predicates, attendancerecord.LateMinutesGT(*i.LateMinutesGT))
+	}
+	if i.LateMinutesGTE != nil {
+		predicates = append(predicates, attendancerecord.LateMinutesGTE(*i.LateMinutesGTE))
+	}
+	if i.LateMinutesLT != nil {
+		predicates = append(predicates, attendancerecord.LateMinutesLT(*i.LateMinutesLT))
+	}
+	if i.LateMinutesLTE != nil {
+		predicates = append(predicates, attendancerecord.LateMinutesLTE(*i.LateMinutesLTE))
+	}
+	if i.EarlyLeaveMinutes != nil {
+		predicates = append(predicates, attendancerecord.EarlyLeaveMinutesEQ(*i.EarlyLeaveMinutes))
+	}
+	if i.EarlyLeaveMinutesNEQ != nil {
+		predicates = append(predicates, attendancerecord.EarlyLeaveMinutesNEQ(*i.EarlyLeaveMinutesNEQ))
+	}
+	if len(i.EarlyLeaveMinutesIn) > 0 {
+		predicates = append(predicates, attendancerecord.EarlyLeaveMinutesIn(i.EarlyLeaveMinutesIn...))
+	}
+	if len(i.EarlyLeaveMinutesNotIn) > 0 {
+		predicates = append(predicates, attendancerecord.EarlyLeaveMinutesNotIn(i.EarlyLeaveMinutesNotIn...))
+	}
+	if i.EarlyLeaveMinutesGT != nil {
+		predicates = append(predicates, attendancerecord.EarlyLeaveMinutesGT(*i.EarlyLeaveMinutesGT))
+	}
+	if i.EarlyLeaveMinutesGTE != nil {
+		predicates = append(predicates, attendancerecord.EarlyLeaveMinutesGTE(*i.EarlyLeaveMinutesGTE))
+	}
+	if i.EarlyLeaveMinutesLT != nil {
+		predicates = append(predicates, attendancerecord.EarlyLeaveMinutesLT(*i.EarlyLeaveMinutesLT))
+	}
+	if i.EarlyLeaveMinutesLTE != nil {
+		predicates = append(predicates, attendancerecord.EarlyLeaveMinutesLTE(*i.EarlyLeaveMinutesLTE))
+	}
+	if i.OvertimeMinutes != nil {
+		predicates = append(predicates, attendancerecord.OvertimeMinutesEQ(*i.OvertimeMinutes))
+	}
+	if i.OvertimeMinutesNEQ != nil {
+		predicates = append(predicates, attendancerecord.OvertimeMinutesNEQ(*i.OvertimeMinutesNEQ))
+	}
+	if len(i.OvertimeMinutesIn) > 0 {
+		predicates = append(predicates, attendancerecord.OvertimeMinutesIn(i.OvertimeMinutesIn...))
+	}
+	if len(i.OvertimeMinutesNotIn) > 0 {
+		predicates = append(predicates, attendancerecord.OvertimeMinutesNotIn(i.OvertimeMinutesNotIn...))
+	}
+	if i.OvertimeMinutesGT != nil {
+		predicates = append(predicates, attendancerecord.OvertimeMinutesGT(*i.OvertimeMinutesGT))
+	}
+	if i.OvertimeMinutesGTE != nil {
+		predicates = append(predicates, attendancerecord.OvertimeMinutesGTE(*i.OvertimeMinutesGTE))
+	}
+	if i.OvertimeMinutesLT != nil {
+		predicates = append(predicates, attendancerecord.OvertimeMinutesLT(*i.OvertimeMinutesLT))
+	}
+	if i.OvertimeMinutesLTE != nil {
+		predicates = append(predicates, attendancerecord.OvertimeMinutesLTE(*i.OvertimeMinutesLTE))
+	}
+
+	if i.HasStaff != nil {
+		p := attendancerecord.HasStaff()
+		if !*i.HasStaff {
+			p = attendancerecord.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasStaffWith) > 0 {
+		with := make([]predicate.Staff, 0, len(i.HasStaffWith))
+		for _, w := range i.HasStaffWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasStaffWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, attendancerecord.HasStaffWith(with...))
+	}
+	if i.HasRosterEntry != nil {
+		p := attendancerecord.HasRosterEntry()
+		if !*i.HasRosterEntry {
+			p = attendancerecord.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasRosterEntryWith) > 0 {
+		with := make([]predicate.RosterEntry, 0, len(i.HasRosterEntryWith))
+		for _, w := range i.HasRosterEntryWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasRosterEntryWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, attendancerecord.HasRosterEntryWith(with...))
+	}
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyAttendanceRecordWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return attendancerecord.And(predicates...), nil
 	}
 }
 
@@ -11359,6 +12045,23 @@ type DepartmentWhereInput struct {
 	NameEqualFold    *string  `json:"nameEqualFold,omitempty"`
 	NameContainsFold *string  `json:"nameContainsFold,omitempty"`
 
+	// "manager_id" field predicates.
+	ManagerID             *string  `json:"managerID,omitempty"`
+	ManagerIDNEQ          *string  `json:"managerIDNEQ,omitempty"`
+	ManagerIDIn           []string `json:"managerIDIn,omitempty"`
+	ManagerIDNotIn        []string `json:"managerIDNotIn,omitempty"`
+	ManagerIDGT           *string  `json:"managerIDGT,omitempty"`
+	ManagerIDGTE          *string  `json:"managerIDGTE,omitempty"`
+	ManagerIDLT           *string  `json:"managerIDLT,omitempty"`
+	ManagerIDLTE          *string  `json:"managerIDLTE,omitempty"`
+	ManagerIDContains     *string  `json:"managerIDContains,omitempty"`
+	ManagerIDHasPrefix    *string  `json:"managerIDHasPrefix,omitempty"`
+	ManagerIDHasSuffix    *string  `json:"managerIDHasSuffix,omitempty"`
+	ManagerIDIsNil        bool     `json:"managerIDIsNil,omitempty"`
+	ManagerIDNotNil       bool     `json:"managerIDNotNil,omitempty"`
+	ManagerIDEqualFold    *string  `json:"managerIDEqualFold,omitempty"`
+	ManagerIDContainsFold *string  `json:"managerIDContainsFold,omitempty"`
+
 	// "staff" edge predicates.
 	HasStaff     *bool              `json:"hasStaff,omitempty"`
 	HasStaffWith []*StaffWhereInput `json:"hasStaffWith,omitempty"`
@@ -11366,6 +12069,10 @@ type DepartmentWhereInput struct {
 	// "appointments" edge predicates.
 	HasAppointments     *bool                    `json:"hasAppointments,omitempty"`
 	HasAppointmentsWith []*AppointmentWhereInput `json:"hasAppointmentsWith,omitempty"`
+
+	// "manager" edge predicates.
+	HasManager     *bool              `json:"hasManager,omitempty"`
+	HasManagerWith []*StaffWhereInput `json:"hasManagerWith,omitempty"`
 }
 
 // AddPredicates adds custom predicates to the where input to be used during the filtering phase.
@@ -11595,6 +12302,51 @@ func (i *DepartmentWhereInput) P() (predicate.Department, error) {
 	if i.NameContainsFold != nil {
 		predicates = append(predicates, department.NameContainsFold(*i.NameContainsFold))
 	}
+	if i.ManagerID != nil {
+		predicates = append(predicates, department.ManagerIDEQ(*i.ManagerID))
+	}
+	if i.ManagerIDNEQ != nil {
+		predicates = append(predicates, department.ManagerIDNEQ(*i.ManagerIDNEQ))
+	}
+	if len(i.ManagerIDIn) > 0 {
+		predicates = append(predicates, department.ManagerIDIn(i.ManagerIDIn...))
+	}
+	if len(i.ManagerIDNotIn) > 0 {
+		predicates = append(predicates, department.ManagerIDNotIn(i.ManagerIDNotIn...))
+	}
+	if i.ManagerIDGT != nil {
+		predicates = append(predicates, department.ManagerIDGT(*i.ManagerIDGT))
+	}
+	if i.ManagerIDGTE != nil {
+		predicates = append(predicates, department.ManagerIDGTE(*i.ManagerIDGTE))
+	}
+	if i.ManagerIDLT != nil {
+		predicates = append(predicates, department.ManagerIDLT(*i.ManagerIDLT))
+	}
+	if i.ManagerIDLTE != nil {
+		predicates = append(predicates, department.ManagerIDLTE(*i.ManagerIDLTE))
+	}
+	if i.ManagerIDContains != nil {
+		predicates = append(predicates, department.ManagerIDContains(*i.ManagerIDContains))
+	}
+	if i.ManagerIDHasPrefix != nil {
+		predicates = append(predicates, department.ManagerIDHasPrefix(*i.ManagerIDHasPrefix))
+	}
+	if i.ManagerIDHasSuffix != nil {
+		predicates = append(predicates, department.ManagerIDHasSuffix(*i.ManagerIDHasSuffix))
+	}
+	if i.ManagerIDIsNil {
+		predicates = append(predicates, department.ManagerIDIsNil())
+	}
+	if i.ManagerIDNotNil {
+		predicates = append(predicates, department.ManagerIDNotNil())
+	}
+	if i.ManagerIDEqualFold != nil {
+		predicates = append(predicates, department.ManagerIDEqualFold(*i.ManagerIDEqualFold))
+	}
+	if i.ManagerIDContainsFold != nil {
+		predicates = append(predicates, department.ManagerIDContainsFold(*i.ManagerIDContainsFold))
+	}
 
 	if i.HasStaff != nil {
 		p := department.HasStaff()
@@ -11631,6 +12383,24 @@ func (i *DepartmentWhereInput) P() (predicate.Department, error) {
 			with = append(with, p)
 		}
 		predicates = append(predicates, department.HasAppointmentsWith(with...))
+	}
+	if i.HasManager != nil {
+		p := department.HasManager()
+		if !*i.HasManager {
+			p = department.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasManagerWith) > 0 {
+		with := make([]predicate.Staff, 0, len(i.HasManagerWith))
+		for _, w := range i.HasManagerWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasManagerWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, department.HasManagerWith(with...))
 	}
 	switch len(predicates) {
 	case 0:
@@ -25558,6 +26328,524 @@ func (i *LabTestWhereInput) P() (predicate.LabTest, error) {
 	}
 }
 
+// LeaveRequestWhereInput represents a where input for filtering LeaveRequest queries.
+type LeaveRequestWhereInput struct {
+	Predicates []predicate.LeaveRequest  `json:"-"`
+	Not        *LeaveRequestWhereInput   `json:"not,omitempty"`
+	Or         []*LeaveRequestWhereInput `json:"or,omitempty"`
+	And        []*LeaveRequestWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "updated_at" field predicates.
+	UpdatedAt      *time.Time  `json:"updatedAt,omitempty"`
+	UpdatedAtNEQ   *time.Time  `json:"updatedAtNEQ,omitempty"`
+	UpdatedAtIn    []time.Time `json:"updatedAtIn,omitempty"`
+	UpdatedAtNotIn []time.Time `json:"updatedAtNotIn,omitempty"`
+	UpdatedAtGT    *time.Time  `json:"updatedAtGT,omitempty"`
+	UpdatedAtGTE   *time.Time  `json:"updatedAtGTE,omitempty"`
+	UpdatedAtLT    *time.Time  `json:"updatedAtLT,omitempty"`
+	UpdatedAtLTE   *time.Time  `json:"updatedAtLTE,omitempty"`
+
+	// "staff_id" field predicates.
+	StaffID             *string  `json:"staffID,omitempty"`
+	StaffIDNEQ          *string  `json:"staffIDNEQ,omitempty"`
+	StaffIDIn           []string `json:"staffIDIn,omitempty"`
+	StaffIDNotIn        []string `json:"staffIDNotIn,omitempty"`
+	StaffIDGT           *string  `json:"staffIDGT,omitempty"`
+	StaffIDGTE          *string  `json:"staffIDGTE,omitempty"`
+	StaffIDLT           *string  `json:"staffIDLT,omitempty"`
+	StaffIDLTE          *string  `json:"staffIDLTE,omitempty"`
+	StaffIDContains     *string  `json:"staffIDContains,omitempty"`
+	StaffIDHasPrefix    *string  `json:"staffIDHasPrefix,omitempty"`
+	StaffIDHasSuffix    *string  `json:"staffIDHasSuffix,omitempty"`
+	StaffIDEqualFold    *string  `json:"staffIDEqualFold,omitempty"`
+	StaffIDContainsFold *string  `json:"staffIDContainsFold,omitempty"`
+
+	// "leave_type" field predicates.
+	LeaveType      *leaverequest.LeaveType  `json:"leaveType,omitempty"`
+	LeaveTypeNEQ   *leaverequest.LeaveType  `json:"leaveTypeNEQ,omitempty"`
+	LeaveTypeIn    []leaverequest.LeaveType `json:"leaveTypeIn,omitempty"`
+	LeaveTypeNotIn []leaverequest.LeaveType `json:"leaveTypeNotIn,omitempty"`
+
+	// "start_date" field predicates.
+	StartDate      *time.Time  `json:"startDate,omitempty"`
+	StartDateNEQ   *time.Time  `json:"startDateNEQ,omitempty"`
+	StartDateIn    []time.Time `json:"startDateIn,omitempty"`
+	StartDateNotIn []time.Time `json:"startDateNotIn,omitempty"`
+	StartDateGT    *time.Time  `json:"startDateGT,omitempty"`
+	StartDateGTE   *time.Time  `json:"startDateGTE,omitempty"`
+	StartDateLT    *time.Time  `json:"startDateLT,omitempty"`
+	StartDateLTE   *time.Time  `json:"startDateLTE,omitempty"`
+
+	// "end_date" field predicates.
+	EndDate      *time.Time  `json:"endDate,omitempty"`
+	EndDateNEQ   *time.Time  `json:"endDateNEQ,omitempty"`
+	EndDateIn    []time.Time `json:"endDateIn,omitempty"`
+	EndDateNotIn []time.Time `json:"endDateNotIn,omitempty"`
+	EndDateGT    *time.Time  `json:"endDateGT,omitempty"`
+	EndDateGTE   *time.Time  `json:"endDateGTE,omitempty"`
+	EndDateLT    *time.Time  `json:"endDateLT,omitempty"`
+	EndDateLTE   *time.Time  `json:"endDateLTE,omitempty"`
+
+	// "days" field predicates.
+	Days      *int  `json:"days,omitempty"`
+	DaysNEQ   *int  `json:"daysNEQ,omitempty"`
+	DaysIn    []int `json:"daysIn,omitempty"`
+	DaysNotIn []int `json:"daysNotIn,omitempty"`
+	DaysGT    *int  `json:"daysGT,omitempty"`
+	DaysGTE   *int  `json:"daysGTE,omitempty"`
+	DaysLT    *int  `json:"daysLT,omitempty"`
+	DaysLTE   *int  `json:"daysLTE,omitempty"`
+
+	// "status" field predicates.
+	Status      *leaverequest.Status  `json:"status,omitempty"`
+	StatusNEQ   *leaverequest.Status  `json:"statusNEQ,omitempty"`
+	StatusIn    []leaverequest.Status `json:"statusIn,omitempty"`
+	StatusNotIn []leaverequest.Status `json:"statusNotIn,omitempty"`
+
+	// "decided_by_id" field predicates.
+	DecidedByID             *string  `json:"decidedByID,omitempty"`
+	DecidedByIDNEQ          *string  `json:"decidedByIDNEQ,omitempty"`
+	DecidedByIDIn           []string `json:"decidedByIDIn,omitempty"`
+	DecidedByIDNotIn        []string `json:"decidedByIDNotIn,omitempty"`
+	DecidedByIDGT           *string  `json:"decidedByIDGT,omitempty"`
+	DecidedByIDGTE          *string  `json:"decidedByIDGTE,omitempty"`
+	DecidedByIDLT           *string  `json:"decidedByIDLT,omitempty"`
+	DecidedByIDLTE          *string  `json:"decidedByIDLTE,omitempty"`
+	DecidedByIDContains     *string  `json:"decidedByIDContains,omitempty"`
+	DecidedByIDHasPrefix    *string  `json:"decidedByIDHasPrefix,omitempty"`
+	DecidedByIDHasSuffix    *string  `json:"decidedByIDHasSuffix,omitempty"`
+	DecidedByIDIsNil        bool     `json:"decidedByIDIsNil,omitempty"`
+	DecidedByIDNotNil       bool     `json:"decidedByIDNotNil,omitempty"`
+	DecidedByIDEqualFold    *string  `json:"decidedByIDEqualFold,omitempty"`
+	DecidedByIDContainsFold *string  `json:"decidedByIDContainsFold,omitempty"`
+
+	// "decided_at" field predicates.
+	DecidedAt       *time.Time  `json:"decidedAt,omitempty"`
+	DecidedAtNEQ    *time.Time  `json:"decidedAtNEQ,omitempty"`
+	DecidedAtIn     []time.Time `json:"decidedAtIn,omitempty"`
+	DecidedAtNotIn  []time.Time `json:"decidedAtNotIn,omitempty"`
+	DecidedAtGT     *time.Time  `json:"decidedAtGT,omitempty"`
+	DecidedAtGTE    *time.Time  `json:"decidedAtGTE,omitempty"`
+	DecidedAtLT     *time.Time  `json:"decidedAtLT,omitempty"`
+	DecidedAtLTE    *time.Time  `json:"decidedAtLTE,omitempty"`
+	DecidedAtIsNil  bool        `json:"decidedAtIsNil,omitempty"`
+	DecidedAtNotNil bool        `json:"decidedAtNotNil,omitempty"`
+
+	// "staff" edge predicates.
+	HasStaff     *bool              `json:"hasStaff,omitempty"`
+	HasStaffWith []*StaffWhereInput `json:"hasStaffWith,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *LeaveRequestWhereInput) AddPredicates(predicates ...predicate.LeaveRequest) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the LeaveRequestWhereInput filter on the LeaveRequestQuery builder.
+func (i *LeaveRequestWhereInput) Filter(q *LeaveRequestQuery) (*LeaveRequestQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyLeaveRequestWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyLeaveRequestWhereInput is returned in case the LeaveRequestWhereInput is empty.
+var ErrEmptyLeaveRequestWhereInput = errors.New("ent: empty predicate LeaveRequestWhereInput")
+
+// P returns a predicate for filtering leaverequests.
+// An error is returned if the input is empty or invalid.
+func (i *LeaveRequestWhereInput) P() (predicate.LeaveRequest, error) {
+	var predicates []predicate.LeaveRequest
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, leaverequest.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.LeaveRequest, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, leaverequest.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.LeaveRequest, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, leaverequest.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, leaverequest.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, leaverequest.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, leaverequest.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, leaverequest.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, leaverequest.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, leaverequest.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, leaverequest.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, leaverequest.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, leaverequest.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, leaverequest.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, leaverequest.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, leaverequest.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, leaverequest.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, leaverequest.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, leaverequest.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, leaverequest.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, leaverequest.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, leaverequest.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.UpdatedAt != nil {
+		predicates = append(predicates, leaverequest.UpdatedAtEQ(*i.UpdatedAt))
+	}
+	if i.UpdatedAtNEQ != nil {
+		predicates = append(predicates, leaverequest.UpdatedAtNEQ(*i.UpdatedAtNEQ))
+	}
+	if len(i.UpdatedAtIn) > 0 {
+		predicates = append(predicates, leaverequest.UpdatedAtIn(i.UpdatedAtIn...))
+	}
+	if len(i.UpdatedAtNotIn) > 0 {
+		predicates = append(predicates, leaverequest.UpdatedAtNotIn(i.UpdatedAtNotIn...))
+	}
+	if i.UpdatedAtGT != nil {
+		predicates = append(predicates, leaverequest.UpdatedAtGT(*i.UpdatedAtGT))
+	}
+	if i.UpdatedAtGTE != nil {
+		predicates = append(predicates, leaverequest.UpdatedAtGTE(*i.UpdatedAtGTE))
+	}
+	if i.UpdatedAtLT != nil {
+		predicates = append(predicates, leaverequest.UpdatedAtLT(*i.UpdatedAtLT))
+	}
+	if i.UpdatedAtLTE != nil {
+		predicates = append(predicates, leaverequest.UpdatedAtLTE(*i.UpdatedAtLTE))
+	}
+	if i.StaffID != nil {
+		predicates = append(predicates, leaverequest.StaffIDEQ(*i.StaffID))
+	}
+	if i.StaffIDNEQ != nil {
+		predicates = append(predicates, leaverequest.StaffIDNEQ(*i.StaffIDNEQ))
+	}
+	if len(i.StaffIDIn) > 0 {
+		predicates = append(predicates, leaverequest.StaffIDIn(i.StaffIDIn...))
+	}
+	if len(i.StaffIDNotIn) > 0 {
+		predicates = append(predicates, leaverequest.StaffIDNotIn(i.StaffIDNotIn...))
+	}
+	if i.StaffIDGT != nil {
+		predicates = append(predicates, leaverequest.StaffIDGT(*i.StaffIDGT))
+	}
+	if i.StaffIDGTE != nil {
+		predicates = append(predicates, leaverequest.StaffIDGTE(*i.StaffIDGTE))
+	}
+	if i.StaffIDLT != nil {
+		predicates = append(predicates, leaverequest.StaffIDLT(*i.StaffIDLT))
+	}
+	if i.StaffIDLTE != nil {
+		predicates = append(predicates, leaverequest.StaffIDLTE(*i.StaffIDLTE))
+	}
+	if i.StaffIDContains != nil {
+		predicates = append(predicates, leaverequest.StaffIDContains(*i.StaffIDContains))
+	}
+	if i.StaffIDHasPrefix != nil {
+		predicates = append(predicates, leaverequest.StaffIDHasPrefix(*i.StaffIDHasPrefix))
+	}
+	if i.StaffIDHasSuffix != nil {
+		predicates = append(predicates, leaverequest.StaffIDHasSuffix(*i.StaffIDHasSuffix))
+	}
+	if i.StaffIDEqualFold != nil {
+		predicates = append(predicates, leaverequest.StaffIDEqualFold(*i.StaffIDEqualFold))
+	}
+	if i.StaffIDContainsFold != nil {
+		predicates = append(predicates, leaverequest.StaffIDContainsFold(*i.StaffIDContainsFold))
+	}
+	if i.LeaveType != nil {
+		predicates = append(predicates, leaverequest.LeaveTypeEQ(*i.LeaveType))
+	}
+	if i.LeaveTypeNEQ != nil {
+		predicates = append(predicates, leaverequest.LeaveTypeNEQ(*i.LeaveTypeNEQ))
+	}
+	if len(i.LeaveTypeIn) > 0 {
+		predicates = append(predicates, leaverequest.LeaveTypeIn(i.LeaveTypeIn...))
+	}
+	if len(i.LeaveTypeNotIn) > 0 {
+		predicates = append(predicates, leaverequest.LeaveTypeNotIn(i.LeaveTypeNotIn...))
+	}
+	if i.StartDate != nil {
+		predicates = append(predicates, leaverequest.StartDateEQ(*i.StartDate))
+	}
+	if i.StartDateNEQ != nil {
+		predicates = append(predicates, leaverequest.StartDateNEQ(*i.StartDateNEQ))
+	}
+	if len(i.StartDateIn) > 0 {
+		predicates = append(predicates, leaverequest.StartDateIn(i.StartDateIn...))
+	}
+	if len(i.StartDateNotIn) > 0 {
+		predicates = append(predicates, leaverequest.StartDateNotIn(i.StartDateNotIn...))
+	}
+	if i.StartDateGT != nil {
+		predicates = append(predicates, leaverequest.StartDateGT(*i.StartDateGT))
+	}
+	if i.StartDateGTE != nil {
+		predicates = append(predicates, leaverequest.StartDateGTE(*i.StartDateGTE))
+	}
+	if i.StartDateLT != nil {
+		predicates = append(predicates, leaverequest.StartDateLT(*i.StartDateLT))
+	}
+	if i.StartDateLTE != nil {
+		predicates = append(predicates, leaverequest.StartDateLTE(*i.StartDateLTE))
+	}
+	if i.EndDate != nil {
+		predicates = append(predicates, leaverequest.EndDateEQ(*i.EndDate))
+	}
+	if i.EndDateNEQ != nil {
+		predicates = append(predicates, leaverequest.EndDateNEQ(*i.EndDateNEQ))
+	}
+	if len(i.EndDateIn) > 0 {
+		predicates = append(predicates, leaverequest.EndDateIn(i.EndDateIn...))
+	}
+	if len(i.EndDateNotIn) > 0 {
+		predicates = append(predicates, leaverequest.EndDateNotIn(i.EndDateNotIn...))
+	}
+	if i.EndDateGT != nil {
+		predicates = append(predicates, leaverequest.EndDateGT(*i.EndDateGT))
+	}
+	if i.EndDateGTE != nil {
+		predicates = append(predicates, leaverequest.EndDateGTE(*i.EndDateGTE))
+	}
+	if i.EndDateLT != nil {
+		predicates = append(predicates, leaverequest.EndDateLT(*i.EndDateLT))
+	}
+	if i.EndDateLTE != nil {
+		predicates = append(predicates, leaverequest.EndDateLTE(*i.EndDateLTE))
+	}
+	if i.Days != nil {
+		predicates = append(predicates, leaverequest.DaysEQ(*i.Days))
+	}
+	if i.DaysNEQ != nil {
+		predicates = append(predicates, leaverequest.DaysNEQ(*i.DaysNEQ))
+	}
+	if len(i.DaysIn) > 0 {
+		predicates = append(predicates, leaverequest.DaysIn(i.DaysIn...))
+	}
+	if len(i.DaysNotIn) > 0 {
+		predicates = append(predicates, leaverequest.DaysNotIn(i.DaysNotIn...))
+	}
+	if i.DaysGT != nil {
+		predicates = append(predicates, leaverequest.DaysGT(*i.DaysGT))
+	}
+	if i.DaysGTE != nil {
+		predicates = append(predicates, leaverequest.DaysGTE(*i.DaysGTE))
+	}
+	if i.DaysLT != nil {
+		predicates = append(predicates, leaverequest.DaysLT(*i.DaysLT))
+	}
+	if i.DaysLTE != nil {
+		predicates = append(predicates, leaverequest.DaysLTE(*i.DaysLTE))
+	}
+	if i.Status != nil {
+		predicates = append(predicates, leaverequest.StatusEQ(*i.Status))
+	}
+	if i.StatusNEQ != nil {
+		predicates = append(predicates, leaverequest.StatusNEQ(*i.StatusNEQ))
+	}
+	if len(i.StatusIn) > 0 {
+		predicates = append(predicates, leaverequest.StatusIn(i.StatusIn...))
+	}
+	if len(i.StatusNotIn) > 0 {
+		predicates = append(predicates, leaverequest.StatusNotIn(i.StatusNotIn...))
+	}
+	if i.DecidedByID != nil {
+		predicates = append(predicates, leaverequest.DecidedByIDEQ(*i.DecidedByID))
+	}
+	if i.DecidedByIDNEQ != nil {
+		predicates = append(predicates, leaverequest.DecidedByIDNEQ(*i.DecidedByIDNEQ))
+	}
+	if len(i.DecidedByIDIn) > 0 {
+		predicates = append(predicates, leaverequest.DecidedByIDIn(i.DecidedByIDIn...))
+	}
+	if len(i.DecidedByIDNotIn) > 0 {
+		predicates = append(predicates, leaverequest.DecidedByIDNotIn(i.DecidedByIDNotIn...))
+	}
+	if i.DecidedByIDGT != nil {
+		predicates = append(predicates, leaverequest.DecidedByIDGT(*i.DecidedByIDGT))
+	}
+	if i.DecidedByIDGTE != nil {
+		predicates = append(predicates, leaverequest.DecidedByIDGTE(*i.DecidedByIDGTE))
+	}
+	if i.DecidedByIDLT != nil {
+		predicates = append(predicates, leaverequest.DecidedByIDLT(*i.DecidedByIDLT))
+	}
+	if i.DecidedByIDLTE != nil {
+		predicates = append(predicates, leaverequest.DecidedByIDLTE(*i.DecidedByIDLTE))
+	}
+	if i.DecidedByIDContains != nil {
+		predicates = append(predicates, leaverequest.DecidedByIDContains(*i.DecidedByIDContains))
+	}
+	if i.DecidedByIDHasPrefix != nil {
+		predicates = append(predicates, leaverequest.DecidedByIDHasPrefix(*i.DecidedByIDHasPrefix))
+	}
+	if i.DecidedByIDHasSuffix != nil {
+		predicates = append(predicates, leaverequest.DecidedByIDHasSuffix(*i.DecidedByIDHasSuffix))
+	}
+	if i.DecidedByIDIsNil {
+		predicates = append(predicates, leaverequest.DecidedByIDIsNil())
+	}
+	if i.DecidedByIDNotNil {
+		predicates = append(predicates, leaverequest.DecidedByIDNotNil())
+	}
+	if i.DecidedByIDEqualFold != nil {
+		predicates = append(predicates, leaverequest.DecidedByIDEqualFold(*i.DecidedByIDEqualFold))
+	}
+	if i.DecidedByIDContainsFold != nil {
+		predicates = append(predicates, leaverequest.DecidedByIDContainsFold(*i.DecidedByIDContainsFold))
+	}
+	if i.DecidedAt != nil {
+		predicates = append(predicates, leaverequest.DecidedAtEQ(*i.DecidedAt))
+	}
+	if i.DecidedAtNEQ != nil {
+		predicates = append(predicates, leaverequest.DecidedAtNEQ(*i.DecidedAtNEQ))
+	}
+	if len(i.DecidedAtIn) > 0 {
+		predicates = append(predicates, leaverequest.DecidedAtIn(i.DecidedAtIn...))
+	}
+	if len(i.DecidedAtNotIn) > 0 {
+		predicates = append(predicates, leaverequest.DecidedAtNotIn(i.DecidedAtNotIn...))
+	}
+	if i.DecidedAtGT != nil {
+		predicates = append(predicates, leaverequest.DecidedAtGT(*i.DecidedAtGT))
+	}
+	if i.DecidedAtGTE != nil {
+		predicates = append(predicates, leaverequest.DecidedAtGTE(*i.DecidedAtGTE))
+	}
+	if i.DecidedAtLT != nil {
+		predicates = append(predicates, leaverequest.DecidedAtLT(*i.DecidedAtLT))
+	}
+	if i.DecidedAtLTE != nil {
+		predicates = append(predicates, leaverequest.DecidedAtLTE(*i.DecidedAtLTE))
+	}
+	if i.DecidedAtIsNil {
+		predicates = append(predicates, leaverequest.DecidedAtIsNil())
+	}
+	if i.DecidedAtNotNil {
+		predicates = append(predicates, leaverequest.DecidedAtNotNil())
+	}
+
+	if i.HasStaff != nil {
+		p := leaverequest.HasStaff()
+		if !*i.HasStaff {
+			p = leaverequest.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasStaffWith) > 0 {
+		with := make([]predicate.Staff, 0, len(i.HasStaffWith))
+		for _, w := range i.HasStaffWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasStaffWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, leaverequest.HasStaffWith(with...))
+	}
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyLeaveRequestWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return leaverequest.And(predicates...), nil
+	}
+}
+
 // LedgerAccountWhereInput represents a where input for filtering LedgerAccount queries.
 type LedgerAccountWhereInput struct {
 	Predicates []predicate.LedgerAccount  `json:"-"`
@@ -29868,6 +31156,424 @@ func (i *PatientIdentifierWhereInput) P() (predicate.PatientIdentifier, error) {
 	}
 }
 
+// PayDeductionWhereInput represents a where input for filtering PayDeduction queries.
+type PayDeductionWhereInput struct {
+	Predicates []predicate.PayDeduction  `json:"-"`
+	Not        *PayDeductionWhereInput   `json:"not,omitempty"`
+	Or         []*PayDeductionWhereInput `json:"or,omitempty"`
+	And        []*PayDeductionWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "updated_at" field predicates.
+	UpdatedAt      *time.Time  `json:"updatedAt,omitempty"`
+	UpdatedAtNEQ   *time.Time  `json:"updatedAtNEQ,omitempty"`
+	UpdatedAtIn    []time.Time `json:"updatedAtIn,omitempty"`
+	UpdatedAtNotIn []time.Time `json:"updatedAtNotIn,omitempty"`
+	UpdatedAtGT    *time.Time  `json:"updatedAtGT,omitempty"`
+	UpdatedAtGTE   *time.Time  `json:"updatedAtGTE,omitempty"`
+	UpdatedAtLT    *time.Time  `json:"updatedAtLT,omitempty"`
+	UpdatedAtLTE   *time.Time  `json:"updatedAtLTE,omitempty"`
+
+	// "staff_id" field predicates.
+	StaffID             *string  `json:"staffID,omitempty"`
+	StaffIDNEQ          *string  `json:"staffIDNEQ,omitempty"`
+	StaffIDIn           []string `json:"staffIDIn,omitempty"`
+	StaffIDNotIn        []string `json:"staffIDNotIn,omitempty"`
+	StaffIDGT           *string  `json:"staffIDGT,omitempty"`
+	StaffIDGTE          *string  `json:"staffIDGTE,omitempty"`
+	StaffIDLT           *string  `json:"staffIDLT,omitempty"`
+	StaffIDLTE          *string  `json:"staffIDLTE,omitempty"`
+	StaffIDContains     *string  `json:"staffIDContains,omitempty"`
+	StaffIDHasPrefix    *string  `json:"staffIDHasPrefix,omitempty"`
+	StaffIDHasSuffix    *string  `json:"staffIDHasSuffix,omitempty"`
+	StaffIDEqualFold    *string  `json:"staffIDEqualFold,omitempty"`
+	StaffIDContainsFold *string  `json:"staffIDContainsFold,omitempty"`
+
+	// "period" field predicates.
+	Period             *string  `json:"period,omitempty"`
+	PeriodNEQ          *string  `json:"periodNEQ,omitempty"`
+	PeriodIn           []string `json:"periodIn,omitempty"`
+	PeriodNotIn        []string `json:"periodNotIn,omitempty"`
+	PeriodGT           *string  `json:"periodGT,omitempty"`
+	PeriodGTE          *string  `json:"periodGTE,omitempty"`
+	PeriodLT           *string  `json:"periodLT,omitempty"`
+	PeriodLTE          *string  `json:"periodLTE,omitempty"`
+	PeriodContains     *string  `json:"periodContains,omitempty"`
+	PeriodHasPrefix    *string  `json:"periodHasPrefix,omitempty"`
+	PeriodHasSuffix    *string  `json:"periodHasSuffix,omitempty"`
+	PeriodEqualFold    *string  `json:"periodEqualFold,omitempty"`
+	PeriodContainsFold *string  `json:"periodContainsFold,omitempty"`
+
+	// "amount" field predicates.
+	Amount      *int64  `json:"amount,omitempty"`
+	AmountNEQ   *int64  `json:"amountNEQ,omitempty"`
+	AmountIn    []int64 `json:"amountIn,omitempty"`
+	AmountNotIn []int64 `json:"amountNotIn,omitempty"`
+	AmountGT    *int64  `json:"amountGT,omitempty"`
+	AmountGTE   *int64  `json:"amountGTE,omitempty"`
+	AmountLT    *int64  `json:"amountLT,omitempty"`
+	AmountLTE   *int64  `json:"amountLTE,omitempty"`
+
+	// "recorded_by_id" field predicates.
+	RecordedByID             *string  `json:"recordedByID,omitempty"`
+	RecordedByIDNEQ          *string  `json:"recordedByIDNEQ,omitempty"`
+	RecordedByIDIn           []string `json:"recordedByIDIn,omitempty"`
+	RecordedByIDNotIn        []string `json:"recordedByIDNotIn,omitempty"`
+	RecordedByIDGT           *string  `json:"recordedByIDGT,omitempty"`
+	RecordedByIDGTE          *string  `json:"recordedByIDGTE,omitempty"`
+	RecordedByIDLT           *string  `json:"recordedByIDLT,omitempty"`
+	RecordedByIDLTE          *string  `json:"recordedByIDLTE,omitempty"`
+	RecordedByIDContains     *string  `json:"recordedByIDContains,omitempty"`
+	RecordedByIDHasPrefix    *string  `json:"recordedByIDHasPrefix,omitempty"`
+	RecordedByIDHasSuffix    *string  `json:"recordedByIDHasSuffix,omitempty"`
+	RecordedByIDEqualFold    *string  `json:"recordedByIDEqualFold,omitempty"`
+	RecordedByIDContainsFold *string  `json:"recordedByIDContainsFold,omitempty"`
+
+	// "staff" edge predicates.
+	HasStaff     *bool              `json:"hasStaff,omitempty"`
+	HasStaffWith []*StaffWhereInput `json:"hasStaffWith,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *PayDeductionWhereInput) AddPredicates(predicates ...predicate.PayDeduction) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the PayDeductionWhereInput filter on the PayDeductionQuery builder.
+func (i *PayDeductionWhereInput) Filter(q *PayDeductionQuery) (*PayDeductionQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyPayDeductionWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyPayDeductionWhereInput is returned in case the PayDeductionWhereInput is empty.
+var ErrEmptyPayDeductionWhereInput = errors.New("ent: empty predicate PayDeductionWhereInput")
+
+// P returns a predicate for filtering paydeductions.
+// An error is returned if the input is empty or invalid.
+func (i *PayDeductionWhereInput) P() (predicate.PayDeduction, error) {
+	var predicates []predicate.PayDeduction
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, paydeduction.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.PayDeduction, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, paydeduction.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.PayDeduction, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, paydeduction.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, paydeduction.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, paydeduction.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, paydeduction.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, paydeduction.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, paydeduction.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, paydeduction.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, paydeduction.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, paydeduction.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, paydeduction.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, paydeduction.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, paydeduction.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, paydeduction.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, paydeduction.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, paydeduction.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, paydeduction.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, paydeduction.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, paydeduction.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, paydeduction.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.UpdatedAt != nil {
+		predicates = append(predicates, paydeduction.UpdatedAtEQ(*i.UpdatedAt))
+	}
+	if i.UpdatedAtNEQ != nil {
+		predicates = append(predicates, paydeduction.UpdatedAtNEQ(*i.UpdatedAtNEQ))
+	}
+	if len(i.UpdatedAtIn) > 0 {
+		predicates = append(predicates, paydeduction.UpdatedAtIn(i.UpdatedAtIn...))
+	}
+	if len(i.UpdatedAtNotIn) > 0 {
+		predicates = append(predicates, paydeduction.UpdatedAtNotIn(i.UpdatedAtNotIn...))
+	}
+	if i.UpdatedAtGT != nil {
+		predicates = append(predicates, paydeduction.UpdatedAtGT(*i.UpdatedAtGT))
+	}
+	if i.UpdatedAtGTE != nil {
+		predicates = append(predicates, paydeduction.UpdatedAtGTE(*i.UpdatedAtGTE))
+	}
+	if i.UpdatedAtLT != nil {
+		predicates = append(predicates, paydeduction.UpdatedAtLT(*i.UpdatedAtLT))
+	}
+	if i.UpdatedAtLTE != nil {
+		predicates = append(predicates, paydeduction.UpdatedAtLTE(*i.UpdatedAtLTE))
+	}
+	if i.StaffID != nil {
+		predicates = append(predicates, paydeduction.StaffIDEQ(*i.StaffID))
+	}
+	if i.StaffIDNEQ != nil {
+		predicates = append(predicates, paydeduction.StaffIDNEQ(*i.StaffIDNEQ))
+	}
+	if len(i.StaffIDIn) > 0 {
+		predicates = append(predicates, paydeduction.StaffIDIn(i.StaffIDIn...))
+	}
+	if len(i.StaffIDNotIn) > 0 {
+		predicates = append(predicates, paydeduction.StaffIDNotIn(i.StaffIDNotIn...))
+	}
+	if i.StaffIDGT != nil {
+		predicates = append(predicates, paydeduction.StaffIDGT(*i.StaffIDGT))
+	}
+	if i.StaffIDGTE != nil {
+		predicates = append(predicates, paydeduction.StaffIDGTE(*i.StaffIDGTE))
+	}
+	if i.StaffIDLT != nil {
+		predicates = append(predicates, paydeduction.StaffIDLT(*i.StaffIDLT))
+	}
+	if i.StaffIDLTE != nil {
+		predicates = append(predicates, paydeduction.StaffIDLTE(*i.StaffIDLTE))
+	}
+	if i.StaffIDContains != nil {
+		predicates = append(predicates, paydeduction.StaffIDContains(*i.StaffIDContains))
+	}
+	if i.StaffIDHasPrefix != nil {
+		predicates = append(predicates, paydeduction.StaffIDHasPrefix(*i.StaffIDHasPrefix))
+	}
+	if i.StaffIDHasSuffix != nil {
+		predicates = append(predicates, paydeduction.StaffIDHasSuffix(*i.StaffIDHasSuffix))
+	}
+	if i.StaffIDEqualFold != nil {
+		predicates = append(predicates, paydeduction.StaffIDEqualFold(*i.StaffIDEqualFold))
+	}
+	if i.StaffIDContainsFold != nil {
+		predicates = append(predicates, paydeduction.StaffIDContainsFold(*i.StaffIDContainsFold))
+	}
+	if i.Period != nil {
+		predicates = append(predicates, paydeduction.PeriodEQ(*i.Period))
+	}
+	if i.PeriodNEQ != nil {
+		predicates = append(predicates, paydeduction.PeriodNEQ(*i.PeriodNEQ))
+	}
+	if len(i.PeriodIn) > 0 {
+		predicates = append(predicates, paydeduction.PeriodIn(i.PeriodIn...))
+	}
+	if len(i.PeriodNotIn) > 0 {
+		predicates = append(predicates, paydeduction.PeriodNotIn(i.PeriodNotIn...))
+	}
+	if i.PeriodGT != nil {
+		predicates = append(predicates, paydeduction.PeriodGT(*i.PeriodGT))
+	}
+	if i.PeriodGTE != nil {
+		predicates = append(predicates, paydeduction.PeriodGTE(*i.PeriodGTE))
+	}
+	if i.PeriodLT != nil {
+		predicates = append(predicates, paydeduction.PeriodLT(*i.PeriodLT))
+	}
+	if i.PeriodLTE != nil {
+		predicates = append(predicates, paydeduction.PeriodLTE(*i.PeriodLTE))
+	}
+	if i.PeriodContains != nil {
+		predicates = append(predicates, paydeduction.PeriodContains(*i.PeriodContains))
+	}
+	if i.PeriodHasPrefix != nil {
+		predicates = append(predicates, paydeduction.PeriodHasPrefix(*i.PeriodHasPrefix))
+	}
+	if i.PeriodHasSuffix != nil {
+		predicates = append(predicates, paydeduction.PeriodHasSuffix(*i.PeriodHasSuffix))
+	}
+	if i.PeriodEqualFold != nil {
+		predicates = append(predicates, paydeduction.PeriodEqualFold(*i.PeriodEqualFold))
+	}
+	if i.PeriodContainsFold != nil {
+		predicates = append(predicates, paydeduction.PeriodContainsFold(*i.PeriodContainsFold))
+	}
+	if i.Amount != nil {
+		predicates = append(predicates, paydeduction.AmountEQ(*i.Amount))
+	}
+	if i.AmountNEQ != nil {
+		predicates = append(predicates, paydeduction.AmountNEQ(*i.AmountNEQ))
+	}
+	if len(i.AmountIn) > 0 {
+		predicates = append(predicates, paydeduction.AmountIn(i.AmountIn...))
+	}
+	if len(i.AmountNotIn) > 0 {
+		predicates = append(predicates, paydeduction.AmountNotIn(i.AmountNotIn...))
+	}
+	if i.AmountGT != nil {
+		predicates = append(predicates, paydeduction.AmountGT(*i.AmountGT))
+	}
+	if i.AmountGTE != nil {
+		predicates = append(predicates, paydeduction.AmountGTE(*i.AmountGTE))
+	}
+	if i.AmountLT != nil {
+		predicates = append(predicates, paydeduction.AmountLT(*i.AmountLT))
+	}
+	if i.AmountLTE != nil {
+		predicates = append(predicates, paydeduction.AmountLTE(*i.AmountLTE))
+	}
+	if i.RecordedByID != nil {
+		predicates = append(predicates, paydeduction.RecordedByIDEQ(*i.RecordedByID))
+	}
+	if i.RecordedByIDNEQ != nil {
+		predicates = append(predicates, paydeduction.RecordedByIDNEQ(*i.RecordedByIDNEQ))
+	}
+	if len(i.RecordedByIDIn) > 0 {
+		predicates = append(predicates, paydeduction.RecordedByIDIn(i.RecordedByIDIn...))
+	}
+	if len(i.RecordedByIDNotIn) > 0 {
+		predicates = append(predicates, paydeduction.RecordedByIDNotIn(i.RecordedByIDNotIn...))
+	}
+	if i.RecordedByIDGT != nil {
+		predicates = append(predicates, paydeduction.RecordedByIDGT(*i.RecordedByIDGT))
+	}
+	if i.RecordedByIDGTE != nil {
+		predicates = append(predicates, paydeduction.RecordedByIDGTE(*i.RecordedByIDGTE))
+	}
+	if i.RecordedByIDLT != nil {
+		predicates = append(predicates, paydeduction.RecordedByIDLT(*i.RecordedByIDLT))
+	}
+	if i.RecordedByIDLTE != nil {
+		predicates = append(predicates, paydeduction.RecordedByIDLTE(*i.RecordedByIDLTE))
+	}
+	if i.RecordedByIDContains != nil {
+		predicates = append(predicates, paydeduction.RecordedByIDContains(*i.RecordedByIDContains))
+	}
+	if i.RecordedByIDHasPrefix != nil {
+		predicates = append(predicates, paydeduction.RecordedByIDHasPrefix(*i.RecordedByIDHasPrefix))
+	}
+	if i.RecordedByIDHasSuffix != nil {
+		predicates = append(predicates, paydeduction.RecordedByIDHasSuffix(*i.RecordedByIDHasSuffix))
+	}
+	if i.RecordedByIDEqualFold != nil {
+		predicates = append(predicates, paydeduction.RecordedByIDEqualFold(*i.RecordedByIDEqualFold))
+	}
+	if i.RecordedByIDContainsFold != nil {
+		predicates = append(predicates, paydeduction.RecordedByIDContainsFold(*i.RecordedByIDContainsFold))
+	}
+
+	if i.HasStaff != nil {
+		p := paydeduction.HasStaff()
+		if !*i.HasStaff {
+			p = paydeduction.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasStaffWith) > 0 {
+		with := make([]predicate.Staff, 0, len(i.HasStaffWith))
+		for _, w := range i.HasStaffWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasStaffWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, paydeduction.HasStaffWith(with...))
+	}
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyPayDeductionWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return paydeduction.And(predicates...), nil
+	}
+}
+
 // PayerWhereInput represents a where input for filtering Payer queries.
 type PayerWhereInput struct {
 	Predicates []predicate.Payer  `json:"-"`
@@ -32179,6 +33885,1774 @@ func (i *PaymentCheckoutWhereInput) P() (predicate.PaymentCheckout, error) {
 		return predicates[0], nil
 	default:
 		return paymentcheckout.And(predicates...), nil
+	}
+}
+
+// PayrollRunWhereInput represents a where input for filtering PayrollRun queries.
+type PayrollRunWhereInput struct {
+	Predicates []predicate.PayrollRun  `json:"-"`
+	Not        *PayrollRunWhereInput   `json:"not,omitempty"`
+	Or         []*PayrollRunWhereInput `json:"or,omitempty"`
+	And        []*PayrollRunWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "updated_at" field predicates.
+	UpdatedAt      *time.Time  `json:"updatedAt,omitempty"`
+	UpdatedAtNEQ   *time.Time  `json:"updatedAtNEQ,omitempty"`
+	UpdatedAtIn    []time.Time `json:"updatedAtIn,omitempty"`
+	UpdatedAtNotIn []time.Time `json:"updatedAtNotIn,omitempty"`
+	UpdatedAtGT    *time.Time  `json:"updatedAtGT,omitempty"`
+	UpdatedAtGTE   *time.Time  `json:"updatedAtGTE,omitempty"`
+	UpdatedAtLT    *time.Time  `json:"updatedAtLT,omitempty"`
+	UpdatedAtLTE   *time.Time  `json:"updatedAtLTE,omitempty"`
+
+	// "period" field predicates.
+	Period             *string  `json:"period,omitempty"`
+	PeriodNEQ          *string  `json:"periodNEQ,omitempty"`
+	PeriodIn           []string `json:"periodIn,omitempty"`
+	PeriodNotIn        []string `json:"periodNotIn,omitempty"`
+	PeriodGT           *string  `json:"periodGT,omitempty"`
+	PeriodGTE          *string  `json:"periodGTE,omitempty"`
+	PeriodLT           *string  `json:"periodLT,omitempty"`
+	PeriodLTE          *string  `json:"periodLTE,omitempty"`
+	PeriodContains     *string  `json:"periodContains,omitempty"`
+	PeriodHasPrefix    *string  `json:"periodHasPrefix,omitempty"`
+	PeriodHasSuffix    *string  `json:"periodHasSuffix,omitempty"`
+	PeriodEqualFold    *string  `json:"periodEqualFold,omitempty"`
+	PeriodContainsFold *string  `json:"periodContainsFold,omitempty"`
+
+	// "period_start" field predicates.
+	PeriodStart      *time.Time  `json:"periodStart,omitempty"`
+	PeriodStartNEQ   *time.Time  `json:"periodStartNEQ,omitempty"`
+	PeriodStartIn    []time.Time `json:"periodStartIn,omitempty"`
+	PeriodStartNotIn []time.Time `json:"periodStartNotIn,omitempty"`
+	PeriodStartGT    *time.Time  `json:"periodStartGT,omitempty"`
+	PeriodStartGTE   *time.Time  `json:"periodStartGTE,omitempty"`
+	PeriodStartLT    *time.Time  `json:"periodStartLT,omitempty"`
+	PeriodStartLTE   *time.Time  `json:"periodStartLTE,omitempty"`
+
+	// "period_end" field predicates.
+	PeriodEnd      *time.Time  `json:"periodEnd,omitempty"`
+	PeriodEndNEQ   *time.Time  `json:"periodEndNEQ,omitempty"`
+	PeriodEndIn    []time.Time `json:"periodEndIn,omitempty"`
+	PeriodEndNotIn []time.Time `json:"periodEndNotIn,omitempty"`
+	PeriodEndGT    *time.Time  `json:"periodEndGT,omitempty"`
+	PeriodEndGTE   *time.Time  `json:"periodEndGTE,omitempty"`
+	PeriodEndLT    *time.Time  `json:"periodEndLT,omitempty"`
+	PeriodEndLTE   *time.Time  `json:"periodEndLTE,omitempty"`
+
+	// "status" field predicates.
+	Status      *payrollrun.Status  `json:"status,omitempty"`
+	StatusNEQ   *payrollrun.Status  `json:"statusNEQ,omitempty"`
+	StatusIn    []payrollrun.Status `json:"statusIn,omitempty"`
+	StatusNotIn []payrollrun.Status `json:"statusNotIn,omitempty"`
+
+	// "computed_at" field predicates.
+	ComputedAt      *time.Time  `json:"computedAt,omitempty"`
+	ComputedAtNEQ   *time.Time  `json:"computedAtNEQ,omitempty"`
+	ComputedAtIn    []time.Time `json:"computedAtIn,omitempty"`
+	ComputedAtNotIn []time.Time `json:"computedAtNotIn,omitempty"`
+	ComputedAtGT    *time.Time  `json:"computedAtGT,omitempty"`
+	ComputedAtGTE   *time.Time  `json:"computedAtGTE,omitempty"`
+	ComputedAtLT    *time.Time  `json:"computedAtLT,omitempty"`
+	ComputedAtLTE   *time.Time  `json:"computedAtLTE,omitempty"`
+
+	// "computed_by_id" field predicates.
+	ComputedByID             *string  `json:"computedByID,omitempty"`
+	ComputedByIDNEQ          *string  `json:"computedByIDNEQ,omitempty"`
+	ComputedByIDIn           []string `json:"computedByIDIn,omitempty"`
+	ComputedByIDNotIn        []string `json:"computedByIDNotIn,omitempty"`
+	ComputedByIDGT           *string  `json:"computedByIDGT,omitempty"`
+	ComputedByIDGTE          *string  `json:"computedByIDGTE,omitempty"`
+	ComputedByIDLT           *string  `json:"computedByIDLT,omitempty"`
+	ComputedByIDLTE          *string  `json:"computedByIDLTE,omitempty"`
+	ComputedByIDContains     *string  `json:"computedByIDContains,omitempty"`
+	ComputedByIDHasPrefix    *string  `json:"computedByIDHasPrefix,omitempty"`
+	ComputedByIDHasSuffix    *string  `json:"computedByIDHasSuffix,omitempty"`
+	ComputedByIDEqualFold    *string  `json:"computedByIDEqualFold,omitempty"`
+	ComputedByIDContainsFold *string  `json:"computedByIDContainsFold,omitempty"`
+
+	// "approved_by_id" field predicates.
+	ApprovedByID             *string  `json:"approvedByID,omitempty"`
+	ApprovedByIDNEQ          *string  `json:"approvedByIDNEQ,omitempty"`
+	ApprovedByIDIn           []string `json:"approvedByIDIn,omitempty"`
+	ApprovedByIDNotIn        []string `json:"approvedByIDNotIn,omitempty"`
+	ApprovedByIDGT           *string  `json:"approvedByIDGT,omitempty"`
+	ApprovedByIDGTE          *string  `json:"approvedByIDGTE,omitempty"`
+	ApprovedByIDLT           *string  `json:"approvedByIDLT,omitempty"`
+	ApprovedByIDLTE          *string  `json:"approvedByIDLTE,omitempty"`
+	ApprovedByIDContains     *string  `json:"approvedByIDContains,omitempty"`
+	ApprovedByIDHasPrefix    *string  `json:"approvedByIDHasPrefix,omitempty"`
+	ApprovedByIDHasSuffix    *string  `json:"approvedByIDHasSuffix,omitempty"`
+	ApprovedByIDIsNil        bool     `json:"approvedByIDIsNil,omitempty"`
+	ApprovedByIDNotNil       bool     `json:"approvedByIDNotNil,omitempty"`
+	ApprovedByIDEqualFold    *string  `json:"approvedByIDEqualFold,omitempty"`
+	ApprovedByIDContainsFold *string  `json:"approvedByIDContainsFold,omitempty"`
+
+	// "approved_at" field predicates.
+	ApprovedAt       *time.Time  `json:"approvedAt,omitempty"`
+	ApprovedAtNEQ    *time.Time  `json:"approvedAtNEQ,omitempty"`
+	ApprovedAtIn     []time.Time `json:"approvedAtIn,omitempty"`
+	ApprovedAtNotIn  []time.Time `json:"approvedAtNotIn,omitempty"`
+	ApprovedAtGT     *time.Time  `json:"approvedAtGT,omitempty"`
+	ApprovedAtGTE    *time.Time  `json:"approvedAtGTE,omitempty"`
+	ApprovedAtLT     *time.Time  `json:"approvedAtLT,omitempty"`
+	ApprovedAtLTE    *time.Time  `json:"approvedAtLTE,omitempty"`
+	ApprovedAtIsNil  bool        `json:"approvedAtIsNil,omitempty"`
+	ApprovedAtNotNil bool        `json:"approvedAtNotNil,omitempty"`
+
+	// "paid_by_id" field predicates.
+	PaidByID             *string  `json:"paidByID,omitempty"`
+	PaidByIDNEQ          *string  `json:"paidByIDNEQ,omitempty"`
+	PaidByIDIn           []string `json:"paidByIDIn,omitempty"`
+	PaidByIDNotIn        []string `json:"paidByIDNotIn,omitempty"`
+	PaidByIDGT           *string  `json:"paidByIDGT,omitempty"`
+	PaidByIDGTE          *string  `json:"paidByIDGTE,omitempty"`
+	PaidByIDLT           *string  `json:"paidByIDLT,omitempty"`
+	PaidByIDLTE          *string  `json:"paidByIDLTE,omitempty"`
+	PaidByIDContains     *string  `json:"paidByIDContains,omitempty"`
+	PaidByIDHasPrefix    *string  `json:"paidByIDHasPrefix,omitempty"`
+	PaidByIDHasSuffix    *string  `json:"paidByIDHasSuffix,omitempty"`
+	PaidByIDIsNil        bool     `json:"paidByIDIsNil,omitempty"`
+	PaidByIDNotNil       bool     `json:"paidByIDNotNil,omitempty"`
+	PaidByIDEqualFold    *string  `json:"paidByIDEqualFold,omitempty"`
+	PaidByIDContainsFold *string  `json:"paidByIDContainsFold,omitempty"`
+
+	// "paid_at" field predicates.
+	PaidAt       *time.Time  `json:"paidAt,omitempty"`
+	PaidAtNEQ    *time.Time  `json:"paidAtNEQ,omitempty"`
+	PaidAtIn     []time.Time `json:"paidAtIn,omitempty"`
+	PaidAtNotIn  []time.Time `json:"paidAtNotIn,omitempty"`
+	PaidAtGT     *time.Time  `json:"paidAtGT,omitempty"`
+	PaidAtGTE    *time.Time  `json:"paidAtGTE,omitempty"`
+	PaidAtLT     *time.Time  `json:"paidAtLT,omitempty"`
+	PaidAtLTE    *time.Time  `json:"paidAtLTE,omitempty"`
+	PaidAtIsNil  bool        `json:"paidAtIsNil,omitempty"`
+	PaidAtNotNil bool        `json:"paidAtNotNil,omitempty"`
+
+	// "journal_entry_id" field predicates.
+	JournalEntryID             *string  `json:"journalEntryID,omitempty"`
+	JournalEntryIDNEQ          *string  `json:"journalEntryIDNEQ,omitempty"`
+	JournalEntryIDIn           []string `json:"journalEntryIDIn,omitempty"`
+	JournalEntryIDNotIn        []string `json:"journalEntryIDNotIn,omitempty"`
+	JournalEntryIDGT           *string  `json:"journalEntryIDGT,omitempty"`
+	JournalEntryIDGTE          *string  `json:"journalEntryIDGTE,omitempty"`
+	JournalEntryIDLT           *string  `json:"journalEntryIDLT,omitempty"`
+	JournalEntryIDLTE          *string  `json:"journalEntryIDLTE,omitempty"`
+	JournalEntryIDContains     *string  `json:"journalEntryIDContains,omitempty"`
+	JournalEntryIDHasPrefix    *string  `json:"journalEntryIDHasPrefix,omitempty"`
+	JournalEntryIDHasSuffix    *string  `json:"journalEntryIDHasSuffix,omitempty"`
+	JournalEntryIDIsNil        bool     `json:"journalEntryIDIsNil,omitempty"`
+	JournalEntryIDNotNil       bool     `json:"journalEntryIDNotNil,omitempty"`
+	JournalEntryIDEqualFold    *string  `json:"journalEntryIDEqualFold,omitempty"`
+	JournalEntryIDContainsFold *string  `json:"journalEntryIDContainsFold,omitempty"`
+
+	// "gross_total" field predicates.
+	GrossTotal      *int64  `json:"grossTotal,omitempty"`
+	GrossTotalNEQ   *int64  `json:"grossTotalNEQ,omitempty"`
+	GrossTotalIn    []int64 `json:"grossTotalIn,omitempty"`
+	GrossTotalNotIn []int64 `json:"grossTotalNotIn,omitempty"`
+	GrossTotalGT    *int64  `json:"grossTotalGT,omitempty"`
+	GrossTotalGTE   *int64  `json:"grossTotalGTE,omitempty"`
+	GrossTotalLT    *int64  `json:"grossTotalLT,omitempty"`
+	GrossTotalLTE   *int64  `json:"grossTotalLTE,omitempty"`
+
+	// "tax_total" field predicates.
+	TaxTotal      *int64  `json:"taxTotal,omitempty"`
+	TaxTotalNEQ   *int64  `json:"taxTotalNEQ,omitempty"`
+	TaxTotalIn    []int64 `json:"taxTotalIn,omitempty"`
+	TaxTotalNotIn []int64 `json:"taxTotalNotIn,omitempty"`
+	TaxTotalGT    *int64  `json:"taxTotalGT,omitempty"`
+	TaxTotalGTE   *int64  `json:"taxTotalGTE,omitempty"`
+	TaxTotalLT    *int64  `json:"taxTotalLT,omitempty"`
+	TaxTotalLTE   *int64  `json:"taxTotalLTE,omitempty"`
+
+	// "deductions_total" field predicates.
+	DeductionsTotal      *int64  `json:"deductionsTotal,omitempty"`
+	DeductionsTotalNEQ   *int64  `json:"deductionsTotalNEQ,omitempty"`
+	DeductionsTotalIn    []int64 `json:"deductionsTotalIn,omitempty"`
+	DeductionsTotalNotIn []int64 `json:"deductionsTotalNotIn,omitempty"`
+	DeductionsTotalGT    *int64  `json:"deductionsTotalGT,omitempty"`
+	DeductionsTotalGTE   *int64  `json:"deductionsTotalGTE,omitempty"`
+	DeductionsTotalLT    *int64  `json:"deductionsTotalLT,omitempty"`
+	DeductionsTotalLTE   *int64  `json:"deductionsTotalLTE,omitempty"`
+
+	// "net_total" field predicates.
+	NetTotal      *int64  `json:"netTotal,omitempty"`
+	NetTotalNEQ   *int64  `json:"netTotalNEQ,omitempty"`
+	NetTotalIn    []int64 `json:"netTotalIn,omitempty"`
+	NetTotalNotIn []int64 `json:"netTotalNotIn,omitempty"`
+	NetTotalGT    *int64  `json:"netTotalGT,omitempty"`
+	NetTotalGTE   *int64  `json:"netTotalGTE,omitempty"`
+	NetTotalLT    *int64  `json:"netTotalLT,omitempty"`
+	NetTotalLTE   *int64  `json:"netTotalLTE,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *PayrollRunWhereInput) AddPredicates(predicates ...predicate.PayrollRun) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the PayrollRunWhereInput filter on the PayrollRunQuery builder.
+func (i *PayrollRunWhereInput) Filter(q *PayrollRunQuery) (*PayrollRunQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyPayrollRunWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyPayrollRunWhereInput is returned in case the PayrollRunWhereInput is empty.
+var ErrEmptyPayrollRunWhereInput = errors.New("ent: empty predicate PayrollRunWhereInput")
+
+// P returns a predicate for filtering payrollruns.
+// An error is returned if the input is empty or invalid.
+func (i *PayrollRunWhereInput) P() (predicate.PayrollRun, error) {
+	var predicates []predicate.PayrollRun
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, payrollrun.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.PayrollRun, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, payrollrun.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.PayrollRun, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, payrollrun.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, payrollrun.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, payrollrun.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, payrollrun.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, payrollrun.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, payrollrun.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, payrollrun.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, payrollrun.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, payrollrun.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, payrollrun.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, payrollrun.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, payrollrun.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, payrollrun.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, payrollrun.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, payrollrun.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, payrollrun.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, payrollrun.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, payrollrun.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, payrollrun.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.UpdatedAt != nil {
+		predicates = append(predicates, payrollrun.UpdatedAtEQ(*i.UpdatedAt))
+	}
+	if i.UpdatedAtNEQ != nil {
+		predicates = append(predicates, payrollrun.UpdatedAtNEQ(*i.UpdatedAtNEQ))
+	}
+	if len(i.UpdatedAtIn) > 0 {
+		predicates = append(predicates, payrollrun.UpdatedAtIn(i.UpdatedAtIn...))
+	}
+	if len(i.UpdatedAtNotIn) > 0 {
+		predicates = append(predicates, payrollrun.UpdatedAtNotIn(i.UpdatedAtNotIn...))
+	}
+	if i.UpdatedAtGT != nil {
+		predicates = append(predicates, payrollrun.UpdatedAtGT(*i.UpdatedAtGT))
+	}
+	if i.UpdatedAtGTE != nil {
+		predicates = append(predicates, payrollrun.UpdatedAtGTE(*i.UpdatedAtGTE))
+	}
+	if i.UpdatedAtLT != nil {
+		predicates = append(predicates, payrollrun.UpdatedAtLT(*i.UpdatedAtLT))
+	}
+	if i.UpdatedAtLTE != nil {
+		predicates = append(predicates, payrollrun.UpdatedAtLTE(*i.UpdatedAtLTE))
+	}
+	if i.Period != nil {
+		predicates = append(predicates, payrollrun.PeriodEQ(*i.Period))
+	}
+	if i.PeriodNEQ != nil {
+		predicates = append(predicates, payrollrun.PeriodNEQ(*i.PeriodNEQ))
+	}
+	if len(i.PeriodIn) > 0 {
+		predicates = append(predicates, payrollrun.PeriodIn(i.PeriodIn...))
+	}
+	if len(i.PeriodNotIn) > 0 {
+		predicates = append(predicates, payrollrun.PeriodNotIn(i.PeriodNotIn...))
+	}
+	if i.PeriodGT != nil {
+		predicates = append(predicates, payrollrun.PeriodGT(*i.PeriodGT))
+	}
+	if i.PeriodGTE != nil {
+		predicates = append(predicates, payrollrun.PeriodGTE(*i.PeriodGTE))
+	}
+	if i.PeriodLT != nil {
+		predicates = append(predicates, payrollrun.PeriodLT(*i.PeriodLT))
+	}
+	if i.PeriodLTE != nil {
+		predicates = append(predicates, payrollrun.PeriodLTE(*i.PeriodLTE))
+	}
+	if i.PeriodContains != nil {
+		predicates = append(predicates, payrollrun.PeriodContains(*i.PeriodContains))
+	}
+	if i.PeriodHasPrefix != nil {
+		predicates = append(predicates, payrollrun.PeriodHasPrefix(*i.PeriodHasPrefix))
+	}
+	if i.PeriodHasSuffix != nil {
+		predicates = append(predicates, payrollrun.PeriodHasSuffix(*i.PeriodHasSuffix))
+	}
+	if i.PeriodEqualFold != nil {
+		predicates = append(predicates, payrollrun.PeriodEqualFold(*i.PeriodEqualFold))
+	}
+	if i.PeriodContainsFold != nil {
+		predicates = append(predicates, payrollrun.PeriodContainsFold(*i.PeriodContainsFold))
+	}
+	if i.PeriodStart != nil {
+		predicates = append(predicates, payrollrun.PeriodStartEQ(*i.PeriodStart))
+	}
+	if i.PeriodStartNEQ != nil {
+		predicates = append(predicates, payrollrun.PeriodStartNEQ(*i.PeriodStartNEQ))
+	}
+	if len(i.PeriodStartIn) > 0 {
+		predicates = append(predicates, payrollrun.PeriodStartIn(i.PeriodStartIn...))
+	}
+	if len(i.PeriodStartNotIn) > 0 {
+		predicates = append(predicates, payrollrun.PeriodStartNotIn(i.PeriodStartNotIn...))
+	}
+	if i.PeriodStartGT != nil {
+		predicates = append(predicates, payrollrun.PeriodStartGT(*i.PeriodStartGT))
+	}
+	if i.PeriodStartGTE != nil {
+		predicates = append(predicates, payrollrun.PeriodStartGTE(*i.PeriodStartGTE))
+	}
+	if i.PeriodStartLT != nil {
+		predicates = append(predicates, payrollrun.PeriodStartLT(*i.PeriodStartLT))
+	}
+	if i.PeriodStartLTE != nil {
+		predicates = append(predicates, payrollrun.PeriodStartLTE(*i.PeriodStartLTE))
+	}
+	if i.PeriodEnd != nil {
+		predicates = append(predicates, payrollrun.PeriodEndEQ(*i.PeriodEnd))
+	}
+	if i.PeriodEndNEQ != nil {
+		predicates = append(predicates, payrollrun.PeriodEndNEQ(*i.PeriodEndNEQ))
+	}
+	if len(i.PeriodEndIn) > 0 {
+		predicates = append(predicates, payrollrun.PeriodEndIn(i.PeriodEndIn...))
+	}
+	if len(i.PeriodEndNotIn) > 0 {
+		predicates = append(predicates, payrollrun.PeriodEndNotIn(i.PeriodEndNotIn...))
+	}
+	if i.PeriodEndGT != nil {
+		predicates = append(predicates, payrollrun.PeriodEndGT(*i.PeriodEndGT))
+	}
+	if i.PeriodEndGTE != nil {
+		predicates = append(predicates, payrollrun.PeriodEndGTE(*i.PeriodEndGTE))
+	}
+	if i.PeriodEndLT != nil {
+		predicates = append(predicates, payrollrun.PeriodEndLT(*i.PeriodEndLT))
+	}
+	if i.PeriodEndLTE != nil {
+		predicates = append(predicates, payrollrun.PeriodEndLTE(*i.PeriodEndLTE))
+	}
+	if i.Status != nil {
+		predicates = append(predicates, payrollrun.StatusEQ(*i.Status))
+	}
+	if i.StatusNEQ != nil {
+		predicates = append(predicates, payrollrun.StatusNEQ(*i.StatusNEQ))
+	}
+	if len(i.StatusIn) > 0 {
+		predicates = append(predicates, payrollrun.StatusIn(i.StatusIn...))
+	}
+	if len(i.StatusNotIn) > 0 {
+		predicates = append(predicates, payrollrun.StatusNotIn(i.StatusNotIn...))
+	}
+	if i.ComputedAt != nil {
+		predicates = append(predicates, payrollrun.ComputedAtEQ(*i.ComputedAt))
+	}
+	if i.ComputedAtNEQ != nil {
+		predicates = append(predicates, payrollrun.ComputedAtNEQ(*i.ComputedAtNEQ))
+	}
+	if len(i.ComputedAtIn) > 0 {
+		predicates = append(predicates, payrollrun.ComputedAtIn(i.ComputedAtIn...))
+	}
+	if len(i.ComputedAtNotIn) > 0 {
+		predicates = append(predicates, payrollrun.ComputedAtNotIn(i.ComputedAtNotIn...))
+	}
+	if i.ComputedAtGT != nil {
+		predicates = append(predicates, payrollrun.ComputedAtGT(*i.ComputedAtGT))
+	}
+	if i.ComputedAtGTE != nil {
+		predicates = append(predicates, payrollrun.ComputedAtGTE(*i.ComputedAtGTE))
+	}
+	if i.ComputedAtLT != nil {
+		predicates = append(predicates, payrollrun.ComputedAtLT(*i.ComputedAtLT))
+	}
+	if i.ComputedAtLTE != nil {
+		predicates = append(predicates, payrollrun.ComputedAtLTE(*i.ComputedAtLTE))
+	}
+	if i.ComputedByID != nil {
+		predicates = append(predicates, payrollrun.ComputedByIDEQ(*i.ComputedByID))
+	}
+	if i.ComputedByIDNEQ != nil {
+		predicates = append(predicates, payrollrun.ComputedByIDNEQ(*i.ComputedByIDNEQ))
+	}
+	if len(i.ComputedByIDIn) > 0 {
+		predicates = append(predicates, payrollrun.ComputedByIDIn(i.ComputedByIDIn...))
+	}
+	if len(i.ComputedByIDNotIn) > 0 {
+		predicates = append(predicates, payrollrun.ComputedByIDNotIn(i.ComputedByIDNotIn...))
+	}
+	if i.ComputedByIDGT != nil {
+		predicates = append(predicates, payrollrun.ComputedByIDGT(*i.ComputedByIDGT))
+	}
+	if i.ComputedByIDGTE != nil {
+		predicates = append(predicates, payrollrun.ComputedByIDGTE(*i.ComputedByIDGTE))
+	}
+	if i.ComputedByIDLT != nil {
+		predicates = append(predicates, payrollrun.ComputedByIDLT(*i.ComputedByIDLT))
+	}
+	if i.ComputedByIDLTE != nil {
+		predicates = append(predicates, payrollrun.ComputedByIDLTE(*i.ComputedByIDLTE))
+	}
+	if i.ComputedByIDContains != nil {
+		predicates = append(predicates, payrollrun.ComputedByIDContains(*i.ComputedByIDContains))
+	}
+	if i.ComputedByIDHasPrefix != nil {
+		predicates = append(predicates, payrollrun.ComputedByIDHasPrefix(*i.ComputedByIDHasPrefix))
+	}
+	if i.ComputedByIDHasSuffix != nil {
+		predicates = append(predicates, payrollrun.ComputedByIDHasSuffix(*i.ComputedByIDHasSuffix))
+	}
+	if i.ComputedByIDEqualFold != nil {
+		predicates = append(predicates, payrollrun.ComputedByIDEqualFold(*i.ComputedByIDEqualFold))
+	}
+	if i.ComputedByIDContainsFold != nil {
+		predicates = append(predicates, payrollrun.ComputedByIDContainsFold(*i.ComputedByIDContainsFold))
+	}
+	if i.ApprovedByID != nil {
+		predicates = append(predicates, payrollrun.ApprovedByIDEQ(*i.ApprovedByID))
+	}
+	if i.ApprovedByIDNEQ != nil {
+		predicates = append(predicates, payrollrun.ApprovedByIDNEQ(*i.ApprovedByIDNEQ))
+	}
+	if len(i.ApprovedByIDIn) > 0 {
+		predicates = append(predicates, payrollrun.ApprovedByIDIn(i.ApprovedByIDIn...))
+	}
+	if len(i.ApprovedByIDNotIn) > 0 {
+		predicates = append(predicates, payrollrun.ApprovedByIDNotIn(i.ApprovedByIDNotIn...))
+	}
+	if i.ApprovedByIDGT != nil {
+		predicates = append(predicates, payrollrun.ApprovedByIDGT(*i.ApprovedByIDGT))
+	}
+	if i.ApprovedByIDGTE != nil {
+		predicates = append(predicates, payrollrun.ApprovedByIDGTE(*i.ApprovedByIDGTE))
+	}
+	if i.ApprovedByIDLT != nil {
+		predicates = append(predicates, payrollrun.ApprovedByIDLT(*i.ApprovedByIDLT))
+	}
+	if i.ApprovedByIDLTE != nil {
+		predicates = append(predicates, payrollrun.ApprovedByIDLTE(*i.ApprovedByIDLTE))
+	}
+	if i.ApprovedByIDContains != nil {
+		predicates = append(predicates, payrollrun.ApprovedByIDContains(*i.ApprovedByIDContains))
+	}
+	if i.ApprovedByIDHasPrefix != nil {
+		predicates = append(predicates, payrollrun.ApprovedByIDHasPrefix(*i.ApprovedByIDHasPrefix))
+	}
+	if i.ApprovedByIDHasSuffix != nil {
+		predicates = append(predicates, payrollrun.ApprovedByIDHasSuffix(*i.ApprovedByIDHasSuffix))
+	}
+	if i.ApprovedByIDIsNil {
+		predicates = append(predicates, payrollrun.ApprovedByIDIsNil())
+	}
+	if i.ApprovedByIDNotNil {
+		predicates = append(predicates, payrollrun.ApprovedByIDNotNil())
+	}
+	if i.ApprovedByIDEqualFold != nil {
+		predicates = append(predicates, payrollrun.ApprovedByIDEqualFold(*i.ApprovedByIDEqualFold))
+	}
+	if i.ApprovedByIDContainsFold != nil {
+		predicates = append(predicates, payrollrun.ApprovedByIDContainsFold(*i.ApprovedByIDContainsFold))
+	}
+	if i.ApprovedAt != nil {
+		predicates = append(predicates, payrollrun.ApprovedAtEQ(*i.ApprovedAt))
+	}
+	if i.ApprovedAtNEQ != nil {
+		predicates = append(predicates, payrollrun.ApprovedAtNEQ(*i.ApprovedAtNEQ))
+	}
+	if len(i.ApprovedAtIn) > 0 {
+		predicates = append(predicates, payrollrun.ApprovedAtIn(i.ApprovedAtIn...))
+	}
+	if len(i.ApprovedAtNotIn) > 0 {
+		predicates = append(predicates, payrollrun.ApprovedAtNotIn(i.ApprovedAtNotIn...))
+	}
+	if i.ApprovedAtGT != nil {
+		predicates = append(predicates, payrollrun.ApprovedAtGT(*i.ApprovedAtGT))
+	}
+	if i.ApprovedAtGTE != nil {
+		predicates = append(predicates, payrollrun.ApprovedAtGTE(*i.ApprovedAtGTE))
+	}
+	if i.ApprovedAtLT != nil {
+		predicates = append(predicates, payrollrun.ApprovedAtLT(*i.ApprovedAtLT))
+	}
+	if i.ApprovedAtLTE != nil {
+		predicates = append(predicates, payrollrun.ApprovedAtLTE(*i.ApprovedAtLTE))
+	}
+	if i.ApprovedAtIsNil {
+		predicates = append(predicates, payrollrun.ApprovedAtIsNil())
+	}
+	if i.ApprovedAtNotNil {
+		predicates = append(predicates, payrollrun.ApprovedAtNotNil())
+	}
+	if i.PaidByID != nil {
+		predicates = append(predicates, payrollrun.PaidByIDEQ(*i.PaidByID))
+	}
+	if i.PaidByIDNEQ != nil {
+		predicates = append(predicates, payrollrun.PaidByIDNEQ(*i.PaidByIDNEQ))
+	}
+	if len(i.PaidByIDIn) > 0 {
+		predicates = append(predicates, payrollrun.PaidByIDIn(i.PaidByIDIn...))
+	}
+	if len(i.PaidByIDNotIn) > 0 {
+		predicates = append(predicates, payrollrun.PaidByIDNotIn(i.PaidByIDNotIn...))
+	}
+	if i.PaidByIDGT != nil {
+		predicates = append(predicates, payrollrun.PaidByIDGT(*i.PaidByIDGT))
+	}
+	if i.PaidByIDGTE != nil {
+		predicates = append(predicates, payrollrun.PaidByIDGTE(*i.PaidByIDGTE))
+	}
+	if i.PaidByIDLT != nil {
+		predicates = append(predicates, payrollrun.PaidByIDLT(*i.PaidByIDLT))
+	}
+	if i.PaidByIDLTE != nil {
+		predicates = append(predicates, payrollrun.PaidByIDLTE(*i.PaidByIDLTE))
+	}
+	if i.PaidByIDContains != nil {
+		predicates = append(predicates, payrollrun.PaidByIDContains(*i.PaidByIDContains))
+	}
+	if i.PaidByIDHasPrefix != nil {
+		predicates = append(predicates, payrollrun.PaidByIDHasPrefix(*i.PaidByIDHasPrefix))
+	}
+	if i.PaidByIDHasSuffix != nil {
+		predicates = append(predicates, payrollrun.PaidByIDHasSuffix(*i.PaidByIDHasSuffix))
+	}
+	if i.PaidByIDIsNil {
+		predicates = append(predicates, payrollrun.PaidByIDIsNil())
+	}
+	if i.PaidByIDNotNil {
+		predicates = append(predicates, payrollrun.PaidByIDNotNil())
+	}
+	if i.PaidByIDEqualFold != nil {
+		predicates = append(predicates, payrollrun.PaidByIDEqualFold(*i.PaidByIDEqualFold))
+	}
+	if i.PaidByIDContainsFold != nil {
+		predicates = append(predicates, payrollrun.PaidByIDContainsFold(*i.PaidByIDContainsFold))
+	}
+	if i.PaidAt != nil {
+		predicates = append(predicates, payrollrun.PaidAtEQ(*i.PaidAt))
+	}
+	if i.PaidAtNEQ != nil {
+		predicates = append(predicates, payrollrun.PaidAtNEQ(*i.PaidAtNEQ))
+	}
+	if len(i.PaidAtIn) > 0 {
+		predicates = append(predicates, payrollrun.PaidAtIn(i.PaidAtIn...))
+	}
+	if len(i.PaidAtNotIn) > 0 {
+		predicates = append(predicates, payrollrun.PaidAtNotIn(i.PaidAtNotIn...))
+	}
+	if i.PaidAtGT != nil {
+		predicates = append(predicates, payrollrun.PaidAtGT(*i.PaidAtGT))
+	}
+	if i.PaidAtGTE != nil {
+		predicates = append(predicates, payrollrun.PaidAtGTE(*i.PaidAtGTE))
+	}
+	if i.PaidAtLT != nil {
+		predicates = append(predicates, payrollrun.PaidAtLT(*i.PaidAtLT))
+	}
+	if i.PaidAtLTE != nil {
+		predicates = append(predicates, payrollrun.PaidAtLTE(*i.PaidAtLTE))
+	}
+	if i.PaidAtIsNil {
+		predicates = append(predicates, payrollrun.PaidAtIsNil())
+	}
+	if i.PaidAtNotNil {
+		predicates = append(predicates, payrollrun.PaidAtNotNil())
+	}
+	if i.JournalEntryID != nil {
+		predicates = append(predicates, payrollrun.JournalEntryIDEQ(*i.JournalEntryID))
+	}
+	if i.JournalEntryIDNEQ != nil {
+		predicates = append(predicates, payrollrun.JournalEntryIDNEQ(*i.JournalEntryIDNEQ))
+	}
+	if len(i.JournalEntryIDIn) > 0 {
+		predicates = append(predicates, payrollrun.JournalEntryIDIn(i.JournalEntryIDIn...))
+	}
+	if len(i.JournalEntryIDNotIn) > 0 {
+		predicates = append(predicates, payrollrun.JournalEntryIDNotIn(i.JournalEntryIDNotIn...))
+	}
+	if i.JournalEntryIDGT != nil {
+		predicates = append(predicates, payrollrun.JournalEntryIDGT(*i.JournalEntryIDGT))
+	}
+	if i.JournalEntryIDGTE != nil {
+		predicates = append(predicates, payrollrun.JournalEntryIDGTE(*i.JournalEntryIDGTE))
+	}
+	if i.JournalEntryIDLT != nil {
+		predicates = append(predicates, payrollrun.JournalEntryIDLT(*i.JournalEntryIDLT))
+	}
+	if i.JournalEntryIDLTE != nil {
+		predicates = append(predicates, payrollrun.JournalEntryIDLTE(*i.JournalEntryIDLTE))
+	}
+	if i.JournalEntryIDContains != nil {
+		predicates = append(predicates, payrollrun.JournalEntryIDContains(*i.JournalEntryIDContains))
+	}
+	if i.JournalEntryIDHasPrefix != nil {
+		predicates = append(predicates, payrollrun.JournalEntryIDHasPrefix(*i.JournalEntryIDHasPrefix))
+	}
+	if i.JournalEntryIDHasSuffix != nil {
+		predicates = append(predicates, payrollrun.JournalEntryIDHasSuffix(*i.JournalEntryIDHasSuffix))
+	}
+	if i.JournalEntryIDIsNil {
+		predicates = append(predicates, payrollrun.JournalEntryIDIsNil())
+	}
+	if i.JournalEntryIDNotNil {
+		predicates = append(predicates, payrollrun.JournalEntryIDNotNil())
+	}
+	if i.JournalEntryIDEqualFold != nil {
+		predicates = append(predicates, payrollrun.JournalEntryIDEqualFold(*i.JournalEntryIDEqualFold))
+	}
+	if i.JournalEntryIDContainsFold != nil {
+		predicates = append(predicates, payrollrun.JournalEntryIDContainsFold(*i.JournalEntryIDContainsFold))
+	}
+	if i.GrossTotal != nil {
+		predicates = append(predicates, payrollrun.GrossTotalEQ(*i.GrossTotal))
+	}
+	if i.GrossTotalNEQ != nil {
+		predicates = append(predicates, payrollrun.GrossTotalNEQ(*i.GrossTotalNEQ))
+	}
+	if len(i.GrossTotalIn) > 0 {
+		predicates = append(predicates, payrollrun.GrossTotalIn(i.GrossTotalIn...))
+	}
+	if len(i.GrossTotalNotIn) > 0 {
+		predicates = append(predicates, payrollrun.GrossTotalNotIn(i.GrossTotalNotIn...))
+	}
+	if i.GrossTotalGT != nil {
+		predicates = append(predicates, payrollrun.GrossTotalGT(*i.GrossTotalGT))
+	}
+	if i.GrossTotalGTE != nil {
+		predicates = append(predicates, payrollrun.GrossTotalGTE(*i.GrossTotalGTE))
+	}
+	if i.GrossTotalLT != nil {
+		predicates = append(predicates, payrollrun.GrossTotalLT(*i.GrossTotalLT))
+	}
+	if i.GrossTotalLTE != nil {
+		predicates = append(predicates, payrollrun.GrossTotalLTE(*i.GrossTotalLTE))
+	}
+	if i.TaxTotal != nil {
+		predicates = append(predicates, payrollrun.TaxTotalEQ(*i.TaxTotal))
+	}
+	if i.TaxTotalNEQ != nil {
+		predicates = append(predicates, payrollrun.TaxTotalNEQ(*i.TaxTotalNEQ))
+	}
+	if len(i.TaxTotalIn) > 0 {
+		predicates = append(predicates, payrollrun.TaxTotalIn(i.TaxTotalIn...))
+	}
+	if len(i.TaxTotalNotIn) > 0 {
+		predicates = append(predicates, payrollrun.TaxTotalNotIn(i.TaxTotalNotIn...))
+	}
+	if i.TaxTotalGT != nil {
+		predicates = append(predicates, payrollrun.TaxTotalGT(*i.TaxTotalGT))
+	}
+	if i.TaxTotalGTE != nil {
+		predicates = append(predicates, payrollrun.TaxTotalGTE(*i.TaxTotalGTE))
+	}
+	if i.TaxTotalLT != nil {
+		predicates = append(predicates, payrollrun.TaxTotalLT(*i.TaxTotalLT))
+	}
+	if i.TaxTotalLTE != nil {
+		predicates = append(predicates, payrollrun.TaxTotalLTE(*i.TaxTotalLTE))
+	}
+	if i.DeductionsTotal != nil {
+		predicates = append(predicates, payrollrun.DeductionsTotalEQ(*i.DeductionsTotal))
+	}
+	if i.DeductionsTotalNEQ != nil {
+		predicates = append(predicates, payrollrun.DeductionsTotalNEQ(*i.DeductionsTotalNEQ))
+	}
+	if len(i.DeductionsTotalIn) > 0 {
+		predicates = append(predicates, payrollrun.DeductionsTotalIn(i.DeductionsTotalIn...))
+	}
+	if len(i.DeductionsTotalNotIn) > 0 {
+		predicates = append(predicates, payrollrun.DeductionsTotalNotIn(i.DeductionsTotalNotIn...))
+	}
+	if i.DeductionsTotalGT != nil {
+		predicates = append(predicates, payrollrun.DeductionsTotalGT(*i.DeductionsTotalGT))
+	}
+	if i.DeductionsTotalGTE != nil {
+		predicates = append(predicates, payrollrun.DeductionsTotalGTE(*i.DeductionsTotalGTE))
+	}
+	if i.DeductionsTotalLT != nil {
+		predicates = append(predicates, payrollrun.DeductionsTotalLT(*i.DeductionsTotalLT))
+	}
+	if i.DeductionsTotalLTE != nil {
+		predicates = append(predicates, payrollrun.DeductionsTotalLTE(*i.DeductionsTotalLTE))
+	}
+	if i.NetTotal != nil {
+		predicates = append(predicates, payrollrun.NetTotalEQ(*i.NetTotal))
+	}
+	if i.NetTotalNEQ != nil {
+		predicates = append(predicates, payrollrun.NetTotalNEQ(*i.NetTotalNEQ))
+	}
+	if len(i.NetTotalIn) > 0 {
+		predicates = append(predicates, payrollrun.NetTotalIn(i.NetTotalIn...))
+	}
+	if len(i.NetTotalNotIn) > 0 {
+		predicates = append(predicates, payrollrun.NetTotalNotIn(i.NetTotalNotIn...))
+	}
+	if i.NetTotalGT != nil {
+		predicates = append(predicates, payrollrun.NetTotalGT(*i.NetTotalGT))
+	}
+	if i.NetTotalGTE != nil {
+		predicates = append(predicates, payrollrun.NetTotalGTE(*i.NetTotalGTE))
+	}
+	if i.NetTotalLT != nil {
+		predicates = append(predicates, payrollrun.NetTotalLT(*i.NetTotalLT))
+	}
+	if i.NetTotalLTE != nil {
+		predicates = append(predicates, payrollrun.NetTotalLTE(*i.NetTotalLTE))
+	}
+
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyPayrollRunWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return payrollrun.And(predicates...), nil
+	}
+}
+
+// PayslipWhereInput represents a where input for filtering Payslip queries.
+type PayslipWhereInput struct {
+	Predicates []predicate.Payslip  `json:"-"`
+	Not        *PayslipWhereInput   `json:"not,omitempty"`
+	Or         []*PayslipWhereInput `json:"or,omitempty"`
+	And        []*PayslipWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "updated_at" field predicates.
+	UpdatedAt      *time.Time  `json:"updatedAt,omitempty"`
+	UpdatedAtNEQ   *time.Time  `json:"updatedAtNEQ,omitempty"`
+	UpdatedAtIn    []time.Time `json:"updatedAtIn,omitempty"`
+	UpdatedAtNotIn []time.Time `json:"updatedAtNotIn,omitempty"`
+	UpdatedAtGT    *time.Time  `json:"updatedAtGT,omitempty"`
+	UpdatedAtGTE   *time.Time  `json:"updatedAtGTE,omitempty"`
+	UpdatedAtLT    *time.Time  `json:"updatedAtLT,omitempty"`
+	UpdatedAtLTE   *time.Time  `json:"updatedAtLTE,omitempty"`
+
+	// "run_id" field predicates.
+	RunID             *string  `json:"runID,omitempty"`
+	RunIDNEQ          *string  `json:"runIDNEQ,omitempty"`
+	RunIDIn           []string `json:"runIDIn,omitempty"`
+	RunIDNotIn        []string `json:"runIDNotIn,omitempty"`
+	RunIDGT           *string  `json:"runIDGT,omitempty"`
+	RunIDGTE          *string  `json:"runIDGTE,omitempty"`
+	RunIDLT           *string  `json:"runIDLT,omitempty"`
+	RunIDLTE          *string  `json:"runIDLTE,omitempty"`
+	RunIDContains     *string  `json:"runIDContains,omitempty"`
+	RunIDHasPrefix    *string  `json:"runIDHasPrefix,omitempty"`
+	RunIDHasSuffix    *string  `json:"runIDHasSuffix,omitempty"`
+	RunIDEqualFold    *string  `json:"runIDEqualFold,omitempty"`
+	RunIDContainsFold *string  `json:"runIDContainsFold,omitempty"`
+
+	// "staff_id" field predicates.
+	StaffID             *string  `json:"staffID,omitempty"`
+	StaffIDNEQ          *string  `json:"staffIDNEQ,omitempty"`
+	StaffIDIn           []string `json:"staffIDIn,omitempty"`
+	StaffIDNotIn        []string `json:"staffIDNotIn,omitempty"`
+	StaffIDGT           *string  `json:"staffIDGT,omitempty"`
+	StaffIDGTE          *string  `json:"staffIDGTE,omitempty"`
+	StaffIDLT           *string  `json:"staffIDLT,omitempty"`
+	StaffIDLTE          *string  `json:"staffIDLTE,omitempty"`
+	StaffIDContains     *string  `json:"staffIDContains,omitempty"`
+	StaffIDHasPrefix    *string  `json:"staffIDHasPrefix,omitempty"`
+	StaffIDHasSuffix    *string  `json:"staffIDHasSuffix,omitempty"`
+	StaffIDEqualFold    *string  `json:"staffIDEqualFold,omitempty"`
+	StaffIDContainsFold *string  `json:"staffIDContainsFold,omitempty"`
+
+	// "period" field predicates.
+	Period             *string  `json:"period,omitempty"`
+	PeriodNEQ          *string  `json:"periodNEQ,omitempty"`
+	PeriodIn           []string `json:"periodIn,omitempty"`
+	PeriodNotIn        []string `json:"periodNotIn,omitempty"`
+	PeriodGT           *string  `json:"periodGT,omitempty"`
+	PeriodGTE          *string  `json:"periodGTE,omitempty"`
+	PeriodLT           *string  `json:"periodLT,omitempty"`
+	PeriodLTE          *string  `json:"periodLTE,omitempty"`
+	PeriodContains     *string  `json:"periodContains,omitempty"`
+	PeriodHasPrefix    *string  `json:"periodHasPrefix,omitempty"`
+	PeriodHasSuffix    *string  `json:"periodHasSuffix,omitempty"`
+	PeriodEqualFold    *string  `json:"periodEqualFold,omitempty"`
+	PeriodContainsFold *string  `json:"periodContainsFold,omitempty"`
+
+	// "pay_basis" field predicates.
+	PayBasis      *payslip.PayBasis  `json:"payBasis,omitempty"`
+	PayBasisNEQ   *payslip.PayBasis  `json:"payBasisNEQ,omitempty"`
+	PayBasisIn    []payslip.PayBasis `json:"payBasisIn,omitempty"`
+	PayBasisNotIn []payslip.PayBasis `json:"payBasisNotIn,omitempty"`
+
+	// "pay_rate" field predicates.
+	PayRate      *int64  `json:"payRate,omitempty"`
+	PayRateNEQ   *int64  `json:"payRateNEQ,omitempty"`
+	PayRateIn    []int64 `json:"payRateIn,omitempty"`
+	PayRateNotIn []int64 `json:"payRateNotIn,omitempty"`
+	PayRateGT    *int64  `json:"payRateGT,omitempty"`
+	PayRateGTE   *int64  `json:"payRateGTE,omitempty"`
+	PayRateLT    *int64  `json:"payRateLT,omitempty"`
+	PayRateLTE   *int64  `json:"payRateLTE,omitempty"`
+
+	// "worked_minutes" field predicates.
+	WorkedMinutes      *int  `json:"workedMinutes,omitempty"`
+	WorkedMinutesNEQ   *int  `json:"workedMinutesNEQ,omitempty"`
+	WorkedMinutesIn    []int `json:"workedMinutesIn,omitempty"`
+	WorkedMinutesNotIn []int `json:"workedMinutesNotIn,omitempty"`
+	WorkedMinutesGT    *int  `json:"workedMinutesGT,omitempty"`
+	WorkedMinutesGTE   *int  `json:"workedMinutesGTE,omitempty"`
+	WorkedMinutesLT    *int  `json:"workedMinutesLT,omitempty"`
+	WorkedMinutesLTE   *int  `json:"workedMinutesLTE,omitempty"`
+
+	// "overtime_minutes" field predicates.
+	OvertimeMinutes      *int  `json:"overtimeMinutes,omitempty"`
+	OvertimeMinutesNEQ   *int  `json:"overtimeMinutesNEQ,omitempty"`
+	OvertimeMinutesIn    []int `json:"overtimeMinutesIn,omitempty"`
+	OvertimeMinutesNotIn []int `json:"overtimeMinutesNotIn,omitempty"`
+	OvertimeMinutesGT    *int  `json:"overtimeMinutesGT,omitempty"`
+	OvertimeMinutesGTE   *int  `json:"overtimeMinutesGTE,omitempty"`
+	OvertimeMinutesLT    *int  `json:"overtimeMinutesLT,omitempty"`
+	OvertimeMinutesLTE   *int  `json:"overtimeMinutesLTE,omitempty"`
+
+	// "night_shifts" field predicates.
+	NightShifts      *int  `json:"nightShifts,omitempty"`
+	NightShiftsNEQ   *int  `json:"nightShiftsNEQ,omitempty"`
+	NightShiftsIn    []int `json:"nightShiftsIn,omitempty"`
+	NightShiftsNotIn []int `json:"nightShiftsNotIn,omitempty"`
+	NightShiftsGT    *int  `json:"nightShiftsGT,omitempty"`
+	NightShiftsGTE   *int  `json:"nightShiftsGTE,omitempty"`
+	NightShiftsLT    *int  `json:"nightShiftsLT,omitempty"`
+	NightShiftsLTE   *int  `json:"nightShiftsLTE,omitempty"`
+
+	// "on_call_shifts" field predicates.
+	OnCallShifts      *int  `json:"onCallShifts,omitempty"`
+	OnCallShiftsNEQ   *int  `json:"onCallShiftsNEQ,omitempty"`
+	OnCallShiftsIn    []int `json:"onCallShiftsIn,omitempty"`
+	OnCallShiftsNotIn []int `json:"onCallShiftsNotIn,omitempty"`
+	OnCallShiftsGT    *int  `json:"onCallShiftsGT,omitempty"`
+	OnCallShiftsGTE   *int  `json:"onCallShiftsGTE,omitempty"`
+	OnCallShiftsLT    *int  `json:"onCallShiftsLT,omitempty"`
+	OnCallShiftsLTE   *int  `json:"onCallShiftsLTE,omitempty"`
+
+	// "unpaid_leave_days" field predicates.
+	UnpaidLeaveDays      *int  `json:"unpaidLeaveDays,omitempty"`
+	UnpaidLeaveDaysNEQ   *int  `json:"unpaidLeaveDaysNEQ,omitempty"`
+	UnpaidLeaveDaysIn    []int `json:"unpaidLeaveDaysIn,omitempty"`
+	UnpaidLeaveDaysNotIn []int `json:"unpaidLeaveDaysNotIn,omitempty"`
+	UnpaidLeaveDaysGT    *int  `json:"unpaidLeaveDaysGT,omitempty"`
+	UnpaidLeaveDaysGTE   *int  `json:"unpaidLeaveDaysGTE,omitempty"`
+	UnpaidLeaveDaysLT    *int  `json:"unpaidLeaveDaysLT,omitempty"`
+	UnpaidLeaveDaysLTE   *int  `json:"unpaidLeaveDaysLTE,omitempty"`
+
+	// "base_pay" field predicates.
+	BasePay      *int64  `json:"basePay,omitempty"`
+	BasePayNEQ   *int64  `json:"basePayNEQ,omitempty"`
+	BasePayIn    []int64 `json:"basePayIn,omitempty"`
+	BasePayNotIn []int64 `json:"basePayNotIn,omitempty"`
+	BasePayGT    *int64  `json:"basePayGT,omitempty"`
+	BasePayGTE   *int64  `json:"basePayGTE,omitempty"`
+	BasePayLT    *int64  `json:"basePayLT,omitempty"`
+	BasePayLTE   *int64  `json:"basePayLTE,omitempty"`
+
+	// "overtime_pay" field predicates.
+	OvertimePay      *int64  `json:"overtimePay,omitempty"`
+	OvertimePayNEQ   *int64  `json:"overtimePayNEQ,omitempty"`
+	OvertimePayIn    []int64 `json:"overtimePayIn,omitempty"`
+	OvertimePayNotIn []int64 `json:"overtimePayNotIn,omitempty"`
+	OvertimePayGT    *int64  `json:"overtimePayGT,omitempty"`
+	OvertimePayGTE   *int64  `json:"overtimePayGTE,omitempty"`
+	OvertimePayLT    *int64  `json:"overtimePayLT,omitempty"`
+	OvertimePayLTE   *int64  `json:"overtimePayLTE,omitempty"`
+
+	// "night_allowance" field predicates.
+	NightAllowance      *int64  `json:"nightAllowance,omitempty"`
+	NightAllowanceNEQ   *int64  `json:"nightAllowanceNEQ,omitempty"`
+	NightAllowanceIn    []int64 `json:"nightAllowanceIn,omitempty"`
+	NightAllowanceNotIn []int64 `json:"nightAllowanceNotIn,omitempty"`
+	NightAllowanceGT    *int64  `json:"nightAllowanceGT,omitempty"`
+	NightAllowanceGTE   *int64  `json:"nightAllowanceGTE,omitempty"`
+	NightAllowanceLT    *int64  `json:"nightAllowanceLT,omitempty"`
+	NightAllowanceLTE   *int64  `json:"nightAllowanceLTE,omitempty"`
+
+	// "on_call_allowance" field predicates.
+	OnCallAllowance      *int64  `json:"onCallAllowance,omitempty"`
+	OnCallAllowanceNEQ   *int64  `json:"onCallAllowanceNEQ,omitempty"`
+	OnCallAllowanceIn    []int64 `json:"onCallAllowanceIn,omitempty"`
+	OnCallAllowanceNotIn []int64 `json:"onCallAllowanceNotIn,omitempty"`
+	OnCallAllowanceGT    *int64  `json:"onCallAllowanceGT,omitempty"`
+	OnCallAllowanceGTE   *int64  `json:"onCallAllowanceGTE,omitempty"`
+	OnCallAllowanceLT    *int64  `json:"onCallAllowanceLT,omitempty"`
+	OnCallAllowanceLTE   *int64  `json:"onCallAllowanceLTE,omitempty"`
+
+	// "unpaid_leave_deduction" field predicates.
+	UnpaidLeaveDeduction      *int64  `json:"unpaidLeaveDeduction,omitempty"`
+	UnpaidLeaveDeductionNEQ   *int64  `json:"unpaidLeaveDeductionNEQ,omitempty"`
+	UnpaidLeaveDeductionIn    []int64 `json:"unpaidLeaveDeductionIn,omitempty"`
+	UnpaidLeaveDeductionNotIn []int64 `json:"unpaidLeaveDeductionNotIn,omitempty"`
+	UnpaidLeaveDeductionGT    *int64  `json:"unpaidLeaveDeductionGT,omitempty"`
+	UnpaidLeaveDeductionGTE   *int64  `json:"unpaidLeaveDeductionGTE,omitempty"`
+	UnpaidLeaveDeductionLT    *int64  `json:"unpaidLeaveDeductionLT,omitempty"`
+	UnpaidLeaveDeductionLTE   *int64  `json:"unpaidLeaveDeductionLTE,omitempty"`
+
+	// "gross_pay" field predicates.
+	GrossPay      *int64  `json:"grossPay,omitempty"`
+	GrossPayNEQ   *int64  `json:"grossPayNEQ,omitempty"`
+	GrossPayIn    []int64 `json:"grossPayIn,omitempty"`
+	GrossPayNotIn []int64 `json:"grossPayNotIn,omitempty"`
+	GrossPayGT    *int64  `json:"grossPayGT,omitempty"`
+	GrossPayGTE   *int64  `json:"grossPayGTE,omitempty"`
+	GrossPayLT    *int64  `json:"grossPayLT,omitempty"`
+	GrossPayLTE   *int64  `json:"grossPayLTE,omitempty"`
+
+	// "tax" field predicates.
+	Tax      *int64  `json:"tax,omitempty"`
+	TaxNEQ   *int64  `json:"taxNEQ,omitempty"`
+	TaxIn    []int64 `json:"taxIn,omitempty"`
+	TaxNotIn []int64 `json:"taxNotIn,omitempty"`
+	TaxGT    *int64  `json:"taxGT,omitempty"`
+	TaxGTE   *int64  `json:"taxGTE,omitempty"`
+	TaxLT    *int64  `json:"taxLT,omitempty"`
+	TaxLTE   *int64  `json:"taxLTE,omitempty"`
+
+	// "other_deductions" field predicates.
+	OtherDeductions      *int64  `json:"otherDeductions,omitempty"`
+	OtherDeductionsNEQ   *int64  `json:"otherDeductionsNEQ,omitempty"`
+	OtherDeductionsIn    []int64 `json:"otherDeductionsIn,omitempty"`
+	OtherDeductionsNotIn []int64 `json:"otherDeductionsNotIn,omitempty"`
+	OtherDeductionsGT    *int64  `json:"otherDeductionsGT,omitempty"`
+	OtherDeductionsGTE   *int64  `json:"otherDeductionsGTE,omitempty"`
+	OtherDeductionsLT    *int64  `json:"otherDeductionsLT,omitempty"`
+	OtherDeductionsLTE   *int64  `json:"otherDeductionsLTE,omitempty"`
+
+	// "net_pay" field predicates.
+	NetPay      *int64  `json:"netPay,omitempty"`
+	NetPayNEQ   *int64  `json:"netPayNEQ,omitempty"`
+	NetPayIn    []int64 `json:"netPayIn,omitempty"`
+	NetPayNotIn []int64 `json:"netPayNotIn,omitempty"`
+	NetPayGT    *int64  `json:"netPayGT,omitempty"`
+	NetPayGTE   *int64  `json:"netPayGTE,omitempty"`
+	NetPayLT    *int64  `json:"netPayLT,omitempty"`
+	NetPayLTE   *int64  `json:"netPayLTE,omitempty"`
+
+	// "run" edge predicates.
+	HasRun     *bool                   `json:"hasRun,omitempty"`
+	HasRunWith []*PayrollRunWhereInput `json:"hasRunWith,omitempty"`
+
+	// "staff" edge predicates.
+	HasStaff     *bool              `json:"hasStaff,omitempty"`
+	HasStaffWith []*StaffWhereInput `json:"hasStaffWith,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *PayslipWhereInput) AddPredicates(predicates ...predicate.Payslip) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the PayslipWhereInput filter on the PayslipQuery builder.
+func (i *PayslipWhereInput) Filter(q *PayslipQuery) (*PayslipQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyPayslipWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyPayslipWhereInput is returned in case the PayslipWhereInput is empty.
+var ErrEmptyPayslipWhereInput = errors.New("ent: empty predicate PayslipWhereInput")
+
+// P returns a predicate for filtering payslips.
+// An error is returned if the input is empty or invalid.
+func (i *PayslipWhereInput) P() (predicate.Payslip, error) {
+	var predicates []predicate.Payslip
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, payslip.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.Payslip, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, payslip.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.Payslip, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, payslip.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, payslip.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, payslip.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, payslip.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, payslip.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, payslip.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, payslip.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, payslip.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, payslip.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, payslip.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, payslip.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, payslip.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, payslip.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, payslip.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, payslip.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, payslip.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, payslip.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, payslip.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, payslip.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.UpdatedAt != nil {
+		predicates = append(predicates, payslip.UpdatedAtEQ(*i.UpdatedAt))
+	}
+	if i.UpdatedAtNEQ != nil {
+		predicates = append(predicates, payslip.UpdatedAtNEQ(*i.UpdatedAtNEQ))
+	}
+	if len(i.UpdatedAtIn) > 0 {
+		predicates = append(predicates, payslip.UpdatedAtIn(i.UpdatedAtIn...))
+	}
+	if len(i.UpdatedAtNotIn) > 0 {
+		predicates = append(predicates, payslip.UpdatedAtNotIn(i.UpdatedAtNotIn...))
+	}
+	if i.UpdatedAtGT != nil {
+		predicates = append(predicates, payslip.UpdatedAtGT(*i.UpdatedAtGT))
+	}
+	if i.UpdatedAtGTE != nil {
+		predicates = append(predicates, payslip.UpdatedAtGTE(*i.UpdatedAtGTE))
+	}
+	if i.UpdatedAtLT != nil {
+		predicates = append(predicates, payslip.UpdatedAtLT(*i.UpdatedAtLT))
+	}
+	if i.UpdatedAtLTE != nil {
+		predicates = append(predicates, payslip.UpdatedAtLTE(*i.UpdatedAtLTE))
+	}
+	if i.RunID != nil {
+		predicates = append(predicates, payslip.RunIDEQ(*i.RunID))
+	}
+	if i.RunIDNEQ != nil {
+		predicates = append(predicates, payslip.RunIDNEQ(*i.RunIDNEQ))
+	}
+	if len(i.RunIDIn) > 0 {
+		predicates = append(predicates, payslip.RunIDIn(i.RunIDIn...))
+	}
+	if len(i.RunIDNotIn) > 0 {
+		predicates = append(predicates, payslip.RunIDNotIn(i.RunIDNotIn...))
+	}
+	if i.RunIDGT != nil {
+		predicates = append(predicates, payslip.RunIDGT(*i.RunIDGT))
+	}
+	if i.RunIDGTE != nil {
+		predicates = append(predicates, payslip.RunIDGTE(*i.RunIDGTE))
+	}
+	if i.RunIDLT != nil {
+		predicates = append(predicates, payslip.RunIDLT(*i.RunIDLT))
+	}
+	if i.RunIDLTE != nil {
+		predicates = append(predicates, payslip.RunIDLTE(*i.RunIDLTE))
+	}
+	if i.RunIDContains != nil {
+		predicates = append(predicates, payslip.RunIDContains(*i.RunIDContains))
+	}
+	if i.RunIDHasPrefix != nil {
+		predicates = append(predicates, payslip.RunIDHasPrefix(*i.RunIDHasPrefix))
+	}
+	if i.RunIDHasSuffix != nil {
+		predicates = append(predicates, payslip.RunIDHasSuffix(*i.RunIDHasSuffix))
+	}
+	if i.RunIDEqualFold != nil {
+		predicates = append(predicates, payslip.RunIDEqualFold(*i.RunIDEqualFold))
+	}
+	if i.RunIDContainsFold != nil {
+		predicates = append(predicates, payslip.RunIDContainsFold(*i.RunIDContainsFold))
+	}
+	if i.StaffID != nil {
+		predicates = append(predicates, payslip.StaffIDEQ(*i.StaffID))
+	}
+	if i.StaffIDNEQ != nil {
+		predicates = append(predicates, payslip.StaffIDNEQ(*i.StaffIDNEQ))
+	}
+	if len(i.StaffIDIn) > 0 {
+		predicates = append(predicates, payslip.StaffIDIn(i.StaffIDIn...))
+	}
+	if len(i.StaffIDNotIn) > 0 {
+		predicates = append(predicates, payslip.StaffIDNotIn(i.StaffIDNotIn...))
+	}
+	if i.StaffIDGT != nil {
+		predicates = append(predicates, payslip.StaffIDGT(*i.StaffIDGT))
+	}
+	if i.StaffIDGTE != nil {
+		predicates = append(predicates, payslip.StaffIDGTE(*i.StaffIDGTE))
+	}
+	if i.StaffIDLT != nil {
+		predicates = append(predicates, payslip.StaffIDLT(*i.StaffIDLT))
+	}
+	if i.StaffIDLTE != nil {
+		predicates = append(predicates, payslip.StaffIDLTE(*i.StaffIDLTE))
+	}
+	if i.StaffIDContains != nil {
+		predicates = append(predicates, payslip.StaffIDContains(*i.StaffIDContains))
+	}
+	if i.StaffIDHasPrefix != nil {
+		predicates = append(predicates, payslip.StaffIDHasPrefix(*i.StaffIDHasPrefix))
+	}
+	if i.StaffIDHasSuffix != nil {
+		predicates = append(predicates, payslip.StaffIDHasSuffix(*i.StaffIDHasSuffix))
+	}
+	if i.StaffIDEqualFold != nil {
+		predicates = append(predicates, payslip.StaffIDEqualFold(*i.StaffIDEqualFold))
+	}
+	if i.StaffIDContainsFold != nil {
+		predicates = append(predicates, payslip.StaffIDContainsFold(*i.StaffIDContainsFold))
+	}
+	if i.Period != nil {
+		predicates = append(predicates, payslip.PeriodEQ(*i.Period))
+	}
+	if i.PeriodNEQ != nil {
+		predicates = append(predicates, payslip.PeriodNEQ(*i.PeriodNEQ))
+	}
+	if len(i.PeriodIn) > 0 {
+		predicates = append(predicates, payslip.PeriodIn(i.PeriodIn...))
+	}
+	if len(i.PeriodNotIn) > 0 {
+		predicates = append(predicates, payslip.PeriodNotIn(i.PeriodNotIn...))
+	}
+	if i.PeriodGT != nil {
+		predicates = append(predicates, payslip.PeriodGT(*i.PeriodGT))
+	}
+	if i.PeriodGTE != nil {
+		predicates = append(predicates, payslip.PeriodGTE(*i.PeriodGTE))
+	}
+	if i.PeriodLT != nil {
+		predicates = append(predicates, payslip.PeriodLT(*i.PeriodLT))
+	}
+	if i.PeriodLTE != nil {
+		predicates = append(predicates, payslip.PeriodLTE(*i.PeriodLTE))
+	}
+	if i.PeriodContains != nil {
+		predicates = append(predicates, payslip.PeriodContains(*i.PeriodContains))
+	}
+	if i.PeriodHasPrefix != nil {
+		predicates = append(predicates, payslip.PeriodHasPrefix(*i.PeriodHasPrefix))
+	}
+	if i.PeriodHasSuffix != nil {
+		predicates = append(predicates, payslip.PeriodHasSuffix(*i.PeriodHasSuffix))
+	}
+	if i.PeriodEqualFold != nil {
+		predicates = append(predicates, payslip.PeriodEqualFold(*i.PeriodEqualFold))
+	}
+	if i.PeriodContainsFold != nil {
+		predicates = append(predicates, payslip.PeriodContainsFold(*i.PeriodContainsFold))
+	}
+	if i.PayBasis != nil {
+		predicates = append(predicates, payslip.PayBasisEQ(*i.PayBasis))
+	}
+	if i.PayBasisNEQ != nil {
+		predicates = append(predicates, payslip.PayBasisNEQ(*i.PayBasisNEQ))
+	}
+	if len(i.PayBasisIn) > 0 {
+		predicates = append(predicates, payslip.PayBasisIn(i.PayBasisIn...))
+	}
+	if len(i.PayBasisNotIn) > 0 {
+		predicates = append(predicates, payslip.PayBasisNotIn(i.PayBasisNotIn...))
+	}
+	if i.PayRate != nil {
+		predicates = append(predicates, payslip.PayRateEQ(*i.PayRate))
+	}
+	if i.PayRateNEQ != nil {
+		predicates = append(predicates, payslip.PayRateNEQ(*i.PayRateNEQ))
+	}
+	if len(i.PayRateIn) > 0 {
+		predicates = append(predicates, payslip.PayRateIn(i.PayRateIn...))
+	}
+	if len(i.PayRateNotIn) > 0 {
+		predicates = append(predicates, payslip.PayRateNotIn(i.PayRateNotIn...))
+	}
+	if i.PayRateGT != nil {
+		predicates = append(predicates, payslip.PayRateGT(*i.PayRateGT))
+	}
+	if i.PayRateGTE != nil {
+		predicates = append(predicates, payslip.PayRateGTE(*i.PayRateGTE))
+	}
+	if i.PayRateLT != nil {
+		predicates = append(predicates, payslip.PayRateLT(*i.PayRateLT))
+	}
+	if i.PayRateLTE != nil {
+		predicates = append(predicates, payslip.PayRateLTE(*i.PayRateLTE))
+	}
+	if i.WorkedMinutes != nil {
+		predicates = append(predicates, payslip.WorkedMinutesEQ(*i.WorkedMinutes))
+	}
+	if i.WorkedMinutesNEQ != nil {
+		predicates = append(predicates, payslip.WorkedMinutesNEQ(*i.WorkedMinutesNEQ))
+	}
+	if len(i.WorkedMinutesIn) > 0 {
+		predicates = append(predicates, payslip.WorkedMinutesIn(i.WorkedMinutesIn...))
+	}
+	if len(i.WorkedMinutesNotIn) > 0 {
+		predicates = append(predicates, payslip.WorkedMinutesNotIn(i.WorkedMinutesNotIn...))
+	}
+	if i.WorkedMinutesGT != nil {
+		predicates = append(predicates, payslip.WorkedMinutesGT(*i.WorkedMinutesGT))
+	}
+	if i.WorkedMinutesGTE != nil {
+		predicates = append(predicates, payslip.WorkedMinutesGTE(*i.WorkedMinutesGTE))
+	}
+	if i.WorkedMinutesLT != nil {
+		predicates = append(predicates, payslip.WorkedMinutesLT(*i.WorkedMinutesLT))
+	}
+	if i.WorkedMinutesLTE != nil {
+		predicates = append(predicates, payslip.WorkedMinutesLTE(*i.WorkedMinutesLTE))
+	}
+	if i.OvertimeMinutes != nil {
+		predicates = append(predicates, payslip.OvertimeMinutesEQ(*i.OvertimeMinutes))
+	}
+	if i.OvertimeMinutesNEQ != nil {
+		predicates = append(predicates, payslip.OvertimeMinutesNEQ(*i.OvertimeMinutesNEQ))
+	}
+	if len(i.OvertimeMinutesIn) > 0 {
+		predicates = append(predicates, payslip.OvertimeMinutesIn(i.OvertimeMinutesIn...))
+	}
+	if len(i.OvertimeMinutesNotIn) > 0 {
+		predicates = append(predicates, payslip.OvertimeMinutesNotIn(i.OvertimeMinutesNotIn...))
+	}
+	if i.OvertimeMinutesGT != nil {
+		predicates = append(predicates, payslip.OvertimeMinutesGT(*i.OvertimeMinutesGT))
+	}
+	if i.OvertimeMinutesGTE != nil {
+		predicates = append(predicates, payslip.OvertimeMinutesGTE(*i.OvertimeMinutesGTE))
+	}
+	if i.OvertimeMinutesLT != nil {
+		predicates = append(predicates, payslip.OvertimeMinutesLT(*i.OvertimeMinutesLT))
+	}
+	if i.OvertimeMinutesLTE != nil {
+		predicates = append(predicates, payslip.OvertimeMinutesLTE(*i.OvertimeMinutesLTE))
+	}
+	if i.NightShifts != nil {
+		predicates = append(predicates, payslip.NightShiftsEQ(*i.NightShifts))
+	}
+	if i.NightShiftsNEQ != nil {
+		predicates = append(predicates, payslip.NightShiftsNEQ(*i.NightShiftsNEQ))
+	}
+	if len(i.NightShiftsIn) > 0 {
+		predicates = append(predicates, payslip.NightShiftsIn(i.NightShiftsIn...))
+	}
+	if len(i.NightShiftsNotIn) > 0 {
+		predicates = append(predicates, payslip.NightShiftsNotIn(i.NightShiftsNotIn...))
+	}
+	if i.NightShiftsGT != nil {
+		predicates = append(predicates, payslip.NightShiftsGT(*i.NightShiftsGT))
+	}
+	if i.NightShiftsGTE != nil {
+		predicates = append(predicates, payslip.NightShiftsGTE(*i.NightShiftsGTE))
+	}
+	if i.NightShiftsLT != nil {
+		predicates = append(predicates, payslip.NightShiftsLT(*i.NightShiftsLT))
+	}
+	if i.NightShiftsLTE != nil {
+		predicates = append(predicates, payslip.NightShiftsLTE(*i.NightShiftsLTE))
+	}
+	if i.OnCallShifts != nil {
+		predicates = append(predicates, payslip.OnCallShiftsEQ(*i.OnCallShifts))
+	}
+	if i.OnCallShiftsNEQ != nil {
+		predicates = append(predicates, payslip.OnCallShiftsNEQ(*i.OnCallShiftsNEQ))
+	}
+	if len(i.OnCallShiftsIn) > 0 {
+		predicates = append(predicates, payslip.OnCallShiftsIn(i.OnCallShiftsIn...))
+	}
+	if len(i.OnCallShiftsNotIn) > 0 {
+		predicates = append(predicates, payslip.OnCallShiftsNotIn(i.OnCallShiftsNotIn...))
+	}
+	if i.OnCallShiftsGT != nil {
+		predicates = append(predicates, payslip.OnCallShiftsGT(*i.OnCallShiftsGT))
+	}
+	if i.OnCallShiftsGTE != nil {
+		predicates = append(predicates, payslip.OnCallShiftsGTE(*i.OnCallShiftsGTE))
+	}
+	if i.OnCallShiftsLT != nil {
+		predicates = append(predicates, payslip.OnCallShiftsLT(*i.OnCallShiftsLT))
+	}
+	if i.OnCallShiftsLTE != nil {
+		predicates = append(predicates, payslip.OnCallShiftsLTE(*i.OnCallShiftsLTE))
+	}
+	if i.UnpaidLeaveDays != nil {
+		predicates = append(predicates, payslip.UnpaidLeaveDaysEQ(*i.UnpaidLeaveDays))
+	}
+	if i.UnpaidLeaveDaysNEQ != nil {
+		predicates = append(predicates, payslip.UnpaidLeaveDaysNEQ(*i.UnpaidLeaveDaysNEQ))
+	}
+	if len(i.UnpaidLeaveDaysIn) > 0 {
+		predicates = append(predicates, payslip.UnpaidLeaveDaysIn(i.UnpaidLeaveDaysIn...))
+	}
+	if len(i.UnpaidLeaveDaysNotIn) > 0 {
+		predicates = append(predicates, payslip.UnpaidLeaveDaysNotIn(i.UnpaidLeaveDaysNotIn...))
+	}
+	if i.UnpaidLeaveDaysGT != nil {
+		predicates = append(predicates, payslip.UnpaidLeaveDaysGT(*i.UnpaidLeaveDaysGT))
+	}
+	if i.UnpaidLeaveDaysGTE != nil {
+		predicates = append(predicates, payslip.UnpaidLeaveDaysGTE(*i.UnpaidLeaveDaysGTE))
+	}
+	if i.UnpaidLeaveDaysLT != nil {
+		predicates = append(predicates, payslip.UnpaidLeaveDaysLT(*i.UnpaidLeaveDaysLT))
+	}
+	if i.UnpaidLeaveDaysLTE != nil {
+		predicates = append(predicates, payslip.UnpaidLeaveDaysLTE(*i.UnpaidLeaveDaysLTE))
+	}
+	if i.BasePay != nil {
+		predicates = append(predicates, payslip.BasePayEQ(*i.BasePay))
+	}
+	if i.BasePayNEQ != nil {
+		predicates = append(predicates, payslip.BasePayNEQ(*i.BasePayNEQ))
+	}
+	if len(i.BasePayIn) > 0 {
+		predicates = append(predicates, payslip.BasePayIn(i.BasePayIn...))
+	}
+	if len(i.BasePayNotIn) > 0 {
+		predicates = append(predicates, payslip.BasePayNotIn(i.BasePayNotIn...))
+	}
+	if i.BasePayGT != nil {
+		predicates = append(predicates, payslip.BasePayGT(*i.BasePayGT))
+	}
+	if i.BasePayGTE != nil {
+		predicates = append(predicates, payslip.BasePayGTE(*i.BasePayGTE))
+	}
+	if i.BasePayLT != nil {
+		predicates = append(predicates, payslip.BasePayLT(*i.BasePayLT))
+	}
+	if i.BasePayLTE != nil {
+		predicates = append(predicates, payslip.BasePayLTE(*i.BasePayLTE))
+	}
+	if i.OvertimePay != nil {
+		predicates = append(predicates, payslip.OvertimePayEQ(*i.OvertimePay))
+	}
+	if i.OvertimePayNEQ != nil {
+		predicates = append(predicates, payslip.OvertimePayNEQ(*i.OvertimePayNEQ))
+	}
+	if len(i.OvertimePayIn) > 0 {
+		predicates = append(predicates, payslip.OvertimePayIn(i.OvertimePayIn...))
+	}
+	if len(i.OvertimePayNotIn) > 0 {
+		predicates = append(predicates, payslip.OvertimePayNotIn(i.OvertimePayNotIn...))
+	}
+	if i.OvertimePayGT != nil {
+		predicates = append(predicates, payslip.OvertimePayGT(*i.OvertimePayGT))
+	}
+	if i.OvertimePayGTE != nil {
+		predicates = append(predicates, payslip.OvertimePayGTE(*i.OvertimePayGTE))
+	}
+	if i.OvertimePayLT != nil {
+		predicates = append(predicates, payslip.OvertimePayLT(*i.OvertimePayLT))
+	}
+	if i.OvertimePayLTE != nil {
+		predicates = append(predicates, payslip.OvertimePayLTE(*i.OvertimePayLTE))
+	}
+	if i.NightAllowance != nil {
+		predicates = append(predicates, payslip.NightAllowanceEQ(*i.NightAllowance))
+	}
+	if i.NightAllowanceNEQ != nil {
+		predicates = append(predicates, payslip.NightAllowanceNEQ(*i.NightAllowanceNEQ))
+	}
+	if len(i.NightAllowanceIn) > 0 {
+		predicates = append(predicates, payslip.NightAllowanceIn(i.NightAllowanceIn...))
+	}
+	if len(i.NightAllowanceNotIn) > 0 {
+		predicates = append(predicates, payslip.NightAllowanceNotIn(i.NightAllowanceNotIn...))
+	}
+	if i.NightAllowanceGT != nil {
+		predicates = append(predicates, payslip.NightAllowanceGT(*i.NightAllowanceGT))
+	}
+	if i.NightAllowanceGTE != nil {
+		predicates = append(predicates, payslip.NightAllowanceGTE(*i.NightAllowanceGTE))
+	}
+	if i.NightAllowanceLT != nil {
+		predicates = append(predicates, payslip.NightAllowanceLT(*i.NightAllowanceLT))
+	}
+	if i.NightAllowanceLTE != nil {
+		predicates = append(predicates, payslip.NightAllowanceLTE(*i.NightAllowanceLTE))
+	}
+	if i.OnCallAllowance != nil {
+		predicates = append(predicates, payslip.OnCallAllowanceEQ(*i.OnCallAllowance))
+	}
+	if i.OnCallAllowanceNEQ != nil {
+		predicates = append(predicates, payslip.OnCallAllowanceNEQ(*i.OnCallAllowanceNEQ))
+	}
+	if len(i.OnCallAllowanceIn) > 0 {
+		predicates = append(predicates, payslip.OnCallAllowanceIn(i.OnCallAllowanceIn...))
+	}
+	if len(i.OnCallAllowanceNotIn) > 0 {
+		predicates = append(predicates, payslip.OnCallAllowanceNotIn(i.OnCallAllowanceNotIn...))
+	}
+	if i.OnCallAllowanceGT != nil {
+		predicates = append(predicates, payslip.OnCallAllowanceGT(*i.OnCallAllowanceGT))
+	}
+	if i.OnCallAllowanceGTE != nil {
+		predicates = append(predicates, payslip.OnCallAllowanceGTE(*i.OnCallAllowanceGTE))
+	}
+	if i.OnCallAllowanceLT != nil {
+		predicates = append(predicates, payslip.OnCallAllowanceLT(*i.OnCallAllowanceLT))
+	}
+	if i.OnCallAllowanceLTE != nil {
+		predicates = append(predicates, payslip.OnCallAllowanceLTE(*i.OnCallAllowanceLTE))
+	}
+	if i.UnpaidLeaveDeduction != nil {
+		predicates = append(predicates, payslip.UnpaidLeaveDeductionEQ(*i.UnpaidLeaveDeduction))
+	}
+	if i.UnpaidLeaveDeductionNEQ != nil {
+		predicates = append(predicates, payslip.UnpaidLeaveDeductionNEQ(*i.UnpaidLeaveDeductionNEQ))
+	}
+	if len(i.UnpaidLeaveDeductionIn) > 0 {
+		predicates = append(predicates, payslip.UnpaidLeaveDeductionIn(i.UnpaidLeaveDeductionIn...))
+	}
+	if len(i.UnpaidLeaveDeductionNotIn) > 0 {
+		predicates = append(predicates, payslip.UnpaidLeaveDeductionNotIn(i.UnpaidLeaveDeductionNotIn...))
+	}
+	if i.UnpaidLeaveDeductionGT != nil {
+		predicates = append(predicates, payslip.UnpaidLeaveDeductionGT(*i.UnpaidLeaveDeductionGT))
+	}
+	if i.UnpaidLeaveDeductionGTE != nil {
+		predicates = append(predicates, payslip.UnpaidLeaveDeductionGTE(*i.UnpaidLeaveDeductionGTE))
+	}
+	if i.UnpaidLeaveDeductionLT != nil {
+		predicates = append(predicates, payslip.UnpaidLeaveDeductionLT(*i.UnpaidLeaveDeductionLT))
+	}
+	if i.UnpaidLeaveDeductionLTE != nil {
+		predicates = append(predicates, payslip.UnpaidLeaveDeductionLTE(*i.UnpaidLeaveDeductionLTE))
+	}
+	if i.GrossPay != nil {
+		predicates = append(predicates, payslip.GrossPayEQ(*i.GrossPay))
+	}
+	if i.GrossPayNEQ != nil {
+		predicates = append(predicates, payslip.GrossPayNEQ(*i.GrossPayNEQ))
+	}
+	if len(i.GrossPayIn) > 0 {
+		predicates = append(predicates, payslip.GrossPayIn(i.GrossPayIn...))
+	}
+	if len(i.GrossPayNotIn) > 0 {
+		predicates = append(predicates, payslip.GrossPayNotIn(i.GrossPayNotIn...))
+	}
+	if i.GrossPayGT != nil {
+		predicates = append(predicates, payslip.GrossPayGT(*i.GrossPayGT))
+	}
+	if i.GrossPayGTE != nil {
+		predicates = append(predicates, payslip.GrossPayGTE(*i.GrossPayGTE))
+	}
+	if i.GrossPayLT != nil {
+		predicates = append(predicates, payslip.GrossPayLT(*i.GrossPayLT))
+	}
+	if i.GrossPayLTE != nil {
+		predicates = append(predicates, payslip.GrossPayLTE(*i.GrossPayLTE))
+	}
+	if i.Tax != nil {
+		predicates = append(predicates, payslip.TaxEQ(*i.Tax))
+	}
+	if i.TaxNEQ != nil {
+		predicates = append(predicates, payslip.TaxNEQ(*i.TaxNEQ))
+	}
+	if len(i.TaxIn) > 0 {
+		predicates = append(predicates, payslip.TaxIn(i.TaxIn...))
+	}
+	if len(i.TaxNotIn) > 0 {
+		predicates = append(predicates, payslip.TaxNotIn(i.TaxNotIn...))
+	}
+	if i.TaxGT != nil {
+		predicates = append(predicates, payslip.TaxGT(*i.TaxGT))
+	}
+	if i.TaxGTE != nil {
+		predicates = append(predicates, payslip.TaxGTE(*i.TaxGTE))
+	}
+	if i.TaxLT != nil {
+		predicates = append(predicates, payslip.TaxLT(*i.TaxLT))
+	}
+	if i.TaxLTE != nil {
+		predicates = append(predicates, payslip.TaxLTE(*i.TaxLTE))
+	}
+	if i.OtherDeductions != nil {
+		predicates = append(predicates, payslip.OtherDeductionsEQ(*i.OtherDeductions))
+	}
+	if i.OtherDeductionsNEQ != nil {
+		predicates = append(predicates, payslip.OtherDeductionsNEQ(*i.OtherDeductionsNEQ))
+	}
+	if len(i.OtherDeductionsIn) > 0 {
+		predicates = append(predicates, payslip.OtherDeductionsIn(i.OtherDeductionsIn...))
+	}
+	if len(i.OtherDeductionsNotIn) > 0 {
+		predicates = append(predicates, payslip.OtherDeductionsNotIn(i.OtherDeductionsNotIn...))
+	}
+	if i.OtherDeductionsGT != nil {
+		predicates = append(predicates, payslip.OtherDeductionsGT(*i.OtherDeductionsGT))
+	}
+	if i.OtherDeductionsGTE != nil {
+		predicates = append(predicates, payslip.OtherDeductionsGTE(*i.OtherDeductionsGTE))
+	}
+	if i.OtherDeductionsLT != nil {
+		predicates = append(predicates, payslip.OtherDeductionsLT(*i.OtherDeductionsLT))
+	}
+	if i.OtherDeductionsLTE != nil {
+		predicates = append(predicates, payslip.OtherDeductionsLTE(*i.OtherDeductionsLTE))
+	}
+	if i.NetPay != nil {
+		predicates = append(predicates, payslip.NetPayEQ(*i.NetPay))
+	}
+	if i.NetPayNEQ != nil {
+		predicates = append(predicates, payslip.NetPayNEQ(*i.NetPayNEQ))
+	}
+	if len(i.NetPayIn) > 0 {
+		predicates = append(predicates, payslip.NetPayIn(i.NetPayIn...))
+	}
+	if len(i.NetPayNotIn) > 0 {
+		predicates = append(predicates, payslip.NetPayNotIn(i.NetPayNotIn...))
+	}
+	if i.NetPayGT != nil {
+		predicates = append(predicates, payslip.NetPayGT(*i.NetPayGT))
+	}
+	if i.NetPayGTE != nil {
+		predicates = append(predicates, payslip.NetPayGTE(*i.NetPayGTE))
+	}
+	if i.NetPayLT != nil {
+		predicates = append(predicates, payslip.NetPayLT(*i.NetPayLT))
+	}
+	if i.NetPayLTE != nil {
+		predicates = append(predicates, payslip.NetPayLTE(*i.NetPayLTE))
+	}
+
+	if i.HasRun != nil {
+		p := payslip.HasRun()
+		if !*i.HasRun {
+			p = payslip.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasRunWith) > 0 {
+		with := make([]predicate.PayrollRun, 0, len(i.HasRunWith))
+		for _, w := range i.HasRunWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasRunWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, payslip.HasRunWith(with...))
+	}
+	if i.HasStaff != nil {
+		p := payslip.HasStaff()
+		if !*i.HasStaff {
+			p = payslip.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasStaffWith) > 0 {
+		with := make([]predicate.Staff, 0, len(i.HasStaffWith))
+		for _, w := range i.HasStaffWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasStaffWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, payslip.HasStaffWith(with...))
+	}
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyPayslipWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return payslip.And(predicates...), nil
 	}
 }
 
@@ -34620,9 +38094,30 @@ type ProviderTimeOffWhereInput struct {
 	EndAtLT    *time.Time  `json:"endAtLT,omitempty"`
 	EndAtLTE   *time.Time  `json:"endAtLTE,omitempty"`
 
+	// "leave_request_id" field predicates.
+	LeaveRequestID             *string  `json:"leaveRequestID,omitempty"`
+	LeaveRequestIDNEQ          *string  `json:"leaveRequestIDNEQ,omitempty"`
+	LeaveRequestIDIn           []string `json:"leaveRequestIDIn,omitempty"`
+	LeaveRequestIDNotIn        []string `json:"leaveRequestIDNotIn,omitempty"`
+	LeaveRequestIDGT           *string  `json:"leaveRequestIDGT,omitempty"`
+	LeaveRequestIDGTE          *string  `json:"leaveRequestIDGTE,omitempty"`
+	LeaveRequestIDLT           *string  `json:"leaveRequestIDLT,omitempty"`
+	LeaveRequestIDLTE          *string  `json:"leaveRequestIDLTE,omitempty"`
+	LeaveRequestIDContains     *string  `json:"leaveRequestIDContains,omitempty"`
+	LeaveRequestIDHasPrefix    *string  `json:"leaveRequestIDHasPrefix,omitempty"`
+	LeaveRequestIDHasSuffix    *string  `json:"leaveRequestIDHasSuffix,omitempty"`
+	LeaveRequestIDIsNil        bool     `json:"leaveRequestIDIsNil,omitempty"`
+	LeaveRequestIDNotNil       bool     `json:"leaveRequestIDNotNil,omitempty"`
+	LeaveRequestIDEqualFold    *string  `json:"leaveRequestIDEqualFold,omitempty"`
+	LeaveRequestIDContainsFold *string  `json:"leaveRequestIDContainsFold,omitempty"`
+
 	// "staff" edge predicates.
 	HasStaff     *bool              `json:"hasStaff,omitempty"`
 	HasStaffWith []*StaffWhereInput `json:"hasStaffWith,omitempty"`
+
+	// "leave_request" edge predicates.
+	HasLeaveRequest     *bool                     `json:"hasLeaveRequest,omitempty"`
+	HasLeaveRequestWith []*LeaveRequestWhereInput `json:"hasLeaveRequestWith,omitempty"`
 }
 
 // AddPredicates adds custom predicates to the where input to be used during the filtering phase.
@@ -34861,6 +38356,51 @@ func (i *ProviderTimeOffWhereInput) P() (predicate.ProviderTimeOff, error) {
 	if i.EndAtLTE != nil {
 		predicates = append(predicates, providertimeoff.EndAtLTE(*i.EndAtLTE))
 	}
+	if i.LeaveRequestID != nil {
+		predicates = append(predicates, providertimeoff.LeaveRequestIDEQ(*i.LeaveRequestID))
+	}
+	if i.LeaveRequestIDNEQ != nil {
+		predicates = append(predicates, providertimeoff.LeaveRequestIDNEQ(*i.LeaveRequestIDNEQ))
+	}
+	if len(i.LeaveRequestIDIn) > 0 {
+		predicates = append(predicates, providertimeoff.LeaveRequestIDIn(i.LeaveRequestIDIn...))
+	}
+	if len(i.LeaveRequestIDNotIn) > 0 {
+		predicates = append(predicates, providertimeoff.LeaveRequestIDNotIn(i.LeaveRequestIDNotIn...))
+	}
+	if i.LeaveRequestIDGT != nil {
+		predicates = append(predicates, providertimeoff.LeaveRequestIDGT(*i.LeaveRequestIDGT))
+	}
+	if i.LeaveRequestIDGTE != nil {
+		predicates = append(predicates, providertimeoff.LeaveRequestIDGTE(*i.LeaveRequestIDGTE))
+	}
+	if i.LeaveRequestIDLT != nil {
+		predicates = append(predicates, providertimeoff.LeaveRequestIDLT(*i.LeaveRequestIDLT))
+	}
+	if i.LeaveRequestIDLTE != nil {
+		predicates = append(predicates, providertimeoff.LeaveRequestIDLTE(*i.LeaveRequestIDLTE))
+	}
+	if i.LeaveRequestIDContains != nil {
+		predicates = append(predicates, providertimeoff.LeaveRequestIDContains(*i.LeaveRequestIDContains))
+	}
+	if i.LeaveRequestIDHasPrefix != nil {
+		predicates = append(predicates, providertimeoff.LeaveRequestIDHasPrefix(*i.LeaveRequestIDHasPrefix))
+	}
+	if i.LeaveRequestIDHasSuffix != nil {
+		predicates = append(predicates, providertimeoff.LeaveRequestIDHasSuffix(*i.LeaveRequestIDHasSuffix))
+	}
+	if i.LeaveRequestIDIsNil {
+		predicates = append(predicates, providertimeoff.LeaveRequestIDIsNil())
+	}
+	if i.LeaveRequestIDNotNil {
+		predicates = append(predicates, providertimeoff.LeaveRequestIDNotNil())
+	}
+	if i.LeaveRequestIDEqualFold != nil {
+		predicates = append(predicates, providertimeoff.LeaveRequestIDEqualFold(*i.LeaveRequestIDEqualFold))
+	}
+	if i.LeaveRequestIDContainsFold != nil {
+		predicates = append(predicates, providertimeoff.LeaveRequestIDContainsFold(*i.LeaveRequestIDContainsFold))
+	}
 
 	if i.HasStaff != nil {
 		p := providertimeoff.HasStaff()
@@ -34879,6 +38419,24 @@ func (i *ProviderTimeOffWhereInput) P() (predicate.ProviderTimeOff, error) {
 			with = append(with, p)
 		}
 		predicates = append(predicates, providertimeoff.HasStaffWith(with...))
+	}
+	if i.HasLeaveRequest != nil {
+		p := providertimeoff.HasLeaveRequest()
+		if !*i.HasLeaveRequest {
+			p = providertimeoff.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasLeaveRequestWith) > 0 {
+		with := make([]predicate.LeaveRequest, 0, len(i.HasLeaveRequestWith))
+		for _, w := range i.HasLeaveRequestWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasLeaveRequestWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, providertimeoff.HasLeaveRequestWith(with...))
 	}
 	switch len(predicates) {
 	case 0:
@@ -36669,6 +40227,1424 @@ func (i *RoomWhereInput) P() (predicate.Room, error) {
 		return predicates[0], nil
 	default:
 		return room.And(predicates...), nil
+	}
+}
+
+// RosterEntryWhereInput represents a where input for filtering RosterEntry queries.
+type RosterEntryWhereInput struct {
+	Predicates []predicate.RosterEntry  `json:"-"`
+	Not        *RosterEntryWhereInput   `json:"not,omitempty"`
+	Or         []*RosterEntryWhereInput `json:"or,omitempty"`
+	And        []*RosterEntryWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "updated_at" field predicates.
+	UpdatedAt      *time.Time  `json:"updatedAt,omitempty"`
+	UpdatedAtNEQ   *time.Time  `json:"updatedAtNEQ,omitempty"`
+	UpdatedAtIn    []time.Time `json:"updatedAtIn,omitempty"`
+	UpdatedAtNotIn []time.Time `json:"updatedAtNotIn,omitempty"`
+	UpdatedAtGT    *time.Time  `json:"updatedAtGT,omitempty"`
+	UpdatedAtGTE   *time.Time  `json:"updatedAtGTE,omitempty"`
+	UpdatedAtLT    *time.Time  `json:"updatedAtLT,omitempty"`
+	UpdatedAtLTE   *time.Time  `json:"updatedAtLTE,omitempty"`
+
+	// "staff_id" field predicates.
+	StaffID             *string  `json:"staffID,omitempty"`
+	StaffIDNEQ          *string  `json:"staffIDNEQ,omitempty"`
+	StaffIDIn           []string `json:"staffIDIn,omitempty"`
+	StaffIDNotIn        []string `json:"staffIDNotIn,omitempty"`
+	StaffIDGT           *string  `json:"staffIDGT,omitempty"`
+	StaffIDGTE          *string  `json:"staffIDGTE,omitempty"`
+	StaffIDLT           *string  `json:"staffIDLT,omitempty"`
+	StaffIDLTE          *string  `json:"staffIDLTE,omitempty"`
+	StaffIDContains     *string  `json:"staffIDContains,omitempty"`
+	StaffIDHasPrefix    *string  `json:"staffIDHasPrefix,omitempty"`
+	StaffIDHasSuffix    *string  `json:"staffIDHasSuffix,omitempty"`
+	StaffIDEqualFold    *string  `json:"staffIDEqualFold,omitempty"`
+	StaffIDContainsFold *string  `json:"staffIDContainsFold,omitempty"`
+
+	// "department_id" field predicates.
+	DepartmentID             *string  `json:"departmentID,omitempty"`
+	DepartmentIDNEQ          *string  `json:"departmentIDNEQ,omitempty"`
+	DepartmentIDIn           []string `json:"departmentIDIn,omitempty"`
+	DepartmentIDNotIn        []string `json:"departmentIDNotIn,omitempty"`
+	DepartmentIDGT           *string  `json:"departmentIDGT,omitempty"`
+	DepartmentIDGTE          *string  `json:"departmentIDGTE,omitempty"`
+	DepartmentIDLT           *string  `json:"departmentIDLT,omitempty"`
+	DepartmentIDLTE          *string  `json:"departmentIDLTE,omitempty"`
+	DepartmentIDContains     *string  `json:"departmentIDContains,omitempty"`
+	DepartmentIDHasPrefix    *string  `json:"departmentIDHasPrefix,omitempty"`
+	DepartmentIDHasSuffix    *string  `json:"departmentIDHasSuffix,omitempty"`
+	DepartmentIDEqualFold    *string  `json:"departmentIDEqualFold,omitempty"`
+	DepartmentIDContainsFold *string  `json:"departmentIDContainsFold,omitempty"`
+
+	// "shift_id" field predicates.
+	ShiftID             *string  `json:"shiftID,omitempty"`
+	ShiftIDNEQ          *string  `json:"shiftIDNEQ,omitempty"`
+	ShiftIDIn           []string `json:"shiftIDIn,omitempty"`
+	ShiftIDNotIn        []string `json:"shiftIDNotIn,omitempty"`
+	ShiftIDGT           *string  `json:"shiftIDGT,omitempty"`
+	ShiftIDGTE          *string  `json:"shiftIDGTE,omitempty"`
+	ShiftIDLT           *string  `json:"shiftIDLT,omitempty"`
+	ShiftIDLTE          *string  `json:"shiftIDLTE,omitempty"`
+	ShiftIDContains     *string  `json:"shiftIDContains,omitempty"`
+	ShiftIDHasPrefix    *string  `json:"shiftIDHasPrefix,omitempty"`
+	ShiftIDHasSuffix    *string  `json:"shiftIDHasSuffix,omitempty"`
+	ShiftIDEqualFold    *string  `json:"shiftIDEqualFold,omitempty"`
+	ShiftIDContainsFold *string  `json:"shiftIDContainsFold,omitempty"`
+
+	// "date" field predicates.
+	Date      *time.Time  `json:"date,omitempty"`
+	DateNEQ   *time.Time  `json:"dateNEQ,omitempty"`
+	DateIn    []time.Time `json:"dateIn,omitempty"`
+	DateNotIn []time.Time `json:"dateNotIn,omitempty"`
+	DateGT    *time.Time  `json:"dateGT,omitempty"`
+	DateGTE   *time.Time  `json:"dateGTE,omitempty"`
+	DateLT    *time.Time  `json:"dateLT,omitempty"`
+	DateLTE   *time.Time  `json:"dateLTE,omitempty"`
+
+	// "start_at" field predicates.
+	StartAt      *time.Time  `json:"startAt,omitempty"`
+	StartAtNEQ   *time.Time  `json:"startAtNEQ,omitempty"`
+	StartAtIn    []time.Time `json:"startAtIn,omitempty"`
+	StartAtNotIn []time.Time `json:"startAtNotIn,omitempty"`
+	StartAtGT    *time.Time  `json:"startAtGT,omitempty"`
+	StartAtGTE   *time.Time  `json:"startAtGTE,omitempty"`
+	StartAtLT    *time.Time  `json:"startAtLT,omitempty"`
+	StartAtLTE   *time.Time  `json:"startAtLTE,omitempty"`
+
+	// "end_at" field predicates.
+	EndAt      *time.Time  `json:"endAt,omitempty"`
+	EndAtNEQ   *time.Time  `json:"endAtNEQ,omitempty"`
+	EndAtIn    []time.Time `json:"endAtIn,omitempty"`
+	EndAtNotIn []time.Time `json:"endAtNotIn,omitempty"`
+	EndAtGT    *time.Time  `json:"endAtGT,omitempty"`
+	EndAtGTE   *time.Time  `json:"endAtGTE,omitempty"`
+	EndAtLT    *time.Time  `json:"endAtLT,omitempty"`
+	EndAtLTE   *time.Time  `json:"endAtLTE,omitempty"`
+
+	// "assigned_by_id" field predicates.
+	AssignedByID             *string  `json:"assignedByID,omitempty"`
+	AssignedByIDNEQ          *string  `json:"assignedByIDNEQ,omitempty"`
+	AssignedByIDIn           []string `json:"assignedByIDIn,omitempty"`
+	AssignedByIDNotIn        []string `json:"assignedByIDNotIn,omitempty"`
+	AssignedByIDGT           *string  `json:"assignedByIDGT,omitempty"`
+	AssignedByIDGTE          *string  `json:"assignedByIDGTE,omitempty"`
+	AssignedByIDLT           *string  `json:"assignedByIDLT,omitempty"`
+	AssignedByIDLTE          *string  `json:"assignedByIDLTE,omitempty"`
+	AssignedByIDContains     *string  `json:"assignedByIDContains,omitempty"`
+	AssignedByIDHasPrefix    *string  `json:"assignedByIDHasPrefix,omitempty"`
+	AssignedByIDHasSuffix    *string  `json:"assignedByIDHasSuffix,omitempty"`
+	AssignedByIDEqualFold    *string  `json:"assignedByIDEqualFold,omitempty"`
+	AssignedByIDContainsFold *string  `json:"assignedByIDContainsFold,omitempty"`
+
+	// "staff" edge predicates.
+	HasStaff     *bool              `json:"hasStaff,omitempty"`
+	HasStaffWith []*StaffWhereInput `json:"hasStaffWith,omitempty"`
+
+	// "department" edge predicates.
+	HasDepartment     *bool                   `json:"hasDepartment,omitempty"`
+	HasDepartmentWith []*DepartmentWhereInput `json:"hasDepartmentWith,omitempty"`
+
+	// "shift" edge predicates.
+	HasShift     *bool                        `json:"hasShift,omitempty"`
+	HasShiftWith []*ShiftDefinitionWhereInput `json:"hasShiftWith,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *RosterEntryWhereInput) AddPredicates(predicates ...predicate.RosterEntry) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the RosterEntryWhereInput filter on the RosterEntryQuery builder.
+func (i *RosterEntryWhereInput) Filter(q *RosterEntryQuery) (*RosterEntryQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyRosterEntryWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyRosterEntryWhereInput is returned in case the RosterEntryWhereInput is empty.
+var ErrEmptyRosterEntryWhereInput = errors.New("ent: empty predicate RosterEntryWhereInput")
+
+// P returns a predicate for filtering rosterentries.
+// An error is returned if the input is empty or invalid.
+func (i *RosterEntryWhereInput) P() (predicate.RosterEntry, error) {
+	var predicates []predicate.RosterEntry
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, rosterentry.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.RosterEntry, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, rosterentry.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.RosterEntry, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, rosterentry.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, rosterentry.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, rosterentry.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, rosterentry.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, rosterentry.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, rosterentry.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, rosterentry.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, rosterentry.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, rosterentry.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, rosterentry.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, rosterentry.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, rosterentry.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, rosterentry.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, rosterentry.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, rosterentry.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, rosterentry.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, rosterentry.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, rosterentry.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, rosterentry.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.UpdatedAt != nil {
+		predicates = append(predicates, rosterentry.UpdatedAtEQ(*i.UpdatedAt))
+	}
+	if i.UpdatedAtNEQ != nil {
+		predicates = append(predicates, rosterentry.UpdatedAtNEQ(*i.UpdatedAtNEQ))
+	}
+	if len(i.UpdatedAtIn) > 0 {
+		predicates = append(predicates, rosterentry.UpdatedAtIn(i.UpdatedAtIn...))
+	}
+	if len(i.UpdatedAtNotIn) > 0 {
+		predicates = append(predicates, rosterentry.UpdatedAtNotIn(i.UpdatedAtNotIn...))
+	}
+	if i.UpdatedAtGT != nil {
+		predicates = append(predicates, rosterentry.UpdatedAtGT(*i.UpdatedAtGT))
+	}
+	if i.UpdatedAtGTE != nil {
+		predicates = append(predicates, rosterentry.UpdatedAtGTE(*i.UpdatedAtGTE))
+	}
+	if i.UpdatedAtLT != nil {
+		predicates = append(predicates, rosterentry.UpdatedAtLT(*i.UpdatedAtLT))
+	}
+	if i.UpdatedAtLTE != nil {
+		predicates = append(predicates, rosterentry.UpdatedAtLTE(*i.UpdatedAtLTE))
+	}
+	if i.StaffID != nil {
+		predicates = append(predicates, rosterentry.StaffIDEQ(*i.StaffID))
+	}
+	if i.StaffIDNEQ != nil {
+		predicates = append(predicates, rosterentry.StaffIDNEQ(*i.StaffIDNEQ))
+	}
+	if len(i.StaffIDIn) > 0 {
+		predicates = append(predicates, rosterentry.StaffIDIn(i.StaffIDIn...))
+	}
+	if len(i.StaffIDNotIn) > 0 {
+		predicates = append(predicates, rosterentry.StaffIDNotIn(i.StaffIDNotIn...))
+	}
+	if i.StaffIDGT != nil {
+		predicates = append(predicates, rosterentry.StaffIDGT(*i.StaffIDGT))
+	}
+	if i.StaffIDGTE != nil {
+		predicates = append(predicates, rosterentry.StaffIDGTE(*i.StaffIDGTE))
+	}
+	if i.StaffIDLT != nil {
+		predicates = append(predicates, rosterentry.StaffIDLT(*i.StaffIDLT))
+	}
+	if i.StaffIDLTE != nil {
+		predicates = append(predicates, rosterentry.StaffIDLTE(*i.StaffIDLTE))
+	}
+	if i.StaffIDContains != nil {
+		predicates = append(predicates, rosterentry.StaffIDContains(*i.StaffIDContains))
+	}
+	if i.StaffIDHasPrefix != nil {
+		predicates = append(predicates, rosterentry.StaffIDHasPrefix(*i.StaffIDHasPrefix))
+	}
+	if i.StaffIDHasSuffix != nil {
+		predicates = append(predicates, rosterentry.StaffIDHasSuffix(*i.StaffIDHasSuffix))
+	}
+	if i.StaffIDEqualFold != nil {
+		predicates = append(predicates, rosterentry.StaffIDEqualFold(*i.StaffIDEqualFold))
+	}
+	if i.StaffIDContainsFold != nil {
+		predicates = append(predicates, rosterentry.StaffIDContainsFold(*i.StaffIDContainsFold))
+	}
+	if i.DepartmentID != nil {
+		predicates = append(predicates, rosterentry.DepartmentIDEQ(*i.DepartmentID))
+	}
+	if i.DepartmentIDNEQ != nil {
+		predicates = append(predicates, rosterentry.DepartmentIDNEQ(*i.DepartmentIDNEQ))
+	}
+	if len(i.DepartmentIDIn) > 0 {
+		predicates = append(predicates, rosterentry.DepartmentIDIn(i.DepartmentIDIn...))
+	}
+	if len(i.DepartmentIDNotIn) > 0 {
+		predicates = append(predicates, rosterentry.DepartmentIDNotIn(i.DepartmentIDNotIn...))
+	}
+	if i.DepartmentIDGT != nil {
+		predicates = append(predicates, rosterentry.DepartmentIDGT(*i.DepartmentIDGT))
+	}
+	if i.DepartmentIDGTE != nil {
+		predicates = append(predicates, rosterentry.DepartmentIDGTE(*i.DepartmentIDGTE))
+	}
+	if i.DepartmentIDLT != nil {
+		predicates = append(predicates, rosterentry.DepartmentIDLT(*i.DepartmentIDLT))
+	}
+	if i.DepartmentIDLTE != nil {
+		predicates = append(predicates, rosterentry.DepartmentIDLTE(*i.DepartmentIDLTE))
+	}
+	if i.DepartmentIDContains != nil {
+		predicates = append(predicates, rosterentry.DepartmentIDContains(*i.DepartmentIDContains))
+	}
+	if i.DepartmentIDHasPrefix != nil {
+		predicates = append(predicates, rosterentry.DepartmentIDHasPrefix(*i.DepartmentIDHasPrefix))
+	}
+	if i.DepartmentIDHasSuffix != nil {
+		predicates = append(predicates, rosterentry.DepartmentIDHasSuffix(*i.DepartmentIDHasSuffix))
+	}
+	if i.DepartmentIDEqualFold != nil {
+		predicates = append(predicates, rosterentry.DepartmentIDEqualFold(*i.DepartmentIDEqualFold))
+	}
+	if i.DepartmentIDContainsFold != nil {
+		predicates = append(predicates, rosterentry.DepartmentIDContainsFold(*i.DepartmentIDContainsFold))
+	}
+	if i.ShiftID != nil {
+		predicates = append(predicates, rosterentry.ShiftIDEQ(*i.ShiftID))
+	}
+	if i.ShiftIDNEQ != nil {
+		predicates = append(predicates, rosterentry.ShiftIDNEQ(*i.ShiftIDNEQ))
+	}
+	if len(i.ShiftIDIn) > 0 {
+		predicates = append(predicates, rosterentry.ShiftIDIn(i.ShiftIDIn...))
+	}
+	if len(i.ShiftIDNotIn) > 0 {
+		predicates = append(predicates, rosterentry.ShiftIDNotIn(i.ShiftIDNotIn...))
+	}
+	if i.ShiftIDGT != nil {
+		predicates = append(predicates, rosterentry.ShiftIDGT(*i.ShiftIDGT))
+	}
+	if i.ShiftIDGTE != nil {
+		predicates = append(predicates, rosterentry.ShiftIDGTE(*i.ShiftIDGTE))
+	}
+	if i.ShiftIDLT != nil {
+		predicates = append(predicates, rosterentry.ShiftIDLT(*i.ShiftIDLT))
+	}
+	if i.ShiftIDLTE != nil {
+		predicates = append(predicates, rosterentry.ShiftIDLTE(*i.ShiftIDLTE))
+	}
+	if i.ShiftIDContains != nil {
+		predicates = append(predicates, rosterentry.ShiftIDContains(*i.ShiftIDContains))
+	}
+	if i.ShiftIDHasPrefix != nil {
+		predicates = append(predicates, rosterentry.ShiftIDHasPrefix(*i.ShiftIDHasPrefix))
+	}
+	if i.ShiftIDHasSuffix != nil {
+		predicates = append(predicates, rosterentry.ShiftIDHasSuffix(*i.ShiftIDHasSuffix))
+	}
+	if i.ShiftIDEqualFold != nil {
+		predicates = append(predicates, rosterentry.ShiftIDEqualFold(*i.ShiftIDEqualFold))
+	}
+	if i.ShiftIDContainsFold != nil {
+		predicates = append(predicates, rosterentry.ShiftIDContainsFold(*i.ShiftIDContainsFold))
+	}
+	if i.Date != nil {
+		predicates = append(predicates, rosterentry.DateEQ(*i.Date))
+	}
+	if i.DateNEQ != nil {
+		predicates = append(predicates, rosterentry.DateNEQ(*i.DateNEQ))
+	}
+	if len(i.DateIn) > 0 {
+		predicates = append(predicates, rosterentry.DateIn(i.DateIn...))
+	}
+	if len(i.DateNotIn) > 0 {
+		predicates = append(predicates, rosterentry.DateNotIn(i.DateNotIn...))
+	}
+	if i.DateGT != nil {
+		predicates = append(predicates, rosterentry.DateGT(*i.DateGT))
+	}
+	if i.DateGTE != nil {
+		predicates = append(predicates, rosterentry.DateGTE(*i.DateGTE))
+	}
+	if i.DateLT != nil {
+		predicates = append(predicates, rosterentry.DateLT(*i.DateLT))
+	}
+	if i.DateLTE != nil {
+		predicates = append(predicates, rosterentry.DateLTE(*i.DateLTE))
+	}
+	if i.StartAt != nil {
+		predicates = append(predicates, rosterentry.StartAtEQ(*i.StartAt))
+	}
+	if i.StartAtNEQ != nil {
+		predicates = append(predicates, rosterentry.StartAtNEQ(*i.StartAtNEQ))
+	}
+	if len(i.StartAtIn) > 0 {
+		predicates = append(predicates, rosterentry.StartAtIn(i.StartAtIn...))
+	}
+	if len(i.StartAtNotIn) > 0 {
+		predicates = append(predicates, rosterentry.StartAtNotIn(i.StartAtNotIn...))
+	}
+	if i.StartAtGT != nil {
+		predicates = append(predicates, rosterentry.StartAtGT(*i.StartAtGT))
+	}
+	if i.StartAtGTE != nil {
+		predicates = append(predicates, rosterentry.StartAtGTE(*i.StartAtGTE))
+	}
+	if i.StartAtLT != nil {
+		predicates = append(predicates, rosterentry.StartAtLT(*i.StartAtLT))
+	}
+	if i.StartAtLTE != nil {
+		predicates = append(predicates, rosterentry.StartAtLTE(*i.StartAtLTE))
+	}
+	if i.EndAt != nil {
+		predicates = append(predicates, rosterentry.EndAtEQ(*i.EndAt))
+	}
+	if i.EndAtNEQ != nil {
+		predicates = append(predicates, rosterentry.EndAtNEQ(*i.EndAtNEQ))
+	}
+	if len(i.EndAtIn) > 0 {
+		predicates = append(predicates, rosterentry.EndAtIn(i.EndAtIn...))
+	}
+	if len(i.EndAtNotIn) > 0 {
+		predicates = append(predicates, rosterentry.EndAtNotIn(i.EndAtNotIn...))
+	}
+	if i.EndAtGT != nil {
+		predicates = append(predicates, rosterentry.EndAtGT(*i.EndAtGT))
+	}
+	if i.EndAtGTE != nil {
+		predicates = append(predicates, rosterentry.EndAtGTE(*i.EndAtGTE))
+	}
+	if i.EndAtLT != nil {
+		predicates = append(predicates, rosterentry.EndAtLT(*i.EndAtLT))
+	}
+	if i.EndAtLTE != nil {
+		predicates = append(predicates, rosterentry.EndAtLTE(*i.EndAtLTE))
+	}
+	if i.AssignedByID != nil {
+		predicates = append(predicates, rosterentry.AssignedByIDEQ(*i.AssignedByID))
+	}
+	if i.AssignedByIDNEQ != nil {
+		predicates = append(predicates, rosterentry.AssignedByIDNEQ(*i.AssignedByIDNEQ))
+	}
+	if len(i.AssignedByIDIn) > 0 {
+		predicates = append(predicates, rosterentry.AssignedByIDIn(i.AssignedByIDIn...))
+	}
+	if len(i.AssignedByIDNotIn) > 0 {
+		predicates = append(predicates, rosterentry.AssignedByIDNotIn(i.AssignedByIDNotIn...))
+	}
+	if i.AssignedByIDGT != nil {
+		predicates = append(predicates, rosterentry.AssignedByIDGT(*i.AssignedByIDGT))
+	}
+	if i.AssignedByIDGTE != nil {
+		predicates = append(predicates, rosterentry.AssignedByIDGTE(*i.AssignedByIDGTE))
+	}
+	if i.AssignedByIDLT != nil {
+		predicates = append(predicates, rosterentry.AssignedByIDLT(*i.AssignedByIDLT))
+	}
+	if i.AssignedByIDLTE != nil {
+		predicates = append(predicates, rosterentry.AssignedByIDLTE(*i.AssignedByIDLTE))
+	}
+	if i.AssignedByIDContains != nil {
+		predicates = append(predicates, rosterentry.AssignedByIDContains(*i.AssignedByIDContains))
+	}
+	if i.AssignedByIDHasPrefix != nil {
+		predicates = append(predicates, rosterentry.AssignedByIDHasPrefix(*i.AssignedByIDHasPrefix))
+	}
+	if i.AssignedByIDHasSuffix != nil {
+		predicates = append(predicates, rosterentry.AssignedByIDHasSuffix(*i.AssignedByIDHasSuffix))
+	}
+	if i.AssignedByIDEqualFold != nil {
+		predicates = append(predicates, rosterentry.AssignedByIDEqualFold(*i.AssignedByIDEqualFold))
+	}
+	if i.AssignedByIDContainsFold != nil {
+		predicates = append(predicates, rosterentry.AssignedByIDContainsFold(*i.AssignedByIDContainsFold))
+	}
+
+	if i.HasStaff != nil {
+		p := rosterentry.HasStaff()
+		if !*i.HasStaff {
+			p = rosterentry.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasStaffWith) > 0 {
+		with := make([]predicate.Staff, 0, len(i.HasStaffWith))
+		for _, w := range i.HasStaffWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasStaffWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, rosterentry.HasStaffWith(with...))
+	}
+	if i.HasDepartment != nil {
+		p := rosterentry.HasDepartment()
+		if !*i.HasDepartment {
+			p = rosterentry.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasDepartmentWith) > 0 {
+		with := make([]predicate.Department, 0, len(i.HasDepartmentWith))
+		for _, w := range i.HasDepartmentWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasDepartmentWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, rosterentry.HasDepartmentWith(with...))
+	}
+	if i.HasShift != nil {
+		p := rosterentry.HasShift()
+		if !*i.HasShift {
+			p = rosterentry.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasShiftWith) > 0 {
+		with := make([]predicate.ShiftDefinition, 0, len(i.HasShiftWith))
+		for _, w := range i.HasShiftWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasShiftWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, rosterentry.HasShiftWith(with...))
+	}
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyRosterEntryWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return rosterentry.And(predicates...), nil
+	}
+}
+
+// RosterRequirementWhereInput represents a where input for filtering RosterRequirement queries.
+type RosterRequirementWhereInput struct {
+	Predicates []predicate.RosterRequirement  `json:"-"`
+	Not        *RosterRequirementWhereInput   `json:"not,omitempty"`
+	Or         []*RosterRequirementWhereInput `json:"or,omitempty"`
+	And        []*RosterRequirementWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "updated_at" field predicates.
+	UpdatedAt      *time.Time  `json:"updatedAt,omitempty"`
+	UpdatedAtNEQ   *time.Time  `json:"updatedAtNEQ,omitempty"`
+	UpdatedAtIn    []time.Time `json:"updatedAtIn,omitempty"`
+	UpdatedAtNotIn []time.Time `json:"updatedAtNotIn,omitempty"`
+	UpdatedAtGT    *time.Time  `json:"updatedAtGT,omitempty"`
+	UpdatedAtGTE   *time.Time  `json:"updatedAtGTE,omitempty"`
+	UpdatedAtLT    *time.Time  `json:"updatedAtLT,omitempty"`
+	UpdatedAtLTE   *time.Time  `json:"updatedAtLTE,omitempty"`
+
+	// "department_id" field predicates.
+	DepartmentID             *string  `json:"departmentID,omitempty"`
+	DepartmentIDNEQ          *string  `json:"departmentIDNEQ,omitempty"`
+	DepartmentIDIn           []string `json:"departmentIDIn,omitempty"`
+	DepartmentIDNotIn        []string `json:"departmentIDNotIn,omitempty"`
+	DepartmentIDGT           *string  `json:"departmentIDGT,omitempty"`
+	DepartmentIDGTE          *string  `json:"departmentIDGTE,omitempty"`
+	DepartmentIDLT           *string  `json:"departmentIDLT,omitempty"`
+	DepartmentIDLTE          *string  `json:"departmentIDLTE,omitempty"`
+	DepartmentIDContains     *string  `json:"departmentIDContains,omitempty"`
+	DepartmentIDHasPrefix    *string  `json:"departmentIDHasPrefix,omitempty"`
+	DepartmentIDHasSuffix    *string  `json:"departmentIDHasSuffix,omitempty"`
+	DepartmentIDEqualFold    *string  `json:"departmentIDEqualFold,omitempty"`
+	DepartmentIDContainsFold *string  `json:"departmentIDContainsFold,omitempty"`
+
+	// "shift_id" field predicates.
+	ShiftID             *string  `json:"shiftID,omitempty"`
+	ShiftIDNEQ          *string  `json:"shiftIDNEQ,omitempty"`
+	ShiftIDIn           []string `json:"shiftIDIn,omitempty"`
+	ShiftIDNotIn        []string `json:"shiftIDNotIn,omitempty"`
+	ShiftIDGT           *string  `json:"shiftIDGT,omitempty"`
+	ShiftIDGTE          *string  `json:"shiftIDGTE,omitempty"`
+	ShiftIDLT           *string  `json:"shiftIDLT,omitempty"`
+	ShiftIDLTE          *string  `json:"shiftIDLTE,omitempty"`
+	ShiftIDContains     *string  `json:"shiftIDContains,omitempty"`
+	ShiftIDHasPrefix    *string  `json:"shiftIDHasPrefix,omitempty"`
+	ShiftIDHasSuffix    *string  `json:"shiftIDHasSuffix,omitempty"`
+	ShiftIDEqualFold    *string  `json:"shiftIDEqualFold,omitempty"`
+	ShiftIDContainsFold *string  `json:"shiftIDContainsFold,omitempty"`
+
+	// "minimum_staff" field predicates.
+	MinimumStaff      *int  `json:"minimumStaff,omitempty"`
+	MinimumStaffNEQ   *int  `json:"minimumStaffNEQ,omitempty"`
+	MinimumStaffIn    []int `json:"minimumStaffIn,omitempty"`
+	MinimumStaffNotIn []int `json:"minimumStaffNotIn,omitempty"`
+	MinimumStaffGT    *int  `json:"minimumStaffGT,omitempty"`
+	MinimumStaffGTE   *int  `json:"minimumStaffGTE,omitempty"`
+	MinimumStaffLT    *int  `json:"minimumStaffLT,omitempty"`
+	MinimumStaffLTE   *int  `json:"minimumStaffLTE,omitempty"`
+
+	// "department" edge predicates.
+	HasDepartment     *bool                   `json:"hasDepartment,omitempty"`
+	HasDepartmentWith []*DepartmentWhereInput `json:"hasDepartmentWith,omitempty"`
+
+	// "shift" edge predicates.
+	HasShift     *bool                        `json:"hasShift,omitempty"`
+	HasShiftWith []*ShiftDefinitionWhereInput `json:"hasShiftWith,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *RosterRequirementWhereInput) AddPredicates(predicates ...predicate.RosterRequirement) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the RosterRequirementWhereInput filter on the RosterRequirementQuery builder.
+func (i *RosterRequirementWhereInput) Filter(q *RosterRequirementQuery) (*RosterRequirementQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyRosterRequirementWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyRosterRequirementWhereInput is returned in case the RosterRequirementWhereInput is empty.
+var ErrEmptyRosterRequirementWhereInput = errors.New("ent: empty predicate RosterRequirementWhereInput")
+
+// P returns a predicate for filtering rosterrequirements.
+// An error is returned if the input is empty or invalid.
+func (i *RosterRequirementWhereInput) P() (predicate.RosterRequirement, error) {
+	var predicates []predicate.RosterRequirement
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, rosterrequirement.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.RosterRequirement, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, rosterrequirement.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.RosterRequirement, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, rosterrequirement.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, rosterrequirement.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, rosterrequirement.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, rosterrequirement.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, rosterrequirement.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, rosterrequirement.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, rosterrequirement.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, rosterrequirement.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, rosterrequirement.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, rosterrequirement.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, rosterrequirement.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, rosterrequirement.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, rosterrequirement.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, rosterrequirement.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, rosterrequirement.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, rosterrequirement.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, rosterrequirement.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, rosterrequirement.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, rosterrequirement.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.UpdatedAt != nil {
+		predicates = append(predicates, rosterrequirement.UpdatedAtEQ(*i.UpdatedAt))
+	}
+	if i.UpdatedAtNEQ != nil {
+		predicates = append(predicates, rosterrequirement.UpdatedAtNEQ(*i.UpdatedAtNEQ))
+	}
+	if len(i.UpdatedAtIn) > 0 {
+		predicates = append(predicates, rosterrequirement.UpdatedAtIn(i.UpdatedAtIn...))
+	}
+	if len(i.UpdatedAtNotIn) > 0 {
+		predicates = append(predicates, rosterrequirement.UpdatedAtNotIn(i.UpdatedAtNotIn...))
+	}
+	if i.UpdatedAtGT != nil {
+		predicates = append(predicates, rosterrequirement.UpdatedAtGT(*i.UpdatedAtGT))
+	}
+	if i.UpdatedAtGTE != nil {
+		predicates = append(predicates, rosterrequirement.UpdatedAtGTE(*i.UpdatedAtGTE))
+	}
+	if i.UpdatedAtLT != nil {
+		predicates = append(predicates, rosterrequirement.UpdatedAtLT(*i.UpdatedAtLT))
+	}
+	if i.UpdatedAtLTE != nil {
+		predicates = append(predicates, rosterrequirement.UpdatedAtLTE(*i.UpdatedAtLTE))
+	}
+	if i.DepartmentID != nil {
+		predicates = append(predicates, rosterrequirement.DepartmentIDEQ(*i.DepartmentID))
+	}
+	if i.DepartmentIDNEQ != nil {
+		predicates = append(predicates, rosterrequirement.DepartmentIDNEQ(*i.DepartmentIDNEQ))
+	}
+	if len(i.DepartmentIDIn) > 0 {
+		predicates = append(predicates, rosterrequirement.DepartmentIDIn(i.DepartmentIDIn...))
+	}
+	if len(i.DepartmentIDNotIn) > 0 {
+		predicates = append(predicates, rosterrequirement.DepartmentIDNotIn(i.DepartmentIDNotIn...))
+	}
+	if i.DepartmentIDGT != nil {
+		predicates = append(predicates, rosterrequirement.DepartmentIDGT(*i.DepartmentIDGT))
+	}
+	if i.DepartmentIDGTE != nil {
+		predicates = append(predicates, rosterrequirement.DepartmentIDGTE(*i.DepartmentIDGTE))
+	}
+	if i.DepartmentIDLT != nil {
+		predicates = append(predicates, rosterrequirement.DepartmentIDLT(*i.DepartmentIDLT))
+	}
+	if i.DepartmentIDLTE != nil {
+		predicates = append(predicates, rosterrequirement.DepartmentIDLTE(*i.DepartmentIDLTE))
+	}
+	if i.DepartmentIDContains != nil {
+		predicates = append(predicates, rosterrequirement.DepartmentIDContains(*i.DepartmentIDContains))
+	}
+	if i.DepartmentIDHasPrefix != nil {
+		predicates = append(predicates, rosterrequirement.DepartmentIDHasPrefix(*i.DepartmentIDHasPrefix))
+	}
+	if i.DepartmentIDHasSuffix != nil {
+		predicates = append(predicates, rosterrequirement.DepartmentIDHasSuffix(*i.DepartmentIDHasSuffix))
+	}
+	if i.DepartmentIDEqualFold != nil {
+		predicates = append(predicates, rosterrequirement.DepartmentIDEqualFold(*i.DepartmentIDEqualFold))
+	}
+	if i.DepartmentIDContainsFold != nil {
+		predicates = append(predicates, rosterrequirement.DepartmentIDContainsFold(*i.DepartmentIDContainsFold))
+	}
+	if i.ShiftID != nil {
+		predicates = append(predicates, rosterrequirement.ShiftIDEQ(*i.ShiftID))
+	}
+	if i.ShiftIDNEQ != nil {
+		predicates = append(predicates, rosterrequirement.ShiftIDNEQ(*i.ShiftIDNEQ))
+	}
+	if len(i.ShiftIDIn) > 0 {
+		predicates = append(predicates, rosterrequirement.ShiftIDIn(i.ShiftIDIn...))
+	}
+	if len(i.ShiftIDNotIn) > 0 {
+		predicates = append(predicates, rosterrequirement.ShiftIDNotIn(i.ShiftIDNotIn...))
+	}
+	if i.ShiftIDGT != nil {
+		predicates = append(predicates, rosterrequirement.ShiftIDGT(*i.ShiftIDGT))
+	}
+	if i.ShiftIDGTE != nil {
+		predicates = append(predicates, rosterrequirement.ShiftIDGTE(*i.ShiftIDGTE))
+	}
+	if i.ShiftIDLT != nil {
+		predicates = append(predicates, rosterrequirement.ShiftIDLT(*i.ShiftIDLT))
+	}
+	if i.ShiftIDLTE != nil {
+		predicates = append(predicates, rosterrequirement.ShiftIDLTE(*i.ShiftIDLTE))
+	}
+	if i.ShiftIDContains != nil {
+		predicates = append(predicates, rosterrequirement.ShiftIDContains(*i.ShiftIDContains))
+	}
+	if i.ShiftIDHasPrefix != nil {
+		predicates = append(predicates, rosterrequirement.ShiftIDHasPrefix(*i.ShiftIDHasPrefix))
+	}
+	if i.ShiftIDHasSuffix != nil {
+		predicates = append(predicates, rosterrequirement.ShiftIDHasSuffix(*i.ShiftIDHasSuffix))
+	}
+	if i.ShiftIDEqualFold != nil {
+		predicates = append(predicates, rosterrequirement.ShiftIDEqualFold(*i.ShiftIDEqualFold))
+	}
+	if i.ShiftIDContainsFold != nil {
+		predicates = append(predicates, rosterrequirement.ShiftIDContainsFold(*i.ShiftIDContainsFold))
+	}
+	if i.MinimumStaff != nil {
+		predicates = append(predicates, rosterrequirement.MinimumStaffEQ(*i.MinimumStaff))
+	}
+	if i.MinimumStaffNEQ != nil {
+		predicates = append(predicates, rosterrequirement.MinimumStaffNEQ(*i.MinimumStaffNEQ))
+	}
+	if len(i.MinimumStaffIn) > 0 {
+		predicates = append(predicates, rosterrequirement.MinimumStaffIn(i.MinimumStaffIn...))
+	}
+	if len(i.MinimumStaffNotIn) > 0 {
+		predicates = append(predicates, rosterrequirement.MinimumStaffNotIn(i.MinimumStaffNotIn...))
+	}
+	if i.MinimumStaffGT != nil {
+		predicates = append(predicates, rosterrequirement.MinimumStaffGT(*i.MinimumStaffGT))
+	}
+	if i.MinimumStaffGTE != nil {
+		predicates = append(predicates, rosterrequirement.MinimumStaffGTE(*i.MinimumStaffGTE))
+	}
+	if i.MinimumStaffLT != nil {
+		predicates = append(predicates, rosterrequirement.MinimumStaffLT(*i.MinimumStaffLT))
+	}
+	if i.MinimumStaffLTE != nil {
+		predicates = append(predicates, rosterrequirement.MinimumStaffLTE(*i.MinimumStaffLTE))
+	}
+
+	if i.HasDepartment != nil {
+		p := rosterrequirement.HasDepartment()
+		if !*i.HasDepartment {
+			p = rosterrequirement.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasDepartmentWith) > 0 {
+		with := make([]predicate.Department, 0, len(i.HasDepartmentWith))
+		for _, w := range i.HasDepartmentWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasDepartmentWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, rosterrequirement.HasDepartmentWith(with...))
+	}
+	if i.HasShift != nil {
+		p := rosterrequirement.HasShift()
+		if !*i.HasShift {
+			p = rosterrequirement.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasShiftWith) > 0 {
+		with := make([]predicate.ShiftDefinition, 0, len(i.HasShiftWith))
+		for _, w := range i.HasShiftWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasShiftWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, rosterrequirement.HasShiftWith(with...))
+	}
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyRosterRequirementWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return rosterrequirement.And(predicates...), nil
+	}
+}
+
+// ShiftDefinitionWhereInput represents a where input for filtering ShiftDefinition queries.
+type ShiftDefinitionWhereInput struct {
+	Predicates []predicate.ShiftDefinition  `json:"-"`
+	Not        *ShiftDefinitionWhereInput   `json:"not,omitempty"`
+	Or         []*ShiftDefinitionWhereInput `json:"or,omitempty"`
+	And        []*ShiftDefinitionWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "updated_at" field predicates.
+	UpdatedAt      *time.Time  `json:"updatedAt,omitempty"`
+	UpdatedAtNEQ   *time.Time  `json:"updatedAtNEQ,omitempty"`
+	UpdatedAtIn    []time.Time `json:"updatedAtIn,omitempty"`
+	UpdatedAtNotIn []time.Time `json:"updatedAtNotIn,omitempty"`
+	UpdatedAtGT    *time.Time  `json:"updatedAtGT,omitempty"`
+	UpdatedAtGTE   *time.Time  `json:"updatedAtGTE,omitempty"`
+	UpdatedAtLT    *time.Time  `json:"updatedAtLT,omitempty"`
+	UpdatedAtLTE   *time.Time  `json:"updatedAtLTE,omitempty"`
+
+	// "code" field predicates.
+	Code             *string  `json:"code,omitempty"`
+	CodeNEQ          *string  `json:"codeNEQ,omitempty"`
+	CodeIn           []string `json:"codeIn,omitempty"`
+	CodeNotIn        []string `json:"codeNotIn,omitempty"`
+	CodeGT           *string  `json:"codeGT,omitempty"`
+	CodeGTE          *string  `json:"codeGTE,omitempty"`
+	CodeLT           *string  `json:"codeLT,omitempty"`
+	CodeLTE          *string  `json:"codeLTE,omitempty"`
+	CodeContains     *string  `json:"codeContains,omitempty"`
+	CodeHasPrefix    *string  `json:"codeHasPrefix,omitempty"`
+	CodeHasSuffix    *string  `json:"codeHasSuffix,omitempty"`
+	CodeEqualFold    *string  `json:"codeEqualFold,omitempty"`
+	CodeContainsFold *string  `json:"codeContainsFold,omitempty"`
+
+	// "name" field predicates.
+	Name             *string  `json:"name,omitempty"`
+	NameNEQ          *string  `json:"nameNEQ,omitempty"`
+	NameIn           []string `json:"nameIn,omitempty"`
+	NameNotIn        []string `json:"nameNotIn,omitempty"`
+	NameGT           *string  `json:"nameGT,omitempty"`
+	NameGTE          *string  `json:"nameGTE,omitempty"`
+	NameLT           *string  `json:"nameLT,omitempty"`
+	NameLTE          *string  `json:"nameLTE,omitempty"`
+	NameContains     *string  `json:"nameContains,omitempty"`
+	NameHasPrefix    *string  `json:"nameHasPrefix,omitempty"`
+	NameHasSuffix    *string  `json:"nameHasSuffix,omitempty"`
+	NameEqualFold    *string  `json:"nameEqualFold,omitempty"`
+	NameContainsFold *string  `json:"nameContainsFold,omitempty"`
+
+	// "kind" field predicates.
+	Kind      *shiftdefinition.Kind  `json:"kind,omitempty"`
+	KindNEQ   *shiftdefinition.Kind  `json:"kindNEQ,omitempty"`
+	KindIn    []shiftdefinition.Kind `json:"kindIn,omitempty"`
+	KindNotIn []shiftdefinition.Kind `json:"kindNotIn,omitempty"`
+
+	// "start_minute" field predicates.
+	StartMinute      *int  `json:"startMinute,omitempty"`
+	StartMinuteNEQ   *int  `json:"startMinuteNEQ,omitempty"`
+	StartMinuteIn    []int `json:"startMinuteIn,omitempty"`
+	StartMinuteNotIn []int `json:"startMinuteNotIn,omitempty"`
+	StartMinuteGT    *int  `json:"startMinuteGT,omitempty"`
+	StartMinuteGTE   *int  `json:"startMinuteGTE,omitempty"`
+	StartMinuteLT    *int  `json:"startMinuteLT,omitempty"`
+	StartMinuteLTE   *int  `json:"startMinuteLTE,omitempty"`
+
+	// "end_minute" field predicates.
+	EndMinute      *int  `json:"endMinute,omitempty"`
+	EndMinuteNEQ   *int  `json:"endMinuteNEQ,omitempty"`
+	EndMinuteIn    []int `json:"endMinuteIn,omitempty"`
+	EndMinuteNotIn []int `json:"endMinuteNotIn,omitempty"`
+	EndMinuteGT    *int  `json:"endMinuteGT,omitempty"`
+	EndMinuteGTE   *int  `json:"endMinuteGTE,omitempty"`
+	EndMinuteLT    *int  `json:"endMinuteLT,omitempty"`
+	EndMinuteLTE   *int  `json:"endMinuteLTE,omitempty"`
+
+	// "unpaid_break_minutes" field predicates.
+	UnpaidBreakMinutes      *int  `json:"unpaidBreakMinutes,omitempty"`
+	UnpaidBreakMinutesNEQ   *int  `json:"unpaidBreakMinutesNEQ,omitempty"`
+	UnpaidBreakMinutesIn    []int `json:"unpaidBreakMinutesIn,omitempty"`
+	UnpaidBreakMinutesNotIn []int `json:"unpaidBreakMinutesNotIn,omitempty"`
+	UnpaidBreakMinutesGT    *int  `json:"unpaidBreakMinutesGT,omitempty"`
+	UnpaidBreakMinutesGTE   *int  `json:"unpaidBreakMinutesGTE,omitempty"`
+	UnpaidBreakMinutesLT    *int  `json:"unpaidBreakMinutesLT,omitempty"`
+	UnpaidBreakMinutesLTE   *int  `json:"unpaidBreakMinutesLTE,omitempty"`
+
+	// "bookable" field predicates.
+	Bookable    *bool `json:"bookable,omitempty"`
+	BookableNEQ *bool `json:"bookableNEQ,omitempty"`
+
+	// "active" field predicates.
+	Active    *bool `json:"active,omitempty"`
+	ActiveNEQ *bool `json:"activeNEQ,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *ShiftDefinitionWhereInput) AddPredicates(predicates ...predicate.ShiftDefinition) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the ShiftDefinitionWhereInput filter on the ShiftDefinitionQuery builder.
+func (i *ShiftDefinitionWhereInput) Filter(q *ShiftDefinitionQuery) (*ShiftDefinitionQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyShiftDefinitionWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyShiftDefinitionWhereInput is returned in case the ShiftDefinitionWhereInput is empty.
+var ErrEmptyShiftDefinitionWhereInput = errors.New("ent: empty predicate ShiftDefinitionWhereInput")
+
+// P returns a predicate for filtering shiftdefinitions.
+// An error is returned if the input is empty or invalid.
+func (i *ShiftDefinitionWhereInput) P() (predicate.ShiftDefinition, error) {
+	var predicates []predicate.ShiftDefinition
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, shiftdefinition.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.ShiftDefinition, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, shiftdefinition.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.ShiftDefinition, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, shiftdefinition.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, shiftdefinition.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, shiftdefinition.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, shiftdefinition.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, shiftdefinition.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, shiftdefinition.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, shiftdefinition.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, shiftdefinition.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, shiftdefinition.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, shiftdefinition.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, shiftdefinition.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, shiftdefinition.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, shiftdefinition.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, shiftdefinition.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, shiftdefinition.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, shiftdefinition.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, shiftdefinition.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, shiftdefinition.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, shiftdefinition.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.UpdatedAt != nil {
+		predicates = append(predicates, shiftdefinition.UpdatedAtEQ(*i.UpdatedAt))
+	}
+	if i.UpdatedAtNEQ != nil {
+		predicates = append(predicates, shiftdefinition.UpdatedAtNEQ(*i.UpdatedAtNEQ))
+	}
+	if len(i.UpdatedAtIn) > 0 {
+		predicates = append(predicates, shiftdefinition.UpdatedAtIn(i.UpdatedAtIn...))
+	}
+	if len(i.UpdatedAtNotIn) > 0 {
+		predicates = append(predicates, shiftdefinition.UpdatedAtNotIn(i.UpdatedAtNotIn...))
+	}
+	if i.UpdatedAtGT != nil {
+		predicates = append(predicates, shiftdefinition.UpdatedAtGT(*i.UpdatedAtGT))
+	}
+	if i.UpdatedAtGTE != nil {
+		predicates = append(predicates, shiftdefinition.UpdatedAtGTE(*i.UpdatedAtGTE))
+	}
+	if i.UpdatedAtLT != nil {
+		predicates = append(predicates, shiftdefinition.UpdatedAtLT(*i.UpdatedAtLT))
+	}
+	if i.UpdatedAtLTE != nil {
+		predicates = append(predicates, shiftdefinition.UpdatedAtLTE(*i.UpdatedAtLTE))
+	}
+	if i.Code != nil {
+		predicates = append(predicates, shiftdefinition.CodeEQ(*i.Code))
+	}
+	if i.CodeNEQ != nil {
+		predicates = append(predicates, shiftdefinition.CodeNEQ(*i.CodeNEQ))
+	}
+	if len(i.CodeIn) > 0 {
+		predicates = append(predicates, shiftdefinition.CodeIn(i.CodeIn...))
+	}
+	if len(i.CodeNotIn) > 0 {
+		predicates = append(predicates, shiftdefinition.CodeNotIn(i.CodeNotIn...))
+	}
+	if i.CodeGT != nil {
+		predicates = append(predicates, shiftdefinition.CodeGT(*i.CodeGT))
+	}
+	if i.CodeGTE != nil {
+		predicates = append(predicates, shiftdefinition.CodeGTE(*i.CodeGTE))
+	}
+	if i.CodeLT != nil {
+		predicates = append(predicates, shiftdefinition.CodeLT(*i.CodeLT))
+	}
+	if i.CodeLTE != nil {
+		predicates = append(predicates, shiftdefinition.CodeLTE(*i.CodeLTE))
+	}
+	if i.CodeContains != nil {
+		predicates = append(predicates, shiftdefinition.CodeContains(*i.CodeContains))
+	}
+	if i.CodeHasPrefix != nil {
+		predicates = append(predicates, shiftdefinition.CodeHasPrefix(*i.CodeHasPrefix))
+	}
+	if i.CodeHasSuffix != nil {
+		predicates = append(predicates, shiftdefinition.CodeHasSuffix(*i.CodeHasSuffix))
+	}
+	if i.CodeEqualFold != nil {
+		predicates = append(predicates, shiftdefinition.CodeEqualFold(*i.CodeEqualFold))
+	}
+	if i.CodeContainsFold != nil {
+		predicates = append(predicates, shiftdefinition.CodeContainsFold(*i.CodeContainsFold))
+	}
+	if i.Name != nil {
+		predicates = append(predicates, shiftdefinition.NameEQ(*i.Name))
+	}
+	if i.NameNEQ != nil {
+		predicates = append(predicates, shiftdefinition.NameNEQ(*i.NameNEQ))
+	}
+	if len(i.NameIn) > 0 {
+		predicates = append(predicates, shiftdefinition.NameIn(i.NameIn...))
+	}
+	if len(i.NameNotIn) > 0 {
+		predicates = append(predicates, shiftdefinition.NameNotIn(i.NameNotIn...))
+	}
+	if i.NameGT != nil {
+		predicates = append(predicates, shiftdefinition.NameGT(*i.NameGT))
+	}
+	if i.NameGTE != nil {
+		predicates = append(predicates, shiftdefinition.NameGTE(*i.NameGTE))
+	}
+	if i.NameLT != nil {
+		predicates = append(predicates, shiftdefinition.NameLT(*i.NameLT))
+	}
+	if i.NameLTE != nil {
+		predicates = append(predicates, shiftdefinition.NameLTE(*i.NameLTE))
+	}
+	if i.NameContains != nil {
+		predicates = append(predicates, shiftdefinition.NameContains(*i.NameContains))
+	}
+	if i.NameHasPrefix != nil {
+		predicates = append(predicates, shiftdefinition.NameHasPrefix(*i.NameHasPrefix))
+	}
+	if i.NameHasSuffix != nil {
+		predicates = append(predicates, shiftdefinition.NameHasSuffix(*i.NameHasSuffix))
+	}
+	if i.NameEqualFold != nil {
+		predicates = append(predicates, shiftdefinition.NameEqualFold(*i.NameEqualFold))
+	}
+	if i.NameContainsFold != nil {
+		predicates = append(predicates, shiftdefinition.NameContainsFold(*i.NameContainsFold))
+	}
+	if i.Kind != nil {
+		predicates = append(predicates, shiftdefinition.KindEQ(*i.Kind))
+	}
+	if i.KindNEQ != nil {
+		predicates = append(predicates, shiftdefinition.KindNEQ(*i.KindNEQ))
+	}
+	if len(i.KindIn) > 0 {
+		predicates = append(predicates, shiftdefinition.KindIn(i.KindIn...))
+	}
+	if len(i.KindNotIn) > 0 {
+		predicates = append(predicates, shiftdefinition.KindNotIn(i.KindNotIn...))
+	}
+	if i.StartMinute != nil {
+		predicates = append(predicates, shiftdefinition.StartMinuteEQ(*i.StartMinute))
+	}
+	if i.StartMinuteNEQ != nil {
+		predicates = append(predicates, shiftdefinition.StartMinuteNEQ(*i.StartMinuteNEQ))
+	}
+	if len(i.StartMinuteIn) > 0 {
+		predicates = append(predicates, shiftdefinition.StartMinuteIn(i.StartMinuteIn...))
+	}
+	if len(i.StartMinuteNotIn) > 0 {
+		predicates = append(predicates, shiftdefinition.StartMinuteNotIn(i.StartMinuteNotIn...))
+	}
+	if i.StartMinuteGT != nil {
+		predicates = append(predicates, shiftdefinition.StartMinuteGT(*i.StartMinuteGT))
+	}
+	if i.StartMinuteGTE != nil {
+		predicates = append(predicates, shiftdefinition.StartMinuteGTE(*i.StartMinuteGTE))
+	}
+	if i.StartMinuteLT != nil {
+		predicates = append(predicates, shiftdefinition.StartMinuteLT(*i.StartMinuteLT))
+	}
+	if i.StartMinuteLTE != nil {
+		predicates = append(predicates, shiftdefinition.StartMinuteLTE(*i.StartMinuteLTE))
+	}
+	if i.EndMinute != nil {
+		predicates = append(predicates, shiftdefinition.EndMinuteEQ(*i.EndMinute))
+	}
+	if i.EndMinuteNEQ != nil {
+		predicates = append(predicates, shiftdefinition.EndMinuteNEQ(*i.EndMinuteNEQ))
+	}
+	if len(i.EndMinuteIn) > 0 {
+		predicates = append(predicates, shiftdefinition.EndMinuteIn(i.EndMinuteIn...))
+	}
+	if len(i.EndMinuteNotIn) > 0 {
+		predicates = append(predicates, shiftdefinition.EndMinuteNotIn(i.EndMinuteNotIn...))
+	}
+	if i.EndMinuteGT != nil {
+		predicates = append(predicates, shiftdefinition.EndMinuteGT(*i.EndMinuteGT))
+	}
+	if i.EndMinuteGTE != nil {
+		predicates = append(predicates, shiftdefinition.EndMinuteGTE(*i.EndMinuteGTE))
+	}
+	if i.EndMinuteLT != nil {
+		predicates = append(predicates, shiftdefinition.EndMinuteLT(*i.EndMinuteLT))
+	}
+	if i.EndMinuteLTE != nil {
+		predicates = append(predicates, shiftdefinition.EndMinuteLTE(*i.EndMinuteLTE))
+	}
+	if i.UnpaidBreakMinutes != nil {
+		predicates = append(predicates, shiftdefinition.UnpaidBreakMinutesEQ(*i.UnpaidBreakMinutes))
+	}
+	if i.UnpaidBreakMinutesNEQ != nil {
+		predicates = append(predicates, shiftdefinition.UnpaidBreakMinutesNEQ(*i.UnpaidBreakMinutesNEQ))
+	}
+	if len(i.UnpaidBreakMinutesIn) > 0 {
+		predicates = append(predicates, shiftdefinition.UnpaidBreakMinutesIn(i.UnpaidBreakMinutesIn...))
+	}
+	if len(i.UnpaidBreakMinutesNotIn) > 0 {
+		predicates = append(predicates, shiftdefinition.UnpaidBreakMinutesNotIn(i.UnpaidBreakMinutesNotIn...))
+	}
+	if i.UnpaidBreakMinutesGT != nil {
+		predicates = append(predicates, shiftdefinition.UnpaidBreakMinutesGT(*i.UnpaidBreakMinutesGT))
+	}
+	if i.UnpaidBreakMinutesGTE != nil {
+		predicates = append(predicates, shiftdefinition.UnpaidBreakMinutesGTE(*i.UnpaidBreakMinutesGTE))
+	}
+	if i.UnpaidBreakMinutesLT != nil {
+		predicates = append(predicates, shiftdefinition.UnpaidBreakMinutesLT(*i.UnpaidBreakMinutesLT))
+	}
+	if i.UnpaidBreakMinutesLTE != nil {
+		predicates = append(predicates, shiftdefinition.UnpaidBreakMinutesLTE(*i.UnpaidBreakMinutesLTE))
+	}
+	if i.Bookable != nil {
+		predicates = append(predicates, shiftdefinition.BookableEQ(*i.Bookable))
+	}
+	if i.BookableNEQ != nil {
+		predicates = append(predicates, shiftdefinition.BookableNEQ(*i.BookableNEQ))
+	}
+	if i.Active != nil {
+		predicates = append(predicates, shiftdefinition.ActiveEQ(*i.Active))
+	}
+	if i.ActiveNEQ != nil {
+		predicates = append(predicates, shiftdefinition.ActiveNEQ(*i.ActiveNEQ))
+	}
+
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyShiftDefinitionWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return shiftdefinition.And(predicates...), nil
 	}
 }
 

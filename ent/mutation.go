@@ -17,6 +17,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/allergy"
 	"github.com/hmis-dev/hmis/ent/apikey"
 	"github.com/hmis-dev/hmis/ent/appointment"
+	"github.com/hmis-dev/hmis/ent/attendancerecord"
 	"github.com/hmis-dev/hmis/ent/auditevent"
 	"github.com/hmis-dev/hmis/ent/bed"
 	"github.com/hmis-dev/hmis/ent/bedassignment"
@@ -54,6 +55,8 @@ import (
 	"github.com/hmis-dev/hmis/ent/labresult"
 	"github.com/hmis-dev/hmis/ent/labspecimen"
 	"github.com/hmis-dev/hmis/ent/labtest"
+	"github.com/hmis-dev/hmis/ent/leaveentitlement"
+	"github.com/hmis-dev/hmis/ent/leaverequest"
 	"github.com/hmis-dev/hmis/ent/ledgeraccount"
 	"github.com/hmis-dev/hmis/ent/medicationorder"
 	"github.com/hmis-dev/hmis/ent/mfachallenge"
@@ -63,10 +66,13 @@ import (
 	"github.com/hmis-dev/hmis/ent/patient"
 	"github.com/hmis-dev/hmis/ent/patientcontact"
 	"github.com/hmis-dev/hmis/ent/patientidentifier"
+	"github.com/hmis-dev/hmis/ent/paydeduction"
 	"github.com/hmis-dev/hmis/ent/payer"
 	"github.com/hmis-dev/hmis/ent/payment"
 	"github.com/hmis-dev/hmis/ent/paymentallocation"
 	"github.com/hmis-dev/hmis/ent/paymentcheckout"
+	"github.com/hmis-dev/hmis/ent/payrollrun"
+	"github.com/hmis-dev/hmis/ent/payslip"
 	"github.com/hmis-dev/hmis/ent/planversion"
 	"github.com/hmis-dev/hmis/ent/preauthorization"
 	"github.com/hmis-dev/hmis/ent/predicate"
@@ -76,7 +82,10 @@ import (
 	"github.com/hmis-dev/hmis/ent/referral"
 	"github.com/hmis-dev/hmis/ent/refund"
 	"github.com/hmis-dev/hmis/ent/room"
+	"github.com/hmis-dev/hmis/ent/rosterentry"
+	"github.com/hmis-dev/hmis/ent/rosterrequirement"
 	"github.com/hmis-dev/hmis/ent/session"
+	"github.com/hmis-dev/hmis/ent/shiftdefinition"
 	"github.com/hmis-dev/hmis/ent/staff"
 	"github.com/hmis-dev/hmis/ent/stockbatch"
 	"github.com/hmis-dev/hmis/ent/stocklocation"
@@ -102,6 +111,7 @@ const (
 	TypeAllergenClass        = "AllergenClass"
 	TypeAllergy              = "Allergy"
 	TypeAppointment          = "Appointment"
+	TypeAttendanceRecord     = "AttendanceRecord"
 	TypeAuditEvent           = "AuditEvent"
 	TypeBed                  = "Bed"
 	TypeBedAssignment        = "BedAssignment"
@@ -139,6 +149,8 @@ const (
 	TypeLabResult            = "LabResult"
 	TypeLabSpecimen          = "LabSpecimen"
 	TypeLabTest              = "LabTest"
+	TypeLeaveEntitlement     = "LeaveEntitlement"
+	TypeLeaveRequest         = "LeaveRequest"
 	TypeLedgerAccount        = "LedgerAccount"
 	TypeMedicationOrder      = "MedicationOrder"
 	TypeMfaChallenge         = "MfaChallenge"
@@ -148,10 +160,13 @@ const (
 	TypePatient              = "Patient"
 	TypePatientContact       = "PatientContact"
 	TypePatientIdentifier    = "PatientIdentifier"
+	TypePayDeduction         = "PayDeduction"
 	TypePayer                = "Payer"
 	TypePayment              = "Payment"
 	TypePaymentAllocation    = "PaymentAllocation"
 	TypePaymentCheckout      = "PaymentCheckout"
+	TypePayrollRun           = "PayrollRun"
+	TypePayslip              = "Payslip"
 	TypePlanVersion          = "PlanVersion"
 	TypePreAuthorization     = "PreAuthorization"
 	TypeProblem              = "Problem"
@@ -160,7 +175,10 @@ const (
 	TypeReferral             = "Referral"
 	TypeRefund               = "Refund"
 	TypeRoom                 = "Room"
+	TypeRosterEntry          = "RosterEntry"
+	TypeRosterRequirement    = "RosterRequirement"
 	TypeSession              = "Session"
+	TypeShiftDefinition      = "ShiftDefinition"
 	TypeStaff                = "Staff"
 	TypeStockBatch           = "StockBatch"
 	TypeStockLocation        = "StockLocation"
@@ -6547,6 +6565,1373 @@ func (m *AppointmentMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown Appointment edge %s", name)
+}
+
+// AttendanceRecordMutation represents an operation that mutates the AttendanceRecord nodes in the graph.
+type AttendanceRecordMutation struct {
+	config
+	op                     Op
+	typ                    string
+	id                     *string
+	created_at             *time.Time
+	updated_at             *time.Time
+	clock_in_at            *time.Time
+	clock_out_at           *time.Time
+	clock_in_source        *attendancerecord.ClockInSource
+	clock_out_source       *attendancerecord.ClockOutSource
+	recorded_by_id         *string
+	reason                 *string
+	worked_minutes         *int
+	addworked_minutes      *int
+	late_minutes           *int
+	addlate_minutes        *int
+	early_leave_minutes    *int
+	addearly_leave_minutes *int
+	overtime_minutes       *int
+	addovertime_minutes    *int
+	clearedFields          map[string]struct{}
+	staff                  *string
+	clearedstaff           bool
+	roster_entry           *string
+	clearedroster_entry    bool
+	done                   bool
+	oldValue               func(context.Context) (*AttendanceRecord, error)
+	predicates             []predicate.AttendanceRecord
+}
+
+var _ ent.Mutation = (*AttendanceRecordMutation)(nil)
+
+// attendancerecordOption allows management of the mutation configuration using functional options.
+type attendancerecordOption func(*AttendanceRecordMutation)
+
+// newAttendanceRecordMutation creates new mutation for the AttendanceRecord entity.
+func newAttendanceRecordMutation(c config, op Op, opts ...attendancerecordOption) *AttendanceRecordMutation {
+	m := &AttendanceRecordMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeAttendanceRecord,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withAttendanceRecordID sets the ID field of the mutation.
+func withAttendanceRecordID(id string) attendancerecordOption {
+	return func(m *AttendanceRecordMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *AttendanceRecord
+		)
+		m.oldValue = func(ctx context.Context) (*AttendanceRecord, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().AttendanceRecord.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withAttendanceRecord sets the old AttendanceRecord of the mutation.
+func withAttendanceRecord(node *AttendanceRecord) attendancerecordOption {
+	return func(m *AttendanceRecordMutation) {
+		m.oldValue = func(context.Context) (*AttendanceRecord, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m AttendanceRecordMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m AttendanceRecordMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of AttendanceRecord entities.
+func (m *AttendanceRecordMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *AttendanceRecordMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *AttendanceRecordMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().AttendanceRecord.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *AttendanceRecordMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *AttendanceRecordMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the AttendanceRecord entity.
+// If the AttendanceRecord object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AttendanceRecordMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *AttendanceRecordMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *AttendanceRecordMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *AttendanceRecordMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the AttendanceRecord entity.
+// If the AttendanceRecord object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AttendanceRecordMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *AttendanceRecordMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetStaffID sets the "staff_id" field.
+func (m *AttendanceRecordMutation) SetStaffID(s string) {
+	m.staff = &s
+}
+
+// StaffID returns the value of the "staff_id" field in the mutation.
+func (m *AttendanceRecordMutation) StaffID() (r string, exists bool) {
+	v := m.staff
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStaffID returns the old "staff_id" field's value of the AttendanceRecord entity.
+// If the AttendanceRecord object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AttendanceRecordMutation) OldStaffID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStaffID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStaffID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStaffID: %w", err)
+	}
+	return oldValue.StaffID, nil
+}
+
+// ResetStaffID resets all changes to the "staff_id" field.
+func (m *AttendanceRecordMutation) ResetStaffID() {
+	m.staff = nil
+}
+
+// SetRosterEntryID sets the "roster_entry_id" field.
+func (m *AttendanceRecordMutation) SetRosterEntryID(s string) {
+	m.roster_entry = &s
+}
+
+// RosterEntryID returns the value of the "roster_entry_id" field in the mutation.
+func (m *AttendanceRecordMutation) RosterEntryID() (r string, exists bool) {
+	v := m.roster_entry
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRosterEntryID returns the old "roster_entry_id" field's value of the AttendanceRecord entity.
+// If the AttendanceRecord object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AttendanceRecordMutation) OldRosterEntryID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRosterEntryID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRosterEntryID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRosterEntryID: %w", err)
+	}
+	return oldValue.RosterEntryID, nil
+}
+
+// ClearRosterEntryID clears the value of the "roster_entry_id" field.
+func (m *AttendanceRecordMutation) ClearRosterEntryID() {
+	m.roster_entry = nil
+	m.clearedFields[attendancerecord.FieldRosterEntryID] = struct{}{}
+}
+
+// RosterEntryIDCleared returns if the "roster_entry_id" field was cleared in this mutation.
+func (m *AttendanceRecordMutation) RosterEntryIDCleared() bool {
+	_, ok := m.clearedFields[attendancerecord.FieldRosterEntryID]
+	return ok
+}
+
+// ResetRosterEntryID resets all changes to the "roster_entry_id" field.
+func (m *AttendanceRecordMutation) ResetRosterEntryID() {
+	m.roster_entry = nil
+	delete(m.clearedFields, attendancerecord.FieldRosterEntryID)
+}
+
+// SetClockInAt sets the "clock_in_at" field.
+func (m *AttendanceRecordMutation) SetClockInAt(t time.Time) {
+	m.clock_in_at = &t
+}
+
+// ClockInAt returns the value of the "clock_in_at" field in the mutation.
+func (m *AttendanceRecordMutation) ClockInAt() (r time.Time, exists bool) {
+	v := m.clock_in_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldClockInAt returns the old "clock_in_at" field's value of the AttendanceRecord entity.
+// If the AttendanceRecord object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AttendanceRecordMutation) OldClockInAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldClockInAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldClockInAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldClockInAt: %w", err)
+	}
+	return oldValue.ClockInAt, nil
+}
+
+// ResetClockInAt resets all changes to the "clock_in_at" field.
+func (m *AttendanceRecordMutation) ResetClockInAt() {
+	m.clock_in_at = nil
+}
+
+// SetClockOutAt sets the "clock_out_at" field.
+func (m *AttendanceRecordMutation) SetClockOutAt(t time.Time) {
+	m.clock_out_at = &t
+}
+
+// ClockOutAt returns the value of the "clock_out_at" field in the mutation.
+func (m *AttendanceRecordMutation) ClockOutAt() (r time.Time, exists bool) {
+	v := m.clock_out_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldClockOutAt returns the old "clock_out_at" field's value of the AttendanceRecord entity.
+// If the AttendanceRecord object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AttendanceRecordMutation) OldClockOutAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldClockOutAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldClockOutAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldClockOutAt: %w", err)
+	}
+	return oldValue.ClockOutAt, nil
+}
+
+// ClearClockOutAt clears the value of the "clock_out_at" field.
+func (m *AttendanceRecordMutation) ClearClockOutAt() {
+	m.clock_out_at = nil
+	m.clearedFields[attendancerecord.FieldClockOutAt] = struct{}{}
+}
+
+// ClockOutAtCleared returns if the "clock_out_at" field was cleared in this mutation.
+func (m *AttendanceRecordMutation) ClockOutAtCleared() bool {
+	_, ok := m.clearedFields[attendancerecord.FieldClockOutAt]
+	return ok
+}
+
+// ResetClockOutAt resets all changes to the "clock_out_at" field.
+func (m *AttendanceRecordMutation) ResetClockOutAt() {
+	m.clock_out_at = nil
+	delete(m.clearedFields, attendancerecord.FieldClockOutAt)
+}
+
+// SetClockInSource sets the "clock_in_source" field.
+func (m *AttendanceRecordMutation) SetClockInSource(ais attendancerecord.ClockInSource) {
+	m.clock_in_source = &ais
+}
+
+// ClockInSource returns the value of the "clock_in_source" field in the mutation.
+func (m *AttendanceRecordMutation) ClockInSource() (r attendancerecord.ClockInSource, exists bool) {
+	v := m.clock_in_source
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldClockInSource returns the old "clock_in_source" field's value of the AttendanceRecord entity.
+// If the AttendanceRecord object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AttendanceRecordMutation) OldClockInSource(ctx context.Context) (v attendancerecord.ClockInSource, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldClockInSource is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldClockInSource requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldClockInSource: %w", err)
+	}
+	return oldValue.ClockInSource, nil
+}
+
+// ResetClockInSource resets all changes to the "clock_in_source" field.
+func (m *AttendanceRecordMutation) ResetClockInSource() {
+	m.clock_in_source = nil
+}
+
+// SetClockOutSource sets the "clock_out_source" field.
+func (m *AttendanceRecordMutation) SetClockOutSource(aos attendancerecord.ClockOutSource) {
+	m.clock_out_source = &aos
+}
+
+// ClockOutSource returns the value of the "clock_out_source" field in the mutation.
+func (m *AttendanceRecordMutation) ClockOutSource() (r attendancerecord.ClockOutSource, exists bool) {
+	v := m.clock_out_source
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldClockOutSource returns the old "clock_out_source" field's value of the AttendanceRecord entity.
+// If the AttendanceRecord object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AttendanceRecordMutation) OldClockOutSource(ctx context.Context) (v *attendancerecord.ClockOutSource, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldClockOutSource is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldClockOutSource requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldClockOutSource: %w", err)
+	}
+	return oldValue.ClockOutSource, nil
+}
+
+// ClearClockOutSource clears the value of the "clock_out_source" field.
+func (m *AttendanceRecordMutation) ClearClockOutSource() {
+	m.clock_out_source = nil
+	m.clearedFields[attendancerecord.FieldClockOutSource] = struct{}{}
+}
+
+// ClockOutSourceCleared returns if the "clock_out_source" field was cleared in this mutation.
+func (m *AttendanceRecordMutation) ClockOutSourceCleared() bool {
+	_, ok := m.clearedFields[attendancerecord.FieldClockOutSource]
+	return ok
+}
+
+// ResetClockOutSource resets all changes to the "clock_out_source" field.
+func (m *AttendanceRecordMutation) ResetClockOutSource() {
+	m.clock_out_source = nil
+	delete(m.clearedFields, attendancerecord.FieldClockOutSource)
+}
+
+// SetRecordedByID sets the "recorded_by_id" field.
+func (m *AttendanceRecordMutation) SetRecordedByID(s string) {
+	m.recorded_by_id = &s
+}
+
+// RecordedByID returns the value of the "recorded_by_id" field in the mutation.
+func (m *AttendanceRecordMutation) RecordedByID() (r string, exists bool) {
+	v := m.recorded_by_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRecordedByID returns the old "recorded_by_id" field's value of the AttendanceRecord entity.
+// If the AttendanceRecord object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AttendanceRecordMutation) OldRecordedByID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRecordedByID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRecordedByID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRecordedByID: %w", err)
+	}
+	return oldValue.RecordedByID, nil
+}
+
+// ClearRecordedByID clears the value of the "recorded_by_id" field.
+func (m *AttendanceRecordMutation) ClearRecordedByID() {
+	m.recorded_by_id = nil
+	m.clearedFields[attendancerecord.FieldRecordedByID] = struct{}{}
+}
+
+// RecordedByIDCleared returns if the "recorded_by_id" field was cleared in this mutation.
+func (m *AttendanceRecordMutation) RecordedByIDCleared() bool {
+	_, ok := m.clearedFields[attendancerecord.FieldRecordedByID]
+	return ok
+}
+
+// ResetRecordedByID resets all changes to the "recorded_by_id" field.
+func (m *AttendanceRecordMutation) ResetRecordedByID() {
+	m.recorded_by_id = nil
+	delete(m.clearedFields, attendancerecord.FieldRecordedByID)
+}
+
+// SetReason sets the "reason" field.
+func (m *AttendanceRecordMutation) SetReason(s string) {
+	m.reason = &s
+}
+
+// Reason returns the value of the "reason" field in the mutation.
+func (m *AttendanceRecordMutation) Reason() (r string, exists bool) {
+	v := m.reason
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReason returns the old "reason" field's value of the AttendanceRecord entity.
+// If the AttendanceRecord object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AttendanceRecordMutation) OldReason(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReason is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReason requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReason: %w", err)
+	}
+	return oldValue.Reason, nil
+}
+
+// ClearReason clears the value of the "reason" field.
+func (m *AttendanceRecordMutation) ClearReason() {
+	m.reason = nil
+	m.clearedFields[attendancerecord.FieldReason] = struct{}{}
+}
+
+// ReasonCleared returns if the "reason" field was cleared in this mutation.
+func (m *AttendanceRecordMutation) ReasonCleared() bool {
+	_, ok := m.clearedFields[attendancerecord.FieldReason]
+	return ok
+}
+
+// ResetReason resets all changes to the "reason" field.
+func (m *AttendanceRecordMutation) ResetReason() {
+	m.reason = nil
+	delete(m.clearedFields, attendancerecord.FieldReason)
+}
+
+// SetWorkedMinutes sets the "worked_minutes" field.
+func (m *AttendanceRecordMutation) SetWorkedMinutes(i int) {
+	m.worked_minutes = &i
+	m.addworked_minutes = nil
+}
+
+// WorkedMinutes returns the value of the "worked_minutes" field in the mutation.
+func (m *AttendanceRecordMutation) WorkedMinutes() (r int, exists bool) {
+	v := m.worked_minutes
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldWorkedMinutes returns the old "worked_minutes" field's value of the AttendanceRecord entity.
+// If the AttendanceRecord object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AttendanceRecordMutation) OldWorkedMinutes(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldWorkedMinutes is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldWorkedMinutes requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldWorkedMinutes: %w", err)
+	}
+	return oldValue.WorkedMinutes, nil
+}
+
+// AddWorkedMinutes adds i to the "worked_minutes" field.
+func (m *AttendanceRecordMutation) AddWorkedMinutes(i int) {
+	if m.addworked_minutes != nil {
+		*m.addworked_minutes += i
+	} else {
+		m.addworked_minutes = &i
+	}
+}
+
+// AddedWorkedMinutes returns the value that was added to the "worked_minutes" field in this mutation.
+func (m *AttendanceRecordMutation) AddedWorkedMinutes() (r int, exists bool) {
+	v := m.addworked_minutes
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetWorkedMinutes resets all changes to the "worked_minutes" field.
+func (m *AttendanceRecordMutation) ResetWorkedMinutes() {
+	m.worked_minutes = nil
+	m.addworked_minutes = nil
+}
+
+// SetLateMinutes sets the "late_minutes" field.
+func (m *AttendanceRecordMutation) SetLateMinutes(i int) {
+	m.late_minutes = &i
+	m.addlate_minutes = nil
+}
+
+// LateMinutes returns the value of the "late_minutes" field in the mutation.
+func (m *AttendanceRecordMutation) LateMinutes() (r int, exists bool) {
+	v := m.late_minutes
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLateMinutes returns the old "late_minutes" field's value of the AttendanceRecord entity.
+// If the AttendanceRecord object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AttendanceRecordMutation) OldLateMinutes(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLateMinutes is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLateMinutes requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLateMinutes: %w", err)
+	}
+	return oldValue.LateMinutes, nil
+}
+
+// AddLateMinutes adds i to the "late_minutes" field.
+func (m *AttendanceRecordMutation) AddLateMinutes(i int) {
+	if m.addlate_minutes != nil {
+		*m.addlate_minutes += i
+	} else {
+		m.addlate_minutes = &i
+	}
+}
+
+// AddedLateMinutes returns the value that was added to the "late_minutes" field in this mutation.
+func (m *AttendanceRecordMutation) AddedLateMinutes() (r int, exists bool) {
+	v := m.addlate_minutes
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetLateMinutes resets all changes to the "late_minutes" field.
+func (m *AttendanceRecordMutation) ResetLateMinutes() {
+	m.late_minutes = nil
+	m.addlate_minutes = nil
+}
+
+// SetEarlyLeaveMinutes sets the "early_leave_minutes" field.
+func (m *AttendanceRecordMutation) SetEarlyLeaveMinutes(i int) {
+	m.early_leave_minutes = &i
+	m.addearly_leave_minutes = nil
+}
+
+// EarlyLeaveMinutes returns the value of the "early_leave_minutes" field in the mutation.
+func (m *AttendanceRecordMutation) EarlyLeaveMinutes() (r int, exists bool) {
+	v := m.early_leave_minutes
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEarlyLeaveMinutes returns the old "early_leave_minutes" field's value of the AttendanceRecord entity.
+// If the AttendanceRecord object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AttendanceRecordMutation) OldEarlyLeaveMinutes(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEarlyLeaveMinutes is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEarlyLeaveMinutes requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEarlyLeaveMinutes: %w", err)
+	}
+	return oldValue.EarlyLeaveMinutes, nil
+}
+
+// AddEarlyLeaveMinutes adds i to the "early_leave_minutes" field.
+func (m *AttendanceRecordMutation) AddEarlyLeaveMinutes(i int) {
+	if m.addearly_leave_minutes != nil {
+		*m.addearly_leave_minutes += i
+	} else {
+		m.addearly_leave_minutes = &i
+	}
+}
+
+// AddedEarlyLeaveMinutes returns the value that was added to the "early_leave_minutes" field in this mutation.
+func (m *AttendanceRecordMutation) AddedEarlyLeaveMinutes() (r int, exists bool) {
+	v := m.addearly_leave_minutes
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetEarlyLeaveMinutes resets all changes to the "early_leave_minutes" field.
+func (m *AttendanceRecordMutation) ResetEarlyLeaveMinutes() {
+	m.early_leave_minutes = nil
+	m.addearly_leave_minutes = nil
+}
+
+// SetOvertimeMinutes sets the "overtime_minutes" field.
+func (m *AttendanceRecordMutation) SetOvertimeMinutes(i int) {
+	m.overtime_minutes = &i
+	m.addovertime_minutes = nil
+}
+
+// OvertimeMinutes returns the value of the "overtime_minutes" field in the mutation.
+func (m *AttendanceRecordMutation) OvertimeMinutes() (r int, exists bool) {
+	v := m.overtime_minutes
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOvertimeMinutes returns the old "overtime_minutes" field's value of the AttendanceRecord entity.
+// If the AttendanceRecord object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AttendanceRecordMutation) OldOvertimeMinutes(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOvertimeMinutes is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOvertimeMinutes requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOvertimeMinutes: %w", err)
+	}
+	return oldValue.OvertimeMinutes, nil
+}
+
+// AddOvertimeMinutes adds i to the "overtime_minutes" field.
+func (m *AttendanceRecordMutation) AddOvertimeMinutes(i int) {
+	if m.addovertime_minutes != nil {
+		*m.addovertime_minutes += i
+	} else {
+		m.addovertime_minutes = &i
+	}
+}
+
+// AddedOvertimeMinutes returns the value that was added to the "overtime_minutes" field in this mutation.
+func (m *AttendanceRecordMutation) AddedOvertimeMinutes() (r int, exists bool) {
+	v := m.addovertime_minutes
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetOvertimeMinutes resets all changes to the "overtime_minutes" field.
+func (m *AttendanceRecordMutation) ResetOvertimeMinutes() {
+	m.overtime_minutes = nil
+	m.addovertime_minutes = nil
+}
+
+// ClearStaff clears the "staff" edge to the Staff entity.
+func (m *AttendanceRecordMutation) ClearStaff() {
+	m.clearedstaff = true
+	m.clearedFields[attendancerecord.FieldStaffID] = struct{}{}
+}
+
+// StaffCleared reports if the "staff" edge to the Staff entity was cleared.
+func (m *AttendanceRecordMutation) StaffCleared() bool {
+	return m.clearedstaff
+}
+
+// StaffIDs returns the "staff" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// StaffID instead. It exists only for internal usage by the builders.
+func (m *AttendanceRecordMutation) StaffIDs() (ids []string) {
+	if id := m.staff; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetStaff resets all changes to the "staff" edge.
+func (m *AttendanceRecordMutation) ResetStaff() {
+	m.staff = nil
+	m.clearedstaff = false
+}
+
+// ClearRosterEntry clears the "roster_entry" edge to the RosterEntry entity.
+func (m *AttendanceRecordMutation) ClearRosterEntry() {
+	m.clearedroster_entry = true
+	m.clearedFields[attendancerecord.FieldRosterEntryID] = struct{}{}
+}
+
+// RosterEntryCleared reports if the "roster_entry" edge to the RosterEntry entity was cleared.
+func (m *AttendanceRecordMutation) RosterEntryCleared() bool {
+	return m.RosterEntryIDCleared() || m.clearedroster_entry
+}
+
+// RosterEntryIDs returns the "roster_entry" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// RosterEntryID instead. It exists only for internal usage by the builders.
+func (m *AttendanceRecordMutation) RosterEntryIDs() (ids []string) {
+	if id := m.roster_entry; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetRosterEntry resets all changes to the "roster_entry" edge.
+func (m *AttendanceRecordMutation) ResetRosterEntry() {
+	m.roster_entry = nil
+	m.clearedroster_entry = false
+}
+
+// Where appends a list predicates to the AttendanceRecordMutation builder.
+func (m *AttendanceRecordMutation) Where(ps ...predicate.AttendanceRecord) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the AttendanceRecordMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *AttendanceRecordMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.AttendanceRecord, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *AttendanceRecordMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *AttendanceRecordMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (AttendanceRecord).
+func (m *AttendanceRecordMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *AttendanceRecordMutation) Fields() []string {
+	fields := make([]string, 0, 14)
+	if m.created_at != nil {
+		fields = append(fields, attendancerecord.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, attendancerecord.FieldUpdatedAt)
+	}
+	if m.staff != nil {
+		fields = append(fields, attendancerecord.FieldStaffID)
+	}
+	if m.roster_entry != nil {
+		fields = append(fields, attendancerecord.FieldRosterEntryID)
+	}
+	if m.clock_in_at != nil {
+		fields = append(fields, attendancerecord.FieldClockInAt)
+	}
+	if m.clock_out_at != nil {
+		fields = append(fields, attendancerecord.FieldClockOutAt)
+	}
+	if m.clock_in_source != nil {
+		fields = append(fields, attendancerecord.FieldClockInSource)
+	}
+	if m.clock_out_source != nil {
+		fields = append(fields, attendancerecord.FieldClockOutSource)
+	}
+	if m.recorded_by_id != nil {
+		fields = append(fields, attendancerecord.FieldRecordedByID)
+	}
+	if m.reason != nil {
+		fields = append(fields, attendancerecord.FieldReason)
+	}
+	if m.worked_minutes != nil {
+		fields = append(fields, attendancerecord.FieldWorkedMinutes)
+	}
+	if m.late_minutes != nil {
+		fields = append(fields, attendancerecord.FieldLateMinutes)
+	}
+	if m.early_leave_minutes != nil {
+		fields = append(fields, attendancerecord.FieldEarlyLeaveMinutes)
+	}
+	if m.overtime_minutes != nil {
+		fields = append(fields, attendancerecord.FieldOvertimeMinutes)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *AttendanceRecordMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case attendancerecord.FieldCreatedAt:
+		return m.CreatedAt()
+	case attendancerecord.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case attendancerecord.FieldStaffID:
+		return m.StaffID()
+	case attendancerecord.FieldRosterEntryID:
+		return m.RosterEntryID()
+	case attendancerecord.FieldClockInAt:
+		return m.ClockInAt()
+	case attendancerecord.FieldClockOutAt:
+		return m.ClockOutAt()
+	case attendancerecord.FieldClockInSource:
+		return m.ClockInSource()
+	case attendancerecord.FieldClockOutSource:
+		return m.ClockOutSource()
+	case attendancerecord.FieldRecordedByID:
+		return m.RecordedByID()
+	case attendancerecord.FieldReason:
+		return m.Reason()
+	case attendancerecord.FieldWorkedMinutes:
+		return m.WorkedMinutes()
+	case attendancerecord.FieldLateMinutes:
+		return m.LateMinutes()
+	case attendancerecord.FieldEarlyLeaveMinutes:
+		return m.EarlyLeaveMinutes()
+	case attendancerecord.FieldOvertimeMinutes:
+		return m.OvertimeMinutes()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *AttendanceRecordMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case attendancerecord.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case attendancerecord.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case attendancerecord.FieldStaffID:
+		return m.OldStaffID(ctx)
+	case attendancerecord.FieldRosterEntryID:
+		return m.OldRosterEntryID(ctx)
+	case attendancerecord.FieldClockInAt:
+		return m.OldClockInAt(ctx)
+	case attendancerecord.FieldClockOutAt:
+		return m.OldClockOutAt(ctx)
+	case attendancerecord.FieldClockInSource:
+		return m.OldClockInSource(ctx)
+	case attendancerecord.FieldClockOutSource:
+		return m.OldClockOutSource(ctx)
+	case attendancerecord.FieldRecordedByID:
+		return m.OldRecordedByID(ctx)
+	case attendancerecord.FieldReason:
+		return m.OldReason(ctx)
+	case attendancerecord.FieldWorkedMinutes:
+		return m.OldWorkedMinutes(ctx)
+	case attendancerecord.FieldLateMinutes:
+		return m.OldLateMinutes(ctx)
+	case attendancerecord.FieldEarlyLeaveMinutes:
+		return m.OldEarlyLeaveMinutes(ctx)
+	case attendancerecord.FieldOvertimeMinutes:
+		return m.OldOvertimeMinutes(ctx)
+	}
+	return nil, fmt.Errorf("unknown AttendanceRecord field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *AttendanceRecordMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case attendancerecord.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case attendancerecord.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case attendancerecord.FieldStaffID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStaffID(v)
+		return nil
+	case attendancerecord.FieldRosterEntryID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRosterEntryID(v)
+		return nil
+	case attendancerecord.FieldClockInAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetClockInAt(v)
+		return nil
+	case attendancerecord.FieldClockOutAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetClockOutAt(v)
+		return nil
+	case attendancerecord.FieldClockInSource:
+		v, ok := value.(attendancerecord.ClockInSource)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetClockInSource(v)
+		return nil
+	case attendancerecord.FieldClockOutSource:
+		v, ok := value.(attendancerecord.ClockOutSource)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetClockOutSource(v)
+		return nil
+	case attendancerecord.FieldRecordedByID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRecordedByID(v)
+		return nil
+	case attendancerecord.FieldReason:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReason(v)
+		return nil
+	case attendancerecord.FieldWorkedMinutes:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetWorkedMinutes(v)
+		return nil
+	case attendancerecord.FieldLateMinutes:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLateMinutes(v)
+		return nil
+	case attendancerecord.FieldEarlyLeaveMinutes:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEarlyLeaveMinutes(v)
+		return nil
+	case attendancerecord.FieldOvertimeMinutes:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOvertimeMinutes(v)
+		return nil
+	}
+	return fmt.Errorf("unknown AttendanceRecord field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *AttendanceRecordMutation) AddedFields() []string {
+	var fields []string
+	if m.addworked_minutes != nil {
+		fields = append(fields, attendancerecord.FieldWorkedMinutes)
+	}
+	if m.addlate_minutes != nil {
+		fields = append(fields, attendancerecord.FieldLateMinutes)
+	}
+	if m.addearly_leave_minutes != nil {
+		fields = append(fields, attendancerecord.FieldEarlyLeaveMinutes)
+	}
+	if m.addovertime_minutes != nil {
+		fields = append(fields, attendancerecord.FieldOvertimeMinutes)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *AttendanceRecordMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case attendancerecord.FieldWorkedMinutes:
+		return m.AddedWorkedMinutes()
+	case attendancerecord.FieldLateMinutes:
+		return m.AddedLateMinutes()
+	case attendancerecord.FieldEarlyLeaveMinutes:
+		return m.AddedEarlyLeaveMinutes()
+	case attendancerecord.FieldOvertimeMinutes:
+		return m.AddedOvertimeMinutes()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *AttendanceRecordMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case attendancerecord.FieldWorkedMinutes:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddWorkedMinutes(v)
+		return nil
+	case attendancerecord.FieldLateMinutes:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddLateMinutes(v)
+		return nil
+	case attendancerecord.FieldEarlyLeaveMinutes:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddEarlyLeaveMinutes(v)
+		return nil
+	case attendancerecord.FieldOvertimeMinutes:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddOvertimeMinutes(v)
+		return nil
+	}
+	return fmt.Errorf("unknown AttendanceRecord numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *AttendanceRecordMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(attendancerecord.FieldRosterEntryID) {
+		fields = append(fields, attendancerecord.FieldRosterEntryID)
+	}
+	if m.FieldCleared(attendancerecord.FieldClockOutAt) {
+		fields = append(fields, attendancerecord.FieldClockOutAt)
+	}
+	if m.FieldCleared(attendancerecord.FieldClockOutSource) {
+		fields = append(fields, attendancerecord.FieldClockOutSource)
+	}
+	if m.FieldCleared(attendancerecord.FieldRecordedByID) {
+		fields = append(fields, attendancerecord.FieldRecordedByID)
+	}
+	if m.FieldCleared(attendancerecord.FieldReason) {
+		fields = append(fields, attendancerecord.FieldReason)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *AttendanceRecordMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *AttendanceRecordMutation) ClearField(name string) error {
+	switch name {
+	case attendancerecord.FieldRosterEntryID:
+		m.ClearRosterEntryID()
+		return nil
+	case attendancerecord.FieldClockOutAt:
+		m.ClearClockOutAt()
+		return nil
+	case attendancerecord.FieldClockOutSource:
+		m.ClearClockOutSource()
+		return nil
+	case attendancerecord.FieldRecordedByID:
+		m.ClearRecordedByID()
+		return nil
+	case attendancerecord.FieldReason:
+		m.ClearReason()
+		return nil
+	}
+	return fmt.Errorf("unknown AttendanceRecord nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *AttendanceRecordMutation) ResetField(name string) error {
+	switch name {
+	case attendancerecord.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case attendancerecord.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case attendancerecord.FieldStaffID:
+		m.ResetStaffID()
+		return nil
+	case attendancerecord.FieldRosterEntryID:
+		m.ResetRosterEntryID()
+		return nil
+	case attendancerecord.FieldClockInAt:
+		m.ResetClockInAt()
+		return nil
+	case attendancerecord.FieldClockOutAt:
+		m.ResetClockOutAt()
+		return nil
+	case attendancerecord.FieldClockInSource:
+		m.ResetClockInSource()
+		return nil
+	case attendancerecord.FieldClockOutSource:
+		m.ResetClockOutSource()
+		return nil
+	case attendancerecord.FieldRecordedByID:
+		m.ResetRecordedByID()
+		return nil
+	case attendancerecord.FieldReason:
+		m.ResetReason()
+		return nil
+	case attendancerecord.FieldWorkedMinutes:
+		m.ResetWorkedMinutes()
+		return nil
+	case attendancerecord.FieldLateMinutes:
+		m.ResetLateMinutes()
+		return nil
+	case attendancerecord.FieldEarlyLeaveMinutes:
+		m.ResetEarlyLeaveMinutes()
+		return nil
+	case attendancerecord.FieldOvertimeMinutes:
+		m.ResetOvertimeMinutes()
+		return nil
+	}
+	return fmt.Errorf("unknown AttendanceRecord field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *AttendanceRecordMutation) AddedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.staff != nil {
+		edges = append(edges, attendancerecord.EdgeStaff)
+	}
+	if m.roster_entry != nil {
+		edges = append(edges, attendancerecord.EdgeRosterEntry)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *AttendanceRecordMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case attendancerecord.EdgeStaff:
+		if id := m.staff; id != nil {
+			return []ent.Value{*id}
+		}
+	case attendancerecord.EdgeRosterEntry:
+		if id := m.roster_entry; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *AttendanceRecordMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 2)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *AttendanceRecordMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *AttendanceRecordMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.clearedstaff {
+		edges = append(edges, attendancerecord.EdgeStaff)
+	}
+	if m.clearedroster_entry {
+		edges = append(edges, attendancerecord.EdgeRosterEntry)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *AttendanceRecordMutation) EdgeCleared(name string) bool {
+	switch name {
+	case attendancerecord.EdgeStaff:
+		return m.clearedstaff
+	case attendancerecord.EdgeRosterEntry:
+		return m.clearedroster_entry
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *AttendanceRecordMutation) ClearEdge(name string) error {
+	switch name {
+	case attendancerecord.EdgeStaff:
+		m.ClearStaff()
+		return nil
+	case attendancerecord.EdgeRosterEntry:
+		m.ClearRosterEntry()
+		return nil
+	}
+	return fmt.Errorf("unknown AttendanceRecord unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *AttendanceRecordMutation) ResetEdge(name string) error {
+	switch name {
+	case attendancerecord.EdgeStaff:
+		m.ResetStaff()
+		return nil
+	case attendancerecord.EdgeRosterEntry:
+		m.ResetRosterEntry()
+		return nil
+	}
+	return fmt.Errorf("unknown AttendanceRecord edge %s", name)
 }
 
 // AuditEventMutation represents an operation that mutates the AuditEvent nodes in the graph.
@@ -22399,6 +23784,8 @@ type DepartmentMutation struct {
 	appointments        map[string]struct{}
 	removedappointments map[string]struct{}
 	clearedappointments bool
+	manager             *string
+	clearedmanager      bool
 	done                bool
 	oldValue            func(context.Context) (*Department, error)
 	predicates          []predicate.Department
@@ -22701,6 +24088,55 @@ func (m *DepartmentMutation) ResetDescription() {
 	delete(m.clearedFields, department.FieldDescription)
 }
 
+// SetManagerID sets the "manager_id" field.
+func (m *DepartmentMutation) SetManagerID(s string) {
+	m.manager = &s
+}
+
+// ManagerID returns the value of the "manager_id" field in the mutation.
+func (m *DepartmentMutation) ManagerID() (r string, exists bool) {
+	v := m.manager
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldManagerID returns the old "manager_id" field's value of the Department entity.
+// If the Department object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DepartmentMutation) OldManagerID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldManagerID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldManagerID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldManagerID: %w", err)
+	}
+	return oldValue.ManagerID, nil
+}
+
+// ClearManagerID clears the value of the "manager_id" field.
+func (m *DepartmentMutation) ClearManagerID() {
+	m.manager = nil
+	m.clearedFields[department.FieldManagerID] = struct{}{}
+}
+
+// ManagerIDCleared returns if the "manager_id" field was cleared in this mutation.
+func (m *DepartmentMutation) ManagerIDCleared() bool {
+	_, ok := m.clearedFields[department.FieldManagerID]
+	return ok
+}
+
+// ResetManagerID resets all changes to the "manager_id" field.
+func (m *DepartmentMutation) ResetManagerID() {
+	m.manager = nil
+	delete(m.clearedFields, department.FieldManagerID)
+}
+
 // AddStaffIDs adds the "staff" edge to the Staff entity by ids.
 func (m *DepartmentMutation) AddStaffIDs(ids ...string) {
 	if m.staff == nil {
@@ -22809,6 +24245,33 @@ func (m *DepartmentMutation) ResetAppointments() {
 	m.removedappointments = nil
 }
 
+// ClearManager clears the "manager" edge to the Staff entity.
+func (m *DepartmentMutation) ClearManager() {
+	m.clearedmanager = true
+	m.clearedFields[department.FieldManagerID] = struct{}{}
+}
+
+// ManagerCleared reports if the "manager" edge to the Staff entity was cleared.
+func (m *DepartmentMutation) ManagerCleared() bool {
+	return m.ManagerIDCleared() || m.clearedmanager
+}
+
+// ManagerIDs returns the "manager" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// ManagerID instead. It exists only for internal usage by the builders.
+func (m *DepartmentMutation) ManagerIDs() (ids []string) {
+	if id := m.manager; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetManager resets all changes to the "manager" edge.
+func (m *DepartmentMutation) ResetManager() {
+	m.manager = nil
+	m.clearedmanager = false
+}
+
 // Where appends a list predicates to the DepartmentMutation builder.
 func (m *DepartmentMutation) Where(ps ...predicate.Department) {
 	m.predicates = append(m.predicates, ps...)
@@ -22843,7 +24306,7 @@ func (m *DepartmentMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *DepartmentMutation) Fields() []string {
-	fields := make([]string, 0, 5)
+	fields := make([]string, 0, 6)
 	if m.created_at != nil {
 		fields = append(fields, department.FieldCreatedAt)
 	}
@@ -22858,6 +24321,9 @@ func (m *DepartmentMutation) Fields() []string {
 	}
 	if m.description != nil {
 		fields = append(fields, department.FieldDescription)
+	}
+	if m.manager != nil {
+		fields = append(fields, department.FieldManagerID)
 	}
 	return fields
 }
@@ -22877,6 +24343,8 @@ func (m *DepartmentMutation) Field(name string) (ent.Value, bool) {
 		return m.Name()
 	case department.FieldDescription:
 		return m.Description()
+	case department.FieldManagerID:
+		return m.ManagerID()
 	}
 	return nil, false
 }
@@ -22896,6 +24364,8 @@ func (m *DepartmentMutation) OldField(ctx context.Context, name string) (ent.Val
 		return m.OldName(ctx)
 	case department.FieldDescription:
 		return m.OldDescription(ctx)
+	case department.FieldManagerID:
+		return m.OldManagerID(ctx)
 	}
 	return nil, fmt.Errorf("unknown Department field %s", name)
 }
@@ -22940,6 +24410,13 @@ func (m *DepartmentMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetDescription(v)
 		return nil
+	case department.FieldManagerID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetManagerID(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Department field %s", name)
 }
@@ -22973,6 +24450,9 @@ func (m *DepartmentMutation) ClearedFields() []string {
 	if m.FieldCleared(department.FieldDescription) {
 		fields = append(fields, department.FieldDescription)
 	}
+	if m.FieldCleared(department.FieldManagerID) {
+		fields = append(fields, department.FieldManagerID)
+	}
 	return fields
 }
 
@@ -22989,6 +24469,9 @@ func (m *DepartmentMutation) ClearField(name string) error {
 	switch name {
 	case department.FieldDescription:
 		m.ClearDescription()
+		return nil
+	case department.FieldManagerID:
+		m.ClearManagerID()
 		return nil
 	}
 	return fmt.Errorf("unknown Department nullable field %s", name)
@@ -23013,18 +24496,24 @@ func (m *DepartmentMutation) ResetField(name string) error {
 	case department.FieldDescription:
 		m.ResetDescription()
 		return nil
+	case department.FieldManagerID:
+		m.ResetManagerID()
+		return nil
 	}
 	return fmt.Errorf("unknown Department field %s", name)
 }
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *DepartmentMutation) AddedEdges() []string {
-	edges := make([]string, 0, 2)
+	edges := make([]string, 0, 3)
 	if m.staff != nil {
 		edges = append(edges, department.EdgeStaff)
 	}
 	if m.appointments != nil {
 		edges = append(edges, department.EdgeAppointments)
+	}
+	if m.manager != nil {
+		edges = append(edges, department.EdgeManager)
 	}
 	return edges
 }
@@ -23045,13 +24534,17 @@ func (m *DepartmentMutation) AddedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case department.EdgeManager:
+		if id := m.manager; id != nil {
+			return []ent.Value{*id}
+		}
 	}
 	return nil
 }
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *DepartmentMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 2)
+	edges := make([]string, 0, 3)
 	if m.removedstaff != nil {
 		edges = append(edges, department.EdgeStaff)
 	}
@@ -23083,12 +24576,15 @@ func (m *DepartmentMutation) RemovedIDs(name string) []ent.Value {
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *DepartmentMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 2)
+	edges := make([]string, 0, 3)
 	if m.clearedstaff {
 		edges = append(edges, department.EdgeStaff)
 	}
 	if m.clearedappointments {
 		edges = append(edges, department.EdgeAppointments)
+	}
+	if m.clearedmanager {
+		edges = append(edges, department.EdgeManager)
 	}
 	return edges
 }
@@ -23101,6 +24597,8 @@ func (m *DepartmentMutation) EdgeCleared(name string) bool {
 		return m.clearedstaff
 	case department.EdgeAppointments:
 		return m.clearedappointments
+	case department.EdgeManager:
+		return m.clearedmanager
 	}
 	return false
 }
@@ -23109,6 +24607,9 @@ func (m *DepartmentMutation) EdgeCleared(name string) bool {
 // if that edge is not defined in the schema.
 func (m *DepartmentMutation) ClearEdge(name string) error {
 	switch name {
+	case department.EdgeManager:
+		m.ClearManager()
+		return nil
 	}
 	return fmt.Errorf("unknown Department unique edge %s", name)
 }
@@ -23122,6 +24623,9 @@ func (m *DepartmentMutation) ResetEdge(name string) error {
 		return nil
 	case department.EdgeAppointments:
 		m.ResetAppointments()
+		return nil
+	case department.EdgeManager:
+		m.ResetManager()
 		return nil
 	}
 	return fmt.Errorf("unknown Department edge %s", name)
@@ -50384,6 +51888,1911 @@ func (m *LabTestMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown LabTest edge %s", name)
 }
 
+// LeaveEntitlementMutation represents an operation that mutates the LeaveEntitlement nodes in the graph.
+type LeaveEntitlementMutation struct {
+	config
+	op            Op
+	typ           string
+	id            *string
+	created_at    *time.Time
+	updated_at    *time.Time
+	year          *int
+	addyear       *int
+	leave_type    *leaveentitlement.LeaveType
+	days          *int
+	adddays       *int
+	clearedFields map[string]struct{}
+	staff         *string
+	clearedstaff  bool
+	done          bool
+	oldValue      func(context.Context) (*LeaveEntitlement, error)
+	predicates    []predicate.LeaveEntitlement
+}
+
+var _ ent.Mutation = (*LeaveEntitlementMutation)(nil)
+
+// leaveentitlementOption allows management of the mutation configuration using functional options.
+type leaveentitlementOption func(*LeaveEntitlementMutation)
+
+// newLeaveEntitlementMutation creates new mutation for the LeaveEntitlement entity.
+func newLeaveEntitlementMutation(c config, op Op, opts ...leaveentitlementOption) *LeaveEntitlementMutation {
+	m := &LeaveEntitlementMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeLeaveEntitlement,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withLeaveEntitlementID sets the ID field of the mutation.
+func withLeaveEntitlementID(id string) leaveentitlementOption {
+	return func(m *LeaveEntitlementMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *LeaveEntitlement
+		)
+		m.oldValue = func(ctx context.Context) (*LeaveEntitlement, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().LeaveEntitlement.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withLeaveEntitlement sets the old LeaveEntitlement of the mutation.
+func withLeaveEntitlement(node *LeaveEntitlement) leaveentitlementOption {
+	return func(m *LeaveEntitlementMutation) {
+		m.oldValue = func(context.Context) (*LeaveEntitlement, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m LeaveEntitlementMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m LeaveEntitlementMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of LeaveEntitlement entities.
+func (m *LeaveEntitlementMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *LeaveEntitlementMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *LeaveEntitlementMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().LeaveEntitlement.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *LeaveEntitlementMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *LeaveEntitlementMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the LeaveEntitlement entity.
+// If the LeaveEntitlement object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LeaveEntitlementMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *LeaveEntitlementMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *LeaveEntitlementMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *LeaveEntitlementMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the LeaveEntitlement entity.
+// If the LeaveEntitlement object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LeaveEntitlementMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *LeaveEntitlementMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetStaffID sets the "staff_id" field.
+func (m *LeaveEntitlementMutation) SetStaffID(s string) {
+	m.staff = &s
+}
+
+// StaffID returns the value of the "staff_id" field in the mutation.
+func (m *LeaveEntitlementMutation) StaffID() (r string, exists bool) {
+	v := m.staff
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStaffID returns the old "staff_id" field's value of the LeaveEntitlement entity.
+// If the LeaveEntitlement object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LeaveEntitlementMutation) OldStaffID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStaffID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStaffID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStaffID: %w", err)
+	}
+	return oldValue.StaffID, nil
+}
+
+// ResetStaffID resets all changes to the "staff_id" field.
+func (m *LeaveEntitlementMutation) ResetStaffID() {
+	m.staff = nil
+}
+
+// SetYear sets the "year" field.
+func (m *LeaveEntitlementMutation) SetYear(i int) {
+	m.year = &i
+	m.addyear = nil
+}
+
+// Year returns the value of the "year" field in the mutation.
+func (m *LeaveEntitlementMutation) Year() (r int, exists bool) {
+	v := m.year
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldYear returns the old "year" field's value of the LeaveEntitlement entity.
+// If the LeaveEntitlement object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LeaveEntitlementMutation) OldYear(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldYear is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldYear requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldYear: %w", err)
+	}
+	return oldValue.Year, nil
+}
+
+// AddYear adds i to the "year" field.
+func (m *LeaveEntitlementMutation) AddYear(i int) {
+	if m.addyear != nil {
+		*m.addyear += i
+	} else {
+		m.addyear = &i
+	}
+}
+
+// AddedYear returns the value that was added to the "year" field in this mutation.
+func (m *LeaveEntitlementMutation) AddedYear() (r int, exists bool) {
+	v := m.addyear
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetYear resets all changes to the "year" field.
+func (m *LeaveEntitlementMutation) ResetYear() {
+	m.year = nil
+	m.addyear = nil
+}
+
+// SetLeaveType sets the "leave_type" field.
+func (m *LeaveEntitlementMutation) SetLeaveType(lt leaveentitlement.LeaveType) {
+	m.leave_type = &lt
+}
+
+// LeaveType returns the value of the "leave_type" field in the mutation.
+func (m *LeaveEntitlementMutation) LeaveType() (r leaveentitlement.LeaveType, exists bool) {
+	v := m.leave_type
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLeaveType returns the old "leave_type" field's value of the LeaveEntitlement entity.
+// If the LeaveEntitlement object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LeaveEntitlementMutation) OldLeaveType(ctx context.Context) (v leaveentitlement.LeaveType, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLeaveType is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLeaveType requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLeaveType: %w", err)
+	}
+	return oldValue.LeaveType, nil
+}
+
+// ResetLeaveType resets all changes to the "leave_type" field.
+func (m *LeaveEntitlementMutation) ResetLeaveType() {
+	m.leave_type = nil
+}
+
+// SetDays sets the "days" field.
+func (m *LeaveEntitlementMutation) SetDays(i int) {
+	m.days = &i
+	m.adddays = nil
+}
+
+// Days returns the value of the "days" field in the mutation.
+func (m *LeaveEntitlementMutation) Days() (r int, exists bool) {
+	v := m.days
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDays returns the old "days" field's value of the LeaveEntitlement entity.
+// If the LeaveEntitlement object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LeaveEntitlementMutation) OldDays(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDays is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDays requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDays: %w", err)
+	}
+	return oldValue.Days, nil
+}
+
+// AddDays adds i to the "days" field.
+func (m *LeaveEntitlementMutation) AddDays(i int) {
+	if m.adddays != nil {
+		*m.adddays += i
+	} else {
+		m.adddays = &i
+	}
+}
+
+// AddedDays returns the value that was added to the "days" field in this mutation.
+func (m *LeaveEntitlementMutation) AddedDays() (r int, exists bool) {
+	v := m.adddays
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetDays resets all changes to the "days" field.
+func (m *LeaveEntitlementMutation) ResetDays() {
+	m.days = nil
+	m.adddays = nil
+}
+
+// ClearStaff clears the "staff" edge to the Staff entity.
+func (m *LeaveEntitlementMutation) ClearStaff() {
+	m.clearedstaff = true
+	m.clearedFields[leaveentitlement.FieldStaffID] = struct{}{}
+}
+
+// StaffCleared reports if the "staff" edge to the Staff entity was cleared.
+func (m *LeaveEntitlementMutation) StaffCleared() bool {
+	return m.clearedstaff
+}
+
+// StaffIDs returns the "staff" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// StaffID instead. It exists only for internal usage by the builders.
+func (m *LeaveEntitlementMutation) StaffIDs() (ids []string) {
+	if id := m.staff; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetStaff resets all changes to the "staff" edge.
+func (m *LeaveEntitlementMutation) ResetStaff() {
+	m.staff = nil
+	m.clearedstaff = false
+}
+
+// Where appends a list predicates to the LeaveEntitlementMutation builder.
+func (m *LeaveEntitlementMutation) Where(ps ...predicate.LeaveEntitlement) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the LeaveEntitlementMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *LeaveEntitlementMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.LeaveEntitlement, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *LeaveEntitlementMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *LeaveEntitlementMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (LeaveEntitlement).
+func (m *LeaveEntitlementMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *LeaveEntitlementMutation) Fields() []string {
+	fields := make([]string, 0, 6)
+	if m.created_at != nil {
+		fields = append(fields, leaveentitlement.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, leaveentitlement.FieldUpdatedAt)
+	}
+	if m.staff != nil {
+		fields = append(fields, leaveentitlement.FieldStaffID)
+	}
+	if m.year != nil {
+		fields = append(fields, leaveentitlement.FieldYear)
+	}
+	if m.leave_type != nil {
+		fields = append(fields, leaveentitlement.FieldLeaveType)
+	}
+	if m.days != nil {
+		fields = append(fields, leaveentitlement.FieldDays)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *LeaveEntitlementMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case leaveentitlement.FieldCreatedAt:
+		return m.CreatedAt()
+	case leaveentitlement.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case leaveentitlement.FieldStaffID:
+		return m.StaffID()
+	case leaveentitlement.FieldYear:
+		return m.Year()
+	case leaveentitlement.FieldLeaveType:
+		return m.LeaveType()
+	case leaveentitlement.FieldDays:
+		return m.Days()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *LeaveEntitlementMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case leaveentitlement.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case leaveentitlement.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case leaveentitlement.FieldStaffID:
+		return m.OldStaffID(ctx)
+	case leaveentitlement.FieldYear:
+		return m.OldYear(ctx)
+	case leaveentitlement.FieldLeaveType:
+		return m.OldLeaveType(ctx)
+	case leaveentitlement.FieldDays:
+		return m.OldDays(ctx)
+	}
+	return nil, fmt.Errorf("unknown LeaveEntitlement field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *LeaveEntitlementMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case leaveentitlement.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case leaveentitlement.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case leaveentitlement.FieldStaffID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStaffID(v)
+		return nil
+	case leaveentitlement.FieldYear:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetYear(v)
+		return nil
+	case leaveentitlement.FieldLeaveType:
+		v, ok := value.(leaveentitlement.LeaveType)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLeaveType(v)
+		return nil
+	case leaveentitlement.FieldDays:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDays(v)
+		return nil
+	}
+	return fmt.Errorf("unknown LeaveEntitlement field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *LeaveEntitlementMutation) AddedFields() []string {
+	var fields []string
+	if m.addyear != nil {
+		fields = append(fields, leaveentitlement.FieldYear)
+	}
+	if m.adddays != nil {
+		fields = append(fields, leaveentitlement.FieldDays)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *LeaveEntitlementMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case leaveentitlement.FieldYear:
+		return m.AddedYear()
+	case leaveentitlement.FieldDays:
+		return m.AddedDays()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *LeaveEntitlementMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case leaveentitlement.FieldYear:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddYear(v)
+		return nil
+	case leaveentitlement.FieldDays:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddDays(v)
+		return nil
+	}
+	return fmt.Errorf("unknown LeaveEntitlement numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *LeaveEntitlementMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *LeaveEntitlementMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *LeaveEntitlementMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown LeaveEntitlement nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *LeaveEntitlementMutation) ResetField(name string) error {
+	switch name {
+	case leaveentitlement.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case leaveentitlement.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case leaveentitlement.FieldStaffID:
+		m.ResetStaffID()
+		return nil
+	case leaveentitlement.FieldYear:
+		m.ResetYear()
+		return nil
+	case leaveentitlement.FieldLeaveType:
+		m.ResetLeaveType()
+		return nil
+	case leaveentitlement.FieldDays:
+		m.ResetDays()
+		return nil
+	}
+	return fmt.Errorf("unknown LeaveEntitlement field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *LeaveEntitlementMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.staff != nil {
+		edges = append(edges, leaveentitlement.EdgeStaff)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *LeaveEntitlementMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case leaveentitlement.EdgeStaff:
+		if id := m.staff; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *LeaveEntitlementMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *LeaveEntitlementMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *LeaveEntitlementMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.clearedstaff {
+		edges = append(edges, leaveentitlement.EdgeStaff)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *LeaveEntitlementMutation) EdgeCleared(name string) bool {
+	switch name {
+	case leaveentitlement.EdgeStaff:
+		return m.clearedstaff
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *LeaveEntitlementMutation) ClearEdge(name string) error {
+	switch name {
+	case leaveentitlement.EdgeStaff:
+		m.ClearStaff()
+		return nil
+	}
+	return fmt.Errorf("unknown LeaveEntitlement unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *LeaveEntitlementMutation) ResetEdge(name string) error {
+	switch name {
+	case leaveentitlement.EdgeStaff:
+		m.ResetStaff()
+		return nil
+	}
+	return fmt.Errorf("unknown LeaveEntitlement edge %s", name)
+}
+
+// LeaveRequestMutation represents an operation that mutates the LeaveRequest nodes in the graph.
+type LeaveRequestMutation struct {
+	config
+	op              Op
+	typ             string
+	id              *string
+	created_at      *time.Time
+	updated_at      *time.Time
+	leave_type      *leaverequest.LeaveType
+	start_date      *time.Time
+	end_date        *time.Time
+	days            *int
+	adddays         *int
+	reason          *string
+	status          *leaverequest.Status
+	decided_by_id   *string
+	decided_at      *time.Time
+	decision_note   *string
+	clearedFields   map[string]struct{}
+	staff           *string
+	clearedstaff    bool
+	time_off        map[string]struct{}
+	removedtime_off map[string]struct{}
+	clearedtime_off bool
+	done            bool
+	oldValue        func(context.Context) (*LeaveRequest, error)
+	predicates      []predicate.LeaveRequest
+}
+
+var _ ent.Mutation = (*LeaveRequestMutation)(nil)
+
+// leaverequestOption allows management of the mutation configuration using functional options.
+type leaverequestOption func(*LeaveRequestMutation)
+
+// newLeaveRequestMutation creates new mutation for the LeaveRequest entity.
+func newLeaveRequestMutation(c config, op Op, opts ...leaverequestOption) *LeaveRequestMutation {
+	m := &LeaveRequestMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeLeaveRequest,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withLeaveRequestID sets the ID field of the mutation.
+func withLeaveRequestID(id string) leaverequestOption {
+	return func(m *LeaveRequestMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *LeaveRequest
+		)
+		m.oldValue = func(ctx context.Context) (*LeaveRequest, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().LeaveRequest.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withLeaveRequest sets the old LeaveRequest of the mutation.
+func withLeaveRequest(node *LeaveRequest) leaverequestOption {
+	return func(m *LeaveRequestMutation) {
+		m.oldValue = func(context.Context) (*LeaveRequest, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m LeaveRequestMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m LeaveRequestMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of LeaveRequest entities.
+func (m *LeaveRequestMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *LeaveRequestMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *LeaveRequestMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().LeaveRequest.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *LeaveRequestMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *LeaveRequestMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the LeaveRequest entity.
+// If the LeaveRequest object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LeaveRequestMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *LeaveRequestMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *LeaveRequestMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *LeaveRequestMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the LeaveRequest entity.
+// If the LeaveRequest object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LeaveRequestMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *LeaveRequestMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetStaffID sets the "staff_id" field.
+func (m *LeaveRequestMutation) SetStaffID(s string) {
+	m.staff = &s
+}
+
+// StaffID returns the value of the "staff_id" field in the mutation.
+func (m *LeaveRequestMutation) StaffID() (r string, exists bool) {
+	v := m.staff
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStaffID returns the old "staff_id" field's value of the LeaveRequest entity.
+// If the LeaveRequest object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LeaveRequestMutation) OldStaffID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStaffID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStaffID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStaffID: %w", err)
+	}
+	return oldValue.StaffID, nil
+}
+
+// ResetStaffID resets all changes to the "staff_id" field.
+func (m *LeaveRequestMutation) ResetStaffID() {
+	m.staff = nil
+}
+
+// SetLeaveType sets the "leave_type" field.
+func (m *LeaveRequestMutation) SetLeaveType(lt leaverequest.LeaveType) {
+	m.leave_type = &lt
+}
+
+// LeaveType returns the value of the "leave_type" field in the mutation.
+func (m *LeaveRequestMutation) LeaveType() (r leaverequest.LeaveType, exists bool) {
+	v := m.leave_type
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLeaveType returns the old "leave_type" field's value of the LeaveRequest entity.
+// If the LeaveRequest object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LeaveRequestMutation) OldLeaveType(ctx context.Context) (v leaverequest.LeaveType, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLeaveType is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLeaveType requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLeaveType: %w", err)
+	}
+	return oldValue.LeaveType, nil
+}
+
+// ResetLeaveType resets all changes to the "leave_type" field.
+func (m *LeaveRequestMutation) ResetLeaveType() {
+	m.leave_type = nil
+}
+
+// SetStartDate sets the "start_date" field.
+func (m *LeaveRequestMutation) SetStartDate(t time.Time) {
+	m.start_date = &t
+}
+
+// StartDate returns the value of the "start_date" field in the mutation.
+func (m *LeaveRequestMutation) StartDate() (r time.Time, exists bool) {
+	v := m.start_date
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStartDate returns the old "start_date" field's value of the LeaveRequest entity.
+// If the LeaveRequest object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LeaveRequestMutation) OldStartDate(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStartDate is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStartDate requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStartDate: %w", err)
+	}
+	return oldValue.StartDate, nil
+}
+
+// ResetStartDate resets all changes to the "start_date" field.
+func (m *LeaveRequestMutation) ResetStartDate() {
+	m.start_date = nil
+}
+
+// SetEndDate sets the "end_date" field.
+func (m *LeaveRequestMutation) SetEndDate(t time.Time) {
+	m.end_date = &t
+}
+
+// EndDate returns the value of the "end_date" field in the mutation.
+func (m *LeaveRequestMutation) EndDate() (r time.Time, exists bool) {
+	v := m.end_date
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEndDate returns the old "end_date" field's value of the LeaveRequest entity.
+// If the LeaveRequest object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LeaveRequestMutation) OldEndDate(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEndDate is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEndDate requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEndDate: %w", err)
+	}
+	return oldValue.EndDate, nil
+}
+
+// ResetEndDate resets all changes to the "end_date" field.
+func (m *LeaveRequestMutation) ResetEndDate() {
+	m.end_date = nil
+}
+
+// SetDays sets the "days" field.
+func (m *LeaveRequestMutation) SetDays(i int) {
+	m.days = &i
+	m.adddays = nil
+}
+
+// Days returns the value of the "days" field in the mutation.
+func (m *LeaveRequestMutation) Days() (r int, exists bool) {
+	v := m.days
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDays returns the old "days" field's value of the LeaveRequest entity.
+// If the LeaveRequest object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LeaveRequestMutation) OldDays(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDays is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDays requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDays: %w", err)
+	}
+	return oldValue.Days, nil
+}
+
+// AddDays adds i to the "days" field.
+func (m *LeaveRequestMutation) AddDays(i int) {
+	if m.adddays != nil {
+		*m.adddays += i
+	} else {
+		m.adddays = &i
+	}
+}
+
+// AddedDays returns the value that was added to the "days" field in this mutation.
+func (m *LeaveRequestMutation) AddedDays() (r int, exists bool) {
+	v := m.adddays
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetDays resets all changes to the "days" field.
+func (m *LeaveRequestMutation) ResetDays() {
+	m.days = nil
+	m.adddays = nil
+}
+
+// SetReason sets the "reason" field.
+func (m *LeaveRequestMutation) SetReason(s string) {
+	m.reason = &s
+}
+
+// Reason returns the value of the "reason" field in the mutation.
+func (m *LeaveRequestMutation) Reason() (r string, exists bool) {
+	v := m.reason
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReason returns the old "reason" field's value of the LeaveRequest entity.
+// If the LeaveRequest object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LeaveRequestMutation) OldReason(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReason is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReason requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReason: %w", err)
+	}
+	return oldValue.Reason, nil
+}
+
+// ClearReason clears the value of the "reason" field.
+func (m *LeaveRequestMutation) ClearReason() {
+	m.reason = nil
+	m.clearedFields[leaverequest.FieldReason] = struct{}{}
+}
+
+// ReasonCleared returns if the "reason" field was cleared in this mutation.
+func (m *LeaveRequestMutation) ReasonCleared() bool {
+	_, ok := m.clearedFields[leaverequest.FieldReason]
+	return ok
+}
+
+// ResetReason resets all changes to the "reason" field.
+func (m *LeaveRequestMutation) ResetReason() {
+	m.reason = nil
+	delete(m.clearedFields, leaverequest.FieldReason)
+}
+
+// SetStatus sets the "status" field.
+func (m *LeaveRequestMutation) SetStatus(l leaverequest.Status) {
+	m.status = &l
+}
+
+// Status returns the value of the "status" field in the mutation.
+func (m *LeaveRequestMutation) Status() (r leaverequest.Status, exists bool) {
+	v := m.status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStatus returns the old "status" field's value of the LeaveRequest entity.
+// If the LeaveRequest object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LeaveRequestMutation) OldStatus(ctx context.Context) (v leaverequest.Status, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStatus: %w", err)
+	}
+	return oldValue.Status, nil
+}
+
+// ResetStatus resets all changes to the "status" field.
+func (m *LeaveRequestMutation) ResetStatus() {
+	m.status = nil
+}
+
+// SetDecidedByID sets the "decided_by_id" field.
+func (m *LeaveRequestMutation) SetDecidedByID(s string) {
+	m.decided_by_id = &s
+}
+
+// DecidedByID returns the value of the "decided_by_id" field in the mutation.
+func (m *LeaveRequestMutation) DecidedByID() (r string, exists bool) {
+	v := m.decided_by_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDecidedByID returns the old "decided_by_id" field's value of the LeaveRequest entity.
+// If the LeaveRequest object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LeaveRequestMutation) OldDecidedByID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDecidedByID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDecidedByID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDecidedByID: %w", err)
+	}
+	return oldValue.DecidedByID, nil
+}
+
+// ClearDecidedByID clears the value of the "decided_by_id" field.
+func (m *LeaveRequestMutation) ClearDecidedByID() {
+	m.decided_by_id = nil
+	m.clearedFields[leaverequest.FieldDecidedByID] = struct{}{}
+}
+
+// DecidedByIDCleared returns if the "decided_by_id" field was cleared in this mutation.
+func (m *LeaveRequestMutation) DecidedByIDCleared() bool {
+	_, ok := m.clearedFields[leaverequest.FieldDecidedByID]
+	return ok
+}
+
+// ResetDecidedByID resets all changes to the "decided_by_id" field.
+func (m *LeaveRequestMutation) ResetDecidedByID() {
+	m.decided_by_id = nil
+	delete(m.clearedFields, leaverequest.FieldDecidedByID)
+}
+
+// SetDecidedAt sets the "decided_at" field.
+func (m *LeaveRequestMutation) SetDecidedAt(t time.Time) {
+	m.decided_at = &t
+}
+
+// DecidedAt returns the value of the "decided_at" field in the mutation.
+func (m *LeaveRequestMutation) DecidedAt() (r time.Time, exists bool) {
+	v := m.decided_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDecidedAt returns the old "decided_at" field's value of the LeaveRequest entity.
+// If the LeaveRequest object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LeaveRequestMutation) OldDecidedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDecidedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDecidedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDecidedAt: %w", err)
+	}
+	return oldValue.DecidedAt, nil
+}
+
+// ClearDecidedAt clears the value of the "decided_at" field.
+func (m *LeaveRequestMutation) ClearDecidedAt() {
+	m.decided_at = nil
+	m.clearedFields[leaverequest.FieldDecidedAt] = struct{}{}
+}
+
+// DecidedAtCleared returns if the "decided_at" field was cleared in this mutation.
+func (m *LeaveRequestMutation) DecidedAtCleared() bool {
+	_, ok := m.clearedFields[leaverequest.FieldDecidedAt]
+	return ok
+}
+
+// ResetDecidedAt resets all changes to the "decided_at" field.
+func (m *LeaveRequestMutation) ResetDecidedAt() {
+	m.decided_at = nil
+	delete(m.clearedFields, leaverequest.FieldDecidedAt)
+}
+
+// SetDecisionNote sets the "decision_note" field.
+func (m *LeaveRequestMutation) SetDecisionNote(s string) {
+	m.decision_note = &s
+}
+
+// DecisionNote returns the value of the "decision_note" field in the mutation.
+func (m *LeaveRequestMutation) DecisionNote() (r string, exists bool) {
+	v := m.decision_note
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDecisionNote returns the old "decision_note" field's value of the LeaveRequest entity.
+// If the LeaveRequest object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LeaveRequestMutation) OldDecisionNote(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDecisionNote is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDecisionNote requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDecisionNote: %w", err)
+	}
+	return oldValue.DecisionNote, nil
+}
+
+// ClearDecisionNote clears the value of the "decision_note" field.
+func (m *LeaveRequestMutation) ClearDecisionNote() {
+	m.decision_note = nil
+	m.clearedFields[leaverequest.FieldDecisionNote] = struct{}{}
+}
+
+// DecisionNoteCleared returns if the "decision_note" field was cleared in this mutation.
+func (m *LeaveRequestMutation) DecisionNoteCleared() bool {
+	_, ok := m.clearedFields[leaverequest.FieldDecisionNote]
+	return ok
+}
+
+// ResetDecisionNote resets all changes to the "decision_note" field.
+func (m *LeaveRequestMutation) ResetDecisionNote() {
+	m.decision_note = nil
+	delete(m.clearedFields, leaverequest.FieldDecisionNote)
+}
+
+// ClearStaff clears the "staff" edge to the Staff entity.
+func (m *LeaveRequestMutation) ClearStaff() {
+	m.clearedstaff = true
+	m.clearedFields[leaverequest.FieldStaffID] = struct{}{}
+}
+
+// StaffCleared reports if the "staff" edge to the Staff entity was cleared.
+func (m *LeaveRequestMutation) StaffCleared() bool {
+	return m.clearedstaff
+}
+
+// StaffIDs returns the "staff" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// StaffID instead. It exists only for internal usage by the builders.
+func (m *LeaveRequestMutation) StaffIDs() (ids []string) {
+	if id := m.staff; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetStaff resets all changes to the "staff" edge.
+func (m *LeaveRequestMutation) ResetStaff() {
+	m.staff = nil
+	m.clearedstaff = false
+}
+
+// AddTimeOffIDs adds the "time_off" edge to the ProviderTimeOff entity by ids.
+func (m *LeaveRequestMutation) AddTimeOffIDs(ids ...string) {
+	if m.time_off == nil {
+		m.time_off = make(map[string]struct{})
+	}
+	for i := range ids {
+		m.time_off[ids[i]] = struct{}{}
+	}
+}
+
+// ClearTimeOff clears the "time_off" edge to the ProviderTimeOff entity.
+func (m *LeaveRequestMutation) ClearTimeOff() {
+	m.clearedtime_off = true
+}
+
+// TimeOffCleared reports if the "time_off" edge to the ProviderTimeOff entity was cleared.
+func (m *LeaveRequestMutation) TimeOffCleared() bool {
+	return m.clearedtime_off
+}
+
+// RemoveTimeOffIDs removes the "time_off" edge to the ProviderTimeOff entity by IDs.
+func (m *LeaveRequestMutation) RemoveTimeOffIDs(ids ...string) {
+	if m.removedtime_off == nil {
+		m.removedtime_off = make(map[string]struct{})
+	}
+	for i := range ids {
+		delete(m.time_off, ids[i])
+		m.removedtime_off[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedTimeOff returns the removed IDs of the "time_off" edge to the ProviderTimeOff entity.
+func (m *LeaveRequestMutation) RemovedTimeOffIDs() (ids []string) {
+	for id := range m.removedtime_off {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// TimeOffIDs returns the "time_off" edge IDs in the mutation.
+func (m *LeaveRequestMutation) TimeOffIDs() (ids []string) {
+	for id := range m.time_off {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetTimeOff resets all changes to the "time_off" edge.
+func (m *LeaveRequestMutation) ResetTimeOff() {
+	m.time_off = nil
+	m.clearedtime_off = false
+	m.removedtime_off = nil
+}
+
+// Where appends a list predicates to the LeaveRequestMutation builder.
+func (m *LeaveRequestMutation) Where(ps ...predicate.LeaveRequest) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the LeaveRequestMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *LeaveRequestMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.LeaveRequest, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *LeaveRequestMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *LeaveRequestMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (LeaveRequest).
+func (m *LeaveRequestMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *LeaveRequestMutation) Fields() []string {
+	fields := make([]string, 0, 12)
+	if m.created_at != nil {
+		fields = append(fields, leaverequest.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, leaverequest.FieldUpdatedAt)
+	}
+	if m.staff != nil {
+		fields = append(fields, leaverequest.FieldStaffID)
+	}
+	if m.leave_type != nil {
+		fields = append(fields, leaverequest.FieldLeaveType)
+	}
+	if m.start_date != nil {
+		fields = append(fields, leaverequest.FieldStartDate)
+	}
+	if m.end_date != nil {
+		fields = append(fields, leaverequest.FieldEndDate)
+	}
+	if m.days != nil {
+		fields = append(fields, leaverequest.FieldDays)
+	}
+	if m.reason != nil {
+		fields = append(fields, leaverequest.FieldReason)
+	}
+	if m.status != nil {
+		fields = append(fields, leaverequest.FieldStatus)
+	}
+	if m.decided_by_id != nil {
+		fields = append(fields, leaverequest.FieldDecidedByID)
+	}
+	if m.decided_at != nil {
+		fields = append(fields, leaverequest.FieldDecidedAt)
+	}
+	if m.decision_note != nil {
+		fields = append(fields, leaverequest.FieldDecisionNote)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *LeaveRequestMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case leaverequest.FieldCreatedAt:
+		return m.CreatedAt()
+	case leaverequest.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case leaverequest.FieldStaffID:
+		return m.StaffID()
+	case leaverequest.FieldLeaveType:
+		return m.LeaveType()
+	case leaverequest.FieldStartDate:
+		return m.StartDate()
+	case leaverequest.FieldEndDate:
+		return m.EndDate()
+	case leaverequest.FieldDays:
+		return m.Days()
+	case leaverequest.FieldReason:
+		return m.Reason()
+	case leaverequest.FieldStatus:
+		return m.Status()
+	case leaverequest.FieldDecidedByID:
+		return m.DecidedByID()
+	case leaverequest.FieldDecidedAt:
+		return m.DecidedAt()
+	case leaverequest.FieldDecisionNote:
+		return m.DecisionNote()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *LeaveRequestMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case leaverequest.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case leaverequest.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case leaverequest.FieldStaffID:
+		return m.OldStaffID(ctx)
+	case leaverequest.FieldLeaveType:
+		return m.OldLeaveType(ctx)
+	case leaverequest.FieldStartDate:
+		return m.OldStartDate(ctx)
+	case leaverequest.FieldEndDate:
+		return m.OldEndDate(ctx)
+	case leaverequest.FieldDays:
+		return m.OldDays(ctx)
+	case leaverequest.FieldReason:
+		return m.OldReason(ctx)
+	case leaverequest.FieldStatus:
+		return m.OldStatus(ctx)
+	case leaverequest.FieldDecidedByID:
+		return m.OldDecidedByID(ctx)
+	case leaverequest.FieldDecidedAt:
+		return m.OldDecidedAt(ctx)
+	case leaverequest.FieldDecisionNote:
+		return m.OldDecisionNote(ctx)
+	}
+	return nil, fmt.Errorf("unknown LeaveRequest field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *LeaveRequestMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case leaverequest.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case leaverequest.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case leaverequest.FieldStaffID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStaffID(v)
+		return nil
+	case leaverequest.FieldLeaveType:
+		v, ok := value.(leaverequest.LeaveType)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLeaveType(v)
+		return nil
+	case leaverequest.FieldStartDate:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStartDate(v)
+		return nil
+	case leaverequest.FieldEndDate:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEndDate(v)
+		return nil
+	case leaverequest.FieldDays:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDays(v)
+		return nil
+	case leaverequest.FieldReason:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReason(v)
+		return nil
+	case leaverequest.FieldStatus:
+		v, ok := value.(leaverequest.Status)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStatus(v)
+		return nil
+	case leaverequest.FieldDecidedByID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDecidedByID(v)
+		return nil
+	case leaverequest.FieldDecidedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDecidedAt(v)
+		return nil
+	case leaverequest.FieldDecisionNote:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDecisionNote(v)
+		return nil
+	}
+	return fmt.Errorf("unknown LeaveRequest field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *LeaveRequestMutation) AddedFields() []string {
+	var fields []string
+	if m.adddays != nil {
+		fields = append(fields, leaverequest.FieldDays)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *LeaveRequestMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case leaverequest.FieldDays:
+		return m.AddedDays()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *LeaveRequestMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case leaverequest.FieldDays:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddDays(v)
+		return nil
+	}
+	return fmt.Errorf("unknown LeaveRequest numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *LeaveRequestMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(leaverequest.FieldReason) {
+		fields = append(fields, leaverequest.FieldReason)
+	}
+	if m.FieldCleared(leaverequest.FieldDecidedByID) {
+		fields = append(fields, leaverequest.FieldDecidedByID)
+	}
+	if m.FieldCleared(leaverequest.FieldDecidedAt) {
+		fields = append(fields, leaverequest.FieldDecidedAt)
+	}
+	if m.FieldCleared(leaverequest.FieldDecisionNote) {
+		fields = append(fields, leaverequest.FieldDecisionNote)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *LeaveRequestMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *LeaveRequestMutation) ClearField(name string) error {
+	switch name {
+	case leaverequest.FieldReason:
+		m.ClearReason()
+		return nil
+	case leaverequest.FieldDecidedByID:
+		m.ClearDecidedByID()
+		return nil
+	case leaverequest.FieldDecidedAt:
+		m.ClearDecidedAt()
+		return nil
+	case leaverequest.FieldDecisionNote:
+		m.ClearDecisionNote()
+		return nil
+	}
+	return fmt.Errorf("unknown LeaveRequest nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *LeaveRequestMutation) ResetField(name string) error {
+	switch name {
+	case leaverequest.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case leaverequest.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case leaverequest.FieldStaffID:
+		m.ResetStaffID()
+		return nil
+	case leaverequest.FieldLeaveType:
+		m.ResetLeaveType()
+		return nil
+	case leaverequest.FieldStartDate:
+		m.ResetStartDate()
+		return nil
+	case leaverequest.FieldEndDate:
+		m.ResetEndDate()
+		return nil
+	case leaverequest.FieldDays:
+		m.ResetDays()
+		return nil
+	case leaverequest.FieldReason:
+		m.ResetReason()
+		return nil
+	case leaverequest.FieldStatus:
+		m.ResetStatus()
+		return nil
+	case leaverequest.FieldDecidedByID:
+		m.ResetDecidedByID()
+		return nil
+	case leaverequest.FieldDecidedAt:
+		m.ResetDecidedAt()
+		return nil
+	case leaverequest.FieldDecisionNote:
+		m.ResetDecisionNote()
+		return nil
+	}
+	return fmt.Errorf("unknown LeaveRequest field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *LeaveRequestMutation) AddedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.staff != nil {
+		edges = append(edges, leaverequest.EdgeStaff)
+	}
+	if m.time_off != nil {
+		edges = append(edges, leaverequest.EdgeTimeOff)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *LeaveRequestMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case leaverequest.EdgeStaff:
+		if id := m.staff; id != nil {
+			return []ent.Value{*id}
+		}
+	case leaverequest.EdgeTimeOff:
+		ids := make([]ent.Value, 0, len(m.time_off))
+		for id := range m.time_off {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *LeaveRequestMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.removedtime_off != nil {
+		edges = append(edges, leaverequest.EdgeTimeOff)
+	}
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *LeaveRequestMutation) RemovedIDs(name string) []ent.Value {
+	switch name {
+	case leaverequest.EdgeTimeOff:
+		ids := make([]ent.Value, 0, len(m.removedtime_off))
+		for id := range m.removedtime_off {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *LeaveRequestMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.clearedstaff {
+		edges = append(edges, leaverequest.EdgeStaff)
+	}
+	if m.clearedtime_off {
+		edges = append(edges, leaverequest.EdgeTimeOff)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *LeaveRequestMutation) EdgeCleared(name string) bool {
+	switch name {
+	case leaverequest.EdgeStaff:
+		return m.clearedstaff
+	case leaverequest.EdgeTimeOff:
+		return m.clearedtime_off
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *LeaveRequestMutation) ClearEdge(name string) error {
+	switch name {
+	case leaverequest.EdgeStaff:
+		m.ClearStaff()
+		return nil
+	}
+	return fmt.Errorf("unknown LeaveRequest unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *LeaveRequestMutation) ResetEdge(name string) error {
+	switch name {
+	case leaverequest.EdgeStaff:
+		m.ResetStaff()
+		return nil
+	case leaverequest.EdgeTimeOff:
+		m.ResetTimeOff()
+		return nil
+	}
+	return fmt.Errorf("unknown LeaveRequest edge %s", name)
+}
+
 // LedgerAccountMutation represents an operation that mutates the LedgerAccount nodes in the graph.
 type LedgerAccountMutation struct {
 	config
@@ -63158,6 +66567,752 @@ func (m *PatientIdentifierMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown PatientIdentifier edge %s", name)
 }
 
+// PayDeductionMutation represents an operation that mutates the PayDeduction nodes in the graph.
+type PayDeductionMutation struct {
+	config
+	op             Op
+	typ            string
+	id             *string
+	created_at     *time.Time
+	updated_at     *time.Time
+	period         *string
+	amount         *int64
+	addamount      *int64
+	description    *string
+	recorded_by_id *string
+	clearedFields  map[string]struct{}
+	staff          *string
+	clearedstaff   bool
+	done           bool
+	oldValue       func(context.Context) (*PayDeduction, error)
+	predicates     []predicate.PayDeduction
+}
+
+var _ ent.Mutation = (*PayDeductionMutation)(nil)
+
+// paydeductionOption allows management of the mutation configuration using functional options.
+type paydeductionOption func(*PayDeductionMutation)
+
+// newPayDeductionMutation creates new mutation for the PayDeduction entity.
+func newPayDeductionMutation(c config, op Op, opts ...paydeductionOption) *PayDeductionMutation {
+	m := &PayDeductionMutation{
+		config:        c,
+		op:            op,
+		typ:           TypePayDeduction,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withPayDeductionID sets the ID field of the mutation.
+func withPayDeductionID(id string) paydeductionOption {
+	return func(m *PayDeductionMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *PayDeduction
+		)
+		m.oldValue = func(ctx context.Context) (*PayDeduction, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().PayDeduction.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withPayDeduction sets the old PayDeduction of the mutation.
+func withPayDeduction(node *PayDeduction) paydeductionOption {
+	return func(m *PayDeductionMutation) {
+		m.oldValue = func(context.Context) (*PayDeduction, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m PayDeductionMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m PayDeductionMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of PayDeduction entities.
+func (m *PayDeductionMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *PayDeductionMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *PayDeductionMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().PayDeduction.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *PayDeductionMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *PayDeductionMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the PayDeduction entity.
+// If the PayDeduction object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PayDeductionMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *PayDeductionMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *PayDeductionMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *PayDeductionMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the PayDeduction entity.
+// If the PayDeduction object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PayDeductionMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *PayDeductionMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetStaffID sets the "staff_id" field.
+func (m *PayDeductionMutation) SetStaffID(s string) {
+	m.staff = &s
+}
+
+// StaffID returns the value of the "staff_id" field in the mutation.
+func (m *PayDeductionMutation) StaffID() (r string, exists bool) {
+	v := m.staff
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStaffID returns the old "staff_id" field's value of the PayDeduction entity.
+// If the PayDeduction object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PayDeductionMutation) OldStaffID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStaffID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStaffID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStaffID: %w", err)
+	}
+	return oldValue.StaffID, nil
+}
+
+// ResetStaffID resets all changes to the "staff_id" field.
+func (m *PayDeductionMutation) ResetStaffID() {
+	m.staff = nil
+}
+
+// SetPeriod sets the "period" field.
+func (m *PayDeductionMutation) SetPeriod(s string) {
+	m.period = &s
+}
+
+// Period returns the value of the "period" field in the mutation.
+func (m *PayDeductionMutation) Period() (r string, exists bool) {
+	v := m.period
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPeriod returns the old "period" field's value of the PayDeduction entity.
+// If the PayDeduction object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PayDeductionMutation) OldPeriod(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPeriod is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPeriod requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPeriod: %w", err)
+	}
+	return oldValue.Period, nil
+}
+
+// ResetPeriod resets all changes to the "period" field.
+func (m *PayDeductionMutation) ResetPeriod() {
+	m.period = nil
+}
+
+// SetAmount sets the "amount" field.
+func (m *PayDeductionMutation) SetAmount(i int64) {
+	m.amount = &i
+	m.addamount = nil
+}
+
+// Amount returns the value of the "amount" field in the mutation.
+func (m *PayDeductionMutation) Amount() (r int64, exists bool) {
+	v := m.amount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAmount returns the old "amount" field's value of the PayDeduction entity.
+// If the PayDeduction object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PayDeductionMutation) OldAmount(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAmount is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAmount requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAmount: %w", err)
+	}
+	return oldValue.Amount, nil
+}
+
+// AddAmount adds i to the "amount" field.
+func (m *PayDeductionMutation) AddAmount(i int64) {
+	if m.addamount != nil {
+		*m.addamount += i
+	} else {
+		m.addamount = &i
+	}
+}
+
+// AddedAmount returns the value that was added to the "amount" field in this mutation.
+func (m *PayDeductionMutation) AddedAmount() (r int64, exists bool) {
+	v := m.addamount
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetAmount resets all changes to the "amount" field.
+func (m *PayDeductionMutation) ResetAmount() {
+	m.amount = nil
+	m.addamount = nil
+}
+
+// SetDescription sets the "description" field.
+func (m *PayDeductionMutation) SetDescription(s string) {
+	m.description = &s
+}
+
+// Description returns the value of the "description" field in the mutation.
+func (m *PayDeductionMutation) Description() (r string, exists bool) {
+	v := m.description
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDescription returns the old "description" field's value of the PayDeduction entity.
+// If the PayDeduction object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PayDeductionMutation) OldDescription(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDescription is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDescription requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDescription: %w", err)
+	}
+	return oldValue.Description, nil
+}
+
+// ResetDescription resets all changes to the "description" field.
+func (m *PayDeductionMutation) ResetDescription() {
+	m.description = nil
+}
+
+// SetRecordedByID sets the "recorded_by_id" field.
+func (m *PayDeductionMutation) SetRecordedByID(s string) {
+	m.recorded_by_id = &s
+}
+
+// RecordedByID returns the value of the "recorded_by_id" field in the mutation.
+func (m *PayDeductionMutation) RecordedByID() (r string, exists bool) {
+	v := m.recorded_by_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRecordedByID returns the old "recorded_by_id" field's value of the PayDeduction entity.
+// If the PayDeduction object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PayDeductionMutation) OldRecordedByID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRecordedByID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRecordedByID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRecordedByID: %w", err)
+	}
+	return oldValue.RecordedByID, nil
+}
+
+// ResetRecordedByID resets all changes to the "recorded_by_id" field.
+func (m *PayDeductionMutation) ResetRecordedByID() {
+	m.recorded_by_id = nil
+}
+
+// ClearStaff clears the "staff" edge to the Staff entity.
+func (m *PayDeductionMutation) ClearStaff() {
+	m.clearedstaff = true
+	m.clearedFields[paydeduction.FieldStaffID] = struct{}{}
+}
+
+// StaffCleared reports if the "staff" edge to the Staff entity was cleared.
+func (m *PayDeductionMutation) StaffCleared() bool {
+	return m.clearedstaff
+}
+
+// StaffIDs returns the "staff" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// StaffID instead. It exists only for internal usage by the builders.
+func (m *PayDeductionMutation) StaffIDs() (ids []string) {
+	if id := m.staff; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetStaff resets all changes to the "staff" edge.
+func (m *PayDeductionMutation) ResetStaff() {
+	m.staff = nil
+	m.clearedstaff = false
+}
+
+// Where appends a list predicates to the PayDeductionMutation builder.
+func (m *PayDeductionMutation) Where(ps ...predicate.PayDeduction) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the PayDeductionMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *PayDeductionMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.PayDeduction, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *PayDeductionMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *PayDeductionMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (PayDeduction).
+func (m *PayDeductionMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *PayDeductionMutation) Fields() []string {
+	fields := make([]string, 0, 7)
+	if m.created_at != nil {
+		fields = append(fields, paydeduction.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, paydeduction.FieldUpdatedAt)
+	}
+	if m.staff != nil {
+		fields = append(fields, paydeduction.FieldStaffID)
+	}
+	if m.period != nil {
+		fields = append(fields, paydeduction.FieldPeriod)
+	}
+	if m.amount != nil {
+		fields = append(fields, paydeduction.FieldAmount)
+	}
+	if m.description != nil {
+		fields = append(fields, paydeduction.FieldDescription)
+	}
+	if m.recorded_by_id != nil {
+		fields = append(fields, paydeduction.FieldRecordedByID)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *PayDeductionMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case paydeduction.FieldCreatedAt:
+		return m.CreatedAt()
+	case paydeduction.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case paydeduction.FieldStaffID:
+		return m.StaffID()
+	case paydeduction.FieldPeriod:
+		return m.Period()
+	case paydeduction.FieldAmount:
+		return m.Amount()
+	case paydeduction.FieldDescription:
+		return m.Description()
+	case paydeduction.FieldRecordedByID:
+		return m.RecordedByID()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *PayDeductionMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case paydeduction.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case paydeduction.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case paydeduction.FieldStaffID:
+		return m.OldStaffID(ctx)
+	case paydeduction.FieldPeriod:
+		return m.OldPeriod(ctx)
+	case paydeduction.FieldAmount:
+		return m.OldAmount(ctx)
+	case paydeduction.FieldDescription:
+		return m.OldDescription(ctx)
+	case paydeduction.FieldRecordedByID:
+		return m.OldRecordedByID(ctx)
+	}
+	return nil, fmt.Errorf("unknown PayDeduction field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *PayDeductionMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case paydeduction.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case paydeduction.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case paydeduction.FieldStaffID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStaffID(v)
+		return nil
+	case paydeduction.FieldPeriod:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPeriod(v)
+		return nil
+	case paydeduction.FieldAmount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAmount(v)
+		return nil
+	case paydeduction.FieldDescription:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDescription(v)
+		return nil
+	case paydeduction.FieldRecordedByID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRecordedByID(v)
+		return nil
+	}
+	return fmt.Errorf("unknown PayDeduction field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *PayDeductionMutation) AddedFields() []string {
+	var fields []string
+	if m.addamount != nil {
+		fields = append(fields, paydeduction.FieldAmount)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *PayDeductionMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case paydeduction.FieldAmount:
+		return m.AddedAmount()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *PayDeductionMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case paydeduction.FieldAmount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddAmount(v)
+		return nil
+	}
+	return fmt.Errorf("unknown PayDeduction numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *PayDeductionMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *PayDeductionMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *PayDeductionMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown PayDeduction nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *PayDeductionMutation) ResetField(name string) error {
+	switch name {
+	case paydeduction.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case paydeduction.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case paydeduction.FieldStaffID:
+		m.ResetStaffID()
+		return nil
+	case paydeduction.FieldPeriod:
+		m.ResetPeriod()
+		return nil
+	case paydeduction.FieldAmount:
+		m.ResetAmount()
+		return nil
+	case paydeduction.FieldDescription:
+		m.ResetDescription()
+		return nil
+	case paydeduction.FieldRecordedByID:
+		m.ResetRecordedByID()
+		return nil
+	}
+	return fmt.Errorf("unknown PayDeduction field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *PayDeductionMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.staff != nil {
+		edges = append(edges, paydeduction.EdgeStaff)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *PayDeductionMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case paydeduction.EdgeStaff:
+		if id := m.staff; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *PayDeductionMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *PayDeductionMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *PayDeductionMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.clearedstaff {
+		edges = append(edges, paydeduction.EdgeStaff)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *PayDeductionMutation) EdgeCleared(name string) bool {
+	switch name {
+	case paydeduction.EdgeStaff:
+		return m.clearedstaff
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *PayDeductionMutation) ClearEdge(name string) error {
+	switch name {
+	case paydeduction.EdgeStaff:
+		m.ClearStaff()
+		return nil
+	}
+	return fmt.Errorf("unknown PayDeduction unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *PayDeductionMutation) ResetEdge(name string) error {
+	switch name {
+	case paydeduction.EdgeStaff:
+		m.ResetStaff()
+		return nil
+	}
+	return fmt.Errorf("unknown PayDeduction edge %s", name)
+}
+
 // PayerMutation represents an operation that mutates the Payer nodes in the graph.
 type PayerMutation struct {
 	config
@@ -67308,6 +71463,3538 @@ func (m *PaymentCheckoutMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown PaymentCheckout edge %s", name)
+}
+
+// PayrollRunMutation represents an operation that mutates the PayrollRun nodes in the graph.
+type PayrollRunMutation struct {
+	config
+	op                  Op
+	typ                 string
+	id                  *string
+	created_at          *time.Time
+	updated_at          *time.Time
+	period              *string
+	period_start        *time.Time
+	period_end          *time.Time
+	status              *payrollrun.Status
+	computed_at         *time.Time
+	computed_by_id      *string
+	approved_by_id      *string
+	approved_at         *time.Time
+	paid_by_id          *string
+	paid_at             *time.Time
+	journal_entry_id    *string
+	gross_total         *int64
+	addgross_total      *int64
+	tax_total           *int64
+	addtax_total        *int64
+	deductions_total    *int64
+	adddeductions_total *int64
+	net_total           *int64
+	addnet_total        *int64
+	clearedFields       map[string]struct{}
+	payslips            map[string]struct{}
+	removedpayslips     map[string]struct{}
+	clearedpayslips     bool
+	done                bool
+	oldValue            func(context.Context) (*PayrollRun, error)
+	predicates          []predicate.PayrollRun
+}
+
+var _ ent.Mutation = (*PayrollRunMutation)(nil)
+
+// payrollrunOption allows management of the mutation configuration using functional options.
+type payrollrunOption func(*PayrollRunMutation)
+
+// newPayrollRunMutation creates new mutation for the PayrollRun entity.
+func newPayrollRunMutation(c config, op Op, opts ...payrollrunOption) *PayrollRunMutation {
+	m := &PayrollRunMutation{
+		config:        c,
+		op:            op,
+		typ:           TypePayrollRun,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withPayrollRunID sets the ID field of the mutation.
+func withPayrollRunID(id string) payrollrunOption {
+	return func(m *PayrollRunMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *PayrollRun
+		)
+		m.oldValue = func(ctx context.Context) (*PayrollRun, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().PayrollRun.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withPayrollRun sets the old PayrollRun of the mutation.
+func withPayrollRun(node *PayrollRun) payrollrunOption {
+	return func(m *PayrollRunMutation) {
+		m.oldValue = func(context.Context) (*PayrollRun, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m PayrollRunMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m PayrollRunMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of PayrollRun entities.
+func (m *PayrollRunMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *PayrollRunMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *PayrollRunMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().PayrollRun.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *PayrollRunMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *PayrollRunMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the PayrollRun entity.
+// If the PayrollRun object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PayrollRunMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *PayrollRunMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *PayrollRunMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *PayrollRunMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the PayrollRun entity.
+// If the PayrollRun object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PayrollRunMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *PayrollRunMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetPeriod sets the "period" field.
+func (m *PayrollRunMutation) SetPeriod(s string) {
+	m.period = &s
+}
+
+// Period returns the value of the "period" field in the mutation.
+func (m *PayrollRunMutation) Period() (r string, exists bool) {
+	v := m.period
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPeriod returns the old "period" field's value of the PayrollRun entity.
+// If the PayrollRun object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PayrollRunMutation) OldPeriod(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPeriod is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPeriod requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPeriod: %w", err)
+	}
+	return oldValue.Period, nil
+}
+
+// ResetPeriod resets all changes to the "period" field.
+func (m *PayrollRunMutation) ResetPeriod() {
+	m.period = nil
+}
+
+// SetPeriodStart sets the "period_start" field.
+func (m *PayrollRunMutation) SetPeriodStart(t time.Time) {
+	m.period_start = &t
+}
+
+// PeriodStart returns the value of the "period_start" field in the mutation.
+func (m *PayrollRunMutation) PeriodStart() (r time.Time, exists bool) {
+	v := m.period_start
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPeriodStart returns the old "period_start" field's value of the PayrollRun entity.
+// If the PayrollRun object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PayrollRunMutation) OldPeriodStart(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPeriodStart is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPeriodStart requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPeriodStart: %w", err)
+	}
+	return oldValue.PeriodStart, nil
+}
+
+// ResetPeriodStart resets all changes to the "period_start" field.
+func (m *PayrollRunMutation) ResetPeriodStart() {
+	m.period_start = nil
+}
+
+// SetPeriodEnd sets the "period_end" field.
+func (m *PayrollRunMutation) SetPeriodEnd(t time.Time) {
+	m.period_end = &t
+}
+
+// PeriodEnd returns the value of the "period_end" field in the mutation.
+func (m *PayrollRunMutation) PeriodEnd() (r time.Time, exists bool) {
+	v := m.period_end
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPeriodEnd returns the old "period_end" field's value of the PayrollRun entity.
+// If the PayrollRun object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PayrollRunMutation) OldPeriodEnd(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPeriodEnd is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPeriodEnd requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPeriodEnd: %w", err)
+	}
+	return oldValue.PeriodEnd, nil
+}
+
+// ResetPeriodEnd resets all changes to the "period_end" field.
+func (m *PayrollRunMutation) ResetPeriodEnd() {
+	m.period_end = nil
+}
+
+// SetStatus sets the "status" field.
+func (m *PayrollRunMutation) SetStatus(pa payrollrun.Status) {
+	m.status = &pa
+}
+
+// Status returns the value of the "status" field in the mutation.
+func (m *PayrollRunMutation) Status() (r payrollrun.Status, exists bool) {
+	v := m.status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStatus returns the old "status" field's value of the PayrollRun entity.
+// If the PayrollRun object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PayrollRunMutation) OldStatus(ctx context.Context) (v payrollrun.Status, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStatus: %w", err)
+	}
+	return oldValue.Status, nil
+}
+
+// ResetStatus resets all changes to the "status" field.
+func (m *PayrollRunMutation) ResetStatus() {
+	m.status = nil
+}
+
+// SetComputedAt sets the "computed_at" field.
+func (m *PayrollRunMutation) SetComputedAt(t time.Time) {
+	m.computed_at = &t
+}
+
+// ComputedAt returns the value of the "computed_at" field in the mutation.
+func (m *PayrollRunMutation) ComputedAt() (r time.Time, exists bool) {
+	v := m.computed_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldComputedAt returns the old "computed_at" field's value of the PayrollRun entity.
+// If the PayrollRun object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PayrollRunMutation) OldComputedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldComputedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldComputedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldComputedAt: %w", err)
+	}
+	return oldValue.ComputedAt, nil
+}
+
+// ResetComputedAt resets all changes to the "computed_at" field.
+func (m *PayrollRunMutation) ResetComputedAt() {
+	m.computed_at = nil
+}
+
+// SetComputedByID sets the "computed_by_id" field.
+func (m *PayrollRunMutation) SetComputedByID(s string) {
+	m.computed_by_id = &s
+}
+
+// ComputedByID returns the value of the "computed_by_id" field in the mutation.
+func (m *PayrollRunMutation) ComputedByID() (r string, exists bool) {
+	v := m.computed_by_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldComputedByID returns the old "computed_by_id" field's value of the PayrollRun entity.
+// If the PayrollRun object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PayrollRunMutation) OldComputedByID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldComputedByID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldComputedByID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldComputedByID: %w", err)
+	}
+	return oldValue.ComputedByID, nil
+}
+
+// ResetComputedByID resets all changes to the "computed_by_id" field.
+func (m *PayrollRunMutation) ResetComputedByID() {
+	m.computed_by_id = nil
+}
+
+// SetApprovedByID sets the "approved_by_id" field.
+func (m *PayrollRunMutation) SetApprovedByID(s string) {
+	m.approved_by_id = &s
+}
+
+// ApprovedByID returns the value of the "approved_by_id" field in the mutation.
+func (m *PayrollRunMutation) ApprovedByID() (r string, exists bool) {
+	v := m.approved_by_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldApprovedByID returns the old "approved_by_id" field's value of the PayrollRun entity.
+// If the PayrollRun object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PayrollRunMutation) OldApprovedByID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldApprovedByID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldApprovedByID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldApprovedByID: %w", err)
+	}
+	return oldValue.ApprovedByID, nil
+}
+
+// ClearApprovedByID clears the value of the "approved_by_id" field.
+func (m *PayrollRunMutation) ClearApprovedByID() {
+	m.approved_by_id = nil
+	m.clearedFields[payrollrun.FieldApprovedByID] = struct{}{}
+}
+
+// ApprovedByIDCleared returns if the "approved_by_id" field was cleared in this mutation.
+func (m *PayrollRunMutation) ApprovedByIDCleared() bool {
+	_, ok := m.clearedFields[payrollrun.FieldApprovedByID]
+	return ok
+}
+
+// ResetApprovedByID resets all changes to the "approved_by_id" field.
+func (m *PayrollRunMutation) ResetApprovedByID() {
+	m.approved_by_id = nil
+	delete(m.clearedFields, payrollrun.FieldApprovedByID)
+}
+
+// SetApprovedAt sets the "approved_at" field.
+func (m *PayrollRunMutation) SetApprovedAt(t time.Time) {
+	m.approved_at = &t
+}
+
+// ApprovedAt returns the value of the "approved_at" field in the mutation.
+func (m *PayrollRunMutation) ApprovedAt() (r time.Time, exists bool) {
+	v := m.approved_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldApprovedAt returns the old "approved_at" field's value of the PayrollRun entity.
+// If the PayrollRun object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PayrollRunMutation) OldApprovedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldApprovedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldApprovedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldApprovedAt: %w", err)
+	}
+	return oldValue.ApprovedAt, nil
+}
+
+// ClearApprovedAt clears the value of the "approved_at" field.
+func (m *PayrollRunMutation) ClearApprovedAt() {
+	m.approved_at = nil
+	m.clearedFields[payrollrun.FieldApprovedAt] = struct{}{}
+}
+
+// ApprovedAtCleared returns if the "approved_at" field was cleared in this mutation.
+func (m *PayrollRunMutation) ApprovedAtCleared() bool {
+	_, ok := m.clearedFields[payrollrun.FieldApprovedAt]
+	return ok
+}
+
+// ResetApprovedAt resets all changes to the "approved_at" field.
+func (m *PayrollRunMutation) ResetApprovedAt() {
+	m.approved_at = nil
+	delete(m.clearedFields, payrollrun.FieldApprovedAt)
+}
+
+// SetPaidByID sets the "paid_by_id" field.
+func (m *PayrollRunMutation) SetPaidByID(s string) {
+	m.paid_by_id = &s
+}
+
+// PaidByID returns the value of the "paid_by_id" field in the mutation.
+func (m *PayrollRunMutation) PaidByID() (r string, exists bool) {
+	v := m.paid_by_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPaidByID returns the old "paid_by_id" field's value of the PayrollRun entity.
+// If the PayrollRun object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PayrollRunMutation) OldPaidByID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPaidByID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPaidByID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPaidByID: %w", err)
+	}
+	return oldValue.PaidByID, nil
+}
+
+// ClearPaidByID clears the value of the "paid_by_id" field.
+func (m *PayrollRunMutation) ClearPaidByID() {
+	m.paid_by_id = nil
+	m.clearedFields[payrollrun.FieldPaidByID] = struct{}{}
+}
+
+// PaidByIDCleared returns if the "paid_by_id" field was cleared in this mutation.
+func (m *PayrollRunMutation) PaidByIDCleared() bool {
+	_, ok := m.clearedFields[payrollrun.FieldPaidByID]
+	return ok
+}
+
+// ResetPaidByID resets all changes to the "paid_by_id" field.
+func (m *PayrollRunMutation) ResetPaidByID() {
+	m.paid_by_id = nil
+	delete(m.clearedFields, payrollrun.FieldPaidByID)
+}
+
+// SetPaidAt sets the "paid_at" field.
+func (m *PayrollRunMutation) SetPaidAt(t time.Time) {
+	m.paid_at = &t
+}
+
+// PaidAt returns the value of the "paid_at" field in the mutation.
+func (m *PayrollRunMutation) PaidAt() (r time.Time, exists bool) {
+	v := m.paid_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPaidAt returns the old "paid_at" field's value of the PayrollRun entity.
+// If the PayrollRun object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PayrollRunMutation) OldPaidAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPaidAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPaidAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPaidAt: %w", err)
+	}
+	return oldValue.PaidAt, nil
+}
+
+// ClearPaidAt clears the value of the "paid_at" field.
+func (m *PayrollRunMutation) ClearPaidAt() {
+	m.paid_at = nil
+	m.clearedFields[payrollrun.FieldPaidAt] = struct{}{}
+}
+
+// PaidAtCleared returns if the "paid_at" field was cleared in this mutation.
+func (m *PayrollRunMutation) PaidAtCleared() bool {
+	_, ok := m.clearedFields[payrollrun.FieldPaidAt]
+	return ok
+}
+
+// ResetPaidAt resets all changes to the "paid_at" field.
+func (m *PayrollRunMutation) ResetPaidAt() {
+	m.paid_at = nil
+	delete(m.clearedFields, payrollrun.FieldPaidAt)
+}
+
+// SetJournalEntryID sets the "journal_entry_id" field.
+func (m *PayrollRunMutation) SetJournalEntryID(s string) {
+	m.journal_entry_id = &s
+}
+
+// JournalEntryID returns the value of the "journal_entry_id" field in the mutation.
+func (m *PayrollRunMutation) JournalEntryID() (r string, exists bool) {
+	v := m.journal_entry_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldJournalEntryID returns the old "journal_entry_id" field's value of the PayrollRun entity.
+// If the PayrollRun object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PayrollRunMutation) OldJournalEntryID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldJournalEntryID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldJournalEntryID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldJournalEntryID: %w", err)
+	}
+	return oldValue.JournalEntryID, nil
+}
+
+// ClearJournalEntryID clears the value of the "journal_entry_id" field.
+func (m *PayrollRunMutation) ClearJournalEntryID() {
+	m.journal_entry_id = nil
+	m.clearedFields[payrollrun.FieldJournalEntryID] = struct{}{}
+}
+
+// JournalEntryIDCleared returns if the "journal_entry_id" field was cleared in this mutation.
+func (m *PayrollRunMutation) JournalEntryIDCleared() bool {
+	_, ok := m.clearedFields[payrollrun.FieldJournalEntryID]
+	return ok
+}
+
+// ResetJournalEntryID resets all changes to the "journal_entry_id" field.
+func (m *PayrollRunMutation) ResetJournalEntryID() {
+	m.journal_entry_id = nil
+	delete(m.clearedFields, payrollrun.FieldJournalEntryID)
+}
+
+// SetGrossTotal sets the "gross_total" field.
+func (m *PayrollRunMutation) SetGrossTotal(i int64) {
+	m.gross_total = &i
+	m.addgross_total = nil
+}
+
+// GrossTotal returns the value of the "gross_total" field in the mutation.
+func (m *PayrollRunMutation) GrossTotal() (r int64, exists bool) {
+	v := m.gross_total
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldGrossTotal returns the old "gross_total" field's value of the PayrollRun entity.
+// If the PayrollRun object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PayrollRunMutation) OldGrossTotal(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldGrossTotal is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldGrossTotal requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldGrossTotal: %w", err)
+	}
+	return oldValue.GrossTotal, nil
+}
+
+// AddGrossTotal adds i to the "gross_total" field.
+func (m *PayrollRunMutation) AddGrossTotal(i int64) {
+	if m.addgross_total != nil {
+		*m.addgross_total += i
+	} else {
+		m.addgross_total = &i
+	}
+}
+
+// AddedGrossTotal returns the value that was added to the "gross_total" field in this mutation.
+func (m *PayrollRunMutation) AddedGrossTotal() (r int64, exists bool) {
+	v := m.addgross_total
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetGrossTotal resets all changes to the "gross_total" field.
+func (m *PayrollRunMutation) ResetGrossTotal() {
+	m.gross_total = nil
+	m.addgross_total = nil
+}
+
+// SetTaxTotal sets the "tax_total" field.
+func (m *PayrollRunMutation) SetTaxTotal(i int64) {
+	m.tax_total = &i
+	m.addtax_total = nil
+}
+
+// TaxTotal returns the value of the "tax_total" field in the mutation.
+func (m *PayrollRunMutation) TaxTotal() (r int64, exists bool) {
+	v := m.tax_total
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTaxTotal returns the old "tax_total" field's value of the PayrollRun entity.
+// If the PayrollRun object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PayrollRunMutation) OldTaxTotal(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTaxTotal is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTaxTotal requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTaxTotal: %w", err)
+	}
+	return oldValue.TaxTotal, nil
+}
+
+// AddTaxTotal adds i to the "tax_total" field.
+func (m *PayrollRunMutation) AddTaxTotal(i int64) {
+	if m.addtax_total != nil {
+		*m.addtax_total += i
+	} else {
+		m.addtax_total = &i
+	}
+}
+
+// AddedTaxTotal returns the value that was added to the "tax_total" field in this mutation.
+func (m *PayrollRunMutation) AddedTaxTotal() (r int64, exists bool) {
+	v := m.addtax_total
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetTaxTotal resets all changes to the "tax_total" field.
+func (m *PayrollRunMutation) ResetTaxTotal() {
+	m.tax_total = nil
+	m.addtax_total = nil
+}
+
+// SetDeductionsTotal sets the "deductions_total" field.
+func (m *PayrollRunMutation) SetDeductionsTotal(i int64) {
+	m.deductions_total = &i
+	m.adddeductions_total = nil
+}
+
+// DeductionsTotal returns the value of the "deductions_total" field in the mutation.
+func (m *PayrollRunMutation) DeductionsTotal() (r int64, exists bool) {
+	v := m.deductions_total
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDeductionsTotal returns the old "deductions_total" field's value of the PayrollRun entity.
+// If the PayrollRun object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PayrollRunMutation) OldDeductionsTotal(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDeductionsTotal is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDeductionsTotal requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDeductionsTotal: %w", err)
+	}
+	return oldValue.DeductionsTotal, nil
+}
+
+// AddDeductionsTotal adds i to the "deductions_total" field.
+func (m *PayrollRunMutation) AddDeductionsTotal(i int64) {
+	if m.adddeductions_total != nil {
+		*m.adddeductions_total += i
+	} else {
+		m.adddeductions_total = &i
+	}
+}
+
+// AddedDeductionsTotal returns the value that was added to the "deductions_total" field in this mutation.
+func (m *PayrollRunMutation) AddedDeductionsTotal() (r int64, exists bool) {
+	v := m.adddeductions_total
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetDeductionsTotal resets all changes to the "deductions_total" field.
+func (m *PayrollRunMutation) ResetDeductionsTotal() {
+	m.deductions_total = nil
+	m.adddeductions_total = nil
+}
+
+// SetNetTotal sets the "net_total" field.
+func (m *PayrollRunMutation) SetNetTotal(i int64) {
+	m.net_total = &i
+	m.addnet_total = nil
+}
+
+// NetTotal returns the value of the "net_total" field in the mutation.
+func (m *PayrollRunMutation) NetTotal() (r int64, exists bool) {
+	v := m.net_total
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldNetTotal returns the old "net_total" field's value of the PayrollRun entity.
+// If the PayrollRun object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PayrollRunMutation) OldNetTotal(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldNetTotal is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldNetTotal requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldNetTotal: %w", err)
+	}
+	return oldValue.NetTotal, nil
+}
+
+// AddNetTotal adds i to the "net_total" field.
+func (m *PayrollRunMutation) AddNetTotal(i int64) {
+	if m.addnet_total != nil {
+		*m.addnet_total += i
+	} else {
+		m.addnet_total = &i
+	}
+}
+
+// AddedNetTotal returns the value that was added to the "net_total" field in this mutation.
+func (m *PayrollRunMutation) AddedNetTotal() (r int64, exists bool) {
+	v := m.addnet_total
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetNetTotal resets all changes to the "net_total" field.
+func (m *PayrollRunMutation) ResetNetTotal() {
+	m.net_total = nil
+	m.addnet_total = nil
+}
+
+// AddPayslipIDs adds the "payslips" edge to the Payslip entity by ids.
+func (m *PayrollRunMutation) AddPayslipIDs(ids ...string) {
+	if m.payslips == nil {
+		m.payslips = make(map[string]struct{})
+	}
+	for i := range ids {
+		m.payslips[ids[i]] = struct{}{}
+	}
+}
+
+// ClearPayslips clears the "payslips" edge to the Payslip entity.
+func (m *PayrollRunMutation) ClearPayslips() {
+	m.clearedpayslips = true
+}
+
+// PayslipsCleared reports if the "payslips" edge to the Payslip entity was cleared.
+func (m *PayrollRunMutation) PayslipsCleared() bool {
+	return m.clearedpayslips
+}
+
+// RemovePayslipIDs removes the "payslips" edge to the Payslip entity by IDs.
+func (m *PayrollRunMutation) RemovePayslipIDs(ids ...string) {
+	if m.removedpayslips == nil {
+		m.removedpayslips = make(map[string]struct{})
+	}
+	for i := range ids {
+		delete(m.payslips, ids[i])
+		m.removedpayslips[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedPayslips returns the removed IDs of the "payslips" edge to the Payslip entity.
+func (m *PayrollRunMutation) RemovedPayslipsIDs() (ids []string) {
+	for id := range m.removedpayslips {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// PayslipsIDs returns the "payslips" edge IDs in the mutation.
+func (m *PayrollRunMutation) PayslipsIDs() (ids []string) {
+	for id := range m.payslips {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetPayslips resets all changes to the "payslips" edge.
+func (m *PayrollRunMutation) ResetPayslips() {
+	m.payslips = nil
+	m.clearedpayslips = false
+	m.removedpayslips = nil
+}
+
+// Where appends a list predicates to the PayrollRunMutation builder.
+func (m *PayrollRunMutation) Where(ps ...predicate.PayrollRun) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the PayrollRunMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *PayrollRunMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.PayrollRun, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *PayrollRunMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *PayrollRunMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (PayrollRun).
+func (m *PayrollRunMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *PayrollRunMutation) Fields() []string {
+	fields := make([]string, 0, 17)
+	if m.created_at != nil {
+		fields = append(fields, payrollrun.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, payrollrun.FieldUpdatedAt)
+	}
+	if m.period != nil {
+		fields = append(fields, payrollrun.FieldPeriod)
+	}
+	if m.period_start != nil {
+		fields = append(fields, payrollrun.FieldPeriodStart)
+	}
+	if m.period_end != nil {
+		fields = append(fields, payrollrun.FieldPeriodEnd)
+	}
+	if m.status != nil {
+		fields = append(fields, payrollrun.FieldStatus)
+	}
+	if m.computed_at != nil {
+		fields = append(fields, payrollrun.FieldComputedAt)
+	}
+	if m.computed_by_id != nil {
+		fields = append(fields, payrollrun.FieldComputedByID)
+	}
+	if m.approved_by_id != nil {
+		fields = append(fields, payrollrun.FieldApprovedByID)
+	}
+	if m.approved_at != nil {
+		fields = append(fields, payrollrun.FieldApprovedAt)
+	}
+	if m.paid_by_id != nil {
+		fields = append(fields, payrollrun.FieldPaidByID)
+	}
+	if m.paid_at != nil {
+		fields = append(fields, payrollrun.FieldPaidAt)
+	}
+	if m.journal_entry_id != nil {
+		fields = append(fields, payrollrun.FieldJournalEntryID)
+	}
+	if m.gross_total != nil {
+		fields = append(fields, payrollrun.FieldGrossTotal)
+	}
+	if m.tax_total != nil {
+		fields = append(fields, payrollrun.FieldTaxTotal)
+	}
+	if m.deductions_total != nil {
+		fields = append(fields, payrollrun.FieldDeductionsTotal)
+	}
+	if m.net_total != nil {
+		fields = append(fields, payrollrun.FieldNetTotal)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *PayrollRunMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case payrollrun.FieldCreatedAt:
+		return m.CreatedAt()
+	case payrollrun.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case payrollrun.FieldPeriod:
+		return m.Period()
+	case payrollrun.FieldPeriodStart:
+		return m.PeriodStart()
+	case payrollrun.FieldPeriodEnd:
+		return m.PeriodEnd()
+	case payrollrun.FieldStatus:
+		return m.Status()
+	case payrollrun.FieldComputedAt:
+		return m.ComputedAt()
+	case payrollrun.FieldComputedByID:
+		return m.ComputedByID()
+	case payrollrun.FieldApprovedByID:
+		return m.ApprovedByID()
+	case payrollrun.FieldApprovedAt:
+		return m.ApprovedAt()
+	case payrollrun.FieldPaidByID:
+		return m.PaidByID()
+	case payrollrun.FieldPaidAt:
+		return m.PaidAt()
+	case payrollrun.FieldJournalEntryID:
+		return m.JournalEntryID()
+	case payrollrun.FieldGrossTotal:
+		return m.GrossTotal()
+	case payrollrun.FieldTaxTotal:
+		return m.TaxTotal()
+	case payrollrun.FieldDeductionsTotal:
+		return m.DeductionsTotal()
+	case payrollrun.FieldNetTotal:
+		return m.NetTotal()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *PayrollRunMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case payrollrun.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case payrollrun.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case payrollrun.FieldPeriod:
+		return m.OldPeriod(ctx)
+	case payrollrun.FieldPeriodStart:
+		return m.OldPeriodStart(ctx)
+	case payrollrun.FieldPeriodEnd:
+		return m.OldPeriodEnd(ctx)
+	case payrollrun.FieldStatus:
+		return m.OldStatus(ctx)
+	case payrollrun.FieldComputedAt:
+		return m.OldComputedAt(ctx)
+	case payrollrun.FieldComputedByID:
+		return m.OldComputedByID(ctx)
+	case payrollrun.FieldApprovedByID:
+		return m.OldApprovedByID(ctx)
+	case payrollrun.FieldApprovedAt:
+		return m.OldApprovedAt(ctx)
+	case payrollrun.FieldPaidByID:
+		return m.OldPaidByID(ctx)
+	case payrollrun.FieldPaidAt:
+		return m.OldPaidAt(ctx)
+	case payrollrun.FieldJournalEntryID:
+		return m.OldJournalEntryID(ctx)
+	case payrollrun.FieldGrossTotal:
+		return m.OldGrossTotal(ctx)
+	case payrollrun.FieldTaxTotal:
+		return m.OldTaxTotal(ctx)
+	case payrollrun.FieldDeductionsTotal:
+		return m.OldDeductionsTotal(ctx)
+	case payrollrun.FieldNetTotal:
+		return m.OldNetTotal(ctx)
+	}
+	return nil, fmt.Errorf("unknown PayrollRun field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *PayrollRunMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case payrollrun.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case payrollrun.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case payrollrun.FieldPeriod:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPeriod(v)
+		return nil
+	case payrollrun.FieldPeriodStart:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPeriodStart(v)
+		return nil
+	case payrollrun.FieldPeriodEnd:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPeriodEnd(v)
+		return nil
+	case payrollrun.FieldStatus:
+		v, ok := value.(payrollrun.Status)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStatus(v)
+		return nil
+	case payrollrun.FieldComputedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetComputedAt(v)
+		return nil
+	case payrollrun.FieldComputedByID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetComputedByID(v)
+		return nil
+	case payrollrun.FieldApprovedByID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetApprovedByID(v)
+		return nil
+	case payrollrun.FieldApprovedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetApprovedAt(v)
+		return nil
+	case payrollrun.FieldPaidByID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPaidByID(v)
+		return nil
+	case payrollrun.FieldPaidAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPaidAt(v)
+		return nil
+	case payrollrun.FieldJournalEntryID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetJournalEntryID(v)
+		return nil
+	case payrollrun.FieldGrossTotal:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetGrossTotal(v)
+		return nil
+	case payrollrun.FieldTaxTotal:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTaxTotal(v)
+		return nil
+	case payrollrun.FieldDeductionsTotal:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDeductionsTotal(v)
+		return nil
+	case payrollrun.FieldNetTotal:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetNetTotal(v)
+		return nil
+	}
+	return fmt.Errorf("unknown PayrollRun field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *PayrollRunMutation) AddedFields() []string {
+	var fields []string
+	if m.addgross_total != nil {
+		fields = append(fields, payrollrun.FieldGrossTotal)
+	}
+	if m.addtax_total != nil {
+		fields = append(fields, payrollrun.FieldTaxTotal)
+	}
+	if m.adddeductions_total != nil {
+		fields = append(fields, payrollrun.FieldDeductionsTotal)
+	}
+	if m.addnet_total != nil {
+		fields = append(fields, payrollrun.FieldNetTotal)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *PayrollRunMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case payrollrun.FieldGrossTotal:
+		return m.AddedGrossTotal()
+	case payrollrun.FieldTaxTotal:
+		return m.AddedTaxTotal()
+	case payrollrun.FieldDeductionsTotal:
+		return m.AddedDeductionsTotal()
+	case payrollrun.FieldNetTotal:
+		return m.AddedNetTotal()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *PayrollRunMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case payrollrun.FieldGrossTotal:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddGrossTotal(v)
+		return nil
+	case payrollrun.FieldTaxTotal:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddTaxTotal(v)
+		return nil
+	case payrollrun.FieldDeductionsTotal:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddDeductionsTotal(v)
+		return nil
+	case payrollrun.FieldNetTotal:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddNetTotal(v)
+		return nil
+	}
+	return fmt.Errorf("unknown PayrollRun numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *PayrollRunMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(payrollrun.FieldApprovedByID) {
+		fields = append(fields, payrollrun.FieldApprovedByID)
+	}
+	if m.FieldCleared(payrollrun.FieldApprovedAt) {
+		fields = append(fields, payrollrun.FieldApprovedAt)
+	}
+	if m.FieldCleared(payrollrun.FieldPaidByID) {
+		fields = append(fields, payrollrun.FieldPaidByID)
+	}
+	if m.FieldCleared(payrollrun.FieldPaidAt) {
+		fields = append(fields, payrollrun.FieldPaidAt)
+	}
+	if m.FieldCleared(payrollrun.FieldJournalEntryID) {
+		fields = append(fields, payrollrun.FieldJournalEntryID)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *PayrollRunMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *PayrollRunMutation) ClearField(name string) error {
+	switch name {
+	case payrollrun.FieldApprovedByID:
+		m.ClearApprovedByID()
+		return nil
+	case payrollrun.FieldApprovedAt:
+		m.ClearApprovedAt()
+		return nil
+	case payrollrun.FieldPaidByID:
+		m.ClearPaidByID()
+		return nil
+	case payrollrun.FieldPaidAt:
+		m.ClearPaidAt()
+		return nil
+	case payrollrun.FieldJournalEntryID:
+		m.ClearJournalEntryID()
+		return nil
+	}
+	return fmt.Errorf("unknown PayrollRun nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *PayrollRunMutation) ResetField(name string) error {
+	switch name {
+	case payrollrun.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case payrollrun.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case payrollrun.FieldPeriod:
+		m.ResetPeriod()
+		return nil
+	case payrollrun.FieldPeriodStart:
+		m.ResetPeriodStart()
+		return nil
+	case payrollrun.FieldPeriodEnd:
+		m.ResetPeriodEnd()
+		return nil
+	case payrollrun.FieldStatus:
+		m.ResetStatus()
+		return nil
+	case payrollrun.FieldComputedAt:
+		m.ResetComputedAt()
+		return nil
+	case payrollrun.FieldComputedByID:
+		m.ResetComputedByID()
+		return nil
+	case payrollrun.FieldApprovedByID:
+		m.ResetApprovedByID()
+		return nil
+	case payrollrun.FieldApprovedAt:
+		m.ResetApprovedAt()
+		return nil
+	case payrollrun.FieldPaidByID:
+		m.ResetPaidByID()
+		return nil
+	case payrollrun.FieldPaidAt:
+		m.ResetPaidAt()
+		return nil
+	case payrollrun.FieldJournalEntryID:
+		m.ResetJournalEntryID()
+		return nil
+	case payrollrun.FieldGrossTotal:
+		m.ResetGrossTotal()
+		return nil
+	case payrollrun.FieldTaxTotal:
+		m.ResetTaxTotal()
+		return nil
+	case payrollrun.FieldDeductionsTotal:
+		m.ResetDeductionsTotal()
+		return nil
+	case payrollrun.FieldNetTotal:
+		m.ResetNetTotal()
+		return nil
+	}
+	return fmt.Errorf("unknown PayrollRun field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *PayrollRunMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.payslips != nil {
+		edges = append(edges, payrollrun.EdgePayslips)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *PayrollRunMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case payrollrun.EdgePayslips:
+		ids := make([]ent.Value, 0, len(m.payslips))
+		for id := range m.payslips {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *PayrollRunMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.removedpayslips != nil {
+		edges = append(edges, payrollrun.EdgePayslips)
+	}
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *PayrollRunMutation) RemovedIDs(name string) []ent.Value {
+	switch name {
+	case payrollrun.EdgePayslips:
+		ids := make([]ent.Value, 0, len(m.removedpayslips))
+		for id := range m.removedpayslips {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *PayrollRunMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.clearedpayslips {
+		edges = append(edges, payrollrun.EdgePayslips)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *PayrollRunMutation) EdgeCleared(name string) bool {
+	switch name {
+	case payrollrun.EdgePayslips:
+		return m.clearedpayslips
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *PayrollRunMutation) ClearEdge(name string) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown PayrollRun unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *PayrollRunMutation) ResetEdge(name string) error {
+	switch name {
+	case payrollrun.EdgePayslips:
+		m.ResetPayslips()
+		return nil
+	}
+	return fmt.Errorf("unknown PayrollRun edge %s", name)
+}
+
+// PayslipMutation represents an operation that mutates the Payslip nodes in the graph.
+type PayslipMutation struct {
+	config
+	op                        Op
+	typ                       string
+	id                        *string
+	created_at                *time.Time
+	updated_at                *time.Time
+	period                    *string
+	pay_basis                 *payslip.PayBasis
+	pay_rate                  *int64
+	addpay_rate               *int64
+	worked_minutes            *int
+	addworked_minutes         *int
+	overtime_minutes          *int
+	addovertime_minutes       *int
+	night_shifts              *int
+	addnight_shifts           *int
+	on_call_shifts            *int
+	addon_call_shifts         *int
+	unpaid_leave_days         *int
+	addunpaid_leave_days      *int
+	base_pay                  *int64
+	addbase_pay               *int64
+	overtime_pay              *int64
+	addovertime_pay           *int64
+	night_allowance           *int64
+	addnight_allowance        *int64
+	on_call_allowance         *int64
+	addon_call_allowance      *int64
+	unpaid_leave_deduction    *int64
+	addunpaid_leave_deduction *int64
+	gross_pay                 *int64
+	addgross_pay              *int64
+	tax                       *int64
+	addtax                    *int64
+	other_deductions          *int64
+	addother_deductions       *int64
+	net_pay                   *int64
+	addnet_pay                *int64
+	clearedFields             map[string]struct{}
+	run                       *string
+	clearedrun                bool
+	staff                     *string
+	clearedstaff              bool
+	done                      bool
+	oldValue                  func(context.Context) (*Payslip, error)
+	predicates                []predicate.Payslip
+}
+
+var _ ent.Mutation = (*PayslipMutation)(nil)
+
+// payslipOption allows management of the mutation configuration using functional options.
+type payslipOption func(*PayslipMutation)
+
+// newPayslipMutation creates new mutation for the Payslip entity.
+func newPayslipMutation(c config, op Op, opts ...payslipOption) *PayslipMutation {
+	m := &PayslipMutation{
+		config:        c,
+		op:            op,
+		typ:           TypePayslip,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withPayslipID sets the ID field of the mutation.
+func withPayslipID(id string) payslipOption {
+	return func(m *PayslipMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *Payslip
+		)
+		m.oldValue = func(ctx context.Context) (*Payslip, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().Payslip.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withPayslip sets the old Payslip of the mutation.
+func withPayslip(node *Payslip) payslipOption {
+	return func(m *PayslipMutation) {
+		m.oldValue = func(context.Context) (*Payslip, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m PayslipMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m PayslipMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of Payslip entities.
+func (m *PayslipMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *PayslipMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *PayslipMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().Payslip.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *PayslipMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *PayslipMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the Payslip entity.
+// If the Payslip object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PayslipMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *PayslipMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *PayslipMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *PayslipMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the Payslip entity.
+// If the Payslip object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PayslipMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *PayslipMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetRunID sets the "run_id" field.
+func (m *PayslipMutation) SetRunID(s string) {
+	m.run = &s
+}
+
+// RunID returns the value of the "run_id" field in the mutation.
+func (m *PayslipMutation) RunID() (r string, exists bool) {
+	v := m.run
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRunID returns the old "run_id" field's value of the Payslip entity.
+// If the Payslip object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PayslipMutation) OldRunID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRunID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRunID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRunID: %w", err)
+	}
+	return oldValue.RunID, nil
+}
+
+// ResetRunID resets all changes to the "run_id" field.
+func (m *PayslipMutation) ResetRunID() {
+	m.run = nil
+}
+
+// SetStaffID sets the "staff_id" field.
+func (m *PayslipMutation) SetStaffID(s string) {
+	m.staff = &s
+}
+
+// StaffID returns the value of the "staff_id" field in the mutation.
+func (m *PayslipMutation) StaffID() (r string, exists bool) {
+	v := m.staff
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStaffID returns the old "staff_id" field's value of the Payslip entity.
+// If the Payslip object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PayslipMutation) OldStaffID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStaffID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStaffID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStaffID: %w", err)
+	}
+	return oldValue.StaffID, nil
+}
+
+// ResetStaffID resets all changes to the "staff_id" field.
+func (m *PayslipMutation) ResetStaffID() {
+	m.staff = nil
+}
+
+// SetPeriod sets the "period" field.
+func (m *PayslipMutation) SetPeriod(s string) {
+	m.period = &s
+}
+
+// Period returns the value of the "period" field in the mutation.
+func (m *PayslipMutation) Period() (r string, exists bool) {
+	v := m.period
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPeriod returns the old "period" field's value of the Payslip entity.
+// If the Payslip object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PayslipMutation) OldPeriod(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPeriod is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPeriod requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPeriod: %w", err)
+	}
+	return oldValue.Period, nil
+}
+
+// ResetPeriod resets all changes to the "period" field.
+func (m *PayslipMutation) ResetPeriod() {
+	m.period = nil
+}
+
+// SetPayBasis sets the "pay_basis" field.
+func (m *PayslipMutation) SetPayBasis(pb payslip.PayBasis) {
+	m.pay_basis = &pb
+}
+
+// PayBasis returns the value of the "pay_basis" field in the mutation.
+func (m *PayslipMutation) PayBasis() (r payslip.PayBasis, exists bool) {
+	v := m.pay_basis
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPayBasis returns the old "pay_basis" field's value of the Payslip entity.
+// If the Payslip object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PayslipMutation) OldPayBasis(ctx context.Context) (v payslip.PayBasis, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPayBasis is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPayBasis requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPayBasis: %w", err)
+	}
+	return oldValue.PayBasis, nil
+}
+
+// ResetPayBasis resets all changes to the "pay_basis" field.
+func (m *PayslipMutation) ResetPayBasis() {
+	m.pay_basis = nil
+}
+
+// SetPayRate sets the "pay_rate" field.
+func (m *PayslipMutation) SetPayRate(i int64) {
+	m.pay_rate = &i
+	m.addpay_rate = nil
+}
+
+// PayRate returns the value of the "pay_rate" field in the mutation.
+func (m *PayslipMutation) PayRate() (r int64, exists bool) {
+	v := m.pay_rate
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPayRate returns the old "pay_rate" field's value of the Payslip entity.
+// If the Payslip object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PayslipMutation) OldPayRate(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPayRate is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPayRate requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPayRate: %w", err)
+	}
+	return oldValue.PayRate, nil
+}
+
+// AddPayRate adds i to the "pay_rate" field.
+func (m *PayslipMutation) AddPayRate(i int64) {
+	if m.addpay_rate != nil {
+		*m.addpay_rate += i
+	} else {
+		m.addpay_rate = &i
+	}
+}
+
+// AddedPayRate returns the value that was added to the "pay_rate" field in this mutation.
+func (m *PayslipMutation) AddedPayRate() (r int64, exists bool) {
+	v := m.addpay_rate
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetPayRate resets all changes to the "pay_rate" field.
+func (m *PayslipMutation) ResetPayRate() {
+	m.pay_rate = nil
+	m.addpay_rate = nil
+}
+
+// SetWorkedMinutes sets the "worked_minutes" field.
+func (m *PayslipMutation) SetWorkedMinutes(i int) {
+	m.worked_minutes = &i
+	m.addworked_minutes = nil
+}
+
+// WorkedMinutes returns the value of the "worked_minutes" field in the mutation.
+func (m *PayslipMutation) WorkedMinutes() (r int, exists bool) {
+	v := m.worked_minutes
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldWorkedMinutes returns the old "worked_minutes" field's value of the Payslip entity.
+// If the Payslip object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PayslipMutation) OldWorkedMinutes(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldWorkedMinutes is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldWorkedMinutes requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldWorkedMinutes: %w", err)
+	}
+	return oldValue.WorkedMinutes, nil
+}
+
+// AddWorkedMinutes adds i to the "worked_minutes" field.
+func (m *PayslipMutation) AddWorkedMinutes(i int) {
+	if m.addworked_minutes != nil {
+		*m.addworked_minutes += i
+	} else {
+		m.addworked_minutes = &i
+	}
+}
+
+// AddedWorkedMinutes returns the value that was added to the "worked_minutes" field in this mutation.
+func (m *PayslipMutation) AddedWorkedMinutes() (r int, exists bool) {
+	v := m.addworked_minutes
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetWorkedMinutes resets all changes to the "worked_minutes" field.
+func (m *PayslipMutation) ResetWorkedMinutes() {
+	m.worked_minutes = nil
+	m.addworked_minutes = nil
+}
+
+// SetOvertimeMinutes sets the "overtime_minutes" field.
+func (m *PayslipMutation) SetOvertimeMinutes(i int) {
+	m.overtime_minutes = &i
+	m.addovertime_minutes = nil
+}
+
+// OvertimeMinutes returns the value of the "overtime_minutes" field in the mutation.
+func (m *PayslipMutation) OvertimeMinutes() (r int, exists bool) {
+	v := m.overtime_minutes
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOvertimeMinutes returns the old "overtime_minutes" field's value of the Payslip entity.
+// If the Payslip object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PayslipMutation) OldOvertimeMinutes(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOvertimeMinutes is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOvertimeMinutes requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOvertimeMinutes: %w", err)
+	}
+	return oldValue.OvertimeMinutes, nil
+}
+
+// AddOvertimeMinutes adds i to the "overtime_minutes" field.
+func (m *PayslipMutation) AddOvertimeMinutes(i int) {
+	if m.addovertime_minutes != nil {
+		*m.addovertime_minutes += i
+	} else {
+		m.addovertime_minutes = &i
+	}
+}
+
+// AddedOvertimeMinutes returns the value that was added to the "overtime_minutes" field in this mutation.
+func (m *PayslipMutation) AddedOvertimeMinutes() (r int, exists bool) {
+	v := m.addovertime_minutes
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetOvertimeMinutes resets all changes to the "overtime_minutes" field.
+func (m *PayslipMutation) ResetOvertimeMinutes() {
+	m.overtime_minutes = nil
+	m.addovertime_minutes = nil
+}
+
+// SetNightShifts sets the "night_shifts" field.
+func (m *PayslipMutation) SetNightShifts(i int) {
+	m.night_shifts = &i
+	m.addnight_shifts = nil
+}
+
+// NightShifts returns the value of the "night_shifts" field in the mutation.
+func (m *PayslipMutation) NightShifts() (r int, exists bool) {
+	v := m.night_shifts
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldNightShifts returns the old "night_shifts" field's value of the Payslip entity.
+// If the Payslip object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PayslipMutation) OldNightShifts(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldNightShifts is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldNightShifts requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldNightShifts: %w", err)
+	}
+	return oldValue.NightShifts, nil
+}
+
+// AddNightShifts adds i to the "night_shifts" field.
+func (m *PayslipMutation) AddNightShifts(i int) {
+	if m.addnight_shifts != nil {
+		*m.addnight_shifts += i
+	} else {
+		m.addnight_shifts = &i
+	}
+}
+
+// AddedNightShifts returns the value that was added to the "night_shifts" field in this mutation.
+func (m *PayslipMutation) AddedNightShifts() (r int, exists bool) {
+	v := m.addnight_shifts
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetNightShifts resets all changes to the "night_shifts" field.
+func (m *PayslipMutation) ResetNightShifts() {
+	m.night_shifts = nil
+	m.addnight_shifts = nil
+}
+
+// SetOnCallShifts sets the "on_call_shifts" field.
+func (m *PayslipMutation) SetOnCallShifts(i int) {
+	m.on_call_shifts = &i
+	m.addon_call_shifts = nil
+}
+
+// OnCallShifts returns the value of the "on_call_shifts" field in the mutation.
+func (m *PayslipMutation) OnCallShifts() (r int, exists bool) {
+	v := m.on_call_shifts
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOnCallShifts returns the old "on_call_shifts" field's value of the Payslip entity.
+// If the Payslip object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PayslipMutation) OldOnCallShifts(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOnCallShifts is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOnCallShifts requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOnCallShifts: %w", err)
+	}
+	return oldValue.OnCallShifts, nil
+}
+
+// AddOnCallShifts adds i to the "on_call_shifts" field.
+func (m *PayslipMutation) AddOnCallShifts(i int) {
+	if m.addon_call_shifts != nil {
+		*m.addon_call_shifts += i
+	} else {
+		m.addon_call_shifts = &i
+	}
+}
+
+// AddedOnCallShifts returns the value that was added to the "on_call_shifts" field in this mutation.
+func (m *PayslipMutation) AddedOnCallShifts() (r int, exists bool) {
+	v := m.addon_call_shifts
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetOnCallShifts resets all changes to the "on_call_shifts" field.
+func (m *PayslipMutation) ResetOnCallShifts() {
+	m.on_call_shifts = nil
+	m.addon_call_shifts = nil
+}
+
+// SetUnpaidLeaveDays sets the "unpaid_leave_days" field.
+func (m *PayslipMutation) SetUnpaidLeaveDays(i int) {
+	m.unpaid_leave_days = &i
+	m.addunpaid_leave_days = nil
+}
+
+// UnpaidLeaveDays returns the value of the "unpaid_leave_days" field in the mutation.
+func (m *PayslipMutation) UnpaidLeaveDays() (r int, exists bool) {
+	v := m.unpaid_leave_days
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUnpaidLeaveDays returns the old "unpaid_leave_days" field's value of the Payslip entity.
+// If the Payslip object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PayslipMutation) OldUnpaidLeaveDays(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUnpaidLeaveDays is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUnpaidLeaveDays requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUnpaidLeaveDays: %w", err)
+	}
+	return oldValue.UnpaidLeaveDays, nil
+}
+
+// AddUnpaidLeaveDays adds i to the "unpaid_leave_days" field.
+func (m *PayslipMutation) AddUnpaidLeaveDays(i int) {
+	if m.addunpaid_leave_days != nil {
+		*m.addunpaid_leave_days += i
+	} else {
+		m.addunpaid_leave_days = &i
+	}
+}
+
+// AddedUnpaidLeaveDays returns the value that was added to the "unpaid_leave_days" field in this mutation.
+func (m *PayslipMutation) AddedUnpaidLeaveDays() (r int, exists bool) {
+	v := m.addunpaid_leave_days
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetUnpaidLeaveDays resets all changes to the "unpaid_leave_days" field.
+func (m *PayslipMutation) ResetUnpaidLeaveDays() {
+	m.unpaid_leave_days = nil
+	m.addunpaid_leave_days = nil
+}
+
+// SetBasePay sets the "base_pay" field.
+func (m *PayslipMutation) SetBasePay(i int64) {
+	m.base_pay = &i
+	m.addbase_pay = nil
+}
+
+// BasePay returns the value of the "base_pay" field in the mutation.
+func (m *PayslipMutation) BasePay() (r int64, exists bool) {
+	v := m.base_pay
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldBasePay returns the old "base_pay" field's value of the Payslip entity.
+// If the Payslip object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PayslipMutation) OldBasePay(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldBasePay is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldBasePay requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldBasePay: %w", err)
+	}
+	return oldValue.BasePay, nil
+}
+
+// AddBasePay adds i to the "base_pay" field.
+func (m *PayslipMutation) AddBasePay(i int64) {
+	if m.addbase_pay != nil {
+		*m.addbase_pay += i
+	} else {
+		m.addbase_pay = &i
+	}
+}
+
+// AddedBasePay returns the value that was added to the "base_pay" field in this mutation.
+func (m *PayslipMutation) AddedBasePay() (r int64, exists bool) {
+	v := m.addbase_pay
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetBasePay resets all changes to the "base_pay" field.
+func (m *PayslipMutation) ResetBasePay() {
+	m.base_pay = nil
+	m.addbase_pay = nil
+}
+
+// SetOvertimePay sets the "overtime_pay" field.
+func (m *PayslipMutation) SetOvertimePay(i int64) {
+	m.overtime_pay = &i
+	m.addovertime_pay = nil
+}
+
+// OvertimePay returns the value of the "overtime_pay" field in the mutation.
+func (m *PayslipMutation) OvertimePay() (r int64, exists bool) {
+	v := m.overtime_pay
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOvertimePay returns the old "overtime_pay" field's value of the Payslip entity.
+// If the Payslip object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PayslipMutation) OldOvertimePay(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOvertimePay is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOvertimePay requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOvertimePay: %w", err)
+	}
+	return oldValue.OvertimePay, nil
+}
+
+// AddOvertimePay adds i to the "overtime_pay" field.
+func (m *PayslipMutation) AddOvertimePay(i int64) {
+	if m.addovertime_pay != nil {
+		*m.addovertime_pay += i
+	} else {
+		m.addovertime_pay = &i
+	}
+}
+
+// AddedOvertimePay returns the value that was added to the "overtime_pay" field in this mutation.
+func (m *PayslipMutation) AddedOvertimePay() (r int64, exists bool) {
+	v := m.addovertime_pay
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetOvertimePay resets all changes to the "overtime_pay" field.
+func (m *PayslipMutation) ResetOvertimePay() {
+	m.overtime_pay = nil
+	m.addovertime_pay = nil
+}
+
+// SetNightAllowance sets the "night_allowance" field.
+func (m *PayslipMutation) SetNightAllowance(i int64) {
+	m.night_allowance = &i
+	m.addnight_allowance = nil
+}
+
+// NightAllowance returns the value of the "night_allowance" field in the mutation.
+func (m *PayslipMutation) NightAllowance() (r int64, exists bool) {
+	v := m.night_allowance
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldNightAllowance returns the old "night_allowance" field's value of the Payslip entity.
+// If the Payslip object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PayslipMutation) OldNightAllowance(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldNightAllowance is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldNightAllowance requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldNightAllowance: %w", err)
+	}
+	return oldValue.NightAllowance, nil
+}
+
+// AddNightAllowance adds i to the "night_allowance" field.
+func (m *PayslipMutation) AddNightAllowance(i int64) {
+	if m.addnight_allowance != nil {
+		*m.addnight_allowance += i
+	} else {
+		m.addnight_allowance = &i
+	}
+}
+
+// AddedNightAllowance returns the value that was added to the "night_allowance" field in this mutation.
+func (m *PayslipMutation) AddedNightAllowance() (r int64, exists bool) {
+	v := m.addnight_allowance
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetNightAllowance resets all changes to the "night_allowance" field.
+func (m *PayslipMutation) ResetNightAllowance() {
+	m.night_allowance = nil
+	m.addnight_allowance = nil
+}
+
+// SetOnCallAllowance sets the "on_call_allowance" field.
+func (m *PayslipMutation) SetOnCallAllowance(i int64) {
+	m.on_call_allowance = &i
+	m.addon_call_allowance = nil
+}
+
+// OnCallAllowance returns the value of the "on_call_allowance" field in the mutation.
+func (m *PayslipMutation) OnCallAllowance() (r int64, exists bool) {
+	v := m.on_call_allowance
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOnCallAllowance returns the old "on_call_allowance" field's value of the Payslip entity.
+// If the Payslip object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PayslipMutation) OldOnCallAllowance(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOnCallAllowance is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOnCallAllowance requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOnCallAllowance: %w", err)
+	}
+	return oldValue.OnCallAllowance, nil
+}
+
+// AddOnCallAllowance adds i to the "on_call_allowance" field.
+func (m *PayslipMutation) AddOnCallAllowance(i int64) {
+	if m.addon_call_allowance != nil {
+		*m.addon_call_allowance += i
+	} else {
+		m.addon_call_allowance = &i
+	}
+}
+
+// AddedOnCallAllowance returns the value that was added to the "on_call_allowance" field in this mutation.
+func (m *PayslipMutation) AddedOnCallAllowance() (r int64, exists bool) {
+	v := m.addon_call_allowance
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetOnCallAllowance resets all changes to the "on_call_allowance" field.
+func (m *PayslipMutation) ResetOnCallAllowance() {
+	m.on_call_allowance = nil
+	m.addon_call_allowance = nil
+}
+
+// SetUnpaidLeaveDeduction sets the "unpaid_leave_deduction" field.
+func (m *PayslipMutation) SetUnpaidLeaveDeduction(i int64) {
+	m.unpaid_leave_deduction = &i
+	m.addunpaid_leave_deduction = nil
+}
+
+// UnpaidLeaveDeduction returns the value of the "unpaid_leave_deduction" field in the mutation.
+func (m *PayslipMutation) UnpaidLeaveDeduction() (r int64, exists bool) {
+	v := m.unpaid_leave_deduction
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUnpaidLeaveDeduction returns the old "unpaid_leave_deduction" field's value of the Payslip entity.
+// If the Payslip object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PayslipMutation) OldUnpaidLeaveDeduction(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUnpaidLeaveDeduction is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUnpaidLeaveDeduction requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUnpaidLeaveDeduction: %w", err)
+	}
+	return oldValue.UnpaidLeaveDeduction, nil
+}
+
+// AddUnpaidLeaveDeduction adds i to the "unpaid_leave_deduction" field.
+func (m *PayslipMutation) AddUnpaidLeaveDeduction(i int64) {
+	if m.addunpaid_leave_deduction != nil {
+		*m.addunpaid_leave_deduction += i
+	} else {
+		m.addunpaid_leave_deduction = &i
+	}
+}
+
+// AddedUnpaidLeaveDeduction returns the value that was added to the "unpaid_leave_deduction" field in this mutation.
+func (m *PayslipMutation) AddedUnpaidLeaveDeduction() (r int64, exists bool) {
+	v := m.addunpaid_leave_deduction
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetUnpaidLeaveDeduction resets all changes to the "unpaid_leave_deduction" field.
+func (m *PayslipMutation) ResetUnpaidLeaveDeduction() {
+	m.unpaid_leave_deduction = nil
+	m.addunpaid_leave_deduction = nil
+}
+
+// SetGrossPay sets the "gross_pay" field.
+func (m *PayslipMutation) SetGrossPay(i int64) {
+	m.gross_pay = &i
+	m.addgross_pay = nil
+}
+
+// GrossPay returns the value of the "gross_pay" field in the mutation.
+func (m *PayslipMutation) GrossPay() (r int64, exists bool) {
+	v := m.gross_pay
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldGrossPay returns the old "gross_pay" field's value of the Payslip entity.
+// If the Payslip object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PayslipMutation) OldGrossPay(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldGrossPay is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldGrossPay requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldGrossPay: %w", err)
+	}
+	return oldValue.GrossPay, nil
+}
+
+// AddGrossPay adds i to the "gross_pay" field.
+func (m *PayslipMutation) AddGrossPay(i int64) {
+	if m.addgross_pay != nil {
+		*m.addgross_pay += i
+	} else {
+		m.addgross_pay = &i
+	}
+}
+
+// AddedGrossPay returns the value that was added to the "gross_pay" field in this mutation.
+func (m *PayslipMutation) AddedGrossPay() (r int64, exists bool) {
+	v := m.addgross_pay
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetGrossPay resets all changes to the "gross_pay" field.
+func (m *PayslipMutation) ResetGrossPay() {
+	m.gross_pay = nil
+	m.addgross_pay = nil
+}
+
+// SetTax sets the "tax" field.
+func (m *PayslipMutation) SetTax(i int64) {
+	m.tax = &i
+	m.addtax = nil
+}
+
+// Tax returns the value of the "tax" field in the mutation.
+func (m *PayslipMutation) Tax() (r int64, exists bool) {
+	v := m.tax
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTax returns the old "tax" field's value of the Payslip entity.
+// If the Payslip object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PayslipMutation) OldTax(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTax is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTax requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTax: %w", err)
+	}
+	return oldValue.Tax, nil
+}
+
+// AddTax adds i to the "tax" field.
+func (m *PayslipMutation) AddTax(i int64) {
+	if m.addtax != nil {
+		*m.addtax += i
+	} else {
+		m.addtax = &i
+	}
+}
+
+// AddedTax returns the value that was added to the "tax" field in this mutation.
+func (m *PayslipMutation) AddedTax() (r int64, exists bool) {
+	v := m.addtax
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetTax resets all changes to the "tax" field.
+func (m *PayslipMutation) ResetTax() {
+	m.tax = nil
+	m.addtax = nil
+}
+
+// SetOtherDeductions sets the "other_deductions" field.
+func (m *PayslipMutation) SetOtherDeductions(i int64) {
+	m.other_deductions = &i
+	m.addother_deductions = nil
+}
+
+// OtherDeductions returns the value of the "other_deductions" field in the mutation.
+func (m *PayslipMutation) OtherDeductions() (r int64, exists bool) {
+	v := m.other_deductions
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOtherDeductions returns the old "other_deductions" field's value of the Payslip entity.
+// If the Payslip object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PayslipMutation) OldOtherDeductions(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOtherDeductions is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOtherDeductions requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOtherDeductions: %w", err)
+	}
+	return oldValue.OtherDeductions, nil
+}
+
+// AddOtherDeductions adds i to the "other_deductions" field.
+func (m *PayslipMutation) AddOtherDeductions(i int64) {
+	if m.addother_deductions != nil {
+		*m.addother_deductions += i
+	} else {
+		m.addother_deductions = &i
+	}
+}
+
+// AddedOtherDeductions returns the value that was added to the "other_deductions" field in this mutation.
+func (m *PayslipMutation) AddedOtherDeductions() (r int64, exists bool) {
+	v := m.addother_deductions
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetOtherDeductions resets all changes to the "other_deductions" field.
+func (m *PayslipMutation) ResetOtherDeductions() {
+	m.other_deductions = nil
+	m.addother_deductions = nil
+}
+
+// SetNetPay sets the "net_pay" field.
+func (m *PayslipMutation) SetNetPay(i int64) {
+	m.net_pay = &i
+	m.addnet_pay = nil
+}
+
+// NetPay returns the value of the "net_pay" field in the mutation.
+func (m *PayslipMutation) NetPay() (r int64, exists bool) {
+	v := m.net_pay
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldNetPay returns the old "net_pay" field's value of the Payslip entity.
+// If the Payslip object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PayslipMutation) OldNetPay(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldNetPay is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldNetPay requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldNetPay: %w", err)
+	}
+	return oldValue.NetPay, nil
+}
+
+// AddNetPay adds i to the "net_pay" field.
+func (m *PayslipMutation) AddNetPay(i int64) {
+	if m.addnet_pay != nil {
+		*m.addnet_pay += i
+	} else {
+		m.addnet_pay = &i
+	}
+}
+
+// AddedNetPay returns the value that was added to the "net_pay" field in this mutation.
+func (m *PayslipMutation) AddedNetPay() (r int64, exists bool) {
+	v := m.addnet_pay
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetNetPay resets all changes to the "net_pay" field.
+func (m *PayslipMutation) ResetNetPay() {
+	m.net_pay = nil
+	m.addnet_pay = nil
+}
+
+// ClearRun clears the "run" edge to the PayrollRun entity.
+func (m *PayslipMutation) ClearRun() {
+	m.clearedrun = true
+	m.clearedFields[payslip.FieldRunID] = struct{}{}
+}
+
+// RunCleared reports if the "run" edge to the PayrollRun entity was cleared.
+func (m *PayslipMutation) RunCleared() bool {
+	return m.clearedrun
+}
+
+// RunIDs returns the "run" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// RunID instead. It exists only for internal usage by the builders.
+func (m *PayslipMutation) RunIDs() (ids []string) {
+	if id := m.run; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetRun resets all changes to the "run" edge.
+func (m *PayslipMutation) ResetRun() {
+	m.run = nil
+	m.clearedrun = false
+}
+
+// ClearStaff clears the "staff" edge to the Staff entity.
+func (m *PayslipMutation) ClearStaff() {
+	m.clearedstaff = true
+	m.clearedFields[payslip.FieldStaffID] = struct{}{}
+}
+
+// StaffCleared reports if the "staff" edge to the Staff entity was cleared.
+func (m *PayslipMutation) StaffCleared() bool {
+	return m.clearedstaff
+}
+
+// StaffIDs returns the "staff" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// StaffID instead. It exists only for internal usage by the builders.
+func (m *PayslipMutation) StaffIDs() (ids []string) {
+	if id := m.staff; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetStaff resets all changes to the "staff" edge.
+func (m *PayslipMutation) ResetStaff() {
+	m.staff = nil
+	m.clearedstaff = false
+}
+
+// Where appends a list predicates to the PayslipMutation builder.
+func (m *PayslipMutation) Where(ps ...predicate.Payslip) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the PayslipMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *PayslipMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.Payslip, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *PayslipMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *PayslipMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (Payslip).
+func (m *PayslipMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *PayslipMutation) Fields() []string {
+	fields := make([]string, 0, 21)
+	if m.created_at != nil {
+		fields = append(fields, payslip.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, payslip.FieldUpdatedAt)
+	}
+	if m.run != nil {
+		fields = append(fields, payslip.FieldRunID)
+	}
+	if m.staff != nil {
+		fields = append(fields, payslip.FieldStaffID)
+	}
+	if m.period != nil {
+		fields = append(fields, payslip.FieldPeriod)
+	}
+	if m.pay_basis != nil {
+		fields = append(fields, payslip.FieldPayBasis)
+	}
+	if m.pay_rate != nil {
+		fields = append(fields, payslip.FieldPayRate)
+	}
+	if m.worked_minutes != nil {
+		fields = append(fields, payslip.FieldWorkedMinutes)
+	}
+	if m.overtime_minutes != nil {
+		fields = append(fields, payslip.FieldOvertimeMinutes)
+	}
+	if m.night_shifts != nil {
+		fields = append(fields, payslip.FieldNightShifts)
+	}
+	if m.on_call_shifts != nil {
+		fields = append(fields, payslip.FieldOnCallShifts)
+	}
+	if m.unpaid_leave_days != nil {
+		fields = append(fields, payslip.FieldUnpaidLeaveDays)
+	}
+	if m.base_pay != nil {
+		fields = append(fields, payslip.FieldBasePay)
+	}
+	if m.overtime_pay != nil {
+		fields = append(fields, payslip.FieldOvertimePay)
+	}
+	if m.night_allowance != nil {
+		fields = append(fields, payslip.FieldNightAllowance)
+	}
+	if m.on_call_allowance != nil {
+		fields = append(fields, payslip.FieldOnCallAllowance)
+	}
+	if m.unpaid_leave_deduction != nil {
+		fields = append(fields, payslip.FieldUnpaidLeaveDeduction)
+	}
+	if m.gross_pay != nil {
+		fields = append(fields, payslip.FieldGrossPay)
+	}
+	if m.tax != nil {
+		fields = append(fields, payslip.FieldTax)
+	}
+	if m.other_deductions != nil {
+		fields = append(fields, payslip.FieldOtherDeductions)
+	}
+	if m.net_pay != nil {
+		fields = append(fields, payslip.FieldNetPay)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *PayslipMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case payslip.FieldCreatedAt:
+		return m.CreatedAt()
+	case payslip.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case payslip.FieldRunID:
+		return m.RunID()
+	case payslip.FieldStaffID:
+		return m.StaffID()
+	case payslip.FieldPeriod:
+		return m.Period()
+	case payslip.FieldPayBasis:
+		return m.PayBasis()
+	case payslip.FieldPayRate:
+		return m.PayRate()
+	case payslip.FieldWorkedMinutes:
+		return m.WorkedMinutes()
+	case payslip.FieldOvertimeMinutes:
+		return m.OvertimeMinutes()
+	case payslip.FieldNightShifts:
+		return m.NightShifts()
+	case payslip.FieldOnCallShifts:
+		return m.OnCallShifts()
+	case payslip.FieldUnpaidLeaveDays:
+		return m.UnpaidLeaveDays()
+	case payslip.FieldBasePay:
+		return m.BasePay()
+	case payslip.FieldOvertimePay:
+		return m.OvertimePay()
+	case payslip.FieldNightAllowance:
+		return m.NightAllowance()
+	case payslip.FieldOnCallAllowance:
+		return m.OnCallAllowance()
+	case payslip.FieldUnpaidLeaveDeduction:
+		return m.UnpaidLeaveDeduction()
+	case payslip.FieldGrossPay:
+		return m.GrossPay()
+	case payslip.FieldTax:
+		return m.Tax()
+	case payslip.FieldOtherDeductions:
+		return m.OtherDeductions()
+	case payslip.FieldNetPay:
+		return m.NetPay()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *PayslipMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case payslip.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case payslip.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case payslip.FieldRunID:
+		return m.OldRunID(ctx)
+	case payslip.FieldStaffID:
+		return m.OldStaffID(ctx)
+	case payslip.FieldPeriod:
+		return m.OldPeriod(ctx)
+	case payslip.FieldPayBasis:
+		return m.OldPayBasis(ctx)
+	case payslip.FieldPayRate:
+		return m.OldPayRate(ctx)
+	case payslip.FieldWorkedMinutes:
+		return m.OldWorkedMinutes(ctx)
+	case payslip.FieldOvertimeMinutes:
+		return m.OldOvertimeMinutes(ctx)
+	case payslip.FieldNightShifts:
+		return m.OldNightShifts(ctx)
+	case payslip.FieldOnCallShifts:
+		return m.OldOnCallShifts(ctx)
+	case payslip.FieldUnpaidLeaveDays:
+		return m.OldUnpaidLeaveDays(ctx)
+	case payslip.FieldBasePay:
+		return m.OldBasePay(ctx)
+	case payslip.FieldOvertimePay:
+		return m.OldOvertimePay(ctx)
+	case payslip.FieldNightAllowance:
+		return m.OldNightAllowance(ctx)
+	case payslip.FieldOnCallAllowance:
+		return m.OldOnCallAllowance(ctx)
+	case payslip.FieldUnpaidLeaveDeduction:
+		return m.OldUnpaidLeaveDeduction(ctx)
+	case payslip.FieldGrossPay:
+		return m.OldGrossPay(ctx)
+	case payslip.FieldTax:
+		return m.OldTax(ctx)
+	case payslip.FieldOtherDeductions:
+		return m.OldOtherDeductions(ctx)
+	case payslip.FieldNetPay:
+		return m.OldNetPay(ctx)
+	}
+	return nil, fmt.Errorf("unknown Payslip field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *PayslipMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case payslip.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case payslip.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case payslip.FieldRunID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRunID(v)
+		return nil
+	case payslip.FieldStaffID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStaffID(v)
+		return nil
+	case payslip.FieldPeriod:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPeriod(v)
+		return nil
+	case payslip.FieldPayBasis:
+		v, ok := value.(payslip.PayBasis)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPayBasis(v)
+		return nil
+	case payslip.FieldPayRate:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPayRate(v)
+		return nil
+	case payslip.FieldWorkedMinutes:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetWorkedMinutes(v)
+		return nil
+	case payslip.FieldOvertimeMinutes:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOvertimeMinutes(v)
+		return nil
+	case payslip.FieldNightShifts:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetNightShifts(v)
+		return nil
+	case payslip.FieldOnCallShifts:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOnCallShifts(v)
+		return nil
+	case payslip.FieldUnpaidLeaveDays:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUnpaidLeaveDays(v)
+		return nil
+	case payslip.FieldBasePay:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetBasePay(v)
+		return nil
+	case payslip.FieldOvertimePay:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOvertimePay(v)
+		return nil
+	case payslip.FieldNightAllowance:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetNightAllowance(v)
+		return nil
+	case payslip.FieldOnCallAllowance:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOnCallAllowance(v)
+		return nil
+	case payslip.FieldUnpaidLeaveDeduction:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUnpaidLeaveDeduction(v)
+		return nil
+	case payslip.FieldGrossPay:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetGrossPay(v)
+		return nil
+	case payslip.FieldTax:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTax(v)
+		return nil
+	case payslip.FieldOtherDeductions:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOtherDeductions(v)
+		return nil
+	case payslip.FieldNetPay:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetNetPay(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Payslip field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *PayslipMutation) AddedFields() []string {
+	var fields []string
+	if m.addpay_rate != nil {
+		fields = append(fields, payslip.FieldPayRate)
+	}
+	if m.addworked_minutes != nil {
+		fields = append(fields, payslip.FieldWorkedMinutes)
+	}
+	if m.addovertime_minutes != nil {
+		fields = append(fields, payslip.FieldOvertimeMinutes)
+	}
+	if m.addnight_shifts != nil {
+		fields = append(fields, payslip.FieldNightShifts)
+	}
+	if m.addon_call_shifts != nil {
+		fields = append(fields, payslip.FieldOnCallShifts)
+	}
+	if m.addunpaid_leave_days != nil {
+		fields = append(fields, payslip.FieldUnpaidLeaveDays)
+	}
+	if m.addbase_pay != nil {
+		fields = append(fields, payslip.FieldBasePay)
+	}
+	if m.addovertime_pay != nil {
+		fields = append(fields, payslip.FieldOvertimePay)
+	}
+	if m.addnight_allowance != nil {
+		fields = append(fields, payslip.FieldNightAllowance)
+	}
+	if m.addon_call_allowance != nil {
+		fields = append(fields, payslip.FieldOnCallAllowance)
+	}
+	if m.addunpaid_leave_deduction != nil {
+		fields = append(fields, payslip.FieldUnpaidLeaveDeduction)
+	}
+	if m.addgross_pay != nil {
+		fields = append(fields, payslip.FieldGrossPay)
+	}
+	if m.addtax != nil {
+		fields = append(fields, payslip.FieldTax)
+	}
+	if m.addother_deductions != nil {
+		fields = append(fields, payslip.FieldOtherDeductions)
+	}
+	if m.addnet_pay != nil {
+		fields = append(fields, payslip.FieldNetPay)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *PayslipMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case payslip.FieldPayRate:
+		return m.AddedPayRate()
+	case payslip.FieldWorkedMinutes:
+		return m.AddedWorkedMinutes()
+	case payslip.FieldOvertimeMinutes:
+		return m.AddedOvertimeMinutes()
+	case payslip.FieldNightShifts:
+		return m.AddedNightShifts()
+	case payslip.FieldOnCallShifts:
+		return m.AddedOnCallShifts()
+	case payslip.FieldUnpaidLeaveDays:
+		return m.AddedUnpaidLeaveDays()
+	case payslip.FieldBasePay:
+		return m.AddedBasePay()
+	case payslip.FieldOvertimePay:
+		return m.AddedOvertimePay()
+	case payslip.FieldNightAllowance:
+		return m.AddedNightAllowance()
+	case payslip.FieldOnCallAllowance:
+		return m.AddedOnCallAllowance()
+	case payslip.FieldUnpaidLeaveDeduction:
+		return m.AddedUnpaidLeaveDeduction()
+	case payslip.FieldGrossPay:
+		return m.AddedGrossPay()
+	case payslip.FieldTax:
+		return m.AddedTax()
+	case payslip.FieldOtherDeductions:
+		return m.AddedOtherDeductions()
+	case payslip.FieldNetPay:
+		return m.AddedNetPay()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *PayslipMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case payslip.FieldPayRate:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddPayRate(v)
+		return nil
+	case payslip.FieldWorkedMinutes:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddWorkedMinutes(v)
+		return nil
+	case payslip.FieldOvertimeMinutes:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddOvertimeMinutes(v)
+		return nil
+	case payslip.FieldNightShifts:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddNightShifts(v)
+		return nil
+	case payslip.FieldOnCallShifts:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddOnCallShifts(v)
+		return nil
+	case payslip.FieldUnpaidLeaveDays:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddUnpaidLeaveDays(v)
+		return nil
+	case payslip.FieldBasePay:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddBasePay(v)
+		return nil
+	case payslip.FieldOvertimePay:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddOvertimePay(v)
+		return nil
+	case payslip.FieldNightAllowance:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddNightAllowance(v)
+		return nil
+	case payslip.FieldOnCallAllowance:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddOnCallAllowance(v)
+		return nil
+	case payslip.FieldUnpaidLeaveDeduction:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddUnpaidLeaveDeduction(v)
+		return nil
+	case payslip.FieldGrossPay:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddGrossPay(v)
+		return nil
+	case payslip.FieldTax:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddTax(v)
+		return nil
+	case payslip.FieldOtherDeductions:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddOtherDeductions(v)
+		return nil
+	case payslip.FieldNetPay:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddNetPay(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Payslip numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *PayslipMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *PayslipMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *PayslipMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown Payslip nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *PayslipMutation) ResetField(name string) error {
+	switch name {
+	case payslip.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case payslip.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case payslip.FieldRunID:
+		m.ResetRunID()
+		return nil
+	case payslip.FieldStaffID:
+		m.ResetStaffID()
+		return nil
+	case payslip.FieldPeriod:
+		m.ResetPeriod()
+		return nil
+	case payslip.FieldPayBasis:
+		m.ResetPayBasis()
+		return nil
+	case payslip.FieldPayRate:
+		m.ResetPayRate()
+		return nil
+	case payslip.FieldWorkedMinutes:
+		m.ResetWorkedMinutes()
+		return nil
+	case payslip.FieldOvertimeMinutes:
+		m.ResetOvertimeMinutes()
+		return nil
+	case payslip.FieldNightShifts:
+		m.ResetNightShifts()
+		return nil
+	case payslip.FieldOnCallShifts:
+		m.ResetOnCallShifts()
+		return nil
+	case payslip.FieldUnpaidLeaveDays:
+		m.ResetUnpaidLeaveDays()
+		return nil
+	case payslip.FieldBasePay:
+		m.ResetBasePay()
+		return nil
+	case payslip.FieldOvertimePay:
+		m.ResetOvertimePay()
+		return nil
+	case payslip.FieldNightAllowance:
+		m.ResetNightAllowance()
+		return nil
+	case payslip.FieldOnCallAllowance:
+		m.ResetOnCallAllowance()
+		return nil
+	case payslip.FieldUnpaidLeaveDeduction:
+		m.ResetUnpaidLeaveDeduction()
+		return nil
+	case payslip.FieldGrossPay:
+		m.ResetGrossPay()
+		return nil
+	case payslip.FieldTax:
+		m.ResetTax()
+		return nil
+	case payslip.FieldOtherDeductions:
+		m.ResetOtherDeductions()
+		return nil
+	case payslip.FieldNetPay:
+		m.ResetNetPay()
+		return nil
+	}
+	return fmt.Errorf("unknown Payslip field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *PayslipMutation) AddedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.run != nil {
+		edges = append(edges, payslip.EdgeRun)
+	}
+	if m.staff != nil {
+		edges = append(edges, payslip.EdgeStaff)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *PayslipMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case payslip.EdgeRun:
+		if id := m.run; id != nil {
+			return []ent.Value{*id}
+		}
+	case payslip.EdgeStaff:
+		if id := m.staff; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *PayslipMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 2)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *PayslipMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *PayslipMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.clearedrun {
+		edges = append(edges, payslip.EdgeRun)
+	}
+	if m.clearedstaff {
+		edges = append(edges, payslip.EdgeStaff)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *PayslipMutation) EdgeCleared(name string) bool {
+	switch name {
+	case payslip.EdgeRun:
+		return m.clearedrun
+	case payslip.EdgeStaff:
+		return m.clearedstaff
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *PayslipMutation) ClearEdge(name string) error {
+	switch name {
+	case payslip.EdgeRun:
+		m.ClearRun()
+		return nil
+	case payslip.EdgeStaff:
+		m.ClearStaff()
+		return nil
+	}
+	return fmt.Errorf("unknown Payslip unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *PayslipMutation) ResetEdge(name string) error {
+	switch name {
+	case payslip.EdgeRun:
+		m.ResetRun()
+		return nil
+	case payslip.EdgeStaff:
+		m.ResetStaff()
+		return nil
+	}
+	return fmt.Errorf("unknown Payslip edge %s", name)
 }
 
 // PlanVersionMutation represents an operation that mutates the PlanVersion nodes in the graph.
@@ -71675,20 +79362,22 @@ func (m *ProviderAvailabilityMutation) ResetEdge(name string) error {
 // ProviderTimeOffMutation represents an operation that mutates the ProviderTimeOff nodes in the graph.
 type ProviderTimeOffMutation struct {
 	config
-	op            Op
-	typ           string
-	id            *string
-	created_at    *time.Time
-	updated_at    *time.Time
-	start_at      *time.Time
-	end_at        *time.Time
-	reason        *string
-	clearedFields map[string]struct{}
-	staff         *string
-	clearedstaff  bool
-	done          bool
-	oldValue      func(context.Context) (*ProviderTimeOff, error)
-	predicates    []predicate.ProviderTimeOff
+	op                   Op
+	typ                  string
+	id                   *string
+	created_at           *time.Time
+	updated_at           *time.Time
+	start_at             *time.Time
+	end_at               *time.Time
+	reason               *string
+	clearedFields        map[string]struct{}
+	staff                *string
+	clearedstaff         bool
+	leave_request        *string
+	clearedleave_request bool
+	done                 bool
+	oldValue             func(context.Context) (*ProviderTimeOff, error)
+	predicates           []predicate.ProviderTimeOff
 }
 
 var _ ent.Mutation = (*ProviderTimeOffMutation)(nil)
@@ -72024,6 +79713,55 @@ func (m *ProviderTimeOffMutation) ResetReason() {
 	delete(m.clearedFields, providertimeoff.FieldReason)
 }
 
+// SetLeaveRequestID sets the "leave_request_id" field.
+func (m *ProviderTimeOffMutation) SetLeaveRequestID(s string) {
+	m.leave_request = &s
+}
+
+// LeaveRequestID returns the value of the "leave_request_id" field in the mutation.
+func (m *ProviderTimeOffMutation) LeaveRequestID() (r string, exists bool) {
+	v := m.leave_request
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLeaveRequestID returns the old "leave_request_id" field's value of the ProviderTimeOff entity.
+// If the ProviderTimeOff object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ProviderTimeOffMutation) OldLeaveRequestID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLeaveRequestID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLeaveRequestID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLeaveRequestID: %w", err)
+	}
+	return oldValue.LeaveRequestID, nil
+}
+
+// ClearLeaveRequestID clears the value of the "leave_request_id" field.
+func (m *ProviderTimeOffMutation) ClearLeaveRequestID() {
+	m.leave_request = nil
+	m.clearedFields[providertimeoff.FieldLeaveRequestID] = struct{}{}
+}
+
+// LeaveRequestIDCleared returns if the "leave_request_id" field was cleared in this mutation.
+func (m *ProviderTimeOffMutation) LeaveRequestIDCleared() bool {
+	_, ok := m.clearedFields[providertimeoff.FieldLeaveRequestID]
+	return ok
+}
+
+// ResetLeaveRequestID resets all changes to the "leave_request_id" field.
+func (m *ProviderTimeOffMutation) ResetLeaveRequestID() {
+	m.leave_request = nil
+	delete(m.clearedFields, providertimeoff.FieldLeaveRequestID)
+}
+
 // ClearStaff clears the "staff" edge to the Staff entity.
 func (m *ProviderTimeOffMutation) ClearStaff() {
 	m.clearedstaff = true
@@ -72049,6 +79787,33 @@ func (m *ProviderTimeOffMutation) StaffIDs() (ids []string) {
 func (m *ProviderTimeOffMutation) ResetStaff() {
 	m.staff = nil
 	m.clearedstaff = false
+}
+
+// ClearLeaveRequest clears the "leave_request" edge to the LeaveRequest entity.
+func (m *ProviderTimeOffMutation) ClearLeaveRequest() {
+	m.clearedleave_request = true
+	m.clearedFields[providertimeoff.FieldLeaveRequestID] = struct{}{}
+}
+
+// LeaveRequestCleared reports if the "leave_request" edge to the LeaveRequest entity was cleared.
+func (m *ProviderTimeOffMutation) LeaveRequestCleared() bool {
+	return m.LeaveRequestIDCleared() || m.clearedleave_request
+}
+
+// LeaveRequestIDs returns the "leave_request" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// LeaveRequestID instead. It exists only for internal usage by the builders.
+func (m *ProviderTimeOffMutation) LeaveRequestIDs() (ids []string) {
+	if id := m.leave_request; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetLeaveRequest resets all changes to the "leave_request" edge.
+func (m *ProviderTimeOffMutation) ResetLeaveRequest() {
+	m.leave_request = nil
+	m.clearedleave_request = false
 }
 
 // Where appends a list predicates to the ProviderTimeOffMutation builder.
@@ -72085,7 +79850,7 @@ func (m *ProviderTimeOffMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *ProviderTimeOffMutation) Fields() []string {
-	fields := make([]string, 0, 6)
+	fields := make([]string, 0, 7)
 	if m.created_at != nil {
 		fields = append(fields, providertimeoff.FieldCreatedAt)
 	}
@@ -72103,6 +79868,9 @@ func (m *ProviderTimeOffMutation) Fields() []string {
 	}
 	if m.reason != nil {
 		fields = append(fields, providertimeoff.FieldReason)
+	}
+	if m.leave_request != nil {
+		fields = append(fields, providertimeoff.FieldLeaveRequestID)
 	}
 	return fields
 }
@@ -72124,6 +79892,8 @@ func (m *ProviderTimeOffMutation) Field(name string) (ent.Value, bool) {
 		return m.EndAt()
 	case providertimeoff.FieldReason:
 		return m.Reason()
+	case providertimeoff.FieldLeaveRequestID:
+		return m.LeaveRequestID()
 	}
 	return nil, false
 }
@@ -72145,6 +79915,8 @@ func (m *ProviderTimeOffMutation) OldField(ctx context.Context, name string) (en
 		return m.OldEndAt(ctx)
 	case providertimeoff.FieldReason:
 		return m.OldReason(ctx)
+	case providertimeoff.FieldLeaveRequestID:
+		return m.OldLeaveRequestID(ctx)
 	}
 	return nil, fmt.Errorf("unknown ProviderTimeOff field %s", name)
 }
@@ -72196,6 +79968,13 @@ func (m *ProviderTimeOffMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetReason(v)
 		return nil
+	case providertimeoff.FieldLeaveRequestID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLeaveRequestID(v)
+		return nil
 	}
 	return fmt.Errorf("unknown ProviderTimeOff field %s", name)
 }
@@ -72229,6 +80008,9 @@ func (m *ProviderTimeOffMutation) ClearedFields() []string {
 	if m.FieldCleared(providertimeoff.FieldReason) {
 		fields = append(fields, providertimeoff.FieldReason)
 	}
+	if m.FieldCleared(providertimeoff.FieldLeaveRequestID) {
+		fields = append(fields, providertimeoff.FieldLeaveRequestID)
+	}
 	return fields
 }
 
@@ -72245,6 +80027,9 @@ func (m *ProviderTimeOffMutation) ClearField(name string) error {
 	switch name {
 	case providertimeoff.FieldReason:
 		m.ClearReason()
+		return nil
+	case providertimeoff.FieldLeaveRequestID:
+		m.ClearLeaveRequestID()
 		return nil
 	}
 	return fmt.Errorf("unknown ProviderTimeOff nullable field %s", name)
@@ -72272,15 +80057,21 @@ func (m *ProviderTimeOffMutation) ResetField(name string) error {
 	case providertimeoff.FieldReason:
 		m.ResetReason()
 		return nil
+	case providertimeoff.FieldLeaveRequestID:
+		m.ResetLeaveRequestID()
+		return nil
 	}
 	return fmt.Errorf("unknown ProviderTimeOff field %s", name)
 }
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *ProviderTimeOffMutation) AddedEdges() []string {
-	edges := make([]string, 0, 1)
+	edges := make([]string, 0, 2)
 	if m.staff != nil {
 		edges = append(edges, providertimeoff.EdgeStaff)
+	}
+	if m.leave_request != nil {
+		edges = append(edges, providertimeoff.EdgeLeaveRequest)
 	}
 	return edges
 }
@@ -72293,13 +80084,17 @@ func (m *ProviderTimeOffMutation) AddedIDs(name string) []ent.Value {
 		if id := m.staff; id != nil {
 			return []ent.Value{*id}
 		}
+	case providertimeoff.EdgeLeaveRequest:
+		if id := m.leave_request; id != nil {
+			return []ent.Value{*id}
+		}
 	}
 	return nil
 }
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *ProviderTimeOffMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 1)
+	edges := make([]string, 0, 2)
 	return edges
 }
 
@@ -72311,9 +80106,12 @@ func (m *ProviderTimeOffMutation) RemovedIDs(name string) []ent.Value {
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *ProviderTimeOffMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 1)
+	edges := make([]string, 0, 2)
 	if m.clearedstaff {
 		edges = append(edges, providertimeoff.EdgeStaff)
+	}
+	if m.clearedleave_request {
+		edges = append(edges, providertimeoff.EdgeLeaveRequest)
 	}
 	return edges
 }
@@ -72324,6 +80122,8 @@ func (m *ProviderTimeOffMutation) EdgeCleared(name string) bool {
 	switch name {
 	case providertimeoff.EdgeStaff:
 		return m.clearedstaff
+	case providertimeoff.EdgeLeaveRequest:
+		return m.clearedleave_request
 	}
 	return false
 }
@@ -72335,6 +80135,9 @@ func (m *ProviderTimeOffMutation) ClearEdge(name string) error {
 	case providertimeoff.EdgeStaff:
 		m.ClearStaff()
 		return nil
+	case providertimeoff.EdgeLeaveRequest:
+		m.ClearLeaveRequest()
+		return nil
 	}
 	return fmt.Errorf("unknown ProviderTimeOff unique edge %s", name)
 }
@@ -72345,6 +80148,9 @@ func (m *ProviderTimeOffMutation) ResetEdge(name string) error {
 	switch name {
 	case providertimeoff.EdgeStaff:
 		m.ResetStaff()
+		return nil
+	case providertimeoff.EdgeLeaveRequest:
+		m.ResetLeaveRequest()
 		return nil
 	}
 	return fmt.Errorf("unknown ProviderTimeOff edge %s", name)
@@ -75483,6 +83289,1676 @@ func (m *RoomMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown Room edge %s", name)
 }
 
+// RosterEntryMutation represents an operation that mutates the RosterEntry nodes in the graph.
+type RosterEntryMutation struct {
+	config
+	op                Op
+	typ               string
+	id                *string
+	created_at        *time.Time
+	updated_at        *time.Time
+	date              *time.Time
+	start_at          *time.Time
+	end_at            *time.Time
+	note              *string
+	assigned_by_id    *string
+	clearedFields     map[string]struct{}
+	staff             *string
+	clearedstaff      bool
+	department        *string
+	cleareddepartment bool
+	shift             *string
+	clearedshift      bool
+	done              bool
+	oldValue          func(context.Context) (*RosterEntry, error)
+	predicates        []predicate.RosterEntry
+}
+
+var _ ent.Mutation = (*RosterEntryMutation)(nil)
+
+// rosterentryOption allows management of the mutation configuration using functional options.
+type rosterentryOption func(*RosterEntryMutation)
+
+// newRosterEntryMutation creates new mutation for the RosterEntry entity.
+func newRosterEntryMutation(c config, op Op, opts ...rosterentryOption) *RosterEntryMutation {
+	m := &RosterEntryMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeRosterEntry,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withRosterEntryID sets the ID field of the mutation.
+func withRosterEntryID(id string) rosterentryOption {
+	return func(m *RosterEntryMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *RosterEntry
+		)
+		m.oldValue = func(ctx context.Context) (*RosterEntry, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().RosterEntry.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withRosterEntry sets the old RosterEntry of the mutation.
+func withRosterEntry(node *RosterEntry) rosterentryOption {
+	return func(m *RosterEntryMutation) {
+		m.oldValue = func(context.Context) (*RosterEntry, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m RosterEntryMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m RosterEntryMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of RosterEntry entities.
+func (m *RosterEntryMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *RosterEntryMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *RosterEntryMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().RosterEntry.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *RosterEntryMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *RosterEntryMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the RosterEntry entity.
+// If the RosterEntry object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RosterEntryMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *RosterEntryMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *RosterEntryMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *RosterEntryMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the RosterEntry entity.
+// If the RosterEntry object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RosterEntryMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *RosterEntryMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetStaffID sets the "staff_id" field.
+func (m *RosterEntryMutation) SetStaffID(s string) {
+	m.staff = &s
+}
+
+// StaffID returns the value of the "staff_id" field in the mutation.
+func (m *RosterEntryMutation) StaffID() (r string, exists bool) {
+	v := m.staff
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStaffID returns the old "staff_id" field's value of the RosterEntry entity.
+// If the RosterEntry object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RosterEntryMutation) OldStaffID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStaffID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStaffID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStaffID: %w", err)
+	}
+	return oldValue.StaffID, nil
+}
+
+// ResetStaffID resets all changes to the "staff_id" field.
+func (m *RosterEntryMutation) ResetStaffID() {
+	m.staff = nil
+}
+
+// SetDepartmentID sets the "department_id" field.
+func (m *RosterEntryMutation) SetDepartmentID(s string) {
+	m.department = &s
+}
+
+// DepartmentID returns the value of the "department_id" field in the mutation.
+func (m *RosterEntryMutation) DepartmentID() (r string, exists bool) {
+	v := m.department
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDepartmentID returns the old "department_id" field's value of the RosterEntry entity.
+// If the RosterEntry object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RosterEntryMutation) OldDepartmentID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDepartmentID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDepartmentID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDepartmentID: %w", err)
+	}
+	return oldValue.DepartmentID, nil
+}
+
+// ResetDepartmentID resets all changes to the "department_id" field.
+func (m *RosterEntryMutation) ResetDepartmentID() {
+	m.department = nil
+}
+
+// SetShiftID sets the "shift_id" field.
+func (m *RosterEntryMutation) SetShiftID(s string) {
+	m.shift = &s
+}
+
+// ShiftID returns the value of the "shift_id" field in the mutation.
+func (m *RosterEntryMutation) ShiftID() (r string, exists bool) {
+	v := m.shift
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldShiftID returns the old "shift_id" field's value of the RosterEntry entity.
+// If the RosterEntry object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RosterEntryMutation) OldShiftID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldShiftID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldShiftID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldShiftID: %w", err)
+	}
+	return oldValue.ShiftID, nil
+}
+
+// ResetShiftID resets all changes to the "shift_id" field.
+func (m *RosterEntryMutation) ResetShiftID() {
+	m.shift = nil
+}
+
+// SetDate sets the "date" field.
+func (m *RosterEntryMutation) SetDate(t time.Time) {
+	m.date = &t
+}
+
+// Date returns the value of the "date" field in the mutation.
+func (m *RosterEntryMutation) Date() (r time.Time, exists bool) {
+	v := m.date
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDate returns the old "date" field's value of the RosterEntry entity.
+// If the RosterEntry object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RosterEntryMutation) OldDate(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDate is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDate requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDate: %w", err)
+	}
+	return oldValue.Date, nil
+}
+
+// ResetDate resets all changes to the "date" field.
+func (m *RosterEntryMutation) ResetDate() {
+	m.date = nil
+}
+
+// SetStartAt sets the "start_at" field.
+func (m *RosterEntryMutation) SetStartAt(t time.Time) {
+	m.start_at = &t
+}
+
+// StartAt returns the value of the "start_at" field in the mutation.
+func (m *RosterEntryMutation) StartAt() (r time.Time, exists bool) {
+	v := m.start_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStartAt returns the old "start_at" field's value of the RosterEntry entity.
+// If the RosterEntry object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RosterEntryMutation) OldStartAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStartAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStartAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStartAt: %w", err)
+	}
+	return oldValue.StartAt, nil
+}
+
+// ResetStartAt resets all changes to the "start_at" field.
+func (m *RosterEntryMutation) ResetStartAt() {
+	m.start_at = nil
+}
+
+// SetEndAt sets the "end_at" field.
+func (m *RosterEntryMutation) SetEndAt(t time.Time) {
+	m.end_at = &t
+}
+
+// EndAt returns the value of the "end_at" field in the mutation.
+func (m *RosterEntryMutation) EndAt() (r time.Time, exists bool) {
+	v := m.end_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEndAt returns the old "end_at" field's value of the RosterEntry entity.
+// If the RosterEntry object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RosterEntryMutation) OldEndAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEndAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEndAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEndAt: %w", err)
+	}
+	return oldValue.EndAt, nil
+}
+
+// ResetEndAt resets all changes to the "end_at" field.
+func (m *RosterEntryMutation) ResetEndAt() {
+	m.end_at = nil
+}
+
+// SetNote sets the "note" field.
+func (m *RosterEntryMutation) SetNote(s string) {
+	m.note = &s
+}
+
+// Note returns the value of the "note" field in the mutation.
+func (m *RosterEntryMutation) Note() (r string, exists bool) {
+	v := m.note
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldNote returns the old "note" field's value of the RosterEntry entity.
+// If the RosterEntry object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RosterEntryMutation) OldNote(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldNote is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldNote requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldNote: %w", err)
+	}
+	return oldValue.Note, nil
+}
+
+// ClearNote clears the value of the "note" field.
+func (m *RosterEntryMutation) ClearNote() {
+	m.note = nil
+	m.clearedFields[rosterentry.FieldNote] = struct{}{}
+}
+
+// NoteCleared returns if the "note" field was cleared in this mutation.
+func (m *RosterEntryMutation) NoteCleared() bool {
+	_, ok := m.clearedFields[rosterentry.FieldNote]
+	return ok
+}
+
+// ResetNote resets all changes to the "note" field.
+func (m *RosterEntryMutation) ResetNote() {
+	m.note = nil
+	delete(m.clearedFields, rosterentry.FieldNote)
+}
+
+// SetAssignedByID sets the "assigned_by_id" field.
+func (m *RosterEntryMutation) SetAssignedByID(s string) {
+	m.assigned_by_id = &s
+}
+
+// AssignedByID returns the value of the "assigned_by_id" field in the mutation.
+func (m *RosterEntryMutation) AssignedByID() (r string, exists bool) {
+	v := m.assigned_by_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAssignedByID returns the old "assigned_by_id" field's value of the RosterEntry entity.
+// If the RosterEntry object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RosterEntryMutation) OldAssignedByID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAssignedByID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAssignedByID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAssignedByID: %w", err)
+	}
+	return oldValue.AssignedByID, nil
+}
+
+// ResetAssignedByID resets all changes to the "assigned_by_id" field.
+func (m *RosterEntryMutation) ResetAssignedByID() {
+	m.assigned_by_id = nil
+}
+
+// ClearStaff clears the "staff" edge to the Staff entity.
+func (m *RosterEntryMutation) ClearStaff() {
+	m.clearedstaff = true
+	m.clearedFields[rosterentry.FieldStaffID] = struct{}{}
+}
+
+// StaffCleared reports if the "staff" edge to the Staff entity was cleared.
+func (m *RosterEntryMutation) StaffCleared() bool {
+	return m.clearedstaff
+}
+
+// StaffIDs returns the "staff" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// StaffID instead. It exists only for internal usage by the builders.
+func (m *RosterEntryMutation) StaffIDs() (ids []string) {
+	if id := m.staff; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetStaff resets all changes to the "staff" edge.
+func (m *RosterEntryMutation) ResetStaff() {
+	m.staff = nil
+	m.clearedstaff = false
+}
+
+// ClearDepartment clears the "department" edge to the Department entity.
+func (m *RosterEntryMutation) ClearDepartment() {
+	m.cleareddepartment = true
+	m.clearedFields[rosterentry.FieldDepartmentID] = struct{}{}
+}
+
+// DepartmentCleared reports if the "department" edge to the Department entity was cleared.
+func (m *RosterEntryMutation) DepartmentCleared() bool {
+	return m.cleareddepartment
+}
+
+// DepartmentIDs returns the "department" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// DepartmentID instead. It exists only for internal usage by the builders.
+func (m *RosterEntryMutation) DepartmentIDs() (ids []string) {
+	if id := m.department; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetDepartment resets all changes to the "department" edge.
+func (m *RosterEntryMutation) ResetDepartment() {
+	m.department = nil
+	m.cleareddepartment = false
+}
+
+// ClearShift clears the "shift" edge to the ShiftDefinition entity.
+func (m *RosterEntryMutation) ClearShift() {
+	m.clearedshift = true
+	m.clearedFields[rosterentry.FieldShiftID] = struct{}{}
+}
+
+// ShiftCleared reports if the "shift" edge to the ShiftDefinition entity was cleared.
+func (m *RosterEntryMutation) ShiftCleared() bool {
+	return m.clearedshift
+}
+
+// ShiftIDs returns the "shift" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// ShiftID instead. It exists only for internal usage by the builders.
+func (m *RosterEntryMutation) ShiftIDs() (ids []string) {
+	if id := m.shift; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetShift resets all changes to the "shift" edge.
+func (m *RosterEntryMutation) ResetShift() {
+	m.shift = nil
+	m.clearedshift = false
+}
+
+// Where appends a list predicates to the RosterEntryMutation builder.
+func (m *RosterEntryMutation) Where(ps ...predicate.RosterEntry) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the RosterEntryMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *RosterEntryMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.RosterEntry, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *RosterEntryMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *RosterEntryMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (RosterEntry).
+func (m *RosterEntryMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *RosterEntryMutation) Fields() []string {
+	fields := make([]string, 0, 10)
+	if m.created_at != nil {
+		fields = append(fields, rosterentry.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, rosterentry.FieldUpdatedAt)
+	}
+	if m.staff != nil {
+		fields = append(fields, rosterentry.FieldStaffID)
+	}
+	if m.department != nil {
+		fields = append(fields, rosterentry.FieldDepartmentID)
+	}
+	if m.shift != nil {
+		fields = append(fields, rosterentry.FieldShiftID)
+	}
+	if m.date != nil {
+		fields = append(fields, rosterentry.FieldDate)
+	}
+	if m.start_at != nil {
+		fields = append(fields, rosterentry.FieldStartAt)
+	}
+	if m.end_at != nil {
+		fields = append(fields, rosterentry.FieldEndAt)
+	}
+	if m.note != nil {
+		fields = append(fields, rosterentry.FieldNote)
+	}
+	if m.assigned_by_id != nil {
+		fields = append(fields, rosterentry.FieldAssignedByID)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *RosterEntryMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case rosterentry.FieldCreatedAt:
+		return m.CreatedAt()
+	case rosterentry.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case rosterentry.FieldStaffID:
+		return m.StaffID()
+	case rosterentry.FieldDepartmentID:
+		return m.DepartmentID()
+	case rosterentry.FieldShiftID:
+		return m.ShiftID()
+	case rosterentry.FieldDate:
+		return m.Date()
+	case rosterentry.FieldStartAt:
+		return m.StartAt()
+	case rosterentry.FieldEndAt:
+		return m.EndAt()
+	case rosterentry.FieldNote:
+		return m.Note()
+	case rosterentry.FieldAssignedByID:
+		return m.AssignedByID()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *RosterEntryMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case rosterentry.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case rosterentry.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case rosterentry.FieldStaffID:
+		return m.OldStaffID(ctx)
+	case rosterentry.FieldDepartmentID:
+		return m.OldDepartmentID(ctx)
+	case rosterentry.FieldShiftID:
+		return m.OldShiftID(ctx)
+	case rosterentry.FieldDate:
+		return m.OldDate(ctx)
+	case rosterentry.FieldStartAt:
+		return m.OldStartAt(ctx)
+	case rosterentry.FieldEndAt:
+		return m.OldEndAt(ctx)
+	case rosterentry.FieldNote:
+		return m.OldNote(ctx)
+	case rosterentry.FieldAssignedByID:
+		return m.OldAssignedByID(ctx)
+	}
+	return nil, fmt.Errorf("unknown RosterEntry field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *RosterEntryMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case rosterentry.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case rosterentry.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case rosterentry.FieldStaffID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStaffID(v)
+		return nil
+	case rosterentry.FieldDepartmentID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDepartmentID(v)
+		return nil
+	case rosterentry.FieldShiftID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetShiftID(v)
+		return nil
+	case rosterentry.FieldDate:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDate(v)
+		return nil
+	case rosterentry.FieldStartAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStartAt(v)
+		return nil
+	case rosterentry.FieldEndAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEndAt(v)
+		return nil
+	case rosterentry.FieldNote:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetNote(v)
+		return nil
+	case rosterentry.FieldAssignedByID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAssignedByID(v)
+		return nil
+	}
+	return fmt.Errorf("unknown RosterEntry field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *RosterEntryMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *RosterEntryMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *RosterEntryMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown RosterEntry numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *RosterEntryMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(rosterentry.FieldNote) {
+		fields = append(fields, rosterentry.FieldNote)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *RosterEntryMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *RosterEntryMutation) ClearField(name string) error {
+	switch name {
+	case rosterentry.FieldNote:
+		m.ClearNote()
+		return nil
+	}
+	return fmt.Errorf("unknown RosterEntry nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *RosterEntryMutation) ResetField(name string) error {
+	switch name {
+	case rosterentry.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case rosterentry.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case rosterentry.FieldStaffID:
+		m.ResetStaffID()
+		return nil
+	case rosterentry.FieldDepartmentID:
+		m.ResetDepartmentID()
+		return nil
+	case rosterentry.FieldShiftID:
+		m.ResetShiftID()
+		return nil
+	case rosterentry.FieldDate:
+		m.ResetDate()
+		return nil
+	case rosterentry.FieldStartAt:
+		m.ResetStartAt()
+		return nil
+	case rosterentry.FieldEndAt:
+		m.ResetEndAt()
+		return nil
+	case rosterentry.FieldNote:
+		m.ResetNote()
+		return nil
+	case rosterentry.FieldAssignedByID:
+		m.ResetAssignedByID()
+		return nil
+	}
+	return fmt.Errorf("unknown RosterEntry field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *RosterEntryMutation) AddedEdges() []string {
+	edges := make([]string, 0, 3)
+	if m.staff != nil {
+		edges = append(edges, rosterentry.EdgeStaff)
+	}
+	if m.department != nil {
+		edges = append(edges, rosterentry.EdgeDepartment)
+	}
+	if m.shift != nil {
+		edges = append(edges, rosterentry.EdgeShift)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *RosterEntryMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case rosterentry.EdgeStaff:
+		if id := m.staff; id != nil {
+			return []ent.Value{*id}
+		}
+	case rosterentry.EdgeDepartment:
+		if id := m.department; id != nil {
+			return []ent.Value{*id}
+		}
+	case rosterentry.EdgeShift:
+		if id := m.shift; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *RosterEntryMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 3)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *RosterEntryMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *RosterEntryMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 3)
+	if m.clearedstaff {
+		edges = append(edges, rosterentry.EdgeStaff)
+	}
+	if m.cleareddepartment {
+		edges = append(edges, rosterentry.EdgeDepartment)
+	}
+	if m.clearedshift {
+		edges = append(edges, rosterentry.EdgeShift)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *RosterEntryMutation) EdgeCleared(name string) bool {
+	switch name {
+	case rosterentry.EdgeStaff:
+		return m.clearedstaff
+	case rosterentry.EdgeDepartment:
+		return m.cleareddepartment
+	case rosterentry.EdgeShift:
+		return m.clearedshift
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *RosterEntryMutation) ClearEdge(name string) error {
+	switch name {
+	case rosterentry.EdgeStaff:
+		m.ClearStaff()
+		return nil
+	case rosterentry.EdgeDepartment:
+		m.ClearDepartment()
+		return nil
+	case rosterentry.EdgeShift:
+		m.ClearShift()
+		return nil
+	}
+	return fmt.Errorf("unknown RosterEntry unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *RosterEntryMutation) ResetEdge(name string) error {
+	switch name {
+	case rosterentry.EdgeStaff:
+		m.ResetStaff()
+		return nil
+	case rosterentry.EdgeDepartment:
+		m.ResetDepartment()
+		return nil
+	case rosterentry.EdgeShift:
+		m.ResetShift()
+		return nil
+	}
+	return fmt.Errorf("unknown RosterEntry edge %s", name)
+}
+
+// RosterRequirementMutation represents an operation that mutates the RosterRequirement nodes in the graph.
+type RosterRequirementMutation struct {
+	config
+	op                Op
+	typ               string
+	id                *string
+	created_at        *time.Time
+	updated_at        *time.Time
+	minimum_staff     *int
+	addminimum_staff  *int
+	clearedFields     map[string]struct{}
+	department        *string
+	cleareddepartment bool
+	shift             *string
+	clearedshift      bool
+	done              bool
+	oldValue          func(context.Context) (*RosterRequirement, error)
+	predicates        []predicate.RosterRequirement
+}
+
+var _ ent.Mutation = (*RosterRequirementMutation)(nil)
+
+// rosterrequirementOption allows management of the mutation configuration using functional options.
+type rosterrequirementOption func(*RosterRequirementMutation)
+
+// newRosterRequirementMutation creates new mutation for the RosterRequirement entity.
+func newRosterRequirementMutation(c config, op Op, opts ...rosterrequirementOption) *RosterRequirementMutation {
+	m := &RosterRequirementMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeRosterRequirement,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withRosterRequirementID sets the ID field of the mutation.
+func withRosterRequirementID(id string) rosterrequirementOption {
+	return func(m *RosterRequirementMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *RosterRequirement
+		)
+		m.oldValue = func(ctx context.Context) (*RosterRequirement, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().RosterRequirement.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withRosterRequirement sets the old RosterRequirement of the mutation.
+func withRosterRequirement(node *RosterRequirement) rosterrequirementOption {
+	return func(m *RosterRequirementMutation) {
+		m.oldValue = func(context.Context) (*RosterRequirement, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m RosterRequirementMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m RosterRequirementMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of RosterRequirement entities.
+func (m *RosterRequirementMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *RosterRequirementMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *RosterRequirementMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().RosterRequirement.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *RosterRequirementMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *RosterRequirementMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the RosterRequirement entity.
+// If the RosterRequirement object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RosterRequirementMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *RosterRequirementMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *RosterRequirementMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *RosterRequirementMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the RosterRequirement entity.
+// If the RosterRequirement object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RosterRequirementMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *RosterRequirementMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetDepartmentID sets the "department_id" field.
+func (m *RosterRequirementMutation) SetDepartmentID(s string) {
+	m.department = &s
+}
+
+// DepartmentID returns the value of the "department_id" field in the mutation.
+func (m *RosterRequirementMutation) DepartmentID() (r string, exists bool) {
+	v := m.department
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDepartmentID returns the old "department_id" field's value of the RosterRequirement entity.
+// If the RosterRequirement object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RosterRequirementMutation) OldDepartmentID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDepartmentID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDepartmentID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDepartmentID: %w", err)
+	}
+	return oldValue.DepartmentID, nil
+}
+
+// ResetDepartmentID resets all changes to the "department_id" field.
+func (m *RosterRequirementMutation) ResetDepartmentID() {
+	m.department = nil
+}
+
+// SetShiftID sets the "shift_id" field.
+func (m *RosterRequirementMutation) SetShiftID(s string) {
+	m.shift = &s
+}
+
+// ShiftID returns the value of the "shift_id" field in the mutation.
+func (m *RosterRequirementMutation) ShiftID() (r string, exists bool) {
+	v := m.shift
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldShiftID returns the old "shift_id" field's value of the RosterRequirement entity.
+// If the RosterRequirement object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RosterRequirementMutation) OldShiftID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldShiftID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldShiftID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldShiftID: %w", err)
+	}
+	return oldValue.ShiftID, nil
+}
+
+// ResetShiftID resets all changes to the "shift_id" field.
+func (m *RosterRequirementMutation) ResetShiftID() {
+	m.shift = nil
+}
+
+// SetMinimumStaff sets the "minimum_staff" field.
+func (m *RosterRequirementMutation) SetMinimumStaff(i int) {
+	m.minimum_staff = &i
+	m.addminimum_staff = nil
+}
+
+// MinimumStaff returns the value of the "minimum_staff" field in the mutation.
+func (m *RosterRequirementMutation) MinimumStaff() (r int, exists bool) {
+	v := m.minimum_staff
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMinimumStaff returns the old "minimum_staff" field's value of the RosterRequirement entity.
+// If the RosterRequirement object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RosterRequirementMutation) OldMinimumStaff(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMinimumStaff is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMinimumStaff requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMinimumStaff: %w", err)
+	}
+	return oldValue.MinimumStaff, nil
+}
+
+// AddMinimumStaff adds i to the "minimum_staff" field.
+func (m *RosterRequirementMutation) AddMinimumStaff(i int) {
+	if m.addminimum_staff != nil {
+		*m.addminimum_staff += i
+	} else {
+		m.addminimum_staff = &i
+	}
+}
+
+// AddedMinimumStaff returns the value that was added to the "minimum_staff" field in this mutation.
+func (m *RosterRequirementMutation) AddedMinimumStaff() (r int, exists bool) {
+	v := m.addminimum_staff
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetMinimumStaff resets all changes to the "minimum_staff" field.
+func (m *RosterRequirementMutation) ResetMinimumStaff() {
+	m.minimum_staff = nil
+	m.addminimum_staff = nil
+}
+
+// ClearDepartment clears the "department" edge to the Department entity.
+func (m *RosterRequirementMutation) ClearDepartment() {
+	m.cleareddepartment = true
+	m.clearedFields[rosterrequirement.FieldDepartmentID] = struct{}{}
+}
+
+// DepartmentCleared reports if the "department" edge to the Department entity was cleared.
+func (m *RosterRequirementMutation) DepartmentCleared() bool {
+	return m.cleareddepartment
+}
+
+// DepartmentIDs returns the "department" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// DepartmentID instead. It exists only for internal usage by the builders.
+func (m *RosterRequirementMutation) DepartmentIDs() (ids []string) {
+	if id := m.department; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetDepartment resets all changes to the "department" edge.
+func (m *RosterRequirementMutation) ResetDepartment() {
+	m.department = nil
+	m.cleareddepartment = false
+}
+
+// ClearShift clears the "shift" edge to the ShiftDefinition entity.
+func (m *RosterRequirementMutation) ClearShift() {
+	m.clearedshift = true
+	m.clearedFields[rosterrequirement.FieldShiftID] = struct{}{}
+}
+
+// ShiftCleared reports if the "shift" edge to the ShiftDefinition entity was cleared.
+func (m *RosterRequirementMutation) ShiftCleared() bool {
+	return m.clearedshift
+}
+
+// ShiftIDs returns the "shift" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// ShiftID instead. It exists only for internal usage by the builders.
+func (m *RosterRequirementMutation) ShiftIDs() (ids []string) {
+	if id := m.shift; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetShift resets all changes to the "shift" edge.
+func (m *RosterRequirementMutation) ResetShift() {
+	m.shift = nil
+	m.clearedshift = false
+}
+
+// Where appends a list predicates to the RosterRequirementMutation builder.
+func (m *RosterRequirementMutation) Where(ps ...predicate.RosterRequirement) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the RosterRequirementMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *RosterRequirementMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.RosterRequirement, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *RosterRequirementMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *RosterRequirementMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (RosterRequirement).
+func (m *RosterRequirementMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *RosterRequirementMutation) Fields() []string {
+	fields := make([]string, 0, 5)
+	if m.created_at != nil {
+		fields = append(fields, rosterrequirement.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, rosterrequirement.FieldUpdatedAt)
+	}
+	if m.department != nil {
+		fields = append(fields, rosterrequirement.FieldDepartmentID)
+	}
+	if m.shift != nil {
+		fields = append(fields, rosterrequirement.FieldShiftID)
+	}
+	if m.minimum_staff != nil {
+		fields = append(fields, rosterrequirement.FieldMinimumStaff)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *RosterRequirementMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case rosterrequirement.FieldCreatedAt:
+		return m.CreatedAt()
+	case rosterrequirement.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case rosterrequirement.FieldDepartmentID:
+		return m.DepartmentID()
+	case rosterrequirement.FieldShiftID:
+		return m.ShiftID()
+	case rosterrequirement.FieldMinimumStaff:
+		return m.MinimumStaff()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *RosterRequirementMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case rosterrequirement.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case rosterrequirement.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case rosterrequirement.FieldDepartmentID:
+		return m.OldDepartmentID(ctx)
+	case rosterrequirement.FieldShiftID:
+		return m.OldShiftID(ctx)
+	case rosterrequirement.FieldMinimumStaff:
+		return m.OldMinimumStaff(ctx)
+	}
+	return nil, fmt.Errorf("unknown RosterRequirement field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *RosterRequirementMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case rosterrequirement.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case rosterrequirement.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case rosterrequirement.FieldDepartmentID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDepartmentID(v)
+		return nil
+	case rosterrequirement.FieldShiftID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetShiftID(v)
+		return nil
+	case rosterrequirement.FieldMinimumStaff:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMinimumStaff(v)
+		return nil
+	}
+	return fmt.Errorf("unknown RosterRequirement field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *RosterRequirementMutation) AddedFields() []string {
+	var fields []string
+	if m.addminimum_staff != nil {
+		fields = append(fields, rosterrequirement.FieldMinimumStaff)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *RosterRequirementMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case rosterrequirement.FieldMinimumStaff:
+		return m.AddedMinimumStaff()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *RosterRequirementMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case rosterrequirement.FieldMinimumStaff:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddMinimumStaff(v)
+		return nil
+	}
+	return fmt.Errorf("unknown RosterRequirement numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *RosterRequirementMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *RosterRequirementMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *RosterRequirementMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown RosterRequirement nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *RosterRequirementMutation) ResetField(name string) error {
+	switch name {
+	case rosterrequirement.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case rosterrequirement.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case rosterrequirement.FieldDepartmentID:
+		m.ResetDepartmentID()
+		return nil
+	case rosterrequirement.FieldShiftID:
+		m.ResetShiftID()
+		return nil
+	case rosterrequirement.FieldMinimumStaff:
+		m.ResetMinimumStaff()
+		return nil
+	}
+	return fmt.Errorf("unknown RosterRequirement field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *RosterRequirementMutation) AddedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.department != nil {
+		edges = append(edges, rosterrequirement.EdgeDepartment)
+	}
+	if m.shift != nil {
+		edges = append(edges, rosterrequirement.EdgeShift)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *RosterRequirementMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case rosterrequirement.EdgeDepartment:
+		if id := m.department; id != nil {
+			return []ent.Value{*id}
+		}
+	case rosterrequirement.EdgeShift:
+		if id := m.shift; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *RosterRequirementMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 2)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *RosterRequirementMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *RosterRequirementMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.cleareddepartment {
+		edges = append(edges, rosterrequirement.EdgeDepartment)
+	}
+	if m.clearedshift {
+		edges = append(edges, rosterrequirement.EdgeShift)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *RosterRequirementMutation) EdgeCleared(name string) bool {
+	switch name {
+	case rosterrequirement.EdgeDepartment:
+		return m.cleareddepartment
+	case rosterrequirement.EdgeShift:
+		return m.clearedshift
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *RosterRequirementMutation) ClearEdge(name string) error {
+	switch name {
+	case rosterrequirement.EdgeDepartment:
+		m.ClearDepartment()
+		return nil
+	case rosterrequirement.EdgeShift:
+		m.ClearShift()
+		return nil
+	}
+	return fmt.Errorf("unknown RosterRequirement unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *RosterRequirementMutation) ResetEdge(name string) error {
+	switch name {
+	case rosterrequirement.EdgeDepartment:
+		m.ResetDepartment()
+		return nil
+	case rosterrequirement.EdgeShift:
+		m.ResetShift()
+		return nil
+	}
+	return fmt.Errorf("unknown RosterRequirement edge %s", name)
+}
+
 // SessionMutation represents an operation that mutates the Session nodes in the graph.
 type SessionMutation struct {
 	config
@@ -76232,6 +85708,1102 @@ func (m *SessionMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown Session edge %s", name)
+}
+
+// ShiftDefinitionMutation represents an operation that mutates the ShiftDefinition nodes in the graph.
+type ShiftDefinitionMutation struct {
+	config
+	op                      Op
+	typ                     string
+	id                      *string
+	created_at              *time.Time
+	updated_at              *time.Time
+	code                    *string
+	name                    *string
+	kind                    *shiftdefinition.Kind
+	start_minute            *int
+	addstart_minute         *int
+	end_minute              *int
+	addend_minute           *int
+	unpaid_break_minutes    *int
+	addunpaid_break_minutes *int
+	bookable                *bool
+	active                  *bool
+	clearedFields           map[string]struct{}
+	roster_entries          map[string]struct{}
+	removedroster_entries   map[string]struct{}
+	clearedroster_entries   bool
+	requirements            map[string]struct{}
+	removedrequirements     map[string]struct{}
+	clearedrequirements     bool
+	done                    bool
+	oldValue                func(context.Context) (*ShiftDefinition, error)
+	predicates              []predicate.ShiftDefinition
+}
+
+var _ ent.Mutation = (*ShiftDefinitionMutation)(nil)
+
+// shiftdefinitionOption allows management of the mutation configuration using functional options.
+type shiftdefinitionOption func(*ShiftDefinitionMutation)
+
+// newShiftDefinitionMutation creates new mutation for the ShiftDefinition entity.
+func newShiftDefinitionMutation(c config, op Op, opts ...shiftdefinitionOption) *ShiftDefinitionMutation {
+	m := &ShiftDefinitionMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeShiftDefinition,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withShiftDefinitionID sets the ID field of the mutation.
+func withShiftDefinitionID(id string) shiftdefinitionOption {
+	return func(m *ShiftDefinitionMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *ShiftDefinition
+		)
+		m.oldValue = func(ctx context.Context) (*ShiftDefinition, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().ShiftDefinition.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withShiftDefinition sets the old ShiftDefinition of the mutation.
+func withShiftDefinition(node *ShiftDefinition) shiftdefinitionOption {
+	return func(m *ShiftDefinitionMutation) {
+		m.oldValue = func(context.Context) (*ShiftDefinition, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m ShiftDefinitionMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m ShiftDefinitionMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of ShiftDefinition entities.
+func (m *ShiftDefinitionMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *ShiftDefinitionMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *ShiftDefinitionMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().ShiftDefinition.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *ShiftDefinitionMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *ShiftDefinitionMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the ShiftDefinition entity.
+// If the ShiftDefinition object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ShiftDefinitionMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *ShiftDefinitionMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *ShiftDefinitionMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *ShiftDefinitionMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the ShiftDefinition entity.
+// If the ShiftDefinition object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ShiftDefinitionMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *ShiftDefinitionMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetCode sets the "code" field.
+func (m *ShiftDefinitionMutation) SetCode(s string) {
+	m.code = &s
+}
+
+// Code returns the value of the "code" field in the mutation.
+func (m *ShiftDefinitionMutation) Code() (r string, exists bool) {
+	v := m.code
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCode returns the old "code" field's value of the ShiftDefinition entity.
+// If the ShiftDefinition object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ShiftDefinitionMutation) OldCode(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCode is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCode requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCode: %w", err)
+	}
+	return oldValue.Code, nil
+}
+
+// ResetCode resets all changes to the "code" field.
+func (m *ShiftDefinitionMutation) ResetCode() {
+	m.code = nil
+}
+
+// SetName sets the "name" field.
+func (m *ShiftDefinitionMutation) SetName(s string) {
+	m.name = &s
+}
+
+// Name returns the value of the "name" field in the mutation.
+func (m *ShiftDefinitionMutation) Name() (r string, exists bool) {
+	v := m.name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldName returns the old "name" field's value of the ShiftDefinition entity.
+// If the ShiftDefinition object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ShiftDefinitionMutation) OldName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldName: %w", err)
+	}
+	return oldValue.Name, nil
+}
+
+// ResetName resets all changes to the "name" field.
+func (m *ShiftDefinitionMutation) ResetName() {
+	m.name = nil
+}
+
+// SetKind sets the "kind" field.
+func (m *ShiftDefinitionMutation) SetKind(s shiftdefinition.Kind) {
+	m.kind = &s
+}
+
+// Kind returns the value of the "kind" field in the mutation.
+func (m *ShiftDefinitionMutation) Kind() (r shiftdefinition.Kind, exists bool) {
+	v := m.kind
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldKind returns the old "kind" field's value of the ShiftDefinition entity.
+// If the ShiftDefinition object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ShiftDefinitionMutation) OldKind(ctx context.Context) (v shiftdefinition.Kind, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldKind is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldKind requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldKind: %w", err)
+	}
+	return oldValue.Kind, nil
+}
+
+// ResetKind resets all changes to the "kind" field.
+func (m *ShiftDefinitionMutation) ResetKind() {
+	m.kind = nil
+}
+
+// SetStartMinute sets the "start_minute" field.
+func (m *ShiftDefinitionMutation) SetStartMinute(i int) {
+	m.start_minute = &i
+	m.addstart_minute = nil
+}
+
+// StartMinute returns the value of the "start_minute" field in the mutation.
+func (m *ShiftDefinitionMutation) StartMinute() (r int, exists bool) {
+	v := m.start_minute
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStartMinute returns the old "start_minute" field's value of the ShiftDefinition entity.
+// If the ShiftDefinition object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ShiftDefinitionMutation) OldStartMinute(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStartMinute is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStartMinute requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStartMinute: %w", err)
+	}
+	return oldValue.StartMinute, nil
+}
+
+// AddStartMinute adds i to the "start_minute" field.
+func (m *ShiftDefinitionMutation) AddStartMinute(i int) {
+	if m.addstart_minute != nil {
+		*m.addstart_minute += i
+	} else {
+		m.addstart_minute = &i
+	}
+}
+
+// AddedStartMinute returns the value that was added to the "start_minute" field in this mutation.
+func (m *ShiftDefinitionMutation) AddedStartMinute() (r int, exists bool) {
+	v := m.addstart_minute
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetStartMinute resets all changes to the "start_minute" field.
+func (m *ShiftDefinitionMutation) ResetStartMinute() {
+	m.start_minute = nil
+	m.addstart_minute = nil
+}
+
+// SetEndMinute sets the "end_minute" field.
+func (m *ShiftDefinitionMutation) SetEndMinute(i int) {
+	m.end_minute = &i
+	m.addend_minute = nil
+}
+
+// EndMinute returns the value of the "end_minute" field in the mutation.
+func (m *ShiftDefinitionMutation) EndMinute() (r int, exists bool) {
+	v := m.end_minute
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEndMinute returns the old "end_minute" field's value of the ShiftDefinition entity.
+// If the ShiftDefinition object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ShiftDefinitionMutation) OldEndMinute(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEndMinute is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEndMinute requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEndMinute: %w", err)
+	}
+	return oldValue.EndMinute, nil
+}
+
+// AddEndMinute adds i to the "end_minute" field.
+func (m *ShiftDefinitionMutation) AddEndMinute(i int) {
+	if m.addend_minute != nil {
+		*m.addend_minute += i
+	} else {
+		m.addend_minute = &i
+	}
+}
+
+// AddedEndMinute returns the value that was added to the "end_minute" field in this mutation.
+func (m *ShiftDefinitionMutation) AddedEndMinute() (r int, exists bool) {
+	v := m.addend_minute
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetEndMinute resets all changes to the "end_minute" field.
+func (m *ShiftDefinitionMutation) ResetEndMinute() {
+	m.end_minute = nil
+	m.addend_minute = nil
+}
+
+// SetUnpaidBreakMinutes sets the "unpaid_break_minutes" field.
+func (m *ShiftDefinitionMutation) SetUnpaidBreakMinutes(i int) {
+	m.unpaid_break_minutes = &i
+	m.addunpaid_break_minutes = nil
+}
+
+// UnpaidBreakMinutes returns the value of the "unpaid_break_minutes" field in the mutation.
+func (m *ShiftDefinitionMutation) UnpaidBreakMinutes() (r int, exists bool) {
+	v := m.unpaid_break_minutes
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUnpaidBreakMinutes returns the old "unpaid_break_minutes" field's value of the ShiftDefinition entity.
+// If the ShiftDefinition object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ShiftDefinitionMutation) OldUnpaidBreakMinutes(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUnpaidBreakMinutes is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUnpaidBreakMinutes requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUnpaidBreakMinutes: %w", err)
+	}
+	return oldValue.UnpaidBreakMinutes, nil
+}
+
+// AddUnpaidBreakMinutes adds i to the "unpaid_break_minutes" field.
+func (m *ShiftDefinitionMutation) AddUnpaidBreakMinutes(i int) {
+	if m.addunpaid_break_minutes != nil {
+		*m.addunpaid_break_minutes += i
+	} else {
+		m.addunpaid_break_minutes = &i
+	}
+}
+
+// AddedUnpaidBreakMinutes returns the value that was added to the "unpaid_break_minutes" field in this mutation.
+func (m *ShiftDefinitionMutation) AddedUnpaidBreakMinutes() (r int, exists bool) {
+	v := m.addunpaid_break_minutes
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetUnpaidBreakMinutes resets all changes to the "unpaid_break_minutes" field.
+func (m *ShiftDefinitionMutation) ResetUnpaidBreakMinutes() {
+	m.unpaid_break_minutes = nil
+	m.addunpaid_break_minutes = nil
+}
+
+// SetBookable sets the "bookable" field.
+func (m *ShiftDefinitionMutation) SetBookable(b bool) {
+	m.bookable = &b
+}
+
+// Bookable returns the value of the "bookable" field in the mutation.
+func (m *ShiftDefinitionMutation) Bookable() (r bool, exists bool) {
+	v := m.bookable
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldBookable returns the old "bookable" field's value of the ShiftDefinition entity.
+// If the ShiftDefinition object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ShiftDefinitionMutation) OldBookable(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldBookable is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldBookable requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldBookable: %w", err)
+	}
+	return oldValue.Bookable, nil
+}
+
+// ResetBookable resets all changes to the "bookable" field.
+func (m *ShiftDefinitionMutation) ResetBookable() {
+	m.bookable = nil
+}
+
+// SetActive sets the "active" field.
+func (m *ShiftDefinitionMutation) SetActive(b bool) {
+	m.active = &b
+}
+
+// Active returns the value of the "active" field in the mutation.
+func (m *ShiftDefinitionMutation) Active() (r bool, exists bool) {
+	v := m.active
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldActive returns the old "active" field's value of the ShiftDefinition entity.
+// If the ShiftDefinition object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ShiftDefinitionMutation) OldActive(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldActive is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldActive requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldActive: %w", err)
+	}
+	return oldValue.Active, nil
+}
+
+// ResetActive resets all changes to the "active" field.
+func (m *ShiftDefinitionMutation) ResetActive() {
+	m.active = nil
+}
+
+// AddRosterEntryIDs adds the "roster_entries" edge to the RosterEntry entity by ids.
+func (m *ShiftDefinitionMutation) AddRosterEntryIDs(ids ...string) {
+	if m.roster_entries == nil {
+		m.roster_entries = make(map[string]struct{})
+	}
+	for i := range ids {
+		m.roster_entries[ids[i]] = struct{}{}
+	}
+}
+
+// ClearRosterEntries clears the "roster_entries" edge to the RosterEntry entity.
+func (m *ShiftDefinitionMutation) ClearRosterEntries() {
+	m.clearedroster_entries = true
+}
+
+// RosterEntriesCleared reports if the "roster_entries" edge to the RosterEntry entity was cleared.
+func (m *ShiftDefinitionMutation) RosterEntriesCleared() bool {
+	return m.clearedroster_entries
+}
+
+// RemoveRosterEntryIDs removes the "roster_entries" edge to the RosterEntry entity by IDs.
+func (m *ShiftDefinitionMutation) RemoveRosterEntryIDs(ids ...string) {
+	if m.removedroster_entries == nil {
+		m.removedroster_entries = make(map[string]struct{})
+	}
+	for i := range ids {
+		delete(m.roster_entries, ids[i])
+		m.removedroster_entries[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedRosterEntries returns the removed IDs of the "roster_entries" edge to the RosterEntry entity.
+func (m *ShiftDefinitionMutation) RemovedRosterEntriesIDs() (ids []string) {
+	for id := range m.removedroster_entries {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// RosterEntriesIDs returns the "roster_entries" edge IDs in the mutation.
+func (m *ShiftDefinitionMutation) RosterEntriesIDs() (ids []string) {
+	for id := range m.roster_entries {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetRosterEntries resets all changes to the "roster_entries" edge.
+func (m *ShiftDefinitionMutation) ResetRosterEntries() {
+	m.roster_entries = nil
+	m.clearedroster_entries = false
+	m.removedroster_entries = nil
+}
+
+// AddRequirementIDs adds the "requirements" edge to the RosterRequirement entity by ids.
+func (m *ShiftDefinitionMutation) AddRequirementIDs(ids ...string) {
+	if m.requirements == nil {
+		m.requirements = make(map[string]struct{})
+	}
+	for i := range ids {
+		m.requirements[ids[i]] = struct{}{}
+	}
+}
+
+// ClearRequirements clears the "requirements" edge to the RosterRequirement entity.
+func (m *ShiftDefinitionMutation) ClearRequirements() {
+	m.clearedrequirements = true
+}
+
+// RequirementsCleared reports if the "requirements" edge to the RosterRequirement entity was cleared.
+func (m *ShiftDefinitionMutation) RequirementsCleared() bool {
+	return m.clearedrequirements
+}
+
+// RemoveRequirementIDs removes the "requirements" edge to the RosterRequirement entity by IDs.
+func (m *ShiftDefinitionMutation) RemoveRequirementIDs(ids ...string) {
+	if m.removedrequirements == nil {
+		m.removedrequirements = make(map[string]struct{})
+	}
+	for i := range ids {
+		delete(m.requirements, ids[i])
+		m.removedrequirements[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedRequirements returns the removed IDs of the "requirements" edge to the RosterRequirement entity.
+func (m *ShiftDefinitionMutation) RemovedRequirementsIDs() (ids []string) {
+	for id := range m.removedrequirements {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// RequirementsIDs returns the "requirements" edge IDs in the mutation.
+func (m *ShiftDefinitionMutation) RequirementsIDs() (ids []string) {
+	for id := range m.requirements {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetRequirements resets all changes to the "requirements" edge.
+func (m *ShiftDefinitionMutation) ResetRequirements() {
+	m.requirements = nil
+	m.clearedrequirements = false
+	m.removedrequirements = nil
+}
+
+// Where appends a list predicates to the ShiftDefinitionMutation builder.
+func (m *ShiftDefinitionMutation) Where(ps ...predicate.ShiftDefinition) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the ShiftDefinitionMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *ShiftDefinitionMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.ShiftDefinition, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *ShiftDefinitionMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *ShiftDefinitionMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (ShiftDefinition).
+func (m *ShiftDefinitionMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *ShiftDefinitionMutation) Fields() []string {
+	fields := make([]string, 0, 10)
+	if m.created_at != nil {
+		fields = append(fields, shiftdefinition.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, shiftdefinition.FieldUpdatedAt)
+	}
+	if m.code != nil {
+		fields = append(fields, shiftdefinition.FieldCode)
+	}
+	if m.name != nil {
+		fields = append(fields, shiftdefinition.FieldName)
+	}
+	if m.kind != nil {
+		fields = append(fields, shiftdefinition.FieldKind)
+	}
+	if m.start_minute != nil {
+		fields = append(fields, shiftdefinition.FieldStartMinute)
+	}
+	if m.end_minute != nil {
+		fields = append(fields, shiftdefinition.FieldEndMinute)
+	}
+	if m.unpaid_break_minutes != nil {
+		fields = append(fields, shiftdefinition.FieldUnpaidBreakMinutes)
+	}
+	if m.bookable != nil {
+		fields = append(fields, shiftdefinition.FieldBookable)
+	}
+	if m.active != nil {
+		fields = append(fields, shiftdefinition.FieldActive)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *ShiftDefinitionMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case shiftdefinition.FieldCreatedAt:
+		return m.CreatedAt()
+	case shiftdefinition.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case shiftdefinition.FieldCode:
+		return m.Code()
+	case shiftdefinition.FieldName:
+		return m.Name()
+	case shiftdefinition.FieldKind:
+		return m.Kind()
+	case shiftdefinition.FieldStartMinute:
+		return m.StartMinute()
+	case shiftdefinition.FieldEndMinute:
+		return m.EndMinute()
+	case shiftdefinition.FieldUnpaidBreakMinutes:
+		return m.UnpaidBreakMinutes()
+	case shiftdefinition.FieldBookable:
+		return m.Bookable()
+	case shiftdefinition.FieldActive:
+		return m.Active()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *ShiftDefinitionMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case shiftdefinition.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case shiftdefinition.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case shiftdefinition.FieldCode:
+		return m.OldCode(ctx)
+	case shiftdefinition.FieldName:
+		return m.OldName(ctx)
+	case shiftdefinition.FieldKind:
+		return m.OldKind(ctx)
+	case shiftdefinition.FieldStartMinute:
+		return m.OldStartMinute(ctx)
+	case shiftdefinition.FieldEndMinute:
+		return m.OldEndMinute(ctx)
+	case shiftdefinition.FieldUnpaidBreakMinutes:
+		return m.OldUnpaidBreakMinutes(ctx)
+	case shiftdefinition.FieldBookable:
+		return m.OldBookable(ctx)
+	case shiftdefinition.FieldActive:
+		return m.OldActive(ctx)
+	}
+	return nil, fmt.Errorf("unknown ShiftDefinition field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ShiftDefinitionMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case shiftdefinition.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case shiftdefinition.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case shiftdefinition.FieldCode:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCode(v)
+		return nil
+	case shiftdefinition.FieldName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetName(v)
+		return nil
+	case shiftdefinition.FieldKind:
+		v, ok := value.(shiftdefinition.Kind)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetKind(v)
+		return nil
+	case shiftdefinition.FieldStartMinute:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStartMinute(v)
+		return nil
+	case shiftdefinition.FieldEndMinute:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEndMinute(v)
+		return nil
+	case shiftdefinition.FieldUnpaidBreakMinutes:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUnpaidBreakMinutes(v)
+		return nil
+	case shiftdefinition.FieldBookable:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetBookable(v)
+		return nil
+	case shiftdefinition.FieldActive:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetActive(v)
+		return nil
+	}
+	return fmt.Errorf("unknown ShiftDefinition field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *ShiftDefinitionMutation) AddedFields() []string {
+	var fields []string
+	if m.addstart_minute != nil {
+		fields = append(fields, shiftdefinition.FieldStartMinute)
+	}
+	if m.addend_minute != nil {
+		fields = append(fields, shiftdefinition.FieldEndMinute)
+	}
+	if m.addunpaid_break_minutes != nil {
+		fields = append(fields, shiftdefinition.FieldUnpaidBreakMinutes)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *ShiftDefinitionMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case shiftdefinition.FieldStartMinute:
+		return m.AddedStartMinute()
+	case shiftdefinition.FieldEndMinute:
+		return m.AddedEndMinute()
+	case shiftdefinition.FieldUnpaidBreakMinutes:
+		return m.AddedUnpaidBreakMinutes()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ShiftDefinitionMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case shiftdefinition.FieldStartMinute:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddStartMinute(v)
+		return nil
+	case shiftdefinition.FieldEndMinute:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddEndMinute(v)
+		return nil
+	case shiftdefinition.FieldUnpaidBreakMinutes:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddUnpaidBreakMinutes(v)
+		return nil
+	}
+	return fmt.Errorf("unknown ShiftDefinition numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *ShiftDefinitionMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *ShiftDefinitionMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *ShiftDefinitionMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown ShiftDefinition nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *ShiftDefinitionMutation) ResetField(name string) error {
+	switch name {
+	case shiftdefinition.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case shiftdefinition.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case shiftdefinition.FieldCode:
+		m.ResetCode()
+		return nil
+	case shiftdefinition.FieldName:
+		m.ResetName()
+		return nil
+	case shiftdefinition.FieldKind:
+		m.ResetKind()
+		return nil
+	case shiftdefinition.FieldStartMinute:
+		m.ResetStartMinute()
+		return nil
+	case shiftdefinition.FieldEndMinute:
+		m.ResetEndMinute()
+		return nil
+	case shiftdefinition.FieldUnpaidBreakMinutes:
+		m.ResetUnpaidBreakMinutes()
+		return nil
+	case shiftdefinition.FieldBookable:
+		m.ResetBookable()
+		return nil
+	case shiftdefinition.FieldActive:
+		m.ResetActive()
+		return nil
+	}
+	return fmt.Errorf("unknown ShiftDefinition field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *ShiftDefinitionMutation) AddedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.roster_entries != nil {
+		edges = append(edges, shiftdefinition.EdgeRosterEntries)
+	}
+	if m.requirements != nil {
+		edges = append(edges, shiftdefinition.EdgeRequirements)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *ShiftDefinitionMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case shiftdefinition.EdgeRosterEntries:
+		ids := make([]ent.Value, 0, len(m.roster_entries))
+		for id := range m.roster_entries {
+			ids = append(ids, id)
+		}
+		return ids
+	case shiftdefinition.EdgeRequirements:
+		ids := make([]ent.Value, 0, len(m.requirements))
+		for id := range m.requirements {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *ShiftDefinitionMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.removedroster_entries != nil {
+		edges = append(edges, shiftdefinition.EdgeRosterEntries)
+	}
+	if m.removedrequirements != nil {
+		edges = append(edges, shiftdefinition.EdgeRequirements)
+	}
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *ShiftDefinitionMutation) RemovedIDs(name string) []ent.Value {
+	switch name {
+	case shiftdefinition.EdgeRosterEntries:
+		ids := make([]ent.Value, 0, len(m.removedroster_entries))
+		for id := range m.removedroster_entries {
+			ids = append(ids, id)
+		}
+		return ids
+	case shiftdefinition.EdgeRequirements:
+		ids := make([]ent.Value, 0, len(m.removedrequirements))
+		for id := range m.removedrequirements {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *ShiftDefinitionMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.clearedroster_entries {
+		edges = append(edges, shiftdefinition.EdgeRosterEntries)
+	}
+	if m.clearedrequirements {
+		edges = append(edges, shiftdefinition.EdgeRequirements)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *ShiftDefinitionMutation) EdgeCleared(name string) bool {
+	switch name {
+	case shiftdefinition.EdgeRosterEntries:
+		return m.clearedroster_entries
+	case shiftdefinition.EdgeRequirements:
+		return m.clearedrequirements
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *ShiftDefinitionMutation) ClearEdge(name string) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown ShiftDefinition unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *ShiftDefinitionMutation) ResetEdge(name string) error {
+	switch name {
+	case shiftdefinition.EdgeRosterEntries:
+		m.ResetRosterEntries()
+		return nil
+	case shiftdefinition.EdgeRequirements:
+		m.ResetRequirements()
+		return nil
+	}
+	return fmt.Errorf("unknown ShiftDefinition edge %s", name)
 }
 
 // StaffMutation represents an operation that mutates the Staff nodes in the graph.

@@ -9,6 +9,7 @@ import (
 
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/sql"
+	"github.com/hmis-dev/hmis/ent/leaverequest"
 	"github.com/hmis-dev/hmis/ent/providertimeoff"
 	"github.com/hmis-dev/hmis/ent/staff"
 )
@@ -30,6 +31,8 @@ type ProviderTimeOff struct {
 	EndAt time.Time `json:"end_at,omitempty"`
 	// Reason holds the value of the "reason" field.
 	Reason *string `json:"reason,omitempty"`
+	// LeaveRequestID holds the value of the "leave_request_id" field.
+	LeaveRequestID *string `json:"leave_request_id,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the ProviderTimeOffQuery when eager-loading is set.
 	Edges        ProviderTimeOffEdges `json:"edges"`
@@ -40,11 +43,13 @@ type ProviderTimeOff struct {
 type ProviderTimeOffEdges struct {
 	// Staff holds the value of the staff edge.
 	Staff *Staff `json:"staff,omitempty"`
+	// LeaveRequest holds the value of the leave_request edge.
+	LeaveRequest *LeaveRequest `json:"leave_request,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [1]bool
+	loadedTypes [2]bool
 	// totalCount holds the count of the edges above.
-	totalCount [1]map[string]int
+	totalCount [2]map[string]int
 }
 
 // StaffOrErr returns the Staff value or an error if the edge
@@ -58,12 +63,23 @@ func (e ProviderTimeOffEdges) StaffOrErr() (*Staff, error) {
 	return nil, &NotLoadedError{edge: "staff"}
 }
 
+// LeaveRequestOrErr returns the LeaveRequest value or an error if the edge
+// was not loaded in eager-loading, or loaded but was not found.
+func (e ProviderTimeOffEdges) LeaveRequestOrErr() (*LeaveRequest, error) {
+	if e.LeaveRequest != nil {
+		return e.LeaveRequest, nil
+	} else if e.loadedTypes[1] {
+		return nil, &NotFoundError{label: leaverequest.Label}
+	}
+	return nil, &NotLoadedError{edge: "leave_request"}
+}
+
 // scanValues returns the types for scanning values from sql.Rows.
 func (*ProviderTimeOff) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case providertimeoff.FieldID, providertimeoff.FieldStaffID, providertimeoff.FieldReason:
+		case providertimeoff.FieldID, providertimeoff.FieldStaffID, providertimeoff.FieldReason, providertimeoff.FieldLeaveRequestID:
 			values[i] = new(sql.NullString)
 		case providertimeoff.FieldCreatedAt, providertimeoff.FieldUpdatedAt, providertimeoff.FieldStartAt, providertimeoff.FieldEndAt:
 			values[i] = new(sql.NullTime)
@@ -125,6 +141,13 @@ func (_m *ProviderTimeOff) assignValues(columns []string, values []any) error {
 				_m.Reason = new(string)
 				*_m.Reason = value.String
 			}
+		case providertimeoff.FieldLeaveRequestID:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field leave_request_id", values[i])
+			} else if value.Valid {
+				_m.LeaveRequestID = new(string)
+				*_m.LeaveRequestID = value.String
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -141,6 +164,11 @@ func (_m *ProviderTimeOff) Value(name string) (ent.Value, error) {
 // QueryStaff queries the "staff" edge of the ProviderTimeOff entity.
 func (_m *ProviderTimeOff) QueryStaff() *StaffQuery {
 	return NewProviderTimeOffClient(_m.config).QueryStaff(_m)
+}
+
+// QueryLeaveRequest queries the "leave_request" edge of the ProviderTimeOff entity.
+func (_m *ProviderTimeOff) QueryLeaveRequest() *LeaveRequestQuery {
+	return NewProviderTimeOffClient(_m.config).QueryLeaveRequest(_m)
 }
 
 // Update returns a builder for updating this ProviderTimeOff.
@@ -183,6 +211,11 @@ func (_m *ProviderTimeOff) String() string {
 	builder.WriteString(", ")
 	if v := _m.Reason; v != nil {
 		builder.WriteString("reason=")
+		builder.WriteString(*v)
+	}
+	builder.WriteString(", ")
+	if v := _m.LeaveRequestID; v != nil {
+		builder.WriteString("leave_request_id=")
 		builder.WriteString(*v)
 	}
 	builder.WriteByte(')')

@@ -10,6 +10,7 @@ import (
 
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
+	"github.com/hmis-dev/hmis/ent/leaverequest"
 	"github.com/hmis-dev/hmis/ent/providertimeoff"
 	"github.com/hmis-dev/hmis/ent/staff"
 )
@@ -81,6 +82,20 @@ func (_c *ProviderTimeOffCreate) SetNillableReason(v *string) *ProviderTimeOffCr
 	return _c
 }
 
+// SetLeaveRequestID sets the "leave_request_id" field.
+func (_c *ProviderTimeOffCreate) SetLeaveRequestID(v string) *ProviderTimeOffCreate {
+	_c.mutation.SetLeaveRequestID(v)
+	return _c
+}
+
+// SetNillableLeaveRequestID sets the "leave_request_id" field if the given value is not nil.
+func (_c *ProviderTimeOffCreate) SetNillableLeaveRequestID(v *string) *ProviderTimeOffCreate {
+	if v != nil {
+		_c.SetLeaveRequestID(*v)
+	}
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *ProviderTimeOffCreate) SetID(v string) *ProviderTimeOffCreate {
 	_c.mutation.SetID(v)
@@ -98,6 +113,11 @@ func (_c *ProviderTimeOffCreate) SetNillableID(v *string) *ProviderTimeOffCreate
 // SetStaff sets the "staff" edge to the Staff entity.
 func (_c *ProviderTimeOffCreate) SetStaff(v *Staff) *ProviderTimeOffCreate {
 	return _c.SetStaffID(v.ID)
+}
+
+// SetLeaveRequest sets the "leave_request" edge to the LeaveRequest entity.
+func (_c *ProviderTimeOffCreate) SetLeaveRequest(v *LeaveRequest) *ProviderTimeOffCreate {
+	return _c.SetLeaveRequestID(v.ID)
 }
 
 // Mutation returns the ProviderTimeOffMutation object of the builder.
@@ -249,6 +269,23 @@ func (_c *ProviderTimeOffCreate) createSpec() (*ProviderTimeOff, *sqlgraph.Creat
 			edge.Target.Nodes = append(edge.Target.Nodes, k)
 		}
 		_node.StaffID = nodes[0]
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.LeaveRequestIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   providertimeoff.LeaveRequestTable,
+			Columns: []string{providertimeoff.LeaveRequestColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(leaverequest.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_node.LeaveRequestID = &nodes[0]
 		_spec.Edges = append(_spec.Edges, edge)
 	}
 	return _node, _spec

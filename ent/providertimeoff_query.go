@@ -11,6 +11,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
+	"github.com/hmis-dev/hmis/ent/leaverequest"
 	"github.com/hmis-dev/hmis/ent/predicate"
 	"github.com/hmis-dev/hmis/ent/providertimeoff"
 	"github.com/hmis-dev/hmis/ent/staff"
@@ -19,13 +20,14 @@ import (
 // ProviderTimeOffQuery is the builder for querying ProviderTimeOff entities.
 type ProviderTimeOffQuery struct {
 	config
-	ctx        *QueryContext
-	order      []providertimeoff.OrderOption
-	inters     []Interceptor
-	predicates []predicate.ProviderTimeOff
-	withStaff  *StaffQuery
-	modifiers  []func(*sql.Selector)
-	loadTotal  []func(context.Context, []*ProviderTimeOff) error
+	ctx              *QueryContext
+	order            []providertimeoff.OrderOption
+	inters           []Interceptor
+	predicates       []predicate.ProviderTimeOff
+	withStaff        *StaffQuery
+	withLeaveRequest *LeaveRequestQuery
+	modifiers        []func(*sql.Selector)
+	loadTotal        []func(context.Context, []*ProviderTimeOff) error
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
 	path func(context.Context) (*sql.Selector, error)
@@ -77,6 +79,28 @@ func (_q *ProviderTimeOffQuery) QueryStaff() *StaffQuery {
 			sqlgraph.From(providertimeoff.Table, providertimeoff.FieldID, selector),
 			sqlgraph.To(staff.Table, staff.FieldID),
 			sqlgraph.Edge(sqlgraph.M2O, true, providertimeoff.StaffTable, providertimeoff.StaffColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryLeaveRequest chains the current query on the "leave_request" edge.
+func (_q *ProviderTimeOffQuery) QueryLeaveRequest() *LeaveRequestQuery {
+	query := (&LeaveRequestClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(providertimeoff.Table, providertimeoff.FieldID, selector),
+			sqlgraph.To(leaverequest.Table, leaverequest.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, providertimeoff.LeaveRequestTable, providertimeoff.LeaveRequestColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -271,12 +295,13 @@ func (_q *ProviderTimeOffQuery) Clone() *ProviderTimeOffQuery {
 		return nil
 	}
 	return &ProviderTimeOffQuery{
-		config:     _q.config,
-		ctx:        _q.ctx.Clone(),
-		order:      append([]providertimeoff.OrderOption{}, _q.order...),
-		inters:     append([]Interceptor{}, _q.inters...),
-		predicates: append([]predicate.ProviderTimeOff{}, _q.predicates...),
-		withStaff:  _q.withStaff.Clone(),
+		config:           _q.config,
+		ctx:              _q.ctx.Clone(),
+		order:            append([]providertimeoff.OrderOption{}, _q.order...),
+		inters:           append([]Interceptor{}, _q.inters...),
+		predicates:       append([]predicate.ProviderTimeOff{}, _q.predicates...),
+		withStaff:        _q.withStaff.Clone(),
+		withLeaveRequest: _q.withLeaveRequest.Clone(),
 		// clone intermediate query.
 		sql:  _q.sql.Clone(),
 		path: _q.path,
@@ -291,6 +316,17 @@ func (_q *ProviderTimeOffQuery) WithStaff(opts ...func(*StaffQuery)) *ProviderTi
 		opt(query)
 	}
 	_q.withStaff = query
+	return _q
+}
+
+// WithLeaveRequest tells the query-builder to eager-load the nodes that are connected to
+// the "leave_request" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *ProviderTimeOffQuery) WithLeaveRequest(opts ...func(*LeaveRequestQuery)) *ProviderTimeOffQuery {
+	query := (&LeaveRequestClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withLeaveRequest = query
 	return _q
 }
 
@@ -372,8 +408,9 @@ func (_q *ProviderTimeOffQuery) sqlAll(ctx context.Context, hooks ...queryHook) 
 	var (
 		nodes       = []*ProviderTimeOff{}
 		_spec       = _q.querySpec()
-		loadedTypes = [1]bool{
+		loadedTypes = [2]bool{
 			_q.withStaff != nil,
+			_q.withLeaveRequest != nil,
 		}
 	)
 	_spec.ScanValues = func(columns []string) ([]any, error) {
@@ -400,6 +437,12 @@ func (_q *ProviderTimeOffQuery) sqlAll(ctx context.Context, hooks ...queryHook) 
 	if query := _q.withStaff; query != nil {
 		if err := _q.loadStaff(ctx, query, nodes, nil,
 			func(n *ProviderTimeOff, e *Staff) { n.Edges.Staff = e }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withLeaveRequest; query != nil {
+		if err := _q.loadLeaveRequest(ctx, query, nodes, nil,
+			func(n *ProviderTimeOff, e *LeaveRequest) { n.Edges.LeaveRequest = e }); err != nil {
 			return nil, err
 		}
 	}
@@ -440,6 +483,38 @@ func (_q *ProviderTimeOffQuery) loadStaff(ctx context.Context, query *StaffQuery
 	}
 	return nil
 }
+func (_q *ProviderTimeOffQuery) loadLeaveRequest(ctx context.Context, query *LeaveRequestQuery, nodes []*ProviderTimeOff, init func(*ProviderTimeOff), assign func(*ProviderTimeOff, *LeaveRequest)) error {
+	ids := make([]string, 0, len(nodes))
+	nodeids := make(map[string][]*ProviderTimeOff)
+	for i := range nodes {
+		if nodes[i].LeaveRequestID == nil {
+			continue
+		}
+		fk := *nodes[i].LeaveRequestID
+		if _, ok := nodeids[fk]; !ok {
+			ids = append(ids, fk)
+		}
+		nodeids[fk] = append(nodeids[fk], nodes[i])
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	query.Where(leaverequest.IDIn(ids...))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		nodes, ok := nodeids[n.ID]
+		if !ok {
+			return fmt.Errorf(`unexpected foreign-key "leave_request_id" returned %v`, n.ID)
+		}
+		for i := range nodes {
+			assign(nodes[i], n)
+		}
+	}
+	return nil
+}
 
 func (_q *ProviderTimeOffQuery) sqlCount(ctx context.Context) (int, error) {
 	_spec := _q.querySpec()
@@ -471,6 +546,9 @@ func (_q *ProviderTimeOffQuery) querySpec() *sqlgraph.QuerySpec {
 		}
 		if _q.withStaff != nil {
 			_spec.Node.AddColumnOnce(providertimeoff.FieldStaffID)
+		}
+		if _q.withLeaveRequest != nil {
+			_spec.Node.AddColumnOnce(providertimeoff.FieldLeaveRequestID)
 		}
 	}
 	if ps := _q.predicates; len(ps) > 0 {

@@ -11,6 +11,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
+	"github.com/hmis-dev/hmis/ent/leaverequest"
 	"github.com/hmis-dev/hmis/ent/predicate"
 	"github.com/hmis-dev/hmis/ent/providertimeoff"
 	"github.com/hmis-dev/hmis/ent/staff"
@@ -97,9 +98,34 @@ func (_u *ProviderTimeOffUpdate) ClearReason() *ProviderTimeOffUpdate {
 	return _u
 }
 
+// SetLeaveRequestID sets the "leave_request_id" field.
+func (_u *ProviderTimeOffUpdate) SetLeaveRequestID(v string) *ProviderTimeOffUpdate {
+	_u.mutation.SetLeaveRequestID(v)
+	return _u
+}
+
+// SetNillableLeaveRequestID sets the "leave_request_id" field if the given value is not nil.
+func (_u *ProviderTimeOffUpdate) SetNillableLeaveRequestID(v *string) *ProviderTimeOffUpdate {
+	if v != nil {
+		_u.SetLeaveRequestID(*v)
+	}
+	return _u
+}
+
+// ClearLeaveRequestID clears the value of the "leave_request_id" field.
+func (_u *ProviderTimeOffUpdate) ClearLeaveRequestID() *ProviderTimeOffUpdate {
+	_u.mutation.ClearLeaveRequestID()
+	return _u
+}
+
 // SetStaff sets the "staff" edge to the Staff entity.
 func (_u *ProviderTimeOffUpdate) SetStaff(v *Staff) *ProviderTimeOffUpdate {
 	return _u.SetStaffID(v.ID)
+}
+
+// SetLeaveRequest sets the "leave_request" edge to the LeaveRequest entity.
+func (_u *ProviderTimeOffUpdate) SetLeaveRequest(v *LeaveRequest) *ProviderTimeOffUpdate {
+	return _u.SetLeaveRequestID(v.ID)
 }
 
 // Mutation returns the ProviderTimeOffMutation object of the builder.
@@ -110,6 +136,12 @@ func (_u *ProviderTimeOffUpdate) Mutation() *ProviderTimeOffMutation {
 // ClearStaff clears the "staff" edge to the Staff entity.
 func (_u *ProviderTimeOffUpdate) ClearStaff() *ProviderTimeOffUpdate {
 	_u.mutation.ClearStaff()
+	return _u
+}
+
+// ClearLeaveRequest clears the "leave_request" edge to the LeaveRequest entity.
+func (_u *ProviderTimeOffUpdate) ClearLeaveRequest() *ProviderTimeOffUpdate {
+	_u.mutation.ClearLeaveRequest()
 	return _u
 }
 
@@ -218,6 +250,35 @@ func (_u *ProviderTimeOffUpdate) sqlSave(ctx context.Context) (_node int, err er
 		}
 		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
+	if _u.mutation.LeaveRequestCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   providertimeoff.LeaveRequestTable,
+			Columns: []string{providertimeoff.LeaveRequestColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(leaverequest.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.LeaveRequestIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   providertimeoff.LeaveRequestTable,
+			Columns: []string{providertimeoff.LeaveRequestColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(leaverequest.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
 			err = &NotFoundError{providertimeoff.Label}
@@ -306,9 +367,34 @@ func (_u *ProviderTimeOffUpdateOne) ClearReason() *ProviderTimeOffUpdateOne {
 	return _u
 }
 
+// SetLeaveRequestID sets the "leave_request_id" field.
+func (_u *ProviderTimeOffUpdateOne) SetLeaveRequestID(v string) *ProviderTimeOffUpdateOne {
+	_u.mutation.SetLeaveRequestID(v)
+	return _u
+}
+
+// SetNillableLeaveRequestID sets the "leave_request_id" field if the given value is not nil.
+func (_u *ProviderTimeOffUpdateOne) SetNillableLeaveRequestID(v *string) *ProviderTimeOffUpdateOne {
+	if v != nil {
+		_u.SetLeaveRequestID(*v)
+	}
+	return _u
+}
+
+// ClearLeaveRequestID clears the value of the "leave_request_id" field.
+func (_u *ProviderTimeOffUpdateOne) ClearLeaveRequestID() *ProviderTimeOffUpdateOne {
+	_u.mutation.ClearLeaveRequestID()
+	return _u
+}
+
 // SetStaff sets the "staff" edge to the Staff entity.
 func (_u *ProviderTimeOffUpdateOne) SetStaff(v *Staff) *ProviderTimeOffUpdateOne {
 	return _u.SetStaffID(v.ID)
+}
+
+// SetLeaveRequest sets the "leave_request" edge to the LeaveRequest entity.
+func (_u *ProviderTimeOffUpdateOne) SetLeaveRequest(v *LeaveRequest) *ProviderTimeOffUpdateOne {
+	return _u.SetLeaveRequestID(v.ID)
 }
 
 // Mutation returns the ProviderTimeOffMutation object of the builder.
@@ -319,6 +405,12 @@ func (_u *ProviderTimeOffUpdateOne) Mutation() *ProviderTimeOffMutation {
 // ClearStaff clears the "staff" edge to the Staff entity.
 func (_u *ProviderTimeOffUpdateOne) ClearStaff() *ProviderTimeOffUpdateOne {
 	_u.mutation.ClearStaff()
+	return _u
+}
+
+// ClearLeaveRequest clears the "leave_request" edge to the LeaveRequest entity.
+func (_u *ProviderTimeOffUpdateOne) ClearLeaveRequest() *ProviderTimeOffUpdateOne {
+	_u.mutation.ClearLeaveRequest()
 	return _u
 }
 
@@ -450,6 +542,35 @@ func (_u *ProviderTimeOffUpdateOne) sqlSave(ctx context.Context) (_node *Provide
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(staff.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.LeaveRequestCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   providertimeoff.LeaveRequestTable,
+			Columns: []string{providertimeoff.LeaveRequestColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(leaverequest.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.LeaveRequestIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   providertimeoff.LeaveRequestTable,
+			Columns: []string{providertimeoff.LeaveRequestColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(leaverequest.FieldID, field.TypeString),
 			},
 		}
 		for _, k := range nodes {

@@ -11,6 +11,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/allergy"
 	"github.com/hmis-dev/hmis/ent/apikey"
 	"github.com/hmis-dev/hmis/ent/appointment"
+	"github.com/hmis-dev/hmis/ent/attendancerecord"
 	"github.com/hmis-dev/hmis/ent/auditevent"
 	"github.com/hmis-dev/hmis/ent/bed"
 	"github.com/hmis-dev/hmis/ent/bedassignment"
@@ -48,6 +49,8 @@ import (
 	"github.com/hmis-dev/hmis/ent/labresult"
 	"github.com/hmis-dev/hmis/ent/labspecimen"
 	"github.com/hmis-dev/hmis/ent/labtest"
+	"github.com/hmis-dev/hmis/ent/leaveentitlement"
+	"github.com/hmis-dev/hmis/ent/leaverequest"
 	"github.com/hmis-dev/hmis/ent/ledgeraccount"
 	"github.com/hmis-dev/hmis/ent/medicationorder"
 	"github.com/hmis-dev/hmis/ent/mfachallenge"
@@ -57,10 +60,13 @@ import (
 	"github.com/hmis-dev/hmis/ent/patient"
 	"github.com/hmis-dev/hmis/ent/patientcontact"
 	"github.com/hmis-dev/hmis/ent/patientidentifier"
+	"github.com/hmis-dev/hmis/ent/paydeduction"
 	"github.com/hmis-dev/hmis/ent/payer"
 	"github.com/hmis-dev/hmis/ent/payment"
 	"github.com/hmis-dev/hmis/ent/paymentallocation"
 	"github.com/hmis-dev/hmis/ent/paymentcheckout"
+	"github.com/hmis-dev/hmis/ent/payrollrun"
+	"github.com/hmis-dev/hmis/ent/payslip"
 	"github.com/hmis-dev/hmis/ent/planversion"
 	"github.com/hmis-dev/hmis/ent/preauthorization"
 	"github.com/hmis-dev/hmis/ent/problem"
@@ -69,8 +75,11 @@ import (
 	"github.com/hmis-dev/hmis/ent/referral"
 	"github.com/hmis-dev/hmis/ent/refund"
 	"github.com/hmis-dev/hmis/ent/room"
+	"github.com/hmis-dev/hmis/ent/rosterentry"
+	"github.com/hmis-dev/hmis/ent/rosterrequirement"
 	"github.com/hmis-dev/hmis/ent/schema"
 	"github.com/hmis-dev/hmis/ent/session"
+	"github.com/hmis-dev/hmis/ent/shiftdefinition"
 	"github.com/hmis-dev/hmis/ent/staff"
 	"github.com/hmis-dev/hmis/ent/stockbatch"
 	"github.com/hmis-dev/hmis/ent/stocklocation"
@@ -368,6 +377,57 @@ func init() {
 	appointment.DefaultID = appointmentDescID.Default.(func() string)
 	// appointment.IDValidator is a validator for the "id" field. It is called by the builders before save.
 	appointment.IDValidator = appointmentDescID.Validators[0].(func(string) error)
+	attendancerecordMixin := schema.AttendanceRecord{}.Mixin()
+	attendancerecordMixinFields0 := attendancerecordMixin[0].Fields()
+	_ = attendancerecordMixinFields0
+	attendancerecordMixinFields1 := attendancerecordMixin[1].Fields()
+	_ = attendancerecordMixinFields1
+	attendancerecordFields := schema.AttendanceRecord{}.Fields()
+	_ = attendancerecordFields
+	// attendancerecordDescCreatedAt is the schema descriptor for created_at field.
+	attendancerecordDescCreatedAt := attendancerecordMixinFields1[0].Descriptor()
+	// attendancerecord.DefaultCreatedAt holds the default value on creation for the created_at field.
+	attendancerecord.DefaultCreatedAt = attendancerecordDescCreatedAt.Default.(func() time.Time)
+	// attendancerecordDescUpdatedAt is the schema descriptor for updated_at field.
+	attendancerecordDescUpdatedAt := attendancerecordMixinFields1[1].Descriptor()
+	// attendancerecord.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	attendancerecord.DefaultUpdatedAt = attendancerecordDescUpdatedAt.Default.(func() time.Time)
+	// attendancerecord.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	attendancerecord.UpdateDefaultUpdatedAt = attendancerecordDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// attendancerecordDescReason is the schema descriptor for reason field.
+	attendancerecordDescReason := attendancerecordFields[7].Descriptor()
+	// attendancerecord.ReasonValidator is a validator for the "reason" field. It is called by the builders before save.
+	attendancerecord.ReasonValidator = attendancerecordDescReason.Validators[0].(func(string) error)
+	// attendancerecordDescWorkedMinutes is the schema descriptor for worked_minutes field.
+	attendancerecordDescWorkedMinutes := attendancerecordFields[8].Descriptor()
+	// attendancerecord.DefaultWorkedMinutes holds the default value on creation for the worked_minutes field.
+	attendancerecord.DefaultWorkedMinutes = attendancerecordDescWorkedMinutes.Default.(int)
+	// attendancerecord.WorkedMinutesValidator is a validator for the "worked_minutes" field. It is called by the builders before save.
+	attendancerecord.WorkedMinutesValidator = attendancerecordDescWorkedMinutes.Validators[0].(func(int) error)
+	// attendancerecordDescLateMinutes is the schema descriptor for late_minutes field.
+	attendancerecordDescLateMinutes := attendancerecordFields[9].Descriptor()
+	// attendancerecord.DefaultLateMinutes holds the default value on creation for the late_minutes field.
+	attendancerecord.DefaultLateMinutes = attendancerecordDescLateMinutes.Default.(int)
+	// attendancerecord.LateMinutesValidator is a validator for the "late_minutes" field. It is called by the builders before save.
+	attendancerecord.LateMinutesValidator = attendancerecordDescLateMinutes.Validators[0].(func(int) error)
+	// attendancerecordDescEarlyLeaveMinutes is the schema descriptor for early_leave_minutes field.
+	attendancerecordDescEarlyLeaveMinutes := attendancerecordFields[10].Descriptor()
+	// attendancerecord.DefaultEarlyLeaveMinutes holds the default value on creation for the early_leave_minutes field.
+	attendancerecord.DefaultEarlyLeaveMinutes = attendancerecordDescEarlyLeaveMinutes.Default.(int)
+	// attendancerecord.EarlyLeaveMinutesValidator is a validator for the "early_leave_minutes" field. It is called by the builders before save.
+	attendancerecord.EarlyLeaveMinutesValidator = attendancerecordDescEarlyLeaveMinutes.Validators[0].(func(int) error)
+	// attendancerecordDescOvertimeMinutes is the schema descriptor for overtime_minutes field.
+	attendancerecordDescOvertimeMinutes := attendancerecordFields[11].Descriptor()
+	// attendancerecord.DefaultOvertimeMinutes holds the default value on creation for the overtime_minutes field.
+	attendancerecord.DefaultOvertimeMinutes = attendancerecordDescOvertimeMinutes.Default.(int)
+	// attendancerecord.OvertimeMinutesValidator is a validator for the "overtime_minutes" field. It is called by the builders before save.
+	attendancerecord.OvertimeMinutesValidator = attendancerecordDescOvertimeMinutes.Validators[0].(func(int) error)
+	// attendancerecordDescID is the schema descriptor for id field.
+	attendancerecordDescID := attendancerecordMixinFields0[0].Descriptor()
+	// attendancerecord.DefaultID holds the default value on creation for the id field.
+	attendancerecord.DefaultID = attendancerecordDescID.Default.(func() string)
+	// attendancerecord.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	attendancerecord.IDValidator = attendancerecordDescID.Validators[0].(func(string) error)
 	auditeventMixin := schema.AuditEvent{}.Mixin()
 	auditeventMixinFields0 := auditeventMixin[0].Fields()
 	_ = auditeventMixinFields0
@@ -2283,6 +2343,72 @@ func init() {
 	labtest.DefaultID = labtestDescID.Default.(func() string)
 	// labtest.IDValidator is a validator for the "id" field. It is called by the builders before save.
 	labtest.IDValidator = labtestDescID.Validators[0].(func(string) error)
+	leaveentitlementMixin := schema.LeaveEntitlement{}.Mixin()
+	leaveentitlementMixinFields0 := leaveentitlementMixin[0].Fields()
+	_ = leaveentitlementMixinFields0
+	leaveentitlementMixinFields1 := leaveentitlementMixin[1].Fields()
+	_ = leaveentitlementMixinFields1
+	leaveentitlementFields := schema.LeaveEntitlement{}.Fields()
+	_ = leaveentitlementFields
+	// leaveentitlementDescCreatedAt is the schema descriptor for created_at field.
+	leaveentitlementDescCreatedAt := leaveentitlementMixinFields1[0].Descriptor()
+	// leaveentitlement.DefaultCreatedAt holds the default value on creation for the created_at field.
+	leaveentitlement.DefaultCreatedAt = leaveentitlementDescCreatedAt.Default.(func() time.Time)
+	// leaveentitlementDescUpdatedAt is the schema descriptor for updated_at field.
+	leaveentitlementDescUpdatedAt := leaveentitlementMixinFields1[1].Descriptor()
+	// leaveentitlement.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	leaveentitlement.DefaultUpdatedAt = leaveentitlementDescUpdatedAt.Default.(func() time.Time)
+	// leaveentitlement.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	leaveentitlement.UpdateDefaultUpdatedAt = leaveentitlementDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// leaveentitlementDescYear is the schema descriptor for year field.
+	leaveentitlementDescYear := leaveentitlementFields[1].Descriptor()
+	// leaveentitlement.YearValidator is a validator for the "year" field. It is called by the builders before save.
+	leaveentitlement.YearValidator = leaveentitlementDescYear.Validators[0].(func(int) error)
+	// leaveentitlementDescDays is the schema descriptor for days field.
+	leaveentitlementDescDays := leaveentitlementFields[3].Descriptor()
+	// leaveentitlement.DaysValidator is a validator for the "days" field. It is called by the builders before save.
+	leaveentitlement.DaysValidator = leaveentitlementDescDays.Validators[0].(func(int) error)
+	// leaveentitlementDescID is the schema descriptor for id field.
+	leaveentitlementDescID := leaveentitlementMixinFields0[0].Descriptor()
+	// leaveentitlement.DefaultID holds the default value on creation for the id field.
+	leaveentitlement.DefaultID = leaveentitlementDescID.Default.(func() string)
+	// leaveentitlement.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	leaveentitlement.IDValidator = leaveentitlementDescID.Validators[0].(func(string) error)
+	leaverequestMixin := schema.LeaveRequest{}.Mixin()
+	leaverequestMixinFields0 := leaverequestMixin[0].Fields()
+	_ = leaverequestMixinFields0
+	leaverequestMixinFields1 := leaverequestMixin[1].Fields()
+	_ = leaverequestMixinFields1
+	leaverequestFields := schema.LeaveRequest{}.Fields()
+	_ = leaverequestFields
+	// leaverequestDescCreatedAt is the schema descriptor for created_at field.
+	leaverequestDescCreatedAt := leaverequestMixinFields1[0].Descriptor()
+	// leaverequest.DefaultCreatedAt holds the default value on creation for the created_at field.
+	leaverequest.DefaultCreatedAt = leaverequestDescCreatedAt.Default.(func() time.Time)
+	// leaverequestDescUpdatedAt is the schema descriptor for updated_at field.
+	leaverequestDescUpdatedAt := leaverequestMixinFields1[1].Descriptor()
+	// leaverequest.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	leaverequest.DefaultUpdatedAt = leaverequestDescUpdatedAt.Default.(func() time.Time)
+	// leaverequest.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	leaverequest.UpdateDefaultUpdatedAt = leaverequestDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// leaverequestDescDays is the schema descriptor for days field.
+	leaverequestDescDays := leaverequestFields[4].Descriptor()
+	// leaverequest.DaysValidator is a validator for the "days" field. It is called by the builders before save.
+	leaverequest.DaysValidator = leaverequestDescDays.Validators[0].(func(int) error)
+	// leaverequestDescReason is the schema descriptor for reason field.
+	leaverequestDescReason := leaverequestFields[5].Descriptor()
+	// leaverequest.ReasonValidator is a validator for the "reason" field. It is called by the builders before save.
+	leaverequest.ReasonValidator = leaverequestDescReason.Validators[0].(func(string) error)
+	// leaverequestDescDecisionNote is the schema descriptor for decision_note field.
+	leaverequestDescDecisionNote := leaverequestFields[9].Descriptor()
+	// leaverequest.DecisionNoteValidator is a validator for the "decision_note" field. It is called by the builders before save.
+	leaverequest.DecisionNoteValidator = leaverequestDescDecisionNote.Validators[0].(func(string) error)
+	// leaverequestDescID is the schema descriptor for id field.
+	leaverequestDescID := leaverequestMixinFields0[0].Descriptor()
+	// leaverequest.DefaultID holds the default value on creation for the id field.
+	leaverequest.DefaultID = leaverequestDescID.Default.(func() string)
+	// leaverequest.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	leaverequest.IDValidator = leaverequestDescID.Validators[0].(func(string) error)
 	ledgeraccountMixin := schema.LedgerAccount{}.Mixin()
 	ledgeraccountMixinFields0 := ledgeraccountMixin[0].Fields()
 	_ = ledgeraccountMixinFields0
@@ -2806,6 +2932,69 @@ func init() {
 	patientidentifier.DefaultID = patientidentifierDescID.Default.(func() string)
 	// patientidentifier.IDValidator is a validator for the "id" field. It is called by the builders before save.
 	patientidentifier.IDValidator = patientidentifierDescID.Validators[0].(func(string) error)
+	paydeductionMixin := schema.PayDeduction{}.Mixin()
+	paydeductionMixinFields0 := paydeductionMixin[0].Fields()
+	_ = paydeductionMixinFields0
+	paydeductionMixinFields1 := paydeductionMixin[1].Fields()
+	_ = paydeductionMixinFields1
+	paydeductionFields := schema.PayDeduction{}.Fields()
+	_ = paydeductionFields
+	// paydeductionDescCreatedAt is the schema descriptor for created_at field.
+	paydeductionDescCreatedAt := paydeductionMixinFields1[0].Descriptor()
+	// paydeduction.DefaultCreatedAt holds the default value on creation for the created_at field.
+	paydeduction.DefaultCreatedAt = paydeductionDescCreatedAt.Default.(func() time.Time)
+	// paydeductionDescUpdatedAt is the schema descriptor for updated_at field.
+	paydeductionDescUpdatedAt := paydeductionMixinFields1[1].Descriptor()
+	// paydeduction.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	paydeduction.DefaultUpdatedAt = paydeductionDescUpdatedAt.Default.(func() time.Time)
+	// paydeduction.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	paydeduction.UpdateDefaultUpdatedAt = paydeductionDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// paydeductionDescPeriod is the schema descriptor for period field.
+	paydeductionDescPeriod := paydeductionFields[1].Descriptor()
+	// paydeduction.PeriodValidator is a validator for the "period" field. It is called by the builders before save.
+	paydeduction.PeriodValidator = func() func(string) error {
+		validators := paydeductionDescPeriod.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(period string) error {
+			for _, fn := range fns {
+				if err := fn(period); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// paydeductionDescAmount is the schema descriptor for amount field.
+	paydeductionDescAmount := paydeductionFields[2].Descriptor()
+	// paydeduction.AmountValidator is a validator for the "amount" field. It is called by the builders before save.
+	paydeduction.AmountValidator = paydeductionDescAmount.Validators[0].(func(int64) error)
+	// paydeductionDescDescription is the schema descriptor for description field.
+	paydeductionDescDescription := paydeductionFields[3].Descriptor()
+	// paydeduction.DescriptionValidator is a validator for the "description" field. It is called by the builders before save.
+	paydeduction.DescriptionValidator = func() func(string) error {
+		validators := paydeductionDescDescription.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(description string) error {
+			for _, fn := range fns {
+				if err := fn(description); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// paydeductionDescID is the schema descriptor for id field.
+	paydeductionDescID := paydeductionMixinFields0[0].Descriptor()
+	// paydeduction.DefaultID holds the default value on creation for the id field.
+	paydeduction.DefaultID = paydeductionDescID.Default.(func() string)
+	// paydeduction.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	paydeduction.IDValidator = paydeductionDescID.Validators[0].(func(string) error)
 	payerMixin := schema.Payer{}.Mixin()
 	payerMixinFields0 := payerMixin[0].Fields()
 	_ = payerMixinFields0
@@ -3042,6 +3231,160 @@ func init() {
 	paymentcheckout.DefaultID = paymentcheckoutDescID.Default.(func() string)
 	// paymentcheckout.IDValidator is a validator for the "id" field. It is called by the builders before save.
 	paymentcheckout.IDValidator = paymentcheckoutDescID.Validators[0].(func(string) error)
+	payrollrunMixin := schema.PayrollRun{}.Mixin()
+	payrollrunMixinFields0 := payrollrunMixin[0].Fields()
+	_ = payrollrunMixinFields0
+	payrollrunMixinFields1 := payrollrunMixin[1].Fields()
+	_ = payrollrunMixinFields1
+	payrollrunFields := schema.PayrollRun{}.Fields()
+	_ = payrollrunFields
+	// payrollrunDescCreatedAt is the schema descriptor for created_at field.
+	payrollrunDescCreatedAt := payrollrunMixinFields1[0].Descriptor()
+	// payrollrun.DefaultCreatedAt holds the default value on creation for the created_at field.
+	payrollrun.DefaultCreatedAt = payrollrunDescCreatedAt.Default.(func() time.Time)
+	// payrollrunDescUpdatedAt is the schema descriptor for updated_at field.
+	payrollrunDescUpdatedAt := payrollrunMixinFields1[1].Descriptor()
+	// payrollrun.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	payrollrun.DefaultUpdatedAt = payrollrunDescUpdatedAt.Default.(func() time.Time)
+	// payrollrun.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	payrollrun.UpdateDefaultUpdatedAt = payrollrunDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// payrollrunDescPeriod is the schema descriptor for period field.
+	payrollrunDescPeriod := payrollrunFields[0].Descriptor()
+	// payrollrun.PeriodValidator is a validator for the "period" field. It is called by the builders before save.
+	payrollrun.PeriodValidator = func() func(string) error {
+		validators := payrollrunDescPeriod.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(period string) error {
+			for _, fn := range fns {
+				if err := fn(period); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// payrollrunDescGrossTotal is the schema descriptor for gross_total field.
+	payrollrunDescGrossTotal := payrollrunFields[11].Descriptor()
+	// payrollrun.DefaultGrossTotal holds the default value on creation for the gross_total field.
+	payrollrun.DefaultGrossTotal = payrollrunDescGrossTotal.Default.(int64)
+	// payrollrunDescTaxTotal is the schema descriptor for tax_total field.
+	payrollrunDescTaxTotal := payrollrunFields[12].Descriptor()
+	// payrollrun.DefaultTaxTotal holds the default value on creation for the tax_total field.
+	payrollrun.DefaultTaxTotal = payrollrunDescTaxTotal.Default.(int64)
+	// payrollrunDescDeductionsTotal is the schema descriptor for deductions_total field.
+	payrollrunDescDeductionsTotal := payrollrunFields[13].Descriptor()
+	// payrollrun.DefaultDeductionsTotal holds the default value on creation for the deductions_total field.
+	payrollrun.DefaultDeductionsTotal = payrollrunDescDeductionsTotal.Default.(int64)
+	// payrollrunDescNetTotal is the schema descriptor for net_total field.
+	payrollrunDescNetTotal := payrollrunFields[14].Descriptor()
+	// payrollrun.DefaultNetTotal holds the default value on creation for the net_total field.
+	payrollrun.DefaultNetTotal = payrollrunDescNetTotal.Default.(int64)
+	// payrollrunDescID is the schema descriptor for id field.
+	payrollrunDescID := payrollrunMixinFields0[0].Descriptor()
+	// payrollrun.DefaultID holds the default value on creation for the id field.
+	payrollrun.DefaultID = payrollrunDescID.Default.(func() string)
+	// payrollrun.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	payrollrun.IDValidator = payrollrunDescID.Validators[0].(func(string) error)
+	payslipMixin := schema.Payslip{}.Mixin()
+	payslipMixinFields0 := payslipMixin[0].Fields()
+	_ = payslipMixinFields0
+	payslipMixinFields1 := payslipMixin[1].Fields()
+	_ = payslipMixinFields1
+	payslipFields := schema.Payslip{}.Fields()
+	_ = payslipFields
+	// payslipDescCreatedAt is the schema descriptor for created_at field.
+	payslipDescCreatedAt := payslipMixinFields1[0].Descriptor()
+	// payslip.DefaultCreatedAt holds the default value on creation for the created_at field.
+	payslip.DefaultCreatedAt = payslipDescCreatedAt.Default.(func() time.Time)
+	// payslipDescUpdatedAt is the schema descriptor for updated_at field.
+	payslipDescUpdatedAt := payslipMixinFields1[1].Descriptor()
+	// payslip.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	payslip.DefaultUpdatedAt = payslipDescUpdatedAt.Default.(func() time.Time)
+	// payslip.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	payslip.UpdateDefaultUpdatedAt = payslipDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// payslipDescPeriod is the schema descriptor for period field.
+	payslipDescPeriod := payslipFields[2].Descriptor()
+	// payslip.PeriodValidator is a validator for the "period" field. It is called by the builders before save.
+	payslip.PeriodValidator = func() func(string) error {
+		validators := payslipDescPeriod.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(period string) error {
+			for _, fn := range fns {
+				if err := fn(period); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// payslipDescWorkedMinutes is the schema descriptor for worked_minutes field.
+	payslipDescWorkedMinutes := payslipFields[5].Descriptor()
+	// payslip.DefaultWorkedMinutes holds the default value on creation for the worked_minutes field.
+	payslip.DefaultWorkedMinutes = payslipDescWorkedMinutes.Default.(int)
+	// payslipDescOvertimeMinutes is the schema descriptor for overtime_minutes field.
+	payslipDescOvertimeMinutes := payslipFields[6].Descriptor()
+	// payslip.DefaultOvertimeMinutes holds the default value on creation for the overtime_minutes field.
+	payslip.DefaultOvertimeMinutes = payslipDescOvertimeMinutes.Default.(int)
+	// payslipDescNightShifts is the schema descriptor for night_shifts field.
+	payslipDescNightShifts := payslipFields[7].Descriptor()
+	// payslip.DefaultNightShifts holds the default value on creation for the night_shifts field.
+	payslip.DefaultNightShifts = payslipDescNightShifts.Default.(int)
+	// payslipDescOnCallShifts is the schema descriptor for on_call_shifts field.
+	payslipDescOnCallShifts := payslipFields[8].Descriptor()
+	// payslip.DefaultOnCallShifts holds the default value on creation for the on_call_shifts field.
+	payslip.DefaultOnCallShifts = payslipDescOnCallShifts.Default.(int)
+	// payslipDescUnpaidLeaveDays is the schema descriptor for unpaid_leave_days field.
+	payslipDescUnpaidLeaveDays := payslipFields[9].Descriptor()
+	// payslip.DefaultUnpaidLeaveDays holds the default value on creation for the unpaid_leave_days field.
+	payslip.DefaultUnpaidLeaveDays = payslipDescUnpaidLeaveDays.Default.(int)
+	// payslipDescBasePay is the schema descriptor for base_pay field.
+	payslipDescBasePay := payslipFields[10].Descriptor()
+	// payslip.DefaultBasePay holds the default value on creation for the base_pay field.
+	payslip.DefaultBasePay = payslipDescBasePay.Default.(int64)
+	// payslipDescOvertimePay is the schema descriptor for overtime_pay field.
+	payslipDescOvertimePay := payslipFields[11].Descriptor()
+	// payslip.DefaultOvertimePay holds the default value on creation for the overtime_pay field.
+	payslip.DefaultOvertimePay = payslipDescOvertimePay.Default.(int64)
+	// payslipDescNightAllowance is the schema descriptor for night_allowance field.
+	payslipDescNightAllowance := payslipFields[12].Descriptor()
+	// payslip.DefaultNightAllowance holds the default value on creation for the night_allowance field.
+	payslip.DefaultNightAllowance = payslipDescNightAllowance.Default.(int64)
+	// payslipDescOnCallAllowance is the schema descriptor for on_call_allowance field.
+	payslipDescOnCallAllowance := payslipFields[13].Descriptor()
+	// payslip.DefaultOnCallAllowance holds the default value on creation for the on_call_allowance field.
+	payslip.DefaultOnCallAllowance = payslipDescOnCallAllowance.Default.(int64)
+	// payslipDescUnpaidLeaveDeduction is the schema descriptor for unpaid_leave_deduction field.
+	payslipDescUnpaidLeaveDeduction := payslipFields[14].Descriptor()
+	// payslip.DefaultUnpaidLeaveDeduction holds the default value on creation for the unpaid_leave_deduction field.
+	payslip.DefaultUnpaidLeaveDeduction = payslipDescUnpaidLeaveDeduction.Default.(int64)
+	// payslipDescGrossPay is the schema descriptor for gross_pay field.
+	payslipDescGrossPay := payslipFields[15].Descriptor()
+	// payslip.DefaultGrossPay holds the default value on creation for the gross_pay field.
+	payslip.DefaultGrossPay = payslipDescGrossPay.Default.(int64)
+	// payslipDescTax is the schema descriptor for tax field.
+	payslipDescTax := payslipFields[16].Descriptor()
+	// payslip.DefaultTax holds the default value on creation for the tax field.
+	payslip.DefaultTax = payslipDescTax.Default.(int64)
+	// payslipDescOtherDeductions is the schema descriptor for other_deductions field.
+	payslipDescOtherDeductions := payslipFields[17].Descriptor()
+	// payslip.DefaultOtherDeductions holds the default value on creation for the other_deductions field.
+	payslip.DefaultOtherDeductions = payslipDescOtherDeductions.Default.(int64)
+	// payslipDescNetPay is the schema descriptor for net_pay field.
+	payslipDescNetPay := payslipFields[18].Descriptor()
+	// payslip.DefaultNetPay holds the default value on creation for the net_pay field.
+	payslip.DefaultNetPay = payslipDescNetPay.Default.(int64)
+	// payslipDescID is the schema descriptor for id field.
+	payslipDescID := payslipMixinFields0[0].Descriptor()
+	// payslip.DefaultID holds the default value on creation for the id field.
+	payslip.DefaultID = payslipDescID.Default.(func() string)
+	// payslip.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	payslip.IDValidator = payslipDescID.Validators[0].(func(string) error)
 	planversionMixin := schema.PlanVersion{}.Mixin()
 	planversionMixinFields0 := planversionMixin[0].Fields()
 	_ = planversionMixinFields0
@@ -3420,6 +3763,60 @@ func init() {
 	room.DefaultID = roomDescID.Default.(func() string)
 	// room.IDValidator is a validator for the "id" field. It is called by the builders before save.
 	room.IDValidator = roomDescID.Validators[0].(func(string) error)
+	rosterentryMixin := schema.RosterEntry{}.Mixin()
+	rosterentryMixinFields0 := rosterentryMixin[0].Fields()
+	_ = rosterentryMixinFields0
+	rosterentryMixinFields1 := rosterentryMixin[1].Fields()
+	_ = rosterentryMixinFields1
+	rosterentryFields := schema.RosterEntry{}.Fields()
+	_ = rosterentryFields
+	// rosterentryDescCreatedAt is the schema descriptor for created_at field.
+	rosterentryDescCreatedAt := rosterentryMixinFields1[0].Descriptor()
+	// rosterentry.DefaultCreatedAt holds the default value on creation for the created_at field.
+	rosterentry.DefaultCreatedAt = rosterentryDescCreatedAt.Default.(func() time.Time)
+	// rosterentryDescUpdatedAt is the schema descriptor for updated_at field.
+	rosterentryDescUpdatedAt := rosterentryMixinFields1[1].Descriptor()
+	// rosterentry.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	rosterentry.DefaultUpdatedAt = rosterentryDescUpdatedAt.Default.(func() time.Time)
+	// rosterentry.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	rosterentry.UpdateDefaultUpdatedAt = rosterentryDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// rosterentryDescNote is the schema descriptor for note field.
+	rosterentryDescNote := rosterentryFields[6].Descriptor()
+	// rosterentry.NoteValidator is a validator for the "note" field. It is called by the builders before save.
+	rosterentry.NoteValidator = rosterentryDescNote.Validators[0].(func(string) error)
+	// rosterentryDescID is the schema descriptor for id field.
+	rosterentryDescID := rosterentryMixinFields0[0].Descriptor()
+	// rosterentry.DefaultID holds the default value on creation for the id field.
+	rosterentry.DefaultID = rosterentryDescID.Default.(func() string)
+	// rosterentry.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	rosterentry.IDValidator = rosterentryDescID.Validators[0].(func(string) error)
+	rosterrequirementMixin := schema.RosterRequirement{}.Mixin()
+	rosterrequirementMixinFields0 := rosterrequirementMixin[0].Fields()
+	_ = rosterrequirementMixinFields0
+	rosterrequirementMixinFields1 := rosterrequirementMixin[1].Fields()
+	_ = rosterrequirementMixinFields1
+	rosterrequirementFields := schema.RosterRequirement{}.Fields()
+	_ = rosterrequirementFields
+	// rosterrequirementDescCreatedAt is the schema descriptor for created_at field.
+	rosterrequirementDescCreatedAt := rosterrequirementMixinFields1[0].Descriptor()
+	// rosterrequirement.DefaultCreatedAt holds the default value on creation for the created_at field.
+	rosterrequirement.DefaultCreatedAt = rosterrequirementDescCreatedAt.Default.(func() time.Time)
+	// rosterrequirementDescUpdatedAt is the schema descriptor for updated_at field.
+	rosterrequirementDescUpdatedAt := rosterrequirementMixinFields1[1].Descriptor()
+	// rosterrequirement.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	rosterrequirement.DefaultUpdatedAt = rosterrequirementDescUpdatedAt.Default.(func() time.Time)
+	// rosterrequirement.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	rosterrequirement.UpdateDefaultUpdatedAt = rosterrequirementDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// rosterrequirementDescMinimumStaff is the schema descriptor for minimum_staff field.
+	rosterrequirementDescMinimumStaff := rosterrequirementFields[2].Descriptor()
+	// rosterrequirement.MinimumStaffValidator is a validator for the "minimum_staff" field. It is called by the builders before save.
+	rosterrequirement.MinimumStaffValidator = rosterrequirementDescMinimumStaff.Validators[0].(func(int) error)
+	// rosterrequirementDescID is the schema descriptor for id field.
+	rosterrequirementDescID := rosterrequirementMixinFields0[0].Descriptor()
+	// rosterrequirement.DefaultID holds the default value on creation for the id field.
+	rosterrequirement.DefaultID = rosterrequirementDescID.Default.(func() string)
+	// rosterrequirement.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	rosterrequirement.IDValidator = rosterrequirementDescID.Validators[0].(func(string) error)
 	sessionMixin := schema.Session{}.Mixin()
 	sessionMixinFields0 := sessionMixin[0].Fields()
 	_ = sessionMixinFields0
@@ -3443,6 +3840,87 @@ func init() {
 	session.DefaultID = sessionDescID.Default.(func() string)
 	// session.IDValidator is a validator for the "id" field. It is called by the builders before save.
 	session.IDValidator = sessionDescID.Validators[0].(func(string) error)
+	shiftdefinitionMixin := schema.ShiftDefinition{}.Mixin()
+	shiftdefinitionMixinFields0 := shiftdefinitionMixin[0].Fields()
+	_ = shiftdefinitionMixinFields0
+	shiftdefinitionMixinFields1 := shiftdefinitionMixin[1].Fields()
+	_ = shiftdefinitionMixinFields1
+	shiftdefinitionFields := schema.ShiftDefinition{}.Fields()
+	_ = shiftdefinitionFields
+	// shiftdefinitionDescCreatedAt is the schema descriptor for created_at field.
+	shiftdefinitionDescCreatedAt := shiftdefinitionMixinFields1[0].Descriptor()
+	// shiftdefinition.DefaultCreatedAt holds the default value on creation for the created_at field.
+	shiftdefinition.DefaultCreatedAt = shiftdefinitionDescCreatedAt.Default.(func() time.Time)
+	// shiftdefinitionDescUpdatedAt is the schema descriptor for updated_at field.
+	shiftdefinitionDescUpdatedAt := shiftdefinitionMixinFields1[1].Descriptor()
+	// shiftdefinition.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	shiftdefinition.DefaultUpdatedAt = shiftdefinitionDescUpdatedAt.Default.(func() time.Time)
+	// shiftdefinition.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	shiftdefinition.UpdateDefaultUpdatedAt = shiftdefinitionDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// shiftdefinitionDescCode is the schema descriptor for code field.
+	shiftdefinitionDescCode := shiftdefinitionFields[0].Descriptor()
+	// shiftdefinition.CodeValidator is a validator for the "code" field. It is called by the builders before save.
+	shiftdefinition.CodeValidator = func() func(string) error {
+		validators := shiftdefinitionDescCode.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(code string) error {
+			for _, fn := range fns {
+				if err := fn(code); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// shiftdefinitionDescName is the schema descriptor for name field.
+	shiftdefinitionDescName := shiftdefinitionFields[1].Descriptor()
+	// shiftdefinition.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	shiftdefinition.NameValidator = func() func(string) error {
+		validators := shiftdefinitionDescName.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(name string) error {
+			for _, fn := range fns {
+				if err := fn(name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// shiftdefinitionDescStartMinute is the schema descriptor for start_minute field.
+	shiftdefinitionDescStartMinute := shiftdefinitionFields[3].Descriptor()
+	// shiftdefinition.StartMinuteValidator is a validator for the "start_minute" field. It is called by the builders before save.
+	shiftdefinition.StartMinuteValidator = shiftdefinitionDescStartMinute.Validators[0].(func(int) error)
+	// shiftdefinitionDescEndMinute is the schema descriptor for end_minute field.
+	shiftdefinitionDescEndMinute := shiftdefinitionFields[4].Descriptor()
+	// shiftdefinition.EndMinuteValidator is a validator for the "end_minute" field. It is called by the builders before save.
+	shiftdefinition.EndMinuteValidator = shiftdefinitionDescEndMinute.Validators[0].(func(int) error)
+	// shiftdefinitionDescUnpaidBreakMinutes is the schema descriptor for unpaid_break_minutes field.
+	shiftdefinitionDescUnpaidBreakMinutes := shiftdefinitionFields[5].Descriptor()
+	// shiftdefinition.DefaultUnpaidBreakMinutes holds the default value on creation for the unpaid_break_minutes field.
+	shiftdefinition.DefaultUnpaidBreakMinutes = shiftdefinitionDescUnpaidBreakMinutes.Default.(int)
+	// shiftdefinition.UnpaidBreakMinutesValidator is a validator for the "unpaid_break_minutes" field. It is called by the builders before save.
+	shiftdefinition.UnpaidBreakMinutesValidator = shiftdefinitionDescUnpaidBreakMinutes.Validators[0].(func(int) error)
+	// shiftdefinitionDescBookable is the schema descriptor for bookable field.
+	shiftdefinitionDescBookable := shiftdefinitionFields[6].Descriptor()
+	// shiftdefinition.DefaultBookable holds the default value on creation for the bookable field.
+	shiftdefinition.DefaultBookable = shiftdefinitionDescBookable.Default.(bool)
+	// shiftdefinitionDescActive is the schema descriptor for active field.
+	shiftdefinitionDescActive := shiftdefinitionFields[7].Descriptor()
+	// shiftdefinition.DefaultActive holds the default value on creation for the active field.
+	shiftdefinition.DefaultActive = shiftdefinitionDescActive.Default.(bool)
+	// shiftdefinitionDescID is the schema descriptor for id field.
+	shiftdefinitionDescID := shiftdefinitionMixinFields0[0].Descriptor()
+	// shiftdefinition.DefaultID holds the default value on creation for the id field.
+	shiftdefinition.DefaultID = shiftdefinitionDescID.Default.(func() string)
+	// shiftdefinition.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	shiftdefinition.IDValidator = shiftdefinitionDescID.Validators[0].(func(string) error)
 	staffMixin := schema.Staff{}.Mixin()
 	staffMixinFields0 := staffMixin[0].Fields()
 	_ = staffMixinFields0

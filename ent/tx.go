@@ -26,6 +26,8 @@ type Tx struct {
 	Allergy *AllergyClient
 	// Appointment is the client for interacting with the Appointment builders.
 	Appointment *AppointmentClient
+	// AttendanceRecord is the client for interacting with the AttendanceRecord builders.
+	AttendanceRecord *AttendanceRecordClient
 	// AuditEvent is the client for interacting with the AuditEvent builders.
 	AuditEvent *AuditEventClient
 	// Bed is the client for interacting with the Bed builders.
@@ -100,6 +102,10 @@ type Tx struct {
 	LabSpecimen *LabSpecimenClient
 	// LabTest is the client for interacting with the LabTest builders.
 	LabTest *LabTestClient
+	// LeaveEntitlement is the client for interacting with the LeaveEntitlement builders.
+	LeaveEntitlement *LeaveEntitlementClient
+	// LeaveRequest is the client for interacting with the LeaveRequest builders.
+	LeaveRequest *LeaveRequestClient
 	// LedgerAccount is the client for interacting with the LedgerAccount builders.
 	LedgerAccount *LedgerAccountClient
 	// MedicationOrder is the client for interacting with the MedicationOrder builders.
@@ -118,6 +124,8 @@ type Tx struct {
 	PatientContact *PatientContactClient
 	// PatientIdentifier is the client for interacting with the PatientIdentifier builders.
 	PatientIdentifier *PatientIdentifierClient
+	// PayDeduction is the client for interacting with the PayDeduction builders.
+	PayDeduction *PayDeductionClient
 	// Payer is the client for interacting with the Payer builders.
 	Payer *PayerClient
 	// Payment is the client for interacting with the Payment builders.
@@ -126,6 +134,10 @@ type Tx struct {
 	PaymentAllocation *PaymentAllocationClient
 	// PaymentCheckout is the client for interacting with the PaymentCheckout builders.
 	PaymentCheckout *PaymentCheckoutClient
+	// PayrollRun is the client for interacting with the PayrollRun builders.
+	PayrollRun *PayrollRunClient
+	// Payslip is the client for interacting with the Payslip builders.
+	Payslip *PayslipClient
 	// PlanVersion is the client for interacting with the PlanVersion builders.
 	PlanVersion *PlanVersionClient
 	// PreAuthorization is the client for interacting with the PreAuthorization builders.
@@ -142,8 +154,14 @@ type Tx struct {
 	Refund *RefundClient
 	// Room is the client for interacting with the Room builders.
 	Room *RoomClient
+	// RosterEntry is the client for interacting with the RosterEntry builders.
+	RosterEntry *RosterEntryClient
+	// RosterRequirement is the client for interacting with the RosterRequirement builders.
+	RosterRequirement *RosterRequirementClient
 	// Session is the client for interacting with the Session builders.
 	Session *SessionClient
+	// ShiftDefinition is the client for interacting with the ShiftDefinition builders.
+	ShiftDefinition *ShiftDefinitionClient
 	// Staff is the client for interacting with the Staff builders.
 	Staff *StaffClient
 	// StockBatch is the client for interacting with the StockBatch builders.
@@ -295,6 +313,7 @@ func (tx *Tx) init() {
 	tx.AllergenClass = NewAllergenClassClient(tx.config)
 	tx.Allergy = NewAllergyClient(tx.config)
 	tx.Appointment = NewAppointmentClient(tx.config)
+	tx.AttendanceRecord = NewAttendanceRecordClient(tx.config)
 	tx.AuditEvent = NewAuditEventClient(tx.config)
 	tx.Bed = NewBedClient(tx.config)
 	tx.BedAssignment = NewBedAssignmentClient(tx.config)
@@ -332,6 +351,8 @@ func (tx *Tx) init() {
 	tx.LabResult = NewLabResultClient(tx.config)
 	tx.LabSpecimen = NewLabSpecimenClient(tx.config)
 	tx.LabTest = NewLabTestClient(tx.config)
+	tx.LeaveEntitlement = NewLeaveEntitlementClient(tx.config)
+	tx.LeaveRequest = NewLeaveRequestClient(tx.config)
 	tx.LedgerAccount = NewLedgerAccountClient(tx.config)
 	tx.MedicationOrder = NewMedicationOrderClient(tx.config)
 	tx.MfaChallenge = NewMfaChallengeClient(tx.config)
@@ -341,10 +362,13 @@ func (tx *Tx) init() {
 	tx.Patient = NewPatientClient(tx.config)
 	tx.PatientContact = NewPatientContactClient(tx.config)
 	tx.PatientIdentifier = NewPatientIdentifierClient(tx.config)
+	tx.PayDeduction = NewPayDeductionClient(tx.config)
 	tx.Payer = NewPayerClient(tx.config)
 	tx.Payment = NewPaymentClient(tx.config)
 	tx.PaymentAllocation = NewPaymentAllocationClient(tx.config)
 	tx.PaymentCheckout = NewPaymentCheckoutClient(tx.config)
+	tx.PayrollRun = NewPayrollRunClient(tx.config)
+	tx.Payslip = NewPayslipClient(tx.config)
 	tx.PlanVersion = NewPlanVersionClient(tx.config)
 	tx.PreAuthorization = NewPreAuthorizationClient(tx.config)
 	tx.Problem = NewProblemClient(tx.config)
@@ -353,7 +377,10 @@ func (tx *Tx) init() {
 	tx.Referral = NewReferralClient(tx.config)
 	tx.Refund = NewRefundClient(tx.config)
 	tx.Room = NewRoomClient(tx.config)
+	tx.RosterEntry = NewRosterEntryClient(tx.config)
+	tx.RosterRequirement = NewRosterRequirementClient(tx.config)
 	tx.Session = NewSessionClient(tx.config)
+	tx.ShiftDefinition = NewShiftDefinitionClient(tx.config)
 	tx.Staff = NewStaffClient(tx.config)
 	tx.StockBatch = NewStockBatchClient(tx.config)
 	tx.StockLocation = NewStockLocationClient(tx.config)

@@ -24,10 +24,14 @@ const (
 	FieldName = "name"
 	// FieldDescription holds the string denoting the description field in the database.
 	FieldDescription = "description"
+	// FieldManagerID holds the string denoting the manager_id field in the database.
+	FieldManagerID = "manager_id"
 	// EdgeStaff holds the string denoting the staff edge name in mutations.
 	EdgeStaff = "staff"
 	// EdgeAppointments holds the string denoting the appointments edge name in mutations.
 	EdgeAppointments = "appointments"
+	// EdgeManager holds the string denoting the manager edge name in mutations.
+	EdgeManager = "manager"
 	// Table holds the table name of the department in the database.
 	Table = "departments"
 	// StaffTable is the table that holds the staff relation/edge.
@@ -44,6 +48,13 @@ const (
 	AppointmentsInverseTable = "appointments"
 	// AppointmentsColumn is the table column denoting the appointments relation/edge.
 	AppointmentsColumn = "department_id"
+	// ManagerTable is the table that holds the manager relation/edge.
+	ManagerTable = "departments"
+	// ManagerInverseTable is the table name for the Staff entity.
+	// It exists in this package in order to avoid circular dependency with the "staff" package.
+	ManagerInverseTable = "staffs"
+	// ManagerColumn is the table column denoting the manager relation/edge.
+	ManagerColumn = "manager_id"
 )
 
 // Columns holds all SQL columns for department fields.
@@ -54,6 +65,7 @@ var Columns = []string{
 	FieldCode,
 	FieldName,
 	FieldDescription,
+	FieldManagerID,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -116,6 +128,11 @@ func ByDescription(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldDescription, opts...).ToFunc()
 }
 
+// ByManagerID orders the results by the manager_id field.
+func ByManagerID(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldManagerID, opts...).ToFunc()
+}
+
 // ByStaffCount orders the results by staff count.
 func ByStaffCount(opts ...sql.OrderTermOption) OrderOption {
 	return func(s *sql.Selector) {
@@ -143,6 +160,13 @@ func ByAppointments(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
 		sqlgraph.OrderByNeighborTerms(s, newAppointmentsStep(), append([]sql.OrderTerm{term}, terms...)...)
 	}
 }
+
+// ByManagerField orders the results by manager field.
+func ByManagerField(field string, opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newManagerStep(), sql.OrderByField(field, opts...))
+	}
+}
 func newStaffStep() *sqlgraph.Step {
 	return sqlgraph.NewStep(
 		sqlgraph.From(Table, FieldID),
@@ -155,5 +179,12 @@ func newAppointmentsStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(AppointmentsInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.O2M, false, AppointmentsTable, AppointmentsColumn),
+	)
+}
+func newManagerStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(ManagerInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.M2O, false, ManagerTable, ManagerColumn),
 	)
 }

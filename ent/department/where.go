@@ -90,6 +90,11 @@ func Description(v string) predicate.Department {
 	return predicate.Department(sql.FieldEQ(FieldDescription, v))
 }
 
+// ManagerID applies equality check predicate on the "manager_id" field. It's identical to ManagerIDEQ.
+func ManagerID(v string) predicate.Department {
+	return predicate.Department(sql.FieldEQ(FieldManagerID, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.Department {
 	return predicate.Department(sql.FieldEQ(FieldCreatedAt, v))
@@ -375,6 +380,81 @@ func DescriptionContainsFold(v string) predicate.Department {
 	return predicate.Department(sql.FieldContainsFold(FieldDescription, v))
 }
 
+// ManagerIDEQ applies the EQ predicate on the "manager_id" field.
+func ManagerIDEQ(v string) predicate.Department {
+	return predicate.Department(sql.FieldEQ(FieldManagerID, v))
+}
+
+// ManagerIDNEQ applies the NEQ predicate on the "manager_id" field.
+func ManagerIDNEQ(v string) predicate.Department {
+	return predicate.Department(sql.FieldNEQ(FieldManagerID, v))
+}
+
+// ManagerIDIn applies the In predicate on the "manager_id" field.
+func ManagerIDIn(vs ...string) predicate.Department {
+	return predicate.Department(sql.FieldIn(FieldManagerID, vs...))
+}
+
+// ManagerIDNotIn applies the NotIn predicate on the "manager_id" field.
+func ManagerIDNotIn(vs ...string) predicate.Department {
+	return predicate.Department(sql.FieldNotIn(FieldManagerID, vs...))
+}
+
+// ManagerIDGT applies the GT predicate on the "manager_id" field.
+func ManagerIDGT(v string) predicate.Department {
+	return predicate.Department(sql.FieldGT(FieldManagerID, v))
+}
+
+// ManagerIDGTE applies the GTE predicate on the "manager_id" field.
+func ManagerIDGTE(v string) predicate.Department {
+	return predicate.Department(sql.FieldGTE(FieldManagerID, v))
+}
+
+// ManagerIDLT applies the LT predicate on the "manager_id" field.
+func ManagerIDLT(v string) predicate.Department {
+	return predicate.Department(sql.FieldLT(FieldManagerID, v))
+}
+
+// ManagerIDLTE applies the LTE predicate on the "manager_id" field.
+func ManagerIDLTE(v string) predicate.Department {
+	return predicate.Department(sql.FieldLTE(FieldManagerID, v))
+}
+
+// ManagerIDContains applies the Contains predicate on the "manager_id" field.
+func ManagerIDContains(v string) predicate.Department {
+	return predicate.Department(sql.FieldContains(FieldManagerID, v))
+}
+
+// ManagerIDHasPrefix applies the HasPrefix predicate on the "manager_id" field.
+func ManagerIDHasPrefix(v string) predicate.Department {
+	return predicate.Department(sql.FieldHasPrefix(FieldManagerID, v))
+}
+
+// ManagerIDHasSuffix applies the HasSuffix predicate on the "manager_id" field.
+func ManagerIDHasSuffix(v string) predicate.Department {
+	return predicate.Department(sql.FieldHasSuffix(FieldManagerID, v))
+}
+
+// ManagerIDIsNil applies the IsNil predicate on the "manager_id" field.
+func ManagerIDIsNil() predicate.Department {
+	return predicate.Department(sql.FieldIsNull(FieldManagerID))
+}
+
+// ManagerIDNotNil applies the NotNil predicate on the "manager_id" field.
+func ManagerIDNotNil() predicate.Department {
+	return predicate.Department(sql.FieldNotNull(FieldManagerID))
+}
+
+// ManagerIDEqualFold applies the EqualFold predicate on the "manager_id" field.
+func ManagerIDEqualFold(v string) predicate.Department {
+	return predicate.Department(sql.FieldEqualFold(FieldManagerID, v))
+}
+
+// ManagerIDContainsFold applies the ContainsFold predicate on the "manager_id" field.
+func ManagerIDContainsFold(v string) predicate.Department {
+	return predicate.Department(sql.FieldContainsFold(FieldManagerID, v))
+}
+
 // HasStaff applies the HasEdge predicate on the "staff" edge.
 func HasStaff() predicate.Department {
 	return predicate.Department(func(s *sql.Selector) {
@@ -413,6 +493,29 @@ func HasAppointments() predicate.Department {
 func HasAppointmentsWith(preds ...predicate.Appointment) predicate.Department {
 	return predicate.Department(func(s *sql.Selector) {
 		step := newAppointmentsStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasManager applies the HasEdge predicate on the "manager" edge.
+func HasManager() predicate.Department {
+	return predicate.Department(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, ManagerTable, ManagerColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasManagerWith applies the HasEdge predicate on the "manager" edge with a given conditions (other predicates).
+func HasManagerWith(preds ...predicate.Staff) predicate.Department {
+	return predicate.Department(func(s *sql.Selector) {
+		step := newManagerStep()
 		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
 			for _, p := range preds {
 				p(s)

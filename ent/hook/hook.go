@@ -81,6 +81,18 @@ func (f AppointmentFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value,
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.AppointmentMutation", m)
 }
 
+// The AttendanceRecordFunc type is an adapter to allow the use of ordinary
+// function as AttendanceRecord mutator.
+type AttendanceRecordFunc func(context.Context, *ent.AttendanceRecordMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f AttendanceRecordFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.AttendanceRecordMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.AttendanceRecordMutation", m)
+}
+
 // The AuditEventFunc type is an adapter to allow the use of ordinary
 // function as AuditEvent mutator.
 type AuditEventFunc func(context.Context, *ent.AuditEventMutation) (ent.Value, error)
@@ -525,6 +537,30 @@ func (f LabTestFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, err
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.LabTestMutation", m)
 }
 
+// The LeaveEntitlementFunc type is an adapter to allow the use of ordinary
+// function as LeaveEntitlement mutator.
+type LeaveEntitlementFunc func(context.Context, *ent.LeaveEntitlementMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f LeaveEntitlementFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.LeaveEntitlementMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.LeaveEntitlementMutation", m)
+}
+
+// The LeaveRequestFunc type is an adapter to allow the use of ordinary
+// function as LeaveRequest mutator.
+type LeaveRequestFunc func(context.Context, *ent.LeaveRequestMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f LeaveRequestFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.LeaveRequestMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.LeaveRequestMutation", m)
+}
+
 // The LedgerAccountFunc type is an adapter to allow the use of ordinary
 // function as LedgerAccount mutator.
 type LedgerAccountFunc func(context.Context, *ent.LedgerAccountMutation) (ent.Value, error)
@@ -633,6 +669,18 @@ func (f PatientIdentifierFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.PatientIdentifierMutation", m)
 }
 
+// The PayDeductionFunc type is an adapter to allow the use of ordinary
+// function as PayDeduction mutator.
+type PayDeductionFunc func(context.Context, *ent.PayDeductionMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f PayDeductionFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.PayDeductionMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.PayDeductionMutation", m)
+}
+
 // The PayerFunc type is an adapter to allow the use of ordinary
 // function as Payer mutator.
 type PayerFunc func(context.Context, *ent.PayerMutation) (ent.Value, error)
@@ -679,6 +727,30 @@ func (f PaymentCheckoutFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Va
 		return f(ctx, mv)
 	}
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.PaymentCheckoutMutation", m)
+}
+
+// The PayrollRunFunc type is an adapter to allow the use of ordinary
+// function as PayrollRun mutator.
+type PayrollRunFunc func(context.Context, *ent.PayrollRunMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f PayrollRunFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.PayrollRunMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.PayrollRunMutation", m)
+}
+
+// The PayslipFunc type is an adapter to allow the use of ordinary
+// function as Payslip mutator.
+type PayslipFunc func(context.Context, *ent.PayslipMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f PayslipFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.PayslipMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.PayslipMutation", m)
 }
 
 // The PlanVersionFunc type is an adapter to allow the use of ordinary
@@ -777,6 +849,30 @@ func (f RoomFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error)
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.RoomMutation", m)
 }
 
+// The RosterEntryFunc type is an adapter to allow the use of ordinary
+// function as RosterEntry mutator.
+type RosterEntryFunc func(context.Context, *ent.RosterEntryMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f RosterEntryFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.RosterEntryMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.RosterEntryMutation", m)
+}
+
+// The RosterRequirementFunc type is an adapter to allow the use of ordinary
+// function as RosterRequirement mutator.
+type RosterRequirementFunc func(context.Context, *ent.RosterRequirementMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f RosterRequirementFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.RosterRequirementMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.RosterRequirementMutation", m)
+}
+
 // The SessionFunc type is an adapter to allow the use of ordinary
 // function as Session mutator.
 type SessionFunc func(context.Context, *ent.SessionMutation) (ent.Value, error)
@@ -787,6 +883,18 @@ func (f SessionFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, err
 		return f(ctx, mv)
 	}
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.SessionMutation", m)
+}
+
+// The ShiftDefinitionFunc type is an adapter to allow the use of ordinary
+// function as ShiftDefinition mutator.
+type ShiftDefinitionFunc func(context.Context, *ent.ShiftDefinitionMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f ShiftDefinitionFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.ShiftDefinitionMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.ShiftDefinitionMutation", m)
 }
 
 // The StaffFunc type is an adapter to allow the use of ordinary

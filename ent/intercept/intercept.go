@@ -14,6 +14,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/allergy"
 	"github.com/hmis-dev/hmis/ent/apikey"
 	"github.com/hmis-dev/hmis/ent/appointment"
+	"github.com/hmis-dev/hmis/ent/attendancerecord"
 	"github.com/hmis-dev/hmis/ent/auditevent"
 	"github.com/hmis-dev/hmis/ent/bed"
 	"github.com/hmis-dev/hmis/ent/bedassignment"
@@ -51,6 +52,8 @@ import (
 	"github.com/hmis-dev/hmis/ent/labresult"
 	"github.com/hmis-dev/hmis/ent/labspecimen"
 	"github.com/hmis-dev/hmis/ent/labtest"
+	"github.com/hmis-dev/hmis/ent/leaveentitlement"
+	"github.com/hmis-dev/hmis/ent/leaverequest"
 	"github.com/hmis-dev/hmis/ent/ledgeraccount"
 	"github.com/hmis-dev/hmis/ent/medicationorder"
 	"github.com/hmis-dev/hmis/ent/mfachallenge"
@@ -60,10 +63,13 @@ import (
 	"github.com/hmis-dev/hmis/ent/patient"
 	"github.com/hmis-dev/hmis/ent/patientcontact"
 	"github.com/hmis-dev/hmis/ent/patientidentifier"
+	"github.com/hmis-dev/hmis/ent/paydeduction"
 	"github.com/hmis-dev/hmis/ent/payer"
 	"github.com/hmis-dev/hmis/ent/payment"
 	"github.com/hmis-dev/hmis/ent/paymentallocation"
 	"github.com/hmis-dev/hmis/ent/paymentcheckout"
+	"github.com/hmis-dev/hmis/ent/payrollrun"
+	"github.com/hmis-dev/hmis/ent/payslip"
 	"github.com/hmis-dev/hmis/ent/planversion"
 	"github.com/hmis-dev/hmis/ent/preauthorization"
 	"github.com/hmis-dev/hmis/ent/predicate"
@@ -73,7 +79,10 @@ import (
 	"github.com/hmis-dev/hmis/ent/referral"
 	"github.com/hmis-dev/hmis/ent/refund"
 	"github.com/hmis-dev/hmis/ent/room"
+	"github.com/hmis-dev/hmis/ent/rosterentry"
+	"github.com/hmis-dev/hmis/ent/rosterrequirement"
 	"github.com/hmis-dev/hmis/ent/session"
+	"github.com/hmis-dev/hmis/ent/shiftdefinition"
 	"github.com/hmis-dev/hmis/ent/staff"
 	"github.com/hmis-dev/hmis/ent/stockbatch"
 	"github.com/hmis-dev/hmis/ent/stocklocation"
@@ -299,6 +308,33 @@ func (f TraverseAppointment) Traverse(ctx context.Context, q ent.Query) error {
 		return f(ctx, q)
 	}
 	return fmt.Errorf("unexpected query type %T. expect *ent.AppointmentQuery", q)
+}
+
+// The AttendanceRecordFunc type is an adapter to allow the use of ordinary function as a Querier.
+type AttendanceRecordFunc func(context.Context, *ent.AttendanceRecordQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f AttendanceRecordFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.AttendanceRecordQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.AttendanceRecordQuery", q)
+}
+
+// The TraverseAttendanceRecord type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseAttendanceRecord func(context.Context, *ent.AttendanceRecordQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseAttendanceRecord) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseAttendanceRecord) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.AttendanceRecordQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.AttendanceRecordQuery", q)
 }
 
 // The AuditEventFunc type is an adapter to allow the use of ordinary function as a Querier.
@@ -1300,6 +1336,60 @@ func (f TraverseLabTest) Traverse(ctx context.Context, q ent.Query) error {
 	return fmt.Errorf("unexpected query type %T. expect *ent.LabTestQuery", q)
 }
 
+// The LeaveEntitlementFunc type is an adapter to allow the use of ordinary function as a Querier.
+type LeaveEntitlementFunc func(context.Context, *ent.LeaveEntitlementQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f LeaveEntitlementFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.LeaveEntitlementQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.LeaveEntitlementQuery", q)
+}
+
+// The TraverseLeaveEntitlement type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseLeaveEntitlement func(context.Context, *ent.LeaveEntitlementQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseLeaveEntitlement) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseLeaveEntitlement) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.LeaveEntitlementQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.LeaveEntitlementQuery", q)
+}
+
+// The LeaveRequestFunc type is an adapter to allow the use of ordinary function as a Querier.
+type LeaveRequestFunc func(context.Context, *ent.LeaveRequestQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f LeaveRequestFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.LeaveRequestQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.LeaveRequestQuery", q)
+}
+
+// The TraverseLeaveRequest type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseLeaveRequest func(context.Context, *ent.LeaveRequestQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseLeaveRequest) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseLeaveRequest) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.LeaveRequestQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.LeaveRequestQuery", q)
+}
+
 // The LedgerAccountFunc type is an adapter to allow the use of ordinary function as a Querier.
 type LedgerAccountFunc func(context.Context, *ent.LedgerAccountQuery) (ent.Value, error)
 
@@ -1543,6 +1633,33 @@ func (f TraversePatientIdentifier) Traverse(ctx context.Context, q ent.Query) er
 	return fmt.Errorf("unexpected query type %T. expect *ent.PatientIdentifierQuery", q)
 }
 
+// The PayDeductionFunc type is an adapter to allow the use of ordinary function as a Querier.
+type PayDeductionFunc func(context.Context, *ent.PayDeductionQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f PayDeductionFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.PayDeductionQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.PayDeductionQuery", q)
+}
+
+// The TraversePayDeduction type is an adapter to allow the use of ordinary function as Traverser.
+type TraversePayDeduction func(context.Context, *ent.PayDeductionQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraversePayDeduction) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraversePayDeduction) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.PayDeductionQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.PayDeductionQuery", q)
+}
+
 // The PayerFunc type is an adapter to allow the use of ordinary function as a Querier.
 type PayerFunc func(context.Context, *ent.PayerQuery) (ent.Value, error)
 
@@ -1649,6 +1766,60 @@ func (f TraversePaymentCheckout) Traverse(ctx context.Context, q ent.Query) erro
 		return f(ctx, q)
 	}
 	return fmt.Errorf("unexpected query type %T. expect *ent.PaymentCheckoutQuery", q)
+}
+
+// The PayrollRunFunc type is an adapter to allow the use of ordinary function as a Querier.
+type PayrollRunFunc func(context.Context, *ent.PayrollRunQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f PayrollRunFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.PayrollRunQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.PayrollRunQuery", q)
+}
+
+// The TraversePayrollRun type is an adapter to allow the use of ordinary function as Traverser.
+type TraversePayrollRun func(context.Context, *ent.PayrollRunQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraversePayrollRun) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraversePayrollRun) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.PayrollRunQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.PayrollRunQuery", q)
+}
+
+// The PayslipFunc type is an adapter to allow the use of ordinary function as a Querier.
+type PayslipFunc func(context.Context, *ent.PayslipQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f PayslipFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.PayslipQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.PayslipQuery", q)
+}
+
+// The TraversePayslip type is an adapter to allow the use of ordinary function as Traverser.
+type TraversePayslip func(context.Context, *ent.PayslipQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraversePayslip) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraversePayslip) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.PayslipQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.PayslipQuery", q)
 }
 
 // The PlanVersionFunc type is an adapter to allow the use of ordinary function as a Querier.
@@ -1867,6 +2038,60 @@ func (f TraverseRoom) Traverse(ctx context.Context, q ent.Query) error {
 	return fmt.Errorf("unexpected query type %T. expect *ent.RoomQuery", q)
 }
 
+// The RosterEntryFunc type is an adapter to allow the use of ordinary function as a Querier.
+type RosterEntryFunc func(context.Context, *ent.RosterEntryQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f RosterEntryFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.RosterEntryQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.RosterEntryQuery", q)
+}
+
+// The TraverseRosterEntry type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseRosterEntry func(context.Context, *ent.RosterEntryQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseRosterEntry) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseRosterEntry) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.RosterEntryQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.RosterEntryQuery", q)
+}
+
+// The RosterRequirementFunc type is an adapter to allow the use of ordinary function as a Querier.
+type RosterRequirementFunc func(context.Context, *ent.RosterRequirementQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f RosterRequirementFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.RosterRequirementQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.RosterRequirementQuery", q)
+}
+
+// The TraverseRosterRequirement type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseRosterRequirement func(context.Context, *ent.RosterRequirementQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseRosterRequirement) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseRosterRequirement) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.RosterRequirementQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.RosterRequirementQuery", q)
+}
+
 // The SessionFunc type is an adapter to allow the use of ordinary function as a Querier.
 type SessionFunc func(context.Context, *ent.SessionQuery) (ent.Value, error)
 
@@ -1892,6 +2117,33 @@ func (f TraverseSession) Traverse(ctx context.Context, q ent.Query) error {
 		return f(ctx, q)
 	}
 	return fmt.Errorf("unexpected query type %T. expect *ent.SessionQuery", q)
+}
+
+// The ShiftDefinitionFunc type is an adapter to allow the use of ordinary function as a Querier.
+type ShiftDefinitionFunc func(context.Context, *ent.ShiftDefinitionQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f ShiftDefinitionFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.ShiftDefinitionQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.ShiftDefinitionQuery", q)
+}
+
+// The TraverseShiftDefinition type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseShiftDefinition func(context.Context, *ent.ShiftDefinitionQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseShiftDefinition) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseShiftDefinition) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.ShiftDefinitionQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.ShiftDefinitionQuery", q)
 }
 
 // The StaffFunc type is an adapter to allow the use of ordinary function as a Querier.
@@ -2098,6 +2350,8 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.AllergyQuery, predicate.Allergy, allergy.OrderOption]{typ: ent.TypeAllergy, tq: q}, nil
 	case *ent.AppointmentQuery:
 		return &query[*ent.AppointmentQuery, predicate.Appointment, appointment.OrderOption]{typ: ent.TypeAppointment, tq: q}, nil
+	case *ent.AttendanceRecordQuery:
+		return &query[*ent.AttendanceRecordQuery, predicate.AttendanceRecord, attendancerecord.OrderOption]{typ: ent.TypeAttendanceRecord, tq: q}, nil
 	case *ent.AuditEventQuery:
 		return &query[*ent.AuditEventQuery, predicate.AuditEvent, auditevent.OrderOption]{typ: ent.TypeAuditEvent, tq: q}, nil
 	case *ent.BedQuery:
@@ -2172,6 +2426,10 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.LabSpecimenQuery, predicate.LabSpecimen, labspecimen.OrderOption]{typ: ent.TypeLabSpecimen, tq: q}, nil
 	case *ent.LabTestQuery:
 		return &query[*ent.LabTestQuery, predicate.LabTest, labtest.OrderOption]{typ: ent.TypeLabTest, tq: q}, nil
+	case *ent.LeaveEntitlementQuery:
+		return &query[*ent.LeaveEntitlementQuery, predicate.LeaveEntitlement, leaveentitlement.OrderOption]{typ: ent.TypeLeaveEntitlement, tq: q}, nil
+	case *ent.LeaveRequestQuery:
+		return &query[*ent.LeaveRequestQuery, predicate.LeaveRequest, leaverequest.OrderOption]{typ: ent.TypeLeaveRequest, tq: q}, nil
 	case *ent.LedgerAccountQuery:
 		return &query[*ent.LedgerAccountQuery, predicate.LedgerAccount, ledgeraccount.OrderOption]{typ: ent.TypeLedgerAccount, tq: q}, nil
 	case *ent.MedicationOrderQuery:
@@ -2190,6 +2448,8 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.PatientContactQuery, predicate.PatientContact, patientcontact.OrderOption]{typ: ent.TypePatientContact, tq: q}, nil
 	case *ent.PatientIdentifierQuery:
 		return &query[*ent.PatientIdentifierQuery, predicate.PatientIdentifier, patientidentifier.OrderOption]{typ: ent.TypePatientIdentifier, tq: q}, nil
+	case *ent.PayDeductionQuery:
+		return &query[*ent.PayDeductionQuery, predicate.PayDeduction, paydeduction.OrderOption]{typ: ent.TypePayDeduction, tq: q}, nil
 	case *ent.PayerQuery:
 		return &query[*ent.PayerQuery, predicate.Payer, payer.OrderOption]{typ: ent.TypePayer, tq: q}, nil
 	case *ent.PaymentQuery:
@@ -2198,6 +2458,10 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.PaymentAllocationQuery, predicate.PaymentAllocation, paymentallocation.OrderOption]{typ: ent.TypePaymentAllocation, tq: q}, nil
 	case *ent.PaymentCheckoutQuery:
 		return &query[*ent.PaymentCheckoutQuery, predicate.PaymentCheckout, paymentcheckout.OrderOption]{typ: ent.TypePaymentCheckout, tq: q}, nil
+	case *ent.PayrollRunQuery:
+		return &query[*ent.PayrollRunQuery, predicate.PayrollRun, payrollrun.OrderOption]{typ: ent.TypePayrollRun, tq: q}, nil
+	case *ent.PayslipQuery:
+		return &query[*ent.PayslipQuery, predicate.Payslip, payslip.OrderOption]{typ: ent.TypePayslip, tq: q}, nil
 	case *ent.PlanVersionQuery:
 		return &query[*ent.PlanVersionQuery, predicate.PlanVersion, planversion.OrderOption]{typ: ent.TypePlanVersion, tq: q}, nil
 	case *ent.PreAuthorizationQuery:
@@ -2214,8 +2478,14 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.RefundQuery, predicate.Refund, refund.OrderOption]{typ: ent.TypeRefund, tq: q}, nil
 	case *ent.RoomQuery:
 		return &query[*ent.RoomQuery, predicate.Room, room.OrderOption]{typ: ent.TypeRoom, tq: q}, nil
+	case *ent.RosterEntryQuery:
+		return &query[*ent.RosterEntryQuery, predicate.RosterEntry, rosterentry.OrderOption]{typ: ent.TypeRosterEntry, tq: q}, nil
+	case *ent.RosterRequirementQuery:
+		return &query[*ent.RosterRequirementQuery, predicate.RosterRequirement, rosterrequirement.OrderOption]{typ: ent.TypeRosterRequirement, tq: q}, nil
 	case *ent.SessionQuery:
 		return &query[*ent.SessionQuery, predicate.Session, session.OrderOption]{typ: ent.TypeSession, tq: q}, nil
+	case *ent.ShiftDefinitionQuery:
+		return &query[*ent.ShiftDefinitionQuery, predicate.ShiftDefinition, shiftdefinition.OrderOption]{typ: ent.TypeShiftDefinition, tq: q}, nil
 	case *ent.StaffQuery:
 		return &query[*ent.StaffQuery, predicate.Staff, staff.OrderOption]{typ: ent.TypeStaff, tq: q}, nil
 	case *ent.StockBatchQuery:

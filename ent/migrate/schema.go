@@ -256,6 +256,51 @@ var (
 			},
 		},
 	}
+	// AttendanceRecordsColumns holds the columns for the "attendance_records" table.
+	AttendanceRecordsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "clock_in_at", Type: field.TypeTime},
+		{Name: "clock_out_at", Type: field.TypeTime, Nullable: true},
+		{Name: "clock_in_source", Type: field.TypeEnum, Enums: []string{"SELF", "RECORDED"}},
+		{Name: "clock_out_source", Type: field.TypeEnum, Nullable: true, Enums: []string{"SELF", "RECORDED"}},
+		{Name: "recorded_by_id", Type: field.TypeString, Nullable: true},
+		{Name: "reason", Type: field.TypeString, Nullable: true, Size: 500},
+		{Name: "worked_minutes", Type: field.TypeInt, Default: 0},
+		{Name: "late_minutes", Type: field.TypeInt, Default: 0},
+		{Name: "early_leave_minutes", Type: field.TypeInt, Default: 0},
+		{Name: "overtime_minutes", Type: field.TypeInt, Default: 0},
+		{Name: "staff_id", Type: field.TypeString},
+		{Name: "roster_entry_id", Type: field.TypeString, Nullable: true},
+	}
+	// AttendanceRecordsTable holds the schema information for the "attendance_records" table.
+	AttendanceRecordsTable = &schema.Table{
+		Name:       "attendance_records",
+		Columns:    AttendanceRecordsColumns,
+		PrimaryKey: []*schema.Column{AttendanceRecordsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "attendance_records_staffs_staff",
+				Columns:    []*schema.Column{AttendanceRecordsColumns[13]},
+				RefColumns: []*schema.Column{StaffsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "attendance_records_roster_entries_roster_entry",
+				Columns:    []*schema.Column{AttendanceRecordsColumns[14]},
+				RefColumns: []*schema.Column{RosterEntriesColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "attendancerecord_staff_id_clock_in_at",
+				Unique:  false,
+				Columns: []*schema.Column{AttendanceRecordsColumns[13], AttendanceRecordsColumns[3]},
+			},
+		},
+	}
 	// AuditEventsColumns holds the columns for the "audit_events" table.
 	AuditEventsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeString},
@@ -879,12 +924,21 @@ var (
 		{Name: "code", Type: field.TypeString, Unique: true, Size: 32},
 		{Name: "name", Type: field.TypeString, Size: 200},
 		{Name: "description", Type: field.TypeString, Nullable: true, Size: 2147483647},
+		{Name: "manager_id", Type: field.TypeString, Nullable: true},
 	}
 	// DepartmentsTable holds the schema information for the "departments" table.
 	DepartmentsTable = &schema.Table{
 		Name:       "departments",
 		Columns:    DepartmentsColumns,
 		PrimaryKey: []*schema.Column{DepartmentsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "departments_staffs_manager",
+				Columns:    []*schema.Column{DepartmentsColumns[6]},
+				RefColumns: []*schema.Column{StaffsColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+		},
 	}
 	// DispensingsColumns holds the columns for the "dispensings" table.
 	DispensingsColumns = []*schema.Column{
@@ -1840,6 +1894,79 @@ var (
 		Columns:    LabTestsColumns,
 		PrimaryKey: []*schema.Column{LabTestsColumns[0]},
 	}
+	// LeaveEntitlementsColumns holds the columns for the "leave_entitlements" table.
+	LeaveEntitlementsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "year", Type: field.TypeInt},
+		{Name: "leave_type", Type: field.TypeEnum, Enums: []string{"ANNUAL", "SICK", "UNPAID", "MATERNITY", "PATERNITY", "COMPASSIONATE", "STUDY"}},
+		{Name: "days", Type: field.TypeInt},
+		{Name: "staff_id", Type: field.TypeString},
+	}
+	// LeaveEntitlementsTable holds the schema information for the "leave_entitlements" table.
+	LeaveEntitlementsTable = &schema.Table{
+		Name:       "leave_entitlements",
+		Columns:    LeaveEntitlementsColumns,
+		PrimaryKey: []*schema.Column{LeaveEntitlementsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "leave_entitlements_staffs_staff",
+				Columns:    []*schema.Column{LeaveEntitlementsColumns[6]},
+				RefColumns: []*schema.Column{StaffsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "leaveentitlement_staff_id_year_leave_type",
+				Unique:  true,
+				Columns: []*schema.Column{LeaveEntitlementsColumns[6], LeaveEntitlementsColumns[3], LeaveEntitlementsColumns[4]},
+			},
+		},
+	}
+	// LeaveRequestsColumns holds the columns for the "leave_requests" table.
+	LeaveRequestsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "leave_type", Type: field.TypeEnum, Enums: []string{"ANNUAL", "SICK", "UNPAID", "MATERNITY", "PATERNITY", "COMPASSIONATE", "STUDY"}},
+		{Name: "start_date", Type: field.TypeTime},
+		{Name: "end_date", Type: field.TypeTime},
+		{Name: "days", Type: field.TypeInt},
+		{Name: "reason", Type: field.TypeString, Nullable: true, Size: 500},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"REQUESTED", "APPROVED", "REJECTED", "CANCELLED"}, Default: "REQUESTED"},
+		{Name: "decided_by_id", Type: field.TypeString, Nullable: true},
+		{Name: "decided_at", Type: field.TypeTime, Nullable: true},
+		{Name: "decision_note", Type: field.TypeString, Nullable: true, Size: 500},
+		{Name: "staff_id", Type: field.TypeString},
+	}
+	// LeaveRequestsTable holds the schema information for the "leave_requests" table.
+	LeaveRequestsTable = &schema.Table{
+		Name:       "leave_requests",
+		Columns:    LeaveRequestsColumns,
+		PrimaryKey: []*schema.Column{LeaveRequestsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "leave_requests_staffs_staff",
+				Columns:    []*schema.Column{LeaveRequestsColumns[12]},
+				RefColumns: []*schema.Column{StaffsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "leaverequest_staff_id_start_date",
+				Unique:  false,
+				Columns: []*schema.Column{LeaveRequestsColumns[12], LeaveRequestsColumns[4]},
+			},
+			{
+				Name:    "leaverequest_status",
+				Unique:  false,
+				Columns: []*schema.Column{LeaveRequestsColumns[8]},
+			},
+		},
+	}
 	// LedgerAccountsColumns holds the columns for the "ledger_accounts" table.
 	LedgerAccountsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeString},
@@ -2195,6 +2322,38 @@ var (
 			},
 		},
 	}
+	// PayDeductionsColumns holds the columns for the "pay_deductions" table.
+	PayDeductionsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "period", Type: field.TypeString, Size: 7},
+		{Name: "amount", Type: field.TypeInt64},
+		{Name: "description", Type: field.TypeString, Size: 200},
+		{Name: "recorded_by_id", Type: field.TypeString},
+		{Name: "staff_id", Type: field.TypeString},
+	}
+	// PayDeductionsTable holds the schema information for the "pay_deductions" table.
+	PayDeductionsTable = &schema.Table{
+		Name:       "pay_deductions",
+		Columns:    PayDeductionsColumns,
+		PrimaryKey: []*schema.Column{PayDeductionsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "pay_deductions_staffs_staff",
+				Columns:    []*schema.Column{PayDeductionsColumns[7]},
+				RefColumns: []*schema.Column{StaffsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "paydeduction_period_staff_id",
+				Unique:  false,
+				Columns: []*schema.Column{PayDeductionsColumns[3], PayDeductionsColumns[7]},
+			},
+		},
+	}
 	// PayersColumns holds the columns for the "payers" table.
 	PayersColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeString},
@@ -2349,6 +2508,90 @@ var (
 				Name:    "paymentcheckout_provider_provider_reference",
 				Unique:  true,
 				Columns: []*schema.Column{PaymentCheckoutsColumns[6], PaymentCheckoutsColumns[11]},
+			},
+		},
+	}
+	// PayrollRunsColumns holds the columns for the "payroll_runs" table.
+	PayrollRunsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "period", Type: field.TypeString, Unique: true, Size: 7},
+		{Name: "period_start", Type: field.TypeTime},
+		{Name: "period_end", Type: field.TypeTime},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"DRAFT", "APPROVED", "PAID"}, Default: "DRAFT"},
+		{Name: "computed_at", Type: field.TypeTime},
+		{Name: "computed_by_id", Type: field.TypeString},
+		{Name: "approved_by_id", Type: field.TypeString, Nullable: true},
+		{Name: "approved_at", Type: field.TypeTime, Nullable: true},
+		{Name: "paid_by_id", Type: field.TypeString, Nullable: true},
+		{Name: "paid_at", Type: field.TypeTime, Nullable: true},
+		{Name: "journal_entry_id", Type: field.TypeString, Nullable: true},
+		{Name: "gross_total", Type: field.TypeInt64, Default: 0},
+		{Name: "tax_total", Type: field.TypeInt64, Default: 0},
+		{Name: "deductions_total", Type: field.TypeInt64, Default: 0},
+		{Name: "net_total", Type: field.TypeInt64, Default: 0},
+	}
+	// PayrollRunsTable holds the schema information for the "payroll_runs" table.
+	PayrollRunsTable = &schema.Table{
+		Name:       "payroll_runs",
+		Columns:    PayrollRunsColumns,
+		PrimaryKey: []*schema.Column{PayrollRunsColumns[0]},
+	}
+	// PayslipsColumns holds the columns for the "payslips" table.
+	PayslipsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "period", Type: field.TypeString, Size: 7},
+		{Name: "pay_basis", Type: field.TypeEnum, Enums: []string{"MONTHLY", "HOURLY"}},
+		{Name: "pay_rate", Type: field.TypeInt64},
+		{Name: "worked_minutes", Type: field.TypeInt, Default: 0},
+		{Name: "overtime_minutes", Type: field.TypeInt, Default: 0},
+		{Name: "night_shifts", Type: field.TypeInt, Default: 0},
+		{Name: "on_call_shifts", Type: field.TypeInt, Default: 0},
+		{Name: "unpaid_leave_days", Type: field.TypeInt, Default: 0},
+		{Name: "base_pay", Type: field.TypeInt64, Default: 0},
+		{Name: "overtime_pay", Type: field.TypeInt64, Default: 0},
+		{Name: "night_allowance", Type: field.TypeInt64, Default: 0},
+		{Name: "on_call_allowance", Type: field.TypeInt64, Default: 0},
+		{Name: "unpaid_leave_deduction", Type: field.TypeInt64, Default: 0},
+		{Name: "gross_pay", Type: field.TypeInt64, Default: 0},
+		{Name: "tax", Type: field.TypeInt64, Default: 0},
+		{Name: "other_deductions", Type: field.TypeInt64, Default: 0},
+		{Name: "net_pay", Type: field.TypeInt64, Default: 0},
+		{Name: "run_id", Type: field.TypeString},
+		{Name: "staff_id", Type: field.TypeString},
+	}
+	// PayslipsTable holds the schema information for the "payslips" table.
+	PayslipsTable = &schema.Table{
+		Name:       "payslips",
+		Columns:    PayslipsColumns,
+		PrimaryKey: []*schema.Column{PayslipsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "payslips_payroll_runs_payslips",
+				Columns:    []*schema.Column{PayslipsColumns[20]},
+				RefColumns: []*schema.Column{PayrollRunsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "payslips_staffs_staff",
+				Columns:    []*schema.Column{PayslipsColumns[21]},
+				RefColumns: []*schema.Column{StaffsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "payslip_run_id_staff_id",
+				Unique:  true,
+				Columns: []*schema.Column{PayslipsColumns[20], PayslipsColumns[21]},
+			},
+			{
+				Name:    "payslip_staff_id_period",
+				Unique:  false,
+				Columns: []*schema.Column{PayslipsColumns[21], PayslipsColumns[3]},
 			},
 		},
 	}
@@ -2523,6 +2766,7 @@ var (
 		{Name: "start_at", Type: field.TypeTime},
 		{Name: "end_at", Type: field.TypeTime},
 		{Name: "reason", Type: field.TypeString, Nullable: true, Size: 200},
+		{Name: "leave_request_id", Type: field.TypeString, Nullable: true},
 		{Name: "staff_id", Type: field.TypeString},
 	}
 	// ProviderTimeOffsTable holds the schema information for the "provider_time_offs" table.
@@ -2532,8 +2776,14 @@ var (
 		PrimaryKey: []*schema.Column{ProviderTimeOffsColumns[0]},
 		ForeignKeys: []*schema.ForeignKey{
 			{
-				Symbol:     "provider_time_offs_staffs_time_off",
+				Symbol:     "provider_time_offs_leave_requests_time_off",
 				Columns:    []*schema.Column{ProviderTimeOffsColumns[6]},
+				RefColumns: []*schema.Column{LeaveRequestsColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+			{
+				Symbol:     "provider_time_offs_staffs_time_off",
+				Columns:    []*schema.Column{ProviderTimeOffsColumns[7]},
 				RefColumns: []*schema.Column{StaffsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -2542,7 +2792,7 @@ var (
 			{
 				Name:    "providertimeoff_staff_id_start_at",
 				Unique:  false,
-				Columns: []*schema.Column{ProviderTimeOffsColumns[6], ProviderTimeOffsColumns[3]},
+				Columns: []*schema.Column{ProviderTimeOffsColumns[7], ProviderTimeOffsColumns[3]},
 			},
 		},
 	}
@@ -2695,6 +2945,99 @@ var (
 			},
 		},
 	}
+	// RosterEntriesColumns holds the columns for the "roster_entries" table.
+	RosterEntriesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "date", Type: field.TypeTime},
+		{Name: "start_at", Type: field.TypeTime},
+		{Name: "end_at", Type: field.TypeTime},
+		{Name: "note", Type: field.TypeString, Nullable: true, Size: 200},
+		{Name: "assigned_by_id", Type: field.TypeString},
+		{Name: "staff_id", Type: field.TypeString},
+		{Name: "department_id", Type: field.TypeString},
+		{Name: "shift_id", Type: field.TypeString},
+	}
+	// RosterEntriesTable holds the schema information for the "roster_entries" table.
+	RosterEntriesTable = &schema.Table{
+		Name:       "roster_entries",
+		Columns:    RosterEntriesColumns,
+		PrimaryKey: []*schema.Column{RosterEntriesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "roster_entries_staffs_staff",
+				Columns:    []*schema.Column{RosterEntriesColumns[8]},
+				RefColumns: []*schema.Column{StaffsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "roster_entries_departments_department",
+				Columns:    []*schema.Column{RosterEntriesColumns[9]},
+				RefColumns: []*schema.Column{DepartmentsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "roster_entries_shift_definitions_roster_entries",
+				Columns:    []*schema.Column{RosterEntriesColumns[10]},
+				RefColumns: []*schema.Column{ShiftDefinitionsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "rosterentry_staff_id_start_at",
+				Unique:  false,
+				Columns: []*schema.Column{RosterEntriesColumns[8], RosterEntriesColumns[4]},
+			},
+			{
+				Name:    "rosterentry_department_id_date",
+				Unique:  false,
+				Columns: []*schema.Column{RosterEntriesColumns[9], RosterEntriesColumns[3]},
+			},
+			{
+				Name:    "rosterentry_staff_id_shift_id_date",
+				Unique:  true,
+				Columns: []*schema.Column{RosterEntriesColumns[8], RosterEntriesColumns[10], RosterEntriesColumns[3]},
+			},
+		},
+	}
+	// RosterRequirementsColumns holds the columns for the "roster_requirements" table.
+	RosterRequirementsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "minimum_staff", Type: field.TypeInt},
+		{Name: "department_id", Type: field.TypeString},
+		{Name: "shift_id", Type: field.TypeString},
+	}
+	// RosterRequirementsTable holds the schema information for the "roster_requirements" table.
+	RosterRequirementsTable = &schema.Table{
+		Name:       "roster_requirements",
+		Columns:    RosterRequirementsColumns,
+		PrimaryKey: []*schema.Column{RosterRequirementsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "roster_requirements_departments_department",
+				Columns:    []*schema.Column{RosterRequirementsColumns[4]},
+				RefColumns: []*schema.Column{DepartmentsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "roster_requirements_shift_definitions_requirements",
+				Columns:    []*schema.Column{RosterRequirementsColumns[5]},
+				RefColumns: []*schema.Column{ShiftDefinitionsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "rosterrequirement_department_id_shift_id",
+				Unique:  true,
+				Columns: []*schema.Column{RosterRequirementsColumns[4], RosterRequirementsColumns[5]},
+			},
+		},
+	}
 	// SessionsColumns holds the columns for the "sessions" table.
 	SessionsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeString},
@@ -2719,6 +3062,26 @@ var (
 				OnDelete:   schema.NoAction,
 			},
 		},
+	}
+	// ShiftDefinitionsColumns holds the columns for the "shift_definitions" table.
+	ShiftDefinitionsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "code", Type: field.TypeString, Unique: true, Size: 32},
+		{Name: "name", Type: field.TypeString, Size: 100},
+		{Name: "kind", Type: field.TypeEnum, Enums: []string{"DAY", "EVENING", "NIGHT", "ON_CALL"}},
+		{Name: "start_minute", Type: field.TypeInt},
+		{Name: "end_minute", Type: field.TypeInt},
+		{Name: "unpaid_break_minutes", Type: field.TypeInt, Default: 0},
+		{Name: "bookable", Type: field.TypeBool, Default: true},
+		{Name: "active", Type: field.TypeBool, Default: true},
+	}
+	// ShiftDefinitionsTable holds the schema information for the "shift_definitions" table.
+	ShiftDefinitionsTable = &schema.Table{
+		Name:       "shift_definitions",
+		Columns:    ShiftDefinitionsColumns,
+		PrimaryKey: []*schema.Column{ShiftDefinitionsColumns[0]},
 	}
 	// StaffsColumns holds the columns for the "staffs" table.
 	StaffsColumns = []*schema.Column{
@@ -3037,6 +3400,7 @@ var (
 		AllergenClassesTable,
 		AllergiesTable,
 		AppointmentsTable,
+		AttendanceRecordsTable,
 		AuditEventsTable,
 		BedsTable,
 		BedAssignmentsTable,
@@ -3074,6 +3438,8 @@ var (
 		LabResultsTable,
 		LabSpecimenTable,
 		LabTestsTable,
+		LeaveEntitlementsTable,
+		LeaveRequestsTable,
 		LedgerAccountsTable,
 		MedicationOrdersTable,
 		MfaChallengesTable,
@@ -3083,10 +3449,13 @@ var (
 		PatientsTable,
 		PatientContactsTable,
 		PatientIdentifiersTable,
+		PayDeductionsTable,
 		PayersTable,
 		PaymentsTable,
 		PaymentAllocationsTable,
 		PaymentCheckoutsTable,
+		PayrollRunsTable,
+		PayslipsTable,
 		PlanVersionsTable,
 		PreAuthorizationsTable,
 		ProblemsTable,
@@ -3095,7 +3464,10 @@ var (
 		ReferralsTable,
 		RefundsTable,
 		RoomsTable,
+		RosterEntriesTable,
+		RosterRequirementsTable,
 		SessionsTable,
+		ShiftDefinitionsTable,
 		StaffsTable,
 		StockBatchesTable,
 		StockLocationsTable,
@@ -3118,6 +3490,8 @@ func init() {
 	AppointmentsTable.ForeignKeys[1].RefTable = DepartmentsTable
 	AppointmentsTable.ForeignKeys[2].RefTable = PatientsTable
 	AppointmentsTable.ForeignKeys[3].RefTable = StaffsTable
+	AttendanceRecordsTable.ForeignKeys[0].RefTable = StaffsTable
+	AttendanceRecordsTable.ForeignKeys[1].RefTable = RosterEntriesTable
 	BedsTable.ForeignKeys[0].RefTable = WardsTable
 	BedAssignmentsTable.ForeignKeys[0].RefTable = AdmissionsTable
 	BedAssignmentsTable.ForeignKeys[1].RefTable = BedsTable
@@ -3148,6 +3522,7 @@ func init() {
 	ClinicalNotesTable.ForeignKeys[2].RefTable = EncountersTable
 	ClinicalNotesTable.ForeignKeys[3].RefTable = PatientsTable
 	CoverageRulesTable.ForeignKeys[0].RefTable = PlanVersionsTable
+	DepartmentsTable.ForeignKeys[0].RefTable = StaffsTable
 	DispensingsTable.ForeignKeys[0].RefTable = MedicationOrdersTable
 	DispensingsTable.ForeignKeys[1].RefTable = DrugsTable
 	DispensingsTable.ForeignKeys[2].RefTable = StockLocationsTable
@@ -3195,6 +3570,8 @@ func init() {
 	LabSpecimenTable.ForeignKeys[2].RefTable = StaffsTable
 	LabSpecimenTable.ForeignKeys[3].RefTable = StaffsTable
 	LabSpecimenTable.ForeignKeys[4].RefTable = PatientsTable
+	LeaveEntitlementsTable.ForeignKeys[0].RefTable = StaffsTable
+	LeaveRequestsTable.ForeignKeys[0].RefTable = StaffsTable
 	MedicationOrdersTable.ForeignKeys[0].RefTable = EncountersTable
 	MedicationOrdersTable.ForeignKeys[1].RefTable = StaffsTable
 	MedicationOrdersTable.ForeignKeys[2].RefTable = DrugsTable
@@ -3208,11 +3585,14 @@ func init() {
 	PatientsTable.ForeignKeys[1].RefTable = UsersTable
 	PatientContactsTable.ForeignKeys[0].RefTable = PatientsTable
 	PatientIdentifiersTable.ForeignKeys[0].RefTable = PatientsTable
+	PayDeductionsTable.ForeignKeys[0].RefTable = StaffsTable
 	PaymentsTable.ForeignKeys[0].RefTable = PatientsTable
 	PaymentAllocationsTable.ForeignKeys[0].RefTable = InvoicesTable
 	PaymentAllocationsTable.ForeignKeys[1].RefTable = PatientsTable
 	PaymentAllocationsTable.ForeignKeys[2].RefTable = PaymentsTable
 	PaymentCheckoutsTable.ForeignKeys[0].RefTable = PatientsTable
+	PayslipsTable.ForeignKeys[0].RefTable = PayrollRunsTable
+	PayslipsTable.ForeignKeys[1].RefTable = StaffsTable
 	PlanVersionsTable.ForeignKeys[0].RefTable = InsurancePlansTable
 	PreAuthorizationsTable.ForeignKeys[0].RefTable = PatientsTable
 	PreAuthorizationsTable.ForeignKeys[1].RefTable = InsurancePoliciesTable
@@ -3222,7 +3602,8 @@ func init() {
 	ProblemsTable.ForeignKeys[1].RefTable = PatientsTable
 	ProblemsTable.ForeignKeys[2].RefTable = StaffsTable
 	ProviderAvailabilitiesTable.ForeignKeys[0].RefTable = StaffsTable
-	ProviderTimeOffsTable.ForeignKeys[0].RefTable = StaffsTable
+	ProviderTimeOffsTable.ForeignKeys[0].RefTable = LeaveRequestsTable
+	ProviderTimeOffsTable.ForeignKeys[1].RefTable = StaffsTable
 	ReferralsTable.ForeignKeys[0].RefTable = PatientsTable
 	ReferralsTable.ForeignKeys[1].RefTable = StaffsTable
 	ReferralsTable.ForeignKeys[2].RefTable = DepartmentsTable
@@ -3232,6 +3613,11 @@ func init() {
 	RefundsTable.ForeignKeys[0].RefTable = PatientsTable
 	RefundsTable.ForeignKeys[1].RefTable = PaymentsTable
 	RoomsTable.ForeignKeys[0].RefTable = DepartmentsTable
+	RosterEntriesTable.ForeignKeys[0].RefTable = StaffsTable
+	RosterEntriesTable.ForeignKeys[1].RefTable = DepartmentsTable
+	RosterEntriesTable.ForeignKeys[2].RefTable = ShiftDefinitionsTable
+	RosterRequirementsTable.ForeignKeys[0].RefTable = DepartmentsTable
+	RosterRequirementsTable.ForeignKeys[1].RefTable = ShiftDefinitionsTable
 	SessionsTable.ForeignKeys[0].RefTable = UsersTable
 	StaffsTable.ForeignKeys[0].RefTable = DepartmentsTable
 	StaffsTable.ForeignKeys[1].RefTable = UsersTable

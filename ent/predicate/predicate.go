@@ -24,6 +24,9 @@ type Allergy func(*sql.Selector)
 // Appointment is the predicate function for appointment builders.
 type Appointment func(*sql.Selector)
 
+// AttendanceRecord is the predicate function for attendancerecord builders.
+type AttendanceRecord func(*sql.Selector)
+
 // AuditEvent is the predicate function for auditevent builders.
 type AuditEvent func(*sql.Selector)
 
@@ -135,6 +138,12 @@ type LabSpecimen func(*sql.Selector)
 // LabTest is the predicate function for labtest builders.
 type LabTest func(*sql.Selector)
 
+// LeaveEntitlement is the predicate function for leaveentitlement builders.
+type LeaveEntitlement func(*sql.Selector)
+
+// LeaveRequest is the predicate function for leaverequest builders.
+type LeaveRequest func(*sql.Selector)
+
 // LedgerAccount is the predicate function for ledgeraccount builders.
 type LedgerAccount func(*sql.Selector)
 
@@ -162,6 +171,9 @@ type PatientContact func(*sql.Selector)
 // PatientIdentifier is the predicate function for patientidentifier builders.
 type PatientIdentifier func(*sql.Selector)
 
+// PayDeduction is the predicate function for paydeduction builders.
+type PayDeduction func(*sql.Selector)
+
 // Payer is the predicate function for payer builders.
 type Payer func(*sql.Selector)
 
@@ -173,6 +185,12 @@ type PaymentAllocation func(*sql.Selector)
 
 // PaymentCheckout is the predicate function for paymentcheckout builders.
 type PaymentCheckout func(*sql.Selector)
+
+// PayrollRun is the predicate function for payrollrun builders.
+type PayrollRun func(*sql.Selector)
+
+// Payslip is the predicate function for payslip builders.
+type Payslip func(*sql.Selector)
 
 // PlanVersion is the predicate function for planversion builders.
 type PlanVersion func(*sql.Selector)
@@ -198,8 +216,17 @@ type Refund func(*sql.Selector)
 // Room is the predicate function for room builders.
 type Room func(*sql.Selector)
 
+// RosterEntry is the predicate function for rosterentry builders.
+type RosterEntry func(*sql.Selector)
+
+// RosterRequirement is the predicate function for rosterrequirement builders.
+type RosterRequirement func(*sql.Selector)
+
 // Session is the predicate function for session builders.
 type Session func(*sql.Selector)
+
+// ShiftDefinition is the predicate function for shiftdefinition builders.
+type ShiftDefinition func(*sql.Selector)
 
 // Staff is the predicate function for staff builders.
 type Staff func(*sql.Selector)

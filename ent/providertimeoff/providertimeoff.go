@@ -26,8 +26,12 @@ const (
 	FieldEndAt = "end_at"
 	// FieldReason holds the string denoting the reason field in the database.
 	FieldReason = "reason"
+	// FieldLeaveRequestID holds the string denoting the leave_request_id field in the database.
+	FieldLeaveRequestID = "leave_request_id"
 	// EdgeStaff holds the string denoting the staff edge name in mutations.
 	EdgeStaff = "staff"
+	// EdgeLeaveRequest holds the string denoting the leave_request edge name in mutations.
+	EdgeLeaveRequest = "leave_request"
 	// Table holds the table name of the providertimeoff in the database.
 	Table = "provider_time_offs"
 	// StaffTable is the table that holds the staff relation/edge.
@@ -37,6 +41,13 @@ const (
 	StaffInverseTable = "staffs"
 	// StaffColumn is the table column denoting the staff relation/edge.
 	StaffColumn = "staff_id"
+	// LeaveRequestTable is the table that holds the leave_request relation/edge.
+	LeaveRequestTable = "provider_time_offs"
+	// LeaveRequestInverseTable is the table name for the LeaveRequest entity.
+	// It exists in this package in order to avoid circular dependency with the "leaverequest" package.
+	LeaveRequestInverseTable = "leave_requests"
+	// LeaveRequestColumn is the table column denoting the leave_request relation/edge.
+	LeaveRequestColumn = "leave_request_id"
 )
 
 // Columns holds all SQL columns for providertimeoff fields.
@@ -48,6 +59,7 @@ var Columns = []string{
 	FieldStartAt,
 	FieldEndAt,
 	FieldReason,
+	FieldLeaveRequestID,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -113,10 +125,22 @@ func ByReason(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldReason, opts...).ToFunc()
 }
 
+// ByLeaveRequestID orders the results by the leave_request_id field.
+func ByLeaveRequestID(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldLeaveRequestID, opts...).ToFunc()
+}
+
 // ByStaffField orders the results by staff field.
 func ByStaffField(field string, opts ...sql.OrderTermOption) OrderOption {
 	return func(s *sql.Selector) {
 		sqlgraph.OrderByNeighborTerms(s, newStaffStep(), sql.OrderByField(field, opts...))
+	}
+}
+
+// ByLeaveRequestField orders the results by leave_request field.
+func ByLeaveRequestField(field string, opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newLeaveRequestStep(), sql.OrderByField(field, opts...))
 	}
 }
 func newStaffStep() *sqlgraph.Step {
@@ -124,5 +148,12 @@ func newStaffStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(StaffInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.M2O, true, StaffTable, StaffColumn),
+	)
+}
+func newLeaveRequestStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(LeaveRequestInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.M2O, true, LeaveRequestTable, LeaveRequestColumn),
 	)
 }

@@ -95,6 +95,11 @@ func Reason(v string) predicate.ProviderTimeOff {
 	return predicate.ProviderTimeOff(sql.FieldEQ(FieldReason, v))
 }
 
+// LeaveRequestID applies equality check predicate on the "leave_request_id" field. It's identical to LeaveRequestIDEQ.
+func LeaveRequestID(v string) predicate.ProviderTimeOff {
+	return predicate.ProviderTimeOff(sql.FieldEQ(FieldLeaveRequestID, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.ProviderTimeOff {
 	return predicate.ProviderTimeOff(sql.FieldEQ(FieldCreatedAt, v))
@@ -395,6 +400,81 @@ func ReasonContainsFold(v string) predicate.ProviderTimeOff {
 	return predicate.ProviderTimeOff(sql.FieldContainsFold(FieldReason, v))
 }
 
+// LeaveRequestIDEQ applies the EQ predicate on the "leave_request_id" field.
+func LeaveRequestIDEQ(v string) predicate.ProviderTimeOff {
+	return predicate.ProviderTimeOff(sql.FieldEQ(FieldLeaveRequestID, v))
+}
+
+// LeaveRequestIDNEQ applies the NEQ predicate on the "leave_request_id" field.
+func LeaveRequestIDNEQ(v string) predicate.ProviderTimeOff {
+	return predicate.ProviderTimeOff(sql.FieldNEQ(FieldLeaveRequestID, v))
+}
+
+// LeaveRequestIDIn applies the In predicate on the "leave_request_id" field.
+func LeaveRequestIDIn(vs ...string) predicate.ProviderTimeOff {
+	return predicate.ProviderTimeOff(sql.FieldIn(FieldLeaveRequestID, vs...))
+}
+
+// LeaveRequestIDNotIn applies the NotIn predicate on the "leave_request_id" field.
+func LeaveRequestIDNotIn(vs ...string) predicate.ProviderTimeOff {
+	return predicate.ProviderTimeOff(sql.FieldNotIn(FieldLeaveRequestID, vs...))
+}
+
+// LeaveRequestIDGT applies the GT predicate on the "leave_request_id" field.
+func LeaveRequestIDGT(v string) predicate.ProviderTimeOff {
+	return predicate.ProviderTimeOff(sql.FieldGT(FieldLeaveRequestID, v))
+}
+
+// LeaveRequestIDGTE applies the GTE predicate on the "leave_request_id" field.
+func LeaveRequestIDGTE(v string) predicate.ProviderTimeOff {
+	return predicate.ProviderTimeOff(sql.FieldGTE(FieldLeaveRequestID, v))
+}
+
+// LeaveRequestIDLT applies the LT predicate on the "leave_request_id" field.
+func LeaveRequestIDLT(v string) predicate.ProviderTimeOff {
+	return predicate.ProviderTimeOff(sql.FieldLT(FieldLeaveRequestID, v))
+}
+
+// LeaveRequestIDLTE applies the LTE predicate on the "leave_request_id" field.
+func LeaveRequestIDLTE(v string) predicate.ProviderTimeOff {
+	return predicate.ProviderTimeOff(sql.FieldLTE(FieldLeaveRequestID, v))
+}
+
+// LeaveRequestIDContains applies the Contains predicate on the "leave_request_id" field.
+func LeaveRequestIDContains(v string) predicate.ProviderTimeOff {
+	return predicate.ProviderTimeOff(sql.FieldContains(FieldLeaveRequestID, v))
+}
+
+// LeaveRequestIDHasPrefix applies the HasPrefix predicate on the "leave_request_id" field.
+func LeaveRequestIDHasPrefix(v string) predicate.ProviderTimeOff {
+	return predicate.ProviderTimeOff(sql.FieldHasPrefix(FieldLeaveRequestID, v))
+}
+
+// LeaveRequestIDHasSuffix applies the HasSuffix predicate on the "leave_request_id" field.
+func LeaveRequestIDHasSuffix(v string) predicate.ProviderTimeOff {
+	return predicate.ProviderTimeOff(sql.FieldHasSuffix(FieldLeaveRequestID, v))
+}
+
+// LeaveRequestIDIsNil applies the IsNil predicate on the "leave_request_id" field.
+func LeaveRequestIDIsNil() predicate.ProviderTimeOff {
+	return predicate.ProviderTimeOff(sql.FieldIsNull(FieldLeaveRequestID))
+}
+
+// LeaveRequestIDNotNil applies the NotNil predicate on the "leave_request_id" field.
+func LeaveRequestIDNotNil() predicate.ProviderTimeOff {
+	return predicate.ProviderTimeOff(sql.FieldNotNull(FieldLeaveRequestID))
+}
+
+// LeaveRequestIDEqualFold applies the EqualFold predicate on the "leave_request_id" field.
+func LeaveRequestIDEqualFold(v string) predicate.ProviderTimeOff {
+	return predicate.ProviderTimeOff(sql.FieldEqualFold(FieldLeaveRequestID, v))
+}
+
+// LeaveRequestIDContainsFold applies the ContainsFold predicate on the "leave_request_id" field.
+func LeaveRequestIDContainsFold(v string) predicate.ProviderTimeOff {
+	return predicate.ProviderTimeOff(sql.FieldContainsFold(FieldLeaveRequestID, v))
+}
+
 // HasStaff applies the HasEdge predicate on the "staff" edge.
 func HasStaff() predicate.ProviderTimeOff {
 	return predicate.ProviderTimeOff(func(s *sql.Selector) {
@@ -410,6 +490,29 @@ func HasStaff() predicate.ProviderTimeOff {
 func HasStaffWith(preds ...predicate.Staff) predicate.ProviderTimeOff {
 	return predicate.ProviderTimeOff(func(s *sql.Selector) {
 		step := newStaffStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasLeaveRequest applies the HasEdge predicate on the "leave_request" edge.
+func HasLeaveRequest() predicate.ProviderTimeOff {
+	return predicate.ProviderTimeOff(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, LeaveRequestTable, LeaveRequestColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasLeaveRequestWith applies the HasEdge predicate on the "leave_request" edge with a given conditions (other predicates).
+func HasLeaveRequestWith(preds ...predicate.LeaveRequest) predicate.ProviderTimeOff {
+	return predicate.ProviderTimeOff(func(s *sql.Selector) {
+		step := newLeaveRequestStep()
 		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
 			for _, p := range preds {
 				p(s)

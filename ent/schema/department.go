@@ -20,6 +20,9 @@ func (Department) Fields() []ent.Field {
 		field.String("name").NotEmpty().MaxRuneLen(200).
 			Annotations(entgql.OrderField("NAME")),
 		field.Text("description").Annotations(freeText).Optional().Nillable(),
+		// The member of staff who decides the department's leave and keeps
+		// its roster with HR.
+		field.String("manager_id").Optional().Nillable(),
 	}
 }
 
@@ -27,6 +30,7 @@ func (Department) Edges() []ent.Edge {
 	return []ent.Edge{
 		edge.To("staff", Staff.Type).Annotations(entgql.RelayConnection()),
 		edge.To("appointments", Appointment.Type).Annotations(entgql.RelayConnection()),
+		edge.To("manager", Staff.Type).Unique().Field("manager_id"),
 	}
 }
 

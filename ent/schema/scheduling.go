@@ -68,12 +68,15 @@ func (ProviderTimeOff) Fields() []ent.Field {
 		field.Time("start_at"),
 		field.Time("end_at"),
 		field.String("reason").Annotations(freeText).Optional().Nillable().MaxRuneLen(200),
+		// Set when approved leave laid this time off; it goes with the leave.
+		field.String("leave_request_id").Optional().Nillable(),
 	}
 }
 
 func (ProviderTimeOff) Edges() []ent.Edge {
 	return []ent.Edge{
 		edge.From("staff", Staff.Type).Ref("time_off").Field("staff_id").Unique().Required(),
+		edge.From("leave_request", LeaveRequest.Type).Ref("time_off").Field("leave_request_id").Unique(),
 	}
 }
 
