@@ -25,6 +25,7 @@ import (
 	"github.com/hmis-dev/hmis/internal/auth"
 	"github.com/hmis-dev/hmis/internal/charges"
 	"github.com/hmis-dev/hmis/internal/input"
+	"github.com/hmis-dev/hmis/internal/patients"
 	"github.com/hmis-dev/hmis/internal/payprovider"
 	"github.com/hmis-dev/hmis/internal/store"
 )
@@ -151,37 +152,45 @@ func (s *Service) PayMyInvoice(ctx context.Context, in PayMyInvoiceInput) (*ent.
 	if s.o.Provider == nil {
 		return nil, apperr.Conflictf("online payment is not set up at this hospital; pay at the cashier")
 	}
-	// Read in the viewer's context: row scope hides another patient's
-	// invoice and drafts, which then look like no invoice at all.
-	inv, err := s.store.Client.Invoice.Get(ctx, in.InvoiceID)
-	if ent.IsNotFound(err) || (err == nil && inv.PatientID != pid) {
-		return nil, errNotYours
-	} else if err != nil {
-		return nil, err
-	}
-	if inv.Status != invoice.StatusISSUED && inv.Status != invoice.StatusPARTIALLY_PAID {
-		return nil, apperr.Conflictf("the invoice is %s; there is nothing to pay on it", inv.Status)
-	}
-	if owed := charges.PatientBalance(inv); in.Amount > owed {
-		return nil, apperr.BadInput("input.amount", "exceeds what you owe on the invoice (%s)", money(owed))
-	}
-	// One payment of an invoice at a time: several pending at once could
-	// each charge the patient's card for the same balance.
-	if busy, err := s.store.Client.PaymentCheckout.Query().Where(paymentcheckout.InvoiceID(inv.ID),
-		paymentcheckout.StatusEQ(paymentcheckout.StatusPENDING),
-		paymentcheckout.CreatedAtGT(s.now().Add(-PendingCheckoutWindow))).Exist(ctx); err != nil {
-		return nil, err
-	} else if busy {
-		return nil, apperr.Conflictf("a payment of this invoice is under way; wait for it, or start again in %d minutes", int(PendingCheckoutWindow.Minutes()))
-	}
-	ck, err := s.store.Client.PaymentCheckout.Create().SetPatientID(pid).SetInvoiceID(inv.ID).SetAmount(in.Amount).
-		SetMethod(in.Method).SetProvider(s.o.Provider.Name()).SetStartedByID(auth.FromContext(ctx).UserID).Save(ctx)
+	// The checks and the new checkout are one transaction under the
+	// patient's lock, which payments at the cashier take too: two taps on
+	// "pay" at once must not both find no payment under way.
+	ck, err := store.Tx(ctx, s.store, func(ctx context.Context, tx *ent.Tx) (*ent.PaymentCheckout, error) {
+		if _, err := patients.Lock(ctx, tx, "input.invoiceId", pid); err != nil {
+			return nil, err
+		}
+		// Read in the viewer's context: row scope hides another patient's
+		// invoice and drafts, which then look like no invoice at all.
+		inv, err := tx.Invoice.Get(ctx, in.InvoiceID)
+		if ent.IsNotFound(err) || (err == nil && inv.PatientID != pid) {
+			return nil, errNotYours
+		} else if err != nil {
+			return nil, err
+		}
+		if inv.Status != invoice.StatusISSUED && inv.Status != invoice.StatusPARTIALLY_PAID {
+			return nil, apperr.Conflictf("the invoice is %s; there is nothing to pay on it", inv.Status)
+		}
+		if owed := charges.PatientBalance(inv); in.Amount > owed {
+			return nil, apperr.BadInput("input.amount", "exceeds what you owe on the invoice (%s)", money(owed))
+		}
+		// One payment of an invoice at a time: several pending at once could
+		// each charge the patient's card for the same balance.
+		if busy, err := tx.PaymentCheckout.Query().Where(paymentcheckout.InvoiceID(inv.ID),
+			paymentcheckout.StatusEQ(paymentcheckout.StatusPENDING),
+			paymentcheckout.CreatedAtGT(s.now().Add(-PendingCheckoutWindow))).Exist(ctx); err != nil {
+			return nil, err
+		} else if busy {
+			return nil, apperr.Conflictf("a payment of this invoice is under way; wait for it, or start again in %d minutes", int(PendingCheckoutWindow.Minutes()))
+		}
+		return tx.PaymentCheckout.Create().SetPatientID(pid).SetInvoiceID(inv.ID).SetAmount(in.Amount).
+			SetMethod(in.Method).SetProvider(s.o.Provider.Name()).SetStartedByID(auth.FromContext(ctx).UserID).Save(ctx)
+	})
 	if err != nil {
 		return nil, err
 	}
 	// The provider is asked outside any transaction: a slow provider must
 	// not hold the patient's lock or a database connection.
-	sess, err := s.o.Provider.StartCheckout(ctx, payprovider.Checkout{ID: ck.ID, InvoiceID: inv.ID, PatientID: pid,
+	sess, err := s.o.Provider.StartCheckout(ctx, payprovider.Checkout{ID: ck.ID, InvoiceID: ck.InvoiceID, PatientID: pid,
 		Amount: in.Amount, Method: payprovider.Method(in.Method)})
 	if err != nil {
 		_ = s.store.Client.PaymentCheckout.UpdateOne(ck).SetStatus(paymentcheckout.StatusFAILED).

@@ -384,3 +384,39 @@ func TestOneProviderTransactionPaysOneCheckout(t *testing.T) {
 	r = s.As("patient", `query($id: ID!) { node(id: $id) { id } }`, map[string]any{"id": draft})
 	harness.Must(t, r.HasCode("NOT_FOUND"), "the patient reads a draft voided unissued: %s", harness.Describe(r))
 }
+
+// Several taps on "pay" at once start one checkout: the others are told a
+// payment is under way, so the patient's card is not charged twice for one
+// balance.
+func TestRacingPayTapsStartOneCheckout(t *testing.T) {
+	t.Parallel()
+	s := harness.NewServer(t)
+	d := s.Demo()
+	b := newBilling(t, s)
+	inv, _ := b.issued(d.Patients[0], 2)
+	me := s.Token("patient")
+	const taps = 8
+	answers := make([]harness.Response, taps)
+	var wg sync.WaitGroup
+	for i := range taps {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			answers[i] = s.Do(me, payMyInvoice, map[string]any{"in": map[string]any{"invoiceId": inv, "amount": "60.00", "method": "CARD"}})
+		}()
+	}
+	wg.Wait()
+	started, underWay := 0, 0
+	for _, r := range answers {
+		switch {
+		case len(r.Errors) == 0:
+			started++
+		case r.HasCode("CONFLICT"):
+			underWay++
+		default:
+			t.Errorf("unexpected answer: %s", harness.Describe(r))
+		}
+	}
+	harness.Must(t, started == 1 && underWay == taps-1, "started %d, told under way %d, of %d taps", started, underWay, taps)
+	harness.Must(t, checkouts(t, s) == 1, "%d checkouts for %d racing taps", checkouts(t, s), taps)
+}
