@@ -26,7 +26,7 @@ type fixture struct {
 	doctor, nurse, outsider, inactive, managerID string
 	// Viewers.
 	hr, manager, doctorCtx, outsiderCtx, carManager context.Context
-	day, night, evening, onCall, retired *ent.ShiftDefinition
+	day, night, evening, onCall, retired            *ent.ShiftDefinition
 }
 
 func setup(t *testing.T, loc *time.Location) fixture {
@@ -136,8 +136,11 @@ func TestShiftTimes(t *testing.T) {
 	}
 }
 
-func from(loc *time.Location, d time.Time) time.Time { f, _ := ShiftTimes(loc, d, 20*60, 8*60); return f }
-func to(loc *time.Location, d time.Time) time.Time   { _, t := ShiftTimes(loc, d, 20*60, 8*60); return t }
+func from(loc *time.Location, d time.Time) time.Time {
+	f, _ := ShiftTimes(loc, d, 20*60, 8*60)
+	return f
+}
+func to(loc *time.Location, d time.Time) time.Time { _, t := ShiftTimes(loc, d, 20*60, 8*60); return t }
 
 func TestShiftDefinitions(t *testing.T) {
 	f := setup(t, time.UTC)
