@@ -268,6 +268,9 @@ func (r *Resolver) MedicationOrder() MedicationOrderResolver { return &medicatio
 // Query returns QueryResolver implementation.
 func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
 
+// ShiftDefinition returns ShiftDefinitionResolver implementation.
+func (r *Resolver) ShiftDefinition() ShiftDefinitionResolver { return &shiftDefinitionResolver{r} }
+
 // Staff returns StaffResolver implementation.
 func (r *Resolver) Staff() StaffResolver { return &staffResolver{r} }
 
@@ -284,6 +287,7 @@ type (
 	invoiceResolver                     struct{ *Resolver }
 	medicationOrderResolver             struct{ *Resolver }
 	queryResolver                       struct{ *Resolver }
+	shiftDefinitionResolver             struct{ *Resolver }
 	staffResolver                       struct{ *Resolver }
 	userResolver                        struct{ *Resolver }
 	patientIdentifierWhereInputResolver struct{ *Resolver }

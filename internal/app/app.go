@@ -43,6 +43,7 @@ import (
 	"github.com/hmis-dev/hmis/internal/metrics"
 	"github.com/hmis-dev/hmis/internal/patients"
 	"github.com/hmis-dev/hmis/internal/pharmacy"
+	"github.com/hmis-dev/hmis/internal/rostering"
 	"github.com/hmis-dev/hmis/internal/scheduling"
 	"github.com/hmis-dev/hmis/internal/staffing"
 	"github.com/hmis-dev/hmis/internal/store"
@@ -215,7 +216,9 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 			Charges:        a.Charges,
 			PatientBilling: patientbilling.NewService(a.Store, a.Charges, payOpts),
 			Staffing:       staffing.NewService(a.Store, a.Auth, enforcer.IsRole, cfg.Location()),
-			Broker:         a.Broker,
+			Rostering: rostering.NewService(a.Store, cfg.Location(), time.Duration(cfg.RosterMinRestHours)*time.Hour,
+				func(v *auth.Viewer) bool { return enforcer.Allows(v, rostering.AnyDepartmentObject) }),
+			Broker: a.Broker,
 		},
 		Auth:         a.Auth,
 		Enforcer:     enforcer,

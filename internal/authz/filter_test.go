@@ -73,7 +73,7 @@ func TestNoRoleFiltersOrOrdersOnWhatItCannotRead(t *testing.T) {
 			def := schema.Types[typ]
 			for _, f := range def.Fields {
 				literal := literalFor(schema, f.Type)
-				doc := fmt.Sprintf("{ %s(%s: %s) { __typename } }", p.root, p.arg, p.wrap(f.Name+": "+literal))
+				doc := fmt.Sprintf("{ %s(%s%s: %s) { __typename } }", p.root, p.required, p.arg, p.wrap(f.Name+": "+literal))
 				ff := g.filters.where[typ][f.Name]
 				touched := append(append([]string{}, p.touched...), ff.coordinate, ff.rows)
 				checked++
@@ -145,6 +145,7 @@ func check(t *testing.T, g *FieldGuard, schema *ast.Schema, v *auth.Viewer, doc 
 // argument, and the has…With filters leading to the input.
 type wherePath struct {
 	root, arg string
+	required  string   // the root's other required arguments, "from: \"x\", "
 	steps     []string // input fields, outermost first
 	touched   []string // the edges they read
 }
@@ -165,7 +166,13 @@ func pathsToWhereInputs(schema *ast.Schema) map[string]wherePath {
 		for _, a := range f.Arguments {
 			typ := a.Type.Name()
 			if _, seen := paths[typ]; strings.HasSuffix(typ, "WhereInput") && !seen {
-				paths[typ] = wherePath{root: f.Name, arg: a.Name}
+				var required string
+				for _, b := range f.Arguments {
+					if b.Type.NonNull && b.DefaultValue == nil {
+						required += b.Name + ": " + literalFor(schema, b.Type) + ", "
+					}
+				}
+				paths[typ] = wherePath{root: f.Name, arg: a.Name, required: required}
 				queue = append(queue, typ)
 			}
 		}
@@ -182,7 +189,7 @@ func pathsToWhereInputs(schema *ast.Schema) map[string]wherePath {
 			p := paths[typ]
 			edge := strings.ToLower(f.Name[3:4]) + strings.TrimSuffix(f.Name[4:], "With")
 			rows := strings.TrimSuffix(schema.Types[object].Fields.ForName(edge).Type.Name(), "Connection") + ".id"
-			paths[next] = wherePath{root: p.root, arg: p.arg, steps: append(append([]string{}, p.steps...), f.Name),
+			paths[next] = wherePath{root: p.root, arg: p.arg, required: p.required, steps: append(append([]string{}, p.steps...), f.Name),
 				touched: append(append([]string{}, p.touched...), object+"."+edge, rows)}
 			queue = append(queue, next)
 		}

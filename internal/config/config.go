@@ -54,6 +54,7 @@ type Config struct {
 	DrugMarkupPercent       int
 	WSSessionCheck          time.Duration
 	BreakGlassTTL           time.Duration
+	RosterMinRestHours      int
 	TLSCertFile             string
 	TLSKeyFile              string
 	TrustedProxies          []netip.Prefix
@@ -113,6 +114,7 @@ var Settings = []Setting{
 	{"HMIS_EVENT_RETENTION", "10000", "Events kept per topic for subscriptions resuming with `after`.", integer(func(c *Config) *int { return &c.EventRetention })},
 	{"HMIS_WS_SESSION_CHECK", "15s", "How often an open WebSocket checks whether its session has ended (logout, password change, revoked API key), to close it with 4401. Every operation and event on a socket is checked regardless, and a socket closes at its access token's expiry.", duration(func(c *Config) *time.Duration { return &c.WSSessionCheck })},
 	{"HMIS_BREAK_GLASS_TTL", "8h", "How long a break-the-glass access opens a patient's record to the clinician who asked for it.", duration(func(c *Config) *time.Duration { return &c.BreakGlassTTL })},
+	{"HMIS_ROSTER_MIN_REST_HOURS", "8", "Least rest, in whole hours, a member of staff has between the end of one rostered shift and the start of the next (any department); assignShifts refuses less. 0 allows back-to-back shifts; at most 48.", integer(func(c *Config) *int { return &c.RosterMinRestHours })},
 	{"HMIS_TLS_CERT_FILE", "", "PEM certificate: with HMIS_TLS_KEY_FILE, serve HTTPS.", str(func(c *Config) *string { return &c.TLSCertFile })},
 	{"HMIS_TLS_KEY_FILE", "", "PEM private key of HMIS_TLS_CERT_FILE.", str(func(c *Config) *string { return &c.TLSKeyFile })},
 	{"HMIS_TRUSTED_PROXIES", "", "Comma-separated addresses or CIDRs of the reverse proxies in front of HMIS (e.g. `10.0.0.0/8,192.168.1.7`). A request from one of them has its client address taken from X-Forwarded-For, read from the right: the first entry that is not a trusted proxy. Empty: the header is ignored and the connection's peer is the client.", prefixes(func(c *Config) *[]netip.Prefix { return &c.TrustedProxies })},
@@ -179,6 +181,8 @@ func (c Config) check() error {
 		return fmt.Errorf("HMIS_WS_SESSION_CHECK must be positive")
 	case c.BreakGlassTTL <= 0:
 		return fmt.Errorf("HMIS_BREAK_GLASS_TTL must be positive")
+	case c.RosterMinRestHours < 0 || c.RosterMinRestHours > 48:
+		return fmt.Errorf("HMIS_ROSTER_MIN_REST_HOURS must be from 0 to 48")
 	case c.AuditSealInterval <= 0 || c.AuditStaleAfter <= 0:
 		return fmt.Errorf("HMIS_AUDIT_SEAL_INTERVAL and HMIS_AUDIT_STALE_AFTER must be positive")
 	case c.AccessTokenTTL <= 0 || c.RefreshTokenTTL < c.AccessTokenTTL:

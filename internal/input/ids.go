@@ -83,6 +83,8 @@ var (
 	ProviderTimeOff   = idType(ent.TypeProviderTimeOff, "a time-off")
 	Referral          = idType(ent.TypeReferral, "a referral")
 	Room              = idType(ent.TypeRoom, "a room")
+	RosterEntry       = idType(ent.TypeRosterEntry, "a roster entry")
+	ShiftDefinition   = idType(ent.TypeShiftDefinition, "a shift")
 	Staff             = idType(ent.TypeStaff, "a staff")
 	StockBatch        = idType(ent.TypeStockBatch, "a stock batch")
 	StockLocation     = idType(ent.TypeStockLocation, "a stock location")

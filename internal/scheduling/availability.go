@@ -12,6 +12,8 @@ import (
 	"github.com/hmis-dev/hmis/ent/appointment"
 	"github.com/hmis-dev/hmis/ent/provideravailability"
 	"github.com/hmis-dev/hmis/ent/providertimeoff"
+	"github.com/hmis-dev/hmis/ent/rosterentry"
+	"github.com/hmis-dev/hmis/ent/shiftdefinition"
 	"github.com/hmis-dev/hmis/internal/apperr"
 	"github.com/hmis-dev/hmis/internal/input"
 	"github.com/hmis-dev/hmis/internal/store"
@@ -111,11 +113,11 @@ func parsePeriods(in []*AvailabilityPeriod) ([]period, error) {
 		if p.Weekday < 0 || p.Weekday > 6 {
 			return nil, apperr.BadInput(field("weekday"), "must be 0 (Sunday) to 6 (Saturday)")
 		}
-		start, ok := parseClock(p.StartTime)
+		start, ok := ParseClock(p.StartTime)
 		if !ok || start == dayMinutes {
 			return nil, apperr.BadInput(field("startTime"), "must be a time of day HH:MM, 00:00 to 23:59")
 		}
-		end, ok := parseClock(p.EndTime)
+		end, ok := ParseClock(p.EndTime)
 		if !ok {
 			return nil, apperr.BadInput(field("endTime"), "must be a time of day HH:MM, 00:01 to 24:00")
 		}
@@ -136,9 +138,9 @@ func parsePeriods(in []*AvailabilityPeriod) ([]period, error) {
 	return out, nil
 }
 
-// parseClock reads HH:MM as minutes after midnight; 24:00 is the end of
+// ParseClock reads HH:MM as minutes after midnight; 24:00 is the end of
 // the day.
-func parseClock(s string) (int, bool) {
+func ParseClock(s string) (int, bool) {
 	hh, mm, ok := strings.Cut(s, ":")
 	if !ok || len(hh) != 2 || len(mm) != 2 {
 		return 0, false
@@ -256,16 +258,32 @@ func (s *Service) RemoveTimeOff(ctx context.Context, id string) (*ent.ProviderTi
 }
 
 // checkProviderWorks refuses [start, end) unless it lies inside one of the
-// provider's working periods, when they have any, and outside all their
-// time off.
+// provider's working periods — their weekly availability and their roster
+// entries on bookable shifts — when they have any availability or roster
+// at all, and outside all their time off.
 func (s *Service) checkProviderWorks(ctx context.Context, tx *ent.Tx, providerID string, start, end time.Time) error {
 	periods, err := tx.ProviderAvailability.Query().Where(provideravailability.StaffID(providerID)).All(ctx)
 	if err != nil {
 		return err
 	}
-	if len(periods) > 0 && !s.withinPeriod(periods, start, end) {
-		return apperr.Conflictf("the provider does not work from %s to %s (see their availability, in the hospital's time zone %s)",
-			stamp(start), stamp(end), s.hospital)
+	rostered, err := tx.RosterEntry.Query().Where(rosterentry.StaffID(providerID)).Exist(ctx)
+	if err != nil {
+		return err
+	}
+	if (len(periods) > 0 || rostered) && !s.withinPeriod(periods, start, end) {
+		onShift, err := tx.RosterEntry.Query().Where(
+			rosterentry.StaffID(providerID),
+			rosterentry.StartAtLTE(start),
+			rosterentry.EndAtGTE(end),
+			rosterentry.HasShiftWith(shiftdefinition.Bookable(true)),
+		).Exist(ctx)
+		if err != nil {
+			return err
+		}
+		if !onShift {
+			return apperr.Conflictf("the provider does not work from %s to %s (see their availability and roster, in the hospital's time zone %s)",
+				stamp(start), stamp(end), s.hospital)
+		}
 	}
 	off, err := tx.ProviderTimeOff.Query().Where(
 		providertimeoff.StaffID(providerID),

@@ -10,6 +10,8 @@ import (
 	"github.com/hmis-dev/hmis/ent/department"
 	"github.com/hmis-dev/hmis/ent/provideravailability"
 	"github.com/hmis-dev/hmis/ent/providertimeoff"
+	"github.com/hmis-dev/hmis/ent/rosterentry"
+	"github.com/hmis-dev/hmis/ent/shiftdefinition"
 	"github.com/hmis-dev/hmis/ent/staff"
 	"github.com/hmis-dev/hmis/internal/apperr"
 	"github.com/hmis-dev/hmis/internal/auth"
@@ -47,12 +49,15 @@ const (
 	maxProvidersPerRequest = 200
 )
 
-// AvailableSlots lists free slots inside the providers' working periods,
+// AvailableSlots lists free slots inside the providers' working periods —
+// their weekly availability and their roster entries on bookable shifts —
 // earliest first: each starts at a period's start or a whole number of
-// durations after it, ends inside the period, overlaps no appointment that
-// holds its time and no time off, and has not started yet. Providers
-// without any working periods are bookable at any time, so they have no
-// slots to list.
+// durations after it, ends inside the period (a shift crossing midnight
+// runs past it), overlaps no appointment that holds its time and no time
+// off, and has not started yet. Providers without any working periods are
+// bookable at any time, so they have no slots to list. A search by
+// department lists the weekly availability of its own providers and the
+// shifts rostered in it.
 func (s *Service) AvailableSlots(ctx context.Context, in SlotSearch) ([]*AvailableSlot, error) {
 	in.From, in.To = in.From.UTC(), in.To.UTC()
 	minutes, limit, err := validateSearch(in)
@@ -72,6 +77,10 @@ func (s *Service) AvailableSlots(ctx context.Context, in SlotSearch) ([]*Availab
 	if err != nil {
 		return nil, err
 	}
+	shifts, err := s.rosteredShifts(ctx, ids, in.DepartmentID, in.From, in.To)
+	if err != nil {
+		return nil, err
+	}
 	busy, err := s.busyTimes(ctx, ids, in.From, in.To)
 	if err != nil {
 		return nil, err
@@ -79,6 +88,10 @@ func (s *Service) AvailableSlots(ctx context.Context, in SlotSearch) ([]*Availab
 	byProvider := map[string][]*ent.ProviderAvailability{}
 	for _, p := range periods {
 		byProvider[p.StaffID] = append(byProvider[p.StaffID], p)
+	}
+	onShift := map[string][]*ent.RosterEntry{}
+	for _, e := range shifts {
+		onShift[e.StaffID] = append(onShift[e.StaffID], e)
 	}
 	length := time.Duration(minutes) * time.Minute
 	from := in.From
@@ -88,7 +101,14 @@ func (s *Service) AvailableSlots(ctx context.Context, in SlotSearch) ([]*Availab
 	var slots []*AvailableSlot
 	for _, provider := range providers {
 		// The earliest page of all providers is among each one's earliest page.
-		slots = append(slots, s.providerSlots(provider, byProvider[provider.ID], merge(busy[provider.ID]), from, in.To, length, limit)...)
+		weekly := byProvider[provider.ID]
+		if in.DepartmentID != nil && provider.DepartmentID != *in.DepartmentID {
+			// Rostered here from another department: only the shifts here.
+			weekly = nil
+		}
+		free := merge(busy[provider.ID])
+		slots = append(slots, s.providerSlots(provider, weekly, free, from, in.To, length, limit)...)
+		slots = append(slots, rosterSlots(provider, onShift[provider.ID], free, from, in.To, length, limit)...)
 	}
 	sort.SliceStable(slots, func(i, j int) bool {
 		if !slots[i].Start.Equal(slots[j].Start) {
@@ -96,6 +116,7 @@ func (s *Service) AvailableSlots(ctx context.Context, in SlotSearch) ([]*Availab
 		}
 		return slots[i].Provider.ID < slots[j].Provider.ID
 	})
+	slots = distinctSlots(slots)
 	if len(slots) > limit {
 		slots = slots[:limit]
 	}
@@ -128,6 +149,54 @@ func (s *Service) providerSlots(provider *ent.Staff, periods []*ent.ProviderAvai
 	return out
 }
 
+// rosterSlots returns up to limit free slots of one provider in [from, to)
+// inside their rostered shifts, earliest first.
+func rosterSlots(provider *ent.Staff, shifts []*ent.RosterEntry, busy []interval,
+	from, to time.Time, length time.Duration, limit int) []*AvailableSlot {
+	sort.Slice(shifts, func(i, j int) bool { return shifts[i].StartAt.Before(shifts[j].StartAt) })
+	var out []*AvailableSlot
+	for _, e := range shifts {
+		for t := e.StartAt.UTC(); !t.Add(length).After(e.EndAt); t = t.Add(length) {
+			if t.Before(from) || t.Add(length).After(to) || !isFree(busy, t, t.Add(length)) {
+				continue
+			}
+			out = append(out, &AvailableSlot{Start: t.UTC(), End: t.Add(length).UTC(), Provider: provider})
+			if len(out) == limit {
+				return out
+			}
+		}
+	}
+	return out
+}
+
+// distinctSlots drops, from slots sorted by start and provider, a slot a
+// weekly period and a rostered shift both offer.
+func distinctSlots(slots []*AvailableSlot) []*AvailableSlot {
+	out := slots[:0]
+	for _, sl := range slots {
+		if n := len(out); n > 0 && out[n-1].Provider.ID == sl.Provider.ID && out[n-1].Start.Equal(sl.Start) && out[n-1].End.Equal(sl.End) {
+			continue
+		}
+		out = append(out, sl)
+	}
+	return out
+}
+
+// rosteredShifts are the roster entries on bookable shifts of the
+// providers overlapping [from, to), those of one department when given.
+func (s *Service) rosteredShifts(ctx context.Context, providerIDs []string, departmentID *string, from, to time.Time) ([]*ent.RosterEntry, error) {
+	q := s.store.Client.RosterEntry.Query().Where(
+		rosterentry.StaffIDIn(providerIDs...),
+		rosterentry.StartAtLT(to),
+		rosterentry.EndAtGT(from),
+		rosterentry.HasShiftWith(shiftdefinition.Bookable(true)),
+	)
+	if departmentID != nil {
+		q.Where(rosterentry.DepartmentID(*departmentID))
+	}
+	return q.All(ctx)
+}
+
 func validateSearch(in SlotSearch) (minutes, limit int, err error) {
 	minutes, limit = DefaultSlotMinutes, DefaultSlotLimit
 	if in.DurationMinutes != nil {
@@ -156,7 +225,8 @@ func validateSearch(in SlotSearch) (minutes, limit int, err error) {
 }
 
 // searchedProviders are the active doctors and nurses the search is about
-// that have working periods.
+// that have working periods: a department's own with weekly availability,
+// and whoever is rostered there on a bookable shift in the search's time.
 func (s *Service) searchedProviders(ctx context.Context, in SlotSearch) ([]*ent.Staff, error) {
 	if in.ProviderID != nil {
 		provider, err := s.store.Client.Staff.Get(ctx, *in.ProviderID)
@@ -177,12 +247,23 @@ func (s *Service) searchedProviders(ctx context.Context, in SlotSearch) ([]*ent.
 	} else if !exists {
 		return nil, apperr.BadInput("input.departmentId", "no such department")
 	}
+	rostered, err := s.store.Client.RosterEntry.Query().Where(
+		rosterentry.DepartmentID(*in.DepartmentID),
+		rosterentry.StartAtLT(in.To),
+		rosterentry.EndAtGT(in.From),
+		rosterentry.HasShiftWith(shiftdefinition.Bookable(true)),
+	).Unique(true).Select(rosterentry.FieldStaffID).Strings(ctx)
+	if err != nil {
+		return nil, err
+	}
 	return s.store.Client.Staff.Query().
 		Where(
-			staff.DepartmentID(*in.DepartmentID),
 			staff.Active(true),
 			staff.KindIn(providerKinds...),
-			staff.HasAvailability(),
+			staff.Or(
+				staff.And(staff.DepartmentID(*in.DepartmentID), staff.HasAvailability()),
+				staff.IDIn(rostered...),
+			),
 		).
 		Order(ent.Asc(staff.FieldID)).
 		Limit(maxProvidersPerRequest).

@@ -269,6 +269,22 @@ var ProbeSets = map[string]map[string]string{
 	"insurance":  InsuranceProbes,
 	"patientapp": PatientAppProbes,
 	"staffing":   StaffingProbes,
+	"rostering":  RosteringProbes,
+}
+
+// RosteringProbes: shifts, rosters and their coverage.
+var RosteringProbes = map[string]string{
+	"Query.shiftDefinitions":             `{ shiftDefinitions(first: 1) { totalCount } }`,
+	"Query.rosterEntries":                `{ rosterEntries(departmentId: "bad", from: "2030-01-01", to: "2030-01-02") { __typename } }`,
+	"Query.myRoster":                     `{ myRoster(from: "2030-01-02", to: "2030-01-01") { __typename } }`,
+	"Query.rosterCoverage":               `{ rosterCoverage(departmentId: "bad", from: "2030-01-01", to: "2030-01-02") { __typename } }`,
+	"Mutation.createShiftDefinition":     `mutation { createShiftDefinition(input: {code: "", name: "X", kind: DAY, startTime: "08:00", endTime: "16:00"}) { __typename } }`,
+	"Mutation.updateShiftDefinition":     `mutation { updateShiftDefinition(id: "bad", input: {}) { __typename } }`,
+	"Mutation.deactivateShiftDefinition": `mutation { deactivateShiftDefinition(id: "bad") { __typename } }`,
+	"Mutation.setDepartmentManager":      `mutation { setDepartmentManager(departmentId: "bad", staffId: "bad") { __typename } }`,
+	"Mutation.assignShifts":              `mutation { assignShifts(input: {departmentId: "bad", entries: []}) { __typename } }`,
+	"Mutation.removeRosterEntry":         `mutation { removeRosterEntry(id: "bad") { __typename } }`,
+	"Mutation.setRosterRequirement":      `mutation { setRosterRequirement(departmentId: "bad", shiftId: "bad", minimumStaff: -1) { __typename } }`,
 }
 
 // PatientAppProbes: billing in the patient app.
