@@ -14,6 +14,7 @@ import (
 	"github.com/hmis-dev/hmis/internal/notes"
 	"github.com/hmis-dev/hmis/internal/patientbilling"
 	"github.com/hmis-dev/hmis/internal/payprovider"
+	"github.com/hmis-dev/hmis/internal/payroll"
 	"github.com/hmis-dev/hmis/internal/prescribing"
 	"github.com/hmis-dev/hmis/internal/referrals"
 	"io"
@@ -110,6 +111,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 	audit.ProtectAppendOnly(a.Store.Client)
 	pharmacy.ProtectLedger(a.Store.Client)
 	ledger.ProtectJournal(a.Store.Client)
+	payroll.AuditReads(a.Store.Client)
 	if err := a.Store.Migrate(ctx); err != nil {
 		return nil, err
 	}
@@ -194,6 +196,11 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 	if err != nil {
 		return nil, err
 	}
+	payRules, err := payroll.ParseRules(cfg.PayrollOvertimePercent, cfg.PayrollWeeklyHours,
+		cfg.PayrollNightAllowance, cfg.PayrollOnCallAllowance, cfg.PayrollTaxBands)
+	if err != nil {
+		return nil, err
+	}
 	a.Handler = httpapi.New(httpapi.Deps{
 		Resolver: &graph.Resolver{
 			Client:         a.Store.Client,
@@ -215,6 +222,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 			Charges:        a.Charges,
 			PatientBilling: patientbilling.NewService(a.Store, a.Charges, payOpts),
 			Staffing:       staffing.NewService(a.Store, a.Auth, enforcer.IsRole, cfg.Location()),
+			Payroll:        payroll.NewService(a.Store, books, payRules, cfg.Location()),
 			Broker:         a.Broker,
 		},
 		Auth:         a.Auth,
