@@ -179,8 +179,11 @@ func TestPayslipsOwnerHRAndPayrollOnly(t *testing.T) {
 	read := `query($id: ID!) { node(id: $id) { ... on Payslip { id netPay } } }`
 	for user, visible := range map[string]bool{"doctor": true, "hr": true, "payroll": true, "nurse": false, "finance_officer": false, "admin": false, "reception": false} {
 		resp := s.As(user, read, map[string]any{"id": slipID})
-		harness.Must(t, len(resp.Errors) == 0 && harness.ContainsJSON(resp.Data, `"netPay":"225000.00"`) == visible,
-			"%s reading the payslip: %s", user, harness.Describe(resp))
+		harness.Must(t, harness.ContainsJSON(resp.Data, `"netPay":"225000.00"`) == visible && (len(resp.Errors) == 0) == visible &&
+			(visible || resp.HasCode("NOT_FOUND")), "%s reading the payslip: %s", user, harness.Describe(resp))
+		// One that does not exist answers alike.
+		resp = s.As(user, read, map[string]any{"id": "psl_01ARZ3NDEKTSV4RRFFQ69G5FAV"})
+		harness.Must(t, resp.HasCode("NOT_FOUND"), "%s reading no payslip: %s", user, harness.Describe(resp))
 	}
 	// Totals for finance; individual payslips not.
 	resp = s.As("finance_officer", `query($id: ID!) { payrollRun(id: $id) { netTotal } }`, map[string]any{"id": r.ID})
