@@ -265,6 +265,9 @@ func (r *Resolver) Invoice() InvoiceResolver { return &invoiceResolver{r} }
 // MedicationOrder returns MedicationOrderResolver implementation.
 func (r *Resolver) MedicationOrder() MedicationOrderResolver { return &medicationOrderResolver{r} }
 
+// Payslip returns PayslipResolver implementation.
+func (r *Resolver) Payslip() PayslipResolver { return &payslipResolver{r} }
+
 // Query returns QueryResolver implementation.
 func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
 
@@ -286,6 +289,7 @@ type (
 	breakGlassAccessResolver            struct{ *Resolver }
 	invoiceResolver                     struct{ *Resolver }
 	medicationOrderResolver             struct{ *Resolver }
+	payslipResolver                     struct{ *Resolver }
 	queryResolver                       struct{ *Resolver }
 	shiftDefinitionResolver             struct{ *Resolver }
 	staffResolver                       struct{ *Resolver }

@@ -19,6 +19,7 @@ import (
 	"github.com/hmis-dev/hmis/internal/notes"
 	"github.com/hmis-dev/hmis/internal/patientbilling"
 	"github.com/hmis-dev/hmis/internal/patients"
+	"github.com/hmis-dev/hmis/internal/payroll"
 	"github.com/hmis-dev/hmis/internal/pharmacy"
 	"github.com/hmis-dev/hmis/internal/prescribing"
 	"github.com/hmis-dev/hmis/internal/referrals"
@@ -50,6 +51,7 @@ type Resolver struct {
 	PatientBilling *patientbilling.Service
 	Staffing       *staffing.Service
 	Rostering      *rostering.Service
+	Payroll        *payroll.Service
 	Broker         events.Broker
 
 	fanout fanout

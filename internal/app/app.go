@@ -14,6 +14,7 @@ import (
 	"github.com/hmis-dev/hmis/internal/notes"
 	"github.com/hmis-dev/hmis/internal/patientbilling"
 	"github.com/hmis-dev/hmis/internal/payprovider"
+	"github.com/hmis-dev/hmis/internal/payroll"
 	"github.com/hmis-dev/hmis/internal/prescribing"
 	"github.com/hmis-dev/hmis/internal/referrals"
 	"io"
@@ -111,6 +112,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 	audit.ProtectAppendOnly(a.Store.Client)
 	pharmacy.ProtectLedger(a.Store.Client)
 	ledger.ProtectJournal(a.Store.Client)
+	payroll.AuditReads(a.Store.Client)
 	if err := a.Store.Migrate(ctx); err != nil {
 		return nil, err
 	}
@@ -195,6 +197,11 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 	if err != nil {
 		return nil, err
 	}
+	payRules, err := payroll.ParseRules(cfg.PayrollOvertimePercent, cfg.PayrollWeeklyHours,
+		cfg.PayrollNightAllowance, cfg.PayrollOnCallAllowance, cfg.PayrollTaxBands)
+	if err != nil {
+		return nil, err
+	}
 	a.Handler = httpapi.New(httpapi.Deps{
 		Resolver: &graph.Resolver{
 			Client:         a.Store.Client,
@@ -218,7 +225,8 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 			Staffing:       staffing.NewService(a.Store, a.Auth, enforcer.IsRole, cfg.Location()),
 			Rostering: rostering.NewService(a.Store, cfg.Location(), time.Duration(cfg.RosterMinRestHours)*time.Hour,
 				func(v *auth.Viewer) bool { return enforcer.Allows(v, rostering.AnyDepartmentObject) }),
-			Broker: a.Broker,
+			Broker:  a.Broker,
+			Payroll: payroll.NewService(a.Store, books, payRules, cfg.Location()),
 		},
 		Auth:         a.Auth,
 		Enforcer:     enforcer,

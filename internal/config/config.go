@@ -64,6 +64,11 @@ type Config struct {
 	HospitalName            string
 	PaymentProvider         string
 	PaymentCallbackSecrets  string
+	PayrollOvertimePercent  int
+	PayrollWeeklyHours      int
+	PayrollNightAllowance   string
+	PayrollOnCallAllowance  string
+	PayrollTaxBands         string
 }
 
 // Setting is one environment variable.
@@ -124,6 +129,11 @@ var Settings = []Setting{
 	{"HMIS_HOSPITAL_NAME", "HMIS Hospital", "The name printed at the head of reports.", str(func(c *Config) *string { return &c.HospitalName })},
 	{"HMIS_PAYMENT_PROVIDER", "", "The payment provider the patient app pays invoices through (`payMyInvoice`): `simulated` (moves no money; for demos and staging) or empty: `simulated` in demo mode, none otherwise (patients then pay at the cashier).", oneOf([]string{"", "simulated"}, func(c *Config) *string { return &c.PaymentProvider })},
 	{"HMIS_PAYMENT_CALLBACK_SECRETS", "", "The secret each payment provider signs its callbacks (`POST /payments/callback/{provider}`) with: `provider:secret` pairs separated by commas, each secret at least 32 bytes (`simulated:$(openssl rand -hex 32)`). A provider without one can confirm no payment. Required for the configured provider outside demo mode; demo mode makes a random one for the simulated provider.", str(func(c *Config) *string { return &c.PaymentCallbackSecrets })},
+	{"HMIS_PAYROLL_OVERTIME_PERCENT", "150", "What an overtime hour pays, in percent of an ordinary hour (100 to 1000).", integer(func(c *Config) *int { return &c.PayrollOvertimePercent })},
+	{"HMIS_PAYROLL_WEEKLY_HOURS", "40", "A monthly salary's ordinary hours a week, which give its hourly equivalent for overtime: salary × 12 / (52 × hours).", integer(func(c *Config) *int { return &c.PayrollWeeklyHours })},
+	{"HMIS_PAYROLL_NIGHT_ALLOWANCE", "0.00", "Paid per attended NIGHT roster entry, as money (`1500.00`).", str(func(c *Config) *string { return &c.PayrollNightAllowance })},
+	{"HMIS_PAYROLL_ON_CALL_ALLOWANCE", "0.00", "Paid per ON_CALL roster entry, as money (`1000.00`).", str(func(c *Config) *string { return &c.PayrollOnCallAllowance })},
+	{"HMIS_PAYROLL_TAX_BANDS", "", "Progressive tax on each payslip's gross pay: `lowerBound:percent` pairs, bounds increasing, each percent applying from its bound to the next (`0:10,24000.00:25,32333.00:30`); pay below the first bound is untaxed. Empty: no tax.", str(func(c *Config) *string { return &c.PayrollTaxBands })},
 	{"HMIS_LOG_LEVEL", "info", "debug, info, warn or error.", str(func(c *Config) *string { return &c.LogLevel })},
 	{"HMIS_LOG_FORMAT", "text", "text or json.", str(func(c *Config) *string { return &c.LogFormat })},
 }

@@ -35,6 +35,7 @@ import (
 	"github.com/hmis-dev/hmis/internal/labreport"
 	"github.com/hmis-dev/hmis/internal/metrics"
 	"github.com/hmis-dev/hmis/internal/patientbilling"
+	"github.com/hmis-dev/hmis/internal/payslipreport"
 	"github.com/hmis-dev/hmis/internal/requestinfo"
 )
 
@@ -98,6 +99,9 @@ func New(d Deps, o Options) http.Handler {
 		Client: d.Resolver.Client, Enforcer: d.Enforcer, Trail: d.Trail, Location: d.Location, HospitalName: d.HospitalName, Log: d.Log,
 	}))
 	mux.Handle(invoicereport.Pattern, invoicereport.NewHandler(invoicereport.Deps{
+		Client: d.Resolver.Client, Enforcer: d.Enforcer, Trail: d.Trail, Location: d.Location, HospitalName: d.HospitalName, Log: d.Log,
+	}))
+	mux.Handle(payslipreport.Pattern, payslipreport.NewHandler(payslipreport.Deps{
 		Client: d.Resolver.Client, Enforcer: d.Enforcer, Trail: d.Trail, Location: d.Location, HospitalName: d.HospitalName, Log: d.Log,
 	}))
 	// Providers' confirmations: no bearer credential, the body's signature

@@ -20,6 +20,7 @@ const (
 	PatientDeposits     = "2000"
 	TaxPayable          = "2100"
 	PayrollPayable      = "2200"
+	DeductionsPayable   = "2210"
 	OpeningEquity       = "3000"
 	RevenueConsultation = "4100"
 	RevenueLaboratory   = "4200"
@@ -53,6 +54,7 @@ var chart = []seedAccount{
 	{PatientDeposits, "Patient deposits and credit", "", ledgeraccount.TypeLIABILITY},
 	{TaxPayable, "Tax payable", "", ledgeraccount.TypeLIABILITY},
 	{PayrollPayable, "Payroll payable", "", ledgeraccount.TypeLIABILITY},
+	{DeductionsPayable, "Payroll deductions payable", "", ledgeraccount.TypeLIABILITY},
 	{OpeningEquity, "Opening balance equity", "", ledgeraccount.TypeEQUITY},
 	{RevenueConsultation, "Revenue: consultations", "CONSULTATION", ledgeraccount.TypeREVENUE},
 	{RevenueLaboratory, "Revenue: laboratory", "LAB", ledgeraccount.TypeREVENUE},

@@ -270,6 +270,7 @@ var ProbeSets = map[string]map[string]string{
 	"patientapp": PatientAppProbes,
 	"staffing":   StaffingProbes,
 	"rostering":  RosteringProbes,
+	"payroll":    PayrollProbes,
 }
 
 // RosteringProbes: shifts, rosters and their coverage.
@@ -304,6 +305,19 @@ var StaffingProbes = map[string]string{
 	"Mutation.updateStaff":     `mutation { updateStaff(id: "bad", input: {}) { __typename } }`,
 	"Mutation.deactivateStaff": `mutation { deactivateStaff(id: "bad", reason: "x") { __typename } }`,
 	"Mutation.reactivateStaff": `mutation { reactivateStaff(id: "bad") { __typename } }`,
+}
+
+// PayrollProbes: payroll runs, deductions and payslips.
+var PayrollProbes = map[string]string{
+	"Query.payrollRuns":           `{ payrollRuns(first: 1) { totalCount } }`,
+	"Query.payrollRun":            `{ payrollRun(id: "bad") { __typename } }`,
+	"Query.payDeductions":         `{ payDeductions(period: "bad") { __typename } }`,
+	"Query.myPayslips":            `{ myPayslips { __typename } }`,
+	"Mutation.runPayroll":         `mutation { runPayroll(period: "bad") { __typename } }`,
+	"Mutation.approvePayroll":     `mutation { approvePayroll(id: "bad") { __typename } }`,
+	"Mutation.markPayrollPaid":    `mutation { markPayrollPaid(id: "bad") { __typename } }`,
+	"Mutation.recordPayDeduction": `mutation { recordPayDeduction(input: {staffId: "bad", period: "2026-11", amount: "1.00", description: "x"}) { __typename } }`,
+	"Mutation.removePayDeduction": `mutation { removePayDeduction(id: "bad") }`,
 }
 
 // InsuranceProbes: payers, plans, pre-authorizations, claims and the coverage estimate.
