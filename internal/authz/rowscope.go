@@ -101,6 +101,9 @@ func (e *Enforcer) RowFilter(v *auth.Viewer, typ string) func(*sql.Selector) {
 		}
 		return sql.FieldEQ(user.FieldID, v.UserID)
 	}
+	if keep, ok := e.workforceFilter(v, typ); ok {
+		return keep
+	}
 	column, ok := ent.PatientColumn[typ]
 	if !ok {
 		return nil

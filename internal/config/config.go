@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -63,6 +64,11 @@ type Config struct {
 	HospitalName            string
 	PaymentProvider         string
 	PaymentCallbackSecrets  string
+	// LeaveDefaultDays is each kind of leave's yearly entitlement for
+	// staff HR has set none for, by kind (ANNUAL, SICK, …).
+	LeaveDefaultDays       map[string]int
+	AttendanceMatchWindow  int
+	AttendanceGraceMinutes int
 }
 
 // Setting is one environment variable.
@@ -122,6 +128,9 @@ var Settings = []Setting{
 	{"HMIS_HOSPITAL_NAME", "HMIS Hospital", "The name printed at the head of reports.", str(func(c *Config) *string { return &c.HospitalName })},
 	{"HMIS_PAYMENT_PROVIDER", "", "The payment provider the patient app pays invoices through (`payMyInvoice`): `simulated` (moves no money; for demos and staging) or empty: `simulated` in demo mode, none otherwise (patients then pay at the cashier).", oneOf([]string{"", "simulated"}, func(c *Config) *string { return &c.PaymentProvider })},
 	{"HMIS_PAYMENT_CALLBACK_SECRETS", "", "The secret each payment provider signs its callbacks (`POST /payments/callback/{provider}`) with: `provider:secret` pairs separated by commas, each secret at least 32 bytes (`simulated:$(openssl rand -hex 32)`). A provider without one can confirm no payment. Required for the configured provider outside demo mode; demo mode makes a random one for the simulated provider.", str(func(c *Config) *string { return &c.PaymentCallbackSecrets })},
+	{"HMIS_LEAVE_DEFAULT_DAYS", "ANNUAL=21,SICK=14,MATERNITY=90,PATERNITY=14,COMPASSIONATE=5,STUDY=5", "Days of each kind of leave a member of staff is entitled to in a calendar year unless HR sets otherwise for them (`setLeaveEntitlement`): `KIND=days` pairs separated by commas; a kind left out has none. UNPAID leave has no balance and cannot be listed.", leaveDays(func(c *Config) *map[string]int { return &c.LeaveDefaultDays })},
+	{"HMIS_ATTENDANCE_MATCH_WINDOW_MINUTES", "120", "A clock-in belongs to the person's roster entry running then or starting within this many minutes; otherwise it is unrostered work.", integer(func(c *Config) *int { return &c.AttendanceMatchWindow })},
+	{"HMIS_ATTENDANCE_GRACE_MINUTES", "5", "Minutes after a rostered start a clock-in is not yet late; once later, lateness counts from the rostered start.", integer(func(c *Config) *int { return &c.AttendanceGraceMinutes })},
 	{"HMIS_LOG_LEVEL", "info", "debug, info, warn or error.", str(func(c *Config) *string { return &c.LogLevel })},
 	{"HMIS_LOG_FORMAT", "text", "text or json.", str(func(c *Config) *string { return &c.LogFormat })},
 }
@@ -181,6 +190,8 @@ func (c Config) check() error {
 		return fmt.Errorf("HMIS_BREAK_GLASS_TTL must be positive")
 	case c.AuditSealInterval <= 0 || c.AuditStaleAfter <= 0:
 		return fmt.Errorf("HMIS_AUDIT_SEAL_INTERVAL and HMIS_AUDIT_STALE_AFTER must be positive")
+	case c.AttendanceMatchWindow > 24*60 || c.AttendanceGraceMinutes > 24*60:
+		return fmt.Errorf("HMIS_ATTENDANCE_MATCH_WINDOW_MINUTES and HMIS_ATTENDANCE_GRACE_MINUTES must be at most 1440")
 	case c.AccessTokenTTL <= 0 || c.RefreshTokenTTL < c.AccessTokenTTL:
 		return fmt.Errorf("token lifetimes must be positive, the refresh token's at least the access token's")
 	}
@@ -336,6 +347,36 @@ func oneOf(allowed []string, field func(*Config) *string) func(*Config, string) 
 			}
 		}
 		return fmt.Errorf("%q is not one of %s", v, strings.Join(allowed[1:], ", "))
+	}
+}
+
+// LeaveKinds are the kinds of leave that have a yearly balance: every
+// kind but UNPAID.
+var LeaveKinds = []string{"ANNUAL", "SICK", "MATERNITY", "PATERNITY", "COMPASSIONATE", "STUDY"}
+
+func leaveDays(field func(*Config) *map[string]int) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		out := map[string]int{}
+		for _, pair := range strings.Split(v, ",") {
+			if pair = strings.TrimSpace(pair); pair == "" {
+				continue
+			}
+			kind, days, ok := strings.Cut(pair, "=")
+			kind = strings.ToUpper(strings.TrimSpace(kind))
+			n, err := strconv.Atoi(strings.TrimSpace(days))
+			switch {
+			case !ok || err != nil || n < 0 || n > 366:
+				return fmt.Errorf("%q is not KIND=days with 0 to 366 days", pair)
+			case !slices.Contains(LeaveKinds, kind):
+				return fmt.Errorf("%q is not a kind of leave with a balance (%s)", kind, strings.Join(LeaveKinds, ", "))
+			}
+			if _, dup := out[kind]; dup {
+				return fmt.Errorf("%s is given twice", kind)
+			}
+			out[kind] = n
+		}
+		*field(c) = out
+		return nil
 	}
 }
 
