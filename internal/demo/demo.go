@@ -29,7 +29,7 @@ var Logins = []Login{
 	{"admin", "admin"}, {"doctor", "doctor"}, {"nurse", "nurse"}, {"labtech", "labtech"}, {"labtech2", "labtech"},
 	{"pharmacist", "pharmacist"}, {"pharmacy_technician", "pharmacy_technician"}, {"reception", "reception"}, {"billing", "billing"},
 	{"billing_clerk", "billing_clerk"}, {"cashier", "cashier"}, {"finance_officer", "finance_officer"},
-	{"hr", "hr"}, {"payroll", "payroll"}, {"auditor", "auditor"}, {"patient", "patient"},
+	{"hr", "hr"}, {"payroll", "payroll"}, {"auditor", "auditor"}, {"patient", "patient"}, {"manager", "manager"},
 }
 
 // PatientUsername is the demo user who is a patient.
@@ -56,6 +56,10 @@ var staffOf = map[string]struct {
 	"hr":                  {"Mei", "Chen", staff.KindHR_OFFICER, "ADM"},
 	"payroll":             {"Ruth", "Wanjala", staff.KindADMINISTRATIVE, "ADM"},
 	"auditor":             {"Sam", "Novak", staff.KindAUDITOR, "ADM"},
+	// The manager of General Medicine, who decides the demo doctor's and
+	// nurse's leave. Not a clinician, so that no demo slot search or
+	// patient list changes with them.
+	"manager": {"Joseph", "Kamau", staff.KindADMINISTRATIVE, "GEN"},
 }
 
 var departments = []struct{ code, name string }{
@@ -116,6 +120,9 @@ func Seed(ctx context.Context, st *store.Store, password string, now time.Time) 
 				return fmt.Errorf("seed staff: %w", err)
 			}
 			staffByUser[l.Username] = m
+		}
+		if err := tx.Department.UpdateOne(deps["GEN"]).SetManagerID(staffByUser["manager"].ID).Exec(ctx); err != nil {
+			return fmt.Errorf("seed department manager: %w", err)
 		}
 		cardiologist, err := tx.Staff.Create().SetGivenName("Kwame").SetFamilyName("Asante").
 			SetKind(staff.KindDOCTOR).SetDepartment(deps["CAR"]).Save(ctx)
