@@ -40,7 +40,7 @@ func (r *mutationResolver) CorrectAttendance(ctx context.Context, id string, inp
 }
 
 // MyAttendance is the resolver for the myAttendance field.
-func (r *queryResolver) MyAttendance(ctx context.Context, from time.Time, to time.Time, after *entgql.Cursor[string], first *int, orderBy *ent.AttendanceRecordOrder) (*ent.AttendanceRecordConnection, error) {
+func (r *queryResolver) MyAttendance(ctx context.Context, from *time.Time, to *time.Time, after *entgql.Cursor[string], first *int, orderBy *ent.AttendanceRecordOrder) (*ent.AttendanceRecordConnection, error) {
 	q, err := r.Resolver.Attendance.Mine(ctx, from, to)
 	if err != nil {
 		return nil, err
@@ -52,7 +52,7 @@ func (r *queryResolver) MyAttendance(ctx context.Context, from time.Time, to tim
 }
 
 // Attendance is the resolver for the attendance field.
-func (r *queryResolver) Attendance(ctx context.Context, staffID *string, departmentID *string, from time.Time, to time.Time, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, where *ent.AttendanceRecordWhereInput, orderBy *ent.AttendanceRecordOrder) (*ent.AttendanceRecordConnection, error) {
+func (r *queryResolver) Attendance(ctx context.Context, staffID *string, departmentID *string, from *time.Time, to *time.Time, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, where *ent.AttendanceRecordWhereInput, orderBy *ent.AttendanceRecordOrder) (*ent.AttendanceRecordConnection, error) {
 	q, err := r.Resolver.Attendance.List(ctx, staffID, departmentID, from, to)
 	if err != nil {
 		return nil, err

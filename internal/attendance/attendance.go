@@ -368,13 +368,12 @@ func (s *Service) MissingClockOuts(ctx context.Context, departmentID *string) ([
 
 // Mine are the viewer's records with a clock-in in the local days from to
 // to; the caller pages them.
-func (s *Service) Mine(ctx context.Context, from, to time.Time) (*ent.AttendanceRecordQuery, error) {
-	start, end, err := s.days(from, to)
-	if err != nil {
+func (s *Service) Mine(ctx context.Context, from, to *time.Time) (*ent.AttendanceRecordQuery, error) {
+	q := s.store.Client.AttendanceRecord.Query()
+	if err := s.clockedInWithin(q, from, to); err != nil {
 		return nil, err
 	}
 	v := auth.FromContext(ctx)
-	q := s.store.Client.AttendanceRecord.Query().Where(attendancerecord.ClockInAtGTE(start), attendancerecord.ClockInAtLT(end))
 	if v == nil || v.StaffID == "" {
 		return q.Where(attendancerecord.IDIn()), nil
 	}
@@ -383,22 +382,22 @@ func (s *Service) Mine(ctx context.Context, from, to time.Time) (*ent.Attendance
 
 // List is the attendance of a member of staff or a department for HR
 // and, for their departments, managers; the caller pages it.
-func (s *Service) List(ctx context.Context, staffID, departmentID *string, from, to time.Time) (*ent.AttendanceRecordQuery, error) {
+func (s *Service) List(ctx context.Context, staffID, departmentID *string, from, to *time.Time) (*ent.AttendanceRecordQuery, error) {
 	var c input.Checker
 	c.OptionalID("staffId", staffID, input.Staff)
 	c.OptionalID("departmentId", departmentID, input.Department)
 	if err := c.Err(); err != nil {
 		return nil, err
 	}
-	start, end, err := s.days(from, to)
-	if err != nil {
+	q := s.store.Client.AttendanceRecord.Query()
+	if err := s.clockedInWithin(q, from, to); err != nil {
 		return nil, err
 	}
-	q := s.store.Client.AttendanceRecord.Query().Where(attendancerecord.ClockInAtGTE(start), attendancerecord.ClockInAtLT(end))
 	v := auth.FromContext(ctx)
 	if !s.seesAll(v) {
 		var managed []string
 		if v != nil && v.StaffID != "" {
+			var err error
 			if managed, err = s.store.Client.Department.Query().Where(department.ManagerID(v.StaffID)).IDs(auth.SystemContext(ctx)); err != nil {
 				return nil, err
 			}
@@ -418,6 +417,26 @@ func (s *Service) List(ctx context.Context, staffID, departmentID *string, from,
 		q.Where(attendancerecord.HasStaffWith(staff.DepartmentID(*departmentID)))
 	}
 	return q, nil
+}
+
+// clockedInWithin narrows q to records clocked in within the local days
+// from to to, either of which may be nil.
+func (s *Service) clockedInWithin(q *ent.AttendanceRecordQuery, from, to *time.Time) error {
+	switch {
+	case from != nil && to != nil:
+		start, end, err := s.days(*from, *to)
+		if err != nil {
+			return err
+		}
+		q.Where(attendancerecord.ClockInAtGTE(start), attendancerecord.ClockInAtLT(end))
+	case from != nil:
+		start, _, _ := s.days(*from, *from)
+		q.Where(attendancerecord.ClockInAtGTE(start))
+	case to != nil:
+		_, end, _ := s.days(*to, *to)
+		q.Where(attendancerecord.ClockInAtLT(end))
+	}
+	return nil
 }
 
 // days turns local days from–to into the instants they run between.

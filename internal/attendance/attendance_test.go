@@ -252,7 +252,7 @@ func TestListingIsScoped(t *testing.T) {
 	}
 	from, to := time.Date(2026, 3, 9, 0, 0, 0, 0, time.UTC), time.Date(2026, 3, 9, 0, 0, 0, 0, time.UTC)
 	count := func(ctx context.Context, staffID, departmentID *string) (int, error) {
-		q, err := f.svc.List(ctx, staffID, departmentID, from, to)
+		q, err := f.svc.List(ctx, staffID, departmentID, &from, &to)
 		if err != nil {
 			return 0, err
 		}
@@ -273,18 +273,18 @@ func TestListingIsScoped(t *testing.T) {
 	if _, err := count(f.asNurse, nil, nil); apperr.CodeOf(err) != apperr.Forbidden {
 		t.Fatalf("a nurse: %v", err)
 	}
-	if _, err := f.svc.List(f.asHR, nil, nil, to, from.AddDate(0, 0, -1)); !isBadInput(err, "to") {
+	if _, err := f.svc.List(f.asHR, nil, nil, &to, ptr(from.AddDate(0, 0, -1))); !isBadInput(err, "to") {
 		t.Fatalf("to before from: %v", err)
 	}
-	if _, err := f.svc.List(f.asHR, nil, nil, from, from.AddDate(1, 1, 0)); !isBadInput(err, "to") {
+	if _, err := f.svc.List(f.asHR, nil, nil, &from, ptr(from.AddDate(1, 1, 0))); !isBadInput(err, "to") {
 		t.Fatalf("over a year: %v", err)
 	}
-	mine, err := f.svc.Mine(f.asNurse, from, to)
+	mine, err := f.svc.Mine(f.asNurse, &from, &to)
 	if err != nil || mine.CountX(f.sys) != 1 {
 		t.Fatalf("mine: %v", err)
 	}
 	// The local day in Nairobi starts at 21:00 UTC the day before.
-	mine, _ = f.svc.Mine(f.asNurse, from.AddDate(0, 0, 1), to.AddDate(0, 0, 1))
+	mine, _ = f.svc.Mine(f.asNurse, ptr(from.AddDate(0, 0, 1)), ptr(to.AddDate(0, 0, 1)))
 	if n := mine.CountX(f.sys); n != 0 {
 		t.Fatalf("the next day holds %d", n)
 	}
