@@ -64,5 +64,14 @@ func (r *queryResolver) LeaveRequests(ctx context.Context, status *leaverequest.
 	if err != nil {
 		return nil, err
 	}
-	return q.Paginate(ctx, after, first, before, last, ent.WithLeaveRequestOrder(orderBy), ent.WithLeaveRequestFilter(where.Filter))
+	conn, err := q.Paginate(ctx, after, first, before, last, ent.WithLeaveRequestOrder(orderBy), ent.WithLeaveRequestFilter(where.Filter))
+	if err != nil {
+		return nil, err
+	}
+	read := make([]*ent.LeaveRequest, 0, len(conn.Edges))
+	for _, e := range conn.Edges {
+		read = append(read, e.Node)
+	}
+	leave.NoteReads(ctx, read)
+	return conn, nil
 }

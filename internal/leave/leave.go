@@ -16,6 +16,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/rosterentry"
 	"github.com/hmis-dev/hmis/ent/staff"
 	"github.com/hmis-dev/hmis/internal/apperr"
+	"github.com/hmis-dev/hmis/internal/audit"
 	"github.com/hmis-dev/hmis/internal/auth"
 	"github.com/hmis-dev/hmis/internal/input"
 	"github.com/hmis-dev/hmis/internal/store"
@@ -481,6 +482,18 @@ func (s *Service) List(ctx context.Context, f RequestFilter) (*ent.LeaveRequestQ
 		q.Where(leaverequest.StartDateLTE(input.Date(*f.To)))
 	}
 	return q, nil
+}
+
+// NoteReads puts on the audit trail the requests of other people the viewer
+// read: the reason given for sick or compassionate leave can be health or
+// family information, read as staffing reads bank details.
+func NoteReads(ctx context.Context, rs []*ent.LeaveRequest) {
+	v := auth.FromContext(ctx)
+	for _, r := range rs {
+		if r.Reason != nil && (v == nil || r.StaffID != v.StaffID) {
+			audit.NoteSensitive(ctx, "LeaveRequest.reason", ent.TypeLeaveRequest, r.ID)
+		}
+	}
 }
 
 // MyRequests are the viewer's own requests; the caller pages them.
