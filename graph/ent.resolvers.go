@@ -256,6 +256,9 @@ func (r *queryResolver) Wards(ctx context.Context, after *entgql.Cursor[string],
 		ent.WithWardOrder(orderBy), ent.WithWardFilter(where.Filter))
 }
 
+// AttendanceRecord returns AttendanceRecordResolver implementation.
+func (r *Resolver) AttendanceRecord() AttendanceRecordResolver { return &attendanceRecordResolver{r} }
+
 // BreakGlassAccess returns BreakGlassAccessResolver implementation.
 func (r *Resolver) BreakGlassAccess() BreakGlassAccessResolver { return &breakGlassAccessResolver{r} }
 
@@ -286,6 +289,7 @@ func (r *Resolver) PatientIdentifierWhereInput() PatientIdentifierWhereInputReso
 }
 
 type (
+	attendanceRecordResolver            struct{ *Resolver }
 	breakGlassAccessResolver            struct{ *Resolver }
 	invoiceResolver                     struct{ *Resolver }
 	medicationOrderResolver             struct{ *Resolver }

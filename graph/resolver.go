@@ -6,6 +6,7 @@ package graph
 import (
 	"github.com/hmis-dev/hmis/ent"
 	"github.com/hmis-dev/hmis/internal/admission"
+	"github.com/hmis-dev/hmis/internal/attendance"
 	"github.com/hmis-dev/hmis/internal/auth"
 	"github.com/hmis-dev/hmis/internal/careaccess"
 	"github.com/hmis-dev/hmis/internal/careplans"
@@ -15,6 +16,7 @@ import (
 	"github.com/hmis-dev/hmis/internal/formulary"
 	"github.com/hmis-dev/hmis/internal/insurance"
 	"github.com/hmis-dev/hmis/internal/lab"
+	"github.com/hmis-dev/hmis/internal/leave"
 	"github.com/hmis-dev/hmis/internal/ledger"
 	"github.com/hmis-dev/hmis/internal/notes"
 	"github.com/hmis-dev/hmis/internal/patientbilling"
@@ -52,6 +54,8 @@ type Resolver struct {
 	Staffing       *staffing.Service
 	Rostering      *rostering.Service
 	Payroll        *payroll.Service
+	Leave          *leave.Service
+	Attendance     *attendance.Service
 	Broker         events.Broker
 
 	fanout fanout

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/hmis-dev/hmis/internal/admission"
+	"github.com/hmis-dev/hmis/internal/attendance"
 	"github.com/hmis-dev/hmis/internal/careaccess"
 	"github.com/hmis-dev/hmis/internal/careplans"
 	"github.com/hmis-dev/hmis/internal/charges"
@@ -40,6 +41,7 @@ import (
 	"github.com/hmis-dev/hmis/internal/httpapi"
 	"github.com/hmis-dev/hmis/internal/insurance"
 	"github.com/hmis-dev/hmis/internal/lab"
+	"github.com/hmis-dev/hmis/internal/leave"
 	"github.com/hmis-dev/hmis/internal/ledger"
 	"github.com/hmis-dev/hmis/internal/metrics"
 	"github.com/hmis-dev/hmis/internal/patients"
@@ -202,6 +204,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 	if err != nil {
 		return nil, err
 	}
+	allWorkforce := func(v *auth.Viewer) bool { return enforcer.Allows(v, authz.AllWorkforceObject) }
 	a.Handler = httpapi.New(httpapi.Deps{
 		Resolver: &graph.Resolver{
 			Client:         a.Store.Client,
@@ -225,8 +228,10 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 			Staffing:       staffing.NewService(a.Store, a.Auth, enforcer.IsRole, cfg.Location()),
 			Rostering: rostering.NewService(a.Store, cfg.Location(), time.Duration(cfg.RosterMinRestHours)*time.Hour,
 				func(v *auth.Viewer) bool { return enforcer.Allows(v, rostering.AnyDepartmentObject) }),
-			Broker:  a.Broker,
-			Payroll: payroll.NewService(a.Store, books, payRules, cfg.Location()),
+			Broker:     a.Broker,
+			Payroll:    payroll.NewService(a.Store, books, payRules, cfg.Location()),
+			Leave:      leave.NewService(a.Store, cfg.Location(), cfg.LeaveDefaultDays, allWorkforce),
+			Attendance: attendance.NewService(a.Store, cfg.Location(), cfg.AttendanceMatchWindow, cfg.AttendanceGraceMinutes, allWorkforce),
 		},
 		Auth:         a.Auth,
 		Enforcer:     enforcer,

@@ -104,6 +104,9 @@ func (e *Enforcer) RowFilter(v *auth.Viewer, typ string) func(*sql.Selector) {
 	if typ == "Payslip" {
 		return e.payslipRows(v)
 	}
+	if keep, ok := e.workforceFilter(v, typ); ok {
+		return keep
+	}
 	column, ok := ent.PatientColumn[typ]
 	if !ok {
 		return nil

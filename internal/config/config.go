@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -69,6 +70,11 @@ type Config struct {
 	PayrollNightAllowance   string
 	PayrollOnCallAllowance  string
 	PayrollTaxBands         string
+	// LeaveDefaultDays is each kind of leave's yearly entitlement for
+	// staff HR has set none for, by kind (ANNUAL, SICK, …).
+	LeaveDefaultDays       map[string]int
+	AttendanceMatchWindow  int
+	AttendanceGraceMinutes int
 }
 
 // Setting is one environment variable.
@@ -134,6 +140,9 @@ var Settings = []Setting{
 	{"HMIS_PAYROLL_NIGHT_ALLOWANCE", "0.00", "Paid per attended NIGHT roster entry, as money (`1500.00`).", str(func(c *Config) *string { return &c.PayrollNightAllowance })},
 	{"HMIS_PAYROLL_ON_CALL_ALLOWANCE", "0.00", "Paid per ON_CALL roster entry, as money (`1000.00`).", str(func(c *Config) *string { return &c.PayrollOnCallAllowance })},
 	{"HMIS_PAYROLL_TAX_BANDS", "", "Progressive tax on each payslip's gross pay: `lowerBound:percent` pairs, bounds increasing, each percent applying from its bound to the next (`0:10,24000.00:25,32333.00:30`); pay below the first bound is untaxed. Empty: no tax.", str(func(c *Config) *string { return &c.PayrollTaxBands })},
+	{"HMIS_LEAVE_DEFAULT_DAYS", "ANNUAL=21,SICK=14,MATERNITY=90,PATERNITY=14,COMPASSIONATE=5,STUDY=5", "Days of each kind of leave a member of staff is entitled to in a calendar year unless HR sets otherwise for them (`setLeaveEntitlement`): `KIND=days` pairs separated by commas; a kind left out has none. UNPAID leave has no balance and cannot be listed.", leaveDays(func(c *Config) *map[string]int { return &c.LeaveDefaultDays })},
+	{"HMIS_ATTENDANCE_MATCH_WINDOW_MINUTES", "120", "A clock-in belongs to the person's roster entry running then or starting within this many minutes; otherwise it is unrostered work.", integer(func(c *Config) *int { return &c.AttendanceMatchWindow })},
+	{"HMIS_ATTENDANCE_GRACE_MINUTES", "5", "Minutes after a rostered start a clock-in is not yet late; once later, lateness counts from the rostered start.", integer(func(c *Config) *int { return &c.AttendanceGraceMinutes })},
 	{"HMIS_LOG_LEVEL", "info", "debug, info, warn or error.", str(func(c *Config) *string { return &c.LogLevel })},
 	{"HMIS_LOG_FORMAT", "text", "text or json.", str(func(c *Config) *string { return &c.LogFormat })},
 }
@@ -195,6 +204,8 @@ func (c Config) check() error {
 		return fmt.Errorf("HMIS_ROSTER_MIN_REST_HOURS must be from 0 to 48")
 	case c.AuditSealInterval <= 0 || c.AuditStaleAfter <= 0:
 		return fmt.Errorf("HMIS_AUDIT_SEAL_INTERVAL and HMIS_AUDIT_STALE_AFTER must be positive")
+	case c.AttendanceMatchWindow > 24*60 || c.AttendanceGraceMinutes > 24*60:
+		return fmt.Errorf("HMIS_ATTENDANCE_MATCH_WINDOW_MINUTES and HMIS_ATTENDANCE_GRACE_MINUTES must be at most 1440")
 	case c.AccessTokenTTL <= 0 || c.RefreshTokenTTL < c.AccessTokenTTL:
 		return fmt.Errorf("token lifetimes must be positive, the refresh token's at least the access token's")
 	}
@@ -350,6 +361,36 @@ func oneOf(allowed []string, field func(*Config) *string) func(*Config, string) 
 			}
 		}
 		return fmt.Errorf("%q is not one of %s", v, strings.Join(allowed[1:], ", "))
+	}
+}
+
+// LeaveKinds are the kinds of leave that have a yearly balance: every
+// kind but UNPAID.
+var LeaveKinds = []string{"ANNUAL", "SICK", "MATERNITY", "PATERNITY", "COMPASSIONATE", "STUDY"}
+
+func leaveDays(field func(*Config) *map[string]int) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		out := map[string]int{}
+		for _, pair := range strings.Split(v, ",") {
+			if pair = strings.TrimSpace(pair); pair == "" {
+				continue
+			}
+			kind, days, ok := strings.Cut(pair, "=")
+			kind = strings.ToUpper(strings.TrimSpace(kind))
+			n, err := strconv.Atoi(strings.TrimSpace(days))
+			switch {
+			case !ok || err != nil || n < 0 || n > 366:
+				return fmt.Errorf("%q is not KIND=days with 0 to 366 days", pair)
+			case !slices.Contains(LeaveKinds, kind):
+				return fmt.Errorf("%q is not a kind of leave with a balance (%s)", kind, strings.Join(LeaveKinds, ", "))
+			}
+			if _, dup := out[kind]; dup {
+				return fmt.Errorf("%s is given twice", kind)
+			}
+			out[kind] = n
+		}
+		*field(c) = out
+		return nil
 	}
 }
 

@@ -29,7 +29,7 @@ var Logins = []Login{
 	{"admin", "admin"}, {"doctor", "doctor"}, {"nurse", "nurse"}, {"labtech", "labtech"}, {"labtech2", "labtech"},
 	{"pharmacist", "pharmacist"}, {"pharmacy_technician", "pharmacy_technician"}, {"reception", "reception"}, {"billing", "billing"},
 	{"billing_clerk", "billing_clerk"}, {"cashier", "cashier"}, {"finance_officer", "finance_officer"},
-	{"hr", "hr"}, {"payroll", "payroll"}, {"auditor", "auditor"}, {"manager", "manager"}, {"patient", "patient"},
+	{"hr", "hr"}, {"payroll", "payroll"}, {"auditor", "auditor"}, {"patient", "patient"}, {"manager", "manager"},
 }
 
 // PatientUsername is the demo user who is a patient.
@@ -56,8 +56,10 @@ var staffOf = map[string]struct {
 	"hr":                  {"Mei", "Chen", staff.KindHR_OFFICER, "ADM"},
 	"payroll":             {"Ruth", "Wanjala", staff.KindADMINISTRATIVE, "ADM"},
 	"auditor":             {"Sam", "Novak", staff.KindAUDITOR, "ADM"},
-	// The head of General Medicine, who keeps its roster (Department.manager).
-	"manager": {"Joseph", "Otieno", staff.KindDOCTOR, "GEN"},
+	// The manager of General Medicine, who decides the demo doctor's and
+	// nurse's leave. Not a clinician, so that no demo slot search or
+	// patient list changes with them.
+	"manager": {"Joseph", "Ndungu", staff.KindADMINISTRATIVE, "GEN"},
 }
 
 var departments = []struct{ code, name string }{
@@ -119,7 +121,7 @@ func Seed(ctx context.Context, st *store.Store, password string, now time.Time) 
 			}
 			staffByUser[l.Username] = m
 		}
-		if err := tx.Department.UpdateOne(deps["GEN"]).SetManager(staffByUser["manager"]).Exec(ctx); err != nil {
+		if err := tx.Department.UpdateOne(deps["GEN"]).SetManagerID(staffByUser["manager"].ID).Exec(ctx); err != nil {
 			return fmt.Errorf("seed department manager: %w", err)
 		}
 		cardiologist, err := tx.Staff.Create().SetGivenName("Kwame").SetFamilyName("Asante").

@@ -43,6 +43,7 @@ func idType(entType, noun string) IDType {
 var (
 	Admission         = idType(ent.TypeAdmission, "an admission")
 	Allergy           = idType(ent.TypeAllergy, "an allergy")
+	AttendanceRecord  = idType(ent.TypeAttendanceRecord, "an attendance record")
 	Appointment       = idType(ent.TypeAppointment, "an appointment")
 	Bed               = idType(ent.TypeBed, "a bed")
 	CarePlan          = idType(ent.TypeCarePlan, "a care plan")
@@ -63,6 +64,7 @@ var (
 	JournalEntry      = idType(ent.TypeJournalEntry, "a journal entry")
 	Invoice           = idType(ent.TypeInvoice, "an invoice")
 	InvoiceDiscount   = idType(ent.TypeInvoiceDiscount, "an invoice discount")
+	LeaveRequest      = idType(ent.TypeLeaveRequest, "a leave request")
 	LabOrder          = idType(ent.TypeLabOrder, "a lab order")
 	LabOrderItem      = idType(ent.TypeLabOrderItem, "a lab order item")
 	LabPanel          = idType(ent.TypeLabPanel, "a lab panel")

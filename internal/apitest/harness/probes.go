@@ -1,6 +1,9 @@
 package harness
 
-import "sort"
+import (
+	"sort"
+	"strings"
+)
 
 // Probes are documents that reach each root operation with harmless
 // arguments: an allowed role gets past the guard and is stopped by
@@ -271,6 +274,32 @@ var ProbeSets = map[string]map[string]string{
 	"staffing":   StaffingProbes,
 	"rostering":  RosteringProbes,
 	"payroll":    PayrollProbes,
+	"leave":      LeaveProbes,
+	"attendance": AttendanceProbes,
+}
+
+// LeaveProbes: leave requests, decisions and balances.
+var LeaveProbes = map[string]string{
+	"Query.myLeaveBalances":        `{ myLeaveBalances(year: 1999) { __typename } }`,
+	"Query.leaveBalances":          `{ leaveBalances(staffId: "bad", year: 2030) { __typename } }`,
+	"Query.myLeaveRequests":        `{ myLeaveRequests(first: 1) { totalCount } }`,
+	"Query.leaveRequests":          `{ leaveRequests(staffId: "bad", first: 1) { totalCount } }`,
+	"Mutation.requestLeave":        `mutation { requestLeave(input: {leaveType: ANNUAL, startDate: "2030-01-02", endDate: "2030-01-01"}) { __typename } }`,
+	"Mutation.cancelLeave":         `mutation { cancelLeave(id: "bad") { __typename } }`,
+	"Mutation.approveLeave":        `mutation { approveLeave(id: "bad") { __typename } }`,
+	"Mutation.rejectLeave":         `mutation { rejectLeave(id: "bad", note: "x") { __typename } }`,
+	"Mutation.setLeaveEntitlement": `mutation { setLeaveEntitlement(staffId: "bad", year: 2030, leaveType: ANNUAL, days: 1) { __typename } }`,
+}
+
+// AttendanceProbes: clocking in and out, and HR's records.
+var AttendanceProbes = map[string]string{
+	"Query.myAttendance":              `{ myAttendance(from: "2030-01-02", to: "2030-01-01") { totalCount } }`,
+	"Query.attendance":                `{ attendance(staffId: "bad", from: "2030-01-01", to: "2030-01-01") { totalCount } }`,
+	"Query.attendanceMissingClockOut": `{ attendanceMissingClockOut(departmentId: "bad") { __typename } }`,
+	"Mutation.clockIn":                `mutation { clockIn(note: "` + strings.Repeat("x", 501) + `") { __typename } }`,
+	"Mutation.clockOut":               `mutation { clockOut(note: "` + strings.Repeat("x", 501) + `") { __typename } }`,
+	"Mutation.recordAttendance":       `mutation { recordAttendance(input: {staffId: "bad", clockInAt: "2030-01-01T08:00:00Z", reason: "x"}) { __typename } }`,
+	"Mutation.correctAttendance":      `mutation { correctAttendance(id: "bad", input: {reason: "x"}) { __typename } }`,
 }
 
 // RosteringProbes: shifts, rosters and their coverage.

@@ -170,11 +170,11 @@ func TestHRRostersAWeekAndSlotsFollow(t *testing.T) {
 	r = book(d.Nurse, "2030-03-25T03:00:00Z", "2030-03-25T03:30:00Z")
 	harness.Must(t, len(r.Errors) == 0, "an unscheduled provider: %s", harness.Describe(r))
 	// On call is not bookable: slots none, booking refused.
-	oc := rosterIn(t, s, "hr", d.General, on(d.Manager, onCall.ID, "2030-04-01"))
+	oc := rosterIn(t, s, "hr", d.General, on(d.Nurse, onCall.ID, "2030-04-01"))
 	harness.Must(t, len(oc) == 1, "on call: %+v", oc)
-	none := slots(t, s, map[string]any{"providerId": d.Manager, "from": "2030-04-01T00:00:00Z", "to": "2030-04-03T00:00:00Z"})
+	none := slots(t, s, map[string]any{"providerId": d.Nurse, "from": "2030-04-01T00:00:00Z", "to": "2030-04-03T00:00:00Z"})
 	harness.Must(t, len(none) == 0, "on-call slots: %v", starts(none))
-	r = book(d.Manager, "2030-04-01T20:00:00Z", "2030-04-01T20:30:00Z")
+	r = book(d.Nurse, "2030-04-01T20:00:00Z", "2030-04-01T20:30:00Z")
 	harness.Must(t, r.HasCode("CONFLICT"), "booking on call: %s", harness.Describe(r))
 
 	// Monday's entry holds a booking: it stays until the booking moves.
