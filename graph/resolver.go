@@ -22,6 +22,7 @@ import (
 	"github.com/hmis-dev/hmis/internal/pharmacy"
 	"github.com/hmis-dev/hmis/internal/prescribing"
 	"github.com/hmis-dev/hmis/internal/referrals"
+	"github.com/hmis-dev/hmis/internal/reports"
 	"github.com/hmis-dev/hmis/internal/scheduling"
 	"github.com/hmis-dev/hmis/internal/staffing"
 )
@@ -48,6 +49,7 @@ type Resolver struct {
 	// PatientBilling is billing as the patient app sees it.
 	PatientBilling *patientbilling.Service
 	Staffing       *staffing.Service
+	Reports        *reports.Service
 	Broker         events.Broker
 
 	fanout fanout

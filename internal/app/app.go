@@ -16,6 +16,7 @@ import (
 	"github.com/hmis-dev/hmis/internal/payprovider"
 	"github.com/hmis-dev/hmis/internal/prescribing"
 	"github.com/hmis-dev/hmis/internal/referrals"
+	"github.com/hmis-dev/hmis/internal/reports"
 	"io"
 	"log/slog"
 	"net/http"
@@ -194,6 +195,12 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 	if err != nil {
 		return nil, err
 	}
+	var knownDocuments map[string]string
+	if cfg.KnownDocumentsFile != "" {
+		if knownDocuments, err = httpapi.LoadKnownDocuments(cfg.KnownDocumentsFile); err != nil {
+			return nil, fmt.Errorf("HMIS_KNOWN_DOCUMENTS_FILE: %w", err)
+		}
+	}
 	a.Handler = httpapi.New(httpapi.Deps{
 		Resolver: &graph.Resolver{
 			Client:         a.Store.Client,
@@ -215,6 +222,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 			Charges:        a.Charges,
 			PatientBilling: patientbilling.NewService(a.Store, a.Charges, payOpts),
 			Staffing:       staffing.NewService(a.Store, a.Auth, enforcer.IsRole, cfg.Location()),
+			Reports:        reports.NewService(a.Store, a.Cache, enforcer.Allows, cfg.Location(), cfg.ReportCacheTTL),
 			Broker:         a.Broker,
 		},
 		Auth:         a.Auth,
@@ -225,6 +233,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 		Location:     cfg.Location(),
 		HospitalName: cfg.HospitalName,
 		Ready:        a.ready,
+		Cache:        a.Cache,
 	}, httpapi.Options{
 		MaxPageSize:       cfg.MaxPageSize,
 		DefaultPageSize:   cfg.DefaultPageSize,
@@ -243,6 +252,8 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 		TrustedProxies:    cfg.TrustedProxies,
 		// How often an idle WebSocket looks for the end of its session.
 		SessionCheckInterval: cfg.WSSessionCheck,
+		PersistedQueryTTL:    cfg.PersistedQueryTTL,
+		KnownDocuments:       knownDocuments,
 	})
 	ok = true
 	return a, nil

@@ -63,6 +63,9 @@ type Config struct {
 	HospitalName            string
 	PaymentProvider         string
 	PaymentCallbackSecrets  string
+	ReportCacheTTL          time.Duration
+	PersistedQueryTTL       time.Duration
+	KnownDocumentsFile      string
 }
 
 // Setting is one environment variable.
@@ -122,6 +125,9 @@ var Settings = []Setting{
 	{"HMIS_HOSPITAL_NAME", "HMIS Hospital", "The name printed at the head of reports.", str(func(c *Config) *string { return &c.HospitalName })},
 	{"HMIS_PAYMENT_PROVIDER", "", "The payment provider the patient app pays invoices through (`payMyInvoice`): `simulated` (moves no money; for demos and staging) or empty: `simulated` in demo mode, none otherwise (patients then pay at the cashier).", oneOf([]string{"", "simulated"}, func(c *Config) *string { return &c.PaymentProvider })},
 	{"HMIS_PAYMENT_CALLBACK_SECRETS", "", "The secret each payment provider signs its callbacks (`POST /payments/callback/{provider}`) with: `provider:secret` pairs separated by commas, each secret at least 32 bytes (`simulated:$(openssl rand -hex 32)`). A provider without one can confirm no payment. Required for the configured provider outside demo mode; demo mode makes a random one for the simulated provider.", str(func(c *Config) *string { return &c.PaymentCallbackSecrets })},
+	{"HMIS_REPORT_CACHE_TTL", "5m", "How long a report's answer is cached (Redis, or in-process) when nothing invalidates it first; any change that publishes an event invalidates every cached answer at once.", duration(func(c *Config) *time.Duration { return &c.ReportCacheTTL })},
+	{"HMIS_PERSISTED_QUERY_TTL", "24h", "How long the server keeps a document registered by an automatic persisted query (a client then sends only its SHA-256 hash).", duration(func(c *Config) *time.Duration { return &c.PersistedQueryTTL })},
+	{"HMIS_KNOWN_DOCUMENTS_FILE", "", "A JSON file listing the GraphQL documents the server executes (`[\"query …\", …]`, or an object of hash to document as persisted-query manifests are): anything else is refused, and a hash alone reaches only these. Empty: any document.", str(func(c *Config) *string { return &c.KnownDocumentsFile })},
 	{"HMIS_LOG_LEVEL", "info", "debug, info, warn or error.", str(func(c *Config) *string { return &c.LogLevel })},
 	{"HMIS_LOG_FORMAT", "text", "text or json.", str(func(c *Config) *string { return &c.LogFormat })},
 }
@@ -177,6 +183,8 @@ func (c Config) check() error {
 		return fmt.Errorf("HMIS_DRUG_MARKUP_PERCENT must be from 0 to 1000")
 	case c.WSSessionCheck <= 0:
 		return fmt.Errorf("HMIS_WS_SESSION_CHECK must be positive")
+	case c.ReportCacheTTL <= 0 || c.PersistedQueryTTL <= 0:
+		return fmt.Errorf("HMIS_REPORT_CACHE_TTL and HMIS_PERSISTED_QUERY_TTL must be positive")
 	case c.BreakGlassTTL <= 0:
 		return fmt.Errorf("HMIS_BREAK_GLASS_TTL must be positive")
 	case c.AuditSealInterval <= 0 || c.AuditStaleAfter <= 0:

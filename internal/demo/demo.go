@@ -30,6 +30,7 @@ var Logins = []Login{
 	{"pharmacist", "pharmacist"}, {"pharmacy_technician", "pharmacy_technician"}, {"reception", "reception"}, {"billing", "billing"},
 	{"billing_clerk", "billing_clerk"}, {"cashier", "cashier"}, {"finance_officer", "finance_officer"},
 	{"hr", "hr"}, {"payroll", "payroll"}, {"auditor", "auditor"}, {"patient", "patient"},
+	{"hospital_manager", "hospital_manager"}, {"ward_manager", "ward_manager"},
 }
 
 // PatientUsername is the demo user who is a patient.
@@ -56,6 +57,8 @@ var staffOf = map[string]struct {
 	"hr":                  {"Mei", "Chen", staff.KindHR_OFFICER, "ADM"},
 	"payroll":             {"Ruth", "Wanjala", staff.KindADMINISTRATIVE, "ADM"},
 	"auditor":             {"Sam", "Novak", staff.KindAUDITOR, "ADM"},
+	"hospital_manager":    {"Zawadi", "Kimani", staff.KindADMINISTRATOR, "ADM"},
+	"ward_manager":        {"Hana", "Sato", staff.KindNURSE, "GEN"},
 }
 
 var departments = []struct{ code, name string }{
@@ -116,6 +119,13 @@ func Seed(ctx context.Context, st *store.Store, password string, now time.Time) 
 				return fmt.Errorf("seed staff: %w", err)
 			}
 			staffByUser[l.Username] = m
+			if l.Username == "ward_manager" {
+				// The ward manager manages General Medicine, whose
+				// reports are theirs.
+				if err := tx.Department.UpdateOne(deps[s.department]).SetManager(m).Exec(ctx); err != nil {
+					return fmt.Errorf("seed department manager: %w", err)
+				}
+			}
 		}
 		cardiologist, err := tx.Staff.Create().SetGivenName("Kwame").SetFamilyName("Asante").
 			SetKind(staff.KindDOCTOR).SetDepartment(deps["CAR"]).Save(ctx)

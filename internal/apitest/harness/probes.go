@@ -269,7 +269,20 @@ var ProbeSets = map[string]map[string]string{
 	"insurance":  InsuranceProbes,
 	"patientapp": PatientAppProbes,
 	"staffing":   StaffingProbes,
+	"reports":    ReportsProbes,
 }
+
+// ReportsProbes: the reports, each refused as bad input (to before from)
+// once the guard lets it through.
+var ReportsProbes = func() map[string]string {
+	out := map[string]string{}
+	for _, q := range []string{"revenueReport", "collectionsReport", "arAgeingReport", "claimsReport", "discountsReport",
+		"censusReport", "admissionsReport", "visitsReport", "diagnosesReport", "demographicsReport",
+		"bedOccupancyReport", "noShowsReport", "labTurnaroundReport", "pharmacyStockReport", "attendanceReport"} {
+		out["Query."+q] = `{ ` + q + `(input: {from: "2030-01-02", to: "2030-01-01"}) { __typename } }`
+	}
+	return out
+}()
 
 // PatientAppProbes: billing in the patient app.
 var PatientAppProbes = map[string]string{
