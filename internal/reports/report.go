@@ -294,7 +294,7 @@ func (def *definition) cells(vals []sql.NullFloat64, seen bool, subjects int64) 
 			continue
 		}
 		v := vals[i]
-		hide := subjects >= 0 && small(subjects)
+		hide := m.kind != total && subjects >= 0 && small(subjects)
 		if m.kind == count && v.Valid && small(int64(math.Round(v.Float64))) {
 			hide = true
 		}
