@@ -28,7 +28,7 @@ var revenue = &definition{
 		return `WITH ` + b.buckets(ss) + `, ` + claimPayer + `,
 c AS (SELECT b.p, b.i, ch.patient_id, ch.amount, ch.payer_share, ch.category,
 	COALESCE(d.name, 'No department') AS department, py.name AS payer
-	FROM b JOIN charges ch ON ch.service_at >= b.s AND ch.service_at < b.e
+	FROM charges ch ` + b.scan() + ` b ON ch.service_at >= b.s AND ch.service_at < b.e
 	LEFT JOIN departments d ON d.id = ch.department_id
 	LEFT JOIN pay ON pay.invoice_id = ch.invoice_id
 	LEFT JOIN payers py ON py.id = pay.payer_id
@@ -50,19 +50,19 @@ var collections = &definition{
 		if p.PayerID != "" {
 			return `WITH ` + b.buckets(ss) + `
 SELECT b.p, b.i, pm.method, COUNT(DISTINCT pm.patient_id), COUNT(*), SUM(pm.amount)
-FROM b JOIN payments pm ON pm.received_at >= b.s AND pm.received_at < b.e
+FROM payments pm ` + b.scan() + ` b ON pm.received_at >= b.s AND pm.received_at < b.e
 JOIN claims cl ON cl.id = pm.claim_id
 WHERE cl.payer_id = ` + b.arg(p.PayerID) + `
 GROUP BY b.p, b.i, pm.method`
 		}
 		return `WITH ` + b.buckets(ss) + `
 SELECT b.p, b.i, pm.method, COUNT(DISTINCT pm.patient_id), COUNT(*), SUM(pm.amount)
-FROM b JOIN payments pm ON pm.received_at >= b.s AND pm.received_at < b.e
+FROM payments pm ` + b.scan() + ` b ON pm.received_at >= b.s AND pm.received_at < b.e
 WHERE pm.method <> 'CREDIT'
 GROUP BY b.p, b.i, pm.method
 UNION ALL
 SELECT b.p, b.i, 'REFUND', COUNT(DISTINCT r.patient_id), COUNT(*), -SUM(r.amount)
-FROM b JOIN refunds r ON r.refunded_at >= b.s AND r.refunded_at < b.e
+FROM refunds r ` + b.scan() + ` b ON r.refunded_at >= b.s AND r.refunded_at < b.e
 WHERE r.method <> 'CREDIT'
 GROUP BY b.p, b.i`
 	},
@@ -87,7 +87,7 @@ inv AS (SELECT b.p, b.i, i.patient_id,
 	i.patient_total + i.moved_to_patient - i.patient_paid - i.written_off AS patient_owes,
 	i.payer_total - i.payer_paid - i.payer_adjusted - i.moved_to_patient AS payer_owes,
 	COALESCE(py.name, 'Payer (not claimed yet)') AS payer, ` + age + ` AS age
-	FROM b JOIN invoices i ON i.issued_at < b.e
+	FROM invoices i ` + b.scan() + ` b ON i.issued_at < b.e
 	LEFT JOIN pay ON pay.invoice_id = i.id
 	LEFT JOIN payers py ON py.id = pay.payer_id
 	WHERE i.status IN ('ISSUED', 'PARTIALLY_PAID')` + payer + `),
@@ -112,7 +112,7 @@ var claimsReport = &definition{
 		null := b.float("NULL")
 		return `WITH ` + b.buckets(ss) + `,
 c AS (SELECT b.p, b.i, cl.patient_id, cl.status, cl.denial_code, cl.total_claimed, cl.total_approved, py.name AS payer
-	FROM b JOIN claims cl ON cl.submitted_at >= b.s AND cl.submitted_at < b.e
+	FROM claims cl ` + b.scan() + ` b ON cl.submitted_at >= b.s AND cl.submitted_at < b.e
 	JOIN payers py ON py.id = cl.payer_id
 	WHERE 1 = 1` + b.filter("cl.payer_id", p.PayerID) + `),
 byp AS (SELECT p, i, payer, COUNT(DISTINCT patient_id) AS subjects, COUNT(*) AS submitted,
@@ -140,7 +140,7 @@ var discounts = &definition{
 	metrics: []metric{{name: "count", kind: count}, {name: "amount", kind: money, of: "count"}},
 	build: func(b *q, p Params, ss []span, _ time.Time) string {
 		adjustments := `SELECT b.p, b.i, a.kind, COUNT(DISTINCT a.patient_id), COUNT(*), SUM(a.amount)
-FROM b JOIN invoice_adjustments a ON a.created_at >= b.s AND a.created_at < b.e`
+FROM invoice_adjustments a ` + b.scan() + ` b ON a.created_at >= b.s AND a.created_at < b.e`
 		if p.PayerID != "" {
 			return `WITH ` + b.buckets(ss) + `
 ` + adjustments + ` JOIN claims cl ON cl.id = a.claim_id WHERE cl.payer_id = ` + b.arg(p.PayerID) + `
@@ -148,7 +148,7 @@ GROUP BY b.p, b.i, a.kind`
 		}
 		return `WITH ` + b.buckets(ss) + `
 SELECT b.p, b.i, 'DISCOUNT', COUNT(DISTINCT d.patient_id), COUNT(*), SUM(d.amount)
-FROM b JOIN invoice_discounts d ON d.approved_at >= b.s AND d.approved_at < b.e
+FROM invoice_discounts d ` + b.scan() + ` b ON d.approved_at >= b.s AND d.approved_at < b.e
 WHERE d.status = 'APPROVED'
 GROUP BY b.p, b.i
 UNION ALL

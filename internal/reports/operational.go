@@ -18,7 +18,7 @@ var bedOccupancy = &definition{
 wb AS (SELECT w.id, w.name, COUNT(bd.id) AS beds FROM wards w JOIN beds bd ON bd.ward_id = w.id
 	WHERE 1 = 1` + wardFilters(b, p) + ` GROUP BY w.id, w.name),
 occ AS (SELECT b.p, b.i, bd.ward_id, a.patient_id, ` + b.seconds(until, since) + ` AS secs
-	FROM b JOIN admissions a ON a.admitted_at < b.e AND COALESCE(a.discharged_at, ` + n + `) > b.s
+	FROM admissions a ` + b.scan() + ` b ON a.admitted_at < b.e AND COALESCE(a.discharged_at, ` + n + `) > b.s
 	JOIN beds bd ON bd.id = a.bed_id)
 SELECT b.p, b.i, wb.name, COUNT(DISTINCT occ.patient_id), wb.beds,
 	COALESCE(SUM(occ.secs), 0) / 86400.0,
@@ -45,7 +45,7 @@ SELECT b.p, b.i, d.name, COUNT(DISTINCT ap.patient_id), COUNT(*),
 	SUM(CASE WHEN ap.status = 'NO_SHOW' THEN 1 ELSE 0 END),
 	` + b.float("SUM(CASE WHEN ap.status = 'NO_SHOW' THEN 1 ELSE 0 END)") + ` / COUNT(*),
 	AVG(` + wait + `)
-FROM b JOIN appointments ap ON ap.start_at >= b.s AND ap.start_at < b.e
+FROM appointments ap ` + b.scan() + ` b ON ap.start_at >= b.s AND ap.start_at < b.e
 JOIN departments d ON d.id = ap.department_id
 WHERE ap.status <> 'CANCELLED'` + b.filter("ap.department_id", p.DepartmentID) + `
 GROUP BY b.p, b.i, d.name`
@@ -70,7 +70,7 @@ var labTurnaround = &definition{
 t AS (SELECT b.p, li.test_id, li.patient_id, li.turnaround_minutes AS m,
 	ROW_NUMBER() OVER (PARTITION BY b.p, li.test_id ORDER BY li.turnaround_minutes) AS rn,
 	COUNT(*) OVER (PARTITION BY b.p, li.test_id) AS n
-	FROM b JOIN lab_order_items li ON li.verified_at >= b.s AND li.verified_at < b.e` + dept + `
+	FROM lab_order_items li ` + b.scan() + ` b ON li.verified_at >= b.s AND li.verified_at < b.e` + dept + `
 	WHERE li.turnaround_minutes IS NOT NULL)
 SELECT t.p, 0, lt.code, lt.name, COUNT(DISTINCT t.patient_id), COUNT(*),
 	MIN(CASE WHEN t.rn >= 0.5 * t.n THEN t.m END),
@@ -127,7 +127,7 @@ r AS (SELECT b.p, b.i, re.id, re.staff_id, d.name AS department,
 	(SELECT COUNT(*) FROM attendance_records ar WHERE ar.roster_entry_id = re.id) AS clocked,
 	(SELECT COALESCE(SUM(ar.worked_minutes), 0) FROM attendance_records ar WHERE ar.roster_entry_id = re.id) AS worked,
 	(SELECT COALESCE(SUM(ar.overtime_minutes), 0) FROM attendance_records ar WHERE ar.roster_entry_id = re.id) AS overtime
-	FROM b JOIN roster_entries re ON re.start_at >= b.s AND re.start_at < b.e
+	FROM roster_entries re ` + b.scan() + ` b ON re.start_at >= b.s AND re.start_at < b.e
 	JOIN departments d ON d.id = re.department_id
 	WHERE 1 = 1` + b.filter("re.department_id", p.DepartmentID) + `)
 SELECT p, i, department, COUNT(DISTINCT staff_id), COUNT(*),

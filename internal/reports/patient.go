@@ -24,7 +24,7 @@ var census = &definition{
 	build: func(b *q, p Params, ss []span, _ time.Time) string {
 		return `WITH ` + b.buckets(ss) + `
 SELECT b.p, b.i, w.name, COUNT(DISTINCT a.patient_id), COUNT(*)
-FROM b JOIN admissions a ON a.admitted_at < b.e AND (a.discharged_at IS NULL OR a.discharged_at >= b.e)` + wardOf + `
+FROM admissions a ` + b.scan() + ` b ON a.admitted_at < b.e AND (a.discharged_at IS NULL OR a.discharged_at >= b.e)` + wardOf + `
 WHERE 1 = 1` + wardFilters(b, p) + `
 GROUP BY b.p, b.i, w.name`
 	},
@@ -49,10 +49,10 @@ ev AS (
 	SELECT b.p, b.i, a.ward, a.patient_id, 1 AS adm, 0 AS dis, ` + null + ` AS los,
 		CASE WHEN EXISTS (SELECT 1 FROM admissions r WHERE r.patient_id = a.patient_id AND r.id <> a.id
 			AND r.discharged_at <= a.admitted_at AND ` + b.seconds("a.admitted_at", "r.discharged_at") + ` <= 30 * 86400) THEN 1 ELSE 0 END AS readm
-	FROM b JOIN a ON a.admitted_at >= b.s AND a.admitted_at < b.e
+	FROM a ` + b.scan() + ` b ON a.admitted_at >= b.s AND a.admitted_at < b.e
 	UNION ALL
 	SELECT b.p, b.i, a.ward, a.patient_id, 0, 1, ` + b.seconds("a.discharged_at", "a.admitted_at") + ` / 86400.0, 0
-	FROM b JOIN a ON a.discharged_at >= b.s AND a.discharged_at < b.e)
+	FROM a ` + b.scan() + ` b ON a.discharged_at >= b.s AND a.discharged_at < b.e)
 SELECT p, i, ward, COUNT(DISTINCT patient_id), SUM(adm), SUM(dis), AVG(los), SUM(readm) FROM ev GROUP BY p, i, ward`
 	},
 }
@@ -67,7 +67,7 @@ var visits = &definition{
 		return `WITH ` + b.buckets(ss) + `,
 v AS (SELECT b.p, b.i, COALESCE(d.name, 'No department') AS department, e.patient_id,
 	CASE WHEN EXISTS (SELECT 1 FROM encounters x WHERE x.patient_id = e.patient_id AND x.started_at < e.started_at AND x.status <> 'CANCELLED') THEN 0 ELSE 1 END AS first
-	FROM b JOIN encounters e ON e.started_at >= b.s AND e.started_at < b.e
+	FROM encounters e ` + b.scan() + ` b ON e.started_at >= b.s AND e.started_at < b.e
 	LEFT JOIN departments d ON d.id = e.department_id
 	WHERE e.type = 'OUTPATIENT' AND e.status <> 'CANCELLED'` + b.filter("e.department_id", p.DepartmentID) + `)
 SELECT p, i, department, COUNT(DISTINCT patient_id), COUNT(*), SUM(first), COUNT(*) - SUM(first) FROM v GROUP BY p, i, department`
@@ -87,7 +87,7 @@ var diagnoses = &definition{
 		}
 		return `WITH ` + b.buckets(ss) + `,
 d AS (SELECT b.p, pr.icd10_code AS code, MIN(pr.display) AS display, COUNT(DISTINCT pr.patient_id) AS patients
-	FROM b JOIN problems pr ON pr.created_at >= b.s AND pr.created_at < b.e` + dept + `
+	FROM problems pr ` + b.scan() + ` b ON pr.created_at >= b.s AND pr.created_at < b.e` + dept + `
 	WHERE pr.status <> 'ENTERED_IN_ERROR'
 	GROUP BY b.p, pr.icd10_code),
 r AS (SELECT p, code, display, patients, ROW_NUMBER() OVER (PARTITION BY p ORDER BY patients DESC, code) AS rnk FROM d)
@@ -121,7 +121,7 @@ var demographics = &definition{
 		}
 		return `WITH ` + b.buckets(ss) + `,
 ab(p, o, band, lo, hi) AS (VALUES ` + strings.Join(bands, ", ") + `),
-seen AS (SELECT DISTINCT b.p, e.patient_id FROM b JOIN encounters e ON e.started_at >= b.s AND e.started_at < b.e
+seen AS (SELECT DISTINCT b.p, e.patient_id FROM encounters e ` + b.scan() + ` b ON e.started_at >= b.s AND e.started_at < b.e
 	WHERE e.status <> 'CANCELLED'` + b.filter("e.department_id", p.DepartmentID) + `)
 SELECT seen.p, 0, ab.band, pt.sex, COUNT(*), COUNT(*)
 FROM seen JOIN patients pt ON pt.id = seen.patient_id

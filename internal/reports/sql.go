@@ -102,3 +102,15 @@ func (b *q) filter(col, v string) string {
 	}
 	return " AND " + col + " = " + b.arg(v)
 }
+
+// scan is the join that puts the bucket list inside the loop over a
+// table's rows: the table is read once and each row finds its bucket among
+// a few dozen, where the other way round the table would be read once per
+// bucket. SQLite keeps the left table of a CROSS JOIN outside; PostgreSQL's
+// planner chooses by itself.
+func (b *q) scan() string {
+	if b.dialect == dialect.Postgres {
+		return "JOIN"
+	}
+	return "CROSS JOIN"
+}
