@@ -5,8 +5,10 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/hmis-dev/hmis/ent"
 	"github.com/hmis-dev/hmis/ent/claim"
 	"github.com/hmis-dev/hmis/ent/payer"
+	"github.com/hmis-dev/hmis/ent/problem"
 	"github.com/hmis-dev/hmis/ent/stocklocation"
 	"github.com/hmis-dev/hmis/internal/reports"
 )
@@ -88,4 +90,28 @@ func TestConcurrentRunsAgree(t *testing.T) {
 	for e := range errs {
 		t.Error(e)
 	}
+}
+
+// TestDiagnosesByHand: the commonest diagnoses by patients, a rare one
+// suppressed, errors left out.
+func TestDiagnosesByHand(t *testing.T) {
+	f := newFixture(t)
+	diagnose := func(i int, code, display string) *ent.ProblemCreate {
+		return f.c.Problem.Create().SetPatient(f.pats[i]).SetIcd10Code(code).SetDisplay(display).SetCreatedAt(at(10, 9))
+	}
+	for i := 0; i < 7; i++ {
+		diagnose(i, "I10", "Essential hypertension").ExecX(f.sys)
+	}
+	diagnose(0, "I10", "Essential hypertension").ExecX(f.sys) // the same patient twice counts once
+	for i := 0; i < 5; i++ {
+		diagnose(i, "E11", "Type 2 diabetes").ExecX(f.sys)
+	}
+	diagnose(8, "A00", "Cholera").ExecX(f.sys)
+	diagnose(9, "J45", "Asthma").SetStatus(problem.StatusENTERED_IN_ERROR).ExecX(f.sys)
+	f.check("diagnoses", reports.Params{From: date("2026-03-01"), To: date("2026-03-31")},
+		`icd10Code,display,patients,previousPatients
+I10,Essential hypertension,7,0
+E11,Type 2 diabetes,5,0
+A00,Cholera,-,0
+`)
 }
