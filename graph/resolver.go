@@ -26,6 +26,7 @@ import (
 	"github.com/hmis-dev/hmis/internal/prescribing"
 	"github.com/hmis-dev/hmis/internal/referrals"
 	"github.com/hmis-dev/hmis/internal/rostering"
+	"github.com/hmis-dev/hmis/internal/reports"
 	"github.com/hmis-dev/hmis/internal/scheduling"
 	"github.com/hmis-dev/hmis/internal/staffing"
 )
@@ -56,6 +57,7 @@ type Resolver struct {
 	Payroll        *payroll.Service
 	Leave          *leave.Service
 	Attendance     *attendance.Service
+	Reports        *reports.Service
 	Broker         events.Broker
 
 	fanout fanout

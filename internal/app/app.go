@@ -18,6 +18,7 @@ import (
 	"github.com/hmis-dev/hmis/internal/payroll"
 	"github.com/hmis-dev/hmis/internal/prescribing"
 	"github.com/hmis-dev/hmis/internal/referrals"
+	"github.com/hmis-dev/hmis/internal/reports"
 	"io"
 	"log/slog"
 	"net/http"
@@ -205,6 +206,12 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 		return nil, err
 	}
 	allWorkforce := func(v *auth.Viewer) bool { return enforcer.Allows(v, authz.AllWorkforceObject) }
+	var knownDocuments map[string]string
+	if cfg.KnownDocumentsFile != "" {
+		if knownDocuments, err = httpapi.LoadKnownDocuments(cfg.KnownDocumentsFile); err != nil {
+			return nil, fmt.Errorf("HMIS_KNOWN_DOCUMENTS_FILE: %w", err)
+		}
+	}
 	a.Handler = httpapi.New(httpapi.Deps{
 		Resolver: &graph.Resolver{
 			Client:         a.Store.Client,
@@ -232,6 +239,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 			Payroll:    payroll.NewService(a.Store, books, payRules, cfg.Location()),
 			Leave:      leave.NewService(a.Store, cfg.Location(), cfg.LeaveDefaultDays, allWorkforce),
 			Attendance: attendance.NewService(a.Store, cfg.Location(), cfg.AttendanceMatchWindow, cfg.AttendanceGraceMinutes, allWorkforce),
+			Reports:    reports.NewService(a.Store, a.Cache, enforcer.Allows, cfg.Location(), cfg.ReportCacheTTL),
 		},
 		Auth:         a.Auth,
 		Enforcer:     enforcer,
@@ -241,6 +249,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 		Location:     cfg.Location(),
 		HospitalName: cfg.HospitalName,
 		Ready:        a.ready,
+		Cache:        a.Cache,
 	}, httpapi.Options{
 		MaxPageSize:       cfg.MaxPageSize,
 		DefaultPageSize:   cfg.DefaultPageSize,
@@ -259,6 +268,8 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 		TrustedProxies:    cfg.TrustedProxies,
 		// How often an idle WebSocket looks for the end of its session.
 		SessionCheckInterval: cfg.WSSessionCheck,
+		PersistedQueryTTL:    cfg.PersistedQueryTTL,
+		KnownDocuments:       knownDocuments,
 	})
 	ok = true
 	return a, nil

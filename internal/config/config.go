@@ -75,6 +75,9 @@ type Config struct {
 	LeaveDefaultDays       map[string]int
 	AttendanceMatchWindow  int
 	AttendanceGraceMinutes int
+	ReportCacheTTL         time.Duration
+	PersistedQueryTTL      time.Duration
+	KnownDocumentsFile     string
 }
 
 // Setting is one environment variable.
@@ -143,6 +146,9 @@ var Settings = []Setting{
 	{"HMIS_LEAVE_DEFAULT_DAYS", "ANNUAL=21,SICK=14,MATERNITY=90,PATERNITY=14,COMPASSIONATE=5,STUDY=5", "Days of each kind of leave a member of staff is entitled to in a calendar year unless HR sets otherwise for them (`setLeaveEntitlement`): `KIND=days` pairs separated by commas; a kind left out has none. UNPAID leave has no balance and cannot be listed.", leaveDays(func(c *Config) *map[string]int { return &c.LeaveDefaultDays })},
 	{"HMIS_ATTENDANCE_MATCH_WINDOW_MINUTES", "120", "A clock-in belongs to the person's roster entry running then or starting within this many minutes; otherwise it is unrostered work.", integer(func(c *Config) *int { return &c.AttendanceMatchWindow })},
 	{"HMIS_ATTENDANCE_GRACE_MINUTES", "5", "Minutes after a rostered start a clock-in is not yet late; once later, lateness counts from the rostered start.", integer(func(c *Config) *int { return &c.AttendanceGraceMinutes })},
+	{"HMIS_REPORT_CACHE_TTL", "5m", "How long a report's answer is cached (Redis, or in-process) when nothing invalidates it first; any change that publishes an event invalidates every cached answer at once.", duration(func(c *Config) *time.Duration { return &c.ReportCacheTTL })},
+	{"HMIS_PERSISTED_QUERY_TTL", "24h", "How long the server keeps a document registered by an automatic persisted query (a client then sends only its SHA-256 hash).", duration(func(c *Config) *time.Duration { return &c.PersistedQueryTTL })},
+	{"HMIS_KNOWN_DOCUMENTS_FILE", "", "A JSON file listing the GraphQL documents the server executes (`[\"query …\", …]`, or an object of hash to document as persisted-query manifests are): anything else is refused, and a hash alone reaches only these. Empty: any document.", str(func(c *Config) *string { return &c.KnownDocumentsFile })},
 	{"HMIS_LOG_LEVEL", "info", "debug, info, warn or error.", str(func(c *Config) *string { return &c.LogLevel })},
 	{"HMIS_LOG_FORMAT", "text", "text or json.", str(func(c *Config) *string { return &c.LogFormat })},
 }
@@ -198,6 +204,8 @@ func (c Config) check() error {
 		return fmt.Errorf("HMIS_DRUG_MARKUP_PERCENT must be from 0 to 1000")
 	case c.WSSessionCheck <= 0:
 		return fmt.Errorf("HMIS_WS_SESSION_CHECK must be positive")
+	case c.ReportCacheTTL <= 0 || c.PersistedQueryTTL <= 0:
+		return fmt.Errorf("HMIS_REPORT_CACHE_TTL and HMIS_PERSISTED_QUERY_TTL must be positive")
 	case c.BreakGlassTTL <= 0:
 		return fmt.Errorf("HMIS_BREAK_GLASS_TTL must be positive")
 	case c.RosterMinRestHours < 0 || c.RosterMinRestHours > 48:

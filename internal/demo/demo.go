@@ -30,6 +30,7 @@ var Logins = []Login{
 	{"pharmacist", "pharmacist"}, {"pharmacy_technician", "pharmacy_technician"}, {"reception", "reception"}, {"billing", "billing"},
 	{"billing_clerk", "billing_clerk"}, {"cashier", "cashier"}, {"finance_officer", "finance_officer"},
 	{"hr", "hr"}, {"payroll", "payroll"}, {"auditor", "auditor"}, {"patient", "patient"}, {"manager", "manager"},
+	{"hospital_manager", "hospital_manager"}, {"ward_manager", "ward_manager"},
 }
 
 // PatientUsername is the demo user who is a patient.
@@ -59,7 +60,9 @@ var staffOf = map[string]struct {
 	// The manager of General Medicine, who decides the demo doctor's and
 	// nurse's leave. Not a clinician, so that no demo slot search or
 	// patient list changes with them.
-	"manager": {"Joseph", "Ndungu", staff.KindADMINISTRATIVE, "GEN"},
+	"manager":          {"Joseph", "Ndungu", staff.KindADMINISTRATIVE, "GEN"},
+	"hospital_manager": {"Zawadi", "Kimani", staff.KindADMINISTRATOR, "ADM"},
+	"ward_manager":     {"Hana", "Sato", staff.KindNURSE, "GEN"},
 }
 
 var departments = []struct{ code, name string }{
@@ -121,6 +124,9 @@ func Seed(ctx context.Context, st *store.Store, password string, now time.Time) 
 			}
 			staffByUser[l.Username] = m
 		}
+		// General Medicine's head keeps its roster and decides its leave; the
+		// ward manager, a nurse there, runs its reports as their own
+		// department's.
 		if err := tx.Department.UpdateOne(deps["GEN"]).SetManagerID(staffByUser["manager"].ID).Exec(ctx); err != nil {
 			return fmt.Errorf("seed department manager: %w", err)
 		}

@@ -29,6 +29,7 @@ import (
 	"github.com/hmis-dev/hmis/internal/audit"
 	"github.com/hmis-dev/hmis/internal/auth"
 	"github.com/hmis-dev/hmis/internal/authz"
+	"github.com/hmis-dev/hmis/internal/cache"
 	"github.com/hmis-dev/hmis/internal/console"
 	"github.com/hmis-dev/hmis/internal/globalid"
 	"github.com/hmis-dev/hmis/internal/invoicereport"
@@ -36,6 +37,7 @@ import (
 	"github.com/hmis-dev/hmis/internal/metrics"
 	"github.com/hmis-dev/hmis/internal/patientbilling"
 	"github.com/hmis-dev/hmis/internal/payslipreport"
+	"github.com/hmis-dev/hmis/internal/reports"
 	"github.com/hmis-dev/hmis/internal/requestinfo"
 )
 
@@ -72,6 +74,12 @@ type Options struct {
 	// SessionCheckInterval is how often an idle WebSocket checks whether
 	// its session has ended.
 	SessionCheckInterval time.Duration
+	// PersistedQueryTTL is how long an automatic persisted query's
+	// document is kept.
+	PersistedQueryTTL time.Duration
+	// KnownDocuments, when not nil, are the only documents executed, by
+	// their SHA-256 hash.
+	KnownDocuments map[string]string
 }
 
 // Deps are the parts the handler is built from.
@@ -86,6 +94,9 @@ type Deps struct {
 	Location *time.Location
 	// HospitalName heads printed reports.
 	HospitalName string
+	// Cache keeps automatic persisted queries, shared by the processes
+	// of a deployment when it is Redis.
+	Cache cache.Cache
 	// Ready reports whether the database and the broker answer.
 	Ready func(ctx context.Context) error
 }
@@ -104,6 +115,7 @@ func New(d Deps, o Options) http.Handler {
 	mux.Handle(payslipreport.Pattern, payslipreport.NewHandler(payslipreport.Deps{
 		Client: d.Resolver.Client, Enforcer: d.Enforcer, Trail: d.Trail, Location: d.Location, HospitalName: d.HospitalName, Log: d.Log,
 	}))
+	mux.Handle(reports.CSVPattern, reports.CSVHandler(d.Resolver.Reports, d.Enforcer, d.Trail, d.Log))
 	// Providers' confirmations: no bearer credential, the body's signature
 	// under the provider's secret is what they are believed by.
 	mux.Handle(patientbilling.CallbackPattern, patientbilling.CallbackHandler(d.Resolver.PatientBilling, d.Trail, d.Log))
@@ -153,6 +165,13 @@ func graphQLServer(d Deps, o Options) *handler.Server {
 	// Outermost first: the deadline covers everything an operation does,
 	// and the response limit sees the response the client would get.
 	srv.Use(deadline{d: o.RequestTimeout})
+	// Before anything reads the document: a hash becomes its document.
+	if d.Cache != nil {
+		srv.Use(extension.AutomaticPersistedQuery{Cache: persistedQueries{cache: d.Cache, ttl: o.PersistedQueryTTL, known: o.KnownDocuments}})
+	}
+	if o.KnownDocuments != nil {
+		srv.Use(knownDocuments{known: o.KnownDocuments})
+	}
 	srv.Use(responseLimit{max: o.MaxResponseBytes})
 	srv.Use(variablesLimit{max: o.MaxVariablesBytes})
 	// Refusals before anything runs, cheapest first; the page rule comes

@@ -276,6 +276,7 @@ var ProbeSets = map[string]map[string]string{
 	"payroll":    PayrollProbes,
 	"leave":      LeaveProbes,
 	"attendance": AttendanceProbes,
+	"reports":    ReportsProbes,
 }
 
 // LeaveProbes: leave requests, decisions and balances.
@@ -316,6 +317,18 @@ var RosteringProbes = map[string]string{
 	"Mutation.removeRosterEntry":         `mutation { removeRosterEntry(id: "bad") { __typename } }`,
 	"Mutation.setRosterRequirement":      `mutation { setRosterRequirement(departmentId: "bad", shiftId: "bad", minimumStaff: -1) { __typename } }`,
 }
+
+// ReportsProbes: the reports, each refused as bad input (to before from)
+// once the guard lets it through.
+var ReportsProbes = func() map[string]string {
+	out := map[string]string{}
+	for _, q := range []string{"revenueReport", "collectionsReport", "arAgeingReport", "claimsReport", "discountsReport",
+		"censusReport", "admissionsReport", "visitsReport", "diagnosesReport", "demographicsReport",
+		"bedOccupancyReport", "noShowsReport", "labTurnaroundReport", "pharmacyStockReport", "attendanceReport"} {
+		out["Query."+q] = `{ ` + q + `(input: {from: "2030-01-02", to: "2030-01-01"}) { __typename } }`
+	}
+	return out
+}()
 
 // PatientAppProbes: billing in the patient app.
 var PatientAppProbes = map[string]string{
