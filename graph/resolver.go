@@ -25,8 +25,8 @@ import (
 	"github.com/hmis-dev/hmis/internal/pharmacy"
 	"github.com/hmis-dev/hmis/internal/prescribing"
 	"github.com/hmis-dev/hmis/internal/referrals"
-	"github.com/hmis-dev/hmis/internal/rostering"
 	"github.com/hmis-dev/hmis/internal/reports"
+	"github.com/hmis-dev/hmis/internal/rostering"
 	"github.com/hmis-dev/hmis/internal/scheduling"
 	"github.com/hmis-dev/hmis/internal/staffing"
 )
