@@ -187,6 +187,11 @@ type computed struct {
 // or inactive with an end date (someone who left; an inactive record
 // without an end date says nothing of when they stopped, and is left out).
 func (s *Service) compute(ctx context.Context, tx *ent.Tx, per period) ([]computed, error) {
+	// A payslip is the same whoever asks for it to be computed: the
+	// approver (finance) reads nobody's attendance or leave, and under
+	// their row scope every hourly payslip would come out empty and every
+	// draft look stale.
+	ctx = auth.SystemContext(ctx)
 	people, err := tx.Staff.Query().Where(
 		staff.PayBasisNotNil(), staff.PayRateNotNil(),
 		staff.Or(staff.StartDateIsNil(), staff.StartDateLTE(per.end)),
