@@ -90,8 +90,11 @@ func day(d time.Time, loc *time.Location) time.Time {
 }
 
 // previous is the period before [from, to] of the same shape: as many
-// months before for a monthly series, as many weeks for a weekly one,
-// otherwise as many days. Dates are calendar dates.
+// months before for a monthly series; for a weekly one the same days as
+// many whole weeks earlier as the series has buckets, so each week's row
+// compares with a week cut the same way (a series starting on a Sunday
+// compares with one starting on a Sunday); otherwise as many days. Dates
+// are calendar dates.
 func previous(from, to time.Time, b Bucket) (time.Time, time.Time) {
 	switch b {
 	case BucketMonth:
@@ -100,7 +103,7 @@ func previous(from, to time.Time, b Bucket) (time.Time, time.Time) {
 	case BucketWeek:
 		weeks := (int(to.Sub(from).Hours()/24) + weekday(from)) / 7
 		weeks++
-		return from.AddDate(0, 0, -7*weeks), from.AddDate(0, 0, -1)
+		return from.AddDate(0, 0, -7*weeks), to.AddDate(0, 0, -7*weeks)
 	}
 	days := int(to.Sub(from).Hours()/24) + 1
 	return from.AddDate(0, 0, -days), from.AddDate(0, 0, -1)
