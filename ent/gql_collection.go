@@ -12001,21 +12001,6 @@ func (_q *ProviderTimeOffQuery) collectField(ctx context.Context, oneNode bool, 
 				selectedFields = append(selectedFields, providertimeoff.FieldStaffID)
 				fieldSeen[providertimeoff.FieldStaffID] = struct{}{}
 			}
-
-		case "leaveRequest":
-			var (
-				alias = field.Alias
-				path  = append(path, alias)
-				query = (&LeaveRequestClient{config: _q.config}).Query()
-			)
-			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, leaverequestImplementors)...); err != nil {
-				return err
-			}
-			_q.withLeaveRequest = query
-			if _, ok := fieldSeen[providertimeoff.FieldLeaveRequestID]; !ok {
-				selectedFields = append(selectedFields, providertimeoff.FieldLeaveRequestID)
-				fieldSeen[providertimeoff.FieldLeaveRequestID] = struct{}{}
-			}
 		case "createdAt":
 			if _, ok := fieldSeen[providertimeoff.FieldCreatedAt]; !ok {
 				selectedFields = append(selectedFields, providertimeoff.FieldCreatedAt)
@@ -12045,11 +12030,6 @@ func (_q *ProviderTimeOffQuery) collectField(ctx context.Context, oneNode bool, 
 			if _, ok := fieldSeen[providertimeoff.FieldReason]; !ok {
 				selectedFields = append(selectedFields, providertimeoff.FieldReason)
 				fieldSeen[providertimeoff.FieldReason] = struct{}{}
-			}
-		case "leaveRequestID":
-			if _, ok := fieldSeen[providertimeoff.FieldLeaveRequestID]; !ok {
-				selectedFields = append(selectedFields, providertimeoff.FieldLeaveRequestID)
-				fieldSeen[providertimeoff.FieldLeaveRequestID] = struct{}{}
 			}
 		case "id":
 		case "__typename":

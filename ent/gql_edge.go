@@ -1740,14 +1740,6 @@ func (_m *ProviderTimeOff) Staff(ctx context.Context) (*Staff, error) {
 	return result, err
 }
 
-func (_m *ProviderTimeOff) LeaveRequest(ctx context.Context) (*LeaveRequest, error) {
-	result, err := _m.Edges.LeaveRequestOrErr()
-	if IsNotLoaded(err) {
-		result, err = _m.QueryLeaveRequest().Only(ctx)
-	}
-	return result, MaskNotFound(err)
-}
-
 func (_m *Referral) Patient(ctx context.Context) (*Patient, error) {
 	result, err := _m.Edges.PatientOrErr()
 	if IsNotLoaded(err) {

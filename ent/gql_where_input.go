@@ -38094,30 +38094,9 @@ type ProviderTimeOffWhereInput struct {
 	EndAtLT    *time.Time  `json:"endAtLT,omitempty"`
 	EndAtLTE   *time.Time  `json:"endAtLTE,omitempty"`
 
-	// "leave_request_id" field predicates.
-	LeaveRequestID             *string  `json:"leaveRequestID,omitempty"`
-	LeaveRequestIDNEQ          *string  `json:"leaveRequestIDNEQ,omitempty"`
-	LeaveRequestIDIn           []string `json:"leaveRequestIDIn,omitempty"`
-	LeaveRequestIDNotIn        []string `json:"leaveRequestIDNotIn,omitempty"`
-	LeaveRequestIDGT           *string  `json:"leaveRequestIDGT,omitempty"`
-	LeaveRequestIDGTE          *string  `json:"leaveRequestIDGTE,omitempty"`
-	LeaveRequestIDLT           *string  `json:"leaveRequestIDLT,omitempty"`
-	LeaveRequestIDLTE          *string  `json:"leaveRequestIDLTE,omitempty"`
-	LeaveRequestIDContains     *string  `json:"leaveRequestIDContains,omitempty"`
-	LeaveRequestIDHasPrefix    *string  `json:"leaveRequestIDHasPrefix,omitempty"`
-	LeaveRequestIDHasSuffix    *string  `json:"leaveRequestIDHasSuffix,omitempty"`
-	LeaveRequestIDIsNil        bool     `json:"leaveRequestIDIsNil,omitempty"`
-	LeaveRequestIDNotNil       bool     `json:"leaveRequestIDNotNil,omitempty"`
-	LeaveRequestIDEqualFold    *string  `json:"leaveRequestIDEqualFold,omitempty"`
-	LeaveRequestIDContainsFold *string  `json:"leaveRequestIDContainsFold,omitempty"`
-
 	// "staff" edge predicates.
 	HasStaff     *bool              `json:"hasStaff,omitempty"`
 	HasStaffWith []*StaffWhereInput `json:"hasStaffWith,omitempty"`
-
-	// "leave_request" edge predicates.
-	HasLeaveRequest     *bool                     `json:"hasLeaveRequest,omitempty"`
-	HasLeaveRequestWith []*LeaveRequestWhereInput `json:"hasLeaveRequestWith,omitempty"`
 }
 
 // AddPredicates adds custom predicates to the where input to be used during the filtering phase.
@@ -38356,51 +38335,6 @@ func (i *ProviderTimeOffWhereInput) P() (predicate.ProviderTimeOff, error) {
 	if i.EndAtLTE != nil {
 		predicates = append(predicates, providertimeoff.EndAtLTE(*i.EndAtLTE))
 	}
-	if i.LeaveRequestID != nil {
-		predicates = append(predicates, providertimeoff.LeaveRequestIDEQ(*i.LeaveRequestID))
-	}
-	if i.LeaveRequestIDNEQ != nil {
-		predicates = append(predicates, providertimeoff.LeaveRequestIDNEQ(*i.LeaveRequestIDNEQ))
-	}
-	if len(i.LeaveRequestIDIn) > 0 {
-		predicates = append(predicates, providertimeoff.LeaveRequestIDIn(i.LeaveRequestIDIn...))
-	}
-	if len(i.LeaveRequestIDNotIn) > 0 {
-		predicates = append(predicates, providertimeoff.LeaveRequestIDNotIn(i.LeaveRequestIDNotIn...))
-	}
-	if i.LeaveRequestIDGT != nil {
-		predicates = append(predicates, providertimeoff.LeaveRequestIDGT(*i.LeaveRequestIDGT))
-	}
-	if i.LeaveRequestIDGTE != nil {
-		predicates = append(predicates, providertimeoff.LeaveRequestIDGTE(*i.LeaveRequestIDGTE))
-	}
-	if i.LeaveRequestIDLT != nil {
-		predicates = append(predicates, providertimeoff.LeaveRequestIDLT(*i.LeaveRequestIDLT))
-	}
-	if i.LeaveRequestIDLTE != nil {
-		predicates = append(predicates, providertimeoff.LeaveRequestIDLTE(*i.LeaveRequestIDLTE))
-	}
-	if i.LeaveRequestIDContains != nil {
-		predicates = append(predicates, providertimeoff.LeaveRequestIDContains(*i.LeaveRequestIDContains))
-	}
-	if i.LeaveRequestIDHasPrefix != nil {
-		predicates = append(predicates, providertimeoff.LeaveRequestIDHasPrefix(*i.LeaveRequestIDHasPrefix))
-	}
-	if i.LeaveRequestIDHasSuffix != nil {
-		predicates = append(predicates, providertimeoff.LeaveRequestIDHasSuffix(*i.LeaveRequestIDHasSuffix))
-	}
-	if i.LeaveRequestIDIsNil {
-		predicates = append(predicates, providertimeoff.LeaveRequestIDIsNil())
-	}
-	if i.LeaveRequestIDNotNil {
-		predicates = append(predicates, providertimeoff.LeaveRequestIDNotNil())
-	}
-	if i.LeaveRequestIDEqualFold != nil {
-		predicates = append(predicates, providertimeoff.LeaveRequestIDEqualFold(*i.LeaveRequestIDEqualFold))
-	}
-	if i.LeaveRequestIDContainsFold != nil {
-		predicates = append(predicates, providertimeoff.LeaveRequestIDContainsFold(*i.LeaveRequestIDContainsFold))
-	}
 
 	if i.HasStaff != nil {
 		p := providertimeoff.HasStaff()
@@ -38419,24 +38353,6 @@ func (i *ProviderTimeOffWhereInput) P() (predicate.ProviderTimeOff, error) {
 			with = append(with, p)
 		}
 		predicates = append(predicates, providertimeoff.HasStaffWith(with...))
-	}
-	if i.HasLeaveRequest != nil {
-		p := providertimeoff.HasLeaveRequest()
-		if !*i.HasLeaveRequest {
-			p = providertimeoff.Not(p)
-		}
-		predicates = append(predicates, p)
-	}
-	if len(i.HasLeaveRequestWith) > 0 {
-		with := make([]predicate.LeaveRequest, 0, len(i.HasLeaveRequestWith))
-		for _, w := range i.HasLeaveRequestWith {
-			p, err := w.P()
-			if err != nil {
-				return nil, fmt.Errorf("%w: field 'HasLeaveRequestWith'", err)
-			}
-			with = append(with, p)
-		}
-		predicates = append(predicates, providertimeoff.HasLeaveRequestWith(with...))
 	}
 	switch len(predicates) {
 	case 0:

@@ -49,7 +49,7 @@ type ProviderTimeOffEdges struct {
 	// type was loaded (or requested) in eager-loading or not.
 	loadedTypes [2]bool
 	// totalCount holds the count of the edges above.
-	totalCount [2]map[string]int
+	totalCount [1]map[string]int
 }
 
 // StaffOrErr returns the Staff value or an error if the edge

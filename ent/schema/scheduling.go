@@ -69,14 +69,16 @@ func (ProviderTimeOff) Fields() []ent.Field {
 		field.Time("end_at"),
 		field.String("reason").Annotations(freeText).Optional().Nillable().MaxRuneLen(200),
 		// Set when approved leave laid this time off; it goes with the leave.
-		field.String("leave_request_id").Optional().Nillable(),
+		// Not in the API: schedulers see the time taken, not whose leave
+		// request it was (a request's kind and reason are not theirs).
+		field.String("leave_request_id").Optional().Nillable().Annotations(entgql.Skip(entgql.SkipAll)),
 	}
 }
 
 func (ProviderTimeOff) Edges() []ent.Edge {
 	return []ent.Edge{
 		edge.From("staff", Staff.Type).Ref("time_off").Field("staff_id").Unique().Required(),
-		edge.From("leave_request", LeaveRequest.Type).Ref("time_off").Field("leave_request_id").Unique(),
+		edge.From("leave_request", LeaveRequest.Type).Ref("time_off").Field("leave_request_id").Unique().Annotations(entgql.Skip(entgql.SkipAll)),
 	}
 }
 

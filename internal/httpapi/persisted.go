@@ -10,8 +10,12 @@ import (
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
+	"github.com/vektah/gqlparser/v2/parser"
 
+	"github.com/hmis-dev/hmis/internal/auth"
 	"github.com/hmis-dev/hmis/internal/cache"
 )
 
@@ -43,8 +47,22 @@ func (p persistedQueries) Get(ctx context.Context, hash string) (string, bool) {
 	return doc, true
 }
 
+// MaxPersistedDocument bounds a document the server keeps for its hash:
+// an app's largest screens are a few kilobytes, and a bigger one still
+// runs when sent whole.
+const MaxPersistedDocument = 32 << 10
+
 func (p persistedQueries) Add(ctx context.Context, hash, doc string) {
 	if p.known != nil {
+		return
+	}
+	// Only what a signed-in client sends, small and parsing as GraphQL, is
+	// kept: otherwise anyone could fill the cache with junk under its own
+	// hash without ever running a request.
+	if v := auth.FromContext(ctx); v == nil || (v.UserID == "" && v.APIKeyID == "") || len(doc) > MaxPersistedDocument {
+		return
+	}
+	if _, err := parser.ParseQuery(&ast.Source{Input: doc}); err != nil {
 		return
 	}
 	// A cache that refuses costs the client one more round trip, with the
@@ -100,4 +118,21 @@ func LoadKnownDocuments(path string) (map[string]string, error) {
 		known[hash] = doc
 	}
 	return known, nil
+}
+
+// persistedQueryExtension is gqlgen's automatic persisted queries with its
+// refusals told as the client's mistake: a hash that does not match its
+// document, an unknown version or a malformed extension are bad input
+// naming extensions.persistedQuery, not internal errors (which are logged
+// as the server's and would let anyone fill the error log).
+type persistedQueryExtension struct{ extension.AutomaticPersistedQuery }
+
+func (e persistedQueryExtension) MutateOperationParameters(ctx context.Context, raw *graphql.RawParams) *gqlerror.Error {
+	err := e.AutomaticPersistedQuery.MutateOperationParameters(ctx, raw)
+	if err == nil || err.Extensions["code"] != nil {
+		return err
+	}
+	err.Message = "extensions.persistedQuery: " + err.Message
+	err.Extensions = map[string]any{"code": "BAD_USER_INPUT", "field": "extensions.persistedQuery"}
+	return err
 }

@@ -167,7 +167,7 @@ func graphQLServer(d Deps, o Options) *handler.Server {
 	srv.Use(deadline{d: o.RequestTimeout})
 	// Before anything reads the document: a hash becomes its document.
 	if d.Cache != nil {
-		srv.Use(extension.AutomaticPersistedQuery{Cache: persistedQueries{cache: d.Cache, ttl: o.PersistedQueryTTL, known: o.KnownDocuments}})
+		srv.Use(persistedQueryExtension{extension.AutomaticPersistedQuery{Cache: persistedQueries{cache: d.Cache, ttl: o.PersistedQueryTTL, known: o.KnownDocuments}}})
 	}
 	if o.KnownDocuments != nil {
 		srv.Use(knownDocuments{known: o.KnownDocuments})

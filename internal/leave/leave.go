@@ -2,7 +2,6 @@ package leave
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"time"
 
@@ -21,6 +20,11 @@ import (
 	"github.com/hmis-dev/hmis/internal/input"
 	"github.com/hmis-dev/hmis/internal/store"
 )
+
+// onLeave is what a provider's schedule says of approved leave: everyone
+// who books sees the time is taken, but which kind of leave (sick,
+// maternity, …) is for the person, their manager and HR.
+const onLeave = "On leave"
 
 // SickBackdateDays is how many days before today SICK leave may start.
 const SickBackdateDays = 7
@@ -192,7 +196,7 @@ func (s *Service) Approve(ctx context.Context, id string, note *string) (*LeaveD
 		}
 		if slices.Contains(providerKinds, person.Kind) {
 			if err := tx.ProviderTimeOff.Create().SetStaffID(r.StaffID).SetStartAt(from).SetEndAt(to).
-				SetReason(fmt.Sprintf("%s leave", r.LeaveType)).SetLeaveRequestID(r.ID).Exec(ctx); err != nil {
+				SetReason(onLeave).SetLeaveRequestID(r.ID).Exec(ctx); err != nil {
 				return nil, err
 			}
 		}

@@ -293,6 +293,10 @@ func TestApprovalBlocksTheDays(t *testing.T) {
 	if !off.StartAt.Equal(time.Date(2026, 4, 6, 0, 0, 0, 0, nairobi)) || !off.EndAt.Equal(time.Date(2026, 4, 8, 0, 0, 0, 0, nairobi)) {
 		t.Fatalf("time off %v–%v", off.StartAt, off.EndAt)
 	}
+	// Whoever books sees the time taken, not the kind of leave.
+	if off.Reason == nil || *off.Reason != "On leave" {
+		t.Fatalf("time off says %v", off.Reason)
+	}
 	// Not the nurse's colleague's to cancel; the nurse's, before it starts.
 	if _, err := f.svc.Cancel(f.asNurse2, r.ID); apperr.CodeOf(err) != apperr.Forbidden {
 		t.Fatalf("a colleague cancelling: %v", err)

@@ -223,13 +223,13 @@ func TestPayrollRoleMatrix(t *testing.T) {
 	allowed := map[string][]string{
 		"Query.payrollRuns":           {"admin", "hr", "payroll", "finance_officer"},
 		"Query.payrollRun":            {"admin", "hr", "payroll", "finance_officer"},
-		"Query.payDeductions":         {"admin", "hr", "payroll"},
+		"Query.payDeductions":         {"hr", "payroll"},
 		"Query.myPayslips":            {"admin", "doctor", "nurse", "reception", "labtech", "pharmacist", "billing", "cashier", "finance_officer", "hr", "payroll", "auditor"},
-		"Mutation.runPayroll":         {"admin", "hr", "payroll"},
-		"Mutation.approvePayroll":     {"admin", "hr", "finance_officer"},
-		"Mutation.markPayrollPaid":    {"admin", "payroll"},
-		"Mutation.recordPayDeduction": {"admin", "hr", "payroll"},
-		"Mutation.removePayDeduction": {"admin", "hr", "payroll"},
+		"Mutation.runPayroll":         {"hr", "payroll"},
+		"Mutation.approvePayroll":     {"hr", "finance_officer"},
+		"Mutation.markPayrollPaid":    {"payroll"},
+		"Mutation.recordPayDeduction": {"hr", "payroll"},
+		"Mutation.removePayDeduction": {"hr", "payroll"},
 	}
 	roles := []string{"admin", "doctor", "nurse", "reception", "labtech", "pharmacist", "billing", "cashier", "finance_officer", "hr", "payroll", "auditor", "patient"}
 	for op, who := range allowed {

@@ -104,6 +104,13 @@ func TestAStaffWeekFromRosterToPayslips(t *testing.T) {
 	harness.Must(t, a.Leave.Status == "APPROVED" && len(a.RemovedRosterEntries) == 1 &&
 		a.RemovedRosterEntries[0].Date == wednesday.Format(time.DateOnly) && a.AppointmentsToRebookCount == 1,
 		"approval: %+v", a)
+	// Payroll needs the kind of leave (unpaid leave is deducted), not why;
+	// nor does the administrator.
+	for _, who := range []string{"payroll", "admin"} {
+		r = s.As(who, `query($id: ID!) { node(id: $id) { ... on LeaveRequest { leaveType reason } } }`, map[string]any{"id": asked.RequestLeave.ID})
+		harness.Must(t, len(r.Errors) == 1 && r.Errors[0].Code() == "FORBIDDEN" && r.Errors[0].Path[len(r.Errors[0].Path)-1] == "reason",
+			"%s reading why the doctor is away: %s", who, harness.Describe(r))
+	}
 	// Wednesday has no slots and takes no new booking; Thursday is untouched.
 	harness.Must(t, len(slotsOn(t, s, d.Doctor, wednesday)) == 0, "Wednesday's slots on leave: %v", slotsOn(t, s, d.Doctor, wednesday))
 	r = book(s, d.Patients[2], d.Doctor, wednesday.Add(11*time.Hour))
