@@ -125,7 +125,9 @@ func LoadKnownDocuments(path string) (map[string]string, error) {
 // document, an unknown version or a malformed extension are bad input
 // naming extensions.persistedQuery, not internal errors (which are logged
 // as the server's and would let anyone fill the error log).
-type persistedQueryExtension struct{ extension.AutomaticPersistedQuery }
+type persistedQueryExtension struct {
+	extension.AutomaticPersistedQuery
+}
 
 func (e persistedQueryExtension) MutateOperationParameters(ctx context.Context, raw *graphql.RawParams) *gqlerror.Error {
 	err := e.AutomaticPersistedQuery.MutateOperationParameters(ctx, raw)
