@@ -261,11 +261,17 @@ func (s *Service) recorder(ctx context.Context, staffID, field string) (*auth.Vi
 	return v, nil
 }
 
+// MaxYearsBack bounds how far back HR records attendance: pay records are
+// kept for years, not for centuries.
+const MaxYearsBack = 10
+
 func (s *Service) checkTimes(in time.Time, out *time.Time) error {
 	now := s.now()
 	switch {
 	case in.After(now):
 		return apperr.BadInput("input.clockInAt", "is in the future")
+	case in.Before(now.AddDate(-MaxYearsBack, 0, 0)):
+		return apperr.BadInput("input.clockInAt", "is more than %d years ago", MaxYearsBack)
 	case out == nil:
 	case out.After(now):
 		return apperr.BadInput("input.clockOutAt", "is in the future")

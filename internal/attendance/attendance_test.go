@@ -166,6 +166,7 @@ func TestHRRecordsAndCorrects(t *testing.T) {
 		{"no reason", f.asHR, RecordAttendanceInput{StaffID: f.nurse.ID, ClockInAt: in, ClockOutAt: &out, Reason: "  "}, "input.reason"},
 		{"bad staff ID", f.asHR, RecordAttendanceInput{StaffID: "pat_01ARZ3NDEKTSV4RRFFQ69G5FAV", ClockInAt: in, Reason: "x"}, "input.staffId"},
 		{"in the future", f.asHR, RecordAttendanceInput{StaffID: f.nurse.ID, ClockInAt: local(10, 13, 0), Reason: "x"}, "input.clockInAt"},
+		{"a century ago", f.asHR, RecordAttendanceInput{StaffID: f.nurse.ID, ClockInAt: time.Date(1900, 1, 1, 8, 0, 0, 0, nairobi), Reason: "x"}, "input.clockInAt"},
 		{"out in the future", f.asHR, RecordAttendanceInput{StaffID: f.nurse.ID, ClockInAt: in, ClockOutAt: ptr(local(10, 13, 0)), Reason: "x"}, "input.clockOutAt"},
 		{"out before in", f.asHR, RecordAttendanceInput{StaffID: f.nurse.ID, ClockInAt: out, ClockOutAt: &in, Reason: "x"}, "input.clockOutAt"},
 		{"over a day", f.asHR, RecordAttendanceInput{StaffID: f.nurse.ID, ClockInAt: local(8, 8, 0), ClockOutAt: ptr(local(9, 9, 0)), Reason: "x"}, "input.clockOutAt"},

@@ -106,6 +106,7 @@ func TestBadRequestsNameTheFieldAndWriteNothing(t *testing.T) {
 		{"across the new year", RequestLeaveInput{LeaveType: "ANNUAL", StartDate: date(2026, 12, 28), EndDate: date(2027, 1, 3)}, "input.endDate"},
 		{"annual in the past", RequestLeaveInput{LeaveType: "ANNUAL", StartDate: date(2026, 3, 9), EndDate: date(2026, 3, 11)}, "input.startDate"},
 		{"sick too long ago", RequestLeaveInput{LeaveType: "SICK", StartDate: date(2026, 3, 2), EndDate: date(2026, 3, 4)}, "input.startDate"},
+		{"in year 9999", RequestLeaveInput{LeaveType: "UNPAID", StartDate: date(9999, 1, 1), EndDate: date(9999, 12, 31)}, "input.startDate"},
 		{"reason too long", RequestLeaveInput{LeaveType: "ANNUAL", StartDate: date(2026, 4, 1), EndDate: date(2026, 4, 1), Reason: ptr(string(make([]rune, 501)))}, "input.reason"},
 	} {
 		if _, err := f.svc.Request(f.asNurse, tc.in); !isBadInput(err, tc.field) {

@@ -9,6 +9,7 @@ import (
 	"github.com/hmis-dev/hmis/ent"
 	"github.com/hmis-dev/hmis/ent/appointment"
 	"github.com/hmis-dev/hmis/ent/leaverequest"
+	"github.com/hmis-dev/hmis/ent/payrollrun"
 	"github.com/hmis-dev/hmis/ent/rosterentry"
 	"github.com/hmis-dev/hmis/ent/rosterrequirement"
 	"github.com/hmis-dev/hmis/ent/shiftdefinition"
@@ -28,7 +29,9 @@ const AnyDepartmentObject = "Rows.Roster.all"
 const (
 	MaxEntries   = 500
 	MaxRangeDays = 62
-	MaxMinimum   = 1000
+	// Roster dates stay within years every backend stores as dates.
+	MinYear, MaxYear = 2000, 2200
+	MaxMinimum       = 1000
 )
 
 // Service keeps shifts and rosters.
@@ -103,6 +106,13 @@ func (s *Service) mayRead(ctx context.Context, c *ent.Client, dep *ent.Departmen
 	return me.DepartmentID == dep.ID, nil
 }
 
+// payrollClosed reports whether the month of day has an approved or paid
+// payroll run, which a roster entry (its allowances) may no longer change.
+func (s *Service) payrollClosed(ctx context.Context, tx *ent.Tx, day time.Time) (bool, error) {
+	return tx.PayrollRun.Query().Where(payrollrun.Period(day.Format("2006-01")),
+		payrollrun.StatusIn(payrollrun.StatusAPPROVED, payrollrun.StatusPAID)).Exist(auth.SystemContext(ctx))
+}
+
 func denyKeep() error {
 	return apperr.Denied("only HR or the department's manager keeps its roster")
 }
@@ -170,6 +180,9 @@ func (s *Service) Assign(ctx context.Context, in AssignShiftsInput) ([]*ent.Rost
 			staffID: e.StaffID, date: input.Date(e.Date)}
 		c.ID(p.field("staffId"), e.StaffID, input.Staff)
 		c.ID(p.field("shiftId"), e.ShiftID, input.ShiftDefinition)
+		if y := p.date.Year(); c.Err() == nil && (y < MinYear || y > MaxYear) {
+			c.Fail(apperr.BadInput(p.field("date"), "must be in the years %d to %d", MinYear, MaxYear))
+		}
 		p.note = c.OptionalText(p.field("note"), e.Note, 200)
 		plan[i] = p
 	}
@@ -197,6 +210,8 @@ func (s *Service) Assign(ctx context.Context, in AssignShiftsInput) ([]*ent.Rost
 		if err != nil {
 			return nil, err
 		}
+		hr := s.anyDepartment(auth.FromContext(ctx))
+		today := input.Date(time.Now().In(s.loc))
 		for i, p := range plan {
 			m, ok := people[p.staffID]
 			switch {
@@ -204,6 +219,18 @@ func (s *Service) Assign(ctx context.Context, in AssignShiftsInput) ([]*ent.Rost
 				return nil, apperr.BadInput(p.field("staffId"), "names no member of staff")
 			case !m.Active:
 				return nil, apperr.BadInput(p.field("staffId"), "is inactive")
+			// A manager plans their own people's time ahead; lending
+			// someone from another department, or writing the past (which
+			// pays night and on-call allowances), is HR's.
+			case !hr && m.DepartmentID != dep.ID:
+				return nil, apperr.Denied("%s: a manager rosters their own department's staff; HR rosters others", p.field("staffId"))
+			case !hr && p.date.Before(today):
+				return nil, apperr.Denied("%s: a manager rosters from today on; HR records past shifts", p.field("date"))
+			}
+			if paid, err := s.payrollClosed(ctx, tx, p.date); err != nil {
+				return nil, err
+			} else if paid {
+				return nil, conflict(p.field("date"), "the payroll of %s is approved; corrections go into the next period", p.date.Format("2006-01"))
 			}
 			sh, ok := shifts[in.Entries[i].ShiftID]
 			switch {
@@ -353,7 +380,9 @@ func hours(d time.Duration) string {
 	if d < 0 {
 		d = 0
 	}
-	return fmt.Sprintf("%gh", d.Round(time.Minute).Hours())
+	// "0h01m" rather than "0.016666666666666666h".
+	d = d.Round(time.Minute)
+	return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
 }
 
 // local formats t in the hospital's time zone, as the roster reads.

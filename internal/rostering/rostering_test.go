@@ -340,7 +340,10 @@ func TestWhoRosters(t *testing.T) {
 		{"hr, General Medicine", f.hr, one(f.gen, f.doctor, 4), true},
 		{"hr, Cardiology", f.hr, one(f.car, f.outsider, 4), true},
 		{"manager, own department", f.manager, one(f.gen, f.nurse, 4), true},
-		{"manager, someone from elsewhere into own department", f.manager, one(f.gen, f.outsider, 6), true},
+		{"hr lends someone from elsewhere to General Medicine", f.hr, one(f.gen, f.outsider, 6), true},
+		{"manager, someone from elsewhere into own department", f.manager, one(f.gen, f.outsider, 10), false},
+		{"manager, their own nurse in the past", f.manager,
+			AssignShiftsInput{DepartmentID: f.gen, Entries: []*RosterEntryInput{entry(f.nurse, f.day, day(2020, 3, 2))}}, false},
 		{"manager, another department", f.manager, one(f.car, f.outsider, 8), false},
 		{"Cardiology's manager, General Medicine", f.carManager, one(f.gen, f.nurse, 8), false},
 		{"a doctor of the department", f.doctorCtx, one(f.gen, f.doctor, 8), false},
@@ -354,6 +357,12 @@ func TestWhoRosters(t *testing.T) {
 		if !c.ok && f.count(t) != before {
 			t.Errorf("%s: refused, yet wrote", c.name)
 		}
+	}
+	// Dates every backend stores: a far year is bad input, and writes nothing.
+	before := f.count(t)
+	_, err := f.svc.Assign(f.hr, AssignShiftsInput{DepartmentID: f.gen, Entries: []*RosterEntryInput{entry(f.nurse, f.day, day(9999, 12, 31))}})
+	if apperr.CodeOf(err) != apperr.BadUserInput || !strings.Contains(err.Error(), "input.entries[0].date") || f.count(t) != before {
+		t.Errorf("year 9999: %v", err)
 	}
 	gen, car := f.gen, f.car
 	for _, c := range []struct {
