@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/hmis-dev/hmis/internal/apperr"
 	"github.com/hmis-dev/hmis/internal/audit"
 	"github.com/hmis-dev/hmis/internal/auth"
 	"github.com/hmis-dev/hmis/internal/cache"
@@ -106,6 +107,11 @@ func (s *Service) Run(ctx context.Context, name string, p Params) (*Report, erro
 	}
 	eff, err := s.scope(ctx, def, p)
 	if err != nil {
+		// A refusal for the department asked for is in the trail as the
+		// policy's refusals are, whichever route (GraphQL or CSV) it came by.
+		if apperr.CodeOf(err) == apperr.Forbidden {
+			audit.NoteDenied(ctx, "Query."+def.query)
+		}
 		return nil, err
 	}
 	// A report reads aggregates of patient data: its every read is in the

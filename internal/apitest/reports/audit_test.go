@@ -34,4 +34,13 @@ func TestReportsAreAudited(t *testing.T) {
 	}
 	harness.Must(t, outcomes[auditevent.OutcomeALLOWED] == "finance_officer" && outcomes[auditevent.OutcomeDENIED] == "nurse",
 		"download outcomes: %v", outcomes)
+
+	// A nurse asking for another department's report through GraphQL is
+	// refused by the report's own rule, and that refusal is in the trail too.
+	d := s.Demo()
+	r = s.As("nurse", `query($d: ID!) { noShowsReport(input: {from: "2026-03-01", to: "2026-03-31", departmentId: $d}) { name } }`,
+		map[string]any{"d": d.Cardiology})
+	harness.Must(t, r.HasCode("FORBIDDEN"), "the nurse's Cardiology report: %s", harness.Describe(r))
+	denied := q.Clone().Where(auditevent.OperationEQ("noShowsReport"), auditevent.OutcomeEQ(auditevent.OutcomeDENIED)).AllX(ctx)
+	harness.Must(t, len(denied) == 1 && denied[0].ActorName == "nurse", "the refused run's rows: %+v", denied)
 }
