@@ -57,9 +57,10 @@ func NewService(st *store.Store, loc *time.Location, defaults map[string]int, se
 // providerKinds are the staff whose time off blocks appointment slots.
 var providerKinds = []staff.Kind{staff.KindDOCTOR, staff.KindNURSE}
 
-// MaxYearsAhead bounds how far ahead leave is asked for: far enough for
-// any plan, and short of dates a time-off row cannot hold.
-const MaxYearsAhead = 2
+// MaxYear bounds the dates of leave, as of rosters: far beyond any plan,
+// and short of dates a time-off row cannot hold (leave to the end of 9999
+// ends at 10000-01-01, which no backend reads back).
+const MaxYear = 2200
 
 // open are the requests that hold their days.
 var open = []leaverequest.Status{leaverequest.StatusREQUESTED, leaverequest.StatusAPPROVED}
@@ -76,8 +77,8 @@ func (s *Service) Request(ctx context.Context, in RequestLeaveInput) (*ent.Leave
 	switch {
 	case leaverequest.LeaveTypeValidator(in.LeaveType) != nil:
 		c.Fail(apperr.BadInput("input.leaveType", "is not a kind of leave"))
-	case start.After(today.AddDate(MaxYearsAhead, 0, 0)):
-		c.Fail(apperr.BadInput("input.startDate", "is more than %d years ahead", MaxYearsAhead))
+	case start.Year() > MaxYear:
+		c.Fail(apperr.BadInput("input.startDate", "must be in the year %d or before", MaxYear))
 	case end.Before(start):
 		c.Fail(apperr.BadInput("input.endDate", "must not be before startDate"))
 	case end.Year() != start.Year():
