@@ -13,6 +13,7 @@ import (
 	"github.com/hmis-dev/hmis/internal/apperr"
 	"github.com/hmis-dev/hmis/internal/auth"
 	"github.com/hmis-dev/hmis/internal/input"
+	"github.com/hmis-dev/hmis/internal/staffing"
 	"github.com/hmis-dev/hmis/internal/store"
 )
 
@@ -50,7 +51,7 @@ func (s *Service) ClockIn(ctx context.Context, note *string) (*ent.AttendanceRec
 		return nil, err
 	}
 	return store.Tx(ctx, s.store, func(ctx context.Context, tx *ent.Tx) (*ent.AttendanceRecord, error) {
-		me, err := self(ctx, tx, "clock in")
+		me, err := staffing.Self(ctx, tx, "clock in")
 		if err != nil {
 			return nil, err
 		}
@@ -89,7 +90,7 @@ func (s *Service) ClockOut(ctx context.Context, note *string) (*ent.AttendanceRe
 		return nil, err
 	}
 	return store.Tx(ctx, s.store, func(ctx context.Context, tx *ent.Tx) (*ent.AttendanceRecord, error) {
-		me, err := self(ctx, tx, "clock out")
+		me, err := staffing.Self(ctx, tx, "clock out")
 		if err != nil {
 			return nil, err
 		}
@@ -473,18 +474,4 @@ func shiftOf(e *ent.RosterEntry) *Shift {
 		sh.BreakMinutes = e.Edges.Shift.UnpaidBreakMinutes
 	}
 	return sh
-}
-
-// self is the viewer's own active staff record.
-func self(ctx context.Context, tx *ent.Tx, action string) (*ent.Staff, error) {
-	v := auth.FromContext(ctx)
-	refuse := apperr.Denied("only an active member of staff may %s", action)
-	if v == nil || v.StaffID == "" {
-		return nil, refuse
-	}
-	m, err := tx.Staff.Get(auth.SystemContext(ctx), v.StaffID)
-	if ent.IsNotFound(err) || err == nil && !m.Active {
-		return nil, refuse
-	}
-	return m, err
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/hmis-dev/hmis/internal/audit"
 	"github.com/hmis-dev/hmis/internal/auth"
 	"github.com/hmis-dev/hmis/internal/input"
+	"github.com/hmis-dev/hmis/internal/staffing"
 	"github.com/hmis-dev/hmis/internal/store"
 )
 
@@ -95,7 +96,7 @@ func (s *Service) Request(ctx context.Context, in RequestLeaveInput) (*ent.Leave
 		return nil, err
 	}
 	return store.Tx(ctx, s.store, func(ctx context.Context, tx *ent.Tx) (*ent.LeaveRequest, error) {
-		me, err := self(ctx, tx, "request leave")
+		me, err := staffing.Self(ctx, tx, "request leave")
 		if err != nil {
 			return nil, err
 		}
@@ -137,7 +138,7 @@ func (s *Service) Cancel(ctx context.Context, id string) (*ent.LeaveRequest, err
 		return nil, err
 	}
 	return store.Tx(ctx, s.store, func(ctx context.Context, tx *ent.Tx) (*ent.LeaveRequest, error) {
-		me, err := self(ctx, tx, "cancel leave")
+		me, err := staffing.Self(ctx, tx, "cancel leave")
 		if err != nil {
 			return nil, err
 		}
@@ -530,20 +531,6 @@ func managedDepartments(ctx context.Context, c *ent.Client, v *auth.Viewer) ([]s
 		return nil, nil
 	}
 	return c.Department.Query().Where(department.ManagerID(v.StaffID)).IDs(auth.SystemContext(ctx))
-}
-
-// self is the viewer's own active staff record.
-func self(ctx context.Context, tx *ent.Tx, action string) (*ent.Staff, error) {
-	v := auth.FromContext(ctx)
-	refuse := apperr.Denied("only an active member of staff may %s", action)
-	if v == nil || v.StaffID == "" {
-		return nil, refuse
-	}
-	m, err := tx.Staff.Get(auth.SystemContext(ctx), v.StaffID)
-	if ent.IsNotFound(err) || err == nil && !m.Active {
-		return nil, refuse
-	}
-	return m, err
 }
 
 func hasBalance(k leaverequest.LeaveType) bool { return k != leaverequest.LeaveTypeUNPAID }
