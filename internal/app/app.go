@@ -239,7 +239,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 			Payroll:    payroll.NewService(a.Store, books, payRules, cfg.Location()),
 			Leave:      leave.NewService(a.Store, cfg.Location(), cfg.LeaveDefaultDays, allWorkforce),
 			Attendance: attendance.NewService(a.Store, cfg.Location(), cfg.AttendanceMatchWindow, cfg.AttendanceGraceMinutes, allWorkforce),
-			Reports:    reports.NewService(a.Store, a.Cache, enforcer.Allows, cfg.Location(), cfg.ReportCacheTTL),
+			Reports:    reports.NewService(a.Store, a.Cache, enforcer.Allows, cfg.Location(), cfg.ReportCacheTTL, secret),
 		},
 		Auth:         a.Auth,
 		Enforcer:     enforcer,

@@ -123,26 +123,41 @@ func BenchmarkReports(b *testing.B) {
 	for i := 0; i < 40; i++ {
 		beds = append(beds, c.Bed.Create().SetWard(ward).SetCode(fmt.Sprintf("B%d", i)).SetStatusChangedAt(year).SaveX(sys))
 	}
-	// Admissions back to back in each bed, all discharged.
+	// Admissions back to back in each bed, all discharged, each with its
+	// stretch in the bed history.
 	var adms []*ent.AdmissionCreate
+	var stays []*ent.BedAssignmentCreate
+	flush := func() {
+		made, err := c.Admission.CreateBulk(adms...).Save(sys)
+		must(err)
+		for i, a := range made {
+			stays[i].SetAdmissionID(a.ID)
+		}
+		must(c.BedAssignment.CreateBulk(stays...).Exec(sys))
+		adms, stays = adms[:0], stays[:0]
+	}
+	admitted := 0
 	for bed := range beds {
 		for t := year.Add(time.Duration(bed) * time.Hour); t.Before(year.AddDate(1, 0, 0)); t = t.Add(4 * 24 * time.Hour) {
-			adms = append(adms, c.Admission.Create().SetPatientID(pats[len(adms)%patients]).SetBedID(beds[bed].ID).SetAttendingID(doc.ID).
+			pat := pats[admitted%patients]
+			admitted++
+			adms = append(adms, c.Admission.Create().SetPatientID(pat).SetBedID(beds[bed].ID).SetAttendingID(doc.ID).
 				SetAdmittedAt(t).SetDischargedAt(t.Add(3*24*time.Hour)).SetStatus(admission.StatusDISCHARGED).
 				SetReason("x").SetAdmissionType(admission.AdmissionTypeELECTIVE))
+			stays = append(stays, c.BedAssignment.Create().SetPatientID(pat).SetBedID(beds[bed].ID).
+				SetFromAt(t).SetToAt(t.Add(3*24*time.Hour)))
 			if len(adms) == 1000 {
-				must(c.Admission.CreateBulk(adms...).Exec(sys))
-				adms = adms[:0]
+				flush()
 			}
 		}
 	}
-	must(c.Admission.CreateBulk(adms...).Exec(sys))
+	flush()
 	b.Logf("dataset: %d appointments, %d lab results, %d charges, %d patients, built in %v on %s",
 		n, n, n/4, patients, time.Since(start).Round(time.Second), st.Dialect)
 
 	enforcer, err := authz.NewEnforcer(policies.Model, policies.Policy)
 	must(err)
-	svc := reports.NewService(st, noCache{}, enforcer.Allows, time.UTC, time.Minute)
+	svc := reports.NewService(st, noCache{}, enforcer.Allows, time.UTC, time.Minute, []byte("reports bench secret"))
 	ctx := as("hospital_manager")
 	params := reports.Params{From: date("2026-01-01"), To: date("2026-12-31"), Bucket: reports.BucketMonth}
 	b.ResetTimer()

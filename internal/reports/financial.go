@@ -105,8 +105,8 @@ var claimsReport = &definition{
 	dims:    []string{"by", "group"},
 	metrics: []metric{
 		{name: "submitted", kind: count}, {name: "approved", kind: count}, {name: "denied", kind: count},
-		{name: "denialRate", kind: rate, of: "denied"},
-		{name: "claimed", kind: money}, {name: "approvedAmount", kind: money},
+		{name: "denialRate", kind: rate, ratio: []string{"denied", "approved", "denied"}},
+		{name: "claimed", kind: money}, {name: "approvedAmount", kind: money, of: "approved"},
 	},
 	build: func(b *q, p Params, ss []span, _ time.Time) string {
 		null := b.float("NULL")

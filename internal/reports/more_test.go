@@ -33,12 +33,14 @@ func TestClaimsByHand(t *testing.T) {
 		c.ExecX(f.sys)
 	}
 	// Nine submitted by nine patients: three approved (one paid), five
-	// denied, one waiting; denial rate 5/8; 900.00 claimed, 240.00
-	// approved. The reason: five denials of five patients.
+	// denied, one waiting; 900.00 claimed, 240.00 approved. The approvals
+	// are three: suppressed, and with them the denial rate (5/8 would give
+	// the three back) and the amount approved (about three people). The
+	// reason: five denials of five patients.
 	f.check("claims", reports.Params{From: date("2026-03-01"), To: date("2026-03-31")},
 		`period,by,group,submitted,previousSubmitted,approved,previousApproved,denied,previousDenied,denialRate,previousDenialRate,claimed,previousClaimed,approvedAmount,previousApprovedAmount
 2026-03-01,denialReason,CO-50,-,0,-,0,5,0,-,-,500.00,0.00,-,0.00
-2026-03-01,payer,National Fund,9,0,-,0,5,0,0.6250,-,900.00,0.00,240.00,0.00
+2026-03-01,payer,National Fund,9,0,-,0,5,0,-,-,900.00,0.00,-,0.00
 `)
 }
 

@@ -11,15 +11,19 @@ var bedOccupancy = &definition{
 		{name: "beds", kind: total}, {name: "occupiedBedDays", kind: number}, {name: "occupancy", kind: rate},
 	},
 	build: func(b *q, p Params, ss []span, now time.Time) string {
+		// Each stretch in a bed counts in that bed's ward (the bed history),
+		// up to now for a stay still open.
 		n := b.ts(now)
-		until := b.least("COALESCE(a.discharged_at, "+n+")", "b.e")
-		since := b.greatest("a.admitted_at", "b.s")
+		end := "COALESCE(ba.to_at, a.discharged_at, " + n + ")"
+		until := b.least(end, "b.e")
+		since := b.greatest("ba.from_at", "b.s")
 		return `WITH ` + b.buckets(ss) + `,
 wb AS (SELECT w.id, w.name, COUNT(bd.id) AS beds FROM wards w JOIN beds bd ON bd.ward_id = w.id
 	WHERE 1 = 1` + wardFilters(b, p) + ` GROUP BY w.id, w.name),
-occ AS (SELECT b.p, b.i, bd.ward_id, a.patient_id, ` + b.seconds(until, since) + ` AS secs
-	FROM admissions a ` + b.scan() + ` b ON a.admitted_at < b.e AND COALESCE(a.discharged_at, ` + n + `) > b.s
-	JOIN beds bd ON bd.id = a.bed_id)
+occ AS (SELECT b.p, b.i, bd.ward_id, ba.patient_id, ` + b.seconds(until, since) + ` AS secs
+	FROM bed_assignments ba JOIN admissions a ON a.id = ba.admission_id
+	` + b.scan() + ` b ON ba.from_at < b.e AND ` + end + ` > b.s
+	JOIN beds bd ON bd.id = ba.bed_id)
 SELECT b.p, b.i, wb.name, COUNT(DISTINCT occ.patient_id), wb.beds,
 	COALESCE(SUM(occ.secs), 0) / 86400.0,
 	COALESCE(SUM(occ.secs), 0) / (wb.beds * ` + b.seconds("b.e", "b.s") + `)
@@ -35,7 +39,7 @@ var noShows = &definition{
 	dims:         []string{"department"},
 	metrics: []metric{
 		{name: "appointments", kind: count}, {name: "noShows", kind: count},
-		{name: "noShowRate", kind: rate, of: "noShows"}, {name: "averageWaitMinutes", kind: number},
+		{name: "noShowRate", kind: rate, ratio: []string{"noShows", "appointments"}}, {name: "averageWaitMinutes", kind: number},
 	},
 	build: func(b *q, p Params, ss []span, _ time.Time) string {
 		wait := `CASE WHEN ap.checked_in_at IS NOT NULL AND ap.started_at IS NOT NULL THEN ` +
@@ -59,7 +63,7 @@ var labTurnaround = &definition{
 	dims:         []string{"testCode", "test"},
 	metrics: []metric{
 		{name: "results", kind: count}, {name: "medianMinutes", kind: number}, {name: "p90Minutes", kind: number},
-		{name: "targetMinutes", kind: number}, {name: "withinTarget", kind: rate},
+		{name: "targetMinutes", kind: number}, {name: "withinTarget", kind: rate, coarse: true},
 	},
 	build: func(b *q, p Params, ss []span, _ time.Time) string {
 		dept := ""
@@ -119,7 +123,7 @@ var attendance = &definition{
 	dims:         []string{"department"},
 	metrics: []metric{
 		{name: "rosteredShifts", kind: count}, {name: "attended", kind: count},
-		{name: "attendanceRate", kind: rate}, {name: "workedHours", kind: number}, {name: "overtimeHours", kind: number},
+		{name: "attendanceRate", kind: rate, ratio: []string{"attended", "rosteredShifts"}}, {name: "workedHours", kind: number}, {name: "overtimeHours", kind: number},
 	},
 	build: func(b *q, p Params, ss []span, _ time.Time) string {
 		return `WITH ` + b.buckets(ss) + `,

@@ -51,7 +51,8 @@ func TestInpatientReportsByHand(t *testing.T) {
 		if out != nil {
 			c.SetDischargedAt(*out).SetStatus(admission.StatusDISCHARGED)
 		}
-		c.ExecX(f.sys)
+		stay := c.SaveX(f.sys)
+		f.c.BedAssignment.Create().SetPatient(p).SetAdmission(stay).SetBed(beds[bed]).SetFromAt(in).SetNillableToAt(out).ExecX(f.sys)
 	}
 	ptr := func(t time.Time) *time.Time { return &t }
 	admit(0, f.pats[0], at(2, 12), ptr(at(5, 12))) // 3 days
@@ -167,5 +168,41 @@ func TestAttendanceAndAgeingByHand(t *testing.T) {
 		`debtor,band,invoices,balance
 Patients,0-30,5,150.00
 Patients,31-60,-,-
+`)
+}
+
+// TestCensusFollowsTheBedHistory: five patients moved from one ward to
+// another on 10 March are counted, and their bed-days occupied, where they
+// were on each day, not in the ward they are in now.
+func TestCensusFollowsTheBedHistory(t *testing.T) {
+	f := newFixture(t)
+	gen := f.c.Department.Create().SetCode("GEN").SetName("General").SaveX(f.sys)
+	doc := f.c.Staff.Create().SetGivenName("D").SetFamilyName("D").SetKind(staff.KindDOCTOR).SetDepartment(gen).SaveX(f.sys)
+	one := f.c.Ward.Create().SetCode("W1").SetName("Ward One").SetDepartment(gen).SaveX(f.sys)
+	two := f.c.Ward.Create().SetCode("W2").SetName("Ward Two").SetDepartment(gen).SaveX(f.sys)
+	moved := at(10, 12)
+	for i, p := range f.pats[:5] {
+		from := f.c.Bed.Create().SetWard(one).SetCode(fmt.Sprintf("A%d", i)).SetStatusChangedAt(at(1, 0)).SaveX(f.sys)
+		to := f.c.Bed.Create().SetWard(two).SetCode(fmt.Sprintf("B%d", i)).SetStatusChangedAt(at(1, 0)).SaveX(f.sys)
+		stay := f.c.Admission.Create().SetPatient(p).SetBed(to).SetAttending(doc).SetAdmittedAt(at(2, 12)).
+			SetReason("x").SetAdmissionType(admission.AdmissionTypeEMERGENCY).SaveX(f.sys)
+		f.c.BedAssignment.Create().SetPatient(p).SetAdmission(stay).SetBed(from).SetFromAt(at(2, 12)).SetToAt(moved).ExecX(f.sys)
+		f.c.BedAssignment.Create().SetPatient(p).SetAdmission(stay).SetBed(to).SetFromAt(moved).ExecX(f.sys)
+	}
+	f.now = at(31, 12)
+	f.check("census", reports.Params{From: date("2026-03-05"), To: date("2026-03-05")},
+		`period,ward,inpatients,previousInpatients
+2026-03-05,Ward One,5,5
+`)
+	f.check("census", reports.Params{From: date("2026-03-12"), To: date("2026-03-12")},
+		`period,ward,inpatients,previousInpatients
+2026-03-12,Ward Two,5,5
+`)
+	// 5 March, local: five whole days in Ward One's five beds and none in
+	// Ward Two's.
+	f.check("bed-occupancy", reports.Params{From: date("2026-03-05"), To: date("2026-03-05")},
+		`period,ward,beds,previousBeds,occupiedBedDays,previousOccupiedBedDays,occupancy,previousOccupancy
+2026-03-05,Ward One,5,5,5.0,5.0,1.0000,1.0000
+2026-03-05,Ward Two,5,5,0.0,0.0,0.0000,0.0000
 `)
 }

@@ -83,6 +83,20 @@ func (p Params) check() error {
 	return nil
 }
 
+// wholeBuckets widens a weekly or monthly series to whole weeks (Monday to
+// Sunday) or months. A bucket clipped to the range would be a cell of the
+// client's choosing, and cells that differ by a day differ by the people
+// of that day: with whole buckets each week or month is one cell, however
+// it is asked for.
+func (p Params) wholeBuckets() Params {
+	if p.Bucket != BucketWeek && p.Bucket != BucketMonth {
+		return p
+	}
+	p.From = bucketStart(p.From, p.Bucket)
+	p.To = next(bucketStart(p.To, p.Bucket), p.Bucket).AddDate(0, 0, -1)
+	return p
+}
+
 // day is the calendar date d (midnight UTC, as Date scalars are) as a
 // local day in loc.
 func day(d time.Time, loc *time.Location) time.Time {

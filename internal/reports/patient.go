@@ -17,14 +17,18 @@ func wardFilters(b *q, p Params) string {
 
 var census = &definition{
 	name: "census", query: "censusReport", group: "patient", series: true,
-	about:        "Inpatients at the end of each bucket (of `to` without one), by ward.",
+	about:        "Inpatients at the end of each bucket (of `to` without one), by the ward they were in then.",
 	byDepartment: true, byWard: true,
 	dims:    []string{"ward"},
 	metrics: []metric{{name: "inpatients", kind: count}},
 	build: func(b *q, p Params, ss []span, _ time.Time) string {
+		// The bed history, not the stay's current bed: a patient moved since
+		// counts where they were.
 		return `WITH ` + b.buckets(ss) + `
-SELECT b.p, b.i, w.name, COUNT(DISTINCT a.patient_id), COUNT(*)
-FROM admissions a ` + b.scan() + ` b ON a.admitted_at < b.e AND (a.discharged_at IS NULL OR a.discharged_at >= b.e)` + wardOf + `
+SELECT b.p, b.i, w.name, COUNT(DISTINCT ba.patient_id), COUNT(*)
+FROM bed_assignments ba JOIN admissions a ON a.id = ba.admission_id
+` + b.scan() + ` b ON ba.from_at < b.e AND (ba.to_at IS NULL OR ba.to_at >= b.e) AND (a.discharged_at IS NULL OR a.discharged_at >= b.e)
+JOIN beds bd ON bd.id = ba.bed_id JOIN wards w ON w.id = bd.ward_id
 WHERE 1 = 1` + wardFilters(b, p) + `
 GROUP BY b.p, b.i, w.name`
 	},

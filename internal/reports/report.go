@@ -64,6 +64,13 @@ type metric struct {
 	// of is the count metric a derived figure (a rate, an average) follows:
 	// when that count is suppressed, so is this, or it would give it away.
 	of string
+	// ratio names the counts a rate is of, numerator first, then the parts
+	// of its denominator: it is computed from them as published, so that it
+	// cannot undo their rounding.
+	ratio []string
+	// coarse: a share of people whose parts are not published, given to
+	// the nearest RateStep.
+	coarse bool
 }
 
 // Service computes reports.
@@ -75,11 +82,17 @@ type Service struct {
 	now   func() time.Time
 	// allows asks the access policy about an object for a viewer.
 	allows func(*auth.Viewer, string) bool
+	// key perturbs the figures about people (disclosure.go); exact turns
+	// that off, for the tests of the figures themselves.
+	key   []byte
+	exact bool
 }
 
 // NewService returns the reports over st, caching answers in c for ttl
-// (0: DefaultCacheTTL); dates are local days in loc.
-func NewService(st *store.Store, c cache.Cache, allows func(*auth.Viewer, string) bool, loc *time.Location, ttl time.Duration) *Service {
+// (0: DefaultCacheTTL); dates are local days in loc. secret is the
+// deployment's secret, from which the key that perturbs small figures is
+// derived; every instance needs the same one to give the same answers.
+func NewService(st *store.Store, c cache.Cache, allows func(*auth.Viewer, string) bool, loc *time.Location, ttl time.Duration, secret []byte) *Service {
 	if loc == nil {
 		loc = time.UTC
 	}
@@ -89,7 +102,7 @@ func NewService(st *store.Store, c cache.Cache, allows func(*auth.Viewer, string
 	if c == nil {
 		c = cache.NewMemory()
 	}
-	return &Service{store: st, cache: c, allows: allows, loc: loc, ttl: ttl, now: time.Now}
+	return &Service{store: st, cache: c, allows: allows, loc: loc, ttl: ttl, now: time.Now, key: disclosureKey(secret)}
 }
 
 // SetClock replaces the service's clock, for tests.
@@ -104,6 +117,9 @@ func (s *Service) Run(ctx context.Context, name string, p Params) (*Report, erro
 	}
 	if err := p.check(); err != nil {
 		return nil, err
+	}
+	if def.series {
+		p = p.wholeBuckets()
 	}
 	eff, err := s.scope(ctx, def, p)
 	if err != nil {
@@ -249,10 +265,12 @@ func (s *Service) compute(ctx context.Context, def *definition, p Params) (*Repo
 		}
 	}
 	labels := map[int]string{}
+	spanOf := map[[2]int]span{}
 	for _, sp := range ss {
 		if sp.Period == 0 {
 			labels[sp.Index] = sp.Label
 		}
+		spanOf[[2]int{sp.Period, sp.Index}] = sp
 	}
 	for _, l := range order {
 		var row []*string
@@ -265,7 +283,8 @@ func (s *Service) compute(ctx context.Context, def *definition, p Params) (*Repo
 		var cells [2][]*string
 		for per := 0; per < 2; per++ {
 			var n int
-			cells[per], n = def.cells(l.values[per], l.seen[per], l.subjects[per])
+			cell := cellName(def, p, spanOf[[2]int{per, l.index}], l.dims)
+			cells[per], n = s.cells(def, cell, l.values[per], l.seen[per], l.subjects[per])
 			if per == 0 || !def.noPrevious {
 				r.SuppressedCells += n
 			}
@@ -282,14 +301,18 @@ func (s *Service) compute(ctx context.Context, def *definition, p Params) (*Repo
 	return r, nil
 }
 
-// cells writes one period's figures of a row, suppressing what the rule
-// says, and returns how many it suppressed. A row the period has no line
-// for has nothing to count: zero counts and money, no averages.
-func (def *definition) cells(vals []sql.NullFloat64, seen bool, subjects int64) ([]*string, int) {
+// cells writes one period's figures of a row, suppressing and perturbing
+// what the rule says (disclosure.go), and returns how many it suppressed.
+// A row the period has no line for has nothing to count: zero counts and
+// money, no averages. subjects is how many people the row is about, -1
+// when its figures are not about people (beds, stock).
+func (s *Service) cells(def *definition, cell string, vals []sql.NullFloat64, seen bool, subjects int64) ([]*string, int) {
 	out := make([]*string, len(def.metrics))
 	suppressed := 0
 	small := func(n int64) bool { return n > 0 && n < MinCellSubjects }
 	hidden := map[string]bool{}
+	published := map[string]float64{}
+	about := subjects >= 0 && !s.exact
 	for i, m := range def.metrics {
 		if !seen {
 			if m.kind == count {
@@ -297,6 +320,7 @@ func (def *definition) cells(vals []sql.NullFloat64, seen bool, subjects int64) 
 			} else if m.kind == money {
 				out[i] = str("0.00")
 			}
+			published[m.name] = 0
 			continue
 		}
 		v := vals[i]
@@ -307,16 +331,58 @@ func (def *definition) cells(vals []sql.NullFloat64, seen bool, subjects int64) 
 		if m.of != "" && hidden[m.of] {
 			hide = true
 		}
+		for _, part := range m.ratio {
+			if hidden[part] {
+				hide = true
+			}
+		}
 		if hide {
 			hidden[m.name] = true
 			suppressed++
 			continue
 		}
-		if v.Valid {
-			out[i] = str(format(m.kind, v.Float64))
+		if !v.Valid {
+			continue
 		}
+		f := v.Float64
+		u := s.uniform(cell+"\x1e"+m.name, f)
+		switch {
+		case s.exact:
+		case m.kind == count:
+			f = float64(roundCount(int64(math.Round(f)), u))
+		case m.kind == money && about:
+			f = perturbMoney(f, subjects, u)
+		case m.kind == rate && len(m.ratio) > 0:
+			f = s.ratioOf(m, published, f)
+		case m.kind == rate && m.coarse && about:
+			f = roundRate(f)
+		}
+		published[m.name] = f
+		out[i] = str(format(m.kind, f))
 	}
 	return out, suppressed
+}
+
+// ratioOf is m's rate computed from the counts it names as they were
+// published; fallback when they were not all (a zero denominator: no
+// rate, as the SQL has it).
+func (s *Service) ratioOf(m metric, published map[string]float64, fallback float64) float64 {
+	num, ok := published[m.ratio[0]]
+	if !ok {
+		return fallback
+	}
+	den := 0.0
+	for _, part := range m.ratio[1:] {
+		v, ok := published[part]
+		if !ok {
+			return fallback
+		}
+		den += v
+	}
+	if den == 0 {
+		return 0
+	}
+	return num / den
 }
 
 func format(k kind, v float64) string {

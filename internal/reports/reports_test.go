@@ -16,6 +16,7 @@ import (
 	"github.com/hmis-dev/hmis/internal/authz"
 	"github.com/hmis-dev/hmis/internal/cache"
 	"github.com/hmis-dev/hmis/internal/reports"
+	"github.com/hmis-dev/hmis/internal/store"
 	"github.com/hmis-dev/hmis/internal/testenv"
 	"github.com/hmis-dev/hmis/policies"
 )
@@ -24,6 +25,7 @@ import (
 // days differ.
 type fixture struct {
 	t    *testing.T
+	st   *store.Store
 	c    *ent.Client
 	sys  context.Context
 	svc  *reports.Service
@@ -40,9 +42,10 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	loc, _ := time.LoadLocation("Africa/Nairobi")
-	f := &fixture{t: t, c: st.Client, sys: auth.SystemContext(context.Background()), loc: loc,
+	f := &fixture{t: t, st: st, c: st.Client, sys: auth.SystemContext(context.Background()), loc: loc,
 		now: time.Date(2026, 4, 2, 9, 0, 0, 0, time.UTC)}
-	f.svc = reports.NewService(st, cache.NewMemory(), enforcer.Allows, loc, time.Hour)
+	f.svc = reports.NewService(st, cache.NewMemory(), enforcer.Allows, loc, time.Hour, []byte("reports test secret"))
+	reports.ExactFigures(f.svc)
 	f.svc.SetClock(func() time.Time { return f.now })
 	for i := 0; i < 10; i++ {
 		f.pats = append(f.pats, f.c.Patient.Create().SetMrn(fmt.Sprintf("7%08d", i)).SetGivenName("P").
