@@ -79,7 +79,7 @@ func (s *Service) ClockIn(ctx context.Context, note *string) (*ent.AttendanceRec
 		if entry != nil {
 			create.SetRosterEntryID(entry.ID)
 		}
-		return create.Save(ctx)
+		return published(ctx, tx, ClockedIn)(create.Save(ctx))
 	})
 }
 
@@ -120,7 +120,7 @@ func (s *Service) ClockOut(ctx context.Context, note *string) (*ent.AttendanceRe
 		if note != nil {
 			u.SetReason(*note)
 		}
-		return setMeasures(u, m).Save(ctx)
+		return published(ctx, tx, ClockedOut)(setMeasures(u, m).Save(ctx))
 	})
 }
 
@@ -171,8 +171,8 @@ func (s *Service) Record(ctx context.Context, in RecordAttendanceInput) (*ent.At
 			create.SetRosterEntryID(entry.ID)
 		}
 		m := Measure(clockIn, clockOut, shiftOf(entry), s.grace)
-		return create.SetWorkedMinutes(m.Worked).SetLateMinutes(m.Late).SetEarlyLeaveMinutes(m.EarlyLeave).
-			SetOvertimeMinutes(m.Overtime).Save(ctx)
+		return published(ctx, tx, Recorded)(create.SetWorkedMinutes(m.Worked).SetLateMinutes(m.Late).
+			SetEarlyLeaveMinutes(m.EarlyLeave).SetOvertimeMinutes(m.Overtime).Save(ctx))
 	})
 }
 
@@ -245,7 +245,7 @@ func (s *Service) Correct(ctx context.Context, id string, in CorrectAttendanceIn
 		} else {
 			u.ClearRosterEntryID()
 		}
-		return setMeasures(u, Measure(clockIn, clockOut, shiftOf(entry), s.grace)).Save(ctx)
+		return published(ctx, tx, Corrected)(setMeasures(u, Measure(clockIn, clockOut, shiftOf(entry), s.grace)).Save(ctx))
 	})
 }
 

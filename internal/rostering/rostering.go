@@ -16,6 +16,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/staff"
 	"github.com/hmis-dev/hmis/internal/apperr"
 	"github.com/hmis-dev/hmis/internal/auth"
+	"github.com/hmis-dev/hmis/internal/events"
 	"github.com/hmis-dev/hmis/internal/input"
 	"github.com/hmis-dev/hmis/internal/store"
 )
@@ -263,12 +264,18 @@ func (s *Service) Assign(ctx context.Context, in AssignShiftsInput) ([]*ent.Rost
 			// did not foresee, reported as the conflict it is.
 			return nil, apperr.Conflictf("an entry is already on the roster")
 		}
+		if err != nil {
+			return nil, err
+		}
 		for i, e := range out {
 			e.Edges.Shift = plan[i].shift
 			e.Edges.Staff = people[plan[i].staffID]
 			e.Edges.Department = dep
+			if err := events.Record(ctx, tx, Topic, Rostered, Change{EntryID: e.ID, StaffID: e.StaffID, DepartmentID: dep.ID}); err != nil {
+				return nil, err
+			}
 		}
-		return out, err
+		return out, nil
 	})
 }
 
@@ -427,7 +434,10 @@ func (s *Service) RemoveEntry(ctx context.Context, id string) (*ent.RosterEntry,
 		if err == nil && deleted == 0 {
 			return nil, apperr.NotFoundf("roster entry not found")
 		}
-		return e, err
+		if err != nil {
+			return nil, err
+		}
+		return e, events.Record(ctx, tx, Topic, Removed, Change{EntryID: e.ID, StaffID: e.StaffID, DepartmentID: e.DepartmentID})
 	})
 }
 
