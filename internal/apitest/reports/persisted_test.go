@@ -103,4 +103,13 @@ func TestKnownDocumentsOnly(t *testing.T) {
 	harness.Must(t, r.HasCode("PERSISTED_QUERY_NOT_ALLOWED"), "unknown document: %s", harness.Describe(r))
 	r = persisted(t, s, tok, hash(`{ me { id } }`), `{ me { id } }`)
 	harness.Must(t, r.HasCode("PERSISTED_QUERY_NOT_ALLOWED"), "unknown document sent for persisting: %s", harness.Describe(r))
+
+	// The socket is the same server: the list holds there too.
+	for _, proto := range harness.WSProtocols {
+		c := s.DialWS(t, proto)
+		c.Init(tok)
+		errs := c.Failure(c.Start(`subscription { labResultVerified { eventId } }`, nil))
+		harness.Must(t, len(errs) == 1 && errs[0].Code() == "PERSISTED_QUERY_NOT_ALLOWED", "%s: an unknown subscription: %v", proto, errs)
+		c.Close()
+	}
 }
