@@ -18,6 +18,7 @@ import (
 	"github.com/hmis-dev/hmis/internal/auth"
 	"github.com/hmis-dev/hmis/internal/events"
 	"github.com/hmis-dev/hmis/internal/input"
+	"github.com/hmis-dev/hmis/internal/staffing"
 	"github.com/hmis-dev/hmis/internal/store"
 )
 
@@ -62,32 +63,13 @@ func conflict(field, format string, args ...any) error {
 	return &apperr.Error{Code: apperr.Conflict, Field: field, Message: fmt.Sprintf(format, args...)}
 }
 
-// viewerStaff is the viewer's own active staff record, nil for a viewer
-// without one.
-func viewerStaff(ctx context.Context, c *ent.Client) (*ent.Staff, error) {
-	v := auth.FromContext(ctx)
-	if v == nil || v.StaffID == "" {
-		return nil, nil
-	}
-	m, err := c.Staff.Get(ctx, v.StaffID)
-	if ent.IsNotFound(err) {
-		return nil, nil
-	} else if err != nil {
-		return nil, err
-	}
-	if !m.Active {
-		return nil, nil
-	}
-	return m, nil
-}
-
 // mayKeep reports whether the viewer rosters dep's staff: HR for every
 // department, a manager for the department whose manager they are.
 func (s *Service) mayKeep(ctx context.Context, c *ent.Client, dep *ent.Department) (bool, error) {
 	if v := auth.FromContext(ctx); v != nil && s.anyDepartment(v) {
 		return true, nil
 	}
-	me, err := viewerStaff(ctx, c)
+	me, err := staffing.Active(ctx, c)
 	if err != nil || me == nil {
 		return false, err
 	}
@@ -100,7 +82,7 @@ func (s *Service) mayRead(ctx context.Context, c *ent.Client, dep *ent.Departmen
 	if ok, err := s.mayKeep(ctx, c, dep); ok || err != nil {
 		return ok, err
 	}
-	me, err := viewerStaff(ctx, c)
+	me, err := staffing.Active(ctx, c)
 	if err != nil || me == nil {
 		return false, err
 	}
