@@ -3,6 +3,7 @@
 package ent
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -29,6 +30,10 @@ type APIKey struct {
 	SecretHash string `json:"-"`
 	// Role holds the value of the "role" field.
 	Role string `json:"role,omitempty"`
+	// SMART-style scopes (patient/*.read, system/Observation.read …) that narrow what the role allows on the FHIR API; none: the role alone.
+	Scopes []string `json:"scopes,omitempty"`
+	// The member of staff the key acts for, such as another clinic's clinician: a role limited to care relationships then sees that person's patients.
+	StaffID *string `json:"staff_id,omitempty"`
 	// CreatedBy holds the value of the "created_by" field.
 	CreatedBy string `json:"created_by,omitempty"`
 	// ExpiresAt holds the value of the "expires_at" field.
@@ -45,7 +50,9 @@ func (*APIKey) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case apikey.FieldID, apikey.FieldName, apikey.FieldLookup, apikey.FieldSecretHash, apikey.FieldRole, apikey.FieldCreatedBy:
+		case apikey.FieldScopes:
+			values[i] = new([]byte)
+		case apikey.FieldID, apikey.FieldName, apikey.FieldLookup, apikey.FieldSecretHash, apikey.FieldRole, apikey.FieldStaffID, apikey.FieldCreatedBy:
 			values[i] = new(sql.NullString)
 		case apikey.FieldCreatedAt, apikey.FieldUpdatedAt, apikey.FieldExpiresAt, apikey.FieldRevokedAt, apikey.FieldLastUsedAt:
 			values[i] = new(sql.NullTime)
@@ -105,6 +112,21 @@ func (_m *APIKey) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field role", values[i])
 			} else if value.Valid {
 				_m.Role = value.String
+			}
+		case apikey.FieldScopes:
+			if value, ok := values[i].(*[]byte); !ok {
+				return fmt.Errorf("unexpected type %T for field scopes", values[i])
+			} else if value != nil && len(*value) > 0 {
+				if err := json.Unmarshal(*value, &_m.Scopes); err != nil {
+					return fmt.Errorf("unmarshal field scopes: %w", err)
+				}
+			}
+		case apikey.FieldStaffID:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field staff_id", values[i])
+			} else if value.Valid {
+				_m.StaffID = new(string)
+				*_m.StaffID = value.String
 			}
 		case apikey.FieldCreatedBy:
 			if value, ok := values[i].(*sql.NullString); !ok {
@@ -185,6 +207,14 @@ func (_m *APIKey) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("role=")
 	builder.WriteString(_m.Role)
+	builder.WriteString(", ")
+	builder.WriteString("scopes=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Scopes))
+	builder.WriteString(", ")
+	if v := _m.StaffID; v != nil {
+		builder.WriteString("staff_id=")
+		builder.WriteString(*v)
+	}
 	builder.WriteString(", ")
 	builder.WriteString("created_by=")
 	builder.WriteString(_m.CreatedBy)

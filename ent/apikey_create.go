@@ -72,6 +72,26 @@ func (_c *APIKeyCreate) SetRole(v string) *APIKeyCreate {
 	return _c
 }
 
+// SetScopes sets the "scopes" field.
+func (_c *APIKeyCreate) SetScopes(v []string) *APIKeyCreate {
+	_c.mutation.SetScopes(v)
+	return _c
+}
+
+// SetStaffID sets the "staff_id" field.
+func (_c *APIKeyCreate) SetStaffID(v string) *APIKeyCreate {
+	_c.mutation.SetStaffID(v)
+	return _c
+}
+
+// SetNillableStaffID sets the "staff_id" field if the given value is not nil.
+func (_c *APIKeyCreate) SetNillableStaffID(v *string) *APIKeyCreate {
+	if v != nil {
+		_c.SetStaffID(*v)
+	}
+	return _c
+}
+
 // SetCreatedBy sets the "created_by" field.
 func (_c *APIKeyCreate) SetCreatedBy(v string) *APIKeyCreate {
 	_c.mutation.SetCreatedBy(v)
@@ -274,6 +294,14 @@ func (_c *APIKeyCreate) createSpec() (*APIKey, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.Role(); ok {
 		_spec.SetField(apikey.FieldRole, field.TypeString, value)
 		_node.Role = value
+	}
+	if value, ok := _c.mutation.Scopes(); ok {
+		_spec.SetField(apikey.FieldScopes, field.TypeJSON, value)
+		_node.Scopes = value
+	}
+	if value, ok := _c.mutation.StaffID(); ok {
+		_spec.SetField(apikey.FieldStaffID, field.TypeString, value)
+		_node.StaffID = &value
 	}
 	if value, ok := _c.mutation.CreatedBy(); ok {
 		_spec.SetField(apikey.FieldCreatedBy, field.TypeString, value)

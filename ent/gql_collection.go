@@ -132,6 +132,16 @@ func (_q *APIKeyQuery) collectField(ctx context.Context, oneNode bool, opCtx *gr
 				selectedFields = append(selectedFields, apikey.FieldRole)
 				fieldSeen[apikey.FieldRole] = struct{}{}
 			}
+		case "scopes":
+			if _, ok := fieldSeen[apikey.FieldScopes]; !ok {
+				selectedFields = append(selectedFields, apikey.FieldScopes)
+				fieldSeen[apikey.FieldScopes] = struct{}{}
+			}
+		case "staffID":
+			if _, ok := fieldSeen[apikey.FieldStaffID]; !ok {
+				selectedFields = append(selectedFields, apikey.FieldStaffID)
+				fieldSeen[apikey.FieldStaffID] = struct{}{}
+			}
 		case "createdBy":
 			if _, ok := fieldSeen[apikey.FieldCreatedBy]; !ok {
 				selectedFields = append(selectedFields, apikey.FieldCreatedBy)

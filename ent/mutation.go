@@ -200,6 +200,9 @@ type APIKeyMutation struct {
 	lookup        *string
 	secret_hash   *string
 	role          *string
+	scopes        *[]string
+	appendscopes  []string
+	staff_id      *string
 	created_by    *string
 	expires_at    *time.Time
 	revoked_at    *time.Time
@@ -530,6 +533,120 @@ func (m *APIKeyMutation) ResetRole() {
 	m.role = nil
 }
 
+// SetScopes sets the "scopes" field.
+func (m *APIKeyMutation) SetScopes(s []string) {
+	m.scopes = &s
+	m.appendscopes = nil
+}
+
+// Scopes returns the value of the "scopes" field in the mutation.
+func (m *APIKeyMutation) Scopes() (r []string, exists bool) {
+	v := m.scopes
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldScopes returns the old "scopes" field's value of the APIKey entity.
+// If the APIKey object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *APIKeyMutation) OldScopes(ctx context.Context) (v []string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldScopes is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldScopes requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldScopes: %w", err)
+	}
+	return oldValue.Scopes, nil
+}
+
+// AppendScopes adds s to the "scopes" field.
+func (m *APIKeyMutation) AppendScopes(s []string) {
+	m.appendscopes = append(m.appendscopes, s...)
+}
+
+// AppendedScopes returns the list of values that were appended to the "scopes" field in this mutation.
+func (m *APIKeyMutation) AppendedScopes() ([]string, bool) {
+	if len(m.appendscopes) == 0 {
+		return nil, false
+	}
+	return m.appendscopes, true
+}
+
+// ClearScopes clears the value of the "scopes" field.
+func (m *APIKeyMutation) ClearScopes() {
+	m.scopes = nil
+	m.appendscopes = nil
+	m.clearedFields[apikey.FieldScopes] = struct{}{}
+}
+
+// ScopesCleared returns if the "scopes" field was cleared in this mutation.
+func (m *APIKeyMutation) ScopesCleared() bool {
+	_, ok := m.clearedFields[apikey.FieldScopes]
+	return ok
+}
+
+// ResetScopes resets all changes to the "scopes" field.
+func (m *APIKeyMutation) ResetScopes() {
+	m.scopes = nil
+	m.appendscopes = nil
+	delete(m.clearedFields, apikey.FieldScopes)
+}
+
+// SetStaffID sets the "staff_id" field.
+func (m *APIKeyMutation) SetStaffID(s string) {
+	m.staff_id = &s
+}
+
+// StaffID returns the value of the "staff_id" field in the mutation.
+func (m *APIKeyMutation) StaffID() (r string, exists bool) {
+	v := m.staff_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStaffID returns the old "staff_id" field's value of the APIKey entity.
+// If the APIKey object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *APIKeyMutation) OldStaffID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStaffID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStaffID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStaffID: %w", err)
+	}
+	return oldValue.StaffID, nil
+}
+
+// ClearStaffID clears the value of the "staff_id" field.
+func (m *APIKeyMutation) ClearStaffID() {
+	m.staff_id = nil
+	m.clearedFields[apikey.FieldStaffID] = struct{}{}
+}
+
+// StaffIDCleared returns if the "staff_id" field was cleared in this mutation.
+func (m *APIKeyMutation) StaffIDCleared() bool {
+	_, ok := m.clearedFields[apikey.FieldStaffID]
+	return ok
+}
+
+// ResetStaffID resets all changes to the "staff_id" field.
+func (m *APIKeyMutation) ResetStaffID() {
+	m.staff_id = nil
+	delete(m.clearedFields, apikey.FieldStaffID)
+}
+
 // SetCreatedBy sets the "created_by" field.
 func (m *APIKeyMutation) SetCreatedBy(s string) {
 	m.created_by = &s
@@ -747,7 +864,7 @@ func (m *APIKeyMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *APIKeyMutation) Fields() []string {
-	fields := make([]string, 0, 10)
+	fields := make([]string, 0, 12)
 	if m.created_at != nil {
 		fields = append(fields, apikey.FieldCreatedAt)
 	}
@@ -765,6 +882,12 @@ func (m *APIKeyMutation) Fields() []string {
 	}
 	if m.role != nil {
 		fields = append(fields, apikey.FieldRole)
+	}
+	if m.scopes != nil {
+		fields = append(fields, apikey.FieldScopes)
+	}
+	if m.staff_id != nil {
+		fields = append(fields, apikey.FieldStaffID)
 	}
 	if m.created_by != nil {
 		fields = append(fields, apikey.FieldCreatedBy)
@@ -798,6 +921,10 @@ func (m *APIKeyMutation) Field(name string) (ent.Value, bool) {
 		return m.SecretHash()
 	case apikey.FieldRole:
 		return m.Role()
+	case apikey.FieldScopes:
+		return m.Scopes()
+	case apikey.FieldStaffID:
+		return m.StaffID()
 	case apikey.FieldCreatedBy:
 		return m.CreatedBy()
 	case apikey.FieldExpiresAt:
@@ -827,6 +954,10 @@ func (m *APIKeyMutation) OldField(ctx context.Context, name string) (ent.Value, 
 		return m.OldSecretHash(ctx)
 	case apikey.FieldRole:
 		return m.OldRole(ctx)
+	case apikey.FieldScopes:
+		return m.OldScopes(ctx)
+	case apikey.FieldStaffID:
+		return m.OldStaffID(ctx)
 	case apikey.FieldCreatedBy:
 		return m.OldCreatedBy(ctx)
 	case apikey.FieldExpiresAt:
@@ -886,6 +1017,20 @@ func (m *APIKeyMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetRole(v)
 		return nil
+	case apikey.FieldScopes:
+		v, ok := value.([]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetScopes(v)
+		return nil
+	case apikey.FieldStaffID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStaffID(v)
+		return nil
 	case apikey.FieldCreatedBy:
 		v, ok := value.(string)
 		if !ok {
@@ -944,6 +1089,12 @@ func (m *APIKeyMutation) AddField(name string, value ent.Value) error {
 // mutation.
 func (m *APIKeyMutation) ClearedFields() []string {
 	var fields []string
+	if m.FieldCleared(apikey.FieldScopes) {
+		fields = append(fields, apikey.FieldScopes)
+	}
+	if m.FieldCleared(apikey.FieldStaffID) {
+		fields = append(fields, apikey.FieldStaffID)
+	}
 	if m.FieldCleared(apikey.FieldExpiresAt) {
 		fields = append(fields, apikey.FieldExpiresAt)
 	}
@@ -967,6 +1118,12 @@ func (m *APIKeyMutation) FieldCleared(name string) bool {
 // error if the field is not defined in the schema.
 func (m *APIKeyMutation) ClearField(name string) error {
 	switch name {
+	case apikey.FieldScopes:
+		m.ClearScopes()
+		return nil
+	case apikey.FieldStaffID:
+		m.ClearStaffID()
+		return nil
 	case apikey.FieldExpiresAt:
 		m.ClearExpiresAt()
 		return nil
@@ -1001,6 +1158,12 @@ func (m *APIKeyMutation) ResetField(name string) error {
 		return nil
 	case apikey.FieldRole:
 		m.ResetRole()
+		return nil
+	case apikey.FieldScopes:
+		m.ResetScopes()
+		return nil
+	case apikey.FieldStaffID:
+		m.ResetStaffID()
 		return nil
 	case apikey.FieldCreatedBy:
 		m.ResetCreatedBy()

@@ -57,7 +57,9 @@ func (r *mutationResolver) ChangePassword(ctx context.Context, input model.Chang
 
 // CreateAPIKey is the resolver for the createApiKey field.
 func (r *mutationResolver) CreateAPIKey(ctx context.Context, input model.CreateAPIKeyInput) (*model.CreateAPIKeyPayload, error) {
-	k, secret, err := r.Auth.CreateAPIKey(ctx, auth.FromContext(ctx), input.Name, input.Role, input.ExpiresAt)
+	k, secret, err := r.Auth.CreateAPIKey(ctx, auth.FromContext(ctx), auth.APIKeyInput{
+		Name: input.Name, Role: input.Role, ExpiresAt: input.ExpiresAt, Scopes: input.Scopes, StaffID: input.StaffID,
+	})
 	if err != nil {
 		return nil, err
 	}

@@ -25,6 +25,10 @@ const (
 	FieldSecretHash = "secret_hash"
 	// FieldRole holds the string denoting the role field in the database.
 	FieldRole = "role"
+	// FieldScopes holds the string denoting the scopes field in the database.
+	FieldScopes = "scopes"
+	// FieldStaffID holds the string denoting the staff_id field in the database.
+	FieldStaffID = "staff_id"
 	// FieldCreatedBy holds the string denoting the created_by field in the database.
 	FieldCreatedBy = "created_by"
 	// FieldExpiresAt holds the string denoting the expires_at field in the database.
@@ -46,6 +50,8 @@ var Columns = []string{
 	FieldLookup,
 	FieldSecretHash,
 	FieldRole,
+	FieldScopes,
+	FieldStaffID,
 	FieldCreatedBy,
 	FieldExpiresAt,
 	FieldRevokedAt,
@@ -113,6 +119,11 @@ func BySecretHash(opts ...sql.OrderTermOption) OrderOption {
 // ByRole orders the results by the role field.
 func ByRole(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldRole, opts...).ToFunc()
+}
+
+// ByStaffID orders the results by the staff_id field.
+func ByStaffID(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldStaffID, opts...).ToFunc()
 }
 
 // ByCreatedBy orders the results by the created_by field.

@@ -94,6 +94,11 @@ func Role(v string) predicate.APIKey {
 	return predicate.APIKey(sql.FieldEQ(FieldRole, v))
 }
 
+// StaffID applies equality check predicate on the "staff_id" field. It's identical to StaffIDEQ.
+func StaffID(v string) predicate.APIKey {
+	return predicate.APIKey(sql.FieldEQ(FieldStaffID, v))
+}
+
 // CreatedBy applies equality check predicate on the "created_by" field. It's identical to CreatedByEQ.
 func CreatedBy(v string) predicate.APIKey {
 	return predicate.APIKey(sql.FieldEQ(FieldCreatedBy, v))
@@ -452,6 +457,91 @@ func RoleEqualFold(v string) predicate.APIKey {
 // RoleContainsFold applies the ContainsFold predicate on the "role" field.
 func RoleContainsFold(v string) predicate.APIKey {
 	return predicate.APIKey(sql.FieldContainsFold(FieldRole, v))
+}
+
+// ScopesIsNil applies the IsNil predicate on the "scopes" field.
+func ScopesIsNil() predicate.APIKey {
+	return predicate.APIKey(sql.FieldIsNull(FieldScopes))
+}
+
+// ScopesNotNil applies the NotNil predicate on the "scopes" field.
+func ScopesNotNil() predicate.APIKey {
+	return predicate.APIKey(sql.FieldNotNull(FieldScopes))
+}
+
+// StaffIDEQ applies the EQ predicate on the "staff_id" field.
+func StaffIDEQ(v string) predicate.APIKey {
+	return predicate.APIKey(sql.FieldEQ(FieldStaffID, v))
+}
+
+// StaffIDNEQ applies the NEQ predicate on the "staff_id" field.
+func StaffIDNEQ(v string) predicate.APIKey {
+	return predicate.APIKey(sql.FieldNEQ(FieldStaffID, v))
+}
+
+// StaffIDIn applies the In predicate on the "staff_id" field.
+func StaffIDIn(vs ...string) predicate.APIKey {
+	return predicate.APIKey(sql.FieldIn(FieldStaffID, vs...))
+}
+
+// StaffIDNotIn applies the NotIn predicate on the "staff_id" field.
+func StaffIDNotIn(vs ...string) predicate.APIKey {
+	return predicate.APIKey(sql.FieldNotIn(FieldStaffID, vs...))
+}
+
+// StaffIDGT applies the GT predicate on the "staff_id" field.
+func StaffIDGT(v string) predicate.APIKey {
+	return predicate.APIKey(sql.FieldGT(FieldStaffID, v))
+}
+
+// StaffIDGTE applies the GTE predicate on the "staff_id" field.
+func StaffIDGTE(v string) predicate.APIKey {
+	return predicate.APIKey(sql.FieldGTE(FieldStaffID, v))
+}
+
+// StaffIDLT applies the LT predicate on the "staff_id" field.
+func StaffIDLT(v string) predicate.APIKey {
+	return predicate.APIKey(sql.FieldLT(FieldStaffID, v))
+}
+
+// StaffIDLTE applies the LTE predicate on the "staff_id" field.
+func StaffIDLTE(v string) predicate.APIKey {
+	return predicate.APIKey(sql.FieldLTE(FieldStaffID, v))
+}
+
+// StaffIDContains applies the Contains predicate on the "staff_id" field.
+func StaffIDContains(v string) predicate.APIKey {
+	return predicate.APIKey(sql.FieldContains(FieldStaffID, v))
+}
+
+// StaffIDHasPrefix applies the HasPrefix predicate on the "staff_id" field.
+func StaffIDHasPrefix(v string) predicate.APIKey {
+	return predicate.APIKey(sql.FieldHasPrefix(FieldStaffID, v))
+}
+
+// StaffIDHasSuffix applies the HasSuffix predicate on the "staff_id" field.
+func StaffIDHasSuffix(v string) predicate.APIKey {
+	return predicate.APIKey(sql.FieldHasSuffix(FieldStaffID, v))
+}
+
+// StaffIDIsNil applies the IsNil predicate on the "staff_id" field.
+func StaffIDIsNil() predicate.APIKey {
+	return predicate.APIKey(sql.FieldIsNull(FieldStaffID))
+}
+
+// StaffIDNotNil applies the NotNil predicate on the "staff_id" field.
+func StaffIDNotNil() predicate.APIKey {
+	return predicate.APIKey(sql.FieldNotNull(FieldStaffID))
+}
+
+// StaffIDEqualFold applies the EqualFold predicate on the "staff_id" field.
+func StaffIDEqualFold(v string) predicate.APIKey {
+	return predicate.APIKey(sql.FieldEqualFold(FieldStaffID, v))
+}
+
+// StaffIDContainsFold applies the ContainsFold predicate on the "staff_id" field.
+func StaffIDContainsFold(v string) predicate.APIKey {
+	return predicate.APIKey(sql.FieldContainsFold(FieldStaffID, v))
 }
 
 // CreatedByEQ applies the EQ predicate on the "created_by" field.

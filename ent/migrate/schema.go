@@ -18,6 +18,8 @@ var (
 		{Name: "lookup", Type: field.TypeString, Unique: true},
 		{Name: "secret_hash", Type: field.TypeString},
 		{Name: "role", Type: field.TypeString},
+		{Name: "scopes", Type: field.TypeJSON, Nullable: true},
+		{Name: "staff_id", Type: field.TypeString, Nullable: true},
 		{Name: "created_by", Type: field.TypeString},
 		{Name: "expires_at", Type: field.TypeTime, Nullable: true},
 		{Name: "revoked_at", Type: field.TypeTime, Nullable: true},

@@ -20,6 +20,11 @@ func (APIKey) Fields() []ent.Field {
 			Comment("Public part of the key, used to find the row before the secret is compared."),
 		field.String("secret_hash").Sensitive().Annotations(entgql.Skip()),
 		field.String("role"),
+		field.Strings("scopes").Optional().
+			Comment("SMART-style scopes (patient/*.read, system/Observation.read …) that narrow what the role allows on the FHIR API; none: the role alone."),
+		field.String("staff_id").Optional().Nillable().Immutable().
+			Annotations(entgql.Skip(entgql.SkipWhereInput)).
+			Comment("The member of staff the key acts for, such as another clinic's clinician: a role limited to care relationships then sees that person's patients."),
 		field.String("created_by").Immutable(),
 		field.Time("expires_at").Optional().Nillable(),
 		field.Time("revoked_at").Optional().Nillable(),

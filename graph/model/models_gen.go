@@ -86,6 +86,12 @@ type CreateAPIKeyInput struct {
 	// The role the key acts with, e.g. integrator.
 	Role      string     `json:"role"`
 	ExpiresAt *time.Time `json:"expiresAt,omitempty"`
+	// SMART-style scopes that narrow the role on the FHIR API, e.g. `patient/*.read`,
+	// `system/Patient.read`, `user/Observation.read`. None: the role alone decides.
+	Scopes []string `json:"scopes,omitempty"`
+	// The member of staff the key acts for (another clinic's clinician, say). A role
+	// limited to care relationships then reads the patients that person has one with.
+	StaffID *string `json:"staffId,omitempty"`
 }
 
 type CreateAPIKeyPayload struct {

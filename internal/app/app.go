@@ -270,6 +270,8 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 		SessionCheckInterval: cfg.WSSessionCheck,
 		PersistedQueryTTL:    cfg.PersistedQueryTTL,
 		KnownDocuments:       knownDocuments,
+		FHIRBaseURL:          cfg.FHIRBaseURL,
+		FHIRMRNSystem:        cfg.FHIRMRNSystem,
 	})
 	ok = true
 	return a, nil

@@ -457,10 +457,40 @@ func (s *Service) ChangePassword(ctx context.Context, v *Viewer, current, next s
 // APIKeyPrefix starts every API key, so that one is told from an access token at a glance.
 const APIKeyPrefix = "hmis_"
 
-// CreateAPIKey makes a key for an integrator acting with role. The secret
+// APIKeyInput is what a key is made with.
+type APIKeyInput struct {
+	Name      string
+	Role      string
+	ExpiresAt *time.Time
+	// Scopes are SMART scopes that narrow the role on the FHIR API.
+	Scopes []string
+	// StaffID is the member of staff the key acts for: row scope then
+	// follows their care relationships, as for them signed in.
+	StaffID *string
+}
+
+// CreateAPIKey makes a key for an integrator acting with a role. The secret
 // is returned once; only its hash is kept.
-func (s *Service) CreateAPIKey(ctx context.Context, v *Viewer, name, role string, expiresAt *time.Time) (*ent.APIKey, string, error) {
-	name = strings.TrimSpace(name)
+func (s *Service) CreateAPIKey(ctx context.Context, v *Viewer, in APIKeyInput) (*ent.APIKey, string, error) {
+	name, role, expiresAt := strings.TrimSpace(in.Name), in.Role, in.ExpiresAt
+	scopes, err := CheckScopes("input.scopes", in.Scopes)
+	if err != nil {
+		return nil, "", err
+	}
+	if in.StaffID != nil {
+		if !globalid.Valid(*in.StaffID, ent.PrefixByType["Staff"]) {
+			return nil, "", apperr.BadInput("input.staffId", "is not a staff ID")
+		}
+		st, err := s.store.Client.Staff.Get(ctx, *in.StaffID)
+		if ent.IsNotFound(err) {
+			return nil, "", apperr.BadInput("input.staffId", "no such member of staff")
+		} else if err != nil {
+			return nil, "", err
+		}
+		if !st.Active {
+			return nil, "", apperr.BadInput("input.staffId", "the member of staff is not active")
+		}
+	}
 	switch {
 	case name == "" || len(name) > 100:
 		return nil, "", apperr.BadInput("input.name", "is required, at most 100 characters")
@@ -483,10 +513,18 @@ func (s *Service) CreateAPIKey(ctx context.Context, v *Viewer, name, role string
 		SetSecretHash(digest(secret)).
 		SetRole(role).
 		SetCreatedBy(v.ActorID()).
+		SetNillableStaffID(in.StaffID).
 		SetNillableExpiresAt(expiresAt).
 		Save(ctx)
 	if err != nil {
 		return nil, "", err
+	}
+	if len(scopes) > 0 {
+		// A separate update keeps an empty list out of the row: no scopes
+		// is stored as none, which the FHIR API reads as "the role alone".
+		if k, err = s.store.Client.APIKey.UpdateOne(k).SetScopes(scopes).Save(ctx); err != nil {
+			return nil, "", err
+		}
 	}
 	return k, APIKeyPrefix + lookup + "_" + secret, nil
 }
@@ -594,6 +632,12 @@ func (s *Service) authenticateAPIKey(ctx context.Context, rest string) (*Viewer,
 	// Best effort: a lost last-used time must not fail the request.
 	_ = s.store.Client.APIKey.UpdateOne(k).SetLastUsedAt(s.now().UTC()).Exec(ctx)
 	v := &Viewer{APIKeyID: k.ID, Username: "apikey:" + k.Name, Roles: []string{k.Role}}
+	if len(k.Scopes) > 0 {
+		v.Scopes = k.Scopes
+	}
+	if k.StaffID != nil {
+		v.StaffID = *k.StaffID
+	}
 	if k.ExpiresAt != nil {
 		v.ExpiresAt = *k.ExpiresAt
 	}

@@ -15,7 +15,10 @@ type Viewer struct {
 	PatientID string // set when the user is a patient; row scope keys on it
 	SessionID string
 	APIKeyID  string
-	System    bool // internal work (migrations, seeding, the outbox relay): not a person
+	// Scopes are the SMART scopes of an API key created with some; nil
+	// for every other viewer. They narrow the role on the FHIR API.
+	Scopes []string
+	System bool // internal work (migrations, seeding, the outbox relay): not a person
 	// ExpiresAt is when the credential stops being valid (zero: never).
 	// Long-lived connections check it, and StillValid, before each event.
 	ExpiresAt time.Time

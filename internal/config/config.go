@@ -63,6 +63,8 @@ type Config struct {
 	LogFormat               string
 	TimeZone                string
 	HospitalName            string
+	FHIRBaseURL             string
+	FHIRMRNSystem           string
 	PaymentProvider         string
 	PaymentCallbackSecrets  string
 	PayrollOvertimePercent  int
@@ -135,6 +137,8 @@ var Settings = []Setting{
 	{"HMIS_TIMEZONE", "UTC", "The hospital's IANA time zone (e.g. Africa/Nairobi): working hours and \"today\" are local to it; the API itself speaks UTC.", str(func(c *Config) *string { return &c.TimeZone })},
 	{"HMIS_INVOICE_TAX_BASIS_POINTS", "0", "Tax on what the patient owes on each new invoice, in hundredths of a percent (1600 is 16 %); 0: none. Payers are billed their share untaxed.", integer(func(c *Config) *int { return &c.InvoiceTaxBasisPoints })},
 	{"HMIS_DRUG_MARKUP_PERCENT", "25", "What a drug with no price of its own on the price list is charged above its cost, in percent.", integer(func(c *Config) *int { return &c.DrugMarkupPercent })},
+	{"HMIS_FHIR_BASE_URL", "", "The FHIR API's public absolute URL (`https://hmis.example.org/fhir/R4`), for Bundle fullUrls and paging links. Empty: from each request's Host header, which is right only when clients reach HMIS directly.", str(func(c *Config) *string { return &c.FHIRBaseURL })},
+	{"HMIS_FHIR_MRN_SYSTEM", "urn:hmis:mrn", "The FHIR Identifier.system of medical record numbers: a URI the hospital owns (`https://hospital.example.org/mrn`, or its OID as `urn:oid:…`). A Patient search by identifier with another system finds no one.", str(func(c *Config) *string { return &c.FHIRMRNSystem })},
 	{"HMIS_HOSPITAL_NAME", "HMIS Hospital", "The name printed at the head of reports.", str(func(c *Config) *string { return &c.HospitalName })},
 	{"HMIS_PAYMENT_PROVIDER", "", "The payment provider the patient app pays invoices through (`payMyInvoice`): `simulated` (moves no money; for demos and staging) or empty: `simulated` in demo mode, none otherwise (patients then pay at the cashier).", oneOf([]string{"", "simulated"}, func(c *Config) *string { return &c.PaymentProvider })},
 	{"HMIS_PAYMENT_CALLBACK_SECRETS", "", "The secret each payment provider signs its callbacks (`POST /payments/callback/{provider}`) with: `provider:secret` pairs separated by commas, each secret at least 32 bytes (`simulated:$(openssl rand -hex 32)`). A provider without one can confirm no payment. Required for the configured provider outside demo mode; demo mode makes a random one for the simulated provider.", str(func(c *Config) *string { return &c.PaymentCallbackSecrets })},

@@ -31,6 +31,7 @@ import (
 	"github.com/hmis-dev/hmis/internal/authz"
 	"github.com/hmis-dev/hmis/internal/cache"
 	"github.com/hmis-dev/hmis/internal/console"
+	"github.com/hmis-dev/hmis/internal/fhir"
 	"github.com/hmis-dev/hmis/internal/globalid"
 	"github.com/hmis-dev/hmis/internal/invoicereport"
 	"github.com/hmis-dev/hmis/internal/labreport"
@@ -80,6 +81,9 @@ type Options struct {
 	// KnownDocuments, when not nil, are the only documents executed, by
 	// their SHA-256 hash.
 	KnownDocuments map[string]string
+	// FHIRBaseURL is the FHIR API's absolute URL for links (empty: from
+	// the request); FHIRMRNSystem the Identifier.system of MRNs.
+	FHIRBaseURL, FHIRMRNSystem string
 }
 
 // Deps are the parts the handler is built from.
@@ -114,6 +118,12 @@ func New(d Deps, o Options) http.Handler {
 	}))
 	mux.Handle(payslipreport.Pattern, payslipreport.NewHandler(payslipreport.Deps{
 		Client: d.Resolver.Client, Enforcer: d.Enforcer, Trail: d.Trail, Location: d.Location, HospitalName: d.HospitalName, Log: d.Log,
+	}))
+	// FHIR R4 reads: the same viewer, policy, row scope and audit trail
+	// as /graphql, answered in FHIR's shapes.
+	mux.Handle(fhir.Prefix, fhir.NewHandler(fhir.Deps{
+		Client: d.Resolver.Client, Enforcer: d.Enforcer, Trail: d.Trail, Log: d.Log,
+		BaseURL: o.FHIRBaseURL, MRNSystem: o.FHIRMRNSystem, MaxPageSize: o.MaxPageSize, DefaultPageSize: o.DefaultPageSize,
 	}))
 	mux.Handle(reports.CSVPattern, reports.CSVHandler(d.Resolver.Reports, d.Enforcer, d.Trail, d.Log))
 	// Providers' confirmations: no bearer credential, the body's signature
@@ -199,6 +209,15 @@ func graphQLServer(d Deps, o Options) *handler.Server {
 func authenticate(a *auth.Service, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		refuse := func(status int, err error) {
+			if strings.HasPrefix(r.URL.Path, fhir.Prefix) {
+				// FHIR clients expect an OperationOutcome for every error.
+				e, ok := apperr.As(err)
+				if !ok {
+					e = &apperr.Error{Code: apperr.Internal, Message: "internal error"}
+				}
+				fhir.WriteError(w, status, fhir.IssueFor(status), e)
+				return
+			}
 			// In the media type the client asked for, like every other
 			// refusal of a GraphQL request.
 			w.Header().Set("Content-Type", responseMedia(r))
@@ -223,9 +242,19 @@ func authenticate(a *auth.Service, next http.Handler) http.Handler {
 			refuse(status, err)
 			return
 		}
+		if v != nil && v.Scopes != nil && !strings.HasPrefix(r.URL.Path, fhir.Prefix) {
+			refuse(http.StatusForbidden, errScopedKey)
+			return
+		}
 		next.ServeHTTP(w, r.WithContext(auth.WithViewer(r.Context(), v)))
 	})
 }
+
+// errScopedKey refuses an API key with SMART scopes anywhere but the FHIR
+// API: scopes name FHIR types, and a GraphQL operation or a report has no
+// such type to check them against, so the key would have its whole role
+// there. Refusing keeps the scopes a narrowing everywhere.
+var errScopedKey = apperr.Denied("an API key with SMART scopes reads only the FHIR API (%s)", fhir.Prefix)
 
 func bearer(header string) string {
 	scheme, token, ok := strings.Cut(strings.TrimSpace(header), " ")

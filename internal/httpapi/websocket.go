@@ -84,6 +84,9 @@ func addWebsocket(srv *handler.Server, a *auth.Service, trail *audit.Trail, log 
 			}
 			return withClose(ctx, closeForbidden, "Forbidden"), err
 		}
+		if v != nil && v.Scopes != nil {
+			return withClose(ctx, closeForbidden, "Forbidden"), errScopedKey
+		}
 		conn := auth.NewConnection(v, s.credentialEnded)
 		ctx = auth.WithConnection(auth.WithViewer(ctx, v), conn)
 		s.startClock(ctx, conn, v)

@@ -105,7 +105,7 @@ func PatientCount(t testing.TB, s *Server) int {
 const CreateAPIKeyMutation = `mutation($in: CreateAPIKeyInput!) { createApiKey(input: $in) { secret apiKey { id name role revokedAt } } }`
 
 // Credentials signs in as each role: demo users, an API key for
-// integrator, nothing for anonymous.
+// integrator and external_clinic, nothing for anonymous.
 func Credentials(t testing.TB, s *Server, roles []string) map[string]string {
 	t.Helper()
 	creds := map[string]string{}
@@ -113,11 +113,18 @@ func Credentials(t testing.TB, s *Server, roles []string) map[string]string {
 		switch role {
 		case "anonymous":
 			creds[role] = ""
-		case "integrator":
+		case "integrator", "external_clinic":
+			// Roles only API keys hold: no demo user signs in with them.
 			var out struct {
 				CreateAPIKey struct{ Secret string } `json:"createApiKey"`
 			}
-			s.As("admin", CreateAPIKeyMutation, map[string]any{"in": map[string]any{"name": "matrix", "role": "integrator"}}).Decode(t, &out)
+			in := map[string]any{"name": "matrix", "role": role}
+			if role == "external_clinic" {
+				// Acting for the demo doctor, whose patients it then reads:
+				// a clinic's key acting for no one reads no patient.
+				in["staffId"] = s.Demo().Doctor
+			}
+			s.As("admin", CreateAPIKeyMutation, map[string]any{"in": in}).Decode(t, &out)
 			creds[role] = out.CreateAPIKey.Secret
 		default:
 			creds[role] = s.Token(role)
