@@ -21,7 +21,9 @@ func ActingStaff(ctx context.Context, members *ent.StaffClient, action string, k
 	}
 	refuse := apperr.Denied("only an active %s may %s", strings.Join(names, " or "), action)
 	v := FromContext(ctx)
-	if v == nil || v.StaffID == "" {
+	// An API key may read for the member of staff it names, never act as
+	// them: what it does would carry their name without their hand.
+	if v == nil || v.StaffID == "" || v.APIKeyID != "" {
 		return nil, refuse
 	}
 	m, err := members.Get(ctx, v.StaffID)

@@ -11,6 +11,7 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/hmis-dev/hmis/internal/apperr"
+	"github.com/hmis-dev/hmis/internal/auth"
 )
 
 // credentialMutations check or change a credential. Each is one guess or
@@ -57,6 +58,29 @@ func (oneCredentialMutation) MutateOperationContext(_ context.Context, oc *graph
 	return &gqlerror.Error{
 		Message:    fmt.Sprintf("a request may run at most one of %s; this one asks for %d", credentialMutationList(), n),
 		Extensions: map[string]any{"code": string(apperr.BadUserInput)},
+	}
+}
+
+// delegatedKeyReadsOnly refuses every mutation from an API key that acts
+// for a member of staff. Such a key reads as them (their care
+// relationships decide the rows); a change made through it would carry
+// their name without their hand. auth.ActingStaff refuses such keys too,
+// for the steps that sign.
+type delegatedKeyReadsOnly struct{}
+
+func (delegatedKeyReadsOnly) ExtensionName() string                   { return "DelegatedKeyReadsOnly" }
+func (delegatedKeyReadsOnly) Validate(graphql.ExecutableSchema) error { return nil }
+
+func (delegatedKeyReadsOnly) MutateOperationContext(ctx context.Context, oc *graphql.OperationContext) *gqlerror.Error {
+	if oc.Operation == nil || oc.Operation.Operation != ast.Mutation {
+		return nil
+	}
+	if v := auth.FromContext(ctx); v == nil || v.APIKeyID == "" || v.StaffID == "" {
+		return nil
+	}
+	return &gqlerror.Error{
+		Message:    "an API key acting for a member of staff reads as them and changes nothing",
+		Extensions: map[string]any{"code": string(apperr.Forbidden)},
 	}
 }
 

@@ -192,6 +192,7 @@ func graphQLServer(d Deps, o Options) *handler.Server {
 	srv.Use(page)
 	srv.Use(depthLimit{max: o.DepthLimit})
 	srv.Use(oneCredentialMutation{})
+	srv.Use(delegatedKeyReadsOnly{})
 	srv.Use(extension.FixedComplexityLimit(o.ComplexityLimit))
 	srv.Use(d.Metrics.Extension())
 	srv.Use(audit.NewRecorder(d.Trail, d.Log))

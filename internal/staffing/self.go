@@ -13,7 +13,7 @@ import (
 // viewer's own, so it is read whatever the row scope.
 func Active(ctx context.Context, c *ent.Client) (*ent.Staff, error) {
 	v := auth.FromContext(ctx)
-	if v == nil || v.StaffID == "" {
+	if v == nil || v.StaffID == "" || v.APIKeyID != "" {
 		return nil, nil
 	}
 	m, err := c.Staff.Get(auth.SystemContext(ctx), v.StaffID)

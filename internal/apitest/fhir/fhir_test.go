@@ -330,6 +330,18 @@ func TestAPIKeyScopesAreChecked(t *testing.T) {
 	harness.Must(t, len(r.Errors) == 0, "a key without scopes keeps its GraphQL access: %s", harness.Describe(r))
 }
 
+// TestADelegatedKeyChangesNothing: a key acting for a member of staff reads
+// as them through GraphQL, but every mutation is refused before it runs.
+func TestADelegatedKeyChangesNothing(t *testing.T) {
+	t.Parallel()
+	s := harness.NewServer(t)
+	key := apiKey(t, s, map[string]any{"name": "clinic", "role": "external_clinic", "staffId": s.Demo().Doctor})
+	r := s.Do(key, `{ patients(first: 1) { totalCount } }`, nil)
+	harness.Must(t, len(r.Errors) == 0, "the key reads as the doctor: %s", harness.Describe(r))
+	r = s.Do(key, `mutation { logout }`, nil)
+	harness.Must(t, r.HasCode("FORBIDDEN") && (len(r.Data) == 0 || string(r.Data) == "null"), "a delegated key ran a mutation: %s", harness.Describe(r))
+}
+
 // TestEveryRoleReadsTheTypesItsGraphQLQueriesAllow is the FHIR side of the
 // role table: for every role, a type is served (200) exactly when the role
 // may call the GraphQL coordinates that reach it, and refused (403, an
