@@ -687,6 +687,22 @@ func (_m *HistoryItem) RecordedBy(ctx context.Context) (*Staff, error) {
 	return result, MaskNotFound(err)
 }
 
+func (_m *InstrumentMessage) Instrument(ctx context.Context) (*LabInstrument, error) {
+	result, err := _m.Edges.InstrumentOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryInstrument().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *InstrumentMessage) ResolvedBy(ctx context.Context) (*Staff, error) {
+	result, err := _m.Edges.ResolvedByOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryResolvedBy().Only(ctx)
+	}
+	return result, MaskNotFound(err)
+}
+
 func (_m *InsurancePlan) Payer(ctx context.Context) (*Payer, error) {
 	result, err := _m.Edges.PayerOrErr()
 	if IsNotLoaded(err) {
@@ -839,6 +855,14 @@ func (_m *JournalLine) Account(ctx context.Context) (*LedgerAccount, error) {
 	return result, err
 }
 
+func (_m *LabInstrument) APIKey(ctx context.Context) (*APIKey, error) {
+	result, err := _m.Edges.APIKeyOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryAPIKey().Only(ctx)
+	}
+	return result, MaskNotFound(err)
+}
+
 func (_m *LabOrder) Patient(ctx context.Context) (*Patient, error) {
 	result, err := _m.Edges.PatientOrErr()
 	if IsNotLoaded(err) {
@@ -988,7 +1012,15 @@ func (_m *LabResult) EnteredBy(ctx context.Context) (*Staff, error) {
 	if IsNotLoaded(err) {
 		result, err = _m.QueryEnteredBy().Only(ctx)
 	}
-	return result, err
+	return result, MaskNotFound(err)
+}
+
+func (_m *LabResult) Instrument(ctx context.Context) (*LabInstrument, error) {
+	result, err := _m.Edges.InstrumentOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryInstrument().Only(ctx)
+	}
+	return result, MaskNotFound(err)
 }
 
 func (_m *LabResult) VerifiedBy(ctx context.Context) (*Staff, error) {

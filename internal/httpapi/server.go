@@ -33,6 +33,7 @@ import (
 	"github.com/hmis-dev/hmis/internal/console"
 	"github.com/hmis-dev/hmis/internal/globalid"
 	"github.com/hmis-dev/hmis/internal/invoicereport"
+	"github.com/hmis-dev/hmis/internal/labhl7"
 	"github.com/hmis-dev/hmis/internal/labreport"
 	"github.com/hmis-dev/hmis/internal/metrics"
 	"github.com/hmis-dev/hmis/internal/patientbilling"
@@ -115,6 +116,8 @@ func New(d Deps, o Options) http.Handler {
 	mux.Handle(payslipreport.Pattern, payslipreport.NewHandler(payslipreport.Deps{
 		Client: d.Resolver.Client, Enforcer: d.Enforcer, Trail: d.Trail, Location: d.Location, HospitalName: d.HospitalName, Log: d.Log,
 	}))
+	// Lab analyzers' results (HL7 v2), with the instrument's API key.
+	mux.Handle(labhl7.Pattern, labhl7.Handler(d.Resolver.Instruments, d.Enforcer, d.Trail, d.Log))
 	mux.Handle(reports.CSVPattern, reports.CSVHandler(d.Resolver.Reports, d.Enforcer, d.Trail, d.Log))
 	// Providers' confirmations: no bearer credential, the body's signature
 	// under the provider's secret is what they are believed by.
