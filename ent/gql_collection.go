@@ -6646,21 +6646,6 @@ func (_q *LabInstrumentQuery) collectField(ctx context.Context, oneNode bool, op
 	)
 	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
 		switch field.Name {
-
-		case "apiKey":
-			var (
-				alias = field.Alias
-				path  = append(path, alias)
-				query = (&APIKeyClient{config: _q.config}).Query()
-			)
-			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, apikeyImplementors)...); err != nil {
-				return err
-			}
-			_q.withAPIKey = query
-			if _, ok := fieldSeen[labinstrument.FieldAPIKeyID]; !ok {
-				selectedFields = append(selectedFields, labinstrument.FieldAPIKeyID)
-				fieldSeen[labinstrument.FieldAPIKeyID] = struct{}{}
-			}
 		case "createdAt":
 			if _, ok := fieldSeen[labinstrument.FieldCreatedAt]; !ok {
 				selectedFields = append(selectedFields, labinstrument.FieldCreatedAt)

@@ -855,14 +855,6 @@ func (_m *JournalLine) Account(ctx context.Context) (*LedgerAccount, error) {
 	return result, err
 }
 
-func (_m *LabInstrument) APIKey(ctx context.Context) (*APIKey, error) {
-	result, err := _m.Edges.APIKeyOrErr()
-	if IsNotLoaded(err) {
-		result, err = _m.QueryAPIKey().Only(ctx)
-	}
-	return result, MaskNotFound(err)
-}
-
 func (_m *LabOrder) Patient(ctx context.Context) (*Patient, error) {
 	result, err := _m.Edges.PatientOrErr()
 	if IsNotLoaded(err) {

@@ -21975,10 +21975,6 @@ type LabInstrumentWhereInput struct {
 	APIKeyIDNotNil       bool     `json:"apiKeyIDNotNil,omitempty"`
 	APIKeyIDEqualFold    *string  `json:"apiKeyIDEqualFold,omitempty"`
 	APIKeyIDContainsFold *string  `json:"apiKeyIDContainsFold,omitempty"`
-
-	// "api_key" edge predicates.
-	HasAPIKey     *bool               `json:"hasAPIKey,omitempty"`
-	HasAPIKeyWith []*APIKeyWhereInput `json:"hasAPIKeyWith,omitempty"`
 }
 
 // AddPredicates adds custom predicates to the where input to be used during the filtering phase.
@@ -22356,24 +22352,6 @@ func (i *LabInstrumentWhereInput) P() (predicate.LabInstrument, error) {
 		predicates = append(predicates, labinstrument.APIKeyIDContainsFold(*i.APIKeyIDContainsFold))
 	}
 
-	if i.HasAPIKey != nil {
-		p := labinstrument.HasAPIKey()
-		if !*i.HasAPIKey {
-			p = labinstrument.Not(p)
-		}
-		predicates = append(predicates, p)
-	}
-	if len(i.HasAPIKeyWith) > 0 {
-		with := make([]predicate.APIKey, 0, len(i.HasAPIKeyWith))
-		for _, w := range i.HasAPIKeyWith {
-			p, err := w.P()
-			if err != nil {
-				return nil, fmt.Errorf("%w: field 'HasAPIKeyWith'", err)
-			}
-			with = append(with, p)
-		}
-		predicates = append(predicates, labinstrument.HasAPIKeyWith(with...))
-	}
 	switch len(predicates) {
 	case 0:
 		return nil, ErrEmptyLabInstrumentWhereInput

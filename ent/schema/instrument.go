@@ -38,7 +38,9 @@ func (LabInstrument) Fields() []ent.Field {
 
 func (LabInstrument) Edges() []ent.Edge {
 	return []ent.Edge{
-		edge.To("api_key", APIKey.Type).Unique().Field("api_key_id"),
+		// Not navigable in the API: the key is the administrator's business
+		// (apiKeys), and its ID is enough to revoke it.
+		edge.To("api_key", APIKey.Type).Unique().Field("api_key_id").Annotations(entgql.Skip(entgql.SkipAll)),
 	}
 }
 
