@@ -113,11 +113,12 @@ func Credentials(t testing.TB, s *Server, roles []string) map[string]string {
 		switch role {
 		case "anonymous":
 			creds[role] = ""
-		case "integrator":
+		case "integrator", "lab_instrument":
+			// Services, not people: they hold API keys, never a login.
 			var out struct {
 				CreateAPIKey struct{ Secret string } `json:"createApiKey"`
 			}
-			s.As("admin", CreateAPIKeyMutation, map[string]any{"in": map[string]any{"name": "matrix", "role": "integrator"}}).Decode(t, &out)
+			s.As("admin", CreateAPIKeyMutation, map[string]any{"in": map[string]any{"name": "matrix " + role, "role": role}}).Decode(t, &out)
 			creds[role] = out.CreateAPIKey.Secret
 		default:
 			creds[role] = s.Token(role)
