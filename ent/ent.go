@@ -41,6 +41,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/encounter"
 	"github.com/hmis-dev/hmis/ent/historyitem"
 	"github.com/hmis-dev/hmis/ent/icd10code"
+	"github.com/hmis-dev/hmis/ent/instrumentmessage"
 	"github.com/hmis-dev/hmis/ent/insuranceplan"
 	"github.com/hmis-dev/hmis/ent/insurancepolicy"
 	"github.com/hmis-dev/hmis/ent/invoice"
@@ -49,6 +50,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/invoicediscount"
 	"github.com/hmis-dev/hmis/ent/journalentry"
 	"github.com/hmis-dev/hmis/ent/journalline"
+	"github.com/hmis-dev/hmis/ent/labinstrument"
 	"github.com/hmis-dev/hmis/ent/laborder"
 	"github.com/hmis-dev/hmis/ent/laborderitem"
 	"github.com/hmis-dev/hmis/ent/labpanel"
@@ -182,6 +184,7 @@ func checkColumn(t, c string) error {
 			encounter.Table:            encounter.ValidColumn,
 			historyitem.Table:          historyitem.ValidColumn,
 			icd10code.Table:            icd10code.ValidColumn,
+			instrumentmessage.Table:    instrumentmessage.ValidColumn,
 			insuranceplan.Table:        insuranceplan.ValidColumn,
 			insurancepolicy.Table:      insurancepolicy.ValidColumn,
 			invoice.Table:              invoice.ValidColumn,
@@ -190,6 +193,7 @@ func checkColumn(t, c string) error {
 			invoicediscount.Table:      invoicediscount.ValidColumn,
 			journalentry.Table:         journalentry.ValidColumn,
 			journalline.Table:          journalline.ValidColumn,
+			labinstrument.Table:        labinstrument.ValidColumn,
 			laborder.Table:             laborder.ValidColumn,
 			laborderitem.Table:         laborderitem.ValidColumn,
 			labpanel.Table:             labpanel.ValidColumn,

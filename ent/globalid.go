@@ -34,6 +34,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/encounter"
 	"github.com/hmis-dev/hmis/ent/historyitem"
 	"github.com/hmis-dev/hmis/ent/icd10code"
+	"github.com/hmis-dev/hmis/ent/instrumentmessage"
 	"github.com/hmis-dev/hmis/ent/insuranceplan"
 	"github.com/hmis-dev/hmis/ent/insurancepolicy"
 	"github.com/hmis-dev/hmis/ent/invoice"
@@ -42,6 +43,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/invoicediscount"
 	"github.com/hmis-dev/hmis/ent/journalentry"
 	"github.com/hmis-dev/hmis/ent/journalline"
+	"github.com/hmis-dev/hmis/ent/labinstrument"
 	"github.com/hmis-dev/hmis/ent/laborder"
 	"github.com/hmis-dev/hmis/ent/laborderitem"
 	"github.com/hmis-dev/hmis/ent/labpanel"
@@ -120,6 +122,7 @@ var tableByPrefix = map[string]string{
 	"enc": encounter.Table,
 	"hst": historyitem.Table,
 	"icd": icd10code.Table,
+	"ims": instrumentmessage.Table,
 	"ipl": insuranceplan.Table,
 	"ins": insurancepolicy.Table,
 	"inv": invoice.Table,
@@ -128,6 +131,7 @@ var tableByPrefix = map[string]string{
 	"ids": invoicediscount.Table,
 	"jen": journalentry.Table,
 	"jln": journalline.Table,
+	"lin": labinstrument.Table,
 	"lbo": laborder.Table,
 	"lbi": laborderitem.Table,
 	"lbp": labpanel.Table,
@@ -205,6 +209,7 @@ var PrefixByType = map[string]string{
 	"Encounter":            "enc",
 	"HistoryItem":          "hst",
 	"Icd10Code":            "icd",
+	"InstrumentMessage":    "ims",
 	"InsurancePlan":        "ipl",
 	"InsurancePolicy":      "ins",
 	"Invoice":              "inv",
@@ -213,6 +218,7 @@ var PrefixByType = map[string]string{
 	"InvoiceDiscount":      "ids",
 	"JournalEntry":         "jen",
 	"JournalLine":          "jln",
+	"LabInstrument":        "lin",
 	"LabOrder":             "lbo",
 	"LabOrderItem":         "lbi",
 	"LabPanel":             "lbp",

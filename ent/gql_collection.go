@@ -38,6 +38,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/encounter"
 	"github.com/hmis-dev/hmis/ent/historyitem"
 	"github.com/hmis-dev/hmis/ent/icd10code"
+	"github.com/hmis-dev/hmis/ent/instrumentmessage"
 	"github.com/hmis-dev/hmis/ent/insuranceplan"
 	"github.com/hmis-dev/hmis/ent/insurancepolicy"
 	"github.com/hmis-dev/hmis/ent/invoice"
@@ -45,6 +46,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/invoicediscount"
 	"github.com/hmis-dev/hmis/ent/journalentry"
 	"github.com/hmis-dev/hmis/ent/journalline"
+	"github.com/hmis-dev/hmis/ent/labinstrument"
 	"github.com/hmis-dev/hmis/ent/laborder"
 	"github.com/hmis-dev/hmis/ent/laborderitem"
 	"github.com/hmis-dev/hmis/ent/labpanel"
@@ -5231,6 +5233,190 @@ func newIcd10CodePaginateArgs(rv map[string]any) *icd10codePaginateArgs {
 }
 
 // CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *InstrumentMessageQuery) CollectFields(ctx context.Context, satisfies ...string) (*InstrumentMessageQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *InstrumentMessageQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(instrumentmessage.Columns))
+		selectedFields = []string{instrumentmessage.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "instrument":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&LabInstrumentClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, labinstrumentImplementors)...); err != nil {
+				return err
+			}
+			_q.withInstrument = query
+			if _, ok := fieldSeen[instrumentmessage.FieldInstrumentID]; !ok {
+				selectedFields = append(selectedFields, instrumentmessage.FieldInstrumentID)
+				fieldSeen[instrumentmessage.FieldInstrumentID] = struct{}{}
+			}
+
+		case "resolvedBy":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&StaffClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, staffImplementors)...); err != nil {
+				return err
+			}
+			_q.withResolvedBy = query
+			if _, ok := fieldSeen[instrumentmessage.FieldResolvedByID]; !ok {
+				selectedFields = append(selectedFields, instrumentmessage.FieldResolvedByID)
+				fieldSeen[instrumentmessage.FieldResolvedByID] = struct{}{}
+			}
+		case "createdAt":
+			if _, ok := fieldSeen[instrumentmessage.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, instrumentmessage.FieldCreatedAt)
+				fieldSeen[instrumentmessage.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[instrumentmessage.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, instrumentmessage.FieldUpdatedAt)
+				fieldSeen[instrumentmessage.FieldUpdatedAt] = struct{}{}
+			}
+		case "instrumentID":
+			if _, ok := fieldSeen[instrumentmessage.FieldInstrumentID]; !ok {
+				selectedFields = append(selectedFields, instrumentmessage.FieldInstrumentID)
+				fieldSeen[instrumentmessage.FieldInstrumentID] = struct{}{}
+			}
+		case "controlID":
+			if _, ok := fieldSeen[instrumentmessage.FieldControlID]; !ok {
+				selectedFields = append(selectedFields, instrumentmessage.FieldControlID)
+				fieldSeen[instrumentmessage.FieldControlID] = struct{}{}
+			}
+		case "messageType":
+			if _, ok := fieldSeen[instrumentmessage.FieldMessageType]; !ok {
+				selectedFields = append(selectedFields, instrumentmessage.FieldMessageType)
+				fieldSeen[instrumentmessage.FieldMessageType] = struct{}{}
+			}
+		case "transport":
+			if _, ok := fieldSeen[instrumentmessage.FieldTransport]; !ok {
+				selectedFields = append(selectedFields, instrumentmessage.FieldTransport)
+				fieldSeen[instrumentmessage.FieldTransport] = struct{}{}
+			}
+		case "raw":
+			if _, ok := fieldSeen[instrumentmessage.FieldRaw]; !ok {
+				selectedFields = append(selectedFields, instrumentmessage.FieldRaw)
+				fieldSeen[instrumentmessage.FieldRaw] = struct{}{}
+			}
+		case "status":
+			if _, ok := fieldSeen[instrumentmessage.FieldStatus]; !ok {
+				selectedFields = append(selectedFields, instrumentmessage.FieldStatus)
+				fieldSeen[instrumentmessage.FieldStatus] = struct{}{}
+			}
+		case "error":
+			if _, ok := fieldSeen[instrumentmessage.FieldError]; !ok {
+				selectedFields = append(selectedFields, instrumentmessage.FieldError)
+				fieldSeen[instrumentmessage.FieldError] = struct{}{}
+			}
+		case "ack":
+			if _, ok := fieldSeen[instrumentmessage.FieldAck]; !ok {
+				selectedFields = append(selectedFields, instrumentmessage.FieldAck)
+				fieldSeen[instrumentmessage.FieldAck] = struct{}{}
+			}
+		case "receivedAt":
+			if _, ok := fieldSeen[instrumentmessage.FieldReceivedAt]; !ok {
+				selectedFields = append(selectedFields, instrumentmessage.FieldReceivedAt)
+				fieldSeen[instrumentmessage.FieldReceivedAt] = struct{}{}
+			}
+		case "resolvedByID":
+			if _, ok := fieldSeen[instrumentmessage.FieldResolvedByID]; !ok {
+				selectedFields = append(selectedFields, instrumentmessage.FieldResolvedByID)
+				fieldSeen[instrumentmessage.FieldResolvedByID] = struct{}{}
+			}
+		case "resolvedAt":
+			if _, ok := fieldSeen[instrumentmessage.FieldResolvedAt]; !ok {
+				selectedFields = append(selectedFields, instrumentmessage.FieldResolvedAt)
+				fieldSeen[instrumentmessage.FieldResolvedAt] = struct{}{}
+			}
+		case "resolutionNote":
+			if _, ok := fieldSeen[instrumentmessage.FieldResolutionNote]; !ok {
+				selectedFields = append(selectedFields, instrumentmessage.FieldResolutionNote)
+				fieldSeen[instrumentmessage.FieldResolutionNote] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type instrumentmessagePaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []InstrumentMessagePaginateOption
+}
+
+func newInstrumentMessagePaginateArgs(rv map[string]any) *instrumentmessagePaginateArgs {
+	args := &instrumentmessagePaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &InstrumentMessageOrder{Field: &InstrumentMessageOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithInstrumentMessageOrder(order))
+			}
+		case *InstrumentMessageOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithInstrumentMessageOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*InstrumentMessageWhereInput); ok {
+		args.opts = append(args.opts, WithInstrumentMessageFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
 func (_q *InsurancePlanQuery) CollectFields(ctx context.Context, satisfies ...string) (*InsurancePlanQuery, error) {
 	fc := graphql.GetFieldContext(ctx)
 	if fc == nil {
@@ -6450,6 +6636,140 @@ func newJournalLinePaginateArgs(rv map[string]any) *journallinePaginateArgs {
 }
 
 // CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *LabInstrumentQuery) CollectFields(ctx context.Context, satisfies ...string) (*LabInstrumentQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *LabInstrumentQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(labinstrument.Columns))
+		selectedFields = []string{labinstrument.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+		case "createdAt":
+			if _, ok := fieldSeen[labinstrument.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, labinstrument.FieldCreatedAt)
+				fieldSeen[labinstrument.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[labinstrument.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, labinstrument.FieldUpdatedAt)
+				fieldSeen[labinstrument.FieldUpdatedAt] = struct{}{}
+			}
+		case "name":
+			if _, ok := fieldSeen[labinstrument.FieldName]; !ok {
+				selectedFields = append(selectedFields, labinstrument.FieldName)
+				fieldSeen[labinstrument.FieldName] = struct{}{}
+			}
+		case "sendingApplication":
+			if _, ok := fieldSeen[labinstrument.FieldSendingApplication]; !ok {
+				selectedFields = append(selectedFields, labinstrument.FieldSendingApplication)
+				fieldSeen[labinstrument.FieldSendingApplication] = struct{}{}
+			}
+		case "sendingFacility":
+			if _, ok := fieldSeen[labinstrument.FieldSendingFacility]; !ok {
+				selectedFields = append(selectedFields, labinstrument.FieldSendingFacility)
+				fieldSeen[labinstrument.FieldSendingFacility] = struct{}{}
+			}
+		case "dialect":
+			if _, ok := fieldSeen[labinstrument.FieldDialect]; !ok {
+				selectedFields = append(selectedFields, labinstrument.FieldDialect)
+				fieldSeen[labinstrument.FieldDialect] = struct{}{}
+			}
+		case "codeMap":
+			if _, ok := fieldSeen[labinstrument.FieldCodeMap]; !ok {
+				selectedFields = append(selectedFields, labinstrument.FieldCodeMap)
+				fieldSeen[labinstrument.FieldCodeMap] = struct{}{}
+			}
+		case "allowedAddress":
+			if _, ok := fieldSeen[labinstrument.FieldAllowedAddress]; !ok {
+				selectedFields = append(selectedFields, labinstrument.FieldAllowedAddress)
+				fieldSeen[labinstrument.FieldAllowedAddress] = struct{}{}
+			}
+		case "active":
+			if _, ok := fieldSeen[labinstrument.FieldActive]; !ok {
+				selectedFields = append(selectedFields, labinstrument.FieldActive)
+				fieldSeen[labinstrument.FieldActive] = struct{}{}
+			}
+		case "apiKeyID":
+			if _, ok := fieldSeen[labinstrument.FieldAPIKeyID]; !ok {
+				selectedFields = append(selectedFields, labinstrument.FieldAPIKeyID)
+				fieldSeen[labinstrument.FieldAPIKeyID] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type labinstrumentPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []LabInstrumentPaginateOption
+}
+
+func newLabInstrumentPaginateArgs(rv map[string]any) *labinstrumentPaginateArgs {
+	args := &labinstrumentPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &LabInstrumentOrder{Field: &LabInstrumentOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithLabInstrumentOrder(order))
+			}
+		case *LabInstrumentOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithLabInstrumentOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*LabInstrumentWhereInput); ok {
+		args.opts = append(args.opts, WithLabInstrumentFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
 func (_q *LabOrderQuery) CollectFields(ctx context.Context, satisfies ...string) (*LabOrderQuery, error) {
 	fc := graphql.GetFieldContext(ctx)
 	if fc == nil {
@@ -7239,6 +7559,21 @@ func (_q *LabResultQuery) collectField(ctx context.Context, oneNode bool, opCtx 
 				fieldSeen[labresult.FieldEnteredByID] = struct{}{}
 			}
 
+		case "instrument":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&LabInstrumentClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, labinstrumentImplementors)...); err != nil {
+				return err
+			}
+			_q.withInstrument = query
+			if _, ok := fieldSeen[labresult.FieldInstrumentID]; !ok {
+				selectedFields = append(selectedFields, labresult.FieldInstrumentID)
+				fieldSeen[labresult.FieldInstrumentID] = struct{}{}
+			}
+
 		case "verifiedBy":
 			var (
 				alias = field.Alias
@@ -7386,6 +7721,11 @@ func (_q *LabResultQuery) collectField(ctx context.Context, oneNode bool, opCtx 
 			if _, ok := fieldSeen[labresult.FieldEnteredByID]; !ok {
 				selectedFields = append(selectedFields, labresult.FieldEnteredByID)
 				fieldSeen[labresult.FieldEnteredByID] = struct{}{}
+			}
+		case "instrumentID":
+			if _, ok := fieldSeen[labresult.FieldInstrumentID]; !ok {
+				selectedFields = append(selectedFields, labresult.FieldInstrumentID)
+				fieldSeen[labresult.FieldInstrumentID] = struct{}{}
 			}
 		case "enteredAt":
 			if _, ok := fieldSeen[labresult.FieldEnteredAt]; !ok {

@@ -687,6 +687,22 @@ func (_m *HistoryItem) RecordedBy(ctx context.Context) (*Staff, error) {
 	return result, MaskNotFound(err)
 }
 
+func (_m *InstrumentMessage) Instrument(ctx context.Context) (*LabInstrument, error) {
+	result, err := _m.Edges.InstrumentOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryInstrument().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *InstrumentMessage) ResolvedBy(ctx context.Context) (*Staff, error) {
+	result, err := _m.Edges.ResolvedByOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryResolvedBy().Only(ctx)
+	}
+	return result, MaskNotFound(err)
+}
+
 func (_m *InsurancePlan) Payer(ctx context.Context) (*Payer, error) {
 	result, err := _m.Edges.PayerOrErr()
 	if IsNotLoaded(err) {
@@ -988,7 +1004,15 @@ func (_m *LabResult) EnteredBy(ctx context.Context) (*Staff, error) {
 	if IsNotLoaded(err) {
 		result, err = _m.QueryEnteredBy().Only(ctx)
 	}
-	return result, err
+	return result, MaskNotFound(err)
+}
+
+func (_m *LabResult) Instrument(ctx context.Context) (*LabInstrument, error) {
+	result, err := _m.Edges.InstrumentOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryInstrument().Only(ctx)
+	}
+	return result, MaskNotFound(err)
 }
 
 func (_m *LabResult) VerifiedBy(ctx context.Context) (*Staff, error) {

@@ -37,6 +37,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/encounter"
 	"github.com/hmis-dev/hmis/ent/historyitem"
 	"github.com/hmis-dev/hmis/ent/icd10code"
+	"github.com/hmis-dev/hmis/ent/instrumentmessage"
 	"github.com/hmis-dev/hmis/ent/insuranceplan"
 	"github.com/hmis-dev/hmis/ent/insurancepolicy"
 	"github.com/hmis-dev/hmis/ent/invoice"
@@ -44,6 +45,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/invoicediscount"
 	"github.com/hmis-dev/hmis/ent/journalentry"
 	"github.com/hmis-dev/hmis/ent/journalline"
+	"github.com/hmis-dev/hmis/ent/labinstrument"
 	"github.com/hmis-dev/hmis/ent/laborder"
 	"github.com/hmis-dev/hmis/ent/laborderitem"
 	"github.com/hmis-dev/hmis/ent/labpanel"
@@ -230,6 +232,11 @@ var icd10codeImplementors = []string{"Icd10Code", "Node"}
 // IsNode implements the Node interface check for GQLGen.
 func (*Icd10Code) IsNode() {}
 
+var instrumentmessageImplementors = []string{"InstrumentMessage", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*InstrumentMessage) IsNode() {}
+
 var insuranceplanImplementors = []string{"InsurancePlan", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
@@ -264,6 +271,11 @@ var journallineImplementors = []string{"JournalLine", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
 func (*JournalLine) IsNode() {}
+
+var labinstrumentImplementors = []string{"LabInstrument", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*LabInstrument) IsNode() {}
 
 var laborderImplementors = []string{"LabOrder", "Node"}
 
@@ -770,6 +782,15 @@ func (c *Client) noder(ctx context.Context, table string, id string) (Noder, err
 			}
 		}
 		return query.Only(ctx)
+	case instrumentmessage.Table:
+		query := c.InstrumentMessage.Query().
+			Where(instrumentmessage.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, instrumentmessageImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
 	case insuranceplan.Table:
 		query := c.InsurancePlan.Query().
 			Where(insuranceplan.ID(id))
@@ -829,6 +850,15 @@ func (c *Client) noder(ctx context.Context, table string, id string) (Noder, err
 			Where(journalline.ID(id))
 		if fc := graphql.GetFieldContext(ctx); fc != nil {
 			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, journallineImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case labinstrument.Table:
+		query := c.LabInstrument.Query().
+			Where(labinstrument.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, labinstrumentImplementors...); err != nil {
 				return nil, err
 			}
 		}
@@ -1705,6 +1735,22 @@ func (c *Client) noders(ctx context.Context, table string, ids []string) ([]Node
 				*noder = node
 			}
 		}
+	case instrumentmessage.Table:
+		query := c.InstrumentMessage.Query().
+			Where(instrumentmessage.IDIn(ids...))
+		query, err := query.CollectFields(ctx, instrumentmessageImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
 	case insuranceplan.Table:
 		query := c.InsurancePlan.Query().
 			Where(insuranceplan.IDIn(ids...))
@@ -1805,6 +1851,22 @@ func (c *Client) noders(ctx context.Context, table string, ids []string) ([]Node
 		query := c.JournalLine.Query().
 			Where(journalline.IDIn(ids...))
 		query, err := query.CollectFields(ctx, journallineImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case labinstrument.Table:
+		query := c.LabInstrument.Query().
+			Where(labinstrument.IDIn(ids...))
+		query, err := query.CollectFields(ctx, labinstrumentImplementors...)
 		if err != nil {
 			return nil, err
 		}

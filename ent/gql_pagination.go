@@ -42,6 +42,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/encounter"
 	"github.com/hmis-dev/hmis/ent/historyitem"
 	"github.com/hmis-dev/hmis/ent/icd10code"
+	"github.com/hmis-dev/hmis/ent/instrumentmessage"
 	"github.com/hmis-dev/hmis/ent/insuranceplan"
 	"github.com/hmis-dev/hmis/ent/insurancepolicy"
 	"github.com/hmis-dev/hmis/ent/invoice"
@@ -49,6 +50,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/invoicediscount"
 	"github.com/hmis-dev/hmis/ent/journalentry"
 	"github.com/hmis-dev/hmis/ent/journalline"
+	"github.com/hmis-dev/hmis/ent/labinstrument"
 	"github.com/hmis-dev/hmis/ent/laborder"
 	"github.com/hmis-dev/hmis/ent/laborderitem"
 	"github.com/hmis-dev/hmis/ent/labpanel"
@@ -9193,6 +9195,356 @@ func (_m *Icd10Code) ToEdge(order *Icd10CodeOrder) *Icd10CodeEdge {
 	}
 }
 
+// InstrumentMessageEdge is the edge representation of InstrumentMessage.
+type InstrumentMessageEdge struct {
+	Node   *InstrumentMessage `json:"node"`
+	Cursor Cursor             `json:"cursor"`
+}
+
+// InstrumentMessageConnection is the connection containing edges to InstrumentMessage.
+type InstrumentMessageConnection struct {
+	Edges      []*InstrumentMessageEdge `json:"edges"`
+	PageInfo   PageInfo                 `json:"pageInfo"`
+	TotalCount int                      `json:"totalCount"`
+}
+
+func (c *InstrumentMessageConnection) build(nodes []*InstrumentMessage, pager *instrumentmessagePager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *InstrumentMessage
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *InstrumentMessage {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *InstrumentMessage {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*InstrumentMessageEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &InstrumentMessageEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// InstrumentMessagePaginateOption enables pagination customization.
+type InstrumentMessagePaginateOption func(*instrumentmessagePager) error
+
+// WithInstrumentMessageOrder configures pagination ordering.
+func WithInstrumentMessageOrder(order *InstrumentMessageOrder) InstrumentMessagePaginateOption {
+	if order == nil {
+		order = DefaultInstrumentMessageOrder
+	}
+	o := *order
+	return func(pager *instrumentmessagePager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultInstrumentMessageOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithInstrumentMessageFilter configures pagination filter.
+func WithInstrumentMessageFilter(filter func(*InstrumentMessageQuery) (*InstrumentMessageQuery, error)) InstrumentMessagePaginateOption {
+	return func(pager *instrumentmessagePager) error {
+		if filter == nil {
+			return errors.New("InstrumentMessageQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type instrumentmessagePager struct {
+	reverse bool
+	order   *InstrumentMessageOrder
+	filter  func(*InstrumentMessageQuery) (*InstrumentMessageQuery, error)
+}
+
+func newInstrumentMessagePager(opts []InstrumentMessagePaginateOption, reverse bool) (*instrumentmessagePager, error) {
+	pager := &instrumentmessagePager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultInstrumentMessageOrder
+	}
+	return pager, nil
+}
+
+func (p *instrumentmessagePager) applyFilter(query *InstrumentMessageQuery) (*InstrumentMessageQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *instrumentmessagePager) toCursor(_m *InstrumentMessage) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *instrumentmessagePager) applyCursors(query *InstrumentMessageQuery, after, before *Cursor) (*InstrumentMessageQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultInstrumentMessageOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *instrumentmessagePager) applyOrder(query *InstrumentMessageQuery) *InstrumentMessageQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultInstrumentMessageOrder.Field {
+		query = query.Order(DefaultInstrumentMessageOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *instrumentmessagePager) orderExpr(query *InstrumentMessageQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultInstrumentMessageOrder.Field {
+			b.Comma().Ident(DefaultInstrumentMessageOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to InstrumentMessage.
+func (_m *InstrumentMessageQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...InstrumentMessagePaginateOption,
+) (*InstrumentMessageConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newInstrumentMessagePager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &InstrumentMessageConnection{Edges: []*InstrumentMessageEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// InstrumentMessageOrderFieldCreatedAt orders InstrumentMessage by created_at.
+	InstrumentMessageOrderFieldCreatedAt = &InstrumentMessageOrderField{
+		Value: func(_m *InstrumentMessage) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: instrumentmessage.FieldCreatedAt,
+		toTerm: instrumentmessage.ByCreatedAt,
+		toCursor: func(_m *InstrumentMessage) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// InstrumentMessageOrderFieldUpdatedAt orders InstrumentMessage by updated_at.
+	InstrumentMessageOrderFieldUpdatedAt = &InstrumentMessageOrderField{
+		Value: func(_m *InstrumentMessage) (ent.Value, error) {
+			return _m.UpdatedAt, nil
+		},
+		column: instrumentmessage.FieldUpdatedAt,
+		toTerm: instrumentmessage.ByUpdatedAt,
+		toCursor: func(_m *InstrumentMessage) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.UpdatedAt,
+			}
+		},
+	}
+	// InstrumentMessageOrderFieldStatus orders InstrumentMessage by status.
+	InstrumentMessageOrderFieldStatus = &InstrumentMessageOrderField{
+		Value: func(_m *InstrumentMessage) (ent.Value, error) {
+			return _m.Status, nil
+		},
+		column: instrumentmessage.FieldStatus,
+		toTerm: instrumentmessage.ByStatus,
+		toCursor: func(_m *InstrumentMessage) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.Status,
+			}
+		},
+	}
+	// InstrumentMessageOrderFieldReceivedAt orders InstrumentMessage by received_at.
+	InstrumentMessageOrderFieldReceivedAt = &InstrumentMessageOrderField{
+		Value: func(_m *InstrumentMessage) (ent.Value, error) {
+			return _m.ReceivedAt, nil
+		},
+		column: instrumentmessage.FieldReceivedAt,
+		toTerm: instrumentmessage.ByReceivedAt,
+		toCursor: func(_m *InstrumentMessage) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.ReceivedAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f InstrumentMessageOrderField) String() string {
+	var str string
+	switch f.column {
+	case InstrumentMessageOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case InstrumentMessageOrderFieldUpdatedAt.column:
+		str = "UPDATED_AT"
+	case InstrumentMessageOrderFieldStatus.column:
+		str = "STATUS"
+	case InstrumentMessageOrderFieldReceivedAt.column:
+		str = "RECEIVED_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f InstrumentMessageOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *InstrumentMessageOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("InstrumentMessageOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *InstrumentMessageOrderFieldCreatedAt
+	case "UPDATED_AT":
+		*f = *InstrumentMessageOrderFieldUpdatedAt
+	case "STATUS":
+		*f = *InstrumentMessageOrderFieldStatus
+	case "RECEIVED_AT":
+		*f = *InstrumentMessageOrderFieldReceivedAt
+	default:
+		return fmt.Errorf("%s is not a valid InstrumentMessageOrderField", str)
+	}
+	return nil
+}
+
+// InstrumentMessageOrderField defines the ordering field of InstrumentMessage.
+type InstrumentMessageOrderField struct {
+	// Value extracts the ordering value from the given InstrumentMessage.
+	Value    func(*InstrumentMessage) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) instrumentmessage.OrderOption
+	toCursor func(*InstrumentMessage) Cursor
+}
+
+// InstrumentMessageOrder defines the ordering of InstrumentMessage.
+type InstrumentMessageOrder struct {
+	Direction OrderDirection               `json:"direction"`
+	Field     *InstrumentMessageOrderField `json:"field"`
+}
+
+// DefaultInstrumentMessageOrder is the default ordering of InstrumentMessage.
+var DefaultInstrumentMessageOrder = &InstrumentMessageOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &InstrumentMessageOrderField{
+		Value: func(_m *InstrumentMessage) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: instrumentmessage.FieldID,
+		toTerm: instrumentmessage.ByID,
+		toCursor: func(_m *InstrumentMessage) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts InstrumentMessage into InstrumentMessageEdge.
+func (_m *InstrumentMessage) ToEdge(order *InstrumentMessageOrder) *InstrumentMessageEdge {
+	if order == nil {
+		order = DefaultInstrumentMessageOrder
+	}
+	return &InstrumentMessageEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
 // InsurancePlanEdge is the edge representation of InsurancePlan.
 type InsurancePlanEdge struct {
 	Node   *InsurancePlan `json:"node"`
@@ -11447,6 +11799,338 @@ func (_m *JournalLine) ToEdge(order *JournalLineOrder) *JournalLineEdge {
 		order = DefaultJournalLineOrder
 	}
 	return &JournalLineEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// LabInstrumentEdge is the edge representation of LabInstrument.
+type LabInstrumentEdge struct {
+	Node   *LabInstrument `json:"node"`
+	Cursor Cursor         `json:"cursor"`
+}
+
+// LabInstrumentConnection is the connection containing edges to LabInstrument.
+type LabInstrumentConnection struct {
+	Edges      []*LabInstrumentEdge `json:"edges"`
+	PageInfo   PageInfo             `json:"pageInfo"`
+	TotalCount int                  `json:"totalCount"`
+}
+
+func (c *LabInstrumentConnection) build(nodes []*LabInstrument, pager *labinstrumentPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *LabInstrument
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *LabInstrument {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *LabInstrument {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*LabInstrumentEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &LabInstrumentEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// LabInstrumentPaginateOption enables pagination customization.
+type LabInstrumentPaginateOption func(*labinstrumentPager) error
+
+// WithLabInstrumentOrder configures pagination ordering.
+func WithLabInstrumentOrder(order *LabInstrumentOrder) LabInstrumentPaginateOption {
+	if order == nil {
+		order = DefaultLabInstrumentOrder
+	}
+	o := *order
+	return func(pager *labinstrumentPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultLabInstrumentOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithLabInstrumentFilter configures pagination filter.
+func WithLabInstrumentFilter(filter func(*LabInstrumentQuery) (*LabInstrumentQuery, error)) LabInstrumentPaginateOption {
+	return func(pager *labinstrumentPager) error {
+		if filter == nil {
+			return errors.New("LabInstrumentQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type labinstrumentPager struct {
+	reverse bool
+	order   *LabInstrumentOrder
+	filter  func(*LabInstrumentQuery) (*LabInstrumentQuery, error)
+}
+
+func newLabInstrumentPager(opts []LabInstrumentPaginateOption, reverse bool) (*labinstrumentPager, error) {
+	pager := &labinstrumentPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultLabInstrumentOrder
+	}
+	return pager, nil
+}
+
+func (p *labinstrumentPager) applyFilter(query *LabInstrumentQuery) (*LabInstrumentQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *labinstrumentPager) toCursor(_m *LabInstrument) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *labinstrumentPager) applyCursors(query *LabInstrumentQuery, after, before *Cursor) (*LabInstrumentQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultLabInstrumentOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *labinstrumentPager) applyOrder(query *LabInstrumentQuery) *LabInstrumentQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultLabInstrumentOrder.Field {
+		query = query.Order(DefaultLabInstrumentOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *labinstrumentPager) orderExpr(query *LabInstrumentQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultLabInstrumentOrder.Field {
+			b.Comma().Ident(DefaultLabInstrumentOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to LabInstrument.
+func (_m *LabInstrumentQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...LabInstrumentPaginateOption,
+) (*LabInstrumentConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newLabInstrumentPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &LabInstrumentConnection{Edges: []*LabInstrumentEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// LabInstrumentOrderFieldCreatedAt orders LabInstrument by created_at.
+	LabInstrumentOrderFieldCreatedAt = &LabInstrumentOrderField{
+		Value: func(_m *LabInstrument) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: labinstrument.FieldCreatedAt,
+		toTerm: labinstrument.ByCreatedAt,
+		toCursor: func(_m *LabInstrument) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// LabInstrumentOrderFieldUpdatedAt orders LabInstrument by updated_at.
+	LabInstrumentOrderFieldUpdatedAt = &LabInstrumentOrderField{
+		Value: func(_m *LabInstrument) (ent.Value, error) {
+			return _m.UpdatedAt, nil
+		},
+		column: labinstrument.FieldUpdatedAt,
+		toTerm: labinstrument.ByUpdatedAt,
+		toCursor: func(_m *LabInstrument) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.UpdatedAt,
+			}
+		},
+	}
+	// LabInstrumentOrderFieldName orders LabInstrument by name.
+	LabInstrumentOrderFieldName = &LabInstrumentOrderField{
+		Value: func(_m *LabInstrument) (ent.Value, error) {
+			return _m.Name, nil
+		},
+		column: labinstrument.FieldName,
+		toTerm: labinstrument.ByName,
+		toCursor: func(_m *LabInstrument) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.Name,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f LabInstrumentOrderField) String() string {
+	var str string
+	switch f.column {
+	case LabInstrumentOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case LabInstrumentOrderFieldUpdatedAt.column:
+		str = "UPDATED_AT"
+	case LabInstrumentOrderFieldName.column:
+		str = "NAME"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f LabInstrumentOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *LabInstrumentOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("LabInstrumentOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *LabInstrumentOrderFieldCreatedAt
+	case "UPDATED_AT":
+		*f = *LabInstrumentOrderFieldUpdatedAt
+	case "NAME":
+		*f = *LabInstrumentOrderFieldName
+	default:
+		return fmt.Errorf("%s is not a valid LabInstrumentOrderField", str)
+	}
+	return nil
+}
+
+// LabInstrumentOrderField defines the ordering field of LabInstrument.
+type LabInstrumentOrderField struct {
+	// Value extracts the ordering value from the given LabInstrument.
+	Value    func(*LabInstrument) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) labinstrument.OrderOption
+	toCursor func(*LabInstrument) Cursor
+}
+
+// LabInstrumentOrder defines the ordering of LabInstrument.
+type LabInstrumentOrder struct {
+	Direction OrderDirection           `json:"direction"`
+	Field     *LabInstrumentOrderField `json:"field"`
+}
+
+// DefaultLabInstrumentOrder is the default ordering of LabInstrument.
+var DefaultLabInstrumentOrder = &LabInstrumentOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &LabInstrumentOrderField{
+		Value: func(_m *LabInstrument) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: labinstrument.FieldID,
+		toTerm: labinstrument.ByID,
+		toCursor: func(_m *LabInstrument) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts LabInstrument into LabInstrumentEdge.
+func (_m *LabInstrument) ToEdge(order *LabInstrumentOrder) *LabInstrumentEdge {
+	if order == nil {
+		order = DefaultLabInstrumentOrder
+	}
+	return &LabInstrumentEdge{
 		Node:   _m,
 		Cursor: order.Field.toCursor(_m),
 	}

@@ -35,6 +35,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/encounter"
 	"github.com/hmis-dev/hmis/ent/historyitem"
 	"github.com/hmis-dev/hmis/ent/icd10code"
+	"github.com/hmis-dev/hmis/ent/instrumentmessage"
 	"github.com/hmis-dev/hmis/ent/insuranceplan"
 	"github.com/hmis-dev/hmis/ent/insurancepolicy"
 	"github.com/hmis-dev/hmis/ent/invoice"
@@ -42,6 +43,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/invoicediscount"
 	"github.com/hmis-dev/hmis/ent/journalentry"
 	"github.com/hmis-dev/hmis/ent/journalline"
+	"github.com/hmis-dev/hmis/ent/labinstrument"
 	"github.com/hmis-dev/hmis/ent/laborder"
 	"github.com/hmis-dev/hmis/ent/laborderitem"
 	"github.com/hmis-dev/hmis/ent/labpanel"
@@ -16508,6 +16510,602 @@ func (i *Icd10CodeWhereInput) P() (predicate.Icd10Code, error) {
 	}
 }
 
+// InstrumentMessageWhereInput represents a where input for filtering InstrumentMessage queries.
+type InstrumentMessageWhereInput struct {
+	Predicates []predicate.InstrumentMessage  `json:"-"`
+	Not        *InstrumentMessageWhereInput   `json:"not,omitempty"`
+	Or         []*InstrumentMessageWhereInput `json:"or,omitempty"`
+	And        []*InstrumentMessageWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "updated_at" field predicates.
+	UpdatedAt      *time.Time  `json:"updatedAt,omitempty"`
+	UpdatedAtNEQ   *time.Time  `json:"updatedAtNEQ,omitempty"`
+	UpdatedAtIn    []time.Time `json:"updatedAtIn,omitempty"`
+	UpdatedAtNotIn []time.Time `json:"updatedAtNotIn,omitempty"`
+	UpdatedAtGT    *time.Time  `json:"updatedAtGT,omitempty"`
+	UpdatedAtGTE   *time.Time  `json:"updatedAtGTE,omitempty"`
+	UpdatedAtLT    *time.Time  `json:"updatedAtLT,omitempty"`
+	UpdatedAtLTE   *time.Time  `json:"updatedAtLTE,omitempty"`
+
+	// "instrument_id" field predicates.
+	InstrumentID             *string  `json:"instrumentID,omitempty"`
+	InstrumentIDNEQ          *string  `json:"instrumentIDNEQ,omitempty"`
+	InstrumentIDIn           []string `json:"instrumentIDIn,omitempty"`
+	InstrumentIDNotIn        []string `json:"instrumentIDNotIn,omitempty"`
+	InstrumentIDGT           *string  `json:"instrumentIDGT,omitempty"`
+	InstrumentIDGTE          *string  `json:"instrumentIDGTE,omitempty"`
+	InstrumentIDLT           *string  `json:"instrumentIDLT,omitempty"`
+	InstrumentIDLTE          *string  `json:"instrumentIDLTE,omitempty"`
+	InstrumentIDContains     *string  `json:"instrumentIDContains,omitempty"`
+	InstrumentIDHasPrefix    *string  `json:"instrumentIDHasPrefix,omitempty"`
+	InstrumentIDHasSuffix    *string  `json:"instrumentIDHasSuffix,omitempty"`
+	InstrumentIDEqualFold    *string  `json:"instrumentIDEqualFold,omitempty"`
+	InstrumentIDContainsFold *string  `json:"instrumentIDContainsFold,omitempty"`
+
+	// "control_id" field predicates.
+	ControlID             *string  `json:"controlID,omitempty"`
+	ControlIDNEQ          *string  `json:"controlIDNEQ,omitempty"`
+	ControlIDIn           []string `json:"controlIDIn,omitempty"`
+	ControlIDNotIn        []string `json:"controlIDNotIn,omitempty"`
+	ControlIDGT           *string  `json:"controlIDGT,omitempty"`
+	ControlIDGTE          *string  `json:"controlIDGTE,omitempty"`
+	ControlIDLT           *string  `json:"controlIDLT,omitempty"`
+	ControlIDLTE          *string  `json:"controlIDLTE,omitempty"`
+	ControlIDContains     *string  `json:"controlIDContains,omitempty"`
+	ControlIDHasPrefix    *string  `json:"controlIDHasPrefix,omitempty"`
+	ControlIDHasSuffix    *string  `json:"controlIDHasSuffix,omitempty"`
+	ControlIDIsNil        bool     `json:"controlIDIsNil,omitempty"`
+	ControlIDNotNil       bool     `json:"controlIDNotNil,omitempty"`
+	ControlIDEqualFold    *string  `json:"controlIDEqualFold,omitempty"`
+	ControlIDContainsFold *string  `json:"controlIDContainsFold,omitempty"`
+
+	// "message_type" field predicates.
+	MessageType             *string  `json:"messageType,omitempty"`
+	MessageTypeNEQ          *string  `json:"messageTypeNEQ,omitempty"`
+	MessageTypeIn           []string `json:"messageTypeIn,omitempty"`
+	MessageTypeNotIn        []string `json:"messageTypeNotIn,omitempty"`
+	MessageTypeGT           *string  `json:"messageTypeGT,omitempty"`
+	MessageTypeGTE          *string  `json:"messageTypeGTE,omitempty"`
+	MessageTypeLT           *string  `json:"messageTypeLT,omitempty"`
+	MessageTypeLTE          *string  `json:"messageTypeLTE,omitempty"`
+	MessageTypeContains     *string  `json:"messageTypeContains,omitempty"`
+	MessageTypeHasPrefix    *string  `json:"messageTypeHasPrefix,omitempty"`
+	MessageTypeHasSuffix    *string  `json:"messageTypeHasSuffix,omitempty"`
+	MessageTypeIsNil        bool     `json:"messageTypeIsNil,omitempty"`
+	MessageTypeNotNil       bool     `json:"messageTypeNotNil,omitempty"`
+	MessageTypeEqualFold    *string  `json:"messageTypeEqualFold,omitempty"`
+	MessageTypeContainsFold *string  `json:"messageTypeContainsFold,omitempty"`
+
+	// "transport" field predicates.
+	Transport      *instrumentmessage.Transport  `json:"transport,omitempty"`
+	TransportNEQ   *instrumentmessage.Transport  `json:"transportNEQ,omitempty"`
+	TransportIn    []instrumentmessage.Transport `json:"transportIn,omitempty"`
+	TransportNotIn []instrumentmessage.Transport `json:"transportNotIn,omitempty"`
+
+	// "status" field predicates.
+	Status      *instrumentmessage.Status  `json:"status,omitempty"`
+	StatusNEQ   *instrumentmessage.Status  `json:"statusNEQ,omitempty"`
+	StatusIn    []instrumentmessage.Status `json:"statusIn,omitempty"`
+	StatusNotIn []instrumentmessage.Status `json:"statusNotIn,omitempty"`
+
+	// "received_at" field predicates.
+	ReceivedAt      *time.Time  `json:"receivedAt,omitempty"`
+	ReceivedAtNEQ   *time.Time  `json:"receivedAtNEQ,omitempty"`
+	ReceivedAtIn    []time.Time `json:"receivedAtIn,omitempty"`
+	ReceivedAtNotIn []time.Time `json:"receivedAtNotIn,omitempty"`
+	ReceivedAtGT    *time.Time  `json:"receivedAtGT,omitempty"`
+	ReceivedAtGTE   *time.Time  `json:"receivedAtGTE,omitempty"`
+	ReceivedAtLT    *time.Time  `json:"receivedAtLT,omitempty"`
+	ReceivedAtLTE   *time.Time  `json:"receivedAtLTE,omitempty"`
+
+	// "resolved_by_id" field predicates.
+	ResolvedByID             *string  `json:"resolvedByID,omitempty"`
+	ResolvedByIDNEQ          *string  `json:"resolvedByIDNEQ,omitempty"`
+	ResolvedByIDIn           []string `json:"resolvedByIDIn,omitempty"`
+	ResolvedByIDNotIn        []string `json:"resolvedByIDNotIn,omitempty"`
+	ResolvedByIDGT           *string  `json:"resolvedByIDGT,omitempty"`
+	ResolvedByIDGTE          *string  `json:"resolvedByIDGTE,omitempty"`
+	ResolvedByIDLT           *string  `json:"resolvedByIDLT,omitempty"`
+	ResolvedByIDLTE          *string  `json:"resolvedByIDLTE,omitempty"`
+	ResolvedByIDContains     *string  `json:"resolvedByIDContains,omitempty"`
+	ResolvedByIDHasPrefix    *string  `json:"resolvedByIDHasPrefix,omitempty"`
+	ResolvedByIDHasSuffix    *string  `json:"resolvedByIDHasSuffix,omitempty"`
+	ResolvedByIDIsNil        bool     `json:"resolvedByIDIsNil,omitempty"`
+	ResolvedByIDNotNil       bool     `json:"resolvedByIDNotNil,omitempty"`
+	ResolvedByIDEqualFold    *string  `json:"resolvedByIDEqualFold,omitempty"`
+	ResolvedByIDContainsFold *string  `json:"resolvedByIDContainsFold,omitempty"`
+
+	// "resolved_at" field predicates.
+	ResolvedAt       *time.Time  `json:"resolvedAt,omitempty"`
+	ResolvedAtNEQ    *time.Time  `json:"resolvedAtNEQ,omitempty"`
+	ResolvedAtIn     []time.Time `json:"resolvedAtIn,omitempty"`
+	ResolvedAtNotIn  []time.Time `json:"resolvedAtNotIn,omitempty"`
+	ResolvedAtGT     *time.Time  `json:"resolvedAtGT,omitempty"`
+	ResolvedAtGTE    *time.Time  `json:"resolvedAtGTE,omitempty"`
+	ResolvedAtLT     *time.Time  `json:"resolvedAtLT,omitempty"`
+	ResolvedAtLTE    *time.Time  `json:"resolvedAtLTE,omitempty"`
+	ResolvedAtIsNil  bool        `json:"resolvedAtIsNil,omitempty"`
+	ResolvedAtNotNil bool        `json:"resolvedAtNotNil,omitempty"`
+
+	// "instrument" edge predicates.
+	HasInstrument     *bool                      `json:"hasInstrument,omitempty"`
+	HasInstrumentWith []*LabInstrumentWhereInput `json:"hasInstrumentWith,omitempty"`
+
+	// "resolved_by" edge predicates.
+	HasResolvedBy     *bool              `json:"hasResolvedBy,omitempty"`
+	HasResolvedByWith []*StaffWhereInput `json:"hasResolvedByWith,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *InstrumentMessageWhereInput) AddPredicates(predicates ...predicate.InstrumentMessage) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the InstrumentMessageWhereInput filter on the InstrumentMessageQuery builder.
+func (i *InstrumentMessageWhereInput) Filter(q *InstrumentMessageQuery) (*InstrumentMessageQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyInstrumentMessageWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyInstrumentMessageWhereInput is returned in case the InstrumentMessageWhereInput is empty.
+var ErrEmptyInstrumentMessageWhereInput = errors.New("ent: empty predicate InstrumentMessageWhereInput")
+
+// P returns a predicate for filtering instrumentmessages.
+// An error is returned if the input is empty or invalid.
+func (i *InstrumentMessageWhereInput) P() (predicate.InstrumentMessage, error) {
+	var predicates []predicate.InstrumentMessage
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, instrumentmessage.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.InstrumentMessage, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, instrumentmessage.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.InstrumentMessage, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, instrumentmessage.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, instrumentmessage.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, instrumentmessage.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, instrumentmessage.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, instrumentmessage.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, instrumentmessage.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, instrumentmessage.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, instrumentmessage.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, instrumentmessage.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, instrumentmessage.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, instrumentmessage.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, instrumentmessage.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, instrumentmessage.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, instrumentmessage.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, instrumentmessage.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, instrumentmessage.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, instrumentmessage.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, instrumentmessage.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, instrumentmessage.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.UpdatedAt != nil {
+		predicates = append(predicates, instrumentmessage.UpdatedAtEQ(*i.UpdatedAt))
+	}
+	if i.UpdatedAtNEQ != nil {
+		predicates = append(predicates, instrumentmessage.UpdatedAtNEQ(*i.UpdatedAtNEQ))
+	}
+	if len(i.UpdatedAtIn) > 0 {
+		predicates = append(predicates, instrumentmessage.UpdatedAtIn(i.UpdatedAtIn...))
+	}
+	if len(i.UpdatedAtNotIn) > 0 {
+		predicates = append(predicates, instrumentmessage.UpdatedAtNotIn(i.UpdatedAtNotIn...))
+	}
+	if i.UpdatedAtGT != nil {
+		predicates = append(predicates, instrumentmessage.UpdatedAtGT(*i.UpdatedAtGT))
+	}
+	if i.UpdatedAtGTE != nil {
+		predicates = append(predicates, instrumentmessage.UpdatedAtGTE(*i.UpdatedAtGTE))
+	}
+	if i.UpdatedAtLT != nil {
+		predicates = append(predicates, instrumentmessage.UpdatedAtLT(*i.UpdatedAtLT))
+	}
+	if i.UpdatedAtLTE != nil {
+		predicates = append(predicates, instrumentmessage.UpdatedAtLTE(*i.UpdatedAtLTE))
+	}
+	if i.InstrumentID != nil {
+		predicates = append(predicates, instrumentmessage.InstrumentIDEQ(*i.InstrumentID))
+	}
+	if i.InstrumentIDNEQ != nil {
+		predicates = append(predicates, instrumentmessage.InstrumentIDNEQ(*i.InstrumentIDNEQ))
+	}
+	if len(i.InstrumentIDIn) > 0 {
+		predicates = append(predicates, instrumentmessage.InstrumentIDIn(i.InstrumentIDIn...))
+	}
+	if len(i.InstrumentIDNotIn) > 0 {
+		predicates = append(predicates, instrumentmessage.InstrumentIDNotIn(i.InstrumentIDNotIn...))
+	}
+	if i.InstrumentIDGT != nil {
+		predicates = append(predicates, instrumentmessage.InstrumentIDGT(*i.InstrumentIDGT))
+	}
+	if i.InstrumentIDGTE != nil {
+		predicates = append(predicates, instrumentmessage.InstrumentIDGTE(*i.InstrumentIDGTE))
+	}
+	if i.InstrumentIDLT != nil {
+		predicates = append(predicates, instrumentmessage.InstrumentIDLT(*i.InstrumentIDLT))
+	}
+	if i.InstrumentIDLTE != nil {
+		predicates = append(predicates, instrumentmessage.InstrumentIDLTE(*i.InstrumentIDLTE))
+	}
+	if i.InstrumentIDContains != nil {
+		predicates = append(predicates, instrumentmessage.InstrumentIDContains(*i.InstrumentIDContains))
+	}
+	if i.InstrumentIDHasPrefix != nil {
+		predicates = append(predicates, instrumentmessage.InstrumentIDHasPrefix(*i.InstrumentIDHasPrefix))
+	}
+	if i.InstrumentIDHasSuffix != nil {
+		predicates = append(predicates, instrumentmessage.InstrumentIDHasSuffix(*i.InstrumentIDHasSuffix))
+	}
+	if i.InstrumentIDEqualFold != nil {
+		predicates = append(predicates, instrumentmessage.InstrumentIDEqualFold(*i.InstrumentIDEqualFold))
+	}
+	if i.InstrumentIDContainsFold != nil {
+		predicates = append(predicates, instrumentmessage.InstrumentIDContainsFold(*i.InstrumentIDContainsFold))
+	}
+	if i.ControlID != nil {
+		predicates = append(predicates, instrumentmessage.ControlIDEQ(*i.ControlID))
+	}
+	if i.ControlIDNEQ != nil {
+		predicates = append(predicates, instrumentmessage.ControlIDNEQ(*i.ControlIDNEQ))
+	}
+	if len(i.ControlIDIn) > 0 {
+		predicates = append(predicates, instrumentmessage.ControlIDIn(i.ControlIDIn...))
+	}
+	if len(i.ControlIDNotIn) > 0 {
+		predicates = append(predicates, instrumentmessage.ControlIDNotIn(i.ControlIDNotIn...))
+	}
+	if i.ControlIDGT != nil {
+		predicates = append(predicates, instrumentmessage.ControlIDGT(*i.ControlIDGT))
+	}
+	if i.ControlIDGTE != nil {
+		predicates = append(predicates, instrumentmessage.ControlIDGTE(*i.ControlIDGTE))
+	}
+	if i.ControlIDLT != nil {
+		predicates = append(predicates, instrumentmessage.ControlIDLT(*i.ControlIDLT))
+	}
+	if i.ControlIDLTE != nil {
+		predicates = append(predicates, instrumentmessage.ControlIDLTE(*i.ControlIDLTE))
+	}
+	if i.ControlIDContains != nil {
+		predicates = append(predicates, instrumentmessage.ControlIDContains(*i.ControlIDContains))
+	}
+	if i.ControlIDHasPrefix != nil {
+		predicates = append(predicates, instrumentmessage.ControlIDHasPrefix(*i.ControlIDHasPrefix))
+	}
+	if i.ControlIDHasSuffix != nil {
+		predicates = append(predicates, instrumentmessage.ControlIDHasSuffix(*i.ControlIDHasSuffix))
+	}
+	if i.ControlIDIsNil {
+		predicates = append(predicates, instrumentmessage.ControlIDIsNil())
+	}
+	if i.ControlIDNotNil {
+		predicates = append(predicates, instrumentmessage.ControlIDNotNil())
+	}
+	if i.ControlIDEqualFold != nil {
+		predicates = append(predicates, instrumentmessage.ControlIDEqualFold(*i.ControlIDEqualFold))
+	}
+	if i.ControlIDContainsFold != nil {
+		predicates = append(predicates, instrumentmessage.ControlIDContainsFold(*i.ControlIDContainsFold))
+	}
+	if i.MessageType != nil {
+		predicates = append(predicates, instrumentmessage.MessageTypeEQ(*i.MessageType))
+	}
+	if i.MessageTypeNEQ != nil {
+		predicates = append(predicates, instrumentmessage.MessageTypeNEQ(*i.MessageTypeNEQ))
+	}
+	if len(i.MessageTypeIn) > 0 {
+		predicates = append(predicates, instrumentmessage.MessageTypeIn(i.MessageTypeIn...))
+	}
+	if len(i.MessageTypeNotIn) > 0 {
+		predicates = append(predicates, instrumentmessage.MessageTypeNotIn(i.MessageTypeNotIn...))
+	}
+	if i.MessageTypeGT != nil {
+		predicates = append(predicates, instrumentmessage.MessageTypeGT(*i.MessageTypeGT))
+	}
+	if i.MessageTypeGTE != nil {
+		predicates = append(predicates, instrumentmessage.MessageTypeGTE(*i.MessageTypeGTE))
+	}
+	if i.MessageTypeLT != nil {
+		predicates = append(predicates, instrumentmessage.MessageTypeLT(*i.MessageTypeLT))
+	}
+	if i.MessageTypeLTE != nil {
+		predicates = append(predicates, instrumentmessage.MessageTypeLTE(*i.MessageTypeLTE))
+	}
+	if i.MessageTypeContains != nil {
+		predicates = append(predicates, instrumentmessage.MessageTypeContains(*i.MessageTypeContains))
+	}
+	if i.MessageTypeHasPrefix != nil {
+		predicates = append(predicates, instrumentmessage.MessageTypeHasPrefix(*i.MessageTypeHasPrefix))
+	}
+	if i.MessageTypeHasSuffix != nil {
+		predicates = append(predicates, instrumentmessage.MessageTypeHasSuffix(*i.MessageTypeHasSuffix))
+	}
+	if i.MessageTypeIsNil {
+		predicates = append(predicates, instrumentmessage.MessageTypeIsNil())
+	}
+	if i.MessageTypeNotNil {
+		predicates = append(predicates, instrumentmessage.MessageTypeNotNil())
+	}
+	if i.MessageTypeEqualFold != nil {
+		predicates = append(predicates, instrumentmessage.MessageTypeEqualFold(*i.MessageTypeEqualFold))
+	}
+	if i.MessageTypeContainsFold != nil {
+		predicates = append(predicates, instrumentmessage.MessageTypeContainsFold(*i.MessageTypeContainsFold))
+	}
+	if i.Transport != nil {
+		predicates = append(predicates, instrumentmessage.TransportEQ(*i.Transport))
+	}
+	if i.TransportNEQ != nil {
+		predicates = append(predicates, instrumentmessage.TransportNEQ(*i.TransportNEQ))
+	}
+	if len(i.TransportIn) > 0 {
+		predicates = append(predicates, instrumentmessage.TransportIn(i.TransportIn...))
+	}
+	if len(i.TransportNotIn) > 0 {
+		predicates = append(predicates, instrumentmessage.TransportNotIn(i.TransportNotIn...))
+	}
+	if i.Status != nil {
+		predicates = append(predicates, instrumentmessage.StatusEQ(*i.Status))
+	}
+	if i.StatusNEQ != nil {
+		predicates = append(predicates, instrumentmessage.StatusNEQ(*i.StatusNEQ))
+	}
+	if len(i.StatusIn) > 0 {
+		predicates = append(predicates, instrumentmessage.StatusIn(i.StatusIn...))
+	}
+	if len(i.StatusNotIn) > 0 {
+		predicates = append(predicates, instrumentmessage.StatusNotIn(i.StatusNotIn...))
+	}
+	if i.ReceivedAt != nil {
+		predicates = append(predicates, instrumentmessage.ReceivedAtEQ(*i.ReceivedAt))
+	}
+	if i.ReceivedAtNEQ != nil {
+		predicates = append(predicates, instrumentmessage.ReceivedAtNEQ(*i.ReceivedAtNEQ))
+	}
+	if len(i.ReceivedAtIn) > 0 {
+		predicates = append(predicates, instrumentmessage.ReceivedAtIn(i.ReceivedAtIn...))
+	}
+	if len(i.ReceivedAtNotIn) > 0 {
+		predicates = append(predicates, instrumentmessage.ReceivedAtNotIn(i.ReceivedAtNotIn...))
+	}
+	if i.ReceivedAtGT != nil {
+		predicates = append(predicates, instrumentmessage.ReceivedAtGT(*i.ReceivedAtGT))
+	}
+	if i.ReceivedAtGTE != nil {
+		predicates = append(predicates, instrumentmessage.ReceivedAtGTE(*i.ReceivedAtGTE))
+	}
+	if i.ReceivedAtLT != nil {
+		predicates = append(predicates, instrumentmessage.ReceivedAtLT(*i.ReceivedAtLT))
+	}
+	if i.ReceivedAtLTE != nil {
+		predicates = append(predicates, instrumentmessage.ReceivedAtLTE(*i.ReceivedAtLTE))
+	}
+	if i.ResolvedByID != nil {
+		predicates = append(predicates, instrumentmessage.ResolvedByIDEQ(*i.ResolvedByID))
+	}
+	if i.ResolvedByIDNEQ != nil {
+		predicates = append(predicates, instrumentmessage.ResolvedByIDNEQ(*i.ResolvedByIDNEQ))
+	}
+	if len(i.ResolvedByIDIn) > 0 {
+		predicates = append(predicates, instrumentmessage.ResolvedByIDIn(i.ResolvedByIDIn...))
+	}
+	if len(i.ResolvedByIDNotIn) > 0 {
+		predicates = append(predicates, instrumentmessage.ResolvedByIDNotIn(i.ResolvedByIDNotIn...))
+	}
+	if i.ResolvedByIDGT != nil {
+		predicates = append(predicates, instrumentmessage.ResolvedByIDGT(*i.ResolvedByIDGT))
+	}
+	if i.ResolvedByIDGTE != nil {
+		predicates = append(predicates, instrumentmessage.ResolvedByIDGTE(*i.ResolvedByIDGTE))
+	}
+	if i.ResolvedByIDLT != nil {
+		predicates = append(predicates, instrumentmessage.ResolvedByIDLT(*i.ResolvedByIDLT))
+	}
+	if i.ResolvedByIDLTE != nil {
+		predicates = append(predicates, instrumentmessage.ResolvedByIDLTE(*i.ResolvedByIDLTE))
+	}
+	if i.ResolvedByIDContains != nil {
+		predicates = append(predicates, instrumentmessage.ResolvedByIDContains(*i.ResolvedByIDContains))
+	}
+	if i.ResolvedByIDHasPrefix != nil {
+		predicates = append(predicates, instrumentmessage.ResolvedByIDHasPrefix(*i.ResolvedByIDHasPrefix))
+	}
+	if i.ResolvedByIDHasSuffix != nil {
+		predicates = append(predicates, instrumentmessage.ResolvedByIDHasSuffix(*i.ResolvedByIDHasSuffix))
+	}
+	if i.ResolvedByIDIsNil {
+		predicates = append(predicates, instrumentmessage.ResolvedByIDIsNil())
+	}
+	if i.ResolvedByIDNotNil {
+		predicates = append(predicates, instrumentmessage.ResolvedByIDNotNil())
+	}
+	if i.ResolvedByIDEqualFold != nil {
+		predicates = append(predicates, instrumentmessage.ResolvedByIDEqualFold(*i.ResolvedByIDEqualFold))
+	}
+	if i.ResolvedByIDContainsFold != nil {
+		predicates = append(predicates, instrumentmessage.ResolvedByIDContainsFold(*i.ResolvedByIDContainsFold))
+	}
+	if i.ResolvedAt != nil {
+		predicates = append(predicates, instrumentmessage.ResolvedAtEQ(*i.ResolvedAt))
+	}
+	if i.ResolvedAtNEQ != nil {
+		predicates = append(predicates, instrumentmessage.ResolvedAtNEQ(*i.ResolvedAtNEQ))
+	}
+	if len(i.ResolvedAtIn) > 0 {
+		predicates = append(predicates, instrumentmessage.ResolvedAtIn(i.ResolvedAtIn...))
+	}
+	if len(i.ResolvedAtNotIn) > 0 {
+		predicates = append(predicates, instrumentmessage.ResolvedAtNotIn(i.ResolvedAtNotIn...))
+	}
+	if i.ResolvedAtGT != nil {
+		predicates = append(predicates, instrumentmessage.ResolvedAtGT(*i.ResolvedAtGT))
+	}
+	if i.ResolvedAtGTE != nil {
+		predicates = append(predicates, instrumentmessage.ResolvedAtGTE(*i.ResolvedAtGTE))
+	}
+	if i.ResolvedAtLT != nil {
+		predicates = append(predicates, instrumentmessage.ResolvedAtLT(*i.ResolvedAtLT))
+	}
+	if i.ResolvedAtLTE != nil {
+		predicates = append(predicates, instrumentmessage.ResolvedAtLTE(*i.ResolvedAtLTE))
+	}
+	if i.ResolvedAtIsNil {
+		predicates = append(predicates, instrumentmessage.ResolvedAtIsNil())
+	}
+	if i.ResolvedAtNotNil {
+		predicates = append(predicates, instrumentmessage.ResolvedAtNotNil())
+	}
+
+	if i.HasInstrument != nil {
+		p := instrumentmessage.HasInstrument()
+		if !*i.HasInstrument {
+			p = instrumentmessage.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasInstrumentWith) > 0 {
+		with := make([]predicate.LabInstrument, 0, len(i.HasInstrumentWith))
+		for _, w := range i.HasInstrumentWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasInstrumentWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, instrumentmessage.HasInstrumentWith(with...))
+	}
+	if i.HasResolvedBy != nil {
+		p := instrumentmessage.HasResolvedBy()
+		if !*i.HasResolvedBy {
+			p = instrumentmessage.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasResolvedByWith) > 0 {
+		with := make([]predicate.Staff, 0, len(i.HasResolvedByWith))
+		for _, w := range i.HasResolvedByWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasResolvedByWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, instrumentmessage.HasResolvedByWith(with...))
+	}
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyInstrumentMessageWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return instrumentmessage.And(predicates...), nil
+	}
+}
+
 // InsurancePlanWhereInput represents a where input for filtering InsurancePlan queries.
 type InsurancePlanWhereInput struct {
 	Predicates []predicate.InsurancePlan  `json:"-"`
@@ -21250,6 +21848,520 @@ func (i *JournalLineWhereInput) P() (predicate.JournalLine, error) {
 	}
 }
 
+// LabInstrumentWhereInput represents a where input for filtering LabInstrument queries.
+type LabInstrumentWhereInput struct {
+	Predicates []predicate.LabInstrument  `json:"-"`
+	Not        *LabInstrumentWhereInput   `json:"not,omitempty"`
+	Or         []*LabInstrumentWhereInput `json:"or,omitempty"`
+	And        []*LabInstrumentWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "updated_at" field predicates.
+	UpdatedAt      *time.Time  `json:"updatedAt,omitempty"`
+	UpdatedAtNEQ   *time.Time  `json:"updatedAtNEQ,omitempty"`
+	UpdatedAtIn    []time.Time `json:"updatedAtIn,omitempty"`
+	UpdatedAtNotIn []time.Time `json:"updatedAtNotIn,omitempty"`
+	UpdatedAtGT    *time.Time  `json:"updatedAtGT,omitempty"`
+	UpdatedAtGTE   *time.Time  `json:"updatedAtGTE,omitempty"`
+	UpdatedAtLT    *time.Time  `json:"updatedAtLT,omitempty"`
+	UpdatedAtLTE   *time.Time  `json:"updatedAtLTE,omitempty"`
+
+	// "name" field predicates.
+	Name             *string  `json:"name,omitempty"`
+	NameNEQ          *string  `json:"nameNEQ,omitempty"`
+	NameIn           []string `json:"nameIn,omitempty"`
+	NameNotIn        []string `json:"nameNotIn,omitempty"`
+	NameGT           *string  `json:"nameGT,omitempty"`
+	NameGTE          *string  `json:"nameGTE,omitempty"`
+	NameLT           *string  `json:"nameLT,omitempty"`
+	NameLTE          *string  `json:"nameLTE,omitempty"`
+	NameContains     *string  `json:"nameContains,omitempty"`
+	NameHasPrefix    *string  `json:"nameHasPrefix,omitempty"`
+	NameHasSuffix    *string  `json:"nameHasSuffix,omitempty"`
+	NameEqualFold    *string  `json:"nameEqualFold,omitempty"`
+	NameContainsFold *string  `json:"nameContainsFold,omitempty"`
+
+	// "sending_application" field predicates.
+	SendingApplication             *string  `json:"sendingApplication,omitempty"`
+	SendingApplicationNEQ          *string  `json:"sendingApplicationNEQ,omitempty"`
+	SendingApplicationIn           []string `json:"sendingApplicationIn,omitempty"`
+	SendingApplicationNotIn        []string `json:"sendingApplicationNotIn,omitempty"`
+	SendingApplicationGT           *string  `json:"sendingApplicationGT,omitempty"`
+	SendingApplicationGTE          *string  `json:"sendingApplicationGTE,omitempty"`
+	SendingApplicationLT           *string  `json:"sendingApplicationLT,omitempty"`
+	SendingApplicationLTE          *string  `json:"sendingApplicationLTE,omitempty"`
+	SendingApplicationContains     *string  `json:"sendingApplicationContains,omitempty"`
+	SendingApplicationHasPrefix    *string  `json:"sendingApplicationHasPrefix,omitempty"`
+	SendingApplicationHasSuffix    *string  `json:"sendingApplicationHasSuffix,omitempty"`
+	SendingApplicationEqualFold    *string  `json:"sendingApplicationEqualFold,omitempty"`
+	SendingApplicationContainsFold *string  `json:"sendingApplicationContainsFold,omitempty"`
+
+	// "sending_facility" field predicates.
+	SendingFacility             *string  `json:"sendingFacility,omitempty"`
+	SendingFacilityNEQ          *string  `json:"sendingFacilityNEQ,omitempty"`
+	SendingFacilityIn           []string `json:"sendingFacilityIn,omitempty"`
+	SendingFacilityNotIn        []string `json:"sendingFacilityNotIn,omitempty"`
+	SendingFacilityGT           *string  `json:"sendingFacilityGT,omitempty"`
+	SendingFacilityGTE          *string  `json:"sendingFacilityGTE,omitempty"`
+	SendingFacilityLT           *string  `json:"sendingFacilityLT,omitempty"`
+	SendingFacilityLTE          *string  `json:"sendingFacilityLTE,omitempty"`
+	SendingFacilityContains     *string  `json:"sendingFacilityContains,omitempty"`
+	SendingFacilityHasPrefix    *string  `json:"sendingFacilityHasPrefix,omitempty"`
+	SendingFacilityHasSuffix    *string  `json:"sendingFacilityHasSuffix,omitempty"`
+	SendingFacilityEqualFold    *string  `json:"sendingFacilityEqualFold,omitempty"`
+	SendingFacilityContainsFold *string  `json:"sendingFacilityContainsFold,omitempty"`
+
+	// "dialect" field predicates.
+	Dialect      *labinstrument.Dialect  `json:"dialect,omitempty"`
+	DialectNEQ   *labinstrument.Dialect  `json:"dialectNEQ,omitempty"`
+	DialectIn    []labinstrument.Dialect `json:"dialectIn,omitempty"`
+	DialectNotIn []labinstrument.Dialect `json:"dialectNotIn,omitempty"`
+
+	// "allowed_address" field predicates.
+	AllowedAddress             *string  `json:"allowedAddress,omitempty"`
+	AllowedAddressNEQ          *string  `json:"allowedAddressNEQ,omitempty"`
+	AllowedAddressIn           []string `json:"allowedAddressIn,omitempty"`
+	AllowedAddressNotIn        []string `json:"allowedAddressNotIn,omitempty"`
+	AllowedAddressGT           *string  `json:"allowedAddressGT,omitempty"`
+	AllowedAddressGTE          *string  `json:"allowedAddressGTE,omitempty"`
+	AllowedAddressLT           *string  `json:"allowedAddressLT,omitempty"`
+	AllowedAddressLTE          *string  `json:"allowedAddressLTE,omitempty"`
+	AllowedAddressContains     *string  `json:"allowedAddressContains,omitempty"`
+	AllowedAddressHasPrefix    *string  `json:"allowedAddressHasPrefix,omitempty"`
+	AllowedAddressHasSuffix    *string  `json:"allowedAddressHasSuffix,omitempty"`
+	AllowedAddressIsNil        bool     `json:"allowedAddressIsNil,omitempty"`
+	AllowedAddressNotNil       bool     `json:"allowedAddressNotNil,omitempty"`
+	AllowedAddressEqualFold    *string  `json:"allowedAddressEqualFold,omitempty"`
+	AllowedAddressContainsFold *string  `json:"allowedAddressContainsFold,omitempty"`
+
+	// "active" field predicates.
+	Active    *bool `json:"active,omitempty"`
+	ActiveNEQ *bool `json:"activeNEQ,omitempty"`
+
+	// "api_key_id" field predicates.
+	APIKeyID             *string  `json:"apiKeyID,omitempty"`
+	APIKeyIDNEQ          *string  `json:"apiKeyIDNEQ,omitempty"`
+	APIKeyIDIn           []string `json:"apiKeyIDIn,omitempty"`
+	APIKeyIDNotIn        []string `json:"apiKeyIDNotIn,omitempty"`
+	APIKeyIDGT           *string  `json:"apiKeyIDGT,omitempty"`
+	APIKeyIDGTE          *string  `json:"apiKeyIDGTE,omitempty"`
+	APIKeyIDLT           *string  `json:"apiKeyIDLT,omitempty"`
+	APIKeyIDLTE          *string  `json:"apiKeyIDLTE,omitempty"`
+	APIKeyIDContains     *string  `json:"apiKeyIDContains,omitempty"`
+	APIKeyIDHasPrefix    *string  `json:"apiKeyIDHasPrefix,omitempty"`
+	APIKeyIDHasSuffix    *string  `json:"apiKeyIDHasSuffix,omitempty"`
+	APIKeyIDIsNil        bool     `json:"apiKeyIDIsNil,omitempty"`
+	APIKeyIDNotNil       bool     `json:"apiKeyIDNotNil,omitempty"`
+	APIKeyIDEqualFold    *string  `json:"apiKeyIDEqualFold,omitempty"`
+	APIKeyIDContainsFold *string  `json:"apiKeyIDContainsFold,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *LabInstrumentWhereInput) AddPredicates(predicates ...predicate.LabInstrument) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the LabInstrumentWhereInput filter on the LabInstrumentQuery builder.
+func (i *LabInstrumentWhereInput) Filter(q *LabInstrumentQuery) (*LabInstrumentQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyLabInstrumentWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyLabInstrumentWhereInput is returned in case the LabInstrumentWhereInput is empty.
+var ErrEmptyLabInstrumentWhereInput = errors.New("ent: empty predicate LabInstrumentWhereInput")
+
+// P returns a predicate for filtering labinstruments.
+// An error is returned if the input is empty or invalid.
+func (i *LabInstrumentWhereInput) P() (predicate.LabInstrument, error) {
+	var predicates []predicate.LabInstrument
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, labinstrument.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.LabInstrument, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, labinstrument.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.LabInstrument, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, labinstrument.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, labinstrument.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, labinstrument.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, labinstrument.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, labinstrument.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, labinstrument.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, labinstrument.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, labinstrument.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, labinstrument.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, labinstrument.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, labinstrument.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, labinstrument.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, labinstrument.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, labinstrument.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, labinstrument.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, labinstrument.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, labinstrument.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, labinstrument.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, labinstrument.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.UpdatedAt != nil {
+		predicates = append(predicates, labinstrument.UpdatedAtEQ(*i.UpdatedAt))
+	}
+	if i.UpdatedAtNEQ != nil {
+		predicates = append(predicates, labinstrument.UpdatedAtNEQ(*i.UpdatedAtNEQ))
+	}
+	if len(i.UpdatedAtIn) > 0 {
+		predicates = append(predicates, labinstrument.UpdatedAtIn(i.UpdatedAtIn...))
+	}
+	if len(i.UpdatedAtNotIn) > 0 {
+		predicates = append(predicates, labinstrument.UpdatedAtNotIn(i.UpdatedAtNotIn...))
+	}
+	if i.UpdatedAtGT != nil {
+		predicates = append(predicates, labinstrument.UpdatedAtGT(*i.UpdatedAtGT))
+	}
+	if i.UpdatedAtGTE != nil {
+		predicates = append(predicates, labinstrument.UpdatedAtGTE(*i.UpdatedAtGTE))
+	}
+	if i.UpdatedAtLT != nil {
+		predicates = append(predicates, labinstrument.UpdatedAtLT(*i.UpdatedAtLT))
+	}
+	if i.UpdatedAtLTE != nil {
+		predicates = append(predicates, labinstrument.UpdatedAtLTE(*i.UpdatedAtLTE))
+	}
+	if i.Name != nil {
+		predicates = append(predicates, labinstrument.NameEQ(*i.Name))
+	}
+	if i.NameNEQ != nil {
+		predicates = append(predicates, labinstrument.NameNEQ(*i.NameNEQ))
+	}
+	if len(i.NameIn) > 0 {
+		predicates = append(predicates, labinstrument.NameIn(i.NameIn...))
+	}
+	if len(i.NameNotIn) > 0 {
+		predicates = append(predicates, labinstrument.NameNotIn(i.NameNotIn...))
+	}
+	if i.NameGT != nil {
+		predicates = append(predicates, labinstrument.NameGT(*i.NameGT))
+	}
+	if i.NameGTE != nil {
+		predicates = append(predicates, labinstrument.NameGTE(*i.NameGTE))
+	}
+	if i.NameLT != nil {
+		predicates = append(predicates, labinstrument.NameLT(*i.NameLT))
+	}
+	if i.NameLTE != nil {
+		predicates = append(predicates, labinstrument.NameLTE(*i.NameLTE))
+	}
+	if i.NameContains != nil {
+		predicates = append(predicates, labinstrument.NameContains(*i.NameContains))
+	}
+	if i.NameHasPrefix != nil {
+		predicates = append(predicates, labinstrument.NameHasPrefix(*i.NameHasPrefix))
+	}
+	if i.NameHasSuffix != nil {
+		predicates = append(predicates, labinstrument.NameHasSuffix(*i.NameHasSuffix))
+	}
+	if i.NameEqualFold != nil {
+		predicates = append(predicates, labinstrument.NameEqualFold(*i.NameEqualFold))
+	}
+	if i.NameContainsFold != nil {
+		predicates = append(predicates, labinstrument.NameContainsFold(*i.NameContainsFold))
+	}
+	if i.SendingApplication != nil {
+		predicates = append(predicates, labinstrument.SendingApplicationEQ(*i.SendingApplication))
+	}
+	if i.SendingApplicationNEQ != nil {
+		predicates = append(predicates, labinstrument.SendingApplicationNEQ(*i.SendingApplicationNEQ))
+	}
+	if len(i.SendingApplicationIn) > 0 {
+		predicates = append(predicates, labinstrument.SendingApplicationIn(i.SendingApplicationIn...))
+	}
+	if len(i.SendingApplicationNotIn) > 0 {
+		predicates = append(predicates, labinstrument.SendingApplicationNotIn(i.SendingApplicationNotIn...))
+	}
+	if i.SendingApplicationGT != nil {
+		predicates = append(predicates, labinstrument.SendingApplicationGT(*i.SendingApplicationGT))
+	}
+	if i.SendingApplicationGTE != nil {
+		predicates = append(predicates, labinstrument.SendingApplicationGTE(*i.SendingApplicationGTE))
+	}
+	if i.SendingApplicationLT != nil {
+		predicates = append(predicates, labinstrument.SendingApplicationLT(*i.SendingApplicationLT))
+	}
+	if i.SendingApplicationLTE != nil {
+		predicates = append(predicates, labinstrument.SendingApplicationLTE(*i.SendingApplicationLTE))
+	}
+	if i.SendingApplicationContains != nil {
+		predicates = append(predicates, labinstrument.SendingApplicationContains(*i.SendingApplicationContains))
+	}
+	if i.SendingApplicationHasPrefix != nil {
+		predicates = append(predicates, labinstrument.SendingApplicationHasPrefix(*i.SendingApplicationHasPrefix))
+	}
+	if i.SendingApplicationHasSuffix != nil {
+		predicates = append(predicates, labinstrument.SendingApplicationHasSuffix(*i.SendingApplicationHasSuffix))
+	}
+	if i.SendingApplicationEqualFold != nil {
+		predicates = append(predicates, labinstrument.SendingApplicationEqualFold(*i.SendingApplicationEqualFold))
+	}
+	if i.SendingApplicationContainsFold != nil {
+		predicates = append(predicates, labinstrument.SendingApplicationContainsFold(*i.SendingApplicationContainsFold))
+	}
+	if i.SendingFacility != nil {
+		predicates = append(predicates, labinstrument.SendingFacilityEQ(*i.SendingFacility))
+	}
+	if i.SendingFacilityNEQ != nil {
+		predicates = append(predicates, labinstrument.SendingFacilityNEQ(*i.SendingFacilityNEQ))
+	}
+	if len(i.SendingFacilityIn) > 0 {
+		predicates = append(predicates, labinstrument.SendingFacilityIn(i.SendingFacilityIn...))
+	}
+	if len(i.SendingFacilityNotIn) > 0 {
+		predicates = append(predicates, labinstrument.SendingFacilityNotIn(i.SendingFacilityNotIn...))
+	}
+	if i.SendingFacilityGT != nil {
+		predicates = append(predicates, labinstrument.SendingFacilityGT(*i.SendingFacilityGT))
+	}
+	if i.SendingFacilityGTE != nil {
+		predicates = append(predicates, labinstrument.SendingFacilityGTE(*i.SendingFacilityGTE))
+	}
+	if i.SendingFacilityLT != nil {
+		predicates = append(predicates, labinstrument.SendingFacilityLT(*i.SendingFacilityLT))
+	}
+	if i.SendingFacilityLTE != nil {
+		predicates = append(predicates, labinstrument.SendingFacilityLTE(*i.SendingFacilityLTE))
+	}
+	if i.SendingFacilityContains != nil {
+		predicates = append(predicates, labinstrument.SendingFacilityContains(*i.SendingFacilityContains))
+	}
+	if i.SendingFacilityHasPrefix != nil {
+		predicates = append(predicates, labinstrument.SendingFacilityHasPrefix(*i.SendingFacilityHasPrefix))
+	}
+	if i.SendingFacilityHasSuffix != nil {
+		predicates = append(predicates, labinstrument.SendingFacilityHasSuffix(*i.SendingFacilityHasSuffix))
+	}
+	if i.SendingFacilityEqualFold != nil {
+		predicates = append(predicates, labinstrument.SendingFacilityEqualFold(*i.SendingFacilityEqualFold))
+	}
+	if i.SendingFacilityContainsFold != nil {
+		predicates = append(predicates, labinstrument.SendingFacilityContainsFold(*i.SendingFacilityContainsFold))
+	}
+	if i.Dialect != nil {
+		predicates = append(predicates, labinstrument.DialectEQ(*i.Dialect))
+	}
+	if i.DialectNEQ != nil {
+		predicates = append(predicates, labinstrument.DialectNEQ(*i.DialectNEQ))
+	}
+	if len(i.DialectIn) > 0 {
+		predicates = append(predicates, labinstrument.DialectIn(i.DialectIn...))
+	}
+	if len(i.DialectNotIn) > 0 {
+		predicates = append(predicates, labinstrument.DialectNotIn(i.DialectNotIn...))
+	}
+	if i.AllowedAddress != nil {
+		predicates = append(predicates, labinstrument.AllowedAddressEQ(*i.AllowedAddress))
+	}
+	if i.AllowedAddressNEQ != nil {
+		predicates = append(predicates, labinstrument.AllowedAddressNEQ(*i.AllowedAddressNEQ))
+	}
+	if len(i.AllowedAddressIn) > 0 {
+		predicates = append(predicates, labinstrument.AllowedAddressIn(i.AllowedAddressIn...))
+	}
+	if len(i.AllowedAddressNotIn) > 0 {
+		predicates = append(predicates, labinstrument.AllowedAddressNotIn(i.AllowedAddressNotIn...))
+	}
+	if i.AllowedAddressGT != nil {
+		predicates = append(predicates, labinstrument.AllowedAddressGT(*i.AllowedAddressGT))
+	}
+	if i.AllowedAddressGTE != nil {
+		predicates = append(predicates, labinstrument.AllowedAddressGTE(*i.AllowedAddressGTE))
+	}
+	if i.AllowedAddressLT != nil {
+		predicates = append(predicates, labinstrument.AllowedAddressLT(*i.AllowedAddressLT))
+	}
+	if i.AllowedAddressLTE != nil {
+		predicates = append(predicates, labinstrument.AllowedAddressLTE(*i.AllowedAddressLTE))
+	}
+	if i.AllowedAddressContains != nil {
+		predicates = append(predicates, labinstrument.AllowedAddressContains(*i.AllowedAddressContains))
+	}
+	if i.AllowedAddressHasPrefix != nil {
+		predicates = append(predicates, labinstrument.AllowedAddressHasPrefix(*i.AllowedAddressHasPrefix))
+	}
+	if i.AllowedAddressHasSuffix != nil {
+		predicates = append(predicates, labinstrument.AllowedAddressHasSuffix(*i.AllowedAddressHasSuffix))
+	}
+	if i.AllowedAddressIsNil {
+		predicates = append(predicates, labinstrument.AllowedAddressIsNil())
+	}
+	if i.AllowedAddressNotNil {
+		predicates = append(predicates, labinstrument.AllowedAddressNotNil())
+	}
+	if i.AllowedAddressEqualFold != nil {
+		predicates = append(predicates, labinstrument.AllowedAddressEqualFold(*i.AllowedAddressEqualFold))
+	}
+	if i.AllowedAddressContainsFold != nil {
+		predicates = append(predicates, labinstrument.AllowedAddressContainsFold(*i.AllowedAddressContainsFold))
+	}
+	if i.Active != nil {
+		predicates = append(predicates, labinstrument.ActiveEQ(*i.Active))
+	}
+	if i.ActiveNEQ != nil {
+		predicates = append(predicates, labinstrument.ActiveNEQ(*i.ActiveNEQ))
+	}
+	if i.APIKeyID != nil {
+		predicates = append(predicates, labinstrument.APIKeyIDEQ(*i.APIKeyID))
+	}
+	if i.APIKeyIDNEQ != nil {
+		predicates = append(predicates, labinstrument.APIKeyIDNEQ(*i.APIKeyIDNEQ))
+	}
+	if len(i.APIKeyIDIn) > 0 {
+		predicates = append(predicates, labinstrument.APIKeyIDIn(i.APIKeyIDIn...))
+	}
+	if len(i.APIKeyIDNotIn) > 0 {
+		predicates = append(predicates, labinstrument.APIKeyIDNotIn(i.APIKeyIDNotIn...))
+	}
+	if i.APIKeyIDGT != nil {
+		predicates = append(predicates, labinstrument.APIKeyIDGT(*i.APIKeyIDGT))
+	}
+	if i.APIKeyIDGTE != nil {
+		predicates = append(predicates, labinstrument.APIKeyIDGTE(*i.APIKeyIDGTE))
+	}
+	if i.APIKeyIDLT != nil {
+		predicates = append(predicates, labinstrument.APIKeyIDLT(*i.APIKeyIDLT))
+	}
+	if i.APIKeyIDLTE != nil {
+		predicates = append(predicates, labinstrument.APIKeyIDLTE(*i.APIKeyIDLTE))
+	}
+	if i.APIKeyIDContains != nil {
+		predicates = append(predicates, labinstrument.APIKeyIDContains(*i.APIKeyIDContains))
+	}
+	if i.APIKeyIDHasPrefix != nil {
+		predicates = append(predicates, labinstrument.APIKeyIDHasPrefix(*i.APIKeyIDHasPrefix))
+	}
+	if i.APIKeyIDHasSuffix != nil {
+		predicates = append(predicates, labinstrument.APIKeyIDHasSuffix(*i.APIKeyIDHasSuffix))
+	}
+	if i.APIKeyIDIsNil {
+		predicates = append(predicates, labinstrument.APIKeyIDIsNil())
+	}
+	if i.APIKeyIDNotNil {
+		predicates = append(predicates, labinstrument.APIKeyIDNotNil())
+	}
+	if i.APIKeyIDEqualFold != nil {
+		predicates = append(predicates, labinstrument.APIKeyIDEqualFold(*i.APIKeyIDEqualFold))
+	}
+	if i.APIKeyIDContainsFold != nil {
+		predicates = append(predicates, labinstrument.APIKeyIDContainsFold(*i.APIKeyIDContainsFold))
+	}
+
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyLabInstrumentWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return labinstrument.And(predicates...), nil
+	}
+}
+
 // LabOrderWhereInput represents a where input for filtering LabOrder queries.
 type LabOrderWhereInput struct {
 	Predicates []predicate.LabOrder  `json:"-"`
@@ -23746,8 +24858,27 @@ type LabResultWhereInput struct {
 	EnteredByIDContains     *string  `json:"enteredByIDContains,omitempty"`
 	EnteredByIDHasPrefix    *string  `json:"enteredByIDHasPrefix,omitempty"`
 	EnteredByIDHasSuffix    *string  `json:"enteredByIDHasSuffix,omitempty"`
+	EnteredByIDIsNil        bool     `json:"enteredByIDIsNil,omitempty"`
+	EnteredByIDNotNil       bool     `json:"enteredByIDNotNil,omitempty"`
 	EnteredByIDEqualFold    *string  `json:"enteredByIDEqualFold,omitempty"`
 	EnteredByIDContainsFold *string  `json:"enteredByIDContainsFold,omitempty"`
+
+	// "instrument_id" field predicates.
+	InstrumentID             *string  `json:"instrumentID,omitempty"`
+	InstrumentIDNEQ          *string  `json:"instrumentIDNEQ,omitempty"`
+	InstrumentIDIn           []string `json:"instrumentIDIn,omitempty"`
+	InstrumentIDNotIn        []string `json:"instrumentIDNotIn,omitempty"`
+	InstrumentIDGT           *string  `json:"instrumentIDGT,omitempty"`
+	InstrumentIDGTE          *string  `json:"instrumentIDGTE,omitempty"`
+	InstrumentIDLT           *string  `json:"instrumentIDLT,omitempty"`
+	InstrumentIDLTE          *string  `json:"instrumentIDLTE,omitempty"`
+	InstrumentIDContains     *string  `json:"instrumentIDContains,omitempty"`
+	InstrumentIDHasPrefix    *string  `json:"instrumentIDHasPrefix,omitempty"`
+	InstrumentIDHasSuffix    *string  `json:"instrumentIDHasSuffix,omitempty"`
+	InstrumentIDIsNil        bool     `json:"instrumentIDIsNil,omitempty"`
+	InstrumentIDNotNil       bool     `json:"instrumentIDNotNil,omitempty"`
+	InstrumentIDEqualFold    *string  `json:"instrumentIDEqualFold,omitempty"`
+	InstrumentIDContainsFold *string  `json:"instrumentIDContainsFold,omitempty"`
 
 	// "entered_at" field predicates.
 	EnteredAt      *time.Time  `json:"enteredAt,omitempty"`
@@ -23878,6 +25009,10 @@ type LabResultWhereInput struct {
 	// "entered_by" edge predicates.
 	HasEnteredBy     *bool              `json:"hasEnteredBy,omitempty"`
 	HasEnteredByWith []*StaffWhereInput `json:"hasEnteredByWith,omitempty"`
+
+	// "instrument" edge predicates.
+	HasInstrument     *bool                      `json:"hasInstrument,omitempty"`
+	HasInstrumentWith []*LabInstrumentWhereInput `json:"hasInstrumentWith,omitempty"`
 
 	// "verified_by" edge predicates.
 	HasVerifiedBy     *bool              `json:"hasVerifiedBy,omitempty"`
@@ -24475,11 +25610,62 @@ func (i *LabResultWhereInput) P() (predicate.LabResult, error) {
 	if i.EnteredByIDHasSuffix != nil {
 		predicates = append(predicates, labresult.EnteredByIDHasSuffix(*i.EnteredByIDHasSuffix))
 	}
+	if i.EnteredByIDIsNil {
+		predicates = append(predicates, labresult.EnteredByIDIsNil())
+	}
+	if i.EnteredByIDNotNil {
+		predicates = append(predicates, labresult.EnteredByIDNotNil())
+	}
 	if i.EnteredByIDEqualFold != nil {
 		predicates = append(predicates, labresult.EnteredByIDEqualFold(*i.EnteredByIDEqualFold))
 	}
 	if i.EnteredByIDContainsFold != nil {
 		predicates = append(predicates, labresult.EnteredByIDContainsFold(*i.EnteredByIDContainsFold))
+	}
+	if i.InstrumentID != nil {
+		predicates = append(predicates, labresult.InstrumentIDEQ(*i.InstrumentID))
+	}
+	if i.InstrumentIDNEQ != nil {
+		predicates = append(predicates, labresult.InstrumentIDNEQ(*i.InstrumentIDNEQ))
+	}
+	if len(i.InstrumentIDIn) > 0 {
+		predicates = append(predicates, labresult.InstrumentIDIn(i.InstrumentIDIn...))
+	}
+	if len(i.InstrumentIDNotIn) > 0 {
+		predicates = append(predicates, labresult.InstrumentIDNotIn(i.InstrumentIDNotIn...))
+	}
+	if i.InstrumentIDGT != nil {
+		predicates = append(predicates, labresult.InstrumentIDGT(*i.InstrumentIDGT))
+	}
+	if i.InstrumentIDGTE != nil {
+		predicates = append(predicates, labresult.InstrumentIDGTE(*i.InstrumentIDGTE))
+	}
+	if i.InstrumentIDLT != nil {
+		predicates = append(predicates, labresult.InstrumentIDLT(*i.InstrumentIDLT))
+	}
+	if i.InstrumentIDLTE != nil {
+		predicates = append(predicates, labresult.InstrumentIDLTE(*i.InstrumentIDLTE))
+	}
+	if i.InstrumentIDContains != nil {
+		predicates = append(predicates, labresult.InstrumentIDContains(*i.InstrumentIDContains))
+	}
+	if i.InstrumentIDHasPrefix != nil {
+		predicates = append(predicates, labresult.InstrumentIDHasPrefix(*i.InstrumentIDHasPrefix))
+	}
+	if i.InstrumentIDHasSuffix != nil {
+		predicates = append(predicates, labresult.InstrumentIDHasSuffix(*i.InstrumentIDHasSuffix))
+	}
+	if i.InstrumentIDIsNil {
+		predicates = append(predicates, labresult.InstrumentIDIsNil())
+	}
+	if i.InstrumentIDNotNil {
+		predicates = append(predicates, labresult.InstrumentIDNotNil())
+	}
+	if i.InstrumentIDEqualFold != nil {
+		predicates = append(predicates, labresult.InstrumentIDEqualFold(*i.InstrumentIDEqualFold))
+	}
+	if i.InstrumentIDContainsFold != nil {
+		predicates = append(predicates, labresult.InstrumentIDContainsFold(*i.InstrumentIDContainsFold))
 	}
 	if i.EnteredAt != nil {
 		predicates = append(predicates, labresult.EnteredAtEQ(*i.EnteredAt))
@@ -24835,6 +26021,24 @@ func (i *LabResultWhereInput) P() (predicate.LabResult, error) {
 			with = append(with, p)
 		}
 		predicates = append(predicates, labresult.HasEnteredByWith(with...))
+	}
+	if i.HasInstrument != nil {
+		p := labresult.HasInstrument()
+		if !*i.HasInstrument {
+			p = labresult.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasInstrumentWith) > 0 {
+		with := make([]predicate.LabInstrument, 0, len(i.HasInstrumentWith))
+		for _, w := range i.HasInstrumentWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasInstrumentWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, labresult.HasInstrumentWith(with...))
 	}
 	if i.HasVerifiedBy != nil {
 		p := labresult.HasVerifiedBy()

@@ -9,6 +9,7 @@ import (
 
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/sql"
+	"github.com/hmis-dev/hmis/ent/labinstrument"
 	"github.com/hmis-dev/hmis/ent/laborderitem"
 	"github.com/hmis-dev/hmis/ent/labresult"
 	"github.com/hmis-dev/hmis/ent/patient"
@@ -50,8 +51,10 @@ type LabResult struct {
 	CriticalHigh *float64 `json:"critical_high,omitempty"`
 	// Comment holds the value of the "comment" field.
 	Comment *string `json:"comment,omitempty"`
-	// EnteredByID holds the value of the "entered_by_id" field.
-	EnteredByID string `json:"entered_by_id,omitempty"`
+	// The lab technician who entered it; empty when an instrument did.
+	EnteredByID *string `json:"entered_by_id,omitempty"`
+	// The analyzer that sent it (HL7 v2); then any lab technician verifies it.
+	InstrumentID *string `json:"instrument_id,omitempty"`
 	// EnteredAt holds the value of the "entered_at" field.
 	EnteredAt time.Time `json:"entered_at,omitempty"`
 	// VerifiedByID holds the value of the "verified_by_id" field.
@@ -84,6 +87,8 @@ type LabResultEdges struct {
 	Item *LabOrderItem `json:"item,omitempty"`
 	// EnteredBy holds the value of the entered_by edge.
 	EnteredBy *Staff `json:"entered_by,omitempty"`
+	// Instrument holds the value of the instrument edge.
+	Instrument *LabInstrument `json:"instrument,omitempty"`
 	// VerifiedBy holds the value of the verified_by edge.
 	VerifiedBy *Staff `json:"verified_by,omitempty"`
 	// AcknowledgedBy holds the value of the acknowledged_by edge.
@@ -96,9 +101,9 @@ type LabResultEdges struct {
 	Notify []*Staff `json:"notify,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [8]bool
+	loadedTypes [9]bool
 	// totalCount holds the count of the edges above.
-	totalCount [8]map[string]int
+	totalCount [9]map[string]int
 
 	namedNotify map[string][]*Staff
 }
@@ -136,12 +141,23 @@ func (e LabResultEdges) EnteredByOrErr() (*Staff, error) {
 	return nil, &NotLoadedError{edge: "entered_by"}
 }
 
+// InstrumentOrErr returns the Instrument value or an error if the edge
+// was not loaded in eager-loading, or loaded but was not found.
+func (e LabResultEdges) InstrumentOrErr() (*LabInstrument, error) {
+	if e.Instrument != nil {
+		return e.Instrument, nil
+	} else if e.loadedTypes[3] {
+		return nil, &NotFoundError{label: labinstrument.Label}
+	}
+	return nil, &NotLoadedError{edge: "instrument"}
+}
+
 // VerifiedByOrErr returns the VerifiedBy value or an error if the edge
 // was not loaded in eager-loading, or loaded but was not found.
 func (e LabResultEdges) VerifiedByOrErr() (*Staff, error) {
 	if e.VerifiedBy != nil {
 		return e.VerifiedBy, nil
-	} else if e.loadedTypes[3] {
+	} else if e.loadedTypes[4] {
 		return nil, &NotFoundError{label: staff.Label}
 	}
 	return nil, &NotLoadedError{edge: "verified_by"}
@@ -152,7 +168,7 @@ func (e LabResultEdges) VerifiedByOrErr() (*Staff, error) {
 func (e LabResultEdges) AcknowledgedByOrErr() (*Staff, error) {
 	if e.AcknowledgedBy != nil {
 		return e.AcknowledgedBy, nil
-	} else if e.loadedTypes[4] {
+	} else if e.loadedTypes[5] {
 		return nil, &NotFoundError{label: staff.Label}
 	}
 	return nil, &NotLoadedError{edge: "acknowledged_by"}
@@ -163,7 +179,7 @@ func (e LabResultEdges) AcknowledgedByOrErr() (*Staff, error) {
 func (e LabResultEdges) ReplacesOrErr() (*LabResult, error) {
 	if e.Replaces != nil {
 		return e.Replaces, nil
-	} else if e.loadedTypes[5] {
+	} else if e.loadedTypes[6] {
 		return nil, &NotFoundError{label: labresult.Label}
 	}
 	return nil, &NotLoadedError{edge: "replaces"}
@@ -174,7 +190,7 @@ func (e LabResultEdges) ReplacesOrErr() (*LabResult, error) {
 func (e LabResultEdges) ReplacedByOrErr() (*LabResult, error) {
 	if e.ReplacedBy != nil {
 		return e.ReplacedBy, nil
-	} else if e.loadedTypes[6] {
+	} else if e.loadedTypes[7] {
 		return nil, &NotFoundError{label: labresult.Label}
 	}
 	return nil, &NotLoadedError{edge: "replaced_by"}
@@ -183,7 +199,7 @@ func (e LabResultEdges) ReplacedByOrErr() (*LabResult, error) {
 // NotifyOrErr returns the Notify value or an error if the edge
 // was not loaded in eager-loading.
 func (e LabResultEdges) NotifyOrErr() ([]*Staff, error) {
-	if e.loadedTypes[7] {
+	if e.loadedTypes[8] {
 		return e.Notify, nil
 	}
 	return nil, &NotLoadedError{edge: "notify"}
@@ -200,7 +216,7 @@ func (*LabResult) scanValues(columns []string) ([]any, error) {
 			values[i] = new(sql.NullFloat64)
 		case labresult.FieldAcknowledgeMinutes:
 			values[i] = new(sql.NullInt64)
-		case labresult.FieldID, labresult.FieldPatientID, labresult.FieldItemID, labresult.FieldStatus, labresult.FieldCodedValue, labresult.FieldTextValue, labresult.FieldUnit, labresult.FieldFlag, labresult.FieldComment, labresult.FieldEnteredByID, labresult.FieldVerifiedByID, labresult.FieldReplacesID, labresult.FieldAmendReason, labresult.FieldAcknowledgedByID:
+		case labresult.FieldID, labresult.FieldPatientID, labresult.FieldItemID, labresult.FieldStatus, labresult.FieldCodedValue, labresult.FieldTextValue, labresult.FieldUnit, labresult.FieldFlag, labresult.FieldComment, labresult.FieldEnteredByID, labresult.FieldInstrumentID, labresult.FieldVerifiedByID, labresult.FieldReplacesID, labresult.FieldAmendReason, labresult.FieldAcknowledgedByID:
 			values[i] = new(sql.NullString)
 		case labresult.FieldCreatedAt, labresult.FieldUpdatedAt, labresult.FieldEnteredAt, labresult.FieldVerifiedAt, labresult.FieldAcknowledgedAt:
 			values[i] = new(sql.NullTime)
@@ -329,7 +345,15 @@ func (_m *LabResult) assignValues(columns []string, values []any) error {
 			if value, ok := values[i].(*sql.NullString); !ok {
 				return fmt.Errorf("unexpected type %T for field entered_by_id", values[i])
 			} else if value.Valid {
-				_m.EnteredByID = value.String
+				_m.EnteredByID = new(string)
+				*_m.EnteredByID = value.String
+			}
+		case labresult.FieldInstrumentID:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field instrument_id", values[i])
+			} else if value.Valid {
+				_m.InstrumentID = new(string)
+				*_m.InstrumentID = value.String
 			}
 		case labresult.FieldEnteredAt:
 			if value, ok := values[i].(*sql.NullTime); !ok {
@@ -418,6 +442,11 @@ func (_m *LabResult) QueryItem() *LabOrderItemQuery {
 // QueryEnteredBy queries the "entered_by" edge of the LabResult entity.
 func (_m *LabResult) QueryEnteredBy() *StaffQuery {
 	return NewLabResultClient(_m.config).QueryEnteredBy(_m)
+}
+
+// QueryInstrument queries the "instrument" edge of the LabResult entity.
+func (_m *LabResult) QueryInstrument() *LabInstrumentQuery {
+	return NewLabResultClient(_m.config).QueryInstrument(_m)
 }
 
 // QueryVerifiedBy queries the "verified_by" edge of the LabResult entity.
@@ -533,8 +562,15 @@ func (_m *LabResult) String() string {
 		builder.WriteString(*v)
 	}
 	builder.WriteString(", ")
-	builder.WriteString("entered_by_id=")
-	builder.WriteString(_m.EnteredByID)
+	if v := _m.EnteredByID; v != nil {
+		builder.WriteString("entered_by_id=")
+		builder.WriteString(*v)
+	}
+	builder.WriteString(", ")
+	if v := _m.InstrumentID; v != nil {
+		builder.WriteString("instrument_id=")
+		builder.WriteString(*v)
+	}
 	builder.WriteString(", ")
 	builder.WriteString("entered_at=")
 	builder.WriteString(_m.EnteredAt.Format(time.ANSIC))

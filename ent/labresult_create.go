@@ -10,6 +10,7 @@ import (
 
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
+	"github.com/hmis-dev/hmis/ent/labinstrument"
 	"github.com/hmis-dev/hmis/ent/laborderitem"
 	"github.com/hmis-dev/hmis/ent/labresult"
 	"github.com/hmis-dev/hmis/ent/patient"
@@ -223,6 +224,28 @@ func (_c *LabResultCreate) SetEnteredByID(v string) *LabResultCreate {
 	return _c
 }
 
+// SetNillableEnteredByID sets the "entered_by_id" field if the given value is not nil.
+func (_c *LabResultCreate) SetNillableEnteredByID(v *string) *LabResultCreate {
+	if v != nil {
+		_c.SetEnteredByID(*v)
+	}
+	return _c
+}
+
+// SetInstrumentID sets the "instrument_id" field.
+func (_c *LabResultCreate) SetInstrumentID(v string) *LabResultCreate {
+	_c.mutation.SetInstrumentID(v)
+	return _c
+}
+
+// SetNillableInstrumentID sets the "instrument_id" field if the given value is not nil.
+func (_c *LabResultCreate) SetNillableInstrumentID(v *string) *LabResultCreate {
+	if v != nil {
+		_c.SetInstrumentID(*v)
+	}
+	return _c
+}
+
 // SetEnteredAt sets the "entered_at" field.
 func (_c *LabResultCreate) SetEnteredAt(v time.Time) *LabResultCreate {
 	_c.mutation.SetEnteredAt(v)
@@ -368,6 +391,11 @@ func (_c *LabResultCreate) SetItem(v *LabOrderItem) *LabResultCreate {
 // SetEnteredBy sets the "entered_by" edge to the Staff entity.
 func (_c *LabResultCreate) SetEnteredBy(v *Staff) *LabResultCreate {
 	return _c.SetEnteredByID(v.ID)
+}
+
+// SetInstrument sets the "instrument" edge to the LabInstrument entity.
+func (_c *LabResultCreate) SetInstrument(v *LabInstrument) *LabResultCreate {
+	return _c.SetInstrumentID(v.ID)
 }
 
 // SetVerifiedBy sets the "verified_by" edge to the Staff entity.
@@ -518,9 +546,6 @@ func (_c *LabResultCreate) check() error {
 			return &ValidationError{Name: "flag", err: fmt.Errorf(`ent: validator failed for field "LabResult.flag": %w`, err)}
 		}
 	}
-	if _, ok := _c.mutation.EnteredByID(); !ok {
-		return &ValidationError{Name: "entered_by_id", err: errors.New(`ent: missing required field "LabResult.entered_by_id"`)}
-	}
 	if _, ok := _c.mutation.EnteredAt(); !ok {
 		return &ValidationError{Name: "entered_at", err: errors.New(`ent: missing required field "LabResult.entered_at"`)}
 	}
@@ -547,9 +572,6 @@ func (_c *LabResultCreate) check() error {
 	}
 	if len(_c.mutation.ItemIDs()) == 0 {
 		return &ValidationError{Name: "item", err: errors.New(`ent: missing required edge "LabResult.item"`)}
-	}
-	if len(_c.mutation.EnteredByIDs()) == 0 {
-		return &ValidationError{Name: "entered_by", err: errors.New(`ent: missing required edge "LabResult.entered_by"`)}
 	}
 	return nil
 }
@@ -710,7 +732,24 @@ func (_c *LabResultCreate) createSpec() (*LabResult, *sqlgraph.CreateSpec) {
 		for _, k := range nodes {
 			edge.Target.Nodes = append(edge.Target.Nodes, k)
 		}
-		_node.EnteredByID = nodes[0]
+		_node.EnteredByID = &nodes[0]
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.InstrumentIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   labresult.InstrumentTable,
+			Columns: []string{labresult.InstrumentColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(labinstrument.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_node.InstrumentID = &nodes[0]
 		_spec.Edges = append(_spec.Edges, edge)
 	}
 	if nodes := _c.mutation.VerifiedByIDs(); len(nodes) > 0 {

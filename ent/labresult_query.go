@@ -12,6 +12,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
+	"github.com/hmis-dev/hmis/ent/labinstrument"
 	"github.com/hmis-dev/hmis/ent/laborderitem"
 	"github.com/hmis-dev/hmis/ent/labresult"
 	"github.com/hmis-dev/hmis/ent/patient"
@@ -29,6 +30,7 @@ type LabResultQuery struct {
 	withPatient        *PatientQuery
 	withItem           *LabOrderItemQuery
 	withEnteredBy      *StaffQuery
+	withInstrument     *LabInstrumentQuery
 	withVerifiedBy     *StaffQuery
 	withAcknowledgedBy *StaffQuery
 	withReplaces       *LabResultQuery
@@ -132,6 +134,28 @@ func (_q *LabResultQuery) QueryEnteredBy() *StaffQuery {
 			sqlgraph.From(labresult.Table, labresult.FieldID, selector),
 			sqlgraph.To(staff.Table, staff.FieldID),
 			sqlgraph.Edge(sqlgraph.M2O, false, labresult.EnteredByTable, labresult.EnteredByColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryInstrument chains the current query on the "instrument" edge.
+func (_q *LabResultQuery) QueryInstrument() *LabInstrumentQuery {
+	query := (&LabInstrumentClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(labresult.Table, labresult.FieldID, selector),
+			sqlgraph.To(labinstrument.Table, labinstrument.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, labresult.InstrumentTable, labresult.InstrumentColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -444,6 +468,7 @@ func (_q *LabResultQuery) Clone() *LabResultQuery {
 		withPatient:        _q.withPatient.Clone(),
 		withItem:           _q.withItem.Clone(),
 		withEnteredBy:      _q.withEnteredBy.Clone(),
+		withInstrument:     _q.withInstrument.Clone(),
 		withVerifiedBy:     _q.withVerifiedBy.Clone(),
 		withAcknowledgedBy: _q.withAcknowledgedBy.Clone(),
 		withReplaces:       _q.withReplaces.Clone(),
@@ -485,6 +510,17 @@ func (_q *LabResultQuery) WithEnteredBy(opts ...func(*StaffQuery)) *LabResultQue
 		opt(query)
 	}
 	_q.withEnteredBy = query
+	return _q
+}
+
+// WithInstrument tells the query-builder to eager-load the nodes that are connected to
+// the "instrument" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *LabResultQuery) WithInstrument(opts ...func(*LabInstrumentQuery)) *LabResultQuery {
+	query := (&LabInstrumentClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withInstrument = query
 	return _q
 }
 
@@ -621,10 +657,11 @@ func (_q *LabResultQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*La
 	var (
 		nodes       = []*LabResult{}
 		_spec       = _q.querySpec()
-		loadedTypes = [8]bool{
+		loadedTypes = [9]bool{
 			_q.withPatient != nil,
 			_q.withItem != nil,
 			_q.withEnteredBy != nil,
+			_q.withInstrument != nil,
 			_q.withVerifiedBy != nil,
 			_q.withAcknowledgedBy != nil,
 			_q.withReplaces != nil,
@@ -668,6 +705,12 @@ func (_q *LabResultQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*La
 	if query := _q.withEnteredBy; query != nil {
 		if err := _q.loadEnteredBy(ctx, query, nodes, nil,
 			func(n *LabResult, e *Staff) { n.Edges.EnteredBy = e }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withInstrument; query != nil {
+		if err := _q.loadInstrument(ctx, query, nodes, nil,
+			func(n *LabResult, e *LabInstrument) { n.Edges.Instrument = e }); err != nil {
 			return nil, err
 		}
 	}
@@ -779,7 +822,10 @@ func (_q *LabResultQuery) loadEnteredBy(ctx context.Context, query *StaffQuery, 
 	ids := make([]string, 0, len(nodes))
 	nodeids := make(map[string][]*LabResult)
 	for i := range nodes {
-		fk := nodes[i].EnteredByID
+		if nodes[i].EnteredByID == nil {
+			continue
+		}
+		fk := *nodes[i].EnteredByID
 		if _, ok := nodeids[fk]; !ok {
 			ids = append(ids, fk)
 		}
@@ -797,6 +843,38 @@ func (_q *LabResultQuery) loadEnteredBy(ctx context.Context, query *StaffQuery, 
 		nodes, ok := nodeids[n.ID]
 		if !ok {
 			return fmt.Errorf(`unexpected foreign-key "entered_by_id" returned %v`, n.ID)
+		}
+		for i := range nodes {
+			assign(nodes[i], n)
+		}
+	}
+	return nil
+}
+func (_q *LabResultQuery) loadInstrument(ctx context.Context, query *LabInstrumentQuery, nodes []*LabResult, init func(*LabResult), assign func(*LabResult, *LabInstrument)) error {
+	ids := make([]string, 0, len(nodes))
+	nodeids := make(map[string][]*LabResult)
+	for i := range nodes {
+		if nodes[i].InstrumentID == nil {
+			continue
+		}
+		fk := *nodes[i].InstrumentID
+		if _, ok := nodeids[fk]; !ok {
+			ids = append(ids, fk)
+		}
+		nodeids[fk] = append(nodeids[fk], nodes[i])
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	query.Where(labinstrument.IDIn(ids...))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		nodes, ok := nodeids[n.ID]
+		if !ok {
+			return fmt.Errorf(`unexpected foreign-key "instrument_id" returned %v`, n.ID)
 		}
 		for i := range nodes {
 			assign(nodes[i], n)
@@ -1028,6 +1106,9 @@ func (_q *LabResultQuery) querySpec() *sqlgraph.QuerySpec {
 		}
 		if _q.withEnteredBy != nil {
 			_spec.Node.AddColumnOnce(labresult.FieldEnteredByID)
+		}
+		if _q.withInstrument != nil {
+			_spec.Node.AddColumnOnce(labresult.FieldInstrumentID)
 		}
 		if _q.withVerifiedBy != nil {
 			_spec.Node.AddColumnOnce(labresult.FieldVerifiedByID)

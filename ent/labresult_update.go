@@ -11,6 +11,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
+	"github.com/hmis-dev/hmis/ent/labinstrument"
 	"github.com/hmis-dev/hmis/ent/laborderitem"
 	"github.com/hmis-dev/hmis/ent/labresult"
 	"github.com/hmis-dev/hmis/ent/patient"
@@ -328,6 +329,32 @@ func (_u *LabResultUpdate) SetNillableEnteredByID(v *string) *LabResultUpdate {
 	return _u
 }
 
+// ClearEnteredByID clears the value of the "entered_by_id" field.
+func (_u *LabResultUpdate) ClearEnteredByID() *LabResultUpdate {
+	_u.mutation.ClearEnteredByID()
+	return _u
+}
+
+// SetInstrumentID sets the "instrument_id" field.
+func (_u *LabResultUpdate) SetInstrumentID(v string) *LabResultUpdate {
+	_u.mutation.SetInstrumentID(v)
+	return _u
+}
+
+// SetNillableInstrumentID sets the "instrument_id" field if the given value is not nil.
+func (_u *LabResultUpdate) SetNillableInstrumentID(v *string) *LabResultUpdate {
+	if v != nil {
+		_u.SetInstrumentID(*v)
+	}
+	return _u
+}
+
+// ClearInstrumentID clears the value of the "instrument_id" field.
+func (_u *LabResultUpdate) ClearInstrumentID() *LabResultUpdate {
+	_u.mutation.ClearInstrumentID()
+	return _u
+}
+
 // SetEnteredAt sets the "entered_at" field.
 func (_u *LabResultUpdate) SetEnteredAt(v time.Time) *LabResultUpdate {
 	_u.mutation.SetEnteredAt(v)
@@ -518,6 +545,11 @@ func (_u *LabResultUpdate) SetEnteredBy(v *Staff) *LabResultUpdate {
 	return _u.SetEnteredByID(v.ID)
 }
 
+// SetInstrument sets the "instrument" edge to the LabInstrument entity.
+func (_u *LabResultUpdate) SetInstrument(v *LabInstrument) *LabResultUpdate {
+	return _u.SetInstrumentID(v.ID)
+}
+
 // SetVerifiedBy sets the "verified_by" edge to the Staff entity.
 func (_u *LabResultUpdate) SetVerifiedBy(v *Staff) *LabResultUpdate {
 	return _u.SetVerifiedByID(v.ID)
@@ -587,6 +619,12 @@ func (_u *LabResultUpdate) ClearItem() *LabResultUpdate {
 // ClearEnteredBy clears the "entered_by" edge to the Staff entity.
 func (_u *LabResultUpdate) ClearEnteredBy() *LabResultUpdate {
 	_u.mutation.ClearEnteredBy()
+	return _u
+}
+
+// ClearInstrument clears the "instrument" edge to the LabInstrument entity.
+func (_u *LabResultUpdate) ClearInstrument() *LabResultUpdate {
+	_u.mutation.ClearInstrument()
 	return _u
 }
 
@@ -713,9 +751,6 @@ func (_u *LabResultUpdate) check() error {
 	}
 	if _u.mutation.ItemCleared() && len(_u.mutation.ItemIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "LabResult.item"`)
-	}
-	if _u.mutation.EnteredByCleared() && len(_u.mutation.EnteredByIDs()) > 0 {
-		return errors.New(`ent: clearing a required unique edge "LabResult.entered_by"`)
 	}
 	return nil
 }
@@ -926,6 +961,35 @@ func (_u *LabResultUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(staff.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.InstrumentCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   labresult.InstrumentTable,
+			Columns: []string{labresult.InstrumentColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(labinstrument.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.InstrumentIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   labresult.InstrumentTable,
+			Columns: []string{labresult.InstrumentColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(labinstrument.FieldID, field.TypeString),
 			},
 		}
 		for _, k := range nodes {
@@ -1411,6 +1475,32 @@ func (_u *LabResultUpdateOne) SetNillableEnteredByID(v *string) *LabResultUpdate
 	return _u
 }
 
+// ClearEnteredByID clears the value of the "entered_by_id" field.
+func (_u *LabResultUpdateOne) ClearEnteredByID() *LabResultUpdateOne {
+	_u.mutation.ClearEnteredByID()
+	return _u
+}
+
+// SetInstrumentID sets the "instrument_id" field.
+func (_u *LabResultUpdateOne) SetInstrumentID(v string) *LabResultUpdateOne {
+	_u.mutation.SetInstrumentID(v)
+	return _u
+}
+
+// SetNillableInstrumentID sets the "instrument_id" field if the given value is not nil.
+func (_u *LabResultUpdateOne) SetNillableInstrumentID(v *string) *LabResultUpdateOne {
+	if v != nil {
+		_u.SetInstrumentID(*v)
+	}
+	return _u
+}
+
+// ClearInstrumentID clears the value of the "instrument_id" field.
+func (_u *LabResultUpdateOne) ClearInstrumentID() *LabResultUpdateOne {
+	_u.mutation.ClearInstrumentID()
+	return _u
+}
+
 // SetEnteredAt sets the "entered_at" field.
 func (_u *LabResultUpdateOne) SetEnteredAt(v time.Time) *LabResultUpdateOne {
 	_u.mutation.SetEnteredAt(v)
@@ -1601,6 +1691,11 @@ func (_u *LabResultUpdateOne) SetEnteredBy(v *Staff) *LabResultUpdateOne {
 	return _u.SetEnteredByID(v.ID)
 }
 
+// SetInstrument sets the "instrument" edge to the LabInstrument entity.
+func (_u *LabResultUpdateOne) SetInstrument(v *LabInstrument) *LabResultUpdateOne {
+	return _u.SetInstrumentID(v.ID)
+}
+
 // SetVerifiedBy sets the "verified_by" edge to the Staff entity.
 func (_u *LabResultUpdateOne) SetVerifiedBy(v *Staff) *LabResultUpdateOne {
 	return _u.SetVerifiedByID(v.ID)
@@ -1670,6 +1765,12 @@ func (_u *LabResultUpdateOne) ClearItem() *LabResultUpdateOne {
 // ClearEnteredBy clears the "entered_by" edge to the Staff entity.
 func (_u *LabResultUpdateOne) ClearEnteredBy() *LabResultUpdateOne {
 	_u.mutation.ClearEnteredBy()
+	return _u
+}
+
+// ClearInstrument clears the "instrument" edge to the LabInstrument entity.
+func (_u *LabResultUpdateOne) ClearInstrument() *LabResultUpdateOne {
+	_u.mutation.ClearInstrument()
 	return _u
 }
 
@@ -1809,9 +1910,6 @@ func (_u *LabResultUpdateOne) check() error {
 	}
 	if _u.mutation.ItemCleared() && len(_u.mutation.ItemIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "LabResult.item"`)
-	}
-	if _u.mutation.EnteredByCleared() && len(_u.mutation.EnteredByIDs()) > 0 {
-		return errors.New(`ent: clearing a required unique edge "LabResult.entered_by"`)
 	}
 	return nil
 }
@@ -2039,6 +2137,35 @@ func (_u *LabResultUpdateOne) sqlSave(ctx context.Context) (_node *LabResult, er
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(staff.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.InstrumentCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   labresult.InstrumentTable,
+			Columns: []string{labresult.InstrumentColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(labinstrument.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.InstrumentIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   labresult.InstrumentTable,
+			Columns: []string{labresult.InstrumentColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(labinstrument.FieldID, field.TypeString),
 			},
 		}
 		for _, k := range nodes {

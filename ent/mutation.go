@@ -40,6 +40,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/encounter"
 	"github.com/hmis-dev/hmis/ent/historyitem"
 	"github.com/hmis-dev/hmis/ent/icd10code"
+	"github.com/hmis-dev/hmis/ent/instrumentmessage"
 	"github.com/hmis-dev/hmis/ent/insuranceplan"
 	"github.com/hmis-dev/hmis/ent/insurancepolicy"
 	"github.com/hmis-dev/hmis/ent/invoice"
@@ -48,6 +49,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/invoicediscount"
 	"github.com/hmis-dev/hmis/ent/journalentry"
 	"github.com/hmis-dev/hmis/ent/journalline"
+	"github.com/hmis-dev/hmis/ent/labinstrument"
 	"github.com/hmis-dev/hmis/ent/laborder"
 	"github.com/hmis-dev/hmis/ent/laborderitem"
 	"github.com/hmis-dev/hmis/ent/labpanel"
@@ -134,6 +136,7 @@ const (
 	TypeEncounter            = "Encounter"
 	TypeHistoryItem          = "HistoryItem"
 	TypeIcd10Code            = "Icd10Code"
+	TypeInstrumentMessage    = "InstrumentMessage"
 	TypeInsurancePlan        = "InsurancePlan"
 	TypeInsurancePolicy      = "InsurancePolicy"
 	TypeInvoice              = "Invoice"
@@ -142,6 +145,7 @@ const (
 	TypeInvoiceDiscount      = "InvoiceDiscount"
 	TypeJournalEntry         = "JournalEntry"
 	TypeJournalLine          = "JournalLine"
+	TypeLabInstrument        = "LabInstrument"
 	TypeLabOrder             = "LabOrder"
 	TypeLabOrderItem         = "LabOrderItem"
 	TypeLabPanel             = "LabPanel"
@@ -32790,6 +32794,1257 @@ func (m *Icd10CodeMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown Icd10Code edge %s", name)
 }
 
+// InstrumentMessageMutation represents an operation that mutates the InstrumentMessage nodes in the graph.
+type InstrumentMessageMutation struct {
+	config
+	op                 Op
+	typ                string
+	id                 *string
+	created_at         *time.Time
+	updated_at         *time.Time
+	control_id         *string
+	message_type       *string
+	transport          *instrumentmessage.Transport
+	raw                *string
+	status             *instrumentmessage.Status
+	error              *string
+	ack                *string
+	received_at        *time.Time
+	resolved_at        *time.Time
+	resolution_note    *string
+	clearedFields      map[string]struct{}
+	instrument         *string
+	clearedinstrument  bool
+	resolved_by        *string
+	clearedresolved_by bool
+	done               bool
+	oldValue           func(context.Context) (*InstrumentMessage, error)
+	predicates         []predicate.InstrumentMessage
+}
+
+var _ ent.Mutation = (*InstrumentMessageMutation)(nil)
+
+// instrumentmessageOption allows management of the mutation configuration using functional options.
+type instrumentmessageOption func(*InstrumentMessageMutation)
+
+// newInstrumentMessageMutation creates new mutation for the InstrumentMessage entity.
+func newInstrumentMessageMutation(c config, op Op, opts ...instrumentmessageOption) *InstrumentMessageMutation {
+	m := &InstrumentMessageMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeInstrumentMessage,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withInstrumentMessageID sets the ID field of the mutation.
+func withInstrumentMessageID(id string) instrumentmessageOption {
+	return func(m *InstrumentMessageMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *InstrumentMessage
+		)
+		m.oldValue = func(ctx context.Context) (*InstrumentMessage, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().InstrumentMessage.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withInstrumentMessage sets the old InstrumentMessage of the mutation.
+func withInstrumentMessage(node *InstrumentMessage) instrumentmessageOption {
+	return func(m *InstrumentMessageMutation) {
+		m.oldValue = func(context.Context) (*InstrumentMessage, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m InstrumentMessageMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m InstrumentMessageMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of InstrumentMessage entities.
+func (m *InstrumentMessageMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *InstrumentMessageMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *InstrumentMessageMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().InstrumentMessage.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *InstrumentMessageMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *InstrumentMessageMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the InstrumentMessage entity.
+// If the InstrumentMessage object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InstrumentMessageMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *InstrumentMessageMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *InstrumentMessageMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *InstrumentMessageMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the InstrumentMessage entity.
+// If the InstrumentMessage object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InstrumentMessageMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *InstrumentMessageMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetInstrumentID sets the "instrument_id" field.
+func (m *InstrumentMessageMutation) SetInstrumentID(s string) {
+	m.instrument = &s
+}
+
+// InstrumentID returns the value of the "instrument_id" field in the mutation.
+func (m *InstrumentMessageMutation) InstrumentID() (r string, exists bool) {
+	v := m.instrument
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldInstrumentID returns the old "instrument_id" field's value of the InstrumentMessage entity.
+// If the InstrumentMessage object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InstrumentMessageMutation) OldInstrumentID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldInstrumentID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldInstrumentID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldInstrumentID: %w", err)
+	}
+	return oldValue.InstrumentID, nil
+}
+
+// ResetInstrumentID resets all changes to the "instrument_id" field.
+func (m *InstrumentMessageMutation) ResetInstrumentID() {
+	m.instrument = nil
+}
+
+// SetControlID sets the "control_id" field.
+func (m *InstrumentMessageMutation) SetControlID(s string) {
+	m.control_id = &s
+}
+
+// ControlID returns the value of the "control_id" field in the mutation.
+func (m *InstrumentMessageMutation) ControlID() (r string, exists bool) {
+	v := m.control_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldControlID returns the old "control_id" field's value of the InstrumentMessage entity.
+// If the InstrumentMessage object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InstrumentMessageMutation) OldControlID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldControlID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldControlID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldControlID: %w", err)
+	}
+	return oldValue.ControlID, nil
+}
+
+// ClearControlID clears the value of the "control_id" field.
+func (m *InstrumentMessageMutation) ClearControlID() {
+	m.control_id = nil
+	m.clearedFields[instrumentmessage.FieldControlID] = struct{}{}
+}
+
+// ControlIDCleared returns if the "control_id" field was cleared in this mutation.
+func (m *InstrumentMessageMutation) ControlIDCleared() bool {
+	_, ok := m.clearedFields[instrumentmessage.FieldControlID]
+	return ok
+}
+
+// ResetControlID resets all changes to the "control_id" field.
+func (m *InstrumentMessageMutation) ResetControlID() {
+	m.control_id = nil
+	delete(m.clearedFields, instrumentmessage.FieldControlID)
+}
+
+// SetMessageType sets the "message_type" field.
+func (m *InstrumentMessageMutation) SetMessageType(s string) {
+	m.message_type = &s
+}
+
+// MessageType returns the value of the "message_type" field in the mutation.
+func (m *InstrumentMessageMutation) MessageType() (r string, exists bool) {
+	v := m.message_type
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMessageType returns the old "message_type" field's value of the InstrumentMessage entity.
+// If the InstrumentMessage object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InstrumentMessageMutation) OldMessageType(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMessageType is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMessageType requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMessageType: %w", err)
+	}
+	return oldValue.MessageType, nil
+}
+
+// ClearMessageType clears the value of the "message_type" field.
+func (m *InstrumentMessageMutation) ClearMessageType() {
+	m.message_type = nil
+	m.clearedFields[instrumentmessage.FieldMessageType] = struct{}{}
+}
+
+// MessageTypeCleared returns if the "message_type" field was cleared in this mutation.
+func (m *InstrumentMessageMutation) MessageTypeCleared() bool {
+	_, ok := m.clearedFields[instrumentmessage.FieldMessageType]
+	return ok
+}
+
+// ResetMessageType resets all changes to the "message_type" field.
+func (m *InstrumentMessageMutation) ResetMessageType() {
+	m.message_type = nil
+	delete(m.clearedFields, instrumentmessage.FieldMessageType)
+}
+
+// SetTransport sets the "transport" field.
+func (m *InstrumentMessageMutation) SetTransport(i instrumentmessage.Transport) {
+	m.transport = &i
+}
+
+// Transport returns the value of the "transport" field in the mutation.
+func (m *InstrumentMessageMutation) Transport() (r instrumentmessage.Transport, exists bool) {
+	v := m.transport
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTransport returns the old "transport" field's value of the InstrumentMessage entity.
+// If the InstrumentMessage object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InstrumentMessageMutation) OldTransport(ctx context.Context) (v instrumentmessage.Transport, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTransport is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTransport requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTransport: %w", err)
+	}
+	return oldValue.Transport, nil
+}
+
+// ResetTransport resets all changes to the "transport" field.
+func (m *InstrumentMessageMutation) ResetTransport() {
+	m.transport = nil
+}
+
+// SetRaw sets the "raw" field.
+func (m *InstrumentMessageMutation) SetRaw(s string) {
+	m.raw = &s
+}
+
+// Raw returns the value of the "raw" field in the mutation.
+func (m *InstrumentMessageMutation) Raw() (r string, exists bool) {
+	v := m.raw
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRaw returns the old "raw" field's value of the InstrumentMessage entity.
+// If the InstrumentMessage object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InstrumentMessageMutation) OldRaw(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRaw is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRaw requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRaw: %w", err)
+	}
+	return oldValue.Raw, nil
+}
+
+// ResetRaw resets all changes to the "raw" field.
+func (m *InstrumentMessageMutation) ResetRaw() {
+	m.raw = nil
+}
+
+// SetStatus sets the "status" field.
+func (m *InstrumentMessageMutation) SetStatus(i instrumentmessage.Status) {
+	m.status = &i
+}
+
+// Status returns the value of the "status" field in the mutation.
+func (m *InstrumentMessageMutation) Status() (r instrumentmessage.Status, exists bool) {
+	v := m.status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStatus returns the old "status" field's value of the InstrumentMessage entity.
+// If the InstrumentMessage object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InstrumentMessageMutation) OldStatus(ctx context.Context) (v instrumentmessage.Status, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStatus: %w", err)
+	}
+	return oldValue.Status, nil
+}
+
+// ResetStatus resets all changes to the "status" field.
+func (m *InstrumentMessageMutation) ResetStatus() {
+	m.status = nil
+}
+
+// SetError sets the "error" field.
+func (m *InstrumentMessageMutation) SetError(s string) {
+	m.error = &s
+}
+
+// Error returns the value of the "error" field in the mutation.
+func (m *InstrumentMessageMutation) Error() (r string, exists bool) {
+	v := m.error
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldError returns the old "error" field's value of the InstrumentMessage entity.
+// If the InstrumentMessage object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InstrumentMessageMutation) OldError(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldError is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldError requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldError: %w", err)
+	}
+	return oldValue.Error, nil
+}
+
+// ClearError clears the value of the "error" field.
+func (m *InstrumentMessageMutation) ClearError() {
+	m.error = nil
+	m.clearedFields[instrumentmessage.FieldError] = struct{}{}
+}
+
+// ErrorCleared returns if the "error" field was cleared in this mutation.
+func (m *InstrumentMessageMutation) ErrorCleared() bool {
+	_, ok := m.clearedFields[instrumentmessage.FieldError]
+	return ok
+}
+
+// ResetError resets all changes to the "error" field.
+func (m *InstrumentMessageMutation) ResetError() {
+	m.error = nil
+	delete(m.clearedFields, instrumentmessage.FieldError)
+}
+
+// SetAck sets the "ack" field.
+func (m *InstrumentMessageMutation) SetAck(s string) {
+	m.ack = &s
+}
+
+// Ack returns the value of the "ack" field in the mutation.
+func (m *InstrumentMessageMutation) Ack() (r string, exists bool) {
+	v := m.ack
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAck returns the old "ack" field's value of the InstrumentMessage entity.
+// If the InstrumentMessage object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InstrumentMessageMutation) OldAck(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAck is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAck requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAck: %w", err)
+	}
+	return oldValue.Ack, nil
+}
+
+// ResetAck resets all changes to the "ack" field.
+func (m *InstrumentMessageMutation) ResetAck() {
+	m.ack = nil
+}
+
+// SetReceivedAt sets the "received_at" field.
+func (m *InstrumentMessageMutation) SetReceivedAt(t time.Time) {
+	m.received_at = &t
+}
+
+// ReceivedAt returns the value of the "received_at" field in the mutation.
+func (m *InstrumentMessageMutation) ReceivedAt() (r time.Time, exists bool) {
+	v := m.received_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReceivedAt returns the old "received_at" field's value of the InstrumentMessage entity.
+// If the InstrumentMessage object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InstrumentMessageMutation) OldReceivedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReceivedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReceivedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReceivedAt: %w", err)
+	}
+	return oldValue.ReceivedAt, nil
+}
+
+// ResetReceivedAt resets all changes to the "received_at" field.
+func (m *InstrumentMessageMutation) ResetReceivedAt() {
+	m.received_at = nil
+}
+
+// SetResolvedByID sets the "resolved_by_id" field.
+func (m *InstrumentMessageMutation) SetResolvedByID(s string) {
+	m.resolved_by = &s
+}
+
+// ResolvedByID returns the value of the "resolved_by_id" field in the mutation.
+func (m *InstrumentMessageMutation) ResolvedByID() (r string, exists bool) {
+	v := m.resolved_by
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldResolvedByID returns the old "resolved_by_id" field's value of the InstrumentMessage entity.
+// If the InstrumentMessage object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InstrumentMessageMutation) OldResolvedByID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldResolvedByID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldResolvedByID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldResolvedByID: %w", err)
+	}
+	return oldValue.ResolvedByID, nil
+}
+
+// ClearResolvedByID clears the value of the "resolved_by_id" field.
+func (m *InstrumentMessageMutation) ClearResolvedByID() {
+	m.resolved_by = nil
+	m.clearedFields[instrumentmessage.FieldResolvedByID] = struct{}{}
+}
+
+// ResolvedByIDCleared returns if the "resolved_by_id" field was cleared in this mutation.
+func (m *InstrumentMessageMutation) ResolvedByIDCleared() bool {
+	_, ok := m.clearedFields[instrumentmessage.FieldResolvedByID]
+	return ok
+}
+
+// ResetResolvedByID resets all changes to the "resolved_by_id" field.
+func (m *InstrumentMessageMutation) ResetResolvedByID() {
+	m.resolved_by = nil
+	delete(m.clearedFields, instrumentmessage.FieldResolvedByID)
+}
+
+// SetResolvedAt sets the "resolved_at" field.
+func (m *InstrumentMessageMutation) SetResolvedAt(t time.Time) {
+	m.resolved_at = &t
+}
+
+// ResolvedAt returns the value of the "resolved_at" field in the mutation.
+func (m *InstrumentMessageMutation) ResolvedAt() (r time.Time, exists bool) {
+	v := m.resolved_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldResolvedAt returns the old "resolved_at" field's value of the InstrumentMessage entity.
+// If the InstrumentMessage object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InstrumentMessageMutation) OldResolvedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldResolvedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldResolvedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldResolvedAt: %w", err)
+	}
+	return oldValue.ResolvedAt, nil
+}
+
+// ClearResolvedAt clears the value of the "resolved_at" field.
+func (m *InstrumentMessageMutation) ClearResolvedAt() {
+	m.resolved_at = nil
+	m.clearedFields[instrumentmessage.FieldResolvedAt] = struct{}{}
+}
+
+// ResolvedAtCleared returns if the "resolved_at" field was cleared in this mutation.
+func (m *InstrumentMessageMutation) ResolvedAtCleared() bool {
+	_, ok := m.clearedFields[instrumentmessage.FieldResolvedAt]
+	return ok
+}
+
+// ResetResolvedAt resets all changes to the "resolved_at" field.
+func (m *InstrumentMessageMutation) ResetResolvedAt() {
+	m.resolved_at = nil
+	delete(m.clearedFields, instrumentmessage.FieldResolvedAt)
+}
+
+// SetResolutionNote sets the "resolution_note" field.
+func (m *InstrumentMessageMutation) SetResolutionNote(s string) {
+	m.resolution_note = &s
+}
+
+// ResolutionNote returns the value of the "resolution_note" field in the mutation.
+func (m *InstrumentMessageMutation) ResolutionNote() (r string, exists bool) {
+	v := m.resolution_note
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldResolutionNote returns the old "resolution_note" field's value of the InstrumentMessage entity.
+// If the InstrumentMessage object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InstrumentMessageMutation) OldResolutionNote(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldResolutionNote is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldResolutionNote requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldResolutionNote: %w", err)
+	}
+	return oldValue.ResolutionNote, nil
+}
+
+// ClearResolutionNote clears the value of the "resolution_note" field.
+func (m *InstrumentMessageMutation) ClearResolutionNote() {
+	m.resolution_note = nil
+	m.clearedFields[instrumentmessage.FieldResolutionNote] = struct{}{}
+}
+
+// ResolutionNoteCleared returns if the "resolution_note" field was cleared in this mutation.
+func (m *InstrumentMessageMutation) ResolutionNoteCleared() bool {
+	_, ok := m.clearedFields[instrumentmessage.FieldResolutionNote]
+	return ok
+}
+
+// ResetResolutionNote resets all changes to the "resolution_note" field.
+func (m *InstrumentMessageMutation) ResetResolutionNote() {
+	m.resolution_note = nil
+	delete(m.clearedFields, instrumentmessage.FieldResolutionNote)
+}
+
+// ClearInstrument clears the "instrument" edge to the LabInstrument entity.
+func (m *InstrumentMessageMutation) ClearInstrument() {
+	m.clearedinstrument = true
+	m.clearedFields[instrumentmessage.FieldInstrumentID] = struct{}{}
+}
+
+// InstrumentCleared reports if the "instrument" edge to the LabInstrument entity was cleared.
+func (m *InstrumentMessageMutation) InstrumentCleared() bool {
+	return m.clearedinstrument
+}
+
+// InstrumentIDs returns the "instrument" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// InstrumentID instead. It exists only for internal usage by the builders.
+func (m *InstrumentMessageMutation) InstrumentIDs() (ids []string) {
+	if id := m.instrument; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetInstrument resets all changes to the "instrument" edge.
+func (m *InstrumentMessageMutation) ResetInstrument() {
+	m.instrument = nil
+	m.clearedinstrument = false
+}
+
+// ClearResolvedBy clears the "resolved_by" edge to the Staff entity.
+func (m *InstrumentMessageMutation) ClearResolvedBy() {
+	m.clearedresolved_by = true
+	m.clearedFields[instrumentmessage.FieldResolvedByID] = struct{}{}
+}
+
+// ResolvedByCleared reports if the "resolved_by" edge to the Staff entity was cleared.
+func (m *InstrumentMessageMutation) ResolvedByCleared() bool {
+	return m.ResolvedByIDCleared() || m.clearedresolved_by
+}
+
+// ResolvedByIDs returns the "resolved_by" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// ResolvedByID instead. It exists only for internal usage by the builders.
+func (m *InstrumentMessageMutation) ResolvedByIDs() (ids []string) {
+	if id := m.resolved_by; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetResolvedBy resets all changes to the "resolved_by" edge.
+func (m *InstrumentMessageMutation) ResetResolvedBy() {
+	m.resolved_by = nil
+	m.clearedresolved_by = false
+}
+
+// Where appends a list predicates to the InstrumentMessageMutation builder.
+func (m *InstrumentMessageMutation) Where(ps ...predicate.InstrumentMessage) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the InstrumentMessageMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *InstrumentMessageMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.InstrumentMessage, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *InstrumentMessageMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *InstrumentMessageMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (InstrumentMessage).
+func (m *InstrumentMessageMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *InstrumentMessageMutation) Fields() []string {
+	fields := make([]string, 0, 14)
+	if m.created_at != nil {
+		fields = append(fields, instrumentmessage.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, instrumentmessage.FieldUpdatedAt)
+	}
+	if m.instrument != nil {
+		fields = append(fields, instrumentmessage.FieldInstrumentID)
+	}
+	if m.control_id != nil {
+		fields = append(fields, instrumentmessage.FieldControlID)
+	}
+	if m.message_type != nil {
+		fields = append(fields, instrumentmessage.FieldMessageType)
+	}
+	if m.transport != nil {
+		fields = append(fields, instrumentmessage.FieldTransport)
+	}
+	if m.raw != nil {
+		fields = append(fields, instrumentmessage.FieldRaw)
+	}
+	if m.status != nil {
+		fields = append(fields, instrumentmessage.FieldStatus)
+	}
+	if m.error != nil {
+		fields = append(fields, instrumentmessage.FieldError)
+	}
+	if m.ack != nil {
+		fields = append(fields, instrumentmessage.FieldAck)
+	}
+	if m.received_at != nil {
+		fields = append(fields, instrumentmessage.FieldReceivedAt)
+	}
+	if m.resolved_by != nil {
+		fields = append(fields, instrumentmessage.FieldResolvedByID)
+	}
+	if m.resolved_at != nil {
+		fields = append(fields, instrumentmessage.FieldResolvedAt)
+	}
+	if m.resolution_note != nil {
+		fields = append(fields, instrumentmessage.FieldResolutionNote)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *InstrumentMessageMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case instrumentmessage.FieldCreatedAt:
+		return m.CreatedAt()
+	case instrumentmessage.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case instrumentmessage.FieldInstrumentID:
+		return m.InstrumentID()
+	case instrumentmessage.FieldControlID:
+		return m.ControlID()
+	case instrumentmessage.FieldMessageType:
+		return m.MessageType()
+	case instrumentmessage.FieldTransport:
+		return m.Transport()
+	case instrumentmessage.FieldRaw:
+		return m.Raw()
+	case instrumentmessage.FieldStatus:
+		return m.Status()
+	case instrumentmessage.FieldError:
+		return m.Error()
+	case instrumentmessage.FieldAck:
+		return m.Ack()
+	case instrumentmessage.FieldReceivedAt:
+		return m.ReceivedAt()
+	case instrumentmessage.FieldResolvedByID:
+		return m.ResolvedByID()
+	case instrumentmessage.FieldResolvedAt:
+		return m.ResolvedAt()
+	case instrumentmessage.FieldResolutionNote:
+		return m.ResolutionNote()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *InstrumentMessageMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case instrumentmessage.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case instrumentmessage.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case instrumentmessage.FieldInstrumentID:
+		return m.OldInstrumentID(ctx)
+	case instrumentmessage.FieldControlID:
+		return m.OldControlID(ctx)
+	case instrumentmessage.FieldMessageType:
+		return m.OldMessageType(ctx)
+	case instrumentmessage.FieldTransport:
+		return m.OldTransport(ctx)
+	case instrumentmessage.FieldRaw:
+		return m.OldRaw(ctx)
+	case instrumentmessage.FieldStatus:
+		return m.OldStatus(ctx)
+	case instrumentmessage.FieldError:
+		return m.OldError(ctx)
+	case instrumentmessage.FieldAck:
+		return m.OldAck(ctx)
+	case instrumentmessage.FieldReceivedAt:
+		return m.OldReceivedAt(ctx)
+	case instrumentmessage.FieldResolvedByID:
+		return m.OldResolvedByID(ctx)
+	case instrumentmessage.FieldResolvedAt:
+		return m.OldResolvedAt(ctx)
+	case instrumentmessage.FieldResolutionNote:
+		return m.OldResolutionNote(ctx)
+	}
+	return nil, fmt.Errorf("unknown InstrumentMessage field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *InstrumentMessageMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case instrumentmessage.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case instrumentmessage.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case instrumentmessage.FieldInstrumentID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetInstrumentID(v)
+		return nil
+	case instrumentmessage.FieldControlID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetControlID(v)
+		return nil
+	case instrumentmessage.FieldMessageType:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMessageType(v)
+		return nil
+	case instrumentmessage.FieldTransport:
+		v, ok := value.(instrumentmessage.Transport)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTransport(v)
+		return nil
+	case instrumentmessage.FieldRaw:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRaw(v)
+		return nil
+	case instrumentmessage.FieldStatus:
+		v, ok := value.(instrumentmessage.Status)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStatus(v)
+		return nil
+	case instrumentmessage.FieldError:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetError(v)
+		return nil
+	case instrumentmessage.FieldAck:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAck(v)
+		return nil
+	case instrumentmessage.FieldReceivedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReceivedAt(v)
+		return nil
+	case instrumentmessage.FieldResolvedByID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetResolvedByID(v)
+		return nil
+	case instrumentmessage.FieldResolvedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetResolvedAt(v)
+		return nil
+	case instrumentmessage.FieldResolutionNote:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetResolutionNote(v)
+		return nil
+	}
+	return fmt.Errorf("unknown InstrumentMessage field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *InstrumentMessageMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *InstrumentMessageMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *InstrumentMessageMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown InstrumentMessage numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *InstrumentMessageMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(instrumentmessage.FieldControlID) {
+		fields = append(fields, instrumentmessage.FieldControlID)
+	}
+	if m.FieldCleared(instrumentmessage.FieldMessageType) {
+		fields = append(fields, instrumentmessage.FieldMessageType)
+	}
+	if m.FieldCleared(instrumentmessage.FieldError) {
+		fields = append(fields, instrumentmessage.FieldError)
+	}
+	if m.FieldCleared(instrumentmessage.FieldResolvedByID) {
+		fields = append(fields, instrumentmessage.FieldResolvedByID)
+	}
+	if m.FieldCleared(instrumentmessage.FieldResolvedAt) {
+		fields = append(fields, instrumentmessage.FieldResolvedAt)
+	}
+	if m.FieldCleared(instrumentmessage.FieldResolutionNote) {
+		fields = append(fields, instrumentmessage.FieldResolutionNote)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *InstrumentMessageMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *InstrumentMessageMutation) ClearField(name string) error {
+	switch name {
+	case instrumentmessage.FieldControlID:
+		m.ClearControlID()
+		return nil
+	case instrumentmessage.FieldMessageType:
+		m.ClearMessageType()
+		return nil
+	case instrumentmessage.FieldError:
+		m.ClearError()
+		return nil
+	case instrumentmessage.FieldResolvedByID:
+		m.ClearResolvedByID()
+		return nil
+	case instrumentmessage.FieldResolvedAt:
+		m.ClearResolvedAt()
+		return nil
+	case instrumentmessage.FieldResolutionNote:
+		m.ClearResolutionNote()
+		return nil
+	}
+	return fmt.Errorf("unknown InstrumentMessage nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *InstrumentMessageMutation) ResetField(name string) error {
+	switch name {
+	case instrumentmessage.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case instrumentmessage.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case instrumentmessage.FieldInstrumentID:
+		m.ResetInstrumentID()
+		return nil
+	case instrumentmessage.FieldControlID:
+		m.ResetControlID()
+		return nil
+	case instrumentmessage.FieldMessageType:
+		m.ResetMessageType()
+		return nil
+	case instrumentmessage.FieldTransport:
+		m.ResetTransport()
+		return nil
+	case instrumentmessage.FieldRaw:
+		m.ResetRaw()
+		return nil
+	case instrumentmessage.FieldStatus:
+		m.ResetStatus()
+		return nil
+	case instrumentmessage.FieldError:
+		m.ResetError()
+		return nil
+	case instrumentmessage.FieldAck:
+		m.ResetAck()
+		return nil
+	case instrumentmessage.FieldReceivedAt:
+		m.ResetReceivedAt()
+		return nil
+	case instrumentmessage.FieldResolvedByID:
+		m.ResetResolvedByID()
+		return nil
+	case instrumentmessage.FieldResolvedAt:
+		m.ResetResolvedAt()
+		return nil
+	case instrumentmessage.FieldResolutionNote:
+		m.ResetResolutionNote()
+		return nil
+	}
+	return fmt.Errorf("unknown InstrumentMessage field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *InstrumentMessageMutation) AddedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.instrument != nil {
+		edges = append(edges, instrumentmessage.EdgeInstrument)
+	}
+	if m.resolved_by != nil {
+		edges = append(edges, instrumentmessage.EdgeResolvedBy)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *InstrumentMessageMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case instrumentmessage.EdgeInstrument:
+		if id := m.instrument; id != nil {
+			return []ent.Value{*id}
+		}
+	case instrumentmessage.EdgeResolvedBy:
+		if id := m.resolved_by; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *InstrumentMessageMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 2)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *InstrumentMessageMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *InstrumentMessageMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.clearedinstrument {
+		edges = append(edges, instrumentmessage.EdgeInstrument)
+	}
+	if m.clearedresolved_by {
+		edges = append(edges, instrumentmessage.EdgeResolvedBy)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *InstrumentMessageMutation) EdgeCleared(name string) bool {
+	switch name {
+	case instrumentmessage.EdgeInstrument:
+		return m.clearedinstrument
+	case instrumentmessage.EdgeResolvedBy:
+		return m.clearedresolved_by
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *InstrumentMessageMutation) ClearEdge(name string) error {
+	switch name {
+	case instrumentmessage.EdgeInstrument:
+		m.ClearInstrument()
+		return nil
+	case instrumentmessage.EdgeResolvedBy:
+		m.ClearResolvedBy()
+		return nil
+	}
+	return fmt.Errorf("unknown InstrumentMessage unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *InstrumentMessageMutation) ResetEdge(name string) error {
+	switch name {
+	case instrumentmessage.EdgeInstrument:
+		m.ResetInstrument()
+		return nil
+	case instrumentmessage.EdgeResolvedBy:
+		m.ResetResolvedBy()
+		return nil
+	}
+	return fmt.Errorf("unknown InstrumentMessage edge %s", name)
+}
+
 // InsurancePlanMutation represents an operation that mutates the InsurancePlan nodes in the graph.
 type InsurancePlanMutation struct {
 	config
@@ -42015,6 +43270,955 @@ func (m *JournalLineMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown JournalLine edge %s", name)
 }
 
+// LabInstrumentMutation represents an operation that mutates the LabInstrument nodes in the graph.
+type LabInstrumentMutation struct {
+	config
+	op                  Op
+	typ                 string
+	id                  *string
+	created_at          *time.Time
+	updated_at          *time.Time
+	name                *string
+	sending_application *string
+	sending_facility    *string
+	dialect             *labinstrument.Dialect
+	code_map            *[]string
+	appendcode_map      []string
+	allowed_address     *string
+	active              *bool
+	clearedFields       map[string]struct{}
+	api_key             *string
+	clearedapi_key      bool
+	done                bool
+	oldValue            func(context.Context) (*LabInstrument, error)
+	predicates          []predicate.LabInstrument
+}
+
+var _ ent.Mutation = (*LabInstrumentMutation)(nil)
+
+// labinstrumentOption allows management of the mutation configuration using functional options.
+type labinstrumentOption func(*LabInstrumentMutation)
+
+// newLabInstrumentMutation creates new mutation for the LabInstrument entity.
+func newLabInstrumentMutation(c config, op Op, opts ...labinstrumentOption) *LabInstrumentMutation {
+	m := &LabInstrumentMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeLabInstrument,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withLabInstrumentID sets the ID field of the mutation.
+func withLabInstrumentID(id string) labinstrumentOption {
+	return func(m *LabInstrumentMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *LabInstrument
+		)
+		m.oldValue = func(ctx context.Context) (*LabInstrument, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().LabInstrument.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withLabInstrument sets the old LabInstrument of the mutation.
+func withLabInstrument(node *LabInstrument) labinstrumentOption {
+	return func(m *LabInstrumentMutation) {
+		m.oldValue = func(context.Context) (*LabInstrument, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m LabInstrumentMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m LabInstrumentMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of LabInstrument entities.
+func (m *LabInstrumentMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *LabInstrumentMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *LabInstrumentMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().LabInstrument.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *LabInstrumentMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *LabInstrumentMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the LabInstrument entity.
+// If the LabInstrument object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabInstrumentMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *LabInstrumentMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *LabInstrumentMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *LabInstrumentMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the LabInstrument entity.
+// If the LabInstrument object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabInstrumentMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *LabInstrumentMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetName sets the "name" field.
+func (m *LabInstrumentMutation) SetName(s string) {
+	m.name = &s
+}
+
+// Name returns the value of the "name" field in the mutation.
+func (m *LabInstrumentMutation) Name() (r string, exists bool) {
+	v := m.name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldName returns the old "name" field's value of the LabInstrument entity.
+// If the LabInstrument object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabInstrumentMutation) OldName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldName: %w", err)
+	}
+	return oldValue.Name, nil
+}
+
+// ResetName resets all changes to the "name" field.
+func (m *LabInstrumentMutation) ResetName() {
+	m.name = nil
+}
+
+// SetSendingApplication sets the "sending_application" field.
+func (m *LabInstrumentMutation) SetSendingApplication(s string) {
+	m.sending_application = &s
+}
+
+// SendingApplication returns the value of the "sending_application" field in the mutation.
+func (m *LabInstrumentMutation) SendingApplication() (r string, exists bool) {
+	v := m.sending_application
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSendingApplication returns the old "sending_application" field's value of the LabInstrument entity.
+// If the LabInstrument object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabInstrumentMutation) OldSendingApplication(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSendingApplication is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSendingApplication requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSendingApplication: %w", err)
+	}
+	return oldValue.SendingApplication, nil
+}
+
+// ResetSendingApplication resets all changes to the "sending_application" field.
+func (m *LabInstrumentMutation) ResetSendingApplication() {
+	m.sending_application = nil
+}
+
+// SetSendingFacility sets the "sending_facility" field.
+func (m *LabInstrumentMutation) SetSendingFacility(s string) {
+	m.sending_facility = &s
+}
+
+// SendingFacility returns the value of the "sending_facility" field in the mutation.
+func (m *LabInstrumentMutation) SendingFacility() (r string, exists bool) {
+	v := m.sending_facility
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSendingFacility returns the old "sending_facility" field's value of the LabInstrument entity.
+// If the LabInstrument object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabInstrumentMutation) OldSendingFacility(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSendingFacility is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSendingFacility requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSendingFacility: %w", err)
+	}
+	return oldValue.SendingFacility, nil
+}
+
+// ResetSendingFacility resets all changes to the "sending_facility" field.
+func (m *LabInstrumentMutation) ResetSendingFacility() {
+	m.sending_facility = nil
+}
+
+// SetDialect sets the "dialect" field.
+func (m *LabInstrumentMutation) SetDialect(l labinstrument.Dialect) {
+	m.dialect = &l
+}
+
+// Dialect returns the value of the "dialect" field in the mutation.
+func (m *LabInstrumentMutation) Dialect() (r labinstrument.Dialect, exists bool) {
+	v := m.dialect
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDialect returns the old "dialect" field's value of the LabInstrument entity.
+// If the LabInstrument object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabInstrumentMutation) OldDialect(ctx context.Context) (v labinstrument.Dialect, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDialect is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDialect requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDialect: %w", err)
+	}
+	return oldValue.Dialect, nil
+}
+
+// ResetDialect resets all changes to the "dialect" field.
+func (m *LabInstrumentMutation) ResetDialect() {
+	m.dialect = nil
+}
+
+// SetCodeMap sets the "code_map" field.
+func (m *LabInstrumentMutation) SetCodeMap(s []string) {
+	m.code_map = &s
+	m.appendcode_map = nil
+}
+
+// CodeMap returns the value of the "code_map" field in the mutation.
+func (m *LabInstrumentMutation) CodeMap() (r []string, exists bool) {
+	v := m.code_map
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCodeMap returns the old "code_map" field's value of the LabInstrument entity.
+// If the LabInstrument object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabInstrumentMutation) OldCodeMap(ctx context.Context) (v []string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCodeMap is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCodeMap requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCodeMap: %w", err)
+	}
+	return oldValue.CodeMap, nil
+}
+
+// AppendCodeMap adds s to the "code_map" field.
+func (m *LabInstrumentMutation) AppendCodeMap(s []string) {
+	m.appendcode_map = append(m.appendcode_map, s...)
+}
+
+// AppendedCodeMap returns the list of values that were appended to the "code_map" field in this mutation.
+func (m *LabInstrumentMutation) AppendedCodeMap() ([]string, bool) {
+	if len(m.appendcode_map) == 0 {
+		return nil, false
+	}
+	return m.appendcode_map, true
+}
+
+// ClearCodeMap clears the value of the "code_map" field.
+func (m *LabInstrumentMutation) ClearCodeMap() {
+	m.code_map = nil
+	m.appendcode_map = nil
+	m.clearedFields[labinstrument.FieldCodeMap] = struct{}{}
+}
+
+// CodeMapCleared returns if the "code_map" field was cleared in this mutation.
+func (m *LabInstrumentMutation) CodeMapCleared() bool {
+	_, ok := m.clearedFields[labinstrument.FieldCodeMap]
+	return ok
+}
+
+// ResetCodeMap resets all changes to the "code_map" field.
+func (m *LabInstrumentMutation) ResetCodeMap() {
+	m.code_map = nil
+	m.appendcode_map = nil
+	delete(m.clearedFields, labinstrument.FieldCodeMap)
+}
+
+// SetAllowedAddress sets the "allowed_address" field.
+func (m *LabInstrumentMutation) SetAllowedAddress(s string) {
+	m.allowed_address = &s
+}
+
+// AllowedAddress returns the value of the "allowed_address" field in the mutation.
+func (m *LabInstrumentMutation) AllowedAddress() (r string, exists bool) {
+	v := m.allowed_address
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAllowedAddress returns the old "allowed_address" field's value of the LabInstrument entity.
+// If the LabInstrument object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabInstrumentMutation) OldAllowedAddress(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAllowedAddress is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAllowedAddress requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAllowedAddress: %w", err)
+	}
+	return oldValue.AllowedAddress, nil
+}
+
+// ClearAllowedAddress clears the value of the "allowed_address" field.
+func (m *LabInstrumentMutation) ClearAllowedAddress() {
+	m.allowed_address = nil
+	m.clearedFields[labinstrument.FieldAllowedAddress] = struct{}{}
+}
+
+// AllowedAddressCleared returns if the "allowed_address" field was cleared in this mutation.
+func (m *LabInstrumentMutation) AllowedAddressCleared() bool {
+	_, ok := m.clearedFields[labinstrument.FieldAllowedAddress]
+	return ok
+}
+
+// ResetAllowedAddress resets all changes to the "allowed_address" field.
+func (m *LabInstrumentMutation) ResetAllowedAddress() {
+	m.allowed_address = nil
+	delete(m.clearedFields, labinstrument.FieldAllowedAddress)
+}
+
+// SetActive sets the "active" field.
+func (m *LabInstrumentMutation) SetActive(b bool) {
+	m.active = &b
+}
+
+// Active returns the value of the "active" field in the mutation.
+func (m *LabInstrumentMutation) Active() (r bool, exists bool) {
+	v := m.active
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldActive returns the old "active" field's value of the LabInstrument entity.
+// If the LabInstrument object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabInstrumentMutation) OldActive(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldActive is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldActive requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldActive: %w", err)
+	}
+	return oldValue.Active, nil
+}
+
+// ResetActive resets all changes to the "active" field.
+func (m *LabInstrumentMutation) ResetActive() {
+	m.active = nil
+}
+
+// SetAPIKeyID sets the "api_key_id" field.
+func (m *LabInstrumentMutation) SetAPIKeyID(s string) {
+	m.api_key = &s
+}
+
+// APIKeyID returns the value of the "api_key_id" field in the mutation.
+func (m *LabInstrumentMutation) APIKeyID() (r string, exists bool) {
+	v := m.api_key
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAPIKeyID returns the old "api_key_id" field's value of the LabInstrument entity.
+// If the LabInstrument object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabInstrumentMutation) OldAPIKeyID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAPIKeyID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAPIKeyID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAPIKeyID: %w", err)
+	}
+	return oldValue.APIKeyID, nil
+}
+
+// ClearAPIKeyID clears the value of the "api_key_id" field.
+func (m *LabInstrumentMutation) ClearAPIKeyID() {
+	m.api_key = nil
+	m.clearedFields[labinstrument.FieldAPIKeyID] = struct{}{}
+}
+
+// APIKeyIDCleared returns if the "api_key_id" field was cleared in this mutation.
+func (m *LabInstrumentMutation) APIKeyIDCleared() bool {
+	_, ok := m.clearedFields[labinstrument.FieldAPIKeyID]
+	return ok
+}
+
+// ResetAPIKeyID resets all changes to the "api_key_id" field.
+func (m *LabInstrumentMutation) ResetAPIKeyID() {
+	m.api_key = nil
+	delete(m.clearedFields, labinstrument.FieldAPIKeyID)
+}
+
+// ClearAPIKey clears the "api_key" edge to the APIKey entity.
+func (m *LabInstrumentMutation) ClearAPIKey() {
+	m.clearedapi_key = true
+	m.clearedFields[labinstrument.FieldAPIKeyID] = struct{}{}
+}
+
+// APIKeyCleared reports if the "api_key" edge to the APIKey entity was cleared.
+func (m *LabInstrumentMutation) APIKeyCleared() bool {
+	return m.APIKeyIDCleared() || m.clearedapi_key
+}
+
+// APIKeyIDs returns the "api_key" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// APIKeyID instead. It exists only for internal usage by the builders.
+func (m *LabInstrumentMutation) APIKeyIDs() (ids []string) {
+	if id := m.api_key; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetAPIKey resets all changes to the "api_key" edge.
+func (m *LabInstrumentMutation) ResetAPIKey() {
+	m.api_key = nil
+	m.clearedapi_key = false
+}
+
+// Where appends a list predicates to the LabInstrumentMutation builder.
+func (m *LabInstrumentMutation) Where(ps ...predicate.LabInstrument) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the LabInstrumentMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *LabInstrumentMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.LabInstrument, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *LabInstrumentMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *LabInstrumentMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (LabInstrument).
+func (m *LabInstrumentMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *LabInstrumentMutation) Fields() []string {
+	fields := make([]string, 0, 10)
+	if m.created_at != nil {
+		fields = append(fields, labinstrument.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, labinstrument.FieldUpdatedAt)
+	}
+	if m.name != nil {
+		fields = append(fields, labinstrument.FieldName)
+	}
+	if m.sending_application != nil {
+		fields = append(fields, labinstrument.FieldSendingApplication)
+	}
+	if m.sending_facility != nil {
+		fields = append(fields, labinstrument.FieldSendingFacility)
+	}
+	if m.dialect != nil {
+		fields = append(fields, labinstrument.FieldDialect)
+	}
+	if m.code_map != nil {
+		fields = append(fields, labinstrument.FieldCodeMap)
+	}
+	if m.allowed_address != nil {
+		fields = append(fields, labinstrument.FieldAllowedAddress)
+	}
+	if m.active != nil {
+		fields = append(fields, labinstrument.FieldActive)
+	}
+	if m.api_key != nil {
+		fields = append(fields, labinstrument.FieldAPIKeyID)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *LabInstrumentMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case labinstrument.FieldCreatedAt:
+		return m.CreatedAt()
+	case labinstrument.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case labinstrument.FieldName:
+		return m.Name()
+	case labinstrument.FieldSendingApplication:
+		return m.SendingApplication()
+	case labinstrument.FieldSendingFacility:
+		return m.SendingFacility()
+	case labinstrument.FieldDialect:
+		return m.Dialect()
+	case labinstrument.FieldCodeMap:
+		return m.CodeMap()
+	case labinstrument.FieldAllowedAddress:
+		return m.AllowedAddress()
+	case labinstrument.FieldActive:
+		return m.Active()
+	case labinstrument.FieldAPIKeyID:
+		return m.APIKeyID()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *LabInstrumentMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case labinstrument.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case labinstrument.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case labinstrument.FieldName:
+		return m.OldName(ctx)
+	case labinstrument.FieldSendingApplication:
+		return m.OldSendingApplication(ctx)
+	case labinstrument.FieldSendingFacility:
+		return m.OldSendingFacility(ctx)
+	case labinstrument.FieldDialect:
+		return m.OldDialect(ctx)
+	case labinstrument.FieldCodeMap:
+		return m.OldCodeMap(ctx)
+	case labinstrument.FieldAllowedAddress:
+		return m.OldAllowedAddress(ctx)
+	case labinstrument.FieldActive:
+		return m.OldActive(ctx)
+	case labinstrument.FieldAPIKeyID:
+		return m.OldAPIKeyID(ctx)
+	}
+	return nil, fmt.Errorf("unknown LabInstrument field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *LabInstrumentMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case labinstrument.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case labinstrument.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case labinstrument.FieldName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetName(v)
+		return nil
+	case labinstrument.FieldSendingApplication:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSendingApplication(v)
+		return nil
+	case labinstrument.FieldSendingFacility:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSendingFacility(v)
+		return nil
+	case labinstrument.FieldDialect:
+		v, ok := value.(labinstrument.Dialect)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDialect(v)
+		return nil
+	case labinstrument.FieldCodeMap:
+		v, ok := value.([]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCodeMap(v)
+		return nil
+	case labinstrument.FieldAllowedAddress:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAllowedAddress(v)
+		return nil
+	case labinstrument.FieldActive:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetActive(v)
+		return nil
+	case labinstrument.FieldAPIKeyID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAPIKeyID(v)
+		return nil
+	}
+	return fmt.Errorf("unknown LabInstrument field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *LabInstrumentMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *LabInstrumentMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *LabInstrumentMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown LabInstrument numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *LabInstrumentMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(labinstrument.FieldCodeMap) {
+		fields = append(fields, labinstrument.FieldCodeMap)
+	}
+	if m.FieldCleared(labinstrument.FieldAllowedAddress) {
+		fields = append(fields, labinstrument.FieldAllowedAddress)
+	}
+	if m.FieldCleared(labinstrument.FieldAPIKeyID) {
+		fields = append(fields, labinstrument.FieldAPIKeyID)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *LabInstrumentMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *LabInstrumentMutation) ClearField(name string) error {
+	switch name {
+	case labinstrument.FieldCodeMap:
+		m.ClearCodeMap()
+		return nil
+	case labinstrument.FieldAllowedAddress:
+		m.ClearAllowedAddress()
+		return nil
+	case labinstrument.FieldAPIKeyID:
+		m.ClearAPIKeyID()
+		return nil
+	}
+	return fmt.Errorf("unknown LabInstrument nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *LabInstrumentMutation) ResetField(name string) error {
+	switch name {
+	case labinstrument.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case labinstrument.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case labinstrument.FieldName:
+		m.ResetName()
+		return nil
+	case labinstrument.FieldSendingApplication:
+		m.ResetSendingApplication()
+		return nil
+	case labinstrument.FieldSendingFacility:
+		m.ResetSendingFacility()
+		return nil
+	case labinstrument.FieldDialect:
+		m.ResetDialect()
+		return nil
+	case labinstrument.FieldCodeMap:
+		m.ResetCodeMap()
+		return nil
+	case labinstrument.FieldAllowedAddress:
+		m.ResetAllowedAddress()
+		return nil
+	case labinstrument.FieldActive:
+		m.ResetActive()
+		return nil
+	case labinstrument.FieldAPIKeyID:
+		m.ResetAPIKeyID()
+		return nil
+	}
+	return fmt.Errorf("unknown LabInstrument field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *LabInstrumentMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.api_key != nil {
+		edges = append(edges, labinstrument.EdgeAPIKey)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *LabInstrumentMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case labinstrument.EdgeAPIKey:
+		if id := m.api_key; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *LabInstrumentMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *LabInstrumentMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *LabInstrumentMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.clearedapi_key {
+		edges = append(edges, labinstrument.EdgeAPIKey)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *LabInstrumentMutation) EdgeCleared(name string) bool {
+	switch name {
+	case labinstrument.EdgeAPIKey:
+		return m.clearedapi_key
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *LabInstrumentMutation) ClearEdge(name string) error {
+	switch name {
+	case labinstrument.EdgeAPIKey:
+		m.ClearAPIKey()
+		return nil
+	}
+	return fmt.Errorf("unknown LabInstrument unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *LabInstrumentMutation) ResetEdge(name string) error {
+	switch name {
+	case labinstrument.EdgeAPIKey:
+		m.ResetAPIKey()
+		return nil
+	}
+	return fmt.Errorf("unknown LabInstrument edge %s", name)
+}
+
 // LabOrderMutation represents an operation that mutates the LabOrder nodes in the graph.
 type LabOrderMutation struct {
 	config
@@ -46547,6 +48751,8 @@ type LabResultMutation struct {
 	cleareditem            bool
 	entered_by             *string
 	clearedentered_by      bool
+	instrument             *string
+	clearedinstrument      bool
 	verified_by            *string
 	clearedverified_by     bool
 	acknowledged_by        *string
@@ -47459,7 +49665,7 @@ func (m *LabResultMutation) EnteredByID() (r string, exists bool) {
 // OldEnteredByID returns the old "entered_by_id" field's value of the LabResult entity.
 // If the LabResult object wasn't provided to the builder, the object is fetched from the database.
 // An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *LabResultMutation) OldEnteredByID(ctx context.Context) (v string, err error) {
+func (m *LabResultMutation) OldEnteredByID(ctx context.Context) (v *string, err error) {
 	if !m.op.Is(OpUpdateOne) {
 		return v, errors.New("OldEnteredByID is only allowed on UpdateOne operations")
 	}
@@ -47473,9 +49679,71 @@ func (m *LabResultMutation) OldEnteredByID(ctx context.Context) (v string, err e
 	return oldValue.EnteredByID, nil
 }
 
+// ClearEnteredByID clears the value of the "entered_by_id" field.
+func (m *LabResultMutation) ClearEnteredByID() {
+	m.entered_by = nil
+	m.clearedFields[labresult.FieldEnteredByID] = struct{}{}
+}
+
+// EnteredByIDCleared returns if the "entered_by_id" field was cleared in this mutation.
+func (m *LabResultMutation) EnteredByIDCleared() bool {
+	_, ok := m.clearedFields[labresult.FieldEnteredByID]
+	return ok
+}
+
 // ResetEnteredByID resets all changes to the "entered_by_id" field.
 func (m *LabResultMutation) ResetEnteredByID() {
 	m.entered_by = nil
+	delete(m.clearedFields, labresult.FieldEnteredByID)
+}
+
+// SetInstrumentID sets the "instrument_id" field.
+func (m *LabResultMutation) SetInstrumentID(s string) {
+	m.instrument = &s
+}
+
+// InstrumentID returns the value of the "instrument_id" field in the mutation.
+func (m *LabResultMutation) InstrumentID() (r string, exists bool) {
+	v := m.instrument
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldInstrumentID returns the old "instrument_id" field's value of the LabResult entity.
+// If the LabResult object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LabResultMutation) OldInstrumentID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldInstrumentID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldInstrumentID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldInstrumentID: %w", err)
+	}
+	return oldValue.InstrumentID, nil
+}
+
+// ClearInstrumentID clears the value of the "instrument_id" field.
+func (m *LabResultMutation) ClearInstrumentID() {
+	m.instrument = nil
+	m.clearedFields[labresult.FieldInstrumentID] = struct{}{}
+}
+
+// InstrumentIDCleared returns if the "instrument_id" field was cleared in this mutation.
+func (m *LabResultMutation) InstrumentIDCleared() bool {
+	_, ok := m.clearedFields[labresult.FieldInstrumentID]
+	return ok
+}
+
+// ResetInstrumentID resets all changes to the "instrument_id" field.
+func (m *LabResultMutation) ResetInstrumentID() {
+	m.instrument = nil
+	delete(m.clearedFields, labresult.FieldInstrumentID)
 }
 
 // SetEnteredAt sets the "entered_at" field.
@@ -47976,7 +50244,7 @@ func (m *LabResultMutation) ClearEnteredBy() {
 
 // EnteredByCleared reports if the "entered_by" edge to the Staff entity was cleared.
 func (m *LabResultMutation) EnteredByCleared() bool {
-	return m.clearedentered_by
+	return m.EnteredByIDCleared() || m.clearedentered_by
 }
 
 // EnteredByIDs returns the "entered_by" edge IDs in the mutation.
@@ -47993,6 +50261,33 @@ func (m *LabResultMutation) EnteredByIDs() (ids []string) {
 func (m *LabResultMutation) ResetEnteredBy() {
 	m.entered_by = nil
 	m.clearedentered_by = false
+}
+
+// ClearInstrument clears the "instrument" edge to the LabInstrument entity.
+func (m *LabResultMutation) ClearInstrument() {
+	m.clearedinstrument = true
+	m.clearedFields[labresult.FieldInstrumentID] = struct{}{}
+}
+
+// InstrumentCleared reports if the "instrument" edge to the LabInstrument entity was cleared.
+func (m *LabResultMutation) InstrumentCleared() bool {
+	return m.InstrumentIDCleared() || m.clearedinstrument
+}
+
+// InstrumentIDs returns the "instrument" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// InstrumentID instead. It exists only for internal usage by the builders.
+func (m *LabResultMutation) InstrumentIDs() (ids []string) {
+	if id := m.instrument; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetInstrument resets all changes to the "instrument" edge.
+func (m *LabResultMutation) ResetInstrument() {
+	m.instrument = nil
+	m.clearedinstrument = false
 }
 
 // ClearVerifiedBy clears the "verified_by" edge to the Staff entity.
@@ -48203,7 +50498,7 @@ func (m *LabResultMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *LabResultMutation) Fields() []string {
-	fields := make([]string, 0, 25)
+	fields := make([]string, 0, 26)
 	if m.created_at != nil {
 		fields = append(fields, labresult.FieldCreatedAt)
 	}
@@ -48251,6 +50546,9 @@ func (m *LabResultMutation) Fields() []string {
 	}
 	if m.entered_by != nil {
 		fields = append(fields, labresult.FieldEnteredByID)
+	}
+	if m.instrument != nil {
+		fields = append(fields, labresult.FieldInstrumentID)
 	}
 	if m.entered_at != nil {
 		fields = append(fields, labresult.FieldEnteredAt)
@@ -48319,6 +50617,8 @@ func (m *LabResultMutation) Field(name string) (ent.Value, bool) {
 		return m.Comment()
 	case labresult.FieldEnteredByID:
 		return m.EnteredByID()
+	case labresult.FieldInstrumentID:
+		return m.InstrumentID()
 	case labresult.FieldEnteredAt:
 		return m.EnteredAt()
 	case labresult.FieldVerifiedByID:
@@ -48378,6 +50678,8 @@ func (m *LabResultMutation) OldField(ctx context.Context, name string) (ent.Valu
 		return m.OldComment(ctx)
 	case labresult.FieldEnteredByID:
 		return m.OldEnteredByID(ctx)
+	case labresult.FieldInstrumentID:
+		return m.OldInstrumentID(ctx)
 	case labresult.FieldEnteredAt:
 		return m.OldEnteredAt(ctx)
 	case labresult.FieldVerifiedByID:
@@ -48516,6 +50818,13 @@ func (m *LabResultMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetEnteredByID(v)
+		return nil
+	case labresult.FieldInstrumentID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetInstrumentID(v)
 		return nil
 	case labresult.FieldEnteredAt:
 		v, ok := value.(time.Time)
@@ -48715,6 +51024,12 @@ func (m *LabResultMutation) ClearedFields() []string {
 	if m.FieldCleared(labresult.FieldComment) {
 		fields = append(fields, labresult.FieldComment)
 	}
+	if m.FieldCleared(labresult.FieldEnteredByID) {
+		fields = append(fields, labresult.FieldEnteredByID)
+	}
+	if m.FieldCleared(labresult.FieldInstrumentID) {
+		fields = append(fields, labresult.FieldInstrumentID)
+	}
 	if m.FieldCleared(labresult.FieldVerifiedByID) {
 		fields = append(fields, labresult.FieldVerifiedByID)
 	}
@@ -48779,6 +51094,12 @@ func (m *LabResultMutation) ClearField(name string) error {
 		return nil
 	case labresult.FieldComment:
 		m.ClearComment()
+		return nil
+	case labresult.FieldEnteredByID:
+		m.ClearEnteredByID()
+		return nil
+	case labresult.FieldInstrumentID:
+		m.ClearInstrumentID()
 		return nil
 	case labresult.FieldVerifiedByID:
 		m.ClearVerifiedByID()
@@ -48857,6 +51178,9 @@ func (m *LabResultMutation) ResetField(name string) error {
 	case labresult.FieldEnteredByID:
 		m.ResetEnteredByID()
 		return nil
+	case labresult.FieldInstrumentID:
+		m.ResetInstrumentID()
+		return nil
 	case labresult.FieldEnteredAt:
 		m.ResetEnteredAt()
 		return nil
@@ -48890,7 +51214,7 @@ func (m *LabResultMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *LabResultMutation) AddedEdges() []string {
-	edges := make([]string, 0, 8)
+	edges := make([]string, 0, 9)
 	if m.patient != nil {
 		edges = append(edges, labresult.EdgePatient)
 	}
@@ -48899,6 +51223,9 @@ func (m *LabResultMutation) AddedEdges() []string {
 	}
 	if m.entered_by != nil {
 		edges = append(edges, labresult.EdgeEnteredBy)
+	}
+	if m.instrument != nil {
+		edges = append(edges, labresult.EdgeInstrument)
 	}
 	if m.verified_by != nil {
 		edges = append(edges, labresult.EdgeVerifiedBy)
@@ -48934,6 +51261,10 @@ func (m *LabResultMutation) AddedIDs(name string) []ent.Value {
 		if id := m.entered_by; id != nil {
 			return []ent.Value{*id}
 		}
+	case labresult.EdgeInstrument:
+		if id := m.instrument; id != nil {
+			return []ent.Value{*id}
+		}
 	case labresult.EdgeVerifiedBy:
 		if id := m.verified_by; id != nil {
 			return []ent.Value{*id}
@@ -48962,7 +51293,7 @@ func (m *LabResultMutation) AddedIDs(name string) []ent.Value {
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *LabResultMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 8)
+	edges := make([]string, 0, 9)
 	if m.removednotify != nil {
 		edges = append(edges, labresult.EdgeNotify)
 	}
@@ -48985,7 +51316,7 @@ func (m *LabResultMutation) RemovedIDs(name string) []ent.Value {
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *LabResultMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 8)
+	edges := make([]string, 0, 9)
 	if m.clearedpatient {
 		edges = append(edges, labresult.EdgePatient)
 	}
@@ -48994,6 +51325,9 @@ func (m *LabResultMutation) ClearedEdges() []string {
 	}
 	if m.clearedentered_by {
 		edges = append(edges, labresult.EdgeEnteredBy)
+	}
+	if m.clearedinstrument {
+		edges = append(edges, labresult.EdgeInstrument)
 	}
 	if m.clearedverified_by {
 		edges = append(edges, labresult.EdgeVerifiedBy)
@@ -49023,6 +51357,8 @@ func (m *LabResultMutation) EdgeCleared(name string) bool {
 		return m.cleareditem
 	case labresult.EdgeEnteredBy:
 		return m.clearedentered_by
+	case labresult.EdgeInstrument:
+		return m.clearedinstrument
 	case labresult.EdgeVerifiedBy:
 		return m.clearedverified_by
 	case labresult.EdgeAcknowledgedBy:
@@ -49049,6 +51385,9 @@ func (m *LabResultMutation) ClearEdge(name string) error {
 		return nil
 	case labresult.EdgeEnteredBy:
 		m.ClearEnteredBy()
+		return nil
+	case labresult.EdgeInstrument:
+		m.ClearInstrument()
 		return nil
 	case labresult.EdgeVerifiedBy:
 		m.ClearVerifiedBy()
@@ -49078,6 +51417,9 @@ func (m *LabResultMutation) ResetEdge(name string) error {
 		return nil
 	case labresult.EdgeEnteredBy:
 		m.ResetEnteredBy()
+		return nil
+	case labresult.EdgeInstrument:
+		m.ResetInstrument()
 		return nil
 	case labresult.EdgeVerifiedBy:
 		m.ResetVerifiedBy()

@@ -34,6 +34,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/encounter"
 	"github.com/hmis-dev/hmis/ent/historyitem"
 	"github.com/hmis-dev/hmis/ent/icd10code"
+	"github.com/hmis-dev/hmis/ent/instrumentmessage"
 	"github.com/hmis-dev/hmis/ent/insuranceplan"
 	"github.com/hmis-dev/hmis/ent/insurancepolicy"
 	"github.com/hmis-dev/hmis/ent/invoice"
@@ -42,6 +43,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/invoicediscount"
 	"github.com/hmis-dev/hmis/ent/journalentry"
 	"github.com/hmis-dev/hmis/ent/journalline"
+	"github.com/hmis-dev/hmis/ent/labinstrument"
 	"github.com/hmis-dev/hmis/ent/laborder"
 	"github.com/hmis-dev/hmis/ent/laborderitem"
 	"github.com/hmis-dev/hmis/ent/labpanel"
@@ -1506,6 +1508,45 @@ func init() {
 	icd10code.DefaultID = icd10codeDescID.Default.(func() string)
 	// icd10code.IDValidator is a validator for the "id" field. It is called by the builders before save.
 	icd10code.IDValidator = icd10codeDescID.Validators[0].(func(string) error)
+	instrumentmessageMixin := schema.InstrumentMessage{}.Mixin()
+	instrumentmessageMixinFields0 := instrumentmessageMixin[0].Fields()
+	_ = instrumentmessageMixinFields0
+	instrumentmessageMixinFields1 := instrumentmessageMixin[1].Fields()
+	_ = instrumentmessageMixinFields1
+	instrumentmessageFields := schema.InstrumentMessage{}.Fields()
+	_ = instrumentmessageFields
+	// instrumentmessageDescCreatedAt is the schema descriptor for created_at field.
+	instrumentmessageDescCreatedAt := instrumentmessageMixinFields1[0].Descriptor()
+	// instrumentmessage.DefaultCreatedAt holds the default value on creation for the created_at field.
+	instrumentmessage.DefaultCreatedAt = instrumentmessageDescCreatedAt.Default.(func() time.Time)
+	// instrumentmessageDescUpdatedAt is the schema descriptor for updated_at field.
+	instrumentmessageDescUpdatedAt := instrumentmessageMixinFields1[1].Descriptor()
+	// instrumentmessage.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	instrumentmessage.DefaultUpdatedAt = instrumentmessageDescUpdatedAt.Default.(func() time.Time)
+	// instrumentmessage.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	instrumentmessage.UpdateDefaultUpdatedAt = instrumentmessageDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// instrumentmessageDescControlID is the schema descriptor for control_id field.
+	instrumentmessageDescControlID := instrumentmessageFields[1].Descriptor()
+	// instrumentmessage.ControlIDValidator is a validator for the "control_id" field. It is called by the builders before save.
+	instrumentmessage.ControlIDValidator = instrumentmessageDescControlID.Validators[0].(func(string) error)
+	// instrumentmessageDescMessageType is the schema descriptor for message_type field.
+	instrumentmessageDescMessageType := instrumentmessageFields[2].Descriptor()
+	// instrumentmessage.MessageTypeValidator is a validator for the "message_type" field. It is called by the builders before save.
+	instrumentmessage.MessageTypeValidator = instrumentmessageDescMessageType.Validators[0].(func(string) error)
+	// instrumentmessageDescError is the schema descriptor for error field.
+	instrumentmessageDescError := instrumentmessageFields[6].Descriptor()
+	// instrumentmessage.ErrorValidator is a validator for the "error" field. It is called by the builders before save.
+	instrumentmessage.ErrorValidator = instrumentmessageDescError.Validators[0].(func(string) error)
+	// instrumentmessageDescResolutionNote is the schema descriptor for resolution_note field.
+	instrumentmessageDescResolutionNote := instrumentmessageFields[11].Descriptor()
+	// instrumentmessage.ResolutionNoteValidator is a validator for the "resolution_note" field. It is called by the builders before save.
+	instrumentmessage.ResolutionNoteValidator = instrumentmessageDescResolutionNote.Validators[0].(func(string) error)
+	// instrumentmessageDescID is the schema descriptor for id field.
+	instrumentmessageDescID := instrumentmessageMixinFields0[0].Descriptor()
+	// instrumentmessage.DefaultID holds the default value on creation for the id field.
+	instrumentmessage.DefaultID = instrumentmessageDescID.Default.(func() string)
+	// instrumentmessage.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	instrumentmessage.IDValidator = instrumentmessageDescID.Validators[0].(func(string) error)
 	insuranceplanMixin := schema.InsurancePlan{}.Mixin()
 	insuranceplanMixinFields0 := insuranceplanMixin[0].Fields()
 	_ = insuranceplanMixinFields0
@@ -1978,6 +2019,79 @@ func init() {
 	journalline.DefaultID = journallineDescID.Default.(func() string)
 	// journalline.IDValidator is a validator for the "id" field. It is called by the builders before save.
 	journalline.IDValidator = journallineDescID.Validators[0].(func(string) error)
+	labinstrumentMixin := schema.LabInstrument{}.Mixin()
+	labinstrumentMixinFields0 := labinstrumentMixin[0].Fields()
+	_ = labinstrumentMixinFields0
+	labinstrumentMixinFields1 := labinstrumentMixin[1].Fields()
+	_ = labinstrumentMixinFields1
+	labinstrumentFields := schema.LabInstrument{}.Fields()
+	_ = labinstrumentFields
+	// labinstrumentDescCreatedAt is the schema descriptor for created_at field.
+	labinstrumentDescCreatedAt := labinstrumentMixinFields1[0].Descriptor()
+	// labinstrument.DefaultCreatedAt holds the default value on creation for the created_at field.
+	labinstrument.DefaultCreatedAt = labinstrumentDescCreatedAt.Default.(func() time.Time)
+	// labinstrumentDescUpdatedAt is the schema descriptor for updated_at field.
+	labinstrumentDescUpdatedAt := labinstrumentMixinFields1[1].Descriptor()
+	// labinstrument.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	labinstrument.DefaultUpdatedAt = labinstrumentDescUpdatedAt.Default.(func() time.Time)
+	// labinstrument.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	labinstrument.UpdateDefaultUpdatedAt = labinstrumentDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// labinstrumentDescName is the schema descriptor for name field.
+	labinstrumentDescName := labinstrumentFields[0].Descriptor()
+	// labinstrument.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	labinstrument.NameValidator = func() func(string) error {
+		validators := labinstrumentDescName.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(name string) error {
+			for _, fn := range fns {
+				if err := fn(name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// labinstrumentDescSendingApplication is the schema descriptor for sending_application field.
+	labinstrumentDescSendingApplication := labinstrumentFields[1].Descriptor()
+	// labinstrument.SendingApplicationValidator is a validator for the "sending_application" field. It is called by the builders before save.
+	labinstrument.SendingApplicationValidator = func() func(string) error {
+		validators := labinstrumentDescSendingApplication.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(sending_application string) error {
+			for _, fn := range fns {
+				if err := fn(sending_application); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// labinstrumentDescSendingFacility is the schema descriptor for sending_facility field.
+	labinstrumentDescSendingFacility := labinstrumentFields[2].Descriptor()
+	// labinstrument.DefaultSendingFacility holds the default value on creation for the sending_facility field.
+	labinstrument.DefaultSendingFacility = labinstrumentDescSendingFacility.Default.(string)
+	// labinstrument.SendingFacilityValidator is a validator for the "sending_facility" field. It is called by the builders before save.
+	labinstrument.SendingFacilityValidator = labinstrumentDescSendingFacility.Validators[0].(func(string) error)
+	// labinstrumentDescAllowedAddress is the schema descriptor for allowed_address field.
+	labinstrumentDescAllowedAddress := labinstrumentFields[5].Descriptor()
+	// labinstrument.AllowedAddressValidator is a validator for the "allowed_address" field. It is called by the builders before save.
+	labinstrument.AllowedAddressValidator = labinstrumentDescAllowedAddress.Validators[0].(func(string) error)
+	// labinstrumentDescActive is the schema descriptor for active field.
+	labinstrumentDescActive := labinstrumentFields[6].Descriptor()
+	// labinstrument.DefaultActive holds the default value on creation for the active field.
+	labinstrument.DefaultActive = labinstrumentDescActive.Default.(bool)
+	// labinstrumentDescID is the schema descriptor for id field.
+	labinstrumentDescID := labinstrumentMixinFields0[0].Descriptor()
+	// labinstrument.DefaultID holds the default value on creation for the id field.
+	labinstrument.DefaultID = labinstrumentDescID.Default.(func() string)
+	// labinstrument.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	labinstrument.IDValidator = labinstrumentDescID.Validators[0].(func(string) error)
 	laborderMixin := schema.LabOrder{}.Mixin()
 	laborderMixinFields0 := laborderMixin[0].Fields()
 	_ = laborderMixinFields0
@@ -2176,15 +2290,15 @@ func init() {
 	// labresult.UnitValidator is a validator for the "unit" field. It is called by the builders before save.
 	labresult.UnitValidator = labresultDescUnit.Validators[0].(func(string) error)
 	// labresultDescAmendReason is the schema descriptor for amend_reason field.
-	labresultDescAmendReason := labresultFields[17].Descriptor()
+	labresultDescAmendReason := labresultFields[18].Descriptor()
 	// labresult.AmendReasonValidator is a validator for the "amend_reason" field. It is called by the builders before save.
 	labresult.AmendReasonValidator = labresultDescAmendReason.Validators[0].(func(string) error)
 	// labresultDescCritical is the schema descriptor for critical field.
-	labresultDescCritical := labresultFields[18].Descriptor()
+	labresultDescCritical := labresultFields[19].Descriptor()
 	// labresult.DefaultCritical holds the default value on creation for the critical field.
 	labresult.DefaultCritical = labresultDescCritical.Default.(bool)
 	// labresultDescAcknowledgeMinutes is the schema descriptor for acknowledge_minutes field.
-	labresultDescAcknowledgeMinutes := labresultFields[21].Descriptor()
+	labresultDescAcknowledgeMinutes := labresultFields[22].Descriptor()
 	// labresult.AcknowledgeMinutesValidator is a validator for the "acknowledge_minutes" field. It is called by the builders before save.
 	labresult.AcknowledgeMinutesValidator = labresultDescAcknowledgeMinutes.Validators[0].(func(int) error)
 	// labresultDescID is the schema descriptor for id field.

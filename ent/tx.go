@@ -72,6 +72,8 @@ type Tx struct {
 	HistoryItem *HistoryItemClient
 	// Icd10Code is the client for interacting with the Icd10Code builders.
 	Icd10Code *Icd10CodeClient
+	// InstrumentMessage is the client for interacting with the InstrumentMessage builders.
+	InstrumentMessage *InstrumentMessageClient
 	// InsurancePlan is the client for interacting with the InsurancePlan builders.
 	InsurancePlan *InsurancePlanClient
 	// InsurancePolicy is the client for interacting with the InsurancePolicy builders.
@@ -88,6 +90,8 @@ type Tx struct {
 	JournalEntry *JournalEntryClient
 	// JournalLine is the client for interacting with the JournalLine builders.
 	JournalLine *JournalLineClient
+	// LabInstrument is the client for interacting with the LabInstrument builders.
+	LabInstrument *LabInstrumentClient
 	// LabOrder is the client for interacting with the LabOrder builders.
 	LabOrder *LabOrderClient
 	// LabOrderItem is the client for interacting with the LabOrderItem builders.
@@ -336,6 +340,7 @@ func (tx *Tx) init() {
 	tx.Encounter = NewEncounterClient(tx.config)
 	tx.HistoryItem = NewHistoryItemClient(tx.config)
 	tx.Icd10Code = NewIcd10CodeClient(tx.config)
+	tx.InstrumentMessage = NewInstrumentMessageClient(tx.config)
 	tx.InsurancePlan = NewInsurancePlanClient(tx.config)
 	tx.InsurancePolicy = NewInsurancePolicyClient(tx.config)
 	tx.Invoice = NewInvoiceClient(tx.config)
@@ -344,6 +349,7 @@ func (tx *Tx) init() {
 	tx.InvoiceDiscount = NewInvoiceDiscountClient(tx.config)
 	tx.JournalEntry = NewJournalEntryClient(tx.config)
 	tx.JournalLine = NewJournalLineClient(tx.config)
+	tx.LabInstrument = NewLabInstrumentClient(tx.config)
 	tx.LabOrder = NewLabOrderClient(tx.config)
 	tx.LabOrderItem = NewLabOrderItemClient(tx.config)
 	tx.LabPanel = NewLabPanelClient(tx.config)

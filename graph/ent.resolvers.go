@@ -124,6 +124,12 @@ func (r *queryResolver) JournalEntries(ctx context.Context, after *entgql.Cursor
 		ent.WithJournalEntryOrder(orderBy), ent.WithJournalEntryFilter(where.Filter))
 }
 
+// LabInstruments is the resolver for the labInstruments field.
+func (r *queryResolver) LabInstruments(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.LabInstrumentOrder, where *ent.LabInstrumentWhereInput) (*ent.LabInstrumentConnection, error) {
+	return r.Client.LabInstrument.Query().Paginate(ctx, after, first, before, last,
+		ent.WithLabInstrumentOrder(orderBy), ent.WithLabInstrumentFilter(where.Filter))
+}
+
 // LabOrders is the resolver for the labOrders field.
 func (r *queryResolver) LabOrders(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.LabOrderOrder, where *ent.LabOrderWhereInput) (*ent.LabOrderConnection, error) {
 	return r.Client.LabOrder.Query().Paginate(ctx, after, first, before, last,

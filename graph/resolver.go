@@ -16,6 +16,7 @@ import (
 	"github.com/hmis-dev/hmis/internal/formulary"
 	"github.com/hmis-dev/hmis/internal/insurance"
 	"github.com/hmis-dev/hmis/internal/lab"
+	"github.com/hmis-dev/hmis/internal/labhl7"
 	"github.com/hmis-dev/hmis/internal/leave"
 	"github.com/hmis-dev/hmis/internal/ledger"
 	"github.com/hmis-dev/hmis/internal/notes"
@@ -45,6 +46,7 @@ type Resolver struct {
 	CarePlans   *careplans.Service
 	Referrals   *referrals.Service
 	Lab         *lab.Service
+	Instruments *labhl7.Service
 	CareAccess  *careaccess.Service
 	Pharmacy    *pharmacy.Service
 	Ledger      *ledger.Service

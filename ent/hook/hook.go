@@ -357,6 +357,18 @@ func (f Icd10CodeFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, e
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.Icd10CodeMutation", m)
 }
 
+// The InstrumentMessageFunc type is an adapter to allow the use of ordinary
+// function as InstrumentMessage mutator.
+type InstrumentMessageFunc func(context.Context, *ent.InstrumentMessageMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f InstrumentMessageFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.InstrumentMessageMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.InstrumentMessageMutation", m)
+}
+
 // The InsurancePlanFunc type is an adapter to allow the use of ordinary
 // function as InsurancePlan mutator.
 type InsurancePlanFunc func(context.Context, *ent.InsurancePlanMutation) (ent.Value, error)
@@ -451,6 +463,18 @@ func (f JournalLineFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value,
 		return f(ctx, mv)
 	}
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.JournalLineMutation", m)
+}
+
+// The LabInstrumentFunc type is an adapter to allow the use of ordinary
+// function as LabInstrument mutator.
+type LabInstrumentFunc func(context.Context, *ent.LabInstrumentMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f LabInstrumentFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.LabInstrumentMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.LabInstrumentMutation", m)
 }
 
 // The LabOrderFunc type is an adapter to allow the use of ordinary

@@ -37,6 +37,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/encounter"
 	"github.com/hmis-dev/hmis/ent/historyitem"
 	"github.com/hmis-dev/hmis/ent/icd10code"
+	"github.com/hmis-dev/hmis/ent/instrumentmessage"
 	"github.com/hmis-dev/hmis/ent/insuranceplan"
 	"github.com/hmis-dev/hmis/ent/insurancepolicy"
 	"github.com/hmis-dev/hmis/ent/invoice"
@@ -45,6 +46,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/invoicediscount"
 	"github.com/hmis-dev/hmis/ent/journalentry"
 	"github.com/hmis-dev/hmis/ent/journalline"
+	"github.com/hmis-dev/hmis/ent/labinstrument"
 	"github.com/hmis-dev/hmis/ent/laborder"
 	"github.com/hmis-dev/hmis/ent/laborderitem"
 	"github.com/hmis-dev/hmis/ent/labpanel"
@@ -931,6 +933,33 @@ func (f TraverseIcd10Code) Traverse(ctx context.Context, q ent.Query) error {
 	return fmt.Errorf("unexpected query type %T. expect *ent.Icd10CodeQuery", q)
 }
 
+// The InstrumentMessageFunc type is an adapter to allow the use of ordinary function as a Querier.
+type InstrumentMessageFunc func(context.Context, *ent.InstrumentMessageQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f InstrumentMessageFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.InstrumentMessageQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.InstrumentMessageQuery", q)
+}
+
+// The TraverseInstrumentMessage type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseInstrumentMessage func(context.Context, *ent.InstrumentMessageQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseInstrumentMessage) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseInstrumentMessage) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.InstrumentMessageQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.InstrumentMessageQuery", q)
+}
+
 // The InsurancePlanFunc type is an adapter to allow the use of ordinary function as a Querier.
 type InsurancePlanFunc func(context.Context, *ent.InsurancePlanQuery) (ent.Value, error)
 
@@ -1145,6 +1174,33 @@ func (f TraverseJournalLine) Traverse(ctx context.Context, q ent.Query) error {
 		return f(ctx, q)
 	}
 	return fmt.Errorf("unexpected query type %T. expect *ent.JournalLineQuery", q)
+}
+
+// The LabInstrumentFunc type is an adapter to allow the use of ordinary function as a Querier.
+type LabInstrumentFunc func(context.Context, *ent.LabInstrumentQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f LabInstrumentFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.LabInstrumentQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.LabInstrumentQuery", q)
+}
+
+// The TraverseLabInstrument type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseLabInstrument func(context.Context, *ent.LabInstrumentQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseLabInstrument) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseLabInstrument) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.LabInstrumentQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.LabInstrumentQuery", q)
 }
 
 // The LabOrderFunc type is an adapter to allow the use of ordinary function as a Querier.
@@ -2396,6 +2452,8 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.HistoryItemQuery, predicate.HistoryItem, historyitem.OrderOption]{typ: ent.TypeHistoryItem, tq: q}, nil
 	case *ent.Icd10CodeQuery:
 		return &query[*ent.Icd10CodeQuery, predicate.Icd10Code, icd10code.OrderOption]{typ: ent.TypeIcd10Code, tq: q}, nil
+	case *ent.InstrumentMessageQuery:
+		return &query[*ent.InstrumentMessageQuery, predicate.InstrumentMessage, instrumentmessage.OrderOption]{typ: ent.TypeInstrumentMessage, tq: q}, nil
 	case *ent.InsurancePlanQuery:
 		return &query[*ent.InsurancePlanQuery, predicate.InsurancePlan, insuranceplan.OrderOption]{typ: ent.TypeInsurancePlan, tq: q}, nil
 	case *ent.InsurancePolicyQuery:
@@ -2412,6 +2470,8 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.JournalEntryQuery, predicate.JournalEntry, journalentry.OrderOption]{typ: ent.TypeJournalEntry, tq: q}, nil
 	case *ent.JournalLineQuery:
 		return &query[*ent.JournalLineQuery, predicate.JournalLine, journalline.OrderOption]{typ: ent.TypeJournalLine, tq: q}, nil
+	case *ent.LabInstrumentQuery:
+		return &query[*ent.LabInstrumentQuery, predicate.LabInstrument, labinstrument.OrderOption]{typ: ent.TypeLabInstrument, tq: q}, nil
 	case *ent.LabOrderQuery:
 		return &query[*ent.LabOrderQuery, predicate.LabOrder, laborder.OrderOption]{typ: ent.TypeLabOrder, tq: q}, nil
 	case *ent.LabOrderItemQuery:

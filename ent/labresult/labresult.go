@@ -49,6 +49,8 @@ const (
 	FieldComment = "comment"
 	// FieldEnteredByID holds the string denoting the entered_by_id field in the database.
 	FieldEnteredByID = "entered_by_id"
+	// FieldInstrumentID holds the string denoting the instrument_id field in the database.
+	FieldInstrumentID = "instrument_id"
 	// FieldEnteredAt holds the string denoting the entered_at field in the database.
 	FieldEnteredAt = "entered_at"
 	// FieldVerifiedByID holds the string denoting the verified_by_id field in the database.
@@ -73,6 +75,8 @@ const (
 	EdgeItem = "item"
 	// EdgeEnteredBy holds the string denoting the entered_by edge name in mutations.
 	EdgeEnteredBy = "entered_by"
+	// EdgeInstrument holds the string denoting the instrument edge name in mutations.
+	EdgeInstrument = "instrument"
 	// EdgeVerifiedBy holds the string denoting the verified_by edge name in mutations.
 	EdgeVerifiedBy = "verified_by"
 	// EdgeAcknowledgedBy holds the string denoting the acknowledged_by edge name in mutations.
@@ -106,6 +110,13 @@ const (
 	EnteredByInverseTable = "staffs"
 	// EnteredByColumn is the table column denoting the entered_by relation/edge.
 	EnteredByColumn = "entered_by_id"
+	// InstrumentTable is the table that holds the instrument relation/edge.
+	InstrumentTable = "lab_results"
+	// InstrumentInverseTable is the table name for the LabInstrument entity.
+	// It exists in this package in order to avoid circular dependency with the "labinstrument" package.
+	InstrumentInverseTable = "lab_instruments"
+	// InstrumentColumn is the table column denoting the instrument relation/edge.
+	InstrumentColumn = "instrument_id"
 	// VerifiedByTable is the table that holds the verified_by relation/edge.
 	VerifiedByTable = "lab_results"
 	// VerifiedByInverseTable is the table name for the Staff entity.
@@ -154,6 +165,7 @@ var Columns = []string{
 	FieldCriticalHigh,
 	FieldComment,
 	FieldEnteredByID,
+	FieldInstrumentID,
 	FieldEnteredAt,
 	FieldVerifiedByID,
 	FieldVerifiedAt,
@@ -349,6 +361,11 @@ func ByEnteredByID(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldEnteredByID, opts...).ToFunc()
 }
 
+// ByInstrumentID orders the results by the instrument_id field.
+func ByInstrumentID(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldInstrumentID, opts...).ToFunc()
+}
+
 // ByEnteredAt orders the results by the entered_at field.
 func ByEnteredAt(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldEnteredAt, opts...).ToFunc()
@@ -415,6 +432,13 @@ func ByEnteredByField(field string, opts ...sql.OrderTermOption) OrderOption {
 	}
 }
 
+// ByInstrumentField orders the results by instrument field.
+func ByInstrumentField(field string, opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newInstrumentStep(), sql.OrderByField(field, opts...))
+	}
+}
+
 // ByVerifiedByField orders the results by verified_by field.
 func ByVerifiedByField(field string, opts ...sql.OrderTermOption) OrderOption {
 	return func(s *sql.Selector) {
@@ -475,6 +499,13 @@ func newEnteredByStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(EnteredByInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.M2O, false, EnteredByTable, EnteredByColumn),
+	)
+}
+func newInstrumentStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(InstrumentInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.M2O, false, InstrumentTable, InstrumentColumn),
 	)
 }
 func newVerifiedByStep() *sqlgraph.Step {

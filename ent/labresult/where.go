@@ -135,6 +135,11 @@ func EnteredByID(v string) predicate.LabResult {
 	return predicate.LabResult(sql.FieldEQ(FieldEnteredByID, v))
 }
 
+// InstrumentID applies equality check predicate on the "instrument_id" field. It's identical to InstrumentIDEQ.
+func InstrumentID(v string) predicate.LabResult {
+	return predicate.LabResult(sql.FieldEQ(FieldInstrumentID, v))
+}
+
 // EnteredAt applies equality check predicate on the "entered_at" field. It's identical to EnteredAtEQ.
 func EnteredAt(v time.Time) predicate.LabResult {
 	return predicate.LabResult(sql.FieldEQ(FieldEnteredAt, v))
@@ -1045,6 +1050,16 @@ func EnteredByIDHasSuffix(v string) predicate.LabResult {
 	return predicate.LabResult(sql.FieldHasSuffix(FieldEnteredByID, v))
 }
 
+// EnteredByIDIsNil applies the IsNil predicate on the "entered_by_id" field.
+func EnteredByIDIsNil() predicate.LabResult {
+	return predicate.LabResult(sql.FieldIsNull(FieldEnteredByID))
+}
+
+// EnteredByIDNotNil applies the NotNil predicate on the "entered_by_id" field.
+func EnteredByIDNotNil() predicate.LabResult {
+	return predicate.LabResult(sql.FieldNotNull(FieldEnteredByID))
+}
+
 // EnteredByIDEqualFold applies the EqualFold predicate on the "entered_by_id" field.
 func EnteredByIDEqualFold(v string) predicate.LabResult {
 	return predicate.LabResult(sql.FieldEqualFold(FieldEnteredByID, v))
@@ -1053,6 +1068,81 @@ func EnteredByIDEqualFold(v string) predicate.LabResult {
 // EnteredByIDContainsFold applies the ContainsFold predicate on the "entered_by_id" field.
 func EnteredByIDContainsFold(v string) predicate.LabResult {
 	return predicate.LabResult(sql.FieldContainsFold(FieldEnteredByID, v))
+}
+
+// InstrumentIDEQ applies the EQ predicate on the "instrument_id" field.
+func InstrumentIDEQ(v string) predicate.LabResult {
+	return predicate.LabResult(sql.FieldEQ(FieldInstrumentID, v))
+}
+
+// InstrumentIDNEQ applies the NEQ predicate on the "instrument_id" field.
+func InstrumentIDNEQ(v string) predicate.LabResult {
+	return predicate.LabResult(sql.FieldNEQ(FieldInstrumentID, v))
+}
+
+// InstrumentIDIn applies the In predicate on the "instrument_id" field.
+func InstrumentIDIn(vs ...string) predicate.LabResult {
+	return predicate.LabResult(sql.FieldIn(FieldInstrumentID, vs...))
+}
+
+// InstrumentIDNotIn applies the NotIn predicate on the "instrument_id" field.
+func InstrumentIDNotIn(vs ...string) predicate.LabResult {
+	return predicate.LabResult(sql.FieldNotIn(FieldInstrumentID, vs...))
+}
+
+// InstrumentIDGT applies the GT predicate on the "instrument_id" field.
+func InstrumentIDGT(v string) predicate.LabResult {
+	return predicate.LabResult(sql.FieldGT(FieldInstrumentID, v))
+}
+
+// InstrumentIDGTE applies the GTE predicate on the "instrument_id" field.
+func InstrumentIDGTE(v string) predicate.LabResult {
+	return predicate.LabResult(sql.FieldGTE(FieldInstrumentID, v))
+}
+
+// InstrumentIDLT applies the LT predicate on the "instrument_id" field.
+func InstrumentIDLT(v string) predicate.LabResult {
+	return predicate.LabResult(sql.FieldLT(FieldInstrumentID, v))
+}
+
+// InstrumentIDLTE applies the LTE predicate on the "instrument_id" field.
+func InstrumentIDLTE(v string) predicate.LabResult {
+	return predicate.LabResult(sql.FieldLTE(FieldInstrumentID, v))
+}
+
+// InstrumentIDContains applies the Contains predicate on the "instrument_id" field.
+func InstrumentIDContains(v string) predicate.LabResult {
+	return predicate.LabResult(sql.FieldContains(FieldInstrumentID, v))
+}
+
+// InstrumentIDHasPrefix applies the HasPrefix predicate on the "instrument_id" field.
+func InstrumentIDHasPrefix(v string) predicate.LabResult {
+	return predicate.LabResult(sql.FieldHasPrefix(FieldInstrumentID, v))
+}
+
+// InstrumentIDHasSuffix applies the HasSuffix predicate on the "instrument_id" field.
+func InstrumentIDHasSuffix(v string) predicate.LabResult {
+	return predicate.LabResult(sql.FieldHasSuffix(FieldInstrumentID, v))
+}
+
+// InstrumentIDIsNil applies the IsNil predicate on the "instrument_id" field.
+func InstrumentIDIsNil() predicate.LabResult {
+	return predicate.LabResult(sql.FieldIsNull(FieldInstrumentID))
+}
+
+// InstrumentIDNotNil applies the NotNil predicate on the "instrument_id" field.
+func InstrumentIDNotNil() predicate.LabResult {
+	return predicate.LabResult(sql.FieldNotNull(FieldInstrumentID))
+}
+
+// InstrumentIDEqualFold applies the EqualFold predicate on the "instrument_id" field.
+func InstrumentIDEqualFold(v string) predicate.LabResult {
+	return predicate.LabResult(sql.FieldEqualFold(FieldInstrumentID, v))
+}
+
+// InstrumentIDContainsFold applies the ContainsFold predicate on the "instrument_id" field.
+func InstrumentIDContainsFold(v string) predicate.LabResult {
+	return predicate.LabResult(sql.FieldContainsFold(FieldInstrumentID, v))
 }
 
 // EnteredAtEQ applies the EQ predicate on the "entered_at" field.
@@ -1616,6 +1706,29 @@ func HasEnteredBy() predicate.LabResult {
 func HasEnteredByWith(preds ...predicate.Staff) predicate.LabResult {
 	return predicate.LabResult(func(s *sql.Selector) {
 		step := newEnteredByStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasInstrument applies the HasEdge predicate on the "instrument" edge.
+func HasInstrument() predicate.LabResult {
+	return predicate.LabResult(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, InstrumentTable, InstrumentColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasInstrumentWith applies the HasEdge predicate on the "instrument" edge with a given conditions (other predicates).
+func HasInstrumentWith(preds ...predicate.LabInstrument) predicate.LabResult {
+	return predicate.LabResult(func(s *sql.Selector) {
+		step := newInstrumentStep()
 		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
 			for _, p := range preds {
 				p(s)

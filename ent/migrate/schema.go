@@ -1233,6 +1233,56 @@ var (
 		Columns:    Icd10codesColumns,
 		PrimaryKey: []*schema.Column{Icd10codesColumns[0]},
 	}
+	// InstrumentMessagesColumns holds the columns for the "instrument_messages" table.
+	InstrumentMessagesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "control_id", Type: field.TypeString, Nullable: true, Size: 199},
+		{Name: "message_type", Type: field.TypeString, Nullable: true, Size: 40},
+		{Name: "transport", Type: field.TypeEnum, Enums: []string{"HTTP", "MLLP"}},
+		{Name: "raw", Type: field.TypeString, Size: 2147483647},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"RECEIVED", "PROCESSED", "UNMATCHED", "MALFORMED", "RESOLVED", "DISCARDED"}},
+		{Name: "error", Type: field.TypeString, Nullable: true, Size: 1000},
+		{Name: "ack", Type: field.TypeString, Size: 2147483647},
+		{Name: "received_at", Type: field.TypeTime},
+		{Name: "resolved_at", Type: field.TypeTime, Nullable: true},
+		{Name: "resolution_note", Type: field.TypeString, Nullable: true, Size: 500},
+		{Name: "instrument_id", Type: field.TypeString},
+		{Name: "resolved_by_id", Type: field.TypeString, Nullable: true},
+	}
+	// InstrumentMessagesTable holds the schema information for the "instrument_messages" table.
+	InstrumentMessagesTable = &schema.Table{
+		Name:       "instrument_messages",
+		Columns:    InstrumentMessagesColumns,
+		PrimaryKey: []*schema.Column{InstrumentMessagesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "instrument_messages_lab_instruments_instrument",
+				Columns:    []*schema.Column{InstrumentMessagesColumns[13]},
+				RefColumns: []*schema.Column{LabInstrumentsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "instrument_messages_staffs_resolved_by",
+				Columns:    []*schema.Column{InstrumentMessagesColumns[14]},
+				RefColumns: []*schema.Column{StaffsColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "instrumentmessage_instrument_id_control_id",
+				Unique:  true,
+				Columns: []*schema.Column{InstrumentMessagesColumns[13], InstrumentMessagesColumns[3]},
+			},
+			{
+				Name:    "instrumentmessage_status",
+				Unique:  false,
+				Columns: []*schema.Column{InstrumentMessagesColumns[7]},
+			},
+		},
+	}
 	// InsurancePlansColumns holds the columns for the "insurance_plans" table.
 	InsurancePlansColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeString},
@@ -1529,6 +1579,41 @@ var (
 			},
 		},
 	}
+	// LabInstrumentsColumns holds the columns for the "lab_instruments" table.
+	LabInstrumentsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "name", Type: field.TypeString, Unique: true, Size: 100},
+		{Name: "sending_application", Type: field.TypeString, Size: 180},
+		{Name: "sending_facility", Type: field.TypeString, Size: 180, Default: ""},
+		{Name: "dialect", Type: field.TypeEnum, Enums: []string{"GENERIC", "SYSMEX", "COBAS"}, Default: "GENERIC"},
+		{Name: "code_map", Type: field.TypeJSON, Nullable: true},
+		{Name: "allowed_address", Type: field.TypeString, Nullable: true, Size: 50},
+		{Name: "active", Type: field.TypeBool, Default: true},
+		{Name: "api_key_id", Type: field.TypeString, Nullable: true},
+	}
+	// LabInstrumentsTable holds the schema information for the "lab_instruments" table.
+	LabInstrumentsTable = &schema.Table{
+		Name:       "lab_instruments",
+		Columns:    LabInstrumentsColumns,
+		PrimaryKey: []*schema.Column{LabInstrumentsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "lab_instruments_api_keys_api_key",
+				Columns:    []*schema.Column{LabInstrumentsColumns[10]},
+				RefColumns: []*schema.Column{APIKeysColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "labinstrument_sending_application_sending_facility",
+				Unique:  true,
+				Columns: []*schema.Column{LabInstrumentsColumns[4], LabInstrumentsColumns[5]},
+			},
+		},
+	}
 	// LabOrdersColumns holds the columns for the "lab_orders" table.
 	LabOrdersColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeString},
@@ -1736,7 +1821,8 @@ var (
 		{Name: "acknowledged_at", Type: field.TypeTime, Nullable: true},
 		{Name: "acknowledge_minutes", Type: field.TypeInt, Nullable: true},
 		{Name: "item_id", Type: field.TypeString},
-		{Name: "entered_by_id", Type: field.TypeString},
+		{Name: "entered_by_id", Type: field.TypeString, Nullable: true},
+		{Name: "instrument_id", Type: field.TypeString, Nullable: true},
 		{Name: "verified_by_id", Type: field.TypeString, Nullable: true},
 		{Name: "acknowledged_by_id", Type: field.TypeString, Nullable: true},
 		{Name: "replaces_id", Type: field.TypeString, Unique: true, Nullable: true},
@@ -1758,29 +1844,35 @@ var (
 				Symbol:     "lab_results_staffs_entered_by",
 				Columns:    []*schema.Column{LabResultsColumns[21]},
 				RefColumns: []*schema.Column{StaffsColumns[0]},
-				OnDelete:   schema.NoAction,
-			},
-			{
-				Symbol:     "lab_results_staffs_verified_by",
-				Columns:    []*schema.Column{LabResultsColumns[22]},
-				RefColumns: []*schema.Column{StaffsColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
 			{
-				Symbol:     "lab_results_staffs_acknowledged_by",
+				Symbol:     "lab_results_lab_instruments_instrument",
+				Columns:    []*schema.Column{LabResultsColumns[22]},
+				RefColumns: []*schema.Column{LabInstrumentsColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+			{
+				Symbol:     "lab_results_staffs_verified_by",
 				Columns:    []*schema.Column{LabResultsColumns[23]},
 				RefColumns: []*schema.Column{StaffsColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
 			{
-				Symbol:     "lab_results_lab_results_replaced_by",
+				Symbol:     "lab_results_staffs_acknowledged_by",
 				Columns:    []*schema.Column{LabResultsColumns[24]},
+				RefColumns: []*schema.Column{StaffsColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+			{
+				Symbol:     "lab_results_lab_results_replaced_by",
+				Columns:    []*schema.Column{LabResultsColumns[25]},
 				RefColumns: []*schema.Column{LabResultsColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
 			{
 				Symbol:     "lab_results_patients_lab_results",
-				Columns:    []*schema.Column{LabResultsColumns[25]},
+				Columns:    []*schema.Column{LabResultsColumns[26]},
 				RefColumns: []*schema.Column{PatientsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -1789,7 +1881,7 @@ var (
 			{
 				Name:    "labresult_patient_id",
 				Unique:  false,
-				Columns: []*schema.Column{LabResultsColumns[25]},
+				Columns: []*schema.Column{LabResultsColumns[26]},
 			},
 			{
 				Name:    "labresult_item_id",
@@ -3425,6 +3517,7 @@ var (
 		EncountersTable,
 		HistoryItemsTable,
 		Icd10codesTable,
+		InstrumentMessagesTable,
 		InsurancePlansTable,
 		InsurancePoliciesTable,
 		InvoicesTable,
@@ -3433,6 +3526,7 @@ var (
 		InvoiceDiscountsTable,
 		JournalEntriesTable,
 		JournalLinesTable,
+		LabInstrumentsTable,
 		LabOrdersTable,
 		LabOrderItemsTable,
 		LabPanelsTable,
@@ -3541,6 +3635,8 @@ func init() {
 	EncountersTable.ForeignKeys[4].RefTable = PatientsTable
 	HistoryItemsTable.ForeignKeys[0].RefTable = StaffsTable
 	HistoryItemsTable.ForeignKeys[1].RefTable = PatientsTable
+	InstrumentMessagesTable.ForeignKeys[0].RefTable = LabInstrumentsTable
+	InstrumentMessagesTable.ForeignKeys[1].RefTable = StaffsTable
 	InsurancePlansTable.ForeignKeys[0].RefTable = PayersTable
 	InsurancePoliciesTable.ForeignKeys[0].RefTable = InsurancePlansTable
 	InsurancePoliciesTable.ForeignKeys[1].RefTable = PatientsTable
@@ -3551,6 +3647,7 @@ func init() {
 	InvoiceDiscountsTable.ForeignKeys[1].RefTable = PatientsTable
 	JournalLinesTable.ForeignKeys[0].RefTable = JournalEntriesTable
 	JournalLinesTable.ForeignKeys[1].RefTable = LedgerAccountsTable
+	LabInstrumentsTable.ForeignKeys[0].RefTable = APIKeysTable
 	LabOrdersTable.ForeignKeys[0].RefTable = EncountersTable
 	LabOrdersTable.ForeignKeys[1].RefTable = StaffsTable
 	LabOrdersTable.ForeignKeys[2].RefTable = PatientsTable
@@ -3563,10 +3660,11 @@ func init() {
 	LabReferenceRangesTable.ForeignKeys[0].RefTable = LabTestsTable
 	LabResultsTable.ForeignKeys[0].RefTable = LabOrderItemsTable
 	LabResultsTable.ForeignKeys[1].RefTable = StaffsTable
-	LabResultsTable.ForeignKeys[2].RefTable = StaffsTable
+	LabResultsTable.ForeignKeys[2].RefTable = LabInstrumentsTable
 	LabResultsTable.ForeignKeys[3].RefTable = StaffsTable
-	LabResultsTable.ForeignKeys[4].RefTable = LabResultsTable
-	LabResultsTable.ForeignKeys[5].RefTable = PatientsTable
+	LabResultsTable.ForeignKeys[4].RefTable = StaffsTable
+	LabResultsTable.ForeignKeys[5].RefTable = LabResultsTable
+	LabResultsTable.ForeignKeys[6].RefTable = PatientsTable
 	LabSpecimenTable.ForeignKeys[0].RefTable = LabOrdersTable
 	LabSpecimenTable.ForeignKeys[1].RefTable = StaffsTable
 	LabSpecimenTable.ForeignKeys[2].RefTable = StaffsTable

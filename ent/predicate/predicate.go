@@ -93,6 +93,9 @@ type HistoryItem func(*sql.Selector)
 // Icd10Code is the predicate function for icd10code builders.
 type Icd10Code func(*sql.Selector)
 
+// InstrumentMessage is the predicate function for instrumentmessage builders.
+type InstrumentMessage func(*sql.Selector)
+
 // InsurancePlan is the predicate function for insuranceplan builders.
 type InsurancePlan func(*sql.Selector)
 
@@ -116,6 +119,9 @@ type JournalEntry func(*sql.Selector)
 
 // JournalLine is the predicate function for journalline builders.
 type JournalLine func(*sql.Selector)
+
+// LabInstrument is the predicate function for labinstrument builders.
+type LabInstrument func(*sql.Selector)
 
 // LabOrder is the predicate function for laborder builders.
 type LabOrder func(*sql.Selector)

@@ -272,7 +272,10 @@ func (LabResult) Fields() []ent.Field {
 		field.Float("critical_low").Optional().Nillable(),
 		field.Float("critical_high").Optional().Nillable(),
 		field.Text("comment").Annotations(freeText).Optional().Nillable(),
-		field.String("entered_by_id"),
+		field.String("entered_by_id").Optional().Nillable().
+			Comment("The lab technician who entered it; empty when an instrument did."),
+		field.String("instrument_id").Optional().Nillable().
+			Comment("The analyzer that sent it (HL7 v2); then any lab technician verifies it."),
 		field.Time("entered_at"),
 		field.String("verified_by_id").Optional().Nillable(),
 		field.Time("verified_at").Optional().Nillable().Annotations(entgql.OrderField("VERIFIED_AT")),
@@ -289,7 +292,8 @@ func (LabResult) Fields() []ent.Field {
 func (LabResult) Edges() []ent.Edge {
 	return []ent.Edge{
 		edge.From("item", LabOrderItem.Type).Ref("results").Field("item_id").Unique().Required(),
-		edge.To("entered_by", Staff.Type).Unique().Required().Field("entered_by_id"),
+		edge.To("entered_by", Staff.Type).Unique().Field("entered_by_id"),
+		edge.To("instrument", LabInstrument.Type).Unique().Field("instrument_id"),
 		edge.To("verified_by", Staff.Type).Unique().Field("verified_by_id"),
 		edge.To("acknowledged_by", Staff.Type).Unique().Field("acknowledged_by_id"),
 		edge.To("replaced_by", LabResult.Type).Unique().

@@ -11,6 +11,7 @@ import (
 
 	"github.com/hmis-dev/hmis/ent"
 	"github.com/hmis-dev/hmis/ent/bed"
+	"github.com/hmis-dev/hmis/ent/labinstrument"
 	"github.com/hmis-dev/hmis/internal/auth"
 	"github.com/hmis-dev/hmis/internal/ehr"
 	"github.com/hmis-dev/hmis/internal/lab"
@@ -100,6 +101,12 @@ type CreateAPIKeyPayload struct {
 	Secret string `json:"secret"`
 }
 
+type CreateLabInstrumentKeyPayload struct {
+	Instrument *ent.LabInstrument `json:"instrument"`
+	// The key the instrument posts with as `Authorization: Bearer …`. Shown once; a new key replaces the old.
+	Secret string `json:"secret"`
+}
+
 type CriticalLabResultEvent struct {
 	// Position in the event stream; pass it as `after` when resubscribing.
 	EventID    string                         `json:"eventId"`
@@ -148,10 +155,29 @@ type RefreshTokenInput struct {
 	RefreshToken string `json:"refreshToken"`
 }
 
+type RegisterLabInstrumentInput struct {
+	Name string `json:"name"`
+	// MSH-3 of the instrument's messages.
+	SendingApplication string `json:"sendingApplication"`
+	// MSH-4 of the instrument's messages; omit when it sends none.
+	SendingFacility *string                `json:"sendingFacility,omitempty"`
+	Dialect         *labinstrument.Dialect `json:"dialect,omitempty"`
+	// The instrument's own test codes as INSTRUMENT=LOINC, e.g. WBC=6690-2.
+	CodeMap []string `json:"codeMap,omitempty"`
+	// For MLLP: the address or network (CIDR) it connects from.
+	AllowedAddress *string `json:"allowedAddress,omitempty"`
+}
+
 type ResetMfaInput struct {
 	UserID string `json:"userId"`
 	// Why, recorded in the audit trail.
 	Reason string `json:"reason"`
+}
+
+type ResolveInstrumentMessageInput struct {
+	Action InstrumentMessageResolution `json:"action"`
+	// Required to discard: why the message is not entered.
+	Reason *string `json:"reason,omitempty"`
 }
 
 type StockAlertEvent struct {
@@ -337,6 +363,63 @@ func (e *BedEventType) UnmarshalJSON(b []byte) error {
 }
 
 func (e BedEventType) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type InstrumentMessageResolution string
+
+const (
+	// Process the kept message again, after the specimen or order was put right.
+	InstrumentMessageResolutionReprocess InstrumentMessageResolution = "REPROCESS"
+	// Enter nothing from it; the reason is kept.
+	InstrumentMessageResolutionDiscard InstrumentMessageResolution = "DISCARD"
+)
+
+var AllInstrumentMessageResolution = []InstrumentMessageResolution{
+	InstrumentMessageResolutionReprocess,
+	InstrumentMessageResolutionDiscard,
+}
+
+func (e InstrumentMessageResolution) IsValid() bool {
+	switch e {
+	case InstrumentMessageResolutionReprocess, InstrumentMessageResolutionDiscard:
+		return true
+	}
+	return false
+}
+
+func (e InstrumentMessageResolution) String() string {
+	return string(e)
+}
+
+func (e *InstrumentMessageResolution) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = InstrumentMessageResolution(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid InstrumentMessageResolution", str)
+	}
+	return nil
+}
+
+func (e InstrumentMessageResolution) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *InstrumentMessageResolution) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e InstrumentMessageResolution) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

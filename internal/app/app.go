@@ -21,6 +21,7 @@ import (
 	"github.com/hmis-dev/hmis/internal/reports"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -42,6 +43,7 @@ import (
 	"github.com/hmis-dev/hmis/internal/httpapi"
 	"github.com/hmis-dev/hmis/internal/insurance"
 	"github.com/hmis-dev/hmis/internal/lab"
+	"github.com/hmis-dev/hmis/internal/labhl7"
 	"github.com/hmis-dev/hmis/internal/leave"
 	"github.com/hmis-dev/hmis/internal/ledger"
 	"github.com/hmis-dev/hmis/internal/metrics"
@@ -70,7 +72,9 @@ type App struct {
 	Scheduling *scheduling.Service
 	Pharmacy   *pharmacy.Service
 	Charges    *charges.Service
-	redis      *redis.Client
+	// Instruments takes lab analyzers' HL7 v2 messages.
+	Instruments *labhl7.Service
+	redis       *redis.Client
 }
 
 // Open connects to the database and, if configured, Redis, migrates the
@@ -212,6 +216,8 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 			return nil, fmt.Errorf("HMIS_KNOWN_DOCUMENTS_FILE: %w", err)
 		}
 	}
+	labs := lab.NewService(a.Store, cfg.Location())
+	a.Instruments = labhl7.NewService(a.Store, labs, a.Auth)
 	a.Handler = httpapi.New(httpapi.Deps{
 		Resolver: &graph.Resolver{
 			Client:         a.Store.Client,
@@ -225,7 +231,8 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 			Formulary:      formulary.NewService(a.Store),
 			CarePlans:      careplans.NewService(a.Store),
 			Referrals:      referrals.NewService(a.Store),
-			Lab:            lab.NewService(a.Store, cfg.Location()),
+			Lab:            labs,
+			Instruments:    a.Instruments,
 			CareAccess:     care,
 			Pharmacy:       a.Pharmacy,
 			Ledger:         books,
@@ -331,6 +338,13 @@ func (a *App) Serve(ctx context.Context) error {
 	// billing saved, so a restart resumes where the last process stopped.
 	go a.Charges.Consume(auth.SystemContext(relayCtx), a.Broker, a.Log)
 	go a.Charges.SweepBedDays(auth.SystemContext(relayCtx), time.Hour, a.Log)
+	mllpCtx, stopMLLP := context.WithCancel(ctx)
+	mllpDone, err := a.serveMLLP(mllpCtx)
+	if err != nil {
+		stopMLLP()
+		return err
+	}
+	defer func() { stopMLLP(); <-mllpDone }()
 	srv := &http.Server{
 		Addr:              a.Config.Addr,
 		Handler:           a.Handler,
@@ -375,6 +389,30 @@ func (a *App) Serve(ctx context.Context) error {
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	return srv.Shutdown(shutdownCtx)
+}
+
+// serveMLLP starts the analyzers' MLLP listener when HMIS_MLLP_ADDR is set;
+// it stops with ctx, after the messages in progress, and the channel
+// closes then.
+func (a *App) serveMLLP(ctx context.Context) (<-chan struct{}, error) {
+	done := make(chan struct{})
+	if a.Config.MLLPAddr == "" {
+		close(done)
+		return done, nil
+	}
+	ln, err := net.Listen("tcp", a.Config.MLLPAddr)
+	if err != nil {
+		return nil, fmt.Errorf("HMIS_MLLP_ADDR: %w", err)
+	}
+	m := &labhl7.MLLP{Service: a.Instruments, Trail: a.Trail, Log: a.Log}
+	go func() {
+		defer close(done)
+		if err := m.Serve(ctx, ln); err != nil {
+			a.Log.Error("MLLP listener stopped", "err", err)
+		}
+	}()
+	a.Log.Info("MLLP listener for lab analyzers", "addr", ln.Addr().String())
+	return done, nil
 }
 
 // PaymentOptions are the patient app's payment provider and the providers'

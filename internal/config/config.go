@@ -58,6 +58,7 @@ type Config struct {
 	RosterMinRestHours      int
 	TLSCertFile             string
 	TLSKeyFile              string
+	MLLPAddr                string
 	TrustedProxies          []netip.Prefix
 	LogLevel                string
 	LogFormat               string
@@ -133,6 +134,7 @@ var Settings = []Setting{
 	{"HMIS_ROSTER_MIN_REST_HOURS", "8", "Least rest, in whole hours, a member of staff has between the end of one rostered shift and the start of the next (any department); assignShifts refuses less. 0 allows back-to-back shifts; at most 48.", integer(func(c *Config) *int { return &c.RosterMinRestHours })},
 	{"HMIS_TLS_CERT_FILE", "", "PEM certificate: with HMIS_TLS_KEY_FILE, serve HTTPS.", str(func(c *Config) *string { return &c.TLSCertFile })},
 	{"HMIS_TLS_KEY_FILE", "", "PEM private key of HMIS_TLS_CERT_FILE.", str(func(c *Config) *string { return &c.TLSKeyFile })},
+	{"HMIS_MLLP_ADDR", "", "Address (e.g. `:2575`) of the MLLP listener for lab analyzers' HL7 v2 results. MLLP has no credentials: a message is believed to be the instrument its MSH-3/MSH-4 name, from that instrument's allowed address, so listen only on the lab's network. Empty: off; analyzers can still POST to /hl7/v2 with their API key.", str(func(c *Config) *string { return &c.MLLPAddr })},
 	{"HMIS_TRUSTED_PROXIES", "", "Comma-separated addresses or CIDRs of the reverse proxies in front of HMIS (e.g. `10.0.0.0/8,192.168.1.7`). A request from one of them has its client address taken from X-Forwarded-For, read from the right: the first entry that is not a trusted proxy. Empty: the header is ignored and the connection's peer is the client.", prefixes(func(c *Config) *[]netip.Prefix { return &c.TrustedProxies })},
 	{"HMIS_TIMEZONE", "UTC", "The hospital's IANA time zone (e.g. Africa/Nairobi): working hours and \"today\" are local to it; the API itself speaks UTC.", str(func(c *Config) *string { return &c.TimeZone })},
 	{"HMIS_INVOICE_TAX_BASIS_POINTS", "0", "Tax on what the patient owes on each new invoice, in hundredths of a percent (1600 is 16 %); 0: none. Payers are billed their share untaxed.", integer(func(c *Config) *int { return &c.InvoiceTaxBasisPoints })},

@@ -34,6 +34,7 @@ import (
 	"github.com/hmis-dev/hmis/internal/fhir"
 	"github.com/hmis-dev/hmis/internal/globalid"
 	"github.com/hmis-dev/hmis/internal/invoicereport"
+	"github.com/hmis-dev/hmis/internal/labhl7"
 	"github.com/hmis-dev/hmis/internal/labreport"
 	"github.com/hmis-dev/hmis/internal/metrics"
 	"github.com/hmis-dev/hmis/internal/patientbilling"
@@ -125,6 +126,8 @@ func New(d Deps, o Options) http.Handler {
 		Client: d.Resolver.Client, Enforcer: d.Enforcer, Trail: d.Trail, Log: d.Log,
 		BaseURL: o.FHIRBaseURL, MRNSystem: o.FHIRMRNSystem, MaxPageSize: o.MaxPageSize, DefaultPageSize: o.DefaultPageSize,
 	}))
+	// Lab analyzers' results (HL7 v2), with the instrument's API key.
+	mux.Handle(labhl7.Pattern, labhl7.Handler(d.Resolver.Instruments, d.Enforcer, d.Trail, d.Log))
 	mux.Handle(reports.CSVPattern, reports.CSVHandler(d.Resolver.Reports, d.Enforcer, d.Trail, d.Log))
 	// Providers' confirmations: no bearer credential, the body's signature
 	// under the provider's secret is what they are believed by.

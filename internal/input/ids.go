@@ -69,6 +69,8 @@ var (
 	LabOrderItem      = idType(ent.TypeLabOrderItem, "a lab order item")
 	LabPanel          = idType(ent.TypeLabPanel, "a lab panel")
 	LabResult         = idType(ent.TypeLabResult, "a lab result")
+	LabInstrument     = idType(ent.TypeLabInstrument, "a lab instrument")
+	InstrumentMessage = idType(ent.TypeInstrumentMessage, "an instrument message")
 	LabSpecimen       = idType(ent.TypeLabSpecimen, "a specimen")
 	LabTest           = idType(ent.TypeLabTest, "a lab test")
 	LedgerAccount     = idType(ent.TypeLedgerAccount, "a ledger account")

@@ -166,36 +166,49 @@ func (s *Service) Enter(ctx context.Context, itemID string, in EnterLabResultInp
 		if err != nil {
 			return nil, err
 		}
-		ic, err := store.ReadLocked(ctx, tx, func() (*itemContext, error) { return loadItemContext(ctx, tx, itemID) },
-			func(ic *itemContext) string { return ic.item.PatientID })
-		if err != nil {
-			return nil, err
-		}
-		if err := from(ic.item.Status, "resulted", laborderitem.StatusRECEIVED); err != nil {
-			return nil, err
-		}
-		var c input.Checker
-		v := checkValue(&c, ic.test, ic.patient, ic.specimen.CollectedAt.In(s.loc), in.NumericValue, in.CodedValue, in.TextValue, in.Comment)
-		if err := c.Err(); err != nil {
-			return out, err
-		}
-		// The conditional update is what makes two entries exclusive: the
-		// second waits for the first's row lock, then matches nothing.
-		err = tx.LabOrderItem.UpdateOne(ic.item).
-			Where(laborderitem.StatusEQ(laborderitem.StatusRECEIVED)).
-			SetStatus(laborderitem.StatusRESULTED).
-			Exec(ctx)
-		if err := changedMeanwhile(err); err != nil {
-			return nil, err
-		}
-		out, err = v.set(tx.LabResult.Create(), ic.test).
-			SetPatientID(ic.item.PatientID).
-			SetItemID(ic.item.ID).
-			SetEnteredByID(tech.ID).
-			SetEnteredAt(s.now()).
-			Save(ctx)
-		return out, err
+		return s.enter(ctx, tx, itemID, in, func(c *ent.LabResultCreate) { c.SetEnteredByID(tech.ID) })
 	})
+}
+
+// EnterFromInstrument is Enter for a result an analyzer sent, in the
+// caller's transaction, so that the results of one message are entered
+// all or none. The result records the instrument, not a person, as who
+// entered it; any lab technician may then verify it.
+func (s *Service) EnterFromInstrument(ctx context.Context, tx *ent.Tx, instrumentID, itemID string, in EnterLabResultInput) (*ent.LabResult, error) {
+	return s.enter(ctx, tx, itemID, in, func(c *ent.LabResultCreate) { c.SetInstrumentID(instrumentID) })
+}
+
+// enter is the one writer of a first result, whoever entered it: the
+// range, the flag and the critical mark come out the same.
+func (s *Service) enter(ctx context.Context, tx *ent.Tx, itemID string, in EnterLabResultInput, source func(*ent.LabResultCreate)) (*ent.LabResult, error) {
+	ic, err := store.ReadLocked(ctx, tx, func() (*itemContext, error) { return loadItemContext(ctx, tx, itemID) },
+		func(ic *itemContext) string { return ic.item.PatientID })
+	if err != nil {
+		return nil, err
+	}
+	if err := from(ic.item.Status, "resulted", laborderitem.StatusRECEIVED); err != nil {
+		return nil, err
+	}
+	var c input.Checker
+	v := checkValue(&c, ic.test, ic.patient, ic.specimen.CollectedAt.In(s.loc), in.NumericValue, in.CodedValue, in.TextValue, in.Comment)
+	if err := c.Err(); err != nil {
+		return nil, err
+	}
+	// The conditional update is what makes two entries exclusive: the
+	// second waits for the first's row lock, then matches nothing.
+	err = tx.LabOrderItem.UpdateOne(ic.item).
+		Where(laborderitem.StatusEQ(laborderitem.StatusRECEIVED)).
+		SetStatus(laborderitem.StatusRESULTED).
+		Exec(ctx)
+	if err := changedMeanwhile(err); err != nil {
+		return nil, err
+	}
+	create := v.set(tx.LabResult.Create(), ic.test).
+		SetPatientID(ic.item.PatientID).
+		SetItemID(ic.item.ID).
+		SetEnteredAt(s.now())
+	source(create)
+	return create.Save(ctx)
 }
 
 // Verify releases an ENTERED result: a second lab technician, not the one
@@ -219,7 +232,9 @@ func (s *Service) Verify(ctx context.Context, id string) (*ent.LabResult, error)
 		if r.Status != labresult.StatusENTERED {
 			return nil, apperr.Conflictf("the result is %s; only an ENTERED one can be verified", r.Status)
 		}
-		if r.EnteredByID == verifier.ID {
+		// An instrument's result has no person behind it yet: whoever
+		// verifies it is the first and only one to answer for it.
+		if r.EnteredByID != nil && *r.EnteredByID == verifier.ID {
 			return nil, apperr.Denied("a result is verified by a second person, not by the one who entered it")
 		}
 		now := s.now()

@@ -296,7 +296,7 @@ func TestWorkflowConcurrentAmendmentsOneWaits(t *testing.T) {
 		w := wfRace(t, "amend", call(0), call(1))
 		fixes := f.client.LabResult.Query().Where(labresult.ReplacesID(r.ID)).AllX(f.sys)
 		if len(fixes) != 1 || fixes[0].Status != labresult.StatusENTERED || *fixes[0].NumericValue != values[w] ||
-			fixes[0].EnteredByID != amenders[w].ID {
+			*fixes[0].EnteredByID != amenders[w].ID {
 			t.Fatalf("round %d: corrections %+v, want the winner's one, waiting", round, fixes)
 		}
 		if got := f.result(r.ID).Status; got != labresult.StatusVERIFIED {

@@ -20,7 +20,7 @@ func TestWorkflowTwoPersonVerification(t *testing.T) {
 	it, _ := f.received(t, f.woman, f.potassium)
 	f.clock.advance(50 * time.Minute)
 	r := f.enter(t, it, 4.0)
-	if r.Status != labresult.StatusENTERED || r.EnteredByID != f.tech.ID || !r.EnteredAt.Equal(wfStart.Add(50*time.Minute)) ||
+	if r.Status != labresult.StatusENTERED || *r.EnteredByID != f.tech.ID || !r.EnteredAt.Equal(wfStart.Add(50*time.Minute)) ||
 		r.VerifiedByID != nil || r.VerifiedAt != nil {
 		t.Fatalf("entered: %+v", r)
 	}
@@ -36,7 +36,7 @@ func TestWorkflowTwoPersonVerification(t *testing.T) {
 	at := wfStart.Add(95 * time.Minute)
 	for _, got := range []*ent.LabResult{v, f.result(r.ID)} {
 		if got.Status != labresult.StatusVERIFIED || got.VerifiedByID == nil || *got.VerifiedByID != f.tech2.ID ||
-			got.VerifiedAt == nil || !got.VerifiedAt.Equal(at) || got.EnteredByID != f.tech.ID {
+			got.VerifiedAt == nil || !got.VerifiedAt.Equal(at) || *got.EnteredByID != f.tech.ID {
 			t.Fatalf("verified: %+v", got)
 		}
 	}
@@ -201,7 +201,7 @@ func TestWorkflowAmendmentKeepsHistory(t *testing.T) {
 	enteredAt := wfStart.Add(150 * time.Minute)
 	for _, got := range []*ent.LabResult{r2, f.result(r2.ID)} {
 		if got.ID == r1.ID || got.Status != labresult.StatusENTERED || got.ReplacesID == nil || *got.ReplacesID != r1.ID ||
-			got.AmendReason == nil || *got.AmendReason != "values of two patients swapped" || got.EnteredByID != f.tech3.ID ||
+			got.AmendReason == nil || *got.AmendReason != "values of two patients swapped" || *got.EnteredByID != f.tech3.ID ||
 			!got.EnteredAt.Equal(enteredAt) || got.VerifiedByID != nil || got.VerifiedAt != nil ||
 			got.ItemID != it.ID || got.PatientID != f.woman.ID {
 			t.Fatalf("amendment: %+v, want it ENTERED, waiting for a second person", got)
@@ -238,7 +238,7 @@ func TestWorkflowAmendmentKeepsHistory(t *testing.T) {
 	releasedAt := wfStart.Add(160 * time.Minute)
 	for _, got := range []*ent.LabResult{v2, f.result(r2.ID)} {
 		if got.Status != labresult.StatusVERIFIED || got.VerifiedByID == nil || *got.VerifiedByID != f.tech2.ID ||
-			got.VerifiedAt == nil || !got.VerifiedAt.Equal(releasedAt) || !got.EnteredAt.Equal(enteredAt) || got.EnteredByID != f.tech3.ID {
+			got.VerifiedAt == nil || !got.VerifiedAt.Equal(releasedAt) || !got.EnteredAt.Equal(enteredAt) || *got.EnteredByID != f.tech3.ID {
 			t.Fatalf("verified amendment: %+v", got)
 		}
 	}

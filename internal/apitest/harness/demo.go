@@ -113,12 +113,12 @@ func Credentials(t testing.TB, s *Server, roles []string) map[string]string {
 		switch role {
 		case "anonymous":
 			creds[role] = ""
-		case "integrator", "external_clinic":
-			// Roles only API keys hold: no demo user signs in with them.
+		case "integrator", "external_clinic", "lab_instrument":
+			// Services, not people: they hold API keys, never a login.
 			var out struct {
 				CreateAPIKey struct{ Secret string } `json:"createApiKey"`
 			}
-			in := map[string]any{"name": "matrix", "role": role}
+			in := map[string]any{"name": "matrix " + role, "role": role}
 			if role == "external_clinic" {
 				// Acting for the demo doctor, whose patients it then reads:
 				// a clinic's key acting for no one reads no patient.

@@ -381,6 +381,11 @@ var InsuranceProbes = map[string]string{
 	"Mutation.adjudicateClaim":           `mutation { adjudicateClaim(id: "bad", input: {lines: []}) { __typename } }`,
 	"Mutation.recordRemittance":          `mutation { recordRemittance(id: "bad", input: {reference: "X", lines: []}) { __typename } }`,
 	"Mutation.resubmitClaim":             `mutation { resubmitClaim(id: "bad") { __typename } }`,
+	"Query.labInstruments":               `{ labInstruments { totalCount } }`,
+	"Query.unmatchedInstrumentMessages":  `{ unmatchedInstrumentMessages { totalCount } }`,
+	"Mutation.registerLabInstrument":     `mutation { registerLabInstrument(input: {name: "", sendingApplication: ""}) { __typename } }`,
+	"Mutation.createLabInstrumentKey":    `mutation { createLabInstrumentKey(id: "bad") { __typename } }`,
+	"Mutation.resolveInstrumentMessage":  `mutation { resolveInstrumentMessage(id: "bad", input: {action: DISCARD}) { __typename } }`,
 }
 
 // AllProbes joins ProbeSets, panicking if two domains probe one operation:
