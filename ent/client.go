@@ -78,6 +78,8 @@ import (
 	"github.com/hmis-dev/hmis/ent/payrollrun"
 	"github.com/hmis-dev/hmis/ent/payslip"
 	"github.com/hmis-dev/hmis/ent/planversion"
+	"github.com/hmis-dev/hmis/ent/policyproposal"
+	"github.com/hmis-dev/hmis/ent/policyversion"
 	"github.com/hmis-dev/hmis/ent/preauthorization"
 	"github.com/hmis-dev/hmis/ent/problem"
 	"github.com/hmis-dev/hmis/ent/provideravailability"
@@ -231,6 +233,10 @@ type Client struct {
 	Payslip *PayslipClient
 	// PlanVersion is the client for interacting with the PlanVersion builders.
 	PlanVersion *PlanVersionClient
+	// PolicyProposal is the client for interacting with the PolicyProposal builders.
+	PolicyProposal *PolicyProposalClient
+	// PolicyVersion is the client for interacting with the PolicyVersion builders.
+	PolicyVersion *PolicyVersionClient
 	// PreAuthorization is the client for interacting with the PreAuthorization builders.
 	PreAuthorization *PreAuthorizationClient
 	// Problem is the client for interacting with the Problem builders.
@@ -341,6 +347,8 @@ func (c *Client) init() {
 	c.PayrollRun = NewPayrollRunClient(c.config)
 	c.Payslip = NewPayslipClient(c.config)
 	c.PlanVersion = NewPlanVersionClient(c.config)
+	c.PolicyProposal = NewPolicyProposalClient(c.config)
+	c.PolicyVersion = NewPolicyVersionClient(c.config)
 	c.PreAuthorization = NewPreAuthorizationClient(c.config)
 	c.Problem = NewProblemClient(c.config)
 	c.ProviderAvailability = NewProviderAvailabilityClient(c.config)
@@ -514,6 +522,8 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		PayrollRun:           NewPayrollRunClient(cfg),
 		Payslip:              NewPayslipClient(cfg),
 		PlanVersion:          NewPlanVersionClient(cfg),
+		PolicyProposal:       NewPolicyProposalClient(cfg),
+		PolicyVersion:        NewPolicyVersionClient(cfg),
 		PreAuthorization:     NewPreAuthorizationClient(cfg),
 		Problem:              NewProblemClient(cfg),
 		ProviderAvailability: NewProviderAvailabilityClient(cfg),
@@ -614,6 +624,8 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		PayrollRun:           NewPayrollRunClient(cfg),
 		Payslip:              NewPayslipClient(cfg),
 		PlanVersion:          NewPlanVersionClient(cfg),
+		PolicyProposal:       NewPolicyProposalClient(cfg),
+		PolicyVersion:        NewPolicyVersionClient(cfg),
 		PreAuthorization:     NewPreAuthorizationClient(cfg),
 		Problem:              NewProblemClient(cfg),
 		ProviderAvailability: NewProviderAvailabilityClient(cfg),
@@ -674,10 +686,11 @@ func (c *Client) Use(hooks ...Hook) {
 		c.MedicationOrder, c.MfaChallenge, c.MfaRecoveryCode, c.Observation,
 		c.OutboxEvent, c.Patient, c.PatientContact, c.PatientIdentifier,
 		c.PayDeduction, c.Payer, c.Payment, c.PaymentAllocation, c.PaymentCheckout,
-		c.PayrollRun, c.Payslip, c.PlanVersion, c.PreAuthorization, c.Problem,
-		c.ProviderAvailability, c.ProviderTimeOff, c.Referral, c.Refund, c.Room,
-		c.RosterEntry, c.RosterRequirement, c.Session, c.ShiftDefinition, c.Staff,
-		c.StockBatch, c.StockLocation, c.StockMovement, c.Tariff, c.User, c.Ward,
+		c.PayrollRun, c.Payslip, c.PlanVersion, c.PolicyProposal, c.PolicyVersion,
+		c.PreAuthorization, c.Problem, c.ProviderAvailability, c.ProviderTimeOff,
+		c.Referral, c.Refund, c.Room, c.RosterEntry, c.RosterRequirement, c.Session,
+		c.ShiftDefinition, c.Staff, c.StockBatch, c.StockLocation, c.StockMovement,
+		c.Tariff, c.User, c.Ward,
 	} {
 		n.Use(hooks...)
 	}
@@ -700,10 +713,11 @@ func (c *Client) Intercept(interceptors ...Interceptor) {
 		c.MedicationOrder, c.MfaChallenge, c.MfaRecoveryCode, c.Observation,
 		c.OutboxEvent, c.Patient, c.PatientContact, c.PatientIdentifier,
 		c.PayDeduction, c.Payer, c.Payment, c.PaymentAllocation, c.PaymentCheckout,
-		c.PayrollRun, c.Payslip, c.PlanVersion, c.PreAuthorization, c.Problem,
-		c.ProviderAvailability, c.ProviderTimeOff, c.Referral, c.Refund, c.Room,
-		c.RosterEntry, c.RosterRequirement, c.Session, c.ShiftDefinition, c.Staff,
-		c.StockBatch, c.StockLocation, c.StockMovement, c.Tariff, c.User, c.Ward,
+		c.PayrollRun, c.Payslip, c.PlanVersion, c.PolicyProposal, c.PolicyVersion,
+		c.PreAuthorization, c.Problem, c.ProviderAvailability, c.ProviderTimeOff,
+		c.Referral, c.Refund, c.Room, c.RosterEntry, c.RosterRequirement, c.Session,
+		c.ShiftDefinition, c.Staff, c.StockBatch, c.StockLocation, c.StockMovement,
+		c.Tariff, c.User, c.Ward,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -838,6 +852,10 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.Payslip.mutate(ctx, m)
 	case *PlanVersionMutation:
 		return c.PlanVersion.mutate(ctx, m)
+	case *PolicyProposalMutation:
+		return c.PolicyProposal.mutate(ctx, m)
+	case *PolicyVersionMutation:
+		return c.PolicyVersion.mutate(ctx, m)
 	case *PreAuthorizationMutation:
 		return c.PreAuthorization.mutate(ctx, m)
 	case *ProblemMutation:
@@ -12346,6 +12364,272 @@ func (c *PlanVersionClient) mutate(ctx context.Context, m *PlanVersionMutation) 
 	}
 }
 
+// PolicyProposalClient is a client for the PolicyProposal schema.
+type PolicyProposalClient struct {
+	config
+}
+
+// NewPolicyProposalClient returns a client for the PolicyProposal from the given config.
+func NewPolicyProposalClient(c config) *PolicyProposalClient {
+	return &PolicyProposalClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `policyproposal.Hooks(f(g(h())))`.
+func (c *PolicyProposalClient) Use(hooks ...Hook) {
+	c.hooks.PolicyProposal = append(c.hooks.PolicyProposal, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `policyproposal.Intercept(f(g(h())))`.
+func (c *PolicyProposalClient) Intercept(interceptors ...Interceptor) {
+	c.inters.PolicyProposal = append(c.inters.PolicyProposal, interceptors...)
+}
+
+// Create returns a builder for creating a PolicyProposal entity.
+func (c *PolicyProposalClient) Create() *PolicyProposalCreate {
+	mutation := newPolicyProposalMutation(c.config, OpCreate)
+	return &PolicyProposalCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of PolicyProposal entities.
+func (c *PolicyProposalClient) CreateBulk(builders ...*PolicyProposalCreate) *PolicyProposalCreateBulk {
+	return &PolicyProposalCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *PolicyProposalClient) MapCreateBulk(slice any, setFunc func(*PolicyProposalCreate, int)) *PolicyProposalCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &PolicyProposalCreateBulk{err: fmt.Errorf("calling to PolicyProposalClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*PolicyProposalCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &PolicyProposalCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for PolicyProposal.
+func (c *PolicyProposalClient) Update() *PolicyProposalUpdate {
+	mutation := newPolicyProposalMutation(c.config, OpUpdate)
+	return &PolicyProposalUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *PolicyProposalClient) UpdateOne(_m *PolicyProposal) *PolicyProposalUpdateOne {
+	mutation := newPolicyProposalMutation(c.config, OpUpdateOne, withPolicyProposal(_m))
+	return &PolicyProposalUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *PolicyProposalClient) UpdateOneID(id string) *PolicyProposalUpdateOne {
+	mutation := newPolicyProposalMutation(c.config, OpUpdateOne, withPolicyProposalID(id))
+	return &PolicyProposalUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for PolicyProposal.
+func (c *PolicyProposalClient) Delete() *PolicyProposalDelete {
+	mutation := newPolicyProposalMutation(c.config, OpDelete)
+	return &PolicyProposalDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *PolicyProposalClient) DeleteOne(_m *PolicyProposal) *PolicyProposalDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *PolicyProposalClient) DeleteOneID(id string) *PolicyProposalDeleteOne {
+	builder := c.Delete().Where(policyproposal.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &PolicyProposalDeleteOne{builder}
+}
+
+// Query returns a query builder for PolicyProposal.
+func (c *PolicyProposalClient) Query() *PolicyProposalQuery {
+	return &PolicyProposalQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypePolicyProposal},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a PolicyProposal entity by its id.
+func (c *PolicyProposalClient) Get(ctx context.Context, id string) (*PolicyProposal, error) {
+	return c.Query().Where(policyproposal.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *PolicyProposalClient) GetX(ctx context.Context, id string) *PolicyProposal {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *PolicyProposalClient) Hooks() []Hook {
+	return c.hooks.PolicyProposal
+}
+
+// Interceptors returns the client interceptors.
+func (c *PolicyProposalClient) Interceptors() []Interceptor {
+	return c.inters.PolicyProposal
+}
+
+func (c *PolicyProposalClient) mutate(ctx context.Context, m *PolicyProposalMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&PolicyProposalCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&PolicyProposalUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&PolicyProposalUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&PolicyProposalDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown PolicyProposal mutation op: %q", m.Op())
+	}
+}
+
+// PolicyVersionClient is a client for the PolicyVersion schema.
+type PolicyVersionClient struct {
+	config
+}
+
+// NewPolicyVersionClient returns a client for the PolicyVersion from the given config.
+func NewPolicyVersionClient(c config) *PolicyVersionClient {
+	return &PolicyVersionClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `policyversion.Hooks(f(g(h())))`.
+func (c *PolicyVersionClient) Use(hooks ...Hook) {
+	c.hooks.PolicyVersion = append(c.hooks.PolicyVersion, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `policyversion.Intercept(f(g(h())))`.
+func (c *PolicyVersionClient) Intercept(interceptors ...Interceptor) {
+	c.inters.PolicyVersion = append(c.inters.PolicyVersion, interceptors...)
+}
+
+// Create returns a builder for creating a PolicyVersion entity.
+func (c *PolicyVersionClient) Create() *PolicyVersionCreate {
+	mutation := newPolicyVersionMutation(c.config, OpCreate)
+	return &PolicyVersionCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of PolicyVersion entities.
+func (c *PolicyVersionClient) CreateBulk(builders ...*PolicyVersionCreate) *PolicyVersionCreateBulk {
+	return &PolicyVersionCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *PolicyVersionClient) MapCreateBulk(slice any, setFunc func(*PolicyVersionCreate, int)) *PolicyVersionCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &PolicyVersionCreateBulk{err: fmt.Errorf("calling to PolicyVersionClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*PolicyVersionCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &PolicyVersionCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for PolicyVersion.
+func (c *PolicyVersionClient) Update() *PolicyVersionUpdate {
+	mutation := newPolicyVersionMutation(c.config, OpUpdate)
+	return &PolicyVersionUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *PolicyVersionClient) UpdateOne(_m *PolicyVersion) *PolicyVersionUpdateOne {
+	mutation := newPolicyVersionMutation(c.config, OpUpdateOne, withPolicyVersion(_m))
+	return &PolicyVersionUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *PolicyVersionClient) UpdateOneID(id string) *PolicyVersionUpdateOne {
+	mutation := newPolicyVersionMutation(c.config, OpUpdateOne, withPolicyVersionID(id))
+	return &PolicyVersionUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for PolicyVersion.
+func (c *PolicyVersionClient) Delete() *PolicyVersionDelete {
+	mutation := newPolicyVersionMutation(c.config, OpDelete)
+	return &PolicyVersionDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *PolicyVersionClient) DeleteOne(_m *PolicyVersion) *PolicyVersionDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *PolicyVersionClient) DeleteOneID(id string) *PolicyVersionDeleteOne {
+	builder := c.Delete().Where(policyversion.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &PolicyVersionDeleteOne{builder}
+}
+
+// Query returns a query builder for PolicyVersion.
+func (c *PolicyVersionClient) Query() *PolicyVersionQuery {
+	return &PolicyVersionQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypePolicyVersion},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a PolicyVersion entity by its id.
+func (c *PolicyVersionClient) Get(ctx context.Context, id string) (*PolicyVersion, error) {
+	return c.Query().Where(policyversion.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *PolicyVersionClient) GetX(ctx context.Context, id string) *PolicyVersion {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *PolicyVersionClient) Hooks() []Hook {
+	return c.hooks.PolicyVersion
+}
+
+// Interceptors returns the client interceptors.
+func (c *PolicyVersionClient) Interceptors() []Interceptor {
+	return c.inters.PolicyVersion
+}
+
+func (c *PolicyVersionClient) mutate(ctx context.Context, m *PolicyVersionMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&PolicyVersionCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&PolicyVersionUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&PolicyVersionUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&PolicyVersionDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown PolicyVersion mutation op: %q", m.Op())
+	}
+}
+
 // PreAuthorizationClient is a client for the PreAuthorization schema.
 type PreAuthorizationClient struct {
 	config
@@ -15506,10 +15790,10 @@ type (
 		LeaveRequest, LedgerAccount, MedicationOrder, MfaChallenge, MfaRecoveryCode,
 		Observation, OutboxEvent, Patient, PatientContact, PatientIdentifier,
 		PayDeduction, Payer, Payment, PaymentAllocation, PaymentCheckout, PayrollRun,
-		Payslip, PlanVersion, PreAuthorization, Problem, ProviderAvailability,
-		ProviderTimeOff, Referral, Refund, Room, RosterEntry, RosterRequirement,
-		Session, ShiftDefinition, Staff, StockBatch, StockLocation, StockMovement,
-		Tariff, User, Ward []ent.Hook
+		Payslip, PlanVersion, PolicyProposal, PolicyVersion, PreAuthorization, Problem,
+		ProviderAvailability, ProviderTimeOff, Referral, Refund, Room, RosterEntry,
+		RosterRequirement, Session, ShiftDefinition, Staff, StockBatch, StockLocation,
+		StockMovement, Tariff, User, Ward []ent.Hook
 	}
 	inters struct {
 		APIKey, AccountingPeriod, Admission, AllergenClass, Allergy, Appointment,
@@ -15523,10 +15807,10 @@ type (
 		LeaveRequest, LedgerAccount, MedicationOrder, MfaChallenge, MfaRecoveryCode,
 		Observation, OutboxEvent, Patient, PatientContact, PatientIdentifier,
 		PayDeduction, Payer, Payment, PaymentAllocation, PaymentCheckout, PayrollRun,
-		Payslip, PlanVersion, PreAuthorization, Problem, ProviderAvailability,
-		ProviderTimeOff, Referral, Refund, Room, RosterEntry, RosterRequirement,
-		Session, ShiftDefinition, Staff, StockBatch, StockLocation, StockMovement,
-		Tariff, User, Ward []ent.Interceptor
+		Payslip, PlanVersion, PolicyProposal, PolicyVersion, PreAuthorization, Problem,
+		ProviderAvailability, ProviderTimeOff, Referral, Refund, Room, RosterEntry,
+		RosterRequirement, Session, ShiftDefinition, Staff, StockBatch, StockLocation,
+		StockMovement, Tariff, User, Ward []ent.Interceptor
 	}
 )
 

@@ -68,6 +68,8 @@ import (
 	"github.com/hmis-dev/hmis/ent/payrollrun"
 	"github.com/hmis-dev/hmis/ent/payslip"
 	"github.com/hmis-dev/hmis/ent/planversion"
+	"github.com/hmis-dev/hmis/ent/policyproposal"
+	"github.com/hmis-dev/hmis/ent/policyversion"
 	"github.com/hmis-dev/hmis/ent/preauthorization"
 	"github.com/hmis-dev/hmis/ent/problem"
 	"github.com/hmis-dev/hmis/ent/provideravailability"
@@ -154,6 +156,8 @@ var tableByPrefix = map[string]string{
 	"prn": payrollrun.Table,
 	"psl": payslip.Table,
 	"ipv": planversion.Table,
+	"ppr": policyproposal.Table,
+	"pve": policyversion.Table,
 	"pau": preauthorization.Table,
 	"prb": problem.Table,
 	"avl": provideravailability.Table,
@@ -239,6 +243,8 @@ var PrefixByType = map[string]string{
 	"PayrollRun":           "prn",
 	"Payslip":              "psl",
 	"PlanVersion":          "ipv",
+	"PolicyProposal":       "ppr",
+	"PolicyVersion":        "pve",
 	"PreAuthorization":     "pau",
 	"Problem":              "prb",
 	"ProviderAvailability": "avl",
