@@ -154,15 +154,12 @@ func PolicyLines(text string) ([]string, []error) {
 // the loaded enforcer when there is no problem.
 func CheckPolicy(modelText, text string, schema *ast.Schema) (*Enforcer, []error) {
 	lines, errs := PolicyLines(text)
+	// A line given twice is allowed, as Casbin allows it (the built-in
+	// files repeat some grants domain by domain); removing it removes both.
 	subjects := map[string]bool{}
-	seen := map[string]bool{}
 	for _, s := range lines {
 		l, _ := ParseLine(s)
 		subjects[l.Fields[0]] = true
-		if seen[s] {
-			errs = append(errs, fmt.Errorf("%q appears twice", s))
-		}
-		seen[s] = true
 	}
 	for _, s := range lines {
 		l, _ := ParseLine(s)

@@ -160,7 +160,7 @@ func TestTwoAdminsAddARoleOnTwoInstances(t *testing.T) {
 	eventually(t, time.Second, "role known on a", func() bool { return slices.Contains(current(t, a).Roles, "night_pharmacist") })
 	night := userWithRole(t, b, "night_pharm", "night_pharmacist")
 	harness.Must(t, allowed(a, night, stockQuery) && allowed(b, night, stockQuery), "night pharmacist reads stock on both")
-	r = a.Do(night, `mutation { receiveStock(input: {locationId: "bad", drugId: "bad", batchNumber: "X", expiresOn: "2030-01-01", quantity: 1, unitCost: "1.00"}) { __typename } }`, nil)
+	r = a.Do(night, harness.PharmacyProbes["Mutation.receiveStock"], nil)
 	harness.Must(t, harness.DeniedByGuard(r, "night_pharm"), "receiving stock: %s", harness.Describe(r))
 
 	// Revoke stock reading on a; b refuses within a second.
@@ -299,4 +299,27 @@ func TestBuiltInPolicyPassesTheChecks(t *testing.T) {
 	s := harness.NewServer(t)
 	_, errs := authz.CheckPolicy(policies.Model, policies.Policy, s.App.Policy.Schema())
 	harness.Must(t, len(errs) == 0, "built-in policy: %v", errs)
+}
+
+// TestREADMEPolicyWalkthrough runs the README's section as written: admin
+// reads and proposes, admin2 lists and approves (with the proposal's ID in
+// place of the placeholder), admin rolls back, the auditor reads the trail.
+func TestREADMEPolicyWalkthrough(t *testing.T) {
+	s := harness.NewServer(t)
+	ops := harness.READMEOperations(t, "## Access policy: changing roles and rules")
+	harness.Must(t, len(ops) == 6, "%d README policy operations found", len(ops))
+	as := []string{"admin", "admin", "admin2", "admin2", "admin", "auditor"}
+	var id string
+	for i, op := range ops {
+		doc := strings.ReplaceAll(op.Document, "ppr_…", id)
+		r := s.As(as[i], doc, nil)
+		harness.Must(t, len(r.Errors) == 0, "README operation %d as %s: %s\n%s", i, as[i], harness.Describe(r), doc)
+		if i == 1 {
+			var out struct{ ProposePolicyChange struct{ ID string } }
+			r.Decode(t, &out)
+			id = out.ProposePolicyChange.ID
+		}
+	}
+	final := current(t, s)
+	harness.Must(t, final.Version == 2 && !slices.Contains(final.Roles, "night_pharmacist"), "after the walkthrough: version %d roles %v", final.Version, final.Roles)
 }
