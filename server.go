@@ -7,7 +7,9 @@
 //	hmis audit verify                      check the audit trail against its key and checkpoints
 //	hmis keys status|rotate|retire|rewrap  manage the keys of the data encrypted at rest
 //	hmis config                            print the configuration variables as a Markdown table
-//	hmis roles                             print who may call each operation, from the policy, as a Markdown table
+//	hmis roles                             print who may call each operation, from the built-in policy, as a Markdown table
+//	hmis policy show                       print the access policy in force (the database's version), as the role table and its lines
+//	hmis policy check FILE                 check a policy file or directory offline, as a change through the API is checked
 //	hmis totp USER                         print the current TOTP code of a demo user whose role requires a second factor
 //	hmis version                           print the version
 //
@@ -25,11 +27,13 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"slices"
+	"strings"
 	"syscall"
 	"time"
 	_ "time/tzdata" // so HMIS_TIMEZONE works on hosts without a zone database
 
 	"github.com/hmis-dev/hmis/graph"
+	"github.com/hmis-dev/hmis/internal/accesspolicy"
 	"github.com/hmis-dev/hmis/internal/app"
 	"github.com/hmis-dev/hmis/internal/audit"
 	"github.com/hmis-dev/hmis/internal/auth"
@@ -60,7 +64,9 @@ commands:
   keys retire    re-encrypt stragglers and drop the data keys no value uses (a minute after rotate)
   keys rewrap    wrap the keysets with a new master key: --new-master-key-file FILE
   config         print the configuration variables as a Markdown table
-  roles          print who may call each operation, from the access policy, as a Markdown table
+  roles          print who may call each operation, from the built-in access policy, as a Markdown table
+  policy show    print the access policy in force (changes made through the API included): role table and lines
+  policy check FILE  check a policy file, or a directory of *.csv files, offline (exit status 1 on a problem)
   totp USER      print the current second-factor code of a demo user (doctor, admin, auditor)
   version        print the version
 
@@ -115,6 +121,14 @@ func run(args []string, stdout, stderr io.Writer) error {
 			return errors.New("usage: hmis totp USER (a demo user whose role requires a second factor)")
 		}
 		return demoTOTP(rest[0], stdout)
+	case "policy":
+		switch {
+		case len(rest) == 1 && rest[0] == "show":
+		case len(rest) == 2 && rest[0] == "check":
+			return policyCheck(rest[1], stdout)
+		default:
+			return errors.New("usage: hmis policy show | hmis policy check FILE")
+		}
 	case "audit", "keys":
 		// A subcommand's flags may follow it too: hmis audit verify --demo,
 		// hmis keys rewrap --new-master-key-file FILE.
@@ -155,6 +169,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 
 	if command == "audit" {
 		return auditVerify(ctx, cfg, log, stdout)
+	}
+	if command == "policy" {
+		return policyShow(ctx, cfg, stdout)
 	}
 	if command == "keys" {
 		return keysCommand(ctx, cfg, log, rest[0], *newMasterKeyFile, stdout)
@@ -312,4 +329,55 @@ func roleTable() (string, error) {
 		return "", err
 	}
 	return enforcer.RoleTable(graph.NewExecutableSchema(graph.Config{}).Schema()), nil
+}
+
+// policyCheck runs on a policy file the checks a change through the API
+// passes, without a database: for deployments that keep their policy in
+// version control and check it before they deploy it.
+func policyCheck(path string, stdout io.Writer) error {
+	text, err := policies.FromPath(path)
+	if err != nil {
+		return err
+	}
+	e, errs := authz.CheckPolicy(policies.Model, text, graph.NewExecutableSchema(graph.Config{}).Schema())
+	if len(errs) > 0 {
+		for _, err := range errs {
+			fmt.Fprintln(stdout, path+":", err)
+		}
+		return fmt.Errorf("policy check: %d problems in %s", len(errs), path)
+	}
+	lines, _ := authz.PolicyLines(text)
+	fmt.Fprintf(stdout, "%s: policy ok: %d lines, roles %s\n", path, len(lines), strings.Join(e.Roles(), ", "))
+	return nil
+}
+
+// policyShow prints the policy in force: the latest version in the
+// database, or the built-in (or HMIS_POLICY_FILE) one when no change was
+// ever applied. It needs the database only.
+func policyShow(ctx context.Context, cfg config.Config, stdout io.Writer) error {
+	baseline, err := policies.FromPath(cfg.PolicyFile)
+	if err != nil {
+		return fmt.Errorf("HMIS_POLICY_FILE: %w", err)
+	}
+	st, err := store.Open(cfg.DatabaseURL, cfg.SQLitePath)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.Migrate(ctx); err != nil {
+		return err
+	}
+	version, text, err := accesspolicy.Current(auth.SystemContext(ctx), st.Client, baseline)
+	if err != nil {
+		return err
+	}
+	enforcer, err := authz.NewEnforcer(policies.Model, text)
+	if err != nil {
+		return err
+	}
+	lines, _ := authz.PolicyLines(text)
+	fmt.Fprintf(stdout, "Access policy version %d (0: the built-in policy).\n\n", version)
+	fmt.Fprint(stdout, enforcer.RoleTable(graph.NewExecutableSchema(graph.Config{}).Schema()))
+	fmt.Fprintf(stdout, "\n```\n%s\n```\n", strings.Join(lines, "\n"))
+	return nil
 }

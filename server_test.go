@@ -276,3 +276,37 @@ func TestDemoTOTP(t *testing.T) {
 		}
 	}
 }
+
+// TestPolicyCheckCommand: hmis policy check passes the built-in policy's
+// directory and refuses a file with a typo'd coordinate and a lockout of
+// admin, naming each problem, as the API would refuse the change.
+func TestPolicyCheckCommand(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if err := run([]string{"policy", "check", "policies"}, &out, &errOut); err != nil {
+		t.Fatalf("built-in policy: %v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "policy ok") {
+		t.Errorf("no verdict: %s", out.String())
+	}
+	bad := filepath.Join(t.TempDir(), "policy.csv")
+	if err := os.WriteFile(bad, []byte("p, admin, Query.accessPolicy, allow\np, nurse, Patient.famliyName, allow\ng, nurse, signed_in\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	err := run([]string{"policy", "check", bad}, &out, &errOut)
+	if err == nil {
+		t.Fatalf("bad policy passed:\n%s", out.String())
+	}
+	for _, want := range []string{"Patient.famliyName is no GraphQL coordinate", "role signed_in has no rule"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("check output lacks %q:\n%s", want, out.String())
+		}
+	}
+	if err := os.WriteFile(bad, []byte("p, nurse, Patient.familyName, allow\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if err := run([]string{"policy", "check", bad}, &out, &errOut); err == nil || !strings.Contains(out.String(), "admin role would lose Query.accessPolicy") {
+		t.Errorf("a policy without admin's powers: %v\n%s", err, out.String())
+	}
+}

@@ -77,6 +77,8 @@ import (
 	"github.com/hmis-dev/hmis/ent/payrollrun"
 	"github.com/hmis-dev/hmis/ent/payslip"
 	"github.com/hmis-dev/hmis/ent/planversion"
+	"github.com/hmis-dev/hmis/ent/policyproposal"
+	"github.com/hmis-dev/hmis/ent/policyversion"
 	"github.com/hmis-dev/hmis/ent/preauthorization"
 	"github.com/hmis-dev/hmis/ent/problem"
 	"github.com/hmis-dev/hmis/ent/provideravailability"
@@ -220,6 +222,8 @@ func checkColumn(t, c string) error {
 			payrollrun.Table:           payrollrun.ValidColumn,
 			payslip.Table:              payslip.ValidColumn,
 			planversion.Table:          planversion.ValidColumn,
+			policyproposal.Table:       policyproposal.ValidColumn,
+			policyversion.Table:        policyversion.ValidColumn,
 			preauthorization.Table:     preauthorization.ValidColumn,
 			problem.Table:              problem.ValidColumn,
 			provideravailability.Table: provideravailability.ValidColumn,

@@ -70,6 +70,8 @@ import (
 	"github.com/hmis-dev/hmis/ent/payrollrun"
 	"github.com/hmis-dev/hmis/ent/payslip"
 	"github.com/hmis-dev/hmis/ent/planversion"
+	"github.com/hmis-dev/hmis/ent/policyproposal"
+	"github.com/hmis-dev/hmis/ent/policyversion"
 	"github.com/hmis-dev/hmis/ent/preauthorization"
 	"github.com/hmis-dev/hmis/ent/problem"
 	"github.com/hmis-dev/hmis/ent/provideravailability"
@@ -158,6 +160,8 @@ var tableByPrefix = map[string]string{
 	"prn": payrollrun.Table,
 	"psl": payslip.Table,
 	"ipv": planversion.Table,
+	"ppr": policyproposal.Table,
+	"pve": policyversion.Table,
 	"pau": preauthorization.Table,
 	"prb": problem.Table,
 	"avl": provideravailability.Table,
@@ -245,6 +249,8 @@ var PrefixByType = map[string]string{
 	"PayrollRun":           "prn",
 	"Payslip":              "psl",
 	"PlanVersion":          "ipv",
+	"PolicyProposal":       "ppr",
+	"PolicyVersion":        "pve",
 	"PreAuthorization":     "pau",
 	"Problem":              "prb",
 	"ProviderAvailability": "avl",

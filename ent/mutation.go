@@ -76,6 +76,8 @@ import (
 	"github.com/hmis-dev/hmis/ent/payrollrun"
 	"github.com/hmis-dev/hmis/ent/payslip"
 	"github.com/hmis-dev/hmis/ent/planversion"
+	"github.com/hmis-dev/hmis/ent/policyproposal"
+	"github.com/hmis-dev/hmis/ent/policyversion"
 	"github.com/hmis-dev/hmis/ent/preauthorization"
 	"github.com/hmis-dev/hmis/ent/predicate"
 	"github.com/hmis-dev/hmis/ent/problem"
@@ -172,6 +174,8 @@ const (
 	TypePayrollRun           = "PayrollRun"
 	TypePayslip              = "Payslip"
 	TypePlanVersion          = "PlanVersion"
+	TypePolicyProposal       = "PolicyProposal"
+	TypePolicyVersion        = "PolicyVersion"
 	TypePreAuthorization     = "PreAuthorization"
 	TypeProblem              = "Problem"
 	TypeProviderAvailability = "ProviderAvailability"
@@ -78333,6 +78337,2061 @@ func (m *PlanVersionMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown PlanVersion edge %s", name)
+}
+
+// PolicyProposalMutation represents an operation that mutates the PolicyProposal nodes in the graph.
+type PolicyProposalMutation struct {
+	config
+	op                 Op
+	typ                string
+	id                 *string
+	created_at         *time.Time
+	updated_at         *time.Time
+	base_version       *int
+	addbase_version    *int
+	add_lines          *[]string
+	appendadd_lines    []string
+	remove_lines       *[]string
+	appendremove_lines []string
+	reason             *string
+	proposed_by        *string
+	proposed_by_name   *string
+	status             *policyproposal.Status
+	decided_by         *string
+	decided_by_name    *string
+	decision_reason    *string
+	applied_version    *int
+	addapplied_version *int
+	preview            *string
+	clearedFields      map[string]struct{}
+	done               bool
+	oldValue           func(context.Context) (*PolicyProposal, error)
+	predicates         []predicate.PolicyProposal
+}
+
+var _ ent.Mutation = (*PolicyProposalMutation)(nil)
+
+// policyproposalOption allows management of the mutation configuration using functional options.
+type policyproposalOption func(*PolicyProposalMutation)
+
+// newPolicyProposalMutation creates new mutation for the PolicyProposal entity.
+func newPolicyProposalMutation(c config, op Op, opts ...policyproposalOption) *PolicyProposalMutation {
+	m := &PolicyProposalMutation{
+		config:        c,
+		op:            op,
+		typ:           TypePolicyProposal,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withPolicyProposalID sets the ID field of the mutation.
+func withPolicyProposalID(id string) policyproposalOption {
+	return func(m *PolicyProposalMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *PolicyProposal
+		)
+		m.oldValue = func(ctx context.Context) (*PolicyProposal, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().PolicyProposal.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withPolicyProposal sets the old PolicyProposal of the mutation.
+func withPolicyProposal(node *PolicyProposal) policyproposalOption {
+	return func(m *PolicyProposalMutation) {
+		m.oldValue = func(context.Context) (*PolicyProposal, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m PolicyProposalMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m PolicyProposalMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of PolicyProposal entities.
+func (m *PolicyProposalMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *PolicyProposalMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *PolicyProposalMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().PolicyProposal.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *PolicyProposalMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *PolicyProposalMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the PolicyProposal entity.
+// If the PolicyProposal object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PolicyProposalMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *PolicyProposalMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *PolicyProposalMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *PolicyProposalMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the PolicyProposal entity.
+// If the PolicyProposal object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PolicyProposalMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *PolicyProposalMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetBaseVersion sets the "base_version" field.
+func (m *PolicyProposalMutation) SetBaseVersion(i int) {
+	m.base_version = &i
+	m.addbase_version = nil
+}
+
+// BaseVersion returns the value of the "base_version" field in the mutation.
+func (m *PolicyProposalMutation) BaseVersion() (r int, exists bool) {
+	v := m.base_version
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldBaseVersion returns the old "base_version" field's value of the PolicyProposal entity.
+// If the PolicyProposal object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PolicyProposalMutation) OldBaseVersion(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldBaseVersion is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldBaseVersion requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldBaseVersion: %w", err)
+	}
+	return oldValue.BaseVersion, nil
+}
+
+// AddBaseVersion adds i to the "base_version" field.
+func (m *PolicyProposalMutation) AddBaseVersion(i int) {
+	if m.addbase_version != nil {
+		*m.addbase_version += i
+	} else {
+		m.addbase_version = &i
+	}
+}
+
+// AddedBaseVersion returns the value that was added to the "base_version" field in this mutation.
+func (m *PolicyProposalMutation) AddedBaseVersion() (r int, exists bool) {
+	v := m.addbase_version
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetBaseVersion resets all changes to the "base_version" field.
+func (m *PolicyProposalMutation) ResetBaseVersion() {
+	m.base_version = nil
+	m.addbase_version = nil
+}
+
+// SetAddLines sets the "add_lines" field.
+func (m *PolicyProposalMutation) SetAddLines(s []string) {
+	m.add_lines = &s
+	m.appendadd_lines = nil
+}
+
+// AddLines returns the value of the "add_lines" field in the mutation.
+func (m *PolicyProposalMutation) AddLines() (r []string, exists bool) {
+	v := m.add_lines
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAddLines returns the old "add_lines" field's value of the PolicyProposal entity.
+// If the PolicyProposal object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PolicyProposalMutation) OldAddLines(ctx context.Context) (v []string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAddLines is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAddLines requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAddLines: %w", err)
+	}
+	return oldValue.AddLines, nil
+}
+
+// AppendAddLines adds s to the "add_lines" field.
+func (m *PolicyProposalMutation) AppendAddLines(s []string) {
+	m.appendadd_lines = append(m.appendadd_lines, s...)
+}
+
+// AppendedAddLines returns the list of values that were appended to the "add_lines" field in this mutation.
+func (m *PolicyProposalMutation) AppendedAddLines() ([]string, bool) {
+	if len(m.appendadd_lines) == 0 {
+		return nil, false
+	}
+	return m.appendadd_lines, true
+}
+
+// ResetAddLines resets all changes to the "add_lines" field.
+func (m *PolicyProposalMutation) ResetAddLines() {
+	m.add_lines = nil
+	m.appendadd_lines = nil
+}
+
+// SetRemoveLines sets the "remove_lines" field.
+func (m *PolicyProposalMutation) SetRemoveLines(s []string) {
+	m.remove_lines = &s
+	m.appendremove_lines = nil
+}
+
+// RemoveLines returns the value of the "remove_lines" field in the mutation.
+func (m *PolicyProposalMutation) RemoveLines() (r []string, exists bool) {
+	v := m.remove_lines
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRemoveLines returns the old "remove_lines" field's value of the PolicyProposal entity.
+// If the PolicyProposal object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PolicyProposalMutation) OldRemoveLines(ctx context.Context) (v []string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRemoveLines is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRemoveLines requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRemoveLines: %w", err)
+	}
+	return oldValue.RemoveLines, nil
+}
+
+// AppendRemoveLines adds s to the "remove_lines" field.
+func (m *PolicyProposalMutation) AppendRemoveLines(s []string) {
+	m.appendremove_lines = append(m.appendremove_lines, s...)
+}
+
+// AppendedRemoveLines returns the list of values that were appended to the "remove_lines" field in this mutation.
+func (m *PolicyProposalMutation) AppendedRemoveLines() ([]string, bool) {
+	if len(m.appendremove_lines) == 0 {
+		return nil, false
+	}
+	return m.appendremove_lines, true
+}
+
+// ResetRemoveLines resets all changes to the "remove_lines" field.
+func (m *PolicyProposalMutation) ResetRemoveLines() {
+	m.remove_lines = nil
+	m.appendremove_lines = nil
+}
+
+// SetReason sets the "reason" field.
+func (m *PolicyProposalMutation) SetReason(s string) {
+	m.reason = &s
+}
+
+// Reason returns the value of the "reason" field in the mutation.
+func (m *PolicyProposalMutation) Reason() (r string, exists bool) {
+	v := m.reason
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReason returns the old "reason" field's value of the PolicyProposal entity.
+// If the PolicyProposal object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PolicyProposalMutation) OldReason(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReason is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReason requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReason: %w", err)
+	}
+	return oldValue.Reason, nil
+}
+
+// ResetReason resets all changes to the "reason" field.
+func (m *PolicyProposalMutation) ResetReason() {
+	m.reason = nil
+}
+
+// SetProposedBy sets the "proposed_by" field.
+func (m *PolicyProposalMutation) SetProposedBy(s string) {
+	m.proposed_by = &s
+}
+
+// ProposedBy returns the value of the "proposed_by" field in the mutation.
+func (m *PolicyProposalMutation) ProposedBy() (r string, exists bool) {
+	v := m.proposed_by
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldProposedBy returns the old "proposed_by" field's value of the PolicyProposal entity.
+// If the PolicyProposal object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PolicyProposalMutation) OldProposedBy(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldProposedBy is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldProposedBy requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldProposedBy: %w", err)
+	}
+	return oldValue.ProposedBy, nil
+}
+
+// ResetProposedBy resets all changes to the "proposed_by" field.
+func (m *PolicyProposalMutation) ResetProposedBy() {
+	m.proposed_by = nil
+}
+
+// SetProposedByName sets the "proposed_by_name" field.
+func (m *PolicyProposalMutation) SetProposedByName(s string) {
+	m.proposed_by_name = &s
+}
+
+// ProposedByName returns the value of the "proposed_by_name" field in the mutation.
+func (m *PolicyProposalMutation) ProposedByName() (r string, exists bool) {
+	v := m.proposed_by_name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldProposedByName returns the old "proposed_by_name" field's value of the PolicyProposal entity.
+// If the PolicyProposal object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PolicyProposalMutation) OldProposedByName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldProposedByName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldProposedByName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldProposedByName: %w", err)
+	}
+	return oldValue.ProposedByName, nil
+}
+
+// ResetProposedByName resets all changes to the "proposed_by_name" field.
+func (m *PolicyProposalMutation) ResetProposedByName() {
+	m.proposed_by_name = nil
+}
+
+// SetStatus sets the "status" field.
+func (m *PolicyProposalMutation) SetStatus(po policyproposal.Status) {
+	m.status = &po
+}
+
+// Status returns the value of the "status" field in the mutation.
+func (m *PolicyProposalMutation) Status() (r policyproposal.Status, exists bool) {
+	v := m.status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStatus returns the old "status" field's value of the PolicyProposal entity.
+// If the PolicyProposal object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PolicyProposalMutation) OldStatus(ctx context.Context) (v policyproposal.Status, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStatus: %w", err)
+	}
+	return oldValue.Status, nil
+}
+
+// ResetStatus resets all changes to the "status" field.
+func (m *PolicyProposalMutation) ResetStatus() {
+	m.status = nil
+}
+
+// SetDecidedBy sets the "decided_by" field.
+func (m *PolicyProposalMutation) SetDecidedBy(s string) {
+	m.decided_by = &s
+}
+
+// DecidedBy returns the value of the "decided_by" field in the mutation.
+func (m *PolicyProposalMutation) DecidedBy() (r string, exists bool) {
+	v := m.decided_by
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDecidedBy returns the old "decided_by" field's value of the PolicyProposal entity.
+// If the PolicyProposal object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PolicyProposalMutation) OldDecidedBy(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDecidedBy is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDecidedBy requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDecidedBy: %w", err)
+	}
+	return oldValue.DecidedBy, nil
+}
+
+// ClearDecidedBy clears the value of the "decided_by" field.
+func (m *PolicyProposalMutation) ClearDecidedBy() {
+	m.decided_by = nil
+	m.clearedFields[policyproposal.FieldDecidedBy] = struct{}{}
+}
+
+// DecidedByCleared returns if the "decided_by" field was cleared in this mutation.
+func (m *PolicyProposalMutation) DecidedByCleared() bool {
+	_, ok := m.clearedFields[policyproposal.FieldDecidedBy]
+	return ok
+}
+
+// ResetDecidedBy resets all changes to the "decided_by" field.
+func (m *PolicyProposalMutation) ResetDecidedBy() {
+	m.decided_by = nil
+	delete(m.clearedFields, policyproposal.FieldDecidedBy)
+}
+
+// SetDecidedByName sets the "decided_by_name" field.
+func (m *PolicyProposalMutation) SetDecidedByName(s string) {
+	m.decided_by_name = &s
+}
+
+// DecidedByName returns the value of the "decided_by_name" field in the mutation.
+func (m *PolicyProposalMutation) DecidedByName() (r string, exists bool) {
+	v := m.decided_by_name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDecidedByName returns the old "decided_by_name" field's value of the PolicyProposal entity.
+// If the PolicyProposal object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PolicyProposalMutation) OldDecidedByName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDecidedByName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDecidedByName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDecidedByName: %w", err)
+	}
+	return oldValue.DecidedByName, nil
+}
+
+// ClearDecidedByName clears the value of the "decided_by_name" field.
+func (m *PolicyProposalMutation) ClearDecidedByName() {
+	m.decided_by_name = nil
+	m.clearedFields[policyproposal.FieldDecidedByName] = struct{}{}
+}
+
+// DecidedByNameCleared returns if the "decided_by_name" field was cleared in this mutation.
+func (m *PolicyProposalMutation) DecidedByNameCleared() bool {
+	_, ok := m.clearedFields[policyproposal.FieldDecidedByName]
+	return ok
+}
+
+// ResetDecidedByName resets all changes to the "decided_by_name" field.
+func (m *PolicyProposalMutation) ResetDecidedByName() {
+	m.decided_by_name = nil
+	delete(m.clearedFields, policyproposal.FieldDecidedByName)
+}
+
+// SetDecisionReason sets the "decision_reason" field.
+func (m *PolicyProposalMutation) SetDecisionReason(s string) {
+	m.decision_reason = &s
+}
+
+// DecisionReason returns the value of the "decision_reason" field in the mutation.
+func (m *PolicyProposalMutation) DecisionReason() (r string, exists bool) {
+	v := m.decision_reason
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDecisionReason returns the old "decision_reason" field's value of the PolicyProposal entity.
+// If the PolicyProposal object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PolicyProposalMutation) OldDecisionReason(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDecisionReason is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDecisionReason requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDecisionReason: %w", err)
+	}
+	return oldValue.DecisionReason, nil
+}
+
+// ClearDecisionReason clears the value of the "decision_reason" field.
+func (m *PolicyProposalMutation) ClearDecisionReason() {
+	m.decision_reason = nil
+	m.clearedFields[policyproposal.FieldDecisionReason] = struct{}{}
+}
+
+// DecisionReasonCleared returns if the "decision_reason" field was cleared in this mutation.
+func (m *PolicyProposalMutation) DecisionReasonCleared() bool {
+	_, ok := m.clearedFields[policyproposal.FieldDecisionReason]
+	return ok
+}
+
+// ResetDecisionReason resets all changes to the "decision_reason" field.
+func (m *PolicyProposalMutation) ResetDecisionReason() {
+	m.decision_reason = nil
+	delete(m.clearedFields, policyproposal.FieldDecisionReason)
+}
+
+// SetAppliedVersion sets the "applied_version" field.
+func (m *PolicyProposalMutation) SetAppliedVersion(i int) {
+	m.applied_version = &i
+	m.addapplied_version = nil
+}
+
+// AppliedVersion returns the value of the "applied_version" field in the mutation.
+func (m *PolicyProposalMutation) AppliedVersion() (r int, exists bool) {
+	v := m.applied_version
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAppliedVersion returns the old "applied_version" field's value of the PolicyProposal entity.
+// If the PolicyProposal object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PolicyProposalMutation) OldAppliedVersion(ctx context.Context) (v *int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAppliedVersion is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAppliedVersion requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAppliedVersion: %w", err)
+	}
+	return oldValue.AppliedVersion, nil
+}
+
+// AddAppliedVersion adds i to the "applied_version" field.
+func (m *PolicyProposalMutation) AddAppliedVersion(i int) {
+	if m.addapplied_version != nil {
+		*m.addapplied_version += i
+	} else {
+		m.addapplied_version = &i
+	}
+}
+
+// AddedAppliedVersion returns the value that was added to the "applied_version" field in this mutation.
+func (m *PolicyProposalMutation) AddedAppliedVersion() (r int, exists bool) {
+	v := m.addapplied_version
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearAppliedVersion clears the value of the "applied_version" field.
+func (m *PolicyProposalMutation) ClearAppliedVersion() {
+	m.applied_version = nil
+	m.addapplied_version = nil
+	m.clearedFields[policyproposal.FieldAppliedVersion] = struct{}{}
+}
+
+// AppliedVersionCleared returns if the "applied_version" field was cleared in this mutation.
+func (m *PolicyProposalMutation) AppliedVersionCleared() bool {
+	_, ok := m.clearedFields[policyproposal.FieldAppliedVersion]
+	return ok
+}
+
+// ResetAppliedVersion resets all changes to the "applied_version" field.
+func (m *PolicyProposalMutation) ResetAppliedVersion() {
+	m.applied_version = nil
+	m.addapplied_version = nil
+	delete(m.clearedFields, policyproposal.FieldAppliedVersion)
+}
+
+// SetPreview sets the "preview" field.
+func (m *PolicyProposalMutation) SetPreview(s string) {
+	m.preview = &s
+}
+
+// Preview returns the value of the "preview" field in the mutation.
+func (m *PolicyProposalMutation) Preview() (r string, exists bool) {
+	v := m.preview
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPreview returns the old "preview" field's value of the PolicyProposal entity.
+// If the PolicyProposal object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PolicyProposalMutation) OldPreview(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPreview is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPreview requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPreview: %w", err)
+	}
+	return oldValue.Preview, nil
+}
+
+// ResetPreview resets all changes to the "preview" field.
+func (m *PolicyProposalMutation) ResetPreview() {
+	m.preview = nil
+}
+
+// Where appends a list predicates to the PolicyProposalMutation builder.
+func (m *PolicyProposalMutation) Where(ps ...predicate.PolicyProposal) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the PolicyProposalMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *PolicyProposalMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.PolicyProposal, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *PolicyProposalMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *PolicyProposalMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (PolicyProposal).
+func (m *PolicyProposalMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *PolicyProposalMutation) Fields() []string {
+	fields := make([]string, 0, 14)
+	if m.created_at != nil {
+		fields = append(fields, policyproposal.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, policyproposal.FieldUpdatedAt)
+	}
+	if m.base_version != nil {
+		fields = append(fields, policyproposal.FieldBaseVersion)
+	}
+	if m.add_lines != nil {
+		fields = append(fields, policyproposal.FieldAddLines)
+	}
+	if m.remove_lines != nil {
+		fields = append(fields, policyproposal.FieldRemoveLines)
+	}
+	if m.reason != nil {
+		fields = append(fields, policyproposal.FieldReason)
+	}
+	if m.proposed_by != nil {
+		fields = append(fields, policyproposal.FieldProposedBy)
+	}
+	if m.proposed_by_name != nil {
+		fields = append(fields, policyproposal.FieldProposedByName)
+	}
+	if m.status != nil {
+		fields = append(fields, policyproposal.FieldStatus)
+	}
+	if m.decided_by != nil {
+		fields = append(fields, policyproposal.FieldDecidedBy)
+	}
+	if m.decided_by_name != nil {
+		fields = append(fields, policyproposal.FieldDecidedByName)
+	}
+	if m.decision_reason != nil {
+		fields = append(fields, policyproposal.FieldDecisionReason)
+	}
+	if m.applied_version != nil {
+		fields = append(fields, policyproposal.FieldAppliedVersion)
+	}
+	if m.preview != nil {
+		fields = append(fields, policyproposal.FieldPreview)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *PolicyProposalMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case policyproposal.FieldCreatedAt:
+		return m.CreatedAt()
+	case policyproposal.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case policyproposal.FieldBaseVersion:
+		return m.BaseVersion()
+	case policyproposal.FieldAddLines:
+		return m.AddLines()
+	case policyproposal.FieldRemoveLines:
+		return m.RemoveLines()
+	case policyproposal.FieldReason:
+		return m.Reason()
+	case policyproposal.FieldProposedBy:
+		return m.ProposedBy()
+	case policyproposal.FieldProposedByName:
+		return m.ProposedByName()
+	case policyproposal.FieldStatus:
+		return m.Status()
+	case policyproposal.FieldDecidedBy:
+		return m.DecidedBy()
+	case policyproposal.FieldDecidedByName:
+		return m.DecidedByName()
+	case policyproposal.FieldDecisionReason:
+		return m.DecisionReason()
+	case policyproposal.FieldAppliedVersion:
+		return m.AppliedVersion()
+	case policyproposal.FieldPreview:
+		return m.Preview()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *PolicyProposalMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case policyproposal.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case policyproposal.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case policyproposal.FieldBaseVersion:
+		return m.OldBaseVersion(ctx)
+	case policyproposal.FieldAddLines:
+		return m.OldAddLines(ctx)
+	case policyproposal.FieldRemoveLines:
+		return m.OldRemoveLines(ctx)
+	case policyproposal.FieldReason:
+		return m.OldReason(ctx)
+	case policyproposal.FieldProposedBy:
+		return m.OldProposedBy(ctx)
+	case policyproposal.FieldProposedByName:
+		return m.OldProposedByName(ctx)
+	case policyproposal.FieldStatus:
+		return m.OldStatus(ctx)
+	case policyproposal.FieldDecidedBy:
+		return m.OldDecidedBy(ctx)
+	case policyproposal.FieldDecidedByName:
+		return m.OldDecidedByName(ctx)
+	case policyproposal.FieldDecisionReason:
+		return m.OldDecisionReason(ctx)
+	case policyproposal.FieldAppliedVersion:
+		return m.OldAppliedVersion(ctx)
+	case policyproposal.FieldPreview:
+		return m.OldPreview(ctx)
+	}
+	return nil, fmt.Errorf("unknown PolicyProposal field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *PolicyProposalMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case policyproposal.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case policyproposal.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case policyproposal.FieldBaseVersion:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetBaseVersion(v)
+		return nil
+	case policyproposal.FieldAddLines:
+		v, ok := value.([]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAddLines(v)
+		return nil
+	case policyproposal.FieldRemoveLines:
+		v, ok := value.([]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRemoveLines(v)
+		return nil
+	case policyproposal.FieldReason:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReason(v)
+		return nil
+	case policyproposal.FieldProposedBy:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetProposedBy(v)
+		return nil
+	case policyproposal.FieldProposedByName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetProposedByName(v)
+		return nil
+	case policyproposal.FieldStatus:
+		v, ok := value.(policyproposal.Status)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStatus(v)
+		return nil
+	case policyproposal.FieldDecidedBy:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDecidedBy(v)
+		return nil
+	case policyproposal.FieldDecidedByName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDecidedByName(v)
+		return nil
+	case policyproposal.FieldDecisionReason:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDecisionReason(v)
+		return nil
+	case policyproposal.FieldAppliedVersion:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAppliedVersion(v)
+		return nil
+	case policyproposal.FieldPreview:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPreview(v)
+		return nil
+	}
+	return fmt.Errorf("unknown PolicyProposal field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *PolicyProposalMutation) AddedFields() []string {
+	var fields []string
+	if m.addbase_version != nil {
+		fields = append(fields, policyproposal.FieldBaseVersion)
+	}
+	if m.addapplied_version != nil {
+		fields = append(fields, policyproposal.FieldAppliedVersion)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *PolicyProposalMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case policyproposal.FieldBaseVersion:
+		return m.AddedBaseVersion()
+	case policyproposal.FieldAppliedVersion:
+		return m.AddedAppliedVersion()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *PolicyProposalMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case policyproposal.FieldBaseVersion:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddBaseVersion(v)
+		return nil
+	case policyproposal.FieldAppliedVersion:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddAppliedVersion(v)
+		return nil
+	}
+	return fmt.Errorf("unknown PolicyProposal numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *PolicyProposalMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(policyproposal.FieldDecidedBy) {
+		fields = append(fields, policyproposal.FieldDecidedBy)
+	}
+	if m.FieldCleared(policyproposal.FieldDecidedByName) {
+		fields = append(fields, policyproposal.FieldDecidedByName)
+	}
+	if m.FieldCleared(policyproposal.FieldDecisionReason) {
+		fields = append(fields, policyproposal.FieldDecisionReason)
+	}
+	if m.FieldCleared(policyproposal.FieldAppliedVersion) {
+		fields = append(fields, policyproposal.FieldAppliedVersion)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *PolicyProposalMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *PolicyProposalMutation) ClearField(name string) error {
+	switch name {
+	case policyproposal.FieldDecidedBy:
+		m.ClearDecidedBy()
+		return nil
+	case policyproposal.FieldDecidedByName:
+		m.ClearDecidedByName()
+		return nil
+	case policyproposal.FieldDecisionReason:
+		m.ClearDecisionReason()
+		return nil
+	case policyproposal.FieldAppliedVersion:
+		m.ClearAppliedVersion()
+		return nil
+	}
+	return fmt.Errorf("unknown PolicyProposal nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *PolicyProposalMutation) ResetField(name string) error {
+	switch name {
+	case policyproposal.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case policyproposal.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case policyproposal.FieldBaseVersion:
+		m.ResetBaseVersion()
+		return nil
+	case policyproposal.FieldAddLines:
+		m.ResetAddLines()
+		return nil
+	case policyproposal.FieldRemoveLines:
+		m.ResetRemoveLines()
+		return nil
+	case policyproposal.FieldReason:
+		m.ResetReason()
+		return nil
+	case policyproposal.FieldProposedBy:
+		m.ResetProposedBy()
+		return nil
+	case policyproposal.FieldProposedByName:
+		m.ResetProposedByName()
+		return nil
+	case policyproposal.FieldStatus:
+		m.ResetStatus()
+		return nil
+	case policyproposal.FieldDecidedBy:
+		m.ResetDecidedBy()
+		return nil
+	case policyproposal.FieldDecidedByName:
+		m.ResetDecidedByName()
+		return nil
+	case policyproposal.FieldDecisionReason:
+		m.ResetDecisionReason()
+		return nil
+	case policyproposal.FieldAppliedVersion:
+		m.ResetAppliedVersion()
+		return nil
+	case policyproposal.FieldPreview:
+		m.ResetPreview()
+		return nil
+	}
+	return fmt.Errorf("unknown PolicyProposal field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *PolicyProposalMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *PolicyProposalMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *PolicyProposalMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *PolicyProposalMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *PolicyProposalMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *PolicyProposalMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *PolicyProposalMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown PolicyProposal unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *PolicyProposalMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown PolicyProposal edge %s", name)
+}
+
+// PolicyVersionMutation represents an operation that mutates the PolicyVersion nodes in the graph.
+type PolicyVersionMutation struct {
+	config
+	op            Op
+	typ           string
+	id            *string
+	number        *int
+	addnumber     *int
+	lines         *string
+	reason        *string
+	applied_by    *string
+	proposed_by   *string
+	proposal_id   *string
+	restores      *int
+	addrestores   *int
+	created_at    *time.Time
+	clearedFields map[string]struct{}
+	done          bool
+	oldValue      func(context.Context) (*PolicyVersion, error)
+	predicates    []predicate.PolicyVersion
+}
+
+var _ ent.Mutation = (*PolicyVersionMutation)(nil)
+
+// policyversionOption allows management of the mutation configuration using functional options.
+type policyversionOption func(*PolicyVersionMutation)
+
+// newPolicyVersionMutation creates new mutation for the PolicyVersion entity.
+func newPolicyVersionMutation(c config, op Op, opts ...policyversionOption) *PolicyVersionMutation {
+	m := &PolicyVersionMutation{
+		config:        c,
+		op:            op,
+		typ:           TypePolicyVersion,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withPolicyVersionID sets the ID field of the mutation.
+func withPolicyVersionID(id string) policyversionOption {
+	return func(m *PolicyVersionMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *PolicyVersion
+		)
+		m.oldValue = func(ctx context.Context) (*PolicyVersion, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().PolicyVersion.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withPolicyVersion sets the old PolicyVersion of the mutation.
+func withPolicyVersion(node *PolicyVersion) policyversionOption {
+	return func(m *PolicyVersionMutation) {
+		m.oldValue = func(context.Context) (*PolicyVersion, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m PolicyVersionMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m PolicyVersionMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of PolicyVersion entities.
+func (m *PolicyVersionMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *PolicyVersionMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *PolicyVersionMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().PolicyVersion.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetNumber sets the "number" field.
+func (m *PolicyVersionMutation) SetNumber(i int) {
+	m.number = &i
+	m.addnumber = nil
+}
+
+// Number returns the value of the "number" field in the mutation.
+func (m *PolicyVersionMutation) Number() (r int, exists bool) {
+	v := m.number
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldNumber returns the old "number" field's value of the PolicyVersion entity.
+// If the PolicyVersion object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PolicyVersionMutation) OldNumber(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldNumber is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldNumber requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldNumber: %w", err)
+	}
+	return oldValue.Number, nil
+}
+
+// AddNumber adds i to the "number" field.
+func (m *PolicyVersionMutation) AddNumber(i int) {
+	if m.addnumber != nil {
+		*m.addnumber += i
+	} else {
+		m.addnumber = &i
+	}
+}
+
+// AddedNumber returns the value that was added to the "number" field in this mutation.
+func (m *PolicyVersionMutation) AddedNumber() (r int, exists bool) {
+	v := m.addnumber
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetNumber resets all changes to the "number" field.
+func (m *PolicyVersionMutation) ResetNumber() {
+	m.number = nil
+	m.addnumber = nil
+}
+
+// SetLines sets the "lines" field.
+func (m *PolicyVersionMutation) SetLines(s string) {
+	m.lines = &s
+}
+
+// Lines returns the value of the "lines" field in the mutation.
+func (m *PolicyVersionMutation) Lines() (r string, exists bool) {
+	v := m.lines
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLines returns the old "lines" field's value of the PolicyVersion entity.
+// If the PolicyVersion object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PolicyVersionMutation) OldLines(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLines is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLines requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLines: %w", err)
+	}
+	return oldValue.Lines, nil
+}
+
+// ResetLines resets all changes to the "lines" field.
+func (m *PolicyVersionMutation) ResetLines() {
+	m.lines = nil
+}
+
+// SetReason sets the "reason" field.
+func (m *PolicyVersionMutation) SetReason(s string) {
+	m.reason = &s
+}
+
+// Reason returns the value of the "reason" field in the mutation.
+func (m *PolicyVersionMutation) Reason() (r string, exists bool) {
+	v := m.reason
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReason returns the old "reason" field's value of the PolicyVersion entity.
+// If the PolicyVersion object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PolicyVersionMutation) OldReason(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReason is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReason requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReason: %w", err)
+	}
+	return oldValue.Reason, nil
+}
+
+// ResetReason resets all changes to the "reason" field.
+func (m *PolicyVersionMutation) ResetReason() {
+	m.reason = nil
+}
+
+// SetAppliedBy sets the "applied_by" field.
+func (m *PolicyVersionMutation) SetAppliedBy(s string) {
+	m.applied_by = &s
+}
+
+// AppliedBy returns the value of the "applied_by" field in the mutation.
+func (m *PolicyVersionMutation) AppliedBy() (r string, exists bool) {
+	v := m.applied_by
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAppliedBy returns the old "applied_by" field's value of the PolicyVersion entity.
+// If the PolicyVersion object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PolicyVersionMutation) OldAppliedBy(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAppliedBy is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAppliedBy requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAppliedBy: %w", err)
+	}
+	return oldValue.AppliedBy, nil
+}
+
+// ResetAppliedBy resets all changes to the "applied_by" field.
+func (m *PolicyVersionMutation) ResetAppliedBy() {
+	m.applied_by = nil
+}
+
+// SetProposedBy sets the "proposed_by" field.
+func (m *PolicyVersionMutation) SetProposedBy(s string) {
+	m.proposed_by = &s
+}
+
+// ProposedBy returns the value of the "proposed_by" field in the mutation.
+func (m *PolicyVersionMutation) ProposedBy() (r string, exists bool) {
+	v := m.proposed_by
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldProposedBy returns the old "proposed_by" field's value of the PolicyVersion entity.
+// If the PolicyVersion object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PolicyVersionMutation) OldProposedBy(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldProposedBy is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldProposedBy requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldProposedBy: %w", err)
+	}
+	return oldValue.ProposedBy, nil
+}
+
+// ClearProposedBy clears the value of the "proposed_by" field.
+func (m *PolicyVersionMutation) ClearProposedBy() {
+	m.proposed_by = nil
+	m.clearedFields[policyversion.FieldProposedBy] = struct{}{}
+}
+
+// ProposedByCleared returns if the "proposed_by" field was cleared in this mutation.
+func (m *PolicyVersionMutation) ProposedByCleared() bool {
+	_, ok := m.clearedFields[policyversion.FieldProposedBy]
+	return ok
+}
+
+// ResetProposedBy resets all changes to the "proposed_by" field.
+func (m *PolicyVersionMutation) ResetProposedBy() {
+	m.proposed_by = nil
+	delete(m.clearedFields, policyversion.FieldProposedBy)
+}
+
+// SetProposalID sets the "proposal_id" field.
+func (m *PolicyVersionMutation) SetProposalID(s string) {
+	m.proposal_id = &s
+}
+
+// ProposalID returns the value of the "proposal_id" field in the mutation.
+func (m *PolicyVersionMutation) ProposalID() (r string, exists bool) {
+	v := m.proposal_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldProposalID returns the old "proposal_id" field's value of the PolicyVersion entity.
+// If the PolicyVersion object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PolicyVersionMutation) OldProposalID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldProposalID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldProposalID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldProposalID: %w", err)
+	}
+	return oldValue.ProposalID, nil
+}
+
+// ClearProposalID clears the value of the "proposal_id" field.
+func (m *PolicyVersionMutation) ClearProposalID() {
+	m.proposal_id = nil
+	m.clearedFields[policyversion.FieldProposalID] = struct{}{}
+}
+
+// ProposalIDCleared returns if the "proposal_id" field was cleared in this mutation.
+func (m *PolicyVersionMutation) ProposalIDCleared() bool {
+	_, ok := m.clearedFields[policyversion.FieldProposalID]
+	return ok
+}
+
+// ResetProposalID resets all changes to the "proposal_id" field.
+func (m *PolicyVersionMutation) ResetProposalID() {
+	m.proposal_id = nil
+	delete(m.clearedFields, policyversion.FieldProposalID)
+}
+
+// SetRestores sets the "restores" field.
+func (m *PolicyVersionMutation) SetRestores(i int) {
+	m.restores = &i
+	m.addrestores = nil
+}
+
+// Restores returns the value of the "restores" field in the mutation.
+func (m *PolicyVersionMutation) Restores() (r int, exists bool) {
+	v := m.restores
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRestores returns the old "restores" field's value of the PolicyVersion entity.
+// If the PolicyVersion object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PolicyVersionMutation) OldRestores(ctx context.Context) (v *int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRestores is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRestores requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRestores: %w", err)
+	}
+	return oldValue.Restores, nil
+}
+
+// AddRestores adds i to the "restores" field.
+func (m *PolicyVersionMutation) AddRestores(i int) {
+	if m.addrestores != nil {
+		*m.addrestores += i
+	} else {
+		m.addrestores = &i
+	}
+}
+
+// AddedRestores returns the value that was added to the "restores" field in this mutation.
+func (m *PolicyVersionMutation) AddedRestores() (r int, exists bool) {
+	v := m.addrestores
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearRestores clears the value of the "restores" field.
+func (m *PolicyVersionMutation) ClearRestores() {
+	m.restores = nil
+	m.addrestores = nil
+	m.clearedFields[policyversion.FieldRestores] = struct{}{}
+}
+
+// RestoresCleared returns if the "restores" field was cleared in this mutation.
+func (m *PolicyVersionMutation) RestoresCleared() bool {
+	_, ok := m.clearedFields[policyversion.FieldRestores]
+	return ok
+}
+
+// ResetRestores resets all changes to the "restores" field.
+func (m *PolicyVersionMutation) ResetRestores() {
+	m.restores = nil
+	m.addrestores = nil
+	delete(m.clearedFields, policyversion.FieldRestores)
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *PolicyVersionMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *PolicyVersionMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the PolicyVersion entity.
+// If the PolicyVersion object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PolicyVersionMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *PolicyVersionMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// Where appends a list predicates to the PolicyVersionMutation builder.
+func (m *PolicyVersionMutation) Where(ps ...predicate.PolicyVersion) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the PolicyVersionMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *PolicyVersionMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.PolicyVersion, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *PolicyVersionMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *PolicyVersionMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (PolicyVersion).
+func (m *PolicyVersionMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *PolicyVersionMutation) Fields() []string {
+	fields := make([]string, 0, 8)
+	if m.number != nil {
+		fields = append(fields, policyversion.FieldNumber)
+	}
+	if m.lines != nil {
+		fields = append(fields, policyversion.FieldLines)
+	}
+	if m.reason != nil {
+		fields = append(fields, policyversion.FieldReason)
+	}
+	if m.applied_by != nil {
+		fields = append(fields, policyversion.FieldAppliedBy)
+	}
+	if m.proposed_by != nil {
+		fields = append(fields, policyversion.FieldProposedBy)
+	}
+	if m.proposal_id != nil {
+		fields = append(fields, policyversion.FieldProposalID)
+	}
+	if m.restores != nil {
+		fields = append(fields, policyversion.FieldRestores)
+	}
+	if m.created_at != nil {
+		fields = append(fields, policyversion.FieldCreatedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *PolicyVersionMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case policyversion.FieldNumber:
+		return m.Number()
+	case policyversion.FieldLines:
+		return m.Lines()
+	case policyversion.FieldReason:
+		return m.Reason()
+	case policyversion.FieldAppliedBy:
+		return m.AppliedBy()
+	case policyversion.FieldProposedBy:
+		return m.ProposedBy()
+	case policyversion.FieldProposalID:
+		return m.ProposalID()
+	case policyversion.FieldRestores:
+		return m.Restores()
+	case policyversion.FieldCreatedAt:
+		return m.CreatedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *PolicyVersionMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case policyversion.FieldNumber:
+		return m.OldNumber(ctx)
+	case policyversion.FieldLines:
+		return m.OldLines(ctx)
+	case policyversion.FieldReason:
+		return m.OldReason(ctx)
+	case policyversion.FieldAppliedBy:
+		return m.OldAppliedBy(ctx)
+	case policyversion.FieldProposedBy:
+		return m.OldProposedBy(ctx)
+	case policyversion.FieldProposalID:
+		return m.OldProposalID(ctx)
+	case policyversion.FieldRestores:
+		return m.OldRestores(ctx)
+	case policyversion.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown PolicyVersion field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *PolicyVersionMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case policyversion.FieldNumber:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetNumber(v)
+		return nil
+	case policyversion.FieldLines:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLines(v)
+		return nil
+	case policyversion.FieldReason:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReason(v)
+		return nil
+	case policyversion.FieldAppliedBy:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAppliedBy(v)
+		return nil
+	case policyversion.FieldProposedBy:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetProposedBy(v)
+		return nil
+	case policyversion.FieldProposalID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetProposalID(v)
+		return nil
+	case policyversion.FieldRestores:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRestores(v)
+		return nil
+	case policyversion.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown PolicyVersion field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *PolicyVersionMutation) AddedFields() []string {
+	var fields []string
+	if m.addnumber != nil {
+		fields = append(fields, policyversion.FieldNumber)
+	}
+	if m.addrestores != nil {
+		fields = append(fields, policyversion.FieldRestores)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *PolicyVersionMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case policyversion.FieldNumber:
+		return m.AddedNumber()
+	case policyversion.FieldRestores:
+		return m.AddedRestores()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *PolicyVersionMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case policyversion.FieldNumber:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddNumber(v)
+		return nil
+	case policyversion.FieldRestores:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddRestores(v)
+		return nil
+	}
+	return fmt.Errorf("unknown PolicyVersion numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *PolicyVersionMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(policyversion.FieldProposedBy) {
+		fields = append(fields, policyversion.FieldProposedBy)
+	}
+	if m.FieldCleared(policyversion.FieldProposalID) {
+		fields = append(fields, policyversion.FieldProposalID)
+	}
+	if m.FieldCleared(policyversion.FieldRestores) {
+		fields = append(fields, policyversion.FieldRestores)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *PolicyVersionMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *PolicyVersionMutation) ClearField(name string) error {
+	switch name {
+	case policyversion.FieldProposedBy:
+		m.ClearProposedBy()
+		return nil
+	case policyversion.FieldProposalID:
+		m.ClearProposalID()
+		return nil
+	case policyversion.FieldRestores:
+		m.ClearRestores()
+		return nil
+	}
+	return fmt.Errorf("unknown PolicyVersion nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *PolicyVersionMutation) ResetField(name string) error {
+	switch name {
+	case policyversion.FieldNumber:
+		m.ResetNumber()
+		return nil
+	case policyversion.FieldLines:
+		m.ResetLines()
+		return nil
+	case policyversion.FieldReason:
+		m.ResetReason()
+		return nil
+	case policyversion.FieldAppliedBy:
+		m.ResetAppliedBy()
+		return nil
+	case policyversion.FieldProposedBy:
+		m.ResetProposedBy()
+		return nil
+	case policyversion.FieldProposalID:
+		m.ResetProposalID()
+		return nil
+	case policyversion.FieldRestores:
+		m.ResetRestores()
+		return nil
+	case policyversion.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown PolicyVersion field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *PolicyVersionMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *PolicyVersionMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *PolicyVersionMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *PolicyVersionMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *PolicyVersionMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *PolicyVersionMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *PolicyVersionMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown PolicyVersion unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *PolicyVersionMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown PolicyVersion edge %s", name)
 }
 
 // PreAuthorizationMutation represents an operation that mutates the PreAuthorization nodes in the graph.

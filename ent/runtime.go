@@ -70,6 +70,8 @@ import (
 	"github.com/hmis-dev/hmis/ent/payrollrun"
 	"github.com/hmis-dev/hmis/ent/payslip"
 	"github.com/hmis-dev/hmis/ent/planversion"
+	"github.com/hmis-dev/hmis/ent/policyproposal"
+	"github.com/hmis-dev/hmis/ent/policyversion"
 	"github.com/hmis-dev/hmis/ent/preauthorization"
 	"github.com/hmis-dev/hmis/ent/problem"
 	"github.com/hmis-dev/hmis/ent/provideravailability"
@@ -3532,6 +3534,56 @@ func init() {
 	planversion.DefaultID = planversionDescID.Default.(func() string)
 	// planversion.IDValidator is a validator for the "id" field. It is called by the builders before save.
 	planversion.IDValidator = planversionDescID.Validators[0].(func(string) error)
+	policyproposalMixin := schema.PolicyProposal{}.Mixin()
+	policyproposalMixinFields0 := policyproposalMixin[0].Fields()
+	_ = policyproposalMixinFields0
+	policyproposalMixinFields1 := policyproposalMixin[1].Fields()
+	_ = policyproposalMixinFields1
+	policyproposalFields := schema.PolicyProposal{}.Fields()
+	_ = policyproposalFields
+	// policyproposalDescCreatedAt is the schema descriptor for created_at field.
+	policyproposalDescCreatedAt := policyproposalMixinFields1[0].Descriptor()
+	// policyproposal.DefaultCreatedAt holds the default value on creation for the created_at field.
+	policyproposal.DefaultCreatedAt = policyproposalDescCreatedAt.Default.(func() time.Time)
+	// policyproposalDescUpdatedAt is the schema descriptor for updated_at field.
+	policyproposalDescUpdatedAt := policyproposalMixinFields1[1].Descriptor()
+	// policyproposal.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	policyproposal.DefaultUpdatedAt = policyproposalDescUpdatedAt.Default.(func() time.Time)
+	// policyproposal.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	policyproposal.UpdateDefaultUpdatedAt = policyproposalDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// policyproposalDescBaseVersion is the schema descriptor for base_version field.
+	policyproposalDescBaseVersion := policyproposalFields[0].Descriptor()
+	// policyproposal.BaseVersionValidator is a validator for the "base_version" field. It is called by the builders before save.
+	policyproposal.BaseVersionValidator = policyproposalDescBaseVersion.Validators[0].(func(int) error)
+	// policyproposalDescReason is the schema descriptor for reason field.
+	policyproposalDescReason := policyproposalFields[3].Descriptor()
+	// policyproposal.ReasonValidator is a validator for the "reason" field. It is called by the builders before save.
+	policyproposal.ReasonValidator = policyproposalDescReason.Validators[0].(func(string) error)
+	// policyproposalDescID is the schema descriptor for id field.
+	policyproposalDescID := policyproposalMixinFields0[0].Descriptor()
+	// policyproposal.DefaultID holds the default value on creation for the id field.
+	policyproposal.DefaultID = policyproposalDescID.Default.(func() string)
+	// policyproposal.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	policyproposal.IDValidator = policyproposalDescID.Validators[0].(func(string) error)
+	policyversionMixin := schema.PolicyVersion{}.Mixin()
+	policyversionMixinFields0 := policyversionMixin[0].Fields()
+	_ = policyversionMixinFields0
+	policyversionFields := schema.PolicyVersion{}.Fields()
+	_ = policyversionFields
+	// policyversionDescNumber is the schema descriptor for number field.
+	policyversionDescNumber := policyversionFields[0].Descriptor()
+	// policyversion.NumberValidator is a validator for the "number" field. It is called by the builders before save.
+	policyversion.NumberValidator = policyversionDescNumber.Validators[0].(func(int) error)
+	// policyversionDescCreatedAt is the schema descriptor for created_at field.
+	policyversionDescCreatedAt := policyversionFields[7].Descriptor()
+	// policyversion.DefaultCreatedAt holds the default value on creation for the created_at field.
+	policyversion.DefaultCreatedAt = policyversionDescCreatedAt.Default.(func() time.Time)
+	// policyversionDescID is the schema descriptor for id field.
+	policyversionDescID := policyversionMixinFields0[0].Descriptor()
+	// policyversion.DefaultID holds the default value on creation for the id field.
+	policyversion.DefaultID = policyversionDescID.Default.(func() string)
+	// policyversion.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	policyversion.IDValidator = policyversionDescID.Validators[0].(func(string) error)
 	preauthorizationMixin := schema.PreAuthorization{}.Mixin()
 	preauthorizationMixinFields0 := preauthorizationMixin[0].Fields()
 	_ = preauthorizationMixinFields0

@@ -144,6 +144,10 @@ type Tx struct {
 	Payslip *PayslipClient
 	// PlanVersion is the client for interacting with the PlanVersion builders.
 	PlanVersion *PlanVersionClient
+	// PolicyProposal is the client for interacting with the PolicyProposal builders.
+	PolicyProposal *PolicyProposalClient
+	// PolicyVersion is the client for interacting with the PolicyVersion builders.
+	PolicyVersion *PolicyVersionClient
 	// PreAuthorization is the client for interacting with the PreAuthorization builders.
 	PreAuthorization *PreAuthorizationClient
 	// Problem is the client for interacting with the Problem builders.
@@ -376,6 +380,8 @@ func (tx *Tx) init() {
 	tx.PayrollRun = NewPayrollRunClient(tx.config)
 	tx.Payslip = NewPayslipClient(tx.config)
 	tx.PlanVersion = NewPlanVersionClient(tx.config)
+	tx.PolicyProposal = NewPolicyProposalClient(tx.config)
+	tx.PolicyVersion = NewPolicyVersionClient(tx.config)
 	tx.PreAuthorization = NewPreAuthorizationClient(tx.config)
 	tx.Problem = NewProblemClient(tx.config)
 	tx.ProviderAvailability = NewProviderAvailabilityClient(tx.config)

@@ -4,7 +4,10 @@
 package graph
 
 import (
+	"context"
+
 	"github.com/hmis-dev/hmis/ent"
+	"github.com/hmis-dev/hmis/internal/accesspolicy/policyapi"
 	"github.com/hmis-dev/hmis/internal/admission"
 	"github.com/hmis-dev/hmis/internal/attendance"
 	"github.com/hmis-dev/hmis/internal/auth"
@@ -60,7 +63,21 @@ type Resolver struct {
 	Leave          *leave.Service
 	Attendance     *attendance.Service
 	Reports        *reports.Service
+	Policy         PolicyAdmin
 	Broker         events.Broker
 
 	fanout fanout
+}
+
+// PolicyAdmin changes the access policy (accesspolicy.Service). An
+// interface, so that this package does not import the enforcer, whose own
+// tests import this package.
+type PolicyAdmin interface {
+	Policy(ctx context.Context) (*policyapi.AccessPolicy, error)
+	Proposals(ctx context.Context, status *policyapi.Status) ([]*policyapi.Proposal, error)
+	Preview(ctx context.Context, c policyapi.Change) ([]*policyapi.RoleChange, error)
+	Propose(ctx context.Context, c policyapi.Change) (*policyapi.Proposal, error)
+	Approve(ctx context.Context, id string, reason *string) (*policyapi.Proposal, error)
+	Reject(ctx context.Context, id, reason string) (*policyapi.Proposal, error)
+	Rollback(ctx context.Context, to int, reason string) (*policyapi.AccessPolicy, error)
 }

@@ -6,7 +6,9 @@ package policies
 
 import (
 	"embed"
+	"fmt"
 	"io/fs"
+	"os"
 	"sort"
 	"strings"
 )
@@ -23,19 +25,55 @@ var files embed.FS
 var Policy = load()
 
 func load() string {
-	names, err := fs.Glob(files, "*.csv")
+	text, err := readDir(files)
 	if err != nil {
-		panic(err) // the pattern is a constant
+		panic(err) // embedded at build time
 	}
+	return text
+}
+
+// readDir joins a directory's CSV files as the built-in policy is joined.
+func readDir(dir fs.FS) (string, error) {
+	names, err := fs.Glob(dir, "*.csv")
+	if err != nil {
+		return "", err
+	}
+	if len(names) == 0 {
+		return "", fmt.Errorf("no *.csv files")
+	}
+	sort.Strings(names)
 	sort.SliceStable(names, func(i, j int) bool { return names[i] == "roles.csv" && names[j] != "roles.csv" })
 	var b strings.Builder
 	for _, name := range names {
-		body, err := files.ReadFile(name)
+		body, err := fs.ReadFile(dir, name)
 		if err != nil {
-			panic(err) // embedded at build time
+			return "", err
 		}
 		b.Write(body)
 		b.WriteByte('\n')
 	}
-	return b.String()
+	return b.String(), nil
+}
+
+// FromPath reads a deployment's own policy (HMIS_POLICY_FILE): a directory
+// laid out as this one (its *.csv files, roles.csv first) or one CSV file
+// holding every line. Empty path: the built-in policy. The model stays the
+// built-in one: the code asks its questions in its shape.
+func FromPath(path string) (string, error) {
+	if path == "" {
+		return Policy, nil
+	}
+	info, err := os.Stat(path)
+	if err != nil {
+		return "", err
+	}
+	if info.IsDir() {
+		text, err := readDir(os.DirFS(path))
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", path, err)
+		}
+		return text, nil
+	}
+	body, err := os.ReadFile(path)
+	return string(body), err
 }

@@ -789,6 +789,30 @@ func (f PlanVersionFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value,
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.PlanVersionMutation", m)
 }
 
+// The PolicyProposalFunc type is an adapter to allow the use of ordinary
+// function as PolicyProposal mutator.
+type PolicyProposalFunc func(context.Context, *ent.PolicyProposalMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f PolicyProposalFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.PolicyProposalMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.PolicyProposalMutation", m)
+}
+
+// The PolicyVersionFunc type is an adapter to allow the use of ordinary
+// function as PolicyVersion mutator.
+type PolicyVersionFunc func(context.Context, *ent.PolicyVersionMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f PolicyVersionFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.PolicyVersionMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.PolicyVersionMutation", m)
+}
+
 // The PreAuthorizationFunc type is an adapter to allow the use of ordinary
 // function as PreAuthorization mutator.
 type PreAuthorizationFunc func(context.Context, *ent.PreAuthorizationMutation) (ent.Value, error)

@@ -73,6 +73,8 @@ import (
 	"github.com/hmis-dev/hmis/ent/payrollrun"
 	"github.com/hmis-dev/hmis/ent/payslip"
 	"github.com/hmis-dev/hmis/ent/planversion"
+	"github.com/hmis-dev/hmis/ent/policyproposal"
+	"github.com/hmis-dev/hmis/ent/policyversion"
 	"github.com/hmis-dev/hmis/ent/preauthorization"
 	"github.com/hmis-dev/hmis/ent/predicate"
 	"github.com/hmis-dev/hmis/ent/problem"
@@ -1905,6 +1907,60 @@ func (f TraversePlanVersion) Traverse(ctx context.Context, q ent.Query) error {
 	return fmt.Errorf("unexpected query type %T. expect *ent.PlanVersionQuery", q)
 }
 
+// The PolicyProposalFunc type is an adapter to allow the use of ordinary function as a Querier.
+type PolicyProposalFunc func(context.Context, *ent.PolicyProposalQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f PolicyProposalFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.PolicyProposalQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.PolicyProposalQuery", q)
+}
+
+// The TraversePolicyProposal type is an adapter to allow the use of ordinary function as Traverser.
+type TraversePolicyProposal func(context.Context, *ent.PolicyProposalQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraversePolicyProposal) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraversePolicyProposal) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.PolicyProposalQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.PolicyProposalQuery", q)
+}
+
+// The PolicyVersionFunc type is an adapter to allow the use of ordinary function as a Querier.
+type PolicyVersionFunc func(context.Context, *ent.PolicyVersionQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f PolicyVersionFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.PolicyVersionQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.PolicyVersionQuery", q)
+}
+
+// The TraversePolicyVersion type is an adapter to allow the use of ordinary function as Traverser.
+type TraversePolicyVersion func(context.Context, *ent.PolicyVersionQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraversePolicyVersion) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraversePolicyVersion) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.PolicyVersionQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.PolicyVersionQuery", q)
+}
+
 // The PreAuthorizationFunc type is an adapter to allow the use of ordinary function as a Querier.
 type PreAuthorizationFunc func(context.Context, *ent.PreAuthorizationQuery) (ent.Value, error)
 
@@ -2524,6 +2580,10 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.PayslipQuery, predicate.Payslip, payslip.OrderOption]{typ: ent.TypePayslip, tq: q}, nil
 	case *ent.PlanVersionQuery:
 		return &query[*ent.PlanVersionQuery, predicate.PlanVersion, planversion.OrderOption]{typ: ent.TypePlanVersion, tq: q}, nil
+	case *ent.PolicyProposalQuery:
+		return &query[*ent.PolicyProposalQuery, predicate.PolicyProposal, policyproposal.OrderOption]{typ: ent.TypePolicyProposal, tq: q}, nil
+	case *ent.PolicyVersionQuery:
+		return &query[*ent.PolicyVersionQuery, predicate.PolicyVersion, policyversion.OrderOption]{typ: ent.TypePolicyVersion, tq: q}, nil
 	case *ent.PreAuthorizationQuery:
 		return &query[*ent.PreAuthorizationQuery, predicate.PreAuthorization, preauthorization.OrderOption]{typ: ent.TypePreAuthorization, tq: q}, nil
 	case *ent.ProblemQuery:

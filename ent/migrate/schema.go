@@ -2720,6 +2720,55 @@ var (
 			},
 		},
 	}
+	// PolicyProposalsColumns holds the columns for the "policy_proposals" table.
+	PolicyProposalsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "base_version", Type: field.TypeInt},
+		{Name: "add_lines", Type: field.TypeJSON},
+		{Name: "remove_lines", Type: field.TypeJSON},
+		{Name: "reason", Type: field.TypeString},
+		{Name: "proposed_by", Type: field.TypeString},
+		{Name: "proposed_by_name", Type: field.TypeString},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"PROPOSED", "APPLIED", "REJECTED", "WITHDRAWN", "SUPERSEDED"}, Default: "PROPOSED"},
+		{Name: "decided_by", Type: field.TypeString, Nullable: true},
+		{Name: "decided_by_name", Type: field.TypeString, Nullable: true},
+		{Name: "decision_reason", Type: field.TypeString, Nullable: true},
+		{Name: "applied_version", Type: field.TypeInt, Nullable: true},
+		{Name: "preview", Type: field.TypeString, Size: 2147483647},
+	}
+	// PolicyProposalsTable holds the schema information for the "policy_proposals" table.
+	PolicyProposalsTable = &schema.Table{
+		Name:       "policy_proposals",
+		Columns:    PolicyProposalsColumns,
+		PrimaryKey: []*schema.Column{PolicyProposalsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "policyproposal_status_base_version",
+				Unique:  false,
+				Columns: []*schema.Column{PolicyProposalsColumns[9], PolicyProposalsColumns[3]},
+			},
+		},
+	}
+	// PolicyVersionsColumns holds the columns for the "policy_versions" table.
+	PolicyVersionsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "number", Type: field.TypeInt, Unique: true},
+		{Name: "lines", Type: field.TypeString, Size: 2147483647},
+		{Name: "reason", Type: field.TypeString},
+		{Name: "applied_by", Type: field.TypeString},
+		{Name: "proposed_by", Type: field.TypeString, Nullable: true},
+		{Name: "proposal_id", Type: field.TypeString, Nullable: true},
+		{Name: "restores", Type: field.TypeInt, Nullable: true},
+		{Name: "created_at", Type: field.TypeTime},
+	}
+	// PolicyVersionsTable holds the schema information for the "policy_versions" table.
+	PolicyVersionsTable = &schema.Table{
+		Name:       "policy_versions",
+		Columns:    PolicyVersionsColumns,
+		PrimaryKey: []*schema.Column{PolicyVersionsColumns[0]},
+	}
 	// PreAuthorizationsColumns holds the columns for the "pre_authorizations" table.
 	PreAuthorizationsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeString},
@@ -3553,6 +3602,8 @@ var (
 		PayrollRunsTable,
 		PayslipsTable,
 		PlanVersionsTable,
+		PolicyProposalsTable,
+		PolicyVersionsTable,
 		PreAuthorizationsTable,
 		ProblemsTable,
 		ProviderAvailabilitiesTable,

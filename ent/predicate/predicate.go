@@ -201,6 +201,12 @@ type Payslip func(*sql.Selector)
 // PlanVersion is the predicate function for planversion builders.
 type PlanVersion func(*sql.Selector)
 
+// PolicyProposal is the predicate function for policyproposal builders.
+type PolicyProposal func(*sql.Selector)
+
+// PolicyVersion is the predicate function for policyversion builders.
+type PolicyVersion func(*sql.Selector)
+
 // PreAuthorization is the predicate function for preauthorization builders.
 type PreAuthorization func(*sql.Selector)
 

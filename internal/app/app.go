@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"github.com/hmis-dev/hmis/internal/accesspolicy"
 	"github.com/hmis-dev/hmis/internal/admission"
 	"github.com/hmis-dev/hmis/internal/attendance"
 	"github.com/hmis-dev/hmis/internal/careaccess"
@@ -74,7 +75,13 @@ type App struct {
 	Charges    *charges.Service
 	// Instruments takes lab analyzers' HL7 v2 messages.
 	Instruments *labhl7.Service
-	redis       *redis.Client
+	// Policy keeps the access policy's versions and this process's
+	// enforcer on the one in force.
+	Policy         *accesspolicy.Service
+	policyWatcher  *accesspolicy.Watcher
+	stopPolicyPoll context.CancelFunc
+	policyPollDone chan struct{}
+	redis          *redis.Client
 }
 
 // Open connects to the database and, if configured, Redis, migrates the
@@ -100,7 +107,17 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 	if err != nil {
 		return nil, err
 	}
-	enforcer, err := authz.NewEnforcer(policies.Model, policies.Policy)
+	baseline, err := policies.FromPath(cfg.PolicyFile)
+	if err != nil {
+		return nil, fmt.Errorf("HMIS_POLICY_FILE: %w", err)
+	}
+	schema := graph.NewExecutableSchema(graph.Config{}).Schema()
+	if cfg.PolicyFile != "" {
+		if _, errs := authz.CheckPolicy(policies.Model, baseline, schema); len(errs) > 0 {
+			return nil, fmt.Errorf("HMIS_POLICY_FILE %s: %w", cfg.PolicyFile, errors.Join(errs...))
+		}
+	}
+	enforcer, err := authz.NewEnforcer(policies.Model, baseline)
 	if err != nil {
 		return nil, err
 	}
@@ -121,6 +138,12 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 	ledger.ProtectJournal(a.Store.Client)
 	payroll.AuditReads(a.Store.Client)
 	if err := a.Store.Migrate(ctx); err != nil {
+		return nil, err
+	}
+	// The version of the policy in force is in the database once an admin
+	// changed it; the built-in (or file) policy is version 0.
+	a.Policy = accesspolicy.NewService(a.Store, enforcer, policies.Model, baseline, schema, log)
+	if err := a.Policy.Sync(ctx); err != nil {
 		return nil, err
 	}
 	if _, err := a.Store.UnlockKeys(ctx, masterKey); err != nil {
@@ -149,6 +172,10 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 			return nil, fmt.Errorf("connect to redis: %w", err)
 		}
 		a.Cache = cache.NewRedis(a.redis, cfg.RedisPrefix)
+		if a.policyWatcher, err = accesspolicy.NewRedisWatcher(ctx, a.redis, cfg.RedisPrefix); err != nil {
+			return nil, fmt.Errorf("redis: access policy watcher: %w", err)
+		}
+		a.Policy.Watch(a.policyWatcher)
 		a.Broker = events.NewRedisBroker(a.redis, cfg.RedisPrefix, int64(cfg.EventRetention))
 	} else {
 		a.Cache = cache.NewMemory()
@@ -160,6 +187,15 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 			return nil, err
 		}
 	}
+	// The watcher's message is the fast way another instance's change
+	// arrives; the poll catches a missed one, and is the only way without Redis.
+	pollCtx, stopPoll := context.WithCancel(context.WithoutCancel(ctx))
+	a.stopPolicyPoll = stopPoll
+	a.policyPollDone = make(chan struct{})
+	go func() {
+		defer close(a.policyPollDone)
+		a.Policy.Poll(pollCtx, cfg.PolicyPollInterval)
+	}()
 	a.Relay = events.NewRelay(a.Store, a.Broker, log)
 	// Every transaction that recorded events pokes the relay as it commits.
 	a.Store.OnEventsCommitted(a.Relay.Poke)
@@ -247,6 +283,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 			Leave:      leave.NewService(a.Store, cfg.Location(), cfg.LeaveDefaultDays, allWorkforce),
 			Attendance: attendance.NewService(a.Store, cfg.Location(), cfg.AttendanceMatchWindow, cfg.AttendanceGraceMinutes, allWorkforce),
 			Reports:    reports.NewService(a.Store, a.Cache, enforcer.Allows, cfg.Location(), cfg.ReportCacheTTL, secret),
+			Policy:     a.Policy,
 		},
 		Auth:         a.Auth,
 		Enforcer:     enforcer,
@@ -504,6 +541,13 @@ func MasterKey(cfg config.Config, create bool, log *slog.Logger) (crypt.KEK, err
 // Close seals the audit trail's pending rows and releases the database,
 // Redis and broker.
 func (a *App) Close() {
+	if a.stopPolicyPoll != nil {
+		a.stopPolicyPoll()
+		<-a.policyPollDone
+	}
+	if a.policyWatcher != nil {
+		a.policyWatcher.Close()
+	}
 	if a.Trail != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		if err := a.Trail.Close(ctx); err != nil {

@@ -21,21 +21,41 @@ import (
 const Anonymous = "anonymous"
 
 // Enforcer answers "may this role reach this object" from the policy.
-// Decisions are memoized: the policy is fixed for the life of the process,
-// and a page of 100 objects asks the same few questions thousands of times.
+// Decisions are memoized: a page of 100 objects asks the same few questions
+// thousands of times. The policy can change while the server runs (an
+// approved change, a rollback, another instance's change): Reload swaps in
+// a whole new policy with empty memos at once, so a decision is always
+// from one policy, never a mix of the old and the new.
 type Enforcer struct {
-	casbin     *casbin.Enforcer
-	decisions  sync.Map // role + "\x00" + object → bool
-	deciders   sync.Map // the viewer's assignable roles → *Decider
-	assignable map[string]bool
+	live atomic.Pointer[policy]
 	// evaluations counts decisions Casbin actually computed, the rest
 	// having come from the memo.
 	evaluations atomic.Int64
 	clock       clock
 }
 
+// policy is one loaded policy with the decisions made from it.
+type policy struct {
+	casbin     *casbin.Enforcer
+	text       string
+	version    int
+	decisions  sync.Map // role + "\x00" + object → bool
+	deciders   sync.Map // the viewer's assignable roles → *Decider
+	assignable map[string]bool
+}
+
 // NewEnforcer loads a Casbin model and policy given as text.
 func NewEnforcer(modelText, policyText string) (*Enforcer, error) {
+	p, err := loadPolicy(modelText, policyText)
+	if err != nil {
+		return nil, err
+	}
+	enf := &Enforcer{}
+	enf.live.Store(p)
+	return enf, nil
+}
+
+func loadPolicy(modelText, policyText string) (*policy, error) {
 	m, err := model.NewModelFromString(modelText)
 	if err != nil {
 		return nil, fmt.Errorf("policy model: %w", err)
@@ -44,12 +64,32 @@ func NewEnforcer(modelText, policyText string) (*Enforcer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("policy: %w", err)
 	}
-	enf := &Enforcer{casbin: e, assignable: map[string]bool{}}
-	if err := enf.findAssignableRoles(); err != nil {
+	p := &policy{casbin: e, text: policyText, assignable: map[string]bool{}}
+	if err := p.findAssignableRoles(); err != nil {
 		return nil, err
 	}
-	return enf, nil
+	return p, nil
 }
+
+// Reload replaces the policy with policyText, numbered version, for every
+// decision from now on. The memos go with the old policy; an operation
+// already running finishes on the policy it started with.
+func (e *Enforcer) Reload(modelText, policyText string, version int) error {
+	p, err := loadPolicy(modelText, policyText)
+	if err != nil {
+		return err
+	}
+	p.version = version
+	e.live.Store(p)
+	return nil
+}
+
+// Version is the number of the policy in force (0: the one the process
+// started with).
+func (e *Enforcer) Version() int { return e.live.Load().version }
+
+// Text is the policy in force, as Casbin lines.
+func (e *Enforcer) Text() string { return e.live.Load().text }
 
 // stripComments drops comment and blank lines, which the file adapter skips
 // but the string adapter does not.
@@ -69,7 +109,7 @@ func stripComments(policy string) string {
 // findAssignableRoles collects the roles users and keys may hold: every
 // subject of the policy that no other role inherits. The inherited ones are
 // building blocks such as signed_in or patient_reader.
-func (e *Enforcer) findAssignableRoles() error {
+func (e *policy) findAssignableRoles() error {
 	subjects := map[string]bool{}
 	inherited := map[string]bool{}
 	policies, err := e.casbin.GetPolicy()
@@ -96,12 +136,13 @@ func (e *Enforcer) findAssignableRoles() error {
 }
 
 // IsRole reports whether users and API keys may hold role.
-func (e *Enforcer) IsRole(role string) bool { return e.assignable[role] }
+func (e *Enforcer) IsRole(role string) bool { return e.live.Load().assignable[role] }
 
 // Roles lists the roles users and API keys may hold, sorted.
 func (e *Enforcer) Roles() []string {
-	roles := make([]string, 0, len(e.assignable))
-	for r := range e.assignable {
+	assignable := e.live.Load().assignable
+	roles := make([]string, 0, len(assignable))
+	for r := range assignable {
 		roles = append(roles, r)
 	}
 	sort.Strings(roles)
@@ -110,15 +151,19 @@ func (e *Enforcer) Roles() []string {
 
 // RoleAllows reports whether role may reach object.
 func (e *Enforcer) RoleAllows(role, object string) bool {
+	return e.live.Load().roleAllows(e, role, object)
+}
+
+func (p *policy) roleAllows(e *Enforcer, role, object string) bool {
 	key := role + "\x00" + object
-	if d, ok := e.decisions.Load(key); ok {
+	if d, ok := p.decisions.Load(key); ok {
 		return d.(bool)
 	}
 	e.evaluations.Add(1)
-	allowed, err := e.casbin.Enforce(role, object)
+	allowed, err := p.casbin.Enforce(role, object)
 	// An enforcer error is a denial: fail closed.
 	allowed = allowed && err == nil
-	e.decisions.Store(key, allowed)
+	p.decisions.Store(key, allowed)
 	return allowed
 }
 
@@ -129,9 +174,10 @@ func (e *Enforcer) Evaluations() int64 { return e.evaluations.Load() }
 // under the object's name alone: the field guard asks about hundreds of
 // fields per request, and building a key from every role and object each
 // time cost more than the answer. Deciders are shared by every viewer with
-// the same roles, for the life of the process, like the decisions under them.
+// the same roles, for the life of the policy they decide from.
 type Decider struct {
 	e      *Enforcer
+	p      *policy
 	system bool
 	roles  []string // assignable roles only; Anonymous for a viewer without credentials
 	memo   sync.Map // object → bool
@@ -139,26 +185,29 @@ type Decider struct {
 
 // Decider returns the Decider for the viewer's roles.
 func (e *Enforcer) Decider(v *auth.Viewer) *Decider {
+	p := e.live.Load()
 	switch {
 	case v == nil:
-		return e.deciderFor([]string{Anonymous}, Anonymous)
+		return e.deciderFor(p, []string{Anonymous}, Anonymous)
 	case v.System:
-		return &Decider{e: e, system: true}
+		return &Decider{e: e, p: p, system: true}
 	}
 	var roles []string
 	for _, role := range v.Roles {
-		if e.assignable[role] {
+		// A role the policy in force does not know (one a change removed)
+		// counts for nothing: fail closed.
+		if p.assignable[role] {
 			roles = append(roles, role)
 		}
 	}
-	return e.deciderFor(roles, "\x01"+strings.Join(roles, "\x00"))
+	return e.deciderFor(p, roles, "\x01"+strings.Join(roles, "\x00"))
 }
 
-func (e *Enforcer) deciderFor(roles []string, key string) *Decider {
-	if d, ok := e.deciders.Load(key); ok {
+func (e *Enforcer) deciderFor(p *policy, roles []string, key string) *Decider {
+	if d, ok := p.deciders.Load(key); ok {
 		return d.(*Decider)
 	}
-	d, _ := e.deciders.LoadOrStore(key, &Decider{e: e, roles: roles})
+	d, _ := p.deciders.LoadOrStore(key, &Decider{e: e, p: p, roles: roles})
 	return d.(*Decider)
 }
 
@@ -172,7 +221,7 @@ func (d *Decider) Allows(object string) bool {
 	}
 	allowed := false
 	for _, role := range d.roles {
-		if d.e.RoleAllows(role, object) {
+		if d.p.roleAllows(d.e, role, object) {
 			allowed = true
 			break
 		}
@@ -185,14 +234,15 @@ func (d *Decider) Allows(object string) bool {
 // allows it. A viewer without credentials has the anonymous role; the system
 // viewer may do anything.
 func (e *Enforcer) Allows(v *auth.Viewer, object string) bool {
+	p := e.live.Load()
 	if v == nil {
-		return e.RoleAllows(Anonymous, object)
+		return p.roleAllows(e, Anonymous, object)
 	}
 	if v.System {
 		return true
 	}
 	for _, role := range v.Roles {
-		if e.assignable[role] && e.RoleAllows(role, object) {
+		if p.assignable[role] && p.roleAllows(e, role, object) {
 			return true
 		}
 	}

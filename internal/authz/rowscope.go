@@ -52,9 +52,10 @@ func (e *Enforcer) ScopeOf(v *auth.Viewer) PatientScope {
 		return AllPatients
 	}
 	care := false
+	p := e.live.Load()
 	for _, role := range v.Roles {
-		if role != PatientRole && e.assignable[role] && e.RoleAllows(role, "Patient.id") {
-			if e.RoleAllows(role, AllPatientsObject) {
+		if role != PatientRole && p.assignable[role] && p.roleAllows(e, role, "Patient.id") {
+			if p.roleAllows(e, role, AllPatientsObject) {
 				return AllPatients
 			}
 			care = true

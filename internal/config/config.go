@@ -81,6 +81,8 @@ type Config struct {
 	ReportCacheTTL         time.Duration
 	PersistedQueryTTL      time.Duration
 	KnownDocumentsFile     string
+	PolicyFile             string
+	PolicyPollInterval     time.Duration
 }
 
 // Setting is one environment variable.
@@ -155,6 +157,8 @@ var Settings = []Setting{
 	{"HMIS_REPORT_CACHE_TTL", "5m", "How long a report's answer is cached (Redis, or in-process) when nothing invalidates it first; any change that publishes an event invalidates every cached answer at once.", duration(func(c *Config) *time.Duration { return &c.ReportCacheTTL })},
 	{"HMIS_PERSISTED_QUERY_TTL", "24h", "How long the server keeps a document registered by an automatic persisted query (a client then sends only its SHA-256 hash).", duration(func(c *Config) *time.Duration { return &c.PersistedQueryTTL })},
 	{"HMIS_KNOWN_DOCUMENTS_FILE", "", "A JSON file listing the GraphQL documents the server executes (`[\"query …\", …]`, or an object of hash to document as persisted-query manifests are): anything else is refused, and a hash alone reaches only these. Empty: any document.", str(func(c *Config) *string { return &c.KnownDocumentsFile })},
+	{"HMIS_POLICY_FILE", "", "The access policy to start from instead of the built-in one: a directory of `*.csv` files (read as the built-in `policies/` directory is, `roles.csv` first) or one CSV file. `hmis policy check FILE` validates it. Changes made through the API are stored as numbered versions in the database and win over it.", str(func(c *Config) *string { return &c.PolicyFile })},
+	{"HMIS_POLICY_POLL_INTERVAL", "5s", "How often each instance checks the database for a newer access-policy version, in case it missed the Redis message that normally tells it within a second.", duration(func(c *Config) *time.Duration { return &c.PolicyPollInterval })},
 	{"HMIS_LOG_LEVEL", "info", "debug, info, warn or error.", str(func(c *Config) *string { return &c.LogLevel })},
 	{"HMIS_LOG_FORMAT", "text", "text or json.", str(func(c *Config) *string { return &c.LogFormat })},
 }

@@ -22,8 +22,9 @@ type Login struct {
 	Role     string
 }
 
-// Logins lists the demo users, one per role and a second lab technician,
-// since a result is verified by someone other than who entered it;
+// Logins lists the demo users, one per role, a second lab technician,
+// since a result is verified by someone other than who entered it, and a
+// second admin, since a policy change is approved by another admin;
 // PatientUsername is linked to a demo patient with appointments.
 var Logins = []Login{
 	{"admin", "admin"}, {"doctor", "doctor"}, {"nurse", "nurse"}, {"labtech", "labtech"}, {"labtech2", "labtech"},
@@ -31,6 +32,8 @@ var Logins = []Login{
 	{"billing_clerk", "billing_clerk"}, {"cashier", "cashier"}, {"finance_officer", "finance_officer"},
 	{"hr", "hr"}, {"payroll", "payroll"}, {"auditor", "auditor"}, {"patient", "patient"}, {"manager", "manager"},
 	{"hospital_manager", "hospital_manager"}, {"ward_manager", "ward_manager"},
+	// A second administrator: a policy change needs two (four eyes).
+	{"admin2", "admin"},
 }
 
 // PatientUsername is the demo user who is a patient.
@@ -63,6 +66,7 @@ var staffOf = map[string]struct {
 	"manager":          {"Joseph", "Ndungu", staff.KindADMINISTRATIVE, "GEN"},
 	"hospital_manager": {"Zawadi", "Kimani", staff.KindADMINISTRATOR, "ADM"},
 	"ward_manager":     {"Hana", "Sato", staff.KindNURSE, "GEN"},
+	"admin2":           {"Ines", "Duarte", staff.KindADMINISTRATOR, "ADM"},
 }
 
 var departments = []struct{ code, name string }{

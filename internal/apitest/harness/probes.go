@@ -277,6 +277,18 @@ var ProbeSets = map[string]map[string]string{
 	"leave":      LeaveProbes,
 	"attendance": AttendanceProbes,
 	"reports":    ReportsProbes,
+	"policy":     PolicyProbes,
+}
+
+// PolicyProbes: the access policy as live data.
+var PolicyProbes = map[string]string{
+	"Query.accessPolicy":           `{ accessPolicy { version } }`,
+	"Query.policyProposals":        `{ policyProposals(status: PROPOSED) { __typename } }`,
+	"Query.previewPolicyChange":    `{ previewPolicyChange(input: {baseVersion: -1, reason: "x"}) { __typename } }`,
+	"Mutation.proposePolicyChange": `mutation { proposePolicyChange(input: {baseVersion: -1, reason: "x"}) { __typename } }`,
+	"Mutation.approvePolicyChange": `mutation { approvePolicyChange(id: "bad") { __typename } }`,
+	"Mutation.rejectPolicyChange":  `mutation { rejectPolicyChange(id: "bad", reason: "x") { __typename } }`,
+	"Mutation.rollbackPolicy":      `mutation { rollbackPolicy(toVersion: -1, reason: "x") { __typename } }`,
 }
 
 // LeaveProbes: leave requests, decisions and balances.
