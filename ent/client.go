@@ -44,6 +44,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/encounter"
 	"github.com/hmis-dev/hmis/ent/historyitem"
 	"github.com/hmis-dev/hmis/ent/icd10code"
+	"github.com/hmis-dev/hmis/ent/instrumentmessage"
 	"github.com/hmis-dev/hmis/ent/insuranceplan"
 	"github.com/hmis-dev/hmis/ent/insurancepolicy"
 	"github.com/hmis-dev/hmis/ent/invoice"
@@ -52,6 +53,7 @@ import (
 	"github.com/hmis-dev/hmis/ent/invoicediscount"
 	"github.com/hmis-dev/hmis/ent/journalentry"
 	"github.com/hmis-dev/hmis/ent/journalline"
+	"github.com/hmis-dev/hmis/ent/labinstrument"
 	"github.com/hmis-dev/hmis/ent/laborder"
 	"github.com/hmis-dev/hmis/ent/laborderitem"
 	"github.com/hmis-dev/hmis/ent/labpanel"
@@ -165,6 +167,8 @@ type Client struct {
 	HistoryItem *HistoryItemClient
 	// Icd10Code is the client for interacting with the Icd10Code builders.
 	Icd10Code *Icd10CodeClient
+	// InstrumentMessage is the client for interacting with the InstrumentMessage builders.
+	InstrumentMessage *InstrumentMessageClient
 	// InsurancePlan is the client for interacting with the InsurancePlan builders.
 	InsurancePlan *InsurancePlanClient
 	// InsurancePolicy is the client for interacting with the InsurancePolicy builders.
@@ -181,6 +185,8 @@ type Client struct {
 	JournalEntry *JournalEntryClient
 	// JournalLine is the client for interacting with the JournalLine builders.
 	JournalLine *JournalLineClient
+	// LabInstrument is the client for interacting with the LabInstrument builders.
+	LabInstrument *LabInstrumentClient
 	// LabOrder is the client for interacting with the LabOrder builders.
 	LabOrder *LabOrderClient
 	// LabOrderItem is the client for interacting with the LabOrderItem builders.
@@ -313,6 +319,7 @@ func (c *Client) init() {
 	c.Encounter = NewEncounterClient(c.config)
 	c.HistoryItem = NewHistoryItemClient(c.config)
 	c.Icd10Code = NewIcd10CodeClient(c.config)
+	c.InstrumentMessage = NewInstrumentMessageClient(c.config)
 	c.InsurancePlan = NewInsurancePlanClient(c.config)
 	c.InsurancePolicy = NewInsurancePolicyClient(c.config)
 	c.Invoice = NewInvoiceClient(c.config)
@@ -321,6 +328,7 @@ func (c *Client) init() {
 	c.InvoiceDiscount = NewInvoiceDiscountClient(c.config)
 	c.JournalEntry = NewJournalEntryClient(c.config)
 	c.JournalLine = NewJournalLineClient(c.config)
+	c.LabInstrument = NewLabInstrumentClient(c.config)
 	c.LabOrder = NewLabOrderClient(c.config)
 	c.LabOrderItem = NewLabOrderItemClient(c.config)
 	c.LabPanel = NewLabPanelClient(c.config)
@@ -488,6 +496,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		Encounter:            NewEncounterClient(cfg),
 		HistoryItem:          NewHistoryItemClient(cfg),
 		Icd10Code:            NewIcd10CodeClient(cfg),
+		InstrumentMessage:    NewInstrumentMessageClient(cfg),
 		InsurancePlan:        NewInsurancePlanClient(cfg),
 		InsurancePolicy:      NewInsurancePolicyClient(cfg),
 		Invoice:              NewInvoiceClient(cfg),
@@ -496,6 +505,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		InvoiceDiscount:      NewInvoiceDiscountClient(cfg),
 		JournalEntry:         NewJournalEntryClient(cfg),
 		JournalLine:          NewJournalLineClient(cfg),
+		LabInstrument:        NewLabInstrumentClient(cfg),
 		LabOrder:             NewLabOrderClient(cfg),
 		LabOrderItem:         NewLabOrderItemClient(cfg),
 		LabPanel:             NewLabPanelClient(cfg),
@@ -590,6 +600,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		Encounter:            NewEncounterClient(cfg),
 		HistoryItem:          NewHistoryItemClient(cfg),
 		Icd10Code:            NewIcd10CodeClient(cfg),
+		InstrumentMessage:    NewInstrumentMessageClient(cfg),
 		InsurancePlan:        NewInsurancePlanClient(cfg),
 		InsurancePolicy:      NewInsurancePolicyClient(cfg),
 		Invoice:              NewInvoiceClient(cfg),
@@ -598,6 +609,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		InvoiceDiscount:      NewInvoiceDiscountClient(cfg),
 		JournalEntry:         NewJournalEntryClient(cfg),
 		JournalLine:          NewJournalLineClient(cfg),
+		LabInstrument:        NewLabInstrumentClient(cfg),
 		LabOrder:             NewLabOrderClient(cfg),
 		LabOrderItem:         NewLabOrderItemClient(cfg),
 		LabPanel:             NewLabPanelClient(cfg),
@@ -679,18 +691,18 @@ func (c *Client) Use(hooks ...Hook) {
 		c.CarePlanGoal, c.CareTeamMember, c.Charge, c.Claim, c.ClaimLine,
 		c.ClinicalNote, c.CoverageRule, c.Department, c.Dispensing, c.DispensingLine,
 		c.Drug, c.DrugInteraction, c.Encounter, c.HistoryItem, c.Icd10Code,
-		c.InsurancePlan, c.InsurancePolicy, c.Invoice, c.InvoiceAdjustment,
-		c.InvoiceCounter, c.InvoiceDiscount, c.JournalEntry, c.JournalLine, c.LabOrder,
-		c.LabOrderItem, c.LabPanel, c.LabReferenceRange, c.LabResult, c.LabSpecimen,
-		c.LabTest, c.LeaveEntitlement, c.LeaveRequest, c.LedgerAccount,
-		c.MedicationOrder, c.MfaChallenge, c.MfaRecoveryCode, c.Observation,
-		c.OutboxEvent, c.Patient, c.PatientContact, c.PatientIdentifier,
-		c.PayDeduction, c.Payer, c.Payment, c.PaymentAllocation, c.PaymentCheckout,
-		c.PayrollRun, c.Payslip, c.PlanVersion, c.PolicyProposal, c.PolicyVersion,
-		c.PreAuthorization, c.Problem, c.ProviderAvailability, c.ProviderTimeOff,
-		c.Referral, c.Refund, c.Room, c.RosterEntry, c.RosterRequirement, c.Session,
-		c.ShiftDefinition, c.Staff, c.StockBatch, c.StockLocation, c.StockMovement,
-		c.Tariff, c.User, c.Ward,
+		c.InstrumentMessage, c.InsurancePlan, c.InsurancePolicy, c.Invoice,
+		c.InvoiceAdjustment, c.InvoiceCounter, c.InvoiceDiscount, c.JournalEntry,
+		c.JournalLine, c.LabInstrument, c.LabOrder, c.LabOrderItem, c.LabPanel,
+		c.LabReferenceRange, c.LabResult, c.LabSpecimen, c.LabTest, c.LeaveEntitlement,
+		c.LeaveRequest, c.LedgerAccount, c.MedicationOrder, c.MfaChallenge,
+		c.MfaRecoveryCode, c.Observation, c.OutboxEvent, c.Patient, c.PatientContact,
+		c.PatientIdentifier, c.PayDeduction, c.Payer, c.Payment, c.PaymentAllocation,
+		c.PaymentCheckout, c.PayrollRun, c.Payslip, c.PlanVersion, c.PolicyProposal,
+		c.PolicyVersion, c.PreAuthorization, c.Problem, c.ProviderAvailability,
+		c.ProviderTimeOff, c.Referral, c.Refund, c.Room, c.RosterEntry,
+		c.RosterRequirement, c.Session, c.ShiftDefinition, c.Staff, c.StockBatch,
+		c.StockLocation, c.StockMovement, c.Tariff, c.User, c.Ward,
 	} {
 		n.Use(hooks...)
 	}
@@ -706,18 +718,18 @@ func (c *Client) Intercept(interceptors ...Interceptor) {
 		c.CarePlanGoal, c.CareTeamMember, c.Charge, c.Claim, c.ClaimLine,
 		c.ClinicalNote, c.CoverageRule, c.Department, c.Dispensing, c.DispensingLine,
 		c.Drug, c.DrugInteraction, c.Encounter, c.HistoryItem, c.Icd10Code,
-		c.InsurancePlan, c.InsurancePolicy, c.Invoice, c.InvoiceAdjustment,
-		c.InvoiceCounter, c.InvoiceDiscount, c.JournalEntry, c.JournalLine, c.LabOrder,
-		c.LabOrderItem, c.LabPanel, c.LabReferenceRange, c.LabResult, c.LabSpecimen,
-		c.LabTest, c.LeaveEntitlement, c.LeaveRequest, c.LedgerAccount,
-		c.MedicationOrder, c.MfaChallenge, c.MfaRecoveryCode, c.Observation,
-		c.OutboxEvent, c.Patient, c.PatientContact, c.PatientIdentifier,
-		c.PayDeduction, c.Payer, c.Payment, c.PaymentAllocation, c.PaymentCheckout,
-		c.PayrollRun, c.Payslip, c.PlanVersion, c.PolicyProposal, c.PolicyVersion,
-		c.PreAuthorization, c.Problem, c.ProviderAvailability, c.ProviderTimeOff,
-		c.Referral, c.Refund, c.Room, c.RosterEntry, c.RosterRequirement, c.Session,
-		c.ShiftDefinition, c.Staff, c.StockBatch, c.StockLocation, c.StockMovement,
-		c.Tariff, c.User, c.Ward,
+		c.InstrumentMessage, c.InsurancePlan, c.InsurancePolicy, c.Invoice,
+		c.InvoiceAdjustment, c.InvoiceCounter, c.InvoiceDiscount, c.JournalEntry,
+		c.JournalLine, c.LabInstrument, c.LabOrder, c.LabOrderItem, c.LabPanel,
+		c.LabReferenceRange, c.LabResult, c.LabSpecimen, c.LabTest, c.LeaveEntitlement,
+		c.LeaveRequest, c.LedgerAccount, c.MedicationOrder, c.MfaChallenge,
+		c.MfaRecoveryCode, c.Observation, c.OutboxEvent, c.Patient, c.PatientContact,
+		c.PatientIdentifier, c.PayDeduction, c.Payer, c.Payment, c.PaymentAllocation,
+		c.PaymentCheckout, c.PayrollRun, c.Payslip, c.PlanVersion, c.PolicyProposal,
+		c.PolicyVersion, c.PreAuthorization, c.Problem, c.ProviderAvailability,
+		c.ProviderTimeOff, c.Referral, c.Refund, c.Room, c.RosterEntry,
+		c.RosterRequirement, c.Session, c.ShiftDefinition, c.Staff, c.StockBatch,
+		c.StockLocation, c.StockMovement, c.Tariff, c.User, c.Ward,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -784,6 +796,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.HistoryItem.mutate(ctx, m)
 	case *Icd10CodeMutation:
 		return c.Icd10Code.mutate(ctx, m)
+	case *InstrumentMessageMutation:
+		return c.InstrumentMessage.mutate(ctx, m)
 	case *InsurancePlanMutation:
 		return c.InsurancePlan.mutate(ctx, m)
 	case *InsurancePolicyMutation:
@@ -800,6 +814,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.JournalEntry.mutate(ctx, m)
 	case *JournalLineMutation:
 		return c.JournalLine.mutate(ctx, m)
+	case *LabInstrumentMutation:
+		return c.LabInstrument.mutate(ctx, m)
 	case *LabOrderMutation:
 		return c.LabOrder.mutate(ctx, m)
 	case *LabOrderItemMutation:
@@ -5970,6 +5986,171 @@ func (c *Icd10CodeClient) mutate(ctx context.Context, m *Icd10CodeMutation) (Val
 	}
 }
 
+// InstrumentMessageClient is a client for the InstrumentMessage schema.
+type InstrumentMessageClient struct {
+	config
+}
+
+// NewInstrumentMessageClient returns a client for the InstrumentMessage from the given config.
+func NewInstrumentMessageClient(c config) *InstrumentMessageClient {
+	return &InstrumentMessageClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `instrumentmessage.Hooks(f(g(h())))`.
+func (c *InstrumentMessageClient) Use(hooks ...Hook) {
+	c.hooks.InstrumentMessage = append(c.hooks.InstrumentMessage, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `instrumentmessage.Intercept(f(g(h())))`.
+func (c *InstrumentMessageClient) Intercept(interceptors ...Interceptor) {
+	c.inters.InstrumentMessage = append(c.inters.InstrumentMessage, interceptors...)
+}
+
+// Create returns a builder for creating a InstrumentMessage entity.
+func (c *InstrumentMessageClient) Create() *InstrumentMessageCreate {
+	mutation := newInstrumentMessageMutation(c.config, OpCreate)
+	return &InstrumentMessageCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of InstrumentMessage entities.
+func (c *InstrumentMessageClient) CreateBulk(builders ...*InstrumentMessageCreate) *InstrumentMessageCreateBulk {
+	return &InstrumentMessageCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *InstrumentMessageClient) MapCreateBulk(slice any, setFunc func(*InstrumentMessageCreate, int)) *InstrumentMessageCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &InstrumentMessageCreateBulk{err: fmt.Errorf("calling to InstrumentMessageClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*InstrumentMessageCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &InstrumentMessageCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for InstrumentMessage.
+func (c *InstrumentMessageClient) Update() *InstrumentMessageUpdate {
+	mutation := newInstrumentMessageMutation(c.config, OpUpdate)
+	return &InstrumentMessageUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *InstrumentMessageClient) UpdateOne(_m *InstrumentMessage) *InstrumentMessageUpdateOne {
+	mutation := newInstrumentMessageMutation(c.config, OpUpdateOne, withInstrumentMessage(_m))
+	return &InstrumentMessageUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *InstrumentMessageClient) UpdateOneID(id string) *InstrumentMessageUpdateOne {
+	mutation := newInstrumentMessageMutation(c.config, OpUpdateOne, withInstrumentMessageID(id))
+	return &InstrumentMessageUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for InstrumentMessage.
+func (c *InstrumentMessageClient) Delete() *InstrumentMessageDelete {
+	mutation := newInstrumentMessageMutation(c.config, OpDelete)
+	return &InstrumentMessageDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *InstrumentMessageClient) DeleteOne(_m *InstrumentMessage) *InstrumentMessageDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *InstrumentMessageClient) DeleteOneID(id string) *InstrumentMessageDeleteOne {
+	builder := c.Delete().Where(instrumentmessage.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &InstrumentMessageDeleteOne{builder}
+}
+
+// Query returns a query builder for InstrumentMessage.
+func (c *InstrumentMessageClient) Query() *InstrumentMessageQuery {
+	return &InstrumentMessageQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeInstrumentMessage},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a InstrumentMessage entity by its id.
+func (c *InstrumentMessageClient) Get(ctx context.Context, id string) (*InstrumentMessage, error) {
+	return c.Query().Where(instrumentmessage.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *InstrumentMessageClient) GetX(ctx context.Context, id string) *InstrumentMessage {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryInstrument queries the instrument edge of a InstrumentMessage.
+func (c *InstrumentMessageClient) QueryInstrument(_m *InstrumentMessage) *LabInstrumentQuery {
+	query := (&LabInstrumentClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(instrumentmessage.Table, instrumentmessage.FieldID, id),
+			sqlgraph.To(labinstrument.Table, labinstrument.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, instrumentmessage.InstrumentTable, instrumentmessage.InstrumentColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryResolvedBy queries the resolved_by edge of a InstrumentMessage.
+func (c *InstrumentMessageClient) QueryResolvedBy(_m *InstrumentMessage) *StaffQuery {
+	query := (&StaffClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(instrumentmessage.Table, instrumentmessage.FieldID, id),
+			sqlgraph.To(staff.Table, staff.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, instrumentmessage.ResolvedByTable, instrumentmessage.ResolvedByColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *InstrumentMessageClient) Hooks() []Hook {
+	return c.hooks.InstrumentMessage
+}
+
+// Interceptors returns the client interceptors.
+func (c *InstrumentMessageClient) Interceptors() []Interceptor {
+	return c.inters.InstrumentMessage
+}
+
+func (c *InstrumentMessageClient) mutate(ctx context.Context, m *InstrumentMessageMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&InstrumentMessageCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&InstrumentMessageUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&InstrumentMessageUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&InstrumentMessageDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown InstrumentMessage mutation op: %q", m.Op())
+	}
+}
+
 // InsurancePlanClient is a client for the InsurancePlan schema.
 type InsurancePlanClient struct {
 	config
@@ -7306,6 +7487,155 @@ func (c *JournalLineClient) mutate(ctx context.Context, m *JournalLineMutation) 
 	}
 }
 
+// LabInstrumentClient is a client for the LabInstrument schema.
+type LabInstrumentClient struct {
+	config
+}
+
+// NewLabInstrumentClient returns a client for the LabInstrument from the given config.
+func NewLabInstrumentClient(c config) *LabInstrumentClient {
+	return &LabInstrumentClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `labinstrument.Hooks(f(g(h())))`.
+func (c *LabInstrumentClient) Use(hooks ...Hook) {
+	c.hooks.LabInstrument = append(c.hooks.LabInstrument, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `labinstrument.Intercept(f(g(h())))`.
+func (c *LabInstrumentClient) Intercept(interceptors ...Interceptor) {
+	c.inters.LabInstrument = append(c.inters.LabInstrument, interceptors...)
+}
+
+// Create returns a builder for creating a LabInstrument entity.
+func (c *LabInstrumentClient) Create() *LabInstrumentCreate {
+	mutation := newLabInstrumentMutation(c.config, OpCreate)
+	return &LabInstrumentCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of LabInstrument entities.
+func (c *LabInstrumentClient) CreateBulk(builders ...*LabInstrumentCreate) *LabInstrumentCreateBulk {
+	return &LabInstrumentCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *LabInstrumentClient) MapCreateBulk(slice any, setFunc func(*LabInstrumentCreate, int)) *LabInstrumentCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &LabInstrumentCreateBulk{err: fmt.Errorf("calling to LabInstrumentClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*LabInstrumentCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &LabInstrumentCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for LabInstrument.
+func (c *LabInstrumentClient) Update() *LabInstrumentUpdate {
+	mutation := newLabInstrumentMutation(c.config, OpUpdate)
+	return &LabInstrumentUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *LabInstrumentClient) UpdateOne(_m *LabInstrument) *LabInstrumentUpdateOne {
+	mutation := newLabInstrumentMutation(c.config, OpUpdateOne, withLabInstrument(_m))
+	return &LabInstrumentUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *LabInstrumentClient) UpdateOneID(id string) *LabInstrumentUpdateOne {
+	mutation := newLabInstrumentMutation(c.config, OpUpdateOne, withLabInstrumentID(id))
+	return &LabInstrumentUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for LabInstrument.
+func (c *LabInstrumentClient) Delete() *LabInstrumentDelete {
+	mutation := newLabInstrumentMutation(c.config, OpDelete)
+	return &LabInstrumentDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *LabInstrumentClient) DeleteOne(_m *LabInstrument) *LabInstrumentDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *LabInstrumentClient) DeleteOneID(id string) *LabInstrumentDeleteOne {
+	builder := c.Delete().Where(labinstrument.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &LabInstrumentDeleteOne{builder}
+}
+
+// Query returns a query builder for LabInstrument.
+func (c *LabInstrumentClient) Query() *LabInstrumentQuery {
+	return &LabInstrumentQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeLabInstrument},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a LabInstrument entity by its id.
+func (c *LabInstrumentClient) Get(ctx context.Context, id string) (*LabInstrument, error) {
+	return c.Query().Where(labinstrument.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *LabInstrumentClient) GetX(ctx context.Context, id string) *LabInstrument {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryAPIKey queries the api_key edge of a LabInstrument.
+func (c *LabInstrumentClient) QueryAPIKey(_m *LabInstrument) *APIKeyQuery {
+	query := (&APIKeyClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(labinstrument.Table, labinstrument.FieldID, id),
+			sqlgraph.To(apikey.Table, apikey.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, labinstrument.APIKeyTable, labinstrument.APIKeyColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *LabInstrumentClient) Hooks() []Hook {
+	return c.hooks.LabInstrument
+}
+
+// Interceptors returns the client interceptors.
+func (c *LabInstrumentClient) Interceptors() []Interceptor {
+	return c.inters.LabInstrument
+}
+
+func (c *LabInstrumentClient) mutate(ctx context.Context, m *LabInstrumentMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&LabInstrumentCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&LabInstrumentUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&LabInstrumentUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&LabInstrumentDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown LabInstrument mutation op: %q", m.Op())
+	}
+}
+
 // LabOrderClient is a client for the LabOrder schema.
 type LabOrderClient struct {
 	config
@@ -8211,6 +8541,22 @@ func (c *LabResultClient) QueryEnteredBy(_m *LabResult) *StaffQuery {
 			sqlgraph.From(labresult.Table, labresult.FieldID, id),
 			sqlgraph.To(staff.Table, staff.FieldID),
 			sqlgraph.Edge(sqlgraph.M2O, false, labresult.EnteredByTable, labresult.EnteredByColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryInstrument queries the instrument edge of a LabResult.
+func (c *LabResultClient) QueryInstrument(_m *LabResult) *LabInstrumentQuery {
+	query := (&LabInstrumentClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(labresult.Table, labresult.FieldID, id),
+			sqlgraph.To(labinstrument.Table, labinstrument.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, labresult.InstrumentTable, labresult.InstrumentColumn),
 		)
 		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
 		return fromV, nil
@@ -15784,16 +16130,17 @@ type (
 		BreakGlassAccess, CarePlan, CarePlanActivity, CarePlanGoal, CareTeamMember,
 		Charge, Claim, ClaimLine, ClinicalNote, CoverageRule, Department, Dispensing,
 		DispensingLine, Drug, DrugInteraction, Encounter, HistoryItem, Icd10Code,
-		InsurancePlan, InsurancePolicy, Invoice, InvoiceAdjustment, InvoiceCounter,
-		InvoiceDiscount, JournalEntry, JournalLine, LabOrder, LabOrderItem, LabPanel,
-		LabReferenceRange, LabResult, LabSpecimen, LabTest, LeaveEntitlement,
-		LeaveRequest, LedgerAccount, MedicationOrder, MfaChallenge, MfaRecoveryCode,
-		Observation, OutboxEvent, Patient, PatientContact, PatientIdentifier,
-		PayDeduction, Payer, Payment, PaymentAllocation, PaymentCheckout, PayrollRun,
-		Payslip, PlanVersion, PolicyProposal, PolicyVersion, PreAuthorization, Problem,
-		ProviderAvailability, ProviderTimeOff, Referral, Refund, Room, RosterEntry,
-		RosterRequirement, Session, ShiftDefinition, Staff, StockBatch, StockLocation,
-		StockMovement, Tariff, User, Ward []ent.Hook
+		InstrumentMessage, InsurancePlan, InsurancePolicy, Invoice, InvoiceAdjustment,
+		InvoiceCounter, InvoiceDiscount, JournalEntry, JournalLine, LabInstrument,
+		LabOrder, LabOrderItem, LabPanel, LabReferenceRange, LabResult, LabSpecimen,
+		LabTest, LeaveEntitlement, LeaveRequest, LedgerAccount, MedicationOrder,
+		MfaChallenge, MfaRecoveryCode, Observation, OutboxEvent, Patient,
+		PatientContact, PatientIdentifier, PayDeduction, Payer, Payment,
+		PaymentAllocation, PaymentCheckout, PayrollRun, Payslip, PlanVersion,
+		PolicyProposal, PolicyVersion, PreAuthorization, Problem, ProviderAvailability,
+		ProviderTimeOff, Referral, Refund, Room, RosterEntry, RosterRequirement,
+		Session, ShiftDefinition, Staff, StockBatch, StockLocation, StockMovement,
+		Tariff, User, Ward []ent.Hook
 	}
 	inters struct {
 		APIKey, AccountingPeriod, Admission, AllergenClass, Allergy, Appointment,
@@ -15801,16 +16148,17 @@ type (
 		BreakGlassAccess, CarePlan, CarePlanActivity, CarePlanGoal, CareTeamMember,
 		Charge, Claim, ClaimLine, ClinicalNote, CoverageRule, Department, Dispensing,
 		DispensingLine, Drug, DrugInteraction, Encounter, HistoryItem, Icd10Code,
-		InsurancePlan, InsurancePolicy, Invoice, InvoiceAdjustment, InvoiceCounter,
-		InvoiceDiscount, JournalEntry, JournalLine, LabOrder, LabOrderItem, LabPanel,
-		LabReferenceRange, LabResult, LabSpecimen, LabTest, LeaveEntitlement,
-		LeaveRequest, LedgerAccount, MedicationOrder, MfaChallenge, MfaRecoveryCode,
-		Observation, OutboxEvent, Patient, PatientContact, PatientIdentifier,
-		PayDeduction, Payer, Payment, PaymentAllocation, PaymentCheckout, PayrollRun,
-		Payslip, PlanVersion, PolicyProposal, PolicyVersion, PreAuthorization, Problem,
-		ProviderAvailability, ProviderTimeOff, Referral, Refund, Room, RosterEntry,
-		RosterRequirement, Session, ShiftDefinition, Staff, StockBatch, StockLocation,
-		StockMovement, Tariff, User, Ward []ent.Interceptor
+		InstrumentMessage, InsurancePlan, InsurancePolicy, Invoice, InvoiceAdjustment,
+		InvoiceCounter, InvoiceDiscount, JournalEntry, JournalLine, LabInstrument,
+		LabOrder, LabOrderItem, LabPanel, LabReferenceRange, LabResult, LabSpecimen,
+		LabTest, LeaveEntitlement, LeaveRequest, LedgerAccount, MedicationOrder,
+		MfaChallenge, MfaRecoveryCode, Observation, OutboxEvent, Patient,
+		PatientContact, PatientIdentifier, PayDeduction, Payer, Payment,
+		PaymentAllocation, PaymentCheckout, PayrollRun, Payslip, PlanVersion,
+		PolicyProposal, PolicyVersion, PreAuthorization, Problem, ProviderAvailability,
+		ProviderTimeOff, Referral, Refund, Room, RosterEntry, RosterRequirement,
+		Session, ShiftDefinition, Staff, StockBatch, StockLocation, StockMovement,
+		Tariff, User, Ward []ent.Interceptor
 	}
 )
 

@@ -41,6 +41,7 @@ var specialObjects = func() map[string]bool {
 		"Report.invoice":             true, // invoicereport.Object (PDF)
 		"Report.labOrder":            true, // labreport.Object (PDF)
 		"Report.payslip":             true, // payslipreport.Object (PDF)
+		"Ingest.hl7v2":               true, // labhl7.PolicyObject (POST /hl7/v2, MLLP)
 	}
 	for _, rule := range draftRows {
 		m[DraftsObject(rule.drafts)] = true

@@ -98,7 +98,7 @@ func (s *Service) CreateKey(ctx context.Context, id string) (*ent.LabInstrument,
 	} else if err != nil {
 		return nil, "", err
 	}
-	key, secret, err := s.keys.CreateAPIKey(ctx, auth.FromContext(ctx), "instrument "+inst.Name, Role, nil)
+	key, secret, err := s.keys.CreateAPIKey(ctx, auth.FromContext(ctx), auth.APIKeyInput{Name: "instrument " + inst.Name, Role: Role})
 	if err != nil {
 		return nil, "", err
 	}

@@ -49,7 +49,7 @@ const Role = "lab_instrument"
 
 // Keys issues and revokes API keys (auth.Service).
 type Keys interface {
-	CreateAPIKey(ctx context.Context, v *auth.Viewer, name, role string, expiresAt *time.Time) (*ent.APIKey, string, error)
+	CreateAPIKey(ctx context.Context, v *auth.Viewer, in auth.APIKeyInput) (*ent.APIKey, string, error)
 	RevokeAPIKey(ctx context.Context, id string) (*ent.APIKey, error)
 }
 
