@@ -52,7 +52,7 @@ func TestDecisions(t *testing.T) {
 
 func TestAssignableRoles(t *testing.T) {
 	got := fmt.Sprint(enforcer(t).Roles())
-	want := "[admin auditor billing billing_clerk cashier doctor finance_officer hospital_manager hr integrator lab_instrument labtech manager nurse patient payroll pharmacist pharmacy_technician reception ward_manager]"
+	want := "[admin auditor billing billing_clerk cashier doctor external_clinic finance_officer hospital_manager hr integrator lab_instrument labtech manager nurse patient payroll pharmacist pharmacy_technician reception ward_manager]"
 	if got != want {
 		t.Fatalf("roles %s, want %s", got, want)
 	}
