@@ -65,6 +65,10 @@ type Resolver struct {
 	Reports        *reports.Service
 	Policy         PolicyAdmin
 	Broker         events.Broker
+	// Allows is the access policy's decision (authz.Enforcer.Allows),
+	// asked again before each event of a subscription, so that a policy
+	// change stops a stream already open.
+	Allows func(v *auth.Viewer, object string) bool
 
 	fanout fanout
 }

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
@@ -63,8 +64,14 @@ func stream[P, L, T any](ctx context.Context, r *Resolver, feed events.Feed[P, L
 	}
 	v := auth.FromContext(ctx)
 	scopeKey, scope := auth.SharedScope(v)
+	// The policy allowed the subscription when it began; a change to the
+	// policy since must stop it as it stops a request.
+	object := ""
+	if fc := graphql.GetFieldContext(ctx); fc != nil {
+		object = "Subscription." + fc.Field.Name
+	}
 	s := &subscriber[P, L, T]{
-		ctx: ctx, auth: r.Auth, conn: auth.ConnectionFrom(ctx), viewer: v,
+		ctx: ctx, auth: r.Auth, allows: r.Allows, object: object, conn: auth.ConnectionFrom(ctx), viewer: v,
 		feed: feed, match: match, item: item,
 		loadKey: feed.Name + "\x00" + scopeKey, scope: scope,
 		out: make(chan *T, streamBuffer), push: pushFrom(ctx),
@@ -153,6 +160,8 @@ const sharedLoadTimeout = 30 * time.Second
 type subscriber[P, L, T any] struct {
 	ctx     context.Context
 	auth    *auth.Service
+	allows  func(*auth.Viewer, string) bool // nil: not asked again
+	object  string                          // the subscription's policy object
 	conn    *auth.Connection
 	viewer  *auth.Viewer
 	feed    events.Feed[P, L]
@@ -201,6 +210,10 @@ func (s *subscriber[P, L, T]) Deliver(d *events.Delivery) {
 	}
 	if !s.match(p) {
 		s.skip(ev.ID)
+		return
+	}
+	if s.allows != nil && s.object != "" && !s.allows(s.viewer, s.object) {
+		s.end(apperr.Forbidden, "the access policy no longer allows "+s.object+" for your role")
 		return
 	}
 	got, err := events.Shared(d, s.loadKey, func() (loaded[T], error) { return s.load(ev, p) })

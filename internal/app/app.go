@@ -258,6 +258,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 		Resolver: &graph.Resolver{
 			Client:         a.Store.Client,
 			Auth:           a.Auth,
+			Allows:         enforcer.Allows,
 			Patients:       patients.NewService(a.Store),
 			Scheduling:     a.Scheduling,
 			Admission:      admission.NewService(a.Store),

@@ -323,3 +323,39 @@ func TestREADMEPolicyWalkthrough(t *testing.T) {
 	final := current(t, s)
 	harness.Must(t, final.Version == 2 && !slices.Contains(final.Roles, "night_pharmacist"), "after the walkthrough: version %d roles %v", final.Version, final.Roles)
 }
+
+// TestARevokedSubscriptionStopsOnAnOpenSocket: a nurse's stream of
+// verified lab results, open on instance B, ends with FORBIDDEN at the
+// next event once a change approved on instance A takes the subscription
+// from nurses; a stream opened before a change is not grandfathered in.
+func TestARevokedSubscriptionStopsOnAnOpenSocket(t *testing.T) {
+	t.Parallel()
+	a, b := twoInstances(t)
+	d := a.Demo()
+	inpatient := d.Patients[3]
+	nurse := b.Login("nurse", harness.DemoPassword).AccessToken
+	ws := b.DialWS(t, harness.ProtoTransportWS)
+	ws.Init(nurse)
+	id := ws.Start(`subscription($p: ID) { labResultVerified(patientId: $p) { eventId } }`, map[string]any{"p": inpatient})
+	// The results are released on B too: without Redis each instance has
+	// its own broker.
+	desk := harness.NewLabDesk(t, b)
+	pf := harness.Facts(t, b, inpatient)
+	_, kv := desk.Cat.PotassiumFor(t, pf.Sex, pf.Birth)
+	// One result before the change: the stream is open and delivering.
+	desk.Released(inpatient, desk.Cat.Potassium.ID, harness.Potassium(kv.Normal))
+	harness.Must(t, ws.Result(id).Kind == "next", "the stream did not deliver before the change")
+
+	version := current(t, a).Version
+	p := proposeAs(t, a, "admin", map[string]any{
+		"baseVersion": version,
+		"add":         []string{"p, nurse, Subscription.labResultVerified, deny", "p, nurse, Query.me, deny"},
+		"reason":      "nurses follow results on the ward board instead",
+	})
+	approveAs(t, a, "admin2", p.ID)
+	eventually(t, 5*time.Second, "instance B applies the change", func() bool { return !allowed(b, nurse, `{ me { id } }`) })
+
+	desk.Released(inpatient, desk.Cat.Potassium.ID, harness.Potassium(kv.Normal))
+	errs := ws.Failure(id)
+	harness.Must(t, len(errs) == 1 && errs[0].Code() == "FORBIDDEN", "the stream after the revocation: %v", errs)
+}
