@@ -231,6 +231,8 @@ func (s *Service) check(ctx context.Context, client *ent.Client, baseText string
 			return nil, apperr.BadInput(field, "%q is added twice", l.String())
 		case l.Kind == "p" && !authz.KnownObject(s.schema, l.Fields[1]):
 			return nil, apperr.BadInput(field, "%s is no GraphQL coordinate (Type.field) and no object the server asks about", l.Fields[1])
+		case authz.BroadGrant(l):
+			return nil, apperr.BadInput(field, "%s would grant every operation of its kind, those added later included: grant them one by one or through building blocks", l.Fields[1])
 		}
 		out.add = append(out.add, l.String())
 	}

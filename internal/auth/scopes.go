@@ -28,7 +28,16 @@ func CheckScopes(field string, scopes []string) ([]string, error) {
 		s = strings.TrimSpace(s)
 		m := scopeSyntax.FindStringSubmatch(s)
 		if m == nil || m[3] == "" {
-			return nil, apperr.BadInput(field, "%q is not a SMART scope such as patient/*.read or system/Observation.rs", truncate(s, 80))
+			return nil, apperr.BadInput(field, "%q is not a SMART scope such as user/*.read or system/Observation.rs", truncate(s, 80))
+		}
+		if m[1] == "patient" {
+			// patient/ means one patient in context, chosen at a SMART
+			// launch; a key has no such patient, and read as system/ it
+			// would reach every patient its role does.
+			return nil, apperr.BadInput(field, "%q: a key has no patient in context; use user/ (the patients of the member of staff it acts for) or system/", truncate(s, 80))
+		}
+		if p := m[3]; !(p == "read" || p == "*" || (p != "write" && strings.ContainsAny(p, "rs"))) {
+			return nil, apperr.BadInput(field, "%q grants no reading, and the FHIR API only reads", truncate(s, 80))
 		}
 		if !seen[s] {
 			seen[s] = true

@@ -3,12 +3,12 @@ package auth
 import "testing"
 
 func TestScopes(t *testing.T) {
-	good := []string{"patient/*.read", "user/Observation.read", "system/Patient.rs", "patient/Encounter.*", " system/*.cruds "}
-	got, err := CheckScopes("input.scopes", append(good, "patient/*.read"))
+	good := []string{"user/*.read", "user/Observation.read", "system/Patient.rs", "system/Encounter.*", " system/*.cruds "}
+	got, err := CheckScopes("input.scopes", append(good, "user/*.read"))
 	if err != nil || len(got) != len(good) {
 		t.Fatalf("%v %v", got, err)
 	}
-	for _, bad := range []string{"", "patient/*", "Patient.read", "patient/patient.read", "launch/patient", "patient/*.readwrite", "patient/*.dc", "x/Patient.read"} {
+	for _, bad := range []string{"", "patient/*", "Patient.read", "patient/patient.read", "launch/patient", "patient/*.readwrite", "patient/*.dc", "x/Patient.read", "patient/*.read", "system/*.write", "user/Patient.cud"} {
 		if _, err := CheckScopes("input.scopes", []string{bad}); err == nil {
 			t.Errorf("%q accepted", bad)
 		}

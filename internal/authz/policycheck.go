@@ -2,6 +2,7 @@ package authz
 
 import (
 	"fmt"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -126,7 +127,35 @@ func ParseLine(text string) (PolicyLine, error) {
 			return l, fmt.Errorf("%q: %q may not contain spaces or quotes", text, f)
 		}
 	}
+	roles := l.Fields[:1]
+	if l.Kind == "g" {
+		roles = l.Fields
+	}
+	for _, r := range roles {
+		// Plain names only: "nurse" followed by an invisible character is
+		// another role that reads as nurse.
+		if !roleName.MatchString(r) {
+			return l, fmt.Errorf("%q: a role is lower-case letters, digits and _, starting with a letter, not %q", text, r)
+		}
+	}
 	return l, nil
+}
+
+var roleName = regexp.MustCompile(`^[a-z][a-z0-9_]{0,62}$`)
+
+// BroadGrant reports whether an allow line's object covers a whole root
+// type, everything, or a prefix of names: such a grant would also give
+// every operation added to the schema later, unreviewed.
+func BroadGrant(l PolicyLine) bool {
+	if l.Kind != "p" || l.Fields[2] != "allow" {
+		return false
+	}
+	object := l.Fields[1]
+	if object == "*" {
+		return true
+	}
+	typ, field, _ := strings.Cut(object, ".")
+	return strings.HasSuffix(field, "*") && (field != "*" || typ == "Query" || typ == "Mutation" || typ == "Subscription")
 }
 
 // PolicyLines splits a policy text into its lines, skipping comments and

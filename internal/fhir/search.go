@@ -64,7 +64,12 @@ func (q *request) parse(k *kind, v url.Values, everything bool) (*params, *failu
 		return nil, fail(http.StatusBadRequest, "invalid", apperr.BadInput(field, format, args...))
 	}
 	for name, values := range v {
-		base, _, _ := strings.Cut(name, ":")
+		base, modifier, hasModifier := strings.Cut(name, ":")
+		if hasModifier {
+			// A modifier dropped would invert the search (:not) or widen
+			// it (:missing); none is served, so each is refused.
+			return bad(name, "search modifiers (:%s) are not supported; see the CapabilityStatement", truncate(modifier, 20))
+		}
 		if !common[base] && k.params[base] == "" {
 			// An ignored criterion would return more than the client
 			// asked for; say so instead.
@@ -85,8 +90,9 @@ func (q *request) parse(k *kind, v url.Values, everything bool) (*params, *failu
 				}
 			case "_count":
 				n, err := strconv.Atoi(val)
-				if err != nil || n < 0 {
-					return bad(name, "must be a whole number")
+				if err != nil || n < 1 {
+					// 0 would ask for a total alone, which is not given.
+					return bad(name, "must be a whole number from 1")
 				}
 				p.limit = min(n, q.h.d.MaxPageSize)
 			case "_cursor":

@@ -286,6 +286,11 @@ func TestErrorsAreOperationOutcomes(t *testing.T) {
 		{key, "/fhir/R4/Patient?name=x", http.StatusBadRequest, "invalid"},
 		{key, "/fhir/R4/Observation?date=yesterday", http.StatusBadRequest, "invalid"},
 		{key, "/fhir/R4/Patient?_cursor=bm90LWEtY3Vyc29y", http.StatusBadRequest, "invalid"},
+		// _count=0 used to index a page of -1 and kill the request, unaudited.
+		{key, "/fhir/R4/Observation?_count=0", http.StatusBadRequest, "invalid"},
+		// A dropped modifier inverted the search: code:not=X returned X.
+		{key, "/fhir/R4/Observation?code:not=8480-6", http.StatusBadRequest, "invalid"},
+		{key, "/fhir/R4/Patient?identifier:missing=true", http.StatusBadRequest, "invalid"},
 		{key, "/fhir/R4/Encounter/enc_01ARZ3NDEKTSV4RRFFQ69G5FAV", http.StatusNotFound, "not-found"},
 		{key, "/fhir/R4/Encounter/'%20OR%201=1", http.StatusNotFound, "not-found"},
 		{s.Token("hr"), "/fhir/R4/Patient", http.StatusForbidden, "forbidden"},
@@ -311,13 +316,14 @@ func TestErrorsAreOperationOutcomes(t *testing.T) {
 func TestAPIKeyScopesAreChecked(t *testing.T) {
 	t.Parallel()
 	s := harness.NewServer(t)
-	for _, bad := range [][]string{{"patient/*.delete-all"}, {"Patient.read"}, {"patient/*.read", "system/patient.read"}} {
+	for _, bad := range [][]string{{"patient/*.delete-all"}, {"Patient.read"}, {"user/*.read", "system/patient.read"},
+		{"patient/*.read"}, {"system/*.write"}} {
 		r := s.As("admin", harness.CreateAPIKeyMutation, map[string]any{"in": map[string]any{"name": "x", "role": "integrator", "scopes": bad}})
 		harness.WantBadInput(t, "scopes "+strings.Join(bad, " "), r, "input.scopes")
 	}
 	r := s.As("admin", harness.CreateAPIKeyMutation, map[string]any{"in": map[string]any{"name": "x", "role": "integrator", "staffId": "stf_nope"}})
 	harness.WantBadInput(t, "staffId", r, "input.staffId")
-	key := apiKey(t, s, map[string]any{"name": "obs", "role": "integrator", "scopes": []string{"patient/Observation.rs"}})
+	key := apiKey(t, s, map[string]any{"name": "obs", "role": "integrator", "scopes": []string{"system/Observation.rs"}})
 	status, _ := get(t, s, key, "/fhir/R4/Observation?_count=1")
 	harness.Must(t, status == http.StatusOK, "v2 scope rs: %d", status)
 	status, _ = get(t, s, key, "/fhir/R4/Patient?_count=1")

@@ -232,6 +232,12 @@ func TestBadChangesAreRefusedWithTheReason(t *testing.T) {
 		{"line not there", nil, []string{"p, pharmacist, Query.patients, allow"}, "input.remove[0]", "is not a line"},
 		{"admin locks itself out", []string{"p, admin, Mutation.approvePolicyChange, deny"}, nil, "input.add", "admin role would lose Mutation.approvePolicyChange"},
 		{"admin loses its block", nil, []string{"g, admin, policy_admin", "p, admin, *, allow"}, "input.remove", "admin role would lose"},
+		// Grants that would cover what the schema gains later, unreviewed.
+		{"everything", []string{"p, nurse, *, allow"}, nil, "input.add[0]", "every operation"},
+		{"every mutation", []string{"p, nurse, Mutation.*, allow"}, nil, "input.add[0]", "every operation"},
+		{"a prefix", []string{"p, nurse, Mutation.approve*, allow"}, nil, "input.add[0]", "every operation"},
+		// "nurse" and an invisible character: a role that reads as nurse.
+		{"look-alike role", []string{"g, nurse\u200b, signed_in"}, nil, "input.add[0]", "lower-case letters"},
 	}
 	for _, c := range cases {
 		r := s.As("admin", propose, map[string]any{"in": map[string]any{"baseVersion": 0, "add": c.add, "remove": c.remove, "reason": "test"}})
