@@ -2,4 +2,4 @@ package main
 
 // ent first (it also writes schema/ent.graphql), then gqlgen over all of schema/.
 //go:generate go run ./ent/entc.go
-//go:generate go run github.com/99designs/gqlgen generate --config gqlgen.yml
+//go:generate go run ./graph/gqlgen.go
