@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"entgo.io/ent/dialect"
@@ -43,6 +44,11 @@ type sealer struct {
 	headPending    bool
 	lastCheckpoint time.Time
 
+	// lastWrite is when rows were last appended (Unix nanoseconds) and
+	// lastRound when the loop last sealed.
+	lastWrite atomic.Int64
+	lastRound time.Time
+
 	pokes   chan struct{}
 	quit    chan struct{}
 	stopped chan struct{}
@@ -56,8 +62,8 @@ func (s *sealer) init(t *Trail) {
 	s.stopped = make(chan struct{})
 }
 
-// Start runs the background sealer until Close: every SealInterval, and
-// soon after each Append.
+// Start runs the background sealer until Close: every SealInterval, once
+// appends pause (see sealQuiet).
 func (t *Trail) Start() {
 	s := &t.sealer
 	s.mu.Lock()
@@ -70,7 +76,19 @@ func (t *Trail) Start() {
 	go s.loop()
 }
 
+// Sealing waits while rows keep coming — a burst such as one alert sent
+// to thousands of dashboards, whose deliveries the sealer would otherwise
+// compete with for the database and the CPU — until writes pause for
+// sealQuiet, or for at most sealMostDelay under a load that never pauses.
+// A row is durable and keyed (entry_mac) from its INSERT on; only its place
+// in the chain waits.
+const (
+	sealQuiet     = 50 * time.Millisecond
+	sealMostDelay = time.Second
+)
+
 func (s *sealer) poke() {
+	s.lastWrite.Store(time.Now().UnixNano())
 	select {
 	case s.pokes <- struct{}{}:
 	default:
@@ -89,6 +107,11 @@ func (s *sealer) loop() {
 		case <-tick.C:
 		case <-s.pokes:
 		}
+		now := time.Now()
+		if now.Sub(time.Unix(0, s.lastWrite.Load())) < sealQuiet && now.Sub(s.lastRound) < sealMostDelay {
+			continue // the next tick looks again
+		}
+		s.lastRound = now
 		_, err := s.round(context.Background(), false)
 		switch {
 		case err != nil && !failing:
