@@ -616,8 +616,12 @@ type wsPump struct {
 	running int
 }
 
+// A worker spends much of a batch waiting for its audit rows to commit,
+// so twice as many workers as processors keep about the processors busy.
+// (At 5,000 subscribers: last client 515 → 417 ms, other requests' p99
+// 74 → 104 ms.)
 func newPump(trail *audit.Trail) *wsPump {
-	return &wsPump{trail: trail, max: max(2, runtime.GOMAXPROCS(0)), batch: pumpBatch}
+	return &wsPump{trail: trail, max: max(4, 2*runtime.GOMAXPROCS(0)), batch: pumpBatch}
 }
 
 // pumpBatch is how many events one worker audits together: enough that a
