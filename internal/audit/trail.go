@@ -399,9 +399,7 @@ func (w *writer) insert(batch []*pending) error {
 
 // copyMinRows is the smallest batch worth a COPY, which takes a
 // transaction and four round trips where an INSERT takes one: the few
-// rows of concurrent requests go by INSERT (with COPY for every batch,
-// bookings under load fell from 0.51 to 0.45 of hand-written SQL), a
-// burst of deliveries by COPY.
+// rows of concurrent requests go by INSERT, a burst of deliveries by COPY.
 const copyMinRows = 100
 
 // copyColumns are the columns an unsealed row has; seq, prev_hash, hash
