@@ -187,9 +187,10 @@ func BenchmarkCriticalLabFanout(b *testing.B) {
 			f.Close()
 		}
 	}
-	// The idle subscriptions' memory; with the one written after the
-	// events (".after"), `go tool pprof -base` shows what the events
-	// allocated.
+	// The idle subscriptions' memory. The profiles written just before
+	// the timed events (".before", after the first event and the logins it
+	// took) and after them (".after") give, with `go tool pprof -base`,
+	// what the events allocated.
 	writeHeapProfile("")
 
 	// The first event proves every subscription is live, off the clock.
@@ -207,6 +208,7 @@ func BenchmarkCriticalLabFanout(b *testing.B) {
 		return slices.Max(lat), lat
 	}
 	release()
+	writeHeapProfile(".before")
 
 	var all, lasts, firsts []time.Duration
 	stop := make(chan struct{})
