@@ -62,8 +62,8 @@ func (s *sealer) init(t *Trail) {
 	s.stopped = make(chan struct{})
 }
 
-// Start runs the background sealer until Close: every SealInterval, once
-// appends pause (see sealQuiet).
+// Start runs the background sealer until Close: soon after appends pause
+// (see sealQuiet), and every SealInterval.
 func (t *Trail) Start() {
 	s := &t.sealer
 	s.mu.Lock()
@@ -81,7 +81,8 @@ func (t *Trail) Start() {
 // compete with for the database and the CPU — until writes pause for
 // sealQuiet, or for at most sealMostDelay under a load that never pauses.
 // A row is durable and keyed (entry_mac) from its INSERT on; only its place
-// in the chain waits.
+// in the chain waits. The pause is this process's: where another process
+// serves the burst, the leader seals beside it as it did before.
 const (
 	sealQuiet     = 50 * time.Millisecond
 	sealMostDelay = time.Second
@@ -100,16 +101,22 @@ func (s *sealer) loop() {
 	tick := time.NewTicker(s.t.opts.SealInterval)
 	defer tick.Stop()
 	failing := false
+	// pause fires when the pause a skipped round waits for is over.
+	pause := time.NewTimer(time.Hour)
+	pause.Stop()
+	defer pause.Stop()
 	for {
 		select {
 		case <-s.quit:
 			return
 		case <-tick.C:
 		case <-s.pokes:
+		case <-pause.C:
 		}
 		now := time.Now()
-		if now.Sub(time.Unix(0, s.lastWrite.Load())) < sealQuiet && now.Sub(s.lastRound) < sealMostDelay {
-			continue // the next tick looks again
+		if quiet := now.Sub(time.Unix(0, s.lastWrite.Load())); quiet < sealQuiet && now.Sub(s.lastRound) < sealMostDelay {
+			pause.Reset(min(sealQuiet-quiet, sealMostDelay-now.Sub(s.lastRound)))
+			continue
 		}
 		s.lastRound = now
 		_, err := s.round(context.Background(), false)
