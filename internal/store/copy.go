@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"entgo.io/ent/dialect"
 	"github.com/lib/pq"
 )
 
@@ -19,7 +20,7 @@ var ErrNoCopy = errors.New("store: COPY needs PostgreSQL")
 // Go an ent builder per row; it runs none of ent's hooks, so a table that
 // has hooks on create must not be written through it.
 func (s *Store) CopyIn(ctx context.Context, table string, columns []string, rows [][]any) (err error) {
-	if s.Dialect != "postgres" {
+	if s.Dialect != dialect.Postgres {
 		return ErrNoCopy
 	}
 	s.statements.Add(1)
