@@ -433,12 +433,13 @@ func (h *speedSQL) book(ctx context.Context, in speedBooking) (*speedBooked, err
 		return nil, fmt.Errorf("not a provider")
 	}
 	var periods int
-	if err := tx.QueryRowContext(ctx, h.q(`SELECT count(*) FROM provider_availabilities WHERE staff_id = ?`), in.ProviderID).
-		Scan(&periods); err != nil {
+	var rostered bool
+	if err := tx.QueryRowContext(ctx, h.q(`SELECT count(*), EXISTS (SELECT 1 FROM roster_entries WHERE staff_id = ?)
+		FROM provider_availabilities WHERE staff_id = ?`), in.ProviderID, in.ProviderID).Scan(&periods, &rostered); err != nil {
 		return nil, err
 	}
-	if periods > 0 {
-		return nil, fmt.Errorf("the benchmark's providers have no availability periods")
+	if periods > 0 || rostered {
+		return nil, fmt.Errorf("the benchmark's providers have no availability periods and no roster")
 	}
 	var clash string
 	switch err := tx.QueryRowContext(ctx, h.q(`SELECT id FROM provider_time_offs WHERE staff_id = ? AND start_at < ? AND end_at > ? LIMIT 1`),
