@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"testing"
 	"time"
 
 	"github.com/alexedwards/argon2id"
@@ -92,8 +93,23 @@ func NewService(cfg Config, st *store.Store, c cache.Cache) (*Service, error) {
 
 // HashPassword returns the argon2id hash of password in PHC string form.
 func HashPassword(password string) (string, error) {
-	return argon2id.CreateHash(password, argon2id.DefaultParams)
+	return argon2id.CreateHash(password, hashParams)
 }
+
+// hashParams are argon2id's costs for new hashes: the library's defaults
+// (64 MiB, one pass) outside tests, so that each guess costs an attacker
+// that much memory. A test binary hashes with 1 MiB: the suite hashes and
+// verifies thousands of passwords, and under the race detector a default
+// hash took a quarter of a second, a fifth of some packages' CPU. Test
+// hashes are argon2id all the same and verified by the same code; a hash
+// carries its own costs, so a database seeded by a test could still be
+// logged in to, just not with the default's resistance.
+var hashParams = func() *argon2id.Params {
+	if testing.Testing() {
+		return &argon2id.Params{Memory: 1024, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}
+	}
+	return argon2id.DefaultParams
+}()
 
 // Tokens is the result of a login or a refresh: a session's tokens, or,
 // from a login that owes a second factor, only Challenge.
