@@ -4,11 +4,14 @@
 package authz
 
 import (
+	"crypto/sha256"
 	"fmt"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"weak"
 
 	"github.com/casbin/casbin/v2"
 	"github.com/casbin/casbin/v2/model"
@@ -36,13 +39,26 @@ type Enforcer struct {
 
 // policy is one loaded policy with the decisions made from it.
 type policy struct {
+	*evaluated
+	text     string
+	version  int
+	deciders sync.Map // the viewer's assignable roles → *Decider
+}
+
+// evaluated is a model and policy loaded into Casbin, with every decision
+// Casbin made from them. Enforcers of one process that load the same text
+// share it (see loaded): a decision over some 800 policy lines costs
+// Casbin a millisecond or more, and a test process starts hundreds of
+// servers, each with an enforcer of its own, on the same policy.
+type evaluated struct {
 	casbin     *casbin.Enforcer
-	text       string
-	version    int
 	decisions  sync.Map // role + "\x00" + object → bool
-	deciders   sync.Map // the viewer's assignable roles → *Decider
 	assignable map[string]bool
 }
+
+// loaded maps the SHA-256 of a model and policy text to the evaluated
+// policy loaded from them, for as long as an enforcer uses it.
+var loaded sync.Map // [sha256.Size]byte → weak.Pointer[evaluated]
 
 // NewEnforcer loads a Casbin model and policy given as text.
 func NewEnforcer(modelText, policyText string) (*Enforcer, error) {
@@ -56,6 +72,12 @@ func NewEnforcer(modelText, policyText string) (*Enforcer, error) {
 }
 
 func loadPolicy(modelText, policyText string) (*policy, error) {
+	key := sha256.Sum256([]byte(modelText + "\x00" + policyText))
+	if w, ok := loaded.Load(key); ok {
+		if ev := w.(weak.Pointer[evaluated]).Value(); ev != nil {
+			return &policy{evaluated: ev, text: policyText}, nil
+		}
+	}
 	m, err := model.NewModelFromString(modelText)
 	if err != nil {
 		return nil, fmt.Errorf("policy model: %w", err)
@@ -64,11 +86,16 @@ func loadPolicy(modelText, policyText string) (*policy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("policy: %w", err)
 	}
-	p := &policy{casbin: e, text: policyText, assignable: map[string]bool{}}
-	if err := p.findAssignableRoles(); err != nil {
+	ev := &evaluated{casbin: e, assignable: map[string]bool{}}
+	if err := ev.findAssignableRoles(); err != nil {
 		return nil, err
 	}
-	return p, nil
+	// Two enforcers loading the same text at once may both get here; the
+	// later one's entry wins and the earlier one keeps its own copy.
+	w := weak.Make(ev)
+	loaded.Store(key, w)
+	runtime.AddCleanup(ev, func(key [sha256.Size]byte) { loaded.CompareAndDelete(key, w) }, key)
+	return &policy{evaluated: ev, text: policyText}, nil
 }
 
 // Reload replaces the policy with policyText, numbered version, for every
@@ -109,7 +136,7 @@ func stripComments(policy string) string {
 // findAssignableRoles collects the roles users and keys may hold: every
 // subject of the policy that no other role inherits. The inherited ones are
 // building blocks such as signed_in or patient_reader.
-func (e *policy) findAssignableRoles() error {
+func (e *evaluated) findAssignableRoles() error {
 	subjects := map[string]bool{}
 	inherited := map[string]bool{}
 	policies, err := e.casbin.GetPolicy()

@@ -92,7 +92,12 @@ func TestScope(t *testing.T) {
 // TestDecisionsAreMemoized: a page of 100 patients with 16 fields asks the
 // same 16 questions 100 times; Casbin must answer each only once.
 func TestDecisionsAreMemoized(t *testing.T) {
-	e := enforcer(t)
+	// A text no other test loads, so that no decision comes from an
+	// enforcer of theirs.
+	e, err := NewEnforcer(policies.Model, policies.Policy+"\n# "+t.Name()+"\n")
+	if err != nil {
+		t.Fatal(err)
+	}
 	v := viewer("nurse")
 	fields := []string{"id", "mrn", "givenName", "familyName", "birthDate", "sex", "phone", "email",
 		"addressLine", "city", "region", "postalCode", "country", "nationalID", "createdAt", "updatedAt"}
@@ -103,6 +108,41 @@ func TestDecisionsAreMemoized(t *testing.T) {
 	}
 	if n := e.Evaluations(); n != int64(len(fields)) {
 		t.Fatalf("%d Casbin evaluations for %d distinct questions", n, len(fields))
+	}
+}
+
+// TestEnforcersShareDecisionsOfTheSameText: a second enforcer on the same
+// policy asks Casbin nothing the first has asked, while one on another text
+// decides for itself, and a reload to another text does not keep the old
+// decisions.
+func TestEnforcersShareDecisionsOfTheSameText(t *testing.T) {
+	text := policies.Policy + "\n# " + t.Name() + "\n"
+	first, err := NewEnforcer(policies.Model, text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := viewer("nurse")
+	if !first.Allows(v, "Patient.mrn") || first.Evaluations() != 1 {
+		t.Fatalf("first enforcer: %d evaluations", first.Evaluations())
+	}
+	second, err := NewEnforcer(policies.Model, text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !second.Allows(v, "Patient.mrn") || second.Evaluations() != 0 {
+		t.Fatalf("second enforcer on the same text: %d evaluations", second.Evaluations())
+	}
+	// The shared decisions are the text's: a change that denies the field
+	// is decided afresh.
+	denying := text + "p, nurse, Patient.mrn, deny\n"
+	if err := second.Reload(policies.Model, denying, 1); err != nil {
+		t.Fatal(err)
+	}
+	if second.Allows(v, "Patient.mrn") || second.Evaluations() != 1 {
+		t.Fatalf("after a reload that denies: %d evaluations", second.Evaluations())
+	}
+	if !first.Allows(v, "Patient.mrn") {
+		t.Fatal("the first enforcer's policy changed with the second's reload")
 	}
 }
 
