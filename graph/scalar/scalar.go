@@ -54,7 +54,13 @@ func UnmarshalTime(v any) (time.Time, error) {
 	if err != nil {
 		return time.Time{}, apperr.BadInput("", "%q is not an RFC 3339 time such as 2026-01-31T09:00:00Z", s)
 	}
-	return t.UTC(), nil
+	// 9999-12-31T22:00:00-05:00 parses, but is year 10000 in UTC, which
+	// has no RFC 3339 form to answer with and, stored as text by SQLite,
+	// sorts before year 9999 and slips past every overlap check.
+	if t = t.UTC(); t.Year() < 1 || t.Year() > 9999 {
+		return time.Time{}, apperr.BadInput("", "%q is outside the years 0001 to 9999 in UTC", s)
+	}
+	return t, nil
 }
 
 // MarshalMoney writes an amount of minor units (cents) as a decimal string,

@@ -82,6 +82,29 @@ func TestOverlapsAreRefused(t *testing.T) {
 	harness.Must(t, len(r.Errors) == 0, "adjacent slot: %s", harness.Describe(r))
 }
 
+// TestTimesBeyondYear9999AreRefused: 9999-12-31T22:00:00-05:00 is year
+// 10000 in UTC. Accepted, it was stored as text that sorts before year
+// 9999, so it slipped past the overlap and time-off checks, and every read
+// of the row failed. It is refused, naming the field, and nothing is stored.
+func TestTimesBeyondYear9999AreRefused(t *testing.T) {
+	t.Parallel()
+	s := harness.NewServer(t)
+	d := s.Demo()
+	count := `{ appointments(first: 1) { totalCount } }`
+	var before, after struct{ Appointments struct{ TotalCount int } }
+	s.As("reception", count, nil).Decode(t, &before)
+	r := s.As("reception", harness.BookMutation,
+		harness.BookingInput(d.Patients[1], d.Doctor, "9999-12-31T22:00:00-05:00", "9999-12-31T22:30:00-05:00"))
+	harness.Must(t, r.HasCode("BAD_USER_INPUT") && r.Errors[0].Field() == "input.startAt", "year 10000: %s", harness.Describe(r))
+	s.As("reception", count, nil).Decode(t, &after)
+	harness.Must(t, after.Appointments.TotalCount == before.Appointments.TotalCount, "%d appointments, %d before",
+		after.Appointments.TotalCount, before.Appointments.TotalCount)
+	// The last instant of year 9999 is still a time.
+	r = s.As("reception", harness.BookMutation,
+		harness.BookingInput(d.Patients[1], d.Doctor, "9999-12-31T23:00:00Z", "9999-12-31T23:30:00Z"))
+	harness.Must(t, len(r.Errors) == 0, "year 9999: %s", harness.Describe(r))
+}
+
 // TestConcurrentDoubleBooking fires many bookings of one provider for
 // overlapping times at once, for different patients: exactly one wins.
 func TestConcurrentDoubleBooking(t *testing.T) {
