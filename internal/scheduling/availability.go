@@ -140,11 +140,16 @@ func parsePeriods(in []*AvailabilityPeriod) ([]period, error) {
 	return out, nil
 }
 
+// twoDigits refuses what strconv.Atoi would take besides digits: "+9".
+func twoDigits(s string) bool {
+	return len(s) == 2 && s[0] >= '0' && s[0] <= '9' && s[1] >= '0' && s[1] <= '9'
+}
+
 // ParseClock reads HH:MM as minutes after midnight; 24:00 is the end of
 // the day.
 func ParseClock(s string) (int, bool) {
 	hh, mm, ok := strings.Cut(s, ":")
-	if !ok || len(hh) != 2 || len(mm) != 2 {
+	if !ok || !twoDigits(hh) || !twoDigits(mm) {
 		return 0, false
 	}
 	h, err1 := strconv.Atoi(hh)

@@ -107,6 +107,8 @@ func TestSetAvailabilityValidates(t *testing.T) {
 		{[]*AvailabilityPeriod{{Weekday: 7, StartTime: "08:00", EndTime: "09:00"}}, "periods[0].weekday"},
 		{[]*AvailabilityPeriod{{Weekday: -1, StartTime: "08:00", EndTime: "09:00"}}, "periods[0].weekday"},
 		{[]*AvailabilityPeriod{monday("8:00", "09:00")}, "periods[0].startTime"},
+		{[]*AvailabilityPeriod{monday("+9:00", "10:00")}, "periods[0].startTime"},
+		{[]*AvailabilityPeriod{monday("08:00", "09:+0")}, "periods[0].endTime"},
 		{[]*AvailabilityPeriod{monday("24:00", "24:00")}, "periods[0].startTime"},
 		{[]*AvailabilityPeriod{monday("08:60", "09:00")}, "periods[0].startTime"},
 		{[]*AvailabilityPeriod{monday("08:00", "24:01")}, "periods[0].endTime"},
