@@ -61,7 +61,22 @@ func Text(field, s string, max int) (string, error) {
 	if s == "" {
 		return s, apperr.BadInput(field, "is required")
 	}
+	if err := noControls(field, s); err != nil {
+		return s, err
+	}
 	return s, Length(field, s, max)
+}
+
+// noControls refuses control characters other than line breaks and tabs:
+// nobody types them, a NUL is refused by PostgreSQL as text (an internal
+// error instead of an answer) and the others garble whatever prints them.
+func noControls(field, s string) error {
+	for _, r := range s {
+		if unicode.IsControl(r) && r != '\n' && r != '\r' && r != '\t' {
+			return apperr.BadInput(field, "must not contain control characters (U+%04X)", r)
+		}
+	}
+	return nil
 }
 
 // OptionalText trims an optional free-text input, turning a blank one into
@@ -73,6 +88,9 @@ func OptionalText(field string, s *string, max int) (*string, error) {
 	t := trim(*s)
 	if t == "" {
 		return nil, nil
+	}
+	if err := noControls(field, t); err != nil {
+		return nil, err
 	}
 	return &t, Length(field, t, max)
 }

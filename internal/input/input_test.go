@@ -55,6 +55,21 @@ func TestTextTrimsAndRequires(t *testing.T) {
 	}
 }
 
+// Free text refuses control characters but keeps line breaks and tabs.
+func TestTextRefusesControlCharacters(t *testing.T) {
+	for _, s := range []string{"a\x00b", "ring\x07", "esc\x1b[31m", "del\x7f", "c1\u0085x"} {
+		if _, err := Text("input.reason", s, 50); err == nil || !strings.Contains(err.Error(), "input.reason: must not contain control characters") {
+			t.Errorf("%q: %v", s, err)
+		}
+		if _, err := OptionalText("input.reason", &s, 50); err == nil {
+			t.Errorf("optional %q accepted", s)
+		}
+	}
+	if got, err := Text("f", "line one\r\n\tline two", 50); err != nil || got != "line one\r\n\tline two" {
+		t.Errorf("line breaks and tabs: %q, %v", got, err)
+	}
+}
+
 // The checker reports the first failure only, so a client fixes one field
 // at a time in form order.
 func TestCheckerKeepsTheFirstError(t *testing.T) {
