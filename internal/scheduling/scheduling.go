@@ -525,7 +525,9 @@ func isProviderKind(k staff.Kind) bool {
 
 func sameRoom(a, b *string) bool { return (a == nil && b == nil) || (a != nil && b != nil && *a == *b) }
 
-func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+// stamp writes a time into a message as the API writes times, fractions of
+// a second included: a clash at 10:00:00.5 must not read as one at 10:00.
+func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
 func pastTense(e EventType) string {
 	switch e {
