@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -111,16 +112,16 @@ func TestNoRoleFiltersOrOrdersOnWhatItCannotRead(t *testing.T) {
 // refused exactly when v may not read one of the fields in touched.
 func check(t *testing.T, g *FieldGuard, schema *ast.Schema, v *auth.Viewer, doc string, touched []string) bool {
 	t.Helper()
-	query, errs := gqlparser.LoadQuery(schema, doc)
-	if errs != nil {
-		t.Fatalf("%s: %v", doc, errs)
+	query, err := parsedDoc(schema, doc)
+	if err != nil {
+		t.Fatalf("%s: %v", doc, err)
 	}
 	field := query.Operations[0].SelectionSet[0].(*ast.Field)
 	for len(field.SelectionSet) > 0 && field.SelectionSet[0].(*ast.Field).Name != "__typename" {
 		field = field.SelectionSet[0].(*ast.Field)
 	}
 	fc := &graphql.FieldContext{Object: "Query", Field: graphql.CollectedField{Field: field}, Args: map[string]any{}}
-	err := g.guardFilters(context.Background(), &operation{viewer: v, decider: g.enforcer.Decider(v)}, g.plan(fc), fc)
+	err = g.guardFilters(context.Background(), &operation{viewer: v, decider: g.enforcer.Decider(v)}, g.plan(fc), fc)
 	want := false
 	for _, c := range touched {
 		if c != "" && !g.enforcer.Allows(v, c) {
@@ -139,6 +140,23 @@ func check(t *testing.T, g *FieldGuard, schema *ast.Schema, v *auth.Viewer, doc 
 		t.Errorf("%v: %s: refused %v, want %v (touches %v)", v.Roles, doc, got, want, touched)
 	}
 	return got
+}
+
+// parsedDocs keeps each document check has parsed and validated: the walk
+// asks the same thousands of documents for every role, and validating
+// against the whole schema was nearly all of its time.
+var parsedDocs sync.Map // document → *ast.QueryDocument
+
+func parsedDoc(schema *ast.Schema, doc string) (*ast.QueryDocument, error) {
+	if q, ok := parsedDocs.Load(doc); ok {
+		return q.(*ast.QueryDocument), nil
+	}
+	q, errs := gqlparser.LoadQuery(schema, doc)
+	if errs != nil {
+		return nil, errs
+	}
+	parsedDocs.Store(doc, q)
+	return q, nil
 }
 
 // wherePath is how a client reaches one where input: a root query, its
