@@ -48,7 +48,7 @@ import (
 // second. Both authenticate the bearer token through the same auth.Service;
 // the hand-written side writes no audit row, HMIS writes one per request.
 //
-//	go test -run X -bench Speed -benchtime 20x ./internal/apitest
+//	go test -run X -bench Speed -benchtime 20x ./internal/apitest/platform
 //
 // Metrics per request: hmis-req/s and sql-req/s, ratio (HMIS over SQL),
 // CPU microseconds of this process (client, harness.Server and driver; PostgreSQL's
