@@ -42,7 +42,9 @@ func DatabaseURL(t testing.TB) string {
 	if err != nil {
 		t.Fatalf("migrated template database: %v", err)
 	}
-	name := "hmis_t_" + strings.ToLower(globalid.New("x")[2:])
+	// Named after the template, so that the sweep of a process that was
+	// killed drops the databases its tests left as well.
+	name := testDatabasePrefix(template) + strings.ToLower(globalid.New("x")[2:])
 	admin, err := sql.Open("postgres", base)
 	if err != nil {
 		t.Fatalf("open test database server: %v", err)
@@ -97,9 +99,8 @@ var migratedTemplate = sync.OnceValues(func() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := dropAbandonedTemplates(ctx, owner); err != nil {
-		return "", err
-	}
+	// Housekeeping: what a failed sweep leaves, the next one drops.
+	_ = dropAbandonedTemplates(ctx, owner)
 	name := templatePrefix + strings.ToLower(globalid.New("x")[2:])
 	if _, err := owner.ExecContext(ctx, "SELECT pg_advisory_lock($1)", templateLock(name)); err != nil {
 		return "", err
@@ -120,42 +121,60 @@ var migratedTemplate = sync.OnceValues(func() (string, error) {
 	return name, err
 })
 
+// testDatabasePrefix begins the name of every test database copied from
+// template: hmis_t_<template's ID>_.
+func testDatabasePrefix(template string) string {
+	return "hmis_t_" + strings.TrimPrefix(template, templatePrefix) + "_"
+}
+
 // dropAbandonedTemplates drops the templates of test processes that have
-// ended.
+// ended, and the test databases copied from them that a killed process
+// left behind.
 func dropAbandonedTemplates(ctx context.Context, conn *sql.Conn) error {
-	rows, err := conn.QueryContext(ctx, `SELECT datname FROM pg_database WHERE starts_with(datname, $1)`, templatePrefix)
+	templates, err := databasesNamed(ctx, conn, templatePrefix)
 	if err != nil {
 		return err
 	}
-	var names []string
-	for rows.Next() {
-		var name string
-		if err := rows.Scan(&name); err != nil {
-			rows.Close()
-			return err
-		}
-		names = append(names, name)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	for _, name := range names {
+	for _, template := range templates {
 		var abandoned bool
-		if err := conn.QueryRowContext(ctx, "SELECT pg_try_advisory_lock($1)", templateLock(name)).Scan(&abandoned); err != nil {
+		if err := conn.QueryRowContext(ctx, "SELECT pg_try_advisory_lock($1)", templateLock(template)).Scan(&abandoned); err != nil {
 			return err
 		}
 		if !abandoned {
 			continue
 		}
-		if _, err := conn.ExecContext(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+		left, err := databasesNamed(ctx, conn, testDatabasePrefix(template))
+		if err != nil {
 			return err
 		}
-		if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_unlock($1)", templateLock(name)); err != nil {
+		for _, name := range append(left, template) {
+			if _, err := conn.ExecContext(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+				return err
+			}
+		}
+		if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_unlock($1)", templateLock(template)); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// databasesNamed lists the databases whose names begin with prefix.
+func databasesNamed(ctx context.Context, conn *sql.Conn, prefix string) ([]string, error) {
+	rows, err := conn.QueryContext(ctx, `SELECT datname FROM pg_database WHERE starts_with(datname, $1)`, prefix)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var names []string
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return nil, err
+		}
+		names = append(names, name)
+	}
+	return names, rows.Err()
 }
 
 // templateLock is the advisory lock key of a template's owner.
