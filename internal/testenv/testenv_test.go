@@ -23,7 +23,9 @@ func TestSweepDropsWhatEndedProcessesLeft(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer admin.Close()
+	// Closed after the cleanup below has dropped the databases: cleanups
+	// run last first, and after the test's deferred calls.
+	t.Cleanup(func() { admin.Close() })
 	newName := func() string { return templatePrefix + strings.ToLower(globalid.New("x")[2:]) }
 	ended, alive := newName(), newName()
 	endedLeft, aliveLeft := testDatabasePrefix(ended)+"left", testDatabasePrefix(alive)+"left"
